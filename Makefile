@@ -1,0 +1,51 @@
+# Two commands work on a fresh machine with only python3 and pip (see README):
+#   make demo   -> .venv, sample exports in data/samples, warehouse in data/warehouse.duckdb, HTML reports in reports/
+#   make test   -> .venv with the dev extras, then the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+WAREHOUSE ?= data/warehouse.duckdb
+SAMPLES ?= data/samples
+REPORTS ?= reports
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-dev samples ingest reports assets lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+assets: install
+	$(BIN)/python -m finops_kit.assets
+
+samples: install
+	$(BIN)/finops-kit samples --out $(SAMPLES)
+
+ingest: install
+	rm -f $(WAREHOUSE) $(WAREHOUSE).wal
+	for d in $(SAMPLES)/*/ ; do $(BIN)/finops-kit ingest "$$d" --warehouse $(WAREHOUSE) || exit 1; done
+	$(BIN)/finops-kit reconcile --warehouse $(WAREHOUSE)
+
+reports: assets
+	$(BIN)/finops-kit report --all --warehouse $(WAREHOUSE) --out $(REPORTS) --config finops.yaml
+
+demo: samples ingest reports
+	@echo "open $(REPORTS)/index.html"
+
+test: install-dev assets
+	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check finops_kit tests benchmarks
+
+bench: install-dev
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) $(REPORTS)/* $(WAREHOUSE) .pytest_cache

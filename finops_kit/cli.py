@@ -1,0 +1,72 @@
+"""The ``finops-kit`` command line.
+
+Subcommands are a small registry of modules (papermill's style): each module defines
+``configure_parser(parser)`` and ``run(args) -> int``. Only the chosen command's module is imported, so
+``finops-kit reconcile`` does not pay for importing papermill or statsmodels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import FinopsError
+
+#: command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ingest": ("finops_kit.commands", "normalize billing exports (files, globs, folders, s3://) into the warehouse"),
+    "reconcile": ("finops_kit.commands", "print source vs normalized totals per source, billing period, currency"),
+    "formats": ("finops_kit.commands", "list the billing-export formats the kit reads"),
+    "export": ("finops_kit.commands", "write the FOCUS table to a typed parquet or CSV file"),
+    "samples": ("finops_kit.samples", "generate the seeded sample billing exports in native formats"),
+    "report": ("finops_kit.report", "run curated notebooks with parameters and render offline HTML reports"),
+    "check": ("finops_kit.alerts", "evaluate budget and anomaly alert rules; exit 1 when any alert fires"),
+}
+
+
+def _module_for(command: str):
+    module_name, _ = COMMANDS[command]
+    return importlib.import_module(module_name)
+
+
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finops-kit", description="FinOps for AI: FOCUS 1.2 in DuckDB, reconciled.")
+    parser.add_argument("--version", action="version", version=f"finops-kit {_version()}")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub = subs.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            _module_for(name).configure_parser(sub, name)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("finops-kit")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(_module_for(args.command).run(args, args.command) or 0)
+    except FinopsError as exc:
+        print(f"finops-kit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("finops-kit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

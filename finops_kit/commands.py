@@ -1,0 +1,84 @@
+"""Warehouse commands of the CLI: ingest, reconcile, formats, export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import FinopsError
+
+
+def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
+    if command in ("ingest", "reconcile", "export"):
+        p.add_argument("--warehouse", help="warehouse file (default: $FINOPS_WAREHOUSE or data/warehouse.duckdb)")
+    if command == "ingest":
+        p.add_argument("paths", nargs="+", metavar="PATH_OR_GLOB", help="files, globs, folders or s3://bucket/prefix/")
+        p.add_argument("--format", default="auto", dest="source_format",
+                       help="source format (default: auto-detect); see 'finops-kit formats'")
+        p.add_argument("--cache-dir", help="where s3:// downloads are kept (default: data/cache/s3)")
+        p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    elif command == "export":
+        p.add_argument("--out", required=True, help="output file (.parquet or .csv)")
+        p.add_argument("--where", help="optional SQL filter on the FOCUS table, e.g. \"ProviderName = 'AWS'\"")
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    if command == "ingest":
+        from .ingest import ingest
+
+        result = ingest(args.paths, warehouse=args.warehouse, source_format=args.source_format,
+                        cache_dir=args.cache_dir, progress=False if args.no_progress else None)
+        for s in result.skipped:
+            print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+        print(result.summary())
+        return 0
+    if command == "reconcile":
+        return _reconcile(args)
+    if command == "formats":
+        from .sources import registry
+
+        for name, cls in registry().items():
+            print(f"{name:12s} {cls.description}")
+        return 0
+    if command == "export":
+        return _export(args)
+    raise FinopsError(f"unknown command {command}")
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from .warehouse import connect, reconciliation_table
+
+    con = connect(args.warehouse, read_only=True)
+    rows = reconciliation_table(con).fetchall()
+    cols = ["format", "ingest", "period", "currency", "src rows", "focus rows", "source billed", "BilledCost",
+            "source amortized", "EffectiveCost", "ok"]
+    if not rows:
+        print("the warehouse holds no ingests yet")
+        return 0
+    table = [cols] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
+    for r in table:
+        print("  ".join(v.rjust(w) if i >= 4 else v.ljust(w) for i, (v, w) in enumerate(zip(r, widths, strict=True))))
+    failed = sum(1 for r in rows if not r[-1])
+    print(f"{len(rows)} period/currency total(s), {failed} failing")
+    return 1 if failed else 0
+
+
+def _fmt(v: object) -> str:
+    from decimal import Decimal
+
+    if isinstance(v, Decimal):
+        return f"{v:,.6f}"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    return "" if v is None else str(v)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_focus
+    from .warehouse import connect
+
+    con = connect(args.warehouse, read_only=True)
+    n = export_focus(con, args.out, where=args.where)
+    print(f"wrote {n:,} rows to {args.out}")
+    return 0

@@ -1,0 +1,282 @@
+"""Ingest: files of one billing-export format -> FOCUS rows in the warehouse, proven by reconciliation.
+
+One ingest is one transaction. Either every row is written, the rows it replaces are gone and the
+reconciliation proof holds, or the warehouse is exactly as before and the user gets one line saying why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from . import inputs as inputs_mod
+from .classify import ai_workload_case
+from .errors import FinopsError, InputError, ReconciliationError
+from .schema import LINEAGE_COLUMNS, MONEY, focus_columns
+from .sources.base import Source, StagedSource, ident, read_header, registry, sql_str
+from .warehouse import FOCUS_TABLE, TOLERANCE, add_custom_columns, connect
+
+
+@dataclass
+class IngestResult:
+    ingest_id: str
+    source_format: str
+    files: list[str]
+    rows: int
+    replaced_rows: int
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    reconciliation: list[dict] = field(default_factory=list)
+
+    def summary(self) -> str:
+        periods = sorted({r["billing_period"] for r in self.reconciliation})
+        span = f"{periods[0]}..{periods[-1]}" if len(periods) > 1 else (periods[0] if periods else "-")
+        msg = (f"ingested {self.rows:,} rows of {self.source_format} from {len(self.files)} file(s), "
+               f"billing periods {span}, reconciled {len(self.reconciliation)} period/currency total(s)")
+        if self.replaced_rows:
+            msg += f", replaced {self.replaced_rows:,} earlier rows"
+        if self.skipped:
+            msg += f", skipped {len(self.skipped)} superseded file(s)"
+        return msg
+
+
+def detect_format(files: list[str]) -> type[Source]:
+    """The one source format of these files; a one-line error if none matches or formats are mixed."""
+    sources = registry()
+    found: dict[str, list[str]] = {}
+    for f in files:
+        cols = read_header(f)
+        match = next((s for s in sources.values() if s.detect(cols, f)), None)
+        if match is None:
+            shown = ", ".join(cols[:8]) + (f", ... ({len(cols)} columns)" if len(cols) > 8 else "")
+            known = "; ".join(f"{s.name} ({', '.join(s.signature)})" for s in sources.values())
+            raise InputError(f, f"unknown billing export format; saw columns [{shown}]; expected one of: {known}")
+        found.setdefault(match.name, []).append(f)
+    if len(found) > 1:
+        parts = "; ".join(f"{name}: {paths[0]}" + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
+                          for name, paths in found.items())
+        raise InputError(None, f"mixed formats in one ingest ({parts}); ingest each format in its own call")
+    return sources[next(iter(found))]
+
+
+def _file_fingerprint(path: str) -> dict:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return {"path": str(path), "size": os.path.getsize(path), "sha256": h.hexdigest()}
+
+
+def _focus_select(source: Source, staged: StagedSource, ingest_id: str, passthrough: dict[str, str]) -> str:
+    """The source's mapping, completed to the full FOCUS column set plus lineage and enrichment columns.
+
+    Columns the mapping does not produce are NULL; every column is cast to its warehouse type here, once, so
+    that source modules stay short and a bad value fails loudly (and is then diagnosed) instead of being coerced.
+    """
+    con = staged.extra["con"]
+    mapping = source.focus_sql(staged)
+    mapped = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM ({mapping}) LIMIT 0").fetchall()}
+    cols = []
+    for c in focus_columns():
+        expr = ident(c.name) if c.name in mapped else "NULL"
+        cols.append(f"CAST({expr} AS {c.duckdb_type}) AS {ident(c.name)}")
+    family = source.key_family or source.name
+    default_key = (f"concat_ws('|', {sql_str(family)}, BillingAccountId, "
+                   f"strftime(CAST(BillingPeriodStart AS TIMESTAMP), '%Y-%m'))")
+    fixed = {"x_IngestId": sql_str(ingest_id), "x_SourceFormat": sql_str(source.name)}
+    for name, typ in LINEAGE_COLUMNS.items():
+        if name in fixed:
+            expr = fixed[name]
+        elif name == "x_SourceKey":
+            expr = f"coalesce({ident(name)}, {default_key})" if name in mapped else default_key
+        elif name == "x_AiWorkload":
+            name = "x_AiWorkload_src"  # the source's own classification, if any; completed below
+            expr = "x_AiWorkload" if "x_AiWorkload" in mapped else "NULL"
+        else:
+            expr = ident(name) if name in mapped else "NULL"
+        cols.append(f"CAST({expr} AS {typ}) AS {ident(name)}")
+    cols += [f"CAST({ident(x)} AS VARCHAR) AS {ident(x)}" for x in passthrough.values() if x in mapped]
+    available = {c.name for c in focus_columns()} | set(LINEAGE_COLUMNS)
+    return (
+        f"SELECT * EXCLUDE (x_AiWorkload_src), coalesce(x_AiWorkload_src, {ai_workload_case(available)}) "
+        f"AS x_AiWorkload FROM (SELECT {', '.join(cols)} FROM ({mapping}))"
+    )
+
+
+def ingest(
+    paths: list[str] | str,
+    *,
+    warehouse: str | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    source_format: str = "auto",
+    cache_dir: str | None = None,
+    progress: bool | None = None,
+) -> IngestResult:
+    """Ingest billing files of one format into the warehouse (see module docstring for the guarantees)."""
+    if isinstance(paths, str):
+        paths = [paths]
+    resolved = inputs_mod.resolve(list(paths), cache_dir=cache_dir)
+    if not resolved.files:
+        raise InputError(", ".join(paths), "nothing to ingest")
+    if source_format == "auto":
+        source_cls = detect_format(resolved.files)
+    else:
+        sources = registry()
+        if source_format not in sources:
+            raise FinopsError(f"unknown --format {source_format!r}; known: auto, {', '.join(sources)}")
+        source_cls = sources[source_format]
+        for f in resolved.files:
+            read_header(f)  # empty / truncated files fail here with a clear message
+    source = source_cls()
+    own = con is None
+    con = con or connect(warehouse)
+    show = sys.stderr.isatty() if progress is None else progress
+    con.execute(f"SET enable_progress_bar = {'true' if show else 'false'}")
+    ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    started = datetime.now(UTC).replace(tzinfo=None)
+    fingerprints = [_file_fingerprint(f) for f in resolved.files]
+    view = f"src_{uuid.uuid4().hex[:8]}"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        try:
+            staged = source.stage(con, resolved.files, view)
+        except duckdb.Error as exc:
+            raise _read_error(resolved.files, exc) from None
+        staged.extra["con"] = con
+        source.check_columns(staged)
+        passthrough = source.passthrough_columns(staged)
+        add_custom_columns(con, list(passthrough.values()))
+        select = _focus_select(source, staged, ingest_id, passthrough)
+        try:
+            con.execute(f"INSERT INTO {FOCUS_TABLE} BY NAME {select}")
+        except duckdb.Error as exc:
+            raise _CastFailure(exc) from None
+        rows = con.execute(f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id]).fetchone()[0]
+        if rows == 0:
+            raise InputError(resolved.files[0], "no billing rows found (header only?)")
+        recon = _reconcile(con, source, staged, ingest_id)
+        keys = [r[0] for r in con.execute(
+            f"SELECT DISTINCT x_SourceKey FROM {FOCUS_TABLE} WHERE x_IngestId = ? ORDER BY 1", [ingest_id]).fetchall()]
+        replaced = _replace_older(con, ingest_id, keys)
+        con.execute(
+            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
+            [ingest_id, started, datetime.now(UTC).replace(tzinfo=None), source.name, json.dumps(list(paths)),
+             json.dumps(fingerprints), json.dumps(resolved.skipped), json.dumps(keys), rows, replaced],
+        )
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+        con.execute("COMMIT")
+    except BaseException as exc:
+        con.execute("ROLLBACK")
+        try:
+            if isinstance(exc, _CastFailure):  # diagnose outside the aborted transaction, then report
+                raise _diagnose(con, source, resolved.files, view, exc.cause) from None
+            raise
+        finally:
+            if own:
+                con.close()
+    if own:
+        con.close()
+    return IngestResult(ingest_id, source.name, resolved.files, rows, replaced, resolved.skipped, recon)
+
+
+class _CastFailure(Exception):
+    def __init__(self, cause: duckdb.Error):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _diagnose(con: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str,
+              cause: duckdb.Error) -> InputError:
+    text = str(cause).lower()
+    if "gzip" in text or "decompress" in text or "unexpected end" in text:
+        return _read_error(files, cause)
+    staged = source.stage(con, files, view)
+    try:
+        return source.diagnose(con, staged, cause)
+    finally:
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+
+
+def _read_error(files: list[str], exc: Exception) -> InputError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    bad = next((f for f in files if f in str(exc)), files[0])
+    low = text.lower()
+    if "gzip" in low or "decompress" in low or "unexpected end" in low or "truncated" in low:
+        return InputError(bad, f"cannot read file; is it truncated or corrupt? ({text})")
+    return InputError(bad, f"cannot read file ({text})")
+
+
+def _reconcile(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, ingest_id: str) -> list[dict]:
+    """Compare the source's own totals with the normalized totals, per billing period and currency."""
+    src_sql = source.source_totals_sql(staged)
+    rows = con.execute(
+        f"""
+        WITH s AS (
+          SELECT CAST(billing_period_start AS TIMESTAMP) AS billing_period_start, currency,
+                 sum(source_rows)::BIGINT AS source_rows,
+                 sum(billed)::{MONEY} AS billed, sum(effective)::{MONEY} AS effective
+          FROM ({src_sql}) GROUP BY ALL
+        ), f AS (
+          SELECT BillingPeriodStart AS billing_period_start, BillingCurrency AS currency, count(*) AS focus_rows,
+                 sum(BilledCost)::{MONEY} AS billed, sum(EffectiveCost)::{MONEY} AS effective
+          FROM {FOCUS_TABLE} WHERE x_IngestId = ? GROUP BY ALL
+        )
+        SELECT coalesce(s.billing_period_start, f.billing_period_start), coalesce(s.currency, f.currency),
+               coalesce(s.source_rows, 0), coalesce(f.focus_rows, 0),
+               coalesce(s.billed, 0), coalesce(f.billed, 0), coalesce(s.effective, 0), coalesce(f.effective, 0)
+        FROM s FULL OUTER JOIN f
+          ON s.billing_period_start IS NOT DISTINCT FROM f.billing_period_start
+         AND s.currency IS NOT DISTINCT FROM f.currency
+        ORDER BY 1, 2
+        """,
+        [ingest_id],
+    ).fetchall()
+    out, bad = [], []
+    for period, cur, srows, frows, sb, fb, se, fe in rows:
+        ok = abs(sb - fb) <= type(sb)(TOLERANCE) and abs(se - fe) <= type(se)(TOLERANCE)
+        rec = {"billing_period": period.strftime("%Y-%m") if period else None, "currency": cur,
+               "source_rows": srows, "focus_rows": frows, "source_billed": sb, "focus_billed": fb,
+               "source_effective": se, "focus_effective": fe, "ok": ok}
+        out.append(rec)
+        con.execute("INSERT INTO reconciliation VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [ingest_id, source.name, period, cur, srows, frows, sb, fb, se, fe, ok])
+        if not ok:
+            bad.append(rec)
+    if bad:
+        b = bad[0]
+        raise ReconciliationError(
+            f"{staged.files[0]}: reconciliation failed for {len(bad)} period/currency total(s), first "
+            f"{b['billing_period']} {b['currency']}: source billed {b['source_billed']} vs FOCUS BilledCost "
+            f"{b['focus_billed']}, source amortized {b['source_effective']} vs FOCUS EffectiveCost "
+            f"{b['focus_effective']}; nothing was written"
+        )
+    return out
+
+
+def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str]) -> int:
+    """Delete rows of earlier ingests that carry the same replacement keys (restatements, re-runs)."""
+    if not keys:
+        return 0
+    older = con.execute(
+        f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) AND x_IngestId <> ?",
+        [keys, ingest_id],
+    ).fetchone()[0]
+    if older:
+        con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) AND x_IngestId <> ?",
+                    [keys, ingest_id])
+        con.execute(
+            f"""UPDATE ingest_log SET status = 'replaced'
+                WHERE status = 'active' AND ingest_id <> ?
+                  AND ingest_id NOT IN (SELECT DISTINCT x_IngestId FROM {FOCUS_TABLE})""",
+            [ingest_id],
+        )
+    return older
+
+
+__all__ = ["IngestResult", "ingest", "detect_format"]

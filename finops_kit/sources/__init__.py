@@ -1,0 +1,31 @@
+"""Source modules: one billing-export format per module, all mapping to FOCUS 1.2 (see :mod:`.base`)."""
+
+from __future__ import annotations
+
+import importlib
+
+from .base import Source, StagedSource, register, registry
+
+#: Modules that define sources; each registers itself on import. Order = detection priority.
+SOURCE_MODULES = (
+    "finops_kit.sources.focus",
+    "finops_kit.sources.aws_cur",
+    "finops_kit.sources.aws_cur2",
+    "finops_kit.sources.gcp",
+    "finops_kit.sources.azure",
+)
+
+
+def _import_all() -> None:
+    for mod in SOURCE_MODULES:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:  # a provider module not written yet must not break the others
+            if exc.name != mod:
+                raise
+
+
+_import_all()
+_load_all = True
+
+__all__ = ["Source", "StagedSource", "register", "registry"]

@@ -1,0 +1,249 @@
+"""The shared base of every source module (one file per billing-export format, like sqlglot's dialects).
+
+A source module turns files of one format into FOCUS 1.2 rows with three pieces of SQL:
+
+* :meth:`Source.stage` — a temporary view over the raw files (CSV read as text so that bad values are found and
+  reported by us, not silently coerced; parquet read with its own types), with a ``_file`` column;
+* :meth:`Source.focus_sql` — one readable ``SELECT`` that maps the staged columns to FOCUS columns (missing
+  FOCUS columns are filled with NULL by the orchestrator);
+* :meth:`Source.source_totals_sql` — the source's own billed and amortized totals per billing period and
+  currency, computed from the raw columns *independently of the mapping*: the reconciliation proof compares them.
+
+Differences between formats are data: column renames and enum maps live in CSV files under ``finops_kit/data``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+
+from ..errors import InputError
+from ..schema import MONEY
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".snappy.parquet", ".gz.parquet")
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+
+
+def file_kind(path: str) -> str:
+    """'csv', 'parquet' or 'json' from the file name; raise a one-line error otherwise."""
+    low = path.lower()
+    if low.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if low.endswith(CSV_SUFFIXES):
+        return "csv"
+    if low.endswith(JSON_SUFFIXES):
+        return "json"
+    raise InputError(path, "unsupported file type; expected .csv, .csv.gz, .parquet, .json(l) or .ndjson(.gz)")
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(sql_str(v) for v in values) + "]"
+
+
+def ident(name: str) -> str:
+    """A quoted SQL identifier (source columns contain '/', '.', spaces and parentheses)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _open_text(path: str) -> io.TextIOBase:
+    raw = gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def read_header(path: str) -> list[str]:
+    """Column names of a billing file, cheaply: the first CSV line, the parquet schema, the first JSON record.
+
+    Errors (empty file, truncated gzip, unreadable parquet) become one-line :class:`InputError`.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(path, "file not found")
+    if p.stat().st_size == 0:
+        raise InputError(path, "empty file; expected a header row and billing rows")
+    kind = file_kind(path)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        with _open_text(path) as fh:
+            first = fh.readline()
+        if not first.strip():
+            raise InputError(path, "empty file; expected a header row and billing rows")
+        if kind == "json":
+            try:
+                return list(json.loads(first).keys())
+            except (json.JSONDecodeError, AttributeError) as exc:
+                raise InputError(path, f"row 1: not a JSON object per line ({exc})") from None
+        import csv
+
+        return [c.strip() for c in next(csv.reader([first.rstrip("\r\n")]))]
+    except (EOFError, gzip.BadGzipFile, OSError, zlib_error()) as exc:
+        raise InputError(path, f"cannot read file ({type(exc).__name__}: {exc}); is it truncated or corrupt?") from None
+    except InputError:
+        raise
+    except Exception as exc:  # pyarrow errors have many classes
+        raise InputError(path, f"cannot read file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
+def zlib_error() -> type[Exception]:
+    import zlib
+
+    return zlib.error
+
+
+@dataclass
+class StagedSource:
+    """What :meth:`Source.stage` produced: the view name and the columns it has."""
+
+    view: str
+    columns: list[str]
+    files: list[str]
+    extra: dict = field(default_factory=dict)
+
+    def has(self, *names: str) -> bool:
+        return all(n in self.columns for n in names)
+
+
+class Source:
+    """Base class of source modules. Subclasses set the class attributes and write the three SQL methods."""
+
+    #: registry name, used by ``--format`` and stored in ``x_SourceFormat``
+    name: ClassVar[str] = ""
+    #: one-line description shown in format listings and detection errors
+    description: ClassVar[str] = ""
+    #: columns whose presence identifies the format (all must be present), in the file's own spelling
+    signature: ClassVar[tuple[str, ...]] = ()
+    #: columns the mapping cannot do without; a missing one is a one-line error naming it
+    required_columns: ClassVar[tuple[str, ...]] = ()
+    #: source columns cast to numbers / timestamps by the mapping; used to pinpoint a bad value
+    numeric_columns: ClassVar[tuple[str, ...]] = ()
+    timestamp_columns: ClassVar[tuple[str, ...]] = ()
+    #: how a row's replacement key starts (the rest is billing account and billing period)
+    key_family: ClassVar[str] = ""
+
+    # ---- detection -------------------------------------------------------------------------------------
+    @classmethod
+    def detect(cls, columns: Sequence[str], path: str) -> bool:
+        """True when a file with these columns is of this format. Override for anything subtler."""
+        cols = set(columns)
+        return bool(cls.signature) and all(s in cols for s in cls.signature)
+
+    # ---- staging ---------------------------------------------------------------------------------------
+    def csv_options(self) -> dict[str, object]:
+        """read_csv options; all columns as text so that the mapping's casts (and our errors) decide."""
+        return {"header": True, "all_varchar": True, "nullstr": ["", "NULL"], "quote": '"', "escape": '"'}
+
+    def stage(self, con: duckdb.DuckDBPyConnection, files: list[str], view: str) -> StagedSource:
+        """Create a temporary view ``view`` over the raw files (plus a ``_file`` column)."""
+        kind = file_kind(files[0])
+        flist = sql_list(files)
+        if kind == "parquet":
+            src = f"read_parquet({flist}, filename = '_file', union_by_name = true)"
+        elif kind == "json":
+            src = f"read_json({flist}, format = 'newline_delimited', filename = '_file', union_by_name = true)"
+        else:
+            opts = {**self.csv_options()}
+            rendered = []
+            for k, v in opts.items():
+                if isinstance(v, bool):
+                    rendered.append(f"{k} = {'true' if v else 'false'}")
+                elif isinstance(v, list):
+                    rendered.append(f"{k} = {sql_list(v)}")
+                else:
+                    rendered.append(f"{k} = {sql_str(str(v))}")
+            src = f"read_csv({flist}, {', '.join(rendered)}, filename = '_file', union_by_name = true)"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src}")
+        columns = [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
+        return StagedSource(view=view, columns=columns, files=files)
+
+    def check_columns(self, staged: StagedSource) -> None:
+        missing = [c for c in self.required_columns if c not in staged.columns]
+        if missing:
+            raise InputError(
+                staged.files[0] if len(staged.files) == 1 else f"{staged.files[0]} (+{len(staged.files) - 1} files)",
+                f"missing required column(s) {', '.join(repr(m) for m in missing)} for format {self.name}",
+            )
+
+    # ---- mapping ---------------------------------------------------------------------------------------
+    def focus_sql(self, staged: StagedSource) -> str:
+        raise NotImplementedError
+
+    def source_totals_sql(self, staged: StagedSource) -> str:
+        """SELECT billing_period_start TIMESTAMP, currency VARCHAR, billed DECIMAL, effective DECIMAL."""
+        raise NotImplementedError
+
+    def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
+        """Source columns kept verbatim as ``x_`` custom columns: {source column: x_ column}."""
+        return {}
+
+    # ---- diagnosis -------------------------------------------------------------------------------------
+    def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
+        """Find the first file/row/column whose value the mapping could not cast, for a one-line error.
+
+        Runs only on the failure path, so the happy path pays nothing for it. Rows are counted from 1 = the
+        first data row of the file (the header is not counted).
+        """
+        checks = [(c, MONEY, "a number") for c in self.numeric_columns] + [
+            (c, "TIMESTAMPTZ", "a date/time") for c in self.timestamp_columns
+        ]
+        for column, typ, expected in checks:
+            if column not in staged.columns:
+                continue
+            q = (
+                f"SELECT _file, rn, v FROM (SELECT _file, row_number() OVER (PARTITION BY _file) AS rn, "
+                f"CAST({ident(column)} AS VARCHAR) AS v FROM {staged.view}) "
+                f"WHERE v IS NOT NULL AND TRY_CAST({self.prepare_value('v', typ)} AS {typ}) IS NULL LIMIT 1"
+            )
+            try:
+                bad = con.execute(q).fetchone()
+            except duckdb.Error:
+                continue
+            if bad:
+                return InputError(bad[0], f"cannot parse {bad[2]!r}; expected {expected}", column=column, row=bad[1])
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return InputError(staged.files[0], f"cannot convert to FOCUS ({first})")
+
+    def prepare_value(self, expr: str, typ: str) -> str:
+        """How a raw text value is prepared before a cast to ``typ`` (overridable per format)."""
+        return f"trim({expr})"
+
+
+_REGISTRY: dict[str, type[Source]] = {}
+
+
+def register(cls: type[Source]) -> type[Source]:
+    """Class decorator: make a source module selectable by name and by auto-detection."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registry() -> dict[str, type[Source]]:
+    from . import _load_all  # noqa: F401  (imports every source module so that they register)
+
+    return dict(_REGISTRY)
+
+
+_X_NAME = re.compile(r"[^0-9A-Za-z_]+")
+
+
+def x_column_name(source_column: str) -> str:
+    """``x_`` custom column name for an unknown source column ('product/region' -> 'x_product_region')."""
+    base = _X_NAME.sub("_", source_column).strip("_")
+    return base if base.startswith("x_") else f"x_{base}"

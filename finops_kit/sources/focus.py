@@ -1,0 +1,123 @@
+"""FOCUS files (1.0, 1.1, 1.2; CSV, CSV.gz, parquet) -> FOCUS 1.2.
+
+Real FOCUS exports are not always tidy: literal ``NULL`` strings, timestamps without ``T``/``Z``, enum values in
+the wrong case, provider-specific columns without the ``x_`` prefix. This module upgrades older versions to the
+1.2 column set (renames from ``data/focus_renames.csv``; columns new in 1.2 are NULL), normalizes enum spelling
+against the spec's allowed values, and keeps every non-standard column as an ``x_`` column.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+
+from ..schema import MONEY, allowed_values, focus_column_names, focus_columns
+from .base import Source, StagedSource, ident, register, sql_str, x_column_name
+
+
+@cache
+def renames() -> dict[str, str]:
+    text = resources.files("finops_kit").joinpath("data/focus_renames.csv").read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return {r["old_name"]: r["new_name"] for r in csv.DictReader(lines) if r["old_name"] != r["new_name"]}
+
+
+def _squash(s: str) -> str:
+    return "".join(ch for ch in s.lower() if ch.isalnum())
+
+
+def enum_normalizer(column_sql: str, column: str) -> str:
+    """CASE expression mapping any spelling of an allowed value ('usage', 'ONE TIME') to the spec's spelling.
+
+    Unknown values pass through unchanged (the validator and our tests flag them; dropping data would hide it).
+    """
+    values = allowed_values().get(column)
+    if not values:
+        return column_sql
+    whens = " ".join(f"WHEN {sql_str(_squash(v))} THEN {sql_str(v)}" for v in values)
+    squashed = f"regexp_replace(lower(trim({column_sql})), '[^a-z0-9]', '', 'g')"
+    return f"CASE {squashed} {whens} ELSE trim({column_sql}) END"
+
+
+def utc_timestamp(expr: str) -> str:
+    """Any ISO-ish timestamp text (with or without T, Z or an offset) as a UTC TIMESTAMP.
+
+    The connection's TimeZone is UTC, so text without an offset is read as UTC, as FOCUS requires.
+    """
+    return f"CAST(CAST(trim(CAST({expr} AS VARCHAR)) AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+
+def money(expr: str) -> str:
+    return f"CAST(trim(CAST({expr} AS VARCHAR)) AS {MONEY})"
+
+
+@register
+class FocusSource(Source):
+    name = "focus"
+    description = "FOCUS 1.0/1.1/1.2 cost and usage files (any provider)"
+    signature = ("BilledCost", "ChargePeriodStart", "BillingPeriodStart")
+    required_columns = ("BilledCost", "EffectiveCost", "BillingPeriodStart", "BillingPeriodEnd",
+                        "ChargePeriodStart", "ChargePeriodEnd", "BillingCurrency")
+    numeric_columns = tuple(c.name for c in focus_columns() if c.focus_type == "Decimal")
+    timestamp_columns = tuple(c.name for c in focus_columns() if c.focus_type == "Date/Time")
+    key_family = "focus"
+
+    @classmethod
+    def detect(cls, columns: Sequence[str], path: str) -> bool:
+        cols = {renames().get(c, c) for c in columns}
+        return all(s in cols for s in cls.signature)
+
+    def prepare_value(self, expr: str, typ: str) -> str:
+        return f"trim({expr})"
+
+    def _source_name(self, staged: StagedSource, focus_name: str) -> str | None:
+        if focus_name in staged.columns:
+            return focus_name
+        return next((old for old, new in renames().items() if new == focus_name and old in staged.columns), None)
+
+    def focus_sql(self, staged: StagedSource) -> str:
+        exprs = []
+        for col in focus_columns():
+            src = self._source_name(staged, col.name)
+            if src is None:
+                continue  # columns new in later versions stay NULL
+            ref = ident(src)
+            if col.focus_type == "Decimal":
+                expr = money(ref)
+            elif col.focus_type == "Date/Time":
+                expr = utc_timestamp(ref)
+            elif col.focus_type == "JSON":
+                expr = f"CAST(nullif(trim(CAST({ref} AS VARCHAR)), '') AS JSON)"
+            elif col.name in allowed_values() and col.name != "ServiceCategory":
+                expr = enum_normalizer(f"CAST({ref} AS VARCHAR)", col.name)
+            elif col.name == "ServiceCategory":
+                expr = enum_normalizer(f"CAST({ref} AS VARCHAR)", col.name)
+            else:
+                expr = f"CAST({ref} AS VARCHAR)"
+            exprs.append(f"{expr} AS {ident(col.name)}")
+        exprs.append("_file AS x_SourceFile")
+        provider = self._source_name(staged, "ProviderName")
+        exprs.append(
+            f"concat_ws('|', 'focus', {ident(provider) if provider else 'NULL'}, {ident('BillingAccountId')}, "
+            f"strftime({utc_timestamp(ident('BillingPeriodStart'))}, '%Y-%m')) AS x_SourceKey"
+            if "BillingAccountId" in staged.columns else "NULL AS x_SourceKey"
+        )
+        for src, x_name in self.passthrough_columns(staged).items():
+            exprs.append(f"CAST({ident(src)} AS VARCHAR) AS {ident(x_name)}")
+        return f"SELECT {', '.join(exprs)} FROM {staged.view}"
+
+    def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
+        known = set(focus_column_names()) | set(renames()) | {"_file"}
+        return {c: x_column_name(c) for c in staged.columns if c not in known}
+
+    def source_totals_sql(self, staged: StagedSource) -> str:
+        billed = ident(self._source_name(staged, "BilledCost"))
+        effective = ident(self._source_name(staged, "EffectiveCost"))
+        return (
+            f"SELECT {utc_timestamp(ident('BillingPeriodStart'))} AS billing_period_start, "
+            f"trim({ident('BillingCurrency')}) AS currency, count(*) AS source_rows, "
+            f"sum({money(billed)}) AS billed, sum({money(effective)}) AS effective "
+            f"FROM {staged.view} GROUP BY ALL"
+        )
