@@ -41,12 +41,25 @@ def enum_normalizer(column_sql: str, column: str) -> str:
     return f"CASE {squashed} {whens} ELSE trim({column_sql}) END"
 
 
+#: FOCUS dates are ISO 8601. DuckDB would read '4/1/25' as the year 4, so anything else is rejected loudly.
+ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+def iso_text(expr: str) -> str:
+    """The trimmed text of an ISO 8601 date/time, or NULL when it is not one (for diagnosis)."""
+    t = f"trim(CAST({expr} AS VARCHAR))"
+    return f"CASE WHEN regexp_matches({t}, '{ISO_DATE}') THEN {t} END"
+
+
 def utc_timestamp(expr: str) -> str:
-    """Any ISO-ish timestamp text (with or without T, Z or an offset) as a UTC TIMESTAMP.
+    """ISO 8601 text (with or without T, Z or an offset) as a UTC TIMESTAMP; an error for anything else.
 
     The connection's TimeZone is UTC, so text without an offset is read as UTC, as FOCUS requires.
     """
-    return f"CAST(CAST(trim(CAST({expr} AS VARCHAR)) AS TIMESTAMPTZ) AS TIMESTAMP)"
+    t = f"trim(CAST({expr} AS VARCHAR))"
+    checked = (f"CASE WHEN {t} IS NULL OR regexp_matches({t}, '{ISO_DATE}') THEN {t} "
+               f"ELSE error('not an ISO 8601 date/time: ' || {t}) END")
+    return f"CAST(CAST({checked} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
 def money(expr: str) -> str:
@@ -69,8 +82,11 @@ class FocusSource(Source):
         cols = {renames().get(c, c) for c in columns}
         return all(s in cols for s in cls.signature)
 
+    def csv_options(self) -> dict[str, object]:
+        return {**super().csv_options(), "nullstr": ["", "NULL", "null"]}
+
     def prepare_value(self, expr: str, typ: str) -> str:
-        return f"trim({expr})"
+        return iso_text(expr) if typ == "TIMESTAMPTZ" else f"trim({expr})"
 
     def _source_name(self, staged: StagedSource, focus_name: str) -> str | None:
         if focus_name in staged.columns:
