@@ -130,7 +130,7 @@ def test_reconciliation_failure_rolls_back(loaded, monkeypatch, capsys):
     monkeypatch.setattr(FocusSource, "focus_sql",
                         lambda self, staged: original(self, staged) + " WHERE ChargeCategory <> 'Credit'")
     err = assert_refused(loaded, [str(GOOD)], r"reconciliation failed for 1 period/currency total\(s\), "
-                         r"first 2026-01 USD: source billed 8\.250000000001 vs FOCUS BilledCost 8\.250000000000", capsys)
+                         r"first 2026-01 USD: source billed 8\.250000000001 vs FOCUS BilledCost 10\.500000000001", capsys)
     assert "nothing was written" in err
 
 
