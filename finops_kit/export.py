@@ -19,6 +19,6 @@ def export_focus(con: duckdb.DuckDBPyConnection, out: str, *, where: str | None 
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     cols = "* EXCLUDE (COLUMNS('^x_'))" if focus_only else "*"
     query = f"SELECT {cols} FROM {FOCUS_TABLE}" + (f" WHERE {where}" if where else "")
-    fmt = "PARQUET" if out.lower().endswith(".parquet") else "CSV, HEADER"
+    fmt = "FORMAT PARQUET" if out.lower().endswith(".parquet") else "FORMAT CSV, HEADER"
     con.execute(f"COPY ({query}) TO {sql_str(out)} ({fmt})")
     return con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]

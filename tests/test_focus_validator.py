@@ -1,0 +1,52 @@
+"""The official FOCUS validator passes the top-level rule on our normalized output of every sample format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import finops_kit as fk
+from finops_kit.export import export_focus
+
+from .focus_validator import TOP_RULE, find_python312, validate
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+FORMAT_FOLDERS = ["aws-cur2", "aws-cur-legacy", "gcp", "azure"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def rules_dir(shared) -> Path:
+    if find_python312() is None:
+        pytest.skip("python3.12 is not installed (the FOCUS validator needs it)")
+    return shared / "tools" / "focus-validator"
+
+
+def _validate_warehouse(con, tmp_path: Path, rules_dir: Path) -> dict[str, str]:
+    out = tmp_path / "focus.parquet"
+    export_focus(con, str(out))
+    return validate(out, rules_dir, tmp_path)
+
+
+@pytest.mark.parametrize("folder", FORMAT_FOLDERS)
+def test_validator_top_level_rule_passes_on_normalized_samples(folder, tmp_path, rules_dir):
+    src = SAMPLES / folder
+    if not src.exists():
+        pytest.fail(f"{src} missing: run 'finops-kit samples --out data/samples'")
+    wh = str(tmp_path / "wh.duckdb")
+    fk.ingest([str(src)], warehouse=wh, progress=False)
+    con = fk.connect(wh, read_only=True)
+    results = _validate_warehouse(con, tmp_path, rules_dir)
+    failing = sorted(r for r, m in results.items() if m != "ok")
+    assert results.get(TOP_RULE) == "ok", f"{folder}: {TOP_RULE} fails; failing rules: {failing}"
+
+
+def test_validator_is_a_real_oracle_the_focus_1_0_sample_fails(shared, tmp_path, rules_dir):
+    """Guard against a validator run that passes everything: a raw 1.0 file must fail the 1.2 top-level rule."""
+    wh = str(tmp_path / "wh.duckdb")
+    fk.ingest(str(shared / "corpus/focus/sample-data/FOCUS-1.0/focus_sample.csv"), warehouse=wh, progress=False)
+    results = _validate_warehouse(fk.connect(wh, read_only=True), tmp_path, rules_dir)
+    assert results.get(TOP_RULE) not in (None, "ok")
