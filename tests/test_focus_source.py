@@ -57,8 +57,11 @@ def test_official_focus_sample_loads_and_reconciles(shared, warehouse):
     assert con.execute("SELECT count(x_Id) FROM focus").fetchone()[0] == 1000
     total = con.execute("SELECT sum(BilledCost) FROM focus").fetchone()[0]
     assert total == sum(r["source_billed"] for r in res.reconciliation)
-    # 1.0 file upgraded to 1.2 columns: the 1.2-only columns exist and are NULL
-    assert con.execute("SELECT count(InvoiceId), count(PricingCurrency) FROM focus").fetchone() == (0, 0)
+    # 1.0 file upgraded to 1.2 columns: InvoiceId (new in 1.2) exists and is NULL; PricingCurrency defaults to
+    # the billing currency and the spec's "Other (<category>)" fills a missing ServiceSubcategory
+    assert con.execute("SELECT count(InvoiceId), count(*) FILTER (PricingCurrency = BillingCurrency), "
+                       "count(*) FILTER (ServiceSubcategory = 'Other (' || ServiceCategory || ')') "
+                       "FROM focus").fetchone() == (0, 1000, 1000)
 
 
 def test_gzip_and_parquet_forms_give_identical_totals(tmp_path, warehouse):
