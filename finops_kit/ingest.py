@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -182,7 +183,9 @@ def ingest(
     con.execute(f"SET enable_progress_bar = {'true' if show else 'false'}")
     ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     started = datetime.now(UTC).replace(tzinfo=None)
-    fingerprints = [_file_fingerprint(f) for f in resolved.files]
+    # hashing a multi-GB export takes seconds: do it on a thread while DuckDB reads (both release the GIL)
+    hasher = ThreadPoolExecutor(max_workers=1)
+    fingerprints_future = hasher.submit(lambda: [_file_fingerprint(f) for f in resolved.files])
     view = f"src_{uuid.uuid4().hex[:8]}"
     con.execute("BEGIN TRANSACTION")
     try:
@@ -209,7 +212,7 @@ def ingest(
         con.execute(
             "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
             [ingest_id, started, datetime.now(UTC).replace(tzinfo=None), source.name, json.dumps(list(paths)),
-             json.dumps(fingerprints), json.dumps(resolved.skipped), json.dumps(keys), rows, replaced],
+             json.dumps(fingerprints_future.result()), json.dumps(resolved.skipped), json.dumps(keys), rows, replaced],
         )
         con.execute(f"DROP VIEW IF EXISTS {view}")
         con.execute("COMMIT")
@@ -220,8 +223,10 @@ def ingest(
                 raise _diagnose(con, source, resolved.files, view, exc.cause) from None
             raise
         finally:
+            hasher.shutdown(wait=True, cancel_futures=True)
             if own:
                 con.close()
+    hasher.shutdown()
     if own:
         con.close()
     return IngestResult(ingest_id, source.name, resolved.files, rows, replaced, resolved.skipped, recon)

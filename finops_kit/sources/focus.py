@@ -106,9 +106,7 @@ class FocusSource(Source):
                 expr = utc_timestamp(ref)
             elif col.focus_type == "JSON":
                 expr = f"CAST(nullif(trim(CAST({ref} AS VARCHAR)), '') AS JSON)"
-            elif col.name in allowed_values() and col.name != "ServiceCategory":
-                expr = enum_normalizer(f"CAST({ref} AS VARCHAR)", col.name)
-            elif col.name == "ServiceCategory":
+            elif col.name in allowed_values():
                 expr = enum_normalizer(f"CAST({ref} AS VARCHAR)", col.name)
             else:
                 expr = f"CAST({ref} AS VARCHAR)"
