@@ -37,3 +37,22 @@ def con(warehouse: str):
     c = fk.connect(warehouse)
     yield c
     c.close()
+
+
+#: billing-export folders of data/samples (one format each), as in the Makefile's SAMPLE_SOURCES
+SAMPLE_SOURCES = ("aws-cur2", "aws-cur-legacy", "gcp", "azure")
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory) -> str:
+    """A warehouse built from the committed data/samples, as `make demo` builds it (one per test worker)."""
+    import finops_kit as fk
+
+    samples = REPO / "data" / "samples"
+    path = str(tmp_path_factory.mktemp("samples") / "warehouse.duckdb")
+    for name in SAMPLE_SOURCES:
+        folder = samples / name
+        if not folder.exists():
+            pytest.fail(f"{folder} is missing: run 'finops-kit samples --out data/samples' and commit it")
+        fk.ingest([str(folder)], warehouse=path, progress=False)
+    return path
