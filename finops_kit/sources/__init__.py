@@ -13,6 +13,7 @@ SOURCE_MODULES = (
     "finops_kit.sources.aws_cur2",
     "finops_kit.sources.gcp",
     "finops_kit.sources.azure",
+    "finops_kit.sources.oci",
 )
 
 
