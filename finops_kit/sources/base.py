@@ -114,9 +114,45 @@ class StagedSource:
     columns: list[str]
     files: list[str]
     extra: dict = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)  # column -> DuckDB type name
 
     def has(self, *names: str) -> bool:
         return all(n in self.columns for n in names)
+
+    def is_text(self, column: str) -> bool:
+        return self.types.get(column, "VARCHAR").upper() == "VARCHAR"
+
+
+def money_expr(staged: StagedSource, column: str) -> str:
+    """A source column as exact money. Text is trimmed and cast (errors are diagnosed); typed parquet numbers
+    are cast directly, which is several times faster than a round trip through text."""
+    ref = ident(column)
+    if column not in staged.columns:
+        return f"CAST(NULL AS {MONEY})"
+    return f"CAST(trim({ref}) AS {MONEY})" if staged.is_text(column) else f"CAST({ref} AS {MONEY})"
+
+
+#: ISO 8601 starts 'YYYY-MM-DD'. Checked by character positions, which is far cheaper than a regex per value;
+#: DuckDB alone would read '4/1/25' as the year 4.
+def iso_guard(text_expr: str) -> str:
+    return f"(substr({text_expr}, 5, 1) = '-' AND substr({text_expr}, 8, 1) = '-')"
+
+
+def timestamp_expr(staged: StagedSource, column: str) -> str:
+    """A source column as a UTC TIMESTAMP: ISO 8601 text (with or without T, Z or an offset; the session time zone
+    is UTC), or a typed parquet timestamp/date. Non-ISO text raises an error that diagnosis pinpoints."""
+    ref = ident(column)
+    if column not in staged.columns:
+        return "CAST(NULL AS TIMESTAMP)"
+    typ = staged.types.get(column, "VARCHAR").upper()
+    if typ == "VARCHAR":
+        t = f"trim({ref})"
+        checked = (f"CASE WHEN {t} IS NULL OR {iso_guard(t)} THEN {t} "
+                   f"ELSE error('not an ISO 8601 date/time: ' || {t}) END")
+        return f"CAST(CAST({checked} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if "WITH TIME ZONE" in typ:
+        return f"CAST({ref} AS TIMESTAMP)"  # session TimeZone is UTC
+    return f"CAST({ref} AS TIMESTAMP)"
 
 
 class Source:
@@ -168,8 +204,9 @@ class Source:
                     rendered.append(f"{k} = {sql_str(str(v))}")
             src = f"read_csv({flist}, {', '.join(rendered)}, filename = '_file', union_by_name = true)"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src}")
-        columns = [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
-        return StagedSource(view=view, columns=columns, files=files)
+        described = con.execute(f"DESCRIBE {view}").fetchall()
+        return StagedSource(view=view, columns=[r[0] for r in described], files=files,
+                            types={r[0]: r[1] for r in described})
 
     def check_columns(self, staged: StagedSource) -> None:
         missing = [c for c in self.required_columns if c not in staged.columns]

@@ -14,7 +14,17 @@ from functools import cache
 from importlib import resources
 
 from ..schema import MONEY, allowed_values, focus_column_names, focus_columns
-from .base import Source, StagedSource, ident, register, sql_str, x_column_name
+from .base import (
+    Source,
+    StagedSource,
+    ident,
+    iso_guard,
+    money_expr,
+    register,
+    sql_str,
+    timestamp_expr,
+    x_column_name,
+)
 
 
 @cache
@@ -38,26 +48,25 @@ def enum_normalizer(column_sql: str, column: str) -> str:
         return column_sql
     whens = " ".join(f"WHEN {sql_str(_squash(v))} THEN {sql_str(v)}" for v in values)
     squashed = f"regexp_replace(lower(trim({column_sql})), '[^a-z0-9]', '', 'g')"
-    return f"CASE {squashed} {whens} ELSE trim({column_sql}) END"
-
-
-#: FOCUS dates are ISO 8601. DuckDB would read '4/1/25' as the year 4, so anything else is rejected loudly.
-ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    canonical = ", ".join(sql_str(v) for v in values)
+    # fast path: values already spelled as the spec says skip the regex
+    return (f"CASE WHEN {column_sql} IN ({canonical}) THEN {column_sql} "
+            f"ELSE CASE {squashed} {whens} ELSE trim({column_sql}) END END")
 
 
 def iso_text(expr: str) -> str:
     """The trimmed text of an ISO 8601 date/time, or NULL when it is not one (for diagnosis)."""
     t = f"trim(CAST({expr} AS VARCHAR))"
-    return f"CASE WHEN regexp_matches({t}, '{ISO_DATE}') THEN {t} END"
+    return f"CASE WHEN {iso_guard(t)} THEN {t} END"
 
 
 def utc_timestamp(expr: str) -> str:
     """ISO 8601 text (with or without T, Z or an offset) as a UTC TIMESTAMP; an error for anything else.
 
-    The connection's TimeZone is UTC, so text without an offset is read as UTC, as FOCUS requires.
+    For an expression of unknown type; prefer :func:`~.base.timestamp_expr`, which is type-aware and faster.
     """
     t = f"trim(CAST({expr} AS VARCHAR))"
-    checked = (f"CASE WHEN {t} IS NULL OR regexp_matches({t}, '{ISO_DATE}') THEN {t} "
+    checked = (f"CASE WHEN {t} IS NULL OR {iso_guard(t)} THEN {t} "
                f"ELSE error('not an ISO 8601 date/time: ' || {t}) END")
     return f"CAST(CAST({checked} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
@@ -101,9 +110,9 @@ class FocusSource(Source):
                 continue  # columns new in later versions stay NULL
             ref = ident(src)
             if col.focus_type == "Decimal":
-                expr = money(ref)
+                expr = money_expr(staged, src)
             elif col.focus_type == "Date/Time":
-                expr = utc_timestamp(ref)
+                expr = timestamp_expr(staged, src)
             elif col.focus_type == "JSON":
                 expr = f"CAST(nullif(trim(CAST({ref} AS VARCHAR)), '') AS JSON)"
             elif col.name in allowed_values():
@@ -115,7 +124,7 @@ class FocusSource(Source):
         provider = self._source_name(staged, "ProviderName")
         exprs.append(
             f"concat_ws('|', 'focus', {ident(provider) if provider else 'NULL'}, {ident('BillingAccountId')}, "
-            f"strftime({utc_timestamp(ident('BillingPeriodStart'))}, '%Y-%m')) AS x_SourceKey"
+            f"strftime({timestamp_expr(staged, 'BillingPeriodStart')}, '%Y-%m')) AS x_SourceKey"
             if "BillingAccountId" in staged.columns else "NULL AS x_SourceKey"
         )
         for src, x_name in self.passthrough_columns(staged).items():
@@ -127,11 +136,11 @@ class FocusSource(Source):
         return {c: x_column_name(c) for c in staged.columns if c not in known}
 
     def source_totals_sql(self, staged: StagedSource) -> str:
-        billed = ident(self._source_name(staged, "BilledCost"))
-        effective = ident(self._source_name(staged, "EffectiveCost"))
+        billed = money_expr(staged, self._source_name(staged, "BilledCost"))
+        effective = money_expr(staged, self._source_name(staged, "EffectiveCost"))
         return (
-            f"SELECT {utc_timestamp(ident('BillingPeriodStart'))} AS billing_period_start, "
+            f"SELECT {timestamp_expr(staged, 'BillingPeriodStart')} AS billing_period_start, "
             f"trim({ident('BillingCurrency')}) AS currency, count(*) AS source_rows, "
-            f"sum({money(billed)}) AS billed, sum({money(effective)}) AS effective "
+            f"sum({billed}) AS billed, sum({effective}) AS effective "
             f"FROM {staged.view} GROUP BY ALL"
         )
