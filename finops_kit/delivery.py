@@ -1,19 +1,199 @@
 """AWS delivery folders: load only the assembly each billing period's manifest names.
 
-AWS rewrites a month's CUR many times (``<report>/<yyyymmdd-yyyymmdd>/<assemblyId>/...``); summing every
-assembly would double count. CUR 2.0 (``data/BILLING_PERIOD=YYYY-MM/``) works the same way with its own manifest.
+AWS rewrites a month's report many times until the month is final; summing every delivered copy would double
+count. Two layouts exist, both resolved here from a plain listing of keys, so that a local folder and an S3
+prefix (:mod:`finops_kit.s3`) follow exactly the same rules:
+
+* **Legacy CUR**: ``<report>/<yyyymmdd-yyyymmdd>/<report>-Manifest.json`` names the current ``assemblyId`` and
+  its ``reportKeys``; the data lives in ``<report>/<yyyymmdd-yyyymmdd>/<assemblyId>/<report>-<n>.csv.gz`` (a copy
+  of the manifest sits in the assembly folder too and is ignored). Reports set to "overwrite" write the files
+  straight into the period folder; the manifest still lists them.
+* **CUR 2.0 / Data Exports**: ``<export>/data/BILLING_PERIOD=YYYY-MM/<export>-<n>.snappy.parquet`` with
+  ``<export>/metadata/BILLING_PERIOD=YYYY-MM/<export>-Manifest.json`` listing ``dataFiles`` (full S3 URIs). The
+  manifest is written last. With "create new report" several executions (each with its own manifest) exist for
+  one period; the newest manifest wins.
+
+Rules: a file a current manifest lists is loaded; any other billing file in a period folder that a manifest
+governs is returned as *skipped* with the reason (superseded assembly, not in the manifest). A period folder with
+data but no manifest yet (a delivery in progress) is skipped as a whole. Billing files outside any delivery layout
+are loaded as they are. A manifest that lists a file which is not there is an error: the delivery is incomplete.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
+from .errors import InputError
 from .inputs import ResolvedInputs
+from .sources.base import CSV_SUFFIXES, JSON_SUFFIXES, PARQUET_SUFFIXES
+
+BILLING_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_SUFFIXES
+LEGACY_PERIOD_RE = re.compile(r"^\d{8}-\d{8}$")
+CUR2_PERIOD_RE = re.compile(r"^BILLING_PERIOD=\d{4}-\d{2}$")
+
+
+def is_manifest(key: str) -> bool:
+    name = PurePosixPath(key).name.lower()
+    return "manifest" in name and name.endswith(".json")
+
+
+def is_billing_file(key: str) -> bool:
+    name = PurePosixPath(key).name.lower()
+    return name.endswith(BILLING_SUFFIXES) and not name.startswith(".") and not is_manifest(key)
+
+
+@dataclass
+class DeliveryPlan:
+    """Which keys of a listing to load and which to skip (keys are '/'-separated, relative to the listing root)."""
+
+    load: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    manifests: list[str] = field(default_factory=list)
+
+
+def _period_dir_of(key: str, pattern: re.Pattern) -> str | None:
+    """The key's ancestor folder whose name matches ``pattern`` (``.../20240101-20240201`` or BILLING_PERIOD=)."""
+    parts = PurePosixPath(key).parts
+    for i in range(len(parts) - 1, -1, -1):
+        if pattern.match(parts[i]):
+            return "/".join(parts[: i + 1])
+    return None
+
+
+def _data_dir(metadata_period: str) -> str:
+    """``<export>/metadata/BILLING_PERIOD=X`` -> ``<export>/data/BILLING_PERIOD=X``."""
+    parts = metadata_period.split("/")
+    if len(parts) >= 2 and parts[-2] == "metadata":
+        parts[-2] = "data"
+    return "/".join(parts)
+
+
+def _relative_key(uri_or_key: str, anchor: str) -> str | None:
+    """The tail of a manifest's key/URI starting at the last ``/<anchor>/`` segment, or None."""
+    text = "/" + uri_or_key.lstrip("/")
+    idx = text.rfind("/" + anchor + "/")
+    return None if idx < 0 else text[idx + 1:]
+
+
+def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
+                  newest: Callable[[list[str]], str] | None = None) -> DeliveryPlan | None:
+    """Plan which files of a delivery to load; None when the listing holds no AWS manifest.
+
+    ``keys``: every object key / relative file path of the listing; ``read_manifest(key)``: its parsed JSON;
+    ``newest(keys)``: the most recently written of several manifests of one CUR 2.0 period.
+    """
+    keys = sorted(set(keys))
+    manifest_keys = [k for k in keys if is_manifest(k)]
+    if not manifest_keys:
+        return None
+    plan = DeliveryPlan()
+    keyset = set(keys)
+    governed: dict[str, set[str]] = {}  # period folder -> keys to load there
+    reasons: dict[str, str] = {}  # period folder -> why other files there are skipped
+    cur2_by_period: dict[str, list[tuple[str, dict]]] = {}
+    found_any = False
+    for mk in manifest_keys:
+        try:
+            m = read_manifest(mk)
+        except (ValueError, OSError) as exc:
+            raise InputError(mk, f"cannot read AWS manifest ({exc})") from None
+        if not isinstance(m, dict):
+            continue
+        if "dataFiles" in m:  # CUR 2.0 / Data Exports
+            period = _period_dir_of(mk, CUR2_PERIOD_RE)
+            if period is None:
+                continue
+            found_any = True
+            cur2_by_period.setdefault(_data_dir(period), []).append((mk, m))
+        elif "assemblyId" in m and "reportKeys" in m:  # legacy CUR
+            mdir = str(PurePosixPath(mk).parent)
+            mdir = "" if mdir == "." else mdir
+            found_any = True
+            if PurePosixPath(mdir).name == m["assemblyId"]:
+                continue  # the copy inside the assembly folder; the period's manifest decides
+            load = set()
+            for rk in m.get("reportKeys") or []:
+                parts = [x for x in str(rk).split("/") if x]
+                idx = next((i for i in range(len(parts) - 1, -1, -1) if LEGACY_PERIOD_RE.match(parts[i])), None)
+                tail = parts[idx + 1:] if idx is not None else [m["assemblyId"], parts[-1]]
+                load.add("/".join(([mdir] if mdir else []) + tail))
+            governed[mdir] = load
+            reasons[mdir] = f"superseded assembly; the manifest {mk} names assembly {m['assemblyId']}"
+            plan.manifests.append(mk)
+    for data_period, items in cur2_by_period.items():
+        chosen_key = items[0][0] if len(items) == 1 else (newest or (lambda ks: sorted(ks)[-1]))(
+            [k for k, _ in items])
+        m = dict(items)[chosen_key]
+        pname = PurePosixPath(data_period).name
+        export_root = data_period.rsplit("/data/", 1)[0] if "/data/" in data_period else ""
+        load = set()
+        for uri in m.get("dataFiles") or []:
+            rel = _relative_key(uri, "data")
+            if rel is None:
+                raise InputError(chosen_key, f"dataFiles entry {uri!r} is not under a data/ folder")
+            load.add((export_root + "/" if export_root else "") + rel)
+        governed[data_period] = load
+        reasons[data_period] = f"not listed in the current manifest {chosen_key} of {pname}"
+        plan.manifests.append(chosen_key)
+    if not found_any:
+        return None
+    for period, load in governed.items():
+        missing = sorted(k for k in load if k not in keyset)
+        if missing:
+            raise InputError(missing[0], f"listed in the manifest of {PurePosixPath(period).name} but not found; "
+                                         "the delivery is incomplete (download it again or wait for AWS to finish)")
+    for k in keys:
+        if not is_billing_file(k):
+            continue
+        scope = _scope_of(k, governed)
+        if scope is not None:
+            if k in governed[scope]:
+                plan.load.append(k)
+            else:
+                plan.skipped.append({"path": k, "reason": reasons[scope]})
+            continue
+        period = _period_dir_of(k, CUR2_PERIOD_RE) or _period_dir_of(k, LEGACY_PERIOD_RE)
+        if period and (CUR2_PERIOD_RE.match(PurePosixPath(period).name) or _has_assembly_folder(k, period)):
+            plan.skipped.append({"path": k, "reason": f"no manifest for billing period {PurePosixPath(period).name} "
+                                                      "(delivery in progress?)"})
+        else:
+            plan.load.append(k)
+    return plan
+
+
+def _scope_of(key: str, governed: dict[str, set[str]]) -> str | None:
+    """The deepest governed folder (a period folder with a manifest) that contains ``key``."""
+    best = None
+    for scope in governed:
+        if (scope == "" or key.startswith(scope + "/")) and (best is None or len(scope) > len(best)):
+            best = scope
+    return best
+
+
+def _has_assembly_folder(key: str, period: str) -> bool:
+    """True when a legacy key sits in an assembly folder below its period folder."""
+    return key.count("/") - period.count("/") >= 2
 
 
 def resolve_folder(folder: Path) -> ResolvedInputs | None:
     """Files of the current assemblies under ``folder``, or None when it is not a delivery layout."""
-    manifests = [p for p in folder.rglob("*.json") if "manifest" in p.name.lower()]
-    if not manifests:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    rel = {p.relative_to(folder).as_posix(): p for p in files}
+
+    def read(key: str) -> dict:
+        return json.loads(rel[key].read_text(encoding="utf-8"))
+
+    def newest(keys: list[str]) -> str:
+        return max(keys, key=lambda k: (rel[k].stat().st_mtime, k))
+
+    plan = plan_delivery(rel, read, newest)
+    if plan is None:
         return None
-    raise NotImplementedError("delivery folders: being written (issue 2)")
+    return ResolvedInputs(
+        files=[str(rel[k]) for k in plan.load],
+        skipped=[{"path": str(rel[s["path"]]), "reason": s["reason"]} for s in plan.skipped],
+    )

@@ -1,0 +1,167 @@
+"""Ingest straight from S3: ``finops-kit ingest s3://bucket/prefix/``.
+
+Reads the delivery's manifests with boto3 (standard credential chain: env, profile, SSO, instance role), decides
+with :func:`finops_kit.delivery.plan_delivery` which objects are current (the same rules as for a local folder),
+and downloads only those into a cache folder (``data/cache/s3/<bucket>/<key>`` by default). An object already in
+the cache with the same ETag is not fetched again, so a daily run only downloads what AWS rewrote. The endpoint
+can be overridden with ``AWS_ENDPOINT_URL`` (or ``endpoint_url=``), which is how the tests talk to a local moto
+server. Missing credentials, a missing bucket or access denied become one-line :class:`FinopsError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .delivery import is_billing_file, is_manifest, plan_delivery
+from .errors import FinopsError
+from .inputs import ResolvedInputs
+
+DEFAULT_CACHE = "data/cache/s3"
+ETAG_INDEX = ".etags.json"
+
+
+@dataclass
+class FetchReport:
+    """What :func:`sync_delivery` did: local files to ingest, skipped objects, and the download counts."""
+
+    files: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    downloaded: list[str] = field(default_factory=list)  # keys fetched in this run
+    cached: list[str] = field(default_factory=list)  # keys already in the cache with the same ETag
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    if not url.startswith("s3://"):
+        raise FinopsError(f"{url}: not an s3:// URL")
+    rest = url[5:]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise FinopsError(f"{url}: no bucket name; expected s3://bucket/prefix/")
+    return bucket, prefix
+
+
+def _client(endpoint_url: str | None):
+    import boto3
+    from botocore.config import Config
+
+    endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+    # a fresh session: boto3's module-level default session caches credentials across calls
+    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+def _error(url: str, exc: Exception) -> FinopsError:
+    """One line a user can act on, from a botocore exception."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return FinopsError(f"{url}: no AWS credentials found; set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                           "AWS_SECRET_ACCESS_KEY, or run 'aws sso login'")
+    if isinstance(exc, EndpointConnectionError):
+        return FinopsError(f"{url}: cannot reach the S3 endpoint ({exc})")
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchBucket", "404", "NotFound"):
+            return FinopsError(f"{url}: bucket does not exist (or is in another partition/endpoint)")
+        if code in ("AccessDenied", "403", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+                    "ExpiredToken"):
+            return FinopsError(f"{url}: access denied ({code}); the credentials need s3:ListBucket and s3:GetObject "
+                               "on the CUR bucket")
+        return FinopsError(f"{url}: S3 error {code}: {exc.response.get('Error', {}).get('Message', '')}")
+    return FinopsError(f"{url}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def sync_delivery(url: str, cache_dir: str | None = None, *, endpoint_url: str | None = None,
+                  progress: bool | None = None) -> FetchReport:
+    """Download the current files of the AWS delivery under ``url`` into the cache; see the module docstring."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = parse_url(url)
+    root = Path(cache_dir or DEFAULT_CACHE) / bucket
+    report = FetchReport()
+    try:
+        s3 = _client(endpoint_url)
+        objects: dict[str, dict] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                objects[obj["Key"]] = obj
+        if not objects:
+            raise FinopsError(f"{url}: no objects under this prefix")
+        base = prefix if prefix.endswith("/") or not prefix else prefix.rsplit("/", 1)[0] + "/"
+        base = base if all(k.startswith(base) for k in objects) else ""
+        rel = {k[len(base):]: k for k in objects}
+        manifests: dict[str, dict] = {}
+
+        def read(relkey: str) -> dict:
+            body = s3.get_object(Bucket=bucket, Key=rel[relkey])["Body"].read()
+            manifests[relkey] = json.loads(body)
+            return manifests[relkey]
+
+        def newest(relkeys: list[str]) -> str:
+            return max(relkeys, key=lambda k: (objects[rel[k]]["LastModified"], k))
+
+        plan = plan_delivery(rel, read, newest)
+        if plan is None:  # no manifest: every billing file under the prefix
+            load = [k for k in rel if is_billing_file(k)]
+            skipped = []
+        else:
+            load, skipped = plan.load, plan.skipped
+        if not load:
+            raise FinopsError(f"{url}: no current billing files under this prefix")
+        report.skipped = [{"path": f"s3://{bucket}/{rel[s['path']]}", "reason": s["reason"]} for s in skipped]
+        index_path = root / ETAG_INDEX
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+        show = sys.stderr.isatty() if progress is None else progress
+        total = sum(objects[rel[k]]["Size"] for k in load)
+        bar = None
+        if show:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"s3://{bucket}", leave=False)
+        try:
+            for k in sorted(load):
+                key = rel[k]
+                etag = objects[key].get("ETag", "")
+                local = root / key
+                if local.exists() and index.get(key) == etag and local.stat().st_size == objects[key]["Size"]:
+                    report.cached.append(key)
+                    if bar:
+                        bar.update(objects[key]["Size"])
+                else:
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = local.with_name(local.name + ".part")
+                    s3.download_file(bucket, key, str(tmp),
+                                     Callback=(bar.update if bar else None))
+                    os.replace(tmp, local)
+                    index[key] = etag
+                    report.downloaded.append(key)
+                report.files.append(str(local))
+        finally:
+            if bar:
+                bar.close()
+        root.mkdir(parents=True, exist_ok=True)
+        for k, m in manifests.items():  # keep the manifests next to the data: the cache is a browsable delivery
+            if is_manifest(k):
+                mp = root / rel[k]
+                mp.parent.mkdir(parents=True, exist_ok=True)
+                mp.write_text(json.dumps(m, indent=1), encoding="utf-8")
+        index_path.write_text(json.dumps(index, indent=1, sort_keys=True), encoding="utf-8")
+    except FinopsError:
+        raise
+    except (BotoCoreError, ClientError) as exc:
+        raise _error(url, exc) from None
+    return report
+
+
+def fetch_delivery(url: str, cache_dir: str | None = None, *, endpoint_url: str | None = None) -> ResolvedInputs:
+    """Local copies of the current files of an S3 delivery (what :func:`finops_kit.inputs.resolve` needs)."""
+    rep = sync_delivery(url, cache_dir, endpoint_url=endpoint_url)
+    return ResolvedInputs(files=rep.files, skipped=rep.skipped)
