@@ -1,0 +1,126 @@
+"""``finops-kit check``: budget and anomaly alert rules for a scheduled (daily/monthly) run.
+
+Exit codes: 0 = no alert, 1 = at least one alert fired, 2 = error (bad config, no warehouse). A cron job or CI
+step notifies on a non-zero exit and forwards the short summary printed on stdout.
+
+``finops.yaml``::
+
+    alerts:
+      budgets: true                 # evaluate every budget of the budgets section ...
+      forecast: true                # ... against its end-of-month forecast too, not only the actual
+      anomalies:
+        dimensions: [total, team, service]
+        lookback_days: 3            # only events that touch the last N days before --as-of
+        window: 28                  # trailing days of the robust baseline
+        threshold: 3.5              # robust z (1.4826·MAD)
+        min_impact: 500             # $ floor
+        min_impact_pct: 20          # % of expected
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from .config import load_config, section
+from .errors import ConfigError
+
+
+@dataclass
+class Alert:
+    kind: str  # budget | forecast | anomaly
+    subject: str
+    message: str
+
+
+def configure_parser(parser: argparse.ArgumentParser, command: str = "check") -> None:
+    parser.add_argument("--warehouse", help="warehouse file (default: $FINOPS_WAREHOUSE or data/warehouse.duckdb)")
+    parser.add_argument("--config", help="config file (default: $FINOPS_CONFIG or ./finops.yaml)")
+    parser.add_argument("--as-of", dest="as_of", help="evaluate as of this day, YYYY-MM-DD (default: last day billed)")
+    parser.add_argument("--quiet", action="store_true", help="print only the alerts, no 'all clear' line")
+
+
+def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None) -> list[Alert]:
+    """All alerts that fire for the warehouse ``con`` under config ``cfg`` as of a day."""
+    from .anomaly import Rules, scan
+    from .budgets import budget_status, load_budgets, load_roadmap
+    from .forecast import _day, last_day
+
+    sec = section(cfg, "alerts", {}) or {}
+    if not isinstance(sec, dict):
+        raise ConfigError("alerts: expected a mapping (budgets, forecast, anomalies)")
+    as_of_d = _day(as_of) or last_day(con)
+    if as_of_d is None:
+        raise ConfigError("the warehouse holds no charges: nothing to check")
+    alerts: list[Alert] = []
+    budgets, thresholds = load_budgets(cfg)
+    if sec.get("budgets", True) and budgets:
+        use_fc = bool(sec.get("forecast", True))
+        roadmap = load_roadmap(cfg=cfg) if use_fc else []
+        st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, model="ets") if use_fc else \
+            budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets})
+        for r in st.to_dict("records"):
+            amount = float(r["budget_amount"])
+            if amount <= 0:
+                continue
+            used = 100 * float(r["actual_mtd"]) / amount
+            hit = [t for t in thresholds if used >= t]
+            if hit:
+                alerts.append(Alert("budget", r["budget"],
+                                    f"{r['budget']}: ${float(r['actual_mtd']):,.0f} spent in {r['month']} = "
+                                    f"{used:.0f}% of the ${amount:,.0f} budget (threshold {max(hit):.0f}%)"))
+                continue
+            if use_fc and r["forecast"] is not None:
+                f_used = 100 * float(r["forecast"]) / amount
+                f_hit = [t for t in thresholds if f_used >= t]
+                if f_hit:
+                    when = f", crossing the budget on {r['breach_date']}" if r["breach_date"] else ""
+                    alerts.append(Alert("forecast", r["budget"],
+                                        f"{r['budget']}: forecast ${float(r['forecast']):,.0f} for {r['month']} = "
+                                        f"{f_used:.0f}% of the ${amount:,.0f} budget{when} "
+                                        f"(threshold {max(f_hit):.0f}%)"))
+    an = sec.get("anomalies")
+    if an:
+        if not isinstance(an, dict):
+            raise ConfigError("alerts.anomalies: expected a mapping (dimensions, lookback_days, min_impact, ...)")
+        rules = Rules.from_config(an)
+        dims = tuple(an.get("dimensions", ["total"]))
+        lookback = int(an.get("lookback_days", 3))
+        since = as_of_d - timedelta(days=lookback - 1)
+        ev = scan(con, dims, start=since, end=as_of_d, rules=rules)
+        for r in ev.to_dict("records"):
+            when = str(r["start"]) + (f"..{r['end']}" if r["end"] != r["start"] else "")
+            pct = f" ({r['impact_pct']:+.0f}%)" if r["impact_pct"] is not None else ""
+            alerts.append(Alert("anomaly", f"{r['dimension']}={r['value']}",
+                                f"cost anomaly {r['dimension']}={r['value']} on {when}: ${r['actual']:,.0f} vs "
+                                f"${r['expected']:,.0f} expected, impact ${r['impact']:+,.0f}{pct}"))
+    return alerts
+
+
+class _NoForecast:
+    """Stands in for a forecast when ``alerts.forecast`` is off (budget_status then uses actuals only)."""
+
+    ok = False
+    message = "forecast disabled in alerts config"
+    expected_total = total_lo = total_hi = None
+
+
+def run(args: argparse.Namespace, command: str = "check") -> int:
+    import finops_kit as fk
+
+    cfg = load_config(args.config)
+    con = fk.connect(args.warehouse, read_only=True)
+    try:
+        alerts = evaluate(con, cfg, args.as_of)
+    finally:
+        con.close()
+    if not alerts:
+        if not args.quiet:
+            print("finops-kit check: no alerts")
+        return 0
+    print(f"finops-kit check: {len(alerts)} alert(s)")
+    for a in alerts:
+        print(f"  [{a.kind}] {a.message}")
+    return 1

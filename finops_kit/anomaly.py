@@ -1,0 +1,342 @@
+"""Cost anomalies on daily series: robust detection, impact in $ and %, a diagnosis, and masked anomalies.
+
+Detection (per value of a dimension, on usage-based charges by default):
+
+* ``hampel`` (default): the expected cost of day t is the median of the previous ``window`` days (28: four of
+  each weekday); σ̂ = 1.4826·MAD of that window; z = (x − expected)/σ̂. It only looks back, so a spike cannot
+  hide itself by raising its own baseline, and it works from day ``min_history`` of a series.
+* ``stl``: STL(period=7, robust=True) on the whole series; expected = trend + seasonal, σ̂ from the MAD of the
+  residuals. Better for strongly weekly series in a retrospective review.
+
+A day is an anomaly when |z| > ``threshold`` **and** |impact| ≥ ``min_impact`` dollars **and** |impact %| ≥
+``min_impact_pct`` (AWS Cost Anomaly Detection's impact = actual − expected, impact % = impact / expected). The
+floors keep a $3 blip on a $10/day service from paging anyone. Consecutive anomalous days form one *event*.
+
+Diagnosis answers the interview question "which team / project / resource type caused the spike, and what do I
+check next": the event's impact is split along several dimensions against the same baseline, and the top
+contributing rows are matched against ``data/anomaly_hints.csv`` (idle GPUs, rightsizing, storage tier, spot).
+
+Masked anomalies: two opposite changes (team A +$5k, team B −$5k) net to nothing in the total. They are found by
+running the detector per value of a dimension in both directions and keeping days where the total is quiet.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+from .forecast import DIMENSIONS, _day, daily_series, dimension_sql, filter_sql, last_day
+from .warehouse import FOCUS_TABLE
+
+MAD_SCALE = 1.4826
+#: Dimensions an anomaly is explained along (the first ones answer "which team/project/resource type").
+EXPLAIN_DIMENSIONS = ("team", "project", "service", "instance_type", "usage_type", "ai_workload", "account",
+                      "region", "pricing_category", "env")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Detection settings (the ``alerts.anomalies`` config section maps onto these names)."""
+
+    window: int = 28
+    threshold: float = 3.5
+    min_impact: float = 100.0
+    min_impact_pct: float = 15.0
+    method: str = "hampel"
+    direction: str = "up"  # up | down | both
+    min_history: int = 14
+
+    @classmethod
+    def from_config(cls, sec: dict[str, Any] | None) -> Rules:
+        sec = dict(sec or {})
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {}
+        for k, v in sec.items():
+            if k not in known:
+                continue
+            kwargs[k] = type(getattr(cls, k))(v)
+        r = cls(**kwargs)
+        if r.method not in ("hampel", "stl"):
+            raise ConfigError(f"alerts.anomalies.method = {r.method!r}: expected hampel or stl")
+        if r.direction not in ("up", "down", "both"):
+            raise ConfigError(f"alerts.anomalies.direction = {r.direction!r}: expected up, down or both")
+        if r.window < 7 or r.threshold <= 0:
+            raise ConfigError("alerts.anomalies: window must be >= 7 days and threshold > 0")
+        return r
+
+
+def expected_and_sigma(y: np.ndarray, rules: Rules = Rules()) -> tuple[np.ndarray, np.ndarray]:
+    """Expected value and robust σ̂ per day (NaN where the history is too short to judge)."""
+    y = np.asarray(y, float)
+    n = len(y)
+    exp_, sig = np.full(n, np.nan), np.full(n, np.nan)
+    if rules.method == "stl":
+        if n >= max(2 * 7 + 1, rules.min_history):
+            from statsmodels.tsa.seasonal import STL
+
+            res = STL(y, period=7, robust=True).fit()
+            exp_ = np.asarray(res.trend + res.seasonal, float)
+            resid = np.asarray(res.resid, float)
+            sig = np.full(n, MAD_SCALE * np.median(np.abs(resid - np.median(resid))))
+        return exp_, sig
+    for t in range(rules.min_history, n):
+        w = y[max(0, t - rules.window):t]
+        m = np.median(w)
+        exp_[t] = m
+        sig[t] = MAD_SCALE * np.median(np.abs(w - m))
+    return exp_, sig
+
+
+def flag_series(days: pd.Series, y: np.ndarray, rules: Rules = Rules()) -> pd.DataFrame:
+    """All days of one series with expected, impact, z and the anomaly flag."""
+    exp_, sig = expected_and_sigma(y, rules)
+    # σ̂ floor: a perfectly flat history has MAD 0; 1% of the level (or 1 cent) keeps z finite and meaningful
+    sig = np.maximum(np.nan_to_num(sig, nan=np.inf), np.maximum(0.01 * np.abs(np.nan_to_num(exp_)), 0.01))
+    impact = y - exp_
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(np.abs(exp_) > 0, 100 * impact / np.abs(exp_), np.nan)
+        z = impact / sig
+    big = (np.abs(impact) >= rules.min_impact) & ((np.abs(pct) >= rules.min_impact_pct) | np.isnan(pct))
+    side = {"up": z > rules.threshold, "down": z < -rules.threshold,
+            "both": np.abs(z) > rules.threshold}[rules.direction]
+    flag = side & big & ~np.isnan(exp_)
+    return pd.DataFrame({"day": days.to_numpy(), "actual": y, "expected": exp_, "impact": impact,
+                         "impact_pct": pct, "z": z, "anomaly": flag})
+
+
+def detect(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: date | str | None = None,
+           end: date | str | None = None, rules: Rules = Rules(), filters: dict[str, Any] | None = None,
+           charges: str = "usage", top: int | None = None, history_days: int = 120) -> pd.DataFrame:
+    """Anomalous days of each value of ``dimension`` in [start, end] (end defaults to the last day billed).
+
+    The series is read from ``history_days`` before ``start`` so that the first days can be judged.
+    Columns: dimension, value, day, actual, expected, impact, impact_pct, z, direction.
+    """
+    end_d = _day(end) or last_day(con)
+    if end_d is None:
+        return _empty_flags()
+    start_d = _day(start) or end_d - timedelta(days=89)
+    lookback = max(history_days, rules.window + rules.min_history)
+    ser = daily_series(con, dimension, start=start_d - timedelta(days=lookback), end=end_d, filters=filters,
+                       charges=charges, top=top)
+    out = []
+    for value, g in ser.groupby("value", sort=False):
+        g = g.sort_values("day")
+        nz = g.loc[g["y"] != 0, "day"]
+        if nz.empty:
+            continue
+        g = g[g["day"] >= nz.min()]  # a series starts when its first charge appears
+        f = flag_series(g["day"], g["y"].to_numpy(), rules)
+        f = f[f["anomaly"] & (f["day"] >= pd.Timestamp(start_d))]
+        if not f.empty:
+            out.append(f.assign(dimension=dimension, value=value))
+    if not out:
+        return _empty_flags()
+    df = pd.concat(out, ignore_index=True)
+    df["direction"] = np.where(df["impact"] > 0, "up", "down")
+    return df[["dimension", "value", "day", "actual", "expected", "impact", "impact_pct", "z", "direction"]]
+
+
+def _empty_flags() -> pd.DataFrame:
+    return pd.DataFrame(columns=["dimension", "value", "day", "actual", "expected", "impact", "impact_pct", "z",
+                                 "direction"])
+
+
+def events(flags: pd.DataFrame) -> pd.DataFrame:
+    """Group consecutive anomalous days of the same value and direction into events (largest impact first)."""
+    cols = ["dimension", "value", "direction", "start", "end", "days", "peak_day", "actual", "expected",
+            "impact", "impact_pct", "max_z"]
+    if flags.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (dim, val, direction), g in flags.sort_values("day").groupby(["dimension", "value", "direction"]):
+        run = (g["day"].diff() != pd.Timedelta(days=1)).cumsum()
+        for _, e in g.groupby(run):
+            exp_sum = float(e["expected"].sum())
+            rows.append({
+                "dimension": dim, "value": val, "direction": direction, "start": e["day"].min().date(),
+                "end": e["day"].max().date(), "days": len(e), "peak_day": e.loc[e["z"].abs().idxmax(), "day"].date(),
+                "actual": float(e["actual"].sum()), "expected": exp_sum, "impact": float(e["impact"].sum()),
+                "impact_pct": 100 * float(e["impact"].sum()) / abs(exp_sum) if exp_sum else None,
+                "max_z": float(e["z"].abs().max()),
+            })
+    out = pd.DataFrame(rows, columns=cols)
+    return out.iloc[out["impact"].abs().sort_values(ascending=False).index].reset_index(drop=True)
+
+
+def explain(con: duckdb.DuckDBPyConnection, start: date | str, end: date | str | None = None, *,
+            filters: dict[str, Any] | None = None, dimensions: tuple[str, ...] = EXPLAIN_DIMENSIONS,
+            rules: Rules = Rules(), charges: str = "usage", top: int = 3) -> pd.DataFrame:
+    """Split the change on [start, end] against the trailing baseline along each dimension.
+
+    For every value: actual over the event days minus (median daily cost over the ``window`` days before
+    ``start``) × event days. Rows: dimension, value, actual, expected, delta, share (% of the summed deltas of
+    that dimension) — the ``top`` contributors per dimension, largest |delta| first.
+    """
+    s, e = _day(start), _day(end or start)
+    ndays = (e - s).days + 1
+    rows = []
+    for dim in dimensions:
+        ser = daily_series(con, dim, start=s - timedelta(days=rules.window), end=e, filters=filters,
+                           charges=charges)
+        if ser.empty:
+            continue
+        base = ser[ser["day"] < pd.Timestamp(s)].groupby("value")["y"].median()
+        act = ser[ser["day"] >= pd.Timestamp(s)].groupby("value")["y"].sum()
+        df = pd.DataFrame({"actual": act}).join(base.rename("median")).fillna(0.0)
+        df["expected"] = df["median"] * ndays
+        df["delta"] = df["actual"] - df["expected"]
+        total = df["delta"].sum()
+        df["share"] = 100 * df["delta"] / total if total else np.nan
+        df = df.reindex(df["delta"].abs().sort_values(ascending=False).index).head(top)
+        rows.append(df.reset_index(names="value").assign(dimension=dim))
+    if not rows:
+        return pd.DataFrame(columns=["dimension", "value", "actual", "expected", "delta", "share"])
+    return pd.concat(rows, ignore_index=True)[["dimension", "value", "actual", "expected", "delta", "share"]]
+
+
+@cache
+def hint_rules() -> tuple[dict[str, str], ...]:
+    text = resources.files("finops_kit").joinpath("data/anomaly_hints.csv").read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return tuple(csv.DictReader(lines))
+
+
+_HINT_COLUMNS = ("ServiceCategory", "ServiceName", "x_UsageType", "x_InstanceType", "x_AiWorkload",
+                 "PricingCategory", "ChargeCategory")
+
+
+def _match(rule: dict[str, str], row: dict[str, Any]) -> bool:
+    def ok(col: str, pat: str) -> bool:
+        pat = pat.replace("(?i)", "")
+        return re.search(pat, str(row.get(col) or ""), flags=re.IGNORECASE) is not None
+
+    if not ok(rule["column"], rule["pattern"]):
+        return False
+    return not rule.get("and_column") or ok(rule["and_column"], rule["and_pattern"])
+
+
+def resource_drivers(con: duckdb.DuckDBPyConnection, start: date | str, end: date | str | None = None, *,
+                     filters: dict[str, Any] | None = None, rules: Rules = Rules(), charges: str = "usage",
+                     top: int = 5) -> pd.DataFrame:
+    """Top (service category, service, usage type, instance type, AI workload, pricing) combinations by change
+    on [start, end] vs the trailing window's average day — the "resource type" behind a spike."""
+    from .forecast import CHARGES
+
+    s, e = _day(start), _day(end or start)
+    ndays = (e - s).days + 1
+    cols = ", ".join(_HINT_COLUMNS)
+    sql = f"""
+        SELECT {cols},
+               coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart >= DATE '{s}'), 0)::DOUBLE AS actual,
+               coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart < DATE '{s}'), 0)::DOUBLE
+                 / {rules.window} * {ndays} AS expected
+        FROM {FOCUS_TABLE}
+        WHERE {CHARGES[charges]} AND {filter_sql(filters)}
+          AND ChargePeriodStart >= DATE '{s}' - INTERVAL {rules.window} DAY AND ChargePeriodStart < DATE '{e}' + 1
+        GROUP BY ALL
+    """
+    df = con.execute(sql).df()
+    df["delta"] = df["actual"] - df["expected"]
+    return df.sort_values("delta", ascending=False).head(top).reset_index(drop=True)
+
+
+def hints(drivers: pd.DataFrame, limit: int = 3) -> list[dict[str, str]]:
+    """"What to check next": hints for the top positive drivers, from ``data/anomaly_hints.csv``."""
+    out: list[dict[str, str]] = []
+    seen = set()
+    for row in drivers[drivers["delta"] > 0].to_dict("records"):
+        for rule in hint_rules():
+            if _match(rule, row) and rule["hint"] not in seen:
+                seen.add(rule["hint"])
+                what = " / ".join(str(row[c]) for c in ("ServiceName", "x_InstanceType", "x_UsageType") if row.get(c))
+                out.append({"check": rule["check"], "hint": rule["hint"], "driver": what})
+        if len(out) >= limit:
+            break
+    if not out:
+        out.append({"check": "resources", "driver": "",
+                    "hint": "Check the ResourceId values behind the change in the FOCUS table and ask their owners."})
+    return out[:limit]
+
+
+def diagnose(con: duckdb.DuckDBPyConnection, event: dict[str, Any] | pd.Series, *, rules: Rules = Rules(),
+             filters: dict[str, Any] | None = None, charges: str = "usage") -> dict[str, Any]:
+    """Explain one event: contributors per dimension, resource drivers, hints and a one-paragraph narrative."""
+    ev = dict(event)
+    f = dict(filters or {})
+    if ev.get("dimension") not in (None, "total"):
+        f[ev["dimension"]] = ev["value"]
+    exp = explain(con, ev["start"], ev["end"], filters=f, rules=rules, charges=charges)
+    drv = resource_drivers(con, ev["start"], ev["end"], filters=f, rules=rules, charges=charges)
+    hs = hints(drv)
+    top_of = {}
+    for dim in ("team", "project", "service", "instance_type", "usage_type"):
+        d = exp[exp["dimension"] == dim]
+        if not d.empty:
+            top_of[dim] = d.iloc[0]
+    parts = []
+    for dim, r in top_of.items():
+        if dim == ev.get("dimension") or r["value"] == "(none)":
+            continue  # the event's own dimension says nothing new; "(none)" means the column is not filled
+        if r["delta"] * ev["impact"] > 0 and np.isfinite(r["share"]):
+            parts.append(f"{DIMENSIONS[dim][1].lower()} {r['value']} ({r['share']:.0f}% of the change)")
+    when = f"{ev['start']}" + (f" to {ev['end']}" if ev["end"] != ev["start"] else "")
+    scope = "total cost" if ev.get("dimension") in (None, "total") else f"{ev['dimension']} {ev['value']}"
+    pct = f" ({ev['impact_pct']:+.0f}%)" if ev.get("impact_pct") is not None and np.isfinite(ev["impact_pct"]) else ""
+    text = (f"On {when}, {scope} was ${ev['actual']:,.0f} against ${ev['expected']:,.0f} expected: impact "
+            f"${ev['impact']:+,.0f}{pct}. Driven by " + ("; ".join(parts) if parts else "no single value") + ". "
+            "Check next: " + " ".join(h["hint"] for h in hs))
+    return {"event": ev, "contributors": exp, "drivers": drv, "hints": hs, "narrative": text}
+
+
+def masked_anomalies(con: duckdb.DuckDBPyConnection, dimension: str, *, start: date | str | None = None,
+                     end: date | str | None = None, rules: Rules = Rules(), filters: dict[str, Any] | None = None,
+                     charges: str = "usage") -> pd.DataFrame:
+    """Days where values of ``dimension`` moved in opposite directions while the total stayed unremarkable.
+
+    Columns: day, dimension, up (values), down (values), up_impact, down_impact, net_impact, total_flagged.
+    """
+    both = Rules(**{**rules.__dict__, "direction": "both"})
+    per = detect(con, dimension, start=start, end=end, rules=both, filters=filters, charges=charges)
+    tot = detect(con, "total", start=start, end=end, rules=both, filters=filters, charges=charges)
+    flagged_total = set(pd.to_datetime(tot["day"])) if not tot.empty else set()
+    rows = []
+    for day, g in per.groupby("day"):
+        ups, downs = g[g["impact"] > 0], g[g["impact"] < 0]
+        if ups.empty or downs.empty:
+            continue
+        up_i, down_i = float(ups["impact"].sum()), float(downs["impact"].sum())
+        net = up_i + down_i
+        if pd.Timestamp(day) not in flagged_total:  # the total hid it: that is what "masked" means
+            rows.append({"day": pd.Timestamp(day).date(), "dimension": dimension,
+                         "up": ", ".join(map(str, ups["value"])), "down": ", ".join(map(str, downs["value"])),
+                         "up_impact": up_i, "down_impact": down_i, "net_impact": net,
+                         "total_flagged": pd.Timestamp(day) in flagged_total})
+    return pd.DataFrame(rows, columns=["day", "dimension", "up", "down", "up_impact", "down_impact", "net_impact",
+                                       "total_flagged"])
+
+
+def scan(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total", "team", "service"), *,
+         start: date | str | None = None, end: date | str | None = None, rules: Rules = Rules(),
+         charges: str = "usage") -> pd.DataFrame:
+    """Events across several dimensions at once (for alerts and the report's anomaly table)."""
+    parts = [events(detect(con, d, start=start, end=end, rules=rules, charges=charges)) for d in dimensions]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return events(_empty_flags())
+    out = pd.concat(parts, ignore_index=True)
+    return out.iloc[out["impact"].abs().sort_values(ascending=False).index].reset_index(drop=True)
+
+
+__all__ = ["Rules", "detect", "diagnose", "events", "explain", "hints", "masked_anomalies", "resource_drivers",
+           "scan", "dimension_sql"]

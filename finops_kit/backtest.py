@@ -1,0 +1,168 @@
+"""Rolling-origin backtests: how well each model would have forecast *this* bill, and how much to trust it.
+
+A forecast's credibility is earned on the user's own history, not asserted. From several origins in the recent
+past we fit each model on the data before the origin, forecast the next ``horizon`` days and score the result
+against what was actually billed. The seasonal-naive baseline ("same weekday last week") is always scored: a
+model that does not beat it is not worth its complexity, and MASE < 1 says exactly that it does.
+
+Metric definitions (``methods.md``): MAPE = 100/n Σ|y−ŷ|/|y| (days with y = 0 skipped); sMAPE = 100/n Σ
+2|y−ŷ|/(|y|+|ŷ|); MASE = mean|y−ŷ| / mean_{t>m}|y_t − y_{t−m}| over the training data, m = 7; bias = mean(ŷ − y)
+(positive = over-forecast); coverage = share of actuals inside [lo, hi]; Winkler = (u−l) + (2/α)(l−y)[y<l] +
+(2/α)(y−u)[y>u]. ``total_error_pct`` is the absolute % error of the forecast *total* over the horizon — the
+"forecast variance" that FinOps maturity bands (< 20/10/5%) talk about.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .forecast import MODEL_LABELS, MODELS, SEASON, fit_forecast
+
+
+def mape(y, yhat) -> float:
+    y, yhat = np.asarray(y, float), np.asarray(yhat, float)
+    mask = y != 0
+    return float(100 * np.mean(np.abs(y[mask] - yhat[mask]) / np.abs(y[mask]))) if mask.any() else float("nan")
+
+
+def smape(y, yhat) -> float:
+    y, yhat = np.asarray(y, float), np.asarray(yhat, float)
+    den = np.abs(y) + np.abs(yhat)
+    terms = np.where(den == 0, 0.0, 2 * np.abs(y - yhat) / np.where(den == 0, 1, den))
+    return float(100 * np.mean(terms))
+
+
+def mase_scale(train, m: int = SEASON) -> float:
+    """Mean absolute seasonal-naive error in-sample: the yardstick MASE divides by."""
+    train = np.asarray(train, float)
+    return float(np.mean(np.abs(train[m:] - train[:-m]))) if len(train) > m else float("nan")
+
+
+def mase(y, yhat, train, m: int = SEASON) -> float:
+    scale = mase_scale(train, m)
+    err = float(np.mean(np.abs(np.asarray(y, float) - np.asarray(yhat, float))))
+    return err / scale if scale > 0 else float("nan")
+
+
+def bias(y, yhat) -> float:
+    return float(np.mean(np.asarray(yhat, float) - np.asarray(y, float)))
+
+
+def coverage(y, lo, hi) -> float:
+    y = np.asarray(y, float)
+    return float(np.mean((y >= np.asarray(lo, float)) & (y <= np.asarray(hi, float))))
+
+
+def winkler(y, lo, hi, level: float) -> float:
+    """Mean Winkler interval score at ``level`` % (lower is better: narrow intervals that still hold)."""
+    y, lo, hi = (np.asarray(a, float) for a in (y, lo, hi))
+    alpha = 1 - level / 100
+    score = (hi - lo) + (2 / alpha) * (lo - y) * (y < lo) + (2 / alpha) * (y - hi) * (y > hi)
+    return float(np.mean(score))
+
+
+def backtest(y, *, horizon: int = 14, origins: int = 4, step: int = 7, level: float = 80,
+             models: tuple[str, ...] = MODELS, min_train: int = 28) -> pd.DataFrame:
+    """Rolling-origin evaluation of each model on the daily series ``y``.
+
+    Origins are the last ``origins`` points spaced ``step`` days apart such that each has ``horizon`` days of
+    actuals after it. Returns one row per model with the pooled metrics (MASE scaled per origin).
+    """
+    y = np.asarray(y, float)
+    n = len(y)
+    ends = [n - horizon - k * step for k in range(origins)]
+    ends = sorted(e for e in ends if e >= min_train)
+    rows = []
+    for model in models:
+        acts, preds, los, his, scaled, tot_err, tot_in = [], [], [], [], [], [], []
+        for e in ends:
+            train, test = y[:e], y[e:e + horizon]
+            fc = fit_forecast(train, len(test), model, level, reps=200)
+            acts.append(test)
+            preds.append(fc.mean)
+            los.append(fc.lo(level))
+            his.append(fc.hi(level))
+            scale = mase_scale(train)
+            scaled.append(np.abs(test - fc.mean) / scale if scale > 0 else np.full(len(test), np.nan))
+            if test.sum() != 0:
+                tot_err.append(100 * abs(fc.mean.sum() - test.sum()) / abs(test.sum()))
+            q = np.quantile(fc.paths.sum(axis=0), [(1 - level / 100) / 2, 1 - (1 - level / 100) / 2])
+            tot_in.append(bool(q[0] <= test.sum() <= q[1]))
+        if not ends:
+            continue
+        a, p, lo, hi = (np.concatenate(v) for v in (acts, preds, los, his))
+        sc = np.concatenate(scaled)
+        act_sum = a.sum()
+        rows.append({
+            "model": model, "label": MODEL_LABELS[model], "origins": len(ends), "horizon_days": horizon,
+            "mape": mape(a, p), "smape": smape(a, p), "mase": float(np.nanmean(sc)) if np.isfinite(sc).any() else np.nan,
+            "bias": bias(a, p), "bias_pct": float(100 * (p.sum() - act_sum) / abs(act_sum)) if act_sum else np.nan,
+            "coverage": coverage(a, lo, hi), "winkler": winkler(a, lo, hi, level),
+            "total_error_pct": float(np.mean(tot_err)) if tot_err else np.nan,
+            "total_coverage": float(np.mean(tot_in)), "level": level,
+        })
+    return pd.DataFrame(rows)
+
+
+def choose_model(bt: pd.DataFrame) -> str:
+    """Lowest MASE wins; the seasonal-naive baseline wins ties and any case where nothing beats it."""
+    if bt is None or bt.empty or bt["mase"].isna().all():
+        return "seasonal_naive"
+    best = bt.sort_values(["mase", "winkler"]).iloc[0]
+    base = bt.loc[bt["model"] == "seasonal_naive", "mase"]
+    if not base.empty and not best["mase"] < base.iloc[0]:
+        return "seasonal_naive"
+    return str(best["model"])
+
+
+def maturity_band(variance_pct: float | None) -> str:
+    """FinOps Foundation maturity band of a forecast (or budget) variance: run < 5%, walk < 10%, crawl < 20%."""
+    if variance_pct is None or not np.isfinite(variance_pct):
+        return "n/a"
+    v = abs(variance_pct)
+    return "run" if v < 5 else "walk" if v < 10 else "crawl" if v < 20 else "below crawl"
+
+
+def trust_level(row: pd.Series | dict) -> str:
+    """high / medium / low from the backtest's error on period totals and the interval's calibration.
+
+    Totals matter more than single days to a budget owner, so the maturity-band error of the totals drives it:
+    high = run band (< 5%) with a calibrated interval; medium = within 10%; low otherwise.
+    """
+    tot, cov, lv = row["total_error_pct"], row["coverage"], row["level"]
+    calibrated = abs(cov * 100 - lv) <= 15
+    if np.isfinite(tot) and tot < 5 and calibrated:
+        return "high"
+    if np.isfinite(tot) and tot < 10:
+        return "medium"
+    return "low"
+
+
+def trust_statement(bt: pd.DataFrame, model: str, level: float) -> str:
+    """One plain-language paragraph: how the chosen model did on this history and what that means."""
+    if bt is None or bt.empty or model not in set(bt["model"]):
+        return "No backtest was possible (too little history): treat the forecast as indicative only."
+    row = bt.set_index("model").loc[model]
+    base = bt.set_index("model").loc["seasonal_naive"] if "seasonal_naive" in set(bt["model"]) else None
+    cov = row["coverage"] * 100
+    if abs(cov - level) <= 10:
+        calib = f"its {level:.0f}% interval held {cov:.0f}% of actual days (well calibrated)"
+    elif cov < level:
+        calib = f"its {level:.0f}% interval held only {cov:.0f}% of actual days (ranges too narrow: read them as optimistic)"
+    else:
+        calib = f"its {level:.0f}% interval held {cov:.0f}% of actual days (ranges on the cautious side)"
+    vs = ""
+    if base is not None and model != "seasonal_naive" and np.isfinite(base["mase"]) and base["mase"] > 0:
+        gain = 100 * (1 - row["mase"] / base["mase"])
+        vs = f"; daily errors {gain:.0f}% smaller than 'same weekday last week'"
+    elif model == "seasonal_naive":
+        vs = "; no model beat 'same weekday last week', so that simple rule is used"
+    direction = "over" if row["bias"] > 0 else "under"
+    band = maturity_band(row["total_error_pct"])
+    return (
+        f"Trust: {trust_level(row)}. In {int(row['origins'])} backtests on this bill's own history, "
+        f"{MODEL_LABELS[model]} missed {int(row['horizon_days'])}-day totals by {row['total_error_pct']:.1f}% on "
+        f"average (FinOps maturity band: {band}); daily error MAPE {row['mape']:.1f}%, MASE {row['mase']:.2f}{vs}; "
+        f"it tended to {direction}-forecast by {abs(row['bias_pct']):.1f}%; {calib}."
+    )

@@ -1,0 +1,394 @@
+"""Budgets, actual vs budget vs forecast, variance decomposition, and the roadmap file.
+
+``finops.yaml`` sections read here::
+
+    budgets:
+      currency: USD
+      thresholds: [80, 100]          # % of budget: alert when actual (or forecast) reaches it
+      items:
+        - name: LLM team
+          scope: {team: llm}         # any forecast dimension: team, project, provider, service_category, ai, ...
+          monthly: 95000             # every month ...
+          months: {"2026-12": 120000}  # ... except these
+    roadmap:
+      file: data/samples/roadmap.yaml
+      gpu_hour_rate: 4.10            # $ per GPU-hour when an item gives GPU-hours instead of $
+
+Why variance is decomposed: "we are 12% over" starts a meeting; "+$9.8k of it is the llm team's on-demand
+p5 hours in us-east-1, the rest is a storage price change" ends it. The change between two periods is split
+along each dimension (service, account, team, usage type) and, where FOCUS gives a pricing quantity, into price
+(unit rate changed) vs volume (more units) effects that add up exactly to the change.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import yaml
+
+from .backtest import maturity_band
+from .config import section
+from .errors import ConfigError
+from .forecast import (
+    DIMENSIONS,
+    _day,
+    _exact_frame,
+    daily_series,
+    dimension_sql,
+    filter_sql,
+    forecast,
+    last_day,
+)
+from .warehouse import FOCUS_TABLE
+
+CENT = Decimal("0.01")
+
+
+# --------------------------------------------------------------------------------------------------- budgets
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    scope: dict[str, Any]
+    monthly: Decimal
+    months: dict[str, Decimal]
+
+    def amount(self, month: str) -> Decimal:
+        """Budget of ``month`` ('YYYY-MM')."""
+        return self.months.get(month, self.monthly)
+
+
+def _money(v: Any, key: str) -> Decimal:
+    try:
+        d = Decimal(str(v))
+    except Exception:
+        raise ConfigError(f"budgets: {key} = {v!r}: expected an amount of money") from None
+    if not d.is_finite() or d < 0:
+        raise ConfigError(f"budgets: {key} = {v!r}: expected a non-negative amount")
+    return d
+
+
+def load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
+    """Budgets and alert thresholds (% of budget) from a loaded config; validated with one-line errors."""
+    sec = section(cfg, "budgets", {}) or {}
+    if not isinstance(sec, dict):
+        raise ConfigError("budgets: expected a mapping with 'items'")
+    thresholds = [float(t) for t in sec.get("thresholds", [80, 100])]
+    out = []
+    for i, it in enumerate(sec.get("items", []) or []):
+        where = f"items[{i}]"
+        if not isinstance(it, dict) or "name" not in it:
+            raise ConfigError(f"budgets: {where}: expected a mapping with name, scope and monthly")
+        scope = it.get("scope", {}) or {}
+        for k in scope:
+            if k not in DIMENSIONS or k == "total":
+                raise ConfigError(f"budgets: {where}.scope.{k}: unknown dimension; expected one of "
+                                  f"{', '.join(d for d in DIMENSIONS if d != 'total')}")
+        if "monthly" not in it and not it.get("months"):
+            raise ConfigError(f"budgets: {where} ({it['name']}): needs 'monthly' or 'months'")
+        months = {}
+        for m, v in (it.get("months") or {}).items():
+            m = str(m)
+            try:
+                pd.Period(m, freq="M")
+            except ValueError:
+                raise ConfigError(f"budgets: {where}.months.{m}: expected YYYY-MM") from None
+            months[m] = _money(v, f"{where}.months.{m}")
+        monthly = _money(it.get("monthly", 0), f"{where}.monthly")
+        out.append(Budget(str(it["name"]), dict(scope), monthly, months))
+    return out, thresholds
+
+
+def month_actuals(con: duckdb.DuckDBPyConnection, scope: dict[str, Any], start: date, end: date) -> pd.DataFrame:
+    """Actual EffectiveCost per month in [start, end] for a scope (all charges, Decimal)."""
+    sql = f"""
+        SELECT strftime(ChargePeriodStart, '%Y-%m') AS month, sum(EffectiveCost) AS actual
+        FROM {FOCUS_TABLE}
+        WHERE {filter_sql(scope)} AND ChargePeriodStart >= DATE '{start}' AND ChargePeriodStart < DATE '{end}' + 1
+        GROUP BY 1 ORDER BY 1
+    """
+    return _exact_frame(con, sql)
+
+
+def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
+                  level: float = 80, forecast_results: dict[str, Any] | None = None,
+                  roadmap: list[dict] | None = None, model: str = "auto") -> pd.DataFrame:
+    """Actual vs budget vs forecast for the month containing ``as_of``, one row per budget.
+
+    Columns: budget, month, budget_amount, actual_mtd, burn_rate (per day so far), days_elapsed, days_left,
+    required_daily (to land on budget), forecast (end of month), forecast_lo/hi, variance ($, %: forecast vs
+    budget), pct_used, breach_date (first day cumulative actual+forecast exceeds budget; the actual day when
+    already breached), breach_probability (share of simulated month totals above budget), status.
+    """
+    as_of_d = _day(as_of) or last_day(con)
+    month = f"{as_of_d:%Y-%m}"
+    mstart = date(as_of_d.year, as_of_d.month, 1)
+    mend = (pd.Timestamp(mstart) + pd.offsets.MonthEnd(0)).date()
+    rows = []
+    for b in budgets:
+        amount = b.amount(month)
+        daily = daily_series(con, "total", start=mstart, end=as_of_d, filters=b.scope, charges="all")
+        actual = sum(daily["cost"], Decimal(0)) if not daily.empty else Decimal(0)
+        elapsed = (as_of_d - mstart).days + 1
+        left = (mend - as_of_d).days
+        fc = (forecast_results or {}).get(b.name)
+        if fc is None:
+            res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
+                           roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,
+                           backtest_origins=3)
+            fc = res[0] if res else None
+        f_total = fc.expected_total if fc is not None and fc.ok else None
+        breach, prob = None, None
+        cum = daily.sort_values("day").assign(c=lambda d: d["y"].cumsum()) if not daily.empty else daily
+        over = cum[cum["c"] > float(amount)] if not daily.empty else cum
+        if amount > 0 and not over.empty:
+            breach = over["day"].iloc[0].date()
+        elif fc is not None and fc.ok and amount > 0:
+            path = float(actual) + fc.daily["expected"].cumsum()
+            hit = fc.daily.loc[path > float(amount), "day"]
+            breach = hit.iloc[0].date() if not hit.empty else None
+            prob = float(np.mean(fc.total_paths > float(amount)))
+        var = (Decimal(str(round(f_total, 2))) - amount) if f_total is not None else actual - amount
+        var_pct = float(100 * var / amount) if amount else None
+        status = ("over budget" if actual > amount else
+                  "forecast over budget" if f_total is not None and f_total > float(amount) else "on track")
+        rows.append({
+            "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
+            "month": month, "budget_amount": amount, "actual_mtd": actual.quantize(CENT),
+            "pct_used": float(100 * actual / amount) if amount else None,
+            "burn_rate": (actual / elapsed).quantize(CENT), "days_elapsed": elapsed, "days_left": left,
+            "required_daily": ((amount - actual) / left).quantize(CENT) if left > 0 else None,
+            "forecast": round(f_total, 2) if f_total is not None else None,
+            "forecast_lo": round(fc.total_lo, 2) if fc is not None and fc.ok else None,
+            "forecast_hi": round(fc.total_hi, 2) if fc is not None and fc.ok else None,
+            "variance": var.quantize(CENT), "variance_pct": var_pct,
+            "breach_date": breach, "breach_probability": prob, "status": status,
+            "note": None if fc is None or fc.ok else fc.message,
+        })
+    return pd.DataFrame(rows)
+
+
+def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
+                   months: int = 6) -> pd.DataFrame:
+    """Closed months: budget, actual, variance $ and %, and the FinOps maturity band of the variance."""
+    as_of_d = _day(as_of) or last_day(con)
+    first = (pd.Timestamp(as_of_d).to_period("M") - months).start_time.date()
+    data_start = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {FOCUS_TABLE}").fetchone()[0]
+    if data_start is None:
+        return pd.DataFrame()
+    first = max(first, date(data_start.year, data_start.month, 1))  # no budget history before the data starts
+    last = date(as_of_d.year, as_of_d.month, 1) - timedelta(days=1)
+    rows = []
+    for b in budgets:
+        act = month_actuals(con, b.scope, first, last).set_index("month")["actual"]
+        for p in pd.period_range(first, last, freq="M"):
+            m = str(p)
+            amount = b.amount(m)
+            a = Decimal(act.get(m, 0) or 0)
+            var = a - amount
+            pct = float(100 * var / amount) if amount else None
+            rows.append({"budget": b.name, "month": m, "budget_amount": amount, "actual": a.quantize(CENT),
+                         "variance": var.quantize(CENT), "variance_pct": pct, "band": maturity_band(pct)})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------- variance
+DECOMPOSE_DIMENSIONS = ("service", "account", "team", "project", "usage_type", "region")
+
+
+def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
+                     current: tuple[date | str, date | str], *, dimensions: tuple[str, ...] = DECOMPOSE_DIMENSIONS,
+                     filters: dict[str, Any] | None = None, top: int = 5) -> pd.DataFrame:
+    """Split the change in EffectiveCost from ``base`` to ``current`` (inclusive date ranges) per dimension.
+
+    One row per (dimension, value) among the ``top`` movers of each dimension plus "(all other)" so that every
+    dimension's deltas add up to the same total change. Columns: dimension, value, base, current, delta,
+    share (of the total change, %). Decimal throughout.
+    """
+    (b0, b1), (c0, c1) = ((_day(a), _day(b)) for a, b in (base, current))
+    rows = []
+    for dim in dimensions:
+        sql = f"""
+            SELECT {dimension_sql(dim)} AS value,
+                   coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart >= DATE '{b0}'
+                       AND ChargePeriodStart < DATE '{b1}' + 1), 0) AS base,
+                   coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart >= DATE '{c0}'
+                       AND ChargePeriodStart < DATE '{c1}' + 1), 0) AS current
+            FROM {FOCUS_TABLE}
+            WHERE {filter_sql(filters)} AND ((ChargePeriodStart >= DATE '{b0}' AND ChargePeriodStart < DATE '{b1}' + 1)
+               OR (ChargePeriodStart >= DATE '{c0}' AND ChargePeriodStart < DATE '{c1}' + 1))
+            GROUP BY 1
+        """
+        df = _exact_frame(con, sql)
+        if df.empty:
+            continue
+        df["delta"] = df["current"] - df["base"]
+        df = df.loc[df["delta"].map(abs).astype(float).sort_values(ascending=False).index]
+        head, tail = df.iloc[:top], df.iloc[top:]
+        if not tail.empty:
+            head = pd.concat([head, pd.DataFrame([{"value": "(all other)", "base": sum(tail["base"], Decimal(0)),
+                                                   "current": sum(tail["current"], Decimal(0)),
+                                                   "delta": sum(tail["delta"], Decimal(0))}])])
+        total = sum(df["delta"], Decimal(0))
+        head = head.assign(dimension=dim, share=[float(100 * d / total) if total else None for d in head["delta"]])
+        rows.append(head)
+    if not rows:
+        return pd.DataFrame(columns=["dimension", "value", "base", "current", "delta", "share"])
+    out = pd.concat(rows, ignore_index=True)[["dimension", "value", "base", "current", "delta", "share"]]
+    return out
+
+
+def price_volume(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
+                 current: tuple[date | str, date | str], *, filters: dict[str, Any] | None = None,
+                 top: int = 10) -> pd.DataFrame:
+    """Price vs volume effects per (service, usage type, pricing unit) where FOCUS gives PricingQuantity.
+
+    volume = (q1 − q0)·p0, price = (p1 − p0)·q1 with p = cost/quantity; items without a quantity in one of
+    the periods (new, stopped, or not metered) go to ``other`` so that volume + price + other = delta exactly.
+    """
+    (b0, b1), (c0, c1) = ((_day(a), _day(b)) for a, b in (base, current))
+    sql = f"""
+        WITH g AS (
+          SELECT ServiceName AS service, coalesce(x_UsageType, '(none)') AS usage_type,
+                 coalesce(PricingUnit, '(none)') AS unit,
+                 coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart < DATE '{b1}' + 1
+                     AND ChargePeriodStart >= DATE '{b0}'), 0) AS c0,
+                 coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart >= DATE '{c0}'
+                     AND ChargePeriodStart < DATE '{c1}' + 1), 0) AS c1,
+                 coalesce(sum(PricingQuantity) FILTER (WHERE ChargePeriodStart < DATE '{b1}' + 1
+                     AND ChargePeriodStart >= DATE '{b0}'), 0) AS q0,
+                 coalesce(sum(PricingQuantity) FILTER (WHERE ChargePeriodStart >= DATE '{c0}'
+                     AND ChargePeriodStart < DATE '{c1}' + 1), 0) AS q1
+          FROM {FOCUS_TABLE}
+          WHERE {filter_sql(filters)} AND ((ChargePeriodStart >= DATE '{b0}' AND ChargePeriodStart < DATE '{b1}' + 1)
+             OR (ChargePeriodStart >= DATE '{c0}' AND ChargePeriodStart < DATE '{c1}' + 1))
+          GROUP BY ALL
+        )
+        SELECT *, c1 - c0 AS delta FROM g ORDER BY abs(c1 - c0) DESC
+    """
+    df = _exact_frame(con, sql)
+    if df.empty:
+        return df
+    vol, price, other, p0s, p1s = [], [], [], [], []
+    for r in df.itertuples():
+        if r.q0 > 0 and r.q1 > 0:
+            p0, p1 = r.c0 / r.q0, r.c1 / r.q1
+            v = ((r.q1 - r.q0) * p0).quantize(Decimal("0.000001"))
+            pr = r.delta - v  # = (p1 − p0)·q1 exactly, up to the rounding of v
+            vol.append(v)
+            price.append(pr)
+            other.append(Decimal(0))
+            p0s.append(float(p0))
+            p1s.append(float(p1))
+        else:
+            vol.append(Decimal(0))
+            price.append(Decimal(0))
+            other.append(r.delta)
+            p0s.append(None)
+            p1s.append(None)
+    df = df.assign(unit_price_base=p0s, unit_price_current=p1s, volume_effect=vol, price_effect=price,
+                   other_effect=other)
+    return df.head(top).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------------- roadmap
+ROADMAP_KINDS = {"training_run": 1, "launch": 1, "expansion": 1, "decommission": -1, "saving": -1}
+_SCOPE_KEYS = tuple(d for d in DIMENSIONS if d != "total")
+
+
+def load_roadmap(path: str | Path | None = None, *, cfg: dict[str, Any] | None = None,
+                 base_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Read a roadmap (YAML ``items:`` list or CSV) into normalized items with a daily $ amount.
+
+    Each item: name, kind (training_run / launch / expansion add cost; decommission / saving remove it), start,
+    optional end (inclusive; open-ended launches run to the horizon), and one of ``cost`` (total $ spread evenly
+    over start..end), ``daily_cost`` ($ per day), or ``gpu_hours`` (× ``gpu_hour_rate`` of the item or of the
+    ``roadmap`` config section, spread over start..end). Scope keys (team, project, provider, ...) attribute
+    the item to dimension values.
+    """
+    sec = section(cfg or {}, "roadmap", {}) or {}
+    default_rate = sec.get("gpu_hour_rate")
+    target = path or sec.get("file")
+    if not target:
+        return []
+    p = Path(target)
+    if not p.is_absolute() and base_dir is not None and not p.exists():
+        p = Path(base_dir) / p
+    if not p.exists():
+        raise ConfigError(f"{target}: roadmap file not found")
+    text = p.read_text(encoding="utf-8")
+    if p.suffix.lower() == ".csv":
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        raw = [{k: v for k, v in r.items() if v not in (None, "")} for r in csv.DictReader(io.StringIO("\n".join(lines)))]
+        default_rate = default_rate
+    else:
+        try:
+            doc = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        raw = doc.get("items", []) if isinstance(doc, dict) else doc
+        if isinstance(doc, dict) and doc.get("gpu_hour_rate") is not None and default_rate is None:
+            default_rate = doc["gpu_hour_rate"]
+    return [_roadmap_item(r, i, p, default_rate) for i, r in enumerate(raw or [])]
+
+
+def _roadmap_item(r: dict[str, Any], i: int, p: Path, default_rate: Any) -> dict[str, Any]:
+    where = f"{p}: item {i + 1}"
+    if not isinstance(r, dict) or "name" not in r or "start" not in r:
+        raise ConfigError(f"{where}: expected name, kind, start and one of cost, daily_cost, gpu_hours")
+    kind = str(r.get("kind", "launch"))
+    if kind not in ROADMAP_KINDS:
+        raise ConfigError(f"{where} ({r['name']}): kind {kind!r}; expected one of {', '.join(ROADMAP_KINDS)}")
+    start = _day(r["start"])
+    end = _day(r.get("end"))
+    if end is not None and end < start:
+        raise ConfigError(f"{where} ({r['name']}): end {end} is before start {start}")
+    days = (end - start).days + 1 if end else None
+
+    def num(key: str) -> float:
+        try:
+            return float(r[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} ({r['name']}): {key} = {r[key]!r}: expected a number") from None
+
+    if "daily_cost" in r:
+        daily, basis = num("daily_cost"), f"${num('daily_cost'):,.0f}/day"
+    elif "cost" in r or "gpu_hours" in r:
+        if days is None:
+            raise ConfigError(f"{where} ({r['name']}): a total cost or GPU-hours needs an end date")
+        if "cost" in r:
+            total, basis = num("cost"), f"${num('cost'):,.0f} over {days} days"
+        else:
+            rate = r.get("gpu_hour_rate", default_rate)
+            if rate is None:
+                raise ConfigError(f"{where} ({r['name']}): gpu_hours needs gpu_hour_rate (item or roadmap section)")
+            total = num("gpu_hours") * float(rate)
+            basis = f"{num('gpu_hours'):,.0f} GPU-h × ${float(rate):.2f}"
+        daily = total / days
+    else:
+        raise ConfigError(f"{where} ({r['name']}): needs cost, daily_cost or gpu_hours")
+    scope = {k: str(r[k]) for k in _SCOPE_KEYS if k in r and r[k] not in (None, "")}
+    sign = ROADMAP_KINDS[kind]
+    return {"name": str(r["name"]), "kind": kind, "start": start, "end": end, "daily": sign * abs(daily),
+            "basis": basis, "scope": scope}
+
+
+def _roadmap_in_scope(item: dict[str, Any], scope: dict[str, Any]) -> bool:
+    attrs = item.get("scope", {})
+    return all(k in attrs and str(attrs[k]) == str(v) for k, v in scope.items())
+
+
+def roadmap_table(items: list[dict[str, Any]]) -> pd.DataFrame:
+    """The roadmap as a table for the report (what was added to the forecast, and on what basis)."""
+    return pd.DataFrame([{"item": it["name"], "kind": it["kind"], "start": it["start"], "end": it["end"],
+                          "daily_$": round(it["daily"], 2), "basis": it["basis"],
+                          "scope": ", ".join(f"{k}={v}" for k, v in it["scope"].items()) or "total"}
+                         for it in items])

@@ -1,0 +1,90 @@
+"""`finops-kit check`: exit 0 with no alert, 1 when a budget or anomaly rule fires, 2 on errors."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import finops_kit as fk  # noqa: E402
+from finops_kit.cli import main  # noqa: E402
+from finops_kit.testing import focus_rows  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory) -> str:
+    """60 days of a steady team (≈$1000/day) and a spike of +$5000 on the last day, 2026-11-14."""
+    path = str(tmp_path_factory.mktemp("alerts") / "wh.duckdb")
+    rng = np.random.default_rng(2)
+    rows = []
+    for d in pd.date_range("2026-09-16", "2026-11-14", freq="D"):
+        spike = 5000.0 if str(d.date()) == "2026-11-14" else 0.0
+        rows.append(dict(day=str(d.date()), cost=round(1000 + rng.normal(0, 20) + spike, 2), tags={"team": "a"}))
+    con = fk.connect(path)
+    focus_rows(rows, con)
+    con.close()
+    return path
+
+
+def _config(tmp_path: Path, monthly: float, anomalies: bool, forecast: bool = True) -> str:
+    text = f"""
+budgets:
+  thresholds: [80, 100]
+  items:
+    - name: Team A
+      scope: {{team: a}}
+      monthly: {monthly}
+alerts:
+  budgets: true
+  forecast: {str(forecast).lower()}
+"""
+    if anomalies:
+        text += "  anomalies:\n    dimensions: [total, team]\n    lookback_days: 2\n    min_impact: 500\n"
+    p = tmp_path / "finops.yaml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_no_alert_exits_0(wh, tmp_path, capsys):
+    cfg = _config(tmp_path, 100000, anomalies=True)
+    assert main(["check", "--warehouse", wh, "--config", cfg, "--as-of", "2026-11-13"]) == 0
+    assert "no alerts" in capsys.readouterr().out
+
+
+def test_anomaly_alert_exits_1(wh, tmp_path, capsys):
+    cfg = _config(tmp_path, 100000, anomalies=True)
+    assert main(["check", "--warehouse", wh, "--config", cfg]) == 1
+    out = capsys.readouterr().out
+    assert "[anomaly]" in out and "team=a" in out and "2026-11-14" in out and "[budget]" not in out
+
+
+def test_budget_threshold_alert_exits_1(wh, tmp_path, capsys):
+    cfg = _config(tmp_path, 15000, anomalies=False, forecast=False)  # 13 x ~$1000 = 87% of 15000
+    assert main(["check", "--warehouse", wh, "--config", cfg, "--as-of", "2026-11-13"]) == 1
+    out = capsys.readouterr().out
+    assert "[budget] Team A" in out and "threshold 80%" in out
+
+
+def test_forecast_threshold_alert_exits_1(wh, tmp_path, capsys):
+    cfg = _config(tmp_path, 29000, anomalies=False)  # 13k spent; ~30k forecast for November
+    assert main(["check", "--warehouse", wh, "--config", cfg, "--as-of", "2026-11-13"]) == 1
+    out = capsys.readouterr().out
+    assert "[forecast] Team A" in out and "threshold 100%" in out and "crossing the budget on 2026-11-" in out
+
+
+def test_errors_exit_2(wh, tmp_path, capsys):
+    cfg = _config(tmp_path, 1000, anomalies=False)
+    assert main(["check", "--warehouse", str(tmp_path / "missing.duckdb"), "--config", cfg]) == 2
+    assert "no warehouse" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("budgets:\n  items:\n    - {name: X, scope: {colour: red}, monthly: 5}\n")
+    assert main(["check", "--warehouse", wh, "--config", str(bad)]) == 2
+    assert "scope.colour" in capsys.readouterr().err
+    assert main(["check", "--warehouse", wh, "--config", cfg, "--as-of", "yesterday-ish"]) == 2

@@ -1,0 +1,126 @@
+"""Budget variance, breach dates, variance decomposition and the roadmap file on hand-built FOCUS tables."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from datetime import date  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from finops_kit import budgets as bu  # noqa: E402
+from finops_kit.errors import ConfigError  # noqa: E402
+from finops_kit.testing import focus_rows  # noqa: E402
+
+
+def _days(start: str, n: int, cost, **extra) -> list[dict]:
+    return [dict(day=str(d.date()), cost=cost, **extra) for d in pd.date_range(start, periods=n, freq="D")]
+
+
+def _budgets(items: list[dict]) -> list[bu.Budget]:
+    return bu.load_budgets({"budgets": {"items": items}})[0]
+
+
+def test_actual_breach_burn_rate_and_variance_without_forecast():
+    con = focus_rows(_days("2026-11-01", 10, "60.00", tags={"team": "a"}) + _days("2026-11-01", 10, "5", tags={"team": "b"}))
+    (row,) = bu.budget_status(con, _budgets([{"name": "A", "scope": {"team": "a"}, "monthly": 500}])).to_dict("records")
+    assert row["actual_mtd"] == Decimal("600.00")
+    assert row["burn_rate"] == Decimal("60.00") and row["days_elapsed"] == 10 and row["days_left"] == 20
+    assert row["breach_date"] == date(2026, 11, 9)  # 9 x 60 = 540 > 500
+    assert row["status"] == "over budget"
+    assert row["forecast"] is None and "5 weeks" in row["note"]  # 10 days of history: no forecast
+    assert row["variance"] == Decimal("100.00") and row["variance_pct"] == pytest.approx(20.0)
+
+
+def test_forecast_breach_date_and_probability():
+    con = focus_rows(_days("2026-09-16", 60, "100", tags={"team": "a"}))  # through 2026-11-14, flat $100/day
+    (row,) = bu.budget_status(con, _budgets([{"name": "A", "scope": {"team": "a"}, "monthly": 2000,
+                                              "months": {"2026-10": 3100}}])).to_dict("records")
+    assert row["month"] == "2026-11" and row["budget_amount"] == Decimal("2000")
+    assert row["actual_mtd"] == Decimal("1400.00") and row["status"] == "forecast over budget"
+    assert row["forecast"] == pytest.approx(3000.0)  # 14 x 100 + 16 x 100
+    assert row["breach_date"] == date(2026, 11, 21)  # cumulative 2100 > 2000
+    assert row["variance"] == Decimal("1000.00") and row["variance_pct"] == pytest.approx(50.0)
+    assert row["required_daily"] == Decimal("37.50")  # (2000 - 1400) / 16
+    assert row["breach_probability"] > 0.99
+    hist = bu.budget_history(con, _budgets([{"name": "A", "scope": {"team": "a"}, "monthly": 2000,
+                                             "months": {"2026-10": 3150}}]), as_of="2026-11-14")
+    oct_ = hist.set_index("month").loc["2026-10"]
+    assert oct_["actual"] == Decimal("3100.00") and oct_["variance"] == Decimal("-50.00")
+    assert oct_["band"] == "run"  # |−50/3150| = 1.6% < 5%
+    assert list(hist["month"]) == ["2026-09", "2026-10"]  # no history before the data starts
+
+
+def test_decomposition_adds_up_per_dimension():
+    rows = (_days("2026-10-01", 2, "100", tags={"team": "a"}, ServiceName="S3")
+            + _days("2026-10-01", 2, "50", tags={"team": "b"}, ServiceName="EC2")
+            + _days("2026-10-01", 2, "10", tags={"team": "c"}, ServiceName="EC2")
+            + _days("2026-11-01", 2, "250", tags={"team": "a"}, ServiceName="S3")
+            + _days("2026-11-01", 2, "0", tags={"team": "b"}, ServiceName="EC2")
+            + _days("2026-11-01", 2, "10", tags={"team": "c"}, ServiceName="EC2"))
+    con = focus_rows(rows)
+    d = bu.decompose_change(con, ("2026-10-01", "2026-10-02"), ("2026-11-01", "2026-11-02"),
+                            dimensions=("team", "service"))
+    team = d[d["dimension"] == "team"].set_index("value")
+    assert team.loc["a", "delta"] == Decimal("300") and team.loc["b", "delta"] == Decimal("-100")
+    assert team.loc["a", "share"] == pytest.approx(150.0) and team.loc["b", "share"] == pytest.approx(-50.0)
+    assert list(team.index[:2]) == ["a", "b"]
+    for _, g in d.groupby("dimension"):
+        assert sum(g["delta"], Decimal(0)) == Decimal("200")
+
+
+def test_price_volume_split():
+    base = [dict(day="2026-10-05", cost="100", PricingQuantity=100, PricingUnit="Hours", x_UsageType="BoxUsage")]
+    cur = [dict(day="2026-11-05", cost="144", PricingQuantity=120, PricingUnit="Hours", x_UsageType="BoxUsage"),
+           dict(day="2026-11-05", cost="7", PricingUnit="GB", x_UsageType="NewThing")]
+    con = focus_rows(base + cur)
+    pv = bu.price_volume(con, ("2026-10-01", "2026-10-31"), ("2026-11-01", "2026-11-30")).set_index("usage_type")
+    box = pv.loc["BoxUsage"]
+    assert box["volume_effect"] == Decimal("20") and box["price_effect"] == Decimal("24")  # 20 x $1, $0.20 x 120
+    assert pv.loc["NewThing", "other_effect"] == Decimal("7")
+    assert box["volume_effect"] + box["price_effect"] + box["other_effect"] == box["delta"]
+
+
+def test_budget_config_errors_are_one_line_and_name_the_key():
+    with pytest.raises(ConfigError, match=r"items\[0\]\.scope\.tem"):
+        bu.load_budgets({"budgets": {"items": [{"name": "x", "scope": {"tem": "a"}, "monthly": 1}]}})
+    with pytest.raises(ConfigError, match=r"items\[0\]\.monthly"):
+        bu.load_budgets({"budgets": {"items": [{"name": "x", "monthly": "lots"}]}})
+    with pytest.raises(ConfigError, match=r"months\.2026-13"):
+        bu.load_budgets({"budgets": {"items": [{"name": "x", "months": {"2026-13": 5}}]}})
+
+
+def test_roadmap_yaml_and_csv(tmp_path):
+    y = tmp_path / "r.yaml"
+    y.write_text("gpu_hour_rate: 4\nitems:\n"
+                 "  - {name: Run, kind: training_run, start: 2026-12-01, end: 2026-12-10, gpu_hours: 1000, team: a}\n"
+                 "  - {name: Off, kind: decommission, start: 2026-12-01, daily_cost: 50}\n")
+    items = bu.load_roadmap(y)
+    assert items[0]["daily"] == pytest.approx(400.0) and items[0]["scope"] == {"team": "a"}  # 4000 $ / 10 days
+    assert items[1]["daily"] == pytest.approx(-50.0) and items[1]["end"] is None
+    c = tmp_path / "r.csv"
+    c.write_text("# planned\nname,kind,start,end,cost,team\nLaunch,launch,2026-12-01,2026-12-04,1000,b\n")
+    (it,) = bu.load_roadmap(cfg={"roadmap": {"file": str(c)}})
+    assert it["daily"] == pytest.approx(250.0) and it["scope"] == {"team": "b"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("items:\n  - {name: X, kind: launch, start: 2026-12-01, gpu_hours: 5, end: 2026-12-02}\n")
+    with pytest.raises(ConfigError, match="gpu_hour_rate"):
+        bu.load_roadmap(bad)
+
+
+def test_shipped_config_and_roadmap_are_valid():
+    from pathlib import Path
+
+    from finops_kit.config import load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "finops.yaml")
+    budgets, thresholds = bu.load_budgets(cfg)
+    assert len(budgets) >= 3 and thresholds == [80.0, 100.0]
+    items = bu.load_roadmap(cfg=cfg, base_dir=repo)
+    assert {i["kind"] for i in items} >= {"training_run", "launch", "decommission"}

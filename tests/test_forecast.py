@@ -1,0 +1,149 @@
+"""Forecasts, backtest metrics and roadmap components on synthetic series whose truth is known."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy: statsmodels fits are 3-10x slower with 2 threads
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from datetime import date  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from finops_kit import backtest as bt  # noqa: E402
+from finops_kit.errors import ConfigError  # noqa: E402
+from finops_kit.forecast import daily_series, fit_forecast, forecast, period_end, period_start  # noqa: E402
+from finops_kit.testing import focus_rows  # noqa: E402
+
+WEEK = np.array([120.0, 130.0, 125.0, 128.0, 110.0, -150.0, -163.0])  # weekday pattern, weekends low; sums to 100
+
+
+def synthetic(n: int = 210, seed: int = 3, noise: float = 15.0) -> np.ndarray:
+    """1000 + 3/day trend + weekly pattern + N(0, noise): the kind of series a GPU-heavy team produces."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 1000 + 3.0 * t + WEEK[t % 7] - WEEK.mean() + rng.normal(0, noise, n)
+
+
+def test_metrics_against_hand_computed_values():
+    y, yhat = [100, 200, 0, 50], [110, 180, 10, 50]
+    assert bt.mape(y, yhat) == pytest.approx(100 * (0.1 + 0.1 + 0.0) / 3)  # the y = 0 day is skipped
+    assert bt.smape(y, yhat) == pytest.approx(100 * (20 / 210 + 40 / 380 + 2.0 + 0.0) / 4)
+    train = [10, 20, 30, 40, 50, 60, 70, 14, 25]  # seasonal diffs |14-10|, |25-20| -> scale 4.5
+    assert bt.mase_scale(train) == pytest.approx(4.5)
+    assert bt.mase([3, 5], [4, 3], train) == pytest.approx(1.5 / 4.5)
+    assert bt.bias([3, 5], [4, 3]) == pytest.approx(-0.5)
+    assert bt.coverage([1, 5, 10], [0, 6, 9], [2, 8, 11]) == pytest.approx(2 / 3)
+    # alpha = 0.2: in, below by 1 (width 2 + 10*1), in
+    assert bt.winkler([1, 5, 10], [0, 6, 9], [2, 8, 11], 80) == pytest.approx((2 + 12 + 2) / 3)
+    assert bt.winkler([12], [9], [11], 95) == pytest.approx(2 + (2 / 0.05) * 1)
+
+
+def test_maturity_bands():
+    assert [bt.maturity_band(v) for v in (3, -7, 15, 25, None)] == ["run", "walk", "crawl", "below crawl", "n/a"]
+
+
+def test_ets_forecast_error_and_interval_coverage_on_known_series():
+    y = synthetic(238)
+    train, test = y[:210], y[210:]
+    truth = 1000 + 3.0 * np.arange(210, 238) + WEEK[np.arange(210, 238) % 7] - WEEK.mean()
+    fc = fit_forecast(train, 28, "ets", 80)
+    assert fc.model == "ets"
+    # point forecast within 3% of the noise-free truth on every day, 1.5% on average
+    rel = np.abs(fc.mean - truth) / truth
+    assert rel.max() < 0.03 and rel.mean() < 0.015
+    cov80 = bt.coverage(test, fc.lo(80), fc.hi(80))
+    cov95 = bt.coverage(test, fc.lo(95), fc.hi(95))
+    assert 0.6 <= cov80 <= 1.0, cov80  # 28 days: binomial(28, 0.8) is inside [0.6, 1] with > 99% probability
+    assert cov95 >= 0.82, cov95
+    assert np.all(fc.hi(95) - fc.lo(95) > fc.hi(80) - fc.lo(80))
+
+
+def test_backtest_beats_seasonal_naive_and_picks_a_model():
+    res = bt.backtest(synthetic(180), horizon=14, origins=3, level=80)
+    assert set(res["model"]) == {"ets", "sarimax", "seasonal_naive"}
+    by = res.set_index("model")
+    assert by.loc["ets", "mase"] < by.loc["seasonal_naive", "mase"]
+    assert by.loc["ets", "total_error_pct"] < by.loc["seasonal_naive", "total_error_pct"]
+    assert bt.choose_model(res) in ("ets", "sarimax")
+    text = bt.trust_statement(res, bt.choose_model(res), 80)
+    assert text.startswith("Trust: ") and "same weekday last week" in text
+
+
+def test_choose_model_falls_back_to_baseline():
+    frame = pd.DataFrame({"model": ["ets", "seasonal_naive"], "mase": [1.3, 1.0], "winkler": [5.0, 6.0]})
+    assert bt.choose_model(frame) == "seasonal_naive"
+
+
+def _rows(values: np.ndarray, start: str, **extra) -> list[dict]:
+    days = pd.date_range(start, periods=len(values), freq="D")
+    return [dict(day=str(d.date()), cost=round(float(v), 2), **extra) for d, v in zip(days, values, strict=True)]
+
+
+def test_forecast_from_warehouse_month_end_with_interval():
+    y = synthetic(150)
+    con = focus_rows(_rows(y, "2026-06-19", tags={"Team": "ml-research"}))  # through 2026-11-15
+    res = forecast(con, "team", horizon="month", level=80, backtest_origins=2)
+    assert [r.value for r in res] == ["ml-research"]
+    r = res[0]
+    assert r.ok and r.as_of == date(2026, 11, 15) and r.period_end == date(2026, 11, 30)
+    actual_mtd = round(sum(round(float(v), 2) for v in y[-15:]), 2)
+    assert float(r.actual_to_date) == pytest.approx(actual_mtd)
+    t = np.arange(150, 165)
+    truth_rest = (1000 + 3.0 * t + WEEK[t % 7] - WEEK.mean()).sum()
+    assert r.expected_total == pytest.approx(actual_mtd + truth_rest, rel=0.01)
+    assert r.total_lo < r.expected_total < r.total_hi
+    assert len(r.daily) == 15 and {"lo_80", "hi_80", "lo_95", "hi_95"} <= set(r.daily.columns)
+
+
+def test_too_little_history_says_so():
+    con = focus_rows(_rows(np.full(20, 50.0), "2026-11-01"))
+    (r,) = forecast(con, "total")
+    assert not r.ok and "5 weeks" in r.message and r.expected_total is None
+    assert float(r.actual_to_date) == pytest.approx(1000.0)
+
+
+def test_roadmap_items_are_added_as_labelled_components():
+    y = synthetic(120)
+    rows = _rows(y, "2026-07-18", tags={"team": "a"}) + _rows(y / 2, "2026-07-18", tags={"team": "b"})
+    con = focus_rows(rows)  # through 2026-11-14
+    item = {"name": "Launch", "kind": "launch", "start": date(2026, 11, 26), "end": None, "daily": 100.0,
+            "basis": "$100/day", "scope": {"team": "a"}}
+    base = {r.value: r for r in forecast(con, "team", backtest_origins=1, model="ets")}
+    adj = {r.value: r for r in forecast(con, "team", backtest_origins=1, model="ets", roadmap=[item])}
+    assert adj["a"].expected_total - base["a"].expected_total == pytest.approx(500.0)  # Nov 26..30
+    assert adj["b"].expected_total == pytest.approx(base["b"].expected_total)
+    comp = adj["a"].components.set_index("label")
+    assert comp.loc["Roadmap: Launch", "amount"] == pytest.approx(500.0)
+    (tot,) = forecast(con, "total", backtest_origins=1, model="ets", roadmap=[item])
+    assert "Roadmap: Launch" in set(tot.components["label"])
+
+
+def test_recurring_charges_are_carried_forward_not_modelled():
+    rows = _rows(np.full(80, 100.0), "2026-09-01")
+    rows += [dict(day="2026-10-01", cost=700, ChargeFrequency="Recurring"),
+             dict(day="2026-10-15", cost=300, ChargeFrequency="Recurring")]
+    con = focus_rows(rows)  # usage through 2026-11-19; 2026-11-01's recurring fee is missing (not billed yet)
+    usage = daily_series(con, "total", start="2026-10-01", end="2026-10-01")
+    assert float(usage["y"].iloc[0]) == 100.0  # the recurring fee is not in the modelled series
+    (r,) = forecast(con, "total", horizon="month", backtest_origins=1)
+    assert "recurring" not in set(r.components["kind"])  # Nov 1 and Nov 15 are in the past: nothing to add
+    (q,) = forecast(con, "total", horizon="quarter", backtest_origins=1)
+    assert q.components.set_index("kind").loc["recurring", "amount"] == pytest.approx(1000.0)  # Dec 1 + Dec 15
+    assert q.expected_total == pytest.approx(float(q.actual_to_date) + 42 * 100 + 1000, rel=1e-6)
+
+
+def test_periods_and_bad_parameters():
+    assert period_end(date(2026, 11, 27), "quarter") == date(2026, 12, 31)
+    assert period_start(date(2026, 11, 27), "quarter") == date(2026, 10, 1)
+    assert period_end(date(2026, 2, 3), "month") == date(2026, 2, 28)
+    assert period_end(date(2026, 2, 3), 10) == date(2026, 2, 13)
+    with pytest.raises(ConfigError):
+        period_end(date(2026, 2, 3), "fortnight")
+    with pytest.raises(ConfigError):
+        fit_forecast(np.ones(50), 5, "prophet")
+    with pytest.raises(ConfigError):
+        fit_forecast(np.arange(50.0), 5, "ets", level=120)
