@@ -1,0 +1,457 @@
+"""Azure Cost Management exports (EA, MCA, legacy pay-as-you-go; actual and amortized) -> FOCUS 1.2.
+
+Azure's own FOCUS export *is* FOCUS: it has BilledCost/ChargePeriodStart/BillingPeriodStart and is routed to the
+``focus`` source (detected first), which keeps its ``x_`` columns. This module reads the provider-native exports.
+
+Headers are data: ``data/azure_header_aliases.csv`` maps every known spelling (PascalCase, camelCase, legacy PAYG
+``PreTaxCost``/``UsageDateTime``/``InstanceId``, localized ``Abonnement-GUID (SubscriptionGuid)``, a UTF-8 BOM) to one
+canonical name, per file, so one ingest may mix header variants. EA quirks handled: ``Tags`` without outer braces,
+``MM/DD/YYYY`` dates, inclusive end dates (FOCUS periods are [start, end): +1 day).
+
+Actual vs amortized (Microsoft: "all amortized rows + only Purchase/Refund commitment rows from actual"):
+
+* Each file's dataset is known from a ``manifest.json`` next to it (``"type": "ActualCost"/"AmortizedCost"``), else
+  from its file or folder names (``actual`` / ``amortiz``), else from its content (unused reservation/savings-plan rows or priced
+  commitment usage -> amortized; priced commitment purchases -> actual; neither -> actual, where both views agree).
+* When both datasets of one scope (billing profile / account, else subscription) and billing period are ingested in
+  one call, rows are matched one to one on (date, subscription, resource, meter, quantity, charge type, pricing
+  model, benefit, product order): a matched pair is ONE FOCUS row with BilledCost from actual and EffectiveCost from
+  amortized; an actual-only row (commitment purchases/refunds) has EffectiveCost 0; an amortized-only row (unused
+  commitment) has BilledCost 0. This is Microsoft's rule written as a row match, so BilledCost sums to the actual
+  total and EffectiveCost to the amortized total by construction and no cost is counted twice, even when the two
+  exports disagree (``x_AzureDataset`` says where each row came from: ``actual+amortized``, ``actual``,
+  ``amortized``).
+* Only one dataset: actual -> BilledCost = EffectiveCost = Cost (the invoice view: purchases are not amortized,
+  reservation-covered usage is 0); amortized -> EffectiveCost = Cost, and BilledCost = 0 for commitment-covered and
+  unused-commitment rows (Microsoft's conversion), Cost otherwise.
+* Re-exports of the same scope and period replace earlier data: ``x_SourceKey = azure|scope|YYYY-MM``.
+
+Currency: ``BillingCurrency`` (or its aliases) per row; a file without any currency column is an error unless
+``currency.assume_source_currency`` is set in ``finops.yaml`` (never a silent guess).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from ..errors import InputError
+from ..schema import MONEY
+from .base import Source, StagedSource, ident, read_header, register, sql_str
+
+CANONICAL_EXTRA = ("_file", "_row", "_role")
+#: columns the row match between actual and amortized uses (identical in both datasets for the same charge)
+MATCH_KEY = ("Date", "SubscriptionId", "ResourceId", "MeterId", "Quantity", "ChargeType", "PricingModel",
+             "BenefitId", "ReservationId", "ProductOrderId")
+CURRENCY_ALIASES = ("BillingCurrency", "BillingCurrencyCode", "Currency", "billingCurrency")
+DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%d.%m.%Y")
+X_COLUMNS = ("x_AzureDataset", "x_ChargeType", "x_PricingModel", "x_ResourceGroupName", "x_CostCenter",
+             "x_SkuMeterCategory", "x_InvoiceSectionName")
+
+
+def _data_rows(name: str) -> list[dict[str, str]]:
+    text = resources.files("finops_kit").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    return list(csv.DictReader([ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]))
+
+
+@cache
+def header_aliases() -> dict[str, str]:
+    """lower-case alias -> canonical column name."""
+    return {r["alias"].lower(): r["canonical"] for r in _data_rows("azure_header_aliases.csv")}
+
+
+@cache
+def canonical_names() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(header_aliases().values()))
+
+
+def canonical_header(name: str) -> str | None:
+    """The canonical name of one header cell, or None when unknown."""
+    n = name.replace("\ufeff", "").strip()
+    m = re.search(r"\(([^()]+)\)\s*$", n)
+    if m and m.group(1).strip().lower() in header_aliases():
+        n = m.group(1).strip()
+    return header_aliases().get(n.lower())
+
+
+def header_map(columns: Sequence[str]) -> dict[int, str]:
+    """Position -> canonical name for a file's header (the first spelling of a duplicated canonical wins)."""
+    out: dict[int, str] = {}
+    seen: set[str] = set()
+    for i, c in enumerate(columns):
+        can = canonical_header(c)
+        if can and can not in seen:
+            out[i] = can
+            seen.add(can)
+    return out
+
+
+def _squash(expr: str) -> str:
+    return f"regexp_replace(lower(trim(coalesce({expr}, ''))), '[^a-z0-9]', '', 'g')"
+
+
+def _values(rows: Sequence[Sequence[str | None]]) -> str:
+    return ", ".join("(" + ", ".join("NULL" if v in (None, "") else sql_str(v) for v in r) + ")" for r in rows)
+
+
+def azure_date(expr: str) -> str:
+    """SQL: Azure date text (MM/DD/YYYY, ISO, ...) as a TIMESTAMP at midnight; NULL when unparseable."""
+    fmts = "[" + ", ".join(sql_str(f) for f in DATE_FORMATS) + "]"
+    return f"date_trunc('day', try_strptime(trim({expr}), {fmts}))"
+
+
+def manifest_role(path: str) -> str | None:
+    """Dataset type from a Cost Management manifest.json beside the file (or up to two folders up)."""
+    p = Path(path).resolve().parent
+    for folder in (p, p.parent, p.parent.parent):
+        for m in folder.glob("*anifest*.json"):
+            try:
+                text = m.read_text(encoding="utf-8-sig", errors="replace")[:200000]
+            except OSError:
+                continue
+            found = re.search(r'"type"\s*:\s*"(ActualCost|AmortizedCost|Usage)"', text, re.IGNORECASE)
+            if found:
+                return "amortized" if found.group(1).lower() == "amortizedcost" else "actual"
+    return None
+
+
+def name_role(path: str) -> str | None:
+    """Dataset from the file name, else from the nearest three folder names (``actual/``, ``…-amortized/``,
+    Microsoft's ``<exportName>/<dates>/<runId>/`` layout). A name mentioning both words is no evidence."""
+    p = Path(path)
+    for names in ([p.name], [q.name for q in list(p.parents)[:3]]):
+        low = " ".join(names).lower()
+        amortized, actual = "amortiz" in low, "actual" in low
+        if amortized != actual:
+            return "amortized" if amortized else "actual"
+        if amortized:  # both words: ambiguous, let the content decide
+            return None
+    return None
+
+
+def _assumed_currency() -> str | None:
+    from ..config import load_config, section
+
+    try:
+        cur = section(section(load_config(), "currency", {}), "assume_source_currency")
+    except Exception:  # a broken config is reported by the modules that own it
+        return None
+    return str(cur).strip().upper() if cur else None
+
+
+@register
+class AzureCostSource(Source):
+    name = "azure"
+    description = "Azure Cost Management export (EA, MCA, pay-as-you-go; actual and/or amortized; any header variant)"
+    signature = ("Date|UsageDateTime", "Cost|CostInBillingCurrency|PreTaxCost", "MeterCategory|MeterId|ConsumedService")
+    required_columns = ("Date", "Cost")
+    numeric_columns = ("Cost", "Quantity", "PayGPrice", "UnitPrice", "PayGCost")
+    timestamp_columns = ("Date",)
+    key_family = "azure"
+
+    @classmethod
+    def detect(cls, columns: Sequence[str], path: str) -> bool:
+        can = {canonical_header(c) for c in columns}
+        markers = {"MeterCategory", "MeterId", "MeterName", "ConsumedService", "SubscriptionId", "ResourceGroup",
+                   "ChargeType", "PricingModel", "ResourceId"}
+        return bool({"Date", "Cost"} & can) and len(markers & can) >= 2
+
+    # ---- staging -------------------------------------------------------------------------------------------
+    def stage(self, con: duckdb.DuckDBPyConnection, files: list[str], view: str) -> StagedSource:
+        parts, present, no_currency = [], set(), []
+        for f in files:
+            reader, described = self._reader(con, f)
+            hmap = header_map(read_header(f))
+            by_name = {hmap[i]: described[i] for i in hmap if i < len(described)}
+            if "BillingCurrency" not in by_name:
+                no_currency.append(f)
+            present |= set(by_name)
+            exprs = [f"{ident(by_name[c])} AS {ident(c)}" if c in by_name else f"CAST(NULL AS VARCHAR) AS {ident(c)}"
+                     for c in canonical_names()]
+            if "BillingCurrency" not in by_name and _assumed_currency():
+                exprs[canonical_names().index("BillingCurrency")] = f"{sql_str(_assumed_currency())} AS BillingCurrency"
+            exprs += [f"{sql_str(f)} AS _file", "row_number() OVER () AS _row"]
+            parts.append((f, f"SELECT {', '.join(exprs)} FROM {reader}"))
+        if no_currency and not _assumed_currency():
+            raise InputError(no_currency[0], "no currency column (BillingCurrency, BillingCurrencyCode, Currency); the "
+                             "costs' currency is unknown and mixing it with other currencies would be silent: add "
+                             "the column, or set currency.assume_source_currency in finops.yaml")
+        roles = {f: manifest_role(f) or name_role(f) or self._content_role(con, sql) for f, sql in parts}
+        union = " UNION ALL ".join(f"SELECT *, {sql_str(roles[f])} AS _role FROM ({sql})" for f, sql in parts)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {union}")
+        cols = [c for c in canonical_names() if c in present or c == "BillingCurrency"] + list(CANONICAL_EXTRA)
+        return StagedSource(view=view, columns=cols, files=files, extra={"roles": roles})
+
+    @staticmethod
+    def _reader(con: duckdb.DuckDBPyConnection, path: str) -> tuple[str, list[str]]:
+        """read_csv over one export and its column names. Exports edited on Windows mix CRLF and LF line ends,
+        which DuckDB's strict sniffer rejects: then the file is read again with strict_mode off (still RFC 4180
+        quoting, and the header decides the column count)."""
+        base = (f"read_csv({sql_str(path)}, header = true, all_varchar = true, delim = ',', quote = '\"', "
+                f"escape = '\"', nullstr = ['', 'NULL'], null_padding = true")
+        probe = con.cursor()  # a failed sniff must not abort the ingest's transaction
+        try:
+            for reader in (base + ")", base + ", strict_mode = false)"):
+                try:
+                    return reader, [r[0] for r in probe.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+                except duckdb.Error as exc:
+                    last = exc
+            raise last
+        finally:
+            probe.close()
+
+    def _content_role(self, con: duckdb.DuckDBPyConnection, select: str) -> str:
+        commit = f"{_squash('PricingModel')} IN ('reservation', 'savingsplan')"
+        cost = f"coalesce(TRY_CAST(trim(Cost) AS {MONEY}), 0)"
+        row = con.execute(
+            f"SELECT bool_or({_squash('ChargeType')} IN ('unusedreservation', 'unusedsavingsplan') "
+            f"  OR ({commit} AND {_squash('ChargeType')} = 'usage' AND {cost} <> 0)), "
+            f"bool_or({commit} AND {_squash('ChargeType')} IN ('purchase', 'refund') AND {cost} <> 0) "
+            f"FROM ({select})").fetchone()
+        return "amortized" if row[0] and not row[1] else "actual"
+
+    def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
+        return {x: x for x in X_COLUMNS}
+
+    # ---- mapping -------------------------------------------------------------------------------------------
+    def _rows_cte(self, staged: StagedSource) -> str:
+        """Typed rows with scope, billing period, charge/pricing maps and the match key."""
+        charge = _values([(_sq(r["ChargeType"]), r["ChargeCategory"], r["ChargeClass"], r["CommitmentDiscountStatus"])
+                          for r in _data_rows("azure_charge_types.csv")])
+        pricing = _values([(_sq(r["PricingModel"]), r["PricingCategory"], r["CommitmentDiscountType"],
+                            r["CommitmentDiscountCategory"]) for r in _data_rows("azure_pricing_models.csv")])
+        key = ", ".join(f"coalesce(trim({ident(c)}), '')" for c in MATCH_KEY)
+        return f"""
+ct(k, cat, cls, status) AS (VALUES {charge}),
+pm(k, pcat, ctype, ccat) AS (VALUES {pricing}),
+rows AS (
+  SELECT v.*,
+    CAST(trim(v.Cost) AS {MONEY}) AS _cost,
+    {azure_date('v.Date')} AS _date,
+    coalesce({azure_date('v.BillingPeriodStartDate')}, date_trunc('month', {azure_date('v.Date')})) AS _period,
+    coalesce(v.BillingProfileId, v.BillingAccountId, v.SubscriptionId) AS _scope,
+    coalesce(v.BillingProfileName, v.BillingAccountName, v.SubscriptionName) AS _scope_name,
+    coalesce(ct.cat, error('unknown ChargeType')) AS _charge_category, ct.cls AS _charge_class, ct.status AS _status,
+    coalesce(pm.pcat, error('unknown PricingModel')) AS _pricing_category, pm.ctype AS _ctype, pm.ccat AS _ccat,
+    pm.k IN ('reservation', 'savingsplan') AND ct.k IN ('usage', 'unusedreservation', 'unusedsavingsplan')
+      AS _commitment_usage,
+    concat_ws(chr(31), {key}) AS _key
+  FROM {staged.view} v
+  LEFT JOIN ct ON ct.k = CASE WHEN {_squash('v.ChargeType')} = '' THEN 'usage' ELSE {_squash('v.ChargeType')} END
+  LEFT JOIN pm ON pm.k = CASE WHEN {_squash('v.PricingModel')} = '' THEN 'ondemand'
+                              ELSE {_squash('v.PricingModel')} END
+)"""
+
+    def focus_sql(self, staged: StagedSource) -> str:
+        cols = [c for c in canonical_names()] + ["_file", "_row", "_role", "_cost", "_date", "_period", "_scope",
+                                                 "_scope_name", "_charge_category", "_charge_class", "_status",
+                                                 "_pricing_category", "_ctype", "_ccat", "_commitment_usage"]
+        coalesced = ", ".join(f"coalesce(m.{ident(c)}, a.{ident(c)}) AS {ident(c)}" for c in cols)
+        svc_rows = _data_rows("azure_services.csv")
+        svc = _values([(str(i), r["ConsumedService"], r["ResourceType"], r["ServiceName"], r["ServiceCategory"],
+                        r["ServiceSubcategory"]) for i, r in enumerate(svc_rows)])
+        tags = "trim(Tags)"
+        tags_json = (f"CASE WHEN {tags} IS NULL OR {tags} IN ('', '{{}}') THEN NULL "
+                     f"WHEN starts_with({tags}, '{{') THEN {tags} ELSE '{{' || {tags} || '}}' END")
+        info = "trim(AdditionalInfo)"
+        info_json = f"CASE WHEN starts_with({info}, '{{') THEN {info} ELSE '{{' || {info} || '}}' END"
+        money = lambda e: f"CAST(trim({e}) AS {MONEY})"  # noqa: E731
+        return f"""
+WITH {self._rows_cte(staged)},
+sp AS (SELECT _scope, _period, bool_or(_role = 'actual') AND bool_or(_role = 'amortized') AS _paired
+       FROM rows GROUP BY ALL),
+keyed AS (
+  SELECT rows.*, sp._paired,
+    row_number() OVER (PARTITION BY rows._scope, rows._period, rows._role, rows._key ORDER BY rows._file, rows._row)
+      AS _occ
+  FROM rows JOIN sp ON sp._scope IS NOT DISTINCT FROM rows._scope AND sp._period IS NOT DISTINCT FROM rows._period
+),
+joined AS (
+  SELECT {coalesced},
+    coalesce(a._cost, 0) AS _billed, coalesce(m._cost, 0) AS _effective,
+    CASE WHEN a._file IS NULL THEN 'amortized' WHEN m._file IS NULL THEN 'actual' ELSE 'actual+amortized' END
+      AS x_AzureDataset
+  FROM (SELECT * FROM keyed WHERE _paired AND _role = 'actual') a
+  FULL OUTER JOIN (SELECT * FROM keyed WHERE _paired AND _role = 'amortized') m
+    ON a._scope IS NOT DISTINCT FROM m._scope AND a._period = m._period AND a._key = m._key AND a._occ = m._occ
+),
+single AS (
+  SELECT {', '.join(ident(c) for c in cols)},
+    CASE WHEN _role = 'amortized' AND _commitment_usage THEN 0 ELSE _cost END AS _billed,
+    _cost AS _effective,
+    _role AS x_AzureDataset
+  FROM keyed WHERE NOT _paired
+),
+allrows AS (SELECT * FROM joined UNION ALL BY NAME SELECT * FROM single),
+svc(ord, consumed, rtype, name, cat, sub) AS (VALUES {svc}),
+by_type AS (SELECT rtype, arg_min(name, CAST(ord AS INT)) AS name, arg_min(cat, CAST(ord AS INT)) AS cat,
+                   arg_min(sub, CAST(ord AS INT)) AS sub FROM svc WHERE rtype IS NOT NULL GROUP BY rtype),
+by_consumed AS (SELECT consumed,
+                   arg_min(name, CAST(ord AS INT) + CASE WHEN starts_with(rtype, consumed || '/') THEN 0
+                                                         ELSE 100000 END) AS name,
+                   arg_min(cat, CAST(ord AS INT) + CASE WHEN starts_with(rtype, consumed || '/') THEN 0
+                                                        ELSE 100000 END) AS cat,
+                   arg_min(sub, CAST(ord AS INT) + CASE WHEN starts_with(rtype, consumed || '/') THEN 0
+                                                        ELSE 100000 END) AS sub
+                FROM svc WHERE consumed IS NOT NULL GROUP BY consumed),
+typed AS (
+  SELECT allrows.*,
+    nullif(regexp_extract(lower(coalesce(ResourceId, '')), '/providers/([^/]+/[^/]+)', 1), '') AS _rtype
+  FROM allrows
+)
+SELECT
+  'Microsoft' AS ProviderName,
+  coalesce(PublisherName, 'Microsoft') AS PublisherName,
+  coalesce(PartnerName, ResellerName, 'Microsoft') AS InvoiceIssuerName,
+  _scope AS BillingAccountId,
+  _scope_name AS BillingAccountName,
+  CASE WHEN BillingProfileId IS NOT NULL THEN 'Billing Profile' WHEN BillingAccountId IS NOT NULL
+       THEN 'Billing Account' ELSE 'Subscription' END AS BillingAccountType,
+  SubscriptionId AS SubAccountId,
+  SubscriptionName AS SubAccountName,
+  CASE WHEN SubscriptionId IS NOT NULL THEN 'Subscription' END AS SubAccountType,
+  CASE WHEN trim(coalesce(BillingCurrency, '')) = '' THEN error('empty currency')
+       ELSE upper(trim(BillingCurrency)) END AS BillingCurrency,
+  _period AS BillingPeriodStart,
+  coalesce({azure_date('BillingPeriodEndDate')} + INTERVAL 1 DAY, _period + INTERVAL 1 MONTH) AS BillingPeriodEnd,
+  CASE WHEN _date IS NULL THEN error('unparseable Date') ELSE _date END AS ChargePeriodStart,
+  _date + INTERVAL 1 DAY AS ChargePeriodEnd,
+  _charge_category AS ChargeCategory,
+  _charge_class AS ChargeClass,
+  CASE {_squash('Frequency')} WHEN 'usagebased' THEN 'Usage-Based' WHEN 'recurring' THEN 'Recurring'
+       WHEN 'onetime' THEN 'One-Time' ELSE CASE WHEN _charge_category = 'Purchase' THEN 'One-Time'
+       ELSE 'Usage-Based' END END AS ChargeFrequency,
+  coalesce(ProductName, MeterName, MeterCategory) AS ChargeDescription,
+  _billed AS BilledCost,
+  _effective AS EffectiveCost,
+  coalesce({money('PayGCost')}, {money('PayGPrice')} * {money('Quantity')}, _billed) AS ListCost,
+  coalesce({money('UnitPrice')} * {money('Quantity')}, _billed) AS ContractedCost,
+  {money('PayGPrice')} AS ListUnitPrice,
+  {money('UnitPrice')} AS ContractedUnitPrice,
+  {money('Quantity')} AS ConsumedQuantity,
+  UnitOfMeasure AS ConsumedUnit,
+  {money('Quantity')} AS PricingQuantity,
+  UnitOfMeasure AS PricingUnit,
+  CASE WHEN _charge_category IN ('Usage', 'Purchase') THEN _pricing_category END AS PricingCategory,
+  coalesce(BenefitId, CASE WHEN _ctype IS NOT NULL THEN ReservationId END) AS CommitmentDiscountId,
+  coalesce(BenefitName, CASE WHEN _ctype IS NOT NULL THEN ReservationName END) AS CommitmentDiscountName,
+  CASE WHEN coalesce(BenefitId, ReservationId) IS NOT NULL THEN _ctype END AS CommitmentDiscountType,
+  CASE WHEN coalesce(BenefitId, ReservationId) IS NOT NULL THEN _ccat END AS CommitmentDiscountCategory,
+  CASE WHEN _status IS NOT NULL THEN _status
+       WHEN _commitment_usage AND coalesce(BenefitId, ReservationId) IS NOT NULL THEN 'Used' END
+    AS CommitmentDiscountStatus,
+  InvoiceId AS InvoiceId,
+  ResourceId AS ResourceId,
+  coalesce(ResourceName, nullif(regexp_extract(coalesce(ResourceId, ''), '([^/]+)$', 1), '')) AS ResourceName,
+  _rtype AS ResourceType,
+  CASE WHEN NOT contains(coalesce(ResourceLocation, ' '), ' ') THEN lower(ResourceLocation) END AS RegionId,
+  coalesce(Location, ResourceLocation) AS RegionName,
+  AvailabilityZone AS AvailabilityZone,
+  coalesce(bt.name, bc.name, MeterCategory, ServiceName, ProductOrderName, ProductName, 'Unknown') AS ServiceName,
+  coalesce(bt.cat, bc.cat, 'Other') AS ServiceCategory,
+  coalesce(bt.sub, bc.sub, 'Other (Other)') AS ServiceSubcategory,
+  coalesce(ProductId, PartNumber) AS SkuId,
+  MeterId AS SkuPriceId,
+  CASE WHEN ({tags_json}) IS NULL THEN NULL WHEN CASE WHEN json_valid({tags_json}) THEN json_type({tags_json}) = 'OBJECT' ELSE false END
+       THEN CAST({tags_json} AS JSON) ELSE error('unparseable Tags') END AS Tags,
+  nullif(concat_ws(' ', MeterSubCategory, MeterName), '') AS x_UsageType,
+  CASE WHEN {info} <> '' AND json_valid({info_json}) THEN json_extract_string({info_json}, '$.ServiceType') END
+    AS x_InstanceType,
+  x_AzureDataset,
+  ChargeType AS x_ChargeType,
+  PricingModel AS x_PricingModel,
+  ResourceGroup AS x_ResourceGroupName,
+  CostCenter AS x_CostCenter,
+  MeterCategory AS x_SkuMeterCategory,
+  InvoiceSectionName AS x_InvoiceSectionName,
+  _file AS x_SourceFile,
+  concat_ws('|', 'azure', _scope, strftime(_period, '%Y-%m')) AS x_SourceKey
+FROM typed
+LEFT JOIN by_type bt ON bt.rtype = typed._rtype
+LEFT JOIN by_consumed bc ON bc.consumed = lower(trim(typed.ConsumedService))
+"""
+
+    def source_totals_sql(self, staged: StagedSource) -> str:
+        """Billed from the actual dataset and effective from the amortized one, per period and currency.
+
+        Computed per dataset from the raw rows (no row matching), so it checks the matching. A scope/period with
+        only one dataset: actual -> both totals from it; amortized -> effective = all, billed = all but
+        commitment-covered and unused-commitment rows (Microsoft's conversion).
+        """
+        return f"""
+WITH {self._rows_cte(staged)},
+t AS (
+  SELECT _scope, _period, upper(trim(BillingCurrency)) AS currency, _role, count(*) AS n, sum(_cost) AS c,
+         coalesce(sum(_cost) FILTER (WHERE NOT _commitment_usage), 0) AS c_billable
+  FROM rows GROUP BY ALL
+),
+sp AS (SELECT _scope, _period, bool_or(_role = 'actual') AS has_a, bool_or(_role = 'amortized') AS has_m
+       FROM t GROUP BY ALL)
+SELECT t._period AS billing_period_start, currency, sum(n) AS source_rows,
+  sum(CASE WHEN _role = 'actual' THEN c WHEN NOT has_a THEN c_billable ELSE 0 END) AS billed,
+  sum(CASE WHEN _role = 'amortized' THEN c WHEN NOT has_m THEN c ELSE 0 END) AS effective
+FROM t JOIN sp ON sp._scope IS NOT DISTINCT FROM t._scope AND sp._period = t._period
+GROUP BY ALL
+"""
+
+    # ---- diagnosis -----------------------------------------------------------------------------------------
+    def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
+        """First file/row/column whose value the mapping cannot use, named in the file's own header spelling."""
+        fmts = "[" + ", ".join(sql_str(f) for f in DATE_FORMATS) + "]"
+        charge = [_sq(r["ChargeType"]) for r in _data_rows("azure_charge_types.csv")] + [""]
+        pricing = [_sq(r["PricingModel"]) for r in _data_rows("azure_pricing_models.csv")] + [""]
+        tags = "trim(Tags)"
+        tj = f"CASE WHEN starts_with({tags}, '{{') THEN {tags} ELSE '{{' || {tags} || '}}' END"
+        checks = [
+            ("Cost", "Cost IS NULL OR TRY_CAST(trim(Cost) AS DECIMAL(38,12)) IS NULL", "a number (the row's cost)"),
+            ("Date", f"try_strptime(trim(coalesce(Date, '')), {fmts}) IS NULL",
+             "a date (MM/DD/YYYY or YYYY-MM-DD)"),
+            ("BillingPeriodStartDate", f"BillingPeriodStartDate IS NOT NULL AND "
+             f"try_strptime(trim(BillingPeriodStartDate), {fmts}) IS NULL", "a date (MM/DD/YYYY or YYYY-MM-DD)"),
+            ("BillingCurrency", "trim(coalesce(BillingCurrency, '')) = ''", "a currency code"),
+            ("ChargeType", f"{_squash('ChargeType')} NOT IN {_tuple(charge)}",
+             "a known ChargeType (see data/azure_charge_types.csv)"),
+            ("PricingModel", f"{_squash('PricingModel')} NOT IN {_tuple(pricing)}",
+             "a known PricingModel (see data/azure_pricing_models.csv)"),
+            ("Tags", f"trim(coalesce(Tags, '')) NOT IN ('', '{{}}') AND NOT CASE WHEN json_valid({tj}) THEN "
+             f"json_type({tj}) = 'OBJECT' ELSE false END", "a JSON object of tags (with or without the outer braces)"),
+        ] + [(c, f"{ident(c)} IS NOT NULL AND TRY_CAST(trim({ident(c)}) AS DECIMAL(38,12)) IS NULL", "a number")
+             for c in ("Quantity", "PayGPrice", "UnitPrice", "PayGCost")]
+        for column, where, expected in checks:
+            bad = con.execute(f"SELECT _file, _row, {ident(column)} FROM {staged.view} WHERE {where} LIMIT 1").fetchone()
+            if bad:
+                shown = "an empty value" if bad[2] is None else repr(_clip(bad[2]))
+                return InputError(bad[0], f"cannot use {shown}; expected {expected}",
+                                  column=self._file_header(bad[0], column), row=bad[1])
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return InputError(staged.files[0], f"cannot convert to FOCUS ({first})")
+
+    @staticmethod
+    def _file_header(path: str, canonical: str) -> str:
+        for i, can in header_map(read_header(path)).items():
+            if can == canonical:
+                return read_header(path)[i].replace("\ufeff", "")
+        return canonical
+
+
+def _sq(value: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", value.lower())
+
+
+def _tuple(values: Sequence[str]) -> str:
+    return "(" + ", ".join(sql_str(v) for v in values) + ")"
+
+
+def _clip(text: object, n: int = 60) -> str:
+    t = str(text)
+    return t if len(t) <= n else t[: n - 3] + "..."
+
+
+__all__ = ["AzureCostSource", "canonical_header", "header_map"]

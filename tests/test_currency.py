@@ -1,0 +1,75 @@
+"""Reporting-currency conversion: explicit user rates only, exact DECIMAL, one-line errors, no silent conversion."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from finops_kit.currency import conversion_note, converted, load_rates, settings
+from finops_kit.errors import ConfigError
+from finops_kit.testing import focus_rows
+
+
+@pytest.fixture()
+def con():
+    return focus_rows([
+        {"cost": Decimal("100"), "day": "2026-01-10", "BillingCurrency": "EUR"},
+        {"cost": Decimal("10.50"), "day": "2026-02-03", "BillingCurrency": "EUR"},
+        {"cost": Decimal("7"), "day": "2026-01-10", "BillingCurrency": "USD"},
+        {"cost": Decimal("200"), "day": "2026-01-11", "BillingCurrency": "CAD"},
+    ])
+
+
+def _rates(tmp_path, body):
+    p = tmp_path / "fx.csv"
+    p.write_text("# user-supplied month-end rates\nmonth,from_currency,to_currency,rate\n" + body)
+    return load_rates(p)
+
+
+def test_conversion_by_hand(con, tmp_path):
+    rates = _rates(tmp_path, "2026-01,EUR,USD,1.0841\n2026-02,EUR,USD,1.1\n*,CAD,USD,0.7312\n")
+    rel = converted(con, "usd", rates)
+    got = con.execute(f"SELECT BillingCurrency, strftime(BillingPeriodStart, '%Y-%m'), FxRate, EffectiveCostReporting "
+                      f"FROM ({rel.sql_query()}) ORDER BY 1, 2").fetchall()
+    # 100 EUR * 1.0841 = 108.41; 10.50 EUR * 1.1 = 11.55; 200 CAD * 0.7312 = 146.24; USD unchanged
+    assert [(c, m, r, v) for c, m, r, v in got] == [
+        ("CAD", "2026-01", Decimal("0.7312"), Decimal("146.24")),
+        ("EUR", "2026-01", Decimal("1.0841"), Decimal("108.41")),
+        ("EUR", "2026-02", Decimal("1.1"), Decimal("11.55")),
+        ("USD", "2026-01", Decimal(1), Decimal(7)),
+    ]
+    # the billing-currency amounts are untouched
+    assert con.execute("SELECT sum(EffectiveCost) FROM focus WHERE BillingCurrency = 'EUR'").fetchone()[0] == Decimal("110.5")
+    note = conversion_note(con, "USD", rates)
+    assert "CAD, EUR" in note and "converted to USD" in note and rates.sha256[:12] in note
+
+
+def test_missing_rate_is_named_never_guessed(con, tmp_path):
+    rates = _rates(tmp_path, "2026-01,EUR,USD,1.0841\n")
+    with pytest.raises(ConfigError) as err:
+        converted(con, "USD", rates)
+    assert "CAD 2026-01, EUR 2026-02" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_no_conversion_note_lists_currencies(con):
+    assert "CAD, EUR, USD" in conversion_note(con, None, None) and "never added" in conversion_note(con, None, None)
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("2026-1,EUR,USD,1.08\n", "line 3, column 'month'"),
+    ("2026-01,EURO,USD,1.08\n", "line 3, column 'from_currency'"),
+    ("2026-01,EUR,USD,-1\n", "line 3, column 'rate'"),
+    ("2026-01,EUR,USD,1\n2026-01,EUR,USD,2\n", "line 4: duplicate rate"),
+])
+def test_bad_rate_file(tmp_path, body, needle):
+    with pytest.raises(ConfigError, match=needle):
+        _rates(tmp_path, body)
+
+
+def test_settings_require_rates_for_a_reporting_currency():
+    assert settings({})["reporting_currency"] is None
+    with pytest.raises(ConfigError, match="currency.rates_file"):
+        settings({"currency": {"reporting_currency": "USD"}})
+    with pytest.raises(ConfigError, match="currency.colour: unknown key"):
+        settings({"currency": {"colour": "red"}})

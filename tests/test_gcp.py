@@ -1,0 +1,158 @@
+"""GCP Cloud Billing export -> FOCUS: net cost arithmetic by hand, every export form, corpus files, bad input."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import finops_kit as fk
+from finops_kit.errors import InputError
+from finops_kit.ingest import ingest
+
+FIX = Path(__file__).parent / "fixtures" / "gcp"
+JSONL = FIX / "credits_export.jsonl"
+FLAT = FIX / "credits_export_flattened.csv"
+
+# Hand computation for credits_export.jsonl (7 export rows; 0, 1 or several credits each):
+#   cost    = 10.5 + 20 + 5 + 7.123456789012 + 3 + 1.23 + 4                      = 50.853456789012
+#   credits = -2.25 + (-0.5 - 1.25 - 0.1) - 0.000000000012 - 3 - 0.4             = -7.500000000012
+#   net     = 50.853456789012 - 7.500000000012                                    = 43.353456789000
+COST, CREDITS, NET = Decimal("50.853456789012"), Decimal("-7.500000000012"), Decimal("43.353456789000")
+
+
+def _ingest(path, con):
+    return ingest([str(path)], con=con, progress=False)
+
+
+@pytest.mark.parametrize("form", ["jsonl", "jsonl.gz", "parquet", "flattened-csv"])
+def test_net_cost_by_hand_in_every_form(form, tmp_path):
+    con = fk.connect(":memory:")
+    if form == "jsonl":
+        path = JSONL
+    elif form == "jsonl.gz":
+        import gzip
+
+        path = tmp_path / "export.jsonl.gz"
+        path.write_bytes(gzip.compress(JSONL.read_bytes()))
+    elif form == "parquet":  # BigQuery's nested export: REPEATED RECORD columns stay nested in parquet
+        path = tmp_path / "export.parquet"
+        con.execute(f"COPY (SELECT * FROM read_json('{JSONL}', format='newline_delimited')) TO '{path}' (FORMAT parquet)")
+    else:
+        path = FLAT
+    res = _ingest(path, con)
+    assert res.source_format == "gcp"
+    (rec,) = res.reconciliation
+    assert rec["ok"] and rec["source_billed"] == NET and rec["source_rows"] == 7
+    got = con.execute("""SELECT sum(BilledCost), sum(EffectiveCost), sum(BilledCost) FILTER (ChargeCategory <> 'Credit'),
+                                sum(BilledCost) FILTER (ChargeCategory = 'Credit'), count(*) FILTER (ChargeCategory = 'Credit'),
+                                count(*) FILTER (ChargeCategory <> 'Credit') FROM focus""").fetchone()
+    # cost never repeated (7 charge rows = 7 export rows, incl. the ones without credits), one Credit row per credit
+    assert got == (NET, NET, COST, CREDITS, 7, 7)
+
+
+def test_credit_rows_by_type_and_row_semantics():
+    con = fk.connect(":memory:")
+    _ingest(JSONL, con)
+    by_type = dict(con.execute("SELECT x_CreditType, sum(BilledCost) FROM focus WHERE ChargeCategory = 'Credit' "
+                               "GROUP BY 1").fetchall())
+    assert by_type == {
+        "Sustained use discount": Decimal("-2.75"),
+        "Committed use discount (resource-based)": Decimal("-1.25"),
+        "Committed use discount (spend-based fee offset)": Decimal("-3"),
+        "Promotion": Decimal("-0.1"),
+        "Free tier": Decimal("-0.000000000012"),
+        "Other credit": Decimal("-0.4"),  # an unknown type is kept, never dropped
+    }
+
+    def one(sku):
+        return con.execute(
+            "SELECT ChargeCategory, PricingCategory, CommitmentDiscountStatus, x_InstanceType, x_AiWorkload, Tags, "
+            "ChargeFrequency, BillingPeriodStart, ListCost, ContractedCost FROM focus WHERE x_UsageType = ? "
+            "AND ChargeCategory <> 'Credit'", [sku]).fetchone()
+
+    a2 = one("A2 Instance Core running in Americas")
+    assert a2[3] == "a2-highgpu-1g" and a2[4] == "Accelerated compute"
+    # resource labels as they are, project labels under the 'project:' prefix; the apostrophe survives (UDF path)
+    assert json.loads(a2[5]) == {"team": "ml", "model": "it's-llama", "project:env": "prod", "project:team": "research"}
+    assert str(a2[7]) == "2026-10-01 00:00:00"
+    spot = one("Spot Preemptible Nvidia H100 80GB GPU running in Americas")
+    assert spot[1] == "Dynamic" and spot[3] == "nvidia-h100-80gb" and spot[4] == "Accelerated compute"
+    n2 = one("N2 Instance Core running in Americas")
+    assert n2[1] == "Committed" and n2[2] == "Used"
+    fee = one("Commitment - dollar based v1: GCE for 1 year")
+    assert fee[0] == "Purchase" and fee[6] == "Recurring"
+    tax = one("Tax: US sales tax")
+    assert tax[0] == "Tax" and tax[1] is None
+    gpu = one("Nvidia Tesla A100 GPU running in Americas")
+    assert gpu[4] == "Accelerated compute" and gpu[1] == "Standard"
+    credit_cols = con.execute("SELECT DISTINCT ListCost, ContractedCost FROM focus WHERE ChargeCategory = 'Credit'"
+                              ).fetchall()
+    assert credit_cols == [(Decimal(0), Decimal(0))]
+    svc = dict(con.execute("SELECT ServiceName, ServiceCategory || '/' || ServiceSubcategory FROM focus").fetchall())
+    assert svc["Compute Engine"] == "Compute/Virtual Machines"
+    assert svc["Vertex AI"] == "AI and Machine Learning/AI Platforms"
+
+
+def test_reingest_same_account_month_replaces():
+    con = fk.connect(":memory:")
+    _ingest(JSONL, con)
+    res = _ingest(FLAT, con)
+    assert res.replaced_rows == 14
+    assert con.execute("SELECT count(*), sum(BilledCost) FROM focus").fetchone() == (14, NET)
+
+
+def test_corpus_files_load_and_reconcile(shared):
+    files = sorted((shared / "corpus" / "raw" / "gcp").glob("*.csv"))
+    assert len(files) >= 4
+    for f in files:
+        con = fk.connect(":memory:")
+        res = _ingest(f, con)
+        assert res.source_format == "gcp" and all(r["ok"] for r in res.reconciliation), f
+        src = con.execute(f"""SELECT count(*) FROM read_csv('{f}', all_varchar=true)""").fetchone()[0]
+        assert sum(r["source_rows"] for r in res.reconciliation) == src
+    # the promotion credits of the 2020-11 file net the Security Command Center cost to zero, row by row
+    con = fk.connect(":memory:")
+    _ingest(shared / "corpus" / "raw" / "gcp" / "koku__evidence-2020-11-16.csv", con)
+    net = con.execute("SELECT sum(BilledCost) FROM focus WHERE ServiceName = 'Security Command Center'").fetchone()[0]
+    assert net == 0
+    assert con.execute("SELECT count(*) FROM focus WHERE ChargeCategory = 'Credit'").fetchone()[0] == 38
+
+
+def _bad_copy(tmp_path, replace_from, replace_to, name="bad.csv"):
+    text = FLAT.read_text()
+    assert replace_from in text
+    p = tmp_path / name
+    p.write_text(text.replace(replace_from, replace_to, 1))
+    return p
+
+
+@pytest.mark.parametrize("old,new,column,row", [
+    ("'amount': -2.25", "'amount': -2.25,, oops", "credits", 2),
+    ("[{'key': 'team', 'value': 'ml'}]", "[{'key': 'team', 'value': 'ml'", "labels", 2),
+    ("202610,tax", "2026-10,tax", "invoice.month", 6),
+    (",10.5,USD", ",ten,USD", "cost", 1),
+    ("202610,tax", "202610,surcharge", "cost_type", 6),
+])
+def test_bad_input_one_line_error_and_warehouse_unchanged(tmp_path, old, new, column, row):
+    wh = str(tmp_path / "wh.duckdb")
+    ingest([str(JSONL)], warehouse=wh, progress=False)
+    bad = _bad_copy(tmp_path, old, new)
+    with pytest.raises(InputError) as err:
+        ingest([str(bad)], warehouse=wh, progress=False)
+    msg = str(err.value)
+    assert "\n" not in msg and str(bad) in msg and f"row {row}" in msg and f"column '{column}'" in msg, msg
+    con = fk.connect(wh, read_only=True)
+    assert con.execute("SELECT count(*), sum(BilledCost) FROM focus").fetchone() == (14, NET)
+    assert con.execute("SELECT count(*) FROM ingest_log").fetchone()[0] == 1
+    con.close()
+
+
+def test_missing_invoice_month_column_is_named(tmp_path):
+    p = tmp_path / "no_invoice.csv"
+    lines = FLAT.read_text().splitlines()
+    p.write_text("\n".join(ln.rsplit(",", 2)[0] + "," + ln.rsplit(",", 1)[1] for ln in lines) + "\n")
+    with pytest.raises(InputError, match="missing required column.*'invoice.month'"):
+        ingest([str(p)], warehouse=":memory:", progress=False)
