@@ -1,0 +1,565 @@
+"""Checkpoint/interruption simulator for training on spot capacity.
+
+The question an ML platform engineer asks is not "how cheap is spot?" but "what does *my* job cost, and how much
+later does it finish, once interruptions, lost work, checkpoint writes and restarts are paid for?". This module
+answers it three ways that must agree where they overlap:
+
+* the **closed form** of Daly (FGCS 2006) for exponential interruptions (``expected_wall_clock``);
+* a seeded, vectorized **Monte Carlo** of exactly the process that formula models (``monte_carlo``), which also
+  gives the spread of outcomes, not only their mean;
+* **trace replay** (``replay_trace``) of an availability/preemption trace, the honest test of a policy, because
+  real interruptions are neither exponential nor independent of time.
+
+Notation (``../shared/notes/methods.md``): ``M`` mean time between interruptions of the *job*, ``delta`` checkpoint
+write time, ``R`` restart time (new capacity, image pull, reload of the last checkpoint), ``tau`` work between
+checkpoints, ``T_s`` failure-free run time. All times are in hours. An N-node synchronous job is interrupted when
+any node is: ``M_job = M_node / N``.
+
+The model (Daly 2006): the job alternates work segments of ``tau`` followed by a checkpoint of ``delta``. An
+interruption loses the work since the last completed checkpoint; the job then restarts (``R``), and a restart can
+itself be interrupted. With exponential interruptions of mean ``M`` the expected wall clock is
+``T_w = M e^{R/M} (e^{(tau+delta)/M} - 1) T_s / tau``; spot cost is ``p_spot N T_w`` (capacity is billed while it
+runs, restarts included) and on-demand cost ``p_od N T_s`` (on-demand capacity is assumed not to be interrupted).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError, InputError
+
+HOURS_PER_MONTH = 730.0  # 365 * 24 / 12: the month in which the Spot Advisor counts interruptions
+
+
+# --------------------------------------------------------------------------------------------------- job spec
+@dataclass(frozen=True)
+class JobSpec:
+    """A training job: how much work, on how many nodes, with which checkpoint/restart costs and prices.
+
+    ``work_hours`` is T_s, the wall-clock hours the job needs on ``nodes`` nodes when nothing goes wrong
+    (use :meth:`from_gpu_hours` when you know the GPU-hours instead). Prices are per node-hour (one instance).
+    """
+
+    work_hours: float
+    nodes: int = 1
+    checkpoint_hours: float = 5 / 60
+    restart_hours: float = 10 / 60
+    od_price: float = 1.0
+    spot_price: float = 0.4
+    gpus_per_node: int = 1
+    name: str = "job"
+
+    def __post_init__(self) -> None:
+        for key in ("work_hours", "od_price", "spot_price"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"job spec: {key} must be > 0, got {getattr(self, key)!r}")
+        for key in ("checkpoint_hours", "restart_hours"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"job spec: {key} must be >= 0, got {getattr(self, key)!r}")
+        if int(self.nodes) != self.nodes or self.nodes < 1:
+            raise ConfigError(f"job spec: nodes must be a positive integer, got {self.nodes!r}")
+
+    @classmethod
+    def from_gpu_hours(cls, gpu_hours: float, *, nodes: int, gpus_per_node: int, **kw) -> JobSpec:
+        """A job given as total GPU-hours of work spread over ``nodes`` x ``gpus_per_node`` GPUs."""
+        if nodes < 1 or gpus_per_node < 1:
+            raise ConfigError("job spec: nodes and gpus_per_node must be >= 1")
+        return cls(work_hours=gpu_hours / (nodes * gpus_per_node), nodes=nodes, gpus_per_node=gpus_per_node, **kw)
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.work_hours * self.nodes * self.gpus_per_node
+
+    @property
+    def od_cost(self) -> float:
+        """On-demand baseline: N nodes for T_s hours, no interruptions, no checkpoint overhead."""
+        return self.od_price * self.nodes * self.work_hours
+
+    def with_(self, **kw) -> JobSpec:
+        return replace(self, **kw)
+
+
+# ------------------------------------------------------------------------------------------- closed forms
+def job_mtbf(node_mtbf_hours: float, nodes: int) -> float:
+    """Mean time between interruptions of a synchronous N-node job (any node's loss stops all of them)."""
+    return node_mtbf_hours / nodes
+
+
+def young_interval(delta: float, mtbf: float) -> float:
+    """Young (1974): tau = sqrt(2 delta M), the first-order optimum."""
+    return math.sqrt(2 * delta * mtbf)
+
+
+def daly_interval(delta: float, mtbf: float) -> float:
+    """Daly (2006) higher-order optimum; falls back to tau = M when delta >= 2M (checkpointing barely helps)."""
+    if delta <= 0:
+        raise ConfigError("checkpoint time must be > 0 to compute an optimal interval")
+    if delta >= 2 * mtbf:
+        return mtbf
+    x = delta / (2 * mtbf)
+    return math.sqrt(2 * delta * mtbf) * (1 + math.sqrt(x) / 3 + x / 9) - delta
+
+
+def expected_wall_clock(work: float, tau, delta: float, restart: float, mtbf):
+    """Daly's expected wall clock T_w for T_s = ``work`` (numpy-broadcast over ``tau`` and ``mtbf``)."""
+    tau = np.asarray(tau, dtype=float)
+    m = np.asarray(mtbf, dtype=float)
+    out = m * np.exp(restart / m) * np.expm1((tau + delta) / m) * work / tau
+    return out if out.ndim else float(out)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Expected outcome of one job under one interruption assumption (closed form)."""
+
+    scenario: str
+    node_mtbf_hours: float
+    job_mtbf_hours: float
+    tau_hours: float
+    wall_clock_hours: float
+    billed_hours: float
+    od_wall_clock_hours: float
+    expected_interruptions: float
+    spot_cost: float
+    od_cost: float
+
+    @property
+    def cost_saving(self) -> float:
+        """1 - spot cost / on-demand cost (fraction; negative when spot is the dearer choice)."""
+        return 1 - self.spot_cost / self.od_cost
+
+    @property
+    def wall_clock_increase(self) -> float:
+        return self.wall_clock_hours / self.od_wall_clock_hours - 1
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"cost_saving": self.cost_saving, "wall_clock_increase": self.wall_clock_increase}
+
+
+def _tau_or_optimal(job: JobSpec, m_job: float, tau: float | None) -> float:
+    if tau is not None:
+        if not tau > 0:
+            raise ConfigError(f"checkpoint interval must be > 0 hours, got {tau!r}")
+        return float(tau)
+    return daly_interval(job.checkpoint_hours, m_job)
+
+
+def closed_form(job: JobSpec, node_mtbf_hours: float, tau: float | None = None, scenario: str = "",
+                wait_hours: float = 0.0) -> Estimate:
+    """Expected wall clock and cost of ``job`` on spot with exponential interruptions (Daly's tau by default).
+
+    ``wait_hours`` is the mean time spent waiting for spot capacity after each interruption: unbilled, but it
+    delays the job. Daly's model has none (a replacement is assumed at once, after R); the 2023 GPU traces show
+    outages of 0.8-3.5 h on average, so set it when you know your capacity pool.
+    """
+    if not node_mtbf_hours > 0:
+        raise ConfigError(f"MTBF must be > 0 hours, got {node_mtbf_hours!r}")
+    m = job_mtbf(node_mtbf_hours, job.nodes)
+    t = _tau_or_optimal(job, m, tau)
+    tw = expected_wall_clock(job.work_hours, t, job.checkpoint_hours, job.restart_hours, m)
+    n_int = tw / m  # Wald: a Poisson process of rate 1/M over the billed time
+    return Estimate(scenario=scenario, node_mtbf_hours=node_mtbf_hours, job_mtbf_hours=m, tau_hours=t,
+                    wall_clock_hours=tw + wait_hours * n_int, billed_hours=tw, od_wall_clock_hours=job.work_hours,
+                    expected_interruptions=n_int, spot_cost=job.spot_price * job.nodes * tw, od_cost=job.od_cost)
+
+
+def sweep_intervals(job: JobSpec, node_mtbf_hours: float, taus: Iterable[float],
+                    wait_hours: float = 0.0) -> pd.DataFrame:
+    """Expected wall clock/cost/saving for each checkpoint interval (hours): shows how flat the optimum is."""
+    rows = [closed_form(job, node_mtbf_hours, tau=t, wait_hours=wait_hours).as_dict() for t in taus]
+    return pd.DataFrame(rows)
+
+
+def scenario_table(job: JobSpec, scenarios: Mapping[str, float], tau: float | None = None,
+                   wait_hours: float = 0.0) -> pd.DataFrame:
+    """One row per named interruption scenario {name: node MTBF hours}, each at its own optimal interval."""
+    return pd.DataFrame([closed_form(job, m, tau=tau, scenario=name, wait_hours=wait_hours).as_dict()
+                         for name, m in scenarios.items()])
+
+
+# ------------------------------------------------------------------------------ Spot Advisor band -> MTBF
+@dataclass(frozen=True)
+class Band:
+    r: int
+    label: str
+    lower_pct: float
+    mid_pct: float
+    upper_pct: float
+
+
+def advisor_bands(path: str | os.PathLike | None = None) -> dict[int, Band]:
+    """The Spot Advisor interruption bands and the frequencies assumed for each (``data/spot_advisor_bands.csv``)."""
+    text = (Path(path).read_text(encoding="utf-8") if path else
+            resources.files("finops_kit").joinpath("data/spot_advisor_bands.csv").read_text(encoding="utf-8"))
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    out = {}
+    for rec in csv.DictReader(lines):
+        b = Band(int(rec["r"]), rec["label"], float(rec["lower_pct"]), float(rec["mid_pct"]), float(rec["upper_pct"]))
+        out[b.r] = b
+    return out
+
+
+def band_to_mtbf(r: int, assumption: str = "mid", hours_per_month: float = HOURS_PER_MONTH) -> float:
+    """Node MTBF (hours) implied by an Advisor band, under a documented assumption.
+
+    Assumption: the band's "frequency of interruption" f is the share of spot instances of that type reclaimed
+    during a trailing month; a running instance is reclaimed as a Poisson process, so
+    P(interrupted within a month) = f gives MTBF = month / -ln(1 - f). ``assumption`` picks f at the band's
+    ``lower`` edge, ``mid`` point or ``upper`` edge (the ">20%" band has no upper edge; the CSV caps it).
+    A "<5%" band thus means ~14,000 h, far longer than the 1.4-3.2 h uninterrupted runs measured in the 2023
+    GPU traces: treat band-based MTBFs as optimistic and check them against a trace.
+    """
+    bands = advisor_bands()
+    if r not in bands:
+        raise ConfigError(f"Spot Advisor band r={r!r} unknown; expected one of {sorted(bands)}")
+    if assumption not in ("lower", "mid", "upper"):
+        raise ConfigError(f"band assumption {assumption!r}: expected 'lower', 'mid' or 'upper'")
+    pct = getattr(bands[r], f"{assumption}_pct")
+    f = max(pct, 0.5) / 100  # a 0% lower edge would mean "never interrupted": floor it at 0.5% per month
+    return hours_per_month / -math.log1p(-f)
+
+
+# ------------------------------------------------------------------------------------------- Monte Carlo
+@dataclass
+class MonteCarloResult:
+    """Per-run outcomes of the simulated process; ``summary`` gives mean, its CI, and percentiles."""
+
+    job: JobSpec
+    node_mtbf_hours: float
+    tau_hours: float
+    wall_clock_hours: np.ndarray
+    billed_hours: np.ndarray
+    interruptions: np.ndarray
+    seed: int
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def spot_cost(self) -> np.ndarray:
+        return self.job.spot_price * self.job.nodes * self.billed_hours
+
+    @property
+    def cost_saving(self) -> np.ndarray:
+        return 1 - self.spot_cost / self.job.od_cost
+
+    @property
+    def wall_clock_increase(self) -> np.ndarray:
+        return self.wall_clock_hours / self.job.work_hours - 1
+
+    def mean_ci(self, z: float = 2.576) -> tuple[float, float, float]:
+        """Mean wall clock and its normal-approximation confidence interval (default 99%)."""
+        x = self.wall_clock_hours
+        half = z * x.std(ddof=1) / math.sqrt(len(x))
+        return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+    def summary(self, lo: float = 5, hi: float = 95) -> dict:
+        s = {}
+        for name, x in (("wall_clock_hours", self.wall_clock_hours), ("spot_cost", self.spot_cost),
+                        ("cost_saving", self.cost_saving), ("wall_clock_increase", self.wall_clock_increase),
+                        ("interruptions", self.interruptions.astype(float))):
+            s[name] = {"mean": float(x.mean()), f"p{lo:g}": float(np.percentile(x, lo)),
+                       "p50": float(np.percentile(x, 50)), f"p{hi:g}": float(np.percentile(x, hi))}
+        return s
+
+
+def _sum_truncated_exp(rng: np.random.Generator, counts: np.ndarray, limit: float, mean: float) -> np.ndarray:
+    """Per entry i, the sum of counts[i] draws of an exponential(mean) conditioned on being < limit."""
+    total = int(counts.sum())
+    if total == 0 or limit <= 0:
+        return np.zeros(len(counts))
+    u = rng.random(total)
+    x = -mean * np.log1p(u * np.expm1(-limit / mean))  # inverse CDF of the truncated exponential
+    owner = np.repeat(np.arange(len(counts)), counts)
+    return np.bincount(owner, weights=x, minlength=len(counts))
+
+
+def _segments_time(rng, n_segments: int, seg: float, restart: float, m: float, size: int):
+    """Total time and interruptions of ``n_segments`` attempts-until-success of length ``seg`` (Daly's model)."""
+    if n_segments == 0:
+        return np.zeros(size), np.zeros(size, dtype=np.int64)
+    # failures before n successes, success probability e^{-seg/m}: negative binomial (exact, no loop per event)
+    fails = rng.negative_binomial(n_segments, math.exp(-seg / m), size=size)
+    lost = _sum_truncated_exp(rng, fails, seg, m)
+    # each failure needs a restart that can fail in turn: failed restart attempts before `fails` successes
+    if restart > 0:
+        rfails = np.where(fails > 0, rng.negative_binomial(np.maximum(fails, 1), math.exp(-restart / m)), 0)
+        lost_restart = _sum_truncated_exp(rng, rfails, restart, m)
+    else:
+        rfails = np.zeros(size, dtype=np.int64)
+        lost_restart = np.zeros(size)
+    time = n_segments * seg + lost + fails * restart + lost_restart
+    return time, fails + rfails
+
+
+def monte_carlo(job: JobSpec, node_mtbf_hours: float, tau: float | None = None, runs: int = 2000,
+                seed: int = 0, chunk: int = 250, wait_hours: float = 0.0) -> MonteCarloResult:
+    """Simulate ``runs`` executions of ``job`` with exponential interruptions (seeded, vectorized).
+
+    The job is floor(T_s/tau) segments of tau + delta plus, if T_s is not a multiple of tau, one last segment
+    of the remainder + delta (the final save). When T_s/tau is an integer the expectation is exactly Daly's
+    closed form; otherwise it differs from it by well under one segment's overhead. ``wait_hours`` adds an
+    exponential, unbilled wait for capacity after each interruption (as in :func:`closed_form`).
+    """
+    if runs < 2:
+        raise ConfigError("Monte Carlo needs runs >= 2")
+    m = job_mtbf(node_mtbf_hours, job.nodes)
+    t = _tau_or_optimal(job, m, tau)
+    n_full = int(math.floor(job.work_hours / t + 1e-9))
+    rem = job.work_hours - n_full * t
+    rem = 0.0 if rem <= 1e-9 * t else rem
+    rng = np.random.default_rng(seed)
+    walls, billed, ints = [], [], []
+    for start in range(0, runs, chunk):
+        size = min(chunk, runs - start)
+        w1, i1 = _segments_time(rng, n_full, t + job.checkpoint_hours, job.restart_hours, m, size)
+        w2, i2 = _segments_time(rng, 1 if rem else 0, rem + job.checkpoint_hours, job.restart_hours, m, size)
+        n = i1 + i2
+        waits = rng.gamma(np.maximum(n, 1), wait_hours) * (n > 0) if wait_hours > 0 else np.zeros(size)
+        billed.append(w1 + w2)
+        walls.append(w1 + w2 + waits)
+        ints.append(n)
+    return MonteCarloResult(job, node_mtbf_hours, t, np.concatenate(walls), np.concatenate(billed),
+                            np.concatenate(ints), seed)
+
+
+# ------------------------------------------------------------------------------------------- trace replay
+@dataclass
+class Trace:
+    """An availability or preemption trace: a value per tick of ``gap_seconds``.
+
+    The value is the number of spot instances obtainable (availability traces) or 1/0 for running/preempted
+    (preemption traces), as in skypilot-org/spot-traces (``{"metadata": {"gap_seconds": N}, "data": [...]}``).
+    """
+
+    values: np.ndarray
+    gap_seconds: float
+    name: str = "trace"
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> Trace:
+        p = Path(path)
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(str(p), "trace file not found") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(str(p), f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(doc, dict) or "data" not in doc:
+            raise InputError(str(p), "expected a JSON object with 'metadata.gap_seconds' and 'data'")
+        gap = (doc.get("metadata") or {}).get("gap_seconds")
+        if not isinstance(gap, (int, float)) or gap <= 0:
+            raise InputError(str(p), "expected a positive number", column="metadata.gap_seconds")
+        data = doc["data"]
+        if not isinstance(data, list) or not data or not all(isinstance(v, (int, float)) for v in data):
+            raise InputError(str(p), "expected a non-empty list of numbers", column="data")
+        return cls(np.asarray(data, dtype=float), float(gap), name=p.stem)
+
+    @property
+    def hours(self) -> float:
+        return len(self.values) * self.gap_seconds / 3600
+
+    def up(self, nodes: int = 1) -> np.ndarray:
+        """True where the job could run: at least ``nodes`` instances obtainable (capped at the trace's maximum).
+
+        A 1-node trace replayed for an N-node job stands for the whole group being preempted together: an
+        approximation (real node losses are only partly correlated) that is stated wherever it is used.
+        """
+        need = min(nodes, max(1.0, float(self.values.max())))
+        return self.values >= need
+
+    def intervals(self, nodes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (hours) of the maximal runs of availability."""
+        up = self.up(nodes).astype(np.int8)
+        edges = np.diff(np.concatenate([[0], up, [0]]))
+        gap_h = self.gap_seconds / 3600
+        return np.flatnonzero(edges == 1) * gap_h, np.flatnonzero(edges == -1) * gap_h
+
+    def stats(self, nodes: int = 1) -> dict:
+        """Empirical interruption figures: availability share, preemptions, mean uninterrupted run (= MTBF)."""
+        s, e = self.intervals(nodes)
+        runs = e - s
+        # a run cut by the end of the trace is not an interruption
+        ended = runs[:-1] if len(runs) and e[-1] >= self.hours - 1e-9 else runs
+        up_hours = float(runs.sum())
+        n_int = len(ended)
+        return {"trace": self.name, "hours": self.hours, "availability": up_hours / self.hours if self.hours else 0,
+                "preemptions": n_int, "mean_run_hours": float(runs.mean()) if len(runs) else 0.0,
+                "mtbf_hours": up_hours / n_int if n_int else math.inf,
+                "mean_outage_hours": float((s[1:] - e[:-1]).mean()) if len(s) > 1 else 0.0}
+
+
+def _tiled_intervals(trace: Trace, nodes: int, cycles: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up-intervals of the trace repeated ``cycles`` times, with runs that touch across the seam merged."""
+    s, e = trace.intervals(nodes)
+    offs = np.arange(cycles)[:, None] * trace.hours
+    s, e = (s[None, :] + offs).ravel(), (e[None, :] + offs).ravel()
+    keep = np.concatenate([[True], s[1:] > e[:-1] + 1e-9])  # an interval starting where the last ended continues it
+    group = np.cumsum(keep) - 1
+    ends = np.full(int(group[-1]) + 1, -np.inf)
+    np.maximum.at(ends, group, e)
+    return s[keep], ends
+
+
+def _replay_once(starts: np.ndarray, ends: np.ndarray, t0: float, job: JobSpec, tau: float) -> dict:
+    """Replay from time t0 through the (tiled) up-intervals; see :func:`replay_trace` for the rules."""
+    d, r = job.checkpoint_hours, job.restart_hours
+    remaining = job.work_hours
+    billed = 0.0
+    interruptions = 0
+    first = True
+    for k in range(int(np.searchsorted(ends, t0, side="right")), len(starts)):
+        a, b = max(float(starts[k]), t0), float(ends[k])
+        avail = b - a
+        # a restart (not needed for the very first start) can itself be cut short by the next preemption
+        setup = 0.0 if first else r
+        if avail <= setup:
+            billed += avail
+            interruptions += 1
+            continue
+        first = False
+        t = a + setup
+        left = b - t
+        # committed segments: tau of work + delta of checkpoint each; the last one holds the remainder
+        full = min(math.floor(left / (tau + d) + 1e-12), math.floor(remaining / tau + 1e-12))
+        remaining -= full * tau
+        left -= full * (tau + d)
+        t += full * (tau + d)
+        if remaining <= 1e-9:
+            remaining = 0.0
+        if remaining == 0.0 or left >= remaining + d - 1e-12:
+            t += (remaining + d) if remaining > 0 else 0.0
+            billed += t - a
+            return {"wall_clock_hours": t - t0, "billed_hours": billed, "interruptions": interruptions,
+                    "finished": True}
+        billed += avail
+        interruptions += 1  # the partial segment in progress is lost
+    return {"wall_clock_hours": math.nan, "billed_hours": billed, "interruptions": interruptions, "finished": False}
+
+
+def replay_trace(job: JobSpec, trace: Trace, tau: float | None = None, start_hours: Iterable[float] | None = None,
+                 max_cycles: int = 50) -> pd.DataFrame:
+    """Run ``job`` against the trace from each start time (hours into the trace); one row per start.
+
+    Rules: the job waits (unbilled) while capacity is unavailable; it is billed from the moment capacity is up
+    until it is preempted or finishes; after each preemption it pays ``R`` of restart, then redoes the work
+    since its last completed checkpoint; a checkpoint counts only once its write of ``delta`` finished. If the
+    job outlives the trace, the trace is repeated (up to ``max_cycles`` times). ``tau`` defaults to Daly's
+    optimum for the trace's empirical MTBF (scaled for the node count).
+    """
+    s, e = trace.intervals(job.nodes)
+    if len(s) == 0:
+        raise InputError(trace.name, "trace never has capacity for this job; nothing to replay")
+    if tau is None:
+        mtbf = trace.stats(job.nodes)["mtbf_hours"]
+        tau = daly_interval(job.checkpoint_hours, mtbf) if math.isfinite(mtbf) else job.work_hours
+    ts, te = _tiled_intervals(trace, job.nodes, max_cycles)
+    starts = [0.0] if start_hours is None else list(start_hours)
+    rows = []
+    for t0 in starts:
+        res = _replay_once(ts, te, float(t0), job, float(tau))
+        res.update(start_hour=float(t0), tau_hours=float(tau), trace=trace.name,
+                   spot_cost=res["billed_hours"] * job.spot_price * job.nodes, od_cost=job.od_cost)
+        res["cost_saving"] = 1 - res["spot_cost"] / job.od_cost
+        res["wall_clock_increase"] = res["wall_clock_hours"] / job.work_hours - 1
+        rows.append(res)
+    return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------------------------------------- the headline
+def headline(job: JobSpec, mc: MonteCarloResult, lo: float = 5, hi: float = 95) -> dict:
+    """Cost saving and wall-clock increase vs on-demand with their [lo, hi] percentile range."""
+    s = mc.summary(lo, hi)
+    cs, wi = s["cost_saving"], s["wall_clock_increase"]
+    return {"cost_saving": cs["mean"], "cost_saving_lo": cs[f"p{lo:g}"],
+            "cost_saving_hi": cs[f"p{hi:g}"], "wall_clock_increase": wi["mean"],
+            "wall_clock_increase_lo": wi[f"p{lo:g}"], "wall_clock_increase_hi": wi[f"p{hi:g}"],
+            "spot_cost": s["spot_cost"]["mean"], "od_cost": job.od_cost, "tau_hours": mc.tau_hours,
+            "interruptions": s["interruptions"]["mean"], "runs": len(mc.wall_clock_hours), "lo": lo, "hi": hi}
+
+
+def savings_sentence(h: Mapping, job: JobSpec | None = None) -> str:
+    """'Reduced training costs by X% with Y% wall-clock increase' from a :func:`headline` dict.
+
+    When spot comes out dearer (interruptions eat the discount) the sentence says so instead of printing a
+    negative saving.
+    """
+    lo_pct, hi_pct = 100 * h["cost_saving_lo"], 100 * h["cost_saving_hi"]
+    if h["cost_saving"] >= 0:
+        lead = f"Reduced training costs by {100 * h['cost_saving']:.0f}% "
+    else:
+        lead = f"Spot would raise training costs by {-100 * h['cost_saving']:.0f}% "
+        lo_pct, hi_pct = -hi_pct, -lo_pct
+    txt = (lead + f"(p{h['lo']:g}–p{h['hi']:g}: {lo_pct:.0f}–{hi_pct:.0f}%) "
+           f"with {100 * h['wall_clock_increase']:.1f}% wall-clock increase "
+           f"(p{h['lo']:g}–p{h['hi']:g}: {100 * h['wall_clock_increase_lo']:.1f}–"
+           f"{100 * h['wall_clock_increase_hi']:.1f}%)")
+    if job is not None:
+        txt += (f" for a {job.gpu_hours:,.0f} GPU-hour job on {job.nodes} node(s): "
+                f"${h['spot_cost']:,.0f} on spot vs ${h['od_cost']:,.0f} on demand")
+    return txt + "."
+
+
+# ------------------------------------------------------------------------------ interactive chart (offline)
+def tradeoff_chart(job: JobSpec, rate_per_node_day: float = 0.5, tau_minutes: float = 60.0,
+                   max_rate: float = 12.0, max_tau_minutes: int = 720):
+    """Expected cost and wall clock vs checkpoint interval, with sliders for the interval and interruption rate.
+
+    Everything is computed in the browser from Daly's closed form (Vega expressions over a grid of intervals),
+    so the sliders work in the offline HTML report without a kernel. Only the job's constants are embedded.
+    """
+    import altair as alt
+
+    n, ts, d, r = job.nodes, job.work_hours, job.checkpoint_hours, job.restart_hours
+    ps, po = job.spot_price, job.od_price
+    grid = pd.DataFrame({"tau_min": np.unique(np.round(np.geomspace(1, max_tau_minutes, 160), 2))})
+    rate = alt.param(name="rate", value=rate_per_node_day,
+                     bind=alt.binding_range(min=0.01, max=max_rate, step=0.01,
+                                            name="interruptions per node per day "))
+    tau = alt.param(name="tau", value=tau_minutes,
+                    bind=alt.binding_range(min=1, max=max_tau_minutes, step=1, name="checkpoint every (min) "))
+    m = f"(24 / rate / {n})"  # job MTBF, hours
+
+    def tw(tau_h: str) -> str:
+        return f"{m} * exp({r!r} / {m}) * (exp(({tau_h} + {d!r}) / {m}) - 1) * {ts!r} / ({tau_h})"
+
+    x = f"({d!r} / (2 * {m}))"
+    daly = f"({d!r} < 2 * {m} ? sqrt(2 * {d!r} * {m}) * (1 + sqrt({x}) / 3 + {x} / 9) - {d!r} : {m})"
+    base = alt.Chart(grid).transform_calculate(
+        wall=tw("datum.tau_min / 60")).transform_calculate(
+        cost=f"{ps!r} * {n} * datum.wall", saving=f"1 - {ps!r} * datum.wall / ({po!r} * {ts!r})").transform_filter(
+        f"datum.wall <= {10 * ts!r}")
+    xenc = alt.X("tau_min:Q", scale=alt.Scale(type="log"), title="checkpoint interval (minutes, log scale)")
+    cost = base.mark_line(color="#1f77b4").encode(
+        xenc, alt.Y("cost:Q", title="expected spot cost ($)", axis=alt.Axis(format="$,.0f")),
+        tooltip=[alt.Tooltip("tau_min:Q", title="interval (min)"), alt.Tooltip("cost:Q", format="$,.0f"),
+                 alt.Tooltip("saving:Q", format=".1%", title="saving vs on-demand")])
+    wall = base.mark_line(color="#ff7f0e").encode(
+        xenc, alt.Y("wall:Q", title="expected wall clock (h)"),
+        tooltip=[alt.Tooltip("tau_min:Q", title="interval (min)"), alt.Tooltip("wall:Q", format=",.1f")])
+    od_line = alt.Chart(pd.DataFrame({"y": [po * n * ts]})).mark_rule(strokeDash=[4, 4], color="#d62728").encode(
+        y="y:Q")
+    one = alt.Chart(pd.DataFrame({"k": [0]}))
+    chosen = one.transform_calculate(tau_min="tau").encode(x="tau_min:Q").mark_rule(color="black")
+    optimum = one.transform_calculate(tau_min=f"{daly} * 60").encode(x="tau_min:Q").mark_rule(
+        color="#2ca02c", strokeDash=[2, 2])
+    text = one.transform_calculate(
+        wall=tw("tau / 60")).transform_calculate(
+        label=(f"'at ' + format(tau, ',.0f') + ' min (Daly optimum ' + format({daly} * 60, ',.0f') + ' min, job MTBF '"
+               f" + format({m}, ',.1f') + ' h): spot $' + format({ps!r} * {n} * datum.wall, ',.0f') + ' vs on-demand $'"
+               f" + format({po * n * ts!r}, ',.0f') + ' = ' + format(1 - {ps!r} * datum.wall / ({po!r} * {ts!r}), '.1%')"
+               f" + ' saved, wall clock ' + format(datum.wall, ',.1f') + ' h (+' + format(datum.wall / {ts!r} - 1, '.1%') + ')'")
+    ).mark_text(align="left", fontSize=12).encode(text="label:N", x=alt.value(0), y=alt.value(0))
+    left = alt.layer(cost, od_line, chosen, optimum).properties(width=330, height=230,
+                                                               title="Expected cost (red: on-demand)")
+    right = alt.layer(wall, chosen, optimum).properties(width=330, height=230,
+                                                         title="Expected wall clock (green: Daly optimum)")
+    return alt.vconcat(text.properties(width=680, height=14), alt.hconcat(left, right)).add_params(rate, tau)

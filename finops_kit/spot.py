@@ -1,0 +1,447 @@
+"""Spot for model training: what the bill says, what the Spot Advisor says, and what the traces say.
+
+Three inputs, three questions:
+
+* **The bill** (the FOCUS table): how much GPU/accelerator compute already runs on spot (PricingCategory
+  ``Dynamic``) versus on demand (``Standard``) and under commitments (``Committed``), per team, instance family,
+  region and month; the effective hourly rate actually paid in each; and what the on-demand hours would have cost
+  at spot prices, with the assumption behind every number shown in a ``basis`` column.
+* **The EC2 Spot Instance Advisor feed** (``spot-advisor-data.json``): savings ``s`` (% vs on demand) and the
+  interruption band ``r`` (0..4 = <5%, 5-10%, 10-15%, 15-20%, >20% of instances interrupted per month) for each
+  region/OS/instance type. Key on ``r``: the feed's ``ranges[].max`` reads 5, 11, 16, 22, 100, not the labels.
+* **Availability/preemption traces** (optional, :class:`finops_kit.checkpoint.Trace`): measured interruptions,
+  which for GPU types are far more frequent than the Advisor bands suggest.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from . import checkpoint as ck
+from .classify import ai_rules
+from .errors import ConfigError, InputError
+from .schema import MONEY
+from .sources.base import sql_str
+from .warehouse import FOCUS_TABLE
+
+#: Where a fresh copy of the feed is published (the kit never fetches it on its own: pass it to load_advisor).
+ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
+BUNDLED_ADVISOR = "data/spot-advisor-data_2025-06.json"
+OS_NAMES = ("Linux", "Windows")
+DEFAULT_TEAM_TAGS = ("team", "Team", "TEAM", "owner-team")
+RATE = "DECIMAL(38,6)"
+
+
+# ------------------------------------------------------------------------------------------- data tables
+def _data_csv(name: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
+    text = (Path(path).read_text(encoding="utf-8") if path else
+            resources.files("finops_kit").joinpath(f"data/{name}").read_text(encoding="utf-8"))
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return pd.DataFrame(list(csv.DictReader(lines)))
+
+
+def instance_catalog(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Accelerator count/model per EC2 instance type (``data/ec2_accelerated_instances.csv``)."""
+    df = _data_csv("ec2_accelerated_instances.csv", path)
+    for c in ("accelerators", "accelerator_memory_gib", "vcpus"):
+        df[c] = pd.to_numeric(df[c])
+    return df
+
+
+def ondemand_prices(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Dated on-demand list prices (``data/ec2_ondemand_prices.csv``; pass your own price list to override)."""
+    df = _data_csv("ec2_ondemand_prices.csv", path)
+    missing = {"instance_type", "region", "usd_per_hour", "price_date", "source"} - set(df.columns)
+    if missing:
+        raise InputError(str(path or "ec2_ondemand_prices.csv"), f"missing columns {sorted(missing)}")
+    df["usd_per_hour"] = pd.to_numeric(df["usd_per_hour"])
+    if "operating_system" not in df:
+        df["operating_system"] = "Linux"
+    return df
+
+
+def ondemand_price(instance_type: str, region: str, prices: pd.DataFrame | None = None,
+                   operating_system: str = "Linux") -> float | None:
+    p = ondemand_prices() if prices is None else prices
+    hit = p[(p.instance_type == instance_type) & (p.region == region) & (p.operating_system == operating_system)]
+    return float(hit.usd_per_hour.iloc[0]) if len(hit) else None
+
+
+def bundled_path(relative: str) -> str:
+    """Absolute path of a file shipped inside the package (e.g. the bundled Advisor snapshot)."""
+    return str(resources.files("finops_kit").joinpath(relative))
+
+
+def resolve_path(path: str) -> str:
+    """``path`` if it exists from the working directory, else the same path inside the installed package.
+
+    Why: notebook parameters are literal strings such as ``finops_kit/data/spot/...``; papermill runs them from
+    the repo root for ``make demo`` but a user may render reports from elsewhere.
+    """
+    if not path or path.startswith(("http://", "https://")) or os.path.exists(path):
+        return path
+    rel = path.split("finops_kit/", 1)[1] if "finops_kit/" in path else path
+    candidate = bundled_path(rel)
+    return candidate if os.path.exists(candidate) else path
+
+
+# ------------------------------------------------------------------------------------ Spot Advisor feed
+@dataclass
+class Advisor:
+    """A parsed Spot Advisor snapshot: one row per region/OS/instance type, plus where it came from."""
+
+    table: pd.DataFrame
+    source: str
+    global_rate: str | None
+    regions: int
+
+    def get(self, instance_type: str, region: str, os_name: str = "Linux") -> dict | None:
+        t = self.table
+        hit = t[(t.instance_type == instance_type) & (t.region == region) & (t.os == os_name)]
+        return hit.iloc[0].to_dict() if len(hit) else None
+
+
+def _read_source(source: str) -> bytes:
+    if source.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(source, timeout=30) as resp:  # noqa: S310 - user-supplied feed URL
+                return resp.read()
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise InputError(source, f"could not download the Spot Advisor feed ({getattr(exc, 'reason', exc)})") \
+                from None
+    try:
+        return Path(source).read_bytes()
+    except FileNotFoundError:
+        raise InputError(source, "Spot Advisor file not found") from None
+
+
+def load_advisor(source: str | os.PathLike | None = None) -> Advisor:
+    """Parse a ``spot-advisor-data.json`` from a file path or an http(s) URL (default: the bundled snapshot).
+
+    Bands are taken from ``r`` and labelled through the feed's own ``ranges`` (matched on ``index``); the
+    ``max`` values are ignored because they do not match the labels.
+    """
+    src = str(source) if source else bundled_path(BUNDLED_ADVISOR)
+    raw = _read_source(src)
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InputError(src, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(doc, dict) or "spot_advisor" not in doc:
+        raise InputError(src, "not a Spot Advisor feed: expected keys 'spot_advisor', 'ranges', 'instance_types'")
+    labels = {int(r["index"]): r["label"] for r in doc.get("ranges", []) if "index" in r and "label" in r}
+    bands = ck.advisor_bands()
+    labels = {r: labels.get(r, b.label) for r, b in bands.items()}
+    specs = doc.get("instance_types") or {}
+    rows = []
+    for region, by_os in doc["spot_advisor"].items():
+        for os_name, by_type in (by_os or {}).items():
+            for itype, v in (by_type or {}).items():
+                if not isinstance(v, dict) or "r" not in v or "s" not in v:
+                    raise InputError(src, "expected an object with 's' and 'r'",
+                                     column=f"spot_advisor.{region}.{os_name}.{itype}")
+                r = int(v["r"])
+                if r not in bands:
+                    raise InputError(src, f"interruption band r={r} outside 0..4",
+                                     column=f"spot_advisor.{region}.{os_name}.{itype}.r")
+                spec = specs.get(itype) or {}
+                rows.append((region, os_name, itype, itype.split(".")[0], int(v["s"]), r, labels[r],
+                             bands[r].lower_pct, bands[r].upper_pct, spec.get("cores"), spec.get("ram_gb")))
+    table = pd.DataFrame(rows, columns=["region", "os", "instance_type", "family", "savings_pct", "band",
+                                        "band_label", "interrupt_lower_pct", "interrupt_upper_pct", "vcpus",
+                                        "ram_gb"])
+    return Advisor(table=table, source=src, global_rate=doc.get("global_rate"), regions=len(doc["spot_advisor"]))
+
+
+def _accelerated_pattern() -> str:
+    """The AWS instance-type regex of ``data/ai_workloads.csv`` (one definition of 'accelerated' in the kit)."""
+    for r in ai_rules():
+        if r["column"] == "x_InstanceType" and re.search(r"aws|amazon", r["provider_pattern"], re.I):
+            return r["pattern"]
+    return r"^(p[0-9]+[a-z]*|g[0-9]+[a-z]*|trn[0-9]+[a-z]*|inf[0-9]+[a-z]*|dl[0-9]+[a-z]*)\."
+
+
+def accelerated(advisor: Advisor, region: str | None = None, os_name: str = "Linux") -> pd.DataFrame:
+    """Advisor rows of GPU/accelerator instance types, joined to accelerator counts where the catalog knows them."""
+    t = advisor.table
+    t = t[t.instance_type.str.match(_accelerated_pattern()) & (t.os == os_name)]
+    if region:
+        t = t[t.region == region]
+    cat = instance_catalog()[["instance_type", "accelerators", "accelerator"]]
+    return t.merge(cat, on="instance_type", how="left")
+
+
+def rank_gpu_families(advisor: Advisor, region: str, os_name: str = "Linux", *, reference_job: ck.JobSpec | None = None,
+                      band_assumption: str = "mid") -> pd.DataFrame:
+    """GPU/accelerator families in a region ranked by savings net of interruption risk.
+
+    ``net_saving_pct`` is the closed-form expected saving of a reference job (default: 1 node, 100 h of work,
+    5 min checkpoints, 10 min restarts) at the family's median Advisor saving and the node MTBF implied by each
+    type's band (:func:`finops_kit.checkpoint.band_to_mtbf`, ``band_assumption``). It only orders families; the
+    Advisor's bands are optimistic for GPUs (see the traces), so treat it as a ranking, not a forecast.
+    """
+    acc = accelerated(advisor, region, os_name)
+    if acc.empty:
+        raise ConfigError(f"Spot Advisor ({advisor.source}): no accelerated instance types for region {region!r}, "
+                          f"OS {os_name!r}")
+    job = reference_job or ck.JobSpec(work_hours=100, checkpoint_hours=5 / 60, restart_hours=10 / 60,
+                                      od_price=1.0, spot_price=0.5)
+    mtbf = {r: ck.band_to_mtbf(r, band_assumption) for r in range(5)}
+
+    def net(row) -> float:
+        j = job.with_(od_price=1.0, spot_price=max(1e-6, 1 - row.savings_pct / 100))
+        return 100 * ck.closed_form(j, mtbf[int(row.band)]).cost_saving
+
+    acc = acc.assign(net_saving_pct=acc.apply(net, axis=1))
+    g = acc.groupby("family").agg(
+        types=("instance_type", "count"), median_savings_pct=("savings_pct", "median"),
+        min_savings_pct=("savings_pct", "min"), max_savings_pct=("savings_pct", "max"),
+        mean_band=("band", "mean"), worst_band=("band", "max"), best_band=("band", "min"),
+        net_saving_pct=("net_saving_pct", "median"), accelerator=("accelerator", "first"),
+    ).reset_index()
+    labels = {r: b.label for r, b in ck.advisor_bands().items()}
+    g["worst_band_label"] = g.worst_band.map(labels)
+    g["best_band_label"] = g.best_band.map(labels)
+    g = g.sort_values(["net_saving_pct", "median_savings_pct"], ascending=False).reset_index(drop=True)
+    g.insert(0, "rank", range(1, len(g) + 1))
+    return g
+
+
+def compare_snapshots(old: Advisor, new: Advisor, instance_types: Sequence[str], region: str,
+                      os_name: str = "Linux") -> pd.DataFrame:
+    """How savings and bands moved between two snapshots for the chosen types (NaN where a type is new)."""
+    def pick(a: Advisor) -> pd.DataFrame:
+        t = a.table
+        return t[(t.region == region) & (t.os == os_name) & t.instance_type.isin(instance_types)][
+            ["instance_type", "savings_pct", "band", "band_label"]].set_index("instance_type")
+    out = pick(old).merge(pick(new), left_index=True, right_index=True, how="outer", suffixes=("_old", "_new"))
+    return out.reindex(list(instance_types)).rename_axis("instance_type").reset_index()
+
+
+# ------------------------------------------------------------------------------------- the bill (FOCUS)
+def _hour_units_sql() -> str:
+    df = _data_csv("hour_units.csv")
+    whens = " ".join(f"WHEN {sql_str(u.strip().lower())} THEN {float(h)!r}"
+                     for u, h in zip(df.unit, df.hours_per_unit, strict=True))
+    return f"(CASE lower(trim(coalesce(ConsumedUnit, ''))) {whens} ELSE NULL END)"
+
+
+def _team_sql(team_tags: Sequence[str]) -> str:
+    parts = [f"nullif(trim(json_extract_string(Tags, {sql_str('$.' + json.dumps(k))})), '')" for k in team_tags]
+    return f"coalesce({', '.join(parts)}, '(untagged)')" if parts else "'(untagged)'"
+
+
+_FAMILY_SQL = """CASE
+  WHEN x_InstanceType IS NULL OR x_InstanceType = '' THEN '(no instance type)'
+  WHEN contains(x_InstanceType, '.') THEN split_part(x_InstanceType, '.', 1)
+  WHEN regexp_matches(x_InstanceType, '^(?i)standard_') THEN
+       regexp_replace(regexp_replace(x_InstanceType, '^(?i)standard_', ''), '^([A-Za-z]+)[0-9]+', '\\1')
+  WHEN contains(x_InstanceType, '-') THEN split_part(x_InstanceType, '-', 1)
+  ELSE x_InstanceType END"""
+
+_PRICING_SQL = """CASE
+  WHEN PricingCategory = 'Dynamic' OR regexp_matches(coalesce(x_UsageType, ''), '(?i)SpotUsage') THEN 'Spot'
+  WHEN PricingCategory = 'Committed' OR CommitmentDiscountId IS NOT NULL THEN 'Committed'
+  WHEN PricingCategory = 'Standard' THEN 'On-demand'
+  ELSE coalesce(PricingCategory, '(none)') END"""
+
+PRICING_ORDER = ("Spot", "On-demand", "Committed")
+
+
+def accelerated_usage_sql(team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None) -> str:
+    """SQL of GPU/accelerator usage rows with month, team, family, region, pricing class, cost and hours.
+
+    A row counts when x_AiWorkload is 'Accelerated compute' or its instance type matches the AWS accelerated
+    pattern of ``data/ai_workloads.csv``; only ChargeCategory 'Usage' rows (commitment purchases are not GPU
+    hours). Pricing class: 'Spot' = PricingCategory Dynamic (or an AWS ``SpotUsage`` usage type),
+    'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
+    """
+    where = [f"(x_AiWorkload = 'Accelerated compute' OR regexp_matches(coalesce(x_InstanceType, ''), "
+             f"{sql_str(_accelerated_pattern())}))", "ChargeCategory = 'Usage'"]
+    if start is not None:
+        where.append(f"ChargePeriodStart >= TIMESTAMP {sql_str(str(pd.Timestamp(start)))}")
+    if end is not None:
+        where.append(f"ChargePeriodStart < TIMESTAMP {sql_str(str(pd.Timestamp(end)))}")
+    return f"""
+      SELECT date_trunc('month', ChargePeriodStart) AS month, ProviderName AS provider,
+             {_team_sql(team_tags)} AS team, coalesce(x_InstanceType, '(no instance type)') AS instance_type,
+             {_FAMILY_SQL} AS instance_family, coalesce(RegionId, '(no region)') AS region,
+             {_PRICING_SQL} AS pricing, BillingCurrency AS currency,
+             EffectiveCost, ListCost, CAST(ConsumedQuantity * {_hour_units_sql()} AS DECIMAL(38,6)) AS hours
+      FROM {FOCUS_TABLE}
+      WHERE {' AND '.join(where)}"""
+
+
+_DIMS = ("month", "provider", "team", "instance_family", "instance_type", "region", "currency")
+
+
+def _dims(by: Sequence[str]) -> list[str]:
+    bad = [d for d in by if d not in _DIMS]
+    if bad:
+        raise ConfigError(f"spot coverage: unknown dimension(s) {bad}; expected some of {list(_DIMS)}")
+    return list(by)
+
+
+def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",), *,
+                  team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None
+                  ) -> duckdb.DuckDBPyRelation:
+    """Accelerated compute per ``by`` (always also per currency): cost and hours by pricing class, spot shares.
+
+    ``spot_hours_share`` = spot hours / all hours with a time unit; ``spot_cost_share`` = spot cost / all cost.
+    """
+    dims = _dims(by)
+    if "currency" not in dims:
+        dims.append("currency")
+    cols = ", ".join(dims)
+    per_class = ",\n".join(
+        f"  coalesce(sum(EffectiveCost) FILTER (WHERE pricing = '{p}'), 0)::{MONEY} AS \"{k}_cost\",\n"
+        f"  coalesce(sum(hours) FILTER (WHERE pricing = '{p}'), 0) AS \"{k}_hours\""
+        for p, k in (("Spot", "spot"), ("On-demand", "on_demand"), ("Committed", "committed")))
+    return con.sql(f"""
+      WITH u AS ({accelerated_usage_sql(team_tags, start, end)})
+      SELECT {cols},
+        {per_class},
+        coalesce(sum(EffectiveCost) FILTER (WHERE pricing NOT IN ('Spot', 'On-demand', 'Committed')), 0)::{MONEY}
+          AS other_cost,
+        sum(EffectiveCost)::{MONEY} AS total_cost,
+        coalesce(sum(hours), 0) AS total_hours,
+        round(coalesce(sum(hours) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(hours), 0), 4) AS spot_hours_share,
+        round(coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(EffectiveCost), 0), 4)
+          AS spot_cost_share
+      FROM u GROUP BY ALL ORDER BY {cols}""")
+
+
+def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provider", "region", "instance_type"), *,
+                    team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None
+                    ) -> duckdb.DuckDBPyRelation:
+    """Effective hourly rate actually paid (EffectiveCost / hours) per pricing class, and per accelerator-hour.
+
+    Rows without a time unit in ConsumedUnit are left out of the rate (their count is in ``rows_without_hours``).
+    ``discount_vs_list`` = 1 - EffectiveCost / ListCost over the rows with hours.
+    """
+    dims = _dims(by)
+    if "currency" not in dims:
+        dims.append("currency")
+    cols = ", ".join(dims)
+    cat = instance_catalog()[["instance_type", "accelerators"]]
+    con.register("_spot_catalog", cat)
+    try:
+        rel = con.sql(f"""
+          WITH u AS ({accelerated_usage_sql(team_tags, start, end)})
+          SELECT {cols}, pricing,
+            sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL)::{MONEY} AS cost,
+            sum(hours) AS hours,
+            CAST(sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL) / nullif(sum(hours), 0) AS {RATE}) AS rate_per_hour,
+            CAST(sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL)
+                 / nullif(sum(hours * c.accelerators), 0) AS {RATE}) AS rate_per_accelerator_hour,
+            round(1 - sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL)
+                 / nullif(sum(ListCost) FILTER (WHERE hours IS NOT NULL), 0), 4) AS discount_vs_list,
+            count(*) FILTER (WHERE hours IS NULL) AS rows_without_hours
+          FROM u LEFT JOIN _spot_catalog c USING (instance_type)
+          GROUP BY ALL ORDER BY {cols}, pricing""")
+        return _materialize(con, rel)
+    finally:
+        con.unregister("_spot_catalog")
+
+
+def _materialize(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """A relation that no longer depends on a temporarily registered frame (small aggregates only)."""
+    tbl = rel.to_arrow_table()
+    return con.from_arrow(tbl)
+
+
+@dataclass(frozen=True)
+class WhatIfAssumptions:
+    """How on-demand hours are re-priced at spot; every row of :func:`spot_what_if` names the rule it used.
+
+    1. ``observed``: the spot rate this bill itself shows for the same provider, region and instance type;
+    2. ``advisor``: the on-demand rate paid x (1 - Advisor savings s) for that region/type (Linux);
+    3. ``flat``: the on-demand rate paid x (1 - ``flat_discount``) (CID's KPI dashboard assumes 55%).
+    ``overhead`` multiplies spot hours for interruptions (lost work, checkpoints, restarts), e.g. T_w/T_s from
+    :func:`finops_kit.checkpoint.closed_form`; 1.0 means "no interruptions", an optimistic bound.
+    """
+
+    flat_discount: float = 0.55
+    overhead: float = 1.0
+    use_observed: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.flat_discount < 1:
+            raise ConfigError(f"spot what-if: flat_discount must be in [0, 1), got {self.flat_discount!r}")
+        if self.overhead < 1:
+            raise ConfigError(f"spot what-if: overhead must be >= 1 (interruptions only add time), got {self.overhead!r}")
+
+
+def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
+                 assumptions: WhatIfAssumptions | None = None, by: Sequence[str] = ("month", "team"), *,
+                 team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """What the on-demand accelerated hours would have cost spot-priced, per ``by`` x instance type x basis.
+
+    Returns on-demand cost and hours, the spot rate used, the spot-priced cost (x overhead) and the
+    difference, with ``basis`` naming the rule of :class:`WhatIfAssumptions` that priced the row. Rows of
+    on-demand usage without hours cannot be re-priced and are reported with basis 'no hours'.
+    """
+    a = assumptions or WhatIfAssumptions()
+    dims = [d for d in _dims(by) if d not in ("instance_type", "region", "provider", "currency")]
+    adv = (advisor.table[advisor.table.os == "Linux"][["region", "instance_type", "savings_pct"]]
+           if advisor is not None else pd.DataFrame({"region": pd.Series(dtype=str),
+                                                      "instance_type": pd.Series(dtype=str),
+                                                      "savings_pct": pd.Series(dtype=int)}))
+    con.register("_spot_advisor", adv)
+    dim_cols = "".join(f"{d}, " for d in dims)
+    try:
+        df = con.sql(f"""
+          WITH u AS ({accelerated_usage_sql(team_tags, start, end)}),
+          observed AS (
+            SELECT provider, region, instance_type, currency,
+                   sum(EffectiveCost) / nullif(sum(hours), 0) AS spot_rate
+            FROM u WHERE pricing = 'Spot' AND hours IS NOT NULL GROUP BY ALL),
+          od AS (
+            SELECT {dim_cols}provider, region, instance_type, currency,
+                   sum(EffectiveCost) AS od_cost, sum(hours) AS od_hours,
+                   sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL) AS od_cost_with_hours
+            FROM u WHERE pricing = 'On-demand' GROUP BY ALL),
+          priced AS (
+            SELECT od.*, o.spot_rate AS observed_rate,
+                   od.od_cost_with_hours / nullif(od.od_hours, 0) AS od_rate,
+                   CASE WHEN od.provider ILIKE '%aws%' OR od.provider ILIKE '%amazon%' THEN a.savings_pct END
+                     AS advisor_savings_pct
+            FROM od
+            LEFT JOIN observed o ON {'TRUE' if a.use_observed else 'FALSE'} AND o.provider = od.provider
+              AND o.region = od.region AND o.instance_type = od.instance_type AND o.currency = od.currency
+            LEFT JOIN _spot_advisor a ON a.region = od.region AND a.instance_type = od.instance_type)
+          , rated AS (
+          SELECT {dim_cols}provider, region, instance_type, currency,
+            CASE WHEN od_hours IS NULL OR od_hours = 0 THEN 'no hours'
+                 WHEN observed_rate IS NOT NULL THEN 'observed'
+                 WHEN advisor_savings_pct IS NOT NULL THEN 'advisor'
+                 ELSE 'flat' END AS basis,
+            od_cost::{MONEY} AS on_demand_cost, od_hours AS on_demand_hours,
+            CAST(od_rate AS {RATE}) AS on_demand_rate,
+            CAST(CASE WHEN od_hours IS NULL OR od_hours = 0 THEN NULL
+                      WHEN observed_rate IS NOT NULL THEN observed_rate
+                      WHEN advisor_savings_pct IS NOT NULL THEN od_rate * (1 - advisor_savings_pct / 100.0)
+                      ELSE od_rate * (1 - {a.flat_discount!r}) END AS {RATE}) AS spot_rate,
+            advisor_savings_pct
+          FROM priced)
+          SELECT *, {a.overhead!r} AS overhead,
+            CAST(on_demand_hours * spot_rate * CAST({a.overhead!r} AS DECIMAL(12,6)) AS {MONEY}) AS spot_priced_cost,
+            CAST(on_demand_cost - CAST(on_demand_hours * spot_rate * CAST({a.overhead!r} AS DECIMAL(12,6)) AS {MONEY})
+                 AS {MONEY}) AS saving
+          FROM rated ORDER BY ALL""").df()
+    finally:
+        con.unregister("_spot_advisor")
+    return df
