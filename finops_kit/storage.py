@@ -1,0 +1,948 @@
+"""Storage inventory and lifecycle recommendations from the bill: what sits in hot storage and what moving it costs.
+
+Training sets, checkpoints and model artifacts pile up in the most expensive class. This module reads only the FOCUS
+table and answers three questions a FinOps analyst asks about object storage:
+
+1. **Inventory** — spend and volume (GB-months from ``ConsumedQuantity``/``PricingQuantity``, units normalized by
+   ``data/storage_units.csv``) per provider, service, storage class/tier, bucket, account, team tag and month;
+   request, retrieval, early-deletion, monitoring and transition charges; growth rate and a projection. The class
+   of a row comes from ``data/storage_classes.csv`` (rules on ``x_UsageType | SkuMeter | ChargeDescription``), so
+   CUR usage types (``USE1-TimedStorage-SIA-ByteHrs``), GCS SKUs (``Nearline Storage US Multi-region``) and Azure
+   meters (``Hot LRS Data Stored``) land in the same classes.
+2. **Lifecycle economics** — a transition A → B pays when the monthly read fraction ``a`` is below the break-even
+   ``a* = (p_A − p_B)/(r_B − r_A)`` (p = $/GB-month, r = retrieval $/GB); the per-object transition fee ``c_t``
+   pays back after ``H = c_t/(size·(p_A − p_B))`` months; minimum storage durations bill ``max(lifetime, min)``;
+   small objects are billed at the class's minimum size; Intelligent-Tiering adds a per-object monitoring fee.
+3. **Recommendations** — per bucket (or tag group) and current class, every cheaper target priced with those rules,
+   ranked by monthly saving, with the one-time transition cost and payback months, and an S3 lifecycle
+   configuration (JSON accepted by ``put_bucket_lifecycle_configuration``) for the top ones.
+
+Prices are data: ``data/storage_prices.csv`` is a dated default (methods.md) that a user replaces with their own
+rates (``load_prices(path)``); every result carries the table's ``as_of`` date. Money from the bill stays DECIMAL;
+the recommendation model also computes in :class:`~decimal.Decimal`, volumes (GB-months) are floats.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .errors import ConfigError, InputError
+from .sources.base import sql_str
+from .warehouse import FOCUS_TABLE
+
+#: Environment variables pointing at a user's reviewed copies of the mapping/price tables.
+STORAGE_RULES_ENV = "FINOPS_STORAGE_CLASSES"
+STORAGE_PRICES_ENV = "FINOPS_STORAGE_PRICES"
+
+KB_PER_GB = Decimal(1024 * 1024)
+DAYS_PER_MONTH = Decimal("30.4375")
+#: The row text the mapping tables match: usage type, SKU meter and charge description (any may be NULL).
+ROW_TEXT = "concat_ws(' | ', x_UsageType, SkuMeter, ChargeDescription)"
+CHARGE_KINDS = ("storage", "overhead", "request", "retrieval", "early_deletion", "monitoring", "transition", "other")
+INTELLIGENT_TIERING = "S3 Intelligent-Tiering"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# data files
+
+def read_table(name: str, path: str | os.PathLike | None = None) -> list[dict[str, str]]:
+    """Rows of a CSV data file (``#`` comment lines skipped): ``path`` if given, else the packaged ``data/<name>``."""
+    if path:
+        p = Path(path)
+        if not p.exists():
+            raise InputError(str(p), "file not found")
+        text = p.read_text(encoding="utf-8-sig")
+        where = str(p)
+    else:
+        text = resources.files("finops_kit").joinpath(f"data/{name}").read_text(encoding="utf-8")
+        where = f"finops_kit/data/{name}"
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise InputError(where, "no header row; expected a CSV with a header")
+    rows = list(csv.DictReader(lines))
+    return [{k: (v or "").strip() for k, v in r.items() if k is not None} | {"_where": where, "_row": str(i + 2)}
+            for i, r in enumerate(rows)]
+
+
+def _require(rows: list[dict[str, str]], columns: Sequence[str], where: str) -> None:
+    if rows:
+        missing = [c for c in columns if c not in rows[0]]
+        if missing:
+            raise InputError(where, f"missing column(s) {missing}; expected {list(columns)}")
+
+
+@cache
+def _rules(name: str, path: str | None) -> tuple[dict[str, str], ...]:
+    rows = read_table(name, path)
+    _require(rows, ("provider_pattern", "service_pattern", "pattern"), path or name)
+    for r in rows:
+        for col in ("provider_pattern", "service_pattern", "pattern"):
+            try:
+                re.compile(r[col])
+            except re.error as exc:
+                raise InputError(r["_where"], f"invalid regular expression ({exc})", column=col,
+                                 row=int(r["_row"])) from None
+    return tuple(rows)
+
+
+def storage_rules(path: str | None = None) -> tuple[dict[str, str], ...]:
+    """The storage class rules (``$FINOPS_STORAGE_CLASSES`` may point to a reviewed copy)."""
+    rows = _rules("storage_classes.csv", path or os.environ.get(STORAGE_RULES_ENV))
+    _require(list(rows), ("storage_class", "charge_kind", "operation"), path or "storage_classes.csv")
+    for r in rows:
+        if r["charge_kind"] not in CHARGE_KINDS:
+            raise InputError(r["_where"], f"charge_kind {r['charge_kind']!r} is not one of {list(CHARGE_KINDS)}",
+                             column="charge_kind", row=int(r["_row"]))
+    return rows
+
+
+def rule_case(rules: Sequence[dict[str, str]], text_expr: str = ROW_TEXT) -> str:
+    """SQL ``CASE`` giving the index of the first matching rule (NULL when none): one pass, set-based."""
+    whens = [
+        f"WHEN regexp_matches(coalesce(ProviderName, ''), {sql_str('(?i)' + r['provider_pattern'])}) "
+        f"AND regexp_matches(coalesce(ServiceName, ''), {sql_str('(?i)' + r['service_pattern'])}) "
+        f"AND regexp_matches({text_expr}, {sql_str('(?i)' + r['pattern'])}) THEN {i}"
+        for i, r in enumerate(rules)
+    ]
+    return "CASE " + " ".join(whens) + " END" if whens else "CAST(NULL AS INTEGER)"
+
+
+def values_sql(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> str:
+    """A ``(VALUES ...) AS t(cols)`` relation of literals (for small mapping tables joined in SQL)."""
+    def lit(v: Any) -> str:
+        if v is None:
+            return "NULL"
+        if isinstance(v, bool):
+            return "TRUE" if v else "FALSE"
+        if isinstance(v, int | float | Decimal):
+            return repr(float(v)) if isinstance(v, float) else str(v)
+        return sql_str(str(v))
+    body = ", ".join("(" + ", ".join(lit(v) for v in r) + ")" for r in rows)
+    return f"(VALUES {body}) AS t({', '.join(columns)})"
+
+
+@cache
+def _units() -> str:
+    rows = read_table("storage_units.csv")
+    return values_sql([(r["unit"].lower(), r["kind"], float(r["factor"])) for r in rows], ("unit", "kind", "factor"))
+
+
+def frame(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
+    """A small aggregate as pandas with DECIMAL money kept as :class:`~decimal.Decimal` (``.df()`` makes floats)."""
+    return rel.to_arrow_table().to_pandas()
+
+
+def unit_key(expr: str) -> str:
+    """SQL normalizing a unit string the way ``storage_units.csv`` lists them (lower case, single spaces)."""
+    return f"lower(regexp_replace(trim({expr}), '\\s+', ' ', 'g'))"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# filters and dimensions shared with egress.py
+
+def month_bounds(start: Any = None, end: Any = None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """[start, end) timestamps from 'YYYY-MM' (whole months, end inclusive) or ISO dates (end exclusive)."""
+    def parse(v: Any, is_end: bool) -> dt.datetime | None:
+        if v in (None, ""):
+            return None
+        if isinstance(v, dt.datetime):
+            return v
+        if isinstance(v, dt.date):
+            return dt.datetime(v.year, v.month, v.day)
+        s = str(v).strip()
+        m = re.fullmatch(r"(\d{4})-(\d{2})", s)
+        try:
+            if m:
+                y, mo = int(m.group(1)), int(m.group(2))
+                if is_end:
+                    y, mo = (y + 1, 1) if mo == 12 else (y, mo + 1)
+                return dt.datetime(y, mo, 1)
+            return dt.datetime.fromisoformat(s)
+        except ValueError:
+            raise ConfigError(f"billing period {s!r}: expected 'YYYY-MM' or an ISO date") from None
+    return parse(start, False), parse(end, True)
+
+
+def where_clause(start: Any = None, end: Any = None, providers: Iterable[str] | str | None = None) -> str:
+    """SQL predicate over the FOCUS table for a period and a provider list (case-insensitive names)."""
+    lo, hi = month_bounds(start, end)
+    parts = ["TRUE"]
+    if lo:
+        parts.append(f"ChargePeriodStart >= TIMESTAMP {sql_str(lo.isoformat(sep=' '))}")
+    if hi:
+        parts.append(f"ChargePeriodStart < TIMESTAMP {sql_str(hi.isoformat(sep=' '))}")
+    if isinstance(providers, str):
+        providers = [p for p in providers.split(",") if p.strip()]
+    provs = [p.strip().lower() for p in (providers or []) if p and p.strip()]
+    if provs:
+        parts.append("lower(ProviderName) IN (" + ", ".join(sql_str(p) for p in provs) + ")")
+    return " AND ".join(parts)
+
+
+def team_keys(config: Any = None, key: str = "team") -> list[str]:
+    """The tag key and its aliases from ``tag_policy.keys.<key>`` of the config (a dict, a path, or None for the
+    default ``finops.yaml`` lookup of :func:`~finops_kit.config.load_config`; ``{}`` for the key alone)."""
+    from .config import load_config, section
+
+    keys = [key]
+    cfg = config if isinstance(config, dict) else load_config(config)
+    spec = (section(cfg, "tag_policy", {}) or {}).get("keys", {}).get(key) or {}
+    for alias in spec.get("aliases", []) or []:
+        if str(alias) not in keys:
+            keys.append(str(alias))
+    return keys
+
+
+def team_expr(keys: Sequence[str]) -> str:
+    """SQL: the first non-empty value of the given tag keys in ``Tags``, else '(untagged)'."""
+    parts = [f"nullif(trim(json_extract_string(Tags, {sql_str('$.' + json.dumps(k))})), '')" for k in keys]
+    return "coalesce(" + ", ".join(parts + ["'(untagged)'"]) + ")"
+
+
+#: SQL: the bucket/container/account a row belongs to (ResourceName, else the last segment of ResourceId).
+BUCKET_EXPR = ("coalesce(nullif(ResourceName, ''), nullif(regexp_extract(ResourceId, '([^/:]+)/*$', 1), ''), "
+               "'(no resource id)')")
+ACCOUNT_EXPR = "coalesce(nullif(SubAccountName, ''), nullif(SubAccountId, ''), BillingAccountId)"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# classified rows and the inventory
+
+def storage_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
+                 providers: Iterable[str] | str | None = None, config: Any = None, team_key: str = "team",
+                 rules_path: str | None = None) -> duckdb.DuckDBPyRelation:
+    """Storage-related FOCUS rows with their class and charge kind, normalized volumes and dimensions.
+
+    Columns: provider, service, storage_class, charge_kind, operation, month, account, region, bucket, team,
+    usage_type, cost (EffectiveCost, DECIMAL), billed_cost, gb_month, gb, items (requests/objects).
+    """
+    rules = storage_rules(rules_path)
+    rule_tab = values_sql([(i, r["storage_class"], r["charge_kind"], r["operation"] or None)
+                           for i, r in enumerate(rules)], ("rule_id", "storage_class", "charge_kind", "operation"))
+    return con.sql(f"""
+        WITH src AS (
+          SELECT *, {rule_case(rules)} AS _rule FROM {FOCUS_TABLE} WHERE {where_clause(start, end, providers)}
+        ), u AS (SELECT * FROM {_units()})
+        SELECT ProviderName AS provider, ServiceName AS service, r.storage_class, r.charge_kind, r.operation,
+               date_trunc('month', ChargePeriodStart) AS month, {ACCOUNT_EXPR} AS account,
+               RegionId AS region, {BUCKET_EXPR} AS bucket, {team_expr(team_keys(config, team_key))} AS team,
+               x_UsageType AS usage_type, EffectiveCost AS cost, BilledCost AS billed_cost,
+               CASE WHEN uc.kind = 'gb_month' THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor
+                    WHEN up.kind = 'gb_month' THEN CAST(PricingQuantity AS DOUBLE) * up.factor END AS gb_month,
+               CASE WHEN uc.kind = 'gb' THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor
+                    WHEN up.kind = 'gb' THEN CAST(PricingQuantity AS DOUBLE) * up.factor END AS gb,
+               CASE WHEN uc.kind = 'count' THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor
+                    WHEN up.kind = 'count' THEN CAST(PricingQuantity AS DOUBLE) * up.factor END AS items
+        FROM src
+        JOIN {rule_tab.replace(' AS t(', ' AS r(')} ON r.rule_id = src._rule
+        LEFT JOIN u uc ON uc.unit = {unit_key('src.ConsumedUnit')}
+        LEFT JOIN u up ON up.unit = {unit_key('src.PricingUnit')}
+    """)
+
+
+DIMENSIONS = ("provider", "service", "storage_class", "charge_kind", "month", "account", "region", "bucket", "team")
+
+
+def _dims(by: str | Sequence[str]) -> list[str]:
+    dims = [by] if isinstance(by, str) else list(by)
+    bad = [d for d in dims if d not in DIMENSIONS]
+    if bad:
+        raise ConfigError(f"storage inventory: unknown dimension(s) {bad}; expected some of {list(DIMENSIONS)}")
+    return dims
+
+
+def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
+              **filters: Any) -> pd.DataFrame:
+    """Storage spend and volume per dimension, with each charge kind's cost in its own column.
+
+    ``avg_gb`` is the average stored volume per month in the period (GB-months of ``storage`` rows divided by
+    the number of months with storage in the group); ``cost`` is every storage-related charge (EffectiveCost).
+    Sorted by cost, largest first.
+    """
+    dims = _dims(by)
+    rel = storage_rows(con, **filters)
+    g = ", ".join(dims)
+    kinds = ", ".join(f"sum(cost) FILTER (WHERE charge_kind = {sql_str(k)}) AS {k}_cost" for k in CHARGE_KINDS)
+    sql = f"""
+        SELECT {g}, sum(cost) AS cost, {kinds},
+               sum(gb_month) FILTER (WHERE charge_kind = 'storage') AS gb_months,
+               sum(gb_month) FILTER (WHERE charge_kind = 'storage')
+                 / nullif(count(DISTINCT month) FILTER (WHERE charge_kind = 'storage'), 0) AS avg_gb,
+               sum(gb) FILTER (WHERE charge_kind = 'retrieval') AS retrieved_gb,
+               sum(items) FILTER (WHERE charge_kind = 'request') AS requests
+        FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
+    """
+    df = frame(rel.query("rel", sql))
+    for k in CHARGE_KINDS:
+        col = f"{k}_cost"
+        df[col] = df[col].map(lambda v: Decimal(0) if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+    return df
+
+
+def monthly(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
+            **filters: Any) -> pd.DataFrame:
+    """Per month: average GB stored (storage GB-months), storage cost and all storage-related cost."""
+    dims = [d for d in _dims(by) if d != "month"]
+    rel = storage_rows(con, **filters)
+    g = ", ".join(["month", *dims])
+    return frame(rel.query("rel", f"""
+        SELECT {g}, coalesce(sum(gb_month) FILTER (WHERE charge_kind = 'storage'), 0) AS gb,
+               sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE charge_kind = 'storage'), 0) AS storage_cost
+        FROM rel GROUP BY {g} ORDER BY {g}
+    """))
+
+
+def growth(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = "provider", *, window: int = 6,
+           months_ahead: int = 6, **filters: Any) -> pd.DataFrame:
+    """Compound monthly growth of stored GB per group and a projection ``months_ahead`` months out.
+
+    g = (GB_last / GB_first)^(1/(n−1)) − 1 over the last ``window`` months with data; projected GB_{t+h} =
+    GB_last·(1+g)^h, projected storage cost at the last month's storage $/GB-month. Returns one row per group and month with
+    ``kind`` 'actual' or 'projected' and the group's ``monthly_growth``.
+    """
+    dims = [d for d in _dims(by) if d != "month"]
+    m = monthly(con, dims, **filters)
+    out = []
+    groups = m.groupby(dims, dropna=False, sort=True) if dims else [((), m)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        part = part.sort_values("month")
+        part = part[part["gb"] > 0]
+        if part.empty:
+            continue
+        tail = part.tail(window)
+        first, last = float(tail["gb"].iloc[0]), float(tail["gb"].iloc[-1])
+        n = len(tail)
+        g = (last / first) ** (1 / (n - 1)) - 1 if n > 1 and first > 0 else 0.0
+        last_cost = Decimal(str(tail["storage_cost"].iloc[-1] or 0))
+        per_gb = last_cost / Decimal(str(last)) if last else Decimal(0)
+        base = dict(zip(dims, key, strict=True))
+        for rec in part.itertuples(index=False):
+            out.append(base | {"month": rec.month, "gb": float(rec.gb), "storage_cost": rec.storage_cost,
+                               "kind": "actual",
+                               "monthly_growth": g})
+        last_month = pd.Timestamp(tail["month"].iloc[-1])
+        for h in range(1, months_ahead + 1):
+            gb = last * (1 + g) ** h
+            out.append(base | {"month": last_month + pd.DateOffset(months=h), "gb": gb,
+                               "storage_cost": (per_gb * Decimal(str(gb))).quantize(Decimal("0.01")),
+                               "kind": "projected", "monthly_growth": g})
+    return pd.DataFrame(out, columns=[*dims, "month", "gb", "storage_cost", "kind", "monthly_growth"])
+
+
+def charges(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
+            **filters: Any) -> pd.DataFrame:
+    """Cost by charge kind (request, retrieval, early deletion, monitoring, transition, overhead, storage)."""
+    dims = _dims(by)
+    rel = storage_rows(con, **filters)
+    g = ", ".join([*dims, "charge_kind"])
+    return frame(rel.query("rel", f"""
+        SELECT {g}, sum(cost) AS cost, sum(gb) AS gb, sum(items) AS items
+        FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
+    """))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# prices
+
+@dataclass(frozen=True)
+class StoragePrice:
+    """One storage class's list prices (see the header of ``data/storage_prices.csv`` for the units)."""
+
+    provider: str
+    storage_class: str
+    price_per_gb_month: Decimal
+    retrieval_per_gb: Decimal
+    transition_per_1000: Decimal
+    monitoring_per_1000: Decimal
+    min_days: int
+    min_object_kb: Decimal
+    overhead_kb: Decimal
+    min_age_days: int
+    access: str
+    api_class: str
+    region: str
+    currency: str
+    as_of: str
+    source: str
+
+
+@dataclass
+class PriceTable:
+    """The dated storage price table: look up a class with ``table[(provider, storage_class)]``."""
+
+    prices: dict[tuple[str, str], StoragePrice]
+    path: str
+    as_of: str
+    sources: list[str] = field(default_factory=list)
+
+    def __getitem__(self, key: tuple[str, str]) -> StoragePrice:
+        return self.prices[key]
+
+    def get(self, provider: str, storage_class: str) -> StoragePrice | None:
+        return self.prices.get((provider, storage_class))
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([p.__dict__ for p in self.prices.values()])
+
+
+PRICE_COLUMNS = ("provider", "storage_class", "price_per_gb_month", "retrieval_per_gb", "transition_per_1000",
+                 "monitoring_per_1000", "min_days", "min_object_kb", "overhead_kb", "min_age_days", "access",
+                 "api_class", "region", "currency", "as_of", "source")
+
+
+def load_prices(path: str | os.PathLike | None = None) -> PriceTable:
+    """Read the storage price table (the packaged dated default, ``$FINOPS_STORAGE_PRICES`` or ``path``).
+
+    Every value is checked: a bad number or date is a one-line error naming the file, row and column.
+    """
+    path = str(path) if path else os.environ.get(STORAGE_PRICES_ENV) or None
+    rows = read_table("storage_prices.csv", path)
+    where = path or "finops_kit/data/storage_prices.csv"
+    if not rows:
+        raise InputError(where, "no price rows")
+    _require(rows, PRICE_COLUMNS, where)
+    prices: dict[tuple[str, str], StoragePrice] = {}
+    for r in rows:
+        row = int(r["_row"])
+        vals: dict[str, Any] = {}
+        for c in PRICE_COLUMNS:
+            v = r[c]
+            if c in ("price_per_gb_month", "retrieval_per_gb", "transition_per_1000", "monitoring_per_1000",
+                     "min_object_kb", "overhead_kb", "min_days", "min_age_days"):
+                try:
+                    d = Decimal(v or "0")
+                except ArithmeticError:
+                    raise InputError(where, f"{v!r} is not a number", column=c, row=row) from None
+                if d < 0 or not d.is_finite():
+                    raise InputError(where, f"{v!r} must be a non-negative number", column=c, row=row)
+                vals[c] = int(d) if c in ("min_days", "min_age_days") else d
+            else:
+                vals[c] = v
+        try:
+            dt.date.fromisoformat(vals["as_of"])
+        except ValueError:
+            raise InputError(where, f"as_of {vals['as_of']!r}: expected an ISO date YYYY-MM-DD", column="as_of",
+                             row=row) from None
+        if vals["access"] not in ("instant", "hours"):
+            raise InputError(where, f"access {vals['access']!r}: expected 'instant' or 'hours'", column="access",
+                             row=row)
+        prices[(vals["provider"], vals["storage_class"])] = StoragePrice(**vals)
+    dates = sorted({p.as_of for p in prices.values()})
+    as_of = dates[0] if len(dates) == 1 else f"{dates[0]}..{dates[-1]}"
+    return PriceTable(prices, where, as_of, sorted({p.source for p in prices.values()}))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the lifecycle economics (pure functions, tested against hand-computed values)
+
+def _d(x: Any) -> Decimal:
+    return x if isinstance(x, Decimal) else Decimal(str(x))
+
+
+def break_even_access(price_a: Any, price_b: Any, retrieval_a: Any = 0, retrieval_b: Any = 0) -> Decimal | None:
+    """Monthly read fraction a* = (p_A − p_B)/(r_B − r_A) below which class B is cheaper than A.
+
+    ``None`` when B's retrieval fee is not higher than A's (then B is cheaper at every access rate if p_B < p_A,
+    and never if p_B ≥ p_A). Example (methods.md): Standard → Standard-IA = (0.023 − 0.0125)/0.01 = 1.05.
+    """
+    pa, pb, ra, rb = _d(price_a), _d(price_b), _d(retrieval_a), _d(retrieval_b)
+    if rb <= ra:
+        return None
+    return (pa - pb) / (rb - ra)
+
+
+def payback_months(transition_per_1000: Any, object_kb: Any, price_a: Any, price_b: Any) -> Decimal | None:
+    """Months for one object's transition fee to be repaid by the cheaper storage: H = c_t/(size·(p_A − p_B)).
+
+    ``c_t`` = transition_per_1000/1000 per object, size in GB = object_kb/1024². ``None`` when B is not cheaper.
+    Example: a 128 KB object to Standard-IA: 0.00001/(0.0001220703125 × 0.0105) ≈ 7.80 months.
+    """
+    dp = _d(price_a) - _d(price_b)
+    size_gb = _d(object_kb) / KB_PER_GB
+    if dp <= 0 or size_gb <= 0:
+        return None
+    return (_d(transition_per_1000) / 1000) / (size_gb * dp)
+
+
+def billed_lifetime_factor(days_in_class: Any, min_days: int) -> Decimal:
+    """Early deletion bills max(lifetime, minimum duration): the billed/used ratio of storage in a class."""
+    t = _d(days_in_class)
+    if t <= 0:
+        raise ValueError("days_in_class must be positive")
+    return max(t, Decimal(min_days)) / t
+
+
+def intelligent_tiering_mix(access: Any) -> tuple[Decimal, Decimal, Decimal]:
+    """Steady-state share of data in the Frequent / Infrequent / Archive Instant tiers of S3 Intelligent-Tiering.
+
+    With probability q = min(a, 1) that an object is read in a month, an object sits in Infrequent Access after
+    30 days without access and in Archive Instant Access after 90: shares q, (1−q) − (1−q)³, (1−q)³.
+    """
+    q = min(_d(access), Decimal(1))
+    cold = (1 - q) ** 3
+    return q, (1 - q) - cold, cold
+
+
+def it_price_per_gb(prices: PriceTable, access: Any, provider: str = "AWS") -> Decimal:
+    fa, ia, aia = intelligent_tiering_mix(access)
+    p = prices.get
+    return (fa * p(provider, "S3 Intelligent-Tiering Frequent Access").price_per_gb_month
+            + ia * p(provider, "S3 Intelligent-Tiering Infrequent Access").price_per_gb_month
+            + aia * p(provider, "S3 Intelligent-Tiering Archive Instant Access").price_per_gb_month)
+
+
+@dataclass
+class Scenario:
+    """A storage group: volume, object size, access and lifetime, the inputs of :func:`monthly_cost`."""
+
+    gb: Decimal
+    avg_object_kb: Decimal
+    access: Decimal                      # GB read per month / GB stored
+    lifetime_days: Decimal | None = None  # None: long-lived data
+    apply_early_deletion: bool = True     # False when the lifetime is only a lower bound
+
+    @property
+    def objects(self) -> Decimal:
+        return self.gb * KB_PER_GB / self.avg_object_kb if self.avg_object_kb > 0 else Decimal(0)
+
+
+def monthly_cost(price: StoragePrice, s: Scenario, prices: PriceTable | None = None) -> Decimal:
+    """Steady-state monthly cost of keeping the scenario's data in one class.
+
+    storage = billed GB × p × early-deletion factor, where billed GB counts each object at least the class's
+    minimum size plus its per-object overhead; reads = a × GB × r; monitoring = objects × fee/1000 (Intelligent-
+    Tiering, only objects ≥ 128 KB are monitored and tiered). Intelligent-Tiering's price is the access-dependent
+    tier mix of :func:`intelligent_tiering_mix`.
+    """
+    objects = s.objects
+    if price.storage_class == INTELLIGENT_TIERING:
+        if prices is None:
+            raise ValueError("pricing Intelligent-Tiering needs the price table (its tiers)")
+        if s.avg_object_kb < price.min_object_kb:  # not monitored, stays in Frequent Access
+            return s.gb * prices.get(price.provider, "S3 Intelligent-Tiering Frequent Access").price_per_gb_month
+        return s.gb * it_price_per_gb(prices, s.access, price.provider) + objects * price.monitoring_per_1000 / 1000
+    per_object_kb = max(s.avg_object_kb, price.min_object_kb) + price.overhead_kb
+    billed_gb = objects * per_object_kb / KB_PER_GB if s.avg_object_kb > 0 else s.gb
+    factor = Decimal(1)
+    if s.lifetime_days and s.apply_early_deletion and price.min_days:
+        factor = billed_lifetime_factor(s.lifetime_days, price.min_days)
+    return (billed_gb * price.price_per_gb_month * factor + s.access * s.gb * price.retrieval_per_gb
+            + objects * price.monitoring_per_1000 / 1000)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# recommendations
+
+GROUPS = ("bucket", "team", "account")
+#: Classes a lifecycle rule is never proposed into: the Intelligent-Tiering tiers are reached through the
+#: Intelligent-Tiering class itself, Reduced Redundancy is a legacy class.
+NOT_TARGETS = {"S3 Reduced Redundancy"}
+
+
+def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str, Any]) -> pd.DataFrame:
+    """Per provider, group and storage class: current GB (last month), span, activity (per month averages)."""
+    rel = storage_rows(con, **filters)
+    grp = group_by
+    return frame(rel.query("rel", f"""
+        WITH st AS (
+          SELECT provider, {grp} AS grp, storage_class, month, sum(gb_month) AS gb, sum(cost) AS cost
+          FROM rel WHERE charge_kind = 'storage' AND gb_month IS NOT NULL GROUP BY ALL
+        ), last AS (SELECT provider, grp, max(month) AS last_month, min(month) AS first_month,
+                           count(DISTINCT month) AS months FROM st GROUP BY ALL
+        ), cur AS (
+          SELECT st.provider, st.grp, st.storage_class, st.gb, st.cost, last.last_month, last.first_month,
+                 last.months,
+                 (SELECT sum(p.gb) FROM st p WHERE p.provider = st.provider AND p.grp = st.grp
+                    AND p.storage_class = st.storage_class
+                    AND p.month = last.last_month - INTERVAL 1 MONTH) AS gb_prev
+          FROM st JOIN last USING (provider, grp) WHERE st.month = last.last_month
+        ), act AS (
+          SELECT provider, {grp} AS grp,
+                 coalesce(sum(gb) FILTER (WHERE charge_kind = 'retrieval'), 0) AS retrieved_gb,
+                 coalesce(sum(items) FILTER (WHERE charge_kind = 'request' AND operation = 'read'), 0) AS reads,
+                 coalesce(sum(items) FILTER (WHERE charge_kind = 'request' AND operation = 'write'), 0) AS writes,
+                 max(items) FILTER (WHERE charge_kind = 'monitoring') AS monitored_objects,
+                 count(DISTINCT month) AS act_months
+          FROM rel GROUP BY ALL
+        )
+        SELECT cur.*, coalesce(act.retrieved_gb, 0) / greatest(cur.months, 1) AS retrieved_gb_month,
+               coalesce(act.reads, 0) / greatest(cur.months, 1) AS reads_month,
+               coalesce(act.writes, 0) / greatest(cur.months, 1) AS writes_month,
+               act.monitored_objects
+        FROM cur LEFT JOIN act USING (provider, grp)
+        WHERE cur.gb > 0
+        ORDER BY cur.provider, cur.grp, cur.storage_class
+    """))
+
+
+def _egress_gb(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str, Any]) -> dict[tuple, float]:
+    """GB per month leaving each storage group (internet, inter-region, CDN): bytes out are bytes read."""
+    from .egress import transfer_rows
+
+    rel = transfer_rows(con, **filters)
+    rows = rel.query("rel", f"""
+        SELECT provider, {group_by} AS grp, sum(gb) / greatest(count(DISTINCT month), 1) AS gb_month
+        FROM rel WHERE direction = 'out' AND transfer_type IN ('Internet egress', 'Inter-region', 'CDN')
+          AND regexp_matches(service, '(?i)storage|^s3$') AND gb IS NOT NULL
+        GROUP BY ALL
+    """).fetchall()
+    return {(p, g): float(v or 0) for p, g, v in rows}
+
+
+def _q(x: Any, places: str = "0.01") -> Decimal:
+    return _d(x).quantize(Decimal(places))
+
+
+def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = None, *,
+              group_by: str = "bucket", access_fraction: float = 0.1, access_from_bill: bool = True,
+              avg_object_kb: float = 1024, lifetime_days: float | None = None, transition_after_days: int = 30,
+              min_saving: float = 0, archive_max_access: float = 0.01, start: Any = None, end: Any = None,
+              providers: Iterable[str] | str | None = None, config: Any = None,
+              team_key: str = "team") -> pd.DataFrame:
+    """Every cheaper class for each (provider, group, current class), priced, ranked by monthly saving.
+
+    Inputs per group, from the bill: current size (GB-months of the last month with storage), the access profile
+    a = GB read per month / GB stored — from retrieval GB, GET requests × ``avg_object_kb`` and storage egress
+    where the bill shows them, else the ``access_fraction`` parameter — and the data's lifetime: the
+    ``lifetime_days`` parameter, else the turnover GB stored / GB written per month (PUT requests ×
+    ``avg_object_kb``) in days, else the span the group has been in the bill (a lower bound).
+
+    Model (steady state, per month): data older than D = max(``transition_after_days``, the class's minimum age)
+    moves — a share (L − D)/L when the lifetime L is estimated; it is billed in B for max(L − D, min_days)
+    (early deletion), each object at least the class's minimum size plus overhead; reads cost a × GB × r_B; the
+    existing objects pay the transition fee once (``one_time_cost``) and new objects every month. A target whose
+    minimum duration exceeds the observed lifetime is never proposed silently: ``warning`` says so (and the cost
+    includes the early-deletion charge when the lifetime is an estimate rather than a lower bound).
+
+    Classes that need a restore before reading (``access = hours``: Glacier Flexible, Deep Archive, Azure Archive)
+    are ``eligible`` only when a ≤ ``archive_max_access``: cheap on paper, but a job that reads the data stalls.
+
+    Returns one row per candidate with ``recommended`` True for the best eligible one of each group when its
+    saving is at least ``min_saving``; sorted by monthly saving, largest first. ``attrs['price_as_of']`` is the price date.
+    """
+    if group_by not in GROUPS:
+        raise ConfigError(f"group_by {group_by!r}: expected one of {list(GROUPS)}")
+    if avg_object_kb is None or float(avg_object_kb) <= 0:
+        raise ConfigError(f"avg_object_kb must be a positive number of KB, not {avg_object_kb!r}")
+    if access_fraction is None or float(access_fraction) < 0:
+        raise ConfigError(f"access_fraction must be >= 0 (GB read per month / GB stored), not {access_fraction!r}")
+    if lifetime_days is not None and float(lifetime_days) <= 0:
+        raise ConfigError(f"lifetime_days must be positive, not {lifetime_days!r}")
+    table = prices if isinstance(prices, PriceTable) else load_prices(prices)
+    filters = dict(start=start, end=end, providers=providers, config=config, team_key=team_key)
+    stats = _group_stats(con, group_by, filters)
+    egress = _egress_gb(con, group_by, filters) if access_from_bill and len(stats) else {}
+    kb = _d(avg_object_kb)
+    out: list[dict[str, Any]] = []
+    totals = stats.groupby(["provider", "grp"])["gb"].sum().to_dict() if len(stats) else {}
+    for s in stats.itertuples(index=False):
+        cur = table.get(s.provider, s.storage_class)
+        if cur is None or s.storage_class.startswith(INTELLIGENT_TIERING):
+            continue  # not an object-storage class we price, or already auto-tiered
+        gb = _d(round(float(s.gb), 6))
+        group_gb = _d(round(float(totals[(s.provider, s.grp)]), 6))
+        # access profile
+        read_gb = (_d(round(float(s.retrieved_gb_month or 0), 6))
+                   + _d(round(float(s.reads_month or 0), 3)) * kb / KB_PER_GB
+                   + _d(round(egress.get((s.provider, s.grp), 0.0), 6)))
+        if access_from_bill and read_gb > 0 and group_gb > 0:
+            access, access_source = read_gb / group_gb, "bill (retrievals, GET requests × object size, egress)"
+        else:
+            access, access_source = _d(access_fraction), "parameter"
+        # lifetime
+        span_days = _d((pd.Timestamp(s.last_month) + pd.DateOffset(months=1) - pd.Timestamp(s.first_month)).days)
+        written_gb = _d(round(float(s.writes_month or 0), 3)) * kb / KB_PER_GB
+        if lifetime_days is not None:
+            life, basis, estimate = _d(lifetime_days), "parameter", True
+        elif written_gb > 0:
+            life, basis, estimate = group_gb / written_gb * DAYS_PER_MONTH, "turnover (GB stored / GB written)", True
+        else:
+            life, basis, estimate = span_days, "seen in the bill (lower bound)", False
+        gb_prev = _d(round(float(s.gb_prev), 6)) if s.gb_prev is not None and s.gb_prev == s.gb_prev else gb
+        objects = gb * KB_PER_GB / kb
+        for (prov, cls), tgt in sorted(table.prices.items()):
+            if prov != s.provider or cls == s.storage_class or cls in NOT_TARGETS:
+                continue
+            is_it = cls == INTELLIGENT_TIERING
+            if cls.startswith(INTELLIGENT_TIERING) and not is_it:
+                continue
+            if is_it and s.storage_class != "S3 Standard":
+                continue
+            if not is_it and tgt.price_per_gb_month >= cur.price_per_gb_month:
+                continue
+            days_after = 0 if is_it else max(int(transition_after_days), tgt.min_age_days)
+            if estimate and life <= days_after:
+                continue  # data is gone before it is old enough to move: nothing would transition
+            share = (life - days_after) / life if estimate else Decimal(1)
+            moved = Scenario(gb * share, kb, access)
+            in_b = Scenario(gb * share, kb, access, lifetime_days=(life - days_after) if estimate else None,
+                            apply_early_deletion=estimate)
+            cost_now = monthly_cost(cur, Scenario(gb, kb, access), table)
+            cost_a_moved = monthly_cost(cur, moved, table)
+            cost_b = monthly_cost(tgt, in_b, table)
+            if estimate:
+                new_objects = objects * share * DAYS_PER_MONTH / (life - days_after)
+            else:
+                new_objects = max(gb - gb_prev, Decimal(0)) * KB_PER_GB / kb
+            ongoing = new_objects * tgt.transition_per_1000 / 1000
+            new_cost = cost_now - cost_a_moved + cost_b + ongoing
+            saving = cost_now - new_cost
+            one_time = objects * share * tgt.transition_per_1000 / 1000
+            warnings = []
+            if tgt.min_days and life < tgt.min_days + days_after:
+                warnings.append(
+                    f"minimum storage duration {tgt.min_days} d exceeds the data's observed lifetime in the class "
+                    f"(~{int(max(life - days_after, 0))} d of {int(life)} d, {basis}): "
+                    + ("early-deletion charges are included" if estimate
+                       else "objects deleted sooner pay early-deletion charges"))
+            if tgt.min_object_kb and kb < tgt.min_object_kb and not is_it:
+                warnings.append(f"objects average {float(kb):g} KB < {tgt.min_object_kb} KB minimum billable size "
+                                f"(each billed as {tgt.min_object_kb} KB; S3 lifecycle skips < 128 KB by default)")
+            if is_it and kb < tgt.min_object_kb:
+                warnings.append("objects < 128 KB are not monitored or tiered: Intelligent-Tiering saves nothing")
+            eligible = True
+            if tgt.access == "hours":
+                warnings.append("not instantly readable: a restore takes hours; only for data you can wait for")
+                if access > _d(archive_max_access):
+                    eligible = False
+                    warnings.append(f"not proposed: access {float(access):.3g}/month > archive_max_access "
+                                    f"{archive_max_access:g}")
+            if "One Zone" in cls:
+                warnings.append("single availability zone: only for data you can re-create")
+            a_star = None if is_it else break_even_access(cur.price_per_gb_month, tgt.price_per_gb_month,
+                                                         cur.retrieval_per_gb, tgt.retrieval_per_gb)
+            if a_star is not None and access > a_star:
+                warnings.append(f"access {float(access):.3g}/month is above the break-even {float(a_star):.3g}: "
+                                "retrievals would cost more than the storage saves")
+            out.append({
+                "provider": s.provider, "group": s.grp, "current_class": s.storage_class, "target_class": cls,
+                "api_class": tgt.api_class, "gb": float(gb), "objects": int(objects), "access": float(access),
+                "access_source": access_source, "lifetime_days": int(life), "lifetime_basis": basis,
+                "transition_after_days": days_after, "moved_share": float(share),
+                "break_even_access": None if a_star is None else float(a_star),
+                "current_monthly_cost": _q(cost_now), "new_monthly_cost": _q(new_cost),
+                "monthly_saving": _q(saving), "one_time_cost": _q(one_time),
+                "payback_months": (float(one_time / saving) if saving > 0 else None),
+                "min_days": tgt.min_days, "min_object_kb": float(tgt.min_object_kb),
+                "warning": "; ".join(warnings), "eligible": eligible, "price_as_of": tgt.as_of,
+            })
+    cols = ["provider", "group", "current_class", "target_class", "api_class", "gb", "objects", "access",
+            "access_source", "lifetime_days", "lifetime_basis", "transition_after_days", "moved_share",
+            "break_even_access", "current_monthly_cost", "new_monthly_cost", "monthly_saving", "one_time_cost",
+            "payback_months", "min_days", "min_object_kb", "warning", "eligible", "price_as_of"]
+    df = pd.DataFrame(out, columns=cols)
+    if len(df):
+        df["_s"] = df["monthly_saving"].map(float)
+        df = df.sort_values(["_s", "provider", "group", "target_class"], ascending=[False, True, True, True])
+        ok = df["eligible"] & (df["_s"] > 0) & (df["_s"] >= float(min_saving))
+        first = ~df[ok].duplicated(["provider", "group", "current_class"])
+        df["recommended"] = False
+        df.loc[first[first].index, "recommended"] = True
+        df = df.drop(columns="_s").reset_index(drop=True)
+        df.insert(0, "rank", range(1, len(df) + 1))
+    else:
+        df["recommended"] = pd.Series(dtype=bool)
+        df.insert(0, "rank", pd.Series(dtype=int))
+    df.attrs.update(price_as_of=table.as_of, price_path=table.path, group_by=group_by)
+    return df
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# S3 lifecycle configuration
+
+S3_LIFECYCLE_CLASSES = {"STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"}
+
+
+def lifecycle_rule(target_api_class: str, days: int, *, min_object_bytes: int = 0, tag: tuple[str, str] | None = None,
+                   abort_multipart_days: int | None = 7) -> dict[str, Any]:
+    """One S3 lifecycle rule (the shape of ``put_bucket_lifecycle_configuration``'s ``Rules`` items)."""
+    if target_api_class not in S3_LIFECYCLE_CLASSES:
+        raise ConfigError(f"{target_api_class!r} is not an S3 lifecycle transition class")
+    if target_api_class in ("STANDARD_IA", "ONEZONE_IA") and days < 30:
+        days = 30  # S3 rejects transitions to the IA classes before 30 days
+    conds: dict[str, Any] = {}
+    if tag:
+        conds["Tags"] = [{"Key": tag[0], "Value": tag[1]}]
+    if min_object_bytes:
+        conds["ObjectSizeGreaterThan"] = int(min_object_bytes)
+    if len(conds) > 1 or "Tags" in conds and min_object_bytes:
+        flt: dict[str, Any] = {"And": conds}
+    elif tag:
+        flt = {"Tag": {"Key": tag[0], "Value": tag[1]}}
+    elif min_object_bytes:
+        flt = {"ObjectSizeGreaterThan": int(min_object_bytes)}
+    else:
+        flt = {"Prefix": ""}
+    rule: dict[str, Any] = {
+        "ID": f"finops-kit-{target_api_class.lower().replace('_', '-')}-after-{days}d"
+              + (f"-{re.sub(r'[^A-Za-z0-9-]', '-', tag[1])}" if tag else ""),
+        "Status": "Enabled", "Filter": flt,
+        "Transitions": [{"Days": int(days), "StorageClass": target_api_class}],
+    }
+    if abort_multipart_days and not tag:  # S3 refuses AbortIncompleteMultipartUpload with a tag filter
+        rule["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": int(abort_multipart_days)}
+    return rule
+
+
+def lifecycle_configurations(recs: pd.DataFrame, top: int = 5, team_key: str = "team") -> dict[str, dict[str, Any]]:
+    """S3 lifecycle configurations for the ``top`` recommended AWS transitions.
+
+    Bucket groups give one configuration per bucket; tag groups give a rule filtered on the object tag
+    (``team=<group>``) under the key ``"<any bucket holding team=<group> objects>"``. Objects under the
+    target's minimum billable size are excluded with ``ObjectSizeGreaterThan`` (S3's own default since 2024).
+    """
+    group_by = recs.attrs.get("group_by", "bucket")
+    chosen = recs[recs["recommended"] & (recs["provider"].str.contains("(?i)aws|amazon", regex=True))
+                  & recs["api_class"].isin(S3_LIFECYCLE_CLASSES)].head(top)
+    configs: dict[str, dict[str, Any]] = {}
+    for r in chosen.itertuples(index=False):
+        min_bytes = int(r.min_object_kb * 1024) if r.min_object_kb and r.api_class != "INTELLIGENT_TIERING" else 0
+        if group_by == "bucket":
+            key, tag = str(r.group), None
+        else:
+            key, tag = f"<bucket holding {group_by}={r.group} objects>", (team_key if group_by == "team"
+                                                                         else group_by, str(r.group))
+        rule = lifecycle_rule(r.api_class, int(r.transition_after_days), min_object_bytes=min_bytes, tag=tag)
+        configs.setdefault(key, {"Rules": []})["Rules"].append(rule)
+    return configs
+
+
+def validate_lifecycle_configuration(config: dict[str, Any]) -> None:
+    """Check the rules S3 enforces that a local S3 emulator may not: class names, the 30-day minimum age for the
+    IA classes, one filter form per rule, no AbortIncompleteMultipartUpload with a tag filter. Raises ConfigError."""
+    rules = config.get("Rules")
+    if not isinstance(rules, list) or not rules:
+        raise ConfigError("lifecycle configuration: 'Rules' must be a non-empty list")
+    ids = set()
+    for i, rule in enumerate(rules):
+        where = f"lifecycle rule {i} ({rule.get('ID')!r})"
+        if rule.get("Status") not in ("Enabled", "Disabled"):
+            raise ConfigError(f"{where}: Status must be Enabled or Disabled")
+        if rule.get("ID") in ids or len(str(rule.get("ID", ""))) > 255:
+            raise ConfigError(f"{where}: ID must be unique and at most 255 characters")
+        ids.add(rule.get("ID"))
+        flt = rule.get("Filter", {})
+        if len(flt) != 1 or next(iter(flt)) not in ("Prefix", "Tag", "ObjectSizeGreaterThan",
+                                                    "ObjectSizeLessThan", "And"):
+            raise ConfigError(f"{where}: Filter must hold exactly one of Prefix, Tag, ObjectSize*, And")
+        has_tag = "Tag" in flt or "Tags" in flt.get("And", {})
+        if has_tag and "AbortIncompleteMultipartUpload" in rule:
+            raise ConfigError(f"{where}: AbortIncompleteMultipartUpload cannot be used with a tag filter")
+        for t in rule.get("Transitions", []):
+            if t.get("StorageClass") not in S3_LIFECYCLE_CLASSES:
+                raise ConfigError(f"{where}: StorageClass {t.get('StorageClass')!r} is not a transition class")
+            if not isinstance(t.get("Days"), int) or t["Days"] < 0:
+                raise ConfigError(f"{where}: Days must be a non-negative integer")
+            if t["StorageClass"] in ("STANDARD_IA", "ONEZONE_IA") and t["Days"] < 30:
+                raise ConfigError(f"{where}: transitions to {t['StorageClass']} need Days >= 30")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# what-if: monthly cost per class as a function of the access rate (for the offline slider)
+
+def what_if(prices: PriceTable, provider: str, gb: float, avg_object_kb: float = 1024,
+            classes: Sequence[str] | None = None, lifetime_days: float | None = None,
+            grid: Sequence[float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Monthly cost of ``gb`` GB held in each class, as a function of the monthly read fraction a.
+
+    Returns ``(coefficients, curve)``. ``coefficients`` has, per class, cost(a) = fixed + a·per_access +
+    it_fa·q + it_ia·((1−q) − (1−q)³) + it_aia·(1−q)³ with q = min(a, 1) (the ``it_*`` terms are non-zero only for
+    Intelligent-Tiering): a browser can evaluate it for any slider value without a kernel. ``curve`` is
+    :func:`monthly_cost` on a grid of a (for lines), plus ``break_even`` rows of each class against the first
+    (most expensive) class. Both are small aggregates, floats for plotting.
+    """
+    kb, v = _d(avg_object_kb), _d(gb)
+    cands = [p for (prov, cls), p in sorted(table_items(prices)) if prov == provider
+             and cls not in NOT_TARGETS and (classes is None or cls in classes)
+             and not (cls.startswith(INTELLIGENT_TIERING) and cls != INTELLIGENT_TIERING)]
+    if not cands:
+        raise ConfigError(f"what-if: no priced storage classes for provider {provider!r}")
+    cands.sort(key=lambda p: -p.price_per_gb_month)
+    life = _d(lifetime_days) if lifetime_days else None
+    coef = []
+    for p in cands:
+        s0 = Scenario(v, kb, Decimal(0), lifetime_days=life)
+        if p.storage_class == INTELLIGENT_TIERING and kb >= p.min_object_kb:
+            tiers = [prices.get(provider, f"{INTELLIGENT_TIERING} {t}").price_per_gb_month
+                     for t in ("Frequent Access", "Infrequent Access", "Archive Instant Access")]
+            fixed = s0.objects * p.monitoring_per_1000 / 1000
+            coef.append((p.storage_class, float(fixed), 0.0, *(float(v * t) for t in tiers)))
+        else:
+            coef.append((p.storage_class, float(monthly_cost(p, s0, prices)), float(v * p.retrieval_per_gb),
+                         0.0, 0.0, 0.0))
+    coefficients = pd.DataFrame(coef, columns=["storage_class", "fixed", "per_access", "it_fa", "it_ia", "it_aia"])
+    grid = list(grid) if grid is not None else [round(i * 0.02, 2) for i in range(0, 101)]
+    curve = pd.DataFrame([(p.storage_class, a, float(monthly_cost(p, Scenario(v, kb, _d(a), lifetime_days=life),
+                                                                  prices)))
+                          for p in cands for a in grid], columns=["storage_class", "access", "monthly_cost"])
+    base = cands[0]
+    be = [(p.storage_class, break_even_access(base.price_per_gb_month, p.price_per_gb_month,
+                                              base.retrieval_per_gb, p.retrieval_per_gb)) for p in cands[1:]]
+    coefficients["break_even_vs_" + base.storage_class] = [None] + [None if b is None else float(b) for _, b in be]
+    return coefficients, curve
+
+
+def table_items(prices: PriceTable) -> list[tuple[tuple[str, str], StoragePrice]]:
+    return list(prices.prices.items())
+
+
+def what_if_chart(coefficients: pd.DataFrame, curve: pd.DataFrame, access: float = 0.1, max_access: float = 2.0,
+                  title: str = "Monthly cost by storage class vs how much of the data is read each month") -> Any:
+    """Lines of cost vs access per class, a rule and a bar chart that follow an access slider in the browser.
+
+    The slider is an Altair param bound to a range input, so it works in the offline HTML report (no kernel):
+    the bars evaluate the ``coefficients`` formula of :func:`what_if` at the slider's value.
+    """
+    import altair as alt
+
+    from . import charts as ch
+
+    classes = coefficients["storage_class"].tolist()
+    colors = ch.color_map(classes, kind="category")
+    scale = alt.Scale(domain=classes, range=[colors[c] for c in classes])
+    color = alt.Color("storage_class:N", title="Storage class", scale=scale)
+    slider = alt.param(name="access", value=float(access),
+                       bind=alt.binding_range(min=0, max=float(max_access), step=0.01,
+                                              name="Monthly read fraction (GB read / GB stored): "))
+    curve = curve[curve["access"] <= max_access]
+    lines = alt.Chart(curve, title=title).mark_line().encode(
+        x=alt.X("access:Q", title="GB read per month / GB stored"),
+        y=alt.Y("monthly_cost:Q", title="Monthly cost", axis=alt.Axis(format=ch.MONEY_SHORT)),
+        color=color,
+        tooltip=[alt.Tooltip("storage_class:N", title="Class"), alt.Tooltip("access:Q", format=".2f"),
+                 alt.Tooltip("monthly_cost:Q", title="Monthly cost", format=ch.MONEY)],
+    ).properties(width=420, height=280)
+    rule = alt.Chart(pd.DataFrame({"x": [0]})).mark_rule(strokeDash=[4, 4], color="#333").transform_calculate(
+        a="access").encode(x="a:Q")
+    q = "min(access, 1)"
+    expr = (f"datum.fixed + access * datum.per_access + datum.it_fa * {q} + datum.it_ia * ((1 - {q}) - "
+            f"pow(1 - {q}, 3)) + datum.it_aia * pow(1 - {q}, 3)")
+    base = alt.Chart(coefficients[["storage_class", "fixed", "per_access", "it_fa", "it_ia", "it_aia"]]
+                     ).transform_calculate(cost=expr)
+    bars = base.mark_bar().encode(
+        y=alt.Y("storage_class:N", sort=alt.EncodingSortField("cost", order="ascending"), title=None),
+        x=alt.X("cost:Q", title="Monthly cost at the chosen read fraction", axis=alt.Axis(format=ch.MONEY_SHORT)),
+        color=alt.Color("storage_class:N", scale=scale, legend=None),
+        tooltip=[alt.Tooltip("storage_class:N", title="Class"),
+                 alt.Tooltip("cost:Q", title="Monthly cost", format=ch.MONEY)],
+    ).properties(width=300, height=280, title="Cheapest class at the slider value (top)")
+    text = base.mark_text(align="left", dx=3).encode(
+        y=alt.Y("storage_class:N", sort=alt.EncodingSortField("cost", order="ascending")),
+        x="cost:Q", text=alt.Text("cost:Q", format=ch.MONEY_SHORT))
+    return alt.hconcat(lines + rule, bars + text).add_params(slider)
