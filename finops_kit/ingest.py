@@ -19,6 +19,7 @@ import duckdb
 
 from . import inputs as inputs_mod
 from .classify import ai_workload_case
+from .conformance import conformance_exprs
 from .errors import FinopsError, InputError, ReconciliationError
 from .schema import LINEAGE_COLUMNS, MONEY, focus_columns
 from .sources.base import Source, StagedSource, ident, read_header, registry, sql_str
@@ -74,46 +75,6 @@ def _file_fingerprint(path: str) -> dict:
     return {"path": str(path), "size": os.path.getsize(path), "sha256": h.hexdigest()}
 
 
-#: Shared FOCUS 1.2 conformance, applied to every source's completed row. Each entry fills a NULL with the value
-#: the spec defines from other columns (never an invented fact), so source modules need not repeat it: a present
-#: column must satisfy its rules, and the warehouse table always has all 57 columns.
-CONFORMANCE_DEFAULTS: dict[str, str] = {
-    # "Other (<ServiceCategory>)" is the spec's own fallback subcategory
-    "ServiceSubcategory": "coalesce(ServiceSubcategory, 'Other (' || ServiceCategory || ')')",
-    # pricing currency = billing currency unless the source says otherwise; then the pricing-currency amounts
-    # equal the billing-currency ones
-    "PricingCurrency": "coalesce(PricingCurrency, BillingCurrency)",
-    "PricingCurrencyEffectiveCost": "coalesce(PricingCurrencyEffectiveCost, CASE WHEN PricingCurrency IS NULL "
-                                    "OR PricingCurrency = BillingCurrency THEN EffectiveCost END)",
-    "PricingCurrencyListUnitPrice": "coalesce(PricingCurrencyListUnitPrice, CASE WHEN PricingCurrency IS NULL "
-                                    "OR PricingCurrency = BillingCurrency THEN ListUnitPrice END)",
-    "PricingCurrencyContractedUnitPrice": "coalesce(PricingCurrencyContractedUnitPrice, CASE WHEN PricingCurrency "
-                                          "IS NULL OR PricingCurrency = BillingCurrency THEN ContractedUnitPrice END)",
-    # the provider's own names of its account levels (data/account_types.csv), where the account id is known
-    "BillingAccountType": "coalesce(BillingAccountType, CASE WHEN BillingAccountId IS NOT NULL THEN "
-                          "{account_type_lookup_billing} END)",
-    "SubAccountType": "coalesce(SubAccountType, CASE WHEN SubAccountId IS NOT NULL THEN "
-                      "{account_type_lookup_sub} END)",
-}
-
-
-def _account_type_case(column: str) -> str:
-    """CASE ProviderName WHEN ... THEN <type> END from data/account_types.csv."""
-    import csv
-    from importlib import resources
-
-    text = resources.files("finops_kit").joinpath("data/account_types.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader([ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")])
-    whens = " ".join(f"WHEN {sql_str(r['provider_name'])} THEN {sql_str(r[column])}" for r in rows)
-    return f"CASE ProviderName {whens} END"
-
-
-def _conformance_sql() -> dict[str, str]:
-    lookups = {"account_type_lookup_billing": _account_type_case("billing_account_type"),
-               "account_type_lookup_sub": _account_type_case("sub_account_type")}
-    return {name: expr.format(**lookups) if "{" in expr else expr for name, expr in CONFORMANCE_DEFAULTS.items()}
-
-
 def _focus_select(source: Source, staged: StagedSource, ingest_id: str, passthrough: dict[str, str]) -> str:
     """The source's mapping, completed to the full FOCUS column set plus lineage and enrichment columns.
 
@@ -145,7 +106,7 @@ def _focus_select(source: Source, staged: StagedSource, ingest_id: str, passthro
     cols += [f"CAST({ident(x)} AS VARCHAR) AS {ident(x)}" for x in passthrough.values() if x in mapped]
     available = {c.name for c in focus_columns()} | set(LINEAGE_COLUMNS)
     types = {c.name: c.duckdb_type for c in focus_columns()}
-    conform = ", ".join(f"CAST({expr} AS {types[name]}) AS {ident(name)}" for name, expr in _conformance_sql().items())
+    conform = ", ".join(f"CAST({expr} AS {types[name]}) AS {ident(name)}" for name, expr in conformance_exprs().items())
     return (
         f"SELECT * EXCLUDE (x_AiWorkload_src), coalesce(x_AiWorkload_src, {ai_workload_case(available)}) "
         f"AS x_AiWorkload FROM (SELECT * REPLACE ({conform}) FROM (SELECT {', '.join(cols)} FROM ({mapping})))"

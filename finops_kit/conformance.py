@@ -1,0 +1,95 @@
+"""Shared FOCUS 1.2 conformance, applied to every source's mapped rows (the dialects' shared base).
+
+A FOCUS column that is present must satisfy the spec's rules, and the warehouse table always has all 57 columns.
+Rules that follow from the spec alone — not from any one provider — are written here once instead of in every
+source module:
+
+* **fill** a NULL with the value the spec defines from other columns (ServiceSubcategory "Other (<category>)",
+  PricingCurrency = BillingCurrency, pricing-currency amounts when both currencies are the same, account types and
+  region names from reviewed tables, a name from its id where the provider exports no name);
+* **clear** what the spec says MUST be NULL (PricingQuantity and SkuId on Tax rows, ConsumedQuantity on anything but
+  used Usage, CommitmentDiscount* without a CommitmentDiscountId, a PricingUnit without a PricingQuantity);
+* **normalize** units to the FOCUS unit format ("Hrs" -> "Hours", "GB-Mo" -> "GB-Months", data/units.csv).
+
+Money columns are never touched here, so the reconciliation proof is unaffected.
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import cache
+from importlib import resources
+
+from .sources.base import sql_str
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    text = resources.files("finops_kit").joinpath(f"data/{name}").read_text(encoding="utf-8")
+    return list(csv.DictReader([ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]))
+
+
+def _case(expr: str, pairs: list[tuple[str, str]]) -> str:
+    if not pairs:
+        return "NULL"
+    whens = " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}" for k, v in pairs)
+    return f"CASE {expr} {whens} END"
+
+
+@cache
+def _unit_case_template() -> str:
+    return _case("{0}", [(r["provider_unit"], r["focus_unit"]) for r in _rows("units.csv")])
+
+
+def focus_unit(expr: str) -> str:
+    """A unit expression in FOCUS unit format (unknown spellings pass through unchanged)."""
+    return f"coalesce({_unit_case_template().format(f'trim({expr})')}, nullif(trim({expr}), ''))"
+
+
+@cache
+def conformance_exprs() -> dict[str, str]:
+    """FOCUS column -> SQL expression over the completed (pre-conformance) row."""
+    accounts = _rows("account_types.csv")
+    regions = _rows("regions.csv")
+    region_case = "CASE " + " ".join(
+        f"WHEN ProviderName = {sql_str(r['provider_name'])} AND RegionId = {sql_str(r['region_id'])} "
+        f"THEN {sql_str(r['region_name'])}" for r in regions) + " END"
+    subcategory = "coalesce(ServiceSubcategory, 'Other (' || ServiceCategory || ')')"
+    same_currency = "(PricingCurrency IS NULL OR PricingCurrency = BillingCurrency)"
+    is_tax = "ChargeCategory = 'Tax'"
+    consumed = "(ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused')"
+    no_commitment = "CommitmentDiscountId IS NULL"
+    return {
+        # --- fills: values the spec defines from other columns --------------------------------------------
+        "ServiceSubcategory": subcategory,
+        "PricingCurrency": "coalesce(PricingCurrency, BillingCurrency)",
+        "PricingCurrencyEffectiveCost":
+            f"coalesce(PricingCurrencyEffectiveCost, CASE WHEN {same_currency} THEN EffectiveCost END)",
+        "PricingCurrencyListUnitPrice":
+            f"coalesce(PricingCurrencyListUnitPrice, CASE WHEN {same_currency} THEN ListUnitPrice END)",
+        "PricingCurrencyContractedUnitPrice":
+            f"coalesce(PricingCurrencyContractedUnitPrice, CASE WHEN {same_currency} THEN ContractedUnitPrice END)",
+        "BillingAccountType": "coalesce(BillingAccountType, CASE WHEN BillingAccountId IS NOT NULL THEN "
+                              f"{_case('ProviderName', [(r['provider_name'], r['billing_account_type']) for r in accounts])} END)",
+        "SubAccountType": "coalesce(SubAccountType, CASE WHEN SubAccountId IS NOT NULL THEN "
+                          f"{_case('ProviderName', [(r['provider_name'], r['sub_account_type']) for r in accounts])} END)",
+        # exports without account names (legacy CUR, GCP projects without names): the id is the best name we have
+        "BillingAccountName": "coalesce(BillingAccountName, BillingAccountId)",
+        "SubAccountName": "coalesce(SubAccountName, SubAccountId)",
+        "RegionName": f"coalesce(RegionName, {region_case}, RegionId)",
+        "ResourceType": f"coalesce(ResourceType, CASE WHEN ResourceId IS NOT NULL THEN {subcategory} END)",
+        "SkuMeter": "coalesce(SkuMeter, CASE WHEN SkuId IS NOT NULL AND NOT coalesce(" + is_tax + ", false) "
+                    "THEN coalesce(x_UsageType, ChargeDescription) END)",
+        # --- clears: what the spec says MUST be NULL ------------------------------------------------------
+        "PricingQuantity": f"CASE WHEN {is_tax} THEN NULL ELSE PricingQuantity END",
+        "PricingUnit": f"CASE WHEN {is_tax} OR PricingQuantity IS NULL THEN NULL ELSE {focus_unit('PricingUnit')} END",
+        "SkuId": f"CASE WHEN {is_tax} THEN NULL ELSE SkuId END",
+        "SkuPriceId": f"CASE WHEN {is_tax} THEN NULL ELSE SkuPriceId END",
+        "ConsumedQuantity": f"CASE WHEN {consumed} THEN ConsumedQuantity END",
+        "ConsumedUnit": f"CASE WHEN {consumed} AND ConsumedQuantity IS NOT NULL THEN {focus_unit('ConsumedUnit')} END",
+        "CommitmentDiscountCategory": f"CASE WHEN {no_commitment} THEN NULL ELSE CommitmentDiscountCategory END",
+        "CommitmentDiscountType": f"CASE WHEN {no_commitment} THEN NULL ELSE CommitmentDiscountType END",
+        "CommitmentDiscountName": f"CASE WHEN {no_commitment} THEN NULL ELSE CommitmentDiscountName END",
+        "CommitmentDiscountStatus": f"CASE WHEN {no_commitment} THEN NULL ELSE CommitmentDiscountStatus END",
+        "CommitmentDiscountQuantity": f"CASE WHEN {no_commitment} THEN NULL ELSE CommitmentDiscountQuantity END",
+        "CommitmentDiscountUnit": f"CASE WHEN {no_commitment} THEN NULL ELSE {focus_unit('CommitmentDiscountUnit')} END",
+    }

@@ -1,0 +1,859 @@
+"""Tag policy audit: cost-weighted tag coverage, violations ranked by dollars, top-N values and dev vs prod.
+
+Why cost-weighted: a thousand untagged $0.001 API calls matter less than one untagged GPU node. Coverage of a key
+is ``Σ EffectiveCost of rows where the tag is present and valid / Σ EffectiveCost`` over rows with
+``EffectiveCost > 0``. Credits, refunds and other negative rows are left out of coverage (they would let a refund
+"untag" spend, and a credit would push coverage above 100%); they stay in showback and top-N totals so that
+those tie to the bill.
+
+The policy (``tag_policy`` in ``finops.yaml``) names the keys, their aliases, allowed values or patterns and value
+aliases. It compiles into small mapping tables (raw key -> policy key, raw value -> canonical value) that DuckDB
+joins with the exploded ``Tags`` JSON; every figure is an aggregate computed in SQL and only the aggregates reach
+pandas. Case and separator variants (``Env``, ``ENV``, ``e-n-v``) and near-duplicate typos (``enviroment``) are
+detected automatically from the distinct keys in the data and sized in dollars.
+
+Typical use::
+
+    audit = TagAudit(con, "finops.yaml", start="2026-01", end="2026-06", providers=["AWS"])
+    audit.coverage(by="provider")        # per key, with the FinOps maturity band
+    audit.violations()                   # ranked by dollars
+    audit.export_violations("violations.csv")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .config import load_config, section
+from .errors import ConfigError
+from .sources.base import ident, sql_str
+from .warehouse import FOCUS_TABLE
+
+UNTAGGED = "(untagged)"
+OTHER = "(other)"
+ALL_REQUIRED = "(all required)"
+
+#: FinOps Foundation maturity for "cost allocated to an owner": >= 70% crawl, >= 85% walk, > 90% run.
+MATURITY_BANDS = (("run", 90.0, False), ("walk", 85.0, True), ("crawl", 70.0, True))
+
+#: Hours in an average month (8766 h / 12): turns a per-hour cost rate into a monthly figure.
+HOURS_PER_MONTH = 730.5
+
+#: Separators ignored when comparing key and value spellings ("cost_center" ~ "Cost-Center" ~ "costcenter").
+_NORM_RE = r"[\s_\-.:/]+"
+
+#: The columns an analysis groups by, as SQL over the FOCUS table.
+DIMENSIONS: dict[str, str] = {
+    "provider": "coalesce(ProviderName, '(none)')",
+    "account": "coalesce(SubAccountName, SubAccountId, BillingAccountName, BillingAccountId, '(none)')",
+    "service": "coalesce(ServiceName, '(none)')",
+    "service_category": "coalesce(ServiceCategory, '(none)')",
+    "month": "CAST(date_trunc('month', ChargePeriodStart) AS DATE)",
+    "ai_workload": "coalesce(x_AiWorkload, 'Not AI')",
+}
+
+#: Accelerator hours of a row: ConsumedQuantity when it is measured in hours, else the charged period's length.
+_HOURS_SQL = """CASE WHEN lower(coalesce(ConsumedUnit, '')) LIKE '%hour%'
+                      OR lower(coalesce(ConsumedUnit, '')) IN ('hrs', 'hr', 'h')
+                 THEN CAST(ConsumedQuantity AS DOUBLE)
+                 ELSE epoch(ChargePeriodEnd - ChargePeriodStart) / 3600.0 END"""
+
+
+def maturity_band(pct: float | None) -> str:
+    """FinOps maturity band of an allocation percentage (0-100): run > 90, walk >= 85, crawl >= 70."""
+    if pct is None or (isinstance(pct, float) and math.isnan(pct)):
+        return "n/a"
+    for name, bound, inclusive in MATURITY_BANDS:
+        if pct >= bound if inclusive else pct > bound:
+            return name
+    return "pre-crawl"
+
+
+# --------------------------------------------------------------------------------------------------- the policy
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """One tag key of the policy."""
+
+    name: str
+    required: str = "all"  # all | ai | no
+    aliases: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+    pattern: str | None = None
+    value_aliases: dict[str, str] = field(default_factory=dict)  # raw spelling -> canonical value
+
+    def describe_rule(self) -> str:
+        """The value rule in words, for violation reports."""
+        if self.allowed and self.pattern:
+            return f"one of {', '.join(self.allowed)} or matching {self.pattern}"
+        if self.allowed:
+            return f"one of {', '.join(self.allowed)}"
+        if self.pattern:
+            return f"matching {self.pattern}"
+        return "any non-empty value"
+
+
+@dataclass(frozen=True)
+class TagPolicy:
+    """The ``tag_policy`` section: keys, aliases, value rules, and which env values are production."""
+
+    keys: dict[str, KeyPolicy]
+    consolidate_variants: bool = True
+    near_duplicate_distance: int = 1
+    environment_key: str | None = "env"
+    production_values: tuple[str, ...] = ("prod",)
+
+    @property
+    def required(self) -> list[str]:
+        return [k for k, p in self.keys.items() if p.required != "no"]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "finops.yaml") -> TagPolicy:
+        """Validate a ``tag_policy`` mapping; a mistake raises a one-line ConfigError naming the key."""
+        pre = f"{where}: tag_policy"
+        if not isinstance(data, dict):
+            raise ConfigError(f"{pre}: expected a mapping")
+        known = {"keys", "consolidate_variants", "near_duplicate_distance", "environment_key", "production_values"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{pre}.{unknown[0]}: unknown setting (expected one of {', '.join(sorted(known))})")
+        raw_keys = data.get("keys") or {}
+        if not isinstance(raw_keys, dict) or not raw_keys:
+            raise ConfigError(f"{pre}.keys: expected a mapping of tag keys (e.g. team: {{required: true}})")
+        keys: dict[str, KeyPolicy] = {}
+        seen_names: dict[str, str] = {}
+        for name, spec in raw_keys.items():
+            kp = _key_policy(str(name), spec or {}, f"{pre}.keys.{name}")
+            for n in (kp.name, *kp.aliases):
+                if n in seen_names and seen_names[n] != kp.name:
+                    raise ConfigError(f"{pre}.keys.{name}: name {n!r} is already used by key {seen_names[n]!r}")
+                seen_names[n] = kp.name
+            keys[kp.name] = kp
+        env = data.get("environment_key", "env" if "env" in keys else None)
+        if env is not None and env not in keys:
+            raise ConfigError(f"{pre}.environment_key: {env!r} is not one of the policy keys ({', '.join(keys)})")
+        prod = data.get("production_values", ["prod"])
+        if not isinstance(prod, list) or not all(isinstance(v, str) for v in prod):
+            raise ConfigError(f"{pre}.production_values: expected a list of strings")
+        dist = data.get("near_duplicate_distance", 1)
+        if not isinstance(dist, int) or isinstance(dist, bool) or not 0 <= dist <= 3:
+            raise ConfigError(f"{pre}.near_duplicate_distance: expected an integer 0..3, got {dist!r}")
+        cons = data.get("consolidate_variants", True)
+        if not isinstance(cons, bool):
+            raise ConfigError(f"{pre}.consolidate_variants: expected true or false, got {cons!r}")
+        return cls(keys=keys, consolidate_variants=cons, near_duplicate_distance=dist,
+                   environment_key=env, production_values=tuple(prod))
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return (str(value),)
+    if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings")
+    return tuple(str(v) for v in value)
+
+
+def _key_policy(name: str, spec: Any, where: str) -> KeyPolicy:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: expected a mapping (required, aliases, allowed, pattern, value_aliases)")
+    known = {"required", "aliases", "allowed", "pattern", "value_aliases"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown setting (expected one of {', '.join(sorted(known))})")
+    req = spec.get("required", True)
+    required = {True: "all", False: "no", "ai": "ai", "all": "all", "no": "no"}.get(req)
+    if required is None:
+        raise ConfigError(f"{where}.required: expected true, false or ai, got {req!r}")
+    pattern = spec.get("pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str):
+            raise ConfigError(f"{where}.pattern: expected a regular expression string")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{where}.pattern: invalid regular expression ({exc})") from None
+    value_aliases: dict[str, str] = {}
+    va = spec.get("value_aliases") or {}
+    if not isinstance(va, dict):
+        raise ConfigError(f"{where}.value_aliases: expected a mapping canonical value -> list of spellings")
+    for canonical, spellings in va.items():
+        for s in _str_list(spellings, f"{where}.value_aliases.{canonical}"):
+            value_aliases[s] = str(canonical)
+    allowed = _str_list(spec.get("allowed"), f"{where}.allowed")
+    if allowed:
+        bad = sorted({c for c in value_aliases.values() if c not in allowed})
+        if bad:
+            raise ConfigError(f"{where}.value_aliases.{bad[0]}: not one of the allowed values ({', '.join(allowed)})")
+    return KeyPolicy(name=name, required=required, aliases=_str_list(spec.get("aliases"), f"{where}.aliases"),
+                     allowed=allowed, pattern=pattern, value_aliases=value_aliases)
+
+
+def load_policy(source: TagPolicy | dict | str | os.PathLike | None = None) -> TagPolicy:
+    """The tag policy from a TagPolicy, a config dict (whole file or the section) or a finops.yaml path."""
+    if isinstance(source, TagPolicy):
+        return source
+    if isinstance(source, dict):
+        data = source.get("tag_policy", source) if "tag_policy" in source else source
+        return TagPolicy.from_dict(data or {}, "config")
+    cfg = load_config(source)
+    where = str(source or os.environ.get("FINOPS_CONFIG") or "finops.yaml")
+    return TagPolicy.from_dict(section(cfg, "tag_policy", {}), Path(where).name)
+
+
+# ------------------------------------------------------------------------------------------------------ scope
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows an analysis reads: billing periods (inclusive months 'YYYY-MM') and providers."""
+
+    start: str | None = None
+    end: str | None = None
+    providers: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, start: Any = None, end: Any = None, providers: Any = None) -> Scope:
+        def month(v: Any, name: str) -> str | None:
+            if v is None or (isinstance(v, str) and not v.strip()):
+                return None
+            try:
+                return pd.Timestamp(str(v)).strftime("%Y-%m")
+            except ValueError:
+                raise ConfigError(f"parameter {name}: expected a month like 2026-01, got {v!r}") from None
+
+        if isinstance(providers, str):
+            providers = [p for p in providers.split(",") if p.strip()]
+        provs = tuple(str(p).strip() for p in (providers or []) if str(p).strip())
+        return cls(month(start, "billing_period_start"), month(end, "billing_period_end"), provs)
+
+    def where(self) -> str:
+        """SQL predicate over the FOCUS table (BillingPeriodStart months, case-insensitive provider names)."""
+        parts = ["TRUE"]
+        if self.start:
+            parts.append(f"BillingPeriodStart >= TIMESTAMP {sql_str(self.start + '-01')}")
+        if self.end:
+            parts.append(f"BillingPeriodStart < TIMESTAMP {sql_str(self.end + '-01')} + INTERVAL 1 MONTH")
+        if self.providers:
+            parts.append("lower(ProviderName) IN (" + ", ".join(sql_str(p.lower()) for p in self.providers) + ")")
+        return " AND ".join(parts)
+
+    def describe(self) -> str:
+        period = f"{self.start or 'first'} .. {self.end or 'last'} billing period"
+        return f"{period}; providers: {', '.join(self.providers) if self.providers else 'all'}"
+
+
+def _values_sql(rows: Sequence[tuple], columns: Sequence[str], types: Sequence[str]) -> str:
+    """A small literal table (SELECT ... FROM VALUES) with typed columns; an empty one when there are no rows."""
+    cols = ", ".join(f"CAST({ident('c' + str(i))} AS {t}) AS {ident(c)}" for i, (c, t) in enumerate(zip(columns, types, strict=True)))
+    if not rows:
+        nulls = ", ".join(f"CAST(NULL AS {t}) AS {ident(c)}" for c, t in zip(columns, types, strict=True))
+        return f"SELECT {nulls} WHERE FALSE"
+    vals = ", ".join("(" + ", ".join(_lit(v) for v in r) + ")" for r in rows)
+    names = ", ".join(ident("c" + str(i)) for i in range(len(columns)))
+    return f"SELECT {cols} FROM (VALUES {vals}) AS v({names})"
+
+
+def _lit(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int | float):
+        return repr(v)
+    return sql_str(v)
+
+
+def _norm(expr: str) -> str:
+    """SQL: a spelling folded for comparison (lower case, no whitespace or separators)."""
+    return f"regexp_replace(lower(trim({expr})), {sql_str(_NORM_RE)}, '', 'g')"
+
+
+# ------------------------------------------------------------------------------------------------------ audit
+
+
+class TagAudit:
+    """The tag audit of one scope of the FOCUS table under one policy.
+
+    Construction scans the scope once to build three small temp tables: the distinct (key, value) pairs with their
+    dollars, the key map (raw key -> policy key, how it matched) and the value map (raw value -> canonical value,
+    status). Every analysis is a SQL query over two temp views joining them back to the rows:
+
+    - ``facts``: one row per (charge, applicable policy key) with status ok / missing / empty / invalid;
+    - ``wide``: one row per charge with a consolidated value column per policy key (NULL unless valid).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, policy: TagPolicy | dict | str | os.PathLike | None = None,
+                 *, start: Any = None, end: Any = None, providers: Any = None, table: str = FOCUS_TABLE):
+        self.con = con
+        self.policy = load_policy(policy)
+        self.scope = Scope.of(start, end, providers)
+        self.table = table
+        tag = uuid.uuid4().hex[:10]
+        self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "kv", "keymap", "valmap", "facts", "wide", "raw")}
+        self._build()
+
+    # ----------------------------------------------------------------------------------------------- building
+
+    def _build(self) -> None:
+        n, p = self.names, self.policy
+        dims = ",\n".join(f"{sql} AS {ident(d)}" for d, sql in DIMENSIONS.items())
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW {n['scope']} AS
+            SELECT rowid AS _rid, {dims},
+                   coalesce(SubAccountId, BillingAccountId) AS account_id,
+                   ResourceId, ResourceName, x_InstanceType, x_AiWorkload, ServiceName, ServiceCategory,
+                   ChargeCategory, CommitmentDiscountStatus, PricingCategory, ChargePeriodStart, ChargePeriodEnd,
+                   ConsumedQuantity, ConsumedUnit, EffectiveCost AS cost, Tags
+            FROM {ident(self.table)} WHERE {self.scope.where()}""")
+        # every raw tag of every charge in scope (a view: re-derived, never materialized)
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW {n['raw']} AS
+            SELECT s._rid, j.key AS raw_key, j.value ->> '$' AS raw_value
+            FROM {n['scope']} s, json_each(s.Tags) j""")
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {n['kv']} AS
+            SELECT r.raw_key, r.raw_value, count(*) AS rows,
+                   sum(s.cost) FILTER (WHERE s.cost > 0) AS positive_cost
+            FROM {n['raw']} r JOIN {n['scope']} s USING (_rid) GROUP BY ALL""")
+
+        # policy names: canonical key names and aliases
+        names = [(k.name, k.name, 0) for k in p.keys.values()]
+        names += [(k.name, a, 1) for k in p.keys.values() for a in k.aliases]
+        pk = _values_sql(names, ["canon_key", "name", "prio"], ["VARCHAR", "VARCHAR", "INTEGER"])
+        cons = "TRUE" if p.consolidate_variants else "FALSE"
+        dist = int(p.near_duplicate_distance)
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {n['keymap']} AS
+            WITH pk AS ({pk}),
+            dk AS (SELECT raw_key, sum(rows) AS rows, coalesce(sum(positive_cost), 0) AS positive_cost
+                   FROM {n['kv']} GROUP BY raw_key),
+            exact AS (SELECT dk.raw_key, pk.canon_key, pk.prio FROM dk JOIN pk ON dk.raw_key = pk.name),
+            variant AS (
+              SELECT dk.raw_key, min(pk.canon_key) AS canon_key FROM dk JOIN pk ON {_norm('dk.raw_key')} = {_norm('pk.name')}
+              WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) GROUP BY dk.raw_key),
+            near AS (
+              SELECT dk.raw_key, arg_min(pk.canon_key, damerau_levenshtein({_norm('dk.raw_key')}, {_norm('pk.name')})) AS canon_key
+              FROM dk JOIN pk
+                ON damerau_levenshtein({_norm('dk.raw_key')}, {_norm('pk.name')})
+                   <= least({dist}, CASE WHEN length({_norm('pk.name')}) >= 8 THEN 2
+                                         WHEN length({_norm('pk.name')}) >= 4 THEN 1 ELSE 0 END)
+              WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) AND dk.raw_key NOT IN (SELECT raw_key FROM variant)
+              GROUP BY dk.raw_key)
+            SELECT dk.raw_key, dk.rows, dk.positive_cost,
+                   coalesce(e.canon_key, v.canon_key, nr.canon_key) AS canon_key,
+                   CASE WHEN e.prio = 0 THEN 'canonical' WHEN e.prio = 1 THEN 'alias'
+                        WHEN v.canon_key IS NOT NULL THEN 'variant'
+                        WHEN nr.canon_key IS NOT NULL THEN 'near-duplicate' ELSE 'not in policy' END AS key_match,
+                   (e.canon_key IS NOT NULL OR (v.canon_key IS NOT NULL AND {cons})) AS counts,
+                   CASE WHEN e.prio IS NOT NULL THEN e.prio WHEN v.canon_key IS NOT NULL THEN 2 ELSE 9 END AS prio
+            FROM dk LEFT JOIN exact e USING (raw_key) LEFT JOIN variant v USING (raw_key)
+                    LEFT JOIN near nr USING (raw_key)""")
+
+        # policy values: allowed values and alias targets map to themselves; alias spellings to their target
+        targets = []
+        for k in p.keys.values():
+            canon = list(dict.fromkeys([*k.allowed, *k.value_aliases.values()]))
+            targets += [(k.name, v, v, "exact") for v in canon]
+            targets += [(k.name, raw, tgt, "alias") for raw, tgt in k.value_aliases.items() if raw not in canon]
+        pv = _values_sql(targets, ["canon_key", "name", "target", "kind"], ["VARCHAR"] * 4)
+        valid_cases = []
+        for k in p.keys.values():
+            conds = []
+            if k.allowed:
+                conds.append("value IN (" + ", ".join(sql_str(v) for v in k.allowed) + ")")
+            if k.pattern:
+                conds.append(f"regexp_full_match(value, {sql_str(k.pattern)})")
+            valid_cases.append(f"WHEN {sql_str(k.name)} THEN {' OR '.join(conds) if conds else 'TRUE'}")
+        valid = f"CASE canon_key {' '.join(valid_cases)} ELSE TRUE END"
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {n['valmap']} AS
+            WITH pv AS ({pv}),
+            v AS (SELECT km.canon_key, kv.raw_value, coalesce(sum(kv.positive_cost), 0) AS positive_cost
+                  FROM {n['kv']} kv JOIN {n['keymap']} km USING (raw_key) WHERE km.counts GROUP BY ALL),
+            e AS (SELECT v.canon_key, v.raw_value, pv.target, pv.kind FROM v JOIN pv
+                    ON v.canon_key = pv.canon_key AND v.raw_value = pv.name),
+            l AS (SELECT v.canon_key, v.raw_value, min(pv.target) AS target FROM v JOIN pv
+                    ON v.canon_key = pv.canon_key AND {_norm('v.raw_value')} = {_norm('pv.name')} GROUP BY ALL),
+            d AS (SELECT canon_key, {_norm('raw_value')} AS norm, arg_max(trim(raw_value), positive_cost) AS dominant
+                  FROM v WHERE trim(coalesce(raw_value, '')) <> '' GROUP BY ALL),
+            m AS (
+              SELECT v.canon_key, v.raw_value, v.positive_cost,
+                     CASE WHEN trim(coalesce(v.raw_value, '')) = '' THEN NULL
+                          WHEN e.target IS NOT NULL THEN e.target
+                          WHEN {cons} AND l.target IS NOT NULL THEN l.target
+                          WHEN {cons} THEN d.dominant
+                          ELSE v.raw_value END AS value,
+                     CASE WHEN trim(coalesce(v.raw_value, '')) = '' THEN 'empty'
+                          WHEN e.kind = 'alias' THEN 'alias'
+                          WHEN e.target IS NOT NULL THEN 'exact'
+                          WHEN {cons} AND l.target IS NOT NULL THEN 'variant'
+                          WHEN {cons} AND d.dominant <> v.raw_value THEN 'variant'
+                          ELSE 'exact' END AS value_match
+              FROM v LEFT JOIN e USING (canon_key, raw_value) LEFT JOIN l USING (canon_key, raw_value)
+                     LEFT JOIN d ON d.canon_key = v.canon_key AND d.norm = {_norm('v.raw_value')})
+            SELECT *, CASE WHEN value IS NULL THEN 'empty' WHEN {valid} THEN 'ok' ELSE 'invalid' END AS status
+            FROM m""")
+
+        req = _values_sql([(k.name, k.required) for k in p.keys.values()], ["key", "required"], ["VARCHAR", "VARCHAR"])
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW {n['facts']} AS
+            WITH best AS (
+              -- a charge tagged twice for one key (env and Env): the canonical name wins, then an alias, then
+              -- a variant; ties break on the raw key so the choice is deterministic
+              SELECT r._rid, km.canon_key AS key,
+                     arg_min(r.raw_key, CAST(km.prio AS VARCHAR) || r.raw_key) AS raw_key,
+                     arg_min(r.raw_value, CAST(km.prio AS VARCHAR) || r.raw_key) AS raw_value
+              FROM {n['raw']} r JOIN {n['keymap']} km ON km.raw_key = r.raw_key AND km.counts
+              GROUP BY ALL),
+            judged AS (
+              SELECT b.*, vm.value, vm.value_match, vm.status, km.key_match
+              FROM best b JOIN {n['valmap']} vm ON vm.canon_key = b.key AND vm.raw_value IS NOT DISTINCT FROM b.raw_value
+                          JOIN {n['keymap']} km ON km.raw_key = b.raw_key),
+            req AS ({req})
+            SELECT s.*, req.key, req.required, coalesce(j.status, 'missing') AS status,
+                   j.value, j.raw_key, j.raw_value, j.key_match, j.value_match
+            FROM {n['scope']} s CROSS JOIN req
+            LEFT JOIN judged j ON j._rid = s._rid AND j.key = req.key
+            WHERE req.required = 'all' OR (req.required = 'ai' AND s.x_AiWorkload IS NOT NULL)
+               OR req.required = 'no'""")
+        # per key: the consolidated value when valid, and (suffix __value) the consolidated value whatever its status
+        pivot = ",\n".join(
+            f"max(value) FILTER (WHERE key = {sql_str(k)} AND status = 'ok') AS {ident(k)}, "
+            f"max(value) FILTER (WHERE key = {sql_str(k)}) AS {ident(k + '__value')}" for k in p.keys)
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW {n['wide']} AS
+            WITH w AS (
+              SELECT r._rid, {pivot}
+              FROM (SELECT _rid, key, value, status FROM {n['facts']} WHERE value IS NOT NULL) r
+              GROUP BY r._rid)
+            SELECT s.*, {', '.join('w.' + ident(k) + ', w.' + ident(k + '__value') for k in p.keys)}
+            FROM {n['scope']} s LEFT JOIN w USING (_rid)""")
+
+    def close(self) -> None:
+        """Drop the temp tables and views (they also vanish with the connection)."""
+        for kind in ("wide", "facts", "raw", "scope"):
+            self.con.execute(f"DROP VIEW IF EXISTS {self.names[kind]}")
+        for kind in ("valmap", "keymap", "kv"):
+            self.con.execute(f"DROP TABLE IF EXISTS {self.names[kind]}")
+
+    def __enter__(self) -> TagAudit:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
+        """Run SQL where ``@scope``, ``@facts``, ``@wide``, ``@raw``, ``@keymap``, ``@valmap`` name the views."""
+        for kind in sorted(self.names, key=len, reverse=True):  # plain replace: a regex may contain braces
+            query = query.replace("@" + kind, self.names[kind])
+        return self.con.sql(query)
+
+    # ------------------------------------------------------------------------------------------------ results
+
+    def key_map(self) -> pd.DataFrame:
+        """Every tag key seen in scope: the policy key it maps to, how (canonical/alias/variant/near-duplicate/
+        not in policy), whether it counts for coverage, and the dollars (EffectiveCost > 0) of rows carrying it."""
+        return self.sql("""
+            SELECT raw_key, canon_key AS policy_key, key_match, counts AS counted, rows,
+                   CAST(positive_cost AS DOUBLE) AS cost
+            FROM @keymap ORDER BY positive_cost DESC, raw_key""").df()
+
+    def value_map(self, key: str | None = None) -> pd.DataFrame:
+        """Raw value -> canonical value per policy key, with how it matched and its status (ok/empty/invalid)."""
+        where = f"WHERE canon_key = {sql_str(key)}" if key else ""
+        return self.sql(f"""
+            SELECT canon_key AS key, raw_value, value, value_match, status, CAST(positive_cost AS DOUBLE) AS cost
+            FROM @valmap {where} ORDER BY canon_key, positive_cost DESC, raw_value""").df()
+
+    def coverage(self, by: str | None = None, *, ai_only: bool = False, keys: Sequence[str] | None = None
+                 ) -> pd.DataFrame:
+        """Cost-weighted coverage per required key, plus ``(all required)`` (a charge with every applicable key
+        valid), optionally per dimension (provider, account, service, service_category, month, ai_workload).
+
+        Columns: [by], key, covered_cost, total_cost, coverage (percent), band. ``total_cost`` differs by key
+        when a key is required only on AI spend.
+        """
+        grp = _dim(by)
+        req = [k for k in (keys or self.policy.required) if k in self.policy.keys]
+        keys_sql = ", ".join(sql_str(k) for k in req) or "NULL"
+        ai = "AND x_AiWorkload IS NOT NULL" if ai_only else ""
+        g = f"{ident(by)}, " if by else ""
+        df = self.sql(f"""
+            WITH f AS (SELECT * FROM @facts WHERE cost > 0 AND key IN ({keys_sql}) {ai}),
+            per_key AS (
+              SELECT {g}key, sum(cost) FILTER (WHERE status = 'ok') AS covered, sum(cost) AS total
+              FROM f GROUP BY ALL),
+            per_row AS (
+              SELECT {g}_rid, any_value(cost) AS cost, bool_and(status = 'ok') AS ok FROM f GROUP BY ALL),
+            everything AS (
+              SELECT {g}{sql_str(ALL_REQUIRED)} AS key, sum(cost) FILTER (WHERE ok) AS covered, sum(cost) AS total
+              FROM per_row GROUP BY ALL)
+            SELECT {g}key, CAST(coalesce(covered, 0) AS DOUBLE) AS covered_cost, CAST(total AS DOUBLE) AS total_cost,
+                   100.0 * CAST(coalesce(covered, 0) AS DOUBLE) / nullif(CAST(total AS DOUBLE), 0) AS coverage
+            FROM (SELECT * FROM per_key UNION ALL SELECT * FROM everything)""").df()
+        order = {k: i for i, k in enumerate([*req, ALL_REQUIRED])}
+        df["band"] = [maturity_band(v) for v in df["coverage"]]
+        df["_o"] = df["key"].map(order)
+        sort = ([by] if grp else []) + ["_o"]
+        return df.sort_values(sort).drop(columns="_o").reset_index(drop=True)
+
+    def _violations_sql(self) -> str:
+        """Violations at (type, key, raw key, raw value, account, resource) grain, positive cost only."""
+        rules = {k.name: k.describe_rule() for k in self.policy.keys.values()}
+        rule_case = "CASE key " + " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}" for k, v in rules.items()) + " END"
+        return f"""
+            WITH f AS (SELECT * FROM @facts WHERE cost > 0 AND required <> 'no'),
+            rawk AS (SELECT r._rid, r.raw_key, r.raw_value, km.canon_key, km.key_match
+                     FROM @raw r JOIN @keymap km USING (raw_key)),
+            -- variant spellings of keys outside the policy (e.g. 'CostCenter' vs 'cost_center'): the spelling
+            -- with the most dollars is the suggested name
+            groups AS (SELECT raw_key, {_norm('raw_key')} AS norm,
+                              arg_max(raw_key, positive_cost) OVER (PARTITION BY {_norm('raw_key')}) AS dominant,
+                              count(*) OVER (PARTITION BY {_norm('raw_key')}) AS spellings
+                       FROM @keymap WHERE canon_key IS NULL),
+            v AS (
+              SELECT 'missing key' AS type, key, NULL AS raw_key, NULL AS raw_value,
+                     'tag "' || key || '" is absent' AS detail,
+                     'add tag ' || key || ' (' || {rule_case} || ')' AS action, account, account_id, ResourceId, cost
+              FROM f WHERE status = 'missing'
+              UNION ALL
+              SELECT 'empty value', key, raw_key, raw_value, 'tag "' || raw_key || '" has an empty value',
+                     'set a value for ' || key || ' (' || {rule_case} || ')', account, account_id, ResourceId, cost
+              FROM f WHERE status = 'empty'
+              UNION ALL
+              SELECT 'invalid value', key, raw_key, raw_value, raw_key || '=' || raw_value || ' is not allowed',
+                     'use ' || {rule_case} || ', or add a value alias', account, account_id, ResourceId, cost
+              FROM f WHERE status = 'invalid'
+              UNION ALL
+              SELECT 'value variant', key, raw_key, raw_value, raw_key || '=' || raw_value || ' means ' || value,
+                     'retag ' || key || '=' || value || ' at the source', account, account_id, ResourceId, cost
+              FROM f WHERE status = 'ok' AND value_match IN ('alias', 'variant')
+              UNION ALL
+              SELECT 'key variant', r.canon_key, r.raw_key, NULL,
+                     '"' || r.raw_key || '" is ' || CASE r.key_match WHEN 'alias' THEN 'an alias'
+                        WHEN 'variant' THEN 'a case/separator variant' ELSE 'a near-duplicate (typo?)' END
+                       || ' of "' || r.canon_key || '"',
+                     'rename tag "' || r.raw_key || '" to "' || r.canon_key || '"', s.account, s.account_id, s.ResourceId, s.cost
+              FROM rawk r JOIN @scope s USING (_rid)
+              WHERE s.cost > 0 AND r.key_match IN ('alias', 'variant', 'near-duplicate')
+              UNION ALL
+              SELECT 'key variant', NULL, r.raw_key, NULL,
+                     '"' || r.raw_key || '" and "' || g.dominant || '" differ only by case or separators',
+                     'rename tag "' || r.raw_key || '" to "' || g.dominant || '"', s.account, s.account_id, s.ResourceId, s.cost
+              FROM rawk r JOIN groups g USING (raw_key) JOIN @scope s USING (_rid)
+              WHERE s.cost > 0 AND g.spellings > 1 AND r.raw_key <> g.dominant)
+            SELECT type, key, raw_key, raw_value, detail, action, account, account_id, ResourceId,
+                   count(*) AS rows, sum(cost) AS cost
+            FROM v GROUP BY ALL"""
+
+    def violations(self, limit: int | None = None) -> pd.DataFrame:
+        """Policy violations ranked by dollars (EffectiveCost > 0 of the charges behind them).
+
+        Types: missing key, empty value, invalid value, key variant (an alias, a case/separator variant or a
+        near-duplicate of a policy key, or spellings of one non-policy key), value variant (an alias or case
+        variant of a canonical value). Each line names the accounts and resources behind it (top 3 by dollars),
+        the share of in-scope spend, and what to do.
+        """
+        lim = f"LIMIT {int(limit)}" if limit else ""
+        return self.sql(f"""
+            WITH vr AS (SELECT hash(type, key, raw_key, raw_value, detail) AS vid, * FROM ({self._violations_sql()})),
+            total AS (SELECT sum(cost) AS t FROM @scope WHERE cost > 0),
+            acc AS (SELECT vid, account, sum(cost) AS cost FROM vr GROUP BY ALL),
+            res AS (SELECT vid, ResourceId, sum(cost) AS cost FROM vr WHERE ResourceId IS NOT NULL GROUP BY ALL),
+            head AS (SELECT vid, any_value(type) AS type, any_value(key) AS key, any_value(detail) AS detail,
+                            any_value(action) AS action, any_value(raw_key) AS raw_key,
+                            any_value(raw_value) AS raw_value, sum(cost) AS cost, CAST(sum(rows) AS BIGINT) AS rows,
+                            count(DISTINCT ResourceId) AS resources, count(DISTINCT account) AS accounts
+                     FROM vr GROUP BY vid),
+            top_acc AS (SELECT vid, array_to_string(list(account ORDER BY cost DESC, account)[1:3], '; ') AS top_accounts
+                        FROM acc GROUP BY vid),
+            top_res AS (SELECT vid, array_to_string(list(ResourceId ORDER BY cost DESC, ResourceId)[1:3], '; ')
+                               AS top_resources FROM res GROUP BY vid)
+            SELECT h.type, h.key, h.detail, h.action, CAST(h.cost AS DOUBLE) AS cost,
+                   100.0 * CAST(h.cost AS DOUBLE) / CAST((SELECT t FROM total) AS DOUBLE) AS pct_of_spend,
+                   h.rows, h.resources, h.accounts, a.top_accounts, r.top_resources, h.raw_key, h.raw_value
+            FROM head h LEFT JOIN top_acc a USING (vid) LEFT JOIN top_res r USING (vid)
+            ORDER BY h.cost DESC, h.type, h.key, h.detail {lim}""").df()
+
+    def violation_resources(self) -> duckdb.DuckDBPyRelation:
+        """Violations per account and resource (the owners' work list), largest first, as a lazy relation."""
+        return self.sql(f"""
+            SELECT type, key, detail, action, account, account_id, ResourceId AS resource_id, rows, cost
+            FROM ({self._violations_sql()}) ORDER BY cost DESC, type, key, detail, account, resource_id""")
+
+    def export_violations(self, path: str | os.PathLike) -> int:
+        """Write the per-resource violation list as CSV (exact decimal dollars) and return its number of rows.
+
+        DuckDB writes the file itself (COPY), so a million-line work list never passes through pandas.
+        """
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        inner = self.violation_resources().sql_query()
+        self.con.execute(f"COPY ({inner}) TO {sql_str(str(path))} (HEADER, DELIMITER ',')")
+        return int(self.con.execute(f"SELECT count(*) FROM ({inner})").fetchall()[0][0])
+
+    def top_values(self, key: str | None = None, top_n: int = 5, *, ai_only: bool = False) -> pd.DataFrame:
+        """Top ``top_n`` consolidated values per policy key by EffectiveCost, then ``(other)`` and ``(untagged)``.
+
+        Values are after alias and variant consolidation; a charge whose tag is missing, empty or invalid is
+        ``(untagged)`` (it cannot be attributed). Like coverage, only charges with EffectiveCost > 0 count: a
+        credit is not a cost driver, and a negative bar would hide the spend behind it.
+        Columns: key, rank, value, cost, share (percent of the key's total), values (how many values a bar holds).
+        """
+        keys = [key] if key else list(self.policy.keys)
+        for k in keys:
+            if k not in self.policy.keys:
+                raise ConfigError(f"tag key {k!r}: not in tag_policy.keys ({', '.join(self.policy.keys)})")
+        # one scan of the rows, unpivoted to (key, value); a key required only on AI spend is ranked over AI spend
+        ai_keys = [k for k in keys if ai_only or self.policy.keys[k].required == "ai"]
+        ai_filter = (f"WHERE key NOT IN ({', '.join(sql_str(k) for k in ai_keys)}) OR x_AiWorkload IS NOT NULL"
+                     if ai_keys else "")
+        cols = ", ".join(ident(k) for k in keys)
+        union = f"""
+            SELECT key, value, cost
+            FROM (SELECT cost, x_AiWorkload, {cols} FROM @wide WHERE cost > 0)
+                 UNPIVOT INCLUDE NULLS (value FOR key IN ({cols}))
+            {ai_filter}"""
+        n = int(top_n)
+        df = self.sql(f"""
+            WITH v AS (SELECT key, value, sum(cost) AS cost FROM ({union}) GROUP BY ALL),
+            r AS (SELECT *, row_number() OVER (PARTITION BY key, value IS NULL ORDER BY cost DESC, value) AS rk FROM v)
+            SELECT key, CASE WHEN value IS NULL THEN {sql_str(UNTAGGED)} WHEN rk <= {n} THEN value
+                             ELSE {sql_str(OTHER)} END AS value,
+                   CASE WHEN value IS NULL THEN {n + 2} WHEN rk <= {n} THEN rk ELSE {n + 1} END AS rank,
+                   CAST(sum(cost) AS DOUBLE) AS cost, count(*) AS "values"
+            FROM r GROUP BY ALL ORDER BY key, rank""").df()
+        totals = df.groupby("key")["cost"].transform("sum")
+        df["share"] = 100.0 * df["cost"] / totals.where(totals != 0)
+        order = {k: i for i, k in enumerate(keys)}
+        df = df.sort_values(["key", "rank"], key=lambda s: s.map(order) if s.name == "key" else s)
+        return df[["key", "rank", "value", "cost", "share", "values"]].reset_index(drop=True)
+
+    # ---------------------------------------------------------------------------------------- dev vs prod
+
+    def _env_class(self) -> str:
+        env = self.policy.environment_key
+        if not env:
+            raise ConfigError("tag_policy.environment_key: not set; dev vs prod needs an environment tag key")
+        prod = ", ".join(sql_str(v) for v in self.policy.production_values) or "NULL"
+        return (f"CASE WHEN {ident(env)} IS NULL THEN 'untagged' WHEN {ident(env)} IN ({prod}) "
+                f"THEN 'production' ELSE 'non-production' END")
+
+    def environments(self) -> pd.DataFrame:
+        """Spend, AI spend, accelerator instance-hours and their cost per environment value (dev vs prod).
+
+        Columns: environment, env_class (production / non-production / untagged), cost, ai_cost, gpu_hours,
+        gpu_cost. GPU hours are instance-hours of 'Accelerated compute' usage charges: ConsumedQuantity when the
+        unit is hours, else the length of the charge period.
+        """
+        env = self.policy.environment_key
+        cls = self._env_class()
+        return self.sql(f"""
+            SELECT coalesce({ident(env)}, {sql_str(UNTAGGED)}) AS environment, {cls} AS env_class,
+                   CAST(sum(cost) AS DOUBLE) AS cost,
+                   CAST(coalesce(sum(cost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0) AS DOUBLE) AS ai_cost,
+                   coalesce(sum({_HOURS_SQL}) FILTER (WHERE x_AiWorkload = 'Accelerated compute'
+                                                      AND ChargeCategory = 'Usage'), 0) AS gpu_hours,
+                   CAST(coalesce(sum(cost) FILTER (WHERE x_AiWorkload = 'Accelerated compute'), 0) AS DOUBLE)
+                     AS gpu_cost
+            FROM @wide GROUP BY ALL ORDER BY cost DESC""").df()
+
+    def always_on_gpus(self, office_start: int = 8, office_end: int = 19,
+                       office_days: Sequence[int] = (1, 2, 3, 4, 5), timezone: str = "UTC",
+                       min_days: float = 7, min_off_hours_share: float = 0.95,
+                       include_untagged: bool = False) -> pd.DataFrame:
+        """Non-production accelerator resources charged every hour of nights and weekends, and what an
+        office-hours schedule would save per month.
+
+        Each usage charge of an 'Accelerated compute' resource is spread over the clock hours of its
+        ChargePeriod; the share of each hour the resource ran is its hours (ConsumedQuantity in hours, else the
+        period length) over the period length, so a daily row of 24 hours marks all 24 hours and a daily row of
+        10 hours marks none as fully used (hourly rows are exact; daily rows cannot say *which* hours ran, so
+        the rule errs towards not flagging). Off-hours are hours outside ``office_start``-``office_end`` (local
+        ``timezone``) or on days outside ``office_days`` (ISO: 1 = Monday). A resource is always on when, over
+        its observed span of at least ``min_days``, at least ``min_off_hours_share`` of the off-hours were fully
+        charged. The monthly saving of a schedule is its off-hours cost per hour of span x 730.5 h.
+        """
+        if not (0 <= office_start < office_end <= 24):
+            raise ConfigError(f"office hours: expected 0 <= start < end <= 24, got {office_start}..{office_end}")
+        days = [int(d) for d in office_days]
+        if not all(1 <= d <= 7 for d in days):
+            raise ConfigError(f"office days: expected ISO weekdays 1 (Monday) .. 7 (Sunday), got {list(office_days)}")
+        env = self.policy.environment_key
+        cls = self._env_class()
+        classes = "('non-production', 'untagged')" if include_untagged else "('non-production')"
+        local = f"timezone({sql_str(timezone)}, timezone('UTC', slot))"
+        off = (f"NOT (isodow({local}) IN ({', '.join(map(str, days)) or 'NULL'}) "
+               f"AND hour({local}) >= {int(office_start)} AND hour({local}) < {int(office_end)})")
+        team = ident("team") if "team" in self.policy.keys else "NULL"
+        return self.sql(f"""
+            WITH g AS (
+              SELECT ResourceId, ResourceName, provider, account, x_InstanceType, {ident(env)} AS env,
+                     {team} AS team,
+                     ChargePeriodStart AS s, ChargePeriodEnd AS e, cost,
+                     greatest(epoch(ChargePeriodEnd - ChargePeriodStart) / 3600.0, 1e-9) AS period_h,
+                     {_HOURS_SQL} AS used_h
+              FROM @wide
+              WHERE x_AiWorkload = 'Accelerated compute' AND ChargeCategory = 'Usage' AND ResourceId IS NOT NULL
+                AND {cls} IN {classes} AND ChargePeriodEnd > ChargePeriodStart),
+            slots AS (
+              SELECT ResourceId, slot, least(used_h / period_h, 1.0) AS frac, cost / n AS cost
+              FROM (SELECT *, unnest(range(date_trunc('hour', s), e, INTERVAL 1 HOUR)) AS slot,
+                           len(range(date_trunc('hour', s), e, INTERVAL 1 HOUR)) AS n FROM g)),
+            per_slot AS (SELECT ResourceId, slot, least(sum(frac), 1.0) AS frac, sum(cost) AS cost
+                         FROM slots GROUP BY ALL),
+            res AS (
+              SELECT ResourceId, min(slot) AS first_hour, max(slot) AS last_hour,
+                     count(*) FILTER (WHERE frac >= 0.99 AND {off}) AS off_hours_charged,
+                     sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE {off}), 0) AS off_hours_cost
+              FROM per_slot GROUP BY ResourceId),
+            span AS (
+              SELECT ResourceId, count(*) AS span_hours, count(*) FILTER (WHERE {off}) AS off_hours
+              FROM (SELECT ResourceId, unnest(range(first_hour, last_hour + INTERVAL 1 HOUR, INTERVAL 1 HOUR)) AS slot
+                    FROM res) GROUP BY ResourceId),
+            meta AS (SELECT ResourceId, any_value(ResourceName) AS resource_name, any_value(provider) AS provider,
+                            any_value(account) AS account, any_value(x_InstanceType) AS instance_type,
+                            string_agg(DISTINCT env, ', ') AS environment, string_agg(DISTINCT team, ', ') AS team
+                     FROM g GROUP BY ResourceId)
+            SELECT m.ResourceId AS resource_id, m.resource_name, m.provider, m.account, m.instance_type,
+                   coalesce(m.environment, {sql_str(UNTAGGED)}) AS environment, m.team,
+                   r.first_hour, r.last_hour, sp.span_hours / 24.0 AS span_days,
+                   sp.off_hours, r.off_hours_charged,
+                   100.0 * r.off_hours_charged / nullif(sp.off_hours, 0) AS off_hours_charged_pct,
+                   CAST(r.cost AS DOUBLE) AS cost, CAST(r.off_hours_cost AS DOUBLE) AS off_hours_cost,
+                   CAST(r.cost AS DOUBLE) / sp.span_hours * {HOURS_PER_MONTH} AS monthly_cost,
+                   CAST(r.off_hours_cost AS DOUBLE) / sp.span_hours * {HOURS_PER_MONTH} AS monthly_saving,
+                   (sp.span_hours / 24.0 >= {float(min_days)}
+                    AND r.off_hours_charged >= {float(min_off_hours_share)} * sp.off_hours
+                    AND sp.off_hours > 0) AS always_on
+            FROM res r JOIN span sp USING (ResourceId) JOIN meta m USING (ResourceId)
+            ORDER BY always_on DESC, monthly_saving DESC, resource_id""").df()
+
+
+# --------------------------------------------------------------------------------------- AI spend at a glance
+
+
+def _dim(by: str | None) -> str | None:
+    if by is None:
+        return None
+    if by not in DIMENSIONS:
+        raise ConfigError(f"group by {by!r}: expected one of {', '.join(DIMENSIONS)}")
+    return DIMENSIONS[by]
+
+
+def spend_summary(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] | None = None, *, start: Any = None,
+                  end: Any = None, providers: Any = None) -> pd.DataFrame:
+    """Total and AI/ML spend (EffectiveCost, net of credits) per dimension(s), with the AI share in percent.
+
+    ``by``: any of provider, account, service, service_category, month, ai_workload (or a list of them).
+    Also returns billed cost, so a reader can see what commitments and credits changed.
+    """
+    scope = Scope.of(start, end, providers)
+    dims = [by] if isinstance(by, str) else list(by or [])
+    sel = ", ".join(f"{_dim(d)} AS {ident(d)}" for d in dims)
+    sel = sel + ", " if sel else ""
+    order = ", ".join(ident(d) for d in dims) or "1"
+    return con.sql(f"""
+        SELECT {sel}CAST(sum(EffectiveCost) AS DOUBLE) AS cost,
+               CAST(coalesce(sum(EffectiveCost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0) AS DOUBLE) AS ai_cost,
+               100.0 * CAST(coalesce(sum(EffectiveCost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0) AS DOUBLE)
+                 / nullif(CAST(sum(EffectiveCost) AS DOUBLE), 0) AS ai_share,
+               CAST(sum(BilledCost) AS DOUBLE) AS billed_cost, count(*) AS rows
+        FROM {FOCUS_TABLE} WHERE {scope.where()} GROUP BY ALL ORDER BY {order}""").df()
+
+
+def ai_trend(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
+             providers: Any = None) -> pd.DataFrame:
+    """Monthly spend per AI workload category ('Not AI' included), per provider: the trend chart's data."""
+    scope = Scope.of(start, end, providers)
+    return con.sql(f"""
+        SELECT {DIMENSIONS['month']} AS month, {DIMENSIONS['provider']} AS provider,
+               {DIMENSIONS['ai_workload']} AS ai_workload, CAST(sum(EffectiveCost) AS DOUBLE) AS cost
+        FROM {FOCUS_TABLE} WHERE {scope.where()} GROUP BY ALL ORDER BY month, provider, ai_workload""").df()
+
+
+#: Instance family of an accelerator: p4d.24xlarge -> p4d, a2-highgpu-8g -> a2-highgpu, Standard_NC24ads_A100_v4 ->
+#: NC-series; falls back to the usage type (GCP GPU SKUs carry no instance type).
+_FAMILY_SQL = """CASE
+  WHEN x_InstanceType IS NULL THEN coalesce(x_UsageType, ServiceName, '(unknown)')
+  WHEN x_InstanceType LIKE '%.%' THEN split_part(x_InstanceType, '.', 1)
+  WHEN x_InstanceType LIKE '%-%' THEN split_part(x_InstanceType, '-', 1) || '-' || split_part(x_InstanceType, '-', 2)
+  WHEN regexp_matches(coalesce(ProviderName, ''), '(?i)microsoft|azure')
+    THEN coalesce(nullif(regexp_extract(regexp_replace(x_InstanceType, '^(?i)standard_', ''),
+                                        '^([A-Za-z]+)[0-9]', 1), ''), x_InstanceType) || '-series'
+  ELSE x_InstanceType
+END"""
+
+
+def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
+                         providers: Any = None) -> pd.DataFrame:
+    """Accelerated compute (GPU/TPU/Trainium/Inferentia) per provider and instance family: cost, instance-hours,
+    cost per instance-hour, and the share bought on spot/dynamic pricing."""
+    scope = Scope.of(start, end, providers)
+    return con.sql(f"""
+        SELECT {DIMENSIONS['provider']} AS provider, {_FAMILY_SQL} AS family,
+               string_agg(DISTINCT x_InstanceType, ', ' ORDER BY x_InstanceType) AS instance_types,
+               CAST(sum(EffectiveCost) AS DOUBLE) AS cost,
+               sum({_HOURS_SQL}) FILTER (WHERE ChargeCategory = 'Usage') AS instance_hours,
+               CAST(sum(EffectiveCost) AS DOUBLE) / nullif(sum({_HOURS_SQL}) FILTER (WHERE ChargeCategory = 'Usage'), 0)
+                 AS cost_per_hour,
+               100.0 * CAST(coalesce(sum(EffectiveCost) FILTER (WHERE PricingCategory = 'Dynamic'), 0) AS DOUBLE)
+                 / nullif(CAST(sum(EffectiveCost) AS DOUBLE), 0) AS spot_share
+        FROM {FOCUS_TABLE} WHERE {scope.where()} AND x_AiWorkload = 'Accelerated compute'
+        GROUP BY ALL ORDER BY cost DESC""").df()
+
+
+def managed_ai_services(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
+                        providers: Any = None) -> pd.DataFrame:
+    """Managed AI services and ML platforms (Bedrock, Vertex AI, Azure OpenAI, SageMaker...) per provider."""
+    scope = Scope.of(start, end, providers)
+    return con.sql(f"""
+        SELECT {DIMENSIONS['provider']} AS provider, x_AiWorkload AS ai_workload,
+               {DIMENSIONS['service']} AS service, CAST(sum(EffectiveCost) AS DOUBLE) AS cost, count(*) AS rows
+        FROM {FOCUS_TABLE}
+        WHERE {scope.where()} AND x_AiWorkload IN ('Managed AI service', 'ML platform')
+        GROUP BY ALL ORDER BY cost DESC""").df()
+
+
+def currencies(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
+               providers: Any = None) -> list[str]:
+    """Billing currencies in scope: sums across more than one are not meaningful without conversion."""
+    scope = Scope.of(start, end, providers)
+    return [r[0] for r in con.execute(
+        f"SELECT DISTINCT BillingCurrency FROM {FOCUS_TABLE} WHERE {scope.where()} ORDER BY 1").fetchall()]
+
+
+# ------------------------------------------------------------------------------------ module-level shortcuts
+
+
+def coverage(con: duckdb.DuckDBPyConnection, policy: Any = None, *, by: str | None = None, ai_only: bool = False,
+             start: Any = None, end: Any = None, providers: Any = None) -> pd.DataFrame:
+    """Cost-weighted coverage (see :meth:`TagAudit.coverage`)."""
+    with TagAudit(con, policy, start=start, end=end, providers=providers) as a:
+        return a.coverage(by, ai_only=ai_only)
+
+
+def violations(con: duckdb.DuckDBPyConnection, policy: Any = None, *, limit: int | None = None,
+               start: Any = None, end: Any = None, providers: Any = None) -> pd.DataFrame:
+    """Violations ranked by dollars (see :meth:`TagAudit.violations`)."""
+    with TagAudit(con, policy, start=start, end=end, providers=providers) as a:
+        return a.violations(limit)
+
+
+def top_values(con: duckdb.DuckDBPyConnection, policy: Any = None, key: str | None = None, top_n: int = 5, *,
+               start: Any = None, end: Any = None, providers: Any = None) -> pd.DataFrame:
+    """Top-N consolidated values per key with (untagged) (see :meth:`TagAudit.top_values`)."""
+    with TagAudit(con, policy, start=start, end=end, providers=providers) as a:
+        return a.top_values(key, top_n)
