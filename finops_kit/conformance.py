@@ -8,7 +8,8 @@ source module:
   PricingCurrency = BillingCurrency, pricing-currency amounts when both currencies are the same, account types and
   region names from reviewed tables, a name from its id where the provider exports no name);
 * **clear** what the spec says MUST be NULL (PricingQuantity and SkuId on Tax rows, ConsumedQuantity on anything but
-  used Usage, CommitmentDiscount* without a CommitmentDiscountId, a PricingUnit without a PricingQuantity);
+  used Usage, CommitmentDiscount* without a CommitmentDiscountId, a PricingUnit without a PricingQuantity, a
+  quantity without a unit on credits and adjustments);
 * **normalize** units to the FOCUS unit format ("Hrs" -> "Hours", "GB-Mo" -> "GB-Months", data/units.csv).
 
 Money columns are never touched here, so the reconciliation proof is unaffected.
@@ -58,6 +59,8 @@ def conformance_exprs() -> dict[str, str]:
     is_tax = "ChargeCategory = 'Tax'"
     consumed = "(ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused')"
     no_commitment = "CommitmentDiscountId IS NULL"
+    unitless = "nullif(trim(PricingUnit), '') IS NULL"
+    negative_price = "(coalesce(ContractedUnitPrice, ListUnitPrice) < 0 AND PricingQuantity > 0)"
     return {
         # --- fills: values the spec defines from other columns --------------------------------------------
         "ServiceSubcategory": subcategory,
@@ -65,9 +68,9 @@ def conformance_exprs() -> dict[str, str]:
         "PricingCurrencyEffectiveCost":
             f"coalesce(PricingCurrencyEffectiveCost, CASE WHEN {same_currency} THEN EffectiveCost END)",
         "PricingCurrencyListUnitPrice":
-            f"coalesce(PricingCurrencyListUnitPrice, CASE WHEN {same_currency} THEN ListUnitPrice END)",
+            f"abs(coalesce(PricingCurrencyListUnitPrice, CASE WHEN {same_currency} THEN ListUnitPrice END))",
         "PricingCurrencyContractedUnitPrice":
-            f"coalesce(PricingCurrencyContractedUnitPrice, CASE WHEN {same_currency} THEN ContractedUnitPrice END)",
+            f"abs(coalesce(PricingCurrencyContractedUnitPrice, CASE WHEN {same_currency} THEN ContractedUnitPrice END))",
         "BillingAccountType": "coalesce(BillingAccountType, CASE WHEN BillingAccountId IS NOT NULL THEN "
                               f"{_case('ProviderName', [(r['provider_name'], r['billing_account_type']) for r in accounts])} END)",
         "SubAccountType": "coalesce(SubAccountType, CASE WHEN SubAccountId IS NOT NULL THEN "
@@ -80,8 +83,16 @@ def conformance_exprs() -> dict[str, str]:
         "SkuMeter": "coalesce(SkuMeter, CASE WHEN SkuId IS NOT NULL AND NOT coalesce(" + is_tax + ", false) "
                     "THEN coalesce(x_UsageType, ChargeDescription) END)",
         # --- clears: what the spec says MUST be NULL ------------------------------------------------------
-        "PricingQuantity": f"CASE WHEN {is_tax} THEN NULL ELSE PricingQuantity END",
-        "PricingUnit": f"CASE WHEN {is_tax} OR PricingQuantity IS NULL THEN NULL ELSE {focus_unit('PricingUnit')} END",
+        # a quantity without a unit cannot be read: on credits and adjustments it is dropped; on Usage and
+        # Purchase (where FOCUS requires a quantity) the unit becomes the generic count unit "Units"
+        "PricingQuantity": f"CASE WHEN {is_tax} OR ({unitless} AND ChargeCategory NOT IN ('Usage', 'Purchase')) "
+                           f"THEN NULL WHEN {negative_price} THEN -PricingQuantity ELSE PricingQuantity END",
+        # unit prices are never negative in FOCUS: a refund is a negative quantity at the (positive) price
+        "ContractedUnitPrice": "abs(ContractedUnitPrice)",
+        "ListUnitPrice": "abs(ListUnitPrice)",
+        "PricingUnit": f"CASE WHEN {is_tax} OR PricingQuantity IS NULL THEN NULL "
+                       f"WHEN ChargeCategory IN ('Usage', 'Purchase') THEN coalesce({focus_unit('PricingUnit')}, 'Units') "
+                       f"ELSE {focus_unit('PricingUnit')} END",
         "SkuId": f"CASE WHEN {is_tax} THEN NULL ELSE SkuId END",
         "SkuPriceId": f"CASE WHEN {is_tax} THEN NULL ELSE SkuPriceId END",
         "ConsumedQuantity": f"CASE WHEN {consumed} THEN ConsumedQuantity END",

@@ -81,7 +81,7 @@ SPLIT_OPERATION_RE = "^(EKSPod|ECSTask)-"
 COMMITMENT_FEES = ("RIFee", "SavingsPlanRecurringFee")
 #: x_ columns the mapping derives itself (listed in passthrough_columns so that the warehouse gains them)
 DERIVED = "<derived>"
-DERIVED_COLUMNS = ("x_CostCategories", "x_CommitmentUnusedRow", "x_SplitCostAllocationRow")
+DERIVED_COLUMNS = ("x_CostCategories", "x_CommitmentUnusedRow", "x_SplitCostAllocationRow", "x_InvoicingEntity")
 
 
 # ---- names ---------------------------------------------------------------------------------------------------
@@ -358,8 +358,14 @@ class CurMapping:
             "ChargePeriodEnd": c.ts("lineItem/UsageEndDate"),
             "ChargeDescription": c.text("lineItem/LineItemDescription"),
             "InvoiceId": c.text("bill/InvoiceId"),
-            "InvoiceIssuerName": f"coalesce({c.text('bill/InvoicingEntity')}, 'AWS')",
-            "PublisherName": f"coalesce({c.text('lineItem/LegalEntity')}, {c.text('bill/BillingEntity')}, 'AWS')",
+            # AWS invoices its own services and AWS Marketplace sales, so the issuer is the provider, spelled the
+            # same way ("Amazon Web Services, Inc." and "AWS" are one entity; FOCUS reads different spellings as
+            # a reseller). The legal invoicing entity is kept in x_InvoicingEntity.
+            "InvoiceIssuerName": "'AWS'",
+            "x_InvoicingEntity": c.text("bill/InvoicingEntity"),
+            # the seller: AWS for its own services, the Marketplace seller's legal entity otherwise
+            "PublisherName": (f"CASE WHEN coalesce({c.text('bill/BillingEntity')}, 'AWS') = 'AWS' THEN 'AWS' "
+                              f"ELSE coalesce({c.text('lineItem/LegalEntity')}, {c.text('bill/BillingEntity')}) END"),
             "ServiceName": f"coalesce({c.text('product/ProductName')}, {c.text('lineItem/ProductCode')}, "
                            f"{c.text('product/servicename')})",
             "RegionId": f"coalesce({c.text('product/regionCode')}, {c.text('product/region')})",
