@@ -18,8 +18,11 @@ Money semantics (why the rows look the way they do):
   by type (``x_CreditType``: sustained use, committed use incl. the spend-based ``FEE_UTILIZATION_OFFSET``,
   promotion, free tier, ...), and no cost is ever repeated: rows without credits keep their single charge row (the
   "comma-UNNEST" trap of GCP's own sample queries drops them and repeats cost once per credit).
-* GCP has no amortized view: CUD fees are billed monthly as they are consumed, so EffectiveCost = BilledCost row by
-  row. Usage carrying a committed-use credit gets PricingCategory ``Committed``; Spot/preemptible SKUs ``Dynamic``.
+* GCP has no amortized view of its own. EffectiveCost = BilledCost row by row, except committed-use fees: a month's
+  CUD fee is spread over that month's CUD credit rows of the same kind (see ``AMORTIZE_CUD_FEES``), so the fee's
+  Purchase row has EffectiveCost 0 and covered usage carries the commitment's real cost, as FOCUS amortizes
+  commitment purchases. Totals are unchanged to the last decimal. Usage carrying a committed-use credit gets
+  PricingCategory ``Committed``; Spot/preemptible SKUs ``Dynamic``.
 * ``cost_type`` tax / adjustment / rounding error -> ChargeCategory Tax / Adjustment (``data/gcp_cost_types.csv``).
 * BillingPeriod comes from ``invoice.month`` (late usage lands in the month it is invoiced in, as on the invoice).
 * Tags: resource ``labels`` as they are, **project labels under the key prefix ``project:``** (``project:team``), so a
@@ -92,6 +95,59 @@ _CREDIT_STRUCT = "STRUCT(name VARCHAR, amount VARCHAR, full_name VARCHAR, id VAR
 
 #: DuckDB name of the Python-repr fallback parser (registered per connection, used only for values SQL cannot do).
 PYREPR_UDF = "finops_gcp_pyrepr_to_json"
+
+#: Amortization of committed-use fees (EffectiveCost only; BilledCost is never touched). Per billing account, month,
+#: currency and commitment category (Usage = resource-based, Spend = spend-based), the month's CUD fee F is spread
+#: over that category's CUD credit rows in proportion to their credit, so each covered charge's EffectiveCost is its
+#: cost net of the commitment's true saving (credit + fee share) and the fee row's EffectiveCost is 0, as FOCUS wants
+#: for commitment purchases. Shares telescope over a cumulative sum, so they add up to F exactly (no rounding
+#: drift). A month whose fee has no matching credit keeps the fee on the Purchase row: it bought nothing that month.
+AMORTIZE_CUD_FEES = f"""
+fees AS (
+  SELECT BillingAccountId, BillingPeriodStart, BillingCurrency, CommitmentDiscountCategory AS cat, sum(BilledCost) AS fee
+  FROM out WHERE ChargeCategory = 'Purchase' AND CommitmentDiscountType IS NOT NULL GROUP BY ALL
+),
+cud AS (
+  SELECT *, CommitmentDiscountCategory AS cat, row_number() OVER (
+      PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, CommitmentDiscountCategory
+      ORDER BY ChargePeriodStart, ResourceId, SkuId, x_CreditTypeRaw, BilledCost, CommitmentDiscountId) AS rn
+  FROM out WHERE ChargeCategory = 'Credit' AND CommitmentDiscountCategory IS NOT NULL
+),
+cum AS (
+  SELECT cud.*, f.fee,
+    sum(BilledCost) OVER (PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat ORDER BY rn
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum_credit,
+    sum(BilledCost) OVER (PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat) AS total_credit
+  FROM cud JOIN fees f USING (BillingAccountId, BillingPeriodStart, BillingCurrency, cat)
+),
+shared AS (
+  SELECT *, CASE WHEN rn = max(rn) OVER (PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat)
+                 THEN fee
+                 ELSE CAST(CAST(fee AS DOUBLE) * (CAST(cum_credit AS DOUBLE) / CAST(total_credit AS DOUBLE)) AS {MONEY})
+            END AS cum_share
+  FROM cum WHERE total_credit <> 0
+),
+amortized_groups AS (SELECT DISTINCT BillingAccountId, BillingPeriodStart, BillingCurrency, cat FROM shared),
+allocated AS (
+  SELECT * EXCLUDE (cat, rn, fee, cum_credit, total_credit, cum_share) REPLACE (
+    EffectiveCost + cum_share - coalesce(lag(cum_share) OVER (
+      PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat ORDER BY rn), 0) AS EffectiveCost)
+  FROM shared
+),
+kept AS (
+  SELECT out.*, g.cat IS NOT NULL AS _amortized
+  FROM out LEFT JOIN amortized_groups g
+    ON g.BillingAccountId = out.BillingAccountId AND g.BillingPeriodStart = out.BillingPeriodStart
+   AND g.BillingCurrency = out.BillingCurrency AND g.cat = out.CommitmentDiscountCategory
+   AND out.CommitmentDiscountCategory IS NOT NULL
+   AND (out.ChargeCategory = 'Credit' OR (out.ChargeCategory = 'Purchase' AND out.CommitmentDiscountType IS NOT NULL))
+)
+SELECT * EXCLUDE (_amortized) REPLACE (
+  CASE WHEN _amortized AND ChargeCategory = 'Purchase' THEN CAST(0 AS {MONEY}) ELSE EffectiveCost END AS EffectiveCost)
+FROM kept WHERE NOT (_amortized AND ChargeCategory = 'Credit')
+UNION ALL BY NAME
+SELECT * FROM allocated
+"""
 
 X_COLUMNS = ("x_CreditType", "x_CreditTypeRaw", "x_CostType", "x_ServiceId", "x_ProjectNumber")
 
@@ -372,7 +428,8 @@ base AS (
     concat_ws('|', 'gcp', billing_account_id, strftime(_period, '%Y-%m')) AS x_SourceKey,
     *
   FROM r
-)
+),
+out AS (
 SELECT * EXCLUDE ({_internal_columns(staged)}),
   CASE WHEN _commitment_fee AND _charge_category = 'Usage' THEN 'Purchase' ELSE _charge_category END
     AS ChargeCategory,
@@ -430,6 +487,8 @@ FROM (
   FROM (SELECT base.*, unnest(_credits) AS _c FROM base) b
   LEFT JOIN ctyp ON ctyp.type = b._c.type
 )
+),
+{AMORTIZE_CUD_FEES}
 """
 
     def source_totals_sql(self, staged: StagedSource) -> str:
