@@ -1,0 +1,673 @@
+"""``finops-kit report``: run curated notebooks with papermill and render self-contained, offline HTML reports.
+
+    finops-kit report [NOTEBOOK...|--all] --warehouse data/warehouse.duckdb --out reports/2026-10 \\
+                      -p billing_period=2026-10 -p team=vision [--config finops.yaml] [--hide-code]
+    finops-kit report --list
+
+What a scheduled monthly run can rely on:
+
+* parameters (``-p name=value``, values parsed as YAML scalars or lists) are checked against each notebook's
+  ``parameters`` cell BEFORE anything runs: an unknown name or a wrong type is a one-line ConfigError (exit 2);
+* all notebooks run from this one Python process (papermill is imported once); each runs with the working
+  directory = the current directory and gets ``warehouse`` / ``config_path`` as absolute paths;
+* every cell has a timeout (``--timeout-cell``) and every notebook an overall budget (``--timeout-notebook``,
+  enforced by shrinking the cell timeouts as the budget runs out); a timeout or a dead kernel is retried once
+  (nbclient has an intermittent hang on widget cells) and then reported as a timeout;
+* a failing notebook does not stop the others: it yields an error page (its executed notebook rendered with
+  the failing cell and traceback, plus a banner linking the ``.ipynb``), the index marks it failed, and the
+  command exits 1; exit 0 means every report rendered;
+* ``<out>/<name>.html`` + ``<out>/<name>.ipynb`` per report, ``<out>/index.html`` and ``index.json`` listing
+  every report in the folder with status, parameters and links; names derived from parameters are slugs and
+  cannot leave ``<out>``;
+* the HTML is exported with the kit's nbconvert template (``finops_kit/templates/finops``): no CDN, the Vega
+  bundle and the ipywidgets HTML manager inlined once per page, read once per run from the asset cache
+  (``python -m finops_kit.assets``);
+* secrets never reach a report: variables that look like credentials are removed from the environment the
+  kernels inherit, and any such value found in an output file is replaced by ``[redacted]``.
+
+Config (``reports`` section of finops.yaml, all optional; the command line wins)::
+
+    reports:
+      notebooks_dir: notebooks
+      timeout_cell: 600          # seconds per cell
+      timeout_notebook: 1800     # seconds per notebook (per attempt)
+      hide_code: false
+      parameters: {}             # default -p values, e.g. {billing_period: "2026-10"}
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import datetime as dt
+import hashlib
+import html
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, FinopsError
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "finops"
+DEFAULT_NOTEBOOKS_DIR = "notebooks"
+DEFAULT_TIMEOUT_CELL = 600
+DEFAULT_TIMEOUT_NOTEBOOK = 1800
+INJECTED = ("warehouse", "config_path")
+
+#: Environment variable names that look like credentials: removed from the kernels' environment and their
+#: values redacted from every output file.
+SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSW|CREDENTIAL|PRIVATE|ACCESS_KEY|API_KEY|APIKEY|SESSION|AUTH|"
+                         r"CONNECTION_STRING|_KEY$|^AWS_|^AZURE_CLIENT|^GOOGLE_APPLICATION)", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# notebooks and their parameters
+
+@dataclass
+class Param:
+    name: str
+    type: str          # str | int | float | bool | list | none | any
+    default: Any
+    help: str = ""
+
+
+@dataclass
+class NotebookInfo:
+    path: Path
+    name: str
+    title: str
+    params: dict[str, Param]
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "bool"
+    for t in (int, float, str, list):
+        if isinstance(value, t):
+            return t.__name__
+    if isinstance(value, tuple):
+        return "list"
+    return "any"
+
+
+def read_notebook_info(path: Path) -> NotebookInfo:
+    """Parameters (name, type, default, help comment) of the cell tagged ``parameters``, and the title."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read notebook ({exc})") from None
+    title = path.stem.replace("_", " ").capitalize()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            m = re.search(r"^#{1,2}\s+(.+)$", cell.source, re.MULTILINE)
+            if m:
+                title = m.group(1).strip()
+                break
+    params: dict[str, Param] = {}
+    cell = next((c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])), None)
+    if cell is not None:
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError as exc:
+            raise ConfigError(f"{path}: parameters cell line {exc.lineno}: {exc.msg}") from None
+        lines = cell.source.splitlines()
+        for node in tree.body:
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
+                node.target if isinstance(node, ast.AnnAssign) else None)
+            if not isinstance(target, ast.Name) or node.value is None:
+                continue
+            try:
+                default = ast.literal_eval(node.value)
+                typ = _type_name(default)
+            except (ValueError, SyntaxError):
+                default, typ = ast.get_source_segment(cell.source, node.value), "any"
+            line = lines[node.end_lineno - 1] if node.end_lineno else ""
+            help_text = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset:] else ""
+            params[target.id] = Param(target.id, typ, default, help_text)
+    return NotebookInfo(path=path, name=path.stem, title=title, params=params)
+
+
+def parse_cli_value(raw: str) -> Any:
+    """``-p`` values are YAML scalars or lists (``7``, ``0.5``, ``true``, ``[a, b]``, ``2026-10``)."""
+    try:
+        return yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        return raw
+
+
+def coerce(nb: NotebookInfo, name: str, raw: str | Any, value: Any) -> Any:
+    """Check ``value`` against the type of the parameter's default; returns the value to inject."""
+    p = nb.params[name]
+    where = f"{nb.path}: parameter {name!r}"
+    if p.type in ("any", "none"):
+        return value
+    if p.type == "str":
+        if isinstance(value, list | dict):
+            raise ConfigError(f"{where} expects a string, got {raw!r}")
+        return raw if isinstance(raw, str) else str(value)  # '-p team=123' stays the string "123"
+    if p.type == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} expects true or false, got {raw!r}")
+    if p.type == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} expects an integer, got {raw!r}")
+    if p.type == "float":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where} expects a number, got {raw!r}")
+    if p.type == "list":
+        items = value if isinstance(value, list) else [value]
+        elem_types = {_type_name(v) for v in (p.default or [])}
+        if len(elem_types) == 1 and elem_types <= {"str", "int", "float", "bool"}:
+            want = elem_types.pop()
+            out = []
+            for v in items:
+                if want == "str" and not isinstance(v, list | dict):
+                    out.append(str(v) if not isinstance(v, dt.date) else v.isoformat())
+                elif want == "float" and isinstance(v, int | float) and not isinstance(v, bool):
+                    out.append(float(v))
+                elif _type_name(v) == want:
+                    out.append(v)
+                else:
+                    raise ConfigError(f"{where} expects a list of {want}, got {raw!r}")
+            return out
+        return items
+    return value
+
+
+def _slug(text: str, limit: int = 60) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")
+    s = re.sub(r"-{2,}", "-", s)
+    if len(s) > limit:
+        s = s[:limit - 9].rstrip("-._") + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return s or "x"
+
+
+def report_name(notebook: str, cli_params: dict[str, Any]) -> str:
+    """``tagging_audit`` or ``tagging_audit__billing_period-2026-10__team-vision``: a safe file-name stem."""
+    parts = [_slug(notebook)]
+    for k, v in cli_params.items():
+        text = v if isinstance(v, str) else json.dumps(v, default=str)
+        parts.append(f"{_slug(k, 30)}-{_slug(text)}")
+    return "__".join(parts)[:200]
+
+
+def _inside(out: Path, name: str, suffix: str) -> Path:
+    target = (out / f"{name}{suffix}").resolve()
+    if target.parent != out.resolve():
+        raise ConfigError(f"report name {name!r} would leave the output folder {out}")
+    return target
+
+
+# --------------------------------------------------------------------------------------------------------------
+# secrets
+
+def secret_values(environ: dict[str, str] | None = None) -> list[str]:
+    env = os.environ if environ is None else environ
+    vals = {v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6}
+    return sorted(vals, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        if s in text:
+            text = text.replace(s, REDACTED)
+    return text
+
+
+@contextlib.contextmanager
+def kernel_environment():
+    """The environment the kernels inherit: secrets removed, ``FINOPS_REPORT=1`` set; restored afterwards."""
+    saved = dict(os.environ)
+    for k in list(os.environ):
+        if SECRET_NAME.search(k):
+            del os.environ[k]
+    os.environ["FINOPS_REPORT"] = "1"
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# running
+
+@dataclass
+class ReportResult:
+    name: str
+    notebook: str
+    title: str
+    status: str                       # ok | failed | timeout
+    parameters: dict[str, Any]
+    html: str
+    ipynb: str | None
+    started: str
+    duration_s: float
+    attempts: int = 1
+    error: str | None = None
+    failed_cell: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    info: NotebookInfo
+    name: str
+    parameters: dict[str, Any]
+    cli_parameters: dict[str, Any]
+
+
+class Runner:
+    """Runs jobs in this process: papermill for execution, one nbconvert exporter reused for every report."""
+
+    def __init__(self, out: Path, timeout_cell: float, timeout_notebook: float, hide_code: bool = False,
+                 progress: bool = False, kernel_name: str | None = None, retries: int = 1):
+        from . import assets
+
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        self.timeout_cell = float(timeout_cell)
+        self.timeout_notebook = float(timeout_notebook)
+        self.hide_code = hide_code
+        self.progress = progress
+        self.kernel_name = kernel_name
+        self.retries = retries
+        self.vega_bundle = assets.load_vega_bundle()  # read once per run
+        self._widget_manager: str | None | bool = False  # loaded on first notebook with widgets
+        self._exporters: dict[bool, Any] = {}
+        self.secrets = secret_values()
+
+    def widget_manager(self) -> str | None:
+        if self._widget_manager is False:
+            from . import assets
+
+            self._widget_manager = assets.load_widget_manager()
+        return self._widget_manager  # type: ignore[return-value]
+
+    def exporter(self, hide_code: bool):
+        if hide_code not in self._exporters:
+            from nbconvert import HTMLExporter
+
+            self._exporters[hide_code] = HTMLExporter(
+                template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATE_DIR)], embed_images=True,
+                exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code)
+        return self._exporters[hide_code]
+
+    # -- execution ------------------------------------------------------------------------------------------
+    def _execute_once(self, job: Job, ipynb: Path) -> tuple[str, str | None, int | None]:
+        """One papermill attempt -> (status, error message, failing cell index)."""
+        import nbformat
+        import papermill as pm
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+        deadline = time.monotonic() + self.timeout_notebook
+
+        def timeout_func(cell: Any) -> int:
+            # per-cell timeout, shrunk so that the notebook as a whole cannot exceed its budget
+            return max(1, int(min(self.timeout_cell, deadline - time.monotonic()) + 0.999))
+
+        nb = nbformat.read(str(job.info.path), as_version=4)
+        kernel = self.kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        try:
+            pm.execute_notebook(
+                nb, str(ipynb), parameters=job.parameters, kernel_name=kernel, cwd=os.getcwd(),
+                progress_bar=self.progress, log_output=False, request_save_on_cell_execute=True,
+                execution_timeout=int(self.timeout_cell), timeout_func=timeout_func, start_timeout=120)
+            return "ok", None, None
+        except pm.PapermillExecutionError as exc:
+            return "failed", f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}", exc.cell_index
+        except CellTimeoutError:
+            over = time.monotonic() >= deadline - 1
+            what = (f"notebook timeout: the notebook exceeded {self.timeout_notebook:g} s" if over
+                    else f"cell timeout: a cell exceeded {self.timeout_cell:g} s")
+            cell = _mark_timed_out_cell(ipynb, what)
+            return "timeout", what, cell
+        except DeadKernelError as exc:
+            return "timeout", f"kernel died: {' '.join(str(exc).split())[:300]}", _mark_timed_out_cell(
+                ipynb, "kernel died")
+        except Exception as exc:  # noqa: BLE001 - kernel start failures etc. must not stop the other reports
+            return "failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", None
+
+    def run(self, job: Job) -> ReportResult:
+        started = dt.datetime.now(dt.UTC)
+        t0 = time.monotonic()
+        ipynb = _inside(self.out, job.name, ".ipynb")
+        html_path = _inside(self.out, job.name, ".html")
+        attempts = 0
+        status, error, cell = "failed", None, None
+        for attempts in range(1, self.retries + 2):  # noqa: B007 - retry only timeouts / dead kernels
+            if ipynb.exists():
+                ipynb.unlink()
+            status, error, cell = self._execute_once(job, ipynb)
+            if status != "timeout":
+                break
+        executed = ipynb if ipynb.exists() else None
+        if executed is not None:
+            self._redact_file(executed)
+        try:
+            page = self.render(job, executed, status, error, cell)
+        except Exception as exc:  # noqa: BLE001 - an export failure is one failed report, not a crashed run
+            status = "failed"
+            error = f"HTML export failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            page = error_page(job, error, executed.name if executed else None)
+        html_path.write_text(redact(page, self.secrets), encoding="utf-8")
+        return ReportResult(
+            name=job.name, notebook=str(job.info.path), title=job.info.title, status=status,
+            parameters=dict(job.parameters), html=html_path.name,
+            ipynb=executed.name if executed else None, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            duration_s=round(time.monotonic() - t0, 2), attempts=attempts, error=error, failed_cell=cell)
+
+    def _redact_file(self, path: Path) -> None:
+        text = path.read_text(encoding="utf-8")
+        clean = redact(text, self.secrets)
+        if clean != text:
+            path.write_text(clean, encoding="utf-8")
+
+    # -- export ---------------------------------------------------------------------------------------------
+    def render(self, job: Job, executed: Path | None, status: str, error: str | None, cell: int | None) -> str:
+        if executed is None:
+            return error_page(job, error or "the notebook did not run", None)
+        import nbformat
+
+        nb = nbformat.read(str(executed), as_version=4)
+        nb.metadata["title"] = job.info.title
+        has_widgets = bool(nb.metadata.get("widgets"))
+        resources: dict[str, Any] = {
+            "metadata": {"path": str(job.info.path.parent.resolve()), "name": job.name},
+            "finops": {
+                "vega_bundle": self.vega_bundle,
+                "widget_manager": self.widget_manager() if has_widgets else None,
+                "error": None if status == "ok" else {
+                    "status": status, "message": error or "", "ipynb": executed.name,
+                    "cell": cell,
+                },
+            },
+        }
+        hide = self.hide_code and status == "ok"  # error pages always show the failing code
+        body, _ = self.exporter(hide).from_notebook_node(nb, resources=resources)
+        return body
+
+
+def _mark_timed_out_cell(ipynb: Path, message: str) -> int | None:
+    """Add an error output to the cell that was running when the timeout hit, so the page shows it."""
+    import nbformat
+
+    if not ipynb.exists():
+        return None
+    nb = nbformat.read(str(ipynb), as_version=4)
+    index = None
+    for i, c in enumerate(nb.cells):
+        meta = c.metadata.get("papermill", {})
+        if c.cell_type == "code" and meta.get("start_time"):
+            index = i
+    if index is None:
+        return None
+    nb.cells[index].outputs.append(nbformat.v4.new_output(
+        "error", ename="Timeout", evalue=message, traceback=[f"Timeout: {message}"]))
+    nbformat.write(nb, str(ipynb))
+    return index
+
+
+def error_page(job: Job, message: str, ipynb_name: str | None) -> str:
+    """A minimal self-contained page for a report that produced no executed notebook."""
+    link = f'<p>Executed notebook: <a href="{html.escape(ipynb_name)}">{html.escape(ipynb_name)}</a></p>' \
+        if ipynb_name else "<p>No executed notebook was produced.</p>"
+    params = html.escape(json.dumps(job.parameters, indent=1, default=str))
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>FAILED: '
+            f'{html.escape(job.info.title)}</title></head><body style="font-family:system-ui,sans-serif">'
+            f'<h1>Report failed: {html.escape(job.info.title)}</h1>'
+            f'<p style="color:#c62828"><b>{html.escape(message)}</b></p>{link}'
+            f'<h2>Parameters</h2><pre>{params}</pre></body></html>')
+
+
+# --------------------------------------------------------------------------------------------------------------
+# index
+
+def write_index(out: Path, results: list[ReportResult]) -> None:
+    """``index.json`` (merged with earlier reports still present in the folder) and ``index.html``."""
+    index_json = out / "index.json"
+    entries: dict[str, dict[str, Any]] = {}
+    if index_json.exists():
+        with contextlib.suppress(ValueError, OSError):
+            for e in json.loads(index_json.read_text(encoding="utf-8")).get("reports", []):
+                if isinstance(e, dict) and (out / str(e.get("html", ""))).is_file():
+                    entries[str(e.get("name"))] = e
+    for r in results:
+        entries[r.name] = asdict(r)
+    ordered = sorted(entries.values(), key=lambda e: str(e.get("name")))
+    index_json.write_text(json.dumps({"generated": _now(), "reports": ordered}, indent=2, default=str) + "\n",
+                          encoding="utf-8")
+    (out / "index.html").write_text(index_html(ordered), encoding="utf-8")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def index_html(entries: list[dict[str, Any]]) -> str:
+    e = html.escape
+    n_bad = sum(1 for x in entries if x.get("status") != "ok")
+    rows = []
+    for x in entries:
+        status = str(x.get("status"))
+        color = {"ok": "#2e7d32", "timeout": "#ef6c00"}.get(status, "#c62828")
+        params = "<br>".join(f"<code>{e(str(k))}</code> = <code>{e(json.dumps(v, default=str))}</code>"
+                             for k, v in (x.get("parameters") or {}).items() if k not in INJECTED)
+        links = f'<a href="{e(str(x.get("html")))}">report</a>'
+        if x.get("ipynb"):
+            links += f' · <a href="{e(str(x["ipynb"]))}">notebook</a>'
+        err = f'<div style="color:#c62828;font-size:12px">{e(str(x.get("error")))}</div>' if x.get("error") else ""
+        rows.append(
+            f'<tr data-status="{e(status)}"><td><a href="{e(str(x.get("html")))}">{e(str(x.get("title")))}</a>'
+            f'<div style="font-size:11px;color:#666">{e(str(x.get("name")))}</div>{err}</td>'
+            f'<td style="color:{color};font-weight:600">{e(status)}</td><td>{params or "defaults"}</td>'
+            f'<td style="white-space:nowrap">{e(str(x.get("started")))}</td><td style="text-align:right">{float(x.get("duration_s") or 0):.1f} s'
+            f'</td><td>{links}</td></tr>')
+    summary = (f"{len(entries)} report(s), all rendered" if n_bad == 0
+               else f"{len(entries)} report(s), {n_bad} FAILED")
+    css = ("body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222}"
+           "table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #e0e0e0;"
+           "padding:6px 10px;vertical-align:top;text-align:left}th{border-bottom:2px solid #999}")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>finops-kit reports</title>'
+            f'<style>{css}</style></head><body><h1>FinOps reports</h1>'
+            f'<p class="summary" style="color:{"#2e7d32" if n_bad == 0 else "#c62828"}">{e(summary)} · '
+            f'index written {e(_now())}</p>'
+            f'<table><thead><tr><th>Report</th><th>Status</th><th>Parameters</th><th>Started (UTC)</th>'
+            f'<th>Duration</th><th>Links</th></tr></thead><tbody>{"".join(rows)}</tbody></table></body></html>')
+
+
+# --------------------------------------------------------------------------------------------------------------
+# CLI
+
+def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -> None:
+    parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                        help="notebook paths or names in the notebooks folder (e.g. tagging_audit)")
+    parser.add_argument("--all", action="store_true", help="every notebooks/*.ipynb not starting with '_'")
+    parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters")
+    parser.add_argument("--warehouse", help="warehouse file (default: $FINOPS_WAREHOUSE or data/warehouse.duckdb)")
+    parser.add_argument("--out", default=None, help="output folder (default: reports)")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="notebook parameter; VALUE is a YAML scalar or list (repeatable)")
+    parser.add_argument("--config", help="config file (default: finops.yaml when present)")
+    parser.add_argument("--notebooks-dir", help="where NOTEBOOK names and --all look (default: notebooks)")
+    parser.add_argument("--hide-code", action="store_true", default=None, help="hide code cells (stakeholders)")
+    parser.add_argument("--timeout-cell", type=float, metavar="S", help="seconds per cell (default 600)")
+    parser.add_argument("--timeout-notebook", type=float, metavar="S", help="seconds per notebook (default 1800)")
+    parser.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's, else python3)")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    from .config import load_config, section
+
+    config_path = args.config
+    if config_path and not Path(config_path).is_file():
+        raise ConfigError(f"{config_path}: config file not found")
+    if not config_path and Path("finops.yaml").is_file():
+        config_path = "finops.yaml"
+    cfg = load_config(config_path) if config_path else {}
+    rep = section(cfg, "reports", {})
+    if not isinstance(rep, dict):
+        raise ConfigError(f"{config_path}: 'reports' must be a mapping")
+    known = {"notebooks_dir", "timeout_cell", "timeout_notebook", "hide_code", "parameters", "out"}
+    unknown = set(rep) - known
+    if unknown:
+        raise ConfigError(f"{config_path}: reports: unknown key {sorted(unknown)[0]!r} (known: {sorted(known)})")
+    defaults = rep.get("parameters") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{config_path}: reports.parameters must be a mapping of name: value")
+    for key in ("timeout_cell", "timeout_notebook"):
+        v = rep.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
+            raise ConfigError(f"{config_path}: reports.{key} must be a positive number of seconds, got {v!r}")
+    return {
+        "config_path": str(Path(config_path).resolve()) if config_path else None,
+        "notebooks_dir": Path(args.notebooks_dir or rep.get("notebooks_dir") or DEFAULT_NOTEBOOKS_DIR),
+        "timeout_cell": args.timeout_cell or rep.get("timeout_cell") or DEFAULT_TIMEOUT_CELL,
+        "timeout_notebook": args.timeout_notebook or rep.get("timeout_notebook") or DEFAULT_TIMEOUT_NOTEBOOK,
+        "hide_code": bool(args.hide_code if args.hide_code is not None else rep.get("hide_code", False)),
+        "out": Path(args.out or rep.get("out") or "reports"),
+        "parameters": defaults,
+    }
+
+
+def discover(notebooks_dir: Path) -> list[Path]:
+    return sorted(p for p in notebooks_dir.glob("*.ipynb") if not p.name.startswith(("_", ".")))
+
+
+def _resolve_notebook(arg: str, notebooks_dir: Path) -> Path:
+    p = Path(arg)
+    for cand in (p, notebooks_dir / arg, notebooks_dir / f"{arg}.ipynb"):
+        if cand.is_file() and cand.suffix == ".ipynb":
+            return cand
+    names = ", ".join(x.stem for x in discover(notebooks_dir)) or "none"
+    raise ConfigError(f"{arg}: no such notebook (in {notebooks_dir}: {names})")
+
+
+def parse_parameters(pairs: list[str]) -> dict[str, tuple[str, Any]]:
+    out: dict[str, tuple[str, Any]] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise ConfigError(f"-p {pair!r}: expected NAME=VALUE with a Python identifier as NAME")
+        out[name] = (raw, parse_cli_value(raw))
+    return out
+
+
+def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: dict[str, Any],
+         warehouse: str, config_path: str | None) -> list[Job]:
+    """Validate every parameter against every selected notebook and build the jobs (nothing runs yet)."""
+    for name in cli:
+        if name in INJECTED:
+            raise ConfigError(f"-p {name}: set it with --{name.replace('_path', '')} instead")
+        if not any(name in i.params for i in infos):
+            known = sorted({p for i in infos for p in i.params} - set(INJECTED))
+            raise ConfigError(f"unknown parameter {name!r}: the selected notebook(s) take {', '.join(known) or 'none'}")
+    jobs, seen = [], set()
+    for info in infos:
+        params: dict[str, Any] = {}
+        cli_used: dict[str, Any] = {}
+        for name, value in defaults.items():
+            if name in info.params and name not in INJECTED:
+                params[name] = coerce(info, name, value if isinstance(value, str) else repr(value), value)
+        for name, (raw, value) in cli.items():
+            if name in info.params:
+                params[name] = cli_used[name] = coerce(info, name, raw, value)
+        if "warehouse" in info.params:
+            params["warehouse"] = warehouse
+        if "config_path" in info.params and config_path:
+            params["config_path"] = config_path
+        name = report_name(info.name, cli_used)
+        if name in seen:
+            raise ConfigError(f"{info.path}: selected twice")
+        seen.add(name)
+        jobs.append(Job(info=info, name=name, parameters=params, cli_parameters=cli_used))
+    return jobs
+
+
+def list_notebooks(notebooks_dir: Path) -> int:
+    paths = discover(notebooks_dir)
+    if not paths:
+        print(f"no notebooks in {notebooks_dir}")
+        return 0
+    for p in paths:
+        info = read_notebook_info(p)
+        print(f"{info.name}  — {info.title}")
+        for prm in info.params.values():
+            if prm.name in INJECTED:  # set with --warehouse / --config
+                continue
+            default = json.dumps(prm.default, default=str)
+            help_text = f"  # {prm.help}" if prm.help else ""
+            print(f"    -p {prm.name}=<{prm.type}>  (default {default}){help_text}")
+    return 0
+
+
+def run(args: argparse.Namespace, command: str = "report") -> int:
+    s = _settings(args)
+    if args.list:
+        return list_notebooks(s["notebooks_dir"])
+    if args.all and args.notebooks:
+        raise ConfigError("give NOTEBOOK names or --all, not both")
+    if args.all:
+        paths = discover(s["notebooks_dir"])
+        if not paths:
+            raise ConfigError(f"{s['notebooks_dir']}: no notebooks found")
+    elif args.notebooks:
+        paths = [_resolve_notebook(a, s["notebooks_dir"]) for a in args.notebooks]
+    else:
+        raise ConfigError("name the notebook(s) to run, or --all (see --list)")
+    from .warehouse import warehouse_path
+
+    wh = Path(warehouse_path(args.warehouse))
+    if not wh.is_file():
+        raise FinopsError(f"{wh}: no warehouse here; run 'finops-kit ingest' first")
+    infos = [read_notebook_info(p) for p in paths]
+    jobs = plan(infos, parse_parameters(args.parameter), s["parameters"], str(wh.resolve()), s["config_path"])
+    out: Path = s["out"]
+    out.mkdir(parents=True, exist_ok=True)
+    tty = sys.stderr.isatty()
+    results = run_jobs(jobs, out, s["timeout_cell"], s["timeout_notebook"], s["hide_code"], tty, args.kernel)
+    bad = [r for r in results if r.status != "ok"]
+    print(f"{len(results) - len(bad)} of {len(results)} report(s) rendered; index: {out / 'index.html'}")
+    return 1 if bad else 0
+
+
+def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: float, hide_code: bool = False,
+             progress: bool = False, kernel_name: str | None = None, retries: int = 1) -> list[ReportResult]:
+    """Run every job in this process, write the index, and return the results (never raises for one report)."""
+    import logging
+
+    results: list[ReportResult] = []
+    # parameters were validated by plan(); papermill's own regex-based parameter parsing only adds noise
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    with kernel_environment():
+        runner = Runner(out, timeout_cell, timeout_notebook, hide_code, progress, kernel_name, retries)
+        for i, job in enumerate(jobs, 1):
+            if progress:
+                print(f"[{i}/{len(jobs)}] {job.name}: running", file=sys.stderr, flush=True)
+            r = runner.run(job)
+            results.append(r)
+            line = f"[{i}/{len(jobs)}] {job.name}: {r.status} ({r.duration_s:.1f} s) -> {out / r.html}"
+            if r.error:
+                line += f" — {r.error}"
+            print(line, file=sys.stderr, flush=True)
+            write_index(out, results)  # an interrupted run still leaves a correct index
+    return results

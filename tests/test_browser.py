@@ -1,0 +1,136 @@
+"""Real-browser checks of the offline reports (Debian chromium via the playwright package, network blocked).
+
+Each report is opened from file:// with every request that is not file:/data: aborted and recorded, and must
+show: no attempted external request, no page error, drawn marks in every chart, rendered widgets, and a bound
+input that changes its chart. A screenshot is saved under the test's tmp output. Skips cleanly only when no
+chromium binary exists.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finops_kit import report
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser_check import check_report, chromium_path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE_NB = Path(__file__).resolve().parent / "fixtures" / "notebooks" / "report_smoke.ipynb"
+CURATED = ("tagging_audit", "spot_analysis", "storage_lifecycle", "forecast_vs_actual")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(chromium_path() is None, reason="no chromium binary (Debian package 'chromium')"),
+]
+
+
+def _run(paths: list[Path], warehouse: Path, out: Path, config: Path | None = None) -> dict[str, report.ReportResult]:
+    infos = [report.read_notebook_info(p) for p in paths]
+    jobs = report.plan(infos, {}, {}, str(warehouse.resolve()), str(config.resolve()) if config else None)
+    results = report.run_jobs(jobs, out, timeout_cell=300, timeout_notebook=900)
+    return {Path(r.notebook).stem: r for r in results}
+
+
+@pytest.fixture(scope="module")
+def smoke_report(tmp_path_factory) -> Path:
+    import finops_kit as fk
+    from finops_kit.testing import focus_rows
+
+    root = tmp_path_factory.mktemp("browser-smoke")
+    wh = root / "wh.duckdb"
+    con = fk.connect(str(wh))
+    focus_rows([
+        dict(cost="10.50", day="2026-09-03", tags={"team": "vision"}),
+        dict(cost="20.25", day="2026-10-03", tags={"team": "<script>alert(1)</script>"}, ProviderName="Google Cloud"),
+        dict(cost="5", day="2026-10-04", tags={"team": '"><img src=x onerror=alert(1)>'}, ProviderName="Microsoft"),
+        dict(cost="7", day="2026-10-05", tags={"team": "vision"}),
+    ], con)
+    con.close()
+    results = _run([FIXTURE_NB], wh, root / "out")
+    r = results["report_smoke"]
+    assert r.status == "ok", r.error
+    return root / "out" / r.html
+
+
+def test_fixture_report_works_offline_in_chromium(smoke_report, tmp_path):
+    rep = check_report(smoke_report, screenshot=tmp_path / "report_smoke.png")
+    assert rep.charts == 2 and rep.charts_with_marks == 2
+    assert rep.widget_views >= 1 and rep.widgets_rendered >= 2  # jslink'd slider + text
+    assert rep.bound_inputs >= 1 and rep.bound_input_changed_chart
+    assert rep.live_only_notes == 1
+    assert Path(rep.screenshot).stat().st_size > 10_000
+
+
+def test_hostile_tag_values_do_not_execute(smoke_report):
+    """The XSS payloads in tag values are shown as text: no alert dialog, no injected <img>."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:"))
+                       else r.abort())
+            page.goto(smoke_report.as_uri(), wait_until="load")
+            page.wait_for_function("() => document.querySelectorAll('.finops-chart svg.marks').length === 2")
+            page.hover(".finops-chart svg .mark-rect path")  # a tooltip over a bar
+            page.wait_for_timeout(300)
+            assert dialogs == []
+            assert page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
+            assert page.get_by_text("<script>alert(1)</script>").count() >= 1
+        finally:
+            browser.close()
+
+
+# -- the curated notebooks over a warehouse built from the sample exports --------------------------------------
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory) -> Path:
+    """Ingest each data/samples/*/ folder (generating the samples first when the repo has none)."""
+    root = tmp_path_factory.mktemp("samples-wh")
+    samples = REPO / "data" / "samples"
+    folders = sorted(p for p in samples.glob("*/") if p.is_dir()) if samples.exists() else []
+    if not folders:
+        gen = subprocess.run([sys.executable, "-m", "finops_kit.cli", "samples", "--out", str(root / "samples")],
+                             capture_output=True, text=True, timeout=600)
+        folders = sorted(p for p in (root / "samples").glob("*/") if p.is_dir())
+        if gen.returncode != 0 or not folders:
+            pytest.skip(f"no sample exports (finops-kit samples: {(gen.stderr or gen.stdout).strip()[-200:]})")
+    wh = root / "warehouse.duckdb"
+    for folder in folders:
+        proc = subprocess.run([sys.executable, "-m", "finops_kit.cli", "ingest", str(folder), "--warehouse", str(wh)],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"ingest {folder.name}: {proc.stderr.strip()[-300:]}"
+    return wh
+
+
+@pytest.fixture(scope="session")
+def curated_reports(sample_warehouse, tmp_path_factory) -> tuple[Path, dict[str, report.ReportResult]]:
+    """Render every curated notebook that exists, in one run (one process, as the CLI does)."""
+    paths = [REPO / "notebooks" / f"{n}.ipynb" for n in CURATED if (REPO / "notebooks" / f"{n}.ipynb").exists()]
+    if not paths:
+        pytest.skip("no curated notebooks yet")
+    out = tmp_path_factory.mktemp("curated")
+    config = REPO / "finops.yaml"
+    return out, _run(paths, sample_warehouse, out, config if config.exists() else None)
+
+
+@pytest.mark.parametrize("name", CURATED)
+def test_curated_report_works_offline_in_chromium(name, curated_reports, tmp_path):
+    if not (REPO / "notebooks" / f"{name}.ipynb").exists():
+        pytest.skip(f"notebooks/{name}.ipynb does not exist yet")
+    out, results = curated_reports
+    r = results[name]
+    assert r.status == "ok", f"{name}: {r.error}"
+    rep = check_report(out / r.html, screenshot=tmp_path / f"{name}.png")
+    assert rep.charts >= 1 and rep.charts_with_marks == rep.charts
+    shutil.copy(out / r.html, tmp_path / r.html)  # keep the page beside its screenshot for inspection

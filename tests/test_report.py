@@ -1,0 +1,408 @@
+"""finops-kit report: parameter validation, failing notebooks, index, escaping, no secrets, determinism, timeouts.
+
+The expensive part (kernels) is shared: one ``--all`` run over a folder holding the smoke fixture notebook and a
+copy that fails on purpose, with planted fake credentials in the environment and hostile parameter values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+import finops_kit as fk
+from finops_kit import charts as ch
+from finops_kit import notebook as nb
+from finops_kit import report
+from finops_kit.cli import main as cli_main
+from finops_kit.errors import ConfigError
+from finops_kit.testing import focus_rows
+
+FIXTURE_NB = Path(__file__).resolve().parent / "fixtures" / "notebooks" / "report_smoke.ipynb"
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = '"><img src=x onerror=alert(1)>'
+PLANTED = {
+    "AWS_SECRET_ACCESS_KEY": "FAKEsecretKEYwJalrXUtnFEMI0K7MDENGbPxRfiCY",
+    "AWS_ACCESS_KEY_ID": "AKIAFAKEPLANTED12345",
+    "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEFAKEsessionTOKEN0987654321",
+    "MY_SERVICE_API_TOKEN": "tok-planted-0123456789abcdef",
+    "AZURE_CLIENT_SECRET": "azure-planted-secret-value-42",
+}
+
+pytestmark = pytest.mark.slow
+
+
+def _make_warehouse(path: Path) -> Path:
+    con = fk.connect(str(path))
+    focus_rows([
+        dict(cost="10.50", day="2026-09-03", tags={"team": "vision"}),
+        dict(cost="20.25", day="2026-10-03", tags={"team": XSS_SCRIPT}, ProviderName="Google Cloud"),
+        dict(cost="5", day="2026-10-04", tags={"team": XSS_IMG}, ProviderName="Microsoft"),
+        dict(cost="7.125", day="2026-10-05", tags=None),
+    ], con)
+    con.close()
+    return path
+
+
+def _set_default(src: Path, dst: Path, **defaults: object) -> None:
+    """Copy a notebook, changing defaults in its parameters cell."""
+    book = nbformat.read(str(src), as_version=4)
+    cell = next(c for c in book.cells if "parameters" in c.metadata.get("tags", []))
+    for k, v in defaults.items():
+        cell.source = re.sub(rf"^{k} = .*$", f"{k} = {v!r}", cell.source, flags=re.MULTILINE)
+    nbformat.write(book, str(dst))
+
+
+def _strip_scripts(text: str) -> str:
+    return re.sub(r"<script\b[^>]*>.*?</script>", "", text, flags=re.DOTALL | re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    """One ``finops-kit report --all`` run: smoke (ok) + broken (fails) + _private (ignored)."""
+    root = tmp_path_factory.mktemp("suite")
+    books = root / "books"
+    books.mkdir()
+    shutil.copy(FIXTURE_NB, books / "smoke.ipynb")
+    _set_default(FIXTURE_NB, books / "broken.ipynb", fail=True)
+    shutil.copy(FIXTURE_NB, books / "_private.ipynb")
+    wh = _make_warehouse(root / "wh.duckdb")
+    cfg = root / "finops.yaml"
+    cfg.write_text("reports:\n  timeout_cell: 300\n", encoding="utf-8")
+    out = root / "out"
+    saved = dict(os.environ)
+    os.environ.update(PLANTED)
+    try:
+        code = cli_main(["report", "--all", "--notebooks-dir", str(books), "--warehouse", str(wh),
+                         "--out", str(out), "--config", str(cfg), "-p", f"team={XSS_SCRIPT}",
+                         "-p", "dump_env=true"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    index = json.loads((out / "index.json").read_text())
+    return {"code": code, "out": out, "wh": wh, "cfg": cfg, "books": books,
+            "reports": {Path(r["notebook"]).stem: r for r in index["reports"]}}
+
+
+def test_failing_notebook_does_not_stop_the_others_and_exit_code_is_nonzero(suite):
+    assert suite["code"] == 1
+    reps = suite["reports"]
+    assert set(reps) == {"smoke", "broken"}  # _private.ipynb is not part of --all
+    assert reps["smoke"]["status"] == "ok" and reps["broken"]["status"] == "failed"
+    assert "ValueError" in reps["broken"]["error"] and "planted failure" in reps["broken"]["error"]
+    for r in reps.values():  # HTML and executed notebook side by side, inside the output folder
+        assert (suite["out"] / r["html"]).is_file() and (suite["out"] / r["ipynb"]).is_file()
+        assert r["html"].startswith(Path(r["notebook"]).stem + "__team-")
+
+
+def test_error_page_links_executed_notebook_and_shows_failing_cell(suite):
+    r = suite["reports"]["broken"]
+    page = (suite["out"] / r["html"]).read_text()
+    assert "finops-error-banner" in page and "This report <b>" not in page
+    assert f'href="{r["ipynb"]}"' in page
+    assert "planted failure" in page and 'class="ne">ValueError' in page  # the failing cell's code...
+    assert "Traceback (most recent call last)" in page  # ...and its traceback
+    executed = nbformat.read(str(suite["out"] / r["ipynb"]), as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.output_type == "error"]
+    assert errors and errors[0].ename == "ValueError"
+
+
+def test_index_lists_every_report_with_status_parameters_and_links(suite):
+    page = (suite["out"] / "index.html").read_text()
+    for r in suite["reports"].values():
+        assert f'href="{r["html"]}"' in page and f'href="{r["ipynb"]}"' in page
+    assert 'data-status="ok"' in page and 'data-status="failed"' in page
+    assert "1 FAILED" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and XSS_SCRIPT not in page  # the -p value, escaped
+    assert suite["reports"]["smoke"]["parameters"]["team"] == XSS_SCRIPT
+
+
+def test_warehouse_and_config_injected_as_absolute_paths(suite):
+    params = suite["reports"]["smoke"]["parameters"]
+    assert params["warehouse"] == str(suite["wh"].resolve())
+    assert params["config_path"] == str(suite["cfg"].resolve())
+    assert params["dump_env"] is True and "top" not in params  # YAML-parsed bool; defaults stay in the notebook
+
+
+def test_no_secret_in_any_output_file(suite):
+    files = list(suite["out"].iterdir())
+    assert len(files) >= 6
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        for name, value in PLANTED.items():
+            assert value not in text, f"{name} leaked into {f.name}"
+    smoke = nbformat.read(str(suite["out"] / suite["reports"]["smoke"]["ipynb"]), as_version=4)
+    dumped = "".join(o.get("text", "") for c in smoke.cells if c.cell_type == "code" for o in c.outputs
+                     if o.output_type == "stream")
+    assert "FINOPS_REPORT" in dumped  # the environment really was printed...
+    assert "AWS_SECRET_ACCESS_KEY" not in dumped  # ...without the credentials (removed from the kernel env)
+
+
+def test_data_values_escaped_in_tables_titles_and_tracebacks(suite):
+    for r in suite["reports"].values():
+        page = (suite["out"] / r["html"]).read_text()
+        assert XSS_SCRIPT not in page  # in <script> JSON, '</' is escaped as '<\/'
+        visible = _strip_scripts(page)
+        assert "<img src=x" not in visible
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in visible  # shown as text in the header/table
+        assert "<b>boom</b>" not in visible
+    smoke = (suite["out"] / suite["reports"]["smoke"]["html"]).read_text()
+    assert '"&gt;&lt;img src=x onerror=alert(1)&gt;</td>' in smoke  # a quote in a text node is inert
+
+
+def test_report_is_self_contained(suite):
+    page = (suite["out"] / suite["reports"]["smoke"]["html"]).read_text()
+    srcs = _resource_urls(page)
+    assert srcs and all(s.startswith("data:") for s in srcs), srcs
+    # none of the stock template's CDN loaders (the inlined widget manager's own code mentions CDNs, but only
+    # uses them for third-party widget modules; the browser test proves no request is made)
+    assert "embed-amd.js" not in page and "MathJax.Hub.Config" not in page and "mermaid.esm" not in page
+    assert page.count("window.vegaEmbed=") == 1  # the Vega bundle once per page
+    assert page.count('class="finops-chart') == 2
+    assert "application/vnd.jupyter.widget-state+json" in page and "CONTROL_COMM_PROTOCOL_VERSION" in page
+    assert nb.LIVE_ONLY_NOTE in page
+
+
+def _resource_urls(page: str) -> list[str]:
+    """src/href of every element that loads something (script bodies are CDATA to the parser)."""
+    from html.parser import HTMLParser
+
+    urls: list[str] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            d = dict(attrs)
+            if tag in ("script", "img", "iframe", "source", "video", "audio", "embed") and d.get("src"):
+                urls.append(d["src"])
+            if tag == "link" and d.get("href"):
+                urls.append(d["href"])
+
+    P().feed(page)
+    return urls
+
+
+def _numbers(path: Path) -> list[str]:
+    """Every output of an executed notebook except the header (run time) and widget views (random ids)."""
+    book = nbformat.read(str(path), as_version=4)
+    out = []
+    for c in book.cells:
+        for o in c.get("outputs", []):
+            if o.get("metadata", {}).get(nb.META_KEY) == "header":
+                continue
+            if o.output_type == "stream":
+                out.append(o.text)
+            elif "data" in o and "application/vnd.jupyter.widget-view+json" not in o.data:
+                out.append(json.dumps({k: v for k, v in o.data.items()}, sort_keys=True))
+    return out
+
+
+def test_two_runs_give_equal_numbers(suite, tmp_path):
+    out2 = tmp_path / "again"
+    code = cli_main(["report", "smoke", "--notebooks-dir", str(suite["books"]), "--warehouse", str(suite["wh"]),
+                     "--out", str(out2), "--config", str(suite["cfg"]), "-p", f"team={XSS_SCRIPT}",
+                     "-p", "dump_env=false"])
+    assert code == 0
+    first = _numbers(suite["out"] / suite["reports"]["smoke"]["ipynb"])
+    name = suite["reports"]["smoke"]["ipynb"].replace("dump_env-true", "dump_env-false")
+    second = _numbers(out2 / name)
+    first = ["".join(line for line in x.splitlines(keepends=True) if "FINOPS_REPORT" not in line)
+             for x in first]  # the env dump exists only in run 1
+    assert first == second
+    assert any("total effective cost: 42.875000" in x for x in second)
+    # the index of a folder accumulates reports: run again with other parameters, both listed
+    idx = json.loads((out2 / "index.json").read_text())
+    assert [r["status"] for r in idx["reports"]] == ["ok"]
+
+
+def test_hide_code(suite, tmp_path):
+    code = cli_main(["report", "smoke", "--notebooks-dir", str(suite["books"]), "--warehouse", str(suite["wh"]),
+                     "--out", str(tmp_path), "--hide-code"])
+    assert code == 0
+    page = (tmp_path / "smoke.html").read_text()
+    assert "hl-ipython3" not in page and "nb.setup" not in page  # no highlighted code cell
+    assert page.count('class="finops-chart') == 2
+
+
+# -- timeouts --------------------------------------------------------------------------------------------------
+
+def _tiny_notebook(path: Path, body: str) -> Path:
+    book = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("sleep_s = 0.0")
+    params.metadata["tags"] = ["parameters"]
+    book.cells = [nbformat.v4.new_markdown_cell("# Tiny"), params, nbformat.v4.new_code_cell(body)]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, str(path))
+    return path
+
+
+def _job(path: Path, **params) -> report.Job:
+    info = report.read_notebook_info(path)
+    return report.plan([info], {k: (str(v), v) for k, v in params.items()}, {}, "unused", None)[0]
+
+
+def test_cell_timeout_is_retried_once_and_reported(tmp_path):
+    book = _tiny_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(sleep_s)\nprint('done')")
+    [r] = report.run_jobs([_job(book, sleep_s=60.0)], tmp_path / "out", timeout_cell=2, timeout_notebook=100)
+    assert r.status == "timeout" and r.attempts == 2
+    assert r.error.startswith("cell timeout")
+    executed = nbformat.read(str(tmp_path / "out" / r.ipynb), as_version=4)
+    assert "time.sleep" in executed.cells[r.failed_cell].source  # index counts papermill's injected cell
+    assert executed.cells[r.failed_cell].outputs[-1].ename == "Timeout"
+    page = (tmp_path / "out" / r.html).read_text()
+    assert "TIMED OUT" in page and "cell timeout" in page
+    assert json.loads((tmp_path / "out" / "index.json").read_text())["reports"][0]["status"] == "timeout"
+
+
+def test_notebook_timeout_bounds_the_whole_notebook(tmp_path):
+    body = "import time\nfor _ in range(3):\n    time.sleep(sleep_s)"
+    book = _tiny_notebook(tmp_path / "slow.ipynb", body)
+    [r] = report.run_jobs([_job(book, sleep_s=1.5)], tmp_path / "out", timeout_cell=100, timeout_notebook=2.5,
+                          retries=0)
+    assert r.status == "timeout" and r.attempts == 1 and r.error.startswith("notebook timeout")
+    assert r.duration_s < 30
+
+
+# -- parameters (nothing runs) --------------------------------------------------------------------------------
+
+@pytest.fixture()
+def smoke_info():
+    return report.read_notebook_info(FIXTURE_NB)
+
+
+def test_parameters_cell_is_read_with_types_and_help(smoke_info):
+    p = smoke_info.params
+    assert smoke_info.title == "Smoke report"
+    assert (p["top"].type, p["top"].default, p["top"].help) == ("int", 5, "how many providers to show")
+    assert (p["scale"].type, p["fail"].type, p["teams"].type, p["team"].type) == ("float", "bool", "list", "str")
+    assert p["team"].help == 'team tag to focus on ("" = all)'
+
+
+@pytest.mark.parametrize(("pairs", "expected"), [
+    (["top=7"], {"top": 7}),
+    (["scale=2"], {"scale": 2.0}),
+    (["fail=true"], {"fail": True}),
+    (["team=123"], {"team": "123"}),            # a str parameter keeps the text as typed
+    (["team=2026-10-01"], {"team": "2026-10-01"}),
+    (["teams=[vision, nlp]"], {"teams": ["vision", "nlp"]}),
+    (["teams=vision"], {"teams": ["vision"]}),
+])
+def test_cli_values_parsed_as_yaml_and_coerced(smoke_info, pairs, expected):
+    [job] = report.plan([smoke_info], report.parse_parameters(pairs), {}, "/abs/wh.duckdb", "/abs/finops.yaml")
+    for k, v in expected.items():
+        assert job.parameters[k] == v and type(job.parameters[k]) is type(v)
+    assert job.parameters["warehouse"] == "/abs/wh.duckdb"
+
+
+@pytest.mark.parametrize(("pairs", "message"), [
+    (["colour=red"], "unknown parameter 'colour'"),
+    (["top=many"], "parameter 'top' expects an integer, got 'many'"),
+    (["top=1.5"], "expects an integer"),
+    (["fail=maybe"], "expects true or false"),
+    (["scale=[1, 2]"], "expects a number"),
+    (["team=[a, b]"], "expects a string"),
+    (["warehouse=x.duckdb"], "--warehouse"),
+    (["no-equals"], "NAME=VALUE"),
+])
+def test_bad_parameters_are_one_line_config_errors(smoke_info, pairs, message):
+    with pytest.raises(ConfigError) as err:
+        report.plan([smoke_info], report.parse_parameters(pairs), {}, "/wh", None)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_parameter_on_the_command_line_exits_2_before_running(tmp_path, capsys):
+    wh = _make_warehouse(tmp_path / "wh.duckdb")
+    code = cli_main(["report", str(FIXTURE_NB), "--warehouse", str(wh), "--out", str(tmp_path / "o"),
+                     "-p", "top=lots"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "expects an integer" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_names_cannot_escape_the_output_folder(tmp_path):
+    name = report.report_name("smoke", {"team": "../../../etc/passwd", "x": "/abs/..\\..", "y": "..."})
+    assert "/" not in name and "\\" not in name and not name.startswith(".")
+    target = report._inside(tmp_path, name, ".html")
+    assert target.parent == tmp_path.resolve()
+    with pytest.raises(ConfigError):
+        report._inside(tmp_path, "../evil", ".html")
+    assert len(report.report_name("nb", {"t": "x" * 500})) <= 200
+
+
+def test_list_shows_notebooks_and_parameters(tmp_path, capsys):
+    shutil.copy(FIXTURE_NB, tmp_path / "smoke.ipynb")
+    shutil.copy(FIXTURE_NB, tmp_path / "_hidden.ipynb")
+    assert cli_main(["report", "--list", "--notebooks-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "smoke  — Smoke report" in out and "-p top=<int>  (default 5)  # how many providers to show" in out
+    assert "_hidden" not in out
+
+
+def test_secret_redaction_helpers():
+    env = {"AWS_SECRET_ACCESS_KEY": "abcdefgh123", "HOME": "/root/home-dir", "GITHUB_TOKEN": "ghp_xyz12345"}
+    vals = report.secret_values(env)
+    assert vals == ["abcdefgh123", "ghp_xyz12345"] or set(vals) == {"abcdefgh123", "ghp_xyz12345"}
+    assert report.redact("k=abcdefgh123 home=/root/home-dir", vals) == "k=[redacted] home=/root/home-dir"
+
+
+# -- notebook.py / charts.py helpers ----------------------------------------------------------------------------
+
+def test_table_escapes_everything_and_formats_money():
+    df = pd.DataFrame({"team": [XSS_SCRIPT, XSS_IMG], "cost": [Decimal("1234.5"), Decimal("-3")],
+                       "share": [0.25, 0.75], "<b>col</b>": [1, 2]})
+    t = nb.table(df, percent=["share"], caption="<i>cap</i>")
+    html_ = t._repr_html_()
+    assert "<script>" not in html_ and "<img" not in html_ and "<b>col" not in html_ and "<i>cap" not in html_
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_ and "&lt;b&gt;col&lt;/b&gt;" in html_
+    assert "$1,234.50" in html_ and "-$3.00" in html_ and "25.0%" in html_  # Decimal -> money automatically
+    assert nb.money(Decimal("1234.567"), "EUR") == "1,234.57 EUR" and nb.money(0.125) == "$0.13"
+    with pytest.raises(KeyError):
+        nb.table(df, money=["nope"])
+    assert "showing the first 1 of 2 rows" in nb.table(df, max_rows=1)._repr_html_()
+
+
+def test_offline_renderer_escapes_script_end_in_spec():
+    import altair as alt
+
+    nb.setup({"team": "x"}, mode="report")
+    try:
+        chart = alt.Chart(pd.DataFrame({"t": [XSS_SCRIPT], "v": [1.0]})).mark_bar().encode(x="t:N", y="v:Q")
+        bundle = chart._repr_mimebundle_()
+        body = bundle["text/html"] if isinstance(bundle, dict) else bundle[0]["text/html"]
+        assert "</script>" in body and body.count("</script>") == 1  # only the element's own end tag
+        assert "<\\/script>" in body and "vegaEmbed" in body and "vega.min.js" not in body
+    finally:
+        nb.setup(mode="live")
+    assert alt.renderers.active == "default"
+
+
+def test_parameters_captured_by_setup():
+    ns = {"warehouse": "w", "top": 3, "teams": ["a"], "pd": pd, "_hidden": 1, "fn": print, "In": []}
+    assert nb.parameters_from(ns) == {"warehouse": "w", "top": 3, "teams": ["a"]}
+
+
+def test_colors_are_stable_across_charts():
+    a = ch.color_map(["vision", "nlp", "search"], "team")
+    b = ch.color_map(["vision", "ads"], "team")
+    assert a["vision"] == b["vision"]
+    assert len(set(a.values())) == 3
+    assert ch.color_map(["AWS", "Google Cloud", "Microsoft"])["AWS"] == "#FF9900"  # auto-detected providers
+    assert ch.color_map(["(untagged)", "vision"], "team")["(untagged)"] == ch.UNALLOCATED_COLOR
+
+
+def test_chart_builders_take_aggregates_only():
+    df = pd.DataFrame({"month": pd.to_datetime(["2026-09-01", "2026-10-01"]), "provider": ["AWS", "AWS"],
+                       "cost": [Decimal("1.5"), Decimal("2.5")]})
+    spec = ch.dropdown(ch.stacked_area(df, "month", "cost", "provider"), "provider", ["AWS"]).to_dict()
+    values = next(iter(spec["datasets"].values()))
+    assert [v["cost"] for v in values] == [1.5, 2.5]  # Decimal -> float only for plotting
+    assert spec["params"][0]["bind"]["input"] == "select"
+    with pytest.raises(ValueError, match="aggregate in DuckDB"):
+        ch.bar(pd.DataFrame({"k": range(ch.MAX_ROWS + 1), "v": 1.0}), "k", "v")
