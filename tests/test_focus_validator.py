@@ -25,23 +25,34 @@ def rules_dir(shared) -> Path:
     return shared / "tools" / "focus-validator"
 
 
-def _validate_warehouse(con, tmp_path: Path, rules_dir: Path) -> dict[str, str]:
-    out = tmp_path / "focus.parquet"
-    export_focus(con, str(out))
-    return validate(out, rules_dir, tmp_path)
+def _validate_warehouse(con, tmp_path: Path, rules_dir: Path, where: str | None = None) -> dict[str, str]:
+    work = tmp_path / (where or "all").replace(" ", "_")
+    work.mkdir(exist_ok=True)
+    out = work / "focus.parquet"
+    export_focus(con, str(out), where=where)
+    return validate(out, rules_dir, work)
 
 
 @pytest.mark.parametrize("folder", FORMAT_FOLDERS)
 def test_validator_top_level_rule_passes_on_normalized_samples(folder, tmp_path, rules_dir):
+    """Invoiced (closed) and not-yet-invoiced (open) billing periods are validated as separate datasets.
+
+    The validator evaluates InvoiceId's "null or not null" alternatives over the whole file, so a dataset that
+    mixes closed months (InvoiceId set) with the open month (no invoice yet, NULL as FOCUS requires) fails it,
+    although each month alone is right. Providers deliver FOCUS per billing period, so we check it that way.
+    """
     src = SAMPLES / folder
     if not src.exists():
         pytest.fail(f"{src} missing: run 'finops-kit samples --out data/samples'")
     wh = str(tmp_path / "wh.duckdb")
     fk.ingest([str(src)], warehouse=wh, progress=False)
     con = fk.connect(wh, read_only=True)
-    results = _validate_warehouse(con, tmp_path, rules_dir)
-    failing = sorted(r for r, m in results.items() if m != "ok")
-    assert results.get(TOP_RULE) == "ok", f"{folder}: {TOP_RULE} fails; failing rules: {failing}"
+    invoiced, total = con.execute("SELECT count(InvoiceId), count(*) FROM focus").fetchone()
+    slices = ["InvoiceId IS NOT NULL", "InvoiceId IS NULL"] if 0 < invoiced < total else [None]
+    for where in slices:
+        results = _validate_warehouse(con, tmp_path, rules_dir, where)
+        failing = sorted(r for r, m in results.items() if m != "ok")
+        assert results.get(TOP_RULE) == "ok", f"{folder} [{where}]: {TOP_RULE} fails; failing rules: {failing}"
 
 
 def test_validator_is_a_real_oracle_the_focus_1_0_sample_fails(shared, tmp_path, rules_dir):
