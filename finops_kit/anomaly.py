@@ -53,6 +53,9 @@ class Rules:
     min_impact: float = 100.0
     min_impact_pct: float = 15.0
     method: str = "hampel"
+    # judge a day against its weekday's level (weekday profile from 8 weeks). Off by default: on noisy daily
+    # spend it flags more ordinary days than it saves; masked_anomalies turns it on to see sustained opposite shifts
+    weekly: bool = False
     direction: str = "up"  # up | down | both
     min_history: int = 14
 
@@ -90,11 +93,36 @@ def expected_and_sigma(y: np.ndarray, rules: Rules = Rules()) -> tuple[np.ndarra
             sig = np.full(n, MAD_SCALE * np.median(np.abs(resid - np.median(resid))))
         return exp_, sig
     for t in range(rules.min_history, n):
-        w = y[max(0, t - rules.window):t]
+        lo = max(0, t - rules.window)
+        w = y[lo:t]
         m = np.median(w)
-        exp_[t] = m
-        sig[t] = MAD_SCALE * np.median(np.abs(w - m))
+        # weekday factors from a longer history (8 weeks) than the level: 4 points a weekday would overfit the
+        # noise and shrink the residuals, flagging ordinary days
+        flo = max(0, t - 8 * 7)
+        factor = _weekday_factors(y[flo:t], flo, float(np.median(y[flo:t]))) \
+            if rules.weekly and t - flo >= 28 else None
+        if factor is None:
+            exp_[t] = m
+            sig[t] = MAD_SCALE * np.median(np.abs(w - m))
+            continue
+        # weekly profile: judge a Monday against Mondays. Deseasonalize the window by each weekday's factor,
+        # take the median and MAD of that, and scale both back by the factor of day t's weekday.
+        adj = w / factor[(np.arange(lo, t)) % 7]
+        m_adj = np.median(adj)
+        exp_[t] = m_adj * factor[t % 7]
+        sig[t] = MAD_SCALE * np.median(np.abs(adj - m_adj)) * factor[t % 7]
     return exp_, sig
+
+
+def _weekday_factors(w: np.ndarray, lo: int, m: float) -> np.ndarray | None:
+    """Median of each weekday position over the window relative to the window's median (None when unusable)."""
+    if m <= 0:
+        return None
+    pos = np.arange(lo, lo + len(w)) % 7
+    f = np.array([np.median(w[pos == d]) / m if np.any(pos == d) else 1.0 for d in range(7)])
+    if np.any(f <= 0) or not np.all(np.isfinite(f)):
+        return None
+    return f
 
 
 def flag_series(days: pd.Series, y: np.ndarray, rules: Rules = Rules()) -> pd.DataFrame:
@@ -306,7 +334,8 @@ def masked_anomalies(con: duckdb.DuckDBPyConnection, dimension: str, *, start: d
 
     Columns: day, dimension, up (values), down (values), up_impact, down_impact, net_impact, total_flagged.
     """
-    both = Rules(**{**rules.__dict__, "direction": "both"})
+    # sustained opposite level shifts hide in weekday swings: compare each day with its weekday's level
+    both = Rules(**{**rules.__dict__, "direction": "both", "weekly": True})
     per = detect(con, dimension, start=start, end=end, rules=both, filters=filters, charges=charges)
     tot = detect(con, "total", start=start, end=end, rules=both, filters=filters, charges=charges)
     flagged_total = set(pd.to_datetime(tot["day"])) if not tot.empty else set()

@@ -111,9 +111,13 @@ def filter_sql(filters: dict[str, Any] | None) -> str:
     return " AND ".join(parts)
 
 
+#: Which charges a daily series holds. Unused commitment rows are Usage-Based in FOCUS, but they are booked once
+#: a month (on the 1st) for what a commitment did not cover: they behave like recurring fees, so they are carried
+#: forward with them and kept out of usage forecasts and anomaly detection (commitment utilization is its own topic).
+_UNUSED = "coalesce(CommitmentDiscountStatus, '') = 'Unused'"
 CHARGES = {
-    "usage": "coalesce(ChargeFrequency, 'Usage-Based') = 'Usage-Based'",
-    "recurring": "ChargeFrequency = 'Recurring'",
+    "usage": f"coalesce(ChargeFrequency, 'Usage-Based') = 'Usage-Based' AND NOT {_UNUSED}",
+    "recurring": f"(ChargeFrequency = 'Recurring' OR {_UNUSED})",
     "one_time": "ChargeFrequency = 'One-Time'",
     "all": "TRUE",
 }

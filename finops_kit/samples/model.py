@@ -396,11 +396,11 @@ def azure_workloads() -> list[Workload]:
           units=24, start=D(2026, 5, 1), tag_style=3, note="dev A100 VM running 24/7"),
         # Azure ML training compute (billed as VM meters via Microsoft.MachineLearningServices)
         W("az-recsys-aml-train", "azure", "ai-prod", "recsys", "ranker", "prod", "aml-NC24ads_A100_v4",
-          "eastus", units=40, weekly=0.5, noise=0.15, cap=72, tag_style=0,
+          "eastus", units=160, weekly=0.5, noise=0.15, cap=200, tag_style=0,
           events=(Event("azure-masked-pair", *window, 0.15,
                         "ranker training moved off Azure ML onto Azure OpenAI fine-tuning for two weeks"),)),
         W("az-recsys-aoai-burst", "azure", "ai-prod", "recsys", "ranker", "prod", "aoai-gpt4o-in", "eastus",
-          units=50_000, weekly=0.5, noise=0.15, start=window[0], end=window[1], tag_style=0,
+          units=200_000, weekly=0.5, noise=0.15, start=window[0], end=window[1], tag_style=0,
           planted="azure-masked-pair"),
         W("az-nlp-aoai-in", "azure", "ai-prod", "nlp", "chat-api", "prod", "aoai-gpt4o-in", "eastus",
           units=60_000, growth=0.07, weekly=0.3, noise=0.15, tag_style=2),
