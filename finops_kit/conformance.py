@@ -36,24 +36,45 @@ def _case(expr: str, pairs: list[tuple[str, str]]) -> str:
     return f"CASE {expr} {whens} END"
 
 
+#: lookups joined (hash joins on tiny tables) rather than evaluated as CASE chains: 400 WHEN branches per row
+#: cost seconds per million rows, a join costs a probe
+UNIT_JOINS = {"PricingUnit": "_pu", "ConsumedUnit": "_cu", "CommitmentDiscountUnit": "_du"}
+
+
+def focus_unit(column: str) -> str:
+    """The column's unit in FOCUS unit format (unknown spellings pass through unchanged)."""
+    return f"coalesce({UNIT_JOINS[column]}.focus_unit, nullif(trim({column}), ''))"
+
+
 @cache
-def _unit_case_template() -> str:
-    return _case("{0}", [(r["provider_unit"], r["focus_unit"]) for r in _rows("units.csv")])
+def lookup_ctes() -> str:
+    """``WITH`` entries for the unit and region tables (data/units.csv, data/regions.csv)."""
+    # keys must be unique, or the LEFT JOIN would repeat rows (the first entry of a duplicate wins)
+    unit_map: dict[str, str] = {}
+    for r in _rows("units.csv"):
+        unit_map.setdefault(r["provider_unit"], r["focus_unit"])
+    region_map: dict[tuple[str, str], str] = {}
+    for r in _rows("regions.csv"):
+        region_map.setdefault((r["provider_name"], r["region_id"]), r["region_name"])
+    units = ", ".join(f"({sql_str(k)}, {sql_str(v)})" for k, v in unit_map.items())
+    regions = ", ".join(f"({sql_str(p)}, {sql_str(i)}, {sql_str(n)})" for (p, i), n in region_map.items())
+    return (f"_units(provider_unit, focus_unit) AS (VALUES {units}), "
+            f"_regions(provider_name, region_id, region_name) AS (VALUES {regions})")
 
 
-def focus_unit(expr: str) -> str:
-    """A unit expression in FOCUS unit format (unknown spellings pass through unchanged)."""
-    return f"coalesce({_unit_case_template().format(f'trim({expr})')}, nullif(trim({expr}), ''))"
+def conformance_select(inner: str, types: dict[str, str]) -> str:
+    """``SELECT`` applying :func:`conformance_exprs` to the completed rows of ``inner`` (all FOCUS columns)."""
+    joins = " ".join(f"LEFT JOIN _units {alias} ON {alias}.provider_unit = trim(i.{col})"
+                     for col, alias in UNIT_JOINS.items())
+    joins += " LEFT JOIN _regions _rg ON _rg.provider_name = i.ProviderName AND _rg.region_id = i.RegionId"
+    replace = ", ".join(f'CAST({expr} AS {types[name]}) AS "{name}"' for name, expr in conformance_exprs().items())
+    return f"WITH {lookup_ctes()} SELECT i.* REPLACE ({replace}) FROM ({inner}) i {joins}"
 
 
 @cache
 def conformance_exprs() -> dict[str, str]:
     """FOCUS column -> SQL expression over the completed (pre-conformance) row."""
     accounts = _rows("account_types.csv")
-    regions = _rows("regions.csv")
-    region_case = "CASE " + " ".join(
-        f"WHEN ProviderName = {sql_str(r['provider_name'])} AND RegionId = {sql_str(r['region_id'])} "
-        f"THEN {sql_str(r['region_name'])}" for r in regions) + " END"
     subcategory = "coalesce(ServiceSubcategory, 'Other (' || ServiceCategory || ')')"
     same_currency = "(PricingCurrency IS NULL OR PricingCurrency = BillingCurrency)"
     is_tax = "ChargeCategory = 'Tax'"
@@ -78,7 +99,7 @@ def conformance_exprs() -> dict[str, str]:
         # exports without account names (legacy CUR, GCP projects without names): the id is the best name we have
         "BillingAccountName": "coalesce(BillingAccountName, BillingAccountId)",
         "SubAccountName": "coalesce(SubAccountName, SubAccountId)",
-        "RegionName": f"coalesce(RegionName, {region_case}, RegionId)",
+        "RegionName": "coalesce(RegionName, _rg.region_name, RegionId)",
         "ResourceType": f"coalesce(ResourceType, CASE WHEN ResourceId IS NOT NULL THEN {subcategory} END)",
         "SkuMeter": "coalesce(SkuMeter, CASE WHEN SkuId IS NOT NULL AND NOT coalesce(" + is_tax + ", false) "
                     "THEN coalesce(x_UsageType, ChargeDescription) END)",

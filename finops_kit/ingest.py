@@ -19,7 +19,7 @@ import duckdb
 
 from . import inputs as inputs_mod
 from .classify import ai_workload_case
-from .conformance import conformance_exprs
+from .conformance import conformance_select
 from .errors import FinopsError, InputError, ReconciliationError
 from .schema import LINEAGE_COLUMNS, MONEY, focus_columns
 from .sources.base import Source, StagedSource, ident, read_header, registry, sql_str
@@ -106,10 +106,10 @@ def _focus_select(source: Source, staged: StagedSource, ingest_id: str, passthro
     cols += [f"CAST({ident(x)} AS VARCHAR) AS {ident(x)}" for x in passthrough.values() if x in mapped]
     available = {c.name for c in focus_columns()} | set(LINEAGE_COLUMNS)
     types = {c.name: c.duckdb_type for c in focus_columns()}
-    conform = ", ".join(f"CAST({expr} AS {types[name]}) AS {ident(name)}" for name, expr in conformance_exprs().items())
+    completed = f"SELECT {', '.join(cols)} FROM ({mapping})"
     return (
         f"SELECT * EXCLUDE (x_AiWorkload_src), coalesce(x_AiWorkload_src, {ai_workload_case(available)}) "
-        f"AS x_AiWorkload FROM (SELECT * REPLACE ({conform}) FROM (SELECT {', '.join(cols)} FROM ({mapping})))"
+        f"AS x_AiWorkload FROM ({conformance_select(completed, types)})"
     )
 
 
@@ -145,7 +145,7 @@ def ingest(
     ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     started = datetime.now(UTC).replace(tzinfo=None)
     # hashing a multi-GB export takes seconds: do it on a thread while DuckDB reads (both release the GIL)
-    hasher = ThreadPoolExecutor(max_workers=1)
+    hasher = ThreadPoolExecutor(max_workers=2)
     fingerprints_future = hasher.submit(lambda: [_file_fingerprint(f) for f in resolved.files])
     view = f"src_{uuid.uuid4().hex[:8]}"
     con.execute("BEGIN TRANSACTION")
@@ -156,6 +156,9 @@ def ingest(
             raise _read_error(resolved.files, exc) from None
         staged.extra["con"] = con
         source.check_columns(staged)
+        # the source's own totals come from a second read of the files, on a second connection, while the main
+        # one maps and writes: the proof stays independent of the mapping and costs no extra wall time
+        totals_future = hasher.submit(_source_totals, con.cursor(), type(source)(), resolved.files, f"{view}_totals")
         passthrough = source.passthrough_columns(staged)
         add_custom_columns(con, list(passthrough.values()))
         select = _focus_select(source, staged, ingest_id, passthrough)
@@ -166,7 +169,11 @@ def ingest(
         rows = con.execute(f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id]).fetchone()[0]
         if rows == 0:
             raise InputError(resolved.files[0], "no billing rows found (header only?)")
-        recon = _reconcile(con, source, staged, ingest_id)
+        try:
+            source_totals = totals_future.result()
+        except duckdb.Error as exc:
+            raise _CastFailure(exc) from None
+        recon = _reconcile(con, source, staged, ingest_id, source_totals)
         keys = [r[0] for r in con.execute(
             f"SELECT DISTINCT x_SourceKey FROM {FOCUS_TABLE} WHERE x_IngestId = ? ORDER BY 1", [ingest_id]).fetchall()]
         replaced = _replace_older(con, ingest_id, keys)
@@ -220,17 +227,31 @@ def _read_error(files: list[str], exc: Exception) -> InputError:
     return InputError(bad, f"cannot read file ({text})")
 
 
-def _reconcile(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, ingest_id: str) -> list[dict]:
+def _source_totals(cur: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str) -> list[tuple]:
+    """The source's own billed and amortized totals per billing period and currency (its own connection)."""
+    try:
+        staged = source.stage(cur, files, view)
+        staged.extra["con"] = cur
+        return cur.execute(
+            f"""SELECT CAST(billing_period_start AS TIMESTAMP), currency, sum(source_rows)::BIGINT,
+                       sum(billed)::{MONEY}, sum(effective)::{MONEY}
+                FROM ({source.source_totals_sql(staged)}) GROUP BY ALL"""
+        ).fetchall()
+    finally:
+        cur.close()
+
+
+def _reconcile(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, ingest_id: str,
+               source_totals: list[tuple]) -> list[dict]:
     """Compare the source's own totals with the normalized totals, per billing period and currency."""
-    src_sql = source.source_totals_sql(staged)
+    table = f"_src_totals_{ingest_id.replace('-', '_')}"
+    con.execute(f"CREATE TEMP TABLE {table} (billing_period_start TIMESTAMP, currency VARCHAR, source_rows BIGINT, "
+                f"billed {MONEY}, effective {MONEY})")
+    if source_totals:
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", source_totals)
     rows = con.execute(
         f"""
-        WITH s AS (
-          SELECT CAST(billing_period_start AS TIMESTAMP) AS billing_period_start, currency,
-                 sum(source_rows)::BIGINT AS source_rows,
-                 sum(billed)::{MONEY} AS billed, sum(effective)::{MONEY} AS effective
-          FROM ({src_sql}) GROUP BY ALL
-        ), f AS (
+        WITH s AS (SELECT * FROM {table}), f AS (
           SELECT BillingPeriodStart AS billing_period_start, BillingCurrency AS currency, count(*) AS focus_rows,
                  sum(BilledCost)::{MONEY} AS billed, sum(EffectiveCost)::{MONEY} AS effective
           FROM {FOCUS_TABLE} WHERE x_IngestId = ? GROUP BY ALL
