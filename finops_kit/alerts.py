@@ -58,6 +58,11 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None) -> 
     budgets, thresholds = load_budgets(cfg)
     if sec.get("budgets", True) and budgets:
         use_fc = bool(sec.get("forecast", True))
+        # a forecast is an estimate: by default it alerts only when it says the budget will be exceeded
+        try:
+            forecast_thresholds = [float(t) for t in sec.get("forecast_thresholds", [100])]
+        except (TypeError, ValueError):
+            raise ConfigError("alerts.forecast_thresholds: expected a list of % numbers, e.g. [100]") from None
         roadmap = load_roadmap(cfg=cfg) if use_fc else []
         st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, model="ets") if use_fc else \
             budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets})
@@ -74,7 +79,7 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None) -> 
                 continue
             if use_fc and r["forecast"] is not None:
                 f_used = 100 * float(r["forecast"]) / amount
-                f_hit = [t for t in thresholds if f_used >= t]
+                f_hit = [t for t in forecast_thresholds if f_used >= t]
                 if f_hit:
                     when = f", crossing the budget on {r['breach_date']}" if r["breach_date"] else ""
                     alerts.append(Alert("forecast", r["budget"],
