@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,24 @@ def sample_warehouse(tmp_path_factory) -> str:
             pytest.fail(f"{folder} is missing: run 'finops-kit samples --out data/samples' and commit it")
         fk.ingest([str(folder)], warehouse=path, progress=False)
     return path
+
+
+@contextmanager
+def local_moto_server():
+    """A real moto server (server mode) on 127.0.0.1 and a free port, stopped on exit; yields its URL.
+
+    Tests that talk to AWS APIs use it through the real boto3 client, never through network or mocks elsewhere.
+    """
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 import finops_kit as fk
@@ -13,25 +11,16 @@ from finops_kit.errors import FinopsError
 from tests.test_aws_sources import AMORTIZED, BILLED, _totals
 from tests.test_delivery import NEW, OLD, make_legacy_delivery
 
+from .conftest import local_moto_server
+
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def endpoint():
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with local_moto_server() as url:
+        yield url
 
 
 @pytest.fixture()

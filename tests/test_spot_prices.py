@@ -9,7 +9,6 @@ token at the end. The client side is untouched boto3/botocore over HTTP.
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -17,6 +16,8 @@ import pytest
 
 from finops_kit import spot_prices as sp
 from finops_kit.errors import FinopsError
+
+from .conftest import local_moto_server
 
 moto_server = pytest.importorskip("moto.server")
 from moto.core.responses import ActionResult  # noqa: E402
@@ -83,19 +84,10 @@ class Server:
         return ActionResult({"SpotPriceHistory": out, "NextToken": token})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def endpoint():
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with local_moto_server() as url:
+        yield url
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ copied into finops_kit/data/storage_prices.csv); the arithmetic is written out n
 from __future__ import annotations
 
 import os
-import socket
 from decimal import Decimal
 
 import pytest
@@ -15,6 +14,8 @@ import pytest
 from finops_kit import storage as st
 from finops_kit.errors import ConfigError, InputError
 from finops_kit.testing import focus_rows
+
+from .conftest import local_moto_server
 
 S3 = "Amazon Simple Storage Service"
 NO_CONFIG: dict = {}  # tag key 'team' only, independent of the repo's finops.yaml
@@ -328,33 +329,20 @@ def test_recommend_rejects_bad_parameters(prices):
 
 # ------------------------------------------------------------------------------------------------ S3 lifecycle JSON
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def moto_s3(monkeypatch):
     """A moto S3 server on 127.0.0.1 (free port), fake credentials, stopped after the test."""
     pytest.importorskip("moto.server")
     import boto3
     from botocore.config import Config
-    from moto.server import ThreadedMotoServer
-
     for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+    with local_moto_server() as url:
+        yield boto3.client("s3", endpoint_url=url, region_name="us-east-1",
                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
-    finally:
-        server.stop()
 
 
 def test_lifecycle_json_accepted_by_s3(moto_s3, prices):
