@@ -22,18 +22,17 @@ running the detector per value of a dimension in both directions and keeping day
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from .datafiles import data_rows
 from .errors import ConfigError
 from .forecast import DIMENSIONS, _day, daily_series, dimension_sql, filter_sql, last_day
 from .warehouse import FOCUS_TABLE
@@ -235,9 +234,7 @@ def explain(con: duckdb.DuckDBPyConnection, start: date | str, end: date | str |
 
 @cache
 def hint_rules() -> tuple[dict[str, str], ...]:
-    text = resources.files("finops_kit").joinpath("data/anomaly_hints.csv").read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return tuple(csv.DictReader(lines))
+    return tuple(data_rows("anomaly_hints.csv"))
 
 
 _HINT_COLUMNS = ("ServiceCategory", "ServiceName", "x_UsageType", "x_InstanceType", "x_AiWorkload",

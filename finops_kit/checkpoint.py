@@ -24,18 +24,17 @@ runs, restarts included) and on-demand cost ``p_od N T_s`` (on-demand capacity i
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .datafiles import data_rows
 from .errors import ConfigError, InputError
 
 HOURS_PER_MONTH = 730.0  # 365 * 24 / 12: the month in which the Spot Advisor counts interruptions
@@ -199,11 +198,8 @@ class Band:
 
 def advisor_bands(path: str | os.PathLike | None = None) -> dict[int, Band]:
     """The Spot Advisor interruption bands and the frequencies assumed for each (``data/spot_advisor_bands.csv``)."""
-    text = (Path(path).read_text(encoding="utf-8") if path else
-            resources.files("finops_kit").joinpath("data/spot_advisor_bands.csv").read_text(encoding="utf-8"))
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     out = {}
-    for rec in csv.DictReader(lines):
+    for rec in data_rows("spot_advisor_bands.csv", path):
         b = Band(int(rec["r"]), rec["label"], float(rec["lower_pct"]), float(rec["mid_pct"]), float(rec["upper_pct"]))
         out[b.r] = b
     return out

@@ -17,16 +17,14 @@ Money columns are never touched here, so the reconciliation proof is unaffected.
 
 from __future__ import annotations
 
-import csv
 from functools import cache
-from importlib import resources
 
+from .datafiles import data_rows
 from .sources.base import sql_str
 
 
 def _rows(name: str) -> list[dict[str, str]]:
-    text = resources.files("finops_kit").joinpath(f"data/{name}").read_text(encoding="utf-8")
-    return list(csv.DictReader([ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]))
+    return data_rows(name)
 
 
 def _case(expr: str, pairs: list[tuple[str, str]]) -> str:

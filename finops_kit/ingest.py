@@ -48,10 +48,12 @@ class IngestResult:
         return msg
 
 
-#: DuckDB's buffer cap for an ingest of our own connection: the insert streams row groups to disk, so a cap keeps
-#: peak memory flat however large the export (measured at 1M rows: 0.85 GB instead of 1.8 GB, same time).
-#: $FINOPS_MEMORY_LIMIT overrides it.
-INGEST_MEMORY_LIMIT = "1GB"
+#: DuckDB's buffer cap for an ingest on our own connection: the insert streams row groups to disk, so a cap keeps
+#: peak memory flat however large the export (measured at 1M rows: 0.85 GB instead of 1.8 GB, same time). DuckDB
+#: also reserves read buffers per input file (dozens of small monthly CSVs need more than one big one), so the cap
+#: grows with the number of files. $FINOPS_MEMORY_LIMIT overrides it.
+def ingest_memory_limit(n_files: int) -> str:
+    return f"{max(1024, 256 * n_files)}MB"
 
 
 def detect_format(files: list[str]) -> type[Source]:
@@ -145,7 +147,8 @@ def ingest(
             read_header(f)  # empty / truncated files fail here with a clear message
     source = source_cls()
     own = con is None
-    con = con or connect(warehouse, memory_limit=os.environ.get("FINOPS_MEMORY_LIMIT") or INGEST_MEMORY_LIMIT)
+    con = con or connect(warehouse, memory_limit=os.environ.get("FINOPS_MEMORY_LIMIT")
+                         or ingest_memory_limit(len(resolved.files)))
     show = sys.stderr.isatty() if progress is None else progress
     con.execute(f"SET enable_progress_bar = {'true' if show else 'false'}")
     ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]

@@ -15,7 +15,6 @@ Three inputs, three questions:
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -32,6 +31,7 @@ import pandas as pd
 
 from . import checkpoint as ck
 from .classify import ai_rules
+from .datafiles import data_rows
 from .errors import ConfigError, InputError
 from .schema import MONEY
 from .sources.base import sql_str
@@ -47,10 +47,7 @@ RATE = "DECIMAL(38,6)"
 
 # ------------------------------------------------------------------------------------------- data tables
 def _data_csv(name: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
-    text = (Path(path).read_text(encoding="utf-8") if path else
-            resources.files("finops_kit").joinpath(f"data/{name}").read_text(encoding="utf-8"))
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return pd.DataFrame(list(csv.DictReader(lines)))
+    return pd.DataFrame(data_rows(name, path))
 
 
 def instance_catalog(path: str | os.PathLike | None = None) -> pd.DataFrame:

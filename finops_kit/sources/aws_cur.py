@@ -48,6 +48,7 @@ from importlib import resources
 
 import duckdb
 
+from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
 from .base import Source, StagedSource, file_kind, ident, register, sql_str
@@ -102,9 +103,7 @@ def snake(legacy: str) -> str:
 
 @cache
 def line_item_types() -> dict[str, dict[str, str]]:
-    text = resources.files("finops_kit").joinpath("data/aws_line_item_types.csv").read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    return {r["LineItemType"]: r for r in csv.DictReader(lines)}
+    return {r["LineItemType"]: r for r in data_rows("aws_line_item_types.csv")}
 
 
 @cache

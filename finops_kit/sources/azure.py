@@ -32,15 +32,14 @@ Currency: ``BillingCurrency`` (or its aliases) per row; a file without any curre
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Sequence
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 
+from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
 from .base import Source, StagedSource, ident, read_header, register, sql_str
@@ -57,8 +56,7 @@ X_COLUMNS = ("x_AzureDataset", "x_ChargeType", "x_PricingModel", "x_ResourceGrou
 
 
 def _data_rows(name: str) -> list[dict[str, str]]:
-    text = resources.files("finops_kit").joinpath(f"data/{name}").read_text(encoding="utf-8")
-    return list(csv.DictReader([ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]))
+    return data_rows(name)
 
 
 @cache

@@ -8,11 +8,10 @@ against the spec's allowed values, and keeps every non-standard column as an ``x
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from functools import cache
-from importlib import resources
 
+from ..datafiles import data_rows
 from ..schema import MONEY, allowed_values, focus_column_names, focus_columns
 from .base import (
     Source,
@@ -29,9 +28,7 @@ from .base import (
 
 @cache
 def renames() -> dict[str, str]:
-    text = resources.files("finops_kit").joinpath("data/focus_renames.csv").read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    return {r["old_name"]: r["new_name"] for r in csv.DictReader(lines) if r["old_name"] != r["new_name"]}
+    return {r["old_name"]: r["new_name"] for r in data_rows("focus_renames.csv") if r["old_name"] != r["new_name"]}
 
 
 def _squash(s: str) -> str:

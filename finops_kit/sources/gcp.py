@@ -36,16 +36,15 @@ the raw credit text with JSON path extraction, independently of the row mapping.
 from __future__ import annotations
 
 import ast
-import csv
 import itertools
 import json
 import re
 from collections.abc import Sequence
 from functools import cache
-from importlib import resources
 
 import duckdb
 
+from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
 from .base import Source, StagedSource, file_kind, ident, register, sql_str
@@ -153,8 +152,7 @@ X_COLUMNS = ("x_CreditType", "x_CreditTypeRaw", "x_CostType", "x_ServiceId", "x_
 
 
 def _data_rows(name: str) -> list[dict[str, str]]:
-    text = resources.files("finops_kit").joinpath(f"data/{name}").read_text(encoding="utf-8")
-    return list(csv.DictReader([ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]))
+    return data_rows(name)
 
 
 @cache

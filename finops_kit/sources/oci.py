@@ -11,10 +11,9 @@ Tags arrive as one ``tags/<namespace>.<key>`` column each and become one Tags JS
 
 from __future__ import annotations
 
-import csv
 from functools import cache
-from importlib import resources
 
+from ..datafiles import data_rows
 from ..schema import MONEY
 from .base import Source, StagedSource, ident, register, sql_str
 from .focus import utc_timestamp
@@ -22,8 +21,7 @@ from .focus import utc_timestamp
 
 @cache
 def oci_services() -> tuple[dict[str, str], ...]:
-    text = resources.files("finops_kit").joinpath("data/oci_services.csv").read_text(encoding="utf-8")
-    return tuple(csv.DictReader([ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]))
+    return tuple(data_rows("oci_services.csv"))
 
 
 def _lookup(field: str, fallback: str) -> str:
