@@ -137,7 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=os.environ.get("FINOPS_BENCH_DIR", "/tmp/finops-kit-bench"),
                     help="scratch folder for inputs, venv and outputs")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--reports", action="store_true",
+                    help="also time the curated report suite against empty parameterized notebooks (needs make demo)")
+    ap.add_argument("--only-reports", action="store_true", help="time only the report suite")
     args = ap.parse_args(argv)
+    if args.reports or args.only_reports:
+        from . import reports_bench
+
+        rc = reports_bench.main([])
+        if args.only_reports:
+            return rc
     sizes = [int(x.replace("_", "")) for x in args.rows.split(",") if x.strip()]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
