@@ -166,11 +166,8 @@ class AzureRows:
 
     # ------------------------------------------------------------------------------------------------
     def usage(self, workloads: list[Workload]) -> None:
-        per_day: dict[date, list[model.Usage]] = defaultdict(list)
-        for w in workloads:
-            for u in model.usage(w, self.seed):
-                per_day[u.day].append(u)
-        for d in sorted(per_day):
+        per_day = model.usage_by_day(workloads, self.seed)
+        for d in per_day:
             ri = next((c for c in (RESERVATION, RESERVATION_RENEWAL) if c.start <= d < c.end), None)
             ri_left = Decimal(ri.count * 24) if ri else Decimal(0)
             sp_left = SAVINGS_PLAN.hourly * 24 if SAVINGS_PLAN.start <= d < SAVINGS_PLAN.end else Decimal(0)

@@ -175,11 +175,8 @@ class GcpRows:
 
     # ------------------------------------------------------------------------------------------------
     def usage(self, workloads: list[Workload]) -> None:
-        per_day: dict[date, list[model.Usage]] = defaultdict(list)
-        for w in workloads:
-            for u in model.usage(w, self.seed):
-                per_day[u.day].append(u)
-        for d in sorted(per_day):
+        per_day = model.usage_by_day(workloads, self.seed)
+        for d in per_day:
             cud_left = Decimal(CUD_A100_GPUS * 24)
             flex_used = Decimal(0)
             fee_rows = []

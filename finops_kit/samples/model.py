@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -193,6 +194,15 @@ def usage(w: Workload, seed: int) -> Iterator[Usage]:
         if q <= 0 and base <= 0:
             continue
         yield Usage(w, d, q, base, event)
+
+
+def usage_by_day(workloads: list[Workload], seed: int) -> dict[date, list[Usage]]:
+    """All workloads' daily usage grouped by day (days in order, workloads in the given order within a day)."""
+    per_day: dict[date, list[Usage]] = defaultdict(list)
+    for w in workloads:
+        for u in usage(w, seed):
+            per_day[u.day].append(u)
+    return dict(sorted(per_day.items()))
 
 
 # --------------------------------------------------------------------------------------------------------
