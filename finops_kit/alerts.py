@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from .config import load_config, section
@@ -42,8 +43,13 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "check") ->
     parser.add_argument("--quiet", action="store_true", help="print only the alerts, no 'all clear' line")
 
 
-def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None) -> list[Alert]:
-    """All alerts that fire for the warehouse ``con`` under config ``cfg`` as of a day."""
+def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
+             base_dir: str | Path | None = None) -> list[Alert]:
+    """All alerts that fire for the warehouse ``con`` under config ``cfg`` as of a day.
+
+    ``base_dir`` is where relative paths in the config (the roadmap file) are looked up besides the working
+    directory: the config file's folder.
+    """
     from .anomaly import Rules, scan
     from .budgets import budget_status, load_budgets, load_roadmap
     from .forecast import _day, last_day
@@ -63,7 +69,7 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None) -> 
             forecast_thresholds = [float(t) for t in sec.get("forecast_thresholds", [100])]
         except (TypeError, ValueError):
             raise ConfigError("alerts.forecast_thresholds: expected a list of % numbers, e.g. [100]") from None
-        roadmap = load_roadmap(cfg=cfg) if use_fc else []
+        roadmap = load_roadmap(cfg=cfg, base_dir=base_dir) if use_fc else []
         st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, model="ets") if use_fc else \
             budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets})
         for r in st.to_dict("records"):
@@ -118,7 +124,8 @@ def run(args: argparse.Namespace, command: str = "check") -> int:
     cfg = load_config(args.config)
     con = fk.connect(args.warehouse, read_only=True)
     try:
-        alerts = evaluate(con, cfg, args.as_of)
+        config_dir = Path(args.config).resolve().parent if args.config else Path.cwd()
+        alerts = evaluate(con, cfg, args.as_of, base_dir=config_dir)
     finally:
         con.close()
     if not alerts:

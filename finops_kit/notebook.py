@@ -41,6 +41,7 @@ import platform
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 #: Environment variable set by the report runner for its kernels.
@@ -78,6 +79,37 @@ def parameters_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
             if not k.startswith("_") and k not in _IPYTHON_NAMES and _is_simple(v)}
 
 
+#: parameters that name files of the project (relative to the project root when run by ``finops-kit report``)
+PATH_PARAMETERS = ("warehouse", "config_path")
+_PATH_SUFFIXES = ("_path", "_file", "_dir")
+
+
+def resolve_project_paths(namespace: dict[str, Any], start: Path | None = None) -> None:
+    """Make relative file parameters work when the notebook is opened live from ``notebooks/``.
+
+    Reports run with the project root as working directory, where ``data/warehouse.duckdb`` resolves. JupyterLab
+    starts the kernel in the notebook's folder instead; a relative path that does not exist there is looked up in
+    the parent folders (up to the project root, marked by ``finops.yaml`` or ``pyproject.toml``) and replaced by
+    the absolute path found. Paths that exist as given, absolute paths and empty values are left alone.
+    """
+    here = (start or Path.cwd()).resolve()
+    candidates = [here, *here.parents][:4]
+    for name, value in list(namespace.items()):
+        if not isinstance(value, str) or not value or name.startswith("_"):
+            continue
+        if name not in PATH_PARAMETERS and not name.endswith(_PATH_SUFFIXES):
+            continue
+        p = Path(value)
+        if p.is_absolute() or (here / p).exists():
+            continue
+        for base in candidates[1:]:
+            if (base / p).exists():
+                namespace[name] = str(base / p)
+                break
+            if (base / "finops.yaml").exists() or (base / "pyproject.toml").exists():
+                break
+
+
 def setup(namespace: Mapping[str, Any] | None = None, mode: str | None = None) -> None:
     """Pick the Altair renderer and theme; remember the notebook's parameters for :func:`header`.
 
@@ -91,6 +123,8 @@ def setup(namespace: Mapping[str, Any] | None = None, mode: str | None = None) -
     if mode not in (None, "report", "live"):
         raise ValueError(f"mode must be 'report' or 'live', not {mode!r}")
     _state["mode"] = mode
+    if namespace is not None and isinstance(namespace, dict):
+        resolve_project_paths(namespace)
     if namespace is not None:
         _state["params"] = parameters_from(namespace)
     charts.enable_theme()

@@ -406,3 +406,23 @@ def test_chart_builders_take_aggregates_only():
     assert spec["params"][0]["bind"]["input"] == "select"
     with pytest.raises(ValueError, match="aggregate in DuckDB"):
         ch.bar(pd.DataFrame({"k": range(ch.MAX_ROWS + 1), "v": 1.0}), "k", "v")
+
+
+def test_live_notebook_finds_project_files_from_the_notebooks_folder(tmp_path):
+    """JupyterLab starts kernels in notebooks/: relative warehouse/config parameters still resolve."""
+    from finops_kit.notebook import resolve_project_paths
+
+    (tmp_path / "finops.yaml").write_text("reports: {}\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "warehouse.duckdb").write_bytes(b"")
+    (tmp_path / "notebooks").mkdir()
+    ns = {"warehouse": "data/warehouse.duckdb", "config_path": "finops.yaml", "cache_path": "data/nothing.parquet",
+          "top_n": 5, "title": "data/warehouse.duckdb"}
+    resolve_project_paths(ns, start=tmp_path / "notebooks")
+    assert ns["warehouse"] == str(tmp_path / "data" / "warehouse.duckdb")
+    assert ns["config_path"] == str(tmp_path / "finops.yaml")
+    assert ns["cache_path"] == "data/nothing.parquet"  # not found anywhere: left as given (the notebook reports it)
+    assert ns["title"] == "data/warehouse.duckdb"  # not a path parameter
+    ns2 = {"warehouse": "data/warehouse.duckdb"}
+    resolve_project_paths(ns2, start=tmp_path)  # already resolvable from the working directory: unchanged
+    assert ns2["warehouse"] == "data/warehouse.duckdb"
