@@ -239,6 +239,7 @@ def _read_error(files: list[str], exc: Exception) -> InputError:
 def _source_totals(cur: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str) -> list[tuple]:
     """The source's own billed and amortized totals per billing period and currency (its own connection)."""
     try:
+        cur.execute("SET enable_progress_bar = false")  # the main connection shows the one progress bar
         staged = source.stage(cur, files, view)
         staged.extra["con"] = cur
         return cur.execute(
