@@ -23,6 +23,7 @@ cents at the edge.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -57,11 +58,12 @@ TAG_ALIASES: dict[str, tuple[str, ...]] = {
 
 def tag_sql(key: str) -> str:
     """SQL giving the value of tag ``key`` (any alias, any case) of a FOCUS row, or NULL."""
-    aliases = TAG_ALIASES.get(key, (key,))
+    # keys compare without case and separators, as the tagging audit does: owner-team = owner_team = OwnerTeam
+    aliases = sorted({re.sub("[^a-z0-9]", "", a.lower()) for a in TAG_ALIASES.get(key, (key,))})
     keys = ", ".join("'" + a.replace("'", "''") + "'" for a in aliases)
     return (
         "nullif(trim(list_filter(map_entries(json_transform(Tags, '\"MAP(VARCHAR, VARCHAR)\"')), "
-        f"lambda e: regexp_replace(lower(e.key), '[^a-z0-9_]', '', 'g') IN ({keys}))[1].value), '')"
+        f"lambda e: regexp_replace(lower(e.key), '[^a-z0-9]', '', 'g') IN ({keys}))[1].value), '')"
     )
 
 
