@@ -156,3 +156,20 @@ def test_missing_invoice_month_column_is_named(tmp_path):
     p.write_text("\n".join(ln.rsplit(",", 2)[0] + "," + ln.rsplit(",", 1)[1] for ln in lines) + "\n")
     with pytest.raises(InputError, match="missing required column.*'invoice.month'"):
         ingest([str(p)], warehouse=":memory:", progress=False)
+
+
+def test_non_iso_usage_time_is_refused_not_misread(tmp_path):
+    """DuckDB alone reads '4/1/25' as the year 4; GCP times go through the same ISO 8601 guard as FOCUS files."""
+    import json
+
+    import finops_kit as fk
+
+    row = json.loads(JSONL.read_text(encoding="utf-8").splitlines()[0])
+    row["usage_start_time"] = "4/1/25 00:00"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    wh = str(tmp_path / "wh.duckdb")
+    with pytest.raises(fk.InputError, match=r"bad\.jsonl.*not an ISO 8601 date/time: 4/1/25 00:00"):
+        fk.ingest(str(bad), warehouse=wh)
+    con = fk.connect(wh, read_only=True)
+    assert con.execute("SELECT count(*) FROM focus").fetchone() == (0,)

@@ -138,21 +138,26 @@ def iso_guard(text_expr: str) -> str:
     return f"(substr({text_expr}, 5, 1) = '-' AND substr({text_expr}, 8, 1) = '-')"
 
 
+def iso_timestamp(text_expr: str) -> str:
+    """ISO 8601 text (with or without T, Z or an offset) as a UTC TIMESTAMP; an error for anything else.
+
+    The connection's TimeZone is UTC, so text without an offset is read as UTC, as FOCUS requires. The error
+    message is found again by diagnosis, which names file, row and column.
+    """
+    checked = (f"CASE WHEN {text_expr} IS NULL OR {iso_guard(text_expr)} THEN {text_expr} "
+               f"ELSE error('not an ISO 8601 date/time: ' || {text_expr}) END")
+    return f"CAST(CAST({checked} AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+
 def timestamp_expr(staged: StagedSource, column: str) -> str:
     """A source column as a UTC TIMESTAMP: ISO 8601 text (with or without T, Z or an offset; the session time zone
     is UTC), or a typed parquet timestamp/date. Non-ISO text raises an error that diagnosis pinpoints."""
     ref = ident(column)
     if column not in staged.columns:
         return "CAST(NULL AS TIMESTAMP)"
-    typ = staged.types.get(column, "VARCHAR").upper()
-    if typ == "VARCHAR":
-        t = f"trim({ref})"
-        checked = (f"CASE WHEN {t} IS NULL OR {iso_guard(t)} THEN {t} "
-                   f"ELSE error('not an ISO 8601 date/time: ' || {t}) END")
-        return f"CAST(CAST({checked} AS TIMESTAMPTZ) AS TIMESTAMP)"
-    if "WITH TIME ZONE" in typ:
-        return f"CAST({ref} AS TIMESTAMP)"  # session TimeZone is UTC
-    return f"CAST({ref} AS TIMESTAMP)"
+    if staged.is_text(column):
+        return iso_timestamp(f"trim({ref})")
+    return f"CAST({ref} AS TIMESTAMP)"  # typed timestamp/date; a TIMESTAMPTZ is rendered in the session's UTC
 
 
 class Source:

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from functools import cache
 
 from ..datafiles import data_rows
-from ..schema import MONEY, allowed_values, focus_column_names, focus_columns
+from ..schema import allowed_values, focus_column_names, focus_columns
 from .base import (
     Source,
     StagedSource,
     ident,
     iso_guard,
+    iso_timestamp,
     money_expr,
     register,
     sql_str,
@@ -58,18 +59,8 @@ def iso_text(expr: str) -> str:
 
 
 def utc_timestamp(expr: str) -> str:
-    """ISO 8601 text (with or without T, Z or an offset) as a UTC TIMESTAMP; an error for anything else.
-
-    For an expression of unknown type; prefer :func:`~.base.timestamp_expr`, which is type-aware and faster.
-    """
-    t = f"trim(CAST({expr} AS VARCHAR))"
-    checked = (f"CASE WHEN {t} IS NULL OR {iso_guard(t)} THEN {t} "
-               f"ELSE error('not an ISO 8601 date/time: ' || {t}) END")
-    return f"CAST(CAST({checked} AS TIMESTAMPTZ) AS TIMESTAMP)"
-
-
-def money(expr: str) -> str:
-    return f"CAST(trim(CAST({expr} AS VARCHAR)) AS {MONEY})"
+    """:func:`~.base.iso_timestamp` for an expression of unknown type (prefer the type-aware ``timestamp_expr``)."""
+    return iso_timestamp(f"trim(CAST({expr} AS VARCHAR))")
 
 
 @register

@@ -48,6 +48,7 @@ from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
 from .base import Source, StagedSource, file_kind, ident, register, sql_str
+from .focus import utc_timestamp
 
 #: (flat column of the staged view, dotted path in the export, kind). kind 'list' = repeated key/value or credit record.
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -354,7 +355,6 @@ class GcpBillingSource(Source):
 
     def focus_sql(self, staged: StagedSource) -> str:
         money = lambda e: f"CAST(trim(CAST({e} AS VARCHAR)) AS {MONEY})"  # noqa: E731
-        ts = lambda e: f"CAST(CAST(trim({e}) AS TIMESTAMPTZ) AS TIMESTAMP)"  # noqa: E731
         svc = _values([(r["ServiceName"].lower(), r["ServiceCategory"], r["ServiceSubcategory"]) for r in services()])
         ctypes = _values([(r["cost_type"], r["ChargeCategory"], r["ChargeFrequency"]) for r in cost_types()])
         cred = _values([(r["type"], r["credit_label"], r["commitment_category"]) for r in credit_types()])
@@ -405,8 +405,8 @@ base AS (
     trim(currency) AS BillingCurrency,
     _period AS BillingPeriodStart,
     _period + INTERVAL 1 MONTH AS BillingPeriodEnd,
-    {ts('usage_start_time')} AS ChargePeriodStart,
-    {ts('usage_end_time')} AS ChargePeriodEnd,
+    {utc_timestamp('usage_start_time')} AS ChargePeriodStart,
+    {utc_timestamp('usage_end_time')} AS ChargePeriodEnd,
     service_description AS ServiceName,
     coalesce(_svc_cat, 'Other') AS ServiceCategory,
     coalesce(_svc_sub, 'Other (Other)') AS ServiceSubcategory,
