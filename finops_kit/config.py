@@ -42,3 +42,10 @@ def section(config: dict[str, Any], name: str, default: Any = None) -> Any:
     """One section of a loaded config (``default`` when absent)."""
     value = config.get(name, default)
     return default if value is None else value
+
+
+def reject_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
+    """One-line error for the first setting of a config mapping that the reader does not know (a typo, usually)."""
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown setting (expected one of {', '.join(sorted(known))})")

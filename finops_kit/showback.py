@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .config import load_config, section
+from .config import load_config, reject_unknown, section
 from .errors import ConfigError
 from .schema import MONEY
 from .sources.base import ident, sql_str
@@ -54,20 +54,15 @@ class Allocation:
         pre = f"{where}: allocation"
         if not isinstance(data, dict):
             raise ConfigError(f"{pre}: expected a mapping")
-        known = {"key", "method", "allocate_untagged", "shared", "fixed"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{pre}.{unknown[0]}: unknown setting (expected one of {', '.join(sorted(known))})")
+        reject_unknown(data, {"key", "method", "allocate_untagged", "shared", "fixed"}, pre)
         method = str(data.get("method", "none"))
         if method not in METHODS:
             raise ConfigError(f"{pre}.method: expected one of {', '.join(METHODS)}, got {method!r}")
         shared = data.get("shared") or {}
         if not isinstance(shared, dict):
             raise ConfigError(f"{pre}.shared: expected a mapping (tag_values, charge_categories, ...)")
-        sk = {"tag_values", "charge_categories", "unused_commitments", "service_names"}
-        bad = sorted(set(shared) - sk)
-        if bad:
-            raise ConfigError(f"{pre}.shared.{bad[0]}: unknown setting (expected one of {', '.join(sorted(sk))})")
+        reject_unknown(shared, {"tag_values", "charge_categories", "unused_commitments", "service_names"},
+                       f"{pre}.shared")
 
         def strs(v: Any, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
             if v is None:

@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .config import load_config, section
+from .config import load_config, reject_unknown, section
 from .errors import ConfigError
 from .sources.base import ident, sql_str
 from .warehouse import FOCUS_TABLE
@@ -124,10 +124,8 @@ class TagPolicy:
         pre = f"{where}: tag_policy"
         if not isinstance(data, dict):
             raise ConfigError(f"{pre}: expected a mapping")
-        known = {"keys", "consolidate_variants", "near_duplicate_distance", "environment_key", "production_values"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{pre}.{unknown[0]}: unknown setting (expected one of {', '.join(sorted(known))})")
+        reject_unknown(data, {"keys", "consolidate_variants", "near_duplicate_distance", "environment_key",
+                              "production_values"}, pre)
         raw_keys = data.get("keys") or {}
         if not isinstance(raw_keys, dict) or not raw_keys:
             raise ConfigError(f"{pre}.keys: expected a mapping of tag keys (e.g. team: {{required: true}})")
@@ -169,10 +167,7 @@ def _str_list(value: Any, where: str) -> tuple[str, ...]:
 def _key_policy(name: str, spec: Any, where: str) -> KeyPolicy:
     if not isinstance(spec, dict):
         raise ConfigError(f"{where}: expected a mapping (required, aliases, allowed, pattern, value_aliases)")
-    known = {"required", "aliases", "allowed", "pattern", "value_aliases"}
-    unknown = sorted(set(spec) - known)
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown setting (expected one of {', '.join(sorted(known))})")
+    reject_unknown(spec, {"required", "aliases", "allowed", "pattern", "value_aliases"}, where)
     req = spec.get("required", True)
     required = {True: "all", False: "no", "ai": "ai", "all": "all", "no": "no"}.get(req)
     if required is None:
