@@ -160,10 +160,9 @@ def ingest(
     con.execute("BEGIN TRANSACTION")
     try:
         try:
-            staged = source.stage(con, resolved.files, view)
+            staged = _stage(source, con, resolved.files, view)
         except duckdb.Error as exc:
             raise _read_error(resolved.files, exc) from None
-        staged.extra["con"] = con
         source.check_columns(staged)
         # the source's own totals come from a second read of the files, on a second connection, while the main
         # one maps and writes: the proof stays independent of the mapping and costs no extra wall time
@@ -217,21 +216,32 @@ class _CastFailure(Exception):
 
 def _diagnose(con: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str,
               cause: duckdb.Error) -> InputError:
-    text = str(cause).lower()
-    if "gzip" in text or "decompress" in text or "unexpected end" in text:
+    if _unreadable(str(cause)):
         return _read_error(files, cause)
-    staged = source.stage(con, files, view)
+    staged = _stage(source, con, files, view)
     try:
         return source.diagnose(con, staged, cause)
     finally:
         con.execute(f"DROP VIEW IF EXISTS {view}")
 
 
+def _stage(source: Source, con: duckdb.DuckDBPyConnection, files: list[str], view: str) -> StagedSource:
+    """Stage the files on ``con``; the staged source remembers its connection (mappings may need to ask it)."""
+    staged = source.stage(con, files, view)
+    staged.extra["con"] = con
+    return staged
+
+
+def _unreadable(message: str) -> bool:
+    """Whether a DuckDB error means the file itself could not be read (truncated or corrupt compression)."""
+    low = message.lower()
+    return any(w in low for w in ("gzip", "decompress", "unexpected end", "truncated"))
+
+
 def _read_error(files: list[str], exc: Exception) -> InputError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     bad = next((f for f in files if f in str(exc)), files[0])
-    low = text.lower()
-    if "gzip" in low or "decompress" in low or "unexpected end" in low or "truncated" in low:
+    if _unreadable(text):
         return InputError(bad, f"cannot read file; is it truncated or corrupt? ({text})")
     return InputError(bad, f"cannot read file ({text})")
 
@@ -240,8 +250,7 @@ def _source_totals(cur: duckdb.DuckDBPyConnection, source: Source, files: list[s
     """The source's own billed and amortized totals per billing period and currency (its own connection)."""
     try:
         cur.execute("SET enable_progress_bar = false")  # the main connection shows the one progress bar
-        staged = source.stage(cur, files, view)
-        staged.extra["con"] = cur
+        staged = _stage(source, cur, files, view)
         return cur.execute(
             f"""SELECT CAST(billing_period_start AS TIMESTAMP), currency, sum(source_rows)::BIGINT,
                        sum(billed)::{MONEY}, sum(effective)::{MONEY}
@@ -276,6 +285,7 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSou
         """,
         [ingest_id],
     ).fetchall()
+    con.execute(f"DROP TABLE {table}")
     out, bad = [], []
     for period, cur, srows, frows, sb, fb, se, fe in rows:
         ok = abs(sb - fb) <= type(sb)(TOLERANCE) and abs(se - fe) <= type(se)(TOLERANCE)
