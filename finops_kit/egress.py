@@ -30,13 +30,14 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .errors import ConfigError, InputError
+from .errors import InputError
 from .sources.base import sql_str
 from .storage import (
     ACCOUNT_EXPR,
     BUCKET_EXPR,
     ROW_TEXT,
     _rules,
+    checked_dimensions,
     frame,
     read_table,
     rule_case,
@@ -118,11 +119,7 @@ DIMENSIONS = ("provider", "service", "transfer_type", "direction", "month", "acc
 
 
 def _dims(by: str | Sequence[str]) -> list[str]:
-    dims = [by] if isinstance(by, str) else list(by)
-    bad = [d for d in dims if d not in DIMENSIONS]
-    if bad:
-        raise ConfigError(f"transfer analysis: unknown dimension(s) {bad}; expected some of {list(DIMENSIONS)}")
-    return dims
+    return checked_dimensions(by, DIMENSIONS, "transfer analysis")
 
 
 def by_type(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "transfer_type"),

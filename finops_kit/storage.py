@@ -258,12 +258,17 @@ def storage_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any 
 DIMENSIONS = ("provider", "service", "storage_class", "charge_kind", "month", "account", "region", "bucket", "team")
 
 
-def _dims(by: str | Sequence[str]) -> list[str]:
+def checked_dimensions(by: str | Sequence[str], allowed: Sequence[str], what: str) -> list[str]:
+    """``by`` as a list of dimension names, or a one-line error naming the unknown ones and the allowed set."""
     dims = [by] if isinstance(by, str) else list(by)
-    bad = [d for d in dims if d not in DIMENSIONS]
+    bad = [d for d in dims if d not in allowed]
     if bad:
-        raise ConfigError(f"storage inventory: unknown dimension(s) {bad}; expected some of {list(DIMENSIONS)}")
+        raise ConfigError(f"{what}: unknown dimension(s) {bad}; expected some of {list(allowed)}")
     return dims
+
+
+def _dims(by: str | Sequence[str]) -> list[str]:
+    return checked_dimensions(by, DIMENSIONS, "storage inventory")
 
 
 def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
