@@ -299,10 +299,7 @@ def test_ingested_focus_totals_equal_planted(sample, folder, module, dataset):
 
     out, doc = sample
     con = fk.connect(":memory:")
-    try:
-        result = ingest([str(out / folder)], con=con)
-    except NotImplementedError as exc:
-        pytest.skip(f"ingest of {folder} not available yet: {exc}")
+    result = ingest([str(out / folder)], con=con)
     rows = con.execute("""SELECT strftime(BillingPeriodStart, '%Y-%m'), sum(BilledCost), sum(EffectiveCost)
         FROM focus GROUP BY 1""").fetchall()
     _check({p: (b, e) for p, b, e in rows}, _totals(doc, dataset), tol=Decimal("0.0001"))

@@ -17,16 +17,8 @@ SOURCE_MODULES = (
 )
 
 
-def _import_all() -> None:
-    for mod in SOURCE_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # a provider module not written yet must not break the others
-            if exc.name != mod:
-                raise
-
-
-_import_all()
+for _mod in SOURCE_MODULES:
+    importlib.import_module(_mod)
 _load_all = True
 
 __all__ = ["Source", "StagedSource", "register", "registry"]
