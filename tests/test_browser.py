@@ -9,7 +9,6 @@ chromium binary exists.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -94,40 +93,15 @@ def test_hostile_tag_values_do_not_execute(smoke_report):
 # -- the curated notebooks over a warehouse built from the sample exports --------------------------------------
 
 @pytest.fixture(scope="session")
-def sample_warehouse(tmp_path_factory) -> Path:
-    """Ingest each data/samples/*/ folder (generating the samples first when the repo has none)."""
-    root = tmp_path_factory.mktemp("samples-wh")
-    samples = REPO / "data" / "samples"
-    folders = sorted(p for p in samples.glob("*/") if p.is_dir()) if samples.exists() else []
-    if not folders:
-        gen = subprocess.run([sys.executable, "-m", "finops_kit.cli", "samples", "--out", str(root / "samples")],
-                             capture_output=True, text=True, timeout=600)
-        folders = sorted(p for p in (root / "samples").glob("*/") if p.is_dir())
-        if gen.returncode != 0 or not folders:
-            pytest.skip(f"no sample exports (finops-kit samples: {(gen.stderr or gen.stdout).strip()[-200:]})")
-    wh = root / "warehouse.duckdb"
-    for folder in folders:
-        proc = subprocess.run([sys.executable, "-m", "finops_kit.cli", "ingest", str(folder), "--warehouse", str(wh)],
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, f"ingest {folder.name}: {proc.stderr.strip()[-300:]}"
-    return wh
-
-
-@pytest.fixture(scope="session")
 def curated_reports(sample_warehouse, tmp_path_factory) -> tuple[Path, dict[str, report.ReportResult]]:
-    """Render every curated notebook that exists, in one run (one process, as the CLI does)."""
-    paths = [REPO / "notebooks" / f"{n}.ipynb" for n in CURATED if (REPO / "notebooks" / f"{n}.ipynb").exists()]
-    if not paths:
-        pytest.skip("no curated notebooks yet")
+    """Render every curated notebook over the sample warehouse (conftest), in one run, as the CLI does."""
+    paths = [REPO / "notebooks" / f"{n}.ipynb" for n in CURATED]
     out = tmp_path_factory.mktemp("curated")
-    config = REPO / "finops.yaml"
-    return out, _run(paths, sample_warehouse, out, config if config.exists() else None)
+    return out, _run(paths, Path(sample_warehouse), out, REPO / "finops.yaml")
 
 
 @pytest.mark.parametrize("name", CURATED)
 def test_curated_report_works_offline_in_chromium(name, curated_reports, tmp_path):
-    if not (REPO / "notebooks" / f"{name}.ipynb").exists():
-        pytest.skip(f"notebooks/{name}.ipynb does not exist yet")
     out, results = curated_reports
     r = results[name]
     assert r.status == "ok", f"{name}: {r.error}"
