@@ -7,11 +7,10 @@ reviews and extends (a new accelerator family, an in-house model gateway). The t
 
 from __future__ import annotations
 
-import csv
 import os
 from functools import cache
-from importlib import resources
 
+from .datafiles import data_rows
 from .sources.base import ident, sql_str
 
 AI_RULES_ENV = "FINOPS_AI_RULES"
@@ -19,13 +18,7 @@ AI_RULES_ENV = "FINOPS_AI_RULES"
 
 @cache
 def _rules(path: str | None) -> tuple[dict[str, str], ...]:
-    if path:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    else:
-        text = resources.files("finops_kit").joinpath("data/ai_workloads.csv").read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return tuple(csv.DictReader(lines))
+    return tuple(data_rows("ai_workloads.csv", path))
 
 
 def ai_rules(path: str | None = None) -> tuple[dict[str, str], ...]:
