@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from functools import cache
 
+import duckdb
+
 from .datafiles import data_rows
 from .sources.base import ident, sql_str
 
@@ -31,18 +33,45 @@ def _re(pattern: str) -> str:
     return sql_str(pattern)
 
 
-def ai_workload_case(available_columns: set[str] | None = None, path: str | None = None) -> str:
-    """SQL expression giving the x_AiWorkload category of a normalized row, or NULL."""
-    whens = []
+def _provider_matches(provider: str, pattern: str) -> bool:
+    """Whether a fixed ProviderName matches a rule's provider pattern, decided by DuckDB's own regex engine."""
+    with duckdb.connect() as con:
+        return bool(con.execute("SELECT regexp_matches(?, ?)", [provider, pattern]).fetchone()[0])
+
+
+def ai_workload_case(available_columns: set[str] | None = None, path: str | None = None,
+                     provider: str | None = None) -> str:
+    """SQL expression giving the x_AiWorkload category of a normalized row, or NULL.
+
+    This runs on every ingested row, so the rules are arranged to test little per row: consecutive rules with the
+    same provider pattern share one provider test, and rules for other providers are not tried once a row's
+    provider group has matched. When the source format has one fixed ``provider`` (every row of an AWS CUR is
+    'AWS'), the provider tests are decided here, once, and only that provider's rules remain. First match wins,
+    as in the table.
+    """
+    groups: list[tuple[str, list[str]]] = []
     for r in ai_rules(path):
         col = r["column"]
         if available_columns is not None and col not in available_columns:
             continue
-        whens.append(
-            f"WHEN regexp_matches(coalesce(ProviderName, ''), {_re(r['provider_pattern'])}) "
-            f"AND regexp_matches(coalesce(CAST({ident(col)} AS VARCHAR), ''), {_re(r['pattern'])}) "
-            f"THEN {sql_str(r['category'])}"
-        )
-    if not whens:
+        when = (f"WHEN regexp_matches(coalesce(CAST({ident(col)} AS VARCHAR), ''), {_re(r['pattern'])}) "
+                f"THEN {sql_str(r['category'])}")
+        if groups and groups[-1][0] == r["provider_pattern"]:
+            groups[-1][1].append(when)
+        else:
+            groups.append((r["provider_pattern"], [when]))
+    if not groups:
         return "CAST(NULL AS VARCHAR)"
-    return "CASE " + " ".join(whens) + " END"
+    parts = []
+    for pattern, whens in groups:
+        rules = "CASE " + " ".join(whens) + " END"
+        if pattern.strip() in ("", ".*", "(?i).*"):
+            parts.append(rules)
+        elif provider is not None:
+            if _provider_matches(provider, pattern):
+                parts.append(rules)
+        else:
+            parts.append(f"CASE WHEN regexp_matches(coalesce(ProviderName, ''), {_re(pattern)}) THEN {rules} END")
+    if not parts:
+        return "CAST(NULL AS VARCHAR)"
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"

@@ -17,6 +17,9 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
                        help="source format (default: auto-detect); see 'finops-kit formats'")
         p.add_argument("--cache-dir", help="where s3:// downloads are kept (default: data/cache/s3)")
         p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+        p.add_argument("--keep-source-columns", action="store_true",
+                       help="AWS CUR: keep every source column the FOCUS mapping does not use as an x_ column "
+                            "(default: the curated list in finops_kit/data/aws_cur_extra_columns.csv)")
     elif command == "export":
         p.add_argument("--out", required=True, help="output file (.parquet or .csv)")
         p.add_argument("--where", help="optional SQL filter on the FOCUS table, e.g. \"ProviderName = 'AWS'\"")
@@ -27,7 +30,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         from .ingest import ingest
 
         result = ingest(args.paths, warehouse=args.warehouse, source_format=args.source_format,
-                        cache_dir=args.cache_dir, progress=False if args.no_progress else None)
+                        cache_dir=args.cache_dir, progress=False if args.no_progress else None,
+                        keep_source_columns=args.keep_source_columns)
         for s in result.skipped:
             print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
         print(result.summary())

@@ -116,7 +116,8 @@ def _focus_select(source: Source, staged: StagedSource, ingest_id: str, passthro
     types = {c.name: c.duckdb_type for c in focus_columns()}
     completed = f"SELECT {', '.join(cols)} FROM ({mapping})"
     return (
-        f"SELECT * EXCLUDE (x_AiWorkload_src), coalesce(x_AiWorkload_src, {ai_workload_case(available)}) "
+        f"SELECT * EXCLUDE (x_AiWorkload_src), "
+        f"coalesce(x_AiWorkload_src, {ai_workload_case(available, provider=source.provider_name)}) "
         f"AS x_AiWorkload FROM ({conformance_select(completed, types)})"
     )
 
@@ -129,8 +130,13 @@ def ingest(
     source_format: str = "auto",
     cache_dir: str | None = None,
     progress: bool | None = None,
+    keep_source_columns: bool = False,
 ) -> IngestResult:
-    """Ingest billing files of one format into the warehouse (see module docstring for the guarantees)."""
+    """Ingest billing files of one format into the warehouse (see module docstring for the guarantees).
+
+    ``keep_source_columns`` keeps every source column the mapping does not consume as an ``x_`` column instead of
+    the format's curated extras (AWS CUR; see ``data/aws_cur_extra_columns.csv``).
+    """
     if isinstance(paths, str):
         paths = [paths]
     resolved = inputs_mod.resolve(list(paths), cache_dir=cache_dir)
@@ -146,11 +152,17 @@ def ingest(
         for f in resolved.files:
             read_header(f)  # empty / truncated files fail here with a clear message
     source = source_cls()
+    source.keep_source_columns = keep_source_columns
     own = con is None
     con = con or connect(warehouse, memory_limit=os.environ.get("FINOPS_MEMORY_LIMIT")
                          or ingest_memory_limit(len(resolved.files)))
     show = sys.stderr.isatty() if progress is None else progress
     con.execute(f"SET enable_progress_bar = {'true' if show else 'false'}")
+    # Row order in the FOCUS table carries no meaning (every analysis aggregates or sorts), and keeping the file's
+    # order makes DuckDB buffer out-of-order row groups under the ingest's memory cap: measured at 10M CUR rows,
+    # 108 s instead of 119 s at the same 1.1 GB peak. The caller's setting is restored afterwards.
+    keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute("SET preserve_insertion_order = false")
     ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     started = datetime.now(UTC).replace(tzinfo=None)
     # hashing a multi-GB export takes seconds: do it on a thread while DuckDB reads (both release the GIL)
@@ -200,12 +212,17 @@ def ingest(
             raise
         finally:
             hasher.shutdown(wait=True, cancel_futures=True)
-            if own:
-                con.close()
+            _restore_order(con, keep_order, own)
     hasher.shutdown()
+    _restore_order(con, keep_order, own)
+    return IngestResult(ingest_id, source.name, resolved.files, rows, replaced, resolved.skipped, recon)
+
+
+def _restore_order(con: duckdb.DuckDBPyConnection, keep_order: bool, own: bool) -> None:
     if own:
         con.close()
-    return IngestResult(ingest_id, source.name, resolved.files, rows, replaced, resolved.skipped, recon)
+    else:
+        con.execute(f"SET preserve_insertion_order = {'true' if keep_order else 'false'}")
 
 
 class _CastFailure(Exception):

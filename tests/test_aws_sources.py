@@ -222,6 +222,49 @@ def test_cur2_parquet_with_map_columns(tmp_path, con, as_text):
         == ("Dynamic", "p4d.24xlarge")
 
 
+def _with_extra_columns(tmp_path: Path) -> str:
+    """The SP/RI fixture plus unconsumed CUR columns: two on the curated list, two not."""
+    extra = {"lineItem/NormalizationFactor": "8", "product/gpu": "8", "lineItem/BlendedCost": "1.5",
+             "product/clockSpeed": "3.0 GHz"}
+    return _write_variant(tmp_path, "extra.csv", lambda lines: [
+        lines[0] + "," + ",".join(extra), *[ln + "," + ",".join(extra.values()) for ln in lines[1:]]])
+
+
+def _x_columns(con) -> set[str]:
+    return {r[0] for r in con.execute("DESCRIBE focus").fetchall() if r[0].startswith("x_")}
+
+
+def test_extra_columns_curated_by_default(tmp_path, con):
+    ingest(_with_extra_columns(tmp_path), con=con)
+    cols = _x_columns(con)
+    assert {"x_identity_line_item_id", "x_line_item_normalization_factor", "x_product_gpu"} <= cols
+    assert not {"x_line_item_blended_cost", "x_product_clock_speed"} & cols
+    assert _one(con, "SELECT x_product_gpu FROM focus WHERE x_identity_line_item_id = 'li-01'")[0] == "8"
+    assert _totals(con) == (16, BILLED, AMORTIZED)
+
+
+def test_keep_source_columns_keeps_every_unconsumed_column(tmp_path, warehouse, capsys):
+    path = _with_extra_columns(tmp_path)
+    assert main(["ingest", path, "--warehouse", warehouse, "--no-progress", "--keep-source-columns"]) == 0
+    capsys.readouterr()
+    con = fk.connect(warehouse, read_only=True)
+    try:
+        assert {"x_line_item_blended_cost", "x_product_clock_speed", "x_product_gpu"} <= _x_columns(con)
+        # tag columns are folded into Tags, never kept twice
+        assert not any(c.startswith("x_resource_tags") for c in _x_columns(con))
+        assert _totals(con) == (16, BILLED, AMORTIZED)
+    finally:
+        con.close()
+
+
+def test_cur2_keep_source_columns_keeps_the_product_map(tmp_path, con):
+    path = tmp_path / "export-00001.snappy.parquet"
+    pq.write_table(cur2_table(_rows(SP_RI)), path)
+    ingest(str(path), con=con, keep_source_columns=True)
+    product = _one(con, "SELECT x_product FROM focus WHERE x_identity_line_item_id = 'li-14'")[0]
+    assert json.loads(product)["region"] == "us-east-1"
+
+
 def test_migrating_legacy_cur_to_cur2_replaces_instead_of_double_counting(tmp_path, con):
     """The same payer and month from legacy CUR and then CUR 2.0 (a migration) keeps one copy."""
     ingest(str(SP_RI), con=con)

@@ -30,12 +30,12 @@ Cost semantics (``../shared/notes/billing-semantics.md``; rule tables in ``data/
   (``resourceTags/aws:createdBy``) keep their ``aws:`` prefix so they stay distinguishable. Athena / CUR 2.0 only
   carry the snake_cased key (``resource_tags_user_cost_center`` -> ``cost_center``); the original spelling is lost
   upstream. Empty tag values are dropped; a row without tags has ``Tags`` NULL.
-* Pass-through: the standard non-product columns that the mapping does not consume (``line_item_*``,
-  ``reservation_*``, ``savings_plan_*``, ``pricing_*``, ``bill_*``, ``discount_*``, ``split_line_item_*``) and a
-  curated list of ``product`` attributes (``PRODUCT_PASSTHROUGH``) are kept as ``x_<snake_case>`` columns, named the
-  same for slash, Athena and CUR 2.0 input. The other few hundred sparse ``product/*`` columns are dropped: they are
-  price-list attributes (``product/clockSpeed``) that no FOCUS analysis reads and that would add a column per
-  attribute to the warehouse.
+* Extra columns: the CUR columns listed in ``data/aws_cur_extra_columns.csv`` (lineage, normalization, commitment
+  terms, the product attributes GPU, storage and transfer analyses read) are kept as ``x_<snake_case>`` columns,
+  named the same for slash, Athena and CUR 2.0 input. The rest of what the mapping does not consume is dropped by
+  default, because FOCUS already carries its meaning and each kept column costs ingest time on every row;
+  ``keep_source_columns`` (``finops-kit ingest --keep-source-columns``) keeps every unconsumed column (CUR 2.0: the
+  whole ``product`` MAP as JSON text in ``x_product``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
-from .base import Source, StagedSource, file_kind, ident, register, sql_str
+from .base import Source, StagedSource, file_kind, ident, json_object_expr, register, sql_str
 from .focus import iso_text, utc_timestamp
 
 #: Columns the mapping cannot do without (legacy spelling).
@@ -67,18 +67,20 @@ NUMERIC = ("lineItem/UnblendedCost", "lineItem/UsageAmount", "pricing/publicOnDe
 TIMESTAMPS = ("bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate", "lineItem/UsageStartDate",
               "lineItem/UsageEndDate")
 
-#: product attributes worth keeping as x_ columns (AI/GPU, storage class, transfer type analyses read them).
-PRODUCT_PASSTHROUGH = ("product/productFamily", "product/instanceFamily", "product/operatingSystem",
-                       "product/tenancy", "product/storageClass", "product/volumeType", "product/transferType",
-                       "product/fromLocation", "product/toLocation", "product/fromRegionCode",
-                       "product/toRegionCode", "product/usagetype", "product/operation", "product/gpu",
-                       "product/gpuMemory", "product/vcpu", "product/memory", "product/marketoption",
-                       "product/PurchaseOption", "product/group", "product/groupDescription")
-PASSTHROUGH_CATEGORIES = ("line_item_", "reservation_", "savings_plan_", "pricing_", "bill_", "discount_",
-                          "split_line_item_", "identity_")
+#: Prefixes of columns folded into Tags / x_CostCategories (never kept as x_ columns of their own).
+FOLDED_PREFIXES = ("resource_tags_", "cost_category_")
+
+
+@cache
+def extra_columns() -> tuple[frozenset[str], tuple[str, ...]]:
+    """The curated extra columns (data/aws_cur_extra_columns.csv) as (exact snake names, snake prefixes)."""
+    names = [r["column"].strip() for r in data_rows("aws_cur_extra_columns.csv")]
+    return (frozenset(n for n in names if not n.endswith("*")),
+            tuple(n[:-1] for n in names if n.endswith("*")))
+
 
 #: Operations of split cost allocation rows (they repeat the EC2 instance cost; see module docstring).
-SPLIT_OPERATION_RE = "^(EKSPod|ECSTask)-"
+SPLIT_OPERATION_PREFIXES = ("EKSPod-", "ECSTask-")
 COMMITMENT_FEES = ("RIFee", "SavingsPlanRecurringFee")
 #: x_ columns the mapping derives itself (listed in passthrough_columns so that the warehouse gains them)
 DERIVED = "<derived>"
@@ -243,13 +245,7 @@ class CurColumns:
     @staticmethod
     def json_of(pairs: list[tuple[str, str]]) -> str:
         """JSON object text of the non-empty (column, key) values; NULL when none."""
-        if not pairs:
-            return "CAST(NULL AS VARCHAR)"
-        entries = ", ".join(
-            f"{{'k': {sql_str(k)}, 'v': nullif(trim(CAST({ident(c)} AS VARCHAR)), '')}}" for c, k in pairs)
-        filtered = f"list_filter([{entries}], lambda e: e.v IS NOT NULL)"
-        return (f"CASE WHEN len({filtered}) > 0 THEN CAST(to_json(map_from_entries("
-                f"list_transform({filtered}, lambda e: {{'key': e.k, 'value': e.v}}))) AS VARCHAR) END")
+        return json_object_expr([(k, f"nullif(trim(CAST({ident(c)} AS VARCHAR)), '')") for c, k in pairs])
 
     def json_of_map(self, column: str, rename_tags: bool) -> str:
         """JSON object text of a CUR 2.0 MAP column (tag keys: ``user_`` stripped, ``aws_`` -> ``aws:``)."""
@@ -284,7 +280,8 @@ class CurMapping:
     # building blocks over the raw view ------------------------------------------------------------------------
     def _split_row(self) -> str:
         op = self.c.text("lineItem/Operation")
-        return f"coalesce(regexp_matches({op}, {sql_str(SPLIT_OPERATION_RE)}), false)"
+        tests = " OR ".join(f"starts_with({op}, {sql_str(p)})" for p in SPLIT_OPERATION_PREFIXES)
+        return f"coalesce({tests}, false)"
 
     def amortized(self) -> str:
         """EffectiveCost of one CUR row by the amortization rule set (used by the source totals)."""
@@ -310,12 +307,14 @@ class CurMapping:
         maps per part), so that the reconciliation is a real check of the mapping.
         """
         c = self.c
+        # grouped by the raw period text, so the date/time parse runs once per group instead of once per row
+        period = c.name("bill/BillingPeriodStartDate")
         return (
             f"SELECT {c.ts('bill/BillingPeriodStartDate')} AS billing_period_start, "
             f"{c.text('lineItem/CurrencyCode')} AS currency, count(*) AS source_rows, "
             f"sum({c.num('lineItem/UnblendedCost')}) FILTER (WHERE NOT {self._split_row()}) AS billed, "
             f"sum({self.amortized()}) FILTER (WHERE NOT {self._split_row()}) AS effective "
-            f"FROM {self.view} GROUP BY ALL"
+            f"FROM {self.view} GROUP BY {ident(period)}, {c.text('lineItem/CurrencyCode')}"
         )
 
     def focus_sql(self, passthrough: dict[str, str]) -> str:
@@ -453,7 +452,7 @@ class CurMapping:
             "ConsumedUnit": f"CASE WHEN ({category}) = 'Usage' AND NOT unused_part THEN PricingUnit END",
             "BillingPeriodStart": "bp_start",
             "ChargePeriodStart": "usage_start",
-            "ProviderName": "'AWS'",
+            "ProviderName": sql_str(CurSourceBase.provider_name),
             "ServiceCategory": "coalesce(s1.cat, s2.cat, 'Other')",
             "ServiceSubcategory": "coalesce(s1.sub, s2.sub, 'Other (Other)')",
             "x_UsageType": "x_UsageType",
@@ -477,6 +476,8 @@ class CurMapping:
 # ---- the source modules -----------------------------------------------------------------------------------------
 class CurSourceBase(Source):
     """What legacy CUR and CUR 2.0 share: column resolution, staging with types, diagnosis and pass-through."""
+
+    provider_name = "AWS"
 
     flavour_default = "legacy"
 
@@ -515,26 +516,30 @@ class CurSourceBase(Source):
         return CurMapping(staged.extra["cols"], staged.view, self.key_family or self.name)
 
     def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
-        """Unconsumed standard columns and curated product attributes as ``x_<snake_case>`` columns."""
+        """The curated extra columns (or, with ``keep_source_columns``, every unconsumed one) as ``x_<snake>``."""
         cols: CurColumns = staged.extra["cols"]
         mapping = self._mapping(staged)
         mapping.focus_sql({})  # records which columns the mapping consumes
         used = set(cols.used)
+        exact, prefixes = extra_columns()
         out: dict[str, str] = {}
-        product_keep = {snake(p) for p in PRODUCT_PASSTHROUGH}
         for c in cols.types:
             if c in used or c in cols.MAPS:
                 continue
             s = snake(c) if cols.flavour == "legacy" else c
-            if s.startswith(PASSTHROUGH_CATEGORIES) or s in product_keep:
+            if s.startswith(FOLDED_PREFIXES):
+                continue
+            if self.keep_source_columns or s in exact or s.startswith(prefixes):
                 out[c] = "x_" + s
         for d in DERIVED_COLUMNS + (("x_Discounts",) if cols.flavour == "cur2" and "discount" in cols.types else ()):
             out[DERIVED + d] = d
         if cols.flavour == "cur2" and "product" in cols.types:
-            present = {snake(p) for p in PRODUCT_PASSTHROUGH if cols.name(p) is None}
-            for s in sorted(present):
-                if "x_" + s not in out.values():
-                    out[f"({cols.map_expr('product')}[{sql_str(s[len('product_'):])}])"] = "x_" + s
+            product = cols.map_expr("product")
+            if self.keep_source_columns:
+                out[f"(CAST(to_json({product}) AS VARCHAR))"] = "x_product"
+            for s in sorted(n for n in exact if n.startswith("product_")):
+                if cols.name(s) is None:  # not a top-level CUR 2.0 column: look it up in the MAP
+                    out[f"({product}[{sql_str(s[len('product_'):])}])"] = "x_" + s
         return out
 
     def focus_sql(self, staged: StagedSource) -> str:

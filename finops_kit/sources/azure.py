@@ -147,6 +147,7 @@ def _assumed_currency() -> str | None:
 @register
 class AzureCostSource(Source):
     name = "azure"
+    provider_name = "Microsoft"
     description = "Azure Cost Management export (EA, MCA, pay-as-you-go; actual and/or amortized; any header variant)"
     signature = ("Date|UsageDateTime", "Cost|CostInBillingCurrency|PreTaxCost", "MeterCategory|MeterId|ConsumedService")
     required_columns = ("Date", "Cost")
@@ -305,7 +306,7 @@ typed AS (
   FROM allrows
 )
 SELECT
-  'Microsoft' AS ProviderName,
+  {sql_str(self.provider_name)} AS ProviderName,
   coalesce(PublisherName, 'Microsoft') AS PublisherName,
   coalesce(PartnerName, ResellerName, 'Microsoft') AS InvoiceIssuerName,
   _scope AS BillingAccountId,

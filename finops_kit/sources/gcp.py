@@ -257,6 +257,7 @@ def register_udf(con: duckdb.DuckDBPyConnection) -> str:
 @register
 class GcpBillingSource(Source):
     name = "gcp"
+    provider_name = "Google Cloud"
     description = "GCP Cloud Billing export (BigQuery rows as NDJSON/parquet, or flattened CSV with dotted names)"
     signature = ("billing_account_id", "cost", "usage_start_time", "service(.description)")
     required_columns = ("billing_account_id", "cost", "currency", "usage_start_time", "usage_end_time",
@@ -393,7 +394,7 @@ r AS (
 ),
 base AS (
   SELECT
-    'Google Cloud' AS ProviderName,
+    {sql_str(self.provider_name)} AS ProviderName,
     coalesce(seller_name, 'Google Cloud') AS PublisherName,
     'Google Cloud' AS InvoiceIssuerName,
     billing_account_id AS BillingAccountId,

@@ -15,7 +15,7 @@ from functools import cache
 
 from ..datafiles import data_rows
 from ..schema import MONEY
-from .base import Source, StagedSource, ident, register, sql_str
+from .base import Source, StagedSource, ident, json_object_expr, register, sql_str
 from .focus import utc_timestamp
 
 
@@ -32,6 +32,7 @@ def _lookup(field: str, fallback: str) -> str:
 @register
 class OciCostReport(Source):
     name = "oci"
+    provider_name = "Oracle"
     description = "Oracle Cloud Infrastructure cost reports (CSV, CSV.gz)"
     signature = ("lineItem/referenceNo", "cost/myCost", "lineItem/intervalUsageStart")
     required_columns = ("lineItem/intervalUsageStart", "lineItem/intervalUsageEnd", "cost/myCost",
@@ -51,10 +52,7 @@ class OciCostReport(Source):
         start = utc_timestamp(ident("lineItem/intervalUsageStart"))
         cost = c(staged, "cost/myCost", MONEY)
         tag_cols = [n for n in staged.columns if n.startswith("tags/")]
-        entries = ", ".join(f"struct_pack(k := {sql_str(n[len('tags/'):])}, v := nullif(trim({ident(n)}), ''))"
-                            for n in tag_cols)
-        tags = (f"nullif(CAST(to_json(map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL))) "
-                f"AS VARCHAR), '{{}}')") if tag_cols else "NULL"
+        tags = json_object_expr([(n[len("tags/"):], f"nullif(trim({ident(n)}), '')") for n in tag_cols])
         # the tenancy's name is the name of its root compartment (the compartment whose id is the tenancy's)
         root_name = (f"max(CASE WHEN {c(staged, 'product/compartmentId')} = {ident('lineItem/tenantId')} THEN "
                      f"{c(staged, 'product/compartmentName')} END) OVER (PARTITION BY {ident('lineItem/tenantId')})")
@@ -82,7 +80,7 @@ class OciCostReport(Source):
           'Usage-Based' AS ChargeFrequency,
           'Standard' AS PricingCategory,
           {c(staged, 'product/Description')} AS ChargeDescription,
-          'Oracle' AS ProviderName, 'Oracle' AS PublisherName, 'Oracle' AS InvoiceIssuerName,
+          {sql_str(self.provider_name)} AS ProviderName, 'Oracle' AS PublisherName, 'Oracle' AS InvoiceIssuerName,
           {_lookup('service_name', ident('product/service'))} AS ServiceName,
           {_lookup('service_category', "'Other'")} AS ServiceCategory,
           {_lookup('service_subcategory', "NULL")} AS ServiceSubcategory,
