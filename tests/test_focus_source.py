@@ -114,3 +114,40 @@ def test_spec_saas_example_with_us_dates_is_refused_not_misread(shared, warehous
     f = shared / "corpus/focus/spec/v1.2_examples/saas_examples/spend_agreements/saas_spend_agreements_a1.csv"
     with pytest.raises(fk.InputError, match=r"row 1, column 'BillingPeriodEnd': cannot parse '5/1/25'"):
         fk.ingest(str(f), warehouse=warehouse)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2025-10-01T05:30:00Z", "2025-10-01 05:30:00"),
+    ("2025-10-01T05:30:00.000Z", "2025-10-01 05:30:00"),
+    (" 2025-10-01T05:30:00Z", "2025-10-01 05:30:00"),  # padded: not the fast path, same instant
+    ("2025-10-01T07:30:00+02:00", "2025-10-01 05:30:00"),  # an offset is converted, never dropped
+    ("2025-10-01 05:30:00", "2025-10-01 05:30:00"),
+    ("2025-10-01", "2025-10-01 00:00:00"),
+    (None, None),
+])
+def test_iso_timestamps_read_as_utc(text, expected):
+    from finops_kit.sources.base import iso_timestamp
+    from finops_kit.warehouse import connect
+
+    con = connect(":memory:")
+    try:
+        got = con.execute(f"SELECT CAST({iso_timestamp('trim(v)', raw='v')} AS VARCHAR) FROM (SELECT ?::VARCHAR AS v)",
+                          [text]).fetchone()[0]
+    finally:
+        con.close()
+    assert got == expected
+
+
+def test_non_iso_timestamp_is_an_error_not_a_misread():
+    import duckdb
+
+    from finops_kit.sources.base import iso_timestamp
+    from finops_kit.warehouse import connect
+
+    con = connect(":memory:")
+    try:
+        for text in ("4/1/25", "4/1/25Z"):
+            with pytest.raises(duckdb.Error, match="ISO 8601|Conversion"):
+                con.execute(f"SELECT {iso_timestamp('trim(v)', raw='v')} FROM (SELECT ?::VARCHAR AS v)", [text])
+    finally:
+        con.close()

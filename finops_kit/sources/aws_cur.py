@@ -51,8 +51,8 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
-from .base import Source, StagedSource, file_kind, ident, json_object_expr, register, sql_str
-from .focus import iso_text, utc_timestamp
+from .base import Source, StagedSource, file_kind, ident, iso_timestamp, json_object_expr, register, sql_str
+from .focus import iso_text
 
 #: Columns the mapping cannot do without (legacy spelling).
 REQUIRED = ("lineItem/UnblendedCost", "lineItem/LineItemType", "bill/BillingPeriodStartDate",
@@ -213,7 +213,7 @@ class CurColumns:
         t = self.types[n].upper()
         if t.startswith("TIMESTAMP") or t == "DATE":
             return f"CAST({ident(n)} AS TIMESTAMP)" if "TIME ZONE" not in t else f"CAST({ident(n)} AS TIMESTAMP)"
-        return utc_timestamp(f"nullif(trim({ident(n)}), '')")
+        return iso_timestamp(f"nullif(trim({ident(n)}), '')", raw=ident(n))
 
     # ---- tags and cost categories ------------------------------------------------------------------------
     def tag_columns(self) -> list[tuple[str, str]]:

@@ -60,7 +60,7 @@ def iso_text(expr: str) -> str:
 
 def utc_timestamp(expr: str) -> str:
     """:func:`~.base.iso_timestamp` for an expression of unknown type (prefer the type-aware ``timestamp_expr``)."""
-    return iso_timestamp(f"trim(CAST({expr} AS VARCHAR))")
+    return iso_timestamp(f"trim(CAST({expr} AS VARCHAR))", raw=f"CAST({expr} AS VARCHAR)")
 
 
 @register
