@@ -265,6 +265,26 @@ def test_cur2_keep_source_columns_keeps_the_product_map(tmp_path, con):
     assert json.loads(product)["region"] == "us-east-1"
 
 
+def test_tag_columns_differing_only_in_case_stay_distinct(tmp_path, con):
+    """AWS writes user:Env and user:env as two columns; DuckDB's names are case-insensitive, so without care one
+    would become 'env_1' (or, across files, be merged into the other)."""
+    header, *body = SP_RI.read_text(encoding="utf-8").splitlines()
+    both = tmp_path / "both.csv"
+    both.write_text("\n".join([header + ",resourceTags/user:Env,resourceTags/user:env",
+                               *[ln + ",Prod,dev" for ln in body[:3]]]) + "\n", encoding="utf-8")
+    lower_only = tmp_path / "lower.csv"
+    lower_only.write_text("\n".join([header + ",resourceTags/user:env", *[ln + ",staging" for ln in body[3:]]]) + "\n",
+                          encoding="utf-8")
+    ingest([str(both), str(lower_only)], con=con)
+    keys = {k for (t,) in con.execute("SELECT Tags FROM focus WHERE Tags IS NOT NULL").fetchall() for k in json.loads(t)}
+    assert {"Env", "env"} <= keys and not any(k.endswith("_1") or "~" in k for k in keys)
+    first = json.loads(_one(con, "SELECT Tags FROM focus WHERE x_identity_line_item_id = 'li-01'")[0])
+    assert first["Env"] == "Prod" and first["env"] == "dev"
+    later = json.loads(_one(con, "SELECT Tags FROM focus WHERE x_identity_line_item_id = 'li-05'")[0])
+    assert later["env"] == "staging" and "Env" not in later
+    assert _totals(con) == (16, BILLED, AMORTIZED)
+
+
 def test_migrating_legacy_cur_to_cur2_replaces_instead_of_double_counting(tmp_path, con):
     """The same payer and month from legacy CUR and then CUR 2.0 (a migration) keeps one copy."""
     ingest(str(SP_RI), con=con)

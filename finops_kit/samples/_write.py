@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -61,21 +62,38 @@ def copy_csv_gz(table: pa.Table, path: Path, *, replicate: int = 1, limit: int |
                 w.writerow(["" if data[c][i] is None else data[c][i] for c in cols])
         os.replace(tmp, path)
         return n
+    # DuckDB's column names are case-insensitive and a CUR header has case variants (user:Env and user:env): the
+    # columns go through DuckDB under positional names and the real header is written as a first gzip member
+    # (a multi-member gzip file is one valid stream for gzip, DuckDB and AWS's own readers).
+    names = table.column_names
     con = duckdb.connect()
     con.execute("SET threads = 1")  # one writer thread: same rows in the same order on every run
-    con.register("base", table)
+    con.register("base", table.rename_columns([f"c{i}" for i in range(len(names))]))
     exprs = []
     vary = vary or {}
-    for c in table.column_names:
-        q = '"' + c.replace('"', '""') + '"'
+    for i, c in enumerate(names):
+        q = f"c{i}"
         if c in vary:
             exprs.append(f"CASE WHEN r = 0 THEN {q} ELSE {vary[c].format(col=q)} END AS {q}")
         else:
             exprs.append(q)
     lim = f" LIMIT {int(limit)}" if limit is not None else ""
     sql = f"SELECT {', '.join(exprs)} FROM range({int(replicate)}) t(r), base{lim}"
-    con.execute(f"COPY ({sql}) TO '{path}' (FORMAT csv, HEADER, COMPRESSION gzip)")
+    body = path.with_suffix(path.suffix + ".body")
+    con.execute(f"COPY ({sql}) TO '{body}' (FORMAT csv, HEADER false, COMPRESSION gzip)")
     con.close()
+    import csv
+    import io
+
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(names)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as out:
+        out.write(gzip.compress(line.getvalue().encode("utf-8"), mtime=0))
+        with open(body, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+    body.unlink()
+    os.replace(tmp, path)
     total = replicate * table.num_rows
     return total if limit is None else min(int(limit), total)
 

@@ -142,16 +142,21 @@ class CurColumns:
     MAPS = {"product": "product_", "resource_tags": "resource_tags_", "cost_category": "cost_category_",
             "discount": "discount_"}
 
-    def __init__(self, types: dict[str, str], flavour: str):
+    def __init__(self, types: dict[str, str], flavour: str, original_names: dict[str, str] | None = None):
         self.types = types
         self.flavour = flavour
-        self.lower = {c.lower(): c for c in types}
+        self.original_names = original_names or {}  # staged alias -> header spelling (case variants, see stage)
+        self.exact = {self.original(c): c for c in types}
+        self.lower = {self.original(c).lower(): c for c in types}
         self.used: set[str] = set()
 
+    def original(self, column: str) -> str:
+        return self.original_names.get(column, column)
+
     def name(self, legacy: str) -> str | None:
-        """The file's own column name for a legacy name, or None."""
+        """The staged column for a legacy name, or None."""
         if self.flavour == "legacy":
-            return legacy if legacy in self.types else self.lower.get(legacy.lower())
+            return self.exact.get(legacy) or self.lower.get(legacy.lower())
         s = snake(legacy)
         return s if s in self.types else None
 
@@ -221,7 +226,7 @@ class CurColumns:
         out = []
         for c in self.types:
             if self.flavour == "legacy" and c.lower().startswith("resourcetags/"):
-                key = c.split("/", 1)[1]
+                key = self.original(c).split("/", 1)[1]
                 out.append((c, key[5:] if key.startswith("user:") else key))
             elif self.flavour == "athena" and c.startswith("resource_tags_"):
                 key = c[len("resource_tags_"):]
@@ -237,7 +242,7 @@ class CurColumns:
         out = []
         for c in self.types:
             if self.flavour == "legacy" and c.lower().startswith("costcategory/"):
-                out.append((c, c.split("/", 1)[1]))
+                out.append((c, self.original(c).split("/", 1)[1]))
             elif self.flavour == "athena" and c.startswith("cost_category_"):
                 out.append((c, c[len("cost_category_"):]))
         return out
@@ -493,7 +498,7 @@ class CurSourceBase(Source):
         staged = super().stage(con, files, view)
         types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {view}").fetchall() if r[0] != "_file"}
         flavour = self.flavour(list(types))
-        cols = CurColumns(types, flavour)
+        cols = CurColumns(types, flavour, staged.original_names)
         staged.extra.update(types=types, cols=cols, flavour=flavour)
         # the diagnosis (base class) looks for these names in the file's own spelling
         self.numeric_columns = tuple(n for n in (cols.name(x) for x in NUMERIC) if n)

@@ -100,6 +100,22 @@ def read_header(path: str) -> list[str]:
         raise InputError(path, f"cannot read file ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
+def case_aliases(headers: Sequence[Sequence[str]]) -> dict[str, str]:
+    """``{name: alias}`` for the header names that another name equals up to case (over all files of an ingest).
+
+    The alias appends ``~<n>`` (n = rank of the spelling among its case variants), so it is the same in every
+    file and distinct from its variants. A header with exact duplicates is left to DuckDB's own renaming.
+    """
+    if any(len(set(h)) != len(h) for h in headers):
+        return {}
+    spellings: dict[str, set[str]] = {}
+    for header in headers:
+        for name in header:
+            spellings.setdefault(name.lower(), set()).add(name)
+    return {name: f"{name}~{i}" for group in spellings.values() if len(group) > 1
+            for i, name in enumerate(sorted(group))}
+
+
 def zlib_error() -> type[Exception]:
     import zlib
 
@@ -115,6 +131,10 @@ class StagedSource:
     files: list[str]
     extra: dict = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)  # column -> DuckDB type name
+    original_names: dict[str, str] = field(default_factory=dict)  # alias -> the file's own spelling (see stage)
+
+    def original(self, column: str) -> str:
+        return self.original_names.get(column, column)
 
     def has(self, *names: str) -> bool:
         return all(n in self.columns for n in names)
@@ -223,28 +243,43 @@ class Source:
         return {"header": True, "all_varchar": True, "nullstr": ["", "NULL"], "quote": '"', "escape": '"'}
 
     def stage(self, con: duckdb.DuckDBPyConnection, files: list[str], view: str) -> StagedSource:
-        """Create a temporary view ``view`` over the raw files (plus a ``_file`` column)."""
+        """Create a temporary view ``view`` over the raw files (plus a ``_file`` column).
+
+        CSV headers may hold names that differ only in case (AWS writes ``resourceTags/user:Env`` and
+        ``resourceTags/user:env`` as two columns). DuckDB's identifiers are case-insensitive: it would rename one
+        to ``..._1`` within a file and merge them across files. Such names are read under distinct aliases and
+        ``StagedSource.original_names`` maps each alias back to the file's own spelling.
+        """
         kind = file_kind(files[0])
         flist = sql_list(files)
+        aliases: dict[str, str] = {}
         if kind == "parquet":
             src = f"read_parquet({flist}, filename = '_file', union_by_name = true)"
         elif kind == "json":
             src = f"read_json({flist}, format = 'newline_delimited', filename = '_file', union_by_name = true)"
         else:
-            opts = {**self.csv_options()}
             rendered = []
-            for k, v in opts.items():
+            for k, v in self.csv_options().items():
                 if isinstance(v, bool):
                     rendered.append(f"{k} = {'true' if v else 'false'}")
                 elif isinstance(v, list):
                     rendered.append(f"{k} = {sql_list(v)}")
                 else:
                     rendered.append(f"{k} = {sql_str(str(v))}")
-            src = f"read_csv({flist}, {', '.join(rendered)}, filename = '_file', union_by_name = true)"
+            opts = ", ".join(rendered)
+            headers = {f: read_header(f) for f in files}
+            aliases = case_aliases(list(headers.values()))
+            if aliases:
+                src = "(" + " UNION ALL BY NAME ".join(
+                    f"SELECT * FROM read_csv({sql_str(f)}, {opts}, filename = '_file', "
+                    f"names = {sql_list([aliases.get(h, h) for h in header])})" for f, header in headers.items()) + ")"
+            else:
+                src = f"read_csv({flist}, {opts}, filename = '_file', union_by_name = true)"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src}")
         described = con.execute(f"DESCRIBE {view}").fetchall()
         return StagedSource(view=view, columns=[r[0] for r in described], files=files,
-                            types={r[0]: r[1] for r in described})
+                            types={r[0]: r[1] for r in described},
+                            original_names={a: n for n, a in aliases.items()})
 
     def check_columns(self, staged: StagedSource) -> None:
         missing = [c for c in self.required_columns if c not in staged.columns]
