@@ -33,6 +33,7 @@ def _re(pattern: str) -> str:
     return sql_str(pattern)
 
 
+@cache
 def _provider_matches(provider: str, pattern: str) -> bool:
     """Whether a fixed ProviderName matches a rule's provider pattern, decided by DuckDB's own regex engine."""
     with duckdb.connect() as con:

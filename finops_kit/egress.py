@@ -39,6 +39,7 @@ from .storage import (
     _rules,
     checked_dimensions,
     frame,
+    quantity_in,
     read_table,
     rule_case,
     storage_rows,
@@ -103,8 +104,7 @@ def transfer_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any
                {BUCKET_EXPR} AS bucket, {team_expr(team_keys(config, team_key))} AS team,
                x_AiWorkload AS ai_workload, x_UsageType AS usage_type,
                EffectiveCost AS cost, BilledCost AS billed_cost,
-               CASE WHEN uc.kind = 'gb' THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor
-                    WHEN up.kind = 'gb' THEN CAST(PricingQuantity AS DOUBLE) * up.factor END AS gb
+               {quantity_in('gb')} AS gb
         FROM src
         JOIN {rule_tab.replace(' AS t(', ' AS r(')} ON r.rule_id = src._rule
         LEFT JOIN u uc ON uc.unit = {unit_key('src.ConsumedUnit')}

@@ -212,13 +212,14 @@ def ingest(
             raise
         finally:
             hasher.shutdown(wait=True, cancel_futures=True)
-            _restore_order(con, keep_order, own)
+            _release(con, keep_order, own)
     hasher.shutdown()
-    _restore_order(con, keep_order, own)
+    _release(con, keep_order, own)
     return IngestResult(ingest_id, source.name, resolved.files, rows, replaced, resolved.skipped, recon)
 
 
-def _restore_order(con: duckdb.DuckDBPyConnection, keep_order: bool, own: bool) -> None:
+def _release(con: duckdb.DuckDBPyConnection, keep_order: bool, own: bool) -> None:
+    """Close the ingest's own connection, or give a caller's connection back with its insertion-order setting."""
     if own:
         con.close()
     else:

@@ -152,6 +152,14 @@ def unit_key(expr: str) -> str:
     return f"lower(regexp_replace(trim({expr}), '\\s+', ' ', 'g'))"
 
 
+def quantity_in(kind: str) -> str:
+    """SQL for a row's quantity in the base unit of ``kind`` (gb_month, gb, count), from ConsumedQuantity when its
+    unit is of that kind, else PricingQuantity; NULL when neither is. Expects the unit table joined as ``uc``
+    (ConsumedUnit) and ``up`` (PricingUnit)."""
+    return (f"CASE WHEN uc.kind = {sql_str(kind)} THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor "
+            f"WHEN up.kind = {sql_str(kind)} THEN CAST(PricingQuantity AS DOUBLE) * up.factor END")
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # filters and dimensions shared with egress.py
 
@@ -242,12 +250,7 @@ def storage_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any 
                date_trunc('month', ChargePeriodStart) AS month, {ACCOUNT_EXPR} AS account,
                RegionId AS region, {BUCKET_EXPR} AS bucket, {team_expr(team_keys(config, team_key))} AS team,
                x_UsageType AS usage_type, EffectiveCost AS cost, BilledCost AS billed_cost,
-               CASE WHEN uc.kind = 'gb_month' THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor
-                    WHEN up.kind = 'gb_month' THEN CAST(PricingQuantity AS DOUBLE) * up.factor END AS gb_month,
-               CASE WHEN uc.kind = 'gb' THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor
-                    WHEN up.kind = 'gb' THEN CAST(PricingQuantity AS DOUBLE) * up.factor END AS gb,
-               CASE WHEN uc.kind = 'count' THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor
-                    WHEN up.kind = 'count' THEN CAST(PricingQuantity AS DOUBLE) * up.factor END AS items
+               {quantity_in('gb_month')} AS gb_month, {quantity_in('gb')} AS gb, {quantity_in('count')} AS items
         FROM src
         JOIN {rule_tab.replace(' AS t(', ' AS r(')} ON r.rule_id = src._rule
         LEFT JOIN u uc ON uc.unit = {unit_key('src.ConsumedUnit')}

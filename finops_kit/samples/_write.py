@@ -6,7 +6,9 @@ Small samples are written from Arrow tables; ``replicate`` > 1 streams the same 
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import os
 import shutil
@@ -47,9 +49,6 @@ def copy_csv_gz(table: pa.Table, path: Path, *, replicate: int = 1, limit: int |
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     if replicate <= 1 and limit is None:
-        import csv
-        import io
-
         tmp = path.with_suffix(path.suffix + ".tmp")
         cols = table.column_names
         data = table.to_pydict()
@@ -82,9 +81,6 @@ def copy_csv_gz(table: pa.Table, path: Path, *, replicate: int = 1, limit: int |
     body = path.with_suffix(path.suffix + ".body")
     con.execute(f"COPY ({sql}) TO '{body}' (FORMAT csv, HEADER false, COMPRESSION gzip)")
     con.close()
-    import csv
-    import io
-
     line = io.StringIO()
     csv.writer(line, lineterminator="\n").writerow(names)
     tmp = path.with_suffix(path.suffix + ".tmp")

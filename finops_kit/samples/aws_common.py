@@ -605,6 +605,20 @@ def payer_lines(payer: str, seed: int, planted: Planted, dataset: str) -> list[d
     return lines.finalize()
 
 
+def by_period(rows: list[dict]) -> list[tuple[date, list[dict]]]:
+    """The lines grouped by billing period, in period order (one export file or delivery per period)."""
+    groups: dict[date, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r["_bp"]].append(r)
+    return sorted(groups.items())
+
+
+def scale_totals(totals: list[dict], k: int) -> list[dict]:
+    """Known totals of an export whose lines are written ``k`` times (``--rows`` scaling)."""
+    return [{**t, "billed": str(Decimal(t["billed"]) * k), "amortized": str(Decimal(t["amortized"]) * k),
+             "rows": t["rows"] * k} for t in totals]
+
+
 def totals(rows: list[dict], provider: str, dataset: str, account: str) -> list[dict]:
     """Known totals per billing period and currency, from the generator's own per-line contributions."""
     agg: dict[tuple[date, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0), 0])

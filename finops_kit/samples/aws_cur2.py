@@ -13,7 +13,6 @@ MAP, tags in ``resource_tags`` (keys ``user_<tag>``), cost categories in ``cost_
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -154,12 +153,9 @@ def write(out: Path, seed: int, planted: model.Planted, rows: int | None = None)
     target = rows
     rows = aws.payer_lines(aws.MAIN_PAYER, seed, planted, "aws-cur2")
     replicate = replication(target, len(rows))
-    by_period: dict[date, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_period[r["_bp"]].append(r)
     root = out / "aws-cur2"
     files = []
-    for period, prow in sorted(by_period.items()):
+    for period, prow in aws.by_period(rows):
         part = f"BILLING_PERIOD={period:%Y-%m}"
         rel = f"{EXPORT}/data/{part}/{EXPORT}-00001.snappy.parquet"
         path = root / rel
@@ -173,9 +169,7 @@ def write(out: Path, seed: int, planted: model.Planted, rows: int | None = None)
                    _manifest(period, [rel], aws.deterministic_uuid(seed, EXPORT, period)))
     totals = aws.totals(rows, "AWS", "aws-cur2", aws.MAIN_PAYER)
     if replicate > 1:
-        from .aws_cur_legacy import scale_totals
-
-        totals = scale_totals(totals, replicate)
+        totals = aws.scale_totals(totals, replicate)
     return {"totals": totals, "files": files}
 
 

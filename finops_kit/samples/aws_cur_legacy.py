@@ -14,7 +14,6 @@ restated: an older assembly with different totals stays in its folder and only t
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -112,12 +111,9 @@ def write(out: Path, seed: int, planted: model.Planted, rows: int | None = None)
     target = rows
     rows = aws.payer_lines(aws.LAB_PAYER, seed, planted, "aws-cur-legacy")
     replicate = replication(target, len(rows))
-    by_period: dict[date, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_period[r["_bp"]].append(r)
     root = out / "aws-cur-legacy"
     files, skipped = [], []
-    for period, prow in sorted(by_period.items()):
+    for period, prow in aws.by_period(rows):
         rng = f"{period:%Y%m%d}-{model.next_month(period):%Y%m%d}"
         versions = []
         if period == RESTATED_PERIOD:
@@ -145,15 +141,8 @@ def write(out: Path, seed: int, planted: model.Planted, rows: int | None = None)
                 skipped.append(str(path.relative_to(out)))
     totals = aws.totals(rows, "AWS", "aws-cur-legacy", aws.LAB_PAYER)
     if replicate > 1:
-        totals = scale_totals(totals, replicate)
+        totals = aws.scale_totals(totals, replicate)
     return {"totals": totals, "files": files, "skipped": skipped}
-
-
-def scale_totals(totals: list[dict], k: int) -> list[dict]:
-    from decimal import Decimal
-
-    return [{**t, "billed": str(Decimal(t["billed"]) * k), "amortized": str(Decimal(t["amortized"]) * k),
-             "rows": t["rows"] * k} for t in totals]
 
 
 def write_benchmark_file(path: Path, rows: int, seed: int = model.DEFAULT_SEED) -> dict:

@@ -133,9 +133,6 @@ class StagedSource:
     types: dict[str, str] = field(default_factory=dict)  # column -> DuckDB type name
     original_names: dict[str, str] = field(default_factory=dict)  # alias -> the file's own spelling (see stage)
 
-    def original(self, column: str) -> str:
-        return self.original_names.get(column, column)
-
     def has(self, *names: str) -> bool:
         return all(n in self.columns for n in names)
 
