@@ -199,19 +199,21 @@ def load_egress_prices(path: str | None = None) -> EgressPrices:
 def tier_cost(gb: Any, tiers: Sequence[Tier]) -> dict[str, Any]:
     """List cost of ``gb`` GB in one month under tiered prices, with the marginal/average $/GB and next tier.
 
+    Tiers are half-open, [start, end): the marginal price is that of the tier holding the *next* GB, so at an
+    exact boundary (100 GB, 10,240 GB) it is the price of the tier that starts there, not of the one just filled.
     Example (AWS, methods.md): 20,000 GB = 100 free + 10,140 × 0.09 + 9,760 × 0.085 = $1,742.20.
     """
     v = Decimal(str(gb))
-    cost, marginal, next_at = Decimal(0), Decimal(0), None
+    cost = Decimal(0)
     for t in tiers:
         if v <= t.start_gb:
             break
         top = v if t.end_gb is None else min(v, t.end_gb)
         cost += (top - t.start_gb) * t.price_per_gb
-        marginal = t.price_per_gb
-        next_at = t.end_gb if t.end_gb is not None and v < t.end_gb else None
-    if tiers and v <= tiers[0].start_gb:
-        marginal, next_at = tiers[0].price_per_gb, tiers[0].end_gb
+    # the tier the next GB falls in: start <= v < end (the first tier below its start, the last one beyond)
+    cur = next((t for t in tiers if v < t.start_gb or t.end_gb is None or v < t.end_gb), None)
+    marginal = cur.price_per_gb if cur is not None else Decimal(0)
+    next_at = cur.end_gb if cur is not None else None
     nxt = next((t for t in tiers if next_at is not None and t.start_gb == next_at), None)
     return {"gb": float(v), "list_cost": cost, "average_per_gb": (cost / v if v else Decimal(0)),
             "marginal_per_gb": marginal, "next_tier_gb": None if next_at is None else float(next_at),

@@ -100,6 +100,22 @@ def test_tier_position_at_current_volume():
     assert tc["average_per_gb"] == Decimal("441") / Decimal(5000)
 
 
+@pytest.mark.parametrize("gb, marginal, next_gb, next_price", [
+    (0, "0", 100.0, "0.09"),            # the first GB is free; the paid tier starts at 100 GB
+    (100, "0.09", 10240.0, "0.085"),    # exactly at a boundary the next GB is paid at the tier starting there
+    (10240, "0.085", 51200.0, "0.07"),
+    (153600, "0.05", None, None),       # the last tier is open-ended
+])
+def test_marginal_price_at_an_exact_tier_boundary(gb, marginal, next_gb, next_price):
+    tiers = eg.load_egress_prices().get("AWS", "Internet egress")
+    tc = eg.tier_cost(gb, tiers)
+    assert tc["marginal_per_gb"] == Decimal(marginal)
+    assert tc["next_tier_gb"] == next_gb
+    assert tc["next_tier_price"] == (None if next_price is None else Decimal(next_price))
+    # the marginal price is what one more GB adds to the list cost
+    assert eg.tier_cost(gb + 1, tiers)["list_cost"] - tc["list_cost"] == Decimal(marginal)
+
+
 def test_by_type_flows_and_tiered_bill():
     rows = [
         dict(day="2026-10-05", ServiceName=EC2, x_UsageType="USE1-DataTransfer-Out-Bytes", ConsumedQuantity=20000,

@@ -75,10 +75,29 @@ def test_monthly_cost_small_objects_and_overhead(prices):
     # 1,024 GB of 64 KB objects in IA: each billed as 128 KB -> 2,048 GB x 0.0125 = 25.60, no reads
     s = st.Scenario(Decimal(1024), Decimal(64), Decimal(0))
     assert st.monthly_cost(ia, s) == Decimal("25.6")
-    # Glacier Flexible adds 40 KB per object: 1,024 GB of 1 MB objects = 1,048,576 objects x 1,064 KB
-    # = 1,064 GB x 0.0036 = 3.8304; reads 0.1 x 1,024 x 0.01 = 1.024
+    # Glacier Flexible adds 40 KB per object, 32 KB at its own price and 8 KB at S3 Standard: 1,024 GB of 1 MB
+    # objects = 1,048,576 objects x 1,056 KB = 1,056 GB x 0.0036 = 3.8016, + 8 GB x 0.023 = 0.184;
+    # reads 0.1 x 1,024 x 0.01 = 1.024
     s = st.Scenario(Decimal(1024), Decimal(1024), Decimal("0.1"))
-    assert st.monthly_cost(gfr, s) == Decimal("3.8304") + Decimal("1.024")
+    assert st.monthly_cost(gfr, s, prices) == Decimal("3.8016") + Decimal("0.184") + Decimal("1.024")
+    with pytest.raises(ValueError, match="standard class"):
+        st.monthly_cost(gfr, s)  # the 8 KB need the Standard price: never silently priced at the archive rate
+
+
+@pytest.mark.parametrize("object_kb, kit_before, understated_pct", [(1024, "1.0534", 14), (64, "1.6474", 63)])
+def test_deep_archive_bills_8_kb_per_object_at_standard(prices, object_kb, kit_before, understated_pct):
+    gda = prices["AWS", "S3 Glacier Deep Archive"]
+    assert (gda.overhead_kb, gda.standard_overhead_kb) == (32, 8)
+    s = st.Scenario(Decimal(1024), Decimal(object_kb), Decimal(0))
+    objects = Decimal(1024 * 1024 * 1024) / object_kb
+    # AWS: (size + 32 KB) at 0.00099 + 8 KB at 0.023 per object
+    by_hand = objects * ((object_kb + 32) * Decimal("0.00099") + 8 * Decimal("0.023")) / (1024 * 1024)
+    got = st.monthly_cost(gda, s, prices)
+    assert got == by_hand  # 1 MB: 1,024 x (1,056 x 0.00099 + 0.184)/1,024 = $1.2294; 64 KB: 16 x 0.27904 = $4.4646
+    # the old model, all 40 KB at 0.00099, was 14% (1 MB objects) / 63% (64 KB objects) too low
+    old = objects * (object_kb + 40) * Decimal("0.00099") / (1024 * 1024)
+    assert round(old, 4) == Decimal(kit_before)
+    assert round(100 * (1 - old / got)) == understated_pct
 
 
 def test_price_table_is_dated_and_validated(tmp_path, prices):
