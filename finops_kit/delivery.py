@@ -41,6 +41,37 @@ def is_manifest(key: str) -> bool:
     return "manifest" in name and name.endswith(".json")
 
 
+def unsafe_key(key: str) -> str | None:
+    """Why an object key cannot be mapped to a file below a folder (None when it can).
+
+    S3 keys are arbitrary strings: ``../x``, ``/etc/x`` or a NUL byte are valid keys. Anyone who can write to the
+    bucket chooses them, so a key becomes a local path only when it is a plain relative path.
+    """
+    if not key or "\x00" in key:
+        return "empty key or NUL byte in the key"
+    if key.startswith("/") or PurePosixPath(key).is_absolute():
+        return "absolute key"
+    if any(part in ("..", ".") for part in key.split("/")):
+        return "'..' or '.' segment in the key"
+    return None
+
+
+def local_path(root: Path, key: str, shown: str | None = None) -> Path:
+    """``root / key`` for an object key, refused (InputError) unless it stays inside ``root`` once resolved.
+
+    Resolving also follows symlinks already planted inside ``root``: a key that is safe as text but leads
+    through a link to somewhere else is refused too. ``shown`` is how the error names the key (its s3:// URL).
+    """
+    why = unsafe_key(key)
+    target = (root / key).resolve() if why is None else None
+    if target is not None and not target.is_relative_to(root.resolve()):
+        why = "it resolves to a path outside the folder"
+    if why is not None:
+        raise InputError(shown or key, f"object key would be written outside {root} ({why}); refusing to "
+                                        "download anything from this listing")
+    return target
+
+
 def is_billing_file(key: str) -> bool:
     name = PurePosixPath(key).name.lower()
     return name.endswith(BILLING_SUFFIXES) and not name.startswith(".") and not is_manifest(key)

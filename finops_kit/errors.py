@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
+#: ``scheme://user:password@`` or ``scheme://token@`` in a URL (an S3 endpoint, a database URL)
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def strip_credentials(text: str, mask: str = "***") -> str:
+    """``text`` with the user-info part of every URL replaced by ``mask``: error lines end up in scheduler logs."""
+    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{mask}@", text)
+
 
 class FinopsError(Exception):
     """Base class; ``str(err)`` is always a single line fit for a terminal or a scheduler's log."""
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(strip_credentials(" ".join(str(message).split())))
 
 
 class InputError(FinopsError):

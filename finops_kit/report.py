@@ -54,7 +54,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, FinopsError
+from .errors import ConfigError, FinopsError, strip_credentials
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "finops"
@@ -64,9 +64,19 @@ DEFAULT_TIMEOUT_NOTEBOOK = 1800
 INJECTED = ("warehouse", "config_path")
 
 #: Environment variable names that look like credentials: removed from the kernels' environment and their
-#: values redacted from every output file.
-SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASSW|CREDENTIAL|PRIVATE|ACCESS_KEY|API_KEY|APIKEY|SESSION|AUTH|"
-                         r"CONNECTION_STRING|_KEY$|^AWS_|^AZURE_CLIENT|^GOOGLE_APPLICATION)", re.IGNORECASE)
+#: values redacted from every output file. Broad on purpose (a kernel needs none of these to read the warehouse):
+#: DATABASE_URL, SLACK_WEBHOOK_URL, SENTRY_DSN and MY_PASS all carry secrets under names without "SECRET".
+SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASS|PWD|CREDENTIAL|PRIVATE|ACCESS_KEY|API_KEY|APIKEY|SESSION|AUTH|"
+                         r"CONNECTION_STRING|CONN_STR|DSN|WEBHOOK|COOKIE|SIGNING|SALT|DATABASE_URL|DB_URL|"
+                         r"_KEY$|^KEY$|^AWS_|^AZURE_CLIENT|^GOOGLE_APPLICATION)", re.IGNORECASE)
+#: Values that are credentials whatever the variable is called: URLs with a user-info part, and the token formats
+#: of common providers (AWS key ids, GitHub, Slack, OpenAI-style, Google API keys, JWTs, PEM private keys).
+SECRET_VALUE = re.compile(
+    r"[a-z][a-z0-9+.-]*://[^/\s@]+@|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_|"
+    r"xox[abposr]-|hooks\.slack\.com/services/|sk-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,}|"
+    r"eyJ[A-Za-z0-9_-]{8,}\.eyJ|-----BEGIN [A-Z ]*PRIVATE KEY-----", re.IGNORECASE)
+#: Shorter values are not redacted: replacing every "admin" in a report would hide data, not secrets.
+MIN_SECRET_LENGTH = 6
 REDACTED = "[redacted]"
 
 
@@ -218,30 +228,55 @@ def _inside(out: Path, name: str, suffix: str) -> Path:
 # --------------------------------------------------------------------------------------------------------------
 # secrets
 
+def is_secret(name: str, value: str) -> bool:
+    """Whether an environment variable carries a credential (by its name or by what its value looks like)."""
+    return bool(SECRET_NAME.search(name) or SECRET_VALUE.search(value))
+
+
 def secret_values(environ: dict[str, str] | None = None) -> list[str]:
+    """Every secret value of ``environ`` (default: the real environment) in the forms it can take in a report.
+
+    Must be called on the environment *before* :func:`kernel_environment` scrubs it. Besides the value itself:
+    the password of a URL's user-info (a cell may print the parsed URL), and the value as it appears escaped in
+    the ``.ipynb`` JSON and in the HTML. Longest first, so a value containing another is replaced whole.
+    """
     env = os.environ if environ is None else environ
-    vals = {v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6}
-    return sorted(vals, key=len, reverse=True)
+    vals: set[str] = set()
+    for k, v in env.items():
+        if not is_secret(k, v):
+            continue
+        forms = {v}
+        for m in re.finditer(r"://([^/\s:@]*):([^/\s@]+)@", v):
+            forms.add(m.group(2))
+        for f in list(forms):
+            forms |= {json.dumps(f)[1:-1], html.escape(f), html.escape(json.dumps(f)[1:-1])}
+        vals |= {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+    return sorted(vals, key=lambda x: (-len(x), x))
 
 
 def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every secret value, and the user-info of every URL, replaced by ``[redacted]``."""
     for s in secrets:
         if s in text:
             text = text.replace(s, REDACTED)
-    return text
+    return strip_credentials(text, REDACTED)
 
 
 @contextlib.contextmanager
 def kernel_environment():
-    """The environment the kernels inherit: secrets removed, ``FINOPS_REPORT=1`` set; restored afterwards."""
+    """The environment the kernels inherit: secrets removed, ``FINOPS_REPORT=1`` set; restored afterwards.
+
+    Yields the secret values of the environment as it was *before* scrubbing (what the outputs must not contain).
+    """
     saved = dict(os.environ)
-    for k in list(os.environ):
-        if SECRET_NAME.search(k):
+    secrets = secret_values(saved)
+    for k, v in saved.items():
+        if is_secret(k, v):
             del os.environ[k]
     os.environ["FINOPS_REPORT"] = "1"
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     try:
-        yield
+        yield secrets
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -279,7 +314,8 @@ class Runner:
     """Runs jobs in this process: papermill for execution, one nbconvert exporter reused for every report."""
 
     def __init__(self, out: Path, timeout_cell: float, timeout_notebook: float, hide_code: bool = False,
-                 progress: bool = False, kernel_name: str | None = None, retries: int = 1):
+                 progress: bool = False, kernel_name: str | None = None, retries: int = 1,
+                 secrets: list[str] | None = None):
         from . import assets
 
         self.out = out
@@ -293,7 +329,9 @@ class Runner:
         self.vega_bundle = assets.load_vega_bundle()  # read once per run
         self._widget_manager: str | None | bool = False  # loaded on first notebook with widgets
         self._exporters: dict[bool, Any] = {}
-        self.secrets = secret_values()
+        # the caller passes the values found before the environment was scrubbed; computing them here, inside
+        # kernel_environment(), would find none
+        self.secrets = secret_values() if secrets is None else secrets
 
     def widget_manager(self) -> str | None:
         if self._widget_manager is False:
@@ -658,8 +696,8 @@ def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: 
     results: list[ReportResult] = []
     # parameters were validated by plan(); papermill's own regex-based parameter parsing only adds noise
     logging.getLogger("papermill").setLevel(logging.ERROR)
-    with kernel_environment():
-        runner = Runner(out, timeout_cell, timeout_notebook, hide_code, progress, kernel_name, retries)
+    with kernel_environment() as secrets:
+        runner = Runner(out, timeout_cell, timeout_notebook, hide_code, progress, kernel_name, retries, secrets)
         for i, job in enumerate(jobs, 1):
             if progress:
                 print(f"[{i}/{len(jobs)}] {job.name}: running", file=sys.stderr, flush=True)

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .delivery import is_billing_file, is_manifest, plan_delivery
+from .delivery import is_billing_file, is_manifest, local_path, plan_delivery
 from .errors import FinopsError
 from .inputs import ResolvedInputs
 
 DEFAULT_CACHE = "data/cache/s3"
 ETAG_INDEX = ".etags.json"
+#: S3 bucket naming rules (3-63 lower-case letters, digits, dots, hyphens): the bucket is a folder of the cache,
+#: so a "bucket" such as ``..`` must never get that far
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass
@@ -41,6 +45,8 @@ def parse_url(url: str) -> tuple[str, str]:
     bucket, _, prefix = rest.partition("/")
     if not bucket:
         raise FinopsError(f"{url}: no bucket name; expected s3://bucket/prefix/")
+    if not BUCKET_RE.match(bucket) or ".." in bucket:
+        raise FinopsError(f"{url}: {bucket!r} is not a valid S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')")
     return bucket, prefix
 
 
@@ -50,7 +56,11 @@ def _client(endpoint_url: str | None):
 
     endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
     # a fresh session: boto3's module-level default session caches credentials across calls
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+    try:
+        return boto3.session.Session().client(
+            "s3", endpoint_url=endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+    except ValueError as exc:  # "Invalid endpoint: ..." (FinopsError strips any password from the URL)
+        raise FinopsError(f"S3 endpoint {endpoint!r} (AWS_ENDPOINT_URL): {exc}") from None
 
 
 def _error(url: str, exc: Exception) -> FinopsError:
@@ -117,6 +127,12 @@ def sync_delivery(url: str, cache_dir: str | None = None, *, endpoint_url: str |
         if not load:
             raise FinopsError(f"{url}: no current billing files under this prefix")
         report.skipped = [{"path": f"s3://{bucket}/{rel[s['path']]}", "reason": s["reason"]} for s in skipped]
+        # every local path is checked before the first byte is written: keys are chosen by whoever can write to
+        # the bucket, and `../x` or `/x` are valid keys
+        targets = {}
+        for k in [*load, *(m for m in manifests if is_manifest(m))]:
+            local_path(root, rel[k], f"s3://{bucket}/{rel[k]}")
+            targets[rel[k]] = root / rel[k]
         index_path = root / ETAG_INDEX
         index = json.loads(index_path.read_text()) if index_path.exists() else {}
         show = sys.stderr.isatty() if progress is None else progress
@@ -130,7 +146,7 @@ def sync_delivery(url: str, cache_dir: str | None = None, *, endpoint_url: str |
             for k in sorted(load):
                 key = rel[k]
                 etag = objects[key].get("ETag", "")
-                local = root / key
+                local = targets[key]
                 if local.exists() and index.get(key) == etag and local.stat().st_size == objects[key]["Size"]:
                     report.cached.append(key)
                     if bar:
@@ -150,7 +166,7 @@ def sync_delivery(url: str, cache_dir: str | None = None, *, endpoint_url: str |
         root.mkdir(parents=True, exist_ok=True)
         for k, m in manifests.items():  # keep the manifests next to the data: the cache is a browsable delivery
             if is_manifest(k):
-                mp = root / rel[k]
+                mp = targets[rel[k]]
                 mp.parent.mkdir(parents=True, exist_ok=True)
                 mp.write_text(json.dumps(m, indent=1), encoding="utf-8")
         index_path.write_text(json.dumps(index, indent=1, sort_keys=True), encoding="utf-8")

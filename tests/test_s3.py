@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import finops_kit as fk
@@ -13,6 +15,7 @@ from tests.test_delivery import NEW, OLD, make_legacy_delivery
 
 from .conftest import local_moto_server
 
+FOCUS_FIX = Path(__file__).parent / "fixtures" / "focus" / "quirky_focus_1_2.csv"
 boto3 = pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
 
@@ -119,3 +122,47 @@ def test_missing_credentials_is_one_line(aws_env, monkeypatch, tmp_path, capsys)
 def test_empty_prefix(bucket, tmp_path):
     with pytest.raises(FinopsError, match="no objects under this prefix"):
         s3mod.sync_delivery(f"s3://{bucket}/nothing-here/", str(tmp_path))
+
+
+@pytest.mark.parametrize("key", ["cur/../../escaped.csv", "/abs/escaped.csv", "cur/x/../../../escaped.csv"])
+def test_key_leaving_the_cache_is_refused_before_any_download(aws_env, tmp_path, key, capsys):
+    """Issue 15.1: a key with '..' or a leading '/' was written outside --cache-dir (on the real moto server)."""
+    name = f"trav-{abs(hash(key)) % 10**8}-{tmp_path.name.lower().replace('_', '-')[-20:]}"
+    if key.startswith("/"):  # an absolute key aimed at the test's own folder: a regression cannot litter '/'
+        key = str(tmp_path) + key
+    client = boto3.client("s3", endpoint_url=aws_env)
+    client.create_bucket(Bucket=name)
+    body = (FOCUS_FIX).read_bytes()
+    client.put_object(Bucket=name, Key="cur/good.csv", Body=body)
+    client.put_object(Bucket=name, Key=key, Body=body)
+    work = tmp_path / "a" / "b" / "c"
+    cache = work / "cache"
+    warehouse = tmp_path / "wh" / "wh.duckdb"
+    prefix = "" if key.startswith("/") else "cur/"
+    code = main(["ingest", f"s3://{name}/{prefix}", "--warehouse", str(warehouse), "--no-progress",
+                 "--cache-dir", str(cache)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"s3://{name}/{key}: object key would be written outside" in err
+    assert list(tmp_path.rglob("escaped.csv")) == []  # nothing written anywhere, not even the safe object
+    assert not (cache / name / "cur" / "good.csv").exists()
+    assert not warehouse.exists()
+
+
+def test_bucket_name_cannot_leave_the_cache(tmp_path):
+    for url in ("s3://../cur/", "s3://./x", "s3://a..b/x"):
+        with pytest.raises(FinopsError, match="not a valid S3 bucket name"):
+            s3mod.sync_delivery(url, str(tmp_path / "cache"))
+
+
+def test_endpoint_password_is_never_echoed(aws_env, monkeypatch, tmp_path, capsys):
+    """Issue 15.4: the endpoint URL's password appeared in the error line."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://minio:S3cr3tPa55@127.0.0.1:9/")
+    code = main(["ingest", "s3://some-bucket/cur/", "--warehouse", str(tmp_path / "wh.duckdb"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "S3cr3tPa55" not in err and "cannot reach the S3 endpoint" in err and "***@127.0.0.1" in err
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "ht tp://minio:S3cr3tPa55@[bad")
+    code = main(["ingest", "s3://some-bucket/cur/", "--warehouse", str(tmp_path / "wh.duckdb"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "S3cr3tPa55" not in err, err
