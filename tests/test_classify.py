@@ -55,3 +55,87 @@ def test_fixed_provider_expression_matches_the_generic_one(rows, provider):
     for name, word in others.items():
         if name != provider:
             assert word not in specialized.lower()
+
+
+# Current accelerated families of the three clouds (checked 2026-12), one row per family, as the billing exports
+# spell them: (ProviderName, x_InstanceType, x_UsageType). Each must be 'Accelerated compute'.
+ACCELERATED_FAMILIES = [
+    ("AWS", "p5.48xlarge", "USE1-BoxUsage:p5.48xlarge"),
+    ("AWS", "p5e.48xlarge", "USE1-BoxUsage:p5e.48xlarge"),
+    ("AWS", "p5en.48xlarge", "USE1-SpotUsage:p5en.48xlarge"),
+    ("AWS", "p6-b200.48xlarge", "USE1-BoxUsage:p6-b200.48xlarge"),
+    ("AWS", "p6e-gb200.36xlarge", "USE1-BoxUsage:p6e-gb200.36xlarge"),
+    ("AWS", "g6.xlarge", "USE1-BoxUsage:g6.xlarge"),
+    ("AWS", "g6e.12xlarge", "USE1-SpotUsage:g6e.12xlarge"),
+    ("AWS", "gr6.4xlarge", "USE1-BoxUsage:gr6.4xlarge"),
+    ("AWS", "trn1.32xlarge", "USE1-BoxUsage:trn1.32xlarge"),
+    ("AWS", "trn2.48xlarge", "USE1-BoxUsage:trn2.48xlarge"),
+    ("AWS", "inf2.xlarge", "USE1-BoxUsage:inf2.xlarge"),
+    ("AWS", "dl1.24xlarge", "USE1-BoxUsage:dl1.24xlarge"),
+    ("Google Cloud", "a2-highgpu-1g", None),
+    ("Google Cloud", "a3-megagpu-8g", None),
+    ("Google Cloud", "a3-ultragpu-8g", None),
+    ("Google Cloud", "a4-highgpu-8g", None),
+    ("Google Cloud", "a4x-highgpu-4g", None),
+    ("Google Cloud", "g2-standard-8", None),
+    ("Google Cloud", "ct5lp-hightpu-4t", None),
+    ("Google Cloud", "ct6e-standard-4t", None),
+    ("Microsoft", "Standard_NC40ads_H100_v5", "NC40ads H100 v5"),
+    ("Microsoft", "Standard_NCC40ads_H100_v5", "NCC40ads H100 v5"),
+    ("Microsoft", "Standard_ND96isr_H100_v5", "ND96isr H100 v5"),
+    ("Microsoft", "Standard_ND96isr_H200_v5", "ND96isr H200 v5"),
+    ("Microsoft", "Standard_ND96isr_MI300X_v5", "ND96isr MI300X v5"),
+    ("Microsoft", "Standard_NV36ads_A10_v5", "NV36ads A10 v5"),
+    ("Microsoft", "Standard_NG32ads_V620_v1", "NG32ads V620 v1"),
+]
+
+
+@pytest.mark.parametrize(("provider", "itype", "usage"), ACCELERATED_FAMILIES, ids=[r[1] for r in ACCELERATED_FAMILIES])
+def test_current_accelerated_families(provider, itype, usage):
+    """Each family is found from its instance type and, where the export has one, from the usage type alone."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE r (ProviderName VARCHAR, x_InstanceType VARCHAR, x_UsageType VARCHAR, "
+                "ServiceName VARCHAR, ServiceCategory VARCHAR)")
+    con.execute("INSERT INTO r VALUES (?, ?, NULL, 'Compute', 'Compute'), (?, NULL, ?, 'Compute', 'Compute')",
+                [provider, itype, provider, usage])
+    got = [g for (g,) in con.execute(f"SELECT {ai_workload_case()} FROM r").fetchall()]
+    assert got[0] == "Accelerated compute"
+    if usage is not None:
+        assert got[1] == "Accelerated compute"
+
+
+@pytest.mark.parametrize(("service", "category"), [
+    ("Amazon QuickSight", "Analytics"), ("AmazonQuickSight", "Analytics"), ("Amazon QLDB", "Databases"),
+    ("Amazon Quantum Ledger Database", "Databases"), ("AWS Glue", "Analytics"),
+])
+def test_services_named_like_ai_services_are_not_ai(service, category):
+    """'Amazon Q' is an AI service; Amazon QuickSight and QLDB only start with the same letters."""
+    con = duckdb.connect()
+    got = con.execute(f"SELECT {ai_workload_case(provider='AWS')} FROM (SELECT 'AWS' AS ProviderName, "
+                      "NULL AS x_InstanceType, NULL AS x_UsageType, ? AS ServiceName, ? AS ServiceCategory)",
+                      [service, category]).fetchone()[0]
+    assert got is None
+    for ai in ("Amazon Q", "Amazon Q Business", "Amazon Lex", "Amazon Comprehend"):
+        assert con.execute(f"SELECT {ai_workload_case(provider='AWS')} FROM (SELECT 'AWS' AS ProviderName, "
+                           "NULL AS x_InstanceType, NULL AS x_UsageType, ? AS ServiceName, 'AI and Machine Learning' "
+                           "AS ServiceCategory)", [ai]).fetchone()[0] == "Managed AI service", ai
+
+
+def test_every_accelerated_type_of_the_advisor_feed_is_classified_and_catalogued():
+    """The bundled Spot Advisor feed's ``instance_types`` lists the EC2 types of mid-2025: each GPU/accelerator type
+    in it (an accelerator family prefix) must match the AWS rule and have accelerator counts in the instance catalog."""
+    import json
+    import re
+    from pathlib import Path
+
+    from finops_kit import spot
+
+    doc = json.loads(Path(spot.bundled_path(spot.BUNDLED_ADVISOR)).read_text(encoding="utf-8"))
+    types = set(doc["instance_types"])
+    gpu = {t for t in types if re.match(r"^(p|g|gr|trn|inf|dl)[0-9]", t)}
+    assert {"p6-b200.48xlarge", "gr6.4xlarge", "trn2.48xlarge"} <= gpu
+    rule = spot._accelerated_pattern()
+    assert sorted(t for t in gpu if not re.match(rule, t)) == []
+    assert sorted(t for t in types - gpu if re.match(rule, t)) == []  # nothing else (m5, c7g, r6i ...)
+    cat = set(spot.instance_catalog().instance_type)
+    assert sorted(gpu - cat) == []
