@@ -68,6 +68,11 @@ def backtest(y, *, horizon: int = 14, origins: int = 4, step: int = 7, level: fl
 
     Origins are the last ``origins`` points spaced ``step`` days apart such that each has ``horizon`` days of
     actuals after it. Returns one row per model with the pooled metrics (MASE scaled per origin).
+
+    When an ETS/SARIMAX fit fails (or a flat series leaves nothing to fit), :func:`fit_forecast` falls back to
+    the seasonal-naive baseline. Those numbers are not the model's, so the row says so: ``model`` reads
+    "ets (failed → seasonal naive)" (or "... failed at k of n origins ...") and ``failed_fits`` counts them;
+    :func:`choose_model` never picks such a row.
     """
     y = np.asarray(y, float)
     n = len(y)
@@ -76,9 +81,11 @@ def backtest(y, *, horizon: int = 14, origins: int = 4, step: int = 7, level: fl
     rows = []
     for model in models:
         acts, preds, los, his, scaled, tot_err, tot_in = [], [], [], [], [], [], []
+        failed = 0
         for e in ends:
             train, test = y[:e], y[e:e + horizon]
             fc = fit_forecast(train, len(test), model, level, reps=200)
+            failed += fc.model != model
             acts.append(test)
             preds.append(fc.mean)
             los.append(fc.lo(level))
@@ -94,8 +101,13 @@ def backtest(y, *, horizon: int = 14, origins: int = 4, step: int = 7, level: fl
         a, p, lo, hi = (np.concatenate(v) for v in (acts, preds, los, his))
         sc = np.concatenate(scaled)
         act_sum = a.sum()
+        name, label = model, MODEL_LABELS[model]
+        if failed:
+            where = "" if failed == len(ends) else f" at {failed} of {len(ends)} origins"
+            name = f"{model} (failed{where} → seasonal naive)"
+            label = f"{label} (fit failed{where}: seasonal-naive numbers)"
         rows.append({
-            "model": model, "label": MODEL_LABELS[model], "origins": len(ends), "horizon_days": horizon,
+            "model": name, "label": label, "failed_fits": failed, "origins": len(ends), "horizon_days": horizon,
             "mape": mape(a, p), "smape": smape(a, p), "mase": float(np.nanmean(sc)) if np.isfinite(sc).any() else np.nan,
             "bias": bias(a, p), "bias_pct": float(100 * (p.sum() - act_sum) / abs(act_sum)) if act_sum else np.nan,
             "coverage": coverage(a, lo, hi), "winkler": winkler(a, lo, hi, level),
@@ -106,7 +118,10 @@ def backtest(y, *, horizon: int = 14, origins: int = 4, step: int = 7, level: fl
 
 
 def choose_model(bt: pd.DataFrame) -> str:
-    """Lowest MASE wins; the seasonal-naive baseline wins ties and any case where nothing beats it."""
+    """Lowest MASE wins; the seasonal-naive baseline wins ties and any case where nothing beats it. A model
+    whose fit failed at some origin (scored with seasonal-naive numbers there) is not a candidate."""
+    if bt is not None and not bt.empty:
+        bt = bt[bt["model"].isin(MODELS)]
     if bt is None or bt.empty or bt["mase"].isna().all():
         return "seasonal_naive"
     best = bt.sort_values(["mase", "winkler"]).iloc[0]

@@ -126,7 +126,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     Columns: budget, month, budget_amount, actual_mtd, burn_rate (per day so far), days_elapsed, days_left,
     required_daily (to land on budget), forecast (end of month), forecast_lo/hi, variance ($, %: forecast vs
     budget), pct_used, breach_date (first day cumulative actual+forecast exceeds budget; the actual day when
-    already breached), breach_probability (share of simulated month totals above budget), status.
+    already breached), breach_probability (share of simulated month totals above budget; 1.0 once the actual has
+    crossed it), status ("over budget" once the actual has crossed it).
     """
     as_of_d = _day(as_of) or last_day(con)
     month = f"{as_of_d:%Y-%m}"
@@ -150,7 +151,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         cum = daily.sort_values("day").assign(c=lambda d: d["y"].cumsum()) if not daily.empty else daily
         over = cum[cum["c"] > float(amount)] if not daily.empty else cum
         if amount > 0 and not over.empty:
-            breach = over["day"].iloc[0].date()
+            # already over: the month cannot end below the budget (spend is not refunded by waiting)
+            breach, prob = over["day"].iloc[0].date(), 1.0
         elif fc is not None and fc.ok and amount > 0:
             path = float(actual) + fc.daily["expected"].cumsum()
             hit = fc.daily.loc[path > float(amount), "day"]
@@ -210,8 +212,12 @@ def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, dat
     """Split the change in EffectiveCost from ``base`` to ``current`` (inclusive date ranges) per dimension.
 
     One row per (dimension, value) among the ``top`` movers of each dimension plus "(all other)" so that every
-    dimension's deltas add up to the same total change. Columns: dimension, value, base, current, delta,
-    share (of the total change, %). Decimal throughout.
+    dimension's deltas add up to the same total change. Columns: dimension, value, base, current, delta and
+    ``pct_of_base`` = delta / the whole scope's spend in ``base`` × 100 (money Decimal, the percentage a float).
+
+    Why not a share of the total change: when movers offset each other the net change is near zero and shares
+    explode (+23,628% and −45,931% of a −$42 change in the demo). The earlier period's spend is a stable
+    denominator, and the rows of a dimension still add up to the total % change.
     """
     (b0, b1), (c0, c1) = ((_day(a), _day(b)) for a, b in (base, current))
     rows = []
@@ -237,13 +243,14 @@ def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, dat
             head = pd.concat([head, pd.DataFrame([{"value": "(all other)", "base": sum(tail["base"], Decimal(0)),
                                                    "current": sum(tail["current"], Decimal(0)),
                                                    "delta": sum(tail["delta"], Decimal(0))}])])
-        total = sum(df["delta"], Decimal(0))
-        head = head.assign(dimension=dim, share=[float(100 * d / total) if total else None for d in head["delta"]])
+        base_total = sum(df["base"], Decimal(0))
+        head = head.assign(dimension=dim, pct_of_base=[float(100 * d / base_total) if base_total else None
+                                                       for d in head["delta"]])
         rows.append(head)
+    cols = ["dimension", "value", "base", "current", "delta", "pct_of_base"]
     if not rows:
-        return pd.DataFrame(columns=["dimension", "value", "base", "current", "delta", "share"])
-    out = pd.concat(rows, ignore_index=True)[["dimension", "value", "base", "current", "delta", "share"]]
-    return out
+        return pd.DataFrame(columns=cols)
+    return pd.concat(rows, ignore_index=True)[cols]
 
 
 def price_volume(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],

@@ -33,6 +33,7 @@ def test_actual_breach_burn_rate_and_variance_without_forecast():
     assert row["burn_rate"] == Decimal("60.00") and row["days_elapsed"] == 10 and row["days_left"] == 20
     assert row["breach_date"] == date(2026, 11, 9)  # 9 x 60 = 540 > 500
     assert row["status"] == "over budget"
+    assert row["breach_probability"] == 1.0  # already over: certain, not unknown
     assert row["forecast"] is None and "5 weeks" in row["note"]  # 10 days of history: no forecast
     assert row["variance"] == Decimal("100.00") and row["variance_pct"] == pytest.approx(20.0)
 
@@ -68,10 +69,30 @@ def test_decomposition_adds_up_per_dimension():
                             dimensions=("team", "service"))
     team = d[d["dimension"] == "team"].set_index("value")
     assert team.loc["a", "delta"] == Decimal("300") and team.loc["b", "delta"] == Decimal("-100")
-    assert team.loc["a", "share"] == pytest.approx(150.0) and team.loc["b", "share"] == pytest.approx(-50.0)
+    # % of the earlier period's spend (2 x (100 + 50 + 10) = 320): +300/320, -100/320
+    assert team.loc["a", "pct_of_base"] == pytest.approx(93.75) and team.loc["b", "pct_of_base"] == pytest.approx(-31.25)
     assert list(team.index[:2]) == ["a", "b"]
     for _, g in d.groupby("dimension"):
         assert sum(g["delta"], Decimal(0)) == Decimal("200")
+
+
+def test_offsetting_movers_are_a_share_of_the_earlier_spend_not_of_a_near_zero_net_change():
+    # the demo's shape: two services move by thousands in opposite directions and the net change is about -$42
+    rows = (_days("2026-10-01", 7, "1000.00", ServiceName="Azure Machine Learning")
+            + _days("2026-10-01", 7, "2000.00", ServiceName="Virtual Machines")
+            + _days("2026-11-01", 7, "0.00", ServiceName="Azure Machine Learning")
+            + _days("2026-11-01", 7, "994.00", ServiceName="Azure OpenAI")
+            + _days("2026-11-01", 7, "2000.00", ServiceName="Virtual Machines"))
+    d = bu.decompose_change(focus_rows(rows), ("2026-10-01", "2026-10-07"), ("2026-11-01", "2026-11-07"),
+                            dimensions=("service",)).set_index("value")
+    assert sum(d["delta"], Decimal(0)) == Decimal("-42.00")
+    assert "share" not in d.columns
+    assert d.loc["Azure Machine Learning", "delta"] == Decimal("-7000.00")
+    # -7,000 of 21,000 spent in the earlier week: -33.3%, not -7,000/-42 = 16,667% of the change
+    assert d.loc["Azure Machine Learning", "pct_of_base"] == pytest.approx(-100 * 7000 / 21000)
+    assert d.loc["Azure OpenAI", "pct_of_base"] == pytest.approx(100 * 6958 / 21000)
+    assert d["pct_of_base"].abs().max() < 100
+    assert d["pct_of_base"].sum() == pytest.approx(-100 * 42 / 21000)  # rows add up to the total % change
 
 
 def test_price_volume_split():

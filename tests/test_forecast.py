@@ -73,6 +73,24 @@ def test_backtest_beats_seasonal_naive_and_picks_a_model():
     assert text.startswith("Trust: ") and "same weekday last week" in text
 
 
+def test_a_failed_fit_is_named_in_the_backtest_not_scored_under_the_models_name():
+    # a fixed daily charge (an amortized reservation: the same $312.50 every day) leaves ETS/SARIMAX nothing to
+    # fit: fit_forecast falls back to the seasonal-naive baseline, and the backtest must say so
+    y = np.full(90, 312.5)
+    res = bt.backtest(y, horizon=14, origins=3, level=80)
+    assert list(res["model"]) == ["ets (failed → seasonal naive)", "sarimax (failed → seasonal naive)",
+                                  "seasonal_naive"]
+    assert list(res["failed_fits"]) == [3, 3, 0]
+    assert "fit failed" in res["label"].iloc[0]
+    assert bt.choose_model(res) == "seasonal_naive"
+    # a failed row never wins, even when its (baseline) numbers look best
+    frame = pd.DataFrame({"model": ["ets (failed at 1 of 3 origins → seasonal naive)", "seasonal_naive"],
+                          "mase": [0.5, 1.0], "winkler": [5.0, 6.0]})
+    assert bt.choose_model(frame) == "seasonal_naive"
+    ok = bt.backtest(synthetic(120), horizon=14, origins=2, level=80, models=("ets", "seasonal_naive"))
+    assert list(ok["model"]) == ["ets", "seasonal_naive"] and list(ok["failed_fits"]) == [0, 0]
+
+
 def test_choose_model_falls_back_to_baseline():
     frame = pd.DataFrame({"model": ["ets", "seasonal_naive"], "mase": [1.3, 1.0], "winkler": [5.0, 6.0]})
     assert bt.choose_model(frame) == "seasonal_naive"
