@@ -8,8 +8,8 @@ most 90 days back, paginated by ``NextToken``, and the price in effect at ``Star
   over the same window makes no API call at all. Throttling (``RequestLimitExceeded``) is retried with
   exponential backoff and jitter; missing credentials give one clear line. ``offline=True`` never calls AWS.
 * :func:`hourly_series` turns events into an hourly step series (the price in effect at each hour) with an
-  ASOF join in DuckDB; :func:`price_stats` gives per type and AZ the median and percentile prices, the discount
-  vs the on-demand price table, and volatility (coefficient of variation, changes per day).
+  ASOF join in DuckDB; :func:`price_stats` gives per type, AZ and OS the median and percentile prices, the discount
+  vs the on-demand price of the same OS, and volatility (coefficient of variation, changes per day).
 
 Cache layout (``cache_dir``): ``events.parquet`` (region, availability_zone, instance_type, product_description,
 timestamp UTC, spot_price DECIMAL(18,6), source) and ``coverage.parquet`` (region, instance_type,
@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .datafiles import data_rows
 from .errors import ConfigError, FinopsError
 from .spot import ondemand_prices
 
@@ -291,23 +292,34 @@ def hourly_series(history: PriceHistory) -> pd.DataFrame:
         con.close()
 
 
+def product_operating_systems(path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """ProductDescription -> operating system of the on-demand price table (``data/ec2_product_descriptions.csv``)."""
+    return pd.DataFrame(data_rows("ec2_product_descriptions.csv", path),
+                        columns=["product_description", "operating_system"])
+
+
 def price_stats(history: PriceHistory, prices: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per region, instance type and AZ: hourly median/percentiles, discount vs on demand, volatility.
+    """Per region, instance type, AZ and product description: hourly median/percentiles, discount, volatility.
 
     Statistics are over the hourly step series, i.e. time-weighted (a price that held for a week weighs a
-    week). ``discount_vs_od`` = 1 - median / on-demand price of the dated price table (NaN when the table has no
-    price for the type and region). ``cv`` = standard deviation / mean of the hourly price.
+    week). Each product description (Linux/UNIX, Windows, ...) is its own series: a Windows spot price carries the
+    licence, so pooling it with Linux would double the hours and blend two price levels. ``discount_vs_od`` = 1 -
+    median / on-demand price of the *same operating system* in the dated price table (NaN when the table has no
+    price for the type, region and OS; ``data/ec2_product_descriptions.csv`` maps product descriptions to OSes).
+    ``cv`` = standard deviation / mean of the hourly price.
     """
     hourly = hourly_series(history)
     od = ondemand_prices() if prices is None else prices
     con = duckdb.connect()
     try:
         con.register("hourly", hourly)
-        con.register("od", od[["instance_type", "region", "usd_per_hour", "price_date"]])
-        con.register("events", history.events[["region", "availability_zone", "instance_type", "timestamp"]])
+        con.register("od", od[["instance_type", "region", "operating_system", "usd_per_hour", "price_date"]])
+        con.register("os_map", product_operating_systems())
+        con.register("events", history.events[["region", "availability_zone", "instance_type", "product_description",
+                                               "timestamp"]])
         return con.execute("""
           WITH s AS (
-            SELECT region, instance_type, availability_zone, count(*) AS hours,
+            SELECT region, instance_type, availability_zone, product_description, count(*) AS hours,
               CAST(median(spot_price) AS DOUBLE) AS median_price,
               quantile_cont(CAST(spot_price AS DOUBLE), 0.10) AS p10_price,
               quantile_cont(CAST(spot_price AS DOUBLE), 0.90) AS p90_price,
@@ -316,24 +328,29 @@ def price_stats(history: PriceHistory, prices: pd.DataFrame | None = None) -> pd
               stddev_pop(CAST(spot_price AS DOUBLE)) / nullif(avg(CAST(spot_price AS DOUBLE)), 0) AS cv
             FROM hourly GROUP BY ALL),
           c AS (
-            SELECT region, instance_type, availability_zone, count(*) AS price_changes
+            SELECT region, instance_type, availability_zone, product_description, count(*) AS price_changes
             FROM events WHERE timestamp >= $1::TIMESTAMPTZ GROUP BY ALL)
-          SELECT s.*, coalesce(c.price_changes, 0) AS price_changes,
+          SELECT s.*, m.operating_system, coalesce(c.price_changes, 0) AS price_changes,
                  coalesce(c.price_changes, 0) / (s.hours / 24.0) AS changes_per_day,
                  od.usd_per_hour AS od_price, od.price_date AS od_price_date,
                  1 - s.median_price / od.usd_per_hour AS discount_vs_od,
                  1 - s.p90_price / od.usd_per_hour AS discount_vs_od_p90
-          FROM s LEFT JOIN c USING (region, instance_type, availability_zone)
-          LEFT JOIN od USING (region, instance_type)
-          ORDER BY region, instance_type, availability_zone""", [history.start.to_pydatetime()]).df()
+          FROM s LEFT JOIN c USING (region, instance_type, availability_zone, product_description)
+          LEFT JOIN os_map m USING (product_description)
+          LEFT JOIN od ON od.region = s.region AND od.instance_type = s.instance_type
+                      AND od.operating_system = m.operating_system
+          ORDER BY s.region, s.instance_type, s.availability_zone, s.product_description""",
+                           [history.start.to_pydatetime()]).df()
     finally:
         con.close()
 
 
-def typical_spot_price(stats: pd.DataFrame, instance_type: str, region: str, quantile: str = "median") -> float | None:
-    """A planning price for a type in a region: the cheapest AZ's median (or p90) hourly price."""
+def typical_spot_price(stats: pd.DataFrame, instance_type: str, region: str, quantile: str = "median",
+                       operating_system: str = "Linux") -> float | None:
+    """A planning price for a type in a region and OS: the cheapest AZ's median (or p90, p10) hourly price."""
     col = {"median": "median_price", "p90": "p90_price", "p10": "p10_price"}[quantile]
-    s = stats[(stats.instance_type == instance_type) & (stats.region == region)]
+    s = stats[(stats.instance_type == instance_type) & (stats.region == region)
+              & (stats.operating_system == operating_system)]
     return float(s[col].min()) if len(s) else None
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from finops_kit import spot
 from finops_kit import spot_prices as sp
 from finops_kit.errors import FinopsError
 
@@ -198,3 +199,36 @@ def test_lookback_clamped_to_90_days(seeded, endpoint, tmp_path):
     h = _fetch(endpoint, tmp_path / "cache", lookback_days=120, page_size=1000)
     assert h.end - h.start == pd.Timedelta(days=90)
     assert any("clamped" in n for n in h.report.notes)
+
+
+def test_stats_keep_operating_systems_apart(tmp_path):
+    """Linux at $7 and Windows at $15 in the same AZ: two series, each against the on-demand price of its own OS.
+
+    Pooled (the old behaviour) they gave one row with a blended median, 10 "hours" for a 5-hour window and a
+    45% discount vs the Linux price instead of 68%.
+    """
+    window = pd.date_range("2026-10-01", periods=5, freq="h", tz="UTC")
+    ev = pd.DataFrame({
+        "region": "us-east-1", "availability_zone": "us-east-1a", "instance_type": "p4d.24xlarge", "source": "hand",
+        "product_description": ["Linux/UNIX"] * 5 + ["Windows"] * 5,
+        "timestamp": list(window) * 2,
+        "spot_price": [sp.Decimal(v) for v in ("7.0", "7.0", "7.5", "7.0", "7.0")] * 1
+                      + [sp.Decimal(v) for v in ("15.0", "15.0", "16.0", "15.0", "15.0")]})
+    h = sp.PriceHistory(ev, window[0], window[-1] + pd.Timedelta(hours=1), sp.FetchReport(), str(tmp_path))
+    st = sp.price_stats(h).set_index("product_description")
+    assert list(st.index) == ["Linux/UNIX", "Windows"]
+    lin, win = st.loc["Linux/UNIX"], st.loc["Windows"]
+    assert lin.hours == 5 and win.hours == 5
+    assert lin.median_price == 7 and win.median_price == 15
+    assert lin.operating_system == "Linux" and lin.od_price == 21.96
+    assert lin.discount_vs_od == pytest.approx(1 - 7 / 21.96)  # 68%
+    # the bundled price table has no Windows price: no discount rather than one against the Linux price
+    assert win.od_price != win.od_price and win.discount_vs_od != win.discount_vs_od
+    prices = pd.concat([spot.ondemand_prices(), pd.DataFrame([{
+        "instance_type": "p4d.24xlarge", "region": "us-east-1", "operating_system": "Windows",
+        "usd_per_hour": 26.376, "price_date": "2026-09", "source": "test"}])], ignore_index=True)
+    win = sp.price_stats(h, prices).set_index("product_description").loc["Windows"]
+    assert win.discount_vs_od == pytest.approx(1 - 15 / 26.376)
+    stats = sp.price_stats(h)
+    assert sp.typical_spot_price(stats, "p4d.24xlarge", "us-east-1") == 7
+    assert sp.typical_spot_price(stats, "p4d.24xlarge", "us-east-1", operating_system="Windows") == 15
