@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(_module_for(args.command).run(args, args.command) or 0)
     except FinopsError as exc:
         print(f"finops-kit: error: {exc}", file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         print("finops-kit: interrupted", file=sys.stderr)
         return 130

@@ -500,6 +500,19 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _scope_text(params: dict[str, Any]) -> str:
+    """The scope a report received, in words ("" when the notebook takes no scope parameter)."""
+    from . import scope as scope_mod
+
+    given = {k: v for k, v in params.items() if k in scope_mod.PARAMETERS}
+    if not given:
+        return ""
+    try:
+        return scope_mod.Scope.parse(given).describe()
+    except FinopsError as exc:
+        return f"invalid ({exc})"
+
+
 def index_html(entries: list[dict[str, Any]]) -> str:
     e = html.escape
     n_bad = sum(1 for x in entries if x.get("status") != "ok")
@@ -509,6 +522,9 @@ def index_html(entries: list[dict[str, Any]]) -> str:
         color = {"ok": "#2e7d32", "timeout": "#ef6c00"}.get(status, "#c62828")
         params = "<br>".join(f"<code>{e(str(k))}</code> = <code>{e(json.dumps(v, default=str))}</code>"
                              for k, v in (x.get("parameters") or {}).items() if k not in INJECTED)
+        scope_text = _scope_text(x.get("parameters") or {})
+        if scope_text:
+            params = f'<div style="font-weight:600">Scope: {e(scope_text)}</div>' + params
         links = f'<a href="{e(str(x.get("html")))}">report</a>'
         if x.get("ipynb"):
             links += f' · <a href="{e(str(x["ipynb"]))}">notebook</a>'
@@ -611,14 +627,30 @@ def parse_parameters(pairs: list[str]) -> dict[str, tuple[str, Any]]:
 
 
 def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: dict[str, Any],
-         warehouse: str, config_path: str | None) -> list[Job]:
-    """Validate every parameter against every selected notebook and build the jobs (nothing runs yet)."""
+         warehouse: str, config_path: str | None, *, every: bool = False) -> list[Job]:
+    """Validate every parameter against every selected notebook and build the jobs (nothing runs yet).
+
+    Notebooks named on the command line must each take every ``-p`` parameter (else: the parameter and the ones
+    that notebook takes). With ``every`` (``--all``) a parameter is an error only when no notebook takes it; each
+    report receives the ones it takes (the index lists them). Scope parameters (:mod:`finops_kit.scope`) are
+    parsed here once, so a malformed period or list fails before anything runs.
+    """
+    from . import scope as scope_mod
+
     for name in cli:
         if name in INJECTED:
             raise ConfigError(f"-p {name}: set it with --{name.replace('_path', '')} instead")
-        if not any(name in i.params for i in infos):
+        takers = [i for i in infos if name in i.params]
+        if not takers:
             known = sorted({p for i in infos for p in i.params} - set(INJECTED))
             raise ConfigError(f"unknown parameter {name!r}: the selected notebook(s) take {', '.join(known) or 'none'}")
+        if not every:
+            for i in infos:
+                if name not in i.params:
+                    known = sorted(set(i.params) - set(INJECTED))
+                    raise ConfigError(f"parameter {name!r}: notebook {i.name} does not take it; it takes "
+                                      f"{', '.join(known) or 'no parameters'}")
+    scope_mod.Scope.parse({n: v for n, (_raw, v) in cli.items() if n in scope_mod.PARAMETERS})
     jobs, seen = [], set()
     for info in infos:
         params: dict[str, Any] = {}
@@ -678,7 +710,9 @@ def run(args: argparse.Namespace, command: str = "report") -> int:
     if not wh.is_file():
         raise FinopsError(f"{wh}: no warehouse here; run 'finops-kit ingest' first")
     infos = [read_notebook_info(p) for p in paths]
-    jobs = plan(infos, parse_parameters(args.parameter), s["parameters"], str(wh.resolve()), s["config_path"])
+    cli = parse_parameters(args.parameter)
+    jobs = plan(infos, cli, s["parameters"], str(wh.resolve()), s["config_path"], every=bool(args.all))
+    check_scope(wh, cli, s["parameters"], s["config_path"])
     out: Path = s["out"]
     out.mkdir(parents=True, exist_ok=True)
     tty = sys.stderr.isatty()
@@ -686,6 +720,24 @@ def run(args: argparse.Namespace, command: str = "report") -> int:
     bad = [r for r in results if r.status != "ok"]
     print(f"{len(results) - len(bad)} of {len(results)} report(s) rendered; index: {out / 'index.html'}")
     return 1 if bad else 0
+
+
+def check_scope(warehouse: Path, cli: dict[str, tuple[str, Any]], defaults: dict[str, Any],
+                config_path: str | None) -> None:
+    """Resolve the scope of the run against the warehouse before any notebook starts: an empty, future or
+    filtered-out scope is "no data for this scope" (exit 1) and a mixed-currency scope without a choice is exit 2,
+    instead of reports full of $0.00."""
+    from . import scope as scope_mod
+    from .warehouse import connect
+
+    values = {n: v for n, v in defaults.items() if n in scope_mod.PARAMETERS}
+    values.update({n: v for n, (_raw, v) in cli.items() if n in scope_mod.PARAMETERS})
+    sc = scope_mod.Scope.parse(values)
+    con = connect(str(warehouse), read_only=True)
+    try:
+        sc.resolve(con, config_path)
+    finally:
+        con.close()
 
 
 def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: float, hide_code: bool = False,

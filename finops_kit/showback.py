@@ -26,13 +26,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .attribution import SHARED, UNTAGGED, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
 from .schema import MONEY
 from .sources.base import ident, sql_str
-from .tagging import UNTAGGED, TagAudit, _values_sql
+from .tagging import TagAudit
 
-SHARED = "(shared)"
 METHODS = ("none", "even", "proportional", "fixed")
 
 
@@ -139,7 +139,8 @@ class Showback:
 
 def showback(con: duckdb.DuckDBPyConnection, policy: Any = None, allocation: Any = None, *,
              key: str | None = None, method: str | None = None, by_month: bool = False,
-             audit: TagAudit | None = None, start: Any = None, end: Any = None, providers: Any = None) -> Showback:
+             audit: TagAudit | None = None, start: Any = None, end: Any = None, providers: Any = None,
+             scope: Any = None) -> Showback:
     """Cost per owner (team or project) with shared and untagged pools, optionally allocated.
 
     ``policy``/``allocation`` default to ``finops.yaml``; ``key`` and ``method`` override the config. With
@@ -153,31 +154,12 @@ def showback(con: duckdb.DuckDBPyConnection, policy: Any = None, allocation: Any
     else:
         alloc = load_allocation(allocation)
     own = audit is None
-    a = audit or TagAudit(con, policy, start=start, end=end, providers=providers)
+    a = audit or TagAudit(con, policy, start=start, end=end, providers=providers, scope=scope)
     try:
         return _showback(a, alloc, key or alloc.key, method or alloc.method, by_month)
     finally:
         if own:
             a.close()
-
-
-def _shared_rule(alloc: Allocation, key: str) -> tuple[str, str]:
-    """SQL predicate of a shared charge, and its description."""
-    parts, words = [], []
-    if alloc.shared_charge_categories:
-        parts.append("ChargeCategory IN (" + ", ".join(map(sql_str, alloc.shared_charge_categories)) + ")")
-        words.append("charge categories " + ", ".join(alloc.shared_charge_categories))
-    if alloc.unused_commitments_shared:
-        parts.append("CommitmentDiscountStatus = 'Unused'")
-        words.append("unused commitments")
-    if alloc.shared_service_names:
-        parts.append("ServiceName IN (" + ", ".join(map(sql_str, alloc.shared_service_names)) + ")")
-        words.append("services " + ", ".join(alloc.shared_service_names))
-    if alloc.shared_tag_values:
-        vals = ", ".join(sql_str(v.lower()) for v in alloc.shared_tag_values)
-        parts.append(f"lower({ident(key + '__value')}) IN ({vals})")
-        words.append(f"{key} = " + "/".join(alloc.shared_tag_values))
-    return (" OR ".join(f"coalesce({p}, FALSE)" for p in parts) or "FALSE"), "; ".join(words) or "nothing"
 
 
 def _showback(a: TagAudit, alloc: Allocation, key: str, method: str, by_month: bool) -> Showback:
@@ -187,10 +169,10 @@ def _showback(a: TagAudit, alloc: Allocation, key: str, method: str, by_month: b
         raise ConfigError(f"allocation method {method!r}: expected one of {', '.join(METHODS)}")
     if method == "fixed" and not alloc.fixed:
         raise ConfigError("allocation.fixed: method fixed needs percentages per owner")
-    shared_sql, shared_words = _shared_rule(alloc, key)
+    shared_sql, shared_words = a.attribution.shared_sql(key, alloc), a.attribution.shared_words(key, alloc)
     period = "month" if by_month else "CAST(NULL AS DATE)"
     pools = "('shared', 'untagged')" if alloc.allocate_untagged else "('shared')"
-    fixed = _values_sql([(o, str(p)) for o, p in alloc.fixed.items()], ["owner", "pct"], ["VARCHAR", "DECIMAL(9,4)"])
+    fixed = values_sql([(o, str(p)) for o, p in alloc.fixed.items()], ["owner", "pct"], ["VARCHAR", "DECIMAL(9,4)"])
     if method == "even":
         weight = "CASE WHEN has_direct THEN 1.0 / count(*) FILTER (WHERE has_direct) OVER w ELSE 0 END"
     elif method == "proportional":

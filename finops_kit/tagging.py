@@ -34,12 +34,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .attribution import UNTAGGED, Attribution, norm_sql, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
+from .scope import Scope, bind
 from .sources.base import ident, sql_str
-from .warehouse import FOCUS_TABLE
 
-UNTAGGED = "(untagged)"
 OTHER = "(other)"
 ALL_REQUIRED = "(all required)"
 
@@ -48,9 +48,6 @@ MATURITY_BANDS = (("run", 90.0, False), ("walk", 85.0, True), ("crawl", 70.0, Tr
 
 #: Hours in an average month (8766 h / 12): turns a per-hour cost rate into a monthly figure.
 HOURS_PER_MONTH = 730.5
-
-#: Separators ignored when comparing key and value spellings ("cost_center" ~ "Cost-Center" ~ "costcenter").
-_NORM_RE = r"[\s_\-.:/]+"
 
 #: The columns an analysis groups by, as SQL over the FOCUS table.
 DIMENSIONS: dict[str, str] = {
@@ -208,72 +205,10 @@ def load_policy(source: TagPolicy | dict | str | os.PathLike | None = None) -> T
     return TagPolicy.from_dict(section(cfg, "tag_policy", {}), Path(where).name)
 
 
-# ------------------------------------------------------------------------------------------------------ scope
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which rows an analysis reads: billing periods (inclusive months 'YYYY-MM') and providers."""
-
-    start: str | None = None
-    end: str | None = None
-    providers: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, start: Any = None, end: Any = None, providers: Any = None) -> Scope:
-        def month(v: Any, name: str) -> str | None:
-            if v is None or (isinstance(v, str) and not v.strip()):
-                return None
-            try:
-                return pd.Timestamp(str(v)).strftime("%Y-%m")
-            except ValueError:
-                raise ConfigError(f"parameter {name}: expected a month like 2026-01, got {v!r}") from None
-
-        if isinstance(providers, str):
-            providers = [p for p in providers.split(",") if p.strip()]
-        provs = tuple(str(p).strip() for p in (providers or []) if str(p).strip())
-        return cls(month(start, "billing_period_start"), month(end, "billing_period_end"), provs)
-
-    def where(self) -> str:
-        """SQL predicate over the FOCUS table (BillingPeriodStart months, case-insensitive provider names)."""
-        parts = ["TRUE"]
-        if self.start:
-            parts.append(f"BillingPeriodStart >= TIMESTAMP {sql_str(self.start + '-01')}")
-        if self.end:
-            parts.append(f"BillingPeriodStart < TIMESTAMP {sql_str(self.end + '-01')} + INTERVAL 1 MONTH")
-        if self.providers:
-            parts.append("lower(ProviderName) IN (" + ", ".join(sql_str(p.lower()) for p in self.providers) + ")")
-        return " AND ".join(parts)
-
-    def describe(self) -> str:
-        period = f"{self.start or 'first'} .. {self.end or 'last'} billing period"
-        return f"{period}; providers: {', '.join(self.providers) if self.providers else 'all'}"
-
-
-def _values_sql(rows: Sequence[tuple], columns: Sequence[str], types: Sequence[str]) -> str:
-    """A small literal table (SELECT ... FROM VALUES) with typed columns; an empty one when there are no rows."""
-    cols = ", ".join(f"CAST({ident('c' + str(i))} AS {t}) AS {ident(c)}" for i, (c, t) in enumerate(zip(columns, types, strict=True)))
-    if not rows:
-        nulls = ", ".join(f"CAST(NULL AS {t}) AS {ident(c)}" for c, t in zip(columns, types, strict=True))
-        return f"SELECT {nulls} WHERE FALSE"
-    vals = ", ".join("(" + ", ".join(_lit(v) for v in r) + ")" for r in rows)
-    names = ", ".join(ident("c" + str(i)) for i in range(len(columns)))
-    return f"SELECT {cols} FROM (VALUES {vals}) AS v({names})"
-
-
-def _lit(v: Any) -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return "TRUE" if v else "FALSE"
-    if isinstance(v, int | float):
-        return repr(v)
-    return sql_str(v)
-
-
-def _norm(expr: str) -> str:
-    """SQL: a spelling folded for comparison (lower case, no whitespace or separators)."""
-    return f"regexp_replace(lower(trim({expr})), {sql_str(_NORM_RE)}, '', 'g')"
+def _dim_scope(con: duckdb.DuckDBPyConnection, scope: Scope | None, config: Any, start: Any, end: Any,
+               providers: Any) -> Scope:
+    """The resolved scope of a module-level function (``scope`` wins over the legacy start/end/providers)."""
+    return bind(con, scope, config, start=start, end=end, providers=providers)
 
 
 # ------------------------------------------------------------------------------------------------------ audit
@@ -291,13 +226,18 @@ class TagAudit:
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, policy: TagPolicy | dict | str | os.PathLike | None = None,
-                 *, start: Any = None, end: Any = None, providers: Any = None, table: str = FOCUS_TABLE):
+                 *, start: Any = None, end: Any = None, providers: Any = None, scope: Scope | None = None):
         self.con = con
-        self.policy = load_policy(policy)
-        self.scope = Scope.of(start, end, providers)
-        self.table = table
+        self.scope = bind(con, scope, policy if isinstance(policy, dict | str | os.PathLike) else
+                          getattr(scope, "config", None), start=start, end=end, providers=providers)
+        if policy is None:
+            self.attribution = self.scope.attribution
+        else:
+            self.attribution = Attribution.build(con, self.scope.rows_sql(), policy)
+        self.policy = self.attribution.policy
         tag = uuid.uuid4().hex[:10]
-        self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "kv", "keymap", "valmap", "facts", "wide", "raw")}
+        self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "facts", "wide", "raw")}
+        self.names["keymap"], self.names["valmap"] = self.attribution.keymap, self.attribution.valmap
         self._build()
 
     # ----------------------------------------------------------------------------------------------- building
@@ -307,102 +247,18 @@ class TagAudit:
         dims = ",\n".join(f"{sql} AS {ident(d)}" for d, sql in DIMENSIONS.items())
         self.con.execute(f"""
             CREATE OR REPLACE TEMP VIEW {n['scope']} AS
-            SELECT rowid AS _rid, {dims},
+            SELECT _rowid AS _rid, {dims},
                    coalesce(SubAccountId, BillingAccountId) AS account_id,
                    ResourceId, ResourceName, x_InstanceType, x_AiWorkload, ServiceName, ServiceCategory,
                    ChargeCategory, CommitmentDiscountStatus, PricingCategory, ChargePeriodStart, ChargePeriodEnd,
                    ConsumedQuantity, ConsumedUnit, EffectiveCost AS cost, Tags
-            FROM {ident(self.table)} WHERE {self.scope.where()}""")
+            FROM {self.scope.rows_sql(rowid=True)}""")
         # every raw tag of every charge in scope (a view: re-derived, never materialized)
         self.con.execute(f"""
             CREATE OR REPLACE TEMP VIEW {n['raw']} AS
             SELECT s._rid, j.key AS raw_key, j.value ->> '$' AS raw_value
             FROM {n['scope']} s, json_each(s.Tags) j""")
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {n['kv']} AS
-            SELECT r.raw_key, r.raw_value, count(*) AS rows,
-                   sum(s.cost) FILTER (WHERE s.cost > 0) AS positive_cost
-            FROM {n['raw']} r JOIN {n['scope']} s USING (_rid) GROUP BY ALL""")
-
-        # policy names: canonical key names and aliases
-        names = [(k.name, k.name, 0) for k in p.keys.values()]
-        names += [(k.name, a, 1) for k in p.keys.values() for a in k.aliases]
-        pk = _values_sql(names, ["canon_key", "name", "prio"], ["VARCHAR", "VARCHAR", "INTEGER"])
-        cons = "TRUE" if p.consolidate_variants else "FALSE"
-        dist = int(p.near_duplicate_distance)
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {n['keymap']} AS
-            WITH pk AS ({pk}),
-            dk AS (SELECT raw_key, sum(rows) AS rows, coalesce(sum(positive_cost), 0) AS positive_cost
-                   FROM {n['kv']} GROUP BY raw_key),
-            exact AS (SELECT dk.raw_key, pk.canon_key, pk.prio FROM dk JOIN pk ON dk.raw_key = pk.name),
-            variant AS (
-              SELECT dk.raw_key, min(pk.canon_key) AS canon_key FROM dk JOIN pk ON {_norm('dk.raw_key')} = {_norm('pk.name')}
-              WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) GROUP BY dk.raw_key),
-            near AS (
-              SELECT dk.raw_key, arg_min(pk.canon_key, damerau_levenshtein({_norm('dk.raw_key')}, {_norm('pk.name')})) AS canon_key
-              FROM dk JOIN pk
-                ON damerau_levenshtein({_norm('dk.raw_key')}, {_norm('pk.name')})
-                   <= least({dist}, CASE WHEN length({_norm('pk.name')}) >= 8 THEN 2
-                                         WHEN length({_norm('pk.name')}) >= 4 THEN 1 ELSE 0 END)
-              WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) AND dk.raw_key NOT IN (SELECT raw_key FROM variant)
-              GROUP BY dk.raw_key)
-            SELECT dk.raw_key, dk.rows, dk.positive_cost,
-                   coalesce(e.canon_key, v.canon_key, nr.canon_key) AS canon_key,
-                   CASE WHEN e.prio = 0 THEN 'canonical' WHEN e.prio = 1 THEN 'alias'
-                        WHEN v.canon_key IS NOT NULL THEN 'variant'
-                        WHEN nr.canon_key IS NOT NULL THEN 'near-duplicate' ELSE 'not in policy' END AS key_match,
-                   (e.canon_key IS NOT NULL OR (v.canon_key IS NOT NULL AND {cons})) AS counts,
-                   CASE WHEN e.prio IS NOT NULL THEN e.prio WHEN v.canon_key IS NOT NULL THEN 2 ELSE 9 END AS prio
-            FROM dk LEFT JOIN exact e USING (raw_key) LEFT JOIN variant v USING (raw_key)
-                    LEFT JOIN near nr USING (raw_key)""")
-
-        # policy values: allowed values and alias targets map to themselves; alias spellings to their target
-        targets = []
-        for k in p.keys.values():
-            canon = list(dict.fromkeys([*k.allowed, *k.value_aliases.values()]))
-            targets += [(k.name, v, v, "exact") for v in canon]
-            targets += [(k.name, raw, tgt, "alias") for raw, tgt in k.value_aliases.items() if raw not in canon]
-        pv = _values_sql(targets, ["canon_key", "name", "target", "kind"], ["VARCHAR"] * 4)
-        valid_cases = []
-        for k in p.keys.values():
-            conds = []
-            if k.allowed:
-                conds.append("value IN (" + ", ".join(sql_str(v) for v in k.allowed) + ")")
-            if k.pattern:
-                conds.append(f"regexp_full_match(value, {sql_str(k.pattern)})")
-            valid_cases.append(f"WHEN {sql_str(k.name)} THEN {' OR '.join(conds) if conds else 'TRUE'}")
-        valid = f"CASE canon_key {' '.join(valid_cases)} ELSE TRUE END"
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {n['valmap']} AS
-            WITH pv AS ({pv}),
-            v AS (SELECT km.canon_key, kv.raw_value, coalesce(sum(kv.positive_cost), 0) AS positive_cost
-                  FROM {n['kv']} kv JOIN {n['keymap']} km USING (raw_key) WHERE km.counts GROUP BY ALL),
-            e AS (SELECT v.canon_key, v.raw_value, pv.target, pv.kind FROM v JOIN pv
-                    ON v.canon_key = pv.canon_key AND v.raw_value = pv.name),
-            l AS (SELECT v.canon_key, v.raw_value, min(pv.target) AS target FROM v JOIN pv
-                    ON v.canon_key = pv.canon_key AND {_norm('v.raw_value')} = {_norm('pv.name')} GROUP BY ALL),
-            d AS (SELECT canon_key, {_norm('raw_value')} AS norm, arg_max(trim(raw_value), positive_cost) AS dominant
-                  FROM v WHERE trim(coalesce(raw_value, '')) <> '' GROUP BY ALL),
-            m AS (
-              SELECT v.canon_key, v.raw_value, v.positive_cost,
-                     CASE WHEN trim(coalesce(v.raw_value, '')) = '' THEN NULL
-                          WHEN e.target IS NOT NULL THEN e.target
-                          WHEN {cons} AND l.target IS NOT NULL THEN l.target
-                          WHEN {cons} THEN d.dominant
-                          ELSE v.raw_value END AS value,
-                     CASE WHEN trim(coalesce(v.raw_value, '')) = '' THEN 'empty'
-                          WHEN e.kind = 'alias' THEN 'alias'
-                          WHEN e.target IS NOT NULL THEN 'exact'
-                          WHEN {cons} AND l.target IS NOT NULL THEN 'variant'
-                          WHEN {cons} AND d.dominant <> v.raw_value THEN 'variant'
-                          ELSE 'exact' END AS value_match
-              FROM v LEFT JOIN e USING (canon_key, raw_value) LEFT JOIN l USING (canon_key, raw_value)
-                     LEFT JOIN d ON d.canon_key = v.canon_key AND d.norm = {_norm('v.raw_value')})
-            SELECT *, CASE WHEN value IS NULL THEN 'empty' WHEN {valid} THEN 'ok' ELSE 'invalid' END AS status
-            FROM m""")
-
-        req = _values_sql([(k.name, k.required) for k in p.keys.values()], ["key", "required"], ["VARCHAR", "VARCHAR"])
+        req = values_sql([(k.name, k.required) for k in p.keys.values()], ["key", "required"], ["VARCHAR", "VARCHAR"])
         self.con.execute(f"""
             CREATE OR REPLACE TEMP VIEW {n['facts']} AS
             WITH best AS (
@@ -441,8 +297,6 @@ class TagAudit:
         """Drop the temp tables and views (they also vanish with the connection)."""
         for kind in ("wide", "facts", "raw", "scope"):
             self.con.execute(f"DROP VIEW IF EXISTS {self.names[kind]}")
-        for kind in ("valmap", "keymap", "kv"):
-            self.con.execute(f"DROP TABLE IF EXISTS {self.names[kind]}")
 
     def __enter__(self) -> TagAudit:
         return self
@@ -515,9 +369,9 @@ class TagAudit:
                      FROM @raw r JOIN @keymap km USING (raw_key)),
             -- variant spellings of keys outside the policy (e.g. 'CostCenter' vs 'cost_center'): the spelling
             -- with the most dollars is the suggested name
-            groups AS (SELECT raw_key, {_norm('raw_key')} AS norm,
-                              arg_max(raw_key, positive_cost) OVER (PARTITION BY {_norm('raw_key')}) AS dominant,
-                              count(*) OVER (PARTITION BY {_norm('raw_key')}) AS spellings
+            groups AS (SELECT raw_key, {norm_sql('raw_key')} AS norm,
+                              arg_max(raw_key, positive_cost) OVER (PARTITION BY {norm_sql('raw_key')}) AS dominant,
+                              count(*) OVER (PARTITION BY {norm_sql('raw_key')}) AS spellings
                        FROM @keymap WHERE canon_key IS NULL),
             v AS (
               SELECT 'missing key' AS type, key, NULL AS raw_key, NULL AS raw_value,
@@ -749,13 +603,13 @@ def _dim(by: str | None) -> str | None:
 
 
 def spend_summary(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] | None = None, *, start: Any = None,
-                  end: Any = None, providers: Any = None) -> pd.DataFrame:
+                  end: Any = None, providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
     """Total and AI/ML spend (EffectiveCost, net of credits) per dimension(s), with the AI share in percent.
 
     ``by``: any of provider, account, service, service_category, month, ai_workload (or a list of them).
     Also returns billed cost, so a reader can see what commitments and credits changed.
     """
-    scope = Scope.of(start, end, providers)
+    sc = _dim_scope(con, scope, None, start, end, providers)
     dims = [by] if isinstance(by, str) else list(by or [])
     sel = ", ".join(f"{_dim(d)} AS {ident(d)}" for d in dims)
     sel = sel + ", " if sel else ""
@@ -766,17 +620,17 @@ def spend_summary(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] | None
                100.0 * CAST(coalesce(sum(EffectiveCost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0) AS DOUBLE)
                  / nullif(CAST(sum(EffectiveCost) AS DOUBLE), 0) AS ai_share,
                CAST(sum(BilledCost) AS DOUBLE) AS billed_cost, count(*) AS rows
-        FROM {FOCUS_TABLE} WHERE {scope.where()} GROUP BY ALL ORDER BY {order}""").df()
+        FROM {sc.rows_sql()} GROUP BY ALL ORDER BY {order}""").df()
 
 
 def ai_trend(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
-             providers: Any = None) -> pd.DataFrame:
+             providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
     """Monthly spend per AI workload category ('Not AI' included), per provider: the trend chart's data."""
-    scope = Scope.of(start, end, providers)
+    sc = _dim_scope(con, scope, None, start, end, providers)
     return con.sql(f"""
         SELECT {DIMENSIONS['month']} AS month, {DIMENSIONS['provider']} AS provider,
                {DIMENSIONS['ai_workload']} AS ai_workload, CAST(sum(EffectiveCost) AS DOUBLE) AS cost
-        FROM {FOCUS_TABLE} WHERE {scope.where()} GROUP BY ALL ORDER BY month, provider, ai_workload""").df()
+        FROM {sc.rows_sql()} GROUP BY ALL ORDER BY month, provider, ai_workload""").df()
 
 
 #: Instance family of an accelerator: p4d.24xlarge -> p4d, a2-highgpu-8g -> a2-highgpu, Standard_NC24ads_A100_v4 ->
@@ -793,10 +647,10 @@ END"""
 
 
 def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
-                         providers: Any = None) -> pd.DataFrame:
+                         providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
     """Accelerated compute (GPU/TPU/Trainium/Inferentia) per provider and instance family: cost, instance-hours,
     cost per instance-hour, and the share bought on spot/dynamic pricing."""
-    scope = Scope.of(start, end, providers)
+    sc = _dim_scope(con, scope, None, start, end, providers)
     return con.sql(f"""
         SELECT {DIMENSIONS['provider']} AS provider, {_FAMILY_SQL} AS family,
                string_agg(DISTINCT x_InstanceType, ', ' ORDER BY x_InstanceType) AS instance_types,
@@ -806,49 +660,49 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
                  AS cost_per_hour,
                100.0 * CAST(coalesce(sum(EffectiveCost) FILTER (WHERE PricingCategory = 'Dynamic'), 0) AS DOUBLE)
                  / nullif(CAST(sum(EffectiveCost) AS DOUBLE), 0) AS spot_share
-        FROM {FOCUS_TABLE} WHERE {scope.where()} AND x_AiWorkload = 'Accelerated compute'
+        FROM {sc.rows_sql()} WHERE x_AiWorkload = 'Accelerated compute'
         GROUP BY ALL ORDER BY cost DESC""").df()
 
 
 def managed_ai_services(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
-                        providers: Any = None) -> pd.DataFrame:
+                        providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
     """Managed AI services and ML platforms (Bedrock, Vertex AI, Azure OpenAI, SageMaker...) per provider."""
-    scope = Scope.of(start, end, providers)
+    sc = _dim_scope(con, scope, None, start, end, providers)
     return con.sql(f"""
         SELECT {DIMENSIONS['provider']} AS provider, x_AiWorkload AS ai_workload,
                {DIMENSIONS['service']} AS service, CAST(sum(EffectiveCost) AS DOUBLE) AS cost, count(*) AS rows
-        FROM {FOCUS_TABLE}
-        WHERE {scope.where()} AND x_AiWorkload IN ('Managed AI service', 'ML platform')
+        FROM {sc.rows_sql()}
+        WHERE x_AiWorkload IN ('Managed AI service', 'ML platform')
         GROUP BY ALL ORDER BY cost DESC""").df()
 
 
 def currencies(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
-               providers: Any = None) -> list[str]:
+               providers: Any = None, scope: Scope | None = None) -> list[str]:
     """Billing currencies in scope: sums across more than one are not meaningful without conversion."""
-    scope = Scope.of(start, end, providers)
+    sc = _dim_scope(con, scope, None, start, end, providers)
     return [r[0] for r in con.execute(
-        f"SELECT DISTINCT BillingCurrency FROM {FOCUS_TABLE} WHERE {scope.where()} ORDER BY 1").fetchall()]
+        f"SELECT DISTINCT BillingCurrency FROM {sc.rows_sql()} ORDER BY 1").fetchall()]
 
 
 # ------------------------------------------------------------------------------------ module-level shortcuts
 
 
 def coverage(con: duckdb.DuckDBPyConnection, policy: Any = None, *, by: str | None = None, ai_only: bool = False,
-             start: Any = None, end: Any = None, providers: Any = None) -> pd.DataFrame:
+             start: Any = None, end: Any = None, providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
     """Cost-weighted coverage (see :meth:`TagAudit.coverage`)."""
-    with TagAudit(con, policy, start=start, end=end, providers=providers) as a:
+    with TagAudit(con, policy, start=start, end=end, providers=providers, scope=scope) as a:
         return a.coverage(by, ai_only=ai_only)
 
 
 def violations(con: duckdb.DuckDBPyConnection, policy: Any = None, *, limit: int | None = None,
-               start: Any = None, end: Any = None, providers: Any = None) -> pd.DataFrame:
+               start: Any = None, end: Any = None, providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
     """Violations ranked by dollars (see :meth:`TagAudit.violations`)."""
-    with TagAudit(con, policy, start=start, end=end, providers=providers) as a:
+    with TagAudit(con, policy, start=start, end=end, providers=providers, scope=scope) as a:
         return a.violations(limit)
 
 
 def top_values(con: duckdb.DuckDBPyConnection, policy: Any = None, key: str | None = None, top_n: int = 5, *,
-               start: Any = None, end: Any = None, providers: Any = None) -> pd.DataFrame:
+               start: Any = None, end: Any = None, providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
     """Top-N consolidated values per key with (untagged) (see :meth:`TagAudit.top_values`)."""
-    with TagAudit(con, policy, start=start, end=end, providers=providers) as a:
+    with TagAudit(con, policy, start=start, end=end, providers=providers, scope=scope) as a:
         return a.top_values(key, top_n)

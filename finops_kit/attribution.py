@@ -1,0 +1,299 @@
+"""Attribution: which team, environment, owner, project, model or cost centre a charge belongs to, and what is shared.
+
+One answer for every analysis (tagging audit, showback, storage, egress, spot, forecast, budgets, anomaly). It comes
+from ``tag_policy`` in ``finops.yaml`` only -- no module keeps its own alias list:
+
+* **keys**: a tag counts for a policy key when its name is the key, one of its ``aliases`` or (with
+  ``consolidate_variants``) a case/separator variant of them (``TEAM``, ``owner-team`` = ``owner_team``). When a charge
+  carries several, the canonical name wins, then an alias, then a variant; ties break on the raw key.
+* **values**: ``value_aliases`` map spellings to a canonical value (``stg``/``preprod`` -> ``staging``, ``qa`` ->
+  ``test``), compared without case and separators; a key without ``allowed`` values folds case/separator variants
+  onto the spelling with the most dollars. A value is *valid* when it is in ``allowed`` or matches ``pattern``.
+* a charge is **untagged** for a key when the tag is missing, empty or invalid.
+* a charge is **shared** (``allocation.shared`` in ``finops.yaml``) when its charge category, service or commitment
+  status says so, or its allocation key's value is one of ``shared.tag_values``. Showback, budgets and forecasts use
+  this one definition, so ``platform`` is a shared pool in all of them.
+
+How: one aggregate scan of the scope collects the distinct (tag key, value) pairs and their dollars; two small tables
+map raw keys to policy keys and raw values to canonical values (the SQL the tagging audit joins); from them,
+:meth:`Attribution.value_sql` writes a row-level SQL expression (CASE over the few raw keys and values seen), so an
+analysis adds ``team`` to its own set-based query without any per-row Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .errors import ConfigError
+from .sources.base import ident, sql_str
+
+UNTAGGED = "(untagged)"
+SHARED = "(shared)"
+
+#: Separators ignored when comparing key and value spellings ("cost_center" ~ "Cost-Center" ~ "costcenter").
+_NORM_RE = r"[\s_\-.:/]+"
+
+
+def norm_sql(expr: str) -> str:
+    """SQL: a spelling folded for comparison (lower case, no whitespace or separators)."""
+    return f"regexp_replace(lower(trim({expr})), {sql_str(_NORM_RE)}, '', 'g')"
+
+
+def values_sql(rows: list[tuple], columns: list[str], types: list[str]) -> str:
+    """A small literal table (SELECT ... FROM VALUES) with typed columns; an empty one when there are no rows."""
+    cols = ", ".join(f"CAST({ident('c' + str(i))} AS {t}) AS {ident(c)}"
+                     for i, (c, t) in enumerate(zip(columns, types, strict=True)))
+    if not rows:
+        nulls = ", ".join(f"CAST(NULL AS {t}) AS {ident(c)}" for c, t in zip(columns, types, strict=True))
+        return f"SELECT {nulls} WHERE FALSE"
+    vals = ", ".join("(" + ", ".join(_lit(v) for v in r) + ")" for r in rows)
+    names = ", ".join(ident("c" + str(i)) for i in range(len(columns)))
+    return f"SELECT {cols} FROM (VALUES {vals}) AS v({names})"
+
+
+def _lit(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int | float):
+        return repr(v)
+    return sql_str(v)
+
+
+def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str, valmap: str) -> None:
+    """Create the key map (raw key -> policy key, how it matched, whether it counts, priority) and the value map
+    (policy key, raw value -> canonical value, how it matched, ok/empty/invalid) from ``kv``: a table of distinct
+    (raw_key, raw_value, rows, positive_cost) pairs."""
+    p = policy
+    names = [(k.name, k.name, 0) for k in p.keys.values()]
+    names += [(k.name, a, 1) for k in p.keys.values() for a in k.aliases]
+    pk = values_sql(names, ["canon_key", "name", "prio"], ["VARCHAR", "VARCHAR", "INTEGER"])
+    cons = "TRUE" if p.consolidate_variants else "FALSE"
+    dist = int(p.near_duplicate_distance)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {keymap} AS
+        WITH pk AS ({pk}),
+        dk AS (SELECT raw_key, sum(rows) AS rows, coalesce(sum(positive_cost), 0) AS positive_cost
+               FROM {kv} GROUP BY raw_key),
+        exact AS (SELECT dk.raw_key, pk.canon_key, pk.prio FROM dk JOIN pk ON dk.raw_key = pk.name),
+        variant AS (
+          SELECT dk.raw_key, min(pk.canon_key) AS canon_key FROM dk JOIN pk ON {norm_sql('dk.raw_key')} = {norm_sql('pk.name')}
+          WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) GROUP BY dk.raw_key),
+        near AS (
+          SELECT dk.raw_key, arg_min(pk.canon_key, damerau_levenshtein({norm_sql('dk.raw_key')}, {norm_sql('pk.name')})) AS canon_key
+          FROM dk JOIN pk
+            ON damerau_levenshtein({norm_sql('dk.raw_key')}, {norm_sql('pk.name')})
+               <= least({dist}, CASE WHEN length({norm_sql('pk.name')}) >= 8 THEN 2
+                                     WHEN length({norm_sql('pk.name')}) >= 4 THEN 1 ELSE 0 END)
+          WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) AND dk.raw_key NOT IN (SELECT raw_key FROM variant)
+          GROUP BY dk.raw_key)
+        SELECT dk.raw_key, dk.rows, dk.positive_cost,
+               coalesce(e.canon_key, v.canon_key, nr.canon_key) AS canon_key,
+               CASE WHEN e.prio = 0 THEN 'canonical' WHEN e.prio = 1 THEN 'alias'
+                    WHEN v.canon_key IS NOT NULL THEN 'variant'
+                    WHEN nr.canon_key IS NOT NULL THEN 'near-duplicate' ELSE 'not in policy' END AS key_match,
+               (e.canon_key IS NOT NULL OR (v.canon_key IS NOT NULL AND {cons})) AS counts,
+               CASE WHEN e.prio IS NOT NULL THEN e.prio WHEN v.canon_key IS NOT NULL THEN 2 ELSE 9 END AS prio
+        FROM dk LEFT JOIN exact e USING (raw_key) LEFT JOIN variant v USING (raw_key)
+                LEFT JOIN near nr USING (raw_key)""")
+
+    # policy values: allowed values and alias targets map to themselves; alias spellings to their target
+    targets = []
+    for k in p.keys.values():
+        canon = list(dict.fromkeys([*k.allowed, *k.value_aliases.values()]))
+        targets += [(k.name, v, v, "exact") for v in canon]
+        targets += [(k.name, raw, tgt, "alias") for raw, tgt in k.value_aliases.items() if raw not in canon]
+    pv = values_sql(targets, ["canon_key", "name", "target", "kind"], ["VARCHAR"] * 4)
+    valid_cases = []
+    for k in p.keys.values():
+        conds = []
+        if k.allowed:
+            conds.append("value IN (" + ", ".join(sql_str(v) for v in k.allowed) + ")")
+        if k.pattern:
+            conds.append(f"regexp_full_match(value, {sql_str(k.pattern)})")
+        valid_cases.append(f"WHEN {sql_str(k.name)} THEN {' OR '.join(conds) if conds else 'TRUE'}")
+    valid = f"CASE canon_key {' '.join(valid_cases)} ELSE TRUE END"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {valmap} AS
+        WITH pv AS ({pv}),
+        v AS (SELECT km.canon_key, kv.raw_value, coalesce(sum(kv.positive_cost), 0) AS positive_cost
+              FROM {kv} kv JOIN {keymap} km USING (raw_key) WHERE km.counts GROUP BY ALL),
+        e AS (SELECT v.canon_key, v.raw_value, pv.target, pv.kind FROM v JOIN pv
+                ON v.canon_key = pv.canon_key AND v.raw_value = pv.name),
+        l AS (SELECT v.canon_key, v.raw_value, min(pv.target) AS target FROM v JOIN pv
+                ON v.canon_key = pv.canon_key AND {norm_sql('v.raw_value')} = {norm_sql('pv.name')} GROUP BY ALL),
+        d AS (SELECT canon_key, {norm_sql('raw_value')} AS norm, arg_max(trim(raw_value), positive_cost) AS dominant
+              FROM v WHERE trim(coalesce(raw_value, '')) <> '' GROUP BY ALL),
+        m AS (
+          SELECT v.canon_key, v.raw_value, v.positive_cost,
+                 CASE WHEN trim(coalesce(v.raw_value, '')) = '' THEN NULL
+                      WHEN e.target IS NOT NULL THEN e.target
+                      WHEN {cons} AND l.target IS NOT NULL THEN l.target
+                      WHEN {cons} THEN d.dominant
+                      ELSE v.raw_value END AS value,
+                 CASE WHEN trim(coalesce(v.raw_value, '')) = '' THEN 'empty'
+                      WHEN e.kind = 'alias' THEN 'alias'
+                      WHEN e.target IS NOT NULL THEN 'exact'
+                      WHEN {cons} AND l.target IS NOT NULL THEN 'variant'
+                      WHEN {cons} AND d.dominant <> v.raw_value THEN 'variant'
+                      ELSE 'exact' END AS value_match
+          FROM v LEFT JOIN e USING (canon_key, raw_value) LEFT JOIN l USING (canon_key, raw_value)
+                 LEFT JOIN d ON d.canon_key = v.canon_key AND d.norm = {norm_sql('v.raw_value')})
+        SELECT *, CASE WHEN value IS NULL THEN 'empty' WHEN {valid} THEN 'ok' ELSE 'invalid' END AS status
+        FROM m""")
+
+
+def _json_path(key: str) -> str:
+    return sql_str("$." + json.dumps(key))
+
+
+@dataclass
+class Attribution:
+    """Attribution of the FOCUS rows of one scope under one tag policy and allocation (see the module doc).
+
+    Build it with :meth:`build` (or take ``scope.attribution`` of a resolved :class:`~finops_kit.scope.Scope`).
+    ``keymap``/``valmap`` name the temp tables the tagging audit joins; the row-level SQL comes from
+    :meth:`value_sql`, :meth:`label_sql`, :meth:`shared_sql` and :meth:`owner_sql`.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    policy: Any
+    allocation: Any
+    keymap: str
+    valmap: str
+    raw_keys: dict[str, list[str]] = field(default_factory=dict)        # policy key -> raw keys, best first
+    values: dict[str, dict[Any, tuple[str, str]]] = field(default_factory=dict)  # key -> raw -> (value, status)
+
+    @classmethod
+    def build(cls, con: duckdb.DuckDBPyConnection, rows_sql: str, policy: Any = None, allocation: Any = None,
+              ) -> Attribution:
+        """Scan the rows of ``rows_sql`` (a FROM item with Tags and EffectiveCost) once and build the maps."""
+        from .showback import load_allocation
+        from .tagging import load_policy
+
+        pol = load_policy(policy)
+        if allocation is None and (isinstance(policy, str | os.PathLike)
+                                   or (isinstance(policy, dict) and ("tag_policy" in policy or "allocation" in policy))):
+            allocation = policy  # a config file or a whole config dict holds both sections
+        alloc = load_allocation(allocation)
+        tag = uuid.uuid4().hex[:10]
+        kv, keymap, valmap = (f"_fk_attr_{tag}_{n}" for n in ("kv", "keymap", "valmap"))
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {kv} AS
+            SELECT j.key AS raw_key, j.value ->> '$' AS raw_value, count(*) AS rows,
+                   sum(s.EffectiveCost) FILTER (WHERE s.EffectiveCost > 0) AS positive_cost
+            FROM {rows_sql} s, json_each(s.Tags) j GROUP BY ALL""")
+        build_maps(con, kv, pol, keymap, valmap)
+        con.execute(f"DROP TABLE IF EXISTS {kv}")
+        out = cls(con, pol, alloc, keymap, valmap)
+        for canon, raw, prio in con.execute(
+                f"SELECT canon_key, raw_key, prio FROM {keymap} WHERE counts").fetchall():
+            out.raw_keys.setdefault(canon, []).append((f"{prio}{raw}", raw))  # type: ignore[arg-type]
+        out.raw_keys = {k: [r for _, r in sorted(v)] for k, v in out.raw_keys.items()}
+        for canon, raw, value, status in con.execute(
+                f"SELECT canon_key, raw_value, value, status FROM {valmap}").fetchall():
+            out.values.setdefault(canon, {})[raw] = (value, status)
+        return out
+
+    # ------------------------------------------------------------------------------------------------ row SQL
+
+    def _check(self, key: str) -> None:
+        if key not in self.policy.keys:
+            raise ConfigError(f"tag key {key!r}: not in tag_policy.keys ({', '.join(self.policy.keys)})")
+
+    def raw_value_sql(self, key: str, tags: str = "Tags") -> str:
+        """SQL: the raw value of the best tag spelling of ``key`` a row carries (NULL when none)."""
+        self._check(key)
+        raws = self.raw_keys.get(key, [])
+        if not raws:
+            return "CAST(NULL AS VARCHAR)"
+        whens = " ".join(f"WHEN json_exists({tags}, {_json_path(r)}) THEN json_extract_string({tags}, {_json_path(r)})"
+                         for r in raws)
+        return f"(CASE {whens} END)"
+
+    def value_sql(self, key: str, *, valid_only: bool = True, tags: str = "Tags") -> str:
+        """SQL: the canonical value of ``key`` for a FOCUS row; NULL when missing, empty or (``valid_only``) invalid."""
+        self._check(key)
+        pairs = [(raw, v) for raw, (v, status) in self.values.get(key, {}).items()
+                 if raw is not None and v is not None and (status == "ok" or not valid_only)]
+        if not pairs:
+            return "CAST(NULL AS VARCHAR)"
+        whens = " ".join(f"WHEN {sql_str(raw)} THEN {sql_str(v)}" for raw, v in sorted(pairs))
+        return f"(CASE {self.raw_value_sql(key, tags)} {whens} END)"
+
+    def label_sql(self, key: str, tags: str = "Tags") -> str:
+        """SQL: the canonical valid value of ``key``, else ``(untagged)``."""
+        return f"coalesce({self.value_sql(key, tags=tags)}, {sql_str(UNTAGGED)})"
+
+    def shared_sql(self, key: str | None = None, allocation: Any = None) -> str:
+        """SQL predicate: the row is a shared cost (``allocation.shared``): nobody owns it directly."""
+        a = allocation or self.allocation
+        key = key or a.key
+        parts = []
+        if a.shared_charge_categories:
+            parts.append("ChargeCategory IN (" + ", ".join(map(sql_str, a.shared_charge_categories)) + ")")
+        if a.unused_commitments_shared:
+            parts.append("CommitmentDiscountStatus = 'Unused'")
+        if a.shared_service_names:
+            parts.append("ServiceName IN (" + ", ".join(map(sql_str, a.shared_service_names)) + ")")
+        if a.shared_tag_values and key in self.policy.keys:
+            vals = ", ".join(sql_str(v.lower()) for v in a.shared_tag_values)
+            parts.append(f"lower({self.value_sql(key, valid_only=False)}) IN ({vals})")
+        return "(" + (" OR ".join(f"coalesce({p}, FALSE)" for p in parts) or "FALSE") + ")"
+
+    def shared_words(self, key: str | None = None, allocation: Any = None) -> str:
+        """The shared-cost rule in words, for report text."""
+        a = allocation or self.allocation
+        key = key or a.key
+        words = []
+        if a.shared_charge_categories:
+            words.append("charge categories " + ", ".join(a.shared_charge_categories))
+        if a.unused_commitments_shared:
+            words.append("unused commitments")
+        if a.shared_service_names:
+            words.append("services " + ", ".join(a.shared_service_names))
+        if a.shared_tag_values:
+            words.append(f"{key} = " + "/".join(a.shared_tag_values))
+        return "; ".join(words) or "nothing"
+
+    def owner_sql(self, key: str | None = None) -> str:
+        """SQL: who a row is shown back to under the allocation key: its valid value, ``(shared)`` or ``(untagged)``.
+
+        The one definition showback's direct lines, budgets' and forecasts' team dimension use.
+        """
+        key = key or self.allocation.key
+        self._check(key)
+        return (f"CASE WHEN {self.shared_sql(key)} THEN {sql_str(SHARED)} "
+                f"ELSE {self.label_sql(key)} END")
+
+    # ------------------------------------------------------------------------------------------------ words
+
+    def keys_used(self, keys: list[str] | None = None) -> pd.DataFrame:
+        """Raw tag keys seen in scope per policy key, how they matched and the dollars behind them (best first)."""
+        want = keys or list(self.policy.keys)
+        lst = ", ".join(sql_str(k) for k in want) or "NULL"
+        return self.con.execute(f"""
+            SELECT canon_key AS policy_key, raw_key, key_match, CAST(positive_cost AS DOUBLE) AS cost
+            FROM {self.keymap} WHERE counts AND canon_key IN ({lst})
+            ORDER BY canon_key, prio, raw_key""").df()
+
+    def describe_keys(self, keys: list[str] | None = None) -> str:
+        """One sentence a report prints: which tag keys (and spellings) it attributed by."""
+        want = keys or list(self.policy.keys)
+        parts = []
+        for k in want:
+            self._check(k)
+            raws = self.raw_keys.get(k, [])
+            parts.append(f"{k} <- {', '.join(raws) if raws else '(no tag in scope)'}")
+        return "Tag keys used (tag_policy in finops.yaml): " + "; ".join(parts) + "."
+
+
+__all__ = ["Attribution", "UNTAGGED", "SHARED", "build_maps", "norm_sql", "values_sql"]

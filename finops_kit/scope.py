@@ -1,0 +1,489 @@
+"""The scope of an analysis: which charges a report reads, parsed and validated once for every notebook and module.
+
+Every curated notebook takes the same scope parameters (``finops-kit report -p NAME=VALUE``):
+
+==========================  =========================================================================================
+``billing_period_start``    first billing period, ``YYYY-MM`` (empty: the first in the warehouse)
+``billing_period_end``      last billing period, ``YYYY-MM``, **inclusive** (empty: the last)
+``date_start``              instead of billing periods: first charge day, ``YYYY-MM-DD``
+``date_end``                last charge day, ``YYYY-MM-DD``, **inclusive** (the whole day counts)
+``providers``               e.g. ``[AWS, Google Cloud]`` (empty: all); names as in FOCUS ProviderName, any case
+``billing_accounts``        BillingAccountId or BillingAccountName values (empty: all)
+``sub_accounts``            SubAccountId or SubAccountName values (AWS accounts, GCP projects, Azure subscriptions)
+``currency``                billing currency to report in (see below; empty: the scope's only currency)
+==========================  =========================================================================================
+
+One end convention: **both ends are inclusive**, for months and for days (``2026-10`` .. ``2026-10`` is October;
+``2026-10-01`` .. ``2026-10-31`` is October too). Billing periods select on ``BillingPeriodStart`` (the invoice
+month, what reconciliation ties to); a date range selects on ``ChargePeriodStart`` (when the usage happened).
+
+Currency, decided here once: with ``currency.reporting_currency`` and ``rates_file`` in ``finops.yaml`` every amount
+is converted to that currency with the user's rates (a missing rate is an error). Without rates, ``currency=EUR``
+keeps only charges billed in EUR; a scope holding several billing currencies and no ``currency`` is an error naming
+them -- amounts are never added across currencies.
+
+A scope that matches no charge (an empty, future or filtered-out period) is :class:`NoDataError`: "no data for this
+scope", exit 1 -- never a report of $0.00. A malformed or inverted parameter is a :class:`ConfigError`, exit 2.
+
+Completeness (:func:`completeness`): per provider and billing period, the first and last day with data and whether the
+period is **closed**. The rule: a period is closed when the provider's charges reach the period's last day (a
+charge starting on the last day of the month) or the provider already has charges in a later billing period.
+Otherwise it is open ("1-26 Nov 2026, open"): growth rates, projections, sizing and month-over-month comparisons use
+closed periods only, and charts mark open ones.
+
+Typical use::
+
+    sc = scope.resolve(con, config, billing_period_start="2026-08", providers=["AWS"])
+    con.sql(f"SELECT sum(EffectiveCost) FROM {sc.rows_sql()}")     # the charges in scope, money in sc.currency
+    sc.attribution.label_sql("team")                                 # team of a row under tag_policy
+    sc.describe()                                                    # one line for a report header
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .errors import ConfigError, FinopsError
+from .schema import MONEY
+from .sources.base import sql_str
+from .warehouse import FOCUS_TABLE
+
+#: The scope parameters every curated notebook takes: name -> (default, help for the parameters cell).
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    "billing_period_start": ("", "first billing period, YYYY-MM (empty: the first in the warehouse)"),
+    "billing_period_end": ("", "last billing period, YYYY-MM, inclusive (empty: the last)"),
+    "date_start": ("", "or: first charge day, YYYY-MM-DD (instead of billing periods)"),
+    "date_end": ("", "last charge day, YYYY-MM-DD, inclusive"),
+    "providers": ([], 'e.g. ["AWS", "Google Cloud"] (empty: all)'),
+    "billing_accounts": ([], "BillingAccountId or name (empty: all)"),
+    "sub_accounts": ([], "SubAccountId or name: AWS account, GCP project, Azure subscription (empty: all)"),
+    "currency": ("", "billing currency to report in (empty: the scope's only currency)"),
+}
+
+#: Money columns converted when the scope reports in a converted currency.
+MONEY_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+class NoDataError(FinopsError):
+    """The scope matches no charge: "no data for this scope" (exit 1), never a report of zeros."""
+
+    exit_code = 1
+
+
+def parameters_cell() -> str:
+    """The scope lines of a notebook's parameters cell (what every curated notebook declares)."""
+    lines = []
+    for name, (default, help_text) in PARAMETERS.items():
+        value = repr(default) if not isinstance(default, str) else f'"{default}"'
+        lines.append(f"{name} = {value}".ljust(30) + f"# {help_text}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _month(value: Any, name: str) -> dt.date | None:
+    s = _text(value)
+    if not s:
+        return None
+    m = _MONTH.match(s)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        hint = " (a day: use date_start/date_end)" if _DAY.match(s) else ""
+        raise ConfigError(f"parameter {name}: {s!r} is not a billing period; expected YYYY-MM such as 2026-10{hint}")
+    return dt.date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def _day(value: Any, name: str) -> dt.date | None:
+    s = _text(value)
+    if not s:
+        return None
+    try:
+        if not _DAY.match(s):
+            raise ValueError
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise ConfigError(f"parameter {name}: {s!r} is not a day; expected YYYY-MM-DD such as 2026-10-31") from None
+
+
+def _names(value: Any, name: str) -> tuple[str, ...]:
+    """A list parameter: a list, a comma-separated string, or empty. ``[AWS`` (broken YAML) is an error."""
+    if value is None or value == "" or value == []:
+        return ()
+    if isinstance(value, str):
+        if "[" in value or "]" in value:
+            raise ConfigError(f"parameter {name}: {value!r} is not a list; expected e.g. [AWS, Google Cloud] "
+                              "(quote names with commas) or a single name")
+        items: Iterable[Any] = value.split(",")
+    elif isinstance(value, list | tuple | set):
+        items = value
+    else:
+        items = [value]
+    out = []
+    for v in items:
+        if isinstance(v, list | dict | tuple):
+            raise ConfigError(f"parameter {name}: expected a list of names, got {value!r}")
+        s = _text(v)
+        if "[" in s or "]" in s:
+            raise ConfigError(f"parameter {name}: {s!r} is not a name; expected e.g. [AWS, Google Cloud]")
+        if s and s not in out:
+            out.append(s)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which charges an analysis reads (see the module doc). ``start``/``end`` are inclusive days.
+
+    ``basis`` is ``billing_period`` (whole months on BillingPeriodStart) or ``charge_period`` (days on
+    ChargePeriodStart). A resolved scope (``resolve``) also knows its currency, rates and connection.
+    """
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    basis: str = "billing_period"
+    providers: tuple[str, ...] = ()
+    billing_accounts: tuple[str, ...] = ()
+    sub_accounts: tuple[str, ...] = ()
+    currency: str | None = None
+    # set by resolve()
+    convert: bool = False
+    rates: Any = field(default=None, compare=False, repr=False)
+    con: Any = field(default=None, compare=False, repr=False)
+    config: Any = field(default=None, compare=False, repr=False)
+
+    # -------------------------------------------------------------------------------------------- parse
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any] | None = None, **kwargs: Any) -> Scope:
+        """Validate scope parameters (a notebook's or ``-p`` values); unknown names are ignored here.
+
+        Raises a one-line :class:`ConfigError` naming the parameter: a malformed month or day, months mixed with
+        days, an end before the start, a broken list such as ``[AWS``, a currency that is not an ISO code.
+        """
+        p = {**(params or {}), **kwargs}
+        m0 = _month(p.get("billing_period_start"), "billing_period_start")
+        m1 = _month(p.get("billing_period_end"), "billing_period_end")
+        d0 = _day(p.get("date_start"), "date_start")
+        d1 = _day(p.get("date_end"), "date_end")
+        if (m0 or m1) and (d0 or d1):
+            raise ConfigError("parameters billing_period_start/end and date_start/end: give billing periods or a "
+                              "date range, not both")
+        if m0 and m1 and m1 < m0:
+            raise ConfigError(f"parameter billing_period_end: {m1:%Y-%m} is before billing_period_start {m0:%Y-%m}")
+        if d0 and d1 and d1 < d0:
+            raise ConfigError(f"parameter date_end: {d1} is before date_start {d0}")
+        basis = "charge_period" if (d0 or d1) else "billing_period"
+        start, end = (d0, d1) if basis == "charge_period" else (m0, _month_end(m1) if m1 else None)
+        cur = _text(p.get("currency")).upper() or None
+        if cur is not None and not _CODE.match(cur):
+            raise ConfigError(f"parameter currency: {cur!r}; expected an ISO 4217 code such as USD")
+        return cls(start=start, end=end, basis=basis, providers=_names(p.get("providers"), "providers"),
+                   billing_accounts=_names(p.get("billing_accounts"), "billing_accounts"),
+                   sub_accounts=_names(p.get("sub_accounts"), "sub_accounts"), currency=cur)
+
+    @classmethod
+    def of(cls, start: Any = None, end: Any = None, providers: Any = None) -> Scope:
+        """Compatibility: ``start``/``end`` as months (YYYY-MM, inclusive) or days (YYYY-MM-DD, inclusive)."""
+        s, e = _text(start), _text(end)
+        if (s and _DAY.match(s)) or (e and _DAY.match(e)) or isinstance(start, dt.date) or isinstance(end, dt.date):
+            return cls.parse(date_start=s[:10] if _MONTH.match(s) is None else s + "-01",
+                             date_end=e if not _MONTH.match(e) else _month_end(_month(e, "end")).isoformat(),
+                             providers=providers)
+        return cls.parse(billing_period_start=s, billing_period_end=e, providers=providers)
+
+    # -------------------------------------------------------------------------------------------- SQL
+
+    def where(self, *, period: bool = True) -> str:
+        """SQL predicate over the FOCUS table (without currency conversion). ``period=False`` leaves out the
+        time filter (completeness looks at every period of the providers and accounts in scope)."""
+        parts = ["TRUE"]
+        col = "BillingPeriodStart" if self.basis == "billing_period" else "ChargePeriodStart"
+        if period and self.start:
+            parts.append(f"{col} >= TIMESTAMP {sql_str(self.start.isoformat())}")
+        if period and self.end:
+            parts.append(f"{col} < TIMESTAMP {sql_str((self.end + dt.timedelta(days=1)).isoformat())}")
+        if self.providers:
+            parts.append("lower(ProviderName) IN (" + ", ".join(sql_str(p.lower()) for p in self.providers) + ")")
+        if self.billing_accounts:
+            v = ", ".join(sql_str(a) for a in self.billing_accounts)
+            parts.append(f"(BillingAccountId IN ({v}) OR BillingAccountName IN ({v}))")
+        if self.sub_accounts:
+            v = ", ".join(sql_str(a) for a in self.sub_accounts)
+            parts.append(f"(SubAccountId IN ({v}) OR SubAccountName IN ({v}))")
+        if self.currency and not self.convert:
+            parts.append(f"BillingCurrency = {sql_str(self.currency)}")
+        return " AND ".join(parts)
+
+    def rows_sql(self, *, rowid: bool = False, period: bool = True) -> str:
+        """A FROM item (parenthesized subquery) of the FOCUS rows in scope, money in the scope's currency.
+
+        With conversion, BilledCost/EffectiveCost/ListCost/ContractedCost are converted and BillingCurrency is
+        the reporting currency (``x_SourceCurrency`` keeps the original). ``rowid`` adds ``_rowid`` (the table's
+        rowid: a stable row key for joins).
+        """
+        rid = ", f.rowid AS _rowid" if rowid else ""
+        if not self.convert:
+            return f"(SELECT f.*{rid} FROM {FOCUS_TABLE} f WHERE {self.where(period=period)})"
+        to = self.currency
+        rows = [r for r in self.rates.rows if r[2] == to]
+        vals = ", ".join(f"({sql_str(m)}, {sql_str(fr)}, CAST({sql_str(r)} AS {MONEY}))" for m, fr, _, r in rows) \
+            or f"(NULL, NULL, CAST(NULL AS {MONEY}))"
+        rate = (f"CASE WHEN f.BillingCurrency = {sql_str(to)} THEN CAST(1 AS {MONEY}) "
+                f"ELSE coalesce(m.rate, a.rate) END")
+        repl = ", ".join(f"CAST(f.{c} * {rate} AS {MONEY}) AS {c}" for c in MONEY_COLUMNS)
+        return (f"(SELECT f.* REPLACE ({repl}, {sql_str(to)} AS BillingCurrency), "
+                f"f.BillingCurrency AS x_SourceCurrency{rid} "
+                f"FROM {FOCUS_TABLE} f "
+                f"LEFT JOIN (VALUES {vals}) m(month, frm, rate) "
+                f"  ON m.frm = f.BillingCurrency AND m.month = strftime(f.BillingPeriodStart, '%Y-%m') "
+                f"LEFT JOIN (VALUES {vals}) a(month, frm, rate) ON a.frm = f.BillingCurrency AND a.month = '*' "
+                f"WHERE {self.where(period=period)})")
+
+    # -------------------------------------------------------------------------------------------- words
+
+    def period_text(self) -> str:
+        if self.basis == "billing_period":
+            a = f"{self.start:%Y-%m}" if self.start else "first"
+            b = f"{self.end:%Y-%m}" if self.end else "last"
+            return f"billing periods {a} .. {b} (inclusive)"
+        return f"charge days {self.start or 'first'} .. {self.end or 'last'} (inclusive)"
+
+    def describe(self) -> str:
+        """One line for a report header: period, providers, accounts, currency."""
+        parts = [self.period_text(), "providers: " + (", ".join(self.providers) or "all")]
+        if self.billing_accounts:
+            parts.append("billing accounts: " + ", ".join(self.billing_accounts))
+        if self.sub_accounts:
+            parts.append("sub accounts: " + ", ".join(self.sub_accounts))
+        if self.currency:
+            how = (f"converted to {self.currency} with {getattr(self.rates, 'path', 'the rate file')}"
+                   if self.convert else f"in {self.currency}")
+            parts.append(f"amounts {how}")
+        return "; ".join(parts)
+
+    def parameters(self) -> dict[str, Any]:
+        """The scope as notebook parameters (what a report received)."""
+        out: dict[str, Any] = {}
+        if self.basis == "billing_period":
+            out["billing_period_start"] = f"{self.start:%Y-%m}" if self.start else ""
+            out["billing_period_end"] = f"{self.end:%Y-%m}" if self.end else ""
+        else:
+            out["date_start"] = self.start.isoformat() if self.start else ""
+            out["date_end"] = self.end.isoformat() if self.end else ""
+        out.update(providers=list(self.providers), billing_accounts=list(self.billing_accounts),
+                   sub_accounts=list(self.sub_accounts), currency=self.currency or "")
+        return out
+
+    # -------------------------------------------------------------------------------------------- resolved
+
+    def resolve(self, con: duckdb.DuckDBPyConnection, config: Any = None) -> Scope:
+        """Check the scope against the warehouse and decide its currency (see the module doc)."""
+        return resolve_scope(con, self, config)
+
+    def _need_con(self) -> duckdb.DuckDBPyConnection:
+        if self.con is None:
+            raise FinopsError("scope: not resolved; call scope.resolve(con, config) first")
+        return self.con
+
+    @cached_property
+    def attribution(self) -> Any:
+        """The :class:`~finops_kit.attribution.Attribution` of this scope under the config's tag policy."""
+        from .attribution import Attribution
+        from .config import load_config
+
+        cfg = self.config if isinstance(self.config, dict) else load_config(self.config)
+        return Attribution.build(self._need_con(), self.rows_sql(), cfg, cfg)
+
+    def completeness(self) -> pd.DataFrame:
+        """Per provider and billing period: first/last day with data, closed or open (see :func:`completeness`)."""
+        return completeness(self._need_con(), self)
+
+    def closed_periods(self) -> list[dt.date]:
+        """Billing periods (first days) in scope that are closed for every provider in scope."""
+        c = self.completeness()
+        if c.empty:
+            return []
+        ok = c.groupby("billing_period")["closed"].all()
+        return [p for p, v in ok.items() if v and self._in_period(p)]
+
+    def open_periods(self) -> pd.DataFrame:
+        """The open (provider, billing period) rows in scope, with their label ("1-26 Nov 2026, open")."""
+        c = self.completeness()
+        return c[~c["closed"] & c["billing_period"].map(self._in_period)].reset_index(drop=True)
+
+    def _in_period(self, p: dt.date) -> bool:
+        if self.basis != "billing_period":
+            return (self.start is None or _month_end(p) >= self.start) and (self.end is None or p <= self.end)
+        return (self.start is None or p >= self.start) and (self.end is None or p <= self.end)
+
+    def period_labels(self) -> dict[dt.date, str]:
+        """Billing period -> chart label: ``2026-10`` when closed, ``2026-11 (1-26, open)`` when open."""
+        c = self.completeness()
+        out: dict[dt.date, str] = {}
+        for p, g in c.groupby("billing_period"):
+            if g["closed"].all():
+                out[p] = f"{p:%Y-%m}"
+            else:
+                last = max(g["last_day"])
+                out[p] = f"{p:%Y-%m} (1\u2013{last.day}, open)"
+        return out
+
+    def completeness_note(self) -> str:
+        """One sentence for a report: which periods in scope are open, and what that means for the figures."""
+        op = self.open_periods()
+        if op.empty:
+            return "Every billing period in scope is closed (complete)."
+        items = "; ".join(f"{r.provider} {r.label}" for r in op.itertuples())
+        return (f"Open billing periods (data not complete): {items}. Totals include them as billed so far; growth "
+                "rates, projections, sizing and month-over-month comparisons use closed periods only.")
+
+
+def _month_end(d: dt.date) -> dt.date:
+    nxt = dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+def parse(params: Mapping[str, Any] | None = None, **kwargs: Any) -> Scope:
+    """:meth:`Scope.parse` as a function."""
+    return Scope.parse(params, **kwargs)
+
+
+def resolve(con: duckdb.DuckDBPyConnection, config: Any = None, params: Mapping[str, Any] | None = None,
+            **kwargs: Any) -> Scope:
+    """Parse scope parameters and resolve them against the warehouse in one step (what notebooks call)."""
+    return resolve_scope(con, Scope.parse(params, **kwargs), config)
+
+
+def resolve_scope(con: duckdb.DuckDBPyConnection, scope: Scope, config: Any = None) -> Scope:
+    """Decide the scope's currency, check that it holds charges, and bind it to ``con`` and ``config``.
+
+    Errors: unknown provider/account names (ConfigError naming the ones the warehouse has), several billing
+    currencies without ``currency`` or rates (ConfigError naming them), no charge in scope (NoDataError).
+    """
+    from . import currency as cur_mod
+    from .config import load_config
+
+    cfg = config if isinstance(config, dict) else load_config(config)
+    sc = replace(scope, con=None, convert=False, rates=None, currency=scope.currency)
+    if sc.providers:
+        known = [r[0] for r in con.execute(
+            f"SELECT DISTINCT ProviderName FROM {FOCUS_TABLE} WHERE ProviderName IS NOT NULL ORDER BY 1").fetchall()]
+        low = {k.lower(): k for k in known}
+        bad = [p for p in sc.providers if p.lower() not in low]
+        if bad:
+            raise ConfigError(f"parameter providers: {', '.join(map(repr, bad))} not in the warehouse "
+                              f"(it holds {', '.join(known) or 'no data'})")
+    for name, cols in (("billing_accounts", ("BillingAccountId", "BillingAccountName")),
+                       ("sub_accounts", ("SubAccountId", "SubAccountName"))):
+        wanted = getattr(sc, name)
+        if wanted:
+            lst = ", ".join(sql_str(v) for v in wanted)
+            found = {r[0] for c in cols for r in con.execute(
+                f"SELECT DISTINCT {c} FROM {FOCUS_TABLE} WHERE {c} IN ({lst})").fetchall()}
+            bad = [w for w in wanted if w not in found]
+            if bad:
+                raise ConfigError(f"parameter {name}: {', '.join(map(repr, bad))} not in the warehouse")
+    settings = cur_mod.settings(cfg)
+    target = sc.currency or (str(settings["reporting_currency"]).upper() if settings["reporting_currency"] else None)
+    plain = replace(sc, currency=None)
+    currencies = [r[0] for r in con.execute(
+        f"SELECT DISTINCT coalesce(BillingCurrency, '(none)') FROM {FOCUS_TABLE} WHERE {plain.where()} ORDER BY 1"
+    ).fetchall()]
+    if not currencies:
+        raise NoDataError(f"no data for this scope ({sc.describe()}): the warehouse holds "
+                          f"{_coverage_text(con)}")
+    if target and settings["rates_file"] and any(c != target for c in currencies):
+        rates = cur_mod.load_rates(settings["rates_file"])
+        sc = replace(sc, currency=target, convert=True, rates=rates)
+        missing = con.execute(
+            f"SELECT DISTINCT x_SourceCurrency, strftime(BillingPeriodStart, '%Y-%m') FROM {sc.rows_sql()} "
+            "WHERE EffectiveCost IS NULL AND x_SourceCurrency IS DISTINCT FROM BillingCurrency ORDER BY 1, 2 LIMIT 20"
+        ).fetchall()
+        if missing:
+            shown = ", ".join(f"{c} {m}" for c, m in missing)
+            raise ConfigError(f"{rates.path}: no rate to {target} for {shown}; add month,from_currency,to_currency,"
+                              "rate lines (or a '*' month) -- amounts are never converted with a guessed rate")
+    elif target:
+        if target not in currencies:
+            raise NoDataError(f"no data for this scope: no charge billed in {target} "
+                              f"(the scope holds {', '.join(currencies)})")
+        sc = replace(sc, currency=target)
+    elif len(currencies) > 1:
+        raise ConfigError(f"the scope holds amounts in several billing currencies ({', '.join(currencies)}): pick one "
+                          f"with -p currency={currencies[0]}, or set currency.reporting_currency and rates_file in "
+                          "finops.yaml to convert; amounts are never added across currencies")
+    else:
+        sc = replace(sc, currency=currencies[0] if currencies[0] != "(none)" else None)
+    object.__setattr__(sc, "con", con)
+    object.__setattr__(sc, "config", cfg)
+    return sc
+
+
+def _coverage_text(con: duckdb.DuckDBPyConnection) -> str:
+    row = con.execute(f"SELECT strftime(min(BillingPeriodStart), '%Y-%m'), strftime(max(BillingPeriodStart), '%Y-%m'), "
+                      f"string_agg(DISTINCT ProviderName, ', ' ORDER BY ProviderName) FROM {FOCUS_TABLE}").fetchone()
+    if not row or row[0] is None:
+        return "no charges (run 'finops-kit ingest')"
+    return f"billing periods {row[0]} .. {row[1]} of {row[2]}"
+
+
+def bind(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any = None, **legacy: Any) -> Scope:
+    """The resolved scope an analysis function works on: ``scope`` as given when resolved on ``con``, else
+    resolved here; ``None`` means the whole warehouse. ``legacy`` start/end/providers keywords (months or days,
+    both inclusive) are accepted for callers that predate :class:`Scope`."""
+    if scope is not None and scope.con is con:
+        return scope
+    if scope is None:
+        lg = {k: v for k, v in legacy.items() if v not in (None, "", [], ())}
+        scope = Scope.of(lg.get("start"), lg.get("end"), lg.get("providers")) if lg else Scope()
+    return resolve_scope(con, scope, config)
+
+
+def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> pd.DataFrame:
+    """Per provider and billing period (of the providers/accounts in scope, every period): first and last day
+    with data, days in the period, and ``closed`` -- the provider's charges reach the period's last day, or the
+    provider has charges in a later period. ``label`` reads "2026-10" or "1-26 Nov 2026, open"."""
+    where = (scope or Scope()).where(period=False)
+    df = con.execute(f"""
+        WITH p AS (
+          SELECT ProviderName AS provider, CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS billing_period,
+                 min(CAST(ChargePeriodStart AS DATE)) AS first_day, max(CAST(ChargePeriodStart AS DATE)) AS last_day,
+                 count(*) AS rows
+          FROM {FOCUS_TABLE} WHERE {where} GROUP BY ALL)
+        SELECT provider, billing_period, first_day, last_day,
+               CAST(last_day(billing_period) AS DATE) AS period_last_day, rows,
+               (last_day >= last_day(billing_period)
+                OR billing_period < max(billing_period) OVER (PARTITION BY provider)) AS closed
+        FROM p ORDER BY billing_period, provider""").df()
+    for c in ("billing_period", "first_day", "last_day", "period_last_day"):
+        df[c] = pd.to_datetime(df[c]).dt.date
+    df["days_with_data"] = [(b - a).days + 1 for a, b in zip(df["first_day"], df["last_day"], strict=True)]
+    df["label"] = [f"{p:%Y-%m}" if c else f"1\u2013{last.day} {p:%b %Y}, open"
+                   for p, last, c in zip(df["billing_period"], df["last_day"], df["closed"], strict=True)]
+    return df
+
+
+__all__ = ["PARAMETERS", "NoDataError", "Scope", "bind", "completeness", "parameters_cell", "parse", "resolve",
+           "resolve_scope"]

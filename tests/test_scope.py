@@ -1,0 +1,231 @@
+"""One scope, one attribution, one currency decision: the answers every analysis shares.
+
+Data shaped like the real exports: a partial last month (data to 26 Nov), a second billing currency, and the tag
+key/value spellings seen in real bills (TEAM, owner-team, owner_team, business_unit; stg/preprod/qa).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from finops_kit import scope as S
+from finops_kit.errors import ConfigError
+from finops_kit.tagging import TagAudit
+from finops_kit.testing import focus_rows
+
+CONFIG = {
+    "tag_policy": {
+        "keys": {
+            "team": {"aliases": ["Team", "owner_team", "business_unit"], "pattern": "[A-Za-z][A-Za-z0-9._-]{1,63}"},
+            "env": {"aliases": ["environment", "stage"], "allowed": ["prod", "staging", "dev", "test"],
+                    "value_aliases": {"prod": ["production", "prd"], "staging": ["stg", "preprod", "stage"],
+                                      "test": ["qa"]}},
+        },
+    },
+    "allocation": {"key": "team", "shared": {"tag_values": ["platform", "shared"], "charge_categories": ["Tax"]}},
+}
+
+
+def _rows() -> list[dict]:
+    rows = []
+    # closed months Sep and Oct, Nov open (data to the 26th), like the sample export
+    for month, days in (("2026-09", 30), ("2026-10", 31), ("2026-11", 26)):
+        for d in range(1, days + 1):
+            rows.append({"day": f"{month}-{d:02d}", "cost": Decimal("10"), "ProviderName": "AWS",
+                         "tags": {"team": "vision", "env": "prod"}})
+    return rows
+
+
+@pytest.fixture()
+def wh():
+    return focus_rows(_rows())
+
+
+# ---------------------------------------------------------------------------------------------------- parsing
+
+@pytest.mark.parametrize("params, message", [
+    ({"providers": "[AWS"}, "parameter providers: '[AWS' is not a list"),
+    ({"providers": ["[AWS"]}, "parameter providers"),
+    ({"billing_period_start": "2026-11", "billing_period_end": "2026-10"}, "is before billing_period_start"),
+    ({"date_start": "2026-11-05", "date_end": "2026-11-01"}, "date_end: 2026-11-01 is before"),
+    ({"billing_period_start": "2026-13"}, "is not a billing period"),
+    ({"billing_period_start": "2026-10-01"}, "use date_start/date_end"),
+    ({"date_start": "2026-10"}, "is not a day"),
+    ({"billing_period_start": "2026-10", "date_end": "2026-10-31"}, "not both"),
+    ({"currency": "dollars"}, "parameter currency"),
+])
+def test_bad_scope_parameters_are_one_line_config_errors(params, message):
+    with pytest.raises(ConfigError) as err:
+        S.Scope.parse(params)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_both_ends_inclusive_for_months_and_days(wh):
+    month = S.resolve(wh, CONFIG, billing_period_start="2026-10", billing_period_end="2026-10")
+    days = S.resolve(wh, CONFIG, date_start="2026-10-01", date_end="2026-10-31")
+    total = "SELECT sum(EffectiveCost), count(*) FROM {}"
+    assert wh.execute(total.format(month.rows_sql())).fetchone() == (Decimal("310"), 31)
+    assert wh.execute(total.format(days.rows_sql())).fetchone() == (Decimal("310"), 31)
+    one_day = S.resolve(wh, CONFIG, date_start="2026-10-31", date_end="2026-10-31")
+    assert wh.execute(total.format(one_day.rows_sql())).fetchone() == (Decimal("10"), 1)
+    # the legacy keywords mean the same: a month end is inclusive, an ISO end day too
+    assert S.Scope.of("2026-10", "2026-10").resolve(wh, CONFIG).where() == month.where()
+    assert S.Scope.of("2026-10-01", "2026-10-31").resolve(wh, CONFIG).where() == days.where()
+
+
+@pytest.mark.parametrize("params", [{"billing_period_start": "2027-01"}, {"date_start": "2026-12-01"},
+                                    {"billing_period_start": "2026-01", "billing_period_end": "2026-02"}])
+def test_empty_or_future_scope_is_no_data_exit_1(wh, params):
+    with pytest.raises(S.NoDataError, match="no data for this scope") as err:
+        S.resolve(wh, CONFIG, **params)
+    assert err.value.exit_code == 1
+
+
+def test_unknown_provider_names_the_ones_in_the_warehouse(wh):
+    with pytest.raises(ConfigError, match=r"'Oracle' not in the warehouse \(it holds AWS\)"):
+        S.resolve(wh, CONFIG, providers=["Oracle"])
+    assert S.resolve(wh, CONFIG, providers=["aws"]).providers == ("aws",)  # any case
+
+
+# ---------------------------------------------------------------------------------------------------- currency
+
+def _two_currencies():
+    rows = _rows() + [{"day": "2026-10-05", "cost": Decimal("100"), "ProviderName": "Microsoft",
+                       "BillingCurrency": "EUR", "tags": {"team": "nlp"}}]
+    return focus_rows(rows)
+
+
+def test_mixed_currency_scope_without_rates_is_an_error_naming_the_currencies():
+    con = _two_currencies()
+    with pytest.raises(ConfigError, match=r"several billing currencies \(EUR, USD\)"):
+        S.resolve(con, CONFIG)
+    # choosing one keeps only the charges billed in it
+    eur = S.resolve(con, CONFIG, currency="EUR")
+    assert con.execute(f"SELECT sum(EffectiveCost) FROM {eur.rows_sql()}").fetchone()[0] == Decimal("100")
+    assert "amounts in EUR" in eur.describe()
+    # a single-currency sub-scope needs no choice
+    assert S.resolve(con, CONFIG, providers=["AWS"]).currency == "USD"
+
+
+def test_mixed_currency_scope_with_rates_is_converted(tmp_path):
+    con = _two_currencies()
+    rates = tmp_path / "fx.csv"
+    rates.write_text("month,from_currency,to_currency,rate\n2026-10,EUR,USD,1.10\n")
+    cfg = {**CONFIG, "currency": {"reporting_currency": "USD", "rates_file": str(rates)}}
+    sc = S.resolve(con, cfg)
+    assert sc.convert and sc.currency == "USD"
+    total = con.execute(f"SELECT sum(EffectiveCost), count(DISTINCT BillingCurrency) FROM {sc.rows_sql()}").fetchone()
+    assert total == (Decimal("870") + Decimal("110"), 1)
+    rates.write_text("month,from_currency,to_currency,rate\n2026-09,EUR,USD,1.10\n")
+    with pytest.raises(ConfigError, match="no rate to USD for EUR 2026-10"):
+        S.resolve(con, cfg)
+
+
+# ---------------------------------------------------------------------------------------------------- completeness
+
+def test_completeness_marks_the_partial_last_month_open(wh):
+    sc = S.resolve(wh, CONFIG)
+    c = sc.completeness().set_index("billing_period")
+    assert bool(c.loc[dt.date(2026, 10, 1), "closed"]) and bool(c.loc[dt.date(2026, 9, 1), "closed"])
+    nov = c.loc[dt.date(2026, 11, 1)]
+    assert not bool(nov["closed"]) and nov["last_day"] == dt.date(2026, 11, 26)
+    assert nov["label"] == "1\u201326 Nov 2026, open"
+    assert sc.closed_periods() == [dt.date(2026, 9, 1), dt.date(2026, 10, 1)]
+    assert sc.period_labels()[dt.date(2026, 11, 1)] == "2026-11 (1\u201326, open)"
+    assert "open" in sc.completeness_note()
+
+
+def test_a_period_is_closed_once_a_later_period_has_data():
+    # a provider whose October export stops on the 30th but whose November has started: October is final
+    con = focus_rows([{"day": "2026-10-30", "cost": Decimal(1)}, {"day": "2026-11-02", "cost": Decimal(1)}])
+    c = S.completeness(con).set_index("billing_period")
+    assert bool(c.loc[dt.date(2026, 10, 1), "closed"]) and not bool(c.loc[dt.date(2026, 11, 1), "closed"])
+
+
+# ---------------------------------------------------------------------------------------------------- attribution
+
+VARIANTS = [  # (tags, expected team, expected env)
+    ({"team": "vision", "env": "prod"}, "vision", "prod"),
+    ({"TEAM": "vision", "Environment": "production"}, "vision", "prod"),
+    ({"owner-team": "nlp", "stage": "stg"}, "nlp", "staging"),
+    ({"owner_team": "nlp", "env": "preprod"}, "nlp", "staging"),
+    ({"business_unit": "recsys", "env": "qa"}, "recsys", "test"),
+    ({"Team": "Recsys", "env": "QA"}, "recsys", "test"),   # value case variant folds onto the dominant spelling
+    ({"team": "platform"}, "platform", None),              # a shared pool (allocation.shared.tag_values)
+    ({"team": "", "env": "nonsense"}, None, None),          # empty and invalid values are untagged
+    ({}, None, None),
+]
+
+
+def _variant_rows():
+    return [{"day": "2026-10-01", "cost": Decimal(10 + i), "ResourceId": f"r{i}", "tags": t}
+            for i, (t, _, _) in enumerate(VARIANTS)] + [
+        {"day": "2026-10-02", "cost": Decimal(100), "ResourceId": "big", "tags": {"team": "recsys"}},
+        {"day": "2026-10-02", "cost": Decimal(5), "ChargeCategory": "Tax", "tags": None}]
+
+
+def test_every_policy_key_spelling_and_value_alias_is_attributed_once():
+    con = focus_rows(_variant_rows())
+    sc = S.resolve(con, CONFIG)
+    a = sc.attribution
+    got = con.execute(f"SELECT ResourceId, {a.value_sql('team')}, {a.value_sql('env')} FROM {sc.rows_sql()} "
+                      "WHERE ResourceId LIKE 'r%' ORDER BY CAST(substr(ResourceId, 2) AS INT)").fetchall()
+    assert [(t, e) for _, t, e in got] == [(t, e) for _, t, e in VARIANTS]
+    owners = dict(con.execute(f"SELECT {a.owner_sql()} AS o, sum(EffectiveCost) FROM {sc.rows_sql()} "
+                              "GROUP BY 1").fetchall())
+    # platform-tagged cost and the tax line are shared; the empty/invalid/missing rows are untagged
+    assert owners["(shared)"] == Decimal(16) + Decimal(5)
+    assert owners["(untagged)"] == Decimal(17) + Decimal(18)
+    assert "team <- team, Team, business_unit, owner_team, TEAM, owner-team" in a.describe_keys(["team"])
+
+
+def test_attribution_expression_equals_the_tagging_audit_on_every_row():
+    con = focus_rows(_variant_rows())
+    sc = S.resolve(con, CONFIG)
+    with TagAudit(con, scope=sc) as audit:
+        for key in ("team", "env"):
+            diff = audit.sql(f"""
+                SELECT count(*) FROM @wide w JOIN {sc.rows_sql(rowid=True)} f ON f._rowid = w._rid
+                WHERE w.{key} IS DISTINCT FROM {sc.attribution.value_sql(key, tags='f.Tags')}""").fetchall()[0][0]
+            assert diff == 0, key
+
+
+# ---------------------------------------------------------------------------------------------------- report -p
+
+def _info(name: str, *params: str):
+    from pathlib import Path
+
+    from finops_kit import report
+
+    ps = {p: report.Param(p, "str", "") for p in params}
+    ps["providers"] = report.Param("providers", "list", [])
+    return report.NotebookInfo(path=Path(f"/nb/{name}.ipynb"), name=name, title=name, params=ps)
+
+
+def test_report_parameter_a_chosen_notebook_does_not_take_is_exit_2_naming_what_it_takes():
+    from finops_kit import report
+
+    a, b = _info("storage", "billing_period_start", "group_by"), _info("spot", "billing_period_start", "job_nodes")
+    cli = report.parse_parameters(["group_by=team"])
+    with pytest.raises(ConfigError, match="parameter 'group_by': notebook spot does not take it; it takes "
+                                          "billing_period_start, job_nodes, providers"):
+        report.plan([a, b], cli, {}, "/wh", None)
+    # with --all, a parameter some notebook takes goes to those that take it; the others run without it
+    jobs = report.plan([a, b], cli, {}, "/wh", None, every=True)
+    assert [j.cli_parameters for j in jobs] == [{"group_by": "team"}, {}]
+    with pytest.raises(ConfigError, match="unknown parameter 'colour'"):
+        report.plan([a, b], report.parse_parameters(["colour=red"]), {}, "/wh", None, every=True)
+
+
+def test_report_rejects_a_broken_scope_before_running():
+    from finops_kit import report
+
+    a = _info("storage", "billing_period_start", "billing_period_end")
+    with pytest.raises(ConfigError, match="parameter providers"):
+        report.plan([a], report.parse_parameters(["providers=[AWS"]), {}, "/wh", None)
+    with pytest.raises(ConfigError, match="is before billing_period_start"):
+        report.plan([a], report.parse_parameters(["billing_period_start=2026-11", "providers=[AWS]"]) |
+                    {"billing_period_end": ("2026-10", "2026-10")}, {}, "/wh", None, every=True)
