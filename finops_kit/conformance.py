@@ -6,8 +6,9 @@ source module:
 
 * **fill** a NULL with the value the spec defines from other columns (ServiceSubcategory "Other (<category>)",
   PricingCurrency = BillingCurrency, pricing-currency amounts when both currencies are the same, account types and
-  region names from reviewed tables, a name from its id where the provider exports no name);
-* **clear** what the spec says MUST be NULL (PricingQuantity and SkuId on Tax rows, ConsumedQuantity on anything but
+  region names from reviewed tables, a region id from a region name or alias (data/region_aliases.csv), a name from
+  its id where the provider exports no name);
+* **clear** what the spec says MUST be NULL (a RegionName without a known RegionId, PricingQuantity and SkuId on Tax rows, ConsumedQuantity on anything but
   used Usage, CommitmentDiscount* without a CommitmentDiscountId, a PricingUnit without a PricingQuantity, a
   quantity without a unit on credits and adjustments);
 * **normalize** units to the FOCUS unit format ("Hrs" -> "Hours", "GB-Mo" -> "GB-Months", data/units.csv).
@@ -54,10 +55,18 @@ def lookup_ctes() -> str:
     region_map: dict[tuple[str, str], str] = {}
     for r in _rows("regions.csv"):
         region_map.setdefault((r["provider_name"], r["region_id"]), r["region_name"])
+    # region spellings -> id: every region name, then the reviewed aliases (first entry of a duplicate wins)
+    alias_map: dict[tuple[str, str], str] = {}
+    for (p, i), n in region_map.items():
+        alias_map.setdefault((p, n.strip().lower()), i)
+    for r in _rows("region_aliases.csv"):
+        alias_map.setdefault((r["provider_name"], r["alias"].strip().lower()), r["region_id"])
     units = ", ".join(f"({sql_str(k)}, {sql_str(v)})" for k, v in unit_map.items())
     regions = ", ".join(f"({sql_str(p)}, {sql_str(i)}, {sql_str(n)})" for (p, i), n in region_map.items())
+    aliases = ", ".join(f"({sql_str(p)}, {sql_str(a)}, {sql_str(i)})" for (p, a), i in alias_map.items())
     return (f"_units(provider_unit, focus_unit) AS (VALUES {units}), "
-            f"_regions(provider_name, region_id, region_name) AS (VALUES {regions})")
+            f"_regions(provider_name, region_id, region_name) AS (VALUES {regions}), "
+            f"_region_aliases(provider_name, alias, region_id) AS (VALUES {aliases})")
 
 
 def conformance_select(inner: str, types: dict[str, str]) -> str:
@@ -65,6 +74,8 @@ def conformance_select(inner: str, types: dict[str, str]) -> str:
     joins = " ".join(f"LEFT JOIN _units {alias} ON {alias}.provider_unit = trim(i.{col})"
                      for col, alias in UNIT_JOINS.items())
     joins += " LEFT JOIN _regions _rg ON _rg.provider_name = i.ProviderName AND _rg.region_id = i.RegionId"
+    joins += (" LEFT JOIN _region_aliases _ra ON i.RegionId IS NULL AND _ra.provider_name = i.ProviderName "
+              "AND _ra.alias = lower(trim(i.RegionName))")
     replace = ", ".join(f'CAST({expr} AS {types[name]}) AS "{name}"' for name, expr in conformance_exprs().items())
     return f"WITH {lookup_ctes()} SELECT i.* REPLACE ({replace}) FROM ({inner}) i {joins}"
 
@@ -97,7 +108,11 @@ def conformance_exprs() -> dict[str, str]:
         # exports without account names (legacy CUR, GCP projects without names): the id is the best name we have
         "BillingAccountName": "coalesce(BillingAccountName, BillingAccountId)",
         "SubAccountName": "coalesce(SubAccountName, SubAccountId)",
-        "RegionName": "coalesce(RegionName, _rg.region_name, RegionId)",
+        # a region named without its id ('US East', 'US West (Oregon)'): the id from the reviewed names and aliases;
+        # a name whose id stays unknown is cleared (RegionName MUST be null when RegionId is null)
+        "RegionId": "coalesce(RegionId, _ra.region_id)",
+        "RegionName": "CASE WHEN coalesce(RegionId, _ra.region_id) IS NOT NULL "
+                      "THEN coalesce(RegionName, _rg.region_name, RegionId) END",
         "ResourceType": f"coalesce(ResourceType, CASE WHEN ResourceId IS NOT NULL THEN {subcategory} END)",
         "SkuMeter": "coalesce(SkuMeter, CASE WHEN SkuId IS NOT NULL AND NOT coalesce(" + is_tax + ", false) "
                     "THEN coalesce(x_UsageType, ChargeDescription) END)",

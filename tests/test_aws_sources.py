@@ -94,13 +94,13 @@ def test_corpus_details(shared, con):
     assert dict(con.execute("SELECT ChargeCategory, any_value(PricingCategory) FROM focus GROUP BY 1").fetchall()) \
         == {"Usage": "Standard", "Tax": None}
     assert _one(con, "SELECT count(*) FROM focus WHERE ServiceCategory IS NULL OR ServiceSubcategory IS NULL")[0] == 0
-    # S3 storage rows are Storage / Object Storage via the service mapping table; the S3 rows whose
-    # product/servicecode is AWSDataTransfer are Networking (data transfer is a network cost, whoever bills it)
+    # S3 rows are Storage / Object Storage via the service mapping table, also those whose product/servicecode is
+    # AWSDataTransfer: FOCUS gives a ServiceName one ServiceCategory (ServiceName-C-005-M), keyed by ProductCode
     cats = dict(con.execute("SELECT x_UsageType LIKE '%TimedStorage%', string_agg(DISTINCT ServiceCategory || '/' "
                             "|| ServiceSubcategory) FROM focus WHERE ServiceName = 'Amazon Simple Storage Service' "
                             "AND ChargeCategory = 'Usage' AND (x_UsageType LIKE '%TimedStorage%' OR "
                             "x_UsageType LIKE '%-Out-Bytes%') GROUP BY 1").fetchall())
-    assert cats == {True: "Storage/Object Storage", False: "Networking/Network Connectivity"}
+    assert cats == {True: "Storage/Object Storage", False: "Storage/Object Storage"}
     ingest(str(base / "koku__athena_snake_case_2022-07-01-alt-columns.csv"), con=con)
     tags = _one(con, "SELECT Tags FROM focus WHERE x_SourceFile LIKE '%athena%' LIMIT 1")[0]
     assert json.loads(tags) == {"aws:created_by": "IAMUser:fake:and"}  # aws: tag kept distinguishable

@@ -61,3 +61,20 @@ def test_validator_is_a_real_oracle_the_focus_1_0_sample_fails(shared, tmp_path,
     fk.ingest(str(shared / "corpus/focus/sample-data/FOCUS-1.0/focus_sample.csv"), warehouse=wh, progress=False)
     results = _validate_warehouse(fk.connect(wh, read_only=True), tmp_path, rules_dir)
     assert results.get(TOP_RULE) not in (None, "ok")
+
+
+@pytest.mark.parametrize("shape", ["aws-cur2", "azure"])
+def test_validator_top_level_rule_passes_on_varied_export_shapes(shape, tmp_path, rules_dir):
+    """Shapes the tidy samples lack (tests/shapes.py): EC2 data transfer under the EC2 product, six more AWS
+    services, line items with a location but no region code, Azure display-name locations and meters without a
+    product id; one billing period each, with reservations and savings plans."""
+    from .shapes import aws_cur2_variant, azure_variant
+
+    paths = [aws_cur2_variant(tmp_path / "in")] if shape == "aws-cur2" else azure_variant(tmp_path / "in")
+    wh = str(tmp_path / "wh.duckdb")
+    fk.ingest([str(p) for p in paths], warehouse=wh, progress=False)
+    con = fk.connect(wh, read_only=True)
+    assert con.execute("SELECT count(*) FROM focus WHERE CommitmentDiscountId IS NOT NULL").fetchone()[0] > 0
+    results = _validate_warehouse(con, tmp_path, rules_dir)
+    failing = sorted(r for r, m in results.items() if m != "ok")
+    assert results.get(TOP_RULE) == "ok", f"{shape}: {TOP_RULE} fails; failing rules: {failing}"

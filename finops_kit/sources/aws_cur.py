@@ -460,8 +460,10 @@ class CurMapping:
             "BillingPeriodStart": "bp_start",
             "ChargePeriodStart": "usage_start",
             "ProviderName": sql_str(CurSourceBase.provider_name),
-            "ServiceCategory": "coalesce(s1.cat, s2.cat, 'Other')",
-            "ServiceSubcategory": "coalesce(s1.sub, s2.sub, 'Other (Other)')",
+            # keyed by the product code that ServiceName names: EC2 data transfer is ProductCode AmazonEC2 with
+            # servicecode AWSDataTransfer, and FOCUS wants one ServiceCategory per ServiceName (ServiceName-C-005)
+            "ServiceCategory": "coalesce(s2.cat, CASE WHEN product_code IS NULL THEN s1.cat END, 'Other')",
+            "ServiceSubcategory": "coalesce(s2.sub, CASE WHEN product_code IS NULL THEN s1.sub END, 'Other (Other)')",
             "x_UsageType": "x_UsageType",
             "x_SourceKey": (f"concat_ws('|', {sql_str(self.source_name)}, BillingAccountId, "
                             "strftime(bp_start, '%Y-%m'))"),

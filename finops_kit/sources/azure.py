@@ -52,7 +52,7 @@ CURRENCY_ALIASES = ("BillingCurrency", "BillingCurrencyCode", "Currency", "billi
 DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%Y-%m-%dT%H:%M:%S",
                 "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%d.%m.%Y")
 X_COLUMNS = ("x_AzureDataset", "x_ChargeType", "x_PricingModel", "x_ResourceGroupName", "x_CostCenter",
-             "x_SkuMeterCategory", "x_InvoiceSectionName")
+             "x_SkuMeterCategory", "x_InvoiceSectionName", "x_SkuMeterId", "x_ResourceLocation")
 
 
 def _data_rows(name: str) -> list[dict[str, str]]:
@@ -357,7 +357,10 @@ SELECT
   coalesce(bt.cat, bc.cat, 'Other') AS ServiceCategory,
   coalesce(bt.sub, bc.sub, 'Other (Other)') AS ServiceSubcategory,
   coalesce(ProductId, PartNumber) AS SkuId,
-  MeterId AS SkuPriceId,
+  -- a price needs its SKU (SkuPriceId-C-008: one parent SkuId); Marketplace rows have a meter but no product id
+  CASE WHEN coalesce(ProductId, PartNumber) IS NOT NULL THEN MeterId END AS SkuPriceId,
+  MeterId AS x_SkuMeterId,
+  ResourceLocation AS x_ResourceLocation,
   CASE WHEN ({tags_json}) IS NULL THEN NULL WHEN CASE WHEN json_valid({tags_json}) THEN json_type({tags_json}) = 'OBJECT' ELSE false END
        THEN CAST({tags_json} AS JSON) ELSE error('unparseable Tags') END AS Tags,
   nullif(concat_ws(' ', MeterSubCategory, MeterName), '') AS x_UsageType,
