@@ -7,8 +7,6 @@ BIN    := $(VENV)/bin
 WAREHOUSE ?= data/warehouse.duckdb
 SAMPLES ?= data/samples
 REPORTS ?= reports
-# the billing-export folders of the sample data, one source format each (other folders hold analysis inputs)
-SAMPLE_SOURCES ?= aws-cur2 aws-cur-legacy gcp azure
 PYTEST_ARGS ?=
 
 .PHONY: demo test install install-dev samples ingest reports assets lint bench clean
@@ -31,7 +29,7 @@ samples: install
 
 ingest: install
 	rm -f $(WAREHOUSE) $(WAREHOUSE).wal
-	for d in $(SAMPLE_SOURCES); do $(BIN)/finops-kit ingest "$(SAMPLES)/$$d" --warehouse $(WAREHOUSE) || exit 1; done
+	$(BIN)/finops-kit ingest $(SAMPLES) --warehouse $(WAREHOUSE)
 	$(BIN)/finops-kit reconcile --warehouse $(WAREHOUSE)
 
 reports: assets

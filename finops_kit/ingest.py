@@ -22,12 +22,24 @@ from .classify import ai_workload_case
 from .conformance import conformance_select
 from .errors import FinopsError, InputError, ReconciliationError
 from .schema import LINEAGE_COLUMNS, MONEY, focus_columns
-from .sources.base import Source, StagedSource, ident, read_header, registry, sql_str
+from .sources.base import (
+    NotJsonRecords,
+    Source,
+    StagedSource,
+    file_kind,
+    ident,
+    read_header,
+    registry,
+    sql_str,
+)
 from .warehouse import FOCUS_TABLE, TOLERANCE, add_custom_columns, connect
 
 
 @dataclass
 class IngestResult:
+    """What one ingest call wrote. A call over files of several formats has one part per format (``parts``); the
+    top-level fields then add them up (``source_format`` lists the formats)."""
+
     ingest_id: str
     source_format: str
     files: list[str]
@@ -35,8 +47,15 @@ class IngestResult:
     replaced_rows: int
     skipped: list[dict[str, str]] = field(default_factory=list)
     reconciliation: list[dict] = field(default_factory=list)
+    parts: list[IngestResult] = field(default_factory=list)
 
     def summary(self) -> str:
+        if len(self.parts) > 1:
+            lines = [p.summary() for p in self.parts]
+            total = f"one transaction: {self.rows:,} rows of {len(self.parts)} formats"
+            if self.skipped:
+                total += f", skipped {len(self.skipped)} file(s)"
+            return "\n".join(lines + [total])
         periods = sorted({r["billing_period"] for r in self.reconciliation})
         span = f"{periods[0]}..{periods[-1]}" if len(periods) > 1 else (periods[0] if periods else "-")
         msg = (f"ingested {self.rows:,} rows of {self.source_format} from {len(self.files)} file(s), "
@@ -44,7 +63,7 @@ class IngestResult:
         if self.replaced_rows:
             msg += f", replaced {self.replaced_rows:,} earlier rows"
         if self.skipped:
-            msg += f", skipped {len(self.skipped)} superseded file(s)"
+            msg += f", skipped {len(self.skipped)} file(s)"
         return msg
 
 
@@ -56,23 +75,53 @@ def ingest_memory_limit(n_files: int) -> str:
     return f"{max(1024, 256 * n_files)}MB"
 
 
-def detect_format(files: list[str]) -> type[Source]:
-    """The one source format of these files; a one-line error if none matches or formats are mixed."""
+def plan_formats(files: list[str], found: set[str] | frozenset[str] = frozenset(),
+                 source_format: str = "auto") -> tuple[dict[str, list[str]], list[dict[str, str]]]:
+    """Group the files by their detected format: ``({format: files}, skipped)``.
+
+    A file nobody claims is an error (one line naming it and the columns seen), except a JSON file that was found
+    by walking a folder or expanding a glob (``found``): JSON that is not billing records (``PLANTED.json``, a
+    config or a report) is listed as skipped. CSV and parquet files are tabular: one nobody claims, or any file
+    that cannot be read (truncated gzip), is still an error, so a billing export is never dropped silently.
+    """
     sources = registry()
-    found: dict[str, list[str]] = {}
+    if source_format != "auto":
+        if source_format not in sources:
+            raise FinopsError(f"unknown --format {source_format!r}; known: auto, {', '.join(sources)}")
+        for f in files:
+            read_header(f)  # empty / truncated files fail here with a clear message
+        return {source_format: list(files)}, []
+    groups: dict[str, list[str]] = {}
+    skipped: list[dict[str, str]] = []
     for f in files:
-        cols = read_header(f)
+        lenient = f in found and file_kind(f) == "json"
+        try:
+            cols = read_header(f)
+        except InputError as exc:
+            if lenient and isinstance(exc, NotJsonRecords):
+                skipped.append({"path": f, "reason": "not billing data (not one JSON record per line)"})
+                continue
+            raise
         match = next((s for s in sources.values() if s.detect(cols, f)), None)
         if match is None:
+            if lenient:
+                skipped.append({"path": f, "reason": "not billing data (JSON records no format claims)"})
+                continue
             shown = ", ".join(cols[:8]) + (f", ... ({len(cols)} columns)" if len(cols) > 8 else "")
             known = "; ".join(f"{s.name} ({', '.join(s.signature)})" for s in sources.values())
             raise InputError(f, f"unknown billing export format; saw columns [{shown}]; expected one of: {known}")
-        found.setdefault(match.name, []).append(f)
-    if len(found) > 1:
+        groups.setdefault(match.name, []).append(f)
+    return groups, skipped
+
+
+def detect_format(files: list[str]) -> type[Source]:
+    """The one source format of these files; a one-line error if none matches or they hold several."""
+    groups, _ = plan_formats(files)
+    if len(groups) > 1:
         parts = "; ".join(f"{name}: {paths[0]}" + (f" (+{len(paths) - 1})" if len(paths) > 1 else "")
-                          for name, paths in found.items())
-        raise InputError(None, f"mixed formats in one ingest ({parts}); ingest each format in its own call")
-    return sources[next(iter(found))]
+                          for name, paths in groups.items())
+        raise InputError(None, f"files of several formats ({parts})")
+    return registry()[next(iter(groups))]
 
 
 def _file_fingerprint(path: str) -> dict:
@@ -132,7 +181,10 @@ def ingest(
     progress: bool | None = None,
     keep_source_columns: bool = False,
 ) -> IngestResult:
-    """Ingest billing files of one format into the warehouse (see module docstring for the guarantees).
+    """Ingest billing files into the warehouse (see module docstring for the guarantees).
+
+    Files are grouped by their detected format and every group is written in the same transaction, so pointing
+    at an exports folder with several providers' exports is one call: all of it is written, or none of it.
 
     ``keep_source_columns`` keeps every source column the mapping does not consume as an ``x_`` column instead of
     the format's curated extras (AWS CUR; see ``data/aws_cur_extra_columns.csv``).
@@ -142,20 +194,15 @@ def ingest(
     resolved = inputs_mod.resolve(list(paths), cache_dir=cache_dir)
     if not resolved.files:
         raise InputError(", ".join(paths), "nothing to ingest")
-    if source_format == "auto":
-        source_cls = detect_format(resolved.files)
-    else:
-        sources = registry()
-        if source_format not in sources:
-            raise FinopsError(f"unknown --format {source_format!r}; known: auto, {', '.join(sources)}")
-        source_cls = sources[source_format]
-        for f in resolved.files:
-            read_header(f)  # empty / truncated files fail here with a clear message
-    source = source_cls()
-    source.keep_source_columns = keep_source_columns
+    groups, not_billing = plan_formats(resolved.files, resolved.found, source_format)
+    skipped = resolved.skipped + not_billing
+    if not groups:
+        raise InputError(", ".join(paths), f"nothing to ingest: none of the {len(resolved.files)} file(s) is a "
+                                           f"billing export (first: {not_billing[0]['path']})")
+    all_files = [f for files in groups.values() for f in files]
     own = con is None
     con = con or connect(warehouse, memory_limit=os.environ.get("FINOPS_MEMORY_LIMIT")
-                         or ingest_memory_limit(len(resolved.files)))
+                         or ingest_memory_limit(len(all_files)))
     show = sys.stderr.isatty() if progress is None else progress
     con.execute(f"SET enable_progress_bar = {'true' if show else 'false'}")
     # Row order in the FOCUS table carries no meaning (every analysis aggregates or sorts), and keeping the file's
@@ -163,59 +210,113 @@ def ingest(
     # 108 s instead of 119 s at the same 1.1 GB peak. The caller's setting is restored afterwards.
     keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
     con.execute("SET preserve_insertion_order = " + os.environ.get("PIO", "false"))
-    ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     started = datetime.now(UTC).replace(tzinfo=None)
     # hashing a multi-GB export takes seconds: do it on a thread while DuckDB reads (both release the GIL)
     hasher = ThreadPoolExecutor(max_workers=2)
-    fingerprints_future = hasher.submit(lambda: [_file_fingerprint(f) for f in resolved.files])
-    view = f"src_{uuid.uuid4().hex[:8]}"
+    fingerprints_future = hasher.submit(lambda: {f: _file_fingerprint(f) for f in all_files})
+    parts: list[_Part] = []
+    current: tuple[Source, list[str], str] | None = None  # what is being written, to diagnose a failure
     con.execute("BEGIN TRANSACTION")
     try:
-        try:
-            staged = _stage(source, con, resolved.files, view)
-        except duckdb.Error as exc:
-            raise _read_error(resolved.files, exc) from None
-        source.check_columns(staged)
-        # the source's own totals come from a second read of the files, on a second connection, while the main
-        # one maps and writes: the proof stays independent of the mapping and costs no extra wall time
-        totals_future = hasher.submit(_source_totals, con.cursor(), type(source)(), resolved.files, f"{view}_totals")
-        passthrough = source.passthrough_columns(staged)
-        add_custom_columns(con, list(passthrough.values()))
-        select = _focus_select(source, staged, ingest_id, passthrough)
-        try:
-            con.execute(f"INSERT INTO {FOCUS_TABLE} BY NAME {select}")
-        except duckdb.Error as exc:
-            raise _CastFailure(exc) from None
-        rows = con.execute(f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id]).fetchone()[0]
-        if rows == 0:
-            raise InputError(resolved.files[0], "no billing rows found (header only?)")
-        try:
-            source_totals = totals_future.result()
-        except duckdb.Error as exc:
-            raise _CastFailure(exc) from None
-        recon = _reconcile(con, source, staged, ingest_id, source_totals)
-        keys = [r[0] for r in con.execute(
-            f"SELECT DISTINCT x_SourceKey FROM {FOCUS_TABLE} WHERE x_IngestId = ? ORDER BY 1", [ingest_id]).fetchall()]
-        replaced = _replace_older(con, ingest_id, keys)
-        con.execute(
-            "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
-            [ingest_id, started, datetime.now(UTC).replace(tzinfo=None), source.name, json.dumps(list(paths)),
-             json.dumps(fingerprints_future.result()), json.dumps(resolved.skipped), json.dumps(keys), rows, replaced],
-        )
-        con.execute(f"DROP VIEW IF EXISTS {view}")
+        for name, files in groups.items():
+            source = registry()[name]()
+            source.keep_source_columns = keep_source_columns
+            current = (source, files, f"src_{uuid.uuid4().hex[:8]}")
+            parts.append(_write_part(con, hasher, *current))
+        _one_format_per_key(con, parts)
+        this_call = [p.result.ingest_id for p in parts]
+        fingerprints = fingerprints_future.result()
+        finished = datetime.now(UTC).replace(tzinfo=None)
+        for part in parts:
+            res = part.result
+            res.replaced_rows = _replace_older(con, res.ingest_id, part.keys, this_call)
+            con.execute(
+                "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
+                [res.ingest_id, started, finished, res.source_format,
+                 json.dumps(list(paths)), json.dumps([fingerprints[f] for f in res.files]), json.dumps(skipped),
+                 json.dumps(part.keys), res.rows, res.replaced_rows],
+            )
         con.execute("COMMIT")
     except BaseException as exc:
         con.execute("ROLLBACK")
         try:
-            if isinstance(exc, _CastFailure):  # diagnose outside the aborted transaction, then report
-                raise _diagnose(con, source, resolved.files, view, exc.cause) from None
+            if isinstance(exc, _CastFailure) and current:  # diagnose outside the aborted transaction, then report
+                raise _diagnose(con, *current, exc.cause) from None
             raise
         finally:
             hasher.shutdown(wait=True, cancel_futures=True)
             _release(con, keep_order, own)
     hasher.shutdown()
     _release(con, keep_order, own)
-    return IngestResult(ingest_id, source.name, resolved.files, rows, replaced, resolved.skipped, recon)
+    results = [p.result for p in parts]
+    if len(results) == 1:
+        results[0].skipped = skipped
+        return results[0]
+    return IngestResult(results[0].ingest_id, ", ".join(r.source_format for r in results), all_files,
+                        sum(r.rows for r in results), sum(r.replaced_rows for r in results), skipped,
+                        [rec for r in results for rec in r.reconciliation], results)
+
+
+@dataclass
+class _Part:
+    """One format's share of an ingest call: its result and the replacement keys it wrote."""
+
+    result: IngestResult
+    keys: list[str]
+
+
+def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source: Source, files: list[str],
+                view: str) -> _Part:
+    """Map, write and reconcile the files of one format inside the caller's transaction."""
+    ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    try:
+        staged = _stage(source, con, files, view)
+    except duckdb.Error as exc:
+        raise _read_error(files, exc) from None
+    source.check_columns(staged)
+    # the source's own totals come from a second read of the files, on a second connection, while the main
+    # one maps and writes: the proof stays independent of the mapping and costs no extra wall time
+    totals_future = pool.submit(_source_totals, con.cursor(), type(source)(), files, f"{view}_totals")
+    passthrough = source.passthrough_columns(staged)
+    add_custom_columns(con, list(passthrough.values()))
+    select = _focus_select(source, staged, ingest_id, passthrough)
+    try:
+        con.execute(f"INSERT INTO {FOCUS_TABLE} BY NAME {select}")
+    except duckdb.Error as exc:
+        totals_future.cancel()
+        raise _CastFailure(exc) from None
+    rows = con.execute(f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id]).fetchone()[0]
+    if rows == 0:
+        raise InputError(files[0], "no billing rows found (header only?)")
+    try:
+        source_totals = totals_future.result()
+    except duckdb.Error as exc:
+        raise _CastFailure(exc) from None
+    recon = _reconcile(con, source, staged, ingest_id, source_totals)
+    keys = [r[0] for r in con.execute(
+        f"SELECT DISTINCT x_SourceKey FROM {FOCUS_TABLE} WHERE x_IngestId = ? ORDER BY 1", [ingest_id]).fetchall()]
+    con.execute(f"DROP VIEW IF EXISTS {view}")
+    return _Part(IngestResult(ingest_id, source.name, files, rows, 0, [], recon), keys)
+
+
+def _one_format_per_key(con: duckdb.DuckDBPyConnection, parts: list[_Part]) -> None:
+    """Refuse one account's billing period delivered in two formats of one call (legacy CUR and CUR 2.0 of the
+    same month): each is complete on its own, so loading both would count the month twice."""
+    seen: dict[str, _Part] = {}
+    for part in parts:
+        for key in part.keys:
+            other = seen.setdefault(key, part)
+            if other is not part:
+                a, b = other.result, part.result
+                raise InputError(None, f"billing period {key} is in two formats of this call ({a.source_format}: "
+                                       f"{_file_of_key(con, a.ingest_id, key)}; {b.source_format}: "
+                                       f"{_file_of_key(con, b.ingest_id, key)}); each holds the whole period, so "
+                                       "loading both would count it twice: ingest one of them")
+
+
+def _file_of_key(con: duckdb.DuckDBPyConnection, ingest_id: str, key: str) -> str:
+    return con.execute(f"SELECT min(x_SourceFile) FROM {FOCUS_TABLE} WHERE x_IngestId = ? AND x_SourceKey = ?",
+                       [ingest_id, key]).fetchone()[0]
 
 
 def _release(con: duckdb.DuckDBPyConnection, keep_order: bool, own: bool) -> None:
@@ -326,17 +427,18 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSou
     return out
 
 
-def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str]) -> int:
+def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str]) -> int:
     """Delete rows of earlier ingests that carry the same replacement keys (restatements, re-runs)."""
     if not keys:
         return 0
     older = con.execute(
-        f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) AND x_IngestId <> ?",
-        [keys, ingest_id],
+        f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) "
+        f"AND x_IngestId NOT IN (SELECT unnest(?))",
+        [keys, this_call],
     ).fetchone()[0]
     if older:
-        con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) AND x_IngestId <> ?",
-                    [keys, ingest_id])
+        con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) "
+                    f"AND x_IngestId NOT IN (SELECT unnest(?))", [keys, this_call])
         con.execute(
             f"""UPDATE ingest_log SET status = 'replaced'
                 WHERE status = 'active' AND ingest_id <> ?

@@ -3,11 +3,18 @@
 Folders laid out as AWS delivers CUR (``<report>/<yyyymmdd-yyyymmdd>/<assemblyId>/`` with ``Manifest.json``,
 or CUR 2.0 ``data/BILLING_PERIOD=YYYY-MM/`` with a manifest) are resolved by :mod:`finops_kit.delivery` so
 that only the current assembly of each billing period is read; superseded assemblies are reported as skipped.
+
+Every file is read once, however it was reached: paths are compared by their real path (a symlink, a ``..`` or a
+recursive glob through a self-referencing symlink name the same file many times), and two files with the same
+bytes are one delivery copied twice (the second is listed as skipped). Files found by walking a folder or
+expanding a glob that are plainly not billing data (YAML, Markdown, ...) are listed as skipped; whether a JSON
+file found that way is billing data is decided by the format detection (see :func:`finops_kit.ingest.ingest`).
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +29,34 @@ BILLING_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_SUFFIXES
 class ResolvedInputs:
     files: list[str] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # [{"path": ..., "reason": ...}]
+    #: files reached by walking a folder or expanding a glob (not named one by one): one that no reader claims
+    #: and that is not tabular (JSON that is not billing records) is skipped instead of refused
+    found: set[str] = field(default_factory=set)
+
+
+def is_manifest_name(name: str) -> bool:
+    low = name.lower()
+    return "manifest" in low and low.endswith(".json")
 
 
 def _is_billing_file(p: Path) -> bool:
     name = p.name.lower()
-    if "manifest" in name and name.endswith(".json"):
+    if is_manifest_name(name):
         return False
     return name.endswith(BILLING_SUFFIXES) and not name.startswith(".")
+
+
+def not_billing_reason(p: Path) -> str | None:
+    """Why a file found in a folder is not read (None: it may be billing data, or it is a manifest)."""
+    if is_manifest_name(p.name) or _is_billing_file(p):
+        return None
+    suffix = "".join(p.suffixes[-2:]) or p.name
+    return f"not a billing export ({suffix})"
+
+
+def walk(folder: Path) -> list[Path]:
+    """Every file below ``folder``, each real file once (symlinked folders are not followed: no loops)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
 def resolve(inputs: list[str], *, cache_dir: str | None = None) -> ResolvedInputs:
@@ -41,7 +69,8 @@ def resolve(inputs: list[str], *, cache_dir: str | None = None) -> ResolvedInput
             out.files += got.files
             out.skipped += got.skipped
             continue
-        matches = sorted(glob.glob(item, recursive=True)) if glob.has_magic(item) else [item]
+        magic = glob.has_magic(item)
+        matches = sorted(glob.glob(item, recursive=True)) if magic else [item]
         if not matches:
             raise InputError(item, "no file matches this path or pattern")
         for m in matches:
@@ -51,17 +80,70 @@ def resolve(inputs: list[str], *, cache_dir: str | None = None) -> ResolvedInput
 
                 got = delivery.resolve_folder(p)
                 if got is None:  # not a delivery layout: every billing file below it
-                    files = sorted(str(f) for f in p.rglob("*") if f.is_file() and _is_billing_file(f))
+                    files = []
+                    for f in walk(p):
+                        reason = not_billing_reason(f)
+                        if reason:
+                            out.skipped.append({"path": str(f), "reason": reason})
+                        elif _is_billing_file(f):
+                            files.append(str(f))
                     if not files:
                         raise InputError(str(p), "folder holds no billing files (.csv, .csv.gz, .parquet, .json)")
                     out.files += files
+                    out.found.update(files)
                 else:
                     out.files += got.files
                     out.skipped += got.skipped
+                    out.found.update(got.files)
             elif p.exists():
+                if magic and not _is_billing_file(p):
+                    reason = not_billing_reason(p)
+                    if reason:
+                        out.skipped.append({"path": str(p), "reason": reason})
+                    continue
                 out.files.append(str(p))
+                if magic:
+                    out.found.add(str(p))
             else:
                 raise InputError(str(p), "file not found")
-    seen: set[str] = set()
-    out.files = [f for f in out.files if not (os.path.abspath(f) in seen or seen.add(os.path.abspath(f)))]
+    _drop_repeats(out)
     return out
+
+
+def _drop_repeats(out: ResolvedInputs) -> None:
+    """Keep each file once: by real path (silently: it is the same file), then by content (listed as skipped)."""
+    seen: set[str] = set()
+    files = []
+    for f in out.files:
+        real = os.path.realpath(f)
+        if real not in seen:
+            seen.add(real)
+            files.append(f)
+    by_size: dict[int, list[str]] = {}
+    for f in files:
+        by_size.setdefault(os.path.getsize(f), []).append(f)
+    copies: set[str] = set()
+    for same_size in by_size.values():
+        if len(same_size) < 2:
+            continue  # only files of equal size can be equal: most inputs are never hashed here
+        first: dict[str, str] = {}
+        for f in same_size:
+            digest = sha256_of(f)
+            if digest in first:
+                copies.add(f)
+                out.skipped.append({"path": f, "reason": f"same content as {first[digest]} (read once)"})
+            else:
+                first[digest] = f
+    out.files = [f for f in files if f not in copies]
+    seen_skip: set[str] = set()
+    out.skipped = [s for s in out.skipped
+                   if not (os.path.realpath(s["path"]) + s["reason"] in seen_skip
+                           or seen_skip.add(os.path.realpath(s["path"]) + s["reason"]))]
+
+
+def sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

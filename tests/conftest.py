@@ -40,22 +40,17 @@ def con(warehouse: str):
     c.close()
 
 
-#: billing-export folders of data/samples (one format each), as in the Makefile's SAMPLE_SOURCES
-SAMPLE_SOURCES = ("aws-cur2", "aws-cur-legacy", "gcp", "azure")
-
-
 @pytest.fixture(scope="session")
 def sample_warehouse(tmp_path_factory) -> str:
-    """A warehouse built from the committed data/samples, as `make demo` builds it (one per test worker)."""
+    """A warehouse built from the committed data/samples as `make demo` builds it: one call over the whole folder
+    (one per test worker)."""
     import finops_kit as fk
 
     samples = REPO / "data" / "samples"
+    if not (samples / "PLANTED.json").exists():
+        pytest.fail(f"{samples} is incomplete: run 'finops-kit samples --out data/samples' and commit it")
     path = str(tmp_path_factory.mktemp("samples") / "warehouse.duckdb")
-    for name in SAMPLE_SOURCES:
-        folder = samples / name
-        if not folder.exists():
-            pytest.fail(f"{folder} is missing: run 'finops-kit samples --out data/samples' and commit it")
-        fk.ingest([str(folder)], warehouse=path, progress=False)
+    fk.ingest([str(samples)], warehouse=path, progress=False)
     return path
 
 

@@ -108,9 +108,15 @@ def test_truncated_gzip(loaded, tmp_path, capsys):
     assert_refused(loaded, [str(p)], r"cut\.csv\.gz: cannot read file.*(truncated|corrupt)", capsys)
 
 
-def test_mixed_formats_in_one_call(loaded, tmp_path, capsys, shared):
+def test_several_formats_in_one_call_are_one_transaction(loaded, tmp_path, capsys, shared):
     aws = shared / "corpus/raw/aws/legacy_cur/koku__test_cur.csv"
-    assert_refused(loaded, [str(GOOD), str(aws)], r"mixed formats in one ingest \(focus: .*; aws-cur: ", capsys)
+    assert main(["ingest", str(GOOD), str(aws), "--warehouse", loaded, "--no-progress"]) == 0
+    con = fk.connect(loaded, read_only=True)
+    try:
+        assert con.execute("SELECT list(DISTINCT x_SourceFormat ORDER BY x_SourceFormat) FROM focus").fetchone()[0] \
+            == ["aws-cur", "focus"]
+    finally:
+        con.close()
 
 
 def test_unsupported_file_type(loaded, tmp_path, capsys):

@@ -59,6 +59,10 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+class NotJsonRecords(InputError):
+    """A .json file whose first line is not a JSON object: a JSON document (config, report), not billing records."""
+
+
 def _open_text(path: str) -> io.TextIOBase:
     raw = gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
@@ -88,7 +92,7 @@ def read_header(path: str) -> list[str]:
             try:
                 return list(json.loads(first).keys())
             except (json.JSONDecodeError, AttributeError) as exc:
-                raise InputError(path, f"row 1: not a JSON object per line ({exc})") from None
+                raise NotJsonRecords(path, f"row 1: not a JSON object per line ({exc})") from None
         import csv
 
         return [c.strip() for c in next(csv.reader([first.rstrip("\r\n")]))]
