@@ -146,13 +146,15 @@ def detect(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: d
            charges: str = "usage", top: int | None = None, history_days: int = 120) -> pd.DataFrame:
     """Anomalous days of each value of ``dimension`` in [start, end] (end defaults to the last day billed).
 
-    The series is read from ``history_days`` before ``start`` so that the first days can be judged.
-    Columns: dimension, value, day, actual, expected, impact, impact_pct, z, direction.
+    ``start`` defaults to the first day billed: a scan covers the whole scope unless asked for less (a fixed
+    90-day default missed two of the three spikes planted in the demo data). The series is read from
+    ``history_days`` before ``start`` so that the first days can be judged; :func:`scan_coverage` says which days
+    each dimension's series were judged on. Columns: dimension, value, day, actual, expected, impact, impact_pct,
+    z, direction.
     """
-    end_d = _day(end) or last_day(con)
+    start_d, end_d = scan_window(con, start, end)
     if end_d is None:
         return _empty_flags()
-    start_d = _day(start) or end_d - timedelta(days=89)
     lookback = max(history_days, rules.window + rules.min_history)
     ser = daily_series(con, dimension, start=start_d - timedelta(days=lookback), end=end_d, filters=filters,
                        charges=charges, top=top)
@@ -172,6 +174,71 @@ def detect(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: d
     df = pd.concat(out, ignore_index=True)
     df["direction"] = np.where(df["impact"] > 0, "up", "down")
     return df[["dimension", "value", "day", "actual", "expected", "impact", "impact_pct", "z", "direction"]]
+
+
+def scan_window(con: duckdb.DuckDBPyConnection, start: date | str | None = None,
+                end: date | str | None = None) -> tuple[date | None, date | None]:
+    """The [start, end] days a scan covers: the given ones, else the first and the last day billed."""
+    end_d = _day(end) or last_day(con)
+    if end_d is None:
+        return None, None
+    start_d = _day(start)
+    if start_d is None:
+        first = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {FOCUS_TABLE}").fetchone()
+        start_d = first[0] if first and first[0] is not None else end_d
+    return start_d, end_d
+
+
+def scan_coverage(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total", "team", "service"), *,
+                  start: date | str | None = None, end: date | str | None = None, rules: Rules = Rules(),
+                  filters: dict[str, Any] | None = None, charges: str = "usage") -> pd.DataFrame:
+    """What a scan covered, per dimension: the window, how many series had charges in it, the days they could be
+    judged on (a series needs ``min_history`` days before its first judged day) and the series too young to judge.
+
+    Why: "no anomalies" only means something next to the days and series that were looked at.
+    """
+    from .forecast import CHARGES
+
+    start_d, end_d = scan_window(con, start, end)
+    cols = ["dimension", "window_start", "window_end", "series", "judged_from", "judged_to", "days_judged",
+            "series_not_judged"]
+    if end_d is None:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for dim in dimensions:
+        # the first charge of each series (from the whole history: the lookback before the window counts too)
+        first = con.execute(f"""
+            SELECT {dimension_sql(dim)} AS value, min(CAST(ChargePeriodStart AS DATE)) AS first_day,
+                   bool_or(ChargePeriodStart >= DATE '{start_d}') AS in_window
+            FROM {FOCUS_TABLE}
+            WHERE {CHARGES[charges]} AND {filter_sql(filters)} AND ChargePeriodStart < DATE '{end_d}' + 1
+              AND EffectiveCost <> 0
+            GROUP BY 1
+        """).fetchall()
+        judged = [max(start_d, f + timedelta(days=rules.min_history)) for _, f, w in first if w]
+        judged = [d for d in judged if d <= end_d]
+        n_series = sum(1 for *_, w in first if w)
+        lo = min(judged) if judged else None
+        rows.append({"dimension": dim, "window_start": start_d, "window_end": end_d, "series": n_series,
+                     "judged_from": lo, "judged_to": end_d if judged else None,
+                     "days_judged": (end_d - lo).days + 1 if lo else 0,
+                     "series_not_judged": n_series - len(judged)})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def coverage_sentence(coverage: pd.DataFrame, rules: Rules = Rules()) -> str:
+    """One sentence for a report: the window scanned and, per dimension, the series and days judged."""
+    if coverage.empty:
+        return "Nothing was scanned: the warehouse holds no charges in the window."
+    first = coverage.iloc[0]
+    parts = []
+    for r in coverage.itertuples():
+        judged = f"judged {r.judged_from} .. {r.judged_to}" if r.judged_from is not None else "none judged"
+        young = f", {r.series_not_judged} too new to judge" if r.series_not_judged else ""
+        parts.append(f"{r.dimension} ({r.series} series, {judged}{young})")
+    return (f"Scanned {first['window_start']} .. {first['window_end']}: " + "; ".join(parts)
+            + f". Each day is judged against the median of the {rules.window} days before it; a series needs "
+            f"{rules.min_history} days of history before its first judged day.")
 
 
 def _empty_flags() -> pd.DataFrame:
@@ -365,4 +432,4 @@ def scan(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total",
 
 
 __all__ = ["Rules", "detect", "diagnose", "events", "explain", "hints", "masked_anomalies", "resource_drivers",
-           "scan", "dimension_sql"]
+           "scan", "scan_coverage", "scan_window", "coverage_sentence", "dimension_sql"]

@@ -143,3 +143,27 @@ def test_planted_spikes_in_generated_sample_data(sample_warehouse):
             assert set(s["services"]) & (set(found["up"]) | set(found["down"])), (s["event"], found)
     finally:
         con.close()
+
+
+def test_default_scan_covers_the_scope_and_says_what_it_covered(sample_warehouse):
+    """With no start the scan covers every day billed: the 90-day default missed the June and August spikes."""
+    import finops_kit as fk
+    from finops_kit.config import load_config
+
+    doc = json.loads((REPO / "data" / "samples" / "PLANTED.json").read_text())
+    rules = an.Rules.from_config(load_config(REPO / "finops.yaml")["alerts"]["anomalies"])  # the report's rules
+    con = fk.connect(sample_warehouse, read_only=True)
+    try:
+        ev = an.scan(con, ("total", "team", "service"), rules=rules)
+        hit_days = {d for r in ev.to_dict("records") for d in pd.date_range(r["start"], r["end"]).date}
+        for s in doc["spikes"]:
+            assert set(pd.date_range(s["start"], s["end_inclusive"]).date) & hit_days, (s["event"], ev)
+        cov = an.scan_coverage(con, ("total", "team", "service"), rules=rules).set_index("dimension")
+        window_start = date.fromisoformat(doc["generator"]["window_start"])
+        assert set(cov["window_start"]) == {window_start}
+        assert cov.loc["total", "series"] == 1 and cov.loc["team", "series"] >= 5
+        assert cov.loc["total", "judged_from"] == date(2025, 10, 15)  # 14 days of history before the first judgement
+        text = an.coverage_sentence(cov.reset_index(), rules)
+        assert text.startswith(f"Scanned {window_start} .. ") and "team (" in text and "28 days" in text
+    finally:
+        con.close()
