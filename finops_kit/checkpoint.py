@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -328,20 +328,50 @@ def monte_carlo(job: JobSpec, node_mtbf_hours: float, tau: float | None = None, 
 
 
 # ------------------------------------------------------------------------------------------- trace replay
+#: How a trace's interruptions reach an N-node job (:class:`Trace` ``model``); one definition for the scenario table
+#: (closed form), the Monte Carlo and the replay.
+TRACE_MODELS = {
+    "group": "the trace is the node group's: the job runs while the trace shows at least N instances (a 1-instance "
+             "trace: all N nodes are preempted and come back together); job MTBF = the trace's MTBF",
+    "per_node": "each node is preempted on its own at the trace's rate (node k follows a 1-instance trace shifted by "
+                "k/N of its length); job MTBF = the trace's MTBF / N",
+}
+
+
+def check_trace_model(model: str) -> str:
+    if model not in TRACE_MODELS:
+        raise ConfigError(f"trace model {model!r}: expected one of {', '.join(TRACE_MODELS)}")
+    return model
+
+
+def equivalent_node_mtbf(mtbf_hours: float, nodes: int, model: str) -> float:
+    """The node MTBF to give :func:`closed_form` / :func:`monte_carlo` (which divide by N) for an interruption rate
+    measured on a trace or a pool under ``model``: ``group`` -> mtbf x N (the job's MTBF stays the measured one),
+    ``per_node`` -> mtbf (the job's MTBF is mtbf / N)."""
+    check_trace_model(model)
+    return mtbf_hours * nodes if model == "group" else mtbf_hours
+
+
 @dataclass
 class Trace:
-    """An availability or preemption trace: a value per tick of ``gap_seconds``.
+    """An availability or preemption trace: a value per tick of ``gap_seconds``, and how it reaches an N-node job.
 
     The value is the number of spot instances obtainable (availability traces) or 1/0 for running/preempted
     (preemption traces), as in skypilot-org/spot-traces (``{"metadata": {"gap_seconds": N}, "data": [...]}``).
+    ``model`` (see :data:`TRACE_MODELS`) says what the trace means for a job of several nodes; the scenario table
+    (:meth:`node_mtbf`), the default checkpoint interval and :func:`replay_trace` all follow it.
     """
 
     values: np.ndarray
     gap_seconds: float
     name: str = "trace"
+    model: str = "group"
+
+    def __post_init__(self) -> None:
+        check_trace_model(self.model)
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike) -> Trace:
+    def from_json(cls, path: str | os.PathLike, model: str = "group") -> Trace:
         p = Path(path)
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
@@ -357,31 +387,43 @@ class Trace:
         data = doc["data"]
         if not isinstance(data, list) or not data or not all(isinstance(v, (int, float)) for v in data):
             raise InputError(str(p), "expected a non-empty list of numbers", column="data")
-        return cls(np.asarray(data, dtype=float), float(gap), name=p.stem)
+        return cls(np.asarray(data, dtype=float), float(gap), name=p.stem, model=model)
 
     @property
     def hours(self) -> float:
         return len(self.values) * self.gap_seconds / 3600
 
     def up(self, nodes: int = 1) -> np.ndarray:
-        """True where the job could run: at least ``nodes`` instances obtainable (capped at the trace's maximum).
-
-        A 1-node trace replayed for an N-node job stands for the whole group being preempted together: an
-        approximation (real node losses are only partly correlated) that is stated wherever it is used.
-        """
+        """True where at least ``nodes`` instances are obtainable (capped at the trace's maximum)."""
         need = min(nodes, max(1.0, float(self.values.max())))
         return self.values >= need
 
-    def intervals(self, nodes: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end (hours) of the maximal runs of availability."""
-        up = self.up(nodes).astype(np.int8)
-        edges = np.diff(np.concatenate([[0], up, [0]]))
-        gap_h = self.gap_seconds / 3600
+    def job_up(self, nodes: int = 1) -> np.ndarray:
+        """True where an N-node job can run under the trace's ``model``."""
+        if self.model == "group" or nodes == 1:
+            return self.up(nodes)
+        if float(self.values.max()) > 1:
+            raise ConfigError(f"trace {self.name}: model 'per_node' needs a 1-instance trace (this one counts up to "
+                              f"{self.values.max():g} instances: use model 'group')")
+        one = self.up(1)
+        shift = len(one) / nodes
+        return np.logical_and.reduce([np.roll(one, -round(k * shift)) for k in range(nodes)])
+
+    @staticmethod
+    def _runs(up: np.ndarray, gap_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+        edges = np.diff(np.concatenate([[0], up.astype(np.int8), [0]]))
+        gap_h = gap_seconds / 3600
         return np.flatnonzero(edges == 1) * gap_h, np.flatnonzero(edges == -1) * gap_h
 
-    def stats(self, nodes: int = 1) -> dict:
-        """Empirical interruption figures: availability share, preemptions, mean uninterrupted run (= MTBF)."""
-        s, e = self.intervals(nodes)
+    def intervals(self, nodes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (hours) of the maximal runs in which at least ``nodes`` instances are obtainable."""
+        return self._runs(self.up(nodes), self.gap_seconds)
+
+    def job_intervals(self, nodes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end (hours) of the runs in which an N-node job can run under the trace's ``model``."""
+        return self._runs(self.job_up(nodes), self.gap_seconds)
+
+    def _stats(self, s: np.ndarray, e: np.ndarray) -> dict:
         runs = e - s
         # a run cut by the end of the trace is not an interruption
         ended = runs[:-1] if len(runs) and e[-1] >= self.hours - 1e-9 else runs
@@ -392,10 +434,30 @@ class Trace:
                 "mtbf_hours": up_hours / n_int if n_int else math.inf,
                 "mean_outage_hours": float((s[1:] - e[:-1]).mean()) if len(s) > 1 else 0.0}
 
+    def stats(self, nodes: int = 1) -> dict:
+        """Empirical figures of the trace itself (at least ``nodes`` instances up): availability share,
+        preemptions, mean uninterrupted run, MTBF = running time / preemptions, mean outage."""
+        return self._stats(*self.intervals(nodes))
+
+    def job_stats(self, nodes: int = 1) -> dict:
+        """The same figures for an N-node job under the trace's ``model`` (what :func:`replay_trace` lives through)."""
+        return self._stats(*self.job_intervals(nodes)) | {"model": self.model, "nodes": nodes}
+
+    def node_mtbf(self, nodes: int = 1) -> float:
+        """Node MTBF for :func:`closed_form` / :func:`scenario_table` that gives an N-node job the interruption
+        rate of this trace under its ``model`` (see :func:`equivalent_node_mtbf`)."""
+        if self.model == "group":
+            return equivalent_node_mtbf(self.stats(nodes)["mtbf_hours"], nodes, "group")
+        return equivalent_node_mtbf(self.stats(1)["mtbf_hours"], nodes, "per_node")
+
+    def job_mtbf(self, nodes: int = 1) -> float:
+        """The job MTBF of the model (the closed form's M, and the MTBF of the default checkpoint interval)."""
+        return self.node_mtbf(nodes) / nodes
+
 
 def _tiled_intervals(trace: Trace, nodes: int, cycles: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up-intervals of the trace repeated ``cycles`` times, with runs that touch across the seam merged."""
-    s, e = trace.intervals(nodes)
+    """The job's up-intervals of the trace repeated ``cycles`` times, with runs that touch across the seam merged."""
+    s, e = trace.job_intervals(nodes)
     offs = np.arange(cycles)[:, None] * trace.hours
     s, e = (s[None, :] + offs).ravel(), (e[None, :] + offs).ravel()
     keep = np.concatenate([[True], s[1:] > e[:-1] + 1e-9])  # an interval starting where the last ended continues it
@@ -445,29 +507,98 @@ def replay_trace(job: JobSpec, trace: Trace, tau: float | None = None, start_hou
                  max_cycles: int = 50) -> pd.DataFrame:
     """Run ``job`` against the trace from each start time (hours into the trace); one row per start.
 
-    Rules: the job waits (unbilled) while capacity is unavailable; it is billed from the moment capacity is up
-    until it is preempted or finishes; after each preemption it pays ``R`` of restart, then redoes the work
-    since its last completed checkpoint; a checkpoint counts only once its write of ``delta`` finished. If the
-    job outlives the trace, the trace is repeated (up to ``max_cycles`` times). ``tau`` defaults to Daly's
-    optimum for the trace's empirical MTBF (scaled for the node count).
+    Which ticks the N-node job can run in follows the trace's ``model`` (:data:`TRACE_MODELS`): ``group``, all
+    nodes are preempted together when the trace shows fewer than N instances; ``per_node``, each node follows its
+    own shifted copy of a 1-instance trace and the job stops when any node is preempted. Rules: the job waits
+    (unbilled) while it cannot run; it is billed from the moment capacity is up until it is preempted or
+    finishes; after each preemption it pays ``R`` of restart, then redoes the work since its last completed
+    checkpoint; a checkpoint counts only once its write of ``delta`` finished. If the job outlives the trace, the
+    trace is repeated (up to ``max_cycles`` times). ``tau`` defaults to Daly's optimum at the job MTBF of the
+    model (:meth:`Trace.job_mtbf`), the same M the scenario table's closed form uses for this trace.
     """
-    s, e = trace.intervals(job.nodes)
+    s, e = trace.job_intervals(job.nodes)
     if len(s) == 0:
         raise InputError(trace.name, "trace never has capacity for this job; nothing to replay")
     if tau is None:
-        mtbf = trace.stats(job.nodes)["mtbf_hours"]
+        mtbf = trace.job_mtbf(job.nodes)
         tau = daly_interval(job.checkpoint_hours, mtbf) if math.isfinite(mtbf) else job.work_hours
     ts, te = _tiled_intervals(trace, job.nodes, max_cycles)
     starts = [0.0] if start_hours is None else list(start_hours)
     rows = []
     for t0 in starts:
         res = _replay_once(ts, te, float(t0), job, float(tau))
-        res.update(start_hour=float(t0), tau_hours=float(tau), trace=trace.name,
+        res.update(start_hour=float(t0), tau_hours=float(tau), trace=trace.name, model=trace.model,
                    spot_cost=res["billed_hours"] * job.spot_price * job.nodes, od_cost=job.od_cost)
         res["cost_saving"] = 1 - res["spot_cost"] / job.od_cost
         res["wall_clock_increase"] = res["wall_clock_hours"] / job.work_hours - 1
         rows.append(res)
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------ stress scenarios
+@dataclass(frozen=True)
+class StressScenario:
+    """A documented interruption regime from published figures (``data/spot_stress_scenarios.csv``).
+
+    It exists so that the savings headline always has a stress test beside it, also in a plain clone where no
+    trace can be replayed: ``mtbf_hours`` is the measured time between interruptions under ``model`` (as for a
+    :class:`Trace`), ``wait_hours`` the mean unbilled wait for capacity after one, ``source`` the publication.
+    """
+
+    name: str
+    mtbf_hours: float
+    model: str
+    wait_hours: float
+    source: str
+
+    def node_mtbf(self, nodes: int) -> float:
+        return equivalent_node_mtbf(self.mtbf_hours, nodes, self.model)
+
+    def job_mtbf(self, nodes: int) -> float:
+        return self.node_mtbf(nodes) / nodes
+
+
+def stress_scenarios(path: str | os.PathLike | None = None) -> dict[str, StressScenario]:
+    """The stress scenarios of ``data/spot_stress_scenarios.csv`` (or your own table), by name, in file order."""
+    out: dict[str, StressScenario] = {}
+    where = str(path or "spot_stress_scenarios.csv")
+    for i, rec in enumerate(data_rows("spot_stress_scenarios.csv", path), start=1):
+        try:
+            sc = StressScenario(rec["name"], float(rec["mtbf_hours"]), check_trace_model(rec["model"]),
+                                float(rec["wait_hours"]), rec["source"])
+        except (KeyError, ValueError, TypeError, ConfigError) as exc:
+            raise InputError(where, f"expected name, mtbf_hours > 0, model ({'/'.join(TRACE_MODELS)}), "
+                                    f"wait_hours >= 0, source ({exc})", row=i) from None
+        if not (sc.mtbf_hours > 0 and sc.wait_hours >= 0 and sc.source.strip()):
+            raise InputError(where, "expected mtbf_hours > 0, wait_hours >= 0 and a source", row=i)
+        out[sc.name] = sc
+    return out
+
+
+def required_node_mtbf(job: JobSpec, max_increase: float = 0.05, wait_hours: float = 0.0) -> float:
+    """The smallest node MTBF (hours) at which the job's expected wall clock stays within ``max_increase``
+    (0.05 = +5%) of the failure-free run, checkpointing at Daly's optimum (closed form, bisection).
+
+    Why: a band or a trace is an assumption; this is the number to hold it against ("the plan holds if a node
+    survives at least this long on average").
+    """
+    if not max_increase > 0:
+        raise ConfigError(f"max_increase must be > 0, got {max_increase!r}")
+
+    def over(m: float) -> bool:
+        return closed_form(job, m, wait_hours=wait_hours).wall_clock_increase > max_increase
+
+    lo, hi = 1e-3, 1.0
+    while over(hi):
+        lo, hi = hi, hi * 2
+        if hi > 1e9:
+            raise ConfigError("no MTBF keeps this job within the wall-clock target (checkpoint or restart too slow)")
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if over(mid) else (lo, mid)
+        if hi / lo < 1 + 1e-9:
+            break
+    return hi
 
 
 # -------------------------------------------------------------------------------------------- the headline
@@ -479,50 +610,111 @@ def headline(job: JobSpec, mc: MonteCarloResult, lo: float = 5, hi: float = 95) 
             "cost_saving_hi": cs[f"p{hi:g}"], "wall_clock_increase": wi["mean"],
             "wall_clock_increase_lo": wi[f"p{lo:g}"], "wall_clock_increase_hi": wi[f"p{hi:g}"],
             "spot_cost": s["spot_cost"]["mean"], "od_cost": job.od_cost, "tau_hours": mc.tau_hours,
-            "interruptions": s["interruptions"]["mean"], "runs": len(mc.wall_clock_hours), "lo": lo, "hi": hi}
+            "interruptions": s["interruptions"]["mean"], "runs": len(mc.wall_clock_hours), "lo": lo, "hi": hi,
+            "job_mtbf_hours": job_mtbf(mc.node_mtbf_hours, job.nodes)}
 
 
-def savings_sentence(h: Mapping, job: JobSpec | None = None) -> str:
-    """'Reduced training costs by X% with Y% wall-clock increase' from a :func:`headline` dict.
+def _outcome(h: Mapping, ranges: bool = True) -> str:
+    """'Reduced training costs by X% (p5-p95: ..) with Y% wall-clock increase (..)' of a :func:`headline` dict.
 
-    When spot comes out dearer (interruptions eat the discount) the sentence says so instead of printing a
-    negative saving.
+    When spot comes out dearer (interruptions eat the discount) it says so instead of printing a negative saving.
     """
     lo_pct, hi_pct = 100 * h["cost_saving_lo"], 100 * h["cost_saving_hi"]
     if h["cost_saving"] >= 0:
-        lead = f"Reduced training costs by {100 * h['cost_saving']:.0f}% "
+        lead = f"Reduced training costs by {100 * h['cost_saving']:.0f}%"
     else:
-        lead = f"Spot would raise training costs by {-100 * h['cost_saving']:.0f}% "
+        lead = f"Spot would raise training costs by {-100 * h['cost_saving']:.0f}%"
         lo_pct, hi_pct = -hi_pct, -lo_pct
-    txt = (lead + f"(p{h['lo']:g}–p{h['hi']:g}: {lo_pct:.0f}–{hi_pct:.0f}%) "
-           f"with {100 * h['wall_clock_increase']:.1f}% wall-clock increase "
-           f"(p{h['lo']:g}–p{h['hi']:g}: {100 * h['wall_clock_increase_lo']:.1f}–"
-           f"{100 * h['wall_clock_increase_hi']:.1f}%)")
+    rng = f" (p{h['lo']:g}–p{h['hi']:g}: {lo_pct:.0f}–{hi_pct:.0f}%)" if ranges else ""
+    wrng = (f" (p{h['lo']:g}–p{h['hi']:g}: {100 * h['wall_clock_increase_lo']:.1f}–"
+            f"{100 * h['wall_clock_increase_hi']:.1f}%)") if ranges else ""
+    return f"{lead}{rng} with {100 * h['wall_clock_increase']:.1f}% wall-clock increase{wrng}"
+
+
+def savings_sentence(h: Mapping, job: JobSpec | None = None, *, mtbf_source: str, price_source: str) -> str:
+    """'Reduced training costs by X% with Y% wall-clock increase', with the assumptions it rests on in the sentence.
+
+    ``mtbf_source`` says where the interruption rate comes from (e.g. "Spot Advisor band 10-15%, midpoint") and
+    ``price_source`` where the spot price comes from (e.g. "median of a synthetic price cache"): both are required,
+    because the same job reads 67% or 54% cheaper depending on them and a reader must see which.
+    """
+    if not mtbf_source.strip() or not price_source.strip():
+        raise ConfigError("savings sentence: name the MTBF source and the price source")
+    txt = _outcome(h)
     if job is not None:
         txt += (f" for a {job.gpu_hours:,.0f} GPU-hour job on {job.nodes} node(s): "
                 f"${h['spot_cost']:,.0f} on spot vs ${h['od_cost']:,.0f} on demand")
+        txt += (f", assuming a node MTBF of {h['job_mtbf_hours'] * job.nodes:,.0f} h ({mtbf_source})"
+                if "job_mtbf_hours" in h else f", assuming interruptions as in {mtbf_source}")
+        txt += f" and spot at ${job.spot_price:,.2f}/h ({price_source})"
+    else:
+        txt += f", assuming interruptions as in {mtbf_source} and spot prices from {price_source}"
     return txt + "."
 
 
+def replay_headline(job: JobSpec, replay: pd.DataFrame, lo: float = 5, hi: float = 95) -> dict:
+    """A :func:`headline` dict from :func:`replay_trace` rows (finished runs; their share is in ``finished``)."""
+    done = replay[replay["finished"].astype(bool)]
+    if done.empty:
+        raise ConfigError("trace replay: no run finished; nothing to summarize")
+    cs, wi = done["cost_saving"], done["wall_clock_increase"]
+    return {"cost_saving": float(cs.mean()), "cost_saving_lo": float(np.percentile(cs, lo)),
+            "cost_saving_hi": float(np.percentile(cs, hi)), "wall_clock_increase": float(wi.mean()),
+            "wall_clock_increase_lo": float(np.percentile(wi, lo)),
+            "wall_clock_increase_hi": float(np.percentile(wi, hi)), "spot_cost": float(done["spot_cost"].mean()),
+            "od_cost": job.od_cost, "runs": len(done), "finished": len(done) / len(replay), "lo": lo, "hi": hi}
+
+
+def headline_lines(job: JobSpec, expected: Mapping, stresses: Sequence[tuple[Mapping, str]], *, mtbf_source: str,
+                   price_source: str, max_increase: float = 0.05, wait_hours: float = 0.0) -> list[str]:
+    """The savings report: the expected outcome, each stress test beside it in the same form, and the MTBF the
+    plan needs. Each line is a complete sentence (Markdown; the outcomes all bold: equal weight by construction).
+
+    ``expected`` is a :func:`headline` dict of the chosen interruption assumption; ``stresses`` pairs a headline
+    dict (of a :class:`StressScenario`'s Monte Carlo or of :func:`replay_headline`) with the words naming its
+    source; at least one is required. ``max_increase`` is the wall-clock budget the required MTBF is computed
+    for (:func:`required_node_mtbf`).
+    """
+    if not stresses:
+        raise ConfigError("savings report: a stress test is required beside the expected outcome")
+    need = required_node_mtbf(job, max_increase, wait_hours)
+    return [
+        f"**Expected: {savings_sentence(expected, job, mtbf_source=mtbf_source, price_source=price_source)}**",
+        *(f"**Stress test: {_outcome(h)}, {src}, at the same prices.**" for h, src in stresses),
+        f"To stay under +{100 * max_increase:.0f}% wall clock this job needs a node MTBF of at least {need:,.0f} h "
+        f"(job MTBF {need / job.nodes:,.0f} h on {job.nodes} node(s)); hold the interruption assumption against it.",
+    ]
+
+
 # ------------------------------------------------------------------------------ interactive chart (offline)
-def tradeoff_chart(job: JobSpec, rate_per_node_day: float = 0.5, tau_minutes: float = 60.0,
-                   max_rate: float = 12.0, max_tau_minutes: int = 720):
-    """Expected cost and wall clock vs checkpoint interval, with sliders for the interval and interruption rate.
+def tradeoff_chart(job: JobSpec, node_mtbf_hours: float, tau_minutes: float | None = None,
+                   max_tau_minutes: int = 720, mtbf_range_hours: tuple[float, float] = (0.25, 20000.0)):
+    """Expected cost and wall clock vs checkpoint interval, with sliders for the interval and the node MTBF.
 
     Everything is computed in the browser from Daly's closed form (Vega expressions over a grid of intervals),
     so the sliders work in the offline HTML report without a kernel. Only the job's constants are embedded.
+    The chart opens at ``node_mtbf_hours`` (the job spec's interruption assumption) and at ``tau_minutes``
+    (default: Daly's optimum for it); both slider ranges are widened to contain them. The MTBF slider moves in
+    log10 hours, because plausible MTBFs span 1 h (GPU pools under pressure) to 10,000 h (an Advisor "<5%" band).
     """
     import altair as alt
 
+    if not node_mtbf_hours > 0:
+        raise ConfigError(f"MTBF must be > 0 hours, got {node_mtbf_hours!r}")
     n, ts, d, r = job.nodes, job.work_hours, job.checkpoint_hours, job.restart_hours
     ps, po = job.spot_price, job.od_price
-    grid = pd.DataFrame({"tau_min": np.unique(np.round(np.geomspace(1, max_tau_minutes, 160), 2))})
-    rate = alt.param(name="rate", value=rate_per_node_day,
-                     bind=alt.binding_range(min=0.01, max=max_rate, step=0.01,
-                                            name="interruptions per node per day "))
-    tau = alt.param(name="tau", value=tau_minutes,
-                    bind=alt.binding_range(min=1, max=max_tau_minutes, step=1, name="checkpoint every (min) "))
-    m = f"(24 / rate / {n})"  # job MTBF, hours
+    tau0 = 60 * daly_interval(d, job_mtbf(node_mtbf_hours, n)) if tau_minutes is None else float(tau_minutes)
+    max_tau = int(max(max_tau_minutes, math.ceil(1.5 * tau0)))
+    log_m = math.log10(node_mtbf_hours)
+    lo_m = math.floor(min(math.log10(mtbf_range_hours[0]), log_m) * 100) / 100
+    hi_m = math.ceil(max(math.log10(mtbf_range_hours[1]), log_m) * 100) / 100
+    grid = pd.DataFrame({"tau_min": np.unique(np.round(np.geomspace(1, max_tau, 160), 2))})
+    mtbf = alt.param(name="log_mtbf", value=log_m,
+                     bind=alt.binding_range(min=lo_m, max=hi_m, step=0.01,
+                                            name="node MTBF, log10 hours (0 = 1 h, 2 = 100 h, 4 = 10,000 h) "))
+    tau = alt.param(name="tau", value=tau0,
+                    bind=alt.binding_range(min=1, max=max_tau, step=1, name="checkpoint every (min) "))
+    m = f"(pow(10, log_mtbf) / {n})"  # job MTBF, hours
 
     def tw(tau_h: str) -> str:
         return f"{m} * exp({r!r} / {m}) * (exp(({tau_h} + {d!r}) / {m}) - 1) * {ts!r} / ({tau_h})"
@@ -549,7 +741,8 @@ def tradeoff_chart(job: JobSpec, rate_per_node_day: float = 0.5, tau_minutes: fl
         color="#2ca02c", strokeDash=[2, 2])
     text = one.transform_calculate(
         wall=tw("tau / 60")).transform_calculate(
-        label=(f"'at ' + format(tau, ',.0f') + ' min (Daly optimum ' + format({daly} * 60, ',.0f') + ' min, job MTBF '"
+        label=(f"'at ' + format(tau, ',.0f') + ' min (Daly optimum ' + format({daly} * 60, ',.0f') + ' min, node MTBF '"
+               f" + format(pow(10, log_mtbf), ',.0f') + ' h, job MTBF '"
                f" + format({m}, ',.1f') + ' h): spot $' + format({ps!r} * {n} * datum.wall, ',.0f') + ' vs on-demand $'"
                f" + format({po * n * ts!r}, ',.0f') + ' = ' + format(1 - {ps!r} * datum.wall / ({po!r} * {ts!r}), '.1%')"
                f" + ' saved, wall clock ' + format(datum.wall, ',.1f') + ' h (+' + format(datum.wall / {ts!r} - 1, '.1%') + ')'")
@@ -558,4 +751,4 @@ def tradeoff_chart(job: JobSpec, rate_per_node_day: float = 0.5, tau_minutes: fl
                                                                title="Expected cost (red: on-demand)")
     right = alt.layer(wall, chosen, optimum).properties(width=330, height=230,
                                                          title="Expected wall clock (green: Daly optimum)")
-    return alt.vconcat(text.properties(width=680, height=14), alt.hconcat(left, right)).add_params(rate, tau)
+    return alt.vconcat(text.properties(width=680, height=14), alt.hconcat(left, right)).add_params(mtbf, tau)

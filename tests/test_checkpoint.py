@@ -155,12 +155,107 @@ def test_headline_sentence():
     h = ck.headline(job, mc)
     assert h["cost_saving_lo"] <= h["cost_saving"] <= h["cost_saving_hi"]
     assert h["cost_saving"] == pytest.approx(1 - 3.0 * mc.billed_hours.mean() / 1000, rel=1e-9)
-    text = ck.savings_sentence(h, job)
+    text = ck.savings_sentence(h, job, mtbf_source="Spot Advisor band 10-15%, midpoint",
+                               price_source="median of a synthetic price cache")
     assert text.startswith(f"Reduced training costs by {100 * h['cost_saving']:.0f}%")
     assert "1,600 GPU-hour" in text
+    # the assumptions are in the sentence: MTBF and its source, spot price and its source
+    assert "node MTBF of 100 h (Spot Advisor band 10-15%, midpoint)" in text
+    assert "spot at $3.00/h (median of a synthetic price cache)" in text
+    with pytest.raises(ConfigError, match="MTBF source"):
+        ck.savings_sentence(h, job, mtbf_source="", price_source="x")
+    with pytest.raises(TypeError):
+        ck.savings_sentence(h, job)  # a headline without its assumptions cannot be written
     dear = ck.JobSpec(work_hours=10, checkpoint_hours=0.2, restart_hours=0.5, od_price=1.0, spot_price=0.9)
     h2 = ck.headline(dear, ck.monte_carlo(dear, 0.5, runs=300, seed=2))
-    assert ck.savings_sentence(h2).startswith("Spot would raise training costs by")
+    assert ck.savings_sentence(h2, mtbf_source="a", price_source="b").startswith("Spot would raise training costs by")
+
+
+# the review's demo job: 3,072 GPU-hours of p4d.24xlarge on 4 nodes, delta 5 min, R 10 min
+DEMO_JOB = ck.JobSpec.from_gpu_hours(3072, nodes=4, gpus_per_node=8, checkpoint_hours=5 * MIN,
+                                     restart_hours=10 * MIN, od_price=21.96, spot_price=7.22)
+
+
+def test_required_mtbf_for_the_wall_clock_budget():
+    need = ck.required_node_mtbf(DEMO_JOB, 0.05)
+    assert need == pytest.approx(311, abs=0.5)  # the independent review: >= 311 h per node
+    assert ck.closed_form(DEMO_JOB, need).wall_clock_increase == pytest.approx(0.05, abs=1e-6)
+    assert ck.closed_form(DEMO_JOB, 0.99 * need).wall_clock_increase > 0.05
+    # waiting for capacity after each interruption makes the requirement stricter
+    assert ck.required_node_mtbf(DEMO_JOB, 0.05, wait_hours=1.0) > need
+
+
+def test_savings_report_carries_assumptions_stress_and_required_mtbf():
+    """The demo headline read '67% cheaper with 1.2% wall-clock increase' on the Advisor band alone; the report
+    must give the stress test in the same form beside it and the MTBF the plan needs."""
+    advisor_mtbf = ck.band_to_mtbf(2, "mid")  # p4d.24xlarge us-east-1: 10-15%
+    expected = ck.headline(DEMO_JOB, ck.monte_carlo(DEMO_JOB, advisor_mtbf, runs=2000, seed=7))
+    stress_sc = ck.stress_scenarios()["GPU spot pool reclaimed every ~2 h"]
+    stress = ck.headline(DEMO_JOB, ck.monte_carlo(DEMO_JOB, stress_sc.node_mtbf(DEMO_JOB.nodes), runs=2000, seed=7,
+                                                  wait_hours=stress_sc.wait_hours))
+    lines = ck.headline_lines(DEMO_JOB, expected, [(stress, f"if {stress_sc.name} ({stress_sc.source})")],
+                              mtbf_source="Spot Advisor band 10-15%, midpoint",
+                              price_source="median of a SYNTHETIC price cache")
+    assert len(lines) == 3 and lines[0].startswith("**Expected: Reduced training costs by 67%")
+    assert "node MTBF of 5,467 h (Spot Advisor band 10-15%, midpoint)" in lines[0]
+    assert "spot at $7.22/h (median of a SYNTHETIC price cache)" in lines[0]
+    # the stress figure: same form, same emphasis, with its published source
+    assert lines[1].startswith("**Stress test: Reduced training costs by 52%") and lines[1].endswith("**")
+    assert "wall-clock increase" in lines[1] and "Can't Be Late (NSDI '24)" in lines[1]
+    assert 1.0 < stress["wall_clock_increase"] < 1.5
+    assert "node MTBF of at least 311 h (job MTBF 78 h on 4 node(s))" in lines[2]
+    with pytest.raises(ConfigError, match="stress test is required"):
+        ck.headline_lines(DEMO_JOB, expected, [], mtbf_source="a", price_source="b")
+
+
+def test_stress_scenarios_table(tmp_path):
+    table = ck.stress_scenarios()
+    first = next(iter(table.values()))
+    assert first.model == "group" and first.mtbf_hours == 2.0 and first.wait_hours == 1.0
+    # group: the pool is reclaimed together, so the job's MTBF is the pool's, whatever the node count
+    assert first.job_mtbf(4) == 2.0 and first.node_mtbf(4) == 8.0
+    bad = tmp_path / "s.csv"
+    bad.write_text("name,mtbf_hours,model,wait_hours,source\nx,2,together,1,paper\n")
+    with pytest.raises(InputError, match="row 1"):
+        ck.stress_scenarios(bad)
+
+
+def test_one_trace_model_for_scenario_table_and_replay(tmp_path):
+    """A 1-instance trace for a 4-node job: the scenario table (closed form) and the replay read the trace the same
+    way. Before, the table divided the trace's MTBF by the node count while the replay preempted the whole group
+    together (and chose tau for the undivided MTBF)."""
+    rng = np.random.default_rng(3)
+    ticks = []
+    while len(ticks) < 20000:  # 10-min ticks: up ~3 h on average, down ~1 h
+        ticks += [1] * max(1, int(rng.exponential(18))) + [0] * max(1, int(rng.exponential(6)))
+    p = tmp_path / "pool.json"
+    p.write_text(json.dumps({"metadata": {"gap_seconds": 600}, "data": ticks[:20000]}))
+    job = ck.JobSpec(work_hours=40, nodes=4, checkpoint_hours=5 * MIN, restart_hours=10 * MIN, od_price=1,
+                     spot_price=0.3)
+    for model in ck.TRACE_MODELS:
+        trace = ck.Trace.from_json(p, model=model)
+        table = ck.scenario_table(job, {"trace": trace.node_mtbf(job.nodes)})
+        replay = ck.replay_trace(job, trace, start_hours=np.arange(0, trace.hours, 50))
+        assert (replay["model"] == model).all()
+        # the replay checkpoints at the closed form's optimum: one job MTBF for both sections
+        assert replay["tau_hours"].iloc[0] == pytest.approx(table["tau_hours"].iloc[0])
+        assert table["job_mtbf_hours"].iloc[0] == pytest.approx(trace.job_mtbf(job.nodes))
+        # and the replayed job really lives through that MTBF
+        assert trace.job_stats(job.nodes)["mtbf_hours"] == pytest.approx(trace.job_mtbf(job.nodes), rel=0.25)
+    single = ck.Trace.from_json(p).stats()["mtbf_hours"]
+    assert ck.Trace.from_json(p, "group").job_mtbf(4) == pytest.approx(single)
+    assert ck.Trace.from_json(p, "per_node").job_mtbf(4) == pytest.approx(single / 4)
+    with pytest.raises(ConfigError, match="trace model 'nodes'"):
+        ck.Trace.from_json(p, model="nodes")
+
+
+def test_per_node_trace_model_hand_computed():
+    # 1-h ticks; node 0 follows the trace, node 1 the trace shifted by half its length (2 ticks)
+    trace = ck.Trace(np.array([1, 1, 0, 1]), 3600, "t", model="per_node")
+    assert trace.job_up(2).tolist() == [False, True, False, True]
+    assert ck.Trace(np.array([1, 1, 0, 1]), 3600, "t").job_up(2).tolist() == [True, True, False, True]
+    with pytest.raises(ConfigError, match="1-instance trace"):
+        ck.Trace(np.array([2, 1, 0, 2]), 3600, "t", model="per_node").job_up(2)
 
 
 def test_bad_inputs():
@@ -176,9 +271,27 @@ def test_tradeoff_chart_computes_the_closed_form_in_the_browser():
     vlc = pytest.importorskip("vl_convert")
     job = ck.JobSpec(work_hours=96, nodes=4, checkpoint_hours=5 * MIN, restart_hours=10 * MIN, od_price=21.96,
                      spot_price=7.2, gpus_per_node=8)
-    svg = vlc.vegalite_to_svg(ck.tradeoff_chart(job, rate_per_node_day=0.5, tau_minutes=60).to_dict())
-    est = ck.closed_form(job, node_mtbf_hours=48.0, tau=1.0)  # 0.5 interruptions/node-day = 48 h node MTBF
+    svg = vlc.vegalite_to_svg(ck.tradeoff_chart(job, node_mtbf_hours=48.0, tau_minutes=60).to_dict())
+    est = ck.closed_form(job, node_mtbf_hours=48.0, tau=1.0)
     daly = ck.daly_interval(5 * MIN, 12.0) * 60
-    assert f"Daly optimum {daly:,.0f} min, job MTBF 12.0 h" in svg
+    assert f"Daly optimum {daly:,.0f} min, node MTBF 48 h, job MTBF 12.0 h" in svg
     assert f"spot ${est.spot_cost:,.0f} vs on-demand ${est.od_cost:,.0f} = {100 * est.cost_saving:.1f}% saved" in svg
+    assert f"wall clock {est.wall_clock_hours:,.1f} h" in svg
+
+
+def test_tradeoff_chart_opens_at_the_job_spec():
+    """The demo job's Advisor MTBF (5,467 h per node) and its Daly interval (902 min) are where the chart opens.
+    Before, the rate slider was clamped to 0.01 interruptions/node-day (2,400 h) and the interval slider was set to
+    902 min with a maximum of 720."""
+    vlc = pytest.importorskip("vl_convert")
+    mtbf = ck.band_to_mtbf(2, "mid")
+    daly = 60 * ck.daly_interval(DEMO_JOB.checkpoint_hours, mtbf / DEMO_JOB.nodes)
+    spec = ck.tradeoff_chart(DEMO_JOB, node_mtbf_hours=mtbf).to_dict()
+    params = {p["name"]: p for p in spec["params"]}
+    m, tau = params["log_mtbf"], params["tau"]
+    assert 10 ** m["value"] == pytest.approx(mtbf) and m["bind"]["min"] <= m["value"] <= m["bind"]["max"]
+    assert tau["value"] == pytest.approx(daly) and tau["bind"]["min"] <= tau["value"] <= tau["bind"]["max"]
+    svg = vlc.vegalite_to_svg(spec)
+    est = ck.closed_form(DEMO_JOB, mtbf)
+    assert f"at {daly:,.0f} min (Daly optimum {daly:,.0f} min, node MTBF {mtbf:,.0f} h" in svg
     assert f"wall clock {est.wall_clock_hours:,.1f} h" in svg
