@@ -187,6 +187,14 @@ def money(value: Any, currency: str | None = "USD", places: int = 2) -> str:
     return f"{sign}{text} {currency}"
 
 
+def md(text: str) -> Any:
+    """Markdown for ``display`` with every ``$`` escaped: Jupyter and nbconvert read a pair of dollar signs as
+    inline math, so "**$1.00/month** ... **$2.00**" rendered as one math span with stray ``**`` around it."""
+    from IPython.display import Markdown
+
+    return Markdown(text.replace("\\$", "$").replace("$", "\\$"))
+
+
 def _cell(value: Any, is_money: bool, is_pct: bool, currency: str | None) -> tuple[str, bool]:
     """Escaped text of one cell and whether it is numeric (right-aligned)."""
     if value is None:

@@ -790,6 +790,36 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     return df
 
 
+def short_class(storage_class: str) -> str:
+    """A storage class name without its provider prefix, for chart labels (S3 Glacier Deep Archive → Glacier
+    Deep Archive, GCS Coldline → Coldline, Azure Blob Cool → Cool)."""
+    return re.sub(r"^(S3|GCS|Azure Blob)\s+", "", storage_class)
+
+
+def savings_chart(recs: pd.DataFrame, title: str = "Monthly saving of the top recommendations") -> Any:
+    """One horizontal bar per recommendation, labelled "rank. group: current → target", largest saving on top.
+
+    Why a label per row: two recommendations for one bucket (its Standard and its Standard-IA data, both to
+    Glacier IR) used to share the label "bucket → target" and Vega-Lite stacked them into one bar.
+    """
+    import altair as alt
+
+    from . import charts as ch
+
+    df = ch.plot_frame(recs)
+    df["label"] = [f"{r}. {g}: {short_class(c)} → {short_class(t)}" for r, g, c, t in
+                   zip(df["rank"], df["group"].astype(str), df["current_class"], df["target_class"], strict=True)]
+    order = df.sort_values("monthly_saving", ascending=False)["label"].tolist()
+    return alt.Chart(df, title=title).mark_bar().encode(
+        y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=420)),
+        x=alt.X("monthly_saving:Q", title="Monthly saving", axis=alt.Axis(format=ch.MONEY_SHORT)),
+        color=ch.color("provider", df["provider"], kind="provider"),
+        tooltip=["group:N", "current_class:N", "target_class:N",
+                 alt.Tooltip("monthly_saving:Q", format=ch.MONEY), alt.Tooltip("one_time_cost:Q", format=ch.MONEY),
+                 alt.Tooltip("payback_months:Q", format=".1f"), "warning:N"],
+    ).properties(width=420, height=alt.Step(22))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # S3 lifecycle configuration
 

@@ -416,3 +416,32 @@ def test_what_if_formula_matches_the_model_and_binds_a_slider(prices):
     (param,) = [p for p in spec["params"] if p["name"] == "access"]
     assert param["bind"]["input"] == "range" and param["value"] == 0.2
     assert len(spec["datasets"]) <= 4 and all(len(v) <= 1000 for v in spec["datasets"].values())
+
+
+def test_savings_chart_has_one_bar_per_recommendation(prices):
+    # one bucket holding Standard and Standard-IA data: two recommendations (both to Glacier IR in the demo) that
+    # a "bucket → target" label stacked into one bar
+    con = focus_rows([s3("2026-10-15", "USE1-TimedStorage-ByteHrs", 10240, cost=235.52),
+                      s3("2026-10-15", "USE1-TimedStorage-SIA-ByteHrs", 20480, cost=256.0)])
+    recs = st.recommend(con, prices, access_fraction=0.01, config=NO_CONFIG)
+    best = recs[recs["recommended"]]
+    assert len(best) == 2 and best["group"].nunique() == 1
+    spec = st.savings_chart(best).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    labels = [r["label"] for r in rows]
+    assert len(labels) == len(set(labels)) == 2  # one bar each: nothing to stack
+    assert all(": Standard" in lb and " → " in lb and "S3 " not in lb for lb in labels)  # short, readable labels
+    assert spec["encoding"]["y"]["sort"] == [r["label"] for r in sorted(rows, key=lambda r: -r["monthly_saving"])]
+    assert "aggregate" not in spec["encoding"]["x"]
+
+
+def test_markdown_money_renders_without_stray_asterisks():
+    from nbconvert.filters.markdown import markdown2html_mistune
+
+    from finops_kit import notebook as nb
+
+    text = (f"**9 recommended transitions** save **{nb.money(23281.37)}/month** (top 9 shown) for a one-time "
+            f"**{nb.money(1234)}** in transition fees.")
+    assert "**" in markdown2html_mistune(text)  # the two $ signs open a math span: bold markers leak
+    html = markdown2html_mistune(nb.md(text).data)
+    assert "**" not in html and html.count("<strong>") == 3 and "$23,281.37/month</strong>" in html
