@@ -81,7 +81,11 @@ def load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
     sec = section(cfg, "budgets", {}) or {}
     if not isinstance(sec, dict):
         raise ConfigError("budgets: expected a mapping with 'items'")
-    thresholds = [float(t) for t in sec.get("thresholds", [80, 100])]
+    raw = sec.get("thresholds", [80, 100])
+    try:
+        thresholds = [float(t) for t in (raw if isinstance(raw, list) else [raw])]
+    except (TypeError, ValueError):
+        raise ConfigError(f"budgets.thresholds: expected a list of % numbers, e.g. [80, 100]; got {raw!r}") from None
     out = []
     for i, it in enumerate(sec.get("items", []) or []):
         where = f"items[{i}]"

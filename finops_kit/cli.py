@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
+from pathlib import Path
 
 from .errors import FinopsError
 
@@ -51,21 +54,63 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(command if command in COMMANDS else None)
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return 2
+    """Run one command; every failure is one stderr line (exit 2: input/config, 1: unexpected, 130: Ctrl-C)."""
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        command = next((a for a in argv if not a.startswith("-")), None)
+        parser = build_parser(command if command in COMMANDS else None)
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 2
         return int(_module_for(args.command).run(args, args.command) or 0)
     except FinopsError as exc:
         print(f"finops-kit: error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
-        print("finops-kit: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
+    except (OSError, MemoryError) as exc:  # the machine, not the input: disk full, no memory, I/O error
+        print(f"finops-kit: error: {_environment_error(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a scheduler log gets one line, never a traceback
+        if "interrupted" in str(exc).lower() and type(exc).__module__.startswith(("duckdb", "_duckdb", "builtins")):
+            return _interrupted()  # DuckDB turns Ctrl-C during a query into "Query interrupted"
+        if os.environ.get("FINOPS_DEBUG"):
+            raise
+        if type(exc).__module__.startswith(("duckdb", "_duckdb")):
+            from .warehouse import write_error
+
+            disk = write_error("warehouse", exc)
+            if disk is not None:
+                print(f"finops-kit: error: {disk}", file=sys.stderr)
+                return 2
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"finops-kit: error: unexpected {type(exc).__name__}: {_one_line(exc)} (at {Path(where.filename).name}:"
+              f"{where.lineno}; FINOPS_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _interrupted() -> int:
+    print("finops-kit: interrupted (Ctrl-C); an interrupted ingest writes nothing", file=sys.stderr)
+    return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    from .errors import strip_credentials
+
+    return strip_credentials(" ".join(str(exc).split())[:300])
+
+
+def _environment_error(exc: BaseException) -> str:
+    import errno
+
+    if isinstance(exc, MemoryError):
+        return "out of memory; lower FINOPS_MEMORY_LIMIT or ingest fewer files per call"
+    name = getattr(exc, "filename", None)
+    what = {errno.ENOSPC: "out of disk space", errno.EROFS: "read-only file system",
+            errno.EACCES: "permission denied", errno.EDQUOT: "disk quota exceeded"}.get(
+        getattr(exc, "errno", None), getattr(exc, "strerror", None) or type(exc).__name__)
+    return f"{name}: {what}" if name else f"{what} ({_one_line(exc)})"
 
 
 if __name__ == "__main__":

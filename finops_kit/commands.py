@@ -28,10 +28,12 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
 def run(args: argparse.Namespace, command: str) -> int:
     if command == "ingest":
         from .ingest import ingest
+        from .warehouse import removed_if_failed
 
-        result = ingest(args.paths, warehouse=args.warehouse, source_format=args.source_format,
-                        cache_dir=args.cache_dir, progress=False if args.no_progress else None,
-                        keep_source_columns=args.keep_source_columns)
+        with removed_if_failed(args.warehouse):  # a failed ingest leaves no new folder or empty warehouse
+            result = ingest(args.paths, warehouse=args.warehouse, source_format=args.source_format,
+                            cache_dir=args.cache_dir, progress=False if args.no_progress else None,
+                            keep_source_columns=args.keep_source_columns)
         for s in result.skipped:
             print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
         print(result.summary())
@@ -83,6 +85,9 @@ def _export(args: argparse.Namespace) -> int:
     from .warehouse import connect
 
     con = connect(args.warehouse, read_only=True)
-    n = export_focus(con, args.out, where=args.where)
+    try:
+        n = export_focus(con, args.out, where=args.where)
+    finally:
+        con.close()
     print(f"wrote {n:,} rows to {args.out}")
     return 0

@@ -17,25 +17,87 @@ import yaml
 from .errors import ConfigError
 
 DEFAULT_CONFIG = "finops.yaml"
+#: The sections the kit reads. A misspelled section (``budgetz``) is an error, like an unknown key inside one:
+#: silently ignoring it turns "no budgets configured" into "no alerts", exit 0.
+SECTIONS = ("tag_policy", "allocation", "budgets", "roadmap", "alerts", "currency", "reports")
+#: Largest config accepted, in bytes and in YAML nodes after expanding aliases: a few anchors are normal, a
+#: "billion laughs" alias bomb expands a 1 KB file to billions of nodes and exhausts memory.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_NODES = 200_000
 
 
 def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Load the YAML config: the argument, else $FINOPS_CONFIG, else ./finops.yaml; {} when none exists."""
+    """Load the YAML config: the argument, else $FINOPS_CONFIG, else ./finops.yaml; {} when none exists.
+
+    Every way a config file can be unusable (a folder, unreadable, not UTF-8, too large, invalid YAML, an alias
+    bomb, an unknown section) is one :class:`ConfigError` line naming the file.
+    """
     target = path or os.environ.get("FINOPS_CONFIG") or DEFAULT_CONFIG
     p = Path(target)
     if not p.exists():
         if path:
             raise ConfigError(f"{p}: config file not found")
         return {}
+    if not p.is_file():
+        raise ConfigError(f"{p}: is a folder, not a config file; expected a YAML file such as finops.yaml")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        size = p.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: {size:,} bytes; a config file is at most {MAX_CONFIG_BYTES:,} bytes")
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}: line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+                          "save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file ({exc.strerror or exc})") from None
+    data = _parse_yaml(p, text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of sections at the top level")
+    unknown = sorted(str(k) for k in data if k not in SECTIONS)
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], SECTIONS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{p}: {unknown[0]}: unknown section ({hint}expected one of {', '.join(SECTIONS)})")
+    return data
+
+
+def _parse_yaml(p: Path, text: str) -> Any:
+    """``yaml.safe_load`` with the document's size checked after alias expansion, before it is constructed."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_nodes(node, {}) > MAX_CONFIG_NODES:
+            raise ConfigError(f"{p}: the YAML expands to more than {MAX_CONFIG_NODES:,} values through aliases "
+                              "(&anchor/*alias); refusing it")
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{p}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping of sections at the top level")
-    return data
+    except RecursionError:
+        raise ConfigError(f"{p}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_nodes(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Number of nodes ``node`` stands for once every alias is expanded (shared nodes counted once per use)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0  # a recursive alias refers to itself: counted as 0 while in progress
+        if isinstance(node, yaml.SequenceNode):
+            n = 1 + sum(_expanded_nodes(c, memo) for c in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            n = 1 + sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
+        else:
+            n = 1
+        memo[key] = min(n, MAX_CONFIG_NODES + 1)
+    return memo[key]
 
 
 def section(config: dict[str, Any], name: str, default: Any = None) -> Any:

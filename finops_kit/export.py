@@ -6,9 +6,10 @@ from pathlib import Path
 
 import duckdb
 
+from .errors import ConfigError, FinopsError
 from .schema import focus_columns
 from .sources.base import sql_str
-from .warehouse import FOCUS_TABLE
+from .warehouse import FOCUS_TABLE, write_error
 
 
 def export_focus(con: duckdb.DuckDBPyConnection, out: str, *, where: str | None = None,
@@ -20,8 +21,21 @@ def export_focus(con: duckdb.DuckDBPyConnection, out: str, *, where: str | None 
     column is present when the provider supports the feature, and a present column must satisfy its rules, so
     an all-NULL column would wrongly claim support (the warehouse table always has all 57 columns).
     """
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
     filt = f" WHERE {where}" if where else ""
+    if where:  # checked before anything is created: a typo in --where must not leave folders or files behind
+        probe = f"SELECT count(*) FROM {FOCUS_TABLE}{filt}"
+        try:
+            if len(con.extract_statements(probe)) != 1:  # "1; DROP TABLE focus" is two statements
+                raise ConfigError(f"--where {where!r}: expected one SQL condition, not several statements")
+            con.execute(probe).fetchone()
+        except duckdb.Error as exc:
+            raise ConfigError(f"--where {where!r}: {_first_line(exc)}") from None
+    if Path(out).is_dir():
+        raise ConfigError(f"--out {out}: is a folder; expected a .parquet or .csv file name")
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create its folder ({exc.strerror or exc})") from None
     names = [r[0] for r in con.execute(f"DESCRIBE {FOCUS_TABLE}").fetchall()]
     if focus_only:
         names = [n for n in names if not n.startswith("x_")]
@@ -39,5 +53,13 @@ def export_focus(con: duckdb.DuckDBPyConnection, out: str, *, where: str | None 
     cols = ", ".join(f'CAST("{n}" AS VARCHAR) AS "{n}"' if n in json_cols else f'"{n}"' for n in names)
     query = f"SELECT {cols} FROM {FOCUS_TABLE}{filt}"
     fmt = "FORMAT PARQUET" if out.lower().endswith(".parquet") else "FORMAT CSV, HEADER"
-    con.execute(f"COPY ({query}) TO {sql_str(out)} ({fmt})")
+    try:
+        con.execute(f"COPY ({query}) TO {sql_str(out)} ({fmt})")
+    except duckdb.Error as exc:
+        raise write_error(out, exc) or FinopsError(f"--out {out}: cannot write ({_first_line(exc)})") from None
     return con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -6,6 +6,7 @@ reconciliation proof holds, or the warehouse is exactly as before and the user g
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ from .sources.base import (
     registry,
     sql_str,
 )
-from .warehouse import FOCUS_TABLE, TOLERANCE, add_custom_columns, connect
+from .warehouse import FOCUS_TABLE, TOLERANCE, add_custom_columns, connect, warehouse_path, write_error
 
 
 @dataclass
@@ -209,7 +210,7 @@ def ingest(
     # order makes DuckDB buffer out-of-order row groups under the ingest's memory cap: measured at 10M CUR rows,
     # 108 s instead of 119 s at the same 1.1 GB peak. The caller's setting is restored afterwards.
     keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-    con.execute("SET preserve_insertion_order = " + os.environ.get("PIO", "false"))
+    con.execute("SET preserve_insertion_order = false")
     started = datetime.now(UTC).replace(tzinfo=None)
     # hashing a multi-GB export takes seconds: do it on a thread while DuckDB reads (both release the GIL)
     hasher = ThreadPoolExecutor(max_workers=2)
@@ -238,8 +239,12 @@ def ingest(
             )
         con.execute("COMMIT")
     except BaseException as exc:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended the transaction: keep ITS error
+            con.execute("ROLLBACK")
         try:
+            disk = write_error(warehouse_path(warehouse) if own else "warehouse", getattr(exc, "cause", exc))
+            if disk is not None:  # out of space is not a conversion error of the input
+                raise disk from None
             if isinstance(exc, _CastFailure) and current:  # diagnose outside the aborted transaction, then report
                 raise _diagnose(con, *current, exc.cause) from None
             raise

@@ -210,12 +210,20 @@ def _slug(text: str, limit: int = 60) -> str:
 
 
 def report_name(notebook: str, cli_params: dict[str, Any]) -> str:
-    """``tagging_audit`` or ``tagging_audit__billing_period-2026-10__team-vision``: a safe file-name stem."""
+    """``tagging_audit`` or ``tagging_audit__billing_period-2026-10__team-vision``: a safe file-name stem.
+
+    A value the slug cannot spell exactly (``-5`` would become ``5``, ``a b`` and ``a/b`` both ``a-b``) gets a short
+    hash of its text, so different parameter values never share a file (``-p top_n=-5`` overwrote ``top_n=5``).
+    """
     parts = [_slug(notebook)]
     for k, v in cli_params.items():
         text = v if isinstance(v, str) else json.dumps(v, default=str)
-        parts.append(f"{_slug(k, 30)}-{_slug(text)}")
-    return "__".join(parts)[:200]
+        slug, digest = _slug(text), hashlib.sha256(text.encode()).hexdigest()[:8]
+        if slug != text and not slug.endswith(digest):  # long values already end in this hash
+            slug = f"{slug[:51].rstrip('-._')}-{digest}"
+        parts.append(f"{_slug(k, 30)}-{slug}")
+    name = "__".join(parts)
+    return name if len(name) <= 200 else name[:191] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
 def _inside(out: Path, name: str, suffix: str) -> Path:
@@ -572,7 +580,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     from .config import load_config, section
 
     config_path = args.config
-    if config_path and not Path(config_path).is_file():
+    if config_path and not Path(config_path).exists():
         raise ConfigError(f"{config_path}: config file not found")
     if not config_path and Path("finops.yaml").is_file():
         config_path = "finops.yaml"
@@ -706,9 +714,15 @@ def run(args: argparse.Namespace, command: str = "report") -> int:
         raise ConfigError("name the notebook(s) to run, or --all (see --list)")
     from .warehouse import warehouse_path
 
+    out_arg: Path = s["out"]
+    if out_arg.exists() and not out_arg.is_dir():
+        raise ConfigError(f"--out {out_arg}: is a file; expected a folder for the reports")
     wh = Path(warehouse_path(args.warehouse))
     if not wh.is_file():
         raise FinopsError(f"{wh}: no warehouse here; run 'finops-kit ingest' first")
+    from .warehouse import connect
+
+    connect(wh, read_only=True).close()  # a locked, damaged or foreign file: one line now, not one per kernel
     infos = [read_notebook_info(p) for p in paths]
     cli = parse_parameters(args.parameter)
     jobs = plan(infos, cli, s["parameters"], str(wh.resolve()), s["config_path"], every=bool(args.all))

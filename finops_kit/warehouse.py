@@ -6,11 +6,16 @@ readers, and a single file a notebook can open read-only while nobody is ingesti
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
+from .errors import ConfigError, FinopsError
 from .schema import LINEAGE_COLUMNS, MONEY, table_ddl
 
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
@@ -54,23 +59,166 @@ def warehouse_path(path: str | os.PathLike | None = None) -> str:
     return str(path or os.environ.get("FINOPS_WAREHOUSE") or DEFAULT_WAREHOUSE)
 
 
+#: A DuckDB memory limit: a number and a unit (``2GB``, ``512MiB``, ``1.5 GB``) or a share of RAM (``50%``).
+MEMORY_LIMIT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*$", re.IGNORECASE)
+
+
+def memory_limit_setting(value: str, name: str = "FINOPS_MEMORY_LIMIT") -> str:
+    """``value`` checked as a memory size before it is written into a ``SET`` statement (never pasted raw)."""
+    m = MEMORY_LIMIT_RE.match(str(value))
+    if not m or float(m.group(1)) <= 0 or (m.group(2) == "%" and float(m.group(1)) > 100):
+        raise ConfigError(f"{name}={value!r}: expected a memory size such as 2GB, 512MiB or 50%")
+    return f"{m.group(1)}{m.group(2)}"
+
+
 def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
             memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open (and, unless read-only, create/upgrade) the warehouse. ``":memory:"`` gives a scratch warehouse."""
-    target = warehouse_path(path)
-    if target != ":memory:" and not read_only:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-    if read_only and target != ":memory:" and not Path(target).exists():
-        from .errors import FinopsError
+    """Open (and, unless read-only, create/upgrade) the warehouse. ``":memory:"`` gives a scratch warehouse.
 
+    Every reason the file cannot be opened (locked by another process, a folder, not a DuckDB file, truncated,
+    read-only file system, parent is a file) is one :class:`FinopsError` line; see :func:`open_error`.
+    """
+    target = warehouse_path(path)
+    env_limit = os.environ.get("FINOPS_MEMORY_LIMIT")
+    limit = None
+    if memory_limit or env_limit:  # checked before anything is created
+        limit = memory_limit_setting(memory_limit or env_limit,
+                                     "FINOPS_MEMORY_LIMIT" if (memory_limit or env_limit) == env_limit
+                                     else "memory_limit")
+    if read_only and target != ":memory:" and not Path(target).exists():
         raise FinopsError(f"{target}: no warehouse here; run 'finops-kit ingest' first")
-    con = duckdb.connect(target, read_only=read_only and target != ":memory:")
-    con.execute("SET TimeZone = 'UTC'")  # FOCUS dates are UTC; naive source timestamps are read as UTC
-    if memory_limit or os.environ.get("FINOPS_MEMORY_LIMIT"):
-        con.execute(f"SET memory_limit = '{memory_limit or os.environ['FINOPS_MEMORY_LIMIT']}'")
-    if not read_only:
-        ensure_schema(con)
+    try:
+        if target != ":memory:" and not read_only:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(target, read_only=read_only and target != ":memory:")
+    except (duckdb.Error, OSError) as exc:
+        raise open_error(target, exc, read_only) from None
+    try:
+        if target != ":memory:":
+            _check_complete(con, Path(target))
+        con.execute("SET TimeZone = 'UTC'")  # FOCUS dates are UTC; naive source timestamps are read as UTC
+        if limit:
+            con.execute(f"SET memory_limit = '{limit}'")
+        if not read_only:
+            ensure_schema(con)
+    except (duckdb.Error, OSError) as exc:
+        con.close()
+        raise open_error(target, exc, read_only) from None
     return con
+
+
+#: DuckDB's file header: three 4 KiB blocks before the first data block
+_DUCKDB_HEADER_BYTES = 3 * 4096
+
+
+def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse a truncated warehouse file at open time, not halfway through a command that reads a missing block.
+
+    Without a pending WAL every block DuckDB counts is in the file, so the file is at least header + blocks long.
+    """
+    if not path.is_file() or Path(f"{path}.wal").exists():
+        return
+    block_size, total_blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    expected = _DUCKDB_HEADER_BYTES + int(total_blocks) * int(block_size)
+    if path.stat().st_size < expected:
+        raise duckdb.IOException(f"Could not read enough bytes from file: {path.stat().st_size} of {expected}")
+
+
+def open_error(target: str, exc: BaseException, read_only: bool) -> FinopsError:
+    """One line for a warehouse that cannot be opened: what is wrong with the path and what to do about it."""
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    lock = re.search(r"conflicting lock is held in (.*?) \(PID (\d+)\)", text, re.IGNORECASE)
+    if lock:
+        holder = f"PID {lock.group(2)} ({_command_line(int(lock.group(2))) or lock.group(1)})"
+        if "read-only mode" in low:  # the holder only reads: other readers may share the file
+            advice = ("wait for it to finish, or open the warehouse read-only (fk.connect(path, read_only=True)) "
+                      "if you only need to read")
+        else:
+            advice = "wait for it to finish and run again; readers cannot share the file with a writer"
+        return FinopsError(f"{target}: the warehouse is in use by {holder}; {advice}")
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, IsADirectoryError) or "is a directory" in low:
+        return FinopsError(f"{target}: is a folder; --warehouse expects a .duckdb file (e.g. {target}/warehouse.duckdb)")
+    if isinstance(exc, NotADirectoryError | FileExistsError) or "not a directory" in low:
+        parent = next((str(p) for p in Path(target).parents if p.is_file()), str(Path(target).parent))
+        return FinopsError(f"{target}: {parent} is a file, not a folder; choose another --warehouse")
+    if code == errno.EROFS or "read-only file system" in low:
+        return FinopsError(f"{target}: read-only file system; the warehouse cannot be written here"
+                           + ("" if read_only else " (readers can still open it read-only)"))
+    if code in (errno.EACCES, errno.EPERM) or "permission denied" in low:
+        return FinopsError(f"{target}: permission denied; the warehouse cannot be "
+                           f"{'read' if read_only else 'opened for writing'} here")
+    if code == errno.ENOSPC or "no space left" in low:
+        return FinopsError(f"{target}: out of disk space while opening the warehouse; free space and run again")
+    if "not a valid duckdb database" in low or "could not read enough bytes" in low or "corrupt" in low \
+            or "checksum" in low or "serialization" in low:
+        size = Path(target).stat().st_size if Path(target).is_file() else 0
+        what = "empty" if size == 0 else ("truncated or damaged" if "enough bytes" in low or "checksum" in low
+                                          else "not a DuckDB warehouse file")
+        return FinopsError(f"{target}: {what} ({size:,} bytes); expected a finops-kit warehouse. Rebuild it with "
+                           "'finops-kit ingest' into a new file, or restore a backup")
+    return FinopsError(f"{target}: cannot open the warehouse ({text[:300]})")
+
+
+def _command_line(pid: int) -> str | None:
+    """The command line of a process (Linux /proc), shortened: who holds a lock."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    args = [a for a in raw.decode("utf-8", "replace").split("\0") if a]
+    if not args:
+        return None
+    args[0] = Path(args[0]).name
+    line = " ".join(args)
+    return line if len(line) <= 120 else line[:117] + "..."
+
+
+def write_error(target: str, exc: BaseException) -> FinopsError | None:
+    """One line for a failure to *write* the warehouse (out of space, read-only, I/O error), else None.
+
+    Used where a write fails mid-command, so that "no space left on device" is reported as what it is and not
+    as a conversion error of the input.
+    """
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or "no space left" in low or "disk full" in low:
+        return FinopsError(f"{target}: out of disk space while writing the warehouse; nothing was written. Free "
+                           "space and run again")
+    if code == errno.EROFS or "read-only file system" in low:
+        return FinopsError(f"{target}: read-only file system; nothing was written")
+    if code == errno.EDQUOT or "quota" in low:
+        return FinopsError(f"{target}: disk quota exceeded while writing the warehouse; nothing was written")
+    return None
+
+
+@contextlib.contextmanager
+def removed_if_failed(path: str | os.PathLike | None) -> Iterator[None]:
+    """Undo what opening the warehouse created (folders, the file, its WAL) when the command fails.
+
+    A failed command must leave the disk as it found it: an ingest into a missing folder that fails on its
+    input must not leave the folder and an empty warehouse behind.
+    """
+    target = warehouse_path(path)
+    if target == ":memory:":
+        yield
+        return
+    p = Path(target).absolute()
+    new = [q for q in [p, *p.parents] if not q.exists() and not q.is_symlink()]
+    try:
+        yield
+    except BaseException:
+        for q in new:  # deepest first
+            for f in (q, q.with_name(q.name + ".wal")):
+                if f.is_file():
+                    with contextlib.suppress(OSError):
+                        f.unlink()
+            if q.is_dir():
+                with contextlib.suppress(OSError):
+                    q.rmdir()  # only when empty
+        raise
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -68,6 +68,15 @@ def _open_text(path: str) -> io.TextIOBase:
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
 
 
+#: Longest line accepted (the header in read_header, any row in read_csv). A CSV header of thousands of tag
+#: columns is a few hundred KB and a valid 3 MiB cell must fit (DuckDB's default of 2 MB rejected it as "CSV Error
+#: on Line: 1"); a 9 MB gzip whose first line expands to 2 GiB must not be read into memory to find that out.
+MAX_HEADER_CHARS = 8 << 20
+#: DuckDB's own default read buffer (16 x its default line size): set explicitly, because raising max_line_size
+#: alone would also raise the buffer reserved per file
+CSV_BUFFER_SIZE = 32 << 20
+
+
 def read_header(path: str) -> list[str]:
     """Column names of a billing file, cheaply: the first CSV line, the parquet schema, the first JSON record.
 
@@ -85,7 +94,10 @@ def read_header(path: str) -> list[str]:
 
             return list(pq.read_schema(path).names)
         with _open_text(path) as fh:
-            first = fh.readline()
+            first = fh.readline(MAX_HEADER_CHARS + 1)
+        if len(first) > MAX_HEADER_CHARS:
+            raise InputError(path, f"the first line is longer than {MAX_HEADER_CHARS >> 20} MiB without a line "
+                                   "break; expected a header row (is it a billing export?)", row=1)
         if not first.strip():
             raise InputError(path, "empty file; expected a header row and billing rows")
         if kind == "json":
@@ -209,6 +221,46 @@ def timestamp_expr(staged: StagedSource, column: str) -> str:
     return f"CAST({ref} AS TIMESTAMP)"  # typed timestamp/date; a TIMESTAMPTZ is rendered in the session's UTC
 
 
+def explain_missing_columns(staged: StagedSource, missing: Sequence[str]) -> None:
+    """Raise the real reason when a required column is in a file's header but not in what DuckDB read.
+
+    Two causes made "missing required column BilledCost" a misleading message: the column appears twice in
+    different case (``BilledCost`` and ``billedcost``: which one is the cost?), or a malformed row (too few or too
+    many fields, an unterminated quote) made DuckDB's dialect sniffer give up and read each line as one column.
+    The file is scanned here, on the error path only, to name the row.
+    """
+    for alias, original in staged.original_names.items():
+        for m in missing:
+            if original.lower() == m.lower():
+                spellings = sorted(o for o in staged.original_names.values() if o.lower() == m.lower())
+                raise InputError(_file_of(staged, alias), f"column {m!r} appears more than once in different case "
+                                                          f"({', '.join(map(repr, spellings))}); expected it once",
+                                 column=m)
+    for f in staged.files:
+        if file_kind(f) != "csv":
+            continue
+        header = read_header(f)
+        if not any(m in header for m in missing):
+            continue
+        with _open_text(f) as fh:
+            import csv
+
+            reader = csv.reader(fh, strict=True)
+            try:
+                names = next(reader)
+                for row_no, row in enumerate(reader, 1):
+                    if len(row) != len(names) and row:
+                        raise InputError(f, f"malformed CSV row: {len(row)} fields where the header has "
+                                            f"{len(names)}; expected one value per column", row=row_no)
+            except csv.Error as exc:
+                raise InputError(f, f"malformed CSV ({exc}; an unterminated quote?)",
+                                 row=max(reader.line_num - 1, 1)) from None
+
+
+def _file_of(staged: StagedSource, alias: str) -> str:
+    return staged.files[0] if len(staged.files) == 1 else f"{staged.files[0]} (+{len(staged.files) - 1} files)"
+
+
 class Source:
     """Base class of source modules. Subclasses set the class attributes and write the three SQL methods."""
 
@@ -241,7 +293,8 @@ class Source:
     # ---- staging ---------------------------------------------------------------------------------------
     def csv_options(self) -> dict[str, object]:
         """read_csv options; all columns as text so that the mapping's casts (and our errors) decide."""
-        return {"header": True, "all_varchar": True, "nullstr": ["", "NULL"], "quote": '"', "escape": '"'}
+        return {"header": True, "all_varchar": True, "nullstr": ["", "NULL"], "quote": '"', "escape": '"',
+                "max_line_size": MAX_HEADER_CHARS, "buffer_size": CSV_BUFFER_SIZE}
 
     def stage(self, con: duckdb.DuckDBPyConnection, files: list[str], view: str) -> StagedSource:
         """Create a temporary view ``view`` over the raw files (plus a ``_file`` column).
@@ -285,6 +338,7 @@ class Source:
     def check_columns(self, staged: StagedSource) -> None:
         missing = [c for c in self.required_columns if c not in staged.columns]
         if missing:
+            explain_missing_columns(staged, missing)
             raise InputError(
                 staged.files[0] if len(staged.files) == 1 else f"{staged.files[0]} (+{len(staged.files) - 1} files)",
                 f"missing required column(s) {', '.join(repr(m) for m in missing)} for format {self.name}",

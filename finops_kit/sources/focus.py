@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from ..datafiles import data_rows
-from ..schema import allowed_values, focus_column_names, focus_columns
+from ..schema import LINEAGE_COLUMNS, allowed_values, focus_column_names, focus_columns
 from .base import (
     Source,
     StagedSource,
@@ -25,6 +25,10 @@ from .base import (
     timestamp_expr,
     x_column_name,
 )
+
+#: Lineage columns a FOCUS file may carry (the kit's own export) whose values describe the charge, not the file:
+#: kept as they are. The others (format, file, ingest id, replacement key) are set by the ingest reading the file.
+CARRIED_LINEAGE = ("x_UsageType", "x_Operation", "x_InstanceType", "x_AiWorkload")
 
 
 @cache
@@ -115,12 +119,18 @@ class FocusSource(Source):
             f"strftime({timestamp_expr(staged, 'BillingPeriodStart')}, '%Y-%m')) AS x_SourceKey"
             if "BillingAccountId" in staged.columns else "NULL AS x_SourceKey"
         )
+        for src in CARRIED_LINEAGE:  # the kit's own export: what the original source said is kept
+            if src in staged.columns:
+                exprs.append(f"CAST({ident(src)} AS VARCHAR) AS {ident(src)}")
         for src, x_name in self.passthrough_columns(staged).items():
             exprs.append(f"CAST({ident(src)} AS VARCHAR) AS {ident(x_name)}")
         return f"SELECT {', '.join(exprs)} FROM {staged.view}"
 
     def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
-        known = set(focus_column_names()) | set(renames()) | {"_file"}
+        # lineage columns in a file (the kit's own export) are not pass-through: this ingest writes its own
+        # x_SourceFormat/x_SourceFile/x_IngestId/x_SourceKey, and passing them through too named each twice
+        # ("Binder Error ... x_SourceFormat_1" on export -> ingest)
+        known = set(focus_column_names()) | set(renames()) | {"_file"} | set(LINEAGE_COLUMNS)
         return {c: x_column_name(c) for c in staged.columns if c not in known}
 
     def source_totals_sql(self, staged: StagedSource) -> str:
