@@ -30,12 +30,12 @@ import duckdb
 import pandas as pd
 
 from . import checkpoint as ck
+from . import units
 from .classify import ai_rules
 from .datafiles import data_rows
 from .errors import ConfigError, InputError
 from .schema import MONEY
 from .sources.base import sql_str
-from .warehouse import FOCUS_TABLE
 
 #: Where a fresh copy of the feed is published (the kit never fetches it on its own: pass it to load_advisor).
 ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
@@ -229,57 +229,38 @@ def compare_snapshots(old: Advisor, new: Advisor, instance_types: Sequence[str],
 
 
 # ------------------------------------------------------------------------------------- the bill (FOCUS)
-def _hour_units_sql() -> str:
-    df = _data_csv("hour_units.csv")
-    whens = " ".join(f"WHEN {sql_str(u.strip().lower())} THEN {float(h)!r}"
-                     for u, h in zip(df.unit, df.hours_per_unit, strict=True))
-    return f"(CASE lower(trim(coalesce(ConsumedUnit, ''))) {whens} ELSE NULL END)"
-
-
 def _team_sql(team_tags: Sequence[str]) -> str:
     parts = [f"nullif(trim(json_extract_string(Tags, {sql_str('$.' + json.dumps(k))})), '')" for k in team_tags]
     return f"coalesce({', '.join(parts)}, '(untagged)')" if parts else "'(untagged)'"
 
 
-_FAMILY_SQL = """CASE
-  WHEN x_InstanceType IS NULL OR x_InstanceType = '' THEN '(no instance type)'
-  WHEN contains(x_InstanceType, '.') THEN split_part(x_InstanceType, '.', 1)
-  WHEN regexp_matches(x_InstanceType, '^(?i)standard_') THEN
-       regexp_replace(regexp_replace(x_InstanceType, '^(?i)standard_', ''), '^([A-Za-z]+)[0-9]+', '\\1')
-  WHEN contains(x_InstanceType, '-') THEN split_part(x_InstanceType, '-', 1)
-  ELSE x_InstanceType END"""
-
-_PRICING_SQL = """CASE
-  WHEN PricingCategory = 'Dynamic' OR regexp_matches(coalesce(x_UsageType, ''), '(?i)SpotUsage') THEN 'Spot'
-  WHEN PricingCategory = 'Committed' OR CommitmentDiscountId IS NOT NULL THEN 'Committed'
-  WHEN PricingCategory = 'Standard' THEN 'On-demand'
-  ELSE coalesce(PricingCategory, '(none)') END"""
-
 PRICING_ORDER = ("Spot", "On-demand", "Committed")
 
 
 def accelerated_usage_sql(team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None) -> str:
-    """SQL of GPU/accelerator usage rows with month, team, family, region, pricing class, cost and hours.
+    """SQL of accelerated instances' rows with month, team, family, region, pricing class, cost and hours.
 
-    A row counts when x_AiWorkload is 'Accelerated compute' or its instance type matches the AWS accelerated
-    pattern of ``data/ai_workloads.csv``; only ChargeCategory 'Usage' rows (commitment purchases are not GPU
-    hours). Pricing class: 'Spot' = PricingCategory Dynamic (or an AWS ``SpotUsage`` usage type),
-    'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
+    Rows, hours and pricing classes come from :func:`finops_kit.units.accelerated_usage_sql` (the kit's one
+    answer): a GCP VM's vCPU, RAM and GPU rows and its credits are one instance; ``hours`` are instance-hours
+    (an a2-highgpu-8g hour is one hour, not 104 SKU-hours), ``accelerator_hours`` GPU/TPU/Trainium/Inferentia
+    hours; fees, purchases and unused commitments have no hours. Pricing class: 'Spot' = PricingCategory Dynamic
+    (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
+    ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
     """
-    where = [f"(x_AiWorkload = 'Accelerated compute' OR regexp_matches(coalesce(x_InstanceType, ''), "
-             f"{sql_str(_accelerated_pattern())}))", "ChargeCategory = 'Usage'"]
+    where = ["TRUE"]
     if start is not None:
         where.append(f"ChargePeriodStart >= TIMESTAMP {sql_str(str(pd.Timestamp(start)))}")
     if end is not None:
         where.append(f"ChargePeriodStart < TIMESTAMP {sql_str(str(pd.Timestamp(end)))}")
     return f"""
       SELECT date_trunc('month', ChargePeriodStart) AS month, ProviderName AS provider,
-             {_team_sql(team_tags)} AS team, coalesce(x_InstanceType, '(no instance type)') AS instance_type,
-             {_FAMILY_SQL} AS instance_family, coalesce(RegionId, '(no region)') AS region,
-             {_PRICING_SQL} AS pricing, BillingCurrency AS currency,
-             EffectiveCost, ListCost, CAST(ConsumedQuantity * {_hour_units_sql()} AS DECIMAL(38,6)) AS hours
-      FROM {FOCUS_TABLE}
-      WHERE {' AND '.join(where)}"""
+             {_team_sql(team_tags)} AS team, coalesce(instance_type, '(no instance type)') AS instance_type,
+             coalesce(instance_family, '(no instance type)') AS instance_family,
+             coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
+             EffectiveCost, ListCost, CAST(hours AS DECIMAL(38,6)) AS hours,
+             CAST(accelerator_hours AS DECIMAL(38,6)) AS accelerator_hours,
+             has_instance_hours AS has_hours, has_accelerator_hours
+      FROM ({units.accelerated_usage_sql(' AND '.join(where))})"""
 
 
 _DIMS = ("month", "provider", "team", "instance_family", "instance_type", "region", "currency")
@@ -295,9 +276,12 @@ def _dims(by: Sequence[str]) -> list[str]:
 def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",), *,
                   team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None
                   ) -> duckdb.DuckDBPyRelation:
-    """Accelerated compute per ``by`` (always also per currency): cost and hours by pricing class, spot shares.
+    """Accelerated compute per ``by`` (always also per currency): cost, instance-hours and accelerator-hours by
+    pricing class, spot shares.
 
-    ``spot_hours_share`` = spot hours / all hours with a time unit; ``spot_cost_share`` = spot cost / all cost.
+    ``spot_hours_share`` = spot instance-hours / all instance-hours; ``spot_accelerator_hours_share`` = the same
+    for accelerator-hours (they differ when 8-GPU and 1-GPU instances mix); ``spot_cost_share`` = spot cost / all
+    cost. Hours are those of :mod:`finops_kit.units`.
     """
     dims = _dims(by)
     if "currency" not in dims:
@@ -305,7 +289,8 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
     cols = ", ".join(dims)
     per_class = ",\n".join(
         f"  coalesce(sum(EffectiveCost) FILTER (WHERE pricing = '{p}'), 0)::{MONEY} AS \"{k}_cost\",\n"
-        f"  coalesce(sum(hours) FILTER (WHERE pricing = '{p}'), 0) AS \"{k}_hours\""
+        f"  coalesce(sum(hours) FILTER (WHERE pricing = '{p}'), 0) AS \"{k}_hours\",\n"
+        f"  coalesce(sum(accelerator_hours) FILTER (WHERE pricing = '{p}'), 0) AS \"{k}_accelerator_hours\""
         for p, k in (("Spot", "spot"), ("On-demand", "on_demand"), ("Committed", "committed")))
     return con.sql(f"""
       WITH u AS ({accelerated_usage_sql(team_tags, start, end)})
@@ -315,7 +300,10 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
           AS other_cost,
         sum(EffectiveCost)::{MONEY} AS total_cost,
         coalesce(sum(hours), 0) AS total_hours,
+        coalesce(sum(accelerator_hours), 0) AS total_accelerator_hours,
         round(coalesce(sum(hours) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(hours), 0), 4) AS spot_hours_share,
+        round(coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(accelerator_hours), 0), 4)
+          AS spot_accelerator_hours_share,
         round(coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(EffectiveCost), 0), 4)
           AS spot_cost_share
       FROM u GROUP BY ALL ORDER BY {cols}""")
@@ -324,34 +312,33 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
 def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provider", "region", "instance_type"), *,
                     team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None
                     ) -> duckdb.DuckDBPyRelation:
-    """Effective hourly rate actually paid (EffectiveCost / hours) per pricing class, and per accelerator-hour.
+    """Effective hourly rate actually paid per pricing class: per instance-hour and per accelerator-hour.
 
-    Rows without a time unit in ConsumedUnit are left out of the rate (their count is in ``rows_without_hours``).
-    ``discount_vs_list`` = 1 - EffectiveCost / ListCost over the rows with hours.
+    ``cost`` is the effective cost of the instances whose hours are counted (all of a GCP VM's vCPU, RAM, GPU rows
+    and credits); ``rate_per_hour`` = cost / instance-hours, ``rate_per_accelerator_hour`` = the cost of instances
+    with accelerator-hours / accelerator-hours (:func:`finops_kit.units.rate_sql`, the same rates
+    :func:`finops_kit.tagging.accelerator_families` shows). Rows of instances without hours (unused reservations,
+    types without a time unit) are left out of the rates; their count is in ``rows_without_hours``.
+    ``discount_vs_list`` = 1 - EffectiveCost / ListCost over the instances with hours.
     """
     dims = _dims(by)
     if "currency" not in dims:
         dims.append("currency")
     cols = ", ".join(dims)
-    cat = instance_catalog()[["instance_type", "accelerators"]]
-    con.register("_spot_catalog", cat)
-    try:
-        rel = con.sql(f"""
-          WITH u AS ({accelerated_usage_sql(team_tags, start, end)})
-          SELECT {cols}, pricing,
-            sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL)::{MONEY} AS cost,
-            sum(hours) AS hours,
-            CAST(sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL) / nullif(sum(hours), 0) AS {RATE}) AS rate_per_hour,
-            CAST(sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL)
-                 / nullif(sum(hours * c.accelerators), 0) AS {RATE}) AS rate_per_accelerator_hour,
-            round(1 - sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL)
-                 / nullif(sum(ListCost) FILTER (WHERE hours IS NOT NULL), 0), 4) AS discount_vs_list,
-            count(*) FILTER (WHERE hours IS NULL) AS rows_without_hours
-          FROM u LEFT JOIN _spot_catalog c USING (instance_type)
-          GROUP BY ALL ORDER BY {cols}, pricing""")
-        return _materialize(con, rel)
-    finally:
-        con.unregister("_spot_catalog")
+    rel = con.sql(f"""
+      WITH u AS ({accelerated_usage_sql(team_tags, start, end)})
+      SELECT {cols}, pricing,
+        sum(EffectiveCost) FILTER (WHERE has_hours)::{MONEY} AS cost,
+        sum(hours) AS hours,
+        sum(accelerator_hours) AS accelerator_hours,
+        {units.rate_sql("hours", "has_hours", RATE)} AS rate_per_hour,
+        {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour,
+        round(1 - sum(EffectiveCost) FILTER (WHERE has_hours)
+             / nullif(sum(ListCost) FILTER (WHERE has_hours), 0), 4) AS discount_vs_list,
+        count(*) FILTER (WHERE NOT has_hours) AS rows_without_hours
+      FROM u
+      GROUP BY ALL ORDER BY {cols}, pricing""")
+    return _materialize(con, rel)
 
 
 def _materialize(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
@@ -404,12 +391,12 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
           WITH u AS ({accelerated_usage_sql(team_tags, start, end)}),
           observed AS (
             SELECT provider, region, instance_type, currency,
-                   sum(EffectiveCost) / nullif(sum(hours), 0) AS spot_rate
-            FROM u WHERE pricing = 'Spot' AND hours IS NOT NULL GROUP BY ALL),
+                   {units.rate_sql("hours", "has_hours", "DOUBLE")} AS spot_rate
+            FROM u WHERE pricing = 'Spot' GROUP BY ALL),
           od AS (
             SELECT {dim_cols}provider, region, instance_type, currency,
                    sum(EffectiveCost) AS od_cost, sum(hours) AS od_hours,
-                   sum(EffectiveCost) FILTER (WHERE hours IS NOT NULL) AS od_cost_with_hours
+                   sum(EffectiveCost) FILTER (WHERE has_hours) AS od_cost_with_hours
             FROM u WHERE pricing = 'On-demand' GROUP BY ALL),
           priced AS (
             SELECT od.*, o.spot_rate AS observed_rate,

@@ -43,6 +43,8 @@ import pandas as pd
 
 from .errors import ConfigError, InputError
 from .sources.base import sql_str
+from .units import quantity_in, unit_key
+from .units import volume_units_values as _units
 from .warehouse import FOCUS_TABLE
 
 #: Environment variables pointing at a user's reviewed copies of the mapping/price tables.
@@ -136,28 +138,9 @@ def values_sql(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> str:
     return f"(VALUES {body}) AS t({', '.join(columns)})"
 
 
-@cache
-def _units() -> str:
-    rows = read_table("storage_units.csv")
-    return values_sql([(r["unit"].lower(), r["kind"], float(r["factor"])) for r in rows], ("unit", "kind", "factor"))
-
-
 def frame(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     """A small aggregate as pandas with DECIMAL money kept as :class:`~decimal.Decimal` (``.df()`` makes floats)."""
     return rel.to_arrow_table().to_pandas()
-
-
-def unit_key(expr: str) -> str:
-    """SQL normalizing a unit string the way ``storage_units.csv`` lists them (lower case, single spaces)."""
-    return f"lower(regexp_replace(trim({expr}), '\\s+', ' ', 'g'))"
-
-
-def quantity_in(kind: str) -> str:
-    """SQL for a row's quantity in the base unit of ``kind`` (gb_month, gb, count), from ConsumedQuantity when its
-    unit is of that kind, else PricingQuantity; NULL when neither is. Expects the unit table joined as ``uc``
-    (ConsumedUnit) and ``up`` (PricingUnit)."""
-    return (f"CASE WHEN uc.kind = {sql_str(kind)} THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor "
-            f"WHEN up.kind = {sql_str(kind)} THEN CAST(PricingQuantity AS DOUBLE) * up.factor END")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from . import units
 from .attribution import UNTAGGED, Attribution, norm_sql, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
@@ -59,11 +60,6 @@ DIMENSIONS: dict[str, str] = {
     "ai_workload": "coalesce(x_AiWorkload, 'Not AI')",
 }
 
-#: Accelerator hours of a row: ConsumedQuantity when it is measured in hours, else the charged period's length.
-_HOURS_SQL = """CASE WHEN lower(coalesce(ConsumedUnit, '')) LIKE '%hour%'
-                      OR lower(coalesce(ConsumedUnit, '')) IN ('hrs', 'hr', 'h')
-                 THEN CAST(ConsumedQuantity AS DOUBLE)
-                 ELSE epoch(ChargePeriodEnd - ChargePeriodStart) / 3600.0 END"""
 
 
 def maturity_band(pct: float | None) -> str:
@@ -504,8 +500,8 @@ class TagAudit:
         """Spend, AI spend, accelerator instance-hours and their cost per environment value (dev vs prod).
 
         Columns: environment, env_class (production / non-production / untagged), cost, ai_cost, gpu_hours,
-        gpu_cost. GPU hours are instance-hours of 'Accelerated compute' usage charges: ConsumedQuantity when the
-        unit is hours, else the length of the charge period.
+        gpu_cost. GPU hours are the instance-hours of accelerated instances (:mod:`finops_kit.units`: a GCP VM's
+        hours from its machine type, never its vCPU or RAM seconds; fees and unused reservations have none).
         """
         env = self.policy.environment_key
         cls = self._env_class()
@@ -513,11 +509,16 @@ class TagAudit:
             SELECT coalesce({ident(env)}, {sql_str(UNTAGGED)}) AS environment, {cls} AS env_class,
                    CAST(sum(cost) AS DOUBLE) AS cost,
                    CAST(coalesce(sum(cost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0) AS DOUBLE) AS ai_cost,
-                   coalesce(sum({_HOURS_SQL}) FILTER (WHERE x_AiWorkload = 'Accelerated compute'
-                                                      AND ChargeCategory = 'Usage'), 0) AS gpu_hours,
+                   coalesce(sum(h.instance_hours), 0) AS gpu_hours,
                    CAST(coalesce(sum(cost) FILTER (WHERE x_AiWorkload = 'Accelerated compute'), 0) AS DOUBLE)
                      AS gpu_cost
-            FROM @wide GROUP BY ALL ORDER BY cost DESC""").df()
+            FROM @wide LEFT JOIN {self._instance_hours()} h USING (_rid) GROUP BY ALL ORDER BY cost DESC""").df()
+
+    def _instance_hours(self) -> str:
+        """SQL relation (_rid, instance_hours) of the accelerated usage rows in scope (:mod:`finops_kit.units`)."""
+        rows = units.accelerated_usage_sql(source=self.scope.rows_sql(rowid=True))
+        return (f"(SELECT _rowid AS _rid, instance_hours FROM ({rows}) "
+                f"WHERE ChargeCategory = 'Usage' AND instance_hours IS NOT NULL)")
 
     def always_on_gpus(self, office_start: int = 8, office_end: int = 19,
                        office_days: Sequence[int] = (1, 2, 3, 4, 5), timezone: str = "UTC",
@@ -527,8 +528,8 @@ class TagAudit:
         office-hours schedule would save per month.
 
         Each usage charge of an 'Accelerated compute' resource is spread over the clock hours of its
-        ChargePeriod; the share of each hour the resource ran is its hours (ConsumedQuantity in hours, else the
-        period length) over the period length, so a daily row of 24 hours marks all 24 hours and a daily row of
+        ChargePeriod; the share of each hour the resource ran is its instance-hours (:mod:`finops_kit.units`; a
+        GCP VM's from its GPU or vCPU row) over the period length, so a daily row of 24 hours marks all 24 hours and a daily row of
         10 hours marks none as fully used (hourly rows are exact; daily rows cannot say *which* hours ran, so
         the rule errs towards not flagging). Off-hours are hours outside ``office_start``-``office_end`` (local
         ``timezone``) or on days outside ``office_days`` (ISO: 1 = Monday). A resource is always on when, over
@@ -553,8 +554,8 @@ class TagAudit:
                      {team} AS team,
                      ChargePeriodStart AS s, ChargePeriodEnd AS e, cost,
                      greatest(epoch(ChargePeriodEnd - ChargePeriodStart) / 3600.0, 1e-9) AS period_h,
-                     {_HOURS_SQL} AS used_h
-              FROM @wide
+                     h.instance_hours AS used_h
+              FROM @wide LEFT JOIN {self._instance_hours()} h USING (_rid)
               WHERE x_AiWorkload = 'Accelerated compute' AND ChargeCategory = 'Usage' AND ResourceId IS NOT NULL
                 AND {cls} IN {classes} AND ChargePeriodEnd > ChargePeriodStart),
             slots AS (
@@ -633,34 +634,29 @@ def ai_trend(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = No
         FROM {sc.rows_sql()} GROUP BY ALL ORDER BY month, provider, ai_workload""").df()
 
 
-#: Instance family of an accelerator: p4d.24xlarge -> p4d, a2-highgpu-8g -> a2-highgpu, Standard_NC24ads_A100_v4 ->
-#: NC-series; falls back to the usage type (GCP GPU SKUs carry no instance type).
-_FAMILY_SQL = """CASE
-  WHEN x_InstanceType IS NULL THEN coalesce(x_UsageType, ServiceName, '(unknown)')
-  WHEN x_InstanceType LIKE '%.%' THEN split_part(x_InstanceType, '.', 1)
-  WHEN x_InstanceType LIKE '%-%' THEN split_part(x_InstanceType, '-', 1) || '-' || split_part(x_InstanceType, '-', 2)
-  WHEN regexp_matches(coalesce(ProviderName, ''), '(?i)microsoft|azure')
-    THEN coalesce(nullif(regexp_extract(regexp_replace(x_InstanceType, '^(?i)standard_', ''),
-                                        '^([A-Za-z]+)[0-9]', 1), ''), x_InstanceType) || '-series'
-  ELSE x_InstanceType
-END"""
-
-
 def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
                          providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
-    """Accelerated compute (GPU/TPU/Trainium/Inferentia) per provider and instance family: cost, instance-hours,
-    cost per instance-hour, and the share bought on spot/dynamic pricing."""
+    """Accelerated compute (GPU/TPU/Trainium/Inferentia) per provider, instance family and currency: cost,
+    instance-hours, accelerator-hours, cost per instance-hour and per accelerator-hour, and the spot share.
+
+    Rows, hours, families and rates come from :mod:`finops_kit.units` (the same rates as
+    :func:`finops_kit.spot.effective_rates`): a GCP VM's vCPU, RAM and GPU rows are one instance, fees and unused
+    reservations have no hours and no family. ``spot_share`` is the share of accelerator-hours on spot.
+    """
     sc = _dim_scope(con, scope, None, start, end, providers)
     return con.sql(f"""
-        SELECT {DIMENSIONS['provider']} AS provider, {_FAMILY_SQL} AS family,
-               string_agg(DISTINCT x_InstanceType, ', ' ORDER BY x_InstanceType) AS instance_types,
+        SELECT coalesce(ProviderName, '(none)') AS provider, instance_family AS family, BillingCurrency AS currency,
+               string_agg(DISTINCT instance_type, ', ' ORDER BY instance_type) AS instance_types,
                CAST(sum(EffectiveCost) AS DOUBLE) AS cost,
-               sum({_HOURS_SQL}) FILTER (WHERE ChargeCategory = 'Usage') AS instance_hours,
-               CAST(sum(EffectiveCost) AS DOUBLE) / nullif(sum({_HOURS_SQL}) FILTER (WHERE ChargeCategory = 'Usage'), 0)
-                 AS cost_per_hour,
-               100.0 * CAST(coalesce(sum(EffectiveCost) FILTER (WHERE PricingCategory = 'Dynamic'), 0) AS DOUBLE)
-                 / nullif(CAST(sum(EffectiveCost) AS DOUBLE), 0) AS spot_share
-        FROM {sc.rows_sql()} WHERE x_AiWorkload = 'Accelerated compute'
+               sum(instance_hours) AS instance_hours,
+               sum(accelerator_hours) AS accelerator_hours,
+               CAST({units.rate_sql()} AS DOUBLE) AS cost_per_hour,
+               CAST({units.rate_sql("accelerator_hours", "has_accelerator_hours")} AS DOUBLE)
+                 AS cost_per_accelerator_hour,
+               100.0 * coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0)
+                 / nullif(sum(accelerator_hours), 0) AS spot_share
+        FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
+        WHERE instance_family IS NOT NULL
         GROUP BY ALL ORDER BY cost DESC""").df()
 
 

@@ -45,9 +45,11 @@ def bill():
         _row(day="2026-02-06", cost=7, x_InstanceType="m5.xlarge", x_AiWorkload=None, ConsumedQuantity=3),
         _row(day="2026-02-01", cost=1000, x_InstanceType="p4d.24xlarge", ChargeCategory="Purchase",
              PricingCategory="Committed"),
-        # a managed GPU on another cloud, no instance type: still accelerated compute (x_AiWorkload)
-        _row(day="2026-02-08", cost=8, ConsumedQuantity=4, ProviderName="Google Cloud", RegionId="us-central1",
-             x_InstanceType=None, PricingCategory="Dynamic", tags={"team": "search"}),
+        # a GPU on another cloud billed as its own SKU, no machine type: 4 GPU-hours in seconds, accelerated compute
+        # (x_AiWorkload); its instance-hours are unknown (finops_kit.units never guesses them)
+        _row(day="2026-02-08", cost=8, ConsumedQuantity=14400, ConsumedUnit="Seconds", ProviderName="Google Cloud",
+             RegionId="us-central1", x_InstanceType=None, x_UsageType="Spot Preemptible Nvidia Tesla T4 GPU running in Americas",
+             PricingCategory="Dynamic", tags={"team": "search"}),
     ])
 
 
@@ -82,7 +84,8 @@ def test_spot_coverage_by_family_and_region_keeps_decimals(bill):
     p4d = _by(df, instance_family="p4d")
     assert p4d.total_hours == 25 and p4d.total_cost == pytest.approx(384.6)
     gcp = _by(df, region="us-central1")
-    assert gcp.instance_family == "(no instance type)" and gcp.spot_hours == 4
+    assert gcp.instance_family == "(no instance type)" and gcp.spot_cost == 8
+    assert gcp.spot_hours == 0 and gcp.spot_accelerator_hours == 4 and gcp.spot_accelerator_hours_share == 1
     exact = bill.execute("SELECT sum(on_demand_cost) FROM (" + rel.sql_query() + ")").fetchone()[0]
     assert exact == Decimal("274.900000000000")  # 219.6 + 50.3 + 5, exact
 

@@ -210,7 +210,8 @@ def test_environments(audit):
     assert e.loc["dev", "env_class"] == "non-production" and e.loc["dev", "cost"] == pytest.approx(30.0)
     # untagged is net: 20 (invalid env) - 10 (credit) + 0 + 40
     assert e.loc[UNTAGGED, "cost"] == pytest.approx(50.0)
-    assert e.loc[UNTAGGED, "gpu_hours"] == pytest.approx(24.0)  # one daily GPU row without an hour unit
+    # one daily GPU row without a time quantity: no hours (finops_kit.units never takes hours from the period)
+    assert e.loc[UNTAGGED, "gpu_hours"] == 0
 
 
 def test_scope_filters():

@@ -7,7 +7,9 @@ fields: ``service{id,description}``, ``sku{id,description}``, ``project{id,numbe
 ``credits[]{name,amount,full_name,id,type}``, ``invoice{month}``, ``cost_type``, ``adjustment_info``.
 Timestamps are written the way BigQuery writes TIMESTAMP to JSON (``2026-01-05 00:00:00 UTC``).
 
-Mechanics: a VM-day is one row per SKU component (cores, RAM, GPUs); spot VMs use the "Spot Preemptible"
+Mechanics: a VM-day is one row per SKU component (cores in vCPU-seconds, RAM in byte-seconds, GPUs in GPU-seconds,
+as real exports bill an a2-highgpu-8g: 96 vCPU, 680 GiB, 8 x A100 40GB at us-central1 list prices), and a VM runs at
+most 24 h a day (a fleet of 48 instance-hours is two VMs); spot VMs use the "Spot Preemptible"
 SKUs; a resource-based CUD on A100 GPUs bills a daily commitment fee and gives COMMITTED_USAGE_DISCOUNT
 credits on covered GPU usage; the new spend-based CUD model bills Vertex AI prediction at the discounted rate
 (``cost_at_list`` keeps the list price) with a daily fee offset by FEE_UTILIZATION_OFFSET credits; sustained
@@ -118,6 +120,24 @@ def _labels(tags: dict[str, str]) -> list[dict]:
     return [{"key": k, "value": v} for k, v in out.items()]
 
 
+def _vm_hours(u: model.Usage, instances: int) -> list[tuple[Decimal, Decimal]]:
+    """(hours, baseline hours) per VM of a workload-day: a VM runs at most 24 hours a day.
+
+    ``instances`` VMs share the day evenly when that fits (an endpoint fleet); otherwise a steady VM runs 24 h
+    and burst VMs take the rest (a training fleet of 48 instance-hours a day is two VMs, not one VM billed 48 h).
+    """
+    q, b = u.quantity, u.baseline
+    n = max(1, instances)
+    if q <= 24 * n and b <= 24 * n:
+        return [(Decimal(repr(q / n)), Decimal(repr(b / n)))] * n
+    out = []
+    while q > 1e-9 or b > 1e-9:
+        hq, hb = min(q, 24.0), min(b, 24.0)
+        out.append((Decimal(repr(round(hq, 6))), Decimal(repr(round(hb, 6)))))
+        q, b = max(0.0, q - hq), max(0.0, b - hb)
+    return out
+
+
 class GcpRows:
     def __init__(self, seed: int, planted: Planted):
         self.seed = seed
@@ -215,14 +235,11 @@ class GcpRows:
             sys_labels = [{"key": "compute.googleapis.com/machine_spec", "value": w.sku.replace("-t4", "")},
                           {"key": "compute.googleapis.com/cores", "value": str(comps[0][5])},
                           {"key": "compute.googleapis.com/memory", "value": str(comps[1][5] * 1024)}]
-            n = max(1, w.instances)
-            for i in range(n):
+            for i, (hours, base_hours) in enumerate(_vm_hours(u, w.instances)):
                 name = f"{w.name}-{i + 1}"
                 pid = PROJECTS[w.account][0]
                 res = (name, f"//compute.googleapis.com/projects/{pid}/zones/{zone}/instances/"
                              f"{int(stable_hex(15, w.name, i), 16)}")
-                hours = Decimal(repr(u.quantity / n))
-                base_hours = Decimal(repr(u.baseline / n))
                 for service, desc, unit, punit, price, per, kind in comps:
                     desc = f"Spot Preemptible {desc}" if spot else desc
                     p = money(Decimal(price) * factor, 6)

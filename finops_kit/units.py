@@ -1,0 +1,266 @@
+"""Usage units: the one place that says how many instance-hours, accelerator-hours, vCPU-hours, GB-months and GB
+transferred a FOCUS row stands for.
+
+Why one module: providers bill compute in different shapes, and every analysis that counts "GPU hours" on its own
+gets a different answer. AWS bills an instance-hour per row (``BoxUsage:p4d.24xlarge``, 1 h = 8 A100-hours).
+GCP bills a VM as separate SKUs in seconds: ``A2 Instance Core`` (vCPU-seconds), ``A2 Instance Ram``
+(byte-seconds) and ``Nvidia Tesla A100 GPU`` (GPU-seconds); summing their seconds as "hours" counts an
+a2-highgpu-8g hour 104 times. Azure bills a VM meter per hour and an unused reservation as a row without usage.
+The rules live in reviewed tables, not in code:
+
+* ``data/usage_units.csv`` — what a row's time quantity counts (role: instance, accelerator, vcpu, memory,
+  license, none), per provider, from its SKU / usage type;
+* ``data/ec2_accelerated_instances.csv`` (AWS) and ``data/machine_types.csv`` (GCP, Azure) — accelerators and
+  vCPUs per instance type;
+* ``data/hour_units.csv`` — which ConsumedUnit spellings measure time, and how many hours one unit is;
+* ``data/storage_units.csv`` — volume units (GB-months, GB, request counts).
+
+Rules (the answer every report gives):
+
+* Only ``ChargeCategory = 'Usage'`` rows that are not unused commitments have hours. Reservation and savings-plan
+  fees, purchases, credits, unused reservations, RAM and licence lines never count as hours of any kind.
+* instance-hours: an ``instance`` row's hours; a GCP ``accelerator`` row's accelerator-hours / the machine type's
+  accelerators (a2-highgpu-8g: GPU-hours / 8); a GCP ``vcpu`` row's vCPU-hours / the machine type's vCPUs, only for
+  machine types without built-in accelerators (N1 VMs with attached GPUs). Never vCPU or RAM seconds as such.
+* accelerator-hours (GPU, TPU chip, Trainium, Inferentia): an ``instance`` row's hours x accelerators per instance;
+  an ``accelerator`` row's hours.
+* vCPU-hours: an ``instance`` row's hours x vCPUs per instance; a ``vcpu`` row's hours.
+* An instance's cost is all of its rows: GCP's vCPU, RAM, GPU and licence rows and the credits billed against them
+  (rows of one resource and charge period). Its pricing class (Spot / On-demand / Committed) is that of its
+  accelerator row (else its instance or vCPU row), so a VM whose GPUs run under a committed-use discount is one
+  committed instance, not a committed GPU plus an on-demand VM without hours.
+
+Instance types missing from the catalog still get instance-hours from ``instance`` rows; their accelerator-hours and
+vCPU-hours are NULL (unknown) until a row is added to the catalog table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from .datafiles import data_rows
+from .sources.base import ident, sql_str
+from .warehouse import FOCUS_TABLE
+
+#: Roles of data/usage_units.csv, and the order in which a resource's rows decide its pricing class.
+ROLES = ("accelerator", "instance", "vcpu", "memory", "license", "none")
+
+#: Pricing class of a row: 'Spot' = PricingCategory Dynamic (or an AWS SpotUsage usage type), 'Committed' =
+#: Committed or a commitment discount, 'On-demand' = Standard.
+PRICING_SQL = """CASE
+  WHEN PricingCategory = 'Dynamic' OR regexp_matches(coalesce(x_UsageType, ''), '(?i)SpotUsage') THEN 'Spot'
+  WHEN PricingCategory = 'Committed' OR CommitmentDiscountId IS NOT NULL THEN 'Committed'
+  WHEN PricingCategory = 'Standard' THEN 'On-demand'
+  ELSE coalesce(PricingCategory, '(none)') END"""
+
+#: The measures :func:`row_sql` adds to a row (all DOUBLE; NULL = the row does not measure it).
+MEASURES = ("instance_hours", "accelerator_hours", "vcpu_hours")
+
+
+# ------------------------------------------------------------------------------------------------ tables
+@cache
+def usage_rules() -> tuple[dict[str, str], ...]:
+    """The rows of ``data/usage_units.csv`` (first match wins)."""
+    rules = tuple(data_rows("usage_units.csv"))
+    for r in rules:
+        if r["role"] not in ROLES:
+            raise ValueError(f"data/usage_units.csv: unknown role {r['role']!r}; expected one of {ROLES}")
+    return rules
+
+
+@cache
+def instance_types() -> tuple[dict[str, object], ...]:
+    """Accelerators, accelerator model and vCPUs per instance type, all providers (AWS table + GCP/Azure table)."""
+    out: list[dict[str, object]] = []
+    for r in data_rows("ec2_accelerated_instances.csv"):
+        out.append({"provider": "AWS", "instance_type": r["instance_type"], "family": r["family"],
+                    "accelerators": int(r["accelerators"]), "accelerator": r["accelerator"],
+                    "vcpus": int(r["vcpus"])})
+    for r in data_rows("machine_types.csv"):
+        out.append({"provider": r["provider"], "instance_type": r["instance_type"], "family": r["family"],
+                    "accelerators": int(r["accelerators"]), "accelerator": r["accelerator"] or None,
+                    "vcpus": int(r["vcpus"])})
+    return tuple(out)
+
+
+@cache
+def hour_units() -> tuple[tuple[str, float], ...]:
+    """(unit spelling in lower case, hours per unit) of ``data/hour_units.csv``."""
+    return tuple((r["unit"].strip().lower(), float(r["hours_per_unit"])) for r in data_rows("hour_units.csv"))
+
+
+# ------------------------------------------------------------------------------------------- expressions
+def hours_per_unit_sql(unit: str = "ConsumedUnit") -> str:
+    """SQL: how many hours one ``unit`` is (NULL when the unit does not measure time)."""
+    whens = " ".join(f"WHEN {sql_str(u)} THEN {h!r}" for u, h in hour_units())
+    return f"(CASE lower(trim(coalesce({unit}, ''))) {whens} ELSE NULL END)"
+
+
+def _provider_case(rows: Sequence[dict[str, str]], then: str) -> str:
+    whens = []
+    for r in rows:
+        col = f"coalesce(CAST({ident(r['column'])} AS VARCHAR), '')"
+        cond = f"regexp_matches({col}, {sql_str(r['pattern'])})"
+        if r["provider_pattern"].strip() not in ("", ".*", "(?i).*"):
+            cond = f"regexp_matches(coalesce(ProviderName, ''), {sql_str(r['provider_pattern'])}) AND {cond}"
+        if r["column"] not in ("x_InstanceType",):
+            cond = f"{ident(r['column'])} IS NOT NULL AND {cond}"
+        whens.append(f"WHEN {cond} THEN {then.format(**r)}")
+    return "CASE " + " ".join(whens) + " END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+def role_sql() -> str:
+    """SQL: the ``role`` of ``data/usage_units.csv`` that a row's time quantity counts as (NULL: no rule)."""
+    return _provider_case(usage_rules(), "'{role}'")
+
+
+def instance_type_sql() -> str:
+    """SQL: the row's instance / machine type (x_InstanceType, else read from the SKU by a rule's pattern)."""
+    captures = [r for r in usage_rules() if r["instance_type_pattern"]]
+    from_rules = [
+        f"nullif(regexp_extract(coalesce(CAST({ident(r['column'])} AS VARCHAR), ''), "
+        f"{sql_str(r['instance_type_pattern'])}, 1), '')" for r in captures]
+    return f"coalesce(nullif(trim(x_InstanceType), ''), {', '.join(from_rules) or 'NULL'})"
+
+
+@cache
+def catalog_values() -> str:
+    """The instance catalog as a ``(VALUES ...) AS _cat(...)`` relation, keyed by the lower-case instance type."""
+    seen: dict[str, dict[str, object]] = {}
+    for r in instance_types():
+        seen.setdefault(str(r["instance_type"]).lower(), r)
+    lit = lambda v: "NULL" if v is None else str(v) if isinstance(v, int) else sql_str(str(v))  # noqa: E731
+    body = ", ".join(f"({sql_str(k)}, {lit(r['family'])}, {lit(r['accelerators'])}, {lit(r['accelerator'])}, "
+                     f"{lit(r['vcpus'])})" for k, r in seen.items())
+    return f"(VALUES {body}) AS _cat(_c_type, _c_family, _c_accelerators, _c_accelerator, _c_vcpus)"
+
+
+#: The family of an instance type the catalog does not know: p4d.24xlarge -> p4d, a2-highgpu-8g -> a2-highgpu,
+#: standard_nc24ads_a100_v4 -> NC-series (types are lower case here).
+_FALLBACK_FAMILY = """CASE
+  WHEN {t} IS NULL THEN NULL
+  WHEN contains({t}, '.') THEN split_part(regexp_replace({t}, '^ml\\.', ''), '.', 1)
+  WHEN regexp_matches({t}, '^standard_') THEN
+       upper(regexp_extract(regexp_replace({t}, '^standard_', ''), '^([a-z]+)[0-9]', 1)) || '-series'
+  WHEN contains({t}, '-') THEN split_part({t}, '-', 1) || coalesce('-' || nullif(split_part({t}, '-', 2), ''), '')
+  ELSE {t} END"""
+
+
+def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
+    """SQL: every column of the ``source`` rows matching ``where``, plus the row's usage measures.
+
+    Added columns: ``instance_hours``, ``accelerator_hours``, ``vcpu_hours`` (DOUBLE, NULL = not measured),
+    ``accelerators_per_instance``, ``accelerator`` (model), ``instance_family``, and the internals ``_unit_role``,
+    ``_instance_type``, ``_hours`` (the row's time quantity in hours) and ``_row_pricing`` (its pricing class).
+    ``source`` is the FOCUS table or a FROM item over it (e.g. :meth:`finops_kit.scope.Scope.rows_sql`, whose
+    ``_rowid`` and converted money then pass through).
+    """
+    hours = (f"CASE WHEN ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
+             f"THEN CAST(ConsumedQuantity AS DOUBLE) * {hours_per_unit_sql()} END")
+    return f"""
+      SELECT _r.* EXCLUDE (_c_type, _c_family, _c_accelerators, _c_accelerator, _c_vcpus),
+        CASE WHEN _unit_role = 'instance' THEN _hours
+             WHEN _unit_role = 'accelerator' AND _c_accelerators > 0 THEN _hours / _c_accelerators
+             WHEN _unit_role = 'vcpu' AND _c_accelerators = 0 AND _c_vcpus > 0 THEN _hours / _c_vcpus
+        END AS instance_hours,
+        CASE WHEN _unit_role = 'instance' THEN _hours * _c_accelerators
+             WHEN _unit_role = 'accelerator' THEN _hours END AS accelerator_hours,
+        CASE WHEN _unit_role = 'instance' THEN _hours * _c_vcpus
+             WHEN _unit_role = 'vcpu' THEN _hours END AS vcpu_hours,
+        _c_accelerators AS accelerators_per_instance, _c_accelerator AS accelerator,
+        coalesce(_c_family, {_FALLBACK_FAMILY.format(t="lower(_instance_type)")}) AS instance_family
+      FROM (SELECT _s.*, _cat.*
+            FROM (SELECT *, {role_sql()} AS _unit_role, {instance_type_sql()} AS _instance_type,
+                         {hours} AS _hours, {PRICING_SQL} AS _row_pricing
+                  FROM {source} WHERE {where}) _s
+            LEFT JOIN {catalog_values()} ON _cat._c_type = regexp_replace(lower(_s._instance_type), '^ml\\.', '')) _r"""
+
+
+def accelerated_row_sql() -> str:
+    """SQL: whether a row is accelerated compute by itself: the kit's one AI classification
+    (``x_AiWorkload``, from ``data/ai_workloads.csv``) says so."""
+    return "(x_AiWorkload = 'Accelerated compute')"
+
+
+def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
+    """SQL: the rows of accelerated instances in ``where``, with their measures, pricing class and family.
+
+    A resource's rows for one charge period (a GCP VM's vCPU, RAM, GPU and licence rows and the credits billed
+    against them) belong to one instance, which is accelerated when any of its rows is; rows without a ResourceId
+    stand alone. Kept: Usage rows, and Credit rows billed against an accelerated instance (committed-use and
+    sustained-use credits lower its effective cost). Instance and accelerator rows keep their own pricing class
+    and type (an Azure VM-day split into a savings-plan row and an on-demand row stays split); the instance's other
+    rows (vCPU, RAM, licence, credits) take those of its accelerator row, else its instance row, else its vCPU row.
+
+    Columns: the FOCUS columns, ``instance_type``, ``instance_family``, ``accelerator``,
+    ``accelerators_per_instance``, ``unit_role``, ``pricing`` (Spot / On-demand / Committed / ...),
+    ``instance_hours`` (also as ``hours``), ``accelerator_hours``, ``vcpu_hours``, and ``has_instance_hours`` /
+    ``has_accelerator_hours``: whether the row's instance has those hours (so that a rate divides the cost of
+    exactly the instances whose hours it counts: all of a GCP VM's rows, not only its GPU row). ``source`` as in
+    :func:`row_sql`.
+    """
+    key = "ProviderName, ResourceId, ChargePeriodStart"
+    win = f"OVER (PARTITION BY {key})"
+    rank = ("CASE WHEN ChargeCategory <> 'Usage' THEN NULL " + " ".join(
+        f"WHEN _unit_role = {sql_str(r)} THEN {i}" for i, r in enumerate(ROLES[:3])) + " END")
+    return f"""
+      WITH _u AS ({row_sql(f"({where}) AND ChargeCategory IN ('Usage', 'Credit')", source)}),
+      _acc_keys AS (SELECT DISTINCT {key} FROM _u WHERE ResourceId IS NOT NULL AND {accelerated_row_sql()}),
+      _rows AS (
+        SELECT _u.* FROM _u LEFT JOIN _acc_keys k USING ({key})
+        WHERE (ResourceId IS NULL AND {accelerated_row_sql()}) OR k.ResourceId IS NOT NULL),
+      _inst AS (
+        SELECT *,
+          ChargeCategory = 'Usage' AND _unit_role IN ('instance', 'accelerator') AS _own,
+          CASE WHEN ResourceId IS NOT NULL THEN arg_min(_row_pricing, {rank}) {win} END AS _anchor_pricing,
+          CASE WHEN ResourceId IS NOT NULL THEN arg_min(_instance_type, {rank}) {win} END AS _anchor_type,
+          CASE WHEN ResourceId IS NOT NULL THEN arg_min(instance_family, {rank}) {win} END AS _anchor_family,
+          CASE WHEN ResourceId IS NOT NULL THEN bool_or(instance_hours IS NOT NULL) {win}
+               ELSE instance_hours IS NOT NULL END AS has_instance_hours,
+          CASE WHEN ResourceId IS NOT NULL THEN bool_or(accelerator_hours IS NOT NULL) {win}
+               ELSE accelerator_hours IS NOT NULL END AS has_accelerator_hours
+        FROM _rows)
+      SELECT * EXCLUDE (_unit_role, _instance_type, _hours, _row_pricing, _anchor_pricing, _anchor_type,
+                        _anchor_family, instance_family, _own),
+             CASE WHEN _own THEN _instance_type ELSE coalesce(_anchor_type, _instance_type) END AS instance_type,
+             CASE WHEN _own THEN instance_family ELSE coalesce(_anchor_family, instance_family) END
+               AS instance_family,
+             _unit_role AS unit_role,
+             CASE WHEN _own THEN _row_pricing ELSE coalesce(_anchor_pricing, _row_pricing) END AS pricing,
+             instance_hours AS hours
+      FROM _inst
+      WHERE ChargeCategory = 'Usage' OR _anchor_pricing IS NOT NULL"""
+
+
+def rate_sql(hours: str = "instance_hours", measured: str = "has_instance_hours", typ: str = "DECIMAL(38,6)",
+             cost: str = "EffectiveCost") -> str:
+    """SQL aggregate: cost per hour over :func:`accelerated_usage_sql` rows, e.g. per instance-hour (default) or
+    per accelerator-hour (``accelerator_hours``, ``has_accelerator_hours``).
+
+    The cost is that of the instances whose hours are counted (``measured``): every rate in the kit divides the
+    same cost by the same hours, so the spot analysis and the tagging audit show the same rate for a family.
+    """
+    return f"CAST(sum({cost}) FILTER (WHERE {measured}) / nullif(sum({hours}), 0) AS {typ})"
+
+
+# ---------------------------------------------------------------------------------- volume (GB) measures
+def unit_key(expr: str) -> str:
+    """SQL normalizing a unit string the way ``storage_units.csv`` lists them (lower case, single spaces)."""
+    return f"lower(regexp_replace(trim({expr}), '\\s+', ' ', 'g'))"
+
+
+@cache
+def volume_units_values() -> str:
+    """``storage_units.csv`` as a ``(VALUES ...) AS t(unit, kind, factor)`` relation to join as ``uc``/``up``."""
+    rows = data_rows("storage_units.csv")
+    body = ", ".join(f"({sql_str(r['unit'].lower())}, {sql_str(r['kind'])}, {float(r['factor'])!r})" for r in rows)
+    return f"(VALUES {body}) AS t(unit, kind, factor)"
+
+
+def quantity_in(kind: str) -> str:
+    """SQL for a row's quantity in the base unit of ``kind`` (gb_month, gb, count), from ConsumedQuantity when its
+    unit is of that kind, else PricingQuantity; NULL when neither is. Expects the unit table joined as ``uc``
+    (ConsumedUnit) and ``up`` (PricingUnit)."""
+    return (f"CASE WHEN uc.kind = {sql_str(kind)} THEN CAST(ConsumedQuantity AS DOUBLE) * uc.factor "
+            f"WHEN up.kind = {sql_str(kind)} THEN CAST(PricingQuantity AS DOUBLE) * up.factor END")

@@ -1,0 +1,213 @@
+"""Usage units (finops_kit.units): instance-, accelerator- and vCPU-hours from rows shaped like the real exports.
+
+GCP rows go through the GCP source as a BigQuery export (NDJSON): a VM is billed as separate vCPU (seconds), RAM
+(byte-seconds) and GPU (seconds) SKUs, with the machine type in ``system_labels``. AWS and Azure rows are FOCUS
+rows as their sources write them. Every expected number is worked out by hand from the prices below.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+import finops_kit as fk
+from finops_kit import spot, tagging, units
+from finops_kit.ingest import ingest
+from finops_kit.testing import focus_rows
+
+GIB = 1 << 30
+DAY = "2026-10-05"
+# us-central1 list prices ($/h per vCPU, per GiB, per GPU); a2-highgpu-8g = 96 vCPU, 680 GiB, 8 x A100 40GB
+CORE, RAM, A100 = Decimal("0.031611"), Decimal("0.004237"), Decimal("2.933908")
+A2_HOUR = 96 * CORE + 680 * RAM + 8 * A100  # 29.387080 $/instance-hour on demand
+SPOT = Decimal("0.35")
+
+
+def _gcp(sku: str, unit: str, amount: float, cost: Decimal, *, machine: str | None, resource: str | None,
+         credits: list[dict] | None = None, hours: float = 24) -> dict:
+    pricing_unit = {"seconds": "hour", "byte-seconds": "gibibyte hour"}.get(unit, unit)
+    return {
+        "billing_account_id": "01A2B3-C4D5E6-F7A8B9",
+        "service": {"id": "6F81-5844-456A", "description": "Compute Engine"},
+        "sku": {"id": "SKU-" + str(abs(hash(sku)) % 10000), "description": sku},
+        "usage_start_time": f"{DAY} 00:00:00 UTC", "usage_end_time": "2026-10-06 00:00:00 UTC",
+        "project": {"id": "acme-ml", "number": "1", "name": "ML", "labels": []},
+        "labels": [{"key": "team", "value": "vision"}],
+        "system_labels": [{"key": "compute.googleapis.com/machine_spec", "value": machine}] if machine else [],
+        "location": {"location": "us-central1-a", "country": "US", "region": "us-central1", "zone": "us-central1-a"},
+        "resource": {"name": resource, "global_name": f"//compute.googleapis.com/{resource}" if resource else None},
+        "cost": float(cost), "currency": "USD",
+        "usage": {"amount": amount, "unit": unit, "amount_in_pricing_units": hours, "pricing_unit": pricing_unit},
+        "credits": credits or [], "invoice": {"month": "202610"}, "cost_type": "regular",
+    }
+
+
+def _vm(name: str, machine: str, hours: int, comps: list[tuple[str, str, int, Decimal]], factor: Decimal = Decimal(1),
+        prefix: str = "", gpu_credit: Decimal | None = None) -> list[dict]:
+    """One VM-day as GCP bills it: one row per SKU component, usage = count x seconds (RAM: x GiB x seconds)."""
+    rows = []
+    for sku, kind, count, price in comps:
+        cost = count * hours * price * factor
+        amount = count * hours * 3600 * (GIB if kind == "ram" else 1)
+        credits = []
+        if kind == "gpu" and gpu_credit is not None:
+            credits = [{"name": "Committed use discount: A100 GPU", "amount": float(gpu_credit),
+                        "full_name": "Committed use discount: A100 GPU (1 year)", "id": "cud-a100",
+                        "type": "COMMITTED_USAGE_DISCOUNT"}]
+        rows.append(_gcp(prefix + sku, "byte-seconds" if kind == "ram" else "seconds", amount, cost, machine=machine,
+                         resource=name, credits=credits, hours=count * hours))
+    return rows
+
+
+A2 = [("A2 Instance Core running in Americas", "core", 96, CORE),
+      ("A2 Instance Ram running in Americas", "ram", 680, RAM),
+      ("Nvidia Tesla A100 GPU running in Americas", "gpu", 8, A100)]
+N1_T4 = [("N1 Predefined Instance Core running in Americas", "core", 8, Decimal("0.031611")),
+         ("N1 Predefined Instance Ram running in Americas", "ram", 30, Decimal("0.004237")),
+         ("Nvidia Tesla T4 GPU running in Americas", "gpu", 1, Decimal("0.35")),
+         # mixed OS: a Windows licence billed per vCPU-second, and the VM's external IP in seconds: no hours
+         ("Licensing Fee for Windows Server 2022 Datacenter Edition (CPU cost)", "core", 8, Decimal("0.046")),
+         ("External IP Charge on a Standard VM", "ip", 1, Decimal("0.005"))]
+TPU = [("TPU v5 Lite PodSlice chip running in Americas", "tpu", 4, Decimal("1.2"))]
+CUD_CREDIT = -192 * A100  # the CUD covers the VM's 8 GPUs for 24 h ...
+CUD_FEE = 192 * Decimal("1.848362")  # ... at the commitment price; the GCP source amortizes the fee into the credit
+
+
+def _export(path) -> None:
+    rows = (_vm("vm-od", "a2-highgpu-8g", 10, A2)
+            + _vm("vm-spot", "a2-highgpu-8g", 20, A2, factor=SPOT, prefix="Spot Preemptible ")
+            + _vm("vm-cud", "a2-highgpu-8g", 24, A2, gpu_credit=CUD_CREDIT)
+            + _vm("vm-t4", "n1-standard-8", 24, N1_T4)
+            + _vm("tpu-1", "ct5lp-hightpu-4t", 5, TPU)
+            # the commitment's own fee: a Purchase, never hours
+            + [_gcp("Commitment v1: A100 GPU in Americas for 1 Year", "seconds", 8 * 86400.0, CUD_FEE,
+                    machine=None, resource=None, hours=192)])
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+def _aws_azure() -> list[dict]:
+    aws = dict(ProviderName="AWS", RegionId="us-east-1", ConsumedUnit="Hours", x_AiWorkload="Accelerated compute",
+               day=DAY)
+    az = dict(aws, ProviderName="Microsoft", RegionId="eastus", ServiceName="Virtual Machines")
+    return [
+        # Trainium on spot: 10 instance-hours = 160 Trainium-hours
+        dict(aws, cost=45.15, ConsumedQuantity=10, x_InstanceType="trn1.32xlarge", PricingCategory="Dynamic",
+             x_UsageType="USE1-SpotUsage:trn1.32xlarge", ResourceId="i-trn"),
+        # mixed OS: p3.2xlarge Linux and Windows hours of one type; each hour counts once
+        dict(aws, cost=30.6, ConsumedQuantity=10, x_InstanceType="p3.2xlarge", x_UsageType="BoxUsage:p3.2xlarge",
+             x_Operation="RunInstances", ResourceId="i-lin"),
+        dict(aws, cost=39.8, ConsumedQuantity=10, x_InstanceType="p3.2xlarge", x_UsageType="BoxUsage:p3.2xlarge",
+             x_Operation="RunInstances:0002", ResourceId="i-win"),
+        # reservation fee (Purchase) and an unused reservation: cost, never hours
+        dict(aws, cost=100, ConsumedQuantity=24, x_InstanceType="g5.12xlarge", ChargeCategory="Purchase",
+             x_UsageType="HeavyUsage:g5.12xlarge", PricingCategory="Committed"),
+        dict(aws, cost=20, ConsumedQuantity=4, x_InstanceType="g5.12xlarge", x_UsageType="HeavyUsage:g5.12xlarge",
+             PricingCategory="Committed", CommitmentDiscountId="ri-1", CommitmentDiscountStatus="Unused"),
+        # Azure: an A100 VM meter (1 GPU per NC24ads_A100_v4) and an unused reservation row without a VM size
+        dict(az, cost=36.73, ConsumedQuantity=10, x_InstanceType="Standard_NC24ads_A100_v4",
+             x_UsageType="NCads A100 v4 Series NC24ads A100 v4", ResourceId="/subscriptions/s/vm1"),
+        dict(az, cost=10.8, ConsumedQuantity=None, ConsumedUnit=None, x_InstanceType=None,
+             ServiceName="Azure Reservations", x_UsageType="NC8as T4 v3", PricingCategory="Committed",
+             CommitmentDiscountId="res-1", CommitmentDiscountStatus="Unused"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def bill(tmp_path_factory):
+    con = fk.connect(":memory:")
+    path = tmp_path_factory.mktemp("gcp") / "export.jsonl"
+    _export(path)
+    ingest([str(path)], con=con, progress=False)
+    return focus_rows(_aws_azure(), con)
+
+
+def _usage(con, by: str) -> dict:
+    rows = con.execute(f"""
+        SELECT {by}, sum(EffectiveCost), sum(instance_hours), sum(accelerator_hours), sum(vcpu_hours),
+               {units.rate_sql()}, {units.rate_sql("accelerator_hours", "has_accelerator_hours")}
+        FROM ({units.accelerated_usage_sql()}) GROUP BY ALL""").fetchall()
+    return {r[0] if len(r) == 7 else r[:-6]: r[-6:] for r in rows}
+
+
+def test_gcp_vm_components_give_instance_hours_from_the_machine_type(bill):
+    u = _usage(bill, "instance_type, pricing")
+    cost, ih, ah, vh, rate, arate = u[("a2-highgpu-8g", "On-demand")]
+    # 10 instance-hours, not 10 + 960 vCPU-hours + 80 GPU-hours; the RAM row's byte-seconds count nothing
+    assert (ih, ah, vh) == (pytest.approx(10), pytest.approx(80), pytest.approx(960))
+    assert cost == 10 * A2_HOUR and rate == round(A2_HOUR, 6)  # the list price of an a2-highgpu-8g hour
+    assert arate == round(A2_HOUR / 8, 6)
+    s = u[("a2-highgpu-8g", "Spot")]
+    assert s[1] == pytest.approx(20) and s[4] == round(A2_HOUR * SPOT, 6) and s[4] < rate
+    # the VM whose GPUs run under the CUD is one committed instance: its vCPU and RAM rows and the credit count
+    c = u[("a2-highgpu-8g", "Committed")]
+    assert c[1] == pytest.approx(24) and c[0] == 24 * A2_HOUR + CUD_CREDIT + CUD_FEE
+    assert c[4] == round(A2_HOUR - 8 * A100 + 8 * Decimal("1.848362"), 6) and s[4] < c[4] < rate
+    # N1 with an attached T4: instance-hours from vCPU-hours / 8 vCPUs; licence and IP rows are cost, not hours
+    t4 = u[("n1-standard-8", "On-demand")]
+    assert (t4[1], t4[2], t4[3]) == (pytest.approx(24), pytest.approx(24), pytest.approx(192))
+    assert t4[0] == 24 * (8 * Decimal("0.031611") + 30 * Decimal("0.004237") + Decimal("0.35") + 8 * Decimal("0.046")
+                          + Decimal("0.005"))
+    # TPU VM: chip-seconds -> chip-hours, instance-hours = chip-hours / 4 chips
+    tpu = u[("ct5lp-hightpu-4t", "On-demand")]
+    assert (tpu[1], tpu[2]) == (pytest.approx(5), pytest.approx(20))
+
+
+def test_aws_and_azure_instances_fees_and_unused_reservations(bill):
+    u = _usage(bill, "instance_type, pricing")
+    assert u[("trn1.32xlarge", "Spot")][1:3] == (pytest.approx(10), pytest.approx(160))  # 16 Trainium chips
+    p3 = u[("p3.2xlarge", "On-demand")]
+    assert p3[1:3] == (pytest.approx(20), pytest.approx(20))  # Linux + Windows hours, one V100 each
+    assert u[("Standard_NC24ads_A100_v4", "On-demand")][1:3] == (pytest.approx(10), pytest.approx(10))
+    # the unused reservations are committed cost without any hours (the fee row is not usage at all)
+    rows = bill.execute(f"""SELECT ProviderName, sum(EffectiveCost), sum(instance_hours), sum(accelerator_hours)
+                            FROM ({units.accelerated_usage_sql()}) WHERE CommitmentDiscountStatus = 'Unused'
+                            GROUP BY 1 ORDER BY 1""").fetchall()
+    assert rows == [("AWS", Decimal(20), None, None), ("Microsoft", Decimal("10.8"), None, None)]
+    fam = tagging.accelerator_families(bill)
+    assert not fam.family.isna().any()
+    assert not fam.family.str.contains("NC8as|Reservation", case=False).any()  # not a "family"
+    assert set(fam.currency) == {"USD"}
+
+
+def test_rates_agree_across_reports(bill):
+    fam = tagging.accelerator_families(bill).set_index(["provider", "family"])
+    rates = spot.effective_rates(bill, by=("provider", "instance_family")).df()
+    for (provider, family), f in fam.iterrows():
+        r = rates[(rates.provider == provider) & (rates.instance_family == family)]
+        if r.hours.notna().any():
+            per_hour = float(r.cost.fillna(0).sum()) / float(r.hours.fillna(0).sum())
+            assert f.cost_per_hour == pytest.approx(per_hour, rel=1e-6), family
+    a2 = fam.loc[("Google Cloud", "a2-highgpu")]
+    assert a2.instance_hours == pytest.approx(54) and a2.accelerator_hours == pytest.approx(432)
+    assert a2.cost_per_accelerator_hour == pytest.approx(a2.cost_per_hour / 8)
+    # spot share of accelerator-hours: 160 of the 432 A100-hours
+    assert a2.spot_share == pytest.approx(100 * 160 / 432)
+
+
+def test_spot_coverage_counts_instance_and_accelerator_hours(bill):
+    cov = spot.spot_coverage(bill, by=("provider",)).df().set_index("provider")
+    g = cov.loc["Google Cloud"]
+    # spot: 20 a2 hours (160 GPU-h); all: 10 + 20 + 24 a2, 24 n1, 5 TPU instance-hours
+    assert float(g.spot_hours) == pytest.approx(20) and float(g.total_hours) == pytest.approx(83)
+    assert float(g.total_accelerator_hours) == pytest.approx(80 + 160 + 192 + 24 + 20)
+    assert g.spot_accelerator_hours_share == pytest.approx(round(160 / 476, 4))
+    w = spot.spot_what_if(bill, None, by=())
+    a2 = w[w.instance_type == "a2-highgpu-8g"].iloc[0]
+    assert a2.basis == "observed" and a2.saving > 0  # spot is cheaper per instance-hour than on demand
+    assert float(a2.on_demand_hours) == pytest.approx(10)
+
+
+def test_hour_units_never_from_fees_or_unknown_units():
+    con = focus_rows([
+        dict(day=DAY, cost=5, ConsumedQuantity=3, ConsumedUnit="GB-Months", x_InstanceType="p4d.24xlarge",
+             x_AiWorkload="Accelerated compute", x_UsageType="BoxUsage:p4d.24xlarge"),
+        dict(day=DAY, cost=5, ConsumedQuantity=2, ConsumedUnit="Hours", x_InstanceType="p4d.24xlarge",
+             x_AiWorkload="Accelerated compute", x_UsageType="EBSOptimized:p4d.24xlarge"),
+        dict(day=DAY, cost=5, ConsumedQuantity=120, ConsumedUnit="minutes", x_InstanceType="p4d.24xlarge",
+             x_AiWorkload="Accelerated compute", x_UsageType="BoxUsage:p4d.24xlarge"),
+    ])
+    got = con.execute(f"SELECT sum(instance_hours), sum(accelerator_hours), count(*) "
+                      f"FROM ({units.accelerated_usage_sql()})").fetchone()
+    assert got == (pytest.approx(2), pytest.approx(16), 3)  # only the 120 minutes of BoxUsage
