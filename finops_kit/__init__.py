@@ -7,9 +7,10 @@
 
 from .errors import ConfigError, FinopsError, InputError, ReconciliationError
 from .ingest import IngestResult, ingest
+from .metrics import Metrics, metrics
 from .warehouse import connect, fingerprint, focus, reconciliation_table
 
 __all__ = [
     "ConfigError", "FinopsError", "InputError", "ReconciliationError", "IngestResult",
-    "connect", "fingerprint", "focus", "ingest", "reconciliation_table",
+    "Metrics", "connect", "fingerprint", "focus", "ingest", "metrics", "reconciliation_table",
 ]

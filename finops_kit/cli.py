@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("finops_kit.commands", "write the FOCUS table to a typed parquet or CSV file"),
     "samples": ("finops_kit.samples", "generate the seeded sample billing exports in native formats"),
     "report": ("finops_kit.report", "run curated notebooks with parameters and render offline HTML reports"),
+    "metrics": ("finops_kit.metrics", "the headline figures of a scope (billed, AI, GPU hours, tags, storage, transfer)"),
     "check": ("finops_kit.alerts", "evaluate budget and anomaly alert rules; exit 1 when any alert fires"),
 }
 

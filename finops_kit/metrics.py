@@ -1,0 +1,247 @@
+"""The headline figures of a scope: ``finops-kit metrics`` and ``fk.metrics(con, scope)``.
+
+Why one module: every report quotes the same handful of numbers (what we spent, on AI, on GPUs, untagged, on storage
+and on transfer, shared). Each comes from exactly one definition here, built on the kit's other single answers
+(:mod:`finops_kit.scope` for which charges and which currency, :mod:`finops_kit.attribution` for tags and shared
+cost, :mod:`finops_kit.units` for hours), and the curated notebooks take their headline numbers from these
+functions, so two reports can no longer disagree.
+
+Definitions (also in ``docs/metrics.md``, with the JSON schema):
+
+* **billed_cost** / **effective_cost**: sum of BilledCost / EffectiveCost (amortized, credits included) in scope.
+* **ai_cost**: EffectiveCost of rows classified AI/ML (``x_AiWorkload``, ``data/ai_workloads.csv``), also per category.
+* **accelerators**: cost, instance-hours and accelerator-hours of accelerated instances per provider, instance
+  family and pricing class (:func:`finops_kit.units.accelerated_usage_sql`: usage rows and the credits billed
+  against them; fees, purchases and unused commitments have no hours); **spot_share** = spot accelerator-hours /
+  all accelerator-hours.
+* **storage_cost**: EffectiveCost of the rows the storage class table classifies (``data/storage_classes.csv``: capacity
+  in GB-months, requests, retrievals, monitoring, early deletion), whatever ServiceCategory the provider gave the
+  service -- EBS volumes billed under EC2 count, data transfer billed under S3 does not. FOCUS ServiceCategory
+  'Storage' is a service-level label and differs (it has S3 transfer, lacks EBS).
+* **transfer_cost**: EffectiveCost of the rows the transfer type table classifies (``data/transfer_types.csv``:
+  internet egress, inter-region, inter-AZ, CDN, NAT gateway, ingress), whatever the service; not ServiceCategory
+  'Networking' (which holds NAT-gateway hours and load balancers, and lacks transfer billed under S3 or EC2).
+* **shared_cost**: EffectiveCost of rows that are shared under ``allocation.shared`` (tax, adjustments, unused
+  commitments, the shared tag values of the allocation key); **unallocated_cost**: not shared and without a valid
+  value of the allocation key (showback's ``(untagged)`` line).
+* **tag_coverage**: per required key of ``tag_policy`` (and all required keys at once): cost-weighted coverage over
+  positive-cost charges, and **untagged_cost** = the positive cost where the key is missing, empty or invalid (never
+  more than the scope's positive cost).
+* **completeness**: per provider and billing period in scope, the first and last day with data and whether the
+  period is closed.
+
+Every money figure is grouped by BillingCurrency (a resolved scope holds one currency, or one converted currency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from . import scope as scope_mod
+from . import units
+from .egress import transfer_rules
+from .errors import ConfigError
+from .schema import MONEY
+from .scope import Scope, bind
+from .storage import rule_case, storage_rules
+
+#: Version of the JSON document ``finops-kit metrics --json`` writes (docs/metrics.md).
+SCHEMA_VERSION = 1
+RATE = "DECIMAL(38,6)"
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """A small aggregate as pandas, DECIMAL money kept as Decimal."""
+    return con.sql(sql).to_arrow_table().to_pandas()
+
+
+def totals(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """One row per currency: billed, effective, AI/ML, storage, transfer, shared and unallocated cost, GB-months of
+    storage and GB transferred (see the module doc for each definition)."""
+    attr = sc.attribution
+    srules, trules = storage_rules(), transfer_rules()
+    return _frame(con, f"""
+        WITH r AS (
+          SELECT *, {rule_case(srules)} IS NOT NULL AS _storage, {rule_case(trules)} IS NOT NULL AS _transfer,
+                 {attr.shared_sql()} AS _shared, {attr.owner_sql()} AS _owner
+          FROM {sc.rows_sql()}),
+        u AS (SELECT * FROM {units.volume_units_values()})
+        SELECT BillingCurrency AS currency,
+          sum(BilledCost)::{MONEY} AS billed_cost,
+          sum(EffectiveCost)::{MONEY} AS effective_cost,
+          coalesce(sum(EffectiveCost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0)::{MONEY} AS ai_cost,
+          coalesce(sum(EffectiveCost) FILTER (WHERE _storage), 0)::{MONEY} AS storage_cost,
+          coalesce(sum({units.quantity_in('gb_month')}) FILTER (WHERE _storage), 0) AS storage_gb_months,
+          coalesce(sum(EffectiveCost) FILTER (WHERE _transfer), 0)::{MONEY} AS transfer_cost,
+          coalesce(sum({units.quantity_in('gb')}) FILTER (WHERE _transfer), 0) AS transfer_gb,
+          coalesce(sum(EffectiveCost) FILTER (WHERE _shared), 0)::{MONEY} AS shared_cost,
+          coalesce(sum(EffectiveCost) FILTER (WHERE _owner = '(untagged)'), 0)::{MONEY} AS unallocated_cost,
+          count(*) AS rows
+        FROM r
+        LEFT JOIN u uc ON uc.unit = {units.unit_key('r.ConsumedUnit')}
+        LEFT JOIN u up ON up.unit = {units.unit_key('r.PricingUnit')}
+        GROUP BY ALL ORDER BY currency""")
+
+
+def ai_by_category(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """AI/ML EffectiveCost per currency and ``x_AiWorkload`` category."""
+    return _frame(con, f"""
+        SELECT BillingCurrency AS currency, x_AiWorkload AS category, sum(EffectiveCost)::{MONEY} AS cost
+        FROM {sc.rows_sql()} WHERE x_AiWorkload IS NOT NULL GROUP BY ALL ORDER BY currency, cost DESC""")
+
+
+def accelerators(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """Accelerated instances per provider, family, pricing class and currency: cost, instance-hours,
+    accelerator-hours and the effective rates per instance-hour and per accelerator-hour. Rows without an instance
+    type (an Azure unused reservation) are no family: their cost is in :func:`spot_share`'s cost only."""
+    return _frame(con, f"""
+        SELECT ProviderName AS provider, instance_family AS family, pricing,
+               BillingCurrency AS currency, sum(EffectiveCost)::{MONEY} AS cost,
+               coalesce(sum(instance_hours), 0) AS instance_hours,
+               coalesce(sum(accelerator_hours), 0) AS accelerator_hours,
+               {units.rate_sql("instance_hours", "has_instance_hours", RATE)} AS rate_per_instance_hour,
+               {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour
+        FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
+        WHERE instance_family IS NOT NULL
+        GROUP BY ALL ORDER BY provider, family, pricing""")
+
+
+def spot_share(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """Per provider and currency, and overall (provider ``(all)``): accelerator-hours, spot accelerator-hours and
+    the spot share of accelerator-hours; the same for instance-hours."""
+    return _frame(con, f"""
+        WITH u AS ({units.accelerated_usage_sql(source=sc.rows_sql())})
+        SELECT coalesce(ProviderName, '(all)') AS provider, BillingCurrency AS currency,
+               sum(EffectiveCost)::{MONEY} AS cost,
+               coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0)::{MONEY} AS spot_cost,
+               coalesce(sum(accelerator_hours), 0) AS accelerator_hours,
+               coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0) AS spot_accelerator_hours,
+               coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0)
+                 / nullif(sum(accelerator_hours), 0) AS spot_share,
+               coalesce(sum(instance_hours), 0) AS instance_hours,
+               coalesce(sum(instance_hours) FILTER (WHERE pricing = 'Spot'), 0) AS spot_instance_hours
+        FROM u GROUP BY GROUPING SETS ((ProviderName, BillingCurrency), (BillingCurrency))
+        ORDER BY currency, provider = '(all)', provider""")
+
+
+def tag_coverage(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """Per required tag key (and ``(all required)``): covered, total and untagged positive cost, coverage %."""
+    from .tagging import TagAudit
+
+    with TagAudit(con, scope=sc) as audit:
+        cov = audit.coverage()
+    cov.insert(0, "currency", sc.currency)
+    cov["untagged_cost"] = cov["total_cost"] - cov["covered_cost"]
+    return cov[["currency", "key", "covered_cost", "untagged_cost", "total_cost", "coverage", "band"]]
+
+
+def completeness(sc: Scope) -> pd.DataFrame:
+    """Per provider and billing period in scope: first and last day with data, closed or open, chart label."""
+    c = sc.completeness()
+    if c.empty:
+        return c
+    return c[c["billing_period"].map(sc._in_period)].reset_index(drop=True)
+
+
+@dataclass
+class Metrics:
+    """The headline figures of one resolved scope (see the module doc for the definitions)."""
+
+    scope: Scope
+    totals: pd.DataFrame
+    ai: pd.DataFrame
+    accelerators: pd.DataFrame
+    spot: pd.DataFrame
+    tag_coverage: pd.DataFrame
+    completeness: pd.DataFrame
+    tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness"))
+
+    def total(self, name: str, currency: str | None = None) -> Decimal:
+        """One figure of :func:`totals` (e.g. ``storage_cost``) in the scope's (or the given) currency."""
+        t = self.totals
+        cur = currency or self.scope.currency
+        if cur is not None:
+            t = t[t["currency"] == cur]
+        if len(t) != 1:
+            raise ConfigError(f"metrics: {name} needs one currency; the scope holds {list(self.totals['currency'])}")
+        return t.iloc[0][name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``finops-kit metrics --json`` (schema in docs/metrics.md)."""
+        return {"schema_version": SCHEMA_VERSION, "scope": self.scope.describe(),
+                "parameters": self.scope.parameters(), "currency": self.scope.currency,
+                **{t: _records(getattr(self, t)) for t in self.tables}}
+
+    def to_text(self) -> str:
+        """The tables as plain text (what ``finops-kit metrics`` prints)."""
+        parts = [f"Scope: {self.scope.describe()}"]
+        for t in self.tables:
+            df = getattr(self, t).map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
+            parts.append(f"\n{t}\n" + ("(none)" if df.empty else df.to_string(index=False, float_format=_num)))
+        return "\n".join(parts)
+
+
+def _num(x: float) -> str:
+    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.4f}"
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    def val(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and v != v):
+            return None
+        if isinstance(v, Decimal):
+            return format(v.quantize(Decimal("0.000001")), "f")
+        if isinstance(v, pd.Timestamp):
+            return v.date().isoformat()
+        if hasattr(v, "isoformat"):
+            return v.isoformat()
+        if hasattr(v, "item"):
+            return v.item()
+        return v
+    return [{k: val(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any = None,
+            **params: Any) -> Metrics:
+    """The headline figures of ``scope`` (a :class:`~finops_kit.scope.Scope`, or scope parameters as keywords:
+    ``billing_period_start='2026-08', providers=['AWS']``; none = the whole warehouse)."""
+    if scope is None and params:
+        scope = Scope.parse(params)
+    sc = bind(con, scope, config)
+    return Metrics(scope=sc, totals=totals(con, sc), ai=ai_by_category(con, sc), accelerators=accelerators(con, sc),
+                   spot=spot_share(con, sc), tag_coverage=tag_coverage(con, sc), completeness=completeness(sc))
+
+
+# ------------------------------------------------------------------------------------------------------------ CLI
+def configure_parser(p: argparse.ArgumentParser, command: str = "metrics") -> None:
+    p.add_argument("--warehouse", help="warehouse file (default: $FINOPS_WAREHOUSE or data/warehouse.duckdb)")
+    p.add_argument("--config", help="finops.yaml (default: $FINOPS_CONFIG or ./finops.yaml)")
+    p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                   help="scope parameter: " + ", ".join(scope_mod.PARAMETERS))
+    p.add_argument("--json", action="store_true", help="write the figures as JSON (schema: docs/metrics.md)")
+
+
+def run(args: argparse.Namespace, command: str = "metrics") -> int:
+    from .report import parse_parameters
+    from .warehouse import connect
+
+    cli = parse_parameters(args.parameter)
+    bad = [n for n in cli if n not in scope_mod.PARAMETERS]
+    if bad:
+        raise ConfigError(f"-p {bad[0]}: not a scope parameter; metrics takes {', '.join(scope_mod.PARAMETERS)}")
+    sc = Scope.parse({n: v for n, (_raw, v) in cli.items()})
+    con = connect(args.warehouse or os.environ.get("FINOPS_WAREHOUSE"), read_only=True)
+    try:
+        m = metrics(con, sc.resolve(con, args.config))
+    finally:
+        con.close()
+    print(json.dumps(m.to_dict(), indent=2) if args.json else m.to_text())
+    return 0

@@ -1,0 +1,135 @@
+"""finops-kit metrics / fk.metrics: every headline figure on a small bill whose answers are planted by hand."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+import yaml
+
+import finops_kit as fk
+from finops_kit.cli import main
+from finops_kit.errors import ConfigError
+from finops_kit.testing import focus_rows
+
+CONFIG = {
+    "tag_policy": {"keys": {"team": {"required": True, "aliases": ["Team"]},
+                            "env": {"required": True, "allowed": ["prod", "dev"]}}},
+    "allocation": {"key": "team", "method": "none",
+                   "shared": {"tag_values": ["platform"], "charge_categories": ["Tax"], "unused_commitments": True}},
+}
+S3 = dict(ServiceName="Amazon Simple Storage Service", ServiceCategory="Storage")
+EC2 = dict(ServiceName="Amazon Elastic Compute Cloud", ServiceCategory="Compute")
+VPC = dict(ServiceName="Amazon Virtual Private Cloud", ServiceCategory="Networking")
+VISION = {"team": "vision", "env": "prod"}
+OCT, NOV = "2026-10-05", "2026-11-10"
+
+ROWS = [
+    # storage: S3 capacity (ServiceCategory Storage) and an EBS volume billed under EC2 (ServiceCategory Compute)
+    dict(S3, day=OCT, cost=100, ConsumedQuantity=4000, ConsumedUnit="GB-Months", x_UsageType="TimedStorage-ByteHrs",
+         tags=VISION),
+    dict(EC2, day=OCT, cost=50, ConsumedQuantity=625, ConsumedUnit="GB-Months", x_UsageType="EBS:VolumeUsage.gp3",
+         tags={"Team": "vision", "env": "prod"}),
+    # transfer: internet egress billed under S3 (ServiceCategory Storage: not storage cost) and NAT bytes
+    dict(S3, day=OCT, cost=30, ConsumedQuantity=300, ConsumedUnit="GB", x_UsageType="DataTransfer-Out-Bytes",
+         tags=VISION),
+    dict(VPC, day=OCT, cost=20, ConsumedQuantity=450, ConsumedUnit="GB", x_UsageType="NatGateway-Bytes",
+         tags={"team": "platform", "env": "prod"}),
+    # GPUs: 10 h p4d on demand ($21.96/h) and 10 h on spot ($10/h): 160 GPU-hours, half of them on spot
+    dict(EC2, day=OCT, cost=219.6, ConsumedQuantity=10, ConsumedUnit="Hours", x_InstanceType="p4d.24xlarge",
+         x_UsageType="BoxUsage:p4d.24xlarge", x_AiWorkload="Accelerated compute", tags={"team": "nlp", "env": "dev"}),
+    dict(EC2, day=OCT, cost=100, ConsumedQuantity=10, ConsumedUnit="Hours", x_InstanceType="p4d.24xlarge",
+         x_UsageType="SpotUsage:p4d.24xlarge", PricingCategory="Dynamic", x_AiWorkload="Accelerated compute",
+         tags={"team": "nlp", "env": "dev"}),
+    dict(ServiceName="Amazon Bedrock", ServiceCategory="AI and Machine Learning", day=OCT, cost=10,
+         x_AiWorkload="Managed AI service", tags={"team": "nlp", "env": "prod"}),
+    # shared: tax, and the shared 'platform' team (the NAT row above too); untagged: an m5 without tags
+    dict(EC2, day=OCT, cost=40, ChargeCategory="Tax", PricingCategory=None),
+    dict(EC2, day=OCT, cost=60, ConsumedQuantity=100, ConsumedUnit="Hours", x_InstanceType="m5.xlarge",
+         x_UsageType="BoxUsage:m5.xlarge"),
+    # November runs to the 10th only: an open period
+    dict(EC2, day=NOV, cost=5, ConsumedQuantity=1, ConsumedUnit="Hours", x_InstanceType="m5.xlarge",
+         x_UsageType="BoxUsage:m5.xlarge", tags=VISION),
+    # another billing currency: never added to the USD figures
+    dict(EC2, day=OCT, cost=999, BillingCurrency="EUR", x_InstanceType="p4d.24xlarge", ConsumedQuantity=10,
+         ConsumedUnit="Hours", x_UsageType="BoxUsage:p4d.24xlarge", x_AiWorkload="Accelerated compute",
+         BillingAccountId="acct-eu", tags=VISION),
+]
+USD_TOTAL = Decimal("634.6")  # 100 + 50 + 30 + 20 + 219.6 + 100 + 10 + 40 + 60 + 5
+
+
+@pytest.fixture(scope="module")
+def bill():
+    return focus_rows(ROWS)
+
+
+def test_headline_figures(bill):
+    m = fk.metrics(bill, config=CONFIG, currency="USD")
+    t = m.totals.set_index("currency").loc["USD"]
+    assert list(m.totals.currency) == ["USD"]  # the EUR row is another currency: left out, never summed
+    assert t.effective_cost == USD_TOTAL and t.billed_cost == USD_TOTAL
+    assert t.ai_cost == Decimal("329.6")
+    assert t.storage_cost == 150 and t.storage_gb_months == pytest.approx(4625)  # EBS counts, S3 egress does not
+    assert t.transfer_cost == 50 and t.transfer_gb == pytest.approx(750)
+    assert t.shared_cost == 60  # tax 40 + the platform team's NAT bytes 20
+    assert t.unallocated_cost == 60  # the untagged m5 (the tax row is shared, not untagged)
+    assert m.total("storage_cost") == 150
+    ai = dict(zip(m.ai.category, m.ai.cost, strict=True))
+    assert ai == {"Accelerated compute": Decimal("319.6"), "Managed AI service": Decimal("10")}
+
+
+def test_accelerators_and_spot_share(bill):
+    m = fk.metrics(bill, config=CONFIG, currency="USD")
+    acc = m.accelerators.set_index(["family", "pricing"])
+    assert acc.loc[("p4d", "On-demand"), "rate_per_instance_hour"] == Decimal("21.96")
+    assert acc.loc[("p4d", "Spot"), "rate_per_accelerator_hour"] == Decimal("1.25")
+    assert acc.accelerator_hours.sum() == pytest.approx(160)
+    spot = m.spot.set_index("provider")
+    assert spot.loc["(all)", "spot_share"] == pytest.approx(0.5)
+    assert spot.loc["AWS", "spot_accelerator_hours"] == pytest.approx(80)
+
+
+def test_tag_coverage_and_completeness(bill):
+    m = fk.metrics(bill, config=CONFIG, currency="USD")
+    cov = m.tag_coverage.set_index("key")
+    positive = float(USD_TOTAL)
+    # team: valid on everything but the tax (40) and the untagged m5 (60); 'Team' is an alias
+    assert cov.loc["team", "untagged_cost"] == pytest.approx(100)
+    assert cov.loc["team", "total_cost"] == pytest.approx(positive)
+    assert (cov.untagged_cost <= cov.total_cost + 1e-9).all() and (cov.total_cost <= positive + 1e-9).all()
+    c = m.completeness.set_index("billing_period")
+    assert bool(c.iloc[0]["closed"]) and not bool(c.iloc[-1]["closed"])
+    assert "1\u201310 Nov 2026, open" in c.iloc[-1]["label"]
+
+
+def test_scope_parameters_select_the_figures(bill):
+    m = fk.metrics(bill, config=CONFIG, currency="USD", billing_period_start="2026-11", billing_period_end="2026-11")
+    assert m.total("effective_cost") == 5 and len(m.completeness) == 1
+    eur = fk.metrics(bill, config=CONFIG, currency="EUR")
+    assert eur.total("effective_cost") == 999 and eur.totals.currency.tolist() == ["EUR"]
+    with pytest.raises(ConfigError, match="several billing currencies"):
+        fk.metrics(bill, config=CONFIG)
+
+
+def test_cli_json_and_table(bill, tmp_path, capsys):
+    wh = tmp_path / "wh.duckdb"
+    con = fk.connect(str(wh))
+    focus_rows(ROWS, con)
+    con.close()
+    cfg = tmp_path / "finops.yaml"
+    cfg.write_text(yaml.safe_dump(CONFIG))
+    base = ["metrics", "--warehouse", str(wh), "--config", str(cfg)]
+    assert main(base + ["--json", "-p", "currency=USD", "-p", "billing_period_end=2026-10"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema_version"] == 1 and doc["currency"] == "USD"
+    assert set(doc) >= {"scope", "parameters", "totals", "ai", "accelerators", "spot", "tag_coverage", "completeness"}
+    assert doc["totals"][0]["effective_cost"] == "629.600000"  # exact decimal text: 634.6 without November's 5
+    assert doc["parameters"]["billing_period_end"] == "2026-10"
+    assert main(base + ["-p", "currency=USD"]) == 0
+    out = capsys.readouterr().out
+    assert "storage_cost" in out and "634.60" in out
+    assert main(base + ["-p", "team=nlp"]) == 2
+    assert "not a scope parameter" in capsys.readouterr().err
+    assert main(base) == 2  # two currencies and no choice: exit 2 naming them
+    assert "EUR, USD" in capsys.readouterr().err
