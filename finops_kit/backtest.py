@@ -9,7 +9,8 @@ Metric definitions (``methods.md``): MAPE = 100/n Σ|y−ŷ|/|y| (days with y = 
 2|y−ŷ|/(|y|+|ŷ|); MASE = mean|y−ŷ| / mean_{t>m}|y_t − y_{t−m}| over the training data, m = 7; bias = mean(ŷ − y)
 (positive = over-forecast); coverage = share of actuals inside [lo, hi]; Winkler = (u−l) + (2/α)(l−y)[y<l] +
 (2/α)(y−u)[y>u]. ``total_error_pct`` is the absolute % error of the forecast *total* over the horizon — the
-"forecast variance" that FinOps maturity bands (< 20/10/5%) talk about.
+"forecast variance" that the kit's variance bands (< 20/10/5%: its defaults, not a FinOps Foundation
+publication) grade.
 """
 
 from __future__ import annotations
@@ -132,7 +133,11 @@ def choose_model(bt: pd.DataFrame) -> str:
 
 
 def maturity_band(variance_pct: float | None) -> str:
-    """FinOps Foundation maturity band of a forecast (or budget) variance: run < 5%, walk < 10%, crawl < 20%."""
+    """Band of a forecast (or budget) variance: run < 5%, walk < 10%, crawl < 20%.
+
+    The kit's default bands, named after the FinOps crawl/walk/run stages; the numbers are not taken from a
+    FinOps Foundation publication, so reports call them the kit's bands.
+    """
     if variance_pct is None or not np.isfinite(variance_pct):
         return "n/a"
     v = abs(variance_pct)
@@ -178,6 +183,6 @@ def trust_statement(bt: pd.DataFrame, model: str, level: float) -> str:
     return (
         f"Trust: {trust_level(row)}. In {int(row['origins'])} backtests on this bill's own history, "
         f"{MODEL_LABELS[model]} missed {int(row['horizon_days'])}-day totals by {row['total_error_pct']:.1f}% on "
-        f"average (FinOps maturity band: {band}); daily error MAPE {row['mape']:.1f}%, MASE {row['mase']:.2f}{vs}; "
+        f"average (kit variance band: {band}); daily error MAPE {row['mape']:.1f}%, MASE {row['mase']:.2f}{vs}; "
         f"it tended to {direction}-forecast by {abs(row['bias_pct']):.1f}%; {calib}."
     )

@@ -184,7 +184,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
 
 def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
                    months: int = 6) -> pd.DataFrame:
-    """Closed months: budget, actual, variance $ and %, and the FinOps maturity band of the variance."""
+    """Closed months: budget, actual, variance $ and %, and the kit's variance band (:func:`backtest.maturity_band`)."""
     as_of_d = _day(as_of) or last_day(con)
     first = (pd.Timestamp(as_of_d).to_period("M") - months).start_time.date()
     data_start = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {FOCUS_TABLE}").fetchone()[0]

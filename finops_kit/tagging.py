@@ -15,7 +15,7 @@ detected automatically from the distinct keys in the data and sized in dollars.
 Typical use::
 
     audit = TagAudit(con, "finops.yaml", start="2026-01", end="2026-06", providers=["AWS"])
-    audit.coverage(by="provider")        # per key, with the FinOps maturity band
+    audit.coverage(by="provider")        # per key, with the maturity band of tag_policy.maturity_bands
     audit.violations()                   # ranked by dollars
     audit.export_violations("violations.csv")
 """
@@ -44,8 +44,11 @@ from .sources.base import ident, sql_str
 OTHER = "(other)"
 ALL_REQUIRED = "(all required)"
 
-#: FinOps Foundation maturity for "cost allocated to an owner": >= 70% crawl, >= 85% walk, > 90% run.
-MATURITY_BANDS = (("run", 90.0, False), ("walk", 85.0, True), ("crawl", 70.0, True))
+#: Default allocation maturity bands: minimum cost-weighted coverage (%) of each band, reached at or above its value.
+#: These are the kit's defaults, not thresholds of a FinOps Foundation publication (the Foundation's framework names
+#: crawl/walk/run stages but the kit could not match these numbers to one of its documents): set your own targets in
+#: ``tag_policy.maturity_bands`` of finops.yaml.
+DEFAULT_MATURITY_BANDS = {"crawl": 70.0, "walk": 85.0, "run": 90.0}
 
 #: Hours in an average month (8766 h / 12): turns a per-hour cost rate into a monthly figure.
 HOURS_PER_MONTH = 730.5
@@ -62,14 +65,52 @@ DIMENSIONS: dict[str, str] = {
 
 
 
-def maturity_band(pct: float | None) -> str:
-    """FinOps maturity band of an allocation percentage (0-100): run > 90, walk >= 85, crawl >= 70."""
-    if pct is None or (isinstance(pct, float) and math.isnan(pct)):
-        return "n/a"
-    for name, bound, inclusive in MATURITY_BANDS:
-        if pct >= bound if inclusive else pct > bound:
-            return name
-    return "pre-crawl"
+@dataclass(frozen=True)
+class MaturityBands:
+    """Allocation maturity bands: a coverage percentage reaches a band at or above its threshold."""
+
+    crawl: float = DEFAULT_MATURITY_BANDS["crawl"]
+    walk: float = DEFAULT_MATURITY_BANDS["walk"]
+    run: float = DEFAULT_MATURITY_BANDS["run"]
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> MaturityBands:
+        """Validate ``tag_policy.maturity_bands`` ({crawl, walk, run} percentages, increasing, within 0..100)."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping crawl/walk/run -> minimum coverage %")
+        reject_unknown(data, set(DEFAULT_MATURITY_BANDS), where)
+        vals = dict(DEFAULT_MATURITY_BANDS)
+        for name, v in data.items():
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 100:
+                raise ConfigError(f"{where}.{name}: expected a percentage 0..100, got {v!r}")
+            vals[name] = float(v)
+        if not vals["crawl"] <= vals["walk"] <= vals["run"]:
+            bad = "walk" if vals["walk"] < vals["crawl"] else "run"
+            raise ConfigError(f"{where}.{bad}: bands must not decrease (crawl {vals['crawl']:g} <= walk "
+                              f"{vals['walk']:g} <= run {vals['run']:g})")
+        return cls(**vals)
+
+    def band(self, pct: float | None) -> str:
+        if pct is None or (isinstance(pct, float) and math.isnan(pct)):
+            return "n/a"
+        for name in ("run", "walk", "crawl"):
+            if pct >= getattr(self, name):
+                return name
+        return "pre-crawl"
+
+    def describe(self) -> str:
+        """'crawl ≥ 70%, walk ≥ 85%, run ≥ 90% (the kit's defaults ...)' for captions and report text."""
+        txt = f"crawl ≥ {self.crawl:g}%, walk ≥ {self.walk:g}%, run ≥ {self.run:g}%"
+        if self == MaturityBands():
+            return txt + " (the kit's defaults, not a FinOps Foundation standard; set tag_policy.maturity_bands)"
+        return txt + " (tag_policy.maturity_bands)"
+
+
+def maturity_band(pct: float | None, bands: MaturityBands | None = None) -> str:
+    """Maturity band of an allocation percentage (0-100) under ``bands`` (default: the kit's default bands)."""
+    return (bands or MaturityBands()).band(pct)
 
 
 # --------------------------------------------------------------------------------------------------- the policy
@@ -106,6 +147,7 @@ class TagPolicy:
     near_duplicate_distance: int = 1
     environment_key: str | None = "env"
     production_values: tuple[str, ...] = ("prod",)
+    maturity_bands: MaturityBands = MaturityBands()
 
     @property
     def required(self) -> list[str]:
@@ -118,7 +160,7 @@ class TagPolicy:
         if not isinstance(data, dict):
             raise ConfigError(f"{pre}: expected a mapping")
         reject_unknown(data, {"keys", "consolidate_variants", "near_duplicate_distance", "environment_key",
-                              "production_values"}, pre)
+                              "production_values", "maturity_bands"}, pre)
         raw_keys = data.get("keys") or {}
         if not isinstance(raw_keys, dict) or not raw_keys:
             raise ConfigError(f"{pre}.keys: expected a mapping of tag keys (e.g. team: {{required: true}})")
@@ -144,7 +186,8 @@ class TagPolicy:
         if not isinstance(cons, bool):
             raise ConfigError(f"{pre}.consolidate_variants: expected true or false, got {cons!r}")
         return cls(keys=keys, consolidate_variants=cons, near_duplicate_distance=dist,
-                   environment_key=env, production_values=tuple(prod))
+                   environment_key=env, production_values=tuple(prod),
+                   maturity_bands=MaturityBands.from_dict(data.get("maturity_bands"), f"{pre}.maturity_bands"))
 
 
 def _str_list(value: Any, where: str) -> tuple[str, ...]:
@@ -350,7 +393,7 @@ class TagAudit:
                    100.0 * CAST(coalesce(covered, 0) AS DOUBLE) / nullif(CAST(total AS DOUBLE), 0) AS coverage
             FROM (SELECT * FROM per_key UNION ALL SELECT * FROM everything)""").df()
         order = {k: i for i, k in enumerate([*req, ALL_REQUIRED])}
-        df["band"] = [maturity_band(v) for v in df["coverage"]]
+        df["band"] = [self.policy.maturity_bands.band(v) for v in df["coverage"]]
         df["_o"] = df["key"].map(order)
         sort = ([by] if grp else []) + ["_o"]
         return df.sort_values(sort).drop(columns="_o").reset_index(drop=True)

@@ -84,9 +84,32 @@ def test_maturity_bands_boundaries():
     assert maturity_band(70.0) == "crawl"
     assert maturity_band(84.99) == "crawl"
     assert maturity_band(85.0) == "walk"
-    assert maturity_band(90.0) == "walk"  # run is strictly above 90%
-    assert maturity_band(90.01) == "run"
+    assert maturity_band(89.99) == "walk"
+    assert maturity_band(90.0) == "run"  # every band is reached at or above its threshold
     assert maturity_band(None) == "n/a"
+
+
+def test_maturity_bands_are_the_kits_configurable_defaults():
+    """The bands are not a FinOps Foundation publication: they are the kit's defaults, labelled so, and a team sets
+    its own in tag_policy.maturity_bands (before, the key was rejected and the bands were fixed in code)."""
+    con = focus_rows(ROWS)
+    try:
+        default = TagAudit(con, POLICY)
+        assert _cov(default.coverage(), "env")[3] == "crawl"  # 80% of dollars
+        assert "kit's defaults" in default.policy.maturity_bands.describe()
+        own = TagAudit(con, POLICY | {"maturity_bands": {"crawl": 50, "walk": 75, "run": 95}})
+        cov = own.coverage()
+        assert _cov(cov, "env")[3] == "walk" and _cov(cov, "team")[3] == "walk"  # 80%, 86.7%
+        assert _cov(cov, "owner")[3] == "crawl"  # 53.3%
+        assert own.policy.maturity_bands.describe() == "crawl ≥ 50%, walk ≥ 75%, run ≥ 95% (tag_policy.maturity_bands)"
+    finally:
+        con.close()
+    with pytest.raises(ConfigError, match=r"tag_policy\.maturity_bands\.run: bands must not decrease"):
+        load_policy(POLICY | {"maturity_bands": {"walk": 92}})
+    with pytest.raises(ConfigError, match=r"tag_policy\.maturity_bands\.walk: expected a percentage"):
+        load_policy(POLICY | {"maturity_bands": {"walk": "high"}})
+    with pytest.raises(ConfigError, match=r"tag_policy\.maturity_bands\.sprint: unknown setting"):
+        load_policy(POLICY | {"maturity_bands": {"sprint": 99}})
 
 
 def test_coverage_cost_weighted(audit):
@@ -260,6 +283,7 @@ def test_repo_policy_loads():
     p = load_policy(Path(__file__).resolve().parents[1] / "finops.yaml")
     assert {"project", "team", "model", "env", "owner"} <= set(p.keys)
     assert p.keys["env"].value_aliases["production"] == "prod"
+    assert (p.maturity_bands.crawl, p.maturity_bands.walk, p.maturity_bands.run) == (70, 85, 90)
 
 
 def _hourly(rid: str, env: str, start: datetime, hours: int, keep=lambda t: True, cost: float = 2.0):
