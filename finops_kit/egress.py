@@ -165,6 +165,8 @@ class EgressPrices:
     tiers: dict[tuple[str, str], list[Tier]]
     path: str
     as_of: str
+    #: (provider, transfer_type) whose tier rows' source says they were not checked against a citable price list
+    unverified: frozenset[tuple[str, str]] = frozenset()
 
     def get(self, provider: str, transfer_type: str) -> list[Tier]:
         return self.tiers.get((provider, transfer_type), [])
@@ -193,7 +195,8 @@ def load_egress_prices(path: str | None = None) -> EgressPrices:
             if a.end_gb is None or a.end_gb != b.start_gb:
                 raise InputError(where, f"tiers of {key[0]} {key[1]} are not contiguous at {a.end_gb} GB")
     dates = sorted({r["as_of"] for r in rows})
-    return EgressPrices(tiers, where, dates[0] if len(dates) == 1 else f"{dates[0]}..{dates[-1]}")
+    weak = frozenset((r["provider"], r["transfer_type"]) for r in rows if "unverified" in r.get("source", "").lower())
+    return EgressPrices(tiers, where, dates[0] if len(dates) == 1 else f"{dates[0]}..{dates[-1]}", weak)
 
 
 def tier_cost(gb: Any, tiers: Sequence[Tier]) -> dict[str, Any]:
@@ -227,6 +230,8 @@ def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | N
 
     Shows whether the bill matches the public tiers (a gap means a discount, a free allowance or a price change)
     and, at the current volume, the marginal $/GB of one more GB and how far the next, cheaper tier is.
+    ``price_unverified`` marks providers whose tier table is not backed by a citable source (say so beside the
+    list cost).
     """
     table = prices if isinstance(prices, EgressPrices) else load_egress_prices(prices)
     rel = transfer_rows(con, **filters)
@@ -237,14 +242,16 @@ def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | N
     out = []
     for provider, month, gb, billed in monthly:
         tiers = table.get(provider, "Internet egress")
-        row = {"provider": provider, "month": month, "gb": float(gb or 0), "billed_cost": billed}
+        row = {"provider": provider, "month": month, "gb": float(gb or 0), "billed_cost": billed,
+               "price_unverified": (provider, "Internet egress") in table.unverified}
         if tiers:
             tc = tier_cost(gb or 0, tiers)
             row |= {k: tc[k] for k in ("list_cost", "average_per_gb", "marginal_per_gb", "next_tier_gb",
                                        "gb_to_next_tier", "next_tier_price")}
         out.append(row)
     df = pd.DataFrame(out, columns=["provider", "month", "gb", "billed_cost", "list_cost", "average_per_gb",
-                                    "marginal_per_gb", "next_tier_gb", "gb_to_next_tier", "next_tier_price"])
+                                    "marginal_per_gb", "next_tier_gb", "gb_to_next_tier", "next_tier_price",
+                                    "price_unverified"])
     df.attrs["price_as_of"] = table.as_of
     return df
 

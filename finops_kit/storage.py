@@ -392,6 +392,11 @@ class PriceTable:
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([p.__dict__ for p in self.prices.values()])
 
+    def unverified(self, provider: str, storage_class: str) -> bool:
+        """Whether the row's ``source`` says part of it was not checked against a citable price list."""
+        p = self.get(provider, storage_class)
+        return p is not None and "unverified" in p.source.lower()
+
 
 PRICE_COLUMNS = ("provider", "storage_class", "price_per_gb_month", "retrieval_per_gb", "transition_per_1000",
                  "monitoring_per_1000", "min_days", "min_object_kb", "overhead_kb", "standard_overhead_kb", "min_age_days",
@@ -643,6 +648,9 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     Classes that need a restore before reading (``access = hours``: Glacier Flexible, Deep Archive, Azure Archive)
     are ``eligible`` only when a ≤ ``archive_max_access``: cheap on paper, but a job that reads the data stalls.
 
+    ``unverified_prices`` names the classes (current, target) whose price row is marked unverified in the table:
+    a saving that rests on them must be checked against the provider's price list before acting.
+
     Returns one row per candidate with ``recommended`` True for the best eligible one of each group when its
     saving is at least ``min_saving``; sorted by monthly saving, largest first. ``attrs['price_as_of']`` is the price date.
     """
@@ -686,6 +694,9 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
             life, basis, estimate = span_days, "seen in the bill (lower bound)", False
         gb_prev = _d(round(float(s.gb_prev), 6)) if s.gb_prev is not None and s.gb_prev == s.gb_prev else gb
         objects = gb * KB_PER_GB / kb
+        # the effective $/GB-month the bill shows for this class in the last month (storage rows only)
+        bill_rate = (_d(round(float(s.cost), 6)) / gb if s.cost is not None and s.cost == s.cost and s.cost > 0
+                     and gb > 0 and cur.price_per_gb_month > 0 else None)
         for (prov, cls), tgt in sorted(table.prices.items()):
             if prov != s.provider or cls == s.storage_class or cls in NOT_TARGETS:
                 continue
@@ -715,6 +726,11 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
             saving = cost_now - new_cost
             one_time = objects * share * tgt.transition_per_1000 / 1000
             warnings = []
+            if bill_rate is not None and abs(bill_rate / cur.price_per_gb_month - 1) > Decimal("0.1"):
+                # e.g. a GCS US multi-region bucket ($0.026) priced with the table's regional rate ($0.020)
+                warnings.append(f"the bill's {s.storage_class} rate ${float(bill_rate):.4g}/GB-month differs from "
+                                f"the price table's ${float(cur.price_per_gb_month):.4g} ({cur.region}): a "
+                                "different location or a negotiated rate; use a price table with your rates")
             if tgt.min_days and life < tgt.min_days + days_after:
                 warnings.append(
                     f"minimum storage duration {tgt.min_days} d exceeds the data's observed lifetime in the class "
@@ -751,11 +767,12 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
                 "payback_months": (float(one_time / saving) if saving > 0 else None),
                 "min_days": tgt.min_days, "min_object_kb": float(tgt.min_object_kb),
                 "warning": "; ".join(warnings), "eligible": eligible, "price_as_of": tgt.as_of,
+                "unverified_prices": ", ".join(c for c in (s.storage_class, cls) if table.unverified(prov, c)),
             })
     cols = ["provider", "group", "current_class", "target_class", "api_class", "gb", "objects", "access",
             "access_source", "lifetime_days", "lifetime_basis", "transition_after_days", "moved_share",
             "break_even_access", "current_monthly_cost", "new_monthly_cost", "monthly_saving", "one_time_cost",
-            "payback_months", "min_days", "min_object_kb", "warning", "eligible", "price_as_of"]
+            "payback_months", "min_days", "min_object_kb", "warning", "eligible", "price_as_of", "unverified_prices"]
     df = pd.DataFrame(out, columns=cols)
     if len(df):
         df["_s"] = df["monthly_saving"].map(float)
@@ -771,6 +788,22 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
         df.insert(0, "rank", pd.Series(dtype=int))
     df.attrs.update(price_as_of=table.as_of, price_path=table.path, group_by=group_by)
     return df
+
+
+def unverified_note(recs: pd.DataFrame) -> str | None:
+    """A sentence naming the recommendations whose saving rests on a price marked unverified (None if none)."""
+    if recs.empty or "unverified_prices" not in recs:
+        return None
+    weak = recs[recs["unverified_prices"].astype(str) != ""]
+    if weak.empty:
+        return None
+    saving = sum((_d(v) for v in weak["monthly_saving"]), Decimal(0))
+    total = sum((_d(v) for v in recs["monthly_saving"]), Decimal(0))
+    names = "; ".join(f"{g} ({c} → {t}: {u})" for g, c, t, u in
+                      zip(weak["group"], weak["current_class"], weak["target_class"], weak["unverified_prices"],
+                          strict=True))
+    return (f"{len(weak)} of {len(recs)} recommendations (${saving:,.2f} of ${total:,.2f}/month) rest on prices the "
+            f"table marks unverified — check them against the provider's price list before acting: {names}.")
 
 
 def short_class(storage_class: str) -> str:

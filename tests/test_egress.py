@@ -161,3 +161,17 @@ def test_cross_region_training_reads():
     # 8,192 GB crossed for a 2,048 GB bucket: read 4 times; a replica costs its storage, $47.10/month
     assert r["reads_of_bucket"] == pytest.approx(4.0)
     assert r["replica_monthly_cost"] == Decimal("47.10")
+
+
+def test_tiered_egress_says_which_providers_rest_on_unverified_tiers():
+    prices = eg.load_egress_prices()
+    assert ("Google Cloud", "Internet egress") in prices.unverified
+    assert ("AWS", "Internet egress") not in prices.unverified  # methods.md
+    rows = [dict(day="2026-10-05", ServiceName=EC2, x_UsageType="USE1-DataTransfer-Out-Bytes", ConsumedQuantity=500,
+                 ConsumedUnit="GB", cost=36, RegionId="us-east-1"),
+            dict(day="2026-10-05", ProviderName="Google Cloud", ServiceName="Compute Engine",
+                 x_UsageType="Network Internet Egress from Americas to Americas", ConsumedQuantity=500,
+                 ConsumedUnit="GB", cost=60, RegionId="us-central1")]
+    te = eg.tiered_egress(focus_rows(rows), prices).set_index("provider")
+    assert not te.loc["AWS", "price_unverified"]
+    assert bool(te.loc["Google Cloud", "price_unverified"])

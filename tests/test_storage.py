@@ -445,3 +445,31 @@ def test_markdown_money_renders_without_stray_asterisks():
     assert "**" in markdown2html_mistune(text)  # the two $ signs open a math span: bold markers leak
     html = markdown2html_mistune(nb.md(text).data)
     assert "**" not in html and html.count("<strong>") == 3 and "$23,281.37/month</strong>" in html
+
+
+def test_gcs_prices_are_regional_and_cite_the_per_gib_hour_rate(prices):
+    import re
+
+    for cls in ("GCS Standard", "GCS Nearline", "GCS Coldline", "GCS Archive"):
+        p = prices["Google Cloud", cls]
+        assert "multi-region" not in p.region.lower() and p.region.startswith("us-central1")
+        assert "cloud.google.com/storage/pricing" in p.source
+        hourly = Decimal(re.search(r"\$([0-9.]+)/GiB-hour", p.source).group(1))
+        assert round(hourly * 730, 4) == p.price_per_gb_month  # Google lists GiB-hours; a month is 730 h
+
+
+def test_recommendations_name_unverified_prices_and_a_bill_rate_the_table_does_not_match(prices):
+    gcs = dict(ProviderName="Google Cloud", ServiceName="Cloud Storage", ResourceId="acme-vision-prod-datasets",
+               x_UsageType="Standard Storage US Multi-region", ConsumedUnit="GB-Mo")
+    aws = s3("2026-10-15", "USE1-TimedStorage-ByteHrs", 10240, cost=235.52, bucket="ml-data")
+    # 10,240 GB at the US multi-region rate 0.026 = $266.24 (the table's regional rate is 0.020)
+    con = focus_rows([dict(day="2026-10-15", ConsumedQuantity=10240, cost=266.24, **gcs), aws])
+    recs = st.recommend(con, prices, access_fraction=0.05, config=NO_CONFIG)
+    best = recs[recs["recommended"]].set_index("provider")
+    assert best.loc["AWS", "unverified_prices"] == ""  # S3 Standard -> Glacier IR: both rows from methods.md
+    assert best.loc["Google Cloud", "unverified_prices"] != ""  # retrieval/Class A fees of the cold GCS classes
+    assert "rate $0.026/GB-month differs from the price table's $0.02" in best.loc["Google Cloud", "warning"]
+    assert "differs" not in best.loc["AWS", "warning"]
+    note = st.unverified_note(best.reset_index())
+    assert note.startswith("1 of 2 recommendations") and "acme-vision-prod-datasets" in note
+    assert st.unverified_note(best.loc[["AWS"]].reset_index()) is None
