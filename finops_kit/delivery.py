@@ -229,3 +229,28 @@ def resolve_folder(folder: Path) -> ResolvedInputs | None:
         files=[str(rel[k]) for k in plan.load],
         skipped=[{"path": str(rel[s["path"]]), "reason": s["reason"]} for s in plan.skipped] + other,
     )
+
+
+def delivery_root(path: Path) -> Path | None:
+    """The report folder (legacy CUR) or export folder (CUR 2.0) of a path *inside* a billing-period folder.
+
+    ``<report>/20260101-20260201/<assembly>/x.csv.gz`` -> ``<report>``;
+    ``<export>/data/BILLING_PERIOD=2026-01/x.parquet`` -> ``<export>``; None when no ancestor is a period folder.
+    """
+    for anc in [path, *path.parents]:
+        if LEGACY_PERIOD_RE.match(anc.name):
+            return anc.parent
+        if CUR2_PERIOD_RE.match(anc.name) and anc.parent.name in ("data", "metadata"):
+            return anc.parent.parent
+    return None
+
+
+def assemblies_of(files: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``{legacy period folder: {assembly id: first file}}`` of files that sit in an assembly folder."""
+    out: dict[str, dict[str, str]] = {}
+    for f in files:
+        p = Path(f)
+        if LEGACY_PERIOD_RE.match(p.parent.parent.name):
+            out.setdefault(str(p.parent.parent), {}).setdefault(p.parent.name, f)
+    return out
+

@@ -31,6 +31,7 @@ from .sources.base import (
     ident,
     read_header,
     registry,
+    sql_list,
     sql_str,
 )
 from .warehouse import FOCUS_TABLE, TOLERANCE, add_custom_columns, connect, warehouse_path, write_error
@@ -49,6 +50,8 @@ class IngestResult:
     skipped: list[dict[str, str]] = field(default_factory=list)
     reconciliation: list[dict] = field(default_factory=list)
     parts: list[IngestResult] = field(default_factory=list)
+    #: exact copies of charges dropped by ``dedupe``: [{path, first, rows}] (rows of ``path`` already in ``first``)
+    dropped: list[dict] = field(default_factory=list)
 
     def summary(self) -> str:
         if len(self.parts) > 1:
@@ -63,6 +66,8 @@ class IngestResult:
                f"billing periods {span}, reconciled {len(self.reconciliation)} period/currency total(s)")
         if self.replaced_rows:
             msg += f", replaced {self.replaced_rows:,} earlier rows"
+        if self.dropped:
+            msg += f", dropped {sum(d['rows'] for d in self.dropped):,} duplicate source row(s)"
         if self.skipped:
             msg += f", skipped {len(self.skipped)} file(s)"
         return msg
@@ -181,6 +186,7 @@ def ingest(
     cache_dir: str | None = None,
     progress: bool | None = None,
     keep_source_columns: bool = False,
+    dedupe: bool = False,
 ) -> IngestResult:
     """Ingest billing files into the warehouse (see module docstring for the guarantees).
 
@@ -189,12 +195,17 @@ def ingest(
 
     ``keep_source_columns`` keeps every source column the mapping does not consume as an ``x_`` column instead of
     the format's curated extras (AWS CUR; see ``data/aws_cur_extra_columns.csv``).
+
+    A charge found in two files of the call is refused (file pair and count); ``dedupe`` drops exact copies
+    instead and reports how many.
     """
     if isinstance(paths, str):
         paths = [paths]
     resolved = inputs_mod.resolve(list(paths), cache_dir=cache_dir)
     if not resolved.files:
-        raise InputError(", ".join(paths), "nothing to ingest")
+        why = (f" ({resolved.skipped[0]['path']} skipped: {resolved.skipped[0]['reason']})"
+               if resolved.skipped else "")
+        raise InputError(", ".join(paths), f"nothing to ingest{why}")
     groups, not_billing = plan_formats(resolved.files, resolved.found, source_format)
     skipped = resolved.skipped + not_billing
     if not groups:
@@ -223,7 +234,7 @@ def ingest(
             source = registry()[name]()
             source.keep_source_columns = keep_source_columns
             current = (source, files, f"src_{uuid.uuid4().hex[:8]}")
-            parts.append(_write_part(con, hasher, *current))
+            parts.append(_write_part(con, hasher, *current, dedupe=dedupe))
         _one_format_per_key(con, parts)
         this_call = [p.result.ingest_id for p in parts]
         fingerprints = fingerprints_future.result()
@@ -234,7 +245,9 @@ def ingest(
             con.execute(
                 "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
                 [res.ingest_id, started, finished, res.source_format,
-                 json.dumps(list(paths)), json.dumps([fingerprints[f] for f in res.files]), json.dumps(skipped),
+                 json.dumps(list(paths)), json.dumps([fingerprints[f] for f in res.files]),
+                 json.dumps(skipped + [{"path": d["path"], "reason": f"{d['rows']} row(s) dropped by --dedupe: "
+                                        f"exact copies of charges in {d['first']}"} for d in res.dropped]),
                  json.dumps(part.keys), res.rows, res.replaced_rows],
             )
         con.execute("COMMIT")
@@ -259,7 +272,8 @@ def ingest(
         return results[0]
     return IngestResult(results[0].ingest_id, ", ".join(r.source_format for r in results), all_files,
                         sum(r.rows for r in results), sum(r.replaced_rows for r in results), skipped,
-                        [rec for r in results for rec in r.reconciliation], results)
+                        [rec for r in results for rec in r.reconciliation], results,
+                        [d for r in results for d in r.dropped])
 
 
 @dataclass
@@ -271,17 +285,33 @@ class _Part:
 
 
 def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source: Source, files: list[str],
-                view: str) -> _Part:
-    """Map, write and reconcile the files of one format inside the caller's transaction."""
+                view: str, dedupe: bool = False, scan_for_duplicates: bool = False) -> _Part:
+    """Map, write and reconcile the files of one format inside the caller's transaction.
+
+    Charges repeated across files (the same line-item identity, or for formats without one the same row) are
+    refused, or with ``dedupe`` dropped when they are exact copies. Only an ingest of several files can repeat a
+    charge this way, so a single file pays nothing for the check. Formats whose identity is in the written rows
+    (AWS) are checked there, which costs milliseconds; the others, and AWS once a repeat was found, by one more
+    read of the staged files.
+    """
     ingest_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     try:
         staged = _stage(source, con, files, view)
     except duckdb.Error as exc:
         raise _read_error(files, exc) from None
     source.check_columns(staged)
+    in_focus = source.focus_identity(staged) if len(files) > 1 else None
+    dropped: list[dict] = []
+    if len(files) > 1 and (scan_for_duplicates or not in_focus):
+        try:
+            dropped = _repeated_charges(con, source, staged, dedupe)
+        except duckdb.Error as exc:
+            raise _CastFailure(exc) from None
+        if dropped:
+            staged.view = _first_copies(con, source, staged)
     # the source's own totals come from a second read of the files, on a second connection, while the main
     # one maps and writes: the proof stays independent of the mapping and costs no extra wall time
-    totals_future = pool.submit(_source_totals, con.cursor(), type(source)(), files, f"{view}_totals")
+    totals_future = pool.submit(_source_totals, con.cursor(), type(source)(), files, f"{view}_totals", bool(dropped))
     passthrough = source.passthrough_columns(staged)
     add_custom_columns(con, list(passthrough.values()))
     select = _focus_select(source, staged, ingest_id, passthrough)
@@ -290,6 +320,11 @@ def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source
     except duckdb.Error as exc:
         totals_future.cancel()
         raise _CastFailure(exc) from None
+    if in_focus and not scan_for_duplicates and _repeated_in_focus(con, ingest_id, in_focus):
+        # rare: find the file pairs (and, with --dedupe, the exact copies) in the source rows, then write again
+        con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id])
+        _wait(totals_future)
+        return _write_part(con, pool, source, files, view, dedupe, scan_for_duplicates=True)
     rows = con.execute(f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id]).fetchone()[0]
     if rows == 0:
         raise InputError(files[0], "no billing rows found (header only?)")
@@ -301,7 +336,67 @@ def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source
     keys = [r[0] for r in con.execute(
         f"SELECT DISTINCT x_SourceKey FROM {FOCUS_TABLE} WHERE x_IngestId = ? ORDER BY 1", [ingest_id]).fetchall()]
     con.execute(f"DROP VIEW IF EXISTS {view}")
-    return _Part(IngestResult(ingest_id, source.name, files, rows, 0, [], recon), keys)
+    con.execute(f"DROP VIEW IF EXISTS {view}_once")
+    return _Part(IngestResult(ingest_id, source.name, files, rows, 0, [], recon, dropped=dropped), keys)
+
+
+def _wait(future) -> None:
+    """Let a background read finish (its result is not needed); its errors are found again by the rerun."""
+    with contextlib.suppress(Exception):
+        future.result()
+
+
+def _repeated_in_focus(con: duckdb.DuckDBPyConnection, ingest_id: str, identity: list[str]) -> bool:
+    """Whether one line-item identity was written from two different files of this ingest."""
+    cols = ", ".join(ident(c) for c in identity)
+    return con.execute(
+        f"SELECT count(*) FROM (SELECT {cols} FROM {FOCUS_TABLE} WHERE x_IngestId = ? GROUP BY ALL "
+        f"HAVING count(DISTINCT x_SourceFile) > 1 LIMIT 1)", [ingest_id]).fetchone()[0] > 0
+
+
+def _repeated_charges(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource,
+                      dedupe: bool) -> list[dict]:
+    """Charges that occur in more than one file: ``[{file, first, rows}]`` when they may be dropped, else an error.
+
+    A charge is repeated when its row key (:meth:`Source.row_key_sql`) occurs in two files; the copy in the file
+    that sorts first is kept. Without ``dedupe`` any repeat is refused with the first file pair and the count.
+    With it, exact copies are dropped; a repeated identity whose rows differ is still refused (which is right
+    cannot be told from the files).
+    """
+    key, content = source.row_key_sql(staged), source.row_content_sql(staged)
+    pairs = con.execute(f"""
+        WITH r AS (SELECT _file, {_file_rank(staged)} AS _rank, {key} AS _k, {content} AS _h FROM {staged.view}),
+        g AS (SELECT _k, arg_min(_file, _rank) AS first, count(DISTINCT _h) AS versions FROM r GROUP BY _k
+              HAVING count(DISTINCT _file) > 1)
+        SELECT g.first, r._file, count(*) AS n, max(g.versions) > 1 AS differ
+        FROM r JOIN g USING (_k) WHERE r._file <> g.first GROUP BY ALL ORDER BY n DESC, 1, 2""").fetchall()
+    if not pairs:
+        return []
+    first, later, n, differ = pairs[0]
+    more = f" (and {len(pairs) - 1} more file pair(s))" if len(pairs) > 1 else ""
+    if not dedupe:
+        raise InputError(later, f"{n:,} row(s) repeat charges of {first} (same {source.row_identity}){more}; they "
+                                "would be counted twice: remove the copy, or pass --dedupe to drop exact duplicates")
+    bad = next((p for p in pairs if p[3]), None)
+    if bad:
+        raise InputError(bad[1], f"{bad[2]:,} row(s) have the {source.row_identity} of charges in {bad[0]} but "
+                                 "different values; they are not copies, so --dedupe cannot choose: ingest one file")
+    return [{"path": later, "first": first, "rows": n} for first, later, n, _ in pairs]
+
+
+def _first_copies(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource) -> str:
+    """A view of the staged rows without the copies of charges that an earlier file of the ingest already holds."""
+    view = f"{staged.view}_once"
+    con.execute(f"""CREATE OR REPLACE TEMP VIEW {view} AS SELECT * EXCLUDE (_k, _rank) FROM (
+        SELECT *, {source.row_key_sql(staged)} AS _k, {_file_rank(staged)} AS _rank FROM {staged.view})
+        QUALIFY _rank = min(_rank) OVER (PARTITION BY _k)""")
+    return view
+
+
+def _file_rank(staged: StagedSource) -> str:
+    """A file's position in the ingest (the order the user named them, folders in name order): the earlier file
+    keeps a repeated charge."""
+    return f"list_position({sql_list(staged.files)}, _file)"
 
 
 def _one_format_per_key(con: duckdb.DuckDBPyConnection, parts: list[_Part]) -> None:
@@ -370,11 +465,17 @@ def _read_error(files: list[str], exc: Exception) -> InputError:
     return InputError(bad, f"cannot read file ({text})")
 
 
-def _source_totals(cur: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str) -> list[tuple]:
-    """The source's own billed and amortized totals per billing period and currency (its own connection)."""
+def _source_totals(cur: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str,
+                   first_copies: bool = False) -> list[tuple]:
+    """The source's own billed and amortized totals per billing period and currency (its own connection).
+
+    ``first_copies``: the totals of the source without the exact copies that ``--dedupe`` drops (selected here
+    from the raw rows by the same row key, not from what the mapping wrote)."""
     try:
         cur.execute("SET enable_progress_bar = false")  # the main connection shows the one progress bar
         staged = _stage(source, cur, files, view)
+        if first_copies:
+            staged.view = _first_copies(cur, source, staged)
         return cur.execute(
             f"""SELECT CAST(billing_period_start AS TIMESTAMP), currency, sum(source_rows)::BIGINT,
                        sum(billed)::{MONEY}, sum(effective)::{MONEY}

@@ -61,6 +61,7 @@ def walk(folder: Path) -> list[Path]:
 
 def resolve(inputs: list[str], *, cache_dir: str | None = None) -> ResolvedInputs:
     out = ResolvedInputs()
+    plans: dict[Path, ResolvedInputs | None] = {}  # delivery root -> its plan (None: no manifest there)
     for item in inputs:
         if item.startswith("s3://"):
             from . import s3
@@ -75,6 +76,8 @@ def resolve(inputs: list[str], *, cache_dir: str | None = None) -> ResolvedInput
             raise InputError(item, "no file matches this path or pattern")
         for m in matches:
             p = Path(m)
+            if _inside_delivery(p, out, plans):
+                continue
             if p.is_dir():
                 from . import delivery
 
@@ -107,7 +110,52 @@ def resolve(inputs: list[str], *, cache_dir: str | None = None) -> ResolvedInput
             else:
                 raise InputError(str(p), "file not found")
     _drop_repeats(out)
+    _one_assembly_per_period(out)
     return out
+
+
+def _inside_delivery(p: Path, out: ResolvedInputs, plans: dict[Path, ResolvedInputs | None]) -> bool:
+    """Resolve a file, glob match or folder inside an AWS delivery by the delivery's manifests; False if it is not
+    inside one or no manifest governs it (then it is read as it is).
+
+    Whatever the user points at (one file of an assembly, a glob over a period's files, an assembly folder), the
+    manifest of its billing period decides, exactly as when the whole delivery folder is given: a file of a
+    superseded assembly is listed as skipped, never added to the current one.
+    """
+    from . import delivery
+
+    root = delivery.delivery_root(p)
+    if root is None or not p.exists():
+        return False
+    if root not in plans:
+        plans[root] = delivery.resolve_folder(root)
+    plan = plans[root]
+    if plan is None:
+        return False
+    load = set(plan.files)
+    reasons = {s["path"]: s["reason"] for s in plan.skipped}
+    wanted = [str(f) for f in walk(p)] if p.is_dir() else [str(p)]
+    for f in wanted:
+        reason = reasons.get(f)
+        if f in load or (reason and reason.startswith("no manifest")):
+            out.files.append(f)  # a current file, or one of a period no manifest governs yet (checked below)
+            out.found.add(f)
+        elif reason:
+            out.skipped.append({"path": f, "reason": reason})
+    return True
+
+
+def _one_assembly_per_period(out: ResolvedInputs) -> None:
+    """Refuse files of two assemblies of one legacy CUR billing period that no manifest decided between: each
+    assembly holds the whole month, so reading both counts it twice."""
+    from . import delivery
+
+    for period, assemblies in delivery.assemblies_of(out.files).items():
+        if len(assemblies) > 1:
+            (a, fa), (b, fb) = sorted(assemblies.items())[:2]
+            raise InputError(period, f"billing period {Path(period).name} comes from two assemblies, {a} ({fa}) and "
+                                     f"{b} ({fb}), and no Manifest.json says which is current; each holds the whole "
+                                     "month: ingest the files of one assembly, or the delivery with its manifest")
 
 
 def _drop_repeats(out: ResolvedInputs) -> None:

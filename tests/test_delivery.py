@@ -67,9 +67,12 @@ def test_period_folder_itself_and_idempotence(tmp_path, warehouse):
 
 
 def test_restatement_replaces_the_earlier_assembly(tmp_path, warehouse):
-    """Ingesting the old assembly's file, then the delivery, leaves only the current numbers."""
+    """The old assembly's file, downloaded earlier and ingested then, is replaced by the delivery's current one."""
     d = make_legacy_delivery(tmp_path / "bucket")
-    fk.ingest(d["old"], warehouse=warehouse)
+    earlier = tmp_path / "earlier-download" / Path(d["old"]).name
+    earlier.parent.mkdir()
+    earlier.write_bytes(Path(d["old"]).read_bytes())
+    fk.ingest(str(earlier), warehouse=warehouse)
     fk.ingest(str(tmp_path / "bucket"), warehouse=warehouse)
     con = fk.connect(warehouse, read_only=True)
     try:
@@ -125,3 +128,15 @@ def test_folder_without_manifest_loads_every_file(tmp_path, con):
     (tmp_path / "loose" / "a.csv").write_bytes(SP_RI.read_bytes())
     res = ingest(str(tmp_path / "loose"), con=con)
     assert res.skipped == [] and _totals(con) == (16, BILLED, AMORTIZED)
+
+
+def test_superseded_assembly_named_directly_is_skipped_by_the_manifest(tmp_path, con):
+    """Naming files (or a glob) inside a delivery applies the period's manifest as a folder ingest does."""
+    d = make_legacy_delivery(tmp_path / "bucket")
+    res = ingest([d["old"], *d["current"]], con=con)
+    assert sorted(res.files) == d["current"]
+    assert [s["path"] for s in res.skipped] == [d["old"]] and NEW in res.skipped[0]["reason"]
+    assert _totals(con) == (16, BILLED, AMORTIZED)
+    with pytest.raises(InputError, match=r"nothing to ingest \(.*cur-hourly-1\.csv\.gz skipped: superseded"):
+        ingest(d["old"], con=con)
+

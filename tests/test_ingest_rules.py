@@ -150,3 +150,113 @@ def test_a_bad_file_of_one_format_rolls_back_every_format(tmp_path, warehouse, c
     bad.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     refused([str(SAMPLES / "aws-cur2"), str(bad)], warehouse, capsys,
             re.escape(bad.name) + r", row 10, column 'cost': cannot parse '12,5'")
+
+
+# ---- one billing period from one assembly -----------------------------------------------------------------------
+LEGACY = SAMPLES / "aws-cur-legacy" / "helix-research-cur"
+RESTATED = LEGACY / "20261001-20261101"  # the generator's restated month: two assemblies, the manifest names one
+
+
+def test_two_assemblies_named_by_a_glob_read_only_the_current_one(warehouse, capsys):
+    code, _, err = run([str(RESTATED / "*" / "*.csv.gz")], warehouse, capsys)
+    assert code == 0, err
+    superseded = PLANTED["datasets"]["aws-cur-legacy"]["superseded_files"][0]
+    assert f"skipped {SAMPLES / superseded}: superseded assembly" in err
+    _, billed, amortized = totals(warehouse)
+    assert (close(billed, planted("aws-cur-legacy", "2026-10")[0])
+            and close(amortized, planted("aws-cur-legacy", "2026-10")[1])), billed
+
+
+def test_two_assemblies_named_as_files_read_only_the_current_one(warehouse, capsys):
+    files = sorted(str(p) for p in RESTATED.glob("*/*.csv.gz"))
+    code, _, err = run(files, warehouse, capsys)
+    assert code == 0, err
+    _, billed, _ = totals(warehouse)
+    assert close(billed, planted("aws-cur-legacy", "2026-10")[0])
+
+
+def test_two_assemblies_without_a_manifest_are_refused(tmp_path, warehouse, capsys):
+    copy = tmp_path / "helix-research-cur" / RESTATED.name
+    shutil.copytree(RESTATED, copy, ignore=shutil.ignore_patterns("*Manifest.json"))
+    assemblies = sorted(p.name for p in copy.iterdir())
+    for args in ([str(copy / "*" / "*.csv.gz")], [str(tmp_path)]):
+        err = refused(args, warehouse, capsys, r"billing period 20261001-20261101 comes from two assemblies")
+        assert assemblies[0] in err and assemblies[1] in err
+
+
+# ---- the same charge in two files -------------------------------------------------------------------------------
+def _gcp_lines(path: Path) -> list[str]:
+    return gzip.decompress(path.read_bytes()).decode().splitlines()
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    return path
+
+
+def test_gcp_rows_repeated_in_two_files_are_refused_or_dropped(tmp_path, warehouse, capsys):
+    """A month's export plus an extract of some of its rows: refused with the file pair and the count; with
+    --dedupe the copies are dropped, counted, and the month equals the planted total (reconciled)."""
+    month = GCP_FILES[4]
+    lines = _gcp_lines(month)
+    extract = _write_lines(tmp_path / "extract.jsonl.gz", lines[100:400])
+    err = refused([str(month), str(extract)], warehouse, capsys,
+                  r"extract\.jsonl\.gz: 300 row\(s\) repeat charges of .*" + re.escape(month.name))
+    assert "--dedupe" in err
+    code, out, err = run([str(month), str(extract), "--dedupe"], warehouse, capsys)
+    assert code == 0, err
+    assert f"dropped 300 duplicate row(s) of {extract}" in err and "dropped 300 duplicate source row(s)" in out
+    _, billed, _ = totals(warehouse)
+    assert close(billed, planted("gcp", _period_of(month))[0])
+    assert reconcile_ok(warehouse, capsys)
+
+
+def test_overlapping_gcp_exports_add_the_overlap_only_once_with_dedupe(tmp_path, warehouse, capsys):
+    month = GCP_FILES[7]
+    lines = _gcp_lines(month)
+    cut = len(lines) * 6 // 10
+    _write_lines(tmp_path / "export-a.jsonl.gz", lines[:cut])
+    _write_lines(tmp_path / "export-b.jsonl.gz", lines[cut - 150:])
+    refused([str(tmp_path)], warehouse, capsys, r"export-b\.jsonl\.gz: 150 row\(s\) repeat charges of .*export-a")
+    code, _, err = run([str(tmp_path), "--dedupe"], warehouse, capsys)
+    assert code == 0, err
+    _, billed, _ = totals(warehouse)
+    assert close(billed, planted("gcp", _period_of(month))[0])
+
+
+def _cur2_month(period: str) -> Path:
+    return SAMPLES / "aws-cur2" / "acme-ai-cur2" / "data" / f"BILLING_PERIOD={period}" / "acme-ai-cur2-00001.snappy.parquet"
+
+
+def test_aws_line_items_repeated_across_files_by_identity(tmp_path, warehouse, capsys):
+    """AWS's own identity (line item id + time interval) finds the repeat; exact copies can be dropped, a repeated
+    identity with other values cannot (which one is right is not in the files)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(_cur2_month("2026-04"))
+    loose = tmp_path / "downloads"
+    loose.mkdir()
+    pq.write_table(table, loose / "april-1-full.parquet")
+    pq.write_table(table.slice(0, 250), loose / "april-2-part.parquet")
+    refused([str(loose)], warehouse, capsys, r"april-2-part\.parquet: 250 row\(s\) repeat charges of .*april-1-full\.parquet "
+            r"\(same identity/LineItemId and identity/TimeInterval\)")
+    code, _, err = run([str(loose), "--dedupe"], warehouse, capsys)
+    assert code == 0, err
+    _, billed, amortized = totals(warehouse)
+    assert close(billed, planted("aws-cur2", "2026-04")[0]) and close(amortized, planted("aws-cur2", "2026-04")[1])
+    # the same line items with a changed cost: not copies
+    part = table.slice(0, 250)
+    i = part.column_names.index("line_item_unblended_cost")
+    part = part.set_column(i, "line_item_unblended_cost", pc.multiply(part["line_item_unblended_cost"], 2))
+    pq.write_table(part, loose / "april-2-part.parquet")
+    refused([str(loose), "--dedupe"], warehouse, capsys, r"april-2-part\.parquet: 250 row\(s\) have the "
+            r"identity/LineItemId and identity/TimeInterval of charges in .*april-1-full\.parquet but different values")
+
+
+def test_actual_and_amortized_azure_exports_are_not_repeats(warehouse, capsys):
+    """The same charge is in both Azure datasets by design: the row key includes the dataset."""
+    code, _, err = run([str(SAMPLES / "azure")], warehouse, capsys)
+    assert code == 0, err
+    _, billed, amortized = totals(warehouse)
+    assert close(billed, planted("azure")[0]) and close(amortized, planted("azure")[1])

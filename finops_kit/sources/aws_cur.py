@@ -551,6 +551,25 @@ class CurSourceBase(Source):
                     out[f"({product}[{sql_str(s[len('product_'):])}])"] = "x_" + s
         return out
 
+    row_identity = "identity/LineItemId and identity/TimeInterval"
+
+    def row_key_sql(self, staged: StagedSource) -> str:
+        """AWS's own line-item identity: ``identity/LineItemId`` within ``identity/TimeInterval``."""
+        cols: CurColumns = staged.extra["cols"]
+        names = [cols.name("identity/LineItemId"), cols.name("identity/TimeInterval")]
+        if None in names:
+            return self.row_content_sql(staged)
+        return f"hash({', '.join(ident(n) for n in names)})"
+
+    def focus_identity(self, staged: StagedSource) -> list[str] | None:
+        cols: CurColumns = staged.extra["cols"]
+        kept = self.passthrough_columns(staged)
+        line_item = cols.name("identity/LineItemId")
+        if line_item is None or cols.name("identity/TimeInterval") is None or line_item not in kept:
+            return None
+        # the time interval is the usage start/end the mapping writes as the charge period
+        return [kept[line_item], "ChargePeriodStart", "ChargePeriodEnd"]
+
     def focus_sql(self, staged: StagedSource) -> str:
         return self._mapping(staged).focus_sql(self.passthrough_columns(staged))
 

@@ -216,6 +216,9 @@ class AzureCostSource(Source):
             f"FROM ({select})").fetchone()
         return "amortized" if row[0] and not row[1] else "actual"
 
+    #: the staged row includes its dataset (_role): the same charge is in the actual and the amortized export
+    row_identity = "values in every column and the same dataset (actual or amortized)"
+
     def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
         return {x: x for x in X_COLUMNS}
 

@@ -356,6 +356,29 @@ class Source:
         """Source columns kept verbatim as ``x_`` custom columns: {source column: x_ column}."""
         return {}
 
+    # ---- duplicate charges ---------------------------------------------------------------------------
+    #: what identifies one charge, for the duplicate check across the files of one ingest (named in its errors)
+    row_identity: ClassVar[str] = "values in every column"
+
+    def row_key_sql(self, staged: StagedSource) -> str:
+        """SQL over the staged view: one value per charge, equal for two rows that are the same charge.
+
+        The default is the whole row: formats without a line-item id (GCP, Azure, FOCUS) have no narrower key that
+        two different charges could never share, so only a row repeated verbatim is a duplicate.
+        """
+        return self.row_content_sql(staged)
+
+    def row_content_sql(self, staged: StagedSource) -> str:
+        """SQL over the staged view: a hash of the whole source row (not the file it came from or its position)."""
+        cols = [c for c in staged.columns if c not in ("_file", "_row")]
+        return f"hash({', '.join(ident(c) for c in cols)})"
+
+    def focus_identity(self, staged: StagedSource) -> list[str] | None:
+        """FOCUS columns that hold the row key after the insert, or None. When a format has them (AWS: the line
+        item id and its time interval), repeated charges are found in the written rows at almost no cost instead of
+        by reading the files once more."""
+        return None
+
     # ---- diagnosis -------------------------------------------------------------------------------------
     def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
         """Find the first file/row/column whose value the mapping could not cast, for a one-line error.
