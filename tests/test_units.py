@@ -211,3 +211,30 @@ def test_hour_units_never_from_fees_or_unknown_units():
     got = con.execute(f"SELECT sum(instance_hours), sum(accelerator_hours), count(*) "
                       f"FROM ({units.accelerated_usage_sql()})").fetchone()
     assert got == (pytest.approx(2), pytest.approx(16), 3)  # only the 120 minutes of BoxUsage
+
+
+def test_sample_gcp_gpu_vms_per_component_and_rated_near_list(sample_warehouse):
+    """The committed sample bills GCP GPU VMs as real exports do, and the kit rates them near the list price."""
+    con = fk.connect(sample_warehouse, read_only=True)
+    vm_days = con.execute("""
+        SELECT ResourceId, ChargePeriodStart,
+               sum(ConsumedQuantity) FILTER (WHERE x_UsageType LIKE '%A2 Instance Core%') AS core_s,
+               sum(ConsumedQuantity) FILTER (WHERE x_UsageType LIKE '%A2 Instance Ram%') AS ram_byte_s,
+               sum(ConsumedQuantity) FILTER (WHERE x_UsageType LIKE '%A100 GPU%') AS gpu_s,
+               string_agg(DISTINCT ConsumedUnit, ',' ORDER BY ConsumedUnit) AS units
+        FROM focus WHERE x_InstanceType = 'a2-highgpu-8g' AND ChargeCategory = 'Usage' GROUP BY ALL""").fetchall()
+    assert len(vm_days) > 300
+    for _rid, _day, core_s, ram_byte_s, gpu_s, unit_names in vm_days:
+        seconds = float(gpu_s) / 8  # one VM's seconds that day: 96 vCPU, 680 GiB and 8 A100 each
+        assert float(core_s) / 96 == pytest.approx(seconds) and float(ram_byte_s) / (680 * GIB) == pytest.approx(seconds)
+        assert 0 < seconds <= 86400 and unit_names == "B-Seconds,Seconds"
+    rates = spot.effective_rates(con, by=("provider", "instance_type")).df()
+    a2 = rates[rates.instance_type == "a2-highgpu-8g"].set_index("pricing")
+    od, sp = float(a2.loc["On-demand", "rate_per_hour"]), float(a2.loc["Spot", "rate_per_hour"])
+    assert 0.9 * float(A2_HOUR) <= od <= 1.1 * float(A2_HOUR) and sp < od  # list $29.39/h; spot below it
+    fam = spot.spot_coverage(con, by=("provider", "instance_family")).df()
+    a2_share = fam[fam.instance_family == "a2-highgpu"].iloc[0]
+    assert a2_share.spot_hours_share == a2_share.spot_accelerator_hours_share  # 8 GPUs per instance either way
+    what_if = spot.spot_what_if(con, by=())
+    assert (what_if[what_if.instance_type == "a2-highgpu-8g"].saving > 0).all()
+    con.close()
