@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -435,13 +436,22 @@ class _CastFailure(Exception):
 
 def _diagnose(con: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str,
               cause: duckdb.Error) -> InputError:
-    if _unreadable(str(cause)):
+    if _unreadable(str(cause)) or _malformed(str(cause)):
         return _read_error(files, cause)
-    staged = _stage(source, con, files, view)
     try:
-        return source.diagnose(con, staged, cause)
-    finally:
-        con.execute(f"DROP VIEW IF EXISTS {view}")
+        staged = _stage(source, con, files, view)
+        try:
+            return source.diagnose(con, staged, cause)
+        finally:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+    except duckdb.Error:  # the diagnosis could not read the file either: report what DuckDB said about it
+        return _read_error(files, cause)
+
+
+def _malformed(message: str) -> bool:
+    """Whether a DuckDB error is about the file's syntax (malformed JSON, a broken CSV line), not a value."""
+    low = message.lower()
+    return "malformed json" in low or "csv error" in low
 
 
 def _stage(source: Source, con: duckdb.DuckDBPyConnection, files: list[str], view: str) -> StagedSource:
@@ -462,7 +472,36 @@ def _read_error(files: list[str], exc: Exception) -> InputError:
     bad = next((f for f in files if f in str(exc)), files[0])
     if _unreadable(text):
         return InputError(bad, f"cannot read file; is it truncated or corrupt? ({text})")
+    # DuckDB counts lines: a JSON record per line (row = line), a CSV header line first (row = line - 1)
+    json_line = re.search(r"malformed json.*? in line (\d+)", text, re.IGNORECASE)
+    csv_line = re.search(r"csv error on line: (\d+)", text, re.IGNORECASE)
+    if json_line:
+        row, why = _first_bad_json_line(bad, int(json_line.group(1)))
+        return InputError(bad, f"malformed JSON ({why or text}); expected one JSON object per line", row=row)
+    if csv_line:
+        return InputError(bad, f"malformed CSV ({text})", row=max(int(csv_line.group(1)) - 1, 1))
     return InputError(bad, f"cannot read file ({text})")
+
+
+def _first_bad_json_line(path: str, upto: int) -> tuple[int, str | None]:
+    """The first line up to ``upto`` that is not a JSON value, and why (DuckDB reports where its parser stopped,
+    which is the line after an unterminated string)."""
+    import gzip
+
+    try:
+        with (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.lower().endswith(".gz")
+              else open(path, encoding="utf-8", errors="replace")) as fh:
+            for n, line in enumerate(fh, 1):
+                if n > upto:
+                    break
+                if line.strip():
+                    try:
+                        json.loads(line.rstrip("\r\n"))
+                    except ValueError as exc:
+                        return n, str(exc)
+    except (OSError, EOFError):
+        pass
+    return upto, None
 
 
 def _source_totals(cur: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str,

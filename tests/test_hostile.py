@@ -440,3 +440,89 @@ def test_export_then_ingest_round_trip(wh, tmp_path, capsys, suffix):
         a.close()
         b.close()
     assert main(["reconcile", "--warehouse", str(again)]) == 0
+
+
+# -- a full or read-only disk (issue 15.9, 15.10) ---------------------------------------------------------------
+
+INSIDE = """
+import json, shutil, subprocess, sys
+from pathlib import Path
+from tests.test_hostile import state
+mnt, template, mode, inputs = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+wh = mnt / "wh.duckdb"
+shutil.copy(template, wh)
+if mode == "ro":
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+before = state(wh)
+out = []
+for target in (wh, mnt / "new" / "wh.duckdb"):
+    p = subprocess.run([sys.executable, "-m", "finops_kit.cli", "ingest", *inputs, "--warehouse", str(target),
+                        "--no-progress"], capture_output=True, text=True)
+    out.append([p.returncode, p.stderr])
+print(json.dumps({"runs": out, "same": state(wh) == before, "files": sorted(p.name for p in mnt.rglob("*"))}))
+"""
+
+
+def _in_tmpfs(tmp_path: Path, size: str, template: Path, mode: str, inputs: list[str]) -> dict:
+    """Run INSIDE in a private mount namespace on a small tmpfs (nothing is mounted for anyone else)."""
+    import json
+
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {mnt}"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot mount a private tmpfs here (needs unshare and mount privileges)")
+    cmd = (f"mount -t tmpfs -o size={size} tmpfs {mnt} && "
+           f"{sys.executable} -c '{INSIDE}' {mnt} {template} {mode} " + " ".join(inputs))
+    p = subprocess.run(["unshare", "-m", "sh", "-c", cmd], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+@pytest.mark.parametrize("size", ["2M", "4M"])
+def test_out_of_space_is_reported_as_such_and_changes_nothing(template, tmp_path, size):
+    """Out of space was "cannot convert to FOCUS", or "no transaction is active" from the rollback at COMMIT."""
+    got = _in_tmpfs(tmp_path, size, template, "rw", [str(REPO / "data" / "samples" / "aws-cur2")])
+    for code, err in got["runs"]:
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert re.search(r"wh\.duckdb: out of disk space while (writing|opening) the warehouse", err), err
+    assert "nothing was written" in got["runs"][0][1]
+    assert got["same"]
+    assert "new" not in got["files"]  # the failed ingest into a new folder left nothing behind
+
+
+def test_read_only_file_system(template, tmp_path):
+    got = _in_tmpfs(tmp_path, "8M", template, "ro", [str(GOOD_FOCUS)])
+    for code, err in got["runs"]:
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "read-only file system; the warehouse cannot be written here" in err
+    assert got["same"]
+
+
+GCP_FIX = FIX / "gcp" / "credits_export.jsonl"
+
+
+def test_malformed_gcp_json_line_names_the_row(wh, tmp_path, capsys):
+    """A broken NDJSON line was a traceback (the diagnosis re-read the file and raised)."""
+    lines = GCP_FIX.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2][:-40]
+    path = tmp_path / "broken.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    refused(_ingest([str(path)], wh), wh, capsys,
+            r"broken\.jsonl, row 3: malformed JSON \(Unterminated string .*\); expected one JSON object per line")
+
+
+@pytest.mark.parametrize("amount", [float("nan"), "NaN", "two"])
+def test_unparseable_gcp_credit_names_row_and_column(wh, tmp_path, capsys, amount):
+    """A NaN credit gave "cannot convert to FOCUS (Conversion Error ...)" with no row or column."""
+    import json
+
+    recs = [json.loads(x) for x in GCP_FIX.read_text(encoding="utf-8").splitlines()]
+    row = next(i for i, r in enumerate(recs, 1) if r.get("credits"))
+    recs[row - 1]["credits"][0]["amount"] = amount
+    path = tmp_path / "credit.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in recs) + "\n", encoding="utf-8")
+    refused(_ingest([str(path)], wh), wh, capsys,
+            rf"credit\.jsonl, row {row}, column 'credits\.amount': cannot parse credit amount '(NaN|two)'; "
+            r"expected a number")

@@ -517,6 +517,14 @@ FROM {staged.view} GROUP BY ALL
                 shape = "{name, amount, full_name, id, type}" if col == "credits" else "{key, value}"
                 return InputError(bad[0], f"cannot parse {_clip(bad[2])!r}; expected a JSON or Python-repr list of "
                                   f"{shape} records", column=dotted[col], row=bad[1])
+        if "credits" in staged.columns:  # a credit amount that is not a number (NaN, text) named, not "cannot convert"
+            amounts = f"json_extract_string(({json_list_text('credits', self._udf)}), '$[*].amount')"
+            bad = con.execute(
+                f"SELECT _file, _row, a FROM (SELECT _file, _row, unnest({amounts}) AS a FROM {staged.view}) "
+                f"WHERE a IS NOT NULL AND TRY_CAST(trim(a) AS {MONEY}) IS NULL LIMIT 1").fetchone()
+            if bad:
+                return InputError(bad[0], f"cannot parse credit amount {bad[2]!r}; expected a number",
+                                  column="credits.amount", row=bad[1])
         bad = con.execute(
             f"SELECT _file, _row, invoice_month FROM {staged.view} "
             f"WHERE try_strptime(trim(coalesce(invoice_month, '')), '%Y%m') IS NULL LIMIT 1").fetchone()
