@@ -36,6 +36,7 @@ vCPU-hours are NULL (unknown) until a row is added to the catalog table.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import cache
 
@@ -124,12 +125,25 @@ def instance_type_sql() -> str:
     return f"coalesce(nullif(trim(x_InstanceType), ''), {', '.join(from_rules) or 'NULL'})"
 
 
+def type_key(name: str) -> str:
+    """How an instance type is looked up in the catalog: lower case, without Azure's ``Standard_`` or SageMaker's
+    ``ml.`` prefix and without spaces or underscores, so ``Standard_NC24ads_A100_v4`` (VM size), ``NC24ads A100 v4``
+    (Azure meter name) and ``ml.p4d.24xlarge`` find their row."""
+    return re.sub(r"[^a-z0-9.\-]", "", re.sub(r"^(standard_|ml\.)", "", name.strip().lower()))
+
+
+def type_key_sql(expr: str) -> str:
+    """SQL of :func:`type_key`."""
+    return (f"regexp_replace(regexp_replace(lower(trim({expr})), '^(standard_|ml\\.)', ''), "
+            f"'[^a-z0-9.\\-]', '', 'g')")
+
+
 @cache
 def catalog_values() -> str:
-    """The instance catalog as a ``(VALUES ...) AS _cat(...)`` relation, keyed by the lower-case instance type."""
+    """The instance catalog as a ``(VALUES ...) AS _cat(...)`` relation, keyed by :func:`type_key`."""
     seen: dict[str, dict[str, object]] = {}
     for r in instance_types():
-        seen.setdefault(str(r["instance_type"]).lower(), r)
+        seen.setdefault(type_key(str(r["instance_type"])), r)
     lit = lambda v: "NULL" if v is None else str(v) if isinstance(v, int) else sql_str(str(v))  # noqa: E731
     body = ", ".join(f"({sql_str(k)}, {lit(r['family'])}, {lit(r['accelerators'])}, {lit(r['accelerator'])}, "
                      f"{lit(r['vcpus'])})" for k, r in seen.items())
@@ -174,7 +188,7 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
             FROM (SELECT *, {role_sql()} AS _unit_role, {instance_type_sql()} AS _instance_type,
                          {hours} AS _hours, {PRICING_SQL} AS _row_pricing
                   FROM {source} WHERE {where}) _s
-            LEFT JOIN {catalog_values()} ON _cat._c_type = regexp_replace(lower(_s._instance_type), '^ml\\.', '')) _r"""
+            LEFT JOIN {catalog_values()} ON _cat._c_type = {type_key_sql("_s._instance_type")}) _r"""
 
 
 def accelerated_row_sql() -> str:

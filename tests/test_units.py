@@ -108,6 +108,9 @@ def _aws_azure() -> list[dict]:
         # Azure: an A100 VM meter (1 GPU per NC24ads_A100_v4) and an unused reservation row without a VM size
         dict(az, cost=36.73, ConsumedQuantity=10, x_InstanceType="Standard_NC24ads_A100_v4",
              x_UsageType="NCads A100 v4 Series NC24ads A100 v4", ResourceId="/subscriptions/s/vm1"),
+        # an export without the VM size (no AdditionalInfo): the meter names it; a Windows meter counts hours too
+        dict(az, cost=22.4, ConsumedQuantity=5, x_InstanceType=None, ResourceId="/subscriptions/s/vm2",
+             x_UsageType="NCads A100 v4 Series Windows NC24ads A100 v4"),
         dict(az, cost=10.8, ConsumedQuantity=None, ConsumedUnit=None, x_InstanceType=None,
              ServiceName="Azure Reservations", x_UsageType="NC8as T4 v3", PricingCategory="Committed",
              CommitmentDiscountId="res-1", CommitmentDiscountStatus="Unused"),
@@ -160,6 +163,7 @@ def test_aws_and_azure_instances_fees_and_unused_reservations(bill):
     p3 = u[("p3.2xlarge", "On-demand")]
     assert p3[1:3] == (pytest.approx(20), pytest.approx(20))  # Linux + Windows hours, one V100 each
     assert u[("Standard_NC24ads_A100_v4", "On-demand")][1:3] == (pytest.approx(10), pytest.approx(10))
+    assert u[("NC24ads A100 v4", "On-demand")][1:4] == (pytest.approx(5), pytest.approx(5), pytest.approx(120))
     # the unused reservations are committed cost without any hours (the fee row is not usage at all)
     rows = bill.execute(f"""SELECT ProviderName, sum(EffectiveCost), sum(instance_hours), sum(accelerator_hours)
                             FROM ({units.accelerated_usage_sql()}) WHERE CommitmentDiscountStatus = 'Unused'
