@@ -374,9 +374,12 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
                  team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None) -> pd.DataFrame:
     """What the on-demand accelerated hours would have cost spot-priced, per ``by`` x instance type x basis.
 
-    Returns on-demand cost and hours, the spot rate used, the spot-priced cost (x overhead) and the
-    difference, with ``basis`` naming the rule of :class:`WhatIfAssumptions` that priced the row. Rows of
-    on-demand usage without hours cannot be re-priced and are reported with basis 'no hours'.
+    Only hours are re-priced: ``on_demand_cost`` is the cost of the on-demand instances whose hours are counted
+    (:mod:`finops_kit.units`), ``spot_priced_cost`` = those hours x the spot rate x overhead, and ``saving`` the
+    difference. On-demand cost without hours (fees, rows no instance's hours account for) cannot move to spot: it
+    is reported as ``not_repriced_cost`` and is never part of a saving (it used to count as 100% saved). ``basis``
+    names the rule of :class:`WhatIfAssumptions` that priced the row; a group with no hours at all has basis
+    'no hours' and no saving.
     """
     a = assumptions or WhatIfAssumptions()
     dims = [d for d in _dims(by) if d not in ("instance_type", "region", "provider", "currency")]
@@ -413,7 +416,8 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
                  WHEN observed_rate IS NOT NULL THEN 'observed'
                  WHEN advisor_savings_pct IS NOT NULL THEN 'advisor'
                  ELSE 'flat' END AS basis,
-            od_cost::{MONEY} AS on_demand_cost, od_hours AS on_demand_hours,
+            coalesce(od_cost_with_hours, 0)::{MONEY} AS on_demand_cost, od_hours AS on_demand_hours,
+            (od_cost - coalesce(od_cost_with_hours, 0))::{MONEY} AS not_repriced_cost,
             CAST(od_rate AS {RATE}) AS on_demand_rate,
             CAST(CASE WHEN od_hours IS NULL OR od_hours = 0 THEN NULL
                       WHEN observed_rate IS NOT NULL THEN observed_rate
@@ -429,3 +433,20 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     finally:
         con.unregister("_spot_advisor")
     return df
+
+
+def what_if_summary(what_if: pd.DataFrame) -> pd.DataFrame:
+    """Totals of :func:`spot_what_if` per currency and basis, plus a 'total' line per currency.
+
+    Why: a report's savings sentence must quote a table the reader can see; the detail can run to hundreds of
+    rows, this summary cannot. ``on_demand_cost`` and ``saving`` cover re-priced hours only; ``not_repriced_cost``
+    is the on-demand cost without hours that stays where it is.
+    """
+    cols = ["on_demand_cost", "not_repriced_cost", "on_demand_hours", "spot_priced_cost", "saving"]
+    if what_if.empty:
+        return pd.DataFrame(columns=["currency", "basis", "lines", *cols])
+    g = (what_if.groupby(["currency", "basis"], as_index=False)
+         .agg(lines=("basis", "size"), **{c: (c, lambda x: x.dropna().sum()) for c in cols}))
+    tot = (g.groupby("currency", as_index=False).agg(lines=("lines", "sum"), **{c: (c, "sum") for c in cols})
+           .assign(basis="total"))
+    return pd.concat([g, tot], ignore_index=True)[["currency", "basis", "lines", *cols]]

@@ -126,6 +126,29 @@ def test_spot_what_if_bases(bill):
         spot.spot_coverage(bill, by=("colour",))
 
 
+def test_what_if_reprices_hours_only():
+    """An on-demand p4d with 10 hours ($219.60) and, for the same team and month, $50 of on-demand cost that no
+    hour accounts for (a fee line without a time unit). Only the hours move to spot: the saving is $219.60 - 10 h x
+    $10/h = $119.60, not $169.60 (the $50 used to count as 100% saved); the $50 is shown as not re-priced."""
+    con = focus_rows([
+        _row(day="2026-01-05", cost=100, ConsumedQuantity=10, x_InstanceType="p4d.24xlarge",
+             PricingCategory="Dynamic", tags={"team": "research"}),
+        _row(day="2026-01-06", cost=219.6, ConsumedQuantity=10, x_InstanceType="p4d.24xlarge",
+             PricingCategory="Standard", tags={"team": "research"}),
+        _row(day="2026-01-07", cost=50, ConsumedQuantity=1, ConsumedUnit=None, x_InstanceType="p4d.24xlarge",
+             PricingCategory="Standard", tags={"team": "research"}),
+    ])
+    df = spot.spot_what_if(con, None, by=("team",))
+    row = _by(df, instance_type="p4d.24xlarge", team="research")
+    assert row.basis == "observed" and row.spot_rate == 10
+    assert row.on_demand_cost == pytest.approx(219.6) and row.not_repriced_cost == pytest.approx(50)
+    assert row.spot_priced_cost == pytest.approx(100) and row.saving == pytest.approx(119.6)
+    summary = spot.what_if_summary(df).set_index("basis")
+    assert summary.loc["total", "saving"] == pytest.approx(119.6)
+    assert summary.loc["total", "not_repriced_cost"] == pytest.approx(50)
+    assert summary.loc["total", "on_demand_cost"] == pytest.approx(219.6)
+
+
 def test_advisor_2025_snapshot_matches_methods(shared):
     adv = spot.load_advisor(shared / ADVISOR_2025)
     assert adv.regions == 33 and len(adv.table) == 25323 and adv.global_rate == "<10%"
