@@ -274,6 +274,11 @@ class Attribution:
         return (f"CASE WHEN {self.shared_sql(key)} THEN {sql_str(SHARED)} "
                 f"ELSE {self.label_sql(key)} END")
 
+    def dimension_sql(self, key: str) -> str:
+        """SQL of a tag dimension as every report shows it: the allocation key (team) as :meth:`owner_sql` --
+        ``(shared)`` included -- and any other policy key as :meth:`label_sql`."""
+        return self.owner_sql(key) if key == self.allocation.key else self.label_sql(key)
+
     # ------------------------------------------------------------------------------------------------ words
 
     def keys_used(self, keys: list[str] | None = None) -> pd.DataFrame:

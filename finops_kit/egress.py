@@ -42,15 +42,12 @@ from .storage import (
     quantity_in,
     read_table,
     rule_case,
+    scoped,
     storage_rows,
-    team_expr,
-    team_keys,
     unit_key,
     values_sql,
-    where_clause,
 )
 from .storage import _units as units_table
-from .warehouse import FOCUS_TABLE
 
 TRANSFER_RULES_ENV = "FINOPS_TRANSFER_TYPES"
 EGRESS_PRICES_ENV = "FINOPS_EGRESS_PRICES"
@@ -80,12 +77,13 @@ def _region_codes() -> str:
 
 def transfer_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
                   providers: Iterable[str] | str | None = None, config: Any = None, team_key: str = "team",
-                  rules_path: str | None = None) -> duckdb.DuckDBPyRelation:
+                  rules_path: str | None = None, scope: Any = None) -> duckdb.DuckDBPyRelation:
     """Data-transfer FOCUS rows with their type, direction, source and destination region, GB and cost.
 
     Columns: provider, service, transfer_type, direction, month, account, region (source), dest_region, bucket,
     team, ai_workload, usage_type, cost (EffectiveCost, DECIMAL), billed_cost, gb.
     """
+    sc = scoped(con, scope, start, end, providers, config)
     rules = transfer_rules(rules_path)
     rule_tab = values_sql([(i, r["transfer_type"], r["direction"]) for i, r in enumerate(rules)],
                           ("rule_id", "transfer_type", "direction"))
@@ -93,7 +91,7 @@ def transfer_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any
     return con.sql(f"""
         WITH src AS (
           SELECT *, {rule_case(rules)} AS _rule, {ROW_TEXT} AS _text
-          FROM {FOCUS_TABLE} WHERE {where_clause(start, end, providers)}
+          FROM {sc.rows_sql()}
         ), u AS (SELECT * FROM {units_table()}), codes AS (SELECT * FROM {_region_codes()})
         SELECT ProviderName AS provider, ServiceName AS service, r.transfer_type, r.direction,
                date_trunc('month', ChargePeriodStart) AS month, {ACCOUNT_EXPR} AS account,
@@ -101,7 +99,7 @@ def transfer_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any
                coalesce(c2.region, nullif(regexp_extract(_text,
                    '(?i)(?:data transfer to|egress from [A-Za-z ]+ to|\\bto) ([A-Z][A-Za-z0-9 ().&-]*?)\\s*(\\||$)',
                    1), '')) AS dest_region,
-               {BUCKET_EXPR} AS bucket, {team_expr(team_keys(config, team_key))} AS team,
+               {BUCKET_EXPR} AS bucket, {sc.attribution.dimension_sql(team_key)} AS team,
                x_AiWorkload AS ai_workload, x_UsageType AS usage_type,
                EffectiveCost AS cost, BilledCost AS billed_cost,
                {quantity_in('gb')} AS gb
@@ -282,10 +280,9 @@ def cross_region_training(con: duckdb.DuckDBPyConnection, *, min_cost: float = 0
     ai = frame(con.sql(f"""
         SELECT ProviderName AS provider, date_trunc('month', ChargePeriodStart) AS month, RegionId AS dest_region,
                sum(EffectiveCost) AS ai_spend_in_dest
-        FROM {FOCUS_TABLE}
-        WHERE x_AiWorkload IS NOT NULL AND RegionId IS NOT NULL AND {where_clause(filters.get('start'),
-                                                                                  filters.get('end'),
-                                                                                  filters.get('providers'))}
+        FROM {scoped(con, filters.get('scope'), filters.get('start'), filters.get('end'), filters.get('providers'),
+                     filters.get('config')).rows_sql()}
+        WHERE x_AiWorkload IS NOT NULL AND RegionId IS NOT NULL
         GROUP BY ALL
     """))
     st = frame(storage_rows(con, **filters).query("st", """

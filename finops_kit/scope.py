@@ -314,11 +314,17 @@ class Scope:
         from .config import load_config
 
         cfg = self.config if isinstance(self.config, dict) else load_config(self.config)
-        return Attribution.build(self._need_con(), self.rows_sql(), cfg, cfg)
+        if not (cfg.get("tag_policy") or {}).get("keys"):
+            # no tag policy configured: attribute by the allocation key alone (exact name, its case variants)
+            key = (cfg.get("allocation") or {}).get("key", "team")
+            cfg = {**cfg, "tag_policy": {"keys": {key: {}}}}
+        return Attribution.build(self._need_con(), self.rows_sql(), cfg, {"allocation": cfg.get("allocation") or {}})
 
     def completeness(self) -> pd.DataFrame:
         """Per provider and billing period: first/last day with data, closed or open (see :func:`completeness`)."""
-        return completeness(self._need_con(), self)
+        if "_completeness" not in self.__dict__:
+            self.__dict__["_completeness"] = completeness(self._need_con(), self)
+        return self.__dict__["_completeness"].copy()
 
     def closed_periods(self) -> list[dt.date]:
         """Billing periods (first days) in scope that are closed for every provider in scope."""
@@ -349,6 +355,17 @@ class Scope:
                 last = max(g["last_day"])
                 out[p] = f"{p:%Y-%m} (1\u2013{last.day}, open)"
         return out
+
+    def closed_sql(self, provider: str = "ProviderName",
+                   month: str = "date_trunc('month', ChargePeriodStart)") -> str:
+        """SQL: TRUE when a row's month is a closed billing period of its provider (see :func:`completeness`)."""
+        c = self.completeness()
+        keys = [f"{p}|{m:%Y-%m}" for p, m, ok in zip(c["provider"], c["billing_period"], c["closed"], strict=True)
+                if ok]
+        if not keys:
+            return "FALSE"
+        return (f"list_contains([{', '.join(sql_str(k) for k in keys)}], "
+                f"coalesce({provider}, '') || '|' || strftime({month}, '%Y-%m'))")
 
     def completeness_note(self) -> str:
         """One sentence for a report: which periods in scope are open, and what that means for the figures."""
@@ -463,13 +480,18 @@ def bind(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any
 
 def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> pd.DataFrame:
     """Per provider and billing period (of the providers/accounts in scope, every period): first and last day
-    with data, days in the period, and ``closed`` -- the provider's charges reach the period's last day, or the
-    provider has charges in a later period. ``label`` reads "2026-10" or "1-26 Nov 2026, open"."""
+    with data (the end of the last usage charge), days in the period, and ``closed`` -- the provider's usage reaches
+    the period's last day, or the provider has charges in a later period. ``label`` reads "2026-10" or "1-26 Nov 2026, open"."""
     where = (scope or Scope()).where(period=False)
     df = con.execute(f"""
         WITH p AS (
           SELECT ProviderName AS provider, CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS billing_period,
-                 min(CAST(ChargePeriodStart AS DATE)) AS first_day, max(CAST(ChargePeriodStart AS DATE)) AS last_day,
+                 min(CAST(ChargePeriodStart AS DATE)) AS first_day,
+                 -- the last day usage was charged for: a daily row of the 26th covers the 26th, a monthly usage
+                 -- row covers its whole month; fees booked on the 1st for the month do not make it complete
+                 coalesce(max(CAST(ChargePeriodEnd - INTERVAL 1 SECOND AS DATE)) FILTER (WHERE ChargeCategory = 'Usage'
+                                                                       AND ChargePeriodEnd > ChargePeriodStart),
+                          max(CAST(ChargePeriodStart AS DATE))) AS last_day,
                  count(*) AS rows
           FROM {FOCUS_TABLE} WHERE {where} GROUP BY ALL)
         SELECT provider, billing_period, first_day, last_day,

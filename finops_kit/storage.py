@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import math
 import os
 import re
@@ -45,7 +44,6 @@ from .errors import ConfigError, InputError
 from .sources.base import sql_str
 from .units import quantity_in, unit_key
 from .units import volume_units_values as _units
-from .warehouse import FOCUS_TABLE
 
 #: Environment variables pointing at a user's reviewed copies of the mapping/price tables.
 STORAGE_RULES_ENV = "FINOPS_STORAGE_CLASSES"
@@ -146,63 +144,13 @@ def frame(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------------------------
 # filters and dimensions shared with egress.py
 
-def month_bounds(start: Any = None, end: Any = None) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """[start, end) timestamps from 'YYYY-MM' (whole months, end inclusive) or ISO dates (end exclusive)."""
-    def parse(v: Any, is_end: bool) -> dt.datetime | None:
-        if v in (None, ""):
-            return None
-        if isinstance(v, dt.datetime):
-            return v
-        if isinstance(v, dt.date):
-            return dt.datetime(v.year, v.month, v.day)
-        s = str(v).strip()
-        m = re.fullmatch(r"(\d{4})-(\d{2})", s)
-        try:
-            if m:
-                y, mo = int(m.group(1)), int(m.group(2))
-                if is_end:
-                    y, mo = (y + 1, 1) if mo == 12 else (y, mo + 1)
-                return dt.datetime(y, mo, 1)
-            return dt.datetime.fromisoformat(s)
-        except ValueError:
-            raise ConfigError(f"billing period {s!r}: expected 'YYYY-MM' or an ISO date") from None
-    return parse(start, False), parse(end, True)
+def scoped(con: duckdb.DuckDBPyConnection, scope: Any = None, start: Any = None, end: Any = None,
+           providers: Iterable[str] | str | None = None, config: Any = None) -> Any:
+    """The resolved :class:`~finops_kit.scope.Scope` of a storage or transfer analysis (``scope`` wins; the
+    legacy ``start``/``end`` are months or days, both inclusive, as everywhere in the kit)."""
+    from .scope import bind
 
-
-def where_clause(start: Any = None, end: Any = None, providers: Iterable[str] | str | None = None) -> str:
-    """SQL predicate over the FOCUS table for a period and a provider list (case-insensitive names)."""
-    lo, hi = month_bounds(start, end)
-    parts = ["TRUE"]
-    if lo:
-        parts.append(f"ChargePeriodStart >= TIMESTAMP {sql_str(lo.isoformat(sep=' '))}")
-    if hi:
-        parts.append(f"ChargePeriodStart < TIMESTAMP {sql_str(hi.isoformat(sep=' '))}")
-    if isinstance(providers, str):
-        providers = [p for p in providers.split(",") if p.strip()]
-    provs = [p.strip().lower() for p in (providers or []) if p and p.strip()]
-    if provs:
-        parts.append("lower(ProviderName) IN (" + ", ".join(sql_str(p) for p in provs) + ")")
-    return " AND ".join(parts)
-
-
-def team_keys(config: Any = None, key: str = "team") -> list[str]:
-    """The tag key and its aliases from ``tag_policy.keys.<key>`` of the config (a dict, a path, or None for the
-    default ``finops.yaml`` lookup of :func:`~finops_kit.config.load_config`; ``{}`` for the key alone)."""
-    from .config import load_config, section
-
-    keys = [key]
-    cfg = config if isinstance(config, dict) else load_config(config)
-    spec = (section(cfg, "tag_policy", {}) or {}).get("keys", {}).get(key) or {}
-    for alias in spec.get("aliases", []) or []:
-        if str(alias) not in keys:
-            keys.append(str(alias))
-    return keys
-
-
-def team_expr(keys: Sequence[str]) -> str:
-    """SQL: the first non-empty value of the given tag keys in ``Tags``, else '(untagged)'."""
-    parts = [f"nullif(trim(json_extract_string(Tags, {sql_str('$.' + json.dumps(k))})), '')" for k in keys]
-    return "coalesce(" + ", ".join(parts + ["'(untagged)'"]) + ")"
+    return bind(con, scope, config, start=start, end=end, providers=providers)
 
 
 #: SQL: the bucket/container/account a row belongs to (ResourceName, else the last segment of ResourceId).
@@ -216,24 +164,28 @@ ACCOUNT_EXPR = "coalesce(nullif(SubAccountName, ''), nullif(SubAccountId, ''), B
 
 def storage_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
                  providers: Iterable[str] | str | None = None, config: Any = None, team_key: str = "team",
-                 rules_path: str | None = None) -> duckdb.DuckDBPyRelation:
+                 rules_path: str | None = None, scope: Any = None) -> duckdb.DuckDBPyRelation:
     """Storage-related FOCUS rows with their class and charge kind, normalized volumes and dimensions.
 
-    Columns: provider, service, storage_class, charge_kind, operation, month, account, region, bucket, team,
-    usage_type, cost (EffectiveCost, DECIMAL), billed_cost, gb_month, gb, items (requests/objects).
+    Columns: provider, service, storage_class, charge_kind, operation, month, account, region, bucket, team
+    (the attribution of ``tag_policy``: a valid value, ``(shared)`` or ``(untagged)``), usage_type, cost
+    (EffectiveCost, DECIMAL), billed_cost, gb_month, gb, items (requests/objects), closed (the month is a closed
+    billing period of its provider: growth and sizing use closed months only).
     """
+    sc = scoped(con, scope, start, end, providers, config)
     rules = storage_rules(rules_path)
     rule_tab = values_sql([(i, r["storage_class"], r["charge_kind"], r["operation"] or None)
                            for i, r in enumerate(rules)], ("rule_id", "storage_class", "charge_kind", "operation"))
     return con.sql(f"""
         WITH src AS (
-          SELECT *, {rule_case(rules)} AS _rule FROM {FOCUS_TABLE} WHERE {where_clause(start, end, providers)}
+          SELECT *, {rule_case(rules)} AS _rule FROM {sc.rows_sql()}
         ), u AS (SELECT * FROM {_units()})
         SELECT ProviderName AS provider, ServiceName AS service, r.storage_class, r.charge_kind, r.operation,
                date_trunc('month', ChargePeriodStart) AS month, {ACCOUNT_EXPR} AS account,
-               RegionId AS region, {BUCKET_EXPR} AS bucket, {team_expr(team_keys(config, team_key))} AS team,
+               RegionId AS region, {BUCKET_EXPR} AS bucket, {sc.attribution.dimension_sql(team_key)} AS team,
                x_UsageType AS usage_type, EffectiveCost AS cost, BilledCost AS billed_cost,
-               {quantity_in('gb_month')} AS gb_month, {quantity_in('gb')} AS gb, {quantity_in('count')} AS items
+               {quantity_in('gb_month')} AS gb_month, {quantity_in('gb')} AS gb, {quantity_in('count')} AS items,
+               {sc.closed_sql()} AS closed
         FROM src
         JOIN {rule_tab.replace(' AS t(', ' AS r(')} ON r.rule_id = src._rule
         LEFT JOIN u uc ON uc.unit = {unit_key('src.ConsumedUnit')}
@@ -287,13 +239,15 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
 
 def monthly(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
             **filters: Any) -> pd.DataFrame:
-    """Per month: average GB stored (storage GB-months), storage cost and all storage-related cost."""
+    """Per month: average GB stored (storage GB-months), storage cost, all storage-related cost, and ``closed``
+    (False for a month whose billing period is still open: its GB-months and cost cover only the days billed)."""
     dims = [d for d in _dims(by) if d != "month"]
     rel = storage_rows(con, **filters)
     g = ", ".join(["month", *dims])
     return frame(rel.query("rel", f"""
         SELECT {g}, coalesce(sum(gb_month) FILTER (WHERE charge_kind = 'storage'), 0) AS gb,
-               sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE charge_kind = 'storage'), 0) AS storage_cost
+               sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE charge_kind = 'storage'), 0) AS storage_cost,
+               bool_and(closed) AS closed
         FROM rel GROUP BY {g} ORDER BY {g}
     """))
 
@@ -302,9 +256,11 @@ def growth(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = "provider",
            months_ahead: int = 6, **filters: Any) -> pd.DataFrame:
     """Compound monthly growth of stored GB per group and a projection ``months_ahead`` months out.
 
-    g = (GB_last / GB_first)^(1/(n−1)) − 1 over the last ``window`` months with data; projected GB_{t+h} =
-    GB_last·(1+g)^h, projected storage cost at the last month's storage $/GB-month. Returns one row per group and month with
-    ``kind`` 'actual' or 'projected' and the group's ``monthly_growth``.
+    Closed billing periods only (see :mod:`finops_kit.scope`): an open month holds only the days billed so far and
+    would read as a drop. g = (GB_last / GB_first)^(1/(n−1)) − 1 over the last ``window`` closed months; projected
+    GB_{t+h} = GB_last·(1+g)^h from the last closed month, projected storage cost at that month's storage
+    $/GB-month. Returns one row per group and month with ``kind`` 'actual', 'actual (open period)' (shown, not
+    used) or 'projected', and the group's ``monthly_growth``.
     """
     dims = [d for d in _dims(by) if d != "month"]
     m = monthly(con, dims, **filters)
@@ -316,7 +272,8 @@ def growth(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = "provider",
         part = part[part["gb"] > 0]
         if part.empty:
             continue
-        tail = part.tail(window)
+        closed = part[part["closed"].astype(bool)]
+        tail = (closed if len(closed) else part).tail(window)
         first, last = float(tail["gb"].iloc[0]), float(tail["gb"].iloc[-1])
         n = len(tail)
         g = (last / first) ** (1 / (n - 1)) - 1 if n > 1 and first > 0 else 0.0
@@ -325,7 +282,7 @@ def growth(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = "provider",
         base = dict(zip(dims, key, strict=True))
         for rec in part.itertuples(index=False):
             out.append(base | {"month": rec.month, "gb": float(rec.gb), "storage_cost": rec.storage_cost,
-                               "kind": "actual",
+                               "kind": "actual" if rec.closed else "actual (open period)",
                                "monthly_growth": g})
         last_month = pd.Timestamp(tail["month"].iloc[-1])
         for h in range(1, months_ahead + 1):
@@ -571,22 +528,27 @@ NOT_TARGETS = {"S3 Reduced Redundancy"}
 
 
 def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str, Any]) -> pd.DataFrame:
-    """Per provider, group and storage class: current GB (last month), span, activity (per month averages)."""
+    """Per provider, group and storage class: current GB (last closed month), span, activity (monthly averages)."""
     rel = storage_rows(con, **filters)
     grp = group_by
     return frame(rel.query("rel", f"""
         WITH st AS (
-          SELECT provider, {grp} AS grp, storage_class, month, sum(gb_month) AS gb, sum(cost) AS cost
+          SELECT provider, {grp} AS grp, storage_class, month, sum(gb_month) AS gb, sum(cost) AS cost,
+                 bool_and(closed) AS closed
           FROM rel WHERE charge_kind = 'storage' AND gb_month IS NOT NULL GROUP BY ALL
-        ), last AS (SELECT provider, grp, max(month) AS last_month, min(month) AS first_month,
-                           count(DISTINCT month) AS months FROM st GROUP BY ALL
+        ), last AS (
+          -- size from the latest closed billing period: an open month's GB-months cover only the days billed so
+          -- far (the span still counts every month seen)
+          SELECT provider, grp, coalesce(max(month) FILTER (WHERE closed), max(month)) AS size_month,
+                 max(month) AS last_month, min(month) AS first_month, count(DISTINCT month) AS months
+          FROM st GROUP BY ALL
         ), cur AS (
           SELECT st.provider, st.grp, st.storage_class, st.gb, st.cost, last.last_month, last.first_month,
                  last.months,
                  (SELECT sum(p.gb) FROM st p WHERE p.provider = st.provider AND p.grp = st.grp
                     AND p.storage_class = st.storage_class
-                    AND p.month = last.last_month - INTERVAL 1 MONTH) AS gb_prev
-          FROM st JOIN last USING (provider, grp) WHERE st.month = last.last_month
+                    AND p.month = last.size_month - INTERVAL 1 MONTH) AS gb_prev
+          FROM st JOIN last USING (provider, grp) WHERE st.month = last.size_month
         ), act AS (
           SELECT provider, {grp} AS grp,
                  coalesce(sum(gb) FILTER (WHERE charge_kind = 'retrieval'), 0) AS retrieved_gb,
@@ -629,10 +591,10 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
               avg_object_kb: float = 1024, lifetime_days: float | None = None, transition_after_days: int = 30,
               min_saving: float = 0, archive_max_access: float = 0.01, start: Any = None, end: Any = None,
               providers: Iterable[str] | str | None = None, config: Any = None,
-              team_key: str = "team") -> pd.DataFrame:
+              team_key: str = "team", scope: Any = None) -> pd.DataFrame:
     """Every cheaper class for each (provider, group, current class), priced, ranked by monthly saving.
 
-    Inputs per group, from the bill: current size (GB-months of the last month with storage), the access profile
+    Inputs per group, from the bill: current size (GB-months of the last closed month with storage), the access profile
     a = GB read per month / GB stored — from retrieval GB, GET requests × ``avg_object_kb`` and storage egress
     where the bill shows them, else the ``access_fraction`` parameter — and the data's lifetime: the
     ``lifetime_days`` parameter, else the turnover GB stored / GB written per month (PUT requests ×
@@ -663,7 +625,8 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     if lifetime_days is not None and float(lifetime_days) <= 0:
         raise ConfigError(f"lifetime_days must be positive, not {lifetime_days!r}")
     table = prices if isinstance(prices, PriceTable) else load_prices(prices)
-    filters = dict(start=start, end=end, providers=providers, config=config, team_key=team_key)
+    filters = dict(start=start, end=end, providers=providers, config=config, team_key=team_key,
+                   scope=scoped(con, scope, start, end, providers, config))
     stats = _group_stats(con, group_by, filters)
     egress = _egress_gb(con, group_by, filters) if access_from_bill and len(stats) else {}
     kb = _d(avg_object_kb)

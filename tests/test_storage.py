@@ -222,7 +222,7 @@ def test_units_normalize_to_gb_months():
 
 def test_inventory_growth_and_team_aliases():
     rows = []
-    for month, gb in (("2026-07-15", 1000), ("2026-08-15", 1100), ("2026-09-15", 1210)):
+    for month, gb in (("2026-07-31", 1000), ("2026-08-31", 1100), ("2026-09-30", 1210)):  # closed months
         rows.append(s3(month, "USE1-TimedStorage-ByteHrs", gb, cost=gb * 0.023, tags={"Team": "vision"}))
         rows.append(s3(month, "USE1-Requests-Tier2", 1_000_000, unit="Requests", cost=0.4, tags={"Team": "vision"}))
     rows.append(s3("2026-09-15", "USE1-EarlyDelete-GIR", 10, cost=1.5, bucket="ckpt", tags={"team": "nlp"}))
@@ -238,8 +238,10 @@ def test_inventory_growth_and_team_aliases():
     assert vision["requests"] == 3_000_000
     nlp = inv[inv["team"] == "nlp"].iloc[0]
     assert (nlp["storage_class"], nlp["early_deletion_cost"]) == ("S3 Glacier Instant Retrieval", Decimal("1.5"))
-    # without the alias the same spend is untagged
-    assert "(untagged)" in set(st.inventory(con, by="team", config=NO_CONFIG)["team"])
+    # 'Team' is a case variant of 'team' (tag_policy consolidates variants); without that, it is untagged
+    assert set(st.inventory(con, by="team", config=NO_CONFIG)["team"]) == {"vision", "nlp"}
+    strict = {"tag_policy": {"keys": {"team": {}}, "consolidate_variants": False}}
+    assert "(untagged)" in set(st.inventory(con, by="team", config=strict)["team"])
     # growth: 1000 -> 1100 -> 1210 is +10%/month; next month 1331 GB at 0.023 $/GB = 30.61
     g = st.growth(con, by="storage_class", months_ahead=2, config=NO_CONFIG)
     g = g[g["storage_class"] == "S3 Standard"]
@@ -473,3 +475,19 @@ def test_recommendations_name_unverified_prices_and_a_bill_rate_the_table_does_n
     note = st.unverified_note(best.reset_index())
     assert note.startswith("1 of 2 recommendations") and "acme-vision-prod-datasets" in note
     assert st.unverified_note(best.loc[["AWS"]].reset_index()) is None
+
+
+def test_open_last_month_is_not_a_drop_in_growth_or_sizing(prices):
+    """Data to 26 Nov, like the sample export: November's GB-months cover 26 of 30 days. Growth, the projection and
+    lifecycle sizing use the closed months (before: growth fell from +10% to ~+0.6%, sizing was ~13% low)."""
+    rows = []
+    for day, gb in (("2026-08-31", 1000.0), ("2026-09-30", 1100.0), ("2026-10-31", 1210.0),
+                    ("2026-11-26", 1331.0 * 26 / 30)):  # one usage row per month ending on its last billed day
+        rows.append(s3(day, "USE1-TimedStorage-ByteHrs", gb, cost=gb * 0.023))
+    con = focus_rows(rows)
+    g = st.growth(con, by="storage_class", months_ahead=1, config=NO_CONFIG)
+    assert g["monthly_growth"].iloc[0] == pytest.approx(0.10)
+    assert g.loc[g["kind"] == "actual (open period)", "month"].dt.month.tolist() == [11]
+    assert g.loc[g["kind"] == "projected", "gb"].tolist() == pytest.approx([1331.0])
+    recs = st.recommend(con, prices, access_fraction=0.1, avg_object_kb=1024, config=NO_CONFIG)
+    assert float(recs["gb"].iloc[0]) == pytest.approx(1210.0)  # the last closed month, not 26/30 of November
