@@ -35,13 +35,11 @@ from .classify import ai_rules
 from .datafiles import data_rows
 from .errors import ConfigError, InputError
 from .schema import MONEY
-from .sources.base import sql_str
 
 #: Where a fresh copy of the feed is published (the kit never fetches it on its own: pass it to load_advisor).
 ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
 BUNDLED_ADVISOR = "data/spot-advisor-data_2025-06.json"
 OS_NAMES = ("Linux", "Windows")
-DEFAULT_TEAM_TAGS = ("team", "Team", "TEAM", "owner-team")
 RATE = "DECIMAL(38,6)"
 
 
@@ -229,17 +227,14 @@ def compare_snapshots(old: Advisor, new: Advisor, instance_types: Sequence[str],
 
 
 # ------------------------------------------------------------------------------------- the bill (FOCUS)
-def _team_sql(team_tags: Sequence[str]) -> str:
-    parts = [f"nullif(trim(json_extract_string(Tags, {sql_str('$.' + json.dumps(k))})), '')" for k in team_tags]
-    return f"coalesce({', '.join(parts)}, '(untagged)')" if parts else "'(untagged)'"
-
-
 PRICING_ORDER = ("Spot", "On-demand", "Committed")
 
 
-def accelerated_usage_sql(team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None) -> str:
+def accelerated_usage_sql(scope: Any) -> str:
     """SQL of accelerated instances' rows with month, team, family, region, pricing class, cost and hours.
 
+    ``scope`` is a resolved :class:`~finops_kit.scope.Scope`: its rows (money in its currency) and its attribution
+    give the team (``tag_policy`` keys and aliases; ``(shared)``/``(untagged)`` exactly as in showback).
     Rows, hours and pricing classes come from :func:`finops_kit.units.accelerated_usage_sql` (the kit's one
     answer): a GCP VM's vCPU, RAM and GPU rows and its credits are one instance; ``hours`` are instance-hours
     (an a2-highgpu-8g hour is one hour, not 104 SKU-hours), ``accelerator_hours`` GPU/TPU/Trainium/Inferentia
@@ -247,20 +242,22 @@ def accelerated_usage_sql(team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: A
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
     """
-    where = ["TRUE"]
-    if start is not None:
-        where.append(f"ChargePeriodStart >= TIMESTAMP {sql_str(str(pd.Timestamp(start)))}")
-    if end is not None:
-        where.append(f"ChargePeriodStart < TIMESTAMP {sql_str(str(pd.Timestamp(end)))}")
     return f"""
       SELECT date_trunc('month', ChargePeriodStart) AS month, ProviderName AS provider,
-             {_team_sql(team_tags)} AS team, coalesce(instance_type, '(no instance type)') AS instance_type,
+             {scope.attribution.owner_sql()} AS team, coalesce(instance_type, '(no instance type)') AS instance_type,
              coalesce(instance_family, '(no instance type)') AS instance_family,
              coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
              EffectiveCost, ListCost, CAST(hours AS DECIMAL(38,6)) AS hours,
              CAST(accelerator_hours AS DECIMAL(38,6)) AS accelerator_hours,
              has_instance_hours AS has_hours, has_accelerator_hours
-      FROM ({units.accelerated_usage_sql(' AND '.join(where))})"""
+      FROM ({units.accelerated_usage_sql("TRUE", scope.rows_sql())})"""
+
+
+def _scope(con: duckdb.DuckDBPyConnection, scope: Any, start: Any, end: Any) -> Any:
+    """The resolved scope (``scope`` wins; legacy ``start``/``end`` are months or days, both inclusive)."""
+    from .scope import bind
+
+    return bind(con, scope, None, start=start, end=end)
 
 
 _DIMS = ("month", "provider", "team", "instance_family", "instance_type", "region", "currency")
@@ -274,7 +271,7 @@ def _dims(by: Sequence[str]) -> list[str]:
 
 
 def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",), *,
-                  team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None
+                  start: Any = None, end: Any = None, scope: Any = None
                   ) -> duckdb.DuckDBPyRelation:
     """Accelerated compute per ``by`` (always also per currency): cost, instance-hours and accelerator-hours by
     pricing class, spot shares.
@@ -293,7 +290,7 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
         f"  coalesce(sum(accelerator_hours) FILTER (WHERE pricing = '{p}'), 0) AS \"{k}_accelerator_hours\""
         for p, k in (("Spot", "spot"), ("On-demand", "on_demand"), ("Committed", "committed")))
     return con.sql(f"""
-      WITH u AS ({accelerated_usage_sql(team_tags, start, end)})
+      WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))})
       SELECT {cols},
         {per_class},
         coalesce(sum(EffectiveCost) FILTER (WHERE pricing NOT IN ('Spot', 'On-demand', 'Committed')), 0)::{MONEY}
@@ -310,7 +307,7 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
 
 
 def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provider", "region", "instance_type"), *,
-                    team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None
+                    start: Any = None, end: Any = None, scope: Any = None
                     ) -> duckdb.DuckDBPyRelation:
     """Effective hourly rate actually paid per pricing class: per instance-hour and per accelerator-hour.
 
@@ -326,7 +323,7 @@ def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provid
         dims.append("currency")
     cols = ", ".join(dims)
     rel = con.sql(f"""
-      WITH u AS ({accelerated_usage_sql(team_tags, start, end)})
+      WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))})
       SELECT {cols}, pricing,
         sum(EffectiveCost) FILTER (WHERE has_hours)::{MONEY} AS cost,
         sum(hours) AS hours,
@@ -371,7 +368,7 @@ class WhatIfAssumptions:
 
 def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
                  assumptions: WhatIfAssumptions | None = None, by: Sequence[str] = ("month", "team"), *,
-                 team_tags: Sequence[str] = DEFAULT_TEAM_TAGS, start: Any = None, end: Any = None) -> pd.DataFrame:
+                 start: Any = None, end: Any = None, scope: Any = None) -> pd.DataFrame:
     """What the on-demand accelerated hours would have cost spot-priced, per ``by`` x instance type x basis.
 
     Only hours are re-priced: ``on_demand_cost`` is the cost of the on-demand instances whose hours are counted
@@ -391,7 +388,7 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     dim_cols = "".join(f"{d}, " for d in dims)
     try:
         df = con.sql(f"""
-          WITH u AS ({accelerated_usage_sql(team_tags, start, end)}),
+          WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))}),
           observed AS (
             SELECT provider, region, instance_type, currency,
                    {units.rate_sql("hours", "has_hours", "DOUBLE")} AS spot_rate
