@@ -44,7 +44,7 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "check") ->
 
 
 def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
-             base_dir: str | Path | None = None) -> list[Alert]:
+             base_dir: str | Path | None = None, scope: Any = None) -> list[Alert]:
     """All alerts that fire for the warehouse ``con`` under config ``cfg`` as of a day.
 
     ``base_dir`` is where relative paths in the config (the roadmap file) are looked up besides the working
@@ -57,7 +57,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     sec = section(cfg, "alerts", {}) or {}
     if not isinstance(sec, dict):
         raise ConfigError("alerts: expected a mapping (budgets, forecast, anomalies)")
-    as_of_d = _day(as_of) or last_day(con)
+    from .scope import bind
+
+    sc = bind(con, scope, cfg)
+    as_of_d = _day(as_of) or last_day(con, sc)
     if as_of_d is None:
         raise ConfigError("the warehouse holds no charges: nothing to check")
     alerts: list[Alert] = []
@@ -70,8 +73,9 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         except (TypeError, ValueError):
             raise ConfigError("alerts.forecast_thresholds: expected a list of % numbers, e.g. [100]") from None
         roadmap = load_roadmap(cfg=cfg, base_dir=base_dir) if use_fc else []
-        st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, model="ets") if use_fc else \
-            budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets})
+        st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, model="ets", scope=sc) if use_fc else \
+            budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets},
+                          scope=sc)
         for r in st.to_dict("records"):
             amount = float(r["budget_amount"])
             if amount <= 0:
@@ -100,7 +104,7 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         dims = tuple(an.get("dimensions", ["total"]))
         lookback = int(an.get("lookback_days", 3))
         since = as_of_d - timedelta(days=lookback - 1)
-        ev = scan(con, dims, start=since, end=as_of_d, rules=rules)
+        ev = scan(con, dims, start=since, end=as_of_d, rules=rules, scope=sc)
         for r in ev.to_dict("records"):
             when = str(r["start"]) + (f"..{r['end']}" if r["end"] != r["start"] else "")
             pct = f" ({r['impact_pct']:+.0f}%)" if r["impact_pct"] is not None else ""

@@ -34,8 +34,7 @@ import pandas as pd
 
 from .datafiles import data_rows
 from .errors import ConfigError
-from .forecast import DIMENSIONS, _day, daily_series, dimension_sql, filter_sql, last_day
-from .warehouse import FOCUS_TABLE
+from .forecast import DIMENSIONS, _day, daily_series, dimension_sql, filter_sql, last_day, scoped
 
 MAD_SCALE = 1.4826
 #: Dimensions an anomaly is explained along (the first ones answer "which team/project/resource type").
@@ -143,7 +142,7 @@ def flag_series(days: pd.Series, y: np.ndarray, rules: Rules = Rules()) -> pd.Da
 
 def detect(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: date | str | None = None,
            end: date | str | None = None, rules: Rules = Rules(), filters: dict[str, Any] | None = None,
-           charges: str = "usage", top: int | None = None, history_days: int = 120) -> pd.DataFrame:
+           charges: str = "usage", top: int | None = None, history_days: int = 120, scope: Any = None) -> pd.DataFrame:
     """Anomalous days of each value of ``dimension`` in [start, end] (end defaults to the last day billed).
 
     ``start`` defaults to the first day billed: a scan covers the whole scope unless asked for less (a fixed
@@ -152,12 +151,13 @@ def detect(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: d
     each dimension's series were judged on. Columns: dimension, value, day, actual, expected, impact, impact_pct,
     z, direction.
     """
-    start_d, end_d = scan_window(con, start, end)
+    sc = scoped(con, scope)
+    start_d, end_d = scan_window(con, start, end, scope=sc)
     if end_d is None:
         return _empty_flags()
     lookback = max(history_days, rules.window + rules.min_history)
     ser = daily_series(con, dimension, start=start_d - timedelta(days=lookback), end=end_d, filters=filters,
-                       charges=charges, top=top)
+                       charges=charges, top=top, scope=sc)
     out = []
     for value, g in ser.groupby("value", sort=False):
         g = g.sort_values("day")
@@ -177,21 +177,22 @@ def detect(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: d
 
 
 def scan_window(con: duckdb.DuckDBPyConnection, start: date | str | None = None,
-                end: date | str | None = None) -> tuple[date | None, date | None]:
-    """The [start, end] days a scan covers: the given ones, else the first and the last day billed."""
-    end_d = _day(end) or last_day(con)
+                end: date | str | None = None, scope: Any = None) -> tuple[date | None, date | None]:
+    """The [start, end] days a scan covers: the given ones, else the first and the last day billed in the scope."""
+    sc = scoped(con, scope)
+    end_d = _day(end) or last_day(con, sc)
     if end_d is None:
         return None, None
     start_d = _day(start)
     if start_d is None:
-        first = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {FOCUS_TABLE}").fetchone()
+        first = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql()}").fetchone()
         start_d = first[0] if first and first[0] is not None else end_d
     return start_d, end_d
 
 
 def scan_coverage(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total", "team", "service"), *,
                   start: date | str | None = None, end: date | str | None = None, rules: Rules = Rules(),
-                  filters: dict[str, Any] | None = None, charges: str = "usage") -> pd.DataFrame:
+                  filters: dict[str, Any] | None = None, charges: str = "usage", scope: Any = None) -> pd.DataFrame:
     """What a scan covered, per dimension: the window, how many series had charges in it, the days they could be
     judged on (a series needs ``min_history`` days before its first judged day) and the series too young to judge.
 
@@ -199,7 +200,8 @@ def scan_coverage(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = 
     """
     from .forecast import CHARGES
 
-    start_d, end_d = scan_window(con, start, end)
+    sc = scoped(con, scope)
+    start_d, end_d = scan_window(con, start, end, scope=sc)
     cols = ["dimension", "window_start", "window_end", "series", "judged_from", "judged_to", "days_judged",
             "series_not_judged"]
     if end_d is None:
@@ -208,10 +210,10 @@ def scan_coverage(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = 
     for dim in dimensions:
         # the first charge of each series (from the whole history: the lookback before the window counts too)
         first = con.execute(f"""
-            SELECT {dimension_sql(dim)} AS value, min(CAST(ChargePeriodStart AS DATE)) AS first_day,
+            SELECT {dimension_sql(dim, sc)} AS value, min(CAST(ChargePeriodStart AS DATE)) AS first_day,
                    bool_or(ChargePeriodStart >= DATE '{start_d}') AS in_window
-            FROM {FOCUS_TABLE}
-            WHERE {CHARGES[charges]} AND {filter_sql(filters)} AND ChargePeriodStart < DATE '{end_d}' + 1
+            FROM {sc.rows_sql(period=False)}
+            WHERE {CHARGES[charges]} AND {filter_sql(filters, sc)} AND ChargePeriodStart < DATE '{end_d}' + 1
               AND EffectiveCost <> 0
             GROUP BY 1
         """).fetchall()
@@ -270,7 +272,7 @@ def events(flags: pd.DataFrame) -> pd.DataFrame:
 
 def explain(con: duckdb.DuckDBPyConnection, start: date | str, end: date | str | None = None, *,
             filters: dict[str, Any] | None = None, dimensions: tuple[str, ...] = EXPLAIN_DIMENSIONS,
-            rules: Rules = Rules(), charges: str = "usage", top: int = 3) -> pd.DataFrame:
+            rules: Rules = Rules(), charges: str = "usage", top: int = 3, scope: Any = None) -> pd.DataFrame:
     """Split the change on [start, end] against the trailing baseline along each dimension.
 
     For every value: actual over the event days minus (median daily cost over the ``window`` days before
@@ -279,10 +281,11 @@ def explain(con: duckdb.DuckDBPyConnection, start: date | str, end: date | str |
     """
     s, e = _day(start), _day(end or start)
     ndays = (e - s).days + 1
+    sc = scoped(con, scope)
     rows = []
     for dim in dimensions:
         ser = daily_series(con, dim, start=s - timedelta(days=rules.window), end=e, filters=filters,
-                           charges=charges)
+                           charges=charges, scope=sc)
         if ser.empty:
             continue
         base = ser[ser["day"] < pd.Timestamp(s)].groupby("value")["y"].median()
@@ -320,21 +323,22 @@ def _match(rule: dict[str, str], row: dict[str, Any]) -> bool:
 
 def resource_drivers(con: duckdb.DuckDBPyConnection, start: date | str, end: date | str | None = None, *,
                      filters: dict[str, Any] | None = None, rules: Rules = Rules(), charges: str = "usage",
-                     top: int = 5) -> pd.DataFrame:
+                     top: int = 5, scope: Any = None) -> pd.DataFrame:
     """Top (service category, service, usage type, instance type, AI workload, pricing) combinations by change
     on [start, end] vs the trailing window's average day — the "resource type" behind a spike."""
     from .forecast import CHARGES
 
     s, e = _day(start), _day(end or start)
     ndays = (e - s).days + 1
+    sc = scoped(con, scope)
     cols = ", ".join(_HINT_COLUMNS)
     sql = f"""
         SELECT {cols},
                coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart >= DATE '{s}'), 0)::DOUBLE AS actual,
                coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart < DATE '{s}'), 0)::DOUBLE
                  / {rules.window} * {ndays} AS expected
-        FROM {FOCUS_TABLE}
-        WHERE {CHARGES[charges]} AND {filter_sql(filters)}
+        FROM {sc.rows_sql(period=False)}
+        WHERE {CHARGES[charges]} AND {filter_sql(filters, sc)}
           AND ChargePeriodStart >= DATE '{s}' - INTERVAL {rules.window} DAY AND ChargePeriodStart < DATE '{e}' + 1
         GROUP BY ALL
     """
@@ -362,14 +366,15 @@ def hints(drivers: pd.DataFrame, limit: int = 3) -> list[dict[str, str]]:
 
 
 def diagnose(con: duckdb.DuckDBPyConnection, event: dict[str, Any] | pd.Series, *, rules: Rules = Rules(),
-             filters: dict[str, Any] | None = None, charges: str = "usage") -> dict[str, Any]:
+             filters: dict[str, Any] | None = None, charges: str = "usage", scope: Any = None) -> dict[str, Any]:
     """Explain one event: contributors per dimension, resource drivers, hints and a one-paragraph narrative."""
     ev = dict(event)
     f = dict(filters or {})
     if ev.get("dimension") not in (None, "total"):
         f[ev["dimension"]] = ev["value"]
-    exp = explain(con, ev["start"], ev["end"], filters=f, rules=rules, charges=charges)
-    drv = resource_drivers(con, ev["start"], ev["end"], filters=f, rules=rules, charges=charges)
+    sc = scoped(con, scope)
+    exp = explain(con, ev["start"], ev["end"], filters=f, rules=rules, charges=charges, scope=sc)
+    drv = resource_drivers(con, ev["start"], ev["end"], filters=f, rules=rules, charges=charges, scope=sc)
     hs = hints(drv)
     top_of = {}
     for dim in ("team", "project", "service", "instance_type", "usage_type"):
@@ -393,15 +398,16 @@ def diagnose(con: duckdb.DuckDBPyConnection, event: dict[str, Any] | pd.Series, 
 
 def masked_anomalies(con: duckdb.DuckDBPyConnection, dimension: str, *, start: date | str | None = None,
                      end: date | str | None = None, rules: Rules = Rules(), filters: dict[str, Any] | None = None,
-                     charges: str = "usage") -> pd.DataFrame:
+                     charges: str = "usage", scope: Any = None) -> pd.DataFrame:
     """Days where values of ``dimension`` moved in opposite directions while the total stayed unremarkable.
 
     Columns: day, dimension, up (values), down (values), up_impact, down_impact, net_impact, total_flagged.
     """
     # sustained opposite level shifts hide in weekday swings: compare each day with its weekday's level
     both = Rules(**{**rules.__dict__, "direction": "both", "weekly": True})
-    per = detect(con, dimension, start=start, end=end, rules=both, filters=filters, charges=charges)
-    tot = detect(con, "total", start=start, end=end, rules=both, filters=filters, charges=charges)
+    sc = scoped(con, scope)
+    per = detect(con, dimension, start=start, end=end, rules=both, filters=filters, charges=charges, scope=sc)
+    tot = detect(con, "total", start=start, end=end, rules=both, filters=filters, charges=charges, scope=sc)
     flagged_total = set(pd.to_datetime(tot["day"])) if not tot.empty else set()
     rows = []
     for day, g in per.groupby("day"):
@@ -421,9 +427,11 @@ def masked_anomalies(con: duckdb.DuckDBPyConnection, dimension: str, *, start: d
 
 def scan(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total", "team", "service"), *,
          start: date | str | None = None, end: date | str | None = None, rules: Rules = Rules(),
-         charges: str = "usage") -> pd.DataFrame:
+         charges: str = "usage", scope: Any = None) -> pd.DataFrame:
     """Events across several dimensions at once (for alerts and the report's anomaly table)."""
-    parts = [events(detect(con, d, start=start, end=end, rules=rules, charges=charges)) for d in dimensions]
+    sc = scoped(con, scope)
+    parts = [events(detect(con, d, start=start, end=end, rules=rules, charges=charges, scope=sc))
+             for d in dimensions]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return events(_empty_flags())

@@ -47,8 +47,8 @@ from .forecast import (
     filter_sql,
     forecast,
     last_day,
+    scoped,
 )
-from .warehouse import FOCUS_TABLE
 
 CENT = Decimal("0.01")
 
@@ -111,12 +111,14 @@ def load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
     return out, thresholds
 
 
-def month_actuals(con: duckdb.DuckDBPyConnection, scope: dict[str, Any], start: date, end: date) -> pd.DataFrame:
-    """Actual EffectiveCost per month in [start, end] for a scope (all charges, Decimal)."""
+def month_actuals(con: duckdb.DuckDBPyConnection, filters: dict[str, Any], start: date, end: date, *,
+                  scope: Any = None) -> pd.DataFrame:
+    """Actual EffectiveCost per month in [start, end] for a budget's filters (all charges, Decimal)."""
+    sc = scoped(con, scope)
     sql = f"""
         SELECT strftime(ChargePeriodStart, '%Y-%m') AS month, sum(EffectiveCost) AS actual
-        FROM {FOCUS_TABLE}
-        WHERE {filter_sql(scope)} AND ChargePeriodStart >= DATE '{start}' AND ChargePeriodStart < DATE '{end}' + 1
+        FROM {sc.rows_sql(period=False)}
+        WHERE {filter_sql(filters, sc)} AND ChargePeriodStart >= DATE '{start}' AND ChargePeriodStart < DATE '{end}' + 1
         GROUP BY 1 ORDER BY 1
     """
     return _exact_frame(con, sql)
@@ -124,7 +126,7 @@ def month_actuals(con: duckdb.DuckDBPyConnection, scope: dict[str, Any], start: 
 
 def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
                   level: float = 80, forecast_results: dict[str, Any] | None = None,
-                  roadmap: list[dict] | None = None, model: str = "auto") -> pd.DataFrame:
+                  roadmap: list[dict] | None = None, model: str = "auto", scope: Any = None) -> pd.DataFrame:
     """Actual vs budget vs forecast for the month containing ``as_of``, one row per budget.
 
     Columns: budget, month, budget_amount, actual_mtd, burn_rate (per day so far), days_elapsed, days_left,
@@ -133,14 +135,15 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     already breached), breach_probability (share of simulated month totals above budget; 1.0 once the actual has
     crossed it), status ("over budget" once the actual has crossed it).
     """
-    as_of_d = _day(as_of) or last_day(con)
+    sc = scoped(con, scope)
+    as_of_d = _day(as_of) or last_day(con, sc)
     month = f"{as_of_d:%Y-%m}"
     mstart = date(as_of_d.year, as_of_d.month, 1)
     mend = (pd.Timestamp(mstart) + pd.offsets.MonthEnd(0)).date()
     rows = []
     for b in budgets:
         amount = b.amount(month)
-        daily = daily_series(con, "total", start=mstart, end=as_of_d, filters=b.scope, charges="all")
+        daily = daily_series(con, "total", start=mstart, end=as_of_d, filters=b.scope, charges="all", scope=sc)
         actual = sum(daily["cost"], Decimal(0)) if not daily.empty else Decimal(0)
         elapsed = (as_of_d - mstart).days + 1
         left = (mend - as_of_d).days
@@ -148,7 +151,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         if fc is None:
             res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
                            roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,
-                           backtest_origins=3)
+                           backtest_origins=3, scope=sc)
             fc = res[0] if res else None
         f_total = fc.expected_total if fc is not None and fc.ok else None
         breach, prob = None, None
@@ -183,18 +186,20 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
 
 
 def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
-                   months: int = 6) -> pd.DataFrame:
+                   months: int = 6, scope: Any = None) -> pd.DataFrame:
     """Closed months: budget, actual, variance $ and %, and the kit's variance band (:func:`backtest.maturity_band`)."""
-    as_of_d = _day(as_of) or last_day(con)
+    sc = scoped(con, scope)
+    as_of_d = _day(as_of) or last_day(con, sc)
     first = (pd.Timestamp(as_of_d).to_period("M") - months).start_time.date()
-    data_start = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {FOCUS_TABLE}").fetchone()[0]
+    data_start = con.execute(
+        f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql(period=False)}").fetchone()[0]
     if data_start is None:
         return pd.DataFrame()
     first = max(first, date(data_start.year, data_start.month, 1))  # no budget history before the data starts
     last = date(as_of_d.year, as_of_d.month, 1) - timedelta(days=1)
     rows = []
     for b in budgets:
-        act = month_actuals(con, b.scope, first, last).set_index("month")["actual"]
+        act = month_actuals(con, b.scope, first, last, scope=sc).set_index("month")["actual"]
         for p in pd.period_range(first, last, freq="M"):
             m = str(p)
             amount = b.amount(m)
@@ -212,7 +217,7 @@ DECOMPOSE_DIMENSIONS = ("service", "account", "team", "project", "usage_type", "
 
 def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
                      current: tuple[date | str, date | str], *, dimensions: tuple[str, ...] = DECOMPOSE_DIMENSIONS,
-                     filters: dict[str, Any] | None = None, top: int = 5) -> pd.DataFrame:
+                     filters: dict[str, Any] | None = None, top: int = 5, scope: Any = None) -> pd.DataFrame:
     """Split the change in EffectiveCost from ``base`` to ``current`` (inclusive date ranges) per dimension.
 
     One row per (dimension, value) among the ``top`` movers of each dimension plus "(all other)" so that every
@@ -224,16 +229,17 @@ def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, dat
     denominator, and the rows of a dimension still add up to the total % change.
     """
     (b0, b1), (c0, c1) = ((_day(a), _day(b)) for a, b in (base, current))
+    sc = scoped(con, scope)
     rows = []
     for dim in dimensions:
         sql = f"""
-            SELECT {dimension_sql(dim)} AS value,
+            SELECT {dimension_sql(dim, sc)} AS value,
                    coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart >= DATE '{b0}'
                        AND ChargePeriodStart < DATE '{b1}' + 1), 0) AS base,
                    coalesce(sum(EffectiveCost) FILTER (WHERE ChargePeriodStart >= DATE '{c0}'
                        AND ChargePeriodStart < DATE '{c1}' + 1), 0) AS current
-            FROM {FOCUS_TABLE}
-            WHERE {filter_sql(filters)} AND ((ChargePeriodStart >= DATE '{b0}' AND ChargePeriodStart < DATE '{b1}' + 1)
+            FROM {sc.rows_sql(period=False)}
+            WHERE {filter_sql(filters, sc)} AND ((ChargePeriodStart >= DATE '{b0}' AND ChargePeriodStart < DATE '{b1}' + 1)
                OR (ChargePeriodStart >= DATE '{c0}' AND ChargePeriodStart < DATE '{c1}' + 1))
             GROUP BY 1
         """
@@ -259,13 +265,14 @@ def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, dat
 
 def price_volume(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
                  current: tuple[date | str, date | str], *, filters: dict[str, Any] | None = None,
-                 top: int = 10) -> pd.DataFrame:
+                 top: int = 10, scope: Any = None) -> pd.DataFrame:
     """Price vs volume effects per (service, usage type, pricing unit) where FOCUS gives PricingQuantity.
 
     volume = (q1 − q0)·p0, price = (p1 − p0)·q1 with p = cost/quantity; items without a quantity in one of
     the periods (new, stopped, or not metered) go to ``other`` so that volume + price + other = delta exactly.
     """
     (b0, b1), (c0, c1) = ((_day(a), _day(b)) for a, b in (base, current))
+    sc = scoped(con, scope)
     sql = f"""
         WITH g AS (
           SELECT ServiceName AS service, coalesce(x_UsageType, '(none)') AS usage_type,
@@ -278,8 +285,8 @@ def price_volume(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | 
                      AND ChargePeriodStart >= DATE '{b0}'), 0) AS q0,
                  coalesce(sum(PricingQuantity) FILTER (WHERE ChargePeriodStart >= DATE '{c0}'
                      AND ChargePeriodStart < DATE '{c1}' + 1), 0) AS q1
-          FROM {FOCUS_TABLE}
-          WHERE {filter_sql(filters)} AND ((ChargePeriodStart >= DATE '{b0}' AND ChargePeriodStart < DATE '{b1}' + 1)
+          FROM {sc.rows_sql(period=False)}
+          WHERE {filter_sql(filters, sc)} AND ((ChargePeriodStart >= DATE '{b0}' AND ChargePeriodStart < DATE '{b1}' + 1)
              OR (ChargePeriodStart >= DATE '{c0}' AND ChargePeriodStart < DATE '{c1}' + 1))
           GROUP BY ALL
         )

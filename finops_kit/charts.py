@@ -268,6 +268,21 @@ def line(df: pd.DataFrame, time: str, value: str, color: str | None = None, kind
     return _time_chart("line", df, time, value, color, kind, title, time_unit, value_title, money)
 
 
+def mark_open_periods(chart: alt.Chart, scope: Any, time: str = "month", time_unit: str = "yearmonth") -> alt.Chart:
+    """Layer a dashed rule and a label ("1–26 Nov 2026, open") on every open billing period of ``scope`` (a resolved
+    :class:`~finops_kit.scope.Scope`), so a partial month never reads as a drop. Apply it last (after
+    :func:`dropdown` / :func:`legend_highlight`); the chart is returned unchanged when every period is closed."""
+    labels = scope.open_labels()
+    if not labels:
+        return chart
+    data = pd.DataFrame({time: [pd.Timestamp(p).strftime("%Y-%m-%d") for p in labels], "label": list(labels.values())})
+    base = alt.Chart(data).encode(x=alt.X(f"{time_unit}({time}):T"))
+    rule = base.mark_rule(strokeDash=[4, 3], color="#c62828")
+    text = base.mark_text(align="left", baseline="top", dx=3, dy=2, color="#c62828", fontSize=11).encode(
+        y=alt.value(0), text="label:N")
+    return alt.layer(chart, rule, text)
+
+
 def dropdown(chart: alt.Chart, field: str, values: Iterable[Any], label: str | None = None,
              name: str | None = None, all_label: str = "All") -> alt.Chart:
     """Add a ``<select>`` bound to an Altair param that filters ``chart`` on ``field``; works offline.

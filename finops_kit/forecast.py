@@ -23,7 +23,6 @@ cents at the edge.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -47,33 +46,10 @@ MODEL_LABELS = {
     "seasonal_naive": "Seasonal naive (same weekday last week)",
 }
 
-#: Tag keys are matched case-insensitively against these aliases (Env/env/environment all mean "env").
-TAG_ALIASES: dict[str, tuple[str, ...]] = {
-    "team": ("team", "team_name", "owner_team", "business_unit"),
-    "project": ("project", "project_name", "proj", "application"),
-    "env": ("env", "environment", "stage"),
-    "model": ("model", "model_name"),
-}
-
-
-def tag_sql(key: str) -> str:
-    """SQL giving the value of tag ``key`` (any alias, any case) of a FOCUS row, or NULL."""
-    # keys compare without case and separators, as the tagging audit does: owner-team = owner_team = OwnerTeam
-    aliases = sorted({re.sub("[^a-z0-9]", "", a.lower()) for a in TAG_ALIASES.get(key, (key,))})
-    keys = ", ".join("'" + a.replace("'", "''") + "'" for a in aliases)
-    return (
-        "nullif(trim(list_filter(map_entries(json_transform(Tags, '\"MAP(VARCHAR, VARCHAR)\"')), "
-        f"lambda e: regexp_replace(lower(e.key), '[^a-z0-9]', '', 'g') IN ({keys}))[1].value), '')"
-    )
-
-
-_ENV_SQL = (
-    f"CASE WHEN lower({tag_sql('env')}) IN ('prod', 'production', 'prd') THEN 'prod' "
-    f"WHEN lower({tag_sql('env')}) IN ('dev', 'development') THEN 'dev' "
-    f"ELSE lower({tag_sql('env')}) END"
-)
-
-#: dimension name -> (SQL expression over a FOCUS row, label). NULLs become "(none)" / "(untagged)".
+#: dimension name -> (SQL expression over a FOCUS row, label). NULLs become "(none)". Tag dimensions (None here, and
+#: any other ``tag_policy`` key) come from the scope's attribution (:mod:`finops_kit.attribution`): ``team`` is the
+#: showback owner -- a valid value, ``(shared)`` or ``(untagged)`` -- so budgets and forecasts split cost exactly as
+#: showback does.
 DIMENSIONS: dict[str, tuple[str, str]] = {
     "total": ("'Total'", "Total"),
     "provider": ("ProviderName", "Provider"),
@@ -81,9 +57,9 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "service": ("ServiceName", "Service"),
     "account": ("coalesce(SubAccountName, SubAccountId)", "Account"),
     "region": ("coalesce(RegionName, RegionId)", "Region"),
-    "team": (tag_sql("team"), "Team"),
-    "project": (tag_sql("project"), "Project"),
-    "env": (_ENV_SQL, "Environment"),
+    "team": (None, "Team"),
+    "project": (None, "Project"),
+    "env": (None, "Environment"),
     "ai": ("CASE WHEN x_AiWorkload IS NULL THEN 'Non-AI' ELSE 'AI' END", "AI vs non-AI"),
     "ai_workload": ("coalesce(x_AiWorkload, 'Non-AI')", "AI workload"),
     "usage_type": ("x_UsageType", "Usage type"),
@@ -91,25 +67,40 @@ DIMENSIONS: dict[str, tuple[str, str]] = {
     "charge_category": ("ChargeCategory", "Charge category"),
     "pricing_category": ("PricingCategory", "Pricing category"),
 }
-_TAG_DIMENSIONS = {"team", "project", "env"}
 
 
-def dimension_sql(dimension: str) -> str:
+def scoped(con: duckdb.DuckDBPyConnection, scope: Any = None) -> Any:
+    """The resolved :class:`~finops_kit.scope.Scope` of a time-series analysis (``None``: the whole warehouse).
+
+    Forecasts, budgets and anomaly detection read the scope's providers, accounts and currency over *every*
+    period (history before the scope's start is the model's training data); the scope's period sets the 'as of'
+    (:func:`last_day`).
+    """
+    from .scope import bind
+
+    return bind(con, scope)
+
+
+def dimension_sql(dimension: str, scope: Any = None) -> str:
     """SQL for a dimension's value with NULLs labelled, so that untagged cost stays visible as its own line."""
-    if dimension not in DIMENSIONS:
-        raise ConfigError(f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}")
-    expr = DIMENSIONS[dimension][0]
-    missing = "(untagged)" if dimension in _TAG_DIMENSIONS else "(none)"
-    return f"coalesce(CAST({expr} AS VARCHAR), '{missing}')"
+    expr = DIMENSIONS[dimension][0] if dimension in DIMENSIONS else None
+    if expr is not None:
+        return f"coalesce(CAST({expr} AS VARCHAR), '(none)')"
+    if scope is not None and dimension in scope.attribution.policy.keys:
+        return scope.attribution.dimension_sql(dimension)
+    if dimension in DIMENSIONS:
+        raise ConfigError(f"dimension {dimension!r} is a tag: it needs a resolved scope (finops_kit.scope)"
+                          if scope is None else f"dimension {dimension!r}: not a key of tag_policy in finops.yaml")
+    raise ConfigError(f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}")
 
 
-def filter_sql(filters: dict[str, Any] | None) -> str:
+def filter_sql(filters: dict[str, Any] | None, scope: Any = None) -> str:
     """AND-ed equality filters {dimension: value or [values]} as a SQL predicate."""
     parts = ["TRUE"]
     for dim, val in (filters or {}).items():
         vals = val if isinstance(val, list | tuple | set) else [val]
         lits = ", ".join("'" + str(v).replace("'", "''") + "'" for v in vals)
-        parts.append(f"{dimension_sql(dim)} IN ({lits})")
+        parts.append(f"{dimension_sql(dim, scope)} IN ({lits})")
     return " AND ".join(parts)
 
 
@@ -141,15 +132,16 @@ def _exact_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(cur.fetchall(), columns=cols)
 
 
-def last_day(con: duckdb.DuckDBPyConnection) -> date | None:
-    """The last day with any charge in the warehouse (the default 'as of')."""
-    row = con.execute(f"SELECT max(CAST(ChargePeriodStart AS DATE)) FROM {FOCUS_TABLE}").fetchone()
+def last_day(con: duckdb.DuckDBPyConnection, scope: Any = None) -> date | None:
+    """The last day with any charge in the scope (the default 'as of'; the whole warehouse without a scope)."""
+    src = scope.rows_sql() if scope is not None else FOCUS_TABLE
+    row = con.execute(f"SELECT max(CAST(ChargePeriodStart AS DATE)) FROM {src}").fetchone()
     return row[0] if row else None
 
 
 def daily_series(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: date | str | None = None,
                  end: date | str | None = None, filters: dict[str, Any] | None = None, charges: str = "usage",
-                 top: int | None = None) -> pd.DataFrame:
+                 top: int | None = None, scope: Any = None) -> pd.DataFrame:
     """Daily EffectiveCost per value of ``dimension`` in [start, end] (inclusive), zero-filled, long format.
 
     Columns: ``day`` (datetime64), ``value`` (dimension value), ``cost`` (Decimal, exact), ``y`` (float, for
@@ -158,16 +150,17 @@ def daily_series(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, st
     """
     if charges not in CHARGES:
         raise ConfigError(f"charges={charges!r}; expected one of {', '.join(CHARGES)}")
-    dim = dimension_sql(dimension)
+    sc = scoped(con, scope)
+    dim = dimension_sql(dimension, sc)
     s, e = _day(start), _day(end)
-    where = [CHARGES[charges], filter_sql(filters)]
+    where = [CHARGES[charges], filter_sql(filters, sc)]
     if s:
         where.append(f"ChargePeriodStart >= DATE '{s}'")
     if e:
         where.append(f"ChargePeriodStart < DATE '{e}' + INTERVAL 1 DAY")
     sql = f"""
         SELECT CAST(ChargePeriodStart AS DATE) AS day, {dim} AS value, sum(EffectiveCost) AS cost
-        FROM {FOCUS_TABLE} WHERE {' AND '.join(where)} GROUP BY ALL
+        FROM {sc.rows_sql(period=False)} WHERE {' AND '.join(where)} GROUP BY ALL
     """
     agg = _exact_frame(con, sql)
     if agg.empty:
@@ -362,7 +355,7 @@ class Forecast:
 
 
 def _recurring_component(con, dimension: str, value: str, filters: dict | None, as_of: date,
-                         end: date) -> pd.DataFrame:
+                         end: date, scope: Any = None) -> pd.DataFrame:
     """Recurring charges of the last full month, repeated on the same day of month for future months.
 
     Why: subscriptions, support plans and monthly commitment fees are known in advance; a statistical model
@@ -373,14 +366,14 @@ def _recurring_component(con, dimension: str, value: str, filters: dict | None, 
     f = dict(filters or {})
     if dimension != "total":
         f[dimension] = value
-    rec = daily_series(con, "total", start=lm_start, end=last_month_end, filters=f, charges="recurring")
+    rec = daily_series(con, "total", start=lm_start, end=last_month_end, filters=f, charges="recurring", scope=scope)
     days = pd.date_range(as_of + timedelta(days=1), end, freq="D")
     out = pd.Series(0.0, index=days)
     if rec.empty:
         return out
     by_dom = rec.groupby(rec["day"].dt.day)["y"].sum()
     this_month = daily_series(con, "total", start=date(as_of.year, as_of.month, 1), end=as_of, filters=f,
-                              charges="recurring")
+                              charges="recurring", scope=scope)
     billed_doms = set(this_month.loc[this_month["y"] != 0, "day"].dt.day) if not this_month.empty else set()
     for d in days:
         dom = min(d.day, 28) if d.day > 28 and d.day not in by_dom.index else d.day
@@ -393,7 +386,7 @@ def _recurring_component(con, dimension: str, value: str, filters: dict | None, 
 def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of: date | str | None = None,
              horizon: str | int = "month", level: float = 80, model: str = "auto", filters: dict | None = None,
              roadmap: list[dict[str, Any]] | None = None, top: int = 6, history_days: int = 365,
-             backtest_origins: int = 4, values: list[str] | None = None) -> list[Forecast]:
+             backtest_origins: int = 4, values: list[str] | None = None, scope: Any = None) -> list[Forecast]:
     """Forecast every value of ``dimension`` (the ``top`` largest plus "(other)") to the end of the period.
 
     ``roadmap`` items (see :mod:`finops_kit.budgets` ``load_roadmap``) are added after ``as_of`` as labelled
@@ -402,18 +395,21 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
     from .backtest import backtest, choose_model, trust_statement
 
     level = _check_level(level)
-    as_of_d = _day(as_of) or last_day(con)
+    sc = scoped(con, scope)
+    as_of_d = _day(as_of) or last_day(con, sc)
     if as_of_d is None:
         raise FinopsError("the warehouse holds no charges: nothing to forecast; run 'finops-kit ingest' first")
     end = period_end(as_of_d, horizon)
     pstart = period_start(as_of_d, horizon)
     h = (end - as_of_d).days
     hist_start = as_of_d - timedelta(days=history_days - 1)
-    series = daily_series(con, dimension, start=hist_start, end=as_of_d, filters=filters, top=top)
+    series = daily_series(con, dimension, start=hist_start, end=as_of_d, filters=filters, top=top, scope=sc)
     if values is not None:
         series = series[series["value"].isin(values)]
-    todate = daily_series(con, dimension, start=pstart, end=as_of_d, filters=filters, charges="all", top=None)
-    one_time = daily_series(con, dimension, start=pstart, end=as_of_d, filters=filters, charges="one_time")
+    todate = daily_series(con, dimension, start=pstart, end=as_of_d, filters=filters, charges="all", top=None,
+                          scope=sc)
+    one_time = daily_series(con, dimension, start=pstart, end=as_of_d, filters=filters, charges="one_time",
+                            scope=sc)
     results: list[Forecast] = []
     for value, g in series.groupby("value", sort=False):
         g = g.sort_values("day")
@@ -442,7 +438,7 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
         chosen = choose_model(bt) if model == "auto" else model
         mf = fit_forecast(y, h, chosen, level)
         days = pd.date_range(as_of_d + timedelta(days=1), end, freq="D")
-        rec = (_recurring_component(con, dimension, value, filters, as_of_d, end)
+        rec = (_recurring_component(con, dimension, value, filters, as_of_d, end, sc)
                if value != "(other)" else pd.Series(0.0, index=days))
         rm = roadmap_daily(roadmap or [], dimension, value, days, filters)
         extra = rec.to_numpy() + rm.sum(axis=1).to_numpy()

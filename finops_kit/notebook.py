@@ -18,7 +18,8 @@ Typical notebook (the first code cell is tagged ``parameters``)::
     nb.table(df, money=["cost"])              # escaped HTML table with money formatting (returns a displayable)
     nb.live_only(my_ipywidget, static=chart)  # live control in JupyterLab; a clear note + static view in reports
 
-API: ``setup(namespace=None, mode=None)``, ``in_report()``, ``header(con, title=None, params=None)``,
+API: ``setup(namespace=None, mode=None)``, ``in_report()``, ``scope(con, config)``,
+``header(con, title=None, params=None, scope=None)``,
 ``table(df, money=None, percent=None, currency="USD", caption=None, max_rows=200)``,
 ``live_only(widget, static=None, note=None)``, ``money(value, currency="USD")``, ``LIVE_ONLY_NOTE``.
 
@@ -315,7 +316,20 @@ def _kv_table(items: Mapping[str, Any]) -> str:
     return f'<table class="finops-table" style="{_TABLE_CSS}">{rows}</table>'
 
 
-def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None = None) -> None:
+def scope(con: Any, config: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+    """The notebook's resolved :class:`~finops_kit.scope.Scope`, from the scope parameters captured by
+    :func:`setup` (or ``params``): parsed and checked once by the package, the same for every curated notebook.
+
+    A scope without data raises "no data for this scope" instead of letting the report show $0.00.
+    """
+    from . import scope as scope_mod
+
+    values = dict(_state["params"] if params is None else params)
+    return scope_mod.resolve(con, config, {k: v for k, v in values.items() if k in scope_mod.PARAMETERS})
+
+
+def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None = None,
+           scope: Any = None) -> None:
     """Display the reproducibility header: parameters, input fingerprint, reconciliation, versions, run time.
 
     ``params`` defaults to the parameters captured by :func:`setup`. The output is marked with
@@ -346,6 +360,8 @@ def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None 
         " · ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions.items()),
         "</p>",
         f'<p style="margin:6px 0;color:{color};font-weight:600">Reconciliation: {html.escape(status)}</p>',
+        (f'<p class="finops-scope" style="margin:6px 0"><b>Scope:</b> {html.escape(scope.describe())}<br>'
+         f'{html.escape(scope.completeness_note())}</p>' if scope is not None else ""),
         "<details open><summary><b>Parameters</b></summary>", _kv_table(params), "</details>",
         f"<details><summary><b>Input fingerprint</b> ({len(fp)} source files)</summary>",
         table(fp_show, caption=None).markup if len(fp_show) else "<p>no files</p>", "</details>",
@@ -356,6 +372,8 @@ def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None 
         "</details></div>",
     ]
     plain = f"{title or 'Report'} — rendered {now}; parameters {json.dumps(params, default=str)}; {status}"
+    if scope is not None:
+        plain += f"; scope: {scope.describe()}"
     display({"text/html": "".join(parts), "text/plain": plain}, raw=True, metadata={META_KEY: "header"})
 
 

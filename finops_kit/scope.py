@@ -309,7 +309,8 @@ class Scope:
 
     @cached_property
     def attribution(self) -> Any:
-        """The :class:`~finops_kit.attribution.Attribution` of this scope under the config's tag policy."""
+        """The :class:`~finops_kit.attribution.Attribution` of this scope's providers and accounts (all periods)
+        under the config's tag policy."""
         from .attribution import Attribution
         from .config import load_config
 
@@ -318,7 +319,10 @@ class Scope:
             # no tag policy configured: attribute by the allocation key alone (exact name, its case variants)
             key = (cfg.get("allocation") or {}).get("key", "team")
             cfg = {**cfg, "tag_policy": {"keys": {key: {}}}}
-        return Attribution.build(self._need_con(), self.rows_sql(), cfg, {"allocation": cfg.get("allocation") or {}})
+        # built over every period of the providers/accounts in scope: a team is spelled the same in every month's
+        # report, and a time series reading history before the scope's start (forecast, anomaly) finds its values
+        return Attribution.build(self._need_con(), self.rows_sql(period=False), cfg,
+                                 {"allocation": cfg.get("allocation") or {}})
 
     def completeness(self) -> pd.DataFrame:
         """Per provider and billing period: first/last day with data, closed or open (see :func:`completeness`)."""
@@ -354,6 +358,14 @@ class Scope:
             else:
                 last = max(g["last_day"])
                 out[p] = f"{p:%Y-%m} (1\u2013{last.day}, open)"
+        return out
+
+    def open_labels(self) -> dict[dt.date, str]:
+        """Open billing periods in scope -> chart label "1–26 Nov 2026, open" (the latest day any provider billed)."""
+        op = self.open_periods()
+        out: dict[dt.date, str] = {}
+        for p, g in op.groupby("billing_period"):
+            out[p] = f"1\u2013{max(g['last_day']).day} {p:%b %Y}, open"
         return out
 
     def closed_sql(self, provider: str = "ProviderName",

@@ -272,11 +272,10 @@ class TagAudit:
         if policy is None:
             self.attribution = self.scope.attribution
         else:
-            self.attribution = Attribution.build(con, self.scope.rows_sql(), policy)
+            self.attribution = Attribution.build(con, self.scope.rows_sql(period=False), policy)
         self.policy = self.attribution.policy
         tag = uuid.uuid4().hex[:10]
-        self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "facts", "wide", "raw")}
-        self.names["keymap"], self.names["valmap"] = self.attribution.keymap, self.attribution.valmap
+        self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "kv", "keymap", "valmap", "facts", "wide", "raw")}
         self._build()
 
     # ----------------------------------------------------------------------------------------------- building
@@ -297,6 +296,26 @@ class TagAudit:
             CREATE OR REPLACE TEMP VIEW {n['raw']} AS
             SELECT s._rid, j.key AS raw_key, j.value ->> '$' AS raw_value
             FROM {n['scope']} s, json_each(s.Tags) j""")
+        # the attribution's maps (one definition for every analysis), with the rows and dollars of this scope
+        attr = self.attribution
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {n['kv']} AS
+            SELECT r.raw_key, r.raw_value, count(*) AS rows,
+                   sum(s.cost) FILTER (WHERE s.cost > 0) AS positive_cost
+            FROM {n['raw']} r JOIN {n['scope']} s USING (_rid) GROUP BY ALL""")
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW {n['keymap']} AS
+            SELECT km.* REPLACE (k.rows AS rows, k.positive_cost AS positive_cost)
+            FROM {attr.keymap} km
+            JOIN (SELECT raw_key, sum(rows) AS rows, coalesce(sum(positive_cost), 0) AS positive_cost
+                  FROM {n['kv']} GROUP BY raw_key) k USING (raw_key)""")
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP VIEW {n['valmap']} AS
+            SELECT vm.* REPLACE (k.positive_cost AS positive_cost)
+            FROM {attr.valmap} vm
+            JOIN (SELECT km.canon_key, kv.raw_value, coalesce(sum(kv.positive_cost), 0) AS positive_cost
+                  FROM {n['kv']} kv JOIN {attr.keymap} km USING (raw_key) WHERE km.counts GROUP BY ALL) k
+              ON k.canon_key = vm.canon_key AND k.raw_value IS NOT DISTINCT FROM vm.raw_value""")
         req = values_sql([(k.name, k.required) for k in p.keys.values()], ["key", "required"], ["VARCHAR", "VARCHAR"])
         self.con.execute(f"""
             CREATE OR REPLACE TEMP VIEW {n['facts']} AS
@@ -334,8 +353,9 @@ class TagAudit:
 
     def close(self) -> None:
         """Drop the temp tables and views (they also vanish with the connection)."""
-        for kind in ("wide", "facts", "raw", "scope"):
+        for kind in ("wide", "facts", "valmap", "keymap", "raw", "scope"):
             self.con.execute(f"DROP VIEW IF EXISTS {self.names[kind]}")
+        self.con.execute(f"DROP TABLE IF EXISTS {self.names['kv']}")
 
     def __enter__(self) -> TagAudit:
         return self

@@ -26,7 +26,7 @@ def wh(tmp_path_factory) -> str:
     rows = []
     for d in pd.date_range("2026-09-16", "2026-11-14", freq="D"):
         spike = 5000.0 if str(d.date()) == "2026-11-14" else 0.0
-        rows.append(dict(day=str(d.date()), cost=round(1000 + rng.normal(0, 20) + spike, 2), tags={"team": "a"}))
+        rows.append(dict(day=str(d.date()), cost=round(1000 + rng.normal(0, 20) + spike, 2), tags={"team": "alpha"}))
     con = fk.connect(path)
     focus_rows(rows, con)
     con.close()
@@ -39,7 +39,7 @@ budgets:
   thresholds: [80, 100]
   items:
     - name: Team A
-      scope: {{team: a}}
+      scope: {{team: alpha}}
       monthly: {monthly}
 alerts:
   budgets: true
@@ -62,7 +62,7 @@ def test_anomaly_alert_exits_1(wh, tmp_path, capsys):
     cfg = _config(tmp_path, 100000, anomalies=True)
     assert main(["check", "--warehouse", wh, "--config", cfg]) == 1
     out = capsys.readouterr().out
-    assert "[anomaly]" in out and "team=a" in out and "2026-11-14" in out and "[budget]" not in out
+    assert "[anomaly]" in out and "team=alpha" in out and "2026-11-14" in out and "[budget]" not in out
 
 
 def test_budget_threshold_alert_exits_1(wh, tmp_path, capsys):

@@ -93,8 +93,8 @@ def test_masked_anomaly_found_per_dimension_not_in_total():
     rows = []
     for d in pd.date_range("2026-08-01", "2026-10-31", freq="D"):
         shift = 2000.0 if str(d.date()) == "2026-10-10" else 0.0
-        rows.append(dict(day=str(d.date()), cost=round(3000 + rng.normal(0, 60) + shift, 2), tags={"team": "a"}))
-        rows.append(dict(day=str(d.date()), cost=round(3000 + rng.normal(0, 60) - shift, 2), tags={"team": "b"}))
+        rows.append(dict(day=str(d.date()), cost=round(3000 + rng.normal(0, 60) + shift, 2), tags={"team": "alpha"}))
+        rows.append(dict(day=str(d.date()), cost=round(3000 + rng.normal(0, 60) - shift, 2), tags={"team": "beta"}))
     con = focus_rows(rows)
     rules = an.Rules(min_impact=500, min_impact_pct=10)
     total = an.detect(con, "total", start="2026-09-01", rules=an.Rules(min_impact=500, direction="both"))
@@ -102,7 +102,7 @@ def test_masked_anomaly_found_per_dimension_not_in_total():
     m = an.masked_anomalies(con, "team", start="2026-09-01", rules=rules)
     assert len(m) == 1
     row = m.iloc[0]
-    assert row["day"] == date(2026, 10, 10) and row["up"] == "a" and row["down"] == "b"
+    assert row["day"] == date(2026, 10, 10) and row["up"] == "alpha" and row["down"] == "beta"
     assert row["up_impact"] == pytest.approx(2000, rel=0.1) and abs(row["net_impact"]) < 300
 
 

@@ -27,8 +27,8 @@ def _budgets(items: list[dict]) -> list[bu.Budget]:
 
 
 def test_actual_breach_burn_rate_and_variance_without_forecast():
-    con = focus_rows(_days("2026-11-01", 10, "60.00", tags={"team": "a"}) + _days("2026-11-01", 10, "5", tags={"team": "b"}))
-    (row,) = bu.budget_status(con, _budgets([{"name": "A", "scope": {"team": "a"}, "monthly": 500}])).to_dict("records")
+    con = focus_rows(_days("2026-11-01", 10, "60.00", tags={"team": "alpha"}) + _days("2026-11-01", 10, "5", tags={"team": "beta"}))
+    (row,) = bu.budget_status(con, _budgets([{"name": "A", "scope": {"team": "alpha"}, "monthly": 500}])).to_dict("records")
     assert row["actual_mtd"] == Decimal("600.00")
     assert row["burn_rate"] == Decimal("60.00") and row["days_elapsed"] == 10 and row["days_left"] == 20
     assert row["breach_date"] == date(2026, 11, 9)  # 9 x 60 = 540 > 500
@@ -39,8 +39,8 @@ def test_actual_breach_burn_rate_and_variance_without_forecast():
 
 
 def test_forecast_breach_date_and_probability():
-    con = focus_rows(_days("2026-09-16", 60, "100", tags={"team": "a"}))  # through 2026-11-14, flat $100/day
-    (row,) = bu.budget_status(con, _budgets([{"name": "A", "scope": {"team": "a"}, "monthly": 2000,
+    con = focus_rows(_days("2026-09-16", 60, "100", tags={"team": "alpha"}))  # through 2026-11-14, flat $100/day
+    (row,) = bu.budget_status(con, _budgets([{"name": "A", "scope": {"team": "alpha"}, "monthly": 2000,
                                               "months": {"2026-10": 3100}}])).to_dict("records")
     assert row["month"] == "2026-11" and row["budget_amount"] == Decimal("2000")
     assert row["actual_mtd"] == Decimal("1400.00") and row["status"] == "forecast over budget"
@@ -49,7 +49,7 @@ def test_forecast_breach_date_and_probability():
     assert row["variance"] == Decimal("1000.00") and row["variance_pct"] == pytest.approx(50.0)
     assert row["required_daily"] == Decimal("37.50")  # (2000 - 1400) / 16
     assert row["breach_probability"] > 0.99
-    hist = bu.budget_history(con, _budgets([{"name": "A", "scope": {"team": "a"}, "monthly": 2000,
+    hist = bu.budget_history(con, _budgets([{"name": "A", "scope": {"team": "alpha"}, "monthly": 2000,
                                              "months": {"2026-10": 3150}}]), as_of="2026-11-14")
     oct_ = hist.set_index("month").loc["2026-10"]
     assert oct_["actual"] == Decimal("3100.00") and oct_["variance"] == Decimal("-50.00")
@@ -58,20 +58,20 @@ def test_forecast_breach_date_and_probability():
 
 
 def test_decomposition_adds_up_per_dimension():
-    rows = (_days("2026-10-01", 2, "100", tags={"team": "a"}, ServiceName="S3")
-            + _days("2026-10-01", 2, "50", tags={"team": "b"}, ServiceName="EC2")
-            + _days("2026-10-01", 2, "10", tags={"team": "c"}, ServiceName="EC2")
-            + _days("2026-11-01", 2, "250", tags={"team": "a"}, ServiceName="S3")
-            + _days("2026-11-01", 2, "0", tags={"team": "b"}, ServiceName="EC2")
-            + _days("2026-11-01", 2, "10", tags={"team": "c"}, ServiceName="EC2"))
+    rows = (_days("2026-10-01", 2, "100", tags={"team": "alpha"}, ServiceName="S3")
+            + _days("2026-10-01", 2, "50", tags={"team": "beta"}, ServiceName="EC2")
+            + _days("2026-10-01", 2, "10", tags={"team": "gamma"}, ServiceName="EC2")
+            + _days("2026-11-01", 2, "250", tags={"team": "alpha"}, ServiceName="S3")
+            + _days("2026-11-01", 2, "0", tags={"team": "beta"}, ServiceName="EC2")
+            + _days("2026-11-01", 2, "10", tags={"team": "gamma"}, ServiceName="EC2"))
     con = focus_rows(rows)
     d = bu.decompose_change(con, ("2026-10-01", "2026-10-02"), ("2026-11-01", "2026-11-02"),
                             dimensions=("team", "service"))
     team = d[d["dimension"] == "team"].set_index("value")
-    assert team.loc["a", "delta"] == Decimal("300") and team.loc["b", "delta"] == Decimal("-100")
+    assert team.loc["alpha", "delta"] == Decimal("300") and team.loc["beta", "delta"] == Decimal("-100")
     # % of the earlier period's spend (2 x (100 + 50 + 10) = 320): +300/320, -100/320
-    assert team.loc["a", "pct_of_base"] == pytest.approx(93.75) and team.loc["b", "pct_of_base"] == pytest.approx(-31.25)
-    assert list(team.index[:2]) == ["a", "b"]
+    assert team.loc["alpha", "pct_of_base"] == pytest.approx(93.75) and team.loc["beta", "pct_of_base"] == pytest.approx(-31.25)
+    assert list(team.index[:2]) == ["alpha", "beta"]
     for _, g in d.groupby("dimension"):
         assert sum(g["delta"], Decimal(0)) == Decimal("200")
 

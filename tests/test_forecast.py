@@ -126,15 +126,15 @@ def test_too_little_history_says_so():
 
 def test_roadmap_items_are_added_as_labelled_components():
     y = synthetic(120)
-    rows = _rows(y, "2026-07-18", tags={"team": "a"}) + _rows(y / 2, "2026-07-18", tags={"team": "b"})
+    rows = _rows(y, "2026-07-18", tags={"team": "alpha"}) + _rows(y / 2, "2026-07-18", tags={"team": "beta"})
     con = focus_rows(rows)  # through 2026-11-14
     item = {"name": "Launch", "kind": "launch", "start": date(2026, 11, 26), "end": None, "daily": 100.0,
-            "basis": "$100/day", "scope": {"team": "a"}}
+            "basis": "$100/day", "scope": {"team": "alpha"}}
     base = {r.value: r for r in forecast(con, "team", backtest_origins=1, model="ets")}
     adj = {r.value: r for r in forecast(con, "team", backtest_origins=1, model="ets", roadmap=[item])}
-    assert adj["a"].expected_total - base["a"].expected_total == pytest.approx(500.0)  # Nov 26..30
-    assert adj["b"].expected_total == pytest.approx(base["b"].expected_total)
-    comp = adj["a"].components.set_index("label")
+    assert adj["alpha"].expected_total - base["alpha"].expected_total == pytest.approx(500.0)  # Nov 26..30
+    assert adj["beta"].expected_total == pytest.approx(base["beta"].expected_total)
+    comp = adj["alpha"].components.set_index("label")
     assert comp.loc["Roadmap: Launch", "amount"] == pytest.approx(500.0)
     (tot,) = forecast(con, "total", backtest_origins=1, model="ets", roadmap=[item])
     assert "Roadmap: Launch" in set(tot.components["label"])

@@ -229,3 +229,43 @@ def test_report_rejects_a_broken_scope_before_running():
     with pytest.raises(ConfigError, match="is before billing_period_start"):
         report.plan([a], report.parse_parameters(["billing_period_start=2026-11", "providers=[AWS]"]) |
                     {"billing_period_end": ("2026-10", "2026-10")}, {}, "/wh", None, every=True)
+
+
+# ---------------------------------------------------------------------------------------------------- one answer
+
+def test_showback_forecast_budgets_spot_and_storage_attribute_the_same_rows_alike():
+    """Before: storage read TEAM/owner-team as untagged, spot owner_team/business_unit, forecast and budgets kept
+    stg/preprod/qa apart, and platform was a shared pool in showback but a team in the forecast."""
+    from finops_kit import budgets as bu
+    from finops_kit import forecast as fc
+    from finops_kit import showback as sb
+    from finops_kit import spot
+    from finops_kit import storage as st
+
+    rows = []
+    for i, (tags, _, _) in enumerate(VARIANTS):
+        rows.append({"day": "2026-10-03", "cost": Decimal(100 + i), "ResourceId": f"gpu{i}", "tags": tags,
+                     "x_AiWorkload": "Accelerated compute", "ConsumedQuantity": 24, "ConsumedUnit": "Hrs",
+                     "x_InstanceType": "p4d.24xlarge", "PricingCategory": "Standard"})
+        rows.append({"day": "2026-10-03", "cost": Decimal(10 + i), "ResourceId": f"bucket{i}", "tags": tags,
+                     "ServiceName": "Amazon Simple Storage Service", "ServiceCategory": "Storage",
+                     "x_UsageType": "USE1-TimedStorage-ByteHrs", "ConsumedQuantity": 100, "ConsumedUnit": "GB-Mo"})
+    con = focus_rows(rows)
+    sc = S.resolve(con, CONFIG)
+    show = sb.showback(con, CONFIG, CONFIG, method="none", scope=sc).table
+    by_owner = {o: Decimal(str(round(c, 6))) for o, c in zip(show["owner"], show["direct_cost"], strict=True)}
+    series = fc.daily_series(con, "team", charges="all", scope=sc)
+    fc_team = {v: sum(g["cost"], Decimal(0)) for v, g in series.groupby("value")}
+    assert fc_team == by_owner
+    assert fc_team["(shared)"] == Decimal(106 + 16)  # platform-tagged GPU + bucket rows
+    budget_team = {t: sum(bu.month_actuals(con, {"team": t}, dt.date(2026, 10, 1), dt.date(2026, 10, 31),
+                                           scope=sc)["actual"], Decimal(0)) for t in fc_team}
+    assert budget_team == fc_team
+    gpu = spot.spot_coverage(con, by=("team",), scope=sc).df()
+    storage = st.inventory(con, by=["team"], scope=sc)
+    # every row is a GPU or a storage row: per team, the spot and storage reports add up to the showback line
+    gpu_team = {r.team: Decimal(str(r.total_cost)) for r in gpu.itertuples()}
+    storage_team = dict(zip(storage["team"], storage["cost"], strict=True))
+    assert {t: gpu_team[t] + storage_team[t] for t in fc_team} == by_owner
+    env = fc.daily_series(con, "env", charges="all", scope=sc)
+    assert set(env["value"]) == {"prod", "staging", "test", "(untagged)"}  # stg/preprod/stage and qa folded
