@@ -20,6 +20,9 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
         p.add_argument("--dedupe", action="store_true",
                        help="drop rows that are exact copies of a charge in another file of this call (printed with "
                             "their count) instead of refusing them")
+        p.add_argument("--replace", action="store_true",
+                       help="replace a stored billing period even when this input does not cover all its usage days "
+                            "(default: refuse such a partial replacement)")
         p.add_argument("--keep-source-columns", action="store_true",
                        help="AWS CUR: keep every source column the FOCUS mapping does not use as an x_ column "
                             "(default: the curated list in finops_kit/data/aws_cur_extra_columns.csv)")
@@ -36,12 +39,15 @@ def run(args: argparse.Namespace, command: str) -> int:
         with removed_if_failed(args.warehouse):  # a failed ingest leaves no new folder or empty warehouse
             result = ingest(args.paths, warehouse=args.warehouse, source_format=args.source_format,
                             cache_dir=args.cache_dir, progress=False if args.no_progress else None,
-                            keep_source_columns=args.keep_source_columns, dedupe=args.dedupe)
+                            keep_source_columns=args.keep_source_columns, dedupe=args.dedupe,
+                            replace=args.replace)
         for s in result.skipped:
             print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
         for d in result.dropped:
             print(f"dropped {d['rows']:,} duplicate row(s) of {d['path']}: exact copies of charges in {d['first']}",
                   file=sys.stderr)
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
         print(result.summary())
         return 0
     if command == "reconcile":

@@ -53,6 +53,10 @@ class IngestResult:
     parts: list[IngestResult] = field(default_factory=list)
     #: exact copies of charges dropped by ``dedupe``: [{path, first, rows}] (rows of ``path`` already in ``first``)
     dropped: list[dict] = field(default_factory=list)
+    #: keys (provider | account | period) whose stored rows were kept because this input's usage days are others
+    added_to: list[str] = field(default_factory=list)
+    #: what the user must know although nothing failed (e.g. stored days removed by ``replace``)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         if len(self.parts) > 1:
@@ -67,6 +71,9 @@ class IngestResult:
                f"billing periods {span}, reconciled {len(self.reconciliation)} period/currency total(s)")
         if self.replaced_rows:
             msg += f", replaced {self.replaced_rows:,} earlier rows"
+        if self.added_to:
+            msg += (f", added to {len(self.added_to)} stored billing period(s) on other usage days "
+                    f"({', '.join(self.added_to[:3])}{', ...' if len(self.added_to) > 3 else ''})")
         if self.dropped:
             msg += f", dropped {sum(d['rows'] for d in self.dropped):,} duplicate source row(s)"
         if self.skipped:
@@ -188,6 +195,7 @@ def ingest(
     progress: bool | None = None,
     keep_source_columns: bool = False,
     dedupe: bool = False,
+    replace: bool = False,
 ) -> IngestResult:
     """Ingest billing files into the warehouse (see module docstring for the guarantees).
 
@@ -198,7 +206,9 @@ def ingest(
     the format's curated extras (AWS CUR; see ``data/aws_cur_extra_columns.csv``).
 
     A charge found in two files of the call is refused (file pair and count); ``dedupe`` drops exact copies
-    instead and reports how many.
+    instead and reports how many. Stored rows of the same account and billing period are replaced when the input
+    covers all their usage days, kept when it shares none, and otherwise the call is refused unless ``replace``
+    (see :func:`_replace_older`).
     """
     if isinstance(paths, str):
         paths = [paths]
@@ -242,7 +252,8 @@ def ingest(
         finished = datetime.now(UTC).replace(tzinfo=None)
         for part in parts:
             res = part.result
-            res.replaced_rows = _replace_older(con, res.ingest_id, part.keys, this_call)
+            res.replaced_rows, res.added_to = _replace_older(con, res.ingest_id, part.keys, this_call, replace,
+                                                             res.notes)
             con.execute(
                 "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
                 [res.ingest_id, started, finished, res.source_format,
@@ -274,7 +285,8 @@ def ingest(
     return IngestResult(results[0].ingest_id, ", ".join(r.source_format for r in results), all_files,
                         sum(r.rows for r in results), sum(r.replaced_rows for r in results), skipped,
                         [rec for r in results for rec in r.reconciliation], results,
-                        [d for r in results for d in r.dropped])
+                        [d for r in results for d in r.dropped], [k for r in results for k in r.added_to],
+                        [n for r in results for n in r.notes])
 
 
 @dataclass
@@ -572,25 +584,88 @@ def _reconcile(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSou
     return out
 
 
-def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str]) -> int:
-    """Delete rows of earlier ingests that carry the same replacement keys (restatements, re-runs)."""
+def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str],
+                   replace: bool = False, notes: list[str] | None = None) -> tuple[int, list[str]]:
+    """Apply the replacement rule to stored rows of earlier ingests with the same keys: ``(replaced rows, keys
+    added to)``.
+
+    Per key (provider | account | billing period), by the usage days (``ChargePeriodStart``'s date) of the stored
+    rows and of this input:
+
+    * the input covers every stored day -> the stored rows are replaced (a restatement, a re-run, a migration);
+    * no day in common -> the input is added beside them (a month delivered in parts, e.g. GCP daily exports);
+    * anything else -> refused, naming the period and both day ranges: replacing would delete stored days the input
+      does not hold, adding would count the shared days twice. ``replace`` replaces the whole key anyway.
+
+    The reconciliation rows of the ingests that lose rows are kept true: a period/currency with no rows left is
+    removed from it, one with rows left is reduced by exactly what was deleted (it was proven equal before).
+    """
     if not keys:
-        return 0
+        return 0, []
     older = con.execute(
         f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) "
-        f"AND x_IngestId NOT IN (SELECT unnest(?))",
-        [keys, this_call],
-    ).fetchone()[0]
-    if older:
-        con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) "
-                    f"AND x_IngestId NOT IN (SELECT unnest(?))", [keys, this_call])
-        con.execute(
-            f"""UPDATE ingest_log SET status = 'replaced'
-                WHERE status = 'active' AND ingest_id <> ?
-                  AND ingest_id NOT IN (SELECT DISTINCT x_IngestId FROM {FOCUS_TABLE})""",
-            [ingest_id],
-        )
-    return older
+        f"AND x_IngestId NOT IN (SELECT unnest(?))", [keys, this_call]).fetchone()[0]
+    if not older:
+        return 0, []
+    day = "CAST(coalesce(ChargePeriodStart, BillingPeriodStart) AS DATE)"
+    coverage = con.execute(f"""
+        WITH new AS (SELECT DISTINCT x_SourceKey AS k, {day} AS d FROM {FOCUS_TABLE} WHERE x_IngestId = ?),
+        old AS (SELECT DISTINCT x_SourceKey AS k, {day} AS d FROM {FOCUS_TABLE}
+                WHERE x_SourceKey IN (SELECT unnest(?)) AND x_IngestId NOT IN (SELECT unnest(?))),
+        span AS (SELECT k, min(d) AS first, max(d) AS last FROM new GROUP BY k)
+        SELECT o.k, count(*) AS stored_days, count(n.d) AS shared_days, min(o.d), max(o.d), s.first, s.last
+        FROM old o LEFT JOIN new n ON n.k = o.k AND n.d = o.d JOIN span s ON s.k = o.k
+        GROUP BY o.k, s.first, s.last ORDER BY o.k""", [ingest_id, keys, this_call]).fetchall()
+    replaced_keys, added_to = [], []
+    for key, stored_days, shared_days, old_first, old_last, new_first, new_last in coverage:
+        if shared_days == stored_days or replace:
+            replaced_keys.append(key)
+            if shared_days != stored_days and notes is not None:
+                notes.append(f"--replace: billing period {key} held usage days {old_first}..{old_last}; "
+                             f"{stored_days - shared_days} of them are not in this input ({new_first}..{new_last}) "
+                             "and were removed")
+        elif shared_days == 0:
+            added_to.append(key)
+        else:
+            raise InputError(None, f"billing period {key}: the warehouse holds usage days {old_first}..{old_last} "
+                                   f"and this input {new_first}..{new_last}; they overlap but the input does not "
+                                   "cover every stored day, so replacing would delete stored days and adding would "
+                                   "count the shared days twice: ingest input that covers the stored days, or pass "
+                                   "--replace to replace the whole period with this input")
+    if not replaced_keys:
+        return 0, added_to
+    which = "x_SourceKey IN (SELECT unnest(?)) AND x_IngestId NOT IN (SELECT unnest(?))"
+    gone = con.execute(
+        f"""SELECT x_IngestId, BillingPeriodStart, BillingCurrency, count(*), sum(BilledCost)::{MONEY},
+                   sum(EffectiveCost)::{MONEY}
+            FROM {FOCUS_TABLE} WHERE {which} GROUP BY ALL""", [replaced_keys, this_call]).fetchall()
+    con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE {which}", [replaced_keys, this_call])
+    _shrink_reconciliation(con, gone)
+    con.execute(
+        f"""UPDATE ingest_log SET status = 'replaced'
+            WHERE status = 'active' AND ingest_id <> ?
+              AND ingest_id NOT IN (SELECT DISTINCT x_IngestId FROM {FOCUS_TABLE})""",
+        [ingest_id],
+    )
+    return sum(g[3] for g in gone), added_to
+
+
+def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) -> None:
+    """Take replaced rows out of their ingests' reconciliation (see :func:`_replace_older`)."""
+    for ingest_id, period, currency, rows, billed, effective in gone:
+        left = con.execute(
+            f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ? AND BillingPeriodStart IS NOT DISTINCT FROM ? "
+            f"AND BillingCurrency IS NOT DISTINCT FROM ?", [ingest_id, period, currency]).fetchone()[0]
+        match = ("ingest_id = ? AND billing_period_start IS NOT DISTINCT FROM ? "
+                 "AND currency IS NOT DISTINCT FROM ?")
+        if left == 0:
+            con.execute(f"DELETE FROM reconciliation WHERE {match}", [ingest_id, period, currency])
+        else:
+            con.execute(
+                f"""UPDATE reconciliation SET focus_rows = focus_rows - ?,
+                      source_billed = source_billed - ?, focus_billed = focus_billed - ?,
+                      source_effective = source_effective - ?, focus_effective = focus_effective - ?
+                    WHERE {match}""", [rows, billed, billed, effective, effective, ingest_id, period, currency])
 
 
 __all__ = ["IngestResult", "ingest", "detect_format"]

@@ -260,3 +260,88 @@ def test_actual_and_amortized_azure_exports_are_not_repeats(warehouse, capsys):
     assert code == 0, err
     _, billed, amortized = totals(warehouse)
     assert close(billed, planted("azure")[0]) and close(amortized, planted("azure")[1])
+
+
+# ---- never remove stored rows the input does not cover ----------------------------------------------------------
+def _gcp_by_day(path: Path, keep) -> list[str]:
+    """The export rows whose usage day (day of month) passes ``keep``."""
+    return [ln for ln in _gcp_lines(path) if keep(int(json.loads(ln)["usage_start_time"][8:10]))]
+
+
+def test_gcp_month_ingested_in_two_halves_keeps_both(tmp_path, warehouse, capsys):
+    month = GCP_FILES[6]
+    first = _write_lines(tmp_path / "first-half.jsonl.gz", _gcp_by_day(month, lambda d: d <= 15))
+    second = _write_lines(tmp_path / "second-half.jsonl.gz", _gcp_by_day(month, lambda d: d > 15))
+    assert run([str(first)], warehouse, capsys)[0] == 0
+    code, out, err = run([str(second)], warehouse, capsys)
+    assert code == 0, err
+    assert "added to 1 stored billing period(s) on other usage days" in out
+    _, billed, _ = totals(warehouse)
+    assert close(billed, planted("gcp", _period_of(month))[0])
+    assert reconcile_ok(warehouse, capsys)
+
+
+def test_partial_overlap_is_refused_unless_replace(tmp_path, warehouse, capsys):
+    month = GCP_FILES[8]
+    period = _period_of(month)
+    early = _write_lines(tmp_path / "days-01-20.jsonl.gz", _gcp_by_day(month, lambda d: d <= 20))
+    late = _write_lines(tmp_path / "days-15-31.jsonl.gz", _gcp_by_day(month, lambda d: d >= 15))
+    assert run([str(early)], warehouse, capsys)[0] == 0
+    refused([str(late)], warehouse, capsys,
+            rf"billing period gcp\|01A2B3-C4D5E6-F7A8B9\|{period}: the warehouse holds usage days {period}-01\.\."
+            rf"{period}-20 and this input {period}-15\.\.{period}-\d\d; .* pass --replace")
+    code, _, err = run([str(late), "--replace"], warehouse, capsys)
+    assert code == 0, err
+    assert f"note: --replace: billing period gcp|01A2B3-C4D5E6-F7A8B9|{period} held usage days" in err
+    assert "14 of them are not in this input" in err
+    con = fk.connect(warehouse, read_only=True)
+    first_day = con.execute("SELECT min(CAST(ChargePeriodStart AS DATE)) FROM focus").fetchone()[0]
+    con.close()
+    assert str(first_day) == f"{period}-15"
+    assert reconcile_ok(warehouse, capsys)
+
+
+def test_a_restated_month_replaces_the_stored_one(tmp_path, warehouse, capsys):
+    """A re-export covering every stored day (plus later ones) replaces: the month-to-date grows."""
+    month = GCP_FILES[9]
+    early = _write_lines(tmp_path / "month-to-date.jsonl.gz", _gcp_by_day(month, lambda d: d <= 10))
+    assert run([str(early)], warehouse, capsys)[0] == 0
+    code, out, err = run([str(month)], warehouse, capsys)
+    assert code == 0, err
+    assert "replaced" in out
+    _, billed, _ = totals(warehouse)
+    assert close(billed, planted("gcp", _period_of(month))[0])
+    assert reconcile_ok(warehouse, capsys)
+
+
+def test_restating_one_month_of_a_multi_month_ingest_keeps_reconcile_passing(warehouse, capsys):
+    """The README's restatement case: ingest every month, then one month again (identical data)."""
+    assert run([str(SAMPLES / "gcp")], warehouse, capsys)[0] == 0
+    assert run([str(GCP_FILES[4])], warehouse, capsys)[0] == 0
+    assert reconcile_ok(warehouse, capsys)
+    _, billed, amortized = totals(warehouse)
+    assert close(billed, planted("gcp")[0]) and close(amortized, planted("gcp")[1])
+    con = fk.connect(warehouse, read_only=True)
+    periods = con.execute("SELECT count(*), count(DISTINCT billing_period_start) FROM reconciliation").fetchone()
+    con.close()
+    assert periods == (len(GCP_FILES), len(GCP_FILES))
+
+
+# ---- the billing period comes from the billing-period columns ----------------------------------------------------
+def test_offset_timestamps_keep_their_billing_month(tmp_path, warehouse, capsys):
+    """A March CUR written with +05:00 offsets is March (its bill/BillingPeriodStartDate says so), not February
+    (the UTC instant of March 1 00:00 +05:00): February's stored rows stay."""
+    feb, mar = (next((LEGACY / p).glob("*/*.csv.gz")) for p in ("20260201-20260301", "20260301-20260401"))
+    text = gzip.decompress(mar.read_bytes()).decode()
+    shifted = re.sub(r"T(\d\d:\d\d:\d\d)(\.000)?Z", r"T\1\2+05:00", text)
+    assert shifted != text
+    march = tmp_path / "march-local.csv.gz"
+    march.write_bytes(gzip.compress(shifted.encode()))
+    assert run([str(feb)], warehouse, capsys)[0] == 0
+    code, out, err = run([str(march)], warehouse, capsys)
+    assert code == 0, err
+    assert "billing periods 2026-03" in out and "replaced" not in out
+    for period in ("2026-02", "2026-03"):
+        _, billed, amortized = totals(warehouse, f"strftime(BillingPeriodStart, '%Y-%m') = '{period}'")
+        assert close(billed, planted("aws-cur-legacy", period)[0]), period
+    assert reconcile_ok(warehouse, capsys)

@@ -51,7 +51,17 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
-from .base import Source, StagedSource, file_kind, ident, iso_timestamp, json_object_expr, register, sql_str
+from .base import (
+    Source,
+    StagedSource,
+    file_kind,
+    ident,
+    iso_timestamp,
+    json_object_expr,
+    period_timestamp,
+    register,
+    sql_str,
+)
 from .focus import iso_text
 
 #: Columns the mapping cannot do without (legacy spelling).
@@ -212,7 +222,9 @@ class CurColumns:
             return f"CAST(nullif({ident(n)}, '') AS {MONEY})"
         return f"CAST({ident(n)} AS {MONEY})"
 
-    def ts(self, legacy: str) -> str:
+    def ts(self, legacy: str, *, period: bool = False) -> str:
+        """A date/time column as a UTC TIMESTAMP; ``period``: a billing-period boundary, taken as written (its
+        offset dropped, see :func:`~finops_kit.sources.base.period_timestamp`)."""
         n = self.name(legacy)
         if n is None:
             return "CAST(NULL AS TIMESTAMP)"
@@ -220,7 +232,8 @@ class CurColumns:
         t = self.types[n].upper()
         if t.startswith("TIMESTAMP") or t == "DATE":
             return f"CAST({ident(n)} AS TIMESTAMP)" if "TIME ZONE" not in t else f"CAST({ident(n)} AS TIMESTAMP)"
-        return iso_timestamp(f"nullif(trim({ident(n)}), '')", raw=ident(n))
+        parse = period_timestamp if period else iso_timestamp
+        return parse(f"nullif(trim({ident(n)}), '')", raw=ident(n))
 
     # ---- tags and cost categories ------------------------------------------------------------------------
     def tag_columns(self) -> list[tuple[str, str]]:
@@ -317,7 +330,7 @@ class CurMapping:
         # grouped by the raw period text, so the date/time parse runs once per group instead of once per row
         period = c.name("bill/BillingPeriodStartDate")
         return (
-            f"SELECT {c.ts('bill/BillingPeriodStartDate')} AS billing_period_start, "
+            f"SELECT {c.ts('bill/BillingPeriodStartDate', period=True)} AS billing_period_start, "
             f"{c.text('lineItem/CurrencyCode')} AS currency, count(*) AS source_rows, "
             f"sum({c.num('lineItem/UnblendedCost')}) FILTER (WHERE NOT {self._split_row()}) AS billed, "
             f"sum({self.amortized()}) FILTER (WHERE NOT {self._split_row()}) AS effective "
@@ -349,7 +362,7 @@ class CurMapping:
             "ri_arn": c.text("reservation/ReservationARN"),
             "sp_arn": c.text("savingsPlan/SavingsPlanARN"),
             "split_row": self._split_row(),
-            "bp_start": c.ts("bill/BillingPeriodStartDate"),
+            "bp_start": c.ts("bill/BillingPeriodStartDate", period=True),
             "usage_start": c.ts("lineItem/UsageStartDate"),
             "product_code": c.text("lineItem/ProductCode"),
             "service_code": c.text("product/servicecode"),
@@ -365,7 +378,7 @@ class CurMapping:
             "SubAccountName": c.text("lineItem/UsageAccountName"),
             "BillingCurrency": c.text("lineItem/CurrencyCode"),
             "PricingCurrency": c.text("pricing/currency"),
-            "BillingPeriodEnd": c.ts("bill/BillingPeriodEndDate"),
+            "BillingPeriodEnd": c.ts("bill/BillingPeriodEndDate", period=True),
             "ChargePeriodEnd": c.ts("lineItem/UsageEndDate"),
             "ChargeDescription": c.text("lineItem/LineItemDescription"),
             "InvoiceId": c.text("bill/InvoiceId"),

@@ -210,6 +210,32 @@ def iso_timestamp(text_expr: str, raw: str | None = None) -> str:
     return f"CASE WHEN {probe}[-1] = 'Z' AND {iso_guard(probe)} THEN CAST({probe} AS TIMESTAMP) ELSE {general} END"
 
 
+def period_timestamp(text_expr: str, raw: str | None = None) -> str:
+    """A billing-period boundary as the provider wrote it: the date and time on the text, its offset dropped.
+
+    A billing period is a calendar month of the provider's own reckoning, not an instant: ``2026-03-01T00:00:00+05:00``
+    starts the March period although the same instant is February 28 in UTC. Converting it first (as
+    :func:`iso_timestamp` does for charge times) would file a March export under February, and its replacement
+    key would then delete the real February. Non-ISO text is an error, as for every timestamp.
+    """
+    checked = (f"CASE WHEN {text_expr} IS NULL OR {iso_guard(text_expr)} THEN {text_expr} "
+               f"ELSE error('not an ISO 8601 date/time: ' || {text_expr}) END")
+    probe = raw or text_expr
+    return (f"CASE WHEN {probe}[-1] = 'Z' AND {iso_guard(probe)} THEN CAST({probe} AS TIMESTAMP) "
+            f"ELSE CAST(substr({checked}, 1, 19) AS TIMESTAMP) END")
+
+
+def period_expr(staged: StagedSource, column: str) -> str:
+    """A source's billing-period column as the provider wrote it (see :func:`period_timestamp`); typed parquet
+    values are taken as they are (parquet stores no offset to drop)."""
+    ref = ident(column)
+    if column not in staged.columns:
+        return "CAST(NULL AS TIMESTAMP)"
+    if staged.is_text(column):
+        return period_timestamp(f"trim({ref})", raw=ref)
+    return f"CAST({ref} AS TIMESTAMP)"
+
+
 def timestamp_expr(staged: StagedSource, column: str) -> str:
     """A source column as a UTC TIMESTAMP: ISO 8601 text (with or without T, Z or an offset; the session time zone
     is UTC), or a typed parquet timestamp/date. Non-ISO text raises an error that diagnosis pinpoints."""

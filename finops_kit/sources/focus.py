@@ -20,6 +20,7 @@ from .base import (
     iso_guard,
     iso_timestamp,
     money_expr,
+    period_expr,
     register,
     sql_str,
     timestamp_expr,
@@ -103,6 +104,8 @@ class FocusSource(Source):
             ref = ident(src)
             if col.focus_type == "Decimal":
                 expr = money_expr(staged, src)
+            elif col.name in ("BillingPeriodStart", "BillingPeriodEnd"):
+                expr = period_expr(staged, src)  # the period as written, never a converted instant
             elif col.focus_type == "Date/Time":
                 expr = timestamp_expr(staged, src)
             elif col.focus_type == "JSON":
@@ -116,7 +119,7 @@ class FocusSource(Source):
         provider = self._source_name(staged, "ProviderName")
         exprs.append(
             f"concat_ws('|', 'focus', {ident(provider) if provider else 'NULL'}, {ident('BillingAccountId')}, "
-            f"strftime({timestamp_expr(staged, 'BillingPeriodStart')}, '%Y-%m')) AS x_SourceKey"
+            f"strftime({period_expr(staged, 'BillingPeriodStart')}, '%Y-%m')) AS x_SourceKey"
             if "BillingAccountId" in staged.columns else "NULL AS x_SourceKey"
         )
         for src in CARRIED_LINEAGE:  # the kit's own export: what the original source said is kept
@@ -137,7 +140,7 @@ class FocusSource(Source):
         billed = money_expr(staged, self._source_name(staged, "BilledCost"))
         effective = money_expr(staged, self._source_name(staged, "EffectiveCost"))
         return (
-            f"SELECT {timestamp_expr(staged, 'BillingPeriodStart')} AS billing_period_start, "
+            f"SELECT {period_expr(staged, 'BillingPeriodStart')} AS billing_period_start, "
             f"trim({ident('BillingCurrency')}) AS currency, count(*) AS source_rows, "
             f"sum({billed}) AS billed, sum({effective}) AS effective "
             f"FROM {staged.view} GROUP BY ALL"
