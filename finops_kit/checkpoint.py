@@ -514,16 +514,21 @@ def replay_trace(job: JobSpec, trace: Trace, tau: float | None = None, start_hou
     finishes; after each preemption it pays ``R`` of restart, then redoes the work since its last completed
     checkpoint; a checkpoint counts only once its write of ``delta`` finished. If the job outlives the trace, the
     trace is repeated (up to ``max_cycles`` times). ``tau`` defaults to Daly's optimum at the job MTBF of the
-    model (:meth:`Trace.job_mtbf`), the same M the scenario table's closed form uses for this trace.
+    model (:meth:`Trace.job_mtbf`), the same M the scenario table's closed form uses for this trace. A job that
+    never gets capacity (e.g. 4 independent nodes on a pool that is up a third of the time) or does not finish
+    within ``max_cycles`` repetitions is a row with ``finished`` False and no wall clock.
     """
+    starts = [0.0] if start_hours is None else list(start_hours)
     s, e = trace.job_intervals(job.nodes)
     if len(s) == 0:
-        raise InputError(trace.name, "trace never has capacity for this job; nothing to replay")
+        return pd.DataFrame([{"wall_clock_hours": math.nan, "billed_hours": 0.0, "interruptions": 0,
+                              "finished": False, "start_hour": float(t0), "tau_hours": math.nan, "trace": trace.name,
+                              "model": trace.model, "spot_cost": 0.0, "od_cost": job.od_cost,
+                              "cost_saving": math.nan, "wall_clock_increase": math.nan} for t0 in starts])
     if tau is None:
         mtbf = trace.job_mtbf(job.nodes)
         tau = daly_interval(job.checkpoint_hours, mtbf) if math.isfinite(mtbf) else job.work_hours
     ts, te = _tiled_intervals(trace, job.nodes, max_cycles)
-    starts = [0.0] if start_hours is None else list(start_hours)
     rows = []
     for t0 in starts:
         res = _replay_once(ts, te, float(t0), job, float(tau))

@@ -256,6 +256,12 @@ def test_per_node_trace_model_hand_computed():
     assert ck.Trace(np.array([1, 1, 0, 1]), 3600, "t").job_up(2).tolist() == [True, True, False, True]
     with pytest.raises(ConfigError, match="1-instance trace"):
         ck.Trace(np.array([2, 1, 0, 2]), 3600, "t", model="per_node").job_up(2)
+    # two independent nodes on a pool that is up half the time, never at the same moment: the job never runs
+    never = ck.Trace(np.array([1, 1, 0, 0]), 3600, "t", model="per_node")
+    df = ck.replay_trace(ck.JobSpec(work_hours=1, nodes=2), never, start_hours=[0, 1])
+    assert not df["finished"].any() and df["wall_clock_hours"].isna().all() and (df["billed_hours"] == 0).all()
+    with pytest.raises(ConfigError, match="no run finished"):
+        ck.replay_headline(ck.JobSpec(work_hours=1, nodes=2), df)
 
 
 def test_bad_inputs():

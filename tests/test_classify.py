@@ -78,6 +78,7 @@ ACCELERATED_FAMILIES = [
     ("Google Cloud", "a4-highgpu-8g", None),
     ("Google Cloud", "a4x-highgpu-4g", None),
     ("Google Cloud", "g2-standard-8", None),
+    ("Google Cloud", "g4-standard-48", None),
     ("Google Cloud", "ct5lp-hightpu-4t", None),
     ("Google Cloud", "ct6e-standard-4t", None),
     ("Microsoft", "Standard_NC40ads_H100_v5", "NC40ads H100 v5"),
