@@ -269,3 +269,33 @@ def test_showback_forecast_budgets_spot_and_storage_attribute_the_same_rows_alik
     assert {t: gpu_team[t] + storage_team[t] for t in fc_team} == by_owner
     env = fc.daily_series(con, "env", charges="all", scope=sc)
     assert set(env["value"]) == {"prod", "staging", "test", "(untagged)"}  # stg/preprod/stage and qa folded
+
+
+# ---------------------------------------------------------------------------------------------------- demo data
+
+def test_sample_tags_carry_every_policy_key_with_realistic_gaps_and_variants(sample_warehouse):
+    """Before: the sample had no owner or model tag (0% coverage for both, every charge a violation)."""
+    import finops_kit as fk
+
+    con = fk.connect(sample_warehouse, read_only=True)
+    try:
+        sc = S.resolve(con, "finops.yaml")
+        with TagAudit(con, scope=sc) as audit:
+            cov = audit.coverage().set_index("key")
+            total = float(con.execute(f"SELECT sum(EffectiveCost) FILTER (WHERE EffectiveCost > 0) "
+                                      f"FROM {sc.rows_sql()}").fetchall()[0][0])
+            for key in audit.policy.required:
+                assert 0 < cov.loc[key, "coverage"] < 100, key  # tagged, with gaps
+            viol = audit.violations()
+            per = viol.groupby(["type", "key"])["cost"].sum()
+            assert per.get(("missing key", "owner"), 0) > 0 and per.get(("missing key", "model"), 0) > 0
+            # a charge counts once per key and violation type: no dollar figure can exceed the scope's spend
+            assert (per <= total * (1 + 1e-9)).all(), per[per > total]
+            raw = set(audit.key_map()["raw_key"])
+        assert {"TEAM", "owner-team", "owner_team", "business_unit", "Env", "environment"} <= raw
+        envs = {r[0] for r in con.execute(
+            "SELECT DISTINCT j.value ->> '$' FROM focus, json_each(Tags) j "
+            "WHERE j.key IN ('env', 'Env', 'environment', 'Environment')").fetchall()}
+        assert {"stg", "qa", "prd", "production", "Prod", "DEV"} <= envs  # value aliases and case variants
+    finally:
+        con.close()

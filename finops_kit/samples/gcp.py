@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -113,10 +114,11 @@ def _sku_id(desc: str) -> str:
 
 
 def _labels(tags: dict[str, str]) -> list[dict]:
-    """GCP label keys and values are lower case (letters, digits, '-' and '_')."""
+    """GCP label keys and values are lower case (letters, digits, '-' and '_'): anything else becomes '_', so an
+    owner e-mail arrives as ``vision-leads_acme_example`` (and fails the policy's e-mail pattern, as in real bills)."""
     out = {}
     for k, v in tags.items():
-        out[k.lower()] = v.lower()
+        out[re.sub(r"[^a-z0-9_-]", "_", k.lower())] = re.sub(r"[^a-z0-9_-]", "_", v.lower())
     return [{"key": k, "value": v} for k, v in out.items()]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import random
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -136,15 +137,31 @@ class Usage:
     event: str | None = None
 
 
-# Spellings seen in real tag data. Index = Workload.tag_style.
+# Spellings seen in real tag data. Index = Workload.tag_style. Every key of the demo tag_policy (finops.yaml) is
+# carried, with the gaps and variants a real bill has: case/separator variants and aliases of the keys, value
+# aliases (prd, stg, preprod, qa), a missing owner, an owner that is not an e-mail, AI spend without a model tag.
 _ENV_KEYS = ("env", "Env", "environment", "Environment", "env")
-_TEAM_KEYS = ("team", "Team", "team", "team", "owner-team")
+_TEAM_KEYS = ("team", "Team", "owner_team", "TEAM", "owner-team")
 _PROJECT_KEYS = ("project", "Project", "project", "app", "project")
+_OWNER_KEYS = ("owner", "Owner", "owner", "contact", None)       # style 4 never set an owner
+_MODEL_KEYS = ("model", "Model", "model_name", None, "ml_model")   # style 3 tags no model
 _ENV_VALUES = {
     "prod": ("prod", "Prod", "production", "prd", "PROD"),
-    "staging": ("staging", "Staging", "stage", "stg", "staging"),
+    "staging": ("staging", "Staging", "stg", "preprod", "stage"),
     "dev": ("dev", "Dev", "development", "dev", "DEV"),
+    "test": ("test", "Test", "qa", "QA", "test"),
 }
+#: The model a project trains or serves (AI spend must carry it: tag_policy.keys.model.required = ai).
+_MODELS = {
+    "detector-v3": "yolo-v8", "detector-api": "yolo-v8", "segmenter": "sam-vit-h", "segmenter-api": "sam-vit-h",
+    "llm-finetune": "llama-3-8b", "llm-pretrain": "acme-lm-7b", "chat-api": "llama-3-70b", "chat-eval": "llama-3-70b",
+    "ranker": "dlrm-v2", "ranker-api": "dlrm-v2", "protein-fold": "alphafold2",
+}
+
+
+def _stable(text: str) -> int:
+    """A hash that is the same in every run (Python's hash() of a str is salted per process)."""
+    return zlib.crc32(text.encode("utf-8"))
 
 
 def tags_for(w: Workload, day: date) -> dict[str, str]:
@@ -154,9 +171,19 @@ def tags_for(w: Workload, day: date) -> dict[str, str]:
     s = w.tag_style % len(_ENV_KEYS)
     tags: dict[str, str] = {}
     if w.team is not None:
-        tags[_TEAM_KEYS[s]] = w.team
+        key = _TEAM_KEYS[s]
+        if key == "owner_team" and _stable(w.name) % 2:
+            key = "business_unit"  # the finance org's name for the same thing
+        tags[key] = w.team
+        owner_key = _OWNER_KEYS[s]
+        if owner_key:
+            # style 2 writes the team's name where an e-mail address belongs: an invalid owner
+            tags[owner_key] = f"{w.team} team" if s == 2 else f"{w.team}-leads@acme.example"
     if w.project is not None:
         tags[_PROJECT_KEYS[s]] = w.project
+        model_key = _MODEL_KEYS[s]
+        if model_key and w.project in _MODELS:
+            tags[model_key] = _MODELS[w.project]
     if w.env is not None:
         tags[_ENV_KEYS[s]] = _ENV_VALUES.get(w.env, (w.env,) * 5)[s]
     for k, v in w.extra_tags:
@@ -226,7 +253,7 @@ def aws_workloads() -> list[Workload]:
           tag_style=1),
         W("nlp-train-p5", "aws", "ml-research", "nlp", "llm-pretrain", "prod", "p5.48xlarge", "us-east-1",
           units=16, weekly=0.2, noise=0.2, cap=24, start=D(2026, 4, 6), end=D(2026, 5, 18), tag_style=1),
-        W("recsys-train-g5", "aws", "ml-prod", "recsys", "ranker", "staging", "g5.48xlarge", "us-west-2",
+        W("recsys-train-g5", "aws", "ml-prod", "recsys", "ranker", "test", "g5.48xlarge", "us-west-2",
           units=12, weekly=0.6, noise=0.3, cap=24, tag_style=2),
         W("research-trn1", "aws", "ml-research", "nlp", "llm-pretrain", "dev", "trn1.32xlarge", "us-east-1",
           units=10, pricing="spot", weekly=0.5, noise=0.4, cap=24, start=D(2026, 6, 1), tag_style=1),
