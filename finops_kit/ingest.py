@@ -450,14 +450,66 @@ def _diagnose(con: duckdb.DuckDBPyConnection, source: Source, files: list[str], 
               cause: duckdb.Error) -> InputError:
     if _unreadable(str(cause)) or _malformed(str(cause)):
         return _read_error(files, cause)
+    # Rows are numbered in the order the files are read. With several threads DuckDB reads a file's chunks in
+    # whatever order they finish (a bad value planted at row 3,000 was reported at 5,904), so the diagnosis, which
+    # only runs on the failure path, reads on one thread in file order: the same row, every time.
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    con.execute("SET preserve_insertion_order = true")
     try:
         staged = _stage(source, con, files, view)
         try:
-            return source.diagnose(con, staged, cause)
+            return with_line(source.diagnose(con, staged, cause))
         finally:
             con.execute(f"DROP VIEW IF EXISTS {view}")
     except duckdb.Error:  # the diagnosis could not read the file either: report what DuckDB said about it
         return _read_error(files, cause)
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+
+
+def with_line(err: InputError) -> InputError:
+    """The error with the line of the file its data row starts on: CSV rows can span lines (quoted line breaks)
+    and JSON files can hold blank lines, so the row alone does not say where to look in an editor."""
+    if err.row is None or not err.file or not os.path.isfile(err.file):
+        return err
+    try:
+        kind = file_kind(err.file)
+    except InputError:
+        return err
+    if kind == "parquet":
+        return err
+    line = _line_of_row(err.file, err.row, kind)
+    if line is None:
+        return err
+    located = InputError(None, f"{err} (line {line})")
+    located.file, located.column, located.row = err.file, err.column, err.row
+    return located
+
+
+def _line_of_row(path: str, row: int, kind: str) -> int | None:
+    """The 1-based line where data row ``row`` (1 = the first row after a CSV header) starts."""
+    import csv
+    import gzip as gz
+    import io
+
+    raw = gz.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        if kind == "json":
+            n = 0
+            for i, text in enumerate(fh, start=1):
+                if text.strip():
+                    n += 1
+                    if n == row:
+                        return i
+            return None
+        reader = csv.reader(fh)
+        previous_end = 0
+        for i, _ in enumerate(reader):  # record 0 is the header
+            if i == row:
+                return previous_end + 1
+            previous_end = reader.line_num
+    return None
 
 
 def _malformed(message: str) -> bool:

@@ -13,6 +13,8 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 import finops_kit as fk
 from finops_kit.cli import main
 
@@ -345,3 +347,71 @@ def test_offset_timestamps_keep_their_billing_month(tmp_path, warehouse, capsys)
         _, billed, amortized = totals(warehouse, f"strftime(BillingPeriodStart, '%Y-%m') = '{period}'")
         assert close(billed, planted("aws-cur-legacy", period)[0]), period
     assert reconcile_ok(warehouse, capsys)
+
+
+# ---- error rows are exact ---------------------------------------------------------------------------------------
+PLANTED_ROWS = (3000, 5000)
+
+
+def _cur_rows(n: int) -> tuple[list[str], list[list[str]]]:
+    """``n`` data rows of a sample legacy CUR month (its rows repeated), with bad costs at PLANTED_ROWS."""
+    import csv
+    import io
+
+    month = next((LEGACY / "20260301-20260401").glob("*/*.csv.gz"))
+    header, *body = list(csv.reader(io.StringIO(gzip.decompress(month.read_bytes()).decode())))
+    rows = [list(r) for r in (body * (n // len(body) + 1))[:n]]
+    cost = header.index("lineItem/UnblendedCost")
+    for r in PLANTED_ROWS:
+        rows[r - 1][cost] = f"bad-{r}"
+    return header, rows
+
+
+def _write_cur(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
+    data = buf.getvalue().encode()
+    if path.name.endswith(".parquet"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table({c: [r[i] for r in rows] for i, c in enumerate(header)}), path, row_group_size=500)
+    else:
+        path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return path
+
+
+@pytest.mark.parametrize("name", ["cur.csv", "cur.csv.gz", "cur.parquet"])
+def test_a_bad_value_is_reported_at_its_exact_row_every_time(tmp_path, warehouse, capsys, name):
+    header, rows = _cur_rows(7000)
+    bad = _write_cur(tmp_path / name, header, rows)
+    line = "" if name.endswith(".parquet") else r" \(line 3001\)"
+    for _ in range(4):
+        refused([str(bad)], warehouse, capsys, re.escape(name) + r", row 3000, column 'lineItem/UnblendedCost': "
+                r"cannot parse 'bad-3000'; expected a number" + line + "$")
+
+
+def test_the_row_is_counted_in_its_own_file(tmp_path, warehouse, capsys):
+    """Two files: the bad value in the second is reported at its row in that file, on one thread or many."""
+    header, rows = _cur_rows(7000)
+    clean = [r for i, r in enumerate(rows, start=1) if i not in PLANTED_ROWS]
+    first = _write_cur(tmp_path / "a.csv.gz", header, clean[:6000])
+    second = _write_cur(tmp_path / "b.csv.gz", header, rows)
+    for _ in range(3):
+        refused([str(first), str(second)], warehouse, capsys,
+                r"b\.csv\.gz, row 3000, column 'lineItem/UnblendedCost': cannot parse 'bad-3000'")
+
+
+def test_gcp_error_row_is_exact(tmp_path, warehouse, capsys):
+    lines = [ln for f in GCP_FILES[:5] for ln in _gcp_lines(f)][:7000]
+    for r in PLANTED_ROWS:
+        row = json.loads(lines[r - 1])
+        row["cost"] = f"bad-{r}"
+        lines[r - 1] = json.dumps(row)
+    bad = _write_lines(tmp_path / "months.jsonl.gz", lines)
+    for _ in range(3):
+        refused([str(bad)], warehouse, capsys, r"months\.jsonl\.gz, row 3000, column 'cost': cannot parse 'bad-3000'; "
+                r"expected a number \(line 3000\)$")
