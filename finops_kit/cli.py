@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             return _interrupted()  # DuckDB turns Ctrl-C during a query into "Query interrupted"
         if os.environ.get("FINOPS_DEBUG"):
             raise
+        if type(exc).__name__ == "OutOfMemoryException":
+            print("finops-kit: error: out of memory (DuckDB reached its memory limit); raise FINOPS_MEMORY_LIMIT "
+                  "(e.g. 4GB) or ingest fewer files per call", file=sys.stderr)
+            return 2
         if type(exc).__module__.startswith(("duckdb", "_duckdb")):
             from .warehouse import write_error
 

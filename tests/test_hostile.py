@@ -526,3 +526,160 @@ def test_unparseable_gcp_credit_names_row_and_column(wh, tmp_path, capsys, amoun
     refused(_ingest([str(path)], wh), wh, capsys,
             rf"credit\.jsonl, row {row}, column 'credits\.amount': cannot parse credit amount '(NaN|two)'; "
             r"expected a number")
+
+
+# -- fuzz: seeded mutations of the committed samples ------------------------------------------------------------
+
+SAMPLES = REPO / "data" / "samples"
+FUZZ_SEED = 1515
+#: one committed file per format (the first month): small enough for ~25 ingests in well under a minute
+FUZZ_FILES = {
+    "aws-cur": "aws-cur-legacy/**/*.csv.gz",
+    "aws-cur2": "aws-cur2/**/*.snappy.parquet",
+    "gcp": "gcp/*.jsonl.gz",
+    "azure": "azure/**/*.csv.gz",
+}
+#: mutations that destroy data must be refused; the others keep every value and may also be accepted, but then
+#: the warehouse must hold exactly the same charges as before
+DESTRUCTIVE = {"truncate", "flip"}
+MUTATIONS = [(fmt, kind) for fmt in FUZZ_FILES for kind in ("truncate", "flip", "flip", "shuffle_columns",
+                                                              "header_case", "duplicate")
+             # a parquet page has no checksum unless its writer adds one: a flipped bit inside a snappy page is
+             # undetectable by any reader, so flips are fuzzed on the gzip formats (which carry a CRC-32) only
+             if not (fmt == "aws-cur2" and kind == "flip")]
+
+
+def _sample(fmt: str) -> Path:
+    return sorted(SAMPLES.glob(FUZZ_FILES[fmt]))[0]
+
+
+def data_state(warehouse: Path, fold_key_case: bool = False) -> tuple:
+    """(rows, money, hash of every charge without the per-ingest lineage): what an identical re-ingest keeps.
+
+    JSON objects (Tags, cost categories) are compared as objects: member order carries no meaning, and a file
+    with its columns in another order lists its tags in another order. ``fold_key_case``: tag keys compared
+    without case, for a header whose case was changed (a CUR tag key is spelled by its column name).
+    """
+    import json
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        cur = con.execute("SELECT * EXCLUDE (x_IngestId, x_SourceFile) FROM focus")
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    finally:
+        con.close()
+
+    def canon(name: str, v: object) -> object:
+        if isinstance(v, str) and v.startswith("{") and name in ("Tags", "x_CostCategories"):
+            obj = json.loads(v)
+            return json.dumps({(k.lower() if fold_key_case else k): x for k, x in obj.items()}, sort_keys=True)
+        return v
+
+    digests = sorted(hashlib.md5(repr([canon(n, v) for n, v in zip(names, r, strict=True)]).encode()).hexdigest()
+                     for r in rows)
+    money = sum((r[names.index("BilledCost")] for r in rows if r[names.index("BilledCost")] is not None), start=0)
+    return len(rows), money, hashlib.md5(",".join(digests).encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def fuzz_base(tmp_path_factory) -> Path:
+    wh = tmp_path_factory.mktemp("fuzz") / "base.duckdb"
+    for fmt in FUZZ_FILES:
+        fk.ingest([str(_sample(fmt))], warehouse=str(wh), progress=False)
+    return wh
+
+
+def _rewrite_text(raw: bytes, gz: bool, change) -> bytes:
+    text = (gzip.decompress(raw) if gz else raw).decode("utf-8")
+    out = change(text).encode("utf-8")
+    return gzip.compress(out, 6, mtime=0) if gz else out
+
+
+def _shuffle_csv(rng):
+    def change(text: str) -> str:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        order = list(range(len(rows[0])))
+        rng.shuffle(order)
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([[r[i] for i in order] for r in rows if r])
+        return out.getvalue()
+    return change
+
+
+def _shuffle_json(rng):
+    import json
+
+    def change(text: str) -> str:
+        recs = [json.loads(x) for x in text.splitlines() if x.strip()]
+        keys = list(recs[0])
+        rng.shuffle(keys)
+        return "".join(json.dumps({k: r[k] for k in keys if k in r} | r) + "\n" for r in recs)
+    return change
+
+
+def mutate(fmt: str, kind: str, index: int, folder: Path) -> list[Path]:
+    """The mutated file(s) for one fuzz case, from the committed sample and a seed fixed per case."""
+    import pyarrow.parquet as pq
+
+    rng = __import__("random").Random(FUZZ_SEED * 100 + index)
+    src = _sample(fmt)
+    raw = src.read_bytes()
+    suffix = "".join(src.suffixes[-2:])
+    target = folder / f"{fmt}-{kind}-{index}{suffix}"
+    gz = src.name.endswith(".gz")
+    if kind == "truncate":
+        target.write_bytes(raw[: rng.randrange(len(raw) // 10, len(raw) * 9 // 10)])
+    elif kind == "flip":
+        data = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(data))
+            data[i] ^= 1 << rng.randrange(8)
+        target.write_bytes(bytes(data))
+    elif kind == "duplicate":
+        twin = folder / f"{fmt}-{kind}-{index}-copy{suffix}"
+        target.write_bytes(raw)
+        twin.write_bytes(raw)
+        return [target, twin]
+    elif fmt == "aws-cur2":
+        table = pq.read_table(src)
+        if kind == "shuffle_columns":
+            names = list(table.column_names)
+            rng.shuffle(names)
+            table = table.select(names)
+        else:
+            table = table.rename_columns([n.upper() for n in table.column_names])
+        pq.write_table(table, target, compression="snappy")
+    elif kind == "shuffle_columns":
+        target.write_bytes(_rewrite_text(raw, gz, _shuffle_json(rng) if fmt == "gcp" else _shuffle_csv(rng)))
+    else:  # header_case: the first line (CSV header) or every JSON key in upper case
+        import json
+
+        def upper(text: str) -> str:
+            if fmt == "gcp":
+                return "".join(json.dumps({k.upper(): v for k, v in json.loads(x).items()}) + "\n"
+                               for x in text.splitlines() if x.strip())
+            head, _, rest = text.partition("\n")
+            return head.upper() + "\n" + rest
+        target.write_bytes(_rewrite_text(raw, gz, upper))
+    return [target]
+
+
+@pytest.mark.parametrize("index, fmt, kind", [(i, f, k) for i, (f, k) in enumerate(MUTATIONS)],
+                         ids=[f"{i}-{f}-{k}" for i, (f, k) in enumerate(MUTATIONS)])
+def test_fuzz_mutated_samples(fuzz_base, tmp_path, capsys, index, fmt, kind):
+    wh = tmp_path / "wh.duckdb"
+    shutil.copy(fuzz_base, wh)
+    files = mutate(fmt, kind, index, tmp_path)
+    fold = kind == "header_case"
+    before, before_data = state(wh), data_state(wh, fold)
+    code = main(_ingest([str(f) for f in files], wh))
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    if code == 2:  # refused: one line naming the mutated file, nothing changed
+        assert len(err.splitlines()) == 1 and err.startswith("finops-kit: error: "), err
+        assert any(f.name in err for f in files), err
+        assert state(wh) == before
+    else:  # accepted: only a mutation that kept every value, and then the same charges as before
+        assert code == 0 and kind not in DESTRUCTIVE, (code, err)
+        assert data_state(wh, fold) == before_data

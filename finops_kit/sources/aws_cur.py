@@ -242,7 +242,7 @@ class CurColumns:
         for c in self.types:
             if self.flavour == "legacy" and c.lower().startswith("resourcetags/"):
                 key = self.original(c).split("/", 1)[1]
-                out.append((c, key[5:] if key.startswith("user:") else key))
+                out.append((c, key[5:] if key.lower().startswith("user:") else key))
             elif self.flavour == "athena" and c.startswith("resource_tags_"):
                 key = c[len("resource_tags_"):]
                 if key.startswith("user_"):
@@ -544,11 +544,16 @@ class CurSourceBase(Source):
         mapping.focus_sql({})  # records which columns the mapping consumes
         used = set(cols.used)
         exact, prefixes = extra_columns()
+        # a header in another case (LINEITEM/NORMALIZATIONFACTOR) has no camel case left to snake: it is matched
+        # on its letters and digits instead, so its curated column is not silently dropped
+        squashed = {re.sub(r"[^0-9a-z]", "", n): n for n in exact}
         out: dict[str, str] = {}
         for c in cols.types:
             if c in used or c in cols.MAPS:
                 continue
             s = snake(c) if cols.flavour == "legacy" else c
+            if s not in exact and not s.startswith(prefixes):
+                s = squashed.get(re.sub(r"[^0-9a-z]", "", cols.original(c).lower()), s)
             if s.startswith(FOLDED_PREFIXES):
                 continue
             if self.keep_source_columns or s in exact or s.startswith(prefixes):

@@ -120,7 +120,7 @@ def case_aliases(headers: Sequence[Sequence[str]]) -> dict[str, str]:
     """``{name: alias}`` for the header names that another name equals up to case (over all files of an ingest).
 
     The alias appends ``~<n>`` (n = rank of the spelling among its case variants), so it is the same in every
-    file and distinct from its variants. A header with exact duplicates is left to DuckDB's own renaming.
+    file and distinct from its variants. (A header with exact duplicates is refused by :meth:`Source.stage`.)
     """
     if any(len(set(h)) != len(h) for h in headers):
         return {}
@@ -348,6 +348,12 @@ class Source:
                     rendered.append(f"{k} = {sql_str(str(v))}")
             opts = ", ".join(rendered)
             headers = {f: read_header(f) for f in files}
+            for f, header in headers.items():  # two columns of one name: which one is the value? (DuckDB would
+                seen: set[str] = set()         # rename the second to name_1 and a tag key would become "env_1")
+                dup = next((c for c in header if c in seen or seen.add(c)), None)
+                if dup is not None:
+                    raise InputError(f, f"column {dup!r} appears {header.count(dup)} times in the header; expected "
+                                        "each column once", column=dup)
             aliases = case_aliases(list(headers.values()))
             if aliases:
                 src = "(" + " UNION ALL BY NAME ".join(
