@@ -49,6 +49,10 @@ def run(args: argparse.Namespace, command: str) -> int:
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
         print(result.summary())
+        from .quality import finding_lines
+
+        for line in finding_lines([f for r in (result.parts or [result]) for f in r.quality]):
+            print(line)
         return 0
     if command == "reconcile":
         return _reconcile(args)

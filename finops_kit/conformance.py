@@ -77,7 +77,20 @@ def conformance_select(inner: str, types: dict[str, str]) -> str:
     joins += (" LEFT JOIN _region_aliases _ra ON i.RegionId IS NULL AND _ra.provider_name = i.ProviderName "
               "AND _ra.alias = lower(trim(i.RegionName))")
     replace = ", ".join(f'CAST({expr} AS {types[name]}) AS "{name}"' for name, expr in conformance_exprs().items())
-    return f"WITH {lookup_ctes()} SELECT i.* REPLACE ({replace}) FROM ({inner}) i {joins}"
+    return f"WITH {lookup_ctes()} SELECT i.* REPLACE ({replace}, {repair_expr()} AS x_Repair) FROM ({inner}) i {joins}"
+
+
+def repair_expr() -> str:
+    """``x_Repair`` of a row: the source's repairs plus the value-changing ones made here (quality.REPAIRS).
+
+    The common row has none: the CASE skips the string work unless a condition holds.
+    """
+    negative = ("(ListUnitPrice < 0 OR ContractedUnitPrice < 0 OR PricingCurrencyListUnitPrice < 0 "
+                "OR PricingCurrencyContractedUnitPrice < 0)")
+    nameless = "(RegionId IS NULL AND nullif(trim(RegionName), '') IS NOT NULL AND _ra.region_id IS NULL)"
+    return (f"CASE WHEN x_Repair IS NOT NULL OR {negative} OR {nameless} THEN nullif(concat_ws(',', x_Repair, "
+            f"CASE WHEN {negative} THEN 'negative_unit_price' END, "
+            f"CASE WHEN {nameless} THEN 'region_name_without_id' END), '') END")
 
 
 @cache

@@ -24,6 +24,8 @@ from . import inputs as inputs_mod
 from .classify import ai_workload_case
 from .conformance import conformance_select
 from .errors import FinopsError, InputError, ReconciliationError
+from .quality import Finding
+from .quality import check as check_quality
 from .schema import LINEAGE_COLUMNS, MONEY, focus_columns
 from .sources.base import (
     NotJsonRecords,
@@ -58,6 +60,7 @@ class IngestResult:
     added_to: list[str] = field(default_factory=list)
     #: what the user must know although nothing failed (e.g. stored days removed by ``replace``)
     notes: list[str] = field(default_factory=list)
+    quality: list[Finding] = field(default_factory=list)  # data-quality findings (reports, repairs), see quality.py
 
     def summary(self) -> str:
         if len(self.parts) > 1:
@@ -375,12 +378,13 @@ def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source
         source_totals = totals_future.result()
     except duckdb.Error as exc:
         raise _CastFailure(exc) from None
+    findings = check_quality(con, source, staged, ingest_id, passthrough)
     recon = _reconcile(con, source, staged, ingest_id, source_totals)
     keys = [r[0] for r in con.execute(
         f"SELECT DISTINCT x_SourceKey FROM {FOCUS_TABLE} WHERE x_IngestId = ? ORDER BY 1", [ingest_id]).fetchall()]
     con.execute(f"DROP VIEW IF EXISTS {view}")
     con.execute(f"DROP VIEW IF EXISTS {view}_once")
-    return _Part(IngestResult(ingest_id, source.name, files, rows, 0, [], recon, dropped=dropped), keys)
+    return _Part(IngestResult(ingest_id, source.name, files, rows, 0, [], recon, dropped=dropped, quality=findings), keys)
 
 
 def _wait(future) -> None:
@@ -567,6 +571,8 @@ def _stage(source: Source, con: duckdb.DuckDBPyConnection, files: list[str], vie
 def _unreadable(message: str) -> bool:
     """Whether a DuckDB error means the file itself could not be read (truncated or corrupt compression)."""
     low = message.lower()
+    if "malformed json" in low:  # a bad JSON cell ('unexpected end of data'), diagnosed by the source
+        return False
     return any(w in low for w in ("gzip", "decompress", "unexpected end", "truncated"))
 
 

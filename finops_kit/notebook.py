@@ -337,6 +337,7 @@ def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None 
     """
     from IPython.display import display
 
+    from .quality import summary_line as quality_line
     from .warehouse import fingerprint, reconciliation_table
 
     params = dict(_state["params"] if params is None else params)
@@ -362,6 +363,7 @@ def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None 
         f'<p style="margin:6px 0;color:{color};font-weight:600">Reconciliation: {html.escape(status)}</p>',
         (f'<p class="finops-scope" style="margin:6px 0"><b>Scope:</b> {html.escape(scope.describe())}<br>'
          f'{html.escape(scope.completeness_note())}</p>' if scope is not None else ""),
+        f'<p style="margin:2px 0">{html.escape(quality_line(con))}</p>',
         "<details open><summary><b>Parameters</b></summary>", _kv_table(params), "</details>",
         f"<details><summary><b>Input fingerprint</b> ({len(fp)} source files)</summary>",
         table(fp_show, caption=None).markup if len(fp_show) else "<p>no files</p>", "</details>",

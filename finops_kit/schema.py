@@ -34,6 +34,7 @@ LINEAGE_COLUMNS: dict[str, str] = {
     "x_Operation": "VARCHAR",  # provider operation, where the source has one
     "x_InstanceType": "VARCHAR",  # VM / instance / machine type, where the row is compute
     "x_AiWorkload": "VARCHAR",  # AI/ML classification (see data/ai_workloads.csv); NULL = not AI
+    "x_Repair": "VARCHAR",  # documented repairs made to this row on the way in (quality.REPAIRS), comma-separated
 }
 
 

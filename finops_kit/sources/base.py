@@ -411,6 +411,19 @@ class Source:
         by reading the files once more."""
         return None
 
+    def renamed_columns(self, staged: StagedSource, passthrough: dict[str, str]) -> dict[str, str]:
+        """Source columns whose name the ingest changed as a documented repair ({source column: x_ column}).
+
+        Native formats keep their extras under ``x_`` names by design (not a repair); a FOCUS file whose custom
+        column lacks the ``x_`` the spec requires is repaired, and the data-quality summary counts it."""
+        return {}
+
+    def locate(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, condition: str, column: str,
+               file: str) -> tuple[int, str | None] | None:
+        """(data row, source value) of the first row of ``file`` where ``condition`` (SQL over FOCUS columns)
+        holds, for an error message; None when the format cannot map normalized rows back to its rows."""
+        return None
+
     # ---- diagnosis -------------------------------------------------------------------------------------
     def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
         """Find the first file/row/column whose value the mapping could not cast, for a one-line error.

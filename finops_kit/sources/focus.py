@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
+import duckdb
+
 from ..datafiles import data_rows
+from ..errors import InputError
 from ..schema import LINEAGE_COLUMNS, allowed_values, focus_column_names, focus_columns
 from .base import (
     Source,
@@ -21,6 +24,7 @@ from .base import (
     iso_timestamp,
     money_expr,
     period_expr,
+    read_header,
     register,
     sql_str,
     timestamp_expr,
@@ -95,26 +99,48 @@ class FocusSource(Source):
             return focus_name
         return next((old for old, new in renames().items() if new == focus_name and old in staged.columns), None)
 
+    def column_expr(self, staged: StagedSource, column: str) -> str | None:
+        """SQL for one FOCUS 1.2 column over the staged file, or None when the file does not have it."""
+        col = next(c for c in focus_columns() if c.name == column)
+        src = self._source_name(staged, col.name)
+        if src is None:
+            return None  # columns new in later versions stay NULL
+        ref = ident(src)
+        if col.focus_type == "Decimal":
+            return money_expr(staged, src)
+        if col.name in ("BillingPeriodStart", "BillingPeriodEnd"):
+            return period_expr(staged, src)  # the period as written, never a converted instant
+        if col.focus_type == "Date/Time":
+            return timestamp_expr(staged, src)
+        if col.focus_type == "JSON":
+            return f"CAST(nullif(trim(CAST({ref} AS VARCHAR)), '') AS JSON)"
+        if col.name in allowed_values():
+            return enum_normalizer(f"CAST({ref} AS VARCHAR)", col.name)
+        return f"CAST({ref} AS VARCHAR)"
+
+    def repair_expr(self, staged: StagedSource) -> str:
+        """``x_Repair`` tokens of the repairs made here: enum values respelled as the spec's (quality.REPAIRS)."""
+        tokens, odd = [], []
+        for column, values in allowed_values().items():
+            src = self._source_name(staged, column)
+            if src is None:
+                continue
+            raw = f"CAST({ident(src)} AS VARCHAR)"
+            canonical = ", ".join(sql_str(v) for v in values)
+            respelled = f"({raw} NOT IN ({canonical}) AND {enum_normalizer(raw, column)} IN ({canonical}))"
+            odd.append(f"{raw} NOT IN ({canonical})")
+            tokens.append(f"CASE WHEN {respelled} THEN {sql_str('enum_spelling:' + column)} END")
+        if not tokens:
+            return "CAST(NULL AS VARCHAR)"
+        return f"CASE WHEN {' OR '.join(odd)} THEN nullif(concat_ws(',', {', '.join(tokens)}), '') END"
+
     def focus_sql(self, staged: StagedSource) -> str:
         exprs = []
         for col in focus_columns():
-            src = self._source_name(staged, col.name)
-            if src is None:
-                continue  # columns new in later versions stay NULL
-            ref = ident(src)
-            if col.focus_type == "Decimal":
-                expr = money_expr(staged, src)
-            elif col.name in ("BillingPeriodStart", "BillingPeriodEnd"):
-                expr = period_expr(staged, src)  # the period as written, never a converted instant
-            elif col.focus_type == "Date/Time":
-                expr = timestamp_expr(staged, src)
-            elif col.focus_type == "JSON":
-                expr = f"CAST(nullif(trim(CAST({ref} AS VARCHAR)), '') AS JSON)"
-            elif col.name in allowed_values():
-                expr = enum_normalizer(f"CAST({ref} AS VARCHAR)", col.name)
-            else:
-                expr = f"CAST({ref} AS VARCHAR)"
-            exprs.append(f"{expr} AS {ident(col.name)}")
+            expr = self.column_expr(staged, col.name)
+            if expr is not None:
+                exprs.append(f"{expr} AS {ident(col.name)}")
+        exprs.append(f"{self.repair_expr(staged)} AS x_Repair")
         exprs.append("_file AS x_SourceFile")
         provider = self._source_name(staged, "ProviderName")
         exprs.append(
@@ -136,6 +162,54 @@ class FocusSource(Source):
         known = set(focus_column_names()) | set(renames()) | {"_file"} | set(LINEAGE_COLUMNS)
         return {c: x_column_name(c) for c in staged.columns if c not in known}
 
+    def renamed_columns(self, staged: StagedSource, passthrough: dict[str, str]) -> dict[str, str]:
+        """Custom columns the file wrote without the ``x_`` prefix FOCUS requires (kept under their x_ name)."""
+        return {src: x for src, x in passthrough.items() if src != x}
+
+    def check_columns(self, staged: StagedSource) -> None:
+        """Required columns present, and no FOCUS column twice in one header (in any case: 'BilledCost' and
+        'billedcost'): which of the two is the cost is a guess, and reading both would double it."""
+        spec = {c.lower(): c for c in (*focus_column_names(), *renames())}
+        for f in staged.files:
+            seen: dict[str, list[str]] = {}
+            for name in read_header(f):
+                if name.lower() in spec:
+                    seen.setdefault(spec[name.lower()], []).append(name)
+            dup = next(((c, names) for c, names in seen.items() if len(names) > 1), None)
+            if dup:
+                raise InputError(f, f"the header has {len(dup[1])} columns for {dup[0]} ({', '.join(dup[1])}); "
+                                    "expected each FOCUS column once", column=dup[0])
+        super().check_columns(staged)
+
+    def locate(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, condition: str, column: str,
+               file: str) -> tuple[int, str | None] | None:
+        """The first data row (1 = the row after the header) of ``file`` where ``condition`` holds, with the
+        file's own text of ``column``."""
+        cols = []
+        for c in focus_columns():
+            expr = self.column_expr(staged, c.name)
+            cols.append(f"{expr if expr is not None else 'NULL'} AS {ident(c.name)}")
+        src = self._source_name(staged, column)
+        raw = f"CAST({ident(src)} AS VARCHAR)" if src else "NULL"
+        return _first_row(con, staged, file, f"{raw} AS _raw, {', '.join(cols)}", condition)
+
+    def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
+        """Numbers and dates as every source; then JSON columns (Tags, SkuPriceDetails) whose text is not JSON."""
+        found = super().diagnose(con, staged, exc)
+        if found.row is not None:
+            return found
+        for c in focus_columns():
+            src = self._source_name(staged, c.name)
+            if c.focus_type != "JSON" or src is None:
+                continue
+            raw = f"nullif(trim(CAST({ident(src)} AS VARCHAR)), '')"
+            for f in staged.files:
+                hit = _first_row(con, staged, f, f"{raw} AS _raw", "_raw IS NOT NULL AND NOT json_valid(_raw)")
+                if hit:
+                    return InputError(f, f"cannot parse {hit[1]!r}; expected a JSON object", column=c.name,
+                                      row=hit[0])
+        return found
+
     def source_totals_sql(self, staged: StagedSource) -> str:
         billed = money_expr(staged, self._source_name(staged, "BilledCost"))
         effective = money_expr(staged, self._source_name(staged, "EffectiveCost"))
@@ -145,3 +219,27 @@ class FocusSource(Source):
             f"sum({billed}) AS billed, sum({effective}) AS effective "
             f"FROM {staged.view} GROUP BY ALL"
         )
+
+
+def _first_row(con: duckdb.DuckDBPyConnection, staged: StagedSource, file: str, select: str,
+               condition: str) -> tuple[int, str | None] | None:
+    """(data row, ``_raw``) of the first row of ``file`` where ``condition`` holds over ``select``.
+
+    Only on the error path: rows are numbered in file order on one thread with insertion order kept (a parallel
+    read numbers them in whatever order its threads finish), unless the staged view numbers them itself."""
+    numbered = (staged.view if "_row" in staged.columns else
+                f"(SELECT *, row_number() OVER (PARTITION BY _file) AS _row FROM {staged.view} "
+                f"WHERE _file = {sql_str(file)})")
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute("SET threads = 1")
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        hit = con.execute(f"SELECT _row, _raw FROM (SELECT _row, {select} FROM {numbered} "
+                          f"WHERE _file = {sql_str(file)}) WHERE {condition} ORDER BY _row LIMIT 1").fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        con.execute(f"SET threads = {threads}")
+        con.execute(f"SET preserve_insertion_order = {'true' if order else 'false'}")
+    return (int(hit[0]), hit[1]) if hit else None
