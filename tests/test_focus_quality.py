@@ -113,8 +113,12 @@ def test_a_money_column_twice_is_refused(focus_csv, tmp_path, warehouse, capsys)
     header, rows = _rows(focus_csv)
     i = header.index("BilledCost")
     path = _write(tmp_path / "twice.csv", [*header, "billedcost"], [[*r, r[i]] for r in rows])
-    _refused(warehouse, path, r"twice\.csv, column 'BilledCost': the header has 2 columns for BilledCost "
-             r"\(BilledCost, billedcost\); expected each FOCUS column once", capsys)
+    _refused(warehouse, path, r"twice\.csv, column 'BilledCost': column 'BilledCost' appears more than once in "
+             r"different case \('BilledCost', 'billedcost'\); expected it once", capsys)
+    # the same spelling twice: DuckDB would read the second as BilledCost_1, kept as a custom column
+    path = _write(tmp_path / "same.csv", [*header, "EffectiveCost"], [[*r, r[i]] for r in rows])
+    _refused(warehouse, path, r"same\.csv, column 'EffectiveCost': column 'EffectiveCost' appears more than once "
+             r"2 times; expected it once", capsys)
 
 
 def test_reports_are_loaded_counted_and_summed(focus_csv, tmp_path, warehouse, capsys):

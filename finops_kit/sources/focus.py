@@ -177,8 +177,10 @@ class FocusSource(Source):
                     seen.setdefault(spec[name.lower()], []).append(name)
             dup = next(((c, names) for c, names in seen.items() if len(names) > 1), None)
             if dup:
-                raise InputError(f, f"the header has {len(dup[1])} columns for {dup[0]} ({', '.join(dup[1])}); "
-                                    "expected each FOCUS column once", column=dup[0])
+                how = ("in different case (" + ", ".join(map(repr, sorted(dup[1]))) + ")"
+                       if len(set(dup[1])) > 1 else f"{len(dup[1])} times")
+                raise InputError(f, f"column {dup[0]!r} appears more than once {how}; expected it once",
+                                 column=dup[0])
         super().check_columns(staged)
 
     def locate(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, condition: str, column: str,
