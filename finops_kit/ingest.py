@@ -558,7 +558,8 @@ def _line_of_row(path: str, row: int, kind: str) -> int | None:
 def _malformed(message: str) -> bool:
     """Whether a DuckDB error is about the file's syntax (malformed JSON, a broken CSV line), not a value."""
     low = message.lower()
-    return "malformed json" in low or "csv error" in low
+    # a JSON *cell* that does not parse (FOCUS Tags in a CSV) is a cast "Conversion Error": diagnosed by the source
+    return ("malformed json" in low and "conversion error" not in low) or "csv error" in low
 
 
 def _stage(source: Source, con: duckdb.DuckDBPyConnection, files: list[str], view: str) -> StagedSource:
