@@ -1,7 +1,7 @@
 """``finops-kit report``: run curated notebooks with papermill and render self-contained, offline HTML reports.
 
     finops-kit report [NOTEBOOK...|--all] --warehouse data/warehouse.duckdb --out reports/2026-10 \\
-                      -p billing_period=2026-10 -p team=vision [--config finops.yaml] [--hide-code]
+                      -p billing_period_start=2026-10 -p providers=[AWS] [--config finops.yaml] [--hide-code]
     finops-kit report --list
 
 What a scheduled monthly run can rely on:
@@ -32,7 +32,7 @@ Config (``reports`` section of finops.yaml, all optional; the command line wins)
       timeout_cell: 600          # seconds per cell
       timeout_notebook: 1800     # seconds per notebook (per attempt)
       hide_code: false
-      parameters: {}             # default -p values, e.g. {billing_period: "2026-10"}
+      parameters: {}             # default -p values, e.g. {providers: [AWS]}
 """
 
 from __future__ import annotations
