@@ -20,8 +20,9 @@ Typical notebook (the first code cell is tagged ``parameters``)::
 
 API: ``setup(namespace=None, mode=None)``, ``in_report()``, ``scope(con, config)``,
 ``header(con, title=None, params=None, scope=None)``,
-``table(df, money=None, percent=None, currency="USD", caption=None, max_rows=200)``,
-``live_only(widget, static=None, note=None)``, ``money(value, currency="USD")``, ``LIVE_ONLY_NOTE``.
+``table(df, money=None, percent=None, currency=SCOPE_CURRENCY, caption=None, max_rows=200)``,
+``live_only(widget, static=None, note=None)``, ``money(value, currency=SCOPE_CURRENCY)``, ``LIVE_ONLY_NOTE``.
+Money is shown in the currency of the scope resolved by :func:`scope` (USD until then).
 
 Why two renderers: in a report run (``finops-kit report`` sets ``FINOPS_REPORT=1`` for its kernels) each
 Altair chart is emitted as a ``<div>`` plus a small ``vegaEmbed`` call; the Vega/Vega-Lite/vega-embed bundle is
@@ -55,7 +56,9 @@ META_KEY = "finops_kit"
 #: Packages whose versions the header shows.
 KEY_PACKAGES = ("finops-kit", "duckdb", "pandas", "pyarrow", "altair", "ipywidgets", "papermill", "nbconvert")
 
-_state: dict[str, Any] = {"mode": None, "params": {}, "chart_seq": 0}
+_state: dict[str, Any] = {"mode": None, "params": {}, "chart_seq": 0, "currency": "USD"}
+#: Default of ``currency`` in :func:`money` and :func:`table`: the currency of the notebook's resolved scope.
+SCOPE_CURRENCY = "(scope)"
 _SIMPLE = (str, int, float, bool, type(None))
 _IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
 
@@ -173,8 +176,10 @@ def _offline_renderer(spec: dict, **kwargs: Any) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------------------------
 # formatting and tables
 
-def money(value: Any, currency: str | None = "USD", places: int = 2) -> str:
+def money(value: Any, currency: str | None = SCOPE_CURRENCY, places: int = 2) -> str:
     """``1234.5`` -> ``$1,234.50`` (``-$3.00`` for negatives; ``1,234.50 EUR`` for other currencies)."""
+    if currency == SCOPE_CURRENCY:
+        currency = _state["currency"]
     if value is None or (isinstance(value, float) and value != value):
         return ""
     d = value if isinstance(value, Decimal) else Decimal(str(value))
@@ -252,7 +257,7 @@ _TD = "border-bottom:1px solid #eee;padding:3px 8px;"
 
 
 def table(df: Any, money: Iterable[str] | None = None, percent: Iterable[str] | None = None,
-          currency: str | None = "USD", caption: str | None = None, max_rows: int = 200) -> HTMLTable:
+          currency: str | None = SCOPE_CURRENCY, caption: str | None = None, max_rows: int = 200) -> HTMLTable:
     """Escaped HTML table of a (small) DataFrame or DuckDB relation.
 
     Money columns (``money=[...]``, plus any column holding ``Decimal`` values) are shown as ``$1,234.56``;
@@ -325,7 +330,9 @@ def scope(con: Any, config: Any = None, params: Mapping[str, Any] | None = None)
     from . import scope as scope_mod
 
     values = dict(_state["params"] if params is None else params)
-    return scope_mod.resolve(con, config, {k: v for k, v in values.items() if k in scope_mod.PARAMETERS})
+    sc = scope_mod.resolve(con, config, {k: v for k, v in values.items() if k in scope_mod.PARAMETERS})
+    _state["currency"] = sc.currency or "USD"  # tables and money() show the scope's currency from here on
+    return sc
 
 
 def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None = None,

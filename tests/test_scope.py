@@ -299,3 +299,16 @@ def test_sample_tags_carry_every_policy_key_with_realistic_gaps_and_variants(sam
         assert {"stg", "qa", "prd", "production", "Prod", "DEV"} <= envs  # value aliases and case variants
     finally:
         con.close()
+
+
+def test_a_notebook_shows_money_in_the_scope_currency():
+    from finops_kit import notebook as nb
+
+    con = _two_currencies()
+    try:
+        sc = nb.scope(con, CONFIG, {"currency": "EUR", "top_n": 5})
+        assert sc.currency == "EUR"
+        assert nb.money(1234.5) == "1,234.50 EUR" and "100.00 EUR" in nb.table(
+            __import__("pandas").DataFrame({"cost": [Decimal(100)]})).markup
+    finally:
+        nb._state["currency"] = "USD"
