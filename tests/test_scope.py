@@ -312,3 +312,24 @@ def test_a_notebook_shows_money_in_the_scope_currency():
             __import__("pandas").DataFrame({"cost": [Decimal(100)]})).markup
     finally:
         nb._state["currency"] = "USD"
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["-p", "billing_period_start=2027-01"], 1, "no data for this scope"),
+    (["-p", "providers=[AWS"], 2, "parameter providers: '[AWS' is not a list"),
+    (["-p", "billing_period_start=2026-11", "-p", "billing_period_end=2026-10"], 2, "is before billing_period_start"),
+])
+def test_report_on_an_empty_future_inverted_or_broken_scope_renders_nothing(tmp_path, capsys, args, code, message):
+    """Issue 15.11: these rendered reports of $0.00 with exit 0."""
+    import finops_kit as fk
+    from finops_kit.cli import main
+
+    wh = tmp_path / "wh.duckdb"
+    con = fk.connect(str(wh))
+    focus_rows(_rows(), con)
+    con.close()
+    out = tmp_path / "out"
+    assert main(["report", "--all", "--warehouse", str(wh), "--out", str(out), *args]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not out.exists()
