@@ -683,3 +683,27 @@ def test_fuzz_mutated_samples(fuzz_base, tmp_path, capsys, index, fmt, kind):
     else:  # accepted: only a mutation that kept every value, and then the same charges as before
         assert code == 0 and kind not in DESTRUCTIVE, (code, err)
         assert data_state(wh, fold) == before_data
+
+
+# -- FOCUS input checks (issue 15.10/15.11; implemented with the FOCUS data-quality rules) -----------------------
+
+@pytest.mark.parametrize("case, pattern", [
+    ("tags_array", r"tags_array\.csv, row 2, column 'Tags': .*expected a JSON object"),
+    ("tags_bad_json", r"tags_bad_json\.csv, row 2, column 'Tags': cannot parse .*expected a JSON object"),
+    ("no_currency", r"no_currency\.csv, row 1, column 'BillingCurrency': .*expected an ISO 4217 currency code"),
+    ("billed_twice", r"billed_twice\.csv, column 'BilledCost': column 'BilledCost' appears 2 times in the header"),
+])
+def test_focus_input_problems_are_named(wh, tmp_path, capsys, case, pattern):
+    rows = _focus_rows()
+    head = rows[0]
+    tags, cur, billed = head.index("Tags"), head.index("BillingCurrency"), head.index("BilledCost")
+    if case == "tags_array":
+        rows[2][tags] = '["team", "vision"]'
+    elif case == "tags_bad_json":
+        rows[2][tags] = '{"team": "vision"'
+    elif case == "no_currency":
+        for r in rows[1:]:
+            r[cur] = ""
+    else:
+        rows = [r + [r[billed]] for r in rows]
+    refused(_ingest([_csv(tmp_path / f"{case}.csv", rows)], wh), wh, capsys, pattern)
