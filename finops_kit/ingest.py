@@ -281,8 +281,10 @@ def ingest(
         finished = datetime.now(UTC).replace(tzinfo=None)
         for part in parts:
             res = part.result
+            other_format = _same_month_in_another_format(con, res, this_call, replace)
             res.replaced_rows, res.added_to = _replace_older(con, res.ingest_id, part.keys, this_call, replace,
                                                              res.notes)
+            res.replaced_rows += other_format
             con.execute(
                 "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
                 [res.ingest_id, started, finished, res.source_format,
@@ -459,6 +461,55 @@ def _one_format_per_key(con: duckdb.DuckDBPyConnection, parts: list[_Part]) -> N
                                        f"{_file_of_key(con, a.ingest_id, key)}; {b.source_format}: "
                                        f"{_file_of_key(con, b.ingest_id, key)}); each holds the whole period, so "
                                        "loading both would count it twice: ingest one of them")
+
+
+def _same_month_in_another_format(con: duckdb.DuckDBPyConnection, res: IngestResult, this_call: list[str],
+                                  replace: bool) -> int:
+    """Rows of the same provider, billing account and billing period under another key family: the provider's
+    FOCUS export and its native export (CUR, GCP, Azure) of one month hold the same charges, and their keys differ
+    (``focus|AWS|acct|month`` vs ``aws|acct|month``), so without this check both would stay and the month would
+    count twice while each ingest reconciles. Refused (in one call always; against stored rows unless ``replace``,
+    which deletes the stored rows of those months)."""
+    family = "split_part(x_SourceKey, '|', 1)"
+    found = con.execute(f"""
+        WITH mine AS (SELECT DISTINCT ProviderName, BillingAccountId, BillingPeriodStart, {family} AS fam
+                      FROM {FOCUS_TABLE} WHERE x_IngestId = ?)
+        SELECT f.x_SourceKey, any_value(f.x_SourceFormat), any_value(f.x_IngestId), min(f.x_SourceFile), count(*),
+               bool_or(f.x_IngestId IN (SELECT unnest(?))) AS in_call
+        FROM {FOCUS_TABLE} f JOIN mine m USING (ProviderName, BillingAccountId, BillingPeriodStart)
+        WHERE f.x_IngestId <> ? AND {family.replace('x_SourceKey', 'f.x_SourceKey')} <> m.fam
+        GROUP BY 1 ORDER BY in_call DESC, 1""", [res.ingest_id, this_call, res.ingest_id]).fetchall()
+    if not found:
+        return 0
+    key, fmt, _, file, _, in_call = found[0]
+    if in_call or not replace:
+        where = f"in {file}, also in this call" if in_call else f"already stored from {file}"
+        more = f" (+{len(res.files) - 1} files)" if len(res.files) > 1 else ""
+        fix = "ingest one of them" if in_call else "ingest one of them, or pass --replace to replace the stored rows"
+        raise InputError(None, f"the charges of {key} ({fmt}, {where}) are also in the {res.source_format} input "
+                               f"{res.files[0]}{more}: the same provider, billing account and billing period in two "
+                               f"formats would count twice: {fix}")
+    keys = [r[0] for r in found]
+    gone = con.execute(
+        f"""SELECT x_IngestId, BillingPeriodStart, BillingCurrency, count(*), sum(BilledCost)::{MONEY},
+                   sum(EffectiveCost)::{MONEY}
+            FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) GROUP BY ALL""", [keys]).fetchall()
+    con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?))", [keys])
+    _shrink_reconciliation(con, gone)
+    res.notes.append(f"--replace: removed {sum(g[3] for g in gone):,} stored row(s) of {', '.join(keys)}: the same "
+                     f"months in another format than {res.source_format}")
+    _mark_replaced(con, res.ingest_id)
+    return sum(g[3] for g in gone)
+
+
+def _mark_replaced(con: duckdb.DuckDBPyConnection, ingest_id: str) -> None:
+    """Earlier ingests with no rows left are 'replaced' (the reconciliation and fingerprints show active ones)."""
+    con.execute(
+        f"""UPDATE ingest_log SET status = 'replaced'
+            WHERE status = 'active' AND ingest_id <> ?
+              AND ingest_id NOT IN (SELECT DISTINCT x_IngestId FROM {FOCUS_TABLE})""",
+        [ingest_id],
+    )
 
 
 def _file_of_key(con: duckdb.DuckDBPyConnection, ingest_id: str, key: str) -> str:
@@ -739,12 +790,7 @@ def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[st
             FROM {FOCUS_TABLE} WHERE {which} GROUP BY ALL""", [replaced_keys, this_call]).fetchall()
     con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE {which}", [replaced_keys, this_call])
     _shrink_reconciliation(con, gone)
-    con.execute(
-        f"""UPDATE ingest_log SET status = 'replaced'
-            WHERE status = 'active' AND ingest_id <> ?
-              AND ingest_id NOT IN (SELECT DISTINCT x_IngestId FROM {FOCUS_TABLE})""",
-        [ingest_id],
-    )
+    _mark_replaced(con, ingest_id)
     return sum(g[3] for g in gone), added_to
 
 

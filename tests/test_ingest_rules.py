@@ -415,3 +415,26 @@ def test_gcp_error_row_is_exact(tmp_path, warehouse, capsys):
     for _ in range(3):
         refused([str(bad)], warehouse, capsys, r"months\.jsonl\.gz, row 3000, column 'cost': cannot parse 'bad-3000'; "
                 r"expected a number \(line 3000\)$")
+
+
+# ---- one month in two formats -----------------------------------------------------------------------------------
+def test_a_focus_export_of_a_stored_month_is_not_added_twice(tmp_path, warehouse, capsys):
+    """The provider's FOCUS export and its native export of one month hold the same charges under different keys
+    (focus|AWS|... vs aws|...): refused, or replaced with --replace; never both."""
+    month = _cur2_month("2026-05")
+    assert run([str(month)], warehouse, capsys)[0] == 0
+    focus_file = tmp_path / "aws-focus-2026-05.csv"
+    assert main(["export", "--warehouse", warehouse, "--out", str(focus_file)]) == 0
+    capsys.readouterr()
+    refused([str(focus_file)], warehouse, capsys, r"the charges of aws\|111122223333\|2026-05 \(aws-cur2, already "
+            r"stored from .*\) are also in the focus input .*aws-focus-2026-05\.csv.*pass --replace")
+    code, _, err = run([str(focus_file), "--replace"], warehouse, capsys)
+    assert code == 0, err
+    assert "note: --replace: removed" in err
+    _, billed, amortized = totals(warehouse)
+    assert close(billed, planted("aws-cur2", "2026-05")[0]) and close(amortized, planted("aws-cur2", "2026-05")[1])
+    assert totals(warehouse, "x_SourceFormat = 'aws-cur2'")[0] == 0
+    assert reconcile_ok(warehouse, capsys)
+    # both in one call: refused whatever the flags
+    other = tmp_path / "other.duckdb"
+    refused([str(month), str(focus_file), "--replace"], str(other), capsys, r"also in this call")
