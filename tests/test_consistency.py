@@ -1,0 +1,140 @@
+"""The same question gets the same answer in every report: render every curated report on the sample data for one
+scope and check that each figure shown in more than one place is identical and equals ``finops-kit metrics``.
+
+Before the shared scope/attribution/units layer the sample reports disagreed: three "untagged" totals ($530k, $502k,
+$258k), storage $909k vs $774k and transfer $899k vs $576k without saying why, a scope parameter honoured by one
+report of four. The figures are read from what the reports display (the executed notebooks' outputs), not from the
+functions behind them, so a notebook that computes its own number fails here.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from finops_kit import report
+from finops_kit.notebook import money
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+CURATED = ("tagging_audit", "storage_lifecycle", "spot_analysis", "forecast_vs_actual")
+#: One scope for every report: three closed billing periods of every provider.
+SCOPE = {"billing_period_start": "2026-08", "billing_period_end": "2026-10"}
+
+
+def _texts(ipynb: Path) -> str:
+    """Everything a reader sees in a report's outputs, as plain text (markdown ``\\$`` unescaped, HTML stripped)."""
+    nb = json.loads(ipynb.read_text(encoding="utf-8"))
+    parts = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append("".join(out["text"]))
+            data = out.get("data", {})
+            for mime in ("text/markdown", "text/plain"):
+                if mime in data:
+                    parts.append("".join(data[mime]).replace("\\$", "$"))
+            if "text/html" in data and "text/markdown" not in data:
+                parts.append(html.unescape(re.sub(r"<[^>]+>", " ", "".join(data["text/html"]))))
+    return "\n".join(parts)
+
+
+def _one(pattern: str, text: str, what: str) -> str:
+    found = re.findall(pattern, text)
+    assert found, f"{what}: not shown (pattern {pattern!r})"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def rendered(sample_warehouse, tmp_path_factory):
+    """Every curated report rendered once for SCOPE, as ``finops-kit report --all -p ...`` does."""
+    out = tmp_path_factory.mktemp("consistency")
+    infos = [report.read_notebook_info(REPO / "notebooks" / f"{n}.ipynb") for n in CURATED]
+    cli = {k: (v, v) for k, v in SCOPE.items()}
+    jobs = report.plan(infos, cli, {}, str(Path(sample_warehouse).resolve()), str(REPO / "finops.yaml"), every=True)
+    results = report.run_jobs(jobs, out, timeout_cell=300, timeout_notebook=900)
+    write = {Path(r.notebook).stem: r for r in results}
+    for name, r in write.items():
+        assert r.status == "ok", f"{name}: {r.error}"
+    return out, {name: _texts(out / r.ipynb) for name, r in write.items()}
+
+
+@pytest.fixture(scope="module")
+def headline(sample_warehouse):
+    import finops_kit as fk
+    from finops_kit import scope as S
+    from finops_kit.metrics import metrics
+
+    con = fk.connect(sample_warehouse, read_only=True)
+    try:
+        sc = S.resolve(con, str(REPO / "finops.yaml"), SCOPE)
+        oct_ = S.resolve(con, str(REPO / "finops.yaml"), billing_period_start="2026-10", billing_period_end="2026-10")
+        yield metrics(con, sc), metrics(con, oct_), sc
+    finally:
+        con.close()
+
+
+def test_every_report_and_the_index_state_the_same_scope(rendered, headline):
+    out, texts = rendered
+    sc = headline[2]
+    for name, text in texts.items():
+        assert sc.describe() in text, f"{name} does not state its scope"
+    index = html.unescape((out / "index.html").read_text(encoding="utf-8"))
+    assert index.count(f"Scope: {sc.period_text()}") == len(CURATED)
+
+
+def test_spend_ai_shared_and_unallocated_equal_metrics(rendered, headline):
+    _, texts = rendered
+    m = headline[0]
+    tag = texts["tagging_audit"]
+    total, ai = re.findall(r"Total spend (\$[\d,]+\.\d\d); AI/ML spend (\$[\d,]+\.\d\d)", tag)[0]
+    assert total == money(m.total("effective_cost")) and ai == money(m.total("ai_cost"))
+    # showback: the shared pool and the untagged line (one definition of each, shared with budgets and forecasts)
+    shared = _one(r"Shared = [^\n]*?\(([\d,.-]+)\)\. Method", tag, "showback shared")
+    untagged = _one(r"Untagged ([\d,.-]+) is shown on its own line", tag, "showback untagged")
+    assert Decimal(shared.replace(",", "")) == m.total("shared_cost").quantize(Decimal("0.01"))
+    assert Decimal(untagged.replace(",", "")) == m.total("unallocated_cost").quantize(Decimal("0.01"))
+
+
+def test_storage_and_transfer_equal_metrics(rendered, headline):
+    _, texts = rendered
+    m = headline[0]
+    st = texts["storage_lifecycle"]
+    assert _one(r"Storage-related spend in the period: \*\*(\$[\d,]+\.\d\d)\*\*", st, "storage") == \
+        money(m.total("storage_cost"))
+    assert _one(r"Data-transfer spend in the period: \*\*(\$[\d,]+\.\d\d)\*\*", st, "transfer") == \
+        money(m.total("transfer_cost"))
+
+
+def test_spot_share_of_accelerator_hours_equals_metrics(rendered, headline):
+    _, texts = rendered
+    m = headline[0]
+    shown = dict(re.findall(r"(AWS|Google Cloud|Microsoft): ([\d.]+)% of [\d,]+ accelerator-hours on spot",
+                            texts["spot_analysis"]))
+    expected = {r.provider: f"{100 * float(r.spot_share):.1f}" for r in m.spot.itertuples()
+                if r.provider != "(all)" and r.spot_share == r.spot_share}
+    assert shown == expected and shown
+
+
+def test_forecast_month_to_date_equals_metrics_of_that_month(rendered, headline):
+    """The forecast report's 'as of' is the scope's last day (31 Oct): its actual to date is October's spend."""
+    _, texts = rendered
+    oct_total = headline[1].total("effective_cost")
+    shown = _one(r"Total: \$([\d,]+) spent so far", texts["forecast_vs_actual"], "forecast actual to date")
+    assert Decimal(shown.replace(",", "")) == oct_total.quantize(Decimal(1))
+
+
+def test_tag_coverage_of_the_allocation_key_equals_metrics(rendered, headline):
+    _, texts = rendered
+    cov = headline[0].tag_coverage.set_index("key")
+    shown = _one(r"Allocation maturity on all spend: ([\d.]+)% of dollars carry a valid 'team' tag",
+                 texts["tagging_audit"], "team coverage")
+    assert shown == f"{float(cov.loc['team', 'coverage']):.1f}"
+    every = _one(r"; ([\d.]+)% carry every required key", texts["tagging_audit"], "all-keys coverage")
+    assert every == f"{float(cov.loc['(all required)', 'coverage']):.1f}"
