@@ -138,3 +138,13 @@ def test_tag_coverage_of_the_allocation_key_equals_metrics(rendered, headline):
     assert shown == f"{float(cov.loc['team', 'coverage']):.1f}"
     every = _one(r"; ([\d.]+)% carry every required key", texts["tagging_audit"], "all-keys coverage")
     assert every == f"{float(cov.loc['(all required)', 'coverage']):.1f}"
+
+
+def test_tagging_audit_states_the_storage_and_transfer_figures_of_the_storage_report(rendered, headline):
+    """Before: the storage report said $909k and the tagging audit's category table $774k, with no word on why."""
+    _, texts = rendered
+    m = headline[0]
+    storage, transfer = re.findall(r"Storage (\$[\d,]+\.\d\d) and data transfer (\$[\d,]+\.\d\d): one definition each",
+                                   texts["tagging_audit"])[0]
+    assert storage == money(m.total("storage_cost")) and transfer == money(m.total("transfer_cost"))
+    assert storage in texts["storage_lifecycle"] and transfer in texts["storage_lifecycle"]

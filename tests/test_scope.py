@@ -333,3 +333,24 @@ def test_report_on_an_empty_future_inverted_or_broken_scope_renders_nothing(tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not out.exists()
+
+
+def test_no_analysis_adds_amounts_across_currencies():
+    """Before: forecast, budgets, anomaly, storage and egress summed EUR and USD rows as one number."""
+    from finops_kit import anomaly as an
+    from finops_kit import budgets as bu
+    from finops_kit import egress as eg
+    from finops_kit import forecast as fc
+    from finops_kit import storage as st
+
+    con = _two_currencies()
+    calls = [lambda: fc.daily_series(con, "total", charges="all"),
+             lambda: bu.month_actuals(con, {}, dt.date(2026, 10, 1), dt.date(2026, 10, 31)),
+             lambda: an.detect(con, "total"),
+             lambda: st.inventory(con, by="provider", config=CONFIG),
+             lambda: eg.by_type(con, by="provider", config=CONFIG)]
+    for call in calls:
+        with pytest.raises(ConfigError, match=r"several billing currencies \(EUR, USD\)"):
+            call()
+    eur = S.resolve(con, CONFIG, currency="EUR")
+    assert sum(fc.daily_series(con, "total", charges="all", scope=eur)["cost"], Decimal(0)) == Decimal(100)
