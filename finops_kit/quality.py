@@ -271,7 +271,9 @@ def finding_lines(findings: list[Finding]) -> list[str]:
 
 def summary_line(con: duckdb.DuckDBPyConnection) -> str:
     """One line on the data quality of what the warehouse holds now (active ingests), for report headers."""
-    have = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [TABLE]).fetchone()[0]
+    # fetchall, not fetchone: DuckDB 2.0 keeps a partly fetched result open, and the notebook's next con.sql()
+    # then failed with "connection has an unfinished result" (every report's first query after the header)
+    have = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [TABLE]).fetchall()[0][0]
     if not have:
         return "Data quality: not recorded (the warehouse was ingested before data-quality checks)"
     rows = con.execute(

@@ -236,8 +236,16 @@ def _inside(out: Path, name: str, suffix: str) -> Path:
 # --------------------------------------------------------------------------------------------------------------
 # secrets
 
+#: Names the broad pattern matches that are known not to be credentials (working directories, session ids,
+#: socket paths): redacting their values would blank every path in a report.
+NOT_SECRET = frozenset({"PWD", "OLDPWD", "XAUTHORITY", "SSH_AUTH_SOCK", "DBUS_SESSION_BUS_ADDRESS", "XDG_SESSION_ID",
+                        "XDG_SESSION_TYPE", "XDG_SESSION_CLASS", "XDG_SESSION_DESKTOP", "XDG_SESSION_PATH"})
+
+
 def is_secret(name: str, value: str) -> bool:
     """Whether an environment variable carries a credential (by its name or by what its value looks like)."""
+    if name.upper() in NOT_SECRET:
+        return bool(SECRET_VALUE.search(value))
     return bool(SECRET_NAME.search(name) or SECRET_VALUE.search(value))
 
 

@@ -119,13 +119,14 @@ PLANTED = {
 
 def test_secret_values_are_found_by_name_and_by_value():
     env = {**PLANTED, "HOME": "/root/home-dir", "TEAM_CHANNEL": "https://u:tok3n-in-url@example.com/x",
-           "SOMETHING": "ghp_" + "a" * 36}
+           "SOMETHING": "ghp_" + "a" * 36, "PWD": "/work/project-dir", "OLDPWD": "/work/old-dir"}
     vals = report.secret_values(env)
     for name in ("DATABASE_URL", "SLACK_WEBHOOK_URL", "SENTRY_DSN", "MY_PASS", "AWS_SECRET_ACCESS_KEY"):
         assert PLANTED[name] in vals, name
     assert "Pl4nted-DB-pass" in vals  # the password alone, as a cell printing a parsed URL shows it
     assert "tok3n-in-url" in vals and "ghp_" + "a" * 36 in vals  # credentials recognised by their value
     assert "/root/home-dir" not in vals and PLANTED["HARMLESS_SETTING"] not in vals
+    assert "/work/project-dir" not in vals and "/work/old-dir" not in vals  # PWD is no password
     text = f"url={PLANTED['DATABASE_URL']} pw=Pl4nted-DB-pass other=https://x:y@h/ home=/root/home-dir"
     assert report.redact(text, vals) == ("url=[redacted] pw=[redacted] other=https://[redacted]@h/ "
                                          "home=/root/home-dir")
