@@ -352,8 +352,8 @@ class Source:
                 seen: set[str] = set()         # rename the second to name_1 and a tag key would become "env_1")
                 dup = next((c for c in header if c in seen or seen.add(c)), None)
                 if dup is not None:
-                    raise InputError(f, f"column {dup!r} appears {header.count(dup)} times in the header; expected "
-                                        "each column once", column=dup)
+                    raise InputError(f, f"column {dup!r} appears more than once {header.count(dup)} times; "
+                                        "expected it once", column=dup)  # the FOCUS source's wording
             aliases = case_aliases(list(headers.values()))
             if aliases:
                 src = "(" + " UNION ALL BY NAME ".join(
