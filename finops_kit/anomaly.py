@@ -185,7 +185,7 @@ def scan_window(con: duckdb.DuckDBPyConnection, start: date | str | None = None,
         return None, None
     start_d = _day(start)
     if start_d is None:
-        first = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql()}").fetchone()
+        first = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql()}").fetchall()[0]
         start_d = first[0] if first and first[0] is not None else end_d
     return start_d, end_d
 

@@ -192,7 +192,7 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
     as_of_d = _day(as_of) or last_day(con, sc)
     first = (pd.Timestamp(as_of_d).to_period("M") - months).start_time.date()
     data_start = con.execute(
-        f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql(period=False)}").fetchone()[0]
+        f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql(period=False)}").fetchall()[0][0]
     if data_start is None:
         return pd.DataFrame()
     first = max(first, date(data_start.year, data_start.month, 1))  # no budget history before the data starts

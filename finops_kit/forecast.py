@@ -135,7 +135,8 @@ def _exact_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
 def last_day(con: duckdb.DuckDBPyConnection, scope: Any = None) -> date | None:
     """The last day with any charge in the scope (the default 'as of'; the whole warehouse without a scope)."""
     src = scope.rows_sql() if scope is not None else FOCUS_TABLE
-    row = con.execute(f"SELECT max(CAST(ChargePeriodStart AS DATE)) FROM {src}").fetchone()
+    row = con.execute(f"SELECT max(CAST(ChargePeriodStart AS DATE)) FROM {src}").fetchall()[0]  # fetch fully:
+    # DuckDB keeps a result open after fetchone() and the connection's next relation query would fail
     return row[0] if row else None
 
 

@@ -472,7 +472,7 @@ def resolve_scope(con: duckdb.DuckDBPyConnection, scope: Scope, config: Any = No
 
 def _coverage_text(con: duckdb.DuckDBPyConnection) -> str:
     row = con.execute(f"SELECT strftime(min(BillingPeriodStart), '%Y-%m'), strftime(max(BillingPeriodStart), '%Y-%m'), "
-                      f"string_agg(DISTINCT ProviderName, ', ' ORDER BY ProviderName) FROM {FOCUS_TABLE}").fetchone()
+                      f"string_agg(DISTINCT ProviderName, ', ' ORDER BY ProviderName) FROM {FOCUS_TABLE}").fetchall()[0]
     if not row or row[0] is None:
         return "no charges (run 'finops-kit ingest')"
     return f"billing periods {row[0]} .. {row[1]} of {row[2]}"
