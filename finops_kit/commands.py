@@ -29,6 +29,8 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
     elif command == "export":
         p.add_argument("--out", required=True, help="output file (.parquet or .csv)")
         p.add_argument("--where", help="optional SQL filter on the FOCUS table, e.g. \"ProviderName = 'AWS'\"")
+        p.add_argument("--focus-version", default="1.2", choices=("1.2", "1.3"),
+                       help="FOCUS version of the file: 1.2 (default, the warehouse's schema) or 1.3 Cost and Usage")
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -102,7 +104,7 @@ def _export(args: argparse.Namespace) -> int:
 
     con = connect(args.warehouse, read_only=True)
     try:
-        n = export_focus(con, args.out, where=args.where)
+        n = export_focus(con, args.out, where=args.where, focus_version=args.focus_version)
     finally:
         con.close()
     print(f"wrote {n:,} rows to {args.out}")

@@ -348,6 +348,10 @@ def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source
     except duckdb.Error as exc:
         raise _read_error(files, exc) from None
     source.check_columns(staged)
+    if source.dataset_table:  # a FOCUS dataset other than Cost and Usage (1.3 Contract Commitment): its own table
+        res = IngestResult(ingest_id, source.name, files, source.load_dataset(con, staged, ingest_id), 0, [])
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+        return _Part(res, [])
     in_focus = source.focus_identity(staged) if len(files) > 1 else None
     dropped: list[dict] = []
     if len(files) > 1 and (scan_for_duplicates or not in_focus):

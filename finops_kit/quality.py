@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
   source_format VARCHAR,
   source_file VARCHAR,
   rule VARCHAR,          -- see quality.rules() and REPAIRS
-  kind VARCHAR,          -- report | repair (a reject never reaches the table: the ingest fails)
+  kind VARCHAR,          -- report | repair | info (a reject never reaches the table: the ingest fails)
   column_name VARCHAR,
   rows BIGINT,
   billed_cost {MONEY},   -- sum of BilledCost of the rows concerned
@@ -166,10 +166,11 @@ def check(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, 
     _ensure_table(con)
     rs = _with_conditions(con, ingest_id, rules())
     renamed = source.renamed_columns(staged, passthrough)
+    notes = source.file_notes(staged)
     xcols = list(renamed.items())
     # pass 1 over every new row: how many rows break each rule, per file (sum of CASE: cheaper than FILTERs)
     counts = [f"sum(CASE WHEN {r.condition} THEN 1 ELSE 0 END)::BIGINT" for r in rs]
-    counts += [f"count({ident(x)})" for _, x in xcols]
+    counts += [f"count({ident(x)})" for _, x in xcols] + ["count(*)"]
     per_file = con.execute(f"SELECT x_SourceFile, {', '.join(counts)} FROM {FOCUS_TABLE} WHERE x_IngestId = ? "
                            "GROUP BY x_SourceFile ORDER BY x_SourceFile", [ingest_id]).fetchall()
     found: list[Finding] = []
@@ -198,9 +199,11 @@ def check(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, 
             if n[i]:
                 billed, diff = money.get((file, i), (None, None))
                 found.append(Finding(file, rs[i].name, rs[i].kind_for(source.name), rs[i].column, n[i], billed, diff))
-        for (src, x), c in zip(xcols, n[len(rs):], strict=True):
+        for (src, x), c in zip(xcols, n[len(rs):-1], strict=True):
             if c:
                 found.append(Finding(file, "x_prefix", "repair", x, c, None, detail=f"{src} -> {x}"))
+        if file in notes:
+            found.append(Finding(file, "detected_version", "info", None, n[-1], None, detail=notes[file]))
     for file, token, n, billed in con.execute(
             "SELECT x_SourceFile, token, count(*), sum(BilledCost) FROM (SELECT x_SourceFile, BilledCost, "
             f"unnest(string_split(x_Repair, ',')) AS token FROM {FOCUS_TABLE} WHERE x_IngestId = ? AND x_Repair IS NOT NULL) "
@@ -256,11 +259,13 @@ def finding_lines(findings: list[Finding]) -> list[str]:
     """What an ingest prints: one line per rule (summed over files), report rules first."""
     totals: dict[tuple[str, str, str | None], list] = {}
     for f in findings:
+        if f.kind == "info":
+            continue
         t = totals.setdefault((f.kind, f.rule, f.column), [0, Decimal(0), set()])
         t[0] += f.rows
         t[1] += f.billed_cost or 0
         t[2].add(f.source_file)
-    lines = []
+    lines = [f"{f.source_file}: {f.detail}" for f in findings if f.kind == "info"]
     for (kind, rule, column), (n, billed, files) in sorted(totals.items(), key=lambda kv: (kv[0][0] != "report",
                                                                                            kv[0][1:] )):
         what = rule + (f" ({column})" if column else "")

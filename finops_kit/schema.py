@@ -90,12 +90,11 @@ def service_subcategories() -> dict[str, str]:
 
 @cache
 def columns_by_version() -> dict[str, dict[str, str]]:
-    """Column -> {"1.0": level, "1.1": level, "1.2": level} ('' where the column did not exist)."""
-    text = resources.files("finops_kit").joinpath("data/focus_columns_by_version.csv").read_text(encoding="utf-8")
-    out = {}
-    for row in csv.DictReader(text.splitlines()):
-        out[row["ColumnId"]] = {v: row[f"FOCUS_{v}"] for v in ("1.0", "1.1", "1.2")}
-    return out
+    """Cost and Usage column -> {"1.0": level, ..., "1.4": level} ('' where the column is not in that version)."""
+    from .datafiles import data_rows
+
+    return {row["ColumnId"]: {v: row[f"FOCUS_{v}"] for v in ("1.0", "1.1", "1.2", "1.3", "1.4")}
+            for row in data_rows("focus_columns_by_version.csv")}
 
 
 def money_columns() -> tuple[str, ...]:

@@ -117,8 +117,7 @@ def test_a_money_column_twice_is_refused(focus_csv, tmp_path, warehouse, capsys)
              r"different case \('BilledCost', 'billedcost'\); expected it once", capsys)
     # the same spelling twice: DuckDB would read the second as BilledCost_1, kept as a custom column
     path = _write(tmp_path / "same.csv", [*header, "EffectiveCost"], [[*r, r[i]] for r in rows])
-    _refused(warehouse, path, r"same\.csv, column 'EffectiveCost': column 'EffectiveCost' appears more than once "
-             r"2 times; expected it once", capsys)
+    _refused(warehouse, path, r"same\.csv, column 'EffectiveCost': column 'EffectiveCost' appears .*2 times", capsys)
 
 
 def test_reports_are_loaded_counted_and_summed(focus_csv, tmp_path, warehouse, capsys):
@@ -175,7 +174,8 @@ def test_enum_spelling_and_x_prefix_are_counted_repairs(warehouse):
     quirky = Path(__file__).parent / "fixtures" / "focus" / "quirky_focus_1_2.csv"
     fk.ingest(str(quirky), warehouse=warehouse, progress=False)
     con = fk.connect(warehouse, read_only=True)
-    got = {(r[0], r[1]): r[2] for r in con.execute("SELECT rule, column_name, rows FROM data_quality").fetchall()}
+    got = {(r[0], r[1]): r[2] for r in con.execute("SELECT rule, column_name, rows FROM data_quality "
+                                                   "WHERE kind = 'repair'").fetchall()}
     # 'usage', 'usage-based'/'ONE-TIME', 'standard'/'other', 'AI and machine learning'/'compute'; VendorExtra
     assert got == {("enum_spelling", "ChargeCategory"): 1, ("enum_spelling", "ChargeFrequency"): 2,
                    ("enum_spelling", "PricingCategory"): 2, ("enum_spelling", "ServiceCategory"): 2,

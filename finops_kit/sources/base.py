@@ -305,6 +305,9 @@ class Source:
     provider_name: ClassVar[str | None] = None
     #: how a row's replacement key starts (the rest is billing account and billing period)
     key_family: ClassVar[str] = ""
+    #: formats of a FOCUS dataset other than Cost and Usage (1.3 Contract Commitment) load into this table with
+    #: :meth:`load_dataset` instead of mapping to FOCUS rows
+    dataset_table: ClassVar[str | None] = None
     #: keep every source column the mapping does not consume as an ``x_`` column, not only the format's curated
     #: extras (set per ingest; formats whose extras are a fixed list ignore it)
     keep_source_columns: bool = False
@@ -411,11 +414,19 @@ class Source:
         by reading the files once more."""
         return None
 
+    def load_dataset(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, ingest_id: str) -> int:
+        """Write the staged rows to :attr:`dataset_table` (inside the ingest's transaction); returns the row count."""
+        raise NotImplementedError
+
     def renamed_columns(self, staged: StagedSource, passthrough: dict[str, str]) -> dict[str, str]:
         """Source columns whose name the ingest changed as a documented repair ({source column: x_ column}).
 
         Native formats keep their extras under ``x_`` names by design (not a repair); a FOCUS file whose custom
         column lacks the ``x_`` the spec requires is repaired, and the data-quality summary counts it."""
+        return {}
+
+    def file_notes(self, staged: StagedSource) -> dict[str, str]:
+        """A note per file printed at ingest and kept in data_quality (the FOCUS reader: the version detected)."""
         return {}
 
     def locate(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, condition: str, column: str,

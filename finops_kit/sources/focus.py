@@ -1,9 +1,11 @@
-"""FOCUS files (1.0, 1.1, 1.2; CSV, CSV.gz, parquet) -> FOCUS 1.2.
+"""FOCUS Cost and Usage files (1.0 to 1.4; CSV, CSV.gz, parquet) -> FOCUS 1.2.
 
 Real FOCUS exports are not always tidy: literal ``NULL`` strings, timestamps without ``T``/``Z``, enum values in
 the wrong case, provider-specific columns without the ``x_`` prefix. This module upgrades older versions to the
-1.2 column set (renames from ``data/focus_renames.csv``; columns new in 1.2 are NULL), normalizes enum spelling
-against the spec's allowed values, and keeps every non-standard column as an ``x_`` column.
+1.2 column set (renames from ``data/focus_renames.csv``; columns new in 1.2 are NULL), reads 1.3 and 1.4 files into
+it (their new columns such as ServiceProviderName, HostProviderName, Allocated* and ContractApplied are kept as
+``x_`` columns; 1.4's ServiceProviderName stands in for the removed ProviderName and PublisherName), normalizes enum
+spelling against the spec's allowed values, and keeps every non-standard column as an ``x_`` column.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ import duckdb
 
 from ..datafiles import data_rows
 from ..errors import InputError
-from ..schema import LINEAGE_COLUMNS, allowed_values, focus_column_names, focus_columns
+from ..schema import (
+    LINEAGE_COLUMNS,
+    MONEY,
+    allowed_values,
+    columns_by_version,
+    focus_column_names,
+    focus_columns,
+)
 from .base import (
     Source,
     StagedSource,
@@ -37,8 +46,43 @@ CARRIED_LINEAGE = ("x_UsageType", "x_Operation", "x_InstanceType", "x_AiWorkload
 
 
 @cache
+def rename_pairs() -> tuple[tuple[str, str], ...]:
+    """(name in an older or newer file, FOCUS 1.2 column) from data/focus_renames.csv; one name may serve two."""
+    return tuple((r["old_name"], r["new_name"]) for r in data_rows("focus_renames.csv")
+                 if r["old_name"] != r["new_name"])
+
+
+@cache
 def renames() -> dict[str, str]:
-    return {r["old_name"]: r["new_name"] for r in data_rows("focus_renames.csv") if r["old_name"] != r["new_name"]}
+    """{other version's name: FOCUS 1.2 name} (first entry per name)."""
+    out: dict[str, str] = {}
+    for old, new in rename_pairs():
+        out.setdefault(old, new)
+    return out
+
+
+@cache
+def later_columns() -> frozenset[str]:
+    """Cost and Usage columns of FOCUS 1.3/1.4 that 1.2 does not have: kept as ``x_`` columns (and read in place
+    of a removed 1.2 column where data/focus_renames.csv says so)."""
+    return frozenset(c for c, levels in columns_by_version().items()
+                     if not levels["1.2"] and (levels["1.3"] or levels["1.4"]))
+
+
+def detect_version(header: Sequence[str]) -> str:
+    """The FOCUS version of a Cost and Usage header, from the columns each version introduced or removed
+    (data/focus_columns_by_version.csv): the newest version one of its columns belongs to; 1.4 also when
+    ServiceProviderName stands without the ProviderName that 1.4 removed. A file that uses no optional column
+    of a later version reads as the earliest version its columns allow."""
+    cols = set(header)
+    levels = columns_by_version()
+    if ("ServiceProviderName" in cols and "ProviderName" not in cols) or any(
+            c in cols and levels[c]["1.4"] and not levels[c]["1.3"] for c in levels):
+        return "1.4"
+    for version, before in (("1.3", "1.2"), ("1.2", "1.1"), ("1.1", "1.0")):
+        if any(c in cols and levels[c][version] and not levels[c][before] for c in levels):
+            return version
+    return "1.0"
 
 
 def _squash(s: str) -> str:
@@ -75,7 +119,7 @@ def utc_timestamp(expr: str) -> str:
 @register
 class FocusSource(Source):
     name = "focus"
-    description = "FOCUS 1.0/1.1/1.2 cost and usage files (any provider)"
+    description = "FOCUS 1.0-1.4 cost and usage files (any provider)"
     signature = ("BilledCost", "ChargePeriodStart", "BillingPeriodStart")
     required_columns = ("BilledCost", "EffectiveCost", "BillingPeriodStart", "BillingPeriodEnd",
                         "ChargePeriodStart", "ChargePeriodEnd", "BillingCurrency")
@@ -97,7 +141,12 @@ class FocusSource(Source):
     def _source_name(self, staged: StagedSource, focus_name: str) -> str | None:
         if focus_name in staged.columns:
             return focus_name
-        return next((old for old, new in renames().items() if new == focus_name and old in staged.columns), None)
+        return next((old for old, new in rename_pairs() if new == focus_name and old in staged.columns), None)
+
+    def file_notes(self, staged: StagedSource) -> dict[str, str]:
+        """The FOCUS version each file was read as (printed at ingest and kept in data_quality)."""
+        return {f: f"FOCUS {detect_version(read_header(f))} Cost and Usage (the newest version among its columns)"
+                for f in staged.files}
 
     def column_expr(self, staged: StagedSource, column: str) -> str | None:
         """SQL for one FOCUS 1.2 column over the staged file, or None when the file does not have it."""
@@ -159,12 +208,14 @@ class FocusSource(Source):
         # lineage columns in a file (the kit's own export) are not pass-through: this ingest writes its own
         # x_SourceFormat/x_SourceFile/x_IngestId/x_SourceKey, and passing them through too named each twice
         # ("Binder Error ... x_SourceFormat_1" on export -> ingest)
-        known = set(focus_column_names()) | set(renames()) | {"_file"} | set(LINEAGE_COLUMNS)
+        # columns of 1.3/1.4 are kept as x_ columns even where they also stand in for a removed 1.2 column
+        known = (set(focus_column_names()) | (set(renames()) - later_columns()) | {"_file"}
+                 | set(LINEAGE_COLUMNS))
         return {c: x_column_name(c) for c in staged.columns if c not in known}
 
     def renamed_columns(self, staged: StagedSource, passthrough: dict[str, str]) -> dict[str, str]:
         """Custom columns the file wrote without the ``x_`` prefix FOCUS requires (kept under their x_ name)."""
-        return {src: x for src, x in passthrough.items() if src != x}
+        return {src: x for src, x in passthrough.items() if src != x and src not in later_columns()}
 
     def check_columns(self, staged: StagedSource) -> None:
         """Required columns present, and no FOCUS column twice in one header (in any case: 'BilledCost' and
@@ -245,3 +296,91 @@ def _first_row(con: duckdb.DuckDBPyConnection, staged: StagedSource, file: str, 
         con.execute(f"SET threads = {threads}")
         con.execute(f"SET preserve_insertion_order = {'true' if order else 'false'}")
     return (int(hit[0]), hit[1]) if hit else None
+
+
+CONTRACT_COMMITMENT_TABLE = "focus_contract_commitment"
+_CC_TYPES = {"Decimal": MONEY, "Date/Time": "TIMESTAMP", "JSON": "VARCHAR", "String": "VARCHAR"}
+
+
+@cache
+def contract_commitment_columns() -> tuple[tuple[str, str, str], ...]:
+    """(column, version introduced, FOCUS data type) of the Contract Commitment dataset (1.3, expanded in 1.4)."""
+    return tuple((r["ColumnId"], r["IntroducedVersion"], r["DataType"])
+                 for r in data_rows("focus_contract_commitment_columns.csv"))
+
+
+@register
+class FocusContractCommitmentSource(Source):
+    """The FOCUS 1.3/1.4 Contract Commitment dataset: negotiated commitments (EDP, MACC, RI and savings plan terms).
+
+    It holds no charges, so it is not Cost and Usage: its rows go to their own table (one row per commitment; a
+    re-delivered commitment replaces the stored one, as the dataset is the provider's current list) and the
+    reconciliation, which proves charges, does not apply.
+    """
+
+    name = "focus-contract-commitment"
+    description = "FOCUS 1.3/1.4 Contract Commitment dataset (loaded into its own table)"
+    signature = ("ContractCommitmentId", "ContractCommitmentPeriodStart", "ContractCommitmentType")
+    required_columns = ("ContractCommitmentId",)
+    dataset_table = CONTRACT_COMMITMENT_TABLE
+
+    @classmethod
+    def detect(cls, columns: Sequence[str], path: str) -> bool:
+        return all(c in columns for c in cls.signature) and "BilledCost" not in columns
+
+    def csv_options(self) -> dict[str, object]:
+        return {**super().csv_options(), "nullstr": ["", "NULL", "null"]}
+
+    def load_dataset(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, ingest_id: str) -> int:
+        cols = contract_commitment_columns()
+        ddl = ", ".join(f"{ident(c)} {_CC_TYPES[t]}" for c, _, t in cols)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {CONTRACT_COMMITMENT_TABLE} ({ddl}, x_FocusVersion VARCHAR, "
+                    "x_SourceFile VARCHAR, x_IngestId VARCHAR)")
+        newer = {c for c, v, _ in cols if v != "1.3"}
+        exprs = []
+        for c, _, t in cols:
+            if c not in staged.columns:
+                exprs.append(f"NULL AS {ident(c)}")
+            elif t == "Decimal":
+                exprs.append(f"{money_expr(staged, c)} AS {ident(c)}")
+            elif t == "Date/Time":
+                exprs.append(f"{timestamp_expr(staged, c)} AS {ident(c)}")
+            else:
+                exprs.append(f"nullif(trim(CAST({ident(c)} AS VARCHAR)), '') AS {ident(c)}")
+        version = "1.4" if newer & set(staged.columns) else "1.3"
+        select = (f"SELECT {', '.join(exprs)}, {sql_str(version)} AS x_FocusVersion, _file AS x_SourceFile, "
+                  f"{sql_str(ingest_id)} AS x_IngestId FROM {staged.view}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cc_new AS {select}")
+        try:
+            self._check(con, staged)
+            con.execute(f"DELETE FROM {CONTRACT_COMMITMENT_TABLE} WHERE ContractCommitmentId IN "
+                        "(SELECT ContractCommitmentId FROM _cc_new)")
+            con.execute(f"INSERT INTO {CONTRACT_COMMITMENT_TABLE} BY NAME SELECT * FROM _cc_new")
+            return con.execute("SELECT count(*) FROM _cc_new").fetchone()[0]
+        finally:
+            con.execute("DROP TABLE IF EXISTS _cc_new")
+
+    def _check(self, con: duckdb.DuckDBPyConnection, staged: StagedSource) -> None:
+        """The invariants a commitment needs: an id, a currency code, a period that does not end before it starts."""
+        from ..quality import currencies
+
+        codes = ", ".join(sql_str(c) for c in currencies())
+        checks = [("ContractCommitmentId", "ContractCommitmentId IS NULL", "a commitment id"),
+                  ("BillingCurrency", f"BillingCurrency IS NOT NULL AND BillingCurrency NOT IN ({codes})",
+                   "an ISO 4217 currency code such as USD"),
+                  ("ContractCommitmentPeriodEnd", "ContractCommitmentPeriodEnd < ContractCommitmentPeriodStart",
+                   "a time at or after ContractCommitmentPeriodStart")]
+        for column, condition, expected in checks:
+            bad = con.execute(f"SELECT x_SourceFile, CAST({ident(column)} AS VARCHAR) FROM _cc_new WHERE {condition} "
+                              "LIMIT 1").fetchone()
+            if bad:
+                raw = f"CAST({ident(column)} AS VARCHAR)" if column in staged.columns else "NULL"
+                cols = ", ".join(f"{ident(c)}" for c, _, _ in contract_commitment_columns() if c in staged.columns)
+                hit = _first_row(con, staged, bad[0], f"{raw} AS _raw, {cols}",
+                                 condition.replace("ContractCommitmentPeriodEnd < ContractCommitmentPeriodStart",
+                                                   "TRY_CAST(ContractCommitmentPeriodEnd AS TIMESTAMP) < "
+                                                   "TRY_CAST(ContractCommitmentPeriodStart AS TIMESTAMP)"))
+                value = hit[1] if hit else bad[1]
+                raise InputError(bad[0], f"{'NULL' if value is None else repr(value)}; expected {expected}",
+                                 column=column, row=hit[0] if hit else None)
+
