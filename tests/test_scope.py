@@ -354,3 +354,29 @@ def test_no_analysis_adds_amounts_across_currencies():
             call()
     eur = S.resolve(con, CONFIG, currency="EUR")
     assert sum(fc.daily_series(con, "total", charges="all", scope=eur)["cost"], Decimal(0)) == Decimal(100)
+
+
+def test_every_key_of_the_demo_policy_is_attributed_through_its_aliases_and_variants():
+    """project/owner/model too, with the repo's finops.yaml: the spellings the sample and real bills carry."""
+    rows = [
+        {"day": "2026-10-01", "cost": Decimal(1), "ResourceId": "a",
+         "tags": {"app": "ranker", "contact": "recsys-leads@acme.example", "ml_model": "dlrm-v2", "TEAM": "recsys",
+                  "Environment": "prd"}},
+        {"day": "2026-10-01", "cost": Decimal(1), "ResourceId": "b",
+         "tags": {"Project": "chat-api", "Owner": "nlp team", "model_name": "llama-3-70b", "business_unit": "nlp",
+                  "stage": "preprod"}},
+        {"day": "2026-10-01", "cost": Decimal(1), "ResourceId": "c",
+         "tags": {"project_name": "detector-v3", "created_by": "vision-leads@acme.example", "Model": "yolo-v8",
+                  "owner-team": "vision", "ENV": "QA"}},
+    ]
+    con = focus_rows(rows)
+    sc = S.resolve(con, "finops.yaml")
+    a = sc.attribution
+    keys = ("project", "owner", "model", "team", "env")
+    got = con.execute(f"SELECT ResourceId, {', '.join(a.value_sql(k) for k in keys)} FROM {sc.rows_sql()} "
+                      "ORDER BY ResourceId").fetchall()
+    assert got == [
+        ("a", "ranker", "recsys-leads@acme.example", "dlrm-v2", "recsys", "prod"),
+        ("b", "chat-api", None, "llama-3-70b", "nlp", "staging"),      # 'nlp team' is not an e-mail: invalid
+        ("c", "detector-v3", "vision-leads@acme.example", "yolo-v8", "vision", "test"),
+    ]
