@@ -181,7 +181,7 @@ def check(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, 
             if n[i] and r.kind_for(source.name) == "reject":
                 value = con.execute(f"SELECT CAST({ident(r.column)} AS VARCHAR) FROM {FOCUS_TABLE} "
                                     f"WHERE x_IngestId = ? AND x_SourceFile = ? AND ({r.condition}) LIMIT 1",
-                                    [ingest_id, file]).fetchone()[0]
+                                    [ingest_id, file]).fetchall()[0][0]
                 raise _reject(con, source, staged, r, file, value, n[i])
     # pass 2, only over the rows some report rule matched: the money they carry
     money: dict[tuple[str, int], tuple] = {}
@@ -227,7 +227,7 @@ def _with_conditions(con: duckdb.DuckDBPyConnection, ingest_id: str, rs: tuple[R
     # one list per distinct column (BillingCurrency has two rules); list(DISTINCT) keeps a NULL as None
     columns = list(dict.fromkeys(r.column for r in sets))
     lists = con.execute("SELECT " + ", ".join(f"list(DISTINCT {ident(c)})" for c in columns)
-                        + f" FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id]).fetchone()
+                        + f" FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id]).fetchall()[0]
     by_column = dict(zip(columns, lists, strict=True))
     out = []
     for r in rs:

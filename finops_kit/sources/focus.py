@@ -283,13 +283,14 @@ def _first_row(con: duckdb.DuckDBPyConnection, staged: StagedSource, file: str, 
     numbered = (staged.view if "_row" in staged.columns else
                 f"(SELECT *, row_number() OVER (PARTITION BY _file) AS _row FROM {staged.view} "
                 f"WHERE _file = {sql_str(file)})")
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = true")
     try:
         hit = con.execute(f"SELECT _row, _raw FROM (SELECT _row, {select} FROM {numbered} "
-                          f"WHERE _file = {sql_str(file)}) WHERE {condition} ORDER BY _row LIMIT 1").fetchone()
+                          f"WHERE _file = {sql_str(file)}) WHERE {condition} ORDER BY _row LIMIT 1").fetchall()
+        hit = hit[0] if hit else None
     except duckdb.Error:
         return None
     finally:
@@ -356,7 +357,7 @@ class FocusContractCommitmentSource(Source):
             con.execute(f"DELETE FROM {CONTRACT_COMMITMENT_TABLE} WHERE ContractCommitmentId IN "
                         "(SELECT ContractCommitmentId FROM _cc_new)")
             con.execute(f"INSERT INTO {CONTRACT_COMMITMENT_TABLE} BY NAME SELECT * FROM _cc_new")
-            return con.execute("SELECT count(*) FROM _cc_new").fetchone()[0]
+            return con.execute("SELECT count(*) FROM _cc_new").fetchall()[0][0]
         finally:
             con.execute("DROP TABLE IF EXISTS _cc_new")
 
@@ -372,7 +373,8 @@ class FocusContractCommitmentSource(Source):
                    "a time at or after ContractCommitmentPeriodStart")]
         for column, condition, expected in checks:
             bad = con.execute(f"SELECT x_SourceFile, CAST({ident(column)} AS VARCHAR) FROM _cc_new WHERE {condition} "
-                              "LIMIT 1").fetchone()
+                              "LIMIT 1").fetchall()
+            bad = bad[0] if bad else None
             if bad:
                 raw = f"CAST({ident(column)} AS VARCHAR)" if column in staged.columns else "NULL"
                 cols = ", ".join(f"{ident(c)}" for c, _, _ in contract_commitment_columns() if c in staged.columns)
