@@ -285,14 +285,15 @@ def fingerprint(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
           SELECT l.ingest_id, l.source_format, l.finished_at,
                  unnest(CAST(l.files AS STRUCT(path VARCHAR, size BIGINT, sha256 VARCHAR)[])) AS file
           FROM ingest_log l WHERE l.status = 'active'
-        ), p AS (
-          SELECT x_IngestId AS ingest_id, string_agg(DISTINCT strftime(BillingPeriodStart, '%Y-%m'), ', '
-                 ORDER BY strftime(BillingPeriodStart, '%Y-%m')) AS billing_periods
-          FROM {FOCUS_TABLE} GROUP BY 1
+        ), p AS (  -- per file, not per ingest: a 14-file ingest listed all 14 periods on every file's row
+          SELECT x_IngestId AS ingest_id, x_SourceFile AS path,
+                 string_agg(DISTINCT strftime(BillingPeriodStart, '%Y-%m'), ', '
+                            ORDER BY strftime(BillingPeriodStart, '%Y-%m')) AS billing_periods
+          FROM {FOCUS_TABLE} GROUP BY ALL
         )
         SELECT f.source_format, f.file.path AS path, f.file.size AS size_bytes, f.file.sha256 AS sha256,
                p.billing_periods, f.ingest_id, f.finished_at AS ingested_at
-        FROM f LEFT JOIN p USING (ingest_id)
+        FROM f LEFT JOIN p ON p.ingest_id = f.ingest_id AND p.path = f.file.path
         ORDER BY f.source_format, path
         """
     )
