@@ -183,10 +183,10 @@ def _drop_repeats(out: ResolvedInputs) -> None:
             else:
                 first[digest] = f
     out.files = [f for f in files if f not in copies]
-    seen_skip: set[str] = set()
-    out.skipped = [s for s in out.skipped
-                   if not (os.path.realpath(s["path"]) + s["reason"] in seen_skip
-                           or seen_skip.add(os.path.realpath(s["path"]) + s["reason"]))]
+    unique: dict[tuple[str, str], dict[str, str]] = {}
+    for s in out.skipped:  # one line per real file and reason (a symlink loop lists the same skip many times)
+        unique.setdefault((os.path.realpath(s["path"]), s["reason"]), s)
+    out.skipped = list(unique.values())
 
 
 def sha256_of(path: str) -> str:
