@@ -1,0 +1,410 @@
+"""The answer first: the summary block every report opens with (scope, headline figures, top actions).
+
+Why a module: a reader (the analyst, or the manager they forward the page to) should get the answer on the first
+screen, and a figure shown in two reports must be the same figure. So the block is computed here, never typed in a
+notebook: the figures come from :mod:`finops_kit.metrics` (one definition each), the periods compared from
+:mod:`finops_kit.scope` (closed periods only), and each action's owner from :mod:`finops_kit.attribution` (through
+the analysis function that produced it: every kit table with a ``team`` column took it from ``owner_sql``).
+
+Which period the figures describe: the **latest closed billing period in scope**, compared with **the closed period
+before it** (same providers and accounts, even when that period is before the scope's start). An open period is
+never compared (its month is not complete); a scope without a closed period shows its figures over the whole scope,
+without a change.
+
+Typical notebook use (right after ``nb.header``; later cells add the actions they back)::
+
+    from finops_kit import summary as sm
+    s = sm.summarize(con, sc, ["effective_cost", "ai_cost", "unallocated_cost", "tag_coverage"],
+                     title="Tagging audit")
+    s.show()                                  # displays the block now; later add_* calls redraw it in place
+    ...
+    s.add_actions(always_on, what="Schedule non-production GPU {resource_id} ({instance_type})",
+                  dollars="monthly_saving", owner="team", section="5. Dev vs prod", basis="per month")
+    s.add_action("Fix the 'team' tag on account X", 1234.5, owner="vision", section="3. Tag policy audit")
+
+``section`` is the text of the report heading (Markdown ``## ...``) that backs the action: the link goes to the
+anchor nbconvert and JupyterLab give that heading (:func:`anchor`). Every value in the block is HTML-escaped.
+
+Figures available (:data:`FIGURES`): ``effective_cost`` (spend), ``billed_cost``, ``ai_cost``, ``storage_cost``,
+``transfer_cost``, ``shared_cost``, ``unallocated_cost``, ``accelerator_cost``, ``spot_share`` (of
+accelerator-hours), ``tag_coverage`` (cost-weighted coverage of the allocation key). A figure that is not a
+metric (a forecast, a budget) is added with :meth:`Summary.add_figure` from the package function that computed it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+
+from .metrics import spot_share, tag_coverage, totals
+from .scope import Scope, _month_end, resolve_scope
+
+#: Output metadata marking the block (``{"finops_kit": "summary"}``), like the header's.
+META = {"finops_kit": "summary"}
+#: How many actions the block lists (the rest stay in their sections).
+MAX_ACTIONS = 5
+#: The attribute `finops-kit report` pages use to find the block.
+CSS_CLASS = "finops-summary"
+
+
+@dataclass(frozen=True)
+class FigureDef:
+    """How one headline figure is read from the metrics of a period."""
+
+    label: str
+    kind: str  # money | percent (a fraction 0..1) | number
+    read: Callable[[Any, Scope], Any]
+    help: str
+
+
+def _cached(con: Any, sc: Scope, name: str, fn: Callable[[Any, Scope], pd.DataFrame]) -> pd.DataFrame:
+    """One metrics table per scope object (a summary reads several figures from the same table)."""
+    memo = sc.__dict__.setdefault("_summary_memo", {})
+    if name not in memo:
+        memo[name] = fn(con, sc)
+    return memo[name]
+
+
+def _total(name: str) -> Callable[[Any, Scope], Any]:
+    def read(con: Any, sc: Scope) -> Any:
+        t = _cached(con, sc, "totals", totals)
+        t = t[t["currency"] == sc.currency] if sc.currency is not None else t
+        return t.iloc[0][name] if len(t) == 1 else None
+    return read
+
+
+def _spot(column: str) -> Callable[[Any, Scope], Any]:
+    def read(con: Any, sc: Scope) -> Any:
+        s = _cached(con, sc, "spot", spot_share)
+        s = s[s["provider"] == "(all)"]
+        if sc.currency is not None:
+            s = s[s["currency"] == sc.currency]
+        if len(s) != 1:
+            return None
+        v = s.iloc[0][column]
+        return None if v is None or (isinstance(v, float) and v != v) else v
+    return read
+
+
+def _coverage(con: Any, sc: Scope) -> Any:
+    key = sc.attribution.allocation.key
+    cov = _cached(con, sc, "tag_coverage", tag_coverage)
+    row = cov[cov["key"] == key]
+    return None if row.empty else float(row.iloc[0]["coverage"]) / 100
+
+
+#: The headline figures a summary can show (definitions: docs/metrics.md and :mod:`finops_kit.metrics`).
+FIGURES: dict[str, FigureDef] = {
+    "effective_cost": FigureDef("Spend", "money", _total("effective_cost"), "EffectiveCost: amortized, credits included"),
+    "billed_cost": FigureDef("Billed", "money", _total("billed_cost"), "BilledCost: what the invoice says"),
+    "ai_cost": FigureDef("AI/ML spend", "money", _total("ai_cost"), "rows classified AI/ML (data/ai_workloads.csv)"),
+    "storage_cost": FigureDef("Storage", "money", _total("storage_cost"), "rows of data/storage_classes.csv"),
+    "transfer_cost": FigureDef("Data transfer", "money", _total("transfer_cost"), "rows of data/transfer_types.csv"),
+    "shared_cost": FigureDef("Shared cost", "money", _total("shared_cost"), "allocation.shared in finops.yaml"),
+    "unallocated_cost": FigureDef("Unallocated (untagged)", "money", _total("unallocated_cost"),
+                                  "not shared and without a valid allocation-key tag"),
+    "accelerator_cost": FigureDef("Accelerated compute", "money", _spot("cost"), "GPU/TPU/accelerator instances"),
+    "spot_share": FigureDef("Spot share of accelerator-hours", "percent", _spot("spot_share"),
+                            "spot accelerator-hours / all accelerator-hours"),
+    "tag_coverage": FigureDef("Allocation-key tag coverage", "percent", _coverage,
+                              "cost-weighted share of dollars with a valid allocation-key tag"),
+}
+
+
+@dataclass
+class Figure:
+    """One headline figure: its value in the period shown and, when there is one, in the previous closed period."""
+
+    key: str
+    label: str
+    kind: str
+    value: Any
+    previous: Any = None
+    note: str = ""
+
+    @property
+    def change(self) -> Any:
+        """Absolute change (money, or percentage points as a fraction for percent figures); None without a base."""
+        if self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+    @property
+    def change_pct(self) -> float | None:
+        """Relative change in % of the previous value (money and numbers only; None when the base is 0)."""
+        if self.kind == "percent" or self.change is None or not self.previous:
+            return None
+        return 100.0 * float(self.change) / abs(float(self.previous))
+
+
+@dataclass
+class Action:
+    """A thing to do, its dollars, who owns it and the report section that backs it."""
+
+    what: str
+    dollars: Any
+    owner: str
+    section: str
+    basis: str = ""  # "per month", "in Oct 2026", "forecast over budget"...
+
+    @property
+    def anchor(self) -> str:
+        return anchor(self.section)
+
+
+def anchor(heading: str) -> str:
+    """The id nbconvert (and JupyterLab) give a Markdown heading: spaces -> ``-``, URL-quoted. ``"3. Tag policy
+    audit"`` -> ``"3.-Tag-policy-audit"``. Pass the heading text without the leading ``#``s and formatting."""
+    text = heading.lstrip("#").strip()
+    return quote(text.replace(" ", "-"), safe="?/:@!$&'()*+,;=")
+
+
+def comparison_periods(sc: Scope) -> tuple[dt.date | None, dt.date | None]:
+    """(latest closed billing period in scope, the closed period before it) -- first days; None when missing.
+
+    Closed for every provider in scope (:meth:`Scope.closed_periods`). The previous period may lie before the
+    scope's start (the same providers and accounts): a one-month report still shows its change.
+    """
+    closed = sc.closed_periods()
+    if not closed:
+        return None, None
+    current = max(closed)
+    c = sc.completeness()
+    before = c[c["billing_period"] < current]
+    ok = before.groupby("billing_period")["closed"].all() if len(before) else pd.Series(dtype=bool)
+    prev = [p for p, v in ok.items() if v]
+    return current, (max(prev) if prev else None)
+
+
+def period_scope(sc: Scope, period: dt.date) -> Scope:
+    """The scope restricted to one billing period (same providers, accounts and currency rule), resolved."""
+    one = dataclasses.replace(sc, start=period, end=_month_end(period), basis="billing_period", con=None)
+    out = resolve_scope(sc._need_con(), one, sc.config)
+    # attribution is built over every period of the providers/accounts in scope: the same maps, built once
+    out.__dict__["attribution"] = sc.attribution
+    return out
+
+
+def _period_name(p: dt.date | None) -> str:
+    return f"{p:%b %Y}" if p else ""
+
+
+@dataclass
+class Summary:
+    """The summary block of one report (see the module doc). Build it with :func:`summarize`."""
+
+    title: str
+    scope: Scope
+    figures: list[Figure]
+    current: dt.date | None
+    previous: dt.date | None
+    actions: list[Action] = field(default_factory=list)
+    max_actions: int = MAX_ACTIONS
+    _display: Any = field(default=None, repr=False)
+
+    # -------------------------------------------------------------------------------------------- building
+    def add_figure(self, label: str, value: Any, kind: str = "money", previous: Any = None, note: str = "",
+                   key: str | None = None) -> Summary:
+        """Add a figure computed by another package function (a forecast, a budget): it is shown as given."""
+        if kind not in ("money", "percent", "number"):
+            raise ValueError(f"kind must be money, percent or number, not {kind!r}")
+        self.figures.append(Figure(key or label, label, kind, value, previous, note))
+        return self._redraw()
+
+    def add_action(self, what: str, dollars: Any, owner: Any, section: str, basis: str = "") -> Summary:
+        """Add one action; the block keeps the :attr:`max_actions` largest by dollars."""
+        self.actions.append(Action(str(what), dollars, owner_label(owner), section, basis))
+        return self._redraw()
+
+    def add_actions(self, df: pd.DataFrame, *, what: str | Callable[[Any], str], dollars: str, owner: str,
+                    section: str, basis: str = "", top: int | None = None) -> Summary:
+        """Add one action per row of ``df`` (the largest ``top`` by ``dollars``): ``what`` is a format string over
+        the row's columns (``"Schedule {resource_id}"``) or a function of the row; ``owner`` names the column
+        holding the owner (a team from attribution). Rows without dollars are skipped."""
+        if df is None or len(df) == 0:
+            return self._redraw()
+        rows = df[df[dollars].notna()]
+        rows = rows.assign(_d=rows[dollars].map(float)).sort_values("_d", ascending=False)
+        for rec in itertools.islice(rows.to_dict("records"), top or self.max_actions):
+            text = what(rec) if callable(what) else what.format(**{k: _plain(v) for k, v in rec.items()})
+            self.actions.append(Action(text, rec[dollars], owner_label(rec.get(owner)), section, basis))
+        return self._redraw()
+
+    def ranked_actions(self) -> list[Action]:
+        """The actions, largest dollars first (ties keep their order), at most :attr:`max_actions`."""
+        return sorted(self.actions, key=lambda a: -abs(float(a.dollars or 0)))[: self.max_actions]
+
+    # -------------------------------------------------------------------------------------------- output
+    def period_text(self) -> str:
+        if self.current is None:
+            return "over the whole scope (no closed billing period in it: no change shown)"
+        text = f"{_period_name(self.current)} (latest closed billing period in scope)"
+        if self.previous is not None:
+            text += f", change vs {_period_name(self.previous)}"
+        else:
+            text += ", no earlier closed period to compare with"
+        return text
+
+    def to_html(self) -> str:
+        """The block as escaped HTML (inline styles: it must look the same live and in the offline page)."""
+        e = html.escape
+        cards = "".join(self._card_html(f) for f in self.figures)
+        acts = self.ranked_actions()
+        if acts:
+            items = "".join(
+                f'<li style="margin:3px 0"><b>{e(_money(a.dollars, self.scope.currency))}</b>'
+                f'{(" " + e(a.basis)) if a.basis else ""} &middot; {e(a.what)} &middot; owner <b>{e(a.owner)}</b>'
+                f' &middot; <a href="#{e(a.anchor, quote=True)}">{e(a.section)}</a></li>' for a in acts)
+            more = len(self.actions) - len(acts)
+            tail = (f'<p style="margin:2px 0;color:#666;font-size:12px">{more} more in the sections below.</p>'
+                    if more > 0 else "")
+            actions = (f'<div style="margin-top:8px"><b>Top actions by dollars</b>'
+                       f'<ol style="margin:4px 0 0 0;padding-left:22px">{items}</ol>{tail}</div>')
+        else:
+            actions = ""
+        open_note = self.scope.open_labels()
+        opened = ("; open (not compared): " + ", ".join(open_note.values())) if open_note else ""
+        return (f'<div class="{CSS_CLASS}" style="border:1px solid #cfd8dc;border-left:5px solid #1565c0;'
+                f'border-radius:6px;padding:10px 14px;margin:6px 0 12px 0;background:#f7fafd;font-size:13px;'
+                f'max-width:1180px;box-sizing:border-box">'
+                f'<div style="font-size:15px;font-weight:600;margin-bottom:2px">{e(self.title)}: the answer first</div>'
+                f'<div class="finops-summary-scope" style="color:#37474f">Scope: {e(self.scope.describe())}. '
+                f'Figures: {e(self.period_text())}{e(opened)}.</div>'
+                f'<div style="display:flex;flex-wrap:wrap;gap:8px;margin-top:8px">{cards}</div>{actions}</div>')
+
+    def _card_html(self, f: Figure) -> str:
+        e = html.escape
+        value = _fmt(f.value, f.kind, self.scope.currency)
+        change = self._change_text(f)
+        color = "#555"
+        if f.change is not None and f.change != 0 and f.kind == "money":
+            color = "#c62828" if f.change > 0 else "#2e7d32"  # spend up is the thing to look at
+        note = f'<div style="color:#777;font-size:11px">{e(f.note)}</div>' if f.note else ""
+        return (f'<div class="finops-figure" style="flex:1 1 170px;min-width:150px;max-width:260px;background:#fff;'
+                f'border:1px solid #e0e0e0;border-radius:5px;padding:6px 10px">'
+                f'<div style="color:#546e7a;font-size:12px">{e(f.label)}</div>'
+                f'<div class="finops-figure-value" style="font-size:20px;font-weight:600;'
+                f'font-variant-numeric:tabular-nums">{e(value)}</div>'
+                f'<div style="color:{color};font-size:12px">{e(change)}</div>{note}</div>')
+
+    def _change_text(self, f: Figure) -> str:
+        if f.change is None:
+            return "no comparison" if self.previous is not None else ""
+        vs = f"vs {_period_name(self.previous)}" if self.previous else "vs previous"
+        if f.kind == "percent":
+            return f"{100 * float(f.change):+.1f} pts {vs}"
+        pct = f" ({f.change_pct:+.1f}%)" if f.change_pct is not None else ""
+        sign = "+" if f.change >= 0 else "-"
+        amount = _fmt(abs(f.change), f.kind, self.scope.currency)
+        return f"{sign}{amount}{pct} {vs}"
+
+    def to_text(self) -> str:
+        """Plain text of the block (what a log or ``print`` shows; the consistency test reads it)."""
+        lines = [f"{self.title}: the answer first", f"Scope: {self.scope.describe()}. Figures: {self.period_text()}."]
+        for f in self.figures:
+            ch = self._change_text(f)
+            lines.append(f"- {f.label}: {_fmt(f.value, f.kind, self.scope.currency)}" + (f" ({ch})" if ch else ""))
+        for i, a in enumerate(self.ranked_actions(), 1):
+            lines.append(f"{i}. {_money(a.dollars, self.scope.currency)}{(' ' + a.basis) if a.basis else ''}: "
+                         f"{a.what}; owner {a.owner}; see '{a.section}'")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def _bundle(self) -> dict[str, str]:
+        return {"text/html": self.to_html(), "text/plain": self.to_text()}
+
+    def show(self) -> Summary:
+        """Display the block now (in the notebook cell that calls it); later ``add_*`` calls update it in place
+        (a Jupyter display id, which nbclient also honours when a report is rendered)."""
+        from IPython.display import display
+
+        self._display = display(self._bundle(), raw=True, metadata=META, display_id=True)
+        return self
+
+    def _redraw(self) -> Summary:
+        if self._display is not None:
+            self._display.update(self._bundle(), raw=True, metadata=META)
+        return self
+
+
+def owner_label(owner: Any) -> str:
+    """An owner as the block shows it: the attributed team, else ``(untagged)``."""
+    if owner is None or (isinstance(owner, float) and owner != owner) or str(owner).strip() == "":
+        return "(untagged)"
+    return str(owner)
+
+
+def resource_label(resource_id: Any, resource_name: Any = None) -> str:
+    """A resource as a reader recognises it: its name, else the last part of a long provider id
+    (``/subscriptions/.../virtualMachines/dev-nc-a100-01`` -> ``dev-nc-a100-01``)."""
+    name = _plain(resource_name)
+    if name != "?" and str(name).strip():
+        return str(name)
+    rid = str(_plain(resource_id))
+    return rid.rstrip("/").rsplit("/", 1)[-1] if "/" in rid else rid
+
+
+def _plain(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and v != v):
+        return "?"
+    if isinstance(v, pd.Timestamp):
+        return v.date().isoformat()
+    return v
+
+
+def _money(v: Any, currency: str | None) -> str:
+    from .notebook import money
+
+    return money(v, currency or "USD", places=0) if v is not None else "n/a"
+
+
+def _fmt(v: Any, kind: str, currency: str | None) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "n/a"
+    if kind == "money":
+        return _money(v, currency)
+    if kind == "percent":
+        return f"{100 * float(v):.1f}%"
+    return f"{float(v):,.0f}" if abs(float(v)) >= 100 else f"{float(v):,.2f}"
+
+
+def summarize(con: Any, sc: Scope, figures: Sequence[str] = ("effective_cost",), *, title: str = "Summary",
+              max_actions: int = MAX_ACTIONS) -> Summary:
+    """The summary of a resolved scope: the named :data:`FIGURES` for the latest closed period in scope (and the
+    closed period before it), no actions yet. ``con`` is the scope's connection."""
+    unknown = [f for f in figures if f not in FIGURES]
+    if unknown:
+        raise KeyError(f"summary: unknown figure(s) {unknown}; known: {', '.join(FIGURES)}")
+    current, previous = comparison_periods(sc)
+    cur_sc = period_scope(sc, current) if current else sc
+    prev_sc = period_scope(sc, previous) if previous else None
+    out: list[Figure] = []
+    for name in figures:
+        d = FIGURES[name]
+        value = d.read(con, cur_sc)
+        before = d.read(con, prev_sc) if prev_sc is not None else None
+        out.append(Figure(name, d.label, d.kind, value, before))
+    return Summary(title, sc, out, current, previous, max_actions=max_actions)
+
+
+def figures_of(s: Summary) -> dict[str, Any]:
+    """``{figure key: value}`` of a summary (what tests compare with :mod:`finops_kit.metrics`)."""
+    return {f.key: f.value for f in s.figures}
+
+
+__all__ = ["FIGURES", "Action", "Figure", "Summary", "anchor", "comparison_periods", "figures_of", "owner_label",
+           "period_scope", "resource_label", "summarize"]
+

@@ -1,0 +1,123 @@
+"""The summary block (finops_kit.summary): figures of the latest closed period vs the one before, equal to metrics;
+actions ranked by dollars with an owner and a working section link; every value escaped."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from finops_kit import scope as S
+from finops_kit import summary as sm
+from finops_kit.metrics import metrics
+from finops_kit.testing import focus_rows
+
+CONFIG = {
+    "tag_policy": {"keys": {"team": {"required": True, "aliases": ["Team"]}}},
+    "allocation": {"key": "team", "method": "none", "shared": {"tag_values": ["platform"]}},
+}
+XSS = "<script>alert(1)</script>"
+
+ROWS = [
+    # August and September are closed (later periods exist); October is the latest closed; November is open
+    dict(day="2026-08-03", cost=80, tags={"team": "vision"}),
+    dict(day="2026-09-03", cost=100, tags={"team": "vision"}),
+    dict(day="2026-09-04", cost=20),                                      # untagged
+    dict(day="2026-10-03", cost=150, tags={"Team": "vision"}),           # an alias: still vision
+    dict(day="2026-10-04", cost=30),                                      # untagged
+    dict(day="2026-10-05", cost=50, tags={"team": "nlp"}, x_AiWorkload="Managed AI service"),
+    dict(day="2026-11-02", cost=7, tags={"team": "nlp"}),                 # open: never compared
+]
+
+
+@pytest.fixture()
+def bill():
+    con = focus_rows(ROWS)
+    yield con
+    con.close()
+
+
+def test_figures_are_the_latest_closed_period_vs_the_one_before_and_equal_metrics(bill):
+    sc = S.resolve(bill, CONFIG, {})
+    s = sm.summarize(bill, sc, ["effective_cost", "ai_cost", "unallocated_cost", "tag_coverage"], title="T")
+    assert (s.current.isoformat(), s.previous.isoformat()) == ("2026-10-01", "2026-09-01")
+    f = {x.key: x for x in s.figures}
+    assert f["effective_cost"].value == Decimal("230") and f["effective_cost"].previous == Decimal("120")
+    assert f["effective_cost"].change == Decimal("110")
+    assert f["effective_cost"].change_pct == pytest.approx(100 * 110 / 120)
+    assert f["ai_cost"].value == Decimal("50") and f["ai_cost"].previous == Decimal("0")
+    assert f["ai_cost"].change_pct is None  # no % change from zero
+    assert f["unallocated_cost"].value == Decimal("30") and f["unallocated_cost"].previous == Decimal("20")
+    assert f["tag_coverage"].value == pytest.approx(200 / 230) and f["tag_coverage"].previous == pytest.approx(100 / 120)
+    # one answer per question: the figures are finops-kit metrics of that billing period
+    oct_ = metrics(bill, S.resolve(bill, CONFIG, billing_period_start="2026-10", billing_period_end="2026-10"))
+    assert sm.figures_of(s)["effective_cost"] == oct_.total("effective_cost")
+    assert sm.figures_of(s)["unallocated_cost"] == oct_.total("unallocated_cost")
+    text = s.to_text()
+    assert "Spend: $230 (+$110 (+91.7%) vs Sep 2026)" in text
+    assert "Oct 2026 (latest closed billing period in scope), change vs Sep 2026" in text
+    html_ = s.to_html()
+    assert "1–2 Nov 2026, open" in html_ and "Unallocated (untagged)" in html_
+    assert "+3.6 pts vs Sep 2026" in html_  # team coverage 87.0% (200 of 230) vs 83.3% (100 of 120)
+
+
+def test_one_period_scope_compares_with_the_period_before_its_start(bill):
+    sc = S.resolve(bill, CONFIG, billing_period_start="2026-10", billing_period_end="2026-10")
+    s = sm.summarize(bill, sc, ["effective_cost"])
+    assert s.previous.isoformat() == "2026-09-01" and s.figures[0].previous == Decimal("120")
+
+
+def test_open_period_only_shows_the_scope_without_a_change(bill):
+    sc = S.resolve(bill, CONFIG, billing_period_start="2026-11", billing_period_end="2026-11")
+    s = sm.summarize(bill, sc, ["effective_cost"])
+    assert s.current is None and s.figures[0].value == Decimal("7") and s.figures[0].change is None
+    assert "no closed billing period" in s.to_text() and "vs" not in s.to_text().split("\n")[2]
+
+
+def test_actions_ranked_by_dollars_capped_with_owner_and_section_anchor(bill):
+    sc = S.resolve(bill, CONFIG, {})
+    s = sm.summarize(bill, sc, ["effective_cost"], max_actions=3)
+    df = pd.DataFrame({"resource_id": ["/subscriptions/x/virtualMachines/vm-a", "i-b", "i-c", "i-d"],
+                       "team": ["vision", None, "nlp", "nlp"],
+                       "saving": [10.0, 500.0, 42.5, float("nan")]})
+    s.add_actions(df, what="Schedule {resource_id}", dollars="saving", owner="team", section="5. Dev vs prod",
+                  basis="per month")
+    s.add_action("Fix the team tag", Decimal("100"), owner="", section="3. Tag policy audit")
+    ranked = s.ranked_actions()
+    assert [a.dollars for a in ranked] == [500.0, Decimal("100"), 42.5]
+    assert [a.owner for a in ranked] == ["(untagged)", "(untagged)", "nlp"]
+    assert all(a.section and a.anchor for a in ranked)
+    html_ = s.to_html()
+    assert 'href="#5.-Dev-vs-prod"' in html_ and 'href="#3.-Tag-policy-audit"' in html_
+    assert "<b>$500</b> per month" in html_ and "1 more in the sections below" in html_
+    assert "1. $500 per month: Schedule i-b; owner (untagged); see '5. Dev vs prod'" in s.to_text()
+    assert sm.resource_label("/subscriptions/x/virtualMachines/vm-a") == "vm-a"
+    assert sm.resource_label("i-b", "named") == "named"
+
+
+def test_anchor_is_the_id_nbconvert_gives_the_heading():
+    from nbconvert.filters.strings import add_anchor
+
+    for heading in ("3. Tag policy audit", "6. Cost spikes: which team, project and resource type — and what to check",
+                    "2. Lifecycle recommendations"):
+        produced = add_anchor(f"<h2>{heading}</h2>")
+        assert re.search(r'id="([^"]+)"', produced).group(1) == sm.anchor("## " + heading)
+
+
+def test_every_value_is_escaped(bill):
+    sc = S.resolve(bill, CONFIG, {})
+    s = sm.summarize(bill, sc, ["effective_cost"], title=XSS)
+    s.add_action(XSS, 5, owner='"><img src=x onerror=alert(1)>', section=XSS)
+    s.add_figure(XSS, Decimal("1"), note=XSS)
+    html_ = s.to_html()
+    assert "<script>" not in html_ and "<img" not in html_
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_
+    assert 'href="#%3Cscript%3Ealert(1)%3C/script%3E"' in html_
+
+
+def test_unknown_figure_is_refused(bill):
+    sc = S.resolve(bill, CONFIG, {})
+    with pytest.raises(KeyError, match="unknown figure"):
+        sm.summarize(bill, sc, ["nope"])
