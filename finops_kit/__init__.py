@@ -7,8 +7,20 @@
 
 from .errors import ConfigError, FinopsError, InputError, ReconciliationError
 from .ingest import IngestResult, ingest
-from .metrics import Metrics, metrics
 from .warehouse import connect, fingerprint, focus, reconciliation_table
+
+
+def __getattr__(name: str):
+    """``fk.metrics`` / ``fk.Metrics`` load on first use: the metrics layer imports pandas (~0.3-1 s), which a
+    CLI start such as ``finops-kit ingest`` does not need. ``finops_kit.metrics`` is both the submodule and, by
+    being callable, the function ``fk.metrics(con, scope)`` (see the end of metrics.py)."""
+    if name in ("metrics", "Metrics"):
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.metrics")  # not `from . import`: that asks __getattr__ again
+        return module if name == "metrics" else module.Metrics
+    raise AttributeError(f"module 'finops_kit' has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError", "FinopsError", "InputError", "ReconciliationError", "IngestResult",

@@ -38,6 +38,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import types
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -245,3 +247,19 @@ def run(args: argparse.Namespace, command: str = "metrics") -> int:
         con.close()
     print(json.dumps(m.to_dict(), indent=2) if args.json else m.to_text())
     return 0
+
+
+class _CallableModule(types.ModuleType):
+    """``fk.metrics(con, scope)`` calls :func:`metrics` while ``finops_kit.metrics`` stays this module.
+
+    Why: the package loads this module lazily (it pulls in pandas), and Python's import system binds the
+    submodule as the package attribute ``metrics`` whenever it is first imported, whichever code imports it
+    first. A callable module keeps ``fk.metrics(...)`` working in every import order (documented in the
+    language reference, "Customizing module attribute access")."""
+
+    def __call__(self, con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any = None,
+                 **params: Any) -> Metrics:
+        return metrics(con, scope, config, **params)
+
+
+sys.modules[__name__].__class__ = _CallableModule

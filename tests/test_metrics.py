@@ -133,3 +133,33 @@ def test_cli_json_and_table(bill, tmp_path, capsys):
     assert "not a scope parameter" in capsys.readouterr().err
     assert main(base) == 2  # two currencies and no choice: exit 2 naming them
     assert "EUR, USD" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("imports", [
+    "import finops_kit as fk",                                   # the package first: fk.metrics loads lazily
+    "import finops_kit.metrics\nimport finops_kit as fk",        # the submodule first (what `finops-kit metrics` does)
+    "import finops_kit as fk\nfrom finops_kit import metrics",   # the package, then the name
+])
+def test_fk_metrics_is_the_function_in_every_import_order(imports: str, sample_warehouse: str) -> None:
+    """The metrics layer loads on first use (a CLI start such as `finops-kit ingest` need not import pandas), and
+    `fk.metrics(con, scope)` must still be the function whichever import binds the name first."""
+    import subprocess
+    import sys
+
+    code = (imports + "\ncon = fk.connect(" + repr(sample_warehouse) + ", read_only=True)\n"
+            "m = fk.metrics(con, billing_period_start='2026-08')\n"
+            "print(type(m).__name__, m.scope.start, isinstance(m, fk.Metrics))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Metrics", "2026-08-01", "True"]
+
+
+def test_importing_the_package_does_not_import_pandas() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import finops_kit, finops_kit.ingest, finops_kit.cli, sys; "
+                           "print(sorted(m for m in ('pandas', 'statsmodels', 'altair') if m in sys.modules))"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
