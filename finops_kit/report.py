@@ -299,6 +299,42 @@ def kernel_environment():
 
 
 # --------------------------------------------------------------------------------------------------------------
+# kernels
+
+_IPC_MANAGER: type | None = None
+
+
+def ipc_kernel_manager() -> type:
+    """A kernel manager class whose kernels talk over Unix-domain sockets (``ipc``) instead of local TCP ports.
+
+    Why: on TCP, ipykernel 7 prints "Kernel is running over TCP without encryption" for every kernel (anyone on
+    the machine can connect to its ports). IPC sockets are files readable only by this user, so the kernel has
+    nothing to warn about. Each kernel gets its own socket path in the temp folder (jupyter_client's default,
+    ``kernel-ipc`` in the working directory, would make concurrent kernels share sockets and leave files in the
+    project); jupyter_client removes the socket files when the kernel shuts down.
+    """
+    global _IPC_MANAGER
+    if _IPC_MANAGER is None:
+        import tempfile
+        import uuid
+
+        from jupyter_client import AsyncKernelManager
+        from traitlets import default
+
+        class IPCKernelManager(AsyncKernelManager):
+            @default("transport")
+            def _default_transport(self) -> str:
+                return "ipc"
+
+            @default("ip")
+            def _default_ip(self) -> str:
+                return str(Path(tempfile.gettempdir()) / f"finops-kit-{os.getpid()}-{uuid.uuid4().hex[:12]}-ipc")
+
+        _IPC_MANAGER = IPCKernelManager
+    return _IPC_MANAGER
+
+
+# --------------------------------------------------------------------------------------------------------------
 # running
 
 @dataclass
@@ -340,6 +376,7 @@ class Runner:
         self.timeout_notebook = float(timeout_notebook)
         self.hide_code = hide_code
         self.progress = progress
+        self.slot = 0  # tqdm line of this runner's bar when several reports run at once
         self.kernel_name = kernel_name
         self.retries = retries
         self.vega_bundle = assets.load_vega_bundle()  # read once per run
@@ -366,6 +403,13 @@ class Runner:
         return self._exporters[hide_code]
 
     # -- execution ------------------------------------------------------------------------------------------
+    def _progress_bar(self, job: Job) -> dict[str, Any] | bool:
+        """papermill's tqdm bar (cells done / total) labelled with the report name; on a TTY only."""
+        if not self.progress:
+            return False
+        return {"desc": job.name[:40], "unit": "cell", "leave": False, "file": sys.stderr, "position": self.slot,
+                "dynamic_ncols": True, "bar_format": "{desc}: {bar} {n_fmt}/{total_fmt} cells [{elapsed}]"}
+
     def _execute_once(self, job: Job, ipynb: Path) -> tuple[str, str | None, int | None]:
         """One papermill attempt -> (status, error message, failing cell index)."""
         import nbformat
@@ -383,8 +427,9 @@ class Runner:
         try:
             pm.execute_notebook(
                 nb, str(ipynb), parameters=job.parameters, kernel_name=kernel, cwd=os.getcwd(),
-                progress_bar=self.progress, log_output=False, request_save_on_cell_execute=True,
-                execution_timeout=int(self.timeout_cell), timeout_func=timeout_func, start_timeout=120)
+                progress_bar=self._progress_bar(job), log_output=False, request_save_on_cell_execute=True,
+                execution_timeout=int(self.timeout_cell), timeout_func=timeout_func, start_timeout=120,
+                kernel_manager_class=ipc_kernel_manager())
             return "ok", None, None
         except pm.PapermillExecutionError as exc:
             return "failed", f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}", exc.cell_index
@@ -773,8 +818,6 @@ def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: 
     with kernel_environment() as secrets:
         runner = Runner(out, timeout_cell, timeout_notebook, hide_code, progress, kernel_name, retries, secrets)
         for i, job in enumerate(jobs, 1):
-            if progress:
-                print(f"[{i}/{len(jobs)}] {job.name}: running", file=sys.stderr, flush=True)
             r = runner.run(job)
             results.append(r)
             line = f"[{i}/{len(jobs)}] {job.name}: {r.status} ({r.duration_s:.1f} s) -> {out / r.html}"

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -268,6 +269,24 @@ def test_notebook_timeout_bounds_the_whole_notebook(tmp_path):
                           retries=0)
     assert r.status == "timeout" and r.attempts == 1 and r.error.startswith("notebook timeout")
     assert r.duration_s < 30
+
+
+# -- terminal --------------------------------------------------------------------------------------------------
+
+def test_kernels_use_ipc_and_the_terminal_gets_one_line_per_report(tmp_path, capfd):
+    """No "Kernel is running over TCP without encryption" (the kernel's own stderr is captured at the fd level):
+    kernels talk over per-kernel Unix sockets, removed afterwards; without a TTY each report is one line."""
+    body = "from ipykernel import get_connection_info\nimport json\nprint(json.loads(get_connection_info())['transport'])"
+    book = _tiny_notebook(tmp_path / "tiny.ipynb", body)
+    [r] = report.run_jobs([_job(book)], tmp_path / "out", timeout_cell=60, timeout_notebook=120)
+    assert r.status == "ok", r.error
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "WARNING" not in err, err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        f"[1/1] tiny: ok ({r.duration_s:.1f} s) -> {tmp_path / 'out' / 'tiny.html'}"]
+    executed = nbformat.read(str(tmp_path / "out" / r.ipynb), as_version=4)
+    assert executed.cells[-1].outputs[0].text.strip() == "ipc"
+    assert not list(Path(tempfile.gettempdir()).glob(f"finops-kit-{os.getpid()}-*-ipc*"))  # sockets removed
 
 
 # -- parameters (nothing runs) --------------------------------------------------------------------------------
