@@ -1,0 +1,468 @@
+"""Commitments: coverage, utilization, savings realized, expiry and sizing of reservations, savings plans and CUDs.
+
+Why one module: commitments are the largest lever on steady GPU spend, and each provider bills them differently (AWS
+fee + covered usage + negation rows, GCP fees + credits, Azure actual vs amortized exports). The source modules map
+all of them to the FOCUS commitment columns; every figure here reads only those columns, the scope
+(:mod:`finops_kit.scope`), the usage units (:mod:`finops_kit.units`) and the attribution (:mod:`finops_kit.attribution`),
+so the notebook ``commitments.ipynb`` and ``finops-kit metrics`` agree.
+
+Definitions (FOCUS 1.2, amounts in the scope's currency):
+
+* **used commitment** of a ``CommitmentDiscountId`` = Σ EffectiveCost of its ``Usage`` and ``Credit`` rows that are not
+  ``CommitmentDiscountStatus = 'Unused'`` (covered usage at its amortized rate; GCP's CUD credits carry the discount
+  and the spread fee); **unused** = Σ EffectiveCost of its ``Unused`` rows (AWS RIFee/SP fee remainder, Azure
+  UnusedReservation/UnusedSavingsPlan). **utilization** = used / (used + unused). A source that bills no unused rows
+  (GCP: the kit spreads each month's CUD fee over the month's CUD credits) shows utilization 100% by construction; its
+  commitments are flagged ``unused_observable = False`` (no Unused row of that provider in scope).
+* **savings realized** of a commitment = Σ ListCost of its covered rows (the on-demand equivalent) − Σ EffectiveCost of
+  its covered rows − its unused cost: what the usage would have cost at list price minus what the commitment cost.
+  AWS ``SavingsPlanNegation`` rows carry ListCost 0 (they cancel billed cost, not the list value of the usage), so
+  the covered usage's list value counts once.
+* **coverage** of eligible usage: accelerated instances (:func:`finops_kit.units.accelerated_usage_sql`, the kit's
+  one answer for instance- and accelerator-hours) that ran on demand or under a commitment (spot capacity cannot be
+  covered). ``coverage_hours`` = committed hours / eligible hours; ``coverage_cost`` = ListCost of committed rows /
+  ListCost of eligible rows (on-demand equivalent, so a discount does not shrink the covered share);
+  ``on_demand_cost`` = EffectiveCost of eligible usage that ran on demand — what a commitment could have discounted.
+* **expiry**: the commitment's end from the source where the export carries it (AWS ``reservation/EndTime``,
+  ``savingsPlan/EndTime``; FOCUS 1.3 ``ContractCommitmentPeriodEnd``); NULL (unknown) otherwise, never guessed.
+* **sizing** (:func:`size_commitment`): for a usage series u_h (instances running per hour) over closed periods, a
+  commitment of c instances at rate r_c against on-demand r_od saves S(c) = r_od·Σ min(u_h, c) − r_c·c·H. S is concave
+  and maximal where P(u > c) = r_c / r_od, i.e. at the (1 − r_c/r_od)-quantile of usage: the discount d is the
+  percentile to cover. **break-even utilization** of an option = r_c / r_od = 1 − d: below it, the commitment costs
+  more than on demand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from . import units
+from .errors import ConfigError
+from .schema import MONEY
+from .scope import Scope
+
+#: Rows of a commitment that carry its use (covered usage, GCP CUD credits); Unused rows are the remainder.
+USED = ("(ChargeCategory IN ('Usage', 'Credit') AND CommitmentDiscountId IS NOT NULL "
+        "AND coalesce(CommitmentDiscountStatus, '') <> 'Unused')")
+UNUSED = "(CommitmentDiscountId IS NOT NULL AND CommitmentDiscountStatus = 'Unused')"
+#: Source columns that hold a commitment's end, where an export carries it (x_ columns of the AWS CUR mapping).
+END_COLUMNS = ("x_reservation_end_time", "x_savings_plan_end_time")
+#: x_ columns that name a Savings Plan's offering (Compute / EC2 Instance / SageMaker), where present.
+OFFERING_COLUMNS = ("x_savings_plan_offering_type",)
+#: Expiry windows of the calendar, in days.
+EXPIRY_WINDOWS = (30, 60, 90)
+RATE = "DECIMAL(38,6)"
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """A small aggregate as pandas, DECIMAL money kept as Decimal."""
+    return con.sql(sql).to_arrow_table().to_pandas()
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str = "focus") -> set[str]:
+    return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+
+
+def _end_sql(cols: set[str]) -> str:
+    """SQL: the row's commitment end as a TIMESTAMP (NULL when the export does not carry it)."""
+    parts = [f"TRY_CAST(replace(left(CAST({c} AS VARCHAR), 19), 'T', ' ') AS TIMESTAMP)"
+             for c in END_COLUMNS if c in cols]
+    return f"coalesce({', '.join(parts)})" if parts else "CAST(NULL AS TIMESTAMP)"
+
+
+def _offering_sql(cols: set[str]) -> str:
+    parts = [c for c in OFFERING_COLUMNS if c in cols]
+    return f"coalesce({', '.join(parts)})" if parts else "CAST(NULL AS VARCHAR)"
+
+
+def _require(sc: Scope) -> Scope:
+    if sc is None or sc.con is None:
+        raise ConfigError("commitments: pass a resolved scope (finops_kit.scope.resolve(con, config, ...))")
+    return sc
+
+
+def as_of(con: duckdb.DuckDBPyConnection, sc: Scope) -> dt.date:
+    """The day the report looks from: the last charge day with usage in scope (not the wall clock, so two runs on
+    the same warehouse agree)."""
+    row = con.execute(f"""SELECT max(CAST(ChargePeriodEnd - INTERVAL 1 SECOND AS DATE))
+                          FROM {sc.rows_sql()} WHERE ChargeCategory = 'Usage'""").fetchall()[0]
+    if row[0] is None:
+        raise ConfigError("commitments: no usage in scope to date the report from")
+    return row[0]
+
+
+# ------------------------------------------------------------------------------------------------ inventory
+def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """One row per commitment (``CommitmentDiscountId``) in scope: provider, name, type, category, offering, first and
+    last charge day, end (where known), purchases billed, used / unused cost, utilization, covered hours (usage-based
+    commitments), list value and savings realized of the covered usage. Sorted by unused cost, largest first."""
+    sc = _require(sc)
+    cols = _columns(con)
+    hours = f"CAST(ConsumedQuantity AS DOUBLE) * {units.hours_per_unit_sql()}"
+    return _frame(con, f"""
+      WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering
+                 FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL)
+      SELECT ProviderName AS provider, CommitmentDiscountId AS commitment_id,
+        coalesce(any_value(CommitmentDiscountName), CommitmentDiscountId) AS name,
+        any_value(CommitmentDiscountType) AS type, any_value(CommitmentDiscountCategory) AS category,
+        any_value(_offering) AS offering, BillingCurrency AS currency,
+        CAST(min(ChargePeriodStart) AS DATE) AS first_day,
+        CAST(max(ChargePeriodEnd) - INTERVAL 1 SECOND AS DATE) AS last_day,
+        CAST(max(_end) AS DATE) AS end_date,
+        coalesce(sum(BilledCost) FILTER (WHERE ChargeCategory = 'Purchase'), 0)::{MONEY} AS purchases_billed,
+        coalesce(sum(EffectiveCost) FILTER (WHERE {USED}), 0)::{MONEY} AS used_cost,
+        coalesce(sum(EffectiveCost) FILTER (WHERE {UNUSED}), 0)::{MONEY} AS unused_cost,
+        coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
+        sum({hours}) FILTER (WHERE {USED} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage')
+          AS covered_hours,
+        any_value(_observable) AS unused_observable
+      FROM (SELECT *, bool_or({UNUSED}) OVER (PARTITION BY ProviderName) AS _observable FROM r)
+      GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency
+      ORDER BY unused_cost DESC, provider, commitment_id""").pipe(_with_ratios)
+
+
+def _with_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """utilization, savings realized and savings rate from the money columns (exact Decimal arithmetic)."""
+    if df.empty:
+        return df.assign(utilization=pd.Series(dtype=float), savings=pd.Series(dtype=object),
+                         savings_rate=pd.Series(dtype=float))
+    used, unused = df["used_cost"], df["unused_cost"]
+    total = used + unused
+    df["utilization"] = [float(u / t) if t else None for u, t in zip(used, total, strict=True)]
+    df["savings"] = df["covered_list_cost"] - used - unused
+    df["savings_rate"] = [float(s / lc) if lc else None for s, lc in zip(df["savings"], df["covered_list_cost"],
+                                                                         strict=True)]
+    return df
+
+
+def utilization(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = ("period",)) -> pd.DataFrame:
+    """Used vs unused commitment per ``by`` (any of ``period``, ``day``, ``provider``, ``type``, ``commitment``), with
+    ``closed`` (the billing period is closed for the provider, :meth:`finops_kit.scope.Scope.closed_sql`).
+
+    The basis is FOCUS ``CommitmentDiscountStatus``: used = EffectiveCost of the commitment's covered rows, unused =
+    EffectiveCost of its ``Unused`` rows; ``utilization`` = used / (used + unused)."""
+    sc = _require(sc)
+    dims = {"period": "CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS period",
+            "day": "CAST(ChargePeriodStart AS DATE) AS day", "provider": "ProviderName AS provider",
+            "type": "CommitmentDiscountType AS type", "commitment": "CommitmentDiscountId AS commitment_id"}
+    bad = [b for b in by if b not in dims]
+    if bad:
+        raise ConfigError(f"commitments.utilization: unknown dimension(s) {bad}; expected some of {list(dims)}")
+    sel = ", ".join(dims[b] for b in by)
+    closed = sc.closed_sql(month="date_trunc('month', BillingPeriodStart)")
+    return _frame(con, f"""
+      SELECT {sel}{', ' if sel else ''}BillingCurrency AS currency,
+        coalesce(sum(EffectiveCost) FILTER (WHERE {USED}), 0)::{MONEY} AS used_cost,
+        coalesce(sum(EffectiveCost) FILTER (WHERE {UNUSED}), 0)::{MONEY} AS unused_cost,
+        coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
+        bool_and({closed}) AS closed
+      FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL
+      GROUP BY ALL ORDER BY ALL""").pipe(_with_ratios)
+
+
+# ------------------------------------------------------------------------------------------------ coverage
+#: Dimensions of :func:`coverage`.
+COVERAGE_DIMS = ("period", "day", "provider", "service", "instance_family", "accelerator", "region", "team")
+
+
+def eligible_usage_sql(sc: Scope) -> str:
+    """SQL: accelerated instances' usage rows that a commitment could cover (on demand or committed; spot and unused
+    commitment rows left out), with day, period, team, family, accelerator, pricing class, hours and money.
+
+    Rows, hours and pricing classes are :func:`finops_kit.units.accelerated_usage_sql` (a GCP VM's vCPU, RAM, GPU
+    rows and its credits are one instance); team is the allocation key as showback shows it."""
+    attr = sc.attribution
+    return f"""
+      SELECT CAST(ChargePeriodStart AS DATE) AS day,
+             CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS period,
+             ProviderName AS provider, ServiceName AS service, {attr.owner_sql()} AS team,
+             coalesce(instance_family, '(no instance type)') AS instance_family,
+             coalesce(instance_type, '(no instance type)') AS instance_type,
+             coalesce(accelerator, '(unknown)') AS accelerator,
+             coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
+             EffectiveCost, ListCost, CommitmentDiscountId,
+             coalesce(hours, 0) AS hours, coalesce(accelerator_hours, 0) AS accelerator_hours,
+             has_instance_hours
+      FROM ({units.accelerated_usage_sql("TRUE", sc.rows_sql())})
+      WHERE pricing IN ('On-demand', 'Committed') AND coalesce(CommitmentDiscountStatus, '') <> 'Unused'"""
+
+
+def coverage(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = ("period",), *,
+             closed_only: bool = False) -> pd.DataFrame:
+    """Commitment coverage of eligible accelerated usage per ``by`` (see the module doc): committed and on-demand
+    instance-hours, accelerator-hours, list and effective cost, ``coverage_hours``, ``coverage_accelerator_hours``,
+    ``coverage_cost`` and ``on_demand_cost`` (eligible spend that ran on demand). ``closed_only`` keeps closed billing
+    periods (a month in progress understates nothing but is not comparable)."""
+    sc = _require(sc)
+    bad = [b for b in by if b not in COVERAGE_DIMS]
+    if bad:
+        raise ConfigError(f"commitments.coverage: unknown dimension(s) {bad}; expected some of {list(COVERAGE_DIMS)}")
+    dims = [*by, "currency"]
+    cols = ", ".join(dims)
+    where = f"WHERE {sc.closed_sql(provider='provider', month='period')}" if closed_only else ""
+    df = _frame(con, f"""
+      WITH u AS ({eligible_usage_sql(sc)})
+      SELECT {cols},
+        sum(hours) FILTER (WHERE pricing = 'Committed') AS committed_hours,
+        sum(hours) AS eligible_hours,
+        sum(accelerator_hours) FILTER (WHERE pricing = 'Committed') AS committed_accelerator_hours,
+        sum(accelerator_hours) AS eligible_accelerator_hours,
+        coalesce(sum(ListCost) FILTER (WHERE pricing = 'Committed'), 0)::{MONEY} AS committed_list_cost,
+        coalesce(sum(ListCost), 0)::{MONEY} AS eligible_list_cost,
+        coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Committed'), 0)::{MONEY} AS committed_cost,
+        coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'On-demand'), 0)::{MONEY} AS on_demand_cost
+      FROM u {where} GROUP BY ALL ORDER BY ALL""")
+    for c in ("committed_hours", "committed_accelerator_hours"):
+        df[c] = df[c].fillna(0.0)
+    df["coverage_hours"] = [c / e if e else None for c, e in zip(df["committed_hours"], df["eligible_hours"],
+                                                                 strict=True)]
+    df["coverage_accelerator_hours"] = [c / e if e else None for c, e in zip(
+        df["committed_accelerator_hours"], df["eligible_accelerator_hours"], strict=True)]
+    df["coverage_cost"] = [float(c / e) if e else None for c, e in zip(
+        df["committed_list_cost"], df["eligible_list_cost"], strict=True)]
+    return df
+
+
+# ------------------------------------------------------------------------------------------------ expiry
+def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None = None,
+           windows: Sequence[int] = EXPIRY_WINDOWS) -> pd.DataFrame:
+    """Commitments still active at ``today`` (default :func:`as_of`) with their end date, days left, the window they
+    end in (``30`` / ``60`` / ``90`` days, ``later``, or ``unknown`` when the export has no end date), their monthly
+    value (EffectiveCost of used + unused in the last closed period they were active; else the latest period), current
+    utilization (the same period) and what lapses to on-demand if not renewed: the list value of that month's covered
+    usage."""
+    sc = _require(sc)
+    today = today or as_of(con, sc)
+    inv = inventory(con, sc)
+    if inv.empty:
+        return inv.assign(days_left=pd.Series(dtype=float), window=pd.Series(dtype=str))
+    per = utilization(con, sc, by=("commitment", "period"))
+    # the month it stands for: its last closed period, else its latest
+    per = per.sort_values(["commitment_id", "closed", "period"])
+    last = per.groupby("commitment_id").tail(1).set_index("commitment_id")
+    active = inv[(inv["last_day"] >= today - dt.timedelta(days=2)) & (inv["end_date"].isna()
+                                                                       | (inv["end_date"] > today))].copy()
+    active["monthly_value"] = [last.loc[i, "used_cost"] + last.loc[i, "unused_cost"] if i in last.index else None
+                               for i in active["commitment_id"]]
+    active["value_period"] = [last.loc[i, "period"] if i in last.index else None for i in active["commitment_id"]]
+    active["current_utilization"] = [last.loc[i, "utilization"] if i in last.index else None
+                                     for i in active["commitment_id"]]
+    active["lapses_to_on_demand"] = [last.loc[i, "covered_list_cost"] if i in last.index else None
+                                     for i in active["commitment_id"]]
+    active["days_left"] = [(e - today).days if pd.notna(e) else None for e in active["end_date"]]
+
+    def window(d: Any) -> str:
+        if d is None or (isinstance(d, float) and math.isnan(d)):
+            return "unknown"
+        for w in sorted(windows):
+            if d <= w:
+                return f"{w} days"
+        return "later"
+
+    active["window"] = [window(d) for d in active["days_left"]]
+    active["as_of"] = today
+    keep = ["provider", "commitment_id", "name", "type", "offering", "currency", "end_date", "days_left", "window",
+            "monthly_value", "value_period", "current_utilization", "lapses_to_on_demand", "as_of"]
+    return active[keep].sort_values(["days_left", "provider", "commitment_id"], na_position="last").reset_index(
+        drop=True)
+
+
+# ------------------------------------------------------------------------------------------------ sizing
+def break_even_utilization(commitment_rate: float, on_demand_rate: float) -> float:
+    """Utilization below which a commitment costs more than paying on demand: commitment rate / on-demand rate
+    (= 1 − discount)."""
+    if on_demand_rate <= 0:
+        raise ValueError("on-demand rate must be positive")
+    return commitment_rate / on_demand_rate
+
+
+def savings_curve(usage: Sequence[float], on_demand_rate: float, commitment_rate: float,
+                  levels: Sequence[float] | None = None) -> pd.DataFrame:
+    """Net savings of committing to ``level`` instances (per hour) against paying on demand, over an hourly usage
+    series (instances running in each hour; equal-length hours).
+
+    For each level c: ``covered_hours`` = Σ min(u_h, c), ``committed_hours`` = c·H, ``utilization`` =
+    covered / committed, ``net_savings`` = r_od·covered − r_c·c·H, ``percentile`` = share of hours with usage ≤ c.
+    Levels default to every distinct usage value (the curve is piecewise linear between them, so its maximum is at
+    one of them) plus 0."""
+    u = pd.Series(usage, dtype=float).dropna().round(9)
+    if u.empty:
+        return pd.DataFrame(columns=["level", "percentile", "covered_hours", "committed_hours", "utilization",
+                                     "commitment_cost", "net_savings"])
+    hours = len(u)
+    if levels is None:
+        levels = sorted({0.0, *u.tolist()})
+    s = u.sort_values().to_numpy()
+    cum = s.cumsum()
+    out = []
+    import numpy as np
+
+    for c in levels:
+        k = int(np.searchsorted(s, c, side="right"))  # hours with usage <= c
+        covered = (cum[k - 1] if k else 0.0) + c * (hours - k)
+        committed = c * hours
+        out.append({"level": float(c), "percentile": k / hours, "covered_hours": covered,
+                    "committed_hours": committed, "utilization": covered / committed if committed else None,
+                    "commitment_cost": commitment_rate * committed,
+                    "net_savings": on_demand_rate * covered - commitment_rate * committed})
+    return pd.DataFrame(out)
+
+
+def optimal_level(usage: Sequence[float], on_demand_rate: float, commitment_rate: float) -> float:
+    """The commitment level (instances) that maximizes net savings: the smallest usage value u with
+    P(usage > u) <= r_c / r_od, i.e. the (1 − r_c/r_od)-quantile of the hourly usage (0 when r_c >= r_od)."""
+    if commitment_rate >= on_demand_rate:
+        return 0.0
+    curve = savings_curve(usage, on_demand_rate, commitment_rate)
+    if curve.empty:
+        return 0.0
+    best = curve["net_savings"].max()
+    return float(curve.loc[curve["net_savings"] >= best - 1e-9 * max(1.0, abs(best)), "level"].min())
+
+
+def level_at_risk(usage: Sequence[float], percentile: float) -> float:
+    """The level that covers usage in ``percentile`` % of the hours ("cover the p-th percentile"): the smallest usage
+    value with at least that share of hours at or below it (lower = more conservative)."""
+    if not 0 <= percentile <= 100:
+        raise ValueError("percentile must be in 0..100")
+    u = pd.Series(usage, dtype=float).dropna().round(9).sort_values().to_numpy()
+    if not len(u):
+        return 0.0
+    k = max(0, math.ceil(percentile / 100 * len(u)) - 1)
+    return float(u[k])
+
+
+def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str] = ("provider", "instance_family"),
+                 closed_only: bool = True) -> pd.DataFrame:
+    """Instances running per hour of eligible accelerated usage (on demand + committed), per ``by`` and day: the
+    day's instance-hours / 24, its average concurrency (the exports are daily; an hourly export is summed to days, so
+    the distribution is of daily averages and slightly narrower than the hourly one). Days of the closed periods
+    without usage are 0. Also the on-demand rate (ListCost per instance-hour of
+    the group's eligible usage, the list price a commitment discounts) and the committed instances per hour today.
+    ``closed_only``: closed billing periods only (sizing never reads a month in progress)."""
+    sc = _require(sc)
+    bad = [b for b in by if b not in COVERAGE_DIMS]
+    if bad:
+        raise ConfigError(f"commitments.hourly_usage: unknown dimension(s) {bad}")
+    dims = ", ".join([*by, "currency"])
+    where = f"AND {sc.closed_sql(provider='provider', month='period')}" if closed_only else ""
+    # every day of the closed periods counts: a day a family did not run is a day of zero usage, not a missing value
+    # (otherwise a burst of a few days would look like steady usage worth committing to)
+    return _frame(con, f"""
+      WITH u AS ({eligible_usage_sql(sc)}),
+      g AS (SELECT {dims}, day, sum(hours) AS hours, sum(hours) FILTER (WHERE pricing = 'Committed') AS committed,
+                   sum(ListCost) FILTER (WHERE has_instance_hours) AS list_cost,
+                   sum(hours) FILTER (WHERE has_instance_hours) AS rated_hours
+            FROM u WHERE TRUE {where} GROUP BY ALL),
+      days AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE) AS day FROM g),
+      keys AS (SELECT DISTINCT {dims} FROM g)
+      SELECT {dims}, day, coalesce(g.hours, 0) / 24.0 AS instances,
+             coalesce(g.committed, 0) / 24.0 AS committed_instances,
+             CAST(sum(list_cost) OVER (PARTITION BY {dims}) / nullif(sum(rated_hours) OVER (PARTITION BY {dims}), 0)
+                  AS DOUBLE) AS on_demand_rate
+      FROM keys CROSS JOIN days LEFT JOIN g USING ({dims}, day) ORDER BY ALL""")
+
+
+def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile: float | None = None,
+           by: Sequence[str] = ("provider", "instance_family")) -> pd.DataFrame:
+    """Per group of :func:`hourly_usage` and commitment option (name -> discount off the on-demand rate): the level
+    maximizing net savings, its annualized net savings and utilization, the level at ``risk_percentile`` (if given)
+    with the same figures, the break-even utilization, and the instances committed today."""
+    rows = []
+    if usage.empty:
+        return pd.DataFrame()
+    for key, g in usage.groupby([*by, "currency"], dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        rate = g["on_demand_rate"].iloc[0]
+        if rate is None or not rate > 0:
+            continue
+        u = g["instances"].astype(float)
+        periods_h = len(u) * 24  # one value per day
+        for option, d in discounts.items():
+            rc = rate * (1 - d)
+            best = optimal_level(u, rate, rc)
+            curve = savings_curve(u, rate, rc, [best] + ([level_at_risk(u, risk_percentile)]
+                                                          if risk_percentile is not None else []))
+            scale = 8760 / len(u)  # curve rows are per sample (one average hour per day); annualize
+            rec = dict(zip([*by, "currency"], key, strict=True))
+            rec.update(option=option, discount=d, on_demand_rate=rate, commitment_rate=rc,
+                       break_even_utilization=break_even_utilization(rc, rate), days=len(u),
+                       mean_instances=float(u.mean()), committed_now=float(g["committed_instances"].iloc[-1]),
+                       optimal_level=best, additional_level=max(0.0, best - float(g["committed_instances"].iloc[-1])), optimal_percentile=float(curve["percentile"].iloc[0]),
+                       optimal_utilization=curve["utilization"].iloc[0],
+                       optimal_net_savings_year=float(curve["net_savings"].iloc[0]) * scale)
+            if risk_percentile is not None:
+                rec.update(risk_level=float(curve["level"].iloc[1]), risk_utilization=curve["utilization"].iloc[1],
+                           risk_net_savings_year=float(curve["net_savings"].iloc[1]) * scale)
+            rec["hours_observed"] = periods_h
+            rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------ FOCUS 1.3
+CONTRACT_TABLE = "focus_contract_commitment"
+
+
+def has_contract_commitments(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a FOCUS 1.3/1.4 Contract Commitment dataset was loaded (``focus_contract_commitment``)."""
+    return bool(con.execute(f"SELECT count(*) FROM information_schema.tables WHERE table_name = '{CONTRACT_TABLE}'"
+                            ).fetchall()[0][0])
+
+
+def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None = None) -> pd.DataFrame:
+    """Burn-down of negotiated commitments (FOCUS 1.3 Contract Commitment) against their term: per commitment, its
+    cost, the cost applied to it so far (Σ ``ContractCommitmentAppliedCost`` of the Cost and Usage rows' 1.3
+    ``ContractApplied`` elements, kept as ``x_ContractApplied``), the share of the term elapsed at ``today``, the
+    share burned, and the projected end-of-term shortfall at the current pace (positive: money left on the table).
+    Empty when no Contract Commitment dataset (or no ContractApplied column) was loaded."""
+    sc = _require(sc)
+    if not has_contract_commitments(con):
+        return pd.DataFrame()
+    today = today or as_of(con, sc)
+    cols = _columns(con)
+    if "x_ContractApplied" in cols:
+        applied = f"""
+          SELECT json_extract_string(e, '$.ContractCommitmentId') AS id,
+                 sum(CAST(json_extract_string(e, '$.ContractCommitmentAppliedCost') AS {MONEY})) AS applied
+          FROM (SELECT unnest(json_extract(CAST(x_ContractApplied AS JSON), '$.Elements[*]')) AS e
+                FROM {sc.rows_sql(period=False)}
+                WHERE x_ContractApplied IS NOT NULL AND CAST(ChargePeriodStart AS DATE) <= DATE '{today}')
+          GROUP BY 1"""
+    else:
+        applied = f"SELECT CAST(NULL AS VARCHAR) AS id, CAST(NULL AS {MONEY}) AS applied WHERE FALSE"
+    df = _frame(con, f"""
+      WITH a AS ({applied})
+      SELECT c.ContractCommitmentId AS commitment_id, c.ContractId AS contract_id,
+             c.ContractCommitmentType AS type, c.ContractCommitmentCategory AS category,
+             c.ContractCommitmentDescription AS description, c.BillingCurrency AS currency,
+             CAST(c.ContractCommitmentPeriodStart AS TIMESTAMP) AS period_start,
+             CAST(c.ContractCommitmentPeriodEnd AS TIMESTAMP) AS period_end,
+             CAST(c.ContractCommitmentCost AS {MONEY}) AS commitment_cost,
+             coalesce(a.applied, 0)::{MONEY} AS applied_cost
+      FROM {CONTRACT_TABLE} c LEFT JOIN a ON a.id = c.ContractCommitmentId
+      ORDER BY period_end, commitment_id""")
+    if df.empty:
+        return df
+    now = pd.Timestamp(today) + pd.Timedelta(days=1)
+    term = (df["period_end"] - df["period_start"]).dt.total_seconds()
+    elapsed = ((now - df["period_start"]).dt.total_seconds()).clip(lower=0)
+    df["elapsed_share"] = (elapsed / term).clip(upper=1.0)
+    df["burned_share"] = [float(a / c) if c else None for a, c in zip(df["applied_cost"], df["commitment_cost"],
+                                                                      strict=True)]
+    df["projected_applied"] = [float(a) / e if e and e > 0 else None for a, e in zip(df["applied_cost"],
+                                                                                     df["elapsed_share"], strict=True)]
+    df["projected_shortfall"] = [float(c) - p if p is not None else None for c, p in zip(
+        df["commitment_cost"], df["projected_applied"], strict=True)]
+    df["as_of"] = today
+    return df
+
+
+__all__ = ["COVERAGE_DIMS", "EXPIRY_WINDOWS", "as_of", "break_even_utilization", "contract_burndown", "coverage",
+           "eligible_usage_sql", "expiry", "has_contract_commitments", "hourly_usage", "inventory", "level_at_risk",
+           "optimal_level", "savings_curve", "sizing", "utilization"]

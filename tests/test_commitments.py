@@ -1,0 +1,189 @@
+"""Commitments: closed forms of sizing and break-even, and coverage / utilization / savings / expiry on the sample
+exports, checked against the providers' own raw columns (read here from the files, independently of the mapping)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import finops_kit as fk
+from finops_kit import commitments as cm
+from finops_kit import scope
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+RI_ARN = "arn:aws:ec2:us-east-1:210987654321:reserved-instances/5e8b2d1a-9c47-4f60-b3a2-7d1e0c9f8b44"
+
+
+# ------------------------------------------------------------------------------------------- closed forms
+def test_break_even_utilization_is_commitment_rate_over_on_demand_rate():
+    assert cm.break_even_utilization(0.72, 1.0) == pytest.approx(0.72)
+    assert cm.break_even_utilization(10.763664, 14.949534) == pytest.approx(0.72, abs=1e-6)
+    with pytest.raises(ValueError):
+        cm.break_even_utilization(1.0, 0.0)
+
+
+def test_optimal_level_is_the_discount_quantile_of_usage():
+    """Usage 1..10 instances (one hour each), on demand 1.00/h, commitment 0.65/h (35% off).
+    S(c) = sum(min(u, c)) - 0.65 * c * 10: S(3) = 27 - 19.5 = 7.5, S(4) = 34 - 26 = 8.0, S(5) = 40 - 32.5 = 7.5.
+    The optimum covers the 35th percentile: P(u > 4) = 0.6 <= 0.65 < P(u > 3) = 0.7."""
+    usage = list(range(1, 11))
+    curve = cm.savings_curve(usage, 1.0, 0.65).set_index("level")
+    assert curve.loc[3.0, "net_savings"] == pytest.approx(7.5)
+    assert curve.loc[4.0, "net_savings"] == pytest.approx(8.0)
+    assert curve.loc[5.0, "net_savings"] == pytest.approx(7.5)
+    assert curve.loc[4.0, "utilization"] == pytest.approx(34 / 40)
+    assert curve.loc[0.0, "net_savings"] == 0
+    assert cm.optimal_level(usage, 1.0, 0.65) == 4.0
+    # no discount, no commitment; a flat usage is covered whole at any discount
+    assert cm.optimal_level(usage, 1.0, 1.0) == 0.0
+    assert cm.optimal_level([3.0] * 24, 2.0, 1.0) == 3.0
+
+
+def test_level_at_risk_covers_the_chosen_percentile_of_hours():
+    usage = [5, 1, 9, 3, 7, 2, 10, 4, 8, 6]
+    assert cm.level_at_risk(usage, 10) == 1
+    assert cm.level_at_risk(usage, 50) == 5
+    assert cm.level_at_risk(usage, 100) == 10
+    with pytest.raises(ValueError):
+        cm.level_at_risk(usage, 101)
+
+
+def test_sizing_counts_days_without_usage_as_zero():
+    """A family that ran 4 instances for 10 days of a 100-day window is not steady: committing costs money."""
+    import pandas as pd
+
+    days = pd.date_range("2026-01-01", periods=100, freq="D")
+    frame = pd.DataFrame({"provider": "AWS", "instance_family": "p5", "currency": "USD", "day": days,
+                          "instances": [4.0 if i < 10 else 0.0 for i in range(100)],
+                          "committed_instances": 0.0, "on_demand_rate": 55.04})
+    out = cm.sizing(frame, {"1-year": 0.3})
+    assert out["optimal_level"].iloc[0] == 0.0 and out["optimal_net_savings_year"].iloc[0] == 0.0
+    assert out["break_even_utilization"].iloc[0] == pytest.approx(0.7)
+
+
+# ------------------------------------------------------------------------------------------- sample data
+@pytest.fixture(scope="module")
+def sample(sample_warehouse):
+    con = fk.connect(sample_warehouse, read_only=True)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    yield con, sc
+    con.close()
+
+
+def _planted_files(dataset: str, sub: str = "") -> list[str]:
+    doc = json.loads((SAMPLES / "PLANTED.json").read_text(encoding="utf-8"))
+    return [str(SAMPLES / f) for f in doc["datasets"][dataset]["files"] if sub in f]
+
+
+def test_reserved_instance_unused_dollars_equal_the_cur_unused_fee_columns(sample):
+    """The RI's unused cost (FOCUS Unused rows) is what CUR 2.0 states on its RIFee rows, read from the parquet."""
+    con, sc = sample
+    files = _planted_files("aws-cur2")
+    raw = duckdb.sql(f"""
+        SELECT sum(CAST(reservation_unused_recurring_fee AS DECIMAL(38,12))
+                   + CAST(reservation_unused_amortized_upfront_fee_for_billing_period AS DECIMAL(38,12))),
+               sum(CAST(reservation_effective_cost AS DECIMAL(38,12))) FILTER (WHERE line_item_line_item_type = 'DiscountedUsage')
+        FROM read_parquet({files!r}) WHERE reservation_reservation_a_r_n = '{RI_ARN}'""").fetchall()[0]
+    inv = cm.inventory(con, sc).set_index("commitment_id")
+    ri = inv.loc[RI_ARN]
+    assert ri["unused_cost"] == raw[0] and ri["used_cost"] == raw[1]
+    assert ri["utilization"] == pytest.approx(float(raw[1] / (raw[0] + raw[1])))
+    assert ri["type"] == "Reserved Instance" and ri["end_date"] == dt.date(2026, 12, 1)
+
+
+def test_azure_reservation_is_three_quarters_used(sample):
+    """The Azure sample's reservation covers 4 x NC8as_T4_v3 and 3 VMs use it around the clock: 75% utilization,
+    the unused quarter exactly the amortized export's UnusedReservation cost."""
+    con, sc = sample
+    files = _planted_files("azure", "azure/actual/")
+    amortized = [f.replace("/actual/", "/amortized/") for f in files]
+    raw = duckdb.sql(f"""
+        SELECT sum(CAST(CostInBillingCurrency AS DECIMAL(38,12))) FROM read_csv({amortized!r}, all_varchar=true)
+        WHERE ChargeType = 'UnusedReservation'""").fetchall()[0][0]
+    inv = cm.inventory(con, sc)
+    res = inv[(inv["provider"] == "Microsoft") & (inv["type"] == "Reservation")]
+    assert len(res) == 2  # the reservation and its renewal
+    assert list(res["utilization"]) == [pytest.approx(0.75), pytest.approx(0.75)]
+    assert sum(res["unused_cost"]) == raw
+
+
+def test_savings_plan_savings_count_the_covered_usage_once(sample):
+    """Savings of AWS Savings Plans = on-demand value of the covered usage - its SP effective cost - unused, from
+    CUR's own columns. The SavingsPlanNegation rows (ListCost 0) must not cancel the covered usage's list value."""
+    con, sc = sample
+    files = _planted_files("aws-cur2")
+    od, eff, unused = duckdb.sql(f"""
+        SELECT sum(CAST(pricing_public_on_demand_cost AS DECIMAL(38,12)))
+                 FILTER (WHERE line_item_line_item_type = 'SavingsPlanCoveredUsage'),
+               sum(CAST(savings_plan_savings_plan_effective_cost AS DECIMAL(38,12)))
+                 FILTER (WHERE line_item_line_item_type = 'SavingsPlanCoveredUsage'),
+               sum(CAST(savings_plan_total_commitment_to_date AS DECIMAL(38,12))
+                   - CAST(savings_plan_used_commitment AS DECIMAL(38,12)))
+                 FILTER (WHERE line_item_line_item_type = 'SavingsPlanRecurringFee')
+        FROM read_parquet({files!r})""").fetchall()[0]
+    inv = cm.inventory(con, sc)
+    sp = inv[(inv["provider"] == "AWS") & (inv["type"] == "Savings Plan")]
+    assert len(sp) == 3
+    assert sum(sp["covered_list_cost"]) == od and sum(sp["used_cost"]) == eff and sum(sp["unused_cost"]) == unused
+    assert sum(sp["savings"]) == od - eff - unused > 0
+
+
+def test_utilization_per_period_adds_up_to_the_inventory(sample):
+    con, sc = sample
+    per = cm.utilization(con, sc, by=("commitment", "period"))
+    inv = cm.inventory(con, sc).set_index("commitment_id")
+    for cid, g in per.groupby("commitment_id"):
+        assert sum(g["used_cost"]) == inv.loc[cid, "used_cost"]
+        assert sum(g["unused_cost"]) == inv.loc[cid, "unused_cost"]
+    # the RI's owner decommissioned half its instances on 2026-09-01: from then on half the RI is unused
+    ri = per[per["commitment_id"] == RI_ARN].set_index("period")
+    assert ri.loc[dt.date(2026, 10, 1), "utilization"] == pytest.approx(0.5)
+    assert ri.loc[dt.date(2026, 10, 1), "closed"] and not ri.loc[dt.date(2026, 11, 1), "closed"]
+
+
+def test_coverage_of_a_fully_reserved_family_and_of_spot_free_eligible_usage(sample):
+    con, sc = sample
+    cov = cm.coverage(con, sc, by=("provider", "instance_family"), closed_only=True)
+    t4 = cov[(cov["provider"] == "Microsoft") & (cov["instance_family"] == "NCasT4 v3")].iloc[0]
+    assert t4["coverage_hours"] == pytest.approx(1.0) and t4["on_demand_cost"] == 0
+    # eligible = on demand + committed accelerated usage: spot hours are not in the denominator
+    m = fk.metrics(con, sc)
+    acc = m.accelerators
+    want = acc[(acc["pricing"].isin(["On-demand", "Committed"]))]
+    total = cm.coverage(con, sc, by=("provider",))
+    for prov, g in want.groupby("provider"):
+        row = total[total["provider"] == prov].iloc[0]
+        assert row["eligible_hours"] == pytest.approx(float(sum(g["instance_hours"])), rel=1e-9)
+        committed = float(sum(g[g["pricing"] == "Committed"]["instance_hours"]))
+        assert row["committed_hours"] == pytest.approx(committed, rel=1e-9)
+
+
+def test_expiry_calendar_lists_the_reservation_ending_within_30_days(sample):
+    con, sc = sample
+    today = cm.as_of(con, sc)
+    assert today == dt.date(2026, 11, 26)
+    cal = cm.expiry(con, sc).set_index("commitment_id")
+    ri = cal.loc[RI_ARN]
+    assert ri["window"] == "30 days" and ri["days_left"] == 5
+    assert ri["value_period"] == dt.date(2026, 10, 1) and ri["current_utilization"] == pytest.approx(0.5)
+    # the first AWS Savings Plan ended 2026-06-01 and is not in the calendar; the Azure ones have no end in the export
+    assert (cal["provider"] == "AWS").sum() == 3
+    assert set(cal[cal["provider"] == "Microsoft"]["window"]) == {"unknown"}
+    assert Decimal(str(ri["monthly_value"])) > 0
+
+
+def test_hourly_usage_is_read_from_closed_periods_only(sample):
+    con, sc = sample
+    hu = cm.hourly_usage(con, sc)
+    closed = set(sc.closed_periods())
+    months = {dt.date(d.year, d.month, 1) for d in hu["day"]}
+    assert months <= closed and max(hu["day"]) < dt.date(2026, 11, 1)
+    # every family has one value per day of the window (days without usage are zeros)
+    n = hu.groupby(["provider", "instance_family"]).size()
+    assert n.nunique() == 1
