@@ -373,7 +373,9 @@ def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile:
            by: Sequence[str] = ("provider", "instance_family")) -> pd.DataFrame:
     """Per group of :func:`hourly_usage` and commitment option (name -> discount off the on-demand rate): the level
     maximizing net savings, its annualized net savings and utilization, the level at ``risk_percentile`` (if given)
-    with the same figures, the break-even utilization, and the instances committed today."""
+    with the same figures, the break-even utilization, the instances covered by commitments on the last day
+    (``committed_now``), ``change_level`` (optimum − today: buy when positive, shrink at renewal when negative) and
+    ``gain_vs_today_year``, what moving from today's level to the optimum is worth per year at that option's rate."""
     rows = []
     if usage.empty:
         return pd.DataFrame()
@@ -394,15 +396,103 @@ def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile:
             rec.update(option=option, discount=d, on_demand_rate=rate, commitment_rate=rc,
                        break_even_utilization=break_even_utilization(rc, rate), days=len(u),
                        mean_instances=float(u.mean()), committed_now=float(g["committed_instances"].iloc[-1]),
-                       optimal_level=best, additional_level=max(0.0, best - float(g["committed_instances"].iloc[-1])), optimal_percentile=float(curve["percentile"].iloc[0]),
+                       optimal_level=best, change_level=best - float(g["committed_instances"].iloc[-1]), optimal_percentile=float(curve["percentile"].iloc[0]),
                        optimal_utilization=curve["utilization"].iloc[0],
                        optimal_net_savings_year=float(curve["net_savings"].iloc[0]) * scale)
+            now = float(g["committed_instances"].iloc[-1])
+            at_now = savings_curve(u, rate, rc, [now])["net_savings"].iloc[0]
+            rec["gain_vs_today_year"] = (float(curve["net_savings"].iloc[0]) - float(at_now)) * scale
             if risk_percentile is not None:
                 rec.update(risk_level=float(curve["level"].iloc[1]), risk_utilization=curve["utilization"].iloc[1],
                            risk_net_savings_year=float(curve["net_savings"].iloc[1]) * scale)
             rec["hours_observed"] = periods_h
             rows.append(rec)
     return pd.DataFrame(rows)
+
+
+def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
+    """Per provider and commitment type in :func:`inventory`: the rate discount its commitments actually got on the
+    usage they covered, 1 − used cost / list value of that usage (unused cost left out: that is utilization, not
+    rate). The sizing options the bill itself supports, instead of a price list the kit would have to keep current."""
+    if inv.empty:
+        return pd.DataFrame(columns=["provider", "type", "discount", "commitments"])
+    rows = []
+    for (prov, typ), g in inv.groupby(["provider", "type"]):
+        lst, used = sum(g["covered_list_cost"]), sum(g["used_cost"])
+        if lst and used > 0:
+            rows.append({"provider": prov, "type": typ, "discount": float(1 - used / lst), "commitments": len(g)})
+    return pd.DataFrame(rows, columns=["provider", "type", "discount", "commitments"])
+
+
+def parse_options(options: Sequence[str] | dict[str, float] | None) -> dict[str, float]:
+    """Commitment options given as ``["3-year quote=0.45", ...]`` (a notebook/``-p`` list) or a dict: name ->
+    discount off list, a fraction in [0, 1). A malformed entry is a one-line ConfigError naming it."""
+    if not options:
+        return {}
+    if isinstance(options, dict):
+        items = list(options.items())
+    else:
+        items = []
+        for o in ([options] if isinstance(options, str) else options):
+            name, sep, value = str(o).rpartition("=")
+            if not sep or not name.strip():
+                raise ConfigError(f"parameter extra_options: {o!r}; expected NAME=DISCOUNT such as '3-year quote=0.45'")
+            items.append((name.strip(), value.strip()))
+    out = {}
+    for name, value in items:
+        try:
+            d = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"parameter extra_options: {name!r} has discount {value!r}; expected a number "
+                              "such as 0.45") from None
+        if not 0 <= d < 1:
+            raise ConfigError(f"parameter extra_options: {name!r} has discount {d}; expected a fraction in [0, 1)")
+        out[name] = d
+    return out
+
+
+def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: float | None = 10,
+              extra_options: Sequence[str] | dict[str, float] | None = None,
+              by: Sequence[str] = ("provider", "instance_family")) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What to buy: :func:`sizing` of each group's daily usage over closed periods, with the options of its provider
+    (the discounts its current commitments realized, :func:`realized_discounts`) plus ``extra_options`` (name ->
+    discount, e.g. a quoted 3-year rate; see :func:`parse_options`), and the net-savings curve of each group's best option.
+
+    Returns (sizing table sorted by annual net savings, curves: group, option, level, net_savings_year, utilization,
+    percentile on a grid of 0..max usage)."""
+    sc = _require(sc)
+    usage = hourly_usage(con, sc, by=by)
+    disc = realized_discounts(inventory(con, sc))
+    rows, curves = [], []
+    keys = [*by, "currency"]
+    if usage.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    for key, g in usage.groupby(keys, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        rec = dict(zip(keys, key, strict=True))
+        opts = {f"{r.type} (realized {r.discount:.0%})": r.discount
+                for r in disc.itertuples() if "provider" not in rec or r.provider == rec["provider"]}
+        opts.update(parse_options(extra_options))
+        if not opts:
+            continue
+        table = sizing(g, opts, risk_percentile=risk_percentile, by=by)
+        if table.empty:
+            continue
+        rows.append(table)
+        best = table.sort_values("optimal_net_savings_year", ascending=False).iloc[0]
+        u = g["instances"].astype(float)
+        top = float(u.max())
+        grid = sorted({*(top * i / 40 for i in range(41)), best["optimal_level"]})
+        c = savings_curve(u, best["on_demand_rate"], best["commitment_rate"], grid)
+        c["net_savings_year"] = c["net_savings"] * 8760 / len(u)
+        for k, v in rec.items():
+            c[k] = v
+        c["option"] = best["option"]
+        curves.append(c)
+    if not rows:
+        return pd.DataFrame(), pd.DataFrame()
+    out = pd.concat(rows, ignore_index=True).sort_values("optimal_net_savings_year", ascending=False)
+    return out.reset_index(drop=True), pd.concat(curves, ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------------------ FOCUS 1.3
@@ -465,4 +555,4 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
 
 __all__ = ["COVERAGE_DIMS", "EXPIRY_WINDOWS", "as_of", "break_even_utilization", "contract_burndown", "coverage",
            "eligible_usage_sql", "expiry", "has_contract_commitments", "hourly_usage", "inventory", "level_at_risk",
-           "optimal_level", "savings_curve", "sizing", "utilization"]
+           "optimal_level", "parse_options", "realized_discounts", "recommend", "savings_curve", "sizing", "utilization"]

@@ -21,7 +21,7 @@ from browser_check import check_report, chromium_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_NB = Path(__file__).resolve().parent / "fixtures" / "notebooks" / "report_smoke.ipynb"
-CURATED = ("tagging_audit", "spot_analysis", "storage_lifecycle", "forecast_vs_actual")
+CURATED = ("tagging_audit", "spot_analysis", "storage_lifecycle", "forecast_vs_actual", "commitments")
 
 pytestmark = [
     pytest.mark.browser,

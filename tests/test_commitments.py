@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -65,6 +66,32 @@ def test_sizing_counts_days_without_usage_as_zero():
     out = cm.sizing(frame, {"1-year": 0.3})
     assert out["optimal_level"].iloc[0] == 0.0 and out["optimal_net_savings_year"].iloc[0] == 0.0
     assert out["break_even_utilization"].iloc[0] == pytest.approx(0.7)
+
+
+def test_sizing_says_what_moving_from_todays_level_is_worth():
+    """Flat usage of 5 instances, 2 covered today, 40% off a 10.00/h rate: the optimum covers all 5; moving from 2 to
+    5 saves 3 instances x 10.00 x 40% x 8760 h a year."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"provider": "AWS", "instance_family": "p4d", "currency": "USD",
+                          "day": pd.date_range("2026-01-01", periods=30, freq="D"), "instances": 5.0,
+                          "committed_instances": 2.0, "on_demand_rate": 10.0})
+    row = cm.sizing(frame, {"1-year": 0.4}, risk_percentile=50).iloc[0]
+    assert row["optimal_level"] == 5.0 and row["change_level"] == 3.0
+    assert row["gain_vs_today_year"] == pytest.approx(3 * 10.0 * 0.4 * 8760)
+    assert row["optimal_net_savings_year"] == pytest.approx(5 * 10.0 * 0.4 * 8760)
+    assert row["risk_level"] == 5.0 and row["optimal_utilization"] == 1.0
+
+
+def test_extra_options_are_parsed_or_refused_in_one_line():
+    from finops_kit.errors import ConfigError
+
+    assert cm.parse_options(["3-year quote=0.45", "SP=0.3"]) == {"3-year quote": 0.45, "SP": 0.3}
+    assert cm.parse_options({"x": 0.1}) == {"x": 0.1} and cm.parse_options([]) == {}
+    for bad, words in ((["0.45"], "expected NAME=DISCOUNT"), (["q=abc"], "expected a number"),
+                       (["q=1.5"], "fraction in [0, 1)")):
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            cm.parse_options(bad)
 
 
 # ------------------------------------------------------------------------------------------- sample data
