@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("finops_kit.report", "run curated notebooks with parameters and render offline HTML reports"),
     "metrics": ("finops_kit.metrics", "the headline figures of a scope (billed, AI, GPU hours, tags, storage, transfer)"),
     "check": ("finops_kit.alerts", "evaluate budget and anomaly alert rules; exit 1 when any alert fires"),
+    "guard": ("finops_kit.guard", "check a Terraform/OpenTofu plan against AI cost guardrails, with a priced estimate"),
 }
 
 

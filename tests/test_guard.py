@@ -1,0 +1,476 @@
+"""``finops-kit guard``: Terraform/OpenTofu plan checks for AI cost, with a priced change estimate.
+
+Fixtures: ``tests/fixtures/guard/real_terraform/plan.json`` was written by Terraform 1.11 itself (built-in
+``terraform_data`` only: the providers could not be downloaded here); ``aws_plan.json``, ``gcp_plan.json`` and
+``azure_plan.json`` are hand-written in the same format (``make_fixtures.py`` wrote them), one resource per guarded
+type and edge case. Prices are checked against numbers computed by hand from data/ec2_ondemand_prices.csv and the
+bundled Spot Advisor feed (savings s: g5.xlarge 59%, p5.48xlarge 52% in us-east-1).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import xml.etree.ElementTree as ET
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from finops_kit import guard
+from finops_kit.cli import main
+from finops_kit.errors import ConfigError, InputError
+
+from .conftest import FIXTURES, REPO
+
+G = FIXTURES / "guard"
+H = Decimal("730.5")  # hours per month (tagging.HOURS_PER_MONTH)
+
+#: terraform_data mapped like an AWS instance: lets the guard read Terraform's own plan output.
+TF_DATA_TYPES = """resource_type,provider,kind,ai,pool,instance_type,count,max_count,accelerators,accelerator_type,\
+accelerator_count,spot,tags,tags_format,idle_shutdown,provisioned,launch_template,note
+terraform_data,AWS,instance,accelerators,,input.instance_type,input.count,,,,,input.spot=true,input.tags,map,,,,test
+"""
+
+
+def _config(**guardrails) -> dict:
+    """The repo's finops.yaml (its tag_policy and allocation: the rules the bill is judged by) + guardrails."""
+    cfg = yaml.safe_load((REPO / "finops.yaml").read_text())
+    cfg["guardrails"] = guardrails
+    return cfg
+
+
+def _write_config(tmp_path: Path, **guardrails) -> str:
+    p = tmp_path / "finops.yaml"
+    p.write_text(yaml.safe_dump(_config(**guardrails)))
+    return str(p)
+
+
+def _check(result: guard.GuardResult, rule: str, subject: str) -> guard.Check:
+    hits = [c for c in result.checks if c.rule == rule and c.subject == subject]
+    assert len(hits) == 1, [(c.rule, c.subject, c.status) for c in result.checks]
+    return hits[0]
+
+
+def _res(result: guard.GuardResult, address: str) -> guard.Resource:
+    return next(r for r in result.resources if r.address == address)
+
+
+def _plan(tmp_path: Path, *changes: dict, config: dict | None = None, name: str = "plan.json") -> str:
+    doc = {"format_version": "1.2", "terraform_version": "1.11.4", "resource_changes": list(changes),
+           "configuration": config or {"provider_config": {"aws": {"name": "aws", "expressions": {
+               "region": {"constant_value": "us-east-1"}}}}, "root_module": {}}}
+    p = tmp_path / name
+    p.write_text(json.dumps(doc))
+    return str(p)
+
+
+def _rc(address: str, type_: str, after: dict | None, before: dict | None = None, actions: list[str] | None = None,
+        unknown: dict | None = None) -> dict:
+    name = address.split(".")[-1].split("[")[0]
+    acts = actions or (["create"] if before is None else ["delete"] if after is None else ["update"])
+    return {"address": address, "mode": "managed", "type": type_, "name": name,
+            "provider_name": "registry.terraform.io/hashicorp/aws",
+            "change": {"actions": acts, "before": before, "after": after, "after_unknown": unknown or {}}}
+
+
+TAGS = {"team": "nlp", "env": "prod", "project": "chat", "owner": "ana@example.com", "model": "llama"}
+
+
+# ------------------------------------------------------------------------------------ real Terraform output
+def test_real_terraform_plan_actions_modules_unknowns_and_prices(tmp_path):
+    types = tmp_path / "types.csv"
+    types.write_text(TF_DATA_TYPES)
+    res = guard.evaluate(G / "real_terraform" / "plan.json",
+                         _config(default_region="us-east-1", max_accelerators={"per_team": {"default": 16}}),
+                         types_path=str(types))
+    actions = {r.address: r.change.action for r in res.resources}
+    assert actions == {
+        "terraform_data.fresh": "create", "terraform_data.gone": "delete", "terraform_data.keep": "no-op",
+        "terraform_data.seed": "create", "terraform_data.swap": "replace",
+        'module.team["nlp"].terraform_data.node[0]': "no-op", 'module.team["nlp"].terraform_data.node[1]': "no-op",
+        'module.team["vision"].terraform_data.node[0]': "create",
+        'module.team["vision"].terraform_data.node[1]': "create"}
+    # delete lowers the cost by the p4d price; replace is before p4d, after p5 (hand-computed)
+    assert _res(res, "terraform_data.gone").delta == -(Decimal("21.96") * H).quantize(Decimal("0.01"))
+    swap = _res(res, "terraform_data.swap")
+    assert swap.cost_before.monthly == Decimal("16041.78") and swap.cost_after.monthly == Decimal("40206.72")
+    assert _res(res, "terraform_data.fresh").cost_after.monthly == (2 * Decimal("5.672") * H).quantize(Decimal("0.01"))
+    # input.tags.project is unknown until apply (it references terraform_data.seed.id): reported, not guessed
+    fresh = _check(res, "required_tags", "terraform_data.fresh")
+    assert "project known after apply" in fresh.message and "project missing" not in fresh.message
+    # Environment=production on swap is prod through tag_policy's aliases, as on the bill
+    assert res.resources[[r.address for r in res.resources].index("terraform_data.swap")].attrs["after"]["env"] \
+        == ("ok", "prod", None)
+    # team vision: fresh (2 x 4 A10G) + two new p4d nodes (8 + 8) = 24 > 16; nlp keeps its no-op nodes only
+    team = _check(res, "max_accelerators_per_team", "team=vision")
+    assert team.status == "violation" and "24 accelerators" in team.message
+    assert not [c for c in res.checks if c.subject == "team=nlp"]
+    assert res.totals()["delta"] == Decimal("8286.79") - Decimal("16041.78") + (Decimal("40206.72") -
+                                                                               Decimal("16041.78")) + 2 * Decimal("16041.78")
+
+
+# ------------------------------------------------------------------------------------------------ AWS
+@pytest.fixture(scope="module")
+def aws_result() -> guard.GuardResult:
+    return guard.evaluate(G / "aws_plan.json", _config(
+        max_accelerators={"per_change": 64, "per_team": {"default": 48, "vision": 4}, "per_user": 40},
+        allowed_accelerators={"prod": ["A100", "H100", "A10G"], "staging": ["A10G", "H100"],
+                              "default": ["T4", "A10G", "L4"]},
+        provisioned_throughput={"approval_tag": "finops-approval"}, max_monthly_increase=20000))
+
+
+def test_aws_prices_against_hand_computed_numbers(aws_result):
+    r = aws_result
+    # on-demand p4d.24xlarge: 21.96 $/h x 730.5 h
+    assert _res(r, "aws_instance.trainer").cost_after.monthly == Decimal("16041.78")
+    # for_each spot instances in a module: 1.006 x (1 - 59%) x 730.5 = 301.30 each
+    for k in ("a", "b"):
+        c = _res(r, f'module.inference.aws_instance.api["{k}"]').cost_after
+        assert c.monthly == Decimal("301.30") and "59% spot savings" in c.basis
+    # ASG from a launch template created in the same plan (id unknown: found through the configuration reference):
+    # desired 2 x g5.12xlarge 5.672 = 8286.79; accelerators at max_size 4 x 4 GPUs
+    asg = _res(r, "aws_autoscaling_group.gpu")
+    assert asg.cost_after.monthly == Decimal("8286.79") and asg.after.accelerators() == 16
+    assert asg.after.tags["project"] == "ranker"  # the template's instance tags reach the instances
+    assert _res(r, "aws_launch_template.gpu").cost_after.monthly == 0
+    # EKS node group scaled 1 -> 3 spot p5.48xlarge: 55.04 x 48% x 730.5 per node
+    eks = _res(r, "aws_eks_node_group.train")
+    assert eks.cost_before.monthly == Decimal("19299.23") and eks.cost_after.monthly == Decimal("57897.68")
+    # deleting p3.2xlarge (region from its availability zone) lowers the cost by 3.06 x 730.5
+    assert _res(r, "aws_instance.legacy").delta == Decimal("-2235.33")
+    t = r.totals()
+    assert t["delta"] == Decimal("16041.78") + 2 * Decimal("301.30") + Decimal("8286.79") + \
+        Decimal("57897.68") - Decimal("19299.23") - Decimal("2235.33")
+    # never silently $0: SageMaker, Bedrock and the unknown type are listed as excluded, with why
+    excluded = dict(t["excluded"])
+    assert set(excluded) == {"aws_sagemaker_endpoint_configuration.llm", "aws_sagemaker_notebook_instance.sandbox",
+                             "aws_bedrock_provisioned_model_throughput.claude", "aws_instance.dynamic"}
+    assert "known after apply: instance_type" in excluded["aws_instance.dynamic"]
+    assert "ec2_ondemand_prices.csv" in r.price_source and "Spot Advisor" in r.price_source
+    assert r.ignored == 1  # aws_s3_bucket
+
+
+def test_aws_rules(aws_result):
+    r = aws_result
+    st = {(c.rule, c.subject): c.status for c in r.checks}
+    assert st[("non_production", "aws_instance.trainer")] == "violation"
+    assert ("non_production", 'module.inference.aws_instance.api["a"]') not in st  # production: not applied
+    assert st[("non_production", "aws_eks_node_group.train")] == "pass"          # staging, but spot
+    assert st[("non_production", "aws_autoscaling_group.gpu")] == "violation"    # staging, on demand
+    assert st[("non_production", "aws_sagemaker_notebook_instance.sandbox")] == "violation"  # no lifecycle config
+    assert st[("allowed_accelerators", "aws_instance.trainer")] == "violation"   # A100 in dev
+    assert st[("allowed_accelerators", "aws_eks_node_group.train")] == "pass"    # H100 in staging
+    assert st[("allowed_accelerators", "aws_instance.dynamic")] == "unknown"
+    assert st[("max_accelerators_per_team", "team=vision")] == "violation"
+    assert st[("max_accelerators_per_team", "team=recsys")] == "pass"            # ASG: 16 <= 48
+    nlp = _check(r, "max_accelerators_per_team", "team=nlp")                      # 44 <= 48, but dynamic's
+    assert nlp.status == "unknown" and "aws_instance.dynamic" in nlp.message      # type is unknown
+    assert st[("max_accelerators_per_user", "owner=ana@example.com")] == "violation"  # 44 > 40
+    assert st[("max_accelerators_per_change", "plan")] == "unknown"               # dynamic's count unknown
+    assert st[("provisioned_throughput", "aws_bedrock_provisioned_model_throughput.claude")] == "violation"
+    assert st[("max_monthly_increase", "plan")] == "violation"
+    assert st[("required_tags", "aws_instance.trainer")] == "pass"  # provider default_tags are in tags_all
+    assert r.exit_code == 1
+
+
+# ------------------------------------------------------------------------------------------- rule by rule
+def _instance(address: str, itype: str, tags: dict, spot: bool = False) -> dict:
+    return _rc(address, "aws_instance", {"instance_type": itype, "tags_all": tags, "instance_market_options":
+                                         [{"market_type": "spot"}] if spot else []})
+
+
+def test_required_tags_judged_like_the_bill(tmp_path):
+    plan = _plan(tmp_path,
+                 _instance("aws_instance.ok", "g5.xlarge", {**TAGS, "Team": None} | {"Team": "nlp"}),
+                 _instance("aws_instance.variant", "g5.xlarge", {**{k: v for k, v in TAGS.items() if k != "env"},
+                                                                 "ENV": "Production"}),
+                 _instance("aws_instance.typo", "g5.xlarge", {**{k: v for k, v in TAGS.items() if k != "env"},
+                                                              "enviroment": "prod"}),
+                 _instance("aws_instance.badval", "g5.xlarge", {**TAGS, "env": "qa-lab"}),
+                 _instance("aws_instance.cpu", "t3.large", {k: v for k, v in TAGS.items() if k != "model"}))
+    r = guard.evaluate(plan, _config())
+    assert _check(r, "required_tags", "aws_instance.ok").status == "pass"
+    assert _check(r, "required_tags", "aws_instance.variant").status == "pass"   # alias + value alias
+    typo = _check(r, "required_tags", "aws_instance.typo")
+    assert typo.status == "violation" and "'enviroment', a near-duplicate" in typo.message
+    bad = _check(r, "required_tags", "aws_instance.badval")
+    assert bad.status == "violation" and "env='qa-lab' is not one of prod, staging, dev, test, sandbox" in bad.message
+    assert _check(r, "required_tags", "aws_instance.cpu").status == "pass"       # model: only on AI spend
+    off = guard.evaluate(plan, _config(required_tags=False))
+    assert not [c for c in off.checks if c.rule == "required_tags"]
+
+
+def test_accelerator_limits_pass_and_fail(tmp_path):
+    plan = _plan(tmp_path, _instance("aws_instance.a", "p4d.24xlarge", TAGS),
+                 _instance("aws_instance.b", "g5.xlarge", {**TAGS, "team": "vision", "owner": "bo@example.com"}))
+    ok = guard.evaluate(plan, _config(max_accelerators={"per_change": 9, "per_team": {"nlp": 8, "default": 1},
+                                                        "per_user": 8}))
+    assert {c.status for c in ok.checks if c.rule.startswith("max_acc")} == {"pass"} and ok.exit_code == 0
+    bad = guard.evaluate(plan, _config(max_accelerators={"per_change": 8, "per_team": 7, "per_user": 0}))
+    assert _check(bad, "max_accelerators_per_change", "plan").status == "violation"
+    team = _check(bad, "max_accelerators_per_team", "team=nlp")
+    assert team.status == "violation" and team.impact == Decimal("16041.78")
+    assert _check(bad, "max_accelerators_per_team", "team=vision").status == "pass"
+    assert _check(bad, "max_accelerators_per_user", "owner=bo@example.com").status == "violation"
+    assert bad.exit_code == 1
+
+
+def test_allowed_families_and_non_production(tmp_path):
+    dev = {**TAGS, "env": "Development"}
+    plan = _plan(tmp_path, _instance("aws_instance.h100", "p5.48xlarge", dev),
+                 _instance("aws_instance.a10g", "g5.xlarge", dev, spot=True),
+                 _instance("aws_instance.p4d_family", "p4d.24xlarge", TAGS))
+    r = guard.evaluate(plan, _config(allowed_accelerators={"prod": ["p4d"], "dev": ["A10G", "t4"]}))
+    h = _check(r, "allowed_accelerators", "aws_instance.h100")
+    assert h.status == "violation" and "NVIDIA H100" in h.message and "env=dev" in h.message
+    assert _check(r, "allowed_accelerators", "aws_instance.a10g").status == "pass"
+    assert _check(r, "allowed_accelerators", "aws_instance.p4d_family").status == "pass"  # by instance family
+    assert _check(r, "non_production", "aws_instance.h100").status == "violation"
+    assert _check(r, "non_production", "aws_instance.a10g").status == "pass"      # spot
+    assert not [c for c in r.checks if c.rule == "non_production" and c.subject == "aws_instance.p4d_family"]
+    off = guard.evaluate(plan, _config(non_production="off"))
+    assert not [c for c in off.checks if c.rule == "non_production"]
+
+
+def test_provisioned_throughput_needs_approval(tmp_path):
+    bedrock = {"model_arn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2", "model_units": 1,
+               "commitment_duration": "OneMonth", "tags_all": TAGS}
+    plan = _plan(tmp_path, _rc("aws_bedrock_provisioned_model_throughput.a", "aws_bedrock_provisioned_model_throughput",
+                               bedrock),
+                 _rc("aws_bedrock_provisioned_model_throughput.b", "aws_bedrock_provisioned_model_throughput",
+                     {**bedrock, "tags_all": {**TAGS, "finops-approval": "FIN-123"}}))
+    r = guard.evaluate(plan, _config(provisioned_throughput={"approval_tag": "finops-approval"}))
+    assert _check(r, "provisioned_throughput", "aws_bedrock_provisioned_model_throughput.a").status == "violation"
+    assert _check(r, "provisioned_throughput", "aws_bedrock_provisioned_model_throughput.b").status == "pass"
+    listed = guard.evaluate(plan, _config(provisioned_throughput={
+        "approval_tag": "finops-approval", "approved_addresses": ["aws_bedrock_provisioned_model_throughput.*"]}))
+    assert {c.status for c in listed.checks if c.rule == "provisioned_throughput"} == {"pass"}
+
+
+def test_max_monthly_increase_and_unknowns(tmp_path):
+    plan = _plan(tmp_path, _instance("aws_instance.a", "g5.xlarge", TAGS))
+    assert _check(guard.evaluate(plan, _config(max_monthly_increase=734.88)), "max_monthly_increase",
+                  "plan").status == "pass"   # 1.006 x 730.5 = 734.883 -> 734.88
+    assert _check(guard.evaluate(plan, _config(max_monthly_increase=734)), "max_monthly_increase",
+                  "plan").status == "violation"
+    unknown = _plan(tmp_path, _rc("aws_instance.u", "aws_instance", {"tags_all": TAGS},
+                                  unknown={"instance_type": True}), name="u.json")
+    r = guard.evaluate(unknown, _config(max_monthly_increase=100))
+    c = _check(r, "max_monthly_increase", "plan")
+    assert c.status == "unknown" and "aws_instance.u" in c.message and r.exit_code == 0
+    assert guard.evaluate(unknown, _config(max_monthly_increase=100, fail_on_unknown=True)).exit_code == 1
+
+
+def test_launch_template_found_by_name(tmp_path):
+    plan = _plan(tmp_path,
+                 _rc("aws_launch_template.lt", "aws_launch_template",
+                     {"name": "gpu-lt", "instance_type": "p4d.24xlarge",
+                      "instance_market_options": [{"market_type": "spot"}]}, actions=["no-op"],
+                     before={"name": "gpu-lt", "instance_type": "p4d.24xlarge",
+                             "instance_market_options": [{"market_type": "spot"}]}),
+                 _rc("aws_autoscaling_group.g", "aws_autoscaling_group",
+                     {"desired_capacity": None, "min_size": 1, "max_size": 2, "launch_template": [{"name": "gpu-lt"}],
+                      "tag": [{"key": k, "value": v, "propagate_at_launch": True} for k, v in TAGS.items()]}))
+    r = guard.evaluate(plan, _config())
+    g = _res(r, "aws_autoscaling_group.g")
+    # min_size when desired_capacity is not set; spot from the template: 21.96 x (1 - 67%) x 730.5
+    assert g.cost_after.monthly == (Decimal("21.96") * Decimal("0.33") * H).quantize(Decimal("0.01"))
+    assert g.after.accelerators() == 16 and _check(r, "required_tags", "aws_autoscaling_group.g").status == "pass"
+
+
+# -------------------------------------------------------------------------------------------- GCP, Azure
+def test_gcp_attached_and_built_in_accelerators_workbench_idle():
+    r = guard.evaluate(G / "gcp_plan.json", _config(allowed_accelerators={"default": ["T4", "L4"]}))
+    assert _res(r, "google_compute_instance.t4_dev").after.accelerators() == 2      # N1 + 2 attached T4
+    assert _res(r, "google_compute_instance.a100_train").after.accelerators() == 8  # built into a2-highgpu-8g
+    assert _res(r, "google_container_node_pool.l4").after.accelerators() == 6       # 1 L4 x max 6 nodes
+    st = {(c.rule, c.subject): c.status for c in r.checks}
+    assert st[("non_production", "google_compute_instance.t4_dev")] == "pass"       # preemptible / SPOT
+    assert st[("non_production", "google_workbench_instance.ok")] == "pass"         # idle-timeout-seconds
+    assert st[("non_production", "google_workbench_instance.always_on")] == "violation"
+    assert st[("allowed_accelerators", "google_compute_instance.t4_dev")] == "pass"
+    assert st[("allowed_accelerators", "google_compute_instance.a100_train")] == "violation"
+    # GCP labels cannot hold '@': the owner pattern of tag_policy fails on the plan as it does on the bill
+    assert "owner='bo_example_com'" in _check(r, "required_tags", "google_compute_instance.t4_dev").message
+    assert all(c.monthly is None and c.status == "not priced" for c in
+               (x.cost_after for x in r.resources))  # no GCP price table: listed, never $0
+
+
+def test_azure_ptu_and_ml_instance():
+    r = guard.evaluate(G / "azure_plan.json", _config(
+        provisioned_throughput={"approved_addresses": ["azurerm_cognitive_deployment.gpt4o_ptu"]}))
+    st = {(c.rule, c.subject): c.status for c in r.checks}
+    assert st[("provisioned_throughput", "azurerm_cognitive_deployment.gpt4o_ptu")] == "pass"
+    assert ("provisioned_throughput", "azurerm_cognitive_deployment.gpt4o_paygo") not in st  # GlobalStandard
+    assert st[("non_production", "azurerm_kubernetes_cluster_node_pool.gpu")] == "pass"      # priority Spot
+    assert st[("non_production", "azurerm_machine_learning_compute_instance.dev")] == "violation"
+    assert _res(r, "azurerm_kubernetes_cluster_node_pool.gpu").cost_after.status == "unknown"  # node_count
+    assert _res(r, "azurerm_kubernetes_cluster_node_pool.gpu").after.accelerators() == 3       # max_count 3 x 1
+    assert not [c for c in r.checks if c.rule == "required_tags" and "cognitive" in c.subject]  # carries no tags
+    unapproved = guard.evaluate(G / "azure_plan.json", _config(provisioned_throughput={"approval_tag": "approval"}))
+    assert _check(unapproved, "provisioned_throughput", "azurerm_cognitive_deployment.gpt4o_ptu").status == "violation"
+
+
+def test_type_table_covers_the_issue_and_is_consistent():
+    types = guard.resource_types()
+    for t in ("aws_instance", "aws_launch_template", "aws_autoscaling_group", "aws_eks_node_group",
+              "aws_sagemaker_endpoint_configuration", "aws_sagemaker_notebook_instance",
+              "aws_bedrock_provisioned_model_throughput", "google_compute_instance", "google_container_node_pool",
+              "google_workbench_instance", "azurerm_linux_virtual_machine", "azurerm_kubernetes_cluster_node_pool",
+              "azurerm_machine_learning_compute_instance", "azurerm_cognitive_deployment"):
+        assert t in types and types[t].note
+    fixtures = {rc["type"] for f in ("aws_plan.json", "gcp_plan.json", "azure_plan.json")
+                for rc in json.loads((G / f).read_text())["resource_changes"]}
+    assert set(types) <= fixtures  # a fixture per guarded type
+
+
+# ----------------------------------------------------------------------------------------------- hostile
+def _good_doc() -> dict:
+    return json.loads((G / "aws_plan.json").read_text())
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"", "empty file"),
+    (b"not json at all", "not valid JSON"),
+    (b"PK\x03\x04binary", "binary plan file"),
+    (b"\xff\xfe\x00garbage", "not UTF-8"),
+    (b"[1, 2]", "$: expected a JSON object"),
+    (b'{"resource_changes": []}', "$.format_version: expected a plan JSON format version 1.x, got nothing"),
+    (b'{"format_version": "2.0", "resource_changes": []}', "got '2.0'"),
+    (b'{"format_version": "1.2", "values": {}}', "not a state file"),
+    (b'{"format_version": "1.2", "resource_changes": {}}', "$.resource_changes: expected a list"),
+    (b'{"format_version": "1.2", "resource_changes": [{"address": "a.b", "type": "a", "name": "b", '
+     b'"change": {"actions": ["destroy"]}}]}', "$.resource_changes[0].change.actions: expected a list of"),
+    (b'{"format_version": "1.2", "resource_changes": [{"type": "a", "name": "b", "change": {}}]}',
+     "$.resource_changes[0].address: expected a non-empty string"),
+    (b'{"format_version": "1.2", "resource_changes": [{"address": "a.b", "type": "a", "name": "b", '
+     b'"change": {"actions": ["create"], "after": "x"}}]}', "$.resource_changes[0].change.after: expected an object"),
+    (b'{"format_version": NaN}', "not valid JSON"),
+    (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+])
+def test_hostile_plan_files_one_line_exit_2(tmp_path, capsys, content, expected):
+    p = tmp_path / "plan.json"
+    p.write_bytes(content)
+    with pytest.raises(InputError) as exc:
+        guard.read_plan(p)
+    assert expected in str(exc.value) and str(p) in str(exc.value) and "\n" not in str(exc.value)
+    assert main(["guard", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err
+
+
+@pytest.mark.parametrize("value, expected", [
+    (10 ** 30, "expected a whole number 0..1,000,000"),
+    (-1, "expected a whole number"),
+    (2.5, "expected a whole number"),
+    ("lots", "expected a whole number"),
+    (1e308, "expected a whole number"),
+])
+def test_hostile_counts(tmp_path, value, expected):
+    doc = _good_doc()
+    eks = next(rc for rc in doc["resource_changes"] if rc["type"] == "aws_eks_node_group")
+    eks["change"]["after"]["scaling_config"][0]["max_size"] = value
+    p = tmp_path / "plan.json"
+    p.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as exc:
+        guard.evaluate(p, _config())
+    assert "aws_eks_node_group.train" in str(exc.value) and expected in str(exc.value)
+    assert "$.resource_changes[" in str(exc.value)
+
+
+def test_missing_optional_fields_are_not_guessed(tmp_path):
+    doc = _good_doc()
+    for rc in doc["resource_changes"]:
+        rc["change"].pop("after_unknown", None)
+        rc.pop("module_address", None)
+    doc.pop("configuration")
+    p = tmp_path / "plan.json"
+    p.write_text(json.dumps(doc))
+    r = guard.evaluate(p, _config())  # no provider block: the region is unknown, so nothing AWS is priced
+    assert _res(r, "aws_instance.trainer").cost_after.status == "not priced"
+    assert "region unknown" in _res(r, "aws_instance.trainer").cost_after.basis
+    assert _res(r, "aws_instance.legacy").cost_before.monthly == Decimal("2235.33")  # its AZ names the region
+    r2 = guard.evaluate(p, _config(default_region="us-east-1"))
+    assert _res(r2, "aws_instance.trainer").cost_after.monthly == Decimal("16041.78")
+
+
+@pytest.mark.parametrize("guardrails, expected", [
+    ({"max_acelerators": {}}, "guardrails.max_acelerators: unknown setting"),
+    ({"max_accelerators": {"per_teem": 3}}, "guardrails.max_accelerators.per_teem: unknown setting"),
+    ({"max_accelerators": {"per_change": -1}}, "per_change: expected a whole number >= 0"),
+    ({"max_accelerators": {"per_team": {"nlp": "eight"}}}, "per_team.nlp: expected a whole number"),
+    ({"allowed_accelerators": {"dev": "T4"}}, "allowed_accelerators.dev: expected a list"),
+    ({"non_production": "sometimes"}, "non_production: expected spot_or_idle_shutdown or off"),
+    ({"provisioned_throughput": {"aproval_tag": "x"}}, "provisioned_throughput.aproval_tag: unknown setting"),
+    ({"max_monthly_increase": "lots"}, "max_monthly_increase: expected an amount >= 0"),
+    ({"required_tags": "yes"}, "required_tags: expected true or false"),
+    ({"max_accelerators": {"per_user": 2}, "user_key": "usr"}, "guardrails.user_key: 'usr' is not a tag_policy key"),
+])
+def test_config_errors_are_one_line_exit_2(tmp_path, capsys, guardrails, expected):
+    cfg = _write_config(tmp_path, **guardrails)
+    with pytest.raises(ConfigError) as exc:
+        guard.evaluate(G / "aws_plan.json", cfg)
+    assert expected in str(exc.value)
+    assert main(["guard", str(G / "aws_plan.json"), "--config", cfg]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_unknown_section_typo_is_refused(tmp_path):
+    p = tmp_path / "finops.yaml"
+    p.write_text("guardrail:\n  max_monthly_increase: 5\n")
+    with pytest.raises(ConfigError, match="did you mean 'guardrails'"):
+        guard.evaluate(G / "aws_plan.json", str(p))
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+def test_cli_junit_end_to_end_three_rules(tmp_path, capsys):
+    """A plan that breaks three rules: non-production on demand, accelerator family, monthly increase."""
+    plan = _plan(tmp_path, _instance("aws_instance.big", "p5.48xlarge", {**TAGS, "env": "dev"}))
+    cfg = _write_config(tmp_path, allowed_accelerators={"dev": ["T4"]}, max_monthly_increase=10000)
+    assert main(["guard", plan, "--config", cfg, "--format", "junit"]) == 1
+    root = ET.fromstring(capsys.readouterr().out)
+    suite = root.find("testsuite")
+    assert suite.get("failures") == "3"
+    failed = sorted(tc.get("classname") for tc in suite.iter("testcase") if tc.find("failure") is not None)
+    assert failed == ["finops-kit.guard.allowed_accelerators", "finops-kit.guard.max_monthly_increase",
+                      "finops-kit.guard.non_production"]
+    msg = next(tc for tc in suite.iter("testcase") if tc.get("classname").endswith("max_monthly_increase"))
+    assert "$40,206.72" in msg.find("failure").get("message")  # 55.04 x 730.5
+
+
+def test_cli_exit_0_and_formats(tmp_path, capsys):
+    plan = _plan(tmp_path, _instance("aws_instance.ok", "g5.xlarge", TAGS, spot=True))
+    cfg = _write_config(tmp_path, max_monthly_increase=1000)
+    assert main(["guard", plan, "--config", cfg]) == 0
+    out = capsys.readouterr().out
+    assert "0 violation(s)" in out and "+$301.30" in out
+    assert main(["guard", plan, "--config", cfg, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["monthly"]["delta"] == "301.30" and doc["exit_code"] == 0
+    bad = _plan(tmp_path, _instance("aws_instance.dev", "p5.48xlarge", {**TAGS, "env": "dev"}), name="bad.json")
+    assert main(["guard", bad, "--config", cfg, "--format", "github"]) == 1
+    gh = capsys.readouterr().out.splitlines()
+    assert gh[0].startswith("::error file=") and ",title=finops-kit guard " in gh[0]
+    assert any(line.startswith("::notice ") for line in gh)
+    assert main(["guard", bad, "--config", cfg, "--format", "markdown"]) == 1
+    md = capsys.readouterr().out
+    assert "\\$40,206.72" in md and "$40" not in md.replace("\\$", "")
+    out_file = tmp_path / "report.md"
+    assert main(["guard", bad, "--config", cfg, "--format", "markdown", "--out", str(out_file)]) == 1
+    assert out_file.read_text().startswith("### finops-kit guard")
+
+
+def test_cli_help_names_formats_and_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["guard", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "text,json,junit,github,markdown" in out and "1: violations" in out
+
+
+def test_config_dict_is_not_mutated():
+    cfg = _config(max_accelerators={"per_team": 3})
+    before = copy.deepcopy(cfg)
+    guard.evaluate(G / "aws_plan.json", cfg)
+    assert cfg == before
