@@ -2,7 +2,8 @@
 
 Sections: ``tag_policy`` (tagging audit), ``allocation`` (showback of shared costs), ``budgets`` and ``roadmap``
 (forecast vs actual), ``alerts`` (``finops-kit check``), ``currency`` (optional reporting-currency conversion),
-``reports`` (report defaults), ``guardrails`` (``finops-kit guard``: AI cost rules for Terraform/OpenTofu plans).
+``reports`` (report defaults), ``guardrails`` (``finops-kit guard``: AI cost rules for Terraform/OpenTofu plans),
+``unit_economics`` (idle GPU threshold, training-run identification).
 Each analysis module validates its own section and raises a one-line :class:`~finops_kit.errors.ConfigError` naming
 the key that is wrong.
 """
@@ -20,7 +21,8 @@ from .errors import ConfigError
 DEFAULT_CONFIG = "finops.yaml"
 #: The sections the kit reads. A misspelled section (``budgetz``) is an error, like an unknown key inside one:
 #: silently ignoring it turns "no budgets configured" into "no alerts", exit 0.
-SECTIONS = ("tag_policy", "allocation", "budgets", "roadmap", "alerts", "currency", "reports", "guardrails")
+SECTIONS = ("tag_policy", "allocation", "budgets", "roadmap", "alerts", "currency", "reports", "guardrails",
+            "unit_economics")
 #: Largest config accepted, in bytes and in YAML nodes after expanding aliases: a few anchors are normal, a
 #: "billion laughs" alias bomb expands a 1 KB file to billions of nodes and exhausts memory.
 MAX_CONFIG_BYTES = 1 << 20

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from .errors import InputError
-from .inputs import ResolvedInputs, not_billing_reason, walk
+from .inputs import ResolvedInputs, not_billing_reason, side_folder, walk
 from .sources.base import CSV_SUFFIXES, JSON_SUFFIXES, PARQUET_SUFFIXES
 
 BILLING_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_SUFFIXES
@@ -212,7 +212,9 @@ def _has_assembly_folder(key: str, period: str) -> bool:
 
 def resolve_folder(folder: Path) -> ResolvedInputs | None:
     """Files of the current assemblies under ``folder``, or None when it is not a delivery layout."""
-    files = walk(folder)
+    found = walk(folder)
+    side = [p for p in found if side_folder(p, folder)]  # side files (_ai_units/...): listed as skipped
+    files = [p for p in found if not side_folder(p, folder)]
     rel = {p.relative_to(folder).as_posix(): p for p in files}
 
     def read(key: str) -> dict:
@@ -224,7 +226,7 @@ def resolve_folder(folder: Path) -> ResolvedInputs | None:
     plan = plan_delivery(rel, read, newest)
     if plan is None:
         return None
-    other = [{"path": str(p), "reason": reason} for p in files if (reason := not_billing_reason(p))]
+    other = [{"path": str(p), "reason": reason} for p in side + files if (reason := not_billing_reason(p, folder))]
     return ResolvedInputs(
         files=[str(rel[k]) for k in plan.load],
         skipped=[{"path": str(rel[s["path"]]), "reason": s["reason"]} for s in plan.skipped] + other,

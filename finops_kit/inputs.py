@@ -9,6 +9,9 @@ recursive glob through a self-referencing symlink name the same file many times)
 bytes are one delivery copied twice (the second is listed as skipped). Files found by walking a folder or
 expanding a glob that are plainly not billing data (YAML, Markdown, ...) are listed as skipped; whether a JSON
 file found that way is billing data is decided by the format detection (see :func:`finops_kit.ingest.ingest`).
+Files below a folder whose name starts with ``_`` (side files such as ``data/samples/_ai_units/``: GPU utilization
+logs, business metrics -- the Hive/Spark convention of ``_SUCCESS`` and ``_temporary``) are listed as skipped too
+when a folder is walked; a file named on the command line is always read.
 """
 
 from __future__ import annotations
@@ -46,8 +49,20 @@ def _is_billing_file(p: Path) -> bool:
     return name.endswith(BILLING_SUFFIXES) and not name.startswith(".")
 
 
-def not_billing_reason(p: Path) -> str | None:
+def side_folder(p: Path, root: Path) -> str | None:
+    """The first folder between ``root`` and ``p`` whose name starts with ``_`` (side files), else None."""
+    try:
+        parts = p.relative_to(root).parts[:-1]
+    except ValueError:
+        return None
+    return next((part for part in parts if part.startswith("_")), None)
+
+
+def not_billing_reason(p: Path, root: Path | None = None) -> str | None:
     """Why a file found in a folder is not read (None: it may be billing data, or it is a manifest)."""
+    side = side_folder(p, root) if root is not None else None
+    if side:
+        return f"side file, not a billing export (in folder {side}/)"
     if is_manifest_name(p.name) or _is_billing_file(p):
         return None
     suffix = "".join(p.suffixes[-2:]) or p.name
@@ -85,7 +100,7 @@ def resolve(inputs: list[str], *, cache_dir: str | None = None) -> ResolvedInput
                 if got is None:  # not a delivery layout: every billing file below it
                     files = []
                     for f in walk(p):
-                        reason = not_billing_reason(f)
+                        reason = not_billing_reason(f, p)
                         if reason:
                             out.skipped.append({"path": str(f), "reason": reason})
                         elif _is_billing_file(f):

@@ -9,6 +9,8 @@ writes, under ``--out``:
                        (a second, smaller payer 999988887777, so nothing is counted twice with aws-cur2)
 * ``gcp/``             GCP detailed billing export rows as gzip newline-delimited JSON, one file per invoice month
 * ``azure/``           Azure MCA cost exports, actual and amortized, one gzip CSV per month each
+* ``_ai_units/``       side files of the AI unit economics notebook (GPU utilization exports and their host map;
+                       :mod:`.ai_units`): not billing data, in a ``_`` folder that ``finops-kit ingest`` skips
 * ``PLANTED.json``     the planted cost spikes and the known billed/amortized totals per provider, dataset,
                        billing period and currency, computed from the generator's own records
 
@@ -74,6 +76,12 @@ def generate(out: str | Path, *, rows: int | None = None, seed: int = model.DEFA
         "known_patterns": _patterns(providers),
         "totals": totals,
     }
+    if "aws" in providers and "gcp" in providers:  # the side files describe AWS and GCP resources of the bill
+        from . import ai_units
+
+        if (out / ai_units.FOLDER).exists():
+            shutil.rmtree(out / ai_units.FOLDER)
+        doc["ai_units"] = ai_units.write(out, seed)
     (out / "PLANTED.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc
 

@@ -1,0 +1,287 @@
+"""Idle GPU dollars (finops_kit.gpu): the planted idle instance of the samples is recovered exactly, and every
+utilization reader refuses hostile input with one line naming the file, row or series and what was expected."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import finops_kit as fk
+from finops_kit import gpu
+from finops_kit.errors import ConfigError, InputError
+from finops_kit.scope import resolve
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+GPU_DIR = SAMPLES / "_ai_units" / "gpu"
+HEADER = "timestamp, index, uuid, utilization.gpu [%], memory.used [MiB]\n"
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict:
+    return json.loads((SAMPLES / "PLANTED.json").read_text())["ai_units"]["idle_gpu"]
+
+
+@pytest.fixture(scope="module")
+def idle(sample_warehouse: str):
+    con = fk.connect(sample_warehouse, read_only=True)
+    loaded = gpu.load_utilization(con, GPU_DIR, GPU_DIR / "hosts.csv")
+    sc = resolve(con, str(REPO / "finops.yaml"), {})
+    yield loaded, gpu.idle_gpu(con, sc), (con, sc)
+    con.close()
+
+
+def test_planted_idle_instance_recovered_exactly(idle, planted) -> None:
+    _loaded, r, _ = idle
+    row = r.by_resource.set_index("resource_id").loc[planted["resource_id"]]
+    assert row["team"] == planted["team"] and row["owner"] == "(untagged)"  # the forgotten box has no owner tag
+    assert row["billed_gpu_hours"] == planted["billed_gpu_hours"]
+    assert row["idle_gpu_hours"] == planted["idle_gpu_hours"]
+    assert Decimal(f"{row['cost']:.6f}") == Decimal(planted["billed_cost"])
+    assert Decimal(f"{row['idle_cost']:.6f}") == Decimal(planted["idle_cost"])
+    assert row["schedulable_hours"] == planted["schedulable_hours"]
+    assert Decimal(f"{row['schedule_savings']:.6f}") == Decimal(planted["schedule_savings"])
+    # it is the top idle resource, and what idle costs is stated at the price paid (on-demand here)
+    assert r.by_resource.iloc[0]["resource_id"] == planted["resource_id"]
+    assert r.by_pricing.set_index("pricing").loc["On-demand", "idle_cost"] >= float(planted["idle_cost"])
+
+
+def test_split_reconciles_and_sides_reported(idle, planted) -> None:
+    loaded, r, _ = idle
+    t = r.totals
+    assert abs(t["idle_cost"] + t["utilized_cost"] + t["unmeasured_cost"] - t["monitored_cost"]) < 1e-6
+    assert t["cost_per_utilized_gpu_hour"] == pytest.approx(
+        (t["idle_cost"] + t["utilized_cost"]) / t["utilized_gpu_hours"])
+    # the workstation is in the host map but on no bill: metrics without billed cost
+    assert list(r.unbilled["host"]) == [planted["unbilled_host"]]
+    assert not r.unbilled["resource_billed"].any()
+    # accelerated resources billed in the window without metrics are listed with their cost
+    assert t["unmonitored_resources"] == len(r.unmonitored) > 0
+    assert planted["resource_id"] not in set(r.unmonitored["resource_id"])
+    # three formats were read (nvidia-smi, CloudWatch, Prometheus DCGM), the committed chat-api box is not idle
+    assert set(loaded.files["format"]) == {"nvidia-smi", "cloudwatch", "prometheus-dcgm"}
+    committed = r.by_pricing.set_index("pricing").loc["Committed"]
+    assert committed["idle_cost"] == 0 and committed["utilized_cost"] > 0
+
+
+def test_ingest_skips_the_side_folder(sample_warehouse: str) -> None:
+    con = fk.connect(sample_warehouse, read_only=True)
+    files = {r[0] for r in con.execute("SELECT DISTINCT x_SourceFile FROM focus").fetchall()}
+    con.close()
+    assert not any("_ai_units" in f for f in files)
+    from finops_kit.inputs import resolve as resolve_inputs
+
+    got = resolve_inputs([str(SAMPLES)])
+    side = [s for s in got.skipped if "_ai_units" in s["path"]]
+    assert side and all("side file" in s["reason"] for s in side)
+    assert not any("_ai_units" in f for f in got.files)
+
+
+# ------------------------------------------------------------------------------------------- hostile inputs
+def _hosts(tmp: Path, rows: str = "gpu-a,i-0aaa,UTC\n") -> Path:
+    p = tmp / "hosts.csv"
+    p.write_text("host,resource_id,timezone\n" + rows)
+    return p
+
+
+def _load(tmp: Path, files: list[Path], hosts: Path | None = None):
+    con = duckdb.connect()
+    got = gpu.load_utilization(con, files, hosts)
+    rows = con.execute(f"SELECT resource_id, gpu_index, hour, utilization, samples FROM {gpu.TABLE} "
+                       "ORDER BY ALL").fetchall()
+    return got, rows
+
+
+def test_nvidia_smi_percent_na_and_timezone(tmp_path: Path) -> None:
+    hosts = _hosts(tmp_path, "gpu-a,i-0aaa,Europe/Berlin\n")
+    log = tmp_path / "gpu-a.csv"
+    log.write_text(HEADER + "2026/10/05 09:10:00.123, 0, GPU-1, 40 %, 100 MiB\n"
+                   "2026/10/05 09:20:00.456, 0, GPU-1, [N/A], [N/A]\n"
+                   "2026/10/05 09:30:00.000, 0, GPU-1, 20, 100\n")
+    got, rows = _load(tmp_path, [log], hosts)
+    # 09:xx in Berlin (CEST, +02:00) is 07:00 UTC; [N/A] is a missing sample, not zero
+    assert rows == [("i-0aaa", 0, dt.datetime(2026, 10, 5, 7), 30.0, 2)]
+    assert got.files.iloc[0]["missing_values"] == 1
+
+
+def test_duplicated_samples_count_once(tmp_path: Path) -> None:
+    hosts = _hosts(tmp_path)
+    body = "2026/10/05 09:10:00.000, 0, GPU-1, 90 %, 1 MiB\n2026/10/05 09:40:00.000, 0, GPU-1, 10 %, 1 MiB\n"
+    log = tmp_path / "gpu-a.csv"
+    log.write_text(HEADER + body + body)  # the log appended twice
+    copy = tmp_path / "copy" / "gpu-a.csv.gz"
+    copy.parent.mkdir()
+    copy.write_bytes(gzip.compress((HEADER + body).encode()))  # and the same samples in a second file
+    got, rows = _load(tmp_path, [log, copy], hosts)
+    assert rows == [("i-0aaa", 0, dt.datetime(2026, 10, 5, 9), 50.0, 2)]
+    assert got.duplicates == 4
+
+
+@pytest.mark.parametrize("body, expect", [
+    ("timestamp, index, uuid, memory.used [MiB]\n2026/10/05 09:10:00.000, 0, GPU-1, 1 MiB\n",
+     "row 1, column 'utilization.gpu': missing column"),
+    (HEADER + "2026/10/05 09:10:00.000, 0, GPU-1\n", "row 2: 3 fields; expected 5"),
+    (HEADER + "2026/10/05 09:10:00.000, 0, GPU-1, busy, 1 MiB\n",
+     "row 2, column 'utilization.gpu [%]': 'busy' is not a utilization"),
+    (HEADER + "2026/10/05 09:10:00.000, 0, GPU-1, 140 %, 1 MiB\n", "row 2, column 'utilization.gpu [%]': "
+     "utilization '140 %' outside 0-100"),
+    (HEADER + "05.10.2026 09:10, 0, GPU-1, 40 %, 1 MiB\n", "row 2, column 'timestamp': '05.10.2026 09:10' "
+     "is not a timestamp"),
+    (HEADER + "2026/10/05 09:10:00.000, x, GPU-1, 40 %, 1 MiB\n", "row 2, column 'index': 'x' is not a GPU index"),
+    ("", "empty nvidia-smi log"),
+])
+def test_nvidia_smi_malformed_rows(tmp_path: Path, body: str, expect: str) -> None:
+    hosts = _hosts(tmp_path)
+    log = tmp_path / "gpu-a.csv"
+    log.write_text(body)
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, [log], hosts)
+    assert str(e.value).startswith(f"{log}, ") or str(e.value).startswith(f"{log}: ")
+    assert expect in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_host_and_bad_map(tmp_path: Path) -> None:
+    hosts = _hosts(tmp_path)
+    log = tmp_path / "gpu-z.csv"
+    log.write_text(HEADER + "2026/10/05 09:10:00.000, 0, GPU-1, 40 %, 1 MiB\n")
+    with pytest.raises(InputError, match=r"gpu-z.csv: host 'gpu-z' \(the file name\) is not in the host map"):
+        _load(tmp_path, [log], hosts)
+    bad = _hosts(tmp_path, "gpu-z,i-0zzz,Mars/Olympus\n")
+    with pytest.raises(InputError, match=r"hosts.csv, row 2, column 'timezone': unknown time zone 'Mars/Olympus'"):
+        _load(tmp_path, [log], bad)
+    (tmp_path / "hosts.csv").write_text("name,instance\nx,y\n")
+    with pytest.raises(InputError, match=r"hosts.csv, column 'host': missing column"):
+        _load(tmp_path, [log], tmp_path / "hosts.csv")
+    with pytest.raises(InputError, match="give a host map"):
+        _load(tmp_path, [log], None)
+
+
+def _cw(tmp: Path, doc: object) -> Path:
+    p = tmp / "cw.json"
+    p.write_text(json.dumps(doc))
+    return p
+
+
+def _query(qid: str, metric: str = "nvidia_smi_utilization_gpu") -> dict:
+    return {"Id": qid, "MetricStat": {"Metric": {"Namespace": "CWAgent", "MetricName": metric, "Dimensions": [
+        {"Name": "InstanceId", "Value": "i-0abc"}, {"Name": "index", "Value": "1"}]}, "Period": 300,
+        "Stat": "Average"}}
+
+
+def test_cloudwatch_offsets_labels_and_other_metrics(tmp_path: Path) -> None:
+    doc = {"MetricDataQueries": [_query("a"), _query("m", "nvidia_smi_memory_used")],
+           "MetricDataResults": [
+               {"Id": "a", "Label": "x", "Timestamps": ["2026-10-05T11:05:00+02:00", "2026-10-05T09:10:00Z"],
+                "Values": [10.0, 30.0], "StatusCode": "Complete"},
+               {"Id": "m", "Label": "mem", "Timestamps": ["2026-10-05T09:00:00Z"], "Values": [5000],
+                "StatusCode": "Complete"},
+               {"Id": "b", "Label": "i-0def 3", "Timestamps": ["2026-10-05T09:00:00Z"], "Values": [1.5]}]}
+    got, rows = _load(tmp_path, [_cw(tmp_path, doc)])
+    assert rows == [("i-0abc", 1, dt.datetime(2026, 10, 5, 9), 20.0, 2),  # 11:05+02:00 is 09:05 UTC
+                    ("i-0def", 3, dt.datetime(2026, 10, 5, 9), 1.5, 1)]  # dimensions from the dynamic label
+    assert got.files.iloc[0]["other_metrics"] == 1
+
+
+@pytest.mark.parametrize("doc, expect", [
+    ({"MetricDataResults": {"Id": "a"}}, "document: expected a get-metric-data response with a MetricDataResults list"),
+    ({"MetricDataResults": [{"Id": "a", "Timestamps": ["2026-10-05T09:00:00Z"], "Values": [1, 2]}]},
+     "MetricDataResults[1] (Id a): 1 Timestamps but 2 Values"),
+    ({"MetricDataResults": [{"Id": "a", "Label": "gpu", "Timestamps": [], "Values": []}]},
+     "no InstanceId/index dimensions"),
+    ({"MetricDataQueries": [_query("a")], "MetricDataResults": [
+        {"Id": "a", "Timestamps": ["2026-10-05T09:00:00Z"], "Values": ["high"]}]}, "value 'high' is not a "
+     "utilization percentage"),
+    ([1, 2], "page 1: expected a get-metric-data response"),
+])
+def test_cloudwatch_wrong_shape(tmp_path: Path, doc: object, expect: str) -> None:
+    p = tmp_path / "cw.json"
+    p.write_text(json.dumps(doc))
+    if isinstance(doc, list):  # a list of pages is only CloudWatch when its first page says so
+        with pytest.raises(InputError, match="neither a CloudWatch"):
+            _load(tmp_path, [p])
+        return
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, [p])
+    assert str(e.value).startswith(f"{p}: ") and expect in str(e.value)
+
+
+def _prom(tmp: Path, result: list, rtype: str = "matrix", status: str = "success") -> Path:
+    p = tmp / "prom.json"
+    p.write_text(json.dumps({"status": status, "data": {"resultType": rtype, "result": result}}))
+    return p
+
+
+def test_prometheus_dcgm(tmp_path: Path) -> None:
+    hosts = _hosts(tmp_path, "node-1,i-0n1,\n")
+    t0 = int(dt.datetime(2026, 10, 5, 9, tzinfo=dt.UTC).timestamp())
+    series = [{"metric": {"__name__": "DCGM_FI_DEV_GPU_UTIL", "gpu": "2", "UUID": "GPU-9", "Hostname": "node-1"},
+               "values": [[t0, "3"], [t0 + 600, "NaN"], [t0 + 1200, "5"]]},
+              {"metric": {"__name__": "DCGM_FI_DEV_FB_USED", "gpu": "2", "Hostname": "node-1"}, "values": []},
+              {"metric": {"__name__": "DCGM_FI_DEV_GPU_UTIL", "gpu": "0", "instance": "node-1:9400"},
+               "values": [[t0 + 3600, "80"]]}]
+    got, rows = _load(tmp_path, [_prom(tmp_path, series)], hosts)
+    assert rows == [("i-0n1", 0, dt.datetime(2026, 10, 5, 10), 80.0, 1),
+                    ("i-0n1", 2, dt.datetime(2026, 10, 5, 9), 4.0, 2)]
+    f = got.files.iloc[0]
+    assert (f["missing_values"], f["other_metrics"]) == (1, 1)
+
+
+@pytest.mark.parametrize("make, expect", [
+    (lambda t: _prom(t, [], rtype="vector"), "data.resultType 'vector'; expected a matrix"),
+    (lambda t: _prom(t, [], status="error"), "query status 'error'"),
+    (lambda t: _prom(t, [{"metric": {"gpu": "0", "Hostname": "ghost"}, "values": []}]),
+     "series 1: host 'ghost' is not in the host map"),
+    (lambda t: _prom(t, [{"metric": {"gpu": "0", "Hostname": "node-1"}, "values": [["x", "1"]]}]),
+     "series 1: time 'x'; expected unix seconds"),
+    (lambda t: _prom(t, [{"metric": {"gpu": "zero", "Hostname": "node-1"}, "values": []}]),
+     "series 1: gpu label 'zero'"),
+    (lambda t: _prom(t, [{"values": []}]), "series 1: expected an object with metric labels"),
+])
+def test_prometheus_wrong_shape(tmp_path: Path, make, expect: str) -> None:
+    hosts = _hosts(tmp_path, "node-1,i-0n1,\n")
+    p = make(tmp_path)
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, [p], hosts)
+    assert str(e.value).startswith(f"{p}: ") and expect in str(e.value)
+
+
+def test_invalid_json_and_unknown_file(tmp_path: Path) -> None:
+    p = tmp_path / "x.json"
+    p.write_text('{"status": ')
+    with pytest.raises(InputError, match=r"x.json: invalid JSON at line 1"):
+        _load(tmp_path, [p])
+    q = tmp_path / "x.json"
+    q.write_text('{"hello": 1}')
+    with pytest.raises(InputError, match="neither a CloudWatch get-metric-data response"):
+        _load(tmp_path, [q])
+
+
+# ------------------------------------------------------------------------------------------------- config
+@pytest.mark.parametrize("sec, expect", [
+    ({"idle_threshold": 0}, "unit_economics.idle_threshold: 0; expected a GPU utilization percentage"),
+    ({"idle_threshold": "5%"}, "unit_economics.idle_threshold: '5%'"),
+    ({"schedule_min_idle_hours": 0.5}, "unit_economics.schedule_min_idle_hours: 0.5"),
+    ({"idle_treshold": 5}, "unit_economics.idle_treshold: unknown setting"),
+])
+def test_settings_validated(sec: dict, expect: str) -> None:
+    with pytest.raises(ConfigError, match=expect.replace("(", r"\(").replace(".", r"\.")):
+        gpu.load_settings({"unit_economics": sec})
+
+
+def test_threshold_and_run_length_change_the_answer(idle) -> None:
+    """The settings are read, not constants: a higher threshold finds more idle hours; a run length longer than
+    any idle stretch leaves nothing to schedule."""
+    _loaded, base, (con, sc) = idle
+    assert gpu.load_settings(str(REPO / "finops.yaml")) == gpu.Settings(5.0, 4)
+    more = gpu.idle_gpu(con, sc, settings=gpu.Settings(50.0, 4))
+    assert more.totals["idle_gpu_hours"] > base.totals["idle_gpu_hours"]
+    assert more.totals["idle_cost"] > base.totals["idle_cost"]
+    none = gpu.idle_gpu(con, sc, settings=gpu.Settings(5.0, 24 * 8))
+    assert none.totals["schedule_savings"] == 0 and base.totals["schedule_savings"] > 0
