@@ -1,5 +1,8 @@
 """``python -m benchmarks [--rows 1000000,10000000] [--skip-peer]`` (= ``make bench``).
 
+``python -m benchmarks forecast-calibration [--series 250]`` instead measures the forecast's interval coverage
+(:mod:`benchmarks.forecast_calibration`).
+
 For each size N, in one run, side by side:
 
 * **finops-kit**: ``finops-kit ingest <legacy CUR N rows>.csv.gz --format aws-cur`` into a fresh warehouse file
@@ -134,6 +137,11 @@ def fmt_result(r: dict | None) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["forecast-calibration"]:
+        from . import forecast_calibration
+
+        return forecast_calibration.main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", default="1000000,10000000", help="comma-separated sizes (default 1M,10M)")
     ap.add_argument("--skip-peer", action="store_true", help="do not run focus-converter")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .forecast import MODEL_LABELS, MODELS, SEASON, fit_forecast
+from .forecast import MODEL_LABELS, MODELS, SEASON, ModelForecast, fit_forecast
 
 
 def mape(y, yhat) -> float:
@@ -159,19 +159,29 @@ def trust_level(row: pd.Series | dict) -> str:
     return "low"
 
 
-def trust_statement(bt: pd.DataFrame, model: str, level: float) -> str:
-    """One plain-language paragraph: how the chosen model did on this history and what that means."""
+def trust_statement(bt: pd.DataFrame, model: str, level: float, forecast: ModelForecast | None = None) -> str:
+    """One plain-language paragraph: how the chosen model did on this history and what that means.
+
+    The coverage it states is the backtest's: the share of actual days inside the daily interval, and how many
+    of the backtest's period totals fell inside the total's interval -- of the same calibrated intervals the
+    forecast shows (:func:`~finops_kit.forecast.fit_forecast`). ``forecast`` (the final fit) adds how far its
+    intervals were widened by that calibration.
+    """
     if bt is None or bt.empty or model not in set(bt["model"]):
         return "No backtest was possible (too little history): treat the forecast as indicative only."
     row = bt.set_index("model").loc[model]
     base = bt.set_index("model").loc["seasonal_naive"] if "seasonal_naive" in set(bt["model"]) else None
     cov = row["coverage"] * 100
+    n_tot = int(row["origins"])
+    totals = f" and {round(row['total_coverage'] * n_tot)} of {n_tot} {int(row['horizon_days'])}-day totals"
     if abs(cov - level) <= 10:
-        calib = f"its {level:.0f}% interval held {cov:.0f}% of actual days (well calibrated)"
+        calib = f"its {level:.0f}% interval held {cov:.0f}% of actual days{totals} (well calibrated)"
     elif cov < level:
-        calib = f"its {level:.0f}% interval held only {cov:.0f}% of actual days (ranges too narrow: read them as optimistic)"
+        calib = (f"its {level:.0f}% interval held only {cov:.0f}% of actual days{totals} (ranges too narrow: read "
+                 "them as optimistic)")
     else:
-        calib = f"its {level:.0f}% interval held {cov:.0f}% of actual days (ranges on the cautious side)"
+        calib = f"its {level:.0f}% interval held {cov:.0f}% of actual days{totals} (ranges on the cautious side)"
+    calib += "" if forecast is None else ". " + calibration_note(forecast)
     vs = ""
     if base is not None and model != "seasonal_naive" and np.isfinite(base["mase"]) and base["mase"] > 0:
         gain = 100 * (1 - row["mase"] / base["mase"])
@@ -186,3 +196,19 @@ def trust_statement(bt: pd.DataFrame, model: str, level: float) -> str:
         f"average (kit variance band: {band}); daily error MAPE {row['mape']:.1f}%, MASE {row['mase']:.2f}{vs}; "
         f"it tended to {direction}-forecast by {abs(row['bias_pct']):.1f}%; {calib}."
     )
+
+
+def calibration_note(fc: ModelForecast) -> str:
+    """How the forecast's intervals were calibrated (:func:`~finops_kit.forecast.calibrate_intervals`), in words."""
+    if fc.held_out_days == 0:
+        return ("Its ranges are the model's own (too little history to calibrate them on held-out days: "
+                "they assume the model's estimated parameters are exact and tend to be too narrow)")
+    if fc.model == "seasonal_naive":
+        how = f"the errors the rule made on {fc.held_out_days} past days"
+    else:
+        how = (f"the errors a fit on the first half of the history made on the {fc.held_out_days} days after it "
+               "(the model's own ranges assume its estimated parameters are exact)")
+    if fc.daily_factor <= 1.005 and fc.total_factor <= 1.005:
+        return f"Its ranges were checked against {how} and already held them"
+    return (f"Its ranges are calibrated: widened {fc.daily_factor:.2f}x for days and {fc.total_factor:.2f}x for "
+            f"totals to {how}")

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from .schema import LINEAGE_COLUMNS, focus_columns
@@ -81,3 +82,23 @@ def focus_rows(rows: Iterable[dict[str, Any]], con: duckdb.DuckDBPyConnection | 
     con.execute(f"INSERT INTO {FOCUS_TABLE} BY NAME SELECT {select} FROM _focus_rows_df")
     con.unregister("_focus_rows_df")
     return con
+
+
+def ets_process(rng: np.random.Generator, n: int, trend: bool) -> np.ndarray:
+    """``n`` days of cost from a known ETS(A,Ad,A) process, for interval-calibration tests and the benchmark.
+
+    Level 200, weekly swing +-15, noise sd 5, smoothing alpha 0.2 (level), gamma 0.05 (season), damping 0.98.
+    Trending: a slope of 1/day that itself drifts (beta 0.02); flat: no slope and beta 0. The forecast model is
+    correctly specified for it, so any shortfall in coverage comes from estimating its parameters.
+    """
+    alpha, beta, gamma, phi, sigma = 0.2, 0.02 if trend else 0.0, 0.05, 0.98, 5.0
+    level, slope = 200.0, 1.0 if trend else 0.0
+    season = list(15 * np.sin(2 * np.pi * np.arange(7) / 7))
+    y = np.empty(n)
+    for t in range(n):
+        e = rng.normal(0.0, sigma)
+        s = season[t % 7]
+        y[t] = level + phi * slope + s + e
+        level, slope = level + phi * slope + alpha * e, phi * slope + beta * e
+        season[t % 7] = s + gamma * e
+    return y
