@@ -9,7 +9,7 @@ SAMPLES ?= data/samples
 REPORTS ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev samples ingest reports assets lint bench clean
+.PHONY: demo test install install-dev samples ingest reports assets lint bench bench-reports chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,13 @@ reports: assets
 demo: samples ingest reports
 	@echo "open $(REPORTS)/index.html"
 
-test: install-dev assets
+test: install-dev assets chromium
 	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+
+# The browser tests need Debian's chromium: installed here when missing (as root, or with passwordless sudo),
+# else one line saying how to get it and make test stops (it never goes green without its browser checks).
+chromium: install-dev
+	@$(BIN)/python tests/browser_check.py --ensure
 
 lint: install-dev
 	$(BIN)/ruff check finops_kit tests benchmarks

@@ -371,7 +371,7 @@ def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None 
         (f'<p class="finops-scope" style="margin:6px 0"><b>Scope:</b> {html.escape(scope.describe())}<br>'
          f'{html.escape(scope.completeness_note())}</p>' if scope is not None else ""),
         f'<p style="margin:2px 0">{html.escape(quality_line(con))}</p>',
-        "<details open><summary><b>Parameters</b></summary>", _kv_table(params), "</details>",
+        "<details><summary><b>Parameters</b></summary>", _kv_table(params), "</details>",
         f"<details><summary><b>Input fingerprint</b> ({len(fp)} source files)</summary>",
         table(fp_show, caption=None).markup if len(fp_show) else "<p>no files</p>", "</details>",
         f"<details {'open' if n_bad else ''}><summary><b>Reconciliation</b> (source vs normalized totals)"

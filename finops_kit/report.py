@@ -1,7 +1,8 @@
 """``finops-kit report``: run curated notebooks with papermill and render self-contained, offline HTML reports.
 
     finops-kit report [NOTEBOOK...|--all] --warehouse data/warehouse.duckdb --out reports/2026-10 \\
-                      -p billing_period_start=2026-10 -p providers=[AWS] [--config finops.yaml] [--hide-code]
+                      -p billing_period_start=2026-10 -p providers=[AWS] [--config finops.yaml]
+                      [--show-code | --hide-code]
     finops-kit report --list
 
 What a scheduled monthly run can rely on:
@@ -19,6 +20,11 @@ What a scheduled monthly run can rely on:
 * ``<out>/<name>.html`` + ``<out>/<name>.ipynb`` per report, ``<out>/index.html`` and ``index.json`` listing
   every report in the folder with status, parameters and links; names derived from parameters are slugs and
   cannot leave ``<out>``;
+* code is folded by default: each input cell behind a "code" toggle, a "show all code" button for the page
+  (plain ``<details>`` and a few lines of inline script: works offline), papermill's injected parameters shown
+  once as a table; ``--show-code`` gives the notebook layout, ``--hide-code`` no code at all;
+* no absolute local path in a report: ``warehouse`` / ``config_path`` are injected relative to the project (the
+  working directory), and any other absolute path in an output is rewritten relative to it;
 * the HTML is exported with the kit's nbconvert template (``finops_kit/templates/finops``): no CDN, the Vega
   bundle and the ipywidgets HTML manager inlined once per page, read once per run from the asset cache
   (``python -m finops_kit.assets``);
@@ -31,7 +37,7 @@ Config (``reports`` section of finops.yaml, all optional; the command line wins)
       notebooks_dir: notebooks
       timeout_cell: 600          # seconds per cell
       timeout_notebook: 1800     # seconds per notebook (per attempt)
-      hide_code: false
+      code: folded               # folded (default) | shown (--show-code) | hidden (--hide-code)
       parameters: {}             # default -p values, e.g. {providers: [AWS]}
 """
 
@@ -62,6 +68,10 @@ DEFAULT_NOTEBOOKS_DIR = "notebooks"
 DEFAULT_TIMEOUT_CELL = 600
 DEFAULT_TIMEOUT_NOTEBOOK = 1800
 INJECTED = ("warehouse", "config_path")
+#: How a report shows its code: ``folded`` (default: each input cell collapsed behind a "code" toggle, a
+#: whole-page toggle, papermill's injected parameters as a table), ``shown`` (every cell's code inline, the
+#: notebook layout) or ``hidden`` (no code at all, for stakeholders).
+CODE_MODES = ("folded", "shown", "hidden")
 
 #: Environment variable names that look like credentials: removed from the kernels' environment and their
 #: values redacted from every output file. Broad on purpose (a kernel needs none of these to read the warehouse):
@@ -234,6 +244,56 @@ def _inside(out: Path, name: str, suffix: str) -> Path:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# paths: a report names files relative to the project, never by their absolute local path
+
+#: An absolute POSIX path (optionally as a file:// URL) not inside a word, a URL or a relative path.
+_ABS_PATH = re.compile(r"(?<![\w.:/~\\-])(?:file://)?(/(?:[\w.@+-]+/)+[\w.@+-]*)")
+
+
+def project_relative(path: str | os.PathLike[str], root: Path | None = None) -> str:
+    """``path`` relative to the project root (the folder ``finops-kit report`` runs in, which is also the
+    kernels' working directory), so the notebook still opens it and no report shows where the project lives."""
+    return os.path.relpath(Path(path).resolve(), (root or Path.cwd()).resolve())
+
+
+def localize_paths(text: str, root: Path | None = None) -> str:
+    """Every absolute local path in ``text`` rewritten relative to the project root.
+
+    Which strings are paths: a ``/``-rooted string of two or more segments whose first segment exists at the
+    file-system root (``/home/..``, ``/tmp/..``, ``/usr/lib/..``); ``/per/month`` or a URL's path is left alone.
+    """
+    base = (root or Path.cwd()).resolve()
+    tops: dict[str, bool] = {}
+
+    def repl(m: re.Match[str]) -> str:
+        path = m.group(1)
+        top = path.split("/", 2)[1]
+        if top not in tops:
+            tops[top] = bool(top) and Path("/", top).is_dir()
+        if not tops[top]:
+            return m.group(0)
+        rel = os.path.relpath(path, base)
+        return rel + "/" if path.endswith("/") and not rel.endswith("/") else rel
+
+    return _ABS_PATH.sub(repl, text)
+
+
+def localize_node(node: Any, root: Path | None = None) -> Any:
+    """:func:`localize_paths` applied to every string of a (parsed) notebook: sources, outputs, metadata."""
+    if isinstance(node, str):
+        return localize_paths(node, root) if "/" in node else node
+    if isinstance(node, dict):
+        for k, v in node.items():
+            node[k] = localize_node(v, root)
+        return node
+    if isinstance(node, list):
+        for i, v in enumerate(node):
+            node[i] = localize_node(v, root)
+        return node
+    return node
+
+
+# --------------------------------------------------------------------------------------------------------------
 # secrets
 
 #: Names the broad pattern matches that are known not to be credentials (working directories, session ids,
@@ -365,7 +425,7 @@ class Job:
 class Runner:
     """Runs jobs in this process: papermill for execution, one nbconvert exporter reused for every report."""
 
-    def __init__(self, out: Path, timeout_cell: float, timeout_notebook: float, hide_code: bool = False,
+    def __init__(self, out: Path, timeout_cell: float, timeout_notebook: float, code: str | bool = "folded",
                  progress: bool = False, kernel_name: str | None = None, retries: int = 1,
                  secrets: list[str] | None = None):
         from . import assets
@@ -374,14 +434,14 @@ class Runner:
         out.mkdir(parents=True, exist_ok=True)
         self.timeout_cell = float(timeout_cell)
         self.timeout_notebook = float(timeout_notebook)
-        self.hide_code = hide_code
+        self.code = code_mode(code)
         self.progress = progress
         self.slot = 0  # tqdm line of this runner's bar when several reports run at once
         self.kernel_name = kernel_name
         self.retries = retries
         self.vega_bundle = assets.load_vega_bundle()  # read once per run
         self._widget_manager: str | None | bool = False  # loaded on first notebook with widgets
-        self._exporters: dict[bool, Any] = {}
+        self._exporters: dict[str, Any] = {}
         # the caller passes the values found before the environment was scrubbed; computing them here, inside
         # kernel_environment(), would find none
         self.secrets = secret_values() if secrets is None else secrets
@@ -393,14 +453,16 @@ class Runner:
             self._widget_manager = assets.load_widget_manager()
         return self._widget_manager  # type: ignore[return-value]
 
-    def exporter(self, hide_code: bool):
-        if hide_code not in self._exporters:
+    def exporter(self, code: str):
+        """One nbconvert exporter per code mode, reused for every report of the run."""
+        if code not in self._exporters:
             from nbconvert import HTMLExporter
 
-            self._exporters[hide_code] = HTMLExporter(
+            prompts = code == "shown"  # In [n]: / Out[n]: only belong next to visible code
+            self._exporters[code] = HTMLExporter(
                 template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATE_DIR)], embed_images=True,
-                exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code)
-        return self._exporters[hide_code]
+                exclude_input=code == "hidden", exclude_input_prompt=not prompts, exclude_output_prompt=not prompts)
+        return self._exporters[code]
 
     # -- execution ------------------------------------------------------------------------------------------
     def _progress_bar(self, job: Job) -> dict[str, Any] | bool:
@@ -456,6 +518,7 @@ class Runner:
             if ipynb.exists():
                 ipynb.unlink()
             status, error, cell = self._execute_once(job, ipynb)
+            error = localize_paths(error) if error else error
             if status != "timeout":
                 break
         executed = ipynb if ipynb.exists() else None
@@ -469,16 +532,21 @@ class Runner:
             page = error_page(job, error, executed.name if executed else None)
         html_path.write_text(redact(page, self.secrets), encoding="utf-8")
         return ReportResult(
-            name=job.name, notebook=str(job.info.path), title=job.info.title, status=status,
+            name=job.name, notebook=project_relative(job.info.path), title=job.info.title, status=status,
             parameters=dict(job.parameters), html=html_path.name,
             ipynb=executed.name if executed else None, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             duration_s=round(time.monotonic() - t0, 2), attempts=attempts, error=error, failed_cell=cell)
 
     def _redact_file(self, path: Path) -> None:
+        """Secrets out of the executed notebook, and its absolute local paths made relative to the project."""
+        import nbformat
+
         text = path.read_text(encoding="utf-8")
         clean = redact(text, self.secrets)
-        if clean != text:
-            path.write_text(clean, encoding="utf-8")
+        book = localize_node(nbformat.reads(clean, as_version=4))
+        out = nbformat.writes(book) + "\n"
+        if out != text:
+            path.write_text(out, encoding="utf-8")
 
     # -- export ---------------------------------------------------------------------------------------------
     def render(self, job: Job, executed: Path | None, status: str, error: str | None, cell: int | None) -> str:
@@ -488,7 +556,11 @@ class Runner:
 
         nb = nbformat.read(str(executed), as_version=4)
         nb.metadata["title"] = job.info.title
-        has_widgets = bool(nb.metadata.get("widgets"))
+        has_widgets = bool(widget_views(nb))
+        if not has_widgets:
+            # widgets were created (an explorer behind nb.live_only) but none is displayed: the 1.9 MB manager
+            # and the stored state would render nothing, so neither goes into the page (the .ipynb keeps them)
+            nb.metadata.pop("widgets", None)
         resources: dict[str, Any] = {
             "metadata": {"path": str(job.info.path.parent.resolve()), "name": job.name},
             "finops": {
@@ -500,9 +572,29 @@ class Runner:
                 },
             },
         }
-        hide = self.hide_code and status == "ok"  # error pages always show the failing code
-        body, _ = self.exporter(hide).from_notebook_node(nb, resources=resources)
+        code = self.code if status == "ok" else "shown"  # error pages always show the failing code
+        resources["finops"]["code"] = code
+        resources["finops"]["parameters_html"] = injected_parameters_html(nb)
+        body, _ = self.exporter(code).from_notebook_node(nb, resources=resources)
         return body
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def widget_views(book: Any) -> list[str]:
+    """Model ids of the widget views a notebook's outputs display (what the page's widget manager would draw).
+
+    papermill stores the state of every widget a kernel created, displayed or not; only a displayed view makes
+    the HTML manager worth its bytes.
+    """
+    ids = []
+    for c in book.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            view = o.get("data", {}).get(WIDGET_VIEW)
+            if isinstance(view, dict) and view.get("model_id"):
+                ids.append(str(view["model_id"]))
+    return ids
 
 
 def _mark_timed_out_cell(ipynb: Path, message: str) -> int | None:
@@ -623,7 +715,13 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -
                         help="notebook parameter; VALUE is a YAML scalar or list (repeatable)")
     parser.add_argument("--config", help="config file (default: finops.yaml when present)")
     parser.add_argument("--notebooks-dir", help="where NOTEBOOK names and --all look (default: notebooks)")
-    parser.add_argument("--hide-code", action="store_true", default=None, help="hide code cells (stakeholders)")
+    code = parser.add_mutually_exclusive_group()
+    code.add_argument("--show-code", dest="code", action="store_const", const="shown",
+                      help="show every code cell inline (the notebook layout)")
+    code.add_argument("--hide-code", dest="code", action="store_const", const="hidden",
+                      help="no code at all (stakeholders)")
+    code.add_argument("--fold-code", dest="code", action="store_const", const="folded",
+                      help="code folded behind per-cell and whole-page toggles (the default)")
     parser.add_argument("--timeout-cell", type=float, metavar="S", help="seconds per cell (default 600)")
     parser.add_argument("--timeout-notebook", type=float, metavar="S", help="seconds per notebook (default 1800)")
     parser.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's, else python3)")
@@ -641,7 +739,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     rep = section(cfg, "reports", {})
     if not isinstance(rep, dict):
         raise ConfigError(f"{config_path}: 'reports' must be a mapping")
-    known = {"notebooks_dir", "timeout_cell", "timeout_notebook", "hide_code", "parameters", "out"}
+    known = {"notebooks_dir", "timeout_cell", "timeout_notebook", "code", "hide_code", "parameters", "out"}
     unknown = set(rep) - known
     if unknown:
         raise ConfigError(f"{config_path}: reports: unknown key {sorted(unknown)[0]!r} (known: {sorted(known)})")
@@ -657,10 +755,65 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "notebooks_dir": Path(args.notebooks_dir or rep.get("notebooks_dir") or DEFAULT_NOTEBOOKS_DIR),
         "timeout_cell": args.timeout_cell or rep.get("timeout_cell") or DEFAULT_TIMEOUT_CELL,
         "timeout_notebook": args.timeout_notebook or rep.get("timeout_notebook") or DEFAULT_TIMEOUT_NOTEBOOK,
-        "hide_code": bool(args.hide_code if args.hide_code is not None else rep.get("hide_code", False)),
+        "code": _code_setting(args, rep, config_path),
         "out": Path(args.out or rep.get("out") or "reports"),
         "parameters": defaults,
     }
+
+
+def code_mode(value: str | bool | None) -> str:
+    """``folded`` / ``shown`` / ``hidden``; a bool is the old ``hide_code`` (True: hidden, False: the default)."""
+    if value is None or value is False:
+        return "folded"
+    if value is True:
+        return "hidden"
+    if value not in CODE_MODES:
+        raise ConfigError(f"code must be one of {', '.join(CODE_MODES)}, got {value!r}")
+    return str(value)
+
+
+def _code_setting(args: argparse.Namespace, rep: dict[str, Any], config_path: str | None) -> str:
+    """The command line wins; else ``reports.code``; else the older ``reports.hide_code: true`` (= hidden)."""
+    if getattr(args, "code", None):
+        return str(args.code)
+    if "code" in rep:
+        if rep["code"] not in CODE_MODES:
+            raise ConfigError(f"{config_path}: reports.code must be one of {', '.join(CODE_MODES)}, "
+                              f"got {rep['code']!r}")
+        return str(rep["code"])
+    hide = rep.get("hide_code", False)
+    if not isinstance(hide, bool):
+        raise ConfigError(f"{config_path}: reports.hide_code must be true or false, got {hide!r}")
+    return "hidden" if hide else "folded"
+
+
+def injected_parameters_html(book: Any) -> str:
+    """The values papermill injected (its ``injected-parameters`` cell), as a small escaped table.
+
+    Read back from the executed cell, so the table shows exactly what the notebook ran with (after redaction
+    and path localization). A value that is not a literal is shown as its source text.
+    """
+    cell = next((c for c in book.cells if c.cell_type == "code"
+                 and "injected-parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        return ""
+    rows = []
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:
+        return ""
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        try:
+            value = json.dumps(ast.literal_eval(node.value), default=str, ensure_ascii=False)
+        except (ValueError, SyntaxError):
+            value = ast.get_source_segment(cell.source, node.value) or ""
+        rows.append(f"<tr><th>{html.escape(node.targets[0].id)}</th><td><code>{html.escape(value)}</code></td></tr>")
+    if not rows:
+        return ""
+    return ('<table class="finops-params"><caption>Parameters of this run</caption><tbody>'
+            + "".join(rows) + "</tbody></table>")
 
 
 def discover(notebooks_dir: Path) -> list[Path]:
@@ -694,7 +847,9 @@ def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: d
     Notebooks named on the command line must each take every ``-p`` parameter (else: the parameter and the ones
     that notebook takes). With ``every`` (``--all``) a parameter is an error only when no notebook takes it; each
     report receives the ones it takes (the index lists them). Scope parameters (:mod:`finops_kit.scope`) are
-    parsed here once, so a malformed period or list fails before anything runs.
+    parsed here once, so a malformed period or list fails before anything runs. ``warehouse`` and
+    ``config_path`` are injected relative to the project root (the working directory, which is also the
+    kernels'), so no report carries the absolute local path of the project.
     """
     from . import scope as scope_mod
 
@@ -723,9 +878,9 @@ def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: d
             if name in info.params:
                 params[name] = cli_used[name] = coerce(info, name, raw, value)
         if "warehouse" in info.params:
-            params["warehouse"] = warehouse
+            params["warehouse"] = project_relative(warehouse)
         if "config_path" in info.params and config_path:
-            params["config_path"] = config_path
+            params["config_path"] = project_relative(config_path)
         name = report_name(info.name, cli_used)
         if name in seen:
             raise ConfigError(f"{info.path}: selected twice")
@@ -783,7 +938,7 @@ def run(args: argparse.Namespace, command: str = "report") -> int:
     out: Path = s["out"]
     out.mkdir(parents=True, exist_ok=True)
     tty = sys.stderr.isatty()
-    results = run_jobs(jobs, out, s["timeout_cell"], s["timeout_notebook"], s["hide_code"], tty, args.kernel)
+    results = run_jobs(jobs, out, s["timeout_cell"], s["timeout_notebook"], s["code"], tty, args.kernel)
     bad = [r for r in results if r.status != "ok"]
     print(f"{len(results) - len(bad)} of {len(results)} report(s) rendered; index: {out / 'index.html'}")
     return 1 if bad else 0
@@ -807,7 +962,7 @@ def check_scope(warehouse: Path, cli: dict[str, tuple[str, Any]], defaults: dict
         con.close()
 
 
-def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: float, hide_code: bool = False,
+def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: float, code: str | bool = "folded",
              progress: bool = False, kernel_name: str | None = None, retries: int = 1) -> list[ReportResult]:
     """Run every job in this process, write the index, and return the results (never raises for one report)."""
     import logging
@@ -816,7 +971,7 @@ def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: 
     # parameters were validated by plan(); papermill's own regex-based parameter parsing only adds noise
     logging.getLogger("papermill").setLevel(logging.ERROR)
     with kernel_environment() as secrets:
-        runner = Runner(out, timeout_cell, timeout_notebook, hide_code, progress, kernel_name, retries, secrets)
+        runner = Runner(out, timeout_cell, timeout_notebook, code, progress, kernel_name, retries, secrets)
         for i, job in enumerate(jobs, 1):
             r = runner.run(job)
             results.append(r)

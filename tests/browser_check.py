@@ -2,18 +2,28 @@
 
 ``check_report(path, screenshot=...)`` returns a :class:`BrowserReport` and raises ``AssertionError`` with a
 precise message when: a request to anything but ``file:``/``data:`` was attempted, a page error or console
-error occurred, a chart has no drawn marks, a stored widget view was not rendered, or (when the page has a
-bound input) changing that input does not change its chart.
+error occurred, a chart has no drawn marks, a stored widget view was not rendered, (when the page has a
+bound input) changing that input does not change its chart, the page shows an absolute local path (visible text
+with every code cell opened, links and sources), the "Show all code" button does not open the folded code, or
+the file is over 2 MB while it embeds no widget.
+
+It also measures the first screen for the caller to assert on: where the first headline figure of the summary
+block ends at 1440x900, and which output areas (tables) need sideways scrolling at 1280 px.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/lib/chromium-browser/chromium-browser")
+#: Size a report may have when it embeds no widget (issue 17: the widget manager is half of a 3.6 MB page).
+MAX_BYTES_WITHOUT_WIDGETS = 2_000_000
+INSTALL_HINT = ("no chromium binary: install Debian's 'chromium' package (sudo apt-get install chromium, as .ci/run "
+                "does) or set FINOPS_CHROMIUM to the browser executable")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 
@@ -41,6 +51,44 @@ class BrowserReport:
     bound_input_changed_chart: bool | None = None
     live_only_notes: int = 0
     screenshot: str | None = None
+    page_bytes: int = 0
+    absolute_paths: list[str] = field(default_factory=list)
+    folded_code_cells: int = 0
+    code_shown_after_toggle: int | None = None
+    first_headline_bottom: float | None = None   # px from the top of the page at 1440x900; None: no summary block
+    scrolling_outputs: list[str] = field(default_factory=list)  # at 1280 px: output areas wider than the page
+    page_scroll_width: int = 0
+
+
+def absolute_paths(text: str) -> list[str]:
+    """'/<a top-level folder of this machine>/...' in ``text``, not inside a URL or a relative path."""
+    tops = "|".join(re.escape(d) for d in sorted(os.listdir("/")) if os.path.isdir(os.path.join("/", d)))
+    return re.findall(rf"(?<![\w.:/~-])/(?:{tops})/[^\s\"'<>]*", text)
+
+
+_JS_FIRST_SCREEN = """() => {
+  const fig = document.querySelector('.finops-summary .finops-figure-value, .finops-summary .finops-figure');
+  const headline = fig ? fig.getBoundingClientRect().bottom + window.scrollY : null;
+  return {headline: headline};
+}"""
+
+_JS_OVERFLOW = """() => {
+  const wide = [];
+  document.querySelectorAll('.jp-OutputArea-output, .jp-RenderedHTMLCommon table').forEach(el => {
+    if (el.closest('details:not([open])')) return;          // wide detail folded away is allowed
+    if (el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > window.innerWidth + 1) {
+      const t = el.querySelector('caption, th');
+      wide.push((t ? t.textContent : el.textContent).trim().slice(0, 60) + ' (' + el.scrollWidth + ' px)');
+    }
+  });
+  return {wide: wide, scrollWidth: document.documentElement.scrollWidth};
+}"""
+
+_JS_VISIBLE_CODE = """() => Array.from(document.querySelectorAll('details.finops-code .jp-InputArea'))
+    .filter(e => e.checkVisibility()).length"""
+
+_JS_TEXT_AND_LINKS = """() => document.body.innerText + '\\n' + Array.from(document.querySelectorAll('[href], [src]'))
+    .map(e => (e.getAttribute('href') || '') + ' ' + (e.getAttribute('src') || '')).join('\\n')"""
 
 
 _JS_STATE = """() => {
@@ -70,12 +118,12 @@ def check_report(path: Path, screenshot: Path | None = None, timeout_ms: int = 3
 
     exe = chromium_path()
     if exe is None:
-        raise RuntimeError("no chromium binary")
-    rep = BrowserReport()
+        raise RuntimeError(INSTALL_HINT)
+    rep = BrowserReport(page_bytes=Path(path).stat().st_size)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
 
             def route(r):
                 url = r.request.url
@@ -103,16 +151,27 @@ def check_report(path: Path, screenshot: Path | None = None, timeout_ms: int = 3
                     "() => document.querySelectorAll('.jupyter-widgets.widget-inline-hbox, "
                     ".jupyter-widgets.widget-container, .lm-Widget.jupyter-widgets').length > 0",
                     timeout=timeout_ms)
+            rep.first_headline_bottom = page.evaluate(_JS_FIRST_SCREEN)["headline"]
+            if screenshot is not None:  # the first screen a reader sees, at 1440x900, code folded
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot))
+                rep.screenshot = str(screenshot)
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.wait_for_timeout(200)
             state = page.evaluate(_JS_STATE)
+            wide = page.evaluate(_JS_OVERFLOW)
+            rep.scrolling_outputs, rep.page_scroll_width = wide["wide"], wide["scrollWidth"]
+            rep.folded_code_cells = page.evaluate("() => document.querySelectorAll('details.finops-code').length")
+            if rep.folded_code_cells:
+                hidden_before = page.evaluate(_JS_VISIBLE_CODE)
+                page.click(".finops-code-toggle")
+                rep.code_shown_after_toggle = page.evaluate(_JS_VISIBLE_CODE) if hidden_before == 0 else -1
+            rep.absolute_paths = absolute_paths(page.evaluate(_JS_TEXT_AND_LINKS))
             rep.charts, rep.charts_with_marks = state["charts"], state["withMarks"]
             rep.widget_views, rep.widgets_rendered = state["views"], state["rendered"]
             rep.bound_inputs, rep.live_only_notes = state["binds"], state["notes"]
             if rep.bound_inputs:
                 rep.bound_input_changed_chart = _change_bound_input(page)
-            if screenshot is not None:
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
-                rep.screenshot = str(screenshot)
             chart_errors = state["errors"]
         finally:
             browser.close()
@@ -131,6 +190,13 @@ def check_report(path: Path, screenshot: Path | None = None, timeout_ms: int = 3
         problems.append(f"{rep.widget_views} widget view(s) stored but none rendered")
     if rep.bound_inputs and not rep.bound_input_changed_chart:
         problems.append("changing a bound input did not change its chart")
+    if rep.absolute_paths:
+        problems.append(f"absolute local paths in the page: {rep.absolute_paths[:3]}")
+    if rep.folded_code_cells and rep.code_shown_after_toggle != rep.folded_code_cells:
+        problems.append(f"'Show all code' showed {rep.code_shown_after_toggle} of {rep.folded_code_cells} folded code "
+                        "cells (-1: code was visible before the click)")
+    if rep.widget_views == 0 and rep.page_bytes > MAX_BYTES_WITHOUT_WIDGETS:
+        problems.append(f"{rep.page_bytes:,} bytes without any widget (limit {MAX_BYTES_WITHOUT_WIDGETS:,})")
     assert not problems, f"{path}: " + "; ".join(problems)
     return rep
 
@@ -154,3 +220,40 @@ def _change_bound_input(page) -> bool:
       await new Promise(r => setTimeout(r, 400));
       return svg() !== before;
     }"""))
+
+
+def ensure_chromium() -> int:
+    """``python tests/browser_check.py --ensure`` (``make test``): install Debian's chromium when it is missing.
+
+    As root (or with passwordless sudo) on a Debian-like system: ``apt-get install chromium``, as ``.ci/run``
+    does. Otherwise, or when that fails: one line saying how to get it, exit 1.
+    """
+    import subprocess
+    import sys
+
+    if chromium_path() is not None:
+        return 0
+    apt = shutil.which("apt-get")
+    sudo: list[str] = []
+    if apt and os.geteuid() != 0:
+        ok = shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+        sudo = ["sudo", "-n"] if ok else []
+    if apt and (os.geteuid() == 0 or sudo):
+        print("installing Debian's chromium for the browser tests (apt-get, ~1 min)", file=sys.stderr, flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+            if subprocess.run(sudo + cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+                break
+        if chromium_path() is not None:
+            return 0
+    print(f"make test: {INSTALL_HINT}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--ensure"]:
+        print("usage: python tests/browser_check.py --ensure", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(ensure_chromium())

@@ -126,11 +126,35 @@ def test_index_lists_every_report_with_status_parameters_and_links(suite):
     assert suite["reports"]["smoke"]["parameters"]["team"] == XSS_SCRIPT
 
 
-def test_warehouse_and_config_injected_as_absolute_paths(suite):
+def test_warehouse_and_config_injected_relative_to_the_project(suite):
     params = suite["reports"]["smoke"]["parameters"]
-    assert params["warehouse"] == str(suite["wh"].resolve())
-    assert params["config_path"] == str(suite["cfg"].resolve())
+    assert params["warehouse"] == os.path.relpath(suite["wh"].resolve(), Path.cwd().resolve())
+    assert params["config_path"] == os.path.relpath(suite["cfg"].resolve(), Path.cwd().resolve())
+    assert (Path.cwd() / params["warehouse"]).resolve() == suite["wh"].resolve()  # the kernels' cwd finds it
     assert params["dump_env"] is True and "top" not in params  # YAML-parsed bool; defaults stay in the notebook
+
+
+def _absolute_paths(text: str) -> list[str]:
+    """Absolute local paths in ``text``: '/<a top-level folder of this machine>/...' not inside a URL or a
+    relative path (``../../tmp/x`` is relative)."""
+    tops = "|".join(re.escape(d) for d in os.listdir("/") if os.path.isdir(os.path.join("/", d)))
+    return re.findall(rf"(?<![\w.:/~-])/(?:{tops})/[^\s\"'<>]*", text)
+
+
+def test_no_absolute_local_path_in_any_output_file(suite):
+    """Not the project's, the warehouse's (a temp folder here) nor the config's, in the page, the executed
+    notebook (papermill's injected cell and metadata, the header's parameters) or the index; tracebacks too."""
+    roots = [str(Path.cwd().resolve()), str(suite["wh"].parent.resolve()), str(Path.home())]
+    files = [f for f in suite["out"].iterdir() if f.suffix in (".html", ".ipynb", ".json")]
+    assert {f.suffix for f in files} == {".html", ".ipynb", ".json"}
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        if f.suffix == ".html":
+            text = _strip_scripts(text) + "".join(  # the page's data (widget state, chart specs), not the bundles
+                m for m in re.findall(r"<script\b[^>]*>(.*?)</script>", text, flags=re.DOTALL) if len(m) < 100_000)
+        assert _absolute_paths(text) == [], f"{f.name}: {_absolute_paths(text)[:3]}"
+        for root in roots:
+            assert f'"{root}' not in text and f"&quot;{root}" not in text and f" {root}/" not in text, (f.name, root)
 
 
 def test_no_secret_in_any_output_file(suite):
@@ -223,6 +247,68 @@ def test_two_runs_give_equal_numbers(suite, tmp_path):
     assert [r["status"] for r in idx["reports"]] == ["ok"]
 
 
+def test_code_is_folded_by_default_with_the_parameters_as_a_table(suite):
+    page = (suite["out"] / suite["reports"]["smoke"]["html"]).read_text()
+    book = nbformat.read(str(suite["out"] / suite["reports"]["smoke"]["ipynb"]), as_version=4)
+    code_cells = [c for c in book.cells if c.cell_type == "code"]
+    injected = [c for c in code_cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    # every code cell but papermill's is folded (still in the page: 'show code' reveals it), none is open
+    assert page.count('<details class="finops-code">') == len(code_cells) - 1
+    assert "<details class=\"finops-code\" open" not in page and "hl-ipython3" in page
+    assert 'class="finops-code-toggle"' in page and "Show all code" in page
+    assert "<div class=\"jp-InputPrompt" not in page  # no In [n]: column beside folded code
+    # the injected parameters once, as a table (not as code), with the values the notebook ran with
+    table = re.search(r'<table class="finops-params">.*?</table>', page, flags=re.DOTALL).group(0)
+    assert "<th>team</th>" in table and "&lt;script&gt;" in table and "<th>dump_env</th><td><code>true" in table
+    assert "# Parameters" not in page  # papermill's injected source is not shown
+
+
+def test_show_code_gives_the_notebook_layout(suite, tmp_path):
+    code = cli_main(["report", "smoke", "--notebooks-dir", str(suite["books"]), "--warehouse", str(suite["wh"]),
+                     "--out", str(tmp_path), "--show-code"])
+    assert code == 0
+    page = (tmp_path / "smoke.html").read_text()
+    assert '<details class="finops-code">' not in page and '<table class="finops-params">' not in page
+    assert "<div class=\"jp-InputPrompt" in page and "hl-ipython3" in page
+    assert "# Parameters" in page  # papermill's injected cell, as code
+    assert _absolute_paths(_strip_scripts(page)) == []
+
+
+@pytest.mark.parametrize(("argv", "yaml_text", "expected"), [
+    ([], "", "folded"),
+    (["--show-code"], "reports:\n  code: hidden\n", "shown"),
+    ([], "reports:\n  code: shown\n", "shown"),
+    ([], "reports:\n  hide_code: true\n", "hidden"),
+    (["--fold-code"], "reports:\n  hide_code: true\n", "folded"),
+])
+def test_code_mode_from_command_line_and_config(tmp_path, monkeypatch, argv, yaml_text, expected):
+    import argparse
+
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "finops.yaml"
+    cfg.write_text(yaml_text or "{}\n", encoding="utf-8")
+    parser = argparse.ArgumentParser()
+    report.configure_parser(parser)
+    args = parser.parse_args(["--all", "--config", str(cfg), *argv])
+    assert report._settings(args)["code"] == expected
+
+
+def test_show_and_hide_code_together_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["report", "--all", "--show-code", "--hide-code"])
+    assert exc.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_localize_paths_rewrites_local_paths_only(tmp_path):
+    root = tmp_path / "project"
+    text = (f'warehouse = "{root}/data/wh.duckdb"; see {tmp_path}/other.csv; file://{root}/x.html; '
+            "cost/hour, $/GPU/hour, https://example.com/usr/lib/x, ../usr/lib/y, /nonexistent-top/a/b")
+    out = report.localize_paths(text, root)
+    assert out == ('warehouse = "data/wh.duckdb"; see ../other.csv; x.html; '
+                   "cost/hour, $/GPU/hour, https://example.com/usr/lib/x, ../usr/lib/y, /nonexistent-top/a/b")
+
+
 def test_hide_code(suite, tmp_path):
     code = cli_main(["report", "smoke", "--notebooks-dir", str(suite["books"]), "--warehouse", str(suite["wh"]),
                      "--out", str(tmp_path), "--hide-code"])
@@ -289,6 +375,27 @@ def test_kernels_use_ipc_and_the_terminal_gets_one_line_per_report(tmp_path, cap
     assert not list(Path(tempfile.gettempdir()).glob(f"finops-kit-{os.getpid()}-*-ipc*"))  # sockets removed
 
 
+# -- widgets ---------------------------------------------------------------------------------------------------
+
+def test_widget_manager_only_when_a_widget_is_displayed(tmp_path):
+    """A widget created but never displayed (an explorer behind nb.live_only in a report) leaves its state in the
+    notebook; the page carries neither that state nor the 1.9 MB manager. A displayed one gets both."""
+    body = ("import ipywidgets as w\nslider = w.IntSlider(value=3)\n"
+            "if sleep_s > 0:\n    display(slider)\nprint('made')")
+    book = _tiny_notebook(tmp_path / "quiet.ipynb", body)
+    shown = _tiny_notebook(tmp_path / "shown.ipynb", body)
+    jobs = [_job(book), _job(shown, sleep_s=1.0)]
+    quiet, loud = report.run_jobs(jobs, tmp_path / "out", timeout_cell=60, timeout_notebook=120)
+    assert quiet.status == loud.status == "ok"
+    executed = nbformat.read(str(tmp_path / "out" / quiet.ipynb), as_version=4)
+    assert executed.metadata.get("widgets") and report.widget_views(executed) == []
+    page = (tmp_path / "out" / quiet.html).read_text()
+    assert "CONTROL_COMM_PROTOCOL_VERSION" not in page and "widget-state+json" not in page
+    assert len(page.encode()) < 2_000_000
+    page = (tmp_path / "out" / loud.html).read_text()
+    assert "CONTROL_COMM_PROTOCOL_VERSION" in page and "widget-state+json" in page
+
+
 # -- parameters (nothing runs) --------------------------------------------------------------------------------
 
 @pytest.fixture()
@@ -317,7 +424,7 @@ def test_cli_values_parsed_as_yaml_and_coerced(smoke_info, pairs, expected):
     [job] = report.plan([smoke_info], report.parse_parameters(pairs), {}, "/abs/wh.duckdb", "/abs/finops.yaml")
     for k, v in expected.items():
         assert job.parameters[k] == v and type(job.parameters[k]) is type(v)
-    assert job.parameters["warehouse"] == "/abs/wh.duckdb"
+    assert job.parameters["warehouse"] == os.path.relpath("/abs/wh.duckdb", Path.cwd().resolve())  # project-relative
 
 
 @pytest.mark.parametrize(("pairs", "message"), [
