@@ -19,6 +19,9 @@ Cost semantics (``../shared/notes/billing-semantics.md``; rule tables in ``data/
   ``discount`` columns are *not* used for cost (that would count discounts twice); they are kept as ``x_`` columns.
 * ``EffectiveCost`` = the amortized rule set used by AWS's dashboards and the FOCUS converters: covered usage at its
   effective cost, negation and upfront fees 0, the unused commitment on the fee rows.
+* ``SavingsPlanNegation`` rows keep their BilledCost (the invoice needs it) but carry ListCost 0, ListUnitPrice 0 and
+  ConsumedQuantity 0: the list value and the consumed hours of SP-covered usage are on its ``SavingsPlanCoveredUsage``
+  row, and counting them on both rows cancels the savings (ListCost) and doubles the instance-hours (ConsumedQuantity).
 * FOCUS models a commitment's monthly fee as a ``Purchase`` (EffectiveCost 0) plus a ``Usage`` row with
   ``CommitmentDiscountStatus = 'Unused'`` carrying the unused amount. A CUR ``RIFee`` / ``SavingsPlanRecurringFee``
   row with a non-zero unused amount therefore becomes **two** FOCUS rows (the only case where FOCUS rows outnumber
@@ -399,7 +402,10 @@ class CurMapping:
             "SkuId": c.text("product/sku"),
             "SkuPriceId": f"coalesce({c.text('pricing/RateCode')}, {c.text('pricing/RateId')})",
             "PricingUnit": c.text("pricing/unit"),
-            "ListUnitPrice": c.num("pricing/publicOnDemandRate"),
+            # a SavingsPlanNegation row cancels the billed cost of covered usage; the list value of that usage is on
+            # the SavingsPlanCoveredUsage row, so the negation's list price is 0 (ListCost = price x quantity = 0)
+            "ListUnitPrice": (f"CASE WHEN {c.text('lineItem/LineItemType')} = 'SavingsPlanNegation' THEN 0 "
+                              f"ELSE {c.num('pricing/publicOnDemandRate')} END"),
             "Tags": c.tags_json(),
             "x_CostCategories": c.categories_json(),
             "x_Operation": c.text("lineItem/Operation"),
@@ -468,7 +474,10 @@ class CurMapping:
             "CommitmentDiscountStatus": status,
             "PricingQuantity": f"CASE WHEN unused_part THEN CASE WHEN {lt} = 'RIFee' THEN ri_unused_qty END "
                                "ELSE usage_amount END",
-            "ConsumedQuantity": f"CASE WHEN ({category}) = 'Usage' AND NOT unused_part THEN usage_amount END",
+            # the usage a Savings Plan covered is consumed once, on its SavingsPlanCoveredUsage row: the negation row
+            # consumes nothing (with its usage amount, every SP-covered hour counted twice in instance-hours)
+            "ConsumedQuantity": (f"CASE WHEN ({category}) = 'Usage' AND NOT unused_part THEN "
+                                 f"CASE WHEN {lt} = 'SavingsPlanNegation' THEN 0 ELSE usage_amount END END"),
             "ConsumedUnit": f"CASE WHEN ({category}) = 'Usage' AND NOT unused_part THEN PricingUnit END",
             "BillingPeriodStart": "bp_start",
             "ChargePeriodStart": "usage_start",
