@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -171,17 +172,18 @@ def utilization(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = (
 COVERAGE_DIMS = ("period", "day", "provider", "service", "instance_family", "accelerator", "region", "team")
 
 
-def eligible_usage_sql(sc: Scope) -> str:
+def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
     """SQL: accelerated instances' usage rows that a commitment could cover (on demand or committed; spot and unused
     commitment rows left out), with day, period, team, family, accelerator, pricing class, hours and money.
 
     Rows, hours and pricing classes are :func:`finops_kit.units.accelerated_usage_sql` (a GCP VM's vCPU, RAM, GPU
-    rows and its credits are one instance); team is the allocation key as showback shows it."""
-    attr = sc.attribution
+    rows and its credits are one instance); team is the allocation key as showback shows it (``team=False``: NULL,
+    which saves the tag lookup when no caller groups by team)."""
+    owner = sc.attribution.owner_sql() if team else "CAST(NULL AS VARCHAR)"
     return f"""
       SELECT CAST(ChargePeriodStart AS DATE) AS day,
              CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS period,
-             ProviderName AS provider, ServiceName AS service, {attr.owner_sql()} AS team,
+             ProviderName AS provider, ServiceName AS service, {owner} AS team,
              coalesce(instance_family, '(no instance type)') AS instance_family,
              coalesce(instance_type, '(no instance type)') AS instance_type,
              coalesce(accelerator, '(unknown)') AS accelerator,
@@ -207,7 +209,7 @@ def coverage(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = ("pe
     cols = ", ".join(dims)
     where = f"WHERE {sc.closed_sql(provider='provider', month='period')}" if closed_only else ""
     df = _frame(con, f"""
-      WITH u AS ({eligible_usage_sql(sc)})
+      WITH u AS ({eligible_usage_sql(sc, team="team" in by)})
       SELECT {cols},
         sum(hours) FILTER (WHERE pricing = 'Committed') AS committed_hours,
         sum(hours) AS eligible_hours,
@@ -227,6 +229,66 @@ def coverage(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = ("pe
     df["coverage_cost"] = [float(c / e) if e else None for c, e in zip(
         df["committed_list_cost"], df["eligible_list_cost"], strict=True)]
     return df
+
+
+def summary(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """The scope's commitment headline per provider and ``(all)`` (what ``finops-kit metrics`` prints): eligible and
+    committed instance-hours, ``coverage_hours``, ``coverage_cost``, eligible ``on_demand_cost``, commitments' used
+    and unused cost, ``utilization`` and ``savings`` (definitions: module doc). Every period in scope."""
+    sc = _require(sc)
+    cov = coverage(con, sc, by=("provider",))
+    use = utilization(con, sc, by=("provider",)).drop(columns=["closed"])
+    cols = ["provider", "currency", "eligible_hours", "committed_hours", "coverage_hours", "coverage_cost",
+            "on_demand_cost", "used_cost", "unused_cost", "utilization", "savings"]
+    if cov.empty and use.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["provider", "currency"]
+    # object keys: pandas cannot outer-merge an empty Arrow-backed string column
+    df = cov.astype({k: object for k in keys}).merge(use.astype({k: object for k in keys}), on=keys, how="outer")
+    money = ["committed_list_cost", "eligible_list_cost", "committed_cost", "on_demand_cost", "used_cost",
+             "unused_cost", "covered_list_cost"]
+    for c in money:
+        df[c] = df[c].map(lambda v: Decimal(0) if v is None or (isinstance(v, float) and v != v) else v)
+    for c in ("committed_hours", "eligible_hours", "committed_accelerator_hours", "eligible_accelerator_hours"):
+        df[c] = df[c].fillna(0.0)
+    total = df.groupby("currency", as_index=False)[[*money, "committed_hours", "eligible_hours",
+                                                     "committed_accelerator_hours",
+                                                     "eligible_accelerator_hours"]].sum()
+    df = pd.concat([df, total.assign(provider="(all)")], ignore_index=True)
+    df["coverage_hours"] = [c / e if e else None for c, e in zip(df["committed_hours"], df["eligible_hours"],
+                                                                 strict=True)]
+    df["coverage_cost"] = [float(c / e) if e else None for c, e in zip(df["committed_list_cost"],
+                                                                       df["eligible_list_cost"], strict=True)]
+    return _with_ratios(df)[cols]
+
+
+#: The commitment figures a report's summary block shows: (key, label, kind, column of :func:`summary`).
+HEADLINE = (("commitment_coverage", "Commitment coverage (instance-hours)", "percent", "coverage_hours"),
+            ("commitment_utilization", "Commitment utilization", "percent", "utilization"),
+            ("unused_commitment_cost", "Unused commitments", "money", "unused_cost"),
+            ("commitment_savings", "Savings realized", "money", "savings"))
+
+
+def headline_figures(con: duckdb.DuckDBPyConnection, current: Scope, previous: Scope | None = None) -> list[dict]:
+    """The :data:`HEADLINE` figures of ``current`` (e.g. the latest closed period) and ``previous``, as keyword
+    arguments of :meth:`finops_kit.summary.Summary.add_figure`, from :func:`summary`'s ``(all)`` row."""
+    def row(sc: Scope | None) -> Any:
+        if sc is None:
+            return None
+        t = summary(con, sc)
+        t = t[t["provider"] == "(all)"] if not t.empty else t
+        return None if t.empty else t.iloc[0]
+
+    now, before = row(current), row(previous)
+
+    def val(r: Any, col: str) -> Any:
+        if r is None:
+            return None
+        v = r[col]
+        return None if v is None or (isinstance(v, float) and v != v) else v
+
+    return [{"key": key, "label": label, "kind": kind, "value": val(now, col), "previous": val(before, col)}
+            for key, label, kind, col in HEADLINE]
 
 
 # ------------------------------------------------------------------------------------------------ expiry
@@ -355,7 +417,7 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     # every day of the closed periods counts: a day a family did not run is a day of zero usage, not a missing value
     # (otherwise a burst of a few days would look like steady usage worth committing to)
     return _frame(con, f"""
-      WITH u AS ({eligible_usage_sql(sc)}),
+      WITH u AS ({eligible_usage_sql(sc, team="team" in by)}),
       g AS (SELECT {dims}, day, sum(hours) AS hours, sum(hours) FILTER (WHERE pricing = 'Committed') AS committed,
                    sum(ListCost) FILTER (WHERE has_instance_hours) AS list_cost,
                    sum(hours) FILTER (WHERE has_instance_hours) AS rated_hours
@@ -554,5 +616,6 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
 
 
 __all__ = ["COVERAGE_DIMS", "EXPIRY_WINDOWS", "as_of", "break_even_utilization", "contract_burndown", "coverage",
-           "eligible_usage_sql", "expiry", "has_contract_commitments", "hourly_usage", "inventory", "level_at_risk",
-           "optimal_level", "parse_options", "realized_discounts", "recommend", "savings_curve", "sizing", "utilization"]
+           "HEADLINE", "eligible_usage_sql", "expiry", "has_contract_commitments", "headline_figures", "hourly_usage", "inventory", "level_at_risk",
+           "optimal_level", "parse_options", "realized_discounts", "recommend", "savings_curve", "sizing", "summary",
+           "utilization"]

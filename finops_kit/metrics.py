@@ -29,6 +29,10 @@ Definitions (also in ``docs/metrics.md``, with the JSON schema):
   more than the scope's positive cost).
 * **completeness**: per provider and billing period in scope, the first and last day with data and whether the
   period is closed.
+* **commitments**: per provider and ``(all)``: coverage of eligible accelerated usage (on demand + committed
+  instance-hours, :func:`finops_kit.commitments.coverage`) in hours and list value, the eligible on-demand spend, and
+  the commitments' used / unused cost, utilization and savings realized (``CommitmentDiscountStatus`` Used/Unused,
+  :func:`finops_kit.commitments.summary`).
 
 Every money figure is grouped by BillingCurrency (a resolved scope holds one currency, or one converted currency).
 """
@@ -49,6 +53,7 @@ import pandas as pd
 
 from . import scope as scope_mod
 from . import units
+from .commitments import summary as commitment_summary
 from .egress import transfer_rules
 from .errors import ConfigError
 from .schema import MONEY
@@ -164,7 +169,9 @@ class Metrics:
     spot: pd.DataFrame
     tag_coverage: pd.DataFrame
     completeness: pd.DataFrame
-    tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness"))
+    commitments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness",
+                                             "commitments"))
 
     def total(self, name: str, currency: str | None = None) -> Decimal:
         """One figure of :func:`totals` (e.g. ``storage_cost``) in the scope's (or the given) currency."""
@@ -219,7 +226,8 @@ def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: 
         scope = Scope.parse(params)
     sc = bind(con, scope, config)
     return Metrics(scope=sc, totals=totals(con, sc), ai=ai_by_category(con, sc), accelerators=accelerators(con, sc),
-                   spot=spot_share(con, sc), tag_coverage=tag_coverage(con, sc), completeness=completeness(sc))
+                   spot=spot_share(con, sc), tag_coverage=tag_coverage(con, sc), completeness=completeness(sc),
+                   commitments=commitment_summary(con, sc))
 
 
 # ------------------------------------------------------------------------------------------------------------ CLI

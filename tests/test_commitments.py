@@ -214,3 +214,36 @@ def test_hourly_usage_is_read_from_closed_periods_only(sample):
     # every family has one value per day of the window (days without usage are zeros)
     n = hu.groupby(["provider", "instance_family"]).size()
     assert n.nunique() == 1
+
+
+def test_savings_plan_covered_hours_are_counted_once(sample):
+    """CUR bills SP-covered usage twice (SavingsPlanCoveredUsage + its SavingsPlanNegation, both with the usage
+    amount); its instance-hours are the covered rows' usage amounts, once, and the negation adds no list value."""
+    con, sc = sample
+    files = _planted_files("aws-cur2")
+    raw = duckdb.sql(f"""
+        SELECT sum(CAST(line_item_usage_amount AS DOUBLE)) FROM read_parquet({files!r})
+        WHERE line_item_line_item_type IN ('SavingsPlanCoveredUsage', 'DiscountedUsage')
+          AND line_item_usage_type LIKE '%:p4d.%'""").fetchall()[0][0]
+    cov = cm.coverage(con, sc, by=("provider", "instance_family")).set_index(["provider", "instance_family"])
+    assert cov.loc[("AWS", "p4d"), "committed_hours"] == pytest.approx(raw, rel=1e-12)
+    neg = con.execute("""SELECT count(*), sum(ConsumedQuantity), sum(ListCost), max(ListUnitPrice) FROM focus
+                         WHERE ChargeCategory = 'Usage' AND BilledCost < 0 AND x_SourceFormat = 'aws-cur2'
+                           AND CommitmentDiscountType = 'Savings Plan'""").fetchall()[0]
+    assert neg[0] > 0 and neg[1:] == (0, 0, 0)
+
+
+def test_metrics_report_commitment_coverage_utilization_and_unused_dollars(sample):
+    """`finops-kit metrics` carries the commitment figures: the (all) row adds up the providers and equals the
+    inventory's used/unused totals and the coverage table."""
+    con, sc = sample
+    m = fk.metrics(con, sc)
+    t = m.commitments.set_index("provider")
+    inv = cm.inventory(con, sc)
+    assert t.loc["(all)", "unused_cost"] == sum(inv["unused_cost"]) and t.loc["(all)", "used_cost"] == sum(inv["used_cost"])
+    assert t.loc["AWS", "unused_cost"] == sum(inv[inv["provider"] == "AWS"]["unused_cost"])
+    cov = cm.coverage(con, sc, by=())
+    assert t.loc["(all)", "coverage_hours"] == pytest.approx(cov["coverage_hours"].iloc[0], rel=1e-12)
+    assert 0 < t.loc["(all)", "utilization"] < 1 and t.loc["Google Cloud", "utilization"] == 1.0
+    doc = m.to_dict()
+    assert {r["provider"] for r in doc["commitments"]} == {"AWS", "Google Cloud", "Microsoft", "(all)"}
