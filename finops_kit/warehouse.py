@@ -10,6 +10,7 @@ import contextlib
 import errno
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +98,10 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
         if target != ":memory:":
             _check_complete(con, Path(target))
         con.execute("SET TimeZone = 'UTC'")  # FOCUS dates are UTC; naive source timestamps are read as UTC
+        if not _stdout_is_tty():
+            # DuckDB draws its progress bar on stdout for any query over 2 s: in piped output (finops-kit metrics
+            # --json > file, a subprocess, a kernel) it corrupts what the command prints
+            con.execute("SET enable_progress_bar = false")
         if limit:
             con.execute(f"SET memory_limit = '{limit}'")
         if not read_only:
@@ -105,6 +110,13 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
         con.close()
         raise open_error(target, exc, read_only) from None
     return con
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        return False
 
 
 #: DuckDB's file header: three 4 KiB blocks before the first data block
