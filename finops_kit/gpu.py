@@ -88,7 +88,7 @@ class Settings:
 
 
 #: Keys of the ``unit_economics`` section (read by this module and :mod:`finops_kit.unit_economics`).
-SECTION_KEYS = {"idle_threshold", "schedule_min_idle_hours", "run_tags", "run_resource_patterns"}
+SECTION_KEYS = {"idle_threshold", "schedule_min_idle_hours", "run_tags", "run_resource_patterns", "application_key"}
 
 
 def unit_section(config: Any = None) -> dict[str, Any]:

@@ -161,7 +161,94 @@ def _planted_idle(dev_box: str) -> dict:
                     "on demand, so idle dollars = idle GPU-hours x on-demand rate / 8"}
 
 
+def _aws_cost(w: model.Workload, seed: int) -> dict[str, Decimal]:
+    """Per day, the EffectiveCost the AWS writer bills a workload without commitments (same arithmetic as
+    aws_common.AwsLines._usage_day: quantity per resource rounded to 8 places, cost to 10)."""
+    if w.sku in aws_common.EC2:
+        od, saving, *_ = aws_common.EC2[w.sku]
+        price, kind = (money(od * (1 - saving), 6) if w.pricing == "spot" else od), "hours"
+    else:
+        price, kind = aws_common.CATALOG[w.sku][6], aws_common.CATALOG[w.sku][7]
+    out: dict[str, Decimal] = {}
+    n = max(1, w.instances)
+    for u in model.usage(w, seed):
+        qty = u.quantity / n
+        if kind in ("gbmo", "objmo"):
+            qty = qty / model.days_in_month(u.day)
+        out[u.day.isoformat()] = out.get(u.day.isoformat(), Decimal(0)) + n * money(money(qty, 8) * price, 10)
+    return out
+
+
+def _planted_run(seed: int) -> dict:
+    """Cost, GPU-hours and spot GPU-hours of the tagged fine-tuning run, from the generator's own lines."""
+    parts = {"compute": Decimal(0), "storage": Decimal(0), "transfer": Decimal(0)}
+    gpu_hours = spot_hours = Decimal(0)
+    for w in model.unit_economics_workloads():
+        if ("training-run", "llm-ft-20261014") not in w.extra_tags:
+            continue
+        cost = sum(_aws_cost(w, seed).values(), Decimal(0))
+        kind = ("compute" if w.sku in aws_common.EC2 else "storage" if w.sku.startswith("ebs") else "transfer")
+        parts[kind] += cost
+        if w.sku in aws_common.EC2:
+            hours = sum((Decimal(repr(u.quantity)) for u in model.usage(w, seed)), Decimal(0))
+            gpus = aws_common.EC2[w.sku][4]
+            gpu_hours += hours * gpus
+            if w.pricing == "spot":
+                spot_hours += hours * gpus
+    return {"run_id": "llm-ft-20261014", "identified_by": "tag training-run", "team": "nlp",
+            "cost": fmt(sum(parts.values(), Decimal(0))), "compute_cost": fmt(parts["compute"]),
+            "storage_cost": fmt(parts["storage"]), "transfer_cost": fmt(parts["transfer"]),
+            "gpu_hours": fmt(gpu_hours), "spot_gpu_hours": fmt(spot_hours),
+            "note": "g5.12xlarge spot (2 instances x 20 h) and on-demand (8 h) for two days, a tagged gp3 "
+                    "checkpoint volume and a tagged inter-region copy"}
+
+
+#: applications of the business-metrics file: (name, requests a weekday, weekend factor, tokens per request,
+#: revenue per request)
+APPS = (("chat-api", 420_000, 0.7, 1350, Decimal("0.002")), ("detector-api", 2_400_000, 0.8, 0, None),
+        ("ranker-api", 8_000_000, 0.9, 0, None), ("embed-api", 110_000, 0.5, 0, None))
+METRICS_START, METRICS_END = dt.date(2026, 9, 1), dt.date(2026, 11, 27)
+PLANTED_APP_DAY = ("embed-api", dt.date(2026, 10, 7))
+
+
+def write_business(out: Path, seed: int) -> dict:
+    """``business_metrics.csv`` (one row per day and application) and ``training_runs.csv``; the planted facts."""
+    rng = random.Random(f"{seed}|ai_units|business")
+    lines = ["date,application,requests,tokens,revenue"]
+    planted_requests = 0
+    d = METRICS_START
+    while d < METRICS_END:
+        for app, base, weekend, per, rev in APPS:
+            grow = 1 + 0.01 * (d - METRICS_START).days / 7
+            req = base * grow * (weekend if d.weekday() >= 5 else 1) * rng.uniform(0.85, 1.15)
+            req = int(round(req / 1000)) * 1000  # whole thousands
+            tokens = str(req * per + rng.randint(0, 999) * 1000) if per else ""
+            revenue = fmt(money(Decimal(req) * rev, 2)) if rev is not None else ""
+            lines.append(f"{d.isoformat()},{app},{req},{tokens},{revenue}")
+            if (app, d) == PLANTED_APP_DAY:
+                planted_requests = req
+        d += dt.timedelta(days=1)
+    folder = out / FOLDER
+    (folder / "business_metrics.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # the runs file: a recsys retraining identified by its resources and time window (partial days prorated)
+    g5 = _aws_rid("recsys-train-g5")
+    copy = _aws_rid("recsys-inter-region")
+    (folder / "training_runs.csv").write_text(
+        "run_id,start,end,resource_ids\n"
+        f"ranker-retrain-2026-10,2026-10-06T06:00:00Z,2026-10-08T18:00:00Z,{g5};{copy}\n", encoding="utf-8")
+    app, day = PLANTED_APP_DAY
+    w = next(x for x in model.unit_economics_workloads() if x.project == app)
+    cost = _aws_cost(w, seed)[day.isoformat()]
+    return {"training_run": _planted_run(seed),
+            "runs_file_run": {"run_id": "ranker-retrain-2026-10", "resources": [g5, copy],
+                              "start": "2026-10-06T06:00:00Z", "end": "2026-10-08T18:00:00Z"},
+            "inference": {"application": app, "date": day.isoformat(), "cost": fmt(cost),
+                          "requests": planted_requests,
+                          "cost_per_1k_requests": fmt((cost * 1000 / planted_requests).quantize(Decimal("1e-9"))),
+                          "note": "embed-api runs on one on-demand g6.xlarge 24 h a day and nothing else"}}
+
+
 def write(out: str | Path, seed: int) -> dict:
     """Write every side file under ``<out>/_ai_units/``; return the ``ai_units`` section of PLANTED.json."""
     out = Path(out)
-    return {"folder": FOLDER, "idle_gpu": write_gpu(out, seed)}
+    return {"folder": FOLDER, "idle_gpu": write_gpu(out, seed), **write_business(out, seed)}

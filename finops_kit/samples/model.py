@@ -359,7 +359,7 @@ def aws_workloads() -> list[Workload]:
         W("lab-ebs", "aws", "lab-research", None, None, None, "ebs-gp3", "us-east-1", units=12_000,
           note="untagged volumes"),
     ]
-    return main + lab
+    return main + lab + [w for w in unit_economics_workloads() if w.provider == "aws"]
 
 
 def gcp_workloads() -> list[Workload]:
@@ -414,7 +414,7 @@ def gcp_workloads() -> list[Workload]:
           units=4_000, noise=0.2, tag_style=4, tagged_from=D(2026, 3, 1)),
         W("gcp-cdn", "gcp", "vision-prod", "vision", "detector-api", "prod", "cdn-egress", "us-central1",
           units=2_000, weekly=0.15, noise=0.1, tag_style=0),
-    ]
+    ] + [w for w in unit_economics_workloads() if w.provider == "gcp"]
 
 
 def azure_workloads() -> list[Workload]:
@@ -503,3 +503,28 @@ def event_description(w: Workload, event: str | None) -> str:
 
 def isclose(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def unit_economics_workloads() -> list[Workload]:
+    """Workloads of the AI unit economics sample (:mod:`.ai_units`): a fine-tuning run tagged ``training-run``
+    (spot and on-demand GPUs, its checkpoint volume and its inter-region copy, all tagged), a Vertex AI pipeline
+    run carrying ``vertex-ai-pipelines-run-billing-id``, and a small always-on embedding API whose daily cost is one
+    on-demand g6.xlarge (so its cost per 1k requests is known exactly)."""
+    W = Workload
+    run = (("training-run", "llm-ft-20261014"),)
+    window = {"start": D(2026, 10, 14), "end": D(2026, 10, 16)}
+    vertex = (("vertex-ai-pipelines-run-billing-id", "8512934470312345678"),)
+    return [
+        W("nlp-run-ft-spot", "aws", "ml-research", "nlp", "llm-finetune", "dev", "g5.12xlarge", "us-east-1",
+          units=40, pricing="spot", instances=2, tag_style=1, extra_tags=run, **window),
+        W("nlp-run-ft-od", "aws", "ml-research", "nlp", "llm-finetune", "dev", "g5.12xlarge", "us-east-1",
+          units=8, tag_style=1, extra_tags=run, **window),
+        W("nlp-run-ft-ckpt", "aws", "ml-research", "nlp", "llm-finetune", "dev", "ebs-gp3", "us-east-1",
+          units=3_000, tag_style=1, extra_tags=run, **window),
+        W("nlp-run-ft-copy", "aws", "ml-research", "nlp", "llm-finetune", "dev", "dt-inter-region", "us-east-1",
+          units=600, tag_style=1, extra_tags=run, **window),
+        W("recsys-embed-g6", "aws", "ml-prod", "recsys", "embed-api", "prod", "g6.xlarge", "us-east-1",
+          units=24, start=D(2026, 9, 1), tag_style=0),
+        W("gcp-vertex-run", "gcp", "vision-prod", "vision", "segmenter", "prod", "vertex-train-a100", "us-central1",
+          units=16, start=D(2026, 10, 20), end=D(2026, 10, 21), tag_style=0, extra_tags=vertex),
+    ]

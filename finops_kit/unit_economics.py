@@ -1,0 +1,410 @@
+"""AI unit economics: cost per training run, per 1k inferences and per 1M tokens served, with the numerator,
+the denominator and the cost that could not be attributed stated beside every figure.
+
+Why: "what does one unit of our AI cost" is the FinOps-for-AI question, and a unit cost is only as honest as its
+numerator. Each figure here says which cost rows it divides (the numerator), by what (the denominator) and how much
+cost in the same days it could not attach to a unit, so a falling unit cost cannot hide a growing unattributed pile.
+
+**Training runs** (:func:`training_runs`) are identified, in this order (a row belongs to one run at most):
+
+1. a run tag: the first of ``unit_economics.run_tags`` in finops.yaml a row carries (default ``training-run`` and
+   GCP's ``vertex-ai-pipelines-run-billing-id`` label, which Vertex AI propagates to a pipeline run's resources);
+2. a resource id pattern: the first capture group of ``unit_economics.run_resource_patterns`` (default SageMaker
+   training job ARNs ``training-job/<job name>``);
+3. a runs file (CSV: ``run_id,start,end,resource_ids``; ids separated by ``;`` or spaces; times ISO 8601, UTC
+   unless they carry an offset): the listed resources' rows between start and end. A charge period the run covers
+   in part (a daily row of a run that started at 14:00) counts in proportion to the time covered.
+
+A run's cost is every row so identified: GPU instances, and its storage and data transfer where the bill lets
+them be attributed (tagged volumes and buckets, listed resources), split by the kit's one storage and transfer
+classification (``data/storage_classes.csv``, ``data/transfer_types.csv``). GPU-hours are accelerator-hours from
+:mod:`finops_kit.units`; spot share = spot GPU-hours / GPU-hours; cost per GPU-hour = run cost / GPU-hours.
+
+**Inference unit costs** (:func:`inference_unit_costs`) join the bill to a business-metrics file (CSV or parquet:
+``date,application,requests,tokens[,revenue]``) by UTC day and application. The application of a cost row is the
+value of the tag policy key ``unit_economics.application_key`` (default ``project``, whose aliases include ``app``
+and ``application``) under :mod:`finops_kit.attribution`. Numerator: EffectiveCost of the rows of that application
+that day (every service: endpoints, tokens, egress). Unattributed: the same days' cost with no valid application
+value, and the cost of applications the metrics file does not list.
+
+**Elasticity**: per application, the slope b of ln(cost per 1k requests) against ln(requests) over its days
+(least squares). b = 0: unit cost does not move with volume (all cost variable, e.g. per-token billing); b = -1:
+cost does not move with volume at all (fixed capacity: every extra request is free until the capacity runs out,
+and a quiet day is expensive per request); in between: economies of scale.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from . import units
+from .egress import transfer_rules
+from .errors import ConfigError, InputError
+from .gpu import unit_section
+from .schema import MONEY
+from .sources.base import sql_str
+from .storage import rule_case, storage_rules
+
+DEFAULT_RUN_TAGS = ("training-run", "vertex-ai-pipelines-run-billing-id")
+DEFAULT_RUN_PATTERNS = (r"training-job/([^/]+)$",)
+DEFAULT_APPLICATION_KEY = "project"
+
+
+# ------------------------------------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class RunRules:
+    """How training runs are found in the bill (``unit_economics`` section of finops.yaml)."""
+
+    tags: tuple[str, ...] = DEFAULT_RUN_TAGS
+    resource_patterns: tuple[str, ...] = DEFAULT_RUN_PATTERNS
+
+
+def load_run_rules(config: Any = None) -> RunRules:
+    """``run_tags`` (tag keys) and ``run_resource_patterns`` (regular expressions with one capture group)."""
+    sec = unit_section(config)
+    tags = sec.get("run_tags", list(DEFAULT_RUN_TAGS))
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+        raise ConfigError(f"unit_economics.run_tags: {tags!r}; expected a list of tag keys such as [training-run]")
+    pats = sec.get("run_resource_patterns", list(DEFAULT_RUN_PATTERNS))
+    if not isinstance(pats, list) or not all(isinstance(p, str) for p in pats):
+        raise ConfigError(f"unit_economics.run_resource_patterns: {pats!r}; expected a list of regular expressions")
+    for p in pats:
+        try:
+            groups = re.compile(p).groups
+        except re.error as exc:
+            raise ConfigError(f"unit_economics.run_resource_patterns: {p!r} is not a regular expression "
+                              f"({exc})") from None
+        if groups != 1:
+            raise ConfigError(f"unit_economics.run_resource_patterns: {p!r} has {groups} capture groups; expected "
+                              "exactly one, the run id (e.g. training-job/([^/]+)$)")
+    return RunRules(tuple(t.strip() for t in tags), tuple(pats))
+
+
+def application_key(config: Any = None) -> str:
+    """The tag policy key that names an application (``unit_economics.application_key``, default project)."""
+    key = unit_section(config).get("application_key", DEFAULT_APPLICATION_KEY)
+    if not isinstance(key, str) or not key:
+        raise ConfigError(f"unit_economics.application_key: {key!r}; expected a tag_policy key such as project")
+    return key
+
+
+# ------------------------------------------------------------------------------------------------ input files
+def _rows(path: Path) -> list[list[str]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"not UTF-8 text (byte {exc.start})") from None
+    return [r for r in csv.reader(io.StringIO(text), skipinitialspace=True)]
+
+
+def _instant(value: str, file: str, row: int, column: str) -> dt.datetime:
+    v = value.strip()
+    try:
+        t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(file, f"{value!r} is not a time; expected ISO 8601 such as 2026-10-14T08:00:00Z",
+                         row=row, column=column) from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def read_runs_file(path: str | Path) -> pd.DataFrame:
+    """The runs file: one row per (run_id, start, end, resource_id), times in UTC; validated."""
+    p = Path(path)
+    f = str(p)
+    rows = _rows(p)
+    if not rows:
+        raise InputError(f, "empty runs file; expected a header run_id,start,end,resource_ids")
+    header = [h.strip().lower() for h in rows[0]]
+    for need in ("run_id", "start", "end", "resource_ids"):
+        if need not in header:
+            raise InputError(f, f"missing column; expected a header run_id,start,end,resource_ids, saw "
+                                f"{','.join(rows[0])}", column=need)
+    ix = {c: header.index(c) for c in ("run_id", "start", "end", "resource_ids")}
+    out, seen = [], set()
+    for n, r in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in r):
+            continue
+        if len(r) < len(header):
+            raise InputError(f, f"{len(r)} fields; expected {len(header)}", row=n)
+        run = r[ix["run_id"]].strip()
+        if not run:
+            raise InputError(f, "empty run id", row=n, column="run_id")
+        if run in seen:
+            raise InputError(f, f"run {run!r} listed twice; expected one row per run", row=n, column="run_id")
+        seen.add(run)
+        t0 = _instant(r[ix["start"]], f, n, "start")
+        t1 = _instant(r[ix["end"]], f, n, "end")
+        if t1 <= t0:
+            raise InputError(f, f"end {r[ix['end']].strip()} is not after start {r[ix['start']].strip()}", row=n,
+                             column="end")
+        ids = [x for x in re.split(r"[;\s]+", r[ix["resource_ids"]].strip()) if x]
+        if not ids:
+            raise InputError(f, "no resource ids; expected ids separated by ';'", row=n, column="resource_ids")
+        out += [(run, t0, t1, rid) for rid in ids]
+    return pd.DataFrame(out, columns=["run_id", "start", "end", "resource_id"])
+
+
+def read_business_metrics(path: str | Path) -> pd.DataFrame:
+    """The business-metrics file (CSV or parquet): date, application, requests, tokens, optional revenue; one row
+    per day and application. Validated: a missing column, a date, a negative or non-numeric count, a repeated
+    (date, application) is one line naming the file and row."""
+    p = Path(path)
+    f = str(p)
+    if p.name.lower().endswith(".parquet"):
+        try:
+            df = pd.read_parquet(p)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
+            raise InputError(f, f"not a readable parquet file ({str(exc).splitlines()[0][:120]})") from None
+        df.columns = [str(c).strip().lower() for c in df.columns]
+        raw = [list(df.columns)] + df.astype(object).where(df.notna(), "").astype(str).values.tolist()
+    else:
+        raw = _rows(p)
+    if not raw:
+        raise InputError(f, "empty business-metrics file; expected a header date,application,requests,tokens"
+                            "[,revenue]")
+    header = [h.strip().lower() for h in raw[0]]
+    for need in ("date", "application", "requests", "tokens"):
+        if need not in header:
+            raise InputError(f, f"missing column; expected date,application,requests,tokens[,revenue], saw "
+                                f"{','.join(raw[0])[:120]}", column=need)
+    ix = {c: header.index(c) for c in ("date", "application", "requests", "tokens", "revenue") if c in header}
+    out, seen = [], set()
+    for n, r in enumerate(raw[1:], start=2):
+        if not any(str(c).strip() for c in r):
+            continue
+        if len(r) < len(header):
+            raise InputError(f, f"{len(r)} fields; expected {len(header)}", row=n)
+        try:
+            day = dt.date.fromisoformat(str(r[ix["date"]]).strip()[:10])
+        except ValueError:
+            raise InputError(f, f"{r[ix['date']]!r} is not a date; expected YYYY-MM-DD", row=n,
+                             column="date") from None
+        app = str(r[ix["application"]]).strip()
+        if not app:
+            raise InputError(f, "empty application", row=n, column="application")
+        if (day, app) in seen:
+            raise InputError(f, f"{day} {app} listed twice; expected one row per day and application", row=n)
+        seen.add((day, app))
+        vals: dict[str, float | None] = {}
+        for c in ("requests", "tokens", "revenue"):
+            if c not in ix:
+                vals[c] = None
+                continue
+            s = str(r[ix[c]]).strip().replace(",", "") if c != "revenue" else str(r[ix[c]]).strip()
+            if s == "" and c in ("tokens", "revenue"):
+                vals[c] = None
+                continue
+            try:
+                x = float(s)
+            except ValueError:
+                raise InputError(f, f"{r[ix[c]]!r} is not a number", row=n, column=c) from None
+            if not math.isfinite(x) or (x < 0 and c != "revenue"):
+                raise InputError(f, f"{s} is not a count; expected a number >= 0", row=n, column=c)
+            vals[c] = x
+        out.append((day, app, vals["requests"], vals["tokens"], vals["revenue"]))
+    if not out:
+        raise InputError(f, "no rows; expected one row per day and application")
+    return pd.DataFrame(out, columns=["date", "application", "requests", "tokens", "revenue"])
+
+
+# ------------------------------------------------------------------------------------------------ runs
+@dataclass
+class Runs:
+    """Training runs of a scope: the table, how the figures are defined, and the GPU cost no run claims."""
+
+    table: pd.DataFrame
+    numerator: str
+    denominator: str
+    unattributed_gpu_cost: float
+    gpu_cost: float
+
+    def run(self, run_id: str) -> pd.Series:
+        return self.table.set_index("run_id").loc[run_id]
+
+
+def _json_key(key: str) -> str:
+    return sql_str('$."' + key.replace('"', '\\"') + '"')
+
+
+def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path | None = None, *,
+                  rules: RunRules | None = None, config: Any = None) -> Runs:
+    """Cost, GPU-hours, cost per GPU-hour and spot share per training run (see the module doc)."""
+    rr = rules or load_run_rules(config if config is not None else getattr(sc, "config", None))
+    tag_case = " ".join(f"WHEN json_exists(Tags, {_json_key(k)}) AND trim(json_extract_string(Tags, "
+                        f"{_json_key(k)})) <> '' THEN {sql_str('tag ' + k)} || '|' || "
+                        f"trim(json_extract_string(Tags, {_json_key(k)}))" for k in rr.tags)
+    pat_case = " ".join(f"WHEN regexp_matches(coalesce(ResourceId, ''), {sql_str(p)}) THEN 'resource id' || '|' "
+                        f"|| regexp_extract(ResourceId, {sql_str(p)}, 1)" for p in rr.resource_patterns)
+    claim = f"CASE {tag_case} {pat_case} END" if (tag_case or pat_case) else "CAST(NULL AS VARCHAR)"
+    srules, trules = storage_rules(), transfer_rules()
+    attr = sc.attribution
+    runs_df = read_runs_file(runs_file) if runs_file else pd.DataFrame(
+        columns=["run_id", "start", "end", "resource_id"])
+    view = f"_fk_runs_{id(runs_df)}"
+    con.register(view, con.from_df(runs_df.astype({"run_id": str, "resource_id": str}))
+                 if len(runs_df) else con.sql("SELECT NULL::VARCHAR AS run_id, NULL::TIMESTAMP AS start, "
+                                              "NULL::TIMESTAMP AS \"end\", NULL::VARCHAR AS resource_id WHERE FALSE"))
+    try:
+        df = con.execute(f"""
+            WITH r AS (
+              SELECT *, {claim} AS _claim, {rule_case(srules)} IS NOT NULL AS _storage,
+                     {rule_case(trules)} IS NOT NULL AS _transfer, {attr.owner_sql()} AS _team
+              FROM ({units.row_sql(source=sc.rows_sql(rowid=True))})),
+            tagged AS (
+              SELECT split_part(_claim, '|', 1) AS identified_by, substr(_claim, strpos(_claim, '|') + 1) AS run_id,
+                     r.*, 1.0::DOUBLE AS w FROM r WHERE _claim IS NOT NULL),
+            listed AS (
+              SELECT 'runs file' AS identified_by, f.run_id, r.*,
+                     (epoch(least(r.ChargePeriodEnd, f."end")) - epoch(greatest(r.ChargePeriodStart, f.start)))
+                       / nullif(epoch(r.ChargePeriodEnd) - epoch(r.ChargePeriodStart), 0) AS w
+              FROM r JOIN {view} f ON lower(r.ResourceId) = lower(f.resource_id)
+                     AND r.ChargePeriodStart < f."end" AND r.ChargePeriodEnd > f.start
+              WHERE r._claim IS NULL),
+            x AS (SELECT * FROM tagged UNION ALL BY NAME SELECT * FROM listed)
+            SELECT run_id, any_value(identified_by) AS identified_by,
+                   arg_max(_team, EffectiveCost) AS team, BillingCurrency AS currency,
+                   min(ChargePeriodStart)::DATE AS first_day, (max(ChargePeriodEnd) - INTERVAL 1 SECOND)::DATE
+                     AS last_day,
+                   count(DISTINCT ResourceId) AS resources,
+                   coalesce(sum(accelerator_hours * w), 0) AS gpu_hours,
+                   coalesce(sum(accelerator_hours * w) FILTER (WHERE _row_pricing = 'Spot'), 0) AS spot_gpu_hours,
+                   sum(CAST(EffectiveCost AS DOUBLE) * w) AS cost,
+                   coalesce(sum(CAST(EffectiveCost AS DOUBLE) * w) FILTER (WHERE _storage), 0) AS storage_cost,
+                   coalesce(sum(CAST(EffectiveCost AS DOUBLE) * w) FILTER (WHERE _transfer AND NOT _storage), 0)
+                     AS transfer_cost,
+                   coalesce(sum(CAST(EffectiveCost AS DOUBLE) * w) FILTER (WHERE NOT _storage AND NOT _transfer
+                     AND (accelerator_hours IS NOT NULL OR instance_hours IS NOT NULL)), 0) AS compute_cost
+            FROM x GROUP BY run_id, BillingCurrency ORDER BY cost DESC, run_id""").df()
+        gpu = con.execute(f"""
+            WITH u AS ({units.accelerated_usage_sql(source=sc.rows_sql())}),
+            runs AS (SELECT DISTINCT lower(ResourceId) AS rid FROM ({units.row_sql(source=sc.rows_sql())})
+                     WHERE {claim} IS NOT NULL
+                     UNION SELECT DISTINCT lower(resource_id) FROM {view})
+            SELECT coalesce(sum(EffectiveCost), 0)::{MONEY},
+                   coalesce(sum(EffectiveCost) FILTER (WHERE lower(coalesce(ResourceId, '')) NOT IN
+                     (SELECT rid FROM runs)), 0)::{MONEY}
+            FROM u WHERE has_accelerator_hours""").fetchall()[0]
+    finally:
+        con.unregister(view)
+    for c in ("cost", "storage_cost", "transfer_cost", "compute_cost"):
+        df[c] = df[c].astype(float).round(6)
+    df["other_cost"] = (df["cost"] - df["storage_cost"] - df["transfer_cost"] - df["compute_cost"]).round(6)
+    df["cost_per_gpu_hour"] = df["cost"] / df["gpu_hours"].where(df["gpu_hours"] > 0)
+    df["spot_share"] = df["spot_gpu_hours"] / df["gpu_hours"].where(df["gpu_hours"] > 0)
+    how = [f"tags {', '.join(rr.tags)}" if rr.tags else None,
+           f"resource ids matching {', '.join(rr.resource_patterns)}" if rr.resource_patterns else None,
+           f"the runs file {Path(runs_file).name}" if runs_file else None]
+    num = ("EffectiveCost of every row identified as the run's (" + "; then ".join(h for h in how if h) +
+           "): GPU instances, storage and data transfer where tagged or listed; rows partly inside a runs-file "
+           "run count in proportion to the time covered")
+    den = "accelerator-hours of the run's rows (finops_kit.units); spot share = spot GPU-hours / GPU-hours"
+    return Runs(df, num, den, float(gpu[1]), float(gpu[0]))
+
+
+# ------------------------------------------------------------------------------------------------ inference
+@dataclass
+class UnitCosts:
+    """Cost per 1k requests / per 1M tokens per application and day, the elasticity per application, and the
+    cost of the same days that no application in the metrics file claims."""
+
+    daily: pd.DataFrame
+    by_application: pd.DataFrame
+    unattributed: pd.DataFrame
+    key: str
+    numerator: str
+    denominator: str
+
+    def unattributed_cost(self) -> float:
+        return float(self.unattributed["cost"].sum()) if len(self.unattributed) else 0.0
+
+
+def elasticity(volume: pd.Series, unit_cost: pd.Series) -> tuple[float | None, float | None]:
+    """(slope, r²) of ln(unit cost) on ln(volume) by least squares; None with fewer than 3 usable days or no
+    spread in volume."""
+    ok = (volume > 0) & (unit_cost > 0)
+    x, y = np.log(volume[ok].astype(float)), np.log(unit_cost[ok].astype(float))
+    if len(x) < 3 or float(np.ptp(x)) == 0.0:
+        return None, None
+    b, a = np.polyfit(x, y, 1)
+    resid = y - (a + b * x)
+    ss = float(((y - y.mean()) ** 2).sum())
+    return float(b), (1 - float((resid ** 2).sum()) / ss) if ss > 0 else None
+
+
+def inference_unit_costs(con: duckdb.DuckDBPyConnection, sc: Any, metrics_file: str | Path, *,
+                         key: str | None = None, config: Any = None) -> UnitCosts:
+    """Cost per 1k requests and per 1M tokens per application and day (see the module doc)."""
+    cfg = config if config is not None else getattr(sc, "config", None)
+    key = key or application_key(cfg)
+    attr = sc.attribution
+    if key not in attr.policy.keys:
+        raise ConfigError(f"unit_economics.application_key: {key!r} is not a tag_policy key "
+                          f"({', '.join(attr.policy.keys)})")
+    bm = read_business_metrics(metrics_file)
+    view = f"_fk_bm_{id(bm)}"
+    con.register(view, con.from_df(bm))
+    try:
+        cost = con.execute(f"""
+            WITH c AS (
+              SELECT ChargePeriodStart::DATE AS date, {attr.value_sql(key)} AS application, BillingCurrency AS currency,
+                     sum(EffectiveCost) AS cost
+              FROM {sc.rows_sql()}
+              WHERE ChargePeriodStart::DATE IN (SELECT DISTINCT CAST(date AS DATE) FROM {view})
+              GROUP BY ALL)
+            SELECT c.date, c.application, c.currency, c.cost::{MONEY} AS cost,
+                   coalesce(c.application IN (SELECT application FROM {view}), FALSE) AS in_metrics
+            FROM c ORDER BY ALL""").df()
+    finally:
+        con.unregister(view)
+    cost["cost"] = cost["cost"].astype(float)
+    bm["date"] = pd.to_datetime(bm["date"])
+    cost["date"] = pd.to_datetime(cost["date"])
+    mine = cost[cost["in_metrics"]].drop(columns="in_metrics")
+    daily = bm.merge(mine, on=["date", "application"], how="left")
+    daily["cost"] = daily["cost"].fillna(0.0)
+    daily["cost_per_1k_requests"] = daily["cost"] * 1000 / daily["requests"].where(daily["requests"] > 0)
+    daily["cost_per_1m_tokens"] = daily["cost"] * 1e6 / daily["tokens"].where(daily["tokens"] > 0)
+    daily["margin"] = daily["revenue"] - daily["cost"]
+    daily = daily.sort_values(["application", "date"]).reset_index(drop=True)
+    # only days of the scope count (the metrics file may cover more than the scope)
+    in_scope = set(cost["date"])
+    daily = daily[daily["date"].isin(in_scope)].reset_index(drop=True)
+    apps = []
+    for app, g in daily.groupby("application", sort=True):
+        b, r2 = elasticity(g["requests"], g["cost_per_1k_requests"])
+        req, tok = g["requests"].sum(), g["tokens"].sum(min_count=1)
+        apps.append({"application": app, "days": len(g), "cost": round(float(g["cost"].sum()), 6),
+                     "requests": req, "tokens": tok,
+                     "revenue": g["revenue"].sum(min_count=1),
+                     "cost_per_1k_requests": g["cost"].sum() * 1000 / req if req else None,
+                     "cost_per_1m_tokens": g["cost"].sum() * 1e6 / tok if tok and tok > 0 else None,
+                     "elasticity": b, "elasticity_r2": r2})
+    by_app = pd.DataFrame(apps)
+    other = cost[~cost["in_metrics"]].copy()
+    other["application"] = other["application"].fillna(f"(no {key} tag)")
+    unatt = (other.groupby(["application", "currency"], as_index=False)["cost"].sum()
+             .sort_values("cost", ascending=False).reset_index(drop=True))
+    unatt["cost"] = unatt["cost"].round(6)
+    num = (f"EffectiveCost of the rows whose {key} tag (tag_policy, with its aliases) is the application, that UTC "
+           "day, every service and provider")
+    den = "requests (per 1k) and tokens (per 1M) of the business-metrics file for that day and application"
+    return UnitCosts(daily, by_app, unatt, key, num, den)
+
+
+__all__ = ["RunRules", "Runs", "UnitCosts", "application_key", "elasticity", "inference_unit_costs",
+           "load_run_rules", "read_business_metrics", "read_runs_file", "training_runs"]

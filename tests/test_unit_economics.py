@@ -1,0 +1,171 @@
+"""AI unit economics (finops_kit.unit_economics): the planted training run and app-day of the samples are recovered
+exactly, runs are found by tag, resource id and runs file, and bad side files are refused with one line."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import finops_kit as fk
+from finops_kit import unit_economics as ue
+from finops_kit.errors import ConfigError, InputError
+from finops_kit.scope import resolve
+
+REPO = Path(__file__).resolve().parents[1]
+SIDE = REPO / "data" / "samples" / "_ai_units"
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict:
+    return json.loads((REPO / "data" / "samples" / "PLANTED.json").read_text())["ai_units"]
+
+
+@pytest.fixture(scope="module")
+def bound(sample_warehouse: str):
+    con = fk.connect(sample_warehouse, read_only=True)
+    yield con, resolve(con, str(REPO / "finops.yaml"), {})
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def runs(bound):
+    con, sc = bound
+    return ue.training_runs(con, sc, SIDE / "training_runs.csv")
+
+
+def _d(x: float, places: int = 6) -> Decimal:
+    return Decimal(f"{x:.{places}f}")
+
+
+def test_tagged_run_recovered_exactly(runs, planted) -> None:
+    p = planted["training_run"]
+    r = runs.run(p["run_id"])
+    assert r["identified_by"] == p["identified_by"] and r["team"] == p["team"]
+    assert _d(r["cost"]) == Decimal(p["cost"]).quantize(Decimal("1e-6"))
+    assert _d(r["compute_cost"]) == Decimal(p["compute_cost"]).quantize(Decimal("1e-6"))
+    assert _d(r["storage_cost"]) == Decimal(p["storage_cost"]).quantize(Decimal("1e-6"))  # its checkpoint volume
+    assert _d(r["transfer_cost"]) == Decimal(p["transfer_cost"]).quantize(Decimal("1e-6"))  # its inter-region copy
+    assert r["gpu_hours"] == float(p["gpu_hours"]) and r["spot_gpu_hours"] == float(p["spot_gpu_hours"])
+    assert r["spot_share"] == pytest.approx(float(p["spot_gpu_hours"]) / float(p["gpu_hours"]))
+    assert r["cost_per_gpu_hour"] == pytest.approx(float(p["cost"]) / float(p["gpu_hours"]))
+
+
+def test_runs_by_label_resource_id_and_file(runs, bound, planted) -> None:
+    t = runs.table.set_index("run_id")
+    assert t.loc["8512934470312345678", "identified_by"] == "tag vertex-ai-pipelines-run-billing-id"
+    sm = t[t["identified_by"] == "resource id"]
+    assert len(sm) == 1 and sm.index[0].startswith("segmenter-")  # the SageMaker training job name
+    # the runs-file run: its resources between 06:00 on the 6th and 18:00 on the 8th, partial days prorated
+    f = planted["runs_file_run"]
+    con, sc = bound
+    ids = ", ".join(f"'{i}'" for i in f["resources"])
+    day = con.execute(f"""SELECT ChargePeriodStart::DATE AS d, sum(EffectiveCost)::DOUBLE FROM focus
+        WHERE ResourceId IN ({ids}) AND ChargePeriodStart >= '2026-10-06' AND ChargePeriodStart < '2026-10-09'
+        GROUP BY ALL ORDER BY 1""").fetchall()
+    assert len(day) == 3
+    expect = day[0][1] * 18 / 24 + day[1][1] + day[2][1] * 18 / 24
+    assert t.loc[f["run_id"], "identified_by"] == "runs file"
+    assert t.loc[f["run_id"], "cost"] == pytest.approx(expect, abs=1e-6)
+    assert t.loc[f["run_id"], "transfer_cost"] > 0
+    assert 0 < runs.unattributed_gpu_cost < runs.gpu_cost
+    assert "runs file training_runs.csv" in runs.numerator
+
+
+def test_inference_unit_cost_of_planted_app_day(bound, planted) -> None:
+    con, sc = bound
+    p = planted["inference"]
+    u = ue.inference_unit_costs(con, sc, SIDE / "business_metrics.csv")
+    row = u.daily[(u.daily["application"] == p["application"]) & (u.daily["date"] == pd.Timestamp(p["date"]))]
+    assert len(row) == 1
+    row = row.iloc[0]
+    assert _d(row["cost"]) == Decimal(p["cost"]).quantize(Decimal("1e-6"))
+    assert row["requests"] == p["requests"]
+    assert _d(row["cost_per_1k_requests"], 9) == Decimal(p["cost_per_1k_requests"])
+    apps = u.by_application.set_index("application")
+    # a fixed-capacity app: its daily cost does not move with volume, so unit cost falls 1:1 (slope -1)
+    assert apps.loc["embed-api", "elasticity"] == pytest.approx(-1.0, abs=1e-9)
+    # per-token billing makes chat-api partly variable: its slope lies between -1 and 0
+    assert -1 < apps.loc["chat-api", "elasticity"] < 0
+    assert apps.loc["chat-api", "cost_per_1m_tokens"] > 0
+    # cost on the same days without a project tag is stated, not dropped
+    assert u.unattributed.set_index("application").loc["(no project tag)", "cost"] > 0
+    assert "project tag" in u.numerator
+
+
+def test_elasticity_needs_spread() -> None:
+    assert ue.elasticity(pd.Series([1.0, 1.0, 1.0]), pd.Series([2.0, 3.0, 4.0])) == (None, None)
+    b, r2 = ue.elasticity(pd.Series([1.0, 2.0, 4.0]), pd.Series([8.0, 8.0, 8.0]))
+    assert b == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("body, expect", [
+    ("run,start,end\n", "column 'run_id': missing column"),
+    ("run_id,start,end,resource_ids\nr1,2026-10-06,2026-10-05,i-1\n", "row 2, column 'end': end 2026-10-05 is not "
+     "after start"),
+    ("run_id,start,end,resource_ids\nr1,yesterday,2026-10-05,i-1\n", "row 2, column 'start': 'yesterday' is not a "
+     "time"),
+    ("run_id,start,end,resource_ids\nr1,2026-10-01,2026-10-05,\n", "row 2, column 'resource_ids': no resource ids"),
+    ("run_id,start,end,resource_ids\nr1,2026-10-01,2026-10-05,i-1\nr1,2026-10-01,2026-10-05,i-2\n",
+     "row 3, column 'run_id': run 'r1' listed twice"),
+    ("run_id,start,end,resource_ids\nr1,2026-10-01\n", "row 2: 2 fields; expected 4"),
+])
+def test_runs_file_validated(tmp_path: Path, body: str, expect: str) -> None:
+    p = tmp_path / "runs.csv"
+    p.write_text(body)
+    with pytest.raises(InputError) as e:
+        ue.read_runs_file(p)
+    assert str(e.value).startswith(str(p)) and expect in str(e.value)
+
+
+def test_runs_file_time_zones(tmp_path: Path) -> None:
+    p = tmp_path / "runs.csv"
+    p.write_text("run_id,start,end,resource_ids\nr1,2026-10-06T08:00:00+02:00,2026-10-07T00:00:00Z,i-1; i-2\n")
+    df = ue.read_runs_file(p)
+    assert list(df["resource_id"]) == ["i-1", "i-2"]
+    assert str(df["start"].iloc[0]) == "2026-10-06 06:00:00"
+
+
+@pytest.mark.parametrize("body, expect", [
+    ("date,app,requests,tokens\n", "column 'application': missing column"),
+    ("date,application,requests,tokens\n2026-13-01,a,1,1\n", "row 2, column 'date': '2026-13-01' is not a date"),
+    ("date,application,requests,tokens\n2026-10-01,a,-5,1\n", "row 2, column 'requests': -5 is not a count"),
+    ("date,application,requests,tokens\n2026-10-01,a,many,1\n", "row 2, column 'requests': 'many' is not a number"),
+    ("date,application,requests,tokens\n2026-10-01,a,1,1\n2026-10-01,a,2,2\n", "row 3: 2026-10-01 a listed twice"),
+    ("date,application,requests,tokens\n", "no rows"),
+])
+def test_business_metrics_validated(tmp_path: Path, body: str, expect: str) -> None:
+    p = tmp_path / "bm.csv"
+    p.write_text(body)
+    with pytest.raises(InputError) as e:
+        ue.read_business_metrics(p)
+    assert str(e.value).startswith(str(p)) and expect in str(e.value)
+
+
+def test_business_metrics_parquet(tmp_path: Path) -> None:
+    p = tmp_path / "bm.parquet"
+    pd.DataFrame({"Date": ["2026-10-01"], "Application": ["a"], "Requests": [1000], "Tokens": [None],
+                  "Revenue": [2.5]}).to_parquet(p)
+    df = ue.read_business_metrics(p)
+    assert df.iloc[0]["requests"] == 1000 and pd.isna(df.iloc[0]["tokens"]) and df.iloc[0]["revenue"] == 2.5
+
+
+@pytest.mark.parametrize("sec, expect", [
+    ({"run_tags": "training-run"}, "unit_economics.run_tags"),
+    ({"run_resource_patterns": ["training-job/[^/]+$"]}, "has 0 capture groups"),
+    ({"run_resource_patterns": ["("]}, "is not a regular expression"),
+])
+def test_run_rules_validated(sec: dict, expect: str) -> None:
+    with pytest.raises(ConfigError, match=expect.replace("(", r"\(")):
+        ue.load_run_rules({"unit_economics": sec})
+
+
+def test_run_tags_are_read_from_config(bound) -> None:
+    """Without the training-run tag in the rules the tagged run is not found: the tag list is configuration."""
+    con, sc = bound
+    got = ue.training_runs(con, sc, rules=ue.RunRules(tags=("vertex-ai-pipelines-run-billing-id",),
+                                                      resource_patterns=()))
+    assert list(got.table["run_id"]) == ["8512934470312345678"]
