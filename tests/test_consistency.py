@@ -23,7 +23,7 @@ from finops_kit.notebook import money
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-CURATED = ("tagging_audit", "storage_lifecycle", "spot_analysis", "forecast_vs_actual")
+CURATED = ("tagging_audit", "storage_lifecycle", "spot_analysis", "forecast_vs_actual", "ai_unit_economics")
 #: One scope for every report: three closed billing periods of every provider.
 SCOPE = {"billing_period_start": "2026-08", "billing_period_end": "2026-10"}
 
