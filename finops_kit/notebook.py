@@ -251,53 +251,191 @@ class HTMLTable:
         return self.markup
 
 
-_TABLE_CSS = ("border-collapse:collapse;font-size:12px;margin:4px 0 12px 0;")
+_TABLE_CSS = ("border-collapse:collapse;font-size:12px;margin:4px 0 12px 0;max-width:100%;")
 _TH = "text-align:left;border-bottom:1px solid #999;padding:3px 8px;"  # lab CSS right-aligns by default
-_TD = "border-bottom:1px solid #eee;padding:3px 8px;"
+# long text wraps inside its cell instead of widening the table (no sideways scrolling at 1280 px)
+_TD = "border-bottom:1px solid #eee;padding:3px 8px;max-width:320px;overflow-wrap:anywhere;"
+#: Width budget of one table (px): a 1280 px window minus the page's margins and prompts.
+TABLE_WIDTH_PX = 1000
+#: Rows a table shows before the note and the CSV link; the CSV holds at most CSV_MAX_ROWS rows.
+TABLE_ROWS = 25
+CSV_MAX_ROWS = 20_000
+_CHAR_PX, _CELL_PAD_PX, _WRAP_CHARS = 7, 18, 40
+
+
+def _column_labels() -> dict[str, dict[str, str]]:
+    """``finops_kit/data/column_labels.csv``: column -> label, role (key/action/detail) and format."""
+    if "labels" not in _state:
+        from .datafiles import data_rows
+
+        _state["labels"] = {r["column"]: r for r in data_rows("column_labels.csv")}
+    return _state["labels"]
+
+
+def label(column: str) -> str:
+    """The header a reader sees for a data-frame column: the label map's words, else underscores as spaces."""
+    row = _column_labels().get(str(column))
+    if row and row.get("label"):
+        return row["label"]
+    text = str(column).replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else str(column)
+
+
+def _role(column: str) -> str:
+    return (_column_labels().get(str(column)) or {}).get("role") or ""
+
+
+def _fmt_of(column: str) -> str:
+    return (_column_labels().get(str(column)) or {}).get("format") or ""
+
+
+def column_order(columns: Iterable[Any], key: Iterable[str] | None = None,
+                 action: Iterable[str] | None = None) -> list[str]:
+    """Identifying columns first, then the action columns (what to do, what it is worth), then the rest, then long
+    detail text. ``key``/``action`` name them explicitly; otherwise the roles of the label map decide."""
+    cols = [str(c) for c in columns]
+    keys = [c for c in (key or []) if c in cols] if key is not None else [c for c in cols if _role(c) == "key"]
+    acts = [c for c in (action or []) if c in cols and c not in keys] if action is not None else \
+        [c for c in cols if _role(c) == "action" and c not in keys]
+    detail = [c for c in cols if _role(c) == "detail" and c not in keys and c not in acts]
+    rest = [c for c in cols if c not in keys and c not in acts and c not in detail]
+    return keys + acts + rest + detail
+
+
+def csv_link(df: Any, filename: str, text: str | None = None, max_rows: int = CSV_MAX_ROWS) -> str:
+    """An ``<a download>`` link holding the CSV itself (a ``data:`` URI), so it works in the offline page."""
+    import base64
+
+    full = df.head(max_rows)
+    data = base64.b64encode(full.to_csv(index=False).encode("utf-8")).decode("ascii")
+    cut = f" (first {max_rows:,} of {len(df):,} rows)" if len(df) > max_rows else f" ({len(df):,} rows)"
+    return (f'<a class="finops-csv" download="{html.escape(filename, quote=True)}" '
+            f'href="data:text/csv;base64,{data}">{html.escape(text or "download the full table (CSV)")}</a>{cut}')
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return (re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "table")[:60]
 
 
 def table(df: Any, money: Iterable[str] | None = None, percent: Iterable[str] | None = None,
-          currency: str | None = SCOPE_CURRENCY, caption: str | None = None, max_rows: int = 200) -> HTMLTable:
-    """Escaped HTML table of a (small) DataFrame or DuckDB relation.
+          currency: str | None = SCOPE_CURRENCY, caption: str | None = None, max_rows: int = TABLE_ROWS,
+          key: Iterable[str] | None = None, action: Iterable[str] | None = None, csv: bool = True,
+          width_px: int = TABLE_WIDTH_PX) -> HTMLTable:
+    """Escaped HTML table of a DataFrame or DuckDB relation, laid out for a reader.
 
-    Money columns (``money=[...]``, plus any column holding ``Decimal`` values) are shown as ``$1,234.56``;
-    ``percent=[...]`` columns as ``12.3%``. Every header, cell and caption is HTML-escaped, so a tag value like
-    ``<script>alert(1)</script>`` shows as text. Only the first ``max_rows`` rows are shown, with a note.
+    * **Order**: identifying columns first (``key``, default: the label map's ``key`` columns: team, resource,
+      account...), then the action columns (``action``, default: status, breach date, saving...), then the rest, long
+      detail text last (:func:`column_order`).
+    * **Labels in words** from ``finops_kit/data/column_labels.csv`` (``ai_cost`` -> "AI cost", ``mape`` ->
+      "MAPE (%)"); one map for every report, not a dict per notebook.
+    * **Formats**: ``money=[...]`` (plus Decimal columns and the map's money columns) as ``$1,234.56``;
+      ``percent=[...]`` fractions as ``12.3%`` (the map's ``pct100`` columns hold 0-100 and are shown the same);
+      dates as ``2026-10-31``, months as ``2026-10``.
+    * **Rows**: the first ``max_rows`` are shown; a note says how many there are, with a CSV download of the full
+      table (a ``data:`` link, works offline; ``csv=False`` leaves it out).
+    * **Width**: columns are shown while they fit ``width_px`` (estimated from their text); the others go into an
+      expandable "more columns" section as further tables that repeat the key columns, so no table needs sideways
+      scrolling at 1280 px. Long text wraps inside its cell.
+
+    Every header, cell and caption is HTML-escaped, so a tag value like ``<script>alert(1)</script>`` shows as text.
     """
     if hasattr(df, "df") and not hasattr(df, "iloc"):  # DuckDB relation
-        df = df.limit(max_rows + 1).df()
+        df = df.limit(CSV_MAX_ROWS + 1).df()
     money_cols = set(money or ())
     pct_cols = set(percent or ())
-    unknown = (money_cols | pct_cols) - {str(c) for c in df.columns}
+    names = [str(c) for c in df.columns]
+    unknown = (money_cols | pct_cols) - set(names)
     if unknown:
-        raise KeyError(f"table(): no column(s) {sorted(unknown)}; columns are {[str(c) for c in df.columns]}")
+        raise KeyError(f"table(): no column(s) {sorted(unknown)}; columns are {names}")
+    df = df.set_axis(names, axis=1)
     shown = df.head(max_rows)
-    for c in df.columns:
+    pct100 = set()
+    for c in names:
+        if c in money_cols or c in pct_cols:
+            continue
         col = shown[c]
         is_decimal = str(col.dtype).startswith("decimal") or (
             col.dtype == object and col.map(lambda v: isinstance(v, Decimal)).any())
-        if is_decimal and c not in pct_cols:
-            money_cols.add(str(c))
-    head = "".join(f'<th style="{_TH}">{html.escape(str(c))}</th>' for c in shown.columns)
-    rows, text_rows = [], []
-    for rec in shown.itertuples(index=False, name=None):
-        cells, texts = [], []
-        for c, v in zip(shown.columns, rec, strict=True):
-            text, numeric = _cell(v, str(c) in money_cols, str(c) in pct_cols, currency)
-            align = "text-align:right;font-variant-numeric:tabular-nums;" if numeric else "text-align:left;"
-            cells.append(f'<td style="{_TD}{align}">{text}</td>')
-            texts.append(html.unescape(text))
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-        text_rows.append(" | ".join(texts))
-    cap = f'<caption style="caption-side:top;text-align:left;font-weight:600">{html.escape(caption)}</caption>' \
-        if caption else ""
-    more = ""
+        fmt = _fmt_of(c)
+        if is_decimal or (fmt == "money" and str(col.dtype).startswith(("float", "int"))):
+            money_cols.add(c)
+        elif fmt == "pct100" and str(col.dtype).startswith(("float", "int")):
+            pct100.add(c)
+    order = column_order(names, key, action)
+    # formatted cells, per column
+    cells: dict[str, list[tuple[str, bool]]] = {}
+    for c in order:
+        month = _fmt_of(c) == "month"
+        out = []
+        for v in shown[c].tolist():
+            if c in pct100 and isinstance(v, int | float) and not isinstance(v, bool) and v == v:
+                out.append((html.escape(f"{float(v):.1f}%"), True))
+            elif month and hasattr(v, "strftime") and not (isinstance(v, float) and v != v):
+                out.append((html.escape(v.strftime("%Y-%m")), False))
+            else:
+                out.append(_cell(v, c in money_cols, c in pct_cols, currency))
+        cells[c] = out
+
+    def width(c: str) -> int:
+        longest = max([len(html.unescape(t)) for t, _ in cells[c]] + [min(len(label(c)), 16)])
+        return min(longest, _WRAP_CHARS) * _CHAR_PX + _CELL_PAD_PX
+
+    keys = [c for c in order if c in (set(key) if key is not None else {c for c in names if _role(c) == "key"})]
+    # the key columns always show; other columns while they fit (at least one beside the keys)
+    main, used = list(keys), sum(width(c) for c in keys)
+    overflow: list[str] = []
+    for c in order:
+        if c in keys:
+            continue
+        if not overflow and (used + width(c) <= width_px or len(main) == len(keys)):
+            main.append(c)
+            used += width(c)
+        else:
+            overflow.append(c)
+    # the key columns repeated in the detail tables: as many as leave room for detail columns
+    rep = [c for c in keys if c in main][:2]
+
+    def render(cols: list[str], cap: str) -> str:
+        head = "".join(f'<th style="{_TH}" title="{html.escape(c, quote=True)}">{html.escape(label(c))}</th>'
+                       for c in cols)
+        body = []
+        for i in range(len(shown)):
+            tds = []
+            for c in cols:
+                text, numeric = cells[c][i]
+                align = "text-align:right;font-variant-numeric:tabular-nums;" if numeric else "text-align:left;"
+                tds.append(f'<td style="{_TD}{align}">{text}</td>')
+            body.append("<tr>" + "".join(tds) + "</tr>")
+        capm = (f'<caption style="caption-side:top;text-align:left;font-weight:600">{html.escape(cap)}</caption>'
+                if cap else "")
+        return (f'<table class="finops-table" style="{_TABLE_CSS}">{capm}<thead><tr>{head}</tr></thead>'
+                f'<tbody>{"".join(body)}</tbody></table>')
+
+    parts = [render(main, caption or "")]
+    if overflow:
+        chunks: list[list[str]] = [[]]
+        room = width_px - sum(width(c) for c in rep)
+        for c in overflow:
+            if chunks[-1] and sum(width(x) for x in chunks[-1]) + width(c) > room:
+                chunks.append([])
+            chunks[-1].append(c)
+        inner = "".join(render(rep + ch, "") for ch in chunks)
+        parts.append(f'<details class="finops-more-columns" style="margin:-6px 0 12px 0;font-size:12px">'
+                     f'<summary>{len(overflow)} more column{"s" if len(overflow) > 1 else ""}: '
+                     f'{html.escape(", ".join(label(c) for c in overflow))}</summary>{inner}</details>')
+    notes = []
     if len(df) > max_rows:
-        more = f'<p style="font-size:11px;color:#666">showing the first {max_rows} of {len(df):,} rows</p>'
-    markup = (f'<table class="finops-table" style="{_TABLE_CSS}">{cap}<thead><tr>{head}</tr></thead>'
-              f'<tbody>{"".join(rows)}</tbody></table>{more}')
-    text = "\n".join([" | ".join(str(c) for c in shown.columns), *text_rows])
-    return HTMLTable(markup, text)
+        notes.append(f"showing the first {max_rows} of {len(df):,} rows")
+    if csv and len(df) > max_rows:
+        notes.append(csv_link(df, f"{_slug(caption or 'table')}.csv", "download all rows (CSV)"))
+    if notes:
+        parts.append(f'<p class="finops-table-note" style="font-size:11px;color:#666;margin:-8px 0 12px 0">'
+                     f'{" &middot; ".join(notes)}</p>')
+    text_rows = [" | ".join(html.unescape(cells[c][i][0]) for c in order) for i in range(len(shown))]
+    text = "\n".join([" | ".join(label(c) for c in order), *text_rows])
+    return HTMLTable("".join(parts), text)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -360,25 +498,30 @@ def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None 
     fp_show = fp_show.assign(sha256=fp_show["sha256"].map(lambda h: (h or "")[:16])) if len(fp_show) else fp_show
     rec_show = rec.drop(columns=[c for c in ("ingest_id",) if c in rec.columns])
     versions = _versions()
+    # compact on purpose: one line above the fold (the summary block comes right after it); the detail a reviewer
+    # needs to reproduce the numbers stays one click away in <details> (open when something does not reconcile)
     parts = [
-        '<div class="finops-header" style="border:1px solid #ddd;border-radius:6px;padding:10px 14px;'
-        'margin:6px 0 14px 0;background:#fafafa;font-size:13px">',
-        f'<h2 style="margin:0 0 6px 0">{html.escape(title)}</h2>' if title else "",
-        f'<p style="margin:2px 0">Rendered {html.escape(now)} · ',
-        " · ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions.items()),
-        "</p>",
-        f'<p style="margin:6px 0;color:{color};font-weight:600">Reconciliation: {html.escape(status)}</p>',
+        '<div class="finops-header" style="border:1px solid #ddd;border-radius:6px;padding:4px 12px;'
+        'margin:4px 0 8px 0;background:#fafafa;font-size:12px">',
+        f'<span style="color:{color};font-weight:600">Reconciliation: {html.escape(status)}</span>',
+        f' &middot; {html.escape(quality_line(con))} &middot; rendered {html.escape(now)}',
+        f"<details {'open' if n_bad else ''}><summary>Report details: scope, parameters, input fingerprint "
+        f"({len(fp)} source files), reconciliation, versions</summary>",
+        f'<h2 style="margin:4px 0;font-size:15px">{html.escape(title)}</h2>' if title else "",
         (f'<p class="finops-scope" style="margin:6px 0"><b>Scope:</b> {html.escape(scope.describe())}<br>'
          f'{html.escape(scope.completeness_note())}</p>' if scope is not None else ""),
-        f'<p style="margin:2px 0">{html.escape(quality_line(con))}</p>',
+        '<p style="margin:2px 0">' + " · ".join(f"{html.escape(k)} {html.escape(v)}" for k, v in versions.items())
+        + "</p>",
         "<details><summary><b>Parameters</b></summary>", _kv_table(params), "</details>",
         f"<details><summary><b>Input fingerprint</b> ({len(fp)} source files)</summary>",
-        table(fp_show, caption=None).markup if len(fp_show) else "<p>no files</p>", "</details>",
+        table(fp_show, caption=None, max_rows=len(fp_show) or 1, csv=False).markup if len(fp_show)
+        else "<p>no files</p>", "</details>",
         f"<details {'open' if n_bad else ''}><summary><b>Reconciliation</b> (source vs normalized totals)"
         "</summary>",
         table(rec_show, money=[c for c in rec_show.columns if c.endswith(("_billed", "_effective"))],
-              currency=None).markup if len(rec_show) else "<p>nothing ingested</p>",
-        "</details></div>",
+              currency=None, max_rows=len(rec_show) or 1, csv=False).markup if len(rec_show)
+        else "<p>nothing ingested</p>",
+        "</details></details></div>",
     ]
     plain = f"{title or 'Report'} — rendered {now}; parameters {json.dumps(params, default=str)}; {status}"
     if scope is not None:

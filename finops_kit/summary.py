@@ -228,13 +228,19 @@ class Summary:
                     section: str, basis: str = "", top: int | None = None) -> Summary:
         """Add one action per row of ``df`` (the largest ``top`` by ``dollars``): ``what`` is a format string over
         the row's columns (``"Schedule {resource_id}"``) or a function of the row; ``owner`` names the column
-        holding the owner (a team from attribution). Rows without dollars are skipped."""
+        holding the owner (a team from attribution). Rows without positive dollars are skipped (an action worth
+        nothing is not an action). ``{resource}`` in ``what`` is the row's resource as a reader knows it
+        (:func:`resource_label` of ``resource_id``/``resource_name``)."""
         if df is None or len(df) == 0:
             return self._redraw()
         rows = df[df[dollars].notna()]
         rows = rows.assign(_d=rows[dollars].map(float)).sort_values("_d", ascending=False)
+        rows = rows[rows["_d"] > 0]
         for rec in itertools.islice(rows.to_dict("records"), top or self.max_actions):
-            text = what(rec) if callable(what) else what.format(**{k: _plain(v) for k, v in rec.items()})
+            fields = {k: _plain(v) for k, v in rec.items()}
+            if "resource_id" in rec:
+                fields.setdefault("resource", resource_label(rec.get("resource_id"), rec.get("resource_name")))
+            text = what(rec) if callable(what) else what.format(**fields)
             self.actions.append(Action(text, rec[dollars], owner_label(rec.get(owner)), section, basis))
         return self._redraw()
 
@@ -340,6 +346,83 @@ class Summary:
         return self
 
 
+def resource_owners(con: Any, sc: Scope, resource_ids: Sequence[Any]) -> dict[str, str]:
+    """Resource id -> its owner under the allocation key (:meth:`Attribution.owner_sql`: a team, ``(shared)`` or
+    ``(untagged)``): the owner with the most dollars of the resource's charges in scope. Why: a work list by
+    resource (tag violations) names who fixes each line by the same rule showback and budgets use."""
+    from .sources.base import sql_str
+
+    ids = sorted({str(r) for r in resource_ids if r is not None and not (isinstance(r, float) and r != r)})
+    if not ids:
+        return {}
+    lst = ", ".join(sql_str(i) for i in ids)
+    rows = con.sql(f"""
+        SELECT ResourceId, arg_max(owner, cost) FROM (
+          SELECT ResourceId, {sc.attribution.owner_sql()} AS owner, sum(EffectiveCost) AS cost
+          FROM {sc.rows_sql()} WHERE ResourceId IN ({lst}) GROUP BY ALL) GROUP BY ResourceId""").fetchall()
+    return {str(r): str(o) for r, o in rows}
+
+
+def top_owner(df: pd.DataFrame, key: str, owner: str = "team", dollars: str = "cost") -> dict[Any, str]:
+    """``key`` value -> the ``owner`` with the most ``dollars`` in ``df`` (e.g. bucket -> team from a kit
+    inventory grouped by bucket and team)."""
+    if df is None or df.empty:
+        return {}
+    d = df.assign(_d=df[dollars].map(float)).sort_values("_d", ascending=False)
+    return {k: owner_label(v) for k, v in d.drop_duplicates(key)[[key, owner]].itertuples(index=False)}
+
+
+def add_budget_actions(s: Summary, status: pd.DataFrame, budgets: Sequence[Any], section: str) -> Summary:
+    """One action per budget forecast to end over budget (:func:`finops_kit.budgets.budget_status`): dollars =
+    forecast - budget, owner = the budget's allocation-key value (its ``scope``), else ``(all)``."""
+    if status is None or status.empty:
+        return s
+    key = s.scope.attribution.allocation.key
+    owners = {b.name: (b.scope or {}).get(key) for b in budgets}
+    over = status[status["variance"].map(lambda v: v is not None and float(v) > 0)]
+    for r in over.to_dict("records"):
+        when = f", crosses it {r['breach_date']}" if r.get("breach_date") not in (None, "") and \
+            r.get("breach_date") == r.get("breach_date") else ""
+        s.actions.append(Action(
+            f"Budget {r['budget']} ({r['month']}): forecast {_money(r['forecast'], s.scope.currency)} vs "
+            f"{_money(r['budget_amount'], s.scope.currency)}{when}",
+            r["variance"], owner_label(owners.get(r["budget"]) or "(all)"), section, "over budget"))
+    return s._redraw()
+
+
+def add_anomaly_actions(s: Summary, events: pd.DataFrame, section: str, top: int = 3) -> Summary:
+    """The largest upward cost anomalies of the allocation-key dimension (:func:`finops_kit.anomaly.scan`), owner =
+    that team; dollars = the impact (actual - expected) of the event."""
+    if events is None or events.empty:
+        return s
+    key = s.scope.attribution.allocation.key
+    ups = events[(events["dimension"] == key) & (events["impact"].map(float) > 0)]
+    for r in itertools.islice(ups.to_dict("records"), top):
+        days = f"{r['start']}" + (f" .. {r['end']}" if r["end"] != r["start"] else "")
+        s.actions.append(Action(f"Explain the {key} {r['value']} cost spike {days}", r["impact"],
+                                owner_label(r["value"]), section, "above expected"))
+    return s._redraw()
+
+
+def resource_labels(df: pd.DataFrame, id_column: str = "resource_id", name_column: str = "resource_name") -> list[str]:
+    """:func:`resource_label` of every row of ``df`` (for a table column a reader can scan)."""
+    names = df[name_column] if name_column in df.columns else [None] * len(df)
+    return [resource_label(i, n) for i, n in zip(df[id_column], names, strict=True)]
+
+
+def add_forecast_figure(s: Summary, total: Any) -> Summary:
+    """The total forecast of the open period (:func:`finops_kit.forecast.forecast`, dimension ``total``) as a
+    figure: expected total with its interval, and the actual to date. Nothing when there is no forecast."""
+    if total is None or not getattr(total, "ok", False) or total.expected_total is None:
+        return s
+    cur = s.scope.currency
+    note = (f"{int(total.level)}% range {_money(total.total_lo, cur)} - {_money(total.total_hi, cur)}; "
+            f"{_money(total.actual_to_date, cur)} to {total.as_of:%d %b}")
+    one_month = (total.period_start.year, total.period_start.month) == (total.period_end.year, total.period_end.month)
+    label = f"Forecast {total.period_start:%b %Y}" if one_month else f"Forecast to {total.period_end:%d %b %Y}"
+    return s.add_figure(label, total.expected_total, note=note, key="forecast_total")
+
+
 def owner_label(owner: Any) -> str:
     """An owner as the block shows it: the attributed team, else ``(untagged)``."""
     if owner is None or (isinstance(owner, float) and owner != owner) or str(owner).strip() == "":
@@ -406,5 +489,6 @@ def figures_of(s: Summary) -> dict[str, Any]:
 
 
 __all__ = ["FIGURES", "Action", "Figure", "Summary", "anchor", "comparison_periods", "figures_of", "owner_label",
-           "period_scope", "resource_label", "summarize"]
+           "period_scope", "resource_label", "resource_owners", "summarize", "top_owner",
+           "add_budget_actions", "add_anomaly_actions", "add_forecast_figure", "resource_labels"]
 

@@ -148,3 +148,44 @@ def test_tagging_audit_states_the_storage_and_transfer_figures_of_the_storage_re
                                    texts["tagging_audit"])[0]
     assert storage == money(m.total("storage_cost")) and transfer == money(m.total("transfer_cost"))
     assert storage in texts["storage_lifecycle"] and transfer in texts["storage_lifecycle"]
+
+
+def test_summary_block_figures_equal_metrics_of_the_latest_closed_period(rendered, headline):
+    """Every report opens with the package's summary block (finops_kit.summary): its figures are the latest closed
+    period's (October for SCOPE) and equal finops-kit metrics of that period -- the same Spend in all four."""
+    _, texts = rendered
+    oct_ = headline[1]
+    whole = lambda name: money(oct_.total(name), places=0)  # noqa: E731 - the block shows whole currency units
+    expected = {
+        "tagging_audit": {"Spend": whole("effective_cost"), "AI/ML spend": whole("ai_cost"),
+                          "Unallocated (untagged)": whole("unallocated_cost")},
+        "spot_analysis": {"Spend": whole("effective_cost")},
+        "storage_lifecycle": {"Spend": whole("effective_cost"), "Storage": whole("storage_cost"),
+                              "Data transfer": whole("transfer_cost")},
+        "forecast_vs_actual": {"Spend": whole("effective_cost"), "AI/ML spend": whole("ai_cost")},
+    }
+    for name, figures in expected.items():
+        text = texts[name]
+        assert "Figures: Oct 2026 (latest closed billing period in scope), change vs Sep 2026" in text, name
+        for label, value in figures.items():
+            shown = _one(rf"- {re.escape(label)}: (\$[\d,]+) \(", text, f"{name} summary {label}")
+            assert shown == value, (name, label)
+    spot = oct_.spot[oct_.spot["provider"] == "(all)"].iloc[0]
+    assert f"- Spot share of accelerator-hours: {100 * float(spot.spot_share):.1f}%" in texts["spot_analysis"]
+    assert _one(r"- Accelerated compute: (\$[\d,]+) \(", texts["spot_analysis"], "accelerated") == \
+        money(spot.cost, places=0)
+    cov = oct_.tag_coverage.set_index("key")
+    assert f"- Allocation-key tag coverage: {float(cov.loc['team', 'coverage']):.1f}%" in texts["tagging_audit"]
+
+
+def test_summary_actions_link_to_a_section_of_their_page(rendered):
+    """Each action of the block names its owner and links to the heading that backs it (an id in the same page)."""
+    out, _ = rendered
+    for name in CURATED:
+        page = (out / f"{name}.html").read_text(encoding="utf-8")
+        block = re.search(r'<div class="finops-summary".*?Top actions by dollars(.*?)</ol>', page, re.S)
+        assert block, f"{name}: no actions in the summary block"
+        items = re.findall(r"<li.*?</li>", block.group(1), re.S)
+        assert items and all("owner <b>" in li for li in items), name
+        for href in re.findall(r'href="#([^"]+)"', block.group(1)):
+            assert f'id="{html.unescape(href)}"' in page, f"{name}: no section #{href}"

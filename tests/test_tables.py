@@ -1,0 +1,83 @@
+"""nb.table lays a table out for a reader: identifying and action columns first, labels in words, money/percent/
+dates formatted, rows capped with a CSV of the full table, wide detail folded away so nothing scrolls sideways."""
+
+from __future__ import annotations
+
+import base64
+import re
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+import finops_kit.notebook as nb
+
+XSS = "<script>alert(1)</script>"
+
+
+def _headers(markup: str) -> list[str]:
+    """Header labels of the first (main) table."""
+    first = markup.split("</table>")[0]
+    return re.findall(r"<th [^>]*>([^<]*)</th>", first)
+
+
+def test_identifying_and_action_columns_first_detail_last_labels_in_words():
+    df = pd.DataFrame({"cost": [1.5], "note": ["long words"], "monthly_saving": [2.0], "rows": [3],
+                       "team": ["vision"], "ai_cost": [Decimal("4")], "mape": [12.5], "winkler": [3.0]})
+    t = nb.table(df, width_px=5000)
+    assert _headers(t.markup) == ["Team", "Monthly saving", "Cost", "Rows", "AI cost", "MAPE (%)", "Winkler score",
+                                  "Note"]
+    # explicit key/action win over the label map; an unknown column is shown in words
+    t = nb.table(df.assign(gpu_idle_hours=[1.0]), key=["rows"], action=["note"], width_px=5000)
+    assert _headers(t.markup)[:2] == ["Rows", "Note"] and "Gpu idle hours" in _headers(t.markup)
+
+
+def test_money_percent_and_dates_formatted_from_the_label_map():
+    df = pd.DataFrame({"team": ["a"], "monthly_saving": [1234.5], "pct_used": [91.36807],
+                       "month": [pd.Timestamp("2026-10-01")], "breach_date": [pd.Timestamp("2026-11-29")],
+                       "share": [0.25]})
+    html_ = nb.table(df, percent=["share"]).markup
+    assert "$1,234.50" in html_ and "91.4%" in html_ and "25.0%" in html_
+    assert ">2026-10<" in html_ and ">2026-11-29<" in html_
+
+
+def test_rows_capped_with_a_note_and_the_full_table_as_csv():
+    df = pd.DataFrame({"team": [f"t{i}" for i in range(30)], "cost": [Decimal(i) for i in range(30)]})
+    html_ = nb.table(df, max_rows=10, caption="Cost per team").markup
+    assert html_.count("<tr>") == 1 + 10  # header + 10 rows
+    assert "showing the first 10 of 30 rows" in html_
+    uri = re.search(r'href="data:text/csv;base64,([^"]+)"', html_).group(1)
+    csv_text = base64.b64decode(uri).decode("utf-8")
+    assert csv_text.splitlines()[0] == "team,cost" and len(csv_text.splitlines()) == 31 and "t29,29" in csv_text
+    assert 'download="cost_per_team.csv"' in html_
+    assert "data:text/csv" not in nb.table(df, max_rows=50).markup  # nothing hidden: no link
+
+
+def test_wide_table_keeps_key_columns_and_folds_the_rest_into_details():
+    cols = {"budget": ["Cloud total"], "status": ["on track"]}
+    cols.update({f"measure_number_{i}": [123456.789 * i] for i in range(16)})
+    df = pd.DataFrame(cols)
+    html_ = nb.table(df).markup
+    main = _headers(html_)
+    assert main[:2] == ["Budget", "Status"] and len(main) < 18
+    details = html_[html_.index('<details class="finops-more-columns"'):]
+    hidden = re.findall(r"<th [^>]*>([^<]*)</th>", details)
+    assert set(main) | set(hidden) == {nb.label(c) for c in df.columns}
+    heads = [re.findall(r"<th [^>]*>([^<]*)</th>", t)[0] for t in details.split("<thead>")[1:]]
+    assert heads and all(h == "Budget" for h in heads)  # each detail table repeats the identifying column
+
+
+def test_hostile_values_headers_captions_and_file_names_are_escaped():
+    df = pd.DataFrame({XSS: [XSS], "team": ['"><img src=x onerror=alert(1)>'], "cost": [Decimal("1")]})
+    df = pd.concat([df] * 3, ignore_index=True)
+    html_ = nb.table(df, caption=XSS, max_rows=1).markup
+    assert "<script>" not in html_ and "<img" not in html_
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_
+    assert 'download="script_alert_1_script.csv"' in html_
+    text = repr(nb.table(df))
+    assert XSS in text  # the plain-text form keeps the value as text
+
+
+def test_unknown_money_column_is_refused():
+    with pytest.raises(KeyError):
+        nb.table(pd.DataFrame({"a": [1]}), money=["b"])
