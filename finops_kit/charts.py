@@ -310,3 +310,154 @@ def _js_string(s: str) -> str:
     import json
 
     return json.dumps(s)
+
+
+# ------------------------------------------------------------------------------------------------------ forecasts
+def forecast_frame(results: Sequence[Any]) -> pd.DataFrame:
+    """Cumulative spend in each forecast's period (one row per series and day), for :func:`forecast_period` and
+    :func:`forecast_small_multiples`: ``value``, ``day``, ``kind`` (actual/forecast), ``cum`` and the fan ``lo``/``hi``.
+
+    Actuals are the period's daily cost to ``as_of``; the forecast continues from the actual to date with the daily
+    expected cost. The fan opens from the actual to date (no uncertainty) to the period total's interval
+    (``total_lo``..``total_hi``, what the report states) in proportion to the square root of the days ahead -- the
+    way the spread of a sum of daily errors grows; only its end point is a forecast figure.
+    """
+    parts = []
+    for r in results:
+        h = r.history
+        h = h[pd.to_datetime(h["day"]).dt.date >= r.period_start]
+        cum0 = float(r.actual_to_date)
+        # the daily history is usage-based; scale it to the actual to date (all charges) so both ends agree
+        acc = h["actual"].astype(float).cumsum()
+        scale = cum0 / float(acc.iloc[-1]) if len(acc) and float(acc.iloc[-1]) else 1.0
+        parts.append(pd.DataFrame({"value": r.value, "day": pd.to_datetime(h["day"]), "kind": "actual",
+                                   "cum": acc * scale, "lo": float("nan"), "hi": float("nan")}))
+        if r.ok and len(r.daily):
+            d = r.daily
+            n = len(d)
+            steps = (pd.Series(range(1, n + 1), dtype=float) / n) ** 0.5
+            cum = cum0 + d["expected"].astype(float).cumsum().reset_index(drop=True)
+            end = float(cum.iloc[-1])
+            lo = cum - (end - float(r.total_lo)) * steps
+            hi = cum + (float(r.total_hi) - end) * steps
+            start = pd.DataFrame({"value": [r.value], "day": [pd.Timestamp(r.as_of)], "kind": ["forecast"],
+                                  "cum": [cum0], "lo": [cum0], "hi": [cum0]})
+            parts.append(start)
+            parts.append(pd.DataFrame({"value": r.value, "day": pd.to_datetime(d["day"]).reset_index(drop=True),
+                                       "kind": "forecast", "cum": cum, "lo": lo, "hi": hi}))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["value", "day", "kind", "cum", "lo", "hi"])
+    out["day"] = pd.to_datetime(out["day"]).dt.strftime("%Y-%m-%d")
+    return plot_frame(out)
+
+
+def budget_lines(budgets: Iterable[Any], dimension: str, start: Any, end: Any) -> dict[str, float]:
+    """Budget of each series over the forecast period (the sum of the months' amounts): ``{value: amount}``.
+
+    A budget applies to a series when its scope is exactly that series (``{team: nlp}`` for the team ``nlp``;
+    no scope for ``Total``), so a line is never drawn against a series it does not cover.
+    """
+    months = pd.period_range(pd.Timestamp(start), pd.Timestamp(end), freq="M")
+    out: dict[str, float] = {}
+    for b in budgets:
+        sc = dict(getattr(b, "scope", None) or {})
+        if not sc and dimension in ("total", None):
+            key = "Total"
+        elif list(sc) == [dimension]:
+            key = str(sc[dimension])
+        elif not sc:
+            key = "Total"
+        else:
+            continue
+        out[key] = out.get(key, 0.0) + sum(float(b.amount(str(m))) for m in months)
+    return out
+
+
+def _budget_frame(lines: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"value": list(lines), "budget": list(lines.values()),
+                         "label": [f"budget ${v:,.0f}" for v in lines.values()]})
+
+
+def _period_layers(data: pd.DataFrame, budgets: pd.DataFrame, level: float) -> list[alt.Chart]:
+    x = alt.X("day:T", title=None, axis=alt.Axis(format="%d %b", labelOverlap=True))
+    y_title = "spend in the period (cumulative)"
+    base = alt.Chart(data).encode(x=x)
+    fan = base.transform_filter(alt.datum.kind == "forecast").mark_area(opacity=0.25, color="#4c78a8").encode(
+        y=alt.Y("lo:Q", title=y_title, axis=alt.Axis(format=MONEY_SHORT)), y2="hi:Q",
+        tooltip=[alt.Tooltip("day:T"), alt.Tooltip("lo:Q", format=MONEY, title=f"low ({level:g}%)"),
+                 alt.Tooltip("hi:Q", format=MONEY, title=f"high ({level:g}%)")])
+    lines = base.mark_line(point=alt.OverlayMarkDef(size=10)).encode(
+        y=alt.Y("cum:Q", title=y_title),
+        color=alt.Color("kind:N", title=None, scale=alt.Scale(domain=["actual", "forecast"],
+                                                              range=["#333333", "#4c78a8"])),
+        strokeDash=alt.StrokeDash("kind:N", legend=None,
+                                  scale=alt.Scale(domain=["actual", "forecast"], range=[[1, 0], [5, 3]])),
+        tooltip=[alt.Tooltip("day:T"), alt.Tooltip("kind:N"), alt.Tooltip("cum:Q", format=MONEY, title="to date")])
+    layers = [fan, lines]
+    if len(budgets):
+        b = alt.Chart(budgets)
+        layers.append(b.mark_rule(color="#c62828", strokeDash=[6, 3]).encode(
+            y="budget:Q", tooltip=[alt.Tooltip("budget:Q", format=MONEY, title="budget")]))
+        layers.append(b.mark_text(align="left", baseline="bottom", dx=2, dy=-2, color="#c62828", fontSize=11).encode(
+            y="budget:Q", x=alt.value(2), text="label:N"))
+    return layers
+
+
+def forecast_period(total: Any, budgets: Iterable[Any] = (), events: pd.DataFrame | None = None,
+                    title: str | None = None) -> alt.Chart:
+    """Where the period will land: cumulative actual to ``as_of``, the forecast with its fan to the period end, the
+    budget line(s) of the total, and the cost anomalies of the total marked on the actual line (red points)."""
+    data = forecast_frame([total])
+    lines = budget_lines(budgets, "total", total.period_start, total.period_end)
+    bud = _budget_frame({"Total": lines["Total"]} if "Total" in lines else {})
+    layers = _period_layers(data, bud, float(total.level))
+    if events is not None and len(events):
+        ev = events[events["dimension"] == "total"] if "dimension" in events.columns else events
+        actual = data[data["kind"] == "actual"].set_index("day")["cum"]
+        rows = []
+        for e in ev.itertuples():
+            day = pd.Timestamp(e.peak_day if hasattr(e, "peak_day") else e.start).strftime("%Y-%m-%d")
+            if day in actual.index:
+                rows.append({"day": day, "cum": float(actual[day]), "impact": float(e.impact),
+                             "what": f"anomaly {e.start}..{e.end}: {e.direction} ${float(e.impact):,.0f}"})
+        if rows:
+            layers.append(alt.Chart(pd.DataFrame(rows)).mark_point(size=120, color="#c62828", filled=True,
+                                                                   shape="diamond").encode(
+                x="day:T", y="cum:Q", tooltip=[alt.Tooltip("what:N", title="anomaly"),
+                                               alt.Tooltip("impact:Q", format=MONEY, title="impact")]))
+    heading = title or (f"{total.period_start:%d %b} – {total.period_end:%d %b %Y}: actual to {total.as_of:%d %b}, "
+                        f"forecast with its {total.level:g}% range, budget")
+    return alt.layer(*layers).properties(title=heading, width=680, height=260)
+
+
+def forecast_small_multiples(results: Sequence[Any], budgets: Iterable[Any] = (), dimension: str = "team",
+                             columns: int = 3, title: str | None = None) -> alt.Chart:
+    """One small cumulative chart per series (team, provider...): actual, forecast fan and the series' own budget;
+    independent y axes so a small team's landing is as readable as a large one's."""
+    results = [r for r in results if r.value != "Total"]
+    data = forecast_frame(results)
+    if data.empty:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+    start = min(r.period_start for r in results)
+    end = max(r.period_end for r in results)
+    bud = budget_lines(budgets, dimension, start, end)
+    data = data.merge(_budget_frame(bud), on="value", how="left") if bud else data.assign(budget=float("nan"),
+                                                                                         label=None)
+    level = float(results[0].level) if results else 80.0
+    x = alt.X("day:T", title=None, axis=alt.Axis(format="%d %b", labelOverlap=True, tickCount=4))
+    base = alt.Chart().encode(x=x)
+    fan = base.transform_filter(alt.datum.kind == "forecast").mark_area(opacity=0.25, color="#4c78a8").encode(
+        y=alt.Y("lo:Q", title=None, axis=alt.Axis(format=MONEY_SHORT)), y2="hi:Q")
+    line_ = base.mark_line().encode(
+        y=alt.Y("cum:Q"), color=alt.Color("kind:N", title=None, scale=alt.Scale(
+            domain=["actual", "forecast"], range=["#333333", "#4c78a8"])),
+        strokeDash=alt.StrokeDash("kind:N", legend=None, scale=alt.Scale(domain=["actual", "forecast"],
+                                                                         range=[[1, 0], [5, 3]])),
+        tooltip=[alt.Tooltip("value:N"), alt.Tooltip("day:T"), alt.Tooltip("cum:Q", format=MONEY, title="to date"),
+                 alt.Tooltip("lo:Q", format=MONEY, title=f"low ({level:g}%)"),
+                 alt.Tooltip("hi:Q", format=MONEY, title=f"high ({level:g}%)")])
+    rule = base.transform_filter("isValid(datum.budget)").mark_rule(color="#c62828", strokeDash=[6, 3]).encode(
+        y="mean(budget):Q", x=alt.value(0), x2=alt.value(200))
+    chart = alt.layer(fan, line_, rule, data=data).properties(width=200, height=120).facet(
+        facet=alt.Facet("value:N", title=None), columns=columns).resolve_scale(y="independent")
+    return chart.properties(title=title or f"Per {dimension}: spend in the period, forecast and budget (dashed red)")
