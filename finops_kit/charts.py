@@ -437,7 +437,7 @@ def forecast_small_multiples(results: Sequence[Any], budgets: Iterable[Any] = ()
     results = [r for r in results if r.value != "Total"]
     data = forecast_frame(results)
     if data.empty:
-        return alt.Chart(pd.DataFrame({"x": []})).mark_point()
+        raise ValueError("forecast_small_multiples: no series besides the total to draw")
     start = min(r.period_start for r in results)
     end = max(r.period_end for r in results)
     bud = budget_lines(budgets, dimension, start, end)

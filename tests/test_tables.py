@@ -81,3 +81,24 @@ def test_hostile_values_headers_captions_and_file_names_are_escaped():
 def test_unknown_money_column_is_refused():
     with pytest.raises(KeyError):
         nb.table(pd.DataFrame({"a": [1]}), money=["b"])
+
+
+def test_header_is_one_line_with_the_detail_folded(monkeypatch):
+    """The header leaves the first screen to the summary: the reconciliation status in one line, the parameters,
+    fingerprint, reconciliation table and versions in a closed <details> (open only when something fails)."""
+    import IPython.display
+
+    from finops_kit import scope as S
+    from finops_kit.testing import focus_rows
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
+    con = focus_rows([dict(day="2026-10-03", cost=5, tags={"team": XSS})])
+    sc = S.resolve(con, {"tag_policy": {"keys": {"team": {}}}}, {})
+    nb.header(con, XSS, params={"warehouse": XSS}, scope=sc)
+    markup = shown[0][0]["text/html"]
+    visible, folded = markup.split("<details", 1)
+    assert "Reconciliation:" in visible and "<table" not in visible and "<script>" not in markup
+    assert folded.startswith(">") or folded.startswith(" >")  # closed: nothing failed
+    assert "Parameters" in folded and "&lt;script&gt;" in folded and "Scope:" in folded
+    assert shown[0][1]["metadata"] == {nb.META_KEY: "header"}
