@@ -36,6 +36,7 @@ import math  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -122,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(p, n, args.horizon, args.seed, i, args.model) for p in processes for n in histories
             for i in range(args.series)]
     t = time.perf_counter()
-    if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
-            rows = list(pool.map(_job, jobs, chunksize=4))
-    else:
-        rows = [_job(j) for j in jobs]
+    rows: list[dict] = []
+    with ProcessPoolExecutor(args.workers) if args.workers > 1 else nullcontext() as pool:
+        for row in (pool.map(_job, jobs, chunksize=4) if pool else map(_job, jobs)):
+            rows.append(row)
+            if len(rows) % 50 == 0 or len(rows) == len(jobs):
+                print(f"  {len(rows)}/{len(jobs)} series ({time.perf_counter() - t:.0f} s)", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t
     summary = summarize(rows)
     print(f"forecast interval calibration: {args.model}, {args.series} series per line, {args.horizon}-day horizon "
