@@ -107,6 +107,26 @@ class NotebookInfo:
     name: str
     title: str
     params: dict[str, Param]
+    order: float = 1000.0   # place in the index's reading order (notebook metadata ``finops.order``)
+    question: str = ""      # the one line the index shows: what the report answers
+
+
+#: Reading order of a notebook without ``finops.order`` metadata: after the curated ones, by name.
+DEFAULT_ORDER = 1000.0
+
+
+def _question(nb: Any) -> str:
+    """What a notebook answers, in one line: its ``finops.question`` metadata, else the paragraph its first
+    Markdown cell opens with "**What this answers.**", else the first italic or plain paragraph after the title."""
+    meta = nb.metadata.get("finops") or {}
+    if isinstance(meta, dict) and isinstance(meta.get("question"), str) and meta["question"].strip():
+        return " ".join(meta["question"].split())
+    md = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
+    m = re.search(r"\*\*What (?:this|it) answers\.?\*\*\s*(.+?)(?:\n\s*\n|$)", md, flags=re.DOTALL | re.IGNORECASE)
+    paragraphs = [x.strip() for x in re.split(r"\n\s*\n", md) if x.strip() and not x.lstrip().startswith("#")]
+    text = m.group(1) if m else (paragraphs[0] if paragraphs else "")
+    text = " ".join(re.sub(r"[*_`]", "", text).split())
+    return text if len(text) <= 240 else text[:239].rsplit(" ", 1)[0] + "\u2026"
 
 
 def _type_name(value: Any) -> str:
@@ -158,7 +178,12 @@ def read_notebook_info(path: Path) -> NotebookInfo:
             line = lines[node.end_lineno - 1] if node.end_lineno else ""
             help_text = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset:] else ""
             params[target.id] = Param(target.id, typ, default, help_text)
-    return NotebookInfo(path=path, name=path.stem, title=title, params=params)
+    meta = nb.metadata.get("finops") or {}
+    order = meta.get("order") if isinstance(meta, dict) else None
+    if isinstance(order, bool) or not isinstance(order, int | float):
+        order = DEFAULT_ORDER
+    return NotebookInfo(path=path, name=path.stem, title=title, params=params, order=float(order),
+                        question=_question(nb))
 
 
 def parse_cli_value(raw: str) -> Any:
@@ -411,6 +436,8 @@ class ReportResult:
     attempts: int = 1
     error: str | None = None
     failed_cell: int | None = None
+    order: float = DEFAULT_ORDER
+    question: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -535,7 +562,8 @@ class Runner:
             name=job.name, notebook=project_relative(job.info.path), title=job.info.title, status=status,
             parameters=dict(job.parameters), html=html_path.name,
             ipynb=executed.name if executed else None, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            duration_s=round(time.monotonic() - t0, 2), attempts=attempts, error=error, failed_cell=cell)
+            duration_s=round(time.monotonic() - t0, 2), attempts=attempts, error=error, failed_cell=cell,
+            order=job.info.order, question=job.info.question)
 
     def _redact_file(self, path: Path) -> None:
         """Secrets out of the executed notebook, and its absolute local paths made relative to the project."""
@@ -632,21 +660,78 @@ def error_page(job: Job, message: str, ipynb_name: str | None) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # index
 
-def write_index(out: Path, results: list[ReportResult]) -> None:
-    """``index.json`` (merged with earlier reports still present in the folder) and ``index.html``."""
+def write_index(out: Path, results: list[ReportResult], coverage: dict[str, Any] | None = None) -> None:
+    """``index.json`` (merged with earlier reports still present in the folder) and ``index.html``: the cover
+    page -- what data the reports cover (:func:`data_coverage`), then the reports in reading order."""
     index_json = out / "index.json"
     entries: dict[str, dict[str, Any]] = {}
+    previous: dict[str, Any] = {}
     if index_json.exists():
         with contextlib.suppress(ValueError, OSError):
-            for e in json.loads(index_json.read_text(encoding="utf-8")).get("reports", []):
+            previous = json.loads(index_json.read_text(encoding="utf-8"))
+            for e in previous.get("reports", []):
                 if isinstance(e, dict) and (out / str(e.get("html", ""))).is_file():
                     entries[str(e.get("name"))] = e
     for r in results:
         entries[r.name] = asdict(r)
-    ordered = sorted(entries.values(), key=lambda e: str(e.get("name")))
-    index_json.write_text(json.dumps({"generated": _now(), "reports": ordered}, indent=2, default=str) + "\n",
-                          encoding="utf-8")
-    (out / "index.html").write_text(index_html(ordered), encoding="utf-8")
+    ordered = sorted(entries.values(), key=_reading_order)
+    if coverage is None and isinstance(previous.get("coverage"), dict):
+        coverage = previous["coverage"]
+    index_json.write_text(json.dumps({"generated": _now(), "coverage": coverage, "reports": ordered}, indent=2,
+                                     default=str) + "\n", encoding="utf-8")
+    (out / "index.html").write_text(index_html(ordered, coverage), encoding="utf-8")
+
+
+def _reading_order(entry: dict[str, Any]) -> tuple[float, str]:
+    order = entry.get("order")
+    order = float(order) if isinstance(order, int | float) and not isinstance(order, bool) else DEFAULT_ORDER
+    return order, str(entry.get("name"))
+
+
+def data_coverage(warehouse: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the warehouse holds, for the index's cover: per provider the billing periods, the last day with data
+    and the open/closed status of each period (:func:`finops_kit.scope.completeness`, the one rule for it), the
+    billing accounts, the input fingerprint (one sha256 over every active source file's sha256) and whether every
+    source/period/currency total reconciles."""
+    from . import scope as scope_mod
+    from .warehouse import FOCUS_TABLE, connect, fingerprint, reconciliation_table
+
+    con = connect(str(warehouse), read_only=True)
+    try:
+        comp = scope_mod.completeness(con)
+        accounts = con.sql(
+            f"SELECT ProviderName AS provider, BillingAccountId AS id, "
+            f"any_value(coalesce(BillingAccountName, BillingAccountId)) AS name, count(*) AS rows "
+            f"FROM {FOCUS_TABLE} GROUP BY ALL ORDER BY provider, id").fetchall()
+        files = con.sql("SELECT sha256, size_bytes, ingested_at FROM (" + fingerprint(con).sql_query() + ")"
+                        ).fetchall()
+        rec = reconciliation_table(con).fetchall()
+    finally:
+        con.close()
+    providers = []
+    for prov, g in comp.groupby("provider", sort=True):
+        g = g.sort_values("billing_period")
+        periods = [{"billing_period": f"{r.billing_period:%Y-%m}", "first_day": str(r.first_day),
+                    "last_day": str(r.last_day), "closed": bool(r.closed), "label": str(r.label)}
+                   for r in g.itertuples()]
+        accts = [{"id": str(a[1]), "name": str(a[2]), "rows": int(a[3])} for a in accounts if a[0] == prov]
+        providers.append({
+            "provider": str(prov), "first_period": periods[0]["billing_period"],
+            "last_period": periods[-1]["billing_period"], "periods": len(periods),
+            "last_day": str(max(g["last_day"])), "open": [x["label"] for x in periods if not x["closed"]],
+            "accounts": accts, "billing_periods": periods})
+    digest = hashlib.sha256("\n".join(sorted(str(f[0]) for f in files)).encode()).hexdigest()
+    n_bad = sum(1 for r in rec if not r[-1])
+    return {
+        "providers": providers,
+        "input": {"files": len(files), "bytes": int(sum(int(f[1] or 0) for f in files)),
+                  "sha256": digest if files else None,
+                  "last_ingest": str(max((f[2] for f in files if f[2] is not None), default="")) or None},
+        "reconciliation": {"totals": len(rec), "failing": n_bad,
+                           "status": ("nothing ingested" if not rec else
+                                      f"all {len(rec)} source/period/currency totals reconcile" if n_bad == 0 else
+                                      f"{n_bad} of {len(rec)} source/period/currency totals DO NOT reconcile")},
+    }
 
 
 def _now() -> str:
@@ -666,7 +751,43 @@ def _scope_text(params: dict[str, Any]) -> str:
         return f"invalid ({exc})"
 
 
-def index_html(entries: list[dict[str, Any]]) -> str:
+def _coverage_html(cov: dict[str, Any] | None) -> str:
+    e = html.escape
+    if not cov:
+        return ""
+    if cov.get("error"):
+        return f'<section class="coverage"><h2>Data covered</h2><p>{e(str(cov["error"]))}</p></section>'
+    rows = []
+    for p in cov.get("providers", []):
+        open_txt = ", ".join(p.get("open") or []) or "all closed"
+        accts = p.get("accounts") or []
+        names = ", ".join(f'{a["name"]}' + (f' ({a["id"]})' if a["id"] != a["name"] else "") for a in accts[:4])
+        if len(accts) > 4:
+            names += f", +{len(accts) - 4} more"
+        rows.append(
+            f'<tr><td><b>{e(p["provider"])}</b></td><td>{e(p["first_period"])} \u2013 {e(p["last_period"])} '
+            f'({p["periods"]})</td><td>{e(p["last_day"])}</td>'
+            f'<td class="{"open" if p.get("open") else "closed"}">{e(open_txt)}</td>'
+            f'<td>{len(accts)}: {e(names)}</td></tr>')
+    inp, rec = cov.get("input") or {}, cov.get("reconciliation") or {}
+    ok = rec.get("failing") == 0 and rec.get("totals")
+    sha = inp.get("sha256") or ""
+    return (
+        '<section class="coverage"><h2>Data covered</h2>'
+        '<table><thead><tr><th>Provider</th><th>Billing periods</th><th>Last day with data</th>'
+        '<th>Open periods (data not complete)</th><th>Billing accounts</th></tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table>'
+        f'<p class="fingerprint">Input fingerprint <code title="sha256 over the sha256 of every source file">'
+        f'{e(sha[:16])}</code> \u00b7 {int(inp.get("files") or 0)} source file(s), '
+        f'{int(inp.get("bytes") or 0) / 1e6:,.1f} MB \u00b7 last ingest {e(str(inp.get("last_ingest") or "never"))}</p>'
+        f'<p class="reconciliation" style="color:{"#2e7d32" if ok else "#c62828"};font-weight:600">'
+        f'Reconciliation: {e(str(rec.get("status", "unknown")))}</p>'
+        '<p class="note">A billing period is open until the provider has billed its last day (or bills a later '
+        'period); figures that compare periods use closed ones only.</p></section>')
+
+
+def index_html(entries: list[dict[str, Any]], coverage: dict[str, Any] | None = None) -> str:
+    """The cover page: data covered, then every report in reading order with the question it answers."""
     e = html.escape
     n_bad = sum(1 for x in entries if x.get("status") != "ok")
     rows = []
@@ -682,23 +803,30 @@ def index_html(entries: list[dict[str, Any]]) -> str:
         if x.get("ipynb"):
             links += f' · <a href="{e(str(x["ipynb"]))}">notebook</a>'
         err = f'<div style="color:#c62828;font-size:12px">{e(str(x.get("error")))}</div>' if x.get("error") else ""
+        question = f'<div class="question">{e(str(x.get("question")))}</div>' if x.get("question") else ""
         rows.append(
-            f'<tr data-status="{e(status)}"><td><a href="{e(str(x.get("html")))}">{e(str(x.get("title")))}</a>'
+            f'<tr data-status="{e(status)}"><td class="report"><a href="{e(str(x.get("html")))}">'
+            f'{e(str(x.get("title")))}</a>{question}'
             f'<div style="font-size:11px;color:#666">{e(str(x.get("name")))}</div>{err}</td>'
             f'<td style="color:{color};font-weight:600">{e(status)}</td><td>{params or "defaults"}</td>'
             f'<td style="white-space:nowrap">{e(str(x.get("started")))}</td><td style="text-align:right">{float(x.get("duration_s") or 0):.1f} s'
             f'</td><td>{links}</td></tr>')
     summary = (f"{len(entries)} report(s), all rendered" if n_bad == 0
                else f"{len(entries)} report(s), {n_bad} FAILED")
-    css = ("body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222}"
+    css = ("body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}"
            "table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #e0e0e0;"
-           "padding:6px 10px;vertical-align:top;text-align:left}th{border-bottom:2px solid #999}")
+           "padding:6px 10px;vertical-align:top;text-align:left}th{border-bottom:2px solid #999}"
+           "h2{font-size:18px;margin:22px 0 8px 0}.question{color:#333;margin:2px 0 2px 0;max-width:560px}"
+           "td.report a{font-weight:600}td.open{color:#ef6c00}td.closed{color:#2e7d32}"
+           ".note{color:#666;font-size:12px}.fingerprint{font-size:13px}")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>finops-kit reports</title>'
             f'<style>{css}</style></head><body><h1>FinOps reports</h1>'
             f'<p class="summary" style="color:{"#2e7d32" if n_bad == 0 else "#c62828"}">{e(summary)} · '
-            f'index written {e(_now())}</p>'
-            f'<table><thead><tr><th>Report</th><th>Status</th><th>Parameters</th><th>Started (UTC)</th>'
-            f'<th>Duration</th><th>Links</th></tr></thead><tbody>{"".join(rows)}</tbody></table></body></html>')
+            f'index written {e(_now())}</p>{_coverage_html(coverage)}'
+            f'<section class="reports"><h2>Reports, in reading order</h2>'
+            f'<table><thead><tr><th>Report and the question it answers</th><th>Status</th><th>Parameters</th>'
+            f'<th>Started (UTC)</th><th>Duration</th><th>Links</th></tr></thead><tbody>{"".join(rows)}</tbody>'
+            f'</table></section></body></html>')
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -970,6 +1098,7 @@ def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: 
     results: list[ReportResult] = []
     # parameters were validated by plan(); papermill's own regex-based parameter parsing only adds noise
     logging.getLogger("papermill").setLevel(logging.ERROR)
+    coverage = _run_coverage(jobs)
     with kernel_environment() as secrets:
         runner = Runner(out, timeout_cell, timeout_notebook, code, progress, kernel_name, retries, secrets)
         for i, job in enumerate(jobs, 1):
@@ -979,5 +1108,17 @@ def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: 
             if r.error:
                 line += f" — {r.error}"
             print(line, file=sys.stderr, flush=True)
-            write_index(out, results)  # an interrupted run still leaves a correct index
+            write_index(out, results, coverage)  # an interrupted run still leaves a correct index
     return results
+
+
+def _run_coverage(jobs: list[Job]) -> dict[str, Any] | None:
+    """The data coverage of the warehouse the jobs read (None when none takes a warehouse); a warehouse that
+    cannot be summarized gives an ``error`` entry instead of stopping the reports."""
+    wh = next((j.parameters["warehouse"] for j in jobs if isinstance(j.parameters.get("warehouse"), str)), None)
+    if not wh or not Path(wh).is_file():
+        return None
+    try:
+        return data_coverage(wh)
+    except Exception as exc:  # noqa: BLE001 - the cover is informative; the reports still run
+        return {"error": f"data coverage unavailable: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"}

@@ -126,6 +126,76 @@ def test_index_lists_every_report_with_status_parameters_and_links(suite):
     assert suite["reports"]["smoke"]["parameters"]["team"] == XSS_SCRIPT
 
 
+def test_index_is_a_cover_page_with_the_data_coverage(suite):
+    """Per provider: periods, last day with data, open/closed by scope.completeness (the one rule), accounts;
+    the input fingerprint and the reconciliation status; in index.json and on the page."""
+    from finops_kit import scope as scope_mod
+
+    index = json.loads((suite["out"] / "index.json").read_text())
+    cov = index["coverage"]
+    con = fk.connect(str(suite["wh"]), read_only=True)
+    try:
+        comp = scope_mod.completeness(con)
+        shas = sorted(r[0] for r in con.sql("SELECT sha256 FROM (" + fk.fingerprint(con).sql_query()
+                                            + ")").fetchall())
+    finally:
+        con.close()
+    assert [p["provider"] for p in cov["providers"]] == sorted(set(comp["provider"]))
+    for p in cov["providers"]:
+        mine = comp[comp["provider"] == p["provider"]]
+        assert [x["label"] for x in p["billing_periods"]] == list(mine["label"])
+        assert p["open"] == list(mine.loc[~mine["closed"], "label"])
+        assert p["last_day"] == str(max(mine["last_day"]))
+        assert p["accounts"] and all(a["rows"] > 0 for a in p["accounts"])
+    aws = next(p for p in cov["providers"] if p["provider"] == "AWS")
+    assert aws["first_period"] == "2026-09" and aws["last_period"] == "2026-10"
+    assert aws["open"] == ["1\u20135 Oct 2026, open"]  # charges up to the 5th; September is closed by October
+    assert cov["input"]["files"] == len(shas)
+    assert cov["reconciliation"]["status"]
+    page = (suite["out"] / "index.html").read_text()
+    assert "Data covered" in page and "1\u20135 Oct 2026, open" in page and "Reconciliation:" in page
+    assert page.index("Data covered") < page.index("Reports, in reading order")
+
+
+def _plain_notebook(path: Path, first_markdown: str, **finops: object) -> Path:
+    book = nbformat.v4.new_notebook()
+    book.cells = [nbformat.v4.new_markdown_cell(first_markdown), nbformat.v4.new_code_cell("1")]
+    if finops:
+        book.metadata["finops"] = dict(finops)
+    nbformat.write(book, str(path))
+    return path
+
+
+def test_index_reading_order_and_questions_come_from_the_notebooks(tmp_path):
+    """Order and one-line question are notebook metadata (finops.order / finops.question), so a new notebook
+    slots in without code changes; without them: after the ordered ones, and the 'What this answers' text."""
+    books = tmp_path / "books"
+    books.mkdir()
+    _plain_notebook(books / "aaa_storage.ipynb", "# Storage\n\n**What this answers.** Where *storage* money goes.\n\n"
+                    "More text.")
+    _plain_notebook(books / "overview.ipynb", "# Overview\n\nIntro.", order=1, question="Where does it all go?")
+    _plain_notebook(books / "zz_costs.ipynb", "# Costs\n\n*Which team drives the bill?*\n\nDetail.", order=5)
+    infos = {i.name: i for i in (report.read_notebook_info(p) for p in report.discover(books))}
+    assert infos["overview"].order == 1 and infos["overview"].question == "Where does it all go?"
+    assert infos["aaa_storage"].order == report.DEFAULT_ORDER
+    assert infos["aaa_storage"].question == "Where storage money goes."
+    assert infos["zz_costs"].question == "Which team drives the bill?"
+    out = tmp_path / "out"
+    out.mkdir()
+    results = []
+    for info in infos.values():
+        (out / f"{info.name}.html").write_text("x")
+        results.append(report.ReportResult(
+            name=info.name, notebook=info.name, title=info.title, status="ok", parameters={}, html=f"{info.name}.html",
+            ipynb=None, started="2026-12-03T00:00:00Z", duration_s=1.0, order=info.order, question=info.question))
+    report.write_index(out, results)
+    index = json.loads((out / "index.json").read_text())
+    assert [r["name"] for r in index["reports"]] == ["overview", "zz_costs", "aaa_storage"]
+    page = (out / "index.html").read_text()
+    assert page.index("overview.html") < page.index("zz_costs.html") < page.index("aaa_storage.html")
+    assert "Where does it all go?" in page and "Which team drives the bill?" in page
+
+
 def test_warehouse_and_config_injected_relative_to_the_project(suite):
     params = suite["reports"]["smoke"]["parameters"]
     assert params["warehouse"] == os.path.relpath(suite["wh"].resolve(), Path.cwd().resolve())
