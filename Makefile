@@ -50,7 +50,11 @@ lint: install-dev
 	$(BIN)/ruff check finops_kit tests benchmarks
 
 bench: install-dev
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks --reports
+
+# only the report suite vs empty notebooks (needs make demo's warehouse)
+bench-reports: install-dev assets
+	$(BIN)/python -m benchmarks --only-reports
 
 clean:
 	rm -rf $(VENV) $(REPORTS)/* $(WAREHOUSE) .pytest_cache

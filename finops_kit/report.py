@@ -9,8 +9,9 @@ What a scheduled monthly run can rely on:
 
 * parameters (``-p name=value``, values parsed as YAML scalars or lists) are checked against each notebook's
   ``parameters`` cell BEFORE anything runs: an unknown name or a wrong type is a one-line ConfigError (exit 2);
-* all notebooks run from this one Python process (papermill is imported once); each runs with the working
-  directory = the current directory and gets ``warehouse`` / ``config_path`` as absolute paths;
+* all notebooks run from this one Python process (papermill is imported once), up to ``--jobs`` at once
+  (default: the CPU cores available), each in its own kernel, with the working directory = the current
+  directory; ``warehouse`` / ``config_path`` are injected relative to it;
 * every cell has a timeout (``--timeout-cell``) and every notebook an overall budget (``--timeout-notebook``,
   enforced by shrinking the cell timeouts as the budget runs out); a timeout or a dead kernel is retried once
   (nbclient has an intermittent hang on widget cells) and then reported as a timeout;
@@ -38,6 +39,7 @@ Config (``reports`` section of finops.yaml, all optional; the command line wins)
       timeout_cell: 600          # seconds per cell
       timeout_notebook: 1800     # seconds per notebook (per attempt)
       code: folded               # folded (default) | shown (--show-code) | hidden (--hide-code)
+      jobs: 2                    # reports run at once (default: the CPU cores available; --jobs)
       parameters: {}             # default -p values, e.g. {providers: [AWS]}
 """
 
@@ -53,6 +55,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -463,7 +466,7 @@ class Runner:
         self.timeout_notebook = float(timeout_notebook)
         self.code = code_mode(code)
         self.progress = progress
-        self.slot = 0  # tqdm line of this runner's bar when several reports run at once
+        self._lock = threading.Lock()  # reports run in threads: one export at a time (it is GIL-bound anyway)
         self.kernel_name = kernel_name
         self.retries = retries
         self.vega_bundle = assets.load_vega_bundle()  # read once per run
@@ -474,6 +477,7 @@ class Runner:
         self.secrets = secret_values() if secrets is None else secrets
 
     def widget_manager(self) -> str | None:
+        """The widget manager's embed.js, read at most once per run (only when a page displays a widget)."""
         if self._widget_manager is False:
             from . import assets
 
@@ -492,14 +496,15 @@ class Runner:
         return self._exporters[code]
 
     # -- execution ------------------------------------------------------------------------------------------
-    def _progress_bar(self, job: Job) -> dict[str, Any] | bool:
-        """papermill's tqdm bar (cells done / total) labelled with the report name; on a TTY only."""
+    def _progress_bar(self, job: Job, slot: int) -> dict[str, Any] | bool:
+        """papermill's tqdm bar (cells done / total) labelled with the report name, on line ``slot`` of the
+        reports running at once; on a TTY only."""
         if not self.progress:
             return False
-        return {"desc": job.name[:40], "unit": "cell", "leave": False, "file": sys.stderr, "position": self.slot,
+        return {"desc": job.name[:40], "unit": "cell", "leave": False, "file": sys.stderr, "position": slot,
                 "dynamic_ncols": True, "bar_format": "{desc}: {bar} {n_fmt}/{total_fmt} cells [{elapsed}]"}
 
-    def _execute_once(self, job: Job, ipynb: Path) -> tuple[str, str | None, int | None]:
+    def _execute_once(self, job: Job, ipynb: Path, slot: int = 0) -> tuple[str, str | None, int | None]:
         """One papermill attempt -> (status, error message, failing cell index)."""
         import nbformat
         import papermill as pm
@@ -516,7 +521,7 @@ class Runner:
         try:
             pm.execute_notebook(
                 nb, str(ipynb), parameters=job.parameters, kernel_name=kernel, cwd=os.getcwd(),
-                progress_bar=self._progress_bar(job), log_output=False, request_save_on_cell_execute=True,
+                progress_bar=self._progress_bar(job, slot), log_output=False, request_save_on_cell_execute=True,
                 execution_timeout=int(self.timeout_cell), timeout_func=timeout_func, start_timeout=120,
                 kernel_manager_class=ipc_kernel_manager())
             return "ok", None, None
@@ -534,7 +539,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - kernel start failures etc. must not stop the other reports
             return "failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", None
 
-    def run(self, job: Job) -> ReportResult:
+    def run(self, job: Job, slot: int = 0) -> ReportResult:
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
         ipynb = _inside(self.out, job.name, ".ipynb")
@@ -544,7 +549,7 @@ class Runner:
         for attempts in range(1, self.retries + 2):  # noqa: B007 - retry only timeouts / dead kernels
             if ipynb.exists():
                 ipynb.unlink()
-            status, error, cell = self._execute_once(job, ipynb)
+            status, error, cell = self._execute_once(job, ipynb, slot)
             error = localize_paths(error) if error else error
             if status != "timeout":
                 break
@@ -593,7 +598,7 @@ class Runner:
             "metadata": {"path": str(job.info.path.parent.resolve()), "name": job.name},
             "finops": {
                 "vega_bundle": self.vega_bundle,
-                "widget_manager": self.widget_manager() if has_widgets else None,
+                "widget_manager": None,  # read under the lock below, once per run
                 "error": None if status == "ok" else {
                     "status": status, "message": error or "", "ipynb": executed.name,
                     "cell": cell,
@@ -603,7 +608,10 @@ class Runner:
         code = self.code if status == "ok" else "shown"  # error pages always show the failing code
         resources["finops"]["code"] = code
         resources["finops"]["parameters_html"] = injected_parameters_html(nb)
-        body, _ = self.exporter(code).from_notebook_node(nb, resources=resources)
+        with self._lock:
+            if has_widgets:
+                resources["finops"]["widget_manager"] = self.widget_manager()
+            body, _ = self.exporter(code).from_notebook_node(nb, resources=resources)
         return body
 
 
@@ -853,6 +861,8 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -
     parser.add_argument("--timeout-cell", type=float, metavar="S", help="seconds per cell (default 600)")
     parser.add_argument("--timeout-notebook", type=float, metavar="S", help="seconds per notebook (default 1800)")
     parser.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's, else python3)")
+    parser.add_argument("--jobs", "-j", type=int, metavar="N",
+                        help="reports run at once (default: the CPU cores available)")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -867,7 +877,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     rep = section(cfg, "reports", {})
     if not isinstance(rep, dict):
         raise ConfigError(f"{config_path}: 'reports' must be a mapping")
-    known = {"notebooks_dir", "timeout_cell", "timeout_notebook", "code", "hide_code", "parameters", "out"}
+    known = {"notebooks_dir", "timeout_cell", "timeout_notebook", "code", "hide_code", "parameters", "out", "jobs"}
     unknown = set(rep) - known
     if unknown:
         raise ConfigError(f"{config_path}: reports: unknown key {sorted(unknown)[0]!r} (known: {sorted(known)})")
@@ -884,9 +894,23 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "timeout_cell": args.timeout_cell or rep.get("timeout_cell") or DEFAULT_TIMEOUT_CELL,
         "timeout_notebook": args.timeout_notebook or rep.get("timeout_notebook") or DEFAULT_TIMEOUT_NOTEBOOK,
         "code": _code_setting(args, rep, config_path),
+        "jobs": _jobs_setting(getattr(args, "jobs", None), rep.get("jobs"), config_path),
         "out": Path(args.out or rep.get("out") or "reports"),
         "parameters": defaults,
     }
+
+
+def _jobs_setting(cli: int | None, configured: Any, config_path: str | None) -> int | None:
+    """``--jobs`` wins, else ``reports.jobs``; None means the cores available. Must be a positive integer."""
+    if cli is not None:
+        if cli < 1:
+            raise ConfigError(f"--jobs must be 1 or more, got {cli}")
+        return cli
+    if configured is None:
+        return None
+    if isinstance(configured, bool) or not isinstance(configured, int) or configured < 1:
+        raise ConfigError(f"{config_path}: reports.jobs must be a positive integer, got {configured!r}")
+    return configured
 
 
 def code_mode(value: str | bool | None) -> str:
@@ -1066,7 +1090,8 @@ def run(args: argparse.Namespace, command: str = "report") -> int:
     out: Path = s["out"]
     out.mkdir(parents=True, exist_ok=True)
     tty = sys.stderr.isatty()
-    results = run_jobs(jobs, out, s["timeout_cell"], s["timeout_notebook"], s["code"], tty, args.kernel)
+    results = run_jobs(jobs, out, s["timeout_cell"], s["timeout_notebook"], s["code"], tty, args.kernel,
+                       workers=s["jobs"])
     bad = [r for r in results if r.status != "ok"]
     print(f"{len(results) - len(bad)} of {len(results)} report(s) rendered; index: {out / 'index.html'}")
     return 1 if bad else 0
@@ -1090,26 +1115,75 @@ def check_scope(warehouse: Path, cli: dict[str, tuple[str, Any]], defaults: dict
         con.close()
 
 
-def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: float, code: str | bool = "folded",
-             progress: bool = False, kernel_name: str | None = None, retries: int = 1) -> list[ReportResult]:
-    """Run every job in this process, write the index, and return the results (never raises for one report)."""
-    import logging
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask, e.g. a container's CPU set), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
-    results: list[ReportResult] = []
+
+def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: float, code: str | bool = "folded",
+             progress: bool = False, kernel_name: str | None = None, retries: int = 1,
+             workers: int | None = None) -> list[ReportResult]:
+    """Run every job, up to ``workers`` at once (default: the cores available), write the index after each one,
+    and return the results in job order (never raises for one report).
+
+    Why threads: each report's work happens in its own kernel process (and DuckDB's threads); this process only
+    drives kernels and exports HTML. Threads share what the run reads once (the Vega bundle, the widget manager,
+    the nbconvert exporters, the data coverage of the index) and need no pickling; the exports are serialized.
+    """
+    import logging
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     # parameters were validated by plan(); papermill's own regex-based parameter parsing only adds noise
     logging.getLogger("papermill").setLevel(logging.ERROR)
+    workers = max(1, min(len(jobs), workers or available_cores()))
     coverage = _run_coverage(jobs)
+    done: dict[str, ReportResult] = {}
+
+    def report_line(r: ReportResult) -> None:
+        line = f"[{len(done)}/{len(jobs)}] {r.name}: {r.status} ({r.duration_s:.1f} s) -> {out / r.html}"
+        if r.error:
+            line += f" — {r.error}"
+        if progress:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)  # above the progress bars of the reports still running
+        else:
+            print(line, file=sys.stderr, flush=True)
+
     with kernel_environment() as secrets:
         runner = Runner(out, timeout_cell, timeout_notebook, code, progress, kernel_name, retries, secrets)
-        for i, job in enumerate(jobs, 1):
-            r = runner.run(job)
-            results.append(r)
-            line = f"[{i}/{len(jobs)}] {job.name}: {r.status} ({r.duration_s:.1f} s) -> {out / r.html}"
-            if r.error:
-                line += f" — {r.error}"
-            print(line, file=sys.stderr, flush=True)
-            write_index(out, results, coverage)  # an interrupted run still leaves a correct index
-    return results
+        if workers == 1:
+            for job in jobs:
+                r = done[job.name] = runner.run(job)
+                report_line(r)
+                write_index(out, list(done.values()), coverage)  # an interrupted run still leaves a correct index
+        else:
+            free = list(range(workers))  # progress-bar lines
+            free_lock = threading.Lock()
+
+            def task(job: Job) -> ReportResult:
+                with free_lock:
+                    slot = free.pop(0)
+                try:
+                    return runner.run(job, slot)
+                finally:
+                    with free_lock:
+                        free.append(slot)
+                        free.sort()
+
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="finops-report")
+            try:
+                for fut in as_completed([pool.submit(task, job) for job in jobs]):
+                    r = fut.result()
+                    done[r.name] = r
+                    report_line(r)
+                    write_index(out, list(done.values()), coverage)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no new report starts
+    return [done[job.name] for job in jobs if job.name in done]
 
 
 def _run_coverage(jobs: list[Job]) -> dict[str, Any] | None:

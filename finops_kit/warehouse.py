@@ -98,9 +98,11 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
         if target != ":memory:":
             _check_complete(con, Path(target))
         con.execute("SET TimeZone = 'UTC'")  # FOCUS dates are UTC; naive source timestamps are read as UTC
-        if not _stdout_is_tty():
+        if not _stdout_is_tty() or os.environ.get("FINOPS_REPORT") == "1":
             # DuckDB draws its progress bar on stdout for any query over 2 s: in piped output (finops-kit metrics
             # --json > file, a subprocess, a kernel) it corrupts what the command prints
+            # (a report kernel: DuckDB's Jupyter bar is an ipywidgets FloatProgress that drags the 1.9 MB widget
+            # manager into the static page)
             con.execute("SET enable_progress_bar = false")
         if limit:
             con.execute(f"SET memory_limit = '{limit}'")

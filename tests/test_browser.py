@@ -125,3 +125,30 @@ def test_curated_report_works_offline_in_chromium(name, curated_reports, tmp_pat
     print(f"{name}: {rep.page_bytes / 1e6:.2f} MB, headline bottom {rep.first_headline_bottom} px at 1440x900, "
           f"page width {rep.page_scroll_width} px at 1280, wide outputs {rep.scrolling_outputs[:3]}")
     shutil.copy(out / r.html, tmp_path / r.html)  # keep the page beside its screenshot for inspection
+
+
+def _opens_with_summary(name: str) -> bool:
+    """Whether the notebook shows the package-computed summary block (issue 17 item 1, finops_kit.summary)."""
+    import nbformat
+
+    book = nbformat.read(str(REPO / "notebooks" / f"{name}.ipynb"), as_version=4)
+    return any(c.cell_type == "code" and "summarize(" in c.source for c in book.cells)
+
+
+@pytest.mark.parametrize("name", CURATED)
+def test_curated_report_first_screen(name, curated_reports, tmp_path):
+    """The answer on the first screen: the first headline figure ends within 900 px at 1440x900, and no output
+    (table) needs sideways scrolling at 1280 px (wide detail folded into a closed <details> is allowed).
+
+    Binding for every notebook that shows the summary block (calls ``summarize(``); a notebook not reworked yet is
+    reported as xfail (not checked), and the check binds as soon as the notebook shows the block."""
+    out, results = curated_reports
+    r = results[name]
+    assert r.status == "ok", f"{name}: {r.error}"
+    if not _opens_with_summary(name):
+        pytest.xfail(f"{name} does not show the summary block yet (issue 17 items 1 and 3)")
+    rep = check_report(out / r.html, screenshot=tmp_path / f"{name}-first-screen.png")
+    assert rep.first_headline_bottom is not None, f"{name}: no .finops-summary figure in the page"
+    assert rep.first_headline_bottom <= 900, f"{name}: first headline figure ends at {rep.first_headline_bottom} px"
+    assert rep.page_scroll_width <= 1280, f"{name}: the page is {rep.page_scroll_width} px wide at 1280"
+    assert rep.scrolling_outputs == [], f"{name}: sideways scrolling at 1280 px: {rep.scrolling_outputs[:3]}"

@@ -445,6 +445,50 @@ def test_kernels_use_ipc_and_the_terminal_gets_one_line_per_report(tmp_path, cap
     assert not list(Path(tempfile.gettempdir()).glob(f"finops-kit-{os.getpid()}-*-ipc*"))  # sockets removed
 
 
+def test_report_kernels_get_no_duckdb_progress_widget(monkeypatch):
+    """Under load a DuckDB query over 2 s displayed a FloatProgress widget in the forecast report (and with it the
+    1.9 MB widget manager); connections opened in a report kernel (FINOPS_REPORT=1) have the bar off."""
+    monkeypatch.setenv("FINOPS_REPORT", "1")
+    con = fk.connect(":memory:")
+    assert con.sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    con.close()
+
+
+# -- concurrency -----------------------------------------------------------------------------------------------
+
+def test_reports_run_concurrently_and_come_back_in_job_order(tmp_path):
+    """Two reports with workers=2 execute at the same time (their sleeping cells overlap), each in its own kernel;
+    the results and the index list both, in job order / reading order."""
+    body = "import os, time\ntime.sleep(sleep_s)\nprint(os.getpid())"
+    first = _tiny_notebook(tmp_path / "first.ipynb", body)
+    second = _tiny_notebook(tmp_path / "second.ipynb", body)
+    jobs = [_job(first, sleep_s=4.0), _job(second, sleep_s=4.0)]
+    results = report.run_jobs(jobs, tmp_path / "out", timeout_cell=120, timeout_notebook=240, workers=2)
+    assert [r.name for r in results] == [j.name for j in jobs] and all(r.status == "ok" for r in results)
+    spans, pids = [], []
+    for r in results:
+        cell = nbformat.read(str(tmp_path / "out" / r.ipynb), as_version=4).cells[-1]
+        meta = cell.metadata["papermill"]
+        spans.append((pd.Timestamp(meta["start_time"]), pd.Timestamp(meta["end_time"])))
+        pids.append(cell.outputs[0].text.strip())
+    (a0, a1), (b0, b1) = spans
+    assert a0 < b1 and b0 < a1, spans  # the two cells ran at the same time
+    assert pids[0] != pids[1]  # in two kernels
+    index = json.loads((tmp_path / "out" / "index.json").read_text())
+    assert sorted(r["name"] for r in index["reports"]) == sorted(j.name for j in jobs)
+
+
+def test_jobs_setting(tmp_path):
+    assert report._jobs_setting(None, None, "f.yaml") is None
+    assert report._jobs_setting(3, 1, "f.yaml") == 3 and report._jobs_setting(None, 2, "f.yaml") == 2
+    for bad in (0, -1, True, "2", 1.5):
+        with pytest.raises(ConfigError, match="reports.jobs must be a positive integer"):
+            report._jobs_setting(None, bad, "f.yaml")
+    with pytest.raises(ConfigError, match="--jobs must be 1 or more"):
+        report._jobs_setting(0, None, "f.yaml")
+    assert report.available_cores() >= 1
+
+
 # -- widgets ---------------------------------------------------------------------------------------------------
 
 def test_widget_manager_only_when_a_widget_is_displayed(tmp_path):
