@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, command: str = "check") -> int:
     import finops_kit as fk
 
     cfg = load_config(args.config)
-    con = fk.connect(args.warehouse, read_only=True)
+    con = fk.connect(args.warehouse, read_only=True, quiet=True)
     try:
         config_dir = Path(args.config).resolve().parent if args.config else Path.cwd()
         alerts = evaluate(con, cfg, args.as_of, base_dir=config_dir)

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, command: str) -> int:
 def _reconcile(args: argparse.Namespace) -> int:
     from .warehouse import connect, reconciliation_table
 
-    con = connect(args.warehouse, read_only=True)
+    con = connect(args.warehouse, read_only=True, quiet=True)
     rows = reconciliation_table(con).fetchall()
     cols = ["format", "ingest", "period", "currency", "src rows", "focus rows", "source billed", "BilledCost",
             "source amortized", "EffectiveCost", "ok"]
@@ -102,7 +102,7 @@ def _export(args: argparse.Namespace) -> int:
     from .export import export_focus
     from .warehouse import connect
 
-    con = connect(args.warehouse, read_only=True)
+    con = connect(args.warehouse, read_only=True, quiet=True)
     try:
         n = export_focus(con, args.out, where=args.where, focus_version=args.focus_version)
     finally:

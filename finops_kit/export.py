@@ -9,7 +9,7 @@ import duckdb
 from .errors import ConfigError, FinopsError
 from .schema import columns_by_version, focus_columns
 from .sources.base import sql_str
-from .warehouse import FOCUS_TABLE, write_error
+from .warehouse import FOCUS_TABLE, first_row, scalar, write_error
 
 #: FOCUS versions ``export`` writes: the internal 1.2 table as it is, or FOCUS 1.3 Cost and Usage
 FOCUS_VERSIONS = ("1.2", "1.3")
@@ -38,7 +38,7 @@ def export_focus(con: duckdb.DuckDBPyConnection, out: str, *, where: str | None 
         try:
             if len(con.extract_statements(probe)) != 1:  # "1; DROP TABLE focus" is two statements
                 raise ConfigError(f"--where {where!r}: expected one SQL condition, not several statements")
-            con.execute(probe).fetchone()
+            first_row(con, probe)
         except duckdb.Error as exc:
             raise ConfigError(f"--where {where!r}: {_first_line(exc)}") from None
     if Path(out).is_dir():
@@ -66,9 +66,9 @@ def export_focus(con: duckdb.DuckDBPyConnection, out: str, *, where: str | None 
         items = {n: e for n, e in items.items() if not n.startswith("x_")}
     if drop_empty:
         optional = [n for n in items if n not in mandatory]
-        counts = con.execute(
+        counts = first_row(con,
             "SELECT " + ", ".join(f"count({items[n]})" for n in optional) + f" FROM {FOCUS_TABLE}{filt}"
-        ).fetchone() if optional else ()
+        ) if optional else ()
         empty = {n for n, c in zip(optional, counts, strict=True) if c == 0}
         items = {n: e for n, e in items.items() if n not in empty}
     if not out.lower().endswith(".parquet"):  # CSV: dates as FOCUS writes them, ISO 8601 UTC with T and Z
@@ -81,7 +81,7 @@ def export_focus(con: duckdb.DuckDBPyConnection, out: str, *, where: str | None 
         con.execute(f"COPY ({query}) TO {sql_str(out)} ({fmt})")
     except duckdb.Error as exc:
         raise write_error(out, exc) or FinopsError(f"--out {out}: cannot write ({_first_line(exc)})") from None
-    return con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+    return scalar(con, f"SELECT count(*) FROM ({query})")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -37,7 +37,15 @@ from .sources.base import (
     sql_list,
     sql_str,
 )
-from .warehouse import FOCUS_TABLE, TOLERANCE, add_custom_columns, connect, warehouse_path, write_error
+from .warehouse import (
+    FOCUS_TABLE,
+    TOLERANCE,
+    add_custom_columns,
+    connect,
+    scalar,
+    warehouse_path,
+    write_error,
+)
 
 
 @dataclass
@@ -249,14 +257,14 @@ def ingest(
                                            f"billing export (first: {not_billing[0]['path']})")
     all_files = [f for files in groups.values() for f in files]
     own = con is None
-    con = con or connect(warehouse, memory_limit=os.environ.get("FINOPS_MEMORY_LIMIT")
+    con = con or connect(warehouse_path(warehouse), write=True, memory_limit=os.environ.get("FINOPS_MEMORY_LIMIT")
                          or ingest_memory_limit(len(all_files)))
     show = sys.stderr.isatty() if progress is None else progress
     con.execute(f"SET enable_progress_bar = {'true' if show else 'false'}")
     # Row order in the FOCUS table carries no meaning (every analysis aggregates or sorts), and keeping the file's
     # order makes DuckDB buffer out-of-order row groups under the ingest's memory cap: measured at 10M CUR rows,
     # 108 s instead of 119 s at the same 1.1 GB peak. The caller's setting is restored afterwards.
-    keep_order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    keep_order = scalar(con, "SELECT current_setting('preserve_insertion_order')")
     con.execute("SET preserve_insertion_order = false")
     started = datetime.now(UTC).replace(tzinfo=None)
     # hashing a multi-GB export takes seconds: do it on a thread while DuckDB reads (both release the GIL)
@@ -373,7 +381,7 @@ def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source
         con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id])
         _wait(totals_future)
         return _write_part(con, pool, source, files, view, dedupe, scan_for_duplicates=True)
-    rows = con.execute(f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id]).fetchone()[0]
+    rows = scalar(con, f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ?", [ingest_id])
     if rows == 0:
         raise InputError(files[0], "no billing rows found (header only?)")
     try:
@@ -398,9 +406,9 @@ def _wait(future) -> None:
 def _repeated_in_focus(con: duckdb.DuckDBPyConnection, ingest_id: str, identity: list[str]) -> bool:
     """Whether one line-item identity was written from two different files of this ingest."""
     cols = ", ".join(ident(c) for c in identity)
-    return con.execute(
+    return scalar(con,
         f"SELECT count(*) FROM (SELECT {cols} FROM {FOCUS_TABLE} WHERE x_IngestId = ? GROUP BY ALL "
-        f"HAVING count(DISTINCT x_SourceFile) > 1 LIMIT 1)", [ingest_id]).fetchone()[0] > 0
+        f"HAVING count(DISTINCT x_SourceFile) > 1 LIMIT 1)", [ingest_id]) > 0
 
 
 def _repeated_charges(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource,
@@ -513,8 +521,8 @@ def _mark_replaced(con: duckdb.DuckDBPyConnection, ingest_id: str) -> None:
 
 
 def _file_of_key(con: duckdb.DuckDBPyConnection, ingest_id: str, key: str) -> str:
-    return con.execute(f"SELECT min(x_SourceFile) FROM {FOCUS_TABLE} WHERE x_IngestId = ? AND x_SourceKey = ?",
-                       [ingest_id, key]).fetchone()[0]
+    return scalar(con, f"SELECT min(x_SourceFile) FROM {FOCUS_TABLE} WHERE x_IngestId = ? AND x_SourceKey = ?",
+                       [ingest_id, key])
 
 
 def _damaged_input(fingerprints) -> InputError | None:
@@ -547,7 +555,7 @@ def _diagnose(con: duckdb.DuckDBPyConnection, source: Source, files: list[str], 
     # Rows are numbered in the order the files are read. With several threads DuckDB reads a file's chunks in
     # whatever order they finish (a bad value planted at row 3,000 was reported at 5,904), so the diagnosis, which
     # only runs on the failure path, reads on one thread in file order: the same row, every time.
-    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    threads = scalar(con, "SELECT current_setting('threads')")
     con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = true")
     try:
@@ -751,9 +759,9 @@ def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[st
     """
     if not keys:
         return 0, []
-    older = con.execute(
+    older = scalar(con,
         f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?)) "
-        f"AND x_IngestId NOT IN (SELECT unnest(?))", [keys, this_call]).fetchone()[0]
+        f"AND x_IngestId NOT IN (SELECT unnest(?))", [keys, this_call])
     if not older:
         return 0, []
     day = "CAST(coalesce(ChargePeriodStart, BillingPeriodStart) AS DATE)"
@@ -797,9 +805,9 @@ def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[st
 def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) -> None:
     """Take replaced rows out of their ingests' reconciliation (see :func:`_replace_older`)."""
     for ingest_id, period, currency, rows, billed, effective in gone:
-        left = con.execute(
+        left = scalar(con,
             f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ? AND BillingPeriodStart IS NOT DISTINCT FROM ? "
-            f"AND BillingCurrency IS NOT DISTINCT FROM ?", [ingest_id, period, currency]).fetchone()[0]
+            f"AND BillingCurrency IS NOT DISTINCT FROM ?", [ingest_id, period, currency])
         match = ("ingest_id = ? AND billing_period_start IS NOT DISTINCT FROM ? "
                  "AND currency IS NOT DISTINCT FROM ?")
         if left == 0:

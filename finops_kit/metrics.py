@@ -248,7 +248,7 @@ def run(args: argparse.Namespace, command: str = "metrics") -> int:
     if bad:
         raise ConfigError(f"-p {bad[0]}: not a scope parameter; metrics takes {', '.join(scope_mod.PARAMETERS)}")
     sc = Scope.parse({n: v for n, (_raw, v) in cli.items()})
-    con = connect(args.warehouse or os.environ.get("FINOPS_WAREHOUSE"), read_only=True)
+    con = connect(args.warehouse or os.environ.get("FINOPS_WAREHOUSE"), read_only=True, quiet=True)
     try:
         m = metrics(con, sc.resolve(con, args.config))
     finally:

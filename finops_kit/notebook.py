@@ -40,6 +40,7 @@ import html
 import json
 import os
 import platform
+import re
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import metadata
@@ -85,33 +86,42 @@ def parameters_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 #: parameters that name files of the project (relative to the project root when run by ``finops-kit report``)
 PATH_PARAMETERS = ("warehouse", "config_path")
-_PATH_SUFFIXES = ("_path", "_file", "_dir")
+#: name endings of parameters holding a path (``price_cache``) or a list of paths (``trace_paths``)
+_PATH_SUFFIXES = ("_path", "_file", "_dir", "_cache", "_paths", "_files")
 
 
 def resolve_project_paths(namespace: dict[str, Any], start: Path | None = None) -> None:
     """Make relative file parameters work when the notebook is opened live from ``notebooks/``.
 
     Reports run with the project root as working directory, where ``data/warehouse.duckdb`` resolves. JupyterLab
-    starts the kernel in the notebook's folder instead; a relative path that does not exist there is looked up in
-    the parent folders (up to the project root, marked by ``finops.yaml`` or ``pyproject.toml``) and replaced by
-    the absolute path found. Paths that exist as given, absolute paths and empty values are left alone.
+    starts the kernel in the notebook's folder instead; a relative path that does not exist there is resolved
+    with :func:`finops_kit.project.resolve` (found in the parent folders up to the project root -- the rule
+    ``fk.connect()`` uses --, else placed under the project root, so a cache is not created in ``notebooks/``)
+    and replaced by the absolute path. Lists of paths (``trace_paths``) are resolved item by item. Paths that
+    exist as given, absolute paths and empty values are left alone.
     """
+    from .project import project_root
+    from .project import resolve as resolve_path
+
     here = (start or Path.cwd()).resolve()
-    candidates = [here, *here.parents][:4]
-    for name, value in list(namespace.items()):
-        if not isinstance(value, str) or not value or name.startswith("_"):
-            continue
-        if name not in PATH_PARAMETERS and not name.endswith(_PATH_SUFFIXES):
-            continue
+    root = project_root(here)
+
+    def one(value: str) -> str:
         p = Path(value)
-        if p.is_absolute() or (here / p).exists():
+        if not value or p.is_absolute() or (here / p).exists() or "://" in value:
+            return value
+        found = resolve_path(p, here)
+        if found.exists() or (root is not None and root != here):
+            return str(found)
+        return value
+
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or (name not in PATH_PARAMETERS and not name.endswith(_PATH_SUFFIXES)):
             continue
-        for base in candidates[1:]:
-            if (base / p).exists():
-                namespace[name] = str(base / p)
-                break
-            if (base / "finops.yaml").exists() or (base / "pyproject.toml").exists():
-                break
+        if isinstance(value, str):
+            namespace[name] = one(value)
+        elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            namespace[name] = [one(v) for v in value]
 
 
 def setup(namespace: Mapping[str, Any] | None = None, mode: str | None = None) -> None:
@@ -193,12 +203,32 @@ def money(value: Any, currency: str | None = SCOPE_CURRENCY, places: int = 2) ->
     return f"{sign}{text} {currency}"
 
 
+#: fenced code blocks and inline code spans: Markdown shows their text verbatim (a ``\\$`` there would show the
+#: backslash) and JupyterLab never reads math inside them
+_MD_CODE = re.compile(r"(^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*\2[^\n]*$|(`+)(?!`).+?(?<!`)\3(?!`))", re.M | re.S)
+
+
+def escape_dollars(text: str) -> str:
+    """``text`` with every ``$`` outside code escaped as ``\\$`` (already escaped ones stay single-escaped).
+
+    Why: JupyterLab (and MathJax in nbconvert) reads two dollar signs in one Markdown output as inline math, so
+    "**$1.00/month** ... **$2.00**" rendered as one italic math span with stray ``**`` around it.
+    """
+    out, pos = [], 0
+    for m in _MD_CODE.finditer(text):
+        out.append(text[pos:m.start()].replace("\\$", "$").replace("$", "\\$"))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(text[pos:].replace("\\$", "$").replace("$", "\\$"))
+    return "".join(out)
+
+
 def md(text: str) -> Any:
-    """Markdown for ``display`` with every ``$`` escaped: Jupyter and nbconvert read a pair of dollar signs as
-    inline math, so "**$1.00/month** ... **$2.00**" rendered as one math span with stray ``**`` around it."""
+    """Markdown for ``display`` with money safe from math rendering (see :func:`escape_dollars`). Every Markdown
+    output of the kit and its notebooks goes through here; ``tests/test_markdown_dollars.py`` checks it."""
     from IPython.display import Markdown
 
-    return Markdown(text.replace("\\$", "$").replace("$", "\\$"))
+    return Markdown(escape_dollars(text))
 
 
 def _cell(value: Any, is_money: bool, is_pct: bool, currency: str | None) -> tuple[str, bool]:

@@ -12,7 +12,9 @@ import os
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -72,13 +74,28 @@ def memory_limit_setting(value: str, name: str = "FINOPS_MEMORY_LIMIT") -> str:
     return f"{m.group(1)}{m.group(2)}"
 
 
-def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open (and, unless read-only, create/upgrade) the warehouse. ``":memory:"`` gives a scratch warehouse.
+def connect(path: str | os.PathLike | None = None, *, write: bool | None = None, read_only: bool | None = None,
+            memory_limit: str | None = None, quiet: bool | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse: read-only unless asked to write, and never created by a reader.
+
+    ``fk.connect()`` (no path) is the interactive form: it finds the project's warehouse (``$FINOPS_WAREHOUSE``
+    or ``data/warehouse.duckdb``) from any folder of the project with :func:`finops_kit.project.find_in_project`
+    -- the rule the curated notebooks use for their ``warehouse`` parameter -- and prints one line saying which
+    file it opened and what it holds (``quiet=True`` to silence; :func:`info` gives the same as a value). Why
+    read-only by default: DuckDB lets any number of read-only processes share the file, but a read-write
+    connection locks out every other process, so a scratch kernel that merely reads would stop every curated
+    notebook and ``finops-kit report`` ("Conflicting lock is held").
+
+    ``write=True`` (or the older ``read_only=False``) opens for writing, creating and upgrading the file;
+    ``":memory:"`` gives a scratch warehouse (always writable). A reader given a missing file gets one line
+    naming every place it looked, never an empty warehouse that would make every report show $0.00.
 
     Every reason the file cannot be opened (locked by another process, a folder, not a DuckDB file, truncated,
     read-only file system, parent is a file) is one :class:`FinopsError` line; see :func:`open_error`.
     """
+    if write is not None and read_only is not None and bool(write) == bool(read_only):
+        raise ValueError(f"connect(): write={write!r} and read_only={read_only!r} contradict each other")
+    writable = bool(write) if write is not None else (read_only is False)
     target = warehouse_path(path)
     env_limit = os.environ.get("FINOPS_MEMORY_LIMIT")
     limit = None
@@ -86,14 +103,16 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
         limit = memory_limit_setting(memory_limit or env_limit,
                                      "FINOPS_MEMORY_LIMIT" if (memory_limit or env_limit) == env_limit
                                      else "memory_limit")
-    if read_only and target != ":memory:" and not Path(target).exists():
-        raise FinopsError(f"{target}: no warehouse here; run 'finops-kit ingest' first")
+    if target == ":memory:":
+        writable = True
+    else:
+        target = _locate(target, discover=path is None, writable=writable)
     try:
-        if target != ":memory:" and not read_only:
+        if target != ":memory:" and writable:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(target, read_only=read_only and target != ":memory:")
+        con = duckdb.connect(target, read_only=not writable)
     except (duckdb.Error, OSError) as exc:
-        raise open_error(target, exc, read_only) from None
+        raise open_error(target, exc, not writable) from None
     try:
         if target != ":memory:":
             _check_complete(con, Path(target))
@@ -106,11 +125,13 @@ def connect(path: str | os.PathLike | None = None, *, read_only: bool = False,
             con.execute("SET enable_progress_bar = false")
         if limit:
             con.execute(f"SET memory_limit = '{limit}'")
-        if not read_only:
+        if writable:
             ensure_schema(con)
     except (duckdb.Error, OSError) as exc:
         con.close()
-        raise open_error(target, exc, read_only) from None
+        raise open_error(target, exc, not writable) from None
+    if path is None and not (quiet if quiet is not None else os.environ.get("FINOPS_QUIET") == "1"):
+        print(info(con))
     return con
 
 
@@ -119,6 +140,90 @@ def _stdout_is_tty() -> bool:
         return sys.stdout.isatty()
     except (AttributeError, ValueError):  # replaced or closed stdout
         return False
+
+
+def _locate(target: str, *, discover: bool, writable: bool) -> str:
+    """The file to open. A reader's relative path that does not exist here is looked up in the parent folders up
+    to the project root (see :mod:`finops_kit.project`); the default warehouse is created at the project root,
+    not in the folder a notebook happens to run in. A reader that finds nothing gets one line naming where it
+    looked."""
+    from . import project
+
+    p = Path(target).expanduser()
+    if p.exists() or (writable and not discover):  # a writer's explicit path means exactly that path
+        return target
+    found = project.find_in_project(p)
+    if found is not None:
+        return str(found)
+    if writable:
+        return str(project.resolve(p))
+    if p.is_absolute():
+        raise FinopsError(f"{target}: no warehouse here; run 'finops-kit ingest' first")
+    looked = ", ".join(str(b / p) for b in project.search_folders())
+    raise FinopsError(f"{target}: no warehouse found (looked in {looked}); run 'finops-kit ingest' first, or "
+                      "pass the warehouse's path (nothing was created)")
+
+
+@dataclass(frozen=True)
+class WarehouseInfo:
+    """Which file a connection opened and what it holds; ``str()`` is one line."""
+
+    path: str
+    read_only: bool
+    rows: int
+    periods: tuple[str, ...]
+    providers: tuple[str, ...]
+
+    def __str__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        if not self.rows:
+            return f"warehouse {self.path} ({mode}): empty (no billing data ingested)"
+        span = self.periods[0] if len(self.periods) == 1 else f"{self.periods[0]}..{self.periods[-1]}"
+        return (f"warehouse {self.path} ({mode}): {self.rows:,} FOCUS rows, billing periods {span} "
+                f"({len(self.periods)}), providers {', '.join(self.providers)}")
+
+
+def info(con: duckdb.DuckDBPyConnection) -> WarehouseInfo:
+    """The file behind ``con`` and what it holds (rows, billing periods, providers), for a one-line summary."""
+    complete(con)
+    path, ro = con.execute("SELECT coalesce(path, ':memory:'), readonly FROM duckdb_databases() "
+                           "WHERE database_name = current_database()").fetchall()[0]
+    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND database_name = "
+                      "current_database()", [FOCUS_TABLE]).fetchall()[0][0]
+    if not has:
+        return WarehouseInfo(path, bool(ro), 0, (), ())
+    rows, periods, providers = con.execute(
+        f"SELECT count(*), list(DISTINCT strftime(BillingPeriodStart, '%Y-%m') ORDER BY 1) "
+        f"FILTER (WHERE BillingPeriodStart IS NOT NULL), "
+        f"list(DISTINCT ProviderName ORDER BY 1) FILTER (WHERE ProviderName IS NOT NULL) FROM {FOCUS_TABLE}"
+    ).fetchall()[0]
+    return WarehouseInfo(path, bool(ro), int(rows), tuple(periods or ()), tuple(providers or ()))
+
+
+def complete(con: duckdb.DuckDBPyConnection) -> None:
+    """Finish a result left open by ``con.execute(...).fetchone()``.
+
+    Why: DuckDB 2.0 keeps a partly fetched ``execute()`` result open, and the connection's next relation query
+    (``con.sql``, ``con.table``) raises ResourceInUseException. Running the open statement to its end is what
+    DuckDB 1.x did implicitly; a connection without an open result is left as it is.
+    """
+    with contextlib.suppress(duckdb.ConnectionException):  # a closed connection fails on its own next use
+        con.complete()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    """The first column of the first row of ``sql`` (None without rows), fetched fully so that the connection
+    stays usable (see :func:`complete`)."""
+    row = first_row(con, sql, params)
+    return None if row is None else row[0]
+
+
+def first_row(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple | None:
+    """The first row of ``sql`` or None, fetched fully (a ``LIMIT 1`` query costs nothing more); unlike
+    ``execute().fetchone()`` it does not leave a result open on the connection."""
+    rows = con.execute(sql, params).fetchmany(1) if params is not None else con.execute(sql).fetchmany(1)
+    complete(con)
+    return rows[0] if rows else None
 
 
 #: DuckDB's file header: three 4 KiB blocks before the first data block
@@ -132,7 +237,7 @@ def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """
     if not path.is_file() or Path(f"{path}.wal").exists():
         return
-    block_size, total_blocks = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    block_size, total_blocks = first_row(con, "SELECT block_size, total_blocks FROM pragma_database_size()")
     expected = _DUCKDB_HEADER_BYTES + int(total_blocks) * int(block_size)
     if path.stat().st_size < expected:
         raise duckdb.IOException(f"Could not read enough bytes from file: {path.stat().st_size} of {expected}")
@@ -245,7 +350,12 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def focus(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
-    """The FOCUS 1.2 table as a DuckDB relation, ready for SQL (``fk.focus(con).filter(...)``)."""
+    """The FOCUS 1.2 table as a DuckDB relation, ready for SQL (``fk.focus(con).filter(...)``).
+
+    Works after plain DuckDB use of the same connection: a result left open by ``con.execute(...).fetchone()``
+    is finished first (see :func:`complete`) instead of failing with ResourceInUseException.
+    """
+    complete(con)
     return con.table(FOCUS_TABLE)
 
 

@@ -35,7 +35,7 @@ def warehouse(tmp_path: Path) -> str:
 def con(warehouse: str):
     import finops_kit as fk
 
-    c = fk.connect(warehouse)
+    c = fk.connect(warehouse, write=True)
     yield c
     c.close()
 

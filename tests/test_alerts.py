@@ -27,7 +27,7 @@ def wh(tmp_path_factory) -> str:
     for d in pd.date_range("2026-09-16", "2026-11-14", freq="D"):
         spike = 5000.0 if str(d.date()) == "2026-11-14" else 0.0
         rows.append(dict(day=str(d.date()), cost=round(1000 + rng.normal(0, 20) + spike, 2), tags={"team": "alpha"}))
-    con = fk.connect(path)
+    con = fk.connect(path, write=True)
     focus_rows(rows, con)
     con.close()
     return path

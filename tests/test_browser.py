@@ -53,7 +53,7 @@ def smoke_report(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("browser-smoke")
     wh = root / "wh.duckdb"
-    con = fk.connect(str(wh))
+    con = fk.connect(str(wh), write=True)
     focus_rows([
         dict(cost="10.50", day="2026-09-03", tags={"team": "vision"}),
         dict(cost="20.25", day="2026-10-03", tags={"team": "<script>alert(1)</script>"}, ProviderName="Google Cloud"),

@@ -30,7 +30,7 @@ def focus_csv(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("focusq")
     wh = str(base / "src.duckdb")
     fk.ingest([str(p) for p in sorted((SAMPLES / "azure").glob("*/*_202605.csv.gz"))], warehouse=wh, progress=False)
-    con = fk.connect(wh)
+    con = fk.connect(wh, write=True)
     # a fixed row order and no lineage columns: the file is what a provider would deliver
     con.execute("CREATE TABLE ordered AS SELECT * FROM focus ORDER BY ChargePeriodStart, ResourceId, BilledCost, "
                 "ChargeCategory, x_AzureDataset")
@@ -191,7 +191,7 @@ def test_every_sample_source_is_checked_and_the_header_line_says_so(sample_wareh
 
 
 def test_an_old_warehouse_without_the_table_says_not_recorded(tmp_path):
-    con = fk.connect(str(tmp_path / "old.duckdb"))
+    con = fk.connect(str(tmp_path / "old.duckdb"), write=True)
     assert "not recorded" in summary_line(con)
 
 

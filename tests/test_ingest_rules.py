@@ -63,7 +63,7 @@ def run(args: list[str], warehouse: str, capsys) -> tuple[int, str, str]:
 
 
 def refused(args: list[str], warehouse: str, capsys, pattern: str) -> str:
-    fk.connect(warehouse).close()  # an existing warehouse, so that "unchanged" is about its content
+    fk.connect(warehouse, write=True).close()  # an existing warehouse, so that "unchanged" is about its content
     before = snapshot(warehouse)
     code, _, err = run(args, warehouse, capsys)
     assert code == 2, err

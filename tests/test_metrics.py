@@ -114,7 +114,7 @@ def test_scope_parameters_select_the_figures(bill):
 
 def test_cli_json_and_table(bill, tmp_path, capsys):
     wh = tmp_path / "wh.duckdb"
-    con = fk.connect(str(wh))
+    con = fk.connect(str(wh), write=True)
     focus_rows(ROWS, con)
     con.close()
     cfg = tmp_path / "finops.yaml"

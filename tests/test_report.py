@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 
 
 def _make_warehouse(path: Path) -> Path:
-    con = fk.connect(str(path))
+    con = fk.connect(str(path), write=True)
     focus_rows([
         dict(cost="10.50", day="2026-09-03", tags={"team": "vision"}),
         dict(cost="20.25", day="2026-10-03", tags={"team": XSS_SCRIPT}, ProviderName="Google Cloud"),
@@ -661,7 +661,8 @@ def test_live_notebook_finds_project_files_from_the_notebooks_folder(tmp_path):
     resolve_project_paths(ns, start=tmp_path / "notebooks")
     assert ns["warehouse"] == str(tmp_path / "data" / "warehouse.duckdb")
     assert ns["config_path"] == str(tmp_path / "finops.yaml")
-    assert ns["cache_path"] == "data/nothing.parquet"  # not found anywhere: left as given (the notebook reports it)
+    # not found anywhere: placed under the project root (a cache is created there, not in notebooks/)
+    assert ns["cache_path"] == str(tmp_path / "data" / "nothing.parquet")
     assert ns["title"] == "data/warehouse.duckdb"  # not a path parameter
     ns2 = {"warehouse": "data/warehouse.duckdb"}
     resolve_project_paths(ns2, start=tmp_path)  # already resolvable from the working directory: unchanged

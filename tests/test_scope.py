@@ -325,7 +325,7 @@ def test_report_on_an_empty_future_inverted_or_broken_scope_renders_nothing(tmp_
     from finops_kit.cli import main
 
     wh = tmp_path / "wh.duckdb"
-    con = fk.connect(str(wh))
+    con = fk.connect(str(wh), write=True)
     focus_rows(_rows(), con)
     con.close()
     out = tmp_path / "out"

@@ -42,6 +42,7 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
+from ..warehouse import first_row
 from .base import Source, StagedSource, ident, read_header, register, sql_str
 
 CANONICAL_EXTRA = ("_file", "_row", "_role")
@@ -209,11 +210,11 @@ class AzureCostSource(Source):
     def _content_role(self, con: duckdb.DuckDBPyConnection, select: str) -> str:
         commit = f"{_squash('PricingModel')} IN ('reservation', 'savingsplan')"
         cost = f"coalesce(TRY_CAST(trim(Cost) AS {MONEY}), 0)"
-        row = con.execute(
+        row = first_row(con,
             f"SELECT bool_or({_squash('ChargeType')} IN ('unusedreservation', 'unusedsavingsplan') "
             f"  OR ({commit} AND {_squash('ChargeType')} = 'usage' AND {cost} <> 0)), "
             f"bool_or({commit} AND {_squash('ChargeType')} IN ('purchase', 'refund') AND {cost} <> 0) "
-            f"FROM ({select})").fetchone()
+            f"FROM ({select})")
         return "amortized" if row[0] and not row[1] else "actual"
 
     #: the staged row includes its dataset (_role): the same charge is in the actual and the amortized export
@@ -430,7 +431,7 @@ GROUP BY ALL
         ] + [(c, f"{ident(c)} IS NOT NULL AND TRY_CAST(trim({ident(c)}) AS DECIMAL(38,12)) IS NULL", "a number")
              for c in ("Quantity", "PayGPrice", "UnitPrice", "PayGCost")]
         for column, where, expected in checks:
-            bad = con.execute(f"SELECT _file, _row, {ident(column)} FROM {staged.view} WHERE {where} LIMIT 1").fetchone()
+            bad = first_row(con, f"SELECT _file, _row, {ident(column)} FROM {staged.view} WHERE {where} LIMIT 1")
             if bad:
                 shown = "an empty value" if bad[2] is None else repr(_clip(bad[2]))
                 return InputError(bad[0], f"cannot use {shown}; expected {expected}",

@@ -27,6 +27,7 @@ import duckdb
 
 from ..errors import InputError
 from ..schema import MONEY
+from ..warehouse import first_row
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".snappy.parquet", ".gz.parquet")
@@ -454,7 +455,7 @@ class Source:
                 f"WHERE v IS NOT NULL AND TRY_CAST({self.prepare_value('v', typ)} AS {typ}) IS NULL LIMIT 1"
             )
             try:
-                bad = con.execute(q).fetchone()
+                bad = first_row(con, q)
             except duckdb.Error:
                 continue
             if bad:

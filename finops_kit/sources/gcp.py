@@ -47,6 +47,7 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
+from ..warehouse import first_row
 from .base import Source, StagedSource, file_kind, ident, register, sql_str
 from .focus import utc_timestamp
 
@@ -510,31 +511,31 @@ FROM {staged.view} GROUP BY ALL
         for col in LIST_FIELDS:
             if col not in staged.columns:
                 continue
-            bad = con.execute(
+            bad = first_row(con,
                 f"SELECT _file, _row, {ident(col)} FROM {staged.view} WHERE ({json_list_text(col, self._udf)}) IS NULL LIMIT 1"
-            ).fetchone()
+            )
             if bad:
                 shape = "{name, amount, full_name, id, type}" if col == "credits" else "{key, value}"
                 return InputError(bad[0], f"cannot parse {_clip(bad[2])!r}; expected a JSON or Python-repr list of "
                                   f"{shape} records", column=dotted[col], row=bad[1])
         if "credits" in staged.columns:  # a credit amount that is not a number (NaN, text) named, not "cannot convert"
             amounts = f"json_extract_string(({json_list_text('credits', self._udf)}), '$[*].amount')"
-            bad = con.execute(
+            bad = first_row(con,
                 f"SELECT _file, _row, a FROM (SELECT _file, _row, unnest({amounts}) AS a FROM {staged.view}) "
-                f"WHERE a IS NOT NULL AND TRY_CAST(trim(a) AS {MONEY}) IS NULL LIMIT 1").fetchone()
+                f"WHERE a IS NOT NULL AND TRY_CAST(trim(a) AS {MONEY}) IS NULL LIMIT 1")
             if bad:
                 return InputError(bad[0], f"cannot parse credit amount {bad[2]!r}; expected a number",
                                   column="credits.amount", row=bad[1])
-        bad = con.execute(
+        bad = first_row(con,
             f"SELECT _file, _row, invoice_month FROM {staged.view} "
-            f"WHERE try_strptime(trim(coalesce(invoice_month, '')), '%Y%m') IS NULL LIMIT 1").fetchone()
+            f"WHERE try_strptime(trim(coalesce(invoice_month, '')), '%Y%m') IS NULL LIMIT 1")
         if bad:
             return InputError(bad[0], f"cannot parse {bad[2]!r}; expected a month as YYYYMM", column="invoice.month",
                               row=bad[1])
         known = sql_str_list([r["cost_type"] for r in cost_types()])
-        bad = con.execute(
+        bad = first_row(con,
             f"SELECT _file, _row, cost_type FROM {staged.view} "
-            f"WHERE lower(trim(coalesce(cost_type, ''))) NOT IN {known} LIMIT 1").fetchone()
+            f"WHERE lower(trim(coalesce(cost_type, ''))) NOT IN {known} LIMIT 1")
         if bad:
             return InputError(bad[0], f"unknown cost_type {bad[2]!r}; expected one of "
                               f"{', '.join(r['cost_type'] for r in cost_types())} (see data/gcp_cost_types.csv)",
@@ -544,9 +545,9 @@ FROM {staged.view} GROUP BY ALL
         for column, typ, expected in checks:
             if column not in staged.columns:
                 continue
-            bad = con.execute(
+            bad = first_row(con,
                 f"SELECT _file, _row, {column} FROM {staged.view} "
-                f"WHERE {column} IS NOT NULL AND TRY_CAST(trim({column}) AS {typ}) IS NULL LIMIT 1").fetchone()
+                f"WHERE {column} IS NOT NULL AND TRY_CAST(trim({column}) AS {typ}) IS NULL LIMIT 1")
             if bad:
                 return InputError(bad[0], f"cannot parse {bad[2]!r}; expected {expected}", column=dotted[column],
                                   row=bad[1])
