@@ -1,13 +1,16 @@
 """finops-kit: FinOps for AI — billing exports normalized to FOCUS 1.2 in DuckDB, reconciled, and reported.
 
     import finops_kit as fk
-    con = fk.connect()              # data/warehouse.duckdb (or $FINOPS_WAREHOUSE)
+    con = fk.connect()              # the project's data/warehouse.duckdb (or $FINOPS_WAREHOUSE), read-only
     fk.focus(con).aggregate("ServiceCategory, sum(EffectiveCost)")
+    fk.costs(by="team", gpu_only=True)   # one-line answers on the semantic layer (finops_kit.api)
 """
 
 from .errors import ConfigError, FinopsError, InputError, ReconciliationError
 from .ingest import IngestResult, ingest
-from .warehouse import connect, fingerprint, focus, reconciliation_table
+from .warehouse import connect, fingerprint, focus, info, reconciliation_table
+
+_API = ("costs", "change", "CostFrame")
 
 
 def __getattr__(name: str):
@@ -19,10 +22,19 @@ def __getattr__(name: str):
 
         module = importlib.import_module(f"{__name__}.metrics")  # not `from . import`: that asks __getattr__ again
         return module if name == "metrics" else module.Metrics
+    if name in _API:  # the one-line API (finops_kit.api) imports pandas too
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.api"), name)
+    if name == "explore":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.explorer").explore
     raise AttributeError(f"module 'finops_kit' has no attribute {name!r}")
 
 
 __all__ = [
     "ConfigError", "FinopsError", "InputError", "ReconciliationError", "IngestResult",
-    "Metrics", "connect", "fingerprint", "focus", "ingest", "metrics", "reconciliation_table",
+    "Metrics", "connect", "fingerprint", "focus", "info", "ingest", "metrics", "reconciliation_table",
+    "costs", "change", "CostFrame", "explore",
 ]

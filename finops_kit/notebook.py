@@ -27,7 +27,8 @@ Money is shown in the currency of the scope resolved by :func:`scope` (USD until
 Why two renderers: in a report run (``finops-kit report`` sets ``FINOPS_REPORT=1`` for its kernels) each
 Altair chart is emitted as a ``<div>`` plus a small ``vegaEmbed`` call; the Vega/Vega-Lite/vega-embed bundle is
 put into the page ONCE by the kit's nbconvert template, so the HTML works offline and stays small. Live in
-JupyterLab, Altair's default renderer is used (JupyterLab ships Vega), so the notebook behaves normally.
+JupyterLab the same bundle goes into the page once, with the first chart (:func:`live_charts`): Altair's default
+renderer loads Vega from a CDN and draws nothing without network.
 
 Safety: every value shown by ``header`` and ``table`` goes through ``html.escape``; chart specs embedded in
 the page have ``</`` escaped so a data value cannot close the ``<script>`` element.
@@ -147,7 +148,30 @@ def setup(namespace: Mapping[str, Any] | None = None, mode: str | None = None) -
             alt.renderers.register("finops_offline", _offline_renderer)
         alt.renderers.enable("finops_offline")
     else:
-        alt.renderers.enable("default")
+        live_charts(reset=True)
+
+
+def live_charts(reset: bool = False) -> None:
+    """Draw Altair charts in live JupyterLab with the kit's own Vega bundle (no CDN, works offline).
+
+    Altair's default renderer loads Vega from cdn.jsdelivr.net: with no network every chart showed "Error loading
+    script". The ``finops_live`` renderer puts the bundle the reports use (:mod:`finops_kit.assets`, ~0.9 MB)
+    into the page once -- with the first chart after :func:`setup` (``reset=True``) or after the kernel
+    started -- and every chart is a ``<div>`` plus a small ``vegaEmbed`` call. Charts inside ipywidgets
+    ``Output`` areas (the explorers) are drawn the same way. Called by :func:`setup` in live mode and by
+    ``fk.explore``/``fk.costs`` charts; the report renderer is left alone.
+    """
+    import altair as alt
+
+    from . import charts
+
+    charts.enable_theme()
+    if "finops_live" not in alt.renderers.names():
+        alt.renderers.register("finops_live", _live_renderer)
+    if reset:
+        _state["bundle_sent"] = False
+    if alt.renderers.active != "finops_offline" or not in_report():
+        alt.renderers.enable("finops_live")
 
 
 def _script_json(obj: Any) -> str:
@@ -179,6 +203,42 @@ def _offline_renderer(spec: dict, **kwargs: Any) -> dict[str, str]:
         ".catch(function(e){el.setAttribute('data-error','1');el.textContent='Chart error: '+e;});})();"
     )
     body = (f'<div id="{div_id}" class="finops-chart vega-embed-target"></div>\n'
+            f'<script type="text/javascript">{script}</script>')
+    return {"text/html": body, "text/plain": plain}
+
+
+def _live_renderer(spec: dict, **kwargs: Any) -> dict[str, str]:
+    """Altair renderer for live JupyterLab: the kit's Vega bundle once per page (see :func:`live_charts`), then a
+    ``<div>`` and a ``vegaEmbed`` call that finds its ``<div>`` next to the script (JupyterLab may render the
+    output before it is attached to the page, and may show one output in two views)."""
+    import uuid
+
+    from .assets import load_vega_bundle
+
+    div_id = f"finops-live-{uuid.uuid4().hex[:12]}"
+    title = spec.get("title")
+    if isinstance(title, dict):
+        title = title.get("text")
+    plain = f"<chart: {title}>" if isinstance(title, str) else "<chart>"
+    bundle = ""
+    if not _state.get("bundle_sent"):
+        # the bundle is an IIFE publishing window.vegaEmbed; guarded so a second copy in the page is a no-op
+        text = load_vega_bundle().replace("</script", "<\\/script")
+        bundle = ('<script type="text/javascript">if(!window.vegaEmbed){' + text + "}</script>\n")
+        _state["bundle_sent"] = True
+    script = (
+        "(function(){var s=document.currentScript;"
+        "var el=(s&&s.previousElementSibling&&s.previousElementSibling.classList.contains('finops-chart'))?"
+        "s.previousElementSibling:document.getElementById(" + json.dumps(div_id) + ");"
+        "function draw(n){if(!window.vegaEmbed){if(n>50){el.setAttribute('data-error','1');"
+        "el.textContent='Chart not drawn: the Vega bundle is not loaded in this page; re-run the notebook from "
+        "its setup cell (nb.setup / finops_kit.notebook.live_charts(reset=True)).';return;}"
+        "return setTimeout(function(){draw(n+1);},100);}"
+        "window.vegaEmbed(el,spec," + _script_json(EMBED_OPTIONS) + ")"
+        ".catch(function(e){el.setAttribute('data-error','1');el.textContent='Chart error: '+e;});}"
+        "var spec=" + _script_json(spec) + ";draw(0);})();"
+    )
+    body = (bundle + f'<div id="{div_id}" class="finops-chart vega-embed-target"></div>'
             f'<script type="text/javascript">{script}</script>')
     return {"text/html": body, "text/plain": plain}
 

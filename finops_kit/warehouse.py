@@ -130,8 +130,28 @@ def connect(path: str | os.PathLike | None = None, *, write: bool | None = None,
     except (duckdb.Error, OSError) as exc:
         con.close()
         raise open_error(target, exc, not writable) from None
-    if path is None and not (quiet if quiet is not None else os.environ.get("FINOPS_QUIET") == "1"):
-        print(info(con))
+    if path is None:
+        _DEFAULT["con"] = con  # the one-line API (fk.costs) answers on this connection too
+        if not (quiet if quiet is not None else os.environ.get("FINOPS_QUIET") == "1"):
+            print(info(con))
+    return con
+
+
+#: The connection of the last ``fk.connect()`` without a path: ``fk.costs``/``fk.explore`` reuse it.
+_DEFAULT: dict[str, duckdb.DuckDBPyConnection | None] = {"con": None}
+
+
+def default_connection() -> duckdb.DuckDBPyConnection:
+    """The project's warehouse for the one-line API: the connection of the last ``fk.connect()`` if it is still
+    open, else a new read-only ``fk.connect()`` (which says which file it opened)."""
+    con = _DEFAULT["con"]
+    if con is not None:
+        try:
+            con.execute("SELECT 1").fetchall()
+            return con
+        except duckdb.Error:  # closed by the user
+            _DEFAULT["con"] = None
+    con = connect()
     return con
 
 
@@ -193,10 +213,11 @@ def info(con: duckdb.DuckDBPyConnection) -> WarehouseInfo:
     if not has:
         return WarehouseInfo(path, bool(ro), 0, (), ())
     rows, periods, providers = con.execute(
-        f"SELECT count(*), list(DISTINCT strftime(BillingPeriodStart, '%Y-%m') ORDER BY 1) "
-        f"FILTER (WHERE BillingPeriodStart IS NOT NULL), "
-        f"list(DISTINCT ProviderName ORDER BY 1) FILTER (WHERE ProviderName IS NOT NULL) FROM {FOCUS_TABLE}"
-    ).fetchall()[0]
+        f"SELECT (SELECT count(*) FROM {FOCUS_TABLE}), "
+        f"(SELECT list(p ORDER BY p) FROM (SELECT DISTINCT strftime(BillingPeriodStart, '%Y-%m') AS p "
+        f"  FROM {FOCUS_TABLE} WHERE BillingPeriodStart IS NOT NULL)), "
+        f"(SELECT list(p ORDER BY p) FROM (SELECT DISTINCT ProviderName AS p FROM {FOCUS_TABLE} "
+        f"  WHERE ProviderName IS NOT NULL))").fetchall()[0]
     return WarehouseInfo(path, bool(ro), int(rows), tuple(periods or ()), tuple(providers or ()))
 
 
