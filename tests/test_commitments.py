@@ -247,3 +247,46 @@ def test_metrics_report_commitment_coverage_utilization_and_unused_dollars(sampl
     assert 0 < t.loc["(all)", "utilization"] < 1 and t.loc["Google Cloud", "utilization"] == 1.0
     doc = m.to_dict()
     assert {r["provider"] for r in doc["commitments"]} == {"AWS", "Google Cloud", "Microsoft", "(all)"}
+
+
+# ------------------------------------------------------------------------------------------- planted facts
+def _planted_commitments() -> dict:
+    return json.loads((SAMPLES / "PLANTED.json").read_text(encoding="utf-8"))["commitments"]
+
+
+def test_planted_unused_dollars_utilization_and_end_dates_are_recovered_exactly(sample):
+    """Every commitment the generator billed: its used and unused dollars (the generator's own Decimals) are the
+    inventory's to the cent and beyond, its utilization follows, and the end dates the exports carry are read."""
+    con, sc = sample
+    planted = _planted_commitments()["commitments"]
+    assert len(planted) == 7
+    inv = cm.inventory(con, sc).set_index("commitment_id")
+    for p in planted:
+        got = inv.loc[p["commitment_id"]]
+        assert got["used_cost"] == Decimal(p["used_cost"]), p["commitment_id"]
+        assert got["unused_cost"] == Decimal(p["unused_cost"]), p["commitment_id"]
+        assert got["utilization"] == pytest.approx(float(Decimal(p["utilization"])), abs=1e-12)
+        want_end = dt.date.fromisoformat(p["end_date"]) if p["end_date"] else None
+        assert (got["end_date"] if got["end_date"] == got["end_date"] else None) == want_end
+        if Decimal(p["used_hours"]):  # reservations: the hours they covered
+            assert got["covered_hours"] == pytest.approx(float(Decimal(p["used_hours"])), rel=1e-12)
+    ri = next(p for p in planted if p["commitment_id"] == RI_ARN)
+    per = cm.utilization(con, sc, by=("commitment", "period"))
+    per = per[per["commitment_id"] == RI_ARN].set_index("period")
+    for p in ri["periods"]:
+        month = dt.date.fromisoformat(p["billing_period"] + "-01")
+        assert per.loc[month, "unused_cost"] == Decimal(p["unused_cost"])
+
+
+def test_planted_family_coverage_is_recovered_exactly(sample):
+    """The generator's eligible and committed instance-hours per AWS instance family (SP and RI coverage applied
+    line by line) are what coverage reads back from FOCUS through units.py."""
+    con, sc = sample
+    fams = [f for f in _planted_commitments()["families"] if Decimal(f["eligible_hours"])]
+    cov = cm.coverage(con, sc, by=("provider", "instance_family")).set_index(["provider", "instance_family"])
+    assert {f["instance_family"] for f in fams} >= {"p4d", "g5"}
+    for f in fams:
+        got = cov.loc[(f["provider"], f["instance_family"])]
+        assert got["eligible_hours"] == pytest.approx(float(Decimal(f["eligible_hours"])), rel=1e-12)
+        assert got["committed_hours"] == pytest.approx(float(Decimal(f["committed_hours"])), rel=1e-12)
+        assert got["coverage_hours"] == pytest.approx(float(Decimal(f["coverage_hours"])), rel=1e-12)

@@ -30,7 +30,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ConfigError
-from . import model
+from . import commitment_facts, model
 
 PROVIDERS = ("aws", "gcp", "azure")
 #: provider -> [(dataset folder, writer module)]
@@ -74,6 +74,7 @@ def generate(out: str | Path, *, rows: int | None = None, seed: int = model.DEFA
         "datasets": datasets,
         "spikes": _spikes(planted),
         "known_patterns": _patterns(providers),
+        "commitments": commitment_facts.section(planted),
         "totals": totals,
     }
     if "aws" in providers and "gcp" in providers:  # the side files describe AWS and GCP resources of the bill

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from . import model
+from . import commitment_facts, model
 from .model import Planted, Workload, days_in_month, fmt, money, next_month
 
 ACCOUNTS = {
@@ -387,6 +387,7 @@ class AwsLines:
                 row["reservation/RecurringFeeForUsage"] = money(qty_d * RESERVATION.recurring_hourly, 10)
                 ri_used[d.replace(day=1)] += qty_d
                 self._add(row, Decimal(0), row["reservation/EffectiveCost"], **common)
+                commitment_facts.record_family(self.planted, "AWS", family, hours=qty_d, committed=qty_d)
                 continue
             # Savings Plan coverage (on-demand compute only), partial coverage splits the line
             covered = Decimal(0)
@@ -418,6 +419,8 @@ class AwsLines:
                     self._add(neg, -od_cost, Decimal(0), team=w.team, service=service)
                     covered += can
             rest = qty_d - covered
+            if w.sku in EC2 and not spot:
+                commitment_facts.record_family(self.planted, "AWS", family, hours=qty_d, committed=covered)
             if rest > 0:
                 row = fill(self._base(w.account, d, end, "Usage", product_code), rest, unit_price, desc)
                 share = rest / qty_d if qty_d else Decimal(1)
@@ -449,6 +452,8 @@ class AwsLines:
                            "servicecode": "ComputeSavingsPlans", "product_family": "Savings Plan",
                            "usagetype": sp.usage_type}
         self._add(row, billed, total - used)
+        commitment_facts.record(self.planted, sp.arn, d.replace(day=1), provider="AWS", kind="Savings Plan",
+                                end=sp.end, used_cost=used, unused_cost=total - used)
 
     def _sp_upfront(self, sp: SavingsPlan) -> None:
         end = sp.start + timedelta(days=1)
@@ -502,6 +507,9 @@ class AwsLines:
                                "region_code": "us-east-1"}
             eff = row["reservation/UnusedRecurringFee"] + row["reservation/UnusedAmortizedUpfrontFeeForBillingPeriod"]
             self._add(row, money(hours * r.recurring_hourly, 10), eff)
+            commitment_facts.record(self.planted, r.arn, bp, provider="AWS", kind="Reserved Instance",
+                                    end=r.end, hours=hours, used_hours=used, unused_cost=eff,
+                                    used_cost=money(used * (r.upfront_hourly + r.recurring_hourly), 10))
 
     def _ri_upfront(self) -> None:
         r = RESERVATION

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from . import model
+from . import commitment_facts, model
 from ._write import copy_csv_gz, replication, string_table
 from .aws_common import deterministic_uuid, stable_hex
 from .model import Planted, Workload, money
@@ -257,6 +257,8 @@ class AzureRows:
                 cov = min(q, state["ri_left"])
                 state["ri_left"] -= cov
                 eff = money(cov * ri.hourly, 10)
+                commitment_facts.record(self.planted, ri.benefit_id, d.replace(day=1), provider="Microsoft",
+                                        kind="Reservation", used_hours=cov, used_cost=eff, family=w.sku)
                 self.actual.append(make(cov, "Reservation", Decimal(0), Decimal(0), benefit=ri))
                 self.amortized.append(make(cov, "Reservation", eff, ri.hourly, benefit=ri))
                 q -= cov
@@ -265,6 +267,8 @@ class AzureRows:
                 cov = min(q, money(state["sp_left"] / sp_price, 8))
                 eff = money(cov * sp_price, 10)
                 state["sp_left"] -= eff
+                commitment_facts.record(self.planted, SAVINGS_PLAN.benefit_id, d.replace(day=1), provider="Microsoft",
+                                        kind="SavingsPlan", used_cost=eff)
                 self.actual.append(make(cov, "SavingsPlan", Decimal(0), Decimal(0), benefit=SAVINGS_PLAN))
                 self.amortized.append(make(cov, "SavingsPlan", eff, sp_price, benefit=SAVINGS_PLAN))
                 q -= cov
@@ -275,6 +279,9 @@ class AzureRows:
                 self.amortized.append(make(q, pm, c, p))
 
     def _unused(self, c: Commitment, d: date, qty: Decimal, cost: Decimal) -> None:
+        commitment_facts.record(self.planted, c.benefit_id, d.replace(day=1), provider="Microsoft",
+                                kind=c.kind, unused_cost=money(cost, 10),
+                                unused_hours=money(qty, 8) if c.kind == "Reservation" else Decimal(0))
         row = self._base("ai-prod", d)
         is_ri = c.kind == "Reservation"
         row.update({

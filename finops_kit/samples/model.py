@@ -476,6 +476,8 @@ class Planted:
 
     events: dict[str, dict] = field(default_factory=dict)
     totals: list[dict] = field(default_factory=list)
+    #: per commitment id, what the writer billed for it (see samples/commitment_facts.py)
+    commitments: dict[str, dict] = field(default_factory=dict)
 
     def add_delta(self, event: str, *, provider: str, dataset: str, day: date, team: str | None,
                   service: str, delta: Decimal, description: str = "") -> None:

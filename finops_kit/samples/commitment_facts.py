@@ -1,0 +1,68 @@
+"""Planted commitment facts: what the sample writers billed for each reservation / savings plan, as they wrote it.
+
+The writers call :func:`record` (per commitment and billing period) and :func:`record_family` (eligible and
+committed instance-hours per provider and instance family) while they generate lines; ``PLANTED.json`` gets the
+``commitments`` section from :func:`section`. The figures are the generator's own amounts (the same Decimals it
+wrote into the exports), so a test that recovers them from the FOCUS table checks the whole path: native columns,
+source mapping, units and :mod:`finops_kit.commitments`.
+
+Figures are those of the base sample (``--rows`` replicates lines with new ids but not these records).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+FIELDS = ("hours", "used_hours", "unused_hours", "used_cost", "unused_cost")
+
+
+def record(planted: Any, commitment_id: str, period: date, *, provider: str, kind: str, end: date | None = None,
+           family: str | None = None, **amounts: Decimal) -> None:
+    """Add ``amounts`` (any of :data:`FIELDS`) to one commitment's billing period."""
+    c = planted.commitments.setdefault(commitment_id, {"provider": provider, "type": kind, "end": end,
+                                                       "families": set(), "periods": {}})
+    if family:
+        c["families"].add(family)
+    p = c["periods"].setdefault(period, dict.fromkeys(FIELDS, Decimal(0)))
+    for k, v in amounts.items():
+        p[k] += Decimal(v)
+
+
+def record_family(planted: Any, provider: str, family: str, *, hours: Decimal, committed: Decimal) -> None:
+    """Eligible (on-demand or committed, not spot) instance-hours of one instance family, and the committed part."""
+    f = planted.commitments.setdefault("_families", {}).setdefault((provider, family), [Decimal(0), Decimal(0)])
+    f[0] += Decimal(hours)
+    f[1] += Decimal(committed)
+
+
+def _ratio(a: Decimal, b: Decimal) -> str | None:
+    return str(a / b) if b else None
+
+
+def section(planted: Any) -> dict:
+    """The ``commitments`` section of PLANTED.json: per commitment its totals, utilization (used / (used + unused)
+    cost), end date and per-period figures; per provider and family the eligible hours and coverage."""
+    items = []
+    for cid, c in sorted(planted.commitments.items()):
+        if cid.startswith("_"):
+            continue
+        tot = dict.fromkeys(FIELDS, Decimal(0))
+        periods = []
+        for bp, p in sorted(c["periods"].items()):
+            for k in FIELDS:
+                tot[k] += p[k]
+            periods.append({"billing_period": f"{bp:%Y-%m}", **{k: str(v) for k, v in p.items()},
+                            "utilization": _ratio(p["used_cost"], p["used_cost"] + p["unused_cost"])})
+        items.append({"provider": c["provider"], "commitment_id": cid, "type": c["type"],
+                      "end_date": c["end"].isoformat() if c["end"] else None,
+                      "families": sorted(c["families"]), **{k: str(v) for k, v in tot.items()},
+                      "utilization": _ratio(tot["used_cost"], tot["used_cost"] + tot["unused_cost"]),
+                      "periods": periods})
+    fams = [{"provider": prov, "instance_family": fam, "eligible_hours": str(h), "committed_hours": str(ch),
+             "coverage_hours": _ratio(ch, h)}
+            for (prov, fam), (h, ch) in sorted(planted.commitments.get("_families", {}).items())]
+    return {"note": "generator's own amounts (base sample): utilization = used / (used + unused) EffectiveCost; "
+                    "coverage = committed / eligible (on-demand + committed, not spot) instance-hours",
+            "commitments": items, "families": fams}
