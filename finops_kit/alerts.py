@@ -15,6 +15,13 @@ step notifies on a non-zero exit and forwards the short summary printed on stdou
         threshold: 3.5              # robust z (1.4826·MAD)
         min_impact: 500             # $ floor
         min_impact_pct: 20          # % of expected
+      guardrails: true              # the guardrails section (finops-kit guard) applied to the bill too; or
+                                    # {lookback_days: 14}: days up to --as-of read (default 14)
+
+``guardrails``: with a ``guardrails`` section in the config (and unless ``alerts.guardrails: false``), running
+resources that break a plan guardrail fire too (:func:`finops_kit.guard.bill_checks`): non-production accelerators
+charged around the clock on demand, a team's or owner's accelerators above its maximum, accelerator models not allowed
+in an environment -- so the plan check and the bill tell one story.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from .errors import ConfigError
 
 @dataclass
 class Alert:
-    kind: str  # budget | forecast | anomaly
+    kind: str  # budget | forecast | anomaly | guardrail
     subject: str
     message: str
 
@@ -111,6 +118,17 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
             alerts.append(Alert("anomaly", f"{r['dimension']}={r['value']}",
                                 f"cost anomaly {r['dimension']}={r['value']} on {when}: ${r['actual']:,.0f} vs "
                                 f"${r['expected']:,.0f} expected, impact ${r['impact']:+,.0f}{pct}"))
+    gr = sec.get("guardrails", True)
+    if cfg.get("guardrails") is not None and gr:
+        from .guard import bill_checks
+
+        if gr is not True and not (isinstance(gr, dict) and set(gr) <= {"lookback_days"}):
+            raise ConfigError("alerts.guardrails: expected true, false or {lookback_days: N}")
+        days = gr.get("lookback_days", 14) if isinstance(gr, dict) else 14
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+            raise ConfigError(f"alerts.guardrails.lookback_days: expected a whole number of days 1..366, got {days!r}")
+        for c in bill_checks(con, cfg, as_of=as_of_d, days=days):
+            alerts.append(Alert("guardrail", c.subject, f"{c.rule} {c.subject}: {c.message}"))
     return alerts
 
 

@@ -1103,8 +1103,8 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
                 groups[who].setdefault("adders", []).append(r)
         for who, g in sorted(groups.items()):
             limit = limits.get(who, limits.get("default"))
-            if limit is None or not (g["adds"] or g["unknown"]):
-                continue
+            if limit is None or not (g["adds"] or g["unknown"]) or who == "(untagged)":
+                continue  # resources without a valid team/owner tag are the required_tags rule's finding
             label = f"{key}={who}"
             if g["after"] > limit and g["after"] > g["before"]:
                 checks.append(Check(rule, label, "violation",
@@ -1229,6 +1229,103 @@ def _family_allowed(p: Pool, allowed: Iterable[str]) -> bool:
         if "-" in key and _tokens(key) <= words and _tokens(key):
             return True
     return False
+
+
+# ------------------------------------------------------------------------------------------- from the bill
+def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: Any = None) -> list[Check]:
+    """The guardrails applied to what already runs: the charges of the ``days`` up to ``as_of`` (inclusive).
+
+    The plan and the bill tell one story: the same ``guardrails`` and ``tag_policy``, the same accelerator catalog
+    (:mod:`finops_kit.units`), the same attribution. What the bill can show:
+
+    * ``non_production``: a non-production (or untagged) accelerator resource charged through nights and weekends
+      (:meth:`finops_kit.tagging.TagAudit.always_on_gpus`: no idle shutdown in effect) and mostly on demand (at
+      least half of its instance-hours not Spot) — the plan rule's "spot or idle shutdown", seen in the bill;
+    * ``max_accelerators_per_team`` / ``per_user``: accelerator-hours of the team's (owner's) busiest day / 24 =
+      accelerators it ran on average that day (a day's average: an hour's peak may be higher), above its limit;
+    * ``allowed_accelerators``: accelerator-hours of a model or family not allowed in the environment.
+
+    Required tags are the tagging audit's (cost-weighted coverage); provisioned-throughput approvals and the
+    monthly increase of a change are plan-only rules.
+    """
+    from datetime import date, timedelta
+
+    from . import units
+    from .attribution import UNTAGGED
+    from .scope import bind
+    from .sources.base import sql_str
+    from .tagging import TagAudit
+
+    rules = Guardrails.from_dict(section(config, "guardrails", {}), "config")
+    end = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)[:10])
+    start = end - timedelta(days=max(int(days), 1) - 1)
+    sc = bind(con, scope, config, start=start.isoformat(), end=end.isoformat()) if scope is None else scope
+    attr = sc.attribution
+    policy = attr.policy
+    checks: list[Check] = []
+    window = f"{start.isoformat()}..{end.isoformat()}"
+
+    if rules.non_production != "off":
+        with TagAudit(con, scope=sc) as audit:
+            gpus = audit.always_on_gpus(include_untagged=True)
+        on = gpus[gpus["always_on"]] if len(gpus) else gpus
+        if len(on):
+            ids = ", ".join(sql_str(str(i)) for i in on["resource_id"])
+            spot = dict(con.execute(f"""
+                SELECT ResourceId, sum(instance_hours) FILTER (WHERE pricing = 'Spot') / nullif(sum(instance_hours), 0)
+                FROM ({units.accelerated_usage_sql(f"ResourceId IN ({ids})", sc.rows_sql())})
+                WHERE ChargeCategory = 'Usage' GROUP BY ResourceId""").fetchall())
+            for r in on.to_dict("records"):
+                if (spot.get(r["resource_id"]) or 0) >= 0.5:
+                    continue
+                checks.append(Check(
+                    "non_production", str(r["resource_id"]), "violation",
+                    f"{r['instance_type']} ({policy.environment_key}={r['environment']}, team={r['team'] or UNTAGGED})"
+                    f" charged {r['off_hours_charged_pct']:.0f}% of nights and weekends over {r['span_days']:.0f} "
+                    f"days, on demand: no idle shutdown or spot in effect; ${r['monthly_cost']:,.0f}/month, "
+                    f"${r['monthly_saving']:,.0f} of it off-hours", Decimal(str(round(r["monthly_saving"], 2)))))
+
+    acc = units.accelerated_usage_sql(source=sc.rows_sql())
+    team_key = rules.team_key or attr.allocation.key
+    for rule, key, limits in (("max_accelerators_per_team", team_key, rules.per_team),
+                              ("max_accelerators_per_user", rules.user_key,
+                               {"default": rules.per_user} if rules.per_user is not None else {})):
+        if not limits or key not in policy.keys:
+            continue
+        rows = con.execute(f"""
+            WITH d AS (SELECT {attr.label_sql(key)} AS who, CAST(ChargePeriodStart AS DATE) AS day,
+                              sum(accelerator_hours) / 24.0 AS avg_acc, sum(EffectiveCost) AS cost
+                       FROM ({acc}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL)
+            SELECT who, arg_max(day, avg_acc), max(avg_acc), CAST(sum(cost) AS DOUBLE) FROM d GROUP BY who
+            ORDER BY who""").fetchall()
+        for who, day, peak, cost in rows:
+            limit = limits.get(who, limits.get("default"))
+            if limit is not None and peak > limit and who != UNTAGGED:  # untagged: the tagging audit's finding
+                checks.append(Check(rule, f"{key}={who}", "violation",
+                                    f"{key}={who} ran {peak:,.1f} accelerators on average on {day} (accelerator-hours"
+                                    f" / 24), above its limit of {limit}; ${cost:,.0f} of accelerated compute in "
+                                    f"{window}"))
+
+    if rules.allowed_accelerators and policy.environment_key:
+        rows = con.execute(f"""
+            SELECT {attr.label_sql(policy.environment_key)} AS env, instance_family, accelerator,
+                   sum(accelerator_hours), CAST(sum(EffectiveCost) AS DOUBLE), count(DISTINCT ResourceId),
+                   string_agg(DISTINCT instance_type, ', ' ORDER BY instance_type)
+            FROM ({acc}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL
+            ORDER BY 1, 2, 3""").fetchall()
+        for env, family, model, hours, cost, n, types in rows:
+            allowed = rules.allowed_accelerators.get(env if env != UNTAGGED else "",
+                                                     rules.allowed_accelerators.get("default"))
+            pool = Pool(types, 1, None, 1, model, family)
+            if allowed is None or _family_allowed(pool, allowed) or \
+                    any(_family_allowed(Pool(t, 1, None, 1, t, None), allowed) for t in (types or "").split(", ")):
+                continue
+            if model is None:
+                continue  # a GPU attached to an N1 VM: the bill's instance type does not say which model
+            checks.append(Check("allowed_accelerators", f"{policy.environment_key}={env}:{family}", "violation",
+                                f"{types} ({model}) ran {hours:,.0f} accelerator-hours on {n} resource(s) in "
+                                f"{policy.environment_key}={env} ({window}, ${cost:,.0f}); allowed: {', '.join(allowed)}"))
+    return checks
 
 
 # ----------------------------------------------------------------------------------------------- output

@@ -474,3 +474,118 @@ def test_config_dict_is_not_mutated():
     before = copy.deepcopy(cfg)
     guard.evaluate(G / "aws_plan.json", cfg)
     assert cfg == before
+
+
+# ------------------------------------------------------------------------------- the same rules from the bill
+def _gpu_rows() -> list[dict]:
+    """14 days of daily EC2 rows (hand-computed answers): team alpha runs one on-demand p4d.24xlarge in dev and two
+    in prod around the clock (3 x 8 = 24 A100s); team beta runs a spot g5.xlarge in dev around the clock and an
+    on-demand g5.xlarge in dev 10 hours a day (stopped at night: an idle shutdown in effect)."""
+    import pandas as pd
+
+    def row(day, rid, itype, hours, tags, spot=False):
+        rate = {"p4d.24xlarge": 21.96, "g5.xlarge": 1.006}[itype] * (0.41 if spot else 1)
+        return dict(day=day, ResourceId=rid, x_InstanceType=itype, ConsumedQuantity=hours, ConsumedUnit="Hours",
+                    x_UsageType=f"USE1-{'SpotUsage' if spot else 'BoxUsage'}:{itype}",
+                    PricingCategory="Dynamic" if spot else "Standard", x_AiWorkload="Accelerated compute",
+                    cost=round(rate * hours, 2), tags=tags)
+
+    alpha = {"team": "alpha", "owner": "al@example.com", "project": "p", "model": "m"}
+    beta = {"team": "beta", "owner": "be@example.com", "project": "p", "model": "m"}
+    rows = []
+    for d in pd.date_range("2026-11-01", "2026-11-14", freq="D"):
+        day = str(d.date())
+        rows += [row(day, "i-alpha-dev", "p4d.24xlarge", 24, {**alpha, "Environment": "development"}),
+                 row(day, "i-alpha-prod-1", "p4d.24xlarge", 24, {**alpha, "env": "prod"}),
+                 row(day, "i-alpha-prod-2", "p4d.24xlarge", 24, {**alpha, "env": "prod"}),
+                 row(day, "i-beta-spot", "g5.xlarge", 24, {**beta, "env": "dev"}, spot=True),
+                 row(day, "i-beta-office", "g5.xlarge", 10, {**beta, "env": "dev"})]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def gpu_warehouse(tmp_path_factory) -> str:
+    import finops_kit as fk
+    from finops_kit.testing import focus_rows
+
+    path = str(tmp_path_factory.mktemp("guard_bill") / "wh.duckdb")
+    con = fk.connect(path)
+    focus_rows(_gpu_rows(), con)
+    con.close()
+    return path
+
+
+BILL_RULES = dict(max_accelerators={"per_team": {"default": 16}, "per_user": 32},
+                  allowed_accelerators={"prod": ["A100"], "dev": ["A10G"]})
+
+
+def test_bill_checks_hand_computed(gpu_warehouse):
+    import finops_kit as fk
+
+    con = fk.connect(gpu_warehouse, read_only=True)
+    try:
+        checks = guard.bill_checks(con, _config(**BILL_RULES), as_of="2026-11-14", days=14)
+    finally:
+        con.close()
+    got = {(c.rule, c.subject): c for c in checks}
+    assert set(got) == {("non_production", "i-alpha-dev"), ("max_accelerators_per_team", "team=alpha"),
+                        ("allowed_accelerators", "env=dev:p4d")}
+    np_ = got[("non_production", "i-alpha-dev")]
+    assert "p4d.24xlarge (env=dev, team=alpha)" in np_.message and "on demand" in np_.message
+    assert "24.0 accelerators" in got[("max_accelerators_per_team", "team=alpha")].message  # 3 x 8 A100, limit 16
+    dev = got[("allowed_accelerators", "env=dev:p4d")].message
+    assert "NVIDIA A100" in dev and "2,688 accelerator-hours" in dev  # 8 x 24 h x 14 days
+    # beta's spot instance and its office-hours instance pass, as they would in a plan; per_user 24 <= 32
+
+
+def test_plan_and_bill_tell_one_story(gpu_warehouse, tmp_path):
+    """The same finops.yaml judges a plan creating alpha's dev A100 box and the bill where it already runs."""
+    import finops_kit as fk
+
+    plan = _plan(tmp_path, _instance("aws_instance.dev", "p4d.24xlarge",
+                                     {"team": "alpha", "owner": "al@example.com", "project": "p", "model": "m",
+                                      "Environment": "development"}))
+    planned = guard.evaluate(plan, _config(**BILL_RULES))
+    con = fk.connect(gpu_warehouse, read_only=True)
+    try:
+        billed = guard.bill_checks(con, _config(**BILL_RULES), as_of="2026-11-14")
+    finally:
+        con.close()
+    for rule in ("non_production", "allowed_accelerators"):
+        assert _check(planned, rule, "aws_instance.dev").status == "violation"
+        assert any(c.rule == rule and c.status == "violation" for c in billed)
+
+
+def test_check_command_reports_guardrails(gpu_warehouse, tmp_path, capsys):
+    cfg = _write_config(tmp_path, **BILL_RULES)
+    assert main(["check", "--warehouse", gpu_warehouse, "--config", cfg, "--as-of", "2026-11-14"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("[guardrail]") == 3 and "non_production i-alpha-dev" in out
+    data = _config(**BILL_RULES)
+    data["alerts"] = {"budgets": False, "guardrails": False}
+    Path(cfg).write_text(yaml.safe_dump(data))
+    assert main(["check", "--warehouse", gpu_warehouse, "--config", cfg, "--as-of", "2026-11-14"]) == 0
+    data["alerts"] = {"guardrails": {"lookback_dayz": 3}}
+    Path(cfg).write_text(yaml.safe_dump(data))
+    assert main(["check", "--warehouse", gpu_warehouse, "--config", cfg, "--as-of", "2026-11-14"]) == 2
+    assert "alerts.guardrails: expected true, false or {lookback_days: N}" in capsys.readouterr().err
+
+
+def test_check_on_the_sample_data_finds_the_planted_always_on_gpus(sample_warehouse):
+    """PLANTED.json: dev GPUs left on 24/7 (AWS g5.48xlarge and g6.xlarge, GCP g2-standard-8, Azure NC24ads A100)."""
+    import finops_kit as fk
+
+    planted = json.loads((REPO / "data" / "samples" / "PLANTED.json").read_text())
+    always_on = {p["sku"] for section in planted.values() if isinstance(section, list) for p in section
+                 if isinstance(p, dict) and "24/7" in str(p.get("note", "")) and p.get("env") == "dev"}
+    assert always_on
+    con = fk.connect(sample_warehouse, read_only=True)
+    try:
+        last = con.sql("SELECT max(CAST(ChargePeriodStart AS DATE)) FROM focus WHERE ChargeCategory = 'Usage'"
+                       ).fetchall()[0][0]
+        checks = guard.bill_checks(con, yaml.safe_load((REPO / "finops.yaml").read_text()), as_of=last)
+    finally:
+        con.close()
+    flagged = " ".join(c.message for c in checks if c.rule == "non_production")
+    for sku in always_on:
+        assert sku.split("_")[0] in flagged.replace("Standard_", ""), (sku, flagged)
