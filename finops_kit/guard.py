@@ -237,6 +237,7 @@ class Change:
     after: dict | None
     after_unknown: Any
     path: str                                  # JSON path of the entry, for messages
+    after_sensitive: Any = None                # values Terraform marks sensitive: judged, never printed
 
     @property
     def action(self) -> str:
@@ -324,7 +325,8 @@ def read_plan(path: str | os.PathLike) -> tuple[dict, list[Change]]:
             continue
         changes.append(Change(address=rc["address"], module_address=str(rc.get("module_address") or ""),
                               type=rc["type"], name=rc["name"], index=rc.get("index"), actions=tuple(acts),
-                              before=ch.get("before"), after=ch.get("after"), after_unknown=au or {}, path=jp))
+                              before=ch.get("before"), after=ch.get("after"), after_unknown=au or {}, path=jp,
+                              after_sensitive=ch.get("after_sensitive")))
     return doc, changes
 
 
@@ -448,6 +450,7 @@ class State:
     region: str | None
     unknown: list[str] = field(default_factory=list)   # attributes known only after apply
     unknown_tag_keys: set[str] = field(default_factory=set)   # tag keys whose value is known only after apply
+    sensitive_values: set[str] = field(default_factory=set)   # tag values marked sensitive (never printed)
 
     def accelerators(self) -> Any:
         total = 0
@@ -651,7 +654,17 @@ def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider
         if val is UNKNOWN:
             unknowns.append(attr.split("=")[0].split(";")[0])
     region = _region(values, provider_region, rules.default_region)
-    return State(pools, tags, tags_unknown, spot, idle, prov, region, sorted(set(unknowns)), unknown_keys)
+    secret: set[str] = set()
+    if side == "after" and change.after_sensitive and tags:
+        for alt in (a.strip() for a in spec.tags.split(";") if a.strip()):
+            mark, _ = _node(change.after_sensitive, None, alt.split("."))
+            marks = [m for m, _ in mark] if isinstance(mark, list) and mark and isinstance(mark[0], tuple) else [mark]
+            for m in marks:
+                if m is True:
+                    secret |= set(tags.values())
+                elif isinstance(m, dict):
+                    secret |= {tags[k] for k, v in m.items() if v is True and k in tags}
+    return State(pools, tags, tags_unknown, spot, idle, prov, region, sorted(set(unknowns)), unknown_keys, secret)
 
 
 @cache
@@ -682,22 +695,31 @@ def _py_re(pattern: str) -> str:
 
 
 # --------------------------------------------------------------------------------------- configuration
-def _module_config(doc: dict, module_address: str) -> dict | None:
-    mod = (doc.get("configuration") or {}).get("root_module")
-    for part in re.findall(r"module\.([^.\[]+)", module_address or ""):
-        if not isinstance(mod, dict):
-            return None
-        call = (mod.get("module_calls") or {}).get(part)
-        mod = call.get("module") if isinstance(call, dict) else None
-    return mod if isinstance(mod, dict) else None
+def _config_index(doc: dict) -> dict[tuple[tuple[str, ...], str], dict]:
+    """(module call path, 'type.name') -> the resource's configuration block, built once per plan (a scan per
+    resource would be quadratic on plans of thousands of resources)."""
+    cached = doc.get("_finops_config_index")
+    if isinstance(cached, dict):
+        return cached
+    index: dict[tuple[tuple[str, ...], str], dict] = {}
+    stack: list[tuple[tuple[str, ...], Any, int]] = [((), (doc.get("configuration") or {}).get("root_module"), 0)]
+    while stack:
+        path, mod, depth = stack.pop()
+        if not isinstance(mod, dict) or depth > 100:
+            continue
+        for r in mod.get("resources") or []:
+            if isinstance(r, dict) and isinstance(r.get("address"), str):
+                index.setdefault((path, r["address"]), r)
+        for name, call in (mod.get("module_calls") or {}).items():
+            if isinstance(call, dict):
+                stack.append(((*path, str(name)), call.get("module"), depth + 1))
+    doc["_finops_config_index"] = index
+    return index
 
 
 def _resource_config(doc: dict, ch: Change) -> dict | None:
-    mod = _module_config(doc, ch.module_address)
-    for r in (mod or {}).get("resources") or []:
-        if isinstance(r, dict) and r.get("address") == f"{ch.type}.{ch.name}":
-            return r
-    return None
+    path = tuple(re.findall(r"module\.([^.\[]+)", ch.module_address or ""))
+    return _config_index(doc).get((path, f"{ch.type}.{ch.name}"))
 
 
 def _provider_region(doc: dict, ch: Change) -> str | None:
@@ -1028,7 +1050,8 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
                 elif status == "empty":
                     bad.append(f"{k} empty")
                 else:
-                    bad.append(f"{k}={raw!r} is not {kp.describe_rule()}")
+                    shown = "(sensitive value)" if raw in st.sensitive_values else repr(raw)
+                    bad.append(f"{k}={shown} is not {kp.describe_rule()}")
             if bad:
                 later = f"; {', '.join(pending)} known after apply" if pending else ""
                 checks.append(Check("required_tags", r.address, "violation",

@@ -589,3 +589,12 @@ def test_check_on_the_sample_data_finds_the_planted_always_on_gpus(sample_wareho
     flagged = " ".join(c.message for c in checks if c.rule == "non_production")
     for sku in always_on:
         assert sku.split("_")[0] in flagged.replace("Standard_", ""), (sku, flagged)
+
+
+def test_sensitive_tag_values_are_judged_but_not_printed(tmp_path):
+    rc = _instance("aws_instance.s", "g5.xlarge", {**TAGS, "owner": "not-an-email-SECRET"})
+    rc["change"]["after_sensitive"] = {"tags_all": {"owner": True}}
+    r = guard.evaluate(_plan(tmp_path, rc), _config())
+    c = _check(r, "required_tags", "aws_instance.s")
+    assert c.status == "violation" and "owner=(sensitive value)" in c.message
+    assert "SECRET" not in guard.render_text(r) + guard.render_json(r)
