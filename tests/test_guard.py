@@ -509,7 +509,7 @@ def gpu_warehouse(tmp_path_factory) -> str:
     from finops_kit.testing import focus_rows
 
     path = str(tmp_path_factory.mktemp("guard_bill") / "wh.duckdb")
-    con = fk.connect(path)
+    con = fk.connect(path, write=True)
     focus_rows(_gpu_rows(), con)
     con.close()
     return path
