@@ -302,8 +302,8 @@ class Summary:
                 f'<div style="color:{color};font-size:12px">{e(change)}</div>{note}</div>')
 
     def _change_text(self, f: Figure) -> str:
-        if f.change is None:
-            return "no comparison" if self.previous is not None else ""
+        if f.change is None:  # a figure added by another function (a forecast) has no previous period
+            return "no comparison" if self.previous is not None and f.key in FIGURES else ""
         vs = f"vs {_period_name(self.previous)}" if self.previous else "vs previous"
         if f.kind == "percent":
             return f"{100 * float(f.change):+.1f} pts {vs}"
@@ -390,13 +390,17 @@ def add_budget_actions(s: Summary, status: pd.DataFrame, budgets: Sequence[Any],
     return s._redraw()
 
 
-def add_anomaly_actions(s: Summary, events: pd.DataFrame, section: str, top: int = 3) -> Summary:
+def add_anomaly_actions(s: Summary, events: pd.DataFrame, section: str, top: int = 3,
+                        since: dt.date | None = None) -> Summary:
     """The largest upward cost anomalies of the allocation-key dimension (:func:`finops_kit.anomaly.scan`), owner =
-    that team; dollars = the impact (actual - expected) of the event."""
+    that team; dollars = the impact (actual - expected) of the event. ``since``: only events still running on or
+    after that day (a spike from last spring is history, not an action)."""
     if events is None or events.empty:
         return s
     key = s.scope.attribution.allocation.key
     ups = events[(events["dimension"] == key) & (events["impact"].map(float) > 0)]
+    if since is not None:
+        ups = ups[ups["end"].map(lambda d: pd.Timestamp(d).date() >= since)]
     for r in itertools.islice(ups.to_dict("records"), top):
         days = f"{r['start']}" + (f" .. {r['end']}" if r["end"] != r["start"] else "")
         s.actions.append(Action(f"Explain the {key} {r['value']} cost spike {days}", r["impact"],

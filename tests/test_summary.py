@@ -121,3 +121,35 @@ def test_unknown_figure_is_refused(bill):
     sc = S.resolve(bill, CONFIG, {})
     with pytest.raises(KeyError, match="unknown figure"):
         sm.summarize(bill, sc, ["nope"])
+
+
+def test_budget_and_anomaly_actions_name_the_team_and_skip_old_spikes(bill):
+    import datetime as dt
+    from dataclasses import dataclass
+
+    @dataclass
+    class B:
+        name: str
+        scope: dict
+
+    sc = S.resolve(bill, CONFIG, {})
+    s = sm.summarize(bill, sc, ["effective_cost"])
+    status = pd.DataFrame([
+        {"budget": "nlp", "month": "2026-11", "forecast": 120.0, "budget_amount": 100.0, "variance": 20.0,
+         "breach_date": dt.date(2026, 11, 20)},
+        {"budget": "all", "month": "2026-11", "forecast": 90.0, "budget_amount": 100.0, "variance": -10.0,
+         "breach_date": None}])
+    sm.add_budget_actions(s, status, [B("nlp", {"team": "nlp"}), B("all", {})], "4. Budgets")
+    events = pd.DataFrame([
+        {"dimension": "team", "value": "vision", "start": dt.date(2026, 11, 1), "end": dt.date(2026, 11, 2),
+         "impact": 50.0},
+        {"dimension": "team", "value": "nlp", "start": dt.date(2026, 3, 1), "end": dt.date(2026, 3, 1),
+         "impact": 500.0},                                   # a spring spike: history, not an action
+        {"dimension": "service", "value": "EC2", "start": dt.date(2026, 11, 1), "end": dt.date(2026, 11, 1),
+         "impact": 900.0}])                                  # no team: not an owned action
+    sm.add_anomaly_actions(s, events, "6. Spikes", since=dt.date(2026, 10, 15))
+    got = [(a.owner, float(a.dollars), a.basis) for a in s.ranked_actions()]
+    assert got == [("vision", 50.0, "above expected"), ("nlp", 20.0, "over budget")]
+    assert "crosses it 2026-11-20" in s.ranked_actions()[1].what
+    s.add_figure("Forecast Nov 2026", 123.0, note="80% range")
+    assert "no comparison" not in s.to_html().split("Forecast Nov 2026")[1]
