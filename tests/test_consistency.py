@@ -178,12 +178,18 @@ def test_summary_block_figures_equal_metrics_of_the_latest_closed_period(rendere
     assert f"- Allocation-key tag coverage: {float(cov.loc['team', 'coverage']):.1f}%" in texts["tagging_audit"]
 
 
+#: Reports whose summary block must list actions on the sample data (the others: checked when they have one).
+SUMMARY_ACTIONS = ("tagging_audit", "spot_analysis", "storage_lifecycle", "forecast_vs_actual")
+
+
 def test_summary_actions_link_to_a_section_of_their_page(rendered):
     """Each action of the block names its owner and links to the heading that backs it (an id in the same page)."""
     out, _ = rendered
     for name in CURATED:
         page = next(p for p in out.rglob("*.html") if p.name.startswith(name)).read_text(encoding="utf-8")
         block = re.search(r'<div class="finops-summary".*?Top actions by dollars(.*?)</ol>', page, re.S)
+        if name not in SUMMARY_ACTIONS and block is None:
+            continue  # a report that has not adopted the block yet; the four below must have it
         assert block, f"{name}: no actions in the summary block"
         items = re.findall(r"<li.*?</li>", block.group(1), re.S)
         assert items and all("owner <b>" in li for li in items), name
