@@ -43,7 +43,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from . import units
+from . import tokens, units
 from .errors import ConfigError
 from .schema import MONEY
 from .scope import Scope
@@ -557,6 +557,51 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     return out.reset_index(drop=True), pd.concat(curves, ignore_index=True)
 
 
+# ------------------------------------------------------------------------------------------------ provisioned AI
+def provisioned_break_even(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """Provisioned AI throughput (Azure OpenAI PTU, Bedrock provisioned throughput, Vertex GSU) against
+    pay-as-you-go tokens, per provider and model with capacity lines in scope.
+
+    From :mod:`finops_kit.tokens` (the kit's one answer for token rows, counts and prices): ``hourly_cost`` = Σ
+    EffectiveCost of the model's capacity rows / the hours their charge periods span (a capacity billed per day is
+    24 h of capacity); ``payg_per_1m`` = what a million of the model's pay-as-you-go tokens cost in scope (its own
+    input/output mix, :func:`finops_kit.tokens.unit_costs`); **break-even** = hourly_cost / (payg_per_1m / 1e6)
+    tokens per hour: below it, the same tokens bought pay-as-you-go cost less. ``days_payg_above`` counts the days
+    whose pay-as-you-go tokens alone averaged more than that per hour -- a lower bound of the demand, because the
+    tokens the capacity served are not billed per token (take those from the service's metrics)."""
+    sc = _require(sc)
+    rows = tokens.rows_sql(con, sc)
+    cap = _frame(con, f"""
+      SELECT ProviderName AS provider, x_AiModel AS model, BillingCurrency AS currency,
+             sum(EffectiveCost)::{MONEY} AS capacity_cost,
+             sum(epoch(ChargePeriodEnd) - epoch(ChargePeriodStart)) / 3600.0 AS capacity_hours
+      FROM {rows} WHERE x_TokenClass = 'provisioned throughput' GROUP BY ALL""")
+    cols = ["provider", "model", "currency", "capacity_cost", "capacity_hours", "hourly_cost", "payg_per_1m",
+            "break_even_tokens_per_hour", "payg_days", "days_payg_above"]
+    if cap.empty:
+        return pd.DataFrame(columns=cols)
+    payg = tokens.unit_costs(con, sc, by=("provider", "model"))
+    daily = _frame(con, f"""
+      SELECT ProviderName AS provider, x_AiModel AS model, BillingCurrency AS currency,
+             CAST(ChargePeriodStart AS DATE) AS day, CAST(sum(x_TokenCount) AS DOUBLE) / 24.0 AS tokens_per_hour
+      FROM {rows} WHERE x_TokenClass = 'tokens' GROUP BY ALL""")
+    out = cap.merge(payg[["provider", "model", "currency", "cost_per_1m"]], on=["provider", "model", "currency"],
+                    how="left").rename(columns={"cost_per_1m": "payg_per_1m"})
+    out["hourly_cost"] = [float(c) / h if h else None for c, h in zip(out["capacity_cost"], out["capacity_hours"],
+                                                                       strict=True)]
+    out["break_even_tokens_per_hour"] = [hc / (float(p) / 1e6) if hc is not None and p is not None and
+                                         p == p and float(p) > 0 else None
+                                         for hc, p in zip(out["hourly_cost"], out["payg_per_1m"], strict=True)]
+    days, above = [], []
+    for r in out.itertuples():
+        d = daily[(daily["provider"] == r.provider) & (daily["model"] == r.model) & (daily["currency"] == r.currency)]
+        days.append(len(d))
+        be = r.break_even_tokens_per_hour
+        above.append(int((d["tokens_per_hour"] > be).sum()) if be is not None else None)
+    out["payg_days"], out["days_payg_above"] = days, above
+    return out[cols]
+
+
 # ------------------------------------------------------------------------------------------------ FOCUS 1.3
 CONTRACT_TABLE = "focus_contract_commitment"
 
@@ -617,5 +662,5 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
 
 __all__ = ["COVERAGE_DIMS", "EXPIRY_WINDOWS", "as_of", "break_even_utilization", "contract_burndown", "coverage",
            "HEADLINE", "eligible_usage_sql", "expiry", "has_contract_commitments", "headline_figures", "hourly_usage", "inventory", "level_at_risk",
-           "optimal_level", "parse_options", "realized_discounts", "recommend", "savings_curve", "sizing", "summary",
+           "optimal_level", "parse_options", "provisioned_break_even", "realized_discounts", "recommend", "savings_curve", "sizing", "summary",
            "utilization"]

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 import finops_kit as fk
@@ -57,8 +58,6 @@ def test_level_at_risk_covers_the_chosen_percentile_of_hours():
 
 def test_sizing_counts_days_without_usage_as_zero():
     """A family that ran 4 instances for 10 days of a 100-day window is not steady: committing costs money."""
-    import pandas as pd
-
     days = pd.date_range("2026-01-01", periods=100, freq="D")
     frame = pd.DataFrame({"provider": "AWS", "instance_family": "p5", "currency": "USD", "day": days,
                           "instances": [4.0 if i < 10 else 0.0 for i in range(100)],
@@ -71,8 +70,6 @@ def test_sizing_counts_days_without_usage_as_zero():
 def test_sizing_says_what_moving_from_todays_level_is_worth():
     """Flat usage of 5 instances, 2 covered today, 40% off a 10.00/h rate: the optimum covers all 5; moving from 2 to
     5 saves 3 instances x 10.00 x 40% x 8760 h a year."""
-    import pandas as pd
-
     frame = pd.DataFrame({"provider": "AWS", "instance_family": "p4d", "currency": "USD",
                           "day": pd.date_range("2026-01-01", periods=30, freq="D"), "instances": 5.0,
                           "committed_instances": 2.0, "on_demand_rate": 10.0})
@@ -290,3 +287,78 @@ def test_planted_family_coverage_is_recovered_exactly(sample):
         assert got["eligible_hours"] == pytest.approx(float(Decimal(f["eligible_hours"])), rel=1e-12)
         assert got["committed_hours"] == pytest.approx(float(Decimal(f["committed_hours"])), rel=1e-12)
         assert got["coverage_hours"] == pytest.approx(float(Decimal(f["coverage_hours"])), rel=1e-12)
+
+
+def test_provisioned_throughput_break_even_in_tokens_per_hour():
+    """An Azure OpenAI PTU deployment of gpt-4o billed 2.00/h for two days, and pay-as-you-go gpt-4o tokens at
+    2.50 per 1M input and 10.00 per 1M output (blended over the billed mix: 3M in + 1M out = 17.50 for 4M tokens =
+    4.375 per 1M). Break-even = 2.00 / 4.375e-6 = 457,142.857 tokens per hour; day 1's pay-as-you-go tokens (4M / 24
+    = 166,667 per hour) are below it, day 2's (24M / 24 = 1M per hour) above."""
+    from finops_kit.testing import focus_rows
+
+    def azure(meter: str, qty: str, cost: str, unit: str, day: str) -> dict:
+        return dict(ProviderName="Microsoft", PublisherName="Microsoft", InvoiceIssuerName="Microsoft",
+                    ServiceName="Azure AI Services", ServiceCategory="AI and Machine Learning",
+                    x_UsageType=f"Azure OpenAI {meter}", SkuMeter=f"Azure OpenAI {meter}", PricingUnit=unit,
+                    PricingQuantity=qty, cost=cost, day=day, x_AiWorkload="Managed AI service")
+
+    con = focus_rows([
+        azure("gpt-4o Provisioned Managed Global", "24", "48.00", "Hours", "2026-10-05"),
+        azure("gpt-4o Provisioned Managed Global", "24", "48.00", "Hours", "2026-10-06"),
+        azure("gpt-4o-0806-Inp-glbl", "3", "7.50", "1000000 Units", "2026-10-05"),
+        azure("gpt-4o-0806-Outp-glbl", "1", "10.00", "1000000 Units", "2026-10-05"),
+        azure("gpt-4o-0806-Inp-glbl", "18", "45.00", "1000000 Units", "2026-10-06"),
+        azure("gpt-4o-0806-Outp-glbl", "6", "60.00", "1000000 Units", "2026-10-06"),
+    ])
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    be = cm.provisioned_break_even(con, sc)
+    assert len(be) == 1
+    row = be.iloc[0]
+    assert row["capacity_hours"] == 48 and row["hourly_cost"] == pytest.approx(2.0)
+    assert float(row["payg_per_1m"]) == pytest.approx(122.5 / 28)
+    assert row["break_even_tokens_per_hour"] == pytest.approx(2.0 / (122.5 / 28 / 1e6))
+    assert (row["payg_days"], row["days_payg_above"]) == (2, 1)
+
+
+def test_contract_commitment_burn_down_sums_the_applied_cost_of_focus_1_3(tmp_path):
+    """FOCUS 1.3 Contract Commitment + Cost and Usage written by focus-data-toolkit (an independent implementation):
+    the cost applied to each commitment is the sum of its ContractApplied elements, read here from the CSV."""
+    import csv
+    import subprocess
+    import sys
+
+    pytest.importorskip("focus_data_toolkit", reason="focus-data-toolkit is a dev dependency")
+    out = tmp_path / "fdt"
+    done = subprocess.run([sys.executable, "-m", "focus_data_toolkit.cli", "generate", "--provider", "aws",
+                           "--focus-version", "1.3", "--rows", "400", "--seed", "7", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    wh = str(tmp_path / "wh.duckdb")
+    fk.ingest(str(out), warehouse=wh, progress=False)
+    con = fk.connect(wh, read_only=True)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    today = cm.as_of(con, sc)
+    burn = cm.contract_burndown(con, sc).set_index("commitment_id")
+    want: dict[str, Decimal] = {}
+    with open(out / "focus_1_3_cost_and_usage_aws.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            if r["ContractApplied"] and dt.date.fromisoformat(r["ChargePeriodStart"][:10]) <= today:
+                for e in json.loads(r["ContractApplied"])["Elements"]:
+                    if "ContractCommitmentAppliedCost" not in e:  # an element applying a quantity only
+                        continue
+                    cid = e["ContractCommitmentId"]
+                    want[cid] = want.get(cid, Decimal(0)) + Decimal(str(e["ContractCommitmentAppliedCost"]))
+    with open(out / "focus_1_3_contract_commitment_aws.csv", newline="", encoding="utf-8") as fh:
+        commitments = list(csv.DictReader(fh))
+    assert len(burn) == len(commitments) and any(v > 0 for v in want.values())
+    for c in commitments:
+        cid = c["ContractCommitmentId"]
+        assert float(burn.loc[cid, "applied_cost"]) == pytest.approx(float(want.get(cid, 0)), abs=1e-6)
+        assert burn.loc[cid, "commitment_cost"] == Decimal(c["ContractCommitmentCost"])
+    first = burn.iloc[0]
+    term = (first["period_end"] - first["period_start"]).total_seconds()
+    elapsed = (pd.Timestamp(today) - first["period_start"]).total_seconds() + 86400
+    assert first["elapsed_share"] == pytest.approx(elapsed / term)
+    assert first["projected_shortfall"] == pytest.approx(
+        float(first["commitment_cost"]) - float(first["applied_cost"]) / first["elapsed_share"])
+    con.close()
