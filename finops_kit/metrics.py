@@ -33,6 +33,9 @@ Definitions (also in ``docs/metrics.md``, with the JSON schema):
   instance-hours, :func:`finops_kit.commitments.coverage`) in hours and list value, the eligible on-demand spend, and
   the commitments' used / unused cost, utilization and savings realized (``CommitmentDiscountStatus`` Used/Unused,
   :func:`finops_kit.commitments.summary`).
+* **tokens** (only when the scope has token lines): per provider, model and token type of the managed generative-AI
+  services, the tokens and EffectiveCost of the token rows and ``cost_per_1m`` = cost x 1,000,000 / tokens
+  (:func:`finops_kit.tokens.unit_costs`: ``data/ai_token_rules.csv``, token counts scaled by the unit's block size).
 
 Every money figure is grouped by BillingCurrency (a resolved scope holds one currency, or one converted currency).
 """
@@ -170,6 +173,7 @@ class Metrics:
     tag_coverage: pd.DataFrame
     completeness: pd.DataFrame
     commitments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tokens: pd.DataFrame = field(default_factory=pd.DataFrame)
     tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness",
                                              "commitments"))
 
@@ -225,9 +229,21 @@ def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: 
     if scope is None and params:
         scope = Scope.parse(params)
     sc = bind(con, scope, config)
-    return Metrics(scope=sc, totals=totals(con, sc), ai=ai_by_category(con, sc), accelerators=accelerators(con, sc),
-                   spot=spot_share(con, sc), tag_coverage=tag_coverage(con, sc), completeness=completeness(sc),
-                   commitments=commitment_summary(con, sc))
+    m = Metrics(scope=sc, totals=totals(con, sc), ai=ai_by_category(con, sc), accelerators=accelerators(con, sc),
+                spot=spot_share(con, sc), tag_coverage=tag_coverage(con, sc), completeness=completeness(sc),
+                commitments=commitment_summary(con, sc), tokens=token_unit_costs(con, sc))
+    if not m.tokens.empty:  # the token unit figures appear when the scope has token lines
+        m.tables = (*m.tables, "tokens")
+    return m
+
+
+def token_unit_costs(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """Per currency, provider, model and token type: tokens, EffectiveCost and cost per 1M tokens of the token rows
+    (:func:`finops_kit.tokens.unit_costs`, the figures the AI unit economics report shows)."""
+    from .tokens import unit_costs
+
+    uc = unit_costs(con, sc)
+    return uc[["currency", "provider", "model", "token_type", "tokens", "cost", "cost_per_1m"]].reset_index(drop=True)
 
 
 # ------------------------------------------------------------------------------------------------------------ CLI

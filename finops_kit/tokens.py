@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import cache
 from typing import Any
 
@@ -49,7 +50,6 @@ TOKEN_TYPES = ("input", "output", "cache read", "cache write", "thinking")
 CLASSES = ("tokens", "provisioned throughput", "cache storage", "other AI usage", "not usage", "unmatched")
 #: Unit costs are shown per million tokens (DECIMAL, 6 places).
 PER = 1_000_000
-RATE = "DECIMAL(38,6)"
 TOKENS = "DECIMAL(38,6)"
 COLUMNS = {"ProviderName", "ServiceName", "x_UsageType", "SkuMeter", "SkuId", "ChargeDescription", "PricingUnit",
            "ConsumedUnit", "x_SkuMeterCategory", "x_Operation", "ResourceId", "ServiceSubcategory"}
@@ -199,8 +199,37 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.sql(sql).to_arrow_table().to_pandas()
 
 
-def _per_m(cost: str, tokens: str) -> str:
-    return f"CAST({cost} * {PER} / nullif({tokens}, 0) AS {RATE})"
+_Q6 = Decimal("0.000001")
+_Q12 = Decimal("0.000000000001")
+
+
+def _dec(v: Any) -> Decimal | None:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
+        return None
+    return v if isinstance(v, Decimal) else Decimal(str(v))
+
+
+def per_1m(cost: Any, tokens: Any) -> Decimal | None:
+    """Cost per million tokens, exact: Σ cost x 1,000,000 / Σ tokens in Decimal, rounded half up to 6 places.
+
+    Computed in Python on the (small) aggregate because DuckDB divides DECIMALs in DOUBLE; the planted unit costs
+    must be recovered to the last digit."""
+    c, t = _dec(cost), _dec(tokens)
+    if c is None or t is None or t == 0:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return (c * PER / t).quantize(_Q6, rounding=ROUND_HALF_UP)
+
+
+def _at_rate(tokens: Any, cost: Any, rate_cost: Any, rate_tokens: Any) -> Decimal | None:
+    """``tokens`` priced at the rate ``rate_cost / rate_tokens``, minus ``cost`` (exact; NULL without a rate)."""
+    t, c, rc, rt = _dec(tokens), _dec(cost), _dec(rate_cost), _dec(rate_tokens)
+    if None in (t, c, rc, rt) or rt == 0:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return (t * rc / rt - c).quantize(_Q12, rounding=ROUND_HALF_UP)
 
 
 # ---------------------------------------------------------------------------------------------------- analyses
@@ -279,18 +308,21 @@ def unit_costs(con: duckdb.DuckDBPyConnection, scope: Scope | None = None,
     dims = _dims(by, sc)
     sel = ", ".join(f"{expr} AS {ident(name)}" for name, expr in dims)
     names = ", ".join(ident(n) for n, _ in dims)
-    return _frame(con, f"""
+    df = _frame(con, f"""
         WITH g AS (
-          SELECT BillingCurrency AS currency, {sel}, sum(x_TokenCount) AS tokens,
-                 sum(EffectiveCost)::{MONEY} AS cost, sum(BilledCost)::{MONEY} AS billed_cost,
+          SELECT BillingCurrency AS currency, {sel}, sum(x_TokenCount) AS tokens_exact,
+                 sum(EffectiveCost)::{MONEY} AS cost,
                  CASE WHEN count(*) = count(ListCost) THEN sum(ListCost) END::{MONEY} AS list_cost,
-                 count(*) AS rows
+                 sum(BilledCost)::{MONEY} AS billed_cost, count(*) AS rows
           FROM {rows_sql(con, sc, path)} WHERE x_TokenClass = 'tokens' GROUP BY ALL)
-        SELECT currency, {names}, CAST(tokens AS DOUBLE) AS tokens, cost, list_cost, billed_cost,
-               {_per_m('cost', 'tokens')} AS cost_per_1m, {_per_m('list_cost', 'tokens')} AS list_per_1m,
-               CAST(tokens / nullif(sum(tokens) OVER (PARTITION BY currency), 0) AS DOUBLE) AS token_share,
-               rows, tokens AS tokens_exact
+        SELECT *, CAST(tokens_exact / nullif(sum(tokens_exact) OVER (PARTITION BY currency), 0) AS DOUBLE)
+                    AS token_share
         FROM g ORDER BY currency, cost DESC NULLS LAST, {names}""")
+    df["tokens"] = [float(v) if v is not None else None for v in df["tokens_exact"]]
+    df["cost_per_1m"] = [per_1m(c, t) for c, t in zip(df["cost"], df["tokens_exact"], strict=True)]
+    df["list_per_1m"] = [per_1m(c, t) for c, t in zip(df["list_cost"], df["tokens_exact"], strict=True)]
+    return df[["currency", *[n for n, _ in dims], "tokens", "cost", "list_cost", "billed_cost", "cost_per_1m",
+               "list_per_1m", "token_share", "rows", "tokens_exact"]]
 
 
 def trend(con: duckdb.DuckDBPyConnection, scope: Scope | None = None,
@@ -316,7 +348,7 @@ def cache_savings(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *,
       to price the reads with (shown, not guessed).
     """
     sc = bind(con, scope, config)
-    return _frame(con, f"""
+    df = _frame(con, f"""
         WITH t AS (
           SELECT BillingCurrency AS currency, ProviderName AS provider, x_AiModel AS model,
                  coalesce(x_TokenTier, 'standard') AS tier,
@@ -333,26 +365,41 @@ def cache_savings(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *,
                  sum(EffectiveCost)::{MONEY} AS storage_cost
           FROM {rows_sql(con, sc, path)} WHERE x_TokenClass = 'cache storage' GROUP BY ALL),
         m AS (
-          SELECT *, CAST(input_cost / nullif(input_tokens, 0) AS DECIMAL(38,18)) AS input_rate,
-                 row_number() OVER (PARTITION BY currency, provider, model ORDER BY cache_read_tokens DESC, tier)
+          SELECT *, row_number() OVER (PARTITION BY currency, provider, model ORDER BY cache_read_tokens DESC, tier)
                    AS _first
           FROM t WHERE cache_read_tokens > 0 OR cache_write_tokens > 0)
-        SELECT m.currency, m.provider, m.model, m.tier,
-               CAST(input_tokens AS DOUBLE) AS input_tokens, CAST(cache_read_tokens AS DOUBLE) AS cache_read_tokens,
-               CAST(cache_write_tokens AS DOUBLE) AS cache_write_tokens,
-               CAST(cache_read_tokens / nullif(input_tokens + cache_read_tokens + cache_write_tokens, 0) AS DOUBLE)
-                 AS cache_hit_share,
-               CAST(input_rate * {PER} AS {RATE}) AS input_per_1m,
-               {_per_m('cache_read_cost', 'cache_read_tokens')} AS cache_read_per_1m,
-               cache_read_cost, cache_write_cost,
-               CAST(cache_read_tokens * input_rate - cache_read_cost AS {MONEY}) AS read_savings,
-               CAST(cache_write_cost - cache_write_tokens * input_rate AS {MONEY}) AS write_premium,
+        SELECT m.* EXCLUDE (_first),
                -- a model's storage hours are counted once, on its tier with the most cache reads
-               CASE WHEN _first = 1 THEN coalesce(s.storage_cost, 0) ELSE 0 END::{MONEY} AS storage_cost,
-               CAST(cache_read_tokens * input_rate - cache_read_cost - (cache_write_cost - cache_write_tokens * input_rate)
-                    - CASE WHEN _first = 1 THEN coalesce(s.storage_cost, 0) ELSE 0 END AS {MONEY}) AS net_savings
+               CASE WHEN _first = 1 THEN coalesce(s.storage_cost, 0) ELSE 0 END::{MONEY} AS storage_cost
         FROM m LEFT JOIN s USING (currency, provider, model)
-        ORDER BY m.currency, net_savings DESC NULLS LAST, m.provider, m.model, m.tier""")
+        ORDER BY m.currency, m.provider, m.model, m.tier""")
+    rows = []
+    for r in df.to_dict("records"):
+        prompt = r["input_tokens"] + r["cache_read_tokens"] + r["cache_write_tokens"]
+        read = _at_rate(r["cache_read_tokens"], r["cache_read_cost"], r["input_cost"], r["input_tokens"])
+        premium = _at_rate(r["cache_write_tokens"], r["cache_write_cost"], r["input_cost"], r["input_tokens"])
+        premium = -premium if premium is not None else None
+        rows.append({
+            "currency": r["currency"], "provider": r["provider"], "model": r["model"], "tier": r["tier"],
+            "input_tokens": float(r["input_tokens"]), "cache_read_tokens": float(r["cache_read_tokens"]),
+            "cache_write_tokens": float(r["cache_write_tokens"]),
+            "cache_hit_share": float(r["cache_read_tokens"] / prompt) if prompt else None,
+            "input_per_1m": per_1m(r["input_cost"], r["input_tokens"]),
+            "cache_read_per_1m": per_1m(r["cache_read_cost"], r["cache_read_tokens"]),
+            "cache_read_cost": r["cache_read_cost"], "cache_write_cost": r["cache_write_cost"],
+            "read_savings": read, "write_premium": premium, "storage_cost": r["storage_cost"],
+            "net_savings": (read - premium - r["storage_cost"]) if read is not None and premium is not None else None,
+        })
+    cols = ["currency", "provider", "model", "tier", "input_tokens", "cache_read_tokens", "cache_write_tokens",
+            "cache_hit_share", "input_per_1m", "cache_read_per_1m", "cache_read_cost", "cache_write_cost",
+            "read_savings", "write_premium", "storage_cost", "net_savings"]
+    out = pd.DataFrame(rows, columns=cols)
+    if out.empty:
+        return out
+    key = out["net_savings"].map(lambda v: float(v) if v is not None else float("-inf"))
+    return out.assign(_k=key).sort_values(["currency", "_k", "provider", "model", "tier"],
+                                          ascending=[True, False, True, True, True]).drop(columns="_k").reset_index(
+        drop=True)
 
 
 def batch_vs_on_demand(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *,
@@ -362,26 +409,30 @@ def batch_vs_on_demand(con: duckdb.DuckDBPyConnection, scope: Scope | None = Non
     (``batch_opportunity``: only where the model has batch usage in scope -- a rate seen on the bill, not a price
     list)."""
     sc = bind(con, scope, config)
-    return _frame(con, f"""
-        WITH g AS (
-          SELECT BillingCurrency AS currency, ProviderName AS provider, x_AiModel AS model, x_TokenType AS token_type,
-                 coalesce(sum(x_TokenCount) FILTER (WHERE NOT x_TokenBatch), 0) AS on_demand_tokens,
-                 coalesce(sum(EffectiveCost) FILTER (WHERE NOT x_TokenBatch), 0)::{MONEY} AS on_demand_cost,
-                 coalesce(sum(x_TokenCount) FILTER (WHERE x_TokenBatch), 0) AS batch_tokens,
-                 coalesce(sum(EffectiveCost) FILTER (WHERE x_TokenBatch), 0)::{MONEY} AS batch_cost
-          FROM {rows_sql(con, sc, path)} WHERE x_TokenClass = 'tokens' GROUP BY ALL)
-        SELECT currency, provider, model, token_type,
-               CAST(on_demand_tokens AS DOUBLE) AS on_demand_tokens, on_demand_cost,
-               {_per_m('on_demand_cost', 'on_demand_tokens')} AS on_demand_per_1m,
-               CAST(batch_tokens AS DOUBLE) AS batch_tokens, batch_cost,
-               {_per_m('batch_cost', 'batch_tokens')} AS batch_per_1m,
-               CAST(batch_tokens / nullif(batch_tokens + on_demand_tokens, 0) AS DOUBLE) AS batch_share,
-               CAST(1 - (batch_cost / nullif(batch_tokens, 0)) / nullif(on_demand_cost / nullif(on_demand_tokens, 0), 0)
-                    AS DOUBLE) AS batch_discount,
-               CASE WHEN batch_tokens > 0 THEN
-                 CAST(on_demand_cost - on_demand_tokens * batch_cost / batch_tokens AS {MONEY}) END
-                 AS batch_opportunity
-        FROM g ORDER BY currency, on_demand_cost + batch_cost DESC, provider, model, token_type""")
+    df = _frame(con, f"""
+        SELECT BillingCurrency AS currency, ProviderName AS provider, x_AiModel AS model, x_TokenType AS token_type,
+               coalesce(sum(x_TokenCount) FILTER (WHERE NOT x_TokenBatch), 0) AS on_demand_tokens,
+               coalesce(sum(EffectiveCost) FILTER (WHERE NOT x_TokenBatch), 0)::{MONEY} AS on_demand_cost,
+               coalesce(sum(x_TokenCount) FILTER (WHERE x_TokenBatch), 0) AS batch_tokens,
+               coalesce(sum(EffectiveCost) FILTER (WHERE x_TokenBatch), 0)::{MONEY} AS batch_cost
+        FROM {rows_sql(con, sc, path)} WHERE x_TokenClass = 'tokens' GROUP BY ALL
+        ORDER BY currency, sum(EffectiveCost) DESC, provider, model, token_type""")
+    rows = []
+    for r in df.to_dict("records"):
+        od, b = per_1m(r["on_demand_cost"], r["on_demand_tokens"]), per_1m(r["batch_cost"], r["batch_tokens"])
+        total = r["on_demand_tokens"] + r["batch_tokens"]
+        opp = _at_rate(r["on_demand_tokens"], r["on_demand_cost"], r["batch_cost"], r["batch_tokens"])
+        rows.append({
+            "currency": r["currency"], "provider": r["provider"], "model": r["model"], "token_type": r["token_type"],
+            "on_demand_tokens": float(r["on_demand_tokens"]), "on_demand_cost": r["on_demand_cost"],
+            "on_demand_per_1m": od, "batch_tokens": float(r["batch_tokens"]), "batch_cost": r["batch_cost"],
+            "batch_per_1m": b, "batch_share": float(r["batch_tokens"] / total) if total else None,
+            "batch_discount": float(1 - b / od) if od and b is not None else None,
+            "batch_opportunity": -opp if opp is not None and r["on_demand_tokens"] else None,
+        })
+    return pd.DataFrame(rows, columns=["currency", "provider", "model", "token_type", "on_demand_tokens",
+                                       "on_demand_cost", "on_demand_per_1m", "batch_tokens", "batch_cost",
+                                       "batch_per_1m", "batch_share", "batch_discount", "batch_opportunity"])
 
 
 def capacity(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path: str | os.PathLike | None = None,
@@ -397,6 +448,70 @@ def capacity(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path
                count(*) AS rows
         FROM {rows_sql(con, sc, path)} WHERE x_TokenClass = 'provisioned throughput'
         GROUP BY ALL ORDER BY currency, cost DESC""")
+
+
+def actions(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, owner_key: str | None = None,
+            path: str | os.PathLike | None = None, config: Any = None) -> pd.DataFrame:
+    """What a FinOps Champion can act on, in dollars, with an owner (the allocation key's value with the most
+    token spend on that model, through the tag policy):
+
+    * ``batch``: a model's on-demand tokens at the batch rate the same bill shows (:func:`batch_vs_on_demand`);
+    * ``unmatched``: AI usage no rule explains -- its cost is in no unit cost until a rule is added.
+
+    Columns: kind, what, dollars, owner, section (the report heading that backs it)."""
+    sc = bind(con, scope, config)
+    key = owner_key or sc.attribution.allocation.key
+    own = unit_costs(con, sc, (key, "provider", "model"), path=path)
+    top = {} if own.empty else {
+        (r["provider"], r["model"]): r[key]
+        for r in own.sort_values("cost", ascending=False).drop_duplicates(["provider", "model"]).to_dict("records")}
+    rows = []
+    bv = batch_vs_on_demand(con, sc, path=path)
+    if not bv.empty:
+        by_model = bv[bv["batch_opportunity"].notna()].groupby(["provider", "model"], as_index=False).agg(
+            dollars=("batch_opportunity", lambda v: sum(v, Decimal(0))))
+        for r in by_model.to_dict("records"):
+            if r["dollars"] > 0:
+                rows.append({"kind": "batch", "what": f"Move work that can wait on {r['model']} ({r['provider']}) to "
+                             "batch", "dollars": r["dollars"], "owner": top.get((r["provider"], r["model"])),
+                             "section": "5. Batch vs on-demand"})
+    un = unmatched(con, sc, path=path)
+    for r in un.to_dict("records"):
+        if r["cost"]:
+            rows.append({"kind": "unmatched", "what": f"Add a token rule for {r['usage_type']} ({r['provider']}): "
+                         f"{r['reason']}", "dollars": r["cost"], "owner": None,
+                         "section": "1. Token spend at a glance — and does it reconcile?"})
+    return pd.DataFrame(rows, columns=["kind", "what", "dollars", "owner", "section"])
+
+
+def add_to_summary(block: Any, con: duckdb.DuckDBPyConnection, sc: Scope, *,
+                   path: str | os.PathLike | None = None) -> Any:
+    """Put the token figures and actions into a report's summary block (:mod:`finops_kit.summary`).
+
+    Figures follow the block's rule (the latest closed billing period in scope, compared with the closed period
+    before it; the whole scope when none is closed): token spend and the blended cost per 1M tokens. Actions are
+    :func:`actions` over the whole scope. Returns the block."""
+    from . import summary as sm
+    from .scope import NoDataError
+
+    def period(p: Any) -> Summary | None:
+        if p is None:
+            return None
+        try:
+            return summary(con, sm.period_scope(sc, p), path=path)
+        except NoDataError:
+            return None
+
+    cur = period(block.current) or summary(con, sc, path=path)
+    prev = period(block.previous)
+    block.add_figure("Token spend", cur.token_cost, "money", prev.token_cost if prev else None, key="token_cost",
+                     note="EffectiveCost of the token lines")
+    # a number with cents (money figures of the block are whole dollars: $0.57 would read "$1")
+    block.add_figure(f"Cost per 1M tokens ({sc.currency or 'no currency'})", cur.cost_per_1m, "number",
+                     prev.cost_per_1m if prev else None, key="cost_per_1m", note="all models and token types")
+    for a in actions(con, sc, path=path).to_dict("records"):
+        block.add_action(a["what"], a["dollars"], a["owner"], a["section"], basis="over the scope")
+    return block
 
 
 @dataclass
@@ -419,25 +534,22 @@ def summary(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path:
             config: Any = None) -> Summary:
     """Token count, token cost and blended cost per 1M tokens; the AI service lines' total, what is not tokens,
     what is unmatched; net cache savings; whether the reconciliation holds. ``scope`` holds one currency."""
-    from decimal import Decimal
-
     sc = bind(con, scope, config)
     rec = reconcile(con, sc, path=path)
     cur = sc.currency
     zero = Decimal(0)
-    tok = _frame(con, f"""SELECT sum(x_TokenCount) AS tokens, coalesce(sum(EffectiveCost), 0)::{MONEY} AS cost,
-        {_per_m('sum(EffectiveCost)', 'sum(x_TokenCount)')} AS per_1m
+    tok = _frame(con, f"""SELECT sum(x_TokenCount) AS tokens, coalesce(sum(EffectiveCost), 0)::{MONEY} AS cost
         FROM {rows_sql(con, sc, path)} WHERE x_TokenClass = 'tokens'""").iloc[0]
     un = _frame(con, f"""SELECT count(*) AS n FROM {rows_sql(con, sc, path)} WHERE x_TokenClass = 'unmatched'""")
     cs = cache_savings(con, sc, path=path)
     service = sum(rec["service_cost"].dropna(), zero)
     token_cost = tok["cost"] if tok["cost"] is not None else zero
     unmatched_cost = sum(rec["unmatched"].dropna(), zero)
-    return Summary(cur, float(tok["tokens"] or 0), token_cost, tok["per_1m"], service,
+    return Summary(cur, float(tok["tokens"] or 0), token_cost, per_1m(token_cost, tok["tokens"]), service,
                    service - token_cost - unmatched_cost, unmatched_cost, int(un.iloc[0]["n"]),
                    sum(cs["net_savings"].dropna(), zero), bool(rec["ok"].all()) if len(rec) else True)
 
 
 __all__ = ["CLASSES", "KINDS", "RULES_ENV", "TOKEN_TYPES", "Rule", "Summary", "batch_vs_on_demand",
-           "block_size_sql", "cache_savings", "capacity", "reconcile", "rows_sql", "rules", "rules_frame",
+           "actions", "add_to_summary", "block_size_sql", "cache_savings", "capacity", "per_1m", "reconcile", "rows_sql", "rules", "rules_frame",
            "service_names", "summary", "trend", "unit_costs", "unmatched"]

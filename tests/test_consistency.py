@@ -209,3 +209,18 @@ def test_no_markdown_output_of_a_curated_report_renders_money_as_math(rendered):
             seen += 1
             assert not unescaped_dollars(text), f"{name} cell {cell_id}: {unescaped_dollars(text)}"
     assert seen >= 10  # the storage and spot notebooks' headlines and notes are Markdown
+
+
+def test_token_figures_of_the_ai_report_equal_metrics(rendered, headline):
+    """The AI unit economics report states the token spend and the cost per 1M tokens of each model and token type
+    that `finops-kit metrics` gives (its `tokens` table)."""
+    _, texts = rendered
+    m = headline[0]
+    assert not m.tokens.empty, "the sample data has token lines: metrics must show them"
+    text = texts["ai_unit_economics"]
+    assert f"{money(sum(m.tokens['cost']))} of token spend" in text
+    for r in m.tokens.sort_values("cost", ascending=False).head(10).itertuples():
+        row = rf"\| {re.escape(r.provider)} \| {re.escape(r.model)} \| {re.escape(r.token_type)} \|[^\n]*"
+        shown = re.findall(row, text)
+        assert shown, f"{r.provider} {r.model} {r.token_type}: not in the report's unit-cost table"
+        assert f"| {money(r.cost_per_1m)} |" in shown[0], (shown[0], r.cost_per_1m)

@@ -256,3 +256,39 @@ def test_a_user_rule_file_recognises_a_new_model(con, sc, tmp_path):
     uc = tk.unit_costs(con, sc, path=own)
     assert _row(uc, model="Super Model 9")["cost_per_1m"] == D("20.000000")
     assert list(tk.unmatched(con, sc, path=own)["usage_type"]) == ["USE1-NovaPro-input-tokens"]
+
+
+def test_actions_name_dollars_and_owner(con, sc):
+    acts = tk.actions(con, sc)
+    batch = acts[acts["kind"] == "batch"].set_index("what")
+    claude = batch.loc["Move work that can wait on Claude Sonnet 4 (AWS) to batch"]
+    assert claude["dollars"] == D("1.50") and claude["owner"] == "nlp"  # most Claude Sonnet 4 spend is nlp's
+    mini = batch.loc["Move work that can wait on gpt-4o-mini (Microsoft) to batch"]
+    assert mini["dollars"] == D("0.15") and mini["owner"] == "vision"  # 2M on-demand tokens at $0.075/1M: $0.15
+    assert set(batch["section"]) == {"5. Batch vs on-demand"}
+    un = acts[acts["kind"] == "unmatched"]
+    assert sorted(un["dollars"]) == [D("0.40"), D("1.00")]
+
+
+def test_summary_block_gets_token_figures_and_actions(con, sc):
+    from finops_kit import summary as sm
+
+    block = tk.add_to_summary(sm.summarize(con, sc, ["ai_cost"], title="AI unit economics"), con, sc)
+    figs = sm.figures_of(block)
+    assert block.current is not None and block.current.isoformat() == "2026-09-01"  # October is open (5th-7th)
+    assert figs["token_cost"] == D("0.30") and figs["cost_per_1m"] == D("3.000000")
+    assert [a.dollars for a in block.ranked_actions()] == [D("1.50"), D("1.00"), D("0.40"), D("0.15")]
+
+
+def test_metrics_show_token_figures_only_when_there_are_token_lines(con, sc):
+    from finops_kit.metrics import metrics
+
+    m = metrics(con, sc)
+    assert "tokens" in m.to_dict()
+    assert _row(m.tokens, model="gpt-5", token_type="output")["cost_per_1m"] == D("10.000000")
+    plain = focus_rows([dict(cost="21.96", day="2026-10-05", x_UsageType="BoxUsage:p4d.24xlarge")])
+    try:
+        m2 = metrics(plain, S.resolve(plain, CONFIG, {}))
+        assert m2.tokens.empty and "tokens" not in m2.to_dict()
+    finally:
+        plain.close()

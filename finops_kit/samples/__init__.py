@@ -12,7 +12,8 @@ writes, under ``--out``:
 * ``_ai_units/``       side files of the AI unit economics notebook (GPU utilization exports and their host map;
                        :mod:`.ai_units`): not billing data, in a ``_`` folder that ``finops-kit ingest`` skips
 * ``PLANTED.json``     the planted cost spikes and the known billed/amortized totals per provider, dataset,
-                       billing period and currency, computed from the generator's own records
+                       billing period and currency, computed from the generator's own records; ``ai_tokens``:
+                       the token unit costs, cache savings and unmatched lines of :mod:`.ai_tokens`
 
 The workloads (teams, projects, GPU fleets, inference, managed AI services, storage tiers, data transfer,
 commitments, credits, tax, tag variants and gaps, planted spikes) are described once, provider-neutrally, in
@@ -30,7 +31,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ConfigError
-from . import commitment_facts, model
+from . import ai_tokens, commitment_facts, model
 
 PROVIDERS = ("aws", "gcp", "azure")
 #: provider -> [(dataset folder, writer module)]
@@ -83,6 +84,8 @@ def generate(out: str | Path, *, rows: int | None = None, seed: int = model.DEFA
         if (out / ai_units.FOLDER).exists():
             shutil.rmtree(out / ai_units.FOLDER)
         doc["ai_units"] = ai_units.write(out, seed)
+    if rows is None:  # the token facts of the base sample (--rows replicates lines: totals scale, unit costs not)
+        doc["ai_tokens"] = ai_tokens.facts(seed, [p for p in PROVIDERS if p in providers])
     (out / "PLANTED.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return doc
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from . import commitment_facts, model
+from . import ai_tokens, commitment_facts, model
 from .model import Planted, Workload, days_in_month, fmt, money, next_month
 
 ACCOUNTS = {
@@ -602,6 +602,7 @@ def payer_lines(payer: str, seed: int, planted: Planted, dataset: str) -> list[d
     lines = AwsLines(payer, seed, planted, dataset)
     wl = [w for w in model.aws_workloads() if ACCOUNTS[w.account][0] == payer]
     lines.usage_rows(wl)
+    ai_tokens.aws_lines(lines, payer)  # Bedrock token lines (samples/ai_tokens.py)
     if payer == MAIN_PAYER:
         lines.credits_refunds_tax(
             [("AmazonBedrock", "ml-prod", Decimal("2500"), "AWS Generative AI Accelerator credit")],

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from . import commitment_facts, model
+from . import ai_tokens, commitment_facts, model
 from ._write import copy_csv_gz, replication, string_table
 from .aws_common import deterministic_uuid, stable_hex
 from .model import Planted, Workload, money
@@ -328,6 +328,7 @@ class AzureRows:
 def write(out: Path, seed: int, planted: Planted, rows: int | None = None) -> dict:
     a = AzureRows(seed, planted)
     a.usage(model.azure_workloads())
+    ai_tokens.azure_rows(a)  # Azure OpenAI token and PTU lines (samples/ai_tokens.py)
     a.purchases_and_refund()
     replicate = replication(rows, len(a.actual))
     files, totals = [], []

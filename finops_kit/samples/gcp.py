@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from . import model
+from . import ai_tokens, model
 from ._write import replication
 from .aws_common import stable_hex
 from .model import Planted, Workload, money
@@ -365,6 +365,7 @@ class GcpRows:
 def write(out: Path, seed: int, planted: Planted, rows: int | None = None) -> dict:
     g = GcpRows(seed, planted)
     g.usage(model.gcp_workloads())
+    ai_tokens.gcp_rows(g)  # Vertex AI Gemini token lines (samples/ai_tokens.py)
     g.tax_and_adjustments()
     replicate = replication(rows, len(g.rows))
     by_month: dict[date, list[dict]] = defaultdict(list)
