@@ -200,7 +200,7 @@ def test_summary_actions_link_to_a_section_of_their_page(rendered):
 def test_no_markdown_output_of_a_curated_report_renders_money_as_math(rendered):
     """Every text/markdown output of the executed curated notebooks has its ``$`` escaped (nb.md): two unescaped
     dollar signs are one LaTeX span in JupyterLab (tests/test_markdown_dollars.py)."""
-    from test_markdown_dollars import markdown_outputs, unescaped_dollars
+    from .test_markdown_dollars import markdown_outputs, unescaped_dollars
 
     out, _texts = rendered
     seen = 0
