@@ -102,7 +102,9 @@ def as_of(con: duckdb.DuckDBPyConnection, sc: Scope) -> dt.date:
 def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """One row per commitment (``CommitmentDiscountId``) in scope: provider, name, type, category, offering, first and
     last charge day, end (where known), purchases billed, used / unused cost, utilization, covered hours (usage-based
-    commitments), list value and savings realized of the covered usage. Sorted by unused cost, largest first."""
+    commitments), used / unused ``CommitmentDiscountQuantity`` in its ``CommitmentDiscountUnit`` (hours of an RI,
+    commitment dollars of a savings plan; NULL where the source does not fill them), list value and savings realized
+    of the covered usage. Sorted by unused cost, largest first."""
     sc = _require(sc)
     cols = _columns(con)
     hours = f"CAST(ConsumedQuantity AS DOUBLE) * {units.hours_per_unit_sql()}"
@@ -122,6 +124,9 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
         sum({hours}) FILTER (WHERE {USED} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage')
           AS covered_hours,
+        any_value(CommitmentDiscountUnit) FILTER (WHERE ChargeCategory = 'Usage') AS quantity_unit,
+        sum(CommitmentDiscountQuantity) FILTER (WHERE {USED} AND ChargeCategory = 'Usage') AS used_quantity,
+        sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED}) AS unused_quantity,
         any_value(_observable) AS unused_observable
       FROM (SELECT *, bool_or({UNUSED}) OVER (PARTITION BY ProviderName) AS _observable FROM r)
       GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency

@@ -267,6 +267,13 @@ def test_planted_unused_dollars_utilization_and_end_dates_are_recovered_exactly(
         assert (got["end_date"] if got["end_date"] == got["end_date"] else None) == want_end
         if Decimal(p["used_hours"]):  # reservations: the hours they covered
             assert got["covered_hours"] == pytest.approx(float(Decimal(p["used_hours"])), rel=1e-12)
+        if p["provider"] == "AWS":  # CommitmentDiscountQuantity/Unit: RI hours, Savings Plan commitment dollars
+            if p["type"] == "Reserved Instance":
+                assert got["quantity_unit"] == "Hours" and got["used_quantity"] == Decimal(p["used_hours"])
+                assert got["unused_quantity"] == Decimal(p["hours"]) - Decimal(p["used_hours"])
+            else:
+                assert got["quantity_unit"] == "USD" and got["used_quantity"] == Decimal(p["used_cost"])
+                assert got["unused_quantity"] == Decimal(p["unused_cost"])
     ri = next(p for p in planted if p["commitment_id"] == RI_ARN)
     per = cm.utilization(con, sc, by=("commitment", "period"))
     per = per[per["commitment_id"] == RI_ARN].set_index("period")

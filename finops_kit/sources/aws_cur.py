@@ -356,6 +356,7 @@ class CurMapping:
             "od_cost": c.num("pricing/publicOnDemandCost"),
             "od_rate": c.num("pricing/publicOnDemandRate"),
             "sp_effective": c.num("savingsPlan/SavingsPlanEffectiveCost"),
+            "sp_total": c.num("savingsPlan/TotalCommitmentToDate"),
             "sp_unused": f"coalesce({c.num('savingsPlan/TotalCommitmentToDate')}, 0) - "
                          f"coalesce({c.num('savingsPlan/UsedCommitment')}, 0)",
             "ri_effective": c.num("reservation/EffectiveCost"),
@@ -472,6 +473,22 @@ class CurMapping:
             "CommitmentDiscountCategory": (f"CASE WHEN {cd_id} IS NOT NULL THEN CASE {commitment} "
                                            "WHEN 'ri' THEN 'Usage' WHEN 'sp' THEN 'Spend' END END"),
             "CommitmentDiscountStatus": status,
+            # FOCUS 1.2: RIs are measured in hours (used: the covered usage; unused: reservation/UnusedQuantity;
+            # the monthly fee: the hours it buys), Savings Plans in commitment dollars (used: the covered usage's
+            # SP effective cost; unused: TotalCommitmentToDate - UsedCommitment; the fee: TotalCommitmentToDate;
+            # the upfront fee: its amount; a negation consumes none). The RI upfront Fee stays NULL: CUR states a
+            # count of reservations there, not the hours they buy.
+            "CommitmentDiscountQuantity": f"""CASE WHEN {cd_id} IS NULL THEN NULL
+                WHEN unused_part THEN CASE WHEN {lt} = 'RIFee' THEN ri_unused_qty ELSE sp_unused END
+                WHEN {lt} IN ('DiscountedUsage', 'RIFee') THEN usage_amount
+                WHEN {lt} = 'SavingsPlanCoveredUsage' THEN sp_effective
+                WHEN {lt} = 'SavingsPlanNegation' THEN 0
+                WHEN {lt} = 'SavingsPlanRecurringFee' THEN sp_total
+                WHEN {lt} = 'SavingsPlanUpfrontFee' THEN unblended END""",
+            "CommitmentDiscountUnit": f"""CASE WHEN {cd_id} IS NULL THEN NULL
+                WHEN {lt} IN ('DiscountedUsage', 'RIFee') THEN 'Hours'
+                WHEN {lt} IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee',
+                              'SavingsPlanUpfrontFee') THEN BillingCurrency END""",
             "PricingQuantity": f"CASE WHEN unused_part THEN CASE WHEN {lt} = 'RIFee' THEN ri_unused_qty END "
                                "ELSE usage_amount END",
             # the usage a Savings Plan covered is consumed once, on its SavingsPlanCoveredUsage row: the negation row
