@@ -74,12 +74,12 @@ class CostFrame(pd.DataFrame):
         return " ".join(x for x in (self._meta("scope_text"), self._meta("completeness")) if x)
 
     def _repr_html_(self) -> str:  # type: ignore[override]
-        from .notebook import table
+        from .notebook import NO_MATH, table
 
         money, pct = self._shown()
         out = table(pd.DataFrame(self), money=money, percent=pct, currency=self._meta("currency") or "USD").markup
         note = self._note()
-        return out + (f'<p class="finops-scope" style="font-size:11px;color:#555;margin:0 0 8px 0">'
+        return out + (f'<p class="finops-scope {NO_MATH}" style="font-size:11px;color:#555;margin:0 0 8px 0">'
                       f"{html.escape(note)}</p>" if note else "")
 
     def formatted(self) -> pd.DataFrame:

@@ -283,12 +283,27 @@ def escape_dollars(text: str) -> str:
     return "".join(out)
 
 
+#: MathJax 3's class for "do not typeset inside" (JupyterLab's typesetter keeps the default): on every HTML
+#: wrapper the kit emits, so money in a table caption or a header is never read as math
+NO_MATH = "mathjax_ignore"
+
+
 def md(text: str) -> Any:
-    """Markdown for ``display`` with money safe from math rendering (see :func:`escape_dollars`). Every Markdown
-    output of the kit and its notebooks goes through here; ``tests/test_markdown_dollars.py`` checks it."""
+    """Markdown for ``display`` with money safe from math rendering; every Markdown output of the kit and its
+    notebooks goes through here (``tests/test_markdown_dollars.py``, ``tests/test_live_lab.py``).
+
+    Two layers, because JupyterLab 4 reads ``$`` twice: its Markdown renderer pairs dollar signs in the source
+    before Markdown is parsed (``\\$`` stops that: :func:`escape_dollars`), and MathJax then typesets the
+    rendered page, where ``\\$`` has become a plain ``$`` again -- measured: "($9,796.99 of $25,302.44/month)"
+    still rendered as math. Text with a dollar sign is therefore also wrapped in a ``<div class="mathjax_ignore">``
+    (an HTML block; the Markdown between blank lines is still Markdown in JupyterLab and nbconvert).
+    """
     from IPython.display import Markdown
 
-    return Markdown(escape_dollars(text))
+    safe = escape_dollars(text)
+    if "$" in _MD_CODE.sub("", safe):
+        safe = f'<div class="{NO_MATH}">\n\n{safe}\n\n</div>'
+    return Markdown(safe)
 
 
 def _cell(value: Any, is_money: bool, is_pct: bool, currency: str | None) -> tuple[str, bool]:
@@ -500,7 +515,7 @@ def table(df: Any, money: Iterable[str] | None = None, percent: Iterable[str] | 
             body.append("<tr>" + "".join(tds) + "</tr>")
         capm = (f'<caption style="caption-side:top;text-align:left;font-weight:600">{html.escape(cap)}</caption>'
                 if cap else "")
-        return (f'<table class="finops-table" style="{_TABLE_CSS}">{capm}<thead><tr>{head}</tr></thead>'
+        return (f'<table class="finops-table {NO_MATH}" style="{_TABLE_CSS}">{capm}<thead><tr>{head}</tr></thead>'
                 f'<tbody>{"".join(body)}</tbody></table>')
 
     parts = [render(main, caption or "")]
@@ -546,7 +561,7 @@ def _kv_table(items: Mapping[str, Any]) -> str:
         f'<tr><th style="{_TH}font-weight:500">{html.escape(str(k))}</th>'
         f'<td style="{_TD}text-align:left"><code>{html.escape(json.dumps(v, default=str, ensure_ascii=False))}</code></td></tr>'
         for k, v in items.items())
-    return f'<table class="finops-table" style="{_TABLE_CSS}">{rows}</table>'
+    return f'<table class="finops-table {NO_MATH}" style="{_TABLE_CSS}">{rows}</table>'
 
 
 def scope(con: Any, config: Any = None, params: Mapping[str, Any] | None = None) -> Any:
@@ -591,7 +606,7 @@ def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None 
     # compact on purpose: one line above the fold (the summary block comes right after it); the detail a reviewer
     # needs to reproduce the numbers stays one click away in <details> (open when something does not reconcile)
     parts = [
-        '<div class="finops-header" style="border:1px solid #ddd;border-radius:6px;padding:4px 12px;'
+        f'<div class="finops-header {NO_MATH}" style="border:1px solid #ddd;border-radius:6px;padding:4px 12px;'
         'margin:4px 0 8px 0;background:#fafafa;font-size:12px">',
         f'<span style="color:{color};font-weight:600">Reconciliation: {html.escape(status)}</span>',
         f' &middot; {html.escape(quality_line(con))} &middot; rendered {html.escape(now)}',
@@ -635,7 +650,7 @@ def live_only(widget: Any, static: Any = None, note: str | None = None) -> None:
         display(widget)
         return
     text = html.escape(note or LIVE_ONLY_NOTE)
-    display({"text/html": f'<div class="finops-live-only" style="border-left:4px solid #f0ad4e;'
+    display({"text/html": f'<div class="finops-live-only {NO_MATH}" style="border-left:4px solid #f0ad4e;'
                           f'background:#fff8e1;padding:6px 10px;margin:6px 0;font-size:13px">'
                           f'&#9432; {text}</div>',
              "text/plain": f"[{note or LIVE_ONLY_NOTE}]"}, raw=True)

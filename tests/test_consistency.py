@@ -198,16 +198,17 @@ def test_summary_actions_link_to_a_section_of_their_page(rendered):
 
 
 def test_no_markdown_output_of_a_curated_report_renders_money_as_math(rendered):
-    """Every text/markdown output of the executed curated notebooks has its ``$`` escaped (nb.md): two unescaped
-    dollar signs are one LaTeX span in JupyterLab (tests/test_markdown_dollars.py)."""
-    from .test_markdown_dollars import markdown_outputs, unescaped_dollars
+    """Every text/markdown output of the executed curated notebooks has its ``$`` escaped and wrapped out of
+    MathJax's reach (nb.md): otherwise two dollar signs are one LaTeX span in JupyterLab
+    (tests/test_markdown_dollars.py; tests/test_live_lab.py checks the rendered page)."""
+    from .test_markdown_dollars import markdown_outputs, unsafe_markdown_output
 
     out, _texts = rendered
     seen = 0
     for name in CURATED:
         for cell_id, text in markdown_outputs(out / f"{name}.ipynb"):
             seen += 1
-            assert not unescaped_dollars(text), f"{name} cell {cell_id}: {unescaped_dollars(text)}"
+            assert not unsafe_markdown_output(text), f"{name} cell {cell_id}: {unsafe_markdown_output(text)}"
     assert seen >= 10  # the storage and spot notebooks' headlines and notes are Markdown
 
 

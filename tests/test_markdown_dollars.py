@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from finops_kit.notebook import _MD_CODE, escape_dollars, md
+from finops_kit.notebook import _MD_CODE, NO_MATH, escape_dollars, md
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -24,9 +24,19 @@ def unescaped_dollars(text: str) -> list[str]:
 
 
 def math_paragraphs(text: str) -> list[str]:
-    """Paragraphs in which JupyterLab would pair dollar signs into math (its pairing stops at a blank line)."""
+    """Paragraphs of a Markdown cell in which JupyterLab would pair dollar signs into math: two ``$`` in one
+    paragraph, escaped or not (MathJax typesets the rendered cell, where ``\\$`` is a plain ``$`` again)."""
     prose = _MD_CODE.sub(" ", text)
-    return [para for para in re.split(r"\n\s*\n", prose) if len(re.findall(r"(?<!\\)\$", para)) >= 2]
+    return [para for para in re.split(r"\n\s*\n", prose) if para.count("$") >= 2]
+
+
+def unsafe_markdown_output(text: str) -> list[str]:
+    """Why a Markdown *output* could render money as math: an unescaped ``$``, or dollar signs outside the
+    ``mathjax_ignore`` wrapper that ``nb.md`` puts around them."""
+    out = unescaped_dollars(text)
+    if "$" in _MD_CODE.sub(" ", text) and not text.startswith(f'<div class="{NO_MATH}">'):
+        out.append("dollar signs without the mathjax_ignore wrapper: " + text[:60])
+    return out
 
 
 def test_escape_dollars_escapes_money_and_leaves_code_alone():
@@ -38,7 +48,10 @@ def test_escape_dollars_escapes_money_and_leaves_code_alone():
     assert "\\\\$" not in out  # an escaped dollar is not escaped twice
     assert "`SELECT '$x'`" in out and '{"price": "$1"}' in out  # code shows verbatim (no backslash)
     assert escape_dollars(out) == out
-    assert md("a $1 b $2").data == "a \\$1 b \\$2"
+    assert md("a $1 b $2").data == '<div class="mathjax_ignore">\n\na \\$1 b \\$2\n\n</div>'
+    assert unsafe_markdown_output(md("**$1.00/month** for **$2.00**").data) == []
+    assert unsafe_markdown_output("**\\$1.00/month** for **\\$2.00**")  # escaped but typeset by MathJax
+    assert md("no money `$x`").data == "no money `$x`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
