@@ -324,13 +324,20 @@ class Summary:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        return self._page_html()
+
+    def _page_html(self) -> str:
+        """:meth:`to_html` out of MathJax's reach: JupyterLab typesets HTML outputs, and two dollar amounts in
+        one line of the block rendered as a LaTeX span (tests/test_live_lab.py)."""
+        from .notebook import NO_MATH
+
+        return f'<div class="{NO_MATH}">{self.to_html()}</div>'
 
     def __repr__(self) -> str:
         return self.to_text()
 
     def _bundle(self) -> dict[str, str]:
-        return {"text/html": self.to_html(), "text/plain": self.to_text()}
+        return {"text/html": self._page_html(), "text/plain": self.to_text()}
 
     def show(self) -> Summary:
         """Display the block now (in the notebook cell that calls it); later ``add_*`` calls update it in place
