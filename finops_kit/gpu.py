@@ -704,6 +704,7 @@ def _analyse(con: duckdb.DuckDBPyConnection, sc: Any, table: str, st: Settings, 
         "unbilled_resources": int(len(unbilled)),
         "unbilled_gpu_hours": float(unbilled["observed_gpu_hours"].sum()) if len(unbilled) else 0.0,
     }
+    totals = {k: round(v, 6) if isinstance(v, float) else v for k, v in totals.items()}
     # the split must add up to the billed cost of the monitored resources (a check that can fail)
     split = totals["idle_cost"] + totals["utilized_cost"] + totals["unmeasured_cost"]
     if not top and abs(split - totals["monitored_cost"]) > 0.01:

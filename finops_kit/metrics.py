@@ -37,6 +37,12 @@ Definitions (also in ``docs/metrics.md``, with the JSON schema):
   services, the tokens and EffectiveCost of the token rows and ``cost_per_1m`` = cost x 1,000,000 / tokens
   (:func:`finops_kit.tokens.unit_costs`: ``data/ai_token_rules.csv``, token counts scaled by the unit's block size).
 
+* **ai_units** (only when GPU utilization files or a runs file are given: ``--gpu-metrics``/``--host-map``,
+  ``--runs-file``): idle GPU-hours and dollars, cost per utilized GPU-hour and scheduling savings of
+  :func:`finops_kit.gpu.idle_gpu`, and the training runs of :func:`finops_kit.unit_economics.training_runs` (run
+  tags, SageMaker training job ids, the runs file): how many, their cost and GPU-hours, cost per GPU-hour. The AI
+  unit economics report quotes the same functions.
+
 Every money figure is grouped by BillingCurrency (a resolved scope holds one currency, or one converted currency).
 """
 
@@ -142,6 +148,27 @@ def spot_share(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         ORDER BY currency, provider = '(all)', provider""")
 
 
+def ai_units(con: duckdb.DuckDBPyConnection, sc: Scope, gpu_metrics: Any = None, host_map: Any = None,
+             runs_file: Any = None) -> pd.DataFrame:
+    """One row: idle GPU dollars over the utilization files' window (when ``gpu_metrics`` is given) and the
+    training runs of the scope (run tags, resource ids and ``runs_file``); see the module doc."""
+    from . import gpu, unit_economics
+
+    row: dict[str, Any] = {"currency": sc.currency}
+    if gpu_metrics:
+        gpu.load_utilization(con, gpu_metrics, host_map)
+        t = gpu.idle_gpu(con, sc).totals
+        row.update({k: t[k] for k in ("window_start", "window_end", "idle_threshold", "observed_gpu_hours",
+                                      "idle_gpu_hours", "idle_cost", "cost_per_utilized_gpu_hour",
+                                      "schedule_savings", "unmonitored_cost")})
+    runs = unit_economics.training_runs(con, sc, runs_file or None).table
+    row.update({"training_runs": len(runs), "training_run_cost": float(runs["cost"].sum()),
+                "training_run_gpu_hours": float(runs["gpu_hours"].sum())})
+    row["cost_per_training_gpu_hour"] = (row["training_run_cost"] / row["training_run_gpu_hours"]
+                                         if row["training_run_gpu_hours"] else None)
+    return pd.DataFrame([row])
+
+
 def tag_coverage(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """Per required tag key (and ``(all required)``): covered, total and untagged positive cost, coverage %."""
     from .tagging import TagAudit
@@ -176,6 +203,7 @@ class Metrics:
     tokens: pd.DataFrame = field(default_factory=pd.DataFrame)
     tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness",
                                              "commitments"))
+    ai_units: pd.DataFrame | None = None  # only when GPU utilization files or a runs file were given
 
     def total(self, name: str, currency: str | None = None) -> Decimal:
         """One figure of :func:`totals` (e.g. ``storage_cost``) in the scope's (or the given) currency."""
@@ -223,9 +251,10 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any = None,
-            **params: Any) -> Metrics:
+            gpu_metrics: Any = None, host_map: Any = None, runs_file: Any = None, **params: Any) -> Metrics:
     """The headline figures of ``scope`` (a :class:`~finops_kit.scope.Scope`, or scope parameters as keywords:
-    ``billing_period_start='2026-08', providers=['AWS']``; none = the whole warehouse)."""
+    ``billing_period_start='2026-08', providers=['AWS']``; none = the whole warehouse). With ``gpu_metrics``
+    (utilization files, with ``host_map``) or ``runs_file`` the ``ai_units`` table is added."""
     if scope is None and params:
         scope = Scope.parse(params)
     sc = bind(con, scope, config)
@@ -234,6 +263,9 @@ def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: 
                 commitments=commitment_summary(con, sc), tokens=token_unit_costs(con, sc))
     if not m.tokens.empty:  # the token unit figures appear when the scope has token lines
         m.tables = (*m.tables, "tokens")
+    if gpu_metrics or runs_file:
+        m.ai_units = ai_units(con, sc, gpu_metrics, host_map, runs_file)
+        m.tables = (*m.tables, "ai_units")
     return m
 
 
@@ -253,6 +285,11 @@ def configure_parser(p: argparse.ArgumentParser, command: str = "metrics") -> No
     p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="scope parameter: " + ", ".join(scope_mod.PARAMETERS))
     p.add_argument("--json", action="store_true", help="write the figures as JSON (schema: docs/metrics.md)")
+    p.add_argument("--gpu-metrics", metavar="PATH", help="GPU utilization files or folder (nvidia-smi CSV, "
+                   "CloudWatch / Prometheus JSON): adds idle GPU dollars (ai_units)")
+    p.add_argument("--host-map", metavar="FILE", help="host,resource_id[,timezone] CSV for nvidia-smi / DCGM hosts")
+    p.add_argument("--runs-file", metavar="FILE", help="training runs CSV (run_id,start,end,resource_ids): adds "
+                   "training-run cost (ai_units)")
 
 
 def run(args: argparse.Namespace, command: str = "metrics") -> int:
@@ -266,7 +303,8 @@ def run(args: argparse.Namespace, command: str = "metrics") -> int:
     sc = Scope.parse({n: v for n, (_raw, v) in cli.items()})
     con = connect(args.warehouse or os.environ.get("FINOPS_WAREHOUSE"), read_only=True, quiet=True)
     try:
-        m = metrics(con, sc.resolve(con, args.config))
+        m = metrics(con, sc.resolve(con, args.config), gpu_metrics=getattr(args, "gpu_metrics", None),
+                    host_map=getattr(args, "host_map", None), runs_file=getattr(args, "runs_file", None))
     finally:
         con.close()
     print(json.dumps(m.to_dict(), indent=2) if args.json else m.to_text())

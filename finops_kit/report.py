@@ -1001,9 +1001,12 @@ def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: d
     report receives the ones it takes (the index lists them). Scope parameters (:mod:`finops_kit.scope`) are
     parsed here once, so a malformed period or list fails before anything runs. ``warehouse`` and
     ``config_path`` are injected relative to the project root (the working directory, which is also the
-    kernels'), so no report carries the absolute local path of the project.
+    kernels'), so no report carries the absolute local path of the project; so is every parameter naming a file
+    (``*_path``, ``*_file``, ``*_dir``: the AI unit economics report's utilization, runs and business-metrics
+    files), from ``-p``, the config's defaults or the notebook's own default (URLs are left alone).
     """
     from . import scope as scope_mod
+    from .notebook import _PATH_SUFFIXES as PATH_SUFFIXES  # the notebooks' own rule for file parameters
 
     for name in cli:
         if name in INJECTED:
@@ -1029,6 +1032,11 @@ def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: d
         for name, (raw, value) in cli.items():
             if name in info.params:
                 params[name] = cli_used[name] = coerce(info, name, raw, value)
+        for pname, prm in info.params.items():  # side files (gpu_metrics_dir, runs_file, ...) like the warehouse
+            value = params.get(pname, prm.default)
+            if (pname not in INJECTED and pname.endswith(PATH_SUFFIXES) and isinstance(value, str) and value
+                    and "://" not in value):
+                params[pname] = project_relative(value)
         if "warehouse" in info.params:
             params["warehouse"] = project_relative(warehouse)
         if "config_path" in info.params and config_path:

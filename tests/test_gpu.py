@@ -285,3 +285,22 @@ def test_threshold_and_run_length_change_the_answer(idle) -> None:
     assert more.totals["idle_cost"] > base.totals["idle_cost"]
     none = gpu.idle_gpu(con, sc, settings=gpu.Settings(5.0, 24 * 8))
     assert none.totals["schedule_savings"] == 0 and base.totals["schedule_savings"] > 0
+
+
+def test_metrics_quote_the_same_idle_and_run_figures(idle, sample_warehouse) -> None:
+    """`finops-kit metrics` gains the ai_units table only when utilization files or a runs file are given, and its
+    figures are the report's (one definition)."""
+    _loaded, r, (con, sc) = idle
+    plain = fk.metrics(con, sc)
+    assert plain.ai_units is None and "ai_units" not in plain.tables
+    m = fk.metrics(con, sc, gpu_metrics=GPU_DIR, host_map=GPU_DIR / "hosts.csv",
+                   runs_file=SAMPLES / "_ai_units" / "training_runs.csv")
+    row = m.to_dict()["ai_units"][0]
+    assert row["idle_cost"] == pytest.approx(r.totals["idle_cost"], abs=1e-6)
+    assert row["schedule_savings"] == pytest.approx(r.totals["schedule_savings"], abs=1e-6)
+    from finops_kit import unit_economics as ue
+
+    runs = ue.training_runs(con, sc, SAMPLES / "_ai_units" / "training_runs.csv").table
+    assert row["training_runs"] == len(runs) >= 4
+    assert row["training_run_cost"] == pytest.approx(float(runs["cost"].sum()), abs=1e-6)
+    assert "ai_units" in m.to_text()

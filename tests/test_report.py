@@ -667,3 +667,25 @@ def test_live_notebook_finds_project_files_from_the_notebooks_folder(tmp_path):
     ns2 = {"warehouse": "data/warehouse.duckdb"}
     resolve_project_paths(ns2, start=tmp_path)  # already resolvable from the working directory: unchanged
     assert ns2["warehouse"] == "data/warehouse.duckdb"
+
+
+def test_file_parameters_are_passed_project_relative(tmp_path):
+    """Side-file parameters (the AI unit economics report's utilization folder, runs and business-metrics files) reach
+    the notebook like the warehouse: relative to the project root, whether given with -p, absolute, or left at the
+    notebook's default; URLs and empty values are left alone."""
+    P = report.Param
+    info = report.NotebookInfo(path=tmp_path / "x.ipynb", name="x", title="x", params={
+        "gpu_metrics_dir": P("gpu_metrics_dir", "str", "data/samples/_ai_units/gpu"),
+        "runs_file": P("runs_file", "str", ""),
+        "business_metrics_file": P("business_metrics_file", "str", "data/./samples/bm.csv"),
+        "advisor_path": P("advisor_path", "str", "https://example.com/spot-advisor-data.json"),
+        "warehouse": P("warehouse", "str", "data/warehouse.duckdb")})
+    cwd = Path.cwd().resolve()
+    [job] = report.plan([info], report.parse_parameters([f"runs_file={cwd / 'runs' / 'training_runs.csv'}"]), {},
+                        str(cwd / "wh.duckdb"), None)
+    p = job.parameters
+    assert p["gpu_metrics_dir"] == "data/samples/_ai_units/gpu"          # the default, passed explicitly
+    assert p["runs_file"] == os.path.join("runs", "training_runs.csv")  # absolute -> project-relative
+    assert p["business_metrics_file"] == os.path.join("data", "samples", "bm.csv")
+    assert "advisor_path" not in p and "runs_file" in p  # a URL keeps the notebook's default
+    assert p["warehouse"] == "wh.duckdb"
