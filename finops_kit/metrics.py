@@ -163,7 +163,7 @@ def ai_units(con: duckdb.DuckDBPyConnection, sc: Scope, gpu_metrics: Any = None,
                                       "schedule_savings", "unmonitored_cost")})
     runs = unit_economics.training_runs(con, sc, runs_file or None).table
     row.update({"training_runs": len(runs), "training_run_cost": float(runs["cost"].sum()),
-                "training_run_gpu_hours": float(runs["gpu_hours"].sum())})
+                "training_run_gpu_hours": float(runs["accelerator_hours"].sum())})
     row["cost_per_training_gpu_hour"] = (row["training_run_cost"] / row["training_run_gpu_hours"]
                                          if row["training_run_gpu_hours"] else None)
     return pd.DataFrame([row])

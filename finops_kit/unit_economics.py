@@ -281,8 +281,8 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
                    min(ChargePeriodStart)::DATE AS first_day, (max(ChargePeriodEnd) - INTERVAL 1 SECOND)::DATE
                      AS last_day,
                    count(DISTINCT ResourceId) AS resources,
-                   coalesce(sum(accelerator_hours * w), 0) AS gpu_hours,
-                   coalesce(sum(accelerator_hours * w) FILTER (WHERE _row_pricing = 'Spot'), 0) AS spot_gpu_hours,
+                   coalesce(sum(accelerator_hours * w), 0) AS accelerator_hours,
+                   coalesce(sum(accelerator_hours * w) FILTER (WHERE _row_pricing = 'Spot'), 0) AS spot_accelerator_hours,
                    sum(CAST(EffectiveCost AS DOUBLE) * w) AS cost,
                    coalesce(sum(CAST(EffectiveCost AS DOUBLE) * w) FILTER (WHERE _storage), 0) AS storage_cost,
                    coalesce(sum(CAST(EffectiveCost AS DOUBLE) * w) FILTER (WHERE _transfer AND NOT _storage), 0)
@@ -304,8 +304,9 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
     for c in ("cost", "storage_cost", "transfer_cost", "compute_cost"):
         df[c] = df[c].astype(float).round(6)
     df["other_cost"] = (df["cost"] - df["storage_cost"] - df["transfer_cost"] - df["compute_cost"]).round(6)
-    df["cost_per_gpu_hour"] = df["cost"] / df["gpu_hours"].where(df["gpu_hours"] > 0)
-    df["spot_share"] = df["spot_gpu_hours"] / df["gpu_hours"].where(df["gpu_hours"] > 0)
+    hours = df["accelerator_hours"].where(df["accelerator_hours"] > 0)
+    df["cost_per_gpu_hour"] = df["cost"] / hours
+    df["spot_share"] = df["spot_accelerator_hours"] / hours
     how = [f"tags {', '.join(rr.tags)}" if rr.tags else None,
            f"resource ids matching {', '.join(rr.resource_patterns)}" if rr.resource_patterns else None,
            f"the runs file {Path(runs_file).name}" if runs_file else None]

@@ -226,3 +226,27 @@ def test_token_figures_of_the_ai_report_equal_metrics(rendered, headline):
         shown = [cells for cells in rows if {r.provider, r.model, r.token_type} <= set(cells)]
         assert shown, f"{r.provider} {r.model} {r.token_type}: not in the report's unit-cost table"
         assert money(r.cost_per_1m) in shown[0], (shown[0], r.cost_per_1m)
+
+
+def test_ai_unit_economics_idle_gpu_and_runs_equal_metrics_and_planted(rendered, headline):
+    """The report's idle GPU dollars are `finops-kit metrics --gpu-metrics` figures, and the planted idle dev box and
+    the planted tagged training run show with the generator's amounts (data/samples/PLANTED.json)."""
+    import finops_kit as fk
+
+    _, texts = rendered
+    text = texts["ai_unit_economics"]
+    side = REPO / "data" / "samples" / "_ai_units"
+    planted = json.loads((REPO / "data" / "samples" / "PLANTED.json").read_text())["ai_units"]
+    sc = headline[2]
+    m = fk.metrics(sc.con, sc, gpu_metrics=side / "gpu", host_map=side / "gpu" / "hosts.csv",
+                   runs_file=side / "training_runs.csv").ai_units.iloc[0]
+    idle = _one(r"(\$[\d,]+\.\d\d)\*?\*? was paid for \*?\*?([\d,]+) idle GPU-hours", text, "idle GPU dollars")
+    assert idle[0] == money(m["idle_cost"]) and idle[1] == f"{m['idle_gpu_hours']:,.0f}"
+    dev = planted["idle_gpu"]
+    # a table row: from the resource id (or run id) to the next row's id
+    row = _one(re.escape(dev["resource_id"]) + r"(.*?)(?= i-0| //compute|\n|$)", text, "planted idle instance")
+    assert money(float(dev["idle_cost"])) in row and money(float(dev["schedule_savings"])) in row
+    run = planted["training_run"]
+    row = _one(re.escape(run["run_id"]) + r"(.*?)(?=\n|$)", text, "planted training run")
+    cells = [c.strip() for c in row.split(" | ")]
+    assert run["team"] in cells[:4] and run["identified_by"] in cells[:4] and money(float(run["cost"])) in cells

@@ -49,7 +49,7 @@ def test_tagged_run_recovered_exactly(runs, planted) -> None:
     assert _d(r["compute_cost"]) == Decimal(p["compute_cost"]).quantize(Decimal("1e-6"))
     assert _d(r["storage_cost"]) == Decimal(p["storage_cost"]).quantize(Decimal("1e-6"))  # its checkpoint volume
     assert _d(r["transfer_cost"]) == Decimal(p["transfer_cost"]).quantize(Decimal("1e-6"))  # its inter-region copy
-    assert r["gpu_hours"] == float(p["gpu_hours"]) and r["spot_gpu_hours"] == float(p["spot_gpu_hours"])
+    assert r["accelerator_hours"] == float(p["gpu_hours"]) and r["spot_accelerator_hours"] == float(p["spot_gpu_hours"])
     assert r["spot_share"] == pytest.approx(float(p["spot_gpu_hours"]) / float(p["gpu_hours"]))
     assert r["cost_per_gpu_hour"] == pytest.approx(float(p["cost"]) / float(p["gpu_hours"]))
 
