@@ -143,7 +143,11 @@ def test_reports_are_loaded_counted_and_summed(focus_csv, tmp_path, warehouse, c
     billed = sum(Decimal(rows[k][h["BilledCost"]]) for k in late)
     assert got["charge_outside_billing_period"][:2] == (3, billed)
     assert got["list_cost_vs_price"][0] == 4
-    assert got["list_cost_vs_price"][2] == sum(Decimal(rows[k][h["ListCost"]]) / 2 for k in off)
+    # the difference as the rule defines it, |ListCost - ListUnitPrice x PricingQuantity| (not ListCost / 2: rows
+    # priced per 1K/1M block, such as token lines, are off price x quantity by rounding before the doubling)
+    exact = sum(abs(Decimal(rows[k][h["ListCost"]]) - Decimal(rows[k][h["ListUnitPrice"]])
+                    * Decimal(rows[k][h["PricingQuantity"]])) for k in off)
+    assert abs(got["list_cost_vs_price"][2] - exact) < Decimal("1e-9")
     assert con.execute("SELECT count(*) FROM focus").fetchone()[0] == len(rows)
     line = summary_line(con)
     assert "charge outside billing period 3 rows" in line and "list cost vs price 4 rows" in line
@@ -184,10 +188,13 @@ def test_enum_spelling_and_x_prefix_are_counted_repairs(warehouse):
 
 def test_every_sample_source_is_checked_and_the_header_line_says_so(sample_warehouse):
     con = fk.connect(sample_warehouse, read_only=True)
-    formats = {r[0] for r in con.execute("SELECT DISTINCT source_format FROM data_quality").fetchall()}
-    assert formats  # the samples have findings (AWS savings plan negations carry a price but no list cost)
+    findings = con.execute("SELECT kind, rule, sum(rows)::BIGINT FROM data_quality GROUP BY ALL").fetchall()
+    assert findings  # the samples have findings (a FOCUS row with a negative unit price is repaired)
     line = summary_line(con)
-    assert line.startswith("Data quality: ") and "reported" in line
+    assert line.startswith("Data quality: ")
+    for kind, rule, rows in findings:  # the header line names every finding with its row count
+        assert f"{'reported' if kind == 'report' else 'repaired'}: " in line
+        assert f"{rule.replace('_', ' ')} {rows:,} rows" in line, (rule, line)
 
 
 def test_an_old_warehouse_without_the_table_says_not_recorded(tmp_path):
