@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import load_config, section
+from .currency import format_money
 from .errors import ConfigError
 
 
@@ -68,6 +69,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
 
     sc = bind(con, scope, cfg)
     as_of_d = _day(as_of) or last_day(con, sc)
+
+    def money(value: Any, signed: bool = False) -> str:  # in the scope's currency, as every report
+        return format_money(value, sc.currency, 0, signed=signed)
+
     if as_of_d is None:
         raise ConfigError("the warehouse holds no charges: nothing to check")
     alerts: list[Alert] = []
@@ -100,8 +105,8 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
                 if f_hit:
                     when = f", crossing the budget on {r['breach_date']}" if r["breach_date"] else ""
                     alerts.append(Alert("forecast", r["budget"],
-                                        f"{r['budget']}: forecast ${float(r['forecast']):,.0f} for {r['month']} = "
-                                        f"{f_used:.0f}% of the ${amount:,.0f} budget{when} "
+                                        f"{r['budget']}: forecast {money(r['forecast'])} for {r['month']} = "
+                                        f"{f_used:.0f}% of the {money(amount)} budget{when} "
                                         f"(threshold {max(f_hit):.0f}%)"))
     an = sec.get("anomalies")
     if an:
@@ -116,8 +121,8 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
             when = str(r["start"]) + (f"..{r['end']}" if r["end"] != r["start"] else "")
             pct = f" ({r['impact_pct']:+.0f}%)" if r["impact_pct"] is not None else ""
             alerts.append(Alert("anomaly", f"{r['dimension']}={r['value']}",
-                                f"cost anomaly {r['dimension']}={r['value']} on {when}: ${r['actual']:,.0f} vs "
-                                f"${r['expected']:,.0f} expected, impact ${r['impact']:+,.0f}{pct}"))
+                                f"cost anomaly {r['dimension']}={r['value']} on {when}: {money(r['actual'])} vs "
+                                f"{money(r['expected'])} expected, impact {money(r['impact'], signed=True)}{pct}"))
     gr = sec.get("guardrails", True)
     if cfg.get("guardrails") is not None and gr:
         from .guard import bill_checks

@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from .currency import format_money
 from .datafiles import data_rows
 from .errors import ConfigError
 from .forecast import DIMENSIONS, _day, daily_series, dimension_sql, filter_sql, last_day, scoped
@@ -282,6 +283,9 @@ def explain(con: duckdb.DuckDBPyConnection, start: date | str, end: date | str |
     s, e = _day(start), _day(end or start)
     ndays = (e - s).days + 1
     sc = scoped(con, scope)
+    if dimensions is EXPLAIN_DIMENSIONS:  # the defaults skip tag keys this tag_policy does not define (e.g. project)
+        dimensions = tuple(d for d in dimensions if DIMENSIONS.get(d, ("",))[0] is not None
+                           or d in sc.attribution.policy.keys)
     rows = []
     for dim in dimensions:
         ser = daily_series(con, dim, start=s - timedelta(days=rules.window), end=e, filters=filters,
@@ -388,10 +392,12 @@ def diagnose(con: duckdb.DuckDBPyConnection, event: dict[str, Any] | pd.Series, 
         if r["delta"] * ev["impact"] > 0 and np.isfinite(r["share"]):
             parts.append(f"{DIMENSIONS[dim][1].lower()} {r['value']} ({r['share']:.0f}% of the change)")
     when = f"{ev['start']}" + (f" to {ev['end']}" if ev["end"] != ev["start"] else "")
-    scope = "total cost" if ev.get("dimension") in (None, "total") else f"{ev['dimension']} {ev['value']}"
+    what = "total cost" if ev.get("dimension") in (None, "total") else f"{ev['dimension']} {ev['value']}"
     pct = f" ({ev['impact_pct']:+.0f}%)" if ev.get("impact_pct") is not None and np.isfinite(ev["impact_pct"]) else ""
-    text = (f"On {when}, {scope} was ${ev['actual']:,.0f} against ${ev['expected']:,.0f} expected: impact "
-            f"${ev['impact']:+,.0f}{pct}. Driven by " + ("; ".join(parts) if parts else "no single value") + ". "
+    cur = getattr(scope, "currency", None) or "USD"
+    text = (f"On {when}, {what} was {format_money(ev['actual'], cur, 0)} against "
+            f"{format_money(ev['expected'], cur, 0)} expected: impact "
+            f"{format_money(ev['impact'], cur, 0, signed=True)}{pct}. Driven by " + ("; ".join(parts) if parts else "no single value") + ". "
             "Check next: " + " ".join(h["hint"] for h in hs))
     return {"event": ev, "contributors": exp, "drivers": drv, "hints": hs, "narrative": text}
 

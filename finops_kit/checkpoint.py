@@ -732,7 +732,7 @@ def tradeoff_chart(job: JobSpec, node_mtbf_hours: float, tau_minutes: float | No
         f"datum.wall <= {10 * ts!r}")
     xenc = alt.X("tau_min:Q", scale=alt.Scale(type="log"), title="checkpoint interval (minutes, log scale)")
     cost = base.mark_line(color="#1f77b4").encode(
-        xenc, alt.Y("cost:Q", title="expected spot cost ($)", axis=alt.Axis(format="$,.0f")),
+        xenc, alt.Y("cost:Q", title="expected spot cost", axis=alt.Axis(format="$,.0f")),
         tooltip=[alt.Tooltip("tau_min:Q", title="interval (min)"), alt.Tooltip("cost:Q", format="$,.0f"),
                  alt.Tooltip("saving:Q", format=".1%", title="saving vs on-demand")])
     wall = base.mark_line(color="#ff7f0e").encode(

@@ -27,6 +27,7 @@ import csv
 import hashlib
 import re
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,36 @@ from .schema import MONEY
 
 _CODE = re.compile(r"^[A-Z]{3}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
+
+
+def format_money(value: Any, currency: str | None, places: int = 2, *, signed: bool = False) -> str:
+    """The one way the kit writes an amount for people: ``$1,234.50`` in USD, ``1,234.50 EUR`` in any other
+    currency, plain ``1,234.50`` when the currency is unknown; ``-$3.00`` for negatives, ``+$3`` when ``signed``.
+
+    Why one function: reports, alerts and anomaly narratives printed ``$`` whatever the scope's currency, so a EUR
+    bill read as dollars in one sentence and as euros in the table beside it. Rounds half up, as money does.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    r = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    text = f"{abs(r):,.{places}f}"
+    sign = "-" if r < 0 else ("+" if signed and r > 0 else "")
+    if currency in (None, ""):
+        return sign + text
+    if currency == "USD":
+        return f"{sign}${text}"
+    return f"{sign}{text} {currency}"
+
+
+def d3_locale(currency: str | None) -> dict[str, Any]:
+    """The Vega/d3 number locale whose ``$`` format directive writes ``currency`` as :func:`format_money` does.
+
+    The charts' money formats (``$,.2f``) mean "the locale's currency", so passing this locale to vega-embed makes
+    a EUR report's axes and tooltips read ``1.2k EUR`` instead of ``$1.2k``.
+    """
+    affix = ["$", ""] if currency in (None, "", "USD") else ["", f" {currency}"]
+    return {"decimal": ".", "thousands": ",", "grouping": [3], "currency": affix}
 
 
 @dataclass(frozen=True)

@@ -727,7 +727,7 @@ def chart(frame: pd.DataFrame, *, title: str = "Daily cost: actual and forecast"
     band = base.transform_filter(alt.datum.kind == "forecast").transform_calculate(
         lo="level == 80 ? datum.lo_80 : datum.lo_95", hi="level == 80 ? datum.hi_80 : datum.hi_95",
     ).mark_area(opacity=0.25, color="#4c78a8").encode(
-        y=alt.Y("lo:Q", title="EffectiveCost per day ($)", axis=alt.Axis(format="$,.0f")), y2="hi:Q",
+        y=alt.Y("lo:Q", title="EffectiveCost per day", axis=alt.Axis(format="$,.0f")), y2="hi:Q",
         tooltip=[alt.Tooltip("day:T"), alt.Tooltip("lo:Q", format="$,.0f", title="low"),
                  alt.Tooltip("hi:Q", format="$,.0f", title="high")])
     lines = base.mark_line(point=alt.OverlayMarkDef(size=12)).encode(

@@ -43,7 +43,7 @@ import os
 import platform
 import re
 from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,14 @@ EMBED_OPTIONS = {"actions": {"export": True, "source": False, "compiled": False,
                  "renderer": "svg"}
 
 
+def embed_options() -> dict[str, Any]:
+    """:data:`EMBED_OPTIONS` plus the number locale of the scope's currency, so a chart's ``$`` money formats
+    write the same currency as the tables beside it (``1.2k EUR`` in a EUR scope)."""
+    from .currency import d3_locale
+
+    return {**EMBED_OPTIONS, "formatLocale": d3_locale(_state["currency"])}
+
+
 def _offline_renderer(spec: dict, **kwargs: Any) -> dict[str, str]:
     """Altair renderer for reports: a ``<div>`` and a small script calling ``vegaEmbed`` (bundle in the page)."""
     _state["chart_seq"] += 1
@@ -199,7 +207,7 @@ def _offline_renderer(spec: dict, **kwargs: Any) -> dict[str, str]:
         "var spec=" + _script_json(spec) + ";"
         "if(!window.vegaEmbed){el.textContent='Chart not rendered: the Vega bundle is missing from this page "
         "(render it with finops-kit report).';return;}"
-        "window.vegaEmbed(el,spec," + _script_json(EMBED_OPTIONS) + ")"
+        "window.vegaEmbed(el,spec," + _script_json(embed_options()) + ")"
         ".catch(function(e){el.setAttribute('data-error','1');el.textContent='Chart error: '+e;});})();"
     )
     body = (f'<div id="{div_id}" class="finops-chart vega-embed-target"></div>\n'
@@ -234,7 +242,7 @@ def _live_renderer(spec: dict, **kwargs: Any) -> dict[str, str]:
         "el.textContent='Chart not drawn: the Vega bundle is not loaded in this page; re-run the notebook from "
         "its setup cell (nb.setup / finops_kit.notebook.live_charts(reset=True)).';return;}"
         "return setTimeout(function(){draw(n+1);},100);}"
-        "window.vegaEmbed(el,spec," + _script_json(EMBED_OPTIONS) + ")"
+        "window.vegaEmbed(el,spec," + _script_json(embed_options()) + ")"
         ".catch(function(e){el.setAttribute('data-error','1');el.textContent='Chart error: '+e;});}"
         "var spec=" + _script_json(spec) + ";draw(0);})();"
     )
@@ -247,20 +255,11 @@ def _live_renderer(spec: dict, **kwargs: Any) -> dict[str, str]:
 # formatting and tables
 
 def money(value: Any, currency: str | None = SCOPE_CURRENCY, places: int = 2) -> str:
-    """``1234.5`` -> ``$1,234.50`` (``-$3.00`` for negatives; ``1,234.50 EUR`` for other currencies)."""
-    if currency == SCOPE_CURRENCY:
-        currency = _state["currency"]
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    d = value if isinstance(value, Decimal) else Decimal(str(value))
-    r = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)  # money rounds half up, not to even
-    text = f"{abs(r):,.{places}f}"
-    sign = "-" if r < 0 else ""
-    if currency in (None, ""):
-        return sign + text
-    if currency == "USD":
-        return f"{sign}${text}"
-    return f"{sign}{text} {currency}"
+    """``1234.5`` -> ``$1,234.50`` (``-$3.00`` for negatives; ``1,234.50 EUR`` for other currencies); the scope's
+    currency unless given (see :func:`finops_kit.currency.format_money`)."""
+    from .currency import format_money
+
+    return format_money(value, _state["currency"] if currency == SCOPE_CURRENCY else currency, places)
 
 
 #: fenced code blocks and inline code spans: Markdown shows their text verbatim (a ``\\$`` there would show the

@@ -310,8 +310,30 @@ def test_a_notebook_shows_money_in_the_scope_currency():
         assert sc.currency == "EUR"
         assert nb.money(1234.5) == "1,234.50 EUR" and "100.00 EUR" in nb.table(
             __import__("pandas").DataFrame({"cost": [Decimal(100)]})).markup
+        # charts too: their "$" money formats take the locale's currency, which the page's vega-embed call sets
+        assert nb.embed_options()["formatLocale"]["currency"] == ["", " EUR"]
+        html = nb._offline_renderer({"mark": "bar"})["text/html"]
+        assert '"formatLocale":{"currency":["", " EUR"]'.replace(", ", ",") in html.replace(", ", ",")
     finally:
         nb._state["currency"] = "USD"
+    assert nb.embed_options()["formatLocale"]["currency"] == ["$", ""]
+
+
+def test_alerts_and_anomaly_narratives_write_the_scope_currency():
+    """Before: "was $1,234 against $100 expected" in a EUR scope, beside tables in EUR; and diagnosing an anomaly
+    raised "dimension 'project': not a key of tag_policy" for a policy without a project key."""
+    from finops_kit import anomaly as an
+    from finops_kit.currency import format_money
+
+    assert format_money(Decimal("1234.5"), "EUR", 0) == "1,235 EUR"
+    assert format_money(-3, "USD") == "-$3.00" and format_money(3, "USD", 0, signed=True) == "+$3"
+    assert format_money(Decimal("0.125"), None) == "0.13"  # half up, not to even
+    con = _two_currencies()
+    eur = S.resolve(con, CONFIG, currency="EUR")
+    ev = {"dimension": "total", "value": "total", "start": dt.date(2026, 10, 5), "end": dt.date(2026, 10, 5),
+          "actual": 1234.0, "expected": 100.0, "impact": 1134.0, "impact_pct": 1134.0}
+    text = an.diagnose(con, ev, scope=eur)["narrative"]
+    assert "1,234 EUR against 100 EUR expected: impact +1,134 EUR" in text and "$" not in text
 
 
 @pytest.mark.parametrize("args, code, message", [
