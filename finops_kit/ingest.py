@@ -42,6 +42,7 @@ from .warehouse import (
     TOLERANCE,
     add_custom_columns,
     connect,
+    removed_if_failed,
     scalar,
     warehouse_path,
     write_error,
@@ -218,7 +219,21 @@ def _focus_select(source: Source, staged: StagedSource, ingest_id: str, passthro
     )
 
 
-def ingest(
+def ingest(paths: list[str] | str, *, warehouse: str | None = None, con: duckdb.DuckDBPyConnection | None = None,
+           **options) -> IngestResult:
+    """Ingest billing files into the warehouse; see :func:`ingest_files` for the options and guarantees.
+
+    When the call opens the warehouse itself, a failure also removes what opening it created (a new warehouse
+    file, its folders), as the CLI always did: ``fk.ingest(bad_file, warehouse="new/wh.duckdb")`` used to leave
+    ``new/`` and an empty warehouse behind.
+    """
+    if con is not None:
+        return ingest_files(paths, warehouse=warehouse, con=con, **options)
+    with removed_if_failed(warehouse):
+        return ingest_files(paths, warehouse=warehouse, **options)
+
+
+def ingest_files(
     paths: list[str] | str,
     *,
     warehouse: str | None = None,

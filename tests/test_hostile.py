@@ -329,6 +329,13 @@ def test_failed_ingest_into_a_missing_folder_creates_nothing(tmp_path, capsys):
     refused(_ingest([_csv(tmp_path / "bad.csv", bad)], target), target, capsys,
             r"bad\.csv, row 2, column 'BilledCost': cannot parse 'ten'")
     assert not (tmp_path / "new").exists()
+    # the same from Python: fk.ingest left new/deeper/wh.duckdb behind
+    import finops_kit as fk
+    from finops_kit.errors import InputError
+
+    with pytest.raises(InputError, match="cannot parse 'ten'"):
+        fk.ingest(str(tmp_path / "bad.csv"), warehouse=str(target))
+    assert not (tmp_path / "new").exists()
 
 
 def test_export_where_errors_are_one_line_and_write_nothing(wh, tmp_path, capsys):
