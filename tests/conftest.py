@@ -54,6 +54,16 @@ def sample_warehouse(tmp_path_factory) -> str:
     return path
 
 
+@pytest.fixture(scope="session")
+def sample_con(sample_warehouse):
+    """A read-only connection to :func:`sample_warehouse`, shared by the tests of one worker that only read."""
+    import finops_kit as fk
+
+    c = fk.connect(sample_warehouse, read_only=True)
+    yield c
+    c.close()
+
+
 @contextmanager
 def local_moto_server():
     """A real moto server (server mode) on 127.0.0.1 and a free port, stopped on exit; yields its URL.

@@ -19,11 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "finops.yaml")
 
 
-@pytest.fixture(scope="module")
-def con(sample_warehouse):
-    c = fk.connect(sample_warehouse, read_only=True)
-    yield c
-    c.close()
+@pytest.fixture()
+def con(sample_con):  # these tests only read the sample warehouse
+    return sample_con
 
 
 def test_gpu_spend_by_team_consolidates_tag_spellings_and_ties_to_metrics(con):

@@ -15,11 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "finops.yaml")
 
 
-@pytest.fixture(scope="module")
-def con(sample_warehouse):
-    c = fk.connect(sample_warehouse, read_only=True)
-    yield c
-    c.close()
+@pytest.fixture()
+def con(sample_con):  # these tests only read the sample warehouse
+    return sample_con
 
 
 def test_explorer_opens_populated_and_drills_team_service_resource(con, tmp_path):
