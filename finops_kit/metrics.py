@@ -290,6 +290,11 @@ def configure_parser(p: argparse.ArgumentParser, command: str = "metrics") -> No
     p.add_argument("--host-map", metavar="FILE", help="host,resource_id[,timezone] CSV for nvidia-smi / DCGM hosts")
     p.add_argument("--runs-file", metavar="FILE", help="training runs CSV (run_id,start,end,resource_ids): adds "
                    "training-run cost (ai_units)")
+    p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                   help="spark: compute the whole-table part on Apache Spark over a FOCUS dataset folder given as "
+                        "--warehouse (finops_kit/spark_metrics.py); same output")
+    p.add_argument("--spark-master", metavar="URL", help="with --engine spark: local[N], spark://..., or sc://... "
+                   "(Spark Connect); default $FINOPS_SPARK_MASTER or local[*]")
 
 
 def run(args: argparse.Namespace, command: str = "metrics") -> int:
@@ -301,6 +306,17 @@ def run(args: argparse.Namespace, command: str = "metrics") -> int:
     if bad:
         raise ConfigError(f"-p {bad[0]}: not a scope parameter; metrics takes {', '.join(scope_mod.PARAMETERS)}")
     sc = Scope.parse({n: v for n, (_raw, v) in cli.items()})
+    if getattr(args, "engine", "duckdb") == "spark":
+        from .spark_metrics import spark_metrics
+
+        if getattr(args, "gpu_metrics", None) or getattr(args, "runs_file", None):
+            raise ConfigError("--gpu-metrics/--runs-file: not with --engine spark (they join per-resource hours "
+                              "outside the warehouse); run them with the default engine on the dataset")
+        if not args.warehouse:
+            raise ConfigError("--engine spark: give the FOCUS dataset folder with --warehouse DIR")
+        m = spark_metrics(args.warehouse, sc, args.config, master=args.spark_master)
+        print(json.dumps(m.to_dict(), indent=2) if args.json else m.to_text())
+        return 0
     con = connect(args.warehouse or os.environ.get("FINOPS_WAREHOUSE"), read_only=True, quiet=True)
     try:
         m = metrics(con, sc.resolve(con, args.config), gpu_metrics=getattr(args, "gpu_metrics", None),

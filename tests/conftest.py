@@ -83,3 +83,33 @@ def local_moto_server():
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+def _spark_missing(reason: str) -> None:
+    """Skip a Spark test where Spark cannot run -- but fail under CI=true, where CI installs Java and pyspark."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"Spark tests need pyspark and Java under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session per test worker: local[2], UI and progress bars off, 2 shuffle partitions, UTC.
+    Skips cleanly when pyspark or Java is missing (fails under CI=true)."""
+    import shutil
+
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        _spark_missing("pyspark is not installed (pip install 'finops-kit[spark]')")
+    home = os.environ.get("JAVA_HOME")
+    if not (shutil.which("java") or (home and Path(home, "bin", "java").exists())):
+        _spark_missing("Java is not installed (Spark needs Java 17)")
+    session = (SparkSession.builder.master("local[2]").appName("finops-kit tests")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "2").config("spark.default.parallelism", "2")
+               .config("spark.sql.session.timeZone", "UTC").config("spark.driver.memory", "1g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
