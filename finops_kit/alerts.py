@@ -45,7 +45,8 @@ class Alert:
 
 
 def configure_parser(parser: argparse.ArgumentParser, command: str = "check") -> None:
-    parser.add_argument("--warehouse", help="warehouse file (default: $FINOPS_WAREHOUSE or data/warehouse.duckdb)")
+    parser.add_argument("--warehouse", help="warehouse file or FOCUS dataset (folder or s3://bucket/prefix; default: "
+                            "$FINOPS_WAREHOUSE or data/warehouse.duckdb)")
     parser.add_argument("--config", help="config file (default: $FINOPS_CONFIG or ./finops.yaml)")
     parser.add_argument("--as-of", dest="as_of", help="evaluate as of this day, YYYY-MM-DD (default: last day billed)")
     parser.add_argument("--quiet", action="store_true", help="print only the alerts, no 'all clear' line")

@@ -10,7 +10,8 @@ from .errors import FinopsError
 
 def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
     if command in ("ingest", "reconcile", "export"):
-        p.add_argument("--warehouse", help="warehouse file (default: $FINOPS_WAREHOUSE or data/warehouse.duckdb)")
+        p.add_argument("--warehouse", help="warehouse file or FOCUS dataset (folder or s3://bucket/prefix; default: "
+                            "$FINOPS_WAREHOUSE or data/warehouse.duckdb)")
     if command == "ingest":
         p.add_argument("paths", nargs="+", metavar="PATH_OR_GLOB", help="files, globs, folders or s3://bucket/prefix/")
         p.add_argument("--format", default="auto", dest="source_format",
@@ -27,7 +28,12 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
                        help="AWS CUR: keep every source column the FOCUS mapping does not use as an x_ column "
                             "(default: the curated list in finops_kit/data/aws_cur_extra_columns.csv)")
     elif command == "export":
-        p.add_argument("--out", required=True, help="output file (.parquet or .csv)")
+        out = p.add_mutually_exclusive_group(required=True)
+        out.add_argument("--out", help="output file (.parquet or .csv)")
+        out.add_argument("--dataset", metavar="DIR",
+                         help="write the whole warehouse as a FOCUS dataset folder instead: hive-partitioned parquet "
+                              "(focus/provider=/billing_period=), its other tables and finops-dataset.json; "
+                              "'fk.connect(DIR)' and every --warehouse open it read-only")
         p.add_argument("--where", help="optional SQL filter on the FOCUS table, e.g. \"ProviderName = 'AWS'\"")
         p.add_argument("--focus-version", default="1.2", choices=("1.2", "1.3"),
                        help="FOCUS version of the file: 1.2 (default, the warehouse's schema) or 1.3 Cost and Usage")
@@ -102,10 +108,32 @@ def _export(args: argparse.Namespace) -> int:
     from .export import export_focus
     from .warehouse import connect
 
+    if args.dataset:
+        return _export_dataset(args)
     con = connect(args.warehouse, read_only=True, quiet=True)
     try:
         n = export_focus(con, args.out, where=args.where, focus_version=args.focus_version)
     finally:
         con.close()
     print(f"wrote {n:,} rows to {args.out}")
+    return 0
+
+
+def _export_dataset(args: argparse.Namespace) -> int:
+    """``export --dataset DIR``: the whole warehouse, so that the dataset carries its reconciliation proof (a
+    filtered or FOCUS 1.3 copy would not reconcile, hence no --where / --focus-version here)."""
+    from .dataset import write_dataset
+    from .errors import ConfigError
+    from .warehouse import connect
+
+    if args.where or args.focus_version != "1.2":
+        raise ConfigError("--dataset writes the whole warehouse as stored (FOCUS 1.2 with its reconciliation); "
+                          "--where and --focus-version apply to --out files only")
+    con = connect(args.warehouse, read_only=True, quiet=True)
+    try:
+        m = write_dataset(con, args.dataset)
+    finally:
+        con.close()
+    print(f"wrote FOCUS dataset {args.dataset}: {m.rows:,} rows in {len(m.raw.get('partitions', []))} "
+          f"partition(s) (provider, billing_period), tables {', '.join(m.tables)}")
     return 0

@@ -280,7 +280,8 @@ def token_unit_costs(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------------------------------------ CLI
 def configure_parser(p: argparse.ArgumentParser, command: str = "metrics") -> None:
-    p.add_argument("--warehouse", help="warehouse file (default: $FINOPS_WAREHOUSE or data/warehouse.duckdb)")
+    p.add_argument("--warehouse", help="warehouse file or FOCUS dataset (folder or s3://bucket/prefix; default: "
+                            "$FINOPS_WAREHOUSE or data/warehouse.duckdb)")
     p.add_argument("--config", help="finops.yaml (default: $FINOPS_CONFIG or ./finops.yaml)")
     p.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                    help="scope parameter: " + ", ".join(scope_mod.PARAMETERS))

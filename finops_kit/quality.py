@@ -28,7 +28,7 @@ from .datafiles import data_rows
 from .errors import InputError
 from .schema import MONEY, allowed_values, focus_columns
 from .sources.base import Source, StagedSource, ident, sql_str
-from .warehouse import FOCUS_TABLE
+from .warehouse import FOCUS_TABLE, has_table
 
 TABLE = "data_quality"
 
@@ -140,7 +140,8 @@ def rules() -> tuple[Rule, ...]:
     return tuple(out)
 
 
-def _ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``data_quality`` table if missing (also the reference schema of a FOCUS dataset's table)."""
     con.execute(_DDL)
 
 
@@ -163,7 +164,7 @@ def check(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, 
     One aggregate over the new rows (grouped by source file) evaluates every rule; a second, over the few rows
     that carry ``x_Repair``, counts the repairs.
     """
-    _ensure_table(con)
+    ensure_table(con)
     rs = _with_conditions(con, ingest_id, rules())
     renamed = source.renamed_columns(staged, passthrough)
     notes = source.file_notes(staged)
@@ -278,8 +279,7 @@ def summary_line(con: duckdb.DuckDBPyConnection) -> str:
     """One line on the data quality of what the warehouse holds now (active ingests), for report headers."""
     # fetchall, not fetchone: DuckDB 2.0 keeps a partly fetched result open, and the notebook's next con.sql()
     # then failed with "connection has an unfinished result" (every report's first query after the header)
-    have = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [TABLE]).fetchall()[0][0]
-    if not have:
+    if not has_table(con, TABLE):  # a table of a warehouse file, or a view of an opened FOCUS dataset
         return "Data quality: not recorded (the warehouse was ingested before data-quality checks)"
     rows = con.execute(
         f"""SELECT q.kind, q.rule, sum(q.rows)::BIGINT, sum(q.billed_cost)

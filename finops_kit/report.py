@@ -845,7 +845,8 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -
                         help="notebook paths or names in the notebooks folder (e.g. tagging_audit)")
     parser.add_argument("--all", action="store_true", help="every notebooks/*.ipynb not starting with '_'")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters")
-    parser.add_argument("--warehouse", help="warehouse file (default: $FINOPS_WAREHOUSE or data/warehouse.duckdb)")
+    parser.add_argument("--warehouse", help="warehouse file or FOCUS dataset (folder or s3://bucket/prefix; default: "
+                                            "$FINOPS_WAREHOUSE or data/warehouse.duckdb)")
     parser.add_argument("--out", default=None, help="output folder (default: reports)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="notebook parameter; VALUE is a YAML scalar or list (repeatable)")
@@ -1085,9 +1086,15 @@ def run(args: argparse.Namespace, command: str = "report") -> int:
     out_arg: Path = s["out"]
     if out_arg.exists() and not out_arg.is_dir():
         raise ConfigError(f"--out {out_arg}: is a file; expected a folder for the reports")
-    wh = Path(warehouse_path(args.warehouse))
-    if not wh.is_file():
-        raise FinopsError(f"{wh}: no warehouse here; run 'finops-kit ingest' first")
+    from . import dataset
+
+    target = warehouse_path(args.warehouse)
+    if dataset.is_location(target):  # a FOCUS dataset: s3:// mirrored once here, not once per kernel
+        wh = dataset.local_copy(target)
+    else:
+        wh = Path(target)
+        if not wh.is_file():
+            raise FinopsError(f"{wh}: no warehouse here; run 'finops-kit ingest' first")
     from .warehouse import connect
 
     connect(wh, read_only=True).close()  # a locked, damaged or foreign file: one line now, not one per kernel
@@ -1198,7 +1205,9 @@ def _run_coverage(jobs: list[Job]) -> dict[str, Any] | None:
     """The data coverage of the warehouse the jobs read (None when none takes a warehouse); a warehouse that
     cannot be summarized gives an ``error`` entry instead of stopping the reports."""
     wh = next((j.parameters["warehouse"] for j in jobs if isinstance(j.parameters.get("warehouse"), str)), None)
-    if not wh or not Path(wh).is_file():
+    from .dataset import is_location
+
+    if not wh or not (Path(wh).is_file() or is_location(wh)):
         return None
     try:
         return data_coverage(wh)

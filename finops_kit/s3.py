@@ -181,3 +181,61 @@ def fetch_delivery(url: str, cache_dir: str | None = None, *, endpoint_url: str 
     """Local copies of the current files of an S3 delivery (what :func:`finops_kit.inputs.resolve` needs)."""
     rep = sync_delivery(url, cache_dir, endpoint_url=endpoint_url)
     return ResolvedInputs(files=rep.files, skipped=rep.skipped)
+
+
+def sync_prefix(url: str, cache_dir: str | os.PathLike, *, required: str | None = None,
+                endpoint_url: str | None = None) -> Path:
+    """Mirror every object under ``s3://bucket/prefix/`` into ``cache_dir/bucket/prefix/`` and return that folder.
+
+    For a FOCUS dataset (:mod:`finops_kit.dataset`) kept in a bucket: DuckDB 2.0.1 wheels have no S3 reader
+    (httpfs needs the internet to install), so the objects are fetched with boto3 as an S3 delivery is. An
+    object already in the cache with the same ETag and size is not fetched again; a cached file whose object is
+    gone is removed, so the mirror never mixes an old partition into a re-exported dataset. ``required``: a key
+    (relative to the prefix) that must exist -- the dataset's manifest -- checked before anything is written.
+    Every local path is checked to stay inside the cache before the first byte is written.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = parse_url(url)
+    prefix = prefix.strip("/")
+    base = f"{prefix}/" if prefix else ""
+    root = Path(cache_dir) / bucket
+    dest = root / prefix if prefix else root
+    try:
+        s3 = _client(endpoint_url)
+        objects: dict[str, dict] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith("/"):  # folder markers of some consoles
+                    objects[obj["Key"]] = obj
+        if not objects:
+            raise FinopsError(f"{url}: no objects under this prefix")
+        if required and f"{base}{required}" not in objects:
+            raise FinopsError(f"{url}: no {required} under this prefix (not a FOCUS dataset; write one with "
+                              "'finops-kit export --dataset DIR' and upload the folder)")
+        targets = {k: local_path(root, k, f"s3://{bucket}/{k}") for k in objects}
+        dest.mkdir(parents=True, exist_ok=True)
+        index_path = dest / ETAG_INDEX
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+        for key in sorted(objects):
+            local, obj = targets[key], objects[key]
+            if local.exists() and index.get(key) == obj.get("ETag") and local.stat().st_size == obj["Size"]:
+                continue
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(local.name + ".part")
+            s3.download_file(bucket, key, str(tmp))
+            os.replace(tmp, local)
+            index[key] = obj.get("ETag")
+        keep = {p.resolve() for p in targets.values()} | {index_path.resolve()}
+        for f in sorted(dest.rglob("*"), reverse=True):  # files of objects that are gone, then empty folders
+            if f.is_file() and f.resolve() not in keep:
+                f.unlink()
+            elif f.is_dir() and not any(f.iterdir()):
+                f.rmdir()
+        index = {k: v for k, v in index.items() if k in objects}
+        index_path.write_text(json.dumps(index, indent=1, sort_keys=True), encoding="utf-8")
+    except FinopsError:
+        raise
+    except (BotoCoreError, ClientError) as exc:
+        raise _error(url, exc) from None
+    return dest

@@ -243,9 +243,13 @@ class Scope:
         the reporting currency (``x_SourceCurrency`` keeps the original). ``rowid`` adds ``_rowid`` (the table's
         rowid: a stable row key for joins).
         """
-        rid = ", f.rowid AS _rowid" if rowid else ""
+        src, rid = FOCUS_TABLE, ""
+        if rowid:  # a FOCUS dataset's view has no rowid: its keyed view carries one (finops_kit.dataset)
+            from .dataset import row_source
+
+            src, rid = row_source(self.con)
         if not self.convert:
-            return f"(SELECT f.*{rid} FROM {FOCUS_TABLE} f WHERE {self.where(period=period)})"
+            return f"(SELECT f.*{rid} FROM {src} f WHERE {self.where(period=period)})"
         to = self.currency
         rows = [r for r in self.rates.rows if r[2] == to]
         vals = ", ".join(f"({sql_str(m)}, {sql_str(fr)}, CAST({sql_str(r)} AS {MONEY}))" for m, fr, _, r in rows) \
@@ -255,7 +259,7 @@ class Scope:
         repl = ", ".join(f"CAST(f.{c} * {rate} AS {MONEY}) AS {c}" for c in MONEY_COLUMNS)
         return (f"(SELECT f.* REPLACE ({repl}, {sql_str(to)} AS BillingCurrency), "
                 f"f.BillingCurrency AS x_SourceCurrency{rid} "
-                f"FROM {FOCUS_TABLE} f "
+                f"FROM {src} f "
                 f"LEFT JOIN (VALUES {vals}) m(month, frm, rate) "
                 f"  ON m.frm = f.BillingCurrency AND m.month = strftime(f.BillingPeriodStart, '%Y-%m') "
                 f"LEFT JOIN (VALUES {vals}) a(month, frm, rate) ON a.frm = f.BillingCurrency AND a.month = '*' "

@@ -105,8 +105,15 @@ def connect(path: str | os.PathLike | None = None, *, write: bool | None = None,
                                      else "memory_limit")
     if target == ":memory:":
         writable = True
-    else:
+    elif not target.startswith("s3://"):
         target = _locate(target, discover=path is None, writable=writable)
+    from . import dataset
+
+    if target != ":memory:" and dataset.is_location(target):  # a FOCUS dataset folder or s3:// prefix
+        if writable:
+            raise dataset.read_only_error(target)
+        con = dataset.open_dataset(target, memory_limit=limit)
+        return _opened(con, path, quiet)
     try:
         if target != ":memory:" and writable:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -116,25 +123,39 @@ def connect(path: str | os.PathLike | None = None, *, write: bool | None = None,
     try:
         if target != ":memory:":
             _check_complete(con, Path(target))
-        con.execute("SET TimeZone = 'UTC'")  # FOCUS dates are UTC; naive source timestamps are read as UTC
-        if not _stdout_is_tty() or os.environ.get("FINOPS_REPORT") == "1":
-            # DuckDB draws its progress bar on stdout for any query over 2 s: in piped output (finops-kit metrics
-            # --json > file, a subprocess, a kernel) it corrupts what the command prints
-            # (a report kernel: DuckDB's Jupyter bar is an ipywidgets FloatProgress that drags the 1.9 MB widget
-            # manager into the static page)
-            con.execute("SET enable_progress_bar = false")
-        if limit:
-            con.execute(f"SET memory_limit = '{limit}'")
+        configure(con, limit)
         if writable:
             ensure_schema(con)
     except (duckdb.Error, OSError) as exc:
         con.close()
         raise open_error(target, exc, not writable) from None
+    return _opened(con, path, quiet)
+
+
+def _opened(con: duckdb.DuckDBPyConnection, path: str | os.PathLike | None,
+            quiet: bool | None) -> duckdb.DuckDBPyConnection:
+    """``fk.connect()`` without a path: remember the connection for the one-line API and say what it opened."""
     if path is None:
         _DEFAULT["con"] = con  # the one-line API (fk.costs) answers on this connection too
         if not (quiet if quiet is not None else os.environ.get("FINOPS_QUIET") == "1"):
             print(info(con))
     return con
+
+
+def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
+    """The session settings of every connection the kit opens (a warehouse file or a FOCUS dataset's views).
+
+    ``memory_limit`` must already be checked (:func:`memory_limit_setting`).
+    """
+    con.execute("SET TimeZone = 'UTC'")  # FOCUS dates are UTC; naive source timestamps are read as UTC
+    if not _stdout_is_tty() or os.environ.get("FINOPS_REPORT") == "1":
+        # DuckDB draws its progress bar on stdout for any query over 2 s: in piped output (finops-kit metrics
+        # --json > file, a subprocess, a kernel) it corrupts what the command prints
+        # (a report kernel: DuckDB's Jupyter bar is an ipywidgets FloatProgress that drags the 1.9 MB widget
+        # manager into the static page)
+        con.execute("SET enable_progress_bar = false")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
 
 
 #: The connection of the last ``fk.connect()`` without a path: ``fk.costs``/``fk.explore`` reuse it.
@@ -186,39 +207,60 @@ def _locate(target: str, *, discover: bool, writable: bool) -> str:
 
 @dataclass(frozen=True)
 class WarehouseInfo:
-    """Which file a connection opened and what it holds; ``str()`` is one line."""
+    """Which file (or FOCUS dataset) a connection opened and what it holds; ``str()`` is one line."""
 
     path: str
     read_only: bool
     rows: int
     periods: tuple[str, ...]
     providers: tuple[str, ...]
+    #: for a FOCUS dataset (:mod:`finops_kit.dataset`): the engine that wrote it ("duckdb", "spark"); else None
+    dataset_engine: str | None = None
+    #: for a FOCUS dataset: when it was written (UTC, ISO 8601)
+    dataset_created_at: str | None = None
 
     def __str__(self) -> str:
         mode = "read-only" if self.read_only else "read-write"
+        what = "warehouse"
+        if self.dataset_engine:
+            what = "FOCUS dataset"
+            mode = f"read-only, written by {self.dataset_engine} at {self.dataset_created_at}"
         if not self.rows:
-            return f"warehouse {self.path} ({mode}): empty (no billing data ingested)"
+            return f"{what} {self.path} ({mode}): empty (no billing data ingested)"
         span = self.periods[0] if len(self.periods) == 1 else f"{self.periods[0]}..{self.periods[-1]}"
-        return (f"warehouse {self.path} ({mode}): {self.rows:,} FOCUS rows, billing periods {span} "
+        return (f"{what} {self.path} ({mode}): {self.rows:,} FOCUS rows, billing periods {span} "
                 f"({len(self.periods)}), providers {', '.join(self.providers)}")
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether ``con``'s database has a table or view ``name`` (an opened FOCUS dataset's tables are views)."""
+    complete(con)
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND "
+                            "table_catalog = current_database() AND table_schema = 'main'",
+                            [name]).fetchall()[0][0])
 
 
 def info(con: duckdb.DuckDBPyConnection) -> WarehouseInfo:
     """The file behind ``con`` and what it holds (rows, billing periods, providers), for a one-line summary."""
+    from .dataset import opened
+
     complete(con)
     path, ro = con.execute("SELECT coalesce(path, ':memory:'), readonly FROM duckdb_databases() "
                            "WHERE database_name = current_database()").fetchall()[0]
-    has = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND database_name = "
-                      "current_database()", [FOCUS_TABLE]).fetchall()[0][0]
-    if not has:
-        return WarehouseInfo(path, bool(ro), 0, (), ())
+    ds = opened(con)
+    extra: dict[str, Any] = {}
+    if ds:
+        path, ro = ds["location"], True
+        extra = {"dataset_engine": ds["engine"], "dataset_created_at": ds["created_at"]}
+    if not has_table(con, FOCUS_TABLE):
+        return WarehouseInfo(path, bool(ro), 0, (), (), **extra)
     rows, periods, providers = con.execute(
         f"SELECT (SELECT count(*) FROM {FOCUS_TABLE}), "
         f"(SELECT list(p ORDER BY p) FROM (SELECT DISTINCT strftime(BillingPeriodStart, '%Y-%m') AS p "
         f"  FROM {FOCUS_TABLE} WHERE BillingPeriodStart IS NOT NULL)), "
         f"(SELECT list(p ORDER BY p) FROM (SELECT DISTINCT ProviderName AS p FROM {FOCUS_TABLE} "
         f"  WHERE ProviderName IS NOT NULL))").fetchall()[0]
-    return WarehouseInfo(path, bool(ro), int(rows), tuple(periods or ()), tuple(providers or ()))
+    return WarehouseInfo(path, bool(ro), int(rows), tuple(periods or ()), tuple(providers or ()), **extra)
 
 
 def complete(con: duckdb.DuckDBPyConnection) -> None:
@@ -279,7 +321,8 @@ def open_error(target: str, exc: BaseException, read_only: bool) -> FinopsError:
         return FinopsError(f"{target}: the warehouse is in use by {holder}; {advice}")
     code = getattr(exc, "errno", None)
     if isinstance(exc, IsADirectoryError) or "is a directory" in low:
-        return FinopsError(f"{target}: is a folder; --warehouse expects a .duckdb file (e.g. {target}/warehouse.duckdb)")
+        return FinopsError(f"{target}: is a folder; --warehouse expects a .duckdb file (e.g. {target}/warehouse.duckdb) "
+                           f"or a FOCUS dataset folder (this one has no {_dataset_manifest()})")
     if isinstance(exc, NotADirectoryError | FileExistsError) or "not a directory" in low:
         parent = next((str(p) for p in Path(target).parents if p.is_file()), str(Path(target).parent))
         return FinopsError(f"{target}: {parent} is a file, not a folder; choose another --warehouse")
@@ -299,6 +342,12 @@ def open_error(target: str, exc: BaseException, read_only: bool) -> FinopsError:
         return FinopsError(f"{target}: {what} ({size:,} bytes); expected a finops-kit warehouse. Rebuild it with "
                            "'finops-kit ingest' into a new file, or restore a backup")
     return FinopsError(f"{target}: cannot open the warehouse ({text[:300]})")
+
+
+def _dataset_manifest() -> str:
+    from .dataset import MANIFEST
+
+    return MANIFEST
 
 
 def _command_line(pid: int) -> str | None:
