@@ -565,46 +565,87 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
 # ------------------------------------------------------------------------------------------------ provisioned AI
 def provisioned_break_even(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """Provisioned AI throughput (Azure OpenAI PTU, Bedrock provisioned throughput, Vertex GSU) against
-    pay-as-you-go tokens, per provider and model with capacity lines in scope.
+    pay-as-you-go tokens of the same model, per provider and model with capacity lines in scope.
 
-    From :mod:`finops_kit.tokens` (the kit's one answer for token rows, counts and prices): ``hourly_cost`` = Σ
-    EffectiveCost of the model's capacity rows / the hours their charge periods span (a capacity billed per day is
-    24 h of capacity); ``payg_per_1m`` = what a million of the model's pay-as-you-go tokens cost in scope (its own
-    input/output mix, :func:`finops_kit.tokens.unit_costs`); **break-even** = hourly_cost / (payg_per_1m / 1e6)
-    tokens per hour: below it, the same tokens bought pay-as-you-go cost less. ``days_payg_above`` counts the days
-    whose pay-as-you-go tokens alone averaged more than that per hour -- a lower bound of the demand, because the
-    tokens the capacity served are not billed per token (take those from the service's metrics)."""
+    From :mod:`finops_kit.tokens` (the kit's one answer for token rows, counts and prices). The model of a capacity
+    row is the token rules' model (Bedrock names it in the usage type), else the row's ``model`` tag through the tag
+    policy (an Azure PTU meter is the same for every model: the deployment's tag says which one it serves), else the
+    model of the other rows of its commitment (an Azure ``UnusedReservation`` row carries no resource or tag).
+
+    * ``capacity_cost`` = Σ EffectiveCost of the model's capacity rows (reservation-covered and unused hours at the
+      reservation's rate); ``capacity_hours`` = the distinct hours their charge periods cover (one day of capacity is
+      24 h however many rows bill it); ``hourly_cost`` = cost / hours, the hourly commitment price.
+    * ``payg_tokens``, ``payg_cost``: the model's pay-as-you-go tokens in scope and their EffectiveCost (its own mix
+      of token types, ``payg_mix``); ``payg_per_1m`` = cost per million of them.
+    * **break-even** = hourly price / pay-as-you-go price per token = ``hourly_cost × payg_tokens / payg_cost``
+      tokens per hour (exact Decimal): below it, the same tokens bought pay-as-you-go cost less.
+    * ``days_payg_above``: days whose pay-as-you-go tokens alone ran above the break-even rate;
+      ``hours_per_day_above``: hours above it per day with pay-as-you-go tokens, each charge period's tokens spread
+      evenly over its hours (a daily export counts 24 h on a day above, an hourly CUR each hour). Both are lower
+      bounds of the demand: the tokens the capacity served are not billed per token (take those from the service's
+      metrics)."""
     sc = _require(sc)
     rows = tokens.rows_sql(con, sc)
+    tag_model = sc.attribution.value_sql("model", valid_only=False) if "model" in sc.attribution.policy.keys \
+        else "CAST(NULL AS VARCHAR)"
+    cols = ["provider", "model", "currency", "capacity_cost", "capacity_hours", "hourly_cost", "payg_tokens",
+            "payg_cost", "payg_mix", "payg_per_1m", "break_even_tokens_per_hour", "payg_days", "days_payg_above",
+            "hours_per_day_above"]
     cap = _frame(con, f"""
-      SELECT ProviderName AS provider, x_AiModel AS model, BillingCurrency AS currency,
-             sum(EffectiveCost)::{MONEY} AS capacity_cost,
-             sum(epoch(ChargePeriodEnd) - epoch(ChargePeriodStart)) / 3600.0 AS capacity_hours
-      FROM {rows} WHERE x_TokenClass = 'provisioned throughput' GROUP BY ALL""")
-    cols = ["provider", "model", "currency", "capacity_cost", "capacity_hours", "hourly_cost", "payg_per_1m",
-            "break_even_tokens_per_hour", "payg_days", "days_payg_above"]
+      WITH c AS (
+        SELECT *, coalesce(x_AiModel, {tag_model}) AS _m FROM {rows} WHERE x_TokenClass = 'provisioned throughput'),
+      m AS (
+        SELECT *, coalesce(_m, CASE WHEN CommitmentDiscountId IS NOT NULL THEN
+                  max(_m) OVER (PARTITION BY ProviderName, CommitmentDiscountId) END) AS model FROM c),
+      hours AS (
+        SELECT provider, model, currency, sum(secs) AS secs FROM (
+          SELECT DISTINCT ProviderName AS provider, model, BillingCurrency AS currency, ChargePeriodStart,
+                 epoch(ChargePeriodEnd) - epoch(ChargePeriodStart) AS secs FROM m) GROUP BY ALL)
+      SELECT ProviderName AS provider, m.model, BillingCurrency AS currency,
+             sum(EffectiveCost)::{MONEY} AS capacity_cost, any_value(h.secs) AS capacity_secs
+      FROM m JOIN hours h ON h.provider = m.ProviderName AND h.model IS NOT DISTINCT FROM m.model
+                          AND h.currency = m.BillingCurrency
+      GROUP BY ALL ORDER BY ALL""")
     if cap.empty:
         return pd.DataFrame(columns=cols)
-    payg = tokens.unit_costs(con, sc, by=("provider", "model"))
-    daily = _frame(con, f"""
-      SELECT ProviderName AS provider, x_AiModel AS model, BillingCurrency AS currency,
-             CAST(ChargePeriodStart AS DATE) AS day, CAST(sum(x_TokenCount) AS DOUBLE) / 24.0 AS tokens_per_hour
+    payg = _frame(con, f"""
+      SELECT ProviderName AS provider, x_AiModel AS model, BillingCurrency AS currency, x_TokenType AS token_type,
+             sum(x_TokenCount) AS tokens, sum(EffectiveCost)::{MONEY} AS cost
       FROM {rows} WHERE x_TokenClass = 'tokens' GROUP BY ALL""")
-    out = cap.merge(payg[["provider", "model", "currency", "cost_per_1m"]], on=["provider", "model", "currency"],
-                    how="left").rename(columns={"cost_per_1m": "payg_per_1m"})
-    out["hourly_cost"] = [float(c) / h if h else None for c, h in zip(out["capacity_cost"], out["capacity_hours"],
-                                                                       strict=True)]
-    out["break_even_tokens_per_hour"] = [hc / (float(p) / 1e6) if hc is not None and p is not None and
-                                         p == p and float(p) > 0 else None
-                                         for hc, p in zip(out["hourly_cost"], out["payg_per_1m"], strict=True)]
-    days, above = [], []
-    for r in out.itertuples():
-        d = daily[(daily["provider"] == r.provider) & (daily["model"] == r.model) & (daily["currency"] == r.currency)]
-        days.append(len(d))
-        be = r.break_even_tokens_per_hour
-        above.append(int((d["tokens_per_hour"] > be).sum()) if be is not None else None)
-    out["payg_days"], out["days_payg_above"] = days, above
-    return out[cols]
+    periods = _frame(con, f"""
+      SELECT ProviderName AS provider, x_AiModel AS model, BillingCurrency AS currency,
+             CAST(ChargePeriodStart AS DATE) AS day,
+             CAST(epoch(ChargePeriodEnd) - epoch(ChargePeriodStart) AS BIGINT) AS secs, sum(x_TokenCount) AS tokens
+      FROM {rows} WHERE x_TokenClass = 'tokens' GROUP BY ALL""")
+    out = []
+    for r in cap.itertuples(index=False):
+        key = (r.provider, r.model, r.currency)
+        hours = Decimal(int(r.capacity_secs)) / 3600 if r.capacity_secs else None
+        hourly = Decimal(r.capacity_cost) / hours if hours else None
+        p = payg[(payg["provider"] == r.provider) & (payg["model"] == r.model) & (payg["currency"] == r.currency)]
+        n_tokens = sum((Decimal(t) for t in p["tokens"]), Decimal(0))
+        p_cost = sum((Decimal(c) for c in p["cost"]), Decimal(0))
+        be = hourly * n_tokens / p_cost if hourly is not None and n_tokens and p_cost > 0 else None
+        d = periods[(periods["provider"] == r.provider) & (periods["model"] == r.model)
+                    & (periods["currency"] == r.currency)]
+        days = sorted(set(d["day"]))
+        above_hours: dict[Any, Decimal] = {}
+        if be is not None:
+            for q in d.itertuples(index=False):
+                h = Decimal(int(q.secs)) / 3600
+                if h and Decimal(q.tokens) / h > be:
+                    above_hours[q.day] = above_hours.get(q.day, Decimal(0)) + h
+        out.append({
+            "provider": key[0], "model": key[1], "currency": key[2], "capacity_cost": r.capacity_cost,
+            "capacity_hours": float(hours) if hours is not None else None, "hourly_cost": hourly,
+            "payg_tokens": int(n_tokens) if n_tokens else 0, "payg_cost": p_cost,
+            "payg_mix": {t: int(n) for t, n in zip(p["token_type"], p["tokens"], strict=True)},
+            "payg_per_1m": p_cost * 1_000_000 / n_tokens if n_tokens else None,
+            "break_even_tokens_per_hour": be, "payg_days": len(days),
+            "days_payg_above": len(above_hours) if be is not None else None,
+            "hours_per_day_above": (sum(above_hours.values(), Decimal(0)) / len(days)) if be is not None and days
+            else None})
+    return pd.DataFrame(out, columns=cols)
 
 
 # ------------------------------------------------------------------------------------------------ FOCUS 1.3

@@ -33,6 +33,9 @@ Definitions (also in ``docs/metrics.md``, with the JSON schema):
   instance-hours, :func:`finops_kit.commitments.coverage`) in hours and list value, the eligible on-demand spend, and
   the commitments' used / unused cost, utilization and savings realized (``CommitmentDiscountStatus`` Used/Unused,
   :func:`finops_kit.commitments.summary`).
+* **provisioned** (when the scope has PTU / provisioned-throughput lines): per provider and model, the capacity's
+  hourly price, the same model's pay-as-you-go price per token and the break-even in tokens per hour with the
+  hours per day above it (:func:`finops_kit.commitments.provisioned_break_even`).
 * **tokens** (only when the scope has token lines): per provider, model and token type of the managed generative-AI
   services, the tokens and EffectiveCost of the token rows and ``cost_per_1m`` = cost x 1,000,000 / tokens
   (:func:`finops_kit.tokens.unit_costs`: ``data/ai_token_rules.csv``, token counts scaled by the unit's block size).
@@ -201,6 +204,7 @@ class Metrics:
     completeness: pd.DataFrame
     commitments: pd.DataFrame = field(default_factory=pd.DataFrame)
     tokens: pd.DataFrame = field(default_factory=pd.DataFrame)
+    provisioned: pd.DataFrame = field(default_factory=pd.DataFrame)
     tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness",
                                              "commitments"))
     ai_units: pd.DataFrame | None = None  # only when GPU utilization files or a runs file were given
@@ -263,10 +267,25 @@ def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: 
                 commitments=commitment_summary(con, sc), tokens=token_unit_costs(con, sc))
     if not m.tokens.empty:  # the token unit figures appear when the scope has token lines
         m.tables = (*m.tables, "tokens")
+    m.provisioned = provisioned_break_even(con, sc)
+    if not m.provisioned.empty:  # PTU / provisioned throughput break-even, when the scope has capacity lines
+        m.tables = (*m.tables, "provisioned")
     if gpu_metrics or runs_file:
         m.ai_units = ai_units(con, sc, gpu_metrics, host_map, runs_file)
         m.tables = (*m.tables, "ai_units")
     return m
+
+
+def provisioned_break_even(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """Per provider and model with provisioned AI throughput (PTU, Bedrock provisioned throughput): hourly capacity
+    price, the same model's pay-as-you-go tokens and price, the break-even in tokens per hour and the hours per day
+    above it (:func:`finops_kit.commitments.provisioned_break_even`, the figures the commitments report shows)."""
+    from .commitments import provisioned_break_even as be
+
+    df = be(con, sc)
+    return df[["provider", "model", "currency", "capacity_cost", "capacity_hours", "hourly_cost", "payg_tokens",
+               "payg_cost", "payg_per_1m", "break_even_tokens_per_hour", "payg_days", "days_payg_above",
+               "hours_per_day_above"]].reset_index(drop=True)
 
 
 def token_unit_costs(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:

@@ -132,8 +132,9 @@ def test_azure_reservation_is_three_quarters_used(sample):
         WHERE ChargeType = 'UnusedReservation'""").fetchall()[0][0]
     inv = cm.inventory(con, sc)
     res = inv[(inv["provider"] == "Microsoft") & (inv["type"] == "Reservation")]
-    assert len(res) == 2  # the reservation and its renewal
-    assert list(res["utilization"]) == [pytest.approx(0.75), pytest.approx(0.75)]
+    assert len(res) == 3  # the T4 reservation, its renewal and the Azure OpenAI PTU reservation
+    t4 = res[res["name"].str.startswith("NC8as_T4_v3")]
+    assert list(t4["utilization"]) == [pytest.approx(0.75), pytest.approx(0.75)]
     assert sum(res["unused_cost"]) == raw
 
 
@@ -153,7 +154,7 @@ def test_savings_plan_savings_count_the_covered_usage_once(sample):
         FROM read_parquet({files!r})""").fetchall()[0]
     inv = cm.inventory(con, sc)
     sp = inv[(inv["provider"] == "AWS") & (inv["type"] == "Savings Plan")]
-    assert len(sp) == 3
+    assert len(sp) == 4  # three Compute Savings Plans and a SageMaker Savings Plan
     assert sum(sp["covered_list_cost"]) == od and sum(sp["used_cost"]) == eff and sum(sp["unused_cost"]) == unused
     assert sum(sp["savings"]) == od - eff - unused > 0
 
@@ -197,7 +198,9 @@ def test_expiry_calendar_lists_the_reservation_ending_within_30_days(sample):
     assert ri["window"] == "30 days" and ri["days_left"] == 5
     assert ri["value_period"] == dt.date(2026, 10, 1) and ri["current_utilization"] == pytest.approx(0.5)
     # the first AWS Savings Plan ended 2026-06-01 and is not in the calendar; the Azure ones have no end in the export
-    assert (cal["provider"] == "AWS").sum() == 3
+    assert (cal["provider"] == "AWS").sum() == 4
+    sm = cal[cal["offering"] == "SageMakerSavingsPlans"].iloc[0]  # the SageMaker SP ends 2027-01-15: 60-day window
+    assert sm["end_date"] == dt.date(2027, 1, 15) and sm["days_left"] == 50 and sm["window"] == "60 days"
     assert set(cal[cal["provider"] == "Microsoft"]["window"]) == {"unknown"}
     assert Decimal(str(ri["monthly_value"])) > 0
 
@@ -256,7 +259,7 @@ def test_planted_unused_dollars_utilization_and_end_dates_are_recovered_exactly(
     inventory's to the cent and beyond, its utilization follows, and the end dates the exports carry are read."""
     con, sc = sample
     planted = _planted_commitments()["commitments"]
-    assert len(planted) == 7
+    assert len(planted) == 9
     inv = cm.inventory(con, sc).set_index("commitment_id")
     for p in planted:
         got = inv.loc[p["commitment_id"]]
@@ -267,6 +270,8 @@ def test_planted_unused_dollars_utilization_and_end_dates_are_recovered_exactly(
         assert (got["end_date"] if got["end_date"] == got["end_date"] else None) == want_end
         if Decimal(p["used_hours"]):  # reservations: the hours they covered
             assert got["covered_hours"] == pytest.approx(float(Decimal(p["used_hours"])), rel=1e-12)
+        if "covered_list_cost" in p:  # Savings Plans: the on-demand value of the usage they covered
+            assert got["covered_list_cost"] == Decimal(p["covered_list_cost"]), p["commitment_id"]
         if p["provider"] == "AWS":  # CommitmentDiscountQuantity/Unit: RI hours, Savings Plan commitment dollars
             if p["type"] == "Reserved Instance":
                 assert got["quantity_unit"] == "Hours" and got["used_quantity"] == Decimal(p["used_hours"])
@@ -321,10 +326,13 @@ def test_provisioned_throughput_break_even_in_tokens_per_hour():
     be = cm.provisioned_break_even(con, sc)
     assert len(be) == 1
     row = be.iloc[0]
-    assert row["capacity_hours"] == 48 and row["hourly_cost"] == pytest.approx(2.0)
+    assert row["capacity_hours"] == 48 and row["hourly_cost"] == Decimal("2")
     assert float(row["payg_per_1m"]) == pytest.approx(122.5 / 28)
-    assert row["break_even_tokens_per_hour"] == pytest.approx(2.0 / (122.5 / 28 / 1e6))
+    # exact: 2.00 x 28M tokens / 122.50
+    assert row["break_even_tokens_per_hour"] == Decimal("2") * 28_000_000 / Decimal("122.5")
     assert (row["payg_days"], row["days_payg_above"]) == (2, 1)
+    assert row["hours_per_day_above"] == 12  # day 2's 24 hours above, over 2 days
+    assert row["payg_mix"] == {"input": 21_000_000, "output": 7_000_000}
 
 
 def test_contract_commitment_burn_down_sums_the_applied_cost_of_focus_1_3(tmp_path):
@@ -369,3 +377,74 @@ def test_contract_commitment_burn_down_sums_the_applied_cost_of_focus_1_3(tmp_pa
     assert first["projected_shortfall"] == pytest.approx(
         float(first["commitment_cost"]) - float(first["applied_cost"]) / first["elapsed_share"])
     con.close()
+
+
+# ------------------------------------------------------------------------------------------- provisioned AI (samples)
+def _planted_break_even() -> list[dict]:
+    return json.loads((SAMPLES / "PLANTED.json").read_text(encoding="utf-8"))["ai_tokens"]["break_even"]
+
+
+def test_bedrock_provisioned_throughput_break_even_closed_form(sample):
+    """Bedrock provisioned throughput of Claude 3.5 Haiku: 50 model units at 0.04 per '1K TPM Hour' = 2.00 per hour.
+    The same model on demand: 0.0008 per 1K input and 0.004 per 1K output tokens, billed in an exact 10:1 mix, so one
+    token costs (10 x 0.0000008 + 1 x 0.000004) / 11 = 0.000012 / 11 and the break-even is
+    2.00 / (0.000012 / 11) = 1,833,333.33 tokens per hour (44M tokens a day)."""
+    con, sc = sample
+    be = cm.provisioned_break_even(con, sc).set_index(["provider", "model"])
+    row = be.loc[("AWS", "Claude 3.5 Haiku")]
+    assert row["hourly_cost"] == Decimal("2.00")
+    assert row["payg_mix"]["input"] == 10 * row["payg_mix"]["output"]
+    per_token = (10 * Decimal("0.0000008") + Decimal("0.000004")) / 11
+    assert row["break_even_tokens_per_hour"] == Decimal("2.00") / per_token
+    assert round(row["break_even_tokens_per_hour"], 2) == Decimal("1833333.33")
+
+
+def test_planted_provisioned_break_even_is_recovered_exactly(sample):
+    """Both capacity lines of the samples have the same model billed pay-as-you-go (Bedrock Claude 3.5 Haiku; Azure
+    OpenAI gpt-5 PTU, model from the deployment's tag, reserved, with unused PTU-hours): hourly price,
+    tokens, break-even, days and hours per day above it are the generator's, and `finops-kit metrics` shows them."""
+    con, sc = sample
+    planted = _planted_break_even()
+    assert {(p["provider"], p["model"]) for p in planted} == {("AWS", "Claude 3.5 Haiku"), ("Microsoft", "gpt-5")}
+    be = cm.provisioned_break_even(con, sc).set_index(["provider", "model"])
+    m = fk.metrics(con, sc)
+    assert "provisioned" in m.tables
+    mt = m.provisioned.set_index(["provider", "model"])
+    for p in planted:
+        row = be.loc[(p["provider"], p["model"])]
+        assert row["capacity_cost"] == Decimal(p["capacity_cost"]), p["model"]
+        assert row["capacity_hours"] == float(p["capacity_hours"])
+        assert row["hourly_cost"] == Decimal(p["hourly_cost"])
+        assert row["payg_tokens"] == p["payg_tokens"] and row["payg_cost"] == Decimal(p["payg_cost"])
+        assert row["payg_mix"] == p["payg_mix"]
+        # closed form over the stated mix: hourly price / (sum of tokens x price per token / tokens)
+        per_token = sum(n * Decimal(p["payg_prices_per_token"][t]) for t, n in p["payg_mix"].items()) / p["payg_tokens"]
+        closed = Decimal(p["hourly_cost"]) / per_token
+        assert round(closed, 6) == Decimal(p["break_even_tokens_per_hour"])
+        assert round(row["break_even_tokens_per_hour"], 6) == Decimal(p["break_even_tokens_per_hour"])
+        assert (row["payg_days"], row["days_payg_above"]) == (p["payg_days"], p["days_payg_above"])
+        assert round(row["hours_per_day_above"], 6) == Decimal(p["hours_per_day_above"])
+        assert mt.loc[(p["provider"], p["model"]), "break_even_tokens_per_hour"] == row["break_even_tokens_per_hour"]
+    doc = m.to_dict()
+    assert {r["model"] for r in doc["provisioned"]} == {"Claude 3.5 Haiku", "gpt-5"}
+
+
+def test_azure_ptu_reservation_unused_ptu_hours(sample):
+    """The Azure OpenAI PTU reservation (15 PTUs from 2026-08-01) covers the deployment's PTU-hours; after it shrank
+    to 10 PTUs on 2026-10-15, 5 PTUs x 24 h a day are UnusedReservation rows of the amortized export."""
+    from finops_kit.samples import ai_commitments as ac
+
+    con, sc = sample
+    files = [f.replace("/actual/", "/amortized/") for f in _planted_files("azure", "azure/actual/")]
+    raw = duckdb.sql(f"""
+        SELECT sum(CAST(CostInBillingCurrency AS DECIMAL(38,12))), sum(CAST(Quantity AS DECIMAL(38,12))), count(*)
+        FROM read_csv({files!r}, all_varchar=true)
+        WHERE ChargeType = 'UnusedReservation' AND ReservationName = '{ac.PTU_RESERVATION_NAME}'""").fetchall()[0]
+    days = (dt.date(2026, 11, 27) - dt.date(2026, 10, 15)).days
+    assert raw[2] == days and raw[1] == 5 * 24 * days
+    assert raw[0] == 5 * 24 * days * ac.PTU_RESERVATION_HOURLY
+    inv = cm.inventory(con, sc).set_index("commitment_id")
+    ptu = inv.loc[ac.reservation_id()]
+    assert ptu["unused_cost"] == raw[0] and ptu["type"] == "Reservation"
+    planted = next(p for p in _planted_commitments()["commitments"] if p["commitment_id"] == ac.reservation_id())
+    assert Decimal(planted["unused_hours"]) == 5 * 24 * days

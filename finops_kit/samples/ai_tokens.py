@@ -11,7 +11,7 @@ What a real bill has and the kit must survive, per provider:
   kit's rule table does not know (``DeepSeek-R1``), which must be listed as unmatched, never dropped.
 * **Azure OpenAI / Foundry Models**: meters of two generations (``gpt-4o-mini-0718-Inp-glbl`` per ``1K``,
   ``GPT 5 Inpt Glbl`` / ``GPT 5 cached Inp glbl`` per ``1M``), a regional and a batch deployment, and a PTU
-  deployment billed per hour.
+  deployment billed per hour under a PTU reservation (:mod:`.ai_commitments`).
 * **Vertex AI Gemini**: token type in the SKU description (``Text Input``, ``Text Output``, ``Thinking Text
   Output``, ``Input Text Caching``, ``(Long)`` context) priced per token (``count``), and context-cache storage
   billed in hours.
@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from . import model
+from . import ai_commitments, model
 from .model import Workload
 
 D = Decimal
@@ -72,6 +72,10 @@ METERS = {m.key: m for m in (
       "Claude Haiku 4.5", "input", "cross-region global"),
     M("h45-out-global", "aws", "USE1-Claude4-5Haiku-output-tokens-cross-region-global", "1K tokens", 1000,
       D("0.005"), "Claude Haiku 4.5", "output", "cross-region global"),
+    M("h35-in", "aws", "USE1-Claude3-5Haiku-input-tokens", "1K tokens", 1000, D("0.0008"), "Claude 3.5 Haiku",
+      "input"),
+    M("h35-out", "aws", "USE1-Claude3-5Haiku-output-tokens", "1K tokens", 1000, D("0.004"), "Claude 3.5 Haiku",
+      "output"),
     M("h35-pt", "aws", "USE1-Claude3-5Haiku-ProvisionedThroughput", "1K TPM Hour", 1, D("0.04"), "Claude 3.5 Haiku",
       None),
     # --- Bedrock, us-west-2 (research lab, legacy CUR) ---
@@ -131,6 +135,9 @@ class App:
     start: date = model.PERIOD_START
     tag_style: int = 0
     step: int = 1            # token counts are multiples of this (GCP costs have 6 decimals)
+    #: (meter, from meter, divisor): that meter's tokens are exactly the other's / divisor (a fixed token mix)
+    linked: tuple[tuple[str, str, int], ...] = ()
+    extra_tags: tuple[tuple[str, str], ...] = ()
 
 
 APPS = (
@@ -145,6 +152,11 @@ APPS = (
         noise=0.15, start=date(2026, 6, 1)),
     App("ranker-pt", "aws", "ml-prod", "recsys", "ranker-api", "prod", "us-east-1", (("h35-pt", 24 * 50),),
         start=date(2026, 7, 1), tag_style=2),
+    # on-demand Claude 3.5 Haiku beside the provisioned throughput of the same model (samples/ai_commitments.py):
+    # re-ranking calls, 10 input tokens per output token exactly
+    App("ranker-rerank", "aws", "ml-prod", "recsys", "ranker-api", "prod", "us-east-1",
+        (("h35-in", 36_000_000), ("h35-out", 0)), growth=0.05, weekly=0.4, noise=0.1, start=date(2026, 3, 2),
+        tag_style=2, step=10, linked=(("h35-out", "h35-in", 10),)),
     App("lab-assistant", "aws", "lab-research", "research", "protein-fold", "prod", "us-west-2",
         (("nova-in", 8_000_000), ("nova-out", 1_200_000)), tagged=False, weekly=0.6, noise=0.2,
         start=date(2026, 2, 2)),
@@ -160,8 +172,9 @@ APPS = (
     App("copilot", "azure", "ai-prod", "platform", "copilot", "prod", "eastus",
         (("g5-in", 12_000_000), ("g5-cached", 20_000_000), ("g5-out", 1_500_000)), growth=0.06, weekly=0.6,
         noise=0.1, start=date(2026, 3, 2), tag_style=0),
+    # PTUs deployed (and reserved) for the copilot's gpt-5: samples/ai_commitments.py
     App("copilot-ptu", "azure", "ai-prod", "platform", "copilot", "prod", "eastus", (("ptu", 24 * 15),),
-        start=date(2026, 8, 1), tag_style=0),
+        start=date(2026, 8, 1), tag_style=0, extra_tags=(("model", "gpt-5"),)),
     App("research-agent", "gcp", "llm-research", "nlp", "research-agent", "dev", "us-central1",
         (("g25p-in", 20_000_000), ("g25p-out", 1_000_000), ("g25p-think", 2_500_000), ("g25p-cache", 30_000_000),
          ("g25p-in-long", 4_000_000), ("g25p-out-long", 200_000), ("g25p-storage", 20)),
@@ -184,7 +197,7 @@ def _tags(app: App, day: date) -> dict[str, str]:
     if app.provider == "aws" and not app.tagged:
         return {}
     w = Workload(app.name, app.provider, app.account, app.team, app.project, app.env, app.name, app.region, 1.0,
-                 tag_style=app.tag_style)
+                 tag_style=app.tag_style, extra_tags=app.extra_tags)
     return model.tags_for(w, day)
 
 
@@ -209,9 +222,21 @@ def lines(provider: str, seed: int, account: str | None = None) -> list[Line]:
                 # prompt caching on: 75% of the prompt is a cached prefix, re-written to the cache now and then
                 prompt = vols["cs4-in"]
                 vols.update({"cs4-in": prompt // 4, "cs4-cr": prompt * 70 // 100, "cs4-cw": prompt * 5 // 100})
+            if "ptu" in vols:  # PTUs deployed that day (samples/ai_commitments.py)
+                vols["ptu"] = 24 * ai_commitments.ptus_deployed(d)
+            counted: dict[str, int] = {}
+            linked = {k: (src, div) for k, src, div in app.linked}
             for key, _ in app.volumes:
                 m = METERS[key]
                 v = vols[key]
+                if key in linked:
+                    src, div = linked[key]
+                    tokens = counted.get(src, 0) // div
+                    if tokens <= 0:
+                        continue
+                    units = D(tokens) / m.block
+                    out.append(Line(app, m, d, units, tokens, units * m.price))
+                    continue
                 if v <= 0:
                     continue
                 if m.token_type is None:  # hours of capacity or cache storage: whole hours, every day
@@ -220,6 +245,7 @@ def lines(provider: str, seed: int, account: str | None = None) -> list[Line]:
                 else:
                     tokens = max(app.step, round(v * f / app.step) * app.step)
                     units = D(tokens) / m.block
+                counted[key] = tokens
                 out.append(Line(app, m, d, units, tokens, units * m.price))
     return out
 
@@ -273,6 +299,9 @@ def azure_rows(rows: Any) -> None:
 
     for ln in lines("azure", rows.seed):
         app, m = ln.app, ln.meter
+        if m.key == "ptu":  # PTU: on demand, then reserved (samples/ai_commitments.py)
+            ai_commitments.azure_ptu_rows(rows, ln)
+            continue
         sub, _ = SUBSCRIPTIONS[app.account]
         rg = f"rg-{app.team or 'shared'}-{app.env or 'misc'}"
         name = f"acme-aoai-{app.project}"
@@ -331,6 +360,9 @@ def facts(seed: int, providers: tuple[str, ...] | list[str]) -> dict:
                 unmatched[(names[p], m.name)] += ln.cost
             elif m.token_type is None and m.key.endswith("storage"):
                 cache_storage += ln.cost
+            elif m.key == "ptu":  # amortized: reservation-covered PTU-hours at its rate plus the unused ones
+                used, _, unused = ai_commitments.ptu_day_cost(ln.day, ln.units)
+                capacity[(names[p], m.name)] += used + unused
             elif m.token_type is None:
                 capacity[(names[p], m.name)] += ln.cost
             else:
@@ -350,6 +382,7 @@ def facts(seed: int, providers: tuple[str, ...] | list[str]) -> dict:
         "capacity": [{"provider": p, "usage_type": u, "cost": str(c)} for (p, u), c in sorted(capacity.items())],
         "unmatched": [{"provider": p, "usage_type": u, "cost": str(c), "reason": "no model rule matches"}
                       for (p, u), c in sorted(unmatched.items())],
+        "break_even": ai_commitments.break_even_facts(seed, providers),
     }
     if "aws" in providers:
         # Claude Sonnet 4, on-demand standard tier: output unit cost, and what prompt caching saved

@@ -4,7 +4,8 @@ Turns AWS workload-days into CUR line items with AWS's own mechanics, and record
 billed (unblended) and amortized totals *by construction*, not by re-reading the written columns:
 
 * on-demand ``Usage``; spot ``Usage`` with ``SpotUsage:<type>`` usage types at the Spot Advisor discount;
-* Compute Savings Plans (one No Upfront, one All Upfront bought mid-window): ``SavingsPlanCoveredUsage`` at the
+* Compute Savings Plans (one No Upfront, one All Upfront bought mid-window) and a SageMaker Savings Plan on the
+  ranker endpoint (fee lines under product code ``MachineLearningSavingsPlans``): ``SavingsPlanCoveredUsage`` at the
   on-demand price plus a ``SavingsPlanNegation`` per covered line, a daily ``SavingsPlanRecurringFee`` carrying
   TotalCommitmentToDate / UsedCommitment, and the ``SavingsPlanUpfrontFee`` on the purchase day;
 * a partial-upfront EC2 Reserved Instance (2 x g5.12xlarge): ``DiscountedUsage`` at 0 unblended with
@@ -137,14 +138,42 @@ class SavingsPlan:
     hourly: Decimal
     payment: str  # No Upfront | All Upfront
     discount: Decimal = Decimal("0.28")
+    #: savingsPlan/OfferingType: ComputeSavingsPlans (EC2, Fargate, Lambda) or SageMakerSavingsPlans (SageMaker
+    #: training, hosting, notebooks); it decides the fee line's product code and usage type
+    offering: str = "ComputeSavingsPlans"
 
     @property
     def daily(self) -> Decimal:
         return self.hourly * 24
 
     @property
+    def sagemaker(self) -> bool:
+        return self.offering == "SageMakerSavingsPlans"
+
+    @property
     def usage_type(self) -> str:
-        return "ComputeSP:1yrNoUpfront" if self.payment == "No Upfront" else "ComputeSP:1yrAllUpfront"
+        prefix = "MachineLearningSP" if self.sagemaker else "ComputeSP"
+        return f"{prefix}:1yr{self.payment.replace(' ', '')}"
+
+    @property
+    def product_code(self) -> str:
+        """lineItem/ProductCode of the plan's fee lines (SavingsPlanRecurringFee / UpfrontFee)."""
+        return "MachineLearningSavingsPlans" if self.sagemaker else "ComputeSavingsPlans"
+
+    @property
+    def product_name(self) -> str:
+        return "Savings Plans for Machine Learning" if self.sagemaker else "Savings Plans for AWS Compute usage"
+
+    @property
+    def label(self) -> str:
+        return "SageMaker Savings Plan" if self.sagemaker else "Compute Savings Plan"
+
+    def covers(self, w: Workload, product_code: str) -> bool:
+        """Whether this plan applies to the workload's on-demand usage: a Compute SP to EC2 usage of workloads
+        marked ``commit="sp"``, a SageMaker SP to SageMaker usage of workloads marked ``commit="sm-sp"``."""
+        if self.sagemaker:
+            return w.commit == "sm-sp" and product_code == "AmazonSageMaker"
+        return w.commit == "sp" and product_code == "AmazonEC2"
 
 
 @dataclass(frozen=True)
@@ -166,6 +195,11 @@ SAVINGS_PLANS = (
     # the first plan was renewed for another year without upfront payment
     SavingsPlan("arn:aws:savingsplans::111122223333:savingsplan/c81d0f93-5e2a-4b7c-8f14-6a3b9c2d4e33",
                 date(2026, 6, 1), date(2027, 6, 1), Decimal("8"), "No Upfront"),
+    # a SageMaker Savings Plan sized on the ranker endpoint (2 x ml.g5.2xlarge = 2.121/h at the plan's rate): about
+    # 15% of it is never used; it ends 2027-01-15, inside the expiry calendar's 60-day window
+    SavingsPlan("arn:aws:savingsplans::111122223333:savingsplan/e4a7c2d9-6b1f-4e83-9a50-3c8d1f2b7e44",
+                date(2026, 1, 15), date(2027, 1, 15), Decimal("2.5"), "No Upfront", Decimal("0.30"),
+                "SageMakerSavingsPlans"),
 )
 RESERVATION = Reservation(
     "arn:aws:ec2:us-east-1:210987654321:reserved-instances/5e8b2d1a-9c47-4f60-b3a2-7d1e0c9f8b44",
@@ -391,8 +425,8 @@ class AwsLines:
                 continue
             # Savings Plan coverage (on-demand compute only), partial coverage splits the line
             covered = Decimal(0)
-            if w.commit == "sp" and not spot and product_code == "AmazonEC2":
-                for sp in SAVINGS_PLANS:
+            if w.commit in ("sp", "sm-sp") and not spot:
+                for sp in (p for p in SAVINGS_PLANS if p.covers(w, product_code)):
                     left = sp_left.get(sp.arn, Decimal(0))
                     if left <= 0 or covered >= qty_d:
                         continue
@@ -404,6 +438,8 @@ class AwsLines:
                     od_cost = money(can * price, 10)
                     sp_left[sp.arn] = left - eff
                     sp_used[sp.arn] += eff
+                    commitment_facts.record(self.planted, sp.arn, d.replace(day=1), provider="AWS",
+                                            kind="Savings Plan", end=sp.end, covered_list_cost=od_cost)
                     row = fill(self._base(w.account, d, end, "SavingsPlanCoveredUsage", product_code), can, price,
                                f"{w.sku} usage covered by Savings Plan")
                     row["savingsPlan/SavingsPlanARN"] = sp.arn
@@ -430,14 +466,14 @@ class AwsLines:
                 self._add(row, c, c, **common)
 
     def _sp_fee(self, sp: SavingsPlan, d: date, used: Decimal) -> None:
-        row = self._base(None, d, d + timedelta(days=1), "SavingsPlanRecurringFee", "ComputeSavingsPlans")
+        row = self._base(None, d, d + timedelta(days=1), "SavingsPlanRecurringFee", sp.product_code)
         upfront = sp.payment == "All Upfront"
         billed = Decimal(0) if upfront else sp.daily
         total = sp.daily
         row.update({
             "lineItem/UsageType": sp.usage_type, "lineItem/Operation": "", "lineItem/UsageAmount": Decimal(24),
             "lineItem/UnblendedRate": Decimal(0) if upfront else sp.hourly,
-            "lineItem/LineItemDescription": f"{sp.payment} Compute Savings Plan recurring fee",
+            "lineItem/LineItemDescription": f"{sp.payment} {sp.label} recurring fee",
             "lineItem/ResourceId": sp.arn,
             "savingsPlan/SavingsPlanARN": sp.arn, "savingsPlan/TotalCommitmentToDate": total,
             "savingsPlan/UsedCommitment": used,
@@ -445,11 +481,11 @@ class AwsLines:
             "savingsPlan/AmortizedUpfrontCommitmentForBillingPeriod": total if upfront else Decimal(0),
             "savingsPlan/StartTime": ts(sp.start), "savingsPlan/EndTime": ts(sp.end),
             "savingsPlan/PaymentOption": sp.payment, "savingsPlan/PurchaseTerm": "1yr",
-            "savingsPlan/OfferingType": "ComputeSavingsPlans",
+            "savingsPlan/OfferingType": sp.offering,
             "pricing/unit": "Hrs", "pricing/term": "Savings Plan",
         })
-        row["_product"] = {"product_name": "Savings Plans for AWS Compute usage",
-                           "servicecode": "ComputeSavingsPlans", "product_family": "Savings Plan",
+        row["_product"] = {"product_name": sp.product_name,
+                           "servicecode": sp.product_code, "product_family": "Savings Plan",
                            "usagetype": sp.usage_type}
         self._add(row, billed, total - used)
         commitment_facts.record(self.planted, sp.arn, d.replace(day=1), provider="AWS", kind="Savings Plan",
@@ -457,19 +493,19 @@ class AwsLines:
 
     def _sp_upfront(self, sp: SavingsPlan) -> None:
         end = sp.start + timedelta(days=1)
-        row = self._base(None, sp.start, end, "SavingsPlanUpfrontFee", "ComputeSavingsPlans")
+        row = self._base(None, sp.start, end, "SavingsPlanUpfrontFee", sp.product_code)
         upfront = sp.hourly * 24 * 365
         row.update({
             "bill/BillType": "Purchase", "lineItem/UsageType": sp.usage_type, "lineItem/Operation": "",
             "lineItem/UsageAmount": Decimal(1), "lineItem/UnblendedRate": upfront,
-            "lineItem/LineItemDescription": "All Upfront Compute Savings Plan purchase, 1 year",
+            "lineItem/LineItemDescription": f"All Upfront {sp.label} purchase, 1 year",
             "lineItem/ResourceId": sp.arn, "savingsPlan/SavingsPlanARN": sp.arn,
             "savingsPlan/StartTime": ts(sp.start), "savingsPlan/EndTime": ts(sp.end),
             "savingsPlan/PaymentOption": sp.payment, "savingsPlan/PurchaseTerm": "1yr",
-            "savingsPlan/OfferingType": "ComputeSavingsPlans", "pricing/term": "Savings Plan",
+            "savingsPlan/OfferingType": sp.offering, "pricing/term": "Savings Plan",
         })
-        row["_product"] = {"product_name": "Savings Plans for AWS Compute usage",
-                           "servicecode": "ComputeSavingsPlans", "product_family": "Savings Plan",
+        row["_product"] = {"product_name": sp.product_name,
+                           "servicecode": sp.product_code, "product_family": "Savings Plan",
                            "usagetype": sp.usage_type}
         self._add(row, upfront, Decimal(0))
 
@@ -593,8 +629,8 @@ def _product_name(code: str) -> str:
     for v in CATALOG.values():
         if v[0] == code:
             return v[1]
-    return {"AmazonEC2": "Amazon Elastic Compute Cloud", "ComputeSavingsPlans": "Savings Plans for AWS Compute usage"
-            }.get(code, code)
+    return {"AmazonEC2": "Amazon Elastic Compute Cloud", "ComputeSavingsPlans": "Savings Plans for AWS Compute usage",
+            "MachineLearningSavingsPlans": "Savings Plans for Machine Learning"}.get(code, code)
 
 
 def payer_lines(payer: str, seed: int, planted: Planted, dataset: str) -> list[dict]:

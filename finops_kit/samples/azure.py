@@ -10,7 +10,8 @@ so that the combination rule matters: all amortized rows + only the Purchase/Ref
 actual file; billed total = sum(actual), amortized total = sum(amortized). Dates are MM/DD/YYYY and
 BillingPeriodEndDate is the inclusive last day, as Azure writes them. Costs exclude credits and taxes (MCA).
 Commitments: a 1-year reservation for 4 x NC8as_T4_v3 paid monthly (3 VMs use it: 25% unused), a compute
-savings plan from 2026-04 paid monthly, and a refund on the reservation.
+savings plan from 2026-04 paid monthly, a refund on the reservation, and an Azure OpenAI PTU reservation
+(:mod:`.ai_commitments`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from . import ai_tokens, commitment_facts, model
+from . import ai_commitments, ai_tokens, commitment_facts, model
 from ._write import copy_csv_gz, replication, string_table
 from .aws_common import deterministic_uuid, stable_hex
 from .model import Planted, Workload, money
@@ -330,6 +331,7 @@ def write(out: Path, seed: int, planted: Planted, rows: int | None = None) -> di
     a.usage(model.azure_workloads())
     ai_tokens.azure_rows(a)  # Azure OpenAI token and PTU lines (samples/ai_tokens.py)
     a.purchases_and_refund()
+    ai_commitments.azure_ptu_purchases(a)  # the PTU reservation's monthly payments (samples/ai_commitments.py)
     replicate = replication(rows, len(a.actual))
     files, totals = [], []
     sums: dict[date, list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0, 0])

@@ -16,17 +16,24 @@ from decimal import Decimal
 from typing import Any
 
 FIELDS = ("hours", "used_hours", "unused_hours", "used_cost", "unused_cost")
+#: Written only for the commitments whose writer records them: the on-demand (list) value of the usage a commitment
+#: covered (AWS Savings Plans: ``pricing/publicOnDemandCost`` of their covered lines), the coverage in dollars.
+OPTIONAL = ("covered_list_cost",)
 
 
 def record(planted: Any, commitment_id: str, period: date, *, provider: str, kind: str, end: date | None = None,
            family: str | None = None, **amounts: Decimal) -> None:
-    """Add ``amounts`` (any of :data:`FIELDS`) to one commitment's billing period."""
+    """Add ``amounts`` (any of :data:`FIELDS`, per billing period; :data:`OPTIONAL` ones, per commitment) to one
+    commitment."""
     c = planted.commitments.setdefault(commitment_id, {"provider": provider, "type": kind, "end": end,
                                                        "families": set(), "periods": {}})
     if family:
         c["families"].add(family)
     p = c["periods"].setdefault(period, dict.fromkeys(FIELDS, Decimal(0)))
     for k, v in amounts.items():
+        if k in OPTIONAL:
+            c.setdefault("optional", dict.fromkeys(OPTIONAL, Decimal(0)))[k] += Decimal(v)
+            continue
         p[k] += Decimal(v)
 
 
@@ -59,6 +66,7 @@ def section(planted: Any) -> dict:
                       "end_date": c["end"].isoformat() if c["end"] else None,
                       "families": sorted(c["families"]), **{k: str(v) for k, v in tot.items()},
                       "utilization": _ratio(tot["used_cost"], tot["used_cost"] + tot["unused_cost"]),
+                      **{k: str(v) for k, v in c.get("optional", {}).items()},
                       "periods": periods})
     fams = [{"provider": prov, "instance_family": fam, "eligible_hours": str(h), "committed_hours": str(ch),
              "coverage_hours": _ratio(ch, h)}

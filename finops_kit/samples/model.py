@@ -280,7 +280,7 @@ def aws_workloads() -> list[Workload]:
         W("vision-sm-train", "aws", "ml-prod", "vision", "segmenter", "prod", "sm-train-p4d", "us-east-1",
           units=6, weekly=0.7, noise=0.5, cap=16, tag_style=0),
         W("recsys-sm-endpoint", "aws", "ml-prod", "recsys", "ranker-api", "prod", "sm-host-g5-2xl", "us-east-1",
-          units=48, tag_style=2),
+          units=48, commit="sm-sp", tag_style=2),
         W("platform-sm-notebooks", "aws", "ml-dev", "platform", "notebooks", "dev", "sm-notebook-g5", "us-east-1",
           units=40, weekly=0.85, noise=0.2, tag_style=0, tagged_from=D(2026, 2, 1)),
         W("nlp-bedrock-in", "aws", "ml-prod", "nlp", "chat-api", "prod", "bedrock-llama-in", "us-east-1",
