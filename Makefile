@@ -9,7 +9,7 @@ SAMPLES ?= data/samples
 REPORTS ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev samples ingest reports assets lint bench bench-reports chromium clean
+.PHONY: demo test install install-dev samples ingest reports assets lint bench bench-reports chromium java clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,13 +38,17 @@ reports: assets
 demo: samples ingest reports
 	@echo "open $(REPORTS)/index.html"
 
-test: install-dev assets chromium
+test: install-dev assets chromium java
 	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
 # The browser tests need Debian's chromium: installed here when missing (as root, or with passwordless sudo),
 # else one line saying how to get it and make test stops (it never goes green without its browser checks).
 chromium: install-dev
 	@$(BIN)/python tests/browser_check.py --ensure
+
+# The Spark tests need Java 17+: installed here when missing (as root on Debian), else one line and make test stops.
+java: install-dev
+	@$(BIN)/python tests/java_check.py --ensure
 
 lint: install-dev
 	$(BIN)/ruff check finops_kit tests benchmarks

@@ -24,6 +24,13 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
         p.add_argument("--replace", action="store_true",
                        help="replace a stored billing period even when this input does not cover all its usage days "
                             "(default: refuse such a partial replacement)")
+        p.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                       help="duckdb (default): into the warehouse file; spark: on Apache Spark into the partitioned "
+                            "FOCUS dataset given by --dataset (needs finops-kit[spark] and Java 17)")
+        p.add_argument("--dataset", help="--engine spark: the dataset folder written (focus/provider=../"
+                                         "billing_period=../*.parquet, tables/, finops-dataset.json)")
+        p.add_argument("--spark-master", help="--engine spark: local[*] (default), spark://host:7077 or "
+                                              "sc://host:15002 (Spark Connect)")
         p.add_argument("--keep-source-columns", action="store_true",
                        help="AWS CUR: keep every source column the FOCUS mapping does not use as an x_ column "
                             "(default: the curated list in finops_kit/data/aws_cur_extra_columns.csv)")
@@ -40,6 +47,8 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
 
 
 def run(args: argparse.Namespace, command: str) -> int:
+    if command == "ingest" and args.engine == "spark":
+        return _ingest_spark(args)
     if command == "ingest":
         from .ingest import ingest
         from .warehouse import removed_if_failed
@@ -73,6 +82,29 @@ def run(args: argparse.Namespace, command: str) -> int:
     if command == "export":
         return _export(args)
     raise FinopsError(f"unknown command {command}")
+
+
+def _ingest_spark(args: argparse.Namespace) -> int:
+    """``finops-kit ingest --engine spark``: the same mapping run on Spark into a partitioned dataset."""
+    from .errors import ConfigError
+    from .spark import ingest_spark
+
+    if not args.dataset:
+        raise ConfigError("--engine spark writes a partitioned dataset: pass --dataset FOLDER")
+    if args.warehouse:
+        raise ConfigError("--engine spark writes --dataset FOLDER, not a warehouse file: drop --warehouse")
+    result = ingest_spark(args.paths, args.dataset, master=args.spark_master, source_format=args.source_format,
+                          cache_dir=args.cache_dir, keep_source_columns=args.keep_source_columns,
+                          dedupe=args.dedupe, replace=args.replace)
+    for s in result.skipped:
+        print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
+    for d in result.dropped:
+        print(f"dropped {d['rows']:,} duplicate row(s) of {d['path']}: exact copies of charges in {d['first']}",
+              file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(result.summary())
+    return 0
 
 
 def _reconcile(args: argparse.Namespace) -> int:

@@ -140,6 +140,22 @@ def plan_formats(files: list[str], found: set[str] | frozenset[str] = frozenset(
     return groups, skipped
 
 
+def plan_inputs(paths: list[str], *, cache_dir: str | None = None, source_format: str = "auto"
+                ) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
+    """What the user typed -> ``({format: files}, skipped)``, or the one-line error: shared by every engine, so
+    the DuckDB and the Spark ingest read the same files and refuse the same input."""
+    resolved = inputs_mod.resolve(list(paths), cache_dir=cache_dir)
+    if not resolved.files:
+        why = (f" ({resolved.skipped[0]['path']} skipped: {resolved.skipped[0]['reason']})"
+               if resolved.skipped else "")
+        raise InputError(", ".join(paths), f"nothing to ingest{why}")
+    groups, not_billing = plan_formats(resolved.files, resolved.found, source_format)
+    if not groups:
+        raise InputError(", ".join(paths), f"nothing to ingest: none of the {len(resolved.files)} file(s) is a "
+                                           f"billing export (first: {not_billing[0]['path']})")
+    return groups, resolved.skipped + not_billing
+
+
 def detect_format(files: list[str]) -> type[Source]:
     """The one source format of these files; a one-line error if none matches or they hold several."""
     groups, _ = plan_formats(files)
@@ -260,16 +276,7 @@ def ingest_files(
     """
     if isinstance(paths, str):
         paths = [paths]
-    resolved = inputs_mod.resolve(list(paths), cache_dir=cache_dir)
-    if not resolved.files:
-        why = (f" ({resolved.skipped[0]['path']} skipped: {resolved.skipped[0]['reason']})"
-               if resolved.skipped else "")
-        raise InputError(", ".join(paths), f"nothing to ingest{why}")
-    groups, not_billing = plan_formats(resolved.files, resolved.found, source_format)
-    skipped = resolved.skipped + not_billing
-    if not groups:
-        raise InputError(", ".join(paths), f"nothing to ingest: none of the {len(resolved.files)} file(s) is a "
-                                           f"billing export (first: {not_billing[0]['path']})")
+    groups, skipped = plan_inputs(list(paths), cache_dir=cache_dir, source_format=source_format)
     all_files = [f for files in groups.values() for f in files]
     own = con is None
     con = con or connect(warehouse_path(warehouse), write=True, memory_limit=os.environ.get("FINOPS_MEMORY_LIMIT")
@@ -788,6 +795,28 @@ def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[st
         SELECT o.k, count(*) AS stored_days, count(n.d) AS shared_days, min(o.d), max(o.d), s.first, s.last
         FROM old o LEFT JOIN new n ON n.k = o.k AND n.d = o.d JOIN span s ON s.k = o.k
         GROUP BY o.k, s.first, s.last ORDER BY o.k""", [ingest_id, keys, this_call]).fetchall()
+    replaced_keys, added_to = replacement_decision(coverage, replace, notes)
+    if not replaced_keys:
+        return 0, added_to
+    which = "x_SourceKey IN (SELECT unnest(?)) AND x_IngestId NOT IN (SELECT unnest(?))"
+    gone = con.execute(
+        f"""SELECT x_IngestId, BillingPeriodStart, BillingCurrency, count(*), sum(BilledCost)::{MONEY},
+                   sum(EffectiveCost)::{MONEY}
+            FROM {FOCUS_TABLE} WHERE {which} GROUP BY ALL""", [replaced_keys, this_call]).fetchall()
+    con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE {which}", [replaced_keys, this_call])
+    _shrink_reconciliation(con, gone)
+    _mark_replaced(con, ingest_id)
+    return sum(g[3] for g in gone), added_to
+
+
+def replacement_decision(coverage: list[tuple], replace: bool = False, notes: list[str] | None = None
+                         ) -> tuple[list[str], list[str]]:
+    """The replacement rule of :func:`_replace_older` on the usage-day coverage of each stored key:
+    ``(keys to replace, keys added to)``; one rule for every engine (the Spark ingest computes the same coverage
+    over a partitioned dataset).
+
+    ``coverage`` rows: ``(key, stored_days, shared_days, stored_first, stored_last, new_first, new_last)``.
+    """
     replaced_keys, added_to = [], []
     for key, stored_days, shared_days, old_first, old_last, new_first, new_last in coverage:
         if shared_days == stored_days or replace:
@@ -804,17 +833,7 @@ def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[st
                                    "cover every stored day, so replacing would delete stored days and adding would "
                                    "count the shared days twice: ingest input that covers the stored days, or pass "
                                    "--replace to replace the whole period with this input")
-    if not replaced_keys:
-        return 0, added_to
-    which = "x_SourceKey IN (SELECT unnest(?)) AND x_IngestId NOT IN (SELECT unnest(?))"
-    gone = con.execute(
-        f"""SELECT x_IngestId, BillingPeriodStart, BillingCurrency, count(*), sum(BilledCost)::{MONEY},
-                   sum(EffectiveCost)::{MONEY}
-            FROM {FOCUS_TABLE} WHERE {which} GROUP BY ALL""", [replaced_keys, this_call]).fetchall()
-    con.execute(f"DELETE FROM {FOCUS_TABLE} WHERE {which}", [replaced_keys, this_call])
-    _shrink_reconciliation(con, gone)
-    _mark_replaced(con, ingest_id)
-    return sum(g[3] for g in gone), added_to
+    return replaced_keys, added_to
 
 
 def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) -> None:
@@ -835,4 +854,4 @@ def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) ->
                     WHERE {match}""", [rows, billed, billed, effective, effective, ingest_id, period, currency])
 
 
-__all__ = ["IngestResult", "ingest", "detect_format"]
+__all__ = ["IngestResult", "ingest", "detect_format", "plan_inputs", "replacement_decision"]
