@@ -151,6 +151,23 @@ def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str
         FROM m""")
 
 
+#: The name the tags column takes inside :func:`per_distinct`.
+_TAGS = "_fk_tags"
+
+
+def per_distinct(expr: str, tags: str) -> str:
+    """SQL: ``expr`` (written over ``_fk_tags``) evaluated once per distinct value of the row's ``tags``.
+
+    Why: the tag expressions parse JSON (``json_exists``/``json_extract_string`` for every spelling of a key), and
+    evaluated per row they were most of the time of every query that attributes rows (0.7 s of a 1 s metrics query
+    on 65k rows, twice when a query also asks whether the row is shared). A bill has far fewer distinct tag sets
+    than rows (60 for 65k rows in the samples; one per resource at most), and the value depends on the tags alone:
+    as a correlated scalar subquery DuckDB evaluates it once per distinct tag set and joins the result back
+    (NULL-safe), the same value for every row, at a fraction of the cost.
+    """
+    return f"(SELECT {expr} FROM (SELECT {tags} AS {_TAGS}))"
+
+
 def _json_path(key: str) -> str:
     return sql_str("$." + json.dumps(key))
 
@@ -209,25 +226,30 @@ class Attribution:
         if key not in self.policy.keys:
             raise ConfigError(f"tag key {key!r}: not in tag_policy.keys ({', '.join(self.policy.keys)})")
 
-    def raw_value_sql(self, key: str, tags: str = "Tags") -> str:
-        """SQL: the raw value of the best tag spelling of ``key`` a row carries (NULL when none)."""
-        self._check(key)
+    def _raw_case(self, key: str, tags: str) -> str | None:
         raws = self.raw_keys.get(key, [])
         if not raws:
-            return "CAST(NULL AS VARCHAR)"
+            return None
         whens = " ".join(f"WHEN json_exists({tags}, {_json_path(r)}) THEN json_extract_string({tags}, {_json_path(r)})"
                          for r in raws)
         return f"(CASE {whens} END)"
+
+    def raw_value_sql(self, key: str, tags: str = "Tags") -> str:
+        """SQL: the raw value of the best tag spelling of ``key`` a row carries (NULL when none)."""
+        self._check(key)
+        case = self._raw_case(key, _TAGS)
+        return "CAST(NULL AS VARCHAR)" if case is None else per_distinct(case, tags)
 
     def value_sql(self, key: str, *, valid_only: bool = True, tags: str = "Tags") -> str:
         """SQL: the canonical value of ``key`` for a FOCUS row; NULL when missing, empty or (``valid_only``) invalid."""
         self._check(key)
         pairs = [(raw, v) for raw, (v, status) in self.values.get(key, {}).items()
                  if raw is not None and v is not None and (status == "ok" or not valid_only)]
-        if not pairs:
+        case = self._raw_case(key, _TAGS)
+        if not pairs or case is None:
             return "CAST(NULL AS VARCHAR)"
         whens = " ".join(f"WHEN {sql_str(raw)} THEN {sql_str(v)}" for raw, v in sorted(pairs))
-        return f"(CASE {self.raw_value_sql(key, tags)} {whens} END)"
+        return per_distinct(f"(CASE {case} {whens} END)", tags)
 
     def label_sql(self, key: str, tags: str = "Tags") -> str:
         """SQL: the canonical valid value of ``key``, else ``(untagged)``."""
@@ -301,4 +323,4 @@ class Attribution:
         return "Tag keys used (tag_policy in finops.yaml): " + "; ".join(parts) + "."
 
 
-__all__ = ["Attribution", "UNTAGGED", "SHARED", "build_maps", "norm_sql", "values_sql"]
+__all__ = ["Attribution", "UNTAGGED", "SHARED", "build_maps", "norm_sql", "per_distinct", "values_sql"]

@@ -112,14 +112,26 @@ def storage_rules(path: str | None = None) -> tuple[dict[str, str], ...]:
 
 
 def rule_case(rules: Sequence[dict[str, str]], text_expr: str = ROW_TEXT) -> str:
-    """SQL ``CASE`` giving the index of the first matching rule (NULL when none): one pass, set-based."""
+    """SQL giving the index of the first matching rule (NULL when none): one pass, set-based.
+
+    Why a correlated scalar subquery around the ``CASE``: the rules are up to three regular expressions each,
+    tried in order until one matches, and most rows (compute, AI, fees) match none, so evaluated per row the
+    ``CASE`` was most of the time of every storage, transfer and metrics query (0.4 s per query on 65k rows).
+    Its value depends only on ProviderName, ServiceName and the columns of ``text_expr``, which take a few hundred
+    distinct combinations in a bill of millions of rows; DuckDB decorrelates the subquery into a join on exactly
+    those distinct values (a delim join, NULL-safe), so the regular expressions run once per combination and the
+    result is the same rule for every row (measured 1.2 s -> 0.14 s on the sample warehouse).
+    """
     whens = [
-        f"WHEN regexp_matches(coalesce(ProviderName, ''), {sql_str('(?i)' + r['provider_pattern'])}) "
-        f"AND regexp_matches(coalesce(ServiceName, ''), {sql_str('(?i)' + r['service_pattern'])}) "
-        f"AND regexp_matches({text_expr}, {sql_str('(?i)' + r['pattern'])}) THEN {i}"
+        f"WHEN regexp_matches(coalesce(_fk_provider, ''), {sql_str('(?i)' + r['provider_pattern'])}) "
+        f"AND regexp_matches(coalesce(_fk_service, ''), {sql_str('(?i)' + r['service_pattern'])}) "
+        f"AND regexp_matches(_fk_text, {sql_str('(?i)' + r['pattern'])}) THEN {i}"
         for i, r in enumerate(rules)
     ]
-    return "CASE " + " ".join(whens) + " END" if whens else "CAST(NULL AS INTEGER)"
+    if not whens:
+        return "CAST(NULL AS INTEGER)"
+    return (f"(SELECT CASE {' '.join(whens)} END FROM (SELECT ProviderName AS _fk_provider, "
+            f"ServiceName AS _fk_service, {text_expr} AS _fk_text))")
 
 
 def values_sql(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> str:
