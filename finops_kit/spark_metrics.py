@@ -14,21 +14,26 @@ So Spark does the part that needs the whole table and DuckDB finishes with the u
 1. **Reduce on Spark.** One statement, :func:`reduction_sql`, generated from :data:`KEYS` and :data:`MEASURES`
    and valid SQL in both engines (no transpiling): group the dataset's FOCUS rows by the columns the metrics layer
    reads (:data:`KEYS`) plus the sign of every summed column, sum the additive columns (:data:`MEASURES`, exact
-   ``DECIMAL(38,12)``) and count the line items (:data:`LINE_ITEMS`). Every filter, classification rule, join
-   and window of the metrics layer is a function of the key columns, and every figure is a sum of the measures
-   (hours and GB are linear in the quantities; ``EffectiveCost > 0`` and ``count(*) = count(ListCost)`` are decided
-   by the sign keys), so the metrics of the reduced table are the metrics of the table.
+   ``DECIMAL(38,12)``) and count the line items (:data:`LINE_ITEMS`). Rows that are not part of an accelerated
+   instance (no accelerated row in their resource and charge period) lose their resource and keep their charge
+   period to the day (:func:`_coarse`): the metrics read those only through the instance rules and day-level
+   rules. Every other filter, classification rule, join and window of the metrics layer is a function of the key
+   columns, and every figure a sum of the measures (hours and GB are linear in the quantities; ``EffectiveCost >
+   0`` and ``count(*) = count(ListCost)`` are decided by the sign keys), so the metrics of the reduced table are
+   the metrics of the table.
 2. **Finish in DuckDB.** The reduced rows come back to the driver as Arrow, become the ``focus`` table of an
    in-memory DuckDB with the warehouse's column types, and :func:`finops_kit.metrics.metrics` runs on it as on any
    warehouse; the two line counts it reports (``totals.rows``, ``completeness.rows``) are read from the Spark
-   counts. The output (JSON and text) is that of ``finops-kit metrics`` on the same data.
+   counts. The output (JSON and text) is that of ``finops-kit metrics`` on the same data: money exactly; hours and
+   GB are DOUBLE sums, equal to their last digits' rounding (DuckDB's own differ there between 1 and 2 threads).
 
-How much the reduction shrinks the table depends on the data: rows that differ only in columns the metrics never
-read (line-item ids, invoice ids, source files, most ``x_`` columns) collapse, and only 32 of the ~110 columns
-travel. The sample data is one line per resource, day and usage type, so its row count stays the same (65,456); a
-CUR with several line items per resource-hour-usage type shrinks. A new figure that reads a column missing from
-:data:`KEYS` fails loudly (DuckDB: column not found), and ``tests/test_spark_metrics.py`` checks that the metrics
-layer reads no column outside the reduction.
+How much it shrinks, measured: hourly line items of resources that are not accelerated instances collapse to one
+row per day and tag set (the sample bills split into hours, 1,565,309 rows, reduce to 769,900: the accelerated
+instances' hours are half the rows and stay); the daily sample bills keep their 65,456 rows (one line per
+resource, day and usage type, unique in the key columns). 32 of ~110 columns travel. One non-linear rule is not
+preserved in general: token counts are rounded per row to 6 decimals (:mod:`finops_kit.tokens`), which only bites
+for a PricingQuantity with more than 6 decimals once scaled to tokens (a bill's token counts are whole). A new
+figure that reads a column missing from :data:`KEYS` fails loudly (DuckDB: column not found).
 
 GPU utilization files and a runs file (``ai_units``) join per-resource, per-hour data outside the warehouse and
 are not supported here: run ``finops-kit metrics`` on DuckDB for them.
@@ -79,14 +84,49 @@ def _q(name: str) -> str:
     return name
 
 
+#: Key columns whose detail only the accelerated-instance rules need (:func:`finops_kit.units.accelerated_usage_sql`
+#: groups a resource's rows per charge period); on every other row they are coarsened (see :func:`reduction_sql`).
+INSTANCE_DETAIL = ("ResourceId", "ResourceName", "ChargePeriodStart", "ChargePeriodEnd")
+
+
+def _coarse(column: str) -> str:
+    """A key column's value on a row that is not part of an accelerated instance (``_instance = 0``).
+
+    No resource (the metrics read ResourceId and ResourceName only through the accelerated-instance rules); the
+    charge period to the day, which keeps every day-level rule: a date scope's day bounds and the month on
+    ChargePeriodStart, completeness's first day (the start's day) and last day (the day of ``end - 1 s`` for a
+    usage row with ``end > start``)."""
+    return {
+        "ResourceId": "CAST(NULL AS STRING)",
+        "ResourceName": "CAST(NULL AS STRING)",
+        "ChargePeriodStart": "date_trunc('DAY', ChargePeriodStart)",
+        "ChargePeriodEnd": ("CASE WHEN ChargePeriodEnd > ChargePeriodStart "
+                            "THEN date_trunc('DAY', ChargePeriodEnd - INTERVAL 1 SECOND) + INTERVAL 1 DAY "
+                            "ELSE date_trunc('DAY', ChargePeriodStart) END"),
+    }[column]
+
+
 def reduction_sql(table: str = FOCUS_TABLE) -> str:
     """The one statement Spark runs (and DuckDB, in the tests): the FOCUS rows of ``table`` grouped by
     :data:`KEYS` and the sign of each of :data:`MEASURES` (NULL, negative, zero, positive stay apart), the measures
-    summed as exact decimals, and the line count. Plain SQL both engines parse the same way."""
+    summed as exact decimals, and the line count. Plain SQL both engines parse the same way.
+
+    Rows of a resource and charge period that holds an accelerated row (the kit's one AI classification,
+    :func:`finops_kit.units.accelerated_row_sql`) keep every key as it is: the instance rules pick a pricing class
+    and instance type across them. Every other row is coarsened (:func:`_coarse`): hourly line items of one
+    resource, and the same charge on many resources with the same tags, become one row per day."""
+    from .units import accelerated_row_sql
+
+    flag = (f"CASE WHEN ResourceId IS NOT NULL THEN max(CASE WHEN {accelerated_row_sql()} THEN 1 ELSE 0 END) "
+            f"OVER (PARTITION BY ProviderName, ResourceId, ChargePeriodStart) ELSE 0 END")
+    cols = ", ".join(_q(c) for c in (*KEYS, *MEASURES) if c not in INSTANCE_DETAIL)
+    detail = ", ".join(f"CASE WHEN _instance = 1 THEN {_q(c)} ELSE {_coarse(c)} END AS {_q(c)}"
+                       for c in INSTANCE_DETAIL)
     keys = ", ".join(_q(k) for k in KEYS)
     sums = ", ".join(f"CAST(sum({_q(m)}) AS {MONEY}) AS {_q(m)}" for m in MEASURES)
     signs = ", ".join(f"sign({_q(m)})" for m in MEASURES)
-    return (f"SELECT {keys}, {sums}, count(*) AS {LINE_ITEMS} FROM {table} "
+    return (f"SELECT {keys}, {sums}, count(*) AS {LINE_ITEMS} FROM ("
+            f"SELECT {cols}, {detail} FROM (SELECT *, {flag} AS _instance FROM {table}) _f) _k "
             f"GROUP BY {keys}, {signs}")
 
 
@@ -164,16 +204,21 @@ def focus_dataframe(spark: SparkSession, dataset: str | os.PathLike) -> DataFram
     """The FOCUS rows of a dataset folder (``DATASET/focus/provider=.../billing_period=.../*.parquet``) as a Spark
     DataFrame with the files' columns (the partition keys are derived, so they are dropped) and timestamps without
     time zone, as the warehouse has them."""
-    from pyspark.sql import types as T
-
     root = str(dataset).rstrip("/")
     path = f"{root}/focus"
     if "://" not in path and not Path(path).is_dir():
         raise ConfigError(f"{dataset}: not a FOCUS dataset (no focus/ folder); write one with "
                           "'finops-kit export --dataset DIR' or 'finops-kit ingest --engine spark'")
     df = spark.read.option("basePath", path).parquet(path)
-    df = df.drop(*[c for c in ("provider", "billing_period") if c in df.columns])
-    for f in df.schema.fields:  # a writer that stored zoned timestamps: read them as UTC wall time (session tz)
+    return _without_zone(df.drop(*[c for c in ("provider", "billing_period") if c in df.columns]))
+
+
+def _without_zone(df: DataFrame) -> DataFrame:
+    """Zoned timestamps (a writer that stored them so, or ``date_trunc`` on Spark) as the warehouse's timestamps
+    without time zone: the wall time in the session's zone, UTC (:func:`session`)."""
+    from pyspark.sql import types as T
+
+    for f in df.schema.fields:
         if isinstance(f.dataType, T.TimestampType):
             df = df.withColumn(f.name, df[f.name].cast(T.TimestampNTZType()))
     return df
@@ -184,7 +229,7 @@ def reduce_on_spark(spark: SparkSession, dataset: str | os.PathLike) -> Any:
     view = "_fk_focus"
     focus_dataframe(spark, dataset).createOrReplaceTempView(view)
     try:
-        return spark.sql(reduction_sql(view)).toArrow()
+        return _without_zone(spark.sql(reduction_sql(view))).toArrow()
     finally:
         spark.catalog.dropTempView(view)
 

@@ -100,22 +100,36 @@ def test_metrics_of_the_reduced_table_equal_the_warehouse_metrics(sample_warehou
     assert int(sum(got.completeness["rows"])) >= int(got.totals["rows"].sum()) > 0
 
 
-def test_reduction_sums_line_items_and_keeps_signs_and_nulls_apart():
-    """Identical charges collapse into one row with their count; a credit and a charge of the same keys stay two
-    rows (tag coverage counts positive cost), and so do a row without ListCost and one with it."""
+def test_reduction_collapses_line_items_and_keeps_what_the_rules_need():
+    """Hourly rows of a resource become one row per day with their count and sums; a credit and a charge of the
+    same keys stay two rows (tag coverage counts positive cost), so do a row without ListCost and one with it; the
+    hourly rows of an accelerated instance keep their resource and hour (the instance rules group by them)."""
     con = duckdb.connect()
-    cols = ", ".join(f'CAST(NULL AS VARCHAR) AS "{k}"' for k in SM.KEYS if k not in ("ResourceId",))
-    con.execute(f"""CREATE TABLE focus AS SELECT {cols}, r AS ResourceId, CAST(e AS DECIMAL(38,12)) AS EffectiveCost,
-                     CAST(e AS DECIMAL(38,12)) AS BilledCost, CAST(l AS DECIMAL(38,12)) AS ListCost,
-                     CAST(NULL AS DECIMAL(38,12)) AS ContractedCost, CAST(1 AS DECIMAL(38,12)) AS ConsumedQuantity,
-                     CAST(1 AS DECIMAL(38,12)) AS PricingQuantity
-                   FROM (VALUES ('a', 2.5, 1), ('a', 2.5, 1), ('a', 2.5, 1), ('b', 5, 1), ('b', -3, 1),
-                                ('c', 1, NULL), ('c', 1, 1)) t(r, e, l)""")
-    rows = con.sql(f"SELECT ResourceId, EffectiveCost, ListCost, ConsumedQuantity, {SM.LINE_ITEMS} "
-                   f"FROM ({SM.reduction_sql()}) ORDER BY ALL").fetchall()
-    assert [(r, float(e), None if lc is None else float(lc), float(q), n) for r, e, lc, q, n in rows] == [
-        ("a", 7.5, 3.0, 3.0, 3), ("b", -3.0, 1.0, 1.0, 1), ("b", 5.0, 1.0, 1.0, 1),
-        ("c", 1.0, 1.0, 1.0, 1), ("c", 1.0, None, 1.0, 1)]
+    given = {"ResourceId": "r", "ChargePeriodStart": "s", "x_AiWorkload": "ai", "EffectiveCost": "e", "ListCost": "l",
+             "ProviderName": "'AWS'", "ChargeCategory": "'Usage'", "ChargePeriodEnd": "s + INTERVAL 1 HOUR",
+             "ConsumedQuantity": "1"}
+    cols = ", ".join(f'CAST({given.get(c, "NULL")} AS {t}) AS "{c}"'
+                     for c, t in SM.warehouse_types().items() if c != SM.LINE_ITEMS)
+    con.execute(f"""CREATE TABLE focus AS SELECT {cols} FROM (VALUES
+        ('a', TIMESTAMP '2026-10-04 10:00', NULL, 2.5, 1), ('a', TIMESTAMP '2026-10-04 11:00', NULL, 2.5, 1),
+        ('a', TIMESTAMP '2026-10-04 12:00', NULL, 2.5, 1), ('a', TIMESTAMP '2026-10-05 00:00', NULL, 1, 1),
+        ('b', TIMESTAMP '2026-10-04 10:00', NULL, 5, 1), ('b', TIMESTAMP '2026-10-04 10:00', NULL, -3, 1),
+        ('c', TIMESTAMP '2026-10-04 10:00', NULL, 1, NULL), ('c', TIMESTAMP '2026-10-04 11:00', NULL, 1, 1),
+        ('g', TIMESTAMP '2026-10-04 10:00', 'Accelerated compute', 4, 1),
+        ('g', TIMESTAMP '2026-10-04 11:00', 'Accelerated compute', 4, 1)) t(r, s, ai, e, l)""")
+    got = [(r, str(s), str(e), None if lc is None else float(lc), float(ec), float(q), n)
+           for r, s, e, lc, ec, q, n in con.execute(
+               f"SELECT ResourceId, ChargePeriodStart, ChargePeriodEnd, ListCost, EffectiveCost, ConsumedQuantity, "
+               f"{SM.LINE_ITEMS} FROM ({SM.reduction_sql()}) ORDER BY ALL NULLS LAST").fetchall()]
+    day, nxt, after = "2026-10-04 00:00:00", "2026-10-05 00:00:00", "2026-10-06 00:00:00"
+    assert got == [
+        ("g", "2026-10-04 10:00:00", "2026-10-04 11:00:00", 1.0, 4.0, 1.0, 1),
+        ("g", "2026-10-04 11:00:00", "2026-10-04 12:00:00", 1.0, 4.0, 1.0, 1),
+        (None, day, nxt, 1.0, -3.0, 1.0, 1),     # b's credit
+        (None, day, nxt, 5.0, 13.5, 5.0, 5),     # a's three hours, b's charge, c's hour with ListCost
+        (None, day, nxt, None, 1.0, 1.0, 1),     # c's hour without ListCost
+        (None, nxt, after, 1.0, 1.0, 1.0, 1),    # a's next day
+    ]
 
 
 def test_engine_spark_refuses_gpu_files_and_needs_a_dataset(capsys):
