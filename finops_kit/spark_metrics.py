@@ -200,15 +200,23 @@ def session(master: str | None = None) -> SparkSession:
     return spark
 
 
+def check_dataset(dataset: str | os.PathLike) -> str:
+    """The dataset's root, after checking a local folder's manifest (a FOCUS dataset of a layout this kit reads:
+    :func:`finops_kit.dataset.read_manifest`), so a wrong path fails in one line before Spark starts."""
+    root = str(dataset).rstrip("/")
+    if "://" not in root:
+        from .dataset import read_manifest
+
+        read_manifest(root)
+    return root
+
+
 def focus_dataframe(spark: SparkSession, dataset: str | os.PathLike) -> DataFrame:
     """The FOCUS rows of a dataset folder (``DATASET/focus/provider=.../billing_period=.../*.parquet``) as a Spark
     DataFrame with the files' columns (the partition keys are derived, so they are dropped) and timestamps without
     time zone, as the warehouse has them."""
-    root = str(dataset).rstrip("/")
+    root = check_dataset(dataset)
     path = f"{root}/focus"
-    if "://" not in path and not Path(path).is_dir():
-        raise ConfigError(f"{dataset}: not a FOCUS dataset (no focus/ folder); write one with "
-                          "'finops-kit export --dataset DIR' or 'finops-kit ingest --engine spark'")
     df = spark.read.option("basePath", path).parquet(path)
     return _without_zone(df.drop(*[c for c in ("provider", "billing_period") if c in df.columns]))
 
@@ -243,6 +251,7 @@ def spark_metrics(dataset: str | os.PathLike, scope: Scope | None = None, config
     from .metrics import metrics
     from .scope import Scope as _Scope
 
+    check_dataset(dataset)
     reduced = reduce_on_spark(spark or session(master), dataset)
     con = duckdb.connect()
     load_reduced(con, reduced)
@@ -252,5 +261,5 @@ def spark_metrics(dataset: str | os.PathLike, scope: Scope | None = None, config
     return m
 
 
-__all__ = ["KEYS", "LINE_ITEMS", "MEASURES", "focus_dataframe", "line_counts", "load_reduced", "reduce_on_spark",
+__all__ = ["KEYS", "LINE_ITEMS", "MEASURES", "check_dataset", "focus_dataframe", "line_counts", "load_reduced", "reduce_on_spark",
            "reduction_sql", "session", "spark_metrics", "warehouse_types"]

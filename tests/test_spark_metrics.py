@@ -69,13 +69,14 @@ def duckdb_metrics(warehouse: str, params: dict[str, str]):
 
 @pytest.fixture(scope="module")
 def dataset(sample_warehouse, tmp_path_factory) -> str:
-    """The sample warehouse as a FOCUS dataset: focus/provider=<ProviderName>/billing_period=<YYYY-MM>/*.parquet
-    (partition keys derived, not stored in the files), written by DuckDB."""
-    root = tmp_path_factory.mktemp("dataset")
+    """The sample warehouse as a FOCUS dataset (``finops-kit export --dataset``: focus/provider=<ProviderName>/
+    billing_period=<YYYY-MM>/*.parquet, tables/, finops-dataset.json)."""
+    from finops_kit.dataset import write_dataset
+
+    root = tmp_path_factory.mktemp("dataset") / "ds"
     con = duckdb.connect(sample_warehouse, read_only=True)
     try:
-        con.execute(f"""COPY (SELECT *, ProviderName AS provider, strftime(BillingPeriodStart, '%Y-%m') AS billing_period
-                             FROM focus) TO '{root / "focus"}' (FORMAT parquet, PARTITION_BY (provider, billing_period))""")
+        write_dataset(con, root)
     finally:
         con.close()
     return str(root)
@@ -132,11 +133,13 @@ def test_reduction_collapses_line_items_and_keeps_what_the_rules_need():
     ]
 
 
-def test_engine_spark_refuses_gpu_files_and_needs_a_dataset(capsys):
+def test_engine_spark_refuses_gpu_files_and_needs_a_dataset(capsys, tmp_path):
     assert main(["metrics", "--engine", "spark", "--warehouse", "x", "--runs-file", "runs.csv"]) == 2
     assert "--runs-file" in capsys.readouterr().err
     assert main(["metrics", "--engine", "spark"]) == 2
     assert "--warehouse" in capsys.readouterr().err
+    assert main(["metrics", "--engine", "spark", "--warehouse", str(tmp_path)]) == 2  # checked before Spark starts
+    assert "not a FOCUS dataset" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------- on Spark
@@ -151,7 +154,8 @@ def test_spark_metrics_equal_duckdb_metrics(spark, sample_warehouse, dataset):
 
 @pytest.mark.slow
 def test_cli_engine_spark_json_equals_duckdb_json(spark, sample_warehouse, dataset):
-    """``finops-kit metrics --engine spark --json`` (reusing the active session) == ``finops-kit metrics --json``."""
+    """``finops-kit metrics --engine spark --json`` (reusing the active session) == ``finops-kit metrics --json`` on
+    the warehouse and on the same dataset opened by DuckDB."""
     ps = [a for k, v in SCOPES["aug-oct"].items() for a in ("-p", f"{k}={v}")]
 
     def run(*extra: str) -> dict[str, Any]:
@@ -163,6 +167,7 @@ def test_cli_engine_spark_json_equals_duckdb_json(spark, sample_warehouse, datas
     want = run("--warehouse", sample_warehouse)
     got = run("--engine", "spark", "--warehouse", dataset)
     same(want, got, "aug-oct")
+    same(run("--warehouse", dataset), got, "aug-oct on the dataset")
     assert want["totals"][0]["rows"] > 0 and want["completeness"]
 
 
