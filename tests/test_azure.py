@@ -204,3 +204,33 @@ def test_bad_input_one_line_and_warehouse_unchanged(tmp_path, files, needle):
     assert con.execute("SELECT count(*), sum(BilledCost) FROM focus").fetchone() == (1, Decimal("12.5"))
     assert con.execute("SELECT count(*) FROM ingest_log").fetchone()[0] == 1
     con.close()
+
+
+def test_commitment_discount_quantity_and_unit_from_the_ea_export(shared, tmp_path):
+    """Microsoft's EA amortized + actual sample (finops-toolkit test assets): the reservation-covered row is counted
+    in reservation hours, Quantity x AdditionalInfo.RINormalizationRatio (a Standard_DS2_v2 hour uses 2 hours of the
+    DS1_v2 reservation), the savings-plan-covered row in commitment dollars (its amortized cost), the reservation
+    purchase (a count of reservations) stays NULL. Expected values read here with the csv module."""
+    import csv
+
+    base = shared.joinpath(*RAW)
+    files = [base / "finops-toolkit__EA_AmortizedCost_Small.csv", base / "finops-toolkit__EA_ActualCost_Small.csv"]
+    with open(files[0], encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    ri = next(r for r in rows if r["PricingModel"] == "Reservation" and r["ChargeType"] == "Usage")
+    sp = next(r for r in rows if r["PricingModel"] == "SavingsPlan" and r["ChargeType"] == "Usage")
+    ratio = Decimal(str(json.loads(ri["AdditionalInfo"])["RINormalizationRatio"]))
+    assert ratio == 2 and ri["UnitOfMeasure"] == "1 Hour"
+    wh = str(tmp_path / "wh.duckdb")
+    fk.ingest([str(f) for f in files], warehouse=wh, progress=False)
+    con = fk.connect(wh, read_only=True)
+    got = {(r[0], r[1]): r[2:] for r in con.execute("""
+        SELECT CommitmentDiscountId, ChargeCategory, CommitmentDiscountQuantity, CommitmentDiscountUnit, BillingCurrency
+        FROM focus WHERE CommitmentDiscountId IS NOT NULL""").fetchall()}
+    con.close()
+    q, unit, _ = got[(ri["benefitId"], "Usage")]
+    assert (q, unit) == (Decimal(ri["Quantity"]) * ratio, "Hours")
+    q, unit, cur = got[(sp["benefitId"], "Usage")]
+    assert q == Decimal(sp["Cost"]) and unit == cur
+    purchase = [v for (cid, cat), v in got.items() if cat == "Purchase"]
+    assert purchase and all(v[0] is None and v[1] is None for v in purchase)

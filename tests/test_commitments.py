@@ -272,7 +272,15 @@ def test_planted_unused_dollars_utilization_and_end_dates_are_recovered_exactly(
             assert got["covered_hours"] == pytest.approx(float(Decimal(p["used_hours"])), rel=1e-12)
         if "covered_list_cost" in p:  # Savings Plans: the on-demand value of the usage they covered
             assert got["covered_list_cost"] == Decimal(p["covered_list_cost"]), p["commitment_id"]
-        if p["provider"] == "AWS":  # CommitmentDiscountQuantity/Unit: RI hours, Savings Plan commitment dollars
+        # CommitmentDiscountQuantity/Unit: reservations in hours (AWS RI, Azure reservations incl. the PTU one),
+        # savings plans in commitment dollars (AWS and Azure)
+        if p["provider"] == "Microsoft" and p["type"] == "Reservation":
+            assert got["quantity_unit"] == "Hours" and got["used_quantity"] == Decimal(p["used_hours"])
+            assert (got["unused_quantity"] or 0) == Decimal(p["unused_hours"]), p["commitment_id"]
+        elif p["provider"] == "Microsoft":
+            assert got["quantity_unit"] == "USD" and got["used_quantity"] == Decimal(p["used_cost"])
+            assert got["unused_quantity"] == Decimal(p["unused_cost"])
+        if p["provider"] == "AWS":
             if p["type"] == "Reserved Instance":
                 assert got["quantity_unit"] == "Hours" and got["used_quantity"] == Decimal(p["used_hours"])
                 assert got["unused_quantity"] == Decimal(p["hours"]) - Decimal(p["used_hours"])

@@ -265,6 +265,11 @@ rows AS (
                      f"WHEN starts_with({tags}, '{{') THEN {tags} ELSE '{{' || {tags} || '}}' END")
         info = "trim(AdditionalInfo)"
         info_json = f"CASE WHEN starts_with({info}, '{{') THEN {info} ELSE '{{' || {info} || '}}' END"
+        from ..units import hours_per_unit_sql  # here, not at import: units imports the sources package
+
+        hours_sql = hours_per_unit_sql("UnitOfMeasure")
+        ratio = (f"CASE WHEN {info} <> '' AND json_valid({info_json}) THEN TRY_CAST(json_extract_string({info_json}, "
+                 f"'$.RINormalizationRatio') AS DECIMAL(18,6)) END")
         money = lambda e: f"CAST(trim({e}) AS {MONEY})"  # noqa: E731
         return f"""
 WITH {self._rows_cte(staged)},
@@ -350,6 +355,21 @@ SELECT
   CASE WHEN _status IS NOT NULL THEN _status
        WHEN _commitment_usage AND coalesce(BenefitId, ReservationId) IS NOT NULL THEN 'Used' END
     AS CommitmentDiscountStatus,
+  -- FOCUS 1.2 CommitmentDiscountQuantity/Unit (Microsoft's own FocusCost export leaves them empty). A reservation
+  -- (category Usage) is counted in hours of the reserved size: Quantity x hours per UnitOfMeasure (data/hour_units.csv:
+  -- '1 Hour', '100 Hours') x the instance-size-flexibility ratio AdditionalInfo.RINormalizationRatio (a Standard_DS2_v2
+  -- hour uses 2 hours of a DS1_v2 reservation; 1 when absent), on covered and UnusedReservation rows alike. A savings
+  -- plan (category Spend) in commitment dollars: the amortized cost of its covered / UnusedSavingsPlan rows and the
+  -- amount of its purchases. A reservation purchase states a count of reservations, not hours: NULL (as AWS's RI Fee).
+  CASE WHEN coalesce(BenefitId, ReservationId) IS NULL OR _ctype IS NULL THEN NULL
+       WHEN _ccat = 'Usage' AND _charge_category = 'Usage'
+         THEN CAST(CAST({money('Quantity')} * CAST({hours_sql} AS DECIMAL(18,6)) AS {MONEY}) * coalesce({ratio}, 1) AS {MONEY})
+       WHEN _ccat = 'Spend' AND _charge_category = 'Usage' THEN _effective
+       WHEN _ccat = 'Spend' AND _charge_category = 'Purchase' THEN _billed END AS CommitmentDiscountQuantity,
+  CASE WHEN coalesce(BenefitId, ReservationId) IS NULL OR _ctype IS NULL THEN NULL
+       WHEN _ccat = 'Usage' AND _charge_category = 'Usage' AND {hours_sql} IS NOT NULL THEN 'Hours'
+       WHEN _ccat = 'Spend' AND _charge_category IN ('Usage', 'Purchase') THEN upper(trim(BillingCurrency)) END
+    AS CommitmentDiscountUnit,
   InvoiceId AS InvoiceId,
   ResourceId AS ResourceId,
   coalesce(ResourceName, nullif(regexp_extract(coalesce(ResourceId, ''), '([^/]+)$', 1), '')) AS ResourceName,
