@@ -42,12 +42,8 @@ are not supported here: run ``finops-kit metrics`` on DuckDB for them.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
 from .schema import LINEAGE_COLUMNS, MONEY, focus_columns
 from .warehouse import FOCUS_TABLE
 
@@ -71,9 +67,6 @@ MEASURES = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "Consum
 #: The reduced table's count of the line items each of its rows stands for.
 LINE_ITEMS = "x_LineItems"
 
-INSTALL_HINT = "pip install 'finops-kit[spark]'"
-JAVA_HINT = ("Spark needs Java 17 or newer: install it (Debian: apt-get install openjdk-17-jre-headless) or set "
-             "JAVA_HOME")
 
 
 def _q(name: str) -> str:
@@ -168,38 +161,6 @@ def line_counts(m: Metrics) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- Spark side
-def java_available() -> bool:
-    """Whether a local Spark can start its JVM (``java`` on PATH or ``JAVA_HOME`` set)."""
-    home = os.environ.get("JAVA_HOME")
-    return bool(shutil.which("java") or (home and Path(home, "bin", "java").exists()))
-
-
-def session(master: str | None = None) -> SparkSession:
-    """A Spark session: ``local[*]`` by default (or ``$FINOPS_SPARK_MASTER``), ``spark://...`` a cluster,
-    ``sc://...`` Spark Connect; an active session (a Databricks notebook) is reused when no master is asked for."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise ConfigError(f"--engine spark needs pyspark 4: {INSTALL_HINT}") from None
-    master = master or os.environ.get("FINOPS_SPARK_MASTER")
-    if master and master.startswith("sc://"):
-        return SparkSession.builder.remote(master).getOrCreate()
-    active = SparkSession.getActiveSession()
-    if active is not None and not master:
-        return active
-    master = master or "local[*]"
-    if master.startswith("local") and not java_available():
-        raise ConfigError(JAVA_HINT)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (SparkSession.builder.master(master).appName("finops-kit metrics")
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.shuffle.partitions", str(max(2, 2 * (os.cpu_count() or 2))))
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")  # the figures go to stdout; Spark's INFO/WARN lines are noise
-    return spark
-
-
 def check_dataset(dataset: str | os.PathLike) -> str:
     """The dataset's root, after checking a local folder's manifest (a FOCUS dataset of a layout this kit reads:
     :func:`finops_kit.dataset.read_manifest`), so a wrong path fails in one line before Spark starts."""
@@ -250,6 +211,7 @@ def spark_metrics(dataset: str | os.PathLike, scope: Scope | None = None, config
 
     from .metrics import metrics
     from .scope import Scope as _Scope
+    from .spark import session  # the kit's one session: local[*], a cluster, Spark Connect, or the active one
 
     check_dataset(dataset)
     reduced = reduce_on_spark(spark or session(master), dataset)
@@ -262,4 +224,4 @@ def spark_metrics(dataset: str | os.PathLike, scope: Scope | None = None, config
 
 
 __all__ = ["KEYS", "LINE_ITEMS", "MEASURES", "check_dataset", "focus_dataframe", "line_counts", "load_reduced", "reduce_on_spark",
-           "reduction_sql", "session", "spark_metrics", "warehouse_types"]
+           "reduction_sql", "spark_metrics", "warehouse_types"]

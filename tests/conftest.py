@@ -105,6 +105,9 @@ def spark():
     home = os.environ.get("JAVA_HOME")
     if not (shutil.which("java") or (home and Path(home, "bin", "java").exists())):
         _spark_missing("Java is not installed (Spark needs Java 17)")
+    import sys
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers import this venv's duckdb/finops_kit
     session = (SparkSession.builder.master("local[2]").appName("finops-kit tests")
                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "2").config("spark.default.parallelism", "2")

@@ -236,3 +236,4 @@ def test_trap_date_diff_hour_boundaries_vs_elapsed(spark):
     assert both(spark, "date_diff('hour', a, b)") == ([1, 2], [0, 2])
     d, s = both(spark, portable.hours_between("a", "b"))
     assert d == s and d[1] == 2.5 and math.isclose(d[0], 2 / 60)
+
