@@ -29,6 +29,7 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy: statsmodels fits are 3-10x slower with 2 threads
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("FINOPS_FIT_CACHE", "off")  # thousands of simulated series, each fitted once: nothing to reuse
 
 import argparse  # noqa: E402
 import json  # noqa: E402

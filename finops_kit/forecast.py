@@ -440,10 +440,40 @@ def fit_forecast(y: np.ndarray | pd.Series, h: int, model: str = "ets", level: f
     """
     y = np.asarray(y, dtype=float)
     level = _check_level(level)
-    levels = tuple(sorted({level, 80.0, 95.0}))
     reps = reps if paths else 1
     if model not in MODELS:
         raise ConfigError(f"unknown forecast model {model!r}; expected one of {', '.join(MODELS)} or 'auto'")
+    if model == "seasonal_naive":  # nothing is estimated: computing it is cheaper than reading it back
+        return _fit_forecast(y, h, model, level, reps, seed, calibrate)
+    from . import fitcache  # fits are reused across sections, kernels and runs (exact, keyed by the series)
+
+    arrays = fitcache.cached_arrays(
+        y, lambda: _fit_arrays(_fit_forecast(y, h, model, level, reps, seed, calibrate)), __file__,
+        h=int(h), model=model, level=level, reps=int(reps), seed=int(seed), calibrate=bool(calibrate))
+    return _fit_from_arrays(arrays)
+
+
+def _fit_arrays(fc: ModelForecast) -> dict[str, np.ndarray]:
+    """A :class:`ModelForecast` as plain arrays (what the fit cache stores, without pickle)."""
+    levels = sorted(fc.intervals)
+    out = {"model": np.array(fc.model), "mean": np.asarray(fc.mean, dtype=float),
+           "paths": np.asarray(fc.paths, dtype=float), "levels": np.array(levels, dtype=float),
+           "factors": np.array([fc.daily_factor, fc.total_factor, fc.held_out_days], dtype=float)}
+    for i, lv in enumerate(levels):
+        out[f"lo{i}"], out[f"hi{i}"] = (np.asarray(b, dtype=float) for b in fc.intervals[lv])
+    return out
+
+
+def _fit_from_arrays(a: dict[str, np.ndarray]) -> ModelForecast:
+    daily, total, held = (float(v) for v in a["factors"])
+    intervals = {float(lv): (a[f"lo{i}"], a[f"hi{i}"]) for i, lv in enumerate(a["levels"])}
+    return ModelForecast(str(a["model"]), a["mean"], intervals, a["paths"], daily, total, int(held))
+
+
+def _fit_forecast(y: np.ndarray, h: int, model: str, level: float, reps: int, seed: int,
+                  calibrate: bool) -> ModelForecast:
+    """:func:`fit_forecast` without the cache (see :mod:`finops_kit.fitcache`)."""
+    levels = tuple(sorted({level, 80.0, 95.0}))
     rng = np.random.default_rng(seed)
     fc = None
     if model != "seasonal_naive" and not np.allclose(y, y[0]):

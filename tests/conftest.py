@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# model fits (finops_kit/fitcache.py) shared by the tests and the report kernels they start, not in ~/.cache
+os.environ.setdefault("FINOPS_FIT_CACHE", os.path.join(tempfile.gettempdir(), f"finops-kit-test-fits-{os.getuid()}"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FINOPS_SHARED", REPO.parent / "shared"))
