@@ -422,6 +422,15 @@ def ipc_kernel_manager() -> type:
     return _IPC_MANAGER
 
 
+#: Options every report kernel starts with (``ipykernel`` command line). ``exec_lines`` runs before the first cell:
+#: jsonschema (imported by Altair to validate chart specs) builds an Earley parser for RFC 3987 IRI syntax at import
+#: time when ``rfc3987_syntax`` is installed (jupyterlab's dependencies install it): 1.0-1.2 s of CPU in every
+#: kernel, 7 s per suite of six reports on two cores, for the ``iri``/``iri-reference`` formats, which the Vega-Lite
+#: schema never uses (it has ``uri``, ``uri-reference`` and ``color-hex``). A report kernel makes that import fail
+#: (jsonschema then simply has no IRI checker); every chart is validated and rendered as before.
+KERNEL_ARGUMENTS = ("--IPKernelApp.exec_lines=import sys; sys.modules.setdefault('rfc3987_syntax', None)",)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # running
 
@@ -523,7 +532,7 @@ class Runner:
                 nb, str(ipynb), parameters=job.parameters, kernel_name=kernel, cwd=os.getcwd(),
                 progress_bar=self._progress_bar(job, slot), log_output=False, request_save_on_cell_execute=True,
                 execution_timeout=int(self.timeout_cell), timeout_func=timeout_func, start_timeout=120,
-                kernel_manager_class=ipc_kernel_manager())
+                kernel_manager_class=ipc_kernel_manager(), extra_arguments=list(KERNEL_ARGUMENTS))
             return "ok", None, None
         except pm.PapermillExecutionError as exc:
             return "failed", f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}", exc.cell_index
