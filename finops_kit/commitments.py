@@ -216,10 +216,10 @@ def coverage(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = ("pe
     df = _frame(con, f"""
       WITH u AS ({eligible_usage_sql(sc, team="team" in by)})
       SELECT {cols},
-        sum(hours) FILTER (WHERE pricing = 'Committed') AS committed_hours,
-        sum(hours) AS eligible_hours,
-        sum(accelerator_hours) FILTER (WHERE pricing = 'Committed') AS committed_accelerator_hours,
-        sum(accelerator_hours) AS eligible_accelerator_hours,
+        {units.total("hours", "pricing = 'Committed'")} AS committed_hours,
+        {units.total("hours")} AS eligible_hours,
+        {units.total("accelerator_hours", "pricing = 'Committed'")} AS committed_accelerator_hours,
+        {units.total("accelerator_hours")} AS eligible_accelerator_hours,
         coalesce(sum(ListCost) FILTER (WHERE pricing = 'Committed'), 0)::{MONEY} AS committed_list_cost,
         coalesce(sum(ListCost), 0)::{MONEY} AS eligible_list_cost,
         coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Committed'), 0)::{MONEY} AS committed_cost,

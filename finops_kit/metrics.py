@@ -98,9 +98,9 @@ def totals(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
           sum(EffectiveCost)::{MONEY} AS effective_cost,
           coalesce(sum(EffectiveCost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0)::{MONEY} AS ai_cost,
           coalesce(sum(EffectiveCost) FILTER (WHERE _storage), 0)::{MONEY} AS storage_cost,
-          coalesce(sum({units.quantity_in('gb_month')}) FILTER (WHERE _storage), 0) AS storage_gb_months,
+          coalesce({units.total(units.quantity_in('gb_month'), '_storage')}, 0) AS storage_gb_months,
           coalesce(sum(EffectiveCost) FILTER (WHERE _transfer), 0)::{MONEY} AS transfer_cost,
-          coalesce(sum({units.quantity_in('gb')}) FILTER (WHERE _transfer), 0) AS transfer_gb,
+          coalesce({units.total(units.quantity_in('gb'), '_transfer')}, 0) AS transfer_gb,
           coalesce(sum(EffectiveCost) FILTER (WHERE _shared), 0)::{MONEY} AS shared_cost,
           coalesce(sum(EffectiveCost) FILTER (WHERE _owner = '(untagged)'), 0)::{MONEY} AS unallocated_cost,
           count(*) AS rows
@@ -124,13 +124,17 @@ def accelerators(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     return _frame(con, f"""
         SELECT ProviderName AS provider, instance_family AS family, pricing,
                BillingCurrency AS currency, sum(EffectiveCost)::{MONEY} AS cost,
-               coalesce(sum(instance_hours), 0) AS instance_hours,
-               coalesce(sum(accelerator_hours), 0) AS accelerator_hours,
+               coalesce({units.total("instance_hours")}, 0) AS instance_hours,
+               coalesce({units.total("accelerator_hours")}, 0) AS accelerator_hours,
                {units.rate_sql("instance_hours", "has_instance_hours", RATE)} AS rate_per_instance_hour,
                {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour
         FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
         WHERE instance_family IS NOT NULL
         GROUP BY ALL ORDER BY provider, family, pricing""")
+
+
+#: The spot rows of :func:`units.accelerated_usage_sql`.
+SPOT = "pricing = 'Spot'"
 
 
 def spot_share(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
@@ -141,12 +145,12 @@ def spot_share(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         SELECT coalesce(ProviderName, '(all)') AS provider, BillingCurrency AS currency,
                sum(EffectiveCost)::{MONEY} AS cost,
                coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0)::{MONEY} AS spot_cost,
-               coalesce(sum(accelerator_hours), 0) AS accelerator_hours,
-               coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0) AS spot_accelerator_hours,
-               coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0)
-                 / nullif(sum(accelerator_hours), 0) AS spot_share,
-               coalesce(sum(instance_hours), 0) AS instance_hours,
-               coalesce(sum(instance_hours) FILTER (WHERE pricing = 'Spot'), 0) AS spot_instance_hours
+               coalesce({units.total("accelerator_hours")}, 0) AS accelerator_hours,
+               coalesce({units.total("accelerator_hours", SPOT)}, 0) AS spot_accelerator_hours,
+               coalesce({units.total("accelerator_hours", SPOT)}, 0)
+                 / nullif({units.total("accelerator_hours")}, 0) AS spot_share,
+               coalesce({units.total("instance_hours")}, 0) AS instance_hours,
+               coalesce({units.total("instance_hours", SPOT)}, 0) AS spot_instance_hours
         FROM u GROUP BY GROUPING SETS ((ProviderName, BillingCurrency), (BillingCurrency))
         ORDER BY currency, provider = '(all)', provider""")
 

@@ -247,6 +247,25 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
       WHERE ChargeCategory = 'Usage' OR _anchor_pricing IS NOT NULL"""
 
 
+#: The exact type DOUBLE measures (hours, GB) are summed in by :func:`total`: 9 decimals (a millionth of a
+#: millisecond-hour) and 29 integer digits.
+MEASURE_SUM_TYPE = "DECIMAL(38,9)"
+
+
+def total(expr: str, where: str | None = None) -> str:
+    """SQL aggregate: the sum of a DOUBLE measure (hours, GB) that does not depend on the order rows are added in.
+
+    Why: a floating-point sum differs in its last digits with the order of the additions, and that order is not
+    fixed -- DuckDB adds per thread and then combines, a FOCUS dataset is scanned file by file in parallel, Spark
+    per partition. The same data then gave different ``finops-kit metrics --json`` (``accelerator_hours``
+    65385.7813642798 from a dataset, ...79 from the warehouse file). Each row's value is rounded once to
+    :data:`MEASURE_SUM_TYPE` (exact from then on) and the decimal sum is cast back to DOUBLE, so the result is
+    the same for every engine, thread count and partitioning. ``where``: the aggregate's FILTER condition.
+    """
+    filt = f" FILTER (WHERE {where})" if where else ""
+    return f"CAST(sum(CAST({expr} AS {MEASURE_SUM_TYPE})){filt} AS DOUBLE)"
+
+
 def rate_sql(hours: str = "instance_hours", measured: str = "has_instance_hours", typ: str = "DECIMAL(38,6)",
              cost: str = "EffectiveCost") -> str:
     """SQL aggregate: cost per hour over :func:`accelerated_usage_sql` rows, e.g. per instance-hour (default) or
@@ -255,7 +274,7 @@ def rate_sql(hours: str = "instance_hours", measured: str = "has_instance_hours"
     The cost is that of the instances whose hours are counted (``measured``): every rate in the kit divides the
     same cost by the same hours, so the spot analysis and the tagging audit show the same rate for a family.
     """
-    return f"CAST(sum({cost}) FILTER (WHERE {measured}) / nullif(sum({hours}), 0) AS {typ})"
+    return f"CAST(sum({cost}) FILTER (WHERE {measured}) / nullif({total(hours)}, 0) AS {typ})"
 
 
 # ---------------------------------------------------------------------------------- volume (GB) measures

@@ -20,35 +20,12 @@ import pytest
 from finops_kit import report
 from finops_kit.notebook import money
 
+from .report_figures import CURATED, REPO, SCOPE
+from .report_figures import headline as _headline
+from .report_figures import one as _one
+from .report_figures import texts as _texts
+
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[1]
-CURATED = ("tagging_audit", "storage_lifecycle", "spot_analysis", "forecast_vs_actual", "ai_unit_economics")
-#: One scope for every report: three closed billing periods of every provider.
-SCOPE = {"billing_period_start": "2026-08", "billing_period_end": "2026-10"}
-
-
-def _texts(ipynb: Path) -> str:
-    """Everything a reader sees in a report's outputs, as plain text (markdown ``\\$`` unescaped, HTML stripped)."""
-    nb = json.loads(ipynb.read_text(encoding="utf-8"))
-    parts = []
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                parts.append("".join(out["text"]))
-            data = out.get("data", {})
-            for mime in ("text/markdown", "text/plain"):
-                if mime in data:
-                    parts.append("".join(data[mime]).replace("\\$", "$"))
-            if "text/html" in data and "text/markdown" not in data:
-                parts.append(html.unescape(re.sub(r"<[^>]+>", " ", "".join(data["text/html"]))))
-    return "\n".join(parts)
-
-
-def _one(pattern: str, text: str, what: str) -> str:
-    found = re.findall(pattern, text)
-    assert found, f"{what}: not shown (pattern {pattern!r})"
-    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +44,8 @@ def rendered(sample_warehouse, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def headline(sample_warehouse):
-    import finops_kit as fk
-    from finops_kit import scope as S
-    from finops_kit.metrics import metrics
-
-    con = fk.connect(sample_warehouse, read_only=True)
-    try:
-        sc = S.resolve(con, str(REPO / "finops.yaml"), SCOPE)
-        oct_ = S.resolve(con, str(REPO / "finops.yaml"), billing_period_start="2026-10", billing_period_end="2026-10")
-        yield metrics(con, sc), metrics(con, oct_), sc
-    finally:
-        con.close()
+    with _headline(sample_warehouse) as h:
+        yield h
 
 
 def test_every_report_and_the_index_state_the_same_scope(rendered, headline):

@@ -155,10 +155,11 @@ def test_every_command_accepts_a_dataset(small_warehouse, small_dataset, capsys)
         from_wh = capsys.readouterr().out
         assert main([*args, "--warehouse", str(small_dataset)]) == 0
         from_ds = capsys.readouterr().out
-        if args[0] == "reconcile":  # same table (ingest ids, periods, totals)
-            assert from_ds == from_wh
-        else:
-            assert json.loads(from_ds).keys() == json.loads(from_wh).keys()
+        # the same text: reconciliation table (ingest ids, periods, totals) and every metric, hours and GB included
+        # (summed exactly by units.total: a parallel scan of 16 files adds DOUBLEs in another order than the file)
+        assert from_ds == from_wh
+        if args[0] == "metrics":
+            assert json.loads(from_ds)["totals"]
 
 
 def test_a_dataset_is_read_only(small_dataset, tmp_path, capsys):
@@ -395,3 +396,36 @@ def test_open_a_dataset_from_s3(s3_env, small_dataset, small_warehouse, tmp_path
         assert main(["reconcile", "--warehouse", url]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and msg in err, err
+
+
+# ------------------------------------------------------------------------------------------------ every report
+
+@pytest.mark.slow
+def test_every_curated_report_renders_from_a_dataset_with_the_warehouse_figures(sample_warehouse, tmp_path,
+                                                                                 monkeypatch):
+    """`finops-kit report --all --warehouse DATASET` on the samples' dataset: every report renders, and every figure
+    test_consistency checks on reports rendered from the warehouse equals the warehouse's metrics here too."""
+    import inspect
+
+    from . import report_figures as rf
+    from . import test_consistency as tc
+
+    data = tmp_path / "focus-dataset"
+    assert main(["export", "--dataset", str(data), "--warehouse", sample_warehouse]) == 0
+    out = tmp_path / "reports"
+    monkeypatch.chdir(REPO)  # the notebooks' side files (data/samples/_ai_units) are project-relative
+    params = [x for k, v in rf.SCOPE.items() for x in ("-p", f"{k}={v}")]
+    assert main(["report", "--all", "--warehouse", str(data), "--out", str(out), "--config",
+                 str(REPO / "finops.yaml"), *params]) == 0
+    index = json.loads((out / "index.json").read_text())
+    texts = {Path(e["notebook"]).stem: rf.texts(out / e["ipynb"]) for e in index["reports"]}
+    assert set(rf.CURATED) <= set(texts) and all(e["status"] == "ok" for e in index["reports"])
+    checks = [f for n, f in vars(tc).items() if n.startswith("test_") and callable(f)
+              and n != "test_every_report_and_the_index_state_the_same_scope"]  # counts the warehouse run's reports
+    assert len(checks) >= 10
+    with rf.headline(sample_warehouse) as head:
+        for name, text in texts.items():
+            assert head[2].describe() in text, f"{name} does not state its scope"
+        for check in checks:
+            args = {"rendered": (out, texts), "headline": head}
+            check(**{p: args[p] for p in inspect.signature(check).parameters})

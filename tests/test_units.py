@@ -242,3 +242,21 @@ def test_sample_gcp_gpu_vms_per_component_and_rated_near_list(sample_warehouse):
     what_if = spot.spot_what_if(con, by=())
     assert (what_if[what_if.instance_type == "a2-highgpu-8g"].saving > 0).all()
     con.close()
+
+
+def test_total_of_a_double_measure_does_not_depend_on_the_order_of_the_rows():
+    """A plain DOUBLE sum differs in its last digits with the order rows are added in (threads, dataset files,
+    Spark partitions); units.total gives the same figure for every order."""
+    import duckdb
+
+    from finops_kit import units
+
+    con = duckdb.connect()
+    con.execute("SET threads = 1")  # one thread: rows are added in the order given
+    orders = ("(0.1::DOUBLE), (0.2::DOUBLE), (0.3::DOUBLE)", "(0.3::DOUBLE), (0.2::DOUBLE), (0.1::DOUBLE)")
+    plain = {con.execute(f"SELECT sum(x) FROM (VALUES {o}) t(x)").fetchall()[0][0] for o in orders}
+    exact = {con.execute(f"SELECT {units.total('x')} FROM (VALUES {o}) t(x)").fetchall()[0][0] for o in orders}
+    assert len(plain) == 2  # 0.6000000000000001 and 0.6
+    assert exact == {0.6}
+    assert con.execute(f"SELECT {units.total('x', 'x > 0.15')} FROM (VALUES {orders[0]}) t(x)").fetchall() \
+        == [(0.5,)]
