@@ -86,6 +86,11 @@ def connect(path: str | os.PathLike | None = None, *, write: bool | None = None,
     connection locks out every other process, so a scratch kernel that merely reads would stop every curated
     notebook and ``finops-kit report`` ("Conflicting lock is held").
 
+    A FOCUS dataset (a folder holding ``finops-dataset.json``, or ``s3://bucket/prefix``; see
+    :mod:`finops_kit.dataset`) opens as an in-memory DuckDB whose tables are views over its parquet files, with
+    the same table names and column types: every query, notebook and command runs on it unchanged. Datasets are
+    read-only (``write=True`` is one line saying so).
+
     ``write=True`` (or the older ``read_only=False``) opens for writing, creating and upgrading the file;
     ``":memory:"`` gives a scratch warehouse (always writable). A reader given a missing file gets one line
     naming every place it looked, never an empty warehouse that would make every report show $0.00.
