@@ -11,9 +11,11 @@ Definitions (FOCUS 1.2, amounts in the scope's currency):
 * **used commitment** of a ``CommitmentDiscountId`` = Σ EffectiveCost of its ``Usage`` and ``Credit`` rows that are not
   ``CommitmentDiscountStatus = 'Unused'`` (covered usage at its amortized rate; GCP's CUD credits carry the discount
   and the spread fee); **unused** = Σ EffectiveCost of its ``Unused`` rows (AWS RIFee/SP fee remainder, Azure
-  UnusedReservation/UnusedSavingsPlan). **utilization** = used / (used + unused). A source that bills no unused rows
-  (GCP: the kit spreads each month's CUD fee over the month's CUD credits) shows utilization 100% by construction; its
-  commitments are flagged ``unused_observable = False`` (no Unused row of that provider in scope).
+  UnusedReservation/UnusedSavingsPlan, GCP resource-based CUD fee remainders). **utilization** = used / (used +
+  unused). GCP bills no unused rows: :mod:`finops_kit.sources.gcp` derives them for a resource-based CUD whose fee
+  rows name it (``subscription.instance_id``); a spend-based CUD's fee is spread over its credits and shows 100%
+  utilization by construction. A provider with no Unused row in scope has its commitments flagged
+  ``unused_observable = False``.
 * **savings realized** of a commitment = Σ ListCost of its covered rows (the on-demand equivalent) − Σ EffectiveCost of
   its covered rows − its unused cost: what the usage would have cost at list price minus what the commitment cost.
   AWS ``SavingsPlanNegation`` rows carry ListCost 0 (they cancel billed cost, not the list value of the usage), so

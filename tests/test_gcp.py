@@ -172,3 +172,59 @@ def test_non_iso_usage_time_is_refused_not_misread(tmp_path):
     with pytest.raises(fk.InputError, match=r"bad\.jsonl.*not an ISO 8601 date/time: 4/1/25 00:00"):
         fk.ingest(str(bad), warehouse=wh)
     assert not Path(wh).exists()  # nothing written: not even the new, empty warehouse
+
+
+def _export_row(sku: str, cost: str, *, amount: float, pricing_amount: str, pricing_unit: str, credits: list,
+                subscription: str | None = None, day: str = "2026-10-05") -> dict:
+    row = {"billing_account_id": "01ABCD-234567-89EFAB",
+           "project": {"id": "ml-train-prod", "number": "123456789", "name": "ML training", "labels": []},
+           "location": {"location": "us-central1", "country": "US", "region": "us-central1", "zone": None},
+           "usage_start_time": f"{day} 00:00:00 UTC", "usage_end_time": f"{day} 00:00:00 UTC".replace(
+               day, f"{day[:8]}{int(day[8:]) + 1:02d}"),
+           "export_time": f"{day} 06:00:00 UTC", "currency": "USD", "currency_conversion_rate": 1.0,
+           "invoice": {"month": day[:7].replace("-", "")}, "cost_type": "regular",
+           "service": {"id": "6F81-5844-456A", "description": "Compute Engine"},
+           "sku": {"id": "SKU-" + sku[:6].upper(), "description": sku}, "cost": cost, "cost_at_list": cost,
+           "labels": [], "system_labels": [],
+           "usage": {"amount": amount, "unit": "seconds", "amount_in_pricing_units": pricing_amount,
+                     "pricing_unit": pricing_unit}, "credits": credits}
+    if subscription:
+        row["subscription"] = {"instance_id": subscription}
+    return row
+
+
+def test_resource_based_cud_fee_carries_its_commitment_and_unused_part(tmp_path):
+    """A resource-based CUD of 10 A100 GPU-hours a day at 2.00 (fee 20.00, subscription.instance_id on the fee row)
+    covers 8 GPU-hours of usage priced 3.00 on demand (credit -24.00). By hand: applied = 20.00 x 8 / 10 = 16.00,
+    unused = fee - applied = 4.00 (2 hours); the credit's EffectiveCost = -24.00 + 16.00 = -8.00 and the fee's
+    Purchase row 0. The credit and the covered usage carry the fee's commitment id; totals stay 20.00."""
+    sub = "6f3a1c9e-2b7d-4e58-9a14-0c8d5e2f7b31"
+    cud = {"name": "Committed use discount: A100 GPU", "amount": "-24.0", "full_name": "Committed use discount",
+           "id": "CommittedUsageDiscount: A100 GPU", "type": "COMMITTED_USAGE_DISCOUNT"}
+    rows = [_export_row("Commitment v1: A100 GPU in Americas for 1 Year", "20.0", amount=36000.0,
+                        pricing_amount="10", pricing_unit="hour", credits=[], subscription=sub),
+            _export_row("Nvidia Tesla A100 GPU running in Americas", "24.0", amount=28800.0, pricing_amount="8",
+                        pricing_unit="hour", credits=[cud])]
+    path = tmp_path / "cud.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    con = fk.connect(":memory:")
+    _ingest(path, con)
+    got = con.execute("""
+        SELECT ChargeCategory, CommitmentDiscountStatus, CommitmentDiscountId, BilledCost, EffectiveCost,
+               CommitmentDiscountQuantity, CommitmentDiscountUnit
+        FROM focus ORDER BY ChargeCategory, CommitmentDiscountStatus NULLS FIRST""").fetchall()
+    by = {(r[0], r[1]): r[2:] for r in got}
+    assert by[("Purchase", None)] == (sub, Decimal("20"), Decimal("0"), Decimal("10"), "Hours")
+    assert by[("Credit", None)][:3] == (sub, Decimal("-24"), Decimal("-8"))
+    assert by[("Usage", "Used")][:3] == (sub, Decimal("24"), Decimal("24"))
+    assert by[("Usage", "Unused")][:3] == (sub, Decimal("0"), Decimal("4"))
+    assert by[("Usage", "Unused")][3:] == (Decimal("2"), "Hours")
+    assert con.execute("SELECT sum(BilledCost), sum(EffectiveCost) FROM focus").fetchall()[0] == (Decimal("20"),
+                                                                                                  Decimal("20"))
+    import finops_kit.commitments as cm
+    from finops_kit import scope
+
+    sc = scope.resolve(con, str(Path(__file__).resolve().parents[1] / "finops.yaml"))
+    inv = cm.inventory(con, sc).set_index("commitment_id").loc[sub]
+    assert (inv["used_cost"], inv["unused_cost"]) == (Decimal("16"), Decimal("4"))
+    assert inv["utilization"] == pytest.approx(0.8) and bool(inv["unused_observable"])

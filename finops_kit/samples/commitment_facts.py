@@ -44,6 +44,19 @@ def record_family(planted: Any, provider: str, family: str, *, hours: Decimal, c
     f[1] += Decimal(committed)
 
 
+def record_gcp(planted: Any, commitment_id: str, period: date, *, committed_hours: Decimal, unused_hours: Decimal,
+               fee: Decimal, unused_cost: Decimal) -> None:
+    """A GCP resource-based CUD's day: hours committed and left unused, the fee and the unused part's cost (unused
+    hours x the commitment's hourly price). Kept apart from :func:`record`: the kit derives the covered hours from the
+    credit amounts (credit / on-demand price), exact to the credits' 6 decimals, not to the generator's Decimals."""
+    g = planted.commitments.setdefault("_gcp", {}).setdefault(commitment_id, {})
+    p = g.setdefault(period, dict.fromkeys(("committed_hours", "unused_hours", "fee", "unused_cost"), Decimal(0)))
+    p["committed_hours"] += committed_hours
+    p["unused_hours"] += unused_hours
+    p["fee"] += fee
+    p["unused_cost"] += unused_cost
+
+
 def _ratio(a: Decimal, b: Decimal) -> str | None:
     return str(a / b) if b else None
 
@@ -71,6 +84,12 @@ def section(planted: Any) -> dict:
     fams = [{"provider": prov, "instance_family": fam, "eligible_hours": str(h), "committed_hours": str(ch),
              "coverage_hours": _ratio(ch, h)}
             for (prov, fam), (h, ch) in sorted(planted.commitments.get("_families", {}).items())]
+    gcp = [{"provider": "Google Cloud", "commitment_id": cid, "type": "Committed Use Discount",
+            "periods": [{"billing_period": f"{bp:%Y-%m}", **{k: str(v) for k, v in p.items()}}
+                        for bp, p in sorted(per.items())]}
+           for cid, per in sorted(planted.commitments.get("_gcp", {}).items())]
     return {"note": "generator's own amounts (base sample): utilization = used / (used + unused) EffectiveCost; "
-                    "coverage = committed / eligible (on-demand + committed, not spot) instance-hours",
-            "commitments": items, "families": fams}
+                    "coverage = committed / eligible (on-demand + committed, not spot) instance-hours; gcp_cud: "
+                    "resource-based CUD hours committed and unused per billing period, unused cost = unused hours x "
+                    "the commitment's hourly price",
+            "commitments": items, "families": fams, "gcp_cud": gcp}

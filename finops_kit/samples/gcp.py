@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from . import ai_tokens, model
+from . import ai_tokens, commitment_facts, model
 from ._write import replication
 from .aws_common import stable_hex
 from .model import Planted, Workload, money
@@ -97,6 +97,10 @@ OTHER = {
                    "gibibyte", "0.08", 1, "gb"),
 }
 CUD_A100_GPUS = 8
+#: subscription.instance_id of the commitments' fee rows (a GUID, as the CUD metadata export and the billing export
+#: of the spend-based CUD model state it)
+CUD_A100_SUBSCRIPTION = "6f3a1c9e-2b7d-4e58-9a14-0c8d5e2f7b31"
+CUD_FLEX_SUBSCRIPTION = "b82e4d17-9c3a-4f06-8e55-1a7c3d9b2e60"
 CUD_A100_RATE = Decimal("1.848362")  # 1-year resource-based commitment price per A100 GPU-hour
 FLEX_FROM = date(2026, 1, 1)
 FLEX_DISCOUNT = Decimal("0.28")
@@ -211,16 +215,24 @@ class GcpRows:
                                       d + timedelta(days=1), w=None, cost=fee, cost_at_list=fee, amount=86400.0 * 8,
                                       unit="seconds", pricing_amount=Decimal(192), pricing_unit="hour",
                                       price=CUD_A100_RATE, credits=[]))
+            fee_rows[-1]["subscription"] = {"instance_id": CUD_A100_SUBSCRIPTION,
+                                            "display_name": "a100-us-central1-1y"}
+            # GPU-hours the commitment did not cover that day (weekends: the fleet runs below 8 GPUs)
+            commitment_facts.record_gcp(self.planted, CUD_A100_SUBSCRIPTION, d.replace(day=1),
+                                        committed_hours=Decimal(CUD_A100_GPUS * 24), unused_hours=cud_left,
+                                        fee=fee, unused_cost=money(cud_left * CUD_A100_RATE, 10))
             if d >= FLEX_FROM:
                 offset = min(FLEX_DAILY, flex_used)
                 credits = [{"name": "Committed use discount: fee utilization offset",
                             "amount": -float(money(offset, 6)), "full_name": "Fee utilization offset",
                             "id": "FEE_UTILIZATION_OFFSET-vertex-prediction", "type": "FEE_UTILIZATION_OFFSET"}
                            ] if offset > 0 else []
-                self._row("vertex", "Commitment - dollar based v1: Vertex AI Prediction for 1 Year",
-                          "recsys-prod", d, d + timedelta(days=1), w=None, cost=FLEX_DAILY, cost_at_list=FLEX_DAILY,
-                          amount=float(FLEX_DAILY), unit="requests", pricing_amount=FLEX_DAILY,
-                          pricing_unit="count", price=Decimal(1), credits=credits)
+                flex = self._row("vertex", "Commitment - dollar based v1: Vertex AI Prediction for 1 Year",
+                                 "recsys-prod", d, d + timedelta(days=1), w=None, cost=FLEX_DAILY,
+                                 cost_at_list=FLEX_DAILY, amount=float(FLEX_DAILY), unit="requests",
+                                 pricing_amount=FLEX_DAILY, pricing_unit="count", price=Decimal(1), credits=credits)
+                flex["subscription"] = {"instance_id": CUD_FLEX_SUBSCRIPTION,
+                                        "display_name": "vertex-prediction-flex-1y"}
 
     def _workload_day(self, u: model.Usage, d: date, cud_left: list[Decimal]) -> Decimal:
         """Rows of one workload-day; returns the discounted spend that counts against the flex commitment."""

@@ -21,7 +21,15 @@ Money semantics (why the rows look the way they do):
 * GCP has no amortized view of its own. EffectiveCost = BilledCost row by row, except committed-use fees: a month's
   CUD fee is spread over that month's CUD credit rows of the same kind (see ``AMORTIZE_CUD_FEES``), so the fee's
   Purchase row has EffectiveCost 0 and covered usage carries the commitment's real cost, as FOCUS amortizes
-  commitment purchases. Totals are unchanged to the last decimal. Usage carrying a committed-use credit gets
+  commitment purchases. Totals are unchanged to the last decimal.
+* Commitments: a CUD fee row's CommitmentDiscountId is the export's ``subscription.instance_id`` (the commitment's
+  subscription GUID, which Google's CUD metadata export ``cud_subscriptions_export`` also carries), its
+  CommitmentDiscountQuantity what it commits (a resource-based fee: usage.amount_in_pricing_units in hours; a
+  spend-based fee: its dollars). When one identified commitment is a month's only fee of its kind, its CUD credits
+  and the usage they cover take its id. For a resource-based one the unused part is observable: the credits cover
+  ``quantity x credit / cost`` hours (a COMMITTED_USAGE_DISCOUNT credit is the on-demand price of what it covered),
+  the fee share of those hours is *applied* (spread over the credits), and fee - applied becomes one Usage row per
+  month with CommitmentDiscountStatus Unused (BilledCost 0), as AWS's and Azure's unused commitment rows. Usage carrying a committed-use credit gets
   PricingCategory ``Committed``; Spot/preemptible SKUs ``Dynamic``.
 * ``cost_type`` tax / adjustment / rounding error -> ChargeCategory Tax / Adjustment (``data/gcp_cost_types.csv``).
 * BillingPeriod comes from ``invoice.month`` (late usage lands in the month it is invoiced in, as on the invoice).
@@ -86,6 +94,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("cost_type", "cost_type", "scalar"),
     ("seller_name", "seller_name", "scalar"),
     ("transaction_type", "transaction_type", "scalar"),
+    ("subscription_instance_id", "subscription.instance_id", "scalar"),
 )
 LIST_FIELDS = tuple(f for f, _, k in FIELDS if k != "scalar")
 
@@ -98,15 +107,49 @@ _CREDIT_STRUCT = "STRUCT(name VARCHAR, amount VARCHAR, full_name VARCHAR, id VAR
 PYREPR_UDF = "finops_gcp_pyrepr_to_json"
 
 #: Amortization of committed-use fees (EffectiveCost only; BilledCost is never touched). Per billing account, month,
-#: currency and commitment category (Usage = resource-based, Spend = spend-based), the month's CUD fee F is spread
-#: over that category's CUD credit rows in proportion to their credit, so each covered charge's EffectiveCost is its
+#: currency and commitment category (Usage = resource-based, Spend = spend-based), the month's applied CUD fee F
+#: (the whole fee; for one identified resource-based commitment, fee x covered hours / committed hours, the rest an
+#: Unused row) is spread over that category's CUD credit rows in proportion to their credit, so each covered charge's EffectiveCost is its
 #: cost net of the commitment's true saving (credit + fee share) and the fee row's EffectiveCost is 0, as FOCUS wants
 #: for commitment purchases. Shares telescope over a cumulative sum, so they add up to F exactly (no rounding
 #: drift). A month whose fee has no matching credit keeps the fee on the Purchase row: it bought nothing that month.
 AMORTIZE_CUD_FEES = f"""
 fees AS (
-  SELECT BillingAccountId, BillingPeriodStart, BillingCurrency, CommitmentDiscountCategory AS cat, sum(BilledCost) AS fee
+  SELECT BillingAccountId, BillingPeriodStart, BillingCurrency, CommitmentDiscountCategory AS cat, sum(BilledCost) AS fee,
+    count(DISTINCT CommitmentDiscountId) AS n_ids, count(*) FILTER (WHERE CommitmentDiscountId IS NULL) AS n_anon,
+    any_value(CommitmentDiscountId) AS fee_id, any_value(CommitmentDiscountName) AS fee_name,
+    sum(CommitmentDiscountQuantity) AS committed_qty,
+    min(ChargePeriodStart) AS fee_start, max(ChargePeriodEnd) AS fee_end
   FROM out WHERE ChargeCategory = 'Purchase' AND CommitmentDiscountType IS NOT NULL GROUP BY ALL
+),
+covered AS (
+  SELECT BillingAccountId, BillingPeriodStart, BillingCurrency, CommitmentDiscountCategory AS cat,
+         ChargePeriodStart AS day, sum(_covered_qty) AS covered_qty
+  FROM out WHERE ChargeCategory = 'Credit' AND CommitmentDiscountCategory IS NOT NULL GROUP BY ALL
+),
+measured AS (
+  SELECT BillingAccountId, BillingPeriodStart, BillingCurrency, cat FROM fees
+  WHERE n_ids = 1 AND n_anon = 0 AND cat = 'Usage' AND coalesce(committed_qty, 0) > 0
+),
+fee_days AS (  -- per charge period of a measured commitment's fees: what it committed and what its credits covered
+  SELECT d.*, CASE WHEN d.fee_day = 0 OR d.qty_day = 0 THEN CAST(0 AS {MONEY})
+                   ELSE CAST(CAST(d.fee_day AS DOUBLE) * greatest(0.0, 1.0 - CAST(coalesce(c.covered_qty, 0) AS DOUBLE)
+                                                                      / CAST(d.qty_day AS DOUBLE)) AS {MONEY})
+              END AS unused_day
+  FROM (SELECT o.BillingAccountId, o.BillingPeriodStart, o.BillingCurrency, o.CommitmentDiscountCategory AS cat,
+               o.ChargePeriodStart AS day, sum(o.BilledCost) AS fee_day, sum(o.CommitmentDiscountQuantity) AS qty_day
+        FROM out o JOIN measured m ON m.BillingAccountId = o.BillingAccountId
+          AND m.BillingPeriodStart = o.BillingPeriodStart AND m.BillingCurrency = o.BillingCurrency
+          AND m.cat = o.CommitmentDiscountCategory
+        WHERE o.ChargeCategory = 'Purchase' AND o.CommitmentDiscountType IS NOT NULL GROUP BY ALL) d
+  LEFT JOIN covered c USING (BillingAccountId, BillingPeriodStart, BillingCurrency, cat, day)
+),
+applied AS (
+  SELECT f.*, n_ids = 1 AND n_anon = 0 AS one, m.cat IS NOT NULL AS measured,
+    fee - coalesce((SELECT sum(unused_day) FROM fee_days u WHERE u.BillingAccountId = f.BillingAccountId
+                     AND u.BillingPeriodStart = f.BillingPeriodStart AND u.BillingCurrency = f.BillingCurrency
+                     AND u.cat = f.cat), 0) AS applied
+  FROM fees f LEFT JOIN measured m USING (BillingAccountId, BillingPeriodStart, BillingCurrency, cat)
 ),
 cud AS (
   SELECT *, CommitmentDiscountCategory AS cat, row_number() OVER (
@@ -115,11 +158,11 @@ cud AS (
   FROM out WHERE ChargeCategory = 'Credit' AND CommitmentDiscountCategory IS NOT NULL
 ),
 cum AS (
-  SELECT cud.*, f.fee,
+  SELECT cud.*, f.applied AS fee, f.one, f.fee_id, f.fee_name,
     sum(BilledCost) OVER (PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat ORDER BY rn
                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum_credit,
     sum(BilledCost) OVER (PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat) AS total_credit
-  FROM cud JOIN fees f USING (BillingAccountId, BillingPeriodStart, BillingCurrency, cat)
+  FROM cud JOIN applied f USING (BillingAccountId, BillingPeriodStart, BillingCurrency, cat)
 ),
 shared AS (
   SELECT *, CASE WHEN rn = max(rn) OVER (PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat)
@@ -128,26 +171,58 @@ shared AS (
             END AS cum_share
   FROM cum WHERE total_credit <> 0
 ),
-amortized_groups AS (SELECT DISTINCT BillingAccountId, BillingPeriodStart, BillingCurrency, cat FROM shared),
+amortized_groups AS (
+  SELECT DISTINCT BillingAccountId, BillingPeriodStart, BillingCurrency, cat FROM shared
+  UNION SELECT BillingAccountId, BillingPeriodStart, BillingCurrency, cat FROM applied WHERE measured
+),
 allocated AS (
-  SELECT * EXCLUDE (cat, rn, fee, cum_credit, total_credit, cum_share) REPLACE (
+  SELECT * EXCLUDE (cat, rn, fee, cum_credit, total_credit, cum_share, one, fee_id, fee_name) REPLACE (
     EffectiveCost + cum_share - coalesce(lag(cum_share) OVER (
-      PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat ORDER BY rn), 0) AS EffectiveCost)
+      PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency, cat ORDER BY rn), 0) AS EffectiveCost,
+    CASE WHEN one THEN fee_id ELSE CommitmentDiscountId END AS CommitmentDiscountId,
+    CASE WHEN one THEN fee_name ELSE CommitmentDiscountName END AS CommitmentDiscountName)
   FROM shared
 ),
 kept AS (
-  SELECT out.*, g.cat IS NOT NULL AS _amortized
+  SELECT out.*, g.cat IS NOT NULL AS _amortized, a.one AS _one, a.fee_id AS _fee_id, a.fee_name AS _fee_name
   FROM out LEFT JOIN amortized_groups g
     ON g.BillingAccountId = out.BillingAccountId AND g.BillingPeriodStart = out.BillingPeriodStart
    AND g.BillingCurrency = out.BillingCurrency AND g.cat = out.CommitmentDiscountCategory
    AND out.CommitmentDiscountCategory IS NOT NULL
    AND (out.ChargeCategory = 'Credit' OR (out.ChargeCategory = 'Purchase' AND out.CommitmentDiscountType IS NOT NULL))
+  LEFT JOIN applied a
+    ON a.BillingAccountId = out.BillingAccountId AND a.BillingPeriodStart = out.BillingPeriodStart
+   AND a.BillingCurrency = out.BillingCurrency AND a.cat = out.CommitmentDiscountCategory
+   AND out.ChargeCategory = 'Usage' AND out.CommitmentDiscountCategory IS NOT NULL
+),
+unused AS (  -- one Unused row per charge period of a measured commitment's fees (BilledCost 0)
+  SELECT p.* EXCLUDE (_rn) REPLACE (
+    'Usage' AS ChargeCategory, 'Usage-Based' AS ChargeFrequency,
+    'Unused commitment: ' || coalesce(p.ChargeDescription, '') AS ChargeDescription,
+    CAST(0 AS {MONEY}) AS BilledCost, u.unused_day AS EffectiveCost,
+    CAST(0 AS {MONEY}) AS ListCost, CAST(0 AS {MONEY}) AS ContractedCost,
+    CAST(CAST(u.qty_day AS DOUBLE) * CAST(u.unused_day AS DOUBLE) / CAST(u.fee_day AS DOUBLE) AS {MONEY})
+      AS CommitmentDiscountQuantity,
+    CAST(CAST(u.qty_day AS DOUBLE) * CAST(u.unused_day AS DOUBLE) / CAST(u.fee_day AS DOUBLE) AS {MONEY})
+      AS PricingQuantity,
+    CAST(NULL AS {MONEY}) AS ConsumedQuantity, CAST(NULL AS VARCHAR) AS ConsumedUnit,
+    'Unused' AS CommitmentDiscountStatus)
+  FROM (SELECT *, row_number() OVER (PARTITION BY BillingAccountId, BillingPeriodStart, BillingCurrency,
+                                                  CommitmentDiscountCategory, ChargePeriodStart ORDER BY SkuId) AS _rn
+        FROM out WHERE ChargeCategory = 'Purchase' AND CommitmentDiscountType IS NOT NULL) p
+  JOIN fee_days u ON u.BillingAccountId = p.BillingAccountId AND u.BillingPeriodStart = p.BillingPeriodStart
+   AND u.BillingCurrency = p.BillingCurrency AND u.cat = p.CommitmentDiscountCategory AND u.day = p.ChargePeriodStart
+  WHERE p._rn = 1 AND u.unused_day > 0
 )
-SELECT * EXCLUDE (_amortized) REPLACE (
-  CASE WHEN _amortized AND ChargeCategory = 'Purchase' THEN CAST(0 AS {MONEY}) ELSE EffectiveCost END AS EffectiveCost)
+SELECT * EXCLUDE (_amortized, _one, _fee_id, _fee_name, _covered_qty) REPLACE (
+  CASE WHEN _amortized AND ChargeCategory = 'Purchase' THEN CAST(0 AS {MONEY}) ELSE EffectiveCost END AS EffectiveCost,
+  CASE WHEN _one THEN _fee_id ELSE CommitmentDiscountId END AS CommitmentDiscountId,
+  CASE WHEN _one THEN _fee_name ELSE CommitmentDiscountName END AS CommitmentDiscountName)
 FROM kept WHERE NOT (_amortized AND ChargeCategory = 'Credit')
 UNION ALL BY NAME
-SELECT * FROM allocated
+SELECT * EXCLUDE (_covered_qty) FROM allocated
+UNION ALL BY NAME
+SELECT * EXCLUDE (_covered_qty) FROM unused
 """
 
 X_COLUMNS = ("x_CreditType", "x_CreditTypeRaw", "x_CostType", "x_ServiceId", "x_ProjectNumber")
@@ -361,6 +436,9 @@ class GcpBillingSource(Source):
         ctypes = _values([(r["cost_type"], r["ChargeCategory"], r["ChargeFrequency"]) for r in cost_types()])
         cred = _values([(r["type"], r["credit_label"], r["commitment_category"]) for r in credit_types()])
         cud_types = sql_str_list([r["type"] for r in credit_types() if r["commitment_category"]])
+        from ..units import hours_per_unit_sql  # here, not at import: units imports the sources package
+
+        hours_sql = hours_per_unit_sql("usage_pricing_unit")
         has_list = "cost_at_list" in staged.columns
         tag_pairs = ("list_concat(list_transform(_labels, lambda l: to_json(l.key) || ':' || to_json(l.value)), "
                      "list_transform(_project_labels, lambda l: to_json('project:' || l.key) || ':' || "
@@ -447,9 +525,24 @@ SELECT * EXCLUDE ({_internal_columns(staged)}),
        WHEN regexp_matches(coalesce(sku_description, ''), '(?i)\\b(preemptible|spot)\\b') THEN 'Dynamic'
        WHEN _commitment_fee OR len(_cud) > 0 THEN 'Committed'
        ELSE 'Standard' END AS PricingCategory,
-  CASE WHEN len(_cud) > 0 AND NOT _commitment_fee THEN list_extract(_cud, 1).id END AS CommitmentDiscountId,
+  CASE WHEN len(_cud) > 0 AND NOT _commitment_fee THEN list_extract(_cud, 1).id
+       WHEN _commitment_fee THEN nullif(trim(subscription_instance_id), '') END AS CommitmentDiscountId,
   CASE WHEN len(_cud) > 0 AND NOT _commitment_fee THEN coalesce(list_extract(_cud, 1).full_name,
-       list_extract(_cud, 1).name) END AS CommitmentDiscountName,
+       list_extract(_cud, 1).name)
+       WHEN _commitment_fee AND nullif(trim(subscription_instance_id), '') IS NOT NULL THEN sku_description
+       END AS CommitmentDiscountName,
+  -- a CUD fee states what it commits: a resource-based fee its hours (usage.amount_in_pricing_units in an hour
+  -- unit, data/hour_units.csv), a spend-based fee its dollars (the fee); NULL when neither can be read
+  CASE WHEN _commitment_fee AND NOT regexp_matches(coalesce(sku_description, ''), '(?i)dollar|spend')
+            AND {hours_sql} IS NOT NULL
+         THEN CAST({money('usage_amount_in_pricing_units')} * CAST({hours_sql} AS DECIMAL(18,6)) AS {MONEY})
+       WHEN _commitment_fee AND regexp_matches(coalesce(sku_description, ''), '(?i)dollar|spend') THEN _cost
+       END AS CommitmentDiscountQuantity,
+  CASE WHEN _commitment_fee AND NOT regexp_matches(coalesce(sku_description, ''), '(?i)dollar|spend')
+            AND {hours_sql} IS NOT NULL THEN 'Hours'
+       WHEN _commitment_fee AND regexp_matches(coalesce(sku_description, ''), '(?i)dollar|spend')
+         THEN trim(currency) END AS CommitmentDiscountUnit,
+  CAST(NULL AS {MONEY}) AS _covered_qty,
   CASE WHEN len(_cud) > 0 AND NOT _commitment_fee
        THEN (SELECT commitment_category FROM ctyp WHERE ctyp.type = list_extract(_cud, 1).type)
        WHEN _commitment_fee THEN CASE WHEN regexp_matches(sku_description, '(?i)dollar|spend') THEN 'Spend'
@@ -477,6 +570,13 @@ SELECT * EXCLUDE ({_internal_columns(staged)}, _c, _label, _ccat),
   CAST(NULL AS VARCHAR) AS PricingCategory,
   CASE WHEN _ccat IS NOT NULL THEN _c.id END AS CommitmentDiscountId,
   CASE WHEN _ccat IS NOT NULL THEN coalesce(_c.full_name, _c.name) END AS CommitmentDiscountName,
+  CAST(NULL AS {MONEY}) AS CommitmentDiscountQuantity,
+  CAST(NULL AS VARCHAR) AS CommitmentDiscountUnit,
+  -- the usage a resource-based CUD credit covered, in the row's pricing units: a COMMITTED_USAGE_DISCOUNT credit
+  -- is the on-demand price of the covered part, so covered = quantity x credit / cost
+  CASE WHEN _ccat = 'Usage' AND _cost > 0
+       THEN CAST({money('usage_amount_in_pricing_units')} * CAST(-{money('_c.amount')} / _cost AS DECIMAL(18,12))
+                 AS {MONEY}) END AS _covered_qty,
   _ccat AS CommitmentDiscountCategory,
   CASE WHEN _ccat IS NOT NULL THEN 'Committed Use Discount' END AS CommitmentDiscountType,
   CAST(NULL AS VARCHAR) AS CommitmentDiscountStatus,
