@@ -24,15 +24,16 @@ So Spark does the part that needs the whole table and DuckDB finishes with the u
 2. **Finish in DuckDB.** The reduced rows come back to the driver as Arrow, become the ``focus`` table of an
    in-memory DuckDB with the warehouse's column types, and :func:`finops_kit.metrics.metrics` runs on it as on any
    warehouse; the two line counts it reports (``totals.rows``, ``completeness.rows``) are read from the Spark
-   counts. The output (JSON and text) is that of ``finops-kit metrics`` on the same data: money exactly; hours and
-   GB are DOUBLE sums, equal to their last digits' rounding (DuckDB's own differ there between 1 and 2 threads).
+   counts. The output (JSON and text) is that of ``finops-kit metrics`` on the same data, every digit on the
+   samples (money is exact, hours and GB are exact sums: ``units.total``).
 
 How much it shrinks, measured: hourly line items of resources that are not accelerated instances collapse to one
 row per day and tag set (the sample bills split into hours, 1,565,309 rows, reduce to 769,900: the accelerated
 instances' hours are half the rows and stay); the daily sample bills keep their 65,456 rows (one line per
-resource, day and usage type, unique in the key columns). 32 of ~110 columns travel. One non-linear rule is not
-preserved in general: token counts are rounded per row to 6 decimals (:mod:`finops_kit.tokens`), which only bites
-for a PricingQuantity with more than 6 decimals once scaled to tokens (a bill's token counts are whole). A new
+resource, day and usage type, unique in the key columns). 32 of ~110 columns travel. Two per-row roundings are
+applied to a collapsed row's sum instead of to each line item: token counts to 6 decimals (:mod:`finops_kit.tokens`)
+and hours/GB to 9 (``units.total``); they only move a figure when a line item's quantity carries more decimals than
+that (a bill's token counts are whole; the difference is at most half a unit of the last decimal per line item). A new
 figure that reads a column missing from :data:`KEYS` fails loudly (DuckDB: column not found).
 
 GPU utilization files and a runs file (``ai_units``) join per-resource, per-hour data outside the warehouse and
