@@ -18,6 +18,12 @@ period written by two tasks makes the driver merge those tasks and run them agai
 the DuckDB path (charges repeated across files refused or ``--dedupe``d, one format per billing period) is decided
 by the same code on the same files: the results are identical, only the parallelism differs.
 
+Writing: the touched partitions (and, when the input brings new ``x_`` columns, every partition, since all files
+of a dataset hold the manifest's columns) are written to ``_staging-<run>/`` inside the dataset, proven there,
+then renamed into place one partition folder at a time; the tables and ``finops-dataset.json`` (through
+:mod:`finops_kit.dataset`, then :func:`finops_kit.dataset.validate`) come last. A failure before the renames
+leaves the dataset as it was.
+
 Executors need ``duckdb`` and ``finops_kit`` importable (true for ``local[*]``; on a cluster install the package
 on the nodes or ship it with ``--py-files``), and the input files and the dataset folder must be paths every
 node can read and the driver can write (a shared or mounted file system).
@@ -25,8 +31,6 @@ node can read and the driver can write (a shared or mounted file system).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import re
@@ -35,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -44,17 +49,13 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, FinopsError, InputError, ReconciliationError
 from .schema import LINEAGE_COLUMNS, MONEY, focus_columns
+from .sources.base import sql_str
 from .warehouse import TOLERANCE
 
 if TYPE_CHECKING:  # pragma: no cover - pyspark is an optional extra
     from pyspark.sql import DataFrame, SparkSession
 
-# ---- the dataset layout (shared with finops_kit/dataset.py) ------------------------------------------------------
-LAYOUT_VERSION = 1
-MANIFEST = "finops-dataset.json"
-FOCUS_DIR = "focus"
-TABLES_DIR = "tables"
-PARTITION_KEYS = ("provider", "billing_period")
+from .dataset import FOCUS_DIR, MANIFEST, PARTITION_KEYS, TABLES_DIR, focus_files
 
 INSTALL_HINT = "pip install 'finops-kit[spark]'"
 JAVA_HINT = ("Spark needs Java 17 or newer: install it (Debian: apt-get install openjdk-17-jre-headless) or set "
@@ -90,8 +91,6 @@ def session(master: str | None = None, *, cores_per_task: int = 1, shuffle_parti
     """A Spark session for the ingest: ``local[*]`` by default, ``spark://...`` a cluster, ``sc://...`` Spark
     Connect. An existing active session is reused when no master is asked for (a notebook on Databricks)."""
     _pyspark()
-    import warnings
-
     from pyspark.sql import SparkSession
 
     # pyspark 4.3 warns on every import that pandas 3 is not fully supported; the ingest uses Arrow, not pandas
@@ -246,7 +245,6 @@ def ingest_group(files: list[str], run_id: str, options: dict) -> Iterator:
     import pyarrow as pa
 
     from .ingest import ingest, ingest_memory_limit
-    from .sources.base import sql_str
     from .warehouse import connect
 
     schema = _task_arrow_schema()
@@ -384,7 +382,9 @@ def _run_tasks(spark: SparkSession, groups: list[list[str]], run_id: str, option
 
     while True:
         table = spark.createDataFrame([(i, json.dumps(g)) for i, g in enumerate(groups)], "gid INT, files STRING")
-        out = table.repartition(len(groups)).mapInArrow(_task(run_id, options), _spark_schema())
+        with warnings.catch_warnings():  # pyspark 4.3's pandas-3 FutureWarning; the ingest uses Arrow only
+            warnings.simplefilter("ignore", FutureWarning)
+            out = table.repartition(len(groups)).mapInArrow(_task(run_id, options), _spark_schema())
         out = out.persist(StorageLevel.MEMORY_AND_DISK)
         metas = [json.loads(r[0]) for r in out.where(f"{_META} IS NOT NULL").select(_META).collect()]
         by_files = {json.dumps(m["files"]): m for m in metas}
@@ -461,7 +461,10 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
     from .ingest import replacement_decision
 
     types = _column_types()
-    extras = sorted({x for m in metas for x in m["extras"]})
+    stored_extras = _stored_extras(root)
+    extras = sorted({x for m in metas for x in m["extras"]} | set(stored_extras or ()))
+    # every file of a dataset holds the same columns (the manifest's): new x_ columns rewrite every partition
+    rewrite_all = stored_extras is not None and bool(set(extras) - set(stored_extras))
     new = out.where(f"{_META} IS NULL").select(
         *[F.col(n) for n in types], *[F.col(_EXTRA).getItem(x).alias(x) for x in extras])
     new = new.withColumn("provider", F.col("ProviderName")).withColumn(
@@ -479,16 +482,23 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
     keep = None
     if stored is not None:
         replaced_keys, added_to = _replacement(spark, stored, key_days, facets, replace, notes, replacement_decision)
+        if rewrite_all:
+            touched = sorted(set(touched) | {(r[0], r[1]) for r in stored.select(*PARTITION_KEYS).distinct()
+                                             .collect()})
         in_touched = F.lit(False)
         for p, per in touched:
             in_touched = in_touched | ((F.col("provider") == p) & (F.col("billing_period") == per))
         keep = stored.where(in_touched)
+        for x in extras:
+            if x not in keep.columns:
+                keep = keep.withColumn(x, F.lit(None).cast("string"))
+        keep = keep.select(*new.columns)
         if replaced_keys:
             keep = keep.where(~F.col("x_SourceKey").isin(replaced_keys))
     replaced_rows = 0
     if stored is not None and replaced_keys:
         replaced_rows = stored.where(F.col("x_SourceKey").isin(replaced_keys)).count()
-    combined = new if keep is None else new.unionByName(keep, allowMissingColumns=True)
+    combined = new if keep is None else new.unionByName(keep)
     staged_focus = staging / FOCUS_DIR
     combined.write.mode("overwrite").partitionBy(*PARTITION_KEYS).parquet(str(staged_focus))
     _tidy(staged_focus)
@@ -514,8 +524,18 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
         added_to=added_to, notes=notes + [n for m in metas for p in m["parts"] for n in p["notes"]],
         quality=[q for m in metas for p in m["parts"] for q in p["quality"]])
     _write_tables(root, result, metas, started, finished, replaced_keys)
-    write_manifest(root, spark)
+    _write_dataset_manifest(root, [*types.items(), *((x, "VARCHAR") for x in extras)])
     return result
+
+
+def _stored_extras(root: Path) -> list[str] | None:
+    """The x_ pass-through columns of the stored dataset (None: no dataset yet)."""
+    from .dataset import read_manifest
+
+    if not (root / MANIFEST).is_file():
+        return None
+    types = _column_types()
+    return [n for n, _ in read_manifest(root).columns if n not in types]
 
 
 def _replacement(spark, stored: DataFrame, key_days: dict[str, set[str]], facets: set[tuple], replace: bool,
@@ -624,15 +644,11 @@ def _write_tables(root: Path, result: SparkIngestResult, metas: list[dict], star
     (earlier ingests' rows kept; an ingest whose keys were all replaced is marked so, as in the warehouse)."""
     import duckdb
 
-    from .quality import _DDL as QUALITY_DDL
-    from .warehouse import _LOG_DDL
-
     tables = root / TABLES_DIR
     tables.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
-        con.execute(_LOG_DDL)
-        con.execute(QUALITY_DDL)
+        _table_ddl(con)
         for name in ("ingest_log", "reconciliation", "data_quality"):
             old = tables / f"{name}.parquet"
             if old.is_file():
@@ -670,45 +686,50 @@ def _write_tables(root: Path, result: SparkIngestResult, metas: list[dict], star
         con.close()
 
 
-def write_manifest(root: Path, spark: SparkSession | None = None) -> dict:
-    """finops-dataset.json: layout version, writer, rows, the warehouse columns and types, partition keys and a
-    fingerprint of the files (relative path and size of every parquet file)."""
-    import duckdb
+def _table_ddl(con) -> None:
+    """The warehouse's ingest_log, reconciliation and data_quality tables (their DDL is the kit's, not copied)."""
+    from .quality import ensure_table
+    from .warehouse import _LOG_DDL
 
-    focus_dir = root / FOCUS_DIR
-    parts = sorted(focus_dir.rglob("*.parquet"))
+    con.execute(_LOG_DDL)
+    ensure_table(con)
+
+
+def _write_dataset_manifest(root: Path, columns: list[tuple[str, str]]) -> None:
+    """finops-dataset.json through :mod:`finops_kit.dataset` (one shape for both engines), written last, then the
+    whole dataset validated from the parquet footers (:func:`finops_kit.dataset.validate`)."""
+    import duckdb
+    import pyspark
+
+    from .dataset import build_manifest, input_fingerprint, table_columns, validate, write_manifest
+
+    files = focus_files(root)
     con = duckdb.connect()
     try:
-        glob = str(focus_dir / "**" / "*.parquet")
-        rows = con.execute(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = false, "
-                           "union_by_name = true)").fetchall()[0][0] if parts else 0
-        have = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}', hive_partitioning = "
-                                          "false, union_by_name = true)").fetchall()] if parts else []
+        listing = "[" + ", ".join(sql_str(str(f)) for f in files) + "]"
+        parts = con.execute(
+            f"SELECT ProviderName, strftime(BillingPeriodStart, '%Y-%m'), count(*) FROM read_parquet({listing}, "
+            "hive_partitioning = false, union_by_name = true) GROUP BY ALL ORDER BY ALL").fetchall()
+        tables = {}
+        _table_ddl(con)
+        for name in ("ingest_log", "reconciliation", "data_quality"):
+            path = root / TABLES_DIR / f"{name}.parquet"
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet({sql_str(str(path))})")
+        for name, cols in table_columns(con).items():
+            tables[name] = {"rows": con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0], "columns": cols}
+        # the reports' input fingerprint reads ingest_log (the focus join only adds periods, unused here)
+        con.execute("CREATE TABLE focus (x_IngestId VARCHAR, x_SourceFile VARCHAR, BillingPeriodStart TIMESTAMP)")
+        fingerprint = input_fingerprint(con)
     finally:
         con.close()
-    types = _column_types()
-    columns = [{"name": n, "type": t} for n, t in types.items()]
-    columns += [{"name": n, "type": "VARCHAR"} for n in have if n not in types]
-    digest = hashlib.sha256()
-    for p in parts:
-        digest.update(f"{p.relative_to(root).as_posix()}\t{p.stat().st_size}\n".encode())
-    manifest = {"layout_version": LAYOUT_VERSION, "writer": {"engine": "spark", "finops_kit": _kit_version()},
-                "created_at": datetime.now(UTC).replace(microsecond=0).isoformat(), "rows": rows,
-                "columns": columns, "partition_keys": list(PARTITION_KEYS),
-                "fingerprint": digest.hexdigest()}
+    manifest = build_manifest(engine="spark", engine_version=pyspark.__version__, rows=sum(p[2] for p in parts),
+                              columns=columns, fingerprint=fingerprint, tables=tables,
+                              partitions=[{"provider": p, "billing_period": b, "rows": n} for p, b, n in parts])
     tmp = root / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, root / MANIFEST)
-    return manifest
-
-
-def _kit_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    with contextlib.suppress(PackageNotFoundError):
-        return version("finops-kit")
-    return "unknown"
+    write_manifest(root, manifest)  # small; validate() below refuses a dataset whose files disagree with it
+    tmp.unlink(missing_ok=True)
+    validate(root)
 
 
 __all__ = ["ingest_spark", "session", "reconcile_written", "file_groups", "period_of_path", "java_available",
-           "SparkIngestResult", "write_manifest"]
+           "SparkIngestResult"]

@@ -7,11 +7,13 @@ missing Java or pyspark fails these tests instead of skipping them: CI installs 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from finops_kit.errors import InputError, ReconciliationError
 from finops_kit.ingest import ingest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,33 +54,31 @@ def spark():
     s.stop()
 
 
-def _duckdb(paths: list[str], tmp: Path) -> duckdb.DuckDBPyConnection:
+def _duckdb(paths: list[str], tmp: Path, **kw) -> Path:
     wh = tmp / "wh.duckdb"
-    ingest(paths, warehouse=str(wh), progress=False)
-    return duckdb.connect(str(wh), read_only=True)
+    ingest(paths, warehouse=str(wh), progress=False, **kw)
+    return wh
 
 
-def _dataset_view(con: duckdb.DuckDBPyConnection, dataset: Path, name: str = "ds") -> None:
-    glob = str(dataset / "focus" / "**" / "*.parquet")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet('{glob}', "
-                "hive_partitioning = false, union_by_name = true)")
+def assert_same(warehouse: Path, dataset: Path) -> duckdb.DuckDBPyConnection:
+    """The Spark dataset opened as ``fk.connect(DATASET)`` opens it vs the DuckDB warehouse: identical columns and
+    types, per-period/currency totals, row counts and rows (every column but the run id)."""
+    import finops_kit as fk
 
-
-def assert_same(con: duckdb.DuckDBPyConnection, dataset: Path) -> None:
-    """Identical per-period/currency totals, row counts and rows (every column but the run id)."""
-    _dataset_view(con, dataset)
-    wh_cols = [r[0] for r in con.execute("DESCRIBE focus").fetchall()]
-    ds_cols = {r[0]: r[1] for r in con.execute("DESCRIBE ds").fetchall()}
-    assert set(wh_cols) == set(ds_cols), set(wh_cols) ^ set(ds_cols)
-    assert ds_cols["BilledCost"] == "DECIMAL(38,12)" and ds_cols["ChargePeriodStart"] == "TIMESTAMP"
+    con = fk.connect(str(dataset), quiet=True)
+    con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+    wh_cols = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = 'wh' "
+                          "AND table_name = 'focus' ORDER BY ordinal_position").fetchall()
+    ds_cols = [tuple(r[:2]) for r in con.execute("DESCRIBE focus").fetchall()]
+    assert sorted(ds_cols) == sorted(wh_cols), set(ds_cols) ^ set(wh_cols)
     totals = ("SELECT strftime(BillingPeriodStart, '%Y-%m'), BillingCurrency, count(*), sum(BilledCost), "
               "sum(EffectiveCost), sum(ListCost), sum(ContractedCost) FROM {} GROUP BY ALL ORDER BY ALL")
-    assert con.execute(totals.format("focus")).fetchall() == con.execute(totals.format("ds")).fetchall()
-    cols = ", ".join(f'CAST("{c}" AS VARCHAR)' if c == "Tags" or c == "SkuPriceDetails" else f'"{c}"'
-                     for c in wh_cols if c not in PER_RUN)
-    for a, b in (("focus", "ds"), ("ds", "focus")):
+    assert con.execute(totals.format("wh.focus")).fetchall() == con.execute(totals.format("focus")).fetchall()
+    cols = ", ".join(f'"{c}"' for c, _ in wh_cols if c not in PER_RUN)
+    for a, b in (("wh.focus", "focus"), ("focus", "wh.focus")):
         diff = con.execute(f"SELECT {cols} FROM {a} EXCEPT ALL SELECT {cols} FROM {b} LIMIT 3").fetchall()
         assert diff == [], f"rows in {a} not in {b}: {diff}"
+    return con
 
 
 SAMPLE_FORMATS = {
@@ -98,16 +98,15 @@ def test_spark_ingest_equals_duckdb_ingest(spark, tmp_path, fmt):
     paths = [str(p) for p in SAMPLE_FORMATS[fmt]]
     dataset = tmp_path / "ds"
     res = ingest_spark(paths, str(dataset), spark=spark)
-    con = _duckdb(paths, tmp_path)
+    con = assert_same(_duckdb(paths, tmp_path), dataset)
     assert res.rows == con.execute("SELECT count(*) FROM focus").fetchall()[0][0] > 0
     assert all(r["ok"] for r in res.reconciliation)
-    assert_same(con, dataset)
-    # partition folders are derived from the rows they hold
-    glob = str(dataset / "focus" / "**" / "*.parquet")
-    wrong = con.execute(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true) WHERE provider <> "
-                        "ProviderName OR billing_period <> strftime(BillingPeriodStart, '%Y-%m')").fetchall()[0][0]
-    assert wrong == 0
-    assert (dataset / "finops-dataset.json").is_file() and (dataset / "tables" / "reconciliation.parquet").is_file()
+    # the reconciliation proof travels with the data and holds there too
+    recon = con.execute("SELECT count(*), bool_and(ok), sum(focus_rows) FROM reconciliation").fetchall()[0]
+    assert recon == (len(res.reconciliation), True, res.rows)
+    from finops_kit.dataset import validate
+
+    assert validate(dataset).engine == "spark"
 
 
 def test_make_test_stops_with_one_line_when_java_is_missing(tmp_path):
@@ -121,3 +120,118 @@ def test_make_test_stops_with_one_line_when_java_is_missing(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 1
     assert out.stderr.strip().count("\n") == 0 and "no Java for the Spark tests" in out.stderr
+
+
+#: the shared corpus: one call with every format (real exports by others; Azure EA actual + amortized as a pair)
+CORPUS = [
+    "corpus/raw/aws/legacy_cur/focus_converters__sample-anonymous-aws-export-dataset.csv",
+    "corpus/raw/aws/legacy_cur/koku__test_cur.csv",
+    "corpus/raw/azure/finops-toolkit__EA_ActualCost_Small.csv",
+    "corpus/raw/azure/finops-toolkit__EA_AmortizedCost_Small.csv",
+    "corpus/raw/gcp/koku__tmp_example_2020-10.csv",
+    "corpus/focus/sample-data/FOCUS-1.0/focus_sample.csv",
+    "corpus/focus/provider-native/oci/oci_cost_report_sample.csv",
+]
+
+
+@slow
+def test_shared_corpus_in_one_call_equals_duckdb(spark, tmp_path, shared):
+    from finops_kit.spark import ingest_spark
+
+    paths = [str(shared / p) for p in CORPUS]
+    res = ingest_spark(paths, str(tmp_path / "ds"), spark=spark)
+    assert {"aws-cur", "azure", "gcp", "focus", "oci"} <= set(res.formats)
+    assert_same(_duckdb(paths, tmp_path), tmp_path / "ds")
+
+
+def _bad_csv(tmp_path: Path) -> Path:
+    """A legacy CUR file whose 3rd data row has an unterminated quote (a truncated upload)."""
+    src = FIXTURES / "aws" / "sp_ri_legacy.csv"
+    lines = src.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace(",", ',"', 1)
+    bad = tmp_path / "bad-cur.csv"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return bad
+
+
+@slow
+def test_malformed_csv_row_gives_the_same_one_line_error(spark, tmp_path):
+    from finops_kit.spark import ingest_spark
+
+    bad = _bad_csv(tmp_path)
+    with pytest.raises(InputError) as duck:
+        ingest([str(bad)], warehouse=str(tmp_path / "wh.duckdb"), progress=False)
+    with pytest.raises(InputError) as on_spark:
+        ingest_spark([str(bad)], str(tmp_path / "ds"), spark=spark)
+    assert str(on_spark.value) == str(duck.value)
+    assert "\n" not in str(on_spark.value) and str(bad) in str(on_spark.value)
+    assert on_spark.value.file == duck.value.file and on_spark.value.row == duck.value.row
+    assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").iterdir())  # nothing partial written
+
+
+def _copy_a_part(focus_dir: Path) -> None:
+    part = sorted(focus_dir.rglob("*.parquet"))[0]
+    shutil.copy(part, part.with_name("copy-" + part.name))
+
+
+def _drop_a_row(focus_dir: Path) -> None:
+    part = sorted(focus_dir.rglob("*.parquet"))[0]
+    con = duckdb.connect()
+    kept = con.sql(f"SELECT * FROM read_parquet('{part}') OFFSET 1").to_arrow_table()
+    con.close()
+    import pyarrow.parquet as pq
+
+    pq.write_table(kept, part)
+
+
+@slow
+@pytest.mark.parametrize("damage", [_copy_a_part, _drop_a_row], ids=["duplicated-rows", "dropped-row"])
+def test_reconciliation_on_spark_fails_on_damaged_output_and_writes_nothing(spark, tmp_path, damage):
+    from finops_kit.spark import ingest_spark
+
+    dataset = tmp_path / "ds"
+    with pytest.raises(ReconciliationError, match="reconciliation failed.*nothing was written"):
+        ingest_spark([str(SAMPLES / "gcp")], str(dataset), spark=spark, _before_reconcile=damage)
+    assert not (dataset / "finops-dataset.json").exists() and not (dataset / "focus").exists()
+
+
+@slow
+def test_rerun_is_idempotent_and_a_partial_input_adds_to_its_period(spark, tmp_path):
+    """Re-ingesting replaces the rows of its keys (no double counting); the DuckDB path does the same."""
+    from finops_kit.spark import ingest_spark
+
+    files = sorted(str(p) for p in (SAMPLES / "gcp").glob("*.jsonl.gz"))[:3]
+    dataset = tmp_path / "ds"
+    first = ingest_spark(files, str(dataset), spark=spark)
+    again = ingest_spark(files, str(dataset), spark=spark)
+    assert again.replaced_rows == first.rows == again.rows
+    con = assert_same(_duckdb(files, tmp_path), dataset)
+    log = con.execute("SELECT ingest_id, status FROM ingest_log ORDER BY started_at").fetchall()
+    assert log == [(first.ingest_id, "replaced"), (again.ingest_id, "active")]
+    assert con.execute("SELECT DISTINCT ingest_id FROM reconciliation").fetchall() == [(again.ingest_id,)]
+
+
+@slow
+def test_charges_repeated_across_tasks_are_refused_like_duckdb_and_deduped(spark, tmp_path):
+    """A copy of one month's export under a name without a period lands in another task: the key it shares merges
+    the two tasks, and the DuckDB rule refuses it with the same line (or --dedupe drops the copies)."""
+    import gzip
+
+    from finops_kit.spark import ingest_spark
+
+    month = sorted((SAMPLES / "gcp").glob("*.jsonl.gz"))[0]
+    other = sorted((SAMPLES / "gcp").glob("*.jsonl.gz"))[1]
+    copy = tmp_path / "in" / "copy-of-export.jsonl"  # 40 rows of the month re-sent (not a byte-identical file)
+    copy.parent.mkdir()
+    (tmp_path / "dd").mkdir()
+    with gzip.open(month, "rt", encoding="utf-8") as fh:
+        copy.write_text("".join(fh.readlines()[:40]), encoding="utf-8")
+    paths = [str(month), str(other), str(copy)]
+    with pytest.raises(InputError) as duck:
+        ingest(paths, warehouse=str(tmp_path / "wh.duckdb"), progress=False)
+    with pytest.raises(InputError) as on_spark:
+        ingest_spark(paths, str(tmp_path / "ds"), spark=spark, max_tasks=3)
+    assert str(on_spark.value) == str(duck.value)
+    res = ingest_spark(paths, str(tmp_path / "ds"), spark=spark, dedupe=True, max_tasks=3)
+    assert res.dropped and res.dropped[0]["path"] == str(copy)
+    assert_same(_duckdb(paths, tmp_path / "dd", dedupe=True), tmp_path / "ds")
