@@ -1,7 +1,8 @@
 """``python -m benchmarks [--rows 1000000,10000000] [--skip-peer]`` (= ``make bench``).
 
 ``python -m benchmarks forecast-calibration [--series 250]`` instead measures the forecast's interval coverage
-(:mod:`benchmarks.forecast_calibration`).
+(:mod:`benchmarks.forecast_calibration`); ``python -m benchmarks spark [--rows 1000000]`` only the Spark ingest
+beside the DuckDB ingest (:mod:`benchmarks.spark_bench`, also part of the default run unless ``--skip-spark``).
 
 For each size N, in one run, side by side:
 
@@ -138,6 +139,10 @@ def fmt_result(r: dict | None) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["spark"]:
+        from . import spark_bench
+
+        return spark_bench.main(argv[1:])
     if argv[:1] == ["forecast-calibration"]:
         from . import forecast_calibration
 
@@ -145,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", default="1000000,10000000", help="comma-separated sizes (default 1M,10M)")
     ap.add_argument("--skip-peer", action="store_true", help="do not run focus-converter")
+    ap.add_argument("--skip-spark", action="store_true",
+                    help="do not run the Spark ingest (benchmarks/spark_bench.py; needs pyspark and Java)")
     ap.add_argument("--work", default=os.environ.get("FINOPS_BENCH_DIR", "/tmp/finops-kit-bench"),
                     help="scratch folder for inputs, venv and outputs")
     ap.add_argument("--json", help="also write the results to this JSON file")
@@ -189,8 +196,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  focus-converter {' / '.join(fmt_result(peer))}", flush=True)
             if peer["rc"] != 0 and peer["err"].strip():
                 print("  focus-converter error: " + peer["err"].strip().splitlines()[-1], flush=True)
+        spark = None
+        if not args.skip_spark:
+            from . import spark_bench
+
+            why = spark_bench.spark_available()
+            if why:
+                print(f"  spark skipped: {why}", flush=True)
+            else:
+                spark = spark_bench.bench(measure, fmt_result, work, data, n)
         results.append({"rows": n, "finops_kit": fk, "duckdb_floor": floor, "focus_converter": peer,
-                        "finops_kit_on_peer_input": same, "duckdb_floor_on_peer_input": same_floor})
+                        "finops_kit_on_peer_input": same, "duckdb_floor_on_peer_input": same_floor,
+                        "spark": spark})
     print()
     head = (f"{'rows':>12} | {'finops-kit':>20} | {'duckdb floor':>20} | {'focus-converter':>20} | "
             f"{'fk/floor time':>13} | {'fc/fk time':>10} | {'fc/fk RSS':>9} | {'fc/floor time':>13}")

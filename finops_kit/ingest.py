@@ -69,6 +69,8 @@ class IngestResult:
     #: what the user must know although nothing failed (e.g. stored days removed by ``replace``)
     notes: list[str] = field(default_factory=list)
     quality: list[Finding] = field(default_factory=list)  # data-quality findings (reports, repairs), see quality.py
+    #: FOCUS columns that identify one charge in the written rows (Source.focus_identity; None: the whole row)
+    identity: list[str] | None = None
 
     def summary(self) -> str:
         if len(self.parts) > 1:
@@ -378,7 +380,8 @@ def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source
         res = IngestResult(ingest_id, source.name, files, source.load_dataset(con, staged, ingest_id), 0, [])
         con.execute(f"DROP VIEW IF EXISTS {view}")
         return _Part(res, [])
-    in_focus = source.focus_identity(staged) if len(files) > 1 else None
+    identity = source.focus_identity(staged)
+    in_focus = identity if len(files) > 1 else None
     dropped: list[dict] = []
     if len(files) > 1 and (scan_for_duplicates or not in_focus):
         try:
@@ -416,7 +419,8 @@ def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source
         f"SELECT DISTINCT x_SourceKey FROM {FOCUS_TABLE} WHERE x_IngestId = ? ORDER BY 1", [ingest_id]).fetchall()]
     con.execute(f"DROP VIEW IF EXISTS {view}")
     con.execute(f"DROP VIEW IF EXISTS {view}_once")
-    return _Part(IngestResult(ingest_id, source.name, files, rows, 0, [], recon, dropped=dropped, quality=findings), keys)
+    return _Part(IngestResult(ingest_id, source.name, files, rows, 0, [], recon, dropped=dropped, quality=findings,
+                              identity=identity), keys)
 
 
 def _wait(future) -> None:

@@ -11,12 +11,13 @@ period and currency are computed **with Spark SQL over the files it wrote** and 
 each task computed from the raw columns (independently of the mapping). Nothing is moved into place unless that
 proof holds.
 
-Grouping: files of one format and one billing period (read from the path: ``20260501-20260601/``,
-``BILLING_PERIOD=2026-05``, ``..._202605.csv.gz``) form one task; files without a period in their path form one
-task per format. Whatever the grouping, a replacement key (provider | account | period) or a provider/account/
-period written by two tasks makes the driver merge those tasks and run them again, so every charge-level rule of
-the DuckDB path (charges repeated across files refused or ``--dedupe``d, one format per billing period) is decided
-by the same code on the same files: the results are identical, only the parallelism differs.
+Grouping: AWS CUR / CUR 2.0 files are one task each (their charge identity is in the written rows, so repeats
+across tasks are found on Spark); for the other formats the files of one billing period (read from the path:
+``BILLING_PERIOD=2026-05``, ``..._202605.csv.gz``) form one task, files without a period in their path one task per
+format. A repeated charge across tasks, the same month in two formats, or a replacement key shared by tasks
+without a charge identity makes the driver merge those tasks and run them again, so every charge-level rule of
+the DuckDB path (repeats refused or ``--dedupe``d, one format per billing period) is decided by the same code on
+the same files: the results are identical, only the parallelism differs.
 
 Writing: the touched partitions (and, when the input brings new ``x_`` columns, every partition, since all files
 of a dataset hold the manifest's columns) are written to ``_staging-<run>/`` inside the dataset, proven there,
@@ -138,10 +139,16 @@ def file_groups(groups: dict[str, list[str]], max_tasks: int | None = None) -> l
     docstring); with ``max_tasks``, such groups are packed into at most that many tasks by size (largest first
     into the lightest task), because each task pays a fixed cost (a DuckDB warehouse, the quality checks) that
     dominates for small monthly files. Packing only ever makes a group larger, which never changes the result."""
+    from .sources.base import Source
+    from .sources.base import registry as sources
+
     by_period: dict[tuple[str, str], list[str]] = {}
     for fmt, files in groups.items():
+        # formats whose charges carry their identity into the written rows (AWS: line item id and interval) are
+        # checked for repeats across tasks on Spark, so their files need not share a task: one unit per file
+        per_file = fmt in sources() and sources()[fmt].focus_identity is not Source.focus_identity
         for f in files:
-            by_period.setdefault((fmt, period_of_path(f) or ""), []).append(f)
+            by_period.setdefault((fmt, f if per_file else (period_of_path(f) or "")), []).append(f)
     units = list(by_period.values())
     if not max_tasks or len(units) <= max_tasks:
         return units
@@ -275,6 +282,7 @@ def ingest_group(files: list[str], run_id: str, options: dict) -> Iterator:
             meta.update(
                 rows=result.rows, extras=extras,
                 parts=[{"format": p.source_format, "files": p.files, "rows": p.rows, "dropped": p.dropped,
+                        "identity": p.identity,
                         "notes": p.notes, "quality": [_jsonable_dict(f.__dict__) for f in p.quality]}
                        for p in (result.parts or [result])],
                 skipped=result.skipped,
@@ -395,6 +403,7 @@ def _run_tasks(spark: SparkSession, groups: list[list[str]], run_id: str, option
                 owners.setdefault(f"key:{key}", set()).add(i)
                 owners.setdefault(f"month:{provider}|{account}|{period}", set()).add(i)
         conflicts = {k: v for k, v in owners.items() if len(v) > 1}
+        conflicts = _unresolved(out, metas, conflicts)
         if not conflicts:
             errors = [m["error"] for m in metas if "error" in m]
             if errors:
@@ -403,6 +412,34 @@ def _run_tasks(spark: SparkSession, groups: list[list[str]], run_id: str, option
             return out, metas, groups
         out.unpersist()
         groups = merge_conflicting(groups, conflicts)
+
+
+def _unresolved(out: DataFrame, metas: list[dict], conflicts: dict[str, set[int]]) -> dict[str, set[int]]:
+    """The conflicts that need the tasks merged. A replacement key written by several tasks is fine when every
+    one of them wrote the charge identity (the files are parts of one delivery: AWS CUR splits a month into many
+    files) and no identity occurs in two files -- checked here on Spark over the written rows, like the DuckDB
+    ingest's check over its own rows. The same month in two formats, or a repeat, merges the tasks so that the
+    DuckDB ingest decides it (refusal with its line, or ``--dedupe``)."""
+    from pyspark.sql import functions as F
+
+    keys = {k[4:]: ids for k, ids in conflicts.items() if k.startswith("key:")}
+    identities = {json.dumps(p.get("identity")) for i in {i for ids in keys.values() for i in ids}
+                  for p in metas[i].get("parts", [])}
+    if not keys or len(identities) != 1 or json.loads(next(iter(identities))) is None:
+        return conflicts
+    month_keys: dict[str, set[str]] = {}
+    for m in metas:
+        for provider, account, period, _family, key in m.get("facets", []):
+            month_keys.setdefault(f"{provider}|{account}|{period}", set()).add(key)
+    if any(len(v) > 1 for v in month_keys.values()):
+        return conflicts  # the same month under two keys (two formats): merge, the DuckDB rule refuses it
+    identity = json.loads(next(iter(identities)))
+    rows = out.where(f"{_META} IS NULL").where(F.col("x_SourceKey").isin(list(keys)))
+    cols = [F.col(_EXTRA).getItem(c) if c.startswith("x_") and c not in _column_types() else F.col(c)
+            for c in identity]
+    repeated = (rows.groupBy("x_SourceKey", *cols).agg(F.countDistinct("x_SourceFile").alias("n"))
+                .where("n > 1").select("x_SourceKey").distinct().limit(1000).collect())
+    return {f"key:{r[0]}": keys[r[0]] for r in repeated}
 
 
 def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | None = None,
