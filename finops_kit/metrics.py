@@ -52,6 +52,7 @@ Every money figure is grouped by BillingCurrency (a resolved scope holds one cur
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -266,6 +267,29 @@ def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: 
     if scope is None and params:
         scope = Scope.parse(params)
     sc = bind(con, scope, config)
+    plain = not (gpu_metrics or host_map or runs_file)
+    memo = sc.__dict__.get("_metrics_memo")
+    if plain and memo is not None:
+        return _copy(memo)
+    m = _metrics(con, sc)
+    if plain:
+        # one resolved scope, one answer: a report quoting its headline figures in several sections (storage and
+        # transfer in the storage report) reads the same tables, computed once -- as the scope already keeps its
+        # completeness and attribution for the life of the connection
+        sc.__dict__["_metrics_memo"] = _copy(m)
+        return m
+    m.ai_units = ai_units(con, sc, gpu_metrics, host_map, runs_file)
+    m.tables = (*m.tables, "ai_units")
+    return m
+
+
+def _copy(m: Metrics) -> Metrics:
+    """A copy whose tables a caller may change without changing the memo."""
+    return dataclasses.replace(m, **{f.name: getattr(m, f.name).copy() for f in dataclasses.fields(m)
+                                     if isinstance(getattr(m, f.name), pd.DataFrame)})
+
+
+def _metrics(con: duckdb.DuckDBPyConnection, sc: Scope) -> Metrics:
     m = Metrics(scope=sc, totals=totals(con, sc), ai=ai_by_category(con, sc), accelerators=accelerators(con, sc),
                 spot=spot_share(con, sc), tag_coverage=tag_coverage(con, sc), completeness=completeness(sc),
                 commitments=commitment_summary(con, sc), tokens=token_unit_costs(con, sc))
@@ -274,9 +298,6 @@ def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: 
     m.provisioned = provisioned_break_even(con, sc)
     if not m.provisioned.empty:  # PTU / provisioned throughput break-even, when the scope has capacity lines
         m.tables = (*m.tables, "provisioned")
-    if gpu_metrics or runs_file:
-        m.ai_units = ai_units(con, sc, gpu_metrics, host_map, runs_file)
-        m.tables = (*m.tables, "ai_units")
     return m
 
 

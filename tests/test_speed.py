@@ -83,3 +83,29 @@ def test_attribution_per_distinct_equals_row_by_row(sample_con):
 
 def test_per_distinct_is_one_subquery_over_the_tags():
     assert per_distinct("upper(_fk_tags)", "s.Tags") == "(SELECT upper(_fk_tags) FROM (SELECT s.Tags AS _fk_tags))"
+
+
+def test_metrics_of_one_scope_are_computed_once_and_handed_out_as_copies(sample_con):
+    """The storage report quotes fk.metrics(con, sc) in two sections: the second call reads the first's tables."""
+    from finops_kit.metrics import metrics
+
+    sc = scope_mod.resolve(sample_con, "finops.yaml", billing_period_start="2026-09", billing_period_end="2026-10")
+    first = metrics(sample_con, sc)
+    calls = []
+    sample_con_sql = type(sample_con).sql
+
+    def counting(self, *a, **k):
+        calls.append(a[0] if a else k)
+        return sample_con_sql(self, *a, **k)
+
+    type(sample_con).sql = counting
+    try:
+        second = metrics(sample_con, sc)
+    finally:
+        type(sample_con).sql = sample_con_sql
+    assert calls == []
+    assert second.to_dict() == first.to_dict()
+    second.totals.loc[:, "storage_cost"] = 0  # a caller changing its copy
+    assert metrics(sample_con, sc).total("storage_cost") == first.total("storage_cost") > 0
+    other = scope_mod.resolve(sample_con, "finops.yaml", billing_period_start="2026-10", billing_period_end="2026-10")
+    assert metrics(sample_con, other).total("effective_cost") < first.total("effective_cost")
