@@ -229,3 +229,18 @@ def test_trap_date_diff_hour_boundaries_vs_elapsed(spark):
     assert d == s and d[1] == 2.5 and math.isclose(d[0], 2 / 60)
 
 
+
+
+@pytest.mark.slow
+def test_metrics_on_a_spark_ingested_dataset_equal_the_warehouse_metrics(spark, sample_warehouse, tmp_path):
+    """End to end on Spark: the sample bills ingested by ``finops-kit ingest --engine spark``, then ``metrics
+    --engine spark`` on that dataset == ``finops-kit metrics`` on the DuckDB warehouse of the same bills."""
+    from finops_kit.spark import ingest_spark
+
+    dataset = tmp_path / "spark-ds"
+    ingest_spark([str(REPO / "data" / "samples")], str(dataset), spark=spark)
+    params = SCOPES["aug-oct"]
+    want = duckdb_metrics(sample_warehouse, params)
+    got = SM.spark_metrics(dataset, Scope.parse(params), CONFIG, spark=spark)
+    same(want.to_dict(), got.to_dict(), "spark-ingested")
+    assert want.to_text() == got.to_text()
