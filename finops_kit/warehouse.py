@@ -451,12 +451,13 @@ def reconciliation_table(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelat
     """Source vs normalized totals per ingest, billing period and currency, re-checked against the live table.
 
     The ``focus_*`` columns are recomputed now from the FOCUS table, so a later manual edit of the warehouse
-    shows up as a difference here.
+    shows up as a difference here. Rows are matched by source format too: one Spark ingest of several formats
+    writes one ingest id (the DuckDB ingest one per format), and each format's source totals must meet its own rows.
     """
     return con.sql(
         f"""
         WITH live AS (
-          SELECT x_IngestId AS ingest_id, BillingPeriodStart AS billing_period_start,
+          SELECT x_IngestId AS ingest_id, x_SourceFormat AS source_format, BillingPeriodStart AS billing_period_start,
                  BillingCurrency AS currency, count(*) AS focus_rows,
                  sum(BilledCost) AS focus_billed, sum(EffectiveCost) AS focus_effective
           FROM {FOCUS_TABLE} GROUP BY ALL
@@ -469,7 +470,8 @@ def reconciliation_table(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelat
                  AND abs(r.source_effective - coalesce(live.focus_effective, 0)) <= {TOLERANCE} AS ok
         FROM reconciliation r
         JOIN ingest_log l USING (ingest_id)
-        LEFT JOIN live USING (ingest_id, billing_period_start, currency)
+        LEFT JOIN live ON live.ingest_id = r.ingest_id AND live.source_format = r.source_format
+          AND live.billing_period_start = r.billing_period_start AND live.currency = r.currency
         WHERE l.status = 'active'
         ORDER BY r.source_format, billing_period, r.currency
         """
