@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from .errors import FinopsError
 
@@ -58,19 +59,7 @@ def run(args: argparse.Namespace, command: str) -> int:
                             cache_dir=args.cache_dir, progress=False if args.no_progress else None,
                             keep_source_columns=args.keep_source_columns, dedupe=args.dedupe,
                             replace=args.replace)
-        for s in result.skipped:
-            print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
-        for d in result.dropped:
-            print(f"dropped {d['rows']:,} duplicate row(s) of {d['path']}: exact copies of charges in {d['first']}",
-                  file=sys.stderr)
-        for note in result.notes:
-            print(f"note: {note}", file=sys.stderr)
-        print(result.summary())
-        from .quality import finding_lines
-
-        for line in finding_lines([f for r in (result.parts or [result]) for f in r.quality]):
-            print(line)
-        return 0
+        return _print_ingest(result)
     if command == "reconcile":
         return _reconcile(args)
     if command == "formats":
@@ -96,6 +85,14 @@ def _ingest_spark(args: argparse.Namespace) -> int:
     result = ingest_spark(args.paths, args.dataset, master=args.spark_master, source_format=args.source_format,
                           cache_dir=args.cache_dir, keep_source_columns=args.keep_source_columns,
                           dedupe=args.dedupe, replace=args.replace)
+    return _print_ingest(result)
+
+
+def _print_ingest(result: Any) -> int:
+    """What an ingest prints, whichever engine ran it: skipped files, dropped copies and notes on stderr; the
+    summary and the data-quality findings on stdout."""
+    from .quality import finding_lines
+
     for s in result.skipped:
         print(f"skipped {s['path']}: {s['reason']}", file=sys.stderr)
     for d in result.dropped:
@@ -104,7 +101,23 @@ def _ingest_spark(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(result.summary())
+    findings = [f for r in (getattr(result, "parts", None) or [result]) for f in r.quality]
+    for line in finding_lines([_finding(f) for f in findings]):
+        print(line)
     return 0
+
+
+def _finding(f: Any) -> Any:
+    """A data-quality finding as :class:`~finops_kit.quality.Finding`: a Spark task hands them over as JSON (money
+    as text)."""
+    from decimal import Decimal
+
+    from .quality import Finding
+
+    if not isinstance(f, dict):
+        return f
+    money = {k: None if f.get(k) is None else Decimal(str(f[k])) for k in ("billed_cost", "difference")}
+    return Finding(**{**f, **money})
 
 
 def _reconcile(args: argparse.Namespace) -> int:

@@ -438,3 +438,22 @@ def test_a_focus_export_of_a_stored_month_is_not_added_twice(tmp_path, warehouse
     # both in one call: refused whatever the flags
     other = tmp_path / "other.duckdb"
     refused([str(month), str(focus_file), "--replace"], str(other), capsys, r"also in this call")
+
+
+def test_both_engines_print_data_quality_findings_alike(capsys):
+    """The Spark ingest's CLI printed no data-quality lines (its tasks hand findings over as JSON, money as text)."""
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from finops_kit.commands import _print_ingest
+    from finops_kit.quality import Finding
+
+    finding = Finding("a.csv", "negative_unit_price", "repair", None, 1, Decimal("-250.00"))
+    as_json = {**finding.__dict__, "billed_cost": "-250.00"}
+    printed = []
+    for quality in ([finding], [as_json]):
+        result = SimpleNamespace(skipped=[], dropped=[], notes=[], parts=[], quality=quality, summary=lambda: "ok")
+        assert _print_ingest(result) == 0
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] == "ok\ndata quality repair: negative_unit_price: 1 rows in 1 file(s), " \
+                                       "BilledCost -250.00\n"
