@@ -226,28 +226,14 @@ def ensure_chromium() -> int:
     """``python tests/browser_check.py --ensure`` (``make test``): install Debian's chromium when it is missing.
 
     As root (or with passwordless sudo) on a Debian-like system: ``apt-get install chromium``, as ``.ci/run``
-    does. Otherwise, or when that fails: one line saying how to get it, exit 1.
+    does. Otherwise, or when that fails: one line saying how to get it, exit 1 (the rule of java_check.py).
     """
-    import subprocess
     import sys
 
-    if chromium_path() is not None:
-        return 0
-    apt = shutil.which("apt-get")
-    sudo: list[str] = []
-    if apt and os.geteuid() != 0:
-        ok = shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
-        sudo = ["sudo", "-n"] if ok else []
-    if apt and (os.geteuid() == 0 or sudo):
-        print("installing Debian's chromium for the browser tests (apt-get, ~1 min)", file=sys.stderr, flush=True)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-            if subprocess.run(sudo + cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
-                break
-        if chromium_path() is not None:
-            return 0
-    print(f"make test: {INSTALL_HINT}", file=sys.stderr)
-    return 1
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from java_check import ensure_debian_package
+
+    return ensure_debian_package("chromium", "the browser tests", lambda: chromium_path() is not None, INSTALL_HINT)
 
 
 if __name__ == "__main__":

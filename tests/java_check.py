@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGE = "openjdk-17-jre-headless"
@@ -24,8 +25,13 @@ def java_found() -> bool:
     return bool(shutil.which("java") or (home and Path(home, "bin", "java").exists()))
 
 
-def ensure_java() -> int:
-    if java_found():
+def ensure_debian_package(package: str, purpose: str, found: Callable[[], bool], hint: str) -> int:
+    """0 when ``found()``; else, as root (or with passwordless sudo) on a Debian-like system, ``apt-get install
+    package`` as ``.ci/run`` does and 0 when that made it found; otherwise one line ``make test: hint`` and 1.
+
+    Shared by this script (Java) and ``tests/browser_check.py --ensure`` (chromium): one install rule for both.
+    """
+    if found():
         return 0
     apt = shutil.which("apt-get")
     sudo: list[str] = []
@@ -33,15 +39,19 @@ def ensure_java() -> int:
         ok = shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
         sudo = ["sudo", "-n"] if ok else []
     if apt and (os.geteuid() == 0 or sudo):
-        print(f"installing Debian's {PACKAGE} for the Spark tests (apt-get, ~1 min)", file=sys.stderr, flush=True)
+        print(f"installing Debian's {package} for {purpose} (apt-get, ~1 min)", file=sys.stderr, flush=True)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", PACKAGE]):
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
             if subprocess.run(sudo + cmd, env=env, stdout=subprocess.DEVNULL).returncode != 0:
                 break
-        if java_found():
+        if found():
             return 0
-    print(f"make test: {INSTALL_HINT}", file=sys.stderr)
+    print(f"make test: {hint}", file=sys.stderr)
     return 1
+
+
+def ensure_java() -> int:
+    return ensure_debian_package(PACKAGE, "the Spark tests", java_found, INSTALL_HINT)
 
 
 if __name__ == "__main__":
