@@ -42,7 +42,7 @@ import json
 import os
 import platform
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
@@ -636,16 +636,21 @@ def header(con: Any, title: str | None = None, params: Mapping[str, Any] | None 
 # --------------------------------------------------------------------------------------------------------------
 # ipywidgets
 
-def live_only(widget: Any, static: Any = None, note: str | None = None) -> None:
+def live_only(widget: Any, static: Any = None, note: str | None = None,
+              refresh: Callable[[], Any] | None = None) -> None:
     """Show an ipywidgets control live; in a static report show a clear note instead of a dead control.
 
     ``static`` (a chart, table, or a callable returning one) is displayed in reports in place of the control,
-    typically the view at the default selection. Controls linked client-side with ``jslink`` do work in
-    reports; display those directly instead of through this helper.
+    typically the view at the default selection. ``refresh`` fills the control's ``Output`` with its first view
+    and runs only live: a report does not show the control, and feeding an ``ipywidgets.Output`` during a report
+    run is where nbclient intermittently stalls until the cell timeout (nbclient issue 312). Controls linked
+    client-side with ``jslink`` do work in reports; display those directly instead of through this helper.
     """
     from IPython.display import display
 
     if not in_report():
+        if refresh is not None:
+            refresh()
         display(widget)
         return
     text = html.escape(note or LIVE_ONLY_NOTE)

@@ -510,6 +510,25 @@ def test_widget_manager_only_when_a_widget_is_displayed(tmp_path):
     assert "CONTROL_COMM_PROTOCOL_VERSION" in page and "widget-state+json" in page
 
 
+
+def test_live_only_feeds_its_explorer_only_live(monkeypatch):
+    """``nb.live_only(..., refresh=f)`` runs ``f`` (which fills the explorer's Output widget) before showing the
+    control live, and never in a report, where the control is not shown and Output-widget traffic can stall
+    nbclient until the cell timeout."""
+    import IPython.display
+
+    from finops_kit import notebook as nbk
+
+    shown, calls = [], []
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a[0]))
+    monkeypatch.setitem(nbk._state, "mode", "report")
+    nbk.live_only("CONTROL", static="DEFAULT VIEW", refresh=lambda: calls.append(len(shown)))
+    assert calls == [] and "CONTROL" not in shown and "DEFAULT VIEW" in shown
+    shown.clear()
+    monkeypatch.setitem(nbk._state, "mode", "live")
+    nbk.live_only("CONTROL", static="DEFAULT VIEW", refresh=lambda: calls.append(len(shown)))
+    assert calls == [0] and shown == ["CONTROL"]  # filled once, before the control is displayed
+
 # -- parameters (nothing runs) --------------------------------------------------------------------------------
 
 @pytest.fixture()
