@@ -233,9 +233,9 @@ def costs(by: str | Sequence[str] = (), period: Any = None, *, ai_only: bool = F
     sel = [f"{_dimension(d, sc, gpu_only)} AS {ident(d)}" for d in dims]
     gpu_cols = ""
     if gpu_only:
-        gpu_cols = (", CAST(coalesce(sum(accelerator_hours), 0) AS DOUBLE) AS accelerator_hours, "
-                    "CAST(coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0) AS DOUBLE) "
-                    "/ nullif(sum(accelerator_hours), 0) AS spot_share")
+        gpu_hours, spot_hours = units.total("accelerator_hours"), units.total("accelerator_hours", "pricing = 'Spot'")
+        gpu_cols = (f", coalesce({gpu_hours}, 0) AS accelerator_hours, "
+                    f"coalesce({spot_hours}, 0) / nullif({gpu_hours}, 0) AS spot_share")
     sql = (f"SELECT {', '.join([*sel, ''])}sum(EffectiveCost)::{MONEY} AS cost{gpu_cols} "
            f"FROM {src} WHERE {pred} {'GROUP BY ALL' if dims else ''} ORDER BY cost DESC NULLS LAST"
            + (", " + ", ".join(ident(d) for d in dims) if dims else ""))

@@ -124,7 +124,7 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         coalesce(sum(EffectiveCost) FILTER (WHERE {USED}), 0)::{MONEY} AS used_cost,
         coalesce(sum(EffectiveCost) FILTER (WHERE {UNUSED}), 0)::{MONEY} AS unused_cost,
         coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
-        sum({hours}) FILTER (WHERE {USED} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage')
+        {units.total(hours, f"{USED} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage'")}
           AS covered_hours,
         any_value(CommitmentDiscountUnit) FILTER (WHERE ChargeCategory = 'Usage') AS quantity_unit,
         sum(CommitmentDiscountQuantity) FILTER (WHERE {USED} AND ChargeCategory = 'Usage') AS used_quantity,
@@ -425,9 +425,10 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     # (otherwise a burst of a few days would look like steady usage worth committing to)
     return _frame(con, f"""
       WITH u AS ({eligible_usage_sql(sc, team="team" in by)}),
-      g AS (SELECT {dims}, day, sum(hours) AS hours, sum(hours) FILTER (WHERE pricing = 'Committed') AS committed,
+      g AS (SELECT {dims}, day, {units.total("hours")} AS hours,
+                   {units.total("hours", "pricing = 'Committed'")} AS committed,
                    sum(ListCost) FILTER (WHERE has_instance_hours) AS list_cost,
-                   sum(hours) FILTER (WHERE has_instance_hours) AS rated_hours
+                   {units.total("hours", "has_instance_hours")} AS rated_hours
             FROM u WHERE TRUE {where} GROUP BY ALL),
       days AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE) AS day FROM g),
       keys AS (SELECT DISTINCT {dims} FROM g)

@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from . import units
 from .errors import InputError
 from .sources.base import sql_str
 from .storage import (
@@ -285,8 +286,8 @@ def cross_region_training(con: duckdb.DuckDBPyConnection, *, min_cost: float = 0
         WHERE x_AiWorkload IS NOT NULL AND RegionId IS NOT NULL
         GROUP BY ALL
     """))
-    st = frame(storage_rows(con, **filters).query("st", """
-        SELECT provider, month, bucket, sum(gb_month) FILTER (WHERE charge_kind = 'storage') AS bucket_gb,
+    st = frame(storage_rows(con, **filters).query("st", f"""
+        SELECT provider, month, bucket, {units.total("gb_month", "charge_kind = 'storage'")} AS bucket_gb,
                sum(cost) FILTER (WHERE charge_kind = 'storage') AS storage_cost
         FROM st GROUP BY ALL
     """))

@@ -488,3 +488,27 @@ def test_gcp_resource_cud_unused_per_period_is_observable(sample):
     assert bool(inv["unused_observable"]) and 0 < inv["utilization"] < 1
     total = sum(Decimal(p["unused_hours"]) for p in planted["periods"])
     assert abs(inv["unused_quantity"] - total) < Decimal("0.01") and inv["quantity_unit"] == "Hours"
+
+
+def test_covered_hours_do_not_depend_on_the_order_rows_are_summed_in():
+    """Hours are DOUBLE (ConsumedQuantity x hours per unit); a floating-point sum changes in its last digits with
+    the order of the additions, which DuckDB's parallel scan does not fix -- a commitments chart value differed in
+    the 7th digit between two runs of the same report. The same rows in two orders must give the same figures."""
+    from finops_kit.testing import focus_rows
+
+    def row(hours: str) -> dict:
+        return dict(ProviderName="Amazon Web Services", ServiceName="Amazon Elastic Compute Cloud",
+                    ServiceCategory="Compute", ChargeCategory="Usage", day="2026-09-03", cost="1.00",
+                    ConsumedQuantity=hours, ConsumedUnit="Hours", PricingQuantity=hours, PricingUnit="Hours",
+                    CommitmentDiscountId="arn:aws:ec2:us-east-1:1:reserved-instances/ri-1",
+                    CommitmentDiscountType="Reserved Instance", CommitmentDiscountCategory="Usage",
+                    CommitmentDiscountStatus="Used", PricingCategory="Committed")
+
+    figures = []
+    for hours in (["0.1", "0.2", "0.3"], ["0.3", "0.2", "0.1"]):
+        con = fk.connect(":memory:", write=True)
+        con.execute("SET threads = 1")  # one thread scans in insertion order: the two orders really differ
+        focus_rows([row(h) for h in hours], con)
+        sc = scope.resolve(con, str(REPO / "finops.yaml"))
+        figures.append(cm.inventory(con, sc)["covered_hours"].tolist())
+    assert figures[0] == figures[1] == [0.6]
