@@ -102,22 +102,9 @@ def _print_ingest(result: Any) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(result.summary())
     findings = [f for r in (getattr(result, "parts", None) or [result]) for f in r.quality]
-    for line in finding_lines([_finding(f) for f in findings]):
+    for line in finding_lines(findings):
         print(line)
     return 0
-
-
-def _finding(f: Any) -> Any:
-    """A data-quality finding as :class:`~finops_kit.quality.Finding`: a Spark task hands them over as JSON (money
-    as text)."""
-    from decimal import Decimal
-
-    from .quality import Finding
-
-    if not isinstance(f, dict):
-        return f
-    money = {k: None if f.get(k) is None else Decimal(str(f[k])) for k in ("billed_cost", "difference")}
-    return Finding(**{**f, **money})
 
 
 def _reconcile(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ node can read and the driver can write (a shared or mounted file system).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -49,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, FinopsError, InputError, ReconciliationError
+from .quality import Finding
 from .schema import LINEAGE_COLUMNS, MONEY, focus_columns
 from .sources.base import sql_str
 from .warehouse import TOLERANCE
@@ -283,7 +285,7 @@ def ingest_group(files: list[str], run_id: str, options: dict) -> Iterator:
                 rows=result.rows, extras=extras,
                 parts=[{"format": p.source_format, "files": p.files, "rows": p.rows, "dropped": p.dropped,
                         "identity": p.identity,
-                        "notes": p.notes, "quality": [_jsonable_dict(f.__dict__) for f in p.quality]}
+                        "notes": p.notes, "quality": [_finding_json(f) for f in p.quality]}
                        for p in (result.parts or [result])],
                 skipped=result.skipped,
                 log=[[_jsonable(v) for v in r] for r in con.execute("SELECT * FROM ingest_log").fetchall()],
@@ -314,8 +316,16 @@ def ingest_group(files: list[str], run_id: str, options: dict) -> Iterator:
     yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _jsonable_dict(d: dict) -> dict:
-    return {k: _jsonable(v) for k, v in d.items()}
+def _finding_json(f: Finding) -> dict:
+    """A data-quality finding as the task hands it to the driver (JSON; money as text, so nothing is rounded)."""
+    return {k: _jsonable(v) for k, v in dataclasses.asdict(f).items()}
+
+
+def _finding(d: dict) -> Finding:
+    """The driver's side of :func:`_finding_json`: the same :class:`~finops_kit.quality.Finding` the DuckDB ingest
+    returns, so callers of either engine get one type (money back to exact ``Decimal``)."""
+    money = {k: None if d.get(k) is None else Decimal(d[k]) for k in ("billed_cost", "difference")}
+    return Finding(**{**d, **money})
 
 
 def _quality_rows(con) -> list[list]:
@@ -355,7 +365,7 @@ class SparkIngestResult:
     dropped: list[dict] = field(default_factory=list)
     added_to: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    quality: list[dict] = field(default_factory=list)
+    quality: list[Finding] = field(default_factory=list)  # as IngestResult.quality (see quality.py)
 
     def summary(self) -> str:
         periods = sorted({r["billing_period"] for r in self.reconciliation})
@@ -559,7 +569,7 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
         skipped=skipped + [s for m in metas for s in m["skipped"] if s not in skipped],
         reconciliation=recon, dropped=[d for m in metas for p in m["parts"] for d in p["dropped"]],
         added_to=added_to, notes=notes + [n for m in metas for p in m["parts"] for n in p["notes"]],
-        quality=[q for m in metas for p in m["parts"] for q in p["quality"]])
+        quality=[_finding(q) for m in metas for p in m["parts"] for q in p["quality"]])
     _write_tables(root, result, metas, started, finished, replaced_keys)
     _write_dataset_manifest(root, [*types.items(), *((x, "VARCHAR") for x in extras)])
     return result

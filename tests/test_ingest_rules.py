@@ -441,19 +441,27 @@ def test_a_focus_export_of_a_stored_month_is_not_added_twice(tmp_path, warehouse
 
 
 def test_both_engines_print_data_quality_findings_alike(capsys):
-    """The Spark ingest's CLI printed no data-quality lines (its tasks hand findings over as JSON, money as text)."""
+    """A Spark task hands its findings to the driver as JSON (money as text); the driver rebuilds the DuckDB
+    ingest's :class:`Finding` (exact Decimal money), so the CLI prints them with the same code and no conversion of
+    its own. Money with more digits than a float holds must survive the trip."""
+    import json
     from decimal import Decimal
     from types import SimpleNamespace
 
     from finops_kit.commands import _print_ingest
     from finops_kit.quality import Finding
+    from finops_kit.spark import _finding, _finding_json
 
-    finding = Finding("a.csv", "negative_unit_price", "repair", None, 1, Decimal("-250.00"))
-    as_json = {**finding.__dict__, "billed_cost": "-250.00"}
+    findings = [Finding("a.csv", "negative_unit_price", "repair", None, 1, Decimal("-250.00")),
+                Finding("b.csv", "cost_mismatch", "report", "BilledCost", 3, Decimal("1234567890.123456789012"),
+                        Decimal("0.000000000001"), "off by a trillionth")]
+    travelled = [_finding(json.loads(json.dumps(_finding_json(f)))) for f in findings]
+    assert travelled == findings and all(type(f) is Finding for f in travelled)
     printed = []
-    for quality in ([finding], [as_json]):
+    for quality in (findings, travelled):
         result = SimpleNamespace(skipped=[], dropped=[], notes=[], parts=[], quality=quality, summary=lambda: "ok")
         assert _print_ingest(result) == 0
         printed.append(capsys.readouterr().out)
-    assert printed[0] == printed[1] == "ok\ndata quality repair: negative_unit_price: 1 rows in 1 file(s), " \
-                                       "BilledCost -250.00\n"
+    assert printed[0] == printed[1] == ("ok\ndata quality report: cost_mismatch (BilledCost): 3 rows in 1 file(s), "
+                                        "BilledCost 1,234,567,890.12\ndata quality repair: negative_unit_price: 1 "
+                                        "rows in 1 file(s), BilledCost -250.00\n")
