@@ -728,3 +728,25 @@ def test_report_kernels_skip_the_iri_parser_and_still_validate_charts(tmp_path):
     assert lines[1].startswith("invalid chart: SchemaValidationError")
     assert "bar" in lines[2]
     assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1, 2]  # exec_lines count none
+
+
+def test_longest_report_starts_first_and_durations_are_recorded(tmp_path, monkeypatch):
+    """With several reports at once the longest one (by the last recorded duration) starts first -- the suite is
+    bounded by it -- a never-run notebook ahead of all, ties in the given order; results stay in job order and
+    each rendered report's duration is recorded for the next run (a failed one is not)."""
+    monkeypatch.setenv("FINOPS_ASSETS_DIR", str(tmp_path / "cache"))
+    books = {n: _tiny_notebook(tmp_path / f"{n}.ipynb", "print(sleep_s)") for n in ("a", "b", "c", "d")}
+    jobs = [_job(books[n]) for n in ("a", "b", "c", "d")]
+    past = {str(books["a"].resolve()): 2.0, str(books["b"].resolve()): 30.0, str(books["c"].resolve()): 2.0}
+    assert [j.name for j in report.longest_first(jobs, past)] == ["d", "b", "a", "c"]
+    assert [j.name for j in report.longest_first(jobs, {})] == ["a", "b", "c", "d"]
+
+    assert report.past_durations() == {}
+    broken = _tiny_notebook(tmp_path / "broken.ipynb", "raise ValueError('no')")
+    results = report.run_jobs([*jobs[:2], _job(broken)], tmp_path / "out", timeout_cell=60, timeout_notebook=120,
+                              workers=2)
+    assert [r.name for r in results] == ["a", "b", "broken"] and [r.status for r in results] == ["ok", "ok", "failed"]
+    recorded = report.past_durations()
+    assert recorded == {str(books[n].resolve()): r.duration_s for n, r in zip("ab", results, strict=False)}
+    (tmp_path / "cache" / report.DURATIONS_FILE).write_text("not json")
+    assert report.past_durations() == {}  # a damaged record only loses the order, never the run
