@@ -8,11 +8,13 @@ widget manager read once per run, ``--jobs`` reports at once (default: one at a 
 against empty notebooks run the same way). The difference between the two numbers is what the notebooks
 themselves cost (queries, fits, charts, HTML size). Target (issue 17): ratio <= 6x.
 
-The suite is timed twice per setting, in a fit cache of its own (:mod:`finops_kit.fitcache`) that starts empty:
+The suite is timed twice per setting, in a fit cache (:mod:`finops_kit.fitcache`) and a query result cache
+(:mod:`finops_kit.querycache`) of its own that start empty:
 
-* **first run**: nothing computed yet for this warehouse (every model fit made);
+* **first run**: nothing computed yet for this warehouse (every model fit made, every query run -- once: a
+  kernel reuses what another kernel of the run already asked);
 * **re-run**: the same warehouse again (``make bench`` after ``make demo``, a scheduled re-run): the forecast
-  fits come from the cache, every figure identical.
+  fits and the cached aggregates come from the caches, every figure identical.
 
 The machine's load is printed with the numbers: on a shared machine both the suite and the empty notebooks slow
 down, so the ratio moves less than the seconds.
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from finops_kit import fitcache, report
+from finops_kit import fitcache, querycache, report
 
 
 def _empty_notebook(path: Path) -> Path:
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     config = str(Path(args.config).resolve()) if Path(args.config).is_file() else None
     n = len(suite)
     ok = True
-    saved = os.environ.get(fitcache.ENV)
+    saved = {env: os.environ.get(env) for env in (fitcache.ENV, querycache.ENV)}
     lines = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -92,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
             empties = [_empty_notebook(root / f"empty_{i}.ipynb") for i in range(n)]
             for jobs in args.jobs:
                 workers = min(n, jobs)
-                os.environ[fitcache.ENV] = str(root / f"fits-{jobs}")  # the kernels inherit it: empty at first
+                # the kernels inherit both: empty at first
+                os.environ[fitcache.ENV] = str(root / f"fits-{jobs}")
+                os.environ[querycache.ENV] = str(root / f"queries-{jobs}")
                 t_empty, _ = _timed_run(empties, warehouse, root / f"empty-out-{jobs}", config, jobs)
                 runs = [("first run", *_timed_run(suite, warehouse, root / f"suite-{jobs}", config, jobs))]
                 if not args.no_rerun:
@@ -108,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  {r.name:<28} {r.status:<8} {r.duration_s:6.1f} s  {sizes[r.name] / 1e6:5.2f} MB")
                     ok = ok and all(r.status == "ok" for r in results)
     finally:
-        if saved is None:
-            os.environ.pop(fitcache.ENV, None)
-        else:
-            os.environ[fitcache.ENV] = saved
+        for env, value in saved.items():
+            if value is None:
+                os.environ.pop(env, None)
+            else:
+                os.environ[env] = value
     if len(lines) > 1:
         print("summary:")
         for line in lines:

@@ -175,10 +175,11 @@ def _store(path: Path, arrays: Arrays) -> None:
         prune(root)
 
 
-def prune(root: Path, max_bytes: int = MAX_BYTES) -> int:
-    """Remove the least recently used entries until the folder holds at most ``max_bytes``; returns how many."""
+def prune(root: Path, max_bytes: int = MAX_BYTES, pattern: str = "*/*.npz") -> int:
+    """Remove the least recently used entries (files matching ``pattern``) until the folder holds at most
+    ``max_bytes``; returns how many. :mod:`finops_kit.querycache` prunes its folder with it too."""
     entries = []
-    for p in root.glob("*/*.npz"):
+    for p in root.glob(pattern):
         with contextlib.suppress(OSError):
             st = p.stat()
             entries.append((st.st_mtime, st.st_size, p))

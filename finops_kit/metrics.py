@@ -80,7 +80,9 @@ RATE = "DECIMAL(38,6)"
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """A small aggregate as pandas, DECIMAL money kept as Decimal."""
-    return con.sql(sql).to_arrow_table().to_pandas()
+    from .querycache import frame
+
+    return frame(con, sql)  # reused across kernels and runs on an unchanged warehouse
 
 
 def totals(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:

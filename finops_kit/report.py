@@ -1230,13 +1230,22 @@ def _duration_key(job: Job) -> str:
 
 def record_durations(jobs: list[Job], results: list[ReportResult]) -> None:
     """Remember how long each report that rendered took (a failed or timed-out run says nothing about the next one);
-    written atomically, and a cache that cannot be written is simply not used."""
+    written atomically, and a cache that cannot be written is simply not used.
+
+    What is kept is the longer of this run and 90% of the record: a re-run made short by warm caches (fits, query
+    results) must not hide which report is long when they are cold, and the record still follows a report that
+    really got faster."""
     by_name = {j.name: j for j in jobs}
-    new = {_duration_key(by_name[r.name]): r.duration_s for r in results if r.status == "ok" and r.name in by_name}
+    past = past_durations()
+    new = {}
+    for r in results:
+        if r.status == "ok" and r.name in by_name:
+            key = _duration_key(by_name[r.name])
+            new[key] = round(max(r.duration_s, 0.9 * past.get(key, 0.0)), 2)
     if not new:
         return
     path = _durations_path()
-    data = {**past_durations(), **new}
+    data = {**past, **new}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

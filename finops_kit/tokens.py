@@ -196,7 +196,9 @@ def rows_sql(con: duckdb.DuckDBPyConnection, sc: Scope, path: str | os.PathLike 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """A small aggregate as pandas, DECIMAL kept as Decimal (unit costs are compared exactly)."""
-    return con.sql(sql).to_arrow_table().to_pandas()
+    from .querycache import frame
+
+    return frame(con, sql)  # reused across kernels and runs on an unchanged warehouse
 
 
 _Q6 = Decimal("0.000001")

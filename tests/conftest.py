@@ -14,6 +14,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # model fits (finops_kit/fitcache.py) shared by the tests and the report kernels they start, not in ~/.cache
 os.environ.setdefault("FINOPS_FIT_CACHE", os.path.join(tempfile.gettempdir(), f"finops-kit-test-fits-{os.getuid()}"))
+# query results (finops_kit/querycache.py) likewise; keyed by each warehouse file's state, so the many warehouses the
+# tests build never share an entry
+os.environ.setdefault("FINOPS_QUERY_CACHE", os.path.join(tempfile.gettempdir(), f"finops-kit-test-queries-{os.getuid()}"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FINOPS_SHARED", REPO.parent / "shared"))

@@ -6,6 +6,7 @@ copy that fails on purpose, with planted fake credentials in the environment and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -748,5 +749,9 @@ def test_longest_report_starts_first_and_durations_are_recorded(tmp_path, monkey
     assert [r.name for r in results] == ["a", "b", "broken"] and [r.status for r in results] == ["ok", "ok", "failed"]
     recorded = report.past_durations()
     assert recorded == {str(books[n].resolve()): r.duration_s for n, r in zip("ab", results, strict=False)}
+    key = str(books["a"].resolve())
+    report.record_durations(jobs[:1], [dataclasses.replace(results[0], duration_s=1000.0)])
+    report.record_durations(jobs[:1], [dataclasses.replace(results[0], duration_s=1.0)])
+    assert report.past_durations()[key] == 900.0  # a short warm-cache run does not hide a long cold one at once
     (tmp_path / "cache" / report.DURATIONS_FILE).write_text("not json")
     assert report.past_durations() == {}  # a damaged record only loses the order, never the run

@@ -1,0 +1,174 @@
+"""The query result cache (finops_kit/querycache.py): exact answers, reused across connections and processes on
+an unchanged warehouse, never reused after the warehouse changed, never used where the answer could depend on
+anything besides the warehouse file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+import finops_kit as fk
+from finops_kit import querycache as qc
+from finops_kit import scope as S
+from finops_kit.metrics import metrics
+
+REPO = Path(__file__).resolve().parents[1]
+GCP = REPO / "data" / "samples" / "gcp"
+SCOPE = {"billing_period_start": "2026-08", "billing_period_end": "2026-10"}
+
+
+def _gcp(month: str) -> str:
+    return str(next(GCP.glob(f"*_{month}.jsonl.gz")))
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "queries"
+    monkeypatch.setenv(qc.ENV, str(folder))
+    qc.clear_memory()
+    qc.stats.reset()
+    yield folder
+    qc.clear_memory()
+
+
+def _figures(warehouse: str) -> dict:
+    """finops-kit metrics of SCOPE as its JSON document, on a fresh read-only connection."""
+    con = fk.connect(warehouse, read_only=True)
+    try:
+        return metrics(con, S.resolve(con, str(REPO / "finops.yaml"), SCOPE)).to_dict()
+    finally:
+        con.close()
+
+
+def _uncached(warehouse: str, monkeypatch) -> dict:
+    monkeypatch.setenv(qc.ENV, "off")
+    try:
+        return _figures(warehouse)
+    finally:
+        monkeypatch.undo()
+
+
+@pytest.fixture()
+def gcp_warehouse(tmp_path) -> str:
+    path = str(tmp_path / "wh.duckdb")
+    fk.ingest([_gcp("202608"), _gcp("202609")], warehouse=path, progress=False)
+    return path
+
+
+def test_a_hit_is_the_exact_answer_and_comes_from_disk(sample_warehouse, cache, monkeypatch):
+    monkeypatch.setenv(qc.ENV, "off")
+    con = fk.connect(sample_warehouse, read_only=True)
+    sc = S.resolve(con, str(REPO / "finops.yaml"), SCOPE)
+    plain = metrics(con, sc)
+    con.close()
+    monkeypatch.setenv(qc.ENV, str(cache))
+    qc.stats.reset()
+    first = _figures(sample_warehouse)
+    assert qc.stats.misses > 0 and qc.stats.hits == 0 and qc.stats.uncacheable == 0
+    qc.clear_memory()  # as another kernel: only the files on disk
+    qc.stats.reset()
+    con = fk.connect(sample_warehouse, read_only=True)
+    again = metrics(con, S.resolve(con, str(REPO / "finops.yaml"), SCOPE))
+    con.close()
+    assert qc.stats.hits > 0 and qc.stats.misses == 0
+    assert first == again.to_dict() == plain.to_dict()
+    for table in plain.tables:  # every cell and dtype (Decimal money stays Decimal)
+        pd.testing.assert_frame_equal(getattr(again, table), getattr(plain, table), check_exact=True)
+
+
+def test_a_new_ingest_is_never_served_stale_figures(gcp_warehouse, cache, monkeypatch):
+    """The key holds the warehouse's state: after another ingest into the same file the figures are computed again
+    (keyed on the SQL alone -- same scope, same config -- the August-September figures would be served)."""
+    before = _figures(gcp_warehouse)
+    assert qc.stats.misses > 0
+    fk.ingest([_gcp("202610")], warehouse=gcp_warehouse, progress=False)
+    qc.stats.reset()
+    after = _figures(gcp_warehouse)
+    assert qc.stats.hits == qc.stats.memory_hits == 0 and qc.stats.misses > 0
+    assert after == _uncached(gcp_warehouse, monkeypatch)
+    assert after["totals"] != before["totals"]  # October's charges are in the figures
+
+
+def test_an_edit_that_bypasses_ingest_is_never_served_stale_figures(gcp_warehouse, cache, monkeypatch):
+    """Same ingest ledger, different rows (an UPDATE through a writable connection): the file's change stamp
+    changes, so nothing cached before is reused."""
+    before = _figures(gcp_warehouse)
+    con = fk.connect(gcp_warehouse, write=True)
+    con.execute("UPDATE focus SET EffectiveCost = EffectiveCost * 2")
+    con.close()
+    qc.stats.reset()
+    after = _figures(gcp_warehouse)
+    assert qc.stats.hits == qc.stats.memory_hits == 0
+    assert after == _uncached(gcp_warehouse, monkeypatch) and after["totals"] != before["totals"]
+
+
+def test_only_read_only_warehouse_files_are_cached(gcp_warehouse, cache, tmp_path):
+    con = fk.connect(gcp_warehouse, write=True)
+    assert qc.warehouse_state(con) is None  # another writer could change the rows under the key
+    con.close()
+    mem = duckdb.connect()
+    assert qc.warehouse_state(mem) is None
+    mem.close()
+    con = fk.connect(gcp_warehouse, read_only=True)
+    assert qc.warehouse_state(con) is not None
+    con.close()
+
+
+@pytest.mark.parametrize("sql, ok", [
+    ("SELECT ProviderName, sum(EffectiveCost) AS c FROM focus GROUP BY ALL", True),
+    ("WITH f AS (SELECT * FROM focus) SELECT count(*) FROM f", True),
+    ("SELECT 'Amazon S3 now' AS service, count(*) FROM focus", True),  # words inside literals are data
+    ("SELECT count(*) FROM focus WHERE ChargePeriodStart < current_date", False),
+    ("SELECT count(*) FROM focus WHERE ChargePeriodStart < now()", False),
+    ("SELECT random() FROM focus", False),
+    ("SELECT count(*) FROM read_csv('x.csv')", False),
+    ("SELECT count(*) FROM 'x.parquet'", False),
+    ("SELECT count(*) FROM shadow", False),               # a temporary table
+    ("SELECT count(*) FROM pandas_frame", False),         # a registered DataFrame
+    ("SELECT lower(ProviderName) FROM focus", False),     # a temporary macro shadows the built-in
+    ("SELECT count(*) FROM other.main.focus", False),     # another catalog
+    ("SELECT 1; SELECT 2", False),
+    ("DELETE FROM focus", False),
+])
+def test_what_may_be_cached(gcp_warehouse, cache, sql, ok):
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        con.execute("CREATE TEMP TABLE shadow AS SELECT 1 AS x")
+        con.register("pandas_frame", pd.DataFrame({"x": [1]}))
+        if "lower(" in sql:
+            con.execute("CREATE TEMP MACRO lower(x) AS 'shadowed'")
+        assert qc.cacheable(con, sql) is ok
+    finally:
+        con.close()
+
+
+def test_a_temporary_table_shadowing_the_focus_table_is_not_cached(gcp_warehouse, cache):
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        sql = "SELECT count(*) AS n FROM focus"
+        assert qc.cacheable(con, sql)
+        con.execute("CREATE TEMP TABLE focus AS SELECT 1 AS x")
+        assert not qc.cacheable(con, sql)
+        assert qc.frame(con, sql)["n"].tolist() == [1]  # the temporary table's answer, computed
+    finally:
+        con.close()
+
+
+def test_a_damaged_entry_is_a_miss_and_off_keeps_nothing(gcp_warehouse, cache, monkeypatch):
+    first = _figures(gcp_warehouse)
+    entries = list(cache.glob("*/*.arrow"))
+    assert entries
+    for p in entries:
+        p.write_bytes(b"not arrow")
+    qc.clear_memory()
+    qc.stats.reset()
+    assert _figures(gcp_warehouse) == first and qc.stats.hits == 0 and qc.stats.misses > 0
+    off = cache.parent / "off-check"
+    monkeypatch.setenv(qc.ENV, "off")
+    qc.stats.reset()
+    assert _figures(gcp_warehouse) == first and qc.stats.misses == qc.stats.hits == 0
+    assert not off.exists() and json.dumps(first)
