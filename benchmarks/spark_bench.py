@@ -72,17 +72,36 @@ def run_spark(measure, work: Path, folder: Path, cores: int) -> dict:
                     "--spark-master", f"local[{cores}]"], env={**os.environ, "TERM": "dumb"})
 
 
-def bench(measure, fmt_result, work: Path, data: Path, rows: int) -> dict:
+def loaded(measure):
+    """``measure`` that also records the 1-minute load average before and after the run: the machine may be
+    shared, and a time means little without the load it was taken under."""
+    def run(argv: list[str], env: dict | None = None) -> dict:
+        before = os.getloadavg()[0]
+        r = measure(argv, env=env)
+        r["load"] = [round(before, 2), round(os.getloadavg()[0], 2)]
+        return r
+
+    return run
+
+
+def _fmt(fmt_result, r: dict) -> str:
+    return " / ".join(fmt_result(r)) + f" (load average {r['load'][0]:.1f} -> {r['load'][1]:.1f})"
+
+
+def bench(measure, fmt_result, work: Path, data: Path, rows: int, spark_cores: tuple[int, ...] = (2, 1)) -> dict:
     """Measure the three runs for one size; returns their results and prints them with the ratios."""
+    measure = loaded(measure)
     folder = monthly_input(work, data, rows)
     res = {"rows": rows, "duckdb_monthly": run_duckdb(measure, work, folder)}
-    print(f"  duckdb (monthly files)   {' / '.join(fmt_result(res['duckdb_monthly']))}", flush=True)
-    for cores in (2, 1):
+    print(f"  duckdb (monthly files)   {_fmt(fmt_result, res['duckdb_monthly'])}", flush=True)
+    for cores in spark_cores:
         r = run_spark(measure, work, folder, cores)
         res[f"spark_local{cores}"] = r
-        print(f"  spark local[{cores}]          {' / '.join(fmt_result(r))}", flush=True)
+        print(f"  spark local[{cores}]          {_fmt(fmt_result, r)}", flush=True)
         if r["rc"] != 0 and r["err"].strip():
             print("  spark error: " + r["err"].strip().splitlines()[-1], flush=True)
+    if set(spark_cores) != {1, 2}:
+        return res
     d, s2, s1 = res["duckdb_monthly"], res["spark_local2"], res["spark_local1"]
     ok = all(x["rc"] == 0 for x in (d, s2, s1))
     if ok:
@@ -104,6 +123,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rows", default="1000000", help="comma-separated sizes (default 1M)")
     ap.add_argument("--work", default=os.environ.get("FINOPS_BENCH_DIR", "/tmp/finops-kit-bench"))
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--spark-cores", default="2,1", help="local[K] runs, comma-separated (default 2,1)")
     args = ap.parse_args(argv)
     why = spark_available()
     if why:
@@ -114,7 +134,8 @@ def main(argv: list[str]) -> int:
     results = []
     for n in [int(x.replace("_", "")) for x in args.rows.split(",") if x.strip()]:
         print(f"== {n:,} line items", flush=True)
-        results.append(bench(b.measure, b.fmt_result, work, b.make_input(work, n), n))
+        results.append(bench(b.measure, b.fmt_result, work, b.make_input(work, n), n,
+                             tuple(int(c) for c in args.spark_cores.split(","))))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -116,7 +116,10 @@ def session(master: str | None = None, *, cores_per_task: int = 1, shuffle_parti
         raise ConfigError(JAVA_HINT)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors import the same duckdb and finops_kit
     cores = os.cpu_count() or 2
-    builder = (SparkSession.builder.master(master).appName("finops-kit ingest")
+    builder = SparkSession.builder
+    for key, value in local_conf(master).items():
+        builder = builder.config(key, value)
+    builder = (builder.master(master).appName("finops-kit ingest")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC")
@@ -129,6 +132,39 @@ def session(master: str | None = None, *, cores_per_task: int = 1, shuffle_parti
     return spark
 
 
+def _local_cores(master: str) -> int:
+    """The cores a ``local``, ``local[N]`` or ``local[*]`` master runs tasks on."""
+    m = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\s*\d+)?\])?", master.strip())
+    if not m or m.group(1) is None:
+        return 1
+    return (os.cpu_count() or 2) if m.group(1) == "*" else int(m.group(1))
+
+
+def local_conf(master: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Settings for a Spark the kit starts itself, sized for the ingest's task output.
+
+    Measured (1M legacy CUR rows in 14 monthly files, ``local[2]``): with Spark's defaults the JVM died with
+    ``OutOfMemoryError: Java heap space`` (the Python workers then saw "Connection refused"). In local mode the one
+    JVM is driver and executor; its default heap is 1 GB, and the tasks' rows are cached serialized (PySpark's
+    storage levels are), by default with Java serialization, whose reader keeps up to 100 objects -- 100 cached
+    batches of 10,000 rows, a whole task's output -- reachable while reading them back. Kryo serialization alone,
+    or a 2 GB heap alone, made that run pass. Both are set here: Kryo always, the heap (1 GB per local core, at
+    least 2 GB, at most a quarter of the RAM) only for a local master and only when the user chose none
+    (``SPARK_DRIVER_MEMORY``, ``--driver-memory`` in ``PYSPARK_SUBMIT_ARGS``). A cluster's executors are sized
+    by its own configuration."""
+    env = os.environ if environ is None else environ
+    conf = {"spark.serializer": "org.apache.spark.serializer.KryoSerializer"}
+    chosen = env.get("SPARK_DRIVER_MEMORY") or "driver-memory" in env.get("PYSPARK_SUBMIT_ARGS", "") \
+        or "spark.driver.memory" in env.get("PYSPARK_SUBMIT_ARGS", "")
+    if master.strip().startswith("local") and not chosen:
+        try:
+            ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
+        except (ValueError, OSError, AttributeError):  # not POSIX: keep Spark's default
+            return conf
+        conf["spark.driver.memory"] = f"{max(1, min(max(2, _local_cores(master)), ram_gb // 4))}g"
+    return conf
+
+
 # ---- file groups ------------------------------------------------------------------------------------------------
 def period_of_path(path: str) -> str | None:
     """The billing period a delivery's path names (``YYYY-MM``), or None; only used to group files into tasks."""
@@ -136,11 +172,19 @@ def period_of_path(path: str) -> str | None:
     return f"{found[0][0]}-{found[0][1]}" if found else None
 
 
-def file_groups(groups: dict[str, list[str]], max_tasks: int | None = None) -> list[list[str]]:
+#: input bytes one Spark task ingests at most when files are packed together (a single file or billing period
+#: larger than this stays one task). The task's rows pass through the JVM as one partition: its size, not the
+#: input's, bounds the executor memory a task needs (at 10M rows packing into 2 x cores tasks gave 2.5M rows each).
+TASK_BYTES = 32 * 2**20
+
+
+def file_groups(groups: dict[str, list[str]], tasks: int | None = None, task_bytes: int = TASK_BYTES
+                ) -> list[list[str]]:
     """Files per Spark task: the files of one format and one billing period stay together (see the module
-    docstring); with ``max_tasks``, such groups are packed into at most that many tasks by size (largest first
-    into the lightest task), because each task pays a fixed cost (a DuckDB warehouse, the quality checks) that
-    dominates for small monthly files. Packing only ever makes a group larger, which never changes the result."""
+    docstring); with ``tasks``, such groups are packed by size (largest first into the lightest task) into that
+    many tasks, or more where the input holds more than ``tasks x task_bytes`` bytes, because each task pays a fixed
+    cost (a DuckDB warehouse, the quality checks) that dominates for small monthly files, while its memory grows
+    with its rows. Packing only ever makes a group larger, which never changes the result."""
     from .sources.base import Source
     from .sources.base import registry as sources
 
@@ -152,13 +196,15 @@ def file_groups(groups: dict[str, list[str]], max_tasks: int | None = None) -> l
         for f in files:
             by_period.setdefault((fmt, f if per_file else (period_of_path(f) or "")), []).append(f)
     units = list(by_period.values())
-    if not max_tasks or len(units) <= max_tasks:
-        return units
 
     def size(files: list[str]) -> int:
         return sum(os.path.getsize(f) for f in files if os.path.exists(f))
 
-    bins: list[tuple[int, list[str]]] = [(0, []) for _ in range(max_tasks)]
+    if tasks:
+        tasks = max(tasks, -(-sum(size(u) for u in units) // task_bytes))
+    if not tasks or len(units) <= tasks:
+        return units
+    bins: list[tuple[int, list[str]]] = [(0, []) for _ in range(tasks)]
     for unit in sorted(units, key=size, reverse=True):
         i = min(range(len(bins)), key=lambda k: bins[k][0])
         bins[i] = (bins[i][0] + size(unit), bins[i][1] + unit)
@@ -167,7 +213,7 @@ def file_groups(groups: dict[str, list[str]], max_tasks: int | None = None) -> l
 
 
 def default_tasks(spark: SparkSession) -> int | None:
-    """How many tasks the files are packed into: twice the cores Spark offers (None when it cannot tell, as
+    """How many tasks small files are packed into: twice the cores Spark offers (None when it cannot tell, as
     under Spark Connect: then one task per format and billing period)."""
     try:
         return 2 * int(spark.sparkContext.defaultParallelism)
@@ -455,7 +501,7 @@ def _unresolved(out: DataFrame, metas: list[dict], conflicts: dict[str, set[int]
 def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | None = None,
                  master: str | None = None, source_format: str = "auto", cache_dir: str | None = None,
                  keep_source_columns: bool = False, dedupe: bool = False, replace: bool = False,
-                 max_tasks: int | None = None, _before_reconcile=None) -> SparkIngestResult:
+                 tasks: int | None = None, _before_reconcile=None) -> SparkIngestResult:
     """Ingest billing files on Spark into the partitioned FOCUS dataset ``dataset`` (see the module docstring).
 
     The same input gives the same rows, totals and errors as :func:`finops_kit.ingest.ingest`. Re-running an
@@ -481,7 +527,7 @@ def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | 
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     options = {"source_format": source_format, "keep_source_columns": keep_source_columns, "dedupe": dedupe}
     started = datetime.now(UTC).replace(tzinfo=None)
-    out, metas, groups = _run_tasks(spark, file_groups(formats, max_tasks or default_tasks(spark)), run_id,
+    out, metas, groups = _run_tasks(spark, file_groups(formats, tasks or default_tasks(spark)), run_id,
                                     options)
     staging = root / f"_staging-{run_id}"
     try:

@@ -243,8 +243,59 @@ def test_charges_repeated_across_tasks_are_refused_like_duckdb_and_deduped(spark
     with pytest.raises(InputError) as duck:
         ingest(paths, warehouse=str(tmp_path / "wh.duckdb"), progress=False)
     with pytest.raises(InputError) as on_spark:
-        ingest_spark(paths, str(tmp_path / "ds"), spark=spark, max_tasks=3)
+        ingest_spark(paths, str(tmp_path / "ds"), spark=spark, tasks=3)
     assert str(on_spark.value) == str(duck.value)
-    res = ingest_spark(paths, str(tmp_path / "ds"), spark=spark, dedupe=True, max_tasks=3)
+    res = ingest_spark(paths, str(tmp_path / "ds"), spark=spark, dedupe=True, tasks=3)
     assert res.dropped and res.dropped[0]["path"] == str(copy)
     assert_same(_duckdb(paths, tmp_path / "dd", dedupe=True), tmp_path / "ds")
+
+
+def _sized(folder: Path, name: str, mb: int) -> str:
+    """A file of ``mb`` MiB (sparse: only its size matters to the packing)."""
+    path = folder / name
+    with open(path, "wb") as fh:
+        fh.truncate(mb * 2**20)
+    return str(path)
+
+
+def test_tasks_stay_bounded_when_the_input_grows(tmp_path):
+    """At 10M rows the 14 monthly CUR files were packed into 2 x cores = 4 tasks of ~2.5M rows each: a task's
+    rows are one partition in the JVM, so its memory grew with the input. Small files are still packed into
+    the asked number of tasks; beyond ``tasks x TASK_BYTES`` there are more tasks, none above TASK_BYTES unless
+    it is one file (or one billing period of a format without charge identity), which is never split."""
+    from finops_kit.spark import TASK_BYTES, file_groups
+
+    mb = TASK_BYTES // 2**20
+    small = [_sized(tmp_path, f"small-{i:02d}.csv.gz", 1) for i in range(14)]
+    assert len(file_groups({"aws-cur": small}, tasks=4)) == 4
+    big = [_sized(tmp_path, f"month-{i:02d}.csv.gz", mb // 3) for i in range(14)]
+    groups = file_groups({"aws-cur": big}, tasks=4)
+    assert sorted(f for g in groups for f in g) == sorted(big)
+    assert len(groups) == -(-14 * (mb // 3) // mb) > 4
+    assert all(sum(os.path.getsize(f) for f in g) <= TASK_BYTES for g in groups)
+    huge = [_sized(tmp_path, "huge.csv.gz", 3 * mb), *small[:3]]
+    groups = file_groups({"aws-cur": huge}, tasks=2)
+    assert [huge[0]] in groups and sorted(f for g in groups for f in g) == sorted(huge)
+    # a format without charge identity keeps a billing period's files in one task, whatever their size
+    gcp = [_sized(tmp_path, f"gcp_billing_202605_{i}.csv", mb) for i in range(3)]
+    assert file_groups({"gcp": gcp}, tasks=2) == [gcp]
+
+
+def test_a_local_spark_gets_kryo_and_a_heap_sized_to_its_cores():
+    """``local[2]`` at 1M rows died with OutOfMemoryError in Spark's default 1 GB heap, Java-serialized cache
+    (see spark.local_conf). The kit's own local session asks for Kryo and a heap of 1 GB per core (at least 2 GB);
+    a heap the user chose, or a cluster, is left alone."""
+    from finops_kit.spark import local_conf
+
+    kryo = "org.apache.spark.serializer.KryoSerializer"
+    ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
+    if ram_gb < 16:
+        pytest.skip("the heap is capped at a quarter of the RAM: this machine has less than 16 GB")
+    assert local_conf("local[2]", {}) == {"spark.serializer": kryo, "spark.driver.memory": "2g"}
+    assert local_conf("local[4]", {})["spark.driver.memory"] == "4g"
+    assert local_conf("local", {})["spark.driver.memory"] == "2g"
+    assert local_conf("local[*]", {})["spark.driver.memory"] == f"{max(2, os.cpu_count() or 2)}g"
+    assert local_conf("local[2]", {"SPARK_DRIVER_MEMORY": "8g"}) == {"spark.serializer": kryo}
+    assert local_conf("local[2]", {"PYSPARK_SUBMIT_ARGS": "--driver-memory 6g pyspark-shell"}) == {
+        "spark.serializer": kryo}
+    assert local_conf("spark://head:7077", {}) == {"spark.serializer": kryo}
