@@ -29,7 +29,8 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
                        help="duckdb (default): into the warehouse file; spark: on Apache Spark into the partitioned "
                             "FOCUS dataset given by --dataset (needs finops-kit[spark] and Java 17)")
         p.add_argument("--dataset", help="--engine spark: the dataset folder written (focus/provider=../"
-                                         "billing_period=../*.parquet, tables/, finops-dataset.json)")
+                                         "billing_period=../*.parquet, tables/, finops-dataset.json), or "
+                                         "s3://bucket/prefix (written to a local mirror, then uploaded)")
         p.add_argument("--spark-master", help="--engine spark: local[*] (default), spark://host:7077 or "
                                               "sc://host:15002 (Spark Connect)")
         p.add_argument("--keep-source-columns", action="store_true",
@@ -41,7 +42,8 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
         out.add_argument("--dataset", metavar="DIR",
                          help="write the whole warehouse as a FOCUS dataset folder instead: hive-partitioned parquet "
                               "(focus/provider=/billing_period=), its other tables and finops-dataset.json; "
-                              "'fk.connect(DIR)' and every --warehouse open it read-only")
+                              "'fk.connect(DIR)' and every --warehouse open it read-only; DIR may be "
+                              "s3://bucket/prefix (written to a local mirror, then uploaded, manifest last)")
         p.add_argument("--where", help="optional SQL filter on the FOCUS table, e.g. \"ProviderName = 'AWS'\"")
         p.add_argument("--focus-version", default="1.2", choices=("1.2", "1.3"),
                        help="FOCUS version of the file: 1.2 (default, the warehouse's schema) or 1.3 Cost and Usage")
@@ -154,7 +156,7 @@ def _export(args: argparse.Namespace) -> int:
 def _export_dataset(args: argparse.Namespace) -> int:
     """``export --dataset DIR``: the whole warehouse, so that the dataset carries its reconciliation proof (a
     filtered or FOCUS 1.3 copy would not reconcile, hence no --where / --focus-version here)."""
-    from .dataset import write_dataset
+    from .dataset import writable, write_dataset
     from .errors import ConfigError
     from .warehouse import connect
 
@@ -163,7 +165,8 @@ def _export_dataset(args: argparse.Namespace) -> int:
                           "--where and --focus-version apply to --out files only")
     con = connect(args.warehouse, read_only=True, quiet=True)
     try:
-        m = write_dataset(con, args.dataset)
+        with writable(args.dataset) as folder:  # s3://bucket/prefix: written to its mirror, then published
+            m = write_dataset(con, folder)
     finally:
         con.close()
     print(f"wrote FOCUS dataset {args.dataset}: {m.rows:,} rows in {len(m.raw.get('partitions', []))} "

@@ -492,6 +492,30 @@ def _hive_folder_names(base: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ reading
 
+@contextlib.contextmanager
+def writable(location: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A local folder to write the dataset at ``location`` into: the folder itself, or for ``s3://bucket/prefix``
+    the mirror of the prefix (synced first, so a re-run sees the stored rows and replaces them by the usual rules),
+    published back with :func:`finops_kit.s3.publish_prefix` (manifest last, stale objects deleted) when the block
+    succeeds. A failure inside the block uploads nothing. The writer (Spark's driver) must see this folder: true for
+    a local master; on a cluster, the mirror must be on a shared mount like any dataset folder."""
+    text = str(location)
+    if not text.startswith("s3://"):
+        yield Path(text).expanduser()
+        return
+    from . import project, s3
+
+    base = Path(cache_dir) if cache_dir else project.resolve(DEFAULT_CACHE)
+    folder = s3.sync_prefix(text, base, allow_empty=True).absolute()  # a Spark JVM may have another cwd
+    if not (folder / MANIFEST).is_file():
+        if any(f.is_file() and f.name != s3.ETAG_INDEX for f in folder.rglob("*")):
+            raise FinopsError(f"{text}: holds objects but no {MANIFEST} (not a finops-kit dataset): refusing to "
+                              "write into it")
+        (folder / s3.ETAG_INDEX).unlink(missing_ok=True)  # an empty prefix: the writers expect an empty folder
+    yield folder
+    s3.publish_prefix(folder, text, last=MANIFEST)
+
+
 def local_copy(location: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
     """The local folder of a dataset: the folder itself, or for ``s3://bucket/prefix`` a mirror of the prefix in
     the cache (only changed objects are downloaded; see :func:`finops_kit.s3.sync_prefix`). Validated."""

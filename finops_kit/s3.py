@@ -184,7 +184,7 @@ def fetch_delivery(url: str, cache_dir: str | None = None, *, endpoint_url: str 
 
 
 def sync_prefix(url: str, cache_dir: str | os.PathLike, *, required: str | None = None,
-                endpoint_url: str | None = None) -> Path:
+                endpoint_url: str | None = None, allow_empty: bool = False) -> Path:
     """Mirror every object under ``s3://bucket/prefix/`` into ``cache_dir/bucket/prefix/`` and return that folder.
 
     For a FOCUS dataset (:mod:`finops_kit.dataset`) kept in a bucket: DuckDB 2.0.1 wheels have no S3 reader
@@ -192,7 +192,8 @@ def sync_prefix(url: str, cache_dir: str | os.PathLike, *, required: str | None 
     object already in the cache with the same ETag and size is not fetched again; a cached file whose object is
     gone is removed, so the mirror never mixes an old partition into a re-exported dataset. ``required``: a key
     (relative to the prefix) that must exist -- the dataset's manifest -- checked before anything is written.
-    Every local path is checked to stay inside the cache before the first byte is written.
+    Every local path is checked to stay inside the cache before the first byte is written. ``allow_empty``: an
+    empty prefix gives an empty mirror (a dataset about to be written there) instead of an error.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -208,9 +209,9 @@ def sync_prefix(url: str, cache_dir: str | os.PathLike, *, required: str | None 
             for obj in page.get("Contents", []):
                 if not obj["Key"].endswith("/"):  # folder markers of some consoles
                     objects[obj["Key"]] = obj
-        if not objects:
+        if not objects and not allow_empty:
             raise FinopsError(f"{url}: no objects under this prefix")
-        if required and f"{base}{required}" not in objects:
+        if required and objects and f"{base}{required}" not in objects:
             raise FinopsError(f"{url}: no {required} under this prefix (not a FOCUS dataset; write one with "
                               "'finops-kit export --dataset DIR' and upload the folder)")
         targets = {k: local_path(root, k, f"s3://{bucket}/{k}") for k in objects}
@@ -239,3 +240,68 @@ def sync_prefix(url: str, cache_dir: str | os.PathLike, *, required: str | None 
     except (BotoCoreError, ClientError) as exc:
         raise _error(url, exc) from None
     return dest
+
+
+def publish_prefix(folder: str | os.PathLike, url: str, *, last: str, endpoint_url: str | None = None
+                   ) -> dict[str, int]:
+    """Make ``s3://bucket/prefix/`` hold exactly the files of ``folder`` (a mirror made by :func:`sync_prefix`
+    and then written locally): upload what is new or changed, ``last`` (the dataset's manifest) after every other
+    file, then delete the objects the folder no longer has. Returns the counts ``uploaded``, ``kept``, ``deleted``.
+
+    Why this order: the manifest lists the partitions and their rows, and a reader validates the files against it
+    (:func:`finops_kit.dataset.validate`), so a reader that lists the prefix in the moment between the upload and
+    the deletes gets a one-line refusal, never a mix of old and new rows counted as one dataset. The mirror's
+    ETag index is updated, so the next :func:`sync_prefix` downloads nothing that was just uploaded.
+    """
+    import hashlib
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, prefix = parse_url(url)
+    prefix = prefix.strip("/")
+    base = f"{prefix}/" if prefix else ""
+    folder = Path(folder)
+    index_path = folder / ETAG_INDEX
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    files = {f"{base}{f.relative_to(folder).as_posix()}": f for f in sorted(folder.rglob("*"))
+             if f.is_file() and f != index_path}
+    if f"{base}{last}" not in files:
+        raise FinopsError(f"{folder}: no {last}; nothing was uploaded to {url}")
+    counts = {"uploaded": 0, "kept": 0, "deleted": 0}
+    from boto3.s3.transfer import TransferConfig
+
+    # one PUT per file (up to S3's 5 GB limit): its ETag is then the file's MD5, which is how an unchanged
+    # partition file is recognised on the next run instead of being uploaded again
+    single_put = TransferConfig(multipart_threshold=5 * 2**30 - 1)
+    try:
+        s3 = _client(endpoint_url)
+        remote: dict[str, dict] = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
+            for obj in page.get("Contents", []):
+                remote[obj["Key"]] = obj
+        for key in sorted(files, key=lambda k: k == f"{base}{last}"):  # the manifest last
+            local = files[key]
+            h = hashlib.md5(usedforsecurity=False)
+            with local.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+            md5 = h.hexdigest()
+            obj = remote.get(key)
+            if obj is not None and obj.get("ETag", "").strip('"') == md5 and obj["Size"] == local.stat().st_size:
+                counts["kept"] += 1
+                index[key] = obj.get("ETag")
+                continue
+            s3.upload_file(str(local), bucket, key, Config=single_put)
+            index[key] = s3.head_object(Bucket=bucket, Key=key).get("ETag")
+            counts["uploaded"] += 1
+        stale = sorted(k for k in remote if k not in files and not k.endswith("/"))
+        for i in range(0, len(stale), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in stale[i:i + 1000]]})
+        counts["deleted"] = len(stale)
+    except FinopsError:
+        raise
+    except (BotoCoreError, ClientError) as exc:
+        raise _error(url, exc) from None
+    index = {k: v for k, v in index.items() if k in files}
+    index_path.write_text(json.dumps(index, indent=1, sort_keys=True), encoding="utf-8")
+    return counts

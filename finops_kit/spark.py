@@ -502,7 +502,9 @@ def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | 
                  master: str | None = None, source_format: str = "auto", cache_dir: str | None = None,
                  keep_source_columns: bool = False, dedupe: bool = False, replace: bool = False,
                  tasks: int | None = None, _before_reconcile=None) -> SparkIngestResult:
-    """Ingest billing files on Spark into the partitioned FOCUS dataset ``dataset`` (see the module docstring).
+    """Ingest billing files on Spark into the partitioned FOCUS dataset ``dataset`` (see the module docstring): a
+    folder, or ``s3://bucket/prefix`` (mirrored locally, written there, then published with boto3 -- see
+    :func:`finops_kit.dataset.writable`).
 
     The same input gives the same rows, totals and errors as :func:`finops_kit.ingest.ingest`. Re-running an
     input replaces the rows of its keys (provider | account | billing period) by the DuckDB path's rule
@@ -513,16 +515,25 @@ def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | 
     """
     from .ingest import plan_inputs
 
+    if str(dataset).startswith("s3://"):  # written into the prefix's local mirror, published when it holds
+        from .dataset import writable
+
+        with writable(dataset) as folder:
+            result = ingest_spark(paths, str(folder), spark=spark, master=master, source_format=source_format,
+                                  cache_dir=cache_dir, keep_source_columns=keep_source_columns, dedupe=dedupe,
+                                  replace=replace, tasks=tasks, _before_reconcile=_before_reconcile)
+        result.dataset = str(dataset)
+        return result
     if isinstance(paths, str):
         paths = [paths]
     formats, skipped = plan_inputs(list(paths), cache_dir=cache_dir, source_format=source_format)
     files = [f for fs in formats.values() for f in fs]
-    root = Path(dataset)
+    root = Path(dataset).expanduser().absolute()  # Spark's JVM resolves paths against its own cwd
     if root.exists() and not root.is_dir():
-        raise InputError(str(root), "--dataset must be a folder (it holds finops-dataset.json, focus/, tables/)")
+        raise InputError(str(dataset), "--dataset must be a folder (it holds finops-dataset.json, focus/, tables/)")
     if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).is_file():
-        raise InputError(str(root), f"not a finops-kit dataset (no {MANIFEST}) and not empty: refusing to write "
-                                    "into it")
+        raise InputError(str(dataset), f"not a finops-kit dataset (no {MANIFEST}) and not empty: refusing to write "
+                                       "into it")
     spark = spark or session(master)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     options = {"source_format": source_format, "keep_source_columns": keep_source_columns, "dedupe": dedupe}
@@ -531,8 +542,10 @@ def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | 
                                     options)
     staging = root / f"_staging-{run_id}"
     try:
-        return _write(spark, root, staging, out, metas, groups, run_id, files, skipped, started, replace,
-                      _before_reconcile)
+        result = _write(spark, root, staging, out, metas, groups, run_id, files, skipped, started, replace,
+                        _before_reconcile)
+        result.dataset = str(dataset)  # as the caller named it
+        return result
     finally:
         out.unpersist()
         shutil.rmtree(staging, ignore_errors=True)

@@ -91,6 +91,22 @@ def local_moto_server():
         server.stop()
 
 
+@pytest.fixture()
+def s3_env(monkeypatch, tmp_path):
+    """AWS variables pointing boto3 at a local moto server (no profile, no metadata service); yields a client."""
+    boto3 = pytest.importorskip("boto3")
+    with local_moto_server() as endpoint:
+        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL_S3"):
+            monkeypatch.delenv(var, raising=False)
+        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+                     "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
+                     "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
+                     "AWS_EC2_METADATA_DISABLED": "true"}.items():
+            monkeypatch.setenv(k, v)
+        yield boto3.client("s3", endpoint_url=endpoint)
+
+
 def _spark_missing(reason: str) -> None:
     """Skip a Spark test where Spark cannot run -- but fail under CI=true, where CI installs Java and pyspark."""
     if os.environ.get("CI", "").lower() in ("true", "1"):

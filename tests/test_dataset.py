@@ -22,7 +22,7 @@ from finops_kit.cli import main
 from finops_kit.errors import FinopsError
 from finops_kit.warehouse import reconciliation_table
 
-from .conftest import FIXTURES, REPO, local_moto_server
+from .conftest import FIXTURES, REPO
 
 #: a provider name with a space, a slash, a colon and a percent sign: escaped in its partition folder
 ODD_PROVIDER = "Acme / Cloud: Ltd 100%"
@@ -338,24 +338,61 @@ def test_notebook_warehouse_parameter_finds_a_dataset_from_a_subfolder(small_dat
 boto3 = pytest.importorskip("boto3")
 
 
-@pytest.fixture()
-def s3_env(monkeypatch, tmp_path):
-    with local_moto_server() as endpoint:
-        for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL_S3"):
-            monkeypatch.delenv(var, raising=False)
-        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
-                     "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-                     "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-                     "AWS_EC2_METADATA_DISABLED": "true"}.items():
-            monkeypatch.setenv(k, v)
-        yield boto3.client("s3", endpoint_url=endpoint)
-
-
 def _upload(client, folder: Path, bucket: str, prefix: str) -> None:
     for f in sorted(folder.rglob("*")):
         if f.is_file():
             client.upload_file(str(f), bucket, f"{prefix}/{f.relative_to(folder).as_posix()}")
+
+
+def _keys(client, bucket: str, prefix: str) -> dict[str, str]:
+    got = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"][len(prefix):]: o["ETag"] for o in got}
+
+
+def test_export_writes_a_dataset_straight_to_s3(s3_env, small_warehouse, tmp_path, monkeypatch, capsys):
+    """``export --dataset s3://...`` (and ``ingest --engine spark --dataset s3://...``, same code:
+    dataset.writable): written into the prefix's mirror, published with boto3, manifest last, stale objects
+    deleted; another machine's fk.connect opens it with the warehouse's rows."""
+    client = s3_env
+    client.create_bucket(Bucket="lake")
+    writer, reader = tmp_path / "writer", tmp_path / "reader"
+    writer.mkdir()
+    reader.mkdir()
+    monkeypatch.chdir(writer)
+    assert main(["export", "--dataset", "s3://lake/team/ds", "--warehouse", str(small_warehouse)]) == 0
+    assert "wrote FOCUS dataset s3://lake/team/ds" in capsys.readouterr().out
+    local = tmp_path / "local-export"
+    assert main(["export", "--dataset", str(local), "--warehouse", str(small_warehouse)]) == 0
+    expected = {f.relative_to(local).as_posix() for f in local.rglob("*") if f.is_file()}
+    assert set(_keys(client, "lake", "team/ds/")) == expected
+    monkeypatch.chdir(reader)
+    con, wh = fk.connect("s3://lake/team/ds"), fk.connect(small_warehouse, read_only=True)
+    try:
+        assert _rows(con, "focus") == _rows(wh, "focus")
+        assert _rows(con, "reconciliation") == _rows(wh, "reconciliation")
+    finally:
+        con.close()
+        wh.close()
+    # a smaller warehouse written to the same prefix: the odd provider's partition objects are deleted
+    smaller = tmp_path / "gcp-only.duckdb"
+    gcp = sorted(p for p in (REPO / "data" / "samples" / "gcp").iterdir() if p.name.split("_")[-1][:6] in GCP_MONTHS)
+    fk.ingest([str(p) for p in gcp], warehouse=str(smaller), progress=False)
+    monkeypatch.chdir(writer)
+    assert main(["export", "--dataset", "s3://lake/team/ds", "--warehouse", str(smaller)]) == 0
+    assert not [k for k in _keys(client, "lake", "team/ds/") if "Acme" in k]
+    monkeypatch.chdir(reader)
+    con = fk.connect("s3://lake/team/ds")
+    try:
+        assert con.sql("SELECT count(DISTINCT ProviderName) FROM focus").fetchall() == [(1,)]
+    finally:
+        con.close()
+    # a prefix holding other things is refused before anything is uploaded: one line, exit 2
+    client.put_object(Bucket="lake", Key="other/notes.txt", Body=b"not a dataset")
+    capsys.readouterr()
+    assert main(["export", "--dataset", "s3://lake/other", "--warehouse", str(smaller)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no finops-dataset.json" in err and "refusing" in err, err
+    assert set(_keys(client, "lake", "other/")) == {"notes.txt"}
 
 
 def test_open_a_dataset_from_s3(s3_env, small_dataset, small_warehouse, tmp_path, monkeypatch, capsys):
