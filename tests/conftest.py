@@ -61,6 +61,43 @@ def sample_warehouse(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def curated_reports(sample_warehouse, tmp_path_factory):
+    """Every notebook in notebooks/ rendered over the sample warehouse for ``report_figures.SCOPE`` (three closed
+    months of every provider), in one run, as ``finops-kit report --all -p ...`` does: ``(out folder, {notebook stem:
+    ReportResult})``. Shared by the browser checks and the consistency checks.
+
+    Rendered ONCE per test run (~45 s of two cores): the first pytest-xdist worker to need it renders into the
+    run's common temp folder under an exclusive file lock; the other waits for the lock and reads the results
+    (the documented xdist recipe; xdist_group/--dist loadgroup would do it by scheduling, but xdist 3.8 sets
+    ``item._nodeid``, which pytest 9 no longer reads, so the groups are silently ignored). The reports of all
+    workers come from identical sample warehouses (same committed samples, same ingest)."""
+    import dataclasses
+    import fcntl
+    import json as _json
+
+    from finops_kit import report
+
+    from .report_figures import SCOPE
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # pytest-N/, shared by the workers' popen-gwN/ folders
+    out = root / "curated-reports"
+    done = out / "results.json"
+    with open(root / "curated-reports.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.is_file():
+            infos = [report.read_notebook_info(p) for p in report.discover(REPO / "notebooks")]
+            cli = {k: (v, v) for k, v in SCOPE.items()}
+            jobs = report.plan(infos, cli, {}, str(Path(sample_warehouse).resolve()), str(REPO / "finops.yaml"),
+                               every=True)
+            results = report.run_jobs(jobs, out, timeout_cell=300, timeout_notebook=900)
+            done.write_text(_json.dumps([dataclasses.asdict(r) for r in results], default=str), encoding="utf-8")
+        results = [report.ReportResult(**r) for r in _json.loads(done.read_text(encoding="utf-8"))]
+    return out, {Path(r.notebook).stem: r for r in results}
+
+
+@pytest.fixture(scope="session")
 def sample_con(sample_warehouse):
     """A read-only connection to :func:`sample_warehouse`, shared by the tests of one worker that only read."""
     import finops_kit as fk

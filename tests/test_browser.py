@@ -103,12 +103,7 @@ def test_hostile_tag_values_do_not_execute(smoke_report):
 
 # -- the curated notebooks over a warehouse built from the sample exports --------------------------------------
 
-@pytest.fixture(scope="session")
-def curated_reports(sample_warehouse, tmp_path_factory) -> tuple[Path, dict[str, report.ReportResult]]:
-    """Render every curated notebook over the sample warehouse (conftest), in one run, as the CLI does."""
-    paths = [REPO / "notebooks" / f"{n}.ipynb" for n in CURATED]
-    out = tmp_path_factory.mktemp("curated")
-    return out, _run(paths, Path(sample_warehouse), out, REPO / "finops.yaml")
+# ``curated_reports`` (conftest): every curated notebook rendered once per test run, for the consistency tests' scope
 
 
 @pytest.mark.parametrize("name", CURATED)

@@ -13,14 +13,12 @@ import html
 import json
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from finops_kit import report
 from finops_kit.notebook import money
 
-from .report_figures import CURATED, REPO, SCOPE
+from .report_figures import CURATED, REPO
 from .report_figures import headline as _headline
 from .report_figures import one as _one
 from .report_figures import texts as _texts
@@ -29,17 +27,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def rendered(sample_warehouse, tmp_path_factory):
-    """Every curated report rendered once for SCOPE, as ``finops-kit report --all -p ...`` does."""
-    out = tmp_path_factory.mktemp("consistency")
-    infos = [report.read_notebook_info(REPO / "notebooks" / f"{n}.ipynb") for n in CURATED]
-    cli = {k: (v, v) for k, v in SCOPE.items()}
-    jobs = report.plan(infos, cli, {}, str(Path(sample_warehouse).resolve()), str(REPO / "finops.yaml"), every=True)
-    results = report.run_jobs(jobs, out, timeout_cell=300, timeout_notebook=900)
-    write = {Path(r.notebook).stem: r for r in results}
-    for name, r in write.items():
+def rendered(curated_reports):
+    """Every curated report rendered once for SCOPE, as ``finops-kit report --all -p ...`` does (the session's
+    shared rendering, conftest.curated_reports): the out folder and the text each report shows."""
+    out, results = curated_reports
+    for name, r in results.items():
         assert r.status == "ok", f"{name}: {r.error}"
-    return out, {name: _texts(out / r.ipynb) for name, r in write.items()}
+    missing = set(CURATED) - set(results)
+    assert not missing, f"not rendered: {missing}"
+    return out, {name: _texts(out / r.ipynb) for name, r in results.items()}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +50,7 @@ def test_every_report_and_the_index_state_the_same_scope(rendered, headline):
     for name, text in texts.items():
         assert sc.describe() in text, f"{name} does not state its scope"
     index = html.unescape((out / "index.html").read_text(encoding="utf-8"))
-    assert index.count(f"Scope: {sc.period_text()}") == len(CURATED)
+    assert index.count(f"Scope: {sc.period_text()}") == len(texts)
 
 
 def test_spend_ai_shared_and_unallocated_equal_metrics(rendered, headline):
