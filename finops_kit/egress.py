@@ -128,8 +128,8 @@ def by_type(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider
     rel = transfer_rows(con, **filters)
     g = ", ".join(dims)
     return frame(rel.query("rel", f"""
-        SELECT {g}, sum(cost) AS cost, sum(gb) AS gb,
-               CAST(sum(cost) AS DOUBLE) / nullif(sum(gb) FILTER (WHERE cost IS NOT NULL), 0) AS usd_per_gb
+        SELECT {g}, sum(cost) AS cost, {units.total("gb")} AS gb,
+               CAST(sum(cost) AS DOUBLE) / nullif({units.total("gb", "cost IS NOT NULL")}, 0) AS usd_per_gb
         FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
     """))
 
@@ -140,12 +140,13 @@ def largest_flows(con: duckdb.DuckDBPyConnection, top: int = 15, **filters: Any)
     return frame(rel.query("rel", f"""
         WITH f AS (
           SELECT provider, service, transfer_type, region, coalesce(dest_region, '') AS dest_region, team,
-                 sum(cost) AS cost, sum(gb) AS gb, count(DISTINCT month) AS months
+                 sum(cost) AS cost, {units.total("gb")} AS gb, count(DISTINCT month) AS months
           FROM rel WHERE direction = 'out' GROUP BY ALL
         )
-        SELECT *, CAST(cost AS DOUBLE) / nullif(sum(CAST(cost AS DOUBLE)) OVER (), 0) AS share,
+        SELECT *, CAST(cost AS DOUBLE) / nullif(CAST(sum(cost) OVER () AS DOUBLE), 0) AS share,
                CAST(cost AS DOUBLE) / nullif(gb, 0) AS usd_per_gb
-        FROM f ORDER BY cost DESC NULLS LAST, provider, service, region, dest_region, team LIMIT {int(top)}
+        FROM f ORDER BY cost DESC NULLS LAST, provider, service, transfer_type, region, dest_region, team
+        LIMIT {int(top)}
     """))
 
 
@@ -234,8 +235,8 @@ def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | N
     """
     table = prices if isinstance(prices, EgressPrices) else load_egress_prices(prices)
     rel = transfer_rows(con, **filters)
-    monthly = rel.query("rel", """
-        SELECT provider, month, sum(gb) AS gb, sum(cost) AS billed_cost
+    monthly = rel.query("rel", f"""
+        SELECT provider, month, {units.total("gb")} AS gb, sum(cost) AS billed_cost
         FROM rel WHERE transfer_type = 'Internet egress' AND gb IS NOT NULL GROUP BY ALL ORDER BY provider, month
     """).fetchall()
     out = []
@@ -269,11 +270,11 @@ def cross_region_training(con: duckdb.DuckDBPyConnection, *, min_cost: float = 0
     """
     rel = transfer_rows(con, **filters)
     flows = frame(rel.query("rel", f"""
-        SELECT provider, month, bucket, team, service, region, dest_region, sum(gb) AS gb, sum(cost) AS cost,
-               bool_or(regexp_matches(service, {sql_str(STORAGE_SERVICE_RE)})) AS from_storage_service
+        SELECT provider, month, bucket, team, service, region, dest_region, {units.total("gb")} AS gb,
+               sum(cost) AS cost, bool_or(regexp_matches(service, {sql_str(STORAGE_SERVICE_RE)})) AS from_storage_service
         FROM rel
         WHERE transfer_type = 'Inter-region' AND direction = 'out'
-        GROUP BY ALL
+        GROUP BY ALL ORDER BY ALL
     """))
     if flows.empty:
         return flows.drop(columns=["from_storage_service"]).assign(

@@ -42,7 +42,7 @@ import pandas as pd
 
 from .errors import ConfigError, InputError
 from .sources.base import sql_str
-from .units import quantity_in, unit_key
+from .units import quantity_in, total, unit_key
 from .units import volume_units_values as _units
 
 #: Environment variables pointing at a user's reviewed copies of the mapping/price tables.
@@ -235,11 +235,11 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
     kinds = ", ".join(f"sum(cost) FILTER (WHERE charge_kind = {sql_str(k)}) AS {k}_cost" for k in CHARGE_KINDS)
     sql = f"""
         SELECT {g}, sum(cost) AS cost, {kinds},
-               sum(gb_month) FILTER (WHERE charge_kind = 'storage') AS gb_months,
-               sum(gb_month) FILTER (WHERE charge_kind = 'storage')
+               {total("gb_month", "charge_kind = 'storage'")} AS gb_months,
+               {total("gb_month", "charge_kind = 'storage'")}
                  / nullif(count(DISTINCT month) FILTER (WHERE charge_kind = 'storage'), 0) AS avg_gb,
-               sum(gb) FILTER (WHERE charge_kind = 'retrieval') AS retrieved_gb,
-               sum(items) FILTER (WHERE charge_kind = 'request') AS requests
+               {total("gb", "charge_kind = 'retrieval'")} AS retrieved_gb,
+               {total("items", "charge_kind = 'request'")} AS requests
         FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
     """
     df = frame(rel.query("rel", sql))
@@ -257,7 +257,7 @@ def monthly(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider
     rel = storage_rows(con, **filters)
     g = ", ".join(["month", *dims])
     return frame(rel.query("rel", f"""
-        SELECT {g}, coalesce(sum(gb_month) FILTER (WHERE charge_kind = 'storage'), 0) AS gb,
+        SELECT {g}, coalesce({total("gb_month", "charge_kind = 'storage'")}, 0) AS gb,
                sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE charge_kind = 'storage'), 0) AS storage_cost,
                bool_and(closed) AS closed
         FROM rel GROUP BY {g} ORDER BY {g}
@@ -312,7 +312,7 @@ def charges(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider
     rel = storage_rows(con, **filters)
     g = ", ".join([*dims, "charge_kind"])
     return frame(rel.query("rel", f"""
-        SELECT {g}, sum(cost) AS cost, sum(gb) AS gb, sum(items) AS items
+        SELECT {g}, sum(cost) AS cost, {total("gb")} AS gb, {total("items")} AS items
         FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
     """))
 
@@ -545,7 +545,7 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
     grp = group_by
     return frame(rel.query("rel", f"""
         WITH st AS (
-          SELECT provider, {grp} AS grp, storage_class, month, sum(gb_month) AS gb, sum(cost) AS cost,
+          SELECT provider, {grp} AS grp, storage_class, month, {total("gb_month")} AS gb, sum(cost) AS cost,
                  bool_and(closed) AS closed
           FROM rel WHERE charge_kind = 'storage' AND gb_month IS NOT NULL GROUP BY ALL
         ), last AS (
@@ -563,9 +563,9 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
           FROM st JOIN last USING (provider, grp) WHERE st.month = last.size_month
         ), act AS (
           SELECT provider, {grp} AS grp,
-                 coalesce(sum(gb) FILTER (WHERE charge_kind = 'retrieval'), 0) AS retrieved_gb,
-                 coalesce(sum(items) FILTER (WHERE charge_kind = 'request' AND operation = 'read'), 0) AS reads,
-                 coalesce(sum(items) FILTER (WHERE charge_kind = 'request' AND operation = 'write'), 0) AS writes,
+                 coalesce({total("gb", "charge_kind = 'retrieval'")}, 0) AS retrieved_gb,
+                 coalesce({total("items", "charge_kind = 'request' AND operation = 'read'")}, 0) AS reads,
+                 coalesce({total("items", "charge_kind = 'request' AND operation = 'write'")}, 0) AS writes,
                  max(items) FILTER (WHERE charge_kind = 'monitoring') AS monitored_objects,
                  count(DISTINCT month) AS act_months
           FROM rel GROUP BY ALL
@@ -586,7 +586,7 @@ def _egress_gb(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str,
 
     rel = transfer_rows(con, **filters)
     rows = rel.query("rel", f"""
-        SELECT provider, {group_by} AS grp, sum(gb) / greatest(count(DISTINCT month), 1) AS gb_month
+        SELECT provider, {group_by} AS grp, {total("gb")} / greatest(count(DISTINCT month), 1) AS gb_month
         FROM rel WHERE direction = 'out' AND transfer_type IN ('Internet egress', 'Inter-region', 'CDN')
           AND regexp_matches(service, '(?i)storage|^s3$') AND gb IS NOT NULL
         GROUP BY ALL

@@ -572,10 +572,11 @@ class TagAudit:
             SELECT coalesce({ident(env)}, {sql_str(UNTAGGED)}) AS environment, {cls} AS env_class,
                    CAST(sum(cost) AS DOUBLE) AS cost,
                    CAST(coalesce(sum(cost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0) AS DOUBLE) AS ai_cost,
-                   coalesce(sum(h.instance_hours), 0) AS gpu_hours,
+                   coalesce({units.total("h.instance_hours")}, 0) AS gpu_hours,
                    CAST(coalesce(sum(cost) FILTER (WHERE x_AiWorkload = 'Accelerated compute'), 0) AS DOUBLE)
                      AS gpu_cost
-            FROM @wide LEFT JOIN {self._instance_hours()} h USING (_rid) GROUP BY ALL ORDER BY cost DESC""").df()
+            FROM @wide LEFT JOIN {self._instance_hours()} h USING (_rid) GROUP BY ALL
+            ORDER BY cost DESC, environment""").df()
 
     def _instance_hours(self) -> str:
         """SQL relation (_rid, instance_hours) of the accelerated usage rows in scope (:mod:`finops_kit.units`)."""
@@ -638,7 +639,8 @@ class TagAudit:
                     FROM res) GROUP BY ResourceId),
             meta AS (SELECT ResourceId, any_value(ResourceName) AS resource_name, any_value(provider) AS provider,
                             any_value(account) AS account, any_value(x_InstanceType) AS instance_type,
-                            string_agg(DISTINCT env, ', ') AS environment, string_agg(DISTINCT team, ', ') AS team
+                            string_agg(DISTINCT env, ', ' ORDER BY env) AS environment,
+                            string_agg(DISTINCT team, ', ' ORDER BY team) AS team
                      FROM g GROUP BY ResourceId)
             SELECT m.ResourceId AS resource_id, m.resource_name, m.provider, m.account, m.instance_type,
                    coalesce(m.environment, {sql_str(UNTAGGED)}) AS environment, m.team,
@@ -711,16 +713,16 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
         SELECT coalesce(ProviderName, '(none)') AS provider, instance_family AS family, BillingCurrency AS currency,
                string_agg(DISTINCT instance_type, ', ' ORDER BY instance_type) AS instance_types,
                CAST(sum(EffectiveCost) AS DOUBLE) AS cost,
-               sum(instance_hours) AS instance_hours,
-               sum(accelerator_hours) AS accelerator_hours,
+               {units.total("instance_hours")} AS instance_hours,
+               {units.total("accelerator_hours")} AS accelerator_hours,
                CAST({units.rate_sql()} AS DOUBLE) AS cost_per_hour,
                CAST({units.rate_sql("accelerator_hours", "has_accelerator_hours")} AS DOUBLE)
                  AS cost_per_accelerator_hour,
-               100.0 * coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0)
-                 / nullif(sum(accelerator_hours), 0) AS spot_share
+               100.0 * coalesce({units.total("accelerator_hours", "pricing = 'Spot'")}, 0)
+                 / nullif({units.total("accelerator_hours")}, 0) AS spot_share
         FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
         WHERE instance_family IS NOT NULL
-        GROUP BY ALL ORDER BY cost DESC""").df()
+        GROUP BY ALL ORDER BY cost DESC, provider, family, currency""").df()
 
 
 def managed_ai_services(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
@@ -732,7 +734,7 @@ def managed_ai_services(con: duckdb.DuckDBPyConnection, *, start: Any = None, en
                {DIMENSIONS['service']} AS service, CAST(sum(EffectiveCost) AS DOUBLE) AS cost, count(*) AS rows
         FROM {sc.rows_sql()}
         WHERE x_AiWorkload IN ('Managed AI service', 'ML platform')
-        GROUP BY ALL ORDER BY cost DESC""").df()
+        GROUP BY ALL ORDER BY cost DESC, provider, ai_workload, service""").df()
 
 
 def currencies(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,

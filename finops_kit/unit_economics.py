@@ -276,19 +276,21 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
                      AND r.ChargePeriodStart < f."end" AND r.ChargePeriodEnd > f.start
               WHERE r._claim IS NULL),
             x AS (SELECT * FROM tagged UNION ALL BY NAME SELECT * FROM listed)
-            SELECT run_id, any_value(identified_by) AS identified_by,
-                   arg_max(_team, EffectiveCost) AS team, BillingCurrency AS currency,
+            SELECT run_id, min(identified_by) AS identified_by,
+                   arg_max(_team, (EffectiveCost, _team)) AS team, BillingCurrency AS currency,
                    min(ChargePeriodStart)::DATE AS first_day, (max(ChargePeriodEnd) - INTERVAL 1 SECOND)::DATE
                      AS last_day,
                    count(DISTINCT ResourceId) AS resources,
-                   coalesce(sum(accelerator_hours * w), 0) AS accelerator_hours,
-                   coalesce(sum(accelerator_hours * w) FILTER (WHERE _row_pricing = 'Spot'), 0) AS spot_accelerator_hours,
-                   sum(CAST(EffectiveCost AS DOUBLE) * w) AS cost,
-                   coalesce(sum(CAST(EffectiveCost AS DOUBLE) * w) FILTER (WHERE _storage), 0) AS storage_cost,
-                   coalesce(sum(CAST(EffectiveCost AS DOUBLE) * w) FILTER (WHERE _transfer AND NOT _storage), 0)
+                   coalesce({units.total("accelerator_hours * w")}, 0) AS accelerator_hours,
+                   coalesce({units.total("accelerator_hours * w", "_row_pricing = 'Spot'")}, 0)
+                     AS spot_accelerator_hours,
+                   {units.total("CAST(EffectiveCost AS DOUBLE) * w")} AS cost,
+                   coalesce({units.total("CAST(EffectiveCost AS DOUBLE) * w", "_storage")}, 0) AS storage_cost,
+                   coalesce({units.total("CAST(EffectiveCost AS DOUBLE) * w", "_transfer AND NOT _storage")}, 0)
                      AS transfer_cost,
-                   coalesce(sum(CAST(EffectiveCost AS DOUBLE) * w) FILTER (WHERE NOT _storage AND NOT _transfer
-                     AND (accelerator_hours IS NOT NULL OR instance_hours IS NOT NULL)), 0) AS compute_cost
+                   coalesce({units.total("CAST(EffectiveCost AS DOUBLE) * w", "NOT _storage AND NOT _transfer "
+                                         "AND (accelerator_hours IS NOT NULL OR instance_hours IS NOT NULL)")}, 0)
+                     AS compute_cost
             FROM x GROUP BY run_id, BillingCurrency ORDER BY cost DESC, run_id""").df()
         gpu = con.execute(f"""
             WITH u AS ({units.accelerated_usage_sql(source=sc.rows_sql())}),

@@ -1,0 +1,238 @@
+"""Reports are reproducible: the same FOCUS rows give the same figures, digit for digit, whatever order the
+warehouse stores them in.
+
+Why this test: DOUBLE measures (hours, GB, requests, utilization) summed with a plain ``sum()``/``avg()`` change in
+their last digits with the order rows are added in, and DuckDB's parallel aggregation does not fix that order --
+two renders of the storage report on one warehouse differed in ~250 chart values. Here the sample warehouse is
+stored twice with its ``focus`` rows in two different orders and every analysis the curated notebooks call runs on
+both with one thread (so the scan order really differs); the answers must be identical (``check_exact``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import finops_kit as fk
+from finops_kit import anomaly as an
+from finops_kit import budgets as bu
+from finops_kit import commitments as cm
+from finops_kit import egress as eg
+from finops_kit import forecast as fc
+from finops_kit import gpu, scope, spot
+from finops_kit import storage as st
+from finops_kit import summary as sm
+from finops_kit import tagging as tg
+from finops_kit import tokens as tk
+from finops_kit import unit_economics as ue
+from finops_kit.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = str(REPO / "finops.yaml")
+AI = REPO / "data" / "samples" / "_ai_units"
+
+#: Two storage orders of the same rows: a hash of the row number, and the ingest order reversed.
+ORDERS = {"hashed": "hash(rowid)", "reversed": "rowid DESC"}
+
+
+@pytest.fixture(scope="module")
+def reordered(sample_warehouse: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The sample warehouse copied twice, each copy's ``focus`` rows rewritten in one of :data:`ORDERS`."""
+    import duckdb
+
+    out = {}
+    base = tmp_path_factory.mktemp("reordered")
+    for name, order in ORDERS.items():
+        path = str(base / f"{name}.duckdb")
+        shutil.copy(sample_warehouse, path)
+        con = duckdb.connect(path)
+        try:
+            con.execute("SET threads = 1")  # one writer thread: the rows are stored in exactly this order
+            con.execute(f"CREATE TEMP TABLE _rows AS SELECT * FROM focus ORDER BY {order}")
+            con.execute("DELETE FROM focus")
+            con.execute("INSERT INTO focus SELECT * FROM _rows")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        out[name] = path
+    return out
+
+
+def _opened(path: str) -> Any:
+    con = fk.connect(path, read_only=True)
+    con.execute("SET threads = 1")  # one thread scans and adds in storage order: the two orders really differ
+    return con
+
+
+# --------------------------------------------------------------------------------------------- the analyses
+def _storage(con: Any, sc: Any) -> dict[str, Any]:
+    f = dict(scope=sc, config=load_config(CONFIG))
+    prices = st.load_prices(None)
+    return {
+        "inventory": st.inventory(con, by=["provider", "storage_class"], **f),
+        "inventory_team": st.inventory(con, by=["team"], **f),
+        "inventory_buckets": st.inventory(con, by=["provider", "bucket", "storage_class", "team"], **f),
+        "monthly": st.monthly(con, by=["storage_class"], **f),
+        "growth": st.growth(con, by="provider", window=6, months_ahead=6, **f),
+        "charges": st.charges(con, by=["provider", "storage_class"], **f),
+        "recommend": st.recommend(con, prices, group_by="bucket", **f),
+        "recommend_team": st.recommend(con, prices, group_by="team", access_from_bill=False, **f),
+    }
+
+
+def _egress(con: Any, sc: Any) -> dict[str, Any]:
+    f = dict(scope=sc, config=load_config(CONFIG))
+    return {
+        "by_type": eg.by_type(con, by=["provider", "transfer_type"], **f),
+        "by_team": eg.by_type(con, by=["team", "transfer_type"], **f),
+        "largest_flows": eg.largest_flows(con, top=10, **f),
+        "tiered": eg.tiered_egress(con, eg.load_egress_prices(None), **f),
+        "cross_region": eg.cross_region_training(con, **f),
+    }
+
+
+def _tagging(con: Any, sc: Any) -> dict[str, Any]:
+    audit = tg.TagAudit(con, scope=sc)
+    return {
+        "by_provider": tg.spend_summary(con, "provider", scope=sc),
+        "months": tg.spend_summary(con, "month", scope=sc),
+        "by_category": tg.spend_summary(con, ["service_category", "ai_workload"], scope=sc),
+        "trend": tg.ai_trend(con, scope=sc),
+        "accelerator_families": tg.accelerator_families(con, scope=sc),
+        "managed_ai_services": tg.managed_ai_services(con, scope=sc),
+        "coverage": audit.coverage(),
+        "coverage_ai": audit.coverage(ai_only=True),
+    }
+
+
+def _ai_units(con: Any, sc: Any) -> dict[str, Any]:
+    gpu.load_utilization(con, AI / "gpu", AI / "gpu" / "hosts.csv")
+    idle = gpu.idle_gpu(con, sc)
+    runs = ue.training_runs(con, sc, AI / "training_runs.csv")
+    units = ue.inference_unit_costs(con, sc, AI / "business_metrics.csv")
+    return {
+        "gpu_hours": con.sql(f"SELECT * FROM {gpu.TABLE} ORDER BY ALL").df(),
+        "idle_gpu": idle, "training_runs": runs, "inference_unit_costs": units,
+        "token_summary": tk.summary(con, sc), "token_reconcile": tk.reconcile(con, sc),
+        "unit_costs": tk.unit_costs(con, sc), "token_trend": tk.trend(con, sc, by=("provider", "model")),
+        "cache_savings": tk.cache_savings(con, sc), "batch": tk.batch_vs_on_demand(con, sc),
+        "capacity": tk.capacity(con, sc),
+    }
+
+
+def _spot(con: Any, sc: Any) -> dict[str, Any]:
+    advisor = spot.load_advisor(spot.resolve_path("finops_kit/data/spot-advisor-data_2025-06.json"))
+    return {
+        "coverage_month": spot.spot_coverage(con, by=("month",), scope=sc).df(),
+        "coverage_team": spot.spot_coverage(con, by=("team", "instance_family", "region"), scope=sc).df(),
+        "effective_rates": spot.effective_rates(con, by=("provider", "region", "instance_type"), scope=sc).df(),
+        "what_if": spot.spot_what_if(con, advisor, spot.WhatIfAssumptions(), by=("team",), scope=sc),
+    }
+
+
+def _commitments(con: Any, sc: Any) -> dict[str, Any]:
+    rec, curves = cm.recommend(con, sc, risk_percentile=10)
+    return {
+        "inventory": cm.inventory(con, sc), "summary": cm.summary(con, sc),
+        "coverage": cm.coverage(con, sc, by=("provider", "instance_family"), closed_only=True),
+        "coverage_team": cm.coverage(con, sc, by=("team",), closed_only=True),
+        "coverage_trend": cm.coverage(con, sc, by=("period", "provider")),
+        "utilization": cm.utilization(con, sc, by=("period", "type")),
+        "hourly_usage": cm.hourly_usage(con, sc), "recommend": rec, "curves": curves,
+        "provisioned": cm.provisioned_break_even(con, sc),
+    }
+
+
+def _headline(con: Any, sc: Any) -> dict[str, Any]:
+    figures = ["effective_cost", "ai_cost", "accelerator_cost", "spot_share", "storage_cost", "transfer_cost",
+               "unallocated_cost", "tag_coverage"]
+    return {"metrics": fk.metrics(con, sc).to_dict(), "summary": sm.figures_of(sm.summarize(con, sc, figures))}
+
+
+def _forecast(con: Any, sc: Any) -> dict[str, Any]:
+    as_of = fc.last_day(con, sc)
+    total = fc.forecast(con, "total", as_of=as_of, horizon="month", level=80, scope=sc)
+    base0 = (as_of.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    start, _ = an.scan_window(con, as_of - dt.timedelta(days=59), as_of, scope=sc)
+    return {
+        "forecast": fc.forecast_frame(total), "forecast_totals": [(f.expected_total, f.total_lo, f.total_hi)
+                                                                  for f in total],
+        "anomalies": an.scan(con, ("total", "team", "service"), start=start, end=as_of, scope=sc),
+        "change": bu.decompose_change(con, (base0, as_of.replace(day=1) - dt.timedelta(days=1)),
+                                      (as_of.replace(day=1), as_of), top=3, scope=sc),
+        "price_volume": bu.price_volume(con, (base0, as_of.replace(day=1) - dt.timedelta(days=1)),
+                                        (as_of.replace(day=1), as_of), top=8, scope=sc),
+    }
+
+
+ANALYSES: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
+    "storage": _storage, "egress": _egress, "tagging": _tagging, "ai_units": _ai_units, "spot": _spot,
+    "commitments": _commitments, "headline": _headline, "forecast": _forecast,
+}
+
+
+# ------------------------------------------------------------------------------------------------ comparison
+def differences(a: Any, b: Any, where: str) -> list[str]:
+    """Where ``a`` and ``b`` differ, to the last digit: frames by ``assert_frame_equal(check_exact=True)``,
+    dataclasses and containers field by field (NaN equals NaN). Every difference is listed, not just the first."""
+    out: list[str] = []
+    if isinstance(a, pd.DataFrame | pd.Series):
+        check = pd.testing.assert_frame_equal if isinstance(a, pd.DataFrame) else pd.testing.assert_series_equal
+        try:
+            check(a, b, check_exact=True, obj=where)
+        except AssertionError as exc:
+            if isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame) and a.shape == b.shape \
+                    and list(a.columns) == list(b.columns):  # one line per differing column
+                for col in a.columns:
+                    try:
+                        pd.testing.assert_series_equal(a[col], b[col], check_exact=True, obj=f"{where}.{col}")
+                    except AssertionError as e:
+                        out.append(str(e).strip().splitlines()[0] + " " + " ".join(str(e).split()[-40:])[:400])
+            out = out or [str(exc)[:600]]
+    elif dataclasses.is_dataclass(a) and not isinstance(a, type):
+        if type(a) is not type(b):
+            return [f"{where}: {type(a)} != {type(b)}"]
+        for f in dataclasses.fields(a):
+            out += differences(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, dict):
+        if not isinstance(b, dict) or list(a) != list(b):
+            return [f"{where}: keys {list(a)} != {list(b) if isinstance(b, dict) else b!r}"]
+        for k in a:
+            out += differences(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, list | tuple):
+        if not isinstance(b, list | tuple) or len(a) != len(b):
+            return [f"{where}: {a!r} != {b!r}"]
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            out += differences(x, y, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray):
+        if not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
+            out.append(f"{where}: arrays differ")
+    elif isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        pass
+    elif hasattr(a, "__dict__") and not isinstance(a, type) and type(a).__module__.startswith("finops_kit"):
+        out += differences(vars(a), vars(b), where)
+    elif a != b:
+        out.append(f"{where}: {a!r} != {b!r}")
+    return out
+
+
+@pytest.mark.parametrize("analysis", list(ANALYSES))
+def test_figures_do_not_depend_on_the_order_rows_are_stored_in(reordered: dict[str, str], analysis: str) -> None:
+    results = []
+    for path in reordered.values():
+        con = _opened(path)
+        try:
+            sc = scope.resolve(con, CONFIG, {})
+            results.append(ANALYSES[analysis](con, sc))
+        finally:
+            con.close()
+    diff = differences(results[0], results[1], analysis)
+    assert not diff, f"{len(diff)} figure(s) depend on the row order:\n" + "\n".join(diff)
