@@ -449,7 +449,9 @@ def _run_tasks(spark: SparkSession, groups: list[list[str]], run_id: str, option
         with warnings.catch_warnings():  # pyspark 4.3's pandas-3 FutureWarning; the ingest uses Arrow only
             warnings.simplefilter("ignore", FutureWarning)
             out = table.repartition(len(groups)).mapInArrow(_task(run_id, options), _spark_schema())
-        out = out.persist(StorageLevel.MEMORY_AND_DISK)
+        # on disk only: kept in the heap, the cached task output (up to half the heap) left too little for the
+        # running tasks at 10M rows (local[2], 2 GB heap: the JVM died); it is read back twice, from local disk
+        out = out.persist(StorageLevel.DISK_ONLY)
         metas = [json.loads(r[0]) for r in out.where(f"{_META} IS NOT NULL").select(_META).collect()]
         by_files = {json.dumps(m["files"]): m for m in metas}
         metas = [by_files[json.dumps(g)] for g in groups]  # in group order: the first error is always the same
