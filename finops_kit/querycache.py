@@ -195,8 +195,16 @@ def cacheable(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     Bare column names are checked against :data:`VOLATILE` too (``current_date`` parses as one); a real column
     with such a name only costs a miss."""
     parsed = _analysis(con, sql)
-    if parsed is None:
-        return False
+    return parsed is not None and _session_ok(con, parsed)
+
+
+Parsed = tuple[frozenset[tuple[str, str, str]], frozenset[str], frozenset[str]]
+
+
+def _session_ok(con: duckdb.DuckDBPyConnection, parsed: Parsed) -> bool:
+    """The checks of :func:`cacheable` that depend on the connection's session, not on the query's text: nothing
+    volatile, no session function or macro among the names called, every table read a persistent one of this
+    file not shadowed by a temporary object. Run on every lookup, hit or miss."""
     tables, cte_names, functions = parsed
     if any(VOLATILE.fullmatch(f) for f in functions):
         return False
@@ -232,34 +240,51 @@ def _key(state: str, sql: str) -> str:
 
 
 def arrow(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
-    """``con.sql(sql).to_arrow_table()``: from memory, else from disk, else run and stored (when cacheable)."""
+    """``con.sql(sql).to_arrow_table()``: from memory, else from disk, else run and stored (when cacheable).
+
+    An entry carries the parse of its query (tables, CTEs, names called; a pure function of the SQL text and the
+    DuckDB version, both in the key), so a hit re-runs only the session checks (:func:`_session_ok`), not the
+    parse of a 30 kB query."""
     base = folder()
     state = warehouse_state(con) if base is not None else None
-    if base is None or state is None or not cacheable(con, sql):
+    if base is None or state is None:
         stats.uncacheable += 1
         return con.sql(sql).to_arrow_table()
     k = _key(state, sql)
-    if k in _memory:
-        stats.memory_hits += 1
-        _memory.move_to_end(k)
-        return _memory[k]
     path = base / k[:2] / f"{k}.arrow"
-    if path.is_file():
+    entry = _memory.get(k)
+    from_disk = False
+    if entry is not None:
+        _memory.move_to_end(k)
+    elif path.is_file():
         try:
-            table = _read(path)
-        except (OSError, ValueError, EOFError):  # a damaged entry is a miss
+            entry = _read(path)
+        except (OSError, ValueError, EOFError, KeyError):  # a damaged entry is a miss
             with contextlib.suppress(OSError):
                 path.unlink()
         else:
-            stats.hits += 1
             with contextlib.suppress(OSError):
                 os.utime(path)  # least recently used goes first when the folder is pruned
-            _remember(k, table)
-            return table
+            _remember(k, entry)
+            from_disk = True
+    if entry is not None:
+        table, parsed = entry
+        if not _session_ok(con, parsed):
+            stats.uncacheable += 1
+            return con.sql(sql).to_arrow_table()
+        if from_disk:
+            stats.hits += 1
+        else:
+            stats.memory_hits += 1
+        return table
+    parsed = _analysis(con, sql)
+    if parsed is None or not _session_ok(con, parsed):
+        stats.uncacheable += 1
+        return con.sql(sql).to_arrow_table()
     stats.misses += 1
     table = con.sql(sql).to_arrow_table()
-    _remember(k, table)
-    _store(path, table)
+    _remember(k, (table, parsed))
+    _store(path, table, parsed)
     return table
 
 
@@ -269,32 +294,43 @@ def frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return arrow(con, sql).to_pandas()
 
 
-def _read(path: Path) -> Any:
+#: Schema metadata key of an entry's query parse (removed again when the entry is read).
+_META = b"finops_querycache"
+
+
+def _read(path: Path) -> tuple[Any, Parsed]:
     import pyarrow as pa
 
     try:
         with pa.OSFile(str(path), "rb") as f:
-            return pa.ipc.open_file(f).read_all()
+            table = pa.ipc.open_file(f).read_all()
     except pa.ArrowException as exc:
         raise ValueError(f"{path}: {exc}") from None
+    meta = dict(table.schema.metadata or {})
+    info = json.loads(meta.pop(_META))
+    parsed = (frozenset(tuple(t) for t in info["tables"]), frozenset(info["ctes"]), frozenset(info["functions"]))
+    return table.replace_schema_metadata(meta or None), parsed
 
 
-def _remember(k: str, table: Any) -> None:
-    _memory[k] = table  # Arrow tables are immutable: shared safely
+def _remember(k: str, entry: tuple[Any, Parsed]) -> None:
+    _memory[k] = entry  # Arrow tables are immutable: shared safely
     _memory.move_to_end(k)
     while len(_memory) > MEMORY_ENTRIES:
         _memory.popitem(last=False)
 
 
-def _store(path: Path, table: Any) -> None:
+def _store(path: Path, table: Any, parsed: Parsed) -> None:
     """Write one entry atomically; a cache that cannot be written (read-only, full disk) is simply not used."""
     import pyarrow as pa
 
+    tables, ctes, functions = parsed
+    info = json.dumps({"tables": sorted(tables), "ctes": sorted(ctes), "functions": sorted(functions)})
+    stored = table.replace_schema_metadata({**(table.schema.metadata or {}), _META: info.encode()})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with pa.OSFile(str(tmp), "wb") as f, pa.ipc.new_file(f, table.schema) as w:
-            w.write_table(table)
+        with pa.OSFile(str(tmp), "wb") as f, pa.ipc.new_file(f, stored.schema) as w:
+            w.write_table(stored)
         os.replace(tmp, path)
     except (OSError, pa.ArrowException):
         with contextlib.suppress(OSError):

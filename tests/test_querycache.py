@@ -151,9 +151,14 @@ def test_a_temporary_table_shadowing_the_focus_table_is_not_cached(gcp_warehouse
     try:
         sql = "SELECT count(*) AS n FROM focus"
         assert qc.cacheable(con, sql)
+        rows = qc.frame(con, sql)["n"].tolist()  # stored, in memory and on disk
+        assert rows[0] > 1 and qc.stats.misses == 1
         con.execute("CREATE TEMP TABLE focus AS SELECT 1 AS x")
         assert not qc.cacheable(con, sql)
-        assert qc.frame(con, sql)["n"].tolist() == [1]  # the temporary table's answer, computed
+        assert qc.frame(con, sql)["n"].tolist() == [1]  # the temporary table's answer, not the stored one
+        qc.clear_memory()
+        assert qc.frame(con, sql)["n"].tolist() == [1]  # nor the entry on disk
+        assert qc.stats.hits == qc.stats.memory_hits == 0
     finally:
         con.close()
 
