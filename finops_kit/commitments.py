@@ -430,14 +430,14 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
       g AS (SELECT {dims}, day, {units.total("hours")} AS hours,
                    {units.total("hours", "pricing = 'Committed'")} AS committed,
                    sum(ListCost) FILTER (WHERE has_instance_hours) AS list_cost,
-                   {units.total("hours", "has_instance_hours")} AS rated_hours
+                   {units.exact("hours", "has_instance_hours")} AS rated_hours
             FROM u WHERE TRUE {where} GROUP BY ALL),
       days AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE) AS day FROM g),
       keys AS (SELECT DISTINCT {dims} FROM g)
       SELECT {dims}, day, coalesce(g.hours, 0) / 24.0 AS instances,
              coalesce(g.committed, 0) / 24.0 AS committed_instances,
-             CAST(sum(list_cost) OVER (PARTITION BY {dims}) / nullif(sum(rated_hours) OVER (PARTITION BY {dims}), 0)
-                  AS DOUBLE) AS on_demand_rate
+             CAST(sum(list_cost) OVER (PARTITION BY {dims})
+                  / nullif(CAST(sum(rated_hours) OVER (PARTITION BY {dims}) AS DOUBLE), 0) AS DOUBLE) AS on_demand_rate
       FROM keys CROSS JOIN days LEFT JOIN g USING ({dims}, day) ORDER BY ALL""")
 
 
@@ -563,7 +563,9 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
         curves.append(c)
     if not rows:
         return pd.DataFrame(), pd.DataFrame()
-    out = pd.concat(rows, ignore_index=True).sort_values("optimal_net_savings_year", ascending=False)
+    # ties (equal savings, e.g. 0 for several families) in a fixed order, not the sort algorithm's
+    out = pd.concat(rows, ignore_index=True).sort_values(
+        ["optimal_net_savings_year", *keys, "option"], ascending=[False, *([True] * (len(keys) + 1))], kind="stable")
     return out.reset_index(drop=True), pd.concat(curves, ignore_index=True)
 
 

@@ -496,6 +496,12 @@ class Loaded:
                 f"samples counted once, {miss:,} without a reading), {self.hours:,} GPU-hours")
 
 
+def _mean(expr: str) -> str:
+    """SQL aggregate: the mean of a DOUBLE (utilization %) that does not depend on the order rows are added in --
+    the exact sum (:func:`finops_kit.units.total`) over the count of non-NULL values, as ``avg`` would."""
+    return f"({units.total(expr)} / nullif(count({expr}), 0))"
+
+
 def load_utilization(con: duckdb.DuckDBPyConnection, paths: str | Path | Sequence[str | Path],
                      host_map: str | Path | None = None, table: str = TABLE) -> Loaded:
     """Read the utilization files and create the tidy hourly table ``table`` (TEMP) on ``con``.
@@ -523,13 +529,13 @@ def load_utilization(con: duckdb.DuckDBPyConnection, paths: str | Path | Sequenc
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {table} AS
             WITH d AS (
-              SELECT resource_id, gpu_index, CAST(ts AS TIMESTAMP) AS ts, avg(utilization) AS utilization,
-                     any_value(host) AS host, any_value(gpu_uuid) AS gpu_uuid, min(source) AS source,
+              SELECT resource_id, gpu_index, CAST(ts AS TIMESTAMP) AS ts, {_mean("utilization")} AS utilization,
+                     min(host) AS host, min(gpu_uuid) AS gpu_uuid, min(source) AS source,
                      count(*) AS copies
               FROM {view} GROUP BY resource_id, gpu_index, CAST(ts AS TIMESTAMP))
-            SELECT resource_id, any_value(host) AS host, gpu_index, any_value(gpu_uuid) AS gpu_uuid,
-                   date_trunc('hour', ts) AS hour, avg(utilization) AS utilization, count(*) AS samples,
-                   string_agg(DISTINCT source, ', ') AS sources
+            SELECT resource_id, min(host) AS host, gpu_index, min(gpu_uuid) AS gpu_uuid,
+                   date_trunc('hour', ts) AS hour, {_mean("utilization")} AS utilization, count(*) AS samples,
+                   string_agg(DISTINCT source, ', ' ORDER BY source) AS sources
             FROM d GROUP BY resource_id, gpu_index, date_trunc('hour', ts)""")
         n, dup = con.execute(f"""SELECT count(*), coalesce(sum(copies - 1), 0) FROM (
             SELECT count(*) AS copies FROM {view} GROUP BY resource_id, gpu_index, CAST(ts AS TIMESTAMP))"""
@@ -567,14 +573,15 @@ def _billed_sql(sc: Any, attr: Any, w0: str, w1: str) -> str:
     """Per resource, charge period and pricing class in the window: cost, billed GPU- and instance-hours, team."""
     owner = attr.label_sql("owner") if "owner" in attr.policy.keys else "CAST(NULL AS VARCHAR)"
     return f"""
-      SELECT lower(ResourceId) AS rid, any_value(ResourceId) AS ResourceId, ProviderName AS provider,
+      SELECT lower(ResourceId) AS rid, min(ResourceId) AS ResourceId, ProviderName AS provider,
              ChargePeriodStart AS ps, ChargePeriodEnd AS pe, pricing, BillingCurrency AS currency,
-             arg_max(instance_type, coalesce(accelerator_hours, 0)) AS instance_type,
+             arg_max(instance_type, (coalesce(accelerator_hours, 0), instance_type)) AS instance_type,
              coalesce(sum(EffectiveCost) FILTER (WHERE has_accelerator_hours), 0) AS cost,
-             coalesce(sum(accelerator_hours), 0) AS gpu_hours,
-             coalesce(sum(instance_hours), 0) AS instance_hours,
-             arg_max({attr.owner_sql()}, EffectiveCost) AS team, arg_max({owner}, EffectiveCost) AS owner
-      FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
+             coalesce({units.total("accelerator_hours")}, 0) AS gpu_hours,
+             coalesce({units.total("instance_hours")}, 0) AS instance_hours,
+             arg_max(_team, (EffectiveCost, _team)) AS team, arg_max(_owner, (EffectiveCost, _owner)) AS owner
+      FROM (SELECT *, {attr.owner_sql()} AS _team, {owner} AS _owner
+            FROM ({units.accelerated_usage_sql(source=sc.rows_sql())}))
       WHERE ResourceId IS NOT NULL AND has_accelerator_hours
         AND ChargePeriodEnd > TIMESTAMP {sql_str(w0)} AND ChargePeriodStart < TIMESTAMP {sql_str(w1)}
       GROUP BY ALL"""
@@ -607,14 +614,15 @@ def _analyse(con: duckdb.DuckDBPyConnection, sc: Any, table: str, st: Settings, 
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {tag}_p AS
         WITH per AS (
-          SELECT rid, ps, pe, any_value(ResourceId) AS ResourceId, any_value(provider) AS provider,
-                 any_value(currency) AS currency, arg_max(instance_type, gpu_hours) AS instance_type,
-                 sum(cost) AS cost, sum(gpu_hours) AS gpu_hours, sum(instance_hours) AS instance_hours,
-                 arg_max(team, cost) AS team, arg_max(owner, cost) AS owner
+          SELECT rid, ps, pe, min(ResourceId) AS ResourceId, min(provider) AS provider,
+                 min(currency) AS currency, arg_max(instance_type, (gpu_hours, instance_type)) AS instance_type,
+                 sum(cost) AS cost, {units.total("gpu_hours")} AS gpu_hours,
+                 {units.total("instance_hours")} AS instance_hours,
+                 arg_max(team, (cost, team)) AS team, arg_max(owner, (cost, owner)) AS owner
           FROM {b} GROUP BY rid, ps, pe),
         h AS (
           SELECT per.rid, per.ps, u.hour, count(*) AS gpus,
-                 count(*) FILTER (WHERE u.utilization < {thr!r}) AS idle_gpus, avg(u.utilization) AS util
+                 count(*) FILTER (WHERE u.utilization < {thr!r}) AS idle_gpus, {_mean("u.utilization")} AS util
           FROM {table} u JOIN per ON lower(u.resource_id) = per.rid AND u.hour >= per.ps AND u.hour < per.pe
           GROUP BY ALL),
         -- hours in which every GPU of the instance was idle, and the length of their consecutive run
@@ -625,7 +633,8 @@ def _analyse(con: duckdb.DuckDBPyConnection, sc: Any, table: str, st: Settings, 
             AND h.gpus >= round(per.gpu_hours / per.instance_hours)),
         runs AS (SELECT rid, ps, hour, count(*) OVER (PARTITION BY rid, grp) AS run_hours FROM allidle),
         obs AS (
-          SELECT h.rid, h.ps, sum(h.gpus) AS observed, sum(h.idle_gpus) AS idle, sum(h.gpus * h.util) AS util_sum
+          SELECT h.rid, h.ps, sum(h.gpus) AS observed, sum(h.idle_gpus) AS idle,
+                 {units.total("h.gpus * h.util")} AS util_sum
           FROM h GROUP BY ALL),
         sched AS (SELECT rid, ps, count(*) AS sched_hours FROM runs WHERE run_hours >= {int(run_min)} GROUP BY ALL)
         SELECT per.*, coalesce(o.observed, 0) AS observed_raw, coalesce(o.idle, 0) AS idle_raw,
@@ -642,17 +651,18 @@ def _analyse(con: duckdb.DuckDBPyConnection, sc: Any, table: str, st: Settings, 
                  gpu_hours - least(observed_raw, gpu_hours) AS unmeasured_h
           FROM {p}),
         r AS (
-          SELECT ResourceId AS resource_id, provider, arg_max(instance_type, gpu_hours) AS instance_type,
-                 arg_max(team, cost) AS team, arg_max(owner, cost) AS owner, any_value(currency) AS currency,
-                 sum(gpu_hours) AS billed_gpu_hours, sum(observed_raw * k) AS observed_gpu_hours,
-                 sum(idle_h) AS idle_gpu_hours, sum(used_h) AS utilized_gpu_hours,
-                 sum(util_sum) / nullif(sum(observed_raw), 0) AS mean_utilization,
+          SELECT ResourceId AS resource_id, provider, arg_max(instance_type, (gpu_hours, instance_type))
+                   AS instance_type, arg_max(team, (cost, team)) AS team, arg_max(owner, (cost, owner)) AS owner,
+                 min(currency) AS currency,
+                 {units.total("gpu_hours")} AS billed_gpu_hours, {units.total("observed_raw * k")} AS observed_gpu_hours,
+                 {units.total("idle_h")} AS idle_gpu_hours, {units.total("used_h")} AS utilized_gpu_hours,
+                 {units.total("util_sum")} / nullif(sum(observed_raw), 0) AS mean_utilization,
                  sum(cost) AS cost,
-                 sum({money_frac('idle_h')}) AS idle_cost,
-                 sum({money_frac('used_h')}) AS utilized_cost,
-                 sum({money_frac('unmeasured_h')}) AS unmeasured_cost,
+                 {units.total(money_frac('idle_h'))} AS idle_cost,
+                 {units.total(money_frac('used_h'))} AS utilized_cost,
+                 {units.total(money_frac('unmeasured_h'))} AS unmeasured_cost,
                  sum(sched_hours) AS schedulable_hours,
-                 sum(CAST(cost AS DOUBLE) * sched_hours / nullif(instance_hours, 0)) AS schedule_savings
+                 {units.total("CAST(cost AS DOUBLE) * sched_hours / nullif(instance_hours, 0)")} AS schedule_savings
           FROM q WHERE observed_raw > 0 GROUP BY ResourceId, provider)
         SELECT * REPLACE (least(schedule_savings, idle_cost) AS schedule_savings),
                (idle_cost + utilized_cost) / nullif(utilized_gpu_hours, 0) AS cost_per_utilized_gpu_hour,
@@ -661,18 +671,19 @@ def _analyse(con: duckdb.DuckDBPyConnection, sc: Any, table: str, st: Settings, 
     by_pricing = con.execute(f"""
         WITH f AS (SELECT rid, ps, idle_raw * k / nullif(gpu_hours, 0) AS fi, (observed_raw - idle_raw) * k
                           / nullif(gpu_hours, 0) AS fu FROM {p} WHERE observed_raw > 0)
-        SELECT b.pricing, b.currency, sum(b.cost)::{MONEY} AS cost, sum(b.gpu_hours) AS billed_gpu_hours,
-               sum(CAST(b.cost AS DOUBLE) * f.fi) AS idle_cost, sum(b.gpu_hours * f.fi) AS idle_gpu_hours,
-               sum(CAST(b.cost AS DOUBLE) * f.fu) AS utilized_cost
-        FROM {tag}_b b JOIN f USING (rid, ps) GROUP BY ALL ORDER BY idle_cost DESC""").df()
+        SELECT b.pricing, b.currency, sum(b.cost)::{MONEY} AS cost, {units.total("b.gpu_hours")} AS billed_gpu_hours,
+               {units.total("CAST(b.cost AS DOUBLE) * f.fi")} AS idle_cost,
+               {units.total("b.gpu_hours * f.fi")} AS idle_gpu_hours,
+               {units.total("CAST(b.cost AS DOUBLE) * f.fu")} AS utilized_cost
+        FROM {tag}_b b JOIN f USING (rid, ps) GROUP BY ALL ORDER BY idle_cost DESC, b.pricing, b.currency""").df()
     unmonitored = con.execute(f"""
-        SELECT ResourceId AS resource_id, provider, arg_max(instance_type, gpu_hours) AS instance_type,
-               arg_max(team, cost) AS team, arg_max(owner, cost) AS owner, any_value(currency) AS currency,
-               sum(gpu_hours) AS billed_gpu_hours, sum(cost)::{MONEY} AS cost
+        SELECT ResourceId AS resource_id, provider, arg_max(instance_type, (gpu_hours, instance_type)) AS instance_type,
+               arg_max(team, (cost, team)) AS team, arg_max(owner, (cost, owner)) AS owner, min(currency) AS currency,
+               {units.total("gpu_hours")} AS billed_gpu_hours, sum(cost)::{MONEY} AS cost
         FROM {p} GROUP BY ResourceId, provider HAVING sum(observed_raw) = 0
         ORDER BY cost DESC, resource_id""").df()
     unbilled = con.execute(f"""
-        SELECT u.resource_id, any_value(u.host) AS host, count(DISTINCT u.gpu_index) AS gpus,
+        SELECT u.resource_id, min(u.host) AS host, count(DISTINCT u.gpu_index) AS gpus,
                count(*) AS observed_gpu_hours, min(u.hour) AS first_hour, max(u.hour) AS last_hour,
                lower(u.resource_id) IN (SELECT rid FROM {p}) AS resource_billed
         FROM {table} u

@@ -1295,7 +1295,8 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
         if len(on):
             ids = ", ".join(sql_str(str(i)) for i in on["resource_id"])
             spot = dict(con.execute(f"""
-                SELECT ResourceId, sum(instance_hours) FILTER (WHERE pricing = 'Spot') / nullif(sum(instance_hours), 0)
+                SELECT ResourceId, {units.total("instance_hours", "pricing = 'Spot'")}
+                                   / nullif({units.total("instance_hours")}, 0)
                 FROM ({units.accelerated_usage_sql(f"ResourceId IN ({ids})", sc.rows_sql())})
                 WHERE ChargeCategory = 'Usage' GROUP BY ResourceId""").fetchall())
             for r in on.to_dict("records"):

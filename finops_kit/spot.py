@@ -286,8 +286,8 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
     cols = ", ".join(dims)
     per_class = ",\n".join(
         f"  coalesce(sum(EffectiveCost) FILTER (WHERE pricing = '{p}'), 0)::{MONEY} AS \"{k}_cost\",\n"
-        f"  coalesce(sum(hours) FILTER (WHERE pricing = '{p}'), 0) AS \"{k}_hours\",\n"
-        f"  coalesce(sum(accelerator_hours) FILTER (WHERE pricing = '{p}'), 0) AS \"{k}_accelerator_hours\""
+        f"  coalesce({units.total('hours', 'pricing = ' + repr(p))}, 0) AS \"{k}_hours\",\n"
+        f"  coalesce({units.total('accelerator_hours', 'pricing = ' + repr(p))}, 0) AS \"{k}_accelerator_hours\""
         for p, k in (("Spot", "spot"), ("On-demand", "on_demand"), ("Committed", "committed")))
     return con.sql(f"""
       WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))})
@@ -296,11 +296,12 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
         coalesce(sum(EffectiveCost) FILTER (WHERE pricing NOT IN ('Spot', 'On-demand', 'Committed')), 0)::{MONEY}
           AS other_cost,
         sum(EffectiveCost)::{MONEY} AS total_cost,
-        coalesce(sum(hours), 0) AS total_hours,
-        coalesce(sum(accelerator_hours), 0) AS total_accelerator_hours,
-        round(coalesce(sum(hours) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(hours), 0), 4) AS spot_hours_share,
-        round(coalesce(sum(accelerator_hours) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(accelerator_hours), 0), 4)
-          AS spot_accelerator_hours_share,
+        coalesce({units.total("hours")}, 0) AS total_hours,
+        coalesce({units.total("accelerator_hours")}, 0) AS total_accelerator_hours,
+        round(coalesce({units.total("hours", "pricing = 'Spot'")}, 0) / nullif({units.total("hours")}, 0), 4)
+          AS spot_hours_share,
+        round(coalesce({units.total("accelerator_hours", "pricing = 'Spot'")}, 0)
+              / nullif({units.total("accelerator_hours")}, 0), 4) AS spot_accelerator_hours_share,
         round(coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(EffectiveCost), 0), 4)
           AS spot_cost_share
       FROM u GROUP BY ALL ORDER BY {cols}""")
@@ -326,8 +327,8 @@ def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provid
       WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))})
       SELECT {cols}, pricing,
         sum(EffectiveCost) FILTER (WHERE has_hours)::{MONEY} AS cost,
-        sum(hours) AS hours,
-        sum(accelerator_hours) AS accelerator_hours,
+        {units.total("hours")} AS hours,
+        {units.total("accelerator_hours")} AS accelerator_hours,
         {units.rate_sql("hours", "has_hours", RATE)} AS rate_per_hour,
         {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour,
         round(1 - sum(EffectiveCost) FILTER (WHERE has_hours)
@@ -395,7 +396,7 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
             FROM u WHERE pricing = 'Spot' GROUP BY ALL),
           od AS (
             SELECT {dim_cols}provider, region, instance_type, currency,
-                   sum(EffectiveCost) AS od_cost, sum(hours) AS od_hours,
+                   sum(EffectiveCost) AS od_cost, {units.total("hours")} AS od_hours,
                    sum(EffectiveCost) FILTER (WHERE has_hours) AS od_cost_with_hours
             FROM u WHERE pricing = 'On-demand' GROUP BY ALL),
           priced AS (

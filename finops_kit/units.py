@@ -266,6 +266,14 @@ def total(expr: str, where: str | None = None) -> str:
     return f"CAST(sum(CAST({expr} AS {MEASURE_SUM_TYPE})){filt} AS DOUBLE)"
 
 
+def exact(expr: str, where: str | None = None) -> str:
+    """SQL aggregate: :func:`total` before its cast back to DOUBLE, the exact :data:`MEASURE_SUM_TYPE` sum, for a
+    sum that is added up again (per-day totals summed over a window): adding the DOUBLE totals would bring the
+    order dependence back."""
+    filt = f" FILTER (WHERE {where})" if where else ""
+    return f"sum(CAST({expr} AS {MEASURE_SUM_TYPE})){filt}"
+
+
 def rate_sql(hours: str = "instance_hours", measured: str = "has_instance_hours", typ: str = "DECIMAL(38,6)",
              cost: str = "EffectiveCost") -> str:
     """SQL aggregate: cost per hour over :func:`accelerated_usage_sql` rows, e.g. per instance-hour (default) or

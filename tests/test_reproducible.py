@@ -73,7 +73,7 @@ def _opened(path: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- the analyses
-def _storage(con: Any, sc: Any) -> dict[str, Any]:
+def _storage(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
     f = dict(scope=sc, config=load_config(CONFIG))
     prices = st.load_prices(None)
     return {
@@ -88,7 +88,7 @@ def _storage(con: Any, sc: Any) -> dict[str, Any]:
     }
 
 
-def _egress(con: Any, sc: Any) -> dict[str, Any]:
+def _egress(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
     f = dict(scope=sc, config=load_config(CONFIG))
     return {
         "by_type": eg.by_type(con, by=["provider", "transfer_type"], **f),
@@ -99,7 +99,7 @@ def _egress(con: Any, sc: Any) -> dict[str, Any]:
     }
 
 
-def _tagging(con: Any, sc: Any) -> dict[str, Any]:
+def _tagging(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
     audit = tg.TagAudit(con, scope=sc)
     return {
         "by_provider": tg.spend_summary(con, "provider", scope=sc),
@@ -113,8 +113,9 @@ def _tagging(con: Any, sc: Any) -> dict[str, Any]:
     }
 
 
-def _ai_units(con: Any, sc: Any) -> dict[str, Any]:
-    gpu.load_utilization(con, AI / "gpu", AI / "gpu" / "hosts.csv")
+def _ai_units(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
+    files = gpu.utilization_files(AI / "gpu")  # read in two orders too: the samples reach DuckDB in that order
+    gpu.load_utilization(con, files[::-1] if flip else files, AI / "gpu" / "hosts.csv")
     idle = gpu.idle_gpu(con, sc)
     runs = ue.training_runs(con, sc, AI / "training_runs.csv")
     units = ue.inference_unit_costs(con, sc, AI / "business_metrics.csv")
@@ -128,7 +129,7 @@ def _ai_units(con: Any, sc: Any) -> dict[str, Any]:
     }
 
 
-def _spot(con: Any, sc: Any) -> dict[str, Any]:
+def _spot(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
     advisor = spot.load_advisor(spot.resolve_path("finops_kit/data/spot-advisor-data_2025-06.json"))
     return {
         "coverage_month": spot.spot_coverage(con, by=("month",), scope=sc).df(),
@@ -138,7 +139,7 @@ def _spot(con: Any, sc: Any) -> dict[str, Any]:
     }
 
 
-def _commitments(con: Any, sc: Any) -> dict[str, Any]:
+def _commitments(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
     rec, curves = cm.recommend(con, sc, risk_percentile=10)
     return {
         "inventory": cm.inventory(con, sc), "summary": cm.summary(con, sc),
@@ -151,13 +152,13 @@ def _commitments(con: Any, sc: Any) -> dict[str, Any]:
     }
 
 
-def _headline(con: Any, sc: Any) -> dict[str, Any]:
+def _headline(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
     figures = ["effective_cost", "ai_cost", "accelerator_cost", "spot_share", "storage_cost", "transfer_cost",
                "unallocated_cost", "tag_coverage"]
     return {"metrics": fk.metrics(con, sc).to_dict(), "summary": sm.figures_of(sm.summarize(con, sc, figures))}
 
 
-def _forecast(con: Any, sc: Any) -> dict[str, Any]:
+def _forecast(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
     as_of = fc.last_day(con, sc)
     total = fc.forecast(con, "total", as_of=as_of, horizon="month", level=80, scope=sc)
     base0 = (as_of.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
@@ -173,7 +174,7 @@ def _forecast(con: Any, sc: Any) -> dict[str, Any]:
     }
 
 
-ANALYSES: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
+ANALYSES: dict[str, Callable[[Any, Any, bool], dict[str, Any]]] = {
     "storage": _storage, "egress": _egress, "tagging": _tagging, "ai_units": _ai_units, "spot": _spot,
     "commitments": _commitments, "headline": _headline, "forecast": _forecast,
 }
@@ -227,12 +228,35 @@ def differences(a: Any, b: Any, where: str) -> list[str]:
 @pytest.mark.parametrize("analysis", list(ANALYSES))
 def test_figures_do_not_depend_on_the_order_rows_are_stored_in(reordered: dict[str, str], analysis: str) -> None:
     results = []
-    for path in reordered.values():
+    for flip, path in enumerate(reordered.values()):
         con = _opened(path)
         try:
             sc = scope.resolve(con, CONFIG, {})
-            results.append(ANALYSES[analysis](con, sc))
+            results.append(ANALYSES[analysis](con, sc, bool(flip)))
         finally:
             con.close()
     diff = differences(results[0], results[1], analysis)
     assert not diff, f"{len(diff)} figure(s) depend on the row order:\n" + "\n".join(diff)
+
+
+def test_gpu_hourly_utilization_does_not_depend_on_the_order_of_the_samples(tmp_path: Path) -> None:
+    """The sample GPU files hold whole percents, whose sums are exact in any order; real exporters (DCGM,
+    CloudWatch averages) give fractions, and ``avg()`` of 0.1, 0.2, 0.3 is 0.20000000000000004 in that order and
+    0.19999999999999998 in the reverse one. An hour's utilization, and every mean built on it, must not follow the read order."""
+    import duckdb
+
+    hosts = tmp_path / "hosts.csv"
+    hosts.write_text("host,resource_id,timezone\ngpu-a,i-0aaa,UTC\n")
+    samples = [("00:10:00", "0.1"), ("00:20:00", "0.2"), ("00:30:00", "0.3")]
+    got = []
+    for name, rows in (("forward", samples), ("backward", samples[::-1])):
+        (tmp_path / name).mkdir()
+        log = tmp_path / name / "gpu-a.csv"
+        log.write_text("timestamp, index, uuid, utilization.gpu [%], memory.used [MiB]\n" + "".join(
+            f"2026/10/05 {t}.000, 0, GPU-1, {u} %, 100 MiB\n" for t, u in rows))
+        con = duckdb.connect()
+        con.execute("SET threads = 1")
+        gpu.load_utilization(con, [log], hosts)
+        got.append(con.execute(f"SELECT utilization, samples FROM {gpu.TABLE}").fetchall())
+        con.close()
+    assert got[0] == got[1] == [(0.6 / 3, 3)]  # the exact sum over the count, in either order
