@@ -116,9 +116,11 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
       WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering
                  FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL)
       SELECT ProviderName AS provider, CommitmentDiscountId AS commitment_id,
-        coalesce(any_value(CommitmentDiscountName), CommitmentDiscountId) AS name,
-        any_value(CommitmentDiscountType) AS type, any_value(CommitmentDiscountCategory) AS category,
-        any_value(_offering) AS offering, BillingCurrency AS currency,
+        -- the latest name of a renamed commitment; the other labels agree on every row, min() only fixes the pick
+        coalesce(arg_max(CommitmentDiscountName, (ChargePeriodStart, CommitmentDiscountName))
+                   FILTER (WHERE CommitmentDiscountName IS NOT NULL), CommitmentDiscountId) AS name,
+        min(CommitmentDiscountType) AS type, min(CommitmentDiscountCategory) AS category,
+        min(_offering) AS offering, BillingCurrency AS currency,
         CAST(min(ChargePeriodStart) AS DATE) AS first_day,
         CAST(max(ChargePeriodEnd) - INTERVAL 1 SECOND AS DATE) AS last_day,
         CAST(max(_end) AS DATE) AS end_date,
@@ -128,10 +130,10 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
         {units.total(hours, f"{USED} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage'")}
           AS covered_hours,
-        any_value(CommitmentDiscountUnit) FILTER (WHERE ChargeCategory = 'Usage') AS quantity_unit,
+        min(CommitmentDiscountUnit) FILTER (WHERE ChargeCategory = 'Usage') AS quantity_unit,
         sum(CommitmentDiscountQuantity) FILTER (WHERE {USED} AND ChargeCategory = 'Usage') AS used_quantity,
         sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED}) AS unused_quantity,
-        any_value(_observable) AS unused_observable
+        bool_or(_observable) AS unused_observable
       FROM (SELECT *, bool_or({UNUSED}) OVER (PARTITION BY ProviderName) AS _observable FROM r)
       GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency
       ORDER BY unused_cost DESC, provider, commitment_id""").pipe(_with_ratios)

@@ -637,8 +637,8 @@ class TagAudit:
               SELECT ResourceId, count(*) AS span_hours, count(*) FILTER (WHERE {off}) AS off_hours
               FROM (SELECT ResourceId, unnest(range(first_hour, last_hour + INTERVAL 1 HOUR, INTERVAL 1 HOUR)) AS slot
                     FROM res) GROUP BY ResourceId),
-            meta AS (SELECT ResourceId, any_value(ResourceName) AS resource_name, any_value(provider) AS provider,
-                            any_value(account) AS account, any_value(x_InstanceType) AS instance_type,
+            meta AS (SELECT ResourceId, min(ResourceName) AS resource_name, min(provider) AS provider,
+                            min(account) AS account, min(x_InstanceType) AS instance_type,
                             string_agg(DISTINCT env, ', ' ORDER BY env) AS environment,
                             string_agg(DISTINCT team, ', ' ORDER BY team) AS team
                      FROM g GROUP BY ResourceId)

@@ -260,3 +260,28 @@ def test_gpu_hourly_utilization_does_not_depend_on_the_order_of_the_samples(tmp_
         got.append(con.execute(f"SELECT utilization, samples FROM {gpu.TABLE}").fetchall())
         con.close()
     assert got[0] == got[1] == [(0.6 / 3, 3)]  # the exact sum over the count, in either order
+
+
+def test_renamed_commitment_has_one_name_whatever_the_row_order() -> None:
+    """A commitment renamed mid-period carries two CommitmentDiscountNames; ``any_value`` showed whichever row the
+    scan met first. The inventory names it by its latest name, in either storage order."""
+    from finops_kit import commitments as cm_
+    from finops_kit.testing import focus_rows
+
+    def row(day: str, name: str) -> dict:
+        return dict(ProviderName="Amazon Web Services", ServiceName="Amazon Elastic Compute Cloud",
+                    ServiceCategory="Compute", ChargeCategory="Usage", day=day, cost="1.00",
+                    ConsumedQuantity="1", ConsumedUnit="Hours", PricingQuantity="1", PricingUnit="Hours",
+                    CommitmentDiscountId="arn:aws:ec2:us-east-1:1:reserved-instances/ri-1",
+                    CommitmentDiscountName=name, CommitmentDiscountType="Reserved Instance",
+                    CommitmentDiscountCategory="Usage", CommitmentDiscountStatus="Used", PricingCategory="Committed")
+
+    names = []
+    rows = [row("2026-09-03", "ri-old"), row("2026-09-04", "ri-new")]
+    for ordered in (rows, rows[::-1]):
+        con = fk.connect(":memory:", write=True)
+        con.execute("SET threads = 1")  # one thread scans in insertion order: the two orders really differ
+        focus_rows(ordered, con)
+        names.append(cm_.inventory(con, scope.resolve(con, CONFIG))["name"].tolist())
+        con.close()
+    assert names[0] == names[1] == ["ri-new"]
