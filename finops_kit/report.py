@@ -1245,7 +1245,9 @@ def record_durations(jobs: list[Job], results: list[ReportResult]) -> None:
     if not new:
         return
     path = _durations_path()
-    data = {**past, **new}
+    # notebooks that no longer exist (a test's or a benchmark's temporary copies) are dropped: the record stays
+    # the size of the notebooks a user actually runs
+    data = {k: v for k, v in {**past, **new}.items() if k in new or Path(k).is_file()}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

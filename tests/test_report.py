@@ -753,6 +753,9 @@ def test_longest_report_starts_first_and_durations_are_recorded(tmp_path, monkey
     report.record_durations(jobs[:1], [dataclasses.replace(results[0], duration_s=1000.0)])
     report.record_durations(jobs[:1], [dataclasses.replace(results[0], duration_s=1.0)])
     assert report.past_durations()[key] == 900.0  # a short warm-cache run does not hide a long cold one at once
+    books["b"].unlink()  # a temporary notebook gone: its entry is dropped at the next write
+    report.record_durations(jobs[:1], [dataclasses.replace(results[0], duration_s=1.0)])
+    assert set(report.past_durations()) == {key}
     (tmp_path / "cache" / report.DURATIONS_FILE).write_text("not json")
     assert report.past_durations() == {}  # a damaged record only loses the order, never the run
 
