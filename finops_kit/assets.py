@@ -43,6 +43,18 @@ def cache_dir() -> Path:
     return Path(base) / "finops-kit"
 
 
+def cache_folder(env: str, name: str) -> Path | None:
+    """The folder of one of the kit's result caches (fits, queries): ``$env`` when set, ``None`` when it says
+    ``off`` (every result is computed, nothing is kept), else ``name`` in :func:`cache_dir`. One rule, so every
+    cache is switched off and moved the same way."""
+    value = os.environ.get(env, "").strip()
+    if value.lower() in ("off", "0", "false", "no", "none"):
+        return None
+    if value:
+        return Path(value).expanduser()
+    return cache_dir() / name
+
+
 def _vl_convert_version() -> str:
     from importlib.metadata import version
 

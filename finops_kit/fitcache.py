@@ -68,14 +68,9 @@ _code: dict[str, str] = {}
 
 def folder() -> Path | None:
     """The cache folder, or None when caching is off (``FINOPS_FIT_CACHE=off``)."""
-    env = os.environ.get(ENV, "").strip()
-    if env.lower() in ("off", "0", "false", "no", "none"):
-        return None
-    if env:
-        return Path(env).expanduser()
-    from .assets import cache_dir
+    from .assets import cache_folder
 
-    return cache_dir() / "fits"
+    return cache_folder(ENV, "fits")
 
 
 def code_version(source: str | os.PathLike[str]) -> str:

@@ -85,14 +85,9 @@ _pruned: set[Path] = set()
 
 def folder() -> Path | None:
     """The cache folder, or None when caching is off (``FINOPS_QUERY_CACHE=off``)."""
-    env = os.environ.get(ENV, "").strip()
-    if env.lower() in ("off", "0", "false", "no", "none"):
-        return None
-    if env:
-        return Path(env).expanduser()
-    from .assets import cache_dir
+    from .assets import cache_folder
 
-    return cache_dir() / "queries"
+    return cache_folder(ENV, "queries")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
