@@ -400,6 +400,12 @@ def ipc_kernel_manager() -> type:
     nothing to warn about. Each kernel gets its own socket path in the temp folder (jupyter_client's default,
     ``kernel-ipc`` in the working directory, would make concurrent kernels share sockets and leave files in the
     project); jupyter_client removes the socket files when the kernel shuts down.
+
+    Also: jupyter_client interrupts (SIGINT) every kernel before it asks it to shut down. A report's kernel is idle
+    by then, and ipykernel logs "ERROR | KeyboardInterrupt caught in kernel" to the terminal for a signal that
+    interrupts nothing -- a false error line during ``make demo``. The manager skips that interrupt while shutting
+    down; the shutdown request stops an idle kernel, and one still busy (a timed-out cell) is killed after
+    jupyter_client's shutdown wait, as before.
     """
     global _IPC_MANAGER
     if _IPC_MANAGER is None:
@@ -417,6 +423,11 @@ def ipc_kernel_manager() -> type:
             @default("ip")
             def _default_ip(self) -> str:
                 return str(Path(tempfile.gettempdir()) / f"finops-kit-{os.getpid()}-{uuid.uuid4().hex[:12]}-ipc")
+
+            async def _async_interrupt_kernel(self) -> None:
+                if self.shutting_down:  # set by shutdown_kernel before its interrupt
+                    return
+                await super()._async_interrupt_kernel()
 
         _IPC_MANAGER = IPCKernelManager
     return _IPC_MANAGER
