@@ -62,7 +62,7 @@ class Stats:
 
 stats = Stats()
 _memory: OrderedDict[str, Arrays] = OrderedDict()
-_pruned: set[Path] = set()
+_pruned: set[tuple[Path, str]] = set()  # (cache folder, entry pattern) pruned by this process
 _code: dict[str, str] = {}
 
 
@@ -153,21 +153,33 @@ def cached_arrays(y: np.ndarray, compute: Callable[[], Arrays], source: str | os
 
 def _store(path: Path, arrays: Arrays) -> None:
     """Write one entry atomically; a cache that cannot be written (read-only, full disk) is simply not used."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def write(tmp: Path) -> None:
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         tmp.write_bytes(buf.getvalue())
+
+    write_entry(path, write, MAX_BYTES, "*/*.npz")
+
+
+def write_entry(path: Path, write: Callable[[Path], None], max_bytes: int, pattern: str,
+                errors: tuple[type[BaseException], ...] = (OSError,)) -> None:
+    """Write a cache entry with ``write(temporary path)`` and rename it into place, so a concurrent reader sees a
+    whole entry or none; on ``errors`` (read-only folder, full disk) nothing is kept. The first write of this
+    process into a cache folder (``path``'s grandparent) prunes that folder to ``max_bytes`` (:func:`prune`).
+    Shared by this fit cache and :mod:`finops_kit.querycache`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
         os.replace(tmp, path)
-    except OSError:
+    except errors:
         with contextlib.suppress(OSError):
             tmp.unlink()
         return
     root = path.parent.parent
-    if root not in _pruned:  # once per process and folder
-        _pruned.add(root)
-        prune(root)
+    if (root, pattern) not in _pruned:  # once per process and folder
+        _pruned.add((root, pattern))
+        prune(root, max_bytes, pattern=pattern)
 
 
 def prune(root: Path, max_bytes: int = MAX_BYTES, pattern: str = "*/*.npz") -> int:

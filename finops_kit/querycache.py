@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import re
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +79,6 @@ class Stats:
 
 stats = Stats()
 _memory: OrderedDict[str, Any] = OrderedDict()
-_pruned: set[Path] = set()
 
 
 def folder() -> Path | None:
@@ -321,22 +319,13 @@ def _store(path: Path, table: Any, parsed: Parsed) -> None:
     tables, ctes, functions = parsed
     info = json.dumps({"tables": sorted(tables), "ctes": sorted(ctes), "functions": sorted(functions)})
     stored = table.replace_schema_metadata({**(table.schema.metadata or {}), _META: info.encode()})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def write(tmp: Path) -> None:
         with pa.OSFile(str(tmp), "wb") as f, pa.ipc.new_file(f, stored.schema) as w:
             w.write_table(stored)
-        os.replace(tmp, path)
-    except (OSError, pa.ArrowException):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        return
-    root = path.parent.parent
-    if root not in _pruned:  # once per process and folder
-        _pruned.add(root)
-        from .fitcache import prune
 
-        prune(root, MAX_BYTES, pattern="*/*.arrow")
+    from .fitcache import write_entry
+
+    write_entry(path, write, MAX_BYTES, "*/*.arrow", errors=(OSError, pa.ArrowException))
 
 
 def clear_memory() -> None:
