@@ -27,7 +27,7 @@ Rules (the answer every report gives):
 * vCPU-hours: an ``instance`` row's hours x vCPUs per instance; a ``vcpu`` row's hours.
 * An instance's cost is all of its rows: GCP's vCPU, RAM, GPU and licence rows and the credits billed against them
   (rows of one resource and charge period). Its pricing class (Spot / On-demand / Committed) is that of its
-  accelerator row (else its instance or vCPU row), so a VM whose GPUs run under a committed-use discount is one
+  accelerator row (else its instance or vCPU row; of several, the costliest), so a VM whose GPUs run under a committed-use discount is one
   committed instance, not a committed GPU plus an on-demand VM without hours.
 
 Instance types missing from the catalog still get instance-hours from ``instance`` rows; their accelerator-hours and
@@ -197,6 +197,24 @@ def accelerated_row_sql() -> str:
     return "(x_AiWorkload = 'Accelerated compute')"
 
 
+def anchor_order_sql() -> str:
+    """SQL: the key by which :func:`accelerated_usage_sql` ranks a resource's rows to find the one whose pricing
+    class, instance type and family its other rows take (smallest first; NULL: the row is never picked).
+
+    Only Usage rows of the first three :data:`ROLES` take part, accelerator before instance before vCPU. Within a
+    role the row with the largest EffectiveCost comes first; rows of equal cost by pricing class, instance type and
+    family name. Why the whole key: ranked by role alone, two accelerator rows of one VM-day (on demand and spot)
+    tie and ``arg_min`` returns whichever the scan met last, so the VM's vCPU and RAM rows were Spot from one
+    storage order and On-demand from the other. Rows equal on every part of the key give the same answer whichever
+    is picked.
+    """
+    role = ("CASE " + " ".join(f"WHEN _unit_role = {sql_str(r)} THEN {i}" for i, r in enumerate(ROLES[:3]))
+            + " END")
+    return (f"CASE WHEN ChargeCategory = 'Usage' AND ({role}) IS NOT NULL THEN "
+            f"struct_pack(r := {role}, c := -coalesce(EffectiveCost, 0), p := coalesce(_row_pricing, ''), "
+            f"t := coalesce(_instance_type, ''), f := coalesce(instance_family, '')) END")
+
+
 def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     """SQL: the rows of accelerated instances in ``where``, with their measures, pricing class and family.
 
@@ -206,6 +224,10 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     sustained-use credits lower its effective cost). Instance and accelerator rows keep their own pricing class
     and type (an Azure VM-day split into a savings-plan row and an on-demand row stays split); the instance's other
     rows (vCPU, RAM, licence, credits) take those of its accelerator row, else its instance row, else its vCPU row.
+    When several rows share that top role (a GCP VM recreated as spot under the same name bills an on-demand and a
+    spot GPU row in one day), the one with the largest ``EffectiveCost`` decides -- the class most of the instance's
+    top-role spend was billed under -- then, on equal cost, the smallest pricing class, instance type and family
+    by name (:func:`anchor_order_sql`), so the pick never follows the order the rows are stored or scanned in.
 
     Columns: the FOCUS columns, ``instance_type``, ``instance_family``, ``accelerator``,
     ``accelerators_per_instance``, ``unit_role``, ``pricing`` (Spot / On-demand / Committed / ...),
@@ -216,8 +238,7 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     """
     key = "ProviderName, ResourceId, ChargePeriodStart"
     win = f"OVER (PARTITION BY {key})"
-    rank = ("CASE WHEN ChargeCategory <> 'Usage' THEN NULL " + " ".join(
-        f"WHEN _unit_role = {sql_str(r)} THEN {i}" for i, r in enumerate(ROLES[:3])) + " END")
+    rank = anchor_order_sql()
     return f"""
       WITH _u AS ({row_sql(f"({where}) AND ChargeCategory IN ('Usage', 'Credit')", source)}),
       _acc_keys AS (SELECT DISTINCT {key} FROM _u WHERE ResourceId IS NOT NULL AND {accelerated_row_sql()}),

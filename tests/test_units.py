@@ -260,3 +260,24 @@ def test_total_of_a_double_measure_does_not_depend_on_the_order_of_the_rows():
     assert exact == {0.6}
     assert con.execute(f"SELECT {units.total('x', 'x > 0.15')} FROM (VALUES {orders[0]}) t(x)").fetchall() \
         == [(0.5,)]
+
+
+def test_an_instances_pricing_class_does_not_depend_on_the_order_of_its_rows(tmp_path):
+    """A GCP VM recreated as spot under the same name bills two GPU rows of one role in one day: on demand (10 h,
+    $234.71) and spot (14 h, $115.01). Its vCPU and RAM rows take the pricing class of the GPU row with the larger
+    EffectiveCost -- on demand -- from either export order; the GPU rows keep their own class. Ranked by role only,
+    the pick followed the order the rows were stored in (Spot from one order, On-demand from the other)."""
+    rows = (_vm("vm-mixed", "a2-highgpu-8g", 10, A2)
+            + _vm("vm-mixed", "a2-highgpu-8g", 14, A2, factor=SPOT, prefix="Spot Preemptible "))
+    got = []
+    for name, ordered in (("forward", rows), ("backward", rows[::-1])):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in ordered) + "\n")
+        con = fk.connect(":memory:")
+        con.execute("SET threads = 1")  # one thread scans in storage order: the two orders really differ
+        ingest([str(path)], con=con, progress=False)
+        got.append(con.execute(f"""SELECT unit_role, pricing, count(*) FROM ({units.accelerated_usage_sql()})
+                                   GROUP BY ALL ORDER BY ALL""").fetchall())
+        con.close()
+    assert got[0] == got[1] == [("accelerator", "On-demand", 1), ("accelerator", "Spot", 1),
+                                ("memory", "On-demand", 2), ("vcpu", "On-demand", 2)]
