@@ -1286,17 +1286,26 @@ def available_cores() -> int:
 #: Per notebook, how long its last successful run took (seconds): the order reports start in (:func:`longest_first`).
 DURATIONS_FILE = "report-durations.json"
 
+#: Where the durations record lives: ``$FINOPS_DURATIONS_CACHE`` (a folder; ``off``: nothing is read or kept),
+#: else the kit's cache folder. Its own variable, not ``FINOPS_ASSETS_DIR``: the test suite keeps the record of its
+#: temporary notebooks out of the user's cache without moving the Vega bundle, which must stay warm.
+DURATIONS_ENV = "FINOPS_DURATIONS_CACHE"
 
-def _durations_path() -> Path:
-    from .assets import cache_dir
 
-    return cache_dir() / DURATIONS_FILE
+def _durations_path() -> Path | None:
+    from .assets import cache_folder
+
+    folder = cache_folder(DURATIONS_ENV, "")
+    return None if folder is None else folder / DURATIONS_FILE
 
 
 def past_durations() -> dict[str, float]:
-    """The recorded durations (empty when none were recorded or the file is unreadable)."""
+    """The recorded durations (empty when none were recorded, the file is unreadable or the record is off)."""
+    path = _durations_path()
+    if path is None:
+        return {}
     try:
-        data = json.loads(_durations_path().read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict):
@@ -1323,9 +1332,9 @@ def record_durations(jobs: list[Job], results: list[ReportResult]) -> None:
         if r.status == "ok" and r.name in by_name:
             key = _duration_key(by_name[r.name])
             new[key] = round(max(r.duration_s, 0.9 * past.get(key, 0.0)), 2)
-    if not new:
-        return
     path = _durations_path()
+    if not new or path is None:
+        return
     # notebooks that no longer exist (a test's or a benchmark's temporary copies) are dropped: the record stays
     # the size of the notebooks a user actually runs
     data = {k: v for k, v in {**past, **new}.items() if k in new or Path(k).is_file()}

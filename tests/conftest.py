@@ -17,6 +17,11 @@ os.environ.setdefault("FINOPS_FIT_CACHE", os.path.join(tempfile.gettempdir(), f"
 # query results (finops_kit/querycache.py) likewise; keyed by each warehouse file's state, so the many warehouses the
 # tests build never share an entry
 os.environ.setdefault("FINOPS_QUERY_CACHE", os.path.join(tempfile.gettempdir(), f"finops-kit-test-queries-{os.getuid()}"))
+# the report-durations record (finops_kit/report.py) likewise: the tests render many temporary notebooks and must not
+# write into the user's ~/.cache/finops-kit; kept between test runs like the caches above, so the curated reports
+# still start longest first. The Vega bundle and widget manager stay in the user's (warm) cache folder.
+os.environ.setdefault("FINOPS_DURATIONS_CACHE",
+                      os.path.join(tempfile.gettempdir(), f"finops-kit-test-durations-{os.getuid()}"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FINOPS_SHARED", REPO.parent / "shared"))

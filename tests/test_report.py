@@ -807,7 +807,7 @@ def test_longest_report_starts_first_and_durations_are_recorded(tmp_path, monkey
     """With several reports at once the longest one (by the last recorded duration) starts first -- the suite is
     bounded by it -- a never-run notebook ahead of all, ties in the given order; results stay in job order and
     each rendered report's duration is recorded for the next run (a failed one is not)."""
-    monkeypatch.setenv("FINOPS_ASSETS_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FINOPS_DURATIONS_CACHE", str(tmp_path / "cache"))
     books = {n: _tiny_notebook(tmp_path / f"{n}.ipynb", "print(sleep_s)") for n in ("a", "b", "c", "d")}
     jobs = [_job(books[n]) for n in ("a", "b", "c", "d")]
     past = {str(books["a"].resolve()): 2.0, str(books["b"].resolve()): 30.0, str(books["c"].resolve()): 2.0}
@@ -830,6 +830,9 @@ def test_longest_report_starts_first_and_durations_are_recorded(tmp_path, monkey
     assert set(report.past_durations()) == {key}
     (tmp_path / "cache" / report.DURATIONS_FILE).write_text("not json")
     assert report.past_durations() == {}  # a damaged record only loses the order, never the run
+    monkeypatch.setenv("FINOPS_DURATIONS_CACHE", "off")
+    report.record_durations(jobs[:1], [results[0]])
+    assert report.past_durations() == {} and (tmp_path / "cache" / report.DURATIONS_FILE).read_text() == "not json"
 
 
 @pytest.mark.parametrize("source", [
@@ -914,3 +917,15 @@ def test_curated_reports_export_to_the_same_document_as_nbconvert(curated_report
         ours, theirs = _exported_both_ways(out / r.ipynb, tmp_path / name, monkeypatch)
         assert _document(ours) == _document(theirs), name
         monkeypatch.undo()
+
+
+def test_the_test_session_keeps_report_durations_out_of_the_users_cache():
+    """The tests render dozens of temporary notebooks; their durations belong to the test session, never to the
+    record in the user's cache folder (``~/.cache/finops-kit``, where the Vega bundle stays warm for the tests).
+    Before: the record was written to the user's cache folder by every test run."""
+    from finops_kit import assets
+
+    path = report._durations_path().resolve()
+    assert path.name == report.DURATIONS_FILE
+    assert path.parent != assets.cache_dir().resolve()
+    assert assets.vega_bundle_path().parent == assets.cache_dir()  # the shared bundle cache is untouched
