@@ -413,7 +413,8 @@ def _write_part(con: duckdb.DuckDBPyConnection, pool: ThreadPoolExecutor, source
         source_totals = totals_future.result()
     except duckdb.Error as exc:
         raise _CastFailure(exc) from None
-    findings = check_quality(con, source, staged, ingest_id, passthrough)
+    findings = check_quality(con, source, staged, ingest_id, passthrough,
+                             lambda part: _focus_select(source, part, ingest_id, passthrough))
     recon = _reconcile(con, source, staged, ingest_id, source_totals)
     keys = [r[0] for r in con.execute(
         f"SELECT DISTINCT x_SourceKey FROM {FOCUS_TABLE} WHERE x_IngestId = ? ORDER BY 1", [ingest_id]).fetchall()]

@@ -18,6 +18,8 @@ is the one line every report header shows.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import cache
@@ -158,11 +160,12 @@ class Finding:
 
 
 def check(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, ingest_id: str,
-          passthrough: dict[str, str]) -> list[Finding]:
+          passthrough: dict[str, str], mapped: Callable[[StagedSource], str] | None = None) -> list[Finding]:
     """Check the rows ingest ``ingest_id`` wrote; raise :class:`InputError` on a reject, else store the findings.
 
     One aggregate over the new rows (grouped by source file) evaluates every rule; a second, over the few rows
-    that carry ``x_Repair``, counts the repairs.
+    that carry ``x_Repair``, counts the repairs. ``mapped``: the ingest's own SELECT of the FOCUS rows of a staged
+    source, with which a reject in a format that cannot map its rows back (the native ones) is located.
     """
     ensure_table(con)
     rs = _with_conditions(con, ingest_id, rules())
@@ -183,7 +186,7 @@ def check(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, 
                 value = con.execute(f"SELECT CAST({ident(r.column)} AS VARCHAR) FROM {FOCUS_TABLE} "
                                     f"WHERE x_IngestId = ? AND x_SourceFile = ? AND ({r.condition}) LIMIT 1",
                                     [ingest_id, file]).fetchall()[0][0]
-                raise _reject(con, source, staged, r, file, value, n[i])
+                raise _reject(con, source, staged, r, file, value, n[i], mapped)
     # pass 2, only over the rows some report rule matched: the money they carry
     money: dict[tuple[str, int], tuple] = {}
     if hit_rules:
@@ -245,15 +248,67 @@ def _with_conditions(con: duckdb.DuckDBPyConnection, ingest_id: str, rs: tuple[R
 
 
 def _reject(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource, rule: Rule, file: str,
-            value: str | None, n: int) -> InputError:
-    """The one-line error for a reject rule, at the first offending data row when the source can locate it."""
+            value: str | None, n: int, mapped: Callable[[StagedSource], str] | None = None) -> InputError:
+    """The one-line error for a reject rule, at the first offending data row: where the source maps it back
+    itself (FOCUS), else where the ingest's mapping of the file's first rows first produces an offending row."""
     located = source.locate(con, staged, rule.condition, rule.column, file)
+    if located is None and mapped is not None:
+        located = first_mapped_row(con, staged, file, rule.condition, rule.column, mapped)
     row = None
     if located is not None:
         row, value = located
     shown = "NULL" if value is None else repr(value)
     more = f" ({n:,} rows in this file)" if n > 1 else ""
     return InputError(file, f"{shown}; expected {rule.expected}{more}", column=rule.column, row=row)
+
+
+def first_mapped_row(con: duckdb.DuckDBPyConnection, staged: StagedSource, file: str, condition: str, column: str,
+                     mapped: Callable[[StagedSource], str]) -> tuple[int, str | None] | None:
+    """(data row, normalized text of ``column``) of the first row of ``file`` whose FOCUS rows hold ``condition``.
+
+    Why a search: a native export's row becomes FOCUS rows through the source's whole mapping (a GCP row and its
+    credits, an AWS fee and its unused part, amortization over the month), which does not carry the source row's
+    number. So the file's rows are numbered once in file order (one thread, insertion order kept; 1 = the first
+    data row, as :class:`InputError` counts), and the smallest ``k`` whose first ``k`` rows, mapped exactly as the
+    ingest maps them, give an offending row is found by bisection: ~log2(rows) runs of the mapping, only on the
+    error path. None when the mapping cannot be run over part of the file or no prefix offends.
+    """
+    table, view = f"{staged.view}_located", f"{staged.view}_prefix"
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
+    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    try:
+        con.execute("SET threads = 1")
+        con.execute("SET preserve_insertion_order = true")
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT *, row_number() OVER () AS _located_row "
+                        f"FROM {staged.view} WHERE _file = {sql_str(file)}")
+        finally:
+            con.execute(f"SET threads = {int(threads)}")
+            con.execute(f"SET preserve_insertion_order = {'true' if order else 'false'}")
+        part = replace(staged, view=view)
+
+        def offending(k: int) -> list[tuple]:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
+                        f"SELECT * EXCLUDE (_located_row) FROM {table} WHERE _located_row <= {int(k)}")
+            return con.execute(f"SELECT CAST({ident(column)} AS VARCHAR) FROM ({mapped(part)}) "
+                               f"WHERE {condition} LIMIT 1").fetchall()
+
+        lo, hi = 1, con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        if not hi or not offending(hi):
+            return None
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if offending(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo, offending(lo)[0][0]
+    except duckdb.Error:
+        return None
+    finally:  # after a failed query the ingest's transaction is aborted (and rolled back by the caller)
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def finding_lines(findings: list[Finding]) -> list[str]:

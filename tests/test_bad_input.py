@@ -144,3 +144,77 @@ def test_cli_reconcile_prints_table(loaded, capsys):
     assert main(["reconcile", "--warehouse", loaded]) == 0
     out = capsys.readouterr().out
     assert "2026-01" in out and "8.250000" in out and "0 failing" in out
+
+
+# ------------------------------------------------------------------ native formats: a rejected row is named
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def _csv_excerpt(src: Path, dest: Path, column: str, row: int, rows: int = 12) -> str:
+    """The header and first ``rows`` data rows of a real-shaped export, with ``column`` emptied in data row ``row``."""
+    import csv
+
+    opener = gzip.open if src.name.endswith(".gz") else open
+    with opener(src, "rt", newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        body = [next(reader) for _ in range(rows)]
+    body[row - 1][header.index(column)] = ""
+    with open(dest, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows([header, *body])
+    return str(dest)
+
+
+def _native_case(kind: str, tmp_path: Path, shared_dir: Path | None) -> tuple[str, str, str]:
+    """(file, FOCUS column, what was expected) of an excerpt of a sample export whose data row 5 lacks a value."""
+    money, date = "expected a number", "expected a date/time"
+    if kind == "aws-cur-cost":
+        src = sorted(SAMPLES.glob("aws-cur-legacy/**/*.csv.gz"))[0]
+        return _csv_excerpt(src, tmp_path / "cur-1.csv", "lineItem/UnblendedCost", 5), "BilledCost", money
+    if kind == "aws-cur-date":
+        src = sorted(SAMPLES.glob("aws-cur-legacy/**/*.csv.gz"))[0]
+        return _csv_excerpt(src, tmp_path / "cur-1.csv", "lineItem/UsageStartDate", 5), "ChargePeriodStart", date
+    if kind == "azure":
+        src = sorted(SAMPLES.glob("azure/actual/*.csv.gz"))[0]
+        return _csv_excerpt(src, tmp_path / src.name.removesuffix(".gz"), "CostInBillingCurrency", 5), "BilledCost", money
+    if kind == "oci":
+        if shared_dir is None:
+            pytest.skip("../shared corpus not available")
+        src = shared_dir / "corpus/focus/provider-native/oci/oci_cost_report_sample.csv"
+        return _csv_excerpt(src, tmp_path / "oci.csv", "cost/myCost", 5), "BilledCost", money
+    if kind == "gcp":
+        import json
+
+        src = sorted(SAMPLES.glob("gcp/*.jsonl.gz"))[0]
+        with gzip.open(src, "rt", encoding="utf-8") as fh:
+            lines = [json.loads(next(fh)) for _ in range(12)]
+        lines[4]["usage_end_time"] = None
+        dest = tmp_path / src.name.removesuffix(".gz")
+        dest.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+        return str(dest), "ChargePeriodEnd", date
+    import duckdb  # aws-cur2: Parquet, as the CUR 2.0 export writes it
+
+    src = sorted(SAMPLES.glob("aws-cur2/**/*.parquet"))[0]
+    dest = tmp_path / "acme-ai-cur2" / "data" / "BILLING_PERIOD=2025-10" / "acme-ai-cur2-00001.snappy.parquet"
+    dest.parent.mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute("SET threads = 1")  # the excerpt keeps the file's row order
+    con.execute(f"COPY (SELECT * EXCLUDE (_n) REPLACE (CASE WHEN _n = 5 THEN NULL ELSE line_item_unblended_cost END "
+                f"AS line_item_unblended_cost) FROM (SELECT *, row_number() OVER () AS _n FROM read_parquet('{src}') "
+                f"LIMIT 12) ORDER BY _n) TO '{dest}'")
+    con.close()
+    return str(dest), "BilledCost", money
+
+
+@pytest.mark.parametrize("kind", ["aws-cur-cost", "aws-cur-date", "aws-cur2", "gcp", "azure", "oci"])
+def test_native_export_row_refused_for_data_quality_is_named(kind, warehouse, tmp_path, capsys):
+    """A native export (AWS CUR legacy and 2.0, GCP, Azure, OCI) row without a mandatory value is refused at its
+    row, as a FOCUS file's is: the file, data row 5 (the row after the header is 1), the column, what was
+    expected; exit 2 and nothing written. Before, the line named the file and the column only."""
+    from .conftest import SHARED
+
+    path, column, expected = _native_case(kind, tmp_path, SHARED if SHARED.exists() else None)
+    fk.ingest(str(GOOD), warehouse=warehouse)
+    import re
+
+    assert_refused(warehouse, [path], rf"{re.escape(path)}, row 5, column '{column}': NULL; {expected}", capsys)
