@@ -326,14 +326,20 @@ def held_out_errors(y: np.ndarray, model: str, h: int) -> tuple[np.ndarray, floa
     cut = len(y) // 2
     if cut < _MIN_FIT or len(y) - cut < _MIN_ERRORS + 1:
         return None
+    # Only the held-out parameters and the filtered states are used: no results object is built for the held-out
+    # fit and none with a parameter covariance for the filter pass (statsmodels computes one by numerical
+    # differentiation, several likelihood evaluations each, for standard errors nothing here reads). The same
+    # optimizer from the same start, so the same parameters and errors to the last bit.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if model == "ets":
-            held = _ets_model(y[:cut]).fit(disp=False, maxiter=200)
-            forecasts = _ets_origin_forecasts(_ets_model(y).smooth(np.asarray(held.params)), h, cut)
+            params = np.asarray(_ets_model(y[:cut]).fit(disp=False, maxiter=200, return_params=True))
+            full = _ets_model(y)
+            phi = float(params[full.param_names.index("damping_trend")])
+            forecasts = _ets_origin_forecasts(full.smooth(params, return_raw=True)[1], phi, h, cut)
         else:
-            held = _sarimax_model(y[:cut]).fit(disp=False, maxiter=100)
-            forecasts = _state_space_origin_forecasts(_sarimax_model(y).filter(held.params), h, cut)
+            params = _sarimax_model(y[:cut]).fit(disp=False, maxiter=100, return_params=True)
+            forecasts = _state_space_origin_forecasts(_sarimax_model(y).filter(params, cov_type="none"), h, cut)
     return _origin_errors(y, forecasts, cut), cut / len(y)
 
 
@@ -372,14 +378,15 @@ def _ets_model(y: np.ndarray) -> Any:
     return ETSModel(pd.Series(y), error="add", trend="add", damped_trend=True, seasonal="add", seasonal_periods=SEASON)
 
 
-def _ets_origin_forecasts(fit: Any, h: int, first: int = _BURN_IN) -> np.ndarray:
+def _ets_origin_forecasts(states: Any, phi: float, h: int, first: int = _BURN_IN) -> np.ndarray:
     """Forecasts 1..h steps ahead from every past origin t >= ``first`` with the fitted parameters.
 
-    ETS(A,Ad,A) from the states after observing day t: level + (phi + ... + phi^k) * trend + the seasonal state
-    of the same weekday in the last season, exactly what ``fit.forecast`` does from the last day.
+    ETS(A,Ad,A) from the states after observing day t (``states``: level, trend and seasonal per day, as
+    ``ETSModel.smooth(params)`` gives them; ``phi`` the damping parameter): level + (phi + ... + phi^k) * trend +
+    the seasonal state of the same weekday in the last season, exactly what ``fit.forecast`` does from the last
+    day.
     """
-    states = fit.states.to_numpy(dtype=float)
-    phi = float(np.asarray(fit.params)[list(fit.param_names).index("damping_trend")])
+    states = np.asarray(states, dtype=float)
     damp = np.cumsum(phi ** np.arange(1, h + 1))
     t = np.arange(first, len(states) - 1)[:, None]
     k = np.arange(h)[None, :]
@@ -395,7 +402,11 @@ def _sarimax_model(y: np.ndarray) -> Any:
 def _sarimax(y: np.ndarray, h: int, levels: tuple[float, ...], reps: int, seed: int) -> ModelForecast:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = _sarimax_model(y).fit(disp=False, maxiter=100)
+        # the estimated parameters, then one filter pass with them: forecasts and paths start from the filtered
+        # state at the last day, so neither the smoother nor the parameter covariance (numerical derivatives)
+        # that ``fit`` would add are read -- the same numbers without them
+        model = _sarimax_model(y)
+        fit = model.filter(model.fit(disp=False, maxiter=100, return_params=True), cov_type="none")
         fc = fit.get_forecast(h)
         intervals = {}
         for lv in levels:
