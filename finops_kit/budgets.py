@@ -151,7 +151,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         if fc is None:
             res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
                            roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,
-                           backtest_origins=3, scope=sc)
+                           backtest_origins=3 if model == "auto" else 0, scope=sc)  # no trust statement shown:
+            # a backtest runs only to choose the model
             fc = res[0] if res else None
         f_total = fc.expected_total if fc is not None and fc.ok else None
         breach, prob = None, None

@@ -616,10 +616,16 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
 
     ``roadmap`` items (see :mod:`finops_kit.budgets` ``load_roadmap``) are added after ``as_of`` as labelled
     components on top of the statistical baseline.
+
+    ``backtest_origins=0`` skips the backtest (``backtest`` None, a trust statement that says so): only with a
+    given ``model``, for callers that show the forecast but not how it did in the past (budget status, alerts);
+    the forecast itself does not depend on the backtest once the model is given.
     """
-    from .backtest import backtest, choose_model, trust_statement
+    from .backtest import backtest, calibration_note, choose_model, trust_statement
 
     level = _check_level(level)
+    if backtest_origins < 1 and model == "auto":
+        raise ConfigError("model='auto' is chosen by a backtest: it needs backtest_origins >= 1")
     sc = scoped(con, scope)
     as_of_d = _day(as_of) or last_day(con, sc)
     if as_of_d is None:
@@ -659,7 +665,8 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
             continue
         y = hist["actual"].to_numpy()
         scored = MODELS if model == "auto" else tuple(dict.fromkeys((model, "seasonal_naive")))
-        bt = backtest(y, horizon=min(max(h, 7), 28), origins=backtest_origins, level=level, models=scored)
+        bt = (backtest(y, horizon=min(max(h, 7), 28), origins=backtest_origins, level=level, models=scored)
+              if backtest_origins >= 1 else None)
         chosen = choose_model(bt) if model == "auto" else model
         mf = fit_forecast(y, h, chosen, level)
         days = pd.date_range(as_of_d + timedelta(days=1), end, freq="D")
@@ -679,7 +686,9 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
         fc.daily_factor, fc.total_factor, fc.held_out_days = mf.daily_factor, mf.total_factor, mf.held_out_days
         fc.daily = daily
         fc.backtest = bt
-        fc.trust = trust_statement(bt, mf.model, level, mf)
+        fc.trust = (trust_statement(bt, mf.model, level, mf) if bt is not None else
+                    f"Not backtested ({MODEL_LABELS[mf.model]} was given, not chosen on this bill's history). "
+                    + calibration_note(mf) + ".")
         fc.expected_total = float(actual_td) + float(daily["expected"].sum())
         fc.total_lo = float(np.quantile(totals, alpha / 2))
         fc.total_hi = float(np.quantile(totals, 1 - alpha / 2))

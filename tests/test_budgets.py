@@ -145,3 +145,44 @@ def test_shipped_config_and_roadmap_are_valid():
     assert len(budgets) >= 3 and thresholds == [80.0, 100.0]
     items = bu.load_roadmap(cfg=cfg, base_dir=repo)
     assert {i["kind"] for i in items} >= {"training_run", "launch", "decommission"}
+
+
+def _weekly_team_costs(team: str, start: str, n: int, seed: int) -> list[dict]:
+    """A team's daily usage like the samples': a level, a slow trend, a weekday pattern and noise."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    days = pd.date_range(start, periods=n, freq="D")
+    week = np.array([1.0, 1.05, 1.04, 1.02, 0.98, 0.6, 0.55])
+    cost = (900 + 2.0 * np.arange(n)) * week[days.day_of_week] + rng.normal(0, 25, n)
+    return [dict(day=str(d.date()), cost=f"{c:.2f}", tags={"team": team}) for d, c in zip(days, cost, strict=True)]
+
+
+def test_a_budget_forecast_with_a_given_model_fits_that_model_once_and_backtests_nothing(monkeypatch):
+    # budget_status shows the forecast's total, range, breach date and probability, never its trust statement, so
+    # with the model given (the report and `finops-kit check` pass model="ets") nothing is to be chosen and a
+    # rolling-origin backtest (3 origins x the model and the baseline, each with a held-out calibration fit)
+    # is work whose result no one reads. Counted at fit_forecast, cache or not.
+    from finops_kit import backtest as bt_mod
+    from finops_kit import forecast as fc_mod
+
+    con = focus_rows(_weekly_team_costs("alpha", "2026-06-01", 166, 11))  # through 2026-11-13
+    budget = _budgets([{"name": "A", "scope": {"team": "alpha"}, "monthly": 40000}])
+    expected = fc_mod.forecast(con, "total", horizon="month", model="ets", filters={"team": "alpha"},
+                               backtest_origins=3)[0]
+    calls: list[tuple[int, str]] = []
+    real = fc_mod.fit_forecast
+
+    def counting(y, h, model="ets", *a, **k):
+        calls.append((len(y), model))
+        return real(y, h, model, *a, **k)
+
+    monkeypatch.setattr(fc_mod, "fit_forecast", counting)
+    monkeypatch.setattr(bt_mod, "fit_forecast", counting)
+    (row,) = bu.budget_status(con, budget, model="ets").to_dict("records")
+    assert calls == [(166, "ets")]  # the forecast itself, on the whole history
+    assert row["forecast"] == round(expected.expected_total, 2)  # the same forecast as with a backtest
+    assert (row["forecast_lo"], row["forecast_hi"]) == (round(expected.total_lo, 2), round(expected.total_hi, 2))
+    calls.clear()
+    bu.budget_status(con, budget)  # model "auto": the backtest picks it, so it runs
+    assert {m for _, m in calls} == {"ets", "sarimax", "seasonal_naive"} and len(calls) > 3

@@ -117,6 +117,18 @@ def test_forecast_from_warehouse_month_end_with_interval():
     assert len(r.daily) == 15 and {"lo_80", "hi_80", "lo_95", "hi_95"} <= set(r.daily.columns)
 
 
+
+def test_a_given_model_can_skip_the_backtest_and_the_forecast_says_so():
+    con = focus_rows(_rows(synthetic(150), "2026-06-19"))  # through 2026-11-15
+    kept, skipped = (forecast(con, horizon="month", model="ets", backtest_origins=n)[0] for n in (2, 0))
+    assert skipped.backtest is None and kept.backtest is not None
+    assert skipped.trust.startswith("Not backtested") and "Trust:" in kept.trust
+    # the forecast does not depend on its backtest once the model is given
+    assert (skipped.expected_total, skipped.total_lo, skipped.total_hi) == (kept.expected_total, kept.total_lo,
+                                                                          kept.total_hi)
+    with pytest.raises(ConfigError, match="backtest_origins"):
+        forecast(con, horizon="month", model="auto", backtest_origins=0)
+
 def test_too_little_history_says_so():
     con = focus_rows(_rows(np.full(20, 50.0), "2026-11-01"))
     (r,) = forecast(con, "total")
