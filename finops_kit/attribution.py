@@ -87,8 +87,10 @@ def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str
         variant AS (
           SELECT dk.raw_key, min(pk.canon_key) AS canon_key FROM dk JOIN pk ON {norm_sql('dk.raw_key')} = {norm_sql('pk.name')}
           WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) GROUP BY dk.raw_key),
+        -- the nearest policy key; at equal distance the first canonical key by name, never the scan's pick
         near AS (
-          SELECT dk.raw_key, arg_min(pk.canon_key, damerau_levenshtein({norm_sql('dk.raw_key')}, {norm_sql('pk.name')})) AS canon_key
+          SELECT dk.raw_key, arg_min(pk.canon_key, (damerau_levenshtein({norm_sql('dk.raw_key')}, {norm_sql('pk.name')}),
+                                                    pk.canon_key)) AS canon_key
           FROM dk JOIN pk
             ON damerau_levenshtein({norm_sql('dk.raw_key')}, {norm_sql('pk.name')})
                <= least({dist}, CASE WHEN length({norm_sql('pk.name')}) >= 8 THEN 2
@@ -130,7 +132,8 @@ def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str
                 ON v.canon_key = pv.canon_key AND v.raw_value = pv.name),
         l AS (SELECT v.canon_key, v.raw_value, min(pv.target) AS target FROM v JOIN pv
                 ON v.canon_key = pv.canon_key AND {norm_sql('v.raw_value')} = {norm_sql('pv.name')} GROUP BY ALL),
-        d AS (SELECT canon_key, {norm_sql('raw_value')} AS norm, arg_max(trim(raw_value), positive_cost) AS dominant
+        -- a value's dominant spelling: the most dollars; on equal dollars the first in code-point order
+        d AS (SELECT canon_key, {norm_sql('raw_value')} AS norm, arg_min(trim(raw_value), (-positive_cost, trim(raw_value))) AS dominant
               FROM v WHERE trim(coalesce(raw_value, '')) <> '' GROUP BY ALL),
         m AS (
           SELECT v.canon_key, v.raw_value, v.positive_cost,

@@ -611,7 +611,8 @@ def provisioned_break_even(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.Data
           SELECT DISTINCT ProviderName AS provider, model, BillingCurrency AS currency, ChargePeriodStart,
                  epoch(ChargePeriodEnd) - epoch(ChargePeriodStart) AS secs FROM m) GROUP BY ALL)
       SELECT ProviderName AS provider, m.model, BillingCurrency AS currency,
-             sum(EffectiveCost)::{MONEY} AS capacity_cost, any_value(h.secs) AS capacity_secs
+             -- hours has one row per (provider, model, currency): its seconds are grouped by, never picked
+             sum(EffectiveCost)::{MONEY} AS capacity_cost, h.secs AS capacity_secs
       FROM m JOIN hours h ON h.provider = m.ProviderName AND h.model IS NOT DISTINCT FROM m.model
                           AND h.currency = m.BillingCurrency
       GROUP BY ALL ORDER BY ALL""")

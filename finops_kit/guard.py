@@ -1318,9 +1318,10 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             continue
         rows = con.execute(f"""
             WITH d AS (SELECT {attr.label_sql(key)} AS who, CAST(ChargePeriodStart AS DATE) AS day,
-                              sum(accelerator_hours) / 24.0 AS avg_acc, sum(EffectiveCost) AS cost
+                              {units.total('accelerator_hours')} / 24.0 AS avg_acc, sum(EffectiveCost) AS cost
                        FROM ({acc}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL)
-            SELECT who, arg_max(day, avg_acc), max(avg_acc), CAST(sum(cost) AS DOUBLE) FROM d GROUP BY who
+            -- the peak and the first day it was reached (exact hour sums: a tie is a tie in any scan order)
+            SELECT who, arg_min(day, (-avg_acc, day)), max(avg_acc), CAST(sum(cost) AS DOUBLE) FROM d GROUP BY who
             ORDER BY who""").fetchall()
         for who, day, peak, cost in rows:
             limit = limits.get(who, limits.get("default"))

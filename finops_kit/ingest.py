@@ -509,7 +509,7 @@ def _same_month_in_another_format(con: duckdb.DuckDBPyConnection, res: IngestRes
     found = con.execute(f"""
         WITH mine AS (SELECT DISTINCT ProviderName, BillingAccountId, BillingPeriodStart, {family} AS fam
                       FROM {FOCUS_TABLE} WHERE x_IngestId = ?)
-        SELECT f.x_SourceKey, any_value(f.x_SourceFormat), any_value(f.x_IngestId), min(f.x_SourceFile), count(*),
+        SELECT f.x_SourceKey, min(f.x_SourceFormat), min(f.x_IngestId), min(f.x_SourceFile), count(*),
                bool_or(f.x_IngestId IN (SELECT unnest(?))) AS in_call
         FROM {FOCUS_TABLE} f JOIN mine m USING (ProviderName, BillingAccountId, BillingPeriodStart)
         WHERE f.x_IngestId <> ? AND {family.replace('x_SourceKey', 'f.x_SourceKey')} <> m.fam

@@ -844,7 +844,7 @@ def _reading_order(entry: dict[str, Any]) -> tuple[float, str]:
 def data_coverage(warehouse: str | os.PathLike[str]) -> dict[str, Any]:
     """What the warehouse holds, for the index's cover: per provider the billing periods, the last day with data
     and the open/closed status of each period (:func:`finops_kit.scope.completeness`, the one rule for it), the
-    billing accounts, the input fingerprint (one sha256 over every active source file's sha256) and whether every
+    billing accounts (each by its latest name: an account renamed mid-period shows one), the input fingerprint (one sha256 over every active source file's sha256) and whether every
     source/period/currency total reconciles."""
     from . import scope as scope_mod
     from .warehouse import FOCUS_TABLE, connect, fingerprint, reconciliation_table
@@ -854,7 +854,8 @@ def data_coverage(warehouse: str | os.PathLike[str]) -> dict[str, Any]:
         comp = scope_mod.completeness(con)
         accounts = con.sql(
             f"SELECT ProviderName AS provider, BillingAccountId AS id, "
-            f"any_value(coalesce(BillingAccountName, BillingAccountId)) AS name, count(*) AS rows "
+            f"arg_max(coalesce(BillingAccountName, BillingAccountId), "
+            f"(ChargePeriodStart, coalesce(BillingAccountName, BillingAccountId))) AS name, count(*) AS rows "
             f"FROM {FOCUS_TABLE} GROUP BY ALL ORDER BY provider, id").fetchall()
         files = con.sql("SELECT sha256, size_bytes, ingested_at FROM (" + fingerprint(con).sql_query() + ")"
                         ).fetchall()

@@ -658,7 +658,7 @@ def _replacement(spark, stored: DataFrame, key_days: dict[str, set[str]], facets
         "ProviderName STRING, BillingAccountId STRING, BillingPeriodStart TIMESTAMP_NTZ, fam STRING")
     other = (stored.join(months, ["ProviderName", "BillingAccountId", "BillingPeriodStart"])
              .where(F.split("x_SourceKey", r"\|").getItem(0) != F.col("fam"))
-             .groupBy("x_SourceKey").agg(F.first("x_SourceFormat").alias("fmt"), F.min("x_SourceFile").alias("f"))
+             .groupBy("x_SourceKey").agg(F.min("x_SourceFormat").alias("fmt"), F.min("x_SourceFile").alias("f"))
              .orderBy("x_SourceKey").collect())
     removed: list[str] = []
     if other:

@@ -355,8 +355,9 @@ class Summary:
 
 def resource_owners(con: Any, sc: Scope, resource_ids: Sequence[Any]) -> dict[str, str]:
     """Resource id -> its owner under the allocation key (:meth:`Attribution.owner_sql`: a team, ``(shared)`` or
-    ``(untagged)``): the owner with the most dollars of the resource's charges in scope. Why: a work list by
-    resource (tag violations) names who fixes each line by the same rule showback and budgets use."""
+    ``(untagged)``): the owner with the most dollars of the resource's charges in scope, on equal dollars the
+    first by name (never the row the scan met first). Why: a work list by resource (tag violations) names who
+    fixes each line by the same rule showback and budgets use."""
     from .sources.base import sql_str
 
     ids = sorted({str(r) for r in resource_ids if r is not None and not (isinstance(r, float) and r != r)})
@@ -364,7 +365,7 @@ def resource_owners(con: Any, sc: Scope, resource_ids: Sequence[Any]) -> dict[st
         return {}
     lst = ", ".join(sql_str(i) for i in ids)
     rows = con.sql(f"""
-        SELECT ResourceId, arg_max(owner, cost) FROM (
+        SELECT ResourceId, arg_min(owner, (-cost, owner)) FROM (  -- equal dollars: the first owner by name
           SELECT ResourceId, {sc.attribution.owner_sql()} AS owner, sum(EffectiveCost) AS cost
           FROM {sc.rows_sql()} WHERE ResourceId IN ({lst}) GROUP BY ALL) GROUP BY ResourceId""").fetchall()
     return {str(r): str(o) for r, o in rows}

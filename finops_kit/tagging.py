@@ -405,7 +405,7 @@ class TagAudit:
               SELECT {g}key, sum(cost) FILTER (WHERE status = 'ok') AS covered, sum(cost) AS total
               FROM f GROUP BY ALL),
             per_row AS (
-              SELECT {g}_rid, any_value(cost) AS cost, bool_and(status = 'ok') AS ok FROM f GROUP BY ALL),
+              SELECT {g}_rid, cost, bool_and(status = 'ok') AS ok FROM f GROUP BY ALL),  -- one cost per charge
             everything AS (
               SELECT {g}{sql_str(ALL_REQUIRED)} AS key, sum(cost) FILTER (WHERE ok) AS covered, sum(cost) AS total
               FROM per_row GROUP BY ALL)
@@ -427,9 +427,11 @@ class TagAudit:
             rawk AS (SELECT r._rid, r.raw_key, r.raw_value, km.canon_key, km.key_match
                      FROM @raw r JOIN @keymap km USING (raw_key)),
             -- variant spellings of keys outside the policy (e.g. 'CostCenter' vs 'cost_center'): the spelling
-            -- with the most dollars is the suggested name
+            -- with the most dollars is the suggested name; on equal dollars the one on more charges, then the
+            -- first in code-point order (never the one the scan met first)
             groups AS (SELECT raw_key, {norm_sql('raw_key')} AS norm,
-                              arg_max(raw_key, positive_cost) OVER (PARTITION BY {norm_sql('raw_key')}) AS dominant,
+                              arg_min(raw_key, (-positive_cost, -rows, raw_key))
+                                OVER (PARTITION BY {norm_sql('raw_key')}) AS dominant,
                               count(*) OVER (PARTITION BY {norm_sql('raw_key')}) AS spellings
                        FROM @keymap WHERE canon_key IS NULL),
             v AS (
@@ -481,11 +483,12 @@ class TagAudit:
             total AS (SELECT sum(cost) AS t FROM @scope WHERE cost > 0),
             acc AS (SELECT vid, account, sum(cost) AS cost FROM vr GROUP BY ALL),
             res AS (SELECT vid, ResourceId, sum(cost) AS cost FROM vr WHERE ResourceId IS NOT NULL GROUP BY ALL),
-            head AS (SELECT vid, any_value(type) AS type, any_value(key) AS key, any_value(detail) AS detail,
-                            any_value(action) AS action, any_value(raw_key) AS raw_key,
-                            any_value(raw_value) AS raw_value, sum(cost) AS cost, CAST(sum(rows) AS BIGINT) AS rows,
+            -- one header per violation: grouped by what the id hashes (and the action, which follows from it),
+            -- so a header never comes from whichever row the scan met first
+            head AS (SELECT vid, type, key, detail, action, raw_key, raw_value, sum(cost) AS cost,
+                            CAST(sum(rows) AS BIGINT) AS rows,
                             count(DISTINCT ResourceId) AS resources, count(DISTINCT account) AS accounts
-                     FROM vr GROUP BY vid),
+                     FROM vr GROUP BY vid, type, key, detail, action, raw_key, raw_value),
             top_acc AS (SELECT vid, array_to_string(list(account ORDER BY cost DESC, account)[1:3], '; ') AS top_accounts
                         FROM acc GROUP BY vid),
             top_res AS (SELECT vid, array_to_string(list(ResourceId ORDER BY cost DESC, ResourceId)[1:3], '; ')

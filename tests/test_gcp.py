@@ -228,3 +228,30 @@ def test_resource_based_cud_fee_carries_its_commitment_and_unused_part(tmp_path)
     inv = cm.inventory(con, sc).set_index("commitment_id").loc[sub]
     assert (inv["used_cost"], inv["unused_cost"]) == (Decimal("16"), Decimal("4"))
     assert inv["utilization"] == pytest.approx(0.8) and bool(inv["unused_observable"])
+
+
+def test_cud_renamed_mid_month_names_its_credits_by_the_latest_fee_whatever_the_row_order(tmp_path):
+    """One resource-based CUD whose fee SKU is described one way on the 4th and another on the 5th: the credits it
+    is amortized into carry one CommitmentDiscountName, the latest fee's, from either export order (any_value of
+    the fee names followed the scan: the old name from one order, the new from the other)."""
+    sub = "6f3a1c9e-2b7d-4e58-9a14-0c8d5e2f7b31"
+    old, new = "Commitment v1: A100 GPU in Americas for 1 Year", "Commitment v1: Nvidia A100 GPU in Americas for 1 Year"
+    cud = {"name": "Committed use discount: A100 GPU", "amount": "-24.0", "full_name": "Committed use discount",
+           "id": "CommittedUsageDiscount: A100 GPU", "type": "COMMITTED_USAGE_DISCOUNT"}
+    rows = [_export_row(old, "20.0", amount=36000.0, pricing_amount="10", pricing_unit="hour", credits=[],
+                        subscription=sub, day="2026-10-04"),
+            _export_row(new, "20.0", amount=36000.0, pricing_amount="10", pricing_unit="hour", credits=[],
+                        subscription=sub, day="2026-10-05"),
+            _export_row("Nvidia Tesla A100 GPU running in Americas", "24.0", amount=28800.0, pricing_amount="8",
+                        pricing_unit="hour", credits=[cud], day="2026-10-05")]
+    names = []
+    for i, ordered in enumerate((rows, rows[::-1])):
+        path = tmp_path / f"cud{i}.jsonl"
+        path.write_text("\n".join(json.dumps(r) for r in ordered) + "\n", encoding="utf-8")
+        con = fk.connect(":memory:")
+        con.execute("SET threads = 1")  # one thread reads and maps in file order: the two orders really differ
+        _ingest(path, con)
+        names.append(con.execute("SELECT DISTINCT CommitmentDiscountName FROM focus "
+                                 "WHERE ChargeCategory = 'Credit'").fetchall())
+        con.close()
+    assert names[0] == names[1] == [(new,)]

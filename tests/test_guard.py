@@ -598,3 +598,22 @@ def test_sensitive_tag_values_are_judged_but_not_printed(tmp_path):
     c = _check(r, "required_tags", "aws_instance.s")
     assert c.status == "violation" and "owner=(sensitive value)" in c.message
     assert "SECRET" not in guard.render_text(r) + guard.render_json(r)
+
+
+def test_bill_peak_day_is_the_first_day_at_the_peak_whatever_the_row_order():
+    """Team alpha runs 24 A100s on each of the 14 days: its check names the first day at that peak, 2026-11-01,
+    from either storage order (arg_max by the daily average picked whichever tied day the scan met last)."""
+    import finops_kit as fk
+    from finops_kit.testing import focus_rows
+
+    rows = _gpu_rows()
+    days = []
+    for ordered in (rows, rows[::-1]):
+        con = fk.connect(":memory:", write=True)
+        con.execute("SET threads = 1")  # one thread scans in storage order: the two orders really differ
+        focus_rows(ordered, con)
+        checks = guard.bill_checks(con, _config(**BILL_RULES), as_of="2026-11-14", days=14)
+        con.close()
+        (team,) = [c for c in checks if (c.rule, c.subject) == ("max_accelerators_per_team", "team=alpha")]
+        days.append(team.message.split("on average on ")[1][:10])
+    assert days[0] == days[1] == "2026-11-01"

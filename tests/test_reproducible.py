@@ -285,3 +285,90 @@ def test_renamed_commitment_has_one_name_whatever_the_row_order() -> None:
         names.append(cm_.inventory(con, scope.resolve(con, CONFIG))["name"].tolist())
         con.close()
     assert names[0] == names[1] == ["ri-new"]
+
+
+# ------------------------------------------------------------------ picks among rows that disagree or tie
+def _in_two_orders(rows: list[dict], answer: Callable[[Any, Any], Any]) -> list[Any]:
+    """``answer(con, scope)`` over the same FOCUS rows stored in two orders (one thread scans in storage order)."""
+    from finops_kit.testing import focus_rows
+
+    got = []
+    for ordered in (rows, rows[::-1]):
+        con = fk.connect(":memory:", write=True)
+        con.execute("SET threads = 1")
+        focus_rows(ordered, con)
+        got.append(answer(con, scope.resolve(con, CONFIG)))
+        con.close()
+    return got
+
+
+def _charge(resource: str, tags: dict, cost: str = "50.00", **kw: Any) -> dict:
+    return dict(dict(ProviderName="Amazon Web Services", ServiceName="Amazon Elastic Compute Cloud",
+                     ServiceCategory="Compute", ChargeCategory="Usage", day="2026-09-03", cost=cost,
+                     BillingAccountId="111122223333", ResourceId=resource, tags=tags), **kw)
+
+
+def test_suggested_spelling_of_a_tag_key_on_equal_dollars_whatever_the_row_order() -> None:
+    """'CostCenter' and 'cost_center' (a key outside the policy) on two instances of $50 each: the audit tells
+    the owners to rename one to the other. The spelling with the most dollars wins; on equal dollars the one on
+    more charges, then the first in code-point order -- 'CostCenter' from either order (before: the pick followed
+    the scan, so one order said rename CostCenter, the other rename cost_center)."""
+    rows = [_charge("i-0a1", {"CostCenter": "cc-4410"}), _charge("i-0b2", {"cost_center": "cc-4410"})]
+
+    def variants(con: Any, sc: Any) -> list[str]:
+        v = tg.TagAudit(con, scope=sc).violations()
+        return sorted(v[(v.type == "key variant") & v.key.isna()].action)
+
+    got = _in_two_orders(rows, variants)
+    assert got[0] == got[1] == ['rename tag "cost_center" to "CostCenter"']
+
+
+def test_consolidated_spelling_of_a_tag_value_on_equal_dollars_whatever_the_row_order() -> None:
+    """team=Vision and team=vision on $50 each are one team; its name is the spelling with the most dollars, on
+    equal dollars the first in code-point order ('Vision'), from either order."""
+    rows = [_charge("i-0a1", {"team": "Vision"}), _charge("i-0b2", {"team": "vision"})]
+
+    def teams(con: Any, sc: Any) -> list[str]:
+        return [r[0] for r in con.execute(f"SELECT DISTINCT {sc.attribution.label_sql('team')} "
+                                          f"FROM {sc.rows_sql()}").fetchall()]
+
+    got = _in_two_orders(rows, teams)
+    assert got[0] == got[1] == ["Vision"]
+
+
+def test_owner_of_a_resource_on_equal_dollars_whatever_the_row_order() -> None:
+    """An instance retagged mid-day from vision to nlp bills $10 under each: the work list names one owner, the
+    one with the most dollars, on equal dollars the first by name ('nlp'), from either order."""
+    rows = [_charge("i-0a1", {"team": "vision"}, cost="10.00", x_UsageType="BoxUsage:g5.xlarge"),
+            _charge("i-0a1", {"team": "nlp"}, cost="10.00", x_UsageType="EBSOptimized:g5.xlarge")]
+    got = _in_two_orders(rows, lambda con, sc: sm.resource_owners(con, sc, ["i-0a1"]))
+    assert got[0] == got[1] == {"i-0a1": "nlp"}
+
+
+def test_billing_account_renamed_mid_month_has_one_name_on_the_report_cover(tmp_path: Path) -> None:
+    """An account renamed mid-month carries two BillingAccountNames; the report cover names it by its latest name
+    (then the larger name), whatever the order its rows are stored in."""
+    from finops_kit import report
+    from finops_kit.testing import focus_rows
+
+    rows = [_charge("i-0a1", {}, day="2026-09-03", BillingAccountName="acme-research"),
+            _charge("i-0a1", {}, day="2026-09-04", BillingAccountName="acme-ai-research")]
+    names = []
+    for i, ordered in enumerate((rows, rows[::-1])):
+        path = str(tmp_path / f"wh{i}.duckdb")
+        con = fk.connect(path, write=True)
+        con.execute("SET threads = 1")
+        focus_rows(ordered, con)
+        con.execute("CHECKPOINT")
+        con.close()
+        cover = report.data_coverage(path)
+        names.append(json_names(cover))
+    assert names[0] == names[1] == ["acme-ai-research"]
+
+
+def json_names(cover: dict[str, Any]) -> list[str]:
+    """The billing-account names on a report cover."""
+    out = []
+    for p in cover["providers"]:
+        out += [a["name"] for a in p.get("accounts", [])]
+    return out

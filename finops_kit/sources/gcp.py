@@ -117,7 +117,8 @@ AMORTIZE_CUD_FEES = f"""
 fees AS (
   SELECT BillingAccountId, BillingPeriodStart, BillingCurrency, CommitmentDiscountCategory AS cat, sum(BilledCost) AS fee,
     count(DISTINCT CommitmentDiscountId) AS n_ids, count(*) FILTER (WHERE CommitmentDiscountId IS NULL) AS n_anon,
-    any_value(CommitmentDiscountId) AS fee_id, any_value(CommitmentDiscountName) AS fee_name,
+    min(CommitmentDiscountId) AS fee_id,  -- used only when the month's fees are of one commitment id
+    arg_max(CommitmentDiscountName, (ChargePeriodStart, CommitmentDiscountName)) AS fee_name,
     sum(CommitmentDiscountQuantity) AS committed_qty,
     min(ChargePeriodStart) AS fee_start, max(ChargePeriodEnd) AS fee_end
   FROM out WHERE ChargeCategory = 'Purchase' AND CommitmentDiscountType IS NOT NULL GROUP BY ALL
