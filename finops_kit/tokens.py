@@ -42,6 +42,7 @@ from .errors import ConfigError
 from .schema import MONEY
 from .scope import Scope, bind
 from .sources.base import ident, sql_str
+from .sqlutil import derive_once
 
 RULES_ENV = "FINOPS_AI_TOKEN_RULES"
 KINDS = ("service", "capacity", "cache storage", "other", "model", "token", "tier", "unit")
@@ -163,14 +164,15 @@ def rows_sql(con: duckdb.DuckDBPyConnection, sc: Scope, path: str | os.PathLike 
         keep = "(ProviderName, ServiceName) IN (" + ", ".join(
             f"({sql_str(p)}, {sql_str(s)})" for p, s in pairs) + ")"
     block = block_size_sql("PricingUnit")
+    # the rules read ProviderName and the rule columns only: matched once per distinct combination of them
+    keys = ["ProviderName", *sorted({r.column for r in rs} - {"ProviderName"})]
+    derived = {"x_AiService": _case("service", rs), "_capacity": _case("capacity", rs),
+               "_cache_storage": _case("cache storage", rs), "_other": _case("other", rs),
+               "x_AiModel": _case("model", rs), "_token": _case("token", rs), "_tier": _case("tier", rs),
+               "x_TokenBatch": _case("tier", rs, then="batch"), "_unit": _case("unit", rs)}
+    ai_rows = f"(SELECT * FROM {sc.rows_sql(rowid=True)} WHERE {keep})"
     return f"""(
-      WITH r AS (
-        SELECT *, {_case('service', rs)} AS x_AiService, {_case('capacity', rs)} AS _capacity,
-               {_case('cache storage', rs)} AS _cache_storage, {_case('other', rs)} AS _other,
-               {_case('model', rs)} AS x_AiModel, {_case('token', rs)} AS _token,
-               {_case('tier', rs)} AS _tier, {_case('tier', rs, then='batch')} AS x_TokenBatch,
-               {_case('unit', rs)} AS _unit
-        FROM {sc.rows_sql(rowid=True)} WHERE {keep}),
+      WITH r AS (SELECT * FROM {derive_once(ai_rows, keys, derived)}),
       c AS (
         SELECT *, CASE
             WHEN ChargeCategory IS DISTINCT FROM 'Usage' THEN 'not usage'
