@@ -42,6 +42,7 @@ from functools import cache
 
 from .datafiles import data_rows
 from .sources.base import ident, sql_str
+from .sqlutil import derive_once
 from .warehouse import FOCUS_TABLE
 
 #: Roles of data/usage_units.csv, and the order in which a resource's rows decide its pricing class.
@@ -49,11 +50,14 @@ ROLES = ("accelerator", "instance", "vcpu", "memory", "license", "none")
 
 #: Pricing class of a row: 'Spot' = PricingCategory Dynamic (or an AWS SpotUsage usage type), 'Committed' =
 #: Committed or a commitment discount, 'On-demand' = Standard.
-PRICING_SQL = """CASE
-  WHEN PricingCategory = 'Dynamic' OR regexp_matches(coalesce(x_UsageType, ''), '(?i)SpotUsage') THEN 'Spot'
+_PRICING = """CASE
+  WHEN PricingCategory = 'Dynamic' OR {spot_usage_type} THEN 'Spot'
   WHEN PricingCategory = 'Committed' OR CommitmentDiscountId IS NOT NULL THEN 'Committed'
   WHEN PricingCategory = 'Standard' THEN 'On-demand'
   ELSE coalesce(PricingCategory, '(none)') END"""
+#: An AWS spot usage type (``USE1-SpotUsage:p4d.24xlarge``).
+SPOT_USAGE_TYPE_SQL = "regexp_matches(coalesce(x_UsageType, ''), '(?i)SpotUsage')"
+PRICING_SQL = _PRICING.format(spot_usage_type=SPOT_USAGE_TYPE_SQL)
 
 #: The measures :func:`row_sql` adds to a row (all DOUBLE; NULL = the row does not measure it).
 MEASURES = ("instance_hours", "accelerator_hours", "vcpu_hours")
@@ -170,8 +174,15 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     ``source`` is the FOCUS table or a FROM item over it (e.g. :meth:`finops_kit.scope.Scope.rows_sql`, whose
     ``_rowid`` and converted money then pass through).
     """
-    hours = (f"CASE WHEN ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
-             f"THEN CAST(ConsumedQuantity AS DOUBLE) * {hours_per_unit_sql()} END")
+    # the unit rules, the catalog key, the hours per unit and the spot usage type read these few columns only:
+    # evaluated once per distinct combination of them, not per row
+    base = ["ProviderName", "x_InstanceType", "x_UsageType", "ConsumedUnit"]
+    keys = [*base, *sorted({r["column"] for r in usage_rules()} - set(base))]
+    by_type = {"_unit_role": role_sql(), "_instance_type": instance_type_sql(),
+               "_type_key": type_key_sql(instance_type_sql()), "_hours_per_unit": hours_per_unit_sql(),
+               "_spot_usage_type": SPOT_USAGE_TYPE_SQL}
+    hours = ("CASE WHEN ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
+             "THEN CAST(ConsumedQuantity AS DOUBLE) * _hours_per_unit END")
     return f"""
       SELECT _r.* EXCLUDE (_c_type, _c_family, _c_accelerators, _c_accelerator, _c_vcpus),
         CASE WHEN _unit_role = 'instance' THEN _hours
@@ -184,11 +195,10 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
              WHEN _unit_role = 'vcpu' THEN _hours END AS vcpu_hours,
         _c_accelerators AS accelerators_per_instance, _c_accelerator AS accelerator,
         coalesce(_c_family, {_FALLBACK_FAMILY.format(t="lower(_instance_type)")}) AS instance_family
-      FROM (SELECT _s.*, _cat.*
-            FROM (SELECT *, {role_sql()} AS _unit_role, {instance_type_sql()} AS _instance_type,
-                         {hours} AS _hours, {PRICING_SQL} AS _row_pricing
-                  FROM {source} WHERE {where}) _s
-            LEFT JOIN {catalog_values()} ON _cat._c_type = {type_key_sql("_s._instance_type")}) _r"""
+      FROM (SELECT _s.* EXCLUDE (_type_key, _hours_per_unit, _spot_usage_type), _cat.*
+            FROM (SELECT *, {hours} AS _hours, {_PRICING.format(spot_usage_type="_spot_usage_type")} AS _row_pricing
+                  FROM {derive_once(f"(SELECT * FROM {source} WHERE {where})", keys, by_type)}) _s
+            LEFT JOIN {catalog_values()} ON _cat._c_type = _s._type_key) _r"""
 
 
 def accelerated_row_sql() -> str:
