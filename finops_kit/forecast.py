@@ -579,29 +579,60 @@ class Forecast:
         }
 
 
-def _recurring_component(con, dimension: str, value: str, filters: dict | None, as_of: date,
-                         end: date, scope: Any = None) -> pd.DataFrame:
+def _value_rows(con: duckdb.DuckDBPyConnection, dimension: str, filters: dict | None, start: date, end: date,
+                scope: Any, columns: str, by_day: bool, charges: str = "all") -> pd.DataFrame:
+    """One aggregate over [start, end] grouped by the dimension's value (and the day with ``by_day``): every value
+    of a forecast from one scan of the warehouse, instead of one query per value with the value as a filter (the
+    same rows: grouping by the dimension's SQL selects what ``dimension IN (value)`` would)."""
+    day = "CAST(ChargePeriodStart AS DATE) AS day, " if by_day else ""
+    return _exact_frame(con, f"""
+        SELECT {day}{dimension_sql(dimension, scope)} AS value, {columns}
+        FROM {scope.rows_sql(period=False)}
+        WHERE {CHARGES[charges]} AND {filter_sql(filters, scope)} AND ChargePeriodStart >= DATE '{start}'
+          AND ChargePeriodStart < DATE '{end}' + INTERVAL 1 DAY
+        GROUP BY ALL""")
+
+
+def _period_to_date(con: duckdb.DuckDBPyConnection, dimension: str, filters: dict | None, start: date, end: date,
+                    scope: Any) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per value: (all charges, one-time charges) in [start, end], exact."""
+    rows = _value_rows(con, dimension, filters, start, end, scope,
+                       f"sum(EffectiveCost) AS cost, sum(EffectiveCost) FILTER (WHERE {CHARGES['one_time']}) AS ot",
+                       by_day=False)
+    return {v: (Decimal(0) if c is None else c, Decimal(0) if o is None else o)
+            for v, c, o in rows.itertuples(index=False)}
+
+
+def _recurring_by_value(con: duckdb.DuckDBPyConnection, dimension: str, filters: dict | None, as_of: date,
+                        scope: Any = None) -> dict[str, pd.Series]:
+    """Daily recurring charges (float) per value from the first day of the last full month through ``as_of``."""
+    lm_start = (pd.Timestamp(as_of.year, as_of.month, 1) - pd.offsets.MonthBegin(1)).date()
+    rows = _value_rows(con, dimension, filters, lm_start, as_of, scope, "sum(EffectiveCost) AS cost", by_day=True,
+                       charges="recurring")
+    rows = rows[rows["cost"].notna()]  # a day whose recurring rows carry no cost is a day without a charge
+    return {v: pd.Series([float(c) for c in g["cost"]], index=pd.to_datetime(g["day"]))
+            for v, g in rows.groupby("value", sort=False)}
+
+
+def _recurring_component(daily: pd.Series | None, as_of: date, end: date) -> pd.Series:
     """Recurring charges of the last full month, repeated on the same day of month for future months.
 
     Why: subscriptions, support plans and monthly commitment fees are known in advance; a statistical model
-    would only smear them over the month.
+    would only smear them over the month. ``daily``: the value's recurring charges per day from the first day of
+    the last full month through ``as_of`` (:func:`_recurring_by_value`; None: none). A day of the month past the
+    last month's length takes the 28th's charges; a day of this month already billed is not added again.
     """
     last_month_end = date(as_of.year, as_of.month, 1) - timedelta(days=1)
-    lm_start = date(last_month_end.year, last_month_end.month, 1)
-    f = dict(filters or {})
-    if dimension != "total":
-        f[dimension] = value
-    rec = daily_series(con, "total", start=lm_start, end=last_month_end, filters=f, charges="recurring", scope=scope)
     days = pd.date_range(as_of + timedelta(days=1), end, freq="D")
     out = pd.Series(0.0, index=days)
-    if rec.empty:
+    last = daily[daily.index <= pd.Timestamp(last_month_end)] if daily is not None else None
+    if last is None or last.empty:
         return out
-    by_dom = rec.groupby(rec["day"].dt.day)["y"].sum()
-    this_month = daily_series(con, "total", start=date(as_of.year, as_of.month, 1), end=as_of, filters=f,
-                              charges="recurring", scope=scope)
-    billed_doms = set(this_month.loc[this_month["y"] != 0, "day"].dt.day) if not this_month.empty else set()
+    by_dom = {d: 0.0 for d in range(1, last_month_end.day + 1)} | dict(zip(last.index.day, last, strict=True))
+    this = daily[daily.index > pd.Timestamp(last_month_end)]
+    billed_doms = set(this.index[this != 0].day)
     for d in days:
-        dom = min(d.day, 28) if d.day > 28 and d.day not in by_dom.index else d.day
+        dom = min(d.day, 28) if d.day > 28 and d.day not in by_dom else d.day
         if d.month == as_of.month and d.year == as_of.year and dom in billed_doms:
             continue  # already billed this month
         out[d] += float(by_dom.get(dom, 0.0))
@@ -637,10 +668,8 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
     series = daily_series(con, dimension, start=hist_start, end=as_of_d, filters=filters, top=top, scope=sc)
     if values is not None:
         series = series[series["value"].isin(values)]
-    todate = daily_series(con, dimension, start=pstart, end=as_of_d, filters=filters, charges="all", top=None,
-                          scope=sc)
-    one_time = daily_series(con, dimension, start=pstart, end=as_of_d, filters=filters, charges="one_time",
-                            scope=sc)
+    todate = _period_to_date(con, dimension, filters, pstart, as_of_d, sc)  # value -> (all, one-time charges)
+    recurring = _recurring_by_value(con, dimension, filters, as_of_d, sc) if h > 0 else {}
     results: list[Forecast] = []
     for value, g in series.groupby("value", sort=False):
         g = g.sort_values("day")
@@ -648,10 +677,11 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
         g = g[g["day"] >= nz.min()] if len(nz) else g.iloc[0:0]
         hist = g[["day", "y"]].rename(columns={"y": "actual"}).reset_index(drop=True)
         if value == "(other)":
-            actual_td = sum(todate.loc[~todate["value"].isin(series["value"].unique()), "cost"], Decimal(0))
+            shown = set(series["value"].unique())
+            actual_td = sum((a for v, (a, _) in todate.items() if v not in shown), Decimal(0))
         else:
-            actual_td = sum(todate.loc[todate["value"] == value, "cost"], Decimal(0))
-        ot = sum(one_time.loc[one_time["value"] == value, "cost"], Decimal(0))
+            actual_td = todate.get(value, (Decimal(0), Decimal(0)))[0]
+        ot = todate.get(value, (Decimal(0), Decimal(0)))[1]
         fc = Forecast(dimension, value, as_of_d, pstart, end, level, None, hist, pd.DataFrame(), actual_td,
                       one_time_to_date=ot)
         if len(hist) < MIN_HISTORY_DAYS:
@@ -670,7 +700,7 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
         chosen = choose_model(bt) if model == "auto" else model
         mf = fit_forecast(y, h, chosen, level)
         days = pd.date_range(as_of_d + timedelta(days=1), end, freq="D")
-        rec = (_recurring_component(con, dimension, value, filters, as_of_d, end, sc)
+        rec = (_recurring_component(recurring.get(value), as_of_d, end)
                if value != "(other)" else pd.Series(0.0, index=days))
         rm = roadmap_daily(roadmap or [], dimension, value, days, filters)
         extra = rec.to_numpy() + rm.sum(axis=1).to_numpy()

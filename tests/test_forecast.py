@@ -166,6 +166,55 @@ def test_recurring_charges_are_carried_forward_not_modelled():
     assert q.expected_total == pytest.approx(float(q.actual_to_date) + 42 * 100 + 1000, rel=1e-6)
 
 
+
+def _teams_with_recurring_and_one_time() -> list[dict]:
+    """Three teams' usage (Sep 1 .. Nov 19), each with monthly recurring fees on its own days (one missing in
+    November: not billed yet) and a one-time purchase this month; one team has no fee at all."""
+    rows = []
+    for i, team in enumerate(("alpha", "beta", "gamma")):
+        rows += _rows(synthetic(80, seed=10 + i) / (i + 1), "2026-09-01", tags={"team": team})
+        for day, fee in ((("2026-10-01", 700), ("2026-10-15", 300), ("2026-10-31", 50), ("2026-11-01", 700))
+                         if team == "alpha" else (("2026-10-03", 120),) if team == "beta" else ()):
+            rows.append(dict(day=day, cost=fee, ChargeFrequency="Recurring", tags={"team": team}))
+        rows.append(dict(day="2026-11-05", cost=1000 * (i + 1), ChargeFrequency="One-Time", tags={"team": team}))
+    return rows
+
+
+def test_recurring_and_period_to_date_per_value_are_those_of_the_value_alone():
+    con = focus_rows(_teams_with_recurring_and_one_time())
+    by_team = {r.value: r for r in forecast(con, "team", horizon="quarter", model="seasonal_naive",
+                                            backtest_origins=1)}
+    assert set(by_team) == {"alpha", "beta", "gamma"}
+    for team, r in by_team.items():
+        (alone,) = forecast(con, "total", horizon="quarter", model="seasonal_naive", filters={"team": team},
+                            backtest_origins=1)
+        assert r.actual_to_date == alone.actual_to_date and r.one_time_to_date == alone.one_time_to_date
+        assert r.daily["recurring"].tolist() == alone.daily["recurring"].tolist()
+        assert r.expected_total == alone.expected_total
+    rec = by_team["alpha"].daily.set_index("day")["recurring"]
+    # data through Nov 19: October's fees of the 1st, 15th and 31st come again in December (Nov 1 and 15 are past;
+    # October's 30th had no fee, so Nov 30 gets none)
+    assert rec[rec != 0].to_dict() == {pd.Timestamp("2026-12-01"): 700.0, pd.Timestamp("2026-12-15"): 300.0,
+                                       pd.Timestamp("2026-12-31"): 50.0}
+    assert by_team["alpha"].one_time_to_date == 1000 and by_team["gamma"].daily["recurring"].eq(0).all()
+
+
+def test_a_forecast_per_value_asks_the_warehouse_as_often_for_many_values_as_for_one(monkeypatch):
+    # the carried-forward recurring charges and the period's actual and one-time charges of every value come
+    # from one query each, not two or three per value (a team forecast ran 3 + 2 x teams queries)
+    from finops_kit import forecast as fc_mod
+
+    con = focus_rows(_teams_with_recurring_and_one_time())
+    queries: list[str] = []
+    real = fc_mod._exact_frame
+    monkeypatch.setattr(fc_mod, "_exact_frame", lambda c, sql: queries.append(sql) or real(c, sql))
+    counts = []
+    for values in (["alpha"], ["alpha", "beta", "gamma"]):
+        queries.clear()
+        assert len(forecast(con, "team", horizon="month", model="seasonal_naive", values=values)) == len(values)
+        counts.append(len(queries))
+    assert counts[0] == counts[1] <= 3
+
 def test_periods_and_bad_parameters():
     assert period_end(date(2026, 11, 27), "quarter") == date(2026, 12, 31)
     assert period_start(date(2026, 11, 27), "quarter") == date(2026, 10, 1)
