@@ -91,25 +91,60 @@ def expected_and_sigma(y: np.ndarray, rules: Rules = Rules()) -> tuple[np.ndarra
             resid = np.asarray(res.resid, float)
             sig = np.full(n, MAD_SCALE * np.median(np.abs(resid - np.median(resid))))
         return exp_, sig
-    for t in range(rules.min_history, n):
-        lo = max(0, t - rules.window)
-        w = y[lo:t]
-        m = np.median(w)
-        # weekday factors from a longer history (8 weeks) than the level: 4 points a weekday would overfit the
-        # noise and shrink the residuals, flagging ordinary days
-        flo = max(0, t - 8 * 7)
-        factor = _weekday_factors(y[flo:t], flo, float(np.median(y[flo:t]))) \
-            if rules.weekly and t - flo >= 28 else None
-        if factor is None:
-            exp_[t] = m
-            sig[t] = MAD_SCALE * np.median(np.abs(w - m))
-            continue
-        # weekly profile: judge a Monday against Mondays. Deseasonalize the window by each weekday's factor,
-        # take the median and MAD of that, and scale both back by the factor of day t's weekday.
-        adj = w / factor[(np.arange(lo, t)) % 7]
-        m_adj = np.median(adj)
-        exp_[t] = m_adj * factor[t % 7]
-        sig[t] = MAD_SCALE * np.median(np.abs(adj - m_adj)) * factor[t % 7]
+    # days with a whole window (and 8 weeks of weekday history when weekly) are judged all at once, the first few
+    # day by day: the same numbers either way (numpy's median along an axis is the 1-D median of each row)
+    full = min(max(rules.min_history, rules.window, 8 * 7 if rules.weekly else 0), n)
+    for t in range(rules.min_history, full):
+        exp_[t], sig[t] = _judge_day(y, t, rules)
+    if full < n:
+        ts = np.arange(full, n)
+        exp_[ts], sig[ts] = _judge_days(y, ts, rules)
+    return exp_, sig
+
+
+def _judge_day(y: np.ndarray, t: int, rules: Rules) -> tuple[float, float]:
+    """Expected value and σ̂ of day t from the days before it (see :func:`expected_and_sigma`)."""
+    lo = max(0, t - rules.window)
+    w = y[lo:t]
+    m = np.median(w)
+    # weekday factors from a longer history (8 weeks) than the level: 4 points a weekday would overfit the
+    # noise and shrink the residuals, flagging ordinary days
+    flo = max(0, t - 8 * 7)
+    factor = _weekday_factors(y[flo:t], flo, float(np.median(y[flo:t]))) \
+        if rules.weekly and t - flo >= 28 else None
+    if factor is None:
+        return m, MAD_SCALE * np.median(np.abs(w - m))
+    # weekly profile: judge a Monday against Mondays. Deseasonalize the window by each weekday's factor,
+    # take the median and MAD of that, and scale both back by the factor of day t's weekday.
+    adj = w / factor[(np.arange(lo, t)) % 7]
+    m_adj = np.median(adj)
+    return m_adj * factor[t % 7], MAD_SCALE * np.median(np.abs(adj - m_adj)) * factor[t % 7]
+
+
+def _judge_days(y: np.ndarray, ts: np.ndarray, rules: Rules) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_judge_day` for days ``ts`` that all have a whole window (and 8 weeks before them when weekly), as
+    array operations over one row per day."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    w = sliding_window_view(y, rules.window)[ts - rules.window]  # row i: y[t - window:t] for t = ts[i]
+    m = np.median(w, axis=1)
+    exp_, sig = m, MAD_SCALE * np.median(np.abs(w - m[:, None]), axis=1)
+    if not rules.weekly:
+        return exp_, sig
+    hist = sliding_window_view(y, 8 * 7)[ts - 8 * 7]  # 8 weeks before each day: column c is weekday (t + c) % 7
+    level = np.median(hist, axis=1)
+    by_col = np.median(hist.reshape(len(ts), 8, 7), axis=1) / level[:, None]
+    factor = np.take_along_axis(by_col, (np.arange(7)[None, :] - ts[:, None]) % 7, axis=1)  # column = weekday
+    ok = (level > 0) & np.all(factor > 0, axis=1) & np.all(np.isfinite(factor), axis=1)  # as _weekday_factors
+    if not ok.any():
+        return exp_, sig
+    t, w, factor = ts[ok], w[ok], factor[ok]
+    adj = w / np.take_along_axis(factor, (t[:, None] - rules.window + np.arange(rules.window)[None, :]) % 7, axis=1)
+    m_adj = np.median(adj, axis=1)
+    today = factor[np.arange(len(t)), t % 7]
+    exp_, sig = exp_.copy(), sig.copy()
+    exp_[ok] = m_adj * today
+    sig[ok] = MAD_SCALE * np.median(np.abs(adj - m_adj[:, None]), axis=1) * today
     return exp_, sig
 
 

@@ -167,3 +167,25 @@ def test_default_scan_covers_the_scope_and_says_what_it_covered(sample_warehouse
         assert text.startswith(f"Scanned {window_start} .. ") and "team (" in text and "28 days" in text
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("rules", [an.Rules(), an.Rules(weekly=True), an.Rules(window=35, weekly=True),
+                                   an.Rules(window=7, min_history=3)], ids=["default", "weekly", "w35", "w7"])
+def test_days_judged_at_once_get_the_numbers_of_days_judged_one_by_one(rules):
+    # expected_and_sigma judges every day with a whole window as array operations (one row per day): each day's
+    # expected value and σ̂ must be exactly those of the day-by-day rule, with and without the weekday profile,
+    # on spend shaped like the samples (weekly pattern, a trend, zero days, a spike, a team that goes negative
+    # with a credit so its weekday factors are unusable on some days)
+    rng = np.random.default_rng(7)
+    t = np.arange(200)
+    week = np.array([1.0, 1.05, 1.04, 1.02, 0.98, 0.6, 0.55])
+    series = [np.round((800 + 2 * t) * week[t % 7] + rng.normal(0, 30, 200), 2),
+              np.where(rng.random(200) < 0.3, 0.0, np.round(rng.gamma(2.0, 50.0, 200), 2)),
+              np.round(np.r_[rng.normal(40, 5, 120), rng.normal(-5, 20, 80)], 2)]
+    series[0][150] += 4000.0
+    for y in series:
+        exp_, sig = an.expected_and_sigma(y, rules)
+        one = [an._judge_day(y, d, rules) for d in range(rules.min_history, len(y))]
+        assert np.isnan(exp_[:rules.min_history]).all()
+        assert exp_[rules.min_history:].tolist() == [e for e, _ in one]
+        assert sig[rules.min_history:].tolist() == [s for _, s in one]
