@@ -247,25 +247,33 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     :func:`row_sql`.
     """
     key = "ProviderName, ResourceId, ChargePeriodStart"
-    win = f"OVER (PARTITION BY {key})"
     rank = anchor_order_sql()
+    # the instance's anchor and measured hours per (provider, resource, charge period): one GROUP BY joined back
+    # (NULL-safe on provider and period), not five window functions over as many partitions
+    same = " AND ".join(f"_a.{c} IS NOT DISTINCT FROM _rows.{c}" for c in ("ProviderName", "ChargePeriodStart"))
     return f"""
       WITH _u AS ({row_sql(f"({where}) AND ChargeCategory IN ('Usage', 'Credit')", source)}),
       _acc_keys AS (SELECT DISTINCT {key} FROM _u WHERE ResourceId IS NOT NULL AND {accelerated_row_sql()}),
       _rows AS (
         SELECT _u.* FROM _u LEFT JOIN _acc_keys k USING ({key})
         WHERE (ResourceId IS NULL AND {accelerated_row_sql()}) OR k.ResourceId IS NOT NULL),
+      _anchor AS (
+        SELECT {key},
+          arg_min(_row_pricing, {rank}) AS _anchor_pricing,
+          arg_min(_instance_type, {rank}) AS _anchor_type,
+          arg_min(instance_family, {rank}) AS _anchor_family,
+          bool_or(instance_hours IS NOT NULL) AS _any_instance_hours,
+          bool_or(accelerator_hours IS NOT NULL) AS _any_accelerator_hours
+        FROM _rows WHERE ResourceId IS NOT NULL GROUP BY ALL),
       _inst AS (
-        SELECT *,
+        SELECT _rows.*,
           ChargeCategory = 'Usage' AND _unit_role IN ('instance', 'accelerator') AS _own,
-          CASE WHEN ResourceId IS NOT NULL THEN arg_min(_row_pricing, {rank}) {win} END AS _anchor_pricing,
-          CASE WHEN ResourceId IS NOT NULL THEN arg_min(_instance_type, {rank}) {win} END AS _anchor_type,
-          CASE WHEN ResourceId IS NOT NULL THEN arg_min(instance_family, {rank}) {win} END AS _anchor_family,
-          CASE WHEN ResourceId IS NOT NULL THEN bool_or(instance_hours IS NOT NULL) {win}
+          _a._anchor_pricing, _a._anchor_type, _a._anchor_family,
+          CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_instance_hours
                ELSE instance_hours IS NOT NULL END AS has_instance_hours,
-          CASE WHEN ResourceId IS NOT NULL THEN bool_or(accelerator_hours IS NOT NULL) {win}
+          CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_accelerator_hours
                ELSE accelerator_hours IS NOT NULL END AS has_accelerator_hours
-        FROM _rows)
+        FROM _rows LEFT JOIN _anchor _a ON _a.ResourceId = _rows.ResourceId AND {same})
       SELECT * EXCLUDE (_unit_role, _instance_type, _hours, _row_pricing, _anchor_pricing, _anchor_type,
                         _anchor_family, instance_family, _own),
              CASE WHEN _own THEN _instance_type ELSE coalesce(_anchor_type, _instance_type) END AS instance_type,
