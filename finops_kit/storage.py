@@ -42,6 +42,7 @@ import pandas as pd
 
 from .errors import ConfigError, InputError
 from .sources.base import sql_str
+from .sqlutil import first_match
 from .units import quantity_in, total, unit_key
 from .units import volume_units_values as _units
 
@@ -120,17 +121,17 @@ def rule_case(rules: Sequence[dict[str, str]], text_expr: str = ROW_TEXT) -> str
     Its value depends only on ProviderName, ServiceName and the columns of ``text_expr``, which take a few hundred
     distinct combinations in a bill of millions of rows; DuckDB decorrelates the subquery into a join on exactly
     those distinct values (a delim join, NULL-safe), so the regular expressions run once per combination and the
-    result is the same rule for every row (measured 1.2 s -> 0.14 s on the sample warehouse).
+    result is the same rule for every row (measured 1.2 s -> 0.14 s on the sample warehouse). The rules of one
+    provider and service test those patterns once (:func:`~finops_kit.sqlutil.first_match`).
     """
-    whens = [
-        f"WHEN regexp_matches(coalesce(_fk_provider, ''), {sql_str('(?i)' + r['provider_pattern'])}) "
-        f"AND regexp_matches(coalesce(_fk_service, ''), {sql_str('(?i)' + r['service_pattern'])}) "
-        f"AND regexp_matches(_fk_text, {sql_str('(?i)' + r['pattern'])}) THEN {i}"
-        for i, r in enumerate(rules)
-    ]
-    if not whens:
+    if not rules:
         return "CAST(NULL AS INTEGER)"
-    return (f"(SELECT CASE {' '.join(whens)} END FROM (SELECT ProviderName AS _fk_provider, "
+    first = first_match([
+        (f"regexp_matches(coalesce(_fk_provider, ''), {sql_str('(?i)' + r['provider_pattern'])}) "
+         f"AND regexp_matches(coalesce(_fk_service, ''), {sql_str('(?i)' + r['service_pattern'])})",
+         f"regexp_matches(_fk_text, {sql_str('(?i)' + r['pattern'])})", str(i))
+        for i, r in enumerate(rules)])
+    return (f"(SELECT {first} FROM (SELECT ProviderName AS _fk_provider, "
             f"ServiceName AS _fk_service, {text_expr} AS _fk_text))")
 
 

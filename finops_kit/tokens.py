@@ -42,7 +42,7 @@ from .errors import ConfigError
 from .schema import MONEY
 from .scope import Scope, bind
 from .sources.base import ident, sql_str
-from .sqlutil import derive_once
+from .sqlutil import derive_once, first_match
 
 RULES_ENV = "FINOPS_AI_TOKEN_RULES"
 KINDS = ("service", "capacity", "cache storage", "other", "model", "token", "tier", "unit")
@@ -113,22 +113,21 @@ def rules_frame(path: str | os.PathLike | None = None) -> pd.DataFrame:
                           "value": r.value, "batch": r.batch, "source": r.source} for r in rules(path)])
 
 
-def _when(r: Rule) -> str:
+def _provider_test(r: Rule) -> str:
     prov = r.provider_pattern.strip()
-    test = f"regexp_matches(coalesce(CAST({ident(r.column)} AS VARCHAR), ''), {sql_str(r.pattern)})"
-    if prov not in ("", ".*", "(?i).*"):
-        test = f"regexp_matches(coalesce(ProviderName, ''), {sql_str(prov)}) AND {test}"
-    return test
+    return "TRUE" if prov in ("", ".*", "(?i).*") else f"regexp_matches(coalesce(ProviderName, ''), {sql_str(prov)})"
 
 
 def _case(kind: str, rs: tuple[Rule, ...], then: str = "value") -> str:
-    """CASE over the rules of one kind (first match wins), giving the rule's value (or batch flag)."""
-    whens = [f"WHEN {_when(r)} THEN {sql_str(r.value) if then == 'value' else ('TRUE' if r.batch else 'FALSE')}"
-             for r in rs if r.kind == kind]
-    if not whens:
+    """CASE over the rules of one kind (first match wins), giving the rule's value (or batch flag); consecutive
+    rules of one provider test its pattern once (:func:`~finops_kit.sqlutil.first_match`)."""
+    own = [r for r in rs if r.kind == kind]
+    if not own:
         return "CAST(NULL AS VARCHAR)" if then == "value" else "FALSE"
-    default = "" if then == "value" else " ELSE FALSE"
-    return "CASE " + " ".join(whens) + default + " END"
+    return first_match(
+        [(_provider_test(r), f"regexp_matches(coalesce(CAST({ident(r.column)} AS VARCHAR), ''), {sql_str(r.pattern)})",
+          sql_str(r.value) if then == "value" else ("TRUE" if r.batch else "FALSE")) for r in own],
+        None if then == "value" else "FALSE")
 
 
 def block_size_sql(unit: str) -> str:
