@@ -40,11 +40,13 @@ from .storage import (
     _rules,
     checked_dimensions,
     frame,
+    frame_over,
+    over,
     quantity_in,
     read_table,
     rule_case,
     scoped,
-    storage_rows,
+    storage_rows_sql,
     unit_key,
     values_sql,
 )
@@ -76,10 +78,15 @@ def _region_codes() -> str:
     return values_sql([(r["code"].upper(), r["region"]) for r in rows], ("code", "region"))
 
 
-def transfer_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
-                  providers: Iterable[str] | str | None = None, config: Any = None, team_key: str = "team",
-                  rules_path: str | None = None, scope: Any = None) -> duckdb.DuckDBPyRelation:
-    """Data-transfer FOCUS rows with their type, direction, source and destination region, GB and cost.
+def transfer_rows(con: duckdb.DuckDBPyConnection, **filters: Any) -> duckdb.DuckDBPyRelation:
+    """:func:`transfer_rows_sql` as a relation."""
+    return con.sql(transfer_rows_sql(con, **filters))
+
+
+def transfer_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
+                      providers: Iterable[str] | str | None = None, config: Any = None, team_key: str = "team",
+                      rules_path: str | None = None, scope: Any = None) -> str:
+    """SQL of the data-transfer FOCUS rows with their type, direction, source and destination region, GB and cost.
 
     Columns: provider, service, transfer_type, direction, month, account, region (source), dest_region, bucket,
     team, ai_workload, usage_type, cost (EffectiveCost, DECIMAL), billed_cost, gb.
@@ -89,7 +96,7 @@ def transfer_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any
     rule_tab = values_sql([(i, r["transfer_type"], r["direction"]) for i, r in enumerate(rules)],
                           ("rule_id", "transfer_type", "direction"))
     pair = "'([A-Z]{2,4}[0-9]?)-([A-Z]{2,4}[0-9]?)-AWS-(In|Out)-Bytes'"
-    return con.sql(f"""
+    return f"""
         WITH src AS (
           SELECT *, {rule_case(rules)} AS _rule, {ROW_TEXT} AS _text
           FROM {sc.rows_sql()}
@@ -110,7 +117,7 @@ def transfer_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any
         LEFT JOIN u up ON up.unit = {unit_key('src.PricingUnit')}
         LEFT JOIN codes c1 ON c1.code = nullif(regexp_extract(coalesce(x_UsageType, ''), {pair}, 1), '')
         LEFT JOIN codes c2 ON c2.code = nullif(regexp_extract(coalesce(x_UsageType, ''), {pair}, 2), '')
-    """)
+    """
 
 
 DIMENSIONS = ("provider", "service", "transfer_type", "direction", "month", "account", "region", "dest_region",
@@ -125,19 +132,19 @@ def by_type(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider
             **filters: Any) -> pd.DataFrame:
     """Transfer spend (EffectiveCost) and GB per dimension, with the effective $/GB; largest first."""
     dims = _dims(by)
-    rel = transfer_rows(con, **filters)
+    rows = transfer_rows_sql(con, **filters)
     g = ", ".join(dims)
-    return frame(rel.query("rel", f"""
+    return frame_over(con, rows, f"""
         SELECT {g}, sum(cost) AS cost, {units.total("gb")} AS gb,
                CAST(sum(cost) AS DOUBLE) / nullif({units.total("gb", "cost IS NOT NULL")}, 0) AS usd_per_gb
         FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
-    """))
+    """)
 
 
 def largest_flows(con: duckdb.DuckDBPyConnection, top: int = 15, **filters: Any) -> pd.DataFrame:
     """The ``top`` outbound flows (provider, service, type, source → destination region, team) by cost."""
-    rel = transfer_rows(con, **filters)
-    return frame(rel.query("rel", f"""
+    rows = transfer_rows_sql(con, **filters)
+    return frame_over(con, rows, f"""
         WITH f AS (
           SELECT provider, service, transfer_type, region, coalesce(dest_region, '') AS dest_region, team,
                  sum(cost) AS cost, {units.total("gb")} AS gb, count(DISTINCT month) AS months
@@ -147,7 +154,7 @@ def largest_flows(con: duckdb.DuckDBPyConnection, top: int = 15, **filters: Any)
                CAST(cost AS DOUBLE) / nullif(gb, 0) AS usd_per_gb
         FROM f ORDER BY cost DESC NULLS LAST, provider, service, transfer_type, region, dest_region, team
         LIMIT {int(top)}
-    """))
+    """)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -234,11 +241,11 @@ def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | N
     list cost).
     """
     table = prices if isinstance(prices, EgressPrices) else load_egress_prices(prices)
-    rel = transfer_rows(con, **filters)
-    monthly = rel.query("rel", f"""
+    rows = transfer_rows_sql(con, **filters)
+    monthly = con.execute(over(rows, f"""
         SELECT provider, month, {units.total("gb")} AS gb, sum(cost) AS billed_cost
         FROM rel WHERE transfer_type = 'Internet egress' AND gb IS NOT NULL GROUP BY ALL ORDER BY provider, month
-    """).fetchall()
+    """)).fetchall()
     out = []
     for provider, month, gb, billed in monthly:
         tiers = table.get(provider, "Internet egress")
@@ -268,14 +275,14 @@ def cross_region_training(con: duckdb.DuckDBPyConnection, *, min_cost: float = 0
     current $/GB-month (``replica_monthly_cost``, excluding the one-time copy) — when the replica is cheaper,
     co-locate the data with the compute.
     """
-    rel = transfer_rows(con, **filters)
-    flows = frame(rel.query("rel", f"""
+    rows = transfer_rows_sql(con, **filters)
+    flows = frame_over(con, rows, f"""
         SELECT provider, month, bucket, team, service, region, dest_region, {units.total("gb")} AS gb,
                sum(cost) AS cost, bool_or(regexp_matches(service, {sql_str(STORAGE_SERVICE_RE)})) AS from_storage_service
         FROM rel
         WHERE transfer_type = 'Inter-region' AND direction = 'out'
         GROUP BY ALL ORDER BY ALL
-    """))
+    """)
     if flows.empty:
         return flows.drop(columns=["from_storage_service"]).assign(
             ai_spend_in_dest=[], bucket_gb=[], source_is_storage=[], reads_of_bucket=[], replica_monthly_cost=[])
@@ -287,11 +294,11 @@ def cross_region_training(con: duckdb.DuckDBPyConnection, *, min_cost: float = 0
         WHERE x_AiWorkload IS NOT NULL AND RegionId IS NOT NULL
         GROUP BY ALL
     """))
-    st = frame(storage_rows(con, **filters).query("st", f"""
+    st = frame_over(con, storage_rows_sql(con, **filters), f"""
         SELECT provider, month, bucket, {units.total("gb_month", "charge_kind = 'storage'")} AS bucket_gb,
                sum(cost) FILTER (WHERE charge_kind = 'storage') AS storage_cost
         FROM st GROUP BY ALL
-    """))
+    """, name="st")
     df = flows.merge(ai, on=["provider", "month", "dest_region"], how="inner")
     df = df.merge(st, on=["provider", "month", "bucket"], how="left")
     # a source is storage when the service is an object store or the resource also bills storage (CUR 2.0 puts

@@ -175,10 +175,15 @@ ACCOUNT_EXPR = "coalesce(nullif(SubAccountName, ''), nullif(SubAccountId, ''), B
 # ----------------------------------------------------------------------------------------------------------------
 # classified rows and the inventory
 
-def storage_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
-                 providers: Iterable[str] | str | None = None, config: Any = None, team_key: str = "team",
-                 rules_path: str | None = None, scope: Any = None) -> duckdb.DuckDBPyRelation:
-    """Storage-related FOCUS rows with their class and charge kind, normalized volumes and dimensions.
+def storage_rows(con: duckdb.DuckDBPyConnection, **filters: Any) -> duckdb.DuckDBPyRelation:
+    """:func:`storage_rows_sql` as a relation."""
+    return con.sql(storage_rows_sql(con, **filters))
+
+
+def storage_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
+                     providers: Iterable[str] | str | None = None, config: Any = None, team_key: str = "team",
+                     rules_path: str | None = None, scope: Any = None) -> str:
+    """SQL of the storage-related FOCUS rows with their class and charge kind, normalized volumes and dimensions.
 
     Columns: provider, service, storage_class, charge_kind, operation, month, account, region, bucket, team
     (the attribution of ``tag_policy``: a valid value, ``(shared)`` or ``(untagged)``), usage_type, cost
@@ -189,7 +194,7 @@ def storage_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any 
     rules = storage_rules(rules_path)
     rule_tab = values_sql([(i, r["storage_class"], r["charge_kind"], r["operation"] or None)
                            for i, r in enumerate(rules)], ("rule_id", "storage_class", "charge_kind", "operation"))
-    return con.sql(f"""
+    return f"""
         WITH src AS (
           SELECT *, {rule_case(rules)} AS _rule FROM {sc.rows_sql()}
         ), u AS (SELECT * FROM {_units()})
@@ -203,7 +208,28 @@ def storage_rows(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any 
         JOIN {rule_tab.replace(' AS t(', ' AS r(')} ON r.rule_id = src._rule
         LEFT JOIN u uc ON uc.unit = {unit_key('src.ConsumedUnit')}
         LEFT JOIN u up ON up.unit = {unit_key('src.PricingUnit')}
-    """)
+    """
+
+
+def over(rows_sql: str, sql: str, name: str = "rel") -> str:
+    """SQL: ``sql`` (a SELECT, possibly WITH ...) reading the rows of ``rows_sql`` as the CTE ``name``.
+
+    Why one statement instead of a relation's ``.query(name, sql)``: that creates a temporary view (binding the
+    whole row SQL), queries it (binding it again) and drops it, for every table of a report; and a query over a
+    temporary view is never reused by :mod:`finops_kit.querycache`. As one statement over the warehouse's own table
+    it is planned once and, when it already ran on this warehouse state, not run again.
+    """
+    body = sql.strip()
+    if body[:4].upper() == "WITH" and body[4:5].isspace():
+        return f"WITH {name} AS ({rows_sql}),\n{body[5:]}"
+    return f"WITH {name} AS ({rows_sql})\n{body}"
+
+
+def frame_over(con: duckdb.DuckDBPyConnection, rows_sql: str, sql: str, name: str = "rel") -> pd.DataFrame:
+    """:func:`over` as a frame (DECIMAL kept as Decimal), through the query cache."""
+    from .querycache import frame as cached
+
+    return cached(con, over(rows_sql, sql, name))
 
 
 DIMENSIONS = ("provider", "service", "storage_class", "charge_kind", "month", "account", "region", "bucket", "team")
@@ -231,7 +257,7 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
     Sorted by cost, largest first.
     """
     dims = _dims(by)
-    rel = storage_rows(con, **filters)
+    rows = storage_rows_sql(con, **filters)
     g = ", ".join(dims)
     kinds = ", ".join(f"sum(cost) FILTER (WHERE charge_kind = {sql_str(k)}) AS {k}_cost" for k in CHARGE_KINDS)
     sql = f"""
@@ -243,7 +269,7 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
                {total("items", "charge_kind = 'request'")} AS requests
         FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
     """
-    df = frame(rel.query("rel", sql))
+    df = frame_over(con, rows, sql)
     for k in CHARGE_KINDS:
         col = f"{k}_cost"
         df[col] = df[col].map(lambda v: Decimal(0) if v is None or (isinstance(v, float) and math.isnan(v)) else v)
@@ -255,14 +281,14 @@ def monthly(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider
     """Per month: average GB stored (storage GB-months), storage cost, all storage-related cost, and ``closed``
     (False for a month whose billing period is still open: its GB-months and cost cover only the days billed)."""
     dims = [d for d in _dims(by) if d != "month"]
-    rel = storage_rows(con, **filters)
+    rows = storage_rows_sql(con, **filters)
     g = ", ".join(["month", *dims])
-    return frame(rel.query("rel", f"""
+    return frame_over(con, rows, f"""
         SELECT {g}, coalesce({total("gb_month", "charge_kind = 'storage'")}, 0) AS gb,
                sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE charge_kind = 'storage'), 0) AS storage_cost,
                bool_and(closed) AS closed
         FROM rel GROUP BY {g} ORDER BY {g}
-    """))
+    """)
 
 
 def growth(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = "provider", *, window: int = 6,
@@ -310,12 +336,12 @@ def charges(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider
             **filters: Any) -> pd.DataFrame:
     """Cost by charge kind (request, retrieval, early deletion, monitoring, transition, overhead, storage)."""
     dims = _dims(by)
-    rel = storage_rows(con, **filters)
+    rows = storage_rows_sql(con, **filters)
     g = ", ".join([*dims, "charge_kind"])
-    return frame(rel.query("rel", f"""
+    return frame_over(con, rows, f"""
         SELECT {g}, sum(cost) AS cost, {total("gb")} AS gb, {total("items")} AS items
         FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
-    """))
+    """)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -542,9 +568,9 @@ NOT_TARGETS = {"S3 Reduced Redundancy"}
 
 def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str, Any]) -> pd.DataFrame:
     """Per provider, group and storage class: current GB (last closed month), span, activity (monthly averages)."""
-    rel = storage_rows(con, **filters)
+    rows = storage_rows_sql(con, **filters)
     grp = group_by
-    return frame(rel.query("rel", f"""
+    return frame_over(con, rows, f"""
         WITH st AS (
           SELECT provider, {grp} AS grp, storage_class, month, {total("gb_month")} AS gb, sum(cost) AS cost,
                  bool_and(closed) AS closed
@@ -578,20 +604,19 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
         FROM cur LEFT JOIN act USING (provider, grp)
         WHERE cur.gb > 0
         ORDER BY cur.provider, cur.grp, cur.storage_class
-    """))
+    """)
 
 
 def _egress_gb(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str, Any]) -> dict[tuple, float]:
     """GB per month leaving each storage group (internet, inter-region, CDN): bytes out are bytes read."""
-    from .egress import transfer_rows
+    from .egress import transfer_rows_sql
 
-    rel = transfer_rows(con, **filters)
-    rows = rel.query("rel", f"""
+    rows = con.execute(over(transfer_rows_sql(con, **filters), f"""
         SELECT provider, {group_by} AS grp, {total("gb")} / greatest(count(DISTINCT month), 1) AS gb_month
         FROM rel WHERE direction = 'out' AND transfer_type IN ('Internet egress', 'Inter-region', 'CDN')
           AND regexp_matches(service, '(?i)storage|^s3$') AND gb IS NOT NULL
         GROUP BY ALL
-    """).fetchall()
+    """)).fetchall()
     return {(p, g): float(v or 0) for p, g, v in rows}
 
 
