@@ -631,7 +631,10 @@ class TagAudit:
               WHERE x_AiWorkload = 'Accelerated compute' AND ChargeCategory = 'Usage' AND ResourceId IS NOT NULL
                 AND {cls} IN {classes} AND ChargePeriodEnd > ChargePeriodStart),
             slots AS (
-              SELECT ResourceId, slot, least(used_h / period_h, 1.0) AS frac, cost / n AS cost
+              -- each hour's share of the charge, exact from here (units.MEASURE_SUM_TYPE): a DOUBLE share summed
+              -- over hours and charges changed in its last digits with the order DuckDB's threads add rows in
+              SELECT ResourceId, slot, CAST(least(used_h / period_h, 1.0) AS {units.MEASURE_SUM_TYPE}) AS frac,
+                     CAST(cost / n AS {units.MEASURE_SUM_TYPE}) AS cost
               FROM (SELECT *, unnest(range(date_trunc('hour', s), e, INTERVAL 1 HOUR)) AS slot,
                            len(range(date_trunc('hour', s), e, INTERVAL 1 HOUR)) AS n FROM g)),
             per_slot AS (SELECT ResourceId, slot, least(sum(frac), 1.0) AS frac, sum(cost) AS cost

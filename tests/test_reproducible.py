@@ -110,6 +110,12 @@ def _tagging(con: Any, sc: Any, flip: bool) -> dict[str, Any]:
         "managed_ai_services": tg.managed_ai_services(con, scope=sc),
         "coverage": audit.coverage(),
         "coverage_ai": audit.coverage(ai_only=True),
+        "coverage_by": [audit.coverage(dim) for dim in ("provider", "account", "service", "month")],
+        "violations": audit.violations(),
+        "key_map": audit.key_map(),
+        "top_values": audit.top_values(),
+        "environments": audit.environments(),
+        "always_on_gpus": audit.always_on_gpus(),
     }
 
 
