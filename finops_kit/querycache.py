@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import re
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,7 @@ def warehouse_state(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def _walk(node: Any, tables: set[tuple[str, str, str]], ctes: set[str], functions: set[str],
-          table_functions: list[str]) -> None:
+          table_functions: list[str], calls: set[str]) -> None:
     if isinstance(node, dict):
         kind = node.get("type")
         if kind == "BASE_TABLE":
@@ -137,25 +138,26 @@ def _walk(node: Any, tables: set[tuple[str, str, str]], ctes: set[str], function
             table_functions.append(json.dumps(node.get("function"))[:80])
         if node.get("class") == "FUNCTION" and node.get("function_name"):
             functions.add(str(node["function_name"]).lower())
+            calls.add(str(node["function_name"]).lower())
         if node.get("class") == "COLUMN_REF" and len(node.get("column_names") or []) == 1:
             functions.add(str(node["column_names"][0]).lower())  # current_date & co. parse as bare names
         cte_map = node.get("cte_map")
         if isinstance(cte_map, dict):
             ctes.update(str(e.get("key")) for e in cte_map.get("map", []) if isinstance(e, dict))
         for v in node.values():
-            _walk(v, tables, ctes, functions, table_functions)
+            _walk(v, tables, ctes, functions, table_functions, calls)
     elif isinstance(node, list):
         for v in node:
-            _walk(v, tables, ctes, functions, table_functions)
+            _walk(v, tables, ctes, functions, table_functions, calls)
 
 
-_parsed: OrderedDict[str, tuple[frozenset[tuple[str, str, str]], frozenset[str], frozenset[str]] | None] = \
-    OrderedDict()
+#: (tables read, CTE names, function and bare names, names called as functions) of one SELECT.
+Parsed = tuple[frozenset[tuple[str, str, str]], frozenset[str], frozenset[str], frozenset[str]]
+_parsed: OrderedDict[str, Parsed | None] = OrderedDict()
 
 
-def _analysis(con: duckdb.DuckDBPyConnection, sql: str
-              ) -> tuple[frozenset[tuple[str, str, str]], frozenset[str], frozenset[str]] | None:
-    """(tables read, CTE names, function and bare names) of one SELECT; None when it is not one parsable SELECT or
+def _analysis(con: duckdb.DuckDBPyConnection, sql: str) -> Parsed | None:
+    """(tables read, CTE names, function and bare names, names called) of one SELECT; None when it is not one parsable SELECT or
     calls a table function. A pure function of the text (DuckDB's parser, no binding): kept per process."""
     k = hashlib.sha256(sql.encode()).hexdigest()
     if k in _parsed:
@@ -169,10 +171,11 @@ def _analysis(con: duckdb.DuckDBPyConnection, sql: str
         tables: set[tuple[str, str, str]] = set()
         ctes: set[str] = set()
         functions: set[str] = set()
+        calls: set[str] = set()
         table_functions: list[str] = []
-        _walk(tree["statements"], tables, ctes, functions, table_functions)
+        _walk(tree["statements"], tables, ctes, functions, table_functions, calls)
         if not table_functions:
-            out = (frozenset(tables), frozenset(c.lower() for c in ctes), frozenset(functions))
+            out = (frozenset(tables), frozenset(c.lower() for c in ctes), frozenset(functions), frozenset(calls))
     _parsed[k] = out
     while len(_parsed) > MEMORY_ENTRIES:
         _parsed.popitem(last=False)
@@ -191,18 +194,56 @@ def cacheable(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     return parsed is not None and _session_ok(con, parsed)
 
 
-Parsed = tuple[frozenset[tuple[str, str, str]], frozenset[str], frozenset[str]]
+
+#: Per connection: (catalog version, names of its session-defined functions and macros at that version).
+_defined_at: weakref.WeakKeyDictionary[Any, tuple[int, frozenset[str]]] = weakref.WeakKeyDictionary()
+#: Names of DuckDB's own functions (``internal``), listed once per process (and again when a call is not among them).
+_builtin: set[str] = set()
+
+
+def _catalog_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """DuckDB's count of the statements on this connection that may change what a name binds to (a macro, table,
+    view, registered DataFrame), or None where this DuckDB does not say."""
+    from duckdb import _seam
+
+    try:
+        return int(_seam.catalog_version(con))
+    except (AttributeError, TypeError, ValueError, duckdb.Error):
+        return None
+
+
+def _session_functions(con: duckdb.DuckDBPyConnection, calls: frozenset[str]) -> frozenset[str]:
+    """The names of the functions and macros defined in this session (not DuckDB's own), as far as ``calls`` needs.
+
+    Why not list them on every lookup: ``duckdb_functions()`` builds all ~3,300 functions' rows, 9 ms, most of a
+    cache hit's cost (105 lookups in a first run of the six reports). What may change the answer between two
+    lookups: a macro, which may take a built-in's name (``CREATE TEMP MACRO lower(x)``) and moves the connection's
+    catalog version; and a Python UDF (``create_function``), which does not move it but cannot take a built-in's
+    name. So a query that calls only built-ins reuses the listing of the same catalog version; one that calls
+    anything else lists again."""
+    version = _catalog_version(con)
+    if version is not None and _builtin and calls <= _builtin:
+        seen = _defined_at.get(con)
+        if seen is not None and seen[0] == version:
+            return seen[1]
+    rows = _rows(con, "SELECT lower(function_name), bool_or(internal), bool_or(NOT internal) FROM duckdb_functions() "
+                      "GROUP BY ALL")  # a name may be both: a macro shadowing a built-in
+    _builtin.update(name for name, builtin, _ in rows if builtin)
+    defined = frozenset(name for name, _, session in rows if session)
+    if version is not None:
+        _defined_at[con] = (version, defined)
+    return defined
 
 
 def _session_ok(con: duckdb.DuckDBPyConnection, parsed: Parsed) -> bool:
     """The checks of :func:`cacheable` that depend on the connection's session, not on the query's text: nothing
     volatile, no session function or macro among the names called, every table read a persistent one of this
     file not shadowed by a temporary object. Run on every lookup, hit or miss."""
-    tables, cte_names, functions = parsed
+    tables, cte_names, functions, calls = parsed
     if any(VOLATILE.fullmatch(f) for f in functions):
         return False
     try:
-        db, persistent, temporary, defined = _rows(con, """
+        db, persistent, temporary = _rows(con, """
             SELECT current_database(),
                    (SELECT coalesce(list(lower(table_name)), []) FROM duckdb_tables()
                      WHERE database_name = current_database() AND schema_name = 'main' AND NOT temporary)
@@ -210,11 +251,11 @@ def _session_ok(con: duckdb.DuckDBPyConnection, parsed: Parsed) -> bool:
                      WHERE database_name = current_database() AND schema_name = 'main' AND NOT temporary
                        AND NOT internal),
                    (SELECT coalesce(list(lower(table_name)), []) FROM duckdb_tables() WHERE temporary)
-                || (SELECT coalesce(list(lower(view_name)), []) FROM duckdb_views() WHERE temporary),
-                   (SELECT list(lower(function_name)) FROM duckdb_functions() WHERE NOT internal)""")[0]
+                || (SELECT coalesce(list(lower(view_name)), []) FROM duckdb_views() WHERE temporary)""")[0]
+        defined = _session_functions(con, calls)
     except duckdb.Error:
         return False
-    persistent, temporary, defined = set(persistent or ()), set(temporary or ()), set(defined or ())
+    persistent, temporary = set(persistent or ()), set(temporary or ())
     if functions & defined:
         return False
     for catalog, schema, name in tables:
@@ -301,7 +342,9 @@ def _read(path: Path) -> tuple[Any, Parsed]:
         raise ValueError(f"{path}: {exc}") from None
     meta = dict(table.schema.metadata or {})
     info = json.loads(meta.pop(_META))
-    parsed = (frozenset(tuple(t) for t in info["tables"]), frozenset(info["ctes"]), frozenset(info["functions"]))
+    names = frozenset(info["functions"])
+    parsed = (frozenset(tuple(t) for t in info["tables"]), frozenset(info["ctes"]), names,
+              frozenset(info.get("calls", names)))
     return table.replace_schema_metadata(meta or None), parsed
 
 
@@ -316,8 +359,9 @@ def _store(path: Path, table: Any, parsed: Parsed) -> None:
     """Write one entry atomically; a cache that cannot be written (read-only, full disk) is simply not used."""
     import pyarrow as pa
 
-    tables, ctes, functions = parsed
-    info = json.dumps({"tables": sorted(tables), "ctes": sorted(ctes), "functions": sorted(functions)})
+    tables, ctes, functions, calls = parsed
+    info = json.dumps({"tables": sorted(tables), "ctes": sorted(ctes), "functions": sorted(functions),
+                       "calls": sorted(calls)})
     stored = table.replace_schema_metadata({**(table.schema.metadata or {}), _META: info.encode()})
     def write(tmp: Path) -> None:
         with pa.OSFile(str(tmp), "wb") as f, pa.ipc.new_file(f, stored.schema) as w:

@@ -177,3 +177,36 @@ def test_a_damaged_entry_is_a_miss_and_off_keeps_nothing(gcp_warehouse, cache, m
     qc.stats.reset()
     assert _figures(gcp_warehouse) == first and qc.stats.misses == qc.stats.hits == 0
     assert not off.exists() and json.dumps(first)
+
+
+def test_functions_are_listed_once_per_catalog_version_and_a_later_macro_or_udf_is_still_seen(
+        gcp_warehouse, cache, monkeypatch):
+    """Listing the session's functions (duckdb_functions(), 9 ms) was most of a hit's cost, on every lookup. It now
+    runs once per catalog version for queries that call only built-ins; a macro created later (it may shadow a
+    built-in, and moves the version) and a UDF (it cannot shadow one) are both still seen."""
+    listings: list[str] = []
+    rows = qc._rows
+
+    def spy(con, sql, params=None):
+        if "duckdb_functions()" in sql:
+            listings.append(sql)
+        return rows(con, sql, params)
+
+    monkeypatch.setattr(qc, "_rows", spy)
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        sql = "SELECT lower(ProviderName) AS p, count(*) AS n FROM focus GROUP BY ALL ORDER BY p"
+        first = qc.frame(con, sql)
+        for _ in range(5):
+            pd.testing.assert_frame_equal(qc.frame(con, sql), first)
+        assert qc.stats.memory_hits == 5 and len(listings) <= 2  # the miss (parse + store) and nothing after
+
+        con.execute("CREATE TEMP MACRO lower(x) AS 'shadowed'")  # after the listing was kept
+        assert not qc.cacheable(con, sql)
+        assert qc.frame(con, sql)["p"].tolist() == ["shadowed"]  # the macro's answer, not the stored one
+
+        con.create_function("fk_test_double", lambda x: 2 * x, ["BIGINT"], "BIGINT")  # no version change
+        udf = "SELECT fk_test_double(count(*)) AS n FROM focus"
+        assert not qc.cacheable(con, udf)
+    finally:
+        con.close()
