@@ -577,8 +577,8 @@ class _CastFailure(Exception):
 
 def _diagnose(con: duckdb.DuckDBPyConnection, source: Source, files: list[str], view: str,
               cause: duckdb.Error) -> InputError:
-    if _unreadable(str(cause)) or _malformed(str(cause)):
-        return _read_error(files, cause)
+    if _unreadable(str(cause)) or _malformed(str(cause)) or "json transform error" in str(cause).lower():
+        return _read_error(files, cause)  # (a JSON value of the wrong kind: located by _read_error)
     # Rows are numbered in the order the files are read. With several threads DuckDB reads a file's chunks in
     # whatever order they finish (a bad value planted at row 3,000 was reported at 5,904), so the diagnosis, which
     # only runs on the failure path, reads on one thread in file order: the same row, every time.
@@ -676,7 +676,81 @@ def _read_error(files: list[str], exc: Exception) -> InputError:
         return InputError(bad, f"malformed JSON ({why or text}); expected one JSON object per line", row=row)
     if csv_line:
         return InputError(bad, f"malformed CSV ({text})", row=max(int(csv_line.group(1)) - 1, 1))
+    transform = re.search(r"json transform error.*?: expected (\w+), but got (\w+): (.+)$", text, re.IGNORECASE)
+    if transform:
+        expected, got, literal = transform.groups()
+        found = _first_json_value(bad, got, literal)
+        if found:
+            row, column = found
+            return with_line(InputError(bad, f"expected {_json_kind(expected)}, got {_json_kind(got, True)}: "
+                                             f"{literal}", row=row, column=column))
     return InputError(bad, f"cannot read file ({text})")
+
+
+#: How DuckDB's JSON transform errors name JSON kinds -> the words of the kit's error line and the Python types.
+_JSON_KINDS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "ARRAY": ("array [...]", (list,)), "OBJECT": ("object {...}", (dict,)), "VARCHAR": ("string", (str,)),
+    "BOOLEAN": ("true/false", (bool,)), "BIGINT": ("number", (int, float)), "UBIGINT": ("number", (int, float)),
+    "DOUBLE": ("number", (int, float)), "NULL": ("null", (type(None),)),
+}
+
+
+def _json_kind(name: str, plain: bool = False) -> str:
+    words = _JSON_KINDS.get(name.upper(), (name.lower(), ()))[0]
+    return words.split(" [")[0].split(" {")[0] if plain else words
+
+
+def _first_json_value(path: str, kind: str, literal: str) -> tuple[int, str] | None:
+    """(data row, field path) of the first record holding ``literal`` (a JSON value, as DuckDB's transform error
+    quotes it) as a value of JSON kind ``kind``, or None.
+
+    Why: DuckDB's JSON reader reports the line its buffer was at, not the record's ('in line 5' and 'in line 1'
+    for a bad value on line 3), and not which field; a user needs both to fix an export. Read on the error path
+    only, line by line (rows are the non-blank lines, as the reader counts records)."""
+    import gzip
+
+    try:
+        want = json.loads(literal)
+    except ValueError:
+        return None  # a value DuckDB shortened: not findable by equality
+    types = _JSON_KINDS.get(kind.upper(), ("", ()))[1]
+    if not types:
+        return None
+
+    def find(node: object, where: str) -> str | None:
+        if isinstance(node, types) and not (bool not in types and isinstance(node, bool)) and node == want \
+                and where:
+            return where
+        if isinstance(node, dict):
+            for k, v in node.items():
+                hit = find(v, f"{where}.{k}" if where else str(k))
+                if hit:
+                    return hit
+        elif isinstance(node, list):
+            for v in node:
+                hit = find(v, where)
+                if hit:
+                    return hit
+        return None
+
+    try:
+        with (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.lower().endswith(".gz")
+              else open(path, encoding="utf-8", errors="replace")) as fh:
+            row = 0
+            for line in fh:
+                if not line.strip():
+                    continue
+                row += 1
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                field = find(record, "")
+                if field:
+                    return row, field
+    except (OSError, EOFError):
+        return None
+    return None
 
 
 def _first_bad_json_line(path: str, upto: int) -> tuple[int, str | None]:

@@ -218,3 +218,29 @@ def test_native_export_row_refused_for_data_quality_is_named(kind, warehouse, tm
     import re
 
     assert_refused(warehouse, [path], rf"{re.escape(path)}, row 5, column '{column}': NULL; {expected}", capsys)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("labels", "oops", "expected array"),                      # labels as a string, not a list of key/value records
+    ("credits", {"name": "x"}, "expected array"),              # one credit record, not a list
+    ("service", ["Compute Engine"], "expected object"),        # a list where the record belongs
+])
+def test_gcp_record_of_the_wrong_json_type_is_named_by_row_and_column(tmp_path, capsys, field, value, expected):
+    """DuckDB's JSON reader said 'JSON transform error ... in line 5: Expected ARRAY, but got VARCHAR: "oops"' for a
+    value on line 3 (its line is where its buffer was, not the record); the error now names the record's row, the
+    line and the field, with what was expected."""
+    import json
+
+    src = sorted(SAMPLES.glob("gcp/*.jsonl.gz"))[0]
+    with gzip.open(src, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(next(fh)) for _ in range(12)]
+    rows[2][field] = value
+    dest = tmp_path / src.name.removesuffix(".gz")
+    dest.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]) + "\n" +  # a blank line: row 4 is on line 5
+                    "".join(json.dumps(r) + "\n" for r in rows[3:]), encoding="utf-8")
+    wh = tmp_path / "wh.duckdb"
+    assert main(["ingest", str(dest), "--warehouse", str(wh)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1, err
+    assert f"{dest}, row 3, column {field!r}: " in err[0] and expected in err[0] and "(line 3)" in err[0], err[0]
+    assert not wh.exists() or fk.connect(str(wh), read_only=True).sql("SELECT count(*) FROM focus").fetchall() == [(0,)]
