@@ -16,6 +16,7 @@ import zlib
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TextIO
 
 import duckdb
 
@@ -42,6 +43,7 @@ from .warehouse import (
     TOLERANCE,
     add_custom_columns,
     connect,
+    in_file_order,
     removed_if_failed,
     scalar,
     warehouse_path,
@@ -579,22 +581,17 @@ def _diagnose(con: duckdb.DuckDBPyConnection, source: Source, files: list[str], 
               cause: duckdb.Error) -> InputError:
     if _unreadable(str(cause)) or _malformed(str(cause)) or "json transform error" in str(cause).lower():
         return _read_error(files, cause)  # (a JSON value of the wrong kind: located by _read_error)
-    # Rows are numbered in the order the files are read. With several threads DuckDB reads a file's chunks in
-    # whatever order they finish (a bad value planted at row 3,000 was reported at 5,904), so the diagnosis, which
-    # only runs on the failure path, reads on one thread in file order: the same row, every time.
-    threads = scalar(con, "SELECT current_setting('threads')")
-    con.execute("SET threads = 1")
-    con.execute("SET preserve_insertion_order = true")
+    # Rows are numbered in the order the files are read: the diagnosis, which only runs on the failure path, reads
+    # on one thread in file order (warehouse.in_file_order), the same row every time.
     try:
-        staged = _stage(source, con, files, view)
-        try:
-            return with_line(source.diagnose(con, staged, cause))
-        finally:
-            con.execute(f"DROP VIEW IF EXISTS {view}")
+        with in_file_order(con):
+            staged = _stage(source, con, files, view)
+            try:
+                return with_line(source.diagnose(con, staged, cause))
+            finally:
+                con.execute(f"DROP VIEW IF EXISTS {view}")
     except duckdb.Error:  # the diagnosis could not read the file either: report what DuckDB said about it
         return _read_error(files, cause)
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
 
 
 def with_line(err: InputError) -> InputError:
@@ -682,22 +679,33 @@ def _read_error(files: list[str], exc: Exception) -> InputError:
         found = _first_json_value(bad, got, literal)
         if found:
             row, column = found
-            return with_line(InputError(bad, f"expected {_json_kind(expected)}, got {_json_kind(got, True)}: "
-                                             f"{literal}", row=row, column=column))
+            what = f"expected {_json_kind(expected)}, got {_json_kind(got, shape=False)}: {literal}"
+            return with_line(InputError(bad, what, row=row, column=column))
     return InputError(bad, f"cannot read file ({text})")
 
 
-#: How DuckDB's JSON transform errors name JSON kinds -> the words of the kit's error line and the Python types.
-_JSON_KINDS: dict[str, tuple[str, tuple[type, ...]]] = {
-    "ARRAY": ("array [...]", (list,)), "OBJECT": ("object {...}", (dict,)), "VARCHAR": ("string", (str,)),
-    "BOOLEAN": ("true/false", (bool,)), "BIGINT": ("number", (int, float)), "UBIGINT": ("number", (int, float)),
-    "DOUBLE": ("number", (int, float)), "NULL": ("null", (type(None),)),
+#: How DuckDB's JSON transform errors name JSON kinds -> (word, shape) of the kit's error line, Python types.
+_JSON_KINDS: dict[str, tuple[str, str, tuple[type, ...]]] = {
+    "ARRAY": ("array", "[...]", (list,)), "OBJECT": ("object", "{...}", (dict,)), "VARCHAR": ("string", "", (str,)),
+    "BOOLEAN": ("true/false", "", (bool,)), "BIGINT": ("number", "", (int, float)),
+    "UBIGINT": ("number", "", (int, float)), "DOUBLE": ("number", "", (int, float)),
+    "NULL": ("null", "", (type(None),)),
 }
 
 
-def _json_kind(name: str, plain: bool = False) -> str:
-    words = _JSON_KINDS.get(name.upper(), (name.lower(), ()))[0]
-    return words.split(" [")[0].split(" {")[0] if plain else words
+def _json_kind(name: str, shape: bool = True) -> str:
+    """'array [...]' for DuckDB's ARRAY (without the shape: 'array'); an unknown kind in lower case."""
+    word, form, _ = _JSON_KINDS.get(name.upper(), (name.lower(), "", ()))
+    return f"{word} {form}" if shape and form else word
+
+
+def _json_text(path: str) -> TextIO:
+    """A JSON-lines file (gzip or not) opened as text for the error-path readers; bad bytes replaced."""
+    import gzip
+
+    if path.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - the caller's with closes it
 
 
 def _first_json_value(path: str, kind: str, literal: str) -> tuple[int, str] | None:
@@ -707,19 +715,16 @@ def _first_json_value(path: str, kind: str, literal: str) -> tuple[int, str] | N
     Why: DuckDB's JSON reader reports the line its buffer was at, not the record's ('in line 5' and 'in line 1'
     for a bad value on line 3), and not which field; a user needs both to fix an export. Read on the error path
     only, line by line (rows are the non-blank lines, as the reader counts records)."""
-    import gzip
-
     try:
         want = json.loads(literal)
     except ValueError:
         return None  # a value DuckDB shortened: not findable by equality
-    types = _JSON_KINDS.get(kind.upper(), ("", ()))[1]
+    types = _JSON_KINDS.get(kind.upper(), ("", "", ()))[2]
     if not types:
         return None
 
     def find(node: object, where: str) -> str | None:
-        if isinstance(node, types) and not (bool not in types and isinstance(node, bool)) and node == want \
-                and where:
+        if where and type(node) in types and node == want:  # exact types: a JSON true is not the number 1
             return where
         if isinstance(node, dict):
             for k, v in node.items():
@@ -734,8 +739,7 @@ def _first_json_value(path: str, kind: str, literal: str) -> tuple[int, str] | N
         return None
 
     try:
-        with (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.lower().endswith(".gz")
-              else open(path, encoding="utf-8", errors="replace")) as fh:
+        with _json_text(path) as fh:
             row = 0
             for line in fh:
                 if not line.strip():
@@ -756,11 +760,8 @@ def _first_json_value(path: str, kind: str, literal: str) -> tuple[int, str] | N
 def _first_bad_json_line(path: str, upto: int) -> tuple[int, str | None]:
     """The first line up to ``upto`` that is not a JSON value, and why (DuckDB reports where its parser stopped,
     which is the line after an unterminated string)."""
-    import gzip
-
     try:
-        with (gzip.open(path, "rt", encoding="utf-8", errors="replace") if path.lower().endswith(".gz")
-              else open(path, encoding="utf-8", errors="replace")) as fh:
+        with _json_text(path) as fh:
             for n, line in enumerate(fh, 1):
                 if n > upto:
                     break

@@ -30,7 +30,7 @@ from .datafiles import data_rows
 from .errors import InputError
 from .schema import MONEY, allowed_values, focus_columns
 from .sources.base import Source, StagedSource, ident, sql_str
-from .warehouse import FOCUS_TABLE, has_table
+from .warehouse import FOCUS_TABLE, has_table, in_file_order
 
 TABLE = "data_quality"
 
@@ -274,17 +274,10 @@ def first_mapped_row(con: duckdb.DuckDBPyConnection, staged: StagedSource, file:
     error path. None when the mapping cannot be run over part of the file or no prefix offends.
     """
     table, view = f"{staged.view}_located", f"{staged.view}_prefix"
-    threads = con.execute("SELECT current_setting('threads')").fetchall()[0][0]
-    order = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
     try:
-        con.execute("SET threads = 1")
-        con.execute("SET preserve_insertion_order = true")
-        try:
+        with in_file_order(con):
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT *, row_number() OVER () AS _located_row "
                         f"FROM {staged.view} WHERE _file = {sql_str(file)}")
-        finally:
-            con.execute(f"SET threads = {int(threads)}")
-            con.execute(f"SET preserve_insertion_order = {'true' if order else 'false'}")
         part = replace(staged, view=view)
 
         def offending(k: int) -> list[tuple]:

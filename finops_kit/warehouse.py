@@ -147,6 +147,25 @@ def _opened(con: duckdb.DuckDBPyConnection, path: str | os.PathLike | None,
     return con
 
 
+@contextlib.contextmanager
+def in_file_order(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Run the block on one thread with insertion order kept, then restore both settings.
+
+    Why: with several threads DuckDB reads a file's chunks in whatever order they finish (a bad value planted at
+    row 3,000 was reported at 5,904), so the error paths that number a file's rows (the ingest's diagnosis, the
+    native-row locator of the quality checks) read on one thread in file order: the same row, every time.
+    """
+    threads, order = con.execute("SELECT current_setting('threads'), current_setting('preserve_insertion_order')"
+                                 ).fetchall()[0]
+    con.execute("SET threads = 1")
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute(f"SET preserve_insertion_order = {'true' if order else 'false'}")
+
+
 def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
     """The session settings of every connection the kit opens (a warehouse file or a FOCUS dataset's views).
 
