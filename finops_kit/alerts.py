@@ -86,7 +86,7 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         except (TypeError, ValueError):
             raise ConfigError("alerts.forecast_thresholds: expected a list of % numbers, e.g. [100]") from None
         roadmap = load_roadmap(cfg=cfg, base_dir=base_dir) if use_fc else []
-        st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, model="ets", scope=sc) if use_fc else \
+        st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, scope=sc) if use_fc else \
             budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets},
                           scope=sc)
         for r in st.to_dict("records"):

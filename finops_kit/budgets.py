@@ -39,6 +39,7 @@ from .backtest import maturity_band
 from .config import section
 from .errors import ConfigError
 from .forecast import (
+    BACKTEST_ORIGINS,
     DIMENSIONS,
     _day,
     _exact_frame,
@@ -151,8 +152,9 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         if fc is None:
             res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
                            roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,
-                           backtest_origins=3 if model == "auto" else 0, scope=sc)  # no trust statement shown:
-            # a backtest runs only to choose the model
+                           backtest_origins=BACKTEST_ORIGINS if model == "auto" else 0, scope=sc)
+            # no trust statement is shown: a backtest runs only to choose the model, the same way as for every
+            # forecast (forecast.BACKTEST_ORIGINS), so a team's budget forecast is the team's forecast
             fc = res[0] if res else None
         f_total = fc.expected_total if fc is not None and fc.ok else None
         breach, prob = None, None
