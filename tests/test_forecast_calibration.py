@@ -94,10 +94,10 @@ def test_period_totals_are_calibrated_to_correlated_errors_not_to_the_daily_ones
 
 def test_held_out_errors_are_forecast_errors_from_each_origin_with_parameters_fitted_before_the_cut():
     y = ets_process(np.random.default_rng(5), 150, trend=True)
-    h, cut = 10, 75
+    h, cut = 10, 56  # the first half in whole 4-week blocks: 2 x 28 of 150 days
     for model, make in (("ets", _ets_model), ("sarimax", _sarimax_model)):
         errors, share = held_out_errors(y, model, h)
-        assert share == 0.5 and errors.shape == (150 - 1 - cut, h)  # origins cut .. 148 (day 149 is the last)
+        assert share == cut / 150 and errors.shape == (150 - 1 - cut, h)  # origins cut .. 148 (149 is the last)
         assert np.isnan(errors[-1, 1:]).all() and np.isfinite(errors[:-h]).all()  # no actuals beyond the history
         held = make(y[:cut]).fit(disp=False)
         for t in (cut, 139):  # from origin t, what statsmodels forecasts with the held-out parameters
