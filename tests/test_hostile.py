@@ -247,6 +247,25 @@ def test_config_problems_are_one_line(wh, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_config_read_again_is_a_copy_and_an_edited_or_broken_file_is_read_anew(tmp_path):
+    # load_config keeps what it parsed (a report asks 3-10 times): never at the price of a stale or shared config
+    from finops_kit.config import load_config
+    from finops_kit.errors import ConfigError
+
+    conf = tmp_path / "finops.yaml"
+    conf.write_text("budgets:\n  items:\n    - name: all\n      monthly: 5\n")
+    first = load_config(conf)
+    first["budgets"]["items"][0]["monthly"] = 999  # a caller changing its copy
+    assert load_config(conf)["budgets"]["items"][0]["monthly"] == 5
+    conf.write_text("budgets:\n  items:\n    - name: all\n      monthly: 7\n")  # same size, new contents
+    assert load_config(conf)["budgets"]["items"][0]["monthly"] == 7
+    conf.write_text("budgetz: {}\n")
+    with pytest.raises(ConfigError, match="budgetz: unknown section"):
+        load_config(conf)
+    with pytest.raises(ConfigError, match="budgetz: unknown section"):  # an error is never kept as an answer
+        load_config(conf)
+
+
 # -- opening the warehouse (issue 15.9) -------------------------------------------------------------------------
 
 def _commands(target: Path, tmp_path: Path) -> list[list[str]]:
