@@ -374,9 +374,10 @@ def held_out_errors(y: np.ndarray, model: str, h: int, *,
     """Errors of forecasts 1..``h`` days ahead from past origins, by a model that did not see those days, and
     the share of the history that model was estimated on (see :func:`calibrate_intervals`).
 
-    ETS/SARIMAX: parameters estimated on the first half of ``y`` (in whole 4-week blocks, :func:`_held_out_cut`),
-    the whole series filtered with them, errors from every origin after the cut. Seasonal naive estimates nothing: its errors from every origin after a
-    two-week burn-in, share 1. None when the history is too short to spare the data (< 16 weeks for a model
+    ETS/SARIMAX: parameters estimated on the first half of ``y`` (in whole 4-week blocks, :func:`_held_out_cut`;
+    ``params`` when the caller has them already), the whole series filtered with them, errors from every origin
+    after the cut. Seasonal naive estimates nothing: its errors from every origin after a two-week burn-in,
+    share 1. None when the history is too short to spare the data (< 16 weeks for a model
     with parameters): the model's own intervals are then used.
     """
     y = np.asarray(y, dtype=float)
@@ -723,7 +724,8 @@ def _recurring_component(daily: pd.Series | None, as_of: date, end: date) -> pd.
 def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of: date | str | None = None,
              horizon: str | int = "month", level: float = 80, model: str = "auto", filters: dict | None = None,
              roadmap: list[dict[str, Any]] | None = None, top: int = 6, history_days: int = 365,
-             backtest_origins: int = BACKTEST_ORIGINS, values: list[str] | None = None, scope: Any = None) -> list[Forecast]:
+             backtest_origins: int = BACKTEST_ORIGINS, values: list[str] | None = None,
+             scope: Any = None) -> list[Forecast]:
     """Forecast every value of ``dimension`` (the ``top`` largest plus "(other)") to the end of the period.
 
     ``roadmap`` items (see :mod:`finops_kit.budgets` ``load_roadmap``) are added after ``as_of`` as labelled

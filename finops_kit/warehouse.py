@@ -166,6 +166,11 @@ def in_file_order(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         con.execute(f"SET preserve_insertion_order = {'true' if order else 'false'}")
 
 
+#: DuckDB worker threads of every connection the kit opens, when set (a whole number >= 1); else DuckDB's default,
+#: one per core. ``finops-kit report`` sets it in its kernels to the cores shared among the reports running at once.
+THREADS_ENV = "FINOPS_DUCKDB_THREADS"
+
+
 def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
     """The session settings of every connection the kit opens (a warehouse file or a FOCUS dataset's views).
 
@@ -180,6 +185,9 @@ def configure(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -
         con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
+    threads = os.environ.get(THREADS_ENV, "").strip()
+    if threads.isdigit() and int(threads) >= 1:
+        con.execute(f"SET threads = {int(threads)}")
 
 
 #: The connection of the last ``fk.connect()`` without a path: ``fk.costs``/``fk.explore`` reuse it.

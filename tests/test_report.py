@@ -24,6 +24,7 @@ import finops_kit as fk
 from finops_kit import charts as ch
 from finops_kit import notebook as nb
 from finops_kit import report
+from finops_kit import warehouse as warehouse_mod
 from finops_kit.cli import main as cli_main
 from finops_kit.errors import ConfigError
 from finops_kit.testing import focus_rows
@@ -549,6 +550,28 @@ def test_reports_run_concurrently_and_come_back_in_job_order(tmp_path):
     assert pids[0] != pids[1]  # in two kernels
     index = json.loads((tmp_path / "out" / "index.json").read_text())
     assert sorted(r["name"] for r in index["reports"]) == sorted(j.name for j in jobs)
+
+
+def test_report_kernels_share_the_cores_among_the_reports_running_at_once(tmp_path, monkeypatch):
+    """DuckDB in each report kernel gets the cores divided among the reports that run at once (two kernels with
+    DuckDB on every core each contend for the cores), unless FINOPS_DUCKDB_THREADS says otherwise."""
+    monkeypatch.delenv(warehouse_mod.THREADS_ENV, raising=False)
+    body = "import finops_kit as fk\nprint(fk.connect(':memory:').sql(\"SELECT current_setting('threads')\").fetchall()[0][0])"
+    books = [_tiny_notebook(tmp_path / f"t{i}.ipynb", body) for i in range(2)]
+    cores = report.available_cores()
+    for workers, setting, expected in ((2, None, max(1, cores // 2)), (1, None, cores), (2, "3", 3)):
+        if setting:
+            monkeypatch.setenv(warehouse_mod.THREADS_ENV, setting)
+        out = tmp_path / f"out-{workers}-{setting}"
+        results = report.run_jobs([_job(b) for b in books], out, timeout_cell=120, timeout_notebook=240,
+                                  workers=workers)
+        for r in results:
+            cell = nbformat.read(str(out / r.ipynb), as_version=4).cells[-1]
+            assert cell.outputs[0].text.strip() == str(expected), (workers, setting)
+    assert os.environ[warehouse_mod.THREADS_ENV] == "3"  # the runner restores the environment it found
+    monkeypatch.setenv("FINOPS_REPORT", "0")
+    monkeypatch.setenv(warehouse_mod.THREADS_ENV, "1")
+    assert fk.connect(":memory:").sql("SELECT current_setting('threads')").fetchall() == [(1,)]
 
 
 def test_jobs_setting(tmp_path):
