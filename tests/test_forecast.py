@@ -226,3 +226,34 @@ def test_periods_and_bad_parameters():
         fit_forecast(np.ones(50), 5, "prophet")
     with pytest.raises(ConfigError):
         fit_forecast(np.arange(50.0), 5, "ets", level=120)
+
+
+def test_no_curated_notebook_chooses_forecast_models_its_own_way():
+    # One answer per question: how a forecast's model is chosen (forecast.BACKTEST_ORIGINS, model="auto") is the
+    # package's rule. A notebook passing its own origins or a fixed model to the tables that show forecasts made
+    # the same team's November two figures in one report (review, session 8); only an explorer whose model the
+    # reader picks (model=<widget>.value) may pass one.
+    import json
+    import re
+    from pathlib import Path
+
+    def calls(src: str) -> list[str]:  # the argument text of every forecast(...) / budget_status(...) call
+        out = []
+        for m in re.finditer(r"\b(?:forecast|budget_status)\(", src):
+            depth, i = 1, m.end()
+            while depth and i < len(src):
+                depth += {"(": 1, ")": -1}.get(src[i], 0)
+                i += 1
+            out.append(src[m.end():i - 1])
+        return out
+
+    books = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+    seen = 0
+    for book in books:
+        for cell in json.loads(book.read_text(encoding="utf-8"))["cells"]:
+            for args in calls("".join(cell["source"])):
+                seen += 1
+                assert "backtest_origins" not in args, f"{book.name}: passes backtest_origins ({args})"
+                for fixed in re.findall(r"\bmodel\s*=\s*([^,)\s]+)", args):
+                    assert fixed.endswith(".value"), f"{book.name}: passes model={fixed}"
+    assert seen >= 4  # the forecast report's total, per-team, budget and explorer forecasts
