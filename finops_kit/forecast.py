@@ -144,10 +144,24 @@ def _day(d: date | str | pd.Timestamp | None) -> date | None:
 
 
 def _exact_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    """Run ``sql`` and keep DECIMAL columns as ``decimal.Decimal`` (``.df()`` would turn them into floats)."""
-    cur = con.execute(sql)
-    cols = [d[0] for d in cur.description]
-    return pd.DataFrame.from_records(cur.fetchall(), columns=cols)
+    """Run ``sql`` and keep DECIMAL columns as ``decimal.Decimal`` (``.df()`` would turn them into floats).
+
+    Through the query cache (:mod:`finops_kit.querycache`): the forecast report asks 62 distinct aggregates 98
+    times (budget status again for the alerts), a re-run all of them again. Arrow gives the values and dtypes the
+    rows would (Decimal, date, str, int; checked on every query of the forecast report) except for a column
+    typed DECIMAL(38,0), which is also how DuckDB hands over a HUGEINT (an int in the rows): such a result is
+    read as rows instead."""
+    import pyarrow as pa
+
+    from .querycache import arrow
+
+    table = arrow(con, sql)
+    if any(pa.types.is_decimal(f.type) and f.type.scale == 0 for f in table.schema):
+        cur = con.execute(sql)
+        return pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
+    if table.num_rows == 0:  # as the rows give an empty result: no dtypes
+        return pd.DataFrame(columns=table.column_names)
+    return table.to_pandas()
 
 
 def last_day(con: duckdb.DuckDBPyConnection, scope: Any = None) -> date | None:
