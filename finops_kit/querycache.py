@@ -154,28 +154,33 @@ def _warehouse_state(con: duckdb.DuckDBPyConnection) -> tuple[str | None, Path |
     return h.hexdigest(), path
 
 
-def _walk(node: Any, tables: set[tuple[str, str, str]], ctes: set[str], functions: set[str],
-          table_functions: list[str], calls: set[str]) -> None:
-    if isinstance(node, dict):
+class _Names:
+    """What :func:`_analysis` reads off a parse tree, collected while ``json.loads`` builds it (its ``object_hook``
+    sees every JSON object once, innermost first): no second walk over the ~100,000 nodes of a report's query."""
+
+    def __init__(self) -> None:
+        self.tables: set[tuple[str, str, str]] = set()
+        self.ctes: set[str] = set()
+        self.functions: set[str] = set()
+        self.calls: set[str] = set()
+        self.table_functions: list[str] = []
+
+    def __call__(self, node: dict[str, Any]) -> dict[str, Any]:
         kind = node.get("type")
         if kind == "BASE_TABLE":
-            tables.add((str(node.get("catalog_name") or ""), str(node.get("schema_name") or ""),
-                        str(node.get("table_name") or "")))
+            self.tables.add((str(node.get("catalog_name") or ""), str(node.get("schema_name") or ""),
+                             str(node.get("table_name") or "")))
         elif kind == "TABLE_FUNCTION":
-            table_functions.append(json.dumps(node.get("function"))[:80])
+            self.table_functions.append(json.dumps(node.get("function"))[:80])
         if node.get("class") == "FUNCTION" and node.get("function_name"):
-            functions.add(str(node["function_name"]).lower())
-            calls.add(str(node["function_name"]).lower())
+            self.functions.add(str(node["function_name"]).lower())
+            self.calls.add(str(node["function_name"]).lower())
         if node.get("class") == "COLUMN_REF" and len(node.get("column_names") or []) == 1:
-            functions.add(str(node["column_names"][0]).lower())  # current_date & co. parse as bare names
+            self.functions.add(str(node["column_names"][0]).lower())  # current_date & co. parse as bare names
         cte_map = node.get("cte_map")
         if isinstance(cte_map, dict):
-            ctes.update(str(e.get("key")) for e in cte_map.get("map", []) if isinstance(e, dict))
-        for v in node.values():
-            _walk(v, tables, ctes, functions, table_functions, calls)
-    elif isinstance(node, list):
-        for v in node:
-            _walk(v, tables, ctes, functions, table_functions, calls)
+            self.ctes.update(str(e.get("key")) for e in cte_map.get("map", []) if isinstance(e, dict))
+        return node
 
 
 #: (tables read, CTE names, function and bare names, names called as functions) of one SELECT.
@@ -190,19 +195,15 @@ def _analysis(con: duckdb.DuckDBPyConnection, sql: str) -> Parsed | None:
     if k in _parsed:
         return _parsed[k]
     out = None
-    try:
-        tree = json.loads(_rows(con, "SELECT json_serialize_sql(?::VARCHAR)", [sql])[0][0])
+    names = _Names()
+    try:  # without nulls and empty lists: 13% less JSON to build and read, the same names
+        tree = json.loads(_rows(con, "SELECT json_serialize_sql(?::VARCHAR, skip_null := true, skip_empty := true)",
+                                [sql])[0][0], object_hook=names)
     except (duckdb.Error, ValueError, IndexError):
         tree = {"error": True}
-    if not tree.get("error") and len(tree.get("statements") or []) == 1:
-        tables: set[tuple[str, str, str]] = set()
-        ctes: set[str] = set()
-        functions: set[str] = set()
-        calls: set[str] = set()
-        table_functions: list[str] = []
-        _walk(tree["statements"], tables, ctes, functions, table_functions, calls)
-        if not table_functions:
-            out = (frozenset(tables), frozenset(c.lower() for c in ctes), frozenset(functions), frozenset(calls))
+    if not tree.get("error") and len(tree.get("statements") or []) == 1 and not names.table_functions:
+        out = (frozenset(names.tables), frozenset(c.lower() for c in names.ctes), frozenset(names.functions),
+               frozenset(names.calls))
     _parsed[k] = out
     while len(_parsed) > MEMORY_ENTRIES:
         _parsed.popitem(last=False)
