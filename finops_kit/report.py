@@ -372,8 +372,9 @@ def kernel_environment(workers: int = 1):
     (``FINOPS_DUCKDB_THREADS``, unless set already) the cores divided among the ``workers`` reports that run at
     once; restored afterwards.
 
-    Why the threads: two kernels each running DuckDB on every core of a 2-core machine spend 5-8% more CPU on the
-    same queries (threads contending for the cores the other report needs), measured on the storage and AI reports.
+    Why the threads: DuckDB on every core in each of two kernels of a 2-core machine spends 2-7% more CPU on the
+    same queries (measured on the tag audit, AI and storage reports, one process, quiet machine) -- CPU the other
+    report needs.
 
     Yields the secret values of the environment as it was *before* scrubbing (what the outputs must not contain).
     """
