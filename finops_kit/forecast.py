@@ -16,10 +16,10 @@ how wide the honest range is, and how much the model has earned the right to be 
   daily interval bounds overstates the range of a total.
 * Intervals are calibrated on the series' own history (:func:`calibrate_intervals`): the model's intervals
   assume its fitted parameters are the true ones, which makes them too narrow (simulated correctly specified
-  ETS, 16 weeks of history: nominal 80% intervals covered 67-73% of days and 58-62% of 28-day totals). The model
+  ETS, 16 weeks of history: nominal 80% intervals covered 72-75% of days and 64-66% of 28-day totals). The model
   is fitted once more on the first half of the history and forecasts from every origin in the second half; each
   daily interval, and the simulated period totals (hence budgets' breach probabilities), are widened to those
-  held-out errors (then 79-80% of days and 76-78% of totals; at a year of history 81% and 82-86%). Histories
+  held-out errors (then 79-80% of days and 76-77% of totals; at a year of history 81% and 83%). Histories
   under 16 weeks keep the model's own intervals, and the trust statement says so.
 * Fewer than 5 weeks of history: no forecast, and the result says so (AWS Budgets needs about as much).
 
@@ -449,9 +449,18 @@ def _ets(y: np.ndarray, h: int, levels: tuple[float, ...], reps: int, seed: int)
 
 
 def _ets_model(y: np.ndarray) -> Any:
+    """ETS(A,Ad,A) with heuristic initial states (level, trend and the weekly pattern from the first weeks, as
+    Hyndman et al. 2008, 2.6.1), the four smoothing and damping parameters estimated.
+
+    Why not estimate the 9 initial states by maximum likelihood too (statsmodels' default): on the demo's six
+    team series, 12 backtests each, those 13-parameter fits stopped unconverged at 200 iterations 10 times in 72,
+    landed on optimizers' local optima, and took 5.9x the CPU (5.3 vs 0.9 s) for the same accuracy (MASE 0.792 vs
+    0.787, 7-day total error 4.20% vs 4.44%). The calibration benchmark's calibrated intervals hold as before
+    (80%: 78.5-80.8% of days, 75.6-82.8% of 28-day totals), the model's own are less narrow."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-    return ETSModel(pd.Series(y), error="add", trend="add", damped_trend=True, seasonal="add", seasonal_periods=SEASON)
+    return ETSModel(pd.Series(y), error="add", trend="add", damped_trend=True, seasonal="add", seasonal_periods=SEASON,
+                    initialization_method="heuristic")
 
 
 def _ets_origin_forecasts(states: Any, phi: float, h: int, first: int = _BURN_IN) -> np.ndarray:
