@@ -29,10 +29,9 @@ cents at the edge.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import math
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -337,8 +336,6 @@ def calibrate_intervals(fc: ModelForecast, errors: np.ndarray, level: float, sha
 
 #: The held-out fit estimates on whole blocks of this many days (see :func:`_held_out_cut`).
 _HELD_OUT_BLOCK = 4 * SEASON
-#: Held-out parameters by model and the days they were estimated on (:func:`_held_out_params`).
-_HELD_OUT_PARAMS: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
 
 def _held_out_cut(n: int) -> int | None:
@@ -363,24 +360,21 @@ def _held_out_params(y: np.ndarray, model: str) -> np.ndarray | None:
         return None
     from . import fitcache
 
-    key = None
-    if fitcache.folder() is not None:
-        key = hashlib.sha256(model.encode() + np.ascontiguousarray(y[:cut], dtype=np.float64).tobytes()).digest()
-        if key in _HELD_OUT_PARAMS:
-            _HELD_OUT_PARAMS.move_to_end(key)
-            return _HELD_OUT_PARAMS[key].copy()
+    days = np.ascontiguousarray(y[:cut], dtype=np.float64).tobytes()
+    fit = _held_out_fit if fitcache.folder() is not None else _held_out_fit.__wrapped__
+    return fit(model, days).copy()  # a copy: the kept array is shared
+
+
+@functools.lru_cache(maxsize=64)
+def _held_out_fit(model: str, days: bytes) -> np.ndarray:
+    y = np.frombuffer(days, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if model == "ets":
-            params = _ets_model(y[:cut]).fit(disp=False, maxiter=200, return_params=True)
+            params = _ets_model(y).fit(disp=False, maxiter=200, return_params=True)
         else:
-            params = _sarimax_model(y[:cut]).fit(disp=False, maxiter=100, return_params=True)
-    params = np.asarray(params, dtype=float)
-    if key is not None:
-        _HELD_OUT_PARAMS[key] = params.copy()
-        while len(_HELD_OUT_PARAMS) > 64:
-            _HELD_OUT_PARAMS.popitem(last=False)
-    return params
+            params = _sarimax_model(y).fit(disp=False, maxiter=100, return_params=True)
+    return np.asarray(params, dtype=float)
 
 
 def held_out_errors(y: np.ndarray, model: str, h: int, *,
