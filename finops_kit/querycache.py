@@ -37,6 +37,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -87,6 +88,20 @@ def folder() -> Path | None:
     from .assets import cache_folder
 
     return cache_folder(ENV, "queries")
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """The answer of one SELECT as an Arrow table, as ``con.sql(sql).to_arrow_table()`` gives it.
+
+    Why ``execute``: a relation parses and binds its query to learn its columns, then again to run it; a report's
+    queries are up to 30 kB of generated SQL, where that second parse and bind is a fifth of the query's time
+    (12 of the storage report's queries: 0.42 vs 0.33 s; the six reports' first run: 0.85 s less CPU). DuckDB
+    warns that Arrow from a DB-API result copies the rows: these are small aggregates, so that one warning is
+    silenced here (and only here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Arrow output on a DB-API result makes an extra copy",
+                                category=UserWarning)
+        return con.execute(sql).to_arrow_table()
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -324,7 +339,7 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     state = warehouse_state(con) if base is not None else None
     if base is None or state is None:
         stats.uncacheable += 1
-        return con.sql(sql).to_arrow_table()
+        return _run(con, sql)
     k = _key(state, sql)
     path = base / k[:2] / f"{k}.arrow"
     entry = _memory.get(k)
@@ -346,7 +361,7 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
         table, parsed = entry
         if not _session_ok(con, parsed):
             stats.uncacheable += 1
-            return con.sql(sql).to_arrow_table()
+            return _run(con, sql)
         if from_disk:
             stats.hits += 1
         else:
@@ -355,9 +370,9 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     parsed = _analysis(con, sql)
     if parsed is None or not _session_ok(con, parsed):
         stats.uncacheable += 1
-        return con.sql(sql).to_arrow_table()
+        return _run(con, sql)
     stats.misses += 1
-    table = con.sql(sql).to_arrow_table()
+    table = _run(con, sql)
     _remember(k, (table, parsed))
     _store(path, table, parsed)
     return table

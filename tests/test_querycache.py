@@ -236,3 +236,26 @@ def test_a_hit_asks_the_catalog_nothing_until_the_session_changes(gcp_warehouse,
         assert not qc.cacheable(con, sql)  # the temporary view is seen at once
     finally:
         con.close()
+
+
+def test_a_query_answers_as_its_relation_would_and_warns_nothing(gcp_warehouse, cache, recwarn):
+    """:func:`querycache._run` asks DuckDB once (``execute``) instead of a relation's bind-then-run: the same
+    Arrow table, column types included (DECIMAL money, HUGEINT sums, timestamps with a zone, lists, structs, NULLs),
+    on a miss, a hit and an uncacheable query -- and DuckDB's copy warning never reaches the user."""
+    sql = """SELECT ProviderName, BillingCurrency, sum(EffectiveCost) AS cost, sum(EffectiveCost)::DECIMAL(38,12) AS c38,
+                    sum(CAST(1 AS HUGEINT)) AS n, min(ChargePeriodStart) AS first, max(ChargePeriodEnd) AS last,
+                    list(DISTINCT ServiceName ORDER BY ServiceName) AS services,
+                    {'rows': count(*), 'none': NULL::VARCHAR} AS info, NULL::DOUBLE AS nothing
+             FROM focus GROUP BY ALL ORDER BY ALL"""
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        expected = con.sql(sql).to_arrow_table()
+        miss = qc.arrow(con, sql)
+        hit = qc.arrow(con, sql)
+        volatile = qc.arrow(con, sql.replace("NULL::DOUBLE", "random()*0"))
+    finally:
+        con.close()
+    assert qc.stats.misses == 1 and qc.stats.memory_hits == 1 and qc.stats.uncacheable == 1
+    assert miss.schema == expected.schema and miss.equals(expected) and hit.equals(expected)
+    assert volatile.schema.names == expected.schema.names and volatile.num_rows == expected.num_rows
+    assert not [w for w in recwarn if "DB-API" in str(w.message)]
