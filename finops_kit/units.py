@@ -232,12 +232,16 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     against them) belong to one instance, which is accelerated when any of its rows is; rows without a ResourceId
     stand alone. Kept: Usage rows, and Credit rows billed against an accelerated instance (committed-use and
     sustained-use credits lower its effective cost). Instance and accelerator rows keep their own pricing class
-    and type (an Azure VM-day split into a savings-plan row and an on-demand row stays split); the instance's other
-    rows (vCPU, RAM, licence, credits) take those of its accelerator row, else its instance row, else its vCPU row.
-    When several rows share that top role (a GCP VM recreated as spot under the same name bills an on-demand and a
-    spot GPU row in one day), the one with the largest ``EffectiveCost`` decides -- the class most of the instance's
-    top-role spend was billed under -- then, on equal cost, the smallest pricing class, instance type and family
-    by name (:func:`anchor_order_sql`), so the pick never follows the order the rows are stored or scanned in.
+    and type (an Azure VM-day split into a savings-plan row and an on-demand row stays split). The instance's other
+    rows (vCPU, RAM, licence, credits) keep their own class too when an instance or accelerator row of the same
+    charge period bills in that class (a GCP VM recreated as spot under the same name bills on-demand and spot
+    GPU, vCPU and RAM rows in one day: the spot VM's cores are spot spend), with that row's type and family.
+    Otherwise they take the class, type and family of its accelerator row, else its instance row, else its vCPU
+    row (a VM whose cores a committed-use discount covers while its GPU bills on demand stays one on-demand
+    instance, as its hours do). When several rows share that top role, the one with the largest ``EffectiveCost``
+    decides -- the class most of the instance's top-role spend was billed under -- then, on equal cost, the
+    smallest pricing class, instance type and family by name (:func:`anchor_order_sql`), so the pick never follows
+    the order the rows are stored or scanned in.
 
     Columns: the FOCUS columns, ``instance_type``, ``instance_family``, ``accelerator``,
     ``accelerators_per_instance``, ``unit_role``, ``pricing`` (Spot / On-demand / Committed / ...),
@@ -251,6 +255,7 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     # the instance's anchor and measured hours per (provider, resource, charge period): one GROUP BY joined back
     # (NULL-safe on provider and period), not five window functions over as many partitions
     same = " AND ".join(f"_a.{c} IS NOT DISTINCT FROM _rows.{c}" for c in ("ProviderName", "ChargePeriodStart"))
+    own = "ChargeCategory = 'Usage' AND _unit_role IN ('instance', 'accelerator')"  # rows with a class of their own
     return f"""
       WITH _u AS ({row_sql(f"({where}) AND ChargeCategory IN ('Usage', 'Credit')", source)}),
       _acc_keys AS (SELECT DISTINCT {key} FROM _u WHERE ResourceId IS NOT NULL AND {accelerated_row_sql()}),
@@ -265,22 +270,33 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
           bool_or(instance_hours IS NOT NULL) AS _any_instance_hours,
           bool_or(accelerator_hours IS NOT NULL) AS _any_accelerator_hours
         FROM _rows WHERE ResourceId IS NOT NULL GROUP BY ALL),
+      _by_class AS (
+        SELECT {key}, _row_pricing AS _class,
+          arg_min(_instance_type, {rank}) AS _class_type,
+          arg_min(instance_family, {rank}) AS _class_family
+        FROM _rows WHERE ResourceId IS NOT NULL AND {own} GROUP BY ALL),
       _inst AS (
         SELECT _rows.*,
-          ChargeCategory = 'Usage' AND _unit_role IN ('instance', 'accelerator') AS _own,
+          {own} AS _own,
+          _c._class IS NOT NULL AS _in_class,
+          _c._class_type, _c._class_family,
           _a._anchor_pricing, _a._anchor_type, _a._anchor_family,
           CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_instance_hours
                ELSE instance_hours IS NOT NULL END AS has_instance_hours,
           CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_accelerator_hours
                ELSE accelerator_hours IS NOT NULL END AS has_accelerator_hours
-        FROM _rows LEFT JOIN _anchor _a ON _a.ResourceId = _rows.ResourceId AND {same})
+        FROM _rows LEFT JOIN _anchor _a ON _a.ResourceId = _rows.ResourceId AND {same}
+          LEFT JOIN _by_class _c ON _c.ResourceId = _rows.ResourceId AND {same.replace("_a.", "_c.")}
+                                 AND _c._class = _rows._row_pricing)
       SELECT * EXCLUDE (_unit_role, _instance_type, _hours, _row_pricing, _anchor_pricing, _anchor_type,
-                        _anchor_family, instance_family, _own),
-             CASE WHEN _own THEN _instance_type ELSE coalesce(_anchor_type, _instance_type) END AS instance_type,
-             CASE WHEN _own THEN instance_family ELSE coalesce(_anchor_family, instance_family) END
-               AS instance_family,
+                        _anchor_family, instance_family, _own, _in_class, _class_type, _class_family),
+             CASE WHEN _own THEN _instance_type WHEN _in_class THEN coalesce(_class_type, _instance_type)
+                  ELSE coalesce(_anchor_type, _instance_type) END AS instance_type,
+             CASE WHEN _own THEN instance_family WHEN _in_class THEN coalesce(_class_family, instance_family)
+                  ELSE coalesce(_anchor_family, instance_family) END AS instance_family,
              _unit_role AS unit_role,
-             CASE WHEN _own THEN _row_pricing ELSE coalesce(_anchor_pricing, _row_pricing) END AS pricing,
+             CASE WHEN _own OR _in_class THEN _row_pricing ELSE coalesce(_anchor_pricing, _row_pricing) END
+               AS pricing,
              instance_hours AS hours
       FROM _inst
       WHERE ChargeCategory = 'Usage' OR _anchor_pricing IS NOT NULL"""

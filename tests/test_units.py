@@ -264,9 +264,12 @@ def test_total_of_a_double_measure_does_not_depend_on_the_order_of_the_rows():
 
 def test_an_instances_pricing_class_does_not_depend_on_the_order_of_its_rows(tmp_path):
     """A GCP VM recreated as spot under the same name bills two GPU rows of one role in one day: on demand (10 h,
-    $234.71) and spot (14 h, $115.01). Its vCPU and RAM rows take the pricing class of the GPU row with the larger
-    EffectiveCost -- on demand -- from either export order; the GPU rows keep their own class. Ranked by role only,
-    the pick followed the order the rows were stored in (Spot from one order, On-demand from the other)."""
+    $234.71) and spot (14 h, $115.01), and vCPU and RAM rows of both. Each vCPU and RAM row keeps its own class
+    when the VM has a GPU row of that class (the spot VM's cores are spot, the on-demand VM's on demand), from
+    either export order; a class without a GPU row of its own takes that of the GPU row with the larger
+    EffectiveCost (see the next test). Before: every vCPU and RAM row took the larger GPU row's class, so the
+    spot VM's $83 of cores and RAM were counted as on-demand spend; ranked by role only, the pick even followed
+    the order the rows were stored in."""
     rows = (_vm("vm-mixed", "a2-highgpu-8g", 10, A2)
             + _vm("vm-mixed", "a2-highgpu-8g", 14, A2, factor=SPOT, prefix="Spot Preemptible "))
     got = []
@@ -276,8 +279,38 @@ def test_an_instances_pricing_class_does_not_depend_on_the_order_of_its_rows(tmp
         con = fk.connect(":memory:")
         con.execute("SET threads = 1")  # one thread scans in storage order: the two orders really differ
         ingest([str(path)], con=con, progress=False)
-        got.append(con.execute(f"""SELECT unit_role, pricing, count(*) FROM ({units.accelerated_usage_sql()})
-                                   GROUP BY ALL ORDER BY ALL""").fetchall())
+        got.append(con.execute(f"""SELECT unit_role, pricing, count(*), sum(EffectiveCost), min(instance_type)
+                                   FROM ({units.accelerated_usage_sql()}) GROUP BY ALL ORDER BY ALL""").fetchall())
         con.close()
-    assert got[0] == got[1] == [("accelerator", "On-demand", 1), ("accelerator", "Spot", 1),
-                                ("memory", "On-demand", 2), ("vcpu", "On-demand", 2)]
+    spot_cores = 96 * 14 * CORE * SPOT
+    spot_ram = 680 * 14 * RAM * SPOT
+    assert got[0] == got[1]
+    assert [(r, p, n) for r, p, n, _, _ in got[0]] == [
+        ("accelerator", "On-demand", 1), ("accelerator", "Spot", 1), ("memory", "On-demand", 1),
+        ("memory", "Spot", 1), ("vcpu", "On-demand", 1), ("vcpu", "Spot", 1)]
+    cost = {(r, p): c for r, p, _, c, _ in got[0]}
+    assert abs(cost[("vcpu", "Spot")] - spot_cores) < Decimal("0.01")
+    assert abs(cost[("memory", "Spot")] - spot_ram) < Decimal("0.01")
+    assert {t for *_, t in got[0]} == {"a2-highgpu-8g"}
+
+
+def test_a_row_whose_class_has_no_instance_row_takes_the_top_one(tmp_path):
+    """The fallback of the rule above: a VM-day whose GPU is billed on demand while a committed-use discount
+    covers its cores (the vCPU rows say Committed, no GPU row does) stays one on-demand instance -- its vCPU and
+    RAM rows take the GPU row's class, as the instance's hours do."""
+    rows = _vm("vm-cud", "a2-highgpu-8g", 24, A2)
+    core = next(r for r in rows if "Core" in r["sku"]["description"])
+    core["credits"] = [{"name": "Committed use discount: A2 Cores", "amount": -core["cost"], "id": "cud-a2-cores",
+                        "full_name": "Committed use discount: A2 Cores (1 year)", "type": "COMMITTED_USAGE_DISCOUNT"}]
+    path = tmp_path / "cud.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    con = fk.connect(":memory:")
+    ingest([str(path)], con=con, progress=False)
+    classes = con.execute("SELECT DISTINCT PricingCategory FROM focus WHERE ChargeCategory = 'Usage' "
+                          "ORDER BY 1").fetchall()
+    got = con.execute(f"""SELECT unit_role, ChargeCategory, pricing, count(*) FROM ({units.accelerated_usage_sql()})
+                          GROUP BY ALL ORDER BY ALL""").fetchall()
+    con.close()
+    assert classes == [("Committed",), ("Standard",)]  # the cores really are committed usage
+    assert got == [("accelerator", "Usage", "On-demand", 1), ("memory", "Usage", "On-demand", 1),
+                   ("vcpu", "Credit", "On-demand", 1), ("vcpu", "Usage", "On-demand", 1)]
