@@ -22,8 +22,9 @@ the same files: the results are identical, only the parallelism differs.
 Writing: the touched partitions (and, when the input brings new ``x_`` columns, every partition, since all files
 of a dataset hold the manifest's columns) are written to ``_staging-<run>/`` inside the dataset, proven there,
 then renamed into place one partition folder at a time; the tables and ``finops-dataset.json`` (through
-:mod:`finops_kit.dataset`, then :func:`finops_kit.dataset.validate`) come last. A failure before the renames
-leaves the dataset as it was.
+:mod:`finops_kit.dataset`, then :func:`finops_kit.dataset.validate`) come last, renamed in the same way. A failure
+in any step -- the proof, a rename, the tables, the manifest's validation -- leaves the dataset as it was: the
+renames done so far are undone and the old versions they set aside put back (:class:`_Swap`).
 
 Executors need ``duckdb`` and ``finops_kit`` importable (true for ``local[*]``; on a cluster install the package
 on the nodes or ship it with ``--py-files``), and the input files and the dataset folder must be paths every
@@ -623,7 +624,6 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
             f"{b['focus_effective']}; nothing was written")
     rows = sum(r["focus_rows"] for r in recon)
     finished = datetime.now(UTC).replace(tzinfo=None)
-    _move_into_place(root, staged_focus, touched)
     result = SparkIngestResult(
         run_id, str(root), files, rows, replaced_rows, len(groups),
         formats=sorted({p["format"] for m in metas for p in m["parts"]}),
@@ -631,8 +631,15 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
         reconciliation=recon, dropped=[d for m in metas for p in m["parts"] for d in p["dropped"]],
         added_to=added_to, notes=notes + [n for m in metas for p in m["parts"] for n in p["notes"]],
         quality=[_finding(q) for m in metas for p in m["parts"] for q in p["quality"]])
-    _write_tables(root, result, metas, started, finished, replaced_keys)
-    _write_dataset_manifest(root, [*types.items(), *((x, "VARCHAR") for x in extras)])
+    swap = _Swap(root)  # partitions, tables, manifest: all of them or, on any failure, none (see _Swap)
+    try:
+        _move_into_place(swap, root, staged_focus)
+        _write_tables(root, staging, swap, result, metas, started, finished, replaced_keys)
+        _write_dataset_manifest(root, staging, swap, [*types.items(), *((x, "VARCHAR") for x in extras)])
+    except BaseException:
+        swap.undo()
+        raise
+    swap.commit()
     return result
 
 
@@ -728,32 +735,91 @@ def _tidy(focus_dir: Path) -> None:
             p.unlink()
 
 
-def _move_into_place(root: Path, staged_focus: Path, touched: list[tuple[str, str]]) -> None:
-    """Swap each touched partition folder for its staged version (a rename per partition)."""
-    target = root / FOCUS_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    trash = root / f"_trash-{uuid.uuid4().hex[:8]}"
-    try:
-        for provider_dir in sorted(p for p in staged_focus.iterdir() if p.is_dir()):
-            for part in sorted(p for p in provider_dir.iterdir() if p.is_dir()):
-                dest = target / provider_dir.name / part.name
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if dest.exists():
-                    (trash / provider_dir.name).mkdir(parents=True, exist_ok=True)
-                    dest.rename(trash / provider_dir.name / part.name)
-                part.rename(dest)
-    finally:
-        shutil.rmtree(trash, ignore_errors=True)
+class _Swap:
+    """The changes one ingest makes to a dataset, undoable until committed.
+
+    Each :meth:`replace` renames a staged folder or file into place after setting the one it replaces aside (a
+    rename into ``_trash-<id>/`` inside the dataset: the same file system, so nothing is copied). :meth:`undo`
+    takes the new ones out and puts every old one back, in reverse order, and removes the folders it created;
+    :meth:`commit` deletes what was set aside. Why: the partitions, then the tables, then the manifest change one
+    rename at a time, and a failure in any step after the first (a rename, a table write, the manifest's
+    validation) must leave the dataset as it was -- before, the partitions already swapped stayed new while the
+    tables and manifest stayed old, and their old versions were deleted with the trash. (A process killed between
+    two renames still leaves a mix; the next ingest's validation of the manifest against the files reports it.)"""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.trash = root / f"_trash-{uuid.uuid4().hex[:8]}"
+        self.done: list[tuple[Path, Path | None, list[Path]]] = []  # (destination, old version set aside, made)
+
+    def replace(self, new: Path, dest: Path) -> None:
+        made = [p for p in reversed(dest.parents) if p.is_relative_to(self.root) and not p.exists()]
+        aside = None
+        if dest.exists():
+            aside = self.trash / "old" / dest.relative_to(self.root)
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            dest.rename(aside)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            new.rename(dest)
+        except BaseException:
+            if aside is not None:
+                aside.rename(dest)
+            _remove_empty(made)
+            raise
+        self.done.append((dest, aside, made))
+
+    def undo(self) -> None:
+        """Put the dataset back as it was before the first :meth:`replace` (then forget the steps). A step that
+        cannot be undone does not stop the others; then the old versions stay in the trash folder, which the
+        error names, instead of being deleted."""
+        stuck: list[str] = []
+        for i, (dest, aside, made) in enumerate(reversed(self.done)):
+            try:
+                out = self.trash / "new" / str(i)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                dest.rename(out)
+                if aside is not None:
+                    aside.rename(dest)
+                _remove_empty(made)
+            except OSError as exc:
+                stuck.append(f"{dest.relative_to(self.root)} ({exc})")
+        self.done.clear()
+        if stuck:
+            raise FinopsError(f"{self.root}: the ingest failed and {len(stuck)} change(s) could not be undone, "
+                              f"first {stuck[0]}: the dataset's previous versions are kept in {self.trash}")
+        shutil.rmtree(self.trash, ignore_errors=True)
+
+    def commit(self) -> None:
+        """Keep the new versions; delete the old ones set aside."""
+        self.done.clear()
+        shutil.rmtree(self.trash, ignore_errors=True)
 
 
-def _write_tables(root: Path, result: SparkIngestResult, metas: list[dict], started: datetime,
-                  finished: datetime, replaced_keys: list[str]) -> None:
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a step created (innermost first) when nothing else was put in them since."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _move_into_place(swap: _Swap, root: Path, staged_focus: Path) -> None:
+    """Swap each staged partition folder for the dataset's (a rename per partition, undoable through ``swap``)."""
+    for provider_dir in sorted(p for p in staged_focus.iterdir() if p.is_dir()):
+        for part in sorted(p for p in provider_dir.iterdir() if p.is_dir()):
+            swap.replace(part, root / FOCUS_DIR / provider_dir.name / part.name)
+
+
+def _write_tables(root: Path, staging: Path, swap: _Swap, result: SparkIngestResult, metas: list[dict],
+                  started: datetime, finished: datetime, replaced_keys: list[str]) -> None:
     """tables/ingest_log.parquet, reconciliation.parquet and data_quality.parquet, with the warehouse's columns
-    (earlier ingests' rows kept; an ingest whose keys were all replaced is marked so, as in the warehouse)."""
+    (earlier ingests' rows kept; an ingest whose keys were all replaced is marked so, as in the warehouse): written
+    into ``staging``, then renamed into place through ``swap``."""
     import duckdb
 
     tables = root / TABLES_DIR
-    tables.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     try:
         _table_ddl(con)
@@ -786,10 +852,11 @@ def _write_tables(root: Path, result: SparkIngestResult, metas: list[dict], star
             for q in m["quality"]:
                 con.execute("INSERT INTO data_quality VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             [result.ingest_id, *q[1:]])
+        (staging / TABLES_DIR).mkdir(parents=True, exist_ok=True)
         for name in ("ingest_log", "reconciliation", "data_quality"):
-            tmp = tables / f".{name}.parquet.tmp"
-            con.execute(f"COPY {name} TO '{tmp}' (FORMAT parquet)")
-            os.replace(tmp, tables / f"{name}.parquet")
+            staged = staging / TABLES_DIR / f"{name}.parquet"
+            con.execute(f"COPY {name} TO {sql_str(str(staged))} (FORMAT parquet)")
+            swap.replace(staged, tables / f"{name}.parquet")
     finally:
         con.close()
 
@@ -803,9 +870,10 @@ def _table_ddl(con) -> None:
     ensure_table(con)
 
 
-def _write_dataset_manifest(root: Path, columns: list[tuple[str, str]]) -> None:
-    """finops-dataset.json through :mod:`finops_kit.dataset` (one shape for both engines), written last, then the
-    whole dataset validated from the parquet footers (:func:`finops_kit.dataset.validate`)."""
+def _write_dataset_manifest(root: Path, staging: Path, swap: _Swap, columns: list[tuple[str, str]]) -> None:
+    """finops-dataset.json through :mod:`finops_kit.dataset` (one shape for both engines), written last (into
+    ``staging``, renamed into place through ``swap``), then the whole dataset validated from the parquet footers
+    (:func:`finops_kit.dataset.validate`)."""
     import duckdb
     import pyspark
 
@@ -833,10 +901,8 @@ def _write_dataset_manifest(root: Path, columns: list[tuple[str, str]]) -> None:
     manifest = build_manifest(engine="spark", engine_version=pyspark.__version__, rows=sum(p[2] for p in parts),
                               columns=columns, fingerprint=fingerprint, tables=tables,
                               partitions=[{"provider": p, "billing_period": b, "rows": n} for p, b, n in parts])
-    tmp = root / f".{MANIFEST}.tmp"
-    write_manifest(root, manifest)  # small; validate() below refuses a dataset whose files disagree with it
-    tmp.unlink(missing_ok=True)
-    validate(root)
+    swap.replace(write_manifest(staging, manifest), root / MANIFEST)
+    validate(root)  # refuses a dataset whose files disagree with the manifest: then the caller undoes the swap
 
 
 __all__ = ["ingest_spark", "session", "reconcile_written", "file_groups", "period_of_path", "java_available",

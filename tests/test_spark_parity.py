@@ -325,3 +325,127 @@ def test_spark_ingest_writes_straight_to_s3(spark, s3_env, tmp_path, monkeypatch
     monkeypatch.chdir(reader)
     con = assert_same(_duckdb(paths, tmp_path), "s3://lake/focus")
     assert con.execute("SELECT count(*) FROM focus").fetchall()[0][0] == again.rows
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes (what a reader of the dataset could see)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _dataset_with_two_partitions(root: Path) -> None:
+    for part in ("provider=AWS/billing_period=2026-09", "provider=AWS/billing_period=2026-10"):
+        (root / "focus" / part).mkdir(parents=True)
+        (root / "focus" / part / "part-0.parquet").write_bytes(b"old " + part.encode())
+    (root / "tables").mkdir()
+    (root / "tables" / "ingest_log.parquet").write_bytes(b"old log")
+    (root / "finops-dataset.json").write_text('{"old": true}')
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3, 4, 5, 6, 7, 100])
+def test_a_failed_swap_leaves_the_dataset_as_it_was(tmp_path, monkeypatch, fail_at):
+    """The Spark ingest changes the dataset in steps (a rename per partition, then the tables, then the manifest).
+    Whichever step fails, undo puts back every old folder and file: a reader sees the dataset as before the ingest,
+    with nothing of the new one and nothing set aside left behind. Before, the old versions of the partitions
+    already swapped were deleted with the trash folder even when a later rename failed."""
+    from finops_kit.spark import _Swap
+
+    root = tmp_path / "ds"
+    _dataset_with_two_partitions(root)
+    before = _snapshot(root)
+    staged = tmp_path / "ds" / "_staging-x"
+    for part in ("provider=AWS/billing_period=2026-10", "provider=GCP/billing_period=2026-10"):
+        (staged / "focus" / part).mkdir(parents=True)
+        (staged / "focus" / part / "part-0.parquet").write_bytes(b"new " + part.encode())
+    (staged / "ingest_log.parquet").write_bytes(b"new log")
+    (staged / "finops-dataset.json").write_text('{"new": true}')
+    real_rename, calls = Path.rename, []
+
+    def rename(self, target):
+        calls.append(self)
+        if len(calls) == fail_at:
+            raise OSError(f"disk full at step {fail_at}")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    swap = _Swap(root)
+    with pytest.raises(OSError, match="disk full"):
+        try:
+            for part in ("provider=AWS/billing_period=2026-10", "provider=GCP/billing_period=2026-10"):
+                swap.replace(staged / "focus" / part, root / "focus" / part)
+            swap.replace(staged / "ingest_log.parquet", root / "tables" / "ingest_log.parquet")
+            swap.replace(staged / "finops-dataset.json", root / "finops-dataset.json")
+            raise OSError("disk full after the last step")
+        except BaseException:
+            swap.undo()
+            raise
+    monkeypatch.setattr(Path, "rename", real_rename)
+    shutil.rmtree(staged)
+    assert _snapshot(root) == before
+    assert sorted(p.name for p in root.iterdir()) == ["finops-dataset.json", "focus", "tables"]
+    assert sorted(p.name for p in (root / "focus").iterdir()) == ["provider=AWS"]  # no empty GCP folder left
+
+
+def test_a_step_that_cannot_be_undone_keeps_the_old_versions_and_says_where(tmp_path, monkeypatch):
+    from finops_kit.errors import FinopsError
+    from finops_kit.spark import _Swap
+
+    root = tmp_path / "ds"
+    _dataset_with_two_partitions(root)
+    staged = tmp_path / "new"
+    (staged / "p").mkdir(parents=True)
+    (staged / "p" / "part-0.parquet").write_bytes(b"new")
+    swap = _Swap(root)
+    swap.replace(staged / "p", root / "focus" / "provider=AWS" / "billing_period=2026-10")
+
+    def rename(self, target):
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(FinopsError, match=r"1 change\(s\) could not be undone.*previous versions are kept in .*_trash-"):
+        swap.undo()
+    monkeypatch.undo()
+    kept = next(root.glob("_trash-*"))
+    assert (kept / "old" / "focus" / "provider=AWS" / "billing_period=2026-10" / "part-0.parquet").read_bytes() \
+        == b"old provider=AWS/billing_period=2026-10"
+
+
+def test_a_committed_swap_keeps_the_new_and_drops_what_it_set_aside(tmp_path):
+    from finops_kit.spark import _Swap
+
+    root = tmp_path / "ds"
+    _dataset_with_two_partitions(root)
+    staged = tmp_path / "new"
+    (staged / "p").mkdir(parents=True)
+    (staged / "p" / "part-0.parquet").write_bytes(b"new")
+    swap = _Swap(root)
+    swap.replace(staged / "p", root / "focus" / "provider=AWS" / "billing_period=2026-10")
+    swap.commit()
+    assert (root / "focus" / "provider=AWS" / "billing_period=2026-10" / "part-0.parquet").read_bytes() == b"new"
+    assert (root / "focus" / "provider=AWS" / "billing_period=2026-09" / "part-0.parquet").read_bytes().startswith(
+        b"old")
+    assert sorted(p.name for p in root.iterdir()) == ["finops-dataset.json", "focus", "tables"]
+
+
+@slow
+def test_a_failure_after_the_partitions_moved_restores_the_dataset(spark, tmp_path, monkeypatch):
+    """A re-ingest whose last step fails (here the dataset's validation) leaves the stored dataset byte for byte as
+    it was -- partitions, tables and manifest -- and the next run works."""
+    from finops_kit import spark as sp
+
+    files = sorted(str(p) for p in (SAMPLES / "gcp").glob("*.jsonl.gz"))[:2]
+    dataset = tmp_path / "ds"
+    first = sp.ingest_spark(files, str(dataset), spark=spark)
+    before = _snapshot(dataset)
+
+    def broken(root):
+        raise OSError("validation could not read a footer")
+
+    import finops_kit.dataset as ds
+
+    monkeypatch.setattr(ds, "validate", broken)
+    with pytest.raises(OSError, match="footer"):
+        sp.ingest_spark(files, str(dataset), spark=spark)
+    assert _snapshot(dataset) == before
+    monkeypatch.undo()
+    again = sp.ingest_spark(files, str(dataset), spark=spark)
+    assert again.replaced_rows == first.rows
