@@ -385,17 +385,23 @@ def test_a_failed_swap_leaves_the_dataset_as_it_was(tmp_path, monkeypatch, fail_
     assert sorted(p.name for p in (root / "focus").iterdir()) == ["provider=AWS"]  # no empty GCP folder left
 
 
-def test_a_step_that_cannot_be_undone_keeps_the_old_versions_and_says_where(tmp_path, monkeypatch):
-    from finops_kit.errors import FinopsError
+def _one_partition_swapped(root: Path, staged: Path):
+    """A dataset of two partitions whose 2026-10 partition has been swapped for a staged one (not yet committed)."""
     from finops_kit.spark import _Swap
 
-    root = tmp_path / "ds"
     _dataset_with_two_partitions(root)
-    staged = tmp_path / "new"
     (staged / "p").mkdir(parents=True)
     (staged / "p" / "part-0.parquet").write_bytes(b"new")
     swap = _Swap(root)
     swap.replace(staged / "p", root / "focus" / "provider=AWS" / "billing_period=2026-10")
+    return swap
+
+
+def test_a_step_that_cannot_be_undone_keeps_the_old_versions_and_says_where(tmp_path, monkeypatch):
+    from finops_kit.errors import FinopsError
+
+    root = tmp_path / "ds"
+    swap = _one_partition_swapped(root, tmp_path / "new")
 
     def rename(self, target):
         raise OSError("read-only file system")
@@ -410,15 +416,8 @@ def test_a_step_that_cannot_be_undone_keeps_the_old_versions_and_says_where(tmp_
 
 
 def test_a_committed_swap_keeps_the_new_and_drops_what_it_set_aside(tmp_path):
-    from finops_kit.spark import _Swap
-
     root = tmp_path / "ds"
-    _dataset_with_two_partitions(root)
-    staged = tmp_path / "new"
-    (staged / "p").mkdir(parents=True)
-    (staged / "p" / "part-0.parquet").write_bytes(b"new")
-    swap = _Swap(root)
-    swap.replace(staged / "p", root / "focus" / "provider=AWS" / "billing_period=2026-10")
+    swap = _one_partition_swapped(root, tmp_path / "new")
     swap.commit()
     assert (root / "focus" / "provider=AWS" / "billing_period=2026-10" / "part-0.parquet").read_bytes() == b"new"
     assert (root / "focus" / "provider=AWS" / "billing_period=2026-09" / "part-0.parquet").read_bytes().startswith(
