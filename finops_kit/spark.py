@@ -745,7 +745,8 @@ class _Swap:
     rename at a time, and a failure in any step after the first (a rename, a table write, the manifest's
     validation) must leave the dataset as it was -- before, the partitions already swapped stayed new while the
     tables and manifest stayed old, and their old versions were deleted with the trash. (A process killed between
-    two renames still leaves a mix; the next ingest's validation of the manifest against the files reports it.)"""
+    two renames can still leave a mix, the old versions kept in ``_trash-<id>/``; where the files then disagree
+    with the manifest, :func:`finops_kit.dataset.validate` refuses the dataset.)"""
 
     def __init__(self, root: Path) -> None:
         self.root = root
