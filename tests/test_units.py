@@ -268,7 +268,7 @@ def test_an_instances_pricing_class_does_not_depend_on_the_order_of_its_rows(tmp
     when the VM has a GPU row of that class (the spot VM's cores are spot, the on-demand VM's on demand), from
     either export order; a class without a GPU row of its own takes that of the GPU row with the larger
     EffectiveCost (see the next test). Before: every vCPU and RAM row took the larger GPU row's class, so the
-    spot VM's $83 of cores and RAM were counted as on-demand spend; ranked by role only, the pick even followed
+    spot VM's $28.99 of cores and RAM were counted as on-demand spend; ranked by role only, the pick even followed
     the order the rows were stored in."""
     rows = (_vm("vm-mixed", "a2-highgpu-8g", 10, A2)
             + _vm("vm-mixed", "a2-highgpu-8g", 14, A2, factor=SPOT, prefix="Spot Preemptible "))
