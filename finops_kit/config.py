@@ -11,6 +11,7 @@ the key that is wrong.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,16 @@ def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
                           "save the file as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file ({exc.strerror or exc})") from None
-    stamp = (str(p.resolve()), text)  # the file's contents, not its mtime (coarser than two quick writes)
-    if stamp in _PARSED:  # a report asks 3-10 times (scope, tag policy, allocation, budgets, alerts, ...)
-        return copy.deepcopy(_PARSED[stamp])
+    # a report asks 3-10 times (scope, tag policy, allocation, budgets, alerts, ...): parsed once per path and
+    # contents (not mtime, coarser than two quick writes), so an edited file is parsed again; callers get deep
+    # copies and may change them
+    return copy.deepcopy(_parsed_sections(p, str(p.resolve()), text))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_sections(p: Path, resolved: str, text: str) -> dict[str, Any]:
+    """The sections of config ``text`` (read from ``p``, which the errors name), checked; kept in this process by
+    path and contents (an error is raised again each time, never kept)."""
     data = _parse_yaml(p, text) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping of sections at the top level")
@@ -68,14 +76,7 @@ def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
         close = difflib.get_close_matches(unknown[0], SECTIONS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(f"{p}: {unknown[0]}: unknown section ({hint}expected one of {', '.join(SECTIONS)})")
-    if len(_PARSED) >= 8:
-        _PARSED.clear()
-    _PARSED[stamp] = copy.deepcopy(data)  # by the file's path and contents: an edited file is parsed again
     return data
-
-
-#: Config files parsed in this process (see :func:`load_config`); callers get deep copies and may change them.
-_PARSED: dict[tuple, dict[str, Any]] = {}
 
 
 def _parse_yaml(p: Path, text: str) -> Any:
