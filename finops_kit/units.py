@@ -254,7 +254,9 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     rank = anchor_order_sql()
     # the instance's anchor and measured hours per (provider, resource, charge period): one GROUP BY joined back
     # (NULL-safe on provider and period), not five window functions over as many partitions
-    same = " AND ".join(f"_a.{c} IS NOT DISTINCT FROM _rows.{c}" for c in ("ProviderName", "ChargePeriodStart"))
+    def same(alias: str) -> str:  # the row's instance: its resource (joined on) and these, NULL-safe
+        return " AND ".join(f"{alias}.{c} IS NOT DISTINCT FROM _rows.{c}" for c in ("ProviderName", "ChargePeriodStart"))
+
     own = "ChargeCategory = 'Usage' AND _unit_role IN ('instance', 'accelerator')"  # rows with a class of their own
     return f"""
       WITH _u AS ({row_sql(f"({where}) AND ChargeCategory IN ('Usage', 'Credit')", source)}),
@@ -285,8 +287,8 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
                ELSE instance_hours IS NOT NULL END AS has_instance_hours,
           CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_accelerator_hours
                ELSE accelerator_hours IS NOT NULL END AS has_accelerator_hours
-        FROM _rows LEFT JOIN _anchor _a ON _a.ResourceId = _rows.ResourceId AND {same}
-          LEFT JOIN _by_class _c ON _c.ResourceId = _rows.ResourceId AND {same.replace("_a.", "_c.")}
+        FROM _rows LEFT JOIN _anchor _a ON _a.ResourceId = _rows.ResourceId AND {same("_a")}
+          LEFT JOIN _by_class _c ON _c.ResourceId = _rows.ResourceId AND {same("_c")}
                                  AND _c._class = _rows._row_pricing)
       SELECT * EXCLUDE (_unit_role, _instance_type, _hours, _row_pricing, _anchor_pricing, _anchor_type,
                         _anchor_family, instance_family, _own, _in_class, _class_type, _class_family),
