@@ -76,3 +76,18 @@ def ai_workload_case(available_columns: set[str] | None = None, path: str | None
     if not parts:
         return "CAST(NULL AS VARCHAR)"
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def ai_workload_sql(source_value: str = "NULL", available_columns: set[str] | None = None, path: str | None = None,
+                    provider: str | None = None) -> str:
+    """SQL for a normalized row's ``x_AiWorkload``: the source's own value (``source_value``) or else the rules'
+    (:func:`ai_workload_case`) -- and NULL for every tax line.
+
+    Why tax is never AI spend: providers book tax differently. AWS writes a Tax line per service (Amazon Bedrock,
+    SageMaker, the ML Savings Plans), GCP one on an "Invoice" service, Azure none per line. Classified by service,
+    the AI headline counted AWS's tax on AI services and no other provider's (a review of the demo found $2,117.10
+    of one month's tax in it), while the showback treats every tax line as a shared cost. "AI/ML spend" is
+    therefore before tax, for every provider alike.
+    """
+    rules = ai_workload_case(available_columns, path, provider)
+    return f"CASE WHEN ChargeCategory = 'Tax' THEN NULL ELSE coalesce({source_value}, {rules}) END"

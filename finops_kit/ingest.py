@@ -21,7 +21,7 @@ from typing import TextIO
 import duckdb
 
 from . import inputs as inputs_mod
-from .classify import ai_workload_case
+from .classify import ai_workload_sql
 from .conformance import conformance_select
 from .errors import FinopsError, InputError, ReconciliationError
 from .quality import Finding
@@ -234,7 +234,7 @@ def _focus_select(source: Source, staged: StagedSource, ingest_id: str, passthro
     completed = f"SELECT {', '.join(cols)} FROM ({mapping})"
     return (
         f"SELECT * EXCLUDE (x_AiWorkload_src), "
-        f"coalesce(x_AiWorkload_src, {ai_workload_case(available, provider=source.provider_name)}) "
+        f"{ai_workload_sql('x_AiWorkload_src', available, provider=source.provider_name)} "
         f"AS x_AiWorkload FROM ({conformance_select(completed, types)})"
     )
 

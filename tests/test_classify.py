@@ -3,10 +3,14 @@ provider gets a specialized expression that must classify exactly as the generic
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import duckdb
 import pytest
 
 from finops_kit.classify import ai_workload_case
+from finops_kit.ingest import ingest
 
 ROWS = [
     # ProviderName, x_InstanceType, x_UsageType, ServiceName, ServiceCategory, expected
@@ -140,3 +144,32 @@ def test_every_accelerated_type_of_the_advisor_feed_is_classified_and_catalogued
     assert sorted(t for t in types - gpu if re.match(rule, t)) == []  # nothing else (m5, c7g, r6i ...)
     cat = set(spot.instance_catalog().instance_type)
     assert sorted(gpu - cat) == []
+
+
+def test_tax_is_never_ai_spend(tmp_path, con):
+    """A provider's tax line is not AI spend, whatever service it is booked on.
+
+    AWS books tax per service (a "Tax" line on Amazon Bedrock, SageMaker, ML Savings Plans), GCP on an "Invoice"
+    service and Azure not per line at all: classified by service, "AI/ML spend" counted the AWS tax of AI services
+    and no other provider's, and the showback calls every tax line shared. A review of the demo found $2,117.10 of
+    October tax inside the AI headline. Found by a review; this test failed before the rule."""
+    src = Path(__file__).parent / "fixtures" / "aws" / "sp_ri_legacy.csv"
+    with open(src, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    usage = next(r for r in rows if r["identity/LineItemId"] == "li-14")
+    tax = next(r for r in rows if r["identity/LineItemId"] == "li-10")
+    bedrock = {"lineItem/ProductCode": "AmazonBedrock", "product/ProductName": "Amazon Bedrock",
+               "product/servicecode": "AmazonBedrock", "lineItem/Operation": "", "lineItem/ResourceId": ""}
+    out = [dict(usage, **bedrock, **{"identity/LineItemId": "br-usage", "lineItem/UsageType":
+                                     "USE1-Claude3Sonnet-input-tokens", "lineItem/UnblendedCost": "40.00"}),
+           dict(tax, **bedrock, **{"identity/LineItemId": "br-tax", "lineItem/UnblendedCost": "4.00"}),
+           dict(tax, **{"identity/LineItemId": "ec2-tax"})]
+    path = tmp_path / "cur.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(out)
+    ingest(str(path), con=con)
+    got = dict(con.execute("SELECT ChargeCategory || ':' || ServiceName, x_AiWorkload FROM focus").fetchall())
+    assert got == {"Usage:Amazon Bedrock": "Managed AI service", "Tax:Amazon Bedrock": None,
+                   "Tax:Amazon Elastic Compute Cloud": None}
