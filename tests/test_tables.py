@@ -102,3 +102,11 @@ def test_header_is_one_line_with_the_detail_folded(monkeypatch):
     assert folded.startswith(">") or folded.startswith(" >")  # closed: nothing failed
     assert "Parameters" in folded and "&lt;script&gt;" in folded and "Scope:" in folded
     assert shown[0][1]["metadata"] == {nb.META_KEY: "header"}
+
+
+def test_one_column_name_one_label_that_fits_every_report():
+    """``type`` is a violation's kind in the tag audit and a commitment's kind (Reserved Instance, Savings Plan) in
+    the commitments report: the one label map must not call it "Violation" (a review found the commitments tables
+    headed "Provider | Violation | Name")."""
+    page = nb.table(pd.DataFrame({"provider": ["AWS"], "type": ["Reserved Instance"], "name": ["ri-1"]}))._repr_html_()
+    assert ">Type<" in page and "Violation" not in page
