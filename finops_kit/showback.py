@@ -143,8 +143,9 @@ def showback(con: duckdb.DuckDBPyConnection, policy: Any = None, allocation: Any
              scope: Any = None) -> Showback:
     """Cost per owner (team or project) with shared and untagged pools, optionally allocated.
 
-    ``policy``/``allocation`` default to ``finops.yaml``; ``key`` and ``method`` override the config. With
-    ``by_month`` every month is allocated on its own (the weights of that month). Pass an existing ``audit`` to
+    ``policy``/``allocation`` default to ``finops.yaml``; ``key`` and ``method`` override the config. Every month
+    is allocated on its own (the weights of that month); ``by_month`` keeps one row per month and owner, otherwise
+    an owner's row is the sum of its months. Pass an existing ``audit`` to
     reuse its temp views (same scope). Columns: [month], owner, kind (owner / shared / untagged), direct_cost,
     allocated, total_cost, share (percent of the period's total).
     """
@@ -170,7 +171,10 @@ def _showback(a: TagAudit, alloc: Allocation, key: str, method: str, by_month: b
     if method == "fixed" and not alloc.fixed:
         raise ConfigError("allocation.fixed: method fixed needs percentages per owner")
     shared_sql, shared_words = a.attribution.shared_sql(key, alloc), a.attribution.shared_words(key, alloc)
-    period = "month" if by_month else "CAST(NULL AS DATE)"
+    # Every month's pool is spread with that month's weights, whether or not the table is per month: a table of
+    # several months is the sum of its months, so it agrees owner by owner with the monthly chart beside it (spread
+    # once with the whole scope's weights, one team's share moved by $4,473.53 on the demo between the two).
+    period = "month"
     pools = "('shared', 'untagged')" if alloc.allocate_untagged else "('shared')"
     fixed = values_sql([(o, str(p)) for o, p in alloc.fixed.items()], ["owner", "pct"], ["VARCHAR", "DECIMAL(9,4)"])
     if method == "even":
@@ -222,9 +226,10 @@ def _showback(a: TagAudit, alloc: Allocation, key: str, method: str, by_month: b
                       THEN -sum(cost) ELSE 0 END
           FROM c LEFT JOIN any_weight aw ON aw.period IS NOT DISTINCT FROM c.period
           WHERE kind IN ('shared', 'untagged') GROUP BY c.period, kind)
-        SELECT period AS month, owner, kind, CAST(direct_cost AS {MONEY}) AS direct_cost,
-               CAST(allocated AS {MONEY}) AS allocated, CAST(direct_cost + allocated AS {MONEY}) AS total_cost
-        FROM lines""")
+        SELECT {"period" if by_month else "CAST(NULL AS DATE)"} AS month, owner, kind,
+               CAST(sum(direct_cost) AS {MONEY}) AS direct_cost, CAST(sum(allocated) AS {MONEY}) AS allocated,
+               CAST(sum(direct_cost + allocated) AS {MONEY}) AS total_cost
+        FROM lines GROUP BY ALL""")
     con = a.con
     sql = rel.sql_query()
     total, table_total = con.execute(
@@ -250,7 +255,7 @@ def _showback(a: TagAudit, alloc: Allocation, key: str, method: str, by_month: b
     }[method]
     pools_words = "shared and untagged costs" if alloc.allocate_untagged else "shared costs"
     untagged_words = "" if alloc.allocate_untagged else f" Untagged {untagged_total:,.2f} is shown on its own line."
-    monthly = " Each month is allocated with its own weights." if by_month else ""
+    monthly = " Each month is allocated with its own weights." if allocating else ""
     method_text = (f"Showback by {key} (EffectiveCost, credits included). Shared = {shared_words} "
                    f"({shared_total:,.2f}). Method: {pools_words} {how}.{untagged_words}{monthly}")
     df.attrs["method"] = method_text
