@@ -328,12 +328,16 @@ _DUCKDB_HEADER_BYTES = 3 * 4096
 def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Refuse a truncated warehouse file at open time, not halfway through a command that reads a missing block.
 
-    Without a pending WAL every block DuckDB counts is in the file, so the file is at least header + blocks long.
+    Without a pending WAL every block DuckDB uses is in the file, so the file is at least header + used blocks long.
+    Used, not total: a checkpoint cuts free blocks off the end of the file, and DuckDB still counts them in
+    ``total_blocks`` (as ``free_blocks``) when the file is opened again -- a warehouse whose last ingest replaced a
+    month with a smaller one was refused as damaged while it was healthy.
     """
     if not path.is_file() or Path(f"{path}.wal").exists():
         return
-    block_size, total_blocks = first_row(con, "SELECT block_size, total_blocks FROM pragma_database_size()")
-    expected = _DUCKDB_HEADER_BYTES + int(total_blocks) * int(block_size)
+    block_size, total_blocks, free_blocks = first_row(
+        con, "SELECT block_size, total_blocks, free_blocks FROM pragma_database_size()")
+    expected = _DUCKDB_HEADER_BYTES + (int(total_blocks) - int(free_blocks)) * int(block_size)
     if path.stat().st_size < expected:
         raise duckdb.IOException(f"Could not read enough bytes from file: {path.stat().st_size} of {expected}")
 

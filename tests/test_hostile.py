@@ -306,6 +306,32 @@ def test_warehouse_that_cannot_be_opened(template, tmp_path, capsys, kind, patte
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing created, nothing changed
 
 
+def test_a_warehouse_that_shrank_is_not_called_damaged(tmp_path):
+    """DuckDB cuts free blocks off the end of the file at a checkpoint but still counts them in total_blocks when the
+    file is opened again: a restatement smaller than the month it replaced left a healthy warehouse that every
+    command refused as "truncated or damaged" (a review found it after an ingest that exited 0). Only the used
+    blocks must be in the file."""
+    import duckdb
+
+    import finops_kit as fk
+
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE keep AS SELECT range AS i FROM range(1000)")
+    con.execute("CHECKPOINT")
+    con.execute("CREATE TABLE big AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(300000)")
+    con.execute("CHECKPOINT")
+    con.execute("DROP TABLE big")
+    con.execute("CHECKPOINT")
+    con.close()
+    with duckdb.connect(str(path), read_only=True) as plain:
+        size, blocks, free = plain.execute(
+            "SELECT block_size, total_blocks, free_blocks FROM pragma_database_size()").fetchone()
+    assert free > 0 and path.stat().st_size < 3 * 4096 + blocks * size  # the shape the review found
+    with fk.connect(str(path), read_only=True) as opened:
+        assert opened.execute("SELECT count(*) FROM keep").fetchone() == (1000,)
+
+
 HOLDER = """
 import sys, time
 import finops_kit as fk
