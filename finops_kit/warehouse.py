@@ -502,7 +502,8 @@ def reconciliation_table(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelat
         FROM reconciliation r
         JOIN ingest_log l USING (ingest_id)
         LEFT JOIN live ON live.ingest_id = r.ingest_id AND live.source_format = r.source_format
-          AND live.billing_period_start = r.billing_period_start AND live.currency = r.currency
+          AND live.billing_period_start IS NOT DISTINCT FROM r.billing_period_start
+          AND live.currency IS NOT DISTINCT FROM r.currency  -- a native row may lack either (a finding, stored)
         WHERE l.status = 'active'
         ORDER BY r.source_format, billing_period, r.currency
         """

@@ -380,3 +380,23 @@ def test_truncated_gzip(tmp_path, warehouse, capsys):
     path = tmp_path / "cur-1.csv.gz"
     path.write_bytes(data[: len(data) // 2])
     _refused(warehouse, str(path), r"cur-1\.csv\.gz.*(truncated|corrupt)", capsys)
+
+
+def test_a_blank_currency_reconciles_as_it_was_stored(tmp_path, con):
+    """A CUR row without lineItem/CurrencyCode is stored (with a data-quality finding, as native formats are) and
+    reconciled at ingest; the live re-check matched the stored totals to the table with ``=`` on the currency, so
+    the NULL currency's rows were never found and ``finops-kit reconcile`` failed a warehouse that was exact (a
+    review found it). Test first: it failed before the NULL-safe match."""
+    from finops_kit.warehouse import reconciliation_table
+
+    rows = [r for r in _rows(SP_RI) if r["lineItem/LineItemType"] == "Usage"]
+    rows[1]["lineItem/CurrencyCode"] = ""
+    out = tmp_path / "blank_currency.csv"
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    ingest(str(out), con=con)
+    got = reconciliation_table(con).fetchall()
+    assert len(got) == 2 and all(r[-1] for r in got), got
+    assert {r[3] for r in got} == {"USD", None}
