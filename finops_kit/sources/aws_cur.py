@@ -9,7 +9,8 @@ The mapping is written once against the legacy slash names; :class:`CurColumns` 
 file has (slash, snake_case, or a key of a CUR 2.0 MAP column, see :mod:`.aws_cur2`), and yields ``NULL`` for a
 column this month's report does not have. AWS adds and drops columns month to month (``savingsPlan/*`` appears the
 month a Savings Plan is bought, ``lineItem/NetUnblendedCost`` only when a discount exists), so nothing but the
-few ``REQUIRED`` columns may be assumed.
+few ``REQUIRED`` columns may be assumed. Slash and Athena files given in one call are staged as one view with
+one column per meaning (:func:`merge_styles`), so each row maps and passes through as its file would alone.
 
 Cost semantics (``../shared/notes/billing-semantics.md``; rule tables in ``data/aws_line_item_types.csv``):
 
@@ -62,6 +63,7 @@ from .base import (
     iso_timestamp,
     json_object_expr,
     period_timestamp,
+    read_header,
     register,
     sql_str,
 )
@@ -155,10 +157,14 @@ class CurColumns:
     MAPS = {"product": "product_", "resource_tags": "resource_tags_", "cost_category": "cost_category_",
             "discount": "discount_"}
 
-    def __init__(self, types: dict[str, str], flavour: str, original_names: dict[str, str] | None = None):
+    def __init__(self, types: dict[str, str], flavour: str, original_names: dict[str, str] | None = None,
+                 snake_names: frozenset[str] = frozenset()):
         self.types = types
         self.flavour = flavour
         self.original_names = original_names or {}  # staged alias -> header spelling (case variants, see stage)
+        # legacy flavour only: Athena columns of a mixed-style ingest that no slash file has (see merge_styles);
+        # a legacy name is looked up by its snake spelling among them
+        self.snake_names = snake_names
         self.exact = {self.original(c): c for c in types}
         self.lower = {self.original(c).lower(): c for c in types}
         self.used: set[str] = set()
@@ -169,7 +175,10 @@ class CurColumns:
     def name(self, legacy: str) -> str | None:
         """The staged column for a legacy name, or None."""
         if self.flavour == "legacy":
-            return self.exact.get(legacy) or self.lower.get(legacy.lower())
+            found = self.exact.get(legacy) or self.lower.get(legacy.lower())
+            if found is None and self.snake_names and snake(legacy) in self.snake_names:
+                return snake(legacy)
+            return found
         s = snake(legacy)
         return s if s in self.types else None
 
@@ -538,10 +547,25 @@ class CurSourceBase(Source):
         return {**super().csv_options(), "delim": ",", "null_padding": True}
 
     def stage(self, con: duckdb.DuckDBPyConnection, files: list[str], view: str) -> StagedSource:
-        staged = super().stage(con, files, view)
+        """Stage all files as one view; slash and Athena files of one call are merged to one spelling first.
+
+        The files of a format share one ``union_by_name`` view. Without the merge, a call with both spellings has
+        ``identity/LineItemId`` *and* ``identity_line_item_id``: the mapping would read only the slash columns
+        (the Athena rows lose their cost) and both would be kept as ``x_identity_line_item_id``.
+        """
+        headers = {f: read_header(f) for f in files} if len(files) > 1 else {}
+        styles = {f: self.flavour(h) for f, h in headers.items()}
+        snake_names: frozenset[str] = frozenset()
+        if {"legacy", "athena"} <= set(styles.values()):
+            staged = super().stage(con, files, f"{view}_raw")
+            snake_names, spelling = merge_styles(con, staged, view,
+                                                 {n for f, h in headers.items() if styles[f] == "legacy" for n in h})
+            staged.extra.update(athena_spelling=spelling, athena_files={f for f, s in styles.items() if s == "athena"})
+        else:
+            staged = super().stage(con, files, view)
         types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {view}").fetchall() if r[0] != "_file"}
         flavour = self.flavour(list(types))
-        cols = CurColumns(types, flavour, staged.original_names)
+        cols = CurColumns(types, flavour, staged.original_names, snake_names)
         staged.extra.update(types=types, cols=cols, flavour=flavour)
         # the diagnosis (base class) looks for these names in the file's own spelling
         self.numeric_columns = tuple(n for n in (cols.name(x) for x in NUMERIC) if n)
@@ -559,6 +583,16 @@ class CurSourceBase(Source):
 
     def prepare_value(self, expr: str, typ: str) -> str:
         return iso_text(expr) if typ == "TIMESTAMPTZ" else f"trim({expr})"
+
+    def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
+        """The base diagnosis, with the column spelled as the bad file has it: in a mixed slash/Athena call the
+        staged column is the slash one (see :func:`merge_styles`), which the Athena file does not contain."""
+        err = super().diagnose(con, staged, exc)
+        athena = staged.extra.get("athena_spelling", {}).get(err.column or "")
+        if athena is None or err.file not in staged.extra.get("athena_files", ()):
+            return err
+        where = str(InputError(err.file, "", column=err.column, row=err.row))  # "<file>, row n, column 'c': "
+        return InputError(err.file, str(err)[len(where):], column=athena, row=err.row)
 
     def _mapping(self, staged: StagedSource) -> CurMapping:
         return CurMapping(staged.extra["cols"], staged.view, self.key_family or self.name)
@@ -619,6 +653,87 @@ class CurSourceBase(Source):
 
     def source_totals_sql(self, staged: StagedSource) -> str:
         return self._mapping(staged).source_totals_sql()
+
+
+def _squash(name: str) -> str:
+    """Letters and digits of a column name, lower case: ``LINEITEM/NORMALIZATIONFACTOR`` has no camel case left
+    for :func:`snake` to split, but squashes to the same text as ``line_item_normalization_factor``."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _folded_legacy_name(column: str) -> str:
+    """The slash spelling of an Athena tag / cost category column that gives the same key as the Athena reading:
+    ``resource_tags_user_team`` -> ``resourceTags/user:team`` (key ``team``), ``resource_tags_aws_created_by`` ->
+    ``resourceTags/aws:created_by``, ``cost_category_team`` -> ``costCategory/team``."""
+    if column.startswith("cost_category_"):
+        return "costCategory/" + column[len("cost_category_"):]
+    key = column[len("resource_tags_"):]
+    if key.startswith("user_"):
+        return "resourceTags/user:" + key[5:]
+    if key.startswith("aws_"):
+        return "resourceTags/aws:" + key[4:]
+    return "resourceTags/" + key
+
+
+def merge_styles(con: duckdb.DuckDBPyConnection, staged: StagedSource, view: str, legacy_header: set[str]
+                 ) -> tuple[frozenset[str], dict[str, str]]:
+    """Create ``view`` over ``staged`` (slash and Athena files unioned by name) with one column per meaning.
+
+    Every row comes from one file, so the two spellings of a column never both hold a value: an Athena column
+    with a slash counterpart is folded into it (``coalesce``, the slash name stays, so the mapping, the row key
+    and the ``x_`` name are those of a slash-only ingest). Athena tag and cost category columns are renamed to
+    the slash spelling that yields the key the Athena file alone yields (``team``, ``aws:created_by``), under a
+    unique alias (``original_names`` restores the spelling). The other Athena columns stay as they are; their
+    names are returned, for :class:`CurColumns` to find them by their snake spelling and for the ``x_`` names,
+    which equal an Athena-only ingest's, with ``{slash column: the Athena column folded into it}`` (an error in an
+    Athena file names the column as that file spells it). ``staged`` is updated to describe ``view``.
+    """
+    def original(c: str) -> str:
+        return staged.original_names.get(c, c)
+
+    raw = [c for c in staged.columns if c != "_file"]
+    slash = [c for c in raw if original(c) in legacy_header]
+    by_snake: dict[str, list[str]] = {}
+    by_squash: dict[str, list[str]] = {}
+    for c in sorted(slash):
+        by_snake.setdefault(snake(original(c)), []).append(c)
+        by_squash.setdefault(_squash(original(c)), []).append(c)
+    partner: dict[str, str] = {}  # slash column -> the Athena column folded into it
+    extra: list[str] = []  # select items of the Athena-only columns
+    renamed: dict[str, str] = {}
+    snake_names: set[str] = set()
+    for c in raw:
+        if c in slash:
+            continue
+        name = original(c)
+        if name.startswith(FOLDED_PREFIXES):
+            alias = f"{_folded_legacy_name(name)}~{name}"
+            renamed[alias] = _folded_legacy_name(name)
+            extra.append(f"{ident(c)} AS {ident(alias)}")
+            continue
+        match = next((p for p in by_snake.get(name, []) + by_squash.get(_squash(name), []) if p not in partner),
+                     None)
+        if match is not None:
+            partner[match] = c
+        else:
+            snake_names.add(c)
+            extra.append(ident(c))
+    items = []
+    for c in slash:
+        other = partner.get(c)
+        if other is None:
+            items.append(ident(c))
+        elif staged.types.get(c) == staged.types.get(other):
+            items.append(f"coalesce({ident(c)}, {ident(other)}) AS {ident(c)}")
+        else:  # typed parquet of two layouts: text is what every accessor of CurColumns accepts
+            items.append(f"coalesce(CAST({ident(c)} AS VARCHAR), CAST({ident(other)} AS VARCHAR)) AS {ident(c)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {', '.join(items + extra)}, _file FROM {staged.view}")
+    described = con.execute(f"DESCRIBE {view}").fetchall()
+    staged.view = view
+    staged.columns = [r[0] for r in described]
+    staged.types = {r[0]: r[1] for r in described}
+    staged.original_names = {a: n for a, n in {**staged.original_names, **renamed}.items() if a in staged.types}
+    return frozenset(snake_names), {c: original(a) for c, a in partner.items()}
 
 
 def _is_legacy(columns: Sequence[str]) -> bool:
