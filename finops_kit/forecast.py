@@ -7,7 +7,9 @@ how wide the honest range is, and how much the model has earned the right to be 
   (EffectiveCost by ChargePeriodStart day; exact DECIMAL sums, turned into floats only for the statistics).
 * Only usage-based charges are modelled: a monthly support fee or a one-off commitment purchase on the 1st is
   not a weekly-seasonal process and would wreck an ETS fit. Recurring charges are carried forward from the last
-  full month as an explicit, labelled component; one-time charges are not forecast (they are listed instead).
+  full month as an explicit, labelled component -- a monthly charge not billed yet this month (the tax posts when
+  the month is invoiced) is expected once (:func:`_recurring_component`); one-time charges are not forecast (they
+  are listed instead).
 * Models: ``ets`` (ETS(A,Ad,A): Holt-Winters additive with damped trend and weekly seasonality, statsmodels
   ``ETSModel`` for proper prediction intervals), ``sarimax`` ((1,1,1)(0,1,1)7) and the ``seasonal_naive``
   baseline ("same weekday last week"). ``model="auto"`` picks the model with the lowest MASE in a rolling-origin
@@ -178,7 +180,8 @@ def daily_series(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, st
 
     Columns: ``day`` (datetime64), ``value`` (dimension value), ``cost`` (Decimal, exact), ``y`` (float, for
     models). Aggregation runs in DuckDB; only days × values come back. ``top`` keeps the N largest values and
-    folds the rest into "(other)".
+    folds the rest into "(other)" -- when the rest is two values or more: "(other)" standing for one value would
+    hide its name and save no line.
     """
     if charges not in CHARGES:
         raise ConfigError(f"charges={charges!r}; expected one of {', '.join(CHARGES)}")
@@ -203,7 +206,7 @@ def daily_series(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, st
     if top is not None:
         totals = agg.groupby("value")["cost"].sum().sort_values(ascending=False)
         keep = set(totals.index[:top])
-        if len(totals) > top:
+        if len(totals) > top + 1:
             agg["value"] = agg["value"].where(agg["value"].isin(keep), "(other)")
             agg = agg.groupby(["day", "value"], as_index=False)["cost"].sum()
     first = pd.Timestamp(s) if s else agg["day"].min()
@@ -702,39 +705,90 @@ def _period_to_date(con: duckdb.DuckDBPyConnection, dimension: str, filters: dic
             for v, c, o in rows.itertuples(index=False)}
 
 
+#: What makes two recurring rows the same charge in two months: provider, billing account, sub account, service,
+#: charge category, SKU (the description where a provider gives none, as AWS for taxes and fees), commitment and
+#: billing currency. Enough to tell one account's EC2 tax from another's and a licence from a port fee; nothing
+#: that changes from month to month (amounts, charge dates, invoice ids).
+_CHARGE_IDENTITY = ("concat_ws('|', " + ", ".join(
+    f"coalesce(CAST({c} AS VARCHAR), '')" for c in (
+        "ProviderName", "BillingAccountId", "SubAccountId", "ServiceName", "ChargeCategory",
+        "coalesce(SkuId, ChargeDescription)", "CommitmentDiscountId", "BillingCurrency")) + ")")
+
+
 def _recurring_by_value(con: duckdb.DuckDBPyConnection, dimension: str, filters: dict | None, as_of: date,
-                        scope: Any = None) -> dict[str, pd.Series]:
-    """Daily recurring charges (float) per value from the first day of the last full month through ``as_of``."""
+                        scope: Any = None) -> dict[str, pd.DataFrame]:
+    """Recurring charges per value from the first day of the last full month through ``as_of``, one row per charge
+    (:data:`_CHARGE_IDENTITY`) and day: ``day`` (Timestamp), ``charge``, ``cost`` (float; None counts as 0: the row
+    posted), ``monthly`` (the rows cover more than one day: a charge for a period, such as a month's tax) and
+    ``recurring`` (ChargeFrequency 'Recurring', not an idle-commitment row). One query for every value."""
     lm_start = (pd.Timestamp(as_of.year, as_of.month, 1) - pd.offsets.MonthBegin(1)).date()
-    rows = _value_rows(con, dimension, filters, lm_start, as_of, scope, "sum(EffectiveCost) AS cost", by_day=True,
-                       charges="recurring")
-    rows = rows[rows["cost"].notna()]  # a day whose recurring rows carry no cost is a day without a charge
-    return {v: pd.Series([float(c) for c in g["cost"]], index=pd.to_datetime(g["day"]))
-            for v, g in rows.groupby("value", sort=False)}
+    rows = _value_rows(con, dimension, filters, lm_start, as_of, scope,
+                       f"{_CHARGE_IDENTITY} AS charge, sum(EffectiveCost) AS cost, "
+                       "bool_or(ChargePeriodEnd > ChargePeriodStart + INTERVAL 1 DAY) AS monthly, "
+                       "bool_or(ChargeFrequency = 'Recurring') AS recurring", by_day=True, charges="recurring")
+    if rows.empty:
+        return {}
+    rows["day"] = pd.to_datetime(rows["day"])
+    rows["cost"] = [0.0 if c is None or (isinstance(c, float) and math.isnan(c)) else float(c) for c in rows["cost"]]
+    rows["monthly"] = rows["monthly"].fillna(False).astype(bool)
+    rows["recurring"] = rows["recurring"].fillna(False).astype(bool)
+    return {str(v): g.drop(columns="value").reset_index(drop=True) for v, g in rows.groupby("value", sort=False)}
 
 
-def _recurring_component(daily: pd.Series | None, as_of: date, end: date) -> pd.Series:
-    """Recurring charges of the last full month, repeated on the same day of month for future months.
+def _recurring_component(charges: pd.DataFrame | None, as_of: date, start: date, end: date) -> pd.Series:
+    """Recurring charges expected in (``as_of``, ``end``]: last full month's, carried forward (float per day).
 
-    Why: subscriptions, support plans and monthly commitment fees are known in advance; a statistical model
-    would only smear them over the month. ``daily``: the value's recurring charges per day from the first day of
-    the last full month through ``as_of`` (:func:`_recurring_by_value`; None: none). A day of the month past the
-    last month's length takes the 28th's charges; a day of this month already billed is not added again.
+    Why carried rather than modelled: subscriptions, support plans, licences, taxes and monthly commitment fees are
+    known in advance; a statistical model would only smear them over the month. ``charges``: the value's recurring
+    charges from the first day of the last full month through ``as_of`` (:func:`_recurring_by_value`; None: none).
+    ``start``: the first day of the period whose charges the forecast counts (:func:`period_start`).
+
+    Two kinds of charge, told apart by how last month booked them (:data:`_CHARGE_IDENTITY` names a charge):
+
+    * **Once a month**: a charge booked on a single day last month, either a charge for a period (its rows cover
+      more than a day, as a month's tax or an AWS monthly commitment fee) or a ChargeFrequency 'Recurring' fee
+      (Azure books a monthly reservation payment as a one-day row). Such a charge is often booked late -- the tax
+      posts when the month is invoiced, dated the 1st -- so its date having passed says nothing: **this month it is
+      expected until the same charge has posted this month** (then it is not expected twice), at last month's
+      amount. Where: on its day of the month when that is still ahead (the last day of a shorter month); when its
+      day has passed, on the first forecast day -- it is spend of a day already gone, it counts in the month
+      whenever it posts, and putting it on the first day keeps the running total honest for budgets' breach dates
+      (a charge placed on the period's last day would hide a breach until then). A charge dated before ``start``
+      (an N-day horizon starts tomorrow) is not part of the period. Later months: once, on its day of the month.
+    * **Daily**: booked on several days last month (an idle commitment booked per day, daily fee lines). A day of
+      such a charge that has passed is final -- a day without a row is a day without the charge -- so only the days
+      ahead get last month's amount of the same day of the month (a day past last month's length: the 28th's).
+
+    A charge that first appears this month is not carried (last month is the template).
     """
-    last_month_end = date(as_of.year, as_of.month, 1) - timedelta(days=1)
     days = pd.date_range(as_of + timedelta(days=1), end, freq="D")
     out = pd.Series(0.0, index=days)
-    last = daily[daily.index <= pd.Timestamp(last_month_end)] if daily is not None else None
-    if last is None or last.empty:
+    if charges is None or charges.empty or days.empty:
         return out
-    by_dom = {d: 0.0 for d in range(1, last_month_end.day + 1)} | dict(zip(last.index.day, last, strict=True))
-    this = daily[daily.index > pd.Timestamp(last_month_end)]
-    billed_doms = set(this.index[this != 0].day)
+    month_start = pd.Timestamp(as_of.year, as_of.month, 1)
+    last_month_end = month_start - pd.Timedelta(days=1)
+    last = charges[charges["day"] < month_start]
+    if last.empty:
+        return out
+    cadence = last.groupby("charge").agg(n_days=("day", "nunique"), monthly=("monthly", "any"),
+                                         recurring=("recurring", "any"), day=("day", "first"), cost=("cost", "sum"))
+    once = cadence[(cadence["n_days"] == 1) & (cadence["monthly"] | cadence["recurring"])]
+    daily = last[~last["charge"].isin(once.index)]
+    by_dom = ({d: 0.0 for d in range(1, last_month_end.day + 1)}
+              | daily.groupby(daily["day"].dt.day)["cost"].sum().to_dict())
     for d in days:
         dom = min(d.day, 28) if d.day > 28 and d.day not in by_dom else d.day
-        if d.month == as_of.month and d.year == as_of.year and dom in billed_doms:
-            continue  # already billed this month
         out[d] += float(by_dom.get(dom, 0.0))
+    posted = set(charges.loc[charges["day"] >= month_start, "charge"])
+    for month in pd.period_range(month_start, end, freq="M"):
+        for charge, row in once.iterrows():
+            due = month.start_time + pd.Timedelta(days=min(row["day"].day, month.days_in_month) - 1)
+            if month.start_time == month_start:  # this month: expected until it has posted
+                if charge in posted or due.date() < start:
+                    continue
+                due = max(due, days[0])  # its day has passed: the first forecast day
+            if days[0] <= due <= days[-1]:
+                out[due] += float(row["cost"])
     return out
 
 
@@ -743,7 +797,8 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
              roadmap: list[dict[str, Any]] | None = None, top: int = 6, history_days: int = 365,
              backtest_origins: int = BACKTEST_ORIGINS, values: list[str] | None = None,
              scope: Any = None) -> list[Forecast]:
-    """Forecast every value of ``dimension`` (the ``top`` largest plus "(other)") to the end of the period.
+    """Forecast every value of ``dimension`` (the ``top`` largest plus "(other)", see :func:`daily_series`) to
+    the end of the period.
 
     ``roadmap`` items (see :mod:`finops_kit.budgets` ``load_roadmap``) are added after ``as_of`` as labelled
     components on top of the statistical baseline.
@@ -800,8 +855,12 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
         chosen = choose_model(bt) if model == "auto" else model
         mf = fit_forecast(y, h, chosen, level)
         days = pd.date_range(as_of_d + timedelta(days=1), end, freq="D")
-        rec = (_recurring_component(recurring.get(value), as_of_d, end)
-               if value != "(other)" else pd.Series(0.0, index=days))
+        if value == "(other)":  # the folded values' recurring charges, each carried as its own
+            shown = set(series["value"].unique())
+            rec = sum((_recurring_component(c, as_of_d, pstart, end) for v, c in recurring.items()
+                       if v not in shown), pd.Series(0.0, index=days))
+        else:
+            rec = _recurring_component(recurring.get(value), as_of_d, pstart, end)
         rm = roadmap_daily(roadmap or [], dimension, value, days, filters)
         extra = rec.to_numpy() + rm.sum(axis=1).to_numpy()
         daily = pd.DataFrame({"day": days, "baseline": mf.mean, "lo": mf.lo(level) + extra,
@@ -827,8 +886,8 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
                 {"label": f"Baseline forecast ({MODEL_LABELS[mf.model]})", "kind": "baseline",
                  "amount": float(mf.mean.sum())}]
         if rec.abs().sum() > 0:
-            comp.append({"label": "Recurring charges (last month's, carried forward)", "kind": "recurring",
-                         "amount": float(rec.sum())})
+            comp.append({"label": "Recurring charges (last month's, carried forward where not billed yet)",
+                         "kind": "recurring", "amount": float(rec.sum())})
         for col in rm.columns:
             comp.append({"label": f"Roadmap: {col}", "kind": "roadmap", "amount": float(rm[col].sum())})
         fc.components = pd.DataFrame(comp)

@@ -154,28 +154,31 @@ def test_roadmap_items_are_added_as_labelled_components():
 
 def test_recurring_charges_are_carried_forward_not_modelled():
     rows = _rows(np.full(80, 100.0), "2026-09-01")
-    rows += [dict(day="2026-10-01", cost=700, ChargeFrequency="Recurring"),
-             dict(day="2026-10-15", cost=300, ChargeFrequency="Recurring")]
-    con = focus_rows(rows)  # usage through 2026-11-19; 2026-11-01's recurring fee is missing (not billed yet)
+    rows += [dict(day="2026-10-01", cost=700, ChargeFrequency="Recurring", ChargeDescription="Support plan"),
+             dict(day="2026-10-15", cost=300, ChargeFrequency="Recurring", ChargeDescription="Licence")]
+    con = focus_rows(rows)  # usage through 2026-11-19; November's fees (the 1st, the 15th) are not billed yet
     usage = daily_series(con, "total", start="2026-10-01", end="2026-10-01")
     assert float(usage["y"].iloc[0]) == 100.0  # the recurring fee is not in the modelled series
     (r,) = forecast(con, "total", horizon="month", backtest_origins=1)
-    assert "recurring" not in set(r.components["kind"])  # Nov 1 and Nov 15 are in the past: nothing to add
+    # their days have passed, but a monthly fee not billed yet is still expected: on the first forecast day
+    assert r.components.set_index("kind").loc["recurring", "amount"] == pytest.approx(1000.0)
+    assert r.daily.set_index("day").loc[pd.Timestamp("2026-11-20"), "recurring"] == pytest.approx(1000.0)
     (q,) = forecast(con, "total", horizon="quarter", backtest_origins=1)
-    assert q.components.set_index("kind").loc["recurring", "amount"] == pytest.approx(1000.0)  # Dec 1 + Dec 15
-    assert q.expected_total == pytest.approx(float(q.actual_to_date) + 42 * 100 + 1000, rel=1e-6)
-
+    assert q.components.set_index("kind").loc["recurring", "amount"] == pytest.approx(2000.0)  # + Dec 1, Dec 15
+    assert q.expected_total == pytest.approx(float(q.actual_to_date) + 42 * 100 + 2000, rel=1e-6)
 
 
 def _teams_with_recurring_and_one_time() -> list[dict]:
-    """Three teams' usage (Sep 1 .. Nov 19), each with monthly recurring fees on its own days (one missing in
-    November: not billed yet) and a one-time purchase this month; one team has no fee at all."""
+    """Three teams' usage (Sep 1 .. Nov 19), each with monthly recurring fees on its own days (alpha's of the 15th
+    and beta's of the 3rd not billed yet in November) and a one-time purchase this month; one team has no fee."""
     rows = []
     for i, team in enumerate(("alpha", "beta", "gamma")):
         rows += _rows(synthetic(80, seed=10 + i) / (i + 1), "2026-09-01", tags={"team": team})
-        for day, fee in ((("2026-10-01", 700), ("2026-10-15", 300), ("2026-10-31", 50), ("2026-11-01", 700))
-                         if team == "alpha" else (("2026-10-03", 120),) if team == "beta" else ()):
-            rows.append(dict(day=day, cost=fee, ChargeFrequency="Recurring", tags={"team": team}))
+        for day, fee, what in ((("2026-10-01", 700, "Support"), ("2026-10-15", 300, "Licence"),
+                                ("2026-10-31", 50, "Port"), ("2026-11-01", 700, "Support"))
+                               if team == "alpha" else (("2026-10-03", 120, "Support"),) if team == "beta" else ()):
+            rows.append(dict(day=day, cost=fee, ChargeFrequency="Recurring", ChargeDescription=what,
+                             tags={"team": team}))
         rows.append(dict(day="2026-11-05", cost=1000 * (i + 1), ChargeFrequency="One-Time", tags={"team": team}))
     return rows
 
@@ -192,9 +195,10 @@ def test_recurring_and_period_to_date_per_value_are_those_of_the_value_alone():
         assert r.daily["recurring"].tolist() == alone.daily["recurring"].tolist()
         assert r.expected_total == alone.expected_total
     rec = by_team["alpha"].daily.set_index("day")["recurring"]
-    # data through Nov 19: October's fees of the 1st, 15th and 31st come again in December (Nov 1 and 15 are past;
-    # October's 30th had no fee, so Nov 30 gets none)
-    assert rec[rec != 0].to_dict() == {pd.Timestamp("2026-12-01"): 700.0, pd.Timestamp("2026-12-15"): 300.0,
+    # data through Nov 19: the support fee posted on Nov 1; the licence (the 15th) is not billed yet: expected on the
+    # first forecast day; the port fee of the 31st on November's last day; in December all three on their days
+    assert rec[rec != 0].to_dict() == {pd.Timestamp("2026-11-20"): 300.0, pd.Timestamp("2026-11-30"): 50.0,
+                                       pd.Timestamp("2026-12-01"): 700.0, pd.Timestamp("2026-12-15"): 300.0,
                                        pd.Timestamp("2026-12-31"): 50.0}
     assert by_team["alpha"].one_time_to_date == 1000 and by_team["gamma"].daily["recurring"].eq(0).all()
 
