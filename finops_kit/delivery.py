@@ -17,6 +17,8 @@ Rules: a file a current manifest lists is loaded; any other billing file in a pe
 governs is returned as *skipped* with the reason (superseded assembly, not in the manifest). A period folder with
 data but no manifest yet (a delivery in progress) is skipped as a whole. Billing files outside any delivery layout
 are loaded as they are. A manifest that lists a file which is not there is an error: the delivery is incomplete.
+A legacy manifest governs only the delivery it belongs to (see :func:`_governs`): one of another report or month
+that lies elsewhere in the listing decides nothing, because skipping the files beside it would lose their money.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from .sources.base import CSV_SUFFIXES, JSON_SUFFIXES, PARQUET_SUFFIXES
 BILLING_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES + JSON_SUFFIXES
 LEGACY_PERIOD_RE = re.compile(r"^\d{8}-\d{8}$")
 CUR2_PERIOD_RE = re.compile(r"^BILLING_PERIOD=\d{4}-\d{2}$")
+#: the skip reason of a file of an older assembly; the ingest log keeps it, and a later ingest reads it back
+#: (:func:`superseding_assembly`) to recognise a stale copy of that assembly
+SUPERSEDED = "superseded assembly; the manifest {manifest} names assembly {assembly}"
+_SUPERSEDED_RE = re.compile(r"^superseded assembly; the manifest (?P<manifest>.+) names assembly (?P<assembly>\S+)$")
 
 
 def is_manifest(key: str) -> bool:
@@ -125,6 +131,8 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
     keyset = set(keys)
     governed: dict[str, set[str]] = {}  # period folder -> keys to load there
     reasons: dict[str, str] = {}  # period folder -> why other files there are skipped
+    labels: dict[str, str] = {}  # period folder -> how messages name it (never blank)
+    legacy_manifest: dict[str, tuple[str, str]] = {}  # legacy period folder -> (its manifest, the assembly named)
     cur2_by_period: dict[str, list[tuple[str, dict]]] = {}
     found_any = False
     for mk in manifest_keys:
@@ -143,17 +151,25 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
         elif "assemblyId" in m and "reportKeys" in m:  # legacy CUR
             mdir = str(PurePosixPath(mk).parent)
             mdir = "" if mdir == "." else mdir
-            found_any = True
             if PurePosixPath(mdir).name == m["assemblyId"]:
+                found_any = True
                 continue  # the copy inside the assembly folder; the period's manifest decides
-            load = set()
-            for rk in m.get("reportKeys") or []:
-                parts = [x for x in str(rk).split("/") if x]
-                idx = next((i for i in range(len(parts) - 1, -1, -1) if LEGACY_PERIOD_RE.match(parts[i])), None)
-                tail = parts[idx + 1:] if idx is not None else [m["assemblyId"], parts[-1]]
-                load.add("/".join(([mdir] if mdir else []) + tail))
+            load = _legacy_report_files(m, mdir)
+            stated = _legacy_period_of(m)
+            if not _governs(mdir, m, load, keyset, stated, mk):
+                continue  # not part of a delivery here (a manifest of another report or month lying around)
+            found_any = True
+            if mdir in legacy_manifest:
+                first, assembly = legacy_manifest[mdir]
+                if assembly == m["assemblyId"]:
+                    continue  # a second copy of the same manifest: nothing to decide
+                raise InputError(mk, f"two manifests for one billing period folder name different assemblies "
+                                     f"({first}: {assembly}, this one: {m['assemblyId']}) and the listing does "
+                                     "not say which is current: keep only the period's <report>-Manifest.json")
             governed[mdir] = load
-            reasons[mdir] = f"superseded assembly; the manifest {mk} names assembly {m['assemblyId']}"
+            legacy_manifest[mdir] = (mk, m["assemblyId"])
+            labels[mdir] = stated or PurePosixPath(mdir).name or mk
+            reasons[mdir] = SUPERSEDED.format(manifest=mk, assembly=m["assemblyId"])
             plan.manifests.append(mk)
     for data_period, items in cur2_by_period.items():
         chosen_key = items[0][0] if len(items) == 1 else (newest or (lambda ks: sorted(ks)[-1]))(
@@ -168,6 +184,7 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
                 raise InputError(chosen_key, f"dataFiles entry {uri!r} is not under a data/ folder")
             load.add((export_root + "/" if export_root else "") + rel)
         governed[data_period] = load
+        labels[data_period] = pname
         reasons[data_period] = f"not listed in the current manifest {chosen_key} of {pname}"
         plan.manifests.append(chosen_key)
     if not found_any:
@@ -175,7 +192,7 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
     for period, load in governed.items():
         missing = sorted(k for k in load if k not in keyset)
         if missing:
-            raise InputError(missing[0], f"listed in the manifest of {PurePosixPath(period).name} but not found; "
+            raise InputError(missing[0], f"listed in the manifest of {labels[period]} but not found; "
                                          "the delivery is incomplete (download it again or wait for AWS to finish)")
     for k in keys:
         if not is_billing_file(k):
@@ -194,6 +211,67 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
         else:
             plan.load.append(k)
     return plan
+
+
+def _legacy_report_files(m: dict, mdir: str) -> set[str]:
+    """The keys (relative to the listing) of the files a legacy manifest lists, below its folder ``mdir``.
+
+    ``reportKeys`` are full S3 keys under whatever prefix the report had when AWS wrote them; only the part after
+    the period folder is stable, so that part is placed below the folder the manifest sits in."""
+    load = set()
+    for rk in m.get("reportKeys") or []:
+        parts = [x for x in str(rk).split("/") if x]
+        if not parts:
+            continue
+        idx = next((i for i in range(len(parts) - 1, -1, -1) if LEGACY_PERIOD_RE.match(parts[i])), None)
+        tail = parts[idx + 1:] if idx is not None else [str(m["assemblyId"]), parts[-1]]
+        load.add("/".join(([mdir] if mdir else []) + tail))
+    return load
+
+
+def _legacy_period_of(m: dict) -> str | None:
+    """The billing period a legacy manifest states, as its period folder is named (``20260101-20260201``).
+
+    From ``billingPeriod`` (``20260101T000000.000Z``); else from the period folder its ``reportKeys`` name; None
+    when the manifest says neither."""
+    bp = m.get("billingPeriod")
+    if isinstance(bp, dict):
+        days = [re.match(r"^(\d{4})-?(\d{2})-?(\d{2})", str(bp.get(e) or "")) for e in ("start", "end")]
+        if all(days):
+            return "-".join("".join(d.groups()) for d in days)
+    for rk in m.get("reportKeys") or []:
+        for part in reversed(str(rk).split("/")):
+            if LEGACY_PERIOD_RE.match(part):
+                return part
+    return None
+
+
+def _governs(mdir: str, m: dict, load: set[str], keyset: set[str], stated: str | None, mk: str) -> bool:
+    """Whether a legacy manifest decides which billing files of its folder ``mdir`` are read.
+
+    It does when it is part of a delivery there: its folder is a billing-period folder
+    (``<report>/<yyyymmdd-yyyymmdd>/``, the only place AWS writes it), or -- a listing rooted at the period folder,
+    or a period folder renamed after download -- its assembly folder or one of the files it lists is there. A
+    manifest of another report or month lying in a downloads folder is neither, and must not turn the loose
+    exports beside it into "superseded" files (their money would be lost with exit 0). A period folder whose
+    manifest states another billing period cannot tell which of its files are current: refused.
+    """
+    folder = PurePosixPath(mdir).name
+    if LEGACY_PERIOD_RE.match(folder):
+        if stated is not None and stated != folder:
+            raise InputError(mk, f"this AWS manifest is for billing period {stated} (report "
+                                 f"{m.get('reportName') or '?'}) but sits in the period folder {folder}; it cannot "
+                                 "say which files of that folder are current: put back the period's own "
+                                 "<report>-Manifest.json, or move this one out of the delivery")
+        return True
+    assembly = "/".join(([mdir] if mdir else []) + [str(m["assemblyId"])]) + "/"
+    return bool(load & keyset) or any(k.startswith(assembly) for k in keyset)
+
+
+def superseding_assembly(reason: str) -> tuple[str, str] | None:
+    """``(manifest, current assembly)`` of a skip reason written by :data:`SUPERSEDED`, else None."""
+    got = _SUPERSEDED_RE.match(reason or "")
+    return (got["manifest"], got["assembly"]) if got else None
 
 
 def _scope_of(key: str, governed: dict[str, set[str]]) -> str | None:

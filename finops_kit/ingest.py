@@ -16,10 +16,12 @@ import zlib
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import TextIO
 
 import duckdb
 
+from . import delivery
 from . import inputs as inputs_mod
 from .classify import ai_workload_sql
 from .conformance import conformance_select
@@ -875,7 +877,8 @@ def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[st
         SELECT o.k, count(*) AS stored_days, count(n.d) AS shared_days, min(o.d), max(o.d), s.first, s.last
         FROM old o LEFT JOIN new n ON n.k = o.k AND n.d = o.d JOIN span s ON s.k = o.k
         GROUP BY o.k, s.first, s.last ORDER BY o.k""", [ingest_id, keys, this_call]).fetchall()
-    replaced_keys, added_to = replacement_decision(coverage, replace, notes)
+    replaced_keys, added_to = replacement_decision(coverage, replace, notes,
+                                                   _recency(con, ingest_id, [c[0] for c in coverage], this_call))
     if not replaced_keys:
         return 0, added_to
     which = "x_SourceKey IN (SELECT unnest(?)) AND x_IngestId NOT IN (SELECT unnest(?))"
@@ -889,17 +892,91 @@ def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[st
     return sum(g[3] for g in gone), added_to
 
 
-def replacement_decision(coverage: list[tuple], replace: bool = False, notes: list[str] | None = None
-                         ) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True)
+class Recency:
+    """What the rows themselves say about which of two copies of one key (provider | account | period) is newer.
+
+    Usage days cannot tell an older copy of a month from a newer one when both cover the same days (an AWS
+    assembly holds the whole month-to-date, and a restatement changes amounts, not days). Two facts can:
+
+    * the invoice: AWS and Azure fill ``InvoiceId`` once the month is invoiced and never empty it again, so stored
+      invoiced rows replaced by rows without an invoice id would revert final charges to an estimate;
+    * the delivery: when the stored rows were ingested, their period's manifest named the current assembly and the
+      files of the others were skipped as superseded (kept in ``ingest_log.skipped``); an input read from one of
+      those superseded assemblies is an older copy, whatever the file's time stamp says after a copy.
+    """
+
+    stored_invoice: str | None  # an InvoiceId of the stored rows (None: the stored month is not invoiced)
+    stored_file: str | None  # a file the stored rows came from (an invoiced one when there is one)
+    new_invoice: str | None  # an InvoiceId of this input's rows
+    new_file: str | None  # a file of this input
+    #: "assembly X (superseded by assembly Y, named by manifest M)" when this input is an assembly the stored
+    #: rows' delivery listed as superseded
+    superseded: str | None = None
+
+
+def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str]
+             ) -> dict[str, Recency]:
+    """:class:`Recency` of each stored key, from the stored rows, this ingest's rows and the ingest log."""
+    if not keys:
+        return {}
+    side = """SELECT x_SourceKey, min(InvoiceId),
+                     coalesce(min(x_SourceFile) FILTER (WHERE InvoiceId IS NOT NULL), min(x_SourceFile))
+              FROM {t} WHERE x_SourceKey IN (SELECT unnest(?)) AND {which} GROUP BY x_SourceKey"""
+    stored = {k: (inv, f) for k, inv, f in con.execute(
+        side.format(t=FOCUS_TABLE, which="x_IngestId NOT IN (SELECT unnest(?))"), [keys, this_call]).fetchall()}
+    new = {k: (inv, f) for k, inv, f in con.execute(
+        side.format(t=FOCUS_TABLE, which="x_IngestId = ?"), [keys, ingest_id]).fetchall()}
+    # the assemblies the stored rows' deliveries skipped as superseded, per key
+    superseded: dict[str, dict[str, str]] = {}
+    logged = con.execute(
+        f"""WITH owners AS (SELECT DISTINCT x_SourceKey AS k, x_IngestId AS i FROM {FOCUS_TABLE}
+                            WHERE x_SourceKey IN (SELECT unnest(?)) AND x_IngestId NOT IN (SELECT unnest(?)))
+            SELECT o.k, l.skipped FROM owners o JOIN ingest_log l ON l.ingest_id = o.i""",
+        [keys, this_call]).fetchall()
+    for key, skipped in logged:
+        for entry in json.loads(skipped or "[]"):
+            got = delivery.superseding_assembly(str(entry.get("reason", "")))
+            if got is not None:
+                old = PurePosixPath(str(entry.get("path", "")).replace("\\", "/")).parent.name
+                superseded.setdefault(key, {})[old] = (f"superseded by assembly {got[1]}, named by the manifest "
+                                                      f"{got[0]}")
+    input_assemblies: dict[str, list[tuple[str, str]]] = {}
+    if superseded:
+        for key, f in con.execute(
+                f"SELECT DISTINCT x_SourceKey, x_SourceFile FROM {FOCUS_TABLE} WHERE x_IngestId = ? "
+                "AND x_SourceKey IN (SELECT unnest(?)) ORDER BY ALL", [ingest_id, list(superseded)]).fetchall():
+            input_assemblies.setdefault(key, []).append((PurePosixPath(str(f).replace("\\", "/")).parent.name, f))
+    out = {}
+    for key in keys:
+        stale = next((f"{f} is assembly {asm}, {superseded[key][asm]}" for asm, f in input_assemblies.get(key, [])
+                      if asm in superseded.get(key, {})), None)
+        out[key] = Recency(*stored.get(key, (None, None)), *new.get(key, (None, None)), superseded=stale)
+    return out
+
+
+def replacement_decision(coverage: list[tuple], replace: bool = False, notes: list[str] | None = None,
+                         recency: dict[str, Recency] | None = None) -> tuple[list[str], list[str]]:
     """The replacement rule of :func:`_replace_older` on the usage-day coverage of each stored key:
     ``(keys to replace, keys added to)``; one rule for every engine (the Spark ingest computes the same coverage
     over a partitioned dataset).
 
     ``coverage`` rows: ``(key, stored_days, shared_days, stored_first, stored_last, new_first, new_last)``.
+    ``recency`` (per key, where known): a replacement that would put an older copy of the month in place of a newer
+    one -- an assembly the stored delivery superseded, or an estimate over the invoiced month -- is refused like a
+    partial overlap, and ``replace`` forces it with a note.
     """
     replaced_keys, added_to = [], []
     for key, stored_days, shared_days, old_first, old_last, new_first, new_last in coverage:
         if shared_days == stored_days or replace:
+            older = _older_copy(key, (recency or {}).get(key))
+            if older is not None:
+                if not replace:
+                    raise InputError(None, f"{older}; replacing would put an older copy of the month in place of "
+                                           "the stored one: ingest the current delivery, or pass --replace to "
+                                           "replace the stored period with this input")
+                if notes is not None:
+                    notes.append(f"--replace: {older}; the stored rows were replaced by it")
             replaced_keys.append(key)
             if shared_days != stored_days and notes is not None:
                 notes.append(f"--replace: billing period {key} held usage days {old_first}..{old_last}; "
@@ -914,6 +991,21 @@ def replacement_decision(coverage: list[tuple], replace: bool = False, notes: li
                                    "count the shared days twice: ingest input that covers the stored days, or pass "
                                    "--replace to replace the whole period with this input")
     return replaced_keys, added_to
+
+
+def _older_copy(key: str, r: Recency | None) -> str | None:
+    """Why this input is an older copy of ``key`` than the stored rows (None: not known to be older).
+
+    The delivery's own identity (the superseded assembly) comes first: it is the most direct evidence."""
+    if r is None:
+        return None
+    if r.superseded:
+        return f"billing period {key}: this input {r.superseded}, when the stored rows were ingested"
+    if r.stored_invoice and not r.new_invoice:
+        return (f"billing period {key} was invoiced: the warehouse holds the final month (InvoiceId "
+                f"{r.stored_invoice}, from {r.stored_file}) and this input is not invoiced ({r.new_file}), an "
+                "earlier estimate of it")
+    return None
 
 
 def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) -> None:
@@ -934,4 +1026,4 @@ def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) ->
                     WHERE {match}""", [rows, billed, billed, effective, effective, ingest_id, period, currency])
 
 
-__all__ = ["IngestResult", "ingest", "detect_format", "plan_inputs", "replacement_decision"]
+__all__ = ["IngestResult", "Recency", "ingest", "detect_format", "plan_inputs", "replacement_decision"]
