@@ -81,13 +81,42 @@ def ai_workload_case(available_columns: set[str] | None = None, path: str | None
 def ai_workload_sql(source_value: str = "NULL", available_columns: set[str] | None = None, path: str | None = None,
                     provider: str | None = None) -> str:
     """SQL for a normalized row's ``x_AiWorkload``: the source's own value (``source_value``) or else the rules'
-    (:func:`ai_workload_case`) -- and NULL for every tax line.
+    (:func:`ai_workload_case`) -- and NULL for every tax and adjustment line.
 
     Why tax is never AI spend: providers book tax differently. AWS writes a Tax line per service (Amazon Bedrock,
     SageMaker, the ML Savings Plans), GCP one on an "Invoice" service, Azure none per line. Classified by service,
     the AI headline counted AWS's tax on AI services and no other provider's (a review of the demo found $2,117.10
-    of one month's tax in it), while the showback treats every tax line as a shared cost. "AI/ML spend" is
-    therefore before tax, for every provider alike.
+    of one month's tax in it), while the showback treats every tax line as a shared cost. Adjustments (refunds,
+    corrections) likewise: a GPU SKU's adjustment was accelerated compute by row class but not part of the
+    accelerated instances' usage (:func:`finops_kit.units.accelerated_usage_sql`), so the two figures of one label
+    differed by it. "AI/ML spend" is usage, purchases and credits of AI workloads, for every provider alike; the
+    other rows of an accelerated instance are classed by :func:`complete_accelerated_instances`.
     """
     rules = ai_workload_case(available_columns, path, provider)
-    return f"CASE WHEN ChargeCategory = 'Tax' THEN NULL ELSE coalesce({source_value}, {rules}) END"
+    return (f"CASE WHEN ChargeCategory IN ('Tax', 'Adjustment') THEN NULL "
+            f"ELSE coalesce({source_value}, {rules}) END")
+
+
+def complete_accelerated_instances(con: duckdb.DuckDBPyConnection, table: str = "focus") -> int:
+    """Class the other rows of every accelerated instance as 'Accelerated compute'; the number of rows changed.
+
+    Why: a GCP VM bills its GPU, vCPU, RAM, licence and IP as separate SKUs, and only the GPU SKU says
+    "accelerated". The kit's instance usage (:func:`finops_kit.units.accelerated_usage_sql`) counts all of a
+    resource's Usage and Credit rows of a charge period in which one row is accelerated compute, so the row class
+    and the instance usage gave two figures for one label (on the demo $2,401,567.40 vs $2,408,961.24: the N1
+    cores and RAM of GPU VMs, net of their credits). The ingest runs this over the whole table before it commits,
+    so an instance whose rows arrived in two ingests is classed too; it is idempotent, and the grouping key and
+    charge categories are exactly those of the instance usage.
+    """
+    from .units import accelerated_row_sql
+
+    key = "ProviderName, ResourceId, ChargePeriodStart"
+    n = con.execute(f"""
+        UPDATE {table} AS f SET x_AiWorkload = 'Accelerated compute'
+        FROM (SELECT DISTINCT {key} FROM {table}
+              WHERE {accelerated_row_sql()} AND ChargeCategory IN ('Usage', 'Credit') AND ResourceId IS NOT NULL) k
+        WHERE f.ResourceId = k.ResourceId AND f.ProviderName IS NOT DISTINCT FROM k.ProviderName
+          AND f.ChargePeriodStart IS NOT DISTINCT FROM k.ChargePeriodStart
+          AND f.ChargeCategory IN ('Usage', 'Credit') AND f.x_AiWorkload IS DISTINCT FROM 'Accelerated compute'
+    """).fetchone()
+    return int(n[0]) if n else 0

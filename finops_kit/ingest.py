@@ -23,7 +23,7 @@ import duckdb
 
 from . import delivery
 from . import inputs as inputs_mod
-from .classify import ai_workload_sql
+from .classify import ai_workload_sql, complete_accelerated_instances
 from .conformance import conformance_select
 from .errors import FinopsError, InputError, ReconciliationError
 from .quality import Finding
@@ -325,6 +325,9 @@ def ingest_files(
                                         f"exact copies of charges in {d['first']}"} for d in res.dropped]),
                  json.dumps(part.keys), res.rows, res.replaced_rows],
             )
+        # the other rows of an accelerated instance (a GCP VM's cores, RAM, licence) are its accelerated compute:
+        # over the whole table, so that an instance whose rows came in two ingests is classed too
+        complete_accelerated_instances(con)
         con.execute("COMMIT")
     except BaseException as exc:
         with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended the transaction: keep ITS error

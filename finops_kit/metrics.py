@@ -9,7 +9,8 @@ functions, so two reports can no longer disagree.
 Definitions (also in ``docs/metrics.md``, with the JSON schema):
 
 * **billed_cost** / **effective_cost**: sum of BilledCost / EffectiveCost (amortized, credits included) in scope.
-* **ai_cost**: EffectiveCost of rows classified AI/ML (``x_AiWorkload``, ``data/ai_workloads.csv``), also per category.
+* **ai_cost**: EffectiveCost of rows classified AI/ML (``x_AiWorkload``, ``data/ai_workloads.csv``; the other rows of an
+  accelerated instance included, tax and adjustments never: :mod:`finops_kit.classify`), also per category.
 * **accelerators**: cost, instance-hours and accelerator-hours of accelerated instances per provider, instance
   family and pricing class (:func:`finops_kit.units.accelerated_usage_sql`: usage rows and the credits billed
   against them; fees, purchases and unused commitments have no hours); **spot_share** = spot accelerator-hours /

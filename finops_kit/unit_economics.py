@@ -300,7 +300,7 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
             SELECT coalesce(sum(EffectiveCost), 0)::{MONEY},
                    coalesce(sum(EffectiveCost) FILTER (WHERE lower(coalesce(ResourceId, '')) NOT IN
                      (SELECT rid FROM runs)), 0)::{MONEY}
-            FROM u WHERE has_accelerator_hours""").fetchall()[0]
+            FROM u""").fetchall()[0]  # all of the accelerated compute: the headline figure of that label
     finally:
         con.unregister(view)
     for c in ("cost", "storage_cost", "transfer_cost", "compute_cost"):

@@ -146,7 +146,7 @@ def test_every_accelerated_type_of_the_advisor_feed_is_classified_and_catalogued
     assert sorted(gpu - cat) == []
 
 
-def test_tax_is_never_ai_spend(tmp_path, con):
+def test_tax_and_adjustments_are_never_ai_spend(tmp_path, con):
     """A provider's tax line is not AI spend, whatever service it is booked on.
 
     AWS books tax per service (a "Tax" line on Amazon Bedrock, SageMaker, ML Savings Plans), GCP on an "Invoice"
@@ -163,7 +163,11 @@ def test_tax_is_never_ai_spend(tmp_path, con):
     out = [dict(usage, **bedrock, **{"identity/LineItemId": "br-usage", "lineItem/UsageType":
                                      "USE1-Claude3Sonnet-input-tokens", "lineItem/UnblendedCost": "40.00"}),
            dict(tax, **bedrock, **{"identity/LineItemId": "br-tax", "lineItem/UnblendedCost": "4.00"}),
-           dict(tax, **{"identity/LineItemId": "ec2-tax"})]
+           dict(tax, **{"identity/LineItemId": "ec2-tax"}),
+           # an adjustment of GPU usage: by SKU accelerated compute, but not usage (the showback shares it)
+           dict(usage, **{"identity/LineItemId": "gpu-adj", "lineItem/LineItemType": "Refund",
+                          "lineItem/ProductCode": "AmazonEC2", "product/ProductName": "Amazon Elastic Compute Cloud",
+                          "lineItem/UsageType": "USE1-BoxUsage:p4d.24xlarge", "lineItem/UnblendedCost": "-3.00"})]
     path = tmp_path / "cur.csv"
     with open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -172,4 +176,4 @@ def test_tax_is_never_ai_spend(tmp_path, con):
     ingest(str(path), con=con)
     got = dict(con.execute("SELECT ChargeCategory || ':' || ServiceName, x_AiWorkload FROM focus").fetchall())
     assert got == {"Usage:Amazon Bedrock": "Managed AI service", "Tax:Amazon Bedrock": None,
-                   "Tax:Amazon Elastic Compute Cloud": None}
+                   "Tax:Amazon Elastic Compute Cloud": None, "Adjustment:Amazon Elastic Compute Cloud": None}

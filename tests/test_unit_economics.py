@@ -75,6 +75,19 @@ def test_runs_by_label_resource_id_and_file(runs, bound, planted) -> None:
     assert "runs file training_runs.csv" in runs.numerator
 
 
+def test_the_runs_denominator_is_the_accelerated_compute_headline(runs, bound) -> None:
+    """"Not attributed to any run: $X of the $Y accelerated compute in scope": Y is the headline figure of that label
+    (the accelerated instances' usage, :func:`finops_kit.units.accelerated_usage_sql`), not a third total. A review
+    found $2,382,600.40 here against $2,408,961.24 in the spot report: this sum left out the unused commitments of
+    accelerated instances, which no run can claim. Failed before."""
+    from finops_kit import units
+
+    con, sc = bound
+    sql = f"SELECT sum(EffectiveCost)::DOUBLE FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})"
+    headline = con.execute(sql).fetchall()[0][0]
+    assert runs.gpu_cost == pytest.approx(headline, abs=1e-6)
+
+
 def test_inference_unit_cost_of_planted_app_day(bound, planted) -> None:
     con, sc = bound
     p = planted["inference"]

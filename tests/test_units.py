@@ -314,3 +314,57 @@ def test_a_row_whose_class_has_no_instance_row_takes_the_top_one(tmp_path):
     assert classes == [("Committed",), ("Standard",)]  # the cores really are committed usage
     assert got == [("accelerator", "Usage", "On-demand", 1), ("memory", "Usage", "On-demand", 1),
                    ("vcpu", "Credit", "On-demand", 1), ("vcpu", "Usage", "On-demand", 1)]
+
+
+def test_accelerated_compute_is_one_figure_row_class_and_instance_usage(tmp_path):
+    """'Accelerated compute' is one answer: the rows classed so (x_AiWorkload) and the accelerated instances'
+    usage (:func:`units.accelerated_usage_sql`: a GCP VM's GPU, vCPU, RAM, licence and IP rows and their credits)
+    add up to the same dollars.
+
+    A review of the demo found three totals for the label in three reports: by row class $2,401,567.40, by
+    instance $2,408,961.24 (the N1 cores and RAM of GPU VMs, $6,913.84 net of credits, have no GPU in their SKU),
+    and a GPU adjustment (-$480) counted by one and not the other. The ingest now classes the other rows of an
+    accelerated instance (same resource and charge period, Usage or Credit) as accelerated, and a tax or
+    adjustment line as no AI workload. This test failed before."""
+    con = fk.connect(":memory:")
+    path = tmp_path / "export.jsonl"
+    _export(path)
+    ingest([str(path)], con=con, progress=False)
+    by_class = con.execute("SELECT sum(EffectiveCost) FROM focus WHERE x_AiWorkload = 'Accelerated compute' "
+                           "AND ChargeCategory IN ('Usage', 'Credit')").fetchone()[0]
+    by_instance = con.execute(f"SELECT sum(EffectiveCost) FROM ({units.accelerated_usage_sql()})").fetchone()[0]
+    assert by_class == by_instance
+    # the T4 VM's N1 cores, RAM, licence and IP rows are its accelerated compute; the commitment fee (a Purchase of
+    # A100 capacity) keeps its class by SKU
+    t4 = dict(con.execute("SELECT x_UsageType, x_AiWorkload FROM focus WHERE ResourceName = 'vm-t4' "
+                          "OR ResourceId LIKE '%vm-t4'").fetchall())
+    assert t4 and set(t4.values()) == {"Accelerated compute"}, t4
+
+
+def test_the_other_rows_of_an_accelerated_instance_are_accelerated_compute():
+    """The ingest's completion step: a VM's rows (Usage or Credit) in a charge period where one of its rows is
+    accelerated compute are accelerated compute too; another VM's and another day's are not; running it twice
+    changes nothing."""
+    from finops_kit.classify import complete_accelerated_instances
+
+    con = focus_rows([
+        {"cost": 100, "day": "2026-01-05", "ProviderName": "Google Cloud", "ResourceId": "vm-1",
+         "ChargeCategory": "Usage", "x_AiWorkload": "Accelerated compute"},
+        {"cost": 5, "day": "2026-01-05", "ProviderName": "Google Cloud", "ResourceId": "vm-1",
+         "ChargeCategory": "Usage", "x_AiWorkload": None},  # the GPU VM's cores
+        {"cost": -2, "day": "2026-01-05", "ProviderName": "Google Cloud", "ResourceId": "vm-1",
+         "ChargeCategory": "Credit", "x_AiWorkload": None},  # a sustained-use credit on them
+        {"cost": 4, "day": "2026-01-06", "ProviderName": "Google Cloud", "ResourceId": "vm-1",
+         "ChargeCategory": "Usage", "x_AiWorkload": None},  # the next day, GPU detached
+        {"cost": 7, "day": "2026-01-05", "ProviderName": "Google Cloud", "ResourceId": "vm-2",
+         "ChargeCategory": "Usage", "x_AiWorkload": None},  # another VM, no GPU
+        {"cost": 3, "day": "2026-01-05", "ProviderName": "Google Cloud", "ResourceId": "vm-1",
+         "ChargeCategory": "Tax", "x_AiWorkload": None},  # never usage of the instance
+    ])
+    assert complete_accelerated_instances(con) == 2
+    got = con.execute("SELECT ResourceId, ChargeCategory, EffectiveCost::INT, x_AiWorkload FROM focus "
+                      "ORDER BY ResourceId, ChargePeriodStart, ChargeCategory, EffectiveCost").fetchall()
+    assert got == [("vm-1", "Credit", -2, "Accelerated compute"), ("vm-1", "Tax", 3, None),
+                   ("vm-1", "Usage", 5, "Accelerated compute"), ("vm-1", "Usage", 100, "Accelerated compute"),
+                   ("vm-1", "Usage", 4, None), ("vm-2", "Usage", 7, None)]
+    assert complete_accelerated_instances(con) == 0
