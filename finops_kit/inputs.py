@@ -85,7 +85,10 @@ def resolve(inputs: list[str], *, cache_dir: str | None = None) -> ResolvedInput
             out.files += got.files
             out.skipped += got.skipped
             continue
-        magic = glob.has_magic(item)
+        # an existing path is what the user named, even with glob characters in it ('costs [final].csv' would
+        # otherwise be the pattern "costs f.csv, costs i.csv, ..." and match nothing); only a path that does not
+        # exist is expanded as a pattern
+        magic = glob.has_magic(item) and not os.path.lexists(item)
         matches = sorted(glob.glob(item, recursive=True)) if magic else [item]
         if not matches:
             raise InputError(item, "no file matches this path or pattern")

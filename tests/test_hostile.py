@@ -760,3 +760,133 @@ def test_focus_input_problems_are_named(wh, tmp_path, capsys, case, pattern):
     else:
         rows = [r + [r[billed]] for r in rows]
     refused(_ingest([_csv(tmp_path / f"{case}.csv", rows)], wh), wh, capsys, pattern)
+
+
+# -- extra columns, encodings, archives and literal paths (hostile-input review, round 2) ---------------------------
+
+@pytest.mark.parametrize("extra, expected", [
+    (["cost center", "cost-center"], ["x_cost_center", "x_cost_center_2"]),
+    (["MyTag", "x_MyTag"], ["x_MyTag_2", "x_MyTag"]),  # the column spelled as its x_ name keeps it
+    (["Kostenstelle_ü", "Kostenstelle_é"], ["x_Kostenstelle", "x_Kostenstelle_2"]),
+    (["cost center 2", "cost center", "cost-center"], ["x_cost_center_2", "x_cost_center", "x_cost_center_3"]),
+    (["x_sourcefile"], ["x_sourcefile_2"]),  # DuckDB names are case-insensitive: not the lineage x_SourceFile
+])
+def test_extra_columns_whose_x_names_coincide_are_all_kept(tmp_path, capsys, extra, expected):
+    """Two harmless extra columns with one x_ name were refused: 'Binder Error ... x_cost_center_1'."""
+    rows = _focus_rows()
+    values = [f"v{i}" for i in range(len(extra))]
+    path = _csv(tmp_path / "extra.csv", [rows[0] + extra] + [r + values for r in rows[1:]])
+    wh = tmp_path / "wh.duckdb"
+    for _ in range(2):  # a re-ingest of the same file writes the same names
+        assert main(_ingest([path], wh)) == 0, capsys.readouterr().err
+        con = duckdb.connect(str(wh), read_only=True)
+        try:
+            got = con.execute(f"SELECT DISTINCT {', '.join(expected)}, x_SourceFile FROM focus").fetchall()
+        finally:
+            con.close()
+        assert got == [(*values, path)]
+
+
+def _unicode_focus() -> str:
+    """The good FOCUS file with one accented letter on line 2 (and nothing Latin-1 cannot encode)."""
+    text = GOOD_FOCUS.read_text(encoding="utf-8").replace("größe-😀", "gross")
+    assert text.index("Acme") < text.index("\n", text.index("\n") + 1)
+    return text.replace("Acme", "Café", 1)
+
+
+def _zipped(name: str, text: str) -> bytes:
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(name, text)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("name, content, pattern", [
+    ("utf16.csv", lambda t: t.encode("utf-16"),
+     r"utf16\.csv: not UTF-8 text \(UTF-16 little-endian, by its byte order mark\); expected UTF-8"),
+    ("utf16be.csv", lambda t: t.encode("utf-16-be"),
+     r"utf16be\.csv: not UTF-8 text \(UTF-16 big-endian: every other byte is NUL\); expected UTF-8"),
+    ("latin1.csv", lambda t: t.encode("latin-1"),
+     r"latin1\.csv: line 2: not UTF-8 text \(byte 0xe9 at byte offset {offset}; Windows-1252 or Latin-1\?\); "
+     r"expected UTF-8"),
+    ("latin1.csv.gz", lambda t: gzip.compress(t.encode("latin-1")),
+     r"latin1\.csv\.gz: line 2: not UTF-8 text \(byte 0xe9 at byte offset {offset} of the uncompressed text"),
+    ("header.csv", lambda t: t.replace("VendorExtra", "Kostenstelle_ü").encode("cp1252"),
+     r"header\.csv: line 1: not UTF-8 text \(byte 0xfc at byte offset \d+;"),
+    ("zipped.csv", lambda t: _zipped("zipped.csv", t), r"zipped\.csv: a ZIP archive, not CSV text"),
+    ("gzipped.csv", lambda t: gzip.compress(t.encode()), r"gzipped\.csv: gzip-compressed, but not named \.gz"),
+])
+def test_a_file_that_is_not_utf8_text_says_so(wh, tmp_path, capsys, name, content, pattern):
+    """Non-UTF-8 exports were 'malformed CSV' or 'unknown format; saw columns [<NUL bytes>...]'."""
+    text = _unicode_focus()
+    path = tmp_path / name
+    path.write_bytes(content(text))
+    offset = text.encode("latin-1").index(b"\xe9")
+    err = refused(_ingest([str(path)], wh), wh, capsys, pattern.format(offset=offset))
+    assert err.isprintable(), repr(err)
+
+
+def test_a_bad_byte_beyond_the_first_mib_is_named_too(wh, tmp_path, capsys):
+    """Past the part read_header checks, DuckDB's sniffer meets it at staging: still an encoding error, with its
+    line (long rows: 1,200 of them are 1.6 MB, within the rows the sniffer reads)."""
+    rows = _focus_rows()
+    rows[1][rows[0].index("ChargeDescription")] = "GPU hours " + "x" * 1000
+    body = [rows[1]] * 1200
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([rows[0], *body])
+    bad = io.StringIO()
+    csv.writer(bad, lineterminator="\n").writerow([v.replace("Acme", "Caf\xe9") for v in rows[2]])
+    assert len(out.getvalue()) > 1 << 20
+    path = tmp_path / "deep.csv"
+    path.write_bytes(out.getvalue().encode() + bad.getvalue().encode("latin-1"))
+    refused(_ingest([str(path)], wh), wh, capsys, r"deep\.csv: line 1202: not UTF-8 text \(byte 0xe9 at byte")
+
+
+@pytest.mark.parametrize("name, pattern", [
+    ("report.csv.zip", r"report\.csv\.zip: ZIP archives are not read; expected \.csv, \.csv\.gz"),
+    ("report.tsv", r"report\.tsv: tab-separated files are not read; expected comma-separated \.csv"),
+])
+def test_zip_and_tsv_are_refused_up_front(wh, tmp_path, capsys, name, pattern):
+    """Both suffixes were accepted, then read as binary ('saw columns [PK...]') or as one comma column."""
+    text = GOOD_FOCUS.read_text(encoding="utf-8")
+    path = tmp_path / name
+    if name.endswith(".zip"):
+        path.write_bytes(_zipped("report.csv", text))
+    else:
+        path.write_text("\n".join("\t".join(r) for r in _focus_rows()) + "\n", encoding="utf-8")
+    err = refused(_ingest([str(path)], wh), wh, capsys, pattern)
+    assert err.isprintable(), repr(err)
+
+
+def test_an_existing_path_with_glob_characters_is_taken_literally(tmp_path, capsys):
+    """'costs [final].csv' was expanded as a glob ('[final]' = one of f, i, n, a, l) and 'not found'."""
+    folder = tmp_path / "exports [2026]"
+    folder.mkdir()
+    path = folder / "costs [final].csv"
+    shutil.copy(GOOD_FOCUS, path)
+    wh = tmp_path / "wh.duckdb"
+    assert main(_ingest([str(path)], wh)) == 0, capsys.readouterr().err
+    assert main(_ingest([str(folder)], tmp_path / "wh2.duckdb")) == 0, capsys.readouterr().err
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        assert con.execute("SELECT DISTINCT x_SourceFile FROM focus").fetchall() == [(str(path),)]
+    finally:
+        con.close()
+
+
+def test_utf8_check_is_exact_at_chunk_and_probe_boundaries(tmp_path):
+    """A character split by the 1 MiB read is not an error (at the probe's limit neither); a bad byte after it is
+    found at its byte offset and line, in a gzip file too."""
+    from finops_kit.sources.base import ENCODING_PROBE_BYTES, first_non_utf8
+
+    text = ("a" * ((1 << 20) - 1) + "é\n").encode() + "ok\nCaf\xe9\n".encode("latin-1")
+    for name, data in (("split.csv", text), ("split.csv.gz", gzip.compress(text))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert first_non_utf8(str(path), ENCODING_PROBE_BYTES) is None
+        assert first_non_utf8(str(path)) == (text.index(b"\xe9\n"), 3, 0xE9)
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(b"a,b\n1,\xc3")  # the file ends inside a character
+    assert first_non_utf8(str(cut)) == (6, 2, 0xC3)

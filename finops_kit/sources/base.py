@@ -18,10 +18,10 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 import duckdb
 
@@ -29,14 +29,30 @@ from ..errors import InputError
 from ..schema import MONEY
 from ..warehouse import first_row
 
+#: ``.csv.zip`` and ``.tsv`` are listed so that a folder or an AWS delivery holding them does not skip them as
+#: "not a billing export": :func:`file_kind` refuses them by name, with the reason (see :data:`REFUSED_SUFFIXES`).
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".snappy.parquet", ".gz.parquet")
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+#: Billing-looking names that are not read, and why. DuckDB cannot stream ZIP ('compression type "zip" not
+#: implemented'), and extracting a member would put the source file's lineage, fingerprint and error lines on a
+#: temporary copy; every source module but FOCUS also fixes the delimiter to ',', so a tab-separated Azure or CUR
+#: file would be read as one column. Refused before anything is read, instead of failing later with binary bytes
+#: or one merged column in the message.
+REFUSED_SUFFIXES = {
+    ".csv.zip": "ZIP archives are not read; expected .csv, .csv.gz or .parquet: unzip it (an AWS CUR ZIP holds one "
+                "CSV) or have the export written with GZIP or Parquet compression",
+    ".tsv": "tab-separated files are not read; expected comma-separated .csv or .csv.gz (or .parquet): export "
+            "the data as CSV",
+}
 
 
 def file_kind(path: str) -> str:
     """'csv', 'parquet' or 'json' from the file name; raise a one-line error otherwise."""
     low = path.lower()
+    refused = next((why for suffix, why in REFUSED_SUFFIXES.items() if low.endswith(suffix)), None)
+    if refused:
+        raise InputError(path, refused)
     if low.endswith(PARQUET_SUFFIXES):
         return "parquet"
     if low.endswith(CSV_SUFFIXES):
@@ -64,9 +80,101 @@ class NotJsonRecords(InputError):
     """A .json file whose first line is not a JSON object: a JSON document (config, report), not billing records."""
 
 
+def _open_binary(path: str) -> BinaryIO:
+    """The file's bytes as the reader sees them (a .gz file inflated)."""
+    return gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
+
+
 def _open_text(path: str) -> io.TextIOBase:
-    raw = gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", errors="replace", newline="")
+
+
+#: How much of a CSV or JSON file :func:`read_header` checks for UTF-8 (every header read, so kept cheap: about a
+#: millisecond). A bad byte further on is found when DuckDB's sniffer or reader meets it (see :meth:`Source.stage`).
+ENCODING_PROBE_BYTES = 1 << 20
+
+#: What a file is, from its first bytes, when it is not text at all (a renamed archive or parquet file).
+_MAGIC = ((b"PK\x03\x04", "a ZIP archive, not CSV text; unzip it first"),
+          (b"\x1f\x8b", "gzip-compressed, but not named .gz; rename it to end in .gz"),
+          (b"PAR1", "a parquet file, not CSV text; rename it to end in .parquet"))
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 little-endian"), (b"\x00\x00\xfe\xff", "UTF-32 big-endian"),
+         (b"\xff\xfe", "UTF-16 little-endian"), (b"\xfe\xff", "UTF-16 big-endian"))
+_SAVE_AS = "expected UTF-8: export or save the file as UTF-8"
+
+
+def _what_the_bytes_are(path: str, head: bytes) -> str | None:
+    """Why a text billing file whose first bytes are ``head`` is not UTF-8 text, from magic numbers, a byte order
+    mark or NUL bytes (UTF-16 as written by Excel's "Unicode Text" or PowerShell); None when it may be UTF-8.
+
+    Without this, UTF-16 reached the "unknown format" message with its NUL bytes inside the one error line."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic) and not (magic == b"\x1f\x8b" and path.lower().endswith(".gz")):
+            return what
+    if head.startswith(b"\x1f\x8b"):  # a .gz whose content is gzip again
+        return "gzip-compressed twice; expected one gzip layer over CSV or JSON text"
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return f"not UTF-8 text ({name}, by its byte order mark); {_SAVE_AS}"
+    first_line = head[:head.find(b"\n") if b"\n" in head else 4096]
+    if b"\x00" not in first_line:
+        return None
+    odd, even = first_line[1::2].count(0), first_line[0::2].count(0)
+    if odd > len(first_line) // 4 and not even:
+        return f"not UTF-8 text (UTF-16 little-endian: every other byte is NUL); {_SAVE_AS}"
+    if even > len(first_line) // 4 and not odd:
+        return f"not UTF-8 text (UTF-16 big-endian: every other byte is NUL); {_SAVE_AS}"
+    return "NUL bytes in the first line: binary data, not CSV or JSON text; expected a UTF-8 text export"
+
+
+def first_non_utf8(path: str, limit: int | None = None) -> tuple[int, int, int] | None:
+    """(byte offset, line, byte value) of the first byte of ``path`` that is not UTF-8, or None.
+
+    Reads the (inflated) bytes in chunks, at most about ``limit`` of them; a character cut by the limit is not an
+    error, one cut by the end of the file is. Used on every header read (a bounded probe) and, unbounded, only on
+    the error path of :meth:`Source.stage`, so that a Latin-1 or Windows-1252 export is named as such instead of
+    "malformed CSV (CSV Error on Line: 2)".
+    """
+    offset, line, carry = 0, 1, b""
+    with _open_binary(path) as raw:
+        while True:
+            chunk = raw.read(1 << 20)
+            data = carry + chunk
+            capped = limit is not None and offset + len(data) >= limit
+            try:
+                data.decode("utf-8")
+                good = len(data)
+            except UnicodeDecodeError as exc:
+                cut = exc.reason == "unexpected end of data" and exc.end == len(data)
+                if not cut or not chunk:
+                    return offset + exc.start, line + data.count(b"\n", 0, exc.start), data[exc.start]
+                if capped:
+                    return None
+                good = exc.start
+            if not chunk or capped:
+                return None
+            line += data.count(b"\n", 0, good)
+            offset += good
+            carry = data[good:]
+
+
+def encoding_error(path: str, limit: int | None = None,
+                   error: type[InputError] = InputError) -> InputError | None:
+    """The one-line error (of class ``error``) of a CSV/JSON file that is not UTF-8 text, or None.
+
+    Never quotes the bad bytes: the line names what the file looks like and where the first bad byte is (see
+    :func:`first_non_utf8`)."""
+    with _open_binary(path) as raw:
+        head = raw.read(4096)
+    what = _what_the_bytes_are(path, head)
+    if what:
+        return error(path, what)
+    bad = first_non_utf8(path, limit)
+    if bad is None:
+        return None
+    offset, line, byte = bad
+    where = f"byte offset {offset}" + (" of the uncompressed text" if path.lower().endswith(".gz") else "")
+    return error(path, f"line {line}: not UTF-8 text (byte 0x{byte:02x} at {where}; Windows-1252 or "
+                       f"Latin-1?); {_SAVE_AS}")
 
 
 #: Longest line accepted (the header in read_header, any row in read_csv). A CSV header of thousands of tag
@@ -94,6 +202,11 @@ def read_header(path: str) -> list[str]:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
+        # a .json that is not UTF-8 text is not JSON records either: skipped when a folder walk found it (a
+        # Windows tool's UTF-16 settings file), refused when it was named
+        bad = encoding_error(path, ENCODING_PROBE_BYTES, NotJsonRecords if kind == "json" else InputError)
+        if bad:
+            raise bad
         with _open_text(path) as fh:
             first = fh.readline(MAX_HEADER_CHARS + 1)
         if len(first) > MAX_HEADER_CHARS:
@@ -284,6 +397,22 @@ def explain_missing_columns(staged: StagedSource, missing: Sequence[str]) -> Non
                                  row=max(reader.line_num - 1, 1)) from None
 
 
+def raise_encoding_error(files: Sequence[str]) -> None:
+    """Raise the encoding error of the first CSV/JSON file that is not UTF-8 text; return if they all are.
+
+    For the error path of a read: DuckDB's sniffer reports a bad byte past what :func:`read_header` checks as
+    "CSV Error on Line: N" (with the undecodable line in the message); the files are scanned in full only then."""
+    for f in files:
+        try:
+            if file_kind(f) == "parquet":
+                continue
+            bad = encoding_error(f)
+        except (InputError, EOFError, OSError, zlib_error()):
+            continue  # unreadable or refused by name: the caller's own error says so
+        if bad:
+            raise bad
+
+
 def _file_of(staged: StagedSource, alias: str) -> str:
     return staged.files[0] if len(staged.files) == 1 else f"{staged.files[0]} (+{len(staged.files) - 1} files)"
 
@@ -365,8 +494,12 @@ class Source:
                     f"names = {sql_list([aliases.get(h, h) for h in header])})" for f, header in headers.items()) + ")"
             else:
                 src = f"read_csv({flist}, {opts}, filename = '_file', union_by_name = true)"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src}")
-        described = con.execute(f"DESCRIBE {view}").fetchall()
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {src}")
+            described = con.execute(f"DESCRIBE {view}").fetchall()
+        except duckdb.Error:
+            raise_encoding_error(files)
+            raise
         return StagedSource(view=view, columns=[r[0] for r in described], files=files,
                             types={r[0]: r[1] for r in described},
                             original_names={a: n for n, a in aliases.items()})
@@ -492,3 +625,39 @@ def x_column_name(source_column: str) -> str:
     """``x_`` custom column name for an unknown source column ('product/region' -> 'x_product_region')."""
     base = _X_NAME.sub("_", source_column).strip("_")
     return base if base.startswith("x_") else f"x_{base}"
+
+
+def x_column_names(source_columns: Sequence[str], reserved: Iterable[str] = ()) -> dict[str, str]:
+    """``{source column: x_ column}`` for columns kept as they are, every x_ name distinct (in any case).
+
+    :func:`x_column_name` maps different columns to one name ('cost center' and 'cost-center', 'MyTag' and
+    'x_MyTag', 'Kostenstelle_ü' and 'Kostenstelle_é'), and DuckDB's names are case-insensitive, so such a file was
+    refused with a Binder error although both columns are harmless. The rule, which depends only on the header,
+    so a re-ingest of the same file writes the same names:
+
+    * a column already spelled as its x_ name (``x_MyTag``) keeps it;
+    * otherwise the first column in header order gets the plain name;
+    * the others get ``_2``, ``_3``, ... in header order, skipping any name another column or ``reserved``
+      (the table's own columns: FOCUS and lineage) holds, in any case.
+    """
+    plain = {c: x_column_name(c) for c in source_columns}
+    taken = {r.lower() for r in reserved}
+    out: dict[str, str] = {}
+    for c in source_columns:
+        if plain[c] == c and c.lower() not in taken:
+            out[c] = c
+            taken.add(c.lower())
+    for c in source_columns:
+        if c not in out and plain[c].lower() not in taken:
+            out[c] = plain[c]
+            taken.add(plain[c].lower())
+    wanted = {p.lower() for p in plain.values()}
+    for c in source_columns:
+        if c in out:
+            continue
+        n = 2
+        while f"{plain[c]}_{n}".lower() in taken or f"{plain[c]}_{n}".lower() in wanted:
+            n += 1
+        out[c] = f"{plain[c]}_{n}"
+        taken.add(out[c].lower())
+    return {c: out[c] for c in source_columns}

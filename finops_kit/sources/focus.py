@@ -37,7 +37,7 @@ from .base import (
     register,
     sql_str,
     timestamp_expr,
-    x_column_name,
+    x_column_names,
 )
 
 #: Lineage columns a FOCUS file may carry (the kit's own export) whose values describe the charge, not the file:
@@ -209,9 +209,12 @@ class FocusSource(Source):
         # x_SourceFormat/x_SourceFile/x_IngestId/x_SourceKey, and passing them through too named each twice
         # ("Binder Error ... x_SourceFormat_1" on export -> ingest)
         # columns of 1.3/1.4 are kept as x_ columns even where they also stand in for a removed 1.2 column
+        # two extra columns with one x_ name ('cost center', 'cost-center') are both kept: x_column_names gives
+        # the later ones a _2, _3 suffix, and keeps clear of the table's own columns in any case ('x_sourcefile')
         known = (set(focus_column_names()) | (set(renames()) - later_columns()) | {"_file"}
                  | set(LINEAGE_COLUMNS))
-        return {c: x_column_name(c) for c in staged.columns if c not in known}
+        reserved = {*focus_column_names(), *LINEAGE_COLUMNS, "x_AiWorkload_src"}
+        return x_column_names([c for c in staged.columns if c not in known], reserved)
 
     def renamed_columns(self, staged: StagedSource, passthrough: dict[str, str]) -> dict[str, str]:
         """Custom columns the file wrote without the ``x_`` prefix FOCUS requires (kept under their x_ name)."""
