@@ -470,12 +470,16 @@ def focus_columns_present(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def add_custom_columns(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
-    """Add ``x_`` pass-through columns (VARCHAR) that the table does not have yet."""
-    have = set(focus_columns_present(con))
+    """Add ``x_`` pass-through columns (VARCHAR) that the table does not have yet.
+
+    Compared without case, as DuckDB names columns: a stored ``x_costcentre`` is the column a later file's
+    ``x_CostCentre`` writes into (``INSERT ... BY NAME`` matches it), not a second column to add, which failed with
+    "Column ... already exists"."""
+    have = {c.lower() for c in focus_columns_present(con)}
     for n in names:
-        if n not in have:
+        if n.lower() not in have:
             con.execute(f'ALTER TABLE {FOCUS_TABLE} ADD COLUMN "{n}" VARCHAR')
-            have.add(n)
+            have.add(n.lower())
 
 
 def reconciliation_table(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:

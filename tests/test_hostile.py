@@ -890,3 +890,29 @@ def test_utf8_check_is_exact_at_chunk_and_probe_boundaries(tmp_path):
     cut = tmp_path / "cut.csv"
     cut.write_bytes(b"a,b\n1,\xc3")  # the file ends inside a character
     assert first_non_utf8(str(cut)) == (6, 2, 0xC3)
+
+
+def test_an_x_column_differing_only_in_case_from_a_stored_one_is_the_same_column(tmp_path, capsys):
+    """DuckDB's column names are case-insensitive: a warehouse holding ``x_costcentre`` and a later FOCUS file whose
+    extra column is ``x_CostCentre`` failed with 'CatalogException ... already exists' (found after the x_ naming fix);
+    the stored column takes the values."""
+    import finops_kit as fk
+
+    src = (Path(__file__).parent / "fixtures" / "focus" / "quirky_focus_1_2.csv").read_text(encoding="utf-8")
+    header, *rows = src.splitlines()
+    first = tmp_path / "a.csv"
+    first.write_text("\n".join([header + ",x_costcentre"] + [r + ",alpha" for r in rows]) + "\n", encoding="utf-8")
+    wh = str(tmp_path / "wh.duckdb")
+    assert main(["ingest", str(first), "--warehouse", wh, "--no-progress"]) == 0
+    second = tmp_path / "b.csv"
+    other = [r.replace("2026", "2025") for r in rows]  # other billing periods: added, not replacing
+    second.write_text("\n".join([header + ",x_CostCentre"] + [r + ",beta" for r in other]) + "\n", encoding="utf-8")
+    got = main(["ingest", str(second), "--warehouse", wh, "--no-progress"])
+    err = capsys.readouterr().err
+    assert got == 0, err
+    with fk.connect(wh, read_only=True) as con:
+        cols = [c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE focus) WHERE lower(column_name) = "
+                                          "'x_costcentre'").fetchall()]
+        assert len(cols) == 1
+        assert sorted(v for (v,) in con.execute(f'SELECT DISTINCT "{cols[0]}" FROM focus').fetchall()) == \
+            ["alpha", "beta"]
