@@ -88,14 +88,18 @@ def test_allocate_untagged_too(con):
     assert sb.reconciles and "shared and untagged" in sb.method
 
 
+# two months whose weights differ: Jan a 10, b 30, tax 8; Feb a 10 (b nothing), tax 4
+TWO_MONTHS = [
+    {"cost": 10, "day": "2026-01-05", "tags": {"team": "a"}},
+    {"cost": 30, "day": "2026-01-06", "tags": {"team": "b"}},
+    {"cost": 8, "day": "2026-01-07", "ChargeCategory": "Tax"},
+    {"cost": 10, "day": "2026-02-05", "tags": {"team": "a"}},
+    {"cost": 4, "day": "2026-02-07", "ChargeCategory": "Tax"},
+]
+
+
 def test_by_month_uses_each_months_weights():
-    c = focus_rows([
-        {"cost": 10, "day": "2026-01-05", "tags": {"team": "a"}},
-        {"cost": 30, "day": "2026-01-06", "tags": {"team": "b"}},
-        {"cost": 8, "day": "2026-01-07", "ChargeCategory": "Tax"},
-        {"cost": 10, "day": "2026-02-05", "tags": {"team": "a"}},
-        {"cost": 4, "day": "2026-02-07", "ChargeCategory": "Tax"},
-    ])
+    c = focus_rows(TWO_MONTHS)
     sb = showback(c, POLICY, ALLOC, method="proportional", by_month=True)
     t = sb.table
     jan = t[t["month"].astype(str) == "2026-01-01"].set_index("owner")
@@ -112,13 +116,7 @@ def test_the_period_table_is_the_sum_of_its_months(method):
     found them apart by $4,473.53 for one team: the table spread the whole scope's pool with the whole scope's
     weights. Hand-computed: Jan pool 8 -> a 2, b 6; Feb pool 4 -> a 4 (b had no cost in Feb): a 6, b 6; the
     scope-wide proportional rule gave a 12 * 20/50 = 4.8, b 7.2. Even: Jan 4 + 4, Feb 4 -> a 8, b 4."""
-    c = focus_rows([
-        {"cost": 10, "day": "2026-01-05", "tags": {"team": "a"}},
-        {"cost": 30, "day": "2026-01-06", "tags": {"team": "b"}},
-        {"cost": 8, "day": "2026-01-07", "ChargeCategory": "Tax"},
-        {"cost": 10, "day": "2026-02-05", "tags": {"team": "a"}},
-        {"cost": 4, "day": "2026-02-07", "ChargeCategory": "Tax"},
-    ])
+    c = focus_rows(TWO_MONTHS)
     monthly = showback(c, POLICY, ALLOC, method=method, by_month=True).table
     period = showback(c, POLICY, ALLOC, method=method)
     sums = monthly.groupby("owner")[["direct_cost", "allocated", "total_cost"]].sum()
