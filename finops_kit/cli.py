@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         # as every report kernel does (report.KERNEL_ARGUMENTS): the commands import jsonschema through nbformat
         # and validate nothing with an IRI format, and the IRI parser it would build costs 0.7 s of every start
         sys.modules.setdefault("rfc3987_syntax", None)
+        if (ingest := sys.modules.get("finops_kit.ingest")) is not None:
+            ingest.last_commit = None  # only a commit of this command tells _interrupted that rows were stored
         argv = list(sys.argv[1:] if argv is None else argv)
         command = next((a for a in argv if not a.startswith("-")), None)
         parser = build_parser(command if command in COMMANDS else None)
@@ -100,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interrupted() -> int:
+    """Ctrl-C: exit 130, and nothing was written -- unless this command's ingest had committed. An ingest holds a
+    Ctrl-C back from COMMIT to the end of its cleanup and reports it in a note (exit 0); one that reaches this point
+    after the commit (while the summary prints) cannot undo it, so the line says the rows are stored and the exit
+    code is 0: the work is complete, and re-running it would only replace the same rows."""
+    ingest = sys.modules.get("finops_kit.ingest")
+    done = getattr(ingest, "last_commit", None)
+    if done is not None and (done[0] is None or Path(done[0]).exists()):
+        print(f"finops-kit: interrupted (Ctrl-C) after the ingest was committed: {done[1]:,} rows are stored; "
+              "nothing was lost, only its report was cut short", file=sys.stderr)
+        return 0
     print("finops-kit: interrupted (Ctrl-C); an interrupted ingest writes nothing", file=sys.stderr)
     return 130
 

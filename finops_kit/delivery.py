@@ -133,6 +133,9 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
     reasons: dict[str, str] = {}  # period folder -> why other files there are skipped
     labels: dict[str, str] = {}  # period folder -> how messages name it (never blank)
     legacy_manifest: dict[str, tuple[str, str]] = {}  # legacy period folder -> (its manifest, the assembly named)
+    #: legacy period folder -> (its current assembly's folder + "/", why an unlisted file there is skipped): such a
+    #: file is not of a superseded assembly, and must not be logged as one (the ingest reads that reason back)
+    current_assembly: dict[str, tuple[str, str]] = {}
     cur2_by_period: dict[str, list[tuple[str, dict]]] = {}
     found_any = False
     for mk in manifest_keys:
@@ -166,10 +169,15 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
                 raise InputError(mk, f"two manifests for one billing period folder name different assemblies "
                                      f"({first}: {assembly}, this one: {m['assemblyId']}) and the listing does "
                                      "not say which is current: keep only the period's <report>-Manifest.json")
+            current = "/".join(([mdir] if mdir else []) + [str(m["assemblyId"])]) + "/"
+            if not load:
+                _refuse_empty_manifest(mk, m, mdir, current, keys)
             governed[mdir] = load
             legacy_manifest[mdir] = (mk, m["assemblyId"])
             labels[mdir] = stated or PurePosixPath(mdir).name or mk
             reasons[mdir] = SUPERSEDED.format(manifest=mk, assembly=m["assemblyId"])
+            current_assembly[mdir] = (current, f"in the current assembly {m['assemblyId']} but not listed in its "
+                                               f"manifest {mk}")
             plan.manifests.append(mk)
     for data_period, items in cur2_by_period.items():
         chosen_key = items[0][0] if len(items) == 1 else (newest or (lambda ks: sorted(ks)[-1]))(
@@ -202,7 +210,9 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
             if k in governed[scope]:
                 plan.load.append(k)
             else:
-                plan.skipped.append({"path": k, "reason": reasons[scope]})
+                folder, unlisted = current_assembly.get(scope, (None, ""))
+                own = folder is not None and k.startswith(folder)
+                plan.skipped.append({"path": k, "reason": unlisted if own else reasons[scope]})
             continue
         period = _period_dir_of(k, CUR2_PERIOD_RE) or _period_dir_of(k, LEGACY_PERIOD_RE)
         if period and (CUR2_PERIOD_RE.match(PurePosixPath(period).name) or _has_assembly_folder(k, period)):
@@ -227,6 +237,24 @@ def _legacy_report_files(m: dict, mdir: str) -> set[str]:
         tail = parts[idx + 1:] if idx is not None else [str(m["assemblyId"]), parts[-1]]
         load.add("/".join(([mdir] if mdir else []) + tail))
     return load
+
+
+def _refuse_empty_manifest(mk: str, m: dict, mdir: str, current: str, keys: list[str]) -> None:
+    """Refuse a legacy manifest that lists no report files while its assembly's files are there.
+
+    It names an assembly as current and lists none of that assembly's files: not a superseded delivery but an
+    odd or incomplete one (a manifest written before its keys, or edited). Skipping the files would lose their
+    money with nothing but a "skipped" line; loading them would trust files the manifest does not vouch for. Files
+    written straight into the period folder (reports set to overwrite) count as the named assembly's. A manifest
+    whose assembly has no files either leaves nothing of it to lose: the other assemblies are superseded as usual.
+    """
+    own = next((k for k in keys if is_billing_file(k) and (
+        k.startswith(current) or str(PurePosixPath(k).parent) == (mdir or "."))), None)
+    if own is not None:
+        raise InputError(mk, f"this AWS manifest names assembly {m['assemblyId']} but lists no report files "
+                             f"(reportKeys is empty), while the folder holds its file "
+                             f"{own[len(mdir) + 1:] if mdir else own}: the delivery is "
+                             "incomplete or the manifest damaged (download the billing period again)")
 
 
 def _legacy_period_of(m: dict) -> str | None:
@@ -301,7 +329,10 @@ def resolve_folder(folder: Path) -> ResolvedInputs | None:
     def newest(keys: list[str]) -> str:
         return max(keys, key=lambda k: (rel[k].stat().st_mtime, k))
 
-    plan = plan_delivery(rel, read, newest)
+    try:
+        plan = plan_delivery(rel, read, newest)
+    except InputError as exc:
+        raise _in_folder(folder, exc) from None
     if plan is None:
         return None
     other = [{"path": str(p), "reason": reason} for p in side + files if (reason := not_billing_reason(p, folder))]
@@ -309,6 +340,16 @@ def resolve_folder(folder: Path) -> ResolvedInputs | None:
         files=[str(rel[k]) for k in plan.load],
         skipped=[{"path": str(rel[s["path"]]), "reason": s["reason"]} for s in plan.skipped] + other,
     )
+
+
+def _in_folder(folder: Path, exc: InputError) -> InputError:
+    """The error of :func:`plan_delivery` naming its file by a path the user can open: the plan speaks of keys
+    relative to the listing's root (the report folder above the period the user named, say), not to the current
+    directory."""
+    key, text = exc.file, str(exc)
+    if not key or not text.startswith(f"{key}: ") or PurePosixPath(key).is_absolute():
+        return exc
+    return InputError(str(folder / key), text[len(key) + 2:])
 
 
 def delivery_root(path: Path) -> Path | None:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 import uuid
 import zlib
@@ -300,6 +301,7 @@ def ingest_files(
     fingerprints_future = hasher.submit(lambda: {f: _file_fingerprint(f) for f in all_files})
     parts: list[_Part] = []
     current: tuple[Source, list[str], str] | None = None  # what is being written, to diagnose a failure
+    shield = _DeferredInterrupt()
     con.execute("BEGIN TRANSACTION")
     try:
         for name, files in groups.items():
@@ -328,8 +330,10 @@ def ingest_files(
         # the other rows of an accelerated instance (a GCP VM's cores, RAM, licence) are its accelerated compute:
         # over the whole table, so that an instance whose rows came in two ingests is classed too
         complete_accelerated_instances(con)
+        shield.start()  # from here on a Ctrl-C cannot stop the ingest: see _DeferredInterrupt
         con.execute("COMMIT")
     except BaseException as exc:
+        shield.stop()
         with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended the transaction: keep ITS error
             con.execute("ROLLBACK")
         try:
@@ -346,9 +350,64 @@ def ingest_files(
         finally:
             hasher.shutdown(wait=True, cancel_futures=True)
             _release(con, keep_order, own)
-    hasher.shutdown()
-    _release(con, keep_order, own)
-    results = [p.result for p in parts]
+    global last_commit
+    try:
+        last_commit = (warehouse_path(warehouse) if own else None, sum(p.result.rows for p in parts))
+        hasher.shutdown()
+        _release(con, keep_order, own)
+        result = _combined([p.result for p in parts], all_files, skipped)
+        if shield.interrupted:
+            result.notes.append(f"Ctrl-C came while the ingest was being committed; the commit completed: "
+                                f"{result.rows:,} rows are stored")
+    finally:
+        shield.stop()
+    return result
+
+
+#: ``(warehouse file or None, rows)`` of the last ingest this process committed. A Ctrl-C that reaches the CLI
+#: after it (while the summary prints) must not say that nothing was written: ``cli`` reads this, and clears it
+#: before each command.
+last_commit: tuple[str | None, int] | None = None
+
+
+class _DeferredInterrupt:
+    """Ctrl-C from just before COMMIT until the ingest's cleanup is done: recorded, not raised.
+
+    A KeyboardInterrupt after COMMIT returned (the hashing thread's shutdown and closing the warehouse, which
+    checkpoints, take ~0.2 s of a large ingest) used to reach the CLI as "an interrupted ingest writes nothing"
+    while every row was stored; and it cannot be told apart from one just before COMMIT once raised. So the
+    interrupt is held back over that stretch: COMMIT completes (DuckDB only stops a query when Python's SIGINT
+    handler raises), the cleanup finishes, and the result carries a note that the Ctrl-C came after the commit.
+    Only the main thread receives signals and may set a handler; elsewhere, or when SIGINT is ignored, nothing
+    changes.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._previous: object = None
+        self._active = False
+
+    def _record(self, signum: int, frame: object) -> None:
+        self.interrupted = True
+
+    def start(self) -> None:
+        try:
+            previous = signal.getsignal(signal.SIGINT)
+            if previous in (signal.SIG_IGN, None):
+                return
+            signal.signal(signal.SIGINT, self._record)
+        except ValueError:  # not the main thread
+            return
+        self._previous, self._active = previous, True
+
+    def stop(self) -> None:
+        if self._active:
+            self._active = False
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _combined(results: list[IngestResult], all_files: list[str], skipped: list[dict[str, str]]) -> IngestResult:
+    """The result of the call: its one format's result, or the parts of several formats added up."""
     if len(results) == 1:
         results[0].skipped = skipped
         return results[0]
@@ -897,7 +956,8 @@ def _replace_older(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[st
 
 @dataclass(frozen=True)
 class Recency:
-    """What the rows themselves say about which of two copies of one key (provider | account | period) is newer.
+    """What the rows themselves say, beyond usage days, about whether this input may replace the stored copy of
+    one key (provider | account | period): is it older, and does it hold every sub-account the stored copy holds.
 
     Usage days cannot tell an older copy of a month from a newer one when both cover the same days (an AWS
     assembly holds the whole month-to-date, and a restatement changes amounts, not days). Two facts can:
@@ -916,6 +976,13 @@ class Recency:
     #: "assembly X (superseded by assembly Y, named by manifest M)" when this input is an assembly the stored
     #: rows' delivery listed as superseded
     superseded: str | None = None
+    #: the stored sub-accounts (``SubAccountId``) this input does not hold, with their rows and billed money, when
+    #: the input names sub-accounts of the key at all. A key groups several: AWS usage accounts under one payer
+    #: (a linked account's own CUR carries its payer's id), GCP projects of a billing account, Azure subscriptions
+    #: of a billing profile, OCI compartments of a tenancy, FOCUS SubAccountIds of a BillingAccountId. A copy with
+    #: the same usage days but fewer sub-accounts is a narrower export, not a newer one, and replacing with it
+    #: would delete the others' money.
+    missing_sub_accounts: str | None = None
 
 
 def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str]
@@ -950,12 +1017,45 @@ def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], th
                 f"SELECT DISTINCT x_SourceKey, x_SourceFile FROM {FOCUS_TABLE} WHERE x_IngestId = ? "
                 "AND x_SourceKey IN (SELECT unnest(?)) ORDER BY ALL", [ingest_id, list(superseded)]).fetchall():
             input_assemblies.setdefault(key, []).append((PurePosixPath(str(f).replace("\\", "/")).parent.name, f))
+    missing = _missing_sub_accounts(con, ingest_id, keys, this_call)
     out = {}
     for key in keys:
         stale = next((f"{f} is assembly {asm}, {superseded[key][asm]}" for asm, f in input_assemblies.get(key, [])
                       if asm in superseded.get(key, {})), None)
-        out[key] = Recency(*stored.get(key, (None, None)), *new.get(key, (None, None)), superseded=stale)
+        out[key] = Recency(*stored.get(key, (None, None)), *new.get(key, (None, None)), superseded=stale,
+                           missing_sub_accounts=missing.get(key))
     return out
+
+
+def _missing_sub_accounts(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str]
+                          ) -> dict[str, str]:
+    """Per key, the stored sub-accounts this input lacks: ``"member account(s) A, B (n row(s), x USD billed, from
+    F) and this input only C"`` (see :attr:`Recency.missing_sub_accounts`).
+
+    Only keys whose input rows name a ``SubAccountId`` are compared: an input without sub-account data says
+    nothing about which sub-accounts it covers. Rows without a sub-account (on either side) are not compared."""
+    rows = con.execute(
+        f"""WITH new AS (SELECT DISTINCT x_SourceKey AS k, SubAccountId AS s FROM {FOCUS_TABLE}
+                         WHERE x_IngestId = ? AND x_SourceKey IN (SELECT unnest(?)) AND SubAccountId IS NOT NULL),
+            lost AS (SELECT o.* FROM {FOCUS_TABLE} o
+                     WHERE o.x_SourceKey IN (SELECT k FROM new) AND o.x_IngestId NOT IN (SELECT unnest(?))
+                       AND o.SubAccountId IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM new n WHERE n.k = o.x_SourceKey AND n.s = o.SubAccountId))
+            SELECT x_SourceKey, list(DISTINCT SubAccountId ORDER BY SubAccountId), count(*),
+                   (SELECT string_agg(printf('%,.2f', b) || ' ' || coalesce(c, '(no currency)'), ' + ' ORDER BY c)
+                    FROM (SELECT BillingCurrency AS c, sum(BilledCost) AS b FROM lost l
+                          WHERE l.x_SourceKey = lost.x_SourceKey GROUP BY c)),
+                   min(x_SourceFile), coalesce(lower(min(SubAccountType)),
+                                               CASE WHEN min(ProviderName) = 'AWS' THEN 'usage account' END,
+                                               'sub-account'),
+                   (SELECT list(s ORDER BY s) FROM new WHERE new.k = lost.x_SourceKey)
+            FROM lost GROUP BY x_SourceKey ORDER BY x_SourceKey""", [ingest_id, keys, this_call]).fetchall()
+
+    def shown(subs: list[str]) -> str:
+        return ", ".join(subs[:5]) + (f" and {len(subs) - 5} more" if len(subs) > 5 else "")
+
+    return {key: f"{noun}(s) {shown(subs)} ({n:,} row(s), {billed} billed, from {file}) and this input only "
+                 f"{shown(kept)}" for key, subs, n, billed, file, noun, kept in rows}
 
 
 def replacement_decision(coverage: list[tuple], replace: bool = False, notes: list[str] | None = None,
@@ -966,8 +1066,9 @@ def replacement_decision(coverage: list[tuple], replace: bool = False, notes: li
 
     ``coverage`` rows: ``(key, stored_days, shared_days, stored_first, stored_last, new_first, new_last)``.
     ``recency`` (per key, where known): a replacement that would put an older copy of the month in place of a newer
-    one -- an assembly the stored delivery superseded, or an estimate over the invoiced month -- is refused like a
-    partial overlap, and ``replace`` forces it with a note.
+    one -- an assembly the stored delivery superseded, or an estimate over the invoiced month -- or a narrower one
+    -- a copy without some stored sub-accounts, such as a linked account's own CUR over its payer's month -- is
+    refused like a partial overlap, and ``replace`` forces it with a note.
     """
     replaced_keys, added_to = [], []
     for key, stored_days, shared_days, old_first, old_last, new_first, new_last in coverage:
@@ -980,6 +1081,17 @@ def replacement_decision(coverage: list[tuple], replace: bool = False, notes: li
                                            "replace the stored period with this input")
                 if notes is not None:
                     notes.append(f"--replace: {older}; the stored rows were replaced by it")
+            narrower = _fewer_sub_accounts(key, (recency or {}).get(key))
+            if narrower is not None:
+                if not replace:
+                    raise InputError(None, f"{narrower}: replacing would delete the charges of those not in this "
+                                           "input (a linked account's "
+                                           "own CUR over its payer's, an export of some projects or subscriptions "
+                                           "of the account): ingest a copy that holds them too, or pass --replace "
+                                           "to replace the stored period with this input")
+                if notes is not None:
+                    notes.append(f"--replace: {narrower}; the stored charges of those not in this input were "
+                                 "removed")
             replaced_keys.append(key)
             if shared_days != stored_days and notes is not None:
                 notes.append(f"--replace: billing period {key} held usage days {old_first}..{old_last}; "
@@ -994,6 +1106,14 @@ def replacement_decision(coverage: list[tuple], replace: bool = False, notes: li
                                    "count the shared days twice: ingest input that covers the stored days, or pass "
                                    "--replace to replace the whole period with this input")
     return replaced_keys, added_to
+
+
+def _fewer_sub_accounts(key: str, r: Recency | None) -> str | None:
+    """Why this input covers less of ``key`` than the stored rows although it covers their days (None: it holds
+    every stored sub-account, or cannot tell)."""
+    if r is None or not r.missing_sub_accounts:
+        return None
+    return f"billing period {key}: the warehouse holds {r.missing_sub_accounts} ({r.new_file or 'no file'})"
 
 
 def _older_copy(key: str, r: Recency | None) -> str | None:

@@ -333,3 +333,59 @@ def test_replacement_decision_refuses_an_estimate_over_an_invoiced_key():
     notes: list[str] = []
     assert replacement_decision(coverage, True, notes, recency=stale) == (["aws|1|2026-01"], [])
     assert len(notes) == 1 and "was invoiced" in notes[0]
+
+
+# ---- a manifest that lists no files of its own assembly ---------------------------------------------------------
+def test_manifest_listing_no_report_files_is_refused_as_incomplete(tmp_path):
+    """``"reportKeys": []`` used to skip the named assembly's own files as "superseded" by that same assembly
+    (the period silently empty when ingested with other months). The manifest names an assembly whose files are
+    there but lists none of them: an odd or incomplete delivery, refused in one line."""
+    d = make_legacy_delivery(tmp_path / "bucket")
+    manifest = d["period"] / "cur-hourly-Manifest.json"
+    m = json.loads(manifest.read_text())
+    m["reportKeys"] = []
+    manifest.write_text(json.dumps(m))
+    with pytest.raises(InputError) as err:
+        ingest(str(tmp_path / "bucket"), con=fk.connect(":memory:"))
+    msg = str(err.value)
+    assert "\n" not in msg and "superseded" not in msg, msg
+    assert msg.startswith(f"{manifest}: "), msg  # the path to open, not a key relative to the listing
+    assert re.search(rf"names assembly {NEW} but lists no report files \(reportKeys is empty\), while the folder "
+                     rf"holds its file {NEW}/cur-hourly-1\.csv\.gz: the delivery is incomplete", msg), msg
+
+
+def test_manifest_listing_no_files_of_an_empty_assembly_skips_the_older_ones():
+    """The named assembly has no files either (nothing delivered for it): nothing of it is lost, and the older
+    assembly's files are superseded as before."""
+    period = "cur/20260101-20260201"
+    keys = [f"{period}/cur-Manifest.json", f"{period}/{OLD}/cur-1.csv.gz"]
+    plan = plan_delivery(keys, lambda k: {"assemblyId": NEW, "reportKeys": []})
+    assert plan.load == [] and [s["path"] for s in plan.skipped] == [f"{period}/{OLD}/cur-1.csv.gz"]
+    assert "superseded assembly" in plan.skipped[0]["reason"]
+
+
+def test_an_unlisted_file_of_the_current_assembly_is_not_called_superseded():
+    """A file in the named assembly's folder that its manifest does not list is skipped as not listed: it is not
+    of a superseded assembly (and a later ingest must not treat that assembly as an older copy)."""
+    period = "cur/20260101-20260201"
+    keys = [f"{period}/cur-Manifest.json", f"{period}/{NEW}/cur-1.csv.gz", f"{period}/{NEW}/cur-9.csv.gz"]
+    plan = plan_delivery(keys, lambda k: {"assemblyId": NEW, "reportKeys": [f"p/{period}/{NEW}/cur-1.csv.gz"]})
+    assert plan.load == [f"{period}/{NEW}/cur-1.csv.gz"]
+    (skip,) = plan.skipped
+    assert skip["path"] == f"{period}/{NEW}/cur-9.csv.gz"
+    assert "superseded" not in skip["reason"] and "not listed" in skip["reason"] and NEW in skip["reason"], skip
+
+
+def test_replacement_decision_refuses_a_copy_with_fewer_sub_accounts():
+    from finops_kit.ingest import Recency, replacement_decision
+
+    coverage = [("aws|1|2026-01", 3, 3, "2026-01-01", "2026-01-03", "2026-01-01", "2026-01-03")]
+    fewer = {"aws|1|2026-01": Recency(None, "payer.csv", None, "member.csv",
+                                      missing_sub_accounts="usage account(s) 2 (5 row(s), 9.00 USD billed, "
+                                                           "from payer.csv) and this input only 1")}
+    with pytest.raises(InputError, match=r"aws\|1\|2026-01: the warehouse holds usage account\(s\) 2 .*and this "
+                                         r"input only 1 \(member\.csv\): .*--replace"):
+        replacement_decision(coverage, recency=fewer)
+    notes: list[str] = []
+    assert replacement_decision(coverage, True, notes, recency=fewer) == (["aws|1|2026-01"], [])
+    assert len(notes) == 1 and "usage account(s) 2" in notes[0]

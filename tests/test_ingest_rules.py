@@ -465,3 +465,81 @@ def test_both_engines_print_data_quality_findings_alike(capsys):
     assert printed[0] == printed[1] == ("ok\ndata quality report: cost_mismatch (BilledCost): 3 rows in 1 file(s), "
                                         "BilledCost 1,234,567,890.12\ndata quality repair: negative_unit_price: 1 "
                                         "rows in 1 file(s), BilledCost -250.00\n")
+
+
+# ---- a copy of the month with fewer sub-accounts never replaces it -----------------------------------------------
+LEGACY_OCTOBER = SAMPLES / "aws-cur-legacy" / "helix-research-cur" / "20261001-20261101"
+
+
+def _legacy_october_file() -> Path:
+    """The current assembly's file of the sample's October (the one its manifest names)."""
+    manifest = json.loads((LEGACY_OCTOBER / "helix-research-cur-Manifest.json").read_text(encoding="utf-8"))
+    (path,) = (LEGACY_OCTOBER / manifest["assemblyId"]).glob("*.csv.gz")
+    return path
+
+
+def _member_cur(tmp_path: Path) -> tuple[Path, str, list[str]]:
+    """A linked (member) account's own CUR of the payer's October: the same bill/PayerAccountId, the rows of one
+    usage account only. -> (file, the member account, the payer CUR's other usage accounts)."""
+    import csv
+
+    with gzip.open(_legacy_october_file(), "rt", encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    col = rows[0].index("lineItem/UsageAccountId")
+    accounts = sorted({r[col] for r in rows[1:]})
+    assert len(accounts) > 1  # the sample's payer month holds several usage accounts
+    member = accounts[0]
+    path = tmp_path / f"member-{member}.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(rows[0])
+        w.writerows(r for r in rows[1:] if r[col] == member)
+    return path, member, accounts[1:]
+
+
+def test_a_member_accounts_cur_never_replaces_the_payers_month(tmp_path, warehouse, capsys):
+    """A linked account's own CUR has the payer's key (aws|payer|month) and the same usage days: it replaced the
+    payer's whole month and the other accounts' money was gone, exit 0, reconcile passing. Refused in one line
+    naming the accounts that would disappear; --replace forces it and says so."""
+    member_cur, member, others = _member_cur(tmp_path)
+    assert run([str(LEGACY_OCTOBER)], warehouse, capsys)[0] == 0
+    payer = totals(warehouse)
+    err = refused([str(member_cur)], warehouse, capsys,
+                  r"billing period aws\|\d+\|2026-10: the warehouse holds (member|usage) account\(s\) "
+                  + re.escape(", ".join(others)) + r" \(\d+ row\(s\), [\d,.]+ USD billed, from .*\) and this input only "
+                  + member + r" \(.*" + re.escape(member_cur.name) + r"\): .*--replace")
+    assert "\n" not in err
+    code, out, err = run([str(member_cur), "--replace"], warehouse, capsys)
+    assert code == 0 and "replaced" in out, err
+    assert re.search(r"note: --replace: billing period aws\|\d+\|2026-10: .*" + re.escape(others[0]), err), err
+    assert totals(warehouse)[0] < payer[0]
+    assert reconcile_ok(warehouse, capsys)
+
+
+def test_the_payers_cur_still_replaces_a_member_accounts_month(tmp_path, warehouse, capsys):
+    """The other way round nothing is lost: the payer's CUR holds the member's account and more, so it replaces
+    the member's rows, and a re-run of the payer's month replaces it as before."""
+    member_cur, _, _ = _member_cur(tmp_path)
+    assert run([str(member_cur)], warehouse, capsys)[0] == 0
+    for _ in range(2):
+        code, out, err = run([str(LEGACY_OCTOBER)], warehouse, capsys)
+        assert code == 0 and "replaced" in out, err
+    _, billed, amortized = totals(warehouse)
+    assert (close(billed, planted("aws-cur-legacy", "2026-10")[0])
+            and close(amortized, planted("aws-cur-legacy", "2026-10")[1]))
+    assert reconcile_ok(warehouse, capsys)
+
+
+def test_a_gcp_export_of_fewer_projects_never_replaces_the_month(tmp_path, warehouse, capsys):
+    """The same rule for every format whose key groups sub-accounts: a GCP billing account's month (key
+    gcp|billing account|month) re-exported for one project only would have deleted the other projects."""
+    month = GCP_FILES[3]
+    lines = _gcp_lines(month)
+    projects = sorted({json.loads(ln)["project"]["id"] for ln in lines if json.loads(ln).get("project")})
+    assert len(projects) > 1
+    one = _write_lines(tmp_path / "one-project.jsonl.gz",
+                       [ln for ln in lines if (json.loads(ln).get("project") or {}).get("id") == projects[0]])
+    assert run([str(month)], warehouse, capsys)[0] == 0
+    refused([str(one)], warehouse, capsys,
+            r"billing period gcp\|01A2B3-C4D5E6-F7A8B9\|\d{4}-\d\d: .*project.*" + re.escape(projects[1])
+            + r".*--replace")
