@@ -136,7 +136,30 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         bool_or(_observable) AS unused_observable
       FROM (SELECT *, bool_or({UNUSED}) OVER (PARTITION BY ProviderName) AS _observable FROM r)
       GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency
-      ORDER BY unused_cost DESC, provider, commitment_id""").pipe(_with_ratios)
+      ORDER BY unused_cost DESC, provider, commitment_id""").pipe(_with_ratios).pipe(_display_names)
+
+
+def display_name(name: Any) -> str:
+    """A commitment as a reader tells it apart: its name, or the type and id at the end of a provider's resource
+    path (``arn:aws:ec2:us-east-1:2109...:reserved-instances/5e8b2d1a-...`` -> ``reserved-instances/5e8b2d1a-...``,
+    ``/providers/Microsoft.Capacity/reservationOrders/o/reservations/r`` -> ``reservations/r``,
+    ``projects/p/regions/r/commitments/c`` -> ``commitments/c``).
+
+    Why one function: without a name the id is an ARN or resource path whose distinctive part is at its end; the
+    commitments report cut it three ways (its first 48 or 60 characters, its last 24), so one reservation appeared
+    under three names in one report. ``commitment_id`` keeps the full id."""
+    if name is None or (isinstance(name, float) and math.isnan(name)):
+        return ""
+    text = str(name).strip()
+    tail = text.rsplit(":", 1)[-1] if text.startswith("arn:") else text
+    parts = [p for p in tail.split("/") if p]
+    return "/".join(parts[-2:]) if len(parts) > 2 else tail
+
+
+def _display_names(df: pd.DataFrame) -> pd.DataFrame:
+    if "name" in df.columns:
+        df["name"] = df["name"].map(display_name)
+    return df
 
 
 def _with_ratios(df: pd.DataFrame) -> pd.DataFrame:
@@ -717,6 +740,6 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
 
 
 __all__ = ["COVERAGE_DIMS", "EXPIRY_WINDOWS", "as_of", "break_even_utilization", "contract_burndown", "coverage",
-           "HEADLINE", "eligible_usage_sql", "expiry", "has_contract_commitments", "headline_figures", "hourly_usage", "inventory", "level_at_risk",
+           "HEADLINE", "display_name", "eligible_usage_sql", "expiry", "has_contract_commitments", "headline_figures", "hourly_usage", "inventory", "level_at_risk",
            "optimal_level", "parse_options", "provisioned_break_even", "realized_discounts", "recommend", "savings_curve", "sizing", "summary",
            "utilization"]
