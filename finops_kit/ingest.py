@@ -17,6 +17,7 @@ import zlib
 from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import TextIO
 
@@ -987,7 +988,10 @@ class Recency:
 
 def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str]
              ) -> dict[str, Recency]:
-    """:class:`Recency` of each stored key, from the stored rows, this ingest's rows and the ingest log."""
+    """:class:`Recency` of each stored key, from the stored rows, this ingest's rows and the ingest log.
+
+    The queries only gather per-key facts; :func:`recency_of` turns them into evidence, so that the Spark ingest,
+    which gathers the same facts over a partitioned dataset, decides with the same code."""
     if not keys:
         return {}
     side = """SELECT x_SourceKey, min(InvoiceId),
@@ -997,27 +1001,49 @@ def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], th
         side.format(t=FOCUS_TABLE, which="x_IngestId NOT IN (SELECT unnest(?))"), [keys, this_call]).fetchall()}
     new = {k: (inv, f) for k, inv, f in con.execute(
         side.format(t=FOCUS_TABLE, which="x_IngestId = ?"), [keys, ingest_id]).fetchall()}
-    # the assemblies the stored rows' deliveries skipped as superseded, per key
-    superseded: dict[str, dict[str, str]] = {}
     logged = con.execute(
         f"""WITH owners AS (SELECT DISTINCT x_SourceKey AS k, x_IngestId AS i FROM {FOCUS_TABLE}
                             WHERE x_SourceKey IN (SELECT unnest(?)) AND x_IngestId NOT IN (SELECT unnest(?)))
             SELECT o.k, l.skipped FROM owners o JOIN ingest_log l ON l.ingest_id = o.i""",
         [keys, this_call]).fetchall()
+    superseded = superseded_assemblies(logged)
+    input_files = con.execute(
+        f"SELECT DISTINCT x_SourceKey, x_SourceFile FROM {FOCUS_TABLE} WHERE x_IngestId = ? "
+        "AND x_SourceKey IN (SELECT unnest(?)) ORDER BY ALL", [ingest_id, list(superseded)]).fetchall() \
+        if superseded else []
+    return recency_of(keys, stored, new, superseded, input_files, _missing_sub_accounts(con, ingest_id, keys,
+                                                                                        this_call))
+
+
+def _assembly(path: str) -> str:
+    """The assembly folder a delivered file sits in (its parent folder's name, whichever separator)."""
+    return PurePosixPath(str(path).replace("\\", "/")).parent.name
+
+
+def superseded_assemblies(logged: list[tuple[str, str | None]]) -> dict[str, dict[str, str]]:
+    """Per key, the assemblies the stored rows' deliveries skipped as superseded: ``{key: {assembly: "superseded
+    by assembly Y, named by the manifest M"}}`` from ``(key, ingest_log.skipped JSON)`` of the stored rows'
+    ingests. One reading of the log for both engines (the Spark dataset keeps the same column in
+    ``tables/ingest_log.parquet``)."""
+    superseded: dict[str, dict[str, str]] = {}
     for key, skipped in logged:
         for entry in json.loads(skipped or "[]"):
             got = delivery.superseding_assembly(str(entry.get("reason", "")))
             if got is not None:
-                old = PurePosixPath(str(entry.get("path", "")).replace("\\", "/")).parent.name
-                superseded.setdefault(key, {})[old] = (f"superseded by assembly {got[1]}, named by the manifest "
-                                                      f"{got[0]}")
+                superseded.setdefault(key, {})[_assembly(str(entry.get("path", "")))] = (
+                    f"superseded by assembly {got[1]}, named by the manifest {got[0]}")
+    return superseded
+
+
+def recency_of(keys: list[str], stored: dict[str, tuple], new: dict[str, tuple],
+               superseded: dict[str, dict[str, str]], input_files: list[tuple[str, str]],
+               missing: dict[str, str]) -> dict[str, Recency]:
+    """:class:`Recency` per key from the facts either engine gathers: ``stored`` / ``new`` ``{key: (an InvoiceId,
+    a file)}`` of the stored rows and of this input, ``superseded`` (:func:`superseded_assemblies`), this input's
+    ``(key, file)`` pairs of the keys in ``superseded``, and ``missing`` (:func:`missing_sub_accounts_text`)."""
     input_assemblies: dict[str, list[tuple[str, str]]] = {}
-    if superseded:
-        for key, f in con.execute(
-                f"SELECT DISTINCT x_SourceKey, x_SourceFile FROM {FOCUS_TABLE} WHERE x_IngestId = ? "
-                "AND x_SourceKey IN (SELECT unnest(?)) ORDER BY ALL", [ingest_id, list(superseded)]).fetchall():
-            input_assemblies.setdefault(key, []).append((PurePosixPath(str(f).replace("\\", "/")).parent.name, f))
-    missing = _missing_sub_accounts(con, ingest_id, keys, this_call)
+    for key, f in sorted(input_files):
+        input_assemblies.setdefault(key, []).append((_assembly(f), f))
     out = {}
     for key in keys:
         stale = next((f"{f} is assembly {asm}, {superseded[key][asm]}" for asm, f in input_assemblies.get(key, [])
@@ -1029,8 +1055,7 @@ def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], th
 
 def _missing_sub_accounts(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str]
                           ) -> dict[str, str]:
-    """Per key, the stored sub-accounts this input lacks: ``"member account(s) A, B (n row(s), x USD billed, from
-    F) and this input only C"`` (see :attr:`Recency.missing_sub_accounts`).
+    """Per key, the stored sub-accounts this input lacks (see :func:`missing_sub_accounts_text`).
 
     Only keys whose input rows name a ``SubAccountId`` are compared: an input without sub-account data says
     nothing about which sub-accounts it covers. Rows without a sub-account (on either side) are not compared."""
@@ -1042,20 +1067,34 @@ def _missing_sub_accounts(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: 
                        AND o.SubAccountId IS NOT NULL
                        AND NOT EXISTS (SELECT 1 FROM new n WHERE n.k = o.x_SourceKey AND n.s = o.SubAccountId))
             SELECT x_SourceKey, list(DISTINCT SubAccountId ORDER BY SubAccountId), count(*),
-                   (SELECT string_agg(printf('%,.2f', b) || ' ' || coalesce(c, '(no currency)'), ' + ' ORDER BY c)
-                    FROM (SELECT BillingCurrency AS c, sum(BilledCost) AS b FROM lost l
-                          WHERE l.x_SourceKey = lost.x_SourceKey GROUP BY c)),
-                   min(x_SourceFile), coalesce(lower(min(SubAccountType)),
-                                               CASE WHEN min(ProviderName) = 'AWS' THEN 'usage account' END,
-                                               'sub-account'),
+                   (SELECT list([c, CAST(b AS VARCHAR)]) FROM (SELECT BillingCurrency AS c, sum(BilledCost) AS b
+                                                              FROM lost l WHERE l.x_SourceKey = lost.x_SourceKey
+                                                              GROUP BY c)),
+                   min(x_SourceFile), min(SubAccountType), min(ProviderName),
                    (SELECT list(s ORDER BY s) FROM new WHERE new.k = lost.x_SourceKey)
             FROM lost GROUP BY x_SourceKey ORDER BY x_SourceKey""", [ingest_id, keys, this_call]).fetchall()
+    return {key: missing_sub_accounts_text(subs, n, [(c, None if b is None else Decimal(b)) for c, b in billed],
+                                           file, sub_type, provider, kept)
+            for key, subs, n, billed, file, sub_type, provider, kept in rows}
 
-    def shown(subs: list[str]) -> str:
-        return ", ".join(subs[:5]) + (f" and {len(subs) - 5} more" if len(subs) > 5 else "")
 
-    return {key: f"{noun}(s) {shown(subs)} ({n:,} row(s), {billed} billed, from {file}) and this input only "
-                 f"{shown(kept)}" for key, subs, n, billed, file, noun, kept in rows}
+def missing_sub_accounts_text(subs: list[str], rows: int, billed: list[tuple[str | None, Decimal | None]],
+                              file: str | None, sub_type: str | None, provider: str | None, kept: list[str]) -> str:
+    """``"member account(s) A, B (n row(s), x USD billed, from F) and this input only C"`` (see
+    :attr:`Recency.missing_sub_accounts`) from one key's lost stored rows: their sorted sub-accounts, row count,
+    billed money per currency, first file, ``min(SubAccountType)`` and ``min(ProviderName)``, and the input's
+    sorted sub-accounts. Both engines aggregate these facts and format them here, so they print one line alike.
+
+    The money is printed as DuckDB's ``printf('%,.2f', …)`` did (through a double), currencies in order with
+    rows without a currency last."""
+    def shown(ids: list[str]) -> str:
+        return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+    money = " + ".join(f"{float(b):,.2f} {c if c is not None else '(no currency)'}"
+                       for c, b in sorted(billed, key=lambda cb: (cb[0] is None, cb[0] or "")) if b is not None)
+    noun = sub_type.lower() if sub_type is not None else "usage account" if provider == "AWS" else "sub-account"
+    return (f"{noun}(s) {shown(subs)} ({rows:,} row(s), {money or None} billed, from {file}) and this input only "
+            f"{shown(kept)}")
 
 
 def replacement_decision(coverage: list[tuple], replace: bool = False, notes: list[str] | None = None,
@@ -1149,4 +1188,5 @@ def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) ->
                     WHERE {match}""", [rows, billed, billed, effective, effective, ingest_id, period, currency])
 
 
-__all__ = ["IngestResult", "Recency", "ingest", "detect_format", "plan_inputs", "replacement_decision"]
+__all__ = ["IngestResult", "Recency", "ingest", "detect_format", "plan_inputs", "replacement_decision",
+           "recency_of", "superseded_assemblies", "missing_sub_accounts_text"]

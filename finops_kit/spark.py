@@ -59,6 +59,8 @@ from .warehouse import TOLERANCE
 if TYPE_CHECKING:  # pragma: no cover - pyspark is an optional extra
     from pyspark.sql import DataFrame, SparkSession
 
+    from .ingest import Recency
+
 from .dataset import FOCUS_DIR, MANIFEST, PARTITION_KEYS, TABLES_DIR, focus_files
 
 INSTALL_HINT = "pip install 'finops-kit[spark]'"
@@ -590,7 +592,8 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
     added_to: list[str] = []
     keep = None
     if stored is not None:
-        replaced_keys, added_to = _replacement(spark, stored, key_days, facets, replace, notes, replacement_decision)
+        replaced_keys, added_to = _replacement(spark, stored, new, root, key_days, facets, replace, notes,
+                                               replacement_decision)
         if rewrite_all:
             touched = sorted(set(touched) | {(r[0], r[1]) for r in stored.select(*PARTITION_KEYS).distinct()
                                              .collect()})
@@ -653,11 +656,12 @@ def _stored_extras(root: Path) -> list[str] | None:
     return [n for n, _ in read_manifest(root).columns if n not in types]
 
 
-def _replacement(spark, stored: DataFrame, key_days: dict[str, set[str]], facets: set[tuple], replace: bool,
-                 notes: list[str], decide) -> tuple[list[str], list[str]]:
+def _replacement(spark, stored: DataFrame, new: DataFrame, root: Path, key_days: dict[str, set[str]],
+                 facets: set[tuple], replace: bool, notes: list[str], decide) -> tuple[list[str], list[str]]:
     """The DuckDB path's rules against stored rows, computed on Spark: the same provider/account/period in another
     format is refused (or with ``replace`` removed), and each stored key is replaced, added to or refused by its
-    usage days (:func:`finops_kit.ingest.replacement_decision`)."""
+    usage days and by what the rows say beyond them (:func:`_recency`), through
+    :func:`finops_kit.ingest.replacement_decision`."""
     from pyspark.sql import functions as F
 
     months = spark.createDataFrame(
@@ -687,8 +691,73 @@ def _replacement(spark, stored: DataFrame, key_days: dict[str, set[str]], facets
         new_days = key_days[k]
         coverage.append((k, len(days), len(set(days) & new_days), min(days), max(days), min(new_days),
                          max(new_days)))
-    replaced, added_to = decide(coverage, replace, notes)
+    # the evidence is only consulted for keys the days would replace (or --replace forces): gather it for those
+    recency = _recency(stored, new, [c[0] for c in coverage if c[2] == c[1] or replace], root)
+    replaced, added_to = decide(coverage, replace, notes, recency)
     return replaced + removed, added_to
+
+
+def _recency(stored: DataFrame, new: DataFrame, keys: list[str], root: Path) -> dict[str, Recency]:
+    """:class:`finops_kit.ingest.Recency` of each stored key, as the DuckDB ingest computes it: the same per-key
+    facts (an InvoiceId and a file of each side, the superseded assemblies the stored rows' ingests logged, this
+    input's files, the stored sub-accounts this input lacks) aggregated on Spark over the stored dataset and the
+    new rows, the log read from ``tables/ingest_log.parquet``, and turned into evidence by the DuckDB ingest's own
+    functions. Why: without it an older copy (a superseded assembly, an estimate over the invoiced month) or a
+    narrower one (a member account's CUR over its payer's month) replaced the stored month on Spark, exit 0, where
+    the DuckDB ingest refuses it: one rule, so both engines must see the same evidence."""
+    import duckdb
+    from pyspark.sql import functions as F
+
+    from .ingest import missing_sub_accounts_text, recency_of, superseded_assemblies
+
+    if not keys:
+        return {}
+    k = F.col("x_SourceKey")
+    wanted = k.isin(keys)
+    sides = (stored.where(wanted).select(F.lit("stored").alias("side"), "x_SourceKey", "InvoiceId", "x_SourceFile")
+             .unionByName(new.where(wanted).select(F.lit("new").alias("side"), "x_SourceKey", "InvoiceId",
+                                                   "x_SourceFile"))
+             .groupBy("side", "x_SourceKey")
+             .agg(F.min("InvoiceId"), F.coalesce(F.min(F.when(F.col("InvoiceId").isNotNull(), F.col("x_SourceFile"))),
+                                                 F.min("x_SourceFile"))).collect())
+    facts: dict[str, dict[str, tuple]] = {"stored": {}, "new": {}}
+    for side, key, invoice, file in sides:
+        facts[side][key] = (invoice, file)
+    log_file = root / TABLES_DIR / "ingest_log.parquet"
+    logs: dict[str, str | None] = {}
+    if log_file.is_file():
+        con = duckdb.connect()
+        try:
+            logs = dict(con.execute("SELECT ingest_id, skipped FROM read_parquet(?)", [str(log_file)]).fetchall())
+        finally:
+            con.close()
+    owners = stored.where(wanted).select("x_SourceKey", "x_IngestId").distinct().collect()
+    superseded = superseded_assemblies([(key, logs[i]) for key, i in owners if i in logs])
+    input_files = ([(r[0], r[1]) for r in new.where(k.isin(list(superseded))).select("x_SourceKey", "x_SourceFile")
+                    .distinct().collect()] if superseded else [])
+    # sub-accounts: only keys whose input rows name one are compared (as _missing_sub_accounts does)
+    subs = new.where(wanted & F.col("SubAccountId").isNotNull()).select(
+        F.col("x_SourceKey").alias("k"), F.col("SubAccountId").alias("s")).distinct()
+    kept: dict[str, list[str]] = {}
+    for key, sub in subs.collect():
+        kept.setdefault(key, []).append(sub)
+    missing: dict[str, str] = {}
+    if kept:
+        lost = (stored.where(k.isin(list(kept)) & F.col("SubAccountId").isNotNull())
+                .join(subs, (k == F.col("k")) & (F.col("SubAccountId") == F.col("s")), "left_anti")
+                .groupBy("x_SourceKey", "BillingCurrency")
+                .agg(F.count(F.lit(1)), F.sum("BilledCost"), F.min("x_SourceFile"), F.min("SubAccountType"),
+                     F.min("ProviderName"), F.collect_set("SubAccountId")).collect())
+        per_key: dict[str, list] = {}
+        for key, *part in lost:  # one row per key and currency: combined per key as DuckDB's GROUP BY key does
+            per_key.setdefault(key, []).append(part)
+        for key, parts in per_key.items():
+            file, sub_type, provider = (min((p[i] for p in parts if p[i] is not None), default=None)
+                                        for i in (3, 4, 5))
+            missing[key] = missing_sub_accounts_text(
+                sorted({s for p in parts for s in p[6]}), sum(p[1] for p in parts), [(p[0], p[2]) for p in parts],
+                file, sub_type, provider, sorted(kept[key]))
+    return recency_of(keys, facts["stored"], facts["new"], superseded, input_files, missing)
 
 
 def reconcile_written(spark: SparkSession, focus_dir: Path, run_id: str, metas: list[dict]) -> list[dict]:

@@ -7,6 +7,7 @@ missing Java or pyspark fails these tests instead of skipping them: CI installs 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -448,3 +449,91 @@ def test_a_failure_after_the_partitions_moved_restores_the_dataset(spark, tmp_pa
     monkeypatch.undo()
     again = sp.ingest_spark(files, str(dataset), spark=spark)
     assert again.replaced_rows == first.rows
+
+
+# ---- evidence beyond usage days: both engines refuse (or, with --replace, replace) the same inputs -------------
+def _superseded_copy(tmp_path: Path) -> tuple[list[list[str]], list[str], str]:
+    """The stored month came from a delivery that skipped the old assembly as superseded; a stale sync of that
+    assembly is an older copy."""
+    from tests.test_delivery import NEW, OLD, make_legacy_delivery
+
+    d = make_legacy_delivery(tmp_path / "bucket")
+    stale = tmp_path / "old-sync" / "cur-hourly" / d["period"].name
+    (stale / OLD).mkdir(parents=True)
+    shutil.copy(d["old"], stale / OLD)
+    shutil.copy(d["period"] / OLD / "cur-hourly-Manifest.json", stale / "cur-hourly-Manifest.json")
+    return ([[str(tmp_path / "bucket")]], [str(tmp_path / "old-sync")],
+            rf"billing period aws\|111111111111\|2026-01: this input .*{OLD}.*superseded by assembly {NEW}")
+
+
+def _estimate_over_invoiced(tmp_path: Path) -> tuple[list[list[str]], list[str], str]:
+    """Estimate, then the invoiced month; the estimate again is an older copy (no InvoiceId)."""
+    from tests.test_delivery import add_invoiced_assembly, make_legacy_delivery
+
+    estimate = make_legacy_delivery(tmp_path / "estimate")
+    add_invoiced_assembly(tmp_path / "final" / "cur-hourly" / estimate["period"].name)
+    return ([[str(tmp_path / "estimate")], [str(tmp_path / "final")]], [str(tmp_path / "estimate")],
+            r"billing period aws\|111111111111\|2026-01 was invoiced: .*not invoiced")
+
+
+def _member_over_payer(tmp_path: Path) -> tuple[list[list[str]], list[str], str]:
+    """The payer's month, then a member account's own CUR of it: the same days, fewer usage accounts."""
+    from tests.test_ingest_rules import LEGACY_OCTOBER, _member_cur
+
+    member_cur, member, others = _member_cur(tmp_path)
+    return ([[str(LEGACY_OCTOBER)]], [str(member_cur)],
+            rf"billing period aws\|\d+\|2026-10: the warehouse holds .*{others[0]}.* and this input only {member}")
+
+
+EVIDENCE = {"superseded-assembly": _superseded_copy, "estimate-over-invoiced": _estimate_over_invoiced,
+            "member-account-cur": _member_over_payer}
+
+
+def _both_engines(args: list[str], wh: Path, ds: Path, capsys) -> list[tuple[int, str]]:
+    """``finops-kit ingest ARGS`` into the warehouse, then with ``--engine spark`` into the dataset (the CLI reuses
+    the test's active Spark session): ``[(exit code, stderr)]`` of each."""
+    from finops_kit.cli import main
+
+    out = []
+    for extra in (["--warehouse", str(wh)], ["--engine", "spark", "--dataset", str(ds)]):
+        code = main(["ingest", *args, *extra, "--no-progress"])
+        out.append((code, capsys.readouterr().err.strip()))
+    return out
+
+
+def _warehouse_state(wh: Path) -> tuple:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return (con.execute("SELECT count(*), count(InvoiceId), sum(BilledCost), string_agg(DISTINCT x_IngestId) "
+                            "FROM focus").fetchall(),
+                con.execute("SELECT ingest_id, status FROM ingest_log ORDER BY ALL").fetchall(),
+                con.execute("SELECT * FROM reconciliation ORDER BY ALL").fetchall())
+    finally:
+        con.close()
+
+
+@slow
+@pytest.mark.parametrize("evidence", list(EVIDENCE))
+def test_an_older_or_narrower_copy_is_refused_alike_on_both_engines(spark, tmp_path, capsys, monkeypatch, evidence):
+    """The DuckDB ingest refuses a copy of a stored month that the rows show is older (an assembly the stored
+    delivery superseded, an estimate over the invoiced month) or narrower (a member account's CUR over its payer's
+    month). The Spark ingest called the same rule without that evidence and replaced the month, exit 0: the same
+    input sequence now gives the same one-line refusal on both engines, and leaves both stores as they were;
+    ``--replace`` replaces on both, with the same notes and the same rows."""
+    monkeypatch.delenv("FINOPS_SPARK_MASTER", raising=False)
+    (tmp_path / "in").mkdir()
+    setup, stale, pattern = EVIDENCE[evidence](tmp_path / "in")
+    wh, ds = tmp_path / "wh.duckdb", tmp_path / "ds"
+    for args in setup:
+        assert [code for code, _ in _both_engines(args, wh, ds, capsys)] == [0, 0]
+    before = (_warehouse_state(wh), _snapshot(ds))
+    (duck_code, duck_err), (spark_code, spark_err) = _both_engines(stale, wh, ds, capsys)
+    assert (spark_code, spark_err) == (duck_code, duck_err)
+    assert duck_code == 2 and len(duck_err.splitlines()) == 1 and duck_err.startswith("finops-kit: error: ")
+    assert re.search(pattern + r".*--replace", duck_err), duck_err
+    assert (_warehouse_state(wh), _snapshot(ds)) == before
+    (duck_code, duck_err), (spark_code, spark_err) = _both_engines([*stale, "--replace"], wh, ds, capsys)
+    assert duck_code == spark_code == 0, (duck_err, spark_err)
+    notes = [[ln for ln in err.splitlines() if ln.startswith("note: --replace: ")] for err in (duck_err, spark_err)]
+    assert notes[0] == notes[1] and notes[0], notes
+    assert_same(wh, ds)
