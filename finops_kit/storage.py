@@ -972,6 +972,34 @@ def what_if(prices: PriceTable, provider: str, gb: float, avg_object_kb: float =
     return coefficients, curve
 
 
+def what_if_costs(coefficients: pd.DataFrame, access: Sequence[float] = (0.0,)) -> pd.DataFrame:
+    """Monthly cost of each class of :func:`what_if` at the read fractions ``access`` (one column per value,
+    ``cost_at_<a>``), from its ``coefficients`` by the formula the browser evaluates, with the break-even column.
+
+    Why not read ``fixed`` as "the cost when nothing is read": for Intelligent-Tiering the storage is in the tier
+    terms (``it_aia`` at a = 0), and ``fixed`` is only the monitoring fee -- the report's table showed $6.55 for
+    10,240 GB that cost $47.51, cheaper than Deep Archive. The same formula as the chart, so table and slider agree.
+    """
+    out = coefficients[["storage_class"]].copy()
+    for a in dict.fromkeys(float(x) for x in access):
+        q = min(float(a), 1.0)
+        out[f"cost_at_{a:g}"] = (coefficients["fixed"] + float(a) * coefficients["per_access"]
+                                 + coefficients["it_fa"] * q + coefficients["it_ia"] * ((1 - q) - (1 - q) ** 3)
+                                 + coefficients["it_aia"] * (1 - q) ** 3)
+    be = [c for c in coefficients.columns if c.startswith("break_even_vs_")]
+    return pd.concat([out, coefficients[be]], axis=1)
+
+
+def what_if_table(coefficients: pd.DataFrame, access: float) -> pd.DataFrame:
+    """:func:`what_if_costs` at a = 0 and at ``access``, with headers in words (the report's table)."""
+    costs = what_if_costs(coefficients, (0.0, access))
+    names = {"cost_at_0": "monthly cost, nothing read"}
+    names.setdefault(f"cost_at_{float(access):g}", f"monthly cost at a={float(access):g}")
+    names.update({c: "break-even a* vs " + c[len("break_even_vs_"):] for c in costs.columns
+                  if c.startswith("break_even_vs_")})
+    return costs.rename(columns=names)
+
+
 def table_items(prices: PriceTable) -> list[tuple[tuple[str, str], StoragePrice]]:
     return list(prices.prices.items())
 

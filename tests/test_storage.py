@@ -420,6 +420,26 @@ def test_what_if_formula_matches_the_model_and_binds_a_slider(prices):
     assert len(spec["datasets"]) <= 4 and all(len(v) <= 1000 for v in spec["datasets"].values())
 
 
+def test_what_if_table_shows_what_each_class_costs(prices):
+    """The report's what-if table read ``fixed`` as 'monthly cost at a=0': for Intelligent-Tiering that is only the
+    monitoring fee, $6.55 for 10,240 GB of 4 MB objects that cost $47.51 (10,240 x 0.004 in Archive Instant +
+    2,621,440 objects x $0.0025/1000), shown cheaper than Deep Archive (found by a review). The table's costs are
+    the model's at every a."""
+    coef, _ = st.what_if(prices, "AWS", 10240, avg_object_kb=4096)
+    costs = st.what_if_costs(coef, (0.0, 0.5)).set_index("storage_class")
+    assert costs.loc["S3 Intelligent-Tiering", "cost_at_0"] == pytest.approx(10240 * 0.004 + 2621440 * 0.0025 / 1000)
+    for cls in costs.index:
+        for a in (0.0, 0.5):
+            model = float(st.monthly_cost(prices["AWS", cls], st.Scenario(Decimal(10240), Decimal(4096),
+                                                                          Decimal(str(a))), prices))
+            assert costs.loc[cls, f"cost_at_{a:g}"] == pytest.approx(model, rel=1e-9), (cls, a)
+    assert any(c.startswith("break_even_vs_") for c in costs.columns)
+    for a in (0.0, 0.3):  # the report's table, also when the chosen a is 0
+        table = st.what_if_table(coef, a)
+        assert table.columns[1] == "monthly cost, nothing read" and table.columns[-1].startswith("break-even a* vs ")
+        assert len(table.columns) == (3 if a == 0 else 4)
+
+
 def test_savings_chart_has_one_bar_per_recommendation(prices):
     # one bucket holding Standard and Standard-IA data: two recommendations (both to Glacier IR in the demo) that
     # a "bucket → target" label stacked into one bar
