@@ -212,8 +212,9 @@ def band_to_mtbf(r: int, assumption: str = "mid", hours_per_month: float = HOURS
     during a trailing month; a running instance is reclaimed as a Poisson process, so
     P(interrupted within a month) = f gives MTBF = month / -ln(1 - f). ``assumption`` picks f at the band's
     ``lower`` edge, ``mid`` point or ``upper`` edge (the ">20%" band has no upper edge; the CSV caps it).
-    A "<5%" band thus means ~14,000 h, far longer than the 1.4-3.2 h uninterrupted runs measured in the 2023
-    GPU traces: treat band-based MTBFs as optimistic and check them against a trace.
+    A "<5%" band thus means ~14,000 h at its upper edge and ~29,000 h at its midpoint (the default), far longer
+    than the 1.4-3.2 h uninterrupted runs measured in the 2023 GPU traces: treat band-based MTBFs as optimistic
+    and check them against a trace.
     """
     bands = advisor_bands()
     if r not in bands:
