@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import html
 import json
 import math
 import os
@@ -1491,9 +1492,20 @@ def render_github(result: GuardResult) -> str:
     return "\n".join(lines)
 
 
+#: Characters a Markdown renderer (GitHub's, JupyterLab's) reads as markup inside a line: link and image brackets,
+#: emphasis, code, LaTeX ``$``, table pipes (``.``/``-``/``+`` only matter at a line's start, where no value stands).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|$~])")
+
+
 def _md(text: Any) -> str:
-    """Markdown cell text: `$` escaped (JupyterLab and some renderers read $...$ as LaTeX), pipes escaped."""
-    return str(text).replace("\\", "\\\\").replace("$", "\\$").replace("|", "\\|").replace("\n", " ")
+    """Markdown text of a value from the plan or the bill, shown as written.
+
+    Why: tag values and resource names come from the plan under review; a tag such as ``<img src=...>`` or
+    ``[x](https://...)`` rendered as an image and a link in the pull-request comment. HTML is entity-escaped and
+    every Markdown special character backslash-escaped (``$``: JupyterLab and some renderers read $...$ as
+    LaTeX; ``|``: table cells); a newline becomes a space."""
+    escaped = html.escape(str(text), quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", escaped).replace("\n", " ")
 
 
 def render_markdown(result: GuardResult) -> str:

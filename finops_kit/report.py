@@ -193,8 +193,8 @@ def parse_cli_value(raw: str) -> Any:
     """``-p`` values are YAML scalars or lists (``7``, ``0.5``, ``true``, ``[a, b]``, ``2026-10``)."""
     try:
         return yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        return raw
+    except (yaml.YAMLError, ValueError):  # ValueError: a date-shaped value that is no date (2026-02-30)
+        return raw  # the parameter's own check then names it
 
 
 def coerce(nb: NotebookInfo, name: str, raw: str | Any, value: Any) -> Any:
@@ -1193,6 +1193,8 @@ def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: d
             if (pname not in INJECTED and pname.endswith(PATH_SUFFIXES) and isinstance(value, str) and value
                     and "://" not in value):
                 params[pname] = project_relative(value)
+                if pname in cli_used:  # the file name and the index show it as the notebook receives it
+                    cli_used[pname] = params[pname]
         if "warehouse" in info.params:
             params["warehouse"] = project_relative(warehouse)
         if "config_path" in info.params and config_path:

@@ -617,3 +617,15 @@ def test_bill_peak_day_is_the_first_day_at_the_peak_whatever_the_row_order():
         (team,) = [c for c in checks if (c.rule, c.subject) == ("max_accelerators_per_team", "team=alpha")]
         days.append(team.message.split("on average on ")[1][:10])
     assert days[0] == days[1] == "2026-11-01"
+
+
+def test_markdown_escapes_what_a_plan_says():
+    """A plan's tag values reach the pull-request comment: '<img src=...>' and '[x](https://...)' rendered as an
+    image and a link there (the junit output escaped them; found by a review). In the markdown every character a
+    renderer reads as markup is escaped, so the text shows as written."""
+    from finops_kit.guard import _md
+
+    got = _md("a|b <img src=https://evil.example/t.png> [x](https://evil.example) *bold* `code` $5 & _u_ !")
+    for raw in ("<img", "[x]", "](", "*bold*", "`code`", "a|b", " $5", " & "):
+        assert raw not in got, (raw, got)
+    assert "&lt;img" in got and "\\[x\\]" in got and "\\|" in got and "\\$5" in got

@@ -804,6 +804,12 @@ def test_file_parameters_are_passed_project_relative(tmp_path):
     assert p["business_metrics_file"] == os.path.join("data", "samples", "bm.csv")
     assert "advisor_path" not in p and "runs_file" in p  # a URL keeps the notebook's default
     assert p["warehouse"] == "wh.duckdb"
+    # the report's file name and the index's parameters too (a review found /tmp/... spelled into the file name,
+    # the index's link and the notebook's output_path); a path outside the project stays relative (../)
+    outside = cwd.parent / "elsewhere" / "runs.csv"
+    [job] = report.plan([info], report.parse_parameters([f"runs_file={outside}"]), {}, str(cwd / "wh.duckdb"), None)
+    assert job.cli_parameters["runs_file"] == os.path.join("..", "elsewhere", "runs.csv")
+    assert str(cwd.parent).strip("/").split("/")[0] not in job.name.split("__runs_file-")[1], job.name
 
 
 def test_report_kernels_skip_the_iri_parser_and_still_validate_charts(tmp_path):
@@ -964,3 +970,15 @@ def test_the_test_session_keeps_report_durations_out_of_the_users_cache():
     assert path.name == report.DURATIONS_FILE
     assert path.parent != assets.cache_dir().resolve()
     assert assets.vega_bundle_path().parent == assets.cache_dir()  # the shared bundle cache is untouched
+
+
+def test_an_impossible_date_parameter_is_a_one_line_error(capsys):
+    """'-p date_start=2026-02-30' looked like a YAML date and crashed the parser ('unexpected ValueError: day is
+    out of range for month', exit 1; found by a review): the text goes to the parameter's own check."""
+    from finops_kit.cli import main
+
+    assert report.parse_cli_value("2026-02-30") == "2026-02-30"
+    assert str(report.parse_cli_value("2026-02-28")) == "2026-02-28"
+    assert main(["metrics", "--warehouse", "nowhere.duckdb", "-p", "date_start=2026-02-30"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "2026-02-30" in err and "YYYY-MM-DD" in err, err
