@@ -237,3 +237,17 @@ def test_commitment_discount_quantity_and_unit_from_the_ea_export(shared, tmp_pa
     assert q == Decimal(sp["Cost"]) and unit == cur
     purchase = [v for (cid, cat), v in got.items() if cat == "Purchase"]
     assert purchase and all(v[0] is None and v[1] is None for v in purchase)
+
+
+def test_service_table_pairs_are_focus_and_quantum_is_quantum_compute():
+    """Every (ServiceCategory, ServiceSubcategory) of the reviewed Azure service table is a FOCUS 1.2 pair, and a
+    service FOCUS names a subcategory for gets it: Azure Quantum was 'Other (Compute)' although FOCUS 1.2 has
+    'Quantum Compute' (found by a review against the spec's table)."""
+    from finops_kit.datafiles import data_rows
+    from finops_kit.schema import service_subcategories
+
+    pairs = service_subcategories()
+    rows = list(data_rows("azure_services.csv"))
+    assert rows and all(pairs.get(r["ServiceSubcategory"]) == r["ServiceCategory"] for r in rows)
+    quantum = [r for r in rows if r["ServiceName"] == "Azure Quantum"]
+    assert quantum and {r["ServiceSubcategory"] for r in quantum} == {"Quantum Compute"}
