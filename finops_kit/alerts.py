@@ -32,7 +32,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import load_config, section
+from .config import flag, load_config, naming_file, reject_unknown, section
 from .currency import format_money
 from .errors import ConfigError
 
@@ -52,6 +52,65 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "check") ->
     parser.add_argument("--quiet", action="store_true", help="print only the alerts, no 'all clear' line")
 
 
+#: The settings of the ``alerts`` section; anything else is a typo that would silently switch a rule off.
+SETTINGS = frozenset({"budgets", "forecast", "forecast_thresholds", "anomalies", "guardrails"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``alerts`` section, validated: read once, before any query, so a typo fails every run the same way."""
+
+    budgets: bool = True
+    forecast: bool = True
+    forecast_thresholds: tuple[float, ...] = (100.0,)
+    anomalies: Any = None  # anomaly.Rules, or None when anomaly alerts are off
+    dimensions: tuple[str, ...] = ("total",)
+    lookback_days: int = 3
+    guardrails: bool = True
+    guardrail_days: int = 14
+
+
+def settings(cfg: dict[str, Any]) -> Settings:
+    """The validated ``alerts`` section of ``cfg``; a mistake is one :class:`ConfigError` line naming the config
+    file and the key (``alerts.anomalys: unknown setting``): a misspelled rule must never read as "no alerts"."""
+    from .anomaly import Rules
+
+    with naming_file(cfg):
+        sec = section(cfg, "alerts", {}) or {}
+        if not isinstance(sec, dict):
+            raise ConfigError("alerts: expected a mapping (budgets, forecast, anomalies)")
+        reject_unknown(sec, set(SETTINGS), "alerts")
+        raw = sec.get("forecast_thresholds", [100])
+        if not isinstance(raw, list) or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in raw):
+            raise ConfigError(f"alerts.forecast_thresholds = {raw!r}: expected a list of % numbers, e.g. [100]")
+        out: dict[str, Any] = dict(budgets=flag(sec, "budgets", True, "alerts"),
+                                   forecast=flag(sec, "forecast", True, "alerts"),
+                                   forecast_thresholds=tuple(float(t) for t in raw))
+        an = sec.get("anomalies")
+        if an not in (None, False, {}):
+            if not isinstance(an, dict):
+                raise ConfigError("alerts.anomalies: expected a mapping (dimensions, lookback_days, min_impact, ...) "
+                                  f"or false, got {an!r}")
+            out["anomalies"] = Rules.from_config(an)
+            dims = an.get("dimensions", ["total"])
+            if not isinstance(dims, list) or not dims or not all(isinstance(d, str) for d in dims):
+                raise ConfigError(f"alerts.anomalies.dimensions = {dims!r}: expected a list such as [total, team]")
+            out["dimensions"] = tuple(dims)
+            lookback = an.get("lookback_days", 3)
+            if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 1:
+                raise ConfigError(f"alerts.anomalies.lookback_days = {lookback!r}: expected a whole number of days "
+                                  ">= 1")
+            out["lookback_days"] = lookback
+        gr = sec.get("guardrails", True)
+        if not (isinstance(gr, bool) or (isinstance(gr, dict) and set(gr) <= {"lookback_days"})):
+            raise ConfigError("alerts.guardrails: expected true, false or {lookback_days: N}")
+        days = gr.get("lookback_days", 14) if isinstance(gr, dict) else 14
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+            raise ConfigError(f"alerts.guardrails.lookback_days: expected a whole number of days 1..366, got {days!r}")
+        out.update(guardrails=bool(gr), guardrail_days=days)
+    return Settings(**out)
+
+
 def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
              base_dir: str | Path | None = None, scope: Any = None) -> list[Alert]:
     """All alerts that fire for the warehouse ``con`` under config ``cfg`` as of a day.
@@ -59,13 +118,12 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     ``base_dir`` is where relative paths in the config (the roadmap file) are looked up besides the working
     directory: the config file's folder.
     """
-    from .anomaly import Rules, scan
+    from .anomaly import scan
     from .budgets import budget_status, load_budgets, load_roadmap
     from .forecast import _day, last_day
 
-    sec = section(cfg, "alerts", {}) or {}
-    if not isinstance(sec, dict):
-        raise ConfigError("alerts: expected a mapping (budgets, forecast, anomalies)")
+    opts = settings(cfg)
+    budgets, thresholds = load_budgets(cfg)
     from .scope import bind
 
     sc = bind(con, scope, cfg)
@@ -77,14 +135,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     if as_of_d is None:
         raise ConfigError("the warehouse holds no charges: nothing to check")
     alerts: list[Alert] = []
-    budgets, thresholds = load_budgets(cfg)
-    if sec.get("budgets", True) and budgets:
-        use_fc = bool(sec.get("forecast", True))
+    if opts.budgets and budgets:
+        use_fc = opts.forecast
         # a forecast is an estimate: by default it alerts only when it says the budget will be exceeded
-        try:
-            forecast_thresholds = [float(t) for t in sec.get("forecast_thresholds", [100])]
-        except (TypeError, ValueError):
-            raise ConfigError("alerts.forecast_thresholds: expected a list of % numbers, e.g. [100]") from None
+        forecast_thresholds = opts.forecast_thresholds
         roadmap = load_roadmap(cfg=cfg, base_dir=base_dir) if use_fc else []
         st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, scope=sc) if use_fc else \
             budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets},
@@ -109,31 +163,19 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
                                         f"{r['budget']}: forecast {money(r['forecast'])} for {r['month']} = "
                                         f"{f_used:.0f}% of the {money(amount)} budget{when} "
                                         f"(threshold {max(f_hit):.0f}%)"))
-    an = sec.get("anomalies")
-    if an:
-        if not isinstance(an, dict):
-            raise ConfigError("alerts.anomalies: expected a mapping (dimensions, lookback_days, min_impact, ...)")
-        rules = Rules.from_config(an)
-        dims = tuple(an.get("dimensions", ["total"]))
-        lookback = int(an.get("lookback_days", 3))
-        since = as_of_d - timedelta(days=lookback - 1)
-        ev = scan(con, dims, start=since, end=as_of_d, rules=rules, scope=sc)
+    if opts.anomalies is not None:
+        since = as_of_d - timedelta(days=opts.lookback_days - 1)
+        ev = scan(con, opts.dimensions, start=since, end=as_of_d, rules=opts.anomalies, scope=sc)
         for r in ev.to_dict("records"):
             when = str(r["start"]) + (f"..{r['end']}" if r["end"] != r["start"] else "")
             pct = f" ({r['impact_pct']:+.0f}%)" if r["impact_pct"] is not None else ""
             alerts.append(Alert("anomaly", f"{r['dimension']}={r['value']}",
                                 f"cost anomaly {r['dimension']}={r['value']} on {when}: {money(r['actual'])} vs "
                                 f"{money(r['expected'])} expected, impact {money(r['impact'], signed=True)}{pct}"))
-    gr = sec.get("guardrails", True)
-    if cfg.get("guardrails") is not None and gr:
+    if cfg.get("guardrails") is not None and opts.guardrails:
         from .guard import bill_checks
 
-        if gr is not True and not (isinstance(gr, dict) and set(gr) <= {"lookback_days"}):
-            raise ConfigError("alerts.guardrails: expected true, false or {lookback_days: N}")
-        days = gr.get("lookback_days", 14) if isinstance(gr, dict) else 14
-        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
-            raise ConfigError(f"alerts.guardrails.lookback_days: expected a whole number of days 1..366, got {days!r}")
-        for c in bill_checks(con, cfg, as_of=as_of_d, days=days):
+        for c in bill_checks(con, cfg, as_of=as_of_d, days=opts.guardrail_days):
             alerts.append(Alert("guardrail", c.subject, f"{c.rule} {c.subject}: {c.message}"))
     return alerts
 

@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from .config import reject_unknown
 from .currency import format_money
 from .datafiles import data_rows
 from .errors import ConfigError
@@ -59,21 +60,41 @@ class Rules:
     min_history: int = 14
 
     @classmethod
-    def from_config(cls, sec: dict[str, Any] | None) -> Rules:
+    def from_config(cls, sec: dict[str, Any] | None, where: str = "alerts.anomalies",
+                    extra: frozenset[str] = frozenset({"dimensions", "lookback_days"})) -> Rules:
+        """Rules from a config mapping; ``extra`` names the settings of the mapping that its caller reads.
+
+        An unknown setting is an error (``threshhold: 2`` silently kept 3.5), and a value of the wrong type is one
+        line naming it: ``window: "abc"`` used to escape as a ValueError, ``weekly: "no"`` was taken as true.
+        """
         sec = dict(sec or {})
-        known = {f for f in cls.__dataclass_fields__}
-        kwargs = {}
+        known = set(cls.__dataclass_fields__)
+        reject_unknown(sec, known | set(extra), where)
+        kwargs: dict[str, Any] = {}
         for k, v in sec.items():
-            if k not in known:
+            if k in extra:
                 continue
-            kwargs[k] = type(getattr(cls, k))(v)
+            kind = type(getattr(cls, k))
+            if kind is bool:
+                if not isinstance(v, bool):
+                    raise ConfigError(f"{where}.{k} = {v!r}: expected true or false")
+            elif kind is int:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ConfigError(f"{where}.{k} = {v!r}: expected a whole number")
+            elif kind is float:
+                if isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v):
+                    raise ConfigError(f"{where}.{k} = {v!r}: expected a number")
+                v = float(v)
+            elif not isinstance(v, str):
+                raise ConfigError(f"{where}.{k} = {v!r}: expected a word")
+            kwargs[k] = v
         r = cls(**kwargs)
         if r.method not in ("hampel", "stl"):
-            raise ConfigError(f"alerts.anomalies.method = {r.method!r}: expected hampel or stl")
+            raise ConfigError(f"{where}.method = {r.method!r}: expected hampel or stl")
         if r.direction not in ("up", "down", "both"):
-            raise ConfigError(f"alerts.anomalies.direction = {r.direction!r}: expected up, down or both")
+            raise ConfigError(f"{where}.direction = {r.direction!r}: expected up, down or both")
         if r.window < 7 or r.threshold <= 0:
-            raise ConfigError("alerts.anomalies: window must be >= 7 days and threshold > 0")
+            raise ConfigError(f"{where}: window must be >= 7 days and threshold > 0")
         return r
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 import yaml
 
 from .backtest import maturity_band
-from .config import section
+from .config import naming_file, reject_unknown, section
 from .errors import ConfigError
 from .forecast import (
     BACKTEST_ORIGINS,
@@ -78,10 +78,17 @@ def _money(v: Any, key: str) -> Decimal:
 
 
 def load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
-    """Budgets and alert thresholds (% of budget) from a loaded config; validated with one-line errors."""
+    """Budgets and alert thresholds (% of budget) from a loaded config; validated with one-line errors that name
+    the config file and the key (an unknown setting too: ``montsh:`` silently meant "no budget for that month")."""
+    with naming_file(cfg):
+        return _load_budgets(cfg)
+
+
+def _load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
     sec = section(cfg, "budgets", {}) or {}
     if not isinstance(sec, dict):
         raise ConfigError("budgets: expected a mapping with 'items'")
+    reject_unknown(sec, {"currency", "thresholds", "items"}, "budgets")
     raw = sec.get("thresholds", [80, 100])
     try:
         thresholds = [float(t) for t in (raw if isinstance(raw, list) else [raw])]
@@ -92,6 +99,11 @@ def load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
         where = f"items[{i}]"
         if not isinstance(it, dict) or "name" not in it:
             raise ConfigError(f"budgets: {where}: expected a mapping with name, scope and monthly")
+        reject_unknown(it, {"name", "scope", "monthly", "months"}, f"budgets.{where}")
+        if not isinstance(it.get("scope") or {}, dict):
+            raise ConfigError(f"budgets: {where}.scope: expected a mapping such as {{team: nlp}}")
+        if not isinstance(it.get("months") or {}, dict):
+            raise ConfigError(f"budgets: {where}.months: expected a mapping such as {{\"2026-12\": 120000}}")
         scope = it.get("scope", {}) or {}
         for k in scope:
             if k not in DIMENSIONS or k == "total":

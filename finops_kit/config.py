@@ -11,8 +11,11 @@ the key that is wrong.
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +62,40 @@ def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
     # a report asks 3-10 times (scope, tag policy, allocation, budgets, alerts, ...): parsed once per path and
     # contents (not mtime, coarser than two quick writes), so an edited file is parsed again; callers get deep
     # copies and may change them
-    return copy.deepcopy(_parsed_sections(p, str(p.resolve()), text))
+    return Config(copy.deepcopy(_parsed_sections(p, str(p.resolve()), text)), path=str(p))
+
+
+class Config(dict):
+    """A loaded config: the sections as a plain mapping, plus the ``path`` of the file they came from.
+
+    A section is validated where a module reads it, often far from :func:`load_config`; the path travels with the
+    mapping so that reader's one-line error can name the file, as the YAML-level errors do.
+    """
+
+    def __init__(self, data: Any = (), path: str | None = None):
+        super().__init__(data)
+        self.path = path
+
+
+def config_file(cfg: Any) -> str | None:
+    """The file a loaded config came from (None for a dict built in code)."""
+    return getattr(cfg, "path", None)
+
+
+@contextmanager
+def naming_file(cfg: Any) -> Iterator[None]:
+    """Prefix the config file to a :class:`ConfigError` raised while reading a section of ``cfg``.
+
+    Section readers name the key (``budgets: items[0].monthly``); only the loaded config knows which file holds it,
+    and "which file" is the first question when a scheduled job fails.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        path = config_file(cfg)
+        if path is None or str(exc).startswith(f"{path}:"):
+            raise
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=8)
@@ -71,8 +107,6 @@ def _parsed_sections(p: Path, resolved: str, text: str) -> dict[str, Any]:
         raise ConfigError(f"{p}: expected a mapping of sections at the top level")
     unknown = sorted(str(k) for k in data if k not in SECTIONS)
     if unknown:
-        import difflib
-
         close = difflib.get_close_matches(unknown[0], SECTIONS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise ConfigError(f"{p}: {unknown[0]}: unknown section ({hint}expected one of {', '.join(SECTIONS)})")
@@ -122,7 +156,20 @@ def section(config: dict[str, Any], name: str, default: Any = None) -> Any:
 
 
 def reject_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
-    """One-line error for the first setting of a config mapping that the reader does not know (a typo, usually)."""
-    unknown = sorted(set(data) - known)
+    """One-line error for the first setting of a config mapping that the reader does not know (a typo, usually).
+
+    An ignored typo is worse than an error: ``anomalys:`` would mean "no anomaly alerts", exit 0.
+    """
+    unknown = sorted(str(k) for k in set(data) - known)
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown setting (expected one of {', '.join(sorted(known))})")
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{where}.{unknown[0]}: unknown setting ({hint}expected one of {', '.join(sorted(known))})")
+
+
+def flag(data: dict[str, Any], key: str, default: bool, where: str) -> bool:
+    """A true/false setting; anything else (``"false"``, ``0``) is an error, never taken by its truthiness."""
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key} = {value!r}: expected true or false")
+    return value

@@ -319,14 +319,10 @@ class Scope:
         from .config import load_config
 
         cfg = self.config if isinstance(self.config, dict) else load_config(self.config)
-        if not (cfg.get("tag_policy") or {}).get("keys"):
-            # no tag policy configured: attribute by the allocation key alone (exact name, its case variants)
-            key = (cfg.get("allocation") or {}).get("key", "team")
-            cfg = {**cfg, "tag_policy": {"keys": {key: {}}}}
+        policy, allocation = attribution_settings(cfg)
         # built over every period of the providers/accounts in scope: a team is spelled the same in every month's
         # report, and a time series reading history before the scope's start (forecast, anomaly) finds its values
-        return Attribution.build(self._need_con(), self.rows_sql(period=False), cfg,
-                                 {"allocation": cfg.get("allocation") or {}})
+        return Attribution.build(self._need_con(), self.rows_sql(period=False), policy, allocation)
 
     def completeness(self) -> pd.DataFrame:
         """Per provider and billing period: first/last day with data, closed or open (see :func:`completeness`)."""
@@ -393,6 +389,32 @@ class Scope:
                 "rates, projections, sizing and month-over-month comparisons use closed periods only.")
 
 
+def attribution_settings(cfg: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The validated ``tag_policy`` and ``allocation`` sections of a config: (TagPolicy, Allocation).
+
+    Every command reads tags through a scope (:attr:`Scope.attribution`), and :func:`resolve_scope` calls this
+    before any query, so a misspelled setting (``tag_policy.keyz``, ``allocation.key: teem``) is the same one-line
+    error naming the config file for ``metrics``, ``check`` and a report alike -- not a fallback policy that reports
+    6x the unallocated cost, nor a budget scope that silently matches nothing. Without ``tag_policy.keys`` the
+    policy is the allocation key alone (its exact name and case variants).
+    """
+    from .config import config_file, section
+    from .showback import Allocation
+    from .tagging import TagPolicy
+
+    where = config_file(cfg) or "config"
+    allocation = Allocation.from_dict(section(cfg, "allocation", {}), where)
+    raw = section(cfg, "tag_policy", {})
+    if isinstance(raw, dict) and not raw.get("keys"):
+        raw = {**raw, "keys": {allocation.key: {}}}
+    policy = TagPolicy.from_dict(raw, where)
+    explicit = isinstance(section(cfg, "allocation", {}), dict) and "key" in section(cfg, "allocation", {})
+    if explicit and allocation.key not in policy.keys:
+        raise ConfigError(f"{where}: allocation.key: {allocation.key!r} is not a tag_policy key "
+                          f"(expected one of {', '.join(policy.keys)})")
+    return policy, allocation
+
+
 def _month_end(d: dt.date) -> dt.date:
     nxt = dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
     return nxt - dt.timedelta(days=1)
@@ -419,6 +441,7 @@ def resolve_scope(con: duckdb.DuckDBPyConnection, scope: Scope, config: Any = No
     from .config import load_config
 
     cfg = config if isinstance(config, dict) else load_config(config)
+    attribution_settings(cfg)  # a typo in tag_policy/allocation fails here, whether or not the command reads tags
     sc = replace(scope, con=None, convert=False, rates=None, currency=scope.currency)
     if sc.providers:
         known = [r[0] for r in con.execute(
