@@ -11,7 +11,15 @@ source module:
 * **clear** what the spec says MUST be NULL (a RegionName without a known RegionId, PricingQuantity and SkuId on Tax rows, ConsumedQuantity on anything but
   used Usage, CommitmentDiscount* without a CommitmentDiscountId, a PricingUnit without a PricingQuantity, a
   quantity without a unit on credits and adjustments);
-* **normalize** units to the FOCUS unit format ("Hrs" -> "Hours", "GB-Mo" -> "GB-Months", data/units.csv).
+* **normalize** units to the FOCUS unit format ("Hrs" -> "Hours", "GB-Mo" -> "GB-Months", data/units.csv);
+* **derive** the unit prices FOCUS requires: ContractedUnitPrice and ListUnitPrice MUST NOT be null on Usage and
+  Purchase rows that are not corrections, and price x PricingQuantity MUST match the cost. A source that exports a
+  rate the kit's costs are built from maps it itself (Azure UnitPrice/PayGPrice, OCI unitPrice, CUR
+  publicOnDemandRate); any price still missing is the row's own cost / PricingQuantity (when the quantity is not
+  zero), one rule for every source. The provider's other rates are not used: CUR's lineItem/UnblendedRate is the
+  on-demand rate on RI-covered rows whose ContractedCost is the on-demand cost, and misses the kit's ContractedCost
+  by more than the quality tolerance on about 2,000 sample rows, so it stays in x_line_item_unblended_rate; GCP's
+  price.effective_price is after discounts the kit keeps out of ContractedCost.
 
 Money columns are never touched here, so the reconciliation proof is unaffected.
 """
@@ -80,12 +88,28 @@ def conformance_select(inner: str, types: dict[str, str]) -> str:
     return f"WITH {lookup_ctes()} SELECT i.* REPLACE ({replace}, {repair_expr()} AS x_Repair) FROM ({inner}) i {joins}"
 
 
+#: rows on which FOCUS 1.2 requires PricingQuantity, ContractedUnitPrice and ListUnitPrice (and SkuId)
+PRICED_ROW = "(ChargeCategory IN ('Usage', 'Purchase') AND coalesce(ChargeClass, '') <> 'Correction')"
+
+
+def unit_price(price: str, cost: str) -> str:
+    """The source's unit price, else ``cost / PricingQuantity`` on a row that FOCUS requires a price on.
+
+    Derived from the kit's own cost so that price x quantity = cost holds by construction (to the 12 decimals the
+    price keeps). A zero or missing quantity gives no price: nothing honest can be said about it. The result may be
+    negative (a negative cost at a positive quantity): the sign then moves to the quantity as for a source's price.
+    """
+    return (f"coalesce({price}, CASE WHEN {PRICED_ROW} AND PricingQuantity <> 0 "
+            f"THEN CAST({cost} / PricingQuantity AS DECIMAL(38,12)) END)")
+
+
 def repair_expr() -> str:
     """``x_Repair`` of a row: the source's repairs plus the value-changing ones made here (quality.REPAIRS).
 
     The common row has none: the CASE skips the string work unless a condition holds.
     """
-    negative = ("(ListUnitPrice < 0 OR ContractedUnitPrice < 0 OR PricingCurrencyListUnitPrice < 0 "
+    negative = (f"({unit_price('ListUnitPrice', 'ListCost')} < 0 "
+                f"OR {unit_price('ContractedUnitPrice', 'ContractedCost')} < 0 OR PricingCurrencyListUnitPrice < 0 "
                 "OR PricingCurrencyContractedUnitPrice < 0)")
     nameless = "(RegionId IS NULL AND nullif(trim(RegionName), '') IS NOT NULL AND _ra.region_id IS NULL)"
     return (f"CASE WHEN x_Repair IS NOT NULL OR {negative} OR {nameless} THEN nullif(concat_ws(',', x_Repair, "
@@ -103,7 +127,9 @@ def conformance_exprs() -> dict[str, str]:
     consumed = "(ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused')"
     no_commitment = "CommitmentDiscountId IS NULL"
     unitless = "nullif(trim(PricingUnit), '') IS NULL"
-    negative_price = "(coalesce(ContractedUnitPrice, ListUnitPrice) < 0 AND PricingQuantity > 0)"
+    contracted_price = unit_price("ContractedUnitPrice", "ContractedCost")
+    list_price = unit_price("ListUnitPrice", "ListCost")
+    negative_price = f"(coalesce({contracted_price}, {list_price}) < 0 AND PricingQuantity > 0)"
     return {
         # --- fills: values the spec defines from other columns --------------------------------------------
         "ServiceSubcategory": subcategory,
@@ -111,9 +137,9 @@ def conformance_exprs() -> dict[str, str]:
         "PricingCurrencyEffectiveCost":
             f"coalesce(PricingCurrencyEffectiveCost, CASE WHEN {same_currency} THEN EffectiveCost END)",
         "PricingCurrencyListUnitPrice":
-            f"abs(coalesce(PricingCurrencyListUnitPrice, CASE WHEN {same_currency} THEN ListUnitPrice END))",
+            f"abs(coalesce(PricingCurrencyListUnitPrice, CASE WHEN {same_currency} THEN {list_price} END))",
         "PricingCurrencyContractedUnitPrice":
-            f"abs(coalesce(PricingCurrencyContractedUnitPrice, CASE WHEN {same_currency} THEN ContractedUnitPrice END))",
+            f"abs(coalesce(PricingCurrencyContractedUnitPrice, CASE WHEN {same_currency} THEN {contracted_price} END))",
         "BillingAccountType": "coalesce(BillingAccountType, CASE WHEN BillingAccountId IS NOT NULL THEN "
                               f"{_case('ProviderName', [(r['provider_name'], r['billing_account_type']) for r in accounts])} END)",
         "SubAccountType": "coalesce(SubAccountType, CASE WHEN SubAccountId IS NOT NULL THEN "
@@ -134,9 +160,10 @@ def conformance_exprs() -> dict[str, str]:
         # Purchase (where FOCUS requires a quantity) the unit becomes the generic count unit "Units"
         "PricingQuantity": f"CASE WHEN {is_tax} OR ({unitless} AND ChargeCategory NOT IN ('Usage', 'Purchase')) "
                            f"THEN NULL WHEN {negative_price} THEN -PricingQuantity ELSE PricingQuantity END",
-        # unit prices are never negative in FOCUS: a refund is a negative quantity at the (positive) price
-        "ContractedUnitPrice": "abs(ContractedUnitPrice)",
-        "ListUnitPrice": "abs(ListUnitPrice)",
+        # unit prices are never negative in FOCUS: a refund is a negative quantity at the (positive) price;
+        # a price the source lacks on a Usage or Purchase row is derived from the cost (unit_price)
+        "ContractedUnitPrice": f"abs({contracted_price})",
+        "ListUnitPrice": f"abs({list_price})",
         "PricingUnit": f"CASE WHEN {is_tax} OR PricingQuantity IS NULL THEN NULL "
                        f"WHEN ChargeCategory IN ('Usage', 'Purchase') THEN coalesce({focus_unit('PricingUnit')}, 'Units') "
                        f"ELSE {focus_unit('PricingUnit')} END",

@@ -498,8 +498,14 @@ class CurMapping:
                 WHEN {lt} IN ('DiscountedUsage', 'RIFee') THEN 'Hours'
                 WHEN {lt} IN ('SavingsPlanCoveredUsage', 'SavingsPlanNegation', 'SavingsPlanRecurringFee',
                               'SavingsPlanUpfrontFee') THEN BillingCurrency END""",
-            "PricingQuantity": f"CASE WHEN unused_part THEN CASE WHEN {lt} = 'RIFee' THEN ri_unused_qty END "
-                               "ELSE usage_amount END",
+            # FOCUS 1.2: a Usage row MUST have a PricingQuantity. An unused RI row has its unused hours; an unused
+            # Savings Plan row the commitment hours left unused: the fee's hours (its usage amount, else the length
+            # of its charge period) x unused / total commitment. Its costs other than EffectiveCost are 0, so its
+            # unit prices are 0 and price x quantity = cost holds.
+            "PricingQuantity": f"""CASE WHEN unused_part THEN CASE WHEN {lt} = 'RIFee' THEN ri_unused_qty
+                ELSE CAST(coalesce(usage_amount, date_diff('second', usage_start, ChargePeriodEnd) / 3600)
+                          * sp_unused / nullif(sp_total, 0) AS {MONEY}) END
+                ELSE usage_amount END""",
             # the usage a Savings Plan covered is consumed once, on its SavingsPlanCoveredUsage row: the negation row
             # consumes nothing (with its usage amount, every SP-covered hour counted twice in instance-hours)
             "ConsumedQuantity": (f"CASE WHEN ({category}) = 'Usage' AND NOT unused_part THEN "

@@ -3,7 +3,9 @@
 OCI bills calendar months, and the report has no billing-period column: the billing period is the month of
 ``lineItem/intervalUsageStart``. ``cost/myCost`` is what the customer is charged (unit price x billed quantity,
 after the customer's discounts), so it is both BilledCost and EffectiveCost; the report carries no public list
-price, so ListCost = ContractedCost = myCost and ListUnitPrice stays NULL rather than being invented.
+price, so ListCost = ContractedCost = myCost; ListUnitPrice is not mapped here, and the shared conformance step
+derives it on Usage and Purchase rows as ListCost / PricingQuantity (FOCUS requires it there), i.e. the
+customer's own price, not a public list price the report does not have.
 Following Oracle's own FOCUS reports, the tenancy is the billing account (named after its root compartment)
 and compartments are sub-accounts.
 Tags arrive as one ``tags/<namespace>.<key>`` column each and become one Tags JSON object.
