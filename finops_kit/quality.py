@@ -111,8 +111,12 @@ def rules() -> tuple[Rule, ...]:
     out.append(Rule("currency", "reject", "BillingCurrency", "", "an ISO 4217 currency code such as USD",
                     "money is summed per currency; an unknown code cannot be converted or compared",
                     native_kind="report", allowed=currencies(), null_ok=False))
-    out.append(Rule("currency", "reject", "PricingCurrency", "", "an ISO 4217 currency code such as USD",
-                    "as BillingCurrency", native_kind="report", allowed=currencies()))
+    # FOCUS 1.2: PricingCurrency is "the national or virtual currency" of the price (the spec's virtual-currency
+    # example prices in 'Token'): a code outside ISO 4217 is reported, never refused; money is summed in
+    # BillingCurrency, which must be ISO 4217
+    out.append(Rule("currency", "report", "PricingCurrency", "", "an ISO 4217 currency code such as USD, or a "
+                    "virtual currency (reported)", "a virtual currency cannot be converted or compared with a "
+                    "national one; the prices in it are kept as given", allowed=currencies()))
     # NULL is refused only in Mandatory columns: Microsoft's FOCUS export leaves the Recommended ChargeFrequency empty
     required = {c.name for c in focus_columns() if c.feature_level == "Mandatory" and not c.allows_nulls}
     for col, values in allowed_values().items():

@@ -212,3 +212,18 @@ def test_report_header_shows_the_data_quality_line(sample_warehouse, monkeypatch
     con = fk.connect(sample_warehouse, read_only=True)
     nb.header(con, "Any report")
     assert summary_line(con) in shown[0]["text/html"].replace("&#x27;", "'")
+
+
+def test_a_virtual_pricing_currency_is_accepted_and_reported(focus_csv, tmp_path, warehouse):
+    """FOCUS 1.2: PricingCurrency is 'the national or virtual currency' a charge was priced in (the spec's own
+    virtual-currency example prices in 'Token'). It was refused as 'expected an ISO 4217 currency code' (found by a
+    review). Now accepted and reported as a finding; BillingCurrency stays ISO 4217 only."""
+    path = _broken(focus_csv, tmp_path, "virtual.csv", "PricingCurrency", "Token")
+    res = fk.ingest(path, warehouse=warehouse, progress=False)
+    assert all(r["ok"] for r in res.reconciliation)
+    con = fk.connect(warehouse, read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM focus WHERE PricingCurrency = 'Token'").fetchone()[0] == 1
+    finally:
+        con.close()
+    assert any(f.column == "PricingCurrency" and f.rows == 1 for f in res.quality), res.quality
