@@ -8,9 +8,10 @@ source module:
   PricingCurrency = BillingCurrency, pricing-currency amounts when both currencies are the same, account types and
   region names from reviewed tables, a region id from a region name or alias (data/region_aliases.csv), a name from
   its id where the provider exports no name);
-* **clear** what the spec says MUST be NULL (a RegionName without a known RegionId, PricingQuantity and SkuId on Tax rows, ConsumedQuantity on anything but
-  used Usage, CommitmentDiscount* without a CommitmentDiscountId, a PricingUnit without a PricingQuantity, a
-  quantity without a unit on credits and adjustments);
+* **clear** what the spec says MUST be NULL (a RegionName without a known RegionId, unless it is spelled like
+  one; PricingQuantity and SkuId on Tax rows, ConsumedQuantity on anything but used Usage, CommitmentDiscount*
+  without a CommitmentDiscountId, a PricingUnit without a PricingQuantity, a quantity without a unit on credits
+  and adjustments);
 * **normalize** units to the FOCUS unit format ("Hrs" -> "Hours", "GB-Mo" -> "GB-Months", data/units.csv);
 * **derive** the unit prices FOCUS requires: ContractedUnitPrice and ListUnitPrice MUST NOT be null on Usage and
   Purchase rows that are not corrections, and price x PricingQuantity MUST match the cost. A source that exports a
@@ -88,6 +89,12 @@ def conformance_select(inner: str, types: dict[str, str]) -> str:
     return f"WITH {lookup_ctes()} SELECT i.* REPLACE ({replace}, {repair_expr()} AS x_Repair) FROM ({inner}) i {joins}"
 
 
+#: A RegionName spelled like a region id (lower-case words joined by hyphens: 'us-sanjose-1', 'us-central1') with
+#: no RegionId is that id: OCI rows of the official FOCUS sample write their region id in RegionName, and the rule
+#: "RegionName MUST be null when RegionId is null" cleared it. A display name ('East US') is looked up in
+#: region_aliases.csv; one that is neither is cleared and flagged in x_Repair.
+ID_SHAPED_REGION_NAME = "regexp_full_match(trim(RegionName), '[a-z]{2,}(-[a-z0-9]+)+')"
+
 #: rows on which FOCUS 1.2 requires PricingQuantity, ContractedUnitPrice and ListUnitPrice (and SkuId)
 PRICED_ROW = "(ChargeCategory IN ('Usage', 'Purchase') AND coalesce(ChargeClass, '') <> 'Correction')"
 
@@ -111,7 +118,8 @@ def repair_expr() -> str:
     negative = (f"({unit_price('ListUnitPrice', 'ListCost')} < 0 "
                 f"OR {unit_price('ContractedUnitPrice', 'ContractedCost')} < 0 OR PricingCurrencyListUnitPrice < 0 "
                 "OR PricingCurrencyContractedUnitPrice < 0)")
-    nameless = "(RegionId IS NULL AND nullif(trim(RegionName), '') IS NOT NULL AND _ra.region_id IS NULL)"
+    nameless = (f"(RegionId IS NULL AND nullif(trim(RegionName), '') IS NOT NULL AND _ra.region_id IS NULL "
+                f"AND NOT coalesce({ID_SHAPED_REGION_NAME}, false))")
     return (f"CASE WHEN x_Repair IS NOT NULL OR {negative} OR {nameless} THEN nullif(concat_ws(',', x_Repair, "
             f"CASE WHEN {negative} THEN 'negative_unit_price' END, "
             f"CASE WHEN {nameless} THEN 'region_name_without_id' END), '') END")
@@ -130,6 +138,7 @@ def conformance_exprs() -> dict[str, str]:
     contracted_price = unit_price("ContractedUnitPrice", "ContractedCost")
     list_price = unit_price("ListUnitPrice", "ListCost")
     negative_price = f"(coalesce({contracted_price}, {list_price}) < 0 AND PricingQuantity > 0)"
+    region_id = (f"coalesce(RegionId, _ra.region_id, CASE WHEN {ID_SHAPED_REGION_NAME} THEN trim(RegionName) END)")
     return {
         # --- fills: values the spec defines from other columns --------------------------------------------
         "ServiceSubcategory": subcategory,
@@ -149,9 +158,8 @@ def conformance_exprs() -> dict[str, str]:
         "SubAccountName": "coalesce(SubAccountName, SubAccountId)",
         # a region named without its id ('US East', 'US West (Oregon)'): the id from the reviewed names and aliases;
         # a name whose id stays unknown is cleared (RegionName MUST be null when RegionId is null)
-        "RegionId": "coalesce(RegionId, _ra.region_id)",
-        "RegionName": "CASE WHEN coalesce(RegionId, _ra.region_id) IS NOT NULL "
-                      "THEN coalesce(RegionName, _rg.region_name, RegionId) END",
+        "RegionId": region_id,
+        "RegionName": f"CASE WHEN {region_id} IS NOT NULL THEN coalesce(RegionName, _rg.region_name, RegionId) END",
         "ResourceType": f"coalesce(ResourceType, CASE WHEN ResourceId IS NOT NULL THEN {subcategory} END)",
         "SkuMeter": "coalesce(SkuMeter, CASE WHEN SkuId IS NOT NULL AND NOT coalesce(" + is_tax + ", false) "
                     "THEN coalesce(x_UsageType, ChargeDescription) END)",

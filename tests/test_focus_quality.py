@@ -227,3 +227,26 @@ def test_a_virtual_pricing_currency_is_accepted_and_reported(focus_csv, tmp_path
     finally:
         con.close()
     assert any(f.column == "PricingCurrency" and f.rows == 1 for f in res.quality), res.quality
+
+
+@pytest.mark.parametrize("name, region_id, region_name, repaired", [
+    ("id_as_name.csv", "us-sanjose-1", "us-sanjose-1", False),  # OCI writes its region id in RegionName
+    ("display_name.csv", None, None, True),                      # an unknown display name: cleared, flagged
+])
+def test_a_region_name_without_id(focus_csv, tmp_path, warehouse, name, region_id, region_name, repaired):
+    """RegionName MUST be null when RegionId is null, so an unknown name was cleared. The official FOCUS sample's
+    OCI rows write the region id ('us-sanjose-1') in RegionName with no RegionId, and lost it (found by a review):
+    a name spelled like a region id (lower-case words joined by hyphens) is taken as the id."""
+    header, rows = _rows(focus_csv)
+    rows[ROW - 1][header.index("RegionId")] = ""
+    rows[ROW - 1][header.index("RegionName")] = "us-sanjose-1" if region_id else "Somewhere Nice"
+    rows[ROW - 1][header.index("ChargeDescription")] = "the row under test"
+    res = fk.ingest(_write(tmp_path / name, header, rows), warehouse=warehouse, progress=False)
+    assert all(r["ok"] for r in res.reconciliation)
+    con = fk.connect(warehouse, read_only=True)
+    try:
+        got = con.execute("SELECT RegionId, RegionName, coalesce(x_Repair, '') LIKE '%region_name_without_id%' "
+                          "FROM focus WHERE ChargeDescription = 'the row under test'").fetchall()
+    finally:
+        con.close()
+    assert got == [(region_id, region_name, repaired)]
