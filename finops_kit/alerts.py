@@ -151,8 +151,8 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
             hit = [t for t in thresholds if used >= t]
             if hit:
                 alerts.append(Alert("budget", r["budget"],
-                                    f"{r['budget']}: ${float(r['actual_mtd']):,.0f} spent in {r['month']} = "
-                                    f"{used:.0f}% of the ${amount:,.0f} budget (threshold {max(hit):.0f}%)"))
+                                    f"{r['budget']}: {money(r['actual_mtd'])} spent in {r['month']} = "
+                                    f"{used:.0f}% of the {money(amount)} budget (threshold {max(hit):.0f}%)"))
                 continue
             if use_fc and r["forecast"] is not None:
                 f_used = 100 * float(r["forecast"]) / amount

@@ -61,6 +61,8 @@ class Budget:
     scope: dict[str, Any]
     monthly: Decimal
     months: dict[str, Decimal]
+    #: the currency the amounts are in (``budgets.currency``); None: the scope's, whatever it is
+    currency: str | None = None
 
     def amount(self, month: str) -> Decimal:
         """Budget of ``month`` ('YYYY-MM')."""
@@ -94,6 +96,13 @@ def _load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
         thresholds = [float(t) for t in (raw if isinstance(raw, list) else [raw])]
     except (TypeError, ValueError):
         raise ConfigError(f"budgets.thresholds: expected a list of % numbers, e.g. [80, 100]; got {raw!r}") from None
+    currency = sec.get("currency")
+    if currency is not None:
+        from .quality import currencies
+
+        if not isinstance(currency, str) or currency.strip().upper() not in currencies():
+            raise ConfigError(f"budgets.currency: {currency!r}; expected an ISO 4217 currency code such as USD")
+        currency = currency.strip().upper()
     out = []
     for i, it in enumerate(sec.get("items", []) or []):
         where = f"items[{i}]"
@@ -120,7 +129,7 @@ def _load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
                 raise ConfigError(f"budgets: {where}.months.{m}: expected YYYY-MM") from None
             months[m] = _money(v, f"{where}.months.{m}")
         monthly = _money(it.get("monthly", 0), f"{where}.monthly")
-        out.append(Budget(str(it["name"]), dict(scope), monthly, months))
+        out.append(Budget(str(it["name"]), dict(scope), monthly, months, currency))
     return out, thresholds
 
 
@@ -137,6 +146,21 @@ def month_actuals(con: duckdb.DuckDBPyConnection, filters: dict[str, Any], start
     return _exact_frame(con, sql)
 
 
+def same_currency(budgets: list[Budget], sc: Any) -> None:
+    """Refuse to compare budgets with spend in another currency (one line naming both).
+
+    Why: ``budgets.currency`` was never read, so with ``currency.reporting_currency: EUR`` the USD budgets were
+    compared with EUR-converted spend and every budget alert went quiet. Converting a budget with the spend's rate
+    table would silently move the owner's number; the owner states the budget in the currency it is managed in."""
+    cur = getattr(sc, "currency", None)
+    for b in budgets:
+        if b.currency and cur and b.currency != cur:
+            raise ConfigError(f"budgets.currency is {b.currency} but the scope reports in {cur} "
+                              "(currency.reporting_currency or -p currency): budgets are compared with spend in "
+                              f"one currency; state the budgets in {cur} (budgets.currency: {cur}) or report in "
+                              f"{b.currency}")
+
+
 def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
                   level: float = 80, forecast_results: dict[str, Any] | None = None,
                   roadmap: list[dict] | None = None, model: str = "auto", scope: Any = None) -> pd.DataFrame:
@@ -149,6 +173,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     crossed it), status ("over budget" once the actual has crossed it).
     """
     sc = scoped(con, scope)
+    same_currency(budgets, sc)
     as_of_d = _day(as_of) or last_day(con, sc)
     month = f"{as_of_d:%Y-%m}"
     mstart = date(as_of_d.year, as_of_d.month, 1)
@@ -204,6 +229,7 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
                    months: int = 6, scope: Any = None) -> pd.DataFrame:
     """Closed months: budget, actual, variance $ and %, and the kit's variance band (:func:`backtest.maturity_band`)."""
     sc = scoped(con, scope)
+    same_currency(budgets, sc)
     as_of_d = _day(as_of) or last_day(con, sc)
     first = (pd.Timestamp(as_of_d).to_period("M") - months).start_time.date()
     data_start = con.execute(

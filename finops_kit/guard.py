@@ -1289,6 +1289,11 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
     checks: list[Check] = []
     window = f"{start.isoformat()}..{end.isoformat()}"
 
+    def bill_money(value: Any) -> str:  # the bill's amounts in the scope's currency (a plan's prices are USD lists)
+        from .currency import format_money
+
+        return format_money(value, sc.currency, 0)
+
     if rules.non_production != "off":
         with TagAudit(con, scope=sc) as audit:
             gpus = audit.always_on_gpus(include_untagged=True)
@@ -1307,8 +1312,8 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
                     "non_production", str(r["resource_id"]), "violation",
                     f"{r['instance_type']} ({policy.environment_key}={r['environment']}, team={r['team'] or UNTAGGED})"
                     f" charged {r['off_hours_charged_pct']:.0f}% of nights and weekends over {r['span_days']:.0f} "
-                    f"days, on demand: no idle shutdown or spot in effect; ${r['monthly_cost']:,.0f}/month, "
-                    f"${r['monthly_saving']:,.0f} of it off-hours", Decimal(str(round(r["monthly_saving"], 2)))))
+                    f"days, on demand: no idle shutdown or spot in effect; {bill_money(r['monthly_cost'])}/month, "
+                    f"{bill_money(r['monthly_saving'])} of it off-hours", Decimal(str(round(r["monthly_saving"], 2)))))
 
     acc = units.accelerated_usage_sql(source=sc.rows_sql())
     team_key = rules.team_key or attr.allocation.key
@@ -1329,7 +1334,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             if limit is not None and peak > limit and who != UNTAGGED:  # untagged: the tagging audit's finding
                 checks.append(Check(rule, f"{key}={who}", "violation",
                                     f"{key}={who} ran {peak:,.1f} accelerators on average on {day} (accelerator-hours"
-                                    f" / 24), above its limit of {limit}; ${cost:,.0f} of accelerated compute in "
+                                    f" / 24), above its limit of {limit}; {bill_money(cost)} of accelerated compute in "
                                     f"{window}"))
 
     if rules.allowed_accelerators and policy.environment_key:
@@ -1350,7 +1355,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
                 continue  # a GPU attached to an N1 VM: the bill's instance type does not say which model
             checks.append(Check("allowed_accelerators", f"{policy.environment_key}={env}:{family}", "violation",
                                 f"{types} ({model}) ran {hours:,.0f} accelerator-hours on {n} resource(s) in "
-                                f"{policy.environment_key}={env} ({window}, ${cost:,.0f}); allowed: {', '.join(allowed)}"))
+                                f"{policy.environment_key}={env} ({window}, {bill_money(cost)}); allowed: {', '.join(allowed)}"))
     return checks
 
 

@@ -88,3 +88,20 @@ def test_errors_exit_2(wh, tmp_path, capsys):
     assert main(["check", "--warehouse", wh, "--config", str(bad)]) == 2
     assert "scope.colour" in capsys.readouterr().err
     assert main(["check", "--warehouse", wh, "--config", cfg, "--as-of", "yesterday-ish"]) == 2
+
+
+def test_a_budget_alert_speaks_the_scope_currency():
+    """The budget alert wrote '$' whatever the currency ('$5,949/month' for euros; found by a review)."""
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from finops_kit.alerts import evaluate
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows([dict(day=str(d.date()), cost=Decimal("60"), BillingCurrency="EUR")
+                      for d in pd.date_range("2026-11-01", periods=10)])
+    cfg = {"budgets": {"currency": "EUR", "thresholds": [80], "items": [{"name": "all", "monthly": 500}]},
+           "alerts": {"forecast": False}}
+    (alert,) = [a for a in evaluate(con, cfg) if a.kind == "budget"]
+    assert "600 EUR spent" in alert.message and "500 EUR budget" in alert.message and "$" not in alert.message

@@ -214,3 +214,18 @@ def test_a_scopes_month_end_forecast_is_one_figure_in_the_forecast_table_the_bud
     for name, fc in (("A", per_team["alpha"]), ("All", total)):
         shown = re.search(r"forecast \$([\d,]+)", said[name]).group(1)
         assert shown == f"{fc.expected_total:,.0f}"
+
+
+def test_budgets_are_compared_in_their_own_currency():
+    """budgets.currency was never read: with currency.reporting_currency EUR, USD budgets were compared with
+    EUR-converted spend and every budget alert disappeared (found by a review). A budget is an amount in
+    budgets.currency; a scope reporting in another currency is refused in one line, the same currency works."""
+    con = focus_rows(_days("2026-11-01", 10, "60.00", BillingCurrency="EUR", tags={"team": "alpha"}))
+    usd = bu.load_budgets({"budgets": {"currency": "USD", "items": [{"name": "A", "monthly": 500}]}})[0]
+    with pytest.raises(ConfigError, match=r"budgets\.currency is USD.*EUR"):
+        bu.budget_status(con, usd, forecast_results={"A": None})
+    eur = bu.load_budgets({"budgets": {"currency": "eur", "items": [{"name": "A", "monthly": 500}]}})[0]
+    (row,) = bu.budget_status(con, eur).to_dict("records")
+    assert row["actual_mtd"] == Decimal("600.00") and row["status"] == "over budget"
+    with pytest.raises(ConfigError, match=r"budgets\.currency: 5"):
+        bu.load_budgets({"budgets": {"currency": 5, "items": [{"name": "A", "monthly": 500}]}})
