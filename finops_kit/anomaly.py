@@ -12,6 +12,12 @@ A day is an anomaly when |z| > ``threshold`` **and** |impact| ≥ ``min_impact``
 ``min_impact_pct`` (AWS Cost Anomaly Detection's impact = actual − expected, impact % = impact / expected). The
 floors keep a $3 blip on a $10/day service from paging anyone. Consecutive anomalous days form one *event*.
 
+The default threshold is 3.5, not the Hampel identifier's textbook 3 (``methods.md``): z here is exactly the
+modified z-score of Iglewicz and Hoaglin (1993), (x − median) / (1.4826·MAD), for which they recommend 3.5 as the
+outlier cut-off; on daily cloud spend, whose days are neither independent nor normal, 3 pages on ordinary
+variation more often. It is a setting (``alerts.anomalies.threshold``): 3 finds more, earlier. On the demo, 3
+would extend the June total-cost event by one day (impact $18,673.98 instead of $12,793.63).
+
 Diagnosis answers the interview question "which team / project / resource type caused the spike, and what do I
 check next": the event's impact is split along several dimensions against the same baseline, and the top
 contributing rows are matched against ``data/anomaly_hints.csv`` (idle GPUs, rightsizing, storage tier, spot).
