@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -92,10 +93,14 @@ def _load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
         raise ConfigError("budgets: expected a mapping with 'items'")
     reject_unknown(sec, {"currency", "thresholds", "items"}, "budgets")
     raw = sec.get("thresholds", [80, 100])
+    items = raw if isinstance(raw, list) else [raw]
     try:
-        thresholds = [float(t) for t in (raw if isinstance(raw, list) else [raw])]
+        thresholds = [float(t) for t in items]
     except (TypeError, ValueError):
         raise ConfigError(f"budgets.thresholds: expected a list of % numbers, e.g. [80, 100]; got {raw!r}") from None
+    # a percent of the budget above 0: -10 or 0 alerted at any spend, and true read as 1%
+    if any(isinstance(t, bool) for t in items) or any(not (t > 0 and math.isfinite(t)) for t in thresholds):
+        raise ConfigError(f"budgets.thresholds: expected percents of the budget above 0, e.g. [80, 100]; got {raw!r}")
     currency = sec.get("currency")
     if currency is not None:
         from .quality import currencies

@@ -123,6 +123,7 @@ def _parse_yaml(p: Path, text: str) -> Any:
         if _expanded_nodes(node, {}) > MAX_CONFIG_NODES:
             raise ConfigError(f"{p}: the YAML expands to more than {MAX_CONFIG_NODES:,} values through aliases "
                               "(&anchor/*alias); refusing it")
+        _refuse_repeated_keys(p, node, set())
         return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -132,6 +133,28 @@ def _parse_yaml(p: Path, text: str) -> Any:
         raise ConfigError(f"{p}: YAML nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _refuse_repeated_keys(p: Path, node: yaml.Node, seen: set[int]) -> None:
+    """Refuse a key written twice in one mapping (one line: the key and the line of its second occurrence).
+
+    Why: YAML lets the later one silently replace the first -- a second ``budgets:`` block replaced the first and
+    ``finops-kit check`` fired on the wrong budget. Merge keys (``<<: *anchor``) are not repeats."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        keys: set[str] = set()
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                if k.value in keys:
+                    raise ConfigError(f"{p}: line {k.start_mark.line + 1}: {k.value!r} appears twice in one mapping; "
+                                      "expected each key once (YAML would keep only the later one)")
+                keys.add(k.value)
+            _refuse_repeated_keys(p, v, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for c in node.value:
+            _refuse_repeated_keys(p, c, seen)
 
 
 def _expanded_nodes(node: yaml.Node, memo: dict[int, int]) -> int:

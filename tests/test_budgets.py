@@ -229,3 +229,12 @@ def test_budgets_are_compared_in_their_own_currency():
     assert row["actual_mtd"] == Decimal("600.00") and row["status"] == "over budget"
     with pytest.raises(ConfigError, match=r"budgets\.currency: 5"):
         bu.load_budgets({"budgets": {"currency": 5, "items": [{"name": "A", "monthly": 500}]}})
+
+
+def test_a_threshold_is_a_positive_percent():
+    """'thresholds: [-10]' was accepted (every budget alerting at any spend; found by a review)."""
+    for bad in ([-10], [0], [True]):
+        with pytest.raises(ConfigError, match=r"budgets\.thresholds"):
+            bu.load_budgets({"budgets": {"thresholds": bad, "items": [{"name": "a", "monthly": 1}]}})
+    assert bu.load_budgets({"budgets": {"thresholds": [50, 100], "items": [{"name": "a", "monthly": 1}]}})[1] == \
+        [50.0, 100.0]

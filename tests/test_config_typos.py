@@ -131,3 +131,25 @@ def test_repo_config_sections_validate():
     assert len(load_budgets(cfg)[0]) == 7
     policy, allocation = attribution_settings(cfg)
     assert allocation.key == "team" and "team" in policy.keys
+
+
+@pytest.mark.parametrize("text, key, line", [
+    ("budgets:\n  items:\n    - {name: a, monthly: 100}\nbudgets:\n  items:\n    - {name: b, monthly: 1}\n",
+     "budgets", 4),
+    ("alerts:\n  anomalies:\n    threshold: 3\n    threshold: 5\n", "threshold", 4),
+])
+def test_a_key_twice_in_one_mapping_is_refused(tmp_path, text, key, line):
+    """YAML lets a repeated key silently replace the first: a second 'budgets:' block replaced the first and
+    'finops-kit check' fired on the second block's $1 budget (found by a review). One line names the key and the
+    line of its second occurrence."""
+    from finops_kit.config import load_config
+    from finops_kit.errors import ConfigError
+
+    cfg = tmp_path / "dup.yaml"
+    cfg.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{cfg}: line {line}: {key!r} appears twice"):
+        load_config(str(cfg))
+    # anchors and merge keys stay allowed
+    ok = tmp_path / "merge.yaml"
+    ok.write_text("alerts:\n  anomalies: &a {threshold: 3}\nroadmap:\n  - {<<: *a, name: x}\n", encoding="utf-8")
+    assert load_config(str(ok))["alerts"]["anomalies"] == {"threshold": 3}
