@@ -108,15 +108,14 @@ def complete_accelerated_instances(con: duckdb.DuckDBPyConnection, table: str = 
     so an instance whose rows arrived in two ingests is classed too; it is idempotent, and the grouping key and
     charge categories are exactly those of the instance usage.
     """
-    from .units import accelerated_row_sql
+    from .units import INSTANCE_KEY, accelerated_row_sql, instance_charges_sql
 
-    key = "ProviderName, ResourceId, ChargePeriodStart"
+    same = " AND ".join(f"f.{c} = k.{c}" if c == "ResourceId" else f"f.{c} IS NOT DISTINCT FROM k.{c}"
+                        for c in INSTANCE_KEY)
     n = con.execute(f"""
         UPDATE {table} AS f SET x_AiWorkload = 'Accelerated compute'
-        FROM (SELECT DISTINCT {key} FROM {table}
-              WHERE {accelerated_row_sql()} AND ChargeCategory IN ('Usage', 'Credit') AND ResourceId IS NOT NULL) k
-        WHERE f.ResourceId = k.ResourceId AND f.ProviderName IS NOT DISTINCT FROM k.ProviderName
-          AND f.ChargePeriodStart IS NOT DISTINCT FROM k.ChargePeriodStart
-          AND f.ChargeCategory IN ('Usage', 'Credit') AND f.x_AiWorkload IS DISTINCT FROM 'Accelerated compute'
+        FROM (SELECT DISTINCT {', '.join(INSTANCE_KEY)} FROM {table}
+              WHERE {accelerated_row_sql()} AND {instance_charges_sql()} AND ResourceId IS NOT NULL) k
+        WHERE {same} AND {instance_charges_sql('f')} AND f.x_AiWorkload IS DISTINCT FROM 'Accelerated compute'
     """).fetchone()
     return int(n[0]) if n else 0

@@ -109,10 +109,10 @@ def reduction_sql(table: str = FOCUS_TABLE) -> str:
     :func:`finops_kit.units.accelerated_row_sql`) keep every key as it is: the instance rules pick a pricing class
     and instance type across them. Every other row is coarsened (:func:`_coarse`): hourly line items of one
     resource, and the same charge on many resources with the same tags, become one row per day."""
-    from .units import accelerated_row_sql
+    from .units import INSTANCE_KEY, accelerated_row_sql
 
     flag = (f"CASE WHEN ResourceId IS NOT NULL THEN max(CASE WHEN {accelerated_row_sql()} THEN 1 ELSE 0 END) "
-            f"OVER (PARTITION BY ProviderName, ResourceId, ChargePeriodStart) ELSE 0 END")
+            f"OVER (PARTITION BY {', '.join(INSTANCE_KEY)}) ELSE 0 END")
     cols = ", ".join(_q(c) for c in (*KEYS, *MEASURES) if c not in INSTANCE_DETAIL)
     detail = ", ".join(f"CASE WHEN _instance = 1 THEN {_q(c)} ELSE {_coarse(c)} END AS {_q(c)}"
                        for c in INSTANCE_DETAIL)

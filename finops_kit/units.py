@@ -201,6 +201,18 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
             LEFT JOIN {catalog_values()} ON _cat._c_type = _s._type_key) _r"""
 
 
+#: One instance: a resource's rows of one charge period (a GCP VM's vCPU, RAM, GPU and licence SKUs of a day). The
+#: one grouping of :func:`accelerated_usage_sql`, of the ingest's classing of an instance's other rows
+#: (:func:`finops_kit.classify.complete_accelerated_instances`) and of the Spark metrics reduction.
+INSTANCE_KEY = ("ProviderName", "ResourceId", "ChargePeriodStart")
+
+
+def instance_charges_sql(alias: str | None = None) -> str:
+    """SQL: whether a row (of table ``alias``) is a charge of an instance's usage: Usage rows and the credits
+    billed against them."""
+    return f"{alias + '.' if alias else ''}ChargeCategory IN ('Usage', 'Credit')"
+
+
 def accelerated_row_sql() -> str:
     """SQL: whether a row is accelerated compute by itself: the kit's one AI classification
     (``x_AiWorkload``, from ``data/ai_workloads.csv``) says so."""
@@ -250,7 +262,7 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     exactly the instances whose hours it counts: all of a GCP VM's rows, not only its GPU row). ``source`` as in
     :func:`row_sql`.
     """
-    key = "ProviderName, ResourceId, ChargePeriodStart"
+    key = ", ".join(INSTANCE_KEY)
     rank = anchor_order_sql()
     # the instance's anchor and measured hours per (provider, resource, charge period): one GROUP BY joined back
     # (NULL-safe on provider and period), not five window functions over as many partitions
@@ -259,7 +271,7 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
 
     own = "ChargeCategory = 'Usage' AND _unit_role IN ('instance', 'accelerator')"  # rows with a class of their own
     return f"""
-      WITH _u AS ({row_sql(f"({where}) AND ChargeCategory IN ('Usage', 'Credit')", source)}),
+      WITH _u AS ({row_sql(f"({where}) AND {instance_charges_sql()}", source)}),
       _acc_keys AS (SELECT DISTINCT {key} FROM _u WHERE ResourceId IS NOT NULL AND {accelerated_row_sql()}),
       _rows AS (
         SELECT _u.* FROM _u LEFT JOIN _acc_keys k USING ({key})
