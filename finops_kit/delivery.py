@@ -169,7 +169,7 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
                 raise InputError(mk, f"two manifests for one billing period folder name different assemblies "
                                      f"({first}: {assembly}, this one: {m['assemblyId']}) and the listing does "
                                      "not say which is current: keep only the period's <report>-Manifest.json")
-            current = "/".join(([mdir] if mdir else []) + [str(m["assemblyId"])]) + "/"
+            current = _assembly_folder(mdir, m)
             if not load:
                 _refuse_empty_manifest(mk, m, mdir, current, keys)
             governed[mdir] = load
@@ -223,6 +223,16 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
     return plan
 
 
+def _below(mdir: str, *parts: str) -> str:
+    """The key of ``parts`` below the listing folder ``mdir`` ('' is the listing's root)."""
+    return "/".join(([mdir] if mdir else []) + list(parts))
+
+
+def _assembly_folder(mdir: str, m: dict) -> str:
+    """The key prefix ('<folder>/<assemblyId>/') of the assembly a legacy manifest in ``mdir`` names."""
+    return _below(mdir, str(m["assemblyId"])) + "/"
+
+
 def _legacy_report_files(m: dict, mdir: str) -> set[str]:
     """The keys (relative to the listing) of the files a legacy manifest lists, below its folder ``mdir``.
 
@@ -235,7 +245,7 @@ def _legacy_report_files(m: dict, mdir: str) -> set[str]:
             continue
         idx = next((i for i in range(len(parts) - 1, -1, -1) if LEGACY_PERIOD_RE.match(parts[i])), None)
         tail = parts[idx + 1:] if idx is not None else [str(m["assemblyId"]), parts[-1]]
-        load.add("/".join(([mdir] if mdir else []) + tail))
+        load.add(_below(mdir, *tail))
     return load
 
 
@@ -292,7 +302,7 @@ def _governs(mdir: str, m: dict, load: set[str], keyset: set[str], stated: str |
                                  "say which files of that folder are current: put back the period's own "
                                  "<report>-Manifest.json, or move this one out of the delivery")
         return True
-    assembly = "/".join(([mdir] if mdir else []) + [str(m["assemblyId"])]) + "/"
+    assembly = _assembly_folder(mdir, m)
     return bool(load & keyset) or any(k.startswith(assembly) for k in keyset)
 
 

@@ -1112,25 +1112,22 @@ def replacement_decision(coverage: list[tuple], replace: bool = False, notes: li
     replaced_keys, added_to = [], []
     for key, stored_days, shared_days, old_first, old_last, new_first, new_last in coverage:
         if shared_days == stored_days or replace:
-            older = _older_copy(key, (recency or {}).get(key))
-            if older is not None:
+            evidence = (recency or {}).get(key)
+            # each kind of evidence: why, what replacing would do and what to do instead, the --replace note
+            for why, harm, note in (
+                    (_older_copy(key, evidence), "; replacing would put an older copy of the month in place of the "
+                     "stored one: ingest the current delivery", "the stored rows were replaced by it"),
+                    (_fewer_sub_accounts(key, evidence), ": replacing would delete the charges of those not in this "
+                     "input (a linked account's own CUR over its payer's, an export of some projects or "
+                     "subscriptions of the account): ingest a copy that holds them too",
+                     "the stored charges of those not in this input were removed")):
+                if why is None:
+                    continue
                 if not replace:
-                    raise InputError(None, f"{older}; replacing would put an older copy of the month in place of "
-                                           "the stored one: ingest the current delivery, or pass --replace to "
-                                           "replace the stored period with this input")
+                    raise InputError(None, f"{why}{harm}, or pass --replace to replace the stored period with this "
+                                           "input")
                 if notes is not None:
-                    notes.append(f"--replace: {older}; the stored rows were replaced by it")
-            narrower = _fewer_sub_accounts(key, (recency or {}).get(key))
-            if narrower is not None:
-                if not replace:
-                    raise InputError(None, f"{narrower}: replacing would delete the charges of those not in this "
-                                           "input (a linked account's "
-                                           "own CUR over its payer's, an export of some projects or subscriptions "
-                                           "of the account): ingest a copy that holds them too, or pass --replace "
-                                           "to replace the stored period with this input")
-                if notes is not None:
-                    notes.append(f"--replace: {narrower}; the stored charges of those not in this input were "
-                                 "removed")
+                    notes.append(f"--replace: {why}; {note}")
             replaced_keys.append(key)
             if shared_days != stored_days and notes is not None:
                 notes.append(f"--replace: billing period {key} held usage days {old_first}..{old_last}; "

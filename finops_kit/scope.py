@@ -403,12 +403,13 @@ def attribution_settings(cfg: Mapping[str, Any]) -> tuple[Any, Any]:
     from .tagging import TagPolicy
 
     where = config_file(cfg) or "config"
-    allocation = Allocation.from_dict(section(cfg, "allocation", {}), where)
+    alloc_raw = section(cfg, "allocation", {})
+    allocation = Allocation.from_dict(alloc_raw, where)
     raw = section(cfg, "tag_policy", {})
     if isinstance(raw, dict) and not raw.get("keys"):
         raw = {**raw, "keys": {allocation.key: {}}}
     policy = TagPolicy.from_dict(raw, where)
-    explicit = isinstance(section(cfg, "allocation", {}), dict) and "key" in section(cfg, "allocation", {})
+    explicit = isinstance(alloc_raw, dict) and "key" in alloc_raw
     if explicit and allocation.key not in policy.keys:
         raise ConfigError(f"{where}: allocation.key: {allocation.key!r} is not a tag_policy key "
                           f"(expected one of {', '.join(policy.keys)})")
