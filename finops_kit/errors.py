@@ -6,11 +6,28 @@ import re
 
 #: ``scheme://user:password@`` or ``scheme://token@`` in a URL (an S3 endpoint, a database URL)
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+#: What every such URL contains from its ``://`` on: a literal start, so it is found by a fast substring search
+_USERINFO_TAIL = re.compile(r"://[^/\s@]+@")
 
 
 def strip_credentials(text: str, mask: str = "***") -> str:
-    """``text`` with the user-info part of every URL replaced by ``mask``: error lines end up in scheduler logs."""
-    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{mask}@", text)
+    """``text`` with the user-info part of every URL replaced by ``mask``: error lines end up in scheduler logs,
+    report pages in mail.
+
+    Exactly ``_URL_USERINFO.sub``, 40x faster on a report page (1.7 MB, mostly the inlined Vega bundle: 46 ->
+    1 ms): that pattern starts with a character class, so the regex engine tries it at every letter of the page.
+    Here only the few ``://...@`` tails are found first, and the pattern is searched from the end of the previous
+    tail to the end of this one -- a span with no other ``://`` in it, and the engine still sees the real text
+    before the span, so word boundaries are judged as on the whole text."""
+    out: list[str] = []
+    last = lo = 0
+    for tail in _USERINFO_TAIL.finditer(text):
+        m = _URL_USERINFO.search(text, lo, tail.end())
+        lo = tail.end()
+        if m is not None:
+            out += (text[last:m.start()], m.group(1), mask, "@")
+            last = m.end()
+    return "".join([*out, text[last:]]) if out else text
 
 
 class FinopsError(Exception):
