@@ -588,7 +588,9 @@ class Runner:
         if code not in self._exporters:
             prompts = code == "shown"  # In [n]: / Out[n]: only belong next to visible code
             self._exporters[code] = report_exporter_class()(
-                template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATE_DIR)], embed_images=True, optimistic_validation=True,
+                template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATE_DIR)], embed_images=True,
+                # the notebook is validated once after the preprocessors, not after each of them (12 per page)
+                optimistic_validation=True,
                 exclude_input=code == "hidden", exclude_input_prompt=not prompts, exclude_output_prompt=not prompts)
         return self._exporters[code]
 
