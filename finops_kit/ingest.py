@@ -984,6 +984,11 @@ class Recency:
     #: the same usage days but fewer sub-accounts is a narrower export, not a newer one, and replacing with it
     #: would delete the others' money.
     missing_sub_accounts: str | None = None
+    #: "part(s) R-1.csv of the delivery in folder F and this input only R-2.csv" when the stored rows came from
+    #: numbered parts of one delivery folder (:attr:`Source.delivered_in_parts`) and this input holds some other
+    #: part of that folder but not them: parts hold different charges of the same days, so an input that covers
+    #: every stored day is another part, not a newer copy, and replacing with it would delete the stored parts
+    other_parts: str | None = None
 
 
 def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], this_call: list[str]
@@ -1011,8 +1016,14 @@ def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], th
         f"SELECT DISTINCT x_SourceKey, x_SourceFile FROM {FOCUS_TABLE} WHERE x_IngestId = ? "
         "AND x_SourceKey IN (SELECT unnest(?)) ORDER BY ALL", [ingest_id, list(superseded)]).fetchall() \
         if superseded else []
+    parts = [f for f, cls in registry().items() if cls.delivered_in_parts]
+    files = con.execute(
+        f"""SELECT DISTINCT x_SourceKey, x_IngestId = ?, x_SourceFile FROM {FOCUS_TABLE}
+            WHERE x_SourceKey IN (SELECT unnest(?)) AND x_SourceFormat IN (SELECT unnest(?))
+              AND (x_IngestId = ? OR x_IngestId NOT IN (SELECT unnest(?))) AND x_SourceFile IS NOT NULL
+            ORDER BY ALL""", [ingest_id, keys, parts, ingest_id, this_call]).fetchall() if parts else []
     return recency_of(keys, stored, new, superseded, input_files, _missing_sub_accounts(con, ingest_id, keys,
-                                                                                        this_call))
+                                                                                        this_call), files)
 
 
 def _assembly(path: str) -> str:
@@ -1035,12 +1046,45 @@ def superseded_assemblies(logged: list[tuple[str, str | None]]) -> dict[str, dic
     return superseded
 
 
+#: A numbered part of a delivery: ``<report>-<n><extensions>`` (``helix-cur-1.csv.gz``, ``acme-00002.snappy.parquet``)
+_PART = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[^-]+)$")
+
+
+def missing_parts_text(files: list[tuple[bool, str]]) -> str | None:
+    """``"part(s) A of the delivery in F and this input only B"`` (see :attr:`Recency.other_parts`) from one key's
+    ``(is this input's, file)`` pairs, or None when no stored part is missing from a delivery folder this input
+    draws parts from. Parts are siblings when folder, name before ``-<n>`` and extensions are the same."""
+    def group(f: str) -> tuple[str, str, str] | None:
+        path = PurePosixPath(str(f).replace("\\", "/"))
+        m = _PART.match(path.name)
+        return (str(path.parent), m["stem"], m["ext"]) if m else None
+
+    mine = {f for is_new, f in files if is_new}
+    drawn = {g for g in map(group, mine) if g is not None}
+    lost = sorted(f for is_new, f in files if not is_new and f not in mine and group(f) in drawn)
+    if not lost:
+        return None
+    folder = str(PurePosixPath(str(lost[0]).replace("\\", "/")).parent)
+    kept = sorted(f for f in mine if group(f) == group(lost[0]))
+
+    def names(fs: list[str]) -> str:
+        shown = [PurePosixPath(str(f).replace("\\", "/")).name for f in fs[:3]]
+        return ", ".join(shown) + (f" and {len(fs) - 3} more" if len(fs) > 3 else "")
+
+    return f"part(s) {names(lost)} of the delivery in {folder} and this input only {names(kept)}"
+
+
 def recency_of(keys: list[str], stored: dict[str, tuple], new: dict[str, tuple],
                superseded: dict[str, dict[str, str]], input_files: list[tuple[str, str]],
-               missing: dict[str, str]) -> dict[str, Recency]:
+               missing: dict[str, str], files: list[tuple[str, bool, str]] | None = None) -> dict[str, Recency]:
     """:class:`Recency` per key from the facts either engine gathers: ``stored`` / ``new`` ``{key: (an InvoiceId,
     a file)}`` of the stored rows and of this input, ``superseded`` (:func:`superseded_assemblies`), this input's
-    ``(key, file)`` pairs of the keys in ``superseded``, and ``missing`` (:func:`missing_sub_accounts_text`)."""
+    ``(key, file)`` pairs of the keys in ``superseded``, ``missing`` (:func:`missing_sub_accounts_text`) and
+    ``files``: ``(key, is this input's, file)`` of the keys whose format is delivered in parts
+    (:func:`missing_parts_text`)."""
+    per_key: dict[str, list[tuple[bool, str]]] = {}
+    for key, is_new, f in files or []:
+        per_key.setdefault(key, []).append((bool(is_new), f))
     input_assemblies: dict[str, list[tuple[str, str]]] = {}
     for key, f in sorted(input_files):
         input_assemblies.setdefault(key, []).append((_assembly(f), f))
@@ -1049,7 +1093,8 @@ def recency_of(keys: list[str], stored: dict[str, tuple], new: dict[str, tuple],
         stale = next((f"{f} is assembly {asm}, {superseded[key][asm]}" for asm, f in input_assemblies.get(key, [])
                       if asm in superseded.get(key, {})), None)
         out[key] = Recency(*stored.get(key, (None, None)), *new.get(key, (None, None)), superseded=stale,
-                           missing_sub_accounts=missing.get(key))
+                           missing_sub_accounts=missing.get(key),
+                           other_parts=missing_parts_text(per_key[key]) if key in per_key else None)
     return out
 
 
@@ -1120,7 +1165,10 @@ def replacement_decision(coverage: list[tuple], replace: bool = False, notes: li
                     (_fewer_sub_accounts(key, evidence), ": replacing would delete the charges of those not in this "
                      "input (a linked account's own CUR over its payer's, an export of some projects or "
                      "subscriptions of the account): ingest a copy that holds them too",
-                     "the stored charges of those not in this input were removed")):
+                     "the stored charges of those not in this input were removed"),
+                    (_other_parts(key, evidence), "; parts of one delivery hold different charges of the same days, "
+                     "so replacing would delete the stored parts: ingest every part in one call (the folder, or "
+                     "all its files)", "the stored parts were replaced by it")):
                 if why is None:
                     continue
                 if not replace:
@@ -1150,6 +1198,13 @@ def _fewer_sub_accounts(key: str, r: Recency | None) -> str | None:
     if r is None or not r.missing_sub_accounts:
         return None
     return f"billing period {key}: the warehouse holds {r.missing_sub_accounts} ({r.new_file or 'no file'})"
+
+
+def _other_parts(key: str, r: Recency | None) -> str | None:
+    """Why this input is another part of the stored delivery, not a copy of it (None: it is not known to be)."""
+    if r is None or not r.other_parts:
+        return None
+    return f"billing period {key}: the warehouse holds {r.other_parts}"
 
 
 def _older_copy(key: str, r: Recency | None) -> str | None:
@@ -1186,4 +1241,4 @@ def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) ->
 
 
 __all__ = ["IngestResult", "Recency", "ingest", "detect_format", "plan_inputs", "replacement_decision",
-           "recency_of", "superseded_assemblies", "missing_sub_accounts_text"]
+           "recency_of", "superseded_assemblies", "missing_sub_accounts_text", "missing_parts_text"]

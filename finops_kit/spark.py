@@ -708,7 +708,7 @@ def _recency(stored: DataFrame, new: DataFrame, keys: list[str], root: Path) -> 
     import duckdb
     from pyspark.sql import functions as F
 
-    from .ingest import missing_sub_accounts_text, recency_of, superseded_assemblies
+    from .ingest import missing_sub_accounts_text, recency_of, registry, superseded_assemblies
 
     if not keys:
         return {}
@@ -757,7 +757,14 @@ def _recency(stored: DataFrame, new: DataFrame, keys: list[str], root: Path) -> 
             missing[key] = missing_sub_accounts_text(
                 sorted({s for p in parts for s in p[6]}), sum(p[1] for p in parts), [(p[0], p[2]) for p in parts],
                 file, sub_type, provider, sorted(kept[key]))
-    return recency_of(keys, facts["stored"], facts["new"], superseded, input_files, missing)
+    # the files of formats delivered in numbered parts (ingest.missing_parts_text), as the DuckDB ingest lists them
+    parts = [name for name, cls in registry().items() if cls.delivered_in_parts]
+    in_parts = wanted & F.col("x_SourceFormat").isin(parts) & F.col("x_SourceFile").isNotNull()
+    files = [(key, bool(is_new), f) for key, is_new, f in (
+        stored.where(in_parts).select("x_SourceKey", F.lit(False).alias("n"), "x_SourceFile")
+        .unionByName(new.where(in_parts).select("x_SourceKey", F.lit(True).alias("n"), "x_SourceFile"))
+        .distinct().collect())] if parts else []
+    return recency_of(keys, facts["stored"], facts["new"], superseded, input_files, missing, sorted(files))
 
 
 def reconcile_written(spark: SparkSession, focus_dir: Path, run_id: str, metas: list[dict]) -> list[dict]:

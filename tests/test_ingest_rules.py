@@ -256,6 +256,39 @@ def test_aws_line_items_repeated_across_files_by_identity(tmp_path, warehouse, c
             r"identity/LineItemId and identity/TimeInterval of charges in .*april-1-full\.parquet but different values")
 
 
+def test_parts_of_one_aws_delivery_ingested_one_by_one_are_refused(tmp_path, warehouse, capsys):
+    """``<report>-00001`` and ``-00002`` in one folder are parts of one delivery: different charges of the same
+    days. Ingested one call each, the second covered every stored day and replaced the first, exit 0, reconcile
+    ok, with half the month gone (review: 2025-01 billed 389 -> 229). Each part alone is now refused while a
+    stored sibling part is not in the input; both in one call are the month; ``--replace`` still forces it."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(_cur2_month("2026-04"))
+    folder = tmp_path / "acme-ai-cur2" / "data" / "BILLING_PERIOD=2026-04"
+    folder.mkdir(parents=True)
+    even = [i for i in range(table.num_rows) if i % 2 == 0]  # interleaved: both parts hold every usage day
+    odd = [i for i in range(table.num_rows) if i % 2 == 1]
+    part1, part2 = folder / "acme-ai-cur2-00001.snappy.parquet", folder / "acme-ai-cur2-00002.snappy.parquet"
+    pq.write_table(table.take(even), part1)
+    pq.write_table(table.take(odd), part2)
+    assert run([str(part1)], warehouse, capsys)[0] == 0
+    part1_alone = totals(warehouse)
+    refused([str(part2)], warehouse, capsys, r"billing period aws\|111122223333\|2026-04: the warehouse holds part\(s\) "
+            r"acme-ai-cur2-00001\.snappy\.parquet of the delivery in .*BILLING_PERIOD=2026-04 and this input "
+            r"only acme-ai-cur2-00002\.snappy\.parquet.*ingest every part in one call")
+    code, _, err = run([str(part1), str(part2)], warehouse, capsys)  # the whole delivery: replaces part 1
+    assert code == 0, err
+    _, billed, amortized = totals(warehouse)
+    assert close(billed, planted("aws-cur2", "2026-04")[0]) and close(amortized, planted("aws-cur2", "2026-04")[1])
+    assert reconcile_ok(warehouse, capsys)
+    refused([str(part1)], warehouse, capsys, r"holds part\(s\) acme-ai-cur2-00002\.snappy\.parquet")
+    code, out, err = run([str(part1), "--replace"], warehouse, capsys)
+    assert code == 0, err
+    assert "note: --replace: billing period aws|111122223333|2026-04: the warehouse holds part(s) acme-ai-cur2-00002" in err
+    assert "the stored parts were replaced by it" in err and "replaced 1,806 earlier rows" in out
+    assert totals(warehouse) == part1_alone  # forced: what part 1 alone holds
+
+
 def test_actual_and_amortized_azure_exports_are_not_repeats(warehouse, capsys):
     """The same charge is in both Azure datasets by design: the row key includes the dataset."""
     code, _, err = run([str(SAMPLES / "azure")], warehouse, capsys)

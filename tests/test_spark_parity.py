@@ -485,8 +485,24 @@ def _member_over_payer(tmp_path: Path) -> tuple[list[list[str]], list[str], str]
             rf"billing period aws\|\d+\|2026-10: the warehouse holds .*{others[0]}.* and this input only {member}")
 
 
+def _another_part(tmp_path: Path) -> tuple[list[list[str]], list[str], str]:
+    """Part 1 of a CUR 2.0 period folder, then part 2 alone: the same days, other charges of one delivery."""
+    import pyarrow.parquet as pq
+
+    from tests.test_ingest_rules import _cur2_month
+
+    table = pq.read_table(_cur2_month("2026-04"))
+    folder = tmp_path / "acme-ai-cur2" / "data" / "BILLING_PERIOD=2026-04"
+    folder.mkdir(parents=True)
+    parts = [folder / f"acme-ai-cur2-0000{i}.snappy.parquet" for i in (1, 2)]
+    for i, part in enumerate(parts):
+        pq.write_table(table.take(list(range(i, table.num_rows, 2))), part)
+    return ([[str(parts[0])]], [str(parts[1])],
+            r"billing period aws\|111122223333\|2026-04: the warehouse holds part\(s\) acme-ai-cur2-00001")
+
+
 EVIDENCE = {"superseded-assembly": _superseded_copy, "estimate-over-invoiced": _estimate_over_invoiced,
-            "member-account-cur": _member_over_payer}
+            "member-account-cur": _member_over_payer, "another-part": _another_part}
 
 
 def _both_engines(args: list[str], wh: Path, ds: Path, capsys) -> list[tuple[int, str]]:

@@ -541,6 +541,7 @@ class CurSourceBase(Source):
     """What legacy CUR and CUR 2.0 share: column resolution, staging with types, diagnosis and pass-through."""
 
     provider_name = "AWS"
+    delivered_in_parts = True  # <report>-<n>.csv.gz / <report>-0000n.snappy.parquet of one assembly or period folder
 
     flavour_default = "legacy"
 

@@ -435,6 +435,10 @@ class Source:
     provider_name: ClassVar[str | None] = None
     #: how a row's replacement key starts (the rest is billing account and billing period)
     key_family: ClassVar[str] = ""
+    #: the format's deliveries split a month into numbered parts of one folder (``<report>-<n>.<ext>``): files that
+    #: hold different charges of the same days, so one part must not replace another (see the ingest's
+    #: replacement rule, :func:`finops_kit.ingest.missing_parts_text`)
+    delivered_in_parts: ClassVar[bool] = False
     #: formats of a FOCUS dataset other than Cost and Usage (1.3 Contract Commitment) load into this table with
     #: :meth:`load_dataset` instead of mapping to FOCUS rows
     dataset_table: ClassVar[str | None] = None
