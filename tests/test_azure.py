@@ -136,6 +136,9 @@ def test_header_variants_map_to_one_name():
     assert canonical_header("Abonnement-GUID (SubscriptionGuid)") == "SubscriptionId"
     assert canonical_header("costInBillingCurrency") == "Cost"
     assert canonical_header("PreTaxCost") == "Cost"
+    # MCA pricing->billing rate: export column, and the Consumption API's modern usage detail spelling
+    assert canonical_header("exchangeRatePricingToBilling") == "ExchangeRatePricingToBilling"
+    assert canonical_header("exchangeRate") == "ExchangeRatePricingToBilling"
     assert canonical_header("Maßeinheit (UnitOfMeasure)") == "UnitOfMeasure"
     assert canonical_header("no such header") is None
 
@@ -251,3 +254,64 @@ def test_service_table_pairs_are_focus_and_quantum_is_quantum_compute():
     assert rows and all(pairs.get(r["ServiceSubcategory"]) == r["ServiceCategory"] for r in rows)
     quantum = [r for r in rows if r["ServiceName"] == "Azure Quantum"]
     assert quantum and {r["ServiceSubcategory"] for r in quantum} == {"Quantum Compute"}
+
+
+MCA_HEADER = ("billingProfileId,date,subscriptionId,meterCategory,meterId,chargeType,pricingModel,unitOfMeasure,"
+              "quantity,unitPrice,payGPrice,costInBillingCurrency,costInPricingCurrency,billingCurrency,"
+              "pricingCurrency,exchangeRatePricingToBilling")
+
+
+def _mca_rows(con) -> dict[str, tuple]:
+    return {r[0]: r[1:] for r in con.execute(
+        "SELECT SubAccountId, BillingCurrency, PricingCurrency, BilledCost, EffectiveCost, ListCost, ContractedCost, "
+        "ListUnitPrice, ContractedUnitPrice, PricingCurrencyListUnitPrice, PricingCurrencyContractedUnitPrice "
+        "FROM focus").fetchall()}
+
+
+def test_mca_costs_from_prices_are_converted_to_the_billing_currency(tmp_path):
+    """MCA billed in EUR, priced in USD: unitPrice/payGPrice are USD, costInBillingCurrency EUR. FOCUS 1.2: every cost
+    and ListUnitPrice/ContractedUnitPrice are in BillingCurrency (x exchangeRatePricingToBilling), the file's own
+    prices go to PricingCurrencyListUnitPrice/ContractedUnitPrice, PricingCurrency is the file's. Without a rate the
+    USD product is not passed off as EUR: the cost is NULL, or paygCostInBillingCurrency when the file has it."""
+    p = _write(tmp_path, "mca.csv", MCA_HEADER + "\n"
+               "bp-1,10/05/2026,sub-rate,Storage,m-1,Usage,OnDemand,1 Hour,100,1.0,1.2,90,100,EUR,USD,0.9\n"
+               "bp-1,10/05/2026,sub-norate,Storage,m-1,Usage,OnDemand,1 Hour,10,1.0,1.2,9,10,EUR,usd,\n")
+    con = fk.connect(":memory:")
+    res = ingest([str(p)], con=con, progress=False)
+    assert res.reconciliation and all(r["ok"] for r in res.reconciliation)
+    got = _mca_rows(con)
+    D = Decimal
+    assert got["sub-rate"] == ("EUR", "USD", D(90), D(90), D(108), D(90), D("1.08"), D("0.9"), D("1.2"), D(1))
+    # no rate: the EUR costs from USD prices are unknown (NULL, reported by the quality check), the prices stay
+    assert got["sub-norate"][:6] == ("EUR", "USD", D(9), D(9), None, None)
+    assert got["sub-norate"][8:] == (D("1.2"), D(1))
+    # the costs agree with the prices in the billing currency: no price-vs-cost finding on the converted row
+    assert con.execute("SELECT count(*) FROM data_quality WHERE rule LIKE '%_cost_vs_price'").fetchone()[0] == 0
+
+    # paygCostInBillingCurrency is already in EUR: ListCost with or without the rate; ContractedCost needs it
+    p2 = _write(tmp_path, "mca_payg.csv", MCA_HEADER + ",paygCostInBillingCurrency\n"
+                "bp-2,10/05/2026,sub-norate,Storage,m-1,Usage,OnDemand,1 Hour,10,1.0,1.2,9,10,EUR,USD,,10.8\n")
+    con = fk.connect(":memory:")
+    ingest([str(p2)], con=con, progress=False)
+    assert _mca_rows(con)["sub-norate"][4:6] == (D("10.8"), None)
+
+
+def test_single_currency_mca_and_ea_costs_unchanged(tmp_path):
+    """Pricing = billing currency (the common case): costs are price x quantity as before, with or without a rate,
+    and a file without pricingCurrency (EA) is priced in its billing currency."""
+    p = _write(tmp_path, "mca_usd.csv", MCA_HEADER + "\n"
+               "bp-1,10/05/2026,sub-rate,Storage,m-1,Usage,OnDemand,1 Hour,100,1.0,1.2,95,95,USD,USD,1.0\n"
+               "bp-1,10/05/2026,sub-norate,Storage,m-1,Usage,OnDemand,1 Hour,10,1.0,1.2,9.5,9.5,USD,USD,\n")
+    ea = _write(tmp_path, "ea.csv", "SubscriptionId,Date,MeterCategory,MeterId,ChargeType,PricingModel,Quantity,"
+                "UnitPrice,PayGPrice,Cost,BillingCurrency\n"
+                "sub-ea,10/05/2026,Storage,m-1,Usage,OnDemand,10,1.0,1.2,9.5,CAD\n")
+    D = Decimal
+    for f, expected in ((p, {"sub-rate": ("USD", "USD", D(95), D(95), D(120), D(100), D("1.2"), D(1), D("1.2"), D(1)),
+                             "sub-norate": ("USD", "USD", D("9.5"), D("9.5"), D(12), D(10), D("1.2"), D(1), D("1.2"),
+                                            D(1))}),
+                        (ea, {"sub-ea": ("CAD", "CAD", D("9.5"), D("9.5"), D(12), D(10), D("1.2"), D(1), D("1.2"),
+                                         D(1))})):
+        con = fk.connect(":memory:")
+        res = ingest([str(f)], con=con, progress=False)
+        assert all(r["ok"] for r in res.reconciliation)
+        assert _mca_rows(con) == expected, f.name

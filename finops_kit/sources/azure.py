@@ -27,7 +27,12 @@ Actual vs amortized (Microsoft: "all amortized rows + only Purchase/Refund commi
 * Re-exports of the same scope and period replace earlier data: ``x_SourceKey = azure|scope|YYYY-MM``.
 
 Currency: ``BillingCurrency`` (or its aliases) per row; a file without any currency column is an error unless
-``currency.assume_source_currency`` is set in ``finops.yaml`` (never a silent guess).
+``currency.assume_source_currency`` is set in ``finops.yaml`` (never a silent guess). MCA exports price in
+``PricingCurrency`` (``UnitPrice``/``PayGPrice``, e.g. USD) and bill in ``BillingCurrency`` (e.g. EUR), with
+``ExchangeRatePricingToBilling``: FOCUS 1.2 keeps every cost and ListUnitPrice/ContractedUnitPrice in the billing
+currency, so prices are converted with that rate, and the file's own prices are PricingCurrencyListUnitPrice/
+PricingCurrencyContractedUnitPrice. A file without ``PricingCurrency`` (EA, pay-as-you-go) prices in its billing
+currency.
 """
 
 from __future__ import annotations
@@ -152,7 +157,7 @@ class AzureCostSource(Source):
     description = "Azure Cost Management export (EA, MCA, pay-as-you-go; actual and/or amortized; any header variant)"
     signature = ("Date|UsageDateTime", "Cost|CostInBillingCurrency|PreTaxCost", "MeterCategory|MeterId|ConsumedService")
     required_columns = ("Date", "Cost")
-    numeric_columns = ("Cost", "Quantity", "PayGPrice", "UnitPrice", "PayGCost")
+    numeric_columns = ("Cost", "Quantity", "PayGPrice", "UnitPrice", "PayGCost", "ExchangeRatePricingToBilling")
     timestamp_columns = ("Date",)
     key_family = "azure"
 
@@ -271,6 +276,10 @@ rows AS (
         ratio = (f"CASE WHEN {info} <> '' AND json_valid({info_json}) THEN TRY_CAST(json_extract_string({info_json}, "
                  f"'$.RINormalizationRatio') AS DECIMAL(18,6)) END")
         money = lambda e: f"CAST(trim({e}) AS {MONEY})"  # noqa: E731
+        # a cost from a unit price (pricing currency) in the billing currency: price x quantity x _fx; without a
+        # price or quantity the row's own billed cost, as for any source without prices
+        from_price = lambda price: (f"CASE WHEN {money(price)} * {money('Quantity')} IS NULL THEN _billed "  # noqa: E731
+                                    f"ELSE CAST({money(price)} * {money('Quantity')} AS {MONEY}) * _fx END")
         return f"""
 WITH {self._rows_cte(staged)},
 sp AS (SELECT _scope, _period, bool_or(_role = 'actual') AND bool_or(_role = 'amortized') AS _paired
@@ -311,8 +320,20 @@ by_consumed AS (SELECT consumed,
                 FROM svc WHERE consumed IS NOT NULL GROUP BY consumed),
 typed AS (
   SELECT allrows.*,
-    nullif(regexp_extract(lower(coalesce(ResourceId, '')), '/providers/([^/]+/[^/]+)', 1), '') AS _rtype
+    nullif(regexp_extract(lower(coalesce(ResourceId, '')), '/providers/([^/]+/[^/]+)', 1), '') AS _rtype,
+    upper(nullif(trim(PricingCurrency), '')) AS _pricing_currency
   FROM allrows
+),
+-- _fx: billing-currency units per pricing-currency unit. 1 when the prices are in the billing currency (no
+-- PricingCurrency: EA and pay-as-you-go; or the same code), else ExchangeRatePricingToBilling. When that rate is
+-- missing the converted costs and prices are NULL (unknown, reported by the quality check), never the unconverted
+-- figure under the billing currency's code; ListCost then still comes from PaygCostInBillingCurrency when the file
+-- has it. (Cost / CostInPricingCurrency is no exact rate: both are rounded, and 0 on covered usage.)
+priced AS (
+  SELECT typed.*,
+    CASE WHEN coalesce(_pricing_currency, upper(trim(BillingCurrency))) = upper(trim(BillingCurrency)) THEN 1
+         ELSE {money('ExchangeRatePricingToBilling')} END AS _fx
+  FROM typed
 )
 SELECT
   {sql_str(self.provider_name)} AS ProviderName,
@@ -339,10 +360,13 @@ SELECT
   coalesce(ProductName, MeterName, MeterCategory) AS ChargeDescription,
   _billed AS BilledCost,
   _effective AS EffectiveCost,
-  coalesce({money('PayGCost')}, {money('PayGPrice')} * {money('Quantity')}, _billed) AS ListCost,
-  coalesce({money('UnitPrice')} * {money('Quantity')}, _billed) AS ContractedCost,
-  {money('PayGPrice')} AS ListUnitPrice,
-  {money('UnitPrice')} AS ContractedUnitPrice,
+  coalesce({money('PayGCost')}, {from_price('PayGPrice')}) AS ListCost,
+  {from_price('UnitPrice')} AS ContractedCost,
+  {money('PayGPrice')} * _fx AS ListUnitPrice,
+  {money('UnitPrice')} * _fx AS ContractedUnitPrice,
+  _pricing_currency AS PricingCurrency,
+  {money('PayGPrice')} AS PricingCurrencyListUnitPrice,
+  {money('UnitPrice')} AS PricingCurrencyContractedUnitPrice,
   {money('Quantity')} AS ConsumedQuantity,
   UnitOfMeasure AS ConsumedUnit,
   {money('Quantity')} AS PricingQuantity,
@@ -399,9 +423,9 @@ SELECT
   InvoiceSectionName AS x_InvoiceSectionName,
   _file AS x_SourceFile,
   concat_ws('|', 'azure', _scope, strftime(_period, '%Y-%m')) AS x_SourceKey
-FROM typed
-LEFT JOIN by_type bt ON bt.rtype = typed._rtype
-LEFT JOIN by_consumed bc ON bc.consumed = lower(trim(typed.ConsumedService))
+FROM priced
+LEFT JOIN by_type bt ON bt.rtype = priced._rtype
+LEFT JOIN by_consumed bc ON bc.consumed = lower(trim(priced.ConsumedService))
 """
 
     def source_totals_sql(self, staged: StagedSource) -> str:
@@ -449,7 +473,7 @@ GROUP BY ALL
             ("Tags", f"trim(coalesce(Tags, '')) NOT IN ('', '{{}}') AND NOT CASE WHEN json_valid({tj}) THEN "
              f"json_type({tj}) = 'OBJECT' ELSE false END", "a JSON object of tags (with or without the outer braces)"),
         ] + [(c, f"{ident(c)} IS NOT NULL AND TRY_CAST(trim({ident(c)}) AS DECIMAL(38,12)) IS NULL", "a number")
-             for c in ("Quantity", "PayGPrice", "UnitPrice", "PayGCost")]
+             for c in ("Quantity", "PayGPrice", "UnitPrice", "PayGCost", "ExchangeRatePricingToBilling")]
         for column, where, expected in checks:
             bad = first_row(con, f"SELECT _file, _row, {ident(column)} FROM {staged.view} WHERE {where} LIMIT 1")
             if bad:
