@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
+import json
 import math
 import os
 import re
@@ -573,7 +575,7 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
     return frame_over(con, rows, f"""
         WITH st AS (
           SELECT provider, {grp} AS grp, storage_class, month, {total("gb_month")} AS gb, sum(cost) AS cost,
-                 bool_and(closed) AS closed
+                 bool_and(closed) AS closed, list(DISTINCT bucket ORDER BY bucket) AS buckets
           FROM rel WHERE charge_kind = 'storage' AND gb_month IS NOT NULL GROUP BY ALL
         ), last AS (
           -- size from the latest closed billing period: an open month's GB-months cover only the days billed so
@@ -582,8 +584,8 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
                  max(month) AS last_month, min(month) AS first_month, count(DISTINCT month) AS months
           FROM st GROUP BY ALL
         ), cur AS (
-          SELECT st.provider, st.grp, st.storage_class, st.gb, st.cost, last.last_month, last.first_month,
-                 last.months,
+          SELECT st.provider, st.grp, st.storage_class, st.gb, st.cost, st.buckets, last.last_month,
+                 last.first_month, last.months,
                  (SELECT sum(p.gb) FROM st p WHERE p.provider = st.provider AND p.grp = st.grp
                     AND p.storage_class = st.storage_class
                     AND p.month = last.size_month - INTERVAL 1 MONTH) AS gb_prev
@@ -653,6 +655,8 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
 
     Returns one row per candidate with ``recommended`` True for the best eligible one of each group when its
     saving is at least ``min_saving``; sorted by monthly saving, largest first. ``attrs['price_as_of']`` is the price date.
+    ``buckets`` names the buckets (containers) holding the group's current class in the sized month: the buckets a
+    lifecycle configuration for the row goes on (:func:`lifecycle_configurations`).
     """
     if group_by not in GROUPS:
         raise ConfigError(f"group_by {group_by!r}: expected one of {list(GROUPS)}")
@@ -695,6 +699,8 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
             life, basis, estimate = span_days, "seen in the bill (lower bound)", False
         gb_prev = _d(round(float(s.gb_prev), 6)) if s.gb_prev is not None and s.gb_prev == s.gb_prev else gb
         objects = gb * KB_PER_GB / kb
+        # the buckets holding this class of the group (one bucket when grouped by bucket): where a rule goes
+        buckets = tuple(sorted({str(b) for b in (s.buckets if s.buckets is not None else ())}))
         # the effective $/GB-month the bill shows for this class in the last month (storage rows only)
         bill_rate = (_d(round(float(s.cost), 6)) / gb if s.cost is not None and s.cost == s.cost and s.cost > 0
                      and gb > 0 and cur.price_per_gb_month > 0 else None)
@@ -758,7 +764,8 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
                 warnings.append(f"access {float(access):.3g}/month is above the break-even {float(a_star):.3g}: "
                                 "retrievals would cost more than the storage saves")
             out.append({
-                "provider": s.provider, "group": s.grp, "current_class": s.storage_class, "target_class": cls,
+                "provider": s.provider, "group": s.grp, "buckets": buckets,
+                "current_class": s.storage_class, "target_class": cls,
                 "api_class": tgt.api_class, "gb": float(gb), "objects": int(objects), "access": float(access),
                 "access_source": access_source, "lifetime_days": int(life), "lifetime_basis": basis,
                 "transition_after_days": days_after, "moved_share": float(share),
@@ -770,7 +777,7 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
                 "warning": "; ".join(warnings), "eligible": eligible, "price_as_of": tgt.as_of,
                 "unverified_prices": ", ".join(c for c in (s.storage_class, cls) if table.unverified(prov, c)),
             })
-    cols = ["provider", "group", "current_class", "target_class", "api_class", "gb", "objects", "access",
+    cols = ["provider", "group", "buckets", "current_class", "target_class", "api_class", "gb", "objects", "access",
             "access_source", "lifetime_days", "lifetime_basis", "transition_after_days", "moved_share",
             "break_even_access", "current_monthly_cost", "new_monthly_cost", "monthly_saving", "one_time_cost",
             "payback_months", "min_days", "min_object_kb", "warning", "eligible", "price_as_of", "unverified_prices"]
@@ -841,6 +848,33 @@ def savings_chart(recs: pd.DataFrame, title: str = "Monthly saving of the top re
 # S3 lifecycle configuration
 
 S3_LIFECYCLE_CLASSES = {"STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"}
+#: S3's limit on a lifecycle rule ID.
+MAX_RULE_ID = 255
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _rule_id(readable: str, suffix: str = "") -> str:
+    """A rule ID of at most :data:`MAX_RULE_ID` characters: ``readable`` (plus ``-suffix``), or, when too long, its
+    first characters and ``-`` and 8 hex digits of its hash (two long IDs differing past the cut stay distinct)."""
+    text = f"{readable}-{suffix}" if suffix else readable
+    if len(text) <= MAX_RULE_ID:
+        return text
+    tail = f"-{_digest(readable)}" + (f"-{suffix}" if suffix else "")
+    return readable[:MAX_RULE_ID - len(tail)] + tail
+
+
+def _add_rule(rules: list[dict[str, Any]], rule: dict[str, Any]) -> None:
+    """Append ``rule`` to one bucket's ``rules`` unless the same rule is there already; an ID taken by a different
+    rule gets ``-`` and 8 hex digits of the rule's content (deterministic, whatever the order)."""
+    body = {k: v for k, v in rule.items() if k != "ID"}
+    if any({k: v for k, v in r.items() if k != "ID"} == body for r in rules):
+        return  # e.g. the Standard and the Standard-IA data of one bucket, both to Glacier IR after 30 days
+    if rule["ID"] in {r["ID"] for r in rules}:
+        rule = {**rule, "ID": _rule_id(rule["ID"], _digest(json.dumps(body, sort_keys=True, default=str)))}
+    rules.append(rule)
 
 
 def lifecycle_rule(target_api_class: str, days: int, *, min_object_bytes: int = 0, tag: tuple[str, str] | None = None,
@@ -864,8 +898,8 @@ def lifecycle_rule(target_api_class: str, days: int, *, min_object_bytes: int = 
     else:
         flt = {"Prefix": ""}
     rule: dict[str, Any] = {
-        "ID": f"finops-kit-{target_api_class.lower().replace('_', '-')}-after-{days}d"
-              + (f"-{re.sub(r'[^A-Za-z0-9-]', '-', tag[1])}" if tag else ""),
+        "ID": _rule_id(f"finops-kit-{target_api_class.lower().replace('_', '-')}-after-{days}d"
+                       + (f"-{re.sub(r'[^A-Za-z0-9-]', '-', tag[1])}" if tag else "")),
         "Status": "Enabled", "Filter": flt,
         "Transitions": [{"Days": int(days), "StorageClass": target_api_class}],
     }
@@ -875,11 +909,20 @@ def lifecycle_rule(target_api_class: str, days: int, *, min_object_bytes: int = 
 
 
 def lifecycle_configurations(recs: pd.DataFrame, top: int = 5, team_key: str = "team") -> dict[str, dict[str, Any]]:
-    """S3 lifecycle configurations for the ``top`` recommended AWS transitions.
+    """S3 lifecycle configurations for the ``top`` recommended AWS transitions, one per bucket (the argument of
+    ``put_bucket_lifecycle_configuration --bucket <key>``).
 
-    Bucket groups give one configuration per bucket; tag groups give a rule filtered on the object tag
-    (``team=<group>``) under the key ``"<any bucket holding team=<group> objects>"``. Objects under the
-    target's minimum billable size are excluded with ``ObjectSizeGreaterThan`` (S3's own default since 2024).
+    A configuration belongs to one bucket, so every group gives one configuration per bucket it holds (the
+    ``buckets`` column of :func:`recommend`): a bucket group its own bucket, an account each of its buckets (whole
+    bucket: an account is not an object tag), a team each bucket holding its data with rules filtered on the object
+    tag ``team=<group>`` (``team_key``). A recommendation without a ``buckets`` column (a frame from before it)
+    keeps a placeholder key ``"<bucket holding team=<group> objects>"`` / ``"<each bucket of account <group>>"``.
+    Objects under the target's minimum billable size are excluded with ``ObjectSizeGreaterThan`` (S3's own default
+    since 2024).
+
+    A rule cannot select objects by their current class: two recommendations of one bucket into the same class after
+    the same age (its Standard and its Standard-IA data, both to Glacier IR) are one rule. Rule IDs are unique
+    within each configuration and at most 255 characters (S3's limits), and the same for the same recommendations.
     """
     group_by = recs.attrs.get("group_by", "bucket")
     chosen = recs[recs["recommended"] & (recs["provider"].str.contains("(?i)aws|amazon", regex=True))
@@ -887,13 +930,16 @@ def lifecycle_configurations(recs: pd.DataFrame, top: int = 5, team_key: str = "
     configs: dict[str, dict[str, Any]] = {}
     for r in chosen.itertuples(index=False):
         min_bytes = int(r.min_object_kb * 1024) if r.min_object_kb and r.api_class != "INTELLIGENT_TIERING" else 0
+        tag = (team_key, str(r.group)) if group_by == "team" else None
+        buckets = [str(b) for b in (getattr(r, "buckets", None) or ())]
         if group_by == "bucket":
-            key, tag = str(r.group), None
-        else:
-            key, tag = f"<bucket holding {group_by}={r.group} objects>", (team_key if group_by == "team"
-                                                                         else group_by, str(r.group))
+            buckets = [str(r.group)]
+        elif not buckets:
+            buckets = [f"<bucket holding {team_key}={r.group} objects>" if group_by == "team"
+                       else f"<each bucket of {group_by} {r.group}>"]
         rule = lifecycle_rule(r.api_class, int(r.transition_after_days), min_object_bytes=min_bytes, tag=tag)
-        configs.setdefault(key, {"Rules": []})["Rules"].append(rule)
+        for bucket in buckets:
+            _add_rule(configs.setdefault(bucket, {"Rules": []})["Rules"], rule)
     return configs
 
 

@@ -511,3 +511,66 @@ def test_open_last_month_is_not_a_drop_in_growth_or_sizing(prices):
     assert g.loc[g["kind"] == "projected", "gb"].tolist() == pytest.approx([1331.0])
     recs = st.recommend(con, prices, access_fraction=0.1, avg_object_kb=1024, config=NO_CONFIG)
     assert float(recs["gb"].iloc[0]) == pytest.approx(1210.0)  # the last closed month, not 26/30 of November
+
+
+# ---------------------------------------------------------------------------- lifecycle configurations per bucket
+
+def data_lake():
+    """One AWS account, two nlp buckets: ``nlp-corpora`` (Standard) and ``nlp-ckpt`` (Standard and Standard-IA):
+    the two classes of the account, of the team and of ``nlp-ckpt`` are each recommended into Glacier IR."""
+    acct = dict(SubAccountId="111122223333", SubAccountName="acme-data-lake", tags={"team": "nlp"})
+    return focus_rows([
+        s3("2026-10-15", "USE1-TimedStorage-ByteHrs", 10240, cost=235.52, bucket="nlp-corpora", **acct),
+        s3("2026-10-15", "USE1-TimedStorage-ByteHrs", 4096, cost=94.21, bucket="nlp-ckpt", **acct),
+        s3("2026-10-15", "USE1-TimedStorage-SIA-ByteHrs", 8192, cost=102.40, bucket="nlp-ckpt", **acct)])
+
+
+@pytest.mark.parametrize("group_by", ["bucket", "account", "team"])
+def test_lifecycle_configuration_per_bucket_has_unique_rule_ids(prices, group_by):
+    # S3 Standard and S3 Standard-IA both to Glacier IR after 30 days: one group, two recommendations, and a
+    # lifecycle rule cannot select objects by their current class -- both are the same rule, which S3 (and
+    # validate_lifecycle_configuration) refuses twice under one ID
+    recs = st.recommend(data_lake(), prices, group_by=group_by, access_fraction=0.1, config=NO_CONFIG)
+    best = recs[recs["recommended"]]
+    assert set(best["target_class"]) == {"S3 Glacier Instant Retrieval"}
+    assert len(best) == (3 if group_by == "bucket" else 2)
+    configs = st.lifecycle_configurations(recs, top=5)
+    # a lifecycle configuration belongs to one bucket: keyed by the real bucket names, never by the group
+    assert set(configs) == {"nlp-corpora", "nlp-ckpt"}
+    for bucket, cfg in configs.items():
+        st.validate_lifecycle_configuration(cfg)
+        ids = [r["ID"] for r in cfg["Rules"]]
+        assert len(ids) == len(set(ids)) == 1, (bucket, ids)
+        (rule,) = cfg["Rules"]
+        assert rule["Transitions"] == [{"Days": 30, "StorageClass": "GLACIER_IR"}]
+        if group_by == "team":  # only the team's objects (object tag team=nlp)
+            assert rule["Filter"] == {"And": {"Tags": [{"Key": "team", "Value": "nlp"}],
+                                              "ObjectSizeGreaterThan": 131072}}
+        else:  # a bucket or an account's bucket: every object above the minimum billable size
+            assert rule["Filter"] == {"ObjectSizeGreaterThan": 131072}
+            assert "account" not in rule["ID"] and "acme-data-lake" not in rule["ID"]
+
+
+def test_lifecycle_rule_ids_are_unique_short_and_deterministic(prices):
+    long_team = "nlp-" + "x" * 300
+    a = st.lifecycle_rule("GLACIER_IR", 30, tag=("team", long_team))
+    assert len(a["ID"]) <= 255 and a["ID"].startswith("finops-kit-glacier-ir-after-30d-nlp-xxx")
+    assert a == st.lifecycle_rule("GLACIER_IR", 30, tag=("team", long_team))  # deterministic
+    b = st.lifecycle_rule("GLACIER_IR", 30, tag=("team", long_team + "y"))
+    assert a["ID"] != b["ID"]  # two long values differing past the cut keep distinct IDs
+    # values that read alike once cleaned (nlp.a / nlp_a -> nlp-a) in one bucket's configuration keep distinct IDs
+    # (the attribution consolidates such spellings of one value: two groups of a hand-made frame stand for them)
+    rows = [s3("2026-10-15", "USE1-TimedStorage-ByteHrs", 10240, cost=235.52, bucket="shared",
+               tags={"team": "nlp.a"})]
+    one = st.recommend(focus_rows(rows), prices, group_by="team", access_fraction=0.1, config=NO_CONFIG)
+    one = one[one["recommended"]]
+    assert len(one) == 1
+    recs = st.pd.concat([one, one.assign(group="nlp_a")], ignore_index=True)
+    recs.attrs.update(one.attrs)
+    configs = st.lifecycle_configurations(recs, top=5)
+    assert list(configs) == ["shared"]
+    rules = configs["shared"]["Rules"]
+    assert len(rules) == 2 and rules[0]["ID"] != rules[1]["ID"]
+    assert all(r["ID"].startswith("finops-kit-glacier-ir-after-30d-nlp-a") for r in rules)
+    st.validate_lifecycle_configuration(configs["shared"])
+    assert st.lifecycle_configurations(recs, top=5) == configs
