@@ -13,19 +13,32 @@ cost in the same days it could not attach to a unit, so a falling unit cost cann
    training job ARNs ``training-job/<job name>``);
 3. a runs file (CSV: ``run_id,start,end,resource_ids``; ids separated by ``;`` or spaces; times ISO 8601, UTC
    unless they carry an offset): the listed resources' rows between start and end. A charge period the run covers
-   in part (a daily row of a run that started at 14:00) counts in proportion to the time covered.
+   in part (a daily row of a run that started at 14:00) counts in proportion to the time covered (exact money:
+   truncated to MONEY's 12 decimals). A resource listed twice in one run is one resource; one listed in two runs
+   whose times overlap is refused (one line naming the file, both runs and the resource), not split by a guess.
 
 A run's cost is every row so identified: GPU instances, and its storage and data transfer where the bill lets
 them be attributed (tagged volumes and buckets, listed resources), split by the kit's one storage and transfer
 classification (``data/storage_classes.csv``, ``data/transfer_types.csv``). GPU-hours are accelerator-hours from
 :mod:`finops_kit.units`; spot share = spot GPU-hours / GPU-hours; cost per GPU-hour = run cost / GPU-hours.
 
+**Not attributed to any run** is a part of one stated total, the accelerated compute in scope (the headline of that
+label, :func:`finops_kit.units.accelerated_usage_sql`): attributed = the runs' shares of those very rows (a
+runs-file resource only inside its run's window, row by row: no resource-level NOT IN), unattributed = the rest, so
+attributed + unattributed = the total exactly. A run's cost outside that total -- its storage and data transfer,
+and runs on rows the kit's AI classification does not call accelerated compute (a SageMaker training job is
+``x_AiWorkload`` 'ML platform') -- is its ``cost`` minus its ``accelerated_cost``, listed by reason in
+``Runs.outside``.
+
 **Inference unit costs** (:func:`inference_unit_costs`) join the bill to a business-metrics file (CSV or parquet:
 ``date,application,requests,tokens[,revenue]``) by UTC day and application. The application of a cost row is the
 value of the tag policy key ``unit_economics.application_key`` (default ``project``, whose aliases include ``app``
 and ``application``) under :mod:`finops_kit.attribution`. Numerator: EffectiveCost of the rows of that application
 that day (every service: endpoints, tokens, egress). Unattributed: the same days' cost with no valid application
-value, and the cost of applications the metrics file does not list.
+value, the cost of applications the metrics file does not list, and the cost of a listed application on a day
+the file has no row for -- each with its reason; attributed + unattributed = the bill of those days, checked. Cost
+per 1M tokens of an application divides only the cost of its days with a token count (the rest is its
+``cost_without_tokens``).
 
 **Elasticity**: per application, the slope b of ln(cost per 1k requests) against ln(requests) over its days
 (least squares). b = 0: unit cost does not move with volume (all cost variable, e.g. per-token billing); b = -1:
@@ -40,7 +53,8 @@ import datetime as dt
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +137,12 @@ def _instant(value: str, file: str, row: int, column: str) -> dt.datetime:
 
 
 def read_runs_file(path: str | Path) -> pd.DataFrame:
-    """The runs file: one row per (run_id, start, end, resource_id), times in UTC; validated."""
+    """The runs file: one row per (run_id, start, end, resource_id), times in UTC; validated.
+
+    A resource listed twice in one run (ids compare case-insensitively, as they are matched to the bill) is one
+    resource of it. A resource listed in two runs whose times overlap is refused, one line naming the file, both
+    runs and the resource: either run could own the shared hours, and any split (half each? by GPUs used?) would
+    be a guess the file does not state. Runs that only touch (one ends when the other starts) are fine."""
     p = Path(path)
     f = str(p)
     rows = _rows(p)
@@ -136,6 +155,7 @@ def read_runs_file(path: str | Path) -> pd.DataFrame:
                                 f"{','.join(rows[0])}", column=need)
     ix = {c: header.index(c) for c in ("run_id", "start", "end", "resource_ids")}
     out, seen = [], set()
+    claims: dict[str, list[tuple[str, dt.datetime, dt.datetime, int]]] = {}  # resource (lower case) -> its runs
     for n, r in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in r):
             continue
@@ -155,6 +175,15 @@ def read_runs_file(path: str | Path) -> pd.DataFrame:
         ids = [x for x in re.split(r"[;\s]+", r[ix["resource_ids"]].strip()) if x]
         if not ids:
             raise InputError(f, "no resource ids; expected ids separated by ';'", row=n, column="resource_ids")
+        ids = list({i.lower(): i for i in reversed(ids)}.values())[::-1]  # listed twice: once (first spelling)
+        for rid in ids:
+            for other, o0, o1, orow in claims.get(rid.lower(), ()):
+                if t0 < o1 and o0 < t1:  # the same resource in two runs at once: its hours would count twice
+                    raise InputError(f, f"runs {other!r} (row {orow}) and {run!r} both list resource {rid!r} "
+                                        f"from {max(t0, o0):%Y-%m-%d %H:%M} to {min(t1, o1):%Y-%m-%d %H:%M} UTC; "
+                                        "expected a resource in one run at a time (list it in one of them, or "
+                                        "end one run where the other starts)", row=n, column="resource_ids")
+            claims.setdefault(rid.lower(), []).append((run, t0, t1, n))
         out += [(run, t0, t1, rid) for rid in ids]
     return pd.DataFrame(out, columns=["run_id", "start", "end", "resource_id"])
 
@@ -225,13 +254,21 @@ def read_business_metrics(path: str | Path) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------ runs
 @dataclass
 class Runs:
-    """Training runs of a scope: the table, how the figures are defined, and the GPU cost no run claims."""
+    """Training runs of a scope: the table, how the figures are defined, and the GPU cost no run claims.
+
+    ``gpu_cost`` is the accelerated compute in scope, the headline figure of that label
+    (:func:`finops_kit.units.accelerated_usage_sql`); ``attributed_gpu_cost`` is the part of it in runs (the sum
+    of the table's ``accelerated_cost``) and ``unattributed_gpu_cost`` the rest: attributed + unattributed =
+    gpu_cost exactly (DECIMAL). A run's cost outside that total (its storage and transfer, a SageMaker training job
+    -- ML platform, not accelerated compute in the kit's AI classification) is in ``outside``, by reason."""
 
     table: pd.DataFrame
     numerator: str
     denominator: str
-    unattributed_gpu_cost: float
-    gpu_cost: float
+    unattributed_gpu_cost: Decimal
+    gpu_cost: Decimal
+    attributed_gpu_cost: Decimal = Decimal(0)
+    outside: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["run_id", "why", "cost"]))
 
     def run(self, run_id: str) -> pd.Series:
         return self.table.set_index("run_id").loc[run_id]
@@ -241,9 +278,23 @@ def _json_key(key: str) -> str:
     return sql_str('$."' + key.replace('"', '\\"') + '"')
 
 
+def _share_sql(cost: str, part: str, whole: str) -> str:
+    """SQL: ``cost`` x ``part`` / ``whole`` (integers: microseconds) as exact money: the whole cost when the part
+    is the whole, else truncated to the 12 decimals of MONEY in integer arithmetic (DuckDB divides decimals in
+    DOUBLE)."""
+    return (f"CASE WHEN {part} = {whole} THEN CAST({cost} AS {MONEY}) ELSE CAST(CAST(CAST(CAST({cost} AS {MONEY}) "
+            f"* 1000000000000 AS HUGEINT) * {part} // nullif({whole}, 0) AS DECIMAL(38,0)) "
+            f"* CAST(0.000000000001 AS DECIMAL(13,12)) AS {MONEY}) END")
+
+
 def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path | None = None, *,
                   rules: RunRules | None = None, config: Any = None) -> Runs:
-    """Cost, GPU-hours, cost per GPU-hour and spot share per training run (see the module doc)."""
+    """Cost, GPU-hours, cost per GPU-hour and spot share per training run (see the module doc).
+
+    Every figure is made of the same row claims: a row (of a runs-file run: the part of its charge period inside
+    the run) belongs to one run at most, so the runs never claim more than the bill; the accelerated compute not
+    claimed by any run is ``unattributed_gpu_cost``, row by row (a resource in the runs file is the run's only
+    between its start and end)."""
     rr = rules or load_run_rules(config if config is not None else getattr(sc, "config", None))
     tag_case = " ".join(f"WHEN json_exists(Tags, {_json_key(k)}) AND trim(json_extract_string(Tags, "
                         f"{_json_key(k)})) <> '' THEN {sql_str('tag ' + k)} || '|' || "
@@ -259,23 +310,34 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
     con.register(view, con.from_df(runs_df.astype({"run_id": str, "resource_id": str}))
                  if len(runs_df) else con.sql("SELECT NULL::VARCHAR AS run_id, NULL::TIMESTAMP AS start, "
                                               "NULL::TIMESTAMP AS \"end\", NULL::VARCHAR AS resource_id WHERE FALSE"))
+    covered = "date_diff('microsecond', greatest(r.ChargePeriodStart, f.start), least(r.ChargePeriodEnd, f.\"end\"))"
+    period = "date_diff('microsecond', r.ChargePeriodStart, r.ChargePeriodEnd)"
+    why = ("CASE WHEN _storage THEN 'storage' WHEN _transfer THEN 'data transfer' "
+           "WHEN ChargeCategory NOT IN ('Usage', 'Credit') THEN 'charge category ' || coalesce(ChargeCategory, '') "
+           "ELSE 'x_AiWorkload ' || coalesce('''' || x_AiWorkload || '''', 'empty') || ', not accelerated compute' "
+           "END")
     try:
-        df = con.execute(f"""
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {view}_x AS
             WITH r AS (
               SELECT *, {claim} AS _claim, {rule_case(srules)} IS NOT NULL AS _storage,
                      {rule_case(trules)} IS NOT NULL AS _transfer, {attr.owner_sql()} AS _team
               FROM ({units.row_sql(source=sc.rows_sql(rowid=True))})),
             tagged AS (
               SELECT split_part(_claim, '|', 1) AS identified_by, substr(_claim, strpos(_claim, '|') + 1) AS run_id,
-                     r.*, 1.0::DOUBLE AS w FROM r WHERE _claim IS NOT NULL),
+                     r.*, 1.0::DOUBLE AS w, CAST(EffectiveCost AS {MONEY}) AS _cost FROM r WHERE _claim IS NOT NULL),
             listed AS (
               SELECT 'runs file' AS identified_by, f.run_id, r.*,
                      (epoch(least(r.ChargePeriodEnd, f."end")) - epoch(greatest(r.ChargePeriodStart, f.start)))
-                       / nullif(epoch(r.ChargePeriodEnd) - epoch(r.ChargePeriodStart), 0) AS w
+                       / nullif(epoch(r.ChargePeriodEnd) - epoch(r.ChargePeriodStart), 0) AS w,
+                     {_share_sql("r.EffectiveCost", covered, period)} AS _cost
               FROM r JOIN {view} f ON lower(r.ResourceId) = lower(f.resource_id)
                      AND r.ChargePeriodStart < f."end" AND r.ChargePeriodEnd > f.start
               WHERE r._claim IS NULL),
+            base AS (SELECT DISTINCT _rowid FROM ({units.accelerated_usage_sql(source=sc.rows_sql(rowid=True))})),
             x AS (SELECT * FROM tagged UNION ALL BY NAME SELECT * FROM listed)
+            SELECT x.*, b._rowid IS NOT NULL AS _in_base FROM x LEFT JOIN base b ON b._rowid = x._rowid""")
+        df = con.execute(f"""
             SELECT run_id, min(identified_by) AS identified_by,
                    arg_max(_team, (EffectiveCost, _team)) AS team, BillingCurrency AS currency,
                    min(ChargePeriodStart)::DATE AS first_day, (max(ChargePeriodEnd) - INTERVAL 1 SECOND)::DATE
@@ -284,28 +346,28 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
                    coalesce({units.total("accelerator_hours * w")}, 0) AS accelerator_hours,
                    coalesce({units.total("accelerator_hours * w", "_row_pricing = 'Spot'")}, 0)
                      AS spot_accelerator_hours,
-                   {units.total("CAST(EffectiveCost AS DOUBLE) * w")} AS cost,
-                   coalesce({units.total("CAST(EffectiveCost AS DOUBLE) * w", "_storage")}, 0) AS storage_cost,
-                   coalesce({units.total("CAST(EffectiveCost AS DOUBLE) * w", "_transfer AND NOT _storage")}, 0)
-                     AS transfer_cost,
-                   coalesce({units.total("CAST(EffectiveCost AS DOUBLE) * w", "NOT _storage AND NOT _transfer "
-                                         "AND (accelerator_hours IS NOT NULL OR instance_hours IS NOT NULL)")}, 0)
-                     AS compute_cost
-            FROM x GROUP BY run_id, BillingCurrency ORDER BY cost DESC, run_id""").df()
-        gpu = con.execute(f"""
-            WITH u AS ({units.accelerated_usage_sql(source=sc.rows_sql())}),
-            runs AS (SELECT DISTINCT lower(ResourceId) AS rid FROM ({units.row_sql(source=sc.rows_sql())})
-                     WHERE {claim} IS NOT NULL
-                     UNION SELECT DISTINCT lower(resource_id) FROM {view})
-            SELECT coalesce(sum(EffectiveCost), 0)::{MONEY},
-                   coalesce(sum(EffectiveCost) FILTER (WHERE lower(coalesce(ResourceId, '')) NOT IN
-                     (SELECT rid FROM runs)), 0)::{MONEY}
-            FROM u""").fetchall()[0]  # all of the accelerated compute: the headline figure of that label
+                   CAST(sum(_cost) AS DOUBLE) AS cost,
+                   CAST(coalesce(sum(_cost) FILTER (WHERE _storage), 0) AS DOUBLE) AS storage_cost,
+                   CAST(coalesce(sum(_cost) FILTER (WHERE _transfer AND NOT _storage), 0) AS DOUBLE) AS transfer_cost,
+                   CAST(coalesce(sum(_cost) FILTER (WHERE NOT _storage AND NOT _transfer AND (accelerator_hours
+                     IS NOT NULL OR instance_hours IS NOT NULL)), 0) AS DOUBLE) AS compute_cost,
+                   CAST(coalesce(sum(_cost) FILTER (WHERE _in_base), 0) AS DOUBLE) AS accelerated_cost
+            FROM {view}_x GROUP BY run_id, BillingCurrency ORDER BY cost DESC, run_id""").df()
+        outside = con.execute(f"""
+            SELECT run_id, {why} AS why, CAST(sum(_cost) AS DOUBLE) AS cost FROM {view}_x WHERE NOT _in_base
+            GROUP BY ALL HAVING sum(_cost) <> 0 ORDER BY run_id, cost DESC, why""").df()
+        gpu, attributed = con.execute(f"""
+            SELECT (SELECT coalesce(sum(EffectiveCost), 0)::{MONEY}
+                    FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})),
+                   (SELECT coalesce(sum(_cost), 0)::{MONEY} FROM {view}_x WHERE _in_base)""").fetchall()[0]
     finally:
         con.unregister(view)
-    for c in ("cost", "storage_cost", "transfer_cost", "compute_cost"):
+        con.execute(f"DROP TABLE IF EXISTS {view}_x")
+    gpu, attributed = Decimal(gpu), Decimal(attributed)
+    for c in ("cost", "storage_cost", "transfer_cost", "compute_cost", "accelerated_cost"):
         df[c] = df[c].astype(float).round(6)
     df["other_cost"] = (df["cost"] - df["storage_cost"] - df["transfer_cost"] - df["compute_cost"]).round(6)
+    outside["cost"] = outside["cost"].astype(float).round(6)
     hours = df["accelerator_hours"].where(df["accelerator_hours"] > 0)
     df["cost_per_gpu_hour"] = df["cost"] / hours
     df["spot_share"] = df["spot_accelerator_hours"] / hours
@@ -314,16 +376,20 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
            f"the runs file {Path(runs_file).name}" if runs_file else None]
     num = ("EffectiveCost of every row identified as the run's (" + "; then ".join(h for h in how if h) +
            "): GPU instances, storage and data transfer where tagged or listed; rows partly inside a runs-file "
-           "run count in proportion to the time covered")
+           "run count in proportion to the time covered; accelerated_cost is the part of it in the accelerated "
+           "compute total (the rest, e.g. storage, transfer or a SageMaker job, is listed by reason)")
     den = "accelerator-hours of the run's rows (finops_kit.units); spot share = spot GPU-hours / GPU-hours"
-    return Runs(df, num, den, float(gpu[1]), float(gpu[0]))
+    return Runs(df, num, den, gpu - attributed, gpu, attributed, outside)
 
 
 # ------------------------------------------------------------------------------------------------ inference
 @dataclass
 class UnitCosts:
     """Cost per 1k requests / per 1M tokens per application and day, the elasticity per application, and the
-    cost of the same days that no application in the metrics file claims."""
+    cost of the same days that is in no unit cost, with the reason (``unattributed``).
+
+    ``total_cost`` is the bill of the metrics' days in scope; ``attributed_cost`` the part in ``daily`` (the
+    application-days the metrics file lists): attributed + unattributed = total, checked exactly (DECIMAL)."""
 
     daily: pd.DataFrame
     by_application: pd.DataFrame
@@ -331,6 +397,8 @@ class UnitCosts:
     key: str
     numerator: str
     denominator: str
+    total_cost: Decimal = Decimal(0)
+    attributed_cost: Decimal = Decimal(0)
 
     def unattributed_cost(self) -> float:
         return float(self.unattributed["cost"].sum()) if len(self.unattributed) else 0.0
@@ -351,7 +419,12 @@ def elasticity(volume: pd.Series, unit_cost: pd.Series) -> tuple[float | None, f
 
 def inference_unit_costs(con: duckdb.DuckDBPyConnection, sc: Any, metrics_file: str | Path, *,
                          key: str | None = None, config: Any = None) -> UnitCosts:
-    """Cost per 1k requests and per 1M tokens per application and day (see the module doc)."""
+    """Cost per 1k requests and per 1M tokens per application and day (see the module doc).
+
+    Every cost of the metrics' days is either in an application-day of ``daily`` or in ``unattributed`` with its
+    reason: no application tag, an application the metrics file does not list, or a listed application on a day
+    the file has no row for. Cost per 1M tokens divides only the cost of days with a token count; the cost of the
+    application's other days is ``cost_without_tokens``."""
     cfg = config if config is not None else getattr(sc, "config", None)
     key = key or application_key(cfg)
     attr = sc.attribution
@@ -361,23 +434,38 @@ def inference_unit_costs(con: duckdb.DuckDBPyConnection, sc: Any, metrics_file: 
     bm = read_business_metrics(metrics_file)
     view = f"_fk_bm_{id(bm)}"
     con.register(view, con.from_df(bm))
+    no_tag, not_listed, no_row = f"no {key} tag", "application not in the metrics file", \
+        "no row in the metrics file that day"
     try:
-        cost = con.execute(f"""
+        days = f"(SELECT DISTINCT CAST(date AS DATE) FROM {view})"
+        rows = con.execute(f"""
             WITH c AS (
               SELECT ChargePeriodStart::DATE AS date, {attr.value_sql(key)} AS application, BillingCurrency AS currency,
-                     sum(EffectiveCost) AS cost
-              FROM {sc.rows_sql()}
-              WHERE ChargePeriodStart::DATE IN (SELECT DISTINCT CAST(date AS DATE) FROM {view})
-              GROUP BY ALL)
-            SELECT c.date, c.application, c.currency, c.cost::{MONEY} AS cost,
-                   coalesce(c.application IN (SELECT application FROM {view}), FALSE) AS in_metrics
-            FROM c ORDER BY ALL""").df()
+                     sum(EffectiveCost)::{MONEY} AS cost
+              FROM {sc.rows_sql()} WHERE ChargePeriodStart::DATE IN {days} GROUP BY ALL),
+            m AS (SELECT DISTINCT CAST(date AS DATE) AS date, application FROM {view})
+            SELECT c.date, c.application, c.currency, c.cost,
+                   CASE WHEN c.application IS NULL THEN {sql_str(no_tag)}
+                        WHEN m.application IS NOT NULL THEN NULL
+                        WHEN c.application IN (SELECT application FROM {view}) THEN {sql_str(no_row)}
+                        ELSE {sql_str(not_listed)} END AS reason
+            FROM c LEFT JOIN m ON m.date = c.date AND m.application = c.application
+            ORDER BY c.date, c.application NULLS FIRST, c.currency""").fetchall()
+        bill = con.execute(f"SELECT coalesce(sum(EffectiveCost), 0)::{MONEY} FROM {sc.rows_sql()} "
+                           f"WHERE ChargePeriodStart::DATE IN {days}").fetchall()[0][0]
     finally:
         con.unregister(view)
+    total = Decimal(bill)
+    attributed = sum((Decimal(r[3]) for r in rows if r[4] is None and r[3] is not None), Decimal(0))
+    unattributed = sum((Decimal(r[3]) for r in rows if r[4] is not None and r[3] is not None), Decimal(0))
+    if attributed + unattributed != total:  # every cost row of the days is in exactly one of the two parts
+        raise RuntimeError(f"inference unit costs: attributed {attributed} + unattributed {unattributed} <> the "
+                           f"bill of the metrics' days {total}")
+    cost = pd.DataFrame(rows, columns=["date", "application", "currency", "cost", "reason"])
     cost["cost"] = cost["cost"].astype(float)
     bm["date"] = pd.to_datetime(bm["date"])
     cost["date"] = pd.to_datetime(cost["date"])
-    mine = cost[cost["in_metrics"]].drop(columns="in_metrics")
+    mine = cost[cost["reason"].isna()].drop(columns="reason")
     daily = bm.merge(mine, on=["date", "application"], how="left")
     daily["cost"] = daily["cost"].fillna(0.0)
     daily["cost_per_1k_requests"] = daily["cost"] * 1000 / daily["requests"].where(daily["requests"] > 0)
@@ -390,23 +478,29 @@ def inference_unit_costs(con: duckdb.DuckDBPyConnection, sc: Any, metrics_file: 
     apps = []
     for app, g in daily.groupby("application", sort=True):
         b, r2 = elasticity(g["requests"], g["cost_per_1k_requests"])
+        counted = g["tokens"].notna()
         req, tok = g["requests"].sum(), g["tokens"].sum(min_count=1)
+        tok_cost = float(g.loc[counted, "cost"].sum())
         apps.append({"application": app, "days": len(g), "cost": round(float(g["cost"].sum()), 6),
                      "requests": req, "tokens": tok,
                      "revenue": g["revenue"].sum(min_count=1),
                      "cost_per_1k_requests": g["cost"].sum() * 1000 / req if req else None,
-                     "cost_per_1m_tokens": g["cost"].sum() * 1e6 / tok if tok and tok > 0 else None,
+                     "cost_per_1m_tokens": tok_cost * 1e6 / tok if tok and tok > 0 else None,
+                     "token_days": int(counted.sum()),
+                     "cost_without_tokens": round(float(g.loc[~counted, "cost"].sum()), 6),
                      "elasticity": b, "elasticity_r2": r2})
     by_app = pd.DataFrame(apps)
-    other = cost[~cost["in_metrics"]].copy()
-    other["application"] = other["application"].fillna(f"(no {key} tag)")
-    unatt = (other.groupby(["application", "currency"], as_index=False)["cost"].sum()
+    other = cost[cost["reason"].notna()].copy()
+    other["application"] = other["application"].fillna(f"({no_tag})")
+    unatt = (other.groupby(["application", "reason", "currency"], as_index=False)["cost"].sum()
              .sort_values("cost", ascending=False).reset_index(drop=True))
     unatt["cost"] = unatt["cost"].round(6)
     num = (f"EffectiveCost of the rows whose {key} tag (tag_policy, with its aliases) is the application, that UTC "
-           "day, every service and provider")
-    den = "requests (per 1k) and tokens (per 1M) of the business-metrics file for that day and application"
-    return UnitCosts(daily, by_app, unatt, key, num, den)
+           "day, every service and provider, on the days the business-metrics file lists the application")
+    den = ("requests (per 1k) and tokens (per 1M) of the business-metrics file for that day and application; per "
+           "application, cost per 1M tokens divides only the cost of its days with a token count (the cost of days "
+           "without a token count is cost_without_tokens)")
+    return UnitCosts(daily, by_app, unatt, key, num, den, total, attributed)
 
 
 __all__ = ["RunRules", "Runs", "UnitCosts", "application_key", "elasticity", "inference_unit_costs",
