@@ -319,6 +319,7 @@ def ingest_files(
             other_format = _same_month_in_another_format(con, res, this_call, replace)
             res.replaced_rows, res.added_to = _replace_older(con, res.ingest_id, part.keys, this_call, replace,
                                                              res.notes)
+            _refuse_stored_line_items(con, registry()[res.source_format], res.ingest_id, this_call)
             res.replaced_rows += other_format
             con.execute(
                 "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
@@ -1222,6 +1223,31 @@ def _older_copy(key: str, r: Recency | None) -> str | None:
     return None
 
 
+def stored_line_items_error(source: type[Source], new_file: str, stored_file: str, rows: int) -> InputError:
+    """The one-line refusal of line items already stored from another file (both engines print it)."""
+    return InputError(new_file, f"{rows:,} line item(s) already stored from {stored_file} (same "
+                                f"{source.row_identity}): this format's files are incremental, so this is a copy "
+                                "and adding it would count them twice; ingest only files not ingested yet (the same "
+                                "file again, under its own name, replaces itself)")
+
+
+def _refuse_stored_line_items(con: duckdb.DuckDBPyConnection, source: type[Source], ingest_id: str,
+                              this_call: list[str]) -> None:
+    """Refuse this ingest's rows whose :attr:`Source.stored_identity` is stored from an earlier ingest (after the
+    replacement rule, so a file that just replaced itself is not compared with its own old rows)."""
+    col = source.stored_identity
+    if col is None or col not in {r[0] for r in con.execute(f"DESCRIBE {FOCUS_TABLE}").fetchall()}:
+        return
+    hit = con.execute(
+        f"""SELECT n.x_SourceFile, o.x_SourceFile, count(*) AS rows FROM {FOCUS_TABLE} n
+            JOIN {FOCUS_TABLE} o ON o.{ident(col)} = n.{ident(col)} AND o.x_SourceFormat = n.x_SourceFormat
+                                AND o.BillingAccountId IS NOT DISTINCT FROM n.BillingAccountId
+            WHERE n.x_IngestId = ? AND o.x_IngestId NOT IN (SELECT unnest(?))
+            GROUP BY ALL ORDER BY rows DESC, 1, 2 LIMIT 1""", [ingest_id, this_call]).fetchall()
+    if hit:
+        raise stored_line_items_error(source, *hit[0])
+
+
 def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) -> None:
     """Take replaced rows out of their ingests' reconciliation (see :func:`_replace_older`)."""
     for ingest_id, period, currency, rows, billed, effective in gone:
@@ -1241,4 +1267,5 @@ def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) ->
 
 
 __all__ = ["IngestResult", "Recency", "ingest", "detect_format", "plan_inputs", "replacement_decision",
-           "recency_of", "superseded_assemblies", "missing_sub_accounts_text", "missing_parts_text"]
+           "recency_of", "superseded_assemblies", "missing_sub_accounts_text", "missing_parts_text",
+           "stored_line_items_error"]

@@ -564,6 +564,27 @@ def _stored(spark: SparkSession, root: Path) -> DataFrame | None:
     return spark.read.option("mergeSchema", "true").option("basePath", str(focus_dir)).parquet(str(focus_dir))
 
 
+def _refuse_stored_line_items(new: DataFrame, kept: DataFrame) -> None:
+    """The DuckDB ingest's refusal of line items already stored from another file (formats with a
+    ``Source.stored_identity``), over the stored rows the replacement rule keeps: the same one line."""
+    from pyspark.sql import functions as F
+
+    from .ingest import registry, stored_line_items_error
+
+    for name, cls in registry().items():
+        col = cls.stored_identity
+        if col is None or col not in new.columns or col not in kept.columns:
+            continue
+        mine = new.where((F.col("x_SourceFormat") == name) & F.col(col).isNotNull()).select(
+            col, "BillingAccountId", F.col("x_SourceFile").alias("_new_file"))
+        theirs = kept.where(F.col("x_SourceFormat") == name).select(
+            col, "BillingAccountId", F.col("x_SourceFile").alias("_stored_file"))
+        hit = (mine.join(theirs, [col, "BillingAccountId"]).groupBy("_new_file", "_stored_file").count()
+               .orderBy(F.desc("count"), "_new_file", "_stored_file").first())
+        if hit is not None:
+            raise stored_line_items_error(cls, hit["_new_file"], hit["_stored_file"], hit["count"])
+
+
 def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas: list[dict],
            groups: list[list[str]], run_id: str, files: list[str], skipped: list[dict], started: datetime,
            replace: bool, before_reconcile) -> SparkIngestResult:
@@ -607,6 +628,8 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
         keep = keep.select(*new.columns)
         if replaced_keys:
             keep = keep.where(~F.col("x_SourceKey").isin(replaced_keys))
+    if keep is not None:
+        _refuse_stored_line_items(new, keep)
     replaced_rows = 0
     if stored is not None and replaced_keys:
         replaced_rows = stored.where(F.col("x_SourceKey").isin(replaced_keys)).count()

@@ -16,6 +16,7 @@ import pytest
 
 from finops_kit.errors import InputError, ReconciliationError
 from finops_kit.ingest import ingest
+from tests.test_oci_source import oci_file, oci_parts  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
@@ -553,3 +554,28 @@ def test_an_older_or_narrower_copy_is_refused_alike_on_both_engines(spark, tmp_p
     notes = [[ln for ln in err.splitlines() if ln.startswith("note: --replace: ")] for err in (duck_err, spark_err)]
     assert notes[0] == notes[1] and notes[0], notes
     assert_same(wh, ds)
+
+
+@slow
+def test_oci_files_add_up_and_a_renamed_copy_is_refused_alike_on_both_engines(spark, tmp_path, capsys, monkeypatch,
+                                                                               oci_parts):  # noqa: F811
+    """OCI report files are incremental: the second file of a day is added on both engines (it had replaced the
+    first: 2023-11 billed 2.523589 -> 1.399941, exit 0), and the first file again under another name is refused
+    with the same line on both, leaving both stores as they were."""
+    from tests.test_oci_source import _write
+
+    monkeypatch.delenv("FINOPS_SPARK_MASTER", raising=False)
+    first, second, header, early, _ = oci_parts
+    wh, ds = tmp_path / "wh.duckdb", tmp_path / "ds"
+    for f in (first, second):
+        assert [code for code, _ in _both_engines([str(f)], wh, ds, capsys)] == [0, 0]
+    assert_same(wh, ds)
+    con = duckdb.connect(str(wh), read_only=True)
+    assert con.execute("SELECT count(*), sum(BilledCost) FROM focus").fetchone()[0] == 506
+    con.close()
+    before = (_warehouse_state(wh), _snapshot(ds))
+    copy = _write(tmp_path / "elsewhere" / "copy.csv", header, early)
+    (duck_code, duck_err), (spark_code, spark_err) = _both_engines([str(copy)], wh, ds, capsys)
+    assert (spark_code, spark_err) == (duck_code, duck_err)
+    assert duck_code == 2 and "line item(s) already stored from" in duck_err, duck_err
+    assert (_warehouse_state(wh), _snapshot(ds)) == before

@@ -439,6 +439,11 @@ class Source:
     #: hold different charges of the same days, so one part must not replace another (see the ingest's
     #: replacement rule, :func:`finops_kit.ingest.missing_parts_text`)
     delivered_in_parts: ClassVar[bool] = False
+    #: an ``x_`` column (written by :meth:`passthrough_columns`) whose value names one line item for good, across
+    #: files and ingests (OCI's ``lineItem/referenceNo``): for formats whose files are incremental, where a file of
+    #: another name holding stored line items is a copy, not a restatement -- the ingest refuses it (see
+    #: :func:`finops_kit.ingest.stored_line_items_error`)
+    stored_identity: ClassVar[str | None] = None
     #: formats of a FOCUS dataset other than Cost and Usage (1.3 Contract Commitment) load into this table with
     #: :meth:`load_dataset` instead of mapping to FOCUS rows
     dataset_table: ClassVar[str | None] = None

@@ -9,6 +9,22 @@ customer's own price, not a public list price the report does not have.
 Following Oracle's own FOCUS reports, the tenancy is the billing account (named after its root compartment)
 and compartments are sub-accounts.
 Tags arrive as one ``tags/<namespace>.<key>`` column each and become one Tags JSON object.
+
+Report files are incremental, not restatements. OCI writes a tenancy's cost report as a sequence of files
+(``reports/cost-csv/<16-digit sequence number>.csv.gz``, several a day); each holds line items no other file holds
+(``lineItem/referenceNo``), and a correction arrives as new lines (``lineItem/isCorrection``) in a later file, never
+as a re-delivery of an earlier one. Oracle's own loader (oci-python-sdk ``examples/usage_reports_to_adw``) keeps
+a FILE_ID per row and loads each file once. So the replacement key of a row names its file:
+``x_SourceKey = oci|<tenancy>|<YYYY-MM>|<file id>``, where the file id is the file's 16-digit sequence number when
+its name holds one (``0001000000123456.csv.gz`` as the bucket names it, ``reports_cost-csv_0001000000123456.csv.gz``
+as some download tools flatten the path, ``0001000000123456.csv`` once unpacked: one file, one id), otherwise its
+name without folders and extensions. The next file of a day is then added beside the stored ones (no key in
+common), and the same file ingested again replaces itself (an idempotent re-run).
+
+The line item's ``lineItem/referenceNo`` is kept as ``x_LineItemId``, and it is the identity by which a charge
+repeated in two files of one ingest is found (refused, or dropped with ``--dedupe`` when the copies are equal).
+The same line items ingested in a LATER call from a file of another name are a different key: the ingest finds
+them among the stored rows by ``x_LineItemId`` (``stored_identity``) and refuses them, on both engines.
 """
 
 from __future__ import annotations
@@ -19,6 +35,20 @@ from ..datafiles import data_rows
 from ..schema import MONEY
 from .base import Source, StagedSource, ident, json_object_expr, register, sql_str
 from .focus import utc_timestamp
+
+#: the line item's own id, and the x_ column that keeps it
+REFERENCE_NO = "lineItem/referenceNo"
+LINE_ITEM_ID = "x_LineItemId"
+#: extensions taken off a file's name for its id (any order and number: .csv.gz, .csv, .CSV.GZ)
+_EXTENSIONS = r"(\.(csv|gz|gzip|zip|bz2|zst|txt))+$"
+
+
+def file_id_sql(path: str) -> str:
+    """SQL: the id of the report file at ``path`` (see the module docstring): the last 16-digit number in its name
+    that no other digit touches, else the name without folders (either separator) and extensions."""
+    name = f"regexp_replace(regexp_replace({path}, '^.*[/\\\\]', ''), '{_EXTENSIONS}', '', 'i')"
+    seq = f"list_filter(regexp_extract_all({name}, '[0-9]+'), lambda n: length(n) = 16)"
+    return f"coalesce({seq}[-1], {name})"
 
 
 @cache
@@ -42,12 +72,24 @@ class OciCostReport(Source):
     numeric_columns = ("cost/myCost", "usage/billedQuantity", "cost/unitPrice")
     timestamp_columns = ("lineItem/intervalUsageStart", "lineItem/intervalUsageEnd")
     key_family = "oci"
+    row_identity = "lineItem/referenceNo"
+    stored_identity = LINE_ITEM_ID  # files are incremental: a line item stored from another file is a copy
 
     def _col(self, staged: StagedSource, name: str, cast: str | None = None) -> str:
         if name not in staged.columns:
             return "NULL"
         ref = ident(name)
         return f"CAST(trim({ref}) AS {cast})" if cast else ref
+
+    def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
+        return {REFERENCE_NO: LINE_ITEM_ID} if REFERENCE_NO in staged.columns else {}
+
+    def row_key_sql(self, staged: StagedSource) -> str:
+        """One value per line item: its ``lineItem/referenceNo`` (a row without one: the whole row)."""
+        if REFERENCE_NO not in staged.columns:
+            return self.row_content_sql(staged)
+        ref = f"nullif(trim({ident(REFERENCE_NO)}), '')"
+        return f"CASE WHEN {ref} IS NULL THEN {self.row_content_sql(staged)} ELSE hash({ref}) END"
 
     def focus_sql(self, staged: StagedSource) -> str:
         c = self._col
@@ -96,7 +138,10 @@ class OciCostReport(Source):
           {c(staged, 'product/Description')} AS SkuMeter,
           {c(staged, 'product/Description')} AS x_UsageType,
           {tags} AS Tags,
-          _file AS x_SourceFile
+          {c(staged, REFERENCE_NO)} AS {LINE_ITEM_ID},
+          _file AS x_SourceFile,
+          concat_ws('|', {sql_str(self.key_family)}, {ident('lineItem/tenantId')},
+                    strftime(date_trunc('month', {start}), '%Y-%m'), {file_id_sql('_file')}) AS x_SourceKey
         FROM {staged.view}
         """
 
