@@ -21,7 +21,8 @@ Typical notebook (the first code cell is tagged ``parameters``)::
 API: ``setup(namespace=None, mode=None)``, ``in_report()``, ``scope(con, config)``,
 ``header(con, title=None, params=None, scope=None)``,
 ``table(df, money=None, percent=None, currency=SCOPE_CURRENCY, caption=None, max_rows=200)``,
-``live_only(widget, static=None, note=None)``, ``money(value, currency=SCOPE_CURRENCY)``, ``LIVE_ONLY_NOTE``.
+``live_only(widget, static=None, note=None)``, ``money(value, currency=SCOPE_CURRENCY)``, ``LIVE_ONLY_NOTE``,
+``md(text, **values)``, ``text(value)`` / ``code(value)`` (a data value made safe inside Markdown).
 Money is shown in the currency of the scope resolved by :func:`scope` (USD until then).
 
 Why two renderers: in a report run (``finops-kit report`` sets ``FINOPS_REPORT=1`` for its kernels) each
@@ -31,7 +32,9 @@ JupyterLab the same bundle goes into the page once, with the first chart (:func:
 renderer loads Vega from a CDN and draws nothing without network.
 
 Safety: every value shown by ``header`` and ``table`` goes through ``html.escape``; chart specs embedded in
-the page have ``</`` escaped so a data value cannot close the ``<script>`` element.
+the page have ``</`` escaped so a data value cannot close the ``<script>`` element; a data value put into
+Markdown goes through :func:`text` (or is a keyword value of :func:`md`), so a bucket named
+``x<img src=x onerror=...>`` or ``[a](javascript:...)`` shows as those characters, never as markup.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import json
 import os
 import platform
 import re
+import string
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from importlib import metadata
@@ -287,9 +291,55 @@ def escape_dollars(text: str) -> str:
 NO_MATH = "mathjax_ignore"
 
 
-def md(text: str) -> Any:
+#: characters a data value must not bring into Markdown as markup: written as HTML character references (HTML
+#: tags, attribute quotes) or backslash-escaped (every other ASCII punctuation character: links and images
+#: ``[..](..)``, emphasis ``* _ ~``, code spans, ``$`` math, ``{{``, headings ``#``, quotes ``>``, list markers
+#: ``- + 1.``, tables ``|``, autolinks ``:``)
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"}
+_MD_PUNCT = frozenset("!#$%()*+,-./:;=?@[\\]^_`{|}~")
+
+
+def text(value: Any) -> str:
+    """``value`` as Markdown text that renders as exactly its characters: no HTML, link, image, emphasis, code,
+    math, heading, quote or list can come out of it. Use it for every data value (bucket, account, model, tag,
+    region, file name...) put into :func:`md`; :func:`md` with keyword values does it for you::
+
+        nb.md(f"**{nb.text(r.bucket)}** costs {nb.money(r.cost)}")
+        nb.md("**{bucket}** costs {cost}", bucket=r.bucket, cost=nb.money(r.cost))
+
+    Line breaks and runs of white space become one space (a value cannot start a new block). ``None`` is "".
+    Inside a fenced code block Markdown shows text verbatim (and the renderers escape it as HTML): put values there
+    unescaped (:func:`code` for an inline code span).
+    """
+    if value is None:
+        return ""
+    s = " ".join(str(value).split())
+    return "".join(_MD_ENTITIES.get(ch) or (f"\\{ch}" if ch in _MD_PUNCT else ch) for ch in s)
+
+
+def code(value: Any) -> str:
+    """``value`` as an inline Markdown code span (a file name, an id): shown verbatim, HTML escaped by the renderer.
+    The fence is longer than any run of backticks in the value; line breaks become spaces."""
+    s = " ".join(str("" if value is None else value).split())
+    ticks = "`" * (max((len(r) for r in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") or not s else ""
+    return f"{ticks}{pad}{s}{pad}{ticks}"
+
+
+class _MarkdownValues(string.Formatter):
+    """``str.format`` whose fields are formatted (``{cost:,.2f}``) and then made Markdown text (:func:`text`)."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return text(format(value, format_spec))
+
+
+def md(text: str, /, **values: Any) -> Any:
     """Markdown for ``display`` with money safe from math rendering; every Markdown output of the kit and its
     notebooks goes through here (``tests/test_markdown_dollars.py``, ``tests/test_live_lab.py``).
+
+    Data values: either wrap each in :func:`text` inside an f-string, or give ``text`` as a template with
+    ``{name}`` fields and the values as keywords: every value is escaped (``nb.md("**{bucket}**", bucket=b)``);
+    literal braces of such a template are written ``{{`` / ``}}`` as in ``str.format``.
 
     Two layers, because JupyterLab 4 reads ``$`` twice: its Markdown renderer pairs dollar signs in the source
     before Markdown is parsed (``\\$`` stops that: :func:`escape_dollars`), and MathJax then typesets the
@@ -299,6 +349,8 @@ def md(text: str) -> Any:
     """
     from IPython.display import Markdown
 
+    if values:
+        text = _MarkdownValues().vformat(text, (), values)
     safe = escape_dollars(text)
     if "$" in _MD_CODE.sub("", safe):
         safe = f'<div class="{NO_MATH}">\n\n{safe}\n\n</div>'
@@ -407,11 +459,20 @@ def column_order(columns: Iterable[Any], key: Iterable[str] | None = None,
 
 
 def csv_link(df: Any, filename: str, text: str | None = None, max_rows: int = CSV_MAX_ROWS) -> str:
-    """An ``<a download>`` link holding the CSV itself (a ``data:`` URI), so it works in the offline page."""
+    """An ``<a download>`` link holding the CSV itself (a ``data:`` URI), so it works in the offline page.
+
+    The CSV is redacted like a report page (:func:`finops_kit.report.redact`): the user-info of every URL, and the
+    secret values of the kernel's environment. A report kernel runs with its secrets scrubbed, so there only the
+    URL user-info is masked here; the runner, which knows the scrubbed values, redacts the decoded links of the
+    page and of the executed notebook afterwards (:func:`finops_kit.report.redact_data_links`).
+    """
     import base64
 
+    from .report import redact, secret_values
+
     full = df.head(max_rows)
-    data = base64.b64encode(full.to_csv(index=False).encode("utf-8")).decode("ascii")
+    csv = redact(full.to_csv(index=False), secret_values())
+    data = base64.b64encode(csv.encode("utf-8")).decode("ascii")
     cut = f" (first {max_rows:,} of {len(df):,} rows)" if len(df) > max_rows else f" ({len(df):,} rows)"
     return (f'<a class="finops-csv" download="{html.escape(filename, quote=True)}" '
             f'href="data:text/csv;base64,{data}">{html.escape(text or "download the full table (CSV)")}</a>{cut}')

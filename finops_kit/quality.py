@@ -334,12 +334,17 @@ def summary_line(con: duckdb.DuckDBPyConnection) -> str:
     if not has_table(con, TABLE):  # a table of a warehouse file, or a view of an opened FOCUS dataset
         return "Data quality: not recorded (the warehouse was ingested before data-quality checks)"
     rows = con.execute(
-        f"""SELECT q.kind, q.rule, sum(q.rows)::BIGINT, sum(q.billed_cost)
+        f"""SELECT q.kind, q.rule, sum(q.rows)::BIGINT, sum(q.billed_cost),
+                   string_agg(DISTINCT q.detail, '; ' ORDER BY q.detail)
             FROM {TABLE} q JOIN ingest_log l USING (ingest_id) WHERE l.status = 'active'
-            GROUP BY ALL ORDER BY q.kind, q.rule""").fetchall()
+            GROUP BY q.kind, q.rule ORDER BY q.kind, q.rule""").fetchall()
+    # 'info' rows (the FOCUS version a file was read as) are no finding: they follow the verdict, never replace it
+    info = "; ".join(f"{rule.replace('_', ' ')} {n:,} rows" + (f" ({detail})" if detail else "")
+                     for kind, rule, n, _billed, detail in rows if kind == "info")
+    rows = [r[:4] for r in rows if r[0] != "info"]
     if not rows:
-        return "Data quality: no findings (no rows outside their billing period, no cost off its price x quantity, " \
-               "no repairs)"
+        return ("Data quality: no findings (no rows outside their billing period, no cost off its price x quantity, "
+                "no repairs)" + (f"; noted: {info}" if info else ""))
     parts = []
     for kind in ("report", "repair"):
         items = [(rule, n, billed) for k, rule, n, billed in rows if k == kind]
@@ -348,6 +353,8 @@ def summary_line(con: duckdb.DuckDBPyConnection) -> str:
                                                                          if kind == "report" else "")
                               for rule, n, billed in items)
             parts.append(f"{'reported' if kind == 'report' else 'repaired'}: {shown}")
+    if info:
+        parts.append(f"noted: {info}")
     return "Data quality: " + "; ".join(parts)
 
 

@@ -247,15 +247,20 @@ def _slug(text: str, limit: int = 60) -> str:
     return s or "x"
 
 
-def report_name(notebook: str, cli_params: dict[str, Any]) -> str:
+def report_name(notebook: str, cli_params: dict[str, Any], secrets: list[str] | None = None) -> str:
     """``tagging_audit`` or ``tagging_audit__billing_period-2026-10__team-vision``: a safe file-name stem.
 
     A value the slug cannot spell exactly (``-5`` would become ``5``, ``a b`` and ``a/b`` both ``a-b``) gets a short
     hash of its text, so different parameter values never share a file (``-p top_n=-5`` overwrote ``top_n=5``).
+
+    Secrets never reach the name: each value is :func:`redact`-ed first (the user-info of a URL, and ``secrets``,
+    default: the secret values of the current environment), and the hash is of the redacted text, so the name
+    does not carry even a digest of a password.
     """
+    secrets = secret_values() if secrets is None else secrets
     parts = [_slug(notebook)]
     for k, v in cli_params.items():
-        text = v if isinstance(v, str) else json.dumps(v, default=str)
+        text = redact(v if isinstance(v, str) else json.dumps(v, default=str), secrets)
         slug, digest = _slug(text), hashlib.sha256(text.encode()).hexdigest()[:8]
         if slug != text and not slug.endswith(digest):  # long values already end in this hash
             slug = f"{slug[:51].rstrip('-._')}-{digest}"
@@ -274,8 +279,10 @@ def _inside(out: Path, name: str, suffix: str) -> Path:
 # --------------------------------------------------------------------------------------------------------------
 # paths: a report names files relative to the project, never by their absolute local path
 
-#: An absolute POSIX path (optionally as a file:// URL) not inside a word, a URL or a relative path.
-_ABS_PATH = re.compile(r"(?<![\w.:/~\\-])(?:file://)?(/(?:[\w.@+-]+/)+[\w.@+-]*)")
+#: An absolute POSIX path (optionally as a file:// URL) not inside a word, a URL or a relative path -- or right after
+#: an ANSI colour code (IPython tracebacks write ``\x1b[0;32m/tmp/x.py``: the ``m`` alone would look like a word).
+#: Group ``ansi`` is the code's tail (kept), group 1 the path.
+_ABS_PATH = re.compile(r"(?:(?<=\x1b\[)(?P<ansi>[0-9;]*m)|(?<![\w.:/~\\-]))(?:file://)?(?P<path>/(?:[\w.@+-]+/)+[\w.@+-]*)")
 
 
 def project_relative(path: str | os.PathLike[str], root: Path | None = None) -> str:
@@ -294,14 +301,14 @@ def localize_paths(text: str, root: Path | None = None) -> str:
     tops: dict[str, bool] = {}
 
     def repl(m: re.Match[str]) -> str:
-        path = m.group(1)
+        path = m.group("path")
         top = path.split("/", 2)[1]
         if top not in tops:
             tops[top] = bool(top) and Path("/", top).is_dir()
         if not tops[top]:
             return m.group(0)
         rel = os.path.relpath(path, base)
-        return rel + "/" if path.endswith("/") and not rel.endswith("/") else rel
+        return (m.group("ansi") or "") + (rel + "/" if path.endswith("/") and not rel.endswith("/") else rel)
 
     return _ABS_PATH.sub(repl, text)
 
@@ -364,6 +371,46 @@ def redact(text: str, secrets: list[str]) -> str:
         if s in text:
             text = text.replace(s, REDACTED)
     return strip_credentials(text, REDACTED)
+
+
+def redact_value(value: Any, secrets: list[str]) -> Any:
+    """:func:`redact` applied to every string of a parameter value (strings, lists, dicts; other values as they are)."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list | tuple):
+        return [redact_value(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {redact_value(k, secrets): redact_value(v, secrets) for k, v in value.items()}
+    return value
+
+
+#: A CSV download link of :func:`finops_kit.notebook.csv_link`: its text is base64, which :func:`redact` cannot read
+_CSV_DATA_URI = re.compile(r"data:text/csv;base64,([A-Za-z0-9+/=]+)")
+
+
+def redact_data_links(text: str, secrets: list[str]) -> str:
+    """``text`` with every base64 CSV ``data:`` link decoded, :func:`redact`-ed and encoded again.
+
+    Why here and not only in the kernel: the kernels run with the secrets scrubbed from their environment
+    (:func:`kernel_environment`), so a kernel cannot know a secret value that also occurs in the data; the runner,
+    which has the values, cleans the links of the page and of the executed notebook."""
+    import base64
+    import binascii
+
+    if "data:text/csv;base64," not in text:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        try:
+            csv = base64.b64decode(m.group(1), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return m.group(0)
+        clean = redact(csv, secrets)
+        if clean == csv:
+            return m.group(0)
+        return "data:text/csv;base64," + base64.b64encode(clean.encode("utf-8")).decode("ascii")
+
+    return _CSV_DATA_URI.sub(repl, text)
 
 
 @contextlib.contextmanager
@@ -650,7 +697,7 @@ class Runner:
             if ipynb.exists():
                 ipynb.unlink()
             status, error, cell = self._execute_once(job, ipynb, slot)
-            error = localize_paths(error) if error else error
+            error = redact(localize_paths(error), self.secrets) if error else error
             if status != "timeout":
                 break
         executed = ipynb if ipynb.exists() else None
@@ -660,12 +707,13 @@ class Runner:
             page = self.render(job, executed, status, error, cell)
         except Exception as exc:  # noqa: BLE001 - an export failure is one failed report, not a crashed run
             status = "failed"
-            error = f"HTML export failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            error = redact(f"HTML export failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+                           self.secrets)
             page = error_page(job, error, executed.name if executed else None)
-        html_path.write_text(redact(page, self.secrets), encoding="utf-8")
+        html_path.write_text(redact(redact_data_links(page, self.secrets), self.secrets), encoding="utf-8")
         return ReportResult(
             name=job.name, notebook=project_relative(job.info.path), title=job.info.title, status=status,
-            parameters=dict(job.parameters), html=html_path.name,
+            parameters=redact_value(dict(job.parameters), self.secrets), html=html_path.name,
             ipynb=executed.name if executed else None, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             duration_s=round(time.monotonic() - t0, 2), attempts=attempts, error=error, failed_cell=cell,
             order=job.info.order, question=job.info.question)
@@ -675,7 +723,7 @@ class Runner:
         import nbformat
 
         text = path.read_text(encoding="utf-8")
-        clean = redact(text, self.secrets)
+        clean = redact(redact_data_links(text, self.secrets), self.secrets)
         book = localize_node(nbformat.reads(clean, as_version=4))
         out = nbformat.writes(book) + "\n"
         if out != text:
@@ -824,9 +872,14 @@ def error_page(job: Job, message: str, ipynb_name: str | None) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # index
 
-def write_index(out: Path, results: list[ReportResult], coverage: dict[str, Any] | None = None) -> None:
+def write_index(out: Path, results: list[ReportResult], coverage: dict[str, Any] | None = None,
+                secrets: list[str] | None = None) -> None:
     """``index.json`` (merged with earlier reports still present in the folder) and ``index.html``: the cover
-    page -- what data the reports cover (:func:`data_coverage`), then the reports in reading order."""
+    page -- what data the reports cover (:func:`data_coverage`), then the reports in reading order.
+
+    Both files are :func:`redact`-ed (URL user-info, and ``secrets``: the run's secret values), so a parameter
+    value or an error message never writes a credential into them."""
+    secrets = secrets or []
     index_json = out / "index.json"
     entries: dict[str, dict[str, Any]] = {}
     previous: dict[str, Any] = {}
@@ -841,9 +894,9 @@ def write_index(out: Path, results: list[ReportResult], coverage: dict[str, Any]
     ordered = sorted(entries.values(), key=_reading_order)
     if coverage is None and isinstance(previous.get("coverage"), dict):
         coverage = previous["coverage"]
-    index_json.write_text(json.dumps({"generated": _now(), "coverage": coverage, "reports": ordered}, indent=2,
-                                     default=str) + "\n", encoding="utf-8")
-    (out / "index.html").write_text(index_html(ordered, coverage), encoding="utf-8")
+    index_json.write_text(redact(json.dumps({"generated": _now(), "coverage": coverage, "reports": ordered},
+                                            indent=2, default=str), secrets) + "\n", encoding="utf-8")
+    (out / "index.html").write_text(redact(index_html(ordered, coverage), secrets), encoding="utf-8")
 
 
 def _reading_order(entry: dict[str, Any]) -> tuple[float, str]:
@@ -1166,6 +1219,7 @@ def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: d
     from . import scope as scope_mod
     from .notebook import _PATH_SUFFIXES as PATH_SUFFIXES  # the notebooks' own rule for file parameters
 
+    secrets = secret_values()  # before kernel_environment() scrubs them: no report name may carry one
     for name in cli:
         if name in INJECTED:
             raise ConfigError(f"-p {name}: set it with --{name.replace('_path', '')} instead")
@@ -1201,7 +1255,7 @@ def plan(infos: list[NotebookInfo], cli: dict[str, tuple[str, Any]], defaults: d
             params["warehouse"] = project_relative(warehouse)
         if "config_path" in info.params and config_path:
             params["config_path"] = project_relative(config_path)
-        name = report_name(info.name, cli_used)
+        name = report_name(info.name, cli_used, secrets)
         if name in seen:
             raise ConfigError(f"{info.path}: selected twice")
         seen.add(name)
@@ -1410,7 +1464,7 @@ def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: 
             for job in jobs:
                 r = done[job.name] = runner.run(job)
                 report_line(r)
-                write_index(out, list(done.values()), coverage)  # an interrupted run still leaves a correct index
+                write_index(out, list(done.values()), coverage, runner.secrets)  # an interrupted run still leaves a correct index
         else:
             free = list(range(workers))  # progress-bar lines
             free_lock = threading.Lock()
@@ -1431,7 +1485,7 @@ def run_jobs(jobs: list[Job], out: Path, timeout_cell: float, timeout_notebook: 
                     r = fut.result()
                     done[r.name] = r
                     report_line(r)
-                    write_index(out, list(done.values()), coverage)
+                    write_index(out, list(done.values()), coverage, runner.secrets)
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no new report starts
     results = [done[job.name] for job in jobs if job.name in done]

@@ -916,3 +916,51 @@ def test_an_x_column_differing_only_in_case_from_a_stored_one_is_the_same_column
         assert len(cols) == 1
         assert sorted(v for (v,) in con.execute(f'SELECT DISTINCT "{cols[0]}" FROM focus').fetchall()) == \
             ["alpha", "beta"]
+
+
+# -- credentials in -p values and in CSV download links ------------------------------------------------------------
+
+def _decoded_csv_links(text: str) -> list[str]:
+    import base64
+
+    return [base64.b64decode(m).decode("utf-8") for m in re.findall(r"data:text/csv;base64,([A-Za-z0-9+/=]+)", text)]
+
+
+@pytest.mark.slow
+def test_credentials_in_parameters_and_csv_links_never_reach_the_output_folder(tmp_path, monkeypatch):
+    """``-p url=https://bob:Secret@host/x`` was written into index.html, index.json and the report's file names;
+    a secret value that also occurs in the data was redacted from the page text but not from the base64 CSV
+    download link (the kernel, scrubbed of the secret, cannot see it)."""
+    wh = tmp_path / "wh.duckdb"
+    fk.ingest(str(GOOD_FOCUS), warehouse=str(wh), progress=False)
+    secret = "S3cretPassw0rd-planted"
+    (tmp_path / "data.txt").write_text(f"db-{secret}\n", encoding="utf-8")
+    book = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('warehouse = "data/warehouse.duckdb"\ndata_file = ""\nurl = ""')
+    params.metadata["tags"] = ["parameters"]
+    book.cells = [nbformat.v4.new_markdown_cell("# Leak via CSV"), params, nbformat.v4.new_code_cell(
+        "import pandas as pd\nfrom IPython.display import display\nimport finops_kit.notebook as nb\n"
+        "nb.setup(globals())\nvalue = open(data_file).read().strip()\n"
+        "df = pd.DataFrame({'resource': [value, url, 'plain'], 'cost': [1.0, 2.0, 3.0]})\n"
+        "display(nb.table(df, max_rows=1))")]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb_path = tmp_path / "csv_leak.ipynb"
+    nbformat.write(book, str(nb_path))
+    monkeypatch.setenv("SERVICE_PASSWORD", secret)
+    out = tmp_path / "out"
+    url = "https://bob:Hunter2Secret99@files.internal.example/advisor.json"
+    code = main(["report", str(nb_path), "--warehouse", str(wh), "--out", str(out),
+                 "-p", f"data_file={tmp_path / 'data.txt'}", "-p", f"url={url}"])
+    assert code == 0
+    files = sorted(out.iterdir())
+    assert len(files) == 4  # index.html, index.json, the report and its executed notebook
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        for leak in ("Hunter2Secret99", secret, "bob:"):
+            assert leak not in f.name and leak not in text, (f.name, leak)
+        if f.suffix in (".html", ".ipynb") and f.stem != "index":
+            links = _decoded_csv_links(text)
+            assert links and all("Hunter2Secret99" not in c and secret not in c for c in links), f.name
+            assert "db-[redacted]" in links[0] and "https://[redacted]@files.internal.example" in links[0]
+    index = (out / "index.json").read_text(encoding="utf-8")
+    assert "https://[redacted]@files.internal.example/advisor.json" in index

@@ -982,3 +982,183 @@ def test_an_impossible_date_parameter_is_a_one_line_error(capsys):
     assert main(["metrics", "--warehouse", "nowhere.duckdb", "-p", "date_start=2026-02-30"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "2026-02-30" in err and "YYYY-MM-DD" in err, err
+
+
+# -- data values inside Markdown, credentials in names / index / CSV links, ANSI paths, quality line ------------
+
+#: values a bucket, account, model or region can carry in a billing export
+HOSTILE_MD = [XSS_SCRIPT, XSS_IMG, "x<img src=x onerror=window.PWN=1>", "[click](javascript:alert(1))",
+              "![i](http://evil.example/x.png)", "<a href=javascript:alert(2)>a</a>", "**bold** _em_ ~~del~~",
+              "`code` ``more``", "costs $1 and $2", "{{ x }} {% y %}", "# heading", "> quote", "- item", "1. item",
+              "line\n\n<script>alert(3)</script>", "a | b | c", "https://bob:pw@evil.example/x", "back\\slash \\$",
+              "&lt;already&gt; &amp;"]
+
+
+def _rendered(markdown: str) -> str:
+    """Markdown -> HTML through the renderer nbconvert uses for ``text/markdown`` outputs (its mistune filter)."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return markdown2html_mistune(markdown)
+
+
+def _visible_text(page: str) -> str:
+    import html as html_mod
+
+    return html_mod.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+@pytest.mark.parametrize("value", HOSTILE_MD)
+def test_markdown_text_helper_makes_a_data_value_plain_text(value):
+    """A bucket named ``x<img src=x onerror=...>`` ran script in the storage report: nb.md() only escaped ``$``."""
+    made = nb.md(f"**Check first.** {nb.text(value)} and **{nb.text(value)}** rest").data
+    page = _rendered(made)
+    low = page.lower()
+    assert "<img" not in low and "<script" not in low and "javascript:" not in re.sub(r"\s", "", _visible_text(
+        "".join(re.findall(r"<[^>]+>", page))).lower()), page  # no tag and no attribute carries the payload
+    assert "<a " not in low and "<em>" not in low and "<code>" not in low and "<del>" not in low, page
+    for tag in ("<h1", "<blockquote", "<li", "<table", "<ol", "<ul"):
+        assert tag not in low, (tag, page)
+    assert low.count("<strong>") == 2  # the template's own emphasis is kept, the value's is not
+    assert " ".join(value.split()) in " ".join(_visible_text(page).split())  # shown as exactly its characters
+    assert "\n" not in nb.text(value)  # cannot open a new block
+
+
+def test_markdown_keyword_values_are_escaped_and_formatted():
+    made = nb.md("**{bucket}** ({region} \u2192 {dest}): {gb:,.0f} GB, {{literal}}", bucket=XSS_IMG,
+                 region="[r](javascript:x)", dest="us-east-1", gb=12345.6).data
+    page = _rendered(made)
+    assert "<img" not in page and "href" not in page and "<strong>" in page
+    assert "12,346 GB" in _visible_text(page) and "{literal}" in _visible_text(page)
+    assert XSS_IMG in _visible_text(page) and "[r](javascript:x)" in _visible_text(page)
+    assert nb.text(None) == "" and nb.text(3) == "3"
+    for value in ("a`b<i>", "``x``", ""):  # an inline code span that holds any value verbatim
+        assert _visible_text(_rendered(nb.code(value))).strip() == value
+        assert "<i>" not in _rendered(nb.code(value))
+
+
+def test_markdown_fenced_json_is_escaped_by_the_renderer():
+    """The storage report shows lifecycle JSON (bucket names inside) in a fenced block: the renderer escapes it."""
+    conf = {"Rules": [{"ID": XSS_IMG, "Filter": {"Prefix": "<script>alert(1)</script>"}}]}
+    page = _rendered(nb.md(f"**{nb.text('b<img src=x>')}**\n\n```json\n{json.dumps(conf, indent=2)}\n```").data)
+    assert "<img" not in page and "<script" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+#: notebooks whose Markdown cells were checked for data values; the other four are reported, not asserted
+MARKDOWN_CHECKED = ("storage_lifecycle", "commitments", "spot_analysis", "ai_unit_economics", "tagging_audit",
+                    "forecast_vs_actual")
+#: what an f-string field of nb.md() may be: made safe (text/code), money, a number's format, a sentence built
+#: from safe fields in the same cell, or JSON inside a fenced code block (the renderers escape it as HTML:
+#: test_markdown_fenced_json_is_escaped_by_the_renderer)
+_SAFE_CALLS = {"nb.text", "nb.code", "nb.money", "len", "int", "float", "sc.period_text", "json.dumps"}
+_SAFE_NAMES = {"reads", "nxt", "verdict"}
+
+
+def unescaped_markdown_fields(path: Path) -> list[str]:
+    """The f-string fields of ``nb.md(...)`` calls in a notebook that interpolate a value without nb.text()."""
+    import ast
+
+    found = []
+    for i, cell in enumerate(nbformat.read(str(path), as_version=4).cells):
+        if cell.cell_type != "code" or "nb.md(" not in cell.source:
+            continue
+        for call in ast.walk(ast.parse(cell.source)):
+            if not (isinstance(call, ast.Call) and ast.unparse(call.func) == "nb.md"):
+                continue
+            for node in ast.walk(call):
+                if not isinstance(node, ast.FormattedValue):
+                    continue
+                v = node.value
+                if node.format_spec is not None:
+                    continue  # {x:,.0f} {month:%Y-%m}: a number or a date
+                if isinstance(v, ast.Call) and ast.unparse(v.func) in _SAFE_CALLS:
+                    continue
+                if isinstance(v, ast.Name) and v.id in _SAFE_NAMES:
+                    continue
+                found.append(f"{path.stem} cell {i}: {{{ast.unparse(v)}}}")
+    return found
+
+
+@pytest.mark.parametrize("name", MARKDOWN_CHECKED)
+def test_curated_notebooks_put_data_values_into_markdown_through_nb_text(name):
+    book = Path(__file__).resolve().parents[1] / "notebooks" / f"{name}.ipynb"
+    assert unescaped_markdown_fields(book) == []
+
+
+def test_credentials_in_parameters_stay_out_of_names_index_and_errors(tmp_path):
+    url = "https://bob:Hunter2Secret99@files.internal.example/advisor.json"
+    name = report.report_name("spot_analysis", {"advisor_compare_path": url, "team": "S3cretPassw0rd-team"},
+                              secrets=["S3cretPassw0rd"])
+    assert "Hunter2Secret99" not in name and "bob" not in name and "S3cretPassw0rd" not in name
+    assert name.startswith("spot_analysis__advisor_compare_path-https-redacted-files.internal.example")
+    # same redacted text, same name: the file name carries no digest of the password
+    assert name == report.report_name("spot_analysis", {"advisor_compare_path": url.replace("Hunter2", "Other"),
+                                                        "team": "S3cretPassw0rd-team"}, secrets=["S3cretPassw0rd"])
+    result = report.ReportResult(
+        name="x", notebook="notebooks/x.ipynb", title="X", status="failed",
+        parameters={"advisor_compare_path": url, "names": ["S3cretPassw0rd", "ok"]}, html="x.html", ipynb=None,
+        started="2026-10-01T00:00:00Z", duration_s=1.0, error=f"cell 3: OSError: cannot read {url} (S3cretPassw0rd)")
+    (tmp_path / "x.html").write_text("x", encoding="utf-8")
+    report.write_index(tmp_path, [result], None, ["S3cretPassw0rd"])
+    for f in ("index.json", "index.html"):
+        text = (tmp_path / f).read_text(encoding="utf-8")
+        assert "Hunter2Secret99" not in text and "S3cretPassw0rd" not in text and "[redacted]" in text, f
+    assert json.loads((tmp_path / "index.json").read_text())["reports"][0]["parameters"]["advisor_compare_path"] \
+        == "https://[redacted]@files.internal.example/advisor.json"
+    assert report.redact_value({"a": [url, 3, None]}, []) == {"a": ["https://[redacted]@files.internal.example/"
+                                                                   "advisor.json", 3, None]}
+
+
+def _csv_links(page: str) -> list[str]:
+    import base64
+
+    return [base64.b64decode(m).decode("utf-8")
+            for m in re.findall(r'href="data:text/csv;base64,([A-Za-z0-9+/=]+)"', page)]
+
+
+def test_csv_download_links_are_redacted(monkeypatch):
+    df = pd.DataFrame({"resource": ["https://bob:Hunter2Secret99@h.example/x", "db-S3cretPassw0rd", "plain"],
+                       "cost": [1.0, 2.0, 3.0]})
+    monkeypatch.delenv("SERVICE_PASSWORD", raising=False)  # a report kernel: its environment has no secrets
+    link = nb.csv_link(df, "t.csv")
+    (csv,) = _csv_links(link)
+    assert "Hunter2Secret99" not in csv and "https://[redacted]@h.example/x" in csv  # URL user-info, in the kernel
+    assert "db-S3cretPassw0rd" in csv  # the kernel cannot know this one: the runner cleans it (below)
+    page = f"<p>{link}</p><p>{nb.csv_link(df.head(1), 'u.csv')}</p>"
+    clean = report.redact_data_links(page, ["S3cretPassw0rd"])
+    assert all("S3cretPassw0rd" not in c and "Hunter2Secret99" not in c for c in _csv_links(clean))
+    assert "db-[redacted]" in _csv_links(clean)[0] and len(_csv_links(clean)) == 2
+    assert report.redact_data_links("no links", ["S3cretPassw0rd"]) == "no links"
+    monkeypatch.setenv("SERVICE_PASSWORD", "S3cretPassw0rd")  # live in JupyterLab the kernel has the value
+    assert "S3cretPassw0rd" not in _csv_links(nb.csv_link(df, "t.csv"))[0]
+
+
+def test_localize_paths_after_an_ansi_colour_code(tmp_path):
+    """IPython tracebacks colour file names: ``\\x1b[0;32m/tmp/...`` kept the absolute path (the ``m`` looked like
+    a word before it)."""
+    root = tmp_path / "project"
+    tb = (f"\x1b[0;31m---------\x1b[0m\n\x1b[0;31mValueError\x1b[0m  Traceback (most recent call last)\n"
+          f"File \x1b[0;32m{root}/notebooks/x.py:12\x1b[0m, in \x1b[0;36mf\x1b[0;34m(x)\x1b[0m\n"
+          f"\x1b[32m{tmp_path}/lib/site.py\x1b[39m\x1b[1;34m/per/month\x1b[0m")
+    out = report.localize_paths(tb, root)
+    assert str(tmp_path) not in out
+    assert "File \x1b[0;32mnotebooks/x.py:12\x1b[0m" in out and "\x1b[32m../lib/site.py\x1b[39m" in out
+    assert "\x1b[1;34m/per/month" in out  # not a local path: left alone
+
+
+def test_quality_line_with_only_info_findings_says_no_findings(tmp_path):
+    """A FOCUS input records only 'info' (the version it was read as): the header said "Data quality: " and
+    nothing else."""
+    from finops_kit.quality import summary_line
+
+    wh = str(tmp_path / "wh.duckdb")
+    fk.ingest(str(Path(__file__).parent / "fixtures" / "focus" / "quirky_focus_1_2.csv"), warehouse=wh,
+              progress=False)
+    con = fk.connect(wh, write=True)
+    try:
+        con.execute("DELETE FROM data_quality WHERE kind <> 'info'")
+        line = summary_line(con)
+        assert line.startswith("Data quality: no findings (") and "noted: detected version 4 rows (FOCUS 1." in line
+        con.execute("DELETE FROM data_quality")
+        assert summary_line(con).startswith("Data quality: no findings (") and "noted" not in summary_line(con)
+    finally:
+        con.close()
