@@ -7,11 +7,15 @@ idle, and who owns them". This module answers it from the utilization files team
 * ``nvidia-smi --query-gpu=timestamp,index,uuid,utilization.gpu,memory.used --format=csv`` logs, one file per host
   (the host is the file name without its suffixes: ``ip-10-0-1-23.csv``), with a **host map**: a CSV with columns
   ``host,resource_id[,timezone]``. nvidia-smi writes local time without an offset, so the map's ``timezone`` (IANA
-  name, default UTC) says which clock a host's log uses;
+  name, default UTC) says which clock a host's log uses. The hour repeated when the clocks go back is placed by
+  the log's order (the local time stepping back is the second occurrence); samples the log cannot place are left
+  out and counted, and a local time the clocks skipped is refused (the map's time zone is wrong for that host);
 * CloudWatch ``get-metric-data`` JSON of the CloudWatch agent's ``nvidia_smi_utilization_gpu`` (namespace CWAgent,
   dimensions ``InstanceId`` and ``index``). The response carries no dimensions, so the file is the response with the
   request's ``MetricDataQueries`` saved beside ``MetricDataResults`` (matched by ``Id``), or a response whose
-  labels are the dynamic label ``${PROP('Dim.InstanceId')} ${PROP('Dim.index')}``. The InstanceId is the resource id;
+  labels are the dynamic label ``${PROP('Dim.InstanceId')} ${PROP('Dim.index')}``. The InstanceId is the resource id.
+  A paginated response is a JSON list of all its pages (the queries saved once); a response cut short (a last
+  page with a ``NextToken``, a result not ``Complete``) is refused;
 * a Prometheus ``query_range`` JSON of DCGM exporter ``DCGM_FI_DEV_GPU_UTIL`` series (labels ``gpu``, ``UUID``,
   ``Hostname``, else ``instance``), with the host map.
 
@@ -221,26 +225,94 @@ def _percent(value: str, file: str, row: int | str, column: str) -> float | None
 _NVSMI_TS = ("%Y/%m/%d %H:%M:%S.%f", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
 
 
-def _timestamp(value: str, tz: dt.tzinfo, file: str, row: int | None, column: str) -> dt.datetime:
-    """A timestamp as UTC: ISO 8601 with an offset as written, nvidia-smi's local ``YYYY/MM/DD HH:MM:SS.mmm`` in
-    ``tz`` (the host's clock)."""
+def _parse_time(value: str, file: str, row: int | None, column: str) -> dt.datetime:
+    """A timestamp as written: aware for ISO 8601 with an offset, naive for nvidia-smi's local
+    ``YYYY/MM/DD HH:MM:SS.mmm`` (or ISO 8601 without one)."""
     v = value.strip()
-    t = None
     for f in _NVSMI_TS:
         try:
-            t = dt.datetime.strptime(v, f)
-            break
+            return dt.datetime.strptime(v, f)
         except ValueError:
             continue
-    if t is None:
-        try:
-            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-        except ValueError:
-            raise InputError(file, f"{value!r} is not a timestamp; expected YYYY/MM/DD HH:MM:SS.mmm "
-                                   "(nvidia-smi) or ISO 8601", row=row, column=column) from None
+    try:
+        return dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(file, f"{value!r} is not a timestamp; expected YYYY/MM/DD HH:MM:SS.mmm "
+                               "(nvidia-smi) or ISO 8601", row=row, column=column) from None
+
+
+def _timestamp(value: str, tz: dt.tzinfo, file: str, row: int | None, column: str) -> dt.datetime:
+    """A timestamp as UTC: ISO 8601 with an offset as written, else read on the clock ``tz`` (used with UTC; a
+    local clock with changes is read by :func:`_resolve_local`, which needs the log's sequence)."""
+    t = _parse_time(value, file, row, column)
     if t.tzinfo is None:
         t = t.replace(tzinfo=tz)
     return t.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _resolve_local(times: Sequence[dt.datetime], tz: dt.tzinfo, file: str, rows: Sequence[int],
+                   values: Sequence[str]) -> list[dt.datetime | None]:
+    """UTC (naive) of a log's timestamps, in the order written; None where a local time cannot be placed.
+
+    A naive time is on the host's clock ``tz``. When the clocks go back, one local hour happens twice and the time
+    alone does not say which: the log does, since samples are written in time order. In a run of consecutive
+    samples at such times, the local time stepping back is the clock change: before it the first occurrence
+    (fold 0), after it the second (fold 1). A run that never steps back (the log starts or stops inside the
+    repeated hour) or steps back twice cannot be placed: None, counted by the caller, never merged into one
+    hour. A local time the clocks skipped does not exist on that clock: an InputError (the host map's time zone is
+    not the one the log was written in)."""
+    out: list[dt.datetime | None] = [None] * len(times)
+    hours: dict[dt.datetime, dt.timedelta | None] = {}  # per local hour: its one offset, None when it has a change
+    offsets: dict[dt.datetime, tuple[dt.timedelta, dt.timedelta]] = {}  # per local minute: fold 0, fold 1 offset
+
+    def offset(t: dt.datetime, fold: int) -> dt.timedelta:
+        return t.replace(tzinfo=tz, fold=fold).utcoffset() or dt.timedelta(0)
+
+    cand: dict[int, tuple[dt.datetime, dt.datetime]] = {}  # a run's samples at a repeated time: UTC at fold 0, 1
+    run: list[int] = []
+
+    def close() -> None:
+        steps = [j for j in range(1, len(run)) if times[run[j]] < times[run[j - 1]]]
+        if steps:
+            second = steps[1] if len(steps) > 1 else len(run)
+            for j, i in enumerate(run[:second]):
+                out[i] = cand[i][0] if j < steps[0] else cand[i][1]
+        run.clear()
+        cand.clear()
+
+    for i, t in enumerate(times):
+        if t.tzinfo is not None:
+            close()
+            out[i] = t.astimezone(dt.UTC).replace(tzinfo=None)
+            continue
+        hour = t.replace(minute=0, second=0, microsecond=0)
+        if hour not in hours:
+            end = hour.replace(minute=59, second=59, microsecond=999999)
+            found = {offset(hour, 0), offset(hour, 1), offset(end, 0), offset(end, 1)}
+            hours[hour] = found.pop() if len(found) == 1 else None
+        one = hours[hour]
+        if one is not None:
+            close()
+            out[i] = t - one
+            continue
+        minute = t.replace(second=0, microsecond=0)
+        off = offsets.get(minute)
+        if off is None:
+            off = offsets[minute] = (offset(minute, 0), offset(minute, 1))
+        if off[0] == off[1]:
+            close()
+            out[i] = t - off[0]
+        elif off[0] < off[1]:
+            raise InputError(file, f"{values[i].strip()!r} does not exist in {tz} (the clocks skipped it); the "
+                                   "host map's timezone for this host is not the clock the log was written in",
+                             row=rows[i], column="timestamp")
+        else:
+            if run and times[run[-1]].date() != t.date():
+                close()
+            run.append(i)
+            cand[i] = (t - off[0], t - off[1])
+    close()
+    return out
 
 
 def host_of(path: Path) -> str:
@@ -252,8 +324,24 @@ def host_of(path: Path) -> str:
     return name
 
 
+def _header_cells(row: Sequence[str]) -> list[str]:
+    cells = [c.strip() for c in row]
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells
+
+
+def _column_key(name: str) -> str:
+    return re.sub(r"\s*\[.*\]\s*$", "", name.strip()).lower()  # 'utilization.gpu [%]' -> 'utilization.gpu'
+
+
 def read_nvidia_smi(path: str | Path, hosts: dict[str, Host], out: Samples | None = None) -> Samples:
-    """One nvidia-smi ``--format=csv`` log (with header) of the host named by the file (see :func:`host_of`)."""
+    """One nvidia-smi ``--format=csv`` log (with header) of the host named by the file (see :func:`host_of`).
+
+    A header line repeated in the middle (a restarted ``nvidia-smi ... -l 60 >> host.csv``) is skipped when it is
+    the first one; a different header (other ``--query-gpu`` fields) is refused. Local times are placed in UTC by
+    :func:`_resolve_local`; samples at a repeated local hour that the log cannot place are left out and counted
+    (``ambiguous_times``)."""
     p = Path(path)
     out = out if out is not None else Samples()
     f = str(p)
@@ -268,7 +356,7 @@ def read_nvidia_smi(path: str | Path, hosts: dict[str, Host], out: Samples | Non
                             "utilization.gpu,memory.used --format=csv")
     cols: dict[str, int] = {}
     for i, name in enumerate(rows[0]):
-        key = re.sub(r"\s*\[.*\]\s*$", "", name.strip()).lower()  # 'utilization.gpu [%]' -> 'utilization.gpu'
+        key = _column_key(name)
         if key in _NVSMI_COLUMNS:
             cols[_NVSMI_COLUMNS[key]] = i
     for need in _NVSMI_REQUIRED:
@@ -277,25 +365,44 @@ def read_nvidia_smi(path: str | Path, hosts: dict[str, Host], out: Samples | Non
             raise InputError(f, f"missing column; expected a header from nvidia-smi --query-gpu=timestamp,index,"
                                 f"uuid,utilization.gpu,memory.used --format=csv (not noheader), saw "
                                 f"{', '.join(rows[0])[:120]}", row=1, column=src)
+    header = _header_cells(rows[0])
     width = max(cols.values()) + 1
-    n_ok = n_na = 0
+    n_na = 0
+    kept: list[tuple[int, int, str | None, float | None]] = []  # row, GPU index, uuid, utilization
+    stamps: list[dt.datetime] = []
+    raw: list[str] = []
     for n, r in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in r):
             continue
+        idx_raw = r[cols["index"]].strip() if len(r) > cols["index"] else ""
+        if not idx_raw.isdigit() and any(_column_key(c) in _NVSMI_COLUMNS for c in r):
+            # a header line: nvidia-smi restarted and appending to the same log
+            if _header_cells(r) == header:
+                continue
+            raise InputError(f, f"header {', '.join(_header_cells(r))[:120]!r} differs from row 1's; the log was "
+                                "appended by nvidia-smi with other --query-gpu fields: keep one header per file",
+                             row=n)
         if len(r) < width:
             raise InputError(f, f"{len(r)} fields; expected {len(rows[0])} like the header", row=n)
-        idx_raw = r[cols["index"]].strip()
         if not idx_raw.isdigit():
             raise InputError(f, f"{idx_raw!r} is not a GPU index; expected 0, 1, ...", row=n, column="index")
         util = _percent(r[cols["utilization"]], f, n, "utilization.gpu [%]")
-        ts = _timestamp(r[cols["timestamp"]], h.tz, f, n, "timestamp")
+        stamps.append(_parse_time(r[cols["timestamp"]], f, n, "timestamp"))
+        raw.append(r[cols["timestamp"]])
+        uuid = r[cols["uuid"]].strip() or None if "uuid" in cols else None
+        kept.append((n, int(idx_raw), uuid, util))
+    utc = _resolve_local(stamps, h.tz, f, [k[0] for k in kept], raw)
+    n_ok = n_amb = 0
+    for (_n, idx, uuid, util), ts in zip(kept, utc, strict=True):
         if util is None:
             n_na += 1
-            continue
-        uuid = r[cols["uuid"]].strip() or None if "uuid" in cols else None
-        out.add(h.resource_id, host, int(idx_raw), uuid, ts, util, f)
-        n_ok += 1
-    out.files.append({"file": f, "format": "nvidia-smi", "samples": n_ok, "missing_values": n_na})
+        elif ts is None:
+            n_amb += 1
+        else:
+            out.add(h.resource_id, host, idx, uuid, ts, util, f)
+            n_ok += 1
+    out.files.append({"file": f, "format": "nvidia-smi", "samples": n_ok, "missing_values": n_na,
+                      "ambiguous_times": n_amb})
     return out
 
 
@@ -306,35 +413,59 @@ def _json(p: Path) -> Any:
         raise InputError(str(p), f"invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})") from None
 
 
+_CW_PAGES = ("fetch every page (follow NextToken until there is none; the AWS CLI does unless given --max-items "
+             "or --no-paginate) and save the pages as one JSON list")
+
+
 def read_cloudwatch(path: str | Path, out: Samples | None = None) -> Samples:
     """CloudWatch ``get-metric-data`` JSON of ``nvidia_smi_utilization_gpu`` (see the module doc for how the
-    InstanceId and GPU index are found). Other metrics in the file are skipped and counted."""
+    InstanceId and GPU index are found). Other metrics in the file are skipped and counted.
+
+    A paginated response is saved as a JSON list of its pages, the request's ``MetricDataQueries`` once (on any
+    page): results are combined by ``Id``, their Timestamps and Values concatenated. A response cut short is
+    refused, never read as the whole: a last page with a ``NextToken`` (more pages were not fetched), a result
+    whose last ``StatusCode`` is not ``Complete`` (``PartialData``: the rest is on a page not saved;
+    ``InternalError``, ``Forbidden``)."""
     p = Path(path)
     f = str(p)
     out = out if out is not None else Samples()
     doc = _json(p)
     pages = doc if isinstance(doc, list) else [doc]
-    n_ok = n_na = skipped = 0
+    multi = len(pages) > 1
+    queries: dict[Any, tuple[int, dict]] = {}  # Id -> (page it was first saved on, query) over all pages
     for page_no, page in enumerate(pages, start=1):
-        where = f"page {page_no}" if len(pages) > 1 else "document"
+        where = f"page {page_no}" if multi else "document"
         if not isinstance(page, dict) or not isinstance(page.get("MetricDataResults"), list):
             raise InputError(f, f"{where}: expected a get-metric-data response with a MetricDataResults list")
-        queries = {}
         for q in page.get("MetricDataQueries") or []:
             if isinstance(q, dict) and "Id" in q:
-                queries[q["Id"]] = q
+                seen = queries.setdefault(q["Id"], (page_no, q))
+                if seen[1] != q:
+                    raise InputError(f, f"{where}: query Id {q['Id']!r} differs from page {seen[0]}'s; expected the "
+                                        "pages of one request (or requests with the same queries) in a file")
+    if isinstance(pages[-1].get("NextToken"), str) and pages[-1]["NextToken"]:
+        where = f"page {len(pages)}" if multi else "document"
+        raise InputError(f, f"{where}: NextToken without the following page: the response was cut short; {_CW_PAGES}")
+    last_status: dict[Any, tuple[str, Any]] = {}  # Id -> (where, StatusCode) of its last page
+    n_ok = n_na = skipped = 0
+    for page_no, page in enumerate(pages, start=1):
         for k, res in enumerate(page["MetricDataResults"], start=1):
+            at = f"page {page_no}, MetricDataResults[{k}]" if multi else f"MetricDataResults[{k}]"
             if not isinstance(res, dict):
-                raise InputError(f, f"MetricDataResults[{k}]: expected an object with Id, Timestamps, Values")
+                raise InputError(f, f"{at}: expected an object with Id, Timestamps, Values")
             rid_ = res.get("Id", f"#{k}")
-            loc = f"MetricDataResults[{k}] (Id {rid_})"
+            loc = f"{at} (Id {rid_})"
             stamps, values = res.get("Timestamps"), res.get("Values")
             if not isinstance(stamps, list) or not isinstance(values, list):
                 raise InputError(f, f"{loc}: expected Timestamps and Values lists")
             if len(stamps) != len(values):
                 raise InputError(f, f"{loc}: {len(stamps)} Timestamps but {len(values)} Values; expected one "
                                     "value per timestamp")
-            metric, instance, index = _cloudwatch_dims(queries.get(res.get("Id")), res.get("Label"))
+            status = res.get("StatusCode")
+            if status is not None:
+                last_status[res.get("Id", (page_no, k))] = (loc, status)
+            q = queries.get(res.get("Id"))
+            metric, instance, index = _cloudwatch_dims(q[1] if q else None, res.get("Label"))
             if metric is not None and metric != CLOUDWATCH_METRIC:
                 skipped += 1
                 continue
@@ -353,6 +484,10 @@ def read_cloudwatch(path: str | Path, out: Samples | None = None) -> Samples:
                 out.add(instance, None, index, None, _timestamp(t, dt.UTC, f, None, f"{loc} Timestamps"),
                         float(v), f)
                 n_ok += 1
+    for loc, status in last_status.values():
+        if status != "Complete":
+            why = "the rest is on a page not saved" if status == "PartialData" else "CloudWatch did not return it all"
+            raise InputError(f, f"{loc}: StatusCode {status!r}; expected Complete ({why}); {_CW_PAGES}")
     out.files.append({"file": f, "format": "cloudwatch", "samples": n_ok, "missing_values": n_na,
                       "other_metrics": skipped})
     return out
@@ -492,8 +627,11 @@ class Loaded:
 
     def describe(self) -> str:
         miss = int(self.files["missing_values"].sum()) if not self.files.empty else 0
+        amb = int(self.files["ambiguous_times"].fillna(0).sum()) if "ambiguous_times" in self.files else 0
+        left = (f"; {amb:,} samples at an ambiguous local time left out: a repeated hour at a clock change that "
+                "the log cannot place, see files.ambiguous_times") if amb else ""
         return (f"{len(self.files)} utilization file(s), {self.samples:,} samples ({self.duplicates:,} repeated "
-                f"samples counted once, {miss:,} without a reading), {self.hours:,} GPU-hours")
+                f"samples counted once, {miss:,} without a reading{left}), {self.hours:,} GPU-hours")
 
 
 def _mean(expr: str) -> str:

@@ -8,6 +8,7 @@ import gzip
 import json
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -123,6 +124,83 @@ def test_duplicated_samples_count_once(tmp_path: Path) -> None:
     assert got.duplicates == 4
 
 
+def test_appended_log_with_a_second_header_counts_once(tmp_path: Path) -> None:
+    """A restarted ``nvidia-smi ... -l 60 >> host.csv`` writes its header again in the middle of the log."""
+    hosts = _hosts(tmp_path)
+    body = "2026/10/05 09:10:00.000, 0, GPU-1, 90 %, 1 MiB\n2026/10/05 09:40:00.000, 0, GPU-1, 10 %, 1 MiB\n"
+    log = tmp_path / "gpu-a.csv"
+    log.write_text(HEADER + body + "\n" + HEADER + body)
+    got, rows = _load(tmp_path, [log], hosts)
+    assert rows == [("i-0aaa", 0, dt.datetime(2026, 10, 5, 9), 50.0, 2)]
+    assert (got.samples, got.duplicates) == (4, 2)
+
+
+def test_appended_log_with_other_columns_refused(tmp_path: Path) -> None:
+    hosts = _hosts(tmp_path)
+    log = tmp_path / "gpu-a.csv"
+    log.write_text(HEADER + "2026/10/05 09:10:00.000, 0, GPU-1, 90 %, 1 MiB\n"
+                   "timestamp, index, utilization.gpu [%]\n2026/10/05 09:20:00.000, 0, 80 %\n")
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, [log], hosts)
+    msg = str(e.value)
+    assert msg.startswith(f"{log}, row 3: ") and "header" in msg and "differs from row 1" in msg
+    assert "\n" not in msg
+
+
+def _ny_log(start_utc: dt.datetime, minutes: int, every: int, util, gpus: int = 1) -> str:
+    """An nvidia-smi log as a New York host writes it: local wall time without an offset, in time order."""
+    ny = ZoneInfo("America/New_York")
+    out = [HEADER]
+    for k in range(0, minutes, every):
+        u = start_utc + dt.timedelta(minutes=k)
+        for g in range(gpus):
+            out.append(f"{u.astimezone(ny):%Y/%m/%d %H:%M:%S}.000, {g}, GPU-{g}, {util(u)} %, 1 MiB\n")
+    return "".join(out)
+
+
+def test_nvidia_smi_fall_back_hour_resolved_from_the_sequence(tmp_path: Path) -> None:
+    """2026-11-01 in New York: 01:00-01:59 local happens twice (EDT, then EST). The log runs in time order, so the
+    local time stepping back at the transition is the second occurrence: five UTC hours stay five, nothing merged."""
+    hosts = _hosts(tmp_path, "gpu-a,i-0aaa,America/New_York\n")
+    busy = dt.datetime(2026, 11, 1, 5, tzinfo=dt.UTC)  # 01:xx EDT busy, the repeated 01:xx EST idle
+    log = tmp_path / "gpu-a.csv"
+    log.write_text(_ny_log(dt.datetime(2026, 11, 1, 4, tzinfo=dt.UTC), 5 * 60, 10,
+                           lambda u: 95 if busy <= u < busy + dt.timedelta(hours=1) else 0, gpus=2))
+    got, rows = _load(tmp_path, [log], hosts)
+    hours = [(g, h.hour, u, n) for _r, g, h, u, n in rows]
+    assert hours == [(g, h, 95.0 if h == 5 else 0.0, 6) for g in (0, 1) for h in (4, 5, 6, 7, 8)]
+    assert (got.samples, got.duplicates, got.hours) == (60, 0, 10)
+    assert got.files.iloc[0]["ambiguous_times"] == 0
+
+
+def test_nvidia_smi_unresolvable_repeated_hour_counted_not_merged(tmp_path: Path) -> None:
+    """A log that starts inside the repeated hour cannot say which 01:xx it is: those samples are left out and
+    counted (reported by describe()), never guessed into one of the two hours."""
+    hosts = _hosts(tmp_path, "gpu-a,i-0aaa,America/New_York\n")
+    log = tmp_path / "gpu-a.csv"
+    log.write_text(HEADER + "2026/11/01 01:30:00.000, 0, GPU-1, 50 %, 1 MiB\n"
+                   "2026/11/01 01:40:00.000, 0, GPU-1, 50 %, 1 MiB\n"
+                   "2026/11/01 02:10:00.000, 0, GPU-1, 7 %, 1 MiB\n")
+    got, rows = _load(tmp_path, [log], hosts)
+    assert rows == [("i-0aaa", 0, dt.datetime(2026, 11, 1, 7), 7.0, 1)]  # 02:10 EST
+    assert got.files.iloc[0]["ambiguous_times"] == 2 and got.samples == 1
+    assert "2 samples at an ambiguous local time" in got.describe()
+
+
+def test_nvidia_smi_nonexistent_local_time_refused(tmp_path: Path) -> None:
+    """2026-03-08 in New York skips 02:00-02:59: a log with 02:30 is not on that clock (a wrong time zone in the
+    host map), and read as EST it would land on the real 03:30 EDT sample."""
+    hosts = _hosts(tmp_path, "gpu-a,i-0aaa,America/New_York\n")
+    log = tmp_path / "gpu-a.csv"
+    log.write_text(HEADER + "2026/03/08 01:50:00.000, 0, GPU-1, 5 %, 1 MiB\n"
+                   "2026/03/08 02:30:00.000, 0, GPU-1, 5 %, 1 MiB\n")
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, [log], hosts)
+    msg = str(e.value)
+    assert msg.startswith(f"{log}, row 3, column 'timestamp': ") and "does not exist in America/New_York" in msg
+    assert "\n" not in msg
+
+
 @pytest.mark.parametrize("body, expect", [
     ("timestamp, index, uuid, memory.used [MiB]\n2026/10/05 09:10:00.000, 0, GPU-1, 1 MiB\n",
      "row 1, column 'utilization.gpu': missing column"),
@@ -210,6 +288,57 @@ def test_cloudwatch_wrong_shape(tmp_path: Path, doc: object, expect: str) -> Non
     with pytest.raises(InputError) as e:
         _load(tmp_path, [p])
     assert str(e.value).startswith(f"{p}: ") and expect in str(e.value)
+
+
+def _page(ts: list[str], status: str = "Complete", token: str | None = None, queries: bool = True) -> dict:
+    page: dict = {"MetricDataResults": [{"Id": "a", "Label": "nvidia_smi_utilization_gpu", "Timestamps": ts,
+                                         "Values": [2.0] * len(ts), "StatusCode": status}]}
+    if queries:
+        page["MetricDataQueries"] = [_query("a")]
+    if token:
+        page["NextToken"] = token
+    return page
+
+
+_TS = [f"2026-10-05T{h:02d}:00:00Z" for h in range(4)]
+
+
+@pytest.mark.parametrize("doc, expect", [
+    (_page(_TS[:2], "PartialData", "AAAA"), "document: NextToken"),
+    (_page(_TS[:2], "Complete", "AAAA"), "document: NextToken"),
+    (_page(_TS[:2], "PartialData"), "MetricDataResults[1] (Id a): StatusCode 'PartialData'"),
+    (_page(_TS[:2], "InternalError"), "MetricDataResults[1] (Id a): StatusCode 'InternalError'"),
+    ([_page(_TS[:1], "PartialData", "A"), _page(_TS[1:2], "PartialData", "B", queries=False)], "page 2: NextToken"),
+    ([_page(_TS[:2], "PartialData", "A"), {"MetricDataResults": []}], "page 1, MetricDataResults[1] (Id a): "
+     "StatusCode 'PartialData'"),
+])
+def test_cloudwatch_truncated_response_refused(tmp_path: Path, doc: object, expect: str) -> None:
+    """A page with a NextToken and no following page, or a result that is not Complete, is a response cut short:
+    loading it would turn the missing hours into unmeasured dollars without a word."""
+    p = _cw(tmp_path, doc)
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, [p])
+    msg = str(e.value)
+    assert msg.startswith(f"{p}: ") and expect in msg and "fetch every page" in msg and "\n" not in msg
+
+
+def test_cloudwatch_pages_combined(tmp_path: Path) -> None:
+    """The pages of one paginated response saved as a JSON list, the request's queries once: results are combined
+    by Id (their Timestamps and Values concatenated)."""
+    doc = [_page(_TS[:2], "PartialData", "AAAA"), _page(_TS[2:], queries=False)]
+    got, rows = _load(tmp_path, [_cw(tmp_path, doc)])
+    assert rows == [("i-0abc", 1, dt.datetime(2026, 10, 5, h), 2.0, 1) for h in range(4)]
+    assert got.files.iloc[0]["samples"] == 4
+
+
+def test_cloudwatch_pages_with_conflicting_queries_refused(tmp_path: Path) -> None:
+    other = _query("a")
+    other["MetricStat"]["Metric"]["Dimensions"][0]["Value"] = "i-0fff"
+    doc = [_page(_TS[:2], "PartialData", "AAAA"), {**_page(_TS[2:]), "MetricDataQueries": [other]}]
+    p = _cw(tmp_path, doc)
+    with pytest.raises(InputError) as e:
+        _load(tmp_path, [p])
+    assert str(e.value).startswith(f"{p}: page 2: query Id 'a' differs from page 1")
 
 
 def _prom(tmp: Path, result: list, rtype: str = "matrix", status: str = "success") -> Path:
