@@ -529,6 +529,12 @@ def _repeated_charges(con: duckdb.DuckDBPyConnection, source: Source, staged: St
     if not dedupe:
         raise InputError(later, f"{n:,} row(s) repeat charges of {first} (same {source.row_identity}){more}; they "
                                 "would be counted twice: remove the copy, or pass --dedupe to drop exact duplicates")
+    if source.rows_restated:
+        raise InputError(later, f"{n:,} row(s) repeat charges of {first} (same {source.row_identity}){more}: two "
+                                f"runs of one {source.name} export, and its re-exports restate rows in place, so a "
+                                "row that differs may be a revision of one in the other file rather than a new "
+                                "charge and --dedupe cannot tell: ingest the newer export alone (it replaces the "
+                                "stored month)")
     bad = next((p for p in pairs if p[3]), None)
     if bad:
         raise InputError(bad[1], f"{bad[2]:,} row(s) have the {source.row_identity} of charges in {bad[0]} but "

@@ -315,3 +315,27 @@ def test_single_currency_mca_and_ea_costs_unchanged(tmp_path):
         res = ingest([str(f)], con=con, progress=False)
         assert all(r["ok"] for r in res.reconciliation)
         assert _mca_rows(con) == expected, f.name
+
+
+def test_two_runs_of_one_export_are_not_deduplicated(tmp_path):
+    """Two runs of one Azure export (same scope and month) in one call: Azure re-exports restate rows in place,
+    so a row that changed between the runs is a revision, not a new charge. --dedupe dropped the identical rows and
+    kept both versions of the changed one (review: 711 billed instead of 611, reconcile ok); it is now refused in
+    one line, with or without --dedupe, and nothing is written. Files that share no row (day partitions) add up."""
+    header = "SubscriptionId,Date,MeterCategory,MeterName,Cost,BillingCurrency,ChargeType,PricingModel\n"
+    rows = [f"sub-1,01/0{d}/2025,Virtual Machines,D2s,{c},USD,Usage,OnDemand\n" for d, c in ((5, 100), (6, 211),
+                                                                                          (7, 300))]
+    run1 = _write(tmp_path, "ActualCost_202501_run1.csv", header + "".join(rows))
+    run2 = _write(tmp_path, "ActualCost_202501_run2.csv", header + rows[0].replace(",100,", ",101,") + "".join(rows[1:]))
+    wh = str(tmp_path / "wh.duckdb")
+    for dedupe in (False, True):
+        with pytest.raises(fk.InputError, match=r"ActualCost_202501_run2\.csv: 2 row\(s\) repeat charges of "
+                           r".*ActualCost_202501_run1\.csv.*" + ("re-exports restate rows in place" if dedupe else
+                                                                  "would be counted twice")):
+            ingest([str(run1), str(run2)], warehouse=wh, dedupe=dedupe, progress=False)
+    day5 = _write(tmp_path, "part_5.csv", header + rows[0])
+    day67 = _write(tmp_path, "part_67.csv", header + "".join(rows[1:]))
+    ingest([str(day5), str(day67)], warehouse=wh, dedupe=True, progress=False)
+    con = fk.connect(wh, read_only=True)
+    assert con.execute("SELECT sum(BilledCost) FROM focus").fetchone()[0] == 611
+    con.close()

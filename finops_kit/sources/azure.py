@@ -160,6 +160,7 @@ class AzureCostSource(Source):
     numeric_columns = ("Cost", "Quantity", "PayGPrice", "UnitPrice", "PayGCost", "ExchangeRatePricingToBilling")
     timestamp_columns = ("Date",)
     key_family = "azure"
+    rows_restated = True  # a month-to-date re-export restates rows in place: two runs are two versions
 
     @classmethod
     def detect(cls, columns: Sequence[str], path: str) -> bool:

@@ -444,6 +444,10 @@ class Source:
     #: another name holding stored line items is a copy, not a restatement -- the ingest refuses it (see
     #: :func:`finops_kit.ingest.stored_line_items_error`)
     stored_identity: ClassVar[str | None] = None
+    #: a re-export of the same scope and days may change a row's values in place (Azure's month-to-date exports,
+    #: amortization applied later) and the rows carry no id: two files that share rows are two runs of one export,
+    #: not overlapping pieces, so ``--dedupe`` cannot tell a revised row from a new charge and refuses them
+    rows_restated: ClassVar[bool] = False
     #: formats of a FOCUS dataset other than Cost and Usage (1.3 Contract Commitment) load into this table with
     #: :meth:`load_dataset` instead of mapping to FOCUS rows
     dataset_table: ClassVar[str | None] = None
