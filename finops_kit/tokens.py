@@ -45,8 +45,11 @@ from .sources.base import ident, sql_str
 from .sqlutil import derive_once, first_match
 
 RULES_ENV = "FINOPS_AI_TOKEN_RULES"
-KINDS = ("service", "capacity", "cache storage", "other", "model", "token", "tier", "unit")
+KINDS = ("service", "capacity", "cache storage", "other", "modality", "model", "token", "tier", "unit")
 TOKEN_TYPES = ("input", "output", "cache read", "cache write", "thinking")
+#: Modalities of the tokens a meter counts. Rows no ``modality`` rule matches are text; a row of another modality
+#: is a token row only through a model rule for that modality (column ``modality``), else it is unmatched.
+MODALITIES = ("text", "audio", "image", "video", "realtime", "realtime audio")
 #: Classes of an AI service row (see the module doc), in the order the reconciliation lists them.
 CLASSES = ("tokens", "provisioned throughput", "cache storage", "other AI usage", "not usage", "unmatched")
 #: Unit costs are shown per million tokens (DECIMAL, 6 places).
@@ -68,6 +71,7 @@ class Rule:
     value: str
     batch: bool
     source: str
+    modality: str = "text"
 
 
 @cache
@@ -95,8 +99,16 @@ def _load(path: str | None) -> tuple[Rule, ...]:
         batch = (r.get("batch") or "").strip().lower()
         if batch not in ("", "yes", "no"):
             raise ConfigError(f"{where}, column batch: {batch!r}; expected yes, no or empty")
+        if kind == "modality" and value not in MODALITIES[1:]:
+            raise ConfigError(f"{where}, column value: {value!r}; a modality rule assigns one of "
+                              f"{', '.join(MODALITIES[1:])}")
+        modality = (r.get("modality") or "").strip()
+        if modality and (kind != "model" or modality not in MODALITIES):
+            raise ConfigError(f"{where}, column modality: {modality!r}; "
+                              + (f"expected one of {', '.join(MODALITIES)} or empty (text)" if kind == "model"
+                                 else "only a model rule names a modality"))
         out.append(Rule(i - 1, kind, (r.get("provider_pattern") or "").strip(), col, r.get("pattern") or "", value,
-                        batch == "yes", (r.get("source") or "").strip()))
+                        batch == "yes", (r.get("source") or "").strip(), modality or "text"))
     return tuple(out)
 
 
@@ -110,7 +122,9 @@ def rules(path: str | os.PathLike | None = None) -> tuple[Rule, ...]:
 def rules_frame(path: str | os.PathLike | None = None) -> pd.DataFrame:
     """The rule table as a DataFrame (for a report's appendix)."""
     return pd.DataFrame([{"kind": r.kind, "provider": r.provider_pattern, "column": r.column, "pattern": r.pattern,
-                          "value": r.value, "batch": r.batch, "source": r.source} for r in rules(path)])
+                          "value": r.value, "batch": r.batch,
+                          "modality": r.modality if r.kind == "model" else None, "source": r.source}
+                         for r in rules(path)])
 
 
 def _provider_test(r: Rule) -> str:
@@ -128,6 +142,22 @@ def _case(kind: str, rs: tuple[Rule, ...], then: str = "value") -> str:
         [(_provider_test(r), f"regexp_matches(coalesce(CAST({ident(r.column)} AS VARCHAR), ''), {sql_str(r.pattern)})",
           sql_str(r.value) if then == "value" else ("TRUE" if r.batch else "FALSE")) for r in own],
         None if then == "value" else "FALSE")
+
+
+def _model_case(rs: tuple[Rule, ...], modality: str) -> str:
+    """CASE over the model rules (first match wins) among those for the row's modality (``modality``: the SQL of
+    the row's modality rule value, NULL for text): an image or audio meter never takes a text model's rule."""
+    own = [r for r in rs if r.kind == "model"]
+    if not own:
+        return "CAST(NULL AS VARCHAR)"
+    out = []
+    for r in own:
+        gate = f"({modality}) IS NULL" if r.modality == "text" else f"({modality}) = {sql_str(r.modality)}"
+        prov = _provider_test(r)
+        out.append((gate if prov == "TRUE" else f"{prov} AND {gate}",
+                    f"regexp_matches(coalesce(CAST({ident(r.column)} AS VARCHAR), ''), {sql_str(r.pattern)})",
+                    sql_str(r.value)))
+    return first_match(out)
 
 
 def block_size_sql(unit: str) -> str:
@@ -157,7 +187,12 @@ def service_names(con: duckdb.DuckDBPyConnection, sc: Scope, path: str | os.Path
 def rows_sql(con: duckdb.DuckDBPyConnection, sc: Scope, path: str | os.PathLike | None = None) -> str:
     """A FROM item: every row of the AI service lines in scope with the derived columns ``x_AiService``,
     ``x_AiModel``, ``x_TokenType``, ``x_TokenTier``, ``x_TokenBatch``, ``x_TokenCount`` (NULL unless a token row),
-    ``x_TokenClass`` (see :data:`CLASSES`) and ``x_TokenUnmatched`` (why a Usage row is unmatched), plus ``_rowid``."""
+    ``x_TokenClass`` (see :data:`CLASSES`), ``x_TokenModality`` (:data:`MODALITIES`; of the token and unmatched rows)
+    and ``x_TokenUnmatched`` (why a Usage row is unmatched), plus ``_rowid``.
+
+    A model rule matches that model only (the table's patterns end the name at a version or token word), and only
+    rows of its modality: a realtime-audio or image meter is unmatched (with its modality as the reason) unless a
+    model rule for that modality exists -- never counted in the text unit cost of the model it names."""
     rs = rules(path)
     pairs = service_names(con, sc, path)
     if not pairs:
@@ -168,9 +203,11 @@ def rows_sql(con: duckdb.DuckDBPyConnection, sc: Scope, path: str | os.PathLike 
     block = block_size_sql("PricingUnit")
     # the rules read ProviderName and the rule columns only: matched once per distinct combination of them
     keys = ["ProviderName", *sorted({r.column for r in rs} - {"ProviderName"})]
+    modality = _case("modality", rs)
     derived = {"x_AiService": _case("service", rs), "_capacity": _case("capacity", rs),
                "_cache_storage": _case("cache storage", rs), "_other": _case("other", rs),
-               "x_AiModel": _case("model", rs), "_token": _case("token", rs), "_tier": _case("tier", rs),
+               "_modality": modality, "x_AiModel": _model_case(rs, modality), "_token": _case("token", rs),
+               "_tier": _case("tier", rs),
                "x_TokenBatch": _case("tier", rs, then="batch"), "_unit": _case("unit", rs)}
     ai_rows = f"(SELECT * FROM {sc.rows_sql(rowid=True)} WHERE {keep})"
     return f"""(
@@ -185,12 +222,15 @@ def rows_sql(con: duckdb.DuckDBPyConnection, sc: Scope, path: str | os.PathLike 
                  AND PricingQuantity IS NOT NULL THEN 'tokens'
             ELSE 'unmatched' END AS x_TokenClass
         FROM r)
-      SELECT * EXCLUDE (_capacity, _cache_storage, _other, _token, _tier, _unit),
+      SELECT * EXCLUDE (_capacity, _cache_storage, _other, _modality, _token, _tier, _unit),
+             CASE WHEN x_TokenClass IN ('tokens', 'unmatched') THEN coalesce(_modality, 'text') END
+               AS x_TokenModality,
              CASE WHEN x_TokenClass = 'tokens' THEN _token END AS x_TokenType,
              CASE WHEN x_TokenClass IN ('tokens', 'provisioned throughput') THEN coalesce(_tier, 'standard') END
                AS x_TokenTier,
              CASE WHEN x_TokenClass = 'tokens' THEN CAST(PricingQuantity * {block} AS {TOKENS}) END AS x_TokenCount,
              CASE WHEN x_TokenClass <> 'unmatched' THEN NULL
+                  WHEN x_AiModel IS NULL AND _modality IS NOT NULL THEN _modality || ' tokens: no model rule for them'
                   WHEN x_AiModel IS NULL THEN 'no model rule matches'
                   WHEN _token IS NULL THEN 'no token-type rule matches'
                   WHEN _unit IS NULL THEN 'unit ' || coalesce('''' || PricingUnit || '''', 'NULL') || ' is not a token count'
@@ -242,33 +282,53 @@ def _at_rate(tokens: Any, cost: Any, rate_cost: Any, rate_tokens: Any) -> Decima
 
 def reconcile(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path: str | os.PathLike | None = None,
               config: Any = None) -> pd.DataFrame:
-    """Per currency, provider and AI service: EffectiveCost and BilledCost of each class (:data:`CLASSES`) and of
-    all the service's rows counted independently; ``ok`` is true when the classes add up to that total exactly.
+    """Per currency, provider and AI service: EffectiveCost of each class (:data:`CLASSES`) beside the services'
+    bill recomputed from the FOCUS rows; ``ok`` is true when the classes are exactly a partition of that bill.
 
-    This is what "totals reconcile to the AI service lines" means: every row of those services is in exactly one
-    class, so the token cost plus the listed remainder is the services' bill."""
+    This is what "totals reconcile to the AI service lines" means: the token cost plus the listed remainder is the
+    services' bill -- no line lost, none counted twice, none in the wrong half. The services' side (``service_*``)
+    is computed apart from the classification: straight from the scope's FOCUS rows, the service rules applied to
+    each row (not the list of services :func:`service_names` found, which :func:`rows_sql` filters on, nor its
+    per-combination rule evaluation), split by the FOCUS ``ChargeCategory``. ``ok`` holds when
+
+    * the classified rows, EffectiveCost and BilledCost equal the services' rows, EffectiveCost and BilledCost;
+    * tokens + provisioned throughput + cache storage + other AI usage + unmatched = the EffectiveCost of the
+      services' Usage lines (``service_usage_cost``), and ``not usage`` = the rest (credits, tax, purchases).
+
+    A provider or service present on one side only is not ok (a service the classification missed, a row it
+    invented). What it cannot see: a service rule that leaves a service out defines both sides -- check the service
+    rules against ``ServiceName`` of the bill (the AI lines of ``x_AiWorkload`` include SageMaker, Azure ML, ...)."""
     sc = bind(con, scope, config)
-    pairs = service_names(con, sc, path)
-    keep = ("(ProviderName, ServiceName) IN (" + ", ".join(f"({sql_str(p)}, {sql_str(s)})" for p, s in pairs) + ")"
-            if pairs else "FALSE")
+    rs = rules(path)
+    service = _case("service", rs)
     cls = ", ".join(
         f"coalesce(sum(EffectiveCost) FILTER (WHERE x_TokenClass = {sql_str(c)}), 0)::{MONEY} AS {ident(c)}"
         for c in CLASSES)
+    usage = " + ".join(ident(c) for c in CLASSES if c != "not usage")
     return _frame(con, f"""
         WITH k AS (
           SELECT BillingCurrency AS currency, ProviderName AS provider, x_AiService AS service, {cls},
-                 sum(EffectiveCost)::{MONEY} AS classified_cost, count(*) AS classified_rows
+                 coalesce(sum(EffectiveCost), 0)::{MONEY} AS classified_cost,
+                 coalesce(sum(BilledCost), 0)::{MONEY} AS _classified_billed, count(*) AS classified_rows
           FROM {rows_sql(con, sc, path)} GROUP BY ALL),
+        f AS (SELECT BillingCurrency, ProviderName, ChargeCategory, EffectiveCost, BilledCost, {service} AS _service
+              FROM {sc.rows_sql()}),
         t AS (
-          SELECT BillingCurrency AS currency, ProviderName AS provider, sum(EffectiveCost)::{MONEY} AS service_cost,
-                 sum(BilledCost)::{MONEY} AS service_billed_cost, count(*) AS service_rows
-          FROM {sc.rows_sql()} WHERE {keep} GROUP BY ALL)
-        SELECT k.* EXCLUDE (classified_cost, classified_rows), t.service_cost, t.service_billed_cost, t.service_rows,
+          SELECT BillingCurrency AS currency, ProviderName AS provider, _service AS service,
+                 coalesce(sum(EffectiveCost), 0)::{MONEY} AS service_cost,
+                 coalesce(sum(EffectiveCost) FILTER (WHERE ChargeCategory = 'Usage'), 0)::{MONEY}
+                   AS service_usage_cost,
+                 coalesce(sum(BilledCost), 0)::{MONEY} AS service_billed_cost, count(*) AS service_rows
+          FROM f WHERE _service IS NOT NULL GROUP BY ALL)
+        SELECT currency, provider, service, {', '.join(f'k.{ident(c)}' for c in CLASSES)},
+               t.service_cost, t.service_usage_cost, t.service_billed_cost, t.service_rows,
                k.classified_cost, k.classified_rows,
-               (k.classified_cost = t.service_cost AND k.classified_rows = t.service_rows
-                AND ({' + '.join(ident(c) for c in CLASSES)}) = t.service_cost) AS ok
-        FROM k FULL JOIN t USING (currency, provider)
-        ORDER BY currency, provider""")
+               coalesce(k.classified_rows = t.service_rows AND k.classified_cost = t.service_cost
+                        AND k._classified_billed = t.service_billed_cost
+                        AND ({usage}) = t.service_usage_cost
+                        AND k."not usage" = t.service_cost - t.service_usage_cost, FALSE) AS ok
+        FROM k FULL JOIN t USING (currency, provider, service)
+        ORDER BY currency, provider, service""")
 
 
 def unmatched(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path: str | os.PathLike | None = None,
@@ -556,6 +616,6 @@ def summary(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path:
                    sum(cs["net_savings"].dropna(), zero), bool(rec["ok"].all()) if len(rec) else True)
 
 
-__all__ = ["CLASSES", "KINDS", "RULES_ENV", "TOKEN_TYPES", "Rule", "Summary", "batch_vs_on_demand",
+__all__ = ["CLASSES", "KINDS", "MODALITIES", "RULES_ENV", "TOKEN_TYPES", "Rule", "Summary", "batch_vs_on_demand",
            "actions", "add_to_summary", "block_size_sql", "cache_savings", "capacity", "per_1m", "reconcile", "rows_sql", "rules", "rules_frame",
            "service_names", "summary", "trend", "unit_costs", "unmatched"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from finops_kit import scope as S
@@ -292,3 +293,136 @@ def test_metrics_show_token_figures_only_when_there_are_token_lines(con, sc):
         assert m2.tokens.empty and "tokens" not in m2.to_dict()
     finally:
         plain.close()
+
+
+# ---- a model rule matches that model only; other modalities are listed, not folded into text tokens
+
+VARIANTS = [
+    azure("GPT 5 Inpt Glbl", "100", "125.00", "1000000 Units"),          # gpt-5 input: $1.25 / 1M
+    azure("GPT 5 nano Inpt Glbl", "100", "5.00", "1000000 Units"),       # another model, 25x cheaper
+    azure("GPT 5.1 Inpt Glbl", "100", "125.00", "1000000 Units"),        # a newer model
+    azure("GPT 5 mini Inpt Glbl", "100", "25.00", "1000000 Units"),      # has its own rule
+    azure("gpt 4.1 Inp glbl", "100", "200.00", "1000000 Units"),         # gpt-4.1: $2.00 / 1M
+    azure("gpt 4.1 nano Inp glbl", "100", "10.00", "1000000 Units"),
+    azure("o3 Inp glbl", "100", "200.00", "1000000 Units"),
+    azure("o3 mini Inp glbl", "100", "110.00", "1000000 Units"),
+    azure("gpt-4o-0806 Inp glbl Tokens", "1000", "2.50", "1000 Units"),  # gpt-4o: $2.50 / 1M
+    azure("gpt-4o-mini-0718-Inp-glbl", "1000", "0.15", "1000 Units"),
+    azure("gpt-4o-rt-aud-Inp-glbl", "1", "40.00", "1000000 Units"),     # realtime audio input, $40 / 1M
+    azure("gpt-4o Provisioned Managed Global", "24", "24.00", "Hours"),
+    vertex("Gemini 2.5 Flash Text Output - Predictions", "1000000", "2.50"),
+    vertex("Gemini 2.5 Flash Image Output - Predictions", "1000000", "30.00"),
+]
+
+
+@pytest.fixture()
+def variants():
+    c = focus_rows(VARIANTS)
+    yield c, S.resolve(c, CONFIG, {})
+    c.close()
+
+
+def test_a_model_rule_matches_that_model_only(variants):
+    """'GPT 5 nano', 'GPT 5.1', 'gpt 4.1 nano', 'o3 mini' are other models: listed as unmatched, never folded into
+    gpt-5 / gpt-4.1 / o3 (gpt-5 input read $0.85 / 1M instead of $1.25 with them)."""
+    con, sc = variants
+    models = dict(con.sql(f"SELECT x_UsageType, x_AiModel FROM {tk.rows_sql(con, sc)}").fetchall())
+    assert models["Azure OpenAI GPT 5 Inpt Glbl"] == "gpt-5"
+    assert models["Azure OpenAI GPT 5 mini Inpt Glbl"] == "gpt-5-mini"
+    assert models["Azure OpenAI gpt 4.1 Inp glbl"] == "gpt-4.1"
+    assert models["Azure OpenAI o3 Inp glbl"] == "o3"
+    assert models["Azure OpenAI gpt-4o-0806 Inp glbl Tokens"] == "gpt-4o"
+    assert models["Azure OpenAI gpt-4o-mini-0718-Inp-glbl"] == "gpt-4o-mini"
+    uc = tk.unit_costs(con, sc)
+    assert _row(uc, model="gpt-5", token_type="input")["cost_per_1m"] == D("1.250000")
+    assert _row(uc, model="gpt-5-mini", token_type="input")["cost_per_1m"] == D("0.250000")
+    assert _row(uc, model="gpt-4.1", token_type="input")["cost_per_1m"] == D("2.000000")
+    assert _row(uc, model="o3", token_type="input")["cost_per_1m"] == D("2.000000")
+    assert _row(uc, model="gpt-4o", token_type="input")["cost_per_1m"] == D("2.500000")
+    assert _row(uc, model="gpt-4o-mini", token_type="input")["cost_per_1m"] == D("0.150000")
+    un = tk.unmatched(con, sc)
+    reasons = dict(zip(un["usage_type"], un["reason"], strict=True))
+    for meter in ("GPT 5 nano Inpt Glbl", "GPT 5.1 Inpt Glbl", "gpt 4.1 nano Inp glbl", "o3 mini Inp glbl"):
+        assert reasons[f"Azure OpenAI {meter}"] == "no model rule matches", meter
+
+
+def test_audio_image_and_realtime_meters_are_unmatched_not_text_tokens(variants):
+    """Realtime audio ($40 / 1M) is not gpt-4o text input ($2.50), an image output ($30 / 1M) not Gemini 2.5 Flash
+    text output ($2.50): the table prices text tokens, so those meters are listed with the modality."""
+    con, sc = variants
+    uc = tk.unit_costs(con, sc)
+    assert _row(uc, model="Gemini 2.5 Flash", token_type="output")["cost_per_1m"] == D("2.500000")
+    assert _row(uc, model="gpt-4o", token_type="input")["rows"] == 1
+    un = tk.unmatched(con, sc)
+    reasons = dict(zip(un["usage_type"], un["reason"], strict=True))
+    assert reasons["Azure OpenAI gpt-4o-rt-aud-Inp-glbl"] == "realtime audio tokens: no model rule for them"
+    assert reasons["Gemini 2.5 Flash Image Output - Predictions"] == "image tokens: no model rule for them"
+    assert sum(un["cost"]) == D("40.00") + D("30.00") + D("5.00") + D("125.00") + D("10.00") + D("110.00")
+    assert tk.reconcile(con, sc)["ok"].all()
+    cap = tk.capacity(con, sc)
+    assert _row(cap, provider="Microsoft")["cost"] == D("24.00")
+
+
+def test_a_rule_for_a_modality_prices_its_meters(variants, tmp_path):
+    """A model rule for the modality (column modality) makes those meters token rows of their own model, even
+    appended after the text rules."""
+    con, sc = variants
+    own = tmp_path / "rules.csv"
+    text = (REPO / "finops_kit" / "data" / "ai_token_rules.csv").read_text(encoding="utf-8")
+    own.write_text(text + "model,(?i)microsoft,x_UsageType,(?i)gpt-4o-rt-aud-,gpt-4o-realtime,,our bill 2026-10,"
+                   "realtime audio\n", encoding="utf-8")
+    uc = tk.unit_costs(con, sc, path=own)
+    assert _row(uc, model="gpt-4o-realtime", token_type="input")["cost_per_1m"] == D("40.000000")
+    assert _row(uc, model="gpt-4o", token_type="input")["cost_per_1m"] == D("2.500000")
+    assert "Azure OpenAI gpt-4o-rt-aud-Inp-glbl" not in set(tk.unmatched(con, sc, path=own)["usage_type"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("kind,provider_pattern,column,pattern,value,batch,source,modality\n"
+                   "model,.*,x_UsageType,x,m,,me,smell\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="column modality: 'smell'"):
+        tk.rules(bad)
+
+
+# ---- the reconciliation is a check that can fail
+
+def test_reconciliation_fails_when_the_service_list_loses_a_service(con, sc, monkeypatch):
+    """The services' total is recomputed from the FOCUS rows themselves (the service rules applied to each row), not
+    from the list of services the classification used: a service missing from that list must not reconcile."""
+    real = tk.service_names
+    monkeypatch.setattr(tk, "service_names", lambda con, sc, path=None: [
+        p for p in real(con, sc, path) if p[0] != "Microsoft"])
+    rec = tk.reconcile(con, sc)
+    ms = _row(rec, provider="Microsoft")
+    assert not ms["ok"] and ms["service_cost"] == D("32.375") and pd.isna(ms["classified_cost"])
+    assert _row(rec, provider="AWS")["ok"]
+    assert not tk.summary(con, sc).reconciled
+
+
+def test_reconciliation_fails_when_a_row_is_counted_twice(con, sc, monkeypatch):
+    real = tk.rows_sql
+
+    def doubling(con, sc, path=None):
+        r = real(con, sc, path)
+        return f"(SELECT * FROM {r} UNION ALL SELECT * FROM {r} WHERE x_UsageType = 'Azure OpenAI GPT 5 Outp Glbl')"
+
+    monkeypatch.setattr(tk, "rows_sql", doubling)
+    rec = tk.reconcile(con, sc)
+    assert not _row(rec, provider="Microsoft")["ok"]
+    assert _row(rec, provider="Google Cloud")["ok"]
+
+
+def test_reconciliation_fails_when_a_usage_row_lands_in_not_usage(con, sc, monkeypatch):
+    """Usage rows make up tokens + capacity + cache storage + other + unmatched, the rest of the services' rows
+    'not usage': both halves are checked against the FOCUS ChargeCategory, so a class that swallows a Usage line
+    (here the unmatched Bedrock lines filed as 'not usage') does not reconcile even though the total still does."""
+    real = tk.rows_sql
+
+    def misfiling(con, sc, path=None):
+        return (f"(SELECT * REPLACE (CASE WHEN x_TokenClass = 'unmatched' THEN 'not usage' ELSE x_TokenClass END "
+                f"AS x_TokenClass) FROM {real(con, sc, path)})")
+
+    monkeypatch.setattr(tk, "rows_sql", misfiling)
+    rec = tk.reconcile(con, sc)
+    aws = _row(rec, provider="AWS")
+    assert aws["classified_cost"] == aws["service_cost"]
+    assert not aws["ok"]
+    assert _row(rec, provider="Microsoft")["ok"]
