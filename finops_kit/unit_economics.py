@@ -317,6 +317,9 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
            "ELSE 'x_AiWorkload ' || coalesce('''' || x_AiWorkload || '''', 'empty') || ', not accelerated compute' "
            "END")
     try:
+        # the accelerated compute in scope, read once: its total is the headline, its rows the runs' base
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {view}_base AS SELECT _rowid, EffectiveCost
+                        FROM ({units.accelerated_usage_sql(source=sc.rows_sql(rowid=True))})""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {view}_x AS
             WITH r AS (
@@ -334,7 +337,7 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
               FROM r JOIN {view} f ON lower(r.ResourceId) = lower(f.resource_id)
                      AND r.ChargePeriodStart < f."end" AND r.ChargePeriodEnd > f.start
               WHERE r._claim IS NULL),
-            base AS (SELECT DISTINCT _rowid FROM ({units.accelerated_usage_sql(source=sc.rows_sql(rowid=True))})),
+            base AS (SELECT DISTINCT _rowid FROM {view}_base),
             x AS (SELECT * FROM tagged UNION ALL BY NAME SELECT * FROM listed)
             SELECT x.*, b._rowid IS NOT NULL AS _in_base FROM x LEFT JOIN base b ON b._rowid = x._rowid""")
         df = con.execute(f"""
@@ -357,12 +360,12 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
             SELECT run_id, {why} AS why, CAST(sum(_cost) AS DOUBLE) AS cost FROM {view}_x WHERE NOT _in_base
             GROUP BY ALL HAVING sum(_cost) <> 0 ORDER BY run_id, cost DESC, why""").df()
         gpu, attributed = con.execute(f"""
-            SELECT (SELECT coalesce(sum(EffectiveCost), 0)::{MONEY}
-                    FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})),
+            SELECT (SELECT coalesce(sum(EffectiveCost), 0)::{MONEY} FROM {view}_base),
                    (SELECT coalesce(sum(_cost), 0)::{MONEY} FROM {view}_x WHERE _in_base)""").fetchall()[0]
     finally:
         con.unregister(view)
         con.execute(f"DROP TABLE IF EXISTS {view}_x")
+        con.execute(f"DROP TABLE IF EXISTS {view}_base")
     gpu, attributed = Decimal(gpu), Decimal(attributed)
     for c in ("cost", "storage_cost", "transfer_cost", "compute_cost", "accelerated_cost"):
         df[c] = df[c].astype(float).round(6)
