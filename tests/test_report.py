@@ -117,6 +117,13 @@ def test_error_page_links_executed_notebook_and_shows_failing_cell(suite):
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.output_type == "error"]
     assert errors and errors[0].ename == "ValueError"
+    # one numbering: the error names the failing cell by its execution count ("cell 5:", In [5] in the executed
+    # notebook) and the page's banner does not give it another number (it said "cell 20" beside "cell 14")
+    failing = next(c for c in executed.cells if c.cell_type == "code"
+                   and any(o.output_type == "error" for o in c.get("outputs", [])))
+    assert r["error"].startswith(f"cell {failing.execution_count}: ValueError")
+    banner = re.search(r'class="finops-error-banner".*?</div>', page, re.DOTALL).group(0)
+    assert set(re.findall(r"\bcell (\d+)", _strip_scripts(banner))) <= {str(failing.execution_count)}, banner
 
 
 def test_index_lists_every_report_with_status_parameters_and_links(suite):
