@@ -144,6 +144,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
             budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets},
                           scope=sc)
         for r in st.to_dict("records"):
+            if r["status"] == "matches no charges":  # a typo in the scope: the budget is never checked
+                alerts.append(Alert("budget", r["budget"], f"{r['budget']}: its scope {r['note']}, so it is never "
+                                                           "checked: fix its scope in the budgets config"))
+                continue
             amount = float(r["budget_amount"])
             if amount <= 0:
                 continue

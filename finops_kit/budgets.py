@@ -186,6 +186,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     rows = []
     for b in budgets:
         amount = b.amount(month)
+        nothing = scope_matches_nothing(con, b.scope, sc)
         daily = daily_series(con, "total", start=mstart, end=as_of_d, filters=b.scope, charges="all", scope=sc)
         actual = sum(daily["cost"], Decimal(0)) if not daily.empty else Decimal(0)
         elapsed = (as_of_d - mstart).days + 1
@@ -212,7 +213,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             prob = float(np.mean(fc.total_paths > float(amount)))
         var = (Decimal(str(round(f_total, 2))) - amount) if f_total is not None else actual - amount
         var_pct = float(100 * var / amount) if amount else None
-        status = ("over budget" if actual > amount else
+        status = ("matches no charges" if nothing else "over budget" if actual > amount else
                   "forecast over budget" if f_total is not None and f_total > float(amount) else "on track")
         rows.append({
             "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
@@ -225,9 +226,28 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             "forecast_hi": round(fc.total_hi, 2) if fc is not None and fc.ok else None,
             "variance": var.quantize(CENT), "variance_pct": var_pct,
             "breach_date": breach, "breach_probability": prob, "status": status,
-            "note": None if fc is None or fc.ok else fc.message,
+            "note": nothing or (None if fc is None or fc.ok else fc.message),
         })
     return pd.DataFrame(rows)
+
+
+def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any], scope: Any = None) -> str | None:
+    """Why a budget's scope can match no charge -- ``"team 'nlpp' matches no charge in scope (its team values:
+    cv, nlp, ...)"`` -- or None when every dimension of it names a value the scope's charges carry (over all its
+    periods). Why: a typo in a budget's scope read $0 spent, "on track", and never alerted."""
+    sc = scoped(con, scope)
+    for dim, val in (filters or {}).items():
+        wanted = [str(v) for v in (val if isinstance(val, list | tuple | set) else [val])]
+        expr = dimension_sql(dim, sc)
+        known = [r[0] for r in con.execute(
+            f"SELECT {expr} AS v FROM {sc.rows_sql(period=False)} GROUP BY v ORDER BY sum(EffectiveCost) DESC "
+            "NULLS LAST, v").fetchall()]
+        if not set(wanted) & set(known):
+            shown = ", ".join(sorted(map(str, known[:12]))) + (f" and {len(known) - 12} more" if len(known) > 12
+                                                              else "")
+            return (f"{dim} {', '.join(repr(v) for v in wanted)} matches no charge in scope "
+                    f"(its {dim} values: {shown or 'none'})")
+    return None
 
 
 def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,

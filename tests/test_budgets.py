@@ -238,3 +238,22 @@ def test_a_threshold_is_a_positive_percent():
             bu.load_budgets({"budgets": {"thresholds": bad, "items": [{"name": "a", "monthly": 1}]}})
     assert bu.load_budgets({"budgets": {"thresholds": [50, 100], "items": [{"name": "a", "monthly": 1}]}})[1] == \
         [50.0, 100.0]
+
+
+def test_a_budget_whose_scope_matches_no_charge_says_so():
+    """A typo in a budget's scope (team 'nlpp') matched nothing: the budget read $0 spent, 'on track', and never
+    alerted. Its row now says it matches no charge in scope and names the values there are; the alert says so."""
+    from finops_kit.alerts import evaluate
+
+    con = focus_rows(_days("2026-11-01", 10, "60.00", tags={"team": "alpha"}) + _days("2026-11-01", 10, "5",
+                                                                                     tags={"team": "beta"}))
+    cfg = {"budgets": {"items": [{"name": "A", "scope": {"team": "alpha"}, "monthly": 500},
+                                 {"name": "Typo", "scope": {"team": "alphaa"}, "monthly": 500}]},
+           "alerts": {"budgets": True, "anomalies": False}}
+    rows = {r["budget"]: r for r in bu.budget_status(con, bu.load_budgets(cfg)[0]).to_dict("records")}
+    assert rows["A"]["status"] == "over budget"
+    typo = rows["Typo"]
+    assert typo["status"] == "matches no charges" and typo["actual_mtd"] == Decimal("0.00")
+    assert "team 'alphaa' matches no charge in scope" in typo["note"] and "alpha, beta" in typo["note"]
+    alerts = [a for a in evaluate(con, cfg, "2026-11-10") if a.subject == "Typo"]
+    assert len(alerts) == 1 and "matches no charge" in alerts[0].message and alerts[0].kind == "budget"
