@@ -8,9 +8,11 @@ so the notebook ``commitments.ipynb`` and ``finops-kit metrics`` agree.
 
 Definitions (FOCUS 1.2, amounts in the scope's currency):
 
-* **used commitment** of a ``CommitmentDiscountId`` = Σ EffectiveCost of its ``Usage`` and ``Credit`` rows that are not
-  ``CommitmentDiscountStatus = 'Unused'`` (covered usage at its amortized rate; GCP's CUD credits carry the discount
-  and the spread fee); **unused** = Σ EffectiveCost of its ``Unused`` rows (AWS RIFee/SP fee remainder, Azure
+* **used commitment** of a ``CommitmentDiscountId`` = Σ EffectiveCost of its ``Usage`` rows that are not
+  ``CommitmentDiscountStatus = 'Unused'`` (covered usage at its amortized rate) and of its usage-based, non-correction
+  ``Credit`` rows (GCP's CUD credits, ``ChargeFrequency = 'Usage-Based'``, carry the discount and the spread fee; a
+  one-time refund or a ``ChargeClass = 'Correction'`` credit tagged with the commitment is not its use:
+  :data:`USED`); **unused** = Σ EffectiveCost of its ``Unused`` rows (AWS RIFee/SP fee remainder, Azure
   UnusedReservation/UnusedSavingsPlan, GCP resource-based CUD fee remainders). **utilization** = used / (used +
   unused). GCP bills no unused rows: :mod:`finops_kit.sources.gcp` derives them for a resource-based CUD whose fee
   rows name it (``subscription.instance_id``); a spend-based CUD's fee is spread over its credits and shows 100%
@@ -27,15 +29,23 @@ Definitions (FOCUS 1.2, amounts in the scope's currency):
   ``on_demand_cost`` = EffectiveCost of eligible usage that ran on demand — what a commitment could have discounted.
 * **expiry**: the commitment's end from the source where the export carries it (AWS ``reservation/EndTime``,
   ``savingsPlan/EndTime``; FOCUS 1.3 ``ContractCommitmentPeriodEnd``); NULL (unknown) otherwise, never guessed.
-* **sizing** (:func:`size_commitment`): for a usage series u_h (instances running per hour) over closed periods, a
-  commitment of c instances at rate r_c against on-demand r_od saves S(c) = r_od·Σ min(u_h, c) − r_c·c·H. S is concave
-  and maximal where P(u > c) = r_c / r_od, i.e. at the (1 − r_c/r_od)-quantile of usage: the discount d is the
-  percentile to cover. **break-even utilization** of an option = r_c / r_od = 1 − d: below it, the commitment costs
-  more than on demand.
+* **sizing** (:func:`sizing`): for a usage series u_h over closed periods, a commitment of level c at rate r_c
+  against on-demand r_od saves S(c) = r_od·Σ min(u_h, c) − r_c·c·H. S is concave and maximal where
+  P(u > c) = r_c / r_od, i.e. at the (1 − r_c/r_od)-quantile of usage: the discount d is the percentile to cover.
+  **break-even utilization** of an option = r_c / r_od = 1 − d: below it, the commitment costs more than on demand.
+  The series is the on-demand value per hour of the group's eligible usage (ListCost / hours, r_od = 1,
+  r_c = 1 − d), which adds up across a family's sizes and is what a savings plan is bought in; an instance equivalent
+  is given only for a group of one size. "Committed today" leaves out the commitments ending within the first expiry
+  window of the report date and states them next to it (``lapsing_now``).
+* **realized discounts** (:func:`realized_discounts`), the options :func:`recommend` sizes with: per provider,
+  commitment type and what the commitments cover (``Compute`` instances, or the ServiceCategory of other covered
+  usage: provisioned AI throughput, an ML platform's plan), and per instance family where a commitment covers one.
+  Compute usage is sized with the discount realized on that family, else on the provider's compute instances.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 from collections.abc import Sequence
@@ -51,8 +61,13 @@ from .schema import MONEY
 from .scope import Scope
 
 #: Rows of a commitment that carry its use (covered usage, GCP CUD credits); Unused rows are the remainder.
-USED = ("(ChargeCategory IN ('Usage', 'Credit') AND CommitmentDiscountId IS NOT NULL "
-        "AND coalesce(CommitmentDiscountStatus, '') <> 'Unused')")
+#: A Credit row counts only when it is billed with the usage (``ChargeFrequency = 'Usage-Based'``, as GCP's CUD credits
+#: are, against the covered VM) and is not a correction: a one-time refund of a plan's fee tagged with the commitment
+#: (``ChargeFrequency = 'One-Time'``) or a ``ChargeClass = 'Correction'`` row is not use of the commitment (a -1,000
+#: refund made a plan 62.9% used instead of 64.0% and its realized discount 31.4% instead of 28%).
+USED_CREDIT = "(ChargeFrequency = 'Usage-Based' AND coalesce(ChargeClass, '') <> 'Correction')"
+USED = ("(CommitmentDiscountId IS NOT NULL AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
+        f"AND (ChargeCategory = 'Usage' OR (ChargeCategory = 'Credit' AND {USED_CREDIT})))")
 UNUSED = "(CommitmentDiscountId IS NOT NULL AND CommitmentDiscountStatus = 'Unused')"
 #: Source columns that hold a commitment's end, where an export carries it (x_ columns of the AWS CUR mapping).
 END_COLUMNS = ("x_reservation_end_time", "x_savings_plan_end_time")
@@ -112,9 +127,15 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     sc = _require(sc)
     cols = _columns(con)
     hours = f"CAST(ConsumedQuantity AS DOUBLE) * {units.hours_per_unit_sql()}"
+    used = USED
+    covered = units.row_sql(f"{used} AND ChargeCategory = 'Usage'", sc.rows_sql())
     return _frame(con, f"""
       WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering
-                 FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL)
+                 FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL),
+      cov AS (SELECT ProviderName, CommitmentDiscountId,
+                     array_to_string(list_sort(list_distinct(list({_covers_sql(cols)}))), ', ') AS covers,
+                     nullif(array_to_string(list_sort(list_distinct(list(instance_family))), ', '), '') AS families
+              FROM ({covered}) GROUP BY ALL)
       SELECT ProviderName AS provider, CommitmentDiscountId AS commitment_id,
         -- the latest name of a renamed commitment; the other labels agree on every row, min() only fixes the pick
         coalesce(arg_max(CommitmentDiscountName, (ChargePeriodStart, CommitmentDiscountName))
@@ -125,18 +146,36 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         CAST(max(ChargePeriodEnd) - INTERVAL 1 SECOND AS DATE) AS last_day,
         CAST(max(_end) AS DATE) AS end_date,
         coalesce(sum(BilledCost) FILTER (WHERE ChargeCategory = 'Purchase'), 0)::{MONEY} AS purchases_billed,
-        coalesce(sum(EffectiveCost) FILTER (WHERE {USED}), 0)::{MONEY} AS used_cost,
+        coalesce(sum(EffectiveCost) FILTER (WHERE {used}), 0)::{MONEY} AS used_cost,
         coalesce(sum(EffectiveCost) FILTER (WHERE {UNUSED}), 0)::{MONEY} AS unused_cost,
-        coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
-        {units.total(hours, f"{USED} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage'")}
+        coalesce(sum(ListCost) FILTER (WHERE {used}), 0)::{MONEY} AS covered_list_cost,
+        {units.total(hours, f"{used} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage'")}
           AS covered_hours,
         min(CommitmentDiscountUnit) FILTER (WHERE ChargeCategory = 'Usage') AS quantity_unit,
-        sum(CommitmentDiscountQuantity) FILTER (WHERE {USED} AND ChargeCategory = 'Usage') AS used_quantity,
+        sum(CommitmentDiscountQuantity) FILTER (WHERE {used} AND ChargeCategory = 'Usage') AS used_quantity,
         sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED}) AS unused_quantity,
-        bool_or(_observable) AS unused_observable
-      FROM (SELECT *, bool_or({UNUSED}) OVER (PARTITION BY ProviderName) AS _observable FROM r)
-      GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency
+        bool_or(_observable) AS unused_observable,
+        -- one row of cov per (provider, commitment): grouped by, never picked
+        cov.covers, cov.families
+      FROM (SELECT *, bool_or({UNUSED}) OVER (PARTITION BY ProviderName) AS _observable FROM r) r
+        LEFT JOIN cov USING (ProviderName, CommitmentDiscountId)
+      GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency, cov.covers, cov.families
       ORDER BY unused_cost DESC, provider, commitment_id""").pipe(_with_ratios).pipe(_display_names)
+
+
+#: What a commitment covers when it sizes compute: the ``covers`` of :func:`inventory` for accelerated instances.
+COMPUTE = "Compute"
+
+
+def _covers_sql(cols: set[str]) -> str:
+    """SQL: the kind of usage a covered row is, for :func:`realized_discounts`. ``Compute`` = compute instances: the
+    kit's AI classification says accelerated compute (``x_AiWorkload``), or, for rows it does not class as an AI
+    workload, FOCUS ``ServiceCategory = 'Compute'``. Anything else is its ``ServiceCategory`` (a SageMaker plan's
+    notebooks and endpoints, ``x_AiWorkload = 'ML platform'``, and Azure OpenAI PTU or Bedrock provisioned
+    throughput, ``'Managed AI service'``, are ``AI and Machine Learning``)."""
+    ai = "x_AiWorkload" if "x_AiWorkload" in cols else "CAST(NULL AS VARCHAR)"
+    return (f"CASE WHEN {ai} = 'Accelerated compute' OR ({ai} IS NULL AND ServiceCategory = 'Compute') "
+            f"THEN '{COMPUTE}' ELSE coalesce(ServiceCategory, '(none)') END")
 
 
 def display_name(name: Any) -> str:
@@ -191,11 +230,12 @@ def utilization(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = (
         raise ConfigError(f"commitments.utilization: unknown dimension(s) {bad}; expected some of {list(dims)}")
     sel = ", ".join(dims[b] for b in by)
     closed = sc.closed_sql(month="date_trunc('month', BillingPeriodStart)")
+    used = USED
     return _frame(con, f"""
       SELECT {sel}{', ' if sel else ''}BillingCurrency AS currency,
-        coalesce(sum(EffectiveCost) FILTER (WHERE {USED}), 0)::{MONEY} AS used_cost,
+        coalesce(sum(EffectiveCost) FILTER (WHERE {used}), 0)::{MONEY} AS used_cost,
         coalesce(sum(EffectiveCost) FILTER (WHERE {UNUSED}), 0)::{MONEY} AS unused_cost,
-        coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
+        coalesce(sum(ListCost) FILTER (WHERE {used}), 0)::{MONEY} AS covered_list_cost,
         bool_and({closed}) AS closed
       FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL
       GROUP BY ALL ORDER BY ALL""").pipe(_with_ratios)
@@ -332,7 +372,12 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     end in (``30`` / ``60`` / ``90`` days, ``later``, or ``unknown`` when the export has no end date), their monthly
     value (EffectiveCost of used + unused in the last closed period they were active; else the latest period), current
     utilization (the same period) and what lapses to on-demand if not renewed: the list value of that month's covered
-    usage."""
+    usage.
+
+    A month the commitment billed only part of (bought mid-month, or the open month when it has no closed one) is
+    scaled to its whole calendar month by the time its used and unused rows cover (``value_days``), exact Decimal:
+    an RI bought 2026-02-15 billed 4,368.00 for 14 days of February, a monthly value of 8,736.00 (found by a
+    review: the partial month was shown as the monthly value). ``lapses_to_on_demand`` is scaled alike."""
     sc = _require(sc)
     today = today or as_of(con, sc)
     inv = inventory(con, sc)
@@ -342,14 +387,35 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     # the month it stands for: its last closed period, else its latest
     per = per.sort_values(["commitment_id", "closed", "period"])
     last = per.groupby("commitment_id").tail(1).set_index("commitment_id")
+    # the part of that month the commitment billed (bought mid-month, or the month is open): its used and unused
+    # rows' charge periods, within the month
+    span = _frame(con, f"""
+      SELECT CommitmentDiscountId AS commitment_id, CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS period,
+             CAST(epoch(least(max(ChargePeriodEnd), max(date_trunc('month', BillingPeriodStart) + INTERVAL 1 MONTH)))
+                  - epoch(greatest(min(ChargePeriodStart), max(date_trunc('month', BillingPeriodStart))))
+                  AS BIGINT) AS secs
+      FROM {sc.rows_sql()} WHERE {USED} OR {UNUSED} GROUP BY ALL""").set_index(["commitment_id", "period"])["secs"]
+
+    def full_month(cid: Any, value: Any) -> Any:
+        """The period's value scaled to the whole calendar month by the share of it the commitment billed."""
+        if value is None or cid not in last.index:
+            return value
+        p = last.loc[cid, "period"]
+        secs = span.get((cid, p))
+        month = Decimal(calendar.monthrange(p.year, p.month)[1] * 86400)
+        if not secs or secs <= 0 or Decimal(int(secs)) >= month:
+            return value
+        return Decimal(value) * month / Decimal(int(secs))
     active = inv[(inv["last_day"] >= today - dt.timedelta(days=2)) & (inv["end_date"].isna()
                                                                        | (inv["end_date"] > today))].copy()
-    active["monthly_value"] = [last.loc[i, "used_cost"] + last.loc[i, "unused_cost"] if i in last.index else None
-                               for i in active["commitment_id"]]
+    active["monthly_value"] = [full_month(i, last.loc[i, "used_cost"] + last.loc[i, "unused_cost"])
+                               if i in last.index else None for i in active["commitment_id"]]
     active["value_period"] = [last.loc[i, "period"] if i in last.index else None for i in active["commitment_id"]]
+    active["value_days"] = [int(span.get((i, last.loc[i, "period"]), 0) or 0) / 86400 if i in last.index else None
+                            for i in active["commitment_id"]]
     active["current_utilization"] = [last.loc[i, "utilization"] if i in last.index else None
                                      for i in active["commitment_id"]]
-    active["lapses_to_on_demand"] = [last.loc[i, "covered_list_cost"] if i in last.index else None
+    active["lapses_to_on_demand"] = [full_month(i, last.loc[i, "covered_list_cost"]) if i in last.index else None
                                      for i in active["commitment_id"]]
     active["days_left"] = [(e - today).days if pd.notna(e) else None for e in active["end_date"]]
 
@@ -364,7 +430,7 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     active["window"] = [window(d) for d in active["days_left"]]
     active["as_of"] = today
     keep = ["provider", "commitment_id", "name", "type", "offering", "currency", "end_date", "days_left", "window",
-            "monthly_value", "value_period", "current_utilization", "lapses_to_on_demand", "as_of"]
+            "monthly_value", "value_period", "value_days", "current_utilization", "lapses_to_on_demand", "as_of"]
     return active[keep].sort_values(["days_left", "provider", "commitment_id"], na_position="last").reset_index(
         drop=True)
 
@@ -435,34 +501,60 @@ def level_at_risk(usage: Sequence[float], percentile: float) -> float:
 
 
 def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str] = ("provider", "instance_family"),
-                 closed_only: bool = True) -> pd.DataFrame:
-    """Instances running per hour of eligible accelerated usage (on demand + committed), per ``by`` and day: the
-    day's instance-hours / 24, its average concurrency (the exports are daily; an hourly export is summed to days, so
-    the distribution is of daily averages and slightly narrower than the hourly one). Days of the closed periods
-    without usage are 0. Also the on-demand rate (ListCost per instance-hour of
-    the group's eligible usage, the list price a commitment discounts) and the committed instances per hour today.
-    ``closed_only``: closed billing periods only (sizing never reads a month in progress)."""
+                 closed_only: bool = True, lapse_days: int = EXPIRY_WINDOWS[0]) -> pd.DataFrame:
+    """Eligible accelerated usage (on demand + committed) per hour, per ``by`` and day: the day's figures / 24, its
+    average per hour (the exports are daily; an hourly export is summed to days, so the distribution is of daily
+    averages and slightly narrower than the hourly one). Days of the closed periods without usage are 0.
+    ``closed_only``: closed billing periods only (sizing never reads a month in progress).
+
+    * ``on_demand_per_hour``: ListCost of the day's eligible usage / 24, its on-demand value per hour -- the unit
+      :func:`sizing` sizes in, because it adds up across a family's sizes (a g5.48xlarge is 16 g5.xlarge, not one);
+      ``committed_per_hour``: the part of it commitments covered;
+      ``lapsing_per_hour``: the part covered by commitments ending within ``lapse_days`` of :func:`as_of` (or
+      already ended), ``lapsing_by``: the earliest such end.
+    * ``instances``, ``committed_instances``: instance-hours / 24 (any size counts one);
+      ``on_demand_rate``: ListCost per instance-hour of the group's usage (its average list price);
+      ``sizes``: the distinct instance types the group ran over the window (an instance equivalent of a level in
+      dollars is only meaningful for one)."""
     sc = _require(sc)
     bad = [b for b in by if b not in COVERAGE_DIMS]
     if bad:
         raise ConfigError(f"commitments.hourly_usage: unknown dimension(s) {bad}")
     dims = ", ".join([*by, "currency"])
     where = f"AND {sc.closed_sql(provider='provider', month='period')}" if closed_only else ""
+    cols = _columns(con)
+    try:
+        horizon = f"DATE '{as_of(con, sc) + dt.timedelta(days=lapse_days)}'"
+    except ConfigError:  # no usage in scope: nothing to size, nothing lapsing
+        horizon = "CAST(NULL AS DATE)"
+    lapsing = f"pricing = 'Committed' AND CAST(_end AS DATE) <= {horizon}"
     # every day of the closed periods counts: a day a family did not run is a day of zero usage, not a missing value
     # (otherwise a burst of a few days would look like steady usage worth committing to)
     return _frame(con, f"""
-      WITH u AS ({eligible_usage_sql(sc, team="team" in by)}),
+      WITH ends AS (SELECT ProviderName AS provider, CommitmentDiscountId, max({_end_sql(cols)}) AS _end
+                    FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL GROUP BY ALL),
+      u AS (SELECT e.*, ends._end FROM ({eligible_usage_sql(sc, team="team" in by)}) e
+            LEFT JOIN ends USING (provider, CommitmentDiscountId)),
       g AS (SELECT {dims}, day, {units.total("hours")} AS hours,
                    {units.total("hours", "pricing = 'Committed'")} AS committed,
                    sum(ListCost) FILTER (WHERE has_instance_hours) AS list_cost,
-                   {units.exact("hours", "has_instance_hours")} AS rated_hours
+                   {units.exact("hours", "has_instance_hours")} AS rated_hours,
+                   coalesce(sum(ListCost), 0) AS list_all,
+                   coalesce(sum(ListCost) FILTER (WHERE pricing = 'Committed'), 0) AS list_committed,
+                   coalesce(sum(ListCost) FILTER (WHERE {lapsing}), 0) AS list_lapsing,
+                   CAST(min(_end) FILTER (WHERE {lapsing}) AS DATE) AS lapsing_by,
+                   list(DISTINCT instance_type) FILTER (WHERE hours > 0) AS types
             FROM u WHERE TRUE {where} GROUP BY ALL),
       days AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE) AS day FROM g),
-      keys AS (SELECT DISTINCT {dims} FROM g)
+      keys AS (SELECT {dims}, length(list_distinct(flatten(list(types)))) AS sizes FROM g GROUP BY ALL)
       SELECT {dims}, day, coalesce(g.hours, 0) / 24.0 AS instances,
              coalesce(g.committed, 0) / 24.0 AS committed_instances,
              CAST(sum(list_cost) OVER (PARTITION BY {dims})
-                  / nullif(CAST(sum(rated_hours) OVER (PARTITION BY {dims}) AS DOUBLE), 0) AS DOUBLE) AS on_demand_rate
+                  / nullif(CAST(sum(rated_hours) OVER (PARTITION BY {dims}) AS DOUBLE), 0) AS DOUBLE) AS on_demand_rate,
+             CAST(coalesce(g.list_all, 0) AS DOUBLE) / 24.0 AS on_demand_per_hour,
+             CAST(coalesce(g.list_committed, 0) AS DOUBLE) / 24.0 AS committed_per_hour,
+             CAST(coalesce(g.list_lapsing, 0) AS DOUBLE) / 24.0 AS lapsing_per_hour,
+             g.lapsing_by, keys.sizes
       FROM keys CROSS JOIN days LEFT JOIN g USING ({dims}, day) ORDER BY ALL""")
 
 
@@ -470,37 +562,73 @@ def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile:
            by: Sequence[str] = ("provider", "instance_family")) -> pd.DataFrame:
     """Per group of :func:`hourly_usage` and commitment option (name -> discount off the on-demand rate): the level
     maximizing net savings, its annualized net savings and utilization, the level at ``risk_percentile`` (if given)
-    with the same figures, the break-even utilization, the instances covered by commitments on the last day
-    (``committed_now``), ``change_level`` (optimum − today: buy when positive, shrink at renewal when negative) and
-    ``gain_vs_today_year``, what moving from today's level to the optimum is worth per year at that option's rate."""
+    with the same figures, the break-even utilization, what commitments cover on the last day (``committed_now``),
+    ``change_level`` (optimum − today: buy when positive, shrink at renewal when negative) and
+    ``gain_vs_today_year``, what moving from today's level to the optimum is worth per year at that option's rate.
+
+    **Levels are on-demand value per hour** (``level_unit``, e.g. ``on-demand USD/h``), the series
+    ``on_demand_per_hour``: a family's sizes add up in it (counted as instances at the family's average rate, a
+    g5.xlarge and a g5.48xlarge were two of the same; found by a review), and it is what a savings plan is bought
+    in: ``optimal_commitment_per_hour`` = level × (1 − d) is the hourly commitment at the plan's rate. The rule is
+    the same discount quantile with r_od = 1, r_c = 1 − d. ``optimal_instances`` / ``risk_instances``: the level in
+    instances (level / ``on_demand_rate``) only where the group ran one size (``sizes == 1``), else NaN. A frame
+    without ``on_demand_per_hour`` (hand-made) is read as ``instances`` of one size at ``on_demand_rate``.
+
+    **committed today** is the last day's ``committed_per_hour`` minus ``lapsing_now``: the commitments ending
+    within the first expiry window of the report date (:func:`hourly_usage` ``lapse_days``, 30 days), which a
+    purchase made now cannot count on; ``lapsing_now`` and ``lapsing_by`` (their earliest end) are stated next to
+    it, so renewing them is one of the choices the table shows."""
     rows = []
     if usage.empty:
         return pd.DataFrame()
     for key, g in usage.groupby([*by, "currency"], dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         rate = g["on_demand_rate"].iloc[0]
-        if rate is None or not rate > 0:
+        rate = float(rate) if rate is not None and rate == rate else None
+        if "on_demand_per_hour" in g.columns:
+            u = g["on_demand_per_hour"].astype(float)
+            committed = float(g["committed_per_hour"].iloc[-1])
+            lapsing = float(g["lapsing_per_hour"].iloc[-1]) if "lapsing_per_hour" in g.columns else 0.0
+            lapsing_by = g["lapsing_by"].iloc[-1] if "lapsing_by" in g.columns and lapsing else None
+            sizes = int(g["sizes"].iloc[0]) if "sizes" in g.columns and g["sizes"].iloc[0] == g["sizes"].iloc[0] \
+                else 1
+        else:
+            if rate is None or not rate > 0:
+                continue
+            u = g["instances"].astype(float) * rate
+            committed, lapsing, lapsing_by, sizes = float(g["committed_instances"].iloc[-1]) * rate, 0.0, None, 1
+        if not u.max() > 0:
             continue
-        u = g["instances"].astype(float)
+        now = max(committed - lapsing, 0.0)
+        per_instance = rate if sizes == 1 and rate and rate > 0 else None
+
+        def instances(level: float, per: float | None = per_instance) -> float:
+            return level / per if per else math.nan
+
         periods_h = len(u) * 24  # one value per day
+        rec0 = dict(zip([*by, "currency"], key, strict=True))
         for option, d in discounts.items():
-            rc = rate * (1 - d)
-            best = optimal_level(u, rate, rc)
-            curve = savings_curve(u, rate, rc, [best] + ([level_at_risk(u, risk_percentile)]
-                                                          if risk_percentile is not None else []))
+            rc = 1 - d
+            best = optimal_level(u, 1.0, rc)
+            curve = savings_curve(u, 1.0, rc, [best] + ([level_at_risk(u, risk_percentile)]
+                                                         if risk_percentile is not None else []))
             scale = 8760 / len(u)  # curve rows are per sample (one average hour per day); annualize
-            rec = dict(zip([*by, "currency"], key, strict=True))
-            rec.update(option=option, discount=d, on_demand_rate=rate, commitment_rate=rc,
-                       break_even_utilization=break_even_utilization(rc, rate), days=len(u),
-                       mean_instances=float(u.mean()), committed_now=float(g["committed_instances"].iloc[-1]),
-                       optimal_level=best, change_level=best - float(g["committed_instances"].iloc[-1]), optimal_percentile=float(curve["percentile"].iloc[0]),
+            rec = dict(rec0)
+            rec.update(option=option, discount=d, level_unit=f"on-demand {rec0['currency']}/h",
+                       on_demand_rate=rate, commitment_rate=rate * rc if rate is not None else None,
+                       break_even_utilization=break_even_utilization(rc, 1.0), days=len(u),
+                       mean_instances=float(g["instances"].astype(float).mean()), mean_level=float(u.mean()),
+                       sizes=sizes, committed_now=now, lapsing_now=lapsing, lapsing_by=lapsing_by,
+                       optimal_level=best, optimal_commitment_per_hour=best * rc, optimal_instances=instances(best),
+                       change_level=best - now, optimal_percentile=float(curve["percentile"].iloc[0]),
                        optimal_utilization=curve["utilization"].iloc[0],
                        optimal_net_savings_year=float(curve["net_savings"].iloc[0]) * scale)
-            now = float(g["committed_instances"].iloc[-1])
-            at_now = savings_curve(u, rate, rc, [now])["net_savings"].iloc[0]
+            at_now = savings_curve(u, 1.0, rc, [now])["net_savings"].iloc[0]
             rec["gain_vs_today_year"] = (float(curve["net_savings"].iloc[0]) - float(at_now)) * scale
             if risk_percentile is not None:
-                rec.update(risk_level=float(curve["level"].iloc[1]), risk_utilization=curve["utilization"].iloc[1],
+                level = float(curve["level"].iloc[1])
+                rec.update(risk_level=level, risk_instances=instances(level),
+                           risk_utilization=curve["utilization"].iloc[1],
                            risk_net_savings_year=float(curve["net_savings"].iloc[1]) * scale)
             rec["hours_observed"] = periods_h
             rows.append(rec)
@@ -508,17 +636,59 @@ def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile:
 
 
 def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
-    """Per provider and commitment type in :func:`inventory`: the rate discount its commitments actually got on the
-    usage they covered, 1 − used cost / list value of that usage (unused cost left out: that is utilization, not
-    rate). The sizing options the bill itself supports, instead of a price list the kit would have to keep current."""
-    if inv.empty:
-        return pd.DataFrame(columns=["provider", "type", "discount", "commitments"])
+    """The rate discount commitments actually got on the usage they covered, 1 − used cost / list value of that
+    usage (unused cost left out: that is utilization, not rate): the sizing options the bill itself supports, instead
+    of a price list the kit would have to keep current.
+
+    Grouped by what the commitments cover, not by provider alone (found by a review: an Azure OpenAI PTU reservation,
+    69.7% off, pooled with the VM reservations, 40%, sized GPU VM reservations at 58%):
+
+    * ``provider``, ``type`` (FOCUS ``CommitmentDiscountType``) and ``covers`` (:func:`inventory`: ``Compute`` for
+      compute instances, else the covered usage's ``ServiceCategory``, e.g. ``AI and Machine Learning`` for
+      provisioned AI throughput or a SageMaker Savings Plan; a commitment covering several kinds is its own group,
+      ``Compute, Databases``), with ``family = None``: every such commitment;
+    * and the same per instance ``family`` (:mod:`finops_kit.units`) for the commitments whose covered usage is of
+      that one family (an RI, an Azure VM reservation); a savings plan across families is only in the first row.
+
+    Commitments whose covered usage is unknown (``covers`` NaN, nothing covered in scope) are left out."""
+    cols = ["provider", "type", "covers", "family", "discount", "commitments"]
+    if inv.empty or "covers" not in inv.columns:
+        return pd.DataFrame(columns=cols)
     rows = []
-    for (prov, typ), g in inv.groupby(["provider", "type"]):
+    known = inv[inv["covers"].notna()]
+    single = known["families"].notna() & ~known["families"].fillna("").str.contains(", ", regex=False)
+
+    def add(key: tuple, family: Any, g: pd.DataFrame) -> None:
         lst, used = sum(g["covered_list_cost"]), sum(g["used_cost"])
         if lst and used > 0:
-            rows.append({"provider": prov, "type": typ, "discount": float(1 - used / lst), "commitments": len(g)})
-    return pd.DataFrame(rows, columns=["provider", "type", "discount", "commitments"])
+            rows.append({"provider": key[0], "type": key[1], "covers": key[2], "family": family,
+                         "discount": float(1 - used / lst), "commitments": len(g)})
+
+    for key, g in known.groupby(["provider", "type", "covers"]):
+        add(key, None, g)
+        for fam, f in g[single.loc[g.index]].groupby("families"):
+            add(key, fam, f)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None) -> dict[str, float]:
+    """The realized discounts that size a commitment on ``provider``'s compute instances of ``family``: per
+    commitment type, the one realized on that family where the provider has such commitments, else the one realized
+    on its compute instances (``covers = 'Compute'``, any family). Never provisioned AI throughput or an ML
+    platform's plan. Name -> discount, the name saying which: ``Reservation (realized 40% on compute)``."""
+    out: dict[str, float] = {}
+    if disc.empty:
+        return out
+    d = disc[(disc["provider"] == provider) & (disc["covers"] == COMPUTE)]
+    for typ, g in d.groupby("type", sort=True):
+        own = g[g["family"] == family] if family is not None else g.iloc[0:0]
+        pick = own if not own.empty else g[g["family"].isna()]
+        if pick.empty:
+            continue
+        r = pick.iloc[0]
+        where = r["family"] if isinstance(r["family"], str) else "compute"
+        out[f"{typ} (realized {r['discount']:.0%} on {where})"] = float(r["discount"])
+    return out
 
 
 def parse_options(options: Sequence[str] | dict[str, float] | None) -> dict[str, float]:
@@ -552,11 +722,13 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
               extra_options: Sequence[str] | dict[str, float] | None = None,
               by: Sequence[str] = ("provider", "instance_family")) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What to buy: :func:`sizing` of each group's daily usage over closed periods, with the options of its provider
-    (the discounts its current commitments realized, :func:`realized_discounts`) plus ``extra_options`` (name ->
-    discount, e.g. a quoted 3-year rate; see :func:`parse_options`), and the net-savings curve of each group's best option.
+    that fit compute instances (:func:`compute_options`: the discounts its compute commitments realized on that
+    family, else on its compute instances; never provisioned AI throughput or an ML platform's plan) plus
+    ``extra_options`` (name -> discount, e.g. a quoted 3-year rate; see :func:`parse_options`), and the net-savings
+    curve of each group's best option.
 
     Returns (sizing table sorted by annual net savings, curves: group, option, level, net_savings_year, utilization,
-    percentile on a grid of 0..max usage)."""
+    percentile on a grid of 0..max usage). Levels, in both, are on-demand value per hour (:func:`sizing`)."""
     sc = _require(sc)
     usage = hourly_usage(con, sc, by=by)
     disc = realized_discounts(inventory(con, sc))
@@ -567,8 +739,12 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     for key, g in usage.groupby(keys, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         rec = dict(zip(keys, key, strict=True))
-        opts = {f"{r.type} (realized {r.discount:.0%})": r.discount
-                for r in disc.itertuples() if "provider" not in rec or r.provider == rec["provider"]}
+        if "provider" in rec:
+            opts = compute_options(disc, rec["provider"], rec.get("instance_family"))
+        else:
+            opts = {}
+            for p in sorted(disc["provider"].unique()) if not disc.empty else []:
+                opts.update({f"{p} {k}": v for k, v in compute_options(disc, p).items()})
         opts.update(parse_options(extra_options))
         if not opts:
             continue
@@ -577,10 +753,10 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
             continue
         rows.append(table)
         best = table.sort_values("optimal_net_savings_year", ascending=False).iloc[0]
-        u = g["instances"].astype(float)
+        u = g["on_demand_per_hour"].astype(float)  # the unit sizing's levels are in
         top = float(u.max())
         grid = sorted({*(top * i / 40 for i in range(41)), best["optimal_level"]})
-        c = savings_curve(u, best["on_demand_rate"], best["commitment_rate"], grid)
+        c = savings_curve(u, 1.0, 1 - best["discount"], grid)
         c["net_savings_year"] = c["net_savings"] * 8760 / len(u)
         for k, v in rec.items():
             c[k] = v
@@ -739,7 +915,7 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
     return df
 
 
-__all__ = ["COVERAGE_DIMS", "EXPIRY_WINDOWS", "as_of", "break_even_utilization", "contract_burndown", "coverage",
+__all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options", "break_even_utilization", "contract_burndown", "coverage",
            "HEADLINE", "display_name", "eligible_usage_sql", "expiry", "has_contract_commitments", "headline_figures", "hourly_usage", "inventory", "level_at_risk",
            "optimal_level", "parse_options", "provisioned_break_even", "realized_discounts", "recommend", "savings_curve", "sizing", "summary",
            "utilization"]

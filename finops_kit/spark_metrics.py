@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover - pyspark is an optional extra
 #: ``test_metrics_read_only_the_reduced_columns`` parses every statement the metrics layer runs and fails when it
 #: reads a column that is not here or in MEASURES.)
 KEYS = ("BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodStart", "ChargeCategory",
-        "ChargeDescription", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountId",
+        "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountId",
         "CommitmentDiscountStatus", "ConsumedUnit", "PricingCategory", "PricingUnit", "ProviderName", "RegionId",
         "ResourceId", "ResourceName", "ServiceCategory", "ServiceName", "SkuMeter", "SubAccountId",
         "SubAccountName", "Tags", "x_AiWorkload", "x_InstanceType", "x_UsageType")

@@ -68,16 +68,18 @@ def test_sizing_counts_days_without_usage_as_zero():
 
 
 def test_sizing_says_what_moving_from_todays_level_is_worth():
-    """Flat usage of 5 instances, 2 covered today, 40% off a 10.00/h rate: the optimum covers all 5; moving from 2 to
-    5 saves 3 instances x 10.00 x 40% x 8760 h a year."""
+    """Flat usage of 5 instances, 2 covered today, 40% off a 10.00/h rate: the optimum covers all 5 (50.00/h of
+    on-demand value, the unit levels are in; 5 instances of the one size); moving from 2 to 5 saves
+    3 instances x 10.00 x 40% x 8760 h a year."""
     frame = pd.DataFrame({"provider": "AWS", "instance_family": "p4d", "currency": "USD",
                           "day": pd.date_range("2026-01-01", periods=30, freq="D"), "instances": 5.0,
                           "committed_instances": 2.0, "on_demand_rate": 10.0})
     row = cm.sizing(frame, {"1-year": 0.4}, risk_percentile=50).iloc[0]
-    assert row["optimal_level"] == 5.0 and row["change_level"] == 3.0
+    assert row["optimal_level"] == 50.0 and row["change_level"] == 30.0 and row["optimal_instances"] == 5.0
+    assert row["level_unit"] == "on-demand USD/h" and row["optimal_commitment_per_hour"] == pytest.approx(30.0)
     assert row["gain_vs_today_year"] == pytest.approx(3 * 10.0 * 0.4 * 8760)
     assert row["optimal_net_savings_year"] == pytest.approx(5 * 10.0 * 0.4 * 8760)
-    assert row["risk_level"] == 5.0 and row["optimal_utilization"] == 1.0
+    assert row["risk_level"] == 50.0 and row["risk_instances"] == 5.0 and row["optimal_utilization"] == 1.0
 
 
 def test_extra_options_are_parsed_or_refused_in_one_line():
@@ -527,3 +529,178 @@ def test_a_commitment_has_one_display_name(raw, shown):
     """One reservation appeared under three names in the commitments report (the first 48 or 60 characters of its
     ARN, its last 24): the package gives one name, the distinctive end of the id (found by a review)."""
     assert cm.display_name(raw) == shown
+
+
+# ------------------------------------------------------------------------------------------- review fixes (hand-made)
+def _vm(provider: str, day: str, itype: str, hours: float, list_rate: str, eff_rate: str | None = None, *,
+        cid: str | None = None, ctype: str | None = None, res: str = "vm-1", end: str | None = None, **kw) -> dict:
+    """One day of an accelerated VM (x_AiWorkload set as the ingest's classification would), on demand or covered."""
+    lst = Decimal(list_rate) * Decimal(str(hours))
+    eff = Decimal(eff_rate) * Decimal(str(hours)) if eff_rate is not None else lst
+    row = dict(ProviderName=provider, ServiceCategory="Compute", x_AiWorkload="Accelerated compute", day=day,
+               x_InstanceType=itype, ConsumedQuantity=str(hours), ConsumedUnit="Hours", PricingQuantity=str(hours),
+               PricingUnit="Hours", ResourceId=res, BilledCost=str(eff if cid is None else 0), EffectiveCost=str(eff),
+               ListCost=str(lst), ContractedCost=str(lst), PricingCategory="Standard" if cid is None else "Committed")
+    if cid:
+        row.update(CommitmentDiscountId=cid, CommitmentDiscountType=ctype or "Reserved Instance",
+                   CommitmentDiscountCategory="Usage" if (ctype or "Reserved Instance") != "Savings Plan" else "Spend",
+                   CommitmentDiscountStatus="Used")
+    if end:
+        row["x_reservation_end_time"] = end
+    row.update(kw)
+    return row
+
+
+def _days(start: str, n: int) -> list[str]:
+    return [str(d.date()) for d in pd.date_range(start, periods=n, freq="D")]
+
+
+def test_compute_sizing_uses_the_discount_of_commitments_that_cover_compute():
+    """Azure: a VM reservation realizes 40% on T4 VMs, an Azure OpenAI PTU reservation 70% on provisioned
+    throughput; AWS: an RI 30% on g5, a SageMaker Savings Plan 50% on ml.g5. Pooled per provider and type, the PTU
+    lifted the VM discount to 1 - (14.40 + 3.00) / (24 + 10) = 48.8% and the SageMaker plan became an EC2 option
+    (found by a review). A100 / p4d usage is sized with the compute commitments' discounts only: the family's own
+    where it has one (g5), else the type's over compute instances (40% for the A100, 30% for p4d)."""
+    from finops_kit.testing import focus_rows
+
+    rows = []
+    for d in _days("2026-09-01", 30):
+        rows += [
+            _vm("Microsoft", d, "Standard_NC8as_T4_v3", 24, "1.00", "0.60", cid="res-vm", ctype="Reservation",
+                res="vm-t4", ServiceName="Virtual Machines"),
+            dict(ProviderName="Microsoft", ServiceName="Azure AI Services", ServiceCategory="AI and Machine Learning",
+                 x_AiWorkload="Managed AI service", day=d, BilledCost="0", EffectiveCost="3.00", ListCost="10.00",
+                 ContractedCost="10.00", ConsumedQuantity="24", ConsumedUnit="Hours", PricingCategory="Committed",
+                 x_UsageType="Azure OpenAI Provisioned Managed Global", CommitmentDiscountId="res-ptu",
+                 CommitmentDiscountType="Reservation", CommitmentDiscountCategory="Usage",
+                 CommitmentDiscountStatus="Used"),
+            _vm("Microsoft", d, "Standard_NC24ads_A100_v4", 48, "3.00", res="vm-a100", ServiceName="Virtual Machines"),
+            _vm("AWS", d, "g5.xlarge", 24, "1.00", "0.70", cid="ri-g5", res="i-g5"),
+            _vm("AWS", d, "ml.g5.2xlarge", 24, "2.00", "1.00", cid="sp-sm", ctype="Savings Plan", res="nb-1",
+                ServiceName="Amazon SageMaker", ServiceCategory="AI and Machine Learning", x_AiWorkload="ML platform"),
+            _vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-p4d"),
+            _vm("AWS", d, "g5.xlarge", 24, "1.00", res="i-g5b")]
+    rows.append(_vm("AWS", "2026-10-01", "p4d.24xlarge", 24, "20.00", res="i-p4d"))
+    rows.append(_vm("Microsoft", "2026-10-01", "Standard_NC24ads_A100_v4", 48, "3.00", res="vm-a100"))
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    disc = cm.realized_discounts(cm.inventory(con, sc))
+    az = disc[(disc["provider"] == "Microsoft") & (disc["type"] == "Reservation") & disc["family"].isna()]
+    az = az.set_index("covers")["discount"]
+    assert az["Compute"] == pytest.approx(0.4) and az["AI and Machine Learning"] == pytest.approx(0.7)
+    t4 = disc[disc["family"] == "NCasT4 v3"]
+    assert len(t4) == 1 and t4["discount"].iloc[0] == pytest.approx(0.4)
+    rec, _ = cm.recommend(con, sc, risk_percentile=10)
+    got = {(r.provider, r.instance_family): set() for r in rec.itertuples()}
+    for r in rec.itertuples():
+        got[(r.provider, r.instance_family)].add(round(r.discount, 9))
+    assert got[("Microsoft", "NCads A100 v4")] == {0.4}
+    assert got[("AWS", "g5")] == {0.3} and got[("AWS", "p4d")] == {0.3}  # no SageMaker plan for EC2
+
+
+def test_a_refund_credit_on_a_commitment_is_not_used_commitment():
+    """A Savings Plan: 10.00 a day of covered usage (list 14.00), 2.00 unused, and a one-time -1,000 refund credit
+    tagged with the plan. The refund is not commitment usage: utilization 10 / 12, realized rate 1 - 10 / 14. A GCP
+    committed-use credit (usage-based, against the covered VM) still is."""
+    from finops_kit.testing import focus_rows
+
+    rows = []
+    for d in _days("2026-09-01", 30):
+        rows += [_vm("AWS", d, "g5.xlarge", 10, "1.40", "1.00", cid="sp-1", ctype="Savings Plan", res="i-1"),
+                 dict(day=d, ChargeCategory="Usage", cost="0", EffectiveCost="2.00", BilledCost="0",
+                      CommitmentDiscountId="sp-1", CommitmentDiscountType="Savings Plan",
+                      CommitmentDiscountCategory="Spend", CommitmentDiscountStatus="Unused")]
+        rows += [_vm("Google Cloud", d, "a2-highgpu-1g", 24, "3.00", res="gce-1", cid="cud-1",
+                     ctype="Committed Use Discount"),
+                 dict(ProviderName="Google Cloud", day=d, ChargeCategory="Credit", ChargeFrequency="Usage-Based",
+                      BilledCost="-24.00", EffectiveCost="-24.00", ListCost="0", ContractedCost="0",
+                      ResourceId="gce-1", CommitmentDiscountId="cud-1", CommitmentDiscountType="Committed Use Discount",
+                      CommitmentDiscountCategory="Usage", x_AiWorkload="Accelerated compute")]
+    rows.append(dict(day="2026-09-20", ChargeCategory="Credit", ChargeFrequency="One-Time", cost="-1000",
+                     ListCost="0", ContractedCost="0", CommitmentDiscountId="sp-1",
+                     CommitmentDiscountType="Savings Plan", CommitmentDiscountCategory="Spend"))
+    rows.append(dict(day="2026-09-21", ChargeCategory="Credit", ChargeClass="Correction",
+                     ChargeFrequency="Usage-Based", cost="-50", ListCost="0", ContractedCost="0",
+                     CommitmentDiscountId="sp-1", CommitmentDiscountType="Savings Plan",
+                     CommitmentDiscountCategory="Spend"))
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    inv = cm.inventory(con, sc).set_index("commitment_id")
+    sp = inv.loc["sp-1"]
+    assert sp["used_cost"] == Decimal("300.00") and sp["unused_cost"] == Decimal("60.00")
+    assert sp["utilization"] == pytest.approx(300 / 360)
+    assert sp["savings_rate"] == pytest.approx(1 - 360 / 420)
+    cud = inv.loc["cud-1"]  # 30 x (72.00 - 24.00): the CUD credit carries the discount
+    assert cud["used_cost"] == Decimal("1440.00") and cud["covered_list_cost"] == Decimal("2160.00")
+    per = cm.utilization(con, sc, by=("commitment",)).set_index("commitment_id")
+    assert per.loc["sp-1", "used_cost"] == Decimal("300.00")
+
+
+def test_sizing_of_a_family_of_mixed_sizes_is_in_on_demand_dollars_per_hour():
+    """g5 runs 4 x g5.xlarge (1.00/h) all 28 days and one g5.48xlarge (16.00/h) the first 14: 20.00/h then 4.00/h of
+    on-demand value. Counted as instances at the family's average rate (5, then 4 instances of 2.4211/h) the
+    optimum was 4 'instances' = 9.68/h, more than twice the 4.00/h that runs all the time. In on-demand dollars per
+    hour, 30% off: P(u > 4.00) = 0.5 <= 0.7, so 4.00/h, saving 0.3 x 4.00 x 8760 a year; no instance equivalent
+    (two sizes). p4d has one size: its level is also given in instances."""
+    from finops_kit.testing import focus_rows
+
+    rows = []
+    for i, d in enumerate(_days("2026-02-01", 28)):
+        rows.append(_vm("AWS", d, "g5.xlarge", 96, "1.00", res="i-small"))
+        if i < 14:
+            rows.append(_vm("AWS", d, "g5.48xlarge", 24, "16.00", res="i-big"))
+        rows.append(_vm("AWS", d, "p4d.24xlarge", 48, "20.00", res="i-p4d"))
+    rows.append(_vm("AWS", "2026-03-01", "g5.xlarge", 96, "1.00", res="i-small"))
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    usage = cm.hourly_usage(con, sc)
+    g5 = usage[usage["instance_family"] == "g5"]
+    assert list(g5["on_demand_per_hour"].round(9).unique()) == [20.0, 4.0]
+    out = cm.sizing(g5, {"1-year": 0.3}, risk_percentile=10).iloc[0]
+    assert out["level_unit"] == "on-demand USD/h"
+    assert out["optimal_level"] == pytest.approx(4.0)
+    assert out["optimal_net_savings_year"] == pytest.approx(0.3 * 4.0 * 8760)
+    assert out["optimal_commitment_per_hour"] == pytest.approx(0.7 * 4.0)
+    assert pd.isna(out["optimal_instances"]) and out["sizes"] == 2
+    p4d = cm.sizing(usage[usage["instance_family"] == "p4d"], {"1-year": 0.3}).iloc[0]
+    assert p4d["optimal_level"] == pytest.approx(40.0) and p4d["optimal_instances"] == pytest.approx(2.0)
+
+
+def test_committed_today_leaves_out_commitments_that_lapse_within_the_first_window():
+    """Two p4d RIs cover 2 instances on the last closed day; one ends 2026-10-15, five days after the report date:
+    it is not capacity a purchase made now can count on. committed_now counts the other (20.00/h of on-demand value);
+    the lapsing one is stated next to it (lapsing_now, with its end)."""
+    from finops_kit.testing import focus_rows
+
+    rows = []
+    for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 10)]:
+        rows += [_vm("AWS", d, "p4d.24xlarge", 24, "20.00", "13.00", cid="ri-soon", res="i-1",
+                     end="2026-10-15T00:00:00Z"),
+                 _vm("AWS", d, "p4d.24xlarge", 24, "20.00", "13.00", cid="ri-later", res="i-2",
+                     end="2027-09-01T00:00:00Z"),
+                 _vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-3")]
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    assert cm.as_of(con, sc) == dt.date(2026, 10, 10)
+    rec, _ = cm.recommend(con, sc, extra_options={"1-year": 0.35})
+    row = rec[rec["option"] == "1-year"].iloc[0]
+    assert row["committed_now"] == pytest.approx(20.0) and row["lapsing_now"] == pytest.approx(20.0)
+    assert row["lapsing_by"] == dt.date(2026, 10, 15)
+    assert row["optimal_level"] == pytest.approx(60.0) and row["change_level"] == pytest.approx(40.0)
+    assert row["gain_vs_today_year"] == pytest.approx(40.0 * 0.35 * 8760)
+
+
+def test_expiry_monthly_value_of_a_commitment_bought_mid_month_is_a_full_month():
+    """An RI bought 2026-02-15 at 13.00/h: February (closed) billed 14 days = 4,368.00. Its monthly value is that
+    scaled to the 28 days of February, 8,736.00 (exact), with the days it covers stated."""
+    from finops_kit.testing import focus_rows
+
+    rows = [_vm("AWS", d, "p4d.24xlarge", 24, "21.96", "13.00", cid="ri-mid", res="i-1",
+                end="2027-02-15T00:00:00Z") for d in [*_days("2026-02-15", 14), *_days("2026-03-01", 10)]]
+    rows += [_vm("AWS", d, "p4d.24xlarge", 24, "21.96", res="i-2") for d in _days("2026-02-01", 14)]
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    cal = cm.expiry(con, sc).set_index("commitment_id")
+    ri = cal.loc["ri-mid"]
+    assert ri["value_period"] == dt.date(2026, 2, 1) and ri["value_days"] == 14
+    assert ri["monthly_value"] == Decimal("8736.00")
