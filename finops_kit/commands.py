@@ -21,7 +21,8 @@ def configure_parser(p: argparse.ArgumentParser, command: str) -> None:
         p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
         p.add_argument("--dedupe", action="store_true",
                        help="drop rows that are exact copies of a charge in another file of this call (printed with "
-                            "their count) instead of refusing them")
+                            "their count) instead of refusing them; two runs of one Azure export that also differ "
+                            "are refused even so (a differing row may be a revision)")
         p.add_argument("--replace", action="store_true",
                        help="replace a stored billing period even when this input does not cover all its usage days "
                             "(default: refuse such a partial replacement)")

@@ -316,6 +316,7 @@ def ingest_files(
         finished = datetime.now(UTC).replace(tzinfo=None)
         for part in parts:
             res = part.result
+            _upgrade_stored_keys(con, registry()[res.source_format](), this_call)
             other_format = _same_month_in_another_format(con, res, this_call, replace)
             res.replaced_rows, res.added_to = _replace_older(con, res.ingest_id, part.keys, this_call, replace,
                                                              res.notes)
@@ -529,7 +530,12 @@ def _repeated_charges(con: duckdb.DuckDBPyConnection, source: Source, staged: St
     if not dedupe:
         raise InputError(later, f"{n:,} row(s) repeat charges of {first} (same {source.row_identity}){more}; they "
                                 "would be counted twice: remove the copy, or pass --dedupe to drop exact duplicates")
-    if source.rows_restated:
+    # a restating format: a file whose repeated rows come with others of its own is a second run of the export
+    # (those others may be revisions); one made only of copies (the same export saved twice) is dropped
+    other = _rows_beyond_copies(con, source, staged, [(a, b) for a, b, _, _ in pairs]) if source.rows_restated \
+        else None
+    if other is not None:
+        first, later, n = other
         raise InputError(later, f"{n:,} row(s) repeat charges of {first} (same {source.row_identity}){more}: two "
                                 f"runs of one {source.name} export, and its re-exports restate rows in place, so a "
                                 "row that differs may be a revision of one in the other file rather than a new "
@@ -540,6 +546,21 @@ def _repeated_charges(con: duckdb.DuckDBPyConnection, source: Source, staged: St
         raise InputError(bad[1], f"{bad[2]:,} row(s) have the {source.row_identity} of charges in {bad[0]} but "
                                  "different values; they are not copies, so --dedupe cannot choose: ingest one file")
     return [{"path": later, "first": first, "rows": n} for first, later, n, _ in pairs]
+
+
+def _rows_beyond_copies(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource,
+                        pairs: list[tuple[str, str]]) -> tuple[str, str, int] | None:
+    """The first ``(first file, later file, repeated rows)`` of ``pairs`` whose later file also holds rows that are
+    not in the first file, or None when every later file is made only of copies."""
+    key = source.row_key_sql(staged)
+    for first, later in pairs:
+        extra, repeated = con.execute(f"""
+            WITH r AS (SELECT _file, {key} AS _k FROM {staged.view} WHERE _file IN (?, ?))
+            SELECT count(*) FILTER (WHERE _k NOT IN (SELECT _k FROM r WHERE _file = ?)), count(*)
+            FROM r WHERE _file = ?""", [first, later, first, later]).fetchone()
+        if extra:
+            return first, later, repeated - extra
+    return None
 
 
 def _first_copies(con: duckdb.DuckDBPyConnection, source: Source, staged: StagedSource) -> str:
@@ -1054,7 +1075,9 @@ def superseded_assemblies(logged: list[tuple[str, str | None]]) -> dict[str, dic
 
 
 #: A numbered part of a delivery: ``<report>-<n><extensions>`` (``helix-cur-1.csv.gz``, ``acme-00002.snappy.parquet``)
-_PART = re.compile(r"^(?P<stem>.+)-(?P<n>\d+)(?P<ext>\.[^-]+)$")
+#: with a part number of 1 to 5 digits, as AWS writes them -- not a date stamp (``acme-cur-20260415``,
+#: ``acme-cur-2026-04-15``: month-to-date snapshots, which replace each other)
+_PART = re.compile(r"^(?P<stem>.+?)(?<!\d{4}-\d{2})-(?P<n>\d{1,5})(?P<ext>\.[^-]+)$")
 
 
 def missing_parts_text(files: list[tuple[bool, str]]) -> str | None:
@@ -1227,6 +1250,16 @@ def _older_copy(key: str, r: Recency | None) -> str | None:
                 f"{r.stored_invoice}, from {r.stored_file}) and this input is not invoiced ({r.new_file}), an "
                 "earlier estimate of it")
     return None
+
+
+def _upgrade_stored_keys(con: duckdb.DuckDBPyConnection, source: Source, this_call: list[str]) -> None:
+    """Re-key rows an earlier version stored under this format's old replacement key
+    (:meth:`Source.stored_key_upgrade`)."""
+    upgrade = source.stored_key_upgrade()
+    if upgrade is not None:
+        where, key = upgrade
+        con.execute(f"UPDATE {FOCUS_TABLE} SET x_SourceKey = {key} WHERE {where} "
+                    "AND x_IngestId NOT IN (SELECT unnest(?))", [this_call])
 
 
 def stored_line_items_error(source: type[Source], new_file: str, stored_file: str, rows: int) -> InputError:

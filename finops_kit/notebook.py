@@ -267,8 +267,8 @@ def money(value: Any, currency: str | None = SCOPE_CURRENCY, places: int = 2) ->
 
 
 #: fenced code blocks and inline code spans: Markdown shows their text verbatim (a ``\\$`` there would show the
-#: backslash) and JupyterLab never reads math inside them
-_MD_CODE = re.compile(r"(^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*\2[^\n]*$|(`+)(?!`).+?(?<!`)\3(?!`))", re.M | re.S)
+#: backslash) and JupyterLab never reads math inside them. A backslash-escaped backtick (:func:`text`) opens none.
+_MD_CODE = re.compile(r"(^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*\2[^\n]*$|(?<!\\)(`+)(?!`).+?(?<!`)\3(?!`))", re.M | re.S)
 
 
 def escape_dollars(text: str) -> str:

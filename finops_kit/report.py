@@ -81,7 +81,7 @@ CODE_MODES = ("folded", "shown", "hidden")
 #: DATABASE_URL, SLACK_WEBHOOK_URL, SENTRY_DSN and MY_PASS all carry secrets under names without "SECRET".
 SECRET_NAME = re.compile(r"(SECRET|TOKEN|PASS|PWD|CREDENTIAL|PRIVATE|ACCESS_KEY|API_KEY|APIKEY|SESSION|AUTH|"
                          r"CONNECTION_STRING|CONN_STR|DSN|WEBHOOK|COOKIE|SIGNING|SALT|DATABASE_URL|DB_URL|"
-                         r"_KEY$|^KEY$|^AWS_|^AZURE_CLIENT|^GOOGLE_APPLICATION)", re.IGNORECASE)
+                         r"_KEY$|^KEY$|^GOOGLE_APPLICATION)", re.IGNORECASE)
 #: Values that are credentials whatever the variable is called: URLs with a user-info part, and the token formats
 #: of common providers (AWS key ids, GitHub, Slack, OpenAI-style, Google API keys, JWTs, PEM private keys).
 SECRET_VALUE = re.compile(
@@ -251,7 +251,9 @@ def report_name(notebook: str, cli_params: dict[str, Any], secrets: list[str] | 
     """``tagging_audit`` or ``tagging_audit__billing_period-2026-10__team-vision``: a safe file-name stem.
 
     A value the slug cannot spell exactly (``-5`` would become ``5``, ``a b`` and ``a/b`` both ``a-b``) gets a short
-    hash of its text, so different parameter values never share a file (``-p top_n=-5`` overwrote ``top_n=5``).
+    hash of its text, so different parameter values never share a file (``-p top_n=-5`` overwrote ``top_n=5``) --
+    except values that differ only in a secret (two passwords in one URL): those name the same report on purpose,
+    since no digest of a password may reach a file name.
 
     Secrets never reach the name: each value is :func:`redact`-ed first (the user-info of a URL, and ``secrets``,
     default: the secret values of the current environment), and the hash is of the redacted text, so the name

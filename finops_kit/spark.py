@@ -564,6 +564,39 @@ def _stored(spark: SparkSession, root: Path) -> DataFrame | None:
     return spark.read.option("mergeSchema", "true").option("basePath", str(focus_dir)).parquet(str(focus_dir))
 
 
+def _upgrade_stored_keys(spark: SparkSession, stored: DataFrame) -> DataFrame:
+    """The stored rows with the keys the DuckDB ingest gives rows stored under a format's old replacement key
+    (``Source.stored_key_upgrade``, a DuckDB SQL rule): evaluated by DuckDB on the distinct (format, key, file)
+    triples, which are few, and joined back; the partitions this ingest rewrites are written with the new keys."""
+    import duckdb
+    from pyspark.sql import functions as F
+
+    from .ingest import registry
+
+    rules = {name: rule for name, cls in registry().items() if (rule := cls().stored_key_upgrade()) is not None}
+    if not rules:
+        return stored
+    triples = (stored.where(F.col("x_SourceFormat").isin(list(rules)))
+               .select("x_SourceFormat", "x_SourceKey", "x_SourceFile").distinct().collect())
+    if not triples:
+        return stored
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE t (x_SourceFormat VARCHAR, x_SourceKey VARCHAR, x_SourceFile VARCHAR)")
+        con.executemany("INSERT INTO t VALUES (?, ?, ?)", [tuple(r) for r in triples])
+        changed = [row for name, (where, key) in rules.items() for row in con.execute(
+            f"SELECT x_SourceKey, x_SourceFile, {key} FROM t WHERE x_SourceFormat = ? AND {where}", [name]).fetchall()]
+    finally:
+        con.close()
+    if not changed:
+        return stored
+    mapping = spark.createDataFrame(changed, "_old_key string, _file string, _new_key string")
+    joined = stored.join(F.broadcast(mapping), (stored["x_SourceKey"] == mapping["_old_key"])
+                         & (stored["x_SourceFile"] == mapping["_file"]), "left")
+    return (joined.withColumn("x_SourceKey", F.coalesce(F.col("_new_key"), F.col("x_SourceKey")))
+            .drop("_old_key", "_file", "_new_key"))
+
+
 def _refuse_stored_line_items(new: DataFrame, kept: DataFrame) -> None:
     """The DuckDB ingest's refusal of line items already stored from another file (formats with a
     ``Source.stored_identity``), over the stored rows the replacement rule keeps: the same one line."""
@@ -608,6 +641,8 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
     facets = {(p, a, per, fam) for m in metas for p, a, per, fam, _ in m["facets"]}
     touched = sorted({(p, per[:7]) for p, _, per, _ in facets})
     stored = _stored(spark, root)
+    if stored is not None:
+        stored = _upgrade_stored_keys(spark, stored)
     notes: list[str] = []
     replaced_keys: list[str] = []
     added_to: list[str] = []

@@ -333,6 +333,14 @@ def test_two_runs_of_one_export_are_not_deduplicated(tmp_path):
                            r".*ActualCost_202501_run1\.csv.*" + ("re-exports restate rows in place" if dedupe else
                                                                   "would be counted twice")):
             ingest([str(run1), str(run2)], warehouse=wh, dedupe=dedupe, progress=False)
+    # the same export saved twice (here with CRLF line ends): exact copies, which --dedupe drops (review: refused)
+    again = tmp_path / "ActualCost_202501_again.csv"
+    again.write_bytes((header + "".join(rows)).replace("\n", "\r\n").encode())
+    res = ingest([str(run1), str(again)], warehouse=str(tmp_path / "copy.duckdb"), dedupe=True, progress=False)
+    assert sum(d["rows"] for d in res.dropped) == 3
+    con = fk.connect(str(tmp_path / "copy.duckdb"), read_only=True)
+    assert con.execute("SELECT sum(BilledCost) FROM focus").fetchone()[0] == 611
+    con.close()
     day5 = _write(tmp_path, "part_5.csv", header + rows[0])
     day67 = _write(tmp_path, "part_67.csv", header + "".join(rows[1:]))
     ingest([str(day5), str(day67)], warehouse=wh, dedupe=True, progress=False)

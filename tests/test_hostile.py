@@ -127,6 +127,12 @@ def test_secret_values_are_found_by_name_and_by_value():
     assert "tok3n-in-url" in vals and "ghp_" + "a" * 36 in vals  # credentials recognised by their value
     assert "/root/home-dir" not in vals and PLANTED["HARMLESS_SETTING"] not in vals
     assert "/work/project-dir" not in vals and "/work/old-dir" not in vals  # PWD is no password
+    # settings of the cloud SDKs are no secrets: redacting "us-east-1" and "default" blanked every region and
+    # profile name in the pages, CSV downloads and report names of a run with AWS_DEFAULT_REGION set
+    sdk = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_PROFILE": "default", "AWS_REGION": "eu-west-1",
+           "AZURE_CLIENT_ID": "00000000-1111-2222-3333-444444444444", "AWS_SESSION_TOKEN": "FwoGZXIvYXdzEB0aD",
+           "AZURE_CLIENT_SECRET": "az-client-s3cret"}
+    assert set(report.secret_values(sdk)) == {"FwoGZXIvYXdzEB0aD", "az-client-s3cret"}
     text = f"url={PLANTED['DATABASE_URL']} pw=Pl4nted-DB-pass other=https://x:y@h/ home=/root/home-dir"
     assert report.redact(text, vals) == ("url=[redacted] pw=[redacted] other=https://[redacted]@h/ "
                                          "home=/root/home-dir")

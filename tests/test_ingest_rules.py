@@ -576,3 +576,19 @@ def test_a_gcp_export_of_fewer_projects_never_replaces_the_month(tmp_path, wareh
     refused([str(one)], warehouse, capsys,
             r"billing period gcp\|01A2B3-C4D5E6-F7A8B9\|\d{4}-\d\d: .*project.*" + re.escape(projects[1])
             + r".*--replace")
+
+
+def test_numbered_parts_are_told_from_date_stamped_snapshots():
+    """Only ``<report>-<n>`` with a part number of 1 to 5 digits is a part; a date stamp is not (review: month-to-date
+    snapshots ``acme-cur-20260415`` then ``acme-cur-20260502`` were refused as two parts of one delivery)."""
+    from finops_kit.ingest import missing_parts_text
+
+    def lost(stored: str, new: str) -> str | None:
+        return missing_parts_text([(False, f"d/{stored}"), (True, f"d/{new}")])
+
+    assert lost("report-1.csv.gz", "report-2.csv.gz") is not None
+    assert lost("acme-00001.snappy.parquet", "acme-00002.snappy.parquet") is not None
+    assert lost("acme-cur-20260415.parquet", "acme-cur-20260502.parquet") is None  # YYYYMMDD
+    assert lost("acme-cur-2026-04-15.csv", "acme-cur-2026-04-30.csv") is None  # YYYY-MM-DD
+    assert lost("report-1.csv.gz", "report-2.csv") is None  # other extensions: not one delivery
+    assert missing_parts_text([(False, "a/report-1.csv"), (True, "b/report-2.csv")]) is None  # other folders

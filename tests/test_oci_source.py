@@ -177,3 +177,30 @@ def test_oci_line_items_already_stored_from_another_file_are_refused(oci_parts, 
     con = fk.connect(warehouse, read_only=True)
     assert con.execute("SELECT count(*), sum(BilledCost) FROM focus").fetchone() == before  # nothing written
     con.close()
+
+
+def test_a_warehouse_keyed_before_per_file_keys_is_upgraded_not_doubled(oci_parts, warehouse):
+    """OCI rows stored before each file had its own key carry ``oci|tenancy|month`` and no x_LineItemId: the same
+    file ingested again was added beside them (review: 1,012 rows, twice the bill, reconcile ok). Their keys are
+    upgraded to the per-file key first, so the re-run replaces them; files named without a sequence number keep
+    their folder in the key (dl1/cost_report.csv and dl2/cost_report.csv are two files)."""
+    first, second, header, early, late = oci_parts
+    fk.ingest(str(first), warehouse=warehouse)
+    con = fk.connect(warehouse, write=True)
+    con.execute("UPDATE focus SET x_SourceKey = array_to_string(string_split(x_SourceKey, '|')[1:3], '|'), "
+                "x_LineItemId = NULL")
+    con.close()
+    fk.ingest(str(first), warehouse=warehouse)
+    con = fk.connect(warehouse, read_only=True)
+    n, keys = con.execute("SELECT count(*), list(DISTINCT x_SourceKey) FROM focus").fetchone()
+    con.close()
+    assert n == len(early) and len(keys) == 1 and keys[0].endswith("|0001000000000001")
+    a = _write(first.parent.parent / "dl1" / "cost_report.csv", header, early)
+    b = _write(first.parent.parent / "dl2" / "cost_report.csv", header, late)
+    wh2 = str(first.parent.parent / "w2.duckdb")
+    fk.ingest(str(a), warehouse=wh2)
+    fk.ingest(str(b), warehouse=wh2)
+    fk.ingest(str(a), warehouse=wh2)  # the same file again replaces itself
+    con = fk.connect(wh2, read_only=True)
+    assert con.execute("SELECT count(*) FROM focus").fetchone()[0] == len(early) + len(late)
+    con.close()

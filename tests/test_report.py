@@ -1169,3 +1169,11 @@ def test_quality_line_with_only_info_findings_says_no_findings(tmp_path):
         assert summary_line(con).startswith("Data quality: no findings (") and "noted" not in summary_line(con)
     finally:
         con.close()
+
+
+def test_escaped_backticks_do_not_hide_dollars_from_the_math_guard():
+    """``nb.text("`$5` and `$6`")`` escapes the backticks, so they are no code span: the dollars must still get the
+    no-math wrapper (review: without it JupyterLab's MathJax typeset '$5` and `$6' as math)."""
+    made = nb.md(f"cost {nb.text('`$5` and `$6`')}").data
+    assert made.startswith(f'<div class="{nb.NO_MATH}">'), made
+    assert nb.md("`$5` in code only").data == "`$5` in code only"  # real code spans stay as they are

@@ -579,3 +579,19 @@ def test_oci_files_add_up_and_a_renamed_copy_is_refused_alike_on_both_engines(sp
     assert (spark_code, spark_err) == (duck_code, duck_err)
     assert duck_code == 2 and "line item(s) already stored from" in duck_err, duck_err
     assert (_warehouse_state(wh), _snapshot(ds)) == before
+
+
+@slow
+def test_spark_upgrades_old_oci_keys_as_duckdb_does(spark):
+    """Rows stored by an earlier version under ``oci|tenancy|month`` get the per-file key the DuckDB ingest gives
+    them (the same SQL rule), so a re-run of their file replaces them on Spark too; other rows are untouched."""
+    from finops_kit.spark import _upgrade_stored_keys
+
+    rows = [("oci", "oci|t1|2023-11", "in/reports_cost-csv_0001000000000007.csv.gz", 1),
+            ("oci", "oci|t1|2023-11", "dl1/cost_report.csv", 2),
+            ("oci", "oci|t1|2023-11|0001000000000008", "in/0001000000000008.csv", 3),
+            ("aws-cur", "aws|111|2023-11", "cur/report-1.csv", 4)]
+    df = spark.createDataFrame(rows, "x_SourceFormat string, x_SourceKey string, x_SourceFile string, n int")
+    got = sorted(tuple(r) for r in _upgrade_stored_keys(spark, df).collect())
+    assert got == sorted([("oci", "oci|t1|2023-11|0001000000000007", rows[0][2], 1),
+                          ("oci", "oci|t1|2023-11|dl1/cost_report", rows[1][2], 2), rows[2], rows[3]])

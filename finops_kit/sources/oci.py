@@ -45,10 +45,18 @@ _EXTENSIONS = r"(\.(csv|gz|gzip|zip|bz2|zst|txt))+$"
 
 def file_id_sql(path: str) -> str:
     """SQL: the id of the report file at ``path`` (see the module docstring): the last 16-digit number in its name
-    that no other digit touches, else the name without folders (either separator) and extensions."""
+    that no other digit touches, else the path (``/`` for either separator) without extensions -- a name such as
+    ``cost_report.csv`` names no file of OCI's sequence, so two of them in two folders are two files (a copy of
+    stored line items under another path is refused by their ``x_LineItemId``)."""
     name = f"regexp_replace(regexp_replace({path}, '^.*[/\\\\]', ''), '{_EXTENSIONS}', '', 'i')"
     seq = f"list_filter(regexp_extract_all({name}, '[0-9]+'), lambda n: length(n) = 16)"
-    return f"coalesce({seq}[-1], {name})"
+    whole = f"regexp_replace(replace({path}, '\\', '/'), '{_EXTENSIONS}', '', 'i')"
+    return f"coalesce({seq}[-1], {whole})"
+
+
+#: Rows stored before each file was its own key carry ``oci|<tenancy>|<YYYY-MM>``: the per-file key they get before
+#: the replacement rule runs (:meth:`OciCostReport.stored_key_upgrade`), so that a re-run of their file replaces them
+OLD_KEY = "len(string_split(x_SourceKey, '|')) = 3"
 
 
 @cache
@@ -83,6 +91,10 @@ class OciCostReport(Source):
 
     def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
         return {REFERENCE_NO: LINE_ITEM_ID} if REFERENCE_NO in staged.columns else {}
+
+    def stored_key_upgrade(self) -> tuple[str, str] | None:
+        return (f"x_SourceFormat = {sql_str(self.name)} AND {OLD_KEY}",
+                f"x_SourceKey || '|' || {file_id_sql('x_SourceFile')}")
 
     def row_key_sql(self, staged: StagedSource) -> str:
         """One value per line item: its ``lineItem/referenceNo`` (a row without one: the whole row)."""
