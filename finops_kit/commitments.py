@@ -61,11 +61,12 @@ from .schema import MONEY
 from .scope import Scope
 
 #: Rows of a commitment that carry its use (covered usage, GCP CUD credits); Unused rows are the remainder.
-#: A Credit row counts only when it is billed with the usage (``ChargeFrequency = 'Usage-Based'``, as GCP's CUD credits
+#: A Credit row counts only when it is billed with the usage (``ChargeFrequency = 'Usage-Based'``, or empty as the kit
+#: reads an empty one everywhere: a Recommended FOCUS column some exports leave empty; as GCP's CUD credits
 #: are, against the covered VM) and is not a correction: a one-time refund of a plan's fee tagged with the commitment
 #: (``ChargeFrequency = 'One-Time'``) or a ``ChargeClass = 'Correction'`` row is not use of the commitment (a -1,000
 #: refund made a plan 62.9% used instead of 64.0% and its realized discount 31.4% instead of 28%).
-USED_CREDIT = "(ChargeFrequency = 'Usage-Based' AND coalesce(ChargeClass, '') <> 'Correction')"
+USED_CREDIT = "(coalesce(ChargeFrequency, 'Usage-Based') = 'Usage-Based' AND coalesce(ChargeClass, '') <> 'Correction')"
 USED = ("(CommitmentDiscountId IS NOT NULL AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
         f"AND (ChargeCategory = 'Usage' OR (ChargeCategory = 'Credit' AND {USED_CREDIT})))")
 UNUSED = "(CommitmentDiscountId IS NOT NULL AND CommitmentDiscountStatus = 'Unused')"
@@ -501,7 +502,8 @@ def level_at_risk(usage: Sequence[float], percentile: float) -> float:
 
 
 def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str] = ("provider", "instance_family"),
-                 closed_only: bool = True, lapse_days: int = EXPIRY_WINDOWS[0]) -> pd.DataFrame:
+                 closed_only: bool = True, lapse_days: int = EXPIRY_WINDOWS[0],
+                 today: dt.date | None = None) -> pd.DataFrame:
     """Eligible accelerated usage (on demand + committed) per hour, per ``by`` and day: the day's figures / 24, its
     average per hour (the exports are daily; an hourly export is summed to days, so the distribution is of daily
     averages and slightly narrower than the hourly one). Days of the closed periods without usage are 0.
@@ -510,8 +512,8 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     * ``on_demand_per_hour``: ListCost of the day's eligible usage / 24, its on-demand value per hour -- the unit
       :func:`sizing` sizes in, because it adds up across a family's sizes (a g5.48xlarge is 16 g5.xlarge, not one);
       ``committed_per_hour``: the part of it commitments covered;
-      ``lapsing_per_hour``: the part covered by commitments ending within ``lapse_days`` of :func:`as_of` (or
-      already ended), ``lapsing_by``: the earliest such end.
+      ``lapsing_per_hour``: the part covered by commitments ending within ``lapse_days`` of ``today`` (the report
+      date, as :func:`expiry` counts; default :func:`as_of`) or already ended, ``lapsing_by``: the earliest such end.
     * ``instances``, ``committed_instances``: instance-hours / 24 (any size counts one);
       ``on_demand_rate``: ListCost per instance-hour of the group's usage (its average list price);
       ``sizes``: the distinct instance types the group ran over the window (an instance equivalent of a level in
@@ -524,7 +526,7 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     where = f"AND {sc.closed_sql(provider='provider', month='period')}" if closed_only else ""
     cols = _columns(con)
     try:
-        horizon = f"DATE '{as_of(con, sc) + dt.timedelta(days=lapse_days)}'"
+        horizon = f"DATE '{(today or as_of(con, sc)) + dt.timedelta(days=lapse_days)}'"
     except ConfigError:  # no usage in scope: nothing to size, nothing lapsing
         horizon = "CAST(NULL AS DATE)"
     lapsing = f"pricing = 'Committed' AND CAST(_end AS DATE) <= {horizon}"
@@ -592,6 +594,8 @@ def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile:
             lapsing_by = g["lapsing_by"].iloc[-1] if "lapsing_by" in g.columns and lapsing else None
             sizes = int(g["sizes"].iloc[0]) if "sizes" in g.columns and g["sizes"].iloc[0] == g["sizes"].iloc[0] \
                 else 1
+            if sizes == 0:  # no instance-hours (accelerator SKU rows): no instance to commit to
+                continue
         else:
             if rate is None or not rate > 0:
                 continue
@@ -720,7 +724,8 @@ def parse_options(options: Sequence[str] | dict[str, float] | None) -> dict[str,
 
 def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: float | None = 10,
               extra_options: Sequence[str] | dict[str, float] | None = None,
-              by: Sequence[str] = ("provider", "instance_family")) -> tuple[pd.DataFrame, pd.DataFrame]:
+              by: Sequence[str] = ("provider", "instance_family"),
+              today: dt.date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What to buy: :func:`sizing` of each group's daily usage over closed periods, with the options of its provider
     that fit compute instances (:func:`compute_options`: the discounts its compute commitments realized on that
     family, else on its compute instances; never provisioned AI throughput or an ML platform's plan) plus
@@ -730,7 +735,7 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     Returns (sizing table sorted by annual net savings, curves: group, option, level, net_savings_year, utilization,
     percentile on a grid of 0..max usage). Levels, in both, are on-demand value per hour (:func:`sizing`)."""
     sc = _require(sc)
-    usage = hourly_usage(con, sc, by=by)
+    usage = hourly_usage(con, sc, by=by, today=today)  # today: the report date the expiry calendar counts from
     disc = realized_discounts(inventory(con, sc))
     rows, curves = [], []
     keys = [*by, "currency"]

@@ -704,3 +704,37 @@ def test_expiry_monthly_value_of_a_commitment_bought_mid_month_is_a_full_month()
     ri = cal.loc["ri-mid"]
     assert ri["value_period"] == dt.date(2026, 2, 1) and ri["value_days"] == 14
     assert ri["monthly_value"] == Decimal("8736.00")
+
+
+def test_commitment_rules_of_the_rewrite_review():
+    """Three regressions of the $/h rewrite (review): a CUD credit with an empty ChargeFrequency (a Recommended
+    FOCUS column that Microsoft's export, and some FOCUS files, leave empty) is use, as the kit reads NULL as
+    Usage-Based everywhere else (used cost had jumped 3,408 -> 5,112 and savings to 0); a group with no
+    instance-hours (accelerator SKU rows) is not sized; and the 30-day lapse window counts from the report's date
+    when one is given, as the expiry calendar does."""
+    from finops_kit.testing import focus_rows
+
+    rows = []
+    for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 10)]:
+        rows += [_vm("Google Cloud", d, "a2-highgpu-1g", 24, "3.00", res="gce-1", cid="cud-1",
+                     ctype="Committed Use Discount"),
+                 dict(ProviderName="Google Cloud", day=d, ChargeCategory="Credit", ChargeFrequency=None,
+                      BilledCost="-24.00", EffectiveCost="-24.00", ListCost="0", ContractedCost="0",
+                      ResourceId="gce-1", CommitmentDiscountId="cud-1", CommitmentDiscountType="Committed Use Discount",
+                      CommitmentDiscountCategory="Usage", x_AiWorkload="Accelerated compute"),
+                 dict(ProviderName="Google Cloud", day=d, ChargeCategory="Usage", cost="5.00", ListCost="5.00",
+                      ServiceName="Vertex AI", x_AiWorkload="Accelerated compute", SkuMeter="Nvidia A100 GPU",
+                      x_InstanceType=None, ResourceId=None),
+                 _vm("AWS", d, "p4d.24xlarge", 24, "20.00", "13.00", cid="ri-1", res="i-1",
+                     end="2026-11-25T00:00:00Z"),
+                 _vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-2")]
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    cud = cm.inventory(con, sc).set_index("commitment_id").loc["cud-1"]
+    assert cud["used_cost"] == Decimal(40 * 48)  # 40 days x (72.00 - 24.00)
+    rec, _ = cm.recommend(con, sc)
+    assert set(rec["instance_family"]) <= {"a2", "a2-highgpu", "p4d"}, set(rec["instance_family"])
+    p4d = lambda r: r[r["instance_family"] == "p4d"].iloc[0]  # noqa: E731
+    assert p4d(rec)["lapsing_now"] == 0  # ends 2026-11-25: 46 days after the last usage day, 2026-10-10
+    early, _ = cm.recommend(con, sc, today=dt.date(2026, 10, 30))
+    assert p4d(early)["lapsing_now"] == pytest.approx(20.0) and p4d(early)["committed_now"] == 0
