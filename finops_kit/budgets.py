@@ -184,9 +184,10 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     mstart = date(as_of_d.year, as_of_d.month, 1)
     mend = (pd.Timestamp(mstart) + pd.offsets.MonthEnd(0)).date()
     rows = []
+    known: dict[str, list[str]] = {}  # each dimension's values in scope, read once for all budgets
     for b in budgets:
         amount = b.amount(month)
-        nothing = scope_matches_nothing(con, b.scope, sc)
+        nothing = scope_matches_nothing(con, b.scope, sc, known)
         daily = daily_series(con, "total", start=mstart, end=as_of_d, filters=b.scope, charges="all", scope=sc)
         actual = sum(daily["cost"], Decimal(0)) if not daily.empty else Decimal(0)
         elapsed = (as_of_d - mstart).days + 1
@@ -231,20 +232,24 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     return pd.DataFrame(rows)
 
 
-def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any], scope: Any = None) -> str | None:
+def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any], scope: Any = None,
+                          known: dict[str, list[str]] | None = None) -> str | None:
     """Why a budget's scope can match no charge -- ``"team 'nlpp' matches no charge in scope (its team values:
     cv, nlp, ...)"`` -- or None when every dimension of it names a value the scope's charges carry (over all its
-    periods). Why: a typo in a budget's scope read $0 spent, "on track", and never alerted."""
+    periods). Why: a typo in a budget's scope read $0 spent, "on track", and never alerted. ``known``: each
+    dimension's values already read (filled here), for a caller that checks several budgets."""
     sc = scoped(con, scope)
+    known = {} if known is None else known
     for dim, val in (filters or {}).items():
         wanted = [str(v) for v in (val if isinstance(val, list | tuple | set) else [val])]
-        expr = dimension_sql(dim, sc)
-        known = [r[0] for r in con.execute(
-            f"SELECT {expr} AS v FROM {sc.rows_sql(period=False)} GROUP BY v ORDER BY sum(EffectiveCost) DESC "
-            "NULLS LAST, v").fetchall()]
-        if not set(wanted) & set(known):
-            shown = ", ".join(sorted(map(str, known[:12]))) + (f" and {len(known) - 12} more" if len(known) > 12
-                                                              else "")
+        if dim not in known:
+            known[dim] = [r[0] for r in con.execute(
+                f"SELECT {dimension_sql(dim, sc)} AS v FROM {sc.rows_sql(period=False)} GROUP BY v "
+                "ORDER BY sum(EffectiveCost) DESC NULLS LAST, v").fetchall()]
+        values = known[dim]
+        if not set(wanted) & set(values):
+            shown = ", ".join(sorted(map(str, values[:12]))) + (f" and {len(values) - 12} more" if len(values) > 12
+                                                               else "")
             return (f"{dim} {', '.join(repr(v) for v in wanted)} matches no charge in scope "
                     f"(its {dim} values: {shown or 'none'})")
     return None
