@@ -128,8 +128,7 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     sc = _require(sc)
     cols = _columns(con)
     hours = f"CAST(ConsumedQuantity AS DOUBLE) * {units.hours_per_unit_sql()}"
-    used = USED
-    covered = units.row_sql(f"{used} AND ChargeCategory = 'Usage'", sc.rows_sql())
+    covered = units.row_sql(f"{USED} AND ChargeCategory = 'Usage'", sc.rows_sql())
     return _frame(con, f"""
       WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering
                  FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL),
@@ -147,13 +146,13 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         CAST(max(ChargePeriodEnd) - INTERVAL 1 SECOND AS DATE) AS last_day,
         CAST(max(_end) AS DATE) AS end_date,
         coalesce(sum(BilledCost) FILTER (WHERE ChargeCategory = 'Purchase'), 0)::{MONEY} AS purchases_billed,
-        coalesce(sum(EffectiveCost) FILTER (WHERE {used}), 0)::{MONEY} AS used_cost,
+        coalesce(sum(EffectiveCost) FILTER (WHERE {USED}), 0)::{MONEY} AS used_cost,
         coalesce(sum(EffectiveCost) FILTER (WHERE {UNUSED}), 0)::{MONEY} AS unused_cost,
-        coalesce(sum(ListCost) FILTER (WHERE {used}), 0)::{MONEY} AS covered_list_cost,
-        {units.total(hours, f"{used} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage'")}
+        coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
+        {units.total(hours, f"{USED} AND ChargeCategory = 'Usage' AND CommitmentDiscountCategory = 'Usage'")}
           AS covered_hours,
         min(CommitmentDiscountUnit) FILTER (WHERE ChargeCategory = 'Usage') AS quantity_unit,
-        sum(CommitmentDiscountQuantity) FILTER (WHERE {used} AND ChargeCategory = 'Usage') AS used_quantity,
+        sum(CommitmentDiscountQuantity) FILTER (WHERE {USED} AND ChargeCategory = 'Usage') AS used_quantity,
         sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED}) AS unused_quantity,
         bool_or(_observable) AS unused_observable,
         -- one row of cov per (provider, commitment): grouped by, never picked
@@ -231,12 +230,11 @@ def utilization(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = (
         raise ConfigError(f"commitments.utilization: unknown dimension(s) {bad}; expected some of {list(dims)}")
     sel = ", ".join(dims[b] for b in by)
     closed = sc.closed_sql(month="date_trunc('month', BillingPeriodStart)")
-    used = USED
     return _frame(con, f"""
       SELECT {sel}{', ' if sel else ''}BillingCurrency AS currency,
-        coalesce(sum(EffectiveCost) FILTER (WHERE {used}), 0)::{MONEY} AS used_cost,
+        coalesce(sum(EffectiveCost) FILTER (WHERE {USED}), 0)::{MONEY} AS used_cost,
         coalesce(sum(EffectiveCost) FILTER (WHERE {UNUSED}), 0)::{MONEY} AS unused_cost,
-        coalesce(sum(ListCost) FILTER (WHERE {used}), 0)::{MONEY} AS covered_list_cost,
+        coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
         bool_and({closed}) AS closed
       FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL
       GROUP BY ALL ORDER BY ALL""").pipe(_with_ratios)
@@ -920,7 +918,8 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
     return df
 
 
-__all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options", "break_even_utilization", "contract_burndown", "coverage",
-           "HEADLINE", "display_name", "eligible_usage_sql", "expiry", "has_contract_commitments", "headline_figures", "hourly_usage", "inventory", "level_at_risk",
-           "optimal_level", "parse_options", "provisioned_break_even", "realized_discounts", "recommend", "savings_curve", "sizing", "summary",
-           "utilization"]
+__all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options",
+           "break_even_utilization", "contract_burndown", "coverage", "HEADLINE", "display_name",
+           "eligible_usage_sql", "expiry", "has_contract_commitments", "headline_figures", "hourly_usage",
+           "inventory", "level_at_risk", "optimal_level", "parse_options", "provisioned_break_even",
+           "realized_discounts", "recommend", "savings_curve", "sizing", "summary", "utilization"]

@@ -316,11 +316,12 @@ def ingest_files(
         finished = datetime.now(UTC).replace(tzinfo=None)
         for part in parts:
             res = part.result
-            _upgrade_stored_keys(con, registry()[res.source_format](), this_call)
+            fmt = registry()[res.source_format]
+            _upgrade_stored_keys(con, fmt, this_call)
             other_format = _same_month_in_another_format(con, res, this_call, replace)
             res.replaced_rows, res.added_to = _replace_older(con, res.ingest_id, part.keys, this_call, replace,
                                                              res.notes)
-            _refuse_stored_line_items(con, registry()[res.source_format], res.ingest_id, this_call)
+            _refuse_stored_line_items(con, fmt, res.ingest_id, this_call)
             res.replaced_rows += other_format
             con.execute(
                 "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
@@ -1054,9 +1055,14 @@ def _recency(con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str], th
                                                                                         this_call), files)
 
 
+def _posix(path: str) -> PurePosixPath:
+    """A stored file path with either separator, as a POSIX path (folders and names compare alike)."""
+    return PurePosixPath(str(path).replace("\\", "/"))
+
+
 def _assembly(path: str) -> str:
     """The assembly folder a delivered file sits in (its parent folder's name, whichever separator)."""
-    return PurePosixPath(str(path).replace("\\", "/")).parent.name
+    return _posix(path).parent.name
 
 
 def superseded_assemblies(logged: list[tuple[str, str | None]]) -> dict[str, dict[str, str]]:
@@ -1085,7 +1091,7 @@ def missing_parts_text(files: list[tuple[bool, str]]) -> str | None:
     ``(is this input's, file)`` pairs, or None when no stored part is missing from a delivery folder this input
     draws parts from. Parts are siblings when folder, name before ``-<n>`` and extensions are the same."""
     def group(f: str) -> tuple[str, str, str] | None:
-        path = PurePosixPath(str(f).replace("\\", "/"))
+        path = _posix(f)
         m = _PART.match(path.name)
         return (str(path.parent), m["stem"], m["ext"]) if m else None
 
@@ -1094,11 +1100,11 @@ def missing_parts_text(files: list[tuple[bool, str]]) -> str | None:
     lost = sorted(f for is_new, f in files if not is_new and f not in mine and group(f) in drawn)
     if not lost:
         return None
-    folder = str(PurePosixPath(str(lost[0]).replace("\\", "/")).parent)
+    folder = str(_posix(lost[0]).parent)
     kept = sorted(f for f in mine if group(f) == group(lost[0]))
 
     def names(fs: list[str]) -> str:
-        shown = [PurePosixPath(str(f).replace("\\", "/")).name for f in fs[:3]]
+        shown = [_posix(f).name for f in fs[:3]]
         return ", ".join(shown) + (f" and {len(fs) - 3} more" if len(fs) > 3 else "")
 
     return f"part(s) {names(lost)} of the delivery in {folder} and this input only {names(kept)}"
@@ -1252,7 +1258,7 @@ def _older_copy(key: str, r: Recency | None) -> str | None:
     return None
 
 
-def _upgrade_stored_keys(con: duckdb.DuckDBPyConnection, source: Source, this_call: list[str]) -> None:
+def _upgrade_stored_keys(con: duckdb.DuckDBPyConnection, source: type[Source], this_call: list[str]) -> None:
     """Re-key rows an earlier version stored under this format's old replacement key
     (:meth:`Source.stored_key_upgrade`)."""
     upgrade = source.stored_key_upgrade()

@@ -258,12 +258,12 @@ def _live_renderer(spec: dict, **kwargs: Any) -> dict[str, str]:
 # --------------------------------------------------------------------------------------------------------------
 # formatting and tables
 
-def money(value: Any, currency: str | None = SCOPE_CURRENCY, places: int = 2) -> str:
-    """``1234.5`` -> ``$1,234.50`` (``-$3.00`` for negatives; ``1,234.50 EUR`` for other currencies); the scope's
-    currency unless given (see :func:`finops_kit.currency.format_money`)."""
+def money(value: Any, currency: str | None = SCOPE_CURRENCY, places: int = 2, *, signed: bool = False) -> str:
+    """``1234.5`` -> ``$1,234.50`` (``-$3.00`` for negatives, ``+$3.00`` when ``signed``; ``1,234.50 EUR`` for other
+    currencies); the scope's currency unless given (see :func:`finops_kit.currency.format_money`)."""
     from .currency import format_money
 
-    return format_money(value, _state["currency"] if currency == SCOPE_CURRENCY else currency, places)
+    return format_money(value, _state["currency"] if currency == SCOPE_CURRENCY else currency, places, signed=signed)
 
 
 #: fenced code blocks and inline code spans: Markdown shows their text verbatim (a ``\\$`` there would show the

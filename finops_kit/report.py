@@ -390,6 +390,12 @@ def redact_value(value: Any, secrets: list[str]) -> Any:
 _CSV_DATA_URI = re.compile(r"data:text/csv;base64,([A-Za-z0-9+/=]+)")
 
 
+def redact_output(text: str, secrets: list[str]) -> str:
+    """A report page or executed notebook redacted whole: its text (:func:`redact`) and its CSV download links
+    (:func:`redact_data_links`)."""
+    return redact(redact_data_links(text, secrets), secrets)
+
+
 def redact_data_links(text: str, secrets: list[str]) -> str:
     """``text`` with every base64 CSV ``data:`` link decoded, :func:`redact`-ed and encoded again.
 
@@ -712,7 +718,7 @@ class Runner:
             error = redact(f"HTML export failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
                            self.secrets)
             page = error_page(job, error, executed.name if executed else None)
-        html_path.write_text(redact(redact_data_links(page, self.secrets), self.secrets), encoding="utf-8")
+        html_path.write_text(redact_output(page, self.secrets), encoding="utf-8")
         return ReportResult(
             name=job.name, notebook=project_relative(job.info.path), title=job.info.title, status=status,
             parameters=redact_value(dict(job.parameters), self.secrets), html=html_path.name,
@@ -725,7 +731,7 @@ class Runner:
         import nbformat
 
         text = path.read_text(encoding="utf-8")
-        clean = redact(redact_data_links(text, self.secrets), self.secrets)
+        clean = redact_output(text, self.secrets)
         book = localize_node(nbformat.reads(clean, as_version=4))
         out = nbformat.writes(book) + "\n"
         if out != text:

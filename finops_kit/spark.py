@@ -573,7 +573,7 @@ def _upgrade_stored_keys(spark: SparkSession, stored: DataFrame) -> DataFrame:
 
     from .ingest import registry
 
-    rules = {name: rule for name, cls in registry().items() if (rule := cls().stored_key_upgrade()) is not None}
+    rules = {name: rule for name, cls in registry().items() if (rule := cls.stored_key_upgrade()) is not None}
     if not rules:
         return stored
     triples = (stored.where(F.col("x_SourceFormat").isin(list(rules)))

@@ -534,7 +534,8 @@ class Source:
         """SELECT billing_period_start TIMESTAMP, currency VARCHAR, billed DECIMAL, effective DECIMAL."""
         raise NotImplementedError
 
-    def stored_key_upgrade(self) -> tuple[str, str] | None:
+    @classmethod
+    def stored_key_upgrade(cls) -> tuple[str, str] | None:
         """``(which stored rows, their new x_SourceKey)`` as SQL over FOCUS columns, when this format's replacement
         key changed and rows stored under the old one must be re-keyed before the replacement rule compares keys
         (else a re-run of their file is added beside them); None: nothing to upgrade."""

@@ -18,7 +18,8 @@ a FILE_ID per row and loads each file once. So the replacement key of a row name
 ``x_SourceKey = oci|<tenancy>|<YYYY-MM>|<file id>``, where the file id is the file's 16-digit sequence number when
 its name holds one (``0001000000123456.csv.gz`` as the bucket names it, ``reports_cost-csv_0001000000123456.csv.gz``
 as some download tools flatten the path, ``0001000000123456.csv`` once unpacked: one file, one id), otherwise its
-name without folders and extensions. The next file of a day is then added beside the stored ones (no key in
+path without extensions (a name outside OCI's sequence, such as ``cost_report.csv``, tells two files apart only by
+their folders). The next file of a day is then added beside the stored ones (no key in
 common), and the same file ingested again replaces itself (an idempotent re-run).
 
 The line item's ``lineItem/referenceNo`` is kept as ``x_LineItemId``, and it is the identity by which a charge
@@ -92,8 +93,9 @@ class OciCostReport(Source):
     def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
         return {REFERENCE_NO: LINE_ITEM_ID} if REFERENCE_NO in staged.columns else {}
 
-    def stored_key_upgrade(self) -> tuple[str, str] | None:
-        return (f"x_SourceFormat = {sql_str(self.name)} AND {OLD_KEY}",
+    @classmethod
+    def stored_key_upgrade(cls) -> tuple[str, str] | None:
+        return (f"x_SourceFormat = {sql_str(cls.name)} AND {OLD_KEY}",
                 f"x_SourceKey || '|' || {file_id_sql('x_SourceFile')}")
 
     def row_key_sql(self, staged: StagedSource) -> str:
