@@ -99,6 +99,15 @@ def _load(tmp: Path, files: list[Path], hosts: Path | None = None):
     return got, rows
 
 
+def _refused(tmp: Path, files: list[Path], hosts: Path | None = None) -> str:
+    """The one-line error loading ``files`` fails with."""
+    with pytest.raises(InputError) as e:
+        _load(tmp, files, hosts)
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
 def test_nvidia_smi_percent_na_and_timezone(tmp_path: Path) -> None:
     hosts = _hosts(tmp_path, "gpu-a,i-0aaa,Europe/Berlin\n")
     log = tmp_path / "gpu-a.csv"
@@ -140,11 +149,8 @@ def test_appended_log_with_other_columns_refused(tmp_path: Path) -> None:
     log = tmp_path / "gpu-a.csv"
     log.write_text(HEADER + "2026/10/05 09:10:00.000, 0, GPU-1, 90 %, 1 MiB\n"
                    "timestamp, index, utilization.gpu [%]\n2026/10/05 09:20:00.000, 0, 80 %\n")
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, [log], hosts)
-    msg = str(e.value)
+    msg = _refused(tmp_path, [log], hosts)
     assert msg.startswith(f"{log}, row 3: ") and "header" in msg and "differs from row 1" in msg
-    assert "\n" not in msg
 
 
 def _ny_log(start_utc: dt.datetime, minutes: int, every: int, util, gpus: int = 1) -> str:
@@ -194,11 +200,8 @@ def test_nvidia_smi_nonexistent_local_time_refused(tmp_path: Path) -> None:
     log = tmp_path / "gpu-a.csv"
     log.write_text(HEADER + "2026/03/08 01:50:00.000, 0, GPU-1, 5 %, 1 MiB\n"
                    "2026/03/08 02:30:00.000, 0, GPU-1, 5 %, 1 MiB\n")
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, [log], hosts)
-    msg = str(e.value)
+    msg = _refused(tmp_path, [log], hosts)
     assert msg.startswith(f"{log}, row 3, column 'timestamp': ") and "does not exist in America/New_York" in msg
-    assert "\n" not in msg
 
 
 @pytest.mark.parametrize("body, expect", [
@@ -218,11 +221,8 @@ def test_nvidia_smi_malformed_rows(tmp_path: Path, body: str, expect: str) -> No
     hosts = _hosts(tmp_path)
     log = tmp_path / "gpu-a.csv"
     log.write_text(body)
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, [log], hosts)
-    assert str(e.value).startswith(f"{log}, ") or str(e.value).startswith(f"{log}: ")
-    assert expect in str(e.value)
-    assert "\n" not in str(e.value)
+    msg = _refused(tmp_path, [log], hosts)
+    assert (msg.startswith(f"{log}, ") or msg.startswith(f"{log}: ")) and expect in msg
 
 
 def test_unknown_host_and_bad_map(tmp_path: Path) -> None:
@@ -285,9 +285,8 @@ def test_cloudwatch_wrong_shape(tmp_path: Path, doc: object, expect: str) -> Non
         with pytest.raises(InputError, match="neither a CloudWatch"):
             _load(tmp_path, [p])
         return
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, [p])
-    assert str(e.value).startswith(f"{p}: ") and expect in str(e.value)
+    msg = _refused(tmp_path, [p])
+    assert msg.startswith(f"{p}: ") and expect in msg
 
 
 def _page(ts: list[str], status: str = "Complete", token: str | None = None, queries: bool = True) -> dict:
@@ -316,10 +315,8 @@ def test_cloudwatch_truncated_response_refused(tmp_path: Path, doc: object, expe
     """A page with a NextToken and no following page, or a result that is not Complete, is a response cut short:
     loading it would turn the missing hours into unmeasured dollars without a word."""
     p = _cw(tmp_path, doc)
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, [p])
-    msg = str(e.value)
-    assert msg.startswith(f"{p}: ") and expect in msg and "fetch every page" in msg and "\n" not in msg
+    msg = _refused(tmp_path, [p])
+    assert msg.startswith(f"{p}: ") and expect in msg and "fetch every page" in msg
 
 
 def test_cloudwatch_pages_combined(tmp_path: Path) -> None:
@@ -336,9 +333,7 @@ def test_cloudwatch_pages_with_conflicting_queries_refused(tmp_path: Path) -> No
     other["MetricStat"]["Metric"]["Dimensions"][0]["Value"] = "i-0fff"
     doc = [_page(_TS[:2], "PartialData", "AAAA"), {**_page(_TS[2:]), "MetricDataQueries": [other]}]
     p = _cw(tmp_path, doc)
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, [p])
-    assert str(e.value).startswith(f"{p}: page 2: query Id 'a' differs from page 1")
+    assert _refused(tmp_path, [p]).startswith(f"{p}: page 2: query Id 'a' differs from page 1")
 
 
 def _prom(tmp: Path, result: list, rtype: str = "matrix", status: str = "success") -> Path:
@@ -376,9 +371,8 @@ def test_prometheus_dcgm(tmp_path: Path) -> None:
 def test_prometheus_wrong_shape(tmp_path: Path, make, expect: str) -> None:
     hosts = _hosts(tmp_path, "node-1,i-0n1,\n")
     p = make(tmp_path)
-    with pytest.raises(InputError) as e:
-        _load(tmp_path, [p], hosts)
-    assert str(e.value).startswith(f"{p}: ") and expect in str(e.value)
+    msg = _refused(tmp_path, [p], hosts)
+    assert msg.startswith(f"{p}: ") and expect in msg
 
 
 def test_invalid_json_and_unknown_file(tmp_path: Path) -> None:
