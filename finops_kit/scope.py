@@ -520,31 +520,63 @@ def bind(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any
 
 def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> pd.DataFrame:
     """Per provider and billing period (of the providers/accounts in scope, every period): first and last day
-    with data (the end of the last usage charge), days in the period, and ``closed`` -- the provider's usage reaches
-    the period's last day, or the provider has charges in a later period. ``label`` reads "2026-10" or "1-26 Nov 2026, open"."""
+    with data, days in the period, and ``closed``; ``label`` reads "2026-10" or "1-26 Nov 2026, open".
+
+    Decided per billing account, because each billing account is its own delivery (a payer's CUR, a billing
+    account's GCP export): one payer's finished month does not make another's partial month complete. A provider's
+    period is closed when it is closed for every billing account that has charges in it; the last day shown for an
+    open period is that of the account furthest behind, which the label names when others are complete.
+
+    An account's period is closed when its usage reaches the end of the billing period (``BillingPeriodEnd``, as
+    an instant: hourly rows that stop at 05:00 on the last day have not; GCP's invoice month ends at 08:00 UTC on
+    the 1st), when the account has charges in a later period, or when every row of the period is invoiced
+    (``InvoiceId``: the month is final even if the account stopped using the cloud on the 3rd).
+
+    How far usage has been delivered is read from the daily and hourly usage rows only: a usage row spanning the
+    month (a hosted zone, the unused part of a reservation fee, booked on the 1st) says nothing about it. Month-long
+    rows decide only where an account's period has nothing shorter (a monthly-granularity export). Fees booked on
+    the 1st for the month never make it complete.
+    """
     where = (scope or Scope()).where(period=False)
     df = con.execute(f"""
-        WITH p AS (
-          SELECT ProviderName AS provider, CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS billing_period,
+        WITH a AS (
+          SELECT ProviderName AS provider, BillingAccountId AS account,
+                 CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS billing_period,
                  min(CAST(ChargePeriodStart AS DATE)) AS first_day,
-                 -- the last day usage was charged for: a daily row of the 26th covers the 26th, a monthly usage
-                 -- row covers its whole month; fees booked on the 1st for the month do not make it complete
-                 coalesce(max(CAST(ChargePeriodEnd - INTERVAL 1 SECOND AS DATE)) FILTER (WHERE ChargeCategory = 'Usage'
-                                                                       AND ChargePeriodEnd > ChargePeriodStart),
-                          max(CAST(ChargePeriodStart AS DATE))) AS last_day,
+                 coalesce(max(ChargePeriodEnd) FILTER (WHERE ChargeCategory = 'Usage'
+                            AND ChargePeriodEnd > ChargePeriodStart
+                            AND ChargePeriodEnd <= ChargePeriodStart + INTERVAL 1 DAY),
+                          max(ChargePeriodEnd) FILTER (WHERE ChargeCategory = 'Usage'
+                            AND ChargePeriodEnd > ChargePeriodStart)) AS usage_end,
+                 max(CAST(ChargePeriodStart AS DATE)) AS last_start,
+                 coalesce(max(BillingPeriodEnd),
+                          CAST(date_trunc('month', max(BillingPeriodStart)) + INTERVAL 1 MONTH AS TIMESTAMP))
+                   AS period_end,
+                 count(InvoiceId) = count(*) AS invoiced,
                  count(*) AS rows
-          FROM {FOCUS_TABLE} WHERE {where} GROUP BY ALL)
-        SELECT provider, billing_period, first_day, last_day,
-               CAST(last_day(billing_period) AS DATE) AS period_last_day, rows,
-               (last_day >= last_day(billing_period)
-                OR billing_period < max(billing_period) OVER (PARTITION BY provider)) AS closed
-        FROM p ORDER BY billing_period, provider""").df()
+          FROM {FOCUS_TABLE} WHERE {where} GROUP BY ALL),
+        b AS (
+          SELECT *, coalesce(CAST(usage_end - INTERVAL 1 SECOND AS DATE), last_start) AS last_day,
+                 (coalesce(usage_end >= period_end, FALSE) OR invoiced
+                  OR billing_period < max(billing_period) OVER (PARTITION BY provider, account)) AS account_closed
+          FROM a)
+        SELECT provider, billing_period, min(first_day) AS first_day,
+               CASE WHEN bool_and(account_closed) THEN max(last_day)
+                    ELSE min(last_day) FILTER (WHERE NOT account_closed) END AS last_day,
+               CAST(last_day(billing_period) AS DATE) AS period_last_day, sum(rows)::BIGINT AS rows,
+               bool_and(account_closed) AS closed,
+               CASE WHEN bool_or(account_closed) AND NOT bool_and(account_closed)
+                    THEN string_agg(DISTINCT coalesce(account, '(none)'), ', ' ORDER BY coalesce(account, '(none)'))
+                           FILTER (WHERE NOT account_closed) END AS accounts_behind
+        FROM b GROUP BY provider, billing_period ORDER BY billing_period, provider""").df()
     for c in ("billing_period", "first_day", "last_day", "period_last_day"):
         df[c] = pd.to_datetime(df[c]).dt.date
     df["days_with_data"] = [(b - a).days + 1 for a, b in zip(df["first_day"], df["last_day"], strict=True)]
     df["label"] = [f"{p:%Y-%m}" if c else f"1\u2013{last.day} {p:%b %Y}, open"
-                   for p, last, c in zip(df["billing_period"], df["last_day"], df["closed"], strict=True)]
-    return df
+                   + (f" (billing account {behind})" if isinstance(behind, str) else "")
+                   for p, last, c, behind in zip(df["billing_period"], df["last_day"], df["closed"],
+                                                 df["accounts_behind"], strict=True)]
+    return df.drop(columns="accounts_behind")
 
 
 __all__ = ["PARAMETERS", "NoDataError", "Scope", "bind", "completeness", "parameters_cell", "parse", "resolve",

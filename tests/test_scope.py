@@ -145,6 +145,74 @@ def test_a_period_is_closed_once_a_later_period_has_data():
     assert bool(c.loc[dt.date(2026, 10, 1), "closed"]) and not bool(c.loc[dt.date(2026, 11, 1), "closed"])
 
 
+def _days(month: str, first: int, last: int, **extra) -> list[dict]:
+    return [{"day": f"{month}-{d:02d}", "cost": Decimal(10), **extra} for d in range(first, last + 1)]
+
+
+def test_a_usage_row_spanning_the_month_does_not_close_an_open_month():
+    # a Route 53 hosted zone (or the unused part of an RI fee) is one Usage row for the whole month, booked on the
+    # 1st: it says nothing about how far the month has been delivered (daily EC2 usage stops on the 3rd)
+    month_long = {"ChargePeriodStart": dt.datetime(2025, 11, 1), "ChargePeriodEnd": dt.datetime(2025, 12, 1),
+                  "BillingPeriodStart": dt.datetime(2025, 11, 1), "BillingPeriodEnd": dt.datetime(2025, 12, 1),
+                  "cost": Decimal("0.50"), "ServiceName": "Amazon Route 53"}
+    con = focus_rows(_days("2025-10", 1, 31) + _days("2025-11", 1, 3) + [month_long])
+    c = S.completeness(con).set_index("billing_period")
+    nov = c.loc[dt.date(2025, 11, 1)]
+    assert not bool(nov["closed"]) and nov["last_day"] == dt.date(2025, 11, 3)
+    assert nov["label"] == "1\u20133 Nov 2025, open"
+    assert bool(c.loc[dt.date(2025, 10, 1), "closed"])
+
+
+def test_a_monthly_granularity_export_is_still_judged_by_its_month_long_rows():
+    # an export made only of month-long rows (monthly granularity) has nothing shorter: those rows decide
+    rows = [{"ChargePeriodStart": dt.datetime(2025, m, 1), "ChargePeriodEnd": dt.datetime(2025, m + 1, 1),
+             "BillingPeriodStart": dt.datetime(2025, m, 1), "BillingPeriodEnd": dt.datetime(2025, m + 1, 1),
+             "cost": Decimal(100)} for m in (9, 10)]
+    c = S.completeness(focus_rows(rows)).set_index("billing_period")
+    assert bool(c.loc[dt.date(2025, 9, 1), "closed"]) and bool(c.loc[dt.date(2025, 10, 1), "closed"])
+
+
+def test_completeness_is_decided_per_billing_account():
+    # two payers of one provider deliver separately: payer 111's finished November does not close payer 333's,
+    # whose export has reached the 3rd -- until 333's own December arrives, or its November is invoiced
+    rows = (_days("2025-10", 1, 31, BillingAccountId="111") + _days("2025-10", 1, 31, BillingAccountId="333")
+            + _days("2025-11", 1, 30, BillingAccountId="111") + _days("2025-11", 1, 3, BillingAccountId="333"))
+    c = S.completeness(focus_rows(rows)).set_index("billing_period")
+    nov = c.loc[dt.date(2025, 11, 1)]
+    assert not bool(nov["closed"]) and nov["last_day"] == dt.date(2025, 11, 3)
+    assert "333" in nov["label"] and "111" not in nov["label"]
+    assert bool(c.loc[dt.date(2025, 10, 1), "closed"])
+    later = rows + _days("2025-12", 1, 2, BillingAccountId="333")
+    assert bool(S.completeness(focus_rows(later)).set_index("billing_period").loc[dt.date(2025, 11, 1), "closed"])
+    invoiced = [dict(r, InvoiceId="INV-333-11") if r["BillingAccountId"] == "333" and r["day"] >= "2025-11" else r
+                for r in rows]
+    invoiced = [dict(r, InvoiceId="INV-111-11") if r["BillingAccountId"] == "111" and r["day"] >= "2025-11" else r
+                for r in invoiced]
+    # an invoiced month is final: the account stopped using the cloud on the 3rd
+    assert bool(S.completeness(focus_rows(invoiced)).set_index("billing_period").loc[dt.date(2025, 11, 1), "closed"])
+
+
+def _hours(first: dt.datetime, last_end: dt.datetime, period: tuple[dt.datetime, dt.datetime]) -> list[dict]:
+    out, t = [], first
+    while t < last_end:
+        out.append({"ChargePeriodStart": t, "ChargePeriodEnd": t + dt.timedelta(hours=1), "cost": Decimal(1),
+                    "BillingPeriodStart": period[0], "BillingPeriodEnd": period[1], "ProviderName": "Google Cloud"})
+        t += dt.timedelta(hours=1)
+    return out
+
+
+def test_a_period_is_closed_only_when_usage_reaches_its_end_instant():
+    # hourly usage that stops at 05:00 UTC on the 30th has not reached the end of the month, although its last
+    # row's end falls on the month's last day (GCP's invoice month even runs to 08:00 UTC on the 1st)
+    nov = (dt.datetime(2025, 11, 1), dt.datetime(2025, 12, 1))
+    short = _hours(dt.datetime(2025, 11, 1), dt.datetime(2025, 11, 30, 5), nov)
+    c = S.completeness(focus_rows(short)).set_index("billing_period")
+    assert not bool(c.loc[dt.date(2025, 11, 1), "closed"])
+    assert c.loc[dt.date(2025, 11, 1), "last_day"] == dt.date(2025, 11, 30)
+    full = _hours(dt.datetime(2025, 11, 1), dt.datetime(2025, 12, 1), nov)
+    assert bool(S.completeness(focus_rows(full)).set_index("billing_period").loc[dt.date(2025, 11, 1), "closed"])
+
+
 # ---------------------------------------------------------------------------------------------------- attribution
 
 VARIANTS = [  # (tags, expected team, expected env)
