@@ -120,14 +120,14 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     """
     from .anomaly import scan
     from .budgets import budget_status, load_budgets, load_roadmap
-    from .forecast import _day, last_day
+    from .forecast import _day, as_of_day
 
     opts = settings(cfg)
     budgets, thresholds = load_budgets(cfg)
     from .scope import bind
 
     sc = bind(con, scope, cfg)
-    as_of_d = _day(as_of) or last_day(con, sc)
+    as_of_d = as_of_day(con, sc, as_of)
 
     def money(value: Any, signed: bool = False) -> str:  # in the scope's currency, as every report
         return format_money(value, sc.currency, 0, signed=signed)
@@ -140,9 +140,11 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         # a forecast is an estimate: by default it alerts only when it says the budget will be exceeded
         forecast_thresholds = opts.forecast_thresholds
         roadmap = load_roadmap(cfg=cfg, base_dir=base_dir) if use_fc else []
-        st = budget_status(con, budgets, as_of=as_of_d, roadmap=roadmap, scope=sc) if use_fc else \
-            budget_status(con, budgets, as_of=as_of_d, forecast_results={b.name: _NoForecast() for b in budgets},
+        # each budget as of the last day its own providers have delivered (budget_status decides it)
+        st = budget_status(con, budgets, as_of=as_of, roadmap=roadmap, scope=sc) if use_fc else \
+            budget_status(con, budgets, as_of=as_of, forecast_results={b.name: _NoForecast() for b in budgets},
                           scope=sc)
+        asked = _day(as_of)
         for r in st.to_dict("records"):
             if r["status"] == "matches no charges":  # a typo in the scope: the budget is never checked
                 alerts.append(Alert("budget", r["budget"], f"{r['budget']}: its scope {r['note']}, so it is never "
@@ -151,12 +153,13 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
             amount = float(r["budget_amount"])
             if amount <= 0:
                 continue
+            late = f"; data through {r['as_of']}" if asked is not None and r["as_of"] < asked else ""
             used = 100 * float(r["actual_mtd"]) / amount
             hit = [t for t in thresholds if used >= t]
             if hit:
                 alerts.append(Alert("budget", r["budget"],
                                     f"{r['budget']}: {money(r['actual_mtd'])} spent in {r['month']} = "
-                                    f"{used:.0f}% of the {money(amount)} budget (threshold {max(hit):.0f}%)"))
+                                    f"{used:.0f}% of the {money(amount)} budget (threshold {max(hit):.0f}%{late})"))
                 continue
             if use_fc and r["forecast"] is not None:
                 f_used = 100 * float(r["forecast"]) / amount
@@ -166,7 +169,7 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
                     alerts.append(Alert("forecast", r["budget"],
                                         f"{r['budget']}: forecast {money(r['forecast'])} for {r['month']} = "
                                         f"{f_used:.0f}% of the {money(amount)} budget{when} "
-                                        f"(threshold {max(f_hit):.0f}%)"))
+                                        f"(threshold {max(f_hit):.0f}%{late})"))
     if opts.anomalies is not None:
         since = as_of_d - timedelta(days=opts.lookback_days - 1)
         ev = scan(con, opts.dimensions, start=since, end=as_of_d, rules=opts.anomalies, scope=sc)

@@ -42,7 +42,7 @@ from .config import reject_unknown
 from .currency import format_money
 from .datafiles import data_rows
 from .errors import ConfigError
-from .forecast import DIMENSIONS, _day, daily_series, dimension_sql, filter_sql, last_day, scoped
+from .forecast import DIMENSIONS, _day, as_of_day, daily_series, dimension_sql, filter_sql, scoped
 
 MAD_SCALE = 1.4826
 #: Dimensions an anomaly is explained along (the first ones answer "which team/project/resource type").
@@ -243,7 +243,7 @@ def scan_window(con: duckdb.DuckDBPyConnection, start: date | str | None = None,
                 end: date | str | None = None, scope: Any = None) -> tuple[date | None, date | None]:
     """The [start, end] days a scan covers: the given ones, else the first and the last day billed in the scope."""
     sc = scoped(con, scope)
-    end_d = _day(end) or last_day(con, sc)
+    end_d = as_of_day(con, sc, end)
     if end_d is None:
         return None, None
     start_d = _day(start)

@@ -38,17 +38,17 @@ import yaml
 
 from .backtest import maturity_band
 from .config import naming_file, reject_unknown, section
-from .errors import ConfigError
+from .errors import ConfigError, FinopsError
 from .forecast import (
     BACKTEST_ORIGINS,
     DIMENSIONS,
     _day,
     _exact_frame,
+    as_of_day,
     daily_series,
     dimension_sql,
     filter_sql,
     forecast,
-    last_day,
     scoped,
 )
 
@@ -171,7 +171,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
                   roadmap: list[dict] | None = None, model: str = "auto", scope: Any = None) -> pd.DataFrame:
     """Actual vs budget vs forecast for the month containing ``as_of``, one row per budget.
 
-    Columns: budget, month, budget_amount, actual_mtd, burn_rate (per day so far), days_elapsed, days_left,
+    Columns: budget, month, as_of (the day it is judged on: ``as_of``, or the last day its providers have delivered
+    when that is earlier, :func:`~finops_kit.forecast.as_of_day`), budget_amount, actual_mtd, burn_rate (per day so far), days_elapsed, days_left,
     required_daily (to land on budget), forecast (end of month), forecast_lo/hi, variance ($, %: forecast vs
     budget), pct_used, breach_date (first day cumulative actual+forecast exceeds budget; the actual day when
     already breached), breach_probability (share of simulated month totals above budget; 1.0 once the actual has
@@ -179,20 +180,27 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     """
     sc = scoped(con, scope)
     same_currency(budgets, sc)
-    as_of_d = _day(as_of) or last_day(con, sc)
-    month = f"{as_of_d:%Y-%m}"
-    mstart = date(as_of_d.year, as_of_d.month, 1)
-    mend = (pd.Timestamp(mstart) + pd.offsets.MonthEnd(0)).date()
     rows = []
     known: dict[str, list[str]] = {}  # each dimension's values in scope, read once for all budgets
     for b in budgets:
+        fc = (forecast_results or {}).get(b.name)
+        # each budget as of the last day its providers have delivered (a day not delivered is not $0 spent): an
+        # Azure budget is not judged on the days AWS has and Azure has not; a given forecast has its own day
+        as_of_d = getattr(fc, "as_of", None) or as_of_day(con, sc, as_of, b.scope)
+        if as_of_d is None:
+            raise FinopsError("the warehouse holds no charges: no budget to check; run 'finops-kit ingest' first")
+        month = f"{as_of_d:%Y-%m}"
+        mstart = date(as_of_d.year, as_of_d.month, 1)
+        mend = (pd.Timestamp(mstart) + pd.offsets.MonthEnd(0)).date()
         amount = b.amount(month)
         nothing = scope_matches_nothing(con, b.scope, sc, known)
         daily = daily_series(con, "total", start=mstart, end=as_of_d, filters=b.scope, charges="all", scope=sc)
         actual = sum(daily["cost"], Decimal(0)) if not daily.empty else Decimal(0)
         elapsed = (as_of_d - mstart).days + 1
         left = (mend - as_of_d).days
-        fc = (forecast_results or {}).get(b.name)
+        asked = _day(as_of)
+        late = (f"data through {as_of_d} (as of {asked} was asked): the days after it are forecast, not $0"
+                if asked is not None and as_of_d < asked else None)
         if fc is None:
             res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
                            roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,
@@ -218,7 +226,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
                   "forecast over budget" if f_total is not None and f_total > float(amount) else "on track")
         rows.append({
             "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
-            "month": month, "budget_amount": amount, "actual_mtd": actual.quantize(CENT),
+            "month": month, "as_of": as_of_d, "budget_amount": amount, "actual_mtd": actual.quantize(CENT),
             "pct_used": float(100 * actual / amount) if amount else None,
             "burn_rate": (actual / elapsed).quantize(CENT), "days_elapsed": elapsed, "days_left": left,
             "required_daily": ((amount - actual) / left).quantize(CENT) if left > 0 else None,
@@ -227,7 +235,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             "forecast_hi": round(fc.total_hi, 2) if fc is not None and fc.ok else None,
             "variance": var.quantize(CENT), "variance_pct": var_pct,
             "breach_date": breach, "breach_probability": prob, "status": status,
-            "note": nothing or (None if fc is None or fc.ok else fc.message),
+            "note": nothing or "; ".join(t for t in (late, None if fc is None or fc.ok else fc.message) if t) or None,
         })
     return pd.DataFrame(rows)
 
@@ -260,7 +268,7 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
     """Closed months: budget, actual, variance $ and %, and the kit's variance band (:func:`backtest.maturity_band`)."""
     sc = scoped(con, scope)
     same_currency(budgets, sc)
-    as_of_d = _day(as_of) or last_day(con, sc)
+    as_of_d = as_of_day(con, sc, as_of)
     first = (pd.Timestamp(as_of_d).to_period("M") - months).start_time.date()
     data_start = con.execute(
         f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql(period=False)}").fetchall()[0][0]

@@ -166,11 +166,56 @@ def _exact_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
 
 
 def last_day(con: duckdb.DuckDBPyConnection, scope: Any = None) -> date | None:
-    """The last day with any charge in the scope (the default 'as of'; the whole warehouse without a scope)."""
+    """The last day with any charge in the scope (the whole warehouse without a scope). An analysis's 'as of' is
+    :func:`as_of_day`, which does not go past the data any provider has delivered."""
     src = scope.rows_sql() if scope is not None else FOCUS_TABLE
     row = con.execute(f"SELECT max(CAST(ChargePeriodStart AS DATE)) FROM {src}").fetchall()[0]  # fetch fully:
     # DuckDB keeps a result open after fetchone() and the connection's next relation query would fail
     return row[0] if row else None
+
+
+#: A provider whose data ends more than this many days before the latest provider's is no longer delivering (left
+#: for another cloud, an account closed): it does not hold back the 'as of' of the others.
+_ACTIVE_DAYS = 35
+
+
+def data_through(con: duckdb.DuckDBPyConnection, scope: Any = None,
+                 filters: dict[str, Any] | None = None) -> date | None:
+    """The last day whose spend the scope's data holds for every provider still delivering it: the earliest, over
+    those providers, of the last whole day of their daily or hourly usage rows (the last day with any charge where
+    a provider has none). With ``filters``, only the providers that have the filtered charges in their last
+    :data:`_ACTIVE_DAYS` days count.
+
+    Why: exports arrive late -- AWS rewrites the month's CUR about once a day, Azure's export often runs a day or
+    two behind AWS. A day after a provider's last delivered day is unknown, not $0: read as $0 it pulled a forecast
+    below the money already spent (a negative daily baseline) and silenced the budget alert. A day whose hourly
+    rows stop before midnight is not whole (GCP rows to 05:00 UTC), so the day before it is the last one.
+    """
+    sc = scoped(con, scope)
+    row = con.execute(f"""
+        WITH p AS (
+          SELECT ProviderName,
+                 coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE ChargeCategory = 'Usage'
+                                 AND ChargePeriodEnd > ChargePeriodStart
+                                 AND ChargePeriodEnd <= ChargePeriodStart + INTERVAL 1 DAY) - INTERVAL 1 DAY AS DATE),
+                          max(CAST(ChargePeriodStart AS DATE))) AS last,
+                 max(CAST(ChargePeriodStart AS DATE)) FILTER (WHERE {filter_sql(filters, sc)}) AS touched
+          FROM {sc.rows_sql()} GROUP BY ALL),
+        a AS (SELECT * FROM p WHERE last >= (SELECT max(last) FROM p) - INTERVAL {_ACTIVE_DAYS} DAY)
+        SELECT coalesce(min(last) FILTER (WHERE touched >= last - INTERVAL {_ACTIVE_DAYS} DAY), min(last)) FROM a
+        """).fetchall()[0]
+    return row[0] if row else None
+
+
+def as_of_day(con: duckdb.DuckDBPyConnection, scope: Any = None, as_of: date | str | None = None,
+              filters: dict[str, Any] | None = None) -> date | None:
+    """The 'as of' day of a forecast, budget, alert or anomaly scan: the day asked for, but never after
+    :func:`data_through` (a day not delivered yet is forecast, not counted as $0); without one, that day."""
+    through = data_through(con, scope, filters)
+    asked = _day(as_of)
+    if asked is None or through is None:
+        return asked or through
+    return min(asked, through)
 
 
 def daily_series(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: date | str | None = None,
@@ -658,6 +703,8 @@ class Forecast:
     message: str | None = None  # why there is no forecast
     components: pd.DataFrame = field(default_factory=pd.DataFrame)  # label, kind, amount over the horizon
     one_time_to_date: Decimal = Decimal(0)
+    #: why the 'as of' is earlier than asked (:func:`as_of_day`); empty when it is not
+    note: str = ""
     #: interval calibration of the final fit (:class:`ModelForecast`; held_out_days 0 = the model's own intervals)
     daily_factor: float = 1.0
     total_factor: float = 1.0
@@ -677,7 +724,8 @@ class Forecast:
             "period": f"{self.period_start} .. {self.period_end}",
             "actual_to_date": self.actual_to_date.quantize(Decimal("0.01")),
             "expected_total": r2(self.expected_total), f"lo_{int(self.level)}": r2(self.total_lo),
-            f"hi_{int(self.level)}": r2(self.total_hi), "model": self.model, "note": self.message or self.trust,
+            f"hi_{int(self.level)}": r2(self.total_hi), "model": self.model,
+            "note": " ".join(t for t in (self.note, self.message or self.trust) if t),
         }
 
 
@@ -813,9 +861,12 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
     if backtest_origins < 1 and model == "auto":
         raise ConfigError("model='auto' is chosen by a backtest: it needs backtest_origins >= 1")
     sc = scoped(con, scope)
-    as_of_d = _day(as_of) or last_day(con, sc)
+    asked = _day(as_of)
+    as_of_d = as_of_day(con, sc, asked, filters)
     if as_of_d is None:
         raise FinopsError("the warehouse holds no charges: nothing to forecast; run 'finops-kit ingest' first")
+    late = (f"Data through {as_of_d} (as of {asked} was asked): the days after it are forecast, not counted as $0."
+            if asked is not None and as_of_d < asked else "")
     end = period_end(as_of_d, horizon)
     pstart = period_start(as_of_d, horizon)
     h = (end - as_of_d).days
@@ -838,7 +889,7 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
             actual_td = todate.get(value, (Decimal(0), Decimal(0)))[0]
         ot = todate.get(value, (Decimal(0), Decimal(0)))[1]
         fc = Forecast(dimension, value, as_of_d, pstart, end, level, None, hist, pd.DataFrame(), actual_td,
-                      one_time_to_date=ot)
+                      one_time_to_date=ot, note=late)
         if len(hist) < MIN_HISTORY_DAYS:
             fc.message = (f"only {len(hist)} days of history (< 5 weeks): no forecast for {value}; "
                           "a forecast needs at least 35 days of daily cost")

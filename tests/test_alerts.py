@@ -105,3 +105,14 @@ def test_a_budget_alert_speaks_the_scope_currency():
            "alerts": {"forecast": False}}
     (alert,) = [a for a in evaluate(con, cfg) if a.kind == "budget"]
     assert "600 EUR spent" in alert.message and "500 EUR budget" in alert.message and "$" not in alert.message
+
+
+def test_check_as_of_a_day_not_delivered_yet_judges_the_last_delivered_day(wh, tmp_path, capsys):
+    # `check --as-of today` with an export 3 days late: the same alert as on the last day billed, saying so
+    cfg = _config(tmp_path, monthly=20000, anomalies=False)
+    assert main(["check", "--config", cfg, "--warehouse", wh, "--as-of", "2026-11-14"]) == 1
+    on_time = capsys.readouterr().out
+    assert main(["check", "--config", cfg, "--warehouse", wh, "--as-of", "2026-11-17"]) == 1
+    late = capsys.readouterr().out
+    assert "data through 2026-11-14" in late and "data through" not in on_time
+    assert late.replace("; data through 2026-11-14", "") == on_time

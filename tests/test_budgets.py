@@ -257,3 +257,43 @@ def test_a_budget_whose_scope_matches_no_charge_says_so():
     assert "team 'alphaa' matches no charge in scope" in typo["note"] and "alpha, beta" in typo["note"]
     alerts = [a for a in evaluate(con, cfg, "2026-11-10") if a.subject == "Typo"]
     assert len(alerts) == 1 and "matches no charge" in alerts[0].message and alerts[0].kind == "budget"
+
+
+# ------------------------------------------------------------------------------------------- data through
+def test_days_after_the_last_billed_day_are_not_zero_spend():
+    # an export one to three days late is normal (AWS rewrites the month's CUR about daily): a budget checked "as
+    # of today" must not read the days not delivered yet as $0 -- the forecast fell to $451 below the $974 already
+    # spent, with a negative daily baseline, and the budget alert went quiet
+    from finops_kit import forecast as fc
+
+    con = focus_rows(_days("2026-07-01", 133, "100", tags={"team": "alpha"}))  # $100/day through 2026-11-10
+    late = fc.forecast(con, "total", as_of="2026-11-13")[0]
+    on_time = fc.forecast(con, "total", as_of="2026-11-10")[0]
+    assert late.as_of == date(2026, 11, 10) and late.history["day"].max() == pd.Timestamp("2026-11-10")
+    assert late.expected_total == pytest.approx(on_time.expected_total)
+    assert late.expected_total >= float(late.actual_to_date)
+    assert "2026-11-10" in late.note and "2026-11-13" in late.note
+    budgets = _budgets([{"name": "A", "scope": {"team": "alpha"}, "monthly": 2800}])
+    (row,) = bu.budget_status(con, budgets, as_of="2026-11-13").to_dict("records")
+    (ref,) = bu.budget_status(con, budgets, as_of="2026-11-10").to_dict("records")
+    assert row["status"] == ref["status"] == "forecast over budget"
+    assert row["forecast"] == pytest.approx(ref["forecast"]) and row["actual_mtd"] == ref["actual_mtd"]
+    assert row["days_elapsed"] == 10 and "2026-11-10" in row["note"]
+
+
+def test_a_provider_whose_export_lags_is_not_forecast_from_zeros():
+    # Azure's export two days behind AWS: the total (and a Microsoft budget) is forecast from the day both have
+    # delivered, not with two days of $0 for Microsoft
+    from finops_kit import forecast as fc
+
+    rows = (_days("2026-07-01", 133, "100", tags={"team": "alpha"})  # AWS through 2026-11-10
+            + _days("2026-07-01", 131, "50", ProviderName="Microsoft", tags={"team": "beta"}))  # to 11-08
+    con = focus_rows(rows)
+    assert fc.data_through(con) == date(2026, 11, 8)
+    assert fc.data_through(con, filters={"provider": "AWS"}) == date(2026, 11, 10)
+    total = fc.forecast(con, "total")[0]
+    assert total.as_of == date(2026, 11, 8)
+    assert total.expected_total == pytest.approx(150 * 30, rel=0.02)
+    (ms,) = bu.budget_status(con, _budgets([{"name": "MS", "scope": {"provider": "Microsoft"},
+                                             "monthly": 1400}])).to_dict("records")
+    assert ms["forecast"] == pytest.approx(1500, rel=0.02) and ms["status"] == "forecast over budget"
