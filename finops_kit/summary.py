@@ -167,12 +167,27 @@ def anchor(heading: str) -> str:
     return quote(text.replace(" ", "-"), safe="?/:@!$&'()*+,;=")
 
 
-def comparison_periods(sc: Scope) -> tuple[dt.date | None, dt.date | None]:
+@dataclass(frozen=True)
+class Days:
+    """A window of charge days, both ends inclusive: what the summary of a scope given as days compares."""
+
+    start: dt.date
+    end: dt.date
+
+
+def comparison_periods(sc: Scope) -> tuple[dt.date | Days | None, dt.date | Days | None]:
     """(latest closed billing period in scope, the closed period before it) -- first days; None when missing.
 
     Closed for every provider in scope (:meth:`Scope.closed_periods`). The previous period may lie before the
     scope's start (the same providers and accounts): a one-month report still shows its change.
+
+    A scope given as charge days (``date_start``/``date_end``) is summarized on those days -- not on the whole
+    billing period around them, which contradicted the report's body -- up to the last day delivered
+    (:func:`finops_kit.forecast.data_through`), against the same number of days just before (None when they
+    reach before the data).
     """
+    if sc.basis == "charge_period":
+        return _day_windows(sc)
     closed = sc.closed_periods()
     if not closed:
         return None, None
@@ -184,16 +199,45 @@ def comparison_periods(sc: Scope) -> tuple[dt.date | None, dt.date | None]:
     return current, (max(prev) if prev else None)
 
 
-def period_scope(sc: Scope, period: dt.date) -> Scope:
-    """The scope restricted to one billing period (same providers, accounts and currency rule), resolved."""
-    one = dataclasses.replace(sc, start=period, end=_month_end(period), basis="billing_period", con=None)
+def _day_windows(sc: Scope) -> tuple[Days | None, Days | None]:
+    from .forecast import data_through
+
+    con = sc._need_con()
+    first, last = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)), max(CAST(ChargePeriodStart AS DATE)) "
+                              f"FROM {sc.rows_sql(period=False)}").fetchall()[0]
+    if first is None:
+        return None, None
+    through = data_through(con, sc) or last
+    start, end = sc.start or first, min(sc.end or through, through)
+    if end < start:
+        return None, None
+    n = (end - start).days + 1
+    before = Days(start - dt.timedelta(days=n), start - dt.timedelta(days=1))
+    return Days(start, end), (before if before.start >= first else None)
+
+
+def period_scope(sc: Scope, period: dt.date | Days) -> Scope:
+    """The scope restricted to one billing period, or to a window of charge days (:class:`Days`), with the same
+    providers, accounts and currency rule, resolved."""
+    if isinstance(period, Days):
+        one = dataclasses.replace(sc, start=period.start, end=period.end, basis="charge_period", con=None)
+    else:
+        one = dataclasses.replace(sc, start=period, end=_month_end(period), basis="billing_period", con=None)
     out = resolve_scope(sc._need_con(), one, sc.config)
     # attribution is built over every period of the providers/accounts in scope: the same maps, built once
     out.__dict__["attribution"] = sc.attribution
     return out
 
 
-def _period_name(p: dt.date | None) -> str:
+def _period_name(p: dt.date | Days | None) -> str:
+    if isinstance(p, Days):
+        if p.start == p.end:
+            return f"{p.start.day} {p.start:%b %Y}"
+        if (p.start.year, p.start.month) == (p.end.year, p.end.month):
+            return f"{p.start.day}\u2013{p.end.day} {p.end:%b %Y}"
+        if p.start.year == p.end.year:
+            return f"{p.start.day} {p.start:%b}\u2013{p.end.day} {p.end:%b %Y}"
+        return f"{p.start.day} {p.start:%b %Y}\u2013{p.end.day} {p.end:%b %Y}"
     return f"{p:%b %Y}" if p else ""
 
 
@@ -204,8 +248,8 @@ class Summary:
     title: str
     scope: Scope
     figures: list[Figure]
-    current: dt.date | None
-    previous: dt.date | None
+    current: dt.date | Days | None
+    previous: dt.date | Days | None
     actions: list[Action] = field(default_factory=list)
     max_actions: int = MAX_ACTIONS
     _display: Any = field(default=None, repr=False)
@@ -252,11 +296,14 @@ class Summary:
     def period_text(self) -> str:
         if self.current is None:
             return "over the whole scope (no closed billing period in it: no change shown)"
-        text = f"{_period_name(self.current)} (latest closed billing period in scope)"
+        days = isinstance(self.current, Days)
+        text = (f"{_period_name(self.current)} "
+                f"({'the charge days in scope' if days else 'latest closed billing period in scope'})")
         if self.previous is not None:
             text += f", change vs {_period_name(self.previous)}"
         else:
-            text += ", no earlier closed period to compare with"
+            text += (", no data in the days before to compare with" if days
+                     else ", no earlier closed period to compare with")
         return text
 
     def to_html(self) -> str:
@@ -500,7 +547,7 @@ def figures_of(s: Summary) -> dict[str, Any]:
     return {f.key: f.value for f in s.figures}
 
 
-__all__ = ["FIGURES", "Action", "Figure", "Summary", "anchor", "comparison_periods", "figures_of", "owner_label",
+__all__ = ["FIGURES", "Action", "Days", "Figure", "Summary", "anchor", "comparison_periods", "figures_of", "owner_label",
            "period_scope", "resource_label", "resource_owners", "summarize", "top_owner",
            "add_budget_actions", "add_anomaly_actions", "add_forecast_figure", "resource_labels"]
 

@@ -153,3 +153,20 @@ def test_budget_and_anomaly_actions_name_the_team_and_skip_old_spikes(bill):
     assert "crosses it 2026-11-20" in s.ranked_actions()[1].what
     s.add_figure("Forecast Nov 2026", 123.0, note="80% range")
     assert "no comparison" not in s.to_html().split("Forecast Nov 2026")[1]
+
+
+def test_a_scope_of_charge_days_is_summarized_on_those_days():
+    # a report run with date_start/date_end showed the whole month in its summary ("Figures: Oct 2025, spend
+    # $310") above a body that said $110 for the days asked: the answer first must answer the scope asked
+    import datetime as dt
+
+    con = focus_rows([{"day": str(d.date()), "cost": Decimal(10)} for d in pd.date_range("2025-09-01", "2025-11-03")])
+    sc = S.resolve(con, {}, {"date_start": "2025-10-10", "date_end": "2025-10-20"})
+    s = sm.summarize(con, sc, ["effective_cost"])
+    assert sm.figures_of(s)["effective_cost"] == Decimal(110) == metrics(con, sc).total("effective_cost")
+    assert s.figures[0].previous == Decimal(110)  # the 11 days before: 29 Sep .. 9 Oct
+    assert s.period_text() == "10\u201320 Oct 2025 (the charge days in scope), change vs 29 Sep\u20139 Oct 2025"
+    assert sm.period_scope(sc, s.current).start == dt.date(2025, 10, 10)
+    # a window reaching before the data has no previous window to compare with
+    early = S.resolve(con, {}, {"date_start": "2025-09-01", "date_end": "2025-09-05"})
+    assert sm.summarize(con, early, ["effective_cost"]).previous is None
