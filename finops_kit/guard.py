@@ -199,6 +199,8 @@ class TypeSpec:
     accelerator_type: str
     accelerator_count: str
     spot: str
+    on_demand_base: str
+    on_demand_percentage: str
     tags: str
     tags_format: str
     idle_shutdown: str
@@ -239,6 +241,8 @@ class Change:
     after_unknown: Any
     path: str                                  # JSON path of the entry, for messages
     after_sensitive: Any = None                # values Terraform marks sensitive: judged, never printed
+    file: str = ""                             # the plan file, for messages
+    via: str = ""                              # why a no-op resource is effectively changed (its launch template)
 
     @property
     def action(self) -> str:
@@ -327,7 +331,7 @@ def read_plan(path: str | os.PathLike) -> tuple[dict, list[Change]]:
         changes.append(Change(address=rc["address"], module_address=str(rc.get("module_address") or ""),
                               type=rc["type"], name=rc["name"], index=rc.get("index"), actions=tuple(acts),
                               before=ch.get("before"), after=ch.get("after"), after_unknown=au or {}, path=jp,
-                              after_sensitive=ch.get("after_sensitive")))
+                              after_sensitive=ch.get("after_sensitive"), file=f))
     return doc, changes
 
 
@@ -368,25 +372,42 @@ def _empty(v: Any) -> bool:
     return v is None or (isinstance(v, str | list | dict) and not v)
 
 
-def _value(values: dict | None, unknown: Any, spec: str, where: str) -> Any:
-    """The first alternative of ``spec`` ('a;b') that is set: its value, UNKNOWN, or None when none is set.
+def _value_at(values: dict | None, unknown: Any, spec: str) -> tuple[Any, str, Any]:
+    """(value, path, factor) of the first alternative of ``spec`` ('a;b') that is set; value UNKNOWN, or None when
+    none is set.
 
     A number is a constant. An alternative that is unknown stops the search: a later one would be a guess.
+    ``path>0``: only a positive number counts as set (providers write 0 for an unset maximum). ``path per list``:
+    the value is per element of ``list`` (per zone of node_locations): factor = its length, UNKNOWN when the list is
+    unknown or not in the plan (a silent lower bound otherwise); else factor 1.
     """
     for alt in (a.strip() for a in spec.split(";") if a.strip()):
+        alt, _, per = (x.strip() for x in alt.partition(" per "))
+        positive = alt.endswith(">0")
+        alt = alt.removesuffix(">0").strip()
         if re.fullmatch(r"\d+", alt):
-            return int(alt)
+            return int(alt), alt, 1
         v, _ = _node(values, unknown, alt.split("."))
         if v is UNKNOWN:
-            return UNKNOWN
+            return UNKNOWN, alt, 1
         if isinstance(v, list) and v and isinstance(v[0], tuple):  # a '*' path: values of the elements
             vals = [x for x, _ in v]
             if any(x is UNKNOWN for x in vals):
-                return UNKNOWN
+                return UNKNOWN, alt, 1
             v = vals
-        if not _empty(v):
-            return v
-    return None
+        if _empty(v) or positive and isinstance(v, int | float) and not isinstance(v, bool) and v <= 0:
+            continue
+        factor: Any = 1
+        if per:
+            items, _ = _node(values, unknown, per.split("."))
+            factor = len(items) if isinstance(items, list) and items else UNKNOWN
+        return v, alt, factor
+    return None, "", 1
+
+
+def _value(values: dict | None, unknown: Any, spec: str, where: str) -> Any:
+    """The value of :func:`_value_at` (no count factor)."""
+    return _value_at(values, unknown, spec)[0]
 
 
 def _test(values: dict | None, unknown: Any, spec: str) -> bool | Any:
@@ -448,10 +469,11 @@ class State:
     spot: Any                                 # True / False / UNKNOWN
     idle_shutdown: Any
     provisioned: Any
-    region: str | None
+    region: Any                               # str, UNKNOWN (provider region an expression) or None
     unknown: list[str] = field(default_factory=list)   # attributes known only after apply
     unknown_tag_keys: set[str] = field(default_factory=set)   # tag keys whose value is known only after apply
     sensitive_values: set[str] = field(default_factory=set)   # tag values marked sensitive (never printed)
+    on_demand: tuple[int, int] | None = None  # a spot mix: (on-demand base, on-demand % above the base)
 
     def accelerators(self) -> Any:
         total = 0
@@ -501,19 +523,28 @@ class Resource:
         return a - b
 
 
+def _jpath(change: Change, side: str, path: str) -> str:
+    """JSON path of an attribute of one side of a change: ``$.resource_changes[0].change.after.a[0].b``."""
+    parts = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path.split(".") if p)
+    return f"{change.path}.change.{side}{parts}"
+
+
 def _int(v: Any, change: Change, what: str) -> Any:
+    """A whole number 0..MAX_COUNT; ``what`` is the attribute's JSON path (:func:`_jpath`)."""
     if v is None or v is UNKNOWN:
         return v
+    where = f"{what} ({change.address})"
     if isinstance(v, bool) or not isinstance(v, int | float | str):
-        raise InputError(None, f"{change.path} ({change.address}): {what}: expected a whole number, got {_show(v)}")
-    try:
-        n = float(v)
-    except ValueError:
-        raise InputError(None, f"{change.path} ({change.address}): {what}: expected a whole number, got "
-                               f"{_show(v)}") from None
-    if not math.isfinite(n) or n != int(n) or not 0 <= n <= MAX_COUNT:
-        raise InputError(None, f"{change.path} ({change.address}): {what}: expected a whole number 0..{MAX_COUNT:,}, "
-                               f"got {_show(v)}")
+        raise InputError(change.file or None, f"{where}: expected a whole number, got {_show(v)}")
+    if isinstance(v, int):
+        n: float | int = v
+    else:
+        try:
+            n = float(v)
+        except (ValueError, OverflowError):
+            raise InputError(change.file or None, f"{where}: expected a whole number, got {_show(v)}") from None
+    if isinstance(n, float) and (not math.isfinite(n) or n != int(n)) or not 0 <= n <= MAX_COUNT:
+        raise InputError(change.file or None, f"{where}: expected a whole number 0..{MAX_COUNT:,}, got {_show(v)}")
     return int(n)
 
 
@@ -537,10 +568,13 @@ def _tags(values: dict | None, unknown: Any, spec: TypeSpec) -> tuple[dict[str, 
     """(tags, whole map unknown, keys whose value is unknown) of one state; tags None: the type carries none."""
     if not spec.tags:
         return None, False, set()
+    later = False   # an earlier alternative (tags_all) is unknown: keys missing from a later one (tags) are unknown
     for alt in (a.strip() for a in spec.tags.split(";") if a.strip()):
+        alt, _, cond = alt.partition("?")
         v, u = _node(values, unknown, alt.split("."))
         if v is UNKNOWN:
-            return {}, True, set()
+            later = True
+            continue
         maps: list[tuple[Any, Any]] = v if isinstance(v, list) and v and isinstance(v[0], tuple) else [(v, u)]
         out: dict[str, str] = {}
         whole, keys = False, set()
@@ -553,6 +587,15 @@ def _tags(values: dict | None, unknown: Any, spec: TypeSpec) -> tuple[dict[str, 
                     if isinstance(item, dict) and isinstance(item.get("key"), str):
                         val = item.get("value")
                         iu = mu[j] if isinstance(mu, list) and j < len(mu) else None
+                        if cond:  # `list?path=a|b`: only the elements that reach the bill (propagate_at_launch)
+                            cpath, _, want = cond.partition("=")
+                            cv, _ = _node(item, iu, cpath.split("."))
+                            if cv is UNKNOWN:
+                                keys.add(item["key"])
+                                continue
+                            text = json.dumps(cv) if isinstance(cv, bool) else str(cv)
+                            if text.lower() not in {w.lower() for w in want.split("|")}:
+                                continue
                         if iu is True or isinstance(iu, dict) and iu.get("value") is True:
                             keys.add(item["key"])
                         elif isinstance(val, str | int | float) and not isinstance(val, bool):
@@ -563,11 +606,11 @@ def _tags(values: dict | None, unknown: Any, spec: TypeSpec) -> tuple[dict[str, 
                 if isinstance(mu, dict):
                     keys |= {str(k) for k, x in mu.items() if x is True}
         if out or whole or keys:
-            return out, whole, keys
-    return {}, False, set()
+            return out, whole or later, keys
+    return {}, later, set()
 
 
-def _region(values: dict | None, provider_region: str | None, default: str | None) -> str | None:
+def _region(values: dict | None, provider_region: Any, default: str | None) -> Any:
     if isinstance(values, dict):
         r = values.get("region")
         if isinstance(r, str) and r:
@@ -575,10 +618,24 @@ def _region(values: dict | None, provider_region: str | None, default: str | Non
         az = values.get("availability_zone")
         if isinstance(az, str) and re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d[a-z]", az):
             return az[:-1]
-    return provider_region or default
+    return provider_region or default  # UNKNOWN (an expression in the provider block) is never the default
 
 
-def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider_region: str | None,
+def _count_at(root: Any, ru: Any, spec: str, change: Change, side: str, prefix: str, unknowns: list[str]) -> Any:
+    """A count attribute of a pool: a whole number (x zones for a per-zone count), UNKNOWN or None."""
+    v, path, factor = _value_at(root, ru, spec)
+    n = _int(v, change, _jpath(change, side, prefix + path))
+    if n is UNKNOWN:
+        unknowns.append(prefix + (path or spec.split(";")[0]))
+    elif n and factor is UNKNOWN:
+        unknowns.append(spec.split(";")[0].partition(" per ")[2].strip() + " (zones of a per-zone count)")
+        return UNKNOWN
+    elif n:
+        return n * factor
+    return n  # None or 0 (0 in every zone is 0)
+
+
+def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider_region: Any,
            rules: Guardrails) -> State | None:
     values = change.after if side == "after" else change.before
     if values is None:
@@ -600,15 +657,12 @@ def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider
         itype = _value(root, ru, spec.instance_type, label)
         if itype is None and lt is not None and lt.pools:
             itype = lt.pools[0].instance_type
-        count = _int(_value(root, ru, spec.count, label), change, spec.count) if spec.count else 1
-        max_count = _int(_value(root, ru, spec.max_count, label), change, spec.max_count) if spec.max_count else None
         prefix = f"{label}." if label else ""
+        count = _count_at(root, ru, spec.count, change, side, prefix, unknowns) if spec.count else 1
+        max_count = _count_at(root, ru, spec.max_count, change, side, prefix, unknowns) \
+            if spec.max_count else None
         if itype is UNKNOWN:
             unknowns.append(prefix + spec.instance_type.split(";")[0])
-        if count is UNKNOWN:
-            unknowns.append(prefix + spec.count.split(";")[0])
-        if max_count is UNKNOWN:
-            unknowns.append(prefix + spec.max_count.split(";")[0])
         per, model, family = None, None, None
         if isinstance(itype, str) and spec.kind != "provisioned":
             cat = _catalog_entry(itype)
@@ -625,7 +679,9 @@ def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider
                     if not isinstance(blk, dict):
                         continue
                     typ = _value(blk, bu, spec.accelerator_type, "")
-                    cnt = _int(_value(blk, bu, spec.accelerator_count, ""), change, spec.accelerator_count)
+                    cnt_v, cnt_path, _ = _value_at(blk, bu, spec.accelerator_count)
+                    cnt = _int(cnt_v, change, _jpath(change, side, f"{spec.accelerators.rstrip('*').rstrip('.')}"
+                                                                   f".{j}.{cnt_path}"))
                     if typ is UNKNOWN or cnt is UNKNOWN:
                         n_att = UNKNOWN
                         unknowns.append(f"{spec.accelerators.rstrip('*').rstrip('.')}.{j}")
@@ -645,10 +701,27 @@ def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider
         tags_unknown = tags_unknown or lt.tags_unknown
         unknown_keys |= lt.unknown_tag_keys
     if tags_unknown or unknown_keys:
-        unknowns.append(spec.tags.split(";")[0] + (f" ({', '.join(sorted(unknown_keys))})" if unknown_keys else ""))
+        unknowns.append(spec.tags.split(";")[0].partition("?")[0] + (f" ({', '.join(sorted(unknown_keys))})" if unknown_keys else ""))
     spot = _test(values, unknown, spec.spot)
     if spot is False and lt is not None:
         spot = lt.spot
+    on_demand = None
+    if spec.on_demand_base or spec.on_demand_percentage:
+        base_v, base_p, _ = _value_at(values, unknown, spec.on_demand_base)
+        pct_v, pct_p, _ = _value_at(values, unknown, spec.on_demand_percentage)
+        if base_v is UNKNOWN or pct_v is UNKNOWN:
+            spot = UNKNOWN
+            unknowns.append(base_p if base_v is UNKNOWN else pct_p)
+        elif base_v is not None or pct_v is not None:
+            base = _int(base_v, change, _jpath(change, side, base_p)) or 0
+            pct = 100 if pct_v is None else _int(pct_v, change, _jpath(change, side, pct_p))
+            if pct > 100:
+                raise InputError(change.file or None, f"{_jpath(change, side, pct_p)} ({change.address}): expected a "
+                                                      f"percentage 0..100, got {_show(pct_v)}")
+            on_demand = (base, pct)
+            tops = [p.max_count if p.max_count is not None else p.count for p in pools]
+            spot = UNKNOWN if any(t is UNKNOWN for t in tops) else \
+                all(_on_demand_count(t or 0, base, pct) == 0 for t in tops)  # spot only if no instance is on demand
     idle = _test(values, unknown, spec.idle_shutdown)
     prov = _test(values, unknown, spec.provisioned)
     for val, attr in ((spot, spec.spot), (idle, spec.idle_shutdown), (prov, spec.provisioned)):
@@ -658,14 +731,20 @@ def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider
     secret: set[str] = set()
     if side == "after" and change.after_sensitive and tags:
         for alt in (a.strip() for a in spec.tags.split(";") if a.strip()):
-            mark, _ = _node(change.after_sensitive, None, alt.split("."))
+            mark, _ = _node(change.after_sensitive, None, alt.partition("?")[0].split("."))
             marks = [m for m, _ in mark] if isinstance(mark, list) and mark and isinstance(mark[0], tuple) else [mark]
             for m in marks:
                 if m is True:
                     secret |= set(tags.values())
                 elif isinstance(m, dict):
                     secret |= {tags[k] for k, v in m.items() if v is True and k in tags}
-    return State(pools, tags, tags_unknown, spot, idle, prov, region, sorted(set(unknowns)), unknown_keys, secret)
+    return State(pools, tags, tags_unknown, spot, idle, prov, region, sorted(set(unknowns)), unknown_keys, secret,
+                 on_demand)
+
+
+def _on_demand_count(n: int, base: int, pct: int) -> int:
+    """On-demand instances of ``n`` in a spot mix: all up to the base, then ``pct`` % of the rest (rounded up)."""
+    return min(n, base) + math.ceil(max(n - base, 0) * pct / 100)
 
 
 @cache
@@ -723,17 +802,29 @@ def _resource_config(doc: dict, ch: Change) -> dict | None:
     return _config_index(doc).get((path, f"{ch.type}.{ch.name}"))
 
 
-def _provider_region(doc: dict, ch: Change) -> str | None:
-    """The ``region`` constant of the provider block a resource uses (root or module provider config)."""
+def _provider_region(doc: dict, ch: Change) -> Any:
+    """The ``region`` of the provider block a resource uses (root or module provider config): its constant, the
+    plan's value of a root variable it references, UNKNOWN for any other expression (never another block's region),
+    None when the block sets none."""
     cfg = _resource_config(doc, ch)
     key = (cfg or {}).get("provider_config_key") or ch.type.split("_", 1)[0]
     pcs = (doc.get("configuration") or {}).get("provider_config") or {}
     for k in (key, key.split(":")[-1]):
         pc = pcs.get(k)
-        if isinstance(pc, dict):
-            region = ((pc.get("expressions") or {}).get("region") or {}).get("constant_value")
-            if isinstance(region, str) and region:
-                return region
+        if not isinstance(pc, dict):
+            continue  # no block under the module's key: the module inherits the root provider
+        expr = (pc.get("expressions") or {}).get("region")
+        if not isinstance(expr, dict) or not expr:
+            return None
+        region = expr.get("constant_value")
+        if isinstance(region, str) and region:
+            return region
+        refs = expr.get("references") or []
+        if not pc.get("module_address") and refs and isinstance(refs[0], str) and refs[0].startswith("var."):
+            var = ((doc.get("variables") or {}).get(refs[0][4:]) or {}).get("value")
+            if isinstance(var, str) and var:
+                return var
+        return UNKNOWN
     return None
 
 
@@ -769,6 +860,16 @@ def _launch_template(doc: dict, ch: Change, spec: TypeSpec, side: str, by_key: d
                     same = [c for c in cands if c.index == ch.index]
                     if len(cands) == 1 or len(same) == 1:
                         return cands[0] if len(cands) == 1 else same[0]
+    return None
+
+
+def _lt_version(ch: Change, spec: TypeSpec) -> str | None:
+    """The launch template version a group's after state asks for ('$Latest', '$Default', a number), None unset."""
+    for alt in spec.launch_template.split(";"):
+        blk, _ = _node(ch.after, ch.after_unknown, alt.split("."))
+        if isinstance(blk, dict):
+            v = blk.get("version")
+            return str(v) if v not in (None, "") else None
     return None
 
 
@@ -823,6 +924,9 @@ class PriceBook:
             if spec.provider != "AWS" or p.instance_type.startswith("ml."):
                 what = "SageMaker ml.* instances" if p.instance_type.startswith("ml.") else spec.provider
                 return Priced(None, f"no {what} price in the kit's tables ({p.instance_type})", "not priced")
+            if state.region is UNKNOWN:
+                return Priced(None, "region unknown: the provider block's region is an expression the plan does not "
+                                    "resolve", "not priced")
             if state.region is None:
                 return Priced(None, "region unknown (set guardrails.default_region)", "not priced")
             hit = self.ondemand.get((p.instance_type, state.region))
@@ -833,15 +937,20 @@ class PriceBook:
             basis = f"{p.instance_type} {state.region} on-demand ${rate}/h ({date}, {source})"
             if state.spot is UNKNOWN:
                 return Priced(None, "spot setting known after apply", "unknown")
-            if state.spot:
+            n_spot = p.count if state.spot else 0
+            if state.on_demand is not None:  # a spot mix: the base and a percentage above it stay on demand
+                n_spot = p.count - _on_demand_count(p.count, *state.on_demand)
+            n_od = p.count - n_spot
+            if n_od:
+                total += rate * n_od * Decimal(str(HOURS_PER_MONTH))
+                bases.append(f"{n_od} x {basis}")
+            if n_spot:
                 s = self.spot_savings.get((p.instance_type, state.region))
                 if s is None:
                     return Priced(None, f"spot: no Spot Advisor savings for {p.instance_type} in {state.region}",
                                   "not priced")
-                rate = rate * (100 - s) / 100
-                basis += f" - {s}% spot savings ({self.spot_source})"
-            total += rate * p.count * Decimal(str(HOURS_PER_MONTH))
-            bases.append(f"{p.count} x {basis}")
+                total += rate * (100 - s) / 100 * n_spot * Decimal(str(HOURS_PER_MONTH))
+                bases.append(f"{n_spot} x {basis} - {s}% spot savings ({self.spot_source})")
         return Priced(total.quantize(Decimal("0.01")), "; ".join(bases) or "no instances", "priced")
 
 
@@ -945,7 +1054,7 @@ class GuardResult:
         before = after = Decimal(0)
         excluded: list[tuple[str, str]] = []
         for r in self.resources:
-            if r.change.action == "no-op":
+            if r.change.action in ("no-op", "forget"):  # forget: still runs, cost unchanged
                 continue
             d = r.delta
             if d is None:
@@ -994,6 +1103,16 @@ def evaluate(plan_path: str | os.PathLike, config: dict | str | os.PathLike | No
                                             _provider_region(doc, lt_ch), rules)
                 lt = lt_states[key]
             sides[side] = _state(ch, side, spec, lt, region, rules)
+            if side == "after" and ch.action == "no-op" and lt_ch is not None and \
+                    lt_ch.action in ("create", "update", "replace"):
+                version = _lt_version(ch, spec)
+                if version in ("$Latest", "$Default", None):
+                    # the group launches the template's new version: effectively changed (Terraform shows no-op)
+                    ch.actions = ("update",)
+                    ch.via = f"no-op in the plan; its launch template {lt_ch.address} changes (version " \
+                             f"{version or '$Default'})"
+        if ch.action == "forget":
+            sides["after"] = sides["before"]  # removed { destroy = false }: still runs and bills, just unmanaged
         resources.append(Resource(ch, spec, sides["before"], sides["after"]))
     book = PriceBook.load(rules.prices)
     for r in resources:
@@ -1027,6 +1146,14 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
     def val(r: Resource, key: str | None, side: str = "after") -> str | None:
         s = r.attrs.get(side, {}).get(key or "")
         return s[1] if s and s[0] == "ok" else None
+
+    def is_later(r: Resource, key: str | None, side: str = "after") -> bool:
+        """The tag's value is known only after apply (never '(untagged)')."""
+        s = r.attrs.get(side, {}).get(key or "")
+        return bool(s) and s[0] == "unknown"
+
+    def who_of(r: Resource, key: str | None, side: str = "after") -> str:
+        return val(r, key, side) or (LATER if is_later(r, key, side) else "(untagged)")
 
     # required tags: the tag_policy keys the bill needs, judged like the bill
     if rules.required_tags:
@@ -1071,7 +1198,7 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
         before = after = 0
         unknown = []
         for r in resources:
-            if r.change.action == "no-op":
+            if r.change.action in ("no-op", "forget"):
                 continue
             a, b = acc(r.after), acc(r.before)
             if a is UNKNOWN or b is UNKNOWN:
@@ -1080,7 +1207,7 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
             before += b
             after += a
         added = after - before
-        adders = [r for r in resources if r.change.action != "no-op" and acc(r.after) is not UNKNOWN
+        adders = [r for r in resources if r.change.action not in ("no-op", "forget") and acc(r.after) is not UNKNOWN
                   and acc(r.before) is not UNKNOWN and acc(r.after) > acc(r.before)]
         impact = _impact(adders)
         if added > rules.per_change:
@@ -1107,7 +1234,7 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
                 st = getattr(r, side)
                 if st is None or (side == "before" and r.change.action == "no-op"):
                     continue
-                who = val(r, key, side) or "(untagged)"
+                who = who_of(r, key, side)
                 g = groups.setdefault(who, {"before": 0, "after": 0, "unknown": [], "adds": [], "impact": Decimal(0)})
                 a = acc(st)
                 if a is UNKNOWN:
@@ -1118,18 +1245,25 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
                     g["after"] += a
                 else:
                     g[side] += a
+            # a change adds to a group when it adds accelerators or moves them into the group (a retag)
             if r.changed and acc(r.after) not in (0, UNKNOWN) and (acc(r.before) is UNKNOWN or
                                                                  acc(r.after) is UNKNOWN or
-                                                                 acc(r.after) > acc(r.before)):
-                who = val(r, key) or "(untagged)"
+                                                                 acc(r.after) > acc(r.before) or
+                                                                 who_of(r, key) != who_of(r, key, "before")):
+                who = who_of(r, key)
                 groups.setdefault(who, {"before": 0, "after": 0, "unknown": [], "adds": [],
                                         "impact": Decimal(0)})["adds"].append(r.address)
                 groups[who].setdefault("adders", []).append(r)
         for who, g in sorted(groups.items()):
             limit = limits.get(who, limits.get("default"))
-            if limit is None or not (g["adds"] or g["unknown"]) or who == "(untagged)":
+            if limit is None or not (g["adds"] or g["unknown"] or g["after"] > g["before"]) or who == "(untagged)":
                 continue  # resources without a valid team/owner tag are the required_tags rule's finding
             label = f"{key}={who}"
+            if who == LATER:
+                if g["adds"] or g["unknown"]:
+                    checks.append(Check(rule, label, "unknown", f"{key} known after apply on "
+                                                                f"{', '.join(sorted(set(g['adds'] + g['unknown'])))}"))
+                continue
             if g["after"] > limit and g["after"] > g["before"]:
                 checks.append(Check(rule, label, "violation",
                                     f"{label} would run {g['after']} accelerators (at autoscaling maximum), above "
@@ -1147,18 +1281,22 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
         st = r.after
         assert st is not None
         env = val(r, env_key) if env_key else None
+        env_later = bool(env_key) and is_later(r, env_key)   # known after apply: never judged as untagged
         production = env is not None and env in policy.production_values
         a = st.accelerators()
         if rules.allowed_accelerators and a is not UNKNOWN and a > 0 or a is UNKNOWN and rules.allowed_accelerators:
             allowed = rules.allowed_accelerators.get(env or "", rules.allowed_accelerators.get("default"))
-            if allowed is not None:
+            if env_later:
+                checks.append(Check("allowed_accelerators", r.address, "unknown",
+                                    f"{env_key} known after apply: allowed accelerators not decided"))
+            elif allowed is not None:
                 bad, unk = [], []
                 for p in st.pools:
                     if p.accelerators_per_instance is UNKNOWN or p.instance_type is UNKNOWN:
                         unk.append(str(p.instance_type))
                     elif p.accelerators_per_instance and not _family_allowed(p, allowed):
                         bad.append(f"{p.instance_type} ({p.accelerator or p.family or 'accelerator unknown'})")
-                envl = f"{env_key}={env or '(untagged)'}"
+                envl = f"{env_key}={env or (LATER if env_later else '(untagged)')}"
                 if bad:
                     checks.append(Check("allowed_accelerators", r.address, "violation",
                                         f"{', '.join(bad)} not allowed in {envl} (allowed: {', '.join(allowed)})",
@@ -1169,11 +1307,11 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
                 else:
                     checks.append(Check("allowed_accelerators", r.address, "pass", f"allowed in {envl}"))
         if rules.non_production != "off" and not production and (r.spec.kind == "notebook" or a is UNKNOWN or a > 0):
-            envl = f"{env_key}={env or '(untagged)'}"
+            envl = f"{env_key}={env or (LATER if env_later else '(untagged)')}"
             if st.spot is True or st.idle_shutdown is True:
                 checks.append(Check("non_production", r.address, "pass",
                                     f"{envl}: {'spot' if st.spot is True else 'idle shutdown'}"))
-            elif st.spot is UNKNOWN or st.idle_shutdown is UNKNOWN or a is UNKNOWN:
+            elif st.spot is UNKNOWN or st.idle_shutdown is UNKNOWN or a is UNKNOWN or env_later:
                 checks.append(Check("non_production", r.address, "unknown",
                                     f"{envl}: spot / idle shutdown / accelerators known after apply"))
             else:
@@ -1229,6 +1367,10 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
             checks.append(Check("max_monthly_increase", "plan", "pass",
                                 f"the plan adds ${delta:,.2f} per month (limit ${limit:,.2f})", delta))
     return checks
+
+
+#: Group label of a team / owner tag whose value is known only after apply.
+LATER = "(known after apply)"
 
 
 def _impact(resources: list[Resource]) -> Decimal | None:
@@ -1381,9 +1523,10 @@ def _rows(result: GuardResult) -> list[dict[str, Any]]:
             "monthly_before": r.cost_before.monthly if r.cost_before else Decimal(0),
             "monthly_after": r.cost_after.monthly if r.cost_after else Decimal(0),
             "monthly_delta": r.delta,
-            "priced": "; ".join(f"{side}: {c.basis}" if c.status == "priced" else f"{side}: {c.status}: {c.basis}"
-                                for side, c in
-                                (("before", r.cost_before), ("after", r.cost_after)) if c is not None),
+            "priced": "; ".join([f"{side}: {c.basis}" if c.status == "priced" else f"{side}: {c.status}: {c.basis}"
+                                 for side, c in
+                                 (("before", r.cost_before), ("after", r.cost_after)) if c is not None]
+                                + ([r.change.via] if r.change.via else [])),
             "unknown": sorted(set(r.after.unknown if r.after else [])),
         })
     return out
@@ -1513,6 +1656,19 @@ def _md(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", escaped).replace("\n", " ")
 
 
+def _md_code(text: Any, table: bool = True) -> str:
+    """A code span showing ``text`` as written: CommonMark processes no backslash escape or HTML inside one, so only
+    what could end it is neutralized: a fence longer than any backtick run in the text (padded with a space when
+    the text starts or ends with a backtick), newlines as spaces, and ``|`` escaped in a table cell (GFM splits
+    cells before inline parsing, so ``\\|`` shows as ``|`` even inside code)."""
+    body = str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    if table:
+        body = body.replace("|", "\\|")
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
 def render_markdown(result: GuardResult) -> str:
     """A pull-request comment: verdict, findings and the priced change estimate."""
     t = result.totals()
@@ -1525,7 +1681,7 @@ def render_markdown(result: GuardResult) -> str:
         for c in findings:
             icon = "❌" if c.status == "violation" else "⚠️"
             imp = _md(_money(c.impact, True)) if c.impact is not None else ""
-            lines.append(f"| {icon} | {_md(c.rule)} | `{_md(c.subject)}` | {_md(c.message)} | {imp} |")
+            lines.append(f"| {icon} | {_md(c.rule)} | {_md_code(c.subject)} | {_md(c.message)} | {imp} |")
         lines.append("")
     rows = _rows(result)
     if rows:
@@ -1534,13 +1690,13 @@ def render_markdown(result: GuardResult) -> str:
                   "|---|---|---|---:|---:|---:|---:|"]
         for row in rows:
             d = row["monthly_delta"]
-            lines.append(f"| {row['action']} | `{_md(row['address'])}` | {_md(row['instance_type'])} | "
+            lines.append(f"| {row['action']} | {_md_code(row['address'])} | {_md(row['instance_type'])} | "
                          f"{row['accelerators_before']} → {_jshow(row['accelerators_after'])} | "
                          f"{_md(_money(row['monthly_before']))} | {_md(_money(row['monthly_after']))} | "
                          f"{_md(_money(d, True)) if d is not None else 'not priced'} |")
         lines.append("")
         for a, why in t["excluded"]:
-            lines.append(f"- not in the total: `{_md(a)}`: {_md(why)}")
+            lines.append(f"- not in the total: {_md_code(a, table=False)}: {_md(why)}")
         lines += ["", f"Prices: {_md(result.price_source)}", "", "</details>"]
     return "\n".join(lines)
 

@@ -629,3 +629,236 @@ def test_markdown_escapes_what_a_plan_says():
     for raw in ("<img", "[x]", "](", "*bold*", "`code`", "a|b", " $5", " & "):
         assert raw not in got, (raw, got)
     assert "&lt;img" in got and "\\[x\\]" in got and "\\|" in got and "\\$5" in got
+
+
+# ---------------------------------------------------------------------------- review of the plan reading (s12)
+def _doc_plan(tmp_path: Path, doc: dict, name: str = "plan.json") -> str:
+    p = tmp_path / name
+    p.write_text(json.dumps({"format_version": "1.2", "terraform_version": "1.9.5", **doc}))
+    return str(p)
+
+
+AWS_CFG = {"provider_config": {"aws": {"name": "aws", "expressions": {"region": {"constant_value": "us-east-1"}}}},
+           "root_module": {}}
+
+
+def _asg(address: str, after: dict | None, before: dict | None = None, actions: list[str] | None = None,
+         tags: dict | None = None, propagate: bool = True) -> dict:
+    tag = [{"key": k, "value": v, "propagate_at_launch": propagate} for k, v in (tags or TAGS).items()]
+    a = None if after is None else {"name": "g", "launch_template": [], "mixed_instances_policy": [], "tag": tag,
+                                    **after}
+    b = None if before is None else {"name": "g", "launch_template": [], "mixed_instances_policy": [], "tag": tag,
+                                     **before}
+    return _rc(address, "aws_autoscaling_group", a, b, actions)
+
+
+def test_forget_keeps_the_instance_running_and_billed(tmp_path):
+    """removed { lifecycle { destroy = false } } (Terraform 1.7+): actions ["forget"]; the instance keeps running
+    unmanaged. It was counted as a delete (-8 accelerators, -$16,041.78), hiding a new p4d from per_change."""
+    p4d = {"instance_type": "p4d.24xlarge", "tags_all": TAGS}
+    plan = _plan(tmp_path, _rc("aws_instance.old", "aws_instance", None, p4d, ["forget"]),
+                 _rc("aws_instance.new", "aws_instance", p4d))
+    r = guard.evaluate(plan, _config(max_accelerators={"per_change": 4, "per_team": {"nlp": 8}},
+                                     max_monthly_increase=5000))
+    old = _res(r, "aws_instance.old")
+    assert old.change.action == "forget" and old.delta == 0
+    assert _check(r, "max_accelerators_per_change", "plan").status == "violation"   # +8, the forget adds 0
+    assert r.totals()["delta"] == Decimal("16041.78")
+    team = _check(r, "max_accelerators_per_team", "team=nlp")   # after the plan: old (still running) + new = 16
+    assert team.status == "violation" and "16 accelerators" in team.message
+    row = next(x for x in guard._rows(r) if x["address"] == "aws_instance.old")
+    assert row["action"] == "forget" and row["accelerators_after"] == 8 and row["monthly_delta"] == 0
+    assert "forget   aws_instance.old" in guard.render_text(r) and r.exit_code == 1
+
+
+def test_zero_maximum_without_autoscaling_does_not_win_over_node_count(tmp_path):
+    """azurerm writes max_count = 0 when autoscaling is off; GKE max_node_count = 0 when total limits are used."""
+    aks = {"name": "gpu", "vm_size": "Standard_NC24ads_A100_v4", "node_count": 8, "min_count": 0, "max_count": 0,
+           "auto_scaling_enabled": False, "priority": "Regular", "tags": TAGS}
+    gke = {"name": "gpu", "location": "us-central1", "node_count": None, "initial_node_count": 0,
+           "autoscaling": [{"min_node_count": 0, "max_node_count": 0, "total_min_node_count": 0,
+                            "total_max_node_count": 40}],
+           "node_config": [{"machine_type": "n1-standard-8", "guest_accelerator": [{"type": "nvidia-tesla-t4",
+                                                                                   "count": 4}],
+                            "resource_labels": TAGS}]}
+    plan = _plan(tmp_path,
+                 _rc("azurerm_kubernetes_cluster_node_pool.gpu", "azurerm_kubernetes_cluster_node_pool", aks,
+                     {**aks, "node_count": 1}),
+                 _rc("google_container_node_pool.gpu", "google_container_node_pool", gke,
+                     unknown={"node_count": True}))
+    r = guard.evaluate(plan, _config())
+    aks_r = _res(r, "azurerm_kubernetes_cluster_node_pool.gpu")
+    assert aks_r.before.accelerators() == 1 and aks_r.after.accelerators() == 8   # 1 A100 per NC24ads
+    assert _res(r, "google_container_node_pool.gpu").after.accelerators() == 160  # 40 nodes x 4 T4
+
+
+def test_launch_template_change_under_a_noop_group_is_checked(tmp_path):
+    """A group on version $Latest (or $Default) runs what its template says: the template g5.xlarge -> p4d.24xlarge
+    changes the group's instances although Terraform shows the group as no-op."""
+    lt = {"id": "lt-0abc", "name": "gpu", "tag_specifications": [{"resource_type": "instance", "tags": TAGS}]}
+    group = {"desired_capacity": 2, "min_size": 0, "max_size": 4,
+             "launch_template": [{"id": "lt-0abc", "name": "gpu", "version": "$Latest"}]}
+    plan = _plan(tmp_path,
+                 _rc("aws_launch_template.gpu", "aws_launch_template", {**lt, "instance_type": "p4d.24xlarge"},
+                     {**lt, "instance_type": "g5.xlarge"}, unknown={"latest_version": True}),
+                 _asg("aws_autoscaling_group.gpu", group, group, ["no-op"]))
+    r = guard.evaluate(plan, _config(max_accelerators={"per_change": 4}))
+    g = _res(r, "aws_autoscaling_group.gpu")
+    assert g.changed and g.before.accelerators() == 4 and g.after.accelerators() == 32
+    # 2 x (21.96 - 1.006) x 730.5
+    assert g.delta == Decimal("30613.79") and r.totals()["delta"] == Decimal("30613.79")
+    c = _check(r, "max_accelerators_per_change", "plan")
+    assert c.status == "violation" and "adds 28 accelerators" in c.message
+    # a group pinned to a version number keeps it: not changed
+    pinned = {**group, "launch_template": [{"id": "lt-0abc", "name": "gpu", "version": "1"}]}
+    plan2 = _plan(tmp_path,
+                  _rc("aws_launch_template.gpu", "aws_launch_template", {**lt, "instance_type": "p4d.24xlarge"},
+                      {**lt, "instance_type": "g5.xlarge"}),
+                  _asg("aws_autoscaling_group.gpu", pinned, pinned, ["no-op"]), name="pinned.json")
+    assert not _res(guard.evaluate(plan2, _config()), "aws_autoscaling_group.gpu").changed
+
+
+def test_retag_that_pushes_a_team_over_its_limit_is_a_violation(tmp_path):
+    research = {**TAGS, "team": "research"}
+    p4d = {"instance_type": "p4d.24xlarge"}
+    plan = _plan(tmp_path,
+                 _rc("aws_instance.a", "aws_instance", {**p4d, "tags_all": research}, {**p4d, "tags_all": research},
+                     ["no-op"]),
+                 _rc("aws_instance.b", "aws_instance", {**p4d, "tags_all": research}, {**p4d, "tags_all": TAGS}))
+    r = guard.evaluate(plan, _config(max_accelerators={"per_team": {"research": 8, "default": 64}}))
+    c = _check(r, "max_accelerators_per_team", "team=research")
+    assert c.status == "violation" and "16 accelerators" in c.message and "aws_instance.b" in c.message
+    assert r.exit_code == 1
+
+
+def test_unknown_tags_all_reads_the_known_tags(tmp_path):
+    """AWS: tags_all is unknown when any tag value is; the keys of `tags` are known and judged, never untagged."""
+    rc = _rc("aws_instance.train", "aws_instance",
+             {"instance_type": "p4d.24xlarge", "tags": {**TAGS, "Name": None}, "tags_all": None},
+             unknown={"tags": {"Name": True}, "tags_all": True})
+    dev = _rc("aws_instance.dev", "aws_instance",
+              {"instance_type": "p4d.24xlarge", "tags": {k: v for k, v in TAGS.items() if k != "env"},
+               "tags_all": None}, unknown={"tags_all": True})
+    r = guard.evaluate(_plan(tmp_path, rc, dev), _config(allowed_accelerators={"prod": ["A100"], "default": ["T4"]}))
+    assert _res(r, "aws_instance.train").attrs["after"]["env"] == ("ok", "prod", None)
+    assert _check(r, "allowed_accelerators", "aws_instance.train").status == "pass"
+    assert not [c for c in r.checks if c.rule == "non_production" and c.subject == "aws_instance.train"]
+    # env not in tags and tags_all unknown (provider default_tags may set it): unknown, not a violation
+    assert _res(r, "aws_instance.dev").attrs["after"]["env"][0] == "unknown"
+    assert _check(r, "allowed_accelerators", "aws_instance.dev").status == "unknown"
+    assert _check(r, "non_production", "aws_instance.dev").status == "unknown"
+    assert r.exit_code == 0
+
+
+def test_on_demand_base_capacity_is_on_demand(tmp_path):
+    """mixed_instances_policy: instances up to on_demand_base_capacity are on demand; above, the percentage."""
+    def group(base, pct, desired, mx):
+        return {"desired_capacity": desired, "min_size": desired, "max_size": mx, "mixed_instances_policy": [{
+            "launch_template": [{"launch_template_specification": [{"launch_template_id": "lt-x"}],
+                                 "override": [{"instance_type": "p5.48xlarge"}]}],
+            "instances_distribution": [{"on_demand_base_capacity": base,
+                                        "on_demand_percentage_above_base_capacity": pct}]}]}
+    dev = {**TAGS, "env": "dev"}
+    plan = _plan(tmp_path, _asg("aws_autoscaling_group.base", group(4, 0, 4, 4), tags=dev),
+                 _asg("aws_autoscaling_group.mixed", group(1, 0, 3, 3), tags=dev),
+                 _asg("aws_autoscaling_group.spot", group(0, 0, 2, 2), tags=dev))
+    r = guard.evaluate(plan, _config())
+    assert _res(r, "aws_autoscaling_group.base").cost_after.monthly == Decimal("160826.88")   # 4 x 55.04 x 730.5
+    assert _check(r, "non_production", "aws_autoscaling_group.base").status == "violation"
+    # 1 on demand + 2 spot (52% savings): 55.04 x 730.5 x (1 + 2 x 0.48)
+    assert _res(r, "aws_autoscaling_group.mixed").cost_after.monthly == \
+        (Decimal("55.04") * H * (1 + 2 * Decimal("0.48"))).quantize(Decimal("0.01"))
+    assert _check(r, "non_production", "aws_autoscaling_group.mixed").status == "violation"  # one on demand
+    assert _check(r, "non_production", "aws_autoscaling_group.spot").status == "pass"
+
+
+def test_module_provider_region_expression_is_not_the_root_region(tmp_path):
+    p4d = {"instance_type": "p4d.24xlarge", "tags_all": TAGS}
+    rc = {**_rc("module.tokyo.aws_instance.gpu", "aws_instance", p4d), "module_address": "module.tokyo"}
+    cfg = {"provider_config": {**AWS_CFG["provider_config"], "module.tokyo:aws": {
+        "name": "aws", "module_address": "module.tokyo", "expressions": {"region": {"references": ["var.region"]}}}},
+        "root_module": {"module_calls": {"tokyo": {"source": "./gpu", "module": {"resources": [
+            {"address": "aws_instance.gpu", "mode": "managed", "type": "aws_instance", "name": "gpu",
+             "provider_config_key": "module.tokyo:aws"}]}}}}}
+    r = guard.evaluate(_doc_plan(tmp_path, {"resource_changes": [rc], "configuration": cfg}),
+                       _config(default_region="us-east-1"))
+    c = _res(r, "module.tokyo.aws_instance.gpu").cost_after
+    assert c.monthly is None and c.status == "not priced" and "region" in c.basis
+    # a root provider region = var.region: the plan's variables give it (not default_region)
+    root = {"provider_config": {"aws": {"name": "aws", "expressions": {"region": {"references": ["var.region"]}}}},
+            "root_module": {}}
+    doc = {"resource_changes": [_rc("aws_instance.x", "aws_instance", p4d)], "configuration": root,
+           "variables": {"region": {"value": "us-west-2"}}}
+    r2 = guard.evaluate(_doc_plan(tmp_path, doc, "v.json"), _config(default_region="eu-west-1"))
+    assert "us-west-2" in _res(r2, "aws_instance.x").cost_after.basis
+    doc["variables"] = {"region": {"value": "ap-northeast-1"}}
+    r3 = guard.evaluate(_doc_plan(tmp_path, doc, "v2.json"), _config(default_region="us-east-1"))
+    assert "ap-northeast-1" in _res(r3, "aws_instance.x").cost_after.basis
+
+
+@pytest.mark.parametrize("value, expected", [
+    (10 ** 400, "expected a whole number 0..1,000,000"),
+    (-3, "expected a whole number 0..1,000,000, got -3"),
+    ("lots", "expected a whole number"),
+])
+def test_count_errors_name_the_file_and_the_attribute_path(tmp_path, capsys, value, expected):
+    rc = _asg("aws_autoscaling_group.a", {"desired_capacity": value, "min_size": 0, "max_size": 2})
+    plan = _plan(tmp_path, rc)
+    with pytest.raises(InputError) as exc:
+        guard.evaluate(plan, _config())
+    msg = str(exc.value)
+    assert msg.startswith(plan + ": $.resource_changes[0].change.after.desired_capacity (aws_autoscaling_group.a): ") and expected in msg
+    assert main(["guard", plan]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_regional_gke_pool_counts_every_zone(tmp_path):
+    pool = {"name": "a100", "location": "us-central1", "node_count": 1, "initial_node_count": 1,
+            "autoscaling": [{"min_node_count": 0, "max_node_count": 6, "total_min_node_count": None,
+                             "total_max_node_count": None}],
+            "node_config": [{"machine_type": "a2-highgpu-8g", "guest_accelerator": [], "resource_labels": TAGS}]}
+    zones = ["us-central1-a", "us-central1-b", "us-central1-c"]
+    plan = _plan(tmp_path,
+                 _rc("google_container_node_pool.a", "google_container_node_pool", {**pool, "node_locations": zones}),
+                 _rc("google_container_node_pool.u", "google_container_node_pool", pool,
+                     unknown={"node_locations": True}),
+                 _rc("google_container_node_pool.z", "google_container_node_pool",
+                     {**pool, "node_count": 0, "autoscaling": []}, unknown={"node_locations": True}))
+    r = guard.evaluate(plan, _config(max_accelerators={"per_change": 100}))
+    a = _res(r, "google_container_node_pool.a")
+    assert a.after.pools[0].count == 3 and a.after.accelerators() == 144    # 3 zones x 6 x 8 A100
+    assert _res(r, "google_container_node_pool.u").after.accelerators() is guard.UNKNOWN
+    assert _res(r, "google_container_node_pool.z").after.accelerators() == 0    # 0 per zone: 0 whatever the zones
+    c = _check(r, "max_accelerators_per_change", "plan")
+    assert c.status == "violation" and "google_container_node_pool.u" in c.message
+
+
+def test_markdown_code_spans_are_not_backslash_escaped():
+    """CommonMark shows backslashes inside a code span as written: `aws\\_instance.new` showed a backslash."""
+    from finops_kit.guard import _md_code
+
+    assert _md_code("aws_instance.new") == "`aws_instance.new`"
+    assert _md_code('module.m["a*b$"].x') == '`module.m["a*b$"].x`'
+    assert _md_code("a|b") == "`a\\|b`"                       # a table cell: the pipe is GFM-escaped
+    assert _md_code("a|b", table=False) == "`a|b`"
+    assert _md_code("x`y\nz") == "``x`y z``"                  # a longer fence than any backtick run
+    assert _md_code("`x") == "`` `x ``"
+
+
+def test_markdown_addresses_are_shown_as_written(tmp_path):
+    plan = _plan(tmp_path, _instance("aws_instance.new_box", "p5.48xlarge", {**TAGS, "env": "dev"}))
+    md = guard.render_markdown(guard.evaluate(plan, _config()))
+    assert "`aws_instance.new_box`" in md and "aws\\_instance" not in md
+
+
+def test_autoscaling_group_tags_not_propagated_do_not_reach_the_instances(tmp_path):
+    group = {"desired_capacity": 1, "min_size": 0, "max_size": 2, "mixed_instances_policy": [{
+        "launch_template": [{"launch_template_specification": [{"launch_template_id": "lt-x"}],
+                             "override": [{"instance_type": "g5.xlarge"}]}],
+        "instances_distribution": [{"on_demand_percentage_above_base_capacity": 100}]}]}
+    plan = _plan(tmp_path, _asg("aws_autoscaling_group.g", group, propagate=False),
+                 _asg("aws_autoscaling_group.p", group))
+    r = guard.evaluate(plan, _config())
+    c = _check(r, "required_tags", "aws_autoscaling_group.g")
+    assert c.status == "violation" and "team missing" in c.message
+    assert _check(r, "required_tags", "aws_autoscaling_group.p").status == "pass"
