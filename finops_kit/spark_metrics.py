@@ -58,9 +58,10 @@ if TYPE_CHECKING:  # pragma: no cover - pyspark is an optional extra
 #: The columns the metrics layer reads other than the summed ones: the keys of the reduction. (The test
 #: ``test_metrics_read_only_the_reduced_columns`` parses every statement the metrics layer runs and fails when it
 #: reads a column that is not here or in MEASURES.)
-KEYS = ("BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodStart", "ChargeCategory",
-        "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountId",
-        "CommitmentDiscountStatus", "ConsumedUnit", "PricingCategory", "PricingUnit", "ProviderName", "RegionId",
+KEYS = ("BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart",
+        "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
+        "CommitmentDiscountId", "CommitmentDiscountStatus", "ConsumedUnit", "InvoiceId", "PricingCategory",
+        "PricingUnit", "ProviderName", "RegionId",
         "ResourceId", "ResourceName", "ServiceCategory", "ServiceName", "SkuMeter", "SubAccountId",
         "SubAccountName", "Tags", "x_AiWorkload", "x_InstanceType", "x_UsageType")
 #: Additive columns, summed exactly. ContractedCost is converted with the others when the scope converts currency.
