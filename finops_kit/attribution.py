@@ -8,13 +8,17 @@ from ``tag_policy`` in ``finops.yaml`` only -- no module keeps its own alias lis
   carries several, the canonical name wins, then an alias, then a variant; ties break on the raw key.
 * **values**: ``value_aliases`` map spellings to a canonical value (``stg``/``preprod`` -> ``staging``, ``qa`` ->
   ``test``), compared without case and separators; a key without ``allowed`` values folds case/separator variants
-  onto the spelling with the most dollars. A value is *valid* when it is in ``allowed`` or matches ``pattern``.
+  onto one spelling: a valid one when any is (an invalid spelling never absorbs a valid one), then the one with
+  the most dollars. A value is *valid* when it is in ``allowed`` or matches ``pattern``. A namespaced key
+  (``project:team``, a GCP project's label; ``aws:createdBy``) is no spelling of a plain one: it counts only when
+  the policy names it.
 * a charge is **untagged** for a key when the tag is missing, empty or invalid.
 * a charge is **shared** (``allocation.shared`` in ``finops.yaml``) when its charge category, service or commitment
   status says so, or its allocation key's value is one of ``shared.tag_values``. Showback, budgets and forecasts use
   this one definition, so ``platform`` is a shared pool in all of them.
 
-How: one aggregate scan of the scope collects the distinct (tag key, value) pairs and their dollars; two small tables
+How: one aggregate scan of the whole FOCUS table (every period, provider, account and currency, so a value is
+spelled the same in every report) collects the distinct (tag key, value) pairs and their dollars; two small tables
 map raw keys to policy keys and raw values to canonical values (the SQL the tagging audit joins); from them,
 :meth:`Attribution.value_sql` writes a row-level SQL expression (CASE over the few raw keys and values seen), so an
 analysis adds ``team`` to its own set-based query without any per-row Python.
@@ -39,11 +43,24 @@ SHARED = "(shared)"
 
 #: Separators ignored when comparing key and value spellings ("cost_center" ~ "Cost-Center" ~ "costcenter").
 _NORM_RE = r"[\s_\-.:/]+"
+#: The same for tag keys, except ':': it names a namespace, not a separator -- a GCP project's label is stored as
+#: ``project:<label>`` and an AWS-generated tag as ``aws:<tag>`` (README, multi-cloud notes), and
+#: ``project:name`` is not a spelling of ``project_name``. It counts only when the policy lists it.
+_KEY_NORM_RE = r"[\s_\-./]+"
 
 
 def norm_sql(expr: str) -> str:
     """SQL: a spelling folded for comparison (lower case, no whitespace or separators)."""
     return f"regexp_replace(lower(trim({expr})), {sql_str(_NORM_RE)}, '', 'g')"
+
+
+def key_norm_sql(expr: str) -> str:
+    """SQL: a tag key folded for comparison like :func:`norm_sql`, keeping ``:`` (a namespace prefix)."""
+    return f"regexp_replace(lower(trim({expr})), {sql_str(_KEY_NORM_RE)}, '', 'g')"
+
+
+def _namespaced(expr: str) -> str:
+    return f"(strpos({expr}, ':') > 0)"
 
 
 def values_sql(rows: list[tuple], columns: list[str], types: list[str]) -> str:
@@ -73,8 +90,13 @@ def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str
     (policy key, raw value -> canonical value, how it matched, ok/empty/invalid) from ``kv``: a table of distinct
     (raw_key, raw_value, rows, positive_cost) pairs."""
     p = policy
-    names = [(k.name, k.name, 0) for k in p.keys.values()]
-    names += [(k.name, a, 1) for k in p.keys.values() for a in k.aliases]
+    # each name once (an alias listed twice, or a key listing its own name, must not match a raw key twice:
+    # every join below would count its rows twice); the canonical name first
+    first: dict[str, tuple[str, str, int]] = {}
+    for prio, key, name in [(0, k, k.name) for k in p.keys.values()] + [
+            (1, k, a) for k in p.keys.values() for a in k.aliases]:
+        first.setdefault(name, (key.name, name, prio))
+    names = list(first.values())
     pk = values_sql(names, ["canon_key", "name", "prio"], ["VARCHAR", "VARCHAR", "INTEGER"])
     cons = "TRUE" if p.consolidate_variants else "FALSE"
     dist = int(p.near_duplicate_distance)
@@ -85,7 +107,8 @@ def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str
                FROM {kv} GROUP BY raw_key),
         exact AS (SELECT dk.raw_key, pk.canon_key, pk.prio FROM dk JOIN pk ON dk.raw_key = pk.name),
         variant AS (
-          SELECT dk.raw_key, min(pk.canon_key) AS canon_key FROM dk JOIN pk ON {norm_sql('dk.raw_key')} = {norm_sql('pk.name')}
+          SELECT dk.raw_key, min(pk.canon_key) AS canon_key FROM dk JOIN pk
+            ON {key_norm_sql('dk.raw_key')} = {key_norm_sql('pk.name')}
           WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) GROUP BY dk.raw_key),
         -- the nearest policy key; at equal distance the first canonical key by name, never the scan's pick
         near AS (
@@ -95,6 +118,8 @@ def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str
             ON damerau_levenshtein({norm_sql('dk.raw_key')}, {norm_sql('pk.name')})
                <= least({dist}, CASE WHEN length({norm_sql('pk.name')}) >= 8 THEN 2
                                      WHEN length({norm_sql('pk.name')}) >= 4 THEN 1 ELSE 0 END)
+              -- a namespaced label (project:name) is no typo of a plain name (project_name), nor the reverse
+              AND {_namespaced('dk.raw_key')} = {_namespaced('pk.name')}
           WHERE dk.raw_key NOT IN (SELECT raw_key FROM exact) AND dk.raw_key NOT IN (SELECT raw_key FROM variant)
           GROUP BY dk.raw_key)
         SELECT dk.raw_key, dk.rows, dk.positive_cost,
@@ -132,9 +157,13 @@ def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str
                 ON v.canon_key = pv.canon_key AND v.raw_value = pv.name),
         l AS (SELECT v.canon_key, v.raw_value, min(pv.target) AS target FROM v JOIN pv
                 ON v.canon_key = pv.canon_key AND {norm_sql('v.raw_value')} = {norm_sql('pv.name')} GROUP BY ALL),
-        -- a value's dominant spelling: the most dollars; on equal dollars the first in code-point order
-        d AS (SELECT canon_key, {norm_sql('raw_value')} AS norm, arg_min(trim(raw_value), (-positive_cost, trim(raw_value))) AS dominant
-              FROM v WHERE trim(coalesce(raw_value, '')) <> '' GROUP BY ALL),
+        -- a value's dominant spelling: a valid one when any spelling is valid (an invalid spelling never absorbs
+        -- a valid one), then the most dollars, then the first in code-point order
+        sp AS (SELECT canon_key, trim(raw_value) AS value, sum(positive_cost) AS positive_cost
+               FROM v WHERE trim(coalesce(raw_value, '')) <> '' GROUP BY ALL),
+        d AS (SELECT canon_key, {norm_sql('value')} AS norm,
+                     arg_min(value, (NOT coalesce({valid}, FALSE), -positive_cost, value)) AS dominant
+              FROM sp GROUP BY ALL),
         m AS (
           SELECT v.canon_key, v.raw_value, v.positive_cost,
                  CASE WHEN trim(coalesce(v.raw_value, '')) = '' THEN NULL
@@ -177,7 +206,7 @@ def _json_path(key: str) -> str:
 
 @dataclass
 class Attribution:
-    """Attribution of the FOCUS rows of one scope under one tag policy and allocation (see the module doc).
+    """Attribution of FOCUS rows (a scope's: the whole FOCUS table) under one tag policy and allocation (module doc).
 
     Build it with :meth:`build` (or take ``scope.attribution`` of a resolved :class:`~finops_kit.scope.Scope`).
     ``keymap``/``valmap`` name the temp tables the tagging audit joins; the row-level SQL comes from
@@ -345,7 +374,7 @@ class Attribution:
         for k in want:
             self._check(k)
             raws = self.raw_keys.get(k, [])
-            parts.append(f"{k} <- {', '.join(raws) if raws else '(no tag in scope)'}")
+            parts.append(f"{k} <- {', '.join(raws) if raws else '(no such tag in the warehouse)'}")
         return "Tag keys used (tag_policy in finops.yaml): " + "; ".join(parts) + "."
 
 

@@ -313,16 +313,18 @@ class Scope:
 
     @cached_property
     def attribution(self) -> Any:
-        """The :class:`~finops_kit.attribution.Attribution` of this scope's providers and accounts (all periods)
-        under the config's tag policy."""
+        """The :class:`~finops_kit.attribution.Attribution` of the whole warehouse (every period, provider, account
+        and currency) under the config's tag policy."""
         from .attribution import Attribution
         from .config import load_config
 
         cfg = self.config if isinstance(self.config, dict) else load_config(self.config)
         policy, allocation = attribution_settings(cfg)
-        # built over every period of the providers/accounts in scope: a team is spelled the same in every month's
-        # report, and a time series reading history before the scope's start (forecast, anomaly) finds its values
-        return Attribution.build(self._need_con(), self.rows_sql(period=False), policy, allocation)
+        # built over the whole FOCUS table, not this scope's rows: a charge's team is spelled the same in every
+        # report whatever its period, providers, accounts or currency (a scope of one provider must not pick
+        # another dominant spelling), and a time series reading history before the scope's start (forecast,
+        # anomaly) finds its values
+        return Attribution.build(self._need_con(), FOCUS_TABLE, policy, allocation)
 
     def completeness(self) -> pd.DataFrame:
         """Per provider and billing period: first/last day with data, closed or open (see :func:`completeness`)."""

@@ -30,7 +30,7 @@ from .attribution import SHARED, UNTAGGED, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
 from .schema import MONEY
-from .sources.base import ident, sql_str
+from .sources.base import sql_str
 from .tagging import TagAudit
 
 METHODS = ("none", "even", "proportional", "fixed")
@@ -76,14 +76,15 @@ class Allocation:
         if not isinstance(raw_fixed, dict):
             raise ConfigError(f"{pre}.fixed: expected a mapping owner -> percent")
         for owner, pct in raw_fixed.items():
+            bad = f"{pre}.fixed.{owner}: expected a finite percentage 0..100, got {pct!r}"
             if isinstance(pct, bool) or not isinstance(pct, int | float | str):
-                raise ConfigError(f"{pre}.fixed.{owner}: expected a percentage, got {pct!r}")
+                raise ConfigError(bad)
             try:
-                d = Decimal(str(pct))
+                d = Decimal(str(pct).strip())
             except ArithmeticError:
-                raise ConfigError(f"{pre}.fixed.{owner}: expected a percentage, got {pct!r}") from None
-            if d < 0:
-                raise ConfigError(f"{pre}.fixed.{owner}: a percentage cannot be negative ({pct})")
+                raise ConfigError(bad) from None
+            if not d.is_finite() or not 0 <= d <= 100:  # NaN/Infinity parse as Decimals; NaN does not compare
+                raise ConfigError(bad)
             fixed[str(owner)] = d
         if method == "fixed":
             total = sum(fixed.values(), Decimal(0))
@@ -171,6 +172,9 @@ def _showback(a: TagAudit, alloc: Allocation, key: str, method: str, by_month: b
     if method == "fixed" and not alloc.fixed:
         raise ConfigError("allocation.fixed: method fixed needs percentages per owner")
     shared_sql, shared_words = a.attribution.shared_sql(key, alloc), a.attribution.shared_words(key, alloc)
+    # a charge's owner as Attribution.owner_sql reads it (budgets, forecasts, metrics): the key's valid value
+    # wherever the tag is set -- `required: ai` only decides where a missing tag is a violation
+    owner = a.attribution.value_sql(key)
     # Every month's pool is spread with that month's weights, whether or not the table is per month: a table of
     # several months is the sum of its months, so it agrees owner by owner with the monthly chart beside it (spread
     # once with the whole scope's weights, one team's share moved by $4,473.53 on the demo between the two).
@@ -189,10 +193,9 @@ def _showback(a: TagAudit, alloc: Allocation, key: str, method: str, by_month: b
     allocating = method != "none"
     rel = a.sql(f"""
         WITH c AS (
-          SELECT {period} AS period, cost,
-                 CASE WHEN {shared_sql} THEN 'shared' WHEN {ident(key)} IS NULL THEN 'untagged' ELSE 'owner' END AS kind,
-                 {ident(key)} AS owner
-          FROM @wide),
+          SELECT period, cost, CASE WHEN shared THEN 'shared' WHEN owner IS NULL THEN 'untagged' ELSE 'owner' END AS kind,
+                 owner
+          FROM (SELECT {period} AS period, cost, {shared_sql} AS shared, {owner} AS owner FROM @wide)),
         direct AS (SELECT period, owner, sum(cost) AS direct, sum(cost) <> 0 AS has_direct FROM c WHERE kind = 'owner'
                    GROUP BY ALL),
         periods AS (SELECT DISTINCT period FROM c),

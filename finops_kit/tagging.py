@@ -22,9 +22,9 @@ Typical use::
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,11 +35,12 @@ import duckdb
 import pandas as pd
 
 from . import units
-from .attribution import UNTAGGED, Attribution, norm_sql, values_sql
+from .attribution import UNTAGGED, Attribution, key_norm_sql, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
 from .scope import Scope, bind
 from .sources.base import ident, sql_str
+from .warehouse import FOCUS_TABLE
 
 OTHER = "(other)"
 ALL_REQUIRED = "(all required)"
@@ -174,6 +175,9 @@ class TagPolicy:
                 seen_names[n] = kp.name
             keys[kp.name] = kp
         env = data.get("environment_key", "env" if "env" in keys else None)
+        if env is not None and not isinstance(env, str):
+            raise ConfigError(f"{pre}.environment_key: expected a key name, one of the policy keys "
+                              f"({', '.join(keys)}), got {env!r}")
         if env is not None and env not in keys:
             raise ConfigError(f"{pre}.environment_key: {env!r} is not one of the policy keys ({', '.join(keys)})")
         prod = data.get("production_values", ["prod"])
@@ -212,10 +216,10 @@ def _key_policy(name: str, spec: Any, where: str) -> KeyPolicy:
     if pattern is not None:
         if not isinstance(pattern, str):
             raise ConfigError(f"{where}.pattern: expected a regular expression string")
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(f"{where}.pattern: invalid regular expression ({exc})") from None
+        err = _re2_error(pattern)
+        if err is not None:
+            raise ConfigError(f"{where}.pattern: invalid regular expression for DuckDB (RE2 syntax: no lookaround "
+                              f"or backreference): {err}")
     value_aliases: dict[str, str] = {}
     va = spec.get("value_aliases") or {}
     if not isinstance(va, dict):
@@ -228,8 +232,25 @@ def _key_policy(name: str, spec: Any, where: str) -> KeyPolicy:
         bad = sorted({c for c in value_aliases.values() if c not in allowed})
         if bad:
             raise ConfigError(f"{where}.value_aliases.{bad[0]}: not one of the allowed values ({', '.join(allowed)})")
-    return KeyPolicy(name=name, required=required, aliases=_str_list(spec.get("aliases"), f"{where}.aliases"),
+    # each alias once, never the key's own name: a name listed twice would match its tags twice
+    aliases = tuple(dict.fromkeys(a for a in _str_list(spec.get("aliases"), f"{where}.aliases") if a != name))
+    return KeyPolicy(name=name, required=required, aliases=aliases,
                      allowed=allowed, pattern=pattern, value_aliases=value_aliases)
+
+
+@functools.lru_cache(maxsize=256)
+def _re2_error(pattern: str) -> str | None:
+    """Why DuckDB's regular expressions (RE2) reject ``pattern`` (one line), or None when it is valid.
+
+    The pattern runs in DuckDB (``regexp_full_match``), not in Python: Python's ``re`` accepts lookarounds and
+    backreferences that RE2 refuses, and the other way round."""
+    with duckdb.connect(":memory:") as c:
+        try:
+            c.execute("SELECT regexp_full_match('', ?)", [pattern]).fetchall()
+        except duckdb.Error as exc:
+            msg = " ".join(str(exc).split())
+            return msg.removeprefix("Invalid Input Error: ")
+    return None
 
 
 def load_policy(source: TagPolicy | dict | str | os.PathLike | None = None) -> TagPolicy:
@@ -272,7 +293,8 @@ class TagAudit:
         if policy is None:
             self.attribution = self.scope.attribution
         else:
-            self.attribution = Attribution.build(con, self.scope.rows_sql(period=False), policy)
+            # over the whole FOCUS table, like Scope.attribution: one spelling of a value in every scope
+            self.attribution = Attribution.build(con, FOCUS_TABLE, policy)
         self.policy = self.attribution.policy
         tag = uuid.uuid4().hex[:10]
         self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "kv", "keymap", "valmap", "facts", "wide", "raw")}
@@ -322,14 +344,15 @@ class TagAudit:
             WITH raw AS (
               -- a charge's judgement depends on its tags alone: judged once per distinct tag set (60 for the
               -- 67k sample rows) and joined back, instead of parsing every row's JSON in every query
-              SELECT t.Tags, j.key AS raw_key, j.value ->> '$' AS raw_value
+              SELECT t.Tags, j.key AS raw_key, j.value ->> '$' AS raw_value, j.id AS pos
               FROM (SELECT DISTINCT Tags FROM {n['scope']}) t, json_each(t.Tags) j),
             best AS (
               -- a charge tagged twice for one key (env and Env): the canonical name wins, then an alias, then
-              -- a variant; ties break on the raw key so the choice is deterministic
+              -- a variant; ties break on the raw key so the choice is deterministic, and a key repeated in one
+              -- JSON object is read at its first occurrence (as json_extract_string, so Attribution.value_sql, does)
               SELECT r.Tags, km.canon_key AS key,
-                     arg_min(r.raw_key, CAST(km.prio AS VARCHAR) || r.raw_key) AS raw_key,
-                     arg_min(r.raw_value, CAST(km.prio AS VARCHAR) || r.raw_key) AS raw_value
+                     arg_min(r.raw_key, (CAST(km.prio AS VARCHAR) || r.raw_key, r.pos)) AS raw_key,
+                     arg_min(r.raw_value, (CAST(km.prio AS VARCHAR) || r.raw_key, r.pos)) AS raw_value
               FROM raw r JOIN {n['keymap']} km ON km.raw_key = r.raw_key AND km.counts
               GROUP BY ALL),
             judged AS (
@@ -337,12 +360,15 @@ class TagAudit:
               FROM best b JOIN {n['valmap']} vm ON vm.canon_key = b.key AND vm.raw_value IS NOT DISTINCT FROM b.raw_value
                           JOIN {n['keymap']} km ON km.raw_key = b.raw_key),
             req AS ({req})
-            SELECT s.*, req.key, req.required, coalesce(j.status, 'missing') AS status,
+            -- every key on every charge: a tag is read wherever it is set (showback by model attributes a non-AI
+            -- charge tagged model=x to x, as Attribution.owner_sql does); `applies` says where the key is audited
+            -- (a key `required: ai` only on AI spend): coverage and violations read those rows only
+            SELECT s.*, req.key, req.required,
+                   (req.required <> 'ai' OR s.x_AiWorkload IS NOT NULL) AS applies,
+                   coalesce(j.status, 'missing') AS status,
                    j.value, j.raw_key, j.raw_value, j.key_match, j.value_match
             FROM {n['scope']} s CROSS JOIN req
-            LEFT JOIN judged j ON j.Tags = s.Tags AND j.key = req.key
-            WHERE req.required = 'all' OR (req.required = 'ai' AND s.x_AiWorkload IS NOT NULL)
-               OR req.required = 'no'""")
+            LEFT JOIN judged j ON j.Tags = s.Tags AND j.key = req.key""")
         # per key: the consolidated value when valid, and (suffix __value) the consolidated value whatever its status
         pivot = ",\n".join(
             f"max(value) FILTER (WHERE key = {sql_str(k)} AND status = 'ok') AS {ident(k)}, "
@@ -405,7 +431,7 @@ class TagAudit:
         ai = "AND x_AiWorkload IS NOT NULL" if ai_only else ""
         g = f"{ident(by)}, " if by else ""
         df = self.sql(f"""
-            WITH f AS (SELECT * FROM @facts WHERE cost > 0 AND key IN ({keys_sql}) {ai}),
+            WITH f AS (SELECT * FROM @facts WHERE applies AND cost > 0 AND key IN ({keys_sql}) {ai}),
             per_key AS (
               SELECT {g}key, sum(cost) FILTER (WHERE status = 'ok') AS covered, sum(cost) AS total
               FROM f GROUP BY ALL),
@@ -428,16 +454,16 @@ class TagAudit:
         rules = {k.name: k.describe_rule() for k in self.policy.keys.values()}
         rule_case = "CASE key " + " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}" for k, v in rules.items()) + " END"
         return f"""
-            WITH f AS (SELECT * FROM @facts WHERE cost > 0 AND required <> 'no'),
+            WITH f AS (SELECT * FROM @facts WHERE applies AND cost > 0 AND required <> 'no'),
             rawk AS (SELECT r._rid, r.raw_key, r.raw_value, km.canon_key, km.key_match
                      FROM @raw r JOIN @keymap km USING (raw_key)),
             -- variant spellings of keys outside the policy (e.g. 'CostCenter' vs 'cost_center'): the spelling
             -- with the most dollars is the suggested name; on equal dollars the one on more charges, then the
             -- first in code-point order (never the one the scan met first)
-            groups AS (SELECT raw_key, {norm_sql('raw_key')} AS norm,
+            groups AS (SELECT raw_key, {key_norm_sql('raw_key')} AS norm,
                               arg_min(raw_key, (-positive_cost, -rows, raw_key))
-                                OVER (PARTITION BY {norm_sql('raw_key')}) AS dominant,
-                              count(*) OVER (PARTITION BY {norm_sql('raw_key')}) AS spellings
+                                OVER (PARTITION BY {key_norm_sql('raw_key')}) AS dominant,
+                              count(*) OVER (PARTITION BY {key_norm_sql('raw_key')}) AS spellings
                        FROM @keymap WHERE canon_key IS NULL),
             v AS (
               SELECT 'missing key' AS type, key, NULL AS raw_key, NULL AS raw_value,
@@ -619,11 +645,13 @@ class TagAudit:
         local = f"timezone({sql_str(timezone)}, timezone('UTC', slot))"
         off = (f"NOT (isodow({local}) IN ({', '.join(map(str, days)) or 'NULL'}) "
                f"AND hour({local}) >= {int(office_start)} AND hour({local}) < {int(office_end)})")
-        team = ident("team") if "team" in self.policy.keys else "NULL"
+        # the owner as showback, budgets and the summary's actions name it (Attribution.owner_sql: a team,
+        # (shared) or (untagged)), not the audit's valid value alone
+        attr = self.attribution
+        team = attr.owner_sql() if attr.allocation.key in self.policy.keys else "CAST(NULL AS VARCHAR)"
         return self.sql(f"""
             WITH g AS (
               SELECT ResourceId, ResourceName, provider, account, x_InstanceType, {ident(env)} AS env,
-                     {team} AS team,
                      ChargePeriodStart AS s, ChargePeriodEnd AS e, cost,
                      greatest(epoch(ChargePeriodEnd - ChargePeriodStart) / 3600.0, 1e-9) AS period_h,
                      h.instance_hours AS used_h
@@ -648,11 +676,15 @@ class TagAudit:
               SELECT ResourceId, count(*) AS span_hours, count(*) FILTER (WHERE {off}) AS off_hours
               FROM (SELECT ResourceId, unnest(range(first_hour, last_hour + INTERVAL 1 HOUR, INTERVAL 1 HOUR)) AS slot
                     FROM res) GROUP BY ResourceId),
+            -- a resource's owner: the one with the most dollars of all its charges in scope, on equal dollars the
+            -- first by name (summary.resource_owners, which names the owner of the summary's action)
+            owner AS (SELECT ResourceId, arg_min(team, (-cost, team)) AS team
+                      FROM (SELECT ResourceId, {team} AS team, sum(cost) AS cost FROM @wide
+                            WHERE ResourceId IN (SELECT ResourceId FROM g) GROUP BY ALL) GROUP BY ResourceId),
             meta AS (SELECT ResourceId, min(ResourceName) AS resource_name, min(provider) AS provider,
                             min(account) AS account, min(x_InstanceType) AS instance_type,
-                            string_agg(DISTINCT env, ', ' ORDER BY env) AS environment,
-                            string_agg(DISTINCT team, ', ' ORDER BY team) AS team
-                     FROM g GROUP BY ResourceId)
+                            string_agg(DISTINCT env, ', ' ORDER BY env) AS environment, min(o.team) AS team
+                     FROM g JOIN owner o USING (ResourceId) GROUP BY ResourceId)
             SELECT m.ResourceId AS resource_id, m.resource_name, m.provider, m.account, m.instance_type,
                    coalesce(m.environment, {sql_str(UNTAGGED)}) AS environment, m.team,
                    r.first_hour, r.last_hour, sp.span_hours / 24.0 AS span_days,
