@@ -148,11 +148,26 @@ def plan_formats(files: list[str], found: set[str] | frozenset[str] = frozenset(
     return groups, skipped
 
 
-def plan_inputs(paths: list[str], *, cache_dir: str | None = None, source_format: str = "auto"
-                ) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
+def plan_inputs(paths: list[str], *, cache_dir: str | None = None, source_format: str = "auto",
+                exclude: list[str] | None = None) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
     """What the user typed -> ``({format: files}, skipped)``, or the one-line error: shared by every engine, so
-    the DuckDB and the Spark ingest read the same files and refuse the same input."""
+    the DuckDB and the Spark ingest read the same files and refuse the same input.
+
+    ``exclude``: the store the ingest writes (a Spark dataset folder, a warehouse file). Files inside it are
+    listed as skipped, not read: a dataset inside the input folder would otherwise be read by the next run (its
+    ``tables/*.parquet`` are no billing export, its ``focus/`` files are this input already normalized)."""
     resolved = inputs_mod.resolve(list(paths), cache_dir=cache_dir)
+    if exclude:
+        own = [os.path.abspath(os.path.expanduser(e)) for e in exclude]
+        keep = []
+        for f in resolved.files:
+            p = os.path.abspath(f)
+            store = next((o for o in own if p == o or p.startswith(o.rstrip(os.sep) + os.sep)), None)
+            if store is None:
+                keep.append(f)
+            else:
+                resolved.skipped.append({"path": f, "reason": f"the store this ingest writes ({store}), not input"})
+        resolved.files = keep
     if not resolved.files:
         why = (f" ({resolved.skipped[0]['path']} skipped: {resolved.skipped[0]['reason']})"
                if resolved.skipped else "")

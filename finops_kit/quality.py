@@ -136,7 +136,12 @@ def rules() -> tuple[Rule, ...]:
                     "providers bill late usage and period-spanning fees in a later month; the row belongs to its "
                     "billing period's invoice (corrections refer to earlier periods by design and are not counted)"))
     for cost, price in (("ListCost", "ListUnitPrice"), ("ContractedCost", "ContractedUnitPrice")):
-        diff = f"abs({cost} - {price} * PricingQuantity)"
+        # the product of two DECIMAL(38,12) is DECIMAL(38,24), which holds less than 1e14: a larger cost or
+        # product made the whole check fail (ConversionException). Exact in MONEY when the product fits, else in
+        # DOUBLE (a report's difference, not a total), NULL only beyond what FOCUS's DECIMAL holds
+        diff = (f"coalesce(try(abs({cost} - CAST({price} * PricingQuantity AS {MONEY}))), "
+                f"try(CAST(abs(CAST({cost} AS DOUBLE) - CAST({price} AS DOUBLE) * CAST(PricingQuantity AS DOUBLE)) "
+                f"AS {MONEY})))")
         out.append(Rule(f"{cost[:-4].lower()}_cost_vs_price", "report", cost,
                         f"{diff} > greatest({COST_TOLERANCE_ABS}, {COST_TOLERANCE_REL} * abs({cost}))",
                         f"{cost} = {price} x PricingQuantity",

@@ -464,7 +464,7 @@ def _run_tasks(spark: SparkSession, groups: list[list[str]], run_id: str, option
                 owners.setdefault(f"key:{key}", set()).add(i)
                 owners.setdefault(f"month:{provider}|{account}|{period}", set()).add(i)
         conflicts = {k: v for k, v in owners.items() if len(v) > 1}
-        conflicts = _unresolved(out, metas, conflicts)
+        conflicts = _unresolved(out, metas, conflicts) | _overflowing(metas)
         if not conflicts:
             errors = [m["error"] for m in metas if "error" in m]
             if errors:
@@ -473,6 +473,25 @@ def _run_tasks(spark: SparkSession, groups: list[list[str]], run_id: str, option
             return out, metas, groups
         out.unpersist()
         groups = merge_conflicting(groups, conflicts)
+
+
+#: the largest magnitude a DECIMAL(38,12) total holds (MONEY): beyond it DuckDB's SUM overflows
+_MONEY_LIMIT = Decimal(10) ** 26
+
+
+def _overflowing(metas: list[dict]) -> dict[str, set[int]]:
+    """Source totals (format, billing period, currency) that several tasks share and whose sum no MONEY holds.
+    Each task's total fitted, but the DuckDB ingest of the same files sums them in one statement and refuses the
+    input with its one line: the tasks are merged so that the DuckDB ingest decides it (the same refusal)."""
+    sums: dict[str, list] = {}
+    for i, m in enumerate(metas):
+        for fmt, period, cur, _n, billed, effective, _mapped in m.get("totals", []):
+            acc = sums.setdefault(f"sum:{fmt}|{period}|{cur}", [Decimal(0), Decimal(0), set()])
+            acc[0] += Decimal(billed or 0)
+            acc[1] += Decimal(effective or 0)
+            acc[2].add(i)
+    return {k: ids for k, (billed, effective, ids) in sums.items()
+            if len(ids) > 1 and max(abs(billed), abs(effective)) >= _MONEY_LIMIT}
 
 
 def _unresolved(out: DataFrame, metas: list[dict], conflicts: dict[str, set[int]]) -> dict[str, set[int]]:
@@ -531,14 +550,32 @@ def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | 
         return result
     if isinstance(paths, str):
         paths = [paths]
-    formats, skipped = plan_inputs(list(paths), cache_dir=cache_dir, source_format=source_format)
-    files = [f for fs in formats.values() for f in fs]
     root = Path(dataset).expanduser().absolute()  # Spark's JVM resolves paths against its own cwd
+    # the dataset may lie inside the input folder: its own files are not input (the next run would read them)
+    formats, skipped = plan_inputs(list(paths), cache_dir=cache_dir, source_format=source_format,
+                                   exclude=[str(root)])
+    files = [f for fs in formats.values() for f in fs]
     if root.exists() and not root.is_dir():
         raise InputError(str(dataset), "--dataset must be a folder (it holds finops-dataset.json, focus/, tables/)")
     if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).is_file():
         raise InputError(str(dataset), f"not a finops-kit dataset (no {MANIFEST}) and not empty: refusing to write "
                                        "into it")
+    made = [q for q in [root, *root.parents] if not q.exists() and not q.is_symlink()]  # deepest first
+    try:
+        return _ingest_into(root, dataset, formats, files, skipped, spark, master, source_format,
+                            keep_source_columns, dedupe, replace, tasks, _before_reconcile)
+    except BaseException:
+        for q in made:  # a failed run leaves no new folder behind (only empty ones are removed)
+            if q.is_dir():
+                try:
+                    q.rmdir()
+                except OSError:
+                    break
+        raise
+
+
+def _ingest_into(root: Path, dataset, formats, files, skipped, spark, master, source_format,
+                 keep_source_columns, dedupe, replace, tasks, _before_reconcile) -> SparkIngestResult:
     spark = spark or session(master)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     options = {"source_format": source_format, "keep_source_columns": keep_source_columns, "dedupe": dedupe}
@@ -561,7 +598,19 @@ def _stored(spark: SparkSession, root: Path) -> DataFrame | None:
     if not (root / MANIFEST).is_file() or not any(focus_dir.rglob("*.parquet")):
         return None
     spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")  # 2026-05 stays a string
-    return spark.read.option("mergeSchema", "true").option("basePath", str(focus_dir)).parquet(str(focus_dir))
+    return _read_parquet(spark, focus_dir)
+
+
+def glob_escaped(path: str | os.PathLike) -> str:
+    """``path`` with Hadoop's glob characters escaped: Spark's reader expands ``[``, ``{``, ``?``, ``*`` in the
+    path it is given, so a dataset named ``p[1]`` was read as the pattern ``p1`` and not found."""
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", str(path))
+
+
+def _read_parquet(spark: SparkSession, folder: Path) -> DataFrame:
+    """The parquet files below ``folder`` (partition columns from the folder names), whatever its name holds."""
+    return (spark.read.option("mergeSchema", "true").option("basePath", str(folder))
+            .parquet(glob_escaped(folder)))
 
 
 def _upgrade_stored_keys(spark: SparkSession, stored: DataFrame) -> DataFrame:
@@ -612,7 +661,10 @@ def _refuse_stored_line_items(new: DataFrame, kept: DataFrame) -> None:
             col, "BillingAccountId", F.col("x_SourceFile").alias("_new_file"))
         theirs = kept.where(F.col("x_SourceFormat") == name).select(
             col, "BillingAccountId", F.col("x_SourceFile").alias("_stored_file"))
-        hit = (mine.join(theirs, [col, "BillingAccountId"]).groupBy("_new_file", "_stored_file").count()
+        theirs = theirs.withColumnRenamed(col, "_id").withColumnRenamed("BillingAccountId", "_account")
+        # BillingAccountId IS NOT DISTINCT FROM, as the DuckDB ingest joins them (an account may be NULL)
+        on = (mine[col] == theirs["_id"]) & mine["BillingAccountId"].eqNullSafe(theirs["_account"])
+        hit = (mine.join(theirs, on).groupBy("_new_file", "_stored_file").count()
                .orderBy(F.desc("count"), "_new_file", "_stored_file").first())
         if hit is not None:
             raise stored_line_items_error(cls, hit["_new_file"], hit["_stored_file"], hit["count"])
@@ -639,7 +691,11 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
         for k, d in m["key_days"]:
             key_days.setdefault(k, set()).add(d)
     facets = {(p, a, per, fam) for m in metas for p, a, per, fam, _ in m["facets"]}
-    touched = sorted({(p, per[:7]) for p, _, per, _ in facets})
+
+    def nulls_first(t: tuple) -> tuple:  # a run may hold rows without a ProviderName beside named ones
+        return tuple((v is not None, v or "") for v in t)
+
+    touched = sorted({(p, per[:7]) for p, _, per, _ in facets}, key=nulls_first)
     stored = _stored(spark, root)
     if stored is not None:
         stored = _upgrade_stored_keys(spark, stored)
@@ -652,22 +708,25 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
                                                replacement_decision)
         if rewrite_all:
             touched = sorted(set(touched) | {(r[0], r[1]) for r in stored.select(*PARTITION_KEYS).distinct()
-                                             .collect()})
+                                             .collect()}, key=nulls_first)
         in_touched = F.lit(False)
         for p, per in touched:
-            in_touched = in_touched | ((F.col("provider") == p) & (F.col("billing_period") == per))
+            # null-safe: rows without a ProviderName are stored in provider=__HIVE_DEFAULT_PARTITION__ and read
+            # back as NULL; '==' never held for them, so the partition was rewritten without its stored rows
+            in_touched = in_touched | (F.col("provider").eqNullSafe(p) & F.col("billing_period").eqNullSafe(per))
         keep = stored.where(in_touched)
         for x in extras:
             if x not in keep.columns:
                 keep = keep.withColumn(x, F.lit(None).cast("string"))
         keep = keep.select(*new.columns)
         if replaced_keys:
-            keep = keep.where(~F.col("x_SourceKey").isin(replaced_keys))
+            keep = keep.where(~F.coalesce(F.col("x_SourceKey").isin(replaced_keys), F.lit(False)))
     if keep is not None:
         _refuse_stored_line_items(new, keep)
-    replaced_rows = 0
-    if stored is not None and replaced_keys:
-        replaced_rows = stored.where(F.col("x_SourceKey").isin(replaced_keys)).count()
+    gone = _gone(stored, replaced_keys) if stored is not None and replaced_keys else None
+    replaced_rows = sum(g[3] for g in gone["groups"]) if gone else 0
+    # the stored rows the rewritten partitions must keep, counted before the write and checked after it
+    kept = (0, Decimal(0)) if keep is None else tuple(keep.agg(F.count(F.lit(1)), F.try_sum("BilledCost")).first())
     combined = new if keep is None else new.unionByName(keep)
     staged_focus = staging / FOCUS_DIR
     combined.write.mode("overwrite").partitionBy(*PARTITION_KEYS).parquet(str(staged_focus))
@@ -683,6 +742,7 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
             f"{b['billing_period']} {b['currency']}: source billed {b['source_billed']} vs FOCUS BilledCost "
             f"{b['focus_billed']}, source amortized {b['source_effective']} vs FOCUS EffectiveCost "
             f"{b['focus_effective']}; nothing was written")
+    _check_kept(spark, staged_focus, run_id, kept, files[0])
     rows = sum(r["focus_rows"] for r in recon)
     finished = datetime.now(UTC).replace(tzinfo=None)
     result = SparkIngestResult(
@@ -695,13 +755,33 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
     swap = _Swap(root)  # partitions, tables, manifest: all of them or, on any failure, none (see _Swap)
     try:
         _move_into_place(swap, root, staged_focus)
-        _write_tables(root, staging, swap, result, metas, started, finished, replaced_keys)
+        _write_tables(root, staging, swap, result, metas, started, finished, gone)
         _write_dataset_manifest(root, staging, swap, [*types.items(), *((x, "VARCHAR") for x in extras)])
     except BaseException:
         swap.undo()
         raise
     swap.commit()
     return result
+
+
+def _gone(stored: DataFrame, replaced_keys: list[str]) -> dict:
+    """What the replacement takes out of the stored rows, as the DuckDB ingest's ``_replace_older`` measures it:
+    per earlier ingest, billing period and currency the rows, BilledCost and EffectiveCost removed and the rows
+    left (``groups``), and the earlier ingests that keep any row (``alive``). The tables then shrink each
+    reconciliation row by what was removed, drop it when nothing is left, and mark ingests without rows
+    'replaced' (:func:`_write_tables`, the same statements as :func:`finops_kit.ingest._shrink_reconciliation`)."""
+    from pyspark.sql import functions as F
+
+    is_gone = F.coalesce(F.col("x_SourceKey").isin(replaced_keys), F.lit(False))
+    rows = (stored.groupBy("x_IngestId", "BillingPeriodStart", "BillingCurrency")
+            .agg(F.sum(F.when(is_gone, 1).otherwise(0)).alias("gone"),
+                 F.sum(F.when(is_gone, 0).otherwise(1)).alias("left"),
+                 F.sum(F.when(is_gone, F.col("BilledCost"))).cast(MONEY.replace("DECIMAL", "decimal")).alias("b"),
+                 F.sum(F.when(is_gone, F.col("EffectiveCost"))).cast(MONEY.replace("DECIMAL", "decimal")).alias("e"))
+            .collect())
+    return {"groups": [(r[0], r[1], r[2], int(r[3]), r[5] or Decimal(0), r[6] or Decimal(0), int(r[4]))
+                       for r in rows if r[3]],
+            "alive": sorted({r[0] for r in rows if r[4] and r[0] is not None})}
 
 
 def _stored_extras(root: Path) -> list[str] | None:
@@ -829,11 +909,12 @@ def reconcile_written(spark: SparkSession, focus_dir: Path, run_id: str, metas: 
     """The reconciliation proof on Spark: normalized totals per format, billing period and currency, computed with
     Spark SQL over the files written for ``run_id``, against the source totals the tasks computed from the raw
     columns. A row dropped or repeated between the task and the files shows as a difference."""
-    written = spark.read.option("mergeSchema", "true").parquet(str(focus_dir))
+    written = _read_parquet(spark, focus_dir)
     written.createOrReplaceTempView("_finops_written")
     got = spark.sql(
         f"""SELECT x_SourceFormat, BillingPeriodStart, BillingCurrency, count(*) AS n,
-                   CAST(sum(BilledCost) AS {MONEY}) AS billed, CAST(sum(EffectiveCost) AS {MONEY}) AS effective
+                   try_cast(try_sum(BilledCost) AS {MONEY}) AS billed,
+                   try_cast(try_sum(EffectiveCost) AS {MONEY}) AS effective
             FROM _finops_written WHERE x_IngestId = '{run_id}' GROUP BY 1, 2, 3""").collect()
     focus = {(r[0], r[1].strftime("%Y-%m-%dT%H:%M:%S") if r[1] else None, r[2]): (r[3], r[4], r[5]) for r in got}
     source: dict[tuple, list] = {}
@@ -860,6 +941,21 @@ def reconcile_written(spark: SparkSession, focus_dir: Path, run_id: str, metas: 
                     "source_billed": sb, "focus_billed": fb, "source_effective": se, "focus_effective": fe,
                     "ok": ok})
     return out
+
+
+def _check_kept(spark: SparkSession, focus_dir: Path, run_id: str, kept: tuple, first_file: str) -> None:
+    """The other half of the proof: the partitions this run rewrote hold exactly the stored rows they had to keep
+    (rows and BilledCost of earlier ingests), so a stored row lost or repeated on the way refuses the run too."""
+    from pyspark.sql import functions as F
+
+    written = _read_parquet(spark, focus_dir).where(~F.col("x_IngestId").eqNullSafe(run_id))
+    got = tuple(written.agg(F.count(F.lit(1)), F.try_sum("BilledCost")).first())
+    want = (kept[0], kept[1] or Decimal(0))
+    got = (got[0], got[1] or Decimal(0))
+    if got != want:
+        raise ReconciliationError(
+            f"{first_file}: the rewritten partitions hold {got[0]:,} stored row(s) of earlier ingests (BilledCost "
+            f"{got[1]}) instead of the {want[0]:,} kept (BilledCost {want[1]}); nothing was written")
 
 
 def _tidy(focus_dir: Path) -> None:
@@ -948,10 +1044,11 @@ def _move_into_place(swap: _Swap, root: Path, staged_focus: Path) -> None:
 
 
 def _write_tables(root: Path, staging: Path, swap: _Swap, result: SparkIngestResult, metas: list[dict],
-                  started: datetime, finished: datetime, replaced_keys: list[str]) -> None:
+                  started: datetime, finished: datetime, gone: dict | None) -> None:
     """tables/ingest_log.parquet, reconciliation.parquet and data_quality.parquet, with the warehouse's columns
-    (earlier ingests' rows kept; an ingest whose keys were all replaced is marked so, as in the warehouse): written
-    into ``staging``, then renamed into place through ``swap``."""
+    (earlier ingests' rows kept; what the replacement removed taken out of their reconciliation and an ingest
+    left without rows marked 'replaced', as in the warehouse -- see :func:`_gone`): written into ``staging``, then
+    renamed into place through ``swap``."""
     import duckdb
 
     tables = root / TABLES_DIR
@@ -962,12 +1059,20 @@ def _write_tables(root: Path, staging: Path, swap: _Swap, result: SparkIngestRes
             old = tables / f"{name}.parquet"
             if old.is_file():
                 con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet(?)", [str(old)])
-        if replaced_keys:
-            con.execute("UPDATE ingest_log SET status = 'replaced' WHERE status = 'active' AND NOT EXISTS ("
-                        "SELECT 1 FROM (SELECT unnest(from_json(source_keys, '[\"VARCHAR\"]')) AS k) "
-                        "WHERE k NOT IN (SELECT unnest(?)))", [replaced_keys])
-            con.execute("DELETE FROM reconciliation WHERE ingest_id IN (SELECT ingest_id FROM ingest_log "
-                        "WHERE status = 'replaced')")
+        if gone:
+            match = ("ingest_id = ? AND billing_period_start IS NOT DISTINCT FROM ? "
+                     "AND currency IS NOT DISTINCT FROM ?")
+            for ingest_id, period, currency, rows, billed, effective, left in gone["groups"]:
+                if left == 0:
+                    con.execute(f"DELETE FROM reconciliation WHERE {match}", [ingest_id, period, currency])
+                else:
+                    con.execute(
+                        f"""UPDATE reconciliation SET focus_rows = focus_rows - ?,
+                              source_billed = source_billed - ?, focus_billed = focus_billed - ?,
+                              source_effective = source_effective - ?, focus_effective = focus_effective - ?
+                            WHERE {match}""", [rows, billed, billed, effective, effective, ingest_id, period, currency])
+            con.execute("UPDATE ingest_log SET status = 'replaced' WHERE status = 'active' "
+                        "AND ingest_id NOT IN (SELECT unnest(?::VARCHAR[]))", [gone["alive"]])
         fingerprints, inputs = [], []
         for m in metas:
             for row in m["log"]:
