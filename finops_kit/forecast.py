@@ -174,23 +174,21 @@ def last_day(con: duckdb.DuckDBPyConnection, scope: Any = None) -> date | None:
     return row[0] if row else None
 
 
-#: A provider whose data ends more than this many days before the latest provider's is no longer delivering (left
-#: for another cloud, an account closed): it does not hold back the 'as of' of the others.
-_ACTIVE_DAYS = 35
-
-
 def data_through(con: duckdb.DuckDBPyConnection, scope: Any = None,
                  filters: dict[str, Any] | None = None) -> date | None:
     """The last day whose spend the scope's data holds for every provider still delivering it: the earliest, over
     those providers, of the last whole day of their daily or hourly usage rows (the last day with any charge where
-    a provider has none). With ``filters``, only the providers that have the filtered charges in their last
-    :data:`_ACTIVE_DAYS` days count.
+    a provider has none). A provider whose data ends more than :data:`~finops_kit.scope.LATE_DELIVERY_DAYS` before
+    the latest provider's has stopped (left for another cloud), it is not late: it holds nobody back. With
+    ``filters``, only the providers with the filtered charges in that window count.
 
     Why: exports arrive late -- AWS rewrites the month's CUR about once a day, Azure's export often runs a day or
     two behind AWS. A day after a provider's last delivered day is unknown, not $0: read as $0 it pulled a forecast
     below the money already spent (a negative daily baseline) and silenced the budget alert. A day whose hourly
     rows stop before midnight is not whole (GCP rows to 05:00 UTC), so the day before it is the last one.
     """
+    from .scope import LATE_DELIVERY_DAYS
+
     sc = scoped(con, scope)
     row = con.execute(f"""
         WITH p AS (
@@ -201,8 +199,9 @@ def data_through(con: duckdb.DuckDBPyConnection, scope: Any = None,
                           max(CAST(ChargePeriodStart AS DATE))) AS last,
                  max(CAST(ChargePeriodStart AS DATE)) FILTER (WHERE {filter_sql(filters, sc)}) AS touched
           FROM {sc.rows_sql()} GROUP BY ALL),
-        a AS (SELECT * FROM p WHERE last >= (SELECT max(last) FROM p) - INTERVAL {_ACTIVE_DAYS} DAY)
-        SELECT coalesce(min(last) FILTER (WHERE touched >= last - INTERVAL {_ACTIVE_DAYS} DAY), min(last)) FROM a
+        a AS (SELECT * FROM p WHERE last >= (SELECT max(last) FROM p) - INTERVAL {LATE_DELIVERY_DAYS} DAY)
+        SELECT coalesce(min(last) FILTER (WHERE touched >= last - INTERVAL {LATE_DELIVERY_DAYS} DAY), min(last))
+        FROM a
         """).fetchall()[0]
     return row[0] if row else None
 

@@ -621,14 +621,26 @@ def _region(values: dict | None, provider_region: Any, default: str | None) -> A
     return provider_region or default  # UNKNOWN (an expression in the provider block) is never the default
 
 
-def _count_at(root: Any, ru: Any, spec: str, change: Change, side: str, prefix: str, unknowns: list[str]) -> Any:
-    """A count attribute of a pool: a whole number (x zones for a per-zone count), UNKNOWN or None."""
+#: A zone name (``us-central1-a``): a GKE pool located in one zone runs there when its node_locations are not set.
+_ZONE_RE = re.compile(r"[a-z]+(?:-[a-z]+)*\d+-[a-z]")
+
+
+def _count_at(root: Any, ru: Any, spec: str, change: Change, side: str, prefix: str, unknowns: list[str],
+              location: Any = None) -> Any:
+    """A count attribute of a pool: a whole number (x zones for a per-zone count), UNKNOWN or None.
+
+    A per-zone count whose zone list is not in the plan (GKE's node_locations is Optional+Computed: known after
+    apply when not set) is in one zone when the pool's ``location`` is a zone -- a zonal cluster's pools run in
+    its zone -- and unknown otherwise (a regional pool's zones are the cluster's, not in the plan)."""
     v, path, factor = _value_at(root, ru, spec)
     n = _int(v, change, _jpath(change, side, prefix + path))
+    if factor is UNKNOWN and isinstance(location, str) and _ZONE_RE.fullmatch(location):
+        factor = 1
     if n is UNKNOWN:
         unknowns.append(prefix + (path or spec.split(";")[0]))
     elif n and factor is UNKNOWN:
-        unknowns.append(spec.split(";")[0].partition(" per ")[2].strip() + " (zones of a per-zone count)")
+        per = next((a.partition(" per ")[2].strip() for a in spec.split(";") if " per " in a), "zones")
+        unknowns.append(f"{per} (zones of a per-zone count)")
         return UNKNOWN
     elif n:
         return n * factor
@@ -658,8 +670,10 @@ def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider
         if itype is None and lt is not None and lt.pools:
             itype = lt.pools[0].instance_type
         prefix = f"{label}." if label else ""
-        count = _count_at(root, ru, spec.count, change, side, prefix, unknowns) if spec.count else 1
-        max_count = _count_at(root, ru, spec.max_count, change, side, prefix, unknowns) \
+        location = next((x.get("location") for x in (root, values) if isinstance(x, dict) and x.get("location")),
+                        None)
+        count = _count_at(root, ru, spec.count, change, side, prefix, unknowns, location) if spec.count else 1
+        max_count = _count_at(root, ru, spec.max_count, change, side, prefix, unknowns, location) \
             if spec.max_count else None
         if itype is UNKNOWN:
             unknowns.append(prefix + spec.instance_type.split(";")[0])

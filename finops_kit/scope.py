@@ -520,6 +520,13 @@ def bind(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any
     return resolve_scope(con, scope, config)
 
 
+#: Days a provider's export may run behind another's, or one billing account's behind another of the same
+#: provider, before the one behind counts as gone (it left, an account was closed or migrated) rather than late.
+#: Exports normally arrive within 1-3 days (AWS rewrites the month's CUR about daily; Azure runs a day or two
+#: behind). Used by :func:`completeness` and :func:`finops_kit.forecast.data_through`.
+LATE_DELIVERY_DAYS = 7
+
+
 def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> pd.DataFrame:
     """Per provider and billing period (of the providers/accounts in scope, every period): first and last day
     with data, days in the period, and ``closed``; ``label`` reads "2026-10" or "1-26 Nov 2026, open".
@@ -530,9 +537,14 @@ def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> 
     open period is that of the account furthest behind, which the label names when others are complete.
 
     An account's period is closed when its usage reaches the end of the billing period (``BillingPeriodEnd``, as
-    an instant: hourly rows that stop at 05:00 on the last day have not; GCP's invoice month ends at 08:00 UTC on
-    the 1st), when the account has charges in a later period, or when every row of the period is invoiced
-    (``InvoiceId``: the month is final even if the account stopped using the cloud on the 3rd).
+    an instant, never before the first of the next month -- an inclusive end written by a third-party file does
+    not close the month a day early; hourly rows that stop at 05:00 on the last day have not reached it), when the
+    account has charges in a later period, when every row of the period is invoiced (``InvoiceId``: the month is
+    final even if the account stopped using the cloud on the 3rd), or when its provider has delivered usage
+    :data:`LATE_DELIVERY_DAYS` past the period's end: an account still short of it then has ended or moved (a
+    migration), not fallen behind -- GCP and OCI exports carry no invoice id to say so. An account with no usage
+    row in the period (only a tax line, only credits) does not decide it; a provider with none at all (fees booked
+    on the 1st of a new month) is closed once its charges reach the period's last day or a later period.
 
     How far usage has been delivered is read from the daily and hourly usage rows only: a usage row spanning the
     month (a hosted zone, the unused part of a reservation fee, booked on the 1st) says nothing about it. Month-long
@@ -551,7 +563,7 @@ def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> 
                           max(ChargePeriodEnd) FILTER (WHERE ChargeCategory = 'Usage'
                             AND ChargePeriodEnd > ChargePeriodStart)) AS usage_end,
                  max(CAST(ChargePeriodStart AS DATE)) AS last_start,
-                 coalesce(max(BillingPeriodEnd),
+                 greatest(max(BillingPeriodEnd),
                           CAST(date_trunc('month', max(BillingPeriodStart)) + INTERVAL 1 MONTH AS TIMESTAMP))
                    AS period_end,
                  count(InvoiceId) = count(*) AS invoiced,
@@ -559,14 +571,18 @@ def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> 
           FROM {FOCUS_TABLE} WHERE {where} GROUP BY ALL),
         b AS (
           SELECT *, coalesce(CAST(usage_end - INTERVAL 1 SECOND AS DATE), last_start) AS last_day,
-                 (coalesce(usage_end >= period_end, FALSE) OR invoiced
-                  OR billing_period < max(billing_period) OVER (PARTITION BY provider, account)) AS account_closed
+                 billing_period < max(billing_period) OVER (PARTITION BY provider) AS provider_later,
+                 (usage_end IS NULL OR usage_end >= period_end OR invoiced
+                  OR billing_period < max(billing_period) OVER (PARTITION BY provider, account)
+                  OR max(usage_end) OVER (PARTITION BY provider)
+                       >= period_end + INTERVAL {LATE_DELIVERY_DAYS} DAY) AS account_closed
           FROM a)
         SELECT provider, billing_period, min(first_day) AS first_day,
                CASE WHEN bool_and(account_closed) THEN max(last_day)
                     ELSE min(last_day) FILTER (WHERE NOT account_closed) END AS last_day,
                CAST(last_day(billing_period) AS DATE) AS period_last_day, sum(rows)::BIGINT AS rows,
-               bool_and(account_closed) AS closed,
+               CASE WHEN bool_or(usage_end IS NOT NULL) THEN bool_and(account_closed)
+                    ELSE bool_or(last_day >= last_day(billing_period) OR provider_later) END AS closed,
                CASE WHEN bool_or(account_closed) AND NOT bool_and(account_closed)
                     THEN string_agg(DISTINCT coalesce(account, '(none)'), ', ' ORDER BY coalesce(account, '(none)'))
                            FILTER (WHERE NOT account_closed) END AS accounts_behind

@@ -182,9 +182,9 @@ def comparison_periods(sc: Scope) -> tuple[dt.date | Days | None, dt.date | Days
     scope's start (the same providers and accounts): a one-month report still shows its change.
 
     A scope given as charge days (``date_start``/``date_end``) is summarized on those days -- not on the whole
-    billing period around them, which contradicted the report's body -- up to the last day delivered
-    (:func:`finops_kit.forecast.data_through`), against the same number of days just before (None when they
-    reach before the data).
+    billing period around them, which contradicted the report's body -- up to the last day with charges (the
+    scope's own figures, as the body and ``finops-kit metrics`` show them), against the same number of days just
+    before (None when they reach before the data).
     """
     if sc.basis == "charge_period":
         return _day_windows(sc)
@@ -200,15 +200,12 @@ def comparison_periods(sc: Scope) -> tuple[dt.date | Days | None, dt.date | Days
 
 
 def _day_windows(sc: Scope) -> tuple[Days | None, Days | None]:
-    from .forecast import data_through
-
     con = sc._need_con()
     first, last = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)), max(CAST(ChargePeriodStart AS DATE)) "
                               f"FROM {sc.rows_sql(period=False)}").fetchall()[0]
     if first is None:
         return None, None
-    through = data_through(con, sc) or last
-    start, end = sc.start or first, min(sc.end or through, through)
+    start, end = sc.start or first, min(sc.end or last, last)
     if end < start:
         return None, None
     n = (end - start).days + 1

@@ -297,3 +297,29 @@ def test_a_provider_whose_export_lags_is_not_forecast_from_zeros():
     (ms,) = bu.budget_status(con, _budgets([{"name": "MS", "scope": {"provider": "Microsoft"},
                                              "monthly": 1400}])).to_dict("records")
     assert ms["forecast"] == pytest.approx(1500, rel=0.02) and ms["status"] == "forecast over budget"
+
+
+def test_a_provider_that_stopped_delivering_holds_nobody_back():
+    # Azure left at the end of October: a budget over every provider is judged on AWS's November, not on
+    # Azure's last day (the daily check reported October's spend for a month)
+    from finops_kit import forecast as fc
+
+    rows = (_days("2026-07-01", 133, "100", tags={"team": "alpha"})  # AWS through 2026-11-10
+            + _days("2026-07-01", 123, "50", ProviderName="Microsoft", tags={"team": "alpha"}))  # to 10-31
+    con = focus_rows(rows)
+    assert fc.data_through(con) == date(2026, 11, 10)
+    (row,) = bu.budget_status(con, _budgets([{"name": "all", "monthly": 5000}])).to_dict("records")
+    assert row["as_of"] == date(2026, 11, 10) and row["month"] == "2026-11"
+
+
+def test_the_forecast_report_judges_budgets_on_the_days_check_does():
+    # the report passed its one scope-wide 'as of' to budgets and alerts while `finops-kit check` lets each budget
+    # take its own providers' last day: with Azure two days late an AWS budget read $184,571 in the report and
+    # $201,372 from check. Both now pass the parameter as given
+    import json
+    from pathlib import Path
+
+    book = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "forecast_vs_actual.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in book["cells"] if c["cell_type"] == "code")
+    assert "bu.budget_status(con, budgets, as_of=as_of or None," in code
+    assert "evaluate(con, cfg, as_of or None," in code

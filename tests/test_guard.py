@@ -862,3 +862,18 @@ def test_autoscaling_group_tags_not_propagated_do_not_reach_the_instances(tmp_pa
     c = _check(r, "required_tags", "aws_autoscaling_group.g")
     assert c.status == "violation" and "team missing" in c.message
     assert _check(r, "required_tags", "aws_autoscaling_group.p").status == "pass"
+
+
+def test_a_zonal_gke_pool_without_node_locations_in_the_plan_is_one_zone(tmp_path):
+    # node_locations is Optional+Computed: a zonal pool that does not set it shows it as known after apply. Its
+    # location is one zone, so it runs in that zone: 3 x a2-highgpu-8g = 24 A100 for team research (limit 8) was
+    # "unknown, at least 0" and exit 0 after the per-zone change; only a regional pool's zones are unknown
+    pool = {"name": "l4-pool", "location": "us-central1-a", "node_count": 3, "initial_node_count": None,
+            "autoscaling": [], "node_config": [{"machine_type": "a2-highgpu-8g", "guest_accelerator": [],
+                                                "resource_labels": {**TAGS, "team": "research"}}]}
+    plan = _plan(tmp_path, _rc("google_container_node_pool.z", "google_container_node_pool", pool,
+                               unknown={"node_locations": True}))
+    r = guard.evaluate(plan, _config(max_accelerators={"per_team": {"default": 8}}))
+    assert _res(r, "google_container_node_pool.z").after.accelerators() == 24
+    c = _check(r, "max_accelerators_per_team", "team=research")
+    assert c.status == "violation" and "24" in c.message

@@ -470,3 +470,33 @@ def test_every_key_of_the_demo_policy_is_attributed_through_its_aliases_and_vari
         ("b", "chat-api", None, "llama-3-70b", "nlp", "staging"),      # 'nlp team' is not an e-mail: invalid
         ("c", "detector-v3", "vision-leads@acme.example", "yolo-v8", "vision", "test"),
     ]
+
+
+def test_an_account_that_ended_mid_month_does_not_keep_the_month_open_for_good():
+    # a migration: account A stops on Oct 15, account B starts then and runs on; neither is invoiced (GCP and OCI
+    # exports carry no invoice id). Once the provider has delivered a week into November, A is gone, not late
+    rows = (_days("2025-09", 1, 30, BillingAccountId="A") + _days("2025-10", 1, 15, BillingAccountId="A")
+            + _days("2025-10", 15, 31, BillingAccountId="B") + _days("2025-11", 1, 10, BillingAccountId="B"))
+    c = S.completeness(focus_rows(rows)).set_index("billing_period")
+    assert bool(c.loc[dt.date(2025, 10, 1), "closed"]) and not bool(c.loc[dt.date(2025, 11, 1), "closed"])
+    # three days into November, A may only be late: October stays open
+    early = [r for r in rows if not r["day"] >= "2025-11-04"]
+    assert not bool(S.completeness(focus_rows(early)).set_index("billing_period").loc[dt.date(2025, 10, 1), "closed"])
+
+
+def test_an_account_with_no_usage_in_a_period_does_not_decide_it():
+    # a billing account that only carries a tax line (or only credits) on Nov 1 says nothing about delivery
+    rows = (_days("2025-11", 1, 30, BillingAccountId="U") + _days("2025-12", 1, 2, BillingAccountId="U")
+            + [{"day": "2025-11-01", "cost": Decimal(5), "BillingAccountId": "T", "ChargeCategory": "Tax"},
+               {"day": "2025-11-01", "cost": Decimal(-5), "BillingAccountId": "C", "ChargeCategory": "Credit"}])
+    c = S.completeness(focus_rows(rows)).set_index("billing_period")
+    nov = c.loc[dt.date(2025, 11, 1)]
+    assert bool(nov["closed"]) and nov["last_day"] == dt.date(2025, 11, 30)
+
+
+def test_an_inclusive_billing_period_end_does_not_close_the_month_a_day_early():
+    # FOCUS's BillingPeriodEnd is exclusive; a third-party file writing the last day (Nov 30 00:00) must not make
+    # data through Nov 29 a complete November
+    rows = [dict(r, BillingPeriodEnd=dt.datetime(2025, 11, 30)) for r in _days("2025-11", 1, 29)]
+    c = S.completeness(focus_rows(rows)).set_index("billing_period")
+    assert not bool(c.loc[dt.date(2025, 11, 1), "closed"])

@@ -170,3 +170,15 @@ def test_a_scope_of_charge_days_is_summarized_on_those_days():
     # a window reaching before the data has no previous window to compare with
     early = S.resolve(con, {}, {"date_start": "2025-09-01", "date_end": "2025-09-05"})
     assert sm.summarize(con, early, ["effective_cost"]).previous is None
+
+
+def test_a_charge_day_scope_summary_equals_its_body_when_a_provider_lags():
+    # Azure two days behind AWS: the summary of "from Nov 10" is the scope's own spend (the body's, metrics'),
+    # not the spend up to the day both providers have delivered
+    rows = ([{"day": str(d.date()), "cost": Decimal(10)} for d in pd.date_range("2025-10-01", "2025-11-26")]
+            + [{"day": str(d.date()), "cost": Decimal(5), "ProviderName": "Microsoft"}
+               for d in pd.date_range("2025-10-01", "2025-11-24")])
+    con = focus_rows(rows)
+    sc = S.resolve(con, {}, {"date_start": "2025-11-10"})
+    s = sm.summarize(con, sc, ["effective_cost"])
+    assert sm.figures_of(s)["effective_cost"] == metrics(con, sc).total("effective_cost") == Decimal(17 * 10 + 15 * 5)
