@@ -190,7 +190,8 @@ def data_through(con: duckdb.DuckDBPyConnection, scope: Any = None,
     from .scope import LATE_DELIVERY_DAYS
 
     sc = scoped(con, scope)
-    row = con.execute(f"""
+    # through the query cache: each budget asks it for its scope twice (status, forecast) and the alerts again
+    day = _exact_frame(con, f"""
         WITH p AS (
           SELECT ProviderName,
                  coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE ChargeCategory = 'Usage'
@@ -201,9 +202,11 @@ def data_through(con: duckdb.DuckDBPyConnection, scope: Any = None,
           FROM {sc.rows_sql()} GROUP BY ALL),
         a AS (SELECT * FROM p WHERE last >= (SELECT max(last) FROM p) - INTERVAL {LATE_DELIVERY_DAYS} DAY)
         SELECT coalesce(min(last) FILTER (WHERE touched >= last - INTERVAL {LATE_DELIVERY_DAYS} DAY), min(last))
+          AS day
         FROM a
-        """).fetchall()[0]
-    return row[0] if row else None
+        """)["day"]
+    value = day.iloc[0] if len(day) else None
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
 def as_of_day(con: duckdb.DuckDBPyConnection, scope: Any = None, as_of: date | str | None = None,
