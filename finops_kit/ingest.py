@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
-from typing import TextIO
+from typing import Any, TextIO
 
 import duckdb
 
@@ -1314,18 +1314,26 @@ def _shrink_reconciliation(con: duckdb.DuckDBPyConnection, gone: list[tuple]) ->
         left = scalar(con,
             f"SELECT count(*) FROM {FOCUS_TABLE} WHERE x_IngestId = ? AND BillingPeriodStart IS NOT DISTINCT FROM ? "
             f"AND BillingCurrency IS NOT DISTINCT FROM ?", [ingest_id, period, currency])
-        match = ("ingest_id = ? AND billing_period_start IS NOT DISTINCT FROM ? "
-                 "AND currency IS NOT DISTINCT FROM ?")
-        if left == 0:
-            con.execute(f"DELETE FROM reconciliation WHERE {match}", [ingest_id, period, currency])
-        else:
-            con.execute(
-                f"""UPDATE reconciliation SET focus_rows = focus_rows - ?,
-                      source_billed = source_billed - ?, focus_billed = focus_billed - ?,
-                      source_effective = source_effective - ?, focus_effective = focus_effective - ?
-                    WHERE {match}""", [rows, billed, billed, effective, effective, ingest_id, period, currency])
+        shrink_reconciliation_row(con, ingest_id, period, currency, rows, billed, effective, left)
+
+
+def shrink_reconciliation_row(con: duckdb.DuckDBPyConnection, ingest_id: str, period: Any, currency: Any,
+                              rows: int, billed: Any, effective: Any, left: int) -> None:
+    """One (ingest, billing period, currency) of the ``reconciliation`` table after a replacement took ``rows``
+    of its rows (``billed``/``effective`` their totals) and ``left`` remain: the row goes when none remain, else
+    both its source and FOCUS sides shrink by what went -- the proof still compares the rows that are stored.
+    Both engines apply it (the Spark ingest to its tables/reconciliation.parquet)."""
+    match = "ingest_id = ? AND billing_period_start IS NOT DISTINCT FROM ? AND currency IS NOT DISTINCT FROM ?"
+    if left == 0:
+        con.execute(f"DELETE FROM reconciliation WHERE {match}", [ingest_id, period, currency])
+    else:
+        con.execute(
+            f"""UPDATE reconciliation SET focus_rows = focus_rows - ?,
+                  source_billed = source_billed - ?, focus_billed = focus_billed - ?,
+                  source_effective = source_effective - ?, focus_effective = focus_effective - ?
+                WHERE {match}""", [rows, billed, billed, effective, effective, ingest_id, period, currency])
 
 
 __all__ = ["IngestResult", "Recency", "ingest", "detect_format", "plan_inputs", "replacement_decision",
            "recency_of", "superseded_assemblies", "missing_sub_accounts_text", "missing_parts_text",
-           "stored_line_items_error"]
+           "stored_line_items_error", "shrink_reconciliation_row"]

@@ -1060,17 +1060,10 @@ def _write_tables(root: Path, staging: Path, swap: _Swap, result: SparkIngestRes
             if old.is_file():
                 con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet(?)", [str(old)])
         if gone:
-            match = ("ingest_id = ? AND billing_period_start IS NOT DISTINCT FROM ? "
-                     "AND currency IS NOT DISTINCT FROM ?")
-            for ingest_id, period, currency, rows, billed, effective, left in gone["groups"]:
-                if left == 0:
-                    con.execute(f"DELETE FROM reconciliation WHERE {match}", [ingest_id, period, currency])
-                else:
-                    con.execute(
-                        f"""UPDATE reconciliation SET focus_rows = focus_rows - ?,
-                              source_billed = source_billed - ?, focus_billed = focus_billed - ?,
-                              source_effective = source_effective - ?, focus_effective = focus_effective - ?
-                            WHERE {match}""", [rows, billed, billed, effective, effective, ingest_id, period, currency])
+            from .ingest import shrink_reconciliation_row
+
+            for group in gone["groups"]:
+                shrink_reconciliation_row(con, *group)
             con.execute("UPDATE ingest_log SET status = 'replaced' WHERE status = 'active' "
                         "AND ingest_id NOT IN (SELECT unnest(?::VARCHAR[]))", [gone["alive"]])
         fingerprints, inputs = [], []
