@@ -39,6 +39,7 @@ was expected).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import html
 import json
@@ -328,10 +329,18 @@ def read_plan(path: str | os.PathLike) -> tuple[dict, list[Change]]:
             raise InputError(f, f"{jp}.change.after_unknown: expected an object, got {_jtype(au)}")
         if mode != "managed":
             continue
-        changes.append(Change(address=rc["address"], module_address=str(rc.get("module_address") or ""),
-                              type=rc["type"], name=rc["name"], index=rc.get("index"), actions=tuple(acts),
-                              before=ch.get("before"), after=ch.get("after"), after_unknown=au or {}, path=jp,
-                              after_sensitive=ch.get("after_sensitive"), file=f))
+        change = Change(address=rc["address"], module_address=str(rc.get("module_address") or ""),
+                        type=rc["type"], name=rc["name"], index=rc.get("index"), actions=tuple(acts),
+                        before=ch.get("before"), after=ch.get("after"), after_unknown=au or {}, path=jp,
+                        after_sensitive=ch.get("after_sensitive"), file=f)
+        if set(acts) == {"create", "forget"}:
+            # Terraform's CreateThenForget (a replacement under lifecycle { destroy = false }): "must be replaced,
+            # but the existing object will not be destroyed" -- the old object keeps running, unmanaged (a forget),
+            # and a new one is created beside it (a create): both bill
+            changes.append(dataclasses.replace(change, actions=("forget",), after=change.before, after_unknown={}))
+            changes.append(dataclasses.replace(change, actions=("create",), before=None))
+        else:
+            changes.append(change)
     return doc, changes
 
 
@@ -568,11 +577,16 @@ def _tags(values: dict | None, unknown: Any, spec: TypeSpec) -> tuple[dict[str, 
     """(tags, whole map unknown, keys whose value is unknown) of one state; tags None: the type carries none."""
     if not spec.tags:
         return None, False, set()
-    later = False   # an earlier alternative (tags_all) is unknown: keys missing from a later one (tags) are unknown
+    later = False   # tags_all is unknown: keys missing from tags (read next) are unknown, not absent
     for alt in (a.strip() for a in spec.tags.split(";") if a.strip()):
         alt, _, cond = alt.partition("?")
         v, u = _node(values, unknown, alt.split("."))
         if v is UNKNOWN:
+            # only the AWS provider's tags_all (the resource's tags plus the provider's default_tags) holds the
+            # next alternative's keys; any other unknown alternative (a launch template's tag_specifications) is
+            # the instances' tags, unknown -- the template's own tags_all never reach its instances
+            if alt.rsplit(".", 1)[-1] != "tags_all":
+                return {}, True, set()
             later = True
             continue
         maps: list[tuple[Any, Any]] = v if isinstance(v, list) and v and isinstance(v[0], tuple) else [(v, u)]

@@ -522,6 +522,16 @@ def _unresolved(out: DataFrame, metas: list[dict], conflicts: dict[str, set[int]
     return {f"key:{r[0]}": keys[r[0]] for r in repeated}
 
 
+def store_paths(root: Path) -> list[str]:
+    """The files a dataset's store consists of -- its manifest, ``focus/``, ``tables/`` and staging folders of
+    runs -- which an ingest never reads as input. Only those: exports kept in the dataset's folder (``lake/raw/``)
+    are input like any other."""
+    own = [root / MANIFEST, root / FOCUS_DIR, root / TABLES_DIR]
+    if root.is_dir():
+        own += [p for p in root.iterdir() if p.name.startswith("_staging-")]
+    return [str(p) for p in own]
+
+
 def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | None = None,
                  master: str | None = None, source_format: str = "auto", cache_dir: str | None = None,
                  keep_source_columns: bool = False, dedupe: bool = False, replace: bool = False,
@@ -553,7 +563,7 @@ def ingest_spark(paths: list[str] | str, dataset: str, *, spark: SparkSession | 
     root = Path(dataset).expanduser().absolute()  # Spark's JVM resolves paths against its own cwd
     # the dataset may lie inside the input folder: its own files are not input (the next run would read them)
     formats, skipped = plan_inputs(list(paths), cache_dir=cache_dir, source_format=source_format,
-                                   exclude=[str(root)])
+                                   exclude=store_paths(root))
     files = [f for fs in formats.values() for f in fs]
     if root.exists() and not root.is_dir():
         raise InputError(str(dataset), "--dataset must be a folder (it holds finops-dataset.json, focus/, tables/)")

@@ -877,3 +877,35 @@ def test_a_zonal_gke_pool_without_node_locations_in_the_plan_is_one_zone(tmp_pat
     assert _res(r, "google_container_node_pool.z").after.accelerators() == 24
     c = _check(r, "max_accelerators_per_team", "team=research")
     assert c.status == "violation" and "24" in c.message
+
+
+def test_an_unknown_tag_specifications_is_not_read_from_the_template_own_tags(tmp_path):
+    # the template's own tags_all (team=platform, env=prod) never reach its instances: with tag_specifications
+    # known only after apply the instances' tags are unknown, not platform/prod (a p4d in dev passed every rule)
+    lt = {"id": "lt-9", "name": "gpu9", "instance_type": "p4d.24xlarge",
+          "tags": {**TAGS, "team": "platform"}, "tags_all": {**TAGS, "team": "platform"}}
+    plan = _plan(tmp_path,
+                 _rc("aws_launch_template.gpu9", "aws_launch_template", lt,
+                     unknown={"tag_specifications": True, "id": True}),
+                 _rc("aws_autoscaling_group.g9", "aws_autoscaling_group",
+                     {"name": "g9", "desired_capacity": 2, "min_size": 0, "max_size": 2,
+                      "launch_template": [{"id": "lt-9", "name": "gpu9", "version": "$Latest"}], "tag": []},
+                     unknown={"launch_template": [{"id": True}]}))
+    r = guard.evaluate(plan, _config(max_accelerators={"per_team": {"default": 64}},
+                                     allowed_accelerators={"prod": ["A100"], "default": ["T4"]}))
+    st = {(c.rule, c.subject): c.status for c in r.checks}
+    assert st[("required_tags", "aws_autoscaling_group.g9")] == "unknown"
+    assert st[("allowed_accelerators", "aws_autoscaling_group.g9")] == "unknown"
+    assert ("max_accelerators_per_team", "team=platform") not in st
+
+
+def test_create_then_forget_runs_the_old_object_and_the_new_one(tmp_path):
+    # Terraform's CreateThenForget (replace under lifecycle { destroy = false }): the old p4d keeps running
+    # unmanaged and a new one is created beside it -- +8 accelerators and +$16,041.78, not a net zero
+    box = {"instance_type": "p4d.24xlarge", "tags_all": {**TAGS, "team": "research"}}
+    plan = _plan(tmp_path, _rc("aws_instance.a", "aws_instance", box, before=box, actions=["create", "forget"]))
+    r = guard.evaluate(plan, _config(max_accelerators={"per_change": 4, "per_team": {"default": 8}}))
+    assert r.totals()["delta"] == (Decimal("21.96") * H).quantize(Decimal("0.01"))
+    assert _check(r, "max_accelerators_per_change", "plan").status == "violation"
+    team = _check(r, "max_accelerators_per_team", "team=research")
+    assert team.status == "violation" and "16" in team.message

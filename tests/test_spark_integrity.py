@@ -163,6 +163,25 @@ def test_a_dataset_inside_the_input_folder_is_not_read_as_input(cli_spark, tmp_p
     assert skipped and all("focus-dataset" in s["path"] for s in skipped)
 
 
+def test_exports_kept_in_the_dataset_folder_are_input_its_store_is_not(tmp_path):
+    """Only the store's own files are left out of an ingest's input: a review found the whole dataset folder
+    excluded, so exports kept in ``lake/raw/`` could no longer be ingested into ``lake`` (exit 2, nothing to
+    ingest). No Spark needed: the planning is shared by both engines."""
+    from finops_kit.ingest import plan_inputs
+    from finops_kit.spark import store_paths
+
+    lake = tmp_path / "lake"
+    _focus_csv(lake / "raw" / "acme_202601.csv", [("a1", "Nubis", "2026-01-01", "3")])
+    (lake / "tables").mkdir(parents=True)
+    (lake / "tables" / "data_quality.parquet").write_bytes(b"PAR1")
+    (lake / "_staging-1234").mkdir()
+    (lake / "_staging-1234" / "x.csv").write_text("a,b\n1,2\n")
+    (lake / "finops-dataset.json").write_text("{}")
+    formats, skipped = plan_inputs([str(lake)], exclude=store_paths(lake))
+    assert formats == {"focus": [str(lake / "raw" / "acme_202601.csv")]}
+    assert {Path(s["path"]).name for s in skipped} >= {"data_quality.parquet", "x.csv"}
+
+
 @slow
 def test_a_dataset_path_with_glob_characters_is_a_path(spark, tmp_path):
     """``--dataset 'p[1]{a,b}?'``: Spark's reader expanded the path as a pattern (PATH_NOT_FOUND on its own
