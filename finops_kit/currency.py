@@ -38,6 +38,7 @@ from .schema import MONEY
 
 _CODE = re.compile(r"^[A-Z]{3}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
+_RATE = re.compile(r"\d+(\.\d+)?|\.\d+")
 
 
 def format_money(value: Any, currency: str | None, places: int = 2, *, signed: bool = False) -> str:
@@ -103,11 +104,11 @@ def load_rates(path: str | Path) -> Rates:
         for col, code in (("from_currency", frm), ("to_currency", to)):
             if not _CODE.match(code):
                 raise ConfigError(f"{p}: line {n}, column {col!r}: {code!r}; expected an ISO 4217 code such as USD")
-        try:
-            if float(rate) <= 0:
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"{p}: line {n}, column 'rate': {rate!r}; expected a positive number") from None
+        # a plain positive decimal that the 12 decimals rates are kept in (DECIMAL(38,12)) do not round to 0:
+        # float() also read 'nan', 'inf' and '1_000', and a rate of 1e-13 made every converted amount 0
+        if not _RATE.fullmatch(rate) or Decimal(rate).quantize(Decimal("1e-12")) <= 0:
+            raise ConfigError(f"{p}: line {n}, column 'rate': {rate!r}; expected a positive decimal number "
+                              "of at least 0.000000000001 (rates are kept to 12 decimals)")
         if (month, frm, to) in seen:
             raise ConfigError(f"{p}: line {n}: duplicate rate for {month} {frm}->{to}")
         seen.add((month, frm, to))

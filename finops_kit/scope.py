@@ -476,8 +476,10 @@ def resolve_scope(con: duckdb.DuckDBPyConnection, scope: Scope, config: Any = No
     if target and settings["rates_file"] and any(c != target for c in currencies):
         rates = cur_mod.load_rates(settings["rates_file"])
         sc = replace(sc, currency=target, convert=True, rates=rates)
+        # every period of the scope's providers and accounts, not its own only: forecasts, budgets and anomaly
+        # baselines read the months before it, where a missing rate would silently drop the spend (NULL)
         missing = con.execute(
-            f"SELECT DISTINCT x_SourceCurrency, strftime(BillingPeriodStart, '%Y-%m') FROM {sc.rows_sql()} "
+            f"SELECT DISTINCT x_SourceCurrency, strftime(BillingPeriodStart, '%Y-%m') FROM {sc.rows_sql(period=False)} "
             "WHERE EffectiveCost IS NULL AND x_SourceCurrency IS DISTINCT FROM BillingCurrency ORDER BY 1, 2 LIMIT 20"
         ).fetchall()
         if missing:

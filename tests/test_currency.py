@@ -61,6 +61,12 @@ def test_no_conversion_note_lists_currencies(con):
     ("2026-01,EURO,USD,1.08\n", "line 3, column 'from_currency'"),
     ("2026-01,EUR,USD,-1\n", "line 3, column 'rate'"),
     ("2026-01,EUR,USD,1\n2026-01,EUR,USD,2\n", "line 4: duplicate rate"),
+    # not finite: 'nan' and 'inf' passed (float('nan') <= 0 is False) and crashed every command later
+    ("2026-01,EUR,USD,nan\n", "line 3, column 'rate'"),
+    ("2026-01,EUR,USD,inf\n", "line 3, column 'rate'"),
+    ("2026-01,EUR,USD,1_000\n", "line 3, column 'rate'"),  # Python's float() reads 1000
+    # smaller than the 12 decimals rates are kept in: every converted amount became 0
+    ("2026-01,EUR,USD,0.0000000000001\n", "line 3, column 'rate'"),
 ])
 def test_bad_rate_file(tmp_path, body, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -73,3 +79,32 @@ def test_settings_require_rates_for_a_reporting_currency():
         settings({"currency": {"reporting_currency": "USD"}})
     with pytest.raises(ConfigError, match="currency.colour: unknown key"):
         settings({"currency": {"colour": "red"}})
+
+
+def test_a_rate_missing_before_the_scope_is_an_error_not_lost_history(tmp_path):
+    # forecasts, budgets and anomaly baselines read the months before the scope: with no EUR rate for them, the
+    # EUR spend of those months was NULL and sum() skipped it (a forecast of $640,707 instead of $641,873, and a
+    # fake spike where EUR starts counting); the missing month is now named, as inside the scope
+    from finops_kit import scope as S
+
+    con = focus_rows([{"cost": Decimal(10), "day": f"2026-{m:02d}-05", "BillingCurrency": c}
+                      for m in (9, 10, 11) for c in ("EUR", "USD")])
+    fx = tmp_path / "fx.csv"
+    fx.write_text("month,from_currency,to_currency,rate\n2026-10,EUR,USD,2\n2026-11,EUR,USD,2\n")
+    cfg = {"currency": {"reporting_currency": "USD", "rates_file": str(fx)}}
+    with pytest.raises(ConfigError, match="no rate to USD for EUR 2026-09"):
+        S.resolve(con, cfg, billing_period_start="2026-10", billing_period_end="2026-11")
+    fx.write_text("month,from_currency,to_currency,rate\n*,EUR,USD,2\n")
+    assert S.resolve(con, cfg, billing_period_start="2026-10").currency == "USD"
+
+
+def test_the_forecast_report_writes_scope_money_in_the_scope_currency():
+    # "Total: $120,850 spent so far" stood beside a table saying "120,849.86 EUR": the report wrote '$' by hand;
+    # every amount of the scope goes through nb.money (the scope's currency)
+    import json
+    import re
+    from pathlib import Path
+
+    book = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "forecast_vs_actual.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in book["cells"] if c["cell_type"] == "code")
+    assert not re.findall(r"\$\{", code), "a hand-written '$' before a formatted amount"

@@ -217,7 +217,8 @@ def test_a_forecast_per_value_asks_the_warehouse_as_often_for_many_values_as_for
         queries.clear()
         assert len(forecast(con, "team", horizon="month", model="seasonal_naive", values=values)) == len(values)
         counts.append(len(queries))
-    assert counts[0] == counts[1] <= 3
+    # the values' aggregates (3) and the day the data is delivered through (forecast.data_through, 1)
+    assert counts[0] == counts[1] <= 4
 
 def test_periods_and_bad_parameters():
     assert period_end(date(2026, 11, 27), "quarter") == date(2026, 12, 31)
