@@ -165,6 +165,7 @@ class Tier:
     start_gb: Decimal
     end_gb: Decimal | None
     price_per_gb: Decimal
+    currency: str = "USD"  # the price's currency (the table's ``currency`` column; USD where it has none)
 
 
 @dataclass
@@ -191,7 +192,7 @@ def load_egress_prices(path: str | None = None) -> EgressPrices:
     for r in rows:
         try:
             t = Tier(Decimal(r["tier_start_gb"] or "0"), Decimal(r["tier_end_gb"]) if r["tier_end_gb"] else None,
-                     Decimal(r["price_per_gb"]))
+                     Decimal(r["price_per_gb"]), (r.get("currency") or "USD").strip().upper())
         except ArithmeticError:
             raise InputError(where, "tier_start_gb, tier_end_gb and price_per_gb must be numbers",
                              row=int(r["_row"])) from None
@@ -238,10 +239,14 @@ def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | N
     Shows whether the bill matches the public tiers (a gap means a discount, a free allowance or a price change)
     and, at the current volume, the marginal $/GB of one more GB and how far the next, cheaper tier is.
     ``price_unverified`` marks providers whose tier table is not backed by a citable source (say so beside the
-    list cost).
+    list cost). ``price_currency`` is the tier table's currency: where it is not the bill's, there is no list
+    cost (the packaged tiers are USD; a EUR bill is not compared with them).
     """
     table = prices if isinstance(prices, EgressPrices) else load_egress_prices(prices)
     rows = transfer_rows_sql(con, **filters)
+    # the bill's currency: a tier table in another one is not compared with it (a USD list cost shown as EUR)
+    currency = getattr(scoped(con, filters.get("scope"), filters.get("start"), filters.get("end"),
+                              filters.get("providers"), filters.get("config")), "currency", None)
     monthly = con.execute(over(rows, f"""
         SELECT provider, month, {units.total("gb")} AS gb, sum(cost) AS billed_cost
         FROM rel WHERE transfer_type = 'Internet egress' AND gb IS NOT NULL GROUP BY ALL ORDER BY provider, month
@@ -250,15 +255,16 @@ def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | N
     for provider, month, gb, billed in monthly:
         tiers = table.get(provider, "Internet egress")
         row = {"provider": provider, "month": month, "gb": float(gb or 0), "billed_cost": billed,
-               "price_unverified": (provider, "Internet egress") in table.unverified}
-        if tiers:
+               "price_unverified": (provider, "Internet egress") in table.unverified,
+               "price_currency": tiers[0].currency if tiers else None}
+        if tiers and (currency is None or tiers[0].currency == currency):
             tc = tier_cost(gb or 0, tiers)
             row |= {k: tc[k] for k in ("list_cost", "average_per_gb", "marginal_per_gb", "next_tier_gb",
                                        "gb_to_next_tier", "next_tier_price")}
         out.append(row)
     df = pd.DataFrame(out, columns=["provider", "month", "gb", "billed_cost", "list_cost", "average_per_gb",
                                     "marginal_per_gb", "next_tier_gb", "gb_to_next_tier", "next_tier_price",
-                                    "price_unverified"])
+                                    "price_unverified", "price_currency"])
     df.attrs["price_as_of"] = table.as_of
     return df
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from finops_kit import egress as eg
@@ -175,3 +176,19 @@ def test_tiered_egress_says_which_providers_rest_on_unverified_tiers():
     te = eg.tiered_egress(focus_rows(rows), prices).set_index("provider")
     assert not te.loc["AWS", "price_unverified"]
     assert bool(te.loc["Google Cloud", "price_unverified"])
+
+
+def test_tier_prices_in_another_currency_are_not_compared_with_the_bill():
+    # the packaged tiers are USD; a bill in EUR was compared with them and the USD list cost shown as EUR
+    # ('5,373.06 EUR' beside a 7,583.43 EUR bill): without a price table in the bill's currency there is no
+    # comparison, and the row says which currency the tiers are in
+    from finops_kit import scope as S
+
+    rows = [dict(day="2026-10-05", ServiceName=EC2, x_UsageType="USE1-DataTransfer-Out-Bytes", ConsumedQuantity=500,
+                 ConsumedUnit="GB", cost=36, RegionId="us-east-1", BillingCurrency=cur) for cur in ("EUR", "USD")]
+    con = focus_rows(rows)
+    eur = eg.tiered_egress(con, scope=S.resolve(con, NO_CONFIG, currency="EUR")).iloc[0]
+    assert eur["list_cost"] is None or pd.isna(eur["list_cost"])
+    assert eur["price_currency"] == "USD" and eur["billed_cost"] == Decimal(36)
+    usd = eg.tiered_egress(con, scope=S.resolve(con, NO_CONFIG, currency="USD")).iloc[0]
+    assert usd["list_cost"] == Decimal(36) and usd["price_currency"] == "USD"  # (500 - 100) GB x 0.09
