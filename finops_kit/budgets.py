@@ -38,6 +38,7 @@ import yaml
 
 from .backtest import maturity_band
 from .config import naming_file, reject_unknown, section
+from .currency import format_money
 from .errors import ConfigError, FinopsError
 from .forecast import (
     BACKTEST_ORIGINS,
@@ -413,6 +414,15 @@ def load_roadmap(path: str | Path | None = None, *, cfg: dict[str, Any] | None =
     """
     sec = section(cfg or {}, "roadmap", {}) or {}
     default_rate = sec.get("gpu_hour_rate")
+    # the currency the roadmap's amounts are stated in: roadmap.currency, else the budgets' (the same plan);
+    # None: the scope's, whatever it is (forecast() refuses a roadmap in another currency than the scope's)
+    currency = sec.get("currency") or (section(cfg or {}, "budgets", {}) or {}).get("currency")
+    if currency is not None:
+        from .quality import currencies
+
+        if not isinstance(currency, str) or currency.strip().upper() not in currencies():
+            raise ConfigError(f"roadmap.currency: {currency!r}; expected an ISO 4217 currency code such as USD")
+        currency = currency.strip().upper()
     target = path or sec.get("file")
     if not target:
         return []
@@ -434,10 +444,11 @@ def load_roadmap(path: str | Path | None = None, *, cfg: dict[str, Any] | None =
         raw = doc.get("items", []) if isinstance(doc, dict) else doc
         if isinstance(doc, dict) and doc.get("gpu_hour_rate") is not None and default_rate is None:
             default_rate = doc["gpu_hour_rate"]
-    return [_roadmap_item(r, i, p, default_rate) for i, r in enumerate(raw or [])]
+    return [_roadmap_item(r, i, p, default_rate, currency) for i, r in enumerate(raw or [])]
 
 
-def _roadmap_item(r: dict[str, Any], i: int, p: Path, default_rate: Any) -> dict[str, Any]:
+def _roadmap_item(r: dict[str, Any], i: int, p: Path, default_rate: Any, currency: str | None = None
+                  ) -> dict[str, Any]:
     where = f"{p}: item {i + 1}"
     if not isinstance(r, dict) or "name" not in r or "start" not in r:
         raise ConfigError(f"{where}: expected name, kind, start and one of cost, daily_cost, gpu_hours")
@@ -456,26 +467,29 @@ def _roadmap_item(r: dict[str, Any], i: int, p: Path, default_rate: Any) -> dict
         except (TypeError, ValueError):
             raise ConfigError(f"{where} ({r['name']}): {key} = {r[key]!r}: expected a number") from None
 
+    def money(v: float, places: int = 0) -> str:
+        return format_money(v, currency, places) if currency else f"{v:,.{places}f}"
+
     if "daily_cost" in r:
-        daily, basis = num("daily_cost"), f"${num('daily_cost'):,.0f}/day"
+        daily, basis = num("daily_cost"), f"{money(num('daily_cost'))}/day"
     elif "cost" in r or "gpu_hours" in r:
         if days is None:
             raise ConfigError(f"{where} ({r['name']}): a total cost or GPU-hours needs an end date")
         if "cost" in r:
-            total, basis = num("cost"), f"${num('cost'):,.0f} over {days} days"
+            total, basis = num("cost"), f"{money(num('cost'))} over {days} days"
         else:
             rate = r.get("gpu_hour_rate", default_rate)
             if rate is None:
                 raise ConfigError(f"{where} ({r['name']}): gpu_hours needs gpu_hour_rate (item or roadmap section)")
             total = num("gpu_hours") * float(rate)
-            basis = f"{num('gpu_hours'):,.0f} GPU-h × ${float(rate):.2f}"
+            basis = f"{num('gpu_hours'):,.0f} GPU-h × {money(float(rate), 2)}"
         daily = total / days
     else:
         raise ConfigError(f"{where} ({r['name']}): needs cost, daily_cost or gpu_hours")
     scope = {k: str(r[k]) for k in _SCOPE_KEYS if k in r and r[k] not in (None, "")}
     sign = ROADMAP_KINDS[kind]
     return {"name": str(r["name"]), "kind": kind, "start": start, "end": end, "daily": sign * abs(daily),
-            "basis": basis, "scope": scope}
+            "basis": basis, "scope": scope, "currency": currency}
 
 
 def _roadmap_in_scope(item: dict[str, Any], scope: dict[str, Any]) -> bool:

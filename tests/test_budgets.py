@@ -323,3 +323,24 @@ def test_the_forecast_report_judges_budgets_on_the_days_check_does():
     code = "\n".join("".join(c["source"]) for c in book["cells"] if c["cell_type"] == "code")
     assert "bu.budget_status(con, budgets, as_of=as_of or None," in code
     assert "evaluate(con, cfg, as_of or None," in code
+
+
+def test_roadmap_amounts_are_in_the_plan_currency_and_never_added_to_another(tmp_path):
+    # a roadmap in dollars (86,000 GPU-h x $4.10) was added to a EUR forecast as euros: the roadmap's amounts are
+    # in roadmap.currency, else budgets.currency (the same plan), and a forecast in another currency refuses them
+    # in one line, as budgets do; the basis names the currency instead of a hand-written '$'
+    from finops_kit import forecast as fc
+    from finops_kit import scope as S
+
+    road = tmp_path / "roadmap.yaml"
+    road.write_text("items:\n  - {name: run, kind: training_run, start: 2026-11-20, end: 2026-11-29, gpu_hours: 100}\n")
+    cfg = {"roadmap": {"file": str(road), "gpu_hour_rate": 4.1}, "budgets": {"currency": "USD", "items": []}}
+    (item,) = bu.load_roadmap(cfg=cfg)
+    assert item["currency"] == "USD" and item["basis"] == "100 GPU-h × $4.10"
+    con = focus_rows(_days("2026-07-01", 140, "100", BillingCurrency="EUR"))
+    sc = S.resolve(con, {}, currency="EUR")
+    with pytest.raises(ConfigError, match="roadmap amounts are in USD .* the scope reports in EUR"):
+        fc.forecast(con, "total", roadmap=[item], scope=sc)
+    eur = bu.load_roadmap(cfg={**cfg, "roadmap": {**cfg["roadmap"], "currency": "EUR"}})
+    assert eur[0]["basis"] == "100 GPU-h × 4.10 EUR"
+    assert fc.forecast(con, "total", roadmap=eur, scope=sc)[0].ok
