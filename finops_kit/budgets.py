@@ -416,13 +416,9 @@ def load_roadmap(path: str | Path | None = None, *, cfg: dict[str, Any] | None =
     default_rate = sec.get("gpu_hour_rate")
     # the currency the roadmap's amounts are stated in: roadmap.currency, else the budgets' (the same plan);
     # None: the scope's, whatever it is (forecast() refuses a roadmap in another currency than the scope's)
-    currency = sec.get("currency") or (section(cfg or {}, "budgets", {}) or {}).get("currency")
-    if currency is not None:
-        from .quality import currencies
-
-        if not isinstance(currency, str) or currency.strip().upper() not in currencies():
-            raise ConfigError(f"roadmap.currency: {currency!r}; expected an ISO 4217 currency code such as USD")
-        currency = currency.strip().upper()
+    named = "roadmap.currency" if sec.get("currency") else "budgets.currency"
+    currency = _currency_code(sec.get("currency") or (section(cfg or {}, "budgets", {}) or {}).get("currency"),
+                              named)
     target = path or sec.get("file")
     if not target:
         return []
@@ -444,7 +440,20 @@ def load_roadmap(path: str | Path | None = None, *, cfg: dict[str, Any] | None =
         raw = doc.get("items", []) if isinstance(doc, dict) else doc
         if isinstance(doc, dict) and doc.get("gpu_hour_rate") is not None and default_rate is None:
             default_rate = doc["gpu_hour_rate"]
+        if isinstance(doc, dict) and doc.get("currency") is not None:  # the file's own word wins
+            currency = _currency_code(doc["currency"], f"{p}: currency")
     return [_roadmap_item(r, i, p, default_rate, currency) for i, r in enumerate(raw or [])]
+
+
+def _currency_code(value: Any, named: str) -> str | None:
+    """An ISO 4217 code (upper case) or None; anything else is a one-line error naming the setting."""
+    if value is None:
+        return None
+    from .quality import currencies
+
+    if not isinstance(value, str) or value.strip().upper() not in currencies():
+        raise ConfigError(f"{named}: {value!r}; expected an ISO 4217 currency code such as USD")
+    return value.strip().upper()
 
 
 def _roadmap_item(r: dict[str, Any], i: int, p: Path, default_rate: Any, currency: str | None = None
@@ -452,6 +461,8 @@ def _roadmap_item(r: dict[str, Any], i: int, p: Path, default_rate: Any, currenc
     where = f"{p}: item {i + 1}"
     if not isinstance(r, dict) or "name" not in r or "start" not in r:
         raise ConfigError(f"{where}: expected name, kind, start and one of cost, daily_cost, gpu_hours")
+    if r.get("currency") not in (None, ""):  # an item (a CSV column) may state its own
+        currency = _currency_code(r["currency"], f"{where} ({r['name']}): currency")
     kind = str(r.get("kind", "launch"))
     if kind not in ROADMAP_KINDS:
         raise ConfigError(f"{where} ({r['name']}): kind {kind!r}; expected one of {', '.join(ROADMAP_KINDS)}")

@@ -27,7 +27,7 @@ import csv
 import hashlib
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ from .schema import MONEY
 
 _CODE = re.compile(r"^[A-Z]{3}$")
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
-_RATE = re.compile(r"\d+(\.\d+)?|\.\d+")
 
 
 def format_money(value: Any, currency: str | None, places: int = 2, *, signed: bool = False) -> str:
@@ -104,16 +103,29 @@ def load_rates(path: str | Path) -> Rates:
         for col, code in (("from_currency", frm), ("to_currency", to)):
             if not _CODE.match(code):
                 raise ConfigError(f"{p}: line {n}, column {col!r}: {code!r}; expected an ISO 4217 code such as USD")
-        # a plain positive decimal that the 12 decimals rates are kept in (DECIMAL(38,12)) do not round to 0:
-        # float() also read 'nan', 'inf' and '1_000', and a rate of 1e-13 made every converted amount 0
-        if not _RATE.fullmatch(rate) or Decimal(rate).quantize(Decimal("1e-12")) <= 0:
-            raise ConfigError(f"{p}: line {n}, column 'rate': {rate!r}; expected a positive decimal number "
-                              "of at least 0.000000000001 (rates are kept to 12 decimals)")
+        if not _rate_ok(rate):
+            raise ConfigError(f"{p}: line {n}, column 'rate': {rate!r}; expected a positive number from "
+                              "0.000000000001 to 10^25 (rates are kept to 12 decimals)")
         if (month, frm, to) in seen:
             raise ConfigError(f"{p}: line {n}: duplicate rate for {month} {frm}->{to}")
         seen.add((month, frm, to))
         rows.append((month, frm, to, rate))
     return Rates(str(p), hashlib.sha256(data).hexdigest(), tuple(rows))
+
+
+def _rate_ok(text: str) -> bool:
+    """A rate DECIMAL(38,12) holds as given and that does not round to 0 there: a plain or exponent decimal
+    (``1.0841``, ``+0.9``, ``3.93e-05`` as scripts write small rates). Not 'nan'/'inf' or ``1_000`` (Python's float()
+    read them; every command then crashed, or the rate was 1000), nor a rate below 1e-12, which made every
+    converted amount 0."""
+    if "_" in text:
+        return False
+    try:
+        d = Decimal(text)
+    except ArithmeticError:
+        return False
+    ctx = Context(prec=80)
+    return d.is_finite() and d < Decimal("1e25") and ctx.quantize(d, Decimal("1e-12")) > 0
 
 
 def settings(config: dict[str, Any]) -> dict[str, Any]:

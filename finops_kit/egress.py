@@ -198,6 +198,9 @@ def load_egress_prices(path: str | None = None) -> EgressPrices:
                              row=int(r["_row"])) from None
         tiers.setdefault((r["provider"], r["transfer_type"]), []).append(t)
     for key, ts in tiers.items():
+        if len({t.currency for t in ts}) > 1:  # tier costs are added up: one currency per provider and type
+            raise InputError(where, f"tiers of {key[0]} {key[1]} are in several currencies "
+                                    f"({', '.join(sorted({t.currency for t in ts}))}); expected one")
         ts.sort(key=lambda t: t.start_gb)
         for a, b in zip(ts, ts[1:], strict=False):
             if a.end_gb is None or a.end_gb != b.start_gb:

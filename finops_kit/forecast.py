@@ -860,14 +860,14 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
     from .backtest import backtest, calibration_note, choose_model, trust_statement
 
     level = _check_level(level)
-    stated = sorted({str(it["currency"]) for it in roadmap or [] if it.get("currency")})
-    if stated and scope is not None and getattr(scope, "currency", None) and stated != [scope.currency]:
-        raise ConfigError(f"roadmap amounts are in {', '.join(stated)} (roadmap.currency, else budgets.currency) "
-                          f"but the scope reports in {scope.currency}: a forecast adds them in one currency; "
-                          f"state the roadmap in {scope.currency} (roadmap.currency) or report in {stated[0]}")
     if backtest_origins < 1 and model == "auto":
         raise ConfigError("model='auto' is chosen by a backtest: it needs backtest_origins >= 1")
     sc = scoped(con, scope)
+    stated = sorted({str(it["currency"]) for it in roadmap or [] if it.get("currency")})
+    if stated and sc.currency and stated != [sc.currency]:
+        raise ConfigError(f"roadmap amounts are in {', '.join(stated)} (roadmap.currency, else budgets.currency) "
+                          f"but the scope reports in {sc.currency}: a forecast adds them in one currency; "
+                          f"state the roadmap in {sc.currency} (roadmap.currency) or report in {stated[0]}")
     asked = _day(as_of)
     as_of_d = as_of_day(con, sc, asked, filters)
     if as_of_d is None:

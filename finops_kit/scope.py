@@ -476,12 +476,16 @@ def resolve_scope(con: duckdb.DuckDBPyConnection, scope: Scope, config: Any = No
     if target and settings["rates_file"] and any(c != target for c in currencies):
         rates = cur_mod.load_rates(settings["rates_file"])
         sc = replace(sc, currency=target, convert=True, rates=rates)
-        # every period of the scope's providers and accounts, not its own only: forecasts, budgets and anomaly
-        # baselines read the months before it, where a missing rate would silently drop the spend (NULL)
+        # the scope's months and every month before them (of its providers and accounts): forecasts, budgets and
+        # anomaly baselines read the history, where a missing rate would silently drop the spend (NULL); nothing
+        # reads past the scope's end, so a rate not published yet for a later month is not asked for
+        col = "BillingPeriodStart" if sc.basis == "billing_period" else "ChargePeriodStart"
+        until = (f" AND {col} < TIMESTAMP {sql_str((sc.end + dt.timedelta(days=1)).isoformat())}"
+                 if sc.end else "")
         missing = con.execute(
             f"SELECT DISTINCT x_SourceCurrency, strftime(BillingPeriodStart, '%Y-%m') FROM {sc.rows_sql(period=False)} "
-            "WHERE EffectiveCost IS NULL AND x_SourceCurrency IS DISTINCT FROM BillingCurrency ORDER BY 1, 2 LIMIT 20"
-        ).fetchall()
+            f"WHERE EffectiveCost IS NULL AND x_SourceCurrency IS DISTINCT FROM BillingCurrency{until} "
+            "ORDER BY 1, 2 LIMIT 20").fetchall()
         if missing:
             shown = ", ".join(f"{c} {m}" for c, m in missing)
             raise ConfigError(f"{rates.path}: no rate to {target} for {shown}; add month,from_currency,to_currency,"

@@ -344,3 +344,26 @@ def test_roadmap_amounts_are_in_the_plan_currency_and_never_added_to_another(tmp
     eur = bu.load_roadmap(cfg={**cfg, "roadmap": {**cfg["roadmap"], "currency": "EUR"}})
     assert eur[0]["basis"] == "100 GPU-h × 4.10 EUR"
     assert fc.forecast(con, "total", roadmap=eur, scope=sc)[0].ok
+
+
+def test_a_roadmap_states_its_currency_in_the_file_or_per_item_and_forecast_checks_it_without_a_scope(tmp_path):
+    # the review of the roadmap currency: a file's own 'currency: EUR' (and a CSV column) was ignored, a bad
+    # budgets.currency was reported as roadmap.currency, and forecast() without a scope added a USD roadmap to
+    # a EUR bill
+    from finops_kit import forecast as fc
+
+    road = tmp_path / "roadmap.yaml"
+    road.write_text("currency: EUR\nitems:\n  - {name: run, kind: launch, start: 2026-11-20, end: 2026-11-29, "
+                    "cost: 10000}\n")
+    cfg = {"roadmap": {"file": str(road)}, "budgets": {"currency": "USD", "items": []}}
+    (item,) = bu.load_roadmap(cfg=cfg)
+    assert item["currency"] == "EUR" and item["basis"] == "10,000 EUR over 10 days"
+    csv_road = tmp_path / "roadmap.csv"
+    csv_road.write_text("name,kind,start,end,cost,currency\nrun,launch,2026-11-20,2026-11-29,500,GBP\n")
+    assert bu.load_roadmap(cfg={"roadmap": {"file": str(csv_road)}})[0]["currency"] == "GBP"
+    with pytest.raises(ConfigError, match="^budgets.currency: 'usd\\$'"):
+        bu.load_roadmap(cfg={"roadmap": {"file": str(road)}, "budgets": {"currency": "usd$"}})
+    con = focus_rows(_days("2026-07-01", 140, "100", BillingCurrency="EUR"))
+    usd = bu.load_roadmap(cfg={"roadmap": {"file": str(csv_road)}, "budgets": {"currency": "USD"}})
+    with pytest.raises(ConfigError, match="roadmap amounts are in GBP"):
+        fc.forecast(con, "total", roadmap=usd)

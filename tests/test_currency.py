@@ -108,3 +108,31 @@ def test_the_forecast_report_writes_scope_money_in_the_scope_currency():
     book = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "forecast_vs_actual.ipynb").read_text())
     code = "\n".join("".join(c["source"]) for c in book["cells"] if c["cell_type"] == "code")
     assert not re.findall(r"\$\{", code), "a hand-written '$' before a formatted amount"
+
+
+@pytest.mark.parametrize("rate", ["1.0841e+00", "+1.0841", "3.93e-05", "1.", " 0.9"])
+def test_rates_as_scripts_write_them_are_read(tmp_path, rate):
+    # pandas writes small rates (VND -> USD) with an exponent, some exports a leading '+': valid numbers, and
+    # the review of the rate check found them refused
+    assert _rates(tmp_path, f"*,EUR,USD,{rate}\n").rows[0][3] == rate.strip()
+
+
+def test_a_huge_rate_is_a_one_line_error_not_a_crash(tmp_path):
+    with pytest.raises(ConfigError, match="line 3, column 'rate'"):
+        _rates(tmp_path, "*,EUR,USD,100000000000000000000000000\n")
+
+
+def test_a_rate_not_published_yet_for_a_month_after_the_scope_is_not_asked_for(tmp_path):
+    # closed-month reports failed with 'no rate to USD for EUR 2026-11' until November's rate existed; nothing
+    # reads past the scope's end
+    from finops_kit import scope as S
+
+    con = focus_rows([{"cost": Decimal(10), "day": f"2026-{m:02d}-05", "BillingCurrency": c}
+                      for m in (9, 10, 11) for c in ("EUR", "USD")])
+    fx = tmp_path / "fx.csv"
+    fx.write_text("month,from_currency,to_currency,rate\n2026-09,EUR,USD,2\n2026-10,EUR,USD,2\n")
+    cfg = {"currency": {"reporting_currency": "USD", "rates_file": str(fx)}}
+    assert S.resolve(con, cfg, billing_period_start="2026-09", billing_period_end="2026-10").currency == "USD"
+    assert S.resolve(con, cfg, date_start="2026-09-01", date_end="2026-10-31").currency == "USD"
+    with pytest.raises(ConfigError, match="EUR 2026-11"):
+        S.resolve(con, cfg, billing_period_start="2026-10")

@@ -192,3 +192,15 @@ def test_tier_prices_in_another_currency_are_not_compared_with_the_bill():
     assert eur["price_currency"] == "USD" and eur["billed_cost"] == Decimal(36)
     usd = eg.tiered_egress(con, scope=S.resolve(con, NO_CONFIG, currency="USD")).iloc[0]
     assert usd["list_cost"] == Decimal(36) and usd["price_currency"] == "USD"  # (500 - 100) GB x 0.09
+
+
+def test_a_tier_table_with_two_currencies_for_one_provider_is_refused(tmp_path):
+    # tier costs are added up: a table with Google Cloud tier 1 in USD and tier 2 in EUR summed the two
+    from finops_kit.errors import InputError
+
+    t = tmp_path / "egress.csv"
+    t.write_text("provider,transfer_type,tier_start_gb,tier_end_gb,price_per_gb,currency,as_of,source\n"
+                 "Google Cloud,Internet egress,0,1024,0.12,USD,2026-01-01,x\n"
+                 "Google Cloud,Internet egress,1024,,0.11,EUR,2026-01-01,x\n")
+    with pytest.raises(InputError, match="several currencies"):
+        eg.load_egress_prices(str(t))
