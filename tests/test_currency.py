@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from finops_kit import scope as S
 from finops_kit.currency import conversion_note, converted, load_rates, settings
 from finops_kit.errors import ConfigError
 from finops_kit.testing import focus_rows
@@ -81,17 +82,20 @@ def test_settings_require_rates_for_a_reporting_currency():
         settings({"currency": {"colour": "red"}})
 
 
+def _sep_to_nov_in_eur_and_usd(tmp_path, *rate_months: str):
+    """Sep-Nov 2026 billed in EUR and USD, USD the reporting currency, EUR->USD rates for ``rate_months``."""
+    con = focus_rows([{"cost": Decimal(10), "day": f"2026-{m:02d}-05", "BillingCurrency": c}
+                      for m in (9, 10, 11) for c in ("EUR", "USD")])
+    fx = tmp_path / "fx.csv"
+    fx.write_text("month,from_currency,to_currency,rate\n" + "".join(f"{m},EUR,USD,2\n" for m in rate_months))
+    return con, {"currency": {"reporting_currency": "USD", "rates_file": str(fx)}}, fx
+
+
 def test_a_rate_missing_before_the_scope_is_an_error_not_lost_history(tmp_path):
     # forecasts, budgets and anomaly baselines read the months before the scope: with no EUR rate for them, the
     # EUR spend of those months was NULL and sum() skipped it (a forecast of $640,707 instead of $641,873, and a
     # fake spike where EUR starts counting); the missing month is now named, as inside the scope
-    from finops_kit import scope as S
-
-    con = focus_rows([{"cost": Decimal(10), "day": f"2026-{m:02d}-05", "BillingCurrency": c}
-                      for m in (9, 10, 11) for c in ("EUR", "USD")])
-    fx = tmp_path / "fx.csv"
-    fx.write_text("month,from_currency,to_currency,rate\n2026-10,EUR,USD,2\n2026-11,EUR,USD,2\n")
-    cfg = {"currency": {"reporting_currency": "USD", "rates_file": str(fx)}}
+    con, cfg, fx = _sep_to_nov_in_eur_and_usd(tmp_path, "2026-10", "2026-11")
     with pytest.raises(ConfigError, match="no rate to USD for EUR 2026-09"):
         S.resolve(con, cfg, billing_period_start="2026-10", billing_period_end="2026-11")
     fx.write_text("month,from_currency,to_currency,rate\n*,EUR,USD,2\n")
@@ -125,13 +129,7 @@ def test_a_huge_rate_is_a_one_line_error_not_a_crash(tmp_path):
 def test_a_rate_not_published_yet_for_a_month_after_the_scope_is_not_asked_for(tmp_path):
     # closed-month reports failed with 'no rate to USD for EUR 2026-11' until November's rate existed; nothing
     # reads past the scope's end
-    from finops_kit import scope as S
-
-    con = focus_rows([{"cost": Decimal(10), "day": f"2026-{m:02d}-05", "BillingCurrency": c}
-                      for m in (9, 10, 11) for c in ("EUR", "USD")])
-    fx = tmp_path / "fx.csv"
-    fx.write_text("month,from_currency,to_currency,rate\n2026-09,EUR,USD,2\n2026-10,EUR,USD,2\n")
-    cfg = {"currency": {"reporting_currency": "USD", "rates_file": str(fx)}}
+    con, cfg, _ = _sep_to_nov_in_eur_and_usd(tmp_path, "2026-09", "2026-10")
     assert S.resolve(con, cfg, billing_period_start="2026-09", billing_period_end="2026-10").currency == "USD"
     assert S.resolve(con, cfg, date_start="2026-09-01", date_end="2026-10-31").currency == "USD"
     with pytest.raises(ConfigError, match="EUR 2026-11"):
