@@ -241,7 +241,8 @@ def detect(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: d
 
 def scan_window(con: duckdb.DuckDBPyConnection, start: date | str | None = None,
                 end: date | str | None = None, scope: Any = None) -> tuple[date | None, date | None]:
-    """The [start, end] days a scan covers: the given ones, else the first and the last day billed in the scope."""
+    """The [start, end] days a scan covers: the given start, else the first day billed in the scope; the given
+    end, else the scope's 'as of' -- never past the data delivered (:func:`~finops_kit.forecast.as_of_day`)."""
     sc = scoped(con, scope)
     end_d = as_of_day(con, sc, end)
     if end_d is None:

@@ -47,6 +47,7 @@ from .forecast import (
     _exact_frame,
     as_of_day,
     daily_series,
+    data_through_note,
     dimension_sql,
     filter_sql,
     forecast,
@@ -102,13 +103,7 @@ def _load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
     # a percent of the budget above 0: -10 or 0 alerted at any spend, and true read as 1%
     if any(isinstance(t, bool) for t in items) or any(not (t > 0 and math.isfinite(t)) for t in thresholds):
         raise ConfigError(f"budgets.thresholds: expected percents of the budget above 0, e.g. [80, 100]; got {raw!r}")
-    currency = sec.get("currency")
-    if currency is not None:
-        from .quality import currencies
-
-        if not isinstance(currency, str) or currency.strip().upper() not in currencies():
-            raise ConfigError(f"budgets.currency: {currency!r}; expected an ISO 4217 currency code such as USD")
-        currency = currency.strip().upper()
+    currency = _currency_code(sec.get("currency"), "budgets.currency")
     out = []
     for i, it in enumerate(sec.get("items", []) or []):
         where = f"items[{i}]"
@@ -183,6 +178,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     same_currency(budgets, sc)
     rows = []
     known: dict[str, list[str]] = {}  # each dimension's values in scope, read once for all budgets
+    asked = _day(as_of)
     for b in budgets:
         fc = (forecast_results or {}).get(b.name)
         # each budget as of the last day its providers have delivered (a day not delivered is not $0 spent): an
@@ -199,9 +195,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         actual = sum(daily["cost"], Decimal(0)) if not daily.empty else Decimal(0)
         elapsed = (as_of_d - mstart).days + 1
         left = (mend - as_of_d).days
-        asked = _day(as_of)
-        late = (f"data through {as_of_d} (as of {asked} was asked): the days after it are forecast, not $0"
-                if asked is not None and as_of_d < asked else None)
+        late = data_through_note(asked, as_of_d) or None
         if fc is None:
             res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
                            roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,

@@ -187,16 +187,14 @@ def data_through(con: duckdb.DuckDBPyConnection, scope: Any = None,
     below the money already spent (a negative daily baseline) and silenced the budget alert. A day whose hourly
     rows stop before midnight is not whole (GCP rows to 05:00 UTC), so the day before it is the last one.
     """
-    from .scope import LATE_DELIVERY_DAYS
+    from .scope import DELIVERED_USAGE, LATE_DELIVERY_DAYS
 
     sc = scoped(con, scope)
     # through the query cache: each budget asks it for its scope twice (status, forecast) and the alerts again
     day = _exact_frame(con, f"""
         WITH p AS (
           SELECT ProviderName,
-                 coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE ChargeCategory = 'Usage'
-                                 AND ChargePeriodEnd > ChargePeriodStart
-                                 AND ChargePeriodEnd <= ChargePeriodStart + INTERVAL 1 DAY) - INTERVAL 1 DAY AS DATE),
+                 coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE {DELIVERED_USAGE}) - INTERVAL 1 DAY AS DATE),
                           max(CAST(ChargePeriodStart AS DATE))) AS last,
                  max(CAST(ChargePeriodStart AS DATE)) FILTER (WHERE {filter_sql(filters, sc)}) AS touched
           FROM {sc.rows_sql()} GROUP BY ALL),
@@ -207,6 +205,14 @@ def data_through(con: duckdb.DuckDBPyConnection, scope: Any = None,
         """)["day"]
     value = day.iloc[0] if len(day) else None
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+def data_through_note(asked: date | None, as_of: date) -> str:
+    """What a forecast or budget row says when its 'as of' is earlier than the day asked (:func:`as_of_day`);
+    empty when it is not."""
+    if asked is None or as_of >= asked:
+        return ""
+    return f"data through {as_of} (as of {asked} was asked): the days after it are forecast, not counted as $0"
 
 
 def as_of_day(con: duckdb.DuckDBPyConnection, scope: Any = None, as_of: date | str | None = None,
@@ -872,8 +878,8 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
     as_of_d = as_of_day(con, sc, asked, filters)
     if as_of_d is None:
         raise FinopsError("the warehouse holds no charges: nothing to forecast; run 'finops-kit ingest' first")
-    late = (f"Data through {as_of_d} (as of {asked} was asked): the days after it are forecast, not counted as $0."
-            if asked is not None and as_of_d < asked else "")
+    late = data_through_note(asked, as_of_d)
+    late = f"{late[0].upper()}{late[1:]}." if late else ""
     end = period_end(as_of_d, horizon)
     pstart = period_start(as_of_d, horizon)
     h = (end - as_of_d).days

@@ -524,6 +524,11 @@ class Resource:
         return self.change.action in ("create", "update", "replace")
 
     @property
+    def unchanged(self) -> bool:
+        """Runs and bills after the plan as before: a no-op, or a forget (removed from state, still running)."""
+        return self.change.action in ("no-op", "forget")
+
+    @property
     def delta(self) -> Decimal | None:
         a = self.cost_after.monthly if self.cost_after else Decimal(0)
         b = self.cost_before.monthly if self.cost_before else Decimal(0)
@@ -1082,7 +1087,7 @@ class GuardResult:
         before = after = Decimal(0)
         excluded: list[tuple[str, str]] = []
         for r in self.resources:
-            if r.change.action in ("no-op", "forget"):  # forget: still runs, cost unchanged
+            if r.unchanged:
                 continue
             d = r.delta
             if d is None:
@@ -1226,7 +1231,7 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
         before = after = 0
         unknown = []
         for r in resources:
-            if r.change.action in ("no-op", "forget"):
+            if r.unchanged:
                 continue
             a, b = acc(r.after), acc(r.before)
             if a is UNKNOWN or b is UNKNOWN:
@@ -1235,7 +1240,7 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
             before += b
             after += a
         added = after - before
-        adders = [r for r in resources if r.change.action not in ("no-op", "forget") and acc(r.after) is not UNKNOWN
+        adders = [r for r in resources if not r.unchanged and acc(r.after) is not UNKNOWN
                   and acc(r.before) is not UNKNOWN and acc(r.after) > acc(r.before)]
         impact = _impact(adders)
         if added > rules.per_change:

@@ -479,13 +479,10 @@ def resolve_scope(con: duckdb.DuckDBPyConnection, scope: Scope, config: Any = No
         # the scope's months and every month before them (of its providers and accounts): forecasts, budgets and
         # anomaly baselines read the history, where a missing rate would silently drop the spend (NULL); nothing
         # reads past the scope's end, so a rate not published yet for a later month is not asked for
-        col = "BillingPeriodStart" if sc.basis == "billing_period" else "ChargePeriodStart"
-        until = (f" AND {col} < TIMESTAMP {sql_str((sc.end + dt.timedelta(days=1)).isoformat())}"
-                 if sc.end else "")
         missing = con.execute(
-            f"SELECT DISTINCT x_SourceCurrency, strftime(BillingPeriodStart, '%Y-%m') FROM {sc.rows_sql(period=False)} "
-            f"WHERE EffectiveCost IS NULL AND x_SourceCurrency IS DISTINCT FROM BillingCurrency{until} "
-            "ORDER BY 1, 2 LIMIT 20").fetchall()
+            f"SELECT DISTINCT x_SourceCurrency, strftime(BillingPeriodStart, '%Y-%m') FROM "
+            f"{replace(sc, start=None).rows_sql()} WHERE EffectiveCost IS NULL "
+            "AND x_SourceCurrency IS DISTINCT FROM BillingCurrency ORDER BY 1, 2 LIMIT 20").fetchall()
         if missing:
             shown = ", ".join(f"{c} {m}" for c, m in missing)
             raise ConfigError(f"{rates.path}: no rate to {target} for {shown}; add month,from_currency,to_currency,"
@@ -531,6 +528,11 @@ def bind(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any
 #: Exports normally arrive within 1-3 days (AWS rewrites the month's CUR about daily; Azure runs a day or two
 #: behind). Used by :func:`completeness` and :func:`finops_kit.forecast.data_through`.
 LATE_DELIVERY_DAYS = 7
+#: The usage rows that show how far a delivery has come: daily and hourly ones. A usage row spanning the month (a
+#: hosted zone, the unused part of a reservation fee, booked on the 1st) says nothing about it. Used by
+#: :func:`completeness` and :func:`finops_kit.forecast.data_through`.
+DELIVERED_USAGE = ("ChargeCategory = 'Usage' AND ChargePeriodEnd > ChargePeriodStart "
+                   "AND ChargePeriodEnd <= ChargePeriodStart + INTERVAL 1 DAY")
 
 
 def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> pd.DataFrame:
@@ -563,9 +565,7 @@ def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> 
           SELECT ProviderName AS provider, BillingAccountId AS account,
                  CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS billing_period,
                  min(CAST(ChargePeriodStart AS DATE)) AS first_day,
-                 coalesce(max(ChargePeriodEnd) FILTER (WHERE ChargeCategory = 'Usage'
-                            AND ChargePeriodEnd > ChargePeriodStart
-                            AND ChargePeriodEnd <= ChargePeriodStart + INTERVAL 1 DAY),
+                 coalesce(max(ChargePeriodEnd) FILTER (WHERE {DELIVERED_USAGE}),
                           max(ChargePeriodEnd) FILTER (WHERE ChargeCategory = 'Usage'
                             AND ChargePeriodEnd > ChargePeriodStart)) AS usage_end,
                  max(CAST(ChargePeriodStart AS DATE)) AS last_start,

@@ -221,7 +221,7 @@ def period_scope(sc: Scope, period: dt.date | Days) -> Scope:
     else:
         one = dataclasses.replace(sc, start=period, end=_month_end(period), basis="billing_period", con=None)
     out = resolve_scope(sc._need_con(), one, sc.config)
-    # attribution is built over every period of the providers/accounts in scope: the same maps, built once
+    # attribution is built over the whole warehouse: the same maps for every scope, built once
     out.__dict__["attribution"] = sc.attribution
     return out
 
