@@ -730,13 +730,13 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
                 keep = keep.withColumn(x, F.lit(None).cast("string"))
         keep = keep.select(*new.columns)
         if replaced_keys:
-            keep = keep.where(~F.coalesce(F.col("x_SourceKey").isin(replaced_keys), F.lit(False)))
+            keep = keep.where(~_replaced(replaced_keys))
     if keep is not None:
         _refuse_stored_line_items(new, keep)
     gone = _gone(stored, replaced_keys) if stored is not None and replaced_keys else None
     replaced_rows = sum(g[3] for g in gone["groups"]) if gone else 0
     # the stored rows the rewritten partitions must keep, counted before the write and checked after it
-    kept = (0, Decimal(0)) if keep is None else tuple(keep.agg(F.count(F.lit(1)), F.try_sum("BilledCost")).first())
+    kept = (0, Decimal(0)) if keep is None else _rows_and_billed(keep)
     combined = new if keep is None else new.unionByName(keep)
     staged_focus = staging / FOCUS_DIR
     combined.write.mode("overwrite").partitionBy(*PARTITION_KEYS).parquet(str(staged_focus))
@@ -774,15 +774,31 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
     return result
 
 
+def _replaced(replaced_keys: list[str]) -> Any:
+    """Spark predicate: a stored row whose replacement key this run replaces (a row without a key never is)."""
+    from pyspark.sql import functions as F
+
+    return F.coalesce(F.col("x_SourceKey").isin(replaced_keys), F.lit(False))
+
+
+def _rows_and_billed(df: DataFrame) -> tuple[int, Decimal]:
+    """(rows, BilledCost) of ``df``: the measure of the stored rows a rewrite keeps, taken before the write and in
+    the staged files (:func:`_check_kept`); an overflowing sum is NULL, read as 0 on both sides."""
+    from pyspark.sql import functions as F
+
+    n, billed = df.agg(F.count(F.lit(1)), F.try_sum("BilledCost")).first()
+    return n, billed or Decimal(0)
+
+
 def _gone(stored: DataFrame, replaced_keys: list[str]) -> dict:
     """What the replacement takes out of the stored rows, as the DuckDB ingest's ``_replace_older`` measures it:
     per earlier ingest, billing period and currency the rows, BilledCost and EffectiveCost removed and the rows
     left (``groups``), and the earlier ingests that keep any row (``alive``). The tables then shrink each
     reconciliation row by what was removed, drop it when nothing is left, and mark ingests without rows
-    'replaced' (:func:`_write_tables`, the same statements as :func:`finops_kit.ingest._shrink_reconciliation`)."""
+    'replaced' (:func:`_write_tables`, through :func:`finops_kit.ingest.shrink_reconciliation_row` as DuckDB)."""
     from pyspark.sql import functions as F
 
-    is_gone = F.coalesce(F.col("x_SourceKey").isin(replaced_keys), F.lit(False))
+    is_gone = _replaced(replaced_keys)
     rows = (stored.groupBy("x_IngestId", "BillingPeriodStart", "BillingCurrency")
             .agg(F.sum(F.when(is_gone, 1).otherwise(0)).alias("gone"),
                  F.sum(F.when(is_gone, 0).otherwise(1)).alias("left"),
@@ -958,14 +974,11 @@ def _check_kept(spark: SparkSession, focus_dir: Path, run_id: str, kept: tuple, 
     (rows and BilledCost of earlier ingests), so a stored row lost or repeated on the way refuses the run too."""
     from pyspark.sql import functions as F
 
-    written = _read_parquet(spark, focus_dir).where(~F.col("x_IngestId").eqNullSafe(run_id))
-    got = tuple(written.agg(F.count(F.lit(1)), F.try_sum("BilledCost")).first())
-    want = (kept[0], kept[1] or Decimal(0))
-    got = (got[0], got[1] or Decimal(0))
-    if got != want:
+    got = _rows_and_billed(_read_parquet(spark, focus_dir).where(~F.col("x_IngestId").eqNullSafe(run_id)))
+    if got != kept:
         raise ReconciliationError(
             f"{first_file}: the rewritten partitions hold {got[0]:,} stored row(s) of earlier ingests (BilledCost "
-            f"{got[1]}) instead of the {want[0]:,} kept (BilledCost {want[1]}); nothing was written")
+            f"{got[1]}) instead of the {kept[0]:,} kept (BilledCost {kept[1]}); nothing was written")
 
 
 def _tidy(focus_dir: Path) -> None:
