@@ -153,9 +153,11 @@ def plan_inputs(paths: list[str], *, cache_dir: str | None = None, source_format
     """What the user typed -> ``({format: files}, skipped)``, or the one-line error: shared by every engine, so
     the DuckDB and the Spark ingest read the same files and refuse the same input.
 
-    ``exclude``: the store the ingest writes (a Spark dataset folder, a warehouse file). Files inside it are
-    listed as skipped, not read: a dataset inside the input folder would otherwise be read by the next run (its
-    ``tables/*.parquet`` are no billing export, its ``focus/`` files are this input already normalized)."""
+    ``exclude``: the files and folders of the store the ingest writes (a Spark dataset's manifest, ``focus/``,
+    ``tables/`` and staging folders: :func:`finops_kit.spark.store_paths`; a DuckDB warehouse is skipped by its
+    extension). Files inside them are listed as skipped, not read: a dataset inside the input folder would
+    otherwise be read by the next run (its ``tables/*.parquet`` are no billing export, its ``focus/`` files are
+    this input already normalized); exports kept beside them in the dataset's folder are input."""
     resolved = inputs_mod.resolve(list(paths), cache_dir=cache_dir)
     if exclude:
         own = [os.path.abspath(os.path.expanduser(e)) for e in exclude]
