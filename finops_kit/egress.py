@@ -47,6 +47,7 @@ from .storage import (
     rule_case,
     scoped,
     storage_rows_sql,
+    stored_gb_months,
     unit_key,
     values_sql,
 )
@@ -88,8 +89,9 @@ def transfer_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end:
                       rules_path: str | None = None, scope: Any = None) -> str:
     """SQL of the data-transfer FOCUS rows with their type, direction, source and destination region, GB and cost.
 
-    Columns: provider, service, transfer_type, direction, month, account, region (source), dest_region, bucket,
-    team, ai_workload, usage_type, cost (EffectiveCost, DECIMAL), billed_cost, gb.
+    Columns: provider, service, transfer_type, direction, month, account, billing_account (BillingAccountId: the
+    payer, whose monthly volume the price tiers count), region (source), dest_region, bucket, team, ai_workload,
+    usage_type, cost (EffectiveCost, DECIMAL), billed_cost, gb.
     """
     sc = scoped(con, scope, start, end, providers, config)
     rules = transfer_rules(rules_path)
@@ -103,7 +105,7 @@ def transfer_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end:
         ), u AS (SELECT * FROM {units_table()}), codes AS (SELECT * FROM {_region_codes()})
         SELECT ProviderName AS provider, ServiceName AS service, r.transfer_type, r.direction,
                date_trunc('month', ChargePeriodStart) AS month, {ACCOUNT_EXPR} AS account,
-               coalesce(RegionId, c1.region) AS region,
+               BillingAccountId AS billing_account, coalesce(RegionId, c1.region) AS region,
                coalesce(c2.region, nullif(regexp_extract(_text,
                    '(?i)(?:data transfer to|egress from [A-Za-z ]+ to|\\bto) ([A-Z][A-Za-z0-9 ().&-]*?)\\s*(\\||$)',
                    1), '')) AS dest_region,
@@ -120,8 +122,8 @@ def transfer_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end:
     """
 
 
-DIMENSIONS = ("provider", "service", "transfer_type", "direction", "month", "account", "region", "dest_region",
-              "bucket", "team", "ai_workload")
+DIMENSIONS = ("provider", "service", "transfer_type", "direction", "month", "account", "billing_account", "region",
+              "dest_region", "bucket", "team", "ai_workload")
 
 
 def _dims(by: str | Sequence[str]) -> list[str]:
@@ -237,7 +239,12 @@ def tier_cost(gb: Any, tiers: Sequence[Tier]) -> dict[str, Any]:
 
 def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | None = None,
                   **filters: Any) -> pd.DataFrame:
-    """Internet egress per provider and month: billed cost vs the list price the tier table implies.
+    """Internet egress per provider, billing account and month: billed cost vs the list price the tier table implies.
+
+    Per billing account because that is what a tier counts: AWS applies its internet-egress tiers and the 100 GB
+    free allowance to each payer's (billing account's) monthly volume, aggregated across its linked accounts,
+    services and regions -- two payers with 80 GB each both stay in their free allowance (list cost 0), where
+    pooling them into one 160 GB month priced 60 GB at $0.09 ($5.40). ``billing_account`` is ``BillingAccountId``.
 
     Shows whether the bill matches the public tiers (a gap means a discount, a free allowance or a price change)
     and, at the current volume, the marginal $/GB of one more GB and how far the next, cheaper tier is.
@@ -251,13 +258,15 @@ def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | N
     currency = getattr(scoped(con, filters.get("scope"), filters.get("start"), filters.get("end"),
                               filters.get("providers"), filters.get("config")), "currency", None)
     monthly = con.execute(over(rows, f"""
-        SELECT provider, month, {units.total("gb")} AS gb, sum(cost) AS billed_cost
-        FROM rel WHERE transfer_type = 'Internet egress' AND gb IS NOT NULL GROUP BY ALL ORDER BY provider, month
+        SELECT provider, billing_account, month, {units.total("gb")} AS gb, sum(cost) AS billed_cost
+        FROM rel WHERE transfer_type = 'Internet egress' AND gb IS NOT NULL GROUP BY ALL
+        ORDER BY provider, billing_account NULLS FIRST, month
     """)).fetchall()
     out = []
-    for provider, month, gb, billed in monthly:
+    for provider, billing_account, month, gb, billed in monthly:
         tiers = table.get(provider, "Internet egress")
-        row = {"provider": provider, "month": month, "gb": float(gb or 0), "billed_cost": billed,
+        row = {"provider": provider, "billing_account": billing_account, "month": month, "gb": float(gb or 0),
+               "billed_cost": billed,
                "price_unverified": (provider, "Internet egress") in table.unverified,
                "price_currency": tiers[0].currency if tiers else None}
         if tiers and (currency is None or tiers[0].currency == currency):
@@ -265,9 +274,9 @@ def tiered_egress(con: duckdb.DuckDBPyConnection, prices: EgressPrices | str | N
             row |= {k: tc[k] for k in ("list_cost", "average_per_gb", "marginal_per_gb", "next_tier_gb",
                                        "gb_to_next_tier", "next_tier_price")}
         out.append(row)
-    df = pd.DataFrame(out, columns=["provider", "month", "gb", "billed_cost", "list_cost", "average_per_gb",
-                                    "marginal_per_gb", "next_tier_gb", "gb_to_next_tier", "next_tier_price",
-                                    "price_unverified", "price_currency"])
+    df = pd.DataFrame(out, columns=["provider", "billing_account", "month", "gb", "billed_cost", "list_cost",
+                                    "average_per_gb", "marginal_per_gb", "next_tier_gb", "gb_to_next_tier",
+                                    "next_tier_price", "price_unverified", "price_currency"])
     df.attrs["price_as_of"] = table.as_of
     return df
 
@@ -304,7 +313,7 @@ def cross_region_training(con: duckdb.DuckDBPyConnection, *, min_cost: float = 0
         GROUP BY ALL
     """))
     st = frame_over(con, storage_rows_sql(con, **filters), f"""
-        SELECT provider, month, bucket, {units.total("gb_month", "charge_kind = 'storage'")} AS bucket_gb,
+        SELECT provider, month, bucket, {stored_gb_months()} AS bucket_gb,
                sum(cost) FILTER (WHERE charge_kind = 'storage') AS storage_cost
         FROM st GROUP BY ALL
     """, name="st")

@@ -18,7 +18,9 @@ Definitions (also in ``docs/metrics.md``, with the JSON schema):
 * **storage_cost**: EffectiveCost of the rows the storage class table classifies (``data/storage_classes.csv``: capacity
   in GB-months, requests, retrievals, monitoring, early deletion), whatever ServiceCategory the provider gave the
   service -- EBS volumes billed under EC2 count, data transfer billed under S3 does not. FOCUS ServiceCategory
-  'Storage' is a service-level label and differs (it has S3 transfer, lacks EBS).
+  'Storage' is a service-level label and differs (it has S3 transfer, lacks EBS). **storage_gb_months**: GB-months
+  of data stored, :func:`finops_kit.storage.stored_gb_months` (the storage inventory's definition: charge kind
+  ``storage`` only, not early deletion or overhead).
 * **transfer_cost**: EffectiveCost of the rows the transfer type table classifies (``data/transfer_types.csv``:
   internet egress, inter-region, inter-AZ, CDN, NAT gateway, ingress), whatever the service; not ServiceCategory
   'Networking' (which holds NAT-gateway hours and load balancers, and lacks transfer billed under S3 or EC2).
@@ -72,7 +74,7 @@ from .egress import transfer_rules
 from .errors import ConfigError
 from .schema import MONEY
 from .scope import Scope, bind
-from .storage import rule_case, storage_rules
+from .storage import charge_kinds_sql, rule_case, storage_rules, stored_gb_months
 
 #: Version of the JSON document ``finops-kit metrics --json`` writes (docs/metrics.md).
 SCHEMA_VERSION = 1
@@ -93,16 +95,17 @@ def totals(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     srules, trules = storage_rules(), transfer_rules()
     return _frame(con, f"""
         WITH r AS (
-          SELECT *, {rule_case(srules)} IS NOT NULL AS _storage, {rule_case(trules)} IS NOT NULL AS _transfer,
-                 {attr.shared_sql()} AS _shared, {attr.owner_sql()} AS _owner
-          FROM {sc.rows_sql()}),
-        u AS (SELECT * FROM {units.volume_units_values()})
+          SELECT *, _srule IS NOT NULL AS _storage FROM (
+            SELECT *, {rule_case(srules)} AS _srule, {rule_case(trules)} IS NOT NULL AS _transfer,
+                   {attr.shared_sql()} AS _shared, {attr.owner_sql()} AS _owner
+            FROM {sc.rows_sql()})),
+        u AS (SELECT * FROM {units.volume_units_values()}), sk AS (SELECT * FROM {charge_kinds_sql(srules)})
         SELECT BillingCurrency AS currency,
           sum(BilledCost)::{MONEY} AS billed_cost,
           sum(EffectiveCost)::{MONEY} AS effective_cost,
           coalesce(sum(EffectiveCost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0)::{MONEY} AS ai_cost,
           coalesce(sum(EffectiveCost) FILTER (WHERE _storage), 0)::{MONEY} AS storage_cost,
-          coalesce({units.total(units.quantity_in('gb_month'), '_storage')}, 0) AS storage_gb_months,
+          coalesce({stored_gb_months('sk.charge_kind', units.quantity_in('gb_month'))}, 0) AS storage_gb_months,
           coalesce(sum(EffectiveCost) FILTER (WHERE _transfer), 0)::{MONEY} AS transfer_cost,
           coalesce({units.total(units.quantity_in('gb'), '_transfer')}, 0) AS transfer_gb,
           coalesce(sum(EffectiveCost) FILTER (WHERE _shared), 0)::{MONEY} AS shared_cost,
@@ -111,6 +114,7 @@ def totals(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         FROM r
         LEFT JOIN u uc ON uc.unit = {units.unit_key('r.ConsumedUnit')}
         LEFT JOIN u up ON up.unit = {units.unit_key('r.PricingUnit')}
+        LEFT JOIN sk ON sk.rule_id = r._srule
         GROUP BY ALL ORDER BY currency""")
 
 

@@ -42,10 +42,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .attribution import SHARED, UNTAGGED
 from .errors import ConfigError, InputError
 from .sources.base import sql_str
 from .sqlutil import first_match
-from .units import quantity_in, total, unit_key
+from .units import exact, quantity_in, total, unit_key
 from .units import volume_units_values as _units
 
 #: Environment variables pointing at a user's reviewed copies of the mapping/price tables.
@@ -112,6 +113,33 @@ def storage_rules(path: str | None = None) -> tuple[dict[str, str], ...]:
             raise InputError(r["_where"], f"charge_kind {r['charge_kind']!r} is not one of {list(CHARGE_KINDS)}",
                              column="charge_kind", row=int(r["_row"]))
     return rows
+
+
+def charge_kinds_sql(rules: Sequence[dict[str, str]]) -> str:
+    """The rules' charge kinds as a ``(VALUES ...) AS t(rule_id, charge_kind)`` relation, keyed by the index
+    :func:`rule_case` gives (to join where a query needs the kind of a row but not the rest of
+    :func:`storage_rows_sql`, as ``finops-kit metrics`` does)."""
+    return values_sql([(i, r["charge_kind"]) for i, r in enumerate(rules)], ("rule_id", "charge_kind"))
+
+
+#: The charge kind whose GB-months are data stored (:func:`stored_gb_months`).
+STORED_KIND = "storage"
+
+
+def stored_gb_months(charge_kind: str = "charge_kind", gb_month: str = "gb_month", where: str | None = None, *,
+                     exact_sum: bool = False) -> str:
+    """SQL aggregate: GB-months of data STORED -- the one definition of the inventory, the monthly volume, the
+    sizing of recommendations and ``finops-kit metrics``' ``storage_gb_months``.
+
+    Only rows of charge kind ``storage`` count. Why: other storage rows bill in GB-months too but measure no
+    data held -- early deletion bills the remainder of a class's minimum duration for data already deleted
+    (``EarlyDelete-ByteHrs``), overhead rows per-object metadata. Counted as volume, a real CUR sample showed
+    38.89 GB-months in ``metrics`` against 11.92 stored in the inventory (27 GB-months of early deletion).
+    ``charge_kind`` / ``gb_month``: the SQL of the row's charge kind and GB-months; ``where``: a further filter;
+    ``exact_sum``: the exact DECIMAL sum (:func:`~finops_kit.units.exact`) for a sum that is added up again.
+    """
+    cond = f"{charge_kind} = {sql_str(STORED_KIND)}" + (f" AND ({where})" if where else "")
+    return exact(gb_month, cond) if exact_sum else total(gb_month, cond)
 
 
 def rule_case(rules: Sequence[dict[str, str]], text_expr: str = ROW_TEXT) -> str:
@@ -254,22 +282,57 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
               **filters: Any) -> pd.DataFrame:
     """Storage spend and volume per dimension, with each charge kind's cost in its own column.
 
-    ``avg_gb`` is the average stored volume per month in the period (GB-months of ``storage`` rows divided by
-    the number of months with storage in the group); ``cost`` is every storage-related charge (EffectiveCost).
-    Sorted by cost, largest first.
+    ``gb_months`` is the GB-months stored in the period (:func:`stored_gb_months`). ``avg_gb`` is the average
+    volume stored per month, over the group's CLOSED months only: a month counts when it is a closed billing period
+    for every row of the group in it (:meth:`~finops_kit.scope.Scope.closed_sql`, the rule :func:`monthly` and
+    :func:`growth` use). Why: an open month holds only the days billed so far, so dividing its GB-months by one
+    whole month read a steady 10,000 GB with 5 days of November billed as 7,222 GB. A group with no closed month
+    (all its data in an open period) is averaged over the days billed instead: its GB-months divided by the days
+    with data (the scope's completeness, ``days_with_data``) as a share of each month's days. ``avg_gb_basis``
+    says which: ``closed months`` or ``days billed (no closed month)``. ``cost`` is every storage-related charge
+    (EffectiveCost). Sorted by cost, largest first.
     """
     dims = _dims(by)
-    rows = storage_rows_sql(con, **filters)
+    sc = scoped(con, filters.get("scope"), filters.get("start"), filters.get("end"), filters.get("providers"),
+                filters.get("config"))
+    rows = storage_rows_sql(con, **{**filters, "scope": sc})
     g = ", ".join(dims)
     kinds = ", ".join(f"sum(cost) FILTER (WHERE charge_kind = {sql_str(k)}) AS {k}_cost" for k in CHARGE_KINDS)
+    comp = sc.completeness()
+    covered = values_sql([(p, str(m), float(n) / float(last.day)) for p, m, n, last in
+                          zip(comp["provider"], comp["billing_period"], comp["days_with_data"],
+                              comp["period_last_day"], strict=True)] or [("", "1970-01-01", 1.0)],
+                         ("provider", "period", "share"))
+    same = " AND ".join(f"a.{d} IS NOT DISTINCT FROM i.{d}" for d in dims)
     sql = f"""
-        SELECT {g}, sum(cost) AS cost, {kinds},
-               {total("gb_month", "charge_kind = 'storage'")} AS gb_months,
-               {total("gb_month", "charge_kind = 'storage'")}
-                 / nullif(count(DISTINCT month) FILTER (WHERE charge_kind = 'storage'), 0) AS avg_gb,
-               {total("gb", "charge_kind = 'retrieval'")} AS retrieved_gb,
-               {total("items", "charge_kind = 'request'")} AS requests
-        FROM rel GROUP BY {g} ORDER BY cost DESC NULLS LAST, {g}
+        WITH m AS (
+          -- per group and month: GB-months stored, closed (every row's billing period closed) and, for an open
+          -- month, the share of its days billed
+          SELECT {", ".join(f"rel.{d}" for d in dims)}, rel.month AS _month, {stored_gb_months(exact_sum=True)} AS gb,
+                 bool_and(closed) AS _closed, max(c.share) AS _share
+          FROM rel LEFT JOIN {covered.replace(' AS t(', ' AS c(')}
+            ON c.provider = rel.provider AND CAST(c.period AS DATE) = CAST(rel.month AS DATE)
+          WHERE charge_kind = {sql_str(STORED_KIND)} AND gb_month IS NOT NULL
+          GROUP BY ALL
+        ), a AS (
+          SELECT {g},
+                 -- exact sums (DECIMAL) of the months: the same figure whatever order the rows are stored in
+                 CASE WHEN bool_or(_closed)
+                      THEN CAST(sum(gb) FILTER (WHERE _closed) AS DOUBLE) / count(*) FILTER (WHERE _closed)
+                      ELSE CAST(sum(gb) AS DOUBLE) / nullif(sum(CAST(_share AS DECIMAL(18, 12))), 0) END AS avg_gb,
+                 CASE WHEN bool_or(_closed) THEN 'closed months' ELSE 'days billed (no closed month)' END
+                   AS avg_gb_basis
+          FROM m GROUP BY {g}
+        ), i AS (
+          SELECT {g}, sum(cost) AS cost, {kinds},
+                 {stored_gb_months()} AS gb_months,
+                 {total("gb", "charge_kind = 'retrieval'")} AS retrieved_gb,
+                 {total("items", "charge_kind = 'request'")} AS requests
+          FROM rel GROUP BY {g}
+        )
+        SELECT i.* EXCLUDE (retrieved_gb, requests), a.avg_gb, i.retrieved_gb, i.requests, a.avg_gb_basis
+        FROM i LEFT JOIN a ON {same}
+        ORDER BY cost DESC NULLS LAST, {", ".join(f"i.{d}" for d in dims)}
     """
     df = frame_over(con, rows, sql)
     for k in CHARGE_KINDS:
@@ -286,7 +349,7 @@ def monthly(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider
     rows = storage_rows_sql(con, **filters)
     g = ", ".join(["month", *dims])
     return frame_over(con, rows, f"""
-        SELECT {g}, coalesce({total("gb_month", "charge_kind = 'storage'")}, 0) AS gb,
+        SELECT {g}, coalesce({stored_gb_months()}, 0) AS gb,
                sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE charge_kind = 'storage'), 0) AS storage_cost,
                bool_and(closed) AS closed
         FROM rel GROUP BY {g} ORDER BY {g}
@@ -387,6 +450,12 @@ class PriceTable:
     def get(self, provider: str, storage_class: str) -> StoragePrice | None:
         return self.prices.get((provider, storage_class))
 
+    @property
+    def currency(self) -> str | None:
+        """The currency of the prices (the ``currency`` column) when every row has the same one, else None."""
+        found = {p.currency for p in self.prices.values()}
+        return found.pop() if len(found) == 1 else None
+
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([p.__dict__ for p in self.prices.values()])
 
@@ -435,6 +504,10 @@ def load_prices(path: str | os.PathLike | None = None) -> PriceTable:
         except ValueError:
             raise InputError(where, f"as_of {vals['as_of']!r}: expected an ISO date YYYY-MM-DD", column="as_of",
                              row=row) from None
+        vals["currency"] = vals["currency"].upper()
+        if not re.fullmatch(r"[A-Z]{3}", vals["currency"]):
+            raise InputError(where, f"currency {r['currency']!r}: expected the ISO 4217 code of the prices (USD)",
+                             column="currency", row=row)
         if vals["access"] not in ("instant", "hours"):
             raise InputError(where, f"access {vals['access']!r}: expected 'instant' or 'hours'", column="access",
                              row=row)
@@ -574,9 +647,9 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
     grp = group_by
     return frame_over(con, rows, f"""
         WITH st AS (
-          SELECT provider, {grp} AS grp, storage_class, month, {total("gb_month")} AS gb, sum(cost) AS cost,
+          SELECT provider, {grp} AS grp, storage_class, month, {stored_gb_months()} AS gb, sum(cost) AS cost,
                  bool_and(closed) AS closed, list(DISTINCT bucket ORDER BY bucket) AS buckets
-          FROM rel WHERE charge_kind = 'storage' AND gb_month IS NOT NULL GROUP BY ALL
+          FROM rel WHERE charge_kind = {sql_str(STORED_KIND)} AND gb_month IS NOT NULL GROUP BY ALL
         ), last AS (
           -- size from the latest closed billing period: an open month's GB-months cover only the days billed so
           -- far (the span still counts every month seen)
@@ -622,6 +695,10 @@ def _egress_gb(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str,
     return {(p, g): float(v or 0) for p, g, v in rows}
 
 
+#: ``access_source`` of a group whose access profile comes from the bill (:func:`recommend`).
+ACCESS_FROM_BILL = "bill (largest of retrievals, GET requests × object size, egress)"
+
+
 def _q(x: Any, places: str = "0.01") -> Decimal:
     return _d(x).quantize(Decimal(places))
 
@@ -635,10 +712,15 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     """Every cheaper class for each (provider, group, current class), priced, ranked by monthly saving.
 
     Inputs per group, from the bill: current size (GB-months of the last closed month with storage), the access profile
-    a = GB read per month / GB stored — from retrieval GB, GET requests × ``avg_object_kb`` and storage egress
-    where the bill shows them, else the ``access_fraction`` parameter — and the data's lifetime: the
+    a = GB read per month / GB stored — the LARGEST of retrieval GB, GET requests × ``avg_object_kb`` and storage
+    egress where the bill shows them, else the ``access_fraction`` parameter — and the data's lifetime: the
     ``lifetime_days`` parameter, else the turnover GB stored / GB written per month (PUT requests ×
     ``avg_object_kb``) in days, else the span the group has been in the bill (a lower bound).
+
+    Why the largest and not the sum: the three measure the same bytes read (a GET of an object served to the
+    internet bills a request, the egress of its bytes and, from an IA class, their retrieval), so each is a lower
+    bound of the bytes read; adding them counted one read two or three times (2,000 GB read of 10,000 GB stored
+    gave a = 0.4 instead of 0.2 and recommended One Zone-IA saving $90/month instead of Glacier IR saving $130).
 
     Model (steady state, per month): data older than D = max(``transition_after_days``, the class's minimum age)
     moves — a share (L − D)/L when the lifetime L is estimated; it is billed in B for max(L − D, min_days)
@@ -657,6 +739,12 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     saving is at least ``min_saving``; sorted by monthly saving, largest first. ``attrs['price_as_of']`` is the price date.
     ``buckets`` names the buckets (containers) holding the group's current class in the sized month: the buckets a
     lifecycle configuration for the row goes on (:func:`lifecycle_configurations`).
+
+    Currency: ``currency`` is that of the prices and the bill a row compares. The price table states its currency
+    (its ``currency`` column; the packaged one is USD); a group billed in another currency (a EUR bill) is not
+    priced -- a USD saving is not a EUR saving, and a made-up exchange rate is not a saving either -- and is listed
+    in ``attrs['not_priced']`` (records of provider, group, current class, gb, reason; :func:`currency_note` says
+    it in a sentence), as :func:`finops_kit.egress.tiered_egress` leaves the list cost out for such a bill.
     """
     if group_by not in GROUPS:
         raise ConfigError(f"group_by {group_by!r}: expected one of {list(GROUPS)}")
@@ -667,25 +755,39 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     if lifetime_days is not None and float(lifetime_days) <= 0:
         raise ConfigError(f"lifetime_days must be positive, not {lifetime_days!r}")
     table = prices if isinstance(prices, PriceTable) else load_prices(prices)
-    filters = dict(start=start, end=end, providers=providers, config=config, team_key=team_key,
-                   scope=scoped(con, scope, start, end, providers, config))
+    sc = scoped(con, scope, start, end, providers, config)
+    filters = dict(start=start, end=end, providers=providers, config=config, team_key=team_key, scope=sc)
+    bill_currency = getattr(sc, "currency", None)
+    not_priced: list[dict[str, Any]] = []
     stats = _group_stats(con, group_by, filters)
     egress = _egress_gb(con, group_by, filters) if access_from_bill and len(stats) else {}
     kb = _d(avg_object_kb)
     out: list[dict[str, Any]] = []
     totals = stats.groupby(["provider", "grp"])["gb"].sum().to_dict() if len(stats) else {}
+    # which groups hold data in each bucket: a lifecycle rule covers a whole bucket (see lifecycle_configurations)
+    holders: dict[tuple[str, str], set[str]] = {}
+    for s in stats.itertuples(index=False):
+        for b in (s.buckets if s.buckets is not None else ()):
+            holders.setdefault((s.provider, str(b)), set()).add(str(s.grp))
     for s in stats.itertuples(index=False):
         cur = table.get(s.provider, s.storage_class)
         if cur is None or s.storage_class.startswith(INTELLIGENT_TIERING):
             continue  # not an object-storage class we price, or already auto-tiered
+        if bill_currency is not None and cur.currency != bill_currency:
+            not_priced.append({"provider": s.provider, "group": s.grp, "current_class": s.storage_class,
+                               "gb": float(s.gb), "reason": f"billed in {bill_currency}; the price table is in "
+                               f"{cur.currency} ({table.path}): use a price table in {bill_currency}"})
+            continue
         gb = _d(round(float(s.gb), 6))
         group_gb = _d(round(float(totals[(s.provider, s.grp)]), 6))
-        # access profile
-        read_gb = (_d(round(float(s.retrieved_gb_month or 0), 6))
-                   + _d(round(float(s.reads_month or 0), 3)) * kb / KB_PER_GB
-                   + _d(round(egress.get((s.provider, s.grp), 0.0), 6)))
+        # access profile: retrievals, GETs x object size and storage egress each measure (part of) the same bytes
+        # read -- a GET served to the internet is one read, billed as a request AND as egress -- so each is a lower
+        # bound of the bytes read and the largest is the estimate; their sum counted those reads twice or thrice
+        read_gb = max(_d(round(float(s.retrieved_gb_month or 0), 6)),
+                      _d(round(float(s.reads_month or 0), 3)) * kb / KB_PER_GB,
+                      _d(round(egress.get((s.provider, s.grp), 0.0), 6)))
         if access_from_bill and read_gb > 0 and group_gb > 0:
-            access, access_source = read_gb / group_gb, "bill (retrievals, GET requests × object size, egress)"
+            access, access_source = read_gb / group_gb, ACCESS_FROM_BILL
         else:
             access, access_source = _d(access_fraction), "parameter"
         # lifetime
@@ -701,11 +803,12 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
         objects = gb * KB_PER_GB / kb
         # the buckets holding this class of the group (one bucket when grouped by bucket): where a rule goes
         buckets = tuple(sorted({str(b) for b in (s.buckets if s.buckets is not None else ())}))
+        shared_with = sorted({g for b in buckets for g in holders.get((s.provider, b), ())} - {str(s.grp)})
         # the effective $/GB-month the bill shows for this class in the last month (storage rows only)
         bill_rate = (_d(round(float(s.cost), 6)) / gb if s.cost is not None and s.cost == s.cost and s.cost > 0
                      and gb > 0 and cur.price_per_gb_month > 0 else None)
         for (prov, cls), tgt in sorted(table.prices.items()):
-            if prov != s.provider or cls == s.storage_class or cls in NOT_TARGETS:
+            if prov != s.provider or cls == s.storage_class or cls in NOT_TARGETS or tgt.currency != cur.currency:
                 continue
             is_it = cls == INTELLIGENT_TIERING
             if cls.startswith(INTELLIGENT_TIERING) and not is_it:
@@ -750,6 +853,13 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
             if is_it and kb < tgt.min_object_kb:
                 warnings.append("objects < 128 KB are not monitored or tiered: Intelligent-Tiering saves nothing")
             eligible = True
+            if shared_with:
+                # a team's data in a bucket that also holds another group's: the rule a bucket takes moves both, and
+                # a team is a bucket (resource) tag, not an object tag a rule could filter on
+                eligible = False
+                warnings.append(f"not proposed: bucket(s) {', '.join(buckets)} also hold data of "
+                                f"{', '.join(shared_with)}; a lifecycle rule applies to a whole bucket -- see "
+                                "group_by='bucket'")
             if tgt.access == "hours":
                 warnings.append("not instantly readable: a restore takes hours; only for data you can wait for")
                 if access > _d(archive_max_access):
@@ -774,13 +884,15 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
                 "monthly_saving": _q(saving), "one_time_cost": _q(one_time),
                 "payback_months": (float(one_time / saving) if saving > 0 else None),
                 "min_days": tgt.min_days, "min_object_kb": float(tgt.min_object_kb),
-                "warning": "; ".join(warnings), "eligible": eligible, "price_as_of": tgt.as_of,
+                "warning": "; ".join(warnings), "eligible": eligible, "currency": cur.currency,
+                "price_as_of": tgt.as_of,
                 "unverified_prices": ", ".join(c for c in (s.storage_class, cls) if table.unverified(prov, c)),
             })
     cols = ["provider", "group", "buckets", "current_class", "target_class", "api_class", "gb", "objects", "access",
             "access_source", "lifetime_days", "lifetime_basis", "transition_after_days", "moved_share",
             "break_even_access", "current_monthly_cost", "new_monthly_cost", "monthly_saving", "one_time_cost",
-            "payback_months", "min_days", "min_object_kb", "warning", "eligible", "price_as_of", "unverified_prices"]
+            "payback_months", "min_days", "min_object_kb", "warning", "eligible", "currency", "price_as_of",
+            "unverified_prices"]
     df = pd.DataFrame(out, columns=cols)
     if len(df):
         df["_s"] = df["monthly_saving"].map(float)
@@ -794,8 +906,20 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     else:
         df["recommended"] = pd.Series(dtype=bool)
         df.insert(0, "rank", pd.Series(dtype=int))
-    df.attrs.update(price_as_of=table.as_of, price_path=table.path, group_by=group_by)
+    # a tuple of records, not a frame: pandas compares attrs when frames are concatenated
+    df.attrs.update(price_as_of=table.as_of, price_path=table.path, group_by=group_by, not_priced=tuple(not_priced))
     return df
+
+
+def currency_note(recs: pd.DataFrame) -> str | None:
+    """A sentence naming the groups :func:`recommend` did not price because the bill's currency is not the price
+    table's (None when every group was priced)."""
+    skipped = recs.attrs.get("not_priced") or ()
+    if not skipped:
+        return None
+    names = "; ".join(f"{r['group']} ({r['current_class']})" for r in skipped)
+    reasons = "; ".join(dict.fromkeys(r["reason"] for r in skipped))
+    return f"{len(skipped)} storage group(s) have no lifecycle recommendation: {reasons}. Not priced: {names}."
 
 
 def unverified_note(recs: pd.DataFrame) -> str | None:
@@ -913,12 +1037,18 @@ def lifecycle_configurations(recs: pd.DataFrame, top: int = 5, team_key: str = "
     ``put_bucket_lifecycle_configuration --bucket <key>``).
 
     A configuration belongs to one bucket, so every group gives one configuration per bucket it holds (the
-    ``buckets`` column of :func:`recommend`): a bucket group its own bucket, an account each of its buckets (whole
-    bucket: an account is not an object tag), a team each bucket holding its data with rules filtered on the object
-    tag ``team=<group>`` (``team_key``). A recommendation without a ``buckets`` column (a frame from before it)
-    keeps a placeholder key ``"<bucket holding team=<group> objects>"`` / ``"<each bucket of account <group>>"``.
-    Objects under the target's minimum billable size are excluded with ``ObjectSizeGreaterThan`` (S3's own default
-    since 2024).
+    ``buckets`` column of :func:`recommend`), and every rule covers the WHOLE bucket (no tag filter): a bucket
+    group its own bucket, an account or a team each of its buckets. Why no ``team=<group>`` object-tag filter for
+    a team: the kit's team is a cost-allocation tag, i.e. a tag on the bucket (the resource), which S3 does not
+    copy onto the objects; its value may come from an alias key (``business_unit=vision``) and may be the kit's
+    label ``(untagged)`` or ``(shared)``, which no object carries. Such a rule passed validation and matched no
+    object while its saving was counted. :func:`recommend` never recommends a team's class in a bucket that also
+    holds another group's data (a whole-bucket rule would move both), so a whole-bucket rule moves exactly the
+    data it was priced for. ``team_key`` is kept for callers; rules no longer filter on it.
+
+    A recommendation without a ``buckets`` column (a frame from before it) keeps a placeholder key
+    ``"<each bucket of team <group>>"`` / ``"<each bucket of account <group>>"``. Objects under the target's minimum
+    billable size are excluded with ``ObjectSizeGreaterThan`` (S3's own default since 2024).
 
     A rule cannot select objects by their current class: two recommendations of one bucket into the same class after
     the same age (its Standard and its Standard-IA data, both to Glacier IR) are one rule. Rule IDs are unique
@@ -930,14 +1060,12 @@ def lifecycle_configurations(recs: pd.DataFrame, top: int = 5, team_key: str = "
     configs: dict[str, dict[str, Any]] = {}
     for r in chosen.itertuples(index=False):
         min_bytes = int(r.min_object_kb * 1024) if r.min_object_kb and r.api_class != "INTELLIGENT_TIERING" else 0
-        tag = (team_key, str(r.group)) if group_by == "team" else None
         buckets = [str(b) for b in (getattr(r, "buckets", None) or ())]
         if group_by == "bucket":
             buckets = [str(r.group)]
         elif not buckets:
-            buckets = [f"<bucket holding {team_key}={r.group} objects>" if group_by == "team"
-                       else f"<each bucket of {group_by} {r.group}>"]
-        rule = lifecycle_rule(r.api_class, int(r.transition_after_days), min_object_bytes=min_bytes, tag=tag)
+            buckets = [f"<each bucket of {group_by} {r.group}>"]
+        rule = lifecycle_rule(r.api_class, int(r.transition_after_days), min_object_bytes=min_bytes)
         for bucket in buckets:
             _add_rule(configs.setdefault(bucket, {"Rules": []})["Rules"], rule)
     return configs
@@ -962,6 +1090,11 @@ def validate_lifecycle_configuration(config: dict[str, Any]) -> None:
                                                     "ObjectSizeLessThan", "And"):
             raise ConfigError(f"{where}: Filter must hold exactly one of Prefix, Tag, ObjectSize*, And")
         has_tag = "Tag" in flt or "Tags" in flt.get("And", {})
+        tags = ([flt["Tag"]] if "Tag" in flt else []) + list(flt.get("And", {}).get("Tags", []))
+        labels = [t.get("Value") for t in tags if t.get("Value") in (UNTAGGED, SHARED)]
+        if labels:
+            raise ConfigError(f"{where}: tag filter value {labels[0]!r} is the kit's label for data without (or with "
+                              "a shared) tag value, which no object carries: the rule would match nothing")
         if has_tag and "AbortIncompleteMultipartUpload" in rule:
             raise ConfigError(f"{where}: AbortIncompleteMultipartUpload cannot be used with a tag filter")
         for t in rule.get("Transitions", []):

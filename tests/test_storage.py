@@ -379,7 +379,9 @@ def test_lifecycle_json_accepted_by_s3(moto_s3, prices):
     assert set(configs) == {"ml-datasets", "ckpt-archive"}
     by_tag = st.lifecycle_configurations(
         st.recommend(con, prices, group_by="team", access_fraction=0.2, config=NO_CONFIG), top=5)
-    assert any(r["Filter"].get("Tag") or r["Filter"].get("And") for c in by_tag.values() for r in c["Rules"])
+    # a team is a bucket tag: its rules cover its buckets whole, never filter on an object tag
+    assert set(by_tag) == {"ml-datasets", "ckpt-archive"}
+    assert not any("Tag" in r["Filter"] or "And" in r["Filter"] for c in by_tag.values() for r in c["Rules"])
     moto_s3.create_bucket(Bucket="ml-datasets")
     for name, cfg in [*configs.items(), *by_tag.items()]:
         st.validate_lifecycle_configuration(cfg)
@@ -543,12 +545,10 @@ def test_lifecycle_configuration_per_bucket_has_unique_rule_ids(prices, group_by
         assert len(ids) == len(set(ids)) == 1, (bucket, ids)
         (rule,) = cfg["Rules"]
         assert rule["Transitions"] == [{"Days": 30, "StorageClass": "GLACIER_IR"}]
-        if group_by == "team":  # only the team's objects (object tag team=nlp)
-            assert rule["Filter"] == {"And": {"Tags": [{"Key": "team", "Value": "nlp"}],
-                                              "ObjectSizeGreaterThan": 131072}}
-        else:  # a bucket or an account's bucket: every object above the minimum billable size
-            assert rule["Filter"] == {"ObjectSizeGreaterThan": 131072}
-            assert "account" not in rule["ID"] and "acme-data-lake" not in rule["ID"]
+        # a bucket, an account's or a team's bucket (team is a bucket tag, not an object tag): every object above
+        # the minimum billable size
+        assert rule["Filter"] == {"ObjectSizeGreaterThan": 131072}
+        assert "account" not in rule["ID"] and "acme-data-lake" not in rule["ID"] and "nlp" not in rule["ID"]
 
 
 def test_lifecycle_rule_ids_are_unique_short_and_deterministic(prices):
@@ -558,8 +558,15 @@ def test_lifecycle_rule_ids_are_unique_short_and_deterministic(prices):
     assert a == st.lifecycle_rule("GLACIER_IR", 30, tag=("team", long_team))  # deterministic
     b = st.lifecycle_rule("GLACIER_IR", 30, tag=("team", long_team + "y"))
     assert a["ID"] != b["ID"]  # two long values differing past the cut keep distinct IDs
-    # values that read alike once cleaned (nlp.a / nlp_a -> nlp-a) in one bucket's configuration keep distinct IDs
-    # (the attribution consolidates such spellings of one value: two groups of a hand-made frame stand for them)
+    # tag values that read alike once cleaned (nlp.a / nlp_a -> nlp-a) in one bucket's configuration keep distinct
+    # IDs (a hand-written tag rule: the kit's own configurations filter on no tag)
+    rules: list = []
+    for value in ("nlp.a", "nlp_a", "nlp.a"):
+        st._add_rule(rules, st.lifecycle_rule("GLACIER_IR", 30, tag=("team", value)))
+    assert len(rules) == 2 and rules[0]["ID"] != rules[1]["ID"]
+    assert all(r["ID"].startswith("finops-kit-glacier-ir-after-30d-nlp-a") for r in rules)
+    st.validate_lifecycle_configuration({"Rules": rules})
+    # two groups recommended into one bucket (a hand-made frame): the same whole-bucket rule, once
     rows = [s3("2026-10-15", "USE1-TimedStorage-ByteHrs", 10240, cost=235.52, bucket="shared",
                tags={"team": "nlp.a"})]
     one = st.recommend(focus_rows(rows), prices, group_by="team", access_fraction=0.1, config=NO_CONFIG)
@@ -568,9 +575,6 @@ def test_lifecycle_rule_ids_are_unique_short_and_deterministic(prices):
     recs = st.pd.concat([one, one.assign(group="nlp_a")], ignore_index=True)
     recs.attrs.update(one.attrs)
     configs = st.lifecycle_configurations(recs, top=5)
-    assert list(configs) == ["shared"]
-    rules = configs["shared"]["Rules"]
-    assert len(rules) == 2 and rules[0]["ID"] != rules[1]["ID"]
-    assert all(r["ID"].startswith("finops-kit-glacier-ir-after-30d-nlp-a") for r in rules)
+    assert list(configs) == ["shared"] and len(configs["shared"]["Rules"]) == 1
     st.validate_lifecycle_configuration(configs["shared"])
     assert st.lifecycle_configurations(recs, top=5) == configs
