@@ -350,7 +350,7 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     """Every secret value of ``environ`` (default: the real environment) in the forms it can take in a report.
 
     Must be called on the environment *before* :func:`kernel_environment` scrubs it. Besides the value itself:
-    the password of a URL's user-info (a cell may print the parsed URL), and the value as it appears escaped in
+    the password of a URL's user-info (a cell may print the parsed URL; it may hold an ``@``), and the value as it appears escaped in
     the ``.ipynb`` JSON and in the HTML. Longest first, so a value containing another is replaced whole.
     """
     env = os.environ if environ is None else environ
@@ -359,7 +359,7 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
         if not is_secret(k, v):
             continue
         forms = {v}
-        for m in re.finditer(r"://([^/\s:@]*):([^/\s@]+)@", v):
+        for m in re.finditer(r"://([^/\s:@]*):([^/\s]+)@", v):  # to the last '@', as urllib (and the mask) read it
             forms.add(m.group(2))
         for f in list(forms):
             forms |= {json.dumps(f)[1:-1], html.escape(f), html.escape(json.dumps(f)[1:-1])}

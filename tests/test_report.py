@@ -1115,6 +1115,24 @@ def test_credentials_in_parameters_stay_out_of_names_index_and_errors(tmp_path):
                                                                    "advisor.json", 3, None]}
 
 
+def test_a_password_with_an_at_sign_stays_out_of_names_index_and_errors(tmp_path):
+    """``https://deploy:p@ssw0rd-LEAK@files.example.com/x``: the mask stopped at the first '@' and the report file
+    name, index, page banner and stderr showed ``[redacted]@ssw0rd-LEAK@files...``."""
+    url = "https://deploy:p@ssw0rd-LEAK@files.example.com/roadmap.yaml"
+    name = report.report_name("forecast_vs_actual", {"roadmap_path": url}, secrets=[])
+    assert "ssw0rd" not in name and "LEAK" not in name and "redacted-files.example.com" in name
+    assert report.redact(f"cell 3: OSError: cannot read {url}", []) == (
+        "cell 3: OSError: cannot read https://[redacted]@files.example.com/roadmap.yaml")
+    assert "p@ssw0rd-LEAK" in report.secret_values({"ROADMAP_URL": url})  # the password alone, printed by a cell
+    result = report.ReportResult(
+        name=name, notebook="notebooks/x.ipynb", title="X", status="failed", parameters={"roadmap_path": url},
+        html="x.html", ipynb=None, started="2026-10-01T00:00:00Z", duration_s=1.0, error=f"cannot read {url}")
+    (tmp_path / "x.html").write_text("x", encoding="utf-8")
+    report.write_index(tmp_path, [result], None, [])
+    for f in ("index.json", "index.html"):
+        assert "ssw0rd" not in (tmp_path / f).read_text(encoding="utf-8"), f
+
+
 def _csv_links(page: str) -> list[str]:
     import base64
 
