@@ -346,6 +346,11 @@ def md(text: str, /, **values: Any) -> Any:
     rendered page, where ``\\$`` has become a plain ``$`` again -- measured: "($9,796.99 of $25,302.44/month)"
     still rendered as math. Text with a dollar sign is therefore also wrapped in a ``<div class="mathjax_ignore">``
     (an HTML block; the Markdown between blank lines is still Markdown in JupyterLab and nbconvert).
+
+    The text is always the Markdown shown, never a name of what to show: IPython's ``Markdown(text)`` -- and
+    ``Markdown(data=text)`` alike -- fetches a text starting with ``http`` as a URL and reads a text naming an
+    existing file, so ``nb.md("{team}", team="Makefile")`` rendered the project's Makefile (and a file holding
+    ``<img src=x onerror=...>`` ran script in the page). The object is made empty and then given the text.
     """
     from IPython.display import Markdown
 
@@ -354,7 +359,9 @@ def md(text: str, /, **values: Any) -> Any:
     safe = escape_dollars(text)
     if "$" in _MD_CODE.sub("", safe):
         safe = f'<div class="{NO_MATH}">\n\n{safe}\n\n</div>'
-    return Markdown(safe)
+    out = Markdown(data="")  # "" is neither a URL nor a file
+    out.data = safe
+    return out
 
 
 def _cell(value: Any, is_money: bool, is_pct: bool, currency: str | None) -> tuple[str, bool]:

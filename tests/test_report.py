@@ -1053,6 +1053,24 @@ def test_markdown_fenced_json_is_escaped_by_the_renderer():
 #: notebooks whose Markdown cells were checked for data values; the other four are reported, not asserted
 MARKDOWN_CHECKED = ("storage_lifecycle", "commitments", "spot_analysis", "ai_unit_economics", "tagging_audit",
                     "forecast_vs_actual")
+def test_md_text_is_never_read_as_a_file_name_or_fetched_as_a_url(tmp_path, monkeypatch):
+    """IPython's Markdown(text) reads a text naming an existing file and fetches one starting with 'http':
+    ``nb.md('{team}', team='Makefile')`` rendered the project's Makefile, and a file holding an ``onerror``
+    attribute ran script in the page."""
+    import urllib.request
+
+    fetched = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: fetched.append(a) or 1 / 0)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Makefile").write_text("<img src=x onerror=alert(1)>\n", encoding="utf-8")
+    assert nb.md("{team}", team="Makefile").data == "Makefile"
+    assert nb.md("Makefile").data == "Makefile"
+    assert nb.md("{u}", u="http://files.example/x.md").data == "http\\:\\/\\/files\\.example\\/x\\.md"
+    assert nb.md("https://files.example/x.md costs $5").data.count("https://files.example/x.md") == 1
+    assert fetched == []
+    assert nb.md("Makefile")._repr_markdown_() == "Makefile"
+
+
 #: what an f-string field of nb.md() may be: made safe (text/code), money, a number's format, a sentence built
 #: from safe fields in the same cell, or JSON inside a fenced code block (the renderers escape it as HTML:
 #: test_markdown_fenced_json_is_escaped_by_the_renderer)
