@@ -1175,6 +1175,55 @@ def test_csv_download_links_are_redacted(monkeypatch):
     assert "S3cretPassw0rd" not in _csv_links(nb.csv_link(df, "t.csv"))[0]
 
 
+#: One value of every token format SECRET_VALUE knows (fake values of the real shapes)
+TOKENS = ["AKIAIOSFODNN7EXAMPLE", "ASIAY34FZKBOKMUTVV7A", "ghp_" + "aB3dE6" * 6, "ghs_" + "Zx9Yw8" * 6,
+          "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV",
+          "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp", "xoxp-12345-67890-abcdef1234567890",
+          "sk-proj-AbCdEf0123456789GhIjKlMnOpQrStUvWxYz_9", "sk-" + "aB1cD2" * 8,
+          "AIzaSyA-1234567890abcdefghijklmnopqrstu",
+          "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+          "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x+9/abc\n-----END RSA PRIVATE KEY-----"]
+#: Ordinary billing values: resource ids, ARNs, SKU and rate codes, hashes, account ids, base64 tag values, and
+#: names that start like a token
+ORDINARY = ["arn:aws:ec2:us-east-1:123456789012:instance/i-0abcd1234ef567890", "vol-049df61146c4d7901",
+            "DQ578CGN99KG6ECF", "6FMVR6YKXMJ3QCDQ.JRTCKXETXF.6YS6EN2CT7", "AKIA1234", "XAKIAIOSFODNN7EXAMPLE",
+            "AKIAIOSFODNN7EXAMPLEX", "01ABCD-23EFGH-45IJKL", "6F81-5844-456A",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "eyJ0ZWFtIjoidmlzaW9uIn0=",
+            "sk-learn-nightly-batch-2026", "disk-Standard_LRS-P30-Premium0123abcXYZ", "xoxo-hugs-and-kisses-forever",
+            "ghp_runner_pool", "ghr-" + "a1B2" * 10, "/subscriptions/1b2c3d4e-0000-1111-2222-333344445555/"
+            "resourceGroups/rg-vision/providers/Microsoft.Compute/virtualMachines/vm-gpu-01",
+            "projects/ml-prod-271828/zones/us-central1-a/instances/trainer-7f9c", "hooks.slack.com/services/"]
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_credential_shaped_values_are_redacted_from_report_text(token):
+    """Tag values AKIAIOSFODNN7EXAMPLE and ghp_... reached the page ~100 times (tables, chart JSON, the .ipynb, the
+    CSV downloads): SECRET_VALUE knew the shapes but only chose environment variables to strip."""
+    assert report.is_secret("SOME_VALUE", token)  # the same formats SECRET_VALUE recognizes
+    page = (f'<td>{token}</td><script>var spec={{"data":{{"values":[{{"tag":{json.dumps(token)}}}]}}}};</script>'
+            f' tag={token}, ({token})')
+    out = report.redact_output(page, [])
+    assert out.count("[redacted]") == 4 and "AKIAIOSFODNN7" not in out and token not in out, out
+    (csv,) = _csv_links(nb.csv_link(pd.DataFrame({"tag": [token, "ok"], "cost": [-1.5, 2.0]}), "t.csv"))
+    assert token not in csv and "[redacted]" in csv and "-1.5" in csv  # in the kernel, before base64
+
+
+def test_slack_webhook_keeps_its_host_and_ordinary_values_are_not_redacted():
+    url = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+    assert report.redact(f"see {url}.", []) == "see https://hooks.slack.com/services/[redacted]."
+    for value in ORDINARY:
+        assert report.redact(f"<td>{value}</td> {json.dumps(value)}", []) == f"<td>{value}</td> {json.dumps(value)}"
+
+
+@pytest.mark.parametrize("unit", ["eyJ", "eyJaaaaaaaaa.", "sk-", "xoxb-", "ghp_", "AKIA", "github_pat_",
+                                  "-----BEGIN ", "-----BEGIN RSA PRIVATE KEY-----", "hooks.slack.com/services/"])
+def test_token_redaction_is_linear_on_hostile_megabytes(unit):
+    text = unit * (1_000_000 // len(unit))
+    t0 = time.monotonic()
+    report.redact_tokens(text)
+    assert time.monotonic() - t0 < 5
+
+
 def test_localize_paths_after_an_ansi_colour_code(tmp_path):
     """IPython tracebacks colour file names: ``\\x1b[0;32m/tmp/...`` kept the absolute path (the ``m`` looked like
     a word before it)."""
