@@ -50,12 +50,20 @@ def ai_workload_case(available_columns: set[str] | None = None, path: str | None
     'AWS'), the provider tests are decided here, once, and only that provider's rules remain. First match wins,
     as in the table.
     """
+    from .units import instance_type_sql
+
     groups: list[tuple[str, list[str]]] = []
+    type_cols = {"ProviderName", "x_InstanceType", "x_UsageType"}
     for r in ai_rules(path):
         col = r["column"]
         if available_columns is not None and col not in available_columns:
             continue
-        when = (f"WHEN regexp_matches(coalesce(CAST({ident(col)} AS VARCHAR), ''), {_re(r['pattern'])}) "
+        value = f"CAST({ident(col)} AS VARCHAR)"
+        if col == "x_InstanceType" and (available_columns is None or type_cols <= available_columns):
+            # the instance type as the units read it: x_InstanceType, else from the usage type (an AWS FOCUS export
+            # names the type only in x_UsageType); one definition of a row's type for the classifier and the units
+            value = instance_type_sql(provider)
+        when = (f"WHEN regexp_matches(coalesce({value}, ''), {_re(r['pattern'])}) "
                 f"THEN {sql_str(r['category'])}")
         if groups and groups[-1][0] == r["provider_pattern"]:
             groups[-1][1].append(when)

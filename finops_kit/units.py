@@ -120,13 +120,35 @@ def role_sql() -> str:
     return _provider_case(usage_rules(), "'{role}'")
 
 
-def instance_type_sql() -> str:
-    """SQL: the row's instance / machine type (x_InstanceType, else read from the SKU by a rule's pattern)."""
-    captures = [r for r in usage_rules() if r["instance_type_pattern"]]
-    from_rules = [
-        f"nullif(regexp_extract(coalesce(CAST({ident(r['column'])} AS VARCHAR), ''), "
-        f"{sql_str(r['instance_type_pattern'])}, 1), '')" for r in captures]
-    return f"coalesce(nullif(trim(x_InstanceType), ''), {', '.join(from_rules) or 'NULL'})"
+def instance_type_sql(provider: str | None = None) -> str:
+    """SQL: the row's instance / machine type: x_InstanceType, else read from the usage type / SKU by the
+    ``instance_type_pattern`` of a ``data/usage_units.csv`` rule of the row's provider.
+
+    Why the usage type: an AWS Data Exports FOCUS file has no instance type column; the type is only in
+    x_UsageType (``USE1-SpotUsage:g5.xlarge``, ``USE1-BoxUsage:p4d.24xlarge``). Without reading it every AWS type
+    of such a bill was '(no instance type)': no accelerator-hours (spot share NaN), and the spot what-if priced
+    p4d hours at a g5 spot rate. The AI classifier reads the type through this same expression
+    (:func:`finops_kit.classify.ai_workload_case`), so "which type is this row" has one answer. ``provider``: the
+    one ProviderName every row has (a source of one provider): its rules' provider tests are decided here, once.
+    """
+    from .classify import _provider_matches
+
+    whens = []
+    for r in usage_rules():
+        if not r["instance_type_pattern"]:
+            continue
+        cond = ""
+        if r["provider_pattern"].strip() in ("", ".*", "(?i).*"):
+            pass
+        elif provider is not None:
+            if not _provider_matches(provider, r["provider_pattern"]):
+                continue
+        else:
+            cond = f"regexp_matches(coalesce(ProviderName, ''), {sql_str(r['provider_pattern'])})"
+        got = (f"nullif(regexp_extract(coalesce(CAST({ident(r['column'])} AS VARCHAR), ''), "
+               f"{sql_str(r['instance_type_pattern'])}, 1), '')")
+        whens.append(f"CASE WHEN {cond} THEN {got} END" if cond else got)
+    return f"coalesce(nullif(trim(x_InstanceType), ''), {', '.join(whens) or 'NULL'})"
 
 
 def type_key(name: str) -> str:

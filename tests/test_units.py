@@ -368,3 +368,63 @@ def test_the_other_rows_of_an_accelerated_instance_are_accelerated_compute():
                    ("vm-1", "Usage", 5, "Accelerated compute"), ("vm-1", "Usage", 100, "Accelerated compute"),
                    ("vm-1", "Usage", 4, None), ("vm-2", "Usage", 7, None)]
     assert complete_accelerated_instances(con) == 0
+
+
+# ------------------------------------------------------------------- AWS Data Exports FOCUS: type in x_UsageType
+_AWS_FOCUS_HEADER = ("BilledCost,BillingAccountId,BillingAccountName,BillingCurrency,BillingPeriodEnd,BillingPeriodStart,"
+                     "ChargeCategory,ChargeClass,ChargeDescription,ChargeFrequency,ChargePeriodEnd,ChargePeriodStart,"
+                     "ConsumedQuantity,ConsumedUnit,ContractedCost,EffectiveCost,InvoiceIssuerName,ListCost,"
+                     "PricingCategory,PricingQuantity,PricingUnit,ProviderName,PublisherName,RegionId,RegionName,"
+                     "ResourceId,ServiceCategory,ServiceName,SkuId,SubAccountId,Tags,x_UsageType,x_Operation,"
+                     "x_ServiceCode")
+
+
+def _aws_focus_row(cost: str, qty: int, pricing: str, resource: str, usage_type: str, operation: str,
+                   category: str = "Compute") -> str:
+    """A row as AWS Data Exports (FOCUS 1.2) writes it: no instance type column."""
+    return (f"{cost},111,Acme,USD,2026-11-01T00:00:00Z,2026-10-01T00:00:00Z,Usage,,x,Usage-Based,"
+            f"2026-10-06T00:00:00Z,2026-10-05T00:00:00Z,{qty},Hrs,{cost},{cost},AWS,{cost},{pricing},{qty},Hrs,"
+            f"AWS,AWS,us-east-1,US East (N. Virginia),{resource},{category},Amazon Elastic Compute Cloud,SKU1,222,"
+            f"\"{{\"\"team\"\":\"\"nlp\"\"}}\",{usage_type},{operation},AmazonEC2")
+
+
+def test_aws_focus_export_reads_the_instance_type_from_the_usage_type(tmp_path):
+    """An AWS Data Exports FOCUS file has no instance type column: the type is only in x_UsageType. Before, every
+    type was '(no instance type)': 0 accelerator-hours, spot share NaN, and the what-if priced 10 p4d hours at the
+    g5.xlarge spot rate ($215.48 'saved', 98%). Expected (the same rows with x_InstanceType filled in): 180
+    accelerator-hours (100 g5 + 10 x 8 p4d), spot share 100/180, p4d re-priced at Advisor s=67: $7.2468/h."""
+    f = tmp_path / "aws_focus.csv"
+    f.write_text("\n".join([
+        _AWS_FOCUS_HEADER,
+        _aws_focus_row("41.246", 100, "Dynamic", "i-g5spot", "USE1-SpotUsage:g5.xlarge", "RunInstances:SV001"),
+        _aws_focus_row("219.6", 10, "Standard", "i-p4d", "USE1-BoxUsage:p4d.24xlarge", "RunInstances"),
+        _aws_focus_row("3.5", 10, "Standard", "vol-1", "USE1-EBS:VolumeUsage.gp3", "CreateVolume-Gp3",
+                       "Storage"),
+    ]) + "\n")
+    ingest([str(f)], warehouse=str(tmp_path / "w.duckdb"), progress=False)
+    con = fk.connect(str(tmp_path / "w.duckdb"))
+    # the classifier reads the same type: the instance rows are accelerated compute by their type
+    got = dict(con.sql("SELECT x_UsageType, x_AiWorkload FROM focus").fetchall())
+    assert got["USE1-SpotUsage:g5.xlarge"] == got["USE1-BoxUsage:p4d.24xlarge"] == "Accelerated compute"
+    types = dict(con.sql(f"SELECT x_UsageType, {units.instance_type_sql()} FROM focus").fetchall())
+    assert types == {"USE1-SpotUsage:g5.xlarge": "g5.xlarge", "USE1-BoxUsage:p4d.24xlarge": "p4d.24xlarge",
+                     "USE1-EBS:VolumeUsage.gp3": None}
+    m = fk.metrics(con).spot.set_index("provider").loc["AWS"]
+    assert m.accelerator_hours == pytest.approx(180.0)
+    assert m.spot_share == pytest.approx(100 / 180)
+    w = spot.spot_what_if(con, spot.load_advisor(), by=("month",))
+    (row,) = w.itertuples()
+    assert (row.instance_type, row.basis, row.on_demand_hours) == ("p4d.24xlarge", "advisor", 10.0)
+    assert float(row.spot_rate) == pytest.approx(7.2468)
+    assert float(row.saving) == pytest.approx(147.132)
+
+
+def test_usage_type_patterns_read_only_their_providers_usage_types():
+    """The AWS pattern must not read a type out of another provider's SKU text."""
+    con = focus_rows([
+        dict(ProviderName="Google Cloud", x_UsageType="SpotUsage:g5.xlarge", cost=1.0, day=DAY),
+        dict(ProviderName="AWS", x_UsageType="USW2-Train:ml.p4d.24xlarge", cost=1.0, day=DAY),
+        dict(ProviderName="AWS", x_UsageType="USE1-DedicatedUsage:p5.48xlarge", cost=1.0, day=DAY),
+    ])
+    got = [r[0] for r in con.sql(f"SELECT {units.instance_type_sql()} FROM focus ORDER BY ALL NULLS FIRST").fetchall()]
+    assert got == [None, "ml.p4d.24xlarge", "p5.48xlarge"]
