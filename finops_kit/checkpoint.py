@@ -100,9 +100,17 @@ def young_interval(delta: float, mtbf: float) -> float:
 
 
 def daly_interval(delta: float, mtbf: float) -> float:
-    """Daly (2006) higher-order optimum; falls back to tau = M when delta >= 2M (checkpointing barely helps)."""
-    if delta <= 0:
-        raise ConfigError("checkpoint time must be > 0 to compute an optimal interval")
+    """Daly (2006) higher-order optimum; falls back to tau = M when delta >= 2M (checkpointing barely helps).
+
+    Limits: a free checkpoint (delta = 0) gives tau = 0, checkpointing continuously (the formula's value at
+    delta = 0, where nothing is ever redone and T_w = T_s e^{R/M}); no interruptions (M = inf) give tau = inf.
+    """
+    if delta < 0:
+        raise ConfigError(f"checkpoint time must be >= 0, got {delta!r}")
+    if delta == 0:
+        return 0.0
+    if math.isinf(mtbf):
+        return math.inf
     if delta >= 2 * mtbf:
         return mtbf
     x = delta / (2 * mtbf)
@@ -110,10 +118,20 @@ def daly_interval(delta: float, mtbf: float) -> float:
 
 
 def expected_wall_clock(work: float, tau, delta: float, restart: float, mtbf):
-    """Daly's expected wall clock T_w for T_s = ``work`` (numpy-broadcast over ``tau`` and ``mtbf``)."""
+    """Daly's expected wall clock T_w for T_s = ``work`` (numpy-broadcast over ``tau`` and ``mtbf``).
+
+    At the formula's limits, where it reads 0/0 or inf x 0, the limit is returned instead of NaN: continuous
+    checkpointing (tau = delta = 0) gives T_w = T_s e^{R/M}, the restarts only; no interruptions (M = inf) give
+    T_w = T_s (tau + delta)/tau, the checkpoint writes only (T_s + delta for one final save at tau = T_s).
+    """
     tau = np.asarray(tau, dtype=float)
     m = np.asarray(mtbf, dtype=float)
-    out = m * np.exp(restart / m) * np.expm1((tau + delta) / m) * work / tau
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        finite_m = np.where(np.isinf(m), 1.0, m)
+        out = finite_m * np.exp(restart / finite_m) * np.expm1((tau + delta) / finite_m) * work / tau
+        out = np.where(np.isinf(m), work * (tau + delta) / tau, out)
+        if delta == 0:
+            out = np.where(tau == 0, work * np.exp(restart / m), out)
     return out if out.ndim else float(out)
 
 
@@ -146,11 +164,14 @@ class Estimate:
 
 
 def _tau_or_optimal(job: JobSpec, m_job: float, tau: float | None) -> float:
+    """The checkpoint interval every model uses (closed form, Monte Carlo, replay): ``tau``, else Daly's optimum
+    at the job MTBF, at most the job's work T_s (an interval past the end of the job is one final save; this is
+    also the value at M = inf, where Daly's tau is infinite). 0 when the checkpoint is free (delta = 0)."""
     if tau is not None:
         if not tau > 0:
             raise ConfigError(f"checkpoint interval must be > 0 hours, got {tau!r}")
         return float(tau)
-    return daly_interval(job.checkpoint_hours, m_job)
+    return min(daly_interval(job.checkpoint_hours, m_job), job.work_hours)
 
 
 def closed_form(job: JobSpec, node_mtbf_hours: float, tau: float | None = None, scenario: str = "",
@@ -287,14 +308,26 @@ def _segments_time(rng, n_segments: int, seg: float, restart: float, m: float, s
     fails = rng.negative_binomial(n_segments, math.exp(-seg / m), size=size)
     lost = _sum_truncated_exp(rng, fails, seg, m)
     # each failure needs a restart that can fail in turn: failed restart attempts before `fails` successes
-    if restart > 0:
-        rfails = np.where(fails > 0, rng.negative_binomial(np.maximum(fails, 1), math.exp(-restart / m)), 0)
-        lost_restart = _sum_truncated_exp(rng, rfails, restart, m)
-    else:
-        rfails = np.zeros(size, dtype=np.int64)
-        lost_restart = np.zeros(size)
+    lost_restart, rfails = _restarts_time(rng, fails, restart, m)
     time = n_segments * seg + lost + fails * restart + lost_restart
     return time, fails + rfails
+
+
+def _restarts_time(rng, fails: np.ndarray, restart: float, m: float):
+    """Time lost to restarts cut short by the next preemption after ``fails`` interruptions (beyond the ``fails``
+    x R of the restarts that succeed), and how many restarts were cut short."""
+    if restart > 0:
+        rfails = np.where(fails > 0, rng.negative_binomial(np.maximum(fails, 1), math.exp(-restart / m)), 0)
+        return _sum_truncated_exp(rng, rfails, restart, m), rfails
+    return np.zeros(len(fails)), np.zeros(len(fails), dtype=np.int64)
+
+
+def _continuous_time(rng, work: float, restart: float, m: float, size: int):
+    """Continuous checkpointing (tau = delta = 0): T_s of work, Poisson(T_s/M) interruptions during it, each
+    followed by a restart; the expectation is T_s e^{R/M}, the closed form's limit."""
+    fails = rng.poisson(work / m, size=size) if math.isfinite(m) else np.zeros(size, dtype=np.int64)
+    lost_restart, rfails = _restarts_time(rng, fails, restart, m)
+    return work + fails * restart + lost_restart, fails + rfails
 
 
 def monte_carlo(job: JobSpec, node_mtbf_hours: float, tau: float | None = None, runs: int = 2000,
@@ -308,17 +341,23 @@ def monte_carlo(job: JobSpec, node_mtbf_hours: float, tau: float | None = None, 
     """
     if runs < 2:
         raise ConfigError("Monte Carlo needs runs >= 2")
+    if not node_mtbf_hours > 0:
+        raise ConfigError(f"MTBF must be > 0 hours, got {node_mtbf_hours!r}")
     m = job_mtbf(node_mtbf_hours, job.nodes)
     t = _tau_or_optimal(job, m, tau)
-    n_full = int(math.floor(job.work_hours / t + 1e-9))
+    n_full = int(math.floor(job.work_hours / t + 1e-9)) if t > 0 else 0
     rem = job.work_hours - n_full * t
-    rem = 0.0 if rem <= 1e-9 * t else rem
+    rem = 0.0 if t > 0 and rem <= 1e-9 * t else rem
     rng = np.random.default_rng(seed)
     walls, billed, ints = [], [], []
     for start in range(0, runs, chunk):
         size = min(chunk, runs - start)
-        w1, i1 = _segments_time(rng, n_full, t + job.checkpoint_hours, job.restart_hours, m, size)
-        w2, i2 = _segments_time(rng, 1 if rem else 0, rem + job.checkpoint_hours, job.restart_hours, m, size)
+        if t == 0:  # continuous checkpointing (delta = 0): no work is redone, each interruption costs a restart
+            w1, i1 = _continuous_time(rng, job.work_hours, job.restart_hours, m, size)
+            w2, i2 = np.zeros(size), np.zeros(size, dtype=np.int64)
+        else:
+            w1, i1 = _segments_time(rng, n_full, t + job.checkpoint_hours, job.restart_hours, m, size)
+            w2, i2 = _segments_time(rng, 1 if rem else 0, rem + job.checkpoint_hours, job.restart_hours, m, size)
         n = i1 + i2
         waits = rng.gamma(np.maximum(n, 1), wait_hours) * (n > 0) if wait_hours > 0 else np.zeros(size)
         billed.append(w1 + w2)
@@ -457,9 +496,19 @@ class Trace:
 
 
 def _tiled_intervals(trace: Trace, nodes: int, cycles: int) -> tuple[np.ndarray, np.ndarray]:
-    """The job's up-intervals of the trace repeated ``cycles`` times, with runs that touch across the seam merged."""
+    """The job's up-intervals of the trace repeated ``cycles`` times, with runs that touch across the seam merged.
+
+    A repeat continues the trace after its startup: the ticks before the first up-tick (the instance being
+    started when the recording began) are not repeated. Why: they are not a preemption (:meth:`Trace.stats`
+    counts none), but repeated they cut the job at every seam -- a GCP trace of 45.6 h without a single
+    preemption (gcp-04-30-2023/us-central1-a) became a preemption every 45.6 h, and a 96 h job at Daly's tau for
+    M = inf (one final save) never finished in 50 repeats.
+    """
     s, e = trace.job_intervals(nodes)
-    offs = np.arange(cycles)[:, None] * trace.hours
+    lead = float(s[0]) if len(s) else 0.0
+    k = np.arange(cycles)
+    # repeat k >= 1 starts where repeat k - 1 ended, at its first up-tick: it lasts trace.hours - lead
+    offs = np.where(k > 0, k * (trace.hours - lead), 0.0)[:, None]
     s, e = (s[None, :] + offs).ravel(), (e[None, :] + offs).ravel()
     keep = np.concatenate([[True], s[1:] > e[:-1] + 1e-9])  # an interval starting where the last ended continues it
     group = np.cumsum(keep) - 1
@@ -487,11 +536,17 @@ def _replay_once(starts: np.ndarray, ends: np.ndarray, t0: float, job: JobSpec, 
         first = False
         t = a + setup
         left = b - t
-        # committed segments: tau of work + delta of checkpoint each; the last one holds the remainder
-        full = min(math.floor(left / (tau + d) + 1e-12), math.floor(remaining / tau + 1e-12))
-        remaining -= full * tau
-        left -= full * (tau + d)
-        t += full * (tau + d)
+        if tau == 0:  # continuous checkpointing (delta = 0): all work done is kept
+            done = min(left, remaining)
+            remaining -= done
+            left -= done
+            t += done
+        else:
+            # committed segments: tau of work + delta of checkpoint each; the last one holds the remainder
+            full = min(math.floor(left / (tau + d) + 1e-12), math.floor(remaining / tau + 1e-12))
+            remaining -= full * tau
+            left -= full * (tau + d)
+            t += full * (tau + d)
         if remaining <= 1e-9:
             remaining = 0.0
         if remaining == 0.0 or left >= remaining + d - 1e-12:
@@ -527,8 +582,7 @@ def replay_trace(job: JobSpec, trace: Trace, tau: float | None = None, start_hou
                               "model": trace.model, "spot_cost": 0.0, "od_cost": job.od_cost,
                               "cost_saving": math.nan, "wall_clock_increase": math.nan} for t0 in starts])
     if tau is None:
-        mtbf = trace.job_mtbf(job.nodes)
-        tau = daly_interval(job.checkpoint_hours, mtbf) if math.isfinite(mtbf) else job.work_hours
+        tau = _tau_or_optimal(job, trace.job_mtbf(job.nodes), None)
     ts, te = _tiled_intervals(trace, job.nodes, max_cycles)
     rows = []
     for t0 in starts:
@@ -659,7 +713,11 @@ def savings_sentence(h: Mapping, job: JobSpec | None = None, *, mtbf_source: str
 
 
 def replay_headline(job: JobSpec, replay: pd.DataFrame, lo: float = 5, hi: float = 95) -> dict:
-    """A :func:`headline` dict from :func:`replay_trace` rows (finished runs; their share is in ``finished``)."""
+    """A :func:`headline` dict from :func:`replay_trace` rows: the figures are those of the finished runs;
+    ``starts`` is the number of replayed starts (rows), ``runs`` the finished ones and ``finished`` their share.
+
+    Why both counts: the report said "8 starts, 33% of them finished" for 24 starts of which 8 finished, reading
+    the finished count as the starts."""
     done = replay[replay["finished"].astype(bool)]
     if done.empty:
         raise ConfigError("trace replay: no run finished; nothing to summarize")
@@ -668,7 +726,8 @@ def replay_headline(job: JobSpec, replay: pd.DataFrame, lo: float = 5, hi: float
             "cost_saving_hi": float(np.percentile(cs, hi)), "wall_clock_increase": float(wi.mean()),
             "wall_clock_increase_lo": float(np.percentile(wi, lo)),
             "wall_clock_increase_hi": float(np.percentile(wi, hi)), "spot_cost": float(done["spot_cost"].mean()),
-            "od_cost": job.od_cost, "runs": len(done), "finished": len(done) / len(replay), "lo": lo, "hi": hi}
+            "od_cost": job.od_cost, "runs": len(done), "starts": len(replay), "finished": len(done) / len(replay),
+            "lo": lo, "hi": hi}
 
 
 def headline_lines(job: JobSpec, expected: Mapping, stresses: Sequence[tuple[Mapping, str]], *, mtbf_source: str,
@@ -709,7 +768,11 @@ def tradeoff_chart(job: JobSpec, node_mtbf_hours: float, tau_minutes: float | No
         raise ConfigError(f"MTBF must be > 0 hours, got {node_mtbf_hours!r}")
     n, ts, d, r = job.nodes, job.work_hours, job.checkpoint_hours, job.restart_hours
     ps, po = job.spot_price, job.od_price
-    tau0 = 60 * daly_interval(d, job_mtbf(node_mtbf_hours, n)) if tau_minutes is None else float(tau_minutes)
+    # no interruptions at all (a trace without preemptions): open at the slider's top, the nearest it can show
+    node_mtbf_hours = min(node_mtbf_hours, mtbf_range_hours[1])
+    tau0 = (60 * _tau_or_optimal(job, job_mtbf(node_mtbf_hours, n), None) if tau_minutes is None
+            else float(tau_minutes))
+    tau0 = max(tau0, 1.0)  # the slider's first minute (a free checkpoint's optimum is 0: continuous)
     max_tau = int(max(max_tau_minutes, math.ceil(1.5 * tau0)))
     log_m = math.log10(node_mtbf_hours)
     lo_m = math.floor(min(math.log10(mtbf_range_hours[0]), log_m) * 100) / 100

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from finops_kit import checkpoint as ck
@@ -301,3 +302,72 @@ def test_tradeoff_chart_opens_at_the_job_spec():
     est = ck.closed_form(DEMO_JOB, mtbf)
     assert f"at {daly:,.0f} min (Daly optimum {daly:,.0f} min, node MTBF {mtbf:,.0f} h" in svg
     assert f"wall clock {est.wall_clock_hours:,.1f} h" in svg
+
+
+# ------------------------------------------------------------------ limits: a free checkpoint, no interruptions
+P4D_JOB = dict(checkpoint_hours=5 * MIN, restart_hours=10 * MIN, od_price=21.96, spot_price=7.22)
+
+
+def test_free_checkpoint_is_the_continuous_limit_everywhere():
+    """checkpoint_hours = 0 is a valid JobSpec; before, closed_form, monte_carlo and required_node_mtbf raised
+    "checkpoint time must be > 0" (`report spot_analysis -p checkpoint_minutes=0` died in cell 15). Daly's tau at
+    delta = 0 is 0 (continuous checkpointing) and T_w -> T_s e^{R/M}: 96 e^{(1/6)/6} = 98.70 h at M = 6 h."""
+    job = ck.JobSpec.from_gpu_hours(3072, nodes=4, gpus_per_node=8, **(P4D_JOB | {"checkpoint_hours": 0.0}))
+    limit = 96 * math.exp((10 * MIN) / 6)
+    cf = ck.closed_form(job, 24)  # node MTBF 24 h -> job MTBF 6 h
+    assert cf.tau_hours == 0
+    assert cf.wall_clock_hours == pytest.approx(limit) and limit == pytest.approx(98.704, abs=1e-3)
+    # the limit of the formula itself, from explicit tiny intervals
+    assert ck.closed_form(job, 24, tau=1e-6).wall_clock_hours == pytest.approx(limit, rel=1e-6)
+    mc = ck.monte_carlo(job, 24, runs=4000, seed=3)
+    mean, lo, hi = mc.mean_ci()
+    assert lo <= limit <= hi
+    assert ck.required_node_mtbf(job, 0.05) == pytest.approx(4 * (10 * MIN) / math.log(1.05), rel=1e-6)
+
+
+def test_no_interruptions_is_the_failure_free_run_plus_the_final_save():
+    """A trace without preemptions has MTBF inf. Before: closed_form NaN, monte_carlo ValueError. Daly's tau is
+    then infinite and capped at T_s (one segment, one final save), in every model alike: T_w = T_s + delta."""
+    job = ck.JobSpec.from_gpu_hours(3072, nodes=4, gpus_per_node=8, **P4D_JOB)
+    cf = ck.closed_form(job, math.inf)
+    assert (cf.tau_hours, cf.expected_interruptions) == (96.0, 0.0)
+    assert cf.wall_clock_hours == pytest.approx(96 + 5 * MIN)
+    assert cf.cost_saving == pytest.approx(1 - 7.22 * (96 + 5 * MIN) / (21.96 * 96))  # 67.1%
+    mc = ck.monte_carlo(job, math.inf, runs=10)
+    assert np.allclose(mc.wall_clock_hours, cf.wall_clock_hours) and mc.interruptions.sum() == 0
+    # continuous in M: a huge finite MTBF gives the same figure
+    assert ck.closed_form(job, 1e12).wall_clock_hours == pytest.approx(cf.wall_clock_hours, rel=1e-9)
+
+
+def test_replay_repeats_a_trace_without_its_startup_tick():
+    """A 1-instance trace that starts with one down tick (the instance starting) and never drops: before, each
+    repeat of the trace began with that tick, counted as a preemption at every seam; a 96 h job on a 45.6 h trace
+    never finished (-681% saving). A repeat continues after the startup: no interruption, T_w = T_s + delta."""
+    trace = ck.Trace(np.array([0.0] + [1.0] * 5475), gap_seconds=30.0, name="no-preemption")
+    assert trace.stats()["preemptions"] == 0
+    job = ck.JobSpec.from_gpu_hours(3072, nodes=4, gpus_per_node=8, **P4D_JOB)
+    r = ck.replay_trace(job, trace, start_hours=np.arange(0, trace.hours, 6))
+    assert r.finished.all() and (r.interruptions == 0).all()
+    assert r.billed_hours.to_numpy() == pytest.approx(np.full(len(r), 96 + 5 * MIN))
+    assert r.tau_hours.iloc[0] == ck.closed_form(job, math.inf).tau_hours
+
+
+def test_replay_headline_counts_starts_and_finished_runs_apart():
+    """24 starts of which 8 finished read "8 starts, 33% of them finished": ``runs`` is the finished count."""
+    job = ck.JobSpec(work_hours=10, **P4D_JOB)
+    replay = pd.DataFrame({"finished": [True] * 8 + [False] * 16, "cost_saving": 0.5, "wall_clock_increase": 0.1,
+                           "spot_cost": 1.0})
+    h = ck.replay_headline(job, replay)
+    assert (h["starts"], h["runs"], h["finished"]) == (24, 8, pytest.approx(1 / 3))
+
+
+def test_no_preemption_gcp_traces_replay_and_finish(shared):
+    """The real traces of the finding (read from ../shared only, never copied): gcp-04-30-2023 us-central1-a and
+    -b have no preemption. Before: 0 of 8 starts finished on each; after: all finish at 67.1% saving."""
+    d = shared / "corpus/raw/spot-traces/preemption/1-node/gcp-04-30-2023"
+    job = ck.JobSpec.from_gpu_hours(3072, nodes=4, gpus_per_node=8, **P4D_JOB)
+    for name in ("us-central1-a_c3-88.json", "us-central1-b_c3-88.json"):
+        t = ck.Trace.from_json(d / name)
+        r = ck.replay_trace(job, t, start_hours=np.arange(0, t.hours, 6))
+        assert len(r) == 8 and r.finished.all() and (r.interruptions == 0).all()
+        assert r.cost_saving.to_numpy() == pytest.approx(np.full(8, 1 - 7.22 * (96 + 5 * MIN) / (21.96 * 96)))
