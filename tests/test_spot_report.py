@@ -74,3 +74,25 @@ def test_tradeoff_chart_opens_at_the_headline_assumption(executed):
     (html,) = [t for t in _outputs(executed, "dbf81bdb") if "log_mtbf" in t]
     value = float(re.search(r'"name": ?"log_mtbf", ?"value": ?([-\d.e]+)', html).group(1))
     assert 10 ** value == pytest.approx(ck.band_to_mtbf(2, "mid"))
+
+
+def test_trace_headline_is_the_scenario_table_s_figure(sample_warehouse, tmp_path, shared):
+    """interruption_source=trace on the 4-node traces (../shared only): the headline's wall-clock increase is the
+    trace scenario's table figure, its wait included, and the scenario is the 4-node job's. Before: the table
+    said +133.9% (MTBF from Trace.stats(), >= 1 instance up) and the headline +26.1% (no wait); after, both
+    +151.7% (closed form; the Monte Carlo mean within its spread) at job MTBF 3.75 h, wait 3.51 h."""
+    d = shared / "corpus/raw/spot-traces/preemption/4-node/aws-08-03-2023"
+    paths = ", ".join(str(d / f"{z}_v100_1.json") for z in ("us-east-1f", "us-east-2a", "us-west-2c"))
+    info = report.read_notebook_info(REPO / "notebooks" / "spot_analysis.ipynb")
+    cli = report.parse_parameters([f"trace_paths=[{paths}]", "interruption_source=trace"])
+    jobs = report.plan([info], cli, {}, str(Path(sample_warehouse).resolve()), str(REPO / "finops.yaml"))
+    (r,) = report.run_jobs(jobs, tmp_path, timeout_cell=300, timeout_notebook=900)
+    assert r.status == "ok", r.error
+    executed = nbformat.read(str(tmp_path / r.ipynb), as_version=4)
+    table = _text(" ".join(_outputs(executed, "15a111f4")))
+    row = re.search(r"2023 GPU traces \(median (?:job )?MTBF, group\)\s+([\d.,]+)\s+([\d.,]+)\s+([\d.,]+)", table)
+    assert row and (row.group(2), row.group(3)) == ("3.751", "3.507")  # job MTBF, wait
+    assert "151.7%" in table
+    (md,) = [t for t in _outputs(executed, "5a27db7f") if "Expected" in t]
+    got = float(re.search(r"with ([\d.]+)% wall-clock increase", md).group(1))
+    assert got == pytest.approx(151.7, abs=2.0)  # the Monte Carlo mean of the same scenario (151.4%)
