@@ -241,12 +241,17 @@ def accelerated_usage_sql(scope: Any) -> str:
     hours; fees, purchases and unused commitments have no hours. Pricing class: 'Spot' = PricingCategory Dynamic
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
+    ``operating_system``: the EC2 platform of the row (:func:`finops_kit.spot_prices.operating_system_sql`; NULL
+    for other providers).
     """
+    from .spot_prices import operating_system_sql
+
     return f"""
       SELECT date_trunc('month', ChargePeriodStart) AS month, ProviderName AS provider,
              {scope.attribution.owner_sql()} AS team, coalesce(instance_type, '(no instance type)') AS instance_type,
              coalesce(instance_family, '(no instance type)') AS instance_family,
              coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
+             {operating_system_sql()} AS operating_system,
              EffectiveCost, ListCost, CAST(hours AS DECIMAL(38,6)) AS hours,
              CAST(accelerator_hours AS DECIMAL(38,6)) AS accelerator_hours,
              has_instance_hours AS has_hours, has_accelerator_hours
@@ -349,8 +354,10 @@ def _materialize(con: duckdb.DuckDBPyConnection, rel: duckdb.DuckDBPyRelation) -
 class WhatIfAssumptions:
     """How on-demand hours are re-priced at spot; every row of :func:`spot_what_if` names the rule it used.
 
-    1. ``observed``: the spot rate this bill itself shows for the same provider, region and instance type;
-    2. ``advisor``: the on-demand rate paid x (1 - Advisor savings s) for that region/type (Linux);
+    1. ``observed``: the spot rate this bill itself shows for the same provider, region, instance type and
+       operating system;
+    2. ``advisor``: the on-demand rate paid x (1 - Advisor savings s) for that region/type and operating system
+       (Linux or Windows: the feed has no other);
     3. ``flat``: the on-demand rate paid x (1 - ``flat_discount``) (CID's KPI dashboard assumes 55%).
     ``overhead`` multiplies spot hours for interruptions (lost work, checkpoints, restarts), e.g. T_w/T_s from
     :func:`finops_kit.checkpoint.closed_form`; 1.0 means "no interruptions", an optimistic bound.
@@ -377,12 +384,15 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     difference. On-demand cost without hours (fees, rows no instance's hours account for) cannot move to spot: it
     is reported as ``not_repriced_cost`` and is never part of a saving (it used to count as 100% saved). ``basis``
     names the rule of :class:`WhatIfAssumptions` that priced the row; a group with no hours at all has basis
-    'no hours' and no saving.
+    'no hours' and no saving. Operating systems stay apart (``operating_system``, from the row's usage operation):
+    a Windows hour is re-priced with Windows figures only, as :func:`finops_kit.spot_prices.price_stats` keeps
+    them apart (before, 100 Windows g5.xlarge hours at $1.19/h took the Linux Advisor s = 59%, $0.4879/h and a
+    $70.21 saving, instead of s = 76%, $0.2856/h and $90.44).
     """
     a = assumptions or WhatIfAssumptions()
     dims = [d for d in _dims(by) if d not in ("instance_type", "region", "provider", "currency")]
-    adv = (advisor.table[advisor.table.os == "Linux"][["region", "instance_type", "savings_pct"]]
-           if advisor is not None else pd.DataFrame({"region": pd.Series(dtype=str),
+    adv = (advisor.table[["region", "os", "instance_type", "savings_pct"]]
+           if advisor is not None else pd.DataFrame({"region": pd.Series(dtype=str), "os": pd.Series(dtype=str),
                                                       "instance_type": pd.Series(dtype=str),
                                                       "savings_pct": pd.Series(dtype=int)}))
     con.register("_spot_advisor", adv)
@@ -391,11 +401,11 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
         df = con.sql(f"""
           WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))}),
           observed AS (
-            SELECT provider, region, instance_type, currency,
+            SELECT provider, region, instance_type, operating_system, currency,
                    {units.rate_sql("hours", "has_hours", "DOUBLE")} AS spot_rate
             FROM u WHERE pricing = 'Spot' GROUP BY ALL),
           od AS (
-            SELECT {dim_cols}provider, region, instance_type, currency,
+            SELECT {dim_cols}provider, region, instance_type, operating_system, currency,
                    sum(EffectiveCost) AS od_cost, {units.total("hours")} AS od_hours,
                    sum(EffectiveCost) FILTER (WHERE has_hours) AS od_cost_with_hours
             FROM u WHERE pricing = 'On-demand' GROUP BY ALL),
@@ -407,9 +417,11 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
             FROM od
             LEFT JOIN observed o ON {'TRUE' if a.use_observed else 'FALSE'} AND o.provider = od.provider
               AND o.region = od.region AND o.instance_type = od.instance_type AND o.currency = od.currency
-            LEFT JOIN _spot_advisor a ON a.region = od.region AND a.instance_type = od.instance_type)
+              AND o.operating_system IS NOT DISTINCT FROM od.operating_system
+            LEFT JOIN _spot_advisor a ON a.region = od.region AND a.instance_type = od.instance_type
+              AND a.os = od.operating_system)
           , rated AS (
-          SELECT {dim_cols}provider, region, instance_type, currency,
+          SELECT {dim_cols}provider, region, instance_type, operating_system, currency,
             CASE WHEN od_hours IS NULL OR od_hours = 0 THEN 'no hours'
                  WHEN observed_rate IS NOT NULL THEN 'observed'
                  WHEN advisor_savings_pct IS NOT NULL THEN 'advisor'

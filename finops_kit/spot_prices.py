@@ -298,6 +298,29 @@ def product_operating_systems(path: str | os.PathLike | None = None) -> pd.DataF
                         columns=["product_description", "operating_system"])
 
 
+def operating_system_sql(operation: str = "x_Operation", provider: str = "ProviderName") -> str:
+    """SQL: the operating system of a billed EC2 row (Linux, Windows, RHEL, SUSE; NULL for other providers and
+    for operations ``data/ec2_usage_operations.csv`` does not list), read from its usage operation
+    (``RunInstances:0002`` = Windows) through the same ProductDescription -> OS table the spot price statistics use
+    (:func:`product_operating_systems`), so the bill, the price history and the Advisor speak of one OS.
+
+    Why: :func:`finops_kit.spot.spot_what_if` re-priced Windows on-demand hours with Linux spot figures (Advisor
+    s = 59% instead of 76% for g5.xlarge, or the bill's Linux spot rate).
+    """
+    from .sources.base import sql_str
+
+    os_of = dict(product_operating_systems().itertuples(index=False, name=None))
+    whens = []
+    for r in data_rows("ec2_usage_operations.csv"):
+        if r["product_description"] not in os_of:
+            raise ConfigError(f"data/ec2_usage_operations.csv: product description {r['product_description']!r} "
+                              "is not in data/ec2_product_descriptions.csv")
+        whens.append(f"WHEN regexp_matches(coalesce(trim({operation}), ''), {sql_str(r['pattern'])}) "
+                     f"THEN {sql_str(os_of[r['product_description']])}")
+    return (f"CASE WHEN regexp_matches(coalesce({provider}, ''), '(?i)aws|amazon') THEN CASE {' '.join(whens)} END "
+            f"END")
+
+
 def price_stats(history: PriceHistory, prices: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per region, instance type, AZ and product description: hourly median/percentiles, discount, volatility.
 

@@ -217,3 +217,27 @@ def test_data_tables():
     assert prices.price_date.str.len().gt(0).all() and prices.source.str.len().gt(0).all()
     cat = spot.instance_catalog().set_index("instance_type")
     assert cat.loc["p5.48xlarge", "accelerators"] == 8 and cat.loc["trn1.32xlarge", "accelerators"] == 16
+
+
+def test_what_if_keeps_operating_systems_apart():
+    """100 on-demand Windows g5.xlarge hours (RunInstances:0002) at $1.19/h. Before: re-priced with Linux figures,
+    the Advisor's Linux s = 59% ($0.4879/h, saving $70.21) or the bill's Linux spot rate of the same type. After:
+    the Windows entry, s = 76%: $0.2856/h, saving $90.44; the Linux spot rate prices Linux hours only."""
+    from finops_kit.testing import focus_rows
+
+    base = dict(ProviderName="AWS", RegionId="us-east-1", ConsumedUnit="Hours", x_AiWorkload="Accelerated compute",
+                day="2026-10-05", x_InstanceType="g5.xlarge")
+    win = dict(base, cost=119.0, ConsumedQuantity=100, x_UsageType="USE1-BoxUsage:g5.xlarge",
+               x_Operation="RunInstances:0002", ResourceId="i-win")
+    lin_spot = dict(base, cost=41.246, ConsumedQuantity=100, x_UsageType="USE1-SpotUsage:g5.xlarge",
+                    x_Operation="RunInstances:SV001", PricingCategory="Dynamic", ResourceId="i-lin")
+    lin_od = dict(base, cost=100.6, ConsumedQuantity=100, x_UsageType="USE1-BoxUsage:g5.xlarge",
+                  x_Operation="RunInstances", ResourceId="i-lin-od")
+    adv = spot.load_advisor()
+    for rows in ([win], [win, lin_spot, lin_od]):
+        w = spot.spot_what_if(focus_rows(rows), adv, by=("month",))
+        (r,) = w[w.on_demand_cost.astype(float) == 119.0].itertuples()
+        assert float(r.spot_rate) == pytest.approx(0.2856) and float(r.saving) == pytest.approx(90.44)
+        assert (r.basis, r.advisor_savings_pct, r.operating_system) == ("advisor", 76, "Windows")
+    (r,) = w[w.on_demand_cost.astype(float) == 100.6].itertuples()  # Linux hours take the bill's Linux spot rate
+    assert (r.basis, r.operating_system) == ("observed", "Linux") and float(r.spot_rate) == pytest.approx(0.41246)
