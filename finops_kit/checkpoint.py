@@ -330,6 +330,12 @@ def _continuous_time(rng, work: float, restart: float, m: float, size: int):
     return work + fails * restart + lost_restart, fails + rfails
 
 
+#: Most interruptions per run :func:`monte_carlo` simulates (each one is an array element), and the interruptions one
+#: chunk of runs may hold (about 8 bytes each, a few arrays at once: ~100 MB).
+MAX_SIMULATED_INTERRUPTIONS = 1e6
+CHUNK_INTERRUPTIONS = 4e6
+
+
 def monte_carlo(job: JobSpec, node_mtbf_hours: float, tau: float | None = None, runs: int = 2000,
                 seed: int = 0, chunk: int = 250, wait_hours: float = 0.0) -> MonteCarloResult:
     """Simulate ``runs`` executions of ``job`` with exponential interruptions (seeded, vectorized).
@@ -345,6 +351,16 @@ def monte_carlo(job: JobSpec, node_mtbf_hours: float, tau: float | None = None, 
         raise ConfigError(f"MTBF must be > 0 hours, got {node_mtbf_hours!r}")
     m = job_mtbf(node_mtbf_hours, job.nodes)
     t = _tau_or_optimal(job, m, tau)
+    # every interruption is an array element: bound the events a chunk of runs holds, and refuse a job that no
+    # chunk can hold (an MTBF of minutes: ~1e15 interruptions per run -- it allocated 168 GiB or numpy refused the
+    # negative binomial's p ~ 1e-261), where the closed form still gives the expectation
+    cf = closed_form(job, node_mtbf_hours, tau=tau, wait_hours=wait_hours)
+    expected = cf.expected_interruptions
+    if not expected <= MAX_SIMULATED_INTERRUPTIONS:
+        raise ConfigError(f"Monte Carlo: about {expected:.3g} interruptions per run (job MTBF {m:.4g} h, checkpoint "
+                          f"every {t:.4g} h) are too many to simulate; the closed form gives the expected wall "
+                          f"clock ({cf.wall_clock_hours:.4g} h)")
+    chunk = max(1, min(chunk, int(CHUNK_INTERRUPTIONS // max(expected, 1.0))))
     n_full = int(math.floor(job.work_hours / t + 1e-9)) if t > 0 else 0
     rem = job.work_hours - n_full * t
     rem = 0.0 if t > 0 and rem <= 1e-9 * t else rem

@@ -419,3 +419,23 @@ def test_trace_scenario_of_the_4_node_aws_traces(shared):
     e = ck.closed_form(job, s.node_mtbf_hours, wait_hours=s.wait_hours)
     assert (round(60 * e.tau_hours, 1), round(100 * e.wall_clock_increase, 1), round(100 * e.cost_saving, 1)) == (
         44.2, 151.7, 57.2)
+
+
+def test_monte_carlo_refuses_a_job_interrupted_too_often_to_simulate_in_one_line():
+    """An MTBF of minutes gives ~1e15 interruptions per run: the simulation allocated 168 GiB (MemoryError) or
+    numpy refused p ~ 1e-261 (ValueError). The closed form still answers; the simulation says why it cannot."""
+    job = ck.JobSpec(work_hours=100, checkpoint_hours=5 / 60, restart_hours=10 / 60)
+    for mtbf in (0.01, 0.001):
+        with pytest.raises(ConfigError, match=r"interruptions per run .* too many to simulate") as err:
+            ck.monte_carlo(job, mtbf, runs=200, seed=1)
+        assert "\n" not in str(err.value)
+        assert ck.closed_form(job, mtbf).wall_clock_hours > 1e10  # the expectation is still given
+
+
+def test_monte_carlo_bounds_its_memory_by_simulating_fewer_runs_at_once():
+    """~750,000 interruptions per run (MTBF 3 minutes) is simulated, in chunks small enough to keep the per-event
+    arrays bounded, and agrees with the closed form."""
+    job = ck.JobSpec(work_hours=100, checkpoint_hours=5 / 60, restart_hours=10 / 60)
+    mc = ck.monte_carlo(job, 0.05, runs=20, seed=1)
+    cf = ck.closed_form(job, 0.05)
+    assert abs(mc.interruptions.mean() / cf.expected_interruptions - 1) < 0.01
