@@ -31,7 +31,8 @@ the hour's samples. Rules of :func:`idle_gpu` (the one answer every report gives
 * **billed GPU-hours and cost** per resource and charge period come from :mod:`finops_kit.units`
   (``accelerated_usage_sql``: accelerator-hours, EffectiveCost of the instance's rows incl. credits, its pricing
   class) -- never a private hour rule. A metric hour joins the charge period of the same resource (ResourceId,
-  compared without case) that contains it, so hourly and daily bills both work.
+  compared without case: ``units.resource_key_sql``) that contains it, so hourly and daily bills both work; every
+  table groups a resource by that key too, so one VM spelled in two cases is one row.
 * an observed GPU-hour is **idle** when its mean utilization is below ``idle_threshold`` (percent,
   ``unit_economics.idle_threshold`` in finops.yaml, default 5). Observed GPU-hours beyond the billed ones (clock
   skew, per-second billing) are scaled down to the billed hours.
@@ -711,7 +712,7 @@ def _billed_sql(sc: Any, attr: Any, w0: str, w1: str) -> str:
     """Per resource, charge period and pricing class in the window: cost, billed GPU- and instance-hours, team."""
     owner = attr.label_sql("owner") if "owner" in attr.policy.keys else "CAST(NULL AS VARCHAR)"
     return f"""
-      SELECT lower(ResourceId) AS rid, min(ResourceId) AS ResourceId, ProviderName AS provider,
+      SELECT {units.resource_key_sql()} AS rid, min(ResourceId) AS ResourceId, ProviderName AS provider,
              ChargePeriodStart AS ps, ChargePeriodEnd AS pe, pricing, BillingCurrency AS currency,
              arg_max(instance_type, (coalesce(accelerator_hours, 0), instance_type)) AS instance_type,
              coalesce(sum(EffectiveCost) FILTER (WHERE has_accelerator_hours), 0) AS cost,
@@ -761,7 +762,7 @@ def _analyse(con: duckdb.DuckDBPyConnection, sc: Any, table: str, st: Settings, 
         h AS (
           SELECT per.rid, per.ps, u.hour, count(*) AS gpus,
                  count(*) FILTER (WHERE u.utilization < {thr!r}) AS idle_gpus, {_mean("u.utilization")} AS util
-          FROM {table} u JOIN per ON lower(u.resource_id) = per.rid AND u.hour >= per.ps AND u.hour < per.pe
+          FROM {table} u JOIN per ON {units.resource_key_sql('u.resource_id')} = per.rid AND u.hour >= per.ps AND u.hour < per.pe
           GROUP BY ALL),
         -- hours in which every GPU of the instance was idle, and the length of their consecutive run
         allidle AS (
@@ -789,7 +790,7 @@ def _analyse(con: duckdb.DuckDBPyConnection, sc: Any, table: str, st: Settings, 
                  gpu_hours - least(observed_raw, gpu_hours) AS unmeasured_h
           FROM {p}),
         r AS (
-          SELECT ResourceId AS resource_id, provider, arg_max(instance_type, (gpu_hours, instance_type))
+          SELECT min(ResourceId) AS resource_id, provider, arg_max(instance_type, (gpu_hours, instance_type))
                    AS instance_type, arg_max(team, (cost, team)) AS team, arg_max(owner, (cost, owner)) AS owner,
                  min(currency) AS currency,
                  {units.total("gpu_hours")} AS billed_gpu_hours, {units.total("observed_raw * k")} AS observed_gpu_hours,
@@ -801,33 +802,35 @@ def _analyse(con: duckdb.DuckDBPyConnection, sc: Any, table: str, st: Settings, 
                  {units.total(money_frac('unmeasured_h'))} AS unmeasured_cost,
                  sum(sched_hours) AS schedulable_hours,
                  {units.total("CAST(cost AS DOUBLE) * sched_hours / nullif(instance_hours, 0)")} AS schedule_savings
-          FROM q WHERE observed_raw > 0 GROUP BY ResourceId, provider)
+          FROM q GROUP BY rid, provider HAVING sum(observed_raw) > 0)
         SELECT * REPLACE (least(schedule_savings, idle_cost) AS schedule_savings),
                (idle_cost + utilized_cost) / nullif(utilized_gpu_hours, 0) AS cost_per_utilized_gpu_hour,
                idle_gpu_hours / nullif(observed_gpu_hours, 0) AS idle_share
         FROM r ORDER BY idle_cost DESC, resource_id""").df()
     by_pricing = con.execute(f"""
         WITH f AS (SELECT rid, ps, idle_raw * k / nullif(gpu_hours, 0) AS fi, (observed_raw - idle_raw) * k
-                          / nullif(gpu_hours, 0) AS fu FROM {p} WHERE observed_raw > 0)
+                          / nullif(gpu_hours, 0) AS fu FROM {p}
+                   WHERE rid IN (SELECT rid FROM {p} GROUP BY rid HAVING sum(observed_raw) > 0))
         SELECT b.pricing, b.currency, sum(b.cost)::{MONEY} AS cost, {units.total("b.gpu_hours")} AS billed_gpu_hours,
                {units.total("CAST(b.cost AS DOUBLE) * f.fi")} AS idle_cost,
                {units.total("b.gpu_hours * f.fi")} AS idle_gpu_hours,
                {units.total("CAST(b.cost AS DOUBLE) * f.fu")} AS utilized_cost
         FROM {tag}_b b JOIN f USING (rid, ps) GROUP BY ALL ORDER BY idle_cost DESC, b.pricing, b.currency""").df()
     unmonitored = con.execute(f"""
-        SELECT ResourceId AS resource_id, provider, arg_max(instance_type, (gpu_hours, instance_type)) AS instance_type,
+        SELECT min(ResourceId) AS resource_id, provider,
+               arg_max(instance_type, (gpu_hours, instance_type)) AS instance_type,
                arg_max(team, (cost, team)) AS team, arg_max(owner, (cost, owner)) AS owner, min(currency) AS currency,
                {units.total("gpu_hours")} AS billed_gpu_hours, sum(cost)::{MONEY} AS cost
-        FROM {p} GROUP BY ResourceId, provider HAVING sum(observed_raw) = 0
+        FROM {p} GROUP BY rid, provider HAVING sum(observed_raw) = 0
         ORDER BY cost DESC, resource_id""").df()
     unbilled = con.execute(f"""
-        SELECT u.resource_id, min(u.host) AS host, count(DISTINCT u.gpu_index) AS gpus,
+        SELECT min(u.resource_id) AS resource_id, min(u.host) AS host, count(DISTINCT u.gpu_index) AS gpus,
                count(*) AS observed_gpu_hours, min(u.hour) AS first_hour, max(u.hour) AS last_hour,
-               lower(u.resource_id) IN (SELECT rid FROM {p}) AS resource_billed
+               {units.resource_key_sql('u.resource_id')} IN (SELECT rid FROM {p}) AS resource_billed
         FROM {table} u
-        WHERE NOT EXISTS (SELECT 1 FROM {p} x WHERE x.rid = lower(u.resource_id) AND u.hour >= x.ps
+        WHERE NOT EXISTS (SELECT 1 FROM {p} x WHERE x.rid = {units.resource_key_sql('u.resource_id')} AND u.hour >= x.ps
                           AND u.hour < x.pe)
-        GROUP BY u.resource_id ORDER BY observed_gpu_hours DESC, u.resource_id""").df()
+        GROUP BY {units.resource_key_sql('u.resource_id')} ORDER BY observed_gpu_hours DESC, resource_id""").df()
     tot = con.execute(f"""
         SELECT sum(cost) FILTER (WHERE observed_raw > 0) AS monitored_cost,
                sum(cost) FILTER (WHERE observed_raw = 0) AS unmonitored_cost_all

@@ -1474,14 +1474,15 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             gpus = audit.always_on_gpus(include_untagged=True)
         on = gpus[gpus["always_on"]] if len(gpus) else gpus
         if len(on):
-            ids = ", ".join(sql_str(str(i)) for i in on["resource_id"])
+            key = units.resource_key_sql()  # one resource whatever the case its id is spelled in
+            ids = ", ".join(sql_str(str(i).lower()) for i in on["resource_id"])
             spot = dict(con.execute(f"""
-                SELECT ResourceId, {units.total("instance_hours", "pricing = 'Spot'")}
-                                   / nullif({units.total("instance_hours")}, 0)
-                FROM ({units.accelerated_usage_sql(f"ResourceId IN ({ids})", sc.rows_sql())})
-                WHERE ChargeCategory = 'Usage' GROUP BY ResourceId""").fetchall())
+                SELECT {key}, {units.total("instance_hours", "pricing = 'Spot'")}
+                              / nullif({units.total("instance_hours")}, 0)
+                FROM ({units.accelerated_usage_sql(f"{key} IN ({ids})", sc.rows_sql())})
+                WHERE ChargeCategory = 'Usage' GROUP BY 1""").fetchall())
             for r in on.to_dict("records"):
-                if (spot.get(r["resource_id"]) or 0) >= 0.5:
+                if (spot.get(str(r["resource_id"]).lower()) or 0) >= 0.5:
                     continue
                 checks.append(Check(
                     "non_production", str(r["resource_id"]), "violation",

@@ -641,7 +641,9 @@ class TagAudit:
         the rule errs towards not flagging). Off-hours are hours outside ``office_start``-``office_end`` (local
         ``timezone``) or on days outside ``office_days`` (ISO: 1 = Monday). A resource is always on when, over
         its observed span of at least ``min_days``, at least ``min_off_hours_share`` of the off-hours were fully
-        charged. The monthly saving of a schedule is its off-hours cost per hour of span x 730.5 h.
+        charged. The monthly saving of a schedule is its off-hours cost per hour of span x 730.5 h. A resource is
+        its ResourceId without case (:func:`finops_kit.units.resource_key_sql`): Azure spells one VM's id in
+        several cases, and each spelling was an always-on row with the whole saving.
         """
         if not (0 <= office_start < office_end <= 24):
             raise ConfigError(f"office hours: expected 0 <= start < end <= 24, got {office_start}..{office_end}")
@@ -660,7 +662,8 @@ class TagAudit:
         team = attr.owner_sql() if attr.allocation.key in self.policy.keys else "CAST(NULL AS VARCHAR)"
         return self.sql(f"""
             WITH g AS (
-              SELECT ResourceId, ResourceName, provider, account, x_InstanceType, {ident(env)} AS env,
+              SELECT {units.resource_key_sql()} AS rk, ResourceId, ResourceName, provider, account, x_InstanceType,
+                     {ident(env)} AS env,
                      ChargePeriodStart AS s, ChargePeriodEnd AS e, cost,
                      greatest(epoch(ChargePeriodEnd - ChargePeriodStart) / 3600.0, 1e-9) AS period_h,
                      h.instance_hours AS used_h
@@ -670,31 +673,32 @@ class TagAudit:
             slots AS (
               -- each hour's share of the charge, exact from here (units.MEASURE_SUM_TYPE): a DOUBLE share summed
               -- over hours and charges changed in its last digits with the order DuckDB's threads add rows in
-              SELECT ResourceId, slot, CAST(least(used_h / period_h, 1.0) AS {units.MEASURE_SUM_TYPE}) AS frac,
+              SELECT rk, slot, CAST(least(used_h / period_h, 1.0) AS {units.MEASURE_SUM_TYPE}) AS frac,
                      CAST(cost / n AS {units.MEASURE_SUM_TYPE}) AS cost
               FROM (SELECT *, unnest(range(date_trunc('hour', s), e, INTERVAL 1 HOUR)) AS slot,
                            len(range(date_trunc('hour', s), e, INTERVAL 1 HOUR)) AS n FROM g)),
-            per_slot AS (SELECT ResourceId, slot, least(sum(frac), 1.0) AS frac, sum(cost) AS cost
+            per_slot AS (SELECT rk, slot, least(sum(frac), 1.0) AS frac, sum(cost) AS cost
                          FROM slots GROUP BY ALL),
             res AS (
-              SELECT ResourceId, min(slot) AS first_hour, max(slot) AS last_hour,
+              SELECT rk, min(slot) AS first_hour, max(slot) AS last_hour,
                      count(*) FILTER (WHERE frac >= 0.99 AND {off}) AS off_hours_charged,
                      sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE {off}), 0) AS off_hours_cost
-              FROM per_slot GROUP BY ResourceId),
+              FROM per_slot GROUP BY rk),
             span AS (
-              SELECT ResourceId, count(*) AS span_hours, count(*) FILTER (WHERE {off}) AS off_hours
-              FROM (SELECT ResourceId, unnest(range(first_hour, last_hour + INTERVAL 1 HOUR, INTERVAL 1 HOUR)) AS slot
-                    FROM res) GROUP BY ResourceId),
+              SELECT rk, count(*) AS span_hours, count(*) FILTER (WHERE {off}) AS off_hours
+              FROM (SELECT rk, unnest(range(first_hour, last_hour + INTERVAL 1 HOUR, INTERVAL 1 HOUR)) AS slot
+                    FROM res) GROUP BY rk),
             -- a resource's owner: the one with the most dollars of all its charges in scope, on equal dollars the
             -- first by name (summary.resource_owners, which names the owner of the summary's action)
-            owner AS (SELECT ResourceId, arg_min(team, (-cost, team)) AS team
-                      FROM (SELECT ResourceId, {team} AS team, sum(cost) AS cost FROM @wide
-                            WHERE ResourceId IN (SELECT ResourceId FROM g) GROUP BY ALL) GROUP BY ResourceId),
-            meta AS (SELECT ResourceId, min(ResourceName) AS resource_name, min(provider) AS provider,
+            owner AS (SELECT rk, arg_min(team, (-cost, team)) AS team
+                      FROM (SELECT {units.resource_key_sql()} AS rk, {team} AS team, sum(cost) AS cost FROM @wide
+                            WHERE {units.resource_key_sql()} IN (SELECT rk FROM g) GROUP BY ALL) GROUP BY rk),
+            meta AS (SELECT rk, min(ResourceId) AS resource_id, min(ResourceName) AS resource_name,
+                            min(provider) AS provider,
                             min(account) AS account, min(x_InstanceType) AS instance_type,
                             string_agg(DISTINCT env, ', ' ORDER BY env) AS environment, min(o.team) AS team
-                     FROM g JOIN owner o USING (ResourceId) GROUP BY ResourceId)
-            SELECT m.ResourceId AS resource_id, m.resource_name, m.provider, m.account, m.instance_type,
+                     FROM g JOIN owner o USING (rk) GROUP BY rk)
+            SELECT m.resource_id, m.resource_name, m.provider, m.account, m.instance_type,
                    coalesce(m.environment, {sql_str(UNTAGGED)}) AS environment, m.team,
                    r.first_hour, r.last_hour, sp.span_hours / 24.0 AS span_days,
                    sp.off_hours, r.off_hours_charged,
@@ -705,7 +709,7 @@ class TagAudit:
                    (sp.span_hours / 24.0 >= {float(min_days)}
                     AND r.off_hours_charged >= {float(min_off_hours_share)} * sp.off_hours
                     AND sp.off_hours > 0) AS always_on
-            FROM res r JOIN span sp USING (ResourceId) JOIN meta m USING (ResourceId)
+            FROM res r JOIN span sp USING (rk) JOIN meta m USING (rk)
             ORDER BY always_on DESC, monthly_saving DESC, resource_id""").df()
 
 

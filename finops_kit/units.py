@@ -229,6 +229,19 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
 INSTANCE_KEY = ("ProviderName", "ResourceId", "ChargePeriodStart")
 
 
+def resource_key_sql(expr: str = "ResourceId") -> str:
+    """SQL: the key by which rows of one resource are grouped in per-resource tables (idle GPUs, always-on
+    accelerators): the ResourceId without case.
+
+    Why: Azure resource IDs are case-insensitive and its cost exports spell one VM's id in different cases on
+    different days (``resourceGroups/rg-vision-dev`` and ``resourcegroups/RG-VISION-DEV``); grouped as written,
+    one VM became two rows and its idle dollars or schedule saving were counted twice. AWS instance ids and GCP
+    resource names are lower case, so no two real resources differ only in case. Shown tables name the resource
+    by the first spelling (``min(ResourceId)``).
+    """
+    return f"lower({expr})"
+
+
 def instance_charges_sql(alias: str | None = None) -> str:
     """SQL: whether a row (of table ``alias``) is a charge of an instance's usage: Usage rows and the credits
     billed against them."""

@@ -427,3 +427,59 @@ def test_metrics_quote_the_same_idle_and_run_figures(idle, sample_warehouse) -> 
     assert row["training_runs"] == len(runs) >= 4
     assert row["training_run_cost"] == pytest.approx(float(runs["cost"].sum()), abs=1e-6)
     assert "ai_units" in m.to_text()
+
+
+# ------------------------------------------------------------------------------------------- billed vs measured
+def _g5_hours(rid: str, hours, t0: dt.datetime = dt.datetime(2026, 10, 6), **extra) -> list[dict]:
+    """A g5.12xlarge (4 GPUs) billed hourly on demand at $5.672 for ``hours`` after ``t0``."""
+    row = dict(ResourceId=rid, x_InstanceType="g5.12xlarge", x_AiWorkload="Accelerated compute",
+               x_UsageType="BoxUsage:g5.12xlarge", PricingUnit="Hours", PricingQuantity="1", ConsumedUnit="Hours",
+               ConsumedQuantity="1", cost="5.672", BillingPeriodStart=dt.datetime(2026, 10, 1),
+               BillingPeriodEnd=dt.datetime(2026, 11, 1), tags={"team": "ml"}) | extra
+    return [row | dict(ChargePeriodStart=t0 + dt.timedelta(hours=h), ChargePeriodEnd=t0 + dt.timedelta(hours=h + 1))
+            for h in hours]
+
+
+def _nvsmi(path: Path, minutes, util, gpus: int = 4, t0: dt.datetime = dt.datetime(2026, 10, 6)) -> Path:
+    path.write_text(HEADER + "".join(f"{t0 + dt.timedelta(minutes=m):%Y/%m/%d %H:%M:%S}.000, {g}, GPU-{g:04d}, "
+                                     f"{util} %, 100 MiB\n" for m in minutes for g in range(gpus)))
+    return path
+
+
+def _idle_of(tmp: Path, rows: list[dict], files: list[Path], hosts: str):
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(rows)
+    gpu.load_utilization(con, files, _hosts(tmp, hosts))
+    return gpu.idle_gpu(con, resolve(con, str(REPO / "finops.yaml"), {}))
+
+
+def test_billed_hours_in_a_metrics_gap_are_unmeasured(tmp_path: Path) -> None:
+    """Two g5.12xlarge billed 24 h ($136.128 each): gpu-a 90 % busy all day, gpu-b logging only from 12:00, idle.
+    The 12 h without gpu-b's metrics are unmeasured dollars, not dropped: the old per-resource table kept only the
+    charge periods with metrics and the reconciliation check crashed (split 204.192 vs billed 272.256)."""
+    a = _nvsmi(tmp_path / "gpu-a.csv", range(24 * 60), 90)
+    b = _nvsmi(tmp_path / "gpu-b.csv", range(12 * 60, 24 * 60), 0)
+    r = _idle_of(tmp_path, _g5_hours("i-0aaa", range(24)) + _g5_hours("i-0bbb", range(24)), [a, b],
+                 "gpu-a,i-0aaa,UTC\ngpu-b,i-0bbb,UTC\n")
+    t = r.totals
+    assert Decimal(f"{t['monitored_cost']:.6f}") == Decimal("272.256")
+    assert (Decimal(f"{t['utilized_cost']:.6f}"), Decimal(f"{t['idle_cost']:.6f}"),
+            Decimal(f"{t['unmeasured_cost']:.6f}")) == (Decimal("136.128"), Decimal("68.064"), Decimal("68.064"))
+    row = r.by_resource.set_index("resource_id").loc["i-0bbb"]
+    assert (row["billed_gpu_hours"], row["observed_gpu_hours"], row["cost"]) == (96, 48, 136.128)
+    # the pricing table splits the same billed cost
+    assert r.by_pricing["cost"].astype(float).sum() == pytest.approx(272.256)
+
+
+def test_one_resource_in_two_letter_cases_is_one_resource(tmp_path: Path) -> None:
+    """Azure spells one VM's ResourceId with two casings on different days: one monitored resource, its cost once
+    (was two rows, monitored_resources 2)."""
+    a = "/subscriptions/5e2c/resourceGroups/rg-vision-dev/providers/Microsoft.Compute/virtualMachines/vm-01"
+    b = a.replace("resourceGroups/rg-vision-dev", "resourcegroups/RG-VISION-DEV")
+    rows = _g5_hours(a, range(12)) + _g5_hours(b, range(12, 24))
+    r = _idle_of(tmp_path, rows, [_nvsmi(tmp_path / "vm-01.csv", range(24 * 60), 0)], f"vm-01,{b},UTC\n")
+    assert r.totals["monitored_resources"] == 1 and len(r.by_resource) == 1
+    row = r.by_resource.iloc[0]
+    assert row["billed_gpu_hours"] == 96 and row["idle_cost"] == pytest.approx(136.128)
+    assert row["schedulable_hours"] == 24

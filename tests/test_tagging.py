@@ -374,3 +374,19 @@ def test_notebook_renders_on_official_focus_sample(shared, tmp_path):
         pytest.skip("chromium not installed: browser checks skipped")
     rep = check_report(tmp_path / "out" / res.html)
     assert rep.charts >= 6 and rep.charts_with_marks >= 6 and rep.bound_inputs >= 3 and not rep.blocked
+
+
+def test_always_on_gpu_spelled_in_two_cases_is_one_resource():
+    """Azure spells one VM's ResourceId in two cases (days 1-7 and 8-14): one always-on row over the 14 days with
+    the saving once -- was two rows of 7 days, each with the whole $1,804.89/month saving."""
+    a = "/subscriptions/5e2c/resourceGroups/rg-vision-dev/providers/Microsoft.Compute/virtualMachines/dev-nc-a100-01"
+    b = a.replace("resourceGroups/rg-vision-dev", "resourcegroups/RG-VISION-DEV")
+    rows = [{"cost": "88.16", "ResourceId": a if d < 7 else b, "day": f"2026-10-{5 + d:02d}", "ProviderName": "Microsoft",
+             "ConsumedQuantity": 24, "ConsumedUnit": "Hours", "x_AiWorkload": "Accelerated compute",
+             "x_InstanceType": "Standard_NC24ads_A100_v4", "tags": {"env": "dev", "team": "vision"}}
+            for d in range(14)]
+    g = TagAudit(focus_rows(rows), POLICY).always_on_gpus()
+    assert len(g) == 1 and g.iloc[0]["resource_id"] == a
+    assert g.iloc[0]["span_days"] == 14 and bool(g.iloc[0]["always_on"])
+    # 14 days: 10 weekdays x 13 off-hours + 4 weekend days x 24 = 226 off-hours at $88.16/24
+    assert g.iloc[0]["monthly_saving"] == pytest.approx(226 * 88.16 / 24 / 336 * 730.5)
