@@ -10,7 +10,7 @@ step notifies on a non-zero exit and forwards the short summary printed on stdou
       forecast: true                # ... against its end-of-month forecast too, not only the actual
       anomalies:
         dimensions: [total, team, service]
-        lookback_days: 3            # only events that touch the last N days before --as-of
+        lookback_days: 3            # events that touch the last N days before --as-of (reported whole)
         window: 28                  # trailing days of the robust baseline
         threshold: 3.5              # robust z (1.4826·MAD)
         min_impact: 500             # $ floor

@@ -494,13 +494,38 @@ def masked_anomalies(con: duckdb.DuckDBPyConnection, dimension: str, *, start: d
                                        "total_flagged"])
 
 
+def _events_overlapping(con: duckdb.DuckDBPyConnection, dimension: str, start: date | str | None,
+                        end: date | str | None, rules: Rules, charges: str, sc: Any) -> pd.DataFrame:
+    """The events of ``dimension`` that overlap [start, end], each with all its days (see :func:`scan`)."""
+    start_d, end_d = scan_window(con, start, end, scope=sc)
+    if end_d is None:
+        return events(_empty_flags())
+    first = scan_window(con, None, end_d, scope=sc)[0]
+    back = 2 * rules.window
+    while True:
+        lo = max(first, start_d - timedelta(days=back))
+        ev = events(detect(con, dimension, start=lo, end=end_d, rules=rules, charges=charges, scope=sc))
+        ev = ev[pd.to_datetime(ev["end"]) >= pd.Timestamp(start_d)] if not ev.empty else ev
+        # an event that begins on the first day scanned may have begun earlier: look further back
+        if ev.empty or lo <= first or not (pd.to_datetime(ev["start"]) <= pd.Timestamp(lo)).any():
+            return ev.reset_index(drop=True)
+        back *= 2
+
+
 def scan(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total", "team", "service"), *,
          start: date | str | None = None, end: date | str | None = None, rules: Rules = Rules(),
          charges: str = "usage", scope: Any = None) -> pd.DataFrame:
-    """Events across several dimensions at once (for alerts and the report's anomaly table)."""
+    """Events across several dimensions at once (for alerts and the report's anomaly table).
+
+    Every event that overlaps [start, end] is reported whole: with its first anomalous day even when that day is
+    before ``start``, and its impact summed over all its days. Why: ``finops-kit check`` scans only the last few
+    days before --as-of; cutting the flags at ``start`` made one ongoing event a different event every day (the
+    demo's planted team=nlp spike of 06-10..06-12 read "06-11..06-12, +$12,116" as of 06-13 and "06-10..06-12,
+    +$17,579" as of 06-12). The days before ``start`` are judged exactly as a scan from them would judge them
+    (each day only looks back), and the scan reaches back until no event starts at its first day.
+    """
     sc = scoped(con, scope)
-    parts = [events(detect(con, d, start=start, end=end, rules=rules, charges=charges, scope=sc))
-             for d in dimensions]
+    parts = [_events_overlapping(con, d, start, end, rules, charges, sc) for d in dimensions]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return events(_empty_flags())

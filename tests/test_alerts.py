@@ -116,3 +116,29 @@ def test_check_as_of_a_day_not_delivered_yet_judges_the_last_delivered_day(wh, t
     late = capsys.readouterr().out
     assert "data through 2026-11-14" in late and "data through" not in on_time
     assert late.replace("; data through 2026-11-14", "") == on_time
+
+
+def test_an_ongoing_anomaly_keeps_its_start_and_impact_whatever_the_as_of_day(tmp_path, capsys):
+    """A +$5,000/day spike on 2026-11-10..12 seen by a daily check with a 2-day lookback: the alert names the same
+    event with its true start and whole impact on every day whose window it overlaps. The old check cut the
+    flags at the window's first day: as of 11-12 '11-11..11-12 +$10,...', as of 11-13 '11-12 +$5,...'."""
+    path = str(tmp_path / "wh.duckdb")
+    rng = np.random.default_rng(3)
+    rows = []
+    for d in pd.date_range("2026-09-16", "2026-11-16", freq="D"):
+        spike = 5000.0 if "2026-11-10" <= str(d.date()) <= "2026-11-12" else 0.0
+        rows.append(dict(day=str(d.date()), cost=round(1000 + rng.normal(0, 20) + spike, 2), tags={"team": "alpha"}))
+    con = fk.connect(path, write=True)
+    focus_rows(rows, con)
+    con.close()
+    cfg = _config(tmp_path, 100000, anomalies=True)
+    said = {}
+    for as_of in ("2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13"):
+        assert main(["check", "--warehouse", path, "--config", cfg, "--as-of", as_of, "--quiet"]) == 1
+        lines = [x for x in capsys.readouterr().out.splitlines() if "[anomaly]" in x and "team=alpha" in x]
+        assert len(lines) == 1 and "on 2026-11-10" in lines[0], (as_of, lines)
+        said[as_of] = lines[0]
+    # once the event is over, every later check says the same words about it: start, days, impact
+    assert said["2026-11-12"] == said["2026-11-13"] and "2026-11-10..2026-11-12" in said["2026-11-13"]
+    # when the window has passed the event, it is no longer reported
+    assert main(["check", "--warehouse", path, "--config", cfg, "--as-of", "2026-11-15", "--quiet"]) == 0
