@@ -29,7 +29,8 @@ The tidy table (:func:`load_utilization`) holds one row per resource, GPU and UT
 the hour's samples. Rules of :func:`idle_gpu` (the one answer every report gives):
 
 * **billed GPU-hours and cost** per resource and charge period come from :mod:`finops_kit.units`
-  (``accelerated_usage_sql``: accelerator-hours, EffectiveCost of the instance's rows incl. credits, its pricing
+  (``accelerated_usage_sql``: accelerator-hours, EffectiveCost of the instance's compute rows incl. credits and
+  without the data transfer or storage billed on its id, its pricing
   class) -- never a private hour rule. A metric hour joins the charge period of the same resource (ResourceId,
   compared without case: ``units.resource_key_sql``) that contains it, so hourly and daily bills both work; every
   table groups a resource by that key too, so one VM spelled in two cases is one row.

@@ -25,8 +25,8 @@ Rules (the answer every report gives):
 * accelerator-hours (GPU, TPU chip, Trainium, Inferentia): an ``instance`` row's hours x accelerators per instance;
   an ``accelerator`` row's hours.
 * vCPU-hours: an ``instance`` row's hours x vCPUs per instance; a ``vcpu`` row's hours.
-* An instance's cost is all of its rows: GCP's vCPU, RAM, GPU and licence rows and the credits billed against them
-  (rows of one resource and charge period). Its pricing class (Spot / On-demand / Committed) is that of its
+* An instance's cost is all of its compute rows: GCP's vCPU, RAM, GPU and licence rows and the credits billed
+  against them (rows of one resource and charge period), not the data transfer or storage billed on its id. Its pricing class (Spot / On-demand / Committed) is that of its
   accelerator row (else its instance or vCPU row; of several, the costliest), so a VM whose GPUs run under a committed-use discount is one
   committed instance, not a committed GPU plus an on-demand VM without hours.
 
@@ -242,10 +242,25 @@ def resource_key_sql(expr: str = "ResourceId") -> str:
     return f"lower({expr})"
 
 
+#: FOCUS ServiceCategory values of rows that are never part of an instance's compute, even when they carry the
+#: instance's ResourceId: data transfer (CUR bills an instance's ``DataTransfer-Out-Bytes`` on its instance id) and
+#: storage (what :mod:`finops_kit.egress` and :mod:`finops_kit.storage` analyse).
+NOT_INSTANCE_CATEGORIES = ("Networking", "Storage")
+
+
 def instance_charges_sql(alias: str | None = None) -> str:
-    """SQL: whether a row (of table ``alias``) is a charge of an instance's usage: Usage rows and the credits
-    billed against them."""
-    return f"{alias + '.' if alias else ''}ChargeCategory IN ('Usage', 'Credit')"
+    """SQL: whether a row (of table ``alias``) is a charge of an instance's compute: Usage rows and the credits
+    billed against them, except data-transfer and storage rows (:data:`NOT_INSTANCE_CATEGORIES`).
+
+    Why the exception: an instance's rows were all Usage and Credit rows of its ResourceId and charge period, so a
+    g5.12xlarge that also served $20/h of internet egress had $616.13 of "idle GPU" dollars in a day whose compute
+    cost $136.13, and its egress counted as accelerated compute in every headline. Transfer and storage are
+    priced, reported and optimised by other rules (egress tiers, storage classes); they are not accelerated
+    compute whatever resource they are billed on. A row without a ServiceCategory stays in (a GCP VM's vCPU, RAM,
+    GPU and licence SKUs are Compute)."""
+    a = alias + "." if alias else ""
+    cats = ", ".join(sql_str(c) for c in NOT_INSTANCE_CATEGORIES)
+    return f"({a}ChargeCategory IN ('Usage', 'Credit') AND coalesce({a}ServiceCategory, '') NOT IN ({cats}))"
 
 
 def accelerated_row_sql() -> str:
@@ -278,7 +293,9 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     A resource's rows for one charge period (a GCP VM's vCPU, RAM, GPU and licence rows and the credits billed
     against them) belong to one instance, which is accelerated when any of its rows is; rows without a ResourceId
     stand alone. Kept: Usage rows, and Credit rows billed against an accelerated instance (committed-use and
-    sustained-use credits lower its effective cost). Instance and accelerator rows keep their own pricing class
+    sustained-use credits lower its effective cost) -- never the data-transfer or storage rows billed on the
+    instance's id (:func:`instance_charges_sql`): this is the one "accelerated compute" of every report (metrics,
+    AI unit economics, training runs, idle GPUs, the ingest's classing). Instance and accelerator rows keep their own pricing class
     and type (an Azure VM-day split into a savings-plan row and an on-demand row stays split). The instance's other
     rows (vCPU, RAM, licence, credits) keep their own class too when an instance or accelerator row of the same
     charge period bills in that class (a GCP VM recreated as spot under the same name bills on-demand and spot

@@ -483,3 +483,18 @@ def test_one_resource_in_two_letter_cases_is_one_resource(tmp_path: Path) -> Non
     row = r.by_resource.iloc[0]
     assert row["billed_gpu_hours"] == 96 and row["idle_cost"] == pytest.approx(136.128)
     assert row["schedulable_hours"] == 24
+
+
+def test_idle_dollars_are_the_instances_compute_not_its_data_transfer(tmp_path: Path) -> None:
+    """A g5.12xlarge idle all day ($136.128 of compute) that also billed $20/h of internet egress on its instance
+    id: idle dollars and the schedule saving are the compute's (were $616.128, egress included)."""
+    t0 = dt.datetime(2026, 10, 6)
+    egress = [dict(ResourceId="i-0aaa", x_UsageType="USE1-DataTransfer-Out-Bytes", ServiceCategory="Networking",
+                   ServiceName="AWS Data Transfer", PricingUnit="GB", PricingQuantity="222.2", ConsumedUnit="GB",
+                   ConsumedQuantity="222.2", cost="20.00", ChargePeriodStart=t0 + dt.timedelta(hours=h),
+                   ChargePeriodEnd=t0 + dt.timedelta(hours=h + 1), BillingPeriodStart=dt.datetime(2026, 10, 1),
+                   BillingPeriodEnd=dt.datetime(2026, 11, 1), tags={"team": "ml"}) for h in range(24)]
+    r = _idle_of(tmp_path, _g5_hours("i-0aaa", range(24)) + egress, [_nvsmi(tmp_path / "gpu-a.csv", range(24 * 60), 0)],
+                 "gpu-a,i-0aaa,UTC\n")
+    t = r.totals
+    assert (t["monitored_cost"], t["idle_cost"], t["schedule_savings"]) == (136.128, 136.128, 136.128)

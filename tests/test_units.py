@@ -428,3 +428,26 @@ def test_usage_type_patterns_read_only_their_providers_usage_types():
     ])
     got = [r[0] for r in con.sql(f"SELECT {units.instance_type_sql()} FROM focus ORDER BY ALL NULLS FIRST").fetchall()]
     assert got == [None, "ml.p4d.24xlarge", "p5.48xlarge"]
+
+
+def test_data_transfer_and_storage_billed_on_an_instance_are_not_its_compute():
+    """CUR bills an instance's internet egress (and some providers a VM's disk) on the instance's ResourceId. They
+    are Networking / Storage (FOCUS ServiceCategory), not accelerated compute: neither the instance usage nor the
+    ingest's completion step counts them. Before, the g5.12xlarge's day was $616.13 of accelerated compute
+    ($136.13 of instance-hours + $480 of egress) and the egress rows were classed 'Accelerated compute'."""
+    from finops_kit.classify import complete_accelerated_instances
+
+    day = dict(day="2026-10-06", ResourceId="i-0aaa", ProviderName="AWS")
+    con = focus_rows([
+        day | dict(cost="136.128", x_InstanceType="g5.12xlarge", x_UsageType="BoxUsage:g5.12xlarge",
+                   ConsumedUnit="Hours", ConsumedQuantity="24", x_AiWorkload="Accelerated compute"),
+        day | dict(cost="480", x_UsageType="USE1-DataTransfer-Out-Bytes", ServiceCategory="Networking",
+                   ServiceName="AWS Data Transfer", ConsumedUnit="GB", ConsumedQuantity="5332.8"),
+        day | dict(cost="3.20", x_UsageType="EBS:VolumeUsage.gp3", ServiceCategory="Storage",
+                   ConsumedUnit="GB-Mo", ConsumedQuantity="1"),
+    ])
+    got = con.execute(f"SELECT sum(EffectiveCost), {units.total('accelerator_hours')} "
+                      f"FROM ({units.accelerated_usage_sql()})").fetchone()
+    assert got == (Decimal("136.128"), 96.0)
+    assert complete_accelerated_instances(con) == 0
+    assert con.execute("SELECT count(*) FROM focus WHERE x_AiWorkload = 'Accelerated compute'").fetchone()[0] == 1
