@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from finops_kit import anomaly as an  # noqa: E402
+from finops_kit.errors import ConfigError  # noqa: E402
 from finops_kit.testing import focus_rows  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,8 +170,9 @@ def test_default_scan_covers_the_scope_and_says_what_it_covered(sample_warehouse
         con.close()
 
 
-@pytest.mark.parametrize("rules", [an.Rules(), an.Rules(weekly=True), an.Rules(window=35, weekly=True),
-                                   an.Rules(window=7, min_history=3)], ids=["default", "weekly", "w35", "w7"])
+@pytest.mark.parametrize("rules", [an.Rules(), an.Rules(weekly=False), an.Rules(weekly=True),
+                                   an.Rules(window=35, weekly=True), an.Rules(window=7, min_history=3)],
+                         ids=["default", "plain", "weekly", "w35", "w7"])
 def test_days_judged_at_once_get_the_numbers_of_days_judged_one_by_one(rules):
     # expected_and_sigma judges every day with a whole window as array operations (one row per day): each day's
     # expected value and σ̂ must be exactly those of the day-by-day rule, with and without the weekday profile,
@@ -189,3 +191,43 @@ def test_days_judged_at_once_get_the_numbers_of_days_judged_one_by_one(rules):
         assert np.isnan(exp_[:rules.min_history]).all()
         assert exp_[rules.min_history:].tolist() == [e for e, _ in one]
         assert sig[rules.min_history:].tolist() == [s for _, s in one]
+
+
+def _weekday_bill(weekday: float, weekend: float, seed: int, days: int = 112) -> tuple[pd.Series, np.ndarray]:
+    """``days`` of spend from Monday 2026-08-03: ``weekday`` on Mon-Fri, ``weekend`` on Sat-Sun, +-3 % noise."""
+    rng = np.random.default_rng(seed)
+    d = pd.date_range("2026-08-03", periods=days, freq="D")
+    base = np.where(d.day_of_week < 5, weekday, weekend)
+    return pd.Series(d), np.round(base * (1 + rng.normal(0, 0.03, days)), 2)
+
+
+def test_default_baseline_judges_a_scheduled_bill_by_weekday():
+    """The default (weekly="auto") judges a series with a clear weekly schedule against its weekday's level.
+    With the old default (weekly False) a $5,000 runaway on a Saturday of a weekday-$10k / weekend-$3k bill was
+    missed (expected ~$9,800, z ~ -4) and a scheduled $4,000 Sunday job alerted every Sunday."""
+    rules = an.Rules(min_impact=500, min_impact_pct=20)
+    days, y = _weekday_bill(10000, 3000, seed=2)
+    sat = len(y) - 2  # Saturday 2026-11-21
+    y[sat] += 5000
+    f = an.flag_series(days, y, rules)
+    assert f["anomaly"].sum() == 1 and bool(f.loc[sat, "anomaly"])
+    assert f.loc[sat, "expected"] == pytest.approx(3000, rel=0.05)
+    days, y = _weekday_bill(1000, 1000, seed=1)
+    y[days.dt.day_of_week.to_numpy() == 6] += 4000  # the weekly retraining job
+    f = an.flag_series(days, y, rules)
+    assert not f.loc[f["day"] >= pd.Timestamp("2026-09-06"), "anomaly"].any()  # quiet once 4 Sundays are known
+    # an ordinary series with a mild weekday swing keeps the plain 28-day median (weekly factors would overfit)
+    rng = np.random.default_rng(5)
+    t = np.arange(140)
+    y = np.round(1000 * np.where(t % 7 >= 5, 0.9, 1.0) * (1 + rng.normal(0, 0.08, 140)), 2)
+    assert not an.weekly_pattern(y[-56:], 140 - 56)
+    plain = an.expected_and_sigma(y, an.Rules(weekly=False))
+    auto = an.expected_and_sigma(y, an.Rules())
+    assert np.array_equal(plain[0], auto[0], equal_nan=True)
+
+
+def test_weekly_setting_accepts_true_false_auto():
+    assert an.Rules.from_config({"weekly": "auto"}).weekly == "auto"
+    assert an.Rules.from_config({"weekly": False}).weekly is False
+    with pytest.raises(ConfigError, match="true, false or auto"):
+        an.Rules.from_config({"weekly": "no"})
