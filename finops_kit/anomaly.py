@@ -25,7 +25,9 @@ check next": the event's impact is split along several dimensions against the sa
 contributing rows are matched against ``data/anomaly_hints.csv`` (idle GPUs, rightsizing, storage tier, spot).
 
 Masked anomalies: two opposite changes (team A +$5k, team B −$5k) net to nothing in the total. They are found by
-running the detector per value of a dimension in both directions and keeping days where the total is quiet.
+running the detector per value of a dimension in both directions and keeping days where the total is quiet,
+along every dimension of ``alerts.anomalies.masked_dimensions`` (:func:`masked_search`; default team, service,
+account, usage type): a pair inside one team is invisible per team.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ class Rules:
 
     @classmethod
     def from_config(cls, sec: dict[str, Any] | None, where: str = "alerts.anomalies",
-                    extra: frozenset[str] = frozenset({"dimensions", "lookback_days"})) -> Rules:
+                    extra: frozenset[str] = frozenset({"dimensions", "lookback_days", "masked_dimensions"})) -> Rules:
         """Rules from a config mapping; ``extra`` names the settings of the mapping that its caller reads.
 
         An unknown setting is an error (``threshhold: 2`` silently kept 3.5), and a value of the wrong type is one
@@ -185,7 +187,8 @@ def _judge_days(y: np.ndarray, ts: np.ndarray, rules: Rules) -> tuple[np.ndarray
         return exp_, sig
     hist = sliding_window_view(y, 8 * 7)[ts - 8 * 7]  # 8 weeks before each day: column c is weekday (t + c) % 7
     level = np.median(hist, axis=1)
-    by_col = np.median(hist.reshape(len(ts), 8, 7), axis=1) / level[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero level: unusable factors, refused below
+        by_col = np.median(hist.reshape(len(ts), 8, 7), axis=1) / level[:, None]
     factor = np.take_along_axis(by_col, (np.arange(7)[None, :] - ts[:, None]) % 7, axis=1)  # column = weekday
     ok = (level > 0) & np.all(factor > 0, axis=1) & np.all(np.isfinite(factor), axis=1)  # as _weekday_factors
     if rules.weekly == "auto":
@@ -558,6 +561,59 @@ def _events_overlapping(con: duckdb.DuckDBPyConnection, dimension: str, start: d
         back *= 2
 
 
+#: Dimensions :func:`masked_search` looks along by default (``methods.md``: per service, account, tag and usage
+#: type, not only the total): the allocation tag (team), service, account and usage type. A config sets its own
+#: list as ``alerts.anomalies.masked_dimensions``.
+MASKED_DIMENSIONS = ("team", "service", "account", "usage_type")
+
+
+def masked_dimensions(cfg: dict[str, Any] | None) -> tuple[str, ...]:
+    """The dimensions of ``alerts.anomalies.masked_dimensions`` in ``cfg`` (default :data:`MASKED_DIMENSIONS`),
+    each a known dimension or tag key of the scope (checked when searched)."""
+    sec = ((cfg or {}).get("alerts") or {}).get("anomalies") or {}
+    dims = sec.get("masked_dimensions", list(MASKED_DIMENSIONS)) if isinstance(sec, dict) else list(MASKED_DIMENSIONS)
+    if not isinstance(dims, list) or not dims or not all(isinstance(d, str) and d != "total" for d in dims):
+        raise ConfigError(f"alerts.anomalies.masked_dimensions = {dims!r}: expected a list such as "
+                          "[team, service, account, usage_type] (not total: a masked change is one the total hides)")
+    return tuple(dims)
+
+
+def masked_search(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = MASKED_DIMENSIONS, *,
+                  start: date | str | None = None, end: date | str | None = None, rules: Rules = Rules(),
+                  filters: dict[str, Any] | None = None, charges: str = "usage",
+                  scope: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Masked anomalies along every dimension of ``dimensions``: (days, summary).
+
+    Why several: two opposite changes can sit inside one team -- the demo's planted pair moved recsys's ranker
+    training from Azure Machine Learning (-$5,843) to Azure AI Services (+$5,666) over 2026-09-01..14, so the
+    team's cost, and the total, stayed flat, and a search per team found nothing. Per service it shows.
+
+    ``days``: the rows of :func:`masked_anomalies` of each dimension. ``summary``: one row per dimension and pair
+    of values that moved apart (up, down), with the first and last day, the days flagged and the summed impacts,
+    largest first -- what a reader checks.
+    """
+    sc = scoped(con, scope)
+    known = set(DIMENSIONS) | set(sc.attribution.policy.keys)
+    unknown = [d for d in dimensions if d not in known]
+    if unknown:
+        raise ConfigError(f"masked anomaly dimensions {unknown}: expected dimensions of {sorted(DIMENSIONS)} or tag "
+                          f"keys of the tag policy {sorted(sc.attribution.policy.keys)}")
+    parts = [masked_anomalies(con, d, start=start, end=end, rules=rules, filters=filters, charges=charges, scope=sc)
+             for d in dimensions if d != "total"]
+    parts = [p for p in parts if not p.empty]
+    cols = ["day", "dimension", "up", "down", "up_impact", "down_impact", "net_impact", "total_flagged"]
+    days = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    scols = ["dimension", "up", "down", "first_day", "last_day", "days", "up_impact", "down_impact", "net_impact"]
+    if days.empty:
+        return days, pd.DataFrame(columns=scols)
+    summary = (days.groupby(["dimension", "up", "down"], sort=False)
+               .agg(first_day=("day", "min"), last_day=("day", "max"), days=("day", "count"),
+                    up_impact=("up_impact", "sum"), down_impact=("down_impact", "sum"),
+                    net_impact=("net_impact", "sum")).reset_index())
+    order = (summary["up_impact"] - summary["down_impact"]).sort_values(ascending=False).index
+    return days, summary.loc[order, scols].reset_index(drop=True)
+
+
 def scan(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total", "team", "service"), *,
          start: date | str | None = None, end: date | str | None = None, rules: Rules = Rules(),
          charges: str = "usage", scope: Any = None) -> pd.DataFrame:
@@ -579,5 +635,6 @@ def scan(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total",
     return out.iloc[out["impact"].abs().sort_values(ascending=False).index].reset_index(drop=True)
 
 
-__all__ = ["Rules", "detect", "diagnose", "events", "explain", "hints", "masked_anomalies", "resource_drivers",
+__all__ = ["MASKED_DIMENSIONS", "Rules", "detect", "diagnose", "events", "explain", "hints", "masked_anomalies",
+           "masked_dimensions", "masked_search", "resource_drivers", "weekly_pattern",
            "scan", "scan_coverage", "scan_window", "coverage_sentence", "dimension_sql"]
