@@ -192,7 +192,7 @@ def _judge_days(y: np.ndarray, ts: np.ndarray, rules: Rules) -> tuple[np.ndarray
     factor = np.take_along_axis(by_col, (np.arange(7)[None, :] - ts[:, None]) % 7, axis=1)  # column = weekday
     ok = (level > 0) & np.all(factor > 0, axis=1) & np.all(np.isfinite(factor), axis=1)  # as _weekday_factors
     if rules.weekly == "auto":
-        ok &= np.array([weekly_pattern(hist[i], int(t) - 8 * 7) for i, t in enumerate(ts)], dtype=bool)
+        ok &= weekly_patterns(hist)
     if not ok.any():
         return exp_, sig
     t, w, factor = ts[ok], w[ok], factor[ok]
@@ -222,6 +222,24 @@ def weekly_pattern(h: np.ndarray, lo: int) -> bool:
     by_day = np.array([np.median(h[pos == d]) for d in range(7)])
     v = np.var(h - np.median(h))
     return bool(v > 0 and 1 - np.var(h - by_day[pos]) / v >= WEEKLY_STRENGTH)
+
+
+def weekly_patterns(hist: np.ndarray) -> np.ndarray:
+    """:func:`weekly_pattern` of every row of ``hist`` (rows of whole weeks, all starting on the same weekday
+    position, as :func:`_judge_days` slides them), as array operations: the same test, one row per judged day.
+
+    Why not the loop: called per judged day it was 11,619 calls and most of the forecast report's anomaly time
+    (4.2 of 9.4 s profiled)."""
+    hist = np.asarray(hist, float)
+    n, k = hist.shape
+    if k < 14 or k % 7:
+        return np.array([weekly_pattern(h, 0) for h in hist], dtype=bool)
+    weeks = hist.reshape(n, k // 7, 7)  # column j: the same weekday in every week of the row
+    by_day = np.median(weeks, axis=1)
+    v = np.var(hist - np.median(hist, axis=1)[:, None], axis=1)
+    resid = np.var((weeks - by_day[:, None, :]).reshape(n, k), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (v > 0) & (1 - resid / v >= WEEKLY_STRENGTH)
 
 
 def _weekday_factors(w: np.ndarray, lo: int, m: float) -> np.ndarray | None:

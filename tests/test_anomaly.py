@@ -278,3 +278,18 @@ def test_demo_masked_pair_found_with_the_configured_rules(sample_warehouse):
         assert ((hit["up"] == "Azure AI Services") & (hit["down"] == "Azure Machine Learning")).any(), days
     finally:
         con.close()
+
+
+def test_weekly_patterns_is_weekly_pattern_row_by_row():
+    """The array form used for every judged day gives the loop's answer on each row (random, flat, scheduled,
+    spiky and zero histories)."""
+    rng = np.random.default_rng(3)
+    rows = [rng.gamma(2.0, 50.0, 56) for _ in range(200)]
+    rows += [np.full(56, 7.0), np.zeros(56), np.tile([10, 10, 10, 10, 10, 3, 3], 8).astype(float),
+             np.tile([10, 10, 10, 10, 10, 3, 3], 8) + rng.normal(0, 0.5, 56)]
+    spiky = np.tile([10, 10, 10, 10, 10, 3, 3], 8).astype(float)
+    spiky[20] = 500
+    rows.append(spiky)
+    hist = np.vstack(rows)
+    assert an.weekly_patterns(hist).tolist() == [an.weekly_pattern(h, 0) for h in hist]
+    assert an.weekly_patterns(hist)[-3:-1].all() and not an.weekly_patterns(hist)[-1]
