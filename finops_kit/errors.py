@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import re
 
+#: Where the authority of a URL ends: white space, ``/``, or a character a URL never holds unescaped (RFC 3986
+#: excludes ``" < > ` { } | \ ^``) -- so a URL in a CSV row, a JSON string or an HTML attribute ends at its quote.
+_AUTHORITY_END = "/\\s\"<>`{}|\\\\^"
+#: What a host (and port) is made of: letters, digits, ``. - _ : [ ] %`` (IPv6 literals, zone ids)
+_HOST = r"[A-Za-z0-9._:\[\]%-]"
+#: The user-info of a URL, from just after its ``://`` to the ``@`` that ends it: the text up to the FIRST ``@``,
+#: then, while the host characters after that ``@`` are followed by another ``@``, on to that one. So
+#: ``https://deploy:p@ssw0rd-LEAK@files.example.com/x`` is user ``deploy``, password ``p@ssw0rd-LEAK`` (as urllib
+#: reads it), but ``https://ci@gitlab.example.com,jane@acme.com,12.5`` -- a CSV row -- is user ``ci`` and the host:
+#: the next ``@`` comes after a ``,``, which no host holds. (Running to the LAST ``@`` before ``/`` or white space
+#: masked ``ci@gitlab.example.com,jane`` there: a cell vanished and the cost moved a column.) ``?``, ``#`` and ``,``
+#: do not end the first part: ``redis://:p#ss@host`` and ``https://user:pa,ss@host`` are masked whole. Non-empty.
+_USERINFO = (rf'(?:[^@{_AUTHORITY_END}]++(?:@{_HOST}*+(?=@))*+|(?:@{_HOST}*+(?=@))++)@')
 #: ``scheme://user:password@`` or ``scheme://token@`` in a URL (an S3 endpoint, a database URL): the rule
-#: :func:`strip_credentials` applies, as one regular expression. The user-info runs to the LAST ``@`` before the
-#: first ``/`` or white space, as urllib reads it: ``https://deploy:p@ssw0rd@host/`` is user ``deploy``, password
-#: ``p@ssw0rd`` -- stopping at the first ``@`` showed ``[redacted]@ssw0rd@host``. ``?`` and ``#`` do not end it (RFC
-#: 3986 would): a password written raw with one of them (``redis://:p#ss@host``) was masked before and stays masked.
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]+@")
+#: :func:`strip_credentials` applies, as one regular expression -- a scheme that starts at a word boundary with a
+#: letter, ``://``, then :data:`_USERINFO`.
+_URL_USERINFO = re.compile(r"\b((?i:[a-z][a-z0-9+.-]*)://)" + _USERINFO)
 #: What every such URL contains from its ``://`` on: a literal start, so it is found by a fast substring search
-_USERINFO_TAIL = re.compile(r"://[^/\s]+@")
+_USERINFO_TAIL = re.compile("://" + _USERINFO)
 #: The characters of a scheme, and those it may start with: what ``(?i)[a-z0-9+.-]`` and ``(?i)[a-z]`` match
 #: (case-insensitive matching adds four non-ASCII letters that fold to ASCII ones)
 _SCHEME_FIRST = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\u0130\u0131\u017f\u212a")
@@ -37,10 +48,11 @@ def strip_credentials(text: str, mask: str = "***") -> str:
     bundle: 46 -> 1 ms): that pattern starts with a character class, so the regex engine tries it at every letter
     of the page -- and on a hostile text every try runs on to the next ``://`` (``'\u00e9://' + 'a.' * 5000 +
     '@'`` took 0.44 s, a megabyte of it hours). Here only the few ``://...@`` tails are found, by a fast literal
-    search (each tail's user-info ends at a ``/``, so no two overlap), and the scheme of each is read backwards
-    from its ``://`` (a run of scheme characters, which stops at the previous tail's ``:``): every character is
-    looked at a bounded number of times. Word boundaries are judged as ``\b`` judges them (``str.isalnum`` or
-    ``_`` is a word character)."""
+    search (a tail never runs past a ``/``, so each try ends at the next ``://``, and no two overlap; its host runs
+    are possessive, so nothing is read twice), and the scheme of each is read backwards from its ``://`` (a run of
+    scheme characters, which stops at the previous tail's ``:`` or ``@``): every character is looked at a bounded
+    number of times. Word boundaries are judged as ``\b`` judges them (``str.isalnum`` or ``_`` is a word
+    character)."""
     if "://" not in text:
         return text
     out: list[str] = []

@@ -482,7 +482,7 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
         if not is_secret(k, v):
             continue
         forms = {v}
-        for m in re.finditer(r"://([^/\s:@]*):([^/\s]+)@", v):  # to the last '@', as urllib (and the mask) read it
+        for m in re.finditer(r"://([^/\s:@]*):([^/\s]+)@", v):  # to the last '@': more than the mask takes
             forms.add(m.group(2))
         for f in list(forms):
             forms |= {json.dumps(f)[1:-1], html.escape(f), html.escape(json.dumps(f)[1:-1])}

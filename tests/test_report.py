@@ -1175,6 +1175,33 @@ def test_csv_download_links_are_redacted(monkeypatch):
     assert "S3cretPassw0rd" not in _csv_links(nb.csv_link(df, "t.csv"))[0]
 
 
+def test_url_user_info_mask_keeps_the_next_csv_cell_and_json_field(monkeypatch):
+    """The mask ran to the last '@' before '/' or white space: in a CSV download the row
+    ``https://ci@gitlab.example.com,jane@acme.com,12.5`` became ``https://[redacted]@acme.com,12.5`` (the owner cell
+    gone, the cost read as the owner), and in compact chart JSON the ``"owner"`` field vanished."""
+    monkeypatch.delenv("SERVICE_PASSWORD", raising=False)
+    df = pd.DataFrame({"resource": ["pipeline-a", "pipeline-b"],
+                       "repo_tag": ["https://ci@gitlab.example.com", "https://gitlab.example.com"],
+                       "owner": ["jane@acme.com", "bob@acme.com"], "cost": [12.5, 3.0]})
+    (csv,) = _csv_links(nb.csv_link(df, "x.csv"))
+    assert csv.splitlines()[1] == "pipeline-a,https://[redacted]@gitlab.example.com,jane@acme.com,12.5"
+    import io
+    back = pd.read_csv(io.StringIO(csv)).iloc[0].tolist()
+    assert back == ["pipeline-a", "https://[redacted]@gitlab.example.com", "jane@acme.com", 12.5]
+    # (row 2, ``https://gitlab.example.com,bob@acme.com``, has no user-info but reads as ``gitlab.example.com,bob``:
+    # a ',' is kept inside the user-info so that ``https://user:pa,ss@host`` is masked whole -- as before 7f10765)
+    spec = json.dumps({"datasets": {"d": df.to_dict("records")}}, separators=(",", ":"))
+    rows = json.loads(report.redact(spec, []))["datasets"]["d"]
+    assert rows == [{"resource": "pipeline-a", "repo_tag": "https://[redacted]@gitlab.example.com",
+                     "owner": "jane@acme.com", "cost": 12.5},
+                    {"resource": "pipeline-b", "repo_tag": "https://gitlab.example.com", "owner": "bob@acme.com",
+                     "cost": 3.0}]
+    # the password holding an '@' is still masked whole, in a CSV cell as in a sentence
+    (csv,) = _csv_links(nb.csv_link(pd.DataFrame({"u": ["https://deploy:p@ssw0rd-LEAK@files.example.com/x"],
+                                                  "owner": ["ops@acme.com"]}), "y.csv"))
+    assert "ssw0rd" not in csv and "https://[redacted]@files.example.com/x,ops@acme.com" in csv
+
+
 #: One value of every token format SECRET_VALUE knows (fake values of the real shapes)
 TOKENS = ["AKIAIOSFODNN7EXAMPLE", "ASIAY34FZKBOKMUTVV7A", "ghp_" + "aB3dE6" * 6, "ghs_" + "Zx9Yw8" * 6,
           "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUV",
