@@ -98,33 +98,45 @@ def _mixed_case_and_digit(token: str) -> bool:
     return any(c.isupper() for c in body) and any(c.islower() for c in body) and any(c.isdigit() for c in body)
 
 
-def _has_digit(token: str) -> bool:
-    return any(c.isdigit() for c in token)
+def _digit_after_team_id(token: str) -> bool:
+    """A Slack token's parts after its first number (``xoxb-<team>-<bot>-<secret>``) hold a digit too."""
+    return any(c.isdigit() for c in token.split("-", 2)[2])
 
+
+#: A line break in a PEM block: a real one, or as JSON writes it (``\n`` in the ``.ipynb`` and chart data)
+_PEM_BREAK = r"(?:\r\n|\r|\n|\\r\\n|\\n|\\r)"
+#: Where a base64 body line of a PEM block may end: a line break, the end of the text, the quote or tag after it
+_PEM_LINE_END = r"(?=\r|\n|\\[nr]|[\"'<]|\Z)"
 
 #: The token formats of :data:`SECRET_VALUE`, matched whole so :func:`redact` can replace them in report text:
 #: (pattern, check of the matched text or None); a pattern's group 1 is kept (the Slack webhook's host and path).
 #: Stricter than SECRET_VALUE, which only picks environment variables to strip: a report page is mostly ordinary
-#: data, so each pattern needs the format's full shape at a word edge (an ``AKIA`` key id is 20 upper-case letters
-#: and digits with no letter or digit on either side, so never the middle of a hash, a base64 value or a resource
-#: id), and the looser prefixes need what a random token has: ``sk-`` upper- and lower-case letters and digits (a
-#: tag value ``sk-learn-nightly-batch-2026`` has no upper case), ``xox?-`` a digit (``xoxo-hugs-and-kisses``). Every
-#: pattern starts with a literal (the regex engine finds it by a fast substring search: ~8 ms for all of them on a
-#: 2 MB page) and checks the word edge *after* it, so a start inside a run of token characters is refused at once:
-#: linear time on any text.
+#: data (tag values, resource groups, campaign names), so each pattern is the format's real shape at a word edge:
+#:
+#: * AWS key ids are base32 -- ``AKIA|ASIA|ABIA|ACCA`` and 16 of ``A-Z2-7``, no letter or digit on either side: an
+#:   upper-cased Azure resource group ``ASIASOUTHEASTPROD001`` (a ``0``, a ``1``) is not one, a hash's middle never;
+#: * OpenAI keys are ``sk-`` and 20+ letters and digits with no hyphen (upper- and lower-case and a digit, as a
+#:   random key has), or ``sk-proj-|sk-svcacct-|sk-admin-`` and the key: ``sk-ProdCluster-2026-westeurope`` is not;
+#: * Slack tokens are ``xox[abposr]-`` and a number (the team id): ``xoxo-campaign-2026-summer`` is not;
+#: * a PEM private key runs from its BEGIN line to its END line; with no END line in reach, only the header and
+#:   the base64 lines that follow it go -- never the prose after a header.
+#:
+#: Every pattern starts with a literal (the regex engine finds it by a fast substring search: ~8 ms for all of
+#: them on a 2 MB page) and checks the word edge *after* it, so a start inside a run of token characters is refused
+#: at once; runs are possessive where a failed match would otherwise back up: linear time on any text.
 SECRET_TOKENS: tuple[tuple[re.Pattern[str], Any], ...] = tuple(
     (re.compile(pat), check) for pat, check in (
-        (r"AKIA(?<![A-Za-z0-9]AKIA)[0-9A-Z]{16}(?![A-Za-z0-9])", None),                  # AWS access key id
-        (r"ASIA(?<![A-Za-z0-9]ASIA)[0-9A-Z]{16}(?![A-Za-z0-9])", None),                  # AWS temporary key id
+        (r"A(?:KIA|SIA|BIA|CCA)(?<![A-Za-z0-9]....)[A-Z2-7]{16}(?![A-Za-z0-9])", None),  # AWS access key id
         (r"gh(?<![A-Za-z0-9]gh)[pousr]_[A-Za-z0-9]{36,}", None),                         # GitHub tokens
         (r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,}", None),             # GitHub fine-grained
-        (r"xox(?<![A-Za-z0-9-]xox)[abposr]-[0-9A-Za-z-]{10,}", _has_digit),              # Slack tokens
+        (r"xox(?<![A-Za-z0-9-]xox)[abposr]-[0-9]++-[0-9A-Za-z-]{8,}", _digit_after_team_id),  # Slack tokens
         (r"(hooks\.slack\.com/services/)[A-Za-z0-9_/-]{8,}", None),                      # Slack webhook
-        (r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{20,}", _mixed_case_and_digit),          # OpenAI-style keys
+        (r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9]{20,}+(?![A-Za-z0-9_-])", _mixed_case_and_digit),  # OpenAI keys
+        (r"sk-(?<![A-Za-z0-9_-]sk-)(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}", None),     # OpenAI project keys
         (r"AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", None),         # Google API keys
         (r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)?", None),  # JWT
-        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[A-Za-z0-9+/=\s]|\\[nr])*"
-         r"(?:-----END [A-Z ]*PRIVATE KEY-----)?", None),                                 # PEM private key
+        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:(?:[A-Za-z0-9+/=\s]|\\[nr])*+-----END [A-Z ]*PRIVATE KEY-----|"
+         rf"(?:{_PEM_BREAK}[A-Za-z0-9+/=]++{_PEM_LINE_END})*+)", None),                  # PEM private key
     ))
 
 

@@ -1209,7 +1209,10 @@ TOKENS = ["AKIAIOSFODNN7EXAMPLE", "ASIAY34FZKBOKMUTVV7A", "ghp_" + "aB3dE6" * 6,
           "sk-proj-AbCdEf0123456789GhIjKlMnOpQrStUvWxYz_9", "sk-" + "aB1cD2" * 8,
           "AIzaSyA-1234567890abcdefghijklmnopqrstu",
           "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-          "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x+9/abc\n-----END RSA PRIVATE KEY-----"]
+          "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7x+9/abc\n-----END RSA PRIVATE KEY-----",
+          "gho_" + "Qw3rTy" * 6, "sk-T3BlbkFJ" + "x7Yq2LmN9pR4sV8w" * 2 + "Ab12Cd34Ef56Gh78",
+          "sk-svcacct-" + "Zq9_Xw8-Vu7" * 4, "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+          "-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC -----END PRIVATE KEY-----"]
 #: Ordinary billing values: resource ids, ARNs, SKU and rate codes, hashes, account ids, base64 tag values, and
 #: names that start like a token
 ORDINARY = ["arn:aws:ec2:us-east-1:123456789012:instance/i-0abcd1234ef567890", "vol-049df61146c4d7901",
@@ -1219,7 +1222,11 @@ ORDINARY = ["arn:aws:ec2:us-east-1:123456789012:instance/i-0abcd1234ef567890", "
             "sk-learn-nightly-batch-2026", "disk-Standard_LRS-P30-Premium0123abcXYZ", "xoxo-hugs-and-kisses-forever",
             "ghp_runner_pool", "ghr-" + "a1B2" * 10, "/subscriptions/1b2c3d4e-0000-1111-2222-333344445555/"
             "resourceGroups/rg-vision/providers/Microsoft.Compute/virtualMachines/vm-gpu-01",
-            "projects/ml-prod-271828/zones/us-central1-a/instances/trainer-7f9c", "hooks.slack.com/services/"]
+            "projects/ml-prod-271828/zones/us-central1-a/instances/trainer-7f9c", "hooks.slack.com/services/",
+            # names and tags that look like a token's prefix but not its format (blanked before 2026-12-05)
+            "sk-ProdCluster-2026-westeurope", "sk-Learn-Nightly-Batch-2026", "xoxo-campaign-2026-summer",
+            "xoxb-release-2026-rollout-42", "ASIASOUTHEASTPROD001", "ASIAPACIFICPRODRG01X",
+            "/SUBSCRIPTIONS/X/RESOURCEGROUPS/ASIASOUTHEASTPROD001/P", "AKIA0123456789ABCDEF", "sk-" + "a1B2c3D4" * 2]
 
 
 @pytest.mark.parametrize("token", TOKENS)
@@ -1242,8 +1249,40 @@ def test_slack_webhook_keeps_its_host_and_ordinary_values_are_not_redacted():
         assert report.redact(f"<td>{value}</td> {json.dumps(value)}", []) == f"<td>{value}</td> {json.dumps(value)}"
 
 
+def test_token_redaction_keeps_ordinary_values_and_prose_after_a_pem_header():
+    """The token patterns blanked ordinary values -- ``sk-ProdCluster-2026-westeurope``, ``sk-Learn-Nightly-Batch-
+    2026``, ``xoxo-campaign-2026-summer``, ``ASIASOUTHEASTPROD001`` (an upper-cased Azure resource group) -- and the
+    PEM pattern ran on through letters and spaces after a header: ``rotated on 2026 by ops team`` was lost."""
+    for value in ("sk-ProdCluster-2026-westeurope", "sk-Learn-Nightly-Batch-2026", "xoxo-campaign-2026-summer",
+                  "ASIASOUTHEASTPROD001", "/SUBSCRIPTIONS/X/RESOURCEGROUPS/ASIASOUTHEASTPROD001/P"):
+        assert report.redact_tokens(value) == value
+    note = "-----BEGIN PRIVATE KEY----- rotated on 2026 by ops team, see runbook"
+    assert report.redact_tokens(note) == "[redacted] rotated on 2026 by ops team, see runbook"
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nVJTUt9Us8cKjMzEfYyjiWA4R4/M2bS1+fWIcPm15j9w=\n"
+    # no END line: the header and its base64 lines go, the prose line after them stays
+    assert report.redact_tokens(f"-----BEGIN PRIVATE KEY-----\n{body}rotated on 2026 by ops\nnext") == (
+        "[redacted]\nrotated on 2026 by ops\nnext")
+    # as JSON writes it (chart data, the .ipynb), closed by its quote
+    doc = json.dumps({"k": f"-----BEGIN EC PRIVATE KEY-----\n{body.strip()}", "owner": "ops"})
+    assert json.loads(report.redact_tokens(doc)) == {"k": "[redacted]", "owner": "ops"}
+    # with an END line: everything from BEGIN to END, and nothing after it
+    block = f"-----BEGIN RSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----"
+    assert report.redact_tokens(f"key: {block}, rotated by ops") == "key: [redacted], rotated by ops"
+    # the real shapes of each tightened format still go
+    for token in ("AKIAIOSFODNN7EXAMPLE", "ASIAY34FZKBOKMUTVV7A", "ABIAJ2Q3R4S5T6U7V2W3", "ACCAZZZZYYYYXXXX2345",
+                  "sk-" + "T3BlbkFJ" + "aB1cD2eF3gH4" * 3, "sk-proj-" + "Ab1_Cd2-Ef3" * 4, "sk-admin-" + "Xy9" * 8,
+                  "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "xoxp-12345-67890-abcdef1234567890",
+                  "ghp_" + "aB3dE6" * 6, "gho_" + "Qw3rTy" * 6, "ghs_" + "Zx9Yw8" * 6,
+                  "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc"):
+        assert report.redact_tokens(f"tag={token}; ({token})") == "tag=[redacted]; ([redacted])", token
+    for near in ("XAKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE9", "AKIAIOSFODNN7EXAMPL8"):  # 8 is no base32 digit
+        assert report.redact_tokens(near) == near
+
+
 @pytest.mark.parametrize("unit", ["eyJ", "eyJaaaaaaaaa.", "sk-", "xoxb-", "ghp_", "AKIA", "github_pat_",
-                                  "-----BEGIN ", "-----BEGIN RSA PRIVATE KEY-----", "hooks.slack.com/services/"])
+                                  "-----BEGIN ", "-----BEGIN RSA PRIVATE KEY-----", "hooks.slack.com/services/",
+                                  "sk-proj-", "xoxb-1-", "xoxb-12", "ACCA", "-----BEGIN PRIVATE KEY-----\nAAAA ",
+                                  "-----BEGIN PRIVATE KEY-----\\nAAAA\\n", "-----BEGIN PRIVATE KEY----- AAA"])
 def test_token_redaction_is_linear_on_hostile_megabytes(unit):
     text = unit * (1_000_000 // len(unit))
     t0 = time.monotonic()
