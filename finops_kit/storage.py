@@ -196,9 +196,12 @@ def scoped(con: duckdb.DuckDBPyConnection, scope: Any = None, start: Any = None,
     return bind(con, scope, config, start=start, end=end, providers=providers)
 
 
+#: The bucket label of a row without a ResourceName or ResourceId (the fallback of :data:`BUCKET_EXPR`): not a
+#: bucket -- no lifecycle rule can be written for it, and two groups "sharing" it share no bucket.
+NO_BUCKET = "(no resource id)"
 #: SQL: the bucket/container/account a row belongs to (ResourceName, else the last segment of ResourceId).
 BUCKET_EXPR = ("coalesce(nullif(ResourceName, ''), nullif(regexp_extract(ResourceId, '([^/:]+)/*$', 1), ''), "
-               "'(no resource id)')")
+               f"{sql_str(NO_BUCKET)})")
 ACCOUNT_EXPR = "coalesce(nullif(SubAccountName, ''), nullif(SubAccountId, ''), BillingAccountId)"
 
 
@@ -642,12 +645,16 @@ NOT_TARGETS = {"S3 Reduced Redundancy"}
 
 
 def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str, Any]) -> pd.DataFrame:
-    """Per provider, group and storage class: current GB (last closed month), span, activity (monthly averages)."""
+    """Per provider, group and storage class: current GB (last closed month), span, activity (monthly averages).
+
+    ``gb_no_bucket``: the GB (same month) on rows without a bucket (:data:`NO_BUCKET`).
+    """
     rows = storage_rows_sql(con, **filters)
     grp = group_by
     return frame_over(con, rows, f"""
         WITH st AS (
           SELECT provider, {grp} AS grp, storage_class, month, {stored_gb_months()} AS gb, sum(cost) AS cost,
+                 coalesce({stored_gb_months(where=f"bucket = {sql_str(NO_BUCKET)}")}, 0) AS gb_no_bucket,
                  bool_and(closed) AS closed, list(DISTINCT bucket ORDER BY bucket) AS buckets
           FROM rel WHERE charge_kind = {sql_str(STORED_KIND)} AND gb_month IS NOT NULL GROUP BY ALL
         ), last AS (
@@ -657,7 +664,7 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
                  max(month) AS last_month, min(month) AS first_month, count(DISTINCT month) AS months
           FROM st GROUP BY ALL
         ), cur AS (
-          SELECT st.provider, st.grp, st.storage_class, st.gb, st.cost, st.buckets, last.last_month,
+          SELECT st.provider, st.grp, st.storage_class, st.gb, st.cost, st.gb_no_bucket, st.buckets, last.last_month,
                  last.first_month, last.months,
                  (SELECT sum(p.gb) FROM st p WHERE p.provider = st.provider AND p.grp = st.grp
                     AND p.storage_class = st.storage_class
@@ -699,6 +706,11 @@ def _egress_gb(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str,
 ACCESS_FROM_BILL = "bill (largest of retrievals, GET requests × object size, egress)"
 
 
+def _gb_text(gb: Any) -> str:
+    """GB for a sentence: whole GB with separators, three significant digits below 10 GB."""
+    return f"{float(gb):,.0f}" if float(gb) >= 10 else f"{float(gb):.3g}"
+
+
 def _q(x: Any, places: str = "0.01") -> Decimal:
     return _d(x).quantize(Decimal(places))
 
@@ -738,7 +750,14 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     Returns one row per candidate with ``recommended`` True for the best eligible one of each group when its
     saving is at least ``min_saving``; sorted by monthly saving, largest first. ``attrs['price_as_of']`` is the price date.
     ``buckets`` names the buckets (containers) holding the group's current class in the sized month: the buckets a
-    lifecycle configuration for the row goes on (:func:`lifecycle_configurations`).
+    lifecycle configuration for the row goes on (:func:`lifecycle_configurations`). Rows without a bucket
+    (:data:`NO_BUCKET`, no ResourceId/ResourceName) are in no bucket: they are not listed, no rule can be written for
+    them (``warning`` says how many GB), and they never make two groups "share" a bucket.
+
+    Shared buckets: grouped by team or account, a group's configuration is one whole-bucket rule per bucket of the
+    group, so a group's class in a bucket that also holds another group's data is not ``eligible`` (the rule
+    would move the other group's data too; ``warning`` names them). Grouped by bucket the group is the bucket, and
+    nothing is shared.
 
     Currency: ``currency`` is that of the prices and the bill a row compares. The price table states its currency
     (its ``currency`` column; the packaged one is USD); a group billed in another currency (a EUR bill) is not
@@ -768,7 +787,8 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     holders: dict[tuple[str, str], set[str]] = {}
     for s in stats.itertuples(index=False):
         for b in (s.buckets if s.buckets is not None else ()):
-            holders.setdefault((s.provider, str(b)), set()).add(str(s.grp))
+            if str(b) != NO_BUCKET:  # rows without a bucket are in no bucket: they share none
+                holders.setdefault((s.provider, str(b)), set()).add(str(s.grp))
     for s in stats.itertuples(index=False):
         cur = table.get(s.provider, s.storage_class)
         if cur is None or s.storage_class.startswith(INTELLIGENT_TIERING):
@@ -802,8 +822,12 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
         gb_prev = _d(round(float(s.gb_prev), 6)) if s.gb_prev is not None and s.gb_prev == s.gb_prev else gb
         objects = gb * KB_PER_GB / kb
         # the buckets holding this class of the group (one bucket when grouped by bucket): where a rule goes
-        buckets = tuple(sorted({str(b) for b in (s.buckets if s.buckets is not None else ())}))
-        shared_with = sorted({g for b in buckets for g in holders.get((s.provider, b), ())} - {str(s.grp)})
+        # (a row without a bucket, NO_BUCKET, is not a bucket: it takes no rule and shares no bucket with anyone)
+        buckets = tuple(sorted({str(b) for b in (s.buckets if s.buckets is not None else ())} - {NO_BUCKET}))
+        shared_with = (sorted({g for b in buckets for g in holders.get((s.provider, b), ())} - {str(s.grp)})
+                       if group_by != "bucket" else [])
+        no_bucket_gb = (gb if group_by == "bucket" and str(s.grp) == NO_BUCKET
+                        else min(_d(round(float(s.gb_no_bucket or 0), 6)), gb))
         # the effective $/GB-month the bill shows for this class in the last month (storage rows only)
         bill_rate = (_d(round(float(s.cost), 6)) / gb if s.cost is not None and s.cost == s.cost and s.cost > 0
                      and gb > 0 and cur.price_per_gb_month > 0 else None)
@@ -853,9 +877,17 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
             if is_it and kb < tgt.min_object_kb:
                 warnings.append("objects < 128 KB are not monitored or tiered: Intelligent-Tiering saves nothing")
             eligible = True
+            if no_bucket_gb > 0:
+                warnings.append(
+                    ("all of this data is" if no_bucket_gb >= gb else
+                     f"{_gb_text(no_bucket_gb)} of {_gb_text(gb)} GB is")
+                    + " on bill rows without a bucket (no ResourceId/ResourceName): no lifecycle rule can be "
+                    "written for it until its bucket is known"
+                    + ("" if no_bucket_gb >= gb else "; the saving assumes it moves too"))
             if shared_with:
-                # a team's data in a bucket that also holds another group's: the rule a bucket takes moves both, and
-                # a team is a bucket (resource) tag, not an object tag a rule could filter on
+                # a team's (account's) data in a bucket that also holds another group's: the whole-bucket rule the
+                # group's configuration is (lifecycle_configurations) would move both; a team is a bucket
+                # (resource) tag, not an object tag a rule could filter on
                 eligible = False
                 warnings.append(f"not proposed: bucket(s) {', '.join(buckets)} also hold data of "
                                 f"{', '.join(shared_with)}; a lifecycle rule applies to a whole bucket -- see "
@@ -1046,7 +1078,9 @@ def lifecycle_configurations(recs: pd.DataFrame, top: int = 5, team_key: str = "
     holds another group's data (a whole-bucket rule would move both), so a whole-bucket rule moves exactly the
     data it was priced for. ``team_key`` is kept for callers; rules no longer filter on it.
 
-    A recommendation without a ``buckets`` column (a frame from before it) keeps a placeholder key
+    Data on bill rows without a bucket (:data:`NO_BUCKET`) gets no configuration: ``"(no resource id)"`` is the
+    kit's label, not a bucket, and a recommendation whose data is all there is skipped (it does not take one of the
+    ``top`` places). A recommendation without a ``buckets`` column (a frame from before it) keeps a placeholder key
     ``"<each bucket of team <group>>"`` / ``"<each bucket of account <group>>"``. Objects under the target's minimum
     billable size are excluded with ``ObjectSizeGreaterThan`` (S3's own default since 2024).
 
@@ -1055,16 +1089,24 @@ def lifecycle_configurations(recs: pd.DataFrame, top: int = 5, team_key: str = "
     within each configuration and at most 255 characters (S3's limits), and the same for the same recommendations.
     """
     group_by = recs.attrs.get("group_by", "bucket")
+    has_buckets = "buckets" in recs.columns
     chosen = recs[recs["recommended"] & (recs["provider"].str.contains("(?i)aws|amazon", regex=True))
-                  & recs["api_class"].isin(S3_LIFECYCLE_CLASSES)].head(top)
+                  & recs["api_class"].isin(S3_LIFECYCLE_CLASSES)]
     configs: dict[str, dict[str, Any]] = {}
+    done = 0
     for r in chosen.itertuples(index=False):
+        if done >= top:
+            break
         min_bytes = int(r.min_object_kb * 1024) if r.min_object_kb and r.api_class != "INTELLIGENT_TIERING" else 0
         buckets = [str(b) for b in (getattr(r, "buckets", None) or ())]
         if group_by == "bucket":
             buckets = [str(r.group)]
-        elif not buckets:
+        elif not has_buckets:
             buckets = [f"<each bucket of {group_by} {r.group}>"]
+        buckets = [b for b in buckets if b != NO_BUCKET]
+        if not buckets:
+            continue  # only rows without a bucket: no configuration can name one (recommend()'s warning says so)
+        done += 1
         rule = lifecycle_rule(r.api_class, int(r.transition_after_days), min_object_bytes=min_bytes)
         for bucket in buckets:
             _add_rule(configs.setdefault(bucket, {"Rules": []})["Rules"], rule)
