@@ -647,6 +647,12 @@ NOT_TARGETS = {"S3 Reduced Redundancy"}
 def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str, Any]) -> pd.DataFrame:
     """Per provider, group and storage class: current GB (last closed month), span, activity (monthly averages).
 
+    Reads are the CLASS's own: ``retrieved_gb_month`` and ``reads_month`` count the retrieval and read-request rows
+    the storage rules classify into that class (``Requests-SIA-Tier2`` / ``Retrieval-SIA`` are Standard-IA's, ``Cool
+    Read Operations`` Azure Cool's, ``Requests-Tier2`` / ``Hot Read Operations`` the standard class's), so data that is
+    never read is not modeled as read because another class of the group is. ``group_reads`` is whether any class of
+    the group shows a read measure. Writes (``writes_month``) stay per group: they measure the group's turnover
+    (the data's lifetime), and objects reach a colder class by transition, not by a PUT billed to it.
     ``gb_no_bucket``: the GB (same month) on rows without a bucket (:data:`NO_BUCKET`).
     """
     rows = storage_rows_sql(con, **filters)
@@ -671,19 +677,26 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
                     AND p.month = last.size_month - INTERVAL 1 MONTH) AS gb_prev
           FROM st JOIN last USING (provider, grp) WHERE st.month = last.size_month
         ), act AS (
-          SELECT provider, {grp} AS grp,
+          -- reads per class: the rules classify retrieval and request rows by the class they read
+          SELECT provider, {grp} AS grp, storage_class,
                  coalesce({total("gb", "charge_kind = 'retrieval'")}, 0) AS retrieved_gb,
-                 coalesce({total("items", "charge_kind = 'request' AND operation = 'read'")}, 0) AS reads,
+                 coalesce({total("items", "charge_kind = 'request' AND operation = 'read'")}, 0) AS reads
+          FROM rel GROUP BY ALL
+        ), grp_act AS (
+          SELECT provider, {grp} AS grp,
+                 coalesce({total("gb", "charge_kind = 'retrieval'")}, 0) > 0
+                   OR coalesce({total("items", "charge_kind = 'request' AND operation = 'read'")}, 0) > 0
+                   AS group_reads,
                  coalesce({total("items", "charge_kind = 'request' AND operation = 'write'")}, 0) AS writes,
-                 max(items) FILTER (WHERE charge_kind = 'monitoring') AS monitored_objects,
-                 count(DISTINCT month) AS act_months
+                 max(items) FILTER (WHERE charge_kind = 'monitoring') AS monitored_objects
           FROM rel GROUP BY ALL
         )
         SELECT cur.*, coalesce(act.retrieved_gb, 0) / greatest(cur.months, 1) AS retrieved_gb_month,
                coalesce(act.reads, 0) / greatest(cur.months, 1) AS reads_month,
-               coalesce(act.writes, 0) / greatest(cur.months, 1) AS writes_month,
-               act.monitored_objects
-        FROM cur LEFT JOIN act USING (provider, grp)
+               coalesce(g.group_reads, false) AS group_reads,
+               coalesce(g.writes, 0) / greatest(cur.months, 1) AS writes_month,
+               g.monitored_objects
+        FROM cur LEFT JOIN act USING (provider, grp, storage_class) LEFT JOIN grp_act g USING (provider, grp)
         WHERE cur.gb > 0
         ORDER BY cur.provider, cur.grp, cur.storage_class
     """)
@@ -703,7 +716,7 @@ def _egress_gb(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str,
 
 
 #: ``access_source`` of a group whose access profile comes from the bill (:func:`recommend`).
-ACCESS_FROM_BILL = "bill (largest of retrievals, GET requests × object size, egress)"
+ACCESS_FROM_BILL = "bill (largest of the class's retrievals, its GET requests × object size, egress by GB stored)"
 
 
 def _gb_text(gb: Any) -> str:
@@ -723,11 +736,22 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
               team_key: str = "team", scope: Any = None) -> pd.DataFrame:
     """Every cheaper class for each (provider, group, current class), priced, ranked by monthly saving.
 
-    Inputs per group, from the bill: current size (GB-months of the last closed month with storage), the access profile
-    a = GB read per month / GB stored — the LARGEST of retrieval GB, GET requests × ``avg_object_kb`` and storage
-    egress where the bill shows them, else the ``access_fraction`` parameter — and the data's lifetime: the
-    ``lifetime_days`` parameter, else the turnover GB stored / GB written per month (PUT requests ×
-    ``avg_object_kb``) in days, else the span the group has been in the bill (a lower bound).
+    Inputs per group and current class, from the bill: current size (GB-months of the last closed month with
+    storage), the access profile a = GB read per month / GB stored OF THAT CLASS — the LARGEST of the class's
+    retrieval GB, the class's GET requests × ``avg_object_kb`` and its share of the group's storage egress — and the
+    data's lifetime: the ``lifetime_days`` parameter, else the group's turnover GB stored / GB written per month
+    (PUT requests × ``avg_object_kb``) in days, else the span the group has been in the bill (a lower bound).
+
+    Which reads are a class's: the retrieval and request rows the storage rules classify into it (``Retrieval-SIA``
+    and ``Requests-SIA-Tier2`` are Standard-IA's, ``Cool Read Operations`` Azure Cool's, ``Requests-Tier2`` and
+    ``Hot Read Operations`` the standard class's). Egress cannot be attributed to a class (a transfer row names
+    the bucket, not the class the bytes were read from), so the group's egress is apportioned by GB stored: each
+    class gets egress × its GB / the group's GB, i.e. the same egress read fraction for every class. When the bill
+    shows reads (or egress) for any class of the group, a class without any has a = 0: the bill meters its reads
+    and there were none. Only a group whose bill shows no read at all uses the ``access_fraction`` parameter.
+    Why per class: a per-group profile modeled the demo's unread Azure Cool data (326,372 GB, $3,264 billed in the
+    sized month, $0 retrieval) as read 15×/month from its Hot sibling's reads: $52,192/month, and Cool -> Cold
+    vanished. Each class's modeled ``current_monthly_cost`` should be close to its billed storage + retrieval.
 
     Why the largest and not the sum: the three measure the same bytes read (a GET of an object served to the
     internet bills a request, the egress of its bytes and, from an IA class, their retrieval), so each is a lower
@@ -800,14 +824,16 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
             continue
         gb = _d(round(float(s.gb), 6))
         group_gb = _d(round(float(totals[(s.provider, s.grp)]), 6))
-        # access profile: retrievals, GETs x object size and storage egress each measure (part of) the same bytes
-        # read -- a GET served to the internet is one read, billed as a request AND as egress -- so each is a lower
-        # bound of the bytes read and the largest is the estimate; their sum counted those reads twice or thrice
+        # access profile of THIS class: its retrievals, its GETs x object size and its share of the group's storage
+        # egress (by GB stored) each measure (part of) the same bytes read -- a GET served to the internet is one
+        # read, billed as a request AND as egress -- so each is a lower bound and the largest is the estimate
+        group_egress = _d(round(egress.get((s.provider, s.grp), 0.0), 6))
         read_gb = max(_d(round(float(s.retrieved_gb_month or 0), 6)),
                       _d(round(float(s.reads_month or 0), 3)) * kb / KB_PER_GB,
-                      _d(round(egress.get((s.provider, s.grp), 0.0), 6)))
-        if access_from_bill and read_gb > 0 and group_gb > 0:
-            access, access_source = read_gb / group_gb, ACCESS_FROM_BILL
+                      group_egress * gb / group_gb if group_gb > 0 else Decimal(0))
+        if access_from_bill and gb > 0 and (bool(s.group_reads) or group_egress > 0):
+            # the bill meters this group's reads: a class without any was not read (a = 0), not "unknown"
+            access, access_source = read_gb / gb, ACCESS_FROM_BILL
         else:
             access, access_source = _d(access_fraction), "parameter"
         # lifetime

@@ -4,9 +4,16 @@ hand next to the assertion; each test named after a wrong result failed on 57dc8
 1. The shared-bucket refusal (meant for team configurations, which are whole-bucket rules) counted the kit's label
    ``(no resource id)`` as a bucket: two accounts with bill rows without a ResourceId "shared" it and neither was
    recommended (real FOCUS sample, group_by='account': 0 of 12 AWS candidates eligible, 8 before the review).
+2. The access profile was per group, not per (group, class): an Azure container's Hot reads made its unread Cool
+   data "read" 15x a month (modeled $52,192/month against $3,264 billed) and Cool -> Cold disappeared.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
 
 from finops_kit import storage as st
 from finops_kit.testing import focus_rows
@@ -54,3 +61,78 @@ def test_a_real_bucket_holding_two_accounts_data_is_still_refused():
     # grouped by bucket the group is the bucket: nothing is shared
     by_bucket = st.recommend(focus_rows(rows), config=NO_CONFIG, group_by="bucket", access_fraction=0.0)
     assert by_bucket["recommended"].any() and not by_bucket["warning"].str.contains("also hold").any()
+
+
+# -------------------------------------------------------------- 2. the access profile of a (group, class)
+
+def azure_hot_reads_cool_unread():
+    # one container: Hot 1,000 GB ($18/month) read 300 x 10K = 3,000,000 times a month (1 MB objects: 2,929.69 GB
+    # read); Cool 10,000 GB ($100/month) with no read operation and no retrieval
+    az = dict(ProviderName="Microsoft", ServiceName="Storage", ResourceId="/subscriptions/s/acmedata",
+              RegionId="eastus", x_UsageType=None)
+    rows = []
+    for d in MONTHS:
+        rows += [dict(az, day=d, SkuMeter="Hot LRS Data Stored", ConsumedQuantity=1000, ConsumedUnit="GB/Month",
+                      PricingQuantity=1000, PricingUnit="GB/Month", cost=18.0),
+                 dict(az, day=d, SkuMeter="Cool LRS Data Stored", ConsumedQuantity=10000, ConsumedUnit="GB/Month",
+                      PricingQuantity=10000, PricingUnit="GB/Month", cost=100.0),
+                 dict(az, day=d, SkuMeter="Hot Read Operations", ConsumedQuantity=300, ConsumedUnit="10000 Units",
+                      PricingQuantity=300, PricingUnit="10000 Units", cost=1.32)]
+    return focus_rows(rows)
+
+
+def billed_per_month(con, group_by: str = "bucket") -> dict[tuple[str, str], Decimal]:
+    """Billed storage + retrieval cost per (group, class) and month: what current_monthly_cost models."""
+    inv = st.inventory(con, by=[group_by, "storage_class", "month"], config=NO_CONFIG)
+    return {(g, c): s + r for g, c, s, r, m in zip(inv[group_by], inv["storage_class"], inv["storage_cost"],
+                                                   inv["retrieval_cost"], inv["month"], strict=True)
+            if pd.Timestamp(m) == pd.Timestamp("2026-10-01")}
+
+
+def test_a_class_access_profile_comes_from_its_own_reads():
+    con = azure_hot_reads_cool_unread()
+    recs = st.recommend(con, config=NO_CONFIG, avg_object_kb=1024)
+    access = recs.groupby("current_class")["access"].first()
+    # Hot: 2,929.6875 GB read / 1,000 GB; Cool: nothing read (before: 2,929.69 / 11,000 = 0.266 for both)
+    assert access["Azure Blob Hot"] == pytest.approx(3_000_000 / 1024 / 1000)
+    assert access["Azure Blob Cool"] == 0
+    assert set(recs["access_source"]) == {st.ACCESS_FROM_BILL}
+    # plausible against the bill: each class's modeled current monthly cost is its billed storage + retrieval
+    # (Cool: 10,000 x $0.010 = $100 billed, $0 retrieval; before: $100 + 0.266 x 10,000 x $0.01 = $126.63)
+    billed = billed_per_month(con)
+    for r in recs.itertuples():
+        assert float(r.current_monthly_cost) == pytest.approx(float(billed[(r.group, r.current_class)]), rel=0.02)
+    # Cool -> Cold priced at a = 0: 10,000 x (0.010 - 0.0036) = $64.00 a month (before: $10.73, reads at 0.266 x
+    # $0.03 retrieval); one-time 10,240,000 objects x $0.018/1,000 = $184.32
+    cold = recs[(recs["current_class"] == "Azure Blob Cool") & (recs["target_class"] == "Azure Blob Cold")].iloc[0]
+    assert cold["monthly_saving"] == Decimal("64.00") and cold["one_time_cost"] == Decimal("184.32")
+    assert cold["eligible"]
+    # Hot is read 2.9x a month: no colder class pays
+    assert not recs[recs["current_class"] == "Azure Blob Hot"]["recommended"].any()
+
+
+def test_a_group_without_any_read_in_the_bill_uses_the_parameter():
+    # no read measure anywhere in the group: the bill does not meter reads, so a is the access_fraction parameter
+    con = azure_hot_reads_cool_unread()
+    con.execute("DELETE FROM focus WHERE SkuMeter = 'Hot Read Operations'")
+    recs = st.recommend(con, config=NO_CONFIG, avg_object_kb=1024, access_fraction=0.1)
+    assert set(recs["access_source"]) == {"parameter"} and set(recs["access"]) == {0.1}
+
+
+def test_demo_classes_read_in_the_bill_are_modeled_at_their_billed_cost(sample_con):
+    # every (bucket, class) of the demo whose access comes from the bill: modeled current monthly cost within 5% of
+    # the class's billed storage + retrieval in the sized month. Before: acmevisiondatasets' Cool (never read, its
+    # Hot sibling read 1.12e11 times) modeled at $198,979.36 against $3,263.72 billed; nlp-checkpoints-1098's Glacier
+    # IR at $2,983.69 against $2,583.03 (its Standard-IA retrievals counted as its own)
+    recs = st.recommend(sample_con, avg_object_kb=4096)  # the report's object size
+    inv = st.inventory(sample_con, by=["bucket", "storage_class", "month"])
+    read = recs[recs["access_source"] == st.ACCESS_FROM_BILL]
+    assert len(read.groupby(["group", "current_class"])) >= 7
+    for (bucket, cls), part in read.groupby(["group", "current_class"]):
+        rows = inv[(inv["bucket"] == bucket) & (inv["storage_class"] == cls)]
+        month = rows.iloc[(rows["gb_months"] - part["gb"].iloc[0]).abs().argsort()[:1]]  # the sized month
+        billed = float(month["storage_cost"].iloc[0] + month["retrieval_cost"].iloc[0])
+        assert float(part["current_monthly_cost"].iloc[0]) == pytest.approx(billed, rel=0.05), (bucket, cls)
+    cool = recs[(recs["group"] == "acmevisiondatasets") & (recs["current_class"] == "Azure Blob Cool")]
+    assert (cool["access"] == 0).all()
+    assert cool[cool["target_class"] == "Azure Blob Cold"]["monthly_saving"].iloc[0] == Decimal("2030.82")
