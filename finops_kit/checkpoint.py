@@ -862,8 +862,10 @@ def tradeoff_chart(job: JobSpec, node_mtbf_hours: float, tau_minutes: float | No
         raise ConfigError(f"MTBF must be > 0 hours, got {node_mtbf_hours!r}")
     n, ts, d, r = job.nodes, job.work_hours, job.checkpoint_hours, job.restart_hours
     ps, po = job.spot_price, job.od_price
-    # no interruptions at all (a trace without preemptions): open at the slider's top, the nearest it can show
-    node_mtbf_hours = min(node_mtbf_hours, mtbf_range_hours[1])
+    # no interruptions at all (a trace without preemptions): open at the slider's top, the nearest it can show;
+    # a finite MTBF above the range widens the slider instead (below)
+    if math.isinf(node_mtbf_hours):
+        node_mtbf_hours = mtbf_range_hours[1]
     tau0 = (60 * _tau_or_optimal(job, job_mtbf(node_mtbf_hours, n), None) if tau_minutes is None
             else float(tau_minutes))
     tau0 = max(tau0, 1.0)  # the slider's first minute (a free checkpoint's optimum is 0: continuous)

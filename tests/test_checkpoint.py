@@ -439,3 +439,18 @@ def test_monte_carlo_bounds_its_memory_by_simulating_fewer_runs_at_once():
     mc = ck.monte_carlo(job, 0.05, runs=20, seed=1)
     cf = ck.closed_form(job, 0.05)
     assert abs(mc.interruptions.mean() / cf.expected_interruptions - 1) < 0.01
+
+
+def test_tradeoff_chart_opens_at_a_large_finite_mtbf_as_asked():
+    """Only an infinite MTBF (a trace without preemptions) opens at the slider's top; a finite one above the default
+    range (an Advisor "<5%" band: 28,833 h) widens the slider and opens there, with the closed form's interval
+    (it had been capped at 20,000 h: tau 1,728.7 instead of 2,076.3 min, and the asked MTBF out of reach)."""
+    job = ck.JobSpec(96, nodes=4, checkpoint_hours=5 / 60, restart_hours=10 / 60, od_price=32, spot_price=12)
+    m = ck.band_to_mtbf(0, "mid")
+    assert m > 20000
+    params = {p["name"]: p for p in ck.tradeoff_chart(job, node_mtbf_hours=m).to_dict()["params"]}
+    assert params["log_mtbf"]["value"] == pytest.approx(math.log10(m))
+    assert params["log_mtbf"]["bind"]["max"] >= math.log10(m)
+    assert params["tau"]["value"] == pytest.approx(60 * ck.closed_form(job, m).tau_hours)
+    inf = {p["name"]: p for p in ck.tradeoff_chart(job, node_mtbf_hours=math.inf).to_dict()["params"]}
+    assert inf["log_mtbf"]["value"] == pytest.approx(math.log10(20000.0))

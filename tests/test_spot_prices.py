@@ -232,3 +232,25 @@ def test_stats_keep_operating_systems_apart(tmp_path):
     stats = sp.price_stats(h)
     assert sp.typical_spot_price(stats, "p4d.24xlarge", "us-east-1") == 7
     assert sp.typical_spot_price(stats, "p4d.24xlarge", "us-east-1", operating_system="Windows") == 15
+
+
+def test_spot_operation_codes_keep_their_platform():
+    """A spot instance's operation is the platform code followed by the spot request (RunInstances:0002:SV050 is
+    Windows spot; AWS "AMI billing information fields"); only RunInstances:SV### alone is the default platform.
+    Before, the anchored patterns left Windows/RHEL/SUSE spot rows without an OS, so the what-if ignored the bill's
+    own Windows spot rate (basis advisor instead of observed)."""
+    import duckdb
+
+    from finops_kit import spot_prices as sp
+
+    con = duckdb.connect()
+    ops = ["RunInstances", "RunInstances:SV001", "RunInstances:0002", "RunInstances:0002:SV050",
+           "RunInstances:0010:SV001", "RunInstances:000g:SV012", "RunInstances:0102", None]
+    got = [
+        con.execute(f"SELECT {sp.operating_system_sql('op', 'prov')} FROM (SELECT ? AS op, 'AWS' AS prov)",
+                    [o]).fetchone()[0] for o in ops]
+    assert got[0] == got[1] == got[7]  # Linux: plain, spot request, no operation
+    assert got[2] == got[3] != got[0]  # Windows on-demand and Windows spot
+    assert got[4] is not None and got[4] not in (got[0], got[2])  # RHEL spot
+    assert got[5] is not None and got[5] not in (got[0], got[2], got[4])  # SUSE spot
+    assert got[6] is None  # Windows with SQL Server: not listed, no OS

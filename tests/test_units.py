@@ -451,3 +451,26 @@ def test_data_transfer_and_storage_billed_on_an_instance_are_not_its_compute():
     assert got == (Decimal("136.128"), 96.0)
     assert complete_accelerated_instances(con) == 0
     assert con.execute("SELECT count(*) FROM focus WHERE x_AiWorkload = 'Accelerated compute'").fetchone()[0] == 1
+
+
+def test_aws_focus_export_gpu_fees_are_ai_spend_without_instance_hours(tmp_path):
+    """Reservation fees, unused reservations and EBS-optimized charges of a GPU type are spending on accelerated
+    compute (the classifier's loose usage-type rule), but no instance-hours (the units read a type only from
+    instance usage types). Before, removing that rule left them unclassified: AI spend dropped by their cost."""
+    f = tmp_path / "aws_focus.csv"
+    f.write_text("\n".join([
+        _AWS_FOCUS_HEADER,
+        _aws_focus_row("219.6", 10, "Standard", "i-p4d", "USE1-BoxUsage:p4d.24xlarge", "RunInstances"),
+        _aws_focus_row("19.22", 1, "Committed", "ri-1", "USE1-HeavyUsage:p4d.24xlarge", "RunInstances"),
+        _aws_focus_row("32.77", 1, "Committed", "cr-1", "USE1-UnusedBox:p4d.24xlarge", "RunInstances"),
+        _aws_focus_row("1.5", 10, "Standard", "i-p4d", "USE1-EBSOptimized:p4d.24xlarge", "RunInstances"),
+    ]) + "\n")
+    ingest([str(f)], warehouse=str(tmp_path / "w.duckdb"), progress=False)
+    con = fk.connect(str(tmp_path / "w.duckdb"))
+    got = dict(con.sql("SELECT x_UsageType, x_AiWorkload FROM focus").fetchall())
+    assert set(got.values()) == {"Accelerated compute"}, got
+    types = dict(con.sql(f"SELECT x_UsageType, {units.instance_type_sql()} FROM focus").fetchall())
+    assert types["USE1-BoxUsage:p4d.24xlarge"] == "p4d.24xlarge"
+    assert types["USE1-HeavyUsage:p4d.24xlarge"] is None and types["USE1-EBSOptimized:p4d.24xlarge"] is None
+    m = fk.metrics(con).spot.set_index("provider").loc["AWS"]
+    assert m.accelerator_hours == pytest.approx(80.0)  # the 10 p4d hours x 8 GPUs, nothing from the fee rows
