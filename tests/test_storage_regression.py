@@ -17,6 +17,7 @@ import pytest
 
 from finops_kit import storage as st
 from finops_kit.testing import focus_rows
+from tests.test_storage_review import azure_container
 
 S3 = "Amazon Simple Storage Service"
 NO_CONFIG: dict = {}
@@ -66,19 +67,8 @@ def test_a_real_bucket_holding_two_accounts_data_is_still_refused():
 # -------------------------------------------------------------- 2. the access profile of a (group, class)
 
 def azure_hot_reads_cool_unread():
-    # one container: Hot 1,000 GB ($18/month) read 300 x 10K = 3,000,000 times a month (1 MB objects: 2,929.69 GB
-    # read); Cool 10,000 GB ($100/month) with no read operation and no retrieval
-    az = dict(ProviderName="Microsoft", ServiceName="Storage", ResourceId="/subscriptions/s/acmedata",
-              RegionId="eastus", x_UsageType=None)
-    rows = []
-    for d in MONTHS:
-        rows += [dict(az, day=d, SkuMeter="Hot LRS Data Stored", ConsumedQuantity=1000, ConsumedUnit="GB/Month",
-                      PricingQuantity=1000, PricingUnit="GB/Month", cost=18.0),
-                 dict(az, day=d, SkuMeter="Cool LRS Data Stored", ConsumedQuantity=10000, ConsumedUnit="GB/Month",
-                      PricingQuantity=10000, PricingUnit="GB/Month", cost=100.0),
-                 dict(az, day=d, SkuMeter="Hot Read Operations", ConsumedQuantity=300, ConsumedUnit="10000 Units",
-                      PricingQuantity=300, PricingUnit="10000 Units", cost=1.32)]
-    return focus_rows(rows)
+    # one container: Hot 1,000 GB read 3,000,000 times a month; Cool 10,000 GB ($100/month), never read
+    return focus_rows(azure_container(cool_gb=10000))
 
 
 def billed_per_month(con, group_by: str = "bucket") -> dict[tuple[str, str], Decimal]:

@@ -46,10 +46,9 @@ def test_no_storage_row_of_the_sample_warehouse_has_an_unmapped_unit(sample_con)
     assert bad == []
 
 
-def test_azure_operations_in_10k_blocks_are_counted_and_read():
-    # 1,000 GB in Hot; 300 blocks of 10K reads a month = 3,000,000 reads x 1 MB = 2,929.6875 GB read per month:
-    # a = 2.93, far above every break-even (Cold 0.48): nothing is recommended. Before: requests NULL, a = the
-    # access_fraction parameter 0.1, and Hot -> Cold was recommended.
+def azure_container(cool_gb: int = 0) -> list[dict]:
+    """One Azure container, three months: Hot 1,000 GB ($18/month) read 300 x 10K = 3,000,000 times a month (1 MB
+    objects: 2,929.69 GB read); with ``cool_gb``, that much Cool data ($0.01/GB-month) with no read operation."""
     az = dict(ProviderName="Microsoft", ServiceName="Storage", ResourceId="/subscriptions/s/acmedata",
               RegionId="eastus", x_UsageType=None)
     rows = []
@@ -58,7 +57,18 @@ def test_azure_operations_in_10k_blocks_are_counted_and_read():
                       PricingQuantity=1000, PricingUnit="GB/Month", cost=18.0),
                  dict(az, day=d, SkuMeter="Hot Read Operations", ConsumedQuantity=300, ConsumedUnit="10000 Units",
                       PricingQuantity=300, PricingUnit="10000 Units", cost=1.32)]
-    con = focus_rows(rows)
+        if cool_gb:
+            rows.append(dict(az, day=d, SkuMeter="Cool LRS Data Stored", ConsumedQuantity=cool_gb,
+                             ConsumedUnit="GB/Month", PricingQuantity=cool_gb, PricingUnit="GB/Month",
+                             cost=cool_gb / 100))
+    return rows
+
+
+def test_azure_operations_in_10k_blocks_are_counted_and_read():
+    # 1,000 GB in Hot; 300 blocks of 10K reads a month = 3,000,000 reads x 1 MB = 2,929.6875 GB read per month:
+    # a = 2.93, far above every break-even (Cold 0.48): nothing is recommended. Before: requests NULL, a = the
+    # access_fraction parameter 0.1, and Hot -> Cold was recommended.
+    con = focus_rows(azure_container())
     inv = st.inventory(con, by="storage_class", config=NO_CONFIG)
     assert inv["requests"].iloc[0] == pytest.approx(9_000_000)  # 3 months x 300 x 10,000
     recs = st.recommend(con, avg_object_kb=1024, config=NO_CONFIG)
