@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import re
 
-#: Where the authority of a URL ends: white space, ``/``, or a character a URL never holds unescaped (RFC 3986
-#: excludes ``" < > ` { } | \ ^``) -- so a URL in a CSV row, a JSON string or an HTML attribute ends at its quote.
-_AUTHORITY_END = "/\\s\"<>`{}|\\\\^"
 #: What a host (and port) is made of: letters, digits, ``. - _ : [ ] %`` (IPv6 literals, zone ids)
 _HOST = r"[A-Za-z0-9._:\[\]%-]"
-#: The user-info of a URL, from just after its ``://`` to the ``@`` that ends it: the text up to the FIRST ``@``,
-#: then, while the host characters after that ``@`` are followed by another ``@``, on to that one. So
-#: ``https://deploy:p@ssw0rd-LEAK@files.example.com/x`` is user ``deploy``, password ``p@ssw0rd-LEAK`` (as urllib
-#: reads it), but ``https://ci@gitlab.example.com,jane@acme.com,12.5`` -- a CSV row -- is user ``ci`` and the host:
-#: the next ``@`` comes after a ``,``, which no host holds. (Running to the LAST ``@`` before ``/`` or white space
-#: masked ``ci@gitlab.example.com,jane`` there: a cell vanished and the cost moved a column.) ``?``, ``#`` and ``,``
-#: do not end the first part: ``redis://:p#ss@host`` and ``https://user:pa,ss@host`` are masked whole. Non-empty.
-_USERINFO = (rf'(?:[^@{_AUTHORITY_END}]++(?:@{_HOST}*+(?=@))*+|(?:@{_HOST}*+(?=@))++)@')
+#: A host that is plainly one: a dotted name, an IP literal or localhost, with an optional port
+_NAMED_HOST = r"(?:[A-Za-z0-9_-]++(?:\.[A-Za-z0-9_-]++)++|\[[0-9A-Za-z:.%]++\]|localhost)(?::[0-9]++)?"
+#: The user-info of a URL, from just after its ``://`` to the ``@`` that ends it. The authority runs to white space
+#: or ``/``. Its user-info ends at the first ``@`` whose host characters are followed by the end of the authority,
+#: by a character no URL holds unescaped (``" < > ` { } \ ^`` -- the quote of a JSON string or an HTML attribute),
+#: or -- after a plainly named host -- by a delimiter of a CSV row, a Markdown table or a query (``, ; | ) ' & ]``);
+#: when no ``@`` is followed so, by the LAST ``@`` of the authority. So ``https://deploy:p@ssw0rd@files.example.com/x``
+#: and ``postgresql://admin:P@ss;word@db.example.com/x`` are masked to their host (the ``@`` inside the password is
+#: followed by ``ssw0rd@`` and ``ss;`` -- not a named host), while in the CSV row
+#: ``https://ci@gitlab.example.com,jane@acme.com,12.5`` the user-info is ``ci`` and the next cell stays. A password
+#: with ``^ | \ "`` (``postgres://app:Xy^7|q@db/x``, JSON's ``pa\"ss``) is masked whole: those do not end the
+#: authority. Left to chance: a password holding ``@`` then a dotted name then a delimiter (``p@ss.word,x``).
+_USERINFO = (rf"(?:[^\s/]*?@(?=(?:{_HOST}*+(?:[\s/\"<>`{{}}\\^]|$)|{_NAMED_HOST}[,;|)'&\]]))|[^\s/]*@)")
 #: ``scheme://user:password@`` or ``scheme://token@`` in a URL (an S3 endpoint, a database URL): the rule
 #: :func:`strip_credentials` applies, as one regular expression -- a scheme that starts at a word boundary with a
 #: letter, ``://``, then :data:`_USERINFO`.

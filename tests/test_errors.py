@@ -12,29 +12,33 @@ import pytest
 from finops_kit.errors import _URL_USERINFO, strip_credentials
 
 #: The rule, written out step by step (what strip_credentials must do, however it does it): a scheme that starts at
-#: a word boundary with a letter, ``://``, then the user-info. That runs to the FIRST ``@`` of the authority (which
-#: ends at white space, ``/`` or a character a URL never holds unescaped); then, while the host characters after
-#: that ``@`` are followed by another ``@``, on to that one. Non-empty.
+#: a word boundary with a letter, ``://``, then the user-info. The authority runs to white space or ``/``; the
+#: user-info ends at the first ``@`` whose host characters are followed by the authority's end, by a character no
+#: URL holds unescaped, or -- after a plainly named host (dotted, an IP literal, localhost; optional port) -- by a
+#: delimiter ``, ; | ) ' & ]``; else at the authority's last ``@``.
 SCHEME = re.compile(r"\b(?i:[a-z][a-z0-9+.-]*)://")
-AUTHORITY_END = set('/"<>`{}|\\^')
+NEVER_IN_URL = set('"<>`{}\\^')
+DELIMITERS = set(",;|)'&]")
 HOST = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:[]%-")
+NAMED_HOST = re.compile(r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+|\[[0-9A-Za-z:.%]+\]|localhost)(?::[0-9]+)?")
 
 
 def user_info_end(text: str, i: int) -> int:
     """Index of the '@' that ends the user-info starting at ``i`` (-1: none)."""
-    j = i
-    while j < len(text) and text[j] != "@" and not text[j].isspace() and text[j] not in AUTHORITY_END:
-        j += 1
-    if j == len(text) or text[j] != "@":
-        return -1
-    while True:
-        k = j + 1
-        while k < len(text) and text[k] in HOST:
+    end = i
+    while end < len(text) and not text[end].isspace() and text[end] != "/":
+        end += 1
+    ats = [k for k in range(i, end) if text[k] == "@"]
+    for a in ats:
+        k = a + 1
+        while k < end and text[k] in HOST:
             k += 1
-        if k < len(text) and text[k] == "@":
-            j = k
-        else:
-            return j if j > i else -1
+        if k == end or text[k] in NEVER_IN_URL:
+            return a
+        named = NAMED_HOST.fullmatch(text, a + 1, k)
+        if named and text[k] in DELIMITERS:
+            return a
+    return ats[-1] if ats else -1
 
 
 def by_rule(text: str, mask: str = "***") -> str:
@@ -131,3 +135,19 @@ def test_linear_time_on_hostile_megabytes(text):
     assert time.monotonic() - t0 < 5
     if len(text) < 200_000:  # the one-regex rule is itself quadratic on the longer ones
         assert out == by_rule(text)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://admin:P@ss;word@db.example.com/x", "https://x:Pa@ss!2024@host/x", "s3://u:s3cr@t,v@lue@h.example.com/k",
+    "https://u:p@ss$w0rd@host", "https://u:hunter2@ss*x@host", "https://u:gu@st#1@h.example.com/",
+    "postgres://app:Xy^7|q@db/x", "https://u:pa\\ss@host/x", '{"dsn": "postgres://app:pa\\"ss@db.internal/x"}'])
+def test_a_password_with_punctuation_is_masked_whole(url):
+    """The first rule of a7d7a7e ended the user-info at an '@' followed by host characters and anything but '@'
+    ('P@ss;word' leaked 'ss;word'), and ended the authority at ^ | \\ \" (the whole password of
+    'postgres://app:Xy^7|q@db/x' leaked). Each of these is masked to its host."""
+    out = strip_credentials(url, "[redacted]")
+    assert "[redacted]@" in out
+    secret = url.split("://", 1)[1].rsplit("@", 1)[0].split(":", 1)[-1]
+    for part in {p for p in (secret, *secret.split("@")) if len(p) >= 3}:
+        assert part not in out, (url, out)
+    assert out == by_rule(url, "[redacted]")
