@@ -93,9 +93,20 @@ SECRET_VALUE = re.compile(
     r"eyJ[A-Za-z0-9_-]{8,}\.eyJ|-----BEGIN [A-Z ]*PRIVATE KEY-----", re.IGNORECASE)
 
 
-def _mixed_case_and_digit(token: str) -> bool:
-    body = token[3:]
-    return any(c.isupper() for c in body) and any(c.islower() for c in body) and any(c.isdigit() for c in body)
+_RANDOM_RUN = re.compile(r"[A-Za-z0-9]{20,}")
+_KEY_PREFIX = re.compile(r"sk-(?:proj|svcacct|admin)-")
+
+
+def _api_key(token: str) -> bool:
+    """An ``sk-`` key (OpenAI, Anthropic ``sk-ant-``, OpenRouter ``sk-or-``, ...): its random part shows as a run of
+    20+ letters and digits holding both, or -- after ``sk-proj-|svcacct-|admin-`` -- 20+ characters with upper,
+    lower and a digit. Names built of words (``sk-ProdCluster-2026-westeurope``, ``sk-proj-billing-migration-2026``)
+    have neither."""
+    if any(any(c.isdigit() for c in r) and any(c.isalpha() for c in r) for r in _RANDOM_RUN.findall(token)):
+        return True
+    rest = token[m.end():] if (m := _KEY_PREFIX.match(token)) else ""
+    return (len(rest) >= 20 and any(c.isupper() for c in rest) and any(c.islower() for c in rest)
+            and any(c.isdigit() for c in rest))
 
 
 def _digit_after_team_id(token: str) -> bool:
@@ -105,8 +116,13 @@ def _digit_after_team_id(token: str) -> bool:
 
 #: A line break in a PEM block: a real one, or as JSON writes it (``\n`` in the ``.ipynb`` and chart data)
 _PEM_BREAK = r"(?:\r\n|\r|\n|\\r\\n|\\n|\\r)"
-#: Where a base64 body line of a PEM block may end: a line break, the end of the text, the quote or tag after it
-_PEM_LINE_END = r"(?=\r|\n|\\[nr]|[\"'<]|\Z)"
+#: Between the base64 lines of a PEM block: line breaks, or spaces (a key pasted into a one-line tag value)
+_PEM_SEP = rf"(?:{_PEM_BREAK}|[ \t])++"
+#: A base64 body line: 16+ characters, a short last line padded with ``=``, or a cut-off one before ``...``/``…``
+_PEM_CHUNK = r"(?:[A-Za-z0-9+/]{16,}+=*+|[A-Za-z0-9+/]++=++|[A-Za-z0-9+/]{4,}+(?=\.\.\.|\u2026))"
+#: Where a base64 body line of a PEM block may end: a line break, white space, the end of the text, the quote or tag
+#: after it, a CSV/prose delimiter, or a cut-off mark
+_PEM_LINE_END = r"(?=\r|\n|\\[nr]|[\"'<,;.\s\u2026]|\Z)"
 
 #: The token formats of :data:`SECRET_VALUE`, matched whole so :func:`redact` can replace them in report text:
 #: (pattern, check of the matched text or None); a pattern's group 1 is kept (the Slack webhook's host and path).
@@ -115,11 +131,12 @@ _PEM_LINE_END = r"(?=\r|\n|\\[nr]|[\"'<]|\Z)"
 #:
 #: * AWS key ids are base32 -- ``AKIA|ASIA|ABIA|ACCA`` and 16 of ``A-Z2-7``, no letter or digit on either side: an
 #:   upper-cased Azure resource group ``ASIASOUTHEASTPROD001`` (a ``0``, a ``1``) is not one, a hash's middle never;
-#: * OpenAI keys are ``sk-`` and 20+ letters and digits with no hyphen (upper- and lower-case and a digit, as a
-#:   random key has), or ``sk-proj-|sk-svcacct-|sk-admin-`` and the key: ``sk-ProdCluster-2026-westeurope`` is not;
+#: * ``sk-`` API keys (OpenAI, Anthropic, OpenRouter) hold a random run (:func:`_api_key`):
+#:   ``sk-ProdCluster-2026-westeurope`` and ``sk-proj-billing-migration-2026`` do not;
 #: * Slack tokens are ``xox[abposr]-`` and a number (the team id): ``xoxo-campaign-2026-summer`` is not;
 #: * a PEM private key runs from its BEGIN line to its END line; with no END line in reach, only the header and
-#:   the base64 lines that follow it go -- never the prose after a header.
+#:   the base64 lines that follow it (on new lines or after spaces; the last one cut off at ``,`` or ``...``)
+#:   go -- never the prose after a header.
 #:
 #: Every pattern starts with a literal (the regex engine finds it by a fast substring search: ~8 ms for all of
 #: them on a 2 MB page) and checks the word edge *after* it, so a start inside a run of token characters is refused
@@ -131,12 +148,11 @@ SECRET_TOKENS: tuple[tuple[re.Pattern[str], Any], ...] = tuple(
         (r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,}", None),             # GitHub fine-grained
         (r"xox(?<![A-Za-z0-9-]xox)[abposr]-[0-9]++-[0-9A-Za-z-]{8,}", _digit_after_team_id),  # Slack tokens
         (r"(hooks\.slack\.com/services/)[A-Za-z0-9_/-]{8,}", None),                      # Slack webhook
-        (r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9]{20,}+(?![A-Za-z0-9_-])", _mixed_case_and_digit),  # OpenAI keys
-        (r"sk-(?<![A-Za-z0-9_-]sk-)(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}", None),     # OpenAI project keys
+        (r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{16,}+", _api_key),                       # sk- API keys
         (r"AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", None),         # Google API keys
         (r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)?", None),  # JWT
         (r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:(?:[A-Za-z0-9+/=\s]|\\[nr])*+-----END [A-Z ]*PRIVATE KEY-----|"
-         rf"(?:{_PEM_BREAK}[A-Za-z0-9+/=]++{_PEM_LINE_END})*+)", None),                  # PEM private key
+         rf"(?:{_PEM_SEP}{_PEM_CHUNK}{_PEM_LINE_END})*+)", None),                         # PEM private key
     ))
 
 

@@ -1417,3 +1417,22 @@ def test_escaped_backticks_do_not_hide_dollars_from_the_math_guard():
     made = nb.md(f"cost {nb.text('`$5` and `$6`')}").data
     assert made.startswith(f'<div class="{nb.NO_MATH}">'), made
     assert nb.md("`$5` in code only").data == "`$5` in code only"  # real code spans stay as they are
+
+
+def test_key_material_in_tag_shapes_is_redacted_and_word_names_are_not():
+    """A PEM key pasted into a one-line tag (spaces, no END line, cut at 256 characters) kept its whole body under
+    325864d; a CSV cell or a cut-off table cell kept its last line; sk-ant-, sk-None-, sk-or- and sk-..._... keys
+    were no longer redacted, and sk-proj-billing-migration-2026 (a tag value) was."""
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC AbCdEf0123456789"
+    assert report.redact_tokens(f"-----BEGIN PRIVATE KEY----- {body} tail") == "[redacted] tail"
+    assert report.redact_tokens("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nAbCdEf0123456789,12.5"
+                                ) == "[redacted],12.5"
+    assert report.redact_tokens("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nAbCdEf0123...") == (
+        "[redacted]...")
+    for key in ("sk-ant-api03-AbCdEfGh1234567890AbCdEfGh1234567890-xyzXYZ12",
+                "sk-None-AbCdEfGh1234567890AbCdEfGhT3BlbkFJ1234", "sk-or-v1-0123456789abcdef0123456789abcdefABCDEF",
+                "sk-AbCdEfGh1234567890AbCd_EfGh"):
+        assert report.redact_tokens(f"k={key};") == "k=[redacted];", key
+    for name in ("sk-proj-billing-migration-2026", "sk-admin-team-dashboards-prod", "sk-proj-recommendation_engine",
+                 "rg-sk-proj-data-platform-weu"):
+        assert report.redact_tokens(name) == name
