@@ -7,10 +7,11 @@ import re
 #: What a host (and port) is made of: letters, digits, ``. - _ : [ ] %`` (IPv6 literals, zone ids)
 _HOST = r"[A-Za-z0-9._:\[\]%-]"
 #: A host that is plainly one: a dotted name, an IP literal or localhost, with an optional port
-_NAMED_HOST = r"(?:[A-Za-z0-9_-]++(?:\.[A-Za-z0-9_-]++)++|\[[0-9A-Za-z:.%]++\]|localhost)(?::[0-9]++)?"
-#: The user-info of a URL, from just after its ``://`` to the ``@`` that ends it. The authority runs to white space
-#: or ``/``. Its user-info ends at the first ``@`` whose host characters are followed by the end of the authority,
-#: by a character no URL holds unescaped (``" < > ` { } \ ^`` -- the quote of a JSON string or an HTML attribute),
+_NAMED_HOST = r"(?:[A-Za-z0-9_-]++(?:\.[A-Za-z0-9_-]++)+|\[[0-9A-Za-z:.%]++\]|localhost)(?::[0-9]++)?"
+#: The user-info of a URL, from just after its ``://`` to the ``@`` that ends it. The authority runs to white space,
+#: ``/``, ``< > `` ` or an unescaped ``"`` (the end of an HTML attribute or a JSON string; a ``"`` after a backslash,
+#: JSON's ``\"`` inside a password, does not end it). Its user-info ends at the first ``@`` whose host
+#: characters are followed by the end of the authority, by a character no URL holds unescaped (``" < > ` { } \ ^`` -- the quote of a JSON string or an HTML attribute),
 #: or -- after a plainly named host -- by a delimiter of a CSV row, a Markdown table or a query (``, ; | ) ' & ]``);
 #: when no ``@`` is followed so, by the LAST ``@`` of the authority. So ``https://deploy:p@ssw0rd@files.example.com/x``
 #: and ``postgresql://admin:P@ss;word@db.example.com/x`` are masked to their host (the ``@`` inside the password is
@@ -18,7 +19,9 @@ _NAMED_HOST = r"(?:[A-Za-z0-9_-]++(?:\.[A-Za-z0-9_-]++)++|\[[0-9A-Za-z:.%]++\]|l
 #: ``https://ci@gitlab.example.com,jane@acme.com,12.5`` the user-info is ``ci`` and the next cell stays. A password
 #: with ``^ | \ "`` (``postgres://app:Xy^7|q@db/x``, JSON's ``pa\"ss``) is masked whole: those do not end the
 #: authority. Left to chance: a password holding ``@`` then a dotted name then a delimiter (``p@ss.word,x``).
-_USERINFO = (rf"(?:[^\s/]*?@(?=(?:{_HOST}*+(?:[\s/\"<>`{{}}\\^]|$)|{_NAMED_HOST}[,;|)'&\]]))|[^\s/]*@)")
+_AUTHORITY_CHAR = r'(?:[^\s/<>`"]|(?<=\\)")'
+_USERINFO = (rf"(?:{_AUTHORITY_CHAR}*?@(?=(?:{_HOST}*+(?:[\s/\"<>`{{}}\\^]|$)|{_NAMED_HOST}[,;|)'&\]]))"
+             rf"|{_AUTHORITY_CHAR}*@)")
 #: ``scheme://user:password@`` or ``scheme://token@`` in a URL (an S3 endpoint, a database URL): the rule
 #: :func:`strip_credentials` applies, as one regular expression -- a scheme that starts at a word boundary with a
 #: letter, ``://``, then :data:`_USERINFO`.

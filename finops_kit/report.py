@@ -117,7 +117,7 @@ def _digit_after_team_id(token: str) -> bool:
 #: A line break in a PEM block: a real one, or as JSON writes it (``\n`` in the ``.ipynb`` and chart data)
 _PEM_BREAK = r"(?:\r\n|\r|\n|\\r\\n|\\n|\\r)"
 #: Between the base64 lines of a PEM block: line breaks, or spaces (a key pasted into a one-line tag value)
-_PEM_SEP = rf"(?:{_PEM_BREAK}|[ \t])++"
+_PEM_SEP = rf"(?:{_PEM_BREAK}|[ \t])+"
 #: A base64 body line: 16+ characters, a short last line padded with ``=``, or a cut-off one before ``...``/``…``
 _PEM_CHUNK = r"(?:[A-Za-z0-9+/]{16,}+=*+|[A-Za-z0-9+/]++=++|[A-Za-z0-9+/]{4,}+(?=\.\.\.|\u2026))"
 #: Where a base64 body line of a PEM block may end: a line break, white space, the end of the text, the quote or tag
@@ -138,7 +138,9 @@ _PEM_LINE_END = r"(?=\r|\n|\\[nr]|[\"'<,;.\s\u2026]|\Z)"
 #:   the base64 lines that follow it (on new lines or after spaces; the last one cut off at ``,`` or ``...``)
 #:   go -- never the prose after a header.
 #:
-#: Every pattern starts with a literal (the regex engine finds it by a fast substring search: ~8 ms for all of
+#: (No possessive quantifier on a group here or in errors.py: Python 3.11.2, Debian's, mis-matches them -- a
+#: possessive repeat of a group kept the space before the prose after a PEM body; possessive character classes are
+#: fine.) Every pattern starts with a literal (the regex engine finds it by a fast substring search: ~8 ms for all of
 #: them on a 2 MB page) and checks the word edge *after* it, so a start inside a run of token characters is refused
 #: at once; runs are possessive where a failed match would otherwise back up: linear time on any text.
 SECRET_TOKENS: tuple[tuple[re.Pattern[str], Any], ...] = tuple(
@@ -151,8 +153,8 @@ SECRET_TOKENS: tuple[tuple[re.Pattern[str], Any], ...] = tuple(
         (r"sk-(?<![A-Za-z0-9_-]sk-)[A-Za-z0-9_-]{16,}+", _api_key),                       # sk- API keys
         (r"AIza(?<![A-Za-z0-9_-]AIza)[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])", None),         # Google API keys
         (r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)?", None),  # JWT
-        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:(?:[A-Za-z0-9+/=\s]|\\[nr])*+-----END [A-Z ]*PRIVATE KEY-----|"
-         rf"(?:{_PEM_SEP}{_PEM_CHUNK}{_PEM_LINE_END})*+)", None),                         # PEM private key
+        (r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:(?:[A-Za-z0-9+/=\s]|\\[nr])*-----END [A-Z ]*PRIVATE KEY-----|"
+         rf"(?:{_PEM_SEP}{_PEM_CHUNK}{_PEM_LINE_END})*)", None),                         # PEM private key
     ))
 
 

@@ -12,7 +12,8 @@ import pytest
 from finops_kit.errors import _URL_USERINFO, strip_credentials
 
 #: The rule, written out step by step (what strip_credentials must do, however it does it): a scheme that starts at
-#: a word boundary with a letter, ``://``, then the user-info. The authority runs to white space or ``/``; the
+#: a word boundary with a letter, ``://``, then the user-info. The authority runs to white space, ``/ < > ` `` or
+#: a ``"`` that no backslash precedes; the
 #: user-info ends at the first ``@`` whose host characters are followed by the authority's end, by a character no
 #: URL holds unescaped, or -- after a plainly named host (dotted, an IP literal, localhost; optional port) -- by a
 #: delimiter ``, ; | ) ' & ]``; else at the authority's last ``@``.
@@ -26,7 +27,8 @@ NAMED_HOST = re.compile(r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+|\[[0-9A-Za-z:.%
 def user_info_end(text: str, i: int) -> int:
     """Index of the '@' that ends the user-info starting at ``i`` (-1: none)."""
     end = i
-    while end < len(text) and not text[end].isspace() and text[end] != "/":
+    while end < len(text) and not text[end].isspace() and (text[end] not in '/<>`"' or (
+            text[end] == '"' and end > 0 and text[end - 1] == "\\")):  # JSON's \" inside a password
         end += 1
     ats = [k for k in range(i, end) if text[k] == "@"]
     for a in ats:
