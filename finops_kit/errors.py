@@ -11,7 +11,8 @@ _NAMED_HOST = r"(?:[A-Za-z0-9_-]++(?:\.[A-Za-z0-9_-]++)+|\[[0-9A-Za-z:.%]++\]|lo
 #: The user-info of a URL, from just after its ``://`` to the ``@`` that ends it. The authority runs to white space,
 #: ``/``, ``< > `` ` or an unescaped ``"`` (the end of an HTML attribute or a JSON string; a ``"`` after a backslash,
 #: JSON's ``\"`` inside a password, does not end it). Its user-info ends at the first ``@`` whose host
-#: characters are followed by the end of the authority, by a character no URL holds unescaped (``" < > ` { } \ ^`` -- the quote of a JSON string or an HTML attribute),
+#: characters are followed by the end of the authority, by a character no URL holds unescaped
+#: (``" < > ` { } \ ^`` -- the quote of a JSON string or an HTML attribute),
 #: or -- after a plainly named host -- by a delimiter of a CSV row, a Markdown table or a query (``, ; | ) ' & ]``);
 #: when no ``@`` is followed so, by the LAST ``@`` of the authority. So ``https://deploy:p@ssw0rd@files.example.com/x``
 #: and ``postgresql://admin:P@ss;word@db.example.com/x`` are masked to their host (the ``@`` inside the password is
