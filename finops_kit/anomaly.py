@@ -27,7 +27,7 @@ contributing rows are matched against ``data/anomaly_hints.csv`` (idle GPUs, rig
 Masked anomalies: two opposite changes (team A +$5k, team B −$5k) net to nothing in the total. They are found by
 running the detector per value of a dimension in both directions and keeping days where the total is quiet,
 along every dimension of ``alerts.anomalies.masked_dimensions`` (:func:`masked_search`; default team, service,
-account, usage type): a pair inside one team is invisible per team.
+account): a pair inside one team is invisible per team.
 """
 
 from __future__ import annotations
@@ -561,13 +561,10 @@ def masked_anomalies(con: duckdb.DuckDBPyConnection, dimension: str, *, start: d
                                        "total_flagged"])
 
 
-def _events_overlapping(con: duckdb.DuckDBPyConnection, dimension: str, start: date | str | None,
-                        end: date | str | None, rules: Rules, charges: str, sc: Any) -> pd.DataFrame:
-    """The events of ``dimension`` that overlap [start, end], each with all its days (see :func:`scan`)."""
-    start_d, end_d = scan_window(con, start, end, scope=sc)
-    if end_d is None:
-        return events(_empty_flags())
-    first = scan_window(con, None, end_d, scope=sc)[0]
+def _events_overlapping(con: duckdb.DuckDBPyConnection, dimension: str, first: date, start_d: date, end_d: date,
+                        rules: Rules, charges: str, sc: Any) -> pd.DataFrame:
+    """The events of ``dimension`` that overlap [start_d, end_d], each with all its days (see :func:`scan`);
+    ``first`` is the first day billed in the scope, as far back as an event is looked for."""
     back = 2 * rules.window
     while True:
         lo = max(first, start_d - timedelta(days=back))
@@ -647,7 +644,11 @@ def scan(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = ("total",
     (each day only looks back), and the scan reaches back until no event starts at its first day.
     """
     sc = scoped(con, scope)
-    parts = [_events_overlapping(con, d, start, end, rules, charges, sc) for d in dimensions]
+    first, end_d = scan_window(con, None, end, scope=sc)  # the window once, not once per dimension
+    if end_d is None:
+        return events(_empty_flags())
+    start_d = _day(start) or first
+    parts = [_events_overlapping(con, d, first, start_d, end_d, rules, charges, sc) for d in dimensions]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return events(_empty_flags())
