@@ -129,8 +129,13 @@ class Rules:
         return r
 
 
-def expected_and_sigma(y: np.ndarray, rules: Rules = Rules()) -> tuple[np.ndarray, np.ndarray]:
-    """Expected value and robust σ̂ per day (NaN where the history is too short to judge)."""
+def expected_and_sigma(y: np.ndarray, rules: Rules = Rules(), first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Expected value and robust σ̂ per day (NaN where the history is too short to judge).
+
+    ``first``: the days before it are left NaN, not judged (hampel only; each day looks only back, so the days
+    from ``first`` on are judged exactly as without it). Why: a scan reads months of history before its window
+    to judge the window's first days, and judging those history days too was half of ``check``'s anomaly time.
+    """
     y = np.asarray(y, float)
     n = len(y)
     exp_, sig = np.full(n, np.nan), np.full(n, np.nan)
@@ -146,33 +151,62 @@ def expected_and_sigma(y: np.ndarray, rules: Rules = Rules()) -> tuple[np.ndarra
     # days with a whole window (and 8 weeks of weekday history when weekly) are judged all at once, the first few
     # day by day: the same numbers either way (numpy's median along an axis is the 1-D median of each row)
     full = min(max(rules.min_history, rules.window, 8 * 7 if rules.weekly else 0), n)
-    for t in range(rules.min_history, full):
+    for t in range(max(rules.min_history, first), full):
         exp_[t], sig[t] = _judge_day(y, t, rules)
-    if full < n:
-        ts = np.arange(full, n)
+    if max(full, first) < n:
+        ts = np.arange(max(full, first), n)
         exp_[ts], sig[ts] = _judge_days(y, ts, rules)
     return exp_, sig
+
+
+def _median(x: np.ndarray) -> float:
+    """``np.median`` of a 1-D float array, the same number -- the middle value of the sorted array, or the mean of
+    the middle two -- without its per-call overhead: the first weeks of every series are judged day by day, and
+    np.median's wrappers were most of that time (23,000 calls in the forecast report)."""
+    s = np.sort(x)
+    n = len(s)
+    if n == 0 or s[-1] != s[-1]:  # empty, or a NaN (sorted last): np.median's own answer
+        return np.median(x)
+    return (s[(n - 1) // 2] + s[n // 2]) / 2  # odd n: (v + v) / 2 == v exactly
+
+
+def _weekday_medians(h: np.ndarray, lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """The median of each weekday position d = 0..6 of ``h`` (day i is at position (lo + i) % 7) and how many days
+    each has: ``np.median(h[pos == d])``, the same numbers, from one sort instead of seven medians."""
+    h = np.asarray(h, float)
+    n = len(h)
+    col = np.arange(7)
+    count = np.maximum((n - col + 6) // 7, 0)  # days in column j: h[j], h[j + 7], ...
+    if n == 0 or np.isnan(h).any():
+        pos = np.arange(lo, lo + n) % 7
+        med = np.array([np.median(h[pos == d]) if np.any(pos == d) else np.nan for d in range(7)])
+        return med, np.array([int(np.sum(pos == d)) for d in range(7)])
+    k = -(-n // 7)
+    cols = np.sort(np.pad(h, (0, 7 * k - n), constant_values=np.nan).reshape(k, 7), axis=0)  # NaN padding last
+    mid = np.where(count > 0, (cols[np.maximum(count - 1, 0) // 2, col] + cols[count // 2, col]) / 2, np.nan)
+    at = (col - lo) % 7  # weekday position d is column (d - lo) % 7
+    return mid[at], count[at]
 
 
 def _judge_day(y: np.ndarray, t: int, rules: Rules) -> tuple[float, float]:
     """Expected value and σ̂ of day t from the days before it (see :func:`expected_and_sigma`)."""
     lo = max(0, t - rules.window)
     w = y[lo:t]
-    m = np.median(w)
+    m = _median(w)
     # weekday factors from a longer history (8 weeks) than the level: 4 points a weekday would overfit the
     # noise and shrink the residuals, flagging ordinary days
     flo = max(0, t - 8 * 7)
-    factor = _weekday_factors(y[flo:t], flo, float(np.median(y[flo:t]))) \
+    factor = _weekday_factors(y[flo:t], flo, float(_median(y[flo:t]))) \
         if rules.weekly and t - flo >= 28 else None
     if factor is not None and rules.weekly == "auto" and not weekly_pattern(y[flo:t], flo):
         factor = None
     if factor is None:
-        return m, MAD_SCALE * np.median(np.abs(w - m))
+        return m, MAD_SCALE * _median(np.abs(w - m))
     # weekly profile: judge a Monday against Mondays. Deseasonalize the window by each weekday's factor,
     # take the median and MAD of that, and scale both back by the factor of day t's weekday.
     adj = w / factor[(np.arange(lo, t)) % 7]
-    m_adj = np.median(adj)
-    return m_adj * factor[t % 7], MAD_SCALE * np.median(np.abs(adj - m_adj)) * factor[t % 7]
+    m_adj = _median(adj)
+    return m_adj * factor[t % 7], MAD_SCALE * _median(np.abs(adj - m_adj)) * factor[t % 7]
 
 
 def _judge_days(y: np.ndarray, ts: np.ndarray, rules: Rules) -> tuple[np.ndarray, np.ndarray]:
@@ -219,8 +253,8 @@ def weekly_pattern(h: np.ndarray, lo: int) -> bool:
     pos = np.arange(lo, lo + len(h)) % 7
     if len(h) < 14:
         return False
-    by_day = np.array([np.median(h[pos == d]) for d in range(7)])
-    v = np.var(h - np.median(h))
+    by_day = _weekday_medians(h, lo)[0]
+    v = np.var(h - _median(h))
     return bool(v > 0 and 1 - np.var(h - by_day[pos]) / v >= WEEKLY_STRENGTH)
 
 
@@ -246,16 +280,17 @@ def _weekday_factors(w: np.ndarray, lo: int, m: float) -> np.ndarray | None:
     """Median of each weekday position over the window relative to the window's median (None when unusable)."""
     if m <= 0:
         return None
-    pos = np.arange(lo, lo + len(w)) % 7
-    f = np.array([np.median(w[pos == d]) / m if np.any(pos == d) else 1.0 for d in range(7)])
+    med, count = _weekday_medians(w, lo)
+    f = np.where(count > 0, med / m, 1.0)
     if np.any(f <= 0) or not np.all(np.isfinite(f)):
         return None
     return f
 
 
-def flag_series(days: pd.Series, y: np.ndarray, rules: Rules = Rules()) -> pd.DataFrame:
-    """All days of one series with expected, impact, z and the anomaly flag."""
-    exp_, sig = expected_and_sigma(y, rules)
+def flag_series(days: pd.Series, y: np.ndarray, rules: Rules = Rules(), first: int = 0) -> pd.DataFrame:
+    """All days of one series with expected, impact, z and the anomaly flag (days before index ``first`` are not
+    judged: expected NaN, never flagged; see :func:`expected_and_sigma`)."""
+    exp_, sig = expected_and_sigma(y, rules, first)
     # σ̂ floor: a perfectly flat history has MAD 0; 1% of the level (or 1 cent) keeps z finite and meaningful
     sig = np.maximum(np.nan_to_num(sig, nan=np.inf), np.maximum(0.01 * np.abs(np.nan_to_num(exp_)), 0.01))
     impact = y - exp_
@@ -295,7 +330,8 @@ def detect(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, start: d
         if nz.empty:
             continue
         g = g[g["day"] >= nz.min()]  # a series starts when its first charge appears
-        f = flag_series(g["day"], g["y"].to_numpy(), rules)
+        # only the days from start are reported: the history before them is read, not judged
+        f = flag_series(g["day"], g["y"].to_numpy(), rules, first=int((g["day"] < pd.Timestamp(start_d)).sum()))
         f = f[f["anomaly"] & (f["day"] >= pd.Timestamp(start_d))]
         if not f.empty:
             out.append(f.assign(dimension=dimension, value=value))
@@ -534,16 +570,18 @@ def diagnose(con: duckdb.DuckDBPyConnection, event: dict[str, Any] | pd.Series, 
 
 def masked_anomalies(con: duckdb.DuckDBPyConnection, dimension: str, *, start: date | str | None = None,
                      end: date | str | None = None, rules: Rules = Rules(), filters: dict[str, Any] | None = None,
-                     charges: str = "usage", scope: Any = None) -> pd.DataFrame:
+                     charges: str = "usage", scope: Any = None, total: pd.DataFrame | None = None) -> pd.DataFrame:
     """Days where values of ``dimension`` moved in opposite directions while the total stayed unremarkable.
 
-    Columns: day, dimension, up (values), down (values), up_impact, down_impact, net_impact, total_flagged.
+    ``total``: the total's flags with the same arguments (:func:`masked_search` judges the total once for all its
+    dimensions), else computed here. Columns: day, dimension, up (values), down (values), up_impact,
+    down_impact, net_impact, total_flagged.
     """
-    # sustained opposite level shifts hide in weekday swings: compare each day with its weekday's level
-    both = Rules(**{**rules.__dict__, "direction": "both", "weekly": True})
+    both = _masked_rules(rules)
     sc = scoped(con, scope)
     per = detect(con, dimension, start=start, end=end, rules=both, filters=filters, charges=charges, scope=sc)
-    tot = detect(con, "total", start=start, end=end, rules=both, filters=filters, charges=charges, scope=sc)
+    tot = total if total is not None else detect(con, "total", start=start, end=end, rules=both, filters=filters,
+                                                 charges=charges, scope=sc)
     flagged_total = set(pd.to_datetime(tot["day"])) if not tot.empty else set()
     rows = []
     for day, g in per.groupby("day"):
@@ -559,6 +597,12 @@ def masked_anomalies(con: duckdb.DuckDBPyConnection, dimension: str, *, start: d
                          "total_flagged": pd.Timestamp(day) in flagged_total})
     return pd.DataFrame(rows, columns=["day", "dimension", "up", "down", "up_impact", "down_impact", "net_impact",
                                        "total_flagged"])
+
+
+def _masked_rules(rules: Rules) -> Rules:
+    """The rules a masked search judges by: both directions, each day against its weekday's level (sustained
+    opposite level shifts hide in weekday swings)."""
+    return Rules(**{**rules.__dict__, "direction": "both", "weekly": True})
 
 
 def _events_overlapping(con: duckdb.DuckDBPyConnection, dimension: str, first: date, start_d: date, end_d: date,
@@ -615,8 +659,11 @@ def masked_search(con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = 
     if unknown:
         raise ConfigError(f"masked anomaly dimensions {unknown}: expected dimensions of {sorted(DIMENSIONS)} or tag "
                           f"keys of the tag policy {sorted(sc.attribution.policy.keys)}")
-    parts = [masked_anomalies(con, d, start=start, end=end, rules=rules, filters=filters, charges=charges, scope=sc)
-             for d in dimensions if d != "total"]
+    dims = [d for d in dimensions if d != "total"]
+    total = detect(con, "total", start=start, end=end, rules=_masked_rules(rules), filters=filters, charges=charges,
+                   scope=sc) if dims else None
+    parts = [masked_anomalies(con, d, start=start, end=end, rules=rules, filters=filters, charges=charges, scope=sc,
+                              total=total) for d in dims]
     parts = [p for p in parts if not p.empty]
     cols = ["day", "dimension", "up", "down", "up_impact", "down_impact", "net_impact", "total_flagged"]
     days = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)

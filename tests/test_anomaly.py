@@ -191,6 +191,13 @@ def test_days_judged_at_once_get_the_numbers_of_days_judged_one_by_one(rules):
         assert np.isnan(exp_[:rules.min_history]).all()
         assert exp_[rules.min_history:].tolist() == [e for e, _ in one]
         assert sig[rules.min_history:].tolist() == [s for _, s in one]
+        # a scan judges only its window's days (``first``): those get exactly the same numbers, the days before
+        # are not judged -- first inside the day-by-day range, at its end, inside the array range, past the end
+        for first in (0, rules.min_history + 3, 56, 57, 120, len(y) - 1, len(y) + 5):
+            e1, s1 = an.expected_and_sigma(y, rules, first)
+            k = max(first, rules.min_history)
+            assert np.isnan(e1[:k]).all() and np.isnan(s1[:k]).all()
+            assert e1[k:].tolist() == exp_[k:].tolist() and s1[k:].tolist() == sig[k:].tolist()
 
 
 def _weekday_bill(weekday: float, weekend: float, seed: int, days: int = 112) -> tuple[pd.Series, np.ndarray]:
@@ -293,3 +300,28 @@ def test_weekly_patterns_is_weekly_pattern_row_by_row():
     hist = np.vstack(rows)
     assert an.weekly_patterns(hist).tolist() == [an.weekly_pattern(h, 0) for h in hist]
     assert an.weekly_patterns(hist)[-3:-1].all() and not an.weekly_patterns(hist)[-1]
+
+
+def test_day_by_day_medians_are_numpys_medians():
+    # _median and _weekday_medians replace np.median in the day-by-day judging for speed: they must give the same
+    # numbers, bit for bit, for every length and weekday offset, with ties, zeros, negatives, infinities and NaN
+    rng = np.random.default_rng(11)
+    for n in range(0, 64):
+        for kind in ("normal", "ties", "signed", "inf", "nan"):
+            h = np.round(rng.gamma(2.0, 40.0, n), 2)
+            if kind == "ties":
+                h = np.round(h / 50) * 50
+            elif kind == "signed":
+                h = h - 60
+            elif kind == "inf" and n:
+                h[rng.integers(n)] = np.inf
+            elif kind == "nan" and n:
+                h[rng.integers(n)] = np.nan
+            if n:
+                assert np.array_equal(an._median(h), np.median(h), equal_nan=True), (n, kind)
+            for lo in range(7):
+                med, count = an._weekday_medians(h, lo)
+                pos = np.arange(lo, lo + n) % 7
+                want = [np.median(h[pos == d]) if np.any(pos == d) else np.nan for d in range(7)]
+                assert np.array_equal(med, np.array(want), equal_nan=True), (n, kind, lo)
+                assert count.tolist() == [int(np.sum(pos == d)) for d in range(7)]
