@@ -7,7 +7,9 @@ step notifies on a non-zero exit and forwards the short summary printed on stdou
 
     alerts:
       budgets: true                 # evaluate every budget of the budgets section ...
-      forecast: true                # ... against its end-of-month forecast too, not only the actual
+      forecast: true                # ... against its end-of-month forecast too, not only the actual (also once
+                                    # an actual threshold fired; not a threshold the actual has crossed already)
+      forecast_thresholds: [100]    # % of the budget the forecast must reach (each above 0)
       anomalies:
         dimensions: [total, team, service]
         lookback_days: 3            # events that touch the last N days before --as-of (reported whole)
@@ -160,10 +162,12 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
                 alerts.append(Alert("budget", r["budget"],
                                     f"{r['budget']}: {money(r['actual_mtd'])} spent in {r['month']} = "
                                     f"{used:.0f}% of the {money(amount)} budget (threshold {max(hit):.0f}%{late})"))
-                continue
+            # the forecast rule is evaluated whether or not an actual threshold fired ("80% spent" is a heads-up,
+            # "over budget on the 28th" is the alert to act on); a threshold the actual has already crossed is
+            # not said again by the forecast, and a budget gets one forecast alert, at its highest crossed threshold
             if use_fc and r["forecast"] is not None:
                 f_used = 100 * float(r["forecast"]) / amount
-                f_hit = [t for t in forecast_thresholds if f_used >= t]
+                f_hit = [t for t in forecast_thresholds if f_used >= t and used < t]
                 if f_hit:
                     when = f", crossing the budget on {r['breach_date']}" if r["breach_date"] else ""
                     alerts.append(Alert("forecast", r["budget"],

@@ -142,3 +142,19 @@ def test_an_ongoing_anomaly_keeps_its_start_and_impact_whatever_the_as_of_day(tm
     assert said["2026-11-12"] == said["2026-11-13"] and "2026-11-10..2026-11-12" in said["2026-11-13"]
     # when the window has passed the event, it is no longer reported
     assert main(["check", "--warehouse", path, "--config", cfg, "--as-of", "2026-11-15", "--quiet"]) == 0
+
+
+def test_a_forecast_breach_is_still_said_once_an_actual_threshold_has_fired(wh, tmp_path, capsys):
+    """Review (s14): once the actual crossed 80%, `check` skipped the forecast rule, so "nlp will be over budget on
+    11-28" never went out, only "95% spent". The forecast rule is evaluated too: one forecast alert per budget at its
+    highest crossed threshold -- a threshold the actual has already crossed is not said again by the forecast."""
+    cfg = _config(tmp_path, 15000, anomalies=False)  # 13 x ~$1000 = 87% spent; ~$30k forecast = ~200%
+    assert main(["check", "--warehouse", wh, "--config", cfg, "--as-of", "2026-11-13"]) == 1
+    out = capsys.readouterr().out
+    assert "[budget] Team A" in out and "threshold 80%" in out
+    (fc_line,) = [x for x in out.splitlines() if "[forecast] Team A" in x]
+    assert "threshold 100%" in fc_line and "crossing the budget on 2026-11-" in fc_line
+    cfg = _config(tmp_path, 12000, anomalies=False)  # 108% spent: the actual has crossed 100% already
+    assert main(["check", "--warehouse", wh, "--config", cfg, "--as-of", "2026-11-13"]) == 1
+    out = capsys.readouterr().out
+    assert "threshold 100%" in out and "[budget] Team A" in out and "[forecast]" not in out
