@@ -172,7 +172,13 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     required_daily (to land on budget), forecast (end of month), forecast_lo/hi, variance ($, %: forecast vs
     budget), pct_used, breach_date (first day cumulative actual+forecast exceeds budget; the actual day when
     already breached), breach_probability (share of simulated month totals above budget; 1.0 once the actual has
-    crossed it), status ("over budget" once the actual has crossed it).
+    crossed it), status: "over budget" once the actual has crossed it, "forecast over budget", "on track", "no
+    forecast (20 days of history)" (the reason: a forecast needs 5 weeks of usage history; nothing is judged on
+    track without one) or "matches no charges" (the scope names a value no charge carries).
+
+    ``variance`` and ``variance_pct`` are the forecast's (forecast - budget); without a forecast they are empty, not
+    month-to-date against the whole month's budget. A scope with no usage-based charges (a support plan billed
+    monthly) is forecast as its actual plus its recurring charges (:func:`finops_kit.forecast.forecast`).
     """
     sc = scoped(con, scope)
     same_currency(budgets, sc)
@@ -215,10 +221,12 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             hit = fc.daily.loc[path > float(amount), "day"]
             breach = hit.iloc[0].date() if not hit.empty else None
             prob = float(np.mean(fc.total_paths > float(amount)))
-        var = (Decimal(str(round(f_total, 2))) - amount) if f_total is not None else actual - amount
-        var_pct = float(100 * var / amount) if amount else None
+        # forecast vs budget; no forecast, no variance (month-to-date against the whole month's budget is not one)
+        var = (Decimal(str(round(f_total, 2))) - amount) if f_total is not None else None
+        var_pct = float(100 * var / amount) if amount and var is not None else None
         status = ("matches no charges" if nothing else "over budget" if actual > amount else
-                  "forecast over budget" if f_total is not None and f_total > float(amount) else "on track")
+                  "forecast over budget" if f_total is not None and f_total > float(amount) else
+                  "on track" if f_total is not None else f"no forecast ({_no_forecast_reason(fc)})")
         rows.append({
             "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
             "month": month, "as_of": as_of_d, "budget_amount": amount, "actual_mtd": actual.quantize(CENT),
@@ -228,11 +236,22 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             "forecast": round(f_total, 2) if f_total is not None else None,
             "forecast_lo": round(fc.total_lo, 2) if fc is not None and fc.ok else None,
             "forecast_hi": round(fc.total_hi, 2) if fc is not None and fc.ok else None,
-            "variance": var.quantize(CENT), "variance_pct": var_pct,
+            "variance": var.quantize(CENT) if var is not None else None, "variance_pct": var_pct,
             "breach_date": breach, "breach_probability": prob, "status": status,
             "note": nothing or "; ".join(t for t in (late, None if fc is None or fc.ok else fc.message) if t) or None,
         })
     return pd.DataFrame(rows)
+
+
+def _no_forecast_reason(fc: Any) -> str:
+    """Why a budget has no forecast, in a few words for its status: "20 days of history", "forecast disabled in
+    alerts config", "no charges to forecast"."""
+    if fc is None:
+        return "no charges to forecast"
+    history = getattr(fc, "history", None)
+    if isinstance(history, pd.DataFrame) and fc.message and "days of history" in fc.message:
+        return f"{len(history)} days of history"
+    return str(fc.message or "no forecast").split(":")[0]
 
 
 def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any], scope: Any = None,

@@ -995,7 +995,75 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
             comp.append({"label": f"Roadmap: {col}", "kind": "roadmap", "amount": float(rm[col].sum())})
         fc.components = pd.DataFrame(comp)
         results.append(fc)
+    results += _no_usage_forecasts(series, todate, recurring, roadmap or [], dimension, filters, values, top,
+                                   as_of_d, pstart, end, level, late)
     return results
+
+
+def _no_usage_forecasts(series: pd.DataFrame, todate: dict[str, tuple[Decimal, Decimal]],
+                        recurring: dict[str, pd.DataFrame], roadmap: list[dict[str, Any]], dimension: str,
+                        filters: dict | None, values: list[str] | None, top: int | None, as_of: date, pstart: date,
+                        end: date, level: float, late: str) -> list[Forecast]:
+    """Forecasts of the values that have charges this period or recurring charges to expect, but no usage-based
+    history (a support plan billed monthly, a value whose only charge this month is a purchase): the actual to date
+    plus the recurring component and the roadmap items that name the value, with a baseline of 0 and no range
+    (nothing is modelled). Why: such a value had no row, so per-value tables did not add up to the Total (a support
+    fee not posted yet was in the Total and in no service) and a budget on it read $0, "on track", and never
+    alerted. Values folded into an existing "(other)" are counted there already; past ``top`` values, two or more
+    of them are one "(other)" row, as :func:`daily_series` folds."""
+    shown = set(series["value"].unique())
+    if "(other)" in shown:
+        return []
+    charged = [v for v, (a, o) in todate.items() if a or o]  # an empty aggregate still names its constant value
+    extra = [v for v in dict.fromkeys([*charged, *recurring]) if v not in shown and (values is None or v in values)]
+    if not extra:
+        return []
+    days = pd.date_range(as_of + timedelta(days=1), end, freq="D")
+
+    def size(v: str) -> float:
+        return float(todate.get(v, (Decimal(0), Decimal(0)))[0]) + float(
+            _recurring_component(recurring.get(v), as_of, pstart, end).sum())
+
+    extra.sort(key=lambda v: (-abs(size(v)), v))
+    groups = [(v, [v]) for v in extra]
+    keep = len(extra) if top is None else max(0, top - len(shown))
+    if len(extra) - keep >= 2:
+        groups = groups[:keep] + [("(other)", extra[keep:])]
+    out = []
+    for value, members in groups:
+        actual = sum((todate.get(v, (Decimal(0), Decimal(0)))[0] for v in members), Decimal(0))
+        ot = sum((todate.get(v, (Decimal(0), Decimal(0)))[1] for v in members), Decimal(0))
+        fc = Forecast(dimension, value, as_of, pstart, end, level, None,
+                      pd.DataFrame({"day": pd.Series(dtype="datetime64[ns]"), "actual": pd.Series(dtype=float)}),
+                      pd.DataFrame(), actual, one_time_to_date=ot, note=late)
+        if days.empty:
+            fc.message = "the period has ended: nothing left to forecast"
+            out.append(fc)
+            continue
+        rec = sum((_recurring_component(recurring.get(v), as_of, pstart, end) for v in members),
+                  pd.Series(0.0, index=days))
+        rm = roadmap_daily(roadmap, dimension, value, days, filters)
+        extra_daily = rec.to_numpy() + rm.sum(axis=1).to_numpy()
+        daily = pd.DataFrame({"day": days, "baseline": 0.0, "lo": extra_daily, "hi": extra_daily,
+                              "recurring": rec.to_numpy(), "roadmap": rm.sum(axis=1).to_numpy()})
+        for lv in (80, 95):
+            daily[f"lo_{lv}"], daily[f"hi_{lv}"] = extra_daily, extra_daily
+        daily["expected"] = daily["baseline"] + daily["recurring"] + daily["roadmap"]
+        fc.daily = daily
+        fc.expected_total = fc.total_lo = fc.total_hi = float(actual) + float(extra_daily.sum())
+        fc.total_paths = np.array([fc.expected_total])
+        fc.trust = ("No usage-based charges to model: the period is its actual to date plus its recurring charges "
+                    "(last month's, carried forward where not billed yet)" + (" and roadmap items" if len(rm.columns)
+                                                                              else "") + "; no range.")
+        comp = [{"label": f"Actual to date ({pstart} .. {as_of})", "kind": "actual", "amount": float(actual)}]
+        if rec.abs().sum() > 0:
+            comp.append({"label": "Recurring charges (last month's, carried forward where not billed yet)",
+                         "kind": "recurring", "amount": float(rec.sum())})
+        for col in rm.columns:
+            comp.append({"label": f"Roadmap: {col}", "kind": "roadmap", "amount": float(rm[col].sum())})
+        fc.components = pd.DataFrame(comp)
+        out.append(fc)
+    return out
 
 
 def roadmap_daily(items: list[dict[str, Any]], dimension: str, value: str, days: pd.DatetimeIndex,

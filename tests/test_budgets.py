@@ -35,7 +35,8 @@ def test_actual_breach_burn_rate_and_variance_without_forecast():
     assert row["status"] == "over budget"
     assert row["breach_probability"] == 1.0  # already over: certain, not unknown
     assert row["forecast"] is None and "5 weeks" in row["note"]  # 10 days of history: no forecast
-    assert row["variance"] == Decimal("100.00") and row["variance_pct"] == pytest.approx(20.0)
+    # the variance is the forecast's: with none, it is not month-to-date vs the month's budget (review s14)
+    assert row["variance"] is None and row["variance_pct"] is None and row["pct_used"] == pytest.approx(120.0)
 
 
 def test_forecast_breach_date_and_probability():
@@ -367,3 +368,38 @@ def test_a_roadmap_states_its_currency_in_the_file_or_per_item_and_forecast_chec
     usd = bu.load_roadmap(cfg={"roadmap": {"file": str(csv_road)}, "budgets": {"currency": "USD"}})
     with pytest.raises(ConfigError, match="roadmap amounts are in GBP"):
         fc.forecast(con, "total", roadmap=usd)
+
+
+# ------------------------------------------------------------------------------------------- no forecast
+def test_a_budget_without_a_forecast_says_so_and_compares_no_month_to_date_with_the_month():
+    """Review (s14): a team 20 days old (no forecast before 5 weeks) read "on track" and its "forecast vs budget"
+    variance was month-to-date minus the whole month's budget (-11%) while it was heading for 109%. The status
+    names why there is no forecast; the variance columns stay empty."""
+    con = focus_rows(_days("2026-11-01", 20, "2000", tags={"team": "newbie"}))
+    (row,) = bu.budget_status(con, _budgets([{"name": "N", "scope": {"team": "newbie"}, "monthly": 55000}])
+                              ).to_dict("records")
+    assert row["status"] == "no forecast (20 days of history)"
+    assert row["forecast"] is None and row["variance"] is None and row["variance_pct"] is None
+    assert row["actual_mtd"] == Decimal("40000.00") and row["pct_used"] == pytest.approx(100 * 40000 / 55000)
+
+
+def test_a_budget_on_a_fee_not_posted_yet_is_forecast_and_alerts():
+    """Review (s14): a $14,000 budget on a $15,000/month support plan whose November fee had not posted read $0
+    spent, no forecast, "on track", and never alerted. Its forecast is the fee carried forward: over budget."""
+    from finops_kit.alerts import evaluate
+
+    rows = [dict(day=str(d.date()), cost="1000") for d in pd.date_range("2026-07-01", "2026-11-15", freq="D")]
+    for m in (7, 8, 9, 10):
+        start = pd.Timestamp(f"2026-{m:02d}-01")
+        rows.append(dict(day=str(start.date()), cost="15000", ChargeFrequency="Recurring", ChargeCategory="Purchase",
+                         ServiceName="AWS Support (Enterprise)", ChargeDescription="Support",
+                         ChargePeriodEnd=(start + pd.DateOffset(months=1)).to_pydatetime()))
+    con = focus_rows(rows)
+    cfg = {"budgets": {"items": [{"name": "support", "scope": {"service": "AWS Support (Enterprise)"},
+                                  "monthly": 14000}]}, "alerts": {"anomalies": False}}
+    (row,) = bu.budget_status(con, bu.load_budgets(cfg)[0], as_of="2026-11-15").to_dict("records")
+    assert row["forecast"] == pytest.approx(15000.0) and row["status"] == "forecast over budget"
+    assert row["breach_date"] == date(2026, 11, 16) and row["breach_probability"] == 1.0
+    assert row["variance"] == Decimal("1000.00")
+    (alert,) = [a for a in evaluate(con, cfg, "2026-11-15") if a.subject == "support"]
+    assert alert.kind == "forecast" and "$15,000" in alert.message and "2026-11-16" in alert.message

@@ -182,3 +182,29 @@ def test_other_folds_two_or_more_values_and_carries_their_recurring_charges():
     (total,) = forecast(con, "total", as_of=AS_OF, model="seasonal_naive", backtest_origins=1, scope=sc)
     parts = sum(float(r.daily["recurring"].sum()) for r in res.values())
     assert parts == pytest.approx(float(total.daily["recurring"].sum()))
+
+
+# ------------------------------------------------------------------------------ values with no usage to model
+def _support_bill() -> list[dict]:
+    """EC2 usage Jul 1 .. Nov 15 and a $15,000 support plan billed monthly, November's not posted yet."""
+    rows = [dict(day=str(d.date()), cost=round(1000 * WEEK[d.day_of_week], 2))
+            for d in pd.date_range("2026-07-01", "2026-11-15", freq="D")]
+    rows += [_monthly(f"2026-{m:02d}-01", 15000.0, ChargeCategory="Purchase", ServiceName="AWS Support (Enterprise)",
+                      ChargeDescription="Support") for m in (7, 8, 9, 10)]
+    return rows
+
+
+def test_a_value_whose_only_charges_are_recurring_is_forecast_as_its_recurring_component():
+    """Review (s14): a service billed only by a monthly fee had no usage series, so it had no row at all: the
+    per-service rows added up to $26,930 against a $41,930 Total (the fee not posted yet). Its forecast is the
+    actual to date plus its recurring component (baseline 0), and the rows add up to the Total."""
+    con = focus_rows(_support_bill())
+    res = {r.value: r for r in forecast(con, "service", as_of="2026-11-15", model="seasonal_naive",
+                                        backtest_origins=1)}
+    (total,) = forecast(con, "total", as_of="2026-11-15", model="seasonal_naive", backtest_origins=1)
+    support = res["AWS Support (Enterprise)"]
+    assert support.ok and support.expected_total == pytest.approx(15000.0)
+    assert (support.total_lo, support.total_hi) == (pytest.approx(15000.0), pytest.approx(15000.0))
+    assert support.daily["baseline"].sum() == 0 and support.daily["recurring"].sum() == pytest.approx(15000.0)
+    assert support.trust.startswith("No usage-based charges")
+    assert sum(r.expected_total for r in res.values()) == pytest.approx(total.expected_total)
