@@ -896,7 +896,11 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
     the end of the period.
 
     ``roadmap`` items (see :mod:`finops_kit.budgets` ``load_roadmap``) are added after ``as_of`` as labelled
-    components on top of the statistical baseline.
+    components on top of the statistical baseline. An item's days up to ``as_of`` are billed already: its planned
+    daily amount is taken out of the training history on those days (for the values it applies to,
+    :func:`roadmap_daily`), so the baseline is the usage without the item and the item counts once -- an item
+    running at ``as_of`` was otherwise learned by the model and added again (the review's case: $157,679 expected
+    for a month that cost $81,870). The history shown (``Forecast.history``) stays what was billed.
 
     ``backtest_origins=0`` skips the backtest (``backtest`` None, a trust statement that says so): only with a
     given ``model``, for callers that show the forecast but not how it did in the past (budget status, alerts);
@@ -951,7 +955,10 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
             fc.message = "the period has ended: nothing left to forecast"
             results.append(fc)
             continue
-        y = hist["actual"].to_numpy()
+        # a roadmap item's past days (start .. as_of) are in the history already: the model learns the usage
+        # without them, and the item's remaining days are added below (else an item running at 'as of' counted twice)
+        y = hist["actual"].to_numpy() - roadmap_daily(roadmap or [], dimension, value, pd.DatetimeIndex(hist["day"]),
+                                                      filters).sum(axis=1).to_numpy()
         scored = MODELS if model == "auto" else tuple(dict.fromkeys((model, "seasonal_naive")))
         bt = (backtest(y, horizon=min(max(h, 7), 28), origins=backtest_origins, level=level, models=scored)
               if backtest_origins >= 1 else None)
@@ -1068,7 +1075,8 @@ def _no_usage_forecasts(series: pd.DataFrame, todate: dict[str, tuple[Decimal, D
 
 def roadmap_daily(items: list[dict[str, Any]], dimension: str, value: str, days: pd.DatetimeIndex,
                   filters: dict | None = None) -> pd.DataFrame:
-    """Daily $ of each roadmap item that applies to ``dimension`` = ``value`` over ``days`` (one column each).
+    """Daily $ of each roadmap item that applies to ``dimension`` = ``value`` over ``days`` (one column each):
+    the days ahead (added to the forecast) or the history's (taken out of the training series, :func:`forecast`).
 
     An item applies when it names the forecast dimension's value and every filter's value (team, provider,
     project, ...); every item applies to the unfiltered total.

@@ -1,0 +1,60 @@
+"""Roadmap items in a forecast: an item already running at 'as of', and items whose scope names no charge."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy: statsmodels fits are 3-10x slower with 2 threads
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from finops_kit import budgets as bu  # noqa: E402
+from finops_kit.forecast import forecast, roadmap_daily  # noqa: E402
+from finops_kit.testing import focus_rows  # noqa: E402
+
+WEEK = np.array([1.0, 1.1, 1.05, 1.08, 0.95, 0.6, 0.55])
+RUN = (pd.Timestamp("2026-11-10"), pd.Timestamp("2026-11-20"))
+
+
+def _inflight_bill() -> list[dict]:
+    """The review's case R2: ~$1,000/day usage with a weekly pattern and a training run of +$5,000/day on
+    Nov 10..20, billed through Nov 15."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for d in pd.date_range("2026-06-01", "2026-11-15", freq="D"):
+        run = 5000 if RUN[0] <= d <= RUN[1] else 0
+        rows.append(dict(day=str(d.date()), cost=round(float(1000 * WEEK[d.day_of_week] + rng.normal(0, 20) + run), 2),
+                         tags={"team": "nlp"}))
+    return rows
+
+
+def test_an_item_running_at_as_of_is_counted_once():
+    """Review (s14, case R2): the training run was on the roadmap and already in the history, so the baseline
+    learned its $5,000/day and the roadmap added its 5 remaining days on top: $157,679 expected for a month that
+    truly costs $81,870. The item's planned amount is taken out of the training history on its past days, and its
+    remaining days are added as before."""
+    con = focus_rows(_inflight_bill())
+    item = bu._roadmap_item(dict(name="training run", kind="training_run", start="2026-11-10", end="2026-11-20",
+                                 cost=55000, team="nlp"), 0, Path("roadmap.yaml"), None)
+    truth = sum(1000 * WEEK[d.day_of_week] for d in pd.date_range("2026-11-01", "2026-11-30")) + 55000
+    for dimension, filters in (("total", None), ("team", None), ("total", {"team": "nlp"})):
+        (r,) = forecast(con, dimension, as_of="2026-11-15", roadmap=[item], filters=filters)
+        assert r.expected_total == pytest.approx(truth, rel=0.03), (dimension, filters)
+        assert r.total_lo < truth < r.total_hi
+        comp = r.components.set_index("kind")["amount"]
+        assert comp["roadmap"] == pytest.approx(25000.0)  # Nov 16..20, added once
+        assert comp["baseline"] == pytest.approx(15 * 1000 * WEEK.mean(), rel=0.05)  # the usage without the run
+        assert r.history["actual"].max() > 5000  # the history shown is still what was billed
+
+
+def test_roadmap_daily_covers_any_days_given():
+    item = {"name": "x", "daily": 10.0, "start": pd.Timestamp("2026-11-10").date(),
+            "end": pd.Timestamp("2026-11-12").date(), "scope": {"team": "a"}}
+    days = pd.date_range("2026-11-09", "2026-11-13")
+    got = roadmap_daily([item], "team", "a", days)["x"].tolist()
+    assert got == [0, 10, 10, 10, 0] and roadmap_daily([item], "team", "b", days).empty
