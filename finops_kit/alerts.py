@@ -121,7 +121,7 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     directory: the config file's folder.
     """
     from .anomaly import scan
-    from .budgets import budget_status, load_budgets, load_roadmap
+    from .budgets import budget_status, load_budgets, load_roadmap, roadmap_scope_problems
     from .forecast import _day, as_of_day
 
     opts = settings(cfg)
@@ -147,6 +147,9 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
             budget_status(con, budgets, as_of=as_of, forecast_results={b.name: _NoForecast() for b in budgets},
                           scope=sc)
         asked = _day(as_of)
+        for name, line in roadmap_scope_problems(con, roadmap, sc, named=True):  # as a budget's scope typo
+            alerts.append(Alert("roadmap", name, f"{line}, so it reaches no forecast of that value: fix its scope in "
+                                                 "the roadmap file"))
         for r in st.to_dict("records"):
             if r["status"] == "matches no charges":  # a typo in the scope: the budget is never checked
                 alerts.append(Alert("budget", r["budget"], f"{r['budget']}: its scope {r['note']}, so it is never "

@@ -179,6 +179,10 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     ``variance`` and ``variance_pct`` are the forecast's (forecast - budget); without a forecast they are empty, not
     month-to-date against the whole month's budget. A scope with no usage-based charges (a support plan billed
     monthly) is forecast as its actual plus its recurring charges (:func:`finops_kit.forecast.forecast`).
+
+    ``roadmap``: a budget's forecast counts the items that name every key of its scope with its value (a budget on
+    {team: nlp} the items that say team: nlp; on {ai: AI} only items that say ai: AI; a budget with no scope every
+    item).
     """
     sc = scoped(con, scope)
     same_currency(budgets, sc)
@@ -413,6 +417,7 @@ def price_volume(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | 
 # --------------------------------------------------------------------------------------------------- roadmap
 ROADMAP_KINDS = {"training_run": 1, "launch": 1, "expansion": 1, "decommission": -1, "saving": -1}
 _SCOPE_KEYS = tuple(d for d in DIMENSIONS if d != "total")
+_ITEM_KEYS = {"name", "kind", "start", "end", "cost", "daily_cost", "gpu_hours", "gpu_hour_rate", "currency"}
 
 
 def load_roadmap(path: str | Path | None = None, *, cfg: dict[str, Any] | None = None,
@@ -422,8 +427,11 @@ def load_roadmap(path: str | Path | None = None, *, cfg: dict[str, Any] | None =
     Each item: name, kind (training_run / launch / expansion add cost; decommission / saving remove it), start,
     optional end (inclusive; open-ended launches run to the horizon), and one of ``cost`` (total $ spread evenly
     over start..end), ``daily_cost`` ($ per day), or ``gpu_hours`` (× ``gpu_hour_rate`` of the item or of the
-    ``roadmap`` config section, spread over start..end). Scope keys (team, project, provider, ...) attribute
-    the item to dimension values.
+    ``roadmap`` config section, spread over start..end). Scope keys (team, project, provider, ai, ...) attribute
+    the item to dimension values as the data spells them (provider 'Google Cloud', the team as attributed: a team
+    ``allocation.shared`` folds is '(shared)'); :func:`roadmap_scope_problems` names the ones no charge carries. An
+    item reaches a forecast or a budget only where it names every key of its scope with that value
+    (:func:`_roadmap_in_scope`); every item reaches the unfiltered total. Any other key is a one-line error.
     """
     sec = section(cfg or {}, "roadmap", {}) or {}
     default_rate = sec.get("gpu_hour_rate")
@@ -476,6 +484,7 @@ def _roadmap_item(r: dict[str, Any], i: int, p: Path, default_rate: Any, currenc
         raise ConfigError(f"{where}: expected name, kind, start and one of cost, daily_cost, gpu_hours")
     if r.get("currency") not in (None, ""):  # an item (a CSV column) may state its own
         currency = _currency_code(r["currency"], f"{where} ({r['name']}): currency")
+    reject_unknown(r, _ITEM_KEYS | set(_SCOPE_KEYS), f"{where} ({r['name']})")  # 'teem: nlp' applied to all
     kind = str(r.get("kind", "launch"))
     if kind not in ROADMAP_KINDS:
         raise ConfigError(f"{where} ({r['name']}): kind {kind!r}; expected one of {', '.join(ROADMAP_KINDS)}")
@@ -516,7 +525,32 @@ def _roadmap_item(r: dict[str, Any], i: int, p: Path, default_rate: Any, currenc
             "basis": basis, "scope": scope, "currency": currency}
 
 
+def roadmap_scope_problems(con: duckdb.DuckDBPyConnection, items: list[dict[str, Any]], scope: Any = None, *,
+                           named: bool = False) -> list[Any]:
+    """One line per roadmap item whose scope names a value no charge in scope carries -- ``"roadmap item 'Launch':
+    provider 'GCP' matches no charge in scope (its provider values: AWS, Google Cloud, Microsoft)"`` -- as
+    :func:`scope_matches_nothing` checks budgets (every key of the item that matches nothing, in one line).
+
+    Why: an item applies to a forecast only where it names the forecast's value exactly (:func:`_roadmap_in_scope`,
+    :func:`finops_kit.forecast.roadmap_daily`); 'GCP' for 'Google Cloud', or team 'platform' that allocation.shared
+    folds into '(shared)', silently reached no per-provider, per-team or budget forecast. ``named``: (item name,
+    line) pairs."""
+    sc = scoped(con, scope)
+    known: dict[str, list[str]] = {}
+    out = []
+    for it in items:
+        why = [w for k, v in (it.get("scope") or {}).items()
+               if (w := scope_matches_nothing(con, {k: v}, sc, known)) is not None]
+        if why:
+            line = f"roadmap item {it['name']!r}: {'; '.join(why)}"
+            out.append((it["name"], line) if named else line)
+    return out
+
+
 def _roadmap_in_scope(item: dict[str, Any], scope: dict[str, Any]) -> bool:
+    """Whether a roadmap item reaches a budget: it names every key of the budget's scope with the budget's value
+    (an item cannot be split between values). A budget with no scope gets every item; a budget on {team: nlp}
+    the items that say team: nlp, whatever else they name; a budget on {ai: AI} only items that say ai: AI."""
     attrs = item.get("scope", {})
     return all(k in attrs and str(attrs[k]) == str(v) for k, v in scope.items())
 

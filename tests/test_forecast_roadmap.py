@@ -58,3 +58,58 @@ def test_roadmap_daily_covers_any_days_given():
     days = pd.date_range("2026-11-09", "2026-11-13")
     got = roadmap_daily([item], "team", "a", days)["x"].tolist()
     assert got == [0, 10, 10, 10, 0] and roadmap_daily([item], "team", "b", days).empty
+
+
+# ------------------------------------------------------------------------------------ item scopes vs the data
+def _two_provider_bill() -> list[dict]:
+    gcp = {"ProviderName": "Google Cloud", "ServiceName": "Compute Engine"}
+    return [dict(day=str(d.date()), cost="100", tags={"team": t}, **p) for d in pd.date_range("2026-11-01", "2026-11-10")
+            for t, p in (("nlp", {}), ("vision", gcp))]
+
+
+def test_a_roadmap_item_whose_scope_names_no_charge_says_so_in_the_report_and_in_check(tmp_path):
+    """Review (s14): the shipped roadmap said provider 'GCP' and 'Azure' (the data says 'Google Cloud' and
+    'Microsoft') and team 'platform' (folded into '(shared)' by allocation.shared): those items silently reached no
+    per-provider, per-team or budget forecast. One line per item names the key, the value and the valid values;
+    `check` says it as an alert, as for a budget whose scope matches nothing."""
+    from finops_kit.alerts import evaluate
+
+    con = focus_rows(_two_provider_bill())
+    rm = tmp_path / "roadmap.yaml"
+    rm.write_text("items:\n"
+                  "  - {name: Launch, kind: launch, start: 2026-12-01, daily_cost: 10, team: vision, provider: GCP}\n"
+                  "  - {name: Run, kind: training_run, start: 2026-12-01, daily_cost: 10, team: nlp, provider: AWS}\n"
+                  "  - {name: Shutdown, kind: decommission, start: 2026-12-01, daily_cost: 5, team: platform}\n")
+    items = bu.load_roadmap(rm)
+    lines = bu.roadmap_scope_problems(con, items)
+    assert lines == [
+        "roadmap item 'Launch': provider 'GCP' matches no charge in scope (its provider values: AWS, Google Cloud)",
+        "roadmap item 'Shutdown': team 'platform' matches no charge in scope (its team values: nlp, vision)"]
+    cfg = {"budgets": {"items": [{"name": "all", "monthly": 100000}]}, "roadmap": {"file": str(rm)},
+           "alerts": {"anomalies": False}}
+    said = [a for a in evaluate(con, cfg, "2026-11-10") if a.kind == "roadmap"]
+    assert [a.subject for a in said] == ["Launch", "Shutdown"]
+    assert "provider 'GCP' matches no charge" in said[0].message and "reaches no forecast" in said[0].message
+
+
+def test_a_roadmap_item_with_an_unknown_key_is_a_config_error(tmp_path):
+    from finops_kit.errors import ConfigError
+
+    rm = tmp_path / "roadmap.yaml"
+    rm.write_text("items:\n  - {name: Launch, kind: launch, start: 2026-12-01, daily_cost: 10, teem: vision}\n")
+    with pytest.raises(ConfigError, match=r"item 1 \(Launch\)\.teem: unknown setting \(did you mean 'team'\?"):
+        bu.load_roadmap(rm)
+
+
+def test_the_shipped_roadmap_names_values_of_the_sample_data(sample_con):
+    from finops_kit.config import load_config
+    from finops_kit.scope import bind
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(repo / "finops.yaml")
+    items = bu.load_roadmap(cfg=cfg, base_dir=repo)
+    assert bu.roadmap_scope_problems(sample_con, items, bind(sample_con, None, cfg)) == []
+    # the AI items reach the AI spend budget, the Spark decommission the shared platform's
+    budgets = {b.name: b for b in bu.load_budgets(cfg)[0]}
+    reach = {n: [i["name"] for i in items if bu._roadmap_in_scope(i, budgets[n].scope)] for n in budgets}
+    assert any("pretraining" in n for n in reach["AI spend"]) and any("Spark" in n for n in reach["Shared platform"])
