@@ -155,10 +155,21 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
                 alerts.append(Alert("budget", r["budget"], f"{r['budget']}: its scope {r['note']}, so it is never "
                                                            "checked: fix its scope in the budgets config"))
                 continue
-            amount = float(r["budget_amount"])
-            if amount <= 0:
+            if r["budget_amount"] is None:  # status "no budget": a budget given for other months only
                 continue
+            amount = float(r["budget_amount"])
             late = f"; data through {r['as_of']}" if asked is not None and r["as_of"] < asked else ""
+            if amount <= 0:  # an explicit 0: spend nothing, so any spend (or spend forecast) is over it
+                through = f" ({late[2:]})" if late else ""
+                if float(r["actual_mtd"]) > 0:
+                    alerts.append(Alert("budget", r["budget"], f"{r['budget']}: {money(r['actual_mtd'])} spent in "
+                                                               f"{r['month']} against a {money(0)} budget{through}"))
+                elif use_fc and r["forecast"] is not None and float(r["forecast"]) > 0:
+                    when = f", first spend expected on {r['breach_date']}" if r["breach_date"] else ""
+                    alerts.append(Alert("forecast", r["budget"], f"{r['budget']}: forecast {money(r['forecast'])} for "
+                                                                 f"{r['month']} against a {money(0)} budget{when}"
+                                                                 f"{through}"))
+                continue
             used = 100 * float(r["actual_mtd"]) / amount
             hit = [t for t in thresholds if used >= t]
             if hit:

@@ -9,7 +9,8 @@
         - name: LLM team
           scope: {team: llm}         # any forecast dimension: team, project, provider, service_category, ai, ...
           monthly: 95000             # every month ...
-          months: {"2026-12": 120000}  # ... except these
+          months: {"2026-12": 120000}  # ... except these (only `months`: no budget in the other months;
+                                       # 0: spend nothing, any spend is over budget)
     roadmap:
       file: data/samples/roadmap.yaml
       gpu_hour_rate: 4.10            # $ per GPU-hour when an item gives GPU-hours instead of $
@@ -62,14 +63,21 @@ CENT = Decimal("0.01")
 class Budget:
     name: str
     scope: dict[str, Any]
-    monthly: Decimal
+    #: every month's amount; None: only the ``months`` named have a budget
+    monthly: Decimal | None
     months: dict[str, Decimal]
     #: the currency the amounts are in (``budgets.currency``); None: the scope's, whatever it is
     currency: str | None = None
 
-    def amount(self, month: str) -> Decimal:
-        """Budget of ``month`` ('YYYY-MM')."""
+    def for_month(self, month: str) -> Decimal | None:
+        """Budget of ``month`` ('YYYY-MM'); None when the budget has none that month (only ``months`` given and
+        not this one). An explicit 0 is a budget: spend nothing (any spend is over it)."""
         return self.months.get(month, self.monthly)
+
+    def amount(self, month: str) -> Decimal:
+        """Budget of ``month`` as an amount, 0 where it has none (:meth:`for_month` tells the two apart)."""
+        got = self.for_month(month)
+        return Decimal(0) if got is None else got
 
 
 def _money(v: Any, key: str) -> Decimal:
@@ -129,7 +137,7 @@ def _load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
             except ValueError:
                 raise ConfigError(f"budgets: {where}.months.{m}: expected YYYY-MM") from None
             months[m] = _money(v, f"{where}.months.{m}")
-        monthly = _money(it.get("monthly", 0), f"{where}.monthly")
+        monthly = _money(it["monthly"], f"{where}.monthly") if "monthly" in it else None  # only `months`
         out.append(Budget(str(it["name"]), dict(scope), monthly, months, currency))
     return out, thresholds
 
@@ -174,7 +182,9 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     already breached), breach_probability (share of simulated month totals above budget; 1.0 once the actual has
     crossed it), status: "over budget" once the actual has crossed it, "forecast over budget", "on track", "no
     forecast (20 days of history)" (the reason: a forecast needs 5 weeks of usage history; nothing is judged on
-    track without one) or "matches no charges" (the scope names a value no charge carries).
+    track without one), "no budget" (a budget given for other ``months`` only: nothing to compare, no alert) or
+    "matches no charges" (the scope names a value no charge carries). An explicit budget of 0 means "spend nothing":
+    any spend (or forecast spend) is over it; its percentages are empty.
 
     ``variance`` and ``variance_pct`` are the forecast's (forecast - budget); without a forecast they are empty, not
     month-to-date against the whole month's budget. A scope with no usage-based charges (a support plan billed
@@ -199,13 +209,24 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         month = f"{as_of_d:%Y-%m}"
         mstart = date(as_of_d.year, as_of_d.month, 1)
         mend = (pd.Timestamp(mstart) + pd.offsets.MonthEnd(0)).date()
-        amount = b.amount(month)
+        amount = b.for_month(month)  # None: no budget this month (a budget given for other months only)
         nothing = scope_matches_nothing(con, b.scope, sc, known)
         daily = daily_series(con, "total", start=mstart, end=as_of_d, filters=b.scope, charges="all", scope=sc)
         actual = sum(daily["cost"], Decimal(0)) if not daily.empty else Decimal(0)
         elapsed = (as_of_d - mstart).days + 1
         left = (mend - as_of_d).days
         late = data_through_note(asked, as_of_d) or None
+        if amount is None and not nothing:
+            rows.append({
+                "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
+                "month": month, "as_of": as_of_d, "budget_amount": None, "actual_mtd": actual.quantize(CENT),
+                "pct_used": None, "burn_rate": (actual / elapsed).quantize(CENT), "days_elapsed": elapsed,
+                "days_left": left, "required_daily": None, "forecast": None, "forecast_lo": None, "forecast_hi": None,
+                "variance": None, "variance_pct": None, "breach_date": None, "breach_probability": None,
+                "status": "no budget", "note": "; ".join(t for t in (late, f"no budget for {month}: the budget names "
+                                                         f"{', '.join(sorted(b.months))} only") if t)})
+            continue
+        amount = Decimal(0) if amount is None else amount
         if fc is None:
             res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
                            roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,
@@ -217,10 +238,11 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         breach, prob = None, None
         cum = daily.sort_values("day").assign(c=lambda d: d["y"].cumsum()) if not daily.empty else daily
         over = cum[cum["c"] > float(amount)] if not daily.empty else cum
-        if amount > 0 and not over.empty:
-            # already over: the month cannot end below the budget (spend is not refunded by waiting)
+        if not over.empty:
+            # already over: the month cannot end below the budget (spend is not refunded by waiting); a $0 budget
+            # is over on the first day anything is spent
             breach, prob = over["day"].iloc[0].date(), 1.0
-        elif fc is not None and fc.ok and amount > 0:
+        elif fc is not None and fc.ok:
             path = float(actual) + fc.daily["expected"].cumsum()
             hit = fc.daily.loc[path > float(amount), "day"]
             breach = hit.iloc[0].date() if not hit.empty else None
@@ -299,7 +321,9 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
         act = month_actuals(con, b.scope, first, last, scope=sc).set_index("month")["actual"]
         for p in pd.period_range(first, last, freq="M"):
             m = str(p)
-            amount = b.amount(m)
+            amount = b.for_month(m)
+            if amount is None:  # no budget that month: nothing to compare
+                continue
             a = Decimal(act.get(m, 0) or 0)
             var = a - amount
             pct = float(100 * var / amount) if amount else None

@@ -403,3 +403,53 @@ def test_a_budget_on_a_fee_not_posted_yet_is_forecast_and_alerts():
     assert row["variance"] == Decimal("1000.00")
     (alert,) = [a for a in evaluate(con, cfg, "2026-11-15") if a.subject == "support"]
     assert alert.kind == "forecast" and "$15,000" in alert.message and "2026-11-16" in alert.message
+
+
+# ------------------------------------------------------------------------------------ $0 and months-only budgets
+def test_a_month_a_budget_does_not_cover_has_no_budget_and_an_explicit_zero_means_spend_nothing():
+    """Review (s14): a budget with only `months: {2026-12: 1000}` and one of `months: {2026-11: 0}` both read "over
+    budget" in the report while `check` said nothing about either. One meaning each: a month the budget does not
+    name has no budget (status "no budget", no alert, no closed-month row); an explicit 0 means "spend nothing":
+    any spend is over it, and check says so."""
+    from finops_kit.alerts import evaluate
+
+    con = focus_rows(_days("2026-10-01", 51, "500", tags={"team": "gone"})
+                     + _days("2026-10-01", 51, "300", tags={"team": "zero"}))  # through 2026-11-20
+    cfg = {"budgets": {"items": [{"name": "gone", "scope": {"team": "gone"}, "months": {"2026-12": 1000}},
+                                 {"name": "zero", "scope": {"team": "zero"}, "monthly": 9000,
+                                  "months": {"2026-11": 0}}]},
+           "alerts": {"anomalies": False}}
+    budgets = bu.load_budgets(cfg)[0]
+    rows = {r["budget"]: r for r in bu.budget_status(con, budgets).to_dict("records")}
+    gone, zero = rows["gone"], rows["zero"]
+    assert gone["status"] == "no budget" and gone["budget_amount"] is None and gone["actual_mtd"] == Decimal("10000.00")
+    assert gone["variance"] is None and gone["required_daily"] is None and gone["breach_date"] is None
+    assert zero["status"] == "over budget" and zero["budget_amount"] == Decimal("0")
+    assert zero["breach_date"] == date(2026, 11, 1) and zero["breach_probability"] == 1.0
+    said = {a.subject: a for a in evaluate(con, cfg, "2026-11-20")}
+    assert "gone" not in said
+    assert said["zero"].kind == "budget" and "$6,000 spent in 2026-11 against a $0 budget" in said["zero"].message
+    hist = bu.budget_history(con, budgets, as_of="2026-11-20")
+    assert list(hist["budget"]) == ["zero"]  # October: gone has no budget, zero's is 9000
+    assert hist.iloc[0]["budget_amount"] == Decimal("9000")
+
+
+def test_a_zero_budget_alerts_on_forecast_spend_before_any_is_billed():
+    """A support plan cancelled for November (budget 0) whose fee is still expected: nothing spent yet, the
+    forecast carries October's fee, so check says it before the money is spent."""
+    from finops_kit.alerts import evaluate
+
+    rows = [dict(day=str(d.date()), cost="1000") for d in pd.date_range("2026-09-01", "2026-11-15", freq="D")]
+    for m in (9, 10):
+        start = pd.Timestamp(f"2026-{m:02d}-01")
+        rows.append(dict(day=str(start.date()), cost="15000", ChargeFrequency="Recurring", ChargeCategory="Purchase",
+                         ServiceName="AWS Support (Enterprise)", ChargeDescription="Support",
+                         ChargePeriodEnd=(start + pd.DateOffset(months=1)).to_pydatetime()))
+    con = focus_rows(rows)
+    cfg = {"budgets": {"items": [{"name": "support", "scope": {"service": "AWS Support (Enterprise)"},
+                                  "monthly": 15000, "months": {"2026-11": 0}}]}, "alerts": {"anomalies": False}}
+    (row,) = bu.budget_status(con, bu.load_budgets(cfg)[0], as_of="2026-11-15").to_dict("records")
+    assert row["status"] == "forecast over budget" and row["breach_date"] == date(2026, 11, 16)
+    assert row["pct_used"] is None and row["variance"] == Decimal("15000.00") and row["variance_pct"] is None
+    (alert,) = [a for a in evaluate(con, cfg, "2026-11-15") if a.subject == "support"]
+    assert alert.kind == "forecast" and "forecast $15,000 for 2026-11 against a $0 budget" in alert.message
