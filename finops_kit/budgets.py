@@ -333,6 +333,21 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
 
 
 # --------------------------------------------------------------------------------------------------- variance
+def day_for_day(as_of: date | str) -> tuple[tuple[date, date], tuple[date, date]]:
+    """The periods of a day-for-day comparison of the month containing ``as_of``: ``(base, current)``, each an
+    inclusive (first, last) day range with the same number of days -- the first N days of the month before and of
+    this month, N = this month's days through ``as_of``, at most the month before's length.
+
+    Why: the report compared Feb 1..28 with Mar 1..31 as "day for day" (+10.7% on a flat $1,000/day); on the 31st
+    after a 30-day month +3.3%. When the month before is shorter, the current period stops at its length (Mar
+    1..28 against Feb 1..28) rather than comparing more days with fewer."""
+    d = _day(as_of)
+    cur0 = date(d.year, d.month, 1)
+    base0 = (pd.Timestamp(cur0) - pd.offsets.MonthBegin(1)).date()
+    n = min(d.day, (cur0 - base0).days)
+    return (base0, base0 + timedelta(days=n - 1)), (cur0, cur0 + timedelta(days=n - 1))
+
+
 DECOMPOSE_DIMENSIONS = ("service", "account", "team", "project", "usage_type", "region")
 
 

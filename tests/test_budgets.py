@@ -453,3 +453,17 @@ def test_a_zero_budget_alerts_on_forecast_spend_before_any_is_billed():
     assert row["pct_used"] is None and row["variance"] == Decimal("15000.00") and row["variance_pct"] is None
     (alert,) = [a for a in evaluate(con, cfg, "2026-11-15") if a.subject == "support"]
     assert alert.kind == "forecast" and "forecast $15,000 for 2026-11 against a $0 budget" in alert.message
+
+
+# ------------------------------------------------------------------------------------------- day for day
+def test_day_for_day_periods_have_the_same_number_of_days():
+    """Review (s14): the report compared Feb 1..28 with Mar 1..31 under "day for day" (+10.7% on flat spend). Both
+    periods now have as many days: the first N days of each month, N = the open month's days so far, at most the
+    earlier month's length."""
+    assert bu.day_for_day("2026-11-15") == ((date(2026, 10, 1), date(2026, 10, 15)), (date(2026, 11, 1), date(2026, 11, 15)))
+    assert bu.day_for_day("2027-03-31") == ((date(2027, 2, 1), date(2027, 2, 28)), (date(2027, 3, 1), date(2027, 3, 28)))
+    assert bu.day_for_day("2026-12-31") == ((date(2026, 11, 1), date(2026, 11, 30)), (date(2026, 12, 1), date(2026, 12, 30)))
+    assert bu.day_for_day(date(2026, 1, 1)) == ((date(2025, 12, 1), date(2025, 12, 1)), (date(2026, 1, 1), date(2026, 1, 1)))
+    con = focus_rows(_days("2027-01-01", 90, "1000"))  # flat $1,000/day through 2027-03-31
+    change = bu.decompose_change(con, *bu.day_for_day("2027-03-31"), dimensions=("service",))
+    assert change["delta"].sum() == 0 and change["base"].sum() == change["current"].sum() == Decimal(28000)
