@@ -800,14 +800,24 @@ def _period_to_date(con: duckdb.DuckDBPyConnection, dimension: str, filters: dic
             for v, c, o in rows.itertuples(index=False)}
 
 
+#: Dates and month names in a charge description ("... for 2026-10", "Support fee October 2026", "01.10.2026",
+#: "10/2026", "20261001"), removed from it where it stands for the SKU: a fee whose description names its month was
+#: a new charge every month, so November's posted and October's was expected again (+$3,000 in the review). RE2
+#: (DuckDB's regexp_replace), case-insensitive; a bare year ("Windows Server 2019") is kept: it names a product.
+_MONTH_NAMES = ("jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?"
+                "|nov(ember)?|dec(ember)?")
+_DATE_TOKENS = (r"\b(19|20)\d\d[-/.]\d{1,2}([-/.]\d{1,2})?\b|\b\d{1,2}[-/.]\d{1,2}[-/.](19|20)?\d\d\b"
+                r"|\b\d{1,2}[-/.](19|20)\d\d\b|\b(19|20)\d\d(0[1-9]|1[0-2])(\d\d)?\b"
+                rf"|\b({_MONTH_NAMES})\b\.?([ ,-]+(19|20)\d\d\b)?")
 #: What makes two recurring rows the same charge in two months: provider, billing account, sub account, service,
-#: charge category, SKU (the description where a provider gives none, as AWS for taxes and fees), commitment and
-#: billing currency. Enough to tell one account's EC2 tax from another's and a licence from a port fee; nothing
-#: that changes from month to month (amounts, charge dates, invoice ids).
+#: charge category, SKU (the description without its dates where a provider gives none, as AWS for taxes and
+#: fees: :data:`_DATE_TOKENS`), commitment and billing currency. Enough to tell one account's EC2 tax from another's
+#: and a licence from a port fee; nothing that changes from month to month (amounts, charge dates, invoice ids).
 _CHARGE_IDENTITY = ("concat_ws('|', " + ", ".join(
     f"coalesce(CAST({c} AS VARCHAR), '')" for c in (
         "ProviderName", "BillingAccountId", "SubAccountId", "ServiceName", "ChargeCategory",
-        "coalesce(SkuId, ChargeDescription)", "CommitmentDiscountId", "BillingCurrency")) + ")")
+        f"coalesce(SkuId, regexp_replace(ChargeDescription, '{_DATE_TOKENS}', '', 'gi'))", "CommitmentDiscountId",
+        "BillingCurrency")) + ")")
 
 
 def _recurring_by_value(con: duckdb.DuckDBPyConnection, dimension: str, filters: dict | None, as_of: date,

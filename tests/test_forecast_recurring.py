@@ -208,3 +208,23 @@ def test_a_value_whose_only_charges_are_recurring_is_forecast_as_its_recurring_c
     assert support.daily["baseline"].sum() == 0 and support.daily["recurring"].sum() == pytest.approx(15000.0)
     assert support.trust.startswith("No usage-based charges")
     assert sum(r.expected_total for r in res.values()) == pytest.approx(total.expected_total)
+
+
+@pytest.mark.parametrize("spelling", ["AWS Support (Business) for {ym}", "Support fee {mon} {y}", "Support {d}",
+                                      "Support period {m}/{y}", "Support invoice {ymd}"])
+def test_a_fee_whose_description_names_its_month_is_one_charge(spelling):
+    """Review (s14, case B5): a fee with no SkuId whose description names the month ('... for 2026-10', then
+    '... for 2026-11') was two charges: November's posted and October's expected again (+$3,000). Dates and month
+    names are not part of a charge's identity."""
+    def desc(m: int) -> str:
+        ts = pd.Timestamp(f"2026-{m:02d}-01")
+        return spelling.format(ym=f"{ts:%Y-%m}", mon=f"{ts:%B}", y=ts.year, d=f"{ts:%d.%m.%Y}", m=ts.month,
+                               ymd=f"{ts:%Y%m%d}")
+
+    rows = [dict(day=str(d.date()), cost=1000.0) for d in pd.date_range("2026-09-01", "2026-11-15", freq="D")]
+    rows += [_monthly(f"2026-{m:02d}-01", 3000.0, ChargeCategory="Purchase", ServiceName="AWS Support (Business)",
+                      ChargeDescription=desc(m)) for m in (9, 10, 11)]
+    con = focus_rows(rows)
+    (r,) = forecast(con, "total", as_of="2026-11-15", model="seasonal_naive", backtest_origins=1)
+    assert r.daily["recurring"].sum() == 0  # November's fee has posted: nothing more expected
+    assert r.expected_total == pytest.approx(30 * 1000.0 + 3000.0)
