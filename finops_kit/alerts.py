@@ -29,6 +29,7 @@ in an environment -- so the plan check and the bill tell one story.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -85,6 +86,9 @@ def settings(cfg: dict[str, Any]) -> Settings:
         raw = sec.get("forecast_thresholds", [100])
         if not isinstance(raw, list) or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in raw):
             raise ConfigError(f"alerts.forecast_thresholds = {raw!r}: expected a list of % numbers, e.g. [100]")
+        if not all(t > 0 and math.isfinite(t) for t in raw):  # [-5] alerted at 11% of the budget
+            raise ConfigError(f"alerts.forecast_thresholds = {raw!r}: expected percents of the budget above 0, "
+                              "e.g. [100]")
         out: dict[str, Any] = dict(budgets=flag(sec, "budgets", True, "alerts"),
                                    forecast=flag(sec, "forecast", True, "alerts"),
                                    forecast_thresholds=tuple(float(t) for t in raw))

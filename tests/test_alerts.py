@@ -158,3 +158,14 @@ def test_a_forecast_breach_is_still_said_once_an_actual_threshold_has_fired(wh, 
     assert main(["check", "--warehouse", wh, "--config", cfg, "--as-of", "2026-11-13"]) == 1
     out = capsys.readouterr().out
     assert "threshold 100%" in out and "[budget] Team A" in out and "[forecast]" not in out
+
+
+@pytest.mark.parametrize("bad", ["[-5]", "[0]", "[.nan]", "[100, -1]"])
+def test_forecast_thresholds_are_percents_above_0(wh, tmp_path, capsys, bad):
+    """Review (s14): `forecast_thresholds: [-5]` was accepted and fired at 11% of the budget. Like
+    budgets.thresholds: percents of the budget above 0, else one line naming the setting, exit 2."""
+    cfg = tmp_path / "finops.yaml"
+    cfg.write_text(f"budgets:\n  items:\n    - {{name: A, monthly: 1000000}}\nalerts:\n  forecast_thresholds: {bad}\n")
+    assert main(["check", "--warehouse", wh, "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "alerts.forecast_thresholds" in err[0] and "above 0" in err[0]
