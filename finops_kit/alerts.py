@@ -30,6 +30,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -147,9 +150,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         forecast_thresholds = opts.forecast_thresholds
         roadmap = load_roadmap(cfg=cfg, base_dir=base_dir) if use_fc else []
         # each budget as of the last day its own providers have delivered (budget_status decides it)
-        st = budget_status(con, budgets, as_of=as_of, roadmap=roadmap, scope=sc) if use_fc else \
-            budget_status(con, budgets, as_of=as_of, forecast_results={b.name: _NoForecast() for b in budgets},
-                          scope=sc)
+        with _quiet_convergence():
+            st = budget_status(con, budgets, as_of=as_of, roadmap=roadmap, scope=sc) if use_fc else \
+                budget_status(con, budgets, as_of=as_of, forecast_results={b.name: _NoForecast() for b in budgets},
+                              scope=sc)
         asked = _day(as_of)
         for name, line in roadmap_scope_problems(con, roadmap, sc, named=True):  # as a budget's scope typo
             alerts.append(Alert("roadmap", name, f"{line}, so it reaches no forecast of that value: fix its scope in "
@@ -207,6 +211,22 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         for c in bill_checks(con, cfg, as_of=as_of_d, days=opts.guardrail_days):
             alerts.append(Alert("guardrail", c.subject, f"{c.rule} {c.subject}: {c.message}"))
     return alerts
+
+
+@contextmanager
+def _quiet_convergence() -> Iterator[None]:
+    """Drop statsmodels' ConvergenceWarnings raised inside (a fit that stopped at its iteration limit still gives
+    its forecast, and the backtest grades it): `check` runs from cron, and a warning on stderr is noise in its mail.
+    Every other warning is re-issued as it came; errors are not touched. Told by class name, so that a run whose
+    fits all come from the cache does not import statsmodels (and scipy) for this."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for w in caught:
+            if not (w.category.__name__ == "ConvergenceWarning" and w.category.__module__.startswith("statsmodels")):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 class _NoForecast:

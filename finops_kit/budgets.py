@@ -177,7 +177,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
 
     Columns: budget, month, as_of (the day it is judged on: ``as_of``, or the last day its providers have delivered
     when that is earlier, :func:`~finops_kit.forecast.as_of_day`), budget_amount, actual_mtd, burn_rate (per day so far), days_elapsed, days_left,
-    required_daily (to land on budget), forecast (end of month), forecast_lo/hi, variance ($, %: forecast vs
+    required_daily (to land on budget; empty once it is exceeded), forecast (end of month), forecast_lo/hi, variance ($, %: forecast vs
     budget), pct_used, breach_date (first day cumulative actual+forecast exceeds budget; the actual day when
     already breached), breach_probability (share of simulated month totals above budget; 1.0 once the actual has
     crossed it), status: "over budget" once the actual has crossed it, "forecast over budget", "on track", "no
@@ -258,7 +258,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             "month": month, "as_of": as_of_d, "budget_amount": amount, "actual_mtd": actual.quantize(CENT),
             "pct_used": float(100 * actual / amount) if amount else None,
             "burn_rate": (actual / elapsed).quantize(CENT), "days_elapsed": elapsed, "days_left": left,
-            "required_daily": ((amount - actual) / left).quantize(CENT) if left > 0 else None,
+            # none once the budget is exceeded: no daily spend lands the month on it (the status says over budget)
+            "required_daily": ((amount - actual) / left).quantize(CENT) if left > 0 and actual <= amount else None,
             "forecast": round(f_total, 2) if f_total is not None else None,
             "forecast_lo": round(fc.total_lo, 2) if fc is not None and fc.ok else None,
             "forecast_hi": round(fc.total_hi, 2) if fc is not None and fc.ok else None,

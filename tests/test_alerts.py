@@ -169,3 +169,58 @@ def test_forecast_thresholds_are_percents_above_0(wh, tmp_path, capsys, bad):
     assert main(["check", "--warehouse", wh, "--config", str(cfg)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "alerts.forecast_thresholds" in err[0] and "above 0" in err[0]
+
+
+def test_check_prints_no_model_convergence_warnings_and_keeps_the_rest(wh, tmp_path, monkeypatch):
+    """Review (s14): a statsmodels ConvergenceWarning reached stderr during `check` (noise in a cron mail). The fits
+    of check's forecasts are quiet about convergence; any other warning, and any error, still comes through."""
+    import warnings
+
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    from finops_kit import forecast as fc_mod
+    from finops_kit.alerts import evaluate
+    from finops_kit.config import load_config
+
+    real = fc_mod.fit_forecast
+
+    def noisy(*a, **k):
+        warnings.warn("Maximum Likelihood optimization failed to converge. Check mle_retvals", ConvergenceWarning,
+                      stacklevel=1)
+        warnings.warn("something else", UserWarning, stacklevel=1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(fc_mod, "fit_forecast", noisy)
+    con = fk.connect(wh, read_only=True)
+    try:
+        cfg = load_config(_config(tmp_path, 29000, anomalies=False))
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            alerts = evaluate(con, cfg, "2026-11-13")
+        assert [a.kind for a in alerts] == ["forecast"]
+        assert not [w for w in seen if issubclass(w.category, ConvergenceWarning)]
+        assert {str(w.message) for w in seen if w.category is UserWarning} == {"something else"}
+
+        def broken(*a, **k):
+            raise RuntimeError("a real error")
+
+        monkeypatch.setattr(fc_mod, "fit_forecast", broken)
+        with pytest.raises(RuntimeError, match="a real error"):
+            evaluate(con, cfg, "2026-11-13")
+    finally:
+        con.close()
+
+
+def test_required_daily_is_empty_once_the_budget_is_exceeded(tmp_path):
+    """Review (s14): required_daily was negative once spend passed the budget (research: -$243/day): no daily
+    spend lands an exceeded month on budget; the status says "over budget"."""
+    from decimal import Decimal
+
+    from finops_kit import budgets as bu
+
+    con = focus_rows([dict(day=str(d.date()), cost="60") for d in pd.date_range("2026-11-01", periods=10)])
+    rows = bu.budget_status(con, bu.load_budgets({"budgets": {"items": [
+        {"name": "over", "monthly": 500}, {"name": "exact", "monthly": 600}, {"name": "under", "monthly": 1000}]}})[0])
+    got = dict(zip(rows["budget"], rows["required_daily"], strict=True))
+    assert got == {"over": None, "exact": Decimal("0.00"), "under": Decimal("20.00")}
+    assert rows.set_index("budget").loc["over", "status"] == "over budget"
