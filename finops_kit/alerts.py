@@ -217,16 +217,23 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
 def _quiet_convergence() -> Iterator[None]:
     """Drop statsmodels' ConvergenceWarnings raised inside (a fit that stopped at its iteration limit still gives
     its forecast, and the backtest grades it): `check` runs from cron, and a warning on stderr is noise in its mail.
-    Every other warning is re-issued as it came; errors are not touched. Told by class name, so that a run whose
-    fits all come from the cache does not import statsmodels (and scipy) for this."""
+    Every other warning is re-issued once per text and place (the outer filters decide as before); errors are not
+    touched. Told by class name, so that a run whose fits all come from the cache does not import statsmodels (and
+    scipy) for this."""
+    caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
     finally:
+        seen = set()
         for w in caught:
-            if not (w.category.__name__ == "ConvergenceWarning" and w.category.__module__.startswith("statsmodels")):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+            key = (str(w.message), w.category, w.filename, w.lineno)
+            if key in seen or (w.category.__name__ == "ConvergenceWarning"
+                               and w.category.__module__.startswith("statsmodels")):
+                continue
+            seen.add(key)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 class _NoForecast:
