@@ -187,7 +187,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     any spend (or forecast spend) is over it; its percentages are empty.
 
     ``variance`` and ``variance_pct`` are the forecast's (forecast - budget); without a forecast they are empty, not
-    month-to-date against the whole month's budget. A scope with no usage-based charges (a support plan billed
+    month-to-date against the whole month's budget. Judged on a month's last day, the month is complete: its
+    forecast (and range) is its actual, so the variance is the month's final one. A scope with no usage-based charges (a support plan billed
     monthly) is forecast as its actual plus its recurring charges (:func:`finops_kit.forecast.forecast`).
 
     ``roadmap``: a budget's forecast counts the items that name every key of its scope with its value (a budget on
@@ -227,22 +228,24 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
                                                          f"{', '.join(sorted(b.months))} only") if t)})
             continue
         amount = Decimal(0) if amount is None else amount
-        if fc is None:
+        complete = left == 0  # the month is over as of its last day: its actual is its final figure, no forecast
+        if fc is None and not complete:
             res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
                            roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,
                            backtest_origins=BACKTEST_ORIGINS if model == "auto" else 0, scope=sc)
             # no trust statement is shown: a backtest runs only to choose the model, the same way as for every
             # forecast (forecast.BACKTEST_ORIGINS), so a team's budget forecast is the team's forecast
             fc = res[0] if res else None
-        f_total = fc.expected_total if fc is not None and fc.ok else None
-        breach, prob = None, None
+        ok = fc is not None and fc.ok and not complete
+        f_total = float(actual) if complete else fc.expected_total if ok else None
+        breach, prob = None, (0.0 if complete else None)
         cum = daily.sort_values("day").assign(c=lambda d: d["y"].cumsum()) if not daily.empty else daily
         over = cum[cum["c"] > float(amount)] if not daily.empty else cum
         if not over.empty:
             # already over: the month cannot end below the budget (spend is not refunded by waiting); a $0 budget
             # is over on the first day anything is spent
             breach, prob = over["day"].iloc[0].date(), 1.0
-        elif fc is not None and fc.ok:
+        elif ok:
             path = float(actual) + fc.daily["expected"].cumsum()
             hit = fc.daily.loc[path > float(amount), "day"]
             breach = hit.iloc[0].date() if not hit.empty else None
@@ -261,11 +264,13 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             # none once the budget is exceeded: no daily spend lands the month on it (the status says over budget)
             "required_daily": ((amount - actual) / left).quantize(CENT) if left > 0 and actual <= amount else None,
             "forecast": round(f_total, 2) if f_total is not None else None,
-            "forecast_lo": round(fc.total_lo, 2) if fc is not None and fc.ok else None,
-            "forecast_hi": round(fc.total_hi, 2) if fc is not None and fc.ok else None,
+            "forecast_lo": round(f_total, 2) if complete else round(fc.total_lo, 2) if ok else None,
+            "forecast_hi": round(f_total, 2) if complete else round(fc.total_hi, 2) if ok else None,
             "variance": var.quantize(CENT) if var is not None else None, "variance_pct": var_pct,
             "breach_date": breach, "breach_probability": prob, "status": status,
-            "note": nothing or "; ".join(t for t in (late, None if fc is None or fc.ok else fc.message) if t) or None,
+            "note": nothing or "; ".join(t for t in (late, "the month is complete: its forecast is its actual" if
+                                                     complete else None if fc is None or fc.ok else fc.message)
+                                         if t) or None,
         })
     return pd.DataFrame(rows)
 

@@ -467,3 +467,15 @@ def test_day_for_day_periods_have_the_same_number_of_days():
     con = focus_rows(_days("2027-01-01", 90, "1000"))  # flat $1,000/day through 2027-03-31
     change = bu.decompose_change(con, *bu.day_for_day("2027-03-31"), dimensions=("service",))
     assert change["delta"].sum() == 0 and change["base"].sum() == change["current"].sum() == Decimal(28000)
+
+
+def test_a_complete_month_is_its_own_forecast():
+    """Judged on a month's last day (a closed-month report), nothing is left to forecast: the month's forecast is its
+    actual, so the variance is the final one (not empty, as for a month with no forecast)."""
+    con = focus_rows(_days("2026-10-01", 31, "100", tags={"team": "a"}))
+    rows = {r["budget"]: r for r in bu.budget_status(con, _budgets(
+        [{"name": "over", "monthly": 3000}, {"name": "under", "monthly": 4000}]), as_of="2026-10-31").to_dict("records")}
+    assert rows["over"]["status"] == "over budget" and rows["over"]["variance"] == Decimal("100.00")
+    assert rows["over"]["forecast"] == rows["over"]["forecast_lo"] == rows["over"]["forecast_hi"] == 3100.0
+    assert rows["under"]["status"] == "on track" and rows["under"]["variance"] == Decimal("-900.00")
+    assert rows["under"]["breach_probability"] == 0.0 and rows["under"]["days_left"] == 0
