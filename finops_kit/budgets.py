@@ -177,8 +177,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
 
     Columns: budget, month, as_of (the day it is judged on: ``as_of``, or the last day its providers have delivered
     when that is earlier, :func:`~finops_kit.forecast.as_of_day`), budget_amount, actual_mtd, burn_rate (per day so far), days_elapsed, days_left,
-    required_daily (to land on budget; empty once it is exceeded), forecast (end of month), forecast_lo/hi, variance ($, %: forecast vs
-    budget), pct_used, breach_date (first day cumulative actual+forecast exceeds budget; the actual day when
+    required_daily (to land on budget; empty once it is exceeded), forecast (end of month), forecast_lo/hi,
+    variance ($, %: forecast vs budget), pct_used, breach_date (first day cumulative actual+forecast exceeds budget; the actual day when
     already breached), breach_probability (share of simulated month totals above budget; 1.0 once the actual has
     crossed it), status: "over budget" once the actual has crossed it, "forecast over budget", "on track", "no
     forecast (20 days of history)" (the reason: a forecast needs 5 weeks of usage history; nothing is judged on
@@ -188,8 +188,9 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
 
     ``variance`` and ``variance_pct`` are the forecast's (forecast - budget); without a forecast they are empty, not
     month-to-date against the whole month's budget. Judged on a month's last day, the month is complete: its
-    forecast (and range) is its actual, so the variance is the month's final one. A scope with no usage-based charges (a support plan billed
-    monthly) is forecast as its actual plus its recurring charges (:func:`finops_kit.forecast.forecast`).
+    forecast (and range) is its actual, so the variance is the month's final one. A scope with no usage-based
+    charges (a support plan billed monthly) is forecast as its actual plus its recurring charges
+    (:func:`finops_kit.forecast.forecast`).
 
     ``roadmap``: a budget's forecast counts the items that name every key of its scope with its value (a budget on
     {team: nlp} the items that say team: nlp; on {ai: AI} only items that say ai: AI; a budget with no scope every

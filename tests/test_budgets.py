@@ -460,10 +460,13 @@ def test_day_for_day_periods_have_the_same_number_of_days():
     """Review (s14): the report compared Feb 1..28 with Mar 1..31 under "day for day" (+10.7% on flat spend). Both
     periods now have as many days: the first N days of each month, N = the open month's days so far, at most the
     earlier month's length."""
-    assert bu.day_for_day("2026-11-15") == ((date(2026, 10, 1), date(2026, 10, 15)), (date(2026, 11, 1), date(2026, 11, 15)))
-    assert bu.day_for_day("2027-03-31") == ((date(2027, 2, 1), date(2027, 2, 28)), (date(2027, 3, 1), date(2027, 3, 28)))
-    assert bu.day_for_day("2026-12-31") == ((date(2026, 11, 1), date(2026, 11, 30)), (date(2026, 12, 1), date(2026, 12, 30)))
-    assert bu.day_for_day(date(2026, 1, 1)) == ((date(2025, 12, 1), date(2025, 12, 1)), (date(2026, 1, 1), date(2026, 1, 1)))
+    def days(a: str, b: str, c: str, d: str) -> tuple:
+        return (date.fromisoformat(a), date.fromisoformat(b)), (date.fromisoformat(c), date.fromisoformat(d))
+
+    assert bu.day_for_day("2026-11-15") == days("2026-10-01", "2026-10-15", "2026-11-01", "2026-11-15")
+    assert bu.day_for_day("2027-03-31") == days("2027-02-01", "2027-02-28", "2027-03-01", "2027-03-28")
+    assert bu.day_for_day("2026-12-31") == days("2026-11-01", "2026-11-30", "2026-12-01", "2026-12-30")
+    assert bu.day_for_day(date(2026, 1, 1)) == days("2025-12-01", "2025-12-01", "2026-01-01", "2026-01-01")
     con = focus_rows(_days("2027-01-01", 90, "1000"))  # flat $1,000/day through 2027-03-31
     change = bu.decompose_change(con, *bu.day_for_day("2027-03-31"), dimensions=("service",))
     assert change["delta"].sum() == 0 and change["base"].sum() == change["current"].sum() == Decimal(28000)
