@@ -312,7 +312,11 @@ def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any
 
 def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
                    months: int = 6, scope: Any = None) -> pd.DataFrame:
-    """Closed months: budget, actual, variance $ and %, and the kit's variance band (:func:`backtest.maturity_band`)."""
+    """Closed months: budget, actual, variance $ and %, and the kit's variance band (:func:`backtest.maturity_band`).
+
+    The columns are there when no month is (:data:`HISTORY_COLUMNS`): a warehouse whose data starts in the as-of
+    month has no closed month, and the forecast report failed on that frame (KeyError: 'month', the corpus FOCUS
+    sample)."""
     sc = scoped(con, scope)
     same_currency(budgets, sc)
     as_of_d = as_of_day(con, sc, as_of)
@@ -320,7 +324,7 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
     data_start = con.execute(
         f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql(period=False)}").fetchall()[0][0]
     if data_start is None:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
     first = max(first, date(data_start.year, data_start.month, 1))  # no budget history before the data starts
     last = date(as_of_d.year, as_of_d.month, 1) - timedelta(days=1)
     rows = []
@@ -336,7 +340,22 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
             pct = float(100 * var / amount) if amount else None
             rows.append({"budget": b.name, "month": m, "budget_amount": amount, "actual": a.quantize(CENT),
                          "variance": var.quantize(CENT), "variance_pct": pct, "band": maturity_band(pct)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+HISTORY_COLUMNS = ["budget", "month", "budget_amount", "actual", "variance", "variance_pct", "band"]
+
+
+def history_matrix(history: pd.DataFrame) -> pd.DataFrame:
+    """:func:`budget_history` as one row per budget: a column per closed month with its variance %, and the latest
+    month's band. Empty (columns budget, band) when there is no closed month."""
+    if history.empty:
+        return pd.DataFrame(columns=["budget", "band"])
+    months = history.sort_values("month")
+    matrix = months.pivot_table(index="budget", columns="month", values="variance_pct", sort=False).reset_index()
+    matrix.columns = [str(c) for c in matrix.columns]
+    matrix["band"] = matrix["budget"].map(months.groupby("budget")["band"].last())
+    return matrix
 
 
 # --------------------------------------------------------------------------------------------------- variance

@@ -482,3 +482,21 @@ def test_a_complete_month_is_its_own_forecast():
     assert rows["over"]["forecast"] == rows["over"]["forecast_lo"] == rows["over"]["forecast_hi"] == 3100.0
     assert rows["under"]["status"] == "on track" and rows["under"]["variance"] == Decimal("-900.00")
     assert rows["under"]["breach_probability"] == 0.0 and rows["under"]["days_left"] == 0
+
+
+def test_budget_history_without_a_closed_month_has_its_columns():
+    # data that starts in the as-of month has no closed month: the forecast report read hist["month"] and failed
+    # (KeyError: 'month') on the corpus FOCUS sample
+    con = focus_rows(_days("2026-11-01", 14, "100", tags={"team": "alpha"}))
+    hist = bu.budget_history(con, _budgets([{"name": "A", "scope": {"team": "alpha"}, "monthly": 2000}]),
+                             as_of="2026-11-14")
+    assert hist.empty and list(hist.columns) == bu.HISTORY_COLUMNS
+
+
+def test_history_matrix_is_a_row_per_budget_and_a_column_per_closed_month():
+    con = focus_rows(_days("2026-09-01", 75, "100", tags={"team": "alpha"}))  # Sep, Oct closed; Nov to the 14th
+    budgets = _budgets([{"name": "A", "scope": {"team": "alpha"}, "monthly": 3000}])
+    m = bu.history_matrix(bu.budget_history(con, budgets, as_of="2026-11-14"))
+    assert list(m.columns) == ["budget", "2026-09", "2026-10", "band"]
+    assert m.iloc[0]["2026-09"] == pytest.approx(0.0) and m.iloc[0]["2026-10"] == pytest.approx(100 * 100 / 3000)
+    assert list(bu.history_matrix(pd.DataFrame(columns=bu.HISTORY_COLUMNS)).columns) == ["budget", "band"]
