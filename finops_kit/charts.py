@@ -355,7 +355,8 @@ def budget_lines(budgets: Iterable[Any], dimension: str, start: Any, end: Any) -
     """Budget of each series over the forecast period (the sum of the months' amounts): ``{value: amount}``.
 
     A budget applies to a series when its scope is exactly that series (``{team: nlp}`` for the team ``nlp``;
-    no scope for ``Total``), so a line is never drawn against a series it does not cover.
+    no scope for ``Total``), so a line is never drawn against a series it does not cover -- nor for a period none
+    of whose months the budget covers (a budget given only for other months: no budget, not a $0 line).
     """
     months = pd.period_range(pd.Timestamp(start), pd.Timestamp(end), freq="M")
     out: dict[str, float] = {}
@@ -369,7 +370,11 @@ def budget_lines(budgets: Iterable[Any], dimension: str, start: Any, end: Any) -
             key = "Total"
         else:
             continue
-        out[key] = out.get(key, 0.0) + sum(float(b.amount(str(m))) for m in months)
+        amounts = [b.for_month(str(m)) for m in months] if hasattr(b, "for_month") else \
+            [b.amount(str(m)) for m in months]
+        if all(a is None for a in amounts):
+            continue
+        out[key] = out.get(key, 0.0) + sum(float(a) for a in amounts if a is not None)
     return out
 
 

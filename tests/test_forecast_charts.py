@@ -82,3 +82,13 @@ def test_small_multiples_one_panel_per_series_with_its_own_axis():
     assert {v["value"] for v in values} == {"nlp", "vision"}  # the total has its own chart
     assert {v.get("budget") for v in values if v["value"] == "nlp"} == {400.0}
     assert spec["resolve"]["scale"]["y"] == "independent" and spec["facet"]["field"] == "value"
+
+
+def test_budget_lines_skip_a_period_a_months_only_budget_does_not_cover():
+    from finops_kit import budgets as bu
+
+    (only_dec,) = bu.load_budgets({"budgets": {"items": [{"name": "launch", "scope": {"team": "nlp"},
+                                                           "months": {"2026-12": 1000}}]}})[0]
+    # November has no budget: no line (was a $0 line the forecast ran over); a quarter holding December: its $1,000
+    assert ch.budget_lines([only_dec], "team", date(2026, 11, 1), date(2026, 11, 30)) == {}
+    assert ch.budget_lines([only_dec], "team", date(2026, 10, 1), date(2026, 12, 31)) == {"nlp": 1000.0}
