@@ -56,6 +56,13 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "check") ->
     parser.add_argument("--config", help="config file (default: $FINOPS_CONFIG or ./finops.yaml)")
     parser.add_argument("--as-of", dest="as_of", help="evaluate as of this day, YYYY-MM-DD (default: last day billed)")
     parser.add_argument("--quiet", action="store_true", help="print only the alerts, no 'all clear' line")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                        help="scope parameter: " + ", ".join(CHECK_PARAMETERS) + " (the days are --as-of's)")
+
+
+#: The scope parameters ``check`` takes (as ``metrics`` and the reports, ``-p currency=USD``): which charges are
+#: checked. Not the periods and days: ``check`` judges the month of ``--as-of`` up to that day.
+CHECK_PARAMETERS = ("providers", "billing_accounts", "sub_accounts", "currency")
 
 
 #: The settings of the ``alerts`` section; anything else is a typo that would silently switch a rule off.
@@ -247,11 +254,20 @@ class _NoForecast:
 def run(args: argparse.Namespace, command: str = "check") -> int:
     import finops_kit as fk
 
+    from .report import parse_parameters
+    from .scope import Scope
+
+    cli = parse_parameters(getattr(args, "parameter", None) or [])
+    bad = [n for n in cli if n not in CHECK_PARAMETERS]
+    if bad:
+        raise ConfigError(f"-p {bad[0]}: check takes {', '.join(CHECK_PARAMETERS)}; it judges the month of --as-of "
+                          "up to that day (not periods or date ranges)")
+    scope = Scope.parse({n: v for n, (_raw, v) in cli.items()}) if cli else None
     cfg = load_config(args.config)
     con = fk.connect(args.warehouse, read_only=True, quiet=True)
     try:
         config_dir = Path(args.config).resolve().parent if args.config else Path.cwd()
-        alerts = evaluate(con, cfg, args.as_of, base_dir=config_dir)
+        alerts = evaluate(con, cfg, args.as_of, base_dir=config_dir, scope=scope)
     finally:
         con.close()
     if not alerts:

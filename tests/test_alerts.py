@@ -224,3 +224,23 @@ def test_required_daily_is_empty_once_the_budget_is_exceeded(tmp_path):
     got = dict(zip(rows["budget"], rows["required_daily"], strict=True))
     assert got == {"over": None, "exact": Decimal("0.00"), "under": Decimal("20.00")}
     assert rows.set_index("budget").loc["over", "status"] == "over budget"
+
+
+def test_check_takes_the_currency_parameter_its_error_names(tmp_path, capsys):
+    # a two-currency warehouse: check refused it and told the user to "pick one with -p currency=USD", which check
+    # did not accept ("unrecognized arguments"); it now takes the scope parameters metrics takes, not the days
+    days = pd.date_range("2026-10-01", "2026-11-10", freq="D")
+    rows = [dict(day=str(d.date()), cost="100", BillingCurrency=c, tags={"team": "alpha"}) for d in days
+            for c in ("USD", "EUR")]
+    wh = str(tmp_path / "two.duckdb")
+    con = fk.connect(wh, write=True)
+    focus_rows(rows, con)
+    con.close()
+    cfg = _config(tmp_path, 1000, anomalies=False)
+    assert main(["check", "--warehouse", wh, "--config", cfg]) == 2
+    assert "-p currency=" in capsys.readouterr().err
+    assert main(["check", "--warehouse", wh, "--config", cfg, "-p", "currency=EUR"]) == 1  # Team A: 1,000 EUR budget
+    out = capsys.readouterr().out
+    assert "Team A" in out and "EUR" in out
+    assert main(["check", "--warehouse", wh, "--config", cfg, "-p", "date_start=2026-11-01"]) == 2
+    assert "check takes providers, billing_accounts, sub_accounts, currency" in capsys.readouterr().err
