@@ -215,7 +215,7 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     if cfg.get("guardrails") is not None and opts.guardrails:
         from .guard import bill_checks
 
-        for c in bill_checks(con, cfg, as_of=as_of_d, days=opts.guardrail_days):
+        for c in bill_checks(con, cfg, as_of=as_of_d, days=opts.guardrail_days, scope=sc):
             alerts.append(Alert("guardrail", c.subject, f"{c.rule} {c.subject}: {c.message}"))
     return alerts
 

@@ -200,8 +200,11 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     same_currency(budgets, sc)
     rows = []
     known: dict[str, list[str]] = {}  # each dimension's values in scope, read once for all budgets
+    anywhere: dict[str, list[str]] = {}  # ... and in the whole warehouse
     asked = _day(as_of)
     for b in budgets:
+        if scope_matches_nothing(con, b.scope, sc, known) and outside_scope(con, b.scope, sc, anywhere):
+            continue  # a budget on charges outside this scope (another provider's): not this scope's to judge
         fc = (forecast_results or {}).get(b.name)
         # each budget as of the last day its providers have delivered (a day not delivered is not $0 spent): an
         # Azure budget is not judged on the days AWS has and Azure has not; a given forecast has its own day
@@ -308,6 +311,27 @@ def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any
             return (f"{dim} {', '.join(repr(v) for v in wanted)} matches no charge in scope "
                     f"(its {dim} values: {shown or 'none'})")
     return None
+
+
+def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any], scope: Any = None,
+                  known: dict[str, list[str]] | None = None) -> bool:
+    """Whether ``filters`` name values that charges of the warehouse carry, only not the scope's (another provider,
+    account or currency than a narrowed report's): a budget or roadmap item about something else, not a typo.
+
+    Why: with ``-p providers=AWS``, the Azure budget read "matches no charges" and the GCP roadmap items "match no
+    charge in scope", and ``check`` alerted on both as typos to fix."""
+    from .warehouse import FOCUS_TABLE
+
+    sc = scoped(con, scope)
+    known = {} if known is None else known
+    for dim, val in (filters or {}).items():
+        wanted = {str(v) for v in (val if isinstance(val, list | tuple | set) else [val])}
+        if dim not in known:
+            known[dim] = [r[0] for r in con.execute(
+                f"SELECT DISTINCT {dimension_sql(dim, sc)} AS v FROM {FOCUS_TABLE} f").fetchall()]
+        if not wanted & {str(v) for v in known[dim]}:
+            return False
+    return bool(filters)
 
 
 def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
@@ -602,10 +626,13 @@ def roadmap_scope_problems(con: duckdb.DuckDBPyConnection, items: list[dict[str,
     line) pairs."""
     sc = scoped(con, scope)
     known: dict[str, list[str]] = {}
+    anywhere: dict[str, list[str]] = {}
     out = []
     for it in items:
         why = [w for k, v in (it.get("scope") or {}).items()
                if (w := scope_matches_nothing(con, {k: v}, sc, known)) is not None]
+        if why and outside_scope(con, it.get("scope") or {}, sc, anywhere):
+            continue  # an item about charges outside this scope (another provider's): not a typo
         if why:
             line = f"roadmap item {it['name']!r}: {'; '.join(why)}"
             out.append((it["name"], line) if named else line)

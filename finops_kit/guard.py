@@ -1455,10 +1455,16 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
     from .sources.base import sql_str
     from .tagging import TagAudit
 
+    from .scope import Scope
+
     rules = Guardrails.from_dict(section(config, "guardrails", {}), "config")
     end = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)[:10])
     start = end - timedelta(days=max(int(days), 1) - 1)
-    sc = bind(con, scope, config, start=start.isoformat(), end=end.isoformat()) if scope is None else scope
+    # the ``days`` up to as_of, of the charges ``scope`` selects (providers, accounts, currency: ``check -p``); the
+    # scope's own periods do not apply, the window is the rule's
+    which = {k: v for k, v in (scope.parameters() if scope is not None else {}).items()
+             if k not in ("billing_period_start", "billing_period_end", "date_start", "date_end")}
+    sc = bind(con, Scope.parse({**which, "date_start": start.isoformat(), "date_end": end.isoformat()}), config)
     attr = sc.attribution
     policy = attr.policy
     checks: list[Check] = []

@@ -500,3 +500,25 @@ def test_history_matrix_is_a_row_per_budget_and_a_column_per_closed_month():
     assert list(m.columns) == ["budget", "2026-09", "2026-10", "band"]
     assert m.iloc[0]["2026-09"] == pytest.approx(0.0) and m.iloc[0]["2026-10"] == pytest.approx(100 * 100 / 3000)
     assert list(bu.history_matrix(pd.DataFrame(columns=bu.HISTORY_COLUMNS)).columns) == ["budget", "band"]
+
+
+def test_budgets_and_roadmap_items_outside_a_narrowed_scope_are_not_typos():
+    # with -p providers=AWS the Microsoft budget read "matches no charges" and a Microsoft roadmap item "matches no
+    # charge in scope": check alerted on both as typos. Outside the scope they are not this scope's; a typo still is
+    from finops_kit.scope import Scope, bind
+
+    con = focus_rows(_days("2026-10-01", 45, "100", ProviderName="AWS", tags={"team": "alpha"})
+                     + _days("2026-10-01", 45, "50", ProviderName="Microsoft", tags={"team": "alpha"}))
+    sc = bind(con, Scope.parse({"providers": ["AWS"]}))
+    budgets = _budgets([{"name": "Azure", "scope": {"provider": "Microsoft"}, "monthly": 1000},
+                        {"name": "Azre", "scope": {"provider": "Microsft"}, "monthly": 1000},
+                        {"name": "AWS", "scope": {"provider": "AWS"}, "monthly": 1000}])
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc)
+    assert list(st["budget"]) == ["Azre", "AWS"] and st.iloc[0]["status"] == "matches no charges"
+    items = [{"name": "Azure launch", "scope": {"provider": "Microsoft"}},
+             {"name": "typo", "scope": {"provider": "Microsft"}},
+             {"name": "mixed", "scope": {"provider": "Microsoft", "team": "alpah"}}]
+    problems = bu.roadmap_scope_problems(con, items, sc, named=True)
+    assert [name for name, _ in problems] == ["typo", "mixed"]
+    # the whole warehouse: the Azure budget is judged as before
+    assert "Azure" in list(bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={})["budget"])

@@ -538,6 +538,28 @@ def test_bill_checks_hand_computed(gpu_warehouse):
     # beta's spot instance and its office-hours instance pass, as they would in a plan; per_user 24 <= 32
 
 
+def test_bill_checks_keep_to_the_charges_the_scope_selects(sample_warehouse):
+    # check -p providers=AWS: the guardrails judged every provider's resources whatever the scope (Azure and GCP
+    # dev GPUs among the AWS alerts); they judge the scope's charges, over the rule's own window
+    import finops_kit as fk
+    from finops_kit.scope import Scope, bind
+
+    cfg = yaml.safe_load((REPO / "finops.yaml").read_text())
+    con = fk.connect(sample_warehouse, read_only=True)
+    try:
+        every = guard.bill_checks(con, cfg, as_of="2026-11-26", days=14)
+        aws = guard.bill_checks(con, cfg, as_of="2026-11-26", days=14,
+                                scope=bind(con, Scope.parse({"providers": ["AWS"], "billing_period_start": "2026-06"}),
+                                           cfg))
+        whole = guard.bill_checks(con, cfg, as_of="2026-11-26", days=14, scope=bind(con, None, cfg))
+    finally:
+        con.close()
+    non_aws = [c.subject for c in every if c.rule == "non_production" and not c.subject.startswith("i-")]
+    assert non_aws and all(c.subject.startswith("i-") for c in aws if c.rule == "non_production")
+    assert 0 < len(aws) < len(every)
+    assert [c.message for c in whole] == [c.message for c in every]  # the scope's periods do not apply
+
+
 def test_plan_and_bill_tell_one_story(gpu_warehouse, tmp_path):
     """The same finops.yaml judges a plan creating alpha's dev A100 box and the bill where it already runs."""
     import finops_kit as fk
