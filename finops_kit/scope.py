@@ -423,6 +423,32 @@ def _month_end(d: dt.date) -> dt.date:
     return nxt - dt.timedelta(days=1)
 
 
+def _months_back(d: dt.date, k: int) -> dt.date:
+    """``d`` ``k`` calendar months earlier, on the same day of the month or the month's last day (31 Mar -> 28 Feb)."""
+    y, m = divmod(d.year * 12 + d.month - 1 - k, 12)
+    first = dt.date(y, m + 1, 1)
+    return first.replace(day=min(d.day, _month_end(first).day))
+
+
+def previous_window(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The charge days a window of charge days (both ends inclusive) is compared with: **the same days of the
+    month, as many whole months earlier as it takes not to overlap** (5-18 Oct -> 5-18 Sep; 21 Sep-4 Oct ->
+    21 Aug-4 Sep; 1-31 Oct -> 1-30 Sep; 5 Oct-20 Nov -> 5 Aug-20 Sep; a day past the month's end is its last day).
+
+    Why not the same number of days just before: charges billed for a whole month -- tax, monthly fees, the unused
+    part of a reservation -- are booked on the 1st (their ChargePeriodStart), so a window holding a 1st carries a
+    month of them and one without carries none. 5-18 Oct against 21 Sep-4 Oct read -10.3% on the demo while
+    like-for-like spend rose 1.2%: the days before held $26,125 of month-long charges booked on 1 Oct. Shifted by
+    whole months, both windows hold as many 1sts (the same month-long charges, each counted whole on the day it
+    is booked, as every analysis of the scope counts it), and the same point of each billing cycle. This is the
+    one rule for the "previous period" of a charge-day scope (:func:`finops_kit.summary.comparison_periods`).
+    """
+    k = 1
+    while _months_back(end, k) >= start:
+        k += 1
+    return _months_back(start, k), _months_back(end, k)
+
+
 def parse(params: Mapping[str, Any] | None = None, **kwargs: Any) -> Scope:
     """:meth:`Scope.parse` as a function."""
     return Scope.parse(params, **kwargs)
@@ -603,5 +629,5 @@ def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> 
     return df.drop(columns="accounts_behind")
 
 
-__all__ = ["PARAMETERS", "NoDataError", "Scope", "bind", "completeness", "parameters_cell", "parse", "resolve",
-           "resolve_scope"]
+__all__ = ["PARAMETERS", "NoDataError", "Scope", "bind", "completeness", "parameters_cell", "parse",
+           "previous_window", "resolve", "resolve_scope"]

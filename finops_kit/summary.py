@@ -9,7 +9,9 @@ the analysis function that produced it: every kit table with a ``team`` column t
 Which period the figures describe: the **latest closed billing period in scope**, compared with **the closed period
 before it** (same providers and accounts, even when that period is before the scope's start). An open period is
 never compared (its month is not complete); a scope without a closed period shows its figures over the whole scope,
-without a change.
+without a change. A scope given as charge days is summarized on its days, against the same days of the month
+whole months earlier (:func:`finops_kit.scope.previous_window`), so month-long charges booked on the 1st fall in
+both windows or in neither.
 
 Typical notebook use (right after ``nb.header``; later cells add the actions they back)::
 
@@ -45,7 +47,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from .metrics import spot_share, tag_coverage, totals
-from .scope import Scope, _month_end, resolve_scope
+from .scope import Scope, _month_end, previous_window, resolve_scope
 
 #: Output metadata marking the block (``{"finops_kit": "summary"}``), like the header's.
 META = {"finops_kit": "summary"}
@@ -183,8 +185,9 @@ def comparison_periods(sc: Scope) -> tuple[dt.date | Days | None, dt.date | Days
 
     A scope given as charge days (``date_start``/``date_end``) is summarized on those days -- not on the whole
     billing period around them, which contradicted the report's body -- up to the last day with charges (the
-    scope's own figures, as the body and ``finops-kit metrics`` show them), against the same number of days just
-    before (None when they reach before the data).
+    scope's own figures, as the body and ``finops-kit metrics`` show them), against the same days of the month
+    whole months earlier (:func:`finops_kit.scope.previous_window`: both windows hold the same month-long charges
+    booked on the 1st); None when they reach before the data.
     """
     if sc.basis == "charge_period":
         return _day_windows(sc)
@@ -208,8 +211,7 @@ def _day_windows(sc: Scope) -> tuple[Days | None, Days | None]:
     start, end = sc.start or first, min(sc.end or last, last)
     if end < start:
         return None, None
-    n = (end - start).days + 1
-    before = Days(start - dt.timedelta(days=n), start - dt.timedelta(days=1))
+    before = Days(*previous_window(start, end))
     return Days(start, end), (before if before.start >= first else None)
 
 

@@ -164,8 +164,8 @@ def test_a_scope_of_charge_days_is_summarized_on_those_days():
     sc = S.resolve(con, {}, {"date_start": "2025-10-10", "date_end": "2025-10-20"})
     s = sm.summarize(con, sc, ["effective_cost"])
     assert sm.figures_of(s)["effective_cost"] == Decimal(110) == metrics(con, sc).total("effective_cost")
-    assert s.figures[0].previous == Decimal(110)  # the 11 days before: 29 Sep .. 9 Oct
-    assert s.period_text() == "10\u201320 Oct 2025 (the charge days in scope), change vs 29 Sep\u20139 Oct 2025"
+    assert s.figures[0].previous == Decimal(110)  # the same days of the month before: 10 .. 20 Sep
+    assert s.period_text() == "10\u201320 Oct 2025 (the charge days in scope), change vs 10\u201320 Sep 2025"
     assert sm.period_scope(sc, s.current).start == dt.date(2025, 10, 10)
     # a window reaching before the data has no previous window to compare with
     early = S.resolve(con, {}, {"date_start": "2025-09-01", "date_end": "2025-09-05"})
