@@ -45,6 +45,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -349,6 +350,25 @@ class Scope:
         if self.basis != "billing_period":
             return (self.start is None or _month_end(p) >= self.start) and (self.end is None or p <= self.end)
         return (self.start is None or p >= self.start) and (self.end is None or p <= self.end)
+
+    def month_share(self, period: dt.date) -> Fraction:
+        """The share of billing period ``period`` (its first day) the scope covers: the days of the month inside
+        the scope's charge-day window over the days of the month -- 14/31 of October for 5-18 Oct, 0 for a month
+        outside the window, 1 for a month of a billing-period scope (its charges are the whole month's).
+
+        Why: a "per month" figure read from a window of days is that window's sum divided by this share, so the
+        same bucket, commitment or schedule is the same dollars per month whatever the window. Storage sized a
+        bucket at 131,881 GB in a 5-18 Oct scope (14 days of GB-months read as a month) and 293,735 GB over the
+        whole scope: "$2,274 per month" against "$5,057 per month". A charge billed for the whole month (booked on
+        the 1st, see :func:`previous_window`) is one month's charge already: it is counted whole, never divided.
+        """
+        first = dt.date(period.year, period.month, 1)
+        last = _month_end(first)
+        if self.basis == "billing_period":
+            return Fraction(int((self.start is None or first >= self.start) and (self.end is None or first <= self.end)))
+        a = max(first, self.start or first)
+        b = min(last, self.end or last)
+        return Fraction(max((b - a).days + 1, 0), last.day)
 
     def period_labels(self) -> dict[dt.date, str]:
         """Billing period -> chart label: ``2026-10`` when closed, ``2026-11 (1-26, open)`` when open."""

@@ -221,7 +221,8 @@ def storage_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: 
     Columns: provider, service, storage_class, charge_kind, operation, month, account, region, bucket, team
     (the attribution of ``tag_policy``: a valid value, ``(shared)`` or ``(untagged)``), usage_type, cost
     (EffectiveCost, DECIMAL), billed_cost, gb_month, gb, items (requests/objects), closed (the month is a closed
-    billing period of its provider: growth and sizing use closed months only).
+    billing period of its provider: growth and sizing use closed months only), month_long (billed for more than a
+    day: a month's charge booked on its 1st, counted whole in a "per month" figure -- :func:`month_shares`).
     """
     sc = scoped(con, scope, start, end, providers, config)
     rules = storage_rules(rules_path)
@@ -236,12 +237,49 @@ def storage_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: 
                RegionId AS region, {BUCKET_EXPR} AS bucket, {sc.attribution.dimension_sql(team_key)} AS team,
                x_UsageType AS usage_type, EffectiveCost AS cost, BilledCost AS billed_cost,
                {quantity_in('gb_month')} AS gb_month, {quantity_in('gb')} AS gb, {quantity_in('count')} AS items,
-               {sc.closed_sql()} AS closed
+               {sc.closed_sql()} AS closed, {MONTH_LONG} AS month_long
         FROM src
         JOIN {rule_tab.replace(' AS t(', ' AS r(')} ON r.rule_id = src._rule
         LEFT JOIN u uc ON uc.unit = {unit_key('src.ConsumedUnit')}
         LEFT JOIN u up ON up.unit = {unit_key('src.PricingUnit')}
     """
+
+
+#: SQL: the row is billed for more than a day (a month-long charge booked on the 1st), not a daily or hourly row.
+MONTH_LONG = "coalesce(ChargePeriodEnd > ChargePeriodStart + INTERVAL 1 DAY, false)"
+
+
+def month_shares(sc: Any) -> str:
+    """SQL VALUES ``(m, num, den)``: for each month the scope reaches, the share of its days the scope covers
+    (:meth:`~finops_kit.scope.Scope.month_share`, num/den): 14/31 for October in a 5-18 Oct scope; only months not
+    covered whole are listed. Join on ``CAST(m AS DATE) = CAST(month AS DATE)``; a month not listed counts whole.
+
+    Why: every "per month" figure of this module (a recommendation's GB, cost, reads and writes per month, the
+    inventory's average GB, egress per month) is a month's sum divided by this share: a 5-18 Oct scope sized a
+    bucket at 131,881 GB (14 days of GB-months as a month's average) where the whole scope said 293,735 GB, and
+    its saving "per month" was 45% of the whole scope's for the same bucket. A month-long row (``month_long``) is
+    one month's charge already and is counted whole. In a billing-period scope every share is 1 (nothing changes).
+    """
+    rows: list[tuple[str, int, int]] = []
+    if sc.basis != "billing_period":
+        c = sc.completeness()
+        lo = min([*c["billing_period"], *([sc.start] if sc.start else [])], default=None)
+        hi = max([*c["billing_period"], *([sc.end] if sc.end else [])], default=None)
+        if lo is not None and hi is not None:
+            m = dt.date(lo.year, lo.month, 1)
+            while m <= hi:
+                f = sc.month_share(m)
+                if f != 1:
+                    rows.append((m.isoformat(), f.numerator, f.denominator))
+                m = (m + dt.timedelta(days=32)).replace(day=1)
+    return values_sql(rows or [("1970-01-01", 1, 1)], ("m", "num", "den"))
+
+
+def per_month(expr: str, long: str = "month_long") -> str:
+    """SQL: a row's ``expr`` scaled to a whole month (joined with :func:`month_shares` as ``sh``): divided by the
+    share of its month the scope covers, unless the row is ``long`` (billed for the month) or the month is whole."""
+    return (f"CASE WHEN {long} OR sh.num IS NULL OR sh.num = sh.den THEN {expr} "
+            f"WHEN sh.num = 0 THEN NULL ELSE {expr} * sh.den / sh.num END")
 
 
 def over(rows_sql: str, sql: str, name: str = "rel") -> str:
@@ -302,26 +340,38 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
     g = ", ".join(dims)
     kinds = ", ".join(f"sum(cost) FILTER (WHERE charge_kind = {sql_str(k)}) AS {k}_cost" for k in CHARGE_KINDS)
     comp = sc.completeness()
-    covered = values_sql([(p, str(m), float(n) / float(last.day)) for p, m, n, last in
-                          zip(comp["provider"], comp["billing_period"], comp["days_with_data"],
-                              comp["period_last_day"], strict=True)] or [("", "1970-01-01", 1.0)],
-                         ("provider", "period", "share"))
+
+    def billed(first: dt.date, last: dt.date, n: int) -> int:
+        # the days billed that the scope holds: all of them, or those in its window of charge days
+        if sc.basis == "billing_period":
+            return n
+        a, b = max(first, sc.start or first), min(last, sc.end or last)
+        return max((b - a).days + 1, 0)
+
+    covered = values_sql([(p, str(m), float(billed(a, b, n)) / float(last.day)) for p, m, a, b, n, last in
+                          zip(comp["provider"], comp["billing_period"], comp["first_day"], comp["last_day"],
+                              comp["days_with_data"], comp["period_last_day"], strict=True)]
+                         or [("", "1970-01-01", 1.0)], ("provider", "period", "share"))
     same = " AND ".join(f"a.{d} IS NOT DISTINCT FROM i.{d}" for d in dims)
     sql = f"""
         WITH m AS (
           -- per group and month: GB-months stored, closed (every row's billing period closed) and, for an open
           -- month, the share of its days billed
           SELECT {", ".join(f"rel.{d}" for d in dims)}, rel.month AS _month, {stored_gb_months(exact_sum=True)} AS gb,
+                 -- a closed month's GB-months per whole month: the days of it the scope's window holds are a share
+                 -- of it (month_shares; 1 in a billing-period scope), a row billed for the month counts whole
+                 {stored_gb_months(gb_month=per_month("gb_month"), exact_sum=True)} AS gb_whole,
                  bool_and(closed) AS _closed, max(c.share) AS _share
           FROM rel LEFT JOIN {covered.replace(' AS t(', ' AS c(')}
             ON c.provider = rel.provider AND CAST(c.period AS DATE) = CAST(rel.month AS DATE)
+          LEFT JOIN {month_shares(sc).replace(' AS t(', ' AS sh(')} ON CAST(sh.m AS DATE) = CAST(rel.month AS DATE)
           WHERE charge_kind = {sql_str(STORED_KIND)} AND gb_month IS NOT NULL
           GROUP BY ALL
         ), a AS (
           SELECT {g},
                  -- exact sums (DECIMAL) of the months: the same figure whatever order the rows are stored in
                  CASE WHEN bool_or(_closed)
-                      THEN CAST(sum(gb) FILTER (WHERE _closed) AS DOUBLE) / count(*) FILTER (WHERE _closed)
+                      THEN CAST(sum(gb_whole) FILTER (WHERE _closed) AS DOUBLE) / count(*) FILTER (WHERE _closed)
                       ELSE CAST(sum(gb) AS DOUBLE) / nullif(sum(CAST(_share AS DECIMAL(18, 12))), 0) END AS avg_gb,
                  CASE WHEN bool_or(_closed) THEN 'closed months' ELSE 'days billed (no closed month)' END
                    AS avg_gb_basis
@@ -347,15 +397,20 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
 def monthly(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
             **filters: Any) -> pd.DataFrame:
     """Per month: average GB stored (storage GB-months), storage cost, all storage-related cost, and ``closed``
-    (False for a month whose billing period is still open: its GB-months and cost cover only the days billed)."""
+    (False for a month whose billing period is still open, or that the scope's window of charge days holds only
+    part of -- :func:`month_shares`: its GB-months and cost cover only some of its days, and growth would read a
+    16-day September before a whole October as +88% a month)."""
     dims = [d for d in _dims(by) if d != "month"]
-    rows = storage_rows_sql(con, **filters)
+    sc = scoped(con, filters.get("scope"), filters.get("start"), filters.get("end"), filters.get("providers"),
+                filters.get("config"))
+    rows = storage_rows_sql(con, **{**filters, "scope": sc})
     g = ", ".join(["month", *dims])
     return frame_over(con, rows, f"""
         SELECT {g}, coalesce({stored_gb_months()}, 0) AS gb,
                sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE charge_kind = 'storage'), 0) AS storage_cost,
-               bool_and(closed) AS closed
-        FROM rel GROUP BY {g} ORDER BY {g}
+               bool_and(closed AND (sh.num IS NULL OR sh.num = sh.den)) AS closed
+        FROM rel LEFT JOIN {month_shares(sc).replace(' AS t(', ' AS sh(')} ON CAST(sh.m AS DATE) = CAST(rel.month AS DATE)
+        GROUP BY {g} ORDER BY {g}
     """)
 
 
@@ -655,10 +710,21 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
     (the data's lifetime), and objects reach a colder class by transition, not by a PUT billed to it.
     ``gb_no_bucket``: the GB (same month) on rows without a bucket (:data:`NO_BUCKET`).
     """
-    rows = storage_rows_sql(con, **filters)
+    sc = scoped(con, filters.get("scope"), filters.get("start"), filters.get("end"), filters.get("providers"),
+                filters.get("config"))
+    rows = storage_rows_sql(con, **{**filters, "scope": sc})
     grp = group_by
     return frame_over(con, rows, f"""
-        WITH st AS (
+        WITH rel AS (
+          -- every measure per whole month: a window of days covering 14 of October's 31 days holds 14/31 of its
+          -- GB-months, requests and cost (month_shares); a row billed for the month counts whole
+          SELECT raw.* REPLACE ({per_month("raw.gb_month", "raw.month_long")} AS gb_month,
+                                {per_month("raw.gb", "raw.month_long")} AS gb,
+                                {per_month("raw.items", "raw.month_long")} AS items,
+                                {per_month("raw.cost", "raw.month_long")} AS cost),
+                 raw.items AS items_as_billed  -- a count of objects monitored is a level, not a flow: not scaled
+          FROM raw LEFT JOIN {month_shares(sc).replace(' AS t(', ' AS sh(')} ON CAST(sh.m AS DATE) = CAST(raw.month AS DATE)
+        ), st AS (
           SELECT provider, {grp} AS grp, storage_class, month, {stored_gb_months()} AS gb, sum(cost) AS cost,
                  coalesce({stored_gb_months(where=f"bucket = {sql_str(NO_BUCKET)}")}, 0) AS gb_no_bucket,
                  bool_and(closed) AS closed, list(DISTINCT bucket ORDER BY bucket) AS buckets
@@ -688,7 +754,7 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
                    OR coalesce({total("items", "charge_kind = 'request' AND operation = 'read'")}, 0) > 0
                    AS group_reads,
                  coalesce({total("items", "charge_kind = 'request' AND operation = 'write'")}, 0) AS writes,
-                 max(items) FILTER (WHERE charge_kind = 'monitoring') AS monitored_objects
+                 max(items_as_billed) FILTER (WHERE charge_kind = 'monitoring') AS monitored_objects
           FROM rel GROUP BY ALL
         )
         SELECT cur.*, coalesce(act.retrieved_gb, 0) / greatest(cur.months, 1) AS retrieved_gb_month,
@@ -699,16 +765,22 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
         FROM cur LEFT JOIN act USING (provider, grp, storage_class) LEFT JOIN grp_act g USING (provider, grp)
         WHERE cur.gb > 0
         ORDER BY cur.provider, cur.grp, cur.storage_class
-    """)
+    """, name="raw")
 
 
 def _egress_gb(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str, Any]) -> dict[tuple, float]:
     """GB per month leaving each storage group (internet, inter-region, CDN): bytes out are bytes read."""
     from .egress import transfer_rows_sql
 
-    rows = con.execute(over(transfer_rows_sql(con, **filters), f"""
-        SELECT provider, {group_by} AS grp, {total("gb")} / greatest(count(DISTINCT month), 1) AS gb_month
-        FROM rel WHERE direction = 'out' AND transfer_type IN ('Internet egress', 'Inter-region', 'CDN')
+    sc = scoped(con, filters.get("scope"), filters.get("start"), filters.get("end"), filters.get("providers"),
+                filters.get("config"))
+    # per whole month: a month the scope's window holds part of is scaled by its share (month_shares)
+    rows = con.execute(over(transfer_rows_sql(con, **{**filters, "scope": sc}), f"""
+        SELECT provider, {group_by} AS grp,
+               {total(per_month("rel.gb", "false"))}
+                 / greatest(count(DISTINCT month), 1) AS gb_month
+        FROM rel LEFT JOIN {month_shares(sc).replace(' AS t(', ' AS sh(')} ON CAST(sh.m AS DATE) = CAST(rel.month AS DATE)
+        WHERE direction = 'out' AND transfer_type IN ('Internet egress', 'Inter-region', 'CDN')
           AND regexp_matches(service, '(?i)storage|^s3$') AND gb IS NOT NULL
         GROUP BY ALL
     """)).fetchall()

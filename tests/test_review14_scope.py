@@ -79,3 +79,104 @@ def test_previous_window_holds_as_many_firsts_and_never_overlaps():
             ps, pe = S.previous_window(s, e)
             assert pe < s and ps <= pe, (s, e, ps, pe)
             assert firsts(ps, pe) == firsts(s, e), (s, e, ps, pe)
+
+
+# ------------------------------------------------------------------------------------------------ item 3
+
+S3 = "Amazon Simple Storage Service"
+
+
+def _s3(day, usage_type, qty, cost, unit="GB-Mo", **kw):
+    return dict(day=day, ServiceName=S3, ServiceCategory="Storage", x_UsageType=usage_type, ConsumedQuantity=qty,
+                ConsumedUnit=unit, PricingQuantity=qty, PricingUnit=unit, cost=cost, ResourceId="vision-datasets",
+                RegionId="us-east-1", **kw)
+
+
+def _steady_bucket(gb=300_000.0, gets_per_day=2_000_000):
+    """A bucket holding ``gb`` GB every day of Sep - 5 Nov 2026 (daily CUR rows), read ``gets_per_day`` times a
+    day; September and October are closed, November open."""
+    from decimal import Decimal as Dec
+
+    rows = []
+    for d in pd.date_range("2026-09-01", "2026-11-05"):
+        q = gb / d.days_in_month
+        rows.append(_s3(str(d.date()), "USE1-TimedStorage-ByteHrs", q, Dec(str(round(q * 0.023, 6)))))
+        rows.append(_s3(str(d.date()), "USE1-Requests-Tier2", gets_per_day, Dec(str(gets_per_day * 0.0000004)),
+                        unit="Requests"))
+    return focus_rows(rows)
+
+
+def _best(con, sc):
+    from finops_kit import storage as st
+
+    recs = st.recommend(con, st.load_prices(), scope=sc, avg_object_kb=1024)
+    return recs[recs["recommended"]].iloc[0]
+
+
+def test_storage_per_month_figures_are_per_month_in_a_charge_day_scope():
+    # the review: vision-datasets-1098 S3 Standard -> Glacier IR saved $5,057/month sized at 293,735 GB over the
+    # whole scope, and "$2,274/month" sized at 131,881 GB (= 14/31 of it) for 5-18 Oct: 14 days of GB-months were
+    # read as one month's average. A per-month figure is per month whatever the window.
+    from finops_kit import storage as st
+
+    con = _steady_bucket()
+    whole = S.resolve(con, {})
+    october = S.resolve(con, {}, {"billing_period_start": "2026-10", "billing_period_end": "2026-10"})
+    days = S.resolve(con, {}, {"date_start": "2026-10-05", "date_end": "2026-10-18"})
+    a, o, b = _best(con, whole), _best(con, october), _best(con, days)
+    assert a["gb"] == pytest.approx(300_000, rel=1e-9) and o["gb"] == pytest.approx(300_000, rel=1e-9)
+    assert b["gb"] == pytest.approx(300_000, rel=1e-9)            # before: 135,483.87 (14/31 of it)
+    # reads per month, not per 14 days: October's 62 million GETs, as the October billing period reads them
+    assert b["access"] == pytest.approx(float(o["access"]), rel=1e-9)
+    assert float(o["access"]) == pytest.approx(31 * 2_000_000 / 1024 / 300_000, rel=1e-9)
+    assert b["target_class"] == o["target_class"]
+    assert b["monthly_saving"] == o["monthly_saving"] and b["one_time_cost"] == o["one_time_cost"]
+    inv = st.inventory(con, by="storage_class", scope=days).set_index("storage_class")
+    assert inv.loc["S3 Standard", "avg_gb"] == pytest.approx(300_000, rel=1e-9)
+    # a window of whole months is sized as the billing period is
+    octo = S.resolve(con, {}, {"date_start": "2026-10-01", "date_end": "2026-10-31"})
+    assert _best(con, octo)["gb"] == pytest.approx(300_000, rel=1e-9)
+
+
+@pytest.mark.parametrize(("params", "period", "share"), [
+    ({"date_start": "2026-10-05", "date_end": "2026-10-18"}, D(2026, 10, 1), (14, 31)),
+    ({"date_start": "2026-10-05", "date_end": "2026-10-18"}, D(2026, 9, 1), (0, 30)),
+    ({"date_start": "2026-09-21", "date_end": "2026-10-04"}, D(2026, 9, 1), (10, 30)),
+    ({"date_start": "2026-10-20"}, D(2026, 10, 1), (12, 31)),
+    ({"billing_period_start": "2026-10", "billing_period_end": "2026-10"}, D(2026, 10, 1), (31, 31)),
+    ({}, D(2024, 2, 1), (29, 29)),
+])
+def test_month_share_is_the_days_the_scope_covers_of_the_period(params, period, share):
+    from fractions import Fraction
+
+    assert S.Scope.parse(params).month_share(period) == Fraction(*share)
+
+
+def test_storage_egress_per_month_is_per_month_in_a_charge_day_scope():
+    # the egress share of a bucket's reads: GB out per month, not per window
+    from finops_kit import storage as st
+
+    rows = [dict(day=str(d.date()), ServiceName=S3, ServiceCategory="Networking",
+                 x_UsageType="USE1-DataTransfer-Out-Bytes", ConsumedQuantity=100, ConsumedUnit="GB",
+                 PricingQuantity=100, PricingUnit="GB", cost=Decimal(9), ResourceId="vision-datasets",
+                 RegionId="us-east-1") for d in pd.date_range("2026-09-01", "2026-11-05")]
+    con = focus_rows(rows)
+    out = {}
+    for name, p in (("october", {"billing_period_start": "2026-10", "billing_period_end": "2026-10"}),
+                    ("days", {"date_start": "2026-10-05", "date_end": "2026-10-18"})):
+        sc = S.resolve(con, {}, p)
+        out[name] = st._egress_gb(con, "bucket", {"scope": sc, "config": {}})
+    assert out["october"] == {("AWS", "vision-datasets"): pytest.approx(3100)}
+    assert out["days"] == {("AWS", "vision-datasets"): pytest.approx(3100)}  # before: 1,400 (14 days)
+
+
+def test_storage_growth_leaves_out_a_month_the_window_holds_part_of():
+    # 15 Sep - 5 Nov: 16 days of September's GB-months before a whole October read as +88% a month
+    from finops_kit import storage as st
+
+    con = _steady_bucket()
+    sc = S.resolve(con, {}, {"date_start": "2026-09-15", "date_end": "2026-11-05"})
+    m = st.monthly(con, "provider", scope=sc)
+    assert m["closed"].tolist() == [False, True, False]  # part of Sep, Oct whole, Nov open
+    g = st.growth(con, "provider", scope=sc)
+    assert g["monthly_growth"].iloc[0] == pytest.approx(0)
