@@ -370,25 +370,45 @@ class Scope:
         b = min(last, self.end or last)
         return Fraction(max((b - a).days + 1, 0), last.day)
 
-    def period_labels(self) -> dict[dt.date, str]:
-        """Billing period -> chart label: ``2026-10`` when closed, ``2026-11 (1-26, open)`` when open."""
+    def open_through(self) -> dict[dt.date, dt.date]:
+        """Open billing period (of the providers and accounts in scope) -> the last whole day its data holds for
+        every provider still delivering: the earliest ``last_day`` of the providers open in it, leaving out a
+        provider more than :data:`LATE_DELIVERY_DAYS` behind the latest day any provider delivered (it left; it
+        holds nobody back) -- the rule of :func:`finops_kit.forecast.data_through`, so a summary's "1-20 Nov, open",
+        the header's "Microsoft 1-20 Nov" and the forecast's "data through 2026-11-20" are one day. Why: the label
+        took the latest provider's day, and a warehouse with Microsoft 6 days behind read "1-26 Nov 2026, open" in
+        the summary above a forecast "to 20 Nov"."""
         c = self.completeness()
+        if c.empty:
+            return {}
+        latest = max(c["last_day"])
+        out: dict[dt.date, dt.date] = {}
+        for p, g in c[~c["closed"]].groupby("billing_period"):
+            days = list(g["last_day"])
+            live = [d for d in days if d >= latest - dt.timedelta(days=LATE_DELIVERY_DAYS)]
+            out[p] = min(live or days)
+        return out
+
+    def period_labels(self) -> dict[dt.date, str]:
+        """Billing period -> chart label: ``2026-10`` when closed, ``2026-11 (1-26, open)`` when open (through
+        :meth:`open_through`), ``2024-10 (open, data through 30 Sep)`` when no day of it is billed yet."""
+        c = self.completeness()
+        through = self.open_through()
         out: dict[dt.date, str] = {}
-        for p, g in c.groupby("billing_period"):
-            if g["closed"].all():
+        for p in sorted(set(c["billing_period"])):
+            if p not in through:
                 out[p] = f"{p:%Y-%m}"
+            elif through[p] < p:
+                out[p] = f"{p:%Y-%m} (open, data through {through[p].day} {through[p]:%b})"
             else:
-                last = max(g["last_day"])
-                out[p] = f"{p:%Y-%m} (1\u2013{last.day}, open)"
+                out[p] = f"{p:%Y-%m} (1\u2013{min(through[p], _month_end(p)).day}, open)"
         return out
 
     def open_labels(self) -> dict[dt.date, str]:
-        """Open billing periods in scope -> chart label "1–26 Nov 2026, open" (the latest day any provider billed)."""
-        op = self.open_periods()
-        out: dict[dt.date, str] = {}
-        for p, g in op.groupby("billing_period"):
-            out[p] = f"1\u2013{max(g['last_day']).day} {p:%b %Y}, open"
-        return out
+        """Open billing periods in scope -> label "1–20 Nov 2026, open": through the day every provider still
+        delivering has reached (:meth:`open_through`)."""
+        through = self.open_through()
+        return {p: open_label(p, through[p]) for p in sorted(set(self.open_periods()["billing_period"]))}
 
     def closed_sql(self, provider: str = "ProviderName",
                    month: str = "date_trunc('month', ChargePeriodStart)") -> str:
@@ -441,6 +461,15 @@ def attribution_settings(cfg: Mapping[str, Any]) -> tuple[Any, Any]:
 def _month_end(d: dt.date) -> dt.date:
     nxt = dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
     return nxt - dt.timedelta(days=1)
+
+
+def open_label(period: dt.date, through: dt.date) -> str:
+    """An open billing period as a reader sees it: "1–26 Nov 2026, open" (data through the 26th), or "Oct 2024,
+    open (data through 30 Sep 2024)" when its data holds no day of the month yet -- a charge of 30 Sep billed in
+    October's period was labelled "1–30 Oct 2024, open", thirty days the data does not have."""
+    if through < period:
+        return f"{period:%b %Y}, open (data through {through.day} {through:%b %Y})"
+    return f"1\u2013{min(through, _month_end(period)).day} {period:%b %Y}, open"
 
 
 def _months_back(d: dt.date, k: int) -> dt.date:
@@ -600,6 +629,11 @@ def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> 
     row in the period (only a tax line, only credits) does not decide it; a provider with none at all (fees booked
     on the 1st of a new month) is closed once its charges reach the period's last day or a later period.
 
+    ``last_day`` is the last WHOLE day the usage rows reach (their latest end minus a day: hourly rows that stop at
+    05:00 on the 26th reach through the 25th), the day :func:`finops_kit.forecast.data_through` counts, so a label
+    and a forecast's "data through" name the same day; an open period whose data holds no day of its month yet is
+    labelled "Oct 2024, open (data through 30 Sep 2024)" (:func:`open_label`), never "1-30 Oct".
+
     How far usage has been delivered is read from the daily and hourly usage rows only: a usage row spanning the
     month (a hosted zone, the unused part of a reservation fee, booked on the 1st) says nothing about it. Month-long
     rows decide only where an account's period has nothing shorter (a monthly-granularity export). Fees booked on
@@ -622,7 +656,7 @@ def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> 
                  count(*) AS rows
           FROM {FOCUS_TABLE} WHERE {where} GROUP BY ALL),
         b AS (
-          SELECT *, coalesce(CAST(usage_end - INTERVAL 1 SECOND AS DATE), last_start) AS last_day,
+          SELECT *, coalesce(CAST(usage_end - INTERVAL 1 DAY AS DATE), last_start) AS last_day,
                  billing_period < max(billing_period) OVER (PARTITION BY provider) AS provider_later,
                  (usage_end IS NULL OR usage_end >= period_end OR invoiced
                   OR billing_period < max(billing_period) OVER (PARTITION BY provider, account)
@@ -642,7 +676,7 @@ def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> 
     for c in ("billing_period", "first_day", "last_day", "period_last_day"):
         df[c] = pd.to_datetime(df[c]).dt.date
     df["days_with_data"] = [(b - a).days + 1 for a, b in zip(df["first_day"], df["last_day"], strict=True)]
-    df["label"] = [f"{p:%Y-%m}" if c else f"1\u2013{last.day} {p:%b %Y}, open"
+    df["label"] = [f"{p:%Y-%m}" if c else open_label(p, last)
                    + (f" (billing account {behind})" if isinstance(behind, str) else "")
                    for p, last, c, behind in zip(df["billing_period"], df["last_day"], df["closed"],
                                                  df["accounts_behind"], strict=True)]

@@ -180,3 +180,62 @@ def test_storage_growth_leaves_out_a_month_the_window_holds_part_of():
     assert m["closed"].tolist() == [False, True, False]  # part of Sep, Oct whole, Nov open
     g = st.growth(con, "provider", scope=sc)
     assert g["monthly_growth"].iloc[0] == pytest.approx(0)
+
+
+# ------------------------------------------------------------------------------------------------ item 7
+
+
+def _daily(first, last, cost=10, **kw):
+    return [{"day": str(d.date()), "cost": Decimal(cost), **kw} for d in pd.date_range(first, last)]
+
+
+def test_an_open_period_is_labelled_through_the_provider_furthest_behind():
+    # the review's lagging warehouse: the summary said "1-26 Nov 2026, open" while the header said "Microsoft
+    # 1-20 Nov" and the forecast "data through 2026-11-20": one "data through" for the scope, the forecast's
+    from finops_kit import forecast as fc
+
+    con = focus_rows(_daily("2026-10-01", "2026-11-26")
+                     + _daily("2026-10-01", "2026-11-20", 5, ProviderName="Microsoft"))
+    sc = S.resolve(con, {}, {})
+    assert fc.data_through(con, sc) == D(2026, 11, 20)
+    assert sc.open_labels() == {D(2026, 11, 1): "1\u201320 Nov 2026, open"}       # before: 1-26
+    assert sc.period_labels()[D(2026, 11, 1)] == "2026-11 (1\u201320, open)"      # before: 1-26
+    labels = sc.open_periods().set_index("provider")["label"]
+    assert labels["Microsoft"] == "1\u201320 Nov 2026, open" and labels["AWS"] == "1\u201326 Nov 2026, open"
+    # a provider gone for more than LATE_DELIVERY_DAYS (it left) holds nobody back, as in the forecast
+    gone = focus_rows(_daily("2026-10-01", "2026-11-26")
+                      + _daily("2026-10-01", "2026-11-10", 5, ProviderName="Microsoft"))
+    gsc = S.resolve(gone, {}, {})
+    assert fc.data_through(gone, gsc) == D(2026, 11, 26)
+    assert gsc.open_labels() == {D(2026, 11, 1): "1\u201326 Nov 2026, open"}
+
+
+def test_an_open_period_label_never_names_days_it_has_no_data_for():
+    # the corpus FOCUS sample: an Oracle period whose only charge day is 30 Sep was labelled "1-30 Oct 2024, open"
+    oracle = {"ChargePeriodStart": dt.datetime(2024, 9, 30), "ChargePeriodEnd": dt.datetime(2024, 10, 1),
+              "BillingPeriodStart": dt.datetime(2024, 10, 1), "BillingPeriodEnd": dt.datetime(2024, 11, 1),
+              "ProviderName": "Oracle", "cost": Decimal(3)}
+    con = focus_rows(_daily("2024-09-01", "2024-09-30") + [oracle])
+    sc = S.resolve(con, {}, {})
+    row = sc.open_periods().set_index("provider").loc["Oracle"]
+    assert row["last_day"] == D(2024, 9, 30)
+    assert row["label"] == "Oct 2024, open (data through 30 Sep 2024)"            # before: "1-30 Oct 2024, open"
+    assert sc.open_labels() == {D(2024, 10, 1): "Oct 2024, open (data through 30 Sep 2024)"}
+    assert sc.period_labels()[D(2024, 10, 1)] == "2024-10 (open, data through 30 Sep)"
+
+
+def test_an_open_period_label_counts_whole_days_as_the_forecast_does():
+    # hourly rows that stop at 05:00 on the 26th: the 26th is not a whole day; the forecast's data runs through the
+    # 25th, and so does the label
+    from finops_kit import forecast as fc
+
+    rows, t = [], dt.datetime(2026, 11, 1)
+    while t < dt.datetime(2026, 11, 26, 5):
+        rows.append({"ChargePeriodStart": t, "ChargePeriodEnd": t + dt.timedelta(hours=1), "cost": Decimal(1),
+                     "BillingPeriodStart": dt.datetime(2026, 11, 1), "BillingPeriodEnd": dt.datetime(2026, 12, 1),
+                     "ProviderName": "Google Cloud"})
+        t += dt.timedelta(hours=1)
+    con = focus_rows(rows)
+    sc = S.resolve(con, {}, {})
+    assert fc.data_through(con, sc) == D(2026, 11, 25)
+    assert sc.open_labels() == {D(2026, 11, 1): "1\u201325 Nov 2026, open"}         # before: 1-26

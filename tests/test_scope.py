@@ -208,7 +208,8 @@ def test_a_period_is_closed_only_when_usage_reaches_its_end_instant():
     short = _hours(dt.datetime(2025, 11, 1), dt.datetime(2025, 11, 30, 5), nov)
     c = S.completeness(focus_rows(short)).set_index("billing_period")
     assert not bool(c.loc[dt.date(2025, 11, 1), "closed"])
-    assert c.loc[dt.date(2025, 11, 1), "last_day"] == dt.date(2025, 11, 30)
+    # its data holds whole days through the 29th (the 30th has 5 hours): the day forecast.data_through says too
+    assert c.loc[dt.date(2025, 11, 1), "last_day"] == dt.date(2025, 11, 29)
     full = _hours(dt.datetime(2025, 11, 1), dt.datetime(2025, 12, 1), nov)
     assert bool(S.completeness(focus_rows(full)).set_index("billing_period").loc[dt.date(2025, 11, 1), "closed"])
 
