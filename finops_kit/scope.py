@@ -17,6 +17,12 @@ One end convention: **both ends are inclusive**, for months and for days (``2026
 ``2026-10-01`` .. ``2026-10-31`` is October too). Billing periods select on ``BillingPeriodStart`` (the invoice
 month, what reconciliation ties to); a date range selects on ``ChargePeriodStart`` (when the usage happened).
 
+A window of charge days, decided here once: a charge billed for a whole month (tax, a monthly fee, the unused part of
+a reservation, booked on the 1st) counts whole on the day it is booked, like every other charge; the window's
+"previous period" is the same days of the month whole months earlier (:func:`previous_window`), so both windows
+hold the same month-long charges; and a "per month" figure read from the window divides each month's sum by the
+share of that month the window covers (:meth:`Scope.month_share`), counting a month-long charge whole.
+
 Currency, decided here once: with ``currency.reporting_currency`` and ``rates_file`` in ``finops.yaml`` every amount
 is converted to that currency with the user's rates (a missing rate is an error). Without rates, ``currency=EUR``
 keeps only charges billed in EUR; a scope holding several billing currencies and no ``currency`` is an error naming
