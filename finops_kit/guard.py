@@ -1451,11 +1451,9 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
 
     from . import units
     from .attribution import UNTAGGED
-    from .scope import bind
+    from .scope import Scope, bind
     from .sources.base import sql_str
     from .tagging import TagAudit
-
-    from .scope import Scope
 
     rules = Guardrails.from_dict(section(config, "guardrails", {}), "config")
     end = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)[:10])
