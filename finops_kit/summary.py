@@ -41,6 +41,7 @@ import html
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -428,12 +429,22 @@ def top_owner(df: pd.DataFrame, key: str, owner: str = "team", dollars: str = "c
 
 def add_budget_actions(s: Summary, status: pd.DataFrame, budgets: Sequence[Any], section: str) -> Summary:
     """One action per budget forecast to end over budget (:func:`finops_kit.budgets.budget_status`): dollars =
-    forecast - budget, owner = the budget's allocation-key value (its ``scope``), else ``(all)``."""
+    forecast - budget, owner = the budget's allocation-key value (its ``scope``), else ``(all)``. A budget already
+    over with no forecast (under 5 weeks of history: its variance is empty) is an action too: dollars = spent -
+    budget."""
     if status is None or status.empty:
         return s
     key = s.scope.attribution.allocation.key
     owners = {b.name: (b.scope or {}).get(key) for b in budgets}
-    over = status[status["variance"].map(lambda v: v is not None and float(v) > 0)]
+    no_forecast = status["variance"].map(lambda v: v is None or v != v)
+    spent_over = status[no_forecast & (status["status"] == "over budget")] if "status" in status else status[:0]
+    for r in spent_over.to_dict("records"):
+        s.actions.append(Action(
+            f"Budget {r['budget']} ({r['month']}): spent {_money(r['actual_mtd'], s.scope.currency)} vs "
+            f"{_money(r['budget_amount'], s.scope.currency)} (no forecast yet)",
+            Decimal(r["actual_mtd"]) - Decimal(r["budget_amount"]), owner_label(owners.get(r["budget"]) or "(all)"),
+            section, "over budget"))
+    over = status[status["variance"].map(lambda v: v is not None and v == v and float(v) > 0)]
     for r in over.to_dict("records"):
         when = f", crosses it {r['breach_date']}" if r.get("breach_date") not in (None, "") and \
             r.get("breach_date") == r.get("breach_date") else ""

@@ -151,6 +151,14 @@ def test_budget_and_anomaly_actions_name_the_team_and_skip_old_spikes(bill):
     got = [(a.owner, float(a.dollars), a.basis) for a in s.ranked_actions()]
     assert got == [("vision", 50.0, "above expected"), ("nlp", 20.0, "over budget")]
     assert "crosses it 2026-11-20" in s.ranked_actions()[1].what
+    # a budget already over with no forecast (a new team, under 5 weeks of history: its variance is empty) is an
+    # action too, for what was spent over it (it was dropped once the variance stopped comparing month-to-date)
+    young = pd.DataFrame([{"budget": "new", "month": "2026-11", "forecast": None, "budget_amount": Decimal("100"),
+                           "actual_mtd": Decimal("130.00"), "variance": None, "breach_date": dt.date(2026, 11, 9),
+                           "status": "over budget"}])
+    sm.add_budget_actions(s, young, [B("new", {"team": "new"})], "4. Budgets")
+    (a,) = [a for a in s.ranked_actions() if a.owner == "new"]
+    assert float(a.dollars) == 30.0 and "spent" in a.what and "no forecast yet" in a.what
     s.add_figure("Forecast Nov 2026", 123.0, note="80% range")
     assert "no comparison" not in s.to_html().split("Forecast Nov 2026")[1]
 
