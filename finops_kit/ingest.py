@@ -18,7 +18,7 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 import duckdb
@@ -328,6 +328,7 @@ def ingest_files(
             current = (source, files, f"src_{uuid.uuid4().hex[:8]}")
             parts.append(_write_part(con, hasher, *current, dedupe=dedupe))
         _one_format_per_key(con, parts)
+        _one_report_per_key(con, parts)
         this_call = [p.result.ingest_id for p in parts]
         fingerprints = fingerprints_future.result()
         finished = datetime.now(UTC).replace(tzinfo=None)
@@ -609,6 +610,61 @@ def _one_format_per_key(con: duckdb.DuckDBPyConnection, parts: list[_Part]) -> N
                                        f"{_file_of_key(con, a.ingest_id, key)}; {b.source_format}: "
                                        f"{_file_of_key(con, b.ingest_id, key)}); each holds the whole period, so "
                                        "loading both would count it twice: ingest one of them")
+
+
+def report_of(path: str) -> str | None:
+    """The report or export a file of a format delivered in parts belongs to: its delivery folder
+    (``<report>/`` of a legacy period folder, ``<export>/`` of a CUR 2.0 ``data/BILLING_PERIOD=`` folder), else its
+    folder and its name without the part number (``cur/daily-report`` of ``cur/daily-report-1.csv``, AWS's own
+    naming); None for a file named otherwise (renamed by the user: which report it came from is unknown)."""
+    root = delivery.delivery_root(Path(path))
+    if root is not None:
+        return str(root)
+    p = _posix(path)
+    m = _PART.match(p.name)
+    return str(p.parent / m["stem"]) if m else None
+
+
+def _one_report_per_key(con: duckdb.DuckDBPyConnection, parts: list[_Part]) -> None:
+    """Refuse two reports (or CUR 2.0 exports) of one account's billing period in one call when they hold charges
+    of the same usage account: each is a complete copy of that month (a daily and an hourly export, say), not a
+    part of one delivery, so summing them would count the month twice. Parts of one delivery share their report
+    (:func:`report_of`); reports of different usage accounts of one payer (members' own reports) hold different
+    charges and are added. Files whose report cannot be told (:func:`report_of` is None) are not compared."""
+    for part in parts:
+        if not registry()[part.result.source_format].delivered_in_parts or len(part.result.files) < 2:
+            continue
+        files = con.execute(f"SELECT DISTINCT x_SourceKey, x_SourceFile FROM {FOCUS_TABLE} WHERE x_IngestId = ? "
+                            "ORDER BY ALL", [part.result.ingest_id]).fetchall()
+        reports: dict[str, dict[str, str]] = {}  # key -> {report: its first file}
+        for key, f in files:
+            if (report := report_of(f)) is not None:
+                reports.setdefault(key, {}).setdefault(report, f)
+        several = sorted(k for k, r in reports.items() if len(r) > 1)
+        if not several:
+            continue
+        subs: dict[tuple[str, str], set] = {}
+        for key, f, accounts in con.execute(
+                f"SELECT x_SourceKey, x_SourceFile, list(DISTINCT SubAccountId) FROM {FOCUS_TABLE} "
+                "WHERE x_IngestId = ? AND x_SourceKey IN (SELECT unnest(?)) GROUP BY ALL ORDER BY ALL",
+                [part.result.ingest_id, several]).fetchall():
+            if (report := report_of(f)) is not None:
+                subs.setdefault((key, report), set()).update(accounts)
+        for key in several:
+            names = sorted(reports[key])
+            for i, a in enumerate(names):
+                for b in names[i + 1:]:
+                    sa, sb = subs[(key, a)], subs[(key, b)]
+                    shared = sorted(x for x in sa & sb if x is not None)
+                    if not shared and None not in sa | sb:
+                        continue
+                    whose = (f"usage account(s) {', '.join(shared[:3])}{' and more' if len(shared) > 3 else ''}"
+                             if shared else "charges without a usage account")
+                    raise InputError(reports[key][b], f"two reports of {key} in one call: {_posix(a).name} "
+                                     f"({reports[key][a]}) and {_posix(b).name} ({reports[key][b]}) both hold its "
+                                     f"{whose}; each report or export is a complete copy of the month, not a part "
+                                     "of one delivery, so summing them would count it twice: ingest one report "
+                                     "(one call per report or export folder)")
 
 
 def _same_month_in_another_format(con: duckdb.DuckDBPyConnection, res: IngestResult, this_call: list[str],
