@@ -81,3 +81,44 @@ def test_two_cur2_exports_of_one_month_in_one_call_are_refused_not_summed(tmp_pa
     assert "\n" not in text and "cur-daily" in text and "cur-hourly" in text
     assert con.execute("SELECT count(*) FROM focus").fetchone()[0] == 0
 
+
+# ---- 3. CUR 2.0 maps whose values are not text (discount is map<string,double>) ------------------------------------
+def test_cur2_discount_map_of_doubles_loads(tmp_path, con):
+    import pyarrow as pa
+    rows = _rows(SP_RI)
+    table = cur2_table(rows)
+    i = table.column_names.index("discount")
+    disc = [[("total_discount", -1.5), ("edp_discount", -1.5)] if r["lineItem/LineItemType"] == "Usage" else []
+            for r in rows]
+    table = table.set_column(i, "discount", pa.array(disc, type=pa.map_(pa.string(), pa.float64())))
+    pq.write_table(table, tmp_path / "cur2-00001.snappy.parquet")
+    ingest(str(tmp_path / "cur2-00001.snappy.parquet"), con=con)
+    assert _totals(con)[1] == BILLED
+    got = con.execute("SELECT x_Discounts FROM focus WHERE x_Discounts IS NOT NULL LIMIT 1").fetchone()[0]
+    assert json.loads(got) == {"total_discount": "-1.5", "edp_discount": "-1.5"}
+
+
+# ---- 7a. a CUR 2.0 CSV map cell that is not JSON -----------------------------------------------------------------
+def test_cur2_csv_map_cell_that_is_not_json_names_file_row_and_column(tmp_path, con):
+    rows = _rows(SP_RI)
+    table = cur2_table(rows)
+    cols = table.column_names
+    out = tmp_path / "cur2-00001.csv"
+    data = table.to_pylist()
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for n, r in enumerate(data):
+            cells = []
+            for c in cols:
+                v = r[c]
+                if isinstance(v, list):
+                    v = json.dumps(dict(v))
+                    if c == "product" and n == 2:
+                        v = "{product_name=Amazon Elastic Compute Cloud, region=us-east-1}"
+                cells.append("" if v is None else v)
+            w.writerow(cells)
+    with pytest.raises(InputError) as got:
+        ingest(str(out), con=con)
+    text = str(got.value)
+    assert "\n" not in text and str(out) in text and "row 3" in text and "'product'" in text and "JSON" in text

@@ -55,6 +55,7 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
+from ..warehouse import first_row
 from .base import (
     Source,
     StagedSource,
@@ -195,10 +196,13 @@ class CurColumns:
         return None
 
     def map_expr(self, column: str) -> str:
-        """A CUR 2.0 MAP column as MAP(VARCHAR, VARCHAR) (CSV exports carry it as JSON text)."""
-        t = self.types[column].upper()
-        if t.startswith("MAP"):
+        """A CUR 2.0 MAP column as MAP(VARCHAR, VARCHAR) (CSV exports carry it as JSON text). Parquet maps of other
+        value types (``discount`` is ``map<string,double>`` in AWS's dictionary) get their values as text."""
+        t = self.types[column].upper().replace(" ", "")
+        if t == "MAP(VARCHAR,VARCHAR)":
             return ident(column)
+        if t.startswith("MAP"):
+            return f"CAST({ident(column)} AS MAP(VARCHAR, VARCHAR))"
         return f"TRY_CAST(CAST(nullif(trim(CAST({ident(column)} AS VARCHAR)), '') AS JSON) AS MAP(VARCHAR, VARCHAR))"
 
     def raw(self, legacy: str) -> str | None:
@@ -593,7 +597,11 @@ class CurSourceBase(Source):
 
     def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
         """The base diagnosis, with the column spelled as the bad file has it: in a mixed slash/Athena call the
-        staged column is the slash one (see :func:`merge_styles`), which the Athena file does not contain."""
+        staged column is the slash one (see :func:`merge_styles`), which the Athena file does not contain. A CUR
+        2.0 CSV map column (``product``, ``resource_tags``...) whose cell is not JSON is named with its row."""
+        bad_map = _bad_map_cell(con, staged)
+        if bad_map is not None:
+            return bad_map
         err = super().diagnose(con, staged, exc)
         athena = staged.extra.get("athena_spelling", {}).get(err.column or "")
         if athena is None or err.file not in staged.extra.get("athena_files", ()):
@@ -751,6 +759,29 @@ def _is_legacy(columns: Sequence[str]) -> bool:
 def _is_snake_cur(columns: Sequence[str]) -> bool:
     cols = set(columns)
     return "line_item_line_item_type" in cols or "line_item_unblended_cost" in cols
+
+
+def _bad_map_cell(con: duckdb.DuckDBPyConnection, staged: StagedSource) -> InputError | None:
+    """The first cell of a CUR 2.0 map column carried as text that is not JSON (the Hive/Athena rendering
+    ``{k=v, ...}``, say), as a one-line error naming file, row and column; None when there is none."""
+    cols = staged.extra.get("cols")
+    if cols is None or cols.flavour != "cur2":
+        return None
+    for column in CurColumns.MAPS:
+        if column not in cols.types or cols.types[column].upper().startswith("MAP"):
+            continue
+        try:
+            bad = first_row(con, f"""SELECT _file, rn, v FROM (
+                SELECT _file, row_number() OVER (PARTITION BY _file) AS rn,
+                       nullif(trim(CAST({ident(column)} AS VARCHAR)), '') AS v FROM {staged.view})
+                WHERE v IS NOT NULL AND NOT coalesce(json_valid(v), false) LIMIT 1""")
+        except duckdb.Error:
+            continue
+        if bad:
+            shown = bad[2] if len(bad[2]) <= 80 else bad[2][:77] + "..."
+            return InputError(bad[0], f"cannot parse {shown!r}; expected a JSON object (a CUR 2.0 CSV map column)",
+                              column=column, row=bad[1])
+    return None
 
 
 @register
