@@ -337,6 +337,11 @@ def ingest_files(
             fmt = registry()[res.source_format]
             _upgrade_stored_keys(con, fmt, this_call)
             other_format = _same_month_in_another_format(con, res, this_call, replace)
+            conflict = fmt.stored_conflict(con, res.ingest_id, part.keys, this_call)
+            if conflict is not None:
+                if not replace:
+                    raise InputError(None, f"{conflict}, or pass --replace to keep only this input's")
+                res.notes.append(f"--replace: {conflict}; the stored rows were replaced by this input")
             res.replaced_rows, res.added_to = _replace_older(con, res.ingest_id, part.keys, this_call, replace,
                                                              res.notes)
             _refuse_stored_line_items(con, fmt, res.ingest_id, this_call)

@@ -122,3 +122,62 @@ def test_cur2_csv_map_cell_that_is_not_json_names_file_row_and_column(tmp_path, 
         ingest(str(out), con=con)
     text = str(got.value)
     assert "\n" not in text and str(out) in text and "row 3" in text and "'product'" in text and "JSON" in text
+
+
+# ---- 2. Azure actual and amortized datasets in separate calls ------------------------------------------------------
+AZ_HEAD = "BillingAccountId,SubscriptionId,Date,MeterCategory,MeterId,Quantity,Cost,BillingCurrency,ChargeType," \
+          "PricingModel,ReservationId\n"
+AZ_ACTUAL = AZ_HEAD + ("A1,sub-1,09/03/2023,Virtual Machines,m1,1,10,USD,Usage,OnDemand,\n"
+                       "A1,sub-1,09/04/2023,Virtual Machines,m2,24,0,USD,Usage,Reservation,r1\n"
+                       "A1,sub-1,09/04/2023,Virtual Machines,m3,1,30,USD,Purchase,Reservation,r1\n")
+AZ_AMORTIZED = AZ_HEAD + ("A1,sub-1,09/03/2023,Virtual Machines,m1,1,10,USD,Usage,OnDemand,\n"
+                          "A1,sub-1,09/04/2023,Virtual Machines,m2,24,1,USD,Usage,Reservation,r1\n"
+                          "A1,sub-1,09/04/2023,Virtual Machines,m4,1,0.5,USD,UnusedReservation,Reservation,r1\n")
+
+
+def _azure_pair(tmp_path: Path) -> tuple[Path, Path]:
+    for name, text in (("actual", AZ_ACTUAL), ("amortized", AZ_AMORTIZED)):
+        (tmp_path / "az" / name).mkdir(parents=True)
+        (tmp_path / "az" / name / "export.csv").write_text(text)
+    return tmp_path / "az" / "actual" / "export.csv", tmp_path / "az" / "amortized" / "export.csv"
+
+
+def _money(con) -> tuple:
+    return tuple(str(v) for v in con.execute(
+        "SELECT count(*), sum(BilledCost)::DECIMAL(18,2), sum(EffectiveCost)::DECIMAL(18,2) FROM focus").fetchone())
+
+
+def test_azure_datasets_in_one_call_are_paired(tmp_path, con):
+    _azure_pair(tmp_path)
+    ingest(str(tmp_path / "az"), con=con)
+    assert _money(con) == ("4", "40.00", "11.50")
+
+
+@pytest.mark.parametrize("first", ["actual", "amortized"])
+def test_azure_other_dataset_in_a_later_call_is_refused_not_replaced(tmp_path, con, first):
+    actual, amortized = _azure_pair(tmp_path)
+    a, b = (actual, amortized) if first == "actual" else (amortized, actual)
+    ingest(str(a), con=con)
+    before = _money(con)
+    with pytest.raises(InputError) as got:
+        ingest(str(b), con=con)
+    text = str(got.value)
+    assert "\n" not in text and str(b) in text and "together" in text and "actual" in text and "amortized" in text
+    assert _money(con) == before
+    res = ingest(str(b), con=con, replace=True)  # --replace keeps only this dataset, and says so
+    assert res.replaced_rows == 3 and any("dataset" in n for n in res.notes)
+
+
+def test_azure_actual_over_actual_still_replaces(tmp_path, con):
+    actual, _ = _azure_pair(tmp_path)
+    ingest(str(actual), con=con)
+    res = ingest(str(actual), con=con)
+    assert res.replaced_rows == 3 and _money(con) == ("3", "40.00", "40.00")
+
+
+def test_azure_later_single_dataset_over_a_stored_pair_is_refused(tmp_path, con):
+    actual, _ = _azure_pair(tmp_path)
+    ingest(str(tmp_path / "az"), con=con)
+    with pytest.raises(InputError, match="together"):
+        ingest(str(actual), con=con)
+    assert _money(con) == ("4", "40.00", "11.50")

@@ -47,7 +47,7 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
-from ..warehouse import first_row
+from ..warehouse import FOCUS_TABLE, first_row
 from .base import Source, StagedSource, ident, read_header, register, sql_str
 
 CANONICAL_EXTRA = ("_file", "_row", "_role")
@@ -451,6 +451,43 @@ SELECT t._period AS billing_period_start, currency, sum(n) AS source_rows,
 FROM t JOIN sp ON sp._scope IS NOT DISTINCT FROM t._scope AND sp._period = t._period
 GROUP BY ALL
 """
+
+    @classmethod
+    def stored_conflict(cls, con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str],
+                        this_call: list[str]) -> str | None:
+        """The stored rows of a scope and month hold a dataset (actual / amortized) this input does not, and the
+        month has reservation or savings-plan rows (without them both views are the same rows).
+
+        Replacing would lose that dataset: the actual dataset's commitment purchases (BilledCost), or the amortized
+        view (EffectiveCost would count a purchase when bought instead of spread over its use). Adding would count
+        commitment costs twice. The two are paired row by row only when both are in one call (see the module
+        docstring), so the later one is refused; a re-export of the same dataset(s) replaces as before."""
+        if not keys:
+            return None
+        commit = f"{_squash('x_PricingModel')} IN ('reservation', 'savingsplan')"
+        has = "bool_or({side} AND x_AzureDataset IN ('{d}', 'actual+amortized'))"
+        row = first_row(con, f"""
+            WITH r AS (SELECT x_SourceKey AS k, x_IngestId = ? AS new, x_AzureDataset, x_SourceFile, {commit} AS c
+                       FROM {FOCUS_TABLE} WHERE x_SourceKey IN (SELECT unnest(?))
+                         AND (x_IngestId = ? OR x_IngestId NOT IN (SELECT unnest(?))))
+            SELECT k, {has.format(side='new', d='actual')} AS new_a, {has.format(side='new', d='amortized')} AS new_m,
+                   {has.format(side='NOT new', d='actual')} AS old_a,
+                   {has.format(side='NOT new', d='amortized')} AS old_m,
+                   min(x_SourceFile) FILTER (WHERE new), min(x_SourceFile) FILTER (WHERE NOT new)
+            FROM r GROUP BY k
+            HAVING bool_or(NOT new) AND bool_or(c) AND ((old_a AND NOT new_a) OR (old_m AND NOT new_m))
+            ORDER BY k LIMIT 1""", [ingest_id, keys, ingest_id, this_call])
+        if row is None:
+            return None
+        key, new_a, new_m, old_a, old_m, new_file, old_file = row
+        name = lambda a, m: "actual and amortized datasets" if a and m else (  # noqa: E731
+            "actual dataset" if a else "amortized dataset")
+        lost = ("the actual dataset's commitment purchases and billed amounts" if old_a and not new_a else
+                "the amortized view (EffectiveCost would count commitment purchases when bought)")
+        return (f"{new_file}: the stored rows of {key} are Azure's {name(old_a, old_m)} (from {old_file}) and this "
+                f"input is the {name(new_a, new_m)}: replacing would lose {lost}, and adding would count "
+                "reservation/savings-plan costs twice: ingest the actual and amortized exports of the month together "
+                "in one call (they are paired row by row)")
 
     # ---- diagnosis -----------------------------------------------------------------------------------------
     def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:

@@ -541,6 +541,14 @@ class Source:
         (else a re-run of their file is added beside them); None: nothing to upgrade."""
         return None
 
+    @classmethod
+    def stored_conflict(cls, con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str],
+                        this_call: list[str]) -> str | None:
+        """Why this ingest's rows (``ingest_id``) may neither replace nor join the stored rows of its ``keys``
+        (rows of ingests outside ``this_call``), whatever their usage days say, as one sentence naming the input
+        and the stored file; None when nothing of the kind. The ingest refuses with it unless ``--replace``."""
+        return None
+
     def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
         """Source columns kept verbatim as ``x_`` custom columns: {source column: x_ column}."""
         return {}
