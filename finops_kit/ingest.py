@@ -137,6 +137,13 @@ def plan_formats(files: list[str], found: set[str] | frozenset[str] = frozenset(
                 continue
             raise
         match = next((s for s in sources.values() if s.detect(cols, f)), None)
+        companion = None if match is not None else next(
+            (why for s in sources.values() if (why := s.not_billing(cols)) is not None), None)
+        if companion is not None:
+            if f not in found:
+                raise InputError(f, f"{companion}: ingest those")
+            skipped.append({"path": f, "reason": companion})
+            continue
         if match is None:
             if lenient:
                 skipped.append({"path": f, "reason": "not billing data (JSON records no format claims)"})

@@ -181,3 +181,69 @@ def test_azure_later_single_dataset_over_a_stored_pair_is_refused(tmp_path, con)
     with pytest.raises(InputError, match="together"):
         ingest(str(actual), con=con)
     assert _money(con) == ("4", "40.00", "11.50")
+
+
+# ---- OCI: blank currency / usage start (5, 7d), usage reports beside cost reports (7b), x_ pass-through (8) ------
+OCI_HEAD = ["lineItem/referenceNo", "lineItem/tenantId", "lineItem/intervalUsageStart", "lineItem/intervalUsageEnd",
+            "product/service", "product/compartmentId", "product/compartmentName", "product/region",
+            "product/resourceId", "usage/billedQuantity", "usage/billedQuantityOverage", "cost/myCost",
+            "cost/myCostOverage", "cost/unitPrice", "cost/unitPriceOverage", "cost/overageFlag",
+            "cost/currencyCode", "cost/skuUnitDescription", "cost/productSku", "product/Description",
+            "cost/attributedCost"]
+TENANCY = "ocid1.tenancy.oc1..aaaa"
+
+
+def _oci_row(n: int, cost: str = "1.25", currency: str = "USD", start: str = "2023-11-13T06:00Z") -> list[str]:
+    return [f"DC{n:05d}", TENANCY, start, "2023-11-13T07:00:00Z", "COMPUTE", TENANCY, "root", "us-ashburn-1",
+            f"ocid1.instance.{n}", "2", "0.5", cost, "0.25", "0.625", "0.5", "Y" if n % 2 else "", currency,
+            "OCPU Per Hour", "B91962", "Standard - E4 - OCPU", "9.99"]
+
+
+def _oci_file(path: Path, rows: list[list[str]], head: list[str] = OCI_HEAD) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        w.writerows(rows)
+    return path
+
+
+def test_oci_blank_currency_is_refused_naming_file_row_and_column(tmp_path, con):
+    f = _oci_file(tmp_path / "0001000000000105.csv",
+                  [_oci_row(1), _oci_row(2), _oci_row(3, cost="5000.00", currency=""), _oci_row(4)])
+    with pytest.raises(InputError) as got:
+        ingest(str(f), con=con)
+    text = str(got.value)
+    assert "\n" not in text and str(f) in text and "row 3" in text and "cost/currencyCode" in text, text
+    assert con.execute("SELECT count(*) FROM focus").fetchone()[0] == 0
+
+
+def test_oci_blank_usage_start_names_the_source_column(tmp_path, con):
+    f = _oci_file(tmp_path / "0001000000000107.csv", [_oci_row(1), _oci_row(2, start="")])
+    with pytest.raises(InputError) as got:
+        ingest(str(f), con=con)
+    text = str(got.value)
+    assert "row 2" in text and "lineItem/intervalUsageStart" in text and "BillingPeriodStart" not in text, text
+
+
+def test_oci_usage_reports_beside_cost_reports_are_skipped_and_listed(tmp_path, con):
+    cost = _oci_file(tmp_path / "reports" / "cost-csv" / "0001000000000201.csv", [_oci_row(1), _oci_row(2)])
+    usage_head = [c for c in OCI_HEAD if not c.startswith("cost/")] + ["usage/consumedQuantity"]
+    keep = [i for i, c in enumerate(OCI_HEAD) if not c.startswith("cost/")]
+    usage = _oci_file(tmp_path / "reports" / "usage-csv" / "0001000000000201.csv",
+                      [[_oci_row(n)[i] for i in keep] + ["2"] for n in (1, 2)], usage_head)
+    res = ingest(str(tmp_path / "reports"), con=con)
+    assert res.files == [str(cost)] and res.rows == 2
+    reasons = {s["path"]: s["reason"] for s in res.skipped}
+    assert "usage report" in reasons[str(usage)]
+    with pytest.raises(InputError, match="usage report.*cost-csv"):  # named on its own: told where the costs are
+        ingest(str(usage), con=con)
+
+
+def test_oci_overage_and_unknown_columns_pass_through_as_x_columns(tmp_path, con):
+    f = _oci_file(tmp_path / "0001000000000101.csv", [_oci_row(1), _oci_row(2)])
+    ingest(str(f), con=con)
+    row = con.execute("SELECT BilledCost, x_cost_myCostOverage, x_usage_billedQuantityOverage, "
+                      "x_cost_unitPriceOverage, x_cost_overageFlag, x_cost_attributedCost FROM focus "
+                      "ORDER BY x_LineItemId LIMIT 1").fetchone()
+    assert [str(v) for v in row] == ["1.250000000000", "0.25", "0.5", "0.5", "Y", "9.99"]

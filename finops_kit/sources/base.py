@@ -542,6 +542,13 @@ class Source:
         return None
 
     @classmethod
+    def not_billing(cls, columns: Sequence[str]) -> str | None:
+        """Why a file of this provider that no format claims is no billing export (a companion report with no cost,
+        such as OCI's usage report), as a phrase; None when it is not one. Found in a folder it is listed as
+        skipped; named on its own it is refused with this phrase."""
+        return None
+
+    @classmethod
     def stored_conflict(cls, con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str],
                         this_call: list[str]) -> str | None:
         """Why this ingest's rows (``ingest_id``) may neither replace nor join the stored rows of its ``keys``

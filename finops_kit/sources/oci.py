@@ -30,16 +30,32 @@ them among the stored rows by ``x_LineItemId`` (``stored_identity``) and refuses
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
+import duckdb
+
 from ..datafiles import data_rows
-from ..schema import MONEY
-from .base import Source, StagedSource, ident, json_object_expr, register, sql_str
+from ..errors import InputError
+from ..schema import LINEAGE_COLUMNS, MONEY, focus_column_names
+from ..warehouse import first_row
+from .base import Source, StagedSource, ident, json_object_expr, register, sql_str, x_column_names
 from .focus import utc_timestamp
 
 #: the line item's own id, and the x_ column that keeps it
 REFERENCE_NO = "lineItem/referenceNo"
 LINE_ITEM_ID = "x_LineItemId"
+#: the report's columns the mapping reads (``tags/*`` too); every other column is kept as an ``x_`` column
+#: (``cost/myCostOverage`` -> ``x_cost_myCostOverage``, ``cost/attributedCost``, ``cost/subscriptionId``, ...)
+MAPPED = frozenset({
+    REFERENCE_NO, "lineItem/tenantId", "lineItem/intervalUsageStart", "lineItem/intervalUsageEnd",
+    "lineItem/isCorrection", "product/service", "product/compartmentId", "product/compartmentName",
+    "product/region", "product/availabilityDomain", "product/resourceId", "product/Description",
+    "usage/billedQuantity", "cost/myCost", "cost/unitPrice", "cost/currencyCode", "cost/skuUnitDescription",
+    "cost/productSku"})
+#: columns a row cannot do without: a blank one is refused naming the file, row and column (a blank
+#: ``cost/myCost`` fails its cast and is named by the base diagnosis)
+NOT_BLANK = ("lineItem/intervalUsageStart", "cost/currencyCode", "lineItem/tenantId")
 #: extensions taken off a file's name for its id (any order and number: .csv.gz, .csv, .CSV.GZ)
 _EXTENSIONS = r"(\.(csv|gz|gzip|zip|bz2|zst|txt))+$"
 
@@ -90,8 +106,36 @@ class OciCostReport(Source):
         ref = ident(name)
         return f"CAST(trim({ref}) AS {cast})" if cast else ref
 
+    @classmethod
+    def not_billing(cls, columns: Sequence[str]) -> str | None:
+        """OCI's usage report (``reports/usage-csv``): the cost report's line items without any ``cost/`` column."""
+        if REFERENCE_NO in columns and "lineItem/intervalUsageStart" in columns and not any(
+                c.startswith("cost/") for c in columns):
+            return ("OCI usage report (no cost columns), not a cost export: the costs are in the cost reports "
+                    "(reports/cost-csv)")
+        return None
+
     def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
-        return {REFERENCE_NO: LINE_ITEM_ID} if REFERENCE_NO in staged.columns else {}
+        """``lineItem/referenceNo`` as ``x_LineItemId``, and every column the mapping does not read as an ``x_``
+        column (the overage columns, ``cost/attributedCost``, ``cost/subscriptionId``, ...)."""
+        out = {REFERENCE_NO: LINE_ITEM_ID} if REFERENCE_NO in staged.columns else {}
+        rest = [c for c in staged.columns if c not in MAPPED and not c.startswith("tags/") and not c.startswith("_")]
+        reserved = {*focus_column_names(), *LINEAGE_COLUMNS, LINE_ITEM_ID, "x_AiWorkload_src"}
+        out.update(x_column_names(rest, reserved))
+        return out
+
+    def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
+        """A blank value in a column no row can do without, named by its file, row and report column; else the base
+        diagnosis."""
+        for column in NOT_BLANK:
+            if column not in staged.columns:
+                continue
+            bad = first_row(con, f"""SELECT _file, rn FROM (SELECT _file, row_number() OVER (PARTITION BY _file) AS rn,
+                nullif(trim(CAST({ident(column)} AS VARCHAR)), '') AS v FROM {staged.view}) WHERE v IS NULL LIMIT 1""")
+            if bad:
+                return InputError(bad[0], "an empty value; every OCI cost report row needs one", column=column,
+                                  row=bad[1])
+        return super().diagnose(con, staged, exc)
 
     @classmethod
     def stored_key_upgrade(cls) -> tuple[str, str] | None:
@@ -123,13 +167,15 @@ class OciCostReport(Source):
           {c(staged, 'cost/skuUnitDescription')} AS PricingUnit,
           {c(staged, 'usage/billedQuantity', MONEY)} AS ConsumedQuantity,
           {c(staged, 'cost/skuUnitDescription')} AS ConsumedUnit,
-          trim({ident('cost/currencyCode')}) AS BillingCurrency,
+          CASE WHEN nullif(trim({ident('cost/currencyCode')}), '') IS NULL THEN error('empty cost/currencyCode')
+               ELSE trim({ident('cost/currencyCode')}) END AS BillingCurrency,
           {ident('lineItem/tenantId')} AS BillingAccountId,
           {root_name} AS BillingAccountName,
           {c(staged, 'product/compartmentId')} AS SubAccountId,
           {c(staged, 'product/compartmentName')} AS SubAccountName,
           'Tenancy' AS BillingAccountType, 'Compartment' AS SubAccountType,
-          date_trunc('month', {start}) AS BillingPeriodStart,
+          CASE WHEN {start} IS NULL THEN error('empty lineItem/intervalUsageStart')
+               ELSE date_trunc('month', {start}) END AS BillingPeriodStart,
           date_trunc('month', {start}) + INTERVAL 1 MONTH AS BillingPeriodEnd,
           {start} AS ChargePeriodStart,
           {utc_timestamp(ident('lineItem/intervalUsageEnd'))} AS ChargePeriodEnd,
@@ -153,6 +199,8 @@ class OciCostReport(Source):
           {c(staged, 'product/Description')} AS x_UsageType,
           {tags} AS Tags,
           {c(staged, REFERENCE_NO)} AS {LINE_ITEM_ID},
+          {"".join(f"CAST({ident(src)} AS VARCHAR) AS {ident(x)}, " for src, x in self.passthrough_columns(staged).items()
+                   if src != REFERENCE_NO)}
           _file AS x_SourceFile,
           concat_ws('|', {sql_str(self.key_family)}, {ident('lineItem/tenantId')},
                     strftime(date_trunc('month', {start}), '%Y-%m'), {file_id_sql('_file')}) AS x_SourceKey
