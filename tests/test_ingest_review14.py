@@ -247,3 +247,63 @@ def test_oci_overage_and_unknown_columns_pass_through_as_x_columns(tmp_path, con
                       "x_cost_unitPriceOverage, x_cost_overageFlag, x_cost_attributedCost FROM focus "
                       "ORDER BY x_LineItemId LIMIT 1").fetchone()
     assert [str(v) for v in row] == ["1.250000000000", "0.25", "0.5", "0.5", "Y", "9.99"]
+
+
+# ---- Azure dates: DD/MM with every day <= 12 (6), ISO with 7 fractional digits (7c) ------------------------------
+AZ_DATE_HEAD = "SubscriptionId,Date,MeterCategory,MeterName,Cost,BillingCurrency,ChargeType,PricingModel"
+
+
+def _az_dates(tmp_path: Path, name: str, dates: list[str], period: tuple[str, str] | None = None) -> Path:
+    head = AZ_DATE_HEAD + (",BillingPeriodStartDate,BillingPeriodEndDate" if period else "")
+    lines = [head] + [f"sub-1,{d},Virtual Machines,D2,{i + 1},EUR,Usage,OnDemand" + (f",{period[0]},{period[1]}"
+                                                                                     if period else "")
+                      for i, d in enumerate(dates)]
+    p = tmp_path / name
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def _days(con) -> list[str]:
+    return [str(d)[:10] for (d,) in con.execute("SELECT ChargePeriodStart FROM focus ORDER BY 1").fetchall()]
+
+
+def test_azure_ddmm_dates_all_le_12_follow_the_billing_period(tmp_path, con):
+    f = _az_dates(tmp_path, "a.csv", ["12/08/2023", "01/08/2023", "02/08/2023", "03/08/2023"],
+                  ("01/08/2023", "31/08/2023"))
+    ingest(str(f), con=con)
+    assert _days(con) == ["2023-08-01", "2023-08-02", "2023-08-03", "2023-08-12"]
+    assert con.execute("SELECT DISTINCT strftime(BillingPeriodStart, '%Y-%m') FROM focus").fetchall() == [("2023-08",)]
+
+
+def test_azure_ddmm_dates_all_le_12_without_billing_period_one_month_reading_wins(tmp_path, con):
+    f = _az_dates(tmp_path, "a.csv", ["12/08/2023", "01/08/2023", "02/08/2023", "03/08/2023"])
+    ingest(str(f), con=con)
+    assert _days(con) == ["2023-08-01", "2023-08-02", "2023-08-03", "2023-08-12"]
+
+
+def test_azure_mmdd_dates_stay_mmdd(tmp_path, con):
+    f = _az_dates(tmp_path, "a.csv", ["08/12/2023", "08/01/2023", "08/02/2023"], ("08/01/2023", "08/31/2023"))
+    ingest(str(f), con=con)
+    assert _days(con) == ["2023-08-01", "2023-08-02", "2023-08-12"]
+
+
+def test_azure_ddmm_dates_with_a_day_over_12_load(tmp_path, con):
+    f = _az_dates(tmp_path, "a.csv", ["13/08/2023", "01/08/2023"])
+    ingest(str(f), con=con)
+    assert _days(con) == ["2023-08-01", "2023-08-13"]
+
+
+def test_azure_undecidable_day_month_order_is_refused_naming_both_readings(tmp_path, con):
+    # the first of three months, or three days of January: nothing in the file tells
+    f = _az_dates(tmp_path, "a.csv", ["01/01/2023", "02/01/2023", "03/01/2023"])
+    with pytest.raises(InputError) as got:
+        ingest(str(f), con=con)
+    text = str(got.value)
+    assert "\n" not in text and "'Date'" in text and "MM/DD/YYYY" in text and "DD/MM/YYYY" in text, text
+
+
+def test_azure_iso_dates_with_seven_fractional_digits_load(tmp_path, con):
+    f = _az_dates(tmp_path, "a.csv", ["2023-08-01T00:00:00.0000000Z", "2023-08-02T00:00:00.0000000Z"],
+                  ("2023-08-01T00:00:00.0000000Z", "2023-08-31T00:00:00.0000000Z"))
+    ingest(str(f), con=con)
+    assert _days(con) == ["2023-08-01", "2023-08-02"]

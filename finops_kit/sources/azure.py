@@ -50,7 +50,7 @@ from ..schema import MONEY
 from ..warehouse import FOCUS_TABLE, first_row
 from .base import Source, StagedSource, ident, read_header, register, sql_str
 
-CANONICAL_EXTRA = ("_file", "_row", "_role")
+CANONICAL_EXTRA = ("_file", "_row", "_role", "_dmy")
 #: columns the row match between actual and amortized uses (identical in both datasets for the same charge)
 MATCH_KEY = ("Date", "SubscriptionId", "ResourceId", "MeterId", "Quantity", "ChargeType", "PricingModel",
              "BenefitId", "ReservationId", "ProductOrderId")
@@ -105,10 +105,80 @@ def _values(rows: Sequence[Sequence[str | None]]) -> str:
     return ", ".join("(" + ", ".join("NULL" if v in (None, "") else sql_str(v) for v in r) + ")" for r in rows)
 
 
-def azure_date(expr: str) -> str:
-    """SQL: Azure date text (MM/DD/YYYY, ISO, ...) as a TIMESTAMP at midnight; NULL when unparseable."""
-    fmts = "[" + ", ".join(sql_str(f) for f in DATE_FORMATS) + "]"
-    return f"date_trunc('day', try_strptime(trim({expr}), {fmts}))"
+#: the same formats with the day before the month (a file re-saved in a European locale): chosen per file on evidence,
+#: see :func:`day_month_order`
+DMY_FORMATS = tuple(f.replace("%m/%d", "%d/%m") for f in DATE_FORMATS if "%m/%d" in f)
+
+
+def _date_text(expr: str) -> str:
+    """Date text as strptime takes it: trimmed, fractional seconds cut to 6 digits (the usage-details API writes
+    ``2023-08-01T00:00:00.0000000Z``, and ``%f`` reads at most 6)."""
+    return f"regexp_replace(trim({expr}), '([.][0-9]{{6}})[0-9]+', '\\1')"
+
+
+def azure_date(expr: str, dmy: str | None = "_dmy") -> str:
+    """SQL: Azure date text (MM/DD/YYYY, ISO, ...) as a TIMESTAMP at midnight; NULL when unparseable. ``dmy``: the
+    staged row's flag that its file writes DD/MM/YYYY (None: MM/DD/YYYY)."""
+    mdy = "date_trunc('day', try_strptime(" + _date_text(expr) + ", " + _fmts(DATE_FORMATS) + "))"
+    if dmy is None:
+        return mdy
+    return (f"CASE WHEN {dmy} THEN date_trunc('day', try_strptime({_date_text(expr)}, {_fmts(DMY_FORMATS)})) "
+            f"ELSE {mdy} END")
+
+
+def _fmts(formats: Sequence[str]) -> str:
+    return "[" + ", ".join(sql_str(f) for f in formats) + "]"
+
+
+def day_month_order(con: duckdb.DuckDBPyConnection, path: str, select: str) -> bool:
+    """Whether the file behind ``select`` (canonical columns) writes its slash dates DD/MM/YYYY.
+
+    Microsoft writes MM/DD/YYYY; a file re-saved in a European locale has DD/MM/YYYY. When a date does not parse
+    one way, the other decides. When every date parses both ways (every day <= 12), the rows decide: the reading
+    under which every Date lies in its row's BillingPeriodStartDate..BillingPeriodEndDate (read the same way); else,
+    without a billing period, the reading that puts every row in one month while the other spreads them over
+    several. When nothing tells (both readings fit, or MM/DD spreads the rows over the firsts of several months
+    while DD/MM puts them on consecutive days of one), the file is refused naming both readings.
+    """
+    def read(col: str, dmy: bool) -> str:
+        return f"date_trunc('day', try_strptime({_date_text(col)}, {_fmts(DMY_FORMATS if dmy else DATE_FORMATS)}))"
+
+    row = first_row(con, f"""
+        WITH d AS (SELECT nullif(trim(Date), '') AS dt, nullif(trim(BillingPeriodStartDate), '') AS bs,
+                          nullif(trim(BillingPeriodEndDate), '') AS be FROM ({select})),
+        r AS (SELECT dt, bs, {read('dt', False)} AS m, {read('dt', True)} AS u,
+                     {read('bs', False)} AS bs_m, {read('bs', True)} AS bs_u,
+                     {read('be', False)} AS be_m, {read('be', True)} AS be_u
+              FROM d WHERE dt IS NOT NULL)
+        SELECT bool_or(regexp_matches(dt, '^[0-9]{{1,2}}/[0-9]{{1,2}}/')), bool_and(m IS NOT NULL),
+               bool_and(u IS NOT NULL), bool_and(bs IS NOT NULL),
+               bool_and(m BETWEEN bs_m AND coalesce(be_m, bs_m + INTERVAL 1 MONTH - INTERVAL 1 DAY)),
+               bool_and(u BETWEEN bs_u AND coalesce(be_u, bs_u + INTERVAL 1 MONTH - INTERVAL 1 DAY)),
+               count(DISTINCT date_trunc('month', m)), count(DISTINCT date_trunc('month', u)),
+               bool_and(day(m) = 1), strftime(min(m), '%Y-%m-%d'), strftime(max(m), '%Y-%m-%d'),
+               strftime(min(u), '%Y-%m-%d'), strftime(max(u), '%Y-%m-%d')
+        FROM r""")
+    if row is None or not row[0]:
+        return False
+    slash, mdy_ok, dmy_ok, has_period, in_m, in_u, months_m, months_u, firsts, m0, m1, u0, u1 = row
+    if mdy_ok != dmy_ok:
+        return bool(dmy_ok)
+    if not mdy_ok:
+        return False  # neither reads every date: the diagnosis names the first bad one
+    if has_period and bool(in_m) != bool(in_u):
+        return bool(in_u)
+    if not has_period and months_m > 1 and months_u == 1 and not firsts:
+        return True
+    if not has_period and months_m > 1 and months_u == 1:
+        raise InputError(path, f"the dates read both as MM/DD/YYYY ({m0}..{m1}, the firsts of {months_m} months) and "
+                               f"as DD/MM/YYYY ({u0}..{u1}, days of one month) and nothing in the file tells which: "
+                               "re-export it with ISO dates (YYYY-MM-DD) or with its BillingPeriodStartDate",
+                         column="Date")
+    if has_period and not in_m and not in_u:
+        raise InputError(path, f"the dates read as MM/DD/YYYY ({m0}..{m1}) or as DD/MM/YYYY ({u0}..{u1}) and in "
+                               "neither reading lie within the rows' BillingPeriodStartDate..BillingPeriodEndDate: "
+                               "re-export the file with ISO dates (YYYY-MM-DD)", column="Date")
+    return False
 
 
 def manifest_role(path: str) -> str | None:
@@ -190,10 +260,17 @@ class AzureCostSource(Source):
                              "costs' currency is unknown and mixing it with other currencies would be silent: add "
                              "the column, or set currency.assume_source_currency in finops.yaml")
         roles = {f: manifest_role(f) or name_role(f) or self._content_role(con, sql) for f, sql in parts}
-        union = " UNION ALL ".join(f"SELECT *, {sql_str(roles[f])} AS _role FROM ({sql})" for f, sql in parts)
+        dmy = {f: day_month_order(con, f, sql) for f, sql in parts}
+        union = " UNION ALL ".join(f"SELECT *, {sql_str(roles[f])} AS _role, {str(dmy[f]).upper()} AS _dmy "
+                                   f"FROM ({sql})" for f, sql in parts)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {union}")
         cols = [c for c in canonical_names() if c in present or c == "BillingCurrency"] + list(CANONICAL_EXTRA)
-        return StagedSource(view=view, columns=cols, files=files, extra={"roles": roles})
+        return StagedSource(view=view, columns=cols, files=files, extra={"roles": roles, "dmy": dmy})
+
+    def file_notes(self, staged: StagedSource) -> dict[str, str]:
+        """Files whose dates were read day first (see :func:`day_month_order`)."""
+        return {f: "dates read as DD/MM/YYYY (day first), not Microsoft's MM/DD/YYYY: the file's dates say so"
+                for f, dmy in staged.extra.get("dmy", {}).items() if dmy}
 
     @staticmethod
     def _reader(con: duckdb.DuckDBPyConnection, path: str) -> tuple[str, list[str]]:
@@ -259,7 +336,7 @@ rows AS (
 )"""
 
     def focus_sql(self, staged: StagedSource) -> str:
-        cols = [c for c in canonical_names()] + ["_file", "_row", "_role", "_cost", "_date", "_period", "_scope",
+        cols = [c for c in canonical_names()] + ["_file", "_row", "_role", "_dmy", "_cost", "_date", "_period", "_scope",
                                                  "_scope_name", "_charge_category", "_charge_class", "_status",
                                                  "_pricing_category", "_ctype", "_ccat", "_commitment_usage"]
         coalesced = ", ".join(f"coalesce(m.{ident(c)}, a.{ident(c)}) AS {ident(c)}" for c in cols)
@@ -492,17 +569,17 @@ GROUP BY ALL
     # ---- diagnosis -----------------------------------------------------------------------------------------
     def diagnose(self, con: duckdb.DuckDBPyConnection, staged: StagedSource, exc: Exception) -> InputError:
         """First file/row/column whose value the mapping cannot use, named in the file's own header spelling."""
-        fmts = "[" + ", ".join(sql_str(f) for f in DATE_FORMATS) + "]"
+        no_date = "coalesce(Date, '')"
         charge = [_sq(r["ChargeType"]) for r in _data_rows("azure_charge_types.csv")] + [""]
         pricing = [_sq(r["PricingModel"]) for r in _data_rows("azure_pricing_models.csv")] + [""]
         tags = "trim(Tags)"
         tj = f"CASE WHEN starts_with({tags}, '{{') THEN {tags} ELSE '{{' || {tags} || '}}' END"
         checks = [
             ("Cost", "Cost IS NULL OR TRY_CAST(trim(Cost) AS DECIMAL(38,12)) IS NULL", "a number (the row's cost)"),
-            ("Date", f"try_strptime(trim(coalesce(Date, '')), {fmts}) IS NULL",
-             "a date (MM/DD/YYYY or YYYY-MM-DD)"),
+            ("Date", f"{azure_date(no_date)} IS NULL",
+             "a date (MM/DD/YYYY, DD/MM/YYYY or YYYY-MM-DD)"),
             ("BillingPeriodStartDate", f"BillingPeriodStartDate IS NOT NULL AND "
-             f"try_strptime(trim(BillingPeriodStartDate), {fmts}) IS NULL", "a date (MM/DD/YYYY or YYYY-MM-DD)"),
+             f"{azure_date('BillingPeriodStartDate')} IS NULL", "a date (MM/DD/YYYY, DD/MM/YYYY or YYYY-MM-DD)"),
             ("BillingCurrency", "trim(coalesce(BillingCurrency, '')) = ''", "a currency code"),
             ("ChargeType", f"{_squash('ChargeType')} NOT IN {_tuple(charge)}",
              "a known ChargeType (see data/azure_charge_types.csv)"),
