@@ -117,11 +117,12 @@ def _relative_key(uri_or_key: str, anchor: str) -> str | None:
 
 
 def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
-                  newest: Callable[[list[str]], str] | None = None) -> DeliveryPlan | None:
+                  newest: Callable[[list[str]], str | None] | None = None) -> DeliveryPlan | None:
     """Plan which files of a delivery to load; None when the listing holds no AWS manifest.
 
     ``keys``: every object key / relative file path of the listing; ``read_manifest(key)``: its parsed JSON;
-    ``newest(keys)``: the most recently written of several manifests of one CUR 2.0 period.
+    ``newest(keys)``: the most recently written of several manifests of one CUR 2.0 period when their ids and
+    folders carry no time (None: cannot tell; see :func:`_current_execution`).
     """
     keys = sorted(set(keys))
     manifest_keys = [k for k in keys if is_manifest(k)]
@@ -180,17 +181,10 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
                                                f"manifest {mk}")
             plan.manifests.append(mk)
     for data_period, items in cur2_by_period.items():
-        chosen_key = items[0][0] if len(items) == 1 else (newest or (lambda ks: sorted(ks)[-1]))(
-            [k for k, _ in items])
-        m = dict(items)[chosen_key]
         pname = PurePosixPath(data_period).name
-        export_root = data_period.rsplit("/data/", 1)[0] if "/data/" in data_period else ""
-        load = set()
-        for uri in m.get("dataFiles") or []:
-            rel = _relative_key(uri, "data")
-            if rel is None:
-                raise InputError(chosen_key, f"dataFiles entry {uri!r} is not under a data/ folder")
-            load.add((export_root + "/" if export_root else "") + rel)
+        chosen_key = _current_execution(items, data_period, newest)
+        m = dict(items)[chosen_key]
+        load = set(cur2_data_keys(chosen_key, m, data_period))
         governed[data_period] = load
         labels[data_period] = pname
         reasons[data_period] = f"not listed in the current manifest {chosen_key} of {pname}"
@@ -221,6 +215,63 @@ def plan_delivery(keys: Iterable[str], read_manifest: Callable[[str], dict],
         else:
             plan.load.append(k)
     return plan
+
+
+#: a UTC time stamp in an execution id or folder name (``20261101T020000Z-<id>``)
+_EXECUTION_TIME = re.compile(r"(?<![0-9])(\d{8}T\d{6})")
+
+
+def cur2_data_keys(mk: str, m: dict, data_period: str) -> list[str]:
+    """The keys (relative to the listing) of the data files a CUR 2.0 manifest ``mk`` lists, for the period's data
+    folder ``data_period``."""
+    export_root = data_period.rsplit("/data/", 1)[0] if "/data/" in data_period else ""
+    out = []
+    for uri in m.get("dataFiles") or []:
+        rel = _relative_key(uri, "data")
+        if rel is None:
+            raise InputError(mk, f"dataFiles entry {uri!r} is not under a data/ folder")
+        out.append((export_root + "/" if export_root else "") + rel)
+    return out
+
+
+def execution_time(mk: str, m: dict) -> str | None:
+    """The time stamp an execution's id or its folder carries (``20261101T020000``), or None."""
+    for text in (str(m.get("executionId") or ""), PurePosixPath(mk).parent.name):
+        got = _EXECUTION_TIME.search(text)
+        if got:
+            return got.group(1)
+    return None
+
+
+def _current_execution(items: list[tuple[str, dict]], data_period: str,
+                       newest: Callable[[list[str]], str | None] | None) -> str:
+    """The manifest of the current execution among several of one CUR 2.0 period ("create new report").
+
+    By evidence in the delivery, never by a local file time (a copy without preserved times reorders those and an
+    older month-to-date execution would win): manifests listing the same files are one delivery; else the time
+    stamps in the executions' ids or folders; else ``newest`` (an S3 listing's LastModified, or the usage days the
+    executions' data cover); nothing deciding -> refused naming the manifests."""
+    keys = sorted(k for k, _ in items)
+    if len(items) == 1:
+        return items[0][0]
+    by_key = dict(items)
+    if len({tuple(sorted(by_key[k].get("dataFiles") or [])) for k in keys}) == 1:
+        return keys[-1]
+    stamps = {k: execution_time(k, by_key[k]) for k in keys}
+    if all(stamps.values()):
+        best = max(stamps.values())
+        winners = [k for k in keys if stamps[k] == best]
+        if len(winners) == 1:
+            return winners[0]
+    chosen = newest(keys) if newest is not None else None
+    if chosen is not None:
+        return chosen
+    shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+    raise InputError(keys[-1], f"{len(keys)} manifests of {PurePosixPath(data_period).name} ({shown}) list "
+                               "different files, and neither their execution ids, their folders nor the usage days "
+                               "of their data say which execution is current (a local file time is no evidence: a "
+                               "copy changes it): keep only the current execution's manifest and data, or ingest "
+                               "the s3:// prefix")
 
 
 def _below(mdir: str, *parts: str) -> str:
@@ -336,8 +387,19 @@ def resolve_folder(folder: Path) -> ResolvedInputs | None:
     def read(key: str) -> dict:
         return json.loads(rel[key].read_text(encoding="utf-8"))
 
-    def newest(keys: list[str]) -> str:
-        return max(keys, key=lambda k: (rel[k].stat().st_mtime, k))
+    def newest(keys: list[str]) -> str | None:
+        """The execution whose data reach the latest usage day (a month-to-date delivery grows), None on a tie or
+        when the data cannot say: file times are not asked (a copy changes them)."""
+        reach = {}
+        for k in keys:
+            data_period = _data_dir(_period_dir_of(k, CUR2_PERIOD_RE) or "")
+            files = [rel[d] for d in cur2_data_keys(k, read(k), data_period) if d in rel]
+            reach[k] = _last_usage_day([str(f) for f in files]) if files else None
+        if None in reach.values():
+            return None
+        best = max(reach.values())
+        winners = [k for k in keys if reach[k] == best]
+        return winners[0] if len(winners) == 1 else None
 
     try:
         plan = plan_delivery(rel, read, newest)
@@ -350,6 +412,26 @@ def resolve_folder(folder: Path) -> ResolvedInputs | None:
         files=[str(rel[k]) for k in plan.load],
         skipped=[{"path": str(rel[s["path"]]), "reason": s["reason"]} for s in plan.skipped] + other,
     )
+
+
+def _last_usage_day(files: list[str]) -> str | None:
+    """The latest usage day (``YYYY-MM-DD``) in CUR 2.0 data files, or None when they cannot be read for it."""
+    import duckdb
+
+    from .sources.base import sql_list
+
+    col = "line_item_usage_start_date"
+    parquet = all(f.lower().endswith(PARQUET_SUFFIXES) for f in files)
+    reader = (f"read_parquet({sql_list(files)}, union_by_name = true)" if parquet else
+              f"read_csv({sql_list(files)}, header = true, all_varchar = true, union_by_name = true)")
+    con = duckdb.connect()
+    try:
+        got = con.execute(f"SELECT max(left(CAST({col} AS VARCHAR), 10)) FROM {reader}").fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return got[0] if got and got[0] else None
 
 
 def _in_folder(folder: Path, exc: InputError) -> InputError:

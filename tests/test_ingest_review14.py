@@ -307,3 +307,62 @@ def test_azure_iso_dates_with_seven_fractional_digits_load(tmp_path, con):
                   ("2023-08-01T00:00:00.0000000Z", "2023-08-31T00:00:00.0000000Z"))
     ingest(str(f), con=con)
     assert _days(con) == ["2023-08-01", "2023-08-02"]
+
+
+# ---- 4. CUR 2.0 executions of one period: chosen by evidence, never by file time ---------------------------------
+def _cur2_execution(root: Path, execution: str, rows: list[dict]) -> Path:
+    data = root / "cur2" / "data" / "BILLING_PERIOD=2026-01" / execution
+    data.mkdir(parents=True)
+    pq.write_table(cur2_table(rows), data / "cur2-00001.snappy.parquet")
+    meta = root / "cur2" / "metadata" / "BILLING_PERIOD=2026-01" / execution
+    meta.mkdir(parents=True)
+    manifest = meta / "cur2-Manifest.json"
+    manifest.write_text(json.dumps({"executionId": execution, "exportName": "cur2", "dataFiles": [
+        f"s3://b/p/cur2/data/BILLING_PERIOD=2026-01/{execution}/cur2-00001.snappy.parquet"]}))
+    return manifest
+
+
+def _month_to_date(later_days: bool) -> list[dict]:
+    rows = _rows(SP_RI)
+    if not later_days:
+        return rows
+    out = []
+    for i, r in enumerate(rows):  # the full month: half of the charges fall on a later day
+        if i % 2:
+            r = dict(r, **{"lineItem/UsageStartDate": "2026-01-20T00:00:00Z", "lineItem/UsageEndDate":
+                           "2026-01-20T01:00:00Z"})
+        out.append(r)
+    return out
+
+
+def _touch_later(path: Path) -> None:
+    import os
+    later = path.stat().st_mtime + 3600
+    os.utime(path, (later, later))
+
+
+def test_cur2_execution_chosen_by_its_time_stamp_not_file_time(tmp_path, con):
+    old = _cur2_execution(tmp_path, "20260111T020000Z-aaaa", _month_to_date(False))
+    _cur2_execution(tmp_path, "20260201T020000Z-bbbb", _month_to_date(True))
+    _touch_later(old)  # a copy that did not keep file times
+    res = ingest(str(tmp_path / "cur2"), con=con)
+    assert all("20260201T020000Z-bbbb" in f for f in res.files)
+    assert con.execute("SELECT count(DISTINCT CAST(ChargePeriodStart AS DATE)) FROM focus").fetchone()[0] == 2
+
+
+def test_cur2_execution_without_time_stamp_chosen_by_the_usage_days_it_covers(tmp_path, con):
+    old = _cur2_execution(tmp_path, "3f1c0e7a-aaaa", _month_to_date(False))
+    _cur2_execution(tmp_path, "0b2d9e11-bbbb", _month_to_date(True))
+    _touch_later(old)
+    res = ingest(str(tmp_path / "cur2"), con=con)
+    assert all("0b2d9e11-bbbb" in f for f in res.files)
+
+
+def test_cur2_executions_told_apart_only_by_file_time_are_refused(tmp_path, con):
+    old = _cur2_execution(tmp_path, "3f1c0e7a-aaaa", _month_to_date(False))
+    _cur2_execution(tmp_path, "0b2d9e11-bbbb", _month_to_date(False))
+    _touch_later(old)
+    with pytest.raises(InputError) as got:
+        ingest(str(tmp_path / "cur2"), con=con)
+    text = str(got.value)
+    assert "\n" not in text and "3f1c0e7a-aaaa" in text and "0b2d9e11-bbbb" in text, text
