@@ -140,6 +140,10 @@ def day_month_order(con: duckdb.DuckDBPyConnection, path: str, select: str) -> b
     several. When nothing tells (both readings fit, or MM/DD spreads the rows over the firsts of several months
     while DD/MM puts them on consecutive days of one), the file is refused naming both readings.
     """
+    first = first_row(con, f"SELECT trim(Date) FROM ({select}) WHERE nullif(trim(Date), '') IS NOT NULL LIMIT 1")
+    if first is None or not re.match(r"^[0-9]{1,2}/[0-9]{1,2}/", first[0]):
+        return False  # ISO (or other) dates: no order to decide, and no second read of the file
+
     def read(col: str, dmy: bool) -> str:
         return f"date_trunc('day', try_strptime({_date_text(col)}, {_fmts(DMY_FORMATS if dmy else DATE_FORMATS)}))"
 
@@ -173,11 +177,12 @@ def day_month_order(con: duckdb.DuckDBPyConnection, path: str, select: str) -> b
         raise InputError(path, f"the dates read both as MM/DD/YYYY ({m0}..{m1}, the firsts of {months_m} months) and "
                                f"as DD/MM/YYYY ({u0}..{u1}, days of one month) and nothing in the file tells which: "
                                "re-export it with ISO dates (YYYY-MM-DD) or with its BillingPeriodStartDate",
-                         column="Date")
+                         column=AzureCostSource._file_header(path, "Date"))
     if has_period and not in_m and not in_u:
         raise InputError(path, f"the dates read as MM/DD/YYYY ({m0}..{m1}) or as DD/MM/YYYY ({u0}..{u1}) and in "
                                "neither reading lie within the rows' BillingPeriodStartDate..BillingPeriodEndDate: "
-                               "re-export the file with ISO dates (YYYY-MM-DD)", column="Date")
+                               "re-export the file with ISO dates (YYYY-MM-DD)",
+                         column=AzureCostSource._file_header(path, "Date"))
     return False
 
 
