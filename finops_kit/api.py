@@ -56,7 +56,7 @@ class CostFrame(pd.DataFrame):
     scope and its completeness. Everything else is plain pandas; ``.scope`` is the resolved scope."""
 
     _metadata = ["money_columns", "percent_columns", "quantity_columns", "scope_text", "completeness", "currency",
-                 "scope"]
+                 "scope", "config_text"]
 
     @property
     def _constructor(self) -> type[CostFrame]:
@@ -71,7 +71,8 @@ class CostFrame(pd.DataFrame):
                 [c for c in self._meta("percent_columns") or () if c in cols])
 
     def _note(self) -> str:
-        return " ".join(x for x in (self._meta("scope_text"), self._meta("completeness")) if x)
+        return " ".join(x for x in (self._meta("scope_text"), self._meta("completeness"), self._meta("config_text"))
+                        if x)
 
     def _repr_html_(self) -> str:  # type: ignore[override]
         from .notebook import NO_MATH, table
@@ -111,8 +112,25 @@ def _frame(df: pd.DataFrame, sc: Any, money: Sequence[str], percent: Sequence[st
     out.currency = sc.currency or "USD"
     out.scope_text = f"Scope: {sc.describe()}."
     out.completeness = sc.completeness_note()
+    out.config_text = config_note(sc.config)
     out.scope = sc
     return out
+
+
+def config_note(config: Any) -> str:
+    """Which config a frame's figures were computed under: its file (relative to the working directory when inside
+    it), or that none was found and the kit's defaults apply (team figures differ: no tag_policy aliases)."""
+    import os
+
+    from .config import config_file
+
+    path = config_file(config) if isinstance(config, dict) else config
+    if isinstance(config, dict) and config and path is None:
+        return "Config: given in code."
+    if not path:
+        return "Config: no finops.yaml found (kit defaults: no tag_policy aliases, no allocation)."
+    rel = os.path.relpath(os.path.abspath(str(path)))
+    return f"Config: {str(path) if rel.startswith('..') else rel}."
 
 
 # --------------------------------------------------------------------------------------------------- scope
@@ -127,12 +145,13 @@ def _connection(con: duckdb.DuckDBPyConnection | None) -> duckdb.DuckDBPyConnect
 
 
 def _config(config: Any) -> Any:
-    """The config argument, else the project's ``finops.yaml`` found from any folder (None: the kit defaults)."""
+    """The config argument, else :func:`finops_kit.config.find_config` ($FINOPS_CONFIG, else the project's
+    ``finops.yaml`` found from any folder; None: the kit defaults) -- the rule every command uses."""
     if config is not None:
         return config
-    from .project import find_in_project
+    from .config import find_config
 
-    found = find_in_project("finops.yaml")
+    found = find_config()
     return str(found) if found else None
 
 

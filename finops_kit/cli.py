@@ -30,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: What ``--config`` defaults to, for every command that takes it (see :func:`_find_config`).
+CONFIG_HELP = ("config file (default: $FINOPS_CONFIG, else the finops.yaml of the working directory or its parents "
+               "up to the project root; none found: the kit's defaults, said in one stderr line)")
+
+
 def _module_for(command: str):
     module_name, _ = COMMANDS[command]
     return importlib.import_module(module_name)
@@ -43,6 +48,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         sub = subs.add_parser(name, help=help_text, description=help_text)
         if name == command:
             _module_for(name).configure_parser(sub, name)
+            for action in sub._actions:  # one wording of the one rule (cli._find_config), whichever module
+                if "--config" in action.option_strings:
+                    action.help = CONFIG_HELP
     return parser
 
 
@@ -70,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.command:
             parser.print_help()
             return 2
+        _find_config(args)
         return int(_module_for(args.command).run(args, args.command) or 0)
     except FinopsError as exc:
         print(f"finops-kit: error: {exc}", file=sys.stderr)
@@ -99,6 +108,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"finops-kit: error: unexpected {type(exc).__name__}: {_one_line(exc)} (at {Path(where.filename).name}:"
               f"{where.lineno}; FINOPS_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+
+
+def _find_config(args: argparse.Namespace) -> None:
+    """``--config``, else the one rule of :func:`finops_kit.config.find_config` ($FINOPS_CONFIG, else the project's
+    finops.yaml from any folder of the project), written into ``args.config`` so that the command -- and the
+    report kernels it starts -- read that file; when there is none, one stderr line says the defaults apply."""
+    if not hasattr(args, "config") or args.config or getattr(args, "list", False):
+        return
+    from .config import find_config, no_config_note
+
+    found = find_config()
+    if found is not None:
+        args.config = str(found)
+    else:
+        print(no_config_note(), file=sys.stderr)
 
 
 def _interrupted() -> int:

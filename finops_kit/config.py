@@ -34,18 +34,49 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_NODES = 200_000
 
 
+#: The environment variable naming the config file for every command and the Python API.
+CONFIG_ENV = "FINOPS_CONFIG"
+
+
+def find_config(start: str | os.PathLike | None = None) -> Path | None:
+    """The config file of the kit, one rule for every command and the Python API: ``$FINOPS_CONFIG`` when set
+    (it must exist), else the ``finops.yaml`` of the working directory or its parents up to the project root
+    (:func:`finops_kit.project.find_in_project`, the rule that finds the warehouse); None: none, the kit's defaults.
+
+    Why one rule: the CLI read only ``./finops.yaml`` and the API walked up, so ``check`` run from ``notebooks/``
+    said "no alerts" (exit 0) while the project's budgets fired, and ``report`` ignored ``$FINOPS_CONFIG``.
+    """
+    from .project import find_in_project
+
+    env = os.environ.get(CONFIG_ENV, "").strip()
+    if env:
+        p = Path(env).expanduser()
+        if not p.exists():
+            raise ConfigError(f"{CONFIG_ENV}={env}: config file not found; expected the path of a finops.yaml "
+                              f"(or unset {CONFIG_ENV} to use the project's)")
+        return p
+    return find_in_project(DEFAULT_CONFIG, start)
+
+
+def no_config_note() -> str:
+    """The line a command prints (stderr) when :func:`find_config` finds nothing: the results use defaults."""
+    return (f"finops-kit: note: no finops.yaml found (in {Path.cwd()} or its parents up to the project root; "
+            f"{CONFIG_ENV} unset): using the kit's defaults (no budgets, no tag_policy aliases, no guardrails)")
+
+
 def load_config(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Load the YAML config: the argument, else $FINOPS_CONFIG, else ./finops.yaml; {} when none exists.
+    """Load the YAML config: the argument, else :func:`find_config` ($FINOPS_CONFIG, else the project's
+    finops.yaml from any folder of the project); {} when none exists.
 
     Every way a config file can be unusable (a folder, unreadable, not UTF-8, too large, invalid YAML, an alias
     bomb, an unknown section) is one :class:`ConfigError` line naming the file.
     """
-    target = path or os.environ.get("FINOPS_CONFIG") or DEFAULT_CONFIG
+    target = path or find_config()
+    if target is None:
+        return {}
     p = Path(target)
     if not p.exists():
-        if path:
-            raise ConfigError(f"{p}: config file not found")
-        return {}
+        raise ConfigError(f"{p}: config file not found")
     if not p.is_file():
         raise ConfigError(f"{p}: is a folder, not a config file; expected a YAML file such as finops.yaml")
     try:

@@ -1272,7 +1272,8 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -
     parser.add_argument("--out", default=None, help="output folder (default: reports)")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="notebook parameter; VALUE is a YAML scalar or list (repeatable)")
-    parser.add_argument("--config", help="config file (default: finops.yaml when present)")
+    parser.add_argument("--config", help="config file (default: $FINOPS_CONFIG, else the project's finops.yaml "
+                                            "found from any folder of the project)")
     parser.add_argument("--notebooks-dir", help="where NOTEBOOK names and --all look (default: notebooks)")
     code = parser.add_mutually_exclusive_group()
     code.add_argument("--show-code", dest="code", action="store_const", const="shown",
@@ -1289,13 +1290,14 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    from .config import load_config, section
+    from .config import find_config, load_config, section
 
     config_path = args.config
     if config_path and not Path(config_path).exists():
         raise ConfigError(f"{config_path}: config file not found")
-    if not config_path and Path("finops.yaml").is_file():
-        config_path = "finops.yaml"
+    if not config_path:  # the rule of every command: $FINOPS_CONFIG, else the project's finops.yaml
+        found = find_config()
+        config_path = str(found) if found is not None else None
     cfg = load_config(config_path) if config_path else {}
     rep = section(cfg, "reports", {})
     if not isinstance(rep, dict):

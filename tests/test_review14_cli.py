@@ -1,0 +1,139 @@
+"""Review 14 (scheduler and live-explorer use): one config rule for every command and the API, safe re-runs and
+kills, distinct exit codes, up-front checks. Each test failed on the code before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import finops_kit as fk
+from finops_kit.cli import main
+from finops_kit.testing import focus_rows
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: A budget of $1 on all costs: `check` fires whenever this config is read, and says nothing when it is not.
+CONFIG = """\
+tag_policy:
+  keys:
+    team: {aliases: [Team, owner-team]}
+budgets:
+  items:
+    - {name: Everything, scope: {}, monthly: 1}
+alerts:
+  budgets: true
+  forecast: false
+  guardrails: false
+"""
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """A project: finops.yaml at its root, a notebooks/ folder, and a warehouse whose team tag has two spellings."""
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "finops.yaml").write_text(CONFIG, encoding="utf-8")
+    con = fk.connect(str(root / "data" / "warehouse.duckdb"), write=True)
+    focus_rows([dict(cost="100", day="2026-10-03", tags={"team": "nlp"}),
+                dict(cost="300", day="2026-10-04", tags={"Team": "nlp"})], con)
+    con.close()
+    return root
+
+
+def _env_without_config(monkeypatch) -> None:
+    monkeypatch.delenv("FINOPS_CONFIG", raising=False)
+    monkeypatch.setenv("FINOPS_QUIET", "1")
+
+
+# -- 1. one config discovery rule --------------------------------------------------------------------------------
+
+def test_check_from_a_subfolder_reads_the_projects_config(project, monkeypatch, capsys):
+    """`check` run from notebooks/ said "no alerts" (exit 0) while the root's budget fired (exit 1)."""
+    _env_without_config(monkeypatch)
+    wh = str(project / "data" / "warehouse.duckdb")
+    monkeypatch.chdir(project)
+    assert main(["check", "--warehouse", wh, "--as-of", "2026-10-04"]) == 1
+    root_out = capsys.readouterr().out
+    monkeypatch.chdir(project / "notebooks")
+    assert main(["check", "--warehouse", wh, "--as-of", "2026-10-04"]) == 1
+    assert capsys.readouterr().out == root_out
+
+
+def test_cli_and_api_find_the_same_config(project, monkeypatch):
+    _env_without_config(monkeypatch)
+    from finops_kit import api, report
+    from finops_kit.cli import build_parser
+    from finops_kit.config import find_config, load_config
+
+    monkeypatch.chdir(project / "notebooks")
+    want = (project / "finops.yaml").resolve()
+    assert find_config() is not None and Path(find_config()).resolve() == want
+    assert load_config().path is not None and Path(load_config().path).resolve() == want
+    assert Path(api._config(None)).resolve() == want
+    args = build_parser("report").parse_args(["report", "x"])
+    assert Path(report._settings(args)["config_path"]) == want
+    # the same team figures from the subfolder as from the root (the Team alias consolidated)
+    con = fk.connect(str(project / "data" / "warehouse.duckdb"), read_only=True, quiet=True)
+    try:
+        sub = fk.costs(by="team", con=con)
+        monkeypatch.chdir(project)
+        top = fk.costs(by="team", con=con)
+    finally:
+        con.close()
+    assert list(sub["team"]) == list(top["team"]) == ["nlp"]
+
+
+def test_no_config_found_is_said_in_one_line(project, tmp_path, monkeypatch, capsys):
+    """Outside any project: the kit's defaults, and one stderr line says so (it changes what check and metrics
+    find); the CostFrame's note says it too."""
+    _env_without_config(monkeypatch)
+    elsewhere = tmp_path / "analyst"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    wh = str(project / "data" / "warehouse.duckdb")
+    assert main(["check", "--warehouse", wh, "--as-of", "2026-10-04"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no finops.yaml" in err[0] and "defaults" in err[0], err
+    assert main(["metrics", "--warehouse", wh, "--json"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no finops.yaml" in err[0], err
+    con = fk.connect(wh, read_only=True, quiet=True)
+    try:
+        frame = fk.costs(by="team", con=con)
+    finally:
+        con.close()
+    assert "no finops.yaml" in repr(frame)
+    monkeypatch.chdir(project)
+    con = fk.connect(wh, read_only=True, quiet=True)
+    try:
+        assert "Config: finops.yaml" in repr(fk.costs(by="team", con=con))
+    finally:
+        con.close()
+
+
+# -- 2. FINOPS_CONFIG for every command ----------------------------------------------------------------------------
+
+def test_finops_config_is_followed_by_report_as_by_check(project, tmp_path, monkeypatch):
+    """`report` injected ./finops.yaml while `check` read $FINOPS_CONFIG: the alert said the budget was blown and
+    the published report said "on track"."""
+    from finops_kit import report
+    from finops_kit.cli import build_parser
+
+    alt = tmp_path / "alt.yaml"
+    alt.write_text(CONFIG.replace("monthly: 1", "monthly: 1000000"), encoding="utf-8")
+    monkeypatch.setenv("FINOPS_CONFIG", str(alt))
+    monkeypatch.chdir(project)
+    args = build_parser("report").parse_args(["report", "x"])
+    assert Path(report._settings(args)["config_path"]) == alt.resolve()
+    wh = str(project / "data" / "warehouse.duckdb")
+    assert main(["check", "--warehouse", wh, "--as-of", "2026-10-04"]) == 0  # the $1M budget does not fire
+
+
+def test_finops_config_naming_a_missing_file_is_an_error(project, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FINOPS_CONFIG", str(tmp_path / "nope.yaml"))
+    monkeypatch.chdir(project)
+    assert main(["check", "--warehouse", str(project / "data" / "warehouse.duckdb")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "FINOPS_CONFIG" in err and "nope.yaml" in err, err
