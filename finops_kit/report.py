@@ -820,6 +820,7 @@ class Runner:
 
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
+        remove_dead_temporaries(out)
         self.timeout_cell = float(timeout_cell)
         self.timeout_notebook = float(timeout_notebook)
         self.code = code_mode(code)
@@ -899,50 +900,72 @@ class Runner:
             return "failed", f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", None
 
     def run(self, job: Job, slot: int = 0) -> ReportResult:
+        """Run one report. Its files are written under temporary hidden names in the output folder and moved into
+        place (``os.replace``: atomic) only once both are complete, so a run killed part-way leaves the previous
+        run's ``.html``/``.ipynb`` and their index entries as they were -- it used to delete each running report's
+        ``.ipynb`` first, and the index kept linking to it."""
         started = dt.datetime.now(dt.UTC)
         t0 = time.monotonic()
         ipynb = _inside(self.out, job.name, ".ipynb")
         html_path = _inside(self.out, job.name, ".html")
+        tmp_ipynb, tmp_html = (self.out / f"{TEMP_PREFIX}{os.getpid()}.{threading.get_ident()}.{job.name}{suffix}"
+                               for suffix in (".ipynb", ".html"))
         attempts = 0
         status, error, cell = "failed", None, None
-        for attempts in range(1, self.retries + 2):  # noqa: B007 - retry only timeouts / dead kernels
-            if ipynb.exists():
-                ipynb.unlink()
-            status, error, cell = self._execute_once(job, ipynb, slot)
-            error = redact(localize_paths(error), self.secrets) if error else error
-            if status != "timeout":
-                break
-        executed = ipynb if ipynb.exists() else None
-        if executed is not None:
-            self._redact_file(executed)
         try:
-            page = self.render(job, executed, status, error, cell)
-        except Exception as exc:  # noqa: BLE001 - an export failure is one failed report, not a crashed run
-            status = "failed"
-            error = redact(f"HTML export failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
-                           self.secrets)
-            page = error_page(job, error, executed.name if executed else None)
-        html_path.write_text(redact_output(localize_html(page), self.secrets), encoding="utf-8")
+            for attempts in range(1, self.retries + 2):  # noqa: B007 - retry only timeouts / dead kernels
+                tmp_ipynb.unlink(missing_ok=True)
+                status, error, cell = self._execute_once(job, tmp_ipynb, slot)
+                error = redact(localize_paths(error), self.secrets) if error else error
+                if status != "timeout":
+                    break
+            executed = tmp_ipynb if tmp_ipynb.exists() else None
+            if executed is not None:
+                self._redact_file(executed, ipynb.name)
+            try:
+                page = self.render(job, executed, status, error, cell, ipynb.name)
+            except Exception as exc:  # noqa: BLE001 - an export failure is one failed report, not a crashed run
+                status = "failed"
+                error = redact(f"HTML export failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+                               self.secrets)
+                page = error_page(job, error, ipynb.name if executed else None)
+            tmp_html.write_text(redact_output(localize_html(page), self.secrets), encoding="utf-8")
+            if executed is not None:
+                os.replace(executed, ipynb)
+            else:  # this run has no executed notebook: an earlier run's would not match the new page
+                ipynb.unlink(missing_ok=True)
+            os.replace(tmp_html, html_path)
+        finally:
+            for tmp in (tmp_ipynb, tmp_html):
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
         return ReportResult(
             name=job.name, notebook=project_relative(job.info.path), title=job.info.title, status=status,
             parameters=redact_value(dict(job.parameters), self.secrets), html=html_path.name,
-            ipynb=executed.name if executed else None, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            ipynb=ipynb.name if executed is not None else None, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             duration_s=round(time.monotonic() - t0, 2), attempts=attempts, error=error, failed_cell=cell,
             order=job.info.order, question=job.info.question)
 
-    def _redact_file(self, path: Path) -> None:
-        """Secrets out of the executed notebook, and its absolute local paths made relative to the project."""
+    def _redact_file(self, path: Path, final_name: str | None = None) -> None:
+        """Secrets out of the executed notebook, and its absolute local paths made relative to the project; the
+        output path papermill recorded names the file it becomes (``final_name``), not its temporary name."""
         import nbformat
 
         text = path.read_text(encoding="utf-8")
         clean = redact_output(text, self.secrets)
-        book = localize_node(nbformat.reads(clean, as_version=4))
+        book = nbformat.reads(clean, as_version=4)
+        pm_meta = book.metadata.get("papermill")
+        if final_name and isinstance(pm_meta, dict) and pm_meta.get("output_path"):
+            pm_meta["output_path"] = str(Path(pm_meta["output_path"]).with_name(final_name))
+        book = localize_node(book)
         out = nbformat.writes(book) + "\n"
         if out != text:
             path.write_text(out, encoding="utf-8")
 
     # -- export ---------------------------------------------------------------------------------------------
-    def render(self, job: Job, executed: Path | None, status: str, error: str | None, cell: int | None) -> str:
+    def render(self, job: Job, executed: Path | None, status: str, error: str | None, cell: int | None,
+               ipynb_name: str | None = None) -> str:
+        """The page of a report; ``ipynb_name``: the name its executed notebook will have (default: ``executed``'s)."""
         if executed is None:
             return error_page(job, error or "the notebook did not run", None)
         import nbformat
@@ -960,7 +983,7 @@ class Runner:
                 "vega_bundle": self.vega_bundle,
                 "widget_manager": None,  # read under the lock below, once per run
                 "error": None if status == "ok" else {
-                    "status": status, "message": error or "", "ipynb": executed.name,
+                    "status": status, "message": error or "", "ipynb": ipynb_name or executed.name,
                     "cell": cell,
                 },
             },
@@ -1100,15 +1123,52 @@ def write_index(out: Path, results: list[ReportResult], coverage: dict[str, Any]
             previous = json.loads(index_json.read_text(encoding="utf-8"))
             for e in previous.get("reports", []):
                 if isinstance(e, dict) and (out / str(e.get("html", ""))).is_file():
+                    if e.get("ipynb") and not (out / str(e["ipynb"])).is_file():
+                        e["ipynb"] = None  # the index links only to files that are there
                     entries[str(e.get("name"))] = e
     for r in results:
         entries[r.name] = asdict(r)
     ordered = sorted(entries.values(), key=_reading_order)
     if coverage is None and isinstance(previous.get("coverage"), dict):
         coverage = previous["coverage"]
-    index_json.write_text(redact(json.dumps({"generated": _now(), "coverage": coverage, "reports": ordered},
-                                            indent=2, default=str), secrets) + "\n", encoding="utf-8")
-    (out / "index.html").write_text(redact(index_html(ordered, coverage), secrets), encoding="utf-8")
+    _write_atomically(index_json, redact(json.dumps({"generated": _now(), "coverage": coverage, "reports": ordered},
+                                                    indent=2, default=str), secrets) + "\n")
+    _write_atomically(out / "index.html", redact(index_html(ordered, coverage), secrets))
+
+
+#: Prefix of the files a report run writes before moving them into place (hidden, so never listed or published
+#: half-written); a run killed part-way leaves them, and the next run into the folder removes those of dead runs.
+TEMP_PREFIX = ".finops-tmp."
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """``path`` written under a temporary name and renamed into place: a reader never sees half a file."""
+    tmp = path.with_name(f"{TEMP_PREFIX}{os.getpid()}.{threading.get_ident()}.{path.name}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def remove_dead_temporaries(out: Path) -> None:
+    """Remove the temporary files (:data:`TEMP_PREFIX`) that runs killed part-way left in ``out``; a live run's
+    (another ``finops-kit report`` into the same folder) are kept."""
+    for f in out.glob(f"{TEMP_PREFIX}*"):
+        pid = f.name[len(TEMP_PREFIX):].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        except OSError:  # another user's process: alive
+            alive = True
+        if not alive:
+            with contextlib.suppress(OSError):
+                f.unlink()
 
 
 def _reading_order(entry: dict[str, Any]) -> tuple[float, str]:

@@ -3,6 +3,12 @@ kills, distinct exit codes, up-front checks. Each test failed on the code before
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -137,3 +143,84 @@ def test_finops_config_naming_a_missing_file_is_an_error(project, tmp_path, monk
     assert main(["check", "--warehouse", str(project / "data" / "warehouse.duckdb")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "FINOPS_CONFIG" in err and "nope.yaml" in err, err
+
+
+# -- 4. an interrupted re-run leaves the previous outputs and a true index ---------------------------------------
+
+def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
+    full = {**os.environ, "PYTHONPATH": str(REPO), "FINOPS_QUIET": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "finops_kit.cli", *args], cwd=cwd, env=full,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _sleepy_notebook(path: Path) -> Path:
+    import nbformat
+
+    book = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("warehouse = 'data/warehouse.duckdb'")
+    params.metadata["tags"] = ["parameters"]
+    book.cells = [nbformat.v4.new_markdown_cell("# Sleepy"), params,
+                  nbformat.v4.new_code_cell("import os, time\nif os.environ.get('MARK'):\n    open(os.environ['MARK'], 'w').close()\n"
+                                            "time.sleep(float(os.environ.get('SLEEP_S', '0')))\n"
+                                            "print('slept')")]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(book, str(path))
+    return path
+
+
+def _index_links_exist(out: Path) -> None:
+    index = json.loads((out / "index.json").read_text())
+    for e in index["reports"]:
+        assert (out / e["html"]).is_file(), e
+        if e.get("ipynb"):
+            assert (out / e["ipynb"]).is_file(), e
+    page = (out / "index.html").read_text()
+    import re
+
+    for href in re.findall(r'href="([^"]+)"', page):
+        assert (out / href).is_file(), href
+
+
+@pytest.mark.slow
+def test_a_killed_rerun_leaves_the_previous_reports_and_a_true_index(project, monkeypatch):
+    """A re-run killed with SIGTERM (Airflow's execution_timeout, timeout(1)) deleted each running report's
+    .ipynb before it ran, while the index still listed it "ok" with a link to the missing file."""
+    books = project / "books"
+    books.mkdir()
+    _sleepy_notebook(books / "sleepy.ipynb")
+    args = ("report", "--all", "--notebooks-dir", "books", "--out", "out", "--jobs", "1")
+    first = _cli(*args, cwd=project)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    out = project / "out"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"sleepy.ipynb", "sleepy.html", "index.json", "index.html"} <= set(before)
+    mark = project / "running"
+    second = _cli(*args, cwd=project, env={"SLEEP_S": "60", "MARK": str(mark)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not mark.exists():
+        time.sleep(0.2)
+    assert mark.exists(), "the re-run's kernel never reached its cell"
+    second.send_signal(signal.SIGTERM)
+    second.wait(timeout=60)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")}
+    assert after == before  # the previous run's files, untouched
+    _index_links_exist(out)
+    third = _cli(*args, cwd=project)
+    assert third.wait(timeout=300) == 0, third.stderr.read()
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # the dead run's temporary files are gone
+    _index_links_exist(out)
+
+
+def test_index_drops_links_to_files_that_are_gone(tmp_path):
+    from finops_kit import report
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.html").write_text("<p>a</p>")
+    entry = {"name": "a", "notebook": "a.ipynb", "title": "A", "status": "ok", "parameters": {}, "html": "a.html",
+             "ipynb": "a.ipynb", "started": "2026-12-01T00:00:00Z", "duration_s": 1.0}
+    (out / "index.json").write_text(json.dumps({"reports": [entry]}))
+    report.write_index(out, [])
+    [e] = json.loads((out / "index.json").read_text())["reports"]
+    assert e["ipynb"] is None
+    _index_links_exist(out)
