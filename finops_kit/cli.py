@@ -8,11 +8,15 @@ Subcommands are a small registry of modules (papermill's style): each module def
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import FinopsError
 
@@ -79,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         _find_config(args)
-        return int(_module_for(args.command).run(args, args.command) or 0)
+        with _sigterm_as_interrupt(args.command != "report"):
+            return int(_module_for(args.command).run(args, args.command) or 0)
     except FinopsError as exc:
         print(f"finops-kit: error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
@@ -125,19 +130,49 @@ def _find_config(args: argparse.Namespace) -> None:
         print(no_config_note(), file=sys.stderr)
 
 
+#: Set when SIGTERM stopped the command (:func:`_sigterm_as_interrupt`): exit 143 instead of Ctrl-C's 130.
+_TERMINATED = {"yes": False}
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt(active: bool = True) -> Iterator[None]:
+    """SIGTERM handled as Ctrl-C while the command runs: schedulers (Airflow's execution_timeout, timeout(1),
+    Kubernetes, systemd) stop a job with SIGTERM, whose default kills the process before an interrupted first
+    ingest removes the folder and the empty warehouse it created. ``report`` keeps the default (killed at once;
+    its outputs are written under temporary names and moved into place only when complete, and the kernels
+    exit when their parent is gone) -- as an interrupt it would wait for the running notebooks to finish."""
+    _TERMINATED["yes"] = False
+    previous = None
+    if active:
+        def handler(signum: int, frame: Any) -> None:
+            _TERMINATED["yes"] = True
+            raise KeyboardInterrupt
+
+        try:
+            previous = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread: signals cannot be handled here
+            previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def _interrupted() -> int:
-    """Ctrl-C: exit 130, and nothing was written -- unless this command's ingest had committed. An ingest holds a
+    """Ctrl-C (or SIGTERM: exit 143): exit 130, and nothing was written -- unless this command's ingest had committed. An ingest holds a
     Ctrl-C back from COMMIT to the end of its cleanup and reports it in a note (exit 0); one that reaches this point
     after the commit (while the summary prints) cannot undo it, so the line says the rows are stored and the exit
     code is 0: the work is complete, and re-running it would only replace the same rows."""
     ingest = sys.modules.get("finops_kit.ingest")
     done = getattr(ingest, "last_commit", None)
+    what = "terminated (SIGTERM)" if _TERMINATED["yes"] else "interrupted (Ctrl-C)"
     if done is not None and (done[0] is None or Path(done[0]).exists()):
-        print(f"finops-kit: interrupted (Ctrl-C) after the ingest was committed: {done[1]:,} rows are stored; "
+        print(f"finops-kit: {what} after the ingest was committed: {done[1]:,} rows are stored; "
               "nothing was lost, only its report was cut short", file=sys.stderr)
         return 0
-    print("finops-kit: interrupted (Ctrl-C); an interrupted ingest writes nothing", file=sys.stderr)
-    return 130
+    print(f"finops-kit: {what}; an interrupted ingest writes nothing", file=sys.stderr)
+    return 143 if _TERMINATED["yes"] else 130
 
 
 def _one_line(exc: BaseException) -> str:

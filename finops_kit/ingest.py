@@ -418,26 +418,27 @@ class _DeferredInterrupt:
 
     def __init__(self) -> None:
         self.interrupted = False
-        self._previous: object = None
-        self._active = False
+        self._previous: dict[int, object] = {}
 
     def _record(self, signum: int, frame: object) -> None:
         self.interrupted = True
 
     def start(self) -> None:
-        try:
-            previous = signal.getsignal(signal.SIGINT)
-            if previous in (signal.SIG_IGN, None):
+        # SIGTERM too when the CLI turned it into an interrupt (a scheduler stops a job with it): a Python handler
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous = signal.getsignal(sig)
+                if previous in (signal.SIG_IGN, None) or (sig == signal.SIGTERM and not callable(previous)):
+                    continue
+                signal.signal(sig, self._record)
+            except ValueError:  # not the main thread
                 return
-            signal.signal(signal.SIGINT, self._record)
-        except ValueError:  # not the main thread
-            return
-        self._previous, self._active = previous, True
+            self._previous[sig] = previous
 
     def stop(self) -> None:
-        if self._active:
-            self._active = False
-            signal.signal(signal.SIGINT, self._previous)
+        while self._previous:
+            sig, previous = self._previous.popitem()
+            signal.signal(sig, previous)
 
 
 def _combined(results: list[IngestResult], all_files: list[str], skipped: list[dict[str, str]]) -> IngestResult:

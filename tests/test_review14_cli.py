@@ -224,3 +224,21 @@ def test_index_drops_links_to_files_that_are_gone(tmp_path):
     [e] = json.loads((out / "index.json").read_text())["reports"]
     assert e["ipynb"] is None
     _index_links_exist(out)
+
+
+# -- 5. SIGTERM during a first ingest leaves nothing behind, like Ctrl-C ----------------------------------------
+
+def test_sigterm_during_a_first_ingest_leaves_no_folder(tmp_path):
+    target = tmp_path / "new" / "w.duckdb"
+    proc = _cli("ingest", str(REPO / "data" / "samples"), "--warehouse", str(target), "--no-progress", cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not target.exists():
+        time.sleep(0.02)
+    assert target.exists(), "the ingest never created its warehouse"
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout=60)
+    err = proc.stderr.read()
+    assert rc == 143, (rc, err)
+    assert not (tmp_path / "new").exists()
+    assert "SIGTERM" in err and "writes nothing" in err and len(err.strip().splitlines()) == 1, err
