@@ -342,6 +342,13 @@ def _check_complete(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise duckdb.IOException(f"Could not read enough bytes from file: {path.stat().st_size} of {expected}")
 
 
+class WarehouseBusy(FinopsError):
+    """The warehouse is locked by another process: a temporary condition, exit 75 (``EX_TEMPFAIL`` of sysexits.h),
+    which a scheduler can retry on -- unlike exit 2, "fix the job definition"."""
+
+    exit_code = 75
+
+
 def open_error(target: str, exc: BaseException, read_only: bool) -> FinopsError:
     """One line for a warehouse that cannot be opened: what is wrong with the path and what to do about it."""
     text = " ".join(str(exc).split())
@@ -349,12 +356,18 @@ def open_error(target: str, exc: BaseException, read_only: bool) -> FinopsError:
     lock = re.search(r"conflicting lock is held in (.*?) \(PID (\d+)\)", text, re.IGNORECASE)
     if lock:
         holder = f"PID {lock.group(2)} ({_command_line(int(lock.group(2))) or lock.group(1)})"
-        if "read-only mode" in low:  # the holder only reads: other readers may share the file
-            advice = ("wait for it to finish, or open the warehouse read-only (fk.connect(path, read_only=True)) "
-                      "if you only need to read")
+        if "read-only mode" in low:  # DuckDB's hint: the holder only reads, and this process wants to write
+            advice = ("it only reads (a notebook kernel that called fk.connect(), fk.costs() or fk.explore(), or a "
+                      "running report), but writing needs the file alone: close that session (con.close() or shut "
+                      "the kernel down) or retry once it is done")
+        elif read_only:
+            advice = ("it is writing (an ingest, or a session opened with write=True) and readers cannot share the "
+                      "file with a writer: retry when it has finished")
         else:
-            advice = "wait for it to finish and run again; readers cannot share the file with a writer"
-        return FinopsError(f"{target}: the warehouse is in use by {holder}; {advice}")
+            advice = ("it holds the file for writing (another ingest, or a session opened with write=True): retry "
+                      "when it has finished, or close that session")
+        return WarehouseBusy(f"{target}: the warehouse is in use by {holder}; {advice} (exit {WarehouseBusy.exit_code}: "
+                             "temporary)")
     code = getattr(exc, "errno", None)
     if isinstance(exc, IsADirectoryError) or "is a directory" in low:
         return FinopsError(f"{target}: is a folder; --warehouse expects a .duckdb file (e.g. {target}/warehouse.duckdb) "

@@ -242,3 +242,44 @@ def test_sigterm_during_a_first_ingest_leaves_no_folder(tmp_path):
     assert rc == 143, (rc, err)
     assert not (tmp_path / "new").exists()
     assert "SIGTERM" in err and "writes nothing" in err and len(err.strip().splitlines()) == 1, err
+
+
+# -- 6. a warehouse held by another process: a message naming the situation, and a retryable exit code -----------
+
+def _hold(wh: str, *, write: bool) -> subprocess.Popen:
+    code = (f"import finops_kit as fk, sys, time; con = fk.connect({wh!r}, quiet=True, "
+            f"{'write=True' if write else 'read_only=True'}); print('open', flush=True); time.sleep(120)")
+    p = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "open"
+    return p
+
+
+def test_a_notebook_holding_the_warehouse_blocks_ingest_with_exit_75_and_says_to_close_it(project, capsys):
+    """A kernel that called fk.connect() made the nightly ingest exit 2 ("fix the job definition") with the advice
+    to "open the warehouse read-only" -- given to the writer, which cannot."""
+    wh = str(project / "data" / "warehouse.duckdb")
+    holder = _hold(wh, write=False)
+    try:
+        rc = main(["ingest", str(next((REPO / "data" / "samples" / "gcp").glob("*_202511.jsonl.gz"))), "--warehouse", wh,
+                   "--no-progress"])
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip()
+    assert rc == 75, err
+    assert "\n" not in err and f"PID {holder.pid}" in err, err
+    assert "read_only=True" not in err and "close" in err and "retry" in err, err
+
+
+def test_a_reader_blocked_by_an_ingest_gets_exit_75(project, capsys):
+    wh = str(project / "data" / "warehouse.duckdb")
+    holder = _hold(wh, write=True)
+    try:
+        rc = main(["check", "--warehouse", wh])
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip()
+    assert rc == 75, err
+    assert "\n" not in err and "retry" in err, err
