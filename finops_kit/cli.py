@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         _find_config(args)
+        _validate_config(args)
         with _sigterm_as_interrupt(args.command != "report"):
             return int(_module_for(args.command).run(args, args.command) or 0)
     except FinopsError as exc:
@@ -128,6 +129,15 @@ def _find_config(args: argparse.Namespace) -> None:
         args.config = str(found)
     else:
         print(no_config_note(), file=sys.stderr)
+
+
+def _validate_config(args: argparse.Namespace) -> None:
+    """``metrics`` and ``check``: every section of the config checked before the warehouse is read, as ``report``
+    does (:func:`finops_kit.config.validate`): a typo in a section it does not read is still exit 2, not ignored."""
+    if args.command in ("metrics", "check") and getattr(args, "config", None):
+        from .config import load_config, validate
+
+        validate(load_config(args.config))
 
 
 #: Set when SIGTERM stopped the command (:func:`_sigterm_as_interrupt`): exit 143 instead of Ctrl-C's 130.

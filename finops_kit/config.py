@@ -227,3 +227,27 @@ def flag(data: dict[str, Any], key: str, default: bool, where: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{where}.{key} = {value!r}: expected true or false")
     return value
+
+
+def validate(cfg: Any, base_dir: str | os.PathLike | None = None) -> None:
+    """Check every section of a loaded config with the reader that uses it, before a command starts any work.
+
+    Why: a section is validated where a module reads it -- for ``report`` inside a notebook kernel -- so a typo in
+    ``budgets`` became one failed report among published ones (exit 1), and ``metrics``, which never reads
+    ``budgets``, ignored it (exit 0). One file is one configuration: a mistake anywhere in it is exit 2, one line
+    naming the file and the key, before anything runs. ``base_dir``: where a relative roadmap file is looked up
+    besides the working directory (the config file's folder).
+    """
+    from . import alerts, budgets, currency, gpu, guard, scope, unit_economics
+
+    path = config_file(cfg)
+    with naming_file(cfg):
+        scope.attribution_settings(cfg)
+        budgets.load_budgets(cfg)
+        budgets.load_roadmap(cfg=cfg, base_dir=base_dir if base_dir is not None else
+                             (Path(path).resolve().parent if path else None))
+        alerts.settings(cfg)
+        currency.settings(cfg)
+        guard.Guardrails.from_dict(section(cfg, "guardrails", {}), path or "config")
+        gpu.load_settings(cfg)
+        unit_economics.load_run_rules(cfg)

@@ -1350,7 +1350,7 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    from .config import find_config, load_config, section
+    from .config import find_config, load_config, section, validate
 
     config_path = args.config
     if config_path and not Path(config_path).exists():
@@ -1359,6 +1359,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         found = find_config()
         config_path = str(found) if found is not None else None
     cfg = load_config(config_path) if config_path else {}
+    if config_path and not getattr(args, "list", False):
+        validate(cfg)  # every section, before any kernel: a typo is exit 2 here, not one failed report
     rep = section(cfg, "reports", {})
     if not isinstance(rep, dict):
         raise ConfigError(f"{config_path}: 'reports' must be a mapping")

@@ -283,3 +283,27 @@ def test_a_reader_blocked_by_an_ingest_gets_exit_75(project, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 75, err
     assert "\n" not in err and "retry" in err, err
+
+
+# -- 8. a config typo stops report and metrics up front --------------------------------------------------------------
+
+@pytest.mark.parametrize("typo", [("monthly: 1", "montly: 1", "budgets.items[0].montly"),
+                                  ("monthly: 1", 'monthly: "500k"', "monthly"),
+                                  ("  forecast: false", "  forcast: false", "alerts.forcast")])
+def test_a_config_typo_is_exit_2_before_any_report_runs(project, monkeypatch, capsys, typo):
+    """A typo in a section only the notebooks read became a failed report (exit 1, the others published), and
+    `metrics` ignored it (exit 0)."""
+    old, new, key = typo
+    monkeypatch.chdir(project)
+    (project / "finops.yaml").write_text(CONFIG.replace(old, new), encoding="utf-8")
+    books = project / "books"
+    books.mkdir()
+    _sleepy_notebook(books / "sleepy.ipynb")
+    wh = str(project / "data" / "warehouse.duckdb")
+    assert main(["report", "--all", "--notebooks-dir", "books", "--warehouse", wh, "--out", "out"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "finops.yaml" in err and key in err, err
+    assert not (project / "out").exists()  # nothing ran, nothing was written
+    assert main(["metrics", "--warehouse", wh]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "finops.yaml" in err and key in err, err
