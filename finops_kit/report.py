@@ -55,6 +55,7 @@ import datetime as dt
 import hashlib
 import html
 import json
+import math
 import os
 import re
 import sys
@@ -1342,8 +1343,12 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -
                       help="no code at all (stakeholders)")
     code.add_argument("--fold-code", dest="code", action="store_const", const="folded",
                       help="code folded behind per-cell and whole-page toggles (the default)")
-    parser.add_argument("--timeout-cell", type=float, metavar="S", help="seconds per cell (default 600)")
-    parser.add_argument("--timeout-notebook", type=float, metavar="S", help="seconds per notebook (default 1800)")
+    parser.add_argument("--timeout-cell", type=float, metavar="S",
+                        help="seconds per cell, a positive number (default 600)")
+    parser.add_argument("--timeout-notebook", type=float, metavar="S",
+                        help="seconds per notebook and attempt, a positive number (default 1800); a timed-out "
+                             "notebook is tried once more, so the worst case of a run is about 2 x this x "
+                             "(notebooks / --jobs)")
     parser.add_argument("--kernel", help="Jupyter kernel name (default: the notebook's, else python3)")
     parser.add_argument("--jobs", "-j", type=int, metavar="N",
                         help="reports run at once (default: the CPU cores available)")
@@ -1373,13 +1378,19 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(f"{config_path}: reports.parameters must be a mapping of name: value")
     for key in ("timeout_cell", "timeout_notebook"):
         v = rep.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf):
             raise ConfigError(f"{config_path}: reports.{key} must be a positive number of seconds, got {v!r}")
+        flag = getattr(args, key, None)
+        if flag is not None and not 0 < flag < math.inf:  # NaN fails both comparisons
+            raise ConfigError(f"--{key.replace('_', '-')} {flag:g}: expected a positive number of seconds "
+                              f"(default {DEFAULT_TIMEOUT_CELL if key == 'timeout_cell' else DEFAULT_TIMEOUT_NOTEBOOK})")
     return {
         "config_path": str(Path(config_path).resolve()) if config_path else None,
         "notebooks_dir": Path(args.notebooks_dir or rep.get("notebooks_dir") or DEFAULT_NOTEBOOKS_DIR),
-        "timeout_cell": args.timeout_cell or rep.get("timeout_cell") or DEFAULT_TIMEOUT_CELL,
-        "timeout_notebook": args.timeout_notebook or rep.get("timeout_notebook") or DEFAULT_TIMEOUT_NOTEBOOK,
+        "timeout_cell": next(v for v in (args.timeout_cell, rep.get("timeout_cell"), DEFAULT_TIMEOUT_CELL)
+                             if v is not None),
+        "timeout_notebook": next(v for v in (args.timeout_notebook, rep.get("timeout_notebook"),
+                                             DEFAULT_TIMEOUT_NOTEBOOK) if v is not None),
         "code": _code_setting(args, rep, config_path),
         "jobs": _jobs_setting(getattr(args, "jobs", None), rep.get("jobs"), config_path),
         "out": Path(args.out or rep.get("out") or "reports"),

@@ -307,3 +307,22 @@ def test_a_config_typo_is_exit_2_before_any_report_runs(project, monkeypatch, ca
     assert main(["metrics", "--warehouse", wh]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "finops.yaml" in err and key in err, err
+
+
+# -- 9. timeouts: positive numbers only ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag, value", [("--timeout-cell", "-1"), ("--timeout-cell", "0"),
+                                         ("--timeout-notebook", "0"), ("--timeout-notebook", "nan"),
+                                         ("--timeout-cell", "inf")])
+def test_timeouts_must_be_positive_numbers(project, monkeypatch, capsys, flag, value):
+    """`--timeout-cell -1` ran the suite twice and marked every report "timeout"; `--timeout-cell 0` was silently
+    600 s."""
+    monkeypatch.chdir(project)
+    books = project / "books"
+    books.mkdir()
+    _sleepy_notebook(books / "sleepy.ipynb")
+    rc = main(["report", "--all", "--notebooks-dir", "books", "--out", "out", flag, value])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert "\n" not in err and flag in err and "positive" in err, err
+    assert not (project / "out").exists()
