@@ -1603,13 +1603,35 @@ def run(args: argparse.Namespace, command: str = "report") -> int:
     jobs = plan(infos, cli, s["parameters"], str(wh.resolve()), s["config_path"], every=bool(args.all))
     check_scope(wh, cli, s["parameters"], s["config_path"])
     out: Path = s["out"]
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out)
     tty = sys.stderr.isatty()
     results = run_jobs(jobs, out, s["timeout_cell"], s["timeout_notebook"], s["code"], tty, args.kernel,
                        workers=s["jobs"])
     bad = [r for r in results if r.status != "ok"]
     print(f"{len(results) - len(bad)} of {len(results)} report(s) rendered; index: {out / 'index.html'}")
     return 1 if bad else 0
+
+
+def writable_folder(out: Path) -> None:
+    """Create ``out`` and check that files can be written and renamed in it, before any kernel starts: an
+    unwritable folder (permissions, an immutable or read-only mount) was found only after every notebook had run.
+    A folder this check created is removed again when it fails."""
+    created = [p for p in [out, *out.parents] if not p.exists()]
+    probe = out / f"{TEMP_PREFIX}{os.getpid()}.probe"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        os.replace(probe, probe.with_name(probe.name + "d"))
+        probe.with_name(probe.name + "d").unlink()
+    except OSError as exc:
+        for p in (probe, probe.with_name(probe.name + "d")):
+            with contextlib.suppress(OSError):
+                p.unlink()
+        for p in created:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise ConfigError(f"--out {out}: cannot write the reports there ({exc.strerror or exc}); expected a "
+                          "writable folder") from None
 
 
 def check_scope(warehouse: Path, cli: dict[str, tuple[str, Any]], defaults: dict[str, Any],

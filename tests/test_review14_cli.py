@@ -326,3 +326,22 @@ def test_timeouts_must_be_positive_numbers(project, monkeypatch, capsys, flag, v
     assert rc == 2, err
     assert "\n" not in err and flag in err and "positive" in err, err
     assert not (project / "out").exists()
+
+
+# -- 10. an unwritable --out is found before any kernel runs ----------------------------------------------------------
+
+def test_an_unwritable_out_folder_is_exit_2_before_any_kernel(project, monkeypatch, capsys):
+    """An immutable --out was found only after the kernels had run (5.8 s for two reports, then exit 2).
+    /proc is a folder nobody, not even root, can create files in."""
+    from finops_kit import report
+
+    ran = []
+    monkeypatch.setattr(report, "run_jobs", lambda *a, **k: ran.append(1) or [])
+    monkeypatch.chdir(project)
+    books = project / "books"
+    books.mkdir()
+    _sleepy_notebook(books / "sleepy.ipynb")
+    rc = main(["report", "--all", "--notebooks-dir", "books", "--out", "/proc"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and not ran, err
+    assert "\n" not in err and "--out /proc" in err and "writ" in err, err
