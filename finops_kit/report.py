@@ -800,6 +800,9 @@ class ReportResult:
     failed_cell: int | None = None
     order: float = DEFAULT_ORDER
     question: str = ""
+    #: the data the report read: ``{"sha256", "files"}`` of the warehouse's active source files when its kernel
+    #: started (:func:`input_fingerprint`; ``"changed": True`` when an ingest changed it while the kernel ran)
+    input: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -913,6 +916,7 @@ class Runner:
                                for suffix in (".ipynb", ".html"))
         attempts = 0
         status, error, cell = "failed", None, None
+        read = _job_input(job)
         try:
             for attempts in range(1, self.retries + 2):  # noqa: B007 - retry only timeouts / dead kernels
                 tmp_ipynb.unlink(missing_ok=True)
@@ -936,6 +940,9 @@ class Runner:
             else:  # this run has no executed notebook: an earlier run's would not match the new page
                 ipynb.unlink(missing_ok=True)
             os.replace(tmp_html, html_path)
+            after = _job_input(job)
+            if read is not None and after is not None and after["sha256"] != read["sha256"]:
+                read = {**after, "changed": True}  # an ingest landed while the kernel ran: it may have read both
         finally:
             for tmp in (tmp_ipynb, tmp_html):
                 with contextlib.suppress(OSError):
@@ -945,7 +952,7 @@ class Runner:
             parameters=redact_value(dict(job.parameters), self.secrets), html=html_path.name,
             ipynb=ipynb.name if executed is not None else None, started=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             duration_s=round(time.monotonic() - t0, 2), attempts=attempts, error=error, failed_cell=cell,
-            order=job.info.order, question=job.info.question)
+            order=job.info.order, question=job.info.question, input=read)
 
     def _redact_file(self, path: Path, final_name: str | None = None) -> None:
         """Secrets out of the executed notebook, and its absolute local paths made relative to the project; the
@@ -1132,6 +1139,8 @@ def write_index(out: Path, results: list[ReportResult], coverage: dict[str, Any]
     ordered = sorted(entries.values(), key=_reading_order)
     if coverage is None and isinstance(previous.get("coverage"), dict):
         coverage = previous["coverage"]
+    for entry in ordered:  # for a scheduler reading index.json: which entries read other data than "coverage"
+        entry["other_data"] = other_data(entry, coverage)
     _write_atomically(index_json, redact(json.dumps({"generated": _now(), "coverage": coverage, "reports": ordered},
                                                     indent=2, default=str), secrets) + "\n")
     _write_atomically(out / "index.html", redact(index_html(ordered, coverage), secrets))
@@ -1170,6 +1179,41 @@ def remove_dead_temporaries(out: Path) -> None:
         if not alive:
             with contextlib.suppress(OSError):
                 f.unlink()
+
+
+def _input_digest(sha256s: list[Any]) -> str | None:
+    """One sha256 over the sha256 of every active source file (None without files): the input fingerprint."""
+    return hashlib.sha256("\n".join(sorted(str(x) for x in sha256s)).encode()).hexdigest() if sha256s else None
+
+
+def input_fingerprint(warehouse: str | os.PathLike[str]) -> dict[str, Any]:
+    """``{"sha256", "files"}`` of what the warehouse holds now (the digest :func:`data_coverage` shows), read from
+    the ingest log only: cheap enough to take before and after every report."""
+    from .warehouse import connect, has_table
+
+    con = connect(str(warehouse), read_only=True, quiet=True)
+    try:
+        if not has_table(con, "ingest_log"):
+            return {"sha256": None, "files": 0}
+        rows = con.sql("SELECT f.sha256 FROM (SELECT unnest(CAST(files AS STRUCT(path VARCHAR, size BIGINT, "
+                       "sha256 VARCHAR)[])) AS f FROM ingest_log WHERE status = 'active')").fetchall()
+    finally:
+        con.close()
+    return {"sha256": _input_digest([r[0] for r in rows]), "files": len(rows)}
+
+
+def _job_input(job: Job) -> dict[str, Any] | None:
+    """:func:`input_fingerprint` of the warehouse a job reads (None when it takes none or it cannot be read: the
+    report itself then says why)."""
+    from .dataset import is_location
+
+    wh = job.parameters.get("warehouse")
+    if not isinstance(wh, str) or not (Path(wh).is_file() or is_location(wh)):
+        return None
+    try:
+        return input_fingerprint(wh)
+    except Exception:  # noqa: BLE001 - informative; a locked or damaged warehouse fails the report on its own
+        return None
 
 
 def _reading_order(entry: dict[str, Any]) -> tuple[float, str]:
@@ -1211,12 +1255,12 @@ def data_coverage(warehouse: str | os.PathLike[str]) -> dict[str, Any]:
             "last_period": periods[-1]["billing_period"], "periods": len(periods),
             "last_day": str(max(g["last_day"])), "open": [x["label"] for x in periods if not x["closed"]],
             "accounts": accts, "billing_periods": periods})
-    digest = hashlib.sha256("\n".join(sorted(str(f[0]) for f in files)).encode()).hexdigest()
+    digest = _input_digest([f[0] for f in files])
     n_bad = sum(1 for r in rec if not r[-1])
     return {
         "providers": providers,
         "input": {"files": len(files), "bytes": int(sum(int(f[1] or 0) for f in files)),
-                  "sha256": digest if files else None,
+                  "sha256": digest,
                   "last_ingest": str(max((f[2] for f in files if f[2] is not None), default="")) or None},
         "reconciliation": {"totals": len(rec), "failing": n_bad,
                            "status": ("nothing ingested" if not rec else
@@ -1277,8 +1321,28 @@ def _coverage_html(cov: dict[str, Any] | None) -> str:
         'period); figures that compare periods use closed ones only.</p></section>')
 
 
+def other_data(entry: dict[str, Any], coverage: dict[str, Any] | None) -> str | None:
+    """Why a report's figures may not match the index's "Data covered" (None when they read that data): it read
+    another state of the warehouse (an ingest since, or between the run's kernels), its input changed while it
+    ran, or it was rendered by an older kit that did not record what it read."""
+    want = ((coverage or {}).get("input") or {}).get("sha256") if not (coverage or {}).get("error") else None
+    if not want:
+        return None
+    got = entry.get("input")
+    if not isinstance(got, dict) or not got.get("sha256"):
+        return 'read other data than "Data covered" may show: what it read was not recorded'
+    if got.get("changed"):
+        return (f'read other data than "Data covered": an ingest changed the warehouse while it ran (now '
+                f'input fingerprint {str(got["sha256"])[:16]}, {int(got.get("files") or 0)} source file(s))')
+    if got["sha256"] != want:
+        return (f'read other data than "Data covered": input fingerprint {str(got["sha256"])[:16]}, '
+                f'{int(got.get("files") or 0)} source file(s)')
+    return None
+
+
 def index_html(entries: list[dict[str, Any]], coverage: dict[str, Any] | None = None) -> str:
-    """The cover page: data covered, then every report in reading order with the question it answers."""
+    """The cover page: data covered, then every report in reading order with the question it answers; a report
+    that read another state of the warehouse says so (:func:`other_data`)."""
     e = html.escape
     n_bad = sum(1 for x in entries if x.get("status") != "ok")
     rows = []
@@ -1294,6 +1358,8 @@ def index_html(entries: list[dict[str, Any]], coverage: dict[str, Any] | None = 
         if x.get("ipynb"):
             links += f' · <a href="{e(str(x["ipynb"]))}">notebook</a>'
         err = f'<div style="color:#c62828;font-size:12px">{e(str(x.get("error")))}</div>' if x.get("error") else ""
+        if (differs := other_data(x, coverage)) is not None:
+            err += f'<div class="other-data" style="color:#ef6c00;font-size:12px">{e(differs)}</div>'
         question = f'<div class="question">{e(str(x.get("question")))}</div>' if x.get("question") else ""
         rows.append(
             f'<tr data-status="{e(status)}"><td class="report"><a href="{e(str(x.get("html")))}">'
@@ -1304,6 +1370,9 @@ def index_html(entries: list[dict[str, Any]], coverage: dict[str, Any] | None = 
             f'</td><td>{links}</td></tr>')
     summary = (f"{len(entries)} report(s), all rendered" if n_bad == 0
                else f"{len(entries)} report(s), {n_bad} FAILED")
+    n_other = sum(1 for x in entries if other_data(x, coverage))
+    if n_other:
+        summary += f", {n_other} read other data than \u201cData covered\u201d (marked)"
     css = ("body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}"
            "table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #e0e0e0;"
            "padding:6px 10px;vertical-align:top;text-align:left}th{border-bottom:2px solid #999}"
