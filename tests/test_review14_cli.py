@@ -307,3 +307,78 @@ def test_a_config_typo_is_exit_2_before_any_report_runs(project, monkeypatch, ca
     assert main(["metrics", "--warehouse", wh]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "finops.yaml" in err and key in err, err
+
+
+# -- 9. timeouts: positive numbers only ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag, value", [("--timeout-cell", "-1"), ("--timeout-cell", "0"),
+                                         ("--timeout-notebook", "0"), ("--timeout-notebook", "nan"),
+                                         ("--timeout-cell", "inf")])
+def test_timeouts_must_be_positive_numbers(project, monkeypatch, capsys, flag, value):
+    """`--timeout-cell -1` ran the suite twice and marked every report "timeout"; `--timeout-cell 0` was silently
+    600 s."""
+    monkeypatch.chdir(project)
+    books = project / "books"
+    books.mkdir()
+    _sleepy_notebook(books / "sleepy.ipynb")
+    rc = main(["report", "--all", "--notebooks-dir", "books", "--out", "out", flag, value])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2, err
+    assert "\n" not in err and flag in err and "positive" in err, err
+    assert not (project / "out").exists()
+
+
+# -- 10. an unwritable --out is found before any kernel runs ----------------------------------------------------------
+
+def test_an_unwritable_out_folder_is_exit_2_before_any_kernel(project, monkeypatch, capsys):
+    """An immutable --out was found only after the kernels had run (5.8 s for two reports, then exit 2).
+    /proc is a folder nobody, not even root, can create files in."""
+    from finops_kit import report
+
+    ran = []
+    monkeypatch.setattr(report, "run_jobs", lambda *a, **k: ran.append(1) or [])
+    monkeypatch.chdir(project)
+    books = project / "books"
+    books.mkdir()
+    _sleepy_notebook(books / "sleepy.ipynb")
+    rc = main(["report", "--all", "--notebooks-dir", "books", "--out", "/proc"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and not ran, err
+    assert "\n" not in err and "--out /proc" in err and "writ" in err, err
+
+
+# -- 3. each report's input fingerprint, and where it differs from "Data covered" ------------------------------------
+
+@pytest.mark.slow
+def test_each_report_records_the_data_it_read_and_the_index_flags_other_data(tmp_path, monkeypatch):
+    """A report re-run after a new ingest listed the earlier reports under the new "Data covered" although they had
+    read other data; an ingest between two kernels of one run went unseen."""
+    from finops_kit import report
+
+    monkeypatch.chdir(tmp_path)
+    gcp = sorted((REPO / "data" / "samples" / "gcp").glob("*.jsonl.gz"))
+    wh = str(tmp_path / "wh.duckdb")
+    fk.ingest([str(gcp[0])], warehouse=wh, progress=False)
+    first = _sleepy_notebook(tmp_path / "first.ipynb")
+    second = _sleepy_notebook(tmp_path / "second.ipynb")
+    out = tmp_path / "out"
+    jobs = report.plan([report.read_notebook_info(first)], {}, {}, wh, None)
+    [r1] = report.run_jobs(jobs, out, timeout_cell=60, timeout_notebook=120)
+    assert r1.status == "ok", r1.error
+    before = report.data_coverage(wh)["input"]
+    assert r1.input == {"sha256": before["sha256"], "files": 1}
+    index = json.loads((out / "index.json").read_text())
+    assert index["reports"][0]["input"]["sha256"] == index["coverage"]["input"]["sha256"]
+    assert "other data" not in (out / "index.html").read_text()
+
+    fk.ingest([str(gcp[1])], warehouse=wh, progress=False)  # new data, then only the second report is run
+    jobs = report.plan([report.read_notebook_info(second)], {}, {}, wh, None)
+    [r2] = report.run_jobs(jobs, out, timeout_cell=60, timeout_notebook=120)
+    assert r2.input["files"] == 2 and r2.input["sha256"] != r1.input["sha256"]
+    index = json.loads((out / "index.json").read_text())
+    by_name = {e["name"]: e for e in index["reports"]}
+    assert by_name["second"]["input"]["sha256"] == index["coverage"]["input"]["sha256"]
+    assert by_name["first"]["input"]["sha256"] == before["sha256"]  # what it read, kept
+    page = (out / "index.html").read_text()
+    assert page.count('class="other-data"') == 1 and before["sha256"][:16] in page, page
+    assert "1 read other data" in page and by_name["first"]["other_data"] and by_name["second"]["other_data"] is None
