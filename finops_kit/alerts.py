@@ -163,8 +163,8 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
                               scope=sc)
         asked = _day(as_of)
         for name, line in roadmap_scope_problems(con, roadmap, sc, named=True):  # as a budget's scope typo
-            alerts.append(Alert("roadmap", name, f"{line}, so it reaches no forecast of that value: fix its scope in "
-                                                 "the roadmap file"))
+            alerts.append(Alert("roadmap", name, f"{line}, so it reaches no forecast of that value, only the total: "
+                                                 "a typo? fix its scope in the roadmap file"))
         for r in st.to_dict("records"):
             if r["status"] == "matches no charges":  # a typo in the scope: the budget is never checked
                 alerts.append(Alert("budget", r["budget"], f"{r['budget']}: its scope {r['note']}, so it is never "

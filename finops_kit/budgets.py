@@ -623,7 +623,8 @@ def roadmap_scope_problems(con: duckdb.DuckDBPyConnection, items: list[dict[str,
     Why: an item applies to a forecast only where it names the forecast's value exactly (:func:`_roadmap_in_scope`,
     :func:`finops_kit.forecast.roadmap_daily`); 'GCP' for 'Google Cloud', or team 'platform' that allocation.shared
     folds into '(shared)', silently reached no per-provider, per-team or budget forecast. ``named``: (item name,
-    line) pairs."""
+    line) pairs. A value new in the plan (a project with no charge yet) is named too: the line cannot tell it from
+    a typo, and the item reaches only the total until charges carry it."""
     sc = scoped(con, scope)
     known: dict[str, list[str]] = {}
     anywhere: dict[str, list[str]] = {}

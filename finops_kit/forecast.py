@@ -927,6 +927,7 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
         raise ConfigError(f"roadmap amounts are in {', '.join(stated)} (roadmap.currency, else budgets.currency) "
                           f"but the scope reports in {sc.currency}: a forecast adds them in one currency; "
                           f"state the roadmap in {sc.currency} (roadmap.currency) or report in {stated[0]}")
+    roadmap = roadmap_in_scope(con, roadmap or [], sc)
     asked = _day(as_of)
     as_of_d = as_of_day(con, sc, asked, filters)
     if as_of_d is None:
@@ -967,8 +968,8 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
             continue
         # a roadmap item's past days (start .. as_of) are in the history already: the model learns the usage
         # without them, and the item's remaining days are added below (else an item running at 'as of' counted twice)
-        y = hist["actual"].to_numpy() - roadmap_daily(roadmap or [], dimension, value, pd.DatetimeIndex(hist["day"]),
-                                                      filters).sum(axis=1).to_numpy()
+        y = without_roadmap(hist["actual"].to_numpy(),
+                            roadmap_daily(roadmap or [], dimension, value, pd.DatetimeIndex(hist["day"]), filters))
         scored = MODELS if model == "auto" else tuple(dict.fromkeys((model, "seasonal_naive")))
         bt = (backtest(y, horizon=min(max(h, 7), 28), origins=backtest_origins, level=level, models=scored)
               if backtest_origins >= 1 else None)
@@ -1080,6 +1081,68 @@ def _no_usage_forecasts(series: pd.DataFrame, todate: dict[str, tuple[Decimal, D
             comp.append({"label": f"Roadmap: {col}", "kind": "roadmap", "amount": float(rm[col].sum())})
         fc.components = pd.DataFrame(comp)
         out.append(fc)
+    return out
+
+
+def roadmap_in_scope(con: duckdb.DuckDBPyConnection, items: list[dict[str, Any]], scope: Any = None) -> list[dict]:
+    """The roadmap items that are about this scope's charges: not those naming a value that charges of the
+    warehouse carry, only outside the scope (an Azure item in an AWS-only report). An item naming a value no
+    charge carries yet (a new project) stays: it reaches the total.
+
+    Why: with ``providers=AWS`` an item ``provider: Microsoft`` was added to the AWS total, listed as "Roadmap:
+    Azure fine-tune $12,000", and taken out of AWS's history."""
+    if not items:
+        return []
+    sc = scoped(con, scope)
+    seen: dict[tuple[str, bool], set[str]] = {}
+
+    def values(dim: str, everywhere: bool) -> set[str]:
+        if (dim, everywhere) not in seen:
+            src = f"{FOCUS_TABLE} f" if everywhere else sc.rows_sql(period=False)
+            seen[dim, everywhere] = {str(r[0]) for r in con.execute(
+                f"SELECT DISTINCT {dimension_sql(dim, sc)} FROM {src}").fetchall()}
+        return seen[dim, everywhere]
+
+    def outside(it: dict[str, Any]) -> bool:
+        return any(str(v) not in values(k, False) and str(v) in values(k, True)
+                   for k, v in (it.get("scope") or {}).items() if k in DIMENSIONS or k in sc.attribution.policy.keys)
+
+    return [it for it in items if not outside(it)]
+
+
+#: Days before a roadmap item's start that give the level its past days are measured against (a 4-week median),
+#: and the fewest of them that do (:func:`without_roadmap`).
+_ROADMAP_LEVEL_DAYS, _ROADMAP_MIN_LEVEL_DAYS = 28, 7
+
+
+def without_roadmap(y: np.ndarray, planned: pd.DataFrame) -> np.ndarray:
+    """The history ``y`` without what the roadmap items running in it added: the model learns the usage without an
+    item and :func:`forecast` adds the item's remaining days once.
+
+    What is taken out on an item's day is what the bill shows of it, at most its planned amount: the day's cost
+    above the level before the item started (the median of the same weekday over up to 4 weeks before its start;
+    with under a week of history before it, the day's cost), never below 0; for an item that lowers cost (a decommission) the drop
+    below that level, at most its planned amount, is given back. Why not the planned amount: a plan is an estimate -- an
+    item planned at three times what was billed turned a team's month into -$380,363, and an open-ended item
+    planned at $9,000/day on a team spending $480 made its history negative. ``planned``: the items' planned daily
+    amounts on the history's days (:func:`roadmap_daily`), one column per item, taken out in turn."""
+    out = np.asarray(y, dtype=float).copy()
+    for name in planned.columns:
+        plan = planned[name].to_numpy(dtype=float)
+        on = np.flatnonzero(plan != 0)
+        if not len(on):
+            continue
+        start = int(on[0])
+        lo = max(0, start - _ROADMAP_LEVEL_DAYS)
+        level = np.zeros(len(out))
+        if start - lo >= _ROADMAP_MIN_LEVEL_DAYS:  # each weekday against its own level (weekends are lower)
+            idx = np.arange(lo, start)
+            by_day = {r: float(np.median(out[idx[idx % SEASON == r]])) for r in range(SEASON)}
+            level = np.array([by_day[t % SEASON] for t in range(len(out))])
+        above, below = np.maximum(out - level, 0.0), np.maximum(level - out, 0.0)  # what the bill shows of it
+        take = np.where(plan > 0, np.minimum(plan, above), 0.0)  # an addition: the cost above the level before
+        give = np.where(plan < 0, np.minimum(-plan, below), 0.0)  # a decommission: the drop below it, given back
+        out = out - take + give
     return out
 
 

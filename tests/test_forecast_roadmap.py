@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from finops_kit import budgets as bu  # noqa: E402
-from finops_kit.forecast import forecast, roadmap_daily  # noqa: E402
+from finops_kit.forecast import forecast, roadmap_daily, without_roadmap  # noqa: E402
 from finops_kit.testing import focus_rows  # noqa: E402
 
 WEEK = np.array([1.0, 1.1, 1.05, 1.08, 0.95, 0.6, 0.55])
@@ -113,3 +113,49 @@ def test_the_shipped_roadmap_names_values_of_the_sample_data(sample_con):
     budgets = {b.name: b for b in bu.load_budgets(cfg)[0]}
     reach = {n: [i["name"] for i in items if bu._roadmap_in_scope(i, budgets[n].scope)] for n in budgets}
     assert any("pretraining" in n for n in reach["AI spend"]) and any("Spark" in n for n in reach["Shared platform"])
+
+
+def test_an_item_planned_above_what_was_billed_takes_out_only_what_the_bill_shows():
+    """Regression review (s14): the planned amount was taken out of the history whatever the bill showed: an item
+    planned at three times what was billed made the month's forecast negative (-$380,363)."""
+    con = focus_rows(_inflight_bill())  # the run truly adds $5,000/day over Nov 10..20
+    item = bu._roadmap_item(dict(name="training run", kind="training_run", start="2026-11-10", end="2026-11-20",
+                                 cost=165000, team="nlp"), 0, Path("roadmap.yaml"), None)  # planned $15,000/day
+    (r,) = forecast(con, "total", as_of="2026-11-15", roadmap=[item])
+    comp = r.components.set_index("kind")["amount"]
+    assert comp["baseline"] == pytest.approx(15 * 1000 * WEEK.mean(), rel=0.05)  # not negative: the usage without it
+    assert comp["roadmap"] == pytest.approx(75000.0)  # the plan's remaining days, as planned
+
+
+def test_without_roadmap_takes_out_what_the_bill_shows_and_gives_back_a_decommission():
+    days = pd.date_range("2026-10-01", periods=40)
+    y = np.full(40, 100.0)
+    y[30:] += 50.0  # an item that truly added $50/day from day 30
+    plan = pd.DataFrame({"up": np.where(np.arange(40) >= 30, 80.0, 0.0)}, index=days)  # planned at $80/day
+    assert without_roadmap(y, plan).tolist() == [100.0] * 40
+    z = np.full(40, 100.0)
+    z[30:] -= 30.0  # a decommission that truly saved $30/day, planned at -$20/day
+    dec = pd.DataFrame({"down": np.where(np.arange(40) >= 30, -20.0, 0.0)}, index=days)
+    assert without_roadmap(z, dec)[30:].tolist() == [90.0] * 10  # its planned $20 given back, no more
+    # no history before the item: at most the day's cost is taken out, never below 0
+    assert without_roadmap(np.full(5, 10.0), pd.DataFrame({"x": np.full(5, 25.0)})).tolist() == [0.0] * 5
+
+
+def test_an_item_about_charges_outside_the_scope_is_not_this_scopes():
+    """Regression review (s14): with providers=AWS an item 'provider: Google Cloud' was added to the AWS total and
+    taken out of its history; an item naming a value no charge carries yet (a new project) still reaches it."""
+    from finops_kit.scope import Scope, bind
+
+    con = focus_rows(_two_provider_bill() * 5)
+    con = focus_rows([dict(day=str(d.date()), cost="100", tags={"team": "nlp"})
+                      for d in pd.date_range("2026-09-01", "2026-10-31")], con)
+    gcp = bu._roadmap_item(dict(name="GCP launch", kind="launch", start="2026-11-12", daily_cost=500,
+                                provider="Google Cloud"), 0, Path("roadmap.yaml"), None)
+    new = bu._roadmap_item(dict(name="New project", kind="launch", start="2026-11-12", daily_cost=70,
+                                project="brand-new"), 1, Path("roadmap.yaml"), None)
+    aws = bind(con, Scope.parse({"providers": ["AWS"]}))
+    (r,) = forecast(con, "total", as_of="2026-11-10", roadmap=[gcp, new], scope=aws)
+    labels = set(r.components["label"])
+    assert "Roadmap: New project" in labels and "Roadmap: GCP launch" not in labels
+    (whole,) = forecast(con, "total", as_of="2026-11-10", roadmap=[gcp, new])
+    assert {"Roadmap: New project", "Roadmap: GCP launch"} <= set(whole.components["label"])
