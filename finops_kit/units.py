@@ -30,6 +30,9 @@ Rules (the answer every report gives):
   accelerator row (else its instance or vCPU row; of several, the costliest), so a VM whose GPUs run under a committed-use discount is one
   committed instance, not a committed GPU plus an on-demand VM without hours.
 
+A SageMaker ML instance (``ml.p4d.24xlarge``) has the accelerators and vCPUs of its EC2 type and the family
+``ml.p4d`` (:data:`_SAGEMAKER_FAMILY`); its GPUs are accelerated compute as Azure ML's and Vertex AI's are.
+
 Instance types missing from the catalog still get instance-hours from ``instance`` rows; their accelerator-hours and
 vCPU-hours are NULL (unknown) until a row is added to the catalog table.
 """
@@ -177,7 +180,8 @@ def catalog_values() -> str:
 
 
 #: The family of an instance type the catalog does not know: p4d.24xlarge -> p4d, a2-highgpu-8g -> a2-highgpu,
-#: standard_nc24ads_a100_v4 -> NC-series (types are lower case here).
+#: standard_nc24ads_a100_v4 -> NC-series (types are lower case here; a SageMaker type's ``ml.`` is added back by
+#: :data:`_SAGEMAKER_FAMILY`).
 _FALLBACK_FAMILY = """CASE
   WHEN {t} IS NULL THEN NULL
   WHEN contains({t}, '.') THEN split_part(regexp_replace({t}, '^ml\\.', ''), '.', 1)
@@ -185,6 +189,13 @@ _FALLBACK_FAMILY = """CASE
        upper(regexp_extract(regexp_replace({t}, '^standard_', ''), '^([a-z]+)[0-9]', 1)) || '-series'
   WHEN contains({t}, '-') THEN split_part({t}, '-', 1) || coalesce('-' || nullif(split_part({t}, '-', 2), ''), '')
   ELSE {t} END"""
+
+#: The family of a SageMaker ML instance is its EC2 family with ``ml.``: ml.p4d.24xlarge -> ml.p4d (the catalog
+#: gives its accelerators under the EC2 name). Why apart from EC2's p4d: EC2 reservations and Compute or EC2
+#: Instance Savings Plans never apply to SageMaker, and a SageMaker Savings Plan never to EC2, so a family is what
+#: one commitment can cover. Pooled, the SageMaker plan that covers ml.g5.2xlarge endpoints became the realized
+#: "Savings Plan on g5" discount offered for EC2 g5 instances.
+_SAGEMAKER_FAMILY = "CASE WHEN starts_with(lower({t}), 'ml.') THEN 'ml.' ELSE '' END || {family}"
 
 
 def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
@@ -205,6 +216,8 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
                "_spot_usage_type": SPOT_USAGE_TYPE_SQL}
     hours = ("CASE WHEN ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
              "THEN CAST(ConsumedQuantity AS DOUBLE) * _hours_per_unit END")
+    family = _SAGEMAKER_FAMILY.format(
+        t="_instance_type", family=f"coalesce(_c_family, {_FALLBACK_FAMILY.format(t='lower(_instance_type)')})")
     return f"""
       SELECT _r.* EXCLUDE (_c_type, _c_family, _c_accelerators, _c_accelerator, _c_vcpus),
         CASE WHEN _unit_role = 'instance' THEN _hours
@@ -216,7 +229,7 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
         CASE WHEN _unit_role = 'instance' THEN _hours * _c_vcpus
              WHEN _unit_role = 'vcpu' THEN _hours END AS vcpu_hours,
         _c_accelerators AS accelerators_per_instance, _c_accelerator AS accelerator,
-        coalesce(_c_family, {_FALLBACK_FAMILY.format(t="lower(_instance_type)")}) AS instance_family
+        {family} AS instance_family
       FROM (SELECT _s.* EXCLUDE (_type_key, _hours_per_unit, _spot_usage_type), _cat.*
             FROM (SELECT *, {hours} AS _hours, {_PRICING.format(spot_usage_type="_spot_usage_type")} AS _row_pricing
                   FROM {derive_once(f"(SELECT * FROM {source} WHERE {where})", keys, by_type)}) _s

@@ -1,0 +1,82 @@
+"""Review 14 (consistency review, items 1, 5 and 8): one answer for GPU usage and AI service lines.
+
+Each test here failed on the code before its fix (stated per test)."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from finops_kit import units
+from finops_kit.classify import ai_workload_case, ai_workload_sql, complete_accelerated_instances
+from finops_kit.testing import focus_rows
+
+SM = "Amazon SageMaker"
+AIML = "AI and Machine Learning"
+
+# (x_InstanceType, x_UsageType, expected x_AiWorkload) of Amazon SageMaker rows
+SAGEMAKER = [
+    ("ml.p4d.24xlarge", "USE1-Train:ml.p4d.24xlarge", "Accelerated compute"),
+    (None, "USE1-Train:ml.p4d.24xlarge", "Accelerated compute"),   # AWS FOCUS export: the type is in the usage type
+    (None, "USW2-Host:ml.g5.2xlarge", "Accelerated compute"),      # a GPU endpoint
+    ("ml.g4dn.xlarge", "USE1-Notebk:ml.g4dn.xlarge", "Accelerated compute"),
+    (None, "USE1-Host:ml.inf2.xlarge", "Accelerated compute"),
+    (None, "USE1-Train:ml.trn1.32xlarge", "Accelerated compute"),
+    ("ml.m5.xlarge", "USE1-Host:ml.m5.xlarge", "ML platform"),    # an endpoint without GPU
+    (None, "USE1-Processing:ml.c5.xlarge", "ML platform"),        # processing on CPU
+    (None, "USE1-Notebk:ml.t3.medium", "ML platform"),
+    (None, "USE1-Train:VolumeUsage.gp2", "ML platform"),          # the job's storage
+    (None, "USE1-Host:Data-Bytes-In", "ML platform"),
+    (None, None, "ML platform"),
+]
+
+
+@pytest.mark.parametrize(("itype", "usage", "expected"), SAGEMAKER, ids=[f"{r[0]}|{r[1]}" for r in SAGEMAKER])
+@pytest.mark.parametrize("provider", [None, "AWS"])
+def test_sagemaker_gpu_instances_are_accelerated_compute(itype, usage, expected, provider):
+    """Item 1: an ml.p4d.24xlarge is 8 A100s whichever service bills it. Before the fix every SageMaker row was
+    'ML platform' (the AWS instance-type rule did not read the ``ml.`` prefix), so on the demo $75,794.57 and
+    16,089 GPU-hours of SageMaker training were missing from every GPU figure while Azure ML and Vertex AI GPUs
+    were counted. Non-GPU SageMaker instances and SageMaker's other charges stay 'ML platform'."""
+    con = duckdb.connect()
+    got = con.execute(f"SELECT {ai_workload_case(provider=provider)} FROM (SELECT 'AWS' AS ProviderName, "
+                      f"? AS x_InstanceType, ? AS x_UsageType, '{SM}' AS ServiceName, "
+                      f"'{AIML}' AS ServiceCategory)", [itype, usage]).fetchone()[0]
+    assert got == expected
+
+
+def _classified(rows: list[dict]) -> duckdb.DuckDBPyConnection:
+    """A warehouse of ``rows`` classified as the ingest classifies them (the rules, then the instances' rows)."""
+    con = focus_rows(rows)
+    con.execute(f"UPDATE focus SET x_AiWorkload = {ai_workload_sql()}")
+    complete_accelerated_instances(con)
+    return con
+
+
+def test_sagemaker_training_job_counts_its_gpu_hours():
+    """Item 1: a SageMaker training job on ml.p4d.24xlarge has 8 accelerator-hours per instance-hour in the kit's
+    one accelerated usage (metrics, spot share, commitment coverage, families), once; its tax stays out of AI spend
+    and a CPU processing job stays ML platform. Its family is ml.p4d, not EC2's p4d: no EC2 commitment covers it,
+    and no SageMaker plan covers EC2. Before the fix the job had no accelerated usage at all."""
+    arn = "arn:aws:sagemaker:us-east-1:1:training-job/segmenter-1"
+    con = _classified([
+        dict(day="2026-10-01", ServiceName=SM, ServiceCategory=AIML, x_UsageType="USE1-Train:ml.p4d.24xlarge",
+             ResourceId=arn, ConsumedQuantity=10, ConsumedUnit="Hours", cost=377.0),
+        dict(day="2026-10-01", ServiceName=SM, ServiceCategory=AIML, x_UsageType="USE1-Processing:ml.m5.xlarge",
+             ResourceId="arn:aws:sagemaker:us-east-1:1:processing-job/etl", ConsumedQuantity=5,
+             ConsumedUnit="Hours", cost=1.15),
+        dict(day="2026-10-01", ServiceName=SM, ServiceCategory=AIML, ChargeCategory="Tax", cost=30.0),
+        dict(day="2026-10-01", x_InstanceType="p4d.24xlarge", x_UsageType="USE1-BoxUsage:p4d.24xlarge",
+             ResourceId="i-1", ConsumedQuantity=2, ConsumedUnit="Hours", cost=65.0),
+    ])
+    got = con.execute(f"""
+        SELECT ServiceName, instance_family, sum(EffectiveCost), {units.total('hours')},
+               {units.total('accelerator_hours')}
+        FROM ({units.accelerated_usage_sql()}) GROUP BY ALL ORDER BY ALL""").fetchall()
+    assert [(s, f, float(c), h, a) for s, f, c, h, a in got] == [
+        ("Amazon Elastic Compute Cloud", "p4d", 65.0, 2.0, 16.0),
+        (SM, "ml.p4d", 377.0, 10.0, 80.0)]
+    ai = dict(con.execute("SELECT coalesce(x_AiWorkload, '-'), sum(EffectiveCost) FROM focus GROUP BY ALL")
+              .fetchall())
+    assert {k: float(v) for k, v in ai.items()} == {"Accelerated compute": 442.0, "ML platform": 1.15, "-": 30.0}
+
