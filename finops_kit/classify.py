@@ -86,6 +86,23 @@ def ai_workload_case(available_columns: set[str] | None = None, path: str | None
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
+#: Charge categories that are never AI spend, whatever service they are booked on (:func:`ai_workload_sql`).
+NOT_AI_CHARGES = ("Tax", "Adjustment")
+
+
+def ai_charge_sql(alias: str | None = None) -> str:
+    """SQL: whether a row's ChargeCategory can be AI spend: not one of :data:`NOT_AI_CHARGES`.
+
+    The one definition of which lines of an AI service are AI spend: the classification (``x_AiWorkload``, the AI
+    headline of metrics and the tagging audit) and the token reconciliation's "AI service lines"
+    (:func:`finops_kit.tokens.rows_sql`) both apply it. Found by a review: the token reconciliation took every row
+    of the services, so its "AI service lines total" held AWS's per-service tax (on the demo Bedrock was
+    $237,484.62 there, $12,121.54 of it tax, and $225,363.08 in the AI headline)."""
+    a = alias + "." if alias else ""
+    cats = ", ".join(sql_str(c) for c in NOT_AI_CHARGES)
+    return f"(coalesce({a}ChargeCategory, '') NOT IN ({cats}))"
+
+
 def ai_workload_sql(source_value: str = "NULL", available_columns: set[str] | None = None, path: str | None = None,
                     provider: str | None = None) -> str:
     """SQL for a normalized row's ``x_AiWorkload``: the source's own value (``source_value``) or else the rules'
@@ -98,11 +115,11 @@ def ai_workload_sql(source_value: str = "NULL", available_columns: set[str] | No
     corrections) likewise: a GPU SKU's adjustment was accelerated compute by row class but not part of the
     accelerated instances' usage (:func:`finops_kit.units.accelerated_usage_sql`), so the two figures of one label
     differed by it. "AI/ML spend" is usage, purchases and credits of AI workloads, for every provider alike; the
-    other rows of an accelerated instance are classed by :func:`complete_accelerated_instances`.
+    other rows of an accelerated instance are classed by :func:`complete_accelerated_instances`. The charge
+    categories left out are :func:`ai_charge_sql`'s, the token reconciliation's too.
     """
     rules = ai_workload_case(available_columns, path, provider)
-    return (f"CASE WHEN ChargeCategory IN ('Tax', 'Adjustment') THEN NULL "
-            f"ELSE coalesce({source_value}, {rules}) END")
+    return f"CASE WHEN NOT {ai_charge_sql()} THEN NULL ELSE coalesce({source_value}, {rules}) END"
 
 
 def complete_accelerated_instances(con: duckdb.DuckDBPyConnection, table: str = "focus") -> int:

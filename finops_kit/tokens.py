@@ -16,8 +16,11 @@ touches only the rows of the AI services (a few thousand per month), selected by
 
 Every Usage row of the AI services ends in exactly one class, and :func:`reconcile` proves it: ``tokens``,
 ``provisioned throughput`` (Bedrock 1K TPM Hour, Azure PTU), ``cache storage`` (Vertex caching storage hours),
-``other AI usage`` (training, endpoint nodes), ``not usage`` (credits, tax, purchases on those services) or
-``unmatched`` -- listed by :func:`unmatched` with the reason, never dropped.
+``other AI usage`` (training, endpoint nodes), ``not usage`` (credits and purchases on those services) or
+``unmatched`` -- listed by :func:`unmatched` with the reason, never dropped. The AI service lines are the services'
+rows that are AI spend: their tax and adjustments never are (:func:`finops_kit.classify.ai_charge_sql`, the rule of
+the AI headline; AWS books tax per service, other providers do not), so the lines total what the AI headline counts
+for those services.
 
 Money: EffectiveCost (amortized, what was actually paid for the usage) is the basis of every unit cost; ListCost
 is given beside it (what the same tokens cost at list price). Unit costs are of the token rows alone: credits on
@@ -37,6 +40,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .classify import ai_charge_sql
 from .datafiles import data_rows
 from .errors import ConfigError
 from .schema import MONEY
@@ -209,7 +213,9 @@ def rows_sql(con: duckdb.DuckDBPyConnection, sc: Scope, path: str | os.PathLike 
                "_modality": modality, "x_AiModel": _model_case(rs, modality), "_token": _case("token", rs),
                "_tier": _case("tier", rs),
                "x_TokenBatch": _case("tier", rs, then="batch"), "_unit": _case("unit", rs)}
-    ai_rows = f"(SELECT * FROM {sc.rows_sql(rowid=True)} WHERE {keep})"
+    # the lines of the AI services that are AI spend: never their tax or adjustments (classify.ai_charge_sql, the
+    # AI headline's own rule), so "the AI service lines total" is the AI spend of those services
+    ai_rows = f"(SELECT * FROM {sc.rows_sql(rowid=True)} WHERE {keep} AND {ai_charge_sql()})"
     return f"""(
       WITH r AS (SELECT * FROM {derive_once(ai_rows, keys, derived)}),
       c AS (
@@ -293,7 +299,9 @@ def reconcile(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, pat
 
     * the classified rows, EffectiveCost and BilledCost equal the services' rows, EffectiveCost and BilledCost;
     * tokens + provisioned throughput + cache storage + other AI usage + unmatched = the EffectiveCost of the
-      services' Usage lines (``service_usage_cost``), and ``not usage`` = the rest (credits, tax, purchases).
+      services' Usage lines (``service_usage_cost``), and ``not usage`` = the rest (credits, purchases).
+
+    Both sides leave out tax and adjustments (:func:`finops_kit.classify.ai_charge_sql`): they are not AI spend.
 
     A provider or service present on one side only is not ok (a service the classification missed, a row it
     invented). What it cannot see: a service rule that leaves a service out defines both sides -- check the service
@@ -312,7 +320,7 @@ def reconcile(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, pat
                  coalesce(sum(BilledCost), 0)::{MONEY} AS _classified_billed, count(*) AS classified_rows
           FROM {rows_sql(con, sc, path)} GROUP BY ALL),
         f AS (SELECT BillingCurrency, ProviderName, ChargeCategory, EffectiveCost, BilledCost, {service} AS _service
-              FROM {sc.rows_sql()}),
+              FROM {sc.rows_sql()} WHERE {ai_charge_sql()}),
         t AS (
           SELECT BillingCurrency AS currency, ProviderName AS provider, _service AS service,
                  coalesce(sum(EffectiveCost), 0)::{MONEY} AS service_cost,

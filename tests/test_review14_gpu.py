@@ -4,6 +4,8 @@ Each test here failed on the code before its fix (stated per test)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import duckdb
 import pytest
 
@@ -79,4 +81,35 @@ def test_sagemaker_training_job_counts_its_gpu_hours():
     ai = dict(con.execute("SELECT coalesce(x_AiWorkload, '-'), sum(EffectiveCost) FROM focus GROUP BY ALL")
               .fetchall())
     assert {k: float(v) for k, v in ai.items()} == {"Accelerated compute": 442.0, "ML platform": 1.15, "-": 30.0}
+
+
+def test_ai_service_lines_are_the_ai_spend_of_those_services():
+    """Item 5: "the AI service lines total" of the token reconciliation is the AI spend of those services, the
+    rows ``x_AiWorkload`` classes (usage, credits, purchases), never their tax or adjustments: AWS books a Tax line
+    per service and no other provider does. Before the fix the demo's Bedrock lines were $237,484.62 in
+    ai_unit_economics (incl. $12,121.54 tax) and $225,363.08 in metrics and the tagging audit."""
+    from pathlib import Path
+
+    from finops_kit import scope as S
+    from finops_kit import tokens as tk
+
+    def bedrock(cat: str, cost: float, usage: str | None = "USE1-Claude4Sonnet-input-tokens", **kw) -> dict:
+        return dict(day="2026-10-05", ServiceName="Amazon Bedrock", ServiceCategory=AIML, ChargeCategory=cat,
+                    x_UsageType=usage, SkuMeter=usage, PricingUnit="1000 Tokens", PricingQuantity=1000,
+                    cost=cost, **kw)
+
+    con = _classified([
+        bedrock("Usage", 3.0),
+        bedrock("Usage", 3.0, "USE1-Claude4Sonnet-output-tokens"),
+        bedrock("Credit", -2.0, None, ChargeClass=None),
+        bedrock("Tax", 0.6, None),
+        bedrock("Adjustment", -0.5, None),
+    ])
+    sc = S.resolve(con, str(Path(__file__).resolve().parents[1] / "finops.yaml"), {})
+    ai = con.execute("SELECT sum(EffectiveCost) FROM focus WHERE x_AiWorkload IS NOT NULL").fetchone()[0]
+    s = tk.summary(con, sc)
+    assert s.service_cost == ai == Decimal("4.00")
+    assert s.token_cost == Decimal("6.00") and s.other_cost == Decimal("-2.00") and s.reconciled
+    rec = tk.reconcile(con, sc)
+    assert rec["ok"].all() and rec.iloc[0]["not usage"] == Decimal("-2.00")
 
