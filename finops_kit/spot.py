@@ -317,28 +317,37 @@ def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provid
                     ) -> duckdb.DuckDBPyRelation:
     """Effective hourly rate actually paid per pricing class: per instance-hour and per accelerator-hour.
 
-    ``cost`` is the effective cost of the instances whose hours are counted (all of a GCP VM's vCPU, RAM, GPU rows
-    and credits); ``rate_per_hour`` = cost / instance-hours, ``rate_per_accelerator_hour`` = the cost of instances
-    with accelerator-hours / accelerator-hours (:func:`finops_kit.units.rate_sql`, the same rates
-    :func:`finops_kit.tagging.accelerator_families` shows). Rows of instances without hours (unused reservations,
-    types without a time unit) are left out of the rates; their count is in ``rows_without_hours``.
-    ``discount_vs_list`` = 1 - EffectiveCost / ListCost over the instances with hours.
+    ``cost`` is all the accelerated compute of the group (:func:`finops_kit.units.accelerated_usage_sql`), so the
+    table adds up to "Accelerated compute" of the scope (:func:`spot_coverage`'s ``total_cost``). Each rate divides
+    the cost of the instances whose hours it counts (:func:`finops_kit.units.rate_sql`, the same rates
+    :func:`finops_kit.tagging.accelerator_families` shows): ``rate_per_hour`` = their cost / instance-hours,
+    ``rate_per_accelerator_hour`` = the cost of instances with accelerator-hours / accelerator-hours (a GPU billed
+    on its own accelerator type, such as a Vertex AI training GPU, has only the latter). ``cost_without_hours`` is
+    the part of ``cost`` no rate divides: instances with neither kind of hours (an unused reservation or
+    committed-use discount), ``rows_without_hours`` their rows. ``discount_vs_list`` = 1 - EffectiveCost /
+    ListCost over the instances with hours.
+
+    Why all the cost: the table showed cost only over instances with instance-hours, so a review found it blank
+    for $11,232.63 of Vertex AI A100 GPUs (3,330 accelerator-hours, rated $3.37 per accelerator-hour) and a
+    $14,448.42 unused A100 commitment, and summing to less than "Accelerated compute" without saying why.
     """
     dims = _dims(by)
     if "currency" not in dims:
         dims.append("currency")
     cols = ", ".join(dims)
+    hours = "(coalesce(has_hours, FALSE) OR coalesce(has_accelerator_hours, FALSE))"
     rel = con.sql(f"""
       WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))})
       SELECT {cols}, pricing,
-        sum(EffectiveCost) FILTER (WHERE has_hours)::{MONEY} AS cost,
+        sum(EffectiveCost)::{MONEY} AS cost,
         {units.total("hours")} AS hours,
         {units.total("accelerator_hours")} AS accelerator_hours,
         {units.rate_sql("hours", "has_hours", RATE)} AS rate_per_hour,
         {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour,
-        round(1 - sum(EffectiveCost) FILTER (WHERE has_hours)
-             / nullif(sum(ListCost) FILTER (WHERE has_hours), 0), 4) AS discount_vs_list,
-        count(*) FILTER (WHERE NOT has_hours) AS rows_without_hours
+        round(1 - sum(EffectiveCost) FILTER (WHERE {hours})
+             / nullif(sum(ListCost) FILTER (WHERE {hours}), 0), 4) AS discount_vs_list,
+        coalesce(sum(EffectiveCost) FILTER (WHERE NOT {hours}), 0)::{MONEY} AS cost_without_hours,
+        count(*) FILTER (WHERE NOT {hours}) AS rows_without_hours
       FROM u
       GROUP BY ALL ORDER BY {cols}, pricing""")
     return _materialize(con, rel)

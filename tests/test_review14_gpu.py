@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import duckdb
+import pandas as pd
 import pytest
 
 from finops_kit import units
@@ -113,3 +114,46 @@ def test_ai_service_lines_are_the_ai_spend_of_those_services():
     rec = tk.reconcile(con, sc)
     assert rec["ok"].all() and rec.iloc[0]["not usage"] == Decimal("-2.00")
 
+
+def test_effective_rates_account_for_all_accelerated_cost():
+    """Item 8: the spot analysis's "Effective hourly rates actually paid" table adds up to the accelerated compute
+    in scope. A Vertex AI training GPU billed in GPU-seconds on an accelerator type the catalog has no machine for
+    has accelerator-hours and no instance-hours: its cost is shown with its rate per accelerator-hour. An unused
+    committed-use discount has no hours: its cost is shown with no rate, as ``cost_without_hours``. Before the fix
+    both costs were blank (on the demo $11,232.63 of nvidia-a100 and $14,448.42 of the unused a100 CUD), so the
+    table summed to less than "Accelerated compute" without saying why."""
+    from pathlib import Path
+
+    from finops_kit import scope as S
+    from finops_kit import spot
+
+    gcp = dict(ProviderName="Google Cloud", PublisherName="Google Cloud", InvoiceIssuerName="Google",
+               day="2026-10-05", RegionId="us-central1")
+    con = _classified([
+        dict(gcp, ServiceName="Vertex AI", ServiceCategory=AIML, x_InstanceType="nvidia-a100",
+             x_UsageType="Custom model training Nvidia A100 GPU running in Americas", ConsumedUnit="Seconds",
+             ConsumedQuantity=36000, cost=33.7, ResourceId="projects/p/locations/us-central1/customJobs/1"),
+        dict(gcp, ServiceName="Compute Engine", x_InstanceType="a100", ChargeCategory="Usage",
+             x_UsageType="Commitment v1: A100 GPU in Americas for 1 Year", CommitmentDiscountStatus="Unused",
+             CommitmentDiscountId="projects/p/regions/us-central1/commitments/c1", PricingCategory="Committed",
+             cost=14.4),
+        dict(day="2026-10-05", RegionId="us-east-1", x_InstanceType="p4d.24xlarge",
+             x_UsageType="USE1-BoxUsage:p4d.24xlarge", ResourceId="i-1", ConsumedQuantity=2, ConsumedUnit="Hours",
+             cost=65.0),
+    ])
+    sc = S.resolve(con, str(Path(__file__).resolve().parents[1] / "finops.yaml"), {})
+    rel = spot.effective_rates(con, scope=sc)
+    rates = pd.DataFrame(rel.fetchall(), columns=rel.columns).set_index("instance_type")  # DECIMAL kept exact
+    total = sum(c for (c,) in spot.spot_coverage(con, by=("provider",), scope=sc).select("total_cost").fetchall())
+    assert sum(rates["cost"].fillna(0)) == total == Decimal("113.1")
+    gpu = rates.loc["nvidia-a100"]
+    assert gpu["cost"] == Decimal("33.7") and gpu["accelerator_hours"] == 10.0
+    assert gpu["rate_per_accelerator_hour"] == Decimal("3.37") and pd.isna(gpu["rate_per_hour"])
+    assert gpu["cost_without_hours"] == 0
+    unused = rates.loc["a100"]
+    assert unused["cost"] == Decimal("14.4") and unused["cost_without_hours"] == Decimal("14.4")
+    assert pd.isna(unused["rate_per_hour"]) and pd.isna(unused["rate_per_accelerator_hour"])
+    assert unused["rows_without_hours"] == 1 and gpu["rows_without_hours"] == 0
+    p4d = rates.loc["p4d.24xlarge"]
+    assert p4d["cost"] == Decimal("65") and p4d["rate_per_hour"] == Decimal("32.5")
+    assert p4d["rate_per_accelerator_hour"] == Decimal("4.0625")
