@@ -269,11 +269,31 @@ def instance_charges_sql(alias: str | None = None) -> str:
     g5.12xlarge that also served $20/h of internet egress had $616.13 of "idle GPU" dollars in a day whose compute
     cost $136.13, and its egress counted as accelerated compute in every headline. Transfer and storage are
     priced, reported and optimised by other rules (egress tiers, storage classes); they are not accelerated
-    compute whatever resource they are billed on. A row without a ServiceCategory stays in (a GCP VM's vCPU, RAM,
-    GPU and licence SKUs are Compute)."""
+    compute whatever resource they are billed on. A row without a ServiceCategory stays in (a GPU VM's vCPU, RAM,
+    GPU and licence SKUs are Compute).
+
+    Nor is a row whose ConsumedUnit measures stored or moved bytes (:func:`volume_units`) unless the
+    classification calls that row itself accelerated compute: SageMaker bills a training job's ML storage volume
+    (``USE1-Train:VolumeUsage.gp2``, GB-months) and an endpoint's data processed (``USE1-Host:Data-Bytes-In``, GB)
+    on the job's or endpoint's ARN with the service's own category, 'AI and Machine Learning'; as part of a GPU
+    job they would be accelerated compute and divide into its GPU-hour rates. Memory billed by time (GCP's RAM in
+    byte-seconds, GiB-hours) is not such a unit and stays in. (A row the rules class accelerated compute by itself
+    stays in whatever its unit, so the class and the accelerated usage keep one figure.)"""
     a = alias + "." if alias else ""
     cats = ", ".join(sql_str(c) for c in NOT_INSTANCE_CATEGORIES)
-    return f"({a}ChargeCategory IN ('Usage', 'Credit') AND coalesce({a}ServiceCategory, '') NOT IN ({cats}))"
+    vol = ", ".join(sql_str(u) for u in volume_units())
+    return (f"({a}ChargeCategory IN ('Usage', 'Credit') AND coalesce({a}ServiceCategory, '') NOT IN ({cats}) "
+            f"AND ({a}x_AiWorkload = 'Accelerated compute' "
+            f"OR coalesce({unit_key(a + 'ConsumedUnit')}, '') NOT IN ({vol})))")
+
+
+@cache
+def volume_units() -> tuple[str, ...]:
+    """The units of ``data/storage_units.csv`` (as :func:`unit_key` spells them) that measure bytes stored over a
+    month or bytes moved: kind ``gb`` and the month-based ``gb_month`` units. Not the hour-based ones (GB-hours,
+    GiB hours: a provider may bill an instance's memory so) -- an instance's compute is measured in time."""
+    return tuple(sorted({r["unit"].strip().lower() for r in data_rows("storage_units.csv")
+                         if r["kind"] == "gb" or (r["kind"] == "gb_month" and float(r["factor"]) >= 1)}))
 
 
 def accelerated_row_sql() -> str:

@@ -157,3 +157,30 @@ def test_effective_rates_account_for_all_accelerated_cost():
     p4d = rates.loc["p4d.24xlarge"]
     assert p4d["cost"] == Decimal("65") and p4d["rate_per_hour"] == Decimal("32.5")
     assert p4d["rate_per_accelerator_hour"] == Decimal("4.0625")
+
+
+def test_sagemaker_job_storage_and_data_on_its_arn_stay_ml_platform():
+    """Item 1, the job's other rows: SageMaker bills a GPU training job's ML storage volume (GB-months) and an
+    endpoint's data processed (GB) on the job's or endpoint's ARN, in FOCUS ServiceCategory 'AI and Machine
+    Learning', not Storage or Networking. They are not the instance's compute: rows measuring stored or moved
+    bytes are never part of an instance (units.instance_charges_sql), so they stay 'ML platform' and out of the
+    accelerated cost and its rates. Failed before: the ingest's completion classed them 'Accelerated compute'."""
+    arn = "arn:aws:sagemaker:us-east-1:1:training-job/segmenter-1"
+    ep = "arn:aws:sagemaker:us-east-1:1:endpoint/ranker"
+    sm = dict(day="2026-10-01", ServiceName=SM, ServiceCategory=AIML)
+    con = _classified([
+        dict(sm, x_UsageType="USE1-Train:ml.p4d.24xlarge", ResourceId=arn, ConsumedQuantity=10,
+             ConsumedUnit="Hours", cost=377.0),
+        dict(sm, x_UsageType="USE1-Train:VolumeUsage.gp2", ResourceId=arn, ConsumedQuantity=50,
+             ConsumedUnit="GB-Months", cost=5.0),
+        dict(sm, x_UsageType="USE1-Host:ml.g5.2xlarge", ResourceId=ep, ConsumedQuantity=24,
+             ConsumedUnit="Hours", cost=36.72),
+        dict(sm, x_UsageType="USE1-Host:Data-Bytes-In", ResourceId=ep, ConsumedQuantity=100,
+             ConsumedUnit="GB", cost=1.6),
+    ])
+    got = dict(con.execute("SELECT x_UsageType, x_AiWorkload FROM focus").fetchall())
+    assert got == {"USE1-Train:ml.p4d.24xlarge": "Accelerated compute", "USE1-Train:VolumeUsage.gp2": "ML platform",
+                   "USE1-Host:ml.g5.2xlarge": "Accelerated compute", "USE1-Host:Data-Bytes-In": "ML platform"}
+    cost = con.execute(f"SELECT sum(EffectiveCost) FROM ({units.accelerated_usage_sql()})").fetchone()[0]
+    assert cost == Decimal("413.72")
+
