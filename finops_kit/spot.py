@@ -35,6 +35,7 @@ from .classify import ai_rules
 from .datafiles import data_rows
 from .errors import ConfigError, InputError
 from .schema import MONEY
+from .sources.base import sql_str
 
 #: Where a fresh copy of the feed is published (the kit never fetches it on its own: pass it to load_advisor).
 ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
@@ -230,6 +231,18 @@ def compare_snapshots(old: Advisor, new: Advisor, instance_types: Sequence[str],
 PRICING_ORDER = ("Spot", "On-demand", "Committed")
 
 
+def no_spot_market_sql() -> str:
+    """SQL: whether a row is usage that has no spot market (``data/no_spot_market.csv``: SageMaker endpoints,
+    notebooks, processing and batch transform; only SageMaker training has managed spot)."""
+    conds = []
+    for r in data_rows("no_spot_market.csv"):
+        cond = f"regexp_matches(coalesce(CAST({r['column']} AS VARCHAR), ''), {sql_str(r['pattern'])})"
+        if r["provider_pattern"].strip() not in ("", ".*", "(?i).*"):
+            cond = f"regexp_matches(coalesce(ProviderName, ''), {sql_str(r['provider_pattern'])}) AND {cond}"
+        conds.append(f"({cond})")
+    return "(" + (" OR ".join(conds) or "FALSE") + ")"
+
+
 def accelerated_usage_sql(scope: Any) -> str:
     """SQL of accelerated instances' rows with month, team, family, region, pricing class, cost and hours.
 
@@ -242,7 +255,7 @@ def accelerated_usage_sql(scope: Any) -> str:
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
     ``operating_system``: the EC2 platform of the row (:func:`finops_kit.spot_prices.operating_system_sql`; NULL
-    for other providers).
+    for other providers). ``spot_market``: false for usage that cannot run on spot (:func:`no_spot_market_sql`).
     """
     from .spot_prices import operating_system_sql
 
@@ -254,7 +267,8 @@ def accelerated_usage_sql(scope: Any) -> str:
              {operating_system_sql()} AS operating_system,
              EffectiveCost, ListCost, CAST(hours AS DECIMAL(38,6)) AS hours,
              CAST(accelerator_hours AS DECIMAL(38,6)) AS accelerator_hours,
-             has_instance_hours AS has_hours, has_accelerator_hours
+             has_instance_hours AS has_hours, has_accelerator_hours,
+             NOT coalesce({no_spot_market_sql()}, FALSE) AS spot_market
       FROM ({units.accelerated_usage_sql("TRUE", scope.rows_sql())})"""
 
 
@@ -396,7 +410,9 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     'no hours' and no saving. Operating systems stay apart (``operating_system``, from the row's usage operation):
     a Windows hour is re-priced with Windows figures only, as :func:`finops_kit.spot_prices.price_stats` keeps
     them apart (before, 100 Windows g5.xlarge hours at $1.19/h took the Linux Advisor s = 59%, $0.4879/h and a
-    $70.21 saving, instead of s = 76%, $0.2856/h and $90.44).
+    $70.21 saving, instead of s = 76%, $0.2856/h and $90.44). Hours of usage that has no spot market
+    (:func:`no_spot_market_sql`: SageMaker endpoints and notebooks) keep their on-demand rate, basis 'no spot
+    market', saving 0 -- counted in the on-demand hours and cost, never as a saving.
     """
     a = assumptions or WhatIfAssumptions()
     dims = [d for d in _dims(by) if d not in ("instance_type", "region", "provider", "currency")]
@@ -414,7 +430,7 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
                    {units.rate_sql("hours", "has_hours", "DOUBLE")} AS spot_rate
             FROM u WHERE pricing = 'Spot' GROUP BY ALL),
           od AS (
-            SELECT {dim_cols}provider, region, instance_type, operating_system, currency,
+            SELECT {dim_cols}provider, region, instance_type, operating_system, currency, spot_market,
                    sum(EffectiveCost) AS od_cost, {units.total("hours")} AS od_hours,
                    sum(EffectiveCost) FILTER (WHERE has_hours) AS od_cost_with_hours
             FROM u WHERE pricing = 'On-demand' GROUP BY ALL),
@@ -432,6 +448,7 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
           , rated AS (
           SELECT {dim_cols}provider, region, instance_type, operating_system, currency,
             CASE WHEN od_hours IS NULL OR od_hours = 0 THEN 'no hours'
+                 WHEN NOT spot_market THEN 'no spot market'
                  WHEN observed_rate IS NOT NULL THEN 'observed'
                  WHEN advisor_savings_pct IS NOT NULL THEN 'advisor'
                  ELSE 'flat' END AS basis,
@@ -439,16 +456,20 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
             (od_cost - coalesce(od_cost_with_hours, 0))::{MONEY} AS not_repriced_cost,
             CAST(od_rate AS {RATE}) AS on_demand_rate,
             CAST(CASE WHEN od_hours IS NULL OR od_hours = 0 THEN NULL
+                      WHEN NOT spot_market THEN od_rate
                       WHEN observed_rate IS NOT NULL THEN observed_rate
                       WHEN advisor_savings_pct IS NOT NULL THEN od_rate * (1 - advisor_savings_pct / 100.0)
                       ELSE od_rate * (1 - {a.flat_discount!r}) END AS {RATE}) AS spot_rate,
             advisor_savings_pct
           FROM priced)
-          SELECT *, {a.overhead!r} AS overhead,
-            CAST(on_demand_hours * spot_rate * CAST({a.overhead!r} AS DECIMAL(12,6)) AS {MONEY}) AS spot_priced_cost,
-            CAST(on_demand_cost - CAST(on_demand_hours * spot_rate * CAST({a.overhead!r} AS DECIMAL(12,6)) AS {MONEY})
-                 AS {MONEY}) AS saving
-          FROM rated ORDER BY ALL""").df()
+          SELECT * EXCLUDE (_spot_priced), {a.overhead!r} AS overhead, _spot_priced AS spot_priced_cost,
+            CAST(on_demand_cost - _spot_priced AS {MONEY}) AS saving
+          FROM (SELECT *,
+                  -- no spot market: the hours stay on demand at the cost paid (saving exactly 0, no rate rounding)
+                  CASE WHEN basis = 'no spot market' THEN on_demand_cost
+                       ELSE CAST(on_demand_hours * spot_rate * CAST({a.overhead!r} AS DECIMAL(12,6)) AS {MONEY})
+                  END AS _spot_priced
+                FROM rated) ORDER BY ALL""").df()
     finally:
         con.unregister("_spot_advisor")
     return df

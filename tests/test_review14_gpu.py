@@ -184,3 +184,32 @@ def test_sagemaker_job_storage_and_data_on_its_arn_stay_ml_platform():
     cost = con.execute(f"SELECT sum(EffectiveCost) FROM ({units.accelerated_usage_sql()})").fetchone()[0]
     assert cost == Decimal("413.72")
 
+
+def test_spot_what_if_does_not_move_sagemaker_endpoints_and_notebooks_to_spot():
+    """Item 1, the spot what-if: counted as accelerated compute, SageMaker's on-demand GPU hours entered the
+    what-if and were re-priced at a spot rate (flat 55% off on the demo: $58,134 of "saving", $16,447 of it on
+    endpoints and notebooks). SageMaker has managed spot for training jobs only; endpoints, notebooks, processing
+    and batch transform have no spot market (data/no_spot_market.csv): their hours stay at their on-demand rate,
+    basis 'no spot market', saving 0. A training job is re-priced like any on-demand hour. Failed before: the
+    endpoint and the notebook had basis 'flat' and a saving."""
+    from pathlib import Path
+
+    from finops_kit import scope as S
+    from finops_kit import spot
+
+    sm = dict(day="2026-10-01", ServiceName=SM, ServiceCategory=AIML, RegionId="us-east-1", ConsumedUnit="Hours")
+    con = _classified([
+        dict(sm, x_UsageType="USE1-Train:ml.p4d.24xlarge", ResourceId="arn:j", ConsumedQuantity=10, cost=377.0),
+        dict(sm, x_UsageType="USE1-Host:ml.g5.2xlarge", ResourceId="arn:e", ConsumedQuantity=24, cost=36.72),
+        dict(sm, x_UsageType="USE1-Notebk:ml.g5.xlarge", ResourceId="arn:n", ConsumedQuantity=24, cost=33.84),
+    ])
+    sc = S.resolve(con, str(Path(__file__).resolve().parents[1] / "finops.yaml"), {})
+    w = spot.spot_what_if(con, None, spot.WhatIfAssumptions(flat_discount=0.5), by=(), scope=sc).set_index("instance_type")
+    train = w.loc["ml.p4d.24xlarge"]
+    assert train["basis"] == "flat" and train["saving"] == 188.5
+    for t, cost in (("ml.g5.2xlarge", 36.72), ("ml.g5.xlarge", 33.84)):
+        row = w.loc[t]
+        assert row["basis"] == "no spot market", t
+        assert row["on_demand_cost"] == row["spot_priced_cost"] == cost and row["saving"] == 0, t
+    total = spot.what_if_summary(w.reset_index()).set_index("basis").loc["total"]
+    assert total["saving"] == pytest.approx(188.5) and total["on_demand_cost"] == pytest.approx(377 + 36.72 + 33.84)
