@@ -652,21 +652,29 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
     * and the same per instance ``family`` (:mod:`finops_kit.units`) for the commitments whose covered usage is of
       that one family (an RI, an Azure VM reservation); a savings plan across families is only in the first row.
 
-    Commitments whose covered usage is unknown (``covers`` NaN, nothing covered in scope) are left out."""
-    cols = ["provider", "type", "covers", "family", "discount", "commitments"]
+    Commitments whose covered usage is unknown (``covers`` NaN, nothing covered in scope) are left out.
+
+    ``platform`` (:func:`finops_kit.units.commitment_platform`): SageMaker for commitments that cover SageMaker
+    families only, else instances; the pooled rows are per platform. Why: a SageMaker Savings Plan never applies to
+    EC2 and an EC2 reservation never to SageMaker, and pooled, EC2's reservation discount was offered to size
+    SageMaker ml.p4d and ml.g5 usage."""
+    cols = ["provider", "type", "covers", "platform", "family", "discount", "commitments"]
     if inv.empty or "covers" not in inv.columns:
         return pd.DataFrame(columns=cols)
     rows = []
-    known = inv[inv["covers"].notna()]
+    known = inv[inv["covers"].notna()].copy()
+    fams = known["families"].fillna("").str.split(", ")
+    known["platform"] = [("SageMaker" if f != [""] and all(units.commitment_platform(x) == "SageMaker" for x in f)
+                          else "instances") for f in fams]
     single = known["families"].notna() & ~known["families"].fillna("").str.contains(", ", regex=False)
 
     def add(key: tuple, family: Any, g: pd.DataFrame) -> None:
         lst, used = sum(g["covered_list_cost"]), sum(g["used_cost"])
         if lst and used > 0:
-            rows.append({"provider": key[0], "type": key[1], "covers": key[2], "family": family,
+            rows.append({"provider": key[0], "type": key[1], "covers": key[2], "platform": key[3], "family": family,
                          "discount": float(1 - used / lst), "commitments": len(g)})
 
-    for key, g in known.groupby(["provider", "type", "covers"]):
+    for key, g in known.groupby(["provider", "type", "covers", "platform"]):
         add(key, None, g)
         for fam, f in g[single.loc[g.index]].groupby("families"):
             add(key, fam, f)
@@ -682,6 +690,8 @@ def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None) -> di
     if disc.empty:
         return out
     d = disc[(disc["provider"] == provider) & (disc["covers"] == COMPUTE)]
+    if "platform" in d.columns:  # a SageMaker family only by SageMaker plans, an instance family never by them
+        d = d[d["platform"] == units.commitment_platform(family)]
     for typ, g in d.groupby("type", sort=True):
         own = g[g["family"] == family] if family is not None else g.iloc[0:0]
         pick = own if not own.empty else g[g["family"].isna()]

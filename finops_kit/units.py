@@ -198,6 +198,13 @@ _FALLBACK_FAMILY = """CASE
 _SAGEMAKER_FAMILY = "CASE WHEN starts_with(lower({t}), 'ml.') THEN 'ml.' ELSE '' END || {family}"
 
 
+def commitment_platform(family: object) -> str:
+    """What commitments can cover an instance family: ``"SageMaker"`` for a SageMaker family (``ml.p4d``, see
+    :data:`_SAGEMAKER_FAMILY`: only SageMaker Savings Plans), else ``"instances"`` (EC2 reservations and Compute /
+    EC2 Instance Savings Plans, other providers' reservations and CUDs). None (no family) is ``"instances"``."""
+    return "SageMaker" if isinstance(family, str) and family.lower().startswith("ml.") else "instances"
+
+
 def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     """SQL: every column of the ``source`` rows matching ``where``, plus the row's usage measures.
 

@@ -738,3 +738,32 @@ def test_commitment_rules_of_the_rewrite_review():
     assert p4d(rec)["lapsing_now"] == 0  # ends 2026-11-25: 46 days after the last usage day, 2026-10-10
     early, _ = cm.recommend(con, sc, today=dt.date(2026, 10, 30))
     assert p4d(early)["lapsing_now"] == pytest.approx(20.0) and p4d(early)["committed_now"] == 0
+
+
+def test_sagemaker_families_are_sized_with_sagemaker_plans_only():
+    """Review 14: once SageMaker GPU instances count as accelerated compute, the sizing table offered 'Reserved
+    Instance (realized 38% on compute)' for ml.p4d and ml.g5 -- EC2 reservations never apply to SageMaker. A
+    SageMaker family gets the SageMaker plans' discount (or none), an EC2 family never gets it."""
+    from finops_kit.testing import focus_rows
+
+    rows = []
+    for d in _days("2026-09-01", 30):
+        rows += [_vm("AWS", d, "g5.xlarge", 24, "1.00", "0.70", cid="ri-g5", res="i-g5"),
+                 _vm("AWS", d, "g5.xlarge", 24, "1.00", res="i-g5b"),
+                 _vm("AWS", d, "ml.g5.2xlarge", 24, "2.00", "1.00", cid="sp-sm", ctype="Savings Plan", res="ep-1",
+                     ServiceName="Amazon SageMaker"),
+                 _vm("AWS", d, "ml.g5.2xlarge", 24, "2.00", res="ep-2", ServiceName="Amazon SageMaker"),
+                 _vm("AWS", d, "ml.p4d.24xlarge", 24, "30.00", res="job-1", ServiceName="Amazon SageMaker"),
+                 _vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-p4d")]
+    rows.append(_vm("AWS", "2026-10-01", "p4d.24xlarge", 24, "20.00", res="i-p4d"))
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    disc = cm.realized_discounts(cm.inventory(con, sc))
+    assert set(disc.loc[disc["platform"] == "SageMaker", "type"]) == {"Savings Plan"}
+    rec, _ = cm.recommend(con, sc, risk_percentile=10)
+    got: dict[str, set] = {}
+    for r in rec.itertuples():
+        got.setdefault(r.instance_family, set()).add(round(r.discount, 9))
+    assert got["ml.g5"] == {0.5} and got["g5"] == {0.3} and got["p4d"] == {0.3}
+    # a SageMaker Savings Plan applies to any SageMaker instance family: ml.p4d is sized with it, never the RI's 30%
+    assert got["ml.p4d"] == {0.5}
