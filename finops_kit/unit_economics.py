@@ -26,8 +26,8 @@ classification (``data/storage_classes.csv``, ``data/transfer_types.csv``). GPU-
 label, :func:`finops_kit.units.accelerated_usage_sql`): attributed = the runs' shares of those very rows (a
 runs-file resource only inside its run's window, row by row: no resource-level NOT IN), unattributed = the rest, so
 attributed + unattributed = the total exactly. A run's cost outside that total -- its storage and data transfer,
-and runs on rows the kit's AI classification does not call accelerated compute (a SageMaker training job is
-``x_AiWorkload`` 'ML platform') -- is its ``cost`` minus its ``accelerated_cost``, listed by reason in
+and runs on rows the kit's AI classification does not call accelerated compute (a SageMaker job on a CPU instance
+is ``x_AiWorkload`` 'ML platform') -- is its ``cost`` minus its ``accelerated_cost``, listed by reason in
 ``Runs.outside``.
 
 **Inference unit costs** (:func:`inference_unit_costs`) join the bill to a business-metrics file (CSV or parquet:
@@ -259,8 +259,8 @@ class Runs:
     ``gpu_cost`` is the accelerated compute in scope, the headline figure of that label
     (:func:`finops_kit.units.accelerated_usage_sql`); ``attributed_gpu_cost`` is the part of it in runs (the sum
     of the table's ``accelerated_cost``) and ``unattributed_gpu_cost`` the rest: attributed + unattributed =
-    gpu_cost exactly (DECIMAL). A run's cost outside that total (its storage and transfer, a SageMaker training job
-    -- ML platform, not accelerated compute in the kit's AI classification) is in ``outside``, by reason."""
+    gpu_cost exactly (DECIMAL). A run's cost outside that total (its storage and transfer, a SageMaker job on a CPU
+    instance -- ML platform, not accelerated compute in the kit's AI classification) is in ``outside``, by reason."""
 
     table: pd.DataFrame
     numerator: str
