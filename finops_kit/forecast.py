@@ -800,15 +800,22 @@ def _period_to_date(con: duckdb.DuckDBPyConnection, dimension: str, filters: dic
             for v, c, o in rows.itertuples(index=False)}
 
 
-#: Dates and month names in a charge description ("... for 2026-10", "Support fee October 2026", "01.10.2026",
-#: "10/2026", "20261001"), removed from it where it stands for the SKU: a fee whose description names its month was
-#: a new charge every month, so November's posted and October's was expected again (+$3,000 in the review). RE2
-#: (DuckDB's regexp_replace), case-insensitive; a bare year ("Windows Server 2019") is kept: it names a product.
+#: Dates in a charge description ("... for 2026-10", "Support fee October 2026", "01.10.2026", "10/2026",
+#: "20261001"), removed from it where it stands for the SKU: a fee whose description names its month was a new charge
+#: every month, so November's posted and October's was expected again (+$3,000 in the review). Only whole dates with
+#: a four-digit year and a valid month (and day): a price ("$0.2048 per Hour"), a version ("Kafka 3.5.10"), an id
+#: ("Commitment ID 202611"), a bare year ("Windows Server 2019") or a bare month word ("May") is kept -- stripped,
+#: two charges that differ only by them were one, and the second was never expected. RE2 (DuckDB's
+#: regexp_replace), case-insensitive.
 _MONTH_NAMES = ("jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?"
                 "|nov(ember)?|dec(ember)?")
-_DATE_TOKENS = (r"\b(19|20)\d\d[-/.]\d{1,2}([-/.]\d{1,2})?\b|\b\d{1,2}[-/.]\d{1,2}[-/.](19|20)?\d\d\b"
-                r"|\b\d{1,2}[-/.](19|20)\d\d\b|\b(19|20)\d\d(0[1-9]|1[0-2])(\d\d)?\b"
-                rf"|\b({_MONTH_NAMES})\b\.?([ ,-]+(19|20)\d\d\b)?")
+_MM, _DD, _YYYY = r"(0?[1-9]|1[0-2])", r"(0?[1-9]|[12][0-9]|3[01])", r"(19|20)[0-9][0-9]"
+_DATE_TOKENS = (rf"\b{_YYYY}[-/]{_MM}([-/]{_DD})?\b"            # 2026-10, 2026-10-01, 2026/10
+                rf"|\b{_DD}[-/.]{_MM}[-/.]{_YYYY}\b"             # 01.10.2026, 1/10/2026 (day first)
+                rf"|\b{_MM}[-/.]{_DD}[-/.]{_YYYY}\b"             # 10/01/2026 (month first)
+                rf"|\b{_MM}/{_YYYY}\b"                           # 10/2026
+                r"|\b(19|20)[0-9][0-9](0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])\b"  # 20261001
+                rf"|\b({_MONTH_NAMES})\.?[ ,-]+{_YYYY}\b")        # October 2026, Oct-2026, Oct. 2026
 #: What makes two recurring rows the same charge in two months: provider, billing account, sub account, service,
 #: charge category, SKU (the description without its dates where a provider gives none, as AWS for taxes and
 #: fees: :data:`_DATE_TOKENS`), commitment and billing currency. Enough to tell one account's EC2 tax from another's

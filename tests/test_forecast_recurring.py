@@ -228,3 +228,24 @@ def test_a_fee_whose_description_names_its_month_is_one_charge(spelling):
     (r,) = forecast(con, "total", as_of="2026-11-15", model="seasonal_naive", backtest_origins=1)
     assert r.daily["recurring"].sum() == 0  # November's fee has posted: nothing more expected
     assert r.expected_total == pytest.approx(30 * 1000.0 + 3000.0)
+
+
+def test_a_charge_identity_keeps_prices_versions_ids_and_bare_months():
+    """Regression review (s14): stripping dates from descriptions also stripped prices ('$0.2048 per ... Hour'),
+    versions ('Kafka 3.5.10'), ids ('Commitment ID 202611'), 'M.YYYY' numbers and bare month words: two charges
+    that differed only by them became one, and the second was never expected. Only whole dates go."""
+    import duckdb
+
+    from finops_kit.forecast import _DATE_TOKENS
+
+    con = duckdb.connect()
+
+    def strip(text: str) -> str:
+        return con.execute(f"SELECT regexp_replace(?, '{_DATE_TOKENS}', '', 'gi')", [text]).fetchone()[0]
+
+    for kept in ("$0.2048 per On Demand Linux g5.xlarge Instance Hour", "Kafka 3.5.10", "Commitment ID 202611",
+                 "Fee 1.2024", "Dec", "May maintenance", "m5.2xlarge 2024 RI", "Windows Server 2019"):
+        assert strip(kept) == kept
+    for dated in ("for 2026-10", "fee October 2026", "01.10.2026", "period 10/2026", "invoice 20261001",
+                  "Oct. 2026", "2026/10/01", "10/01/2026"):
+        assert not any(ch.isdigit() for ch in strip(dated)), dated
