@@ -184,7 +184,9 @@ def trust_level(row: pd.Series | dict, forecast: ModelForecast | None = None) ->
     constant history is medium at most too: every model repeats it exactly, which says nothing about change.
     """
     tot, cov, lv = row["total_error_pct"], row["coverage"], row["level"]
-    calibrated = abs(cov * 100 - lv) <= 15
+    # too few backtest days to judge the interval (what the statement then says) is no veto either
+    judged = "step_days" not in row or backtest_days(row) >= MIN_CALIBRATION_DAYS
+    calibrated = abs(cov * 100 - lv) <= 15 or not judged
     flat = bool(row.get("flat_history", False)) if hasattr(row, "get") else False
     held = forecast.held_out_total_error_pct if forecast is not None else float("nan")
     enough = forecast is not None and forecast.held_out_windows >= MIN_HELD_OUT_WINDOWS

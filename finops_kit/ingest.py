@@ -669,7 +669,7 @@ def _one_report_per_key(con: duckdb.DuckDBPyConnection, parts: list[_Part]) -> N
                 for b in names[i + 1:]:
                     sa, sb = subs[(key, a)], subs[(key, b)]
                     shared = sorted(x for x in sa & sb if x is not None)
-                    if not shared and None not in sa | sb:
+                    if not shared and not (None in sa and None in sb):  # a blank on one side is not shared
                         continue
                     whose = (f"usage account(s) {', '.join(shared[:3])}{' and more' if len(shared) > 3 else ''}"
                              if shared else "charges without a usage account")

@@ -59,6 +59,23 @@ def test_reports_of_different_usage_accounts_of_one_payer_are_added(tmp_path, co
     assert _totals(con)[1] == 2 * BILLED
 
 
+def test_member_reports_are_added_when_only_one_has_rows_without_a_usage_account(tmp_path, con):
+    """Regression review 14 (R4): member B's report had a credit with a blank usage account, and the two members'
+    reports were refused as 'both hold its charges without a usage account' -- only one did."""
+    rows = _rows(SP_RI)
+    _write_legacy(tmp_path / "cur" / "team-a-1.csv", rows, account="333333333333")
+    b = [dict(r) for r in rows]
+    _write_legacy(tmp_path / "cur" / "team-b-1.csv", b, id_prefix="b", account="444444444444")
+    text = (tmp_path / "cur" / "team-b-1.csv").read_text().splitlines()
+    head = text[0].split(",")
+    col = head.index("lineItem/UsageAccountId")
+    last = text[-1].split(",")
+    last[col] = ""
+    (tmp_path / "cur" / "team-b-1.csv").write_text("\n".join(text[:-1] + [",".join(last)]) + "\n")
+    ingest(str(tmp_path / "cur"), con=con)
+    assert _totals(con)[1] == 2 * BILLED
+
+
 def _cur2_export(root: Path, export: str, table) -> None:
     data = root / export / "data" / "BILLING_PERIOD=2026-01"
     data.mkdir(parents=True)
@@ -275,10 +292,28 @@ def test_azure_ddmm_dates_all_le_12_follow_the_billing_period(tmp_path, con):
     assert con.execute("SELECT DISTINCT strftime(BillingPeriodStart, '%Y-%m') FROM focus").fetchall() == [("2023-08",)]
 
 
-def test_azure_ddmm_dates_all_le_12_without_billing_period_one_month_reading_wins(tmp_path, con):
+def test_azure_dates_that_read_both_ways_without_other_evidence_are_mmdd(tmp_path, con):
+    # regression review 14: "one month under DD/MM, several under MM/DD" was a guess; Microsoft writes MM/DD
     f = _az_dates(tmp_path, "a.csv", ["12/08/2023", "01/08/2023", "02/08/2023", "03/08/2023"])
     ingest(str(f), con=con)
-    assert _days(con) == ["2023-08-01", "2023-08-02", "2023-08-03", "2023-08-12"]
+    assert _days(con) == ["2023-01-08", "2023-02-08", "2023-03-08", "2023-12-08"]
+
+
+def test_azure_monthly_charges_on_one_day_stay_in_their_months(tmp_path, con):
+    # regression review 14 (R1): a quarter of monthly charges on the 5th, no billing period columns, was read day
+    # first and moved into May
+    f = _az_dates(tmp_path, "a.csv", ["3/5/2024", "4/5/2024"])
+    ingest(str(f), con=con)
+    assert _days(con) == ["2024-03-05", "2024-04-05"]
+
+
+def test_azure_a_period_end_that_reads_only_mmdd_decides(tmp_path, con):
+    # regression review 14 (R2): the corpus Enterprise.csv, Date 02/02/2021 in period 05/01/2021..05/31/2021, was
+    # read day first (period 2021-01-05..02-05) because 05/31 does not read day first; it is the evidence
+    f = _az_dates(tmp_path, "a.csv", ["02/02/2021"], ("05/01/2021", "05/31/2021"))
+    ingest(str(f), con=con)
+    assert _days(con) == ["2021-02-02"]
+    assert con.execute("SELECT DISTINCT strftime(BillingPeriodStart, '%Y-%m') FROM focus").fetchall() == [("2021-05",)]
 
 
 def test_azure_mmdd_dates_stay_mmdd(tmp_path, con):
@@ -293,13 +328,12 @@ def test_azure_ddmm_dates_with_a_day_over_12_load(tmp_path, con):
     assert _days(con) == ["2023-08-01", "2023-08-13"]
 
 
-def test_azure_undecidable_day_month_order_is_refused_naming_both_readings(tmp_path, con):
-    # the first of three months, or three days of January: nothing in the file tells
-    f = _az_dates(tmp_path, "a.csv", ["01/01/2023", "02/01/2023", "03/01/2023"])
-    with pytest.raises(InputError) as got:
-        ingest(str(f), con=con)
-    text = str(got.value)
-    assert "\n" not in text and "'Date'" in text and "MM/DD/YYYY" in text and "DD/MM/YYYY" in text, text
+def test_azure_firsts_of_several_months_load_as_microsoft_writes_them(tmp_path, con):
+    # regression review 14 (R3): monthly fees on the 1st were refused as undecidable; they are MM/DD, and a late row
+    # outside its billing period is a quality note, not a refusal
+    f = _az_dates(tmp_path, "a.csv", ["1/1/2024", "2/1/2024", "3/1/2024"])
+    ingest(str(f), con=con)
+    assert _days(con) == ["2024-01-01", "2024-02-01", "2024-03-01"]
 
 
 def test_azure_iso_dates_with_seven_fractional_digits_load(tmp_path, con):

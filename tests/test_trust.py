@@ -45,7 +45,10 @@ def test_high_needs_held_out_totals_as_well_as_the_backtest():
     assert bt.trust_level(_row(), _mf(2, 1.0)) == "medium"  # fewer than 3 held-out totals
     assert bt.trust_level(_row(), _mf(7, 6.0)) == "medium"  # held-out totals outside the run band
     assert bt.trust_level(_row(), _mf(7, 12.0)) == "low"  # held-out totals missed by over 10%
-    assert bt.trust_level(_row(coverage=0.4), _mf(7, 3.0)) == "medium"  # the backtest found the interval off
+    # the backtest found the interval off -- on enough days to judge it (14 days are not: no veto, as the statement
+    # says "too few days to judge its calibration"; the demo's Total read "medium" with no reason given)
+    assert bt.trust_level(_row(coverage=0.4, horizon_days=28, step_days=7), _mf(7, 3.0)) == "medium"
+    assert bt.trust_level(_row(coverage=1.0), _mf(7, 3.0)) == "high"
     assert bt.trust_level(_row(flat_history=True), _mf(7, 0.0)) == "medium"
 
 

@@ -133,56 +133,41 @@ def _fmts(formats: Sequence[str]) -> str:
 def day_month_order(con: duckdb.DuckDBPyConnection, path: str, select: str) -> bool:
     """Whether the file behind ``select`` (canonical columns) writes its slash dates DD/MM/YYYY.
 
-    Microsoft writes MM/DD/YYYY; a file re-saved in a European locale has DD/MM/YYYY. When a date does not parse
-    one way, the other decides. When every date parses both ways (every day <= 12), the rows decide: the reading
-    under which every Date lies in its row's BillingPeriodStartDate..BillingPeriodEndDate (read the same way); else,
-    without a billing period, the reading that puts every row in one month while the other spreads them over
-    several. When nothing tells (both readings fit, or MM/DD spreads the rows over the firsts of several months
-    while DD/MM puts them on consecutive days of one), the file is refused naming both readings.
+    Microsoft writes MM/DD/YYYY; a file re-saved in a European locale has DD/MM/YYYY. Only evidence decides, and
+    the same order holds for every date column of the file:
+
+    * a ``Date`` that reads only one way (a day over 12) decides;
+    * else a ``BillingPeriodStartDate``/``EndDate`` that reads only one way (``05/31/2021``: MM/DD;
+      ``31/08/2023``: DD/MM) decides;
+    * else Microsoft's MM/DD.
+
+    Why no more than that: a regression review found the guesses that went further wrong -- "the rows in one month
+    under DD/MM and in several under MM/DD" moved a quarter of monthly charges on the 5th into May, and "the dates
+    inside their billing period" refused a file for one late row. A file whose every date and period bound reads
+    both ways is read as Microsoft writes it.
     """
     first = first_row(con, f"SELECT trim(Date) FROM ({select}) WHERE nullif(trim(Date), '') IS NOT NULL LIMIT 1")
     if first is None or not re.match(r"^[0-9]{1,2}/[0-9]{1,2}/", first[0]):
         return False  # ISO (or other) dates: no order to decide, and no second read of the file
 
     def read(col: str, dmy: bool) -> str:
-        return f"date_trunc('day', try_strptime({_date_text(col)}, {_fmts(DMY_FORMATS if dmy else DATE_FORMATS)}))"
+        return f"try_strptime({_date_text(col)}, {_fmts(DMY_FORMATS if dmy else DATE_FORMATS)})"
 
-    row = first_row(con, f"""
-        WITH d AS (SELECT nullif(trim(Date), '') AS dt, nullif(trim(BillingPeriodStartDate), '') AS bs,
-                          nullif(trim(BillingPeriodEndDate), '') AS be FROM ({select})),
-        r AS (SELECT dt, bs, {read('dt', False)} AS m, {read('dt', True)} AS u,
-                     {read('bs', False)} AS bs_m, {read('bs', True)} AS bs_u,
-                     {read('be', False)} AS be_m, {read('be', True)} AS be_u
-              FROM d WHERE dt IS NOT NULL)
-        SELECT bool_or(regexp_matches(dt, '^[0-9]{{1,2}}/[0-9]{{1,2}}/')), bool_and(m IS NOT NULL),
-               bool_and(u IS NOT NULL), bool_and(bs IS NOT NULL),
-               bool_and(m BETWEEN bs_m AND coalesce(be_m, bs_m + INTERVAL 1 MONTH - INTERVAL 1 DAY)),
-               bool_and(u BETWEEN bs_u AND coalesce(be_u, bs_u + INTERVAL 1 MONTH - INTERVAL 1 DAY)),
-               count(DISTINCT date_trunc('month', m)), count(DISTINCT date_trunc('month', u)),
-               bool_and(day(m) = 1), strftime(min(m), '%Y-%m-%d'), strftime(max(m), '%Y-%m-%d'),
-               strftime(min(u), '%Y-%m-%d'), strftime(max(u), '%Y-%m-%d')
-        FROM r""")
-    if row is None or not row[0]:
+    def only(col: str) -> str:  # (some value reads only MM/DD, some value reads only DD/MM) for a column
+        v = f"nullif(trim({col}), '')"
+        return (f"bool_or({v} IS NOT NULL AND {read(v, False)} IS NOT NULL AND {read(v, True)} IS NULL), "
+                f"bool_or({v} IS NOT NULL AND {read(v, False)} IS NULL AND {read(v, True)} IS NOT NULL)")
+
+    row = first_row(con, f"SELECT {only('Date')}, {only('BillingPeriodStartDate')}, {only('BillingPeriodEndDate')} "
+                         f"FROM ({select})")
+    if row is None:
         return False
-    slash, mdy_ok, dmy_ok, has_period, in_m, in_u, months_m, months_u, firsts, m0, m1, u0, u1 = row
-    if mdy_ok != dmy_ok:
-        return bool(dmy_ok)
-    if not mdy_ok:
-        return False  # neither reads every date: the diagnosis names the first bad one
-    if has_period and bool(in_m) != bool(in_u):
-        return bool(in_u)
-    if not has_period and months_m > 1 and months_u == 1 and not firsts:
-        return True
-    if not has_period and months_m > 1 and months_u == 1:
-        raise InputError(path, f"the dates read both as MM/DD/YYYY ({m0}..{m1}, the firsts of {months_m} months) and "
-                               f"as DD/MM/YYYY ({u0}..{u1}, days of one month) and nothing in the file tells which: "
-                               "re-export it with ISO dates (YYYY-MM-DD) or with its BillingPeriodStartDate",
-                         column=AzureCostSource._file_header(path, "Date"))
-    if has_period and not in_m and not in_u:
-        raise InputError(path, f"the dates read as MM/DD/YYYY ({m0}..{m1}) or as DD/MM/YYYY ({u0}..{u1}) and in "
-                               "neither reading lie within the rows' BillingPeriodStartDate..BillingPeriodEndDate: "
-                               "re-export the file with ISO dates (YYYY-MM-DD)",
-                         column=AzureCostSource._file_header(path, "Date"))
+    date_m, date_u, bs_m, bs_u, be_m, be_u = (bool(v) for v in row)
+    if date_m != date_u:
+        return date_u  # a Date reads only one way (both ways at once: the diagnosis names the bad row)
+    period_m, period_u = bs_m or be_m, bs_u or be_u
+    if period_m != period_u:
+        return period_u
     return False
 
 
