@@ -19,9 +19,10 @@ month, what reconciliation ties to); a date range selects on ``ChargePeriodStart
 
 A window of charge days, decided here once: a charge billed for a whole month (tax, a monthly fee, the unused part of
 a reservation, booked on the 1st) counts whole on the day it is booked, like every other charge; the window's
-"previous period" is the same days of the month whole months earlier (:func:`previous_window`), so both windows
-hold the same month-long charges; and a "per month" figure read from the window divides each month's sum by the
-share of that month the window covers (:meth:`Scope.month_share`), counting a month-long charge whole.
+"previous period" is as many days holding as many 1sts, moved back by whole months (:func:`previous_window`), so
+both windows hold as many days and as many month-long charges (or nothing is compared); and a "per month" figure
+read from the window divides each month's sum by the share of that month the window covers
+(:meth:`Scope.month_share`), counting a month-long charge whole.
 
 Currency, decided here once: with ``currency.reporting_currency`` and ``rates_file`` in ``finops.yaml`` every amount
 is converted to that currency with the user's rates (a missing rate is an error). Without rates, ``currency=EUR``
@@ -485,23 +486,58 @@ def _months_back(d: dt.date, k: int) -> dt.date:
     return first.replace(day=min(d.day, _month_end(first).day))
 
 
-def previous_window(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
-    """The charge days a window of charge days (both ends inclusive) is compared with: **the same days of the
-    month, as many whole months earlier as it takes not to overlap** (5-18 Oct -> 5-18 Sep; 21 Sep-4 Oct ->
-    21 Aug-4 Sep; 1-31 Oct -> 1-30 Sep; 5 Oct-20 Nov -> 5 Aug-20 Sep; a day past the month's end is its last day).
+def _firsts(start: dt.date, end: dt.date) -> int:
+    """How many 1sts of a month ``start`` .. ``end`` (inclusive) holds."""
+    months = (end.year * 12 + end.month) - (start.year * 12 + start.month)
+    return months + (start.day == 1)
 
-    Why not the same number of days just before: charges billed for a whole month -- tax, monthly fees, the unused
-    part of a reservation -- are booked on the 1st (their ChargePeriodStart), so a window holding a 1st carries a
-    month of them and one without carries none. 5-18 Oct against 21 Sep-4 Oct read -10.3% on the demo while
-    like-for-like spend rose 1.2%: the days before held $26,125 of month-long charges booked on 1 Oct. Shifted by
-    whole months, both windows hold as many 1sts (the same month-long charges, each counted whole on the day it
-    is booked, as every analysis of the scope counts it), and the same point of each billing cycle. This is the
-    one rule for the "previous period" of a charge-day scope (:func:`finops_kit.summary.comparison_periods`).
+
+def previous_window(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The charge days a window of charge days (both ends inclusive) is compared with: **as many days, as many
+    1sts of a month, before it** -- the window moved back by whole months -- or None when no such window lies just
+    before (the summary then shows no comparison rather than a biased one).
+
+    Why as many 1sts: charges billed for a whole month -- tax, monthly fees, the unused part of a reservation --
+    are booked on the 1st (their ChargePeriodStart), so a window holding a 1st carries a month of them and one
+    without carries none. 5-18 Oct against the 14 days before (21 Sep-4 Oct) read -10.3% on the demo while
+    like-for-like spend rose 1.2%: those days held $26,125 of month-long charges booked on 1 Oct. Why as many
+    days: 1-31 Mar against 1-28 Feb read +19.0% on nearly flat spend, 29-31 Mar against 28 Feb +269.3% (the same
+    bias the day-for-day budget variance avoids, :func:`finops_kit.budgets.day_for_day`).
+
+    The rule: ``k`` is the fewest whole months that move ``end`` (same day of the month, or the month's last day
+    when it has no such day) before ``start``. Candidates, in order: the window of as many days **ending** on
+    ``end`` moved back ``k`` months; the one **starting** on ``start`` moved back ``k`` months (if it ends before
+    ``start``); the same two ``k + 1`` months back. The first holding as many 1sts is the previous window; none:
+    None. When the earlier month has the days, this is simply the same days of the month::
+
+        5-18 Oct 2026          -> 5-18 Sep          (same days)
+        21 Sep-4 Oct           -> 22 Aug-4 Sep      (14 days ending on the 4th, one 1st; not 21 Aug: 15 days)
+        1-31 Oct               -> 31 Aug-30 Sep     (31 days ending on Sep's last day, one 1st)
+        29-31 Mar 2026         -> 26-28 Feb         (3 days ending on Feb's last day, no 1st; not 28 Feb alone)
+        30-31 May              -> 29-30 Apr
+        31 Mar 2026            -> 28 Feb            (31 Mar 2028 -> 29 Feb 2028)
+        1-31 Mar 2026          -> 29 Jan-28 Feb     (31 days holding one 1st; not 1-28 Feb)
+        2-31 May 2026          -> 2-31 Mar          (30 days ending 30 Apr or starting 2 Apr hold 1 Apr)
+        1 Jan-31 Dec 2026      -> 1 Jan-31 Dec 2025
+        1 Jan-31 Dec 2028      -> 31 Dec 2026-31 Dec 2027   (366 days, twelve 1sts)
+        1 Jan-31 Dec 2029      -> 1 Jan-30 Dec 2028 (ending 31 Dec it would start 2 Jan: eleven 1sts)
+        1 Feb-1 Mar 2026       -> None              (29 days holding two 1sts: only a February does that)
+
+    Each month-long charge counts whole on the day it is booked, as every analysis of the scope counts it. This is
+    the one rule for the "previous period" of a charge-day scope (:func:`finops_kit.summary.comparison_periods`).
     """
+    length = end - start
+    want = _firsts(start, end)
     k = 1
     while _months_back(end, k) >= start:
         k += 1
-    return _months_back(start, k), _months_back(end, k)
+    for months in (k, k + 1):
+        pe = _months_back(end, months)
+        ps = _months_back(start, months)
+        for before in ((pe - length, pe), (ps, ps + length)):
+            if before[1] < start and _firsts(*before) == want:
+                return before
+    return None
 
 
 def parse(params: Mapping[str, Any] | None = None, **kwargs: Any) -> Scope:

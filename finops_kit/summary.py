@@ -9,9 +9,9 @@ the analysis function that produced it: every kit table with a ``team`` column t
 Which period the figures describe: the **latest closed billing period in scope**, compared with **the closed period
 before it** (same providers and accounts, even when that period is before the scope's start). An open period is
 never compared (its month is not complete); a scope without a closed period shows its figures over the whole scope,
-without a change. A scope given as charge days is summarized on its days, against the same days of the month
-whole months earlier (:func:`finops_kit.scope.previous_window`), so month-long charges booked on the 1st fall in
-both windows or in neither.
+without a change. A scope given as charge days is summarized on its days, against as many days holding as many
+1sts of a month, moved back by whole months (:func:`finops_kit.scope.previous_window`: month-long charges booked
+on the 1st fall in both windows or in neither), or without a change when no such window lies just before.
 
 Typical notebook use (right after ``nb.header``; later cells add the actions they back)::
 
@@ -186,9 +186,9 @@ def comparison_periods(sc: Scope) -> tuple[dt.date | Days | None, dt.date | Days
 
     A scope given as charge days (``date_start``/``date_end``) is summarized on those days -- not on the whole
     billing period around them, which contradicted the report's body -- up to the last day with charges (the
-    scope's own figures, as the body and ``finops-kit metrics`` show them), against the same days of the month
-    whole months earlier (:func:`finops_kit.scope.previous_window`: both windows hold the same month-long charges
-    booked on the 1st); None when they reach before the data.
+    scope's own figures, as the body and ``finops-kit metrics`` show them), against as many days holding as many
+    1sts, moved back by whole months (:func:`finops_kit.scope.previous_window`: as many days, and as many
+    month-long charges booked on the 1st); None when no such window lies just before or it reaches before the data.
     """
     if sc.basis == "charge_period":
         return _day_windows(sc)
@@ -212,8 +212,16 @@ def _day_windows(sc: Scope) -> tuple[Days | None, Days | None]:
     start, end = sc.start or first, min(sc.end or last, last)
     if end < start:
         return None, None
-    before = Days(*previous_window(start, end))
-    return Days(start, end), (before if before.start >= first else None)
+    before = previous_window(start, end)
+    return Days(start, end), (Days(*before) if before is not None and before[0] >= first else None)
+
+
+def _no_days_before(current: Days) -> str:
+    """Why a window of charge days shows no change: no like window before it, or no data there."""
+    if previous_window(current.start, current.end) is None:
+        return (", not compared: no window of as many days just before holds as many 1sts of a month "
+                "(month-long charges are booked on the 1st)")
+    return ", no data in the days before to compare with"
 
 
 def period_scope(sc: Scope, period: dt.date | Days) -> Scope:
@@ -302,8 +310,7 @@ class Summary:
         if self.previous is not None:
             text += f", change vs {_period_name(self.previous)}"
         else:
-            text += (", no data in the days before to compare with" if days
-                     else ", no earlier closed period to compare with")
+            text += (_no_days_before(self.current) if days else ", no earlier closed period to compare with")
         return text
 
     def to_html(self) -> str:

@@ -51,34 +51,93 @@ def test_a_charge_day_window_is_compared_with_the_same_days_of_an_earlier_month(
     # a window holding a 1st is compared with one holding a 1st: both carry one month's tax
     sc2 = S.resolve(con, {}, {"date_start": "2026-09-25", "date_end": "2026-10-08"})
     s2 = sm.summarize(con, sc2, ["effective_cost"])
-    assert (s2.previous.start, s2.previous.end) == (D(2026, 8, 25), D(2026, 9, 8))
-    # the same days of the month, so as many days as those months give (31 Aug: 15 days against 14)
-    assert s2.figures[0].value == Decimal(14 * 10 + 300) and s2.figures[0].previous == Decimal(15 * 10 + 300)
+    # as many days too (25 Aug - 8 Sep was 15 days against 14: +$10 of "change" on flat spend)
+    assert (s2.previous.start, s2.previous.end) == (D(2026, 8, 26), D(2026, 9, 8))
+    assert s2.figures[0].value == Decimal(14 * 10 + 300) == s2.figures[0].previous
+
+
+def _firsts(a, b):
+    return sum(1 for d in pd.date_range(a, b) if d.day == 1)
 
 
 @pytest.mark.parametrize(("start", "end", "before"), [
+    # the same days of the month, a month earlier, when that month has them
     (D(2026, 10, 5), D(2026, 10, 18), (D(2026, 9, 5), D(2026, 9, 18))),
-    (D(2026, 9, 21), D(2026, 10, 4), (D(2026, 8, 21), D(2026, 9, 4))),
-    (D(2026, 10, 1), D(2026, 10, 31), (D(2026, 9, 1), D(2026, 9, 30))),     # a whole month: the month before
+    # across a month boundary: ends on the same day (4 Sep), 14 days like 21 Sep - 4 Oct (not 21 Aug - 4 Sep: 15)
+    (D(2026, 9, 21), D(2026, 10, 4), (D(2026, 8, 22), D(2026, 9, 4))),
+    (D(2026, 10, 1), D(2026, 10, 31), (D(2026, 8, 31), D(2026, 9, 30))),    # 31 days: 1-30 Sep is 30
     (D(2026, 10, 5), D(2026, 11, 20), (D(2026, 8, 5), D(2026, 9, 20))),     # longer than a month: no overlap
+    # a shorter month before: the window keeps its length, the end its day (or the month's last day)
+    (D(2026, 3, 29), D(2026, 3, 31), (D(2026, 2, 26), D(2026, 2, 28))),     # not 28 Feb alone (3 days vs 1)
+    (D(2026, 5, 30), D(2026, 5, 31), (D(2026, 4, 29), D(2026, 4, 30))),     # not 30 Apr alone
+    (D(2026, 3, 1), D(2026, 3, 31), (D(2026, 1, 29), D(2026, 2, 28))),      # not 1-28 Feb: 31 days, one 1st
     (D(2026, 3, 31), D(2026, 3, 31), (D(2026, 2, 28), D(2026, 2, 28))),     # no 31 Feb: its last day
+    (D(2026, 2, 1), D(2026, 2, 28), (D(2026, 1, 1), D(2026, 1, 28))),
     (D(2026, 1, 10), D(2026, 12, 31), (D(2025, 1, 10), D(2025, 12, 31))),
+    # whole years: the year before when it has as many days
+    (D(2026, 1, 1), D(2026, 12, 31), (D(2025, 1, 1), D(2025, 12, 31))),
+    # a leap year (366 days): 366 days ending 31 Dec 2027, twelve 1sts like 2028
+    (D(2028, 1, 1), D(2028, 12, 31), (D(2026, 12, 31), D(2027, 12, 31))),
+    # the year after one (365 days): ending 31 Dec 2028 it would start 2 Jan and miss 1 Jan (11 1sts against 12),
+    # so it starts on the same day instead
+    (D(2029, 1, 1), D(2029, 12, 31), (D(2028, 1, 1), D(2028, 12, 30))),
+    # leap Februaries
+    (D(2028, 3, 1), D(2028, 3, 31), (D(2028, 1, 30), D(2028, 2, 29))),
+    (D(2028, 3, 31), D(2028, 3, 31), (D(2028, 2, 29), D(2028, 2, 29))),
+    (D(2028, 3, 30), D(2028, 3, 31), (D(2028, 2, 28), D(2028, 2, 29))),
+    (D(2028, 2, 1), D(2028, 2, 29), (D(2028, 1, 1), D(2028, 1, 29))),
+    # no 30 days without a 1st end on 30 Apr or start on 2 Apr: the same days two months earlier
+    (D(2026, 5, 2), D(2026, 5, 31), (D(2026, 3, 2), D(2026, 3, 31))),
+    # 29 days holding two 1sts (only a February does that): nothing just before is like it
+    (D(2026, 2, 1), D(2026, 3, 1), None),
 ])
 def test_previous_window_examples(start, end, before):
     assert S.previous_window(start, end) == before
+    if before is not None:
+        assert (before[1] - before[0]) == (end - start) and before[1] < start
+        assert _firsts(*before) == _firsts(start, end)
 
 
-def test_previous_window_holds_as_many_firsts_and_never_overlaps():
-    def firsts(a, b):
-        return sum(1 for d in pd.date_range(a, b) if d.day == 1)
-
-    days = pd.date_range("2027-12-01", "2028-03-31")  # a leap February
-    for a in days[::3]:
-        for n in (1, 2, 6, 7, 13, 14, 27, 28, 29, 30, 31, 45, 62, 90):
+def test_previous_window_has_as_many_days_and_1sts_and_never_overlaps():
+    # the review: 29-31 Mar 2026 vs 28 Feb read +269.3% (3 days against 1), 1-31 Mar vs 1-28 Feb +19.0% on
+    # nearly flat spend. Every window compared has as many days and as many 1sts, before the window -- or none.
+    days = pd.date_range("2027-11-01", "2029-03-31")  # a leap February and the year after it
+    none = []
+    for a in days[::2]:
+        for n in (1, 2, 3, 6, 7, 13, 14, 27, 28, 29, 30, 31, 45, 59, 60, 62, 90, 91, 92, 365, 366):
             s, e = a.date(), (a + pd.Timedelta(days=n - 1)).date()
-            ps, pe = S.previous_window(s, e)
-            assert pe < s and ps <= pe, (s, e, ps, pe)
-            assert firsts(ps, pe) == firsts(s, e), (s, e, ps, pe)
+            got = S.previous_window(s, e)
+            if got is None:
+                none.append((s, e))
+                continue
+            ps, pe = got
+            assert pe < s and (pe - ps).days + 1 == n, (s, e, ps, pe)
+            assert _firsts(ps, pe) == _firsts(s, e), (s, e, ps, pe)
+            # the same days of the month whole months earlier whenever those are as many days (and as many 1sts)
+            k = next(k for k in range(1, 40) if S._months_back(e, k) < s)
+            same = (S._months_back(s, k), S._months_back(e, k))
+            if (same[1] - same[0]).days + 1 == n and _firsts(*same) == _firsts(s, e):
+                assert got == same, (s, e, got, same)
+    # windows without a like one just before are rare, and never a plain week, fortnight or calendar month
+    assert len(none) < 0.01 * len(days[::2]) * 21
+    assert not [w for w in none if (w[1] - w[0]).days + 1 in (7, 14) or (w[0].day == 1 and w[1] ==
+                                                                        S._month_end(w[0]))]
+
+
+def test_a_charge_day_window_without_a_like_window_before_shows_no_comparison():
+    # 1 Feb - 1 Mar holds two month-long charges in 29 days; the days before hold one: no biased comparison
+    rows = [{"day": str(d.date()), "cost": Decimal(10)} for d in pd.date_range("2025-10-01", "2026-04-05")]
+    con = focus_rows(rows)
+    sc = S.resolve(con, {}, {"date_start": "2026-02-01", "date_end": "2026-03-01"})
+    s = sm.summarize(con, sc, ["effective_cost"])
+    assert s.previous is None and s.figures[0].previous is None
+    assert "1 Feb\u20131 Mar 2026" in s.period_text() and "as many 1sts" in s.period_text()
+    assert "no data in the days before" not in s.period_text()
+    # 29-31 Mar is compared with the three days ending 28 Feb, not with 28 Feb alone
+    sc3 = S.resolve(con, {}, {"date_start": "2026-03-29", "date_end": "2026-03-31"})
+    s3 = sm.summarize(con, sc3, ["effective_cost"])
+    assert (s3.previous.start, s3.previous.end) == (D(2026, 2, 26), D(2026, 2, 28))
+    assert s3.figures[0].previous == s3.figures[0].value == Decimal(30)
 
 
 # ------------------------------------------------------------------------------------------------ item 3
