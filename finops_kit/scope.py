@@ -605,9 +605,10 @@ def resolve_scope(con: duckdb.DuckDBPyConnection, scope: Scope, config: Any = No
             raise ConfigError(f"{rates.path}: no rate to {target} for {shown}; add month,from_currency,to_currency,"
                               "rate lines (or a '*' month) -- amounts are never converted with a guessed rate")
     elif target:
-        if target not in currencies:
-            raise NoDataError(f"no data for this scope: no charge billed in {target} "
-                              f"(the scope holds {', '.join(currencies)})")
+        if target not in currencies:  # a parameter naming what is not there, as an unknown provider: exit 2
+            raise ConfigError(f"parameter currency: no charge billed in {target} in this scope (it holds "
+                              f"{', '.join(currencies)}); pick one of those, or set currency.reporting_currency and "
+                              "rates_file to convert")
         sc = replace(sc, currency=target)
     elif len(currencies) > 1:
         raise ConfigError(f"the scope holds amounts in several billing currencies ({', '.join(currencies)}): pick one "

@@ -84,6 +84,13 @@ def test_empty_or_future_scope_is_no_data_exit_1(wh, params):
     assert err.value.exit_code == 1
 
 
+def test_a_currency_the_scope_does_not_bill_in_is_a_parameter_error_exit_2(wh):
+    # regression review 14: `check -p currency=EUR` on a USD warehouse exited 1 -- the "alerts fired" code -- on
+    # "no data for this scope"; a parameter naming what is not there is exit 2, as an unknown provider
+    with pytest.raises(ConfigError, match=r"parameter currency: no charge billed in EUR in this scope \(it holds "):
+        S.resolve(wh, CONFIG, currency="EUR")
+
+
 def test_unknown_provider_names_the_ones_in_the_warehouse(wh):
     with pytest.raises(ConfigError, match=r"'Oracle' not in the warehouse \(it holds AWS\)"):
         S.resolve(wh, CONFIG, providers=["Oracle"])
