@@ -66,7 +66,7 @@ CHECK_PARAMETERS = ("providers", "billing_accounts", "sub_accounts", "currency")
 
 
 #: The settings of the ``alerts`` section; anything else is a typo that would silently switch a rule off.
-SETTINGS = frozenset({"budgets", "forecast", "forecast_thresholds", "anomalies", "guardrails"})
+SETTINGS = frozenset({"budgets", "forecast", "forecast_thresholds", "anomalies", "guardrails", "max_data_age_days"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,9 @@ class Settings:
     lookback_days: int = 3
     guardrails: bool = True
     guardrail_days: int = 14
+    #: ``check`` without ``--as-of`` alerts when the last day billed is more days than this before today (default:
+    #: scope.LATE_DELIVERY_DAYS, the delay after which a provider's export counts as gone rather than late)
+    max_data_age_days: int = 7
 
 
 def settings(cfg: dict[str, Any]) -> Settings:
@@ -124,6 +127,12 @@ def settings(cfg: dict[str, Any]) -> Settings:
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
             raise ConfigError(f"alerts.guardrails.lookback_days: expected a whole number of days 1..366, got {days!r}")
         out.update(guardrails=bool(gr), guardrail_days=days)
+        from .scope import LATE_DELIVERY_DAYS
+
+        age = sec.get("max_data_age_days", LATE_DELIVERY_DAYS)
+        if isinstance(age, bool) or not isinstance(age, int) or age < 1:
+            raise ConfigError(f"alerts.max_data_age_days = {age!r}: expected a whole number of days >= 1")
+        out["max_data_age_days"] = age
     return Settings(**out)
 
 
@@ -251,6 +260,23 @@ class _NoForecast:
     expected_total = total_lo = total_hi = None
 
 
+def freshness_alert(con: Any, cfg: dict[str, Any], scope: Any, today: date) -> Alert | None:
+    """An alert when the scope's data stops more than ``alerts.max_data_age_days`` before ``today``.
+
+    Why: ``check`` judges the last day billed (a day not delivered is not $0 spent), so an export or ingest that
+    stopped replayed the same alerts -- or the same silence -- every day, and nothing said the data was old."""
+    from .forecast import as_of_day
+    from .scope import bind
+
+    limit = settings(cfg).max_data_age_days
+    last = as_of_day(con, bind(con, scope, cfg))
+    if last is None or (today - last).days <= limit:
+        return None
+    return Alert("data", "freshness", f"no charges after {last}: {(today - last).days} days before today ({today}), "
+                                      f"more than alerts.max_data_age_days = {limit}; the alerts are as of {last}: "
+                                      "check the exports and the ingest job")
+
+
 def run(args: argparse.Namespace, command: str = "check") -> int:
     import finops_kit as fk
 
@@ -268,6 +294,9 @@ def run(args: argparse.Namespace, command: str = "check") -> int:
     try:
         config_dir = Path(args.config).resolve().parent if args.config else Path.cwd()
         alerts = evaluate(con, cfg, args.as_of, base_dir=config_dir, scope=scope)
+        if not args.as_of:  # judged as of the last day billed: say when that is long ago (a dead export or ingest)
+            stale = freshness_alert(con, cfg, scope, date.today())
+            alerts = ([stale] if stale else []) + alerts
     finally:
         con.close()
     if not alerts:

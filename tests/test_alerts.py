@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 import finops_kit as fk  # noqa: E402
 from finops_kit.cli import main  # noqa: E402
+from finops_kit.errors import ConfigError  # noqa: E402
 from finops_kit.testing import focus_rows  # noqa: E402
 
 
@@ -244,3 +245,30 @@ def test_check_takes_the_currency_parameter_its_error_names(tmp_path, capsys):
     assert "Team A" in out and "EUR" in out
     assert main(["check", "--warehouse", wh, "--config", cfg, "-p", "date_start=2026-11-01"]) == 2
     assert "check takes providers, billing_accounts, sub_accounts, currency" in capsys.readouterr().err
+
+
+def test_check_says_when_the_data_is_old(wh, tmp_path, capsys):
+    # review 14 (scheduler): check judges the last day billed, so a dead export replayed the same alerts (or the same
+    # silence) every day; without --as-of it now says how old the data is, past alerts.max_data_age_days (7)
+    import datetime as dt
+
+    from finops_kit.alerts import freshness_alert
+
+    con = fk.connect(wh, read_only=True)
+    try:
+        cfg: dict = {}
+        assert freshness_alert(con, cfg, None, dt.date(2026, 11, 21)) is None  # 7 days after the 14th
+        late = freshness_alert(con, cfg, None, dt.date(2026, 11, 22))
+        assert late is not None and late.kind == "data" and "no charges after 2026-11-14: 8 days" in late.message
+        assert freshness_alert(con, {"alerts": {"max_data_age_days": 30}}, None, dt.date(2026, 12, 1)) is None
+    finally:
+        con.close()
+    for bad in (0, -1, "7", True):
+        with pytest.raises(ConfigError, match="max_data_age_days"):
+            from finops_kit.alerts import settings
+            settings({"alerts": {"max_data_age_days": bad}})
+    cfg_path = _config(tmp_path, 100000, anomalies=False)
+    main(["check", "--warehouse", wh, "--config", cfg_path])  # today is weeks after the fixture's last day
+    assert "[data] no charges after 2026-11-14" in capsys.readouterr().out
+    main(["check", "--warehouse", wh, "--config", cfg_path, "--as-of", "2026-11-14"])  # a day asked: no such alert
+    assert "[data]" not in capsys.readouterr().out
