@@ -1013,12 +1013,7 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
         comp = [{"label": f"Actual to date ({pstart} .. {as_of_d})", "kind": "actual", "amount": float(actual_td)},
                 {"label": f"Baseline forecast ({MODEL_LABELS[mf.model]})", "kind": "baseline",
                  "amount": float(mf.mean.sum())}]
-        if rec.abs().sum() > 0:
-            comp.append({"label": "Recurring charges (last month's, carried forward where not billed yet)",
-                         "kind": "recurring", "amount": float(rec.sum())})
-        for col in rm.columns:
-            comp.append({"label": f"Roadmap: {col}", "kind": "roadmap", "amount": float(rm[col].sum())})
-        fc.components = pd.DataFrame(comp)
+        fc.components = pd.DataFrame(comp + _added_components(rec, rm))
         results.append(fc)
     results += _no_usage_forecasts(series, todate, recurring, roadmap or [], dimension, filters, values, top,
                                    as_of_d, pstart, end, level, late)
@@ -1081,13 +1076,18 @@ def _no_usage_forecasts(series: pd.DataFrame, todate: dict[str, tuple[Decimal, D
                     "(last month's, carried forward where not billed yet)" + (" and roadmap items" if len(rm.columns)
                                                                               else "") + "; no range.")
         comp = [{"label": f"Actual to date ({pstart} .. {as_of})", "kind": "actual", "amount": float(actual)}]
-        if rec.abs().sum() > 0:
-            comp.append({"label": "Recurring charges (last month's, carried forward where not billed yet)",
-                         "kind": "recurring", "amount": float(rec.sum())})
-        for col in rm.columns:
-            comp.append({"label": f"Roadmap: {col}", "kind": "roadmap", "amount": float(rm[col].sum())})
-        fc.components = pd.DataFrame(comp)
+        fc.components = pd.DataFrame(comp + _added_components(rec, rm))
         out.append(fc)
+    return out
+
+
+def _added_components(rec: pd.Series, rm: pd.DataFrame) -> list[dict[str, Any]]:
+    """The forecast components added to the baseline: the recurring charges (when any) and each roadmap item."""
+    out = []
+    if rec.abs().sum() > 0:
+        out.append({"label": "Recurring charges (last month's, carried forward where not billed yet)",
+                    "kind": "recurring", "amount": float(rec.sum())})
+    out += [{"label": f"Roadmap: {col}", "kind": "roadmap", "amount": float(rm[col].sum())} for col in rm.columns]
     return out
 
 

@@ -383,18 +383,25 @@ def test_a_budget_without_a_forecast_says_so_and_compares_no_month_to_date_with_
     assert row["actual_mtd"] == Decimal("40000.00") and row["pct_used"] == pytest.approx(100 * 40000 / 55000)
 
 
+def _support_plan_bill(first_month: int) -> list[dict]:
+    """$1,000/day of usage from the first of ``first_month`` 2026 to Nov 15, and a $15,000 monthly support fee
+    (a month-long recurring purchase) each month before November: November's has not posted."""
+    rows = [dict(day=str(d.date()), cost="1000")
+            for d in pd.date_range(f"2026-{first_month:02d}-01", "2026-11-15", freq="D")]
+    for m in range(first_month, 11):
+        start = pd.Timestamp(f"2026-{m:02d}-01")
+        rows.append(dict(day=str(start.date()), cost="15000", ChargeFrequency="Recurring", ChargeCategory="Purchase",
+                         ServiceName="AWS Support (Enterprise)", ChargeDescription="Support",
+                         ChargePeriodEnd=(start + pd.DateOffset(months=1)).to_pydatetime()))
+    return rows
+
+
 def test_a_budget_on_a_fee_not_posted_yet_is_forecast_and_alerts():
     """Review (s14): a $14,000 budget on a $15,000/month support plan whose November fee had not posted read $0
     spent, no forecast, "on track", and never alerted. Its forecast is the fee carried forward: over budget."""
     from finops_kit.alerts import evaluate
 
-    rows = [dict(day=str(d.date()), cost="1000") for d in pd.date_range("2026-07-01", "2026-11-15", freq="D")]
-    for m in (7, 8, 9, 10):
-        start = pd.Timestamp(f"2026-{m:02d}-01")
-        rows.append(dict(day=str(start.date()), cost="15000", ChargeFrequency="Recurring", ChargeCategory="Purchase",
-                         ServiceName="AWS Support (Enterprise)", ChargeDescription="Support",
-                         ChargePeriodEnd=(start + pd.DateOffset(months=1)).to_pydatetime()))
-    con = focus_rows(rows)
+    con = focus_rows(_support_plan_bill(7))
     cfg = {"budgets": {"items": [{"name": "support", "scope": {"service": "AWS Support (Enterprise)"},
                                   "monthly": 14000}]}, "alerts": {"anomalies": False}}
     (row,) = bu.budget_status(con, bu.load_budgets(cfg)[0], as_of="2026-11-15").to_dict("records")
@@ -439,13 +446,7 @@ def test_a_zero_budget_alerts_on_forecast_spend_before_any_is_billed():
     forecast carries October's fee, so check says it before the money is spent."""
     from finops_kit.alerts import evaluate
 
-    rows = [dict(day=str(d.date()), cost="1000") for d in pd.date_range("2026-09-01", "2026-11-15", freq="D")]
-    for m in (9, 10):
-        start = pd.Timestamp(f"2026-{m:02d}-01")
-        rows.append(dict(day=str(start.date()), cost="15000", ChargeFrequency="Recurring", ChargeCategory="Purchase",
-                         ServiceName="AWS Support (Enterprise)", ChargeDescription="Support",
-                         ChargePeriodEnd=(start + pd.DateOffset(months=1)).to_pydatetime()))
-    con = focus_rows(rows)
+    con = focus_rows(_support_plan_bill(9))
     cfg = {"budgets": {"items": [{"name": "support", "scope": {"service": "AWS Support (Enterprise)"},
                                   "monthly": 15000, "months": {"2026-11": 0}}]}, "alerts": {"anomalies": False}}
     (row,) = bu.budget_status(con, bu.load_budgets(cfg)[0], as_of="2026-11-15").to_dict("records")
