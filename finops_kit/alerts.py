@@ -261,20 +261,29 @@ class _NoForecast:
 
 
 def freshness_alert(con: Any, cfg: dict[str, Any], scope: Any, today: date) -> Alert | None:
-    """An alert when the scope's data stops more than ``alerts.max_data_age_days`` before ``today``.
+    """An alert naming each provider of the scope whose data stops more than ``alerts.max_data_age_days`` before
+    ``today`` (its last whole day of daily or hourly usage, as :func:`finops_kit.forecast.data_through` counts it).
 
     Why: ``check`` judges the last day billed (a day not delivered is not $0 spent), so an export or ingest that
-    stopped replayed the same alerts -- or the same silence -- every day, and nothing said the data was old."""
-    from .forecast import as_of_day
-    from .scope import bind
+    stopped replayed the same alerts -- or the same silence -- every day, and nothing said the data was old. Per
+    provider, because the scope's "data through" leaves out a provider far behind the others (it has stopped): a
+    GCP export dead for three weeks beside a live AWS one is the case to catch."""
+    from .forecast import scoped
+    from .scope import DELIVERED_USAGE, bind
 
     limit = settings(cfg).max_data_age_days
-    last = as_of_day(con, bind(con, scope, cfg))
-    if last is None or (today - last).days <= limit:
+    sc = scoped(con, bind(con, scope, cfg))
+    rows = con.execute(f"""
+        SELECT ProviderName, coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE {DELIVERED_USAGE}) - INTERVAL 1 DAY
+                                           AS DATE), max(CAST(ChargePeriodStart AS DATE))) AS last
+        FROM {sc.rows_sql(period=False)} GROUP BY ALL ORDER BY last, ProviderName""").fetchall()
+    old = [(p, last) for p, last in rows if last is not None and (today - last).days > limit]
+    if not old:
         return None
-    return Alert("data", "freshness", f"no charges after {last}: {(today - last).days} days before today ({today}), "
-                                      f"more than alerts.max_data_age_days = {limit}; the alerts are as of {last}: "
-                                      "check the exports and the ingest job")
+    said = "; ".join(f"{p} after {last} ({(today - last).days} days before today)" for p, last in old)
+    return Alert("data", "freshness", f"no charges from {said}: more than alerts.max_data_age_days = {limit} "
+                                      f"before {today}; the alerts are as of the last day delivered: check those "
+                                      "exports and the ingest job")
 
 
 def run(args: argparse.Namespace, command: str = "check") -> int:

@@ -122,6 +122,14 @@ def ai_workload_sql(source_value: str = "NULL", available_columns: set[str] | No
     return f"CASE WHEN NOT {ai_charge_sql()} THEN NULL ELSE coalesce({source_value}, {rules}) END"
 
 
+#: A SageMaker instance row (``ml.m5.xlarge``, or ``USE1-Host:ml.m5.xlarge`` where only the usage type names it):
+#: classed by its own instance type, never completed from another row of its ARN -- one SageMaker ARN can bill
+#: several instance types (an endpoint's production and shadow variants, a HyperPod CPU controller beside GPU
+#: workers), and completion made their CPU instances accelerated compute (a regression review of review 14).
+_SAGEMAKER_INSTANCE_ROW = ("(coalesce(lower(f.x_InstanceType), '') LIKE 'ml.%' "
+                           "OR coalesce(lower(f.x_UsageType), '') LIKE '%:ml.%')")
+
+
 def complete_accelerated_instances(con: duckdb.DuckDBPyConnection, table: str = "focus") -> int:
     """Class the other rows of every accelerated instance as 'Accelerated compute'; the number of rows changed.
 
@@ -142,5 +150,6 @@ def complete_accelerated_instances(con: duckdb.DuckDBPyConnection, table: str = 
         FROM (SELECT DISTINCT {', '.join(INSTANCE_KEY)} FROM {table}
               WHERE {accelerated_row_sql()} AND {instance_charges_sql()} AND ResourceId IS NOT NULL) k
         WHERE {same} AND {instance_charges_sql('f')} AND f.x_AiWorkload IS DISTINCT FROM 'Accelerated compute'
+          AND NOT {_SAGEMAKER_INSTANCE_ROW}
     """).fetchone()
     return int(n[0]) if n else 0

@@ -127,7 +127,7 @@ def _find_config(args: argparse.Namespace) -> None:
     found = find_config()
     if found is not None:
         args.config = str(found)
-    else:
+    elif not getattr(args, "quiet", False):  # check --quiet in a cron job: no mail for a documented default
         print(no_config_note(), file=sys.stderr)
 
 

@@ -698,7 +698,8 @@ def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None) -> di
         if pick.empty:
             continue
         r = pick.iloc[0]
-        where = r["family"] if isinstance(r["family"], str) else "compute"
+        where = r["family"] if isinstance(r["family"], str) else \
+            "SageMaker instances" if r.get("platform") == "SageMaker" else "compute"
         out[f"{typ} (realized {r['discount']:.0%} on {where})"] = float(r["discount"])
     return out
 

@@ -259,7 +259,8 @@ def test_check_says_when_the_data_is_old(wh, tmp_path, capsys):
         cfg: dict = {}
         assert freshness_alert(con, cfg, None, dt.date(2026, 11, 21)) is None  # 7 days after the 14th
         late = freshness_alert(con, cfg, None, dt.date(2026, 11, 22))
-        assert late is not None and late.kind == "data" and "no charges after 2026-11-14: 8 days" in late.message
+        assert late is not None and late.kind == "data"
+        assert "no charges from AWS after 2026-11-14 (8 days before today)" in late.message
         assert freshness_alert(con, {"alerts": {"max_data_age_days": 30}}, None, dt.date(2026, 12, 1)) is None
     finally:
         con.close()
@@ -269,6 +270,23 @@ def test_check_says_when_the_data_is_old(wh, tmp_path, capsys):
             settings({"alerts": {"max_data_age_days": bad}})
     cfg_path = _config(tmp_path, 100000, anomalies=False)
     main(["check", "--warehouse", wh, "--config", cfg_path])  # today is weeks after the fixture's last day
-    assert "[data] no charges after 2026-11-14" in capsys.readouterr().out
+    assert "[data] no charges from AWS after 2026-11-14" in capsys.readouterr().out
     main(["check", "--warehouse", wh, "--config", cfg_path, "--as-of", "2026-11-14"])  # a day asked: no such alert
     assert "[data]" not in capsys.readouterr().out
+
+
+def test_freshness_names_a_provider_whose_export_stopped_beside_live_ones():
+    # regression review of review 14: a GCP export dead for three weeks beside live AWS data said nothing (the
+    # scope's "data through" leaves a provider far behind out), and a provider a few days behind was reported as
+    # "no charges after" its day although the others had charges after it
+    import datetime as dt
+
+    from finops_kit.alerts import freshness_alert
+
+    days = pd.date_range("2026-10-01", "2026-11-26", freq="D")
+    con = focus_rows([dict(day=str(d.date()), cost="10") for d in days]
+                     + [dict(day=str(d.date()), cost="5", ProviderName="Google Cloud") for d in days
+                        if d <= pd.Timestamp("2026-11-09")])
+    a = freshness_alert(con, {}, None, dt.date(2026, 11, 30))
+    assert a is not None and "Google Cloud after 2026-11-09 (21 days before today)" in a.message
+    assert "AWS" not in a.message

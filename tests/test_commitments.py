@@ -765,5 +765,8 @@ def test_sagemaker_families_are_sized_with_sagemaker_plans_only():
     for r in rec.itertuples():
         got.setdefault(r.instance_family, set()).add(round(r.discount, 9))
     assert got["ml.g5"] == {0.5} and got["g5"] == {0.3} and got["p4d"] == {0.3}
-    # a SageMaker Savings Plan applies to any SageMaker instance family: ml.p4d is sized with it, never the RI's 30%
+    # a SageMaker Savings Plan applies to any SageMaker instance family: ml.p4d is sized with it, never the RI's 30%,
+    # and its option says so (not "on compute", which reads as a Compute Savings Plan)
     assert got["ml.p4d"] == {0.5}
+    assert set(rec.loc[rec["instance_family"] == "ml.p4d", "option"]) == {"Savings Plan (realized 50% on SageMaker "
+                                                                          "instances)"}

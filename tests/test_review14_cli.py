@@ -105,6 +105,9 @@ def test_no_config_found_is_said_in_one_line(project, tmp_path, monkeypatch, cap
     assert main(["metrics", "--warehouse", wh, "--json"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no finops.yaml" in err[0], err
+    # check --quiet (a cron job mails whatever it prints) stays quiet about a documented default
+    assert main(["check", "--warehouse", wh, "--as-of", "2026-10-04", "--quiet"]) == 0
+    assert capsys.readouterr().err.strip() == ""
     con = fk.connect(wh, read_only=True, quiet=True)
     try:
         frame = fk.costs(by="team", con=con)

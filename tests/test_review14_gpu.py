@@ -213,3 +213,21 @@ def test_spot_what_if_does_not_move_sagemaker_endpoints_and_notebooks_to_spot():
         assert row["on_demand_cost"] == row["spot_priced_cost"] == cost and row["saving"] == 0, t
     total = spot.what_if_summary(w.reset_index()).set_index("basis").loc["total"]
     assert total["saving"] == pytest.approx(188.5) and total["on_demand_cost"] == pytest.approx(377 + 36.72 + 33.84)
+
+
+def test_a_cpu_instance_on_a_gpu_endpoints_arn_stays_ml_platform():
+    """Regression review of review 14: one SageMaker ARN bills several instance types (an endpoint's GPU production
+    variant and CPU shadow variant); completing the instance's rows made the CPU variant accelerated compute (an
+    'ml.m5' accelerator family with 0 accelerator-hours in metrics)."""
+    arn = "arn:aws:sagemaker:us-east-1:1:endpoint/ranker-api"
+    con = _classified([
+        dict(day="2026-10-01", ServiceName=SM, ServiceCategory=AIML, x_UsageType="USE1-Host:ml.g5.2xlarge",
+             ResourceId=arn, ConsumedQuantity=24, ConsumedUnit="Hours", cost=36.0),
+        dict(day="2026-10-01", ServiceName=SM, ServiceCategory=AIML, x_UsageType="USE1-Host:ml.m5.xlarge",
+             ResourceId=arn, ConsumedQuantity=24, ConsumedUnit="Hours", cost=5.5),
+        dict(day="2026-10-01", ServiceName=SM, ServiceCategory=AIML, x_InstanceType="ml.c5.xlarge",
+             x_UsageType="USE1-Host:ml.c5.xlarge", ResourceId=arn, ConsumedQuantity=24, ConsumedUnit="Hours",
+             cost=4.9)])
+    got = dict(con.execute("SELECT x_UsageType, x_AiWorkload FROM focus").fetchall())
+    assert got == {"USE1-Host:ml.g5.2xlarge": "Accelerated compute", "USE1-Host:ml.m5.xlarge": "ML platform",
+                   "USE1-Host:ml.c5.xlarge": "ML platform"}
