@@ -190,6 +190,7 @@ def trust_level(row: pd.Series | dict, forecast: ModelForecast | None = None) ->
     flat = bool(row.get("flat_history", False)) if hasattr(row, "get") else False
     held = forecast.held_out_total_error_pct if forecast is not None else float("nan")
     enough = forecast is not None and forecast.held_out_windows >= MIN_HELD_OUT_WINDOWS
+    tot, held = round(float(tot), 1), round(float(held), 1)  # as the statement prints them: "5.0%" is not "< 5%"
     if np.isfinite(tot) and tot < 5 and calibrated and enough and held < 5 and not flat:
         return "high"
     if np.isfinite(tot) and tot < 10 and not (np.isfinite(held) and held >= 10):

@@ -625,15 +625,17 @@ def roadmap_scope_problems(con: duckdb.DuckDBPyConnection, items: list[dict[str,
     folds into '(shared)', silently reached no per-provider, per-team or budget forecast. ``named``: (item name,
     line) pairs. A value new in the plan (a project with no charge yet) is named too: the line cannot tell it from
     a typo, and the item reaches only the total until charges carry it."""
+    from .forecast import roadmap_in_scope
+
     sc = scoped(con, scope)
     known: dict[str, list[str]] = {}
-    anywhere: dict[str, list[str]] = {}
+    here = {id(it) for it in roadmap_in_scope(con, items, sc)}  # the forecasts' own rule: one answer
     out = []
     for it in items:
+        if id(it) not in here:
+            continue  # an item about charges outside this scope (another provider's): not a typo
         why = [w for k, v in (it.get("scope") or {}).items()
                if (w := scope_matches_nothing(con, {k: v}, sc, known)) is not None]
-        if why and outside_scope(con, it.get("scope") or {}, sc, anywhere):
-            continue  # an item about charges outside this scope (another provider's): not a typo
         if why:
             line = f"roadmap item {it['name']!r}: {'; '.join(why)}"
             out.append((it["name"], line) if named else line)

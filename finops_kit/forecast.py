@@ -810,10 +810,10 @@ def _period_to_date(con: duckdb.DuckDBPyConnection, dimension: str, filters: dic
 _MONTH_NAMES = ("jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(t(ember)?)?|oct(ober)?"
                 "|nov(ember)?|dec(ember)?")
 _MM, _DD, _YYYY = r"(0?[1-9]|1[0-2])", r"(0?[1-9]|[12][0-9]|3[01])", r"(19|20)[0-9][0-9]"
-_DATE_TOKENS = (rf"\b{_YYYY}[-/]{_MM}([-/]{_DD})?\b"            # 2026-10, 2026-10-01, 2026/10
+_DATE_TOKENS = (rf"\b{_YYYY}[-/]{_MM}([-/]{_DD}(T[0-9:.]+Z?)?)?\b"  # 2026-10, 2026-10-01(T00:00:00Z), 2026/10
                 rf"|\b{_DD}[-/.]{_MM}[-/.]{_YYYY}\b"             # 01.10.2026, 1/10/2026 (day first)
                 rf"|\b{_MM}[-/.]{_DD}[-/.]{_YYYY}\b"             # 10/01/2026 (month first)
-                rf"|\b{_MM}/{_YYYY}\b"                           # 10/2026
+                rf"|\b{_MM}[-/]{_YYYY}\b"                        # 10/2026, 10-2026 (not 10.2026: a number)
                 r"|\b(19|20)[0-9][0-9](0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])\b"  # 20261001
                 rf"|\b({_MONTH_NAMES})\.?[ ,-]+{_YYYY}\b")        # October 2026, Oct-2026, Oct. 2026
 #: What makes two recurring rows the same charge in two months: provider, billing account, sub account, service,
@@ -1117,40 +1117,21 @@ def roadmap_in_scope(con: duckdb.DuckDBPyConnection, items: list[dict[str, Any]]
     return [it for it in items if not outside(it)]
 
 
-#: Days before a roadmap item's start that give the level its past days are measured against (a 4-week median),
-#: and the fewest of them that do (:func:`without_roadmap`).
-_ROADMAP_LEVEL_DAYS, _ROADMAP_MIN_LEVEL_DAYS = 28, 7
-
-
 def without_roadmap(y: np.ndarray, planned: pd.DataFrame) -> np.ndarray:
-    """The history ``y`` without what the roadmap items running in it added: the model learns the usage without an
-    item and :func:`forecast` adds the item's remaining days once.
+    """The history ``y`` without what the roadmap items running in it planned: the model learns the usage without
+    an item and :func:`forecast` adds the item's remaining days once (else an item running at 'as of' counted
+    twice). ``planned``: the items' planned daily amounts on the history's days (:func:`roadmap_daily`).
 
-    What is taken out on an item's day is what the bill shows of it, at most its planned amount: the day's cost
-    above the level before the item started (the median of the same weekday over up to 4 weeks before its start;
-    with under a week of history before it, the day's cost), never below 0; for an item that lowers cost (a decommission) the drop
-    below that level, at most its planned amount, is given back. Why not the planned amount: a plan is an estimate -- an
-    item planned at three times what was billed turned a team's month into -$380,363, and an open-ended item
-    planned at $9,000/day on a team spending $480 made its history negative. ``planned``: the items' planned daily
-    amounts on the history's days (:func:`roadmap_daily`), one column per item, taken out in turn."""
-    out = np.asarray(y, dtype=float).copy()
-    for name in planned.columns:
-        plan = planned[name].to_numpy(dtype=float)
-        on = np.flatnonzero(plan != 0)
-        if not len(on):
-            continue
-        start = int(on[0])
-        lo = max(0, start - _ROADMAP_LEVEL_DAYS)
-        level = np.zeros(len(out))
-        if start - lo >= _ROADMAP_MIN_LEVEL_DAYS:  # each weekday against its own level (weekends are lower)
-            idx = np.arange(lo, start)
-            by_day = {r: float(np.median(out[idx[idx % SEASON == r]])) for r in range(SEASON)}
-            level = np.array([by_day[t % SEASON] for t in range(len(out))])
-        above, below = np.maximum(out - level, 0.0), np.maximum(level - out, 0.0)  # what the bill shows of it
-        take = np.where(plan > 0, np.minimum(plan, above), 0.0)  # an addition: the cost above the level before
-        give = np.where(plan < 0, np.minimum(-plan, below), 0.0)  # a decommission: the drop below it, given back
-        out = out - take + give
-    return out
+    An item that adds cost is taken out at its plan, at most the day's cost (a history never goes below 0: an item
+    planned at three times what was billed made a month's forecast -$380,363); one that lowers cost (a
+    decommission) is given back at its plan. Why the plan and not an estimate of what the bill shows of it: a
+    regression review found that estimate (the cost above the level before the item) flattened the item's days to
+    a fixed weekly pattern -- inflating the trust grade -- and stopped giving a decommission back once growth
+    covered it, or when it started before the history."""
+    y = np.asarray(y, dtype=float)
+    plan = planned.sum(axis=1).to_numpy(dtype=float) if len(planned.columns) else np.zeros(len(y))
+    take = np.where(plan > 0, np.minimum(plan, np.maximum(y, 0.0)), plan)  # plan < 0 (a decommission): given back
+    return y - take
 
 
 def roadmap_daily(items: list[dict[str, Any]], dimension: str, value: str, days: pd.DatetimeIndex,

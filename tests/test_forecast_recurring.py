@@ -247,5 +247,5 @@ def test_a_charge_identity_keeps_prices_versions_ids_and_bare_months():
                  "Fee 1.2024", "Dec", "May maintenance", "m5.2xlarge 2024 RI", "Windows Server 2019"):
         assert strip(kept) == kept
     for dated in ("for 2026-10", "fee October 2026", "01.10.2026", "period 10/2026", "invoice 20261001",
-                  "Oct. 2026", "2026/10/01", "10/01/2026"):
+                  "Oct. 2026", "2026/10/01", "10/01/2026", "period 10-2026", "from 2026-10-01T00:00:00Z"):
         assert not any(ch.isdigit() for ch in strip(dated)), dated

@@ -44,6 +44,7 @@ def test_high_needs_held_out_totals_as_well_as_the_backtest():
     assert bt.trust_level(_row()) == "medium"
     assert bt.trust_level(_row(), _mf(2, 1.0)) == "medium"  # fewer than 3 held-out totals
     assert bt.trust_level(_row(), _mf(7, 6.0)) == "medium"  # held-out totals outside the run band
+    assert bt.trust_level(_row(), _mf(7, 4.97)) == "medium"  # printed "5.0%": not in the run band ("< 5%")
     assert bt.trust_level(_row(), _mf(7, 12.0)) == "low"  # held-out totals missed by over 10%
     # the backtest found the interval off -- on enough days to judge it (14 days are not: no veto, as the statement
     # says "too few days to judge its calibration"; the demo's Total read "medium" with no reason given)
