@@ -277,7 +277,11 @@ def freshness_alert(con: Any, cfg: dict[str, Any], scope: Any, today: date) -> A
         SELECT ProviderName, coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE {DELIVERED_USAGE}) - INTERVAL 1 DAY
                                            AS DATE), max(CAST(ChargePeriodStart AS DATE))) AS last
         FROM {sc.rows_sql(period=False)} GROUP BY ALL ORDER BY last, ProviderName""").fetchall()
-    old = [(p, last) for p, last in rows if last is not None and (today - last).days > limit]
+    # a provider whose data ended before the month ahead of the latest provider's last month has been left (a
+    # migration), not lost: named every day forever it would be noise
+    latest = max((last for _, last in rows if last is not None), default=None)
+    since = (date(latest.year, latest.month, 1) - timedelta(days=1)).replace(day=1) if latest else None
+    old = [(p, last) for p, last in rows if last is not None and last >= since and (today - last).days > limit]
     if not old:
         return None
     said = "; ".join(f"{p} after {last} ({(today - last).days} days before today)" for p, last in old)

@@ -290,3 +290,8 @@ def test_freshness_names_a_provider_whose_export_stopped_beside_live_ones():
     a = freshness_alert(con, {}, None, dt.date(2026, 11, 30))
     assert a is not None and "Google Cloud after 2026-11-09 (21 days before today)" in a.message
     assert "AWS" not in a.message
+    # a provider left months ago (a migration) is not named every day forever
+    con = focus_rows([dict(day=str(d.date()), cost="10") for d in days]
+                     + [dict(day=str(d.date()), cost="5", ProviderName="Oracle")
+                        for d in pd.date_range("2026-05-01", "2026-08-31", freq="D")])
+    assert freshness_alert(con, {}, None, dt.date(2026, 11, 30)) is None
