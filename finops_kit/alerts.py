@@ -38,6 +38,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import scope as scope_mod
 from .config import flag, load_config, naming_file, reject_unknown, section
 from .currency import format_money
 from .errors import ConfigError
@@ -62,7 +63,7 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "check") ->
 
 #: The scope parameters ``check`` takes (as ``metrics`` and the reports, ``-p currency=USD``): which charges are
 #: checked. Not the periods and days: ``check`` judges the month of ``--as-of`` up to that day.
-CHECK_PARAMETERS = ("providers", "billing_accounts", "sub_accounts", "currency")
+CHECK_PARAMETERS = scope_mod.CHARGE_PARAMETERS
 
 
 #: The settings of the ``alerts`` section; anything else is a typo that would silently switch a rule off.
@@ -269,13 +270,12 @@ def freshness_alert(con: Any, cfg: dict[str, Any], scope: Any, today: date) -> A
     provider, because the scope's "data through" leaves out a provider far behind the others (it has stopped): a
     GCP export dead for three weeks beside a live AWS one is the case to catch."""
     from .forecast import scoped
-    from .scope import DELIVERED_USAGE, bind
+    from .scope import LAST_WHOLE_DAY, bind
 
     limit = settings(cfg).max_data_age_days
     sc = scoped(con, bind(con, scope, cfg))
     rows = con.execute(f"""
-        SELECT ProviderName, coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE {DELIVERED_USAGE}) - INTERVAL 1 DAY
-                                           AS DATE), max(CAST(ChargePeriodStart AS DATE))) AS last
+        SELECT ProviderName, {LAST_WHOLE_DAY} AS last
         FROM {sc.rows_sql(period=False)} GROUP BY ALL ORDER BY last, ProviderName""").fetchall()
     # a provider whose data ended before the month ahead of the latest provider's last month has been left (a
     # migration), not lost: named every day forever it would be noise

@@ -193,15 +193,13 @@ def data_through(con: duckdb.DuckDBPyConnection, scope: Any = None,
     below the money already spent (a negative daily baseline) and silenced the budget alert. A day whose hourly
     rows stop before midnight is not whole (GCP rows to 05:00 UTC), so the day before it is the last one.
     """
-    from .scope import DELIVERED_USAGE, LATE_DELIVERY_DAYS
+    from .scope import LAST_WHOLE_DAY, LATE_DELIVERY_DAYS
 
     sc = scoped(con, scope)
     # through the query cache: each budget asks it for its scope twice (status, forecast) and the alerts again
     day = _exact_frame(con, f"""
         WITH p AS (
-          SELECT ProviderName,
-                 coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE {DELIVERED_USAGE}) - INTERVAL 1 DAY AS DATE),
-                          max(CAST(ChargePeriodStart AS DATE))) AS last,
+          SELECT ProviderName, {LAST_WHOLE_DAY} AS last,
                  max(CAST(ChargePeriodStart AS DATE)) FILTER (WHERE {filter_sql(filters, sc)}) AS touched
           FROM {sc.rows_sql()} GROUP BY ALL),
         a AS (SELECT * FROM p WHERE last >= (SELECT max(last) FROM p) - INTERVAL {LATE_DELIVERY_DAYS} DAY)

@@ -1451,7 +1451,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
 
     from . import units
     from .attribution import UNTAGGED
-    from .scope import Scope, bind
+    from .scope import CHARGE_PARAMETERS, Scope, bind
     from .sources.base import sql_str
     from .tagging import TagAudit
 
@@ -1460,8 +1460,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
     start = end - timedelta(days=max(int(days), 1) - 1)
     # the ``days`` up to as_of, of the charges ``scope`` selects (providers, accounts, currency: ``check -p``); the
     # scope's own periods do not apply, the window is the rule's
-    which = {k: v for k, v in (scope.parameters() if scope is not None else {}).items()
-             if k not in ("billing_period_start", "billing_period_end", "date_start", "date_end")}
+    which = {k: v for k, v in (scope.parameters() if scope is not None else {}).items() if k in CHARGE_PARAMETERS}
     sc = bind(con, Scope.parse({**which, "date_start": start.isoformat(), "date_end": end.isoformat()}), config)
     attr = sc.attribution
     policy = attr.policy

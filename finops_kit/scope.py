@@ -75,6 +75,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     "sub_accounts": ([], "SubAccountId or name: AWS account, GCP project, Azure subscription (empty: all)"),
     "currency": ("", "billing currency to report in (empty: the scope's only currency)"),
 }
+#: The parameters that choose which charges (not which days): a command with a window of its own (``check`` and its
+#: guardrails) takes these only.
+CHARGE_PARAMETERS = ("providers", "billing_accounts", "sub_accounts", "currency")
 
 #: Money columns converted when the scope reports in a converted currency.
 MONEY_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost")
@@ -651,6 +654,11 @@ LATE_DELIVERY_DAYS = 7
 #: :func:`completeness` and :func:`finops_kit.forecast.data_through`.
 DELIVERED_USAGE = ("ChargeCategory = 'Usage' AND ChargePeriodEnd > ChargePeriodStart "
                    "AND ChargePeriodEnd <= ChargePeriodStart + INTERVAL 1 DAY")
+#: SQL aggregate: the last whole day a group's data reaches -- its daily or hourly usage's latest end minus a day,
+#: else (no such rows) its last charge day. Used by :func:`finops_kit.forecast.data_through` and
+#: :func:`finops_kit.alerts.freshness_alert` per provider.
+LAST_WHOLE_DAY = (f"coalesce(CAST(max(ChargePeriodEnd) FILTER (WHERE {DELIVERED_USAGE}) - INTERVAL 1 DAY AS DATE), "
+                  "max(CAST(ChargePeriodStart AS DATE)))")
 
 
 def completeness(con: duckdb.DuckDBPyConnection, scope: Scope | None = None) -> pd.DataFrame:
