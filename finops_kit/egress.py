@@ -96,7 +96,7 @@ def transfer_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end:
     sc = scoped(con, scope, start, end, providers, config)
     rules = transfer_rules(rules_path)
     rule_tab = values_sql([(i, r["transfer_type"], r["direction"]) for i, r in enumerate(rules)],
-                          ("rule_id", "transfer_type", "direction"))
+                          ("rule_id", "transfer_type", "direction"), alias="r")
     pair = "'([A-Z]{2,4}[0-9]?)-([A-Z]{2,4}[0-9]?)-AWS-(In|Out)-Bytes'"
     return f"""
         WITH src AS (
@@ -114,7 +114,7 @@ def transfer_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end:
                EffectiveCost AS cost, BilledCost AS billed_cost,
                {quantity_in('gb')} AS gb
         FROM src
-        JOIN {rule_tab.replace(' AS t(', ' AS r(')} ON r.rule_id = src._rule
+        JOIN {rule_tab} ON r.rule_id = src._rule
         LEFT JOIN u uc ON uc.unit = {unit_key('src.ConsumedUnit')}
         LEFT JOIN u up ON up.unit = {unit_key('src.PricingUnit')}
         LEFT JOIN codes c1 ON c1.code = nullif(regexp_extract(coalesce(x_UsageType, ''), {pair}, 1), '')

@@ -165,7 +165,7 @@ def rule_case(rules: Sequence[dict[str, str]], text_expr: str = ROW_TEXT) -> str
             f"ServiceName AS _fk_service, {text_expr} AS _fk_text))")
 
 
-def values_sql(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> str:
+def values_sql(rows: Sequence[Sequence[Any]], columns: Sequence[str], alias: str = "t") -> str:
     """A ``(VALUES ...) AS t(cols)`` relation of literals (for small mapping tables joined in SQL)."""
     def lit(v: Any) -> str:
         if v is None:
@@ -176,7 +176,7 @@ def values_sql(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> str:
             return repr(float(v)) if isinstance(v, float) else str(v)
         return sql_str(str(v))
     body = ", ".join("(" + ", ".join(lit(v) for v in r) + ")" for r in rows)
-    return f"(VALUES {body}) AS t({', '.join(columns)})"
+    return f"(VALUES {body}) AS {alias}({', '.join(columns)})"
 
 
 def frame(rel: duckdb.DuckDBPyRelation) -> pd.DataFrame:
@@ -227,7 +227,8 @@ def storage_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: 
     sc = scoped(con, scope, start, end, providers, config)
     rules = storage_rules(rules_path)
     rule_tab = values_sql([(i, r["storage_class"], r["charge_kind"], r["operation"] or None)
-                           for i, r in enumerate(rules)], ("rule_id", "storage_class", "charge_kind", "operation"))
+                           for i, r in enumerate(rules)], ("rule_id", "storage_class", "charge_kind", "operation"),
+                          alias="r")
     return f"""
         WITH src AS (
           SELECT *, {rule_case(rules)} AS _rule FROM {sc.rows_sql()}
@@ -239,7 +240,7 @@ def storage_rows_sql(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: 
                {quantity_in('gb_month')} AS gb_month, {quantity_in('gb')} AS gb, {quantity_in('count')} AS items,
                {sc.closed_sql()} AS closed, {MONTH_LONG} AS month_long
         FROM src
-        JOIN {rule_tab.replace(' AS t(', ' AS r(')} ON r.rule_id = src._rule
+        JOIN {rule_tab} ON r.rule_id = src._rule
         LEFT JOIN u uc ON uc.unit = {unit_key('src.ConsumedUnit')}
         LEFT JOIN u up ON up.unit = {unit_key('src.PricingUnit')}
     """
@@ -272,7 +273,13 @@ def month_shares(sc: Any) -> str:
                 if f != 1:
                     rows.append((m.isoformat(), f.numerator, f.denominator))
                 m = (m + dt.timedelta(days=32)).replace(day=1)
-    return values_sql(rows or [("1970-01-01", 1, 1)], ("m", "num", "den"))
+    return values_sql(rows or [("1970-01-01", 1, 1)], ("m", "num", "den"), alias="sh")
+
+
+def month_share_join(sc: Any, month: str) -> str:
+    """SQL: ``LEFT JOIN`` :func:`month_shares` as ``sh`` on the month column ``month`` (what :func:`per_month`
+    reads)."""
+    return f"LEFT JOIN {month_shares(sc)} ON CAST(sh.m AS DATE) = CAST({month} AS DATE)"
 
 
 def per_month(expr: str, long: str = "month_long") -> str:
@@ -351,7 +358,7 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
     covered = values_sql([(p, str(m), float(billed(a, b, n)) / float(last.day)) for p, m, a, b, n, last in
                           zip(comp["provider"], comp["billing_period"], comp["first_day"], comp["last_day"],
                               comp["days_with_data"], comp["period_last_day"], strict=True)]
-                         or [("", "1970-01-01", 1.0)], ("provider", "period", "share"))
+                         or [("", "1970-01-01", 1.0)], ("provider", "period", "share"), alias="c")
     same = " AND ".join(f"a.{d} IS NOT DISTINCT FROM i.{d}" for d in dims)
     sql = f"""
         WITH m AS (
@@ -362,9 +369,9 @@ def inventory(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provid
                  -- of it (month_shares; 1 in a billing-period scope), a row billed for the month counts whole
                  {stored_gb_months(gb_month=per_month("gb_month"), exact_sum=True)} AS gb_whole,
                  bool_and(closed) AS _closed, max(c.share) AS _share
-          FROM rel LEFT JOIN {covered.replace(' AS t(', ' AS c(')}
+          FROM rel LEFT JOIN {covered}
             ON c.provider = rel.provider AND CAST(c.period AS DATE) = CAST(rel.month AS DATE)
-          LEFT JOIN {month_shares(sc).replace(' AS t(', ' AS sh(')} ON CAST(sh.m AS DATE) = CAST(rel.month AS DATE)
+          {month_share_join(sc, 'rel.month')}
           WHERE charge_kind = {sql_str(STORED_KIND)} AND gb_month IS NOT NULL
           GROUP BY ALL
         ), a AS (
@@ -409,7 +416,7 @@ def monthly(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider
         SELECT {g}, coalesce({stored_gb_months()}, 0) AS gb,
                sum(cost) AS cost, coalesce(sum(cost) FILTER (WHERE charge_kind = 'storage'), 0) AS storage_cost,
                bool_and(closed AND (sh.num IS NULL OR sh.num = sh.den)) AS closed
-        FROM rel LEFT JOIN {month_shares(sc).replace(' AS t(', ' AS sh(')} ON CAST(sh.m AS DATE) = CAST(rel.month AS DATE)
+        FROM rel {month_share_join(sc, 'rel.month')}
         GROUP BY {g} ORDER BY {g}
     """)
 
@@ -723,7 +730,7 @@ def _group_stats(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[st
                                 {per_month("raw.items", "raw.month_long")} AS items,
                                 {per_month("raw.cost", "raw.month_long")} AS cost),
                  raw.items AS items_as_billed  -- a count of objects monitored is a level, not a flow: not scaled
-          FROM raw LEFT JOIN {month_shares(sc).replace(' AS t(', ' AS sh(')} ON CAST(sh.m AS DATE) = CAST(raw.month AS DATE)
+          FROM raw {month_share_join(sc, 'raw.month')}
         ), st AS (
           SELECT provider, {grp} AS grp, storage_class, month, {stored_gb_months()} AS gb, sum(cost) AS cost,
                  coalesce({stored_gb_months(where=f"bucket = {sql_str(NO_BUCKET)}")}, 0) AS gb_no_bucket,
@@ -779,7 +786,7 @@ def _egress_gb(con: duckdb.DuckDBPyConnection, group_by: str, filters: dict[str,
         SELECT provider, {group_by} AS grp,
                {total(per_month("rel.gb", "false"))}
                  / greatest(count(DISTINCT month), 1) AS gb_month
-        FROM rel LEFT JOIN {month_shares(sc).replace(' AS t(', ' AS sh(')} ON CAST(sh.m AS DATE) = CAST(rel.month AS DATE)
+        FROM rel {month_share_join(sc, 'rel.month')}
         WHERE direction = 'out' AND transfer_type IN ('Internet egress', 'Inter-region', 'CDN')
           AND regexp_matches(service, '(?i)storage|^s3$') AND gb IS NOT NULL
         GROUP BY ALL
