@@ -46,6 +46,7 @@ from .forecast import (
     DIMENSIONS,
     _day,
     _exact_frame,
+    about_other_scope,
     as_of_day,
     daily_series,
     data_through_note,
@@ -54,6 +55,7 @@ from .forecast import (
     forecast,
     scoped,
 )
+from .querycache import arrow
 
 CENT = Decimal("0.01")
 
@@ -200,10 +202,9 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     same_currency(budgets, sc)
     rows = []
     known: dict[str, list[str]] = {}  # each dimension's values in scope, read once for all budgets
-    anywhere: dict[str, list[str]] = {}  # ... and in the whole warehouse
     asked = _day(as_of)
     for b in budgets:
-        if scope_matches_nothing(con, b.scope, sc, known) and outside_scope(con, b.scope, sc, anywhere):
+        if about_other_scope(con, b.scope, sc):
             continue  # a budget on charges outside this scope (another provider's): not this scope's to judge
         fc = (forecast_results or {}).get(b.name)
         # each budget as of the last day its providers have delivered (a day not delivered is not $0 spent): an
@@ -300,10 +301,9 @@ def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any
     known = {} if known is None else known
     for dim, val in (filters or {}).items():
         wanted = [str(v) for v in (val if isinstance(val, list | tuple | set) else [val])]
-        if dim not in known:
-            known[dim] = [r[0] for r in con.execute(
-                f"SELECT {dimension_sql(dim, sc)} AS v FROM {sc.rows_sql(period=False)} GROUP BY v "
-                "ORDER BY sum(EffectiveCost) DESC NULLS LAST, v").fetchall()]
+        if dim not in known:  # through the query cache: the report, then its alerts, ask again
+            known[dim] = arrow(con, f"SELECT {dimension_sql(dim, sc)} AS v FROM {sc.rows_sql(period=False)} GROUP BY v "
+                               "ORDER BY sum(EffectiveCost) DESC NULLS LAST, v").column(0).to_pylist()
         values = known[dim]
         if not set(wanted) & set(values):
             shown = ", ".join(sorted(map(str, values[:12]))) + (f" and {len(values) - 12} more" if len(values) > 12
@@ -311,27 +311,6 @@ def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any
             return (f"{dim} {', '.join(repr(v) for v in wanted)} matches no charge in scope "
                     f"(its {dim} values: {shown or 'none'})")
     return None
-
-
-def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any], scope: Any = None,
-                  known: dict[str, list[str]] | None = None) -> bool:
-    """Whether ``filters`` name values that charges of the warehouse carry, only not the scope's (another provider,
-    account or currency than a narrowed report's): a budget or roadmap item about something else, not a typo.
-
-    Why: with ``-p providers=AWS``, the Azure budget read "matches no charges" and the GCP roadmap items "match no
-    charge in scope", and ``check`` alerted on both as typos to fix."""
-    from .warehouse import FOCUS_TABLE
-
-    sc = scoped(con, scope)
-    known = {} if known is None else known
-    for dim, val in (filters or {}).items():
-        wanted = {str(v) for v in (val if isinstance(val, list | tuple | set) else [val])}
-        if dim not in known:
-            known[dim] = [r[0] for r in con.execute(
-                f"SELECT DISTINCT {dimension_sql(dim, sc)} AS v FROM {FOCUS_TABLE} f").fetchall()]
-        if not wanted & {str(v) for v in known[dim]}:
-            return False
-    return bool(filters)
 
 
 def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,

@@ -1089,30 +1089,46 @@ def _added_components(rec: pd.Series, rm: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def roadmap_in_scope(con: duckdb.DuckDBPyConnection, items: list[dict[str, Any]], scope: Any = None) -> list[dict]:
-    """The roadmap items that are about this scope's charges: not those naming a value that charges of the
-    warehouse carry, only outside the scope (an Azure item in an AWS-only report). An item naming a value no
-    charge carries yet (a new project) stays: it reaches the total.
+def dimension_values(con: duckdb.DuckDBPyConnection, dim: str, scope: Any = None, *,
+                     everywhere: bool = False) -> set[str]:
+    """The values of ``dim`` that the scope's charges carry (over all its periods) or, ``everywhere``, that any
+    charge of the warehouse carries. Through the query cache: every forecast of a report (the total, each team,
+    each budget) and every budget asks again."""
+    from .querycache import arrow
 
-    Why: with ``providers=AWS`` an item ``provider: Microsoft`` was added to the AWS total, listed as "Roadmap:
-    Azure fine-tune $12,000", and taken out of AWS's history."""
+    sc = scoped(con, scope)
+    src = f"{FOCUS_TABLE} f" if everywhere else sc.rows_sql(period=False)
+    return {str(v) for v in arrow(con, f"SELECT DISTINCT {dimension_sql(dim, sc)} FROM {src}").column(0).to_pylist()}
+
+
+def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, scope: Any = None) -> bool:
+    """Whether ``filters`` (a budget's or a roadmap item's scope) are about charges outside this scope: a key names
+    only values that charges of the warehouse carry, none of them the scope's (another provider, account or
+    currency than a narrowed report's). Such a budget is not this scope's to judge and such an item not its
+    forecast's to add; a value no charge carries anywhere (a typo, a project not billed yet) is not "outside".
+
+    Why one rule for both: with ``-p providers=AWS`` an item ``provider: Microsoft`` was added to the AWS total and
+    the Azure budget alerted as a typo; and budgets and roadmap items had a rule each, which disagreed on a scope
+    naming another provider together with a value found nowhere (the budget was judged here, the item dropped).
+    Both are now about the other provider's scope, where the value found nowhere is reported."""
+    sc = scoped(con, scope)
+    for dim, val in (filters or {}).items():
+        if dim not in DIMENSIONS and dim not in sc.attribution.policy.keys:
+            continue  # not a dimension (load_budgets and load_roadmap refuse such keys)
+        wanted = {str(v) for v in (val if isinstance(val, list | tuple | set) else [val])}
+        if not wanted & dimension_values(con, dim, sc) and wanted & dimension_values(con, dim, sc, everywhere=True):
+            return True
+    return False
+
+
+def roadmap_in_scope(con: duckdb.DuckDBPyConnection, items: list[dict[str, Any]], scope: Any = None) -> list[dict]:
+    """The roadmap items that are about this scope's charges (:func:`about_other_scope`): an Azure item is not
+    added to an AWS-only report. An item naming a value no charge carries yet (a new project) stays: it reaches
+    the total."""
     if not items:
         return []
     sc = scoped(con, scope)
-    seen: dict[tuple[str, bool], set[str]] = {}
-
-    def values(dim: str, everywhere: bool) -> set[str]:
-        if (dim, everywhere) not in seen:
-            src = f"{FOCUS_TABLE} f" if everywhere else sc.rows_sql(period=False)
-            seen[dim, everywhere] = {str(r[0]) for r in con.execute(
-                f"SELECT DISTINCT {dimension_sql(dim, sc)} FROM {src}").fetchall()}
-        return seen[dim, everywhere]
-
-    def outside(it: dict[str, Any]) -> bool:
-        return any(str(v) not in values(k, False) and str(v) in values(k, True)
-                   for k, v in (it.get("scope") or {}).items() if k in DIMENSIONS or k in sc.attribution.policy.keys)
-
-    return [it for it in items if not outside(it)]
+    return [it for it in items if not about_other_scope(con, it.get("scope"), sc)]
 
 
 def without_roadmap(y: np.ndarray, planned: pd.DataFrame) -> np.ndarray:

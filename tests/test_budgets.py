@@ -524,3 +524,27 @@ def test_budgets_and_roadmap_items_outside_a_narrowed_scope_are_not_typos():
     assert [name for name, _ in problems] == ["typo"]
     # the whole warehouse: the Azure budget is judged as before
     assert "Azure" in list(bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={})["budget"])
+
+
+def test_a_budget_and_a_roadmap_item_about_another_provider_follow_one_rule():
+    # budgets and roadmap items each had an "outside the scope" rule, and they disagreed on a scope that names
+    # another provider together with a value found nowhere (a project not billed yet): in an AWS-only scope the
+    # roadmap item was dropped as Azure's while the budget was judged here and alerted as "matches no charges".
+    # Both are the Azure scope's now; the whole warehouse still reports the value found nowhere.
+    from finops_kit.forecast import about_other_scope, roadmap_in_scope
+    from finops_kit.scope import Scope, bind
+
+    con = focus_rows(_days("2026-10-01", 45, "100", ProviderName="AWS", tags={"team": "alpha"})
+                     + _days("2026-10-01", 45, "50", ProviderName="Microsoft", tags={"team": "alpha"}))
+    sc = bind(con, Scope.parse({"providers": ["AWS"]}))
+    scope = {"provider": "Microsoft", "project": "brand-new"}
+    budgets = _budgets([{"name": "Azure new project", "scope": scope, "monthly": 1000},
+                        {"name": "AWS", "scope": {"provider": "AWS"}, "monthly": 1000}])
+    assert about_other_scope(con, scope, sc)
+    assert roadmap_in_scope(con, [{"name": "Azure new project", "scope": scope}], sc) == []
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc)
+    assert list(st["budget"]) == ["AWS"]
+    whole = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
+    assert whole.loc["Azure new project", "status"] == "matches no charges"
+    assert "project 'brand-new' matches no charge" in whole.loc["Azure new project", "note"]
+    assert not about_other_scope(con, {"provider": "Microsft"}, sc)  # a typo is nobody's: reported here
