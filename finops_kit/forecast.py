@@ -748,7 +748,8 @@ class Forecast:
     message: str | None = None  # why there is no forecast
     components: pd.DataFrame = field(default_factory=pd.DataFrame)  # label, kind, amount over the horizon
     one_time_to_date: Decimal = Decimal(0)
-    #: why the 'as of' is earlier than asked (:func:`as_of_day`); empty when it is not
+    #: what the reader must know beside the trust statement: why the 'as of' is earlier than asked
+    #: (:func:`as_of_day`), roadmap items planned above the bill (:func:`roadmap_above_bill`); empty when nothing
     note: str = ""
     #: interval calibration of the final fit (:class:`ModelForecast`; held_out_days 0 = the model's own intervals)
     daily_factor: float = 1.0
@@ -973,8 +974,9 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
             continue
         # a roadmap item's past days (start .. as_of) are in the history already: the model learns the usage
         # without them, and the item's remaining days are added below (else an item running at 'as of' counted twice)
-        y = without_roadmap(hist["actual"].to_numpy(),
-                            roadmap_daily(roadmap or [], dimension, value, pd.DatetimeIndex(hist["day"]), filters))
+        past_plan = roadmap_daily(roadmap or [], dimension, value, pd.DatetimeIndex(hist["day"]), filters)
+        y = without_roadmap(hist["actual"].to_numpy(), past_plan)
+        fc.note = " ".join(t for t in (fc.note, roadmap_above_bill(hist["actual"].to_numpy(), past_plan, value)) if t)
         scored = MODELS if model == "auto" else tuple(dict.fromkeys((model, "seasonal_naive")))
         bt = (backtest(y, horizon=min(max(h, 7), 28), origins=backtest_origins, level=level, models=scored)
               if backtest_origins >= 1 else None)
@@ -1146,6 +1148,28 @@ def without_roadmap(y: np.ndarray, planned: pd.DataFrame) -> np.ndarray:
     plan = planned.sum(axis=1).to_numpy(dtype=float) if len(planned.columns) else np.zeros(len(y))
     take = np.where(plan > 0, np.minimum(plan, np.maximum(y, 0.0)), plan)  # plan < 0 (a decommission): given back
     return y - take
+
+
+def roadmap_above_bill(y: np.ndarray, planned: pd.DataFrame, value: str) -> str:
+    """A sentence when roadmap items planned more on past days than ``value`` was billed (empty when not).
+
+    Why: :func:`without_roadmap` takes an item out at its plan, at most the day's cost, so such days train the model
+    at $0 and the forecast adds the whole plan ahead -- for an item running below its plan (a smaller run, a later
+    start than written) the plan, not the bill, decides the forecast. The kit cannot tell a wrong plan from a
+    ramp-up; the reader is told which items and by how much, to check them."""
+    y = np.asarray(y, dtype=float)
+    if not len(planned.columns):
+        return ""
+    plan = planned.sum(axis=1).to_numpy(dtype=float)
+    running = plan > 0
+    above = running & (plan > y)
+    if not above.any():
+        return ""
+    names = [str(c) for c in planned.columns if (planned[c].to_numpy(dtype=float)[above] > 0).any()]
+    return (f"Roadmap {', '.join(repr(n) for n in names)} planned ${plan[above].max():,.0f} a day, more than {value} "
+            f"was billed on {int(above.sum())} of {int(running.sum())} days it ran so far (at most "
+            f"${max(float(y[above].max()), 0.0):,.0f}): those days train the model at $0 and the forecast adds the "
+            "whole plan ahead; check the item's amount and start date.")
 
 
 def roadmap_daily(items: list[dict[str, Any]], dimension: str, value: str, days: pd.DatetimeIndex,

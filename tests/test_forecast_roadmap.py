@@ -162,3 +162,18 @@ def test_an_item_about_charges_outside_the_scope_is_not_this_scopes():
     assert "Roadmap: New project" in labels and "Roadmap: GCP launch" not in labels
     (whole,) = forecast(con, "total", as_of="2026-11-10", roadmap=[gcp, new])
     assert {"Roadmap: New project", "Roadmap: GCP launch"} <= set(whole.components["label"])
+
+
+def test_an_item_planned_above_the_bill_is_named():
+    """Left open by session 14: an item planned far above what was billed on its days trains the model at $0 on
+    them, silently. The forecast now says which item, its plan and the most that was billed."""
+    con = focus_rows(_inflight_bill())
+    item = bu._roadmap_item(dict(name="big run", kind="training_run", start="2026-11-10", end="2026-11-20",
+                                 cost=11 * 20000, team="nlp"), 0, Path("roadmap.yaml"), None)
+    (r,) = forecast(con, "team", as_of="2026-11-15", roadmap=[item])
+    assert "Roadmap 'big run' planned $20,000 a day, more than nlp was billed on 6 of 6 days" in r.note
+    assert "check the item's amount and start date" in r.summary()["note"]
+    ok = bu._roadmap_item(dict(name="training run", kind="training_run", start="2026-11-10", end="2026-11-20",
+                               cost=55000, team="nlp"), 0, Path("roadmap.yaml"), None)
+    (r,) = forecast(con, "team", as_of="2026-11-15", roadmap=[ok])
+    assert "Roadmap" not in r.note  # planned at what the bill shows: nothing to say
