@@ -1,7 +1,10 @@
 """``finops-kit check``: budget and anomaly alert rules for a scheduled (daily/monthly) run.
 
-Exit codes: 0 = no alert, 1 = at least one alert fired, 2 = error (bad config, no warehouse). A cron job or CI
-step notifies on a non-zero exit and forwards the short summary printed on stdout.
+Exit codes: 0 = no alert, 1 = at least one alert fired (a stale-data ``[data]`` alert included), 2 = error (bad
+config, no warehouse), 3 = nothing to judge: no charge in the scope from the first of the month of ``--as-of`` (or
+of the last day billed) to that day -- an empty warehouse, an export that has not arrived, a wrong ``--as-of`` or
+provider (:func:`nothing_to_judge`). A cron job or CI step notifies on a non-zero exit and forwards the short
+summary printed on stdout.
 
 ``finops.yaml``::
 
@@ -51,7 +54,23 @@ class Alert:
     message: str
 
 
+#: ``check --help``'s epilog: what each exit code means to the scheduler running it (the README's table, for check)
+EXIT_CODES = """\
+exit codes:
+  0    no alert fired
+  1    alerts fired (printed on stdout), a [data] alert on stale data included: someone must look
+  2    bad command line, config or warehouse path (one stderr line naming it)
+  3    nothing to judge: no charge in the scope from the first of the month of --as-of (default: the
+       last day billed) to that day -- an empty warehouse, an export that has not arrived, a wrong
+       --as-of or provider (one stderr line saying what the warehouse holds)
+  75   the warehouse is in use by another process: retry later
+  130  interrupted (Ctrl-C); 143: stopped with SIGTERM
+"""
+
+
 def configure_parser(parser: argparse.ArgumentParser, command: str = "check") -> None:
+    parser.epilog = EXIT_CODES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--warehouse", help="warehouse file or FOCUS dataset (folder or s3://bucket/prefix; default: "
                             "$FINOPS_WAREHOUSE or data/warehouse.duckdb)")
     parser.add_argument("--config", help="config file (default: $FINOPS_CONFIG or ./finops.yaml)")
@@ -158,8 +177,7 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     def money(value: Any, signed: bool = False) -> str:  # in the scope's currency, as every report
         return format_money(value, sc.currency, 0, signed=signed)
 
-    if as_of_d is None:
-        raise ConfigError("the warehouse holds no charges: nothing to check")
+    nothing_to_judge(con, sc, as_of_d)
     alerts: list[Alert] = []
     if opts.budgets and budgets:
         use_fc = opts.forecast
@@ -228,6 +246,24 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         for c in bill_checks(con, cfg, as_of=as_of_d, days=opts.guardrail_days, scope=sc):
             alerts.append(Alert("guardrail", c.subject, f"{c.rule} {c.subject}: {c.message}"))
     return alerts
+
+
+def nothing_to_judge(con: Any, sc: Any, as_of_d: date | None) -> None:
+    """Raise :class:`~finops_kit.scope.NoDataError` (exit 3) when the scope has no charge in the month ``check``
+    judges, from its first day to ``as_of_d``: an empty warehouse, or an ``--as-of`` (or provider, account) whose
+    month holds nothing. Judged, such a month was "no alerts" (exit 0: a $1 budget is not breached by nothing) or,
+    when a guardrail's own scope found nothing, exit 1 -- the code of a fired alert; a scheduler must tell "a budget
+    is breached" from "the export did not arrive, or the job asked for the wrong day"."""
+    from dataclasses import replace
+
+    from .scope import NoDataError, _coverage_text
+
+    if as_of_d is None:
+        raise NoDataError(f"no data for this scope ({sc.describe()}): the warehouse holds {_coverage_text(con)}")
+    month = replace(sc, start=as_of_d.replace(day=1), end=as_of_d, basis="charge_period")
+    if con.execute(f"SELECT count(*) FROM {month.rows_sql()}").fetchone()[0] == 0:
+        raise NoDataError(f"no data for this scope ({month.describe()}): no charges in {month.start} .. {as_of_d}, "
+                          f"the month check judges, so nothing to judge; the warehouse holds {_coverage_text(con)}")
 
 
 @contextmanager

@@ -29,7 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "samples": ("finops_kit.samples", "generate the seeded sample billing exports in native formats"),
     "report": ("finops_kit.report", "run curated notebooks with parameters and render offline HTML reports"),
     "metrics": ("finops_kit.metrics", "the headline figures of a scope (billed, AI, GPU hours, tags, storage, transfer)"),
-    "check": ("finops_kit.alerts", "evaluate budget and anomaly alert rules; exit 1 when any alert fires"),
+    "check": ("finops_kit.alerts", "evaluate budget and anomaly alert rules; exit 1 when any alert fires, 3 when there is "
+                                      "nothing to judge (no charges in the scope)"),
     "guard": ("finops_kit.guard", "check a Terraform/OpenTofu plan against AI cost guardrails, with a priced estimate"),
 }
 

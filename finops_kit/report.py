@@ -1706,7 +1706,7 @@ def writable_folder(out: Path) -> None:
 def check_scope(warehouse: Path, cli: dict[str, tuple[str, Any]], defaults: dict[str, Any],
                 config_path: str | None) -> None:
     """Resolve the scope of the run against the warehouse before any notebook starts: an empty, future or
-    filtered-out scope is "no data for this scope" (exit 1) and a mixed-currency scope without a choice is exit 2,
+    filtered-out scope is "no data for this scope" (exit 3) and a mixed-currency scope without a choice is exit 2,
     instead of reports full of $0.00."""
     from . import scope as scope_mod
     from .warehouse import connect

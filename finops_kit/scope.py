@@ -30,7 +30,7 @@ keeps only charges billed in EUR; a scope holding several billing currencies and
 them -- amounts are never added across currencies.
 
 A scope that matches no charge (an empty, future or filtered-out period) is :class:`NoDataError`: "no data for this
-scope", exit 1 -- never a report of $0.00. A malformed or inverted parameter is a :class:`ConfigError`, exit 2.
+scope", exit 3 -- never a report of $0.00. A malformed or inverted parameter is a :class:`ConfigError`, exit 2.
 
 Completeness (:func:`completeness`): per provider and billing period, the first and last day with data and whether the
 period is **closed**. The rule: a period is closed when the provider's charges reach the period's last day (a
@@ -88,9 +88,11 @@ _CODE = re.compile(r"^[A-Z]{3}$")
 
 
 class NoDataError(FinopsError):
-    """The scope matches no charge: "no data for this scope" (exit 1), never a report of zeros."""
+    """The scope matches no charge: "no data for this scope", never a report of zeros -- exit 3, "nothing to
+    judge", for every command: neither 1 (an alert fired, a report failed) nor 2 (a typo in the job), so that a
+    scheduler can tell an export that has not arrived, or a job asking for the wrong period, from both."""
 
-    exit_code = 1
+    exit_code = 3
 
 
 def parameters_cell() -> str:

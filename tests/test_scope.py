@@ -78,10 +78,10 @@ def test_both_ends_inclusive_for_months_and_days(wh):
 
 @pytest.mark.parametrize("params", [{"billing_period_start": "2027-01"}, {"date_start": "2026-12-01"},
                                     {"billing_period_start": "2026-01", "billing_period_end": "2026-02"}])
-def test_empty_or_future_scope_is_no_data_exit_1(wh, params):
+def test_empty_or_future_scope_is_no_data_exit_3(wh, params):
     with pytest.raises(S.NoDataError, match="no data for this scope") as err:
         S.resolve(wh, CONFIG, **params)
-    assert err.value.exit_code == 1
+    assert err.value.exit_code == 3  # session 15: "nothing to judge", no longer 1 (an alert, a failed report)
 
 
 def test_a_currency_the_scope_does_not_bill_in_is_a_parameter_error_exit_2(wh):
@@ -413,7 +413,7 @@ def test_alerts_and_anomaly_narratives_write_the_scope_currency():
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["-p", "billing_period_start=2027-01"], 1, "no data for this scope"),
+    (["-p", "billing_period_start=2027-01"], 3, "no data for this scope"),  # session 15: was 1, "failed"
     (["-p", "providers=[AWS"], 2, "parameter providers: '[AWS' is not a list"),
     (["-p", "billing_period_start=2026-11", "-p", "billing_period_end=2026-10"], 2, "is before billing_period_start"),
 ])
