@@ -1130,10 +1130,8 @@ def write_index(out: Path, results: list[ReportResult], coverage: dict[str, Any]
         with contextlib.suppress(ValueError, OSError):
             previous = json.loads(index_json.read_text(encoding="utf-8"))
             for e in previous.get("reports", []):
-                if isinstance(e, dict) and (out / str(e.get("html", ""))).is_file():
-                    if e.get("ipynb") and not (out / str(e["ipynb"])).is_file():
-                        e["ipynb"] = None  # the index links only to files that are there
-                    entries[str(e.get("name"))] = e
+                if isinstance(e, dict) and (kept := _kept_entry(out, e)) is not None:
+                    entries[str(e.get("name"))] = kept
     for r in results:
         entries[r.name] = asdict(r)
     ordered = sorted(entries.values(), key=_reading_order)
@@ -1144,6 +1142,50 @@ def write_index(out: Path, results: list[ReportResult], coverage: dict[str, Any]
     _write_atomically(index_json, redact(json.dumps({"generated": _now(), "coverage": coverage, "reports": ordered},
                                                     indent=2, default=str), secrets) + "\n")
     _write_atomically(out / "index.html", redact(index_html(ordered, coverage), secrets))
+
+
+#: The status of an earlier run's entry whose page is gone while its executed notebook is there (:func:`_kept_entry`)
+HTML_MISSING = "html missing"
+
+
+def _file_in(out: Path, value: Any) -> str | None:
+    """``value`` when it names a file directly in ``out`` (a report's own ``<name>.html``/``.ipynb``), else None:
+    the index links only to files that are there, and never -- an edited or foreign index.json -- to an absolute
+    path or one outside the folder."""
+    name = _file_name(value)
+    return name if name is not None and (out / name).is_file() else None
+
+
+def _file_name(value: Any) -> str | None:
+    """``value`` when it is a plain file name (no folder, not absolute), else None."""
+    if not isinstance(value, str) or value in ("", ".", "..") or value != Path(value).name or "\\" in value:
+        return None
+    return value
+
+
+def _kept_entry(out: Path, e: dict[str, Any]) -> dict[str, Any] | None:
+    """An earlier run's index entry as the folder holds it now: None when neither its page nor its executed
+    notebook is there; listed as :data:`HTML_MISSING` (its status and error as rendered kept under ``rendered``,
+    and given back when the page is there again) when only the notebook is -- the work is not lost, and the index
+    says how to get the page back instead of dropping the report."""
+    rendered = e.get("rendered") if e.get("status") == HTML_MISSING else None
+    if not isinstance(rendered, dict):
+        rendered = e
+    rendered = {"status": rendered.get("status"), "error": rendered.get("error"),
+                "html": _file_name(rendered.get("html"))}
+    page, book = _file_in(out, e.get("html") or rendered.get("html")), _file_in(out, e.get("ipynb"))
+    if page is None and book is None:
+        return None
+    e = dict(e, html=page, ipynb=book)
+    e.pop("rendered", None)
+    if page is not None:  # there (again: rendered anew, or restored from a copy): the entry as it was
+        e.update(status=rendered.get("status"), error=rendered.get("error"))
+        return e
+    gone = rendered["html"] or f"{e.get('name')}.html"
+    e.update(status=HTML_MISSING, rendered=rendered,
+             error=f"{HTML_MISSING}: {gone} is gone; re-run report {e.get('name')} into this folder to render it "
+                   f"again (its executed notebook {book} is kept; it was {rendered.get('status')} when rendered)")
+    return e
 
 
 #: Prefix of the files a report run writes before moving them into place (hidden, so never listed or published
@@ -1344,32 +1386,37 @@ def index_html(entries: list[dict[str, Any]], coverage: dict[str, Any] | None = 
     """The cover page: data covered, then every report in reading order with the question it answers; a report
     that read another state of the warehouse says so (:func:`other_data`)."""
     e = html.escape
-    n_bad = sum(1 for x in entries if x.get("status") != "ok")
+    n_bad = sum(1 for x in entries if x.get("status") not in ("ok", HTML_MISSING))
+    n_missing = sum(1 for x in entries if x.get("status") == HTML_MISSING)
     rows = []
     for x in entries:
         status = str(x.get("status"))
-        color = {"ok": "#2e7d32", "timeout": "#ef6c00"}.get(status, "#c62828")
+        color = {"ok": "#2e7d32", "timeout": "#ef6c00", HTML_MISSING: "#ef6c00"}.get(status, "#c62828")
         params = "<br>".join(f"<code>{e(str(k))}</code> = <code>{e(json.dumps(v, default=str))}</code>"
                              for k, v in (x.get("parameters") or {}).items() if k not in INJECTED)
         scope_text = _scope_text(x.get("parameters") or {})
         if scope_text:
             params = f'<div style="font-weight:600">Scope: {e(scope_text)}</div>' + params
-        links = f'<a href="{e(str(x.get("html")))}">report</a>'
-        if x.get("ipynb"):
-            links += f' · <a href="{e(str(x["ipynb"]))}">notebook</a>'
+        # the page, else (its .html deleted: HTML_MISSING) the executed notebook
+        target = x.get("html") or x.get("ipynb")
+        links = " · ".join(f'<a href="{e(str(x[k]))}">{label}</a>'
+                           for k, label in (("html", "report"), ("ipynb", "notebook")) if x.get(k))
         err = f'<div style="color:#c62828;font-size:12px">{e(str(x.get("error")))}</div>' if x.get("error") else ""
         if (differs := other_data(x, coverage)) is not None:
             err += f'<div class="other-data" style="color:#ef6c00;font-size:12px">{e(differs)}</div>'
         question = f'<div class="question">{e(str(x.get("question")))}</div>' if x.get("question") else ""
         rows.append(
-            f'<tr data-status="{e(status)}"><td class="report"><a href="{e(str(x.get("html")))}">'
+            f'<tr data-status="{e(status)}"><td class="report"><a href="{e(str(target))}">'
             f'{e(str(x.get("title")))}</a>{question}'
             f'<div style="font-size:11px;color:#666">{e(str(x.get("name")))}</div>{err}</td>'
             f'<td style="color:{color};font-weight:600">{e(status)}</td><td>{params or "defaults"}</td>'
             f'<td style="white-space:nowrap">{e(str(x.get("started")))}</td><td style="text-align:right">{float(x.get("duration_s") or 0):.1f} s'
             f'</td><td>{links}</td></tr>')
-    summary = (f"{len(entries)} report(s), all rendered" if n_bad == 0
-               else f"{len(entries)} report(s), {n_bad} FAILED")
+    summary = f"{len(entries)} report(s)" + (", all rendered" if n_bad == n_missing == 0 else "")
+    if n_bad:
+        summary += f", {n_bad} FAILED"
+    if n_missing:
+        summary += f", {n_missing} page{'s' if n_missing > 1 else ''} missing: re-run {'them' if n_missing > 1 else 'it'}"
     n_other = sum(1 for x in entries if other_data(x, coverage))
     if n_other:
         summary += f", {n_other} read other data than \u201cData covered\u201d (marked)"
@@ -1381,7 +1428,8 @@ def index_html(entries: list[dict[str, Any]], coverage: dict[str, Any] | None = 
            ".note{color:#666;font-size:12px}.fingerprint{font-size:13px}")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>finops-kit reports</title>'
             f'<style>{css}</style></head><body><h1>FinOps reports</h1>'
-            f'<p class="summary" style="color:{"#2e7d32" if n_bad == 0 else "#c62828"}">{e(summary)} · '
+            f'<p class="summary" style="color:{"#c62828" if n_bad else "#ef6c00" if n_missing else "#2e7d32"}">'
+            f'{e(summary)} · '
             f'index written {e(_now())}</p>{_coverage_html(coverage)}'
             f'<section class="reports"><h2>Reports, in reading order</h2>'
             f'<table><thead><tr><th>Report and the question it answers</th><th>Status</th><th>Parameters</th>'

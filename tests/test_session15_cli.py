@@ -4,6 +4,7 @@ code before its fix."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -124,3 +125,108 @@ def test_exit_codes_are_documented_alike_in_readme_check_help_and_scheduling():
         assert re.search(rf"(^|\s){code}\b", text), code
     assert "3 " in text and "nothing to judge" in text
     assert "| 3 |" in (REPO / "docs" / "scheduling.md").read_text(encoding="utf-8").replace("`", "")
+
+
+# -- 2. the report index keeps an entry whose page is gone while its executed notebook is there ----------------------
+
+def _entry(name: str, **kw) -> dict:
+    return {"name": name, "notebook": f"notebooks/{name}.ipynb", "title": name.title(), "status": "ok",
+            "parameters": {}, "html": f"{name}.html", "ipynb": f"{name}.ipynb", "started": "2026-12-01T00:00:00Z",
+            "duration_s": 1.0, "error": None, **kw}
+
+
+def _index(out: Path, *entries: dict) -> None:
+    out.mkdir(exist_ok=True)
+    (out / "index.json").write_text(json.dumps({"reports": list(entries)}), encoding="utf-8")
+
+
+def test_an_entry_whose_page_is_gone_but_notebook_kept_stays_listed_linking_the_notebook(tmp_path):
+    """Before: render two reports into one folder, delete one's .html (its .ipynb kept), render the other again:
+    the first vanished from index.json and index.html -- though its executed notebook was right there."""
+    from finops_kit import report
+
+    out = tmp_path / "out"
+    _index(out, _entry("alpha"), _entry("beta"))
+    (out / "alpha.ipynb").write_text("{}")
+    (out / "beta.html").write_text("<p>b</p>")
+    (out / "beta.ipynb").write_text("{}")
+    report.write_index(out, [])
+    by = {e["name"]: e for e in json.loads((out / "index.json").read_text())["reports"]}
+    assert set(by) == {"alpha", "beta"}
+    a = by["alpha"]
+    assert a["status"] == "html missing" and a["html"] is None and a["ipynb"] == "alpha.ipynb"
+    assert a["error"].startswith("html missing: alpha.html is gone; re-run report alpha"), a["error"]
+    assert a["rendered"] == {"status": "ok", "error": None, "html": "alpha.html"}
+    assert by["beta"]["status"] == "ok"
+    page = (out / "index.html").read_text()
+    assert '<tr data-status="html missing"><td class="report"><a href="alpha.ipynb">Alpha</a>' in page
+    assert "re-run report alpha" in page and 'href="alpha.html"' not in page and 'href="None"' not in page
+    assert "2 report(s), 1 page missing: re-run it" in page and "FAILED" not in page
+    for href in re.findall(r'href="([^"]+)"', page):
+        assert (out / href).is_file(), href
+    # the page is back (rendered again, or restored from a copy): the entry is what it was
+    (out / "alpha.html").write_text("<p>a</p>")
+    report.write_index(out, [])
+    a = {e["name"]: e for e in json.loads((out / "index.json").read_text())["reports"]}["alpha"]
+    assert (a["status"], a["html"], a["error"], "rendered" in a) == ("ok", "alpha.html", None, False)
+
+
+def test_an_entry_with_neither_file_goes_and_a_failed_ones_reason_is_kept(tmp_path):
+    from finops_kit import report
+
+    out = tmp_path / "out"
+    _index(out, _entry("gone"), _entry("broke", status="failed", error="cell 3: ZeroDivisionError"))
+    (out / "broke.ipynb").write_text("{}")
+    report.write_index(out, [])
+    [b] = json.loads((out / "index.json").read_text())["reports"]
+    assert b["name"] == "broke" and b["status"] == "html missing"
+    assert b["rendered"] == {"status": "failed", "error": "cell 3: ZeroDivisionError", "html": "broke.html"}
+    assert "1 report(s), 1 page missing" in (out / "index.html").read_text()
+
+
+@pytest.mark.parametrize("html, ipynb", [("/etc/hostname", "x.ipynb"), ("../outside.html", "x.ipynb"),
+                                         ("x.html", "/etc/hostname"), ("sub/x.html", "../outside.ipynb")])
+def test_an_index_entry_never_links_a_file_outside_the_folder(tmp_path, html, ipynb):
+    """An edited or foreign index.json naming an absolute path or one outside --out: before, an absolute .html that
+    existed (/etc/hostname) was kept and linked from index.html, its path written into the page."""
+    from finops_kit import report
+
+    out = tmp_path / "out"
+    (tmp_path / "outside.html").write_text("x")
+    (tmp_path / "outside.ipynb").write_text("x")
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / "x.html").write_text("x")
+    (out / "x.html").write_text("x")
+    (out / "x.ipynb").write_text("x")
+    _index(out, _entry("x", html=html, ipynb=ipynb, title='<script>alert(1)</script>'))
+    report.write_index(out, [])
+    data = json.loads((out / "index.json").read_text())
+    page = (out / "index.html").read_text()
+    for e in data["reports"]:
+        assert e["html"] in (None, "x.html") and e["ipynb"] in (None, "x.ipynb"), e
+    assert "/etc/hostname" not in page + json.dumps(data) and "outside" not in page + json.dumps(data)
+    assert "<script>" not in page
+    for href in re.findall(r'href="([^"]+)"', page):
+        assert "/" not in href and (out / href).is_file(), href
+
+
+def test_report_rerun_keeps_the_entry_whose_page_was_deleted(warehouse, tmp_path):
+    """The scheduler's case end to end: two reports into one --out, one page deleted, the other re-run."""
+    import nbformat
+
+    books = tmp_path / "books"
+    books.mkdir()
+    for name in ("alpha", "beta"):
+        book = nbformat.v4.new_notebook()
+        book.cells = [nbformat.v4.new_markdown_cell(f"# {name.title()}"), nbformat.v4.new_code_cell("print(1)")]
+        book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(book, str(books / f"{name}.ipynb"))
+    out = tmp_path / "out"
+    common = ["--notebooks-dir", str(books), "--out", str(out), "--jobs", "1", "--config", _config(tmp_path, 1),
+              "--warehouse", warehouse]
+    assert main(["report", "alpha", "beta", *common]) == 0
+    (out / "alpha.html").unlink()
+    assert main(["report", "beta", *common]) == 0
+    by = {e["name"]: e for e in json.loads((out / "index.json").read_text())["reports"]}
+    assert by["alpha"]["status"] == "html missing" and by["alpha"]["ipynb"] == "alpha.ipynb"
+    assert by["beta"]["status"] == "ok" and (out / "beta.html").is_file()
