@@ -74,7 +74,8 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "check") ->
     parser.add_argument("--warehouse", help="warehouse file or FOCUS dataset (folder or s3://bucket/prefix; default: "
                             "$FINOPS_WAREHOUSE or data/warehouse.duckdb)")
     parser.add_argument("--config", help="config file (default: $FINOPS_CONFIG or ./finops.yaml)")
-    parser.add_argument("--as-of", dest="as_of", help="evaluate as of this day, YYYY-MM-DD (default: last day billed)")
+    parser.add_argument("--as-of", dest="as_of", help="evaluate as of this day, YYYY-MM-DD (default: the last day billed, and then a "
+                             "[data] alert when that is more than alerts.max_data_age_days before today)")
     parser.add_argument("--quiet", action="store_true", help="print only the alerts, no 'all clear' line")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="scope parameter: " + ", ".join(CHECK_PARAMETERS) + " (the days are --as-of's)")

@@ -1443,7 +1443,8 @@ def index_html(entries: list[dict[str, Any]], coverage: dict[str, Any] | None = 
 def configure_parser(parser: argparse.ArgumentParser, command: str = "report") -> None:
     parser.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                         help="notebook paths or names in the notebooks folder (e.g. tagging_audit)")
-    parser.add_argument("--all", action="store_true", help="every notebooks/*.ipynb not starting with '_'")
+    parser.add_argument("--all", action="store_true",
+                        help="every *.ipynb of the --notebooks-dir folder (default: notebooks) not starting with '_'")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters")
     parser.add_argument("--warehouse", help="warehouse file or FOCUS dataset (folder or s3://bucket/prefix; default: "
                                             "$FINOPS_WAREHOUSE or data/warehouse.duckdb)")

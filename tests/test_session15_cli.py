@@ -230,3 +230,29 @@ def test_report_rerun_keeps_the_entry_whose_page_was_deleted(warehouse, tmp_path
     by = {e["name"]: e for e in json.loads((out / "index.json").read_text())["reports"]}
     assert by["alpha"]["status"] == "html missing" and by["alpha"]["ipynb"] == "alpha.ipynb"
     assert by["beta"]["status"] == "ok" and (out / "beta.html").is_file()
+
+
+# -- 3. --help and the README's "Use it" say the same -------------------------------------------------------------
+
+def _help(command: str) -> str:
+    from finops_kit.cli import build_parser
+
+    return " ".join(build_parser(command)._subparsers._group_actions[0].choices[command].format_help().split())
+
+
+def test_the_readme_ingest_line_lists_every_format_the_cli_takes():
+    """The README's `--format auto|focus|...|oci` left out focus-contract-commitment, which `formats` lists."""
+    from finops_kit.sources import registry
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    [listed] = re.findall(r"^finops-kit ingest PATH_OR_GLOB\.\.\. \[--format ([\w|-]+)\]", readme, flags=re.M)
+    assert set(listed.split("|")) == {"auto", *registry()}
+
+
+def test_help_says_what_the_readme_says_of_all_and_as_of():
+    """`report --all` said "every notebooks/*.ipynb" whatever --notebooks-dir named; `check --as-of` did not say
+    that leaving it out adds the stale-data alert (README: alerts.max_data_age_days)."""
+    report = _help("report")
+    assert "--all every *.ipynb of the --notebooks-dir folder (default: notebooks)" in report, report
+    check = _help("check")
+    assert "[data] alert" in check and "alerts.max_data_age_days" in check, check
