@@ -256,3 +256,14 @@ def test_help_says_what_the_readme_says_of_all_and_as_of():
     assert "--all every *.ipynb of the --notebooks-dir folder (default: notebooks)" in report, report
     check = _help("check")
     assert "[data] alert" in check and "alerts.max_data_age_days" in check, check
+
+
+def test_no_doc_says_another_exit_code_for_a_scope_without_charges():
+    """docs/metrics.md still said "A scope without charges is exit 1" once that became exit 3."""
+    said = []
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = " ".join(path.read_text(encoding="utf-8").split())
+        said += [(path.name, m.group(0)) for m in re.finditer(
+            r"(?:without (?:any )?charges?|no data for this scope|no charges in)[^.|]{0,80}?exit `?(\d+)", text)
+            if m.group(1) != "3"]
+    assert said == []
