@@ -93,12 +93,22 @@ def test_a_scope_naming_what_is_not_there_stays_exit_2(warehouse, tmp_path, caps
     assert main(["check", "--warehouse", warehouse, "--config", _config(tmp_path, 1), "-p", "currency=EUR"]) == 2
 
 
-def test_old_data_is_an_alert_exit_1_not_nothing_to_judge(warehouse, tmp_path, capsys):
+def test_old_data_is_an_alert_exit_1_not_nothing_to_judge(warehouse, tmp_path, capsys, monkeypatch):
     """Data exists but stopped long ago (no --as-of: judged as of today): the [data] freshness alert is an alert,
     exit 1, even when no budget fires -- the export stopped, someone must look."""
+    import datetime as dt
+
+    from finops_kit import alerts
+
+    class Today(dt.date):
+        @classmethod
+        def today(cls):
+            return cls(2026, 12, 5)
+
+    monkeypatch.setattr(alerts, "date", Today)
     assert main(["check", "--warehouse", warehouse, "--config", _config(tmp_path, 10_000)]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("finops-kit check: 1 alert(s)\n  [data] no charges from AWS after 2026-10-04 "), out
+    assert out.startswith("finops-kit check: 1 alert(s)\n  [data] no charges from AWS after 2026-10-04 (62 days "), out
 
 
 def test_report_on_a_scope_without_charges_is_exit_3(warehouse, tmp_path, capsys):
