@@ -15,11 +15,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# An editable install compiles nothing, and with PYTHONDONTWRITEBYTECODE set (as on some CI images) every report
+# kernel would compile the package's modules from source again: compiled once here instead.
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m compileall -q finops_kit
 
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q finops_kit
 
 assets: install
 	$(BIN)/python -m finops_kit.assets
