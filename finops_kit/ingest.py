@@ -640,44 +640,62 @@ def report_of(path: str) -> str | None:
 
 def _one_report_per_key(con: duckdb.DuckDBPyConnection, parts: list[_Part]) -> None:
     """Refuse two reports (or CUR 2.0 exports) of one account's billing period in one call when they hold charges
-    of the same usage account: each is a complete copy of that month (a daily and an hourly export, say), not a
-    part of one delivery, so summing them would count the month twice. Parts of one delivery share their report
-    (:func:`report_of`); reports of different usage accounts of one payer (members' own reports) hold different
-    charges and are added. Files whose report cannot be told (:func:`report_of` is None) are not compared."""
+    of the same usage account (:func:`refuse_two_reports`, the rule both engines apply): the facts are read from
+    this call's rows, per part."""
     for part in parts:
         if not registry()[part.result.source_format].delivered_in_parts or len(part.result.files) < 2:
             continue
         files = con.execute(f"SELECT DISTINCT x_SourceKey, x_SourceFile FROM {FOCUS_TABLE} WHERE x_IngestId = ? "
                             "ORDER BY ALL", [part.result.ingest_id]).fetchall()
-        reports: dict[str, dict[str, str]] = {}  # key -> {report: its first file}
-        for key, f in files:
-            if (report := report_of(f)) is not None:
-                reports.setdefault(key, {}).setdefault(report, f)
-        several = sorted(k for k, r in reports.items() if len(r) > 1)
-        if not several:
-            continue
-        subs: dict[tuple[str, str], set] = {}
-        for key, f, accounts in con.execute(
+        several = several_reports(files)
+        if several:
+            refuse_two_reports(several, con.execute(
                 f"SELECT x_SourceKey, x_SourceFile, list(DISTINCT SubAccountId) FROM {FOCUS_TABLE} "
                 "WHERE x_IngestId = ? AND x_SourceKey IN (SELECT unnest(?)) GROUP BY ALL ORDER BY ALL",
-                [part.result.ingest_id, several]).fetchall():
-            if (report := report_of(f)) is not None:
-                subs.setdefault((key, report), set()).update(accounts)
-        for key in several:
-            names = sorted(reports[key])
-            for i, a in enumerate(names):
-                for b in names[i + 1:]:
-                    sa, sb = subs[(key, a)], subs[(key, b)]
-                    shared = sorted(x for x in sa & sb if x is not None)
-                    if not shared and not (None in sa and None in sb):  # a blank on one side is not shared
-                        continue
-                    whose = (f"usage account(s) {', '.join(shared[:3])}{' and more' if len(shared) > 3 else ''}"
-                             if shared else "charges without a usage account")
-                    raise InputError(reports[key][b], f"two reports of {key} in one call: {_posix(a).name} "
-                                     f"({reports[key][a]}) and {_posix(b).name} ({reports[key][b]}) both hold its "
-                                     f"{whose}; each report or export is a complete copy of the month, not a part "
-                                     "of one delivery, so summing them would count it twice: ingest one report "
-                                     "(one call per report or export folder)")
+                [part.result.ingest_id, sorted(several)]).fetchall())
+
+
+def several_reports(files: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
+    """The keys whose files come from more than one report (:func:`report_of`): ``{key: {report: its first
+    file}}`` from ``(key, file)`` pairs of one format's rows of one call, sorted. Files whose report cannot be told
+    are not compared."""
+    reports: dict[str, dict[str, str]] = {}  # key -> {report: its first file}
+    for key, f in files:
+        if (report := report_of(f)) is not None:
+            reports.setdefault(key, {}).setdefault(report, f)
+    return {k: reports[k] for k in sorted(k for k, r in reports.items() if len(r) > 1)}
+
+
+def refuse_two_reports(several: dict[str, dict[str, str]], accounts: list[tuple[str, str, list]]) -> None:
+    """Refuse two reports (or CUR 2.0 exports) of one account's billing period in one call when they hold charges
+    of the same usage account: each is a complete copy of that month (a daily and an hourly export, say), not a
+    part of one delivery, so summing them would count the month twice. Parts of one delivery share their report
+    (:func:`report_of`); reports of different usage accounts of one payer (members' own reports) hold different
+    charges and are added.
+
+    ``several``: :func:`several_reports`; ``accounts``: ``(key, file, its rows' SubAccountIds)`` of those keys'
+    files, None standing for rows without a usage account. One rule for both engines: the DuckDB ingest reads these
+    facts from its rows, the Spark ingest from the rows its tasks returned (tasks hold single files of AWS formats,
+    so only the driver sees two reports of a key)."""
+    subs: dict[tuple[str, str], set] = {}
+    for key, f, ids in accounts:
+        if (report := report_of(f)) is not None:
+            subs.setdefault((key, report), set()).update(ids)
+    for key, reports in several.items():
+        names = sorted(reports)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                sa, sb = subs[(key, a)], subs[(key, b)]
+                shared = sorted(x for x in sa & sb if x is not None)
+                if not shared and not (None in sa and None in sb):  # a blank on one side is not shared
+                    continue
+                whose = (f"usage account(s) {', '.join(shared[:3])}{' and more' if len(shared) > 3 else ''}"
+                         if shared else "charges without a usage account")
+                raise InputError(reports[b], f"two reports of {key} in one call: {_posix(a).name} "
+                                 f"({reports[a]}) and {_posix(b).name} ({reports[b]}) both hold its "
+                                 f"{whose}; each report or export is a complete copy of the month, not a part "
+                                 "of one delivery, so summing them would count it twice: ingest one report "
+                                 "(one call per report or export folder)")
 
 
 def _same_month_in_another_format(con: duckdb.DuckDBPyConnection, res: IngestResult, this_call: list[str],

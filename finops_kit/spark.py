@@ -706,6 +706,7 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
         return tuple((v is not None, v or "") for v in t)
 
     touched = sorted({(p, per[:7]) for p, _, per, _ in facets}, key=nulls_first)
+    _one_report_per_key(new, metas)
     stored = _stored(spark, root)
     if stored is not None:
         stored = _upgrade_stored_keys(spark, stored)
@@ -859,6 +860,42 @@ def _replacement(spark, stored: DataFrame, new: DataFrame, root: Path, key_days:
     recency = _recency(stored, new, [c[0] for c in coverage if c[2] == c[1] or replace], root)
     replaced, added_to = decide(coverage, replace, notes, recency)
     return replaced + removed, added_to
+
+
+def _one_report_per_key(new: DataFrame, metas: list[dict]) -> None:
+    """The DuckDB ingest's refusal of two reports (or CUR 2.0 exports) of one account's billing period in one call
+    (:func:`finops_kit.ingest.refuse_two_reports`), over the rows the tasks returned, for the keys several tasks
+    wrote (a task's own ingest already applied it to its files). Why here: AWS files are one task each (their
+    charge identity finds repeats across tasks), so a daily and an hourly export of one month -- different line
+    items, no repeat -- reached the dataset from two tasks and were summed (twice the month, reconciled, exit 0)
+    where the DuckDB ingest refuses them."""
+    from pyspark.sql import functions as F
+
+    from .ingest import refuse_two_reports, registry, several_reports
+
+    owners: dict[str, set[int]] = {}
+    for i, m in enumerate(metas):
+        for *_, key in m.get("facets", []):
+            owners.setdefault(key, set()).add(i)
+    shared = sorted(k for k, ids in owners.items() if k is not None and len(ids) > 1)
+    in_parts = [name for name, cls in registry().items() if cls.delivered_in_parts]
+    if not shared or not in_parts:
+        return
+    rows = new.where(F.col("x_SourceFormat").isin(in_parts) & F.col("x_SourceKey").isin(shared)
+                     & F.col("x_SourceFile").isNotNull())
+    by_format: dict[str, list[tuple[str, str]]] = {}
+    for fmt, key, f in rows.select("x_SourceFormat", "x_SourceKey", "x_SourceFile").distinct().collect():
+        by_format.setdefault(fmt, []).append((key, f))
+    for fmt, files in sorted(by_format.items()):
+        # in the DuckDB ingest's ORDER BY ALL: the same first file of each report
+        several = several_reports(sorted(files))
+        if not several:
+            continue
+        accounts = (rows.where((F.col("x_SourceFormat") == fmt) & F.col("x_SourceKey").isin(list(several)))
+                    .groupBy("x_SourceKey", "x_SourceFile")
+                    .agg(F.collect_set("SubAccountId"), F.max(F.col("SubAccountId").isNull())).collect())
+        refuse_two_reports(several, sorted((k, f, [*ids, *([None] if blank else [])])
+                                           for k, f, ids, blank in accounts))
 
 
 def _recency(stored: DataFrame, new: DataFrame, keys: list[str], root: Path) -> dict[str, Recency]:
