@@ -515,6 +515,12 @@ def _unresolved(out: DataFrame, metas: list[dict], conflicts: dict[str, set[int]
         return conflicts  # the same month under two keys (two formats): merge, the DuckDB rule refuses it
     identity = json.loads(next(iter(identities)))
     rows = out.where(f"{_META} IS NULL").where(F.col("x_SourceKey").isin(list(keys)))
+    # one key in two formats (legacy CUR and CUR 2.0 share the 'aws' family): merge, the DuckDB rule refuses it
+    # (without this, a legacy report and a CUR 2.0 export of one month, one task each, were summed)
+    formats = (rows.groupBy("x_SourceKey").agg(F.countDistinct("x_SourceFormat").alias("n")).where("n > 1")
+               .select("x_SourceKey").limit(1000).collect())
+    if formats:
+        return {f"key:{r[0]}": keys[r[0]] for r in formats}
     cols = [F.col(_EXTRA).getItem(c) if c.startswith("x_") and c not in _column_types() else F.col(c)
             for c in identity]
     repeated = (rows.groupBy("x_SourceKey", *cols).agg(F.countDistinct("x_SourceFile").alias("n"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests.test_aws_sources import BILLED, SP_RI, _rows, cur2_table
@@ -52,17 +53,25 @@ def _cur2_exports(root: Path) -> str:
     return str(root / "bucket")
 
 
+def _legacy_and_cur2(root: Path) -> str:
+    rows = _timed(_rows(SP_RI))
+    _write_legacy(root / "in" / "legacy" / "daily-report-1.csv", rows)
+    (root / "in" / "cur2").mkdir(parents=True)
+    pq.write_table(cur2_table(_hourly(rows)), root / "in" / "cur2" / "cur2-00001.snappy.parquet")
+    return str(root / "in")
+
+
 TWO_COPIES = {"legacy-reports": (_legacy_reports, "two reports of aws|111111111111|2026-01 in one call"),
               "cur2-exports": (_cur2_exports, "two reports of aws|111111111111|2026-01 in one call"),
-}
+              "legacy-and-cur2": (_legacy_and_cur2, "billing period aws|111111111111|2026-01 is in two formats")}
 
 
 @slow
 @pytest.mark.parametrize("case", list(TWO_COPIES))
 def test_two_aws_copies_of_one_month_in_one_call_are_refused_alike_on_both_engines(cli_spark, tmp_path, capsys,
                                                                                     case):
-    """A daily and an hourly report (legacy CUR, or CUR 2.0 exports) of one payer and month in one call: the DuckDB
-    ingest refuses them; on Spark each file was its own task, no
+    """A daily and an hourly report (legacy CUR, or CUR 2.0 exports) of one payer and month, or a legacy report and
+    a CUR 2.0 export of it, in one call: the DuckDB ingest refuses them; on Spark each file was its own task, no
     line item repeated, and the month was summed twice -- 32 rows, BilledCost 3789.00 instead of 1894.50,
     reconciled, exit 0. Now the same line on both engines, and no dataset."""
     make, says = TWO_COPIES[case]
