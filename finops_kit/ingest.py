@@ -344,11 +344,8 @@ def ingest_files(
             fmt = registry()[res.source_format]
             _upgrade_stored_keys(con, fmt, this_call)
             other_format = _same_month_in_another_format(con, res, this_call, replace)
-            conflict = fmt.stored_conflict(con, res.ingest_id, part.keys, this_call)
-            if conflict is not None:
-                if not replace:
-                    raise InputError(None, f"{conflict}, or pass --replace to keep only this input's")
-                res.notes.append(f"--replace: {conflict}; the stored rows were replaced by this input")
+            stored_conflict_outcome(fmt.stored_conflict(con, res.ingest_id, part.keys, this_call), replace,
+                                    res.notes)
             res.replaced_rows, res.added_to = _replace_older(con, res.ingest_id, part.keys, this_call, replace,
                                                              res.notes)
             _refuse_stored_line_items(con, fmt, res.ingest_id, this_call)
@@ -696,6 +693,16 @@ def refuse_two_reports(several: dict[str, dict[str, str]], accounts: list[tuple[
                                  f"{whose}; each report or export is a complete copy of the month, not a part "
                                  "of one delivery, so summing them would count it twice: ingest one report "
                                  "(one call per report or export folder)")
+
+
+def stored_conflict_outcome(conflict: str | None, replace: bool, notes: list[str]) -> None:
+    """What a :meth:`Source.stored_conflict` sentence does, on both engines: refuses the call, or with ``replace``
+    becomes a note (the stored rows of the key are then replaced by the replacement rule)."""
+    if conflict is None:
+        return
+    if not replace:
+        raise InputError(None, f"{conflict}, or pass --replace to keep only this input's")
+    notes.append(f"--replace: {conflict}; the stored rows were replaced by this input")
 
 
 def _same_month_in_another_format(con: duckdb.DuckDBPyConnection, res: IngestResult, this_call: list[str],

@@ -721,8 +721,9 @@ def _write(spark: SparkSession, root: Path, staging: Path, out: DataFrame, metas
     added_to: list[str] = []
     keep = None
     if stored is not None:
+        formats = sorted({p["format"] for m in metas for p in m["parts"]})
         replaced_keys, added_to = _replacement(spark, stored, new, root, key_days, facets, replace, notes,
-                                               replacement_decision)
+                                               replacement_decision, formats, run_id)
         if rewrite_all:
             touched = sorted(set(touched) | {(r[0], r[1]) for r in stored.select(*PARTITION_KEYS).distinct()
                                              .collect()}, key=nulls_first)
@@ -828,11 +829,12 @@ def _stored_extras(root: Path) -> list[str] | None:
 
 
 def _replacement(spark, stored: DataFrame, new: DataFrame, root: Path, key_days: dict[str, set[str]],
-                 facets: set[tuple], replace: bool, notes: list[str], decide) -> tuple[list[str], list[str]]:
+                 facets: set[tuple], replace: bool, notes: list[str], decide, formats: list[str],
+                 run_id: str) -> tuple[list[str], list[str]]:
     """The DuckDB path's rules against stored rows, computed on Spark: the same provider/account/period in another
-    format is refused (or with ``replace`` removed), and each stored key is replaced, added to or refused by its
-    usage days and by what the rows say beyond them (:func:`_recency`), through
-    :func:`finops_kit.ingest.replacement_decision`."""
+    format is refused (or with ``replace`` removed), a format's own conflict with the stored rows of its keys
+    (:func:`_stored_conflicts`) refuses, and each stored key is replaced, added to or refused by its usage days and
+    by what the rows say beyond them (:func:`_recency`), through :func:`finops_kit.ingest.replacement_decision`."""
     from pyspark.sql import functions as F
 
     months = spark.createDataFrame(
@@ -853,6 +855,7 @@ def _replacement(spark, stored: DataFrame, new: DataFrame, root: Path, key_days:
         removed = [r[0] for r in other]
         notes.append(f"--replace: removed the stored rows of {', '.join(removed)}: the same months in another "
                      "format")
+    _stored_conflicts(stored, new, formats, run_id, replace, notes)
     keys = sorted(key_days)
     day = F.to_date(F.coalesce("ChargePeriodStart", "BillingPeriodStart")).cast("string")
     old = (stored.where(F.col("x_SourceKey").isin(keys)).select(F.col("x_SourceKey").alias("k"), day.alias("d"))
@@ -902,6 +905,46 @@ def _one_report_per_key(new: DataFrame, metas: list[dict]) -> None:
                     .agg(F.collect_set("SubAccountId"), F.max(F.col("SubAccountId").isNull())).collect())
         refuse_two_reports(several, sorted((k, f, [*ids, *([None] if blank else [])])
                                            for k, f, ids, blank in accounts))
+
+
+def _stored_conflicts(stored: DataFrame, new: DataFrame, formats: list[str], run_id: str, replace: bool,
+                      notes: list[str]) -> None:
+    """The DuckDB ingest's ``Source.stored_conflict`` rule (Azure: the other dataset, actual or amortized, of a
+    stored month), decided by the hook's own SQL: the distinct values of the columns it reads
+    (``Source.stored_conflict_columns``) of the stored and new rows of this run's keys of the format are handed to
+    it as a DuckDB table of the FOCUS table's name; the outcome (refusal, or with ``replace`` a note) is
+    :func:`finops_kit.ingest.stored_conflict_outcome`. Before, the Spark ingest never called the hook: a later
+    amortized export replaced the stored actual one (the reservation purchase's BilledCost gone), exit 0."""
+    import duckdb
+    from pyspark.sql import functions as F
+
+    from .ingest import registry, stored_conflict_outcome
+    from .sources.base import ident
+    from .warehouse import FOCUS_TABLE
+
+    for name in formats:
+        cls = registry().get(name)
+        cols = cls.stored_conflict_columns if cls is not None else ()
+        if not cols:
+            continue
+        mine = new.where(F.col("x_SourceFormat") == name)
+        keys = sorted(r[0] for r in mine.where(F.col("x_SourceKey").isNotNull()).select("x_SourceKey")
+                      .distinct().collect())
+        if not keys:
+            continue
+        stored_side, new_side = (df.where(F.col("x_SourceKey").isin(keys)).select(
+            *[(F.col(c) if c in df.columns else F.lit(None)).cast("string").alias(c) for c in cols])
+            for df in (stored, mine))
+        rows = stored_side.unionByName(new_side).distinct().collect()
+        con = duckdb.connect()
+        try:
+            con.execute(f"CREATE TABLE {FOCUS_TABLE} ({', '.join(f'{ident(c)} VARCHAR' for c in cols)})")
+            con.executemany(f"INSERT INTO {FOCUS_TABLE} VALUES ({', '.join('?' for _ in cols)})",
+                            [tuple(r) for r in rows])
+            conflict = cls.stored_conflict(con, run_id, keys, [run_id])
+        finally:
+            con.close()
+        stored_conflict_outcome(conflict, replace, notes)
 
 
 def _recency(stored: DataFrame, new: DataFrame, keys: list[str], root: Path) -> dict[str, Recency]:

@@ -14,10 +14,11 @@ import pytest
 
 from tests.test_aws_sources import BILLED, SP_RI, _rows, cur2_table
 from tests.test_ingest_review14 import (
+    _azure_pair,
     _cur2_export,
     _write_legacy,
 )
-from tests.test_spark_parity import _both_engines, assert_same, slow
+from tests.test_spark_parity import _both_engines, _snapshot, _warehouse_state, assert_same, slow
 
 
 @pytest.fixture()
@@ -117,3 +118,29 @@ def test_parts_and_member_reports_in_separate_tasks_still_add_up_on_spark(cli_sp
     con = duckdb.connect(str(wh), read_only=True)
     assert con.execute("SELECT sum(BilledCost) FROM focus").fetchone()[0] == months * BILLED
     con.close()
+
+
+@slow
+@pytest.mark.parametrize("first", ["actual", "amortized", "pair"])
+def test_azure_other_dataset_in_a_later_call_is_refused_alike_on_both_engines(cli_spark, tmp_path, capsys, first):
+    """Azure's actual and amortized exports of a month with a reservation, the second in a later call: the DuckDB
+    ingest refuses it (Source.stored_conflict); Spark never asked the hook and replaced the stored dataset, exit 0
+    -- actual then amortized left BilledCost 10.00 (the 30.00 reservation purchase gone), amortized then actual
+    EffectiveCost 40.00 (the purchase counted when bought), the pair then actual alone 40.00/40.00 instead of
+    40.00/11.50. Now the same line on both engines, both stores as they were; ``--replace`` keeps only the new
+    dataset on both, with the same note and rows."""
+    actual, amortized = _azure_pair(tmp_path)
+    setup, later = {"actual": (actual, amortized), "amortized": (amortized, actual),
+                    "pair": (tmp_path / "az", actual)}[first]
+    wh, ds = tmp_path / "wh.duckdb", tmp_path / "ds"
+    assert [code for code, _ in _both_engines([str(setup)], wh, ds, capsys)] == [0, 0]
+    before = (_warehouse_state(wh), _snapshot(ds))
+    (duck_code, duck_err), (spark_code, spark_err) = _both_engines([str(later)], wh, ds, capsys)
+    assert duck_code == 2 and len(duck_err.splitlines()) == 1 and "together in one call" in duck_err, duck_err
+    assert (spark_code, spark_err) == (duck_code, duck_err)
+    assert (_warehouse_state(wh), _snapshot(ds)) == before
+    out = _both_engines([str(later), "--replace"], wh, ds, capsys)
+    assert [code for code, _ in out] == [0, 0], out
+    notes = [[ln for ln in err.splitlines() if ln.startswith("note: --replace: ")] for _, err in out]
+    assert notes[0] == notes[1] and any("dataset" in n for n in notes[0]), notes
+    assert_same(wh, ds)

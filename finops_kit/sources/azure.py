@@ -519,6 +519,8 @@ FROM t JOIN sp ON sp._scope IS NOT DISTINCT FROM t._scope AND sp._period = t._pe
 GROUP BY ALL
 """
 
+    stored_conflict_columns = ("x_SourceKey", "x_IngestId", "x_AzureDataset", "x_SourceFile", "x_PricingModel")
+
     @classmethod
     def stored_conflict(cls, con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str],
                         this_call: list[str]) -> str | None:

@@ -548,12 +548,18 @@ class Source:
         skipped; named on its own it is refused with this phrase."""
         return None
 
+    #: the columns of the FOCUS table :meth:`stored_conflict` reads (empty: it has no rule). The Spark ingest hands
+    #: the hook the distinct values of these columns of the stored and new rows of its keys, as a DuckDB table of
+    #: the same name, so both engines decide with the hook's own SQL.
+    stored_conflict_columns: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def stored_conflict(cls, con: duckdb.DuckDBPyConnection, ingest_id: str, keys: list[str],
                         this_call: list[str]) -> str | None:
         """Why this ingest's rows (``ingest_id``) may neither replace nor join the stored rows of its ``keys``
         (rows of ingests outside ``this_call``), whatever their usage days say, as one sentence naming the input
-        and the stored file; None when nothing of the kind. The ingest refuses with it unless ``--replace``."""
+        and the stored file; None when nothing of the kind. The ingest refuses with it unless ``--replace``
+        (:func:`finops_kit.ingest.stored_conflict_outcome`). Reads only :attr:`stored_conflict_columns`."""
         return None
 
     def passthrough_columns(self, staged: StagedSource) -> dict[str, str]:
