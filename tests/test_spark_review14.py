@@ -7,6 +7,7 @@ The AWS fixtures carry ``identity/TimeInterval`` as every real CUR does: with it
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -15,7 +16,10 @@ import pytest
 from tests.test_aws_sources import BILLED, SP_RI, _rows, cur2_table
 from tests.test_ingest_review14 import (
     _azure_pair,
+    _cur2_execution,
     _cur2_export,
+    _month_to_date,
+    _touch_later,
     _write_legacy,
 )
 from tests.test_spark_parity import _both_engines, _snapshot, _warehouse_state, assert_same, slow
@@ -144,3 +148,28 @@ def test_azure_other_dataset_in_a_later_call_is_refused_alike_on_both_engines(cl
     notes = [[ln for ln in err.splitlines() if ln.startswith("note: --replace: ")] for _, err in out]
     assert notes[0] == notes[1] and any("dataset" in n for n in notes[0]), notes
     assert_same(wh, ds)
+
+
+@slow
+def test_cur2_execution_is_chosen_alike_on_both_engines(cli_spark, tmp_path, capsys):
+    """Pin (this already held: both engines plan their input with ingest.plan_inputs): of two CUR 2.0 executions
+    of a period the one its time stamp names current is loaded on both engines, whatever the file times say, and
+    executions nothing tells apart are refused with the same line."""
+    old = _cur2_execution(tmp_path / "a", "20260111T020000Z-aaaa", _timed(_month_to_date(False)))
+    _cur2_execution(tmp_path / "a", "20260201T020000Z-bbbb", _timed(_month_to_date(True)))
+    _touch_later(old)
+    wh, ds = tmp_path / "wh.duckdb", tmp_path / "ds"
+    out = _both_engines([str(tmp_path / "a" / "cur2")], wh, ds, capsys)
+    assert [code for code, _ in out] == [0, 0], out
+    con = assert_same(wh, ds)
+    assert con.execute("SELECT count(DISTINCT x_SourceFile), min(x_SourceFile) FROM focus").fetchone()[1].count(
+        "20260201T020000Z-bbbb") == 1
+    con.close()
+    old = _cur2_execution(tmp_path / "b", "3f1c0e7a-aaaa", _timed(_month_to_date(False)))
+    _cur2_execution(tmp_path / "b", "0b2d9e11-bbbb", _timed(_month_to_date(False)))
+    _touch_later(old)
+    before = (_warehouse_state(wh), _snapshot(ds))
+    (duck_code, duck_err), (spark_code, spark_err) = _both_engines([str(tmp_path / "b" / "cur2")], wh, ds, capsys)
+    assert duck_code == 2 and re.search(r"3f1c0e7a-aaaa.*0b2d9e11-bbbb|0b2d9e11-bbbb.*3f1c0e7a-aaaa", duck_err)
+    assert (spark_code, spark_err) == (duck_code, duck_err)
+    assert (_warehouse_state(wh), _snapshot(ds)) == before
