@@ -29,6 +29,9 @@ Definitions (FOCUS 1.2, amounts in the scope's currency):
   ``on_demand_cost`` = EffectiveCost of eligible usage that ran on demand — what a commitment could have discounted.
 * **expiry**: the commitment's end from the source where the export carries it (AWS ``reservation/EndTime``,
   ``savingsPlan/EndTime``; FOCUS 1.3 ``ContractCommitmentPeriodEnd``); NULL (unknown) otherwise, never guessed.
+  **bill change if it lapses** (:func:`expiry`, per month, usage unchanged) = the list value of the usage it covers
+  (what that usage costs back on demand) − what the commitment costs, used and unused: negative when the commitment
+  costs more than its usage is worth on demand, so letting it lapse lowers the bill.
 * **sizing** (:func:`sizing`): for a usage series u_h over closed periods, a commitment of level c at rate r_c
   against on-demand r_od saves S(c) = r_od·Σ min(u_h, c) − r_c·c·H. S is concave and maximal where
   P(u > c) = r_c / r_od, i.e. at the (1 − r_c/r_od)-quantile of usage: the discount d is the percentile to cover.
@@ -365,13 +368,26 @@ def headline_figures(con: duckdb.DuckDBPyConnection, current: Scope, previous: S
 
 
 # ------------------------------------------------------------------------------------------------ expiry
+#: The columns of :func:`expiry`.
+EXPIRY_COLUMNS = ("provider", "commitment_id", "name", "type", "offering", "currency", "end_date", "days_left",
+                  "window", "monthly_value", "value_period", "value_days", "current_utilization", "lapses_to_on_demand",
+                  "bill_change_if_lapsed", "as_of")
+
+
 def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None = None,
            windows: Sequence[int] = EXPIRY_WINDOWS) -> pd.DataFrame:
     """Commitments still active at ``today`` (default :func:`as_of`) with their end date, days left, the window they
     end in (``30`` / ``60`` / ``90`` days, ``later``, or ``unknown`` when the export has no end date), their monthly
-    value (EffectiveCost of used + unused in the last closed period they were active; else the latest period), current
-    utilization (the same period) and what lapses to on-demand if not renewed: the list value of that month's covered
-    usage.
+    value (EffectiveCost of used + unused in the last closed period they were active; else the latest period: what the
+    commitment costs per month), current utilization (the same period), ``lapses_to_on_demand``: the list value of
+    that month's covered usage (what it costs on demand if nobody renews; the gross figure, not a change of the bill)
+    and ``bill_change_if_lapsed`` = ``lapses_to_on_demand`` − ``monthly_value``: how the monthly bill moves if the
+    commitment lapses and its usage stays (negative: it falls). An RI costing 5,232.70 a month, 50% used, covering
+    usage worth 4,219.97 on demand lowers the bill by 1,012.73 a month when it lapses; the calendar called the
+    4,219.97 "the monthly bill increase" (found by a review).
+
+    Active = billed within two days of ``today`` and not ended by it (a commitment with an unknown end is active while
+    it bills).
 
     A month the commitment billed only part of (bought mid-month, or the open month when it has no closed one) is
     scaled to its whole calendar month by the time its used and unused rows cover (``value_days``), exact Decimal:
@@ -381,7 +397,7 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     today = today or as_of(con, sc)
     inv = inventory(con, sc)
     if inv.empty:
-        return inv.assign(days_left=pd.Series(dtype=float), window=pd.Series(dtype=str))
+        return pd.DataFrame(columns=EXPIRY_COLUMNS)
     per = utilization(con, sc, by=("commitment", "period"))
     # the month it stands for: its last closed period, else its latest
     per = per.sort_values(["commitment_id", "closed", "period"])
@@ -416,6 +432,9 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
                                      for i in active["commitment_id"]]
     active["lapses_to_on_demand"] = [full_month(i, last.loc[i, "covered_list_cost"]) if i in last.index else None
                                      for i in active["commitment_id"]]
+    active["bill_change_if_lapsed"] = [
+        Decimal(od) - Decimal(v) if od is not None and v is not None and od == od and v == v else None
+        for od, v in zip(active["lapses_to_on_demand"], active["monthly_value"], strict=True)]
     active["days_left"] = [(e - today).days if pd.notna(e) else None for e in active["end_date"]]
 
     def window(d: Any) -> str:
@@ -428,10 +447,156 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
 
     active["window"] = [window(d) for d in active["days_left"]]
     active["as_of"] = today
-    keep = ["provider", "commitment_id", "name", "type", "offering", "currency", "end_date", "days_left", "window",
-            "monthly_value", "value_period", "value_days", "current_utilization", "lapses_to_on_demand", "as_of"]
-    return active[keep].sort_values(["days_left", "provider", "commitment_id"], na_position="last").reset_index(
+    return active[list(EXPIRY_COLUMNS)].sort_values(["days_left", "provider", "commitment_id"], na_position="last").reset_index(
         drop=True)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+
+
+def _money(v: Any, currency: Any, *, signed: bool = False) -> str:
+    from .currency import format_money
+
+    return format_money(v, None if _missing(currency) else str(currency), signed=signed)
+
+
+def _md(v: Any) -> str:
+    from .notebook import text  # a data value in Markdown: its characters, never markup
+
+    return text(v)
+
+
+def expiry_decisions(cal: pd.DataFrame, *, within: int = EXPIRY_WINDOWS[-1]) -> pd.DataFrame:
+    """The decisions the expiry calendar asks for: the commitments of :func:`expiry` ending within ``within`` days,
+    each with ``decision``, ``dollars`` (per month, positive), ``basis`` (what the dollars are) and ``what`` (the
+    action, Markdown-free text), from the net ``bill_change_if_lapsed``, never the gross on-demand value:
+
+    * the bill rises if it lapses (usage worth more on demand than the commitment costs): ``renew or replace``,
+      dollars = the rise;
+    * the bill falls if it lapses: ``let it lapse``, dollars = the saving (a commitment whose lapse lowers the bill
+      is not one to renew as it is; the report had said "$4,220 per month back at on-demand prices · Decide on" an
+      RI whose lapse saves 1,012.73 a month);
+    * no change, or no month to value it: ``no change`` (dollars 0; no action)."""
+    cols = ["provider", "type", "name", "end_date", "days_left", "current_utilization", "monthly_value",
+            "lapses_to_on_demand", "bill_change_if_lapsed", "currency", "decision", "dollars", "basis", "what"]
+    if cal is None or cal.empty:
+        return pd.DataFrame(columns=cols)
+    soon = cal[[not _missing(d) and d <= within for d in cal["days_left"]]]
+    rows = []
+    for r in soon.to_dict("records"):
+        net, cur = r["bill_change_if_lapsed"], r["currency"]
+        util = r["current_utilization"]
+        used = f"{util:.0%} used in {r['value_period']:%b %Y}" if not _missing(util) and not _missing(
+            r["value_period"]) else "utilization unknown"
+        head = f"{r['provider']} {r['type']} {r['name']} ending {r['end_date']} ({used})"
+        terms = (f"{_money(r['lapses_to_on_demand'], cur)}/month of usage at on-demand prices vs "
+                 f"{_money(r['monthly_value'], cur)}/month for the commitment")
+        if _missing(net) or net == 0:
+            decision, dollars, basis = "no change", Decimal(0), "per month"
+            what = f"{head}: the bill does not change if it lapses ({terms})"
+        elif net > 0:
+            decision, dollars, basis = "renew or replace", Decimal(net), "per month more if it lapses"
+            what = (f"Renew or replace {head}: the bill rises {_money(net, cur)}/month if it lapses and the usage "
+                    f"stays ({terms}); size the renewal in section 5")
+        else:
+            decision, dollars, basis = "let it lapse", -Decimal(net), "per month saved if it lapses"
+            what = (f"Let {head} lapse: saves {_money(-net, cur)}/month if the usage stays ({terms}); "
+                    "do not renew it at this size")
+        rows.append({**{c: r.get(c) for c in cols[:10]}, "decision": decision, "dollars": dollars, "basis": basis,
+                     "what": what})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def quantity_text(value: Any, unit: Any) -> str:
+    """A ``CommitmentDiscountQuantity`` as a reader reads it, in its ``CommitmentDiscountUnit``: hours as
+    ``15,240 hours``, a currency (a savings plan's commitment dollars) as money, ``""`` when missing. The report's
+    table printed an RI's 15,240 used hours as "$15,240.00" next to "Hours" (a Decimal column reads as money)."""
+    if _missing(value):
+        return ""
+    d = Decimal(str(value))
+    u = "" if _missing(unit) else str(unit).strip()
+    if len(u) == 3 and u.isalpha() and u.isupper():  # an ISO 4217 code: commitment dollars
+        return _money(d, u)
+    num = f"{d:,.0f}" if d == d.to_integral_value() else f"{d:,.2f}"
+    return f"{num} {u.lower() if u in ('Hours', 'Hour') else u}".strip()
+
+
+def with_quantity_text(inv: pd.DataFrame) -> pd.DataFrame:
+    """:func:`inventory` with ``used_quantity`` / ``unused_quantity`` as text in their unit (:func:`quantity_text`)
+    and ``quantity_unit`` dropped: the quantities for a table, not for arithmetic."""
+    out = inv.copy()
+    for c in ("used_quantity", "unused_quantity"):
+        out[c] = [quantity_text(v, u) for v, u in zip(out[c], out["quantity_unit"], strict=True)]
+    return out.drop(columns=["quantity_unit"])
+
+
+def overview_lines(head: Any, inv: pd.DataFrame, cal: pd.DataFrame, today: dt.date, *,
+                   within: int = EXPIRY_WINDOWS[-1]) -> list[str]:
+    """The report's "over the whole scope" box as Markdown list items, true on any data: ``head`` is the ``(all)``
+    row of :func:`summary`, ``inv`` :func:`inventory`, ``cal`` :func:`expiry` at ``today``.
+
+    * coverage and utilization are undefined (None) without eligible accelerated hours or without commitment cost in
+      scope, and say so (the report failed on the FOCUS sample: two savings plans, no eligible accelerated hours);
+    * savings say which commitments cost nothing in scope (their whole list value counts as saved);
+    * the expiry line counts the commitments ending within ``within`` days, their monthly cost and the net bill
+      change if they all lapse, and the active commitments whose end date the export does not carry (the demo's 5
+      Azure and GCP commitments, 19,442.80 a month, were left out of "expiring within 90 days" silently)."""
+    cur = head["currency"]
+    lines = []
+    cov, cov_cost, od = head["coverage_hours"], head["coverage_cost"], head["on_demand_cost"]
+    if _missing(cov):
+        tail = (f"; {_money(od, cur)} of eligible accelerated usage without instance-hours ran on demand"
+                if not _missing(od) and od != 0 else "")
+        lines.append("- **Coverage**: no eligible usage in scope: no accelerated instance-hours ran on demand or under "
+                     f"a commitment, so there is nothing to cover and no coverage to show{tail}.")
+    else:
+        value = f" ({cov_cost:.1%} of their list value)" if not _missing(cov_cost) else ""
+        lines.append(f"- **Coverage**: {cov:.1%} of eligible accelerated instance-hours in scope ran under a "
+                     f"commitment{value}; {_money(od, cur)} of eligible usage ran on demand.")
+    util, used, unused = head["utilization"], head["used_cost"], head["unused_cost"]
+    if _missing(util):
+        lines.append(f"- **Utilization**: the commitments' used and unused cost in scope is {_money(used + unused, cur)} "
+                     "(no amortized cost of them is billed here), so there is no utilization to show.")
+    else:
+        lines.append(f"- **Utilization**: {util:.1%} of the commitments' cost was used; "
+                     f"**{_money(unused, cur)} unused**.")
+    sav = head["savings"]
+    free = inv[[(u + n) == 0 and lc > 0 for u, n, lc in zip(inv["used_cost"], inv["unused_cost"],
+                                                            inv["covered_list_cost"], strict=True)]]         if not inv.empty else inv
+    note = ""
+    if len(free):
+        note = (f"; {len(free)} commitment(s) cost {_money(0, cur)} in scope (covered usage at no amortized cost and "
+                f"no unused fee here: their fee is billed outside the scope or not amortized), so all "
+                f"{_money(sum(free['covered_list_cost']), cur)} of their list value counts as saved")
+    verb = "net of unused commitments" if _missing(sav) or sav >= 0 else         "net of unused commitments: the commitments cost more than their usage at list price"
+    lines.append(f"- **Savings realized**: {_money(sav, cur)} {verb} (list value of the covered usage minus what it "
+                 f"cost and the unused part){note}.")
+    day = _md(str(today))
+    if cal is None or cal.empty:
+        lines.append(f"- **Expiring within {within} days of {day}**: none; no commitment billed within two days of "
+                     "it (the calendar lists commitments still billing).")
+        return lines
+    soon = cal[[not _missing(d) and d <= within for d in cal["days_left"]]]
+    if soon.empty:
+        lines.append(f"- **Expiring within {within} days of {day}**: none of the commitments with a known end date.")
+    else:
+        net = [v for v in soon["bill_change_if_lapsed"] if not _missing(v)]
+        change = sum(net, Decimal(0))
+        move = ("does not change" if change == 0 else
+                f"{'rises' if change > 0 else 'falls'} by {_money(abs(change), cur)} a month")
+        lines.append(f"- **Expiring within {within} days of {day}**: {len(soon)} commitment(s) costing "
+                     f"{_money(sum((Decimal(v) for v in soon['monthly_value'] if not _missing(v)), Decimal(0)), cur)}"
+                     f" a month (used + unused); if they lapse and their usage stays, the bill {move}.")
+    unknown = cal[[_missing(d) for d in cal["days_left"]]]
+    if len(unknown):
+        provs = ", ".join(_md(p) for p in sorted(set(unknown["provider"])))
+        value = sum((Decimal(v) for v in unknown["monthly_value"] if not _missing(v)), Decimal(0))
+        more = " more" if len(soon) else ""
+        lines.append(f"- **End date unknown**: {len(unknown)}{more} active commitment(s) costing {_money(value, cur)} "
+                     f"a month ({provs}: the export does not carry their end date), any of which may end within "
+                     f"{within} days; take the dates from the provider's reservation and commitment pages.")
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------ sizing
@@ -929,8 +1094,9 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
     return df
 
 
-__all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options",
+__all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options",
            "break_even_utilization", "contract_burndown", "coverage", "HEADLINE", "display_name",
-           "eligible_usage_sql", "expiry", "has_contract_commitments", "headline_figures", "hourly_usage",
-           "inventory", "level_at_risk", "optimal_level", "parse_options", "provisioned_break_even",
-           "realized_discounts", "recommend", "savings_curve", "sizing", "summary", "utilization"]
+           "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
+           "hourly_usage", "inventory", "level_at_risk", "optimal_level", "overview_lines", "parse_options",
+           "provisioned_break_even", "quantity_text", "realized_discounts", "recommend", "savings_curve", "sizing",
+           "summary", "utilization", "with_quantity_text"]

@@ -770,3 +770,181 @@ def test_sagemaker_families_are_sized_with_sagemaker_plans_only():
     assert got["ml.p4d"] == {0.5}
     assert set(rec.loc[rec["instance_family"] == "ml.p4d", "option"]) == {"Savings Plan (realized 50% on SageMaker "
                                                                           "instances)"}
+
+
+# ------------------------------------------------------------------------ review of the narration (2026-12-05)
+def _lapse_rows() -> list[dict]:
+    """September (closed) and 1-10 October 2026 of three commitments:
+
+    * ``ri-half``, an RI ending 2026-10-20, half used: 12 h a day covered (list 10.00/h, 6.00/h at its rate) and
+      12 h a day unused at 6.00/h: it costs 144.00 a day, its usage is worth 120.00 a day on demand;
+    * ``sp-full``, a savings plan ending 2026-12-01, fully used: 24 h a day, list 10.00/h, 7.00/h at its rate:
+      it costs 168.00 a day for usage worth 240.00;
+    * ``res-az``, an Azure reservation whose export carries no end date: 24 h a day, list 4.00/h, 2.40/h."""
+    rows = []
+    for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 10)]:
+        rows += [_vm("AWS", d, "p4d.24xlarge", 12, "10.00", "6.00", cid="ri-half", res="i-1",
+                     end="2026-10-20T00:00:00Z"),
+                 dict(day=d, ChargeCategory="Usage", cost="0", EffectiveCost="72.00", BilledCost="72.00",
+                      CommitmentDiscountId="ri-half", CommitmentDiscountType="Reserved Instance",
+                      CommitmentDiscountCategory="Usage", CommitmentDiscountStatus="Unused",
+                      CommitmentDiscountQuantity="12", CommitmentDiscountUnit="Hours",
+                      x_reservation_end_time="2026-10-20T00:00:00Z"),
+                 _vm("AWS", d, "g5.48xlarge", 24, "10.00", "7.00", cid="sp-full", ctype="Savings Plan", res="i-2",
+                     x_savings_plan_end_time="2026-12-01T00:00:00Z"),
+                 _vm("Microsoft", d, "Standard_NC24ads_A100_v4", 24, "4.00", "2.40", cid="res-az",
+                     ctype="Reservation", res="vm-1", ServiceName="Virtual Machines")]
+    return rows
+
+
+def test_expiry_states_the_net_bill_change_if_a_commitment_lapses():
+    """Review 2026-12-05: the calendar called the list value of the covered usage "the monthly bill increase if
+    nobody renews", and the summary said "$4,220 per month back at on-demand prices · Decide on" an RI that costs
+    5,232.70 a month for usage worth 4,219.97: its lapse LOWERS the bill by 1,012.73. Here: the half-used RI costs
+    4,320.00 a month (30 x 144.00) for usage worth 3,600.00: lapsing saves 720.00 a month (let it lapse); the full
+    savings plan costs 5,040.00 for usage worth 7,200.00: lapsing raises the bill 2,160.00 (renew or replace)."""
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_lapse_rows())
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    cal = cm.expiry(con, sc).set_index("commitment_id")
+    ri, sp, az = cal.loc["ri-half"], cal.loc["sp-full"], cal.loc["res-az"]
+    assert ri["monthly_value"] == Decimal("4320.00") and ri["lapses_to_on_demand"] == Decimal("3600.00")
+    assert ri["bill_change_if_lapsed"] == Decimal("-720.00")
+    assert sp["bill_change_if_lapsed"] == Decimal("2160.00")
+    assert az["window"] == "unknown" and az["bill_change_if_lapsed"] == Decimal("1152.00")  # 30 x (96.00 - 57.60)
+    dec = cm.expiry_decisions(cm.expiry(con, sc)).set_index("name")
+    assert list(dec.index) == ["ri-half", "sp-full"]  # ending within 90 days; the unknown end is not decided on
+    assert dec.loc["ri-half", "decision"] == "let it lapse" and dec.loc["ri-half", "dollars"] == Decimal("720.00")
+    assert "saves $720.00/month" in dec.loc["ri-half", "what"]
+    assert not dec.loc["ri-half", "what"].lower().startswith(("renew", "decide"))
+    assert dec.loc["sp-full", "decision"] == "renew or replace" and dec.loc["sp-full", "dollars"] == Decimal("2160.00")
+    assert "rises $2,160.00/month" in dec.loc["sp-full", "what"]
+
+
+def test_overview_counts_unknown_end_dates_and_the_net_change_of_what_expires():
+    """Review 2026-12-05: "Expiring within 90 days of 2026-11-26: 2 commitment(s), $7,092.70 a month." left out 5
+    active Azure/GCP commitments worth $19,442.80 a month whose end the export does not carry."""
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_lapse_rows())
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    head = cm.summary(con, sc).set_index("provider").loc["(all)"]
+    today = cm.as_of(con, sc)
+    text = "\n".join(cm.overview_lines(head, cm.inventory(con, sc), cm.expiry(con, sc, today=today), today))
+    assert ("2 commitment(s) costing $9,360.00 a month (used + unused); if they lapse and their usage stays, the bill "
+            "rises by $1,440.00 a month") in text  # 4,320 + 5,040; -720 + 2,160
+    assert "1 more active commitment(s) costing $1,728.00 a month (Microsoft" in text  # 30 x 57.60
+
+
+def test_overview_holds_without_eligible_usage_or_commitment_cost():
+    """Review 2026-12-05: the report failed on the official FOCUS sample ("cell 4: TypeError: unsupported format
+    string passed to NoneType.__format__"): two savings plans cover non-accelerated usage at EffectiveCost 0, so
+    coverage and utilization are None. Every sentence must hold: no eligible usage, no commitment cost."""
+    head = pd.Series({"currency": "USD", "coverage_hours": None, "coverage_cost": None, "on_demand_cost": Decimal(0),
+                      "used_cost": Decimal(0), "unused_cost": Decimal(0), "utilization": None,
+                      "savings": Decimal("0.14")})
+    inv = pd.DataFrame({"used_cost": [Decimal(0)], "unused_cost": [Decimal(0)],
+                        "covered_list_cost": [Decimal("0.14")]})
+    today = dt.date(2024, 9, 30)
+    empty = pd.DataFrame(columns=cm.EXPIRY_COLUMNS)
+    lines = cm.overview_lines(head, inv, empty, today)
+    text = "\n".join(lines)
+    assert "no eligible usage in scope" in text and "no utilization to show" in text
+    assert "1 commitment(s) cost $0.00 in scope" in text and "None" not in text and "nan" not in text
+    assert "none; no commitment billed within two days" in text
+    assert cm.expiry_decisions(empty).empty
+
+
+def test_commitment_quantities_are_shown_in_their_unit_not_as_money():
+    """Review 2026-12-05: an RI's used hours were printed "$15,240.00" beside "Hours" (the table formats a Decimal
+    column as money)."""
+    assert cm.quantity_text(Decimal("15240.000000"), "Hours") == "15,240 hours"
+    assert cm.quantity_text(Decimal("7816.88"), "Hours") == "7,816.88 hours"
+    assert cm.quantity_text(Decimal("22205.91"), "USD") == "$22,205.91"
+    assert cm.quantity_text(Decimal("10"), "EUR") == "10.00 EUR"
+    assert cm.quantity_text(None, "Hours") == "" and cm.quantity_text(Decimal(3), None) == "3"
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_lapse_rows())
+    inv = cm.inventory(con, scope.resolve(con, str(REPO / "finops.yaml")))
+    shown = cm.with_quantity_text(inv).set_index("commitment_id")
+    assert shown.loc["ri-half", "unused_quantity"] == "480 hours" and "quantity_unit" not in shown.columns
+
+
+def _run_report_cells(tmp_path: Path, rows: list[dict]) -> str:
+    """The commitments notebook's own code cells over a warehouse of ``rows``, run in a separate interpreter (the
+    cells set the notebook module's global state): what they display, then the summary's actions."""
+    import subprocess
+    import sys
+
+    from finops_kit.testing import focus_rows
+
+    wh = tmp_path / "wh.duckdb"
+    con = fk.connect(str(wh), write=True)
+    focus_rows(rows, con)
+    con.close()
+    runner = tmp_path / "run.py"
+    runner.write_text(_CELL_RUNNER, encoding="utf-8")
+    out = subprocess.run([sys.executable, str(runner), str(REPO / "notebooks" / "commitments.ipynb"), str(wh),
+                          str(REPO / "finops.yaml")], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return out.stdout
+
+
+def test_commitments_report_runs_on_commitments_without_eligible_usage(tmp_path):
+    """The report on data like the FOCUS sample's commitments (a savings plan covering a CPU instance at
+    EffectiveCost 0, no accelerated usage) failed in its first figures box (review 2026-12-05)."""
+    rows = []
+    for d in ["2024-09-04", "2024-09-20", "2024-09-21"]:
+        rows += [dict(day=d, x_InstanceType="m5.large", ConsumedQuantity="1", ConsumedUnit="Hours", ResourceId="i-1",
+                      BilledCost="0", EffectiveCost="0", ListCost="0.0464", ContractedCost="0.0464",
+                      PricingCategory="Committed", CommitmentDiscountId="arn:aws:savingsplans::1:savingsplan/sp-1",
+                      CommitmentDiscountType="Savings Plan", CommitmentDiscountCategory="Spend",
+                      CommitmentDiscountStatus="Used"),
+                 dict(day=d, ConsumedQuantity="1", ConsumedUnit="Hours", ResourceId="i-2", cost="0.10")]
+    out = _run_report_cells(tmp_path, rows)
+    assert "no eligible usage in scope" in out and "no utilization to show" in out
+
+
+def test_commitments_report_decides_expiries_on_the_net_change_and_shows_hours_as_hours(tmp_path):
+    """The report's summary action for an expiring commitment uses the net bill change (review 2026-12-05: "$4,220
+    per month back at on-demand prices · Decide on" an RI whose lapse saves 1,012.73 a month), and its quantities
+    table shows hours as hours ("$15,240.00" beside "Hours")."""
+    out = _run_report_cells(tmp_path, _lapse_rows())
+    actions = [line for line in out.splitlines() if line.startswith("ACTION|")]
+    assert any(a.startswith("ACTION|720.00|per month saved if it lapses|Let AWS Reserved Instance ri-half ending "
+                            "2026-10-20") for a in actions), actions
+    assert any(a.startswith("ACTION|2160.00|per month more if it lapses|Renew or replace AWS Savings Plan sp-full")
+               for a in actions), actions
+    assert not any("back at on-demand" in a or "Decide on" in a for a in actions), actions
+    assert "480 hours" in out and "$480.00" not in out  # ri-half's unused hours: 40 days x 12 h
+
+
+#: executes a notebook's code cells in order with its parameters set, printing every displayed Markdown/text
+_CELL_RUNNER = '''
+import sys
+sys.path.insert(0, ".")
+import nbformat
+import IPython.display
+
+book, wh, config = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def show(obj, *args, **kwargs):
+    text = getattr(obj, "_repr_markdown_", None) or getattr(obj, "_repr_html_", None)
+    print(text() if text else repr(obj)[:200])
+
+
+IPython.display.display = show
+ns = {}
+for cell in nbformat.read(book, as_version=4).cells:
+    if cell.cell_type != "code":
+        continue
+    exec(compile(cell.source, "cell", "exec"), ns)
+    if "parameters" in cell.metadata.get("tags", []):
+        ns.update(warehouse=wh, config_path=config)
+    ns["display"] = show
+for a in ns["s"].actions:
+    print(f"ACTION|{float(a.dollars):.2f}|{a.basis}|{a.what}")
+'''
