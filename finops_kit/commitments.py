@@ -599,6 +599,34 @@ def overview_lines(head: Any, inv: pd.DataFrame, cal: pd.DataFrame, today: dt.da
     return lines
 
 
+def largest_opportunity(best: pd.DataFrame) -> str:
+    """The sentence under the sizing table: ``best`` is one row per family of :func:`recommend` (its best option),
+    with positive net savings, largest ``gain_vs_today_year`` first. True on any data: no family worth a commitment,
+    every family already at its optimum (the report said "shrink by $0.00/h of on-demand value at renewal" for a
+    change of 0), a move up or down."""
+    if best is None or best.empty:
+        return ("No family's usage was steady enough for a commitment to save money at the options' discounts over "
+                "the closed periods in scope: nothing to buy.")
+    top = best.iloc[0]
+    cur = top["currency"]
+    rate = lambda v: f"{_money(v, cur)}/h"  # noqa: E731
+    lapsing = (f", {rate(top['lapsing_now'])} more lapsing by {top['lapsing_by']}"
+               if not _missing(top["lapsing_now"]) and top["lapsing_now"] > 0 else "")
+    if not top["gain_vs_today_year"] >= 0.01:
+        return (f"Every family is at its optimal level already: no change of today's commitments gains anything at "
+                f"the options' discounts (largest net saving: {top['provider']} {top['instance_family']}, "
+                f"{rate(top['committed_now'])} of on-demand value covered today{lapsing}, "
+                f"{_money(top['optimal_net_savings_year'], cur)} a year net of all on demand).")
+    change = float(top["change_level"])
+    move = (f"buy {rate(change)} more of on-demand value" if change > 0 else
+            f"shrink by {rate(-change)} of on-demand value at renewal")
+    return (f"Largest opportunity: {top['provider']} {top['instance_family']} — commit to "
+            f"{rate(top['optimal_level'])} of on-demand value ({move}; {rate(top['committed_now'])} covered today"
+            f"{lapsing}) under '{top['option']}': {_money(top['optimal_net_savings_year'], cur)} a year net of all on "
+            f"demand, {_money(top['gain_vs_today_year'], cur)} more than today's level, at "
+            f"{top['optimal_utilization']:.0%} expected utilization (break-even {top['break_even_utilization']:.0%}).")
+
+
 # ------------------------------------------------------------------------------------------------ sizing
 def break_even_utilization(commitment_rate: float, on_demand_rate: float) -> float:
     """Utilization below which a commitment costs more than paying on demand: commitment rate / on-demand rate
@@ -670,7 +698,8 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     """Eligible accelerated usage (on demand + committed) per hour, per ``by`` and day: the day's figures / 24, its
     average per hour (the exports are daily; an hourly export is summed to days, so the distribution is of daily
     averages and slightly narrower than the hourly one). Days of the closed periods without usage are 0.
-    ``closed_only``: closed billing periods only (sizing never reads a month in progress).
+    ``closed_only``: closed billing periods only (sizing never reads a month in progress); the days are then every
+    day of the closed periods the usage falls in (within the scope's charge days), not only its first to last day.
 
     * ``on_demand_per_hour``: ListCost of the day's eligible usage / 24, its on-demand value per hour -- the unit
       :func:`sizing` sizes in, because it adds up across a family's sizes (a g5.48xlarge is 16 g5.xlarge, not one);
@@ -693,6 +722,15 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     except ConfigError:  # no usage in scope: nothing to size, nothing lapsing
         horizon = "CAST(NULL AS DATE)"
     lapsing = f"pricing = 'Committed' AND CAST(_end AS DATE) <= {horizon}"
+    # the window: every day of the closed billing periods the usage falls in (a family that ran 3 days of a closed
+    # September is 27 days of zero, not a steady 3-day series: it was sized at its full rate, "$61,320 a year"),
+    # within the scope's charge days; with open periods, the days from the first to the last with usage
+    first, last = "min(day)", "max(day)"
+    if closed_only:
+        first, last = "CAST(date_trunc('month', min(day)) AS DATE)", "last_day(max(day))"
+        if sc.basis != "billing_period":
+            first = f"greatest({first}, DATE '{sc.start}')" if sc.start else first
+            last = f"least({last}, DATE '{sc.end}')" if sc.end else last
     # every day of the closed periods counts: a day a family did not run is a day of zero usage, not a missing value
     # (otherwise a burst of a few days would look like steady usage worth committing to)
     return _frame(con, f"""
@@ -710,7 +748,7 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
                    CAST(min(_end) FILTER (WHERE {lapsing}) AS DATE) AS lapsing_by,
                    list(DISTINCT instance_type) FILTER (WHERE hours > 0) AS types
             FROM u WHERE TRUE {where} GROUP BY ALL),
-      days AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE) AS day FROM g),
+      days AS (SELECT CAST(unnest(generate_series({first}, {last}, INTERVAL 1 DAY)) AS DATE) AS day FROM g),
       keys AS (SELECT {dims}, length(list_distinct(flatten(list(types)))) AS sizes FROM g GROUP BY ALL)
       SELECT {dims}, day, coalesce(g.hours, 0) / 24.0 AS instances,
              coalesce(g.committed, 0) / 24.0 AS committed_instances,
@@ -1097,6 +1135,6 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
 __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options",
            "break_even_utilization", "contract_burndown", "coverage", "HEADLINE", "display_name",
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
-           "hourly_usage", "inventory", "level_at_risk", "optimal_level", "overview_lines", "parse_options",
+           "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "optimal_level", "overview_lines", "parse_options",
            "provisioned_break_even", "quantity_text", "realized_discounts", "recommend", "savings_curve", "sizing",
            "summary", "utilization", "with_quantity_text"]

@@ -948,3 +948,43 @@ for cell in nbformat.read(book, as_version=4).cells:
 for a in ns["s"].actions:
     print(f"ACTION|{float(a.dollars):.2f}|{a.basis}|{a.what}")
 '''
+
+
+def _burst_rows() -> list[dict]:
+    """An RI-covered p4d that ran 1-3 September 2026 only (24 h a day, list 20.00/h, 13.00/h at its rate); a bucket
+    billed in October closes September."""
+    from finops_kit.testing import focus_rows
+
+    rows = [_vm("AWS", d, "p4d.24xlarge", 24, "20.00", "13.00", cid="ri-b", res="i-1", end="2027-09-01T00:00:00Z")
+            for d in _days("2026-09-01", 3)]
+    rows += [dict(day=d, ServiceName="Amazon S3", ServiceCategory="Storage", cost="1.00", ResourceId="b-1")
+             for d in _days("2026-10-01", 5)]
+    return focus_rows(rows)
+
+
+def test_a_burst_in_a_closed_month_is_not_sized_as_steady_usage():
+    """Three days of a closed September are 27 days of zero usage too: the series ran from the first to the last
+    day with usage, so the burst read as a steady 20.00/h and the report said "commit to $20.00/h ... $61,320.00 a
+    year net of all on demand" (found reading the narration on other data). Now the optimum is 0: nothing to buy."""
+    con = _burst_rows()
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    hu = cm.hourly_usage(con, sc)
+    assert len(hu) == 30 and hu["on_demand_per_hour"].astype(float).sum() == pytest.approx(3 * 20.0)
+    rec, _ = cm.recommend(con, sc)
+    assert rec["optimal_level"].max() == 0 and rec["optimal_net_savings_year"].max() == 0
+    assert cm.largest_opportunity(rec[rec["optimal_net_savings_year"] > 0]).endswith("nothing to buy.")
+
+
+def test_largest_opportunity_sentence_holds_when_nothing_changes():
+    """A family already at its optimum: the report said "shrink by $0.00/h of on-demand value at renewal"."""
+    row = dict(provider="AWS", instance_family="p4d", currency="USD", option="Reserved Instance (realized 35% on p4d)",
+               optimal_level=20.0, change_level=0.0, committed_now=20.0, lapsing_now=0.0, lapsing_by=None,
+               optimal_net_savings_year=61320.0, gain_vs_today_year=0.0, optimal_utilization=1.0,
+               break_even_utilization=0.65)
+    text = cm.largest_opportunity(pd.DataFrame([row]))
+    assert "shrink" not in text and "$0.00" not in text and text.startswith("Every family is at its optimal level")
+    text = cm.largest_opportunity(pd.DataFrame([{**row, "change_level": -5.0, "gain_vs_today_year": 100.0}]))
+    assert "shrink by $5.00/h of on-demand value at renewal" in text and "$100.00 more than today's level" in text
+    text = cm.largest_opportunity(pd.DataFrame([{**row, "change_level": 5.0, "gain_vs_today_year": 100.0,
+                                                 "lapsing_now": 2.0, "lapsing_by": dt.date(2026, 12, 1)}]))
+    assert "buy $5.00/h more of on-demand value; $20.00/h covered today, $2.00/h more lapsing by 2026-12-01" in text
