@@ -953,20 +953,20 @@ for a in ns["s"].actions:
 def _burst_rows() -> list[dict]:
     """An RI-covered p4d that ran 1-3 September 2026 only (24 h a day, list 20.00/h, 13.00/h at its rate); a bucket
     billed in October closes September."""
-    from finops_kit.testing import focus_rows
-
     rows = [_vm("AWS", d, "p4d.24xlarge", 24, "20.00", "13.00", cid="ri-b", res="i-1", end="2027-09-01T00:00:00Z")
             for d in _days("2026-09-01", 3)]
     rows += [dict(day=d, ServiceName="Amazon S3", ServiceCategory="Storage", cost="1.00", ResourceId="b-1")
              for d in _days("2026-10-01", 5)]
-    return focus_rows(rows)
+    return rows
 
 
 def test_a_burst_in_a_closed_month_is_not_sized_as_steady_usage():
     """Three days of a closed September are 27 days of zero usage too: the series ran from the first to the last
     day with usage, so the burst read as a steady 20.00/h and the report said "commit to $20.00/h ... $61,320.00 a
     year net of all on demand" (found reading the narration on other data). Now the optimum is 0: nothing to buy."""
-    con = _burst_rows()
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_burst_rows())
     sc = scope.resolve(con, str(REPO / "finops.yaml"))
     hu = cm.hourly_usage(con, sc)
     assert len(hu) == 30 and hu["on_demand_per_hour"].astype(float).sum() == pytest.approx(3 * 20.0)
@@ -988,3 +988,10 @@ def test_largest_opportunity_sentence_holds_when_nothing_changes():
     text = cm.largest_opportunity(pd.DataFrame([{**row, "change_level": 5.0, "gain_vs_today_year": 100.0,
                                                  "lapsing_now": 2.0, "lapsing_by": dt.date(2026, 12, 1)}]))
     assert "buy $5.00/h more of on-demand value; $20.00/h covered today, $2.00/h more lapsing by 2026-12-01" in text
+
+
+def test_commitments_report_runs_when_no_family_is_worth_a_commitment(tmp_path):
+    """With nothing to buy (the 3-day burst), the sizing cell raised IndexError (best.head(1).iloc[0]) and the
+    net-savings chart after it too (fams[0])."""
+    out = _run_report_cells(tmp_path, _burst_rows())
+    assert "nothing to buy." in out
