@@ -599,6 +599,23 @@ def overview_lines(head: Any, inv: pd.DataFrame, cal: pd.DataFrame, today: dt.da
     return lines
 
 
+def no_sizing_reason(con: duckdb.DuckDBPyConnection, sc: Scope,
+                     extra_options: Sequence[str] | dict[str, float] | None = None) -> str:
+    """Why :func:`recommend` sized nothing, as a sentence: no eligible accelerated usage in the closed periods, or
+    usage but no discount to size it with (no commitment in scope realized one on compute instances and no
+    ``extra_options``: the common case of a bill without commitments, which the report called "no steady
+    accelerator usage"), or usage and options but no family with instance-hours."""
+    if hourly_usage(con, sc).empty:
+        return "No eligible accelerated usage in the closed periods of this scope: nothing to size."
+    disc = realized_discounts(inventory(con, sc))
+    if (disc.empty or not (disc["covers"] == COMPUTE).any()) and not parse_options(extra_options):
+        return ("Eligible accelerated usage ran in the closed periods of this scope, but no commitment in scope "
+                "realized a discount on compute instances and no extra_options were given: there is no discount to "
+                "size it with. Pass a quote, e.g. extra_options=[\"1-year quote=0.30\"].")
+    return ("Eligible accelerated usage ran in the closed periods of this scope, but no family with instance-hours "
+            "has a commitment option of its provider and platform (or usage above zero) to size.")
+
+
 def largest_opportunity(best: pd.DataFrame) -> str:
     """The sentence under the sizing table: ``best`` is one row per family of :func:`recommend` (its best option),
     with positive net savings, largest ``gain_vs_today_year`` first. True on any data: no family worth a commitment,
@@ -1135,6 +1152,6 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
 __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options",
            "break_even_utilization", "contract_burndown", "coverage", "HEADLINE", "display_name",
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
-           "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "optimal_level", "overview_lines", "parse_options",
-           "provisioned_break_even", "quantity_text", "realized_discounts", "recommend", "savings_curve", "sizing",
-           "summary", "utilization", "with_quantity_text"]
+           "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "no_sizing_reason", "optimal_level",
+           "overview_lines", "parse_options", "provisioned_break_even", "quantity_text", "realized_discounts",
+           "recommend", "savings_curve", "sizing", "summary", "utilization", "with_quantity_text"]

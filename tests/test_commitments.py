@@ -995,3 +995,22 @@ def test_commitments_report_runs_when_no_family_is_worth_a_commitment(tmp_path):
     net-savings chart after it too (fams[0])."""
     out = _run_report_cells(tmp_path, _burst_rows())
     assert "nothing to buy." in out
+
+
+def test_no_sizing_says_when_the_bill_has_usage_but_no_discount_to_size_it_with():
+    """A bill without commitments: steady p4d usage on demand for a closed month. The report said "No steady
+    accelerator usage with a commitment option", which reads as "no steady usage"; the usage is steady, there is
+    only no discount to size it with until a quote is given."""
+    from finops_kit.testing import focus_rows
+
+    rows = [_vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-1") for d in [*_days("2026-09-01", 30),
+                                                                           *_days("2026-10-01", 5)]]
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    rec, _ = cm.recommend(con, sc)
+    assert rec.empty
+    assert "no commitment in scope realized a discount" in cm.no_sizing_reason(con, sc)
+    assert not cm.recommend(con, sc, extra_options=["1-year quote=0.30"])[0].empty
+    empty = focus_rows([dict(day="2026-09-01", cost="1.00"), dict(day="2026-10-01", cost="1.00")])
+    assert cm.no_sizing_reason(empty, scope.resolve(empty, str(REPO / "finops.yaml"))).startswith(
+        "No eligible accelerated usage")
