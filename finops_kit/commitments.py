@@ -386,8 +386,8 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     usage worth 4,219.97 on demand lowers the bill by 1,012.73 a month when it lapses; the calendar called the
     4,219.97 "the monthly bill increase" (found by a review).
 
-    Active = billed within two days of ``today`` and not ended by it (a commitment with an unknown end is active while
-    it bills).
+    Active = first billed by ``today``, billed within two days of it and not ended by it (a commitment with an
+    unknown end is active while it bills); its month is the last (closed, else latest) period up to ``today``.
 
     A month the commitment billed only part of (bought mid-month, or the open month when it has no closed one) is
     scaled to its whole calendar month by the time its used and unused rows cover (``value_days``), exact Decimal:
@@ -399,7 +399,11 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     if inv.empty:
         return pd.DataFrame(columns=EXPIRY_COLUMNS)
     per = utilization(con, sc, by=("commitment", "period"))
-    # the month it stands for: its last closed period, else its latest
+    # the month it stands for: its last closed period, else its latest -- up to the report day (an as_of in the past
+    # values it as it stood then, not with a later month's bill)
+    per = per[[p <= today for p in per["period"]]]
+    per = per.assign(closed=[bool(c) and dt.date(p.year, p.month, calendar.monthrange(p.year, p.month)[1]) < today
+                             for c, p in zip(per["closed"], per["period"], strict=True)])  # closed by the report day
     per = per.sort_values(["commitment_id", "closed", "period"])
     last = per.groupby("commitment_id").tail(1).set_index("commitment_id")
     # the part of that month the commitment billed (bought mid-month, or the month is open): its used and unused
@@ -421,8 +425,10 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
         if not secs or secs <= 0 or Decimal(int(secs)) >= month:
             return value
         return Decimal(value) * month / Decimal(int(secs))
-    active = inv[(inv["last_day"] >= today - dt.timedelta(days=2)) & (inv["end_date"].isna()
-                                                                       | (inv["end_date"] > today))].copy()
+    # billed from the report day's side: bought by then (an as_of in the past listed a reservation bought three
+    # months later as active), billing within two days of it, not ended
+    active = inv[(inv["first_day"] <= today) & (inv["last_day"] >= today - dt.timedelta(days=2))
+                 & (inv["end_date"].isna() | (inv["end_date"] > today))].copy()
     active["monthly_value"] = [full_month(i, last.loc[i, "used_cost"] + last.loc[i, "unused_cost"])
                                if i in last.index else None for i in active["commitment_id"]]
     active["value_period"] = [last.loc[i, "period"] if i in last.index else None for i in active["commitment_id"]]

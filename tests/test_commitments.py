@@ -1014,3 +1014,22 @@ def test_no_sizing_says_when_the_bill_has_usage_but_no_discount_to_size_it_with(
     empty = focus_rows([dict(day="2026-09-01", cost="1.00"), dict(day="2026-10-01", cost="1.00")])
     assert cm.no_sizing_reason(empty, scope.resolve(empty, str(REPO / "finops.yaml"))).startswith(
         "No eligible accelerated usage")
+
+
+def test_expiry_as_of_a_past_day_lists_what_was_active_then_valued_by_then():
+    """as_of in the past: a reservation first billed on 1 October was listed as active on 25 September, and every
+    commitment was valued with the last closed month of the whole warehouse (a June as_of read October's bill)."""
+    from finops_kit.testing import focus_rows
+
+    rows = _lapse_rows() + [_vm("AWS", d, "g5.xlarge", 24, "1.00", "0.60", cid="late", res="i-9")
+                            for d in _days("2026-10-01", 10)]
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    now = cm.expiry(con, sc).set_index("commitment_id")
+    assert "late" in now.index and now.loc["ri-half", "value_period"] == dt.date(2026, 9, 1)
+    then = cm.expiry(con, sc, today=dt.date(2026, 9, 25)).set_index("commitment_id")
+    assert "late" not in then.index
+    assert then.loc["ri-half", "days_left"] == 25 and then.loc["ri-half", "value_period"] == dt.date(2026, 9, 1)
+    early = cm.expiry(con, sc, today=dt.date(2026, 10, 3)).set_index("commitment_id")  # September closed by then
+    assert early.loc["late", "value_period"] == dt.date(2026, 10, 1)  # its only month, its 10 billed days scaled to 31
+    assert early.loc["late", "monthly_value"] == Decimal("446.40")  # 24 x 0.60 x 31
