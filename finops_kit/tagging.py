@@ -460,6 +460,15 @@ class TagAudit:
 
     def _violations_sql(self) -> str:
         """Violations at (type, key, raw key, raw value, account, resource) grain, positive cost only."""
+        return f"""
+            SELECT type, key, raw_key, raw_value, detail, action, account, account_id, ResourceId,
+                   count(*) AS rows, sum(cost) AS cost
+            FROM ({self._violation_findings_sql()}) GROUP BY ALL"""
+
+    def _violation_findings_sql(self) -> str:
+        """One row per finding: (charge ``_rid``, type, key, raw key, ...) with the charge's cost. A charge with
+        several findings (``Env`` and ``Team`` both misspelled) has several rows: sum ``cost`` over distinct
+        ``_rid`` for the dollars of charges (:meth:`violation_totals`, :meth:`resource_work`)."""
         rules = {k.name: k.describe_rule() for k in self.policy.keys.values()}
         rule_case = "CASE key " + " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}" for k, v in rules.items()) + " END"
         return f"""
@@ -477,37 +486,36 @@ class TagAudit:
             v AS (
               SELECT 'missing key' AS type, key, NULL AS raw_key, NULL AS raw_value,
                      'tag "' || key || '" is absent' AS detail,
-                     'add tag ' || key || ' (' || {rule_case} || ')' AS action, account, account_id, ResourceId, cost
+                     'add tag ' || key || ' (' || {rule_case} || ')' AS action, account, account_id, ResourceId, cost,
+                     _rid
               FROM f WHERE status = 'missing'
               UNION ALL
               SELECT 'empty value', key, raw_key, raw_value, 'tag "' || raw_key || '" has an empty value',
-                     'set a value for ' || key || ' (' || {rule_case} || ')', account, account_id, ResourceId, cost
+                     'set a value for ' || key || ' (' || {rule_case} || ')', account, account_id, ResourceId, cost, _rid
               FROM f WHERE status = 'empty'
               UNION ALL
               SELECT 'invalid value', key, raw_key, raw_value, raw_key || '=' || raw_value || ' is not allowed',
-                     'use ' || {rule_case} || ', or add a value alias', account, account_id, ResourceId, cost
+                     'use ' || {rule_case} || ', or add a value alias', account, account_id, ResourceId, cost, _rid
               FROM f WHERE status = 'invalid'
               UNION ALL
               SELECT 'value variant', key, raw_key, raw_value, raw_key || '=' || raw_value || ' means ' || value,
-                     'retag ' || key || '=' || value || ' at the source', account, account_id, ResourceId, cost
+                     'retag ' || key || '=' || value || ' at the source', account, account_id, ResourceId, cost, _rid
               FROM f WHERE status = 'ok' AND value_match IN ('alias', 'variant')
               UNION ALL
               SELECT 'key variant', r.canon_key, r.raw_key, NULL,
                      '"' || r.raw_key || '" is ' || CASE r.key_match WHEN 'alias' THEN 'an alias'
                         WHEN 'variant' THEN 'a case/separator variant' ELSE 'a near-duplicate (typo?)' END
                        || ' of "' || r.canon_key || '"',
-                     'rename tag "' || r.raw_key || '" to "' || r.canon_key || '"', s.account, s.account_id, s.ResourceId, s.cost
+                     'rename tag "' || r.raw_key || '" to "' || r.canon_key || '"', s.account, s.account_id, s.ResourceId, s.cost, s._rid
               FROM rawk r JOIN @scope s USING (_rid)
               WHERE s.cost > 0 AND r.key_match IN ('alias', 'variant', 'near-duplicate')
               UNION ALL
               SELECT 'key variant', NULL, r.raw_key, NULL,
                      '"' || r.raw_key || '" and "' || g.dominant || '" differ only by case or separators',
-                     'rename tag "' || r.raw_key || '" to "' || g.dominant || '"', s.account, s.account_id, s.ResourceId, s.cost
+                     'rename tag "' || r.raw_key || '" to "' || g.dominant || '"', s.account, s.account_id, s.ResourceId, s.cost, s._rid
               FROM rawk r JOIN groups g USING (raw_key) JOIN @scope s USING (_rid)
               WHERE s.cost > 0 AND g.spellings > 1 AND r.raw_key <> g.dominant)
-            SELECT type, key, raw_key, raw_value, detail, action, account, account_id, ResourceId,
-                   count(*) AS rows, sum(cost) AS cost
-            FROM v GROUP BY ALL"""
+            SELECT * FROM v"""
 
     def violations(self, limit: int | None = None) -> pd.DataFrame:
         """Policy violations ranked by dollars (EffectiveCost > 0 of the charges behind them).
@@ -544,6 +552,51 @@ class TagAudit:
         return self.sql(f"""
             SELECT type, key, detail, action, account, account_id, ResourceId AS resource_id, rows, cost
             FROM ({self._violations_sql()}) ORDER BY cost DESC, type, key, detail, account, resource_id""")
+
+    def violation_totals(self) -> pd.DataFrame:
+        """Per violation type: the dollars of the charges behind it, each charge once (``cost``), how many charges
+        (``charges``) and how many findings (``findings``: a charge with ``Env`` and ``Team`` misspelled is two
+        key-variant findings, one charge), largest first.
+
+        Why: summing the violation lines of a type counted such a charge once per key, and the sample's "key
+        variant $8,938,481.84" exceeded its whole spend of $5,209,232.89 (a charge tagged Team/Project/Owner/Env
+        counted four times); the charges behind key variants cost $2,522,880.38."""
+        df = self.sql(f"""
+            WITH fnd AS ({self._violation_findings_sql()}),
+            per_charge AS (SELECT type, _rid, any_value(cost) AS cost, count(*) AS findings FROM fnd GROUP BY ALL)
+            SELECT type, CAST(sum(cost) AS DOUBLE) AS cost, count(*) AS charges,
+                   CAST(sum(findings) AS BIGINT) AS findings
+            FROM per_charge GROUP BY type ORDER BY cost DESC, type""").df()
+        return df
+
+    def resource_work(self, limit: int | None = None) -> pd.DataFrame:
+        """The tag work per account and resource: one line per resource, whatever the number of keys to fix on it.
+
+        ``cost`` is the dollars of the resource's charges with at least one violation, each charge once (the
+        spend whose allocation the fixes settle: cost at stake, not money saved); ``keys`` the policy keys to fix
+        and ``actions`` what to do, each once; ``types`` the violation types. Largest first.
+
+        Why: the per-finding work list (:meth:`violation_resources`) lists a resource once per key, and the report's
+        summary showed i-02e6e9067a46b92b2 twice in its top 3 (env, model) with the same $244,457."""
+        lim = f"LIMIT {int(limit)}" if limit else ""
+        return self.sql(f"""
+            WITH fnd AS ({self._violation_findings_sql()}),
+            per_charge AS (SELECT account, account_id, ResourceId, _rid, any_value(cost) AS cost
+                           FROM fnd GROUP BY ALL),
+            charges AS (SELECT account, account_id, ResourceId, sum(cost) AS cost, count(*) AS charges
+                        FROM per_charge GROUP BY ALL),
+            what AS (SELECT account, account_id, ResourceId,
+                            array_to_string(list(DISTINCT coalesce(key, raw_key) ORDER BY coalesce(key, raw_key)),
+                                             ', ') AS keys,
+                            array_to_string(list(DISTINCT action ORDER BY action), '; ') AS actions,
+                            array_to_string(list(DISTINCT type ORDER BY type), ', ') AS types,
+                            count(DISTINCT coalesce(key, raw_key)) AS n_keys
+                     FROM fnd GROUP BY ALL)
+            SELECT c.account, c.account_id, c.ResourceId AS resource_id, w.keys, w.n_keys, w.types, w.actions,
+                   c.charges, CAST(c.cost AS DOUBLE) AS cost
+            FROM charges c JOIN what w ON w.account IS NOT DISTINCT FROM c.account
+              AND w.account_id IS NOT DISTINCT FROM c.account_id AND w.ResourceId IS NOT DISTINCT FROM c.ResourceId
+            ORDER BY cost DESC, c.account, resource_id {lim}""").df()
 
     def export_violations(self, path: str | os.PathLike) -> int:
         """Write the per-resource violation list as CSV (exact decimal dollars) and return its number of rows.

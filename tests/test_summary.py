@@ -3,6 +3,7 @@ actions ranked by dollars with an owner and a working section link; every value 
 
 from __future__ import annotations
 
+import html
 import re
 from decimal import Decimal
 
@@ -84,15 +85,22 @@ def test_actions_ranked_by_dollars_capped_with_owner_and_section_anchor(bill):
                        "saving": [10.0, 500.0, 42.5, float("nan")]})
     s.add_actions(df, what="Schedule {resource_id}", dollars="saving", owner="team", section="5. Dev vs prod",
                   basis="per month")
-    s.add_action("Fix the team tag", Decimal("100"), owner="", section="3. Tag policy audit")
+    s.add_action("Fix the team tag", Decimal("100"), owner="", section="3. Tag policy audit", basis="in scope")
+    s.add_actions(df, what="Move {resource_id} to spot", dollars="saving", owner="team", section="6. Spot",
+                  basis="per month", top=1)
     ranked = s.ranked_actions()
-    assert [a.dollars for a in ranked] == [500.0, Decimal("100"), 42.5]
-    assert [a.owner for a in ranked] == ["(untagged)", "(untagged)", "nlp"]
+    # savings first, largest first; "Move i-b to spot" is the same resource as "Schedule i-b": one line, $500 once
+    assert [a.dollars for a in ranked] == [500.0, 42.5, 10.0, Decimal("100")]
+    assert [a.owner for a in ranked] == ["(untagged)", "nlp", "vision", "(untagged)"]
+    assert ranked[0].what == "Schedule i-b; or Move i-b to spot (see '6. Spot')"
     assert all(a.section and a.anchor for a in ranked)
     html_ = s.to_html()
     assert 'href="#5.-Dev-vs-prod"' in html_ and 'href="#3.-Tag-policy-audit"' in html_
-    assert "<b>$500</b> per month" in html_ and "1 more in the sections below" in html_
-    assert "1. $500 per month: Schedule i-b; owner (untagged); see '5. Dev vs prod'" in s.to_text()
+    assert "<b>$500</b> per month" in html_ and "more in the sections below" not in html_
+    assert "1. $500 per month: Schedule i-b; or Move i-b to spot (see '6. Spot'); owner (untagged); see '5. Dev vs " \
+           "prod'" in s.to_text()
+    s.add_action("Schedule i-e", 1, owner="x", section="5. Dev vs prod", basis="per month")
+    assert len(s.ranked_actions()) == 4 and "1 more in the sections below" in s.to_html()  # 3 savings at most
     assert sm.resource_label("/subscriptions/x/virtualMachines/vm-a") == "vm-a"
     assert sm.resource_label("i-b", "named") == "named"
 
@@ -190,3 +198,35 @@ def test_a_charge_day_scope_summary_equals_its_body_when_a_provider_lags():
     sc = S.resolve(con, {}, {"date_start": "2025-11-10"})
     s = sm.summarize(con, sc, ["effective_cost"])
     assert sm.figures_of(s)["effective_cost"] == metrics(con, sc).total("effective_cost") == Decimal(17 * 10 + 15 * 5)
+
+
+def test_actions_of_different_kinds_are_ranked_apart(bill):
+    """tagging_audit ranked "$268,918 in scope" (the cost under a resource whose tag needs a fix) above "$7,984 per
+    month" of real saving: savings are ranked among themselves (a month's before the scope's), cost at stake after
+    them, under its own heading;
+    the block says savings on the same usage are alternatives; an action priced at an assumed discount comes
+    after the priced ones and says so (spot's $108,607 at flat_spot_discount = 0.55)."""
+    sc = S.resolve(bill, CONFIG, {})
+    s = sm.summarize(bill, sc, ["effective_cost"])
+    s.add_action("Fix the tags on i-a", Decimal("268918"), "vision", "3. Tag policy audit", "in scope")
+    s.add_action("Schedule i-b", Decimal("7984"), "nlp", "5. Dev vs prod", "per month")
+    spot = pd.DataFrame({"instance_type": ["H100", "A100", "g5"], "team": ["nlp", "recsys", "nlp"],
+                         "saving": [108607.0, 138158.0, 88131.0], "flat": [True, False, False]})
+    s.add_actions(spot, what="Run {instance_type} on spot", dollars="saving", owner="team", section="Back to the bill",
+                  basis="over the scope", assumed="flat", note="assumed flat discount, no observed price")
+    groups = s.action_groups()
+    assert [k for k, _ in groups] == ["saving", "at stake"]
+    # a month's saving first, then savings over the scope (largest first), the assumed one last
+    assert [a.what for a in groups[0][1]] == ["Schedule i-b", "Run A100 on spot", "Run g5 on spot", "Run H100 on spot"]
+    assert groups[0][1][-1].assumed and groups[0][1][-1].text().endswith("[assumed flat discount, no observed price]")
+    assert [a.what for a in groups[1][1]] == ["Fix the tags on i-a"]
+    text = s.to_text()
+    assert text.index("Savings if done") < text.index("Cost at stake") < text.index("$268,918")
+    assert sm.ALTERNATIVES_NOTE in text and sm.ALTERNATIVES_NOTE in html.unescape(s.to_html())
+    assert "not money saved" in text
+    # without a saving there is no sentence about adding savings up
+    t = sm.summarize(bill, sc, ["effective_cost"])
+    t.add_action("Fix the tags on i-a", Decimal("5"), "vision", "3. Tag policy audit", "in scope")
+    assert sm.ALTERNATIVES_NOTE not in t.to_text()
+    with pytest.raises(ValueError, match="kind"):
+        sm.Action("x", 1, "o", "s", kind="nonsense")

@@ -390,3 +390,33 @@ def test_always_on_gpu_spelled_in_two_cases_is_one_resource():
     assert g.iloc[0]["span_days"] == 14 and bool(g.iloc[0]["always_on"])
     # 14 days: 10 weekdays x 13 off-hours + 4 weekend days x 24 = 226 off-hours at $88.16/24
     assert g.iloc[0]["monthly_saving"] == pytest.approx(226 * 88.16 / 24 / 336 * 730.5)
+
+
+def test_violation_totals_count_each_charge_once_per_type(audit):
+    """A charge with several keys misspelled is one charge: the sample's "key variant $8,938,481.84" (the lines of
+    a type summed, a charge tagged Team/Project/Owner/Env counted four times) exceeded its whole spend of
+    $5,209,232.89; the charges behind key variants cost $2,522,880.38."""
+    t = audit.violation_totals().set_index("type")
+    # key variants: row 2 (Team, Env, CostCenter: 3 findings, $50), row 3 (TEAM, environment: 2, $30), row 4
+    # (projct: 1, $20) -- $100 of charges, not the $230 the lines add up to
+    assert audit.violations().query("type == 'key variant'")["cost"].sum() == pytest.approx(230.0)
+    kv = t.loc["key variant"]
+    assert (kv["cost"], kv["charges"], kv["findings"]) == (pytest.approx(100.0), 3, 6)
+    # missing key: owner on rows 2, 3, 4 and 7; team, env, project and model on row 7; project on row 4
+    mk = t.loc["missing key"]
+    assert (mk["cost"], mk["charges"]) == (pytest.approx(140.0), 4)
+    assert (t["cost"] <= POSITIVE_TOTAL).all()
+
+
+def test_resource_work_lists_a_resource_once_with_all_its_keys(audit):
+    """The summary listed one resource twice in its top 3 (i-02e6e9067a46b92b2: env, then model, the same
+    $244,457): the work list per resource names every key to fix on one line, its charges counted once."""
+    w = audit.resource_work().set_index("resource_id")
+    assert w.index.is_unique
+    r2 = w.loc["r2"]
+    assert r2["cost"] == pytest.approx(50.0) and r2["charges"] == 1
+    assert r2["keys"] == "CostCenter, env, owner, team" and r2["n_keys"] == 4
+    assert r2["types"] == "key variant, missing key, value variant"
+    assert 'rename tag "Team" to "team"' in r2["actions"] and 'rename tag "Env" to "env"' in r2["actions"]
+    assert w.loc["gpu-7", "cost"] == pytest.approx(40.0)
+    assert list(w["cost"]) == sorted(w["cost"], reverse=True)
