@@ -148,19 +148,81 @@ class Figure:
         return 100.0 * float(self.change) / abs(float(self.previous))
 
 
+#: What an action's dollars are, by its ``basis`` (the words printed after the dollars): a **saving** (money the
+#: bill would drop by if the action is done), a **variance** (spend over a budget or above the expected level) or
+#: **cost at stake** (the spend the action concerns -- a tag fix, transfer to co-locate -- not money saved); and
+#: over what time (a month, or the whole scope). Kinds are ranked apart, and within a kind a month's dollars come
+#: before dollars over the scope: dollars of different kinds or spans are never compared. A basis not listed is
+#: ``other``.
+BASIS_KINDS: dict[str, tuple[str, str]] = {
+    "per month": ("saving", "month"),
+    "unused per month": ("saving", "month"),
+    "over the scope": ("saving", "scope"),
+    "over budget": ("variance", ""),
+    "above expected": ("variance", ""),  # a spike over its days, a budget over its month: by dollars
+    "in scope": ("at stake", "scope"),
+    "transfer in scope": ("at stake", "scope"),
+    "per month back at on-demand prices": ("at stake", "month"),
+}
+#: The spans in the order a kind lists them.
+SPANS = ("month", "scope", "")
+#: The kinds in the order the block shows them, with the heading of each group.
+KINDS: dict[str, str] = {
+    "saving": "Savings if done (each measured alone)",
+    "variance": "Over budget or above expected",
+    "at stake": "Cost at stake (spend the action concerns, not money saved)",
+    "other": "Other actions",
+}
+#: Under the savings: why they are not added up.
+ALTERNATIVES_NOTE = ("Each saving is measured alone: savings of different actions on the same usage are "
+                     "alternatives, not additive (spot, an office-hours schedule or a commitment on the same GPUs "
+                     "claim the same hours), here and across reports.")
+
+
+def basis_kind(basis: str) -> str:
+    """The kind of an action's dollars from its basis (:data:`BASIS_KINDS`; ``other`` when not listed)."""
+    return BASIS_KINDS.get(basis.strip(), ("other", ""))[0]
+
+
+def _rank(a: Action) -> tuple[bool, int, float]:
+    """Within a kind: priced before assumed, a month's dollars before dollars over the scope, largest first."""
+    span = BASIS_KINDS[a.basis.strip()][1] if a.basis.strip() in BASIS_KINDS else ""
+    return a.assumed, SPANS.index(span), -abs(float(a.dollars or 0))
+
+
 @dataclass
 class Action:
-    """A thing to do, its dollars, who owns it and the report section that backs it."""
+    """A thing to do, its dollars, who owns it and the report section that backs it.
+
+    ``kind`` says what the dollars are (:data:`KINDS`; from the basis by :data:`BASIS_KINDS` unless given);
+    ``resource`` the resource it acts on (the block lists a resource once per kind); ``assumed`` marks dollars that
+    rest on an assumed figure rather than a price or a measurement (ranked after the others of its kind) and
+    ``note`` says which."""
 
     what: str
     dollars: Any
     owner: str
     section: str
     basis: str = ""  # "per month", "in Oct 2026", "forecast over budget"...
+    kind: str = ""
+    resource: str | None = None
+    assumed: bool = False
+    note: str = ""
+    merged: int = 1  # how many actions this line stands for (a resource's actions of one kind are merged)
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            self.kind = basis_kind(self.basis)
+        if self.kind not in KINDS:
+            raise ValueError(f"action kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
 
     @property
     def anchor(self) -> str:
         return anchor(self.section)
+
+    def text(self) -> str:
+        """What to do, with the note on an assumed figure."""
+        return self.what + (f" [{self.note}]" if self.note else "")
 
 
 def anchor(heading: str) -> str:
@@ -271,18 +333,23 @@ class Summary:
         self.figures.append(Figure(key or label, label, kind, value, previous, note))
         return self._redraw()
 
-    def add_action(self, what: str, dollars: Any, owner: Any, section: str, basis: str = "") -> Summary:
-        """Add one action; the block keeps the :attr:`max_actions` largest by dollars."""
-        self.actions.append(Action(str(what), dollars, owner_label(owner), section, basis))
+    def add_action(self, what: str, dollars: Any, owner: Any, section: str, basis: str = "", *,
+                   kind: str = "", resource: Any = None, assumed: bool = False, note: str = "") -> Summary:
+        """Add one action (``kind``, ``resource``, ``assumed``, ``note``: see :class:`Action`)."""
+        self.actions.append(Action(str(what), dollars, owner_label(owner), section, basis, kind,
+                                   _resource_key(resource), bool(assumed), note))
         return self._redraw()
 
     def add_actions(self, df: pd.DataFrame, *, what: str | Callable[[Any], str], dollars: str, owner: str,
-                    section: str, basis: str = "", top: int | None = None) -> Summary:
+                    section: str, basis: str = "", top: int | None = None, kind: str = "",
+                    assumed: str | None = None, note: str | Callable[[Any], str] = "") -> Summary:
         """Add one action per row of ``df`` (the largest ``top`` by ``dollars``): ``what`` is a format string over
         the row's columns (``"Schedule {resource_id}"``) or a function of the row; ``owner`` names the column
         holding the owner (a team from attribution). Rows without positive dollars are skipped (an action worth
         nothing is not an action). ``{resource}`` in ``what`` is the row's resource as a reader knows it
-        (:func:`resource_label` of ``resource_id``/``resource_name``)."""
+        (:func:`resource_label` of ``resource_id``/``resource_name``); ``resource_id`` is the action's resource.
+        ``assumed`` names a boolean column: true where the row's dollars rest on an assumed figure, said by
+        ``note`` (a format string or a function of the row, shown on those rows only)."""
         if df is None or len(df) == 0:
             return self._redraw()
         rows = df[df[dollars].notna()]
@@ -293,12 +360,32 @@ class Summary:
             if "resource_id" in rec:
                 fields.setdefault("resource", resource_label(rec.get("resource_id"), rec.get("resource_name")))
             text = what(rec) if callable(what) else what.format(**fields)
-            self.actions.append(Action(text, rec[dollars], owner_label(rec.get(owner)), section, basis))
+            flag = rec.get(assumed) if assumed else None
+            is_assumed = flag is not None and flag == flag and bool(flag)  # NaN/None: not assumed
+            words = (note(rec) if callable(note) else note.format(**fields)) if is_assumed else ""
+            self.actions.append(Action(text, rec[dollars], owner_label(rec.get(owner)), section, basis, kind,
+                                       _resource_key(rec.get("resource_id")), is_assumed, words))
         return self._redraw()
 
+    def action_groups(self) -> list[tuple[str, list[Action]]]:
+        """The actions the block lists, per kind (:data:`KINDS`, in that order; empty kinds left out).
+
+        Rules (one place for every report): dollars of different kinds are never ranked together; within a kind
+        the actions resting on an assumed figure come after the others, a month's dollars before dollars over the
+        scope (:data:`BASIS_KINDS`), then the largest dollars first (ties keep their order); a resource appears once per kind -- its actions are merged into one line, at the largest
+        dollars (never their sum: two fixes of one resource concern the same spend, two savings on it are
+        alternatives); at most :attr:`max_actions` per kind."""
+        out = []
+        for kind in KINDS:
+            acts = _merge_same_resource([a for a in self.actions if a.kind == kind])
+            acts = sorted(acts, key=_rank)[: self.max_actions]
+            if acts:
+                out.append((kind, acts))
+        return out
+
     def ranked_actions(self) -> list[Action]:
-        """The actions, largest dollars first (ties keep their order), at most :attr:`max_actions`."""
-        return sorted(self.actions, key=lambda a: -abs(float(a.dollars or 0)))[: self.max_actions]
+        """The actions the block lists, in its order (:meth:`action_groups`)."""
+        return [a for _, acts in self.action_groups() for a in acts]
 
     # -------------------------------------------------------------------------------------------- output
     def period_text(self) -> str:
@@ -317,17 +404,24 @@ class Summary:
         """The block as escaped HTML (inline styles: it must look the same live and in the offline page)."""
         e = html.escape
         cards = "".join(self._card_html(f) for f in self.figures)
-        acts = self.ranked_actions()
-        if acts:
-            items = "".join(
-                f'<li style="margin:3px 0"><b>{e(_money(a.dollars, self.scope.currency))}</b>'
-                f'{(" " + e(a.basis)) if a.basis else ""} &middot; {e(a.what)} &middot; owner <b>{e(a.owner)}</b>'
-                f' &middot; <a href="#{e(a.anchor, quote=True)}">{e(a.section)}</a></li>' for a in acts)
-            more = len(self.actions) - len(acts)
+        groups = self.action_groups()
+        if groups:
+            parts = []
+            for kind, acts in groups:
+                items = "".join(
+                    f'<li style="margin:3px 0"><b>{e(_money(a.dollars, self.scope.currency))}</b>'
+                    f'{(" " + e(a.basis)) if a.basis else ""} &middot; {e(a.text())} &middot; owner '
+                    f'<b>{e(a.owner)}</b> &middot; <a href="#{e(a.anchor, quote=True)}">{e(a.section)}</a></li>'
+                    for a in acts)
+                note = (f'<p style="margin:2px 0;color:#555;font-size:12px">{e(ALTERNATIVES_NOTE)}</p>'
+                        if kind == "saving" else "")
+                parts.append(f'<div style="margin-top:4px;color:#37474f">{e(KINDS[kind])}</div>'
+                             f'<ol style="margin:2px 0 0 0;padding-left:22px">{items}</ol>{note}')
+            more = len(self.actions) - sum(a.merged for _, acts in groups for a in acts)
             tail = (f'<p style="margin:2px 0;color:#666;font-size:12px">{more} more in the sections below.</p>'
                     if more > 0 else "")
-            actions = (f'<div style="margin-top:8px"><b>Top actions by dollars</b>'
-                       f'<ol style="margin:4px 0 0 0;padding-left:22px">{items}</ol>{tail}</div>')
+            actions = (f'<div class="finops-actions" style="margin-top:8px"><b>Top actions by dollars</b>'
+                       f'{"".join(parts)}{tail}</div>')
         else:
             actions = ""
         open_note = self.scope.open_labels()
@@ -372,9 +466,13 @@ class Summary:
         for f in self.figures:
             ch = self._change_text(f)
             lines.append(f"- {f.label}: {_fmt(f.value, f.kind, self.scope.currency)}" + (f" ({ch})" if ch else ""))
-        for i, a in enumerate(self.ranked_actions(), 1):
-            lines.append(f"{i}. {_money(a.dollars, self.scope.currency)}{(' ' + a.basis) if a.basis else ''}: "
-                         f"{a.what}; owner {a.owner}; see '{a.section}'")
+        for kind, acts in self.action_groups():
+            lines.append(f"{KINDS[kind]}:")
+            for i, a in enumerate(acts, 1):
+                lines.append(f"{i}. {_money(a.dollars, self.scope.currency)}{(' ' + a.basis) if a.basis else ''}: "
+                             f"{a.text()}; owner {a.owner}; see '{a.section}'")
+            if kind == "saving":
+                lines.append(ALTERNATIVES_NOTE)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -405,6 +503,35 @@ class Summary:
         if self._display is not None:
             self._display.update(self._bundle(), raw=True, metadata=META)
         return self
+
+
+def _resource_key(resource: Any) -> str | None:
+    """A resource id as the block compares it (None when there is none: such actions are never merged)."""
+    if resource is None or (isinstance(resource, float) and resource != resource) or not str(resource).strip():
+        return None
+    return str(resource).strip().lower()  # Azure spells one VM's id in two cases
+
+
+def _merge_same_resource(actions: list[Action]) -> list[Action]:
+    """One line per resource (of one kind): the line of the largest dollars (assumed last), the other actions on
+    the same resource appended to its text ("; or ..." for savings: alternatives; "; also ..." otherwise), its
+    dollars kept -- never the sum."""
+    out: list[Action] = []
+    seen: dict[str, int] = {}
+    order = sorted(actions, key=_rank)
+    for a in order:
+        if a.resource is None or a.resource not in seen:
+            if a.resource is not None:
+                seen[a.resource] = len(out)
+            out.append(dataclasses.replace(a))
+            continue
+        first = out[seen[a.resource]]
+        joint = "; or " if a.kind == "saving" else "; also "
+        first.what += joint + a.what + (f" (see '{a.section}')" if a.section != first.section else "")
+        if a.note and a.note not in first.note:
+            first.note = "; ".join(x for x in (first.note, a.note) if x)
+        first.merged += a.merged
+    return out
 
 
 def resource_owners(con: Any, sc: Scope, resource_ids: Sequence[Any]) -> dict[str, str]:
@@ -512,6 +639,8 @@ def resource_label(resource_id: Any, resource_name: Any = None) -> str:
     name = _plain(resource_name)
     if name != "?" and str(name).strip():
         return str(name)
+    if _resource_key(resource_id) is None:
+        return "charges without a resource id"
     rid = str(_plain(resource_id))
     return rid.rstrip("/").rsplit("/", 1)[-1] if "/" in rid else rid
 
@@ -564,7 +693,7 @@ def figures_of(s: Summary) -> dict[str, Any]:
     return {f.key: f.value for f in s.figures}
 
 
-__all__ = ["FIGURES", "Action", "Days", "Figure", "Summary", "anchor", "comparison_periods", "figures_of", "owner_label",
+__all__ = ["ALTERNATIVES_NOTE", "BASIS_KINDS", "FIGURES", "KINDS", "SPANS", "Action", "basis_kind", "Days", "Figure", "Summary", "anchor", "comparison_periods", "figures_of", "owner_label",
            "period_scope", "resource_label", "resource_owners", "summarize", "top_owner",
            "add_budget_actions", "add_anomaly_actions", "add_forecast_figure", "resource_labels"]
 
