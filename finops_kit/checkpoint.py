@@ -769,13 +769,15 @@ def headline(job: JobSpec, mc: MonteCarloResult, lo: float = 5, hi: float = 95) 
 
 
 def _outcome(h: Mapping, ranges: bool = True) -> str:
-    """'Reduced training costs by X% (p5-p95: ..) with Y% wall-clock increase (..)' of a :func:`headline` dict.
+    """'Spot would reduce training costs by X% (p5-p95: ..) with Y% wall-clock increase (..)' of a
+    :func:`headline` dict: a conditional, because it is a simulated job, not a saving achieved ("Reduced training
+    costs by 67%" read as done).
 
     When spot comes out dearer (interruptions eat the discount) it says so instead of printing a negative saving.
     """
     lo_pct, hi_pct = 100 * h["cost_saving_lo"], 100 * h["cost_saving_hi"]
     if h["cost_saving"] >= 0:
-        lead = f"Reduced training costs by {100 * h['cost_saving']:.0f}%"
+        lead = f"Spot would reduce training costs by {100 * h['cost_saving']:.0f}%"
     else:
         lead = f"Spot would raise training costs by {-100 * h['cost_saving']:.0f}%"
         lo_pct, hi_pct = -hi_pct, -lo_pct
@@ -786,7 +788,7 @@ def _outcome(h: Mapping, ranges: bool = True) -> str:
 
 
 def savings_sentence(h: Mapping, job: JobSpec | None = None, *, mtbf_source: str, price_source: str) -> str:
-    """'Reduced training costs by X% with Y% wall-clock increase', with the assumptions it rests on in the sentence.
+    """'Spot would reduce training costs by X% with Y% wall-clock increase', with the assumptions it rests on.
 
     ``mtbf_source`` says where the interruption rate comes from (e.g. "Spot Advisor band 10-15%, midpoint") and
     ``price_source`` where the spot price comes from (e.g. "median of a synthetic price cache"): both are required,
@@ -825,9 +827,12 @@ def replay_headline(job: JobSpec, replay: pd.DataFrame, lo: float = 5, hi: float
 
 
 def headline_lines(job: JobSpec, expected: Mapping, stresses: Sequence[tuple[Mapping, str]], *, mtbf_source: str,
-                   price_source: str, max_increase: float = 0.05, wait_hours: float = 0.0) -> list[str]:
+                   price_source: str, max_increase: float = 0.05, wait_hours: float = 0.0,
+                   context: Sequence[str] = ()) -> list[str]:
     """The savings report: the expected outcome, each stress test beside it in the same form, and the MTBF the
     plan needs. Each line is a complete sentence (Markdown; the outcomes all bold: equal weight by construction).
+    ``context``: sentences that come first, in one paragraph (:func:`finops_kit.spot.scenario_context`: a
+    scenario from parameters, and what the bill in scope holds of it).
 
     ``expected`` is a :func:`headline` dict of the chosen interruption assumption; ``stresses`` pairs a headline
     dict (of a :class:`StressScenario`'s Monte Carlo or of :func:`replay_headline`) with the words naming its
@@ -838,6 +843,7 @@ def headline_lines(job: JobSpec, expected: Mapping, stresses: Sequence[tuple[Map
         raise ConfigError("savings report: a stress test is required beside the expected outcome")
     need = required_node_mtbf(job, max_increase, wait_hours)
     return [
+        *([" ".join(context)] if context else []),
         f"**Expected: {savings_sentence(expected, job, mtbf_source=mtbf_source, price_source=price_source)}**",
         *(f"**Stress test: {_outcome(h)}, {src}, at the same prices.**" for h, src in stresses),
         f"To stay under +{100 * max_increase:.0f}% wall clock this job needs a node MTBF of at least {need:,.0f} h "

@@ -490,3 +490,81 @@ def what_if_summary(what_if: pd.DataFrame) -> pd.DataFrame:
     tot = (g.groupby("currency", as_index=False).agg(lines=("lines", "sum"), **{c: (c, "sum") for c in cols})
            .assign(basis="total"))
     return pd.concat([g, tot], ignore_index=True)[["currency", "basis", "lines", *cols]]
+
+
+#: The what-if bases whose spot rate is an assumption, not a price (the words a summary action carries).
+ASSUMED_BASES = {"flat": "assumed flat {discount:.0%} spot discount (flat_spot_discount): no observed or Advisor "
+                         "price for it"}
+
+
+def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None = None) -> pd.DataFrame:
+    """The rows of :func:`spot_what_if` as summary actions: ``assumed`` is true where the spot rate is an
+    assumption (:data:`ASSUMED_BASES`: basis 'flat'), ``price_note`` says which (empty elsewhere).
+
+    Why: the demo's summary listed "$108,607 over the scope · Run the on-demand Standard_ND96isr_H100_v5 hours in
+    eastus on spot" beside observed and Advisor-priced rows, while its rate was on-demand x (1 - 0.55), a typed
+    parameter; such a row now says so and ranks after the priced ones (:class:`finops_kit.summary.Action`)."""
+    a = assumptions or WhatIfAssumptions()
+    if what_if is None or what_if.empty:
+        return pd.DataFrame(columns=[*(what_if.columns if what_if is not None else []), "assumed", "price_note"])
+    assumed = what_if["basis"].isin(list(ASSUMED_BASES))
+    notes = what_if["basis"].map(lambda b: ASSUMED_BASES[b].format(discount=a.flat_discount)
+                                 if b in ASSUMED_BASES else "")
+    return what_if.assign(assumed=assumed, price_note=notes)
+
+
+def scenario_context(con: duckdb.DuckDBPyConnection, instance_type: str, region: str,
+                     price_window: tuple[Any, Any] | None = None, *, scope: Any = None) -> list[str]:
+    """Sentences that place the planned job of a savings report against the bill in scope.
+
+    The savings report prices a job described by parameters (instance type, region, GPU-hours, nodes) at a spot
+    price from a cache: a scenario, the same on any bill. These sentences say so, and what the bill holds: no
+    accelerated compute at all, or not this instance type in this region (then the bill's accelerated instance
+    type with the most cost), or its hours of it; and whether the spot prices' window (``price_window``: first and
+    last day, None when no cached price was used) overlaps the bill's charge days.
+
+    Why: the FOCUS sample (Sep 2024, no accelerated compute) read "Expected: Reduced training costs by 67%" from
+    the demo's p4d.24xlarge and its synthetic price cache of 2026-08-29..2026-11-27, as if achieved on that bill.
+    """
+    sc = _scope(con, scope, None, None)
+    first, last = con.execute(f"SELECT min(CAST(ChargePeriodStart AS DATE)), max(CAST(ChargePeriodStart AS DATE)) "
+                              f"FROM {sc.rows_sql()}").fetchall()[0]
+    out = [f"This is a scenario, not a saving measured on the bill: the job (its work, nodes, checkpoint and "
+           f"restart times), the instance type {instance_type} in {region} and the spot price come from the "
+           f"report's parameters, and it reads the same on any bill."]
+    if first is None:
+        out.append("The scope has no charges.")
+        return out
+    bill = f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
+    df = con.sql(f"""
+        SELECT instance_type, region, sum(EffectiveCost) AS cost, sum(hours) AS hours,
+               sum(hours) FILTER (WHERE pricing = 'On-demand') AS od_hours
+        FROM ({accelerated_usage_sql(sc)}) GROUP BY ALL
+        ORDER BY cost DESC, instance_type, region""").df()
+    if df.empty:
+        out.append(f"The bill in scope ({bill}) has no accelerated compute: nothing in it runs this job.")
+    else:
+        mine = df[(df["instance_type"] == instance_type) & (df["region"] == region)]
+        hours = float(mine["hours"].fillna(0).sum()) if len(mine) else 0.0
+        if not hours:
+            top = df.iloc[0]
+            out.append(f"The bill in scope ({bill}) has no {instance_type} hours in {region}; its accelerated "
+                       f"compute with the most cost is {top['instance_type']} in {top['region']}.")
+        else:
+            od = float(mine["od_hours"].fillna(0).sum())
+            out.append(f"The bill in scope ({bill}) has {hours:,.0f} hours of {instance_type} in {region}, "
+                       f"{od:,.0f} of them on demand.")
+    if price_window is None:
+        out.append("No cached spot price was used.")
+        return out
+    ps, pe = (pd.Timestamp(d).date() for d in price_window)
+    prices = f"{ps:%Y-%m-%d}..{pe:%Y-%m-%d}"
+    if pe < first or ps > last:
+        out.append(f"The spot prices ({prices}) and the bill ({bill}) do not overlap: they are not the prices the "
+                   "bill's usage met.")
+    elif ps <= first and pe >= last:
+        out.append(f"The spot prices ({prices}) cover the bill's days ({bill}).")
+    else:
+        days = (min(pe, last) - max(ps, first)).days + 1
+        out.append(f"The spot prices ({prices}) cover {days:,} of the bill's days ({bill}).")
+    return out

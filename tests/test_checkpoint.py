@@ -158,7 +158,7 @@ def test_headline_sentence():
     assert h["cost_saving"] == pytest.approx(1 - 3.0 * mc.billed_hours.mean() / 1000, rel=1e-9)
     text = ck.savings_sentence(h, job, mtbf_source="Spot Advisor band 10-15%, midpoint",
                                price_source="median of a synthetic price cache")
-    assert text.startswith(f"Reduced training costs by {100 * h['cost_saving']:.0f}%")
+    assert text.startswith(f"Spot would reduce training costs by {100 * h['cost_saving']:.0f}%")
     assert "1,600 GPU-hour" in text
     # the assumptions are in the sentence: MTBF and its source, spot price and its source
     assert "node MTBF of 100 h (Spot Advisor band 10-15%, midpoint)" in text
@@ -197,16 +197,20 @@ def test_savings_report_carries_assumptions_stress_and_required_mtbf():
     lines = ck.headline_lines(DEMO_JOB, expected, [(stress, f"if {stress_sc.name} ({stress_sc.source})")],
                               mtbf_source="Spot Advisor band 10-15%, midpoint",
                               price_source="median of a SYNTHETIC price cache")
-    assert len(lines) == 3 and lines[0].startswith("**Expected: Reduced training costs by 67%")
+    assert len(lines) == 3 and lines[0].startswith("**Expected: Spot would reduce training costs by 67%")
     assert "node MTBF of 5,467 h (Spot Advisor band 10-15%, midpoint)" in lines[0]
     assert "spot at $7.22/h (median of a SYNTHETIC price cache)" in lines[0]
     # the stress figure: same form, same emphasis, with its published source
-    assert lines[1].startswith("**Stress test: Reduced training costs by 52%") and lines[1].endswith("**")
+    assert lines[1].startswith("**Stress test: Spot would reduce training costs by 52%") and lines[1].endswith("**")
     assert "wall-clock increase" in lines[1] and "Can't Be Late (NSDI '24)" in lines[1]
     assert 1.0 < stress["wall_clock_increase"] < 1.5
     assert "node MTBF of at least 311 h (job MTBF 78 h on 4 node(s))" in lines[2]
     with pytest.raises(ConfigError, match="stress test is required"):
         ck.headline_lines(DEMO_JOB, expected, [], mtbf_source="a", price_source="b")
+    # the context (spot.scenario_context) comes first, one paragraph, before the outcomes
+    ctx = ck.headline_lines(DEMO_JOB, expected, [(stress, "x")], mtbf_source="a", price_source="b",
+                            context=["This is a scenario.", "The bill has no accelerated compute."])
+    assert ctx[0] == "This is a scenario. The bill has no accelerated compute." and ctx[1].startswith("**Expected")
 
 
 def test_stress_scenarios_table(tmp_path):

@@ -241,3 +241,55 @@ def test_what_if_keeps_operating_systems_apart():
         assert (r.basis, r.advisor_savings_pct, r.operating_system) == ("advisor", 76, "Windows")
     (r,) = w[w.on_demand_cost.astype(float) == 100.6].itertuples()  # Linux hours take the bill's Linux spot rate
     assert (r.basis, r.operating_system) == ("observed", "Linux") and float(r.spot_rate) == pytest.approx(0.41246)
+
+
+def test_what_if_actions_mark_the_flat_discount_as_assumed(bill):
+    """The demo's summary listed "$108,607 over the scope · Run the on-demand Standard_ND96isr_H100_v5 hours in
+    eastus on spot" as if priced, while its basis was 'flat' (flat_spot_discount = 0.55): the action says it is an
+    assumed discount and ranks after the priced ones."""
+    import dataclasses
+
+    from finops_kit import scope as S
+    from finops_kit import summary as sm
+
+    a = spot.WhatIfAssumptions(use_observed=False, flat_discount=0.55)
+    adv = spot.load_advisor()  # without p4d.24xlarge: its hours take the flat discount
+    adv = dataclasses.replace(adv, table=adv.table[adv.table.instance_type != "p4d.24xlarge"])
+    w = spot.what_if_actions(spot.spot_what_if(bill, adv, a, by=("month",)), a)
+    flat = _by(w, instance_type="p4d.24xlarge", month="2026-01-01")
+    assert flat.basis == "flat" and bool(flat.assumed)
+    assert flat.price_note.startswith("assumed flat 55% spot discount")
+    adv = _by(w, instance_type="g5.xlarge", month="2026-01-01")
+    assert adv.basis == "advisor" and not adv.assumed and adv.price_note == ""
+    s = sm.summarize(bill, S.resolve(bill, None, {}), ["effective_cost"])
+    s.add_actions(w, what="Run {instance_type} on spot", dollars="saving", owner="team", section="Back",
+                  basis="over the scope", assumed="assumed", note="{price_note}")
+    (acts,) = [acts for kind, acts in s.action_groups() if kind == "saving"]
+    # the flat row saves more ($219.60 x 0.55 = $120.78 > the g5's $29.68) and still comes last, saying why
+    assert float(flat.saving) > float(adv.saving)
+    assert [a.what for a in acts] == ["Run g5.xlarge on spot", "Run p4d.24xlarge on spot"]
+    assert "[assumed flat 55% spot discount (flat_spot_discount)" in s.to_text()
+    assert spot.what_if_actions(w.iloc[:0], a).empty
+
+
+def test_scenario_context_says_what_the_bill_holds_of_the_planned_job(bill):
+    """The savings report read "Expected: Reduced training costs by 67%" on any bill, from notebook defaults
+    (p4d.24xlarge, the synthetic price cache of 2026-08-29..2026-11-27), also on the FOCUS sample (Sep 2024, no
+    accelerated compute): it now says it is a scenario and what the bill holds of it."""
+    ctx = spot.scenario_context(bill, "p4d.24xlarge", "us-east-1", ("2026-01-01", "2026-01-31"))
+    assert ctx[0].startswith("This is a scenario, not a saving measured on the bill")
+    assert ctx[1] == ("The bill in scope (2026-01-05..2026-02-08) has 25 hours of p4d.24xlarge in us-east-1, "
+                      "10 of them on demand.")
+    assert ctx[2] == "The spot prices (2026-01-01..2026-01-31) cover 27 of the bill's days (2026-01-05..2026-02-08)."
+    ctx = spot.scenario_context(bill, "p5.48xlarge", "us-east-1", ("2026-08-29", "2026-11-27"))
+    assert ctx[1] == ("The bill in scope (2026-01-05..2026-02-08) has no p5.48xlarge hours in us-east-1; its "
+                      "accelerated compute with the most cost is p4d.24xlarge in us-east-1.")
+    assert ctx[2].endswith("do not overlap: they are not the prices the bill's usage met.")
+    assert spot.scenario_context(bill, "p4d.24xlarge", "us-east-1", ("2025-12-01", "2026-03-01"))[2] == \
+        "The spot prices (2025-12-01..2026-03-01) cover the bill's days (2026-01-05..2026-02-08)."
+    assert spot.scenario_context(bill, "p4d.24xlarge", "us-east-1")[2] == "No cached spot price was used."
+    no_gpu = focus_rows([_row(day="2024-09-03", cost=12, x_InstanceType="m5.xlarge", x_AiWorkload=None,
+                              ConsumedQuantity=3)])
+    ctx = spot.scenario_context(no_gpu, "p4d.24xlarge", "us-east-1", ("2026-08-29", "2026-11-27"))
+    assert ctx[1] == "The bill in scope (2024-09-03..2024-09-03) has no accelerated compute: nothing in it runs this job."
+    assert "(2026-08-29..2026-11-27) and the bill (2024-09-03..2024-09-03) do not overlap" in ctx[2]

@@ -46,11 +46,15 @@ def test_savings_report_states_assumptions_and_stress_test(executed):
     md = html.unescape(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", md))  # as rendered: data values are nb.text-escaped
     # nb.md wraps the Markdown in a div that keeps MathJax off its dollar amounts
     lines = [part for part in md.split("\n\n") if not part.startswith("<div") and part.strip() != "</div>"]
+    # first: a scenario from parameters, and what the bill in scope holds of it (spot.scenario_context)
+    assert lines[0].startswith("This is a scenario, not a saving measured on the bill")
+    assert "hours of p4d.24xlarge in us-east-1" in lines[0] and "The spot prices (2026-08-29..2026-11-27)" in lines[0]
+    lines = lines[1:]
     # before: "**Reduced training costs by 67% ... with 1.2% wall-clock increase ...**" and nothing else in bold
-    assert lines[0].startswith("**Expected: Reduced training costs by 67%")
+    assert lines[0].startswith("**Expected: Spot would reduce training costs by 67%")
     assert "node MTBF of 5,467 h (Spot Advisor band 10-15% of p4d.24xlarge in us-east-1, midpoint)" in lines[0]
-    assert "SYNTHETIC demo price cache" in lines[0]
-    assert lines[1].startswith("**Stress test: Reduced training costs by 52%") and "Can't Be Late" in lines[1]
+    assert "SYNTHETIC demo price cache data/spot/sample_cache, 2026-08-29..2026-11-27" in lines[0]
+    assert lines[1].startswith("**Stress test: Spot would reduce training costs by 52%") and "Can't Be Late" in lines[1]
     assert "node MTBF of at least 311 h" in md
 
 
