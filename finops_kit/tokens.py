@@ -584,7 +584,9 @@ def add_to_summary(block: Any, con: duckdb.DuckDBPyConnection, sc: Scope, *,
     block.add_figure(f"Cost per 1M tokens ({sc.currency or 'no currency'})", cur.cost_per_1m, "number",
                      prev.cost_per_1m if prev else None, key="cost_per_1m", note="all models and token types")
     for a in actions(con, sc, path=path).to_dict("records"):
-        block.add_action(a["what"], a["dollars"], a["owner"], a["section"], basis="over the scope")
+        # moving to batch saves money; an unmatched line's cost is what a token rule would explain, not a saving
+        block.add_action(a["what"], a["dollars"], a["owner"], a["section"], basis="over the scope",
+                         kind="saving" if a["kind"] == "batch" else "at stake")
     return block
 
 
