@@ -27,6 +27,12 @@ Typical notebook use (right after ``nb.header``; later cells add the actions the
 ``section`` is the text of the report heading (Markdown ``## ...``) that backs the action: the link goes to the
 anchor nbconvert and JupyterLab give that heading (:func:`anchor`). Every value in the block is HTML-escaped.
 
+What the actions' dollars are decides where they go (:data:`BASIS_KINDS`, :meth:`Summary.action_groups`): savings
+if done, variances (over budget, above expected) and cost at stake (the spend a tag fix concerns: not money saved)
+are listed apart, never ranked together; a resource appears once per kind; a saving resting on an assumed figure
+(``assumed=``) comes after the priced ones and says so; and the block says that savings of different actions on
+the same usage are alternatives, not additive.
+
 Figures available (:data:`FIGURES`): ``effective_cost`` (spend), ``billed_cost``, ``ai_cost``, ``storage_cost``,
 ``transfer_cost``, ``shared_cost``, ``unallocated_cost``, ``accelerator_cost``, ``spot_share`` (of
 accelerator-hours), ``tag_coverage`` (cost-weighted coverage of the allocation key). A figure that is not a
@@ -372,9 +378,10 @@ class Summary:
 
         Rules (one place for every report): dollars of different kinds are never ranked together; within a kind
         the actions resting on an assumed figure come after the others, a month's dollars before dollars over the
-        scope (:data:`BASIS_KINDS`), then the largest dollars first (ties keep their order); a resource appears once per kind -- its actions are merged into one line, at the largest
-        dollars (never their sum: two fixes of one resource concern the same spend, two savings on it are
-        alternatives); at most :attr:`max_actions` per kind."""
+        scope (:data:`BASIS_KINDS`), then the largest dollars first (ties keep their order); a resource appears
+        once per kind -- its actions are merged into one line, at the largest dollars (never their sum: two fixes
+        of one resource concern the same spend, two savings on it are alternatives); at most :attr:`max_actions`
+        per kind."""
         out = []
         for kind in KINDS:
             acts = _merge_same_resource([a for a in self.actions if a.kind == kind])
