@@ -168,7 +168,9 @@ BASIS_KINDS: dict[str, tuple[str, str]] = {
     "above expected": ("variance", ""),  # a spike over its days, a budget over its month: by dollars
     "in scope": ("at stake", "scope"),
     "transfer in scope": ("at stake", "scope"),
-    "per month back at on-demand prices": ("at stake", "month"),
+    # commitments ending soon (commitments.expiry_decisions): letting one lapse saves, renewing one avoids the rise
+    "per month saved if it lapses": ("saving", "month"),
+    "per month more if it lapses": ("saving", "month"),
 }
 #: The spans in the order a kind lists them.
 SPANS = ("month", "scope", "")
