@@ -158,14 +158,16 @@ def settings(cfg: dict[str, Any]) -> Settings:
 
 
 def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
-             base_dir: str | Path | None = None, scope: Any = None) -> list[Alert]:
+             base_dir: str | Path | None = None, scope: Any = None, notes: list[str] | None = None) -> list[Alert]:
     """All alerts that fire for the warehouse ``con`` under config ``cfg`` as of a day.
 
     ``base_dir`` is where relative paths in the config (the roadmap file) are looked up besides the working
-    directory: the config file's folder.
+    directory: the config file's folder. ``notes``, when given, receives one line per budget the scope does not
+    judge (:func:`finops_kit.budgets.budgets_in_scope`: ``-p providers=AWS`` and a budget on all providers): not
+    an alert, but a scheduled run must not read their silence as "on track".
     """
     from .anomaly import scan
-    from .budgets import budget_status, load_budgets, load_roadmap, roadmap_scope_problems
+    from .budgets import NOT_JUDGED, budget_status, load_budgets, load_roadmap, roadmap_scope_problems
     from .forecast import _day, as_of_day
 
     opts = settings(cfg)
@@ -198,6 +200,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
             if r["status"] == "matches no charges":  # a typo in the scope: the budget is never checked
                 alerts.append(Alert("budget", r["budget"], f"{r['budget']}: its scope {r['note']}, so it is never "
                                                            "checked: fix its scope in the budgets config"))
+                continue
+            if r["status"] == NOT_JUDGED:  # its amount is for charges this scope leaves out (budgets_in_scope)
+                if notes is not None:
+                    notes.append(f"{r['budget']}: {r['note'].split(': ', 1)[-1]}")
                 continue
             if r["budget_amount"] is None:  # status "no budget": a budget given for other months only
                 continue
@@ -343,7 +349,8 @@ def run(args: argparse.Namespace, command: str = "check") -> int:
     con = fk.connect(args.warehouse, read_only=True, quiet=True)
     try:
         config_dir = Path(args.config).resolve().parent if args.config else Path.cwd()
-        alerts = evaluate(con, cfg, args.as_of, base_dir=config_dir, scope=scope)
+        notes: list[str] = []
+        alerts = evaluate(con, cfg, args.as_of, base_dir=config_dir, scope=scope, notes=notes)
         if not args.as_of:  # judged as of the last day billed: say when that is long ago (a dead export or ingest)
             stale = freshness_alert(con, cfg, scope, date.today())
             alerts = ([stale] if stale else []) + alerts
@@ -352,8 +359,24 @@ def run(args: argparse.Namespace, command: str = "check") -> int:
     if not alerts:
         if not args.quiet:
             print("finops-kit check: no alerts")
+            _print_notes(notes)
         return 0
     print(f"finops-kit check: {len(alerts)} alert(s)")
     for a in alerts:
         print(f"  [{a.kind}] {a.message}")
+    if not args.quiet:
+        _print_notes(notes)
     return 1
+
+
+def _print_notes(notes: list[str]) -> None:
+    """The budgets the scope did not judge, after the alerts (not alerts: they change no exit code)."""
+    if not notes:
+        return
+    print(f"not judged in this scope ({len(notes)} budget(s), no alert; check without -p judges them):")
+    why: dict[str, list[str]] = {}
+    for n in notes:  # "name: reason", one line per reason
+        name, _, reason = n.partition(": ")
+        why.setdefault(reason, []).append(name)
+    for reason, names in why.items():
+        print(f"  {', '.join(names)}: {reason}")

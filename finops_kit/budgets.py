@@ -53,6 +53,7 @@ from .forecast import (
     dimension_sql,
     filter_sql,
     forecast,
+    outside_scope,
     scoped,
 )
 from .querycache import arrow
@@ -172,6 +173,52 @@ def same_currency(budgets: list[Budget], sc: Any) -> None:
                               f"{b.currency}")
 
 
+#: The status of a budget :func:`budgets_in_scope` does not judge in a narrowed scope.
+NOT_JUDGED = "not judged in this scope"
+
+
+def budgets_in_scope(con: duckdb.DuckDBPyConnection, budgets: list[Budget], scope: Any = None
+                     ) -> tuple[list[Budget], dict[str, str]]:
+    """The budgets this scope judges, and the ones it lists without judging them (name -> why, in words).
+
+    A budget's amount is for the charges its own scope names: all providers', unless it names one. In a scope
+    narrowed by charge parameters (``-p providers=...``, billing or sub accounts) it is judged only when its scope
+    confines it to charges inside (:func:`finops_kit.forecast.outside_scope`, the rule roadmap items follow too): a
+    budget naming provider AWS in an AWS scope. The others are listed "not judged in this scope" with the reason
+    ("it covers all providers; this scope is AWS only") and raise no alert. Why: the AWS-only report compared the
+    company-wide $500,000 with the AWS actual and forecast and said "on track" (-51.2%), and the nlp budget's
+    breach forecast on all providers disappeared. A budget about another scope's charges entirely
+    (:func:`finops_kit.forecast.about_other_scope`: an Azure budget in an AWS report) is in neither list."""
+    sc = scoped(con, scope)
+    judged, not_judged = [], {}
+    for b in budgets:
+        why = outside_scope(con, b.scope, sc)
+        if why is None:
+            judged.append(b)
+        elif not about_other_scope(con, b.scope, sc):
+            not_judged[b.name] = why
+    return judged, not_judged
+
+
+def not_judged_sentence(status: pd.DataFrame) -> str:
+    """One line per reason naming the budgets :func:`budget_status` did not judge in this scope (empty when it
+    judged all): what a reader of the budget table must know about the rows without figures."""
+    if status is None or status.empty or "status" not in status:
+        return ""
+    rows = status[status["status"] == NOT_JUDGED]
+    lines = []
+    for note, g in rows.groupby("note", sort=False):
+        why = str(note).split(": ", 1)[-1]
+        one = len(g) == 1
+        if not one and why.startswith("it "):
+            why = "each " + why[3:]
+        lines.append(f"Not judged in this scope: {', '.join(g['budget'])} ({why}). "
+                     f"{'Its amount is' if one else 'Their amounts are'} for charges this scope leaves out, so this "
+                     f"scope's spend is not compared with {'it' if one else 'them'}; the report without the "
+                     f"narrowing parameters judges {'it' if one else 'them'}.")
+    return "\n".join(lines)
+
+
 def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
                   level: float = 80, forecast_results: dict[str, Any] | None = None,
                   roadmap: list[dict] | None = None, model: str = "auto", scope: Any = None) -> pd.DataFrame:
@@ -185,8 +232,10 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     crossed it), status: "over budget" once the actual has crossed it, "forecast over budget", "on track", "no
     forecast (20 days of history)" (the reason: a forecast needs 5 weeks of usage history; nothing is judged on
     track without one), "no budget" (a budget given for other ``months`` only: nothing to compare, no alert) or
-    "matches no charges" (the scope names a value no charge carries). An explicit budget of 0 means "spend nothing":
-    any spend (or forecast spend) is over it; its percentages are empty.
+    "matches no charges" (the scope names a value no charge carries) or "not judged in this scope" (a scope
+    narrowed by charge parameters, and a budget whose own scope covers charges it leaves out: its note says why,
+    :func:`budgets_in_scope`; no actual, forecast or alert). An explicit budget of 0 means "spend nothing": any
+    spend (or forecast spend) is over it; its percentages are empty.
 
     ``variance`` and ``variance_pct`` are the forecast's (forecast - budget); without a forecast they are empty, not
     month-to-date against the whole month's budget. Judged on a month's last day, the month is complete: its
@@ -203,9 +252,21 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     rows = []
     known: dict[str, list[str]] = {}  # each dimension's values in scope, read once for all budgets
     asked = _day(as_of)
+    judged, not_judged = budgets_in_scope(con, budgets, sc)
     for b in budgets:
-        if about_other_scope(con, b.scope, sc):
+        if b not in judged and b.name not in not_judged:
             continue  # a budget on charges outside this scope (another provider's): not this scope's to judge
+        if b.name in not_judged:  # it covers charges this scope leaves out: its amount is not for this scope's
+            as_of_d = as_of_day(con, sc, as_of, b.scope) or asked
+            month = f"{as_of_d:%Y-%m}" if as_of_d else None
+            rows.append({
+                "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
+                "month": month, "as_of": as_of_d, "budget_amount": b.for_month(month) if month else None,
+                "actual_mtd": None, "pct_used": None, "burn_rate": None, "days_elapsed": None, "days_left": None,
+                "required_daily": None, "forecast": None, "forecast_lo": None, "forecast_hi": None,
+                "variance": None, "variance_pct": None, "breach_date": None, "breach_probability": None,
+                "status": NOT_JUDGED, "note": f"{NOT_JUDGED}: {not_judged[b.name]}"})
+            continue
         fc = (forecast_results or {}).get(b.name)
         # each budget as of the last day its providers have delivered (a day not delivered is not $0 spent): an
         # Azure budget is not judged on the days AWS has and Azure has not; a given forecast has its own day
@@ -315,7 +376,9 @@ def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any
 
 def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
                    months: int = 6, scope: Any = None) -> pd.DataFrame:
-    """Closed months: budget, actual, variance $ and %, and the kit's variance band (:func:`backtest.maturity_band`).
+    """Closed months: budget, actual, variance $ and %, and the kit's variance band (:func:`backtest.maturity_band`),
+    of the budgets the scope judges (:func:`budgets_in_scope`: in an AWS-only scope, a budget on all providers is
+    not graded against the AWS spend).
 
     The columns are there when no month is (:data:`HISTORY_COLUMNS`): a warehouse whose data starts in the as-of
     month has no closed month, and the forecast report failed on that frame (KeyError: 'month', the corpus FOCUS
@@ -331,7 +394,7 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
     first = max(first, date(data_start.year, data_start.month, 1))  # no budget history before the data starts
     last = date(as_of_d.year, as_of_d.month, 1) - timedelta(days=1)
     rows = []
-    for b in budgets:
+    for b in budgets_in_scope(con, budgets, sc)[0]:  # the budgets this scope judges (budget_status lists the rest)
         act = month_actuals(con, b.scope, first, last, scope=sc).set_index("month")["actual"]
         for p in pd.period_range(first, last, freq="M"):
             m = str(p)
@@ -629,9 +692,20 @@ def _roadmap_in_scope(item: dict[str, Any], scope: dict[str, Any]) -> bool:
     return all(k in attrs and str(attrs[k]) == str(v) for k, v in scope.items())
 
 
-def roadmap_table(items: list[dict[str, Any]]) -> pd.DataFrame:
-    """The roadmap as a table for the report (what was added to the forecast, and on what basis)."""
-    return pd.DataFrame([{"item": it["name"], "kind": it["kind"], "start": it["start"], "end": it["end"],
-                          "daily_$": round(it["daily"], 2), "basis": it["basis"],
-                          "scope": ", ".join(f"{k}={v}" for k, v in it["scope"].items()) or "total"}
-                         for it in items])
+def roadmap_table(items: list[dict[str, Any]], con: duckdb.DuckDBPyConnection | None = None,
+                  scope: Any = None) -> pd.DataFrame:
+    """The roadmap as a table for the report (what was added to the forecast, and on what basis). With ``con``:
+    ``in_this_forecast`` says whether the scope's forecasts add the item ("yes"), or why not ("no: it covers all
+    providers; this scope is AWS only": :func:`finops_kit.forecast.outside_scope`, the rule the forecasts apply),
+    so that an AWS-only report does not list an Azure launch as if it were in its total."""
+    sc = scoped(con, scope) if con is not None else None
+    rows = []
+    for it in items:
+        row = {"item": it["name"], "kind": it["kind"], "start": it["start"], "end": it["end"],
+               "daily_$": round(it["daily"], 2), "basis": it["basis"],
+               "scope": ", ".join(f"{k}={v}" for k, v in it["scope"].items()) or "total"}
+        if sc is not None:
+            why = outside_scope(con, it.get("scope"), sc)
+            row["in_this_forecast"] = "yes" if why is None else f"no: {why}"
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -846,6 +846,40 @@ def _recurring_by_value(con: duckdb.DuckDBPyConnection, dimension: str, filters:
     return {str(v): g.drop(columns="value").reset_index(drop=True) for v, g in rows.groupby("value", sort=False)}
 
 
+def _once_a_month(charges: pd.DataFrame | None, as_of: date) -> pd.DataFrame:
+    """Last month's charges booked once a month (see :func:`_recurring_component`), one row per charge
+    (:data:`_CHARGE_IDENTITY`, the index): ``day`` (its day last month) and ``cost`` (float). ``charges``: as
+    :func:`_recurring_by_value` returns them for ``as_of``."""
+    cols = ["n_days", "monthly", "recurring", "day", "cost"]
+    if charges is None or charges.empty:
+        return pd.DataFrame(columns=cols)
+    last = charges[charges["day"] < pd.Timestamp(as_of.year, as_of.month, 1)]
+    if last.empty:
+        return pd.DataFrame(columns=cols)
+    cadence = last.groupby("charge").agg(n_days=("day", "nunique"), monthly=("monthly", "any"),
+                                         recurring=("recurring", "any"), day=("day", "first"), cost=("cost", "sum"))
+    return cadence[(cadence["n_days"] == 1) & (cadence["monthly"] | cadence["recurring"])]
+
+
+def _posted_this_month(charges: pd.DataFrame | None, as_of: date) -> set[str]:
+    """The charges (:data:`_CHARGE_IDENTITY`) with a row in ``as_of``'s month up to ``as_of``."""
+    if charges is None or charges.empty:
+        return set()
+    return set(charges.loc[charges["day"] >= pd.Timestamp(as_of.year, as_of.month, 1), "charge"])
+
+
+def pending_recurring(charges: pd.DataFrame | None, as_of: date) -> pd.DataFrame:
+    """Last month's once-a-month charges that have not posted yet in ``as_of``'s month: the charges
+    :func:`_recurring_component` expects again this month (the tax that posts when the month is invoiced, dated the
+    1st), one row per charge (index: :data:`_CHARGE_IDENTITY`) with last month's ``day`` and ``cost``.
+
+    One rule for the forecast (it adds them) and the variance decomposition
+    (:func:`finops_kit.budgets.pending_charges`: they are set apart, not a change): October's tax booked on the 1st
+    has no November counterpart on the 26th because November is not invoiced yet, not because it stopped."""
+    once = _once_a_month(charges, as_of)
+    return once[~once.index.isin(_posted_this_month(charges, as_of))]
+
+
 def _recurring_component(charges: pd.DataFrame | None, as_of: date, start: date, end: date) -> pd.Series:
     """Recurring charges expected in (``as_of``, ``end``]: last full month's, carried forward (float per day).
 
@@ -881,16 +915,14 @@ def _recurring_component(charges: pd.DataFrame | None, as_of: date, start: date,
     last = charges[charges["day"] < month_start]
     if last.empty:
         return out
-    cadence = last.groupby("charge").agg(n_days=("day", "nunique"), monthly=("monthly", "any"),
-                                         recurring=("recurring", "any"), day=("day", "first"), cost=("cost", "sum"))
-    once = cadence[(cadence["n_days"] == 1) & (cadence["monthly"] | cadence["recurring"])]
+    once = _once_a_month(charges, as_of)
     daily = last[~last["charge"].isin(once.index)]
     by_dom = ({d: 0.0 for d in range(1, last_month_end.day + 1)}
               | daily.groupby(daily["day"].dt.day)["cost"].sum().to_dict())
     for d in days:
         dom = min(d.day, 28) if d.day > 28 and d.day not in by_dom else d.day
         out[d] += float(by_dom.get(dom, 0.0))
-    posted = set(charges.loc[charges["day"] >= month_start, "charge"])
+    posted = _posted_this_month(charges, as_of)
     for month in pd.period_range(month_start, end, freq="M"):
         for charge, row in once.iterrows():
             due = month.start_time + pd.Timedelta(days=min(row["day"].day, month.days_in_month) - 1)
@@ -1113,24 +1145,104 @@ def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | 
     the Azure budget alerted as a typo; and budgets and roadmap items had a rule each, which disagreed on a scope
     naming another provider together with a value found nowhere (the budget was judged here, the item dropped).
     Both are now about the other provider's scope, where the value found nowhere is reported."""
-    sc = scoped(con, scope)
+    return _other_scope_key(con, filters, scoped(con, scope)) is not None
+
+
+def _other_scope_key(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, sc: Any) -> str | None:
+    """The first key of ``filters`` that is about charges outside the scope, in words ("provider Microsoft"), or
+    None (:func:`about_other_scope`)."""
     for dim, val in (filters or {}).items():
         if dim not in DIMENSIONS and dim not in sc.attribution.policy.keys:
             continue  # not a dimension (load_budgets and load_roadmap refuse such keys)
         wanted = {str(v) for v in (val if isinstance(val, list | tuple | set) else [val])}
         if not wanted & dimension_values(con, dim, sc) and wanted & dimension_values(con, dim, sc, everywhere=True):
-            return True
-    return False
+            return f"{dim} {', '.join(sorted(wanted))}"
+    return None
+
+
+#: The keys of a budget's or a roadmap item's scope that say which charges it is about in the terms of the scope's
+#: charge parameters (:data:`finops_kit.scope.CHARGE_PARAMETERS`): the provider and the (sub) account. A team,
+#: project, environment or AI key says whose spend it is, wherever it is billed.
+CHARGE_KEYS = ("provider", "account")
+
+
+def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, scope: Any = None) -> str | None:
+    """Why a budget or a roadmap item (its scope: ``filters``) is not this scope's to judge or to add, in words --
+    ``"it covers all providers; this scope is AWS only"`` -- or None when it is.
+
+    The rule, one for budgets (:func:`finops_kit.budgets.budget_status`, ``budget_history``, ``finops-kit check``)
+    and roadmap items (:func:`roadmap_in_scope`): in a scope narrowed by charge parameters (providers, billing or
+    sub accounts: a scope that leaves out some charges of the warehouse), a budget or an item belongs to
+    it only when its own scope confines it to charges inside: its :data:`CHARGE_KEYS` select no charge of the
+    warehouse (any period) that the scope leaves out -- a budget naming provider AWS in an AWS scope. A budget on
+    all costs, a team or ``ai: AI`` covers every provider's charges: its amount was set for all of them, and the
+    scope's actual and forecast are a part of them (an AWS-only report compared the company's $500,000 with the AWS
+    spend and said "on track"). A roadmap item naming no provider may land on any provider: it is not added to an
+    AWS-only forecast. Whether a team's charges happen to be all on one provider so far does not decide it: the
+    budget would stop being judged, or start comparing part of its spend, the day the team spends elsewhere.
+
+    The currency parameter narrows nothing here: budgets and the roadmap are stated in one currency
+    (``budgets.currency``, else the scope's) and compared only with a scope in it -- amounts are never added across
+    currencies, so a budget is about the charges billed (or converted) in its currency, and no budget key could
+    confine it further. A scope about other charges entirely (:func:`about_other_scope`: an Azure budget in an AWS
+    report) is named too. A value no charge carries anywhere (a typo, a project not billed yet) selects no charge outside: the budget
+    is judged here and reported as matching nothing, the item reaches the total, as in the whole warehouse."""
+    from dataclasses import replace
+
+    sc = scoped(con, scope)
+    if not (sc.providers or sc.billing_accounts or sc.sub_accounts):
+        return None  # the scope reads every charge of the warehouse (in its currency: see above)
+    keys = {k: v for k, v in (filters or {}).items() if k in CHARGE_KEYS}
+    inside = replace(sc, currency=None, convert=False).where(period=False)  # providers and accounts
+    out = _exact_frame(con, f"""
+        SELECT DISTINCT ProviderName AS provider, SubAccountId AS account_id, SubAccountName AS account,
+               BillingAccountId AS billing_id, BillingAccountName AS billing_account
+        FROM {FOCUS_TABLE} f
+        WHERE {filter_sql(keys, sc)} AND NOT coalesce({inside}, FALSE)""")
+    if out.empty:
+        return None
+
+    def named(key: str) -> list[str]:
+        val = keys.get(key)
+        return [] if val is None else [str(v) for v in (val if isinstance(val, list | tuple | set) else [val])]
+
+    def listed(values: Any) -> str:
+        vals = sorted({str(v) for v in values if v is not None and v == v})
+        return ", ".join(vals[:5]) + (f" and {len(vals) - 5} more" if len(vals) > 5 else "")
+
+    def left_out(ids: str, names: str, wanted: tuple[str, ...]) -> pd.Series:
+        return ~(out[ids].isin(wanted) | out[names].isin(wanted))
+
+    covers, only = [], []
+    providers = {p.lower() for p in sc.providers}
+    if sc.providers and any(str(p).lower() not in providers for p in out["provider"]):
+        covers.append(f"provider {listed(named('provider'))}" if named("provider") else "all providers")
+        only.append(", ".join(sc.providers))
+    if sc.sub_accounts and left_out("account_id", "account", sc.sub_accounts).any():
+        covers.append(f"account {listed(named('account'))}" if named("account") else "all accounts")
+        only.append(f"account {', '.join(sc.sub_accounts)}")
+    if sc.billing_accounts and (gone := left_out("billing_id", "billing_account", sc.billing_accounts)).any():
+        others = out.loc[gone, "billing_account"].fillna(out.loc[gone, "billing_id"])
+        covers.append(f"charges of billing account {listed(others)}")
+        only.append(f"billing account {', '.join(sc.billing_accounts)}")
+    scope_words = " and ".join(only) or "narrower"
+    other = _other_scope_key(con, filters, sc)
+    if other is not None:
+        return f"it is about other charges ({other}, which no charge in this scope carries); this scope is " \
+               f"{scope_words} only"
+    if not covers:  # outside on a parameter the checks above do not name (none today)
+        return "some of the charges it covers are outside this scope"
+    return f"it covers {' and '.join(covers)}; this scope is {scope_words} only"
 
 
 def roadmap_in_scope(con: duckdb.DuckDBPyConnection, items: list[dict[str, Any]], scope: Any = None) -> list[dict]:
-    """The roadmap items that are about this scope's charges (:func:`about_other_scope`): an Azure item is not
-    added to an AWS-only report. An item naming a value no charge carries yet (a new project) stays: it reaches
-    the total."""
+    """The roadmap items that belong to this scope's forecasts (:func:`outside_scope`): an Azure item, or an item
+    naming no provider, is not added to an AWS-only forecast. An item naming a value no charge carries yet (a new
+    project) stays: it reaches the total."""
     if not items:
         return []
     sc = scoped(con, scope)
-    return [it for it in items if not about_other_scope(con, it.get("scope"), sc)]
+    return [it for it in items if outside_scope(con, it.get("scope"), sc) is None]
 
 
 def without_roadmap(y: np.ndarray, planned: pd.DataFrame) -> np.ndarray:

@@ -548,3 +548,87 @@ def test_a_budget_and_a_roadmap_item_about_another_provider_follow_one_rule():
     assert whole.loc["Azure new project", "status"] == "matches no charges"
     assert "project 'brand-new' matches no charge" in whole.loc["Azure new project", "note"]
     assert not about_other_scope(con, {"provider": "Microsft"}, sc)  # a typo is nobody's: reported here
+
+
+def _two_providers():
+    """AWS $100/day and Microsoft $50/day for team alpha, 2026-09-16 .. 2026-11-14."""
+    return focus_rows(_days("2026-09-16", 60, "100", ProviderName="AWS", tags={"team": "alpha"})
+                      + _days("2026-09-16", 60, "50", ProviderName="Microsoft", tags={"team": "alpha"}))
+
+
+def test_a_budget_on_all_providers_is_not_judged_in_an_aws_only_scope():
+    # review s15 #1: with -p providers=["AWS"] the company-wide $500,000 was compared with the AWS forecast and read
+    # "on track" (-51.2%), nlp's forecast breach disappeared and the closed months graded every budget "below crawl".
+    # A budget is judged in a narrowed scope only when its own scope confines it there (it names provider AWS)
+    from finops_kit.alerts import evaluate
+    from finops_kit.scope import Scope, bind
+
+    con = _two_providers()
+    aws = bind(con, Scope.parse({"providers": ["AWS"]}))
+    items = [{"name": "All", "monthly": 5000}, {"name": "alpha", "scope": {"team": "alpha"}, "monthly": 5000},
+             {"name": "AWS alpha", "scope": {"provider": "AWS", "team": "alpha"}, "monthly": 2000},
+             {"name": "Azure", "scope": {"provider": "Microsoft"}, "monthly": 100}]
+    budgets = _budgets(items)
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=aws).set_index("budget")
+    assert list(st.index) == ["All", "alpha", "AWS alpha"]  # the Azure budget is about another scope, as before
+    for name in ("All", "alpha"):  # 14 x $150 = $2,100 of $5,000 all providers; AWS alone $1,400: not compared
+        assert st.loc[name, "status"] == "not judged in this scope"
+        assert st.loc[name, "actual_mtd"] is None and pd.isna(st.loc[name, "forecast"])
+        assert st.loc[name, "note"] == "not judged in this scope: it covers all providers; this scope is AWS only"
+    assert st.loc["AWS alpha", "actual_mtd"] == Decimal("1400.00")  # 14 x $100: confined to AWS, judged
+    assert "Not judged in this scope: All, alpha (each covers all providers; this scope is AWS only)" in bu.not_judged_sentence(
+        st.reset_index())
+    hist = bu.budget_history(con, budgets, as_of="2026-11-14", scope=aws)
+    assert set(hist["budget"]) == {"AWS alpha"}  # October: $3,100 AWS vs $2,000: +55%
+    assert hist.set_index("month").loc["2026-10", "actual"] == Decimal("3100.00")
+    # check alerts on the budgets the scope judges; the others are a note, not an alert and not silence
+    cfg = {"budgets": {"thresholds": [50], "items": items}, "alerts": {"forecast": False}}
+    notes: list[str] = []
+    alerts = evaluate(con, cfg, "2026-11-14", scope=Scope.parse({"providers": ["AWS"]}), notes=notes)
+    assert [a.subject for a in alerts if a.kind == "budget"] == ["AWS alpha"]  # $1,400 = 70% of $2,000
+    assert notes == ["All: it covers all providers; this scope is AWS only",
+                     "alpha: it covers all providers; this scope is AWS only"]
+    # the whole warehouse judges them all: $2,100 = 42% of $5,000 (below 50%), AWS alpha 70%, Azure $700 = 700%
+    whole = evaluate(con, cfg, "2026-11-14")
+    assert sorted(a.subject for a in whole if a.kind == "budget") == ["AWS alpha", "Azure"]
+
+
+def test_a_budget_confined_to_an_account_is_judged_in_that_account_scope():
+    from finops_kit.scope import Scope, bind
+
+    con = focus_rows(_days("2026-10-01", 45, "100", SubAccountId="111", SubAccountName="prod", tags={"team": "alpha"})
+                     + _days("2026-10-01", 45, "10", SubAccountId="222", SubAccountName="dev", tags={"team": "alpha"}))
+    budgets = _budgets([{"name": "prod", "scope": {"account": "prod"}, "monthly": 5000},
+                        {"name": "team a", "scope": {"team": "alpha"}, "monthly": 5000}])
+    sc = bind(con, Scope.parse({"sub_accounts": ["111"]}))  # the account by its id, the budget by its name
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc).set_index("budget")
+    assert st.loc["prod", "actual_mtd"] == Decimal("1400.00")
+    assert st.loc["team a", "status"] == bu.NOT_JUDGED
+    assert "it covers all accounts; this scope is account 111 only" in st.loc["team a", "note"]
+    # a scope that leaves no charge out (every provider named, or one currency of a one-currency warehouse) is not
+    # narrowed: every budget is judged as in the whole warehouse
+    whole = bind(con, Scope.parse({"sub_accounts": ["111", "dev"], "currency": "USD"}))
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=whole).set_index("budget")
+    assert st.loc["team a", "actual_mtd"] == Decimal("1540.00")
+
+
+def test_a_roadmap_item_naming_no_provider_is_not_added_to_an_aws_only_forecast():
+    # the same question as a budget's: an item on team alpha may land on any provider; the AWS-only forecast added
+    # it to the AWS total. An item naming provider AWS is added; the whole warehouse adds both
+    from finops_kit import forecast
+    from finops_kit.scope import Scope, bind
+
+    con = _two_providers()
+    aws = bind(con, Scope.parse({"providers": ["AWS"]}))
+    item = dict(kind="launch", start=date(2026, 11, 20), end=None, daily=10.0, basis="$10/day")
+    items = [dict(item, name="team launch", scope={"team": "alpha"}),
+             dict(item, name="AWS launch", scope={"provider": "AWS", "team": "alpha"}),
+             dict(item, name="Azure launch", scope={"provider": "Microsoft"})]
+    assert [i["name"] for i in forecast.roadmap_in_scope(con, items, aws)] == ["AWS launch"]
+    assert [i["name"] for i in forecast.roadmap_in_scope(con, items, None)] == ["team launch", "AWS launch",
+                                                                               "Azure launch"]
+    assert forecast.outside_scope(con, {"provider": "Microsoft"}, aws) == (
+        "it is about other charges (provider Microsoft, which no charge in this scope carries); this scope is AWS only")
+    table = bu.roadmap_table(items, con, aws).set_index("item")
+    assert table.loc["AWS launch", "in_this_forecast"] == "yes"
+    assert table.loc["team launch", "in_this_forecast"] == "no: it covers all providers; this scope is AWS only"
