@@ -42,10 +42,13 @@ from .config import naming_file, reject_unknown, section
 from .currency import format_money
 from .errors import ConfigError, FinopsError
 from .forecast import (
+    _CHARGE_IDENTITY,
     BACKTEST_ORIGINS,
+    CHARGES,
     DIMENSIONS,
     _day,
     _exact_frame,
+    _recurring_by_value,
     about_other_scope,
     as_of_day,
     daily_series,
@@ -54,6 +57,7 @@ from .forecast import (
     filter_sql,
     forecast,
     outside_scope,
+    pending_recurring,
     scoped,
 )
 from .querycache import arrow
@@ -441,6 +445,100 @@ def day_for_day(as_of: date | str) -> tuple[tuple[date, date], tuple[date, date]
 
 
 DECOMPOSE_DIMENSIONS = ("service", "account", "team", "project", "usage_type", "region")
+#: The columns of :func:`decompose_change`.
+DECOMPOSE_COLUMNS = ["dimension", "value", "base", "current", "delta", "pct_of_base", "growth_pct"]
+
+
+def nothing_to_compare(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
+                       current: tuple[date | str, date | str], *, filters: dict[str, Any] | None = None,
+                       scope: Any = None) -> str | None:
+    """Why two windows cannot be compared -- the earlier one holds no charge of the scope (it lies before the data)
+    -- in a sentence, or None when they can. :func:`decompose_change` and :func:`price_volume` return nothing then.
+
+    Why: the FOCUS sample's report compared 2024-08-01..08-29 (no data exists) with September, so every dollar of
+    September read as a change ("Amazon EC2 +$12.00, before $0.00")."""
+    (b0, b1), _ = ((_day(a), _day(b)) for a, b in (base, current))
+    sc = scoped(con, scope)
+    first, held = con.execute(
+        f"SELECT min(CAST(ChargePeriodStart AS DATE)), count(*) FILTER (WHERE ChargePeriodStart >= DATE '{b0}' "
+        f"AND ChargePeriodStart < DATE '{b1}' + 1) FROM {sc.rows_sql(period=False)} "
+        f"WHERE {filter_sql(filters, sc)}").fetchall()[0]
+    if first is None:
+        return "Nothing to compare: no charge in this scope."
+    if not held:
+        when = f"the data in this scope starts on {first}" if first > b1 else "no charge in this scope is dated in it"
+        return (f"Nothing to compare: the earlier window ({b0} .. {b1}) holds no charge ({when}), so every dollar "
+                "of the later one would read as a change; no change is shown.")
+    return None
+
+
+def _pending(con: duckdb.DuckDBPyConnection, base: tuple[date, date], current: tuple[date, date],
+             filters: dict[str, Any] | None, sc: Any) -> str:
+    """SQL predicate of the earlier window's rows that :func:`pending_charges` sets apart ("FALSE": none)."""
+    (b0, b1), (_c0, c1) = base, current
+    pend = pending_recurring(_recurring_by_value(con, "total", filters, c1, sc).get("Total"), c1)
+    pend = pend[(pend["day"] >= pd.Timestamp(b0)) & (pend["day"] <= pd.Timestamp(b1))] if len(pend) else pend
+    if pend.empty:
+        return "FALSE"
+    month = date(c1.year, c1.month, 1)
+    last = (pd.Timestamp(month) - pd.offsets.MonthBegin(1)).date()
+    ids = ", ".join("'" + str(c).replace("'", "''") + "'" for c in pend.index)
+    return (f"({CHARGES['recurring']} AND ChargePeriodStart >= DATE '{max(b0, last)}' "
+            f"AND ChargePeriodStart < DATE '{min(b1, month - timedelta(days=1))}' + 1 "
+            f"AND {_CHARGE_IDENTITY} IN ({ids}))")
+
+
+def pending_charges(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
+                    current: tuple[date | str, date | str], *, filters: dict[str, Any] | None = None,
+                    scope: Any = None) -> pd.DataFrame:
+    """The earlier window's charges a comparison sets apart: last month's once-a-month recurring charges (a
+    month's tax, booked on the 1st) that have not posted yet in the month of ``current``'s last day -- the rule the
+    forecast adds them by (:func:`finops_kit.forecast.pending_recurring`). One row per provider and kind: provider,
+    kind ("tax", "unused commitment", "recurring fee", ...), month (of the earlier window's rows), amount (Decimal).
+
+    Why: October 1-26 against November 1-26 showed October's tax ($13,235.35 AWS + $10,273.46 Google Cloud, dated
+    Oct 1) as a fall to $0 leading every dimension (team (shared) -$23,220.87, service Invoice, usage type Tax,
+    region (none)) while the forecast of the same report expected it: November is not invoiced yet. Set apart, the
+    movers are the real ones ((shared) +$288)."""
+    (b0, b1), (c0, c1) = ((_day(a), _day(b)) for a, b in (base, current))
+    sc = scoped(con, scope)
+    cols = ["provider", "kind", "month", "amount"]
+    if nothing_to_compare(con, (b0, b1), (c0, c1), filters=filters, scope=sc):
+        return pd.DataFrame(columns=cols)
+    pend = _pending(con, (b0, b1), (c0, c1), filters, sc)
+    if pend == "FALSE":
+        return pd.DataFrame(columns=cols)
+    return _exact_frame(con, f"""
+        SELECT ProviderName AS provider,
+               CASE WHEN coalesce(CommitmentDiscountStatus, '') = 'Unused' THEN 'unused commitment'
+                    WHEN ChargeCategory IN ('Tax', 'Credit', 'Adjustment') THEN lower(ChargeCategory)
+                    ELSE 'recurring fee' END AS kind,
+               strftime(min(ChargePeriodStart), '%Y-%m') AS month, sum(EffectiveCost) AS amount
+        FROM {sc.rows_sql(period=False)}
+        WHERE {filter_sql(filters, sc)} AND {pend}
+        GROUP BY 1, 2 ORDER BY 2, abs(sum(EffectiveCost)) DESC, 1""")
+
+
+def pending_sentence(pending: pd.DataFrame, current: tuple[date | str, date | str], currency: str | None) -> str:
+    """The line that says what :func:`pending_charges` set apart (empty when nothing): "Set apart, not counted as a
+    change: October's tax $23,508.81 (AWS $13,235.35, Google Cloud $10,273.46) has no November counterpart yet
+    ..."."""
+    if pending is None or pending.empty:
+        return ""
+    pending = pending[pending["amount"] != 0]
+    if pending.empty:
+        return ""
+    month = pd.Period(str(pending["month"].min()), freq="M")
+    now = pd.Period(_day(current[1]), freq="M")
+    parts = []
+    for kind, g in pending.groupby("kind", sort=False):
+        total = sum(g["amount"], Decimal(0))
+        by = (" (" + ", ".join(f"{r.provider} {format_money(r.amount, currency)}" for r in g.itertuples()) + ")"
+              if len(g) > 1 else f" ({g['provider'].iloc[0]})")
+        parts.append(f"{kind} {format_money(total, currency)}{by}")
+    return (f"Set apart, not counted as a change: {month:%B}'s {'; '.join(parts)}, booked once a month, has no "
+            f"{now:%B} counterpart yet: not posted yet, not stopped (the forecast expects it again). The rows below "
+            "compare the rest.")
 
 
 def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
@@ -449,15 +547,27 @@ def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, dat
     """Split the change in EffectiveCost from ``base`` to ``current`` (inclusive date ranges) per dimension.
 
     One row per (dimension, value) among the ``top`` movers of each dimension plus "(all other)" so that every
-    dimension's deltas add up to the same total change. Columns: dimension, value, base, current, delta and
-    ``pct_of_base`` = delta / the whole scope's spend in ``base`` × 100 (money Decimal, the percentage a float).
+    dimension's deltas add up to the same total change. Columns: dimension, value, base, current, delta,
+    ``pct_of_base`` = delta / the whole scope's spend in ``base`` × 100 ("Change (% of all spend before)") and
+    ``growth_pct`` = delta / the row's own ``base`` × 100 ("Change (% of its own before)": the row's growth, -100
+    for a value that stopped; empty when its ``base`` is 0). Money Decimal, percentages floats.
 
-    Why not a share of the total change: when movers offset each other the net change is near zero and shares
-    explode (+23,628% and −45,931% of a −$42 change in the demo). The earlier period's spend is a stable
-    denominator, and the rows of a dimension still add up to the total % change.
+    Why both, and never a share of the net change: when movers offset each other the net change is near zero and
+    shares explode (+23,628% and −45,931% of a −$42 change in the demo). The earlier period's spend of the whole
+    scope is a stable denominator, and the rows of a dimension still add up to the total % change -- but next to a
+    row's own "Before" a reader takes it for the row's growth (Virtual Machines $28,931.60 -> $32,641.29 read
+    "0.9%", its growth is +12.8%; Invoice $10,273 -> $0 read "-2.5%"), so the column says what it divides by and
+    the row's own growth stands beside it.
+
+    Set apart: the earlier window's once-a-month recurring charges not posted yet this month
+    (:func:`pending_charges`): they are not a change. Nothing when the earlier window starts before the data
+    (:func:`nothing_to_compare`).
     """
     (b0, b1), (c0, c1) = ((_day(a), _day(b)) for a, b in (base, current))
     sc = scoped(con, scope)
+    if nothing_to_compare(con, (b0, b1), (c0, c1), filters=filters, scope=sc):
+        return pd.DataFrame(columns=DECOMPOSE_COLUMNS)
+    pend = _pending(con, (b0, b1), (c0, c1), filters, sc)
     rows = []
     for dim in dimensions:
         sql = f"""
@@ -468,7 +578,7 @@ def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, dat
                        AND ChargePeriodStart < DATE '{c1}' + 1), 0) AS current
             FROM {sc.rows_sql(period=False)}
             WHERE {filter_sql(filters, sc)} AND ((ChargePeriodStart >= DATE '{b0}' AND ChargePeriodStart < DATE '{b1}' + 1)
-               OR (ChargePeriodStart >= DATE '{c0}' AND ChargePeriodStart < DATE '{c1}' + 1))
+               OR (ChargePeriodStart >= DATE '{c0}' AND ChargePeriodStart < DATE '{c1}' + 1)) AND NOT {pend}
             GROUP BY 1
         """
         df = _exact_frame(con, sql)
@@ -483,12 +593,13 @@ def decompose_change(con: duckdb.DuckDBPyConnection, base: tuple[date | str, dat
                                                    "delta": sum(tail["delta"], Decimal(0))}])])
         base_total = sum(df["base"], Decimal(0))
         head = head.assign(dimension=dim, pct_of_base=[float(100 * d / base_total) if base_total else None
-                                                       for d in head["delta"]])
+                                                       for d in head["delta"]],
+                           growth_pct=[float(100 * d / b) if b else None
+                                       for d, b in zip(head["delta"], head["base"], strict=True)])
         rows.append(head)
-    cols = ["dimension", "value", "base", "current", "delta", "pct_of_base"]
     if not rows:
-        return pd.DataFrame(columns=cols)
-    return pd.concat(rows, ignore_index=True)[cols]
+        return pd.DataFrame(columns=DECOMPOSE_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[DECOMPOSE_COLUMNS]
 
 
 def price_volume(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
@@ -498,9 +609,14 @@ def price_volume(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | 
 
     volume = (q1 − q0)·p0, price = (p1 − p0)·q1 with p = cost/quantity; items without a quantity in one of
     the periods (new, stopped, or not metered) go to ``other`` so that volume + price + other = delta exactly.
+    The same charges as :func:`decompose_change`: pending recurring charges set apart, nothing when the earlier
+    window starts before the data.
     """
     (b0, b1), (c0, c1) = ((_day(a), _day(b)) for a, b in (base, current))
     sc = scoped(con, scope)
+    if nothing_to_compare(con, (b0, b1), (c0, c1), filters=filters, scope=sc):
+        return pd.DataFrame()
+    pend = _pending(con, (b0, b1), (c0, c1), filters, sc)
     sql = f"""
         WITH g AS (
           SELECT ServiceName AS service, coalesce(x_UsageType, '(none)') AS usage_type,
@@ -515,7 +631,7 @@ def price_volume(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | 
                      AND ChargePeriodStart < DATE '{c1}' + 1), 0) AS q1
           FROM {sc.rows_sql(period=False)}
           WHERE {filter_sql(filters, sc)} AND ((ChargePeriodStart >= DATE '{b0}' AND ChargePeriodStart < DATE '{b1}' + 1)
-             OR (ChargePeriodStart >= DATE '{c0}' AND ChargePeriodStart < DATE '{c1}' + 1))
+             OR (ChargePeriodStart >= DATE '{c0}' AND ChargePeriodStart < DATE '{c1}' + 1)) AND NOT {pend}
           GROUP BY ALL
         )
         SELECT *, c1 - c0 AS delta FROM g ORDER BY abs(c1 - c0) DESC
