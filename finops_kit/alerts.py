@@ -371,12 +371,18 @@ def run(args: argparse.Namespace, command: str = "check") -> int:
 
 def _print_notes(notes: list[str]) -> None:
     """The budgets the scope did not judge, after the alerts (not alerts: they change no exit code)."""
+    if notes:
+        print(notes_text(notes))
+
+
+def notes_text(notes: list[str]) -> str:
+    """What ``check`` prints after its alerts about the budgets the scope did not judge (``notes`` of
+    :func:`evaluate`), one line per reason; empty without any."""
     if not notes:
-        return
-    print(f"not judged in this scope ({len(notes)} budget(s), no alert; check without -p judges them):")
+        return ""
     why: dict[str, list[str]] = {}
-    for n in notes:  # "name: reason", one line per reason
+    for n in notes:  # "name: reason"
         name, _, reason = n.partition(": ")
         why.setdefault(reason, []).append(name)
-    for reason, names in why.items():
-        print(f"  {', '.join(names)}: {reason}")
+    return "\n".join([f"not judged in this scope ({len(notes)} budget(s), no alert; check without -p judges them):"]
+                     + [f"  {', '.join(names)}: {reason}" for reason, names in why.items()])

@@ -295,3 +295,27 @@ def test_freshness_names_a_provider_whose_export_stopped_beside_live_ones():
                      + [dict(day=str(d.date()), cost="5", ProviderName="Oracle")
                         for d in pd.date_range("2026-05-01", "2026-08-31", freq="D")])
     assert freshness_alert(con, {}, None, dt.date(2026, 11, 30)) is None
+
+
+def test_check_in_an_aws_only_scope_does_not_judge_a_budget_on_all_providers(tmp_path, capsys):
+    # review s15 #1: check -p providers=[AWS] compared budgets set for all providers with the AWS spend (research's
+    # alert fired on the AWS actual, nlp's forecast breach vanished). Such a budget is now a note, not an alert
+    days = pd.date_range("2026-10-01", "2026-11-14", freq="D")
+    rows = [dict(day=str(d.date()), cost="100", ProviderName=p, tags={"team": "alpha"}) for d in days
+            for p in ("AWS", "Microsoft")]
+    wh = str(tmp_path / "two.duckdb")
+    con = fk.connect(wh, write=True)
+    focus_rows(rows, con)
+    con.close()
+    cfg = tmp_path / "finops.yaml"
+    cfg.write_text("budgets:\n  thresholds: [100]\n  items:\n    - {name: All, monthly: 1000}\n"
+                   "    - {name: AWS, scope: {provider: AWS}, monthly: 100000}\nalerts:\n  forecast: false\n")
+    args = ["check", "--warehouse", wh, "--config", str(cfg), "--as-of", "2026-11-14"]
+    assert main(args) == 1  # the whole bill: $2,800 of All's $1,000
+    assert "[budget] All" in capsys.readouterr().out
+    assert main([*args, "-p", "providers=[AWS]"]) == 0  # AWS's $1,400 is not compared with All's $1,000
+    out = capsys.readouterr().out
+    assert out.splitlines() == ["finops-kit check: no alerts",
+                                "not judged in this scope (1 budget(s), no alert; check without -p judges them):",
+                                "  All: it covers all providers; this scope is AWS only"]
+    assert main([*args, "-p", "providers=[AWS]", "--quiet"]) == 0 and capsys.readouterr().out == ""
