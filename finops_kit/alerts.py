@@ -23,6 +23,11 @@ summary printed on stdout.
       guardrails: true              # the guardrails section (finops-kit guard) applied to the bill too; or
                                     # {lookback_days: 14}: days up to --as-of read (default 14)
 
+Scope parameters (``-p providers=[AWS]``, billing or sub accounts, currency) choose the charges judged. A budget is
+judged in a scope narrowed to some providers or accounts only when its own scope names them
+(:func:`finops_kit.budgets.budgets_in_scope`); the others raise no alert and are listed after the alerts as "not
+judged in this scope" (the exit code is the alerts').
+
 ``guardrails``: with a ``guardrails`` section in the config (and unless ``alerts.guardrails: false``), running
 resources that break a plan guardrail fire too (:func:`finops_kit.guard.bill_checks`): non-production accelerators
 charged around the clock on demand, a team's or owner's accelerators above its maximum, accelerator models not allowed
