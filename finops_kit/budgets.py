@@ -791,7 +791,8 @@ def roadmap_scope_problems(con: duckdb.DuckDBPyConnection, items: list[dict[str,
     out = []
     for it in items:
         if id(it) not in here:
-            continue  # an item about charges outside this scope (another provider's): not a typo
+            continue  # an item this scope's forecasts do not add (another provider's, or one naming no provider
+            # in an AWS-only scope: forecast.outside_scope): not checked here, the whole warehouse checks it
         why = [w for k, v in (it.get("scope") or {}).items()
                if (w := scope_matches_nothing(con, {k: v}, sc, known)) is not None]
         if why:

@@ -1144,7 +1144,9 @@ def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | 
     Why one rule for both: with ``-p providers=AWS`` an item ``provider: Microsoft`` was added to the AWS total and
     the Azure budget alerted as a typo; and budgets and roadmap items had a rule each, which disagreed on a scope
     naming another provider together with a value found nowhere (the budget was judged here, the item dropped).
-    Both are now about the other provider's scope, where the value found nowhere is reported."""
+    Both are now about the other provider's scope, where the value found nowhere is reported. A budget or item
+    partly outside a narrowed scope (one on all providers in an AWS-only report) is :func:`outside_scope`'s: listed
+    as not judged, not added."""
     return _other_scope_key(con, filters, scoped(con, scope)) is not None
 
 
