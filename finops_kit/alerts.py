@@ -390,4 +390,5 @@ def notes_text(notes: list[str]) -> str:
         name, _, reason = n.partition(": ")
         why.setdefault(reason, []).append(name)
     return "\n".join([f"not judged in this scope ({len(notes)} budget(s), no alert; check without -p judges them):"]
-                     + [f"  {', '.join(names)}: {reason}" for reason, names in why.items()])
+                     + [f"  {', '.join(names)}: {'each ' + reason[3:] if len(names) > 1 and reason.startswith('it ') else reason}"
+                        for reason, names in why.items()])
