@@ -336,3 +336,18 @@ def cross_region_training(con: duckdb.DuckDBPyConnection, *, min_cost: float = 0
     return df.drop(columns=["storage_cost", "from_storage_service"]).sort_values(["cost", "month"], ascending=[False, True],
                                                          key=lambda s: s.map(float) if s.name == "cost" else s
                                                          ).reset_index(drop=True)
+
+
+def cross_region_summary(xr: pd.DataFrame) -> pd.DataFrame:
+    """:func:`cross_region_training` over the whole scope: one row per flow (provider, source resource, service,
+    team, source and destination region) with its months, GB, transfer cost and the destination's AI spend, largest
+    GB first. ``source_is_storage`` is True for a flow out of an object store: only those are data a replica next to
+    the GPUs can replace (a flow from a compute instance is not a data set to co-locate)."""
+    keys = ["provider", "bucket", "service", "team", "region", "dest_region", "source_is_storage"]
+    cols = [*keys, "months", "gb", "cost", "ai_spend_in_dest"]
+    if xr.empty:
+        return pd.DataFrame(columns=cols)
+    out = xr.groupby(keys, dropna=False).agg(months=("month", "nunique"), gb=("gb", "sum"), cost=("cost", "sum"),
+                                             ai_spend_in_dest=("ai_spend_in_dest", "sum")).reset_index()
+    out["source_is_storage"] = out["source_is_storage"].astype(bool)
+    return out.sort_values("gb", ascending=False).reset_index(drop=True)[cols]

@@ -59,6 +59,8 @@ DAYS_PER_MONTH = Decimal("30.4375")
 ROW_TEXT = "concat_ws(' | ', x_UsageType, SkuMeter, ChargeDescription)"
 CHARGE_KINDS = ("storage", "overhead", "request", "retrieval", "early_deletion", "monitoring", "transition", "other")
 INTELLIGENT_TIERING = "S3 Intelligent-Tiering"
+#: Closed billing periods a growth rate needs (one month is a level, not a rate).
+MIN_GROWTH_MONTHS = 2
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -194,6 +196,24 @@ def scoped(con: duckdb.DuckDBPyConnection, scope: Any = None, start: Any = None,
     from .scope import bind
 
     return bind(con, scope, config, start=start, end=end, providers=providers)
+
+
+def scope_span(sc: Any) -> str:
+    """What "over the scope" covers, from the charges in it: ``14 billing periods, 2025-10 to 2026-11 (1–26,
+    open)``, ``the billing period 2026-10`` or ``charge days 5 Oct 2026 to 18 Oct 2026`` -- for a whole-scope total
+    printed under a summary that shows one month."""
+    row = sc.con.execute(f"""
+        SELECT min(BillingPeriodStart)::DATE, max(BillingPeriodStart)::DATE, count(DISTINCT BillingPeriodStart),
+               min(ChargePeriodStart)::DATE, max(ChargePeriodStart)::DATE FROM {sc.rows_sql()}""").fetchone()
+    first, last, n, day0, day1 = row
+    if first is None:
+        return "no charge in scope"
+    if sc.basis == "charge_period":
+        return (f"the charge day {day0:%-d %b %Y}" if day0 == day1 else
+                f"charge days {day0:%-d %b %Y} to {day1:%-d %b %Y}")
+    labels = sc.period_labels()
+    a, b = labels.get(first, f"{first:%Y-%m}"), labels.get(last, f"{last:%Y-%m}")
+    return f"the billing period {a}" if n == 1 else f"{n} billing periods, {a} to {b}"
 
 
 #: The bucket label of a row without a ResourceName or ResourceId (the fallback of :data:`BUCKET_EXPR`): not a
@@ -428,8 +448,10 @@ def growth(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = "provider",
     Closed billing periods only (see :mod:`finops_kit.scope`): an open month holds only the days billed so far and
     would read as a drop. g = (GB_last / GB_first)^(1/(n−1)) − 1 over the last ``window`` closed months; projected
     GB_{t+h} = GB_last·(1+g)^h from the last closed month, projected storage cost at that month's storage
-    $/GB-month. Returns one row per group and month with ``kind`` 'actual', 'actual (open period)' (shown, not
-    used) or 'projected', and the group's ``monthly_growth``.
+    $/GB-month. A group with fewer than two closed months holding GB has no growth (``monthly_growth`` NaN) and
+    no projection: one month is not a rate, and an open month is never used in its place. Returns one row per
+    group and month with ``kind`` 'actual', 'actual (open period)' (shown, not used) or 'projected', the group's
+    ``monthly_growth`` and ``growth_basis`` (the closed months it rests on, or why there is none).
     """
     dims = [d for d in _dims(by) if d != "month"]
     m = monthly(con, dims, **filters)
@@ -441,25 +463,54 @@ def growth(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = "provider",
         part = part[part["gb"] > 0]
         if part.empty:
             continue
-        closed = part[part["closed"].astype(bool)]
-        tail = (closed if len(closed) else part).tail(window)
-        first, last = float(tail["gb"].iloc[0]), float(tail["gb"].iloc[-1])
+        tail = part[part["closed"].astype(bool)].tail(window)
         n = len(tail)
-        g = (last / first) ** (1 / (n - 1)) - 1 if n > 1 and first > 0 else 0.0
-        last_cost = Decimal(str(tail["storage_cost"].iloc[-1] or 0))
-        per_gb = last_cost / Decimal(str(last)) if last else Decimal(0)
+        g = math.nan
+        if n >= MIN_GROWTH_MONTHS:
+            first, last = float(tail["gb"].iloc[0]), float(tail["gb"].iloc[-1])
+            g = (last / first) ** (1 / (n - 1)) - 1
+            basis = (f"{n} closed billing periods, {pd.Timestamp(tail['month'].iloc[0]):%Y-%m} to "
+                     f"{pd.Timestamp(tail['month'].iloc[-1]):%Y-%m}")
+        else:
+            basis = (f"no growth: {n if n else 'no'} closed billing period{'' if n == 1 else 's'} with GB stored "
+                     f"in scope ({MIN_GROWTH_MONTHS} needed)")
         base = dict(zip(dims, key, strict=True))
         for rec in part.itertuples(index=False):
             out.append(base | {"month": rec.month, "gb": float(rec.gb), "storage_cost": rec.storage_cost,
                                "kind": "actual" if rec.closed else "actual (open period)",
-                               "monthly_growth": g})
+                               "monthly_growth": g, "growth_basis": basis})
+        if n < MIN_GROWTH_MONTHS:
+            continue
+        last_cost = Decimal(str(tail["storage_cost"].iloc[-1] or 0))
+        per_gb = last_cost / Decimal(str(last)) if last else Decimal(0)
         last_month = pd.Timestamp(tail["month"].iloc[-1])
         for h in range(1, months_ahead + 1):
             gb = last * (1 + g) ** h
             out.append(base | {"month": last_month + pd.DateOffset(months=h), "gb": gb,
                                "storage_cost": (per_gb * Decimal(str(gb))).quantize(Decimal("0.01")),
-                               "kind": "projected", "monthly_growth": g})
-    return pd.DataFrame(out, columns=[*dims, "month", "gb", "storage_cost", "kind", "monthly_growth"])
+                               "kind": "projected", "monthly_growth": g, "growth_basis": basis})
+    return pd.DataFrame(out, columns=[*dims, "month", "gb", "storage_cost", "kind", "monthly_growth",
+                                      "growth_basis"])
+
+
+def growth_table(gr: pd.DataFrame, by: str | Sequence[str] = "provider") -> pd.DataFrame:
+    """One row per group of :func:`growth`: ``monthly_growth`` (NaN without two closed months) and its basis."""
+    dims = [d for d in _dims(by) if d != "month"]
+    cols = [*dims, "monthly_growth", "growth_basis"]
+    if gr.empty:
+        return pd.DataFrame(columns=cols)
+    return gr.groupby(dims, dropna=False, sort=True)[["monthly_growth", "growth_basis"]].first().reset_index()[cols]
+
+
+def growth_note(table: pd.DataFrame, by: str = "provider") -> str | None:
+    """A sentence naming the groups of :func:`growth_table` without a growth figure and why, else None."""
+    missing = table[table["monthly_growth"].isna()]
+    if missing.empty:
+        return None
+    names = ", ".join(str(v) for v in missing[by])
+    return (f"No growth rate or projection for {names}: a compound monthly growth needs {MIN_GROWTH_MONTHS} closed "
+            "billing periods with GB stored in scope, and an open period (data not complete) would read as a drop. "
+            "Widen the scope to earlier closed months to see one.")
 
 
 def charges(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
@@ -1046,6 +1097,17 @@ def recommend(con: duckdb.DuckDBPyConnection, prices: PriceTable | str | None = 
     # a tuple of records, not a frame: pandas compares attrs when frames are concatenated
     df.attrs.update(price_as_of=table.as_of, price_path=table.path, group_by=group_by, not_priced=tuple(not_priced))
     return df
+
+
+def recommended_totals(recs: pd.DataFrame) -> dict[str, Any]:
+    """Every recommended transition of :func:`recommend` (one per provider, group and current class, so they add
+    up), however many rows a report shows: ``count``, ``monthly_saving`` and ``one_time_cost`` (Decimal)."""
+    best = recs[recs["recommended"].astype(bool)] if len(recs) else recs
+
+    def add(col: str) -> Decimal:
+        return sum((_d(v) for v in best[col] if v is not None and v == v), Decimal(0)) if len(best) else Decimal(0)
+
+    return {"count": len(best), "monthly_saving": add("monthly_saving"), "one_time_cost": add("one_time_cost")}
 
 
 def currency_note(recs: pd.DataFrame) -> str | None:
