@@ -700,6 +700,12 @@ class IdleGpu:
     unbilled: pd.DataFrame
     totals: dict[str, Any]
 
+    @property
+    def overlaps(self) -> bool:
+        """True when the bill in scope has accelerator-hours in the metrics' window (monitored or not): without
+        them the metrics and the bill do not overlap, and "every billed GPU has metrics" would be vacuous."""
+        return bool(self.totals["monitored_resources"] or self.totals["unmonitored_resources"])
+
     def method(self) -> str:
         """The rules in words, for report text."""
         s = self.settings

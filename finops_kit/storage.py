@@ -204,7 +204,7 @@ def scope_span(sc: Any) -> str:
     printed under a summary that shows one month."""
     row = sc.con.execute(f"""
         SELECT min(BillingPeriodStart)::DATE, max(BillingPeriodStart)::DATE, count(DISTINCT BillingPeriodStart),
-               min(ChargePeriodStart)::DATE, max(ChargePeriodStart)::DATE FROM {sc.rows_sql()}""").fetchone()
+               min(ChargePeriodStart)::DATE, max(ChargePeriodStart)::DATE FROM {sc.rows_sql()}""").fetchall()[0]
     first, last, n, day0, day1 = row
     if first is None:
         return "no charge in scope"

@@ -604,6 +604,8 @@ class Summary:
     unmatched_rows: int
     cache_net_savings: Any
     reconciled: bool
+    #: AI service lines (provider, service, currency) the reconciliation checked: 0 = nothing to reconcile
+    services: int = 0
 
 
 def summary(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path: str | os.PathLike | None = None,
@@ -623,7 +625,7 @@ def summary(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path:
     unmatched_cost = sum(rec["unmatched"].dropna(), zero)
     return Summary(cur, float(tok["tokens"] or 0), token_cost, per_1m(token_cost, tok["tokens"]), service,
                    service - token_cost - unmatched_cost, unmatched_cost, int(un.iloc[0]["n"]),
-                   sum(cs["net_savings"].dropna(), zero), bool(rec["ok"].all()) if len(rec) else True)
+                   sum(cs["net_savings"].dropna(), zero), bool(rec["ok"].all()) if len(rec) else True, len(rec))
 
 
 __all__ = ["CLASSES", "KINDS", "MODALITIES", "RULES_ENV", "TOKEN_TYPES", "Rule", "Summary", "batch_vs_on_demand",

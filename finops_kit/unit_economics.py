@@ -405,6 +405,10 @@ class UnitCosts:
     denominator: str
     total_cost: Decimal = Decimal(0)
     attributed_cost: Decimal = Decimal(0)
+    #: first and last day of the business-metrics file (whatever the scope), None for an empty file
+    metrics_days: tuple[Any, Any] = (None, None)
+    #: the file's days that hold a charge in scope: 0 when the file and the bill in scope do not overlap
+    days_in_scope: int = 0
 
     def unattributed_cost(self) -> float:
         return float(self.unattributed["cost"].sum()) if len(self.unattributed) else 0.0
@@ -506,7 +510,8 @@ def inference_unit_costs(con: duckdb.DuckDBPyConnection, sc: Any, metrics_file: 
     den = ("requests (per 1k) and tokens (per 1M) of the business-metrics file for that day and application; per "
            "application, cost per 1M tokens divides only the cost of its days with a token count (the cost of days "
            "without a token count is cost_without_tokens)")
-    return UnitCosts(daily, by_app, unatt, key, num, den, total, attributed)
+    span = ((bm["date"].min().date(), bm["date"].max().date()) if len(bm) else (None, None))
+    return UnitCosts(daily, by_app, unatt, key, num, den, total, attributed, span, len(in_scope))
 
 
 __all__ = ["RunRules", "Runs", "UnitCosts", "application_key", "elasticity", "inference_unit_costs",

@@ -94,7 +94,11 @@ def curated_reports(sample_warehouse, tmp_path_factory):
         if not done.is_file():
             infos = [report.read_notebook_info(p) for p in report.discover(REPO / "notebooks")]
             cli = {k: (v, v) for k, v in SCOPE.items()}
-            jobs = report.plan(infos, cli, {}, str(Path(sample_warehouse).resolve()), str(REPO / "finops.yaml"),
+            # the config's reports.parameters, as `make demo` passes them (the AI report's sample side files)
+            from finops_kit.config import load_config
+
+            defaults = (load_config(REPO / "finops.yaml").get("reports") or {}).get("parameters") or {}
+            jobs = report.plan(infos, cli, defaults, str(Path(sample_warehouse).resolve()), str(REPO / "finops.yaml"),
                                every=True)
             results = report.run_jobs(jobs, out, timeout_cell=300, timeout_notebook=900)
             done.write_text(_json.dumps([dataclasses.asdict(r) for r in results], default=str), encoding="utf-8")

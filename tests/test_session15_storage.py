@@ -83,6 +83,9 @@ def test_scope_span_names_the_periods_a_whole_scope_total_covers():
     assert st.scope_span(one) == "the billing period 2026-10"
     days = S.resolve(con, {}, {"date_start": "2026-10-05", "date_end": "2026-10-18"})
     assert st.scope_span(days) == "charge days 5 Oct 2026 to 18 Oct 2026"
+    # the query is read to its end: the report's next query on the connection must not meet an unfinished result
+    assert days.con.execute("SELECT 42").fetchall() == [(42,)]
+    assert len(st.growth(con, "provider", scope=days)) > 0
 
 
 # ------------------------------------------------------------------------------------------------ item 12
@@ -123,3 +126,67 @@ def test_cross_region_summary_says_which_flows_leave_an_object_store():
     assert by.loc["i-03e652b832d37b5a7", "cost"] == Decimal("1000")
     assert flows["bucket"].tolist() == ["i-03e652b832d37b5a7", "imagenet-shards"]  # largest GB first
     assert eg.cross_region_summary(eg.cross_region_training(con, config={}).iloc[0:0]).empty
+
+
+# ------------------------------------------------------------------------------------------------ item 13
+
+
+def test_the_ai_report_reads_no_demo_file_unless_given_and_the_demo_config_gives_them():
+    """Review r2: the FOCUS sample's AI report read data/samples/_ai_units (the notebook's defaults) and listed 7 demo
+    hosts as '2,736 GPU-hours on no bill in scope'. The defaults are empty; finops.yaml (make demo) names the files."""
+    from pathlib import Path
+
+    from finops_kit import report
+    from finops_kit.config import load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    info = report.read_notebook_info(repo / "notebooks" / "ai_unit_economics.ipynb")
+    side = ("gpu_metrics_dir", "host_map_file", "runs_file", "business_metrics_file")
+    assert {n: info.params[n].default for n in side} == dict.fromkeys(side, "")
+    demo = load_config(repo / "finops.yaml")["reports"]["parameters"]
+    assert all((repo / demo[n]).exists() for n in side), demo
+    [job] = report.plan([info], {}, demo, str(repo / "wh.duckdb"), None)
+    assert job.parameters["runs_file"] == "data/samples/_ai_units/training_runs.csv" and job.cli_parameters == {}
+
+
+def test_idle_gpu_says_when_the_metrics_and_the_bill_do_not_overlap(tmp_path):
+    """Review r2: 'Every accelerated resource billed in the window has utilization metrics.' on a bill with no
+    accelerator-hours in the metrics' window (metrics Oct 2026, bill Sep 2024)."""
+    from pathlib import Path
+
+    from finops_kit import gpu
+
+    side = Path(__file__).resolve().parents[1] / "data" / "samples" / "_ai_units" / "gpu"
+    con = focus_rows([dict(day="2024-09-05", ServiceName=EC2, x_UsageType="USE1-BoxUsage:m5.large", cost=10,
+                           ResourceId="i-0abc")])
+    sc = S.resolve(con, {}, {})
+    gpu.load_utilization(con, side, side / "hosts.csv")
+    idle = gpu.idle_gpu(con, sc)
+    assert idle.unmonitored.empty and not idle.overlaps  # before: no way to tell the two apart
+    assert idle.totals["cost_per_utilized_gpu_hour"] is None and idle.totals["unbilled_resources"] == 7
+
+
+def test_token_summary_counts_the_service_lines_it_reconciled():
+    """Review r2: 'Every class adds up to the service lines exactly.' over an empty reconciliation table."""
+    from finops_kit import tokens as tk
+
+    con = focus_rows([dict(day="2024-09-05", ServiceName=EC2, x_UsageType="USE1-BoxUsage:m5.large", cost=10)])
+    s = tk.summary(con, S.resolve(con, {}, {}))
+    assert s.services == 0 and s.tokens == 0 and s.cost_per_1m is None
+
+
+def test_unit_costs_say_how_many_metrics_days_the_scope_holds(tmp_path):
+    """Review r2: 'Cost … not in any unit cost: $0.00 of $0.00: .' for a metrics file of Oct 2026 on a 2024 bill."""
+    from finops_kit import unit_economics as ue
+
+    bm = tmp_path / "bm.csv"
+    bm.write_text("date,application,requests,tokens\n2026-10-01,chat,1000,\n2026-10-02,chat,1000,\n")
+    con = focus_rows([dict(day="2024-09-05", ServiceName=EC2, x_UsageType="USE1-BoxUsage:m5.large", cost=10)])
+    cfg = {"tag_policy": {"keys": {"project": {}}}}
+    u = ue.inference_unit_costs(con, S.resolve(con, cfg, {}), bm)
+    assert u.days_in_scope == 0 and u.total_cost == 0
+    assert tuple(str(d) for d in u.metrics_days) == ("2026-10-01", "2026-10-02")
+    con = focus_rows([dict(day="2026-10-02", ServiceName=EC2, x_UsageType="USE1-BoxUsage:m5.large", cost=10,
+                           Tags={"project": "chat"})])
+    u = ue.inference_unit_costs(con, S.resolve(con, cfg, {}), bm)
+    assert u.days_in_scope == 1 and u.total_cost == Decimal("10")
