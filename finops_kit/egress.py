@@ -351,3 +351,63 @@ def cross_region_summary(xr: pd.DataFrame) -> pd.DataFrame:
                                              ai_spend_in_dest=("ai_spend_in_dest", "sum")).reset_index()
     out["source_is_storage"] = out["source_is_storage"].astype(bool)
     return out.sort_values("gb", ascending=False).reset_index(drop=True)[cols]
+
+
+CENT = Decimal("0.01")
+
+
+def category_differences(con: duckdb.DuckDBPyConnection, sc: Any) -> dict[str, Any]:
+    """How FOCUS ``ServiceCategory`` 'Storage' and 'Networking' differ, on this bill, from the kit's storage and
+    transfer definitions (``storage_cost`` / ``transfer_cost`` of :mod:`finops_kit.metrics`: rows classified by the
+    storage class and transfer type tables, whatever the service). Amounts are EffectiveCost (DECIMAL); each
+    ``*_services`` lists the services holding the difference, largest first."""
+    from .metrics import MONEY
+    from .storage import storage_rules
+
+    rows = con.execute(f"""
+        WITH r AS (SELECT ServiceName AS service, coalesce(ServiceCategory, '') AS category, EffectiveCost AS cost,
+                          {rule_case(storage_rules())} IS NOT NULL AS is_storage,
+                          {rule_case(transfer_rules())} IS NOT NULL AS is_transfer
+                   FROM {sc.rows_sql()})
+        SELECT kind, service, sum(cost)::{MONEY} AS cost FROM (
+          SELECT 'storage_category' AS kind, NULL AS service, cost FROM r WHERE category = 'Storage'
+          UNION ALL SELECT 'not_storage_in_storage', service, cost FROM r WHERE category = 'Storage' AND NOT is_storage
+          UNION ALL SELECT 'storage_elsewhere', service, cost FROM r WHERE category <> 'Storage' AND is_storage
+          UNION ALL SELECT 'networking_category', NULL, cost FROM r WHERE category = 'Networking'
+          UNION ALL SELECT 'not_transfer_in_networking', service, cost FROM r
+                    WHERE category = 'Networking' AND NOT is_transfer
+          UNION ALL SELECT 'transfer_elsewhere', service, cost FROM r WHERE category <> 'Networking' AND is_transfer)
+        GROUP BY ALL ORDER BY kind, cost DESC NULLS LAST, service""").fetchall()
+    out: dict[str, Any] = {}
+    for kind in ("storage_category", "not_storage_in_storage", "storage_elsewhere", "networking_category",
+                 "not_transfer_in_networking", "transfer_elsewhere"):
+        mine = [(s, Decimal(c or 0)) for k, s, c in rows if k == kind]
+        out[kind] = sum((c for _s, c in mine), Decimal(0))
+        if kind not in ("storage_category", "networking_category"):
+            out[kind + "_services"] = [s for s, c in mine if s is not None and c]
+    return out
+
+
+def category_note(diff: dict[str, Any], money: Any, top: int = 2) -> str:
+    """One sentence from :func:`category_differences`: what FOCUS's 'Storage' and 'Networking' labels hold that the
+    storage and transfer figures do not, and the reverse; only the differences this bill has. ``money`` formats an
+    amount (the report's ``nb.money``)."""
+    def part(key: str, text: str) -> str | None:
+        if not diff[key].quantize(CENT):  # a difference under half a cent is no difference in a report
+            return None
+        names = diff[key + "_services"][:top]
+        return f"{text} {money(diff[key])}" + (f" (mostly {', '.join(names)})" if names else "")
+
+    out = []
+    for label, total, figure, parts in (
+            ("Storage", "storage_category", "storage", [part("not_storage_in_storage", "holds charges that are not storage,"),
+                                             part("storage_elsewhere", "leaves out storage billed under other "
+                                                                       "categories,")]),
+            ("Networking", "networking_category", "data-transfer", [part("not_transfer_in_networking", "holds charges that are not "
+                                                                                      "data transfer,"),
+                                                   part("transfer_elsewhere", "leaves out data transfer billed "
+                                                                              "under other categories,")])):
+        said = [p for p in parts if p]
+        head = f"'{label}' {money(diff[total])}"
+        out.append(f"{head} {' and '.join(said)}" if said else f"{head} equals the {figure} figure to the cent")
+    return ("ServiceCategory above is FOCUS's label of the service, not these definitions: " + "; ".join(out) + ".")

@@ -190,3 +190,37 @@ def test_unit_costs_say_how_many_metrics_days_the_scope_holds(tmp_path):
                            Tags={"project": "chat"})])
     u = ue.inference_unit_costs(con, S.resolve(con, cfg, {}), bm)
     assert u.days_in_scope == 1 and u.total_cost == Decimal("10")
+
+
+# ------------------------------------------------------------------------------------------------ item 15 (tagging)
+
+
+def test_category_note_states_only_the_differences_the_bill_has():
+    """Review r2 (FOCUS sample): "'Storage' $0.00 also holds transfer billed under S3 and lacks EBS volumes billed
+    under EC2" was typed; on the demo 'Storage' holds no transfer at all (its $23,743.76 of non-storage is S3 fees
+    the class table does not classify) while EBS ($158,908.96) is outside it."""
+    import finops_kit.notebook as nb
+
+    rows = [
+        dict(day="2026-10-05", ServiceName=S3, ServiceCategory="Storage", x_UsageType="USE1-TimedStorage-ByteHrs",
+             ConsumedQuantity=1000, ConsumedUnit="GB-Mo", cost=23),
+        dict(day="2026-10-05", ServiceName=EC2, ServiceCategory="Compute", x_UsageType="USE1-EBS:VolumeUsage.gp3",
+             ConsumedQuantity=500, ConsumedUnit="GB-Mo", cost=40),
+        dict(day="2026-10-05", ServiceName=EC2, ServiceCategory="Compute", x_UsageType="USE1-USW2-AWS-Out-Bytes",
+             ConsumedQuantity=100, ConsumedUnit="GB", cost=2),
+        dict(day="2026-10-05", ServiceName=EC2, ServiceCategory="Compute", x_UsageType="USE1-BoxUsage:m5.large",
+             cost=100),
+    ]
+    con = focus_rows(rows)
+    d = eg.category_differences(con, S.resolve(con, {}, {}))
+    assert d["storage_category"] == Decimal("23") and d["storage_elsewhere"] == Decimal("40")
+    assert d["storage_elsewhere_services"] == [EC2] and d["not_storage_in_storage"] == 0
+    assert d["transfer_elsewhere"] == Decimal("2") and d["networking_category"] == 0
+    note = eg.category_note(d, nb.money)
+    assert "'Storage' $23.00 leaves out storage billed under other categories, $40.00 (mostly " + EC2 + ")" in note
+    assert "holds charges that are not storage" not in note
+    assert "'Networking' $0.00 leaves out data transfer billed under other categories, $2.00" in note
+    bare = focus_rows([rows[0]])
+    note = eg.category_note(eg.category_differences(bare, S.resolve(bare, {}, {})), nb.money)
+    assert "'Storage' $23.00 equals the storage figure to the cent" in note
+    assert "'Networking' $0.00 equals the data-transfer figure to the cent" in note
