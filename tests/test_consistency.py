@@ -70,9 +70,11 @@ def test_storage_and_transfer_equal_metrics(rendered, headline):
     _, texts = rendered
     m = headline[0]
     st = texts["storage_lifecycle"]
-    assert _one(r"Storage-related spend in the period: \*\*(\$[\d,]+\.\d\d)\*\*", st, "storage") == \
+    # the whole-scope figures name the span they cover (session 15: "in the period" under a one-month summary)
+    span = r"over the whole scope \(3 billing periods\\?, 2026\\?-08 to 2026\\?-10\): "
+    assert _one(r"Storage-related spend " + span + r"\*\*(\$[\d,]+\.\d\d)\*\*", st, "storage") == \
         money(m.total("storage_cost"))
-    assert _one(r"Data-transfer spend in the period: \*\*(\$[\d,]+\.\d\d)\*\*", st, "transfer") == \
+    assert _one(r"Data-transfer spend " + span + r"\*\*(\$[\d,]+\.\d\d)\*\*", st, "transfer") == \
         money(m.total("transfer_cost"))
 
 
