@@ -509,8 +509,8 @@ def growth_note(table: pd.DataFrame, by: str = "provider") -> str | None:
         return None
     names = ", ".join(str(v) for v in missing[by])
     return (f"No growth rate or projection for {names}: a compound monthly growth needs {MIN_GROWTH_MONTHS} closed "
-            "billing periods with GB stored in scope, and an open period (data not complete) would read as a drop. "
-            "Widen the scope to earlier closed months to see one.")
+            "billing periods with GB stored in scope, and an open period (data not complete) would read as a drop; "
+            "a scope holding two such months gives one.")
 
 
 def charges(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
