@@ -39,6 +39,7 @@ from pathlib import Path
 import nbformat
 
 from finops_kit import fitcache, querycache, report
+from finops_kit.config import load_config
 
 
 def _empty_notebook(path: Path) -> Path:
@@ -75,7 +76,9 @@ def _timed_run(paths: list[Path], warehouse: Path, out: Path, config: str | None
     and been waited for when run_jobs returns. CPU time is the figure to compare on a loaded machine, where the
     wall clock also measures the other processes."""
     infos = [report.read_notebook_info(p) for p in paths]
-    jobs = report.plan(infos, {}, {}, str(warehouse.resolve()), config)
+    # the config's reports.parameters, as `make demo` passes them (the AI report's sample side files)
+    defaults = ((load_config(config).get("reports") or {}).get("parameters") or {}) if config else {}
+    jobs = report.plan(infos, {}, defaults, str(warehouse.resolve()), config)
     c0, k0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     results = report.run_jobs(jobs, out, timeout_cell=600, timeout_notebook=1800, workers=workers)
