@@ -416,6 +416,24 @@ class Scope:
                 out[p] = f"{p:%Y-%m} (1\u2013{min(through[p], _month_end(p)).day}, open)"
         return out
 
+    def span(self) -> str:
+        """What "over the scope" covers, from the charges in it: ``14 billing periods, 2025-10 to 2026-11 (1–26,
+        open)``, ``the billing period 2026-10`` or ``charge days 5 Oct 2026 to 18 Oct 2026`` -- for a whole-scope
+        total printed under a summary that shows one month (the storage report's totals, the AI report's "nothing
+        in scope" sentences)."""
+        row = self._need_con().execute(f"""
+            SELECT min(BillingPeriodStart)::DATE, max(BillingPeriodStart)::DATE, count(DISTINCT BillingPeriodStart),
+                   min(ChargePeriodStart)::DATE, max(ChargePeriodStart)::DATE FROM {self.rows_sql()}""").fetchall()[0]
+        first, last, n, day0, day1 = row
+        if first is None:
+            return "no charge in scope"
+        if self.basis == "charge_period":
+            return (f"the charge day {day0:%-d %b %Y}" if day0 == day1 else
+                    f"charge days {day0:%-d %b %Y} to {day1:%-d %b %Y}")
+        labels = self.period_labels()
+        a, b = labels.get(first, f"{first:%Y-%m}"), labels.get(last, f"{last:%Y-%m}")
+        return f"the billing period {a}" if n == 1 else f"{n} billing periods, {a} to {b}"
+
     def open_labels(self) -> dict[dt.date, str]:
         """Open billing periods in scope -> label "1–20 Nov 2026, open": through the day every provider still
         delivering has reached (:meth:`open_through`)."""

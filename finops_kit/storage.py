@@ -198,24 +198,6 @@ def scoped(con: duckdb.DuckDBPyConnection, scope: Any = None, start: Any = None,
     return bind(con, scope, config, start=start, end=end, providers=providers)
 
 
-def scope_span(sc: Any) -> str:
-    """What "over the scope" covers, from the charges in it: ``14 billing periods, 2025-10 to 2026-11 (1–26,
-    open)``, ``the billing period 2026-10`` or ``charge days 5 Oct 2026 to 18 Oct 2026`` -- for a whole-scope total
-    printed under a summary that shows one month."""
-    row = sc.con.execute(f"""
-        SELECT min(BillingPeriodStart)::DATE, max(BillingPeriodStart)::DATE, count(DISTINCT BillingPeriodStart),
-               min(ChargePeriodStart)::DATE, max(ChargePeriodStart)::DATE FROM {sc.rows_sql()}""").fetchall()[0]
-    first, last, n, day0, day1 = row
-    if first is None:
-        return "no charge in scope"
-    if sc.basis == "charge_period":
-        return (f"the charge day {day0:%-d %b %Y}" if day0 == day1 else
-                f"charge days {day0:%-d %b %Y} to {day1:%-d %b %Y}")
-    labels = sc.period_labels()
-    a, b = labels.get(first, f"{first:%Y-%m}"), labels.get(last, f"{last:%Y-%m}")
-    return f"the billing period {a}" if n == 1 else f"{n} billing periods, {a} to {b}"
-
-
 #: The bucket label of a row without a ResourceName or ResourceId (the fallback of :data:`BUCKET_EXPR`): not a
 #: bucket -- no lifecycle rule can be written for it, and two groups "sharing" it share no bucket.
 NO_BUCKET = "(no resource id)"

@@ -78,11 +78,11 @@ def test_two_closed_months_still_give_a_growth_and_its_basis():
 
 def test_scope_span_names_the_periods_a_whole_scope_total_covers():
     con = _bucket("2026-08-01", "2026-11-05")
-    assert st.scope_span(S.resolve(con, {}, {})) == "4 billing periods, 2026-08 to 2026-11 (1\u20135, open)"
+    assert S.resolve(con, {}, {}).span() == "4 billing periods, 2026-08 to 2026-11 (1\u20135, open)"
     one = S.resolve(con, {}, {"billing_period_start": "2026-10", "billing_period_end": "2026-10"})
-    assert st.scope_span(one) == "the billing period 2026-10"
+    assert one.span() == "the billing period 2026-10"
     days = S.resolve(con, {}, {"date_start": "2026-10-05", "date_end": "2026-10-18"})
-    assert st.scope_span(days) == "charge days 5 Oct 2026 to 18 Oct 2026"
+    assert days.span() == "charge days 5 Oct 2026 to 18 Oct 2026"
     # the query is read to its end: the report's next query on the connection must not meet an unfinished result
     assert days.con.execute("SELECT 42").fetchall() == [(42,)]
     assert len(st.growth(con, "provider", scope=days)) > 0
