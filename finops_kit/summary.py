@@ -22,7 +22,8 @@ Typical notebook use (right after ``nb.header``; later cells add the actions the
     ...
     s.add_actions(always_on, what="Schedule non-production GPU {resource_id} ({instance_type})",
                   dollars="monthly_saving", owner="team", section="5. Dev vs prod", basis="per month")
-    s.add_action("Fix the 'team' tag on account X", 1234.5, owner="vision", section="3. Tag policy audit")
+    s.add_action("Fix the 'team' tag on account X", 1234.5, owner="vision", section="3. Tag policy audit",
+                 basis="in scope")  # cost at stake, not a saving (BASIS_KINDS)
 
 ``section`` is the text of the report heading (Markdown ``## ...``) that backs the action: the link goes to the
 anchor nbconvert and JupyterLab give that heading (:func:`anchor`). Every value in the block is HTML-escaped.
@@ -155,7 +156,8 @@ class Figure:
 
 
 #: What an action's dollars are, by its ``basis`` (the words printed after the dollars): a **saving** (money the
-#: bill would drop by if the action is done), a **variance** (spend over a budget or above the expected level) or
+#: bill would drop by if the action is done), an **increase to avoid** (money the bill would rise by unless it is
+#: done: a commitment to renew), a **variance** (spend over a budget or above the expected level) or
 #: **cost at stake** (the spend the action concerns -- a tag fix, transfer to co-locate -- not money saved); and
 #: over what time (a month, or the whole scope). Kinds are ranked apart, and within a kind a month's dollars come
 #: before dollars over the scope: dollars of different kinds or spans are never compared. A basis not listed is
@@ -167,16 +169,18 @@ BASIS_KINDS: dict[str, tuple[str, str]] = {
     "over budget": ("variance", ""),
     "above expected": ("variance", ""),  # a spike over its days, a budget over its month: by dollars
     "in scope": ("at stake", "scope"),
-    "transfer in scope": ("at stake", "scope"),
-    # commitments ending soon (commitments.expiry_decisions): letting one lapse saves, renewing one avoids the rise
+    "transfer cost in scope": ("at stake", "scope"),
+    # commitments ending soon (commitments.expiry_decisions): letting one lapse lowers the bill; renewing one does
+    # not lower today's bill, it keeps it from rising
     "per month saved if it lapses": ("saving", "month"),
-    "per month more if it lapses": ("saving", "month"),
+    "per month more if it lapses": ("avoid", "month"),
 }
 #: The spans in the order a kind lists them.
 SPANS = ("month", "scope", "")
 #: The kinds in the order the block shows them, with the heading of each group.
 KINDS: dict[str, str] = {
     "saving": "Savings if done (each measured alone)",
+    "avoid": "Increases to avoid (the bill rises unless done)",
     "variance": "Over budget or above expected",
     "at stake": "Cost at stake (spend the action concerns, not money saved)",
     "other": "Other actions",
