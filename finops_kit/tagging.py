@@ -569,6 +569,21 @@ class TagAudit:
             FROM per_charge GROUP BY type ORDER BY cost DESC, type""").df()
         return df
 
+    def violated_spend(self) -> tuple[float, int, float | None]:
+        """The dollars of the charges with at least one violation, each charge once, how many charges, and their
+        share of the scope's spend in % (EffectiveCost > 0, as :meth:`violations`' shares; None without spend).
+
+        Why: the per-type totals (:meth:`violation_totals`) count a charge once per type, so they add up to more
+        than the spend (demo: $7.90M against $5.21M) and no line said what the violations concern altogether."""
+        cost, charges, share = self.sql(f"""
+            WITH fnd AS ({self._violation_findings_sql()}),
+            per_charge AS (SELECT _rid, any_value(cost) AS cost FROM fnd GROUP BY _rid),
+            total AS (SELECT sum(cost) AS t FROM @scope WHERE cost > 0)
+            SELECT CAST(coalesce(sum(cost), 0) AS DOUBLE), count(*),
+                   100.0 * CAST(sum(cost) AS DOUBLE) / nullif(CAST((SELECT t FROM total) AS DOUBLE), 0)
+            FROM per_charge""").fetchall()[0]
+        return float(cost), int(charges), None if share is None else float(share)
+
     def resource_work(self, limit: int | None = None) -> pd.DataFrame:
         """The tag work per account and resource: one line per resource, whatever the number of keys to fix on it.
 

@@ -420,3 +420,13 @@ def test_resource_work_lists_a_resource_once_with_all_its_keys(audit):
     assert 'rename tag "Team" to "team"' in r2["actions"] and 'rename tag "Env" to "env"' in r2["actions"]
     assert w.loc["gpu-7", "cost"] == pytest.approx(40.0)
     assert list(w["cost"]) == sorted(w["cost"], reverse=True)
+
+
+def test_violated_spend_counts_each_charge_once_and_matches_the_work_list(audit):
+    """The per-type totals count a charge once per type (demo: $7.90M against $5.21M of spend) and nothing said
+    what the violations concern altogether: the charges with any violation, each once, and their share."""
+    cost, charges, share = audit.violated_spend()
+    assert cost == pytest.approx(audit.resource_work()["cost"].sum())
+    assert cost <= POSITIVE_TOTAL and cost < audit.violation_totals()["cost"].sum()
+    assert share == pytest.approx(100 * cost / POSITIVE_TOTAL)
+    assert charges == int(audit.resource_work()["charges"].sum())
