@@ -402,8 +402,12 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     # the month it stands for: its last closed period, else its latest -- up to the report day (an as_of in the past
     # values it as it stood then, not with a later month's bill)
     per = per[[p <= today for p in per["period"]]]
-    per = per.assign(closed=[bool(c) and dt.date(p.year, p.month, calendar.monthrange(p.year, p.month)[1]) < today
-                             for c, p in zip(per["closed"], per["period"], strict=True)])  # closed by the report day
+    # closed by the report day: a closed month whose last day is the report day counts (the default report day is
+    # the last usage day, so data through a closed October reports on 31 October; with "<" October was passed over
+    # and an RI half used in October was valued with a fully used September: "Renew or replace ... the bill rises
+    # $2,880.00/month" where letting it lapse saves $744 a month)
+    per = per.assign(closed=[bool(c) and dt.date(p.year, p.month, calendar.monthrange(p.year, p.month)[1]) <= today
+                             for c, p in zip(per["closed"], per["period"], strict=True)])
     per = per.sort_values(["commitment_id", "closed", "period"])
     last = per.groupby("commitment_id").tail(1).set_index("commitment_id")
     # the part of that month the commitment billed (bought mid-month, or the month is open): its used and unused

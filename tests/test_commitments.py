@@ -1039,3 +1039,31 @@ def test_expiry_as_of_a_past_day_lists_what_was_active_then_valued_by_then():
     early = cm.expiry(con, sc, today=dt.date(2026, 10, 3)).set_index("commitment_id")  # September closed by then
     assert early.loc["late", "value_period"] == dt.date(2026, 10, 1)  # its only month, its 10 billed days scaled to 31
     assert early.loc["late", "monthly_value"] == Decimal("446.40")  # 24 x 0.60 x 31
+
+
+def test_expiry_on_the_last_day_of_a_closed_month_values_the_commitment_with_that_month():
+    """Data through a closed October: the report day (the last usage day) is 31 October, and the expiry calendar
+    skipped October (a month counted as closed only after its last day), valuing an RI fully used in September but
+    half used in October with September: "Renew or replace ... the bill rises $2,880.00/month" where letting it
+    lapse saves $744 a month (regression review, t10)."""
+    from finops_kit.testing import focus_rows
+
+    rows = [_vm("AWS", d, "p4d.24xlarge", 24, "10.00", "6.00", cid="ri-1", res="i-1", end="2026-12-15T00:00:00Z")
+            for d in _days("2026-09-01", 30)]
+    for d in _days("2026-10-01", 31):
+        rows.append(_vm("AWS", d, "p4d.24xlarge", 12, "10.00", "6.00", cid="ri-1", res="i-1",
+                        end="2026-12-15T00:00:00Z"))
+        rows.append(dict(day=d, ChargeCategory="Usage", cost="0", EffectiveCost="72.00", BilledCost="72.00",
+                         CommitmentDiscountId="ri-1", CommitmentDiscountType="Reserved Instance",
+                         CommitmentDiscountCategory="Usage", CommitmentDiscountStatus="Unused",
+                         x_reservation_end_time="2026-12-15T00:00:00Z"))
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    today = cm.as_of(con, sc)
+    assert today == dt.date(2026, 10, 31)
+    cal = cm.expiry(con, sc, today=today).set_index("commitment_id")
+    assert cal.loc["ri-1", "value_period"] == dt.date(2026, 10, 1)
+    assert cal.loc["ri-1", "monthly_value"] == Decimal("4464.00")  # 31 x 24 x 6.00, half of it unused
+    assert cal.loc["ri-1", "bill_change_if_lapsed"] == Decimal("-744.00")  # 31 x 12 x 10.00 on demand - 4,464
+    decide = cm.expiry_decisions(cal.reset_index())
+    assert list(decide["decision"]) == ["let it lapse"] and decide["what"][0].startswith("Let AWS Reserved Instance")
