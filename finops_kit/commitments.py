@@ -61,7 +61,8 @@ import pandas as pd
 from . import tokens, units
 from .errors import ConfigError
 from .schema import MONEY
-from .scope import Scope
+from .scope import Scope, _month_end
+from .sources.base import sql_str
 
 #: Rows of a commitment that carry its use (covered usage, GCP CUD credits); Unused rows are the remainder.
 #: A Credit row counts only when it is billed with the usage (``ChargeFrequency = 'Usage-Based'``, or empty as the kit
@@ -719,6 +720,35 @@ def level_at_risk(usage: Sequence[float], percentile: float) -> float:
     return float(u[k])
 
 
+def closed_windows(sc: Scope) -> list[tuple[str, dt.date, dt.date]]:
+    """Per provider, the days its closed billing periods in scope cover, as (provider, first day, last day): from the
+    first day its data holds (the completeness ``first_day`` of its earliest billing period, never before that
+    period's 1st) to the last day of its latest closed period, within the scope's charge days. The sizing window.
+
+    Why not the calendar months of the usage days: a closed period's row dated outside its month (GCP's invoice
+    month holds hours dated 1 November UTC; the FOCUS sample has an Oracle row at 30 September 22:00 in October)
+    added a month of zero days (a steady a2 family sized at 0 instead of 3.00/h), and a first month whose export
+    began on the 15th counted the 14 days before it as zero usage ($21,110 a year instead of $61,320); a provider
+    whose October is still open was padded with zeros through October (regression review, t3 / t11). Days of a
+    closed period without usage stay zero: the provider's data covers them."""
+
+    c = sc.completeness()
+    out = []
+    for prov, g in c.groupby("provider", sort=True):
+        closed = g[g["closed"].astype(bool)]
+        if closed.empty:
+            continue
+        p0 = min(g["billing_period"])
+        first = max(p0, min(g.loc[g["billing_period"] == p0, "first_day"]))
+        last = _month_end(max(closed["billing_period"]))
+        if sc.basis != "billing_period":
+            first = max(first, sc.start) if sc.start else first
+            last = min(last, sc.end) if sc.end else last
+        if first <= last:
+            out.append((str(prov), first, last))
+    return out
+
+
 def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str] = ("provider", "instance_family"),
                  closed_only: bool = True, lapse_days: int = EXPIRY_WINDOWS[0],
                  today: dt.date | None = None) -> pd.DataFrame:
@@ -726,7 +756,8 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     average per hour (the exports are daily; an hourly export is summed to days, so the distribution is of daily
     averages and slightly narrower than the hourly one). Days of the closed periods without usage are 0.
     ``closed_only``: closed billing periods only (sizing never reads a month in progress); the days are then every
-    day of the closed periods the usage falls in (within the scope's charge days), not only its first to last day.
+    day of the closed periods the usage falls in that the provider's data covers (:func:`closed_windows`, each
+    provider over its own; within the scope's charge days), not only its first to last day.
 
     * ``on_demand_per_hour``: ListCost of the day's eligible usage / 24, its on-demand value per hour -- the unit
       :func:`sizing` sizes in, because it adds up across a family's sizes (a g5.48xlarge is 16 g5.xlarge, not one);
@@ -751,13 +782,28 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     lapsing = f"pricing = 'Committed' AND CAST(_end AS DATE) <= {horizon}"
     # the window: every day of the closed billing periods the usage falls in (a family that ran 3 days of a closed
     # September is 27 days of zero, not a steady 3-day series: it was sized at its full rate, "$61,320 a year"),
-    # within the scope's charge days; with open periods, the days from the first to the last with usage
-    first, last = "min(day)", "max(day)"
+    # as far as the provider's data covers them (:func:`closed_windows`), within the scope's charge days; with open
+    # periods, the days from the first to the last with usage
     if closed_only:
-        first, last = "CAST(date_trunc('month', min(day)) AS DATE)", "last_day(max(day))"
-        if sc.basis != "billing_period":
-            first = f"greatest({first}, DATE '{sc.start}')" if sc.start else first
-            last = f"least({last}, DATE '{sc.end}')" if sc.end else last
+        spans = closed_windows(sc)
+        values = ", ".join(f"({sql_str(p)}, DATE '{a}', DATE '{b}')" for p, a, b in spans) or \
+            "(CAST(NULL AS VARCHAR), CAST(NULL AS DATE), CAST(NULL AS DATE))"
+        days_sql = f"""
+      cw(provider, first_day, last_day) AS (VALUES {values}),
+      pr AS (SELECT min(period) AS p0, last_day(max(period)) AS p1 FROM u WHERE TRUE {where}),
+      pdays AS (SELECT cw.provider, CAST(unnest(generate_series(greatest(cw.first_day, pr.p0),
+                                                                least(cw.last_day, pr.p1), INTERVAL 1 DAY)) AS DATE) AS day
+                FROM cw CROSS JOIN pr WHERE greatest(cw.first_day, pr.p0) <= least(cw.last_day, pr.p1)),"""
+        if "provider" in by:  # each provider over the days its own closed periods cover
+            days_sql += "\n      days AS (SELECT provider, day FROM pdays),"
+            join = "JOIN days USING (provider)"
+        else:
+            days_sql += "\n      days AS (SELECT DISTINCT day FROM pdays),"
+            join = "CROSS JOIN days"
+    else:
+        days_sql = """
+      days AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE) AS day FROM g),"""
+        join = "CROSS JOIN days"
     # every day of the closed periods counts: a day a family did not run is a day of zero usage, not a missing value
     # (otherwise a burst of a few days would look like steady usage worth committing to)
     return _frame(con, f"""
@@ -775,7 +821,7 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
                    CAST(min(_end) FILTER (WHERE {lapsing}) AS DATE) AS lapsing_by,
                    list(DISTINCT instance_type) FILTER (WHERE hours > 0) AS types
             FROM u WHERE TRUE {where} GROUP BY ALL),
-      days AS (SELECT CAST(unnest(generate_series({first}, {last}, INTERVAL 1 DAY)) AS DATE) AS day FROM g),
+{days_sql}
       keys AS (SELECT {dims}, length(list_distinct(flatten(list(types)))) AS sizes FROM g GROUP BY ALL)
       SELECT {dims}, day, coalesce(g.hours, 0) / 24.0 AS instances,
              coalesce(g.committed, 0) / 24.0 AS committed_instances,
@@ -785,7 +831,7 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
              CAST(coalesce(g.list_committed, 0) AS DOUBLE) / 24.0 AS committed_per_hour,
              CAST(coalesce(g.list_lapsing, 0) AS DOUBLE) / 24.0 AS lapsing_per_hour,
              g.lapsing_by, keys.sizes
-      FROM keys CROSS JOIN days LEFT JOIN g USING ({dims}, day) ORDER BY ALL""")
+      FROM keys {join} LEFT JOIN g USING ({dims}, day) ORDER BY ALL""")
 
 
 def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile: float | None = None,

@@ -1067,3 +1067,57 @@ def test_expiry_on_the_last_day_of_a_closed_month_values_the_commitment_with_tha
     assert cal.loc["ri-1", "bill_change_if_lapsed"] == Decimal("-744.00")  # 31 x 12 x 10.00 on demand - 4,464
     decide = cm.expiry_decisions(cal.reset_index())
     assert list(decide["decision"]) == ["let it lapse"] and decide["what"][0].startswith("Let AWS Reserved Instance")
+
+
+def test_sizing_window_is_the_days_the_closed_periods_cover_not_calendar_months():
+    """The window was the calendar months of the usage days (regression review, t3 / t11): an export enabled on
+    15 September counted 1-14 September as zero usage (a steady 20.00/h p4d sized at $21,110 a year instead of
+    $61,320), and a closed October's hours dated 1 November UTC (GCP's invoice month) added November as 30 days of
+    zero (a steady 3.00/h a2 family sized at 0). The burst rule stays: a closed month's days without usage are 0."""
+    from finops_kit.testing import focus_rows
+
+    rows = []
+    for d in [*_days("2026-09-15", 16), *_days("2026-10-01", 31), *_days("2026-11-01", 5)]:
+        rows += [_vm("AWS", d, "p4d.24xlarge", 12, "20.00", "13.00", cid="ri-1", res="i-1",
+                     end="2027-06-01T00:00:00Z"),
+                 _vm("AWS", d, "p4d.24xlarge", 12, "20.00", res="i-2")]
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    hu = cm.hourly_usage(con, sc)
+    assert (hu["day"].min(), hu["day"].max(), len(hu)) == (dt.date(2026, 9, 15), dt.date(2026, 10, 31), 47)
+    rec, _ = cm.recommend(con, sc)
+    assert rec["optimal_level"].max() == pytest.approx(20.0)
+    assert rec["optimal_net_savings_year"].max() == pytest.approx(61320.0)  # 20 x 0.35 x 8,760
+
+    rows = [_vm("Google Cloud", d, "a2-highgpu-1g", 24, "3.00", res="gce-1")
+            for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 31), *_days("2026-11-01", 10)]]
+    rows.append(_vm("Google Cloud", "2026-11-01", "a2-highgpu-1g", 7, "3.00", res="gce-1",
+                    ChargePeriodStart=dt.datetime(2026, 11, 1, 0), ChargePeriodEnd=dt.datetime(2026, 11, 1, 7),
+                    BillingPeriodStart=dt.datetime(2026, 10, 1), BillingPeriodEnd=dt.datetime(2026, 11, 1)))
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    hu = cm.hourly_usage(con, sc)
+    assert (hu["day"].min(), hu["day"].max(), len(hu)) == (dt.date(2026, 9, 1), dt.date(2026, 10, 31), 61)
+    assert (hu["on_demand_per_hour"].astype(float) > 0).all()
+    rec, _ = cm.recommend(con, sc, extra_options=["1-year quote=0.30"])
+    assert rec["optimal_level"].max() == pytest.approx(3.0)
+    assert rec["optimal_net_savings_year"].max() == pytest.approx(7884.0)  # 3 x 0.30 x 8,760
+
+
+def test_a_provider_is_sized_over_its_own_closed_periods():
+    """One window for every provider padded a provider whose October is still open with 31 days of zero (its
+    closed September is the window), and a provider whose export began in October with zeros for September."""
+    from finops_kit.testing import focus_rows
+
+    rows = [_vm("AWS", d, "p4d.24xlarge", 24, "20.00", "13.00", cid="ri-1", res="i-1", end="2027-06-01T00:00:00Z")
+            for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 31), *_days("2026-11-01", 3)]]
+    rows += [_vm("Microsoft", d, "Standard_NC24ads_A100_v4", 24, "4.00", res="vm-9") for d in _days("2026-10-01", 31)]
+    rows += [dict(ProviderName="Microsoft", day=d, cost="1.00", ResourceId="disk-1") for d in _days("2026-11-01", 3)]
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    hu = cm.hourly_usage(con, sc)
+    ms = hu[hu["provider"] == "Microsoft"]
+    assert len(ms) == 31 and (ms["on_demand_per_hour"].astype(float) == 96.0 / 24).all()
+    assert len(hu[hu["provider"] == "AWS"]) == 61
+    assert [(p, str(a), str(b)) for p, a, b in cm.closed_windows(sc)] == [
+        ("AWS", "2026-09-01", "2026-10-31"), ("Microsoft", "2026-10-01", "2026-10-31")]
