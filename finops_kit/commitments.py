@@ -462,6 +462,39 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
         drop=True)
 
 
+#: the utilization under which a commitment with unused cost is an action (most teams aim above it on reservations)
+UNDERUSED_BELOW = 0.95
+
+
+def underused(per: pd.DataFrame, inv: pd.DataFrame, today: dt.date, *,
+              within: int = EXPIRY_WINDOWS[-1]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The commitments to use, exchange or shrink, from :func:`utilization` by ``("commitment", "period")``: each
+    one's latest closed period, where it had unused cost and was used less than :data:`UNDERUSED_BELOW`, with
+    ``resource_id`` = the commitment's id (the summary lists a commitment once per kind of dollars).
+
+    Returns (to act on, left to the expiry calendar): a commitment whose end date is within ``within`` days of
+    ``today`` (or past) is decided by :func:`expiry_decisions` -- renew, replace or let it lapse -- not here: the
+    summary listed one RI twice, "$2,616 unused per month · Use, exchange or shrink" beside "$1,013 per month saved
+    if it lapses · Let ... lapse", a monthly saving from shrinking a commitment that ends before it is realized
+    (regression review). A commitment no longer billing by ``today`` is in neither: there is nothing left to act on."""
+    cols = [*per.columns, "resource_id"]
+    if per is None or per.empty:
+        return pd.DataFrame(columns=cols), pd.DataFrame(columns=cols)
+    last = per[per["closed"].astype(bool) & per["utilization"].notna()].sort_values("period")
+    last = last.groupby("commitment_id").tail(1)
+    last = last[(last["unused_cost"] > 0) & (last["utilization"] < UNDERUSED_BELOW)]
+    last = last.assign(resource_id=last["commitment_id"])
+    # no longer billing by the report day (as :func:`expiry` counts active): nothing left to use or shrink -- an
+    # Azure reservation replaced by its renewal in October was told "use, exchange or shrink ...: 75% used in Sep"
+    gone = set(inv.loc[inv["last_day"] < today - dt.timedelta(days=2), "commitment_id"]) if not inv.empty else set()
+    last = last[~last["commitment_id"].isin(gone)]
+    ends = inv.set_index("commitment_id")["end_date"] if not inv.empty else pd.Series(dtype=object)
+    horizon = today + dt.timedelta(days=within)
+    soon = [not _missing(e) and pd.notna(e) and e <= horizon for e in last["commitment_id"].map(ends)]
+    soon = pd.Series(soon, index=last.index, dtype=bool)
+    return last[~soon].reset_index(drop=True), last[soon].reset_index(drop=True)
+
+
 def _missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
@@ -488,9 +521,12 @@ def expiry_decisions(cal: pd.DataFrame, *, within: int = EXPIRY_WINDOWS[-1]) -> 
     * the bill falls if it lapses: ``let it lapse``, dollars = the saving (a commitment whose lapse lowers the bill
       is not one to renew as it is; the report had said "$4,220 per month back at on-demand prices · Decide on" an
       RI whose lapse saves 1,012.73 a month);
-    * no change, or no month to value it: ``no change`` (dollars 0; no action)."""
+    * no change, or no month to value it: ``no change`` (dollars 0; no action).
+
+    ``resource_id`` is the commitment's id: the summary lists a commitment once per kind of dollars."""
     cols = ["provider", "type", "name", "end_date", "days_left", "current_utilization", "monthly_value",
-            "lapses_to_on_demand", "bill_change_if_lapsed", "currency", "decision", "dollars", "basis", "what"]
+            "lapses_to_on_demand", "bill_change_if_lapsed", "currency", "decision", "dollars", "basis", "what",
+            "resource_id"]
     if cal is None or cal.empty:
         return pd.DataFrame(columns=cols)
     soon = cal[[not _missing(d) and d <= within for d in cal["days_left"]]]
@@ -515,7 +551,7 @@ def expiry_decisions(cal: pd.DataFrame, *, within: int = EXPIRY_WINDOWS[-1]) -> 
             what = (f"Let {head} lapse: saves {_money(-net, cur)}/month if the usage stays ({terms}); "
                     "do not renew it at this size")
         rows.append({**{c: r.get(c) for c in cols[:10]}, "decision": decision, "dollars": dollars, "basis": basis,
-                     "what": what})
+                     "what": what, "resource_id": r.get("commitment_id")})
     return pd.DataFrame(rows, columns=cols)
 
 

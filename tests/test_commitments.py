@@ -952,7 +952,9 @@ for cell in nbformat.read(book, as_version=4).cells:
         ns.update(warehouse=wh, config_path=config)
     ns["display"] = show
 for a in ns["s"].actions:
-    print(f"ACTION|{float(a.dollars):.2f}|{a.basis}|{a.what}")
+    print(f"ACTION|{float(a.dollars):.2f}|{a.basis}|{a.what}|{a.resource}")
+for a in ns["s"].ranked_actions():
+    print(f"LINE|{a.kind}|{a.resource}|{a.what}")
 '''
 
 
@@ -1121,3 +1123,47 @@ def test_a_provider_is_sized_over_its_own_closed_periods():
     assert len(hu[hu["provider"] == "AWS"]) == 61
     assert [(p, str(a), str(b)) for p, a, b in cm.closed_windows(sc)] == [
         ("AWS", "2026-09-01", "2026-10-31"), ("Microsoft", "2026-10-01", "2026-10-31")]
+
+
+def test_a_commitment_is_one_line_of_the_summary_and_an_ending_one_is_decided_by_the_expiry_calendar(tmp_path):
+    """The summary listed one RI twice with contradicting advice ("$2,616 unused per month · Use, exchange or
+    shrink" and "$1,013 per month saved if it lapses · Let ... lapse"): the commitments actions had no
+    ``resource_id``, so the summary could not tell they concern one commitment, and a commitment ending within the
+    expiry window was also told to shrink for a monthly saving it will not live to realize (regression review).
+    Now every commitments action names its commitment, and an underused one ending within 90 days is left to the
+    expiry decision; one ending later is still told to use, exchange or shrink."""
+    rows = _lapse_rows()
+    for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 10)]:
+        rows += [_vm("AWS", d, "g5.xlarge", 12, "1.00", "0.60", cid="ri-long", res="i-7", end="2028-01-01T00:00:00Z"),
+                 dict(day=d, ChargeCategory="Usage", cost="0", EffectiveCost="7.20", BilledCost="7.20",
+                      CommitmentDiscountId="ri-long", CommitmentDiscountType="Reserved Instance",
+                      CommitmentDiscountCategory="Usage", CommitmentDiscountStatus="Unused",
+                      x_reservation_end_time="2028-01-01T00:00:00Z")]
+    out = _run_report_cells(tmp_path, rows)
+    actions = [line.split("|") for line in out.splitlines() if line.startswith("ACTION|")]
+    half = [a for a in actions if "ri-half" in a[3]]
+    assert len(half) == 1 and half[0][3].startswith("Let AWS Reserved Instance ri-half") and half[0][4] == "ri-half"
+    long = [a for a in actions if "ri-long" in a[3]]
+    assert len(long) == 1 and long[0][3].startswith("Use, exchange or shrink ri-long") and long[0][4] == "ri-long"
+    assert long[0][1] == "216.00"  # September's unused: 30 x 12 h x 0.60
+    assert all(a[4] != "None" for a in actions if a[2] != "per month"), actions  # section 5 is per family
+    assert "1 underused commitment(s) end within 90 days of 2026-10-10" in out and "ri-half." in out
+    lines = [line for line in out.splitlines() if line.startswith("LINE|")]
+    assert sum("ri-half" in line for line in lines) == 1, lines
+
+
+def test_underused_and_expiry_decisions_name_the_commitment():
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_lapse_rows())
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    per = cm.utilization(con, sc, by=("commitment", "period"))
+    inv = cm.inventory(con, sc)
+    under, ending = cm.underused(per, inv, dt.date(2026, 10, 10))
+    assert under.empty and list(ending["resource_id"]) == ["ri-half"]
+    under, ending = cm.underused(per, inv, dt.date(2026, 7, 1))  # 111 days before its end: act on it
+    assert list(under["resource_id"]) == ["ri-half"] and ending.empty
+    decide = cm.expiry_decisions(cm.expiry(con, sc))
+    assert sorted(decide["resource_id"]) == ["ri-half", "sp-full"]
+    under, ending = cm.underused(per, inv, dt.date(2026, 12, 1))  # billed last on 10 October: gone, nothing to do
+    assert under.empty and ending.empty
