@@ -555,16 +555,18 @@ def expiry_decisions(cal: pd.DataFrame, *, within: int = EXPIRY_WINDOWS[-1]) -> 
     return pd.DataFrame(rows, columns=cols)
 
 
-def quantity_text(value: Any, unit: Any) -> str:
+def quantity_text(value: Any, unit: Any, currency: Any = None) -> str:
     """A ``CommitmentDiscountQuantity`` as a reader reads it, in its ``CommitmentDiscountUnit``: hours as
-    ``15,240 hours``, a currency (a savings plan's commitment dollars) as money, ``""`` when missing. The report's
-    table printed an RI's 15,240 used hours as "$15,240.00" next to "Hours" (a Decimal column reads as money)."""
+    ``15,240 hours``, the row's ``currency`` (a savings plan's commitment dollars) as money, any other unit as the
+    number and the unit, ``""`` when missing. The report's table printed an RI's 15,240 used hours as "$15,240.00"
+    next to "Hours" (a Decimal column reads as money), and any three capital letters read as a currency: "GPU",
+    "TPU", "CPU" came out as "1,000.00 GPU", money (regression review)."""
     if _missing(value):
         return ""
     d = Decimal(str(value))
     u = "" if _missing(unit) else str(unit).strip()
-    if len(u) == 3 and u.isalpha() and u.isupper():  # an ISO 4217 code: commitment dollars
-        return _money(d, u)
+    if u and not _missing(currency) and u.upper() == str(currency).strip().upper():  # commitment dollars
+        return _money(d, u.upper())
     num = f"{d:,.0f}" if d == d.to_integral_value() else f"{d:,.2f}"
     return f"{num} {u.lower() if u in ('Hours', 'Hour') else u}".strip()
 
@@ -574,7 +576,8 @@ def with_quantity_text(inv: pd.DataFrame) -> pd.DataFrame:
     and ``quantity_unit`` dropped: the quantities for a table, not for arithmetic."""
     out = inv.copy()
     for c in ("used_quantity", "unused_quantity"):
-        out[c] = [quantity_text(v, u) for v, u in zip(out[c], out["quantity_unit"], strict=True)]
+        out[c] = [quantity_text(v, u, cur) for v, u, cur in zip(out[c], out["quantity_unit"], out["currency"],
+                                                                   strict=True)]
     return out.drop(columns=["quantity_unit"])
 
 
@@ -1245,5 +1248,5 @@ __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED
            "break_even_utilization", "contract_burndown", "coverage", "HEADLINE", "display_name",
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
            "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "no_sizing_reason", "optimal_level",
-           "overview_lines", "parse_options", "provisioned_break_even", "quantity_text", "realized_discounts",
+           "overview_lines", "parse_options", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
            "recommend", "savings_curve", "sizing", "summary", "utilization", "with_quantity_text"]

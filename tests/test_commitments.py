@@ -867,8 +867,8 @@ def test_commitment_quantities_are_shown_in_their_unit_not_as_money():
     column as money)."""
     assert cm.quantity_text(Decimal("15240.000000"), "Hours") == "15,240 hours"
     assert cm.quantity_text(Decimal("7816.88"), "Hours") == "7,816.88 hours"
-    assert cm.quantity_text(Decimal("22205.91"), "USD") == "$22,205.91"
-    assert cm.quantity_text(Decimal("10"), "EUR") == "10.00 EUR"
+    assert cm.quantity_text(Decimal("22205.91"), "USD", "USD") == "$22,205.91"
+    assert cm.quantity_text(Decimal("10"), "EUR", "EUR") == "10.00 EUR"
     assert cm.quantity_text(None, "Hours") == "" and cm.quantity_text(Decimal(3), None) == "3"
     from finops_kit.testing import focus_rows
 
@@ -1167,3 +1167,15 @@ def test_underused_and_expiry_decisions_name_the_commitment():
     assert sorted(decide["resource_id"]) == ["ri-half", "sp-full"]
     under, ending = cm.underused(per, inv, dt.date(2026, 12, 1))  # billed last on 10 October: gone, nothing to do
     assert under.empty and ending.empty
+
+
+def test_a_three_letter_unit_is_money_only_when_it_is_the_rows_currency():
+    """Any three capital letters read as a currency: 1,000 "GPU" (or TPU, CPU) units came out as "1,000.00 GPU",
+    money (regression review)."""
+    for unit in ("GPU", "TPU", "CPU"):
+        assert cm.quantity_text(Decimal("1000"), unit, "USD") == f"1,000 {unit}"
+    assert cm.quantity_text(Decimal("1000"), "usd", "USD") == "$1,000.00"
+    assert cm.quantity_text(Decimal("1000"), "USD", "EUR") == "1,000 USD"  # not the bill's currency: its code
+    inv = pd.DataFrame({"used_quantity": [Decimal("8"), Decimal("22205.91")], "unused_quantity": [None, None],
+                        "quantity_unit": ["GPU", "USD"], "currency": ["USD", "USD"]})
+    assert list(cm.with_quantity_text(inv)["used_quantity"]) == ["8 GPU", "$22,205.91"]
