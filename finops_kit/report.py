@@ -58,6 +58,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 import threading
 import time
@@ -1182,10 +1183,40 @@ def _kept_entry(out: Path, e: dict[str, Any]) -> dict[str, Any] | None:
         e.update(status=rendered.get("status"), error=rendered.get("error"))
         return e
     gone = rendered["html"] or f"{e.get('name')}.html"
+    notebook, command = rerun_command(out, e)
     e.update(status=HTML_MISSING, rendered=rendered,
-             error=f"{HTML_MISSING}: {gone} is gone; re-run report {e.get('name')} into this folder to render it "
-                   f"again (its executed notebook {book} is kept; it was {rendered.get('status')} when rendered)")
+             error=f"{HTML_MISSING}: {gone} is gone; re-run report {notebook} with its parameters to render it "
+                   f"again: {command} (its executed notebook {book} is kept; it was {rendered.get('status')} when "
+                   "rendered)")
     return e
+
+
+def rerun_command(out: Path, e: dict[str, Any]) -> tuple[str, str]:
+    """The notebook of index entry ``e`` and the ``finops-kit report`` command, quoted for a shell, that renders
+    the same report (the same name) into ``out`` again: its ``-p`` parameters, ``--warehouse``/``--config`` as the
+    entry received them (all relative to the project, where the command runs), ``--out`` relative too.
+
+    The ``-p`` parameters are those the name was made of (:func:`report_name`: each ``__key-value`` part, in order):
+    a default from the config is in ``parameters`` too but not in the name, and passing it would name another
+    report. The values are the entry's, as :func:`redact_value` left them (a credential reads ``[redacted]``)."""
+    book = e.get("notebook")
+    path = Path(book) if isinstance(book, str) and book else None
+    # a notebook in the default folder by its name (what --list shows); another by its path, which works anywhere
+    notebook = path.stem if path is not None and path.parent == Path(DEFAULT_NOTEBOOKS_DIR) else (
+        str(path) if path is not None else str(e.get("name")).split("__", 1)[0])
+    params = e.get("parameters") if isinstance(e.get("parameters"), dict) else {}
+    keys = [k for k in (part.split("-", 1)[0] for part in str(e.get("name")).split("__")[1:]) if k in params]
+    if len(keys) != str(e.get("name")).count("__"):  # a name the parts do not spell (shortened): every -p given
+        keys = [k for k in params if k not in INJECTED]
+    words = ["finops-kit", "report", shlex.quote(notebook)]
+    for k in keys:  # -p providers='["AWS"]': the value quoted, as one would type it
+        v = params[k]
+        text = v if isinstance(v, str) else json.dumps(v, default=str, ensure_ascii=False)
+        words += ["-p", f"{k}={shlex.quote(text)}"]
+    for name, option in (("warehouse", "--warehouse"), ("config_path", "--config")):
+        if isinstance(params.get(name), str) and params[name]:
+            words += [option, shlex.quote(params[name])]
+    return notebook, " ".join([*words, "--out", shlex.quote(project_relative(out))])
 
 
 #: Prefix of the files a report run writes before moving them into place (hidden, so never listed or published
