@@ -1525,6 +1525,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     defaults = rep.get("parameters") or {}
     if not isinstance(defaults, dict):
         raise ConfigError(f"{config_path}: reports.parameters must be a mapping of name: value")
+    defaults = config_relative_files(defaults, config_path)
     for key in ("timeout_cell", "timeout_notebook"):
         v = rep.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf):
@@ -1545,6 +1546,23 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "out": Path(args.out or rep.get("out") or "reports"),
         "parameters": defaults,
     }
+
+
+def config_relative_files(defaults: dict[str, Any], config_path: str | None) -> dict[str, Any]:
+    """The config's ``reports.parameters`` with every relative file parameter (``*_path``, ``*_file``, ``*_dir``)
+    read from the config file's folder, as the config's other paths are (the roadmap, the allocation file).
+
+    Why: they were read from the working directory, so ``finops-kit report --config /project/finops.yaml`` run
+    from another folder failed with "data/samples/_ai_units/gpu: file not found" (a regression review). A ``-p``
+    value is the command line's and stays relative to the working directory; :func:`plan` then writes every file
+    parameter relative to the project for the kernels."""
+    from .notebook import _PATH_SUFFIXES as PATH_SUFFIXES
+
+    if not config_path:
+        return dict(defaults)
+    base = Path(config_path).resolve().parent
+    return {k: (str(base / v) if isinstance(v, str) and k.endswith(PATH_SUFFIXES) and v and "://" not in v
+                and not Path(v).is_absolute() else v) for k, v in defaults.items()}
 
 
 def _jobs_setting(cli: int | None, configured: Any, config_path: str | None) -> int | None:

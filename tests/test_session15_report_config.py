@@ -1,0 +1,37 @@
+"""reports.parameters in a config read from another folder: file parameters are the config's, like its other paths."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from finops_kit import report
+
+
+def test_config_file_parameters_are_read_from_the_config_folder(tmp_path, monkeypatch):
+    """A regression review: `finops-kit report --config /project/finops.yaml` run from another folder failed with
+    "data/samples/_ai_units/gpu: file not found" -- the config's side files were read from the working directory.
+    They are the config folder's now (as its roadmap and allocation files are); a -p value stays the command line's,
+    and a URL or an absolute path is left as given."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "runs.csv").write_text("run,cost\n")
+    config = project / "finops.yaml"
+    config.write_text("reports:\n  parameters:\n    runs_file: data/runs.csv\n    gpu_metrics_dir: s3://b/gpu\n"
+                      "    host_map_file: /abs/hosts.csv\n    top: 3\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    params = report.config_relative_files({"runs_file": "data/runs.csv", "gpu_metrics_dir": "s3://b/gpu",
+                                           "host_map_file": "/abs/hosts.csv", "top": 3}, str(config))
+    assert Path(params["runs_file"]) == project / "data" / "runs.csv" and Path(params["runs_file"]).is_file()
+    assert params["gpu_metrics_dir"] == "s3://b/gpu" and params["host_map_file"] == "/abs/hosts.csv"
+    assert params["top"] == 3
+    # as the kernels receive it: relative to the working directory, and it still names the config's file
+    assert os.path.normpath(elsewhere / report.project_relative(params["runs_file"])) == str(project / "data" / "runs.csv")
+    # through the command's own settings
+    parser = argparse.ArgumentParser()
+    report.configure_parser(parser)
+    args = parser.parse_args(["--all", "--config", str(config)])
+    assert Path(report._settings(args)["parameters"]["runs_file"]) == project / "data" / "runs.csv"
