@@ -58,7 +58,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -713,6 +713,58 @@ class IdleGpu:
                 "share of the instance's billed accelerator-hours (finops_kit.units) prices it at the EffectiveCost "
                 "actually paid (on-demand, spot or committed). Scheduling savings count hours in which every GPU "
                 f"of the instance was idle, in runs of at least {s.schedule_min_idle_hours} hours.")
+
+    def note(self, span: str, money: Callable[[Any], str]) -> str:
+        """The section's sentences (Markdown), true on any totals: no metrics overlapping the bill, no billed
+        GPU-hour observed (every accelerated resource of the window without metrics), all observed hours idle, none
+        idle. ``span`` is what the bill in scope covers, already Markdown text (the report's
+        ``nb.text(sc.span())``); ``money`` formats an amount (the report's ``nb.money``)."""
+        t = self.totals
+        window = f"From {t['window_start']:%d %b %Y %H:%M} to {t['window_end']:%d %b %Y %H:%M} UTC (the metrics' window)"
+        n_unbilled, unbilled_h = t["unbilled_resources"], t["unbilled_gpu_hours"]
+        unbilled = (f"{_count(n_unbilled, 'monitored host')} had {unbilled_h:,.0f} GPU-hours on no bill in scope"
+                    if n_unbilled else "every monitored host matches billed accelerator-hours")
+        if not self.overlaps:
+            return (f"**The utilization files and the bill in scope do not overlap.** {window}, the bill in scope "
+                    f"({span}) has no accelerator-hours: no idle GPU dollars can be computed. {_cap(unbilled)}: "
+                    "give utilization files of the bill's period (or widen the scope to the metrics' window).")
+        n_un, un_cost = t["unmonitored_resources"], money(t["unmonitored_cost"])
+        if not t["monitored_resources"]:  # billed GPUs in the window, none of them in the utilization files
+            return (f"{window}, **no billed GPU-hour was observed**: none of the {_count(n_un, 'accelerated resource')} "
+                    f"billed in the window ({un_cost}) has a utilization metric, so no idle GPU-hours, idle dollars, "
+                    "cost per utilized GPU-hour or scheduling savings can be computed for them: install the "
+                    "CloudWatch agent or the DCGM exporter there, or add the host to the host map (table below). "
+                    f"{_cap(unbilled)}.")
+        obs, idle_h = t["observed_gpu_hours"], t["idle_gpu_hours"]
+        work = (f"A GPU-hour of real work cost **{money(t['cost_per_utilized_gpu_hour'])}** there. "
+                if t["cost_per_utilized_gpu_hour"] is not None else
+                "No observed GPU-hour did work (all idle), so there is no cost per utilized GPU-hour. ")
+        unmonitored = (f"{_count(n_un, 'accelerated resource')} billed {un_cost} in the window without any "
+                       "utilization metric" if n_un else
+                       "every accelerated resource billed in the window has a utilization metric")
+        return (f"{window}, **{money(t['idle_cost'])}** was paid for **{idle_h:,.0f} idle GPU-hours**, "
+                f"{_share(idle_h, obs)} of the {obs:,.0f} GPU-hours observed on "
+                f"{_count(t['monitored_resources'], 'instance')}. {work}Stopping the instances when all their GPUs "
+                f"idled would have saved **{money(t['schedule_savings'])}**. {_cap(unmonitored)}, and {unbilled}.")
+
+
+def _count(n: int, noun: str) -> str:
+    """``3 instances``, ``1 instance``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _share(part: float, whole: float) -> str:
+    """``part / whole`` as a whole percentage, never "0%" or "100%" for a share that is not."""
+    r = part / whole if whole else 0.0
+    if 0 < r < 0.005:
+        return "under 1%"
+    if 0.995 <= r < 1:
+        return "over 99%"
+    return f"{r:.0%}"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _billed_sql(sc: Any, attr: Any, w0: str, w1: str) -> str:
