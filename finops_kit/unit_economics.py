@@ -53,6 +53,7 @@ import datetime as dt
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -269,9 +270,44 @@ class Runs:
     gpu_cost: Decimal
     attributed_gpu_cost: Decimal = Decimal(0)
     outside: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["run_id", "why", "cost"]))
+    #: the rules the runs were found by, and the runs file's name (None: no runs file was given)
+    rules: RunRules = field(default_factory=lambda: RunRules())
+    runs_file: str | None = None
 
     def run(self, run_id: str) -> pd.Series:
         return self.table.set_index("run_id").loc[run_id]
+
+    @property
+    def sources(self) -> str:
+        """Where the runs come from, in words, and whether a runs file was given (without one, a run listed only
+        in a runs file is not found and its GPU cost counts as in no run): one sentence, no final stop."""
+        rr, found = self.rules, []
+        if rr.tags:
+            found.append(("the tag " if len(rr.tags) == 1 else "the tags ") + " and ".join(rr.tags))
+        for p in rr.resource_patterns:
+            found.append(f"resource ids matching {p}" + (" (SageMaker training job names)"
+                                                           if p in DEFAULT_RUN_PATTERNS else ""))
+        if self.runs_file:
+            found.append(f"the runs file {self.runs_file}")
+        head = ("Training runs come from " + "; then ".join(found) if found else
+                "No run tag or resource id pattern is configured (unit_economics.run_tags, run_resource_patterns)")
+        return head + ("" if self.runs_file else
+                       "; no runs file was given, so a run listed only in one is not found here and its GPU cost "
+                       "counts as in no run")
+
+    def gpu_note(self, span: str, money: Callable[[Any], str]) -> str:
+        """The sentence on the accelerated compute in scope: how much of it is in runs and how much in none
+        (Markdown; ``span`` already Markdown text, ``money`` the report's formatter); true without a runs file."""
+        if not self.gpu_cost:
+            return f"No accelerated compute in scope ({span}): no GPU cost for a run to take."
+        share = self.unattributed_gpu_cost / self.gpu_cost
+        tag = f"`{self.rules.tags[0]}`" if self.rules.tags else "a run tag (unit_economics.run_tags)"
+        window = ("; a resource of the runs file counts only between its run's start and end" if self.runs_file else
+                  "; no runs file was given")
+        return (f"Accelerated compute in scope: **{money(self.gpu_cost)}**, of which {money(self.attributed_gpu_cost)} "
+                f"is in runs and **{money(self.unattributed_gpu_cost)}** ({share:.0%}) in no run: inference fleets, "
+                f"notebooks and training that no run source identifies{window}. Tag training jobs with {tag} to "
+                "bring them into this table.")
 
 
 def _json_key(key: str) -> str:
@@ -380,12 +416,14 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
     how = [f"tags {', '.join(rr.tags)}" if rr.tags else None,
            f"resource ids matching {', '.join(rr.resource_patterns)}" if rr.resource_patterns else None,
            f"the runs file {Path(runs_file).name}" if runs_file else None]
-    num = ("EffectiveCost of every row identified as the run's (" + "; then ".join(h for h in how if h) +
-           "): GPU instances, storage and data transfer where tagged or listed; rows partly inside a runs-file "
-           "run count in proportion to the time covered; accelerated_cost is the part of it in the accelerated "
-           "compute total (the rest, e.g. storage, transfer or a SageMaker job, is listed by reason)")
+    num = ("EffectiveCost of every row identified as the run's (" + ("; then ".join(h for h in how if h) or "none")
+           + "): GPU instances, storage and data transfer where tagged" + (
+               " or listed; rows partly inside a runs-file run count in proportion to the time covered" if runs_file
+               else "") + "; accelerated_cost is the part of it in the accelerated compute total (the rest, e.g. "
+           "storage, transfer or a SageMaker job, is listed by reason)")
     den = "accelerator-hours of the run's rows (finops_kit.units); spot share = spot GPU-hours / GPU-hours"
-    return Runs(df, num, den, gpu - attributed, gpu, attributed, outside)
+    return Runs(df, num, den, gpu - attributed, gpu, attributed, outside, rr,
+                Path(runs_file).name if runs_file else None)
 
 
 # ------------------------------------------------------------------------------------------------ inference
