@@ -484,15 +484,42 @@ def growth_table(gr: pd.DataFrame, by: str | Sequence[str] = "provider") -> pd.D
     return gr.groupby(dims, dropna=False, sort=True)[["monthly_growth", "growth_basis"]].first().reset_index()[cols]
 
 
-def growth_note(table: pd.DataFrame, by: str = "provider") -> str | None:
-    """A sentence naming the groups of :func:`growth_table` without a growth figure and why, else None."""
+def growth_note(table: pd.DataFrame, by: str = "provider", scope: Any = None) -> str | None:
+    """A sentence naming the groups of :func:`growth_table` without a growth figure and why, else None.
+
+    With the ``scope`` the reasons are the scope's own: the months its charge days cover only in part (a part of a
+    month's GB-months would read as a drop: :meth:`~finops_kit.scope.Scope.month_share`) and its open billing periods
+    (data not complete) of those groups; without one, both are named as what a month must not be."""
     missing = table[table["monthly_growth"].isna()]
     if missing.empty:
         return None
     names = ", ".join(str(v) for v in missing[by])
-    return (f"No growth rate or projection for {names}: a compound monthly growth needs {MIN_GROWTH_MONTHS} closed "
-            "billing periods with GB stored in scope, and an open period (data not complete) would read as a drop; "
-            "a scope holding two such months gives one.")
+    head = (f"No growth rate or projection for {names}: a compound monthly growth needs {MIN_GROWTH_MONTHS} closed "
+            "billing periods with GB stored, each whole in scope")
+    tail = "; a scope holding two such months gives one."
+    if scope is None:
+        return (head + ": a month the scope's charge days cover only in part, or an open period (data not complete), "
+                "would read as a drop" + tail)
+    c = scope.completeness()
+    cut = []
+    for p in sorted(set(c["billing_period"])):
+        share, days = scope.month_share(p), pd.Timestamp(p).days_in_month
+        if 0 < share < 1:
+            cut.append(f"{p:%Y-%m} ({int(share * days)} of {days} days)")
+    op = scope.open_periods()
+    if by == "provider" and not op.empty:
+        op = op[op["provider"].isin(set(missing[by]))]
+    labels = scope.open_labels()
+    opened = [labels[p] for p in sorted(set(op["billing_period"])) if p in labels]
+    why = []
+    if cut:
+        why.append(f"the scope's charge days cover {' and '.join(cut)} only in part, and a part of a month's GB "
+                   "would read as a drop (a billing-period scope, or charge days from a month's first day to its "
+                   "last, holds whole months)")
+    if opened:
+        why.append(f"{' and '.join(opened)} {'is' if len(opened) == 1 else 'are'} open (data not complete) and "
+                   "would read as a drop")
+    return head + (": " + "; ".join(why) if why else " (the basis column counts those it holds)") + tail
 
 
 def charges(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),
