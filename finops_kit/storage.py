@@ -507,19 +507,19 @@ def growth_note(table: pd.DataFrame, by: str = "provider", scope: Any = None) ->
         if 0 < share < 1:
             cut.append(f"{p:%Y-%m} ({int(share * days)} of {days} days)")
     op = scope.open_periods()
-    if by == "provider" and not op.empty:
+    if by == "provider":
         op = op[op["provider"].isin(set(missing[by]))]
-    labels = scope.open_labels()
-    opened = [labels[p] for p in sorted(set(op["billing_period"])) if p in labels]
+    opened = [f"{r.provider} {r.label}" if by == "provider" else r.label for r in op.itertuples()]
     why = []
     if cut:
         why.append(f"the scope's charge days cover {' and '.join(cut)} only in part, and a part of a month's GB "
                    "would read as a drop (a billing-period scope, or charge days from a month's first day to its "
                    "last, holds whole months)")
     if opened:
-        why.append(f"{' and '.join(opened)} {'is' if len(opened) == 1 else 'are'} open (data not complete) and "
-                   "would read as a drop")
-    return head + (": " + "; ".join(why) if why else " (the basis column counts those it holds)") + tail
+        why.append(f"{'an open billing period' if len(opened) == 1 else 'open billing periods'} "
+                   f"({'; '.join(opened)}) would read as a drop (data not complete)")
+    return head + "".join(": " + w if i == 0 else "; " + w for i, w in enumerate(why)) + (
+        "; the basis column counts the closed months each holds" + tail)
 
 
 def charges(con: duckdb.DuckDBPyConnection, by: str | Sequence[str] = ("provider", "storage_class"),

@@ -153,7 +153,8 @@ def test_growth_note_names_an_open_period_when_that_is_the_reason():
     con = _bucket("2026-10-01", "2026-11-05")  # Oct closed, Nov open (1-5)
     sc = S.resolve(con, {}, {})
     note = st.growth_note(st.growth_table(st.growth(con, "provider", scope=sc)), scope=sc)
-    assert "1\u20135 Nov 2026, open is open (data not complete)" in note and "only in part" not in note
+    assert "an open billing period (AWS 1\u20135 Nov 2026, open) would read as a drop" in note
+    assert "only in part" not in note
     sc = S.resolve(con, {}, {"date_start": "2026-10-15", "date_end": "2026-11-05"})
     note = st.growth_note(st.growth_table(st.growth(con, "provider", scope=sc)), scope=sc)
-    assert "2026-10 (17 of 31 days) and 2026-11 (5 of 30 days) only in part" in note and "is open" in note
+    assert "2026-10 (17 of 31 days) and 2026-11 (5 of 30 days) only in part" in note and "AWS 1\u20135 Nov" in note
