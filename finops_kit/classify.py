@@ -122,14 +122,6 @@ def ai_workload_sql(source_value: str = "NULL", available_columns: set[str] | No
     return f"CASE WHEN NOT {ai_charge_sql()} THEN NULL ELSE coalesce({source_value}, {rules}) END"
 
 
-#: A SageMaker instance row (``ml.m5.xlarge``, or ``USE1-Host:ml.m5.xlarge`` where only the usage type names it):
-#: classed by its own instance type, never completed from another row of its ARN -- one SageMaker ARN can bill
-#: several instance types (an endpoint's production and shadow variants, a HyperPod CPU controller beside GPU
-#: workers), and completion made their CPU instances accelerated compute (a regression review of review 14).
-_SAGEMAKER_INSTANCE_ROW = ("(coalesce(lower(f.x_InstanceType), '') LIKE 'ml.%' "
-                           "OR coalesce(lower(f.x_UsageType), '') LIKE '%:ml.%')")
-
-
 def complete_accelerated_instances(con: duckdb.DuckDBPyConnection, table: str = "focus") -> int:
     """Class the other rows of every accelerated instance as 'Accelerated compute'; the number of rows changed.
 
@@ -140,8 +132,14 @@ def complete_accelerated_instances(con: duckdb.DuckDBPyConnection, table: str = 
     cores and RAM of GPU VMs, net of their credits). The ingest runs this over the whole table before it commits,
     so an instance whose rows arrived in two ingests is classed too; it is idempotent, and the grouping key and
     charge categories are exactly those of the instance usage.
+
+    A SageMaker instance row (``ml.m5.xlarge``, or ``USE1-Host:ml.m5.xlarge`` where only the usage type names it:
+    :func:`finops_kit.units.sagemaker_row_sql`) is classed by its own instance type, never completed from another
+    row of its ARN -- one SageMaker ARN can bill several instance types (an endpoint's production and shadow
+    variants, a HyperPod CPU controller beside GPU workers), and completion made their CPU instances accelerated
+    compute (a regression review of review 14).
     """
-    from .units import INSTANCE_KEY, accelerated_row_sql, instance_charges_sql
+    from .units import INSTANCE_KEY, accelerated_row_sql, instance_charges_sql, sagemaker_row_sql
 
     same = " AND ".join(f"f.{c} = k.{c}" if c == "ResourceId" else f"f.{c} IS NOT DISTINCT FROM k.{c}"
                         for c in INSTANCE_KEY)
@@ -150,6 +148,6 @@ def complete_accelerated_instances(con: duckdb.DuckDBPyConnection, table: str = 
         FROM (SELECT DISTINCT {', '.join(INSTANCE_KEY)} FROM {table}
               WHERE {accelerated_row_sql()} AND {instance_charges_sql()} AND ResourceId IS NOT NULL) k
         WHERE {same} AND {instance_charges_sql('f')} AND f.x_AiWorkload IS DISTINCT FROM 'Accelerated compute'
-          AND NOT {_SAGEMAKER_INSTANCE_ROW}
+          AND NOT {sagemaker_row_sql('f')}
     """).fetchone()
     return int(n[0]) if n else 0

@@ -979,8 +979,9 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
     rows = []
     known = inv[inv["covers"].notna()].copy()
     fams = known["families"].fillna("").str.split(", ")
-    known["platform"] = [("SageMaker" if f != [""] and all(units.commitment_platform(x) == "SageMaker" for x in f)
-                          else "instances") for f in fams]
+    sm = units.SAGEMAKER_PLATFORM
+    known["platform"] = [(sm if f != [""] and all(units.commitment_platform(x) == sm for x in f)
+                          else units.INSTANCES_PLATFORM) for f in fams]
     single = known["families"].notna() & ~known["families"].fillna("").str.contains(", ", regex=False)
 
     def add(key: tuple, family: Any, g: pd.DataFrame) -> None:
@@ -1014,7 +1015,7 @@ def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None) -> di
             continue
         r = pick.iloc[0]
         where = r["family"] if isinstance(r["family"], str) else \
-            "SageMaker instances" if r.get("platform") == "SageMaker" else "compute"
+            "SageMaker instances" if r.get("platform") == units.SAGEMAKER_PLATFORM else "compute"
         out[f"{typ} (realized {r['discount']:.0%} on {where})"] = float(r["discount"])
     return out
 

@@ -933,6 +933,8 @@ class PriceBook:
 
     def price(self, spec: TypeSpec, state: State) -> Priced:
         """Monthly cost of a state: instances x on-demand (or spot) rate x hours per month."""
+        from . import units
+
         if spec.kind == "template":
             return Priced(Decimal(0), "a launch template runs nothing itself (priced on its group)", "priced")
         if spec.kind == "provisioned":
@@ -954,8 +956,8 @@ class PriceBook:
                 continue
             if not isinstance(p.instance_type, str):
                 return Priced(None, "no instance type (serverless or not set)", "not priced")
-            if spec.provider != "AWS" or p.instance_type.startswith("ml."):
-                what = "SageMaker ml.* instances" if p.instance_type.startswith("ml.") else spec.provider
+            if spec.provider != "AWS" or units.is_sagemaker_type(p.instance_type):
+                what = "SageMaker ml.* instances" if units.is_sagemaker_type(p.instance_type) else spec.provider
                 return Priced(None, f"no {what} price in the kit's tables ({p.instance_type})", "not priced")
             if state.region is UNKNOWN:
                 return Priced(None, "region unknown: the provider block's region is an expression the plan does not "

@@ -30,8 +30,11 @@ Rules (the answer every report gives):
   accelerator row (else its instance or vCPU row; of several, the costliest), so a VM whose GPUs run under a committed-use discount is one
   committed instance, not a committed GPU plus an on-demand VM without hours.
 
-A SageMaker ML instance (``ml.p4d.24xlarge``) has the accelerators and vCPUs of its EC2 type and the family
-``ml.p4d`` (:data:`_SAGEMAKER_FAMILY`); its GPUs are accelerated compute as Azure ML's and Vertex AI's are.
+A SageMaker ML instance (an instance type that starts with ``ml.``, :data:`SAGEMAKER_TYPE_PREFIX`: the one
+place that rule is written, read through :func:`is_sagemaker_type` and :func:`sagemaker_type_sql`) has the
+accelerators and vCPUs of its EC2 type and the family ``ml.p4d`` (:data:`_SAGEMAKER_FAMILY`); its GPUs are
+accelerated compute as Azure ML's and Vertex AI's are, and only SageMaker Savings Plans cover it
+(:func:`commitment_platform`).
 
 Instance types missing from the catalog still get instance-hours from ``instance`` rows; their accelerator-hours and
 vCPU-hours are NULL (unknown) until a row is added to the catalog table.
@@ -154,17 +157,55 @@ def instance_type_sql(provider: str | None = None) -> str:
     return f"coalesce(nullif(trim(x_InstanceType), ''), {', '.join(whens) or 'NULL'})"
 
 
+#: The prefix of a SageMaker ML instance type (``ml.p4d.24xlarge``, ``ml.m5.xlarge``), in lower case: "an instance
+#: type that starts with ``ml.`` is a SageMaker ML instance" is written here only. Every reading of the rule derives
+#: from it: :func:`is_sagemaker_type` (Python), :func:`sagemaker_type_sql` (SQL over a type),
+#: :func:`sagemaker_row_sql` (SQL over a row: its x_InstanceType or its usage type), the catalog key that drops it
+#: (:func:`type_key`), the family that keeps it (:data:`_SAGEMAKER_FAMILY`) and :func:`commitment_platform`.
+#: Why one constant: the rule was spelled in three modules (the family's SQL, the commitment platform's Python,
+#: the ingest's classing of a SageMaker row), and a change to one (AWS names a new ML platform's types) would
+#: leave the others deciding differently which rows SageMaker commitments can cover.
+SAGEMAKER_TYPE_PREFIX = "ml."
+#: The same prefix as a regex fragment (``ml\.``), for the patterns that drop it.
+_SAGEMAKER_PREFIX_RE = re.escape(SAGEMAKER_TYPE_PREFIX)
+
+
+def is_sagemaker_type(name: object) -> bool:
+    """Whether an instance type (or family: ``ml.p4d``) is a SageMaker ML instance's, case-insensitive; False for
+    anything that is not a string (no type)."""
+    return isinstance(name, str) and name.lower().startswith(SAGEMAKER_TYPE_PREFIX)
+
+
+def sagemaker_type_sql(expr: str) -> str:
+    """SQL of :func:`is_sagemaker_type` over the VARCHAR expression ``expr`` (NULL when ``expr`` is NULL)."""
+    return f"starts_with(lower({expr}), {sql_str(SAGEMAKER_TYPE_PREFIX)})"
+
+
+def sagemaker_row_sql(alias: str | None = None) -> str:
+    """SQL: whether a FOCUS row (of table ``alias``) bills a SageMaker ML instance: its ``x_InstanceType`` is a
+    SageMaker type (:func:`sagemaker_type_sql`), or its AWS usage type names one after the colon
+    (``USE1-Host:ml.m5.xlarge``: an AWS FOCUS export has no instance type column). Never NULL.
+
+    The usage type is read with any operation before the colon, not only those :func:`instance_type_sql` reads a
+    type from (``data/usage_units.csv``): a row that names an ``ml.`` type is a SageMaker instance row whether or not
+    the kit counts its hours."""
+    a = alias + "." if alias else ""
+    return (f"(coalesce({sagemaker_type_sql(a + 'x_InstanceType')}, FALSE) "
+            f"OR contains(coalesce(lower({a}x_UsageType), ''), {sql_str(':' + SAGEMAKER_TYPE_PREFIX)}))")
+
+
 def type_key(name: str) -> str:
     """How an instance type is looked up in the catalog: lower case, without Azure's ``Standard_`` or SageMaker's
-    ``ml.`` prefix and without spaces or underscores, so ``Standard_NC24ads_A100_v4`` (VM size), ``NC24ads A100 v4``
-    (Azure meter name) and ``ml.p4d.24xlarge`` find their row."""
-    return re.sub(r"[^a-z0-9.\-]", "", re.sub(r"^(standard_|ml\.)", "", name.strip().lower()))
+    ``ml.`` prefix (:data:`SAGEMAKER_TYPE_PREFIX`) and without spaces or underscores, so
+    ``Standard_NC24ads_A100_v4`` (VM size), ``NC24ads A100 v4`` (Azure meter name) and ``ml.p4d.24xlarge`` find
+    their row."""
+    return re.sub(r"[^a-z0-9.\-]", "", re.sub(f"^(standard_|{_SAGEMAKER_PREFIX_RE})", "", name.strip().lower()))
 
 
 def type_key_sql(expr: str) -> str:
     """SQL of :func:`type_key`."""
-    return (f"regexp_replace(regexp_replace(lower(trim({expr})), '^(standard_|ml\\.)', ''), "
-            f"'[^a-z0-9.\\-]', '', 'g')")
+    return (f"regexp_replace(regexp_replace(lower(trim({expr})), {sql_str(f'^(standard_|{_SAGEMAKER_PREFIX_RE})')}, "
+            f"''), '[^a-z0-9.\\-]', '', 'g')")
 
 
 @cache
@@ -184,7 +225,7 @@ def catalog_values() -> str:
 #: :data:`_SAGEMAKER_FAMILY`).
 _FALLBACK_FAMILY = """CASE
   WHEN {t} IS NULL THEN NULL
-  WHEN contains({t}, '.') THEN split_part(regexp_replace({t}, '^ml\\.', ''), '.', 1)
+  WHEN contains({t}, '.') THEN split_part(regexp_replace({t}, '^{sagemaker}', ''), '.', 1)
   WHEN regexp_matches({t}, '^standard_') THEN
        upper(regexp_extract(regexp_replace({t}, '^standard_', ''), '^([a-z]+)[0-9]', 1)) || '-series'
   WHEN contains({t}, '-') THEN split_part({t}, '-', 1) || coalesce('-' || nullif(split_part({t}, '-', 2), ''), '')
@@ -195,14 +236,25 @@ _FALLBACK_FAMILY = """CASE
 #: Instance Savings Plans never apply to SageMaker, and a SageMaker Savings Plan never to EC2, so a family is what
 #: one commitment can cover. Pooled, the SageMaker plan that covers ml.g5.2xlarge endpoints became the realized
 #: "Savings Plan on g5" discount offered for EC2 g5 instances.
-_SAGEMAKER_FAMILY = "CASE WHEN starts_with(lower({t}), 'ml.') THEN 'ml.' ELSE '' END || {family}"
+_SAGEMAKER_FAMILY = ("CASE WHEN " + sagemaker_type_sql("{t}") + f" THEN {sql_str(SAGEMAKER_TYPE_PREFIX)} ELSE '' END"
+                     " || {family}")
+
+
+#: The commitment platforms of :func:`commitment_platform`.
+SAGEMAKER_PLATFORM, INSTANCES_PLATFORM = "SageMaker", "instances"
 
 
 def commitment_platform(family: object) -> str:
     """What commitments can cover an instance family: ``"SageMaker"`` for a SageMaker family (``ml.p4d``, see
     :data:`_SAGEMAKER_FAMILY`: only SageMaker Savings Plans), else ``"instances"`` (EC2 reservations and Compute /
     EC2 Instance Savings Plans, other providers' reservations and CUDs). None (no family) is ``"instances"``."""
-    return "SageMaker" if isinstance(family, str) and family.lower().startswith("ml.") else "instances"
+    return SAGEMAKER_PLATFORM if is_sagemaker_type(family) else INSTANCES_PLATFORM
+
+
+def commitment_platform_sql(family: str) -> str:
+    """SQL of :func:`commitment_platform` over the family expression ``family``."""
+    return (f"CASE WHEN {sagemaker_type_sql(family)} THEN {sql_str(SAGEMAKER_PLATFORM)} "
+            f"ELSE {sql_str(INSTANCES_PLATFORM)} END")
 
 
 def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
@@ -223,8 +275,8 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
                "_spot_usage_type": SPOT_USAGE_TYPE_SQL}
     hours = ("CASE WHEN ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
              "THEN CAST(ConsumedQuantity AS DOUBLE) * _hours_per_unit END")
-    family = _SAGEMAKER_FAMILY.format(
-        t="_instance_type", family=f"coalesce(_c_family, {_FALLBACK_FAMILY.format(t='lower(_instance_type)')})")
+    fallback = _FALLBACK_FAMILY.format(t="lower(_instance_type)", sagemaker=_SAGEMAKER_PREFIX_RE)
+    family = _SAGEMAKER_FAMILY.format(t="_instance_type", family=f"coalesce(_c_family, {fallback})")
     return f"""
       SELECT _r.* EXCLUDE (_c_type, _c_family, _c_accelerators, _c_accelerator, _c_vcpus),
         CASE WHEN _unit_role = 'instance' THEN _hours
