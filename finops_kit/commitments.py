@@ -43,7 +43,9 @@ Definitions (FOCUS 1.2, amounts in the scope's currency):
 * **realized discounts** (:func:`realized_discounts`), the options :func:`recommend` sizes with: per provider,
   commitment type and what the commitments cover (``Compute`` instances, or the ServiceCategory of other covered
   usage: provisioned AI throughput, an ML platform's plan), and per instance family where a commitment covers one.
-  Compute usage is sized with the discount realized on that family, else on the provider's compute instances.
+  Compute usage is sized with the discount realized on that family, else on the provider's compute instances of its
+  commitment platform (SageMaker or instances, :func:`finops_kit.units.commitment_platform`); the sizing groups are
+  always per platform, since no one commitment covers both.
 """
 
 from __future__ import annotations
@@ -246,12 +248,14 @@ def utilization(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = (
 
 # ------------------------------------------------------------------------------------------------ coverage
 #: Dimensions of :func:`coverage`.
-COVERAGE_DIMS = ("period", "day", "provider", "service", "instance_family", "accelerator", "region", "team")
+COVERAGE_DIMS = ("period", "day", "provider", "platform", "service", "instance_family", "accelerator", "region",
+                 "team")
 
 
 def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
     """SQL: accelerated instances' usage rows that a commitment could cover (on demand or committed; spot and unused
-    commitment rows left out), with day, period, team, family, accelerator, pricing class, hours and money.
+    commitment rows left out), with day, period, team, family, commitment platform
+    (:func:`finops_kit.units.commitment_platform`: SageMaker or instances), accelerator, pricing class, hours and money.
 
     Rows, hours and pricing classes are :func:`finops_kit.units.accelerated_usage_sql` (a GCP VM's vCPU, RAM, GPU
     rows and its credits are one instance); team is the allocation key as showback shows it (``team=False``: NULL,
@@ -262,6 +266,7 @@ def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
              CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS period,
              ProviderName AS provider, ServiceName AS service, {owner} AS team,
              coalesce(instance_family, '(no instance type)') AS instance_family,
+             {units.commitment_platform_sql("instance_family")} AS platform,
              coalesce(instance_type, '(no instance type)') AS instance_type,
              coalesce(accelerator, '(unknown)') AS accelerator,
              coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
@@ -997,17 +1002,20 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None) -> dict[str, float]:
+def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None, platform: str | None = None
+                    ) -> dict[str, float]:
     """The realized discounts that size a commitment on ``provider``'s compute instances of ``family``: per
     commitment type, the one realized on that family where the provider has such commitments, else the one realized
-    on its compute instances (``covers = 'Compute'``, any family). Never provisioned AI throughput or an ML
-    platform's plan. Name -> discount, the name saying which: ``Reservation (realized 40% on compute)``."""
+    on its compute instances (``covers = 'Compute'``, any family) of the same commitment ``platform`` (default: the
+    family's, :func:`finops_kit.units.commitment_platform`; give it for usage of several families of one platform).
+    Never provisioned AI throughput or an ML platform's plan. Name -> discount, the name saying which:
+    ``Reservation (realized 40% on compute)``."""
     out: dict[str, float] = {}
     if disc.empty:
         return out
     d = disc[(disc["provider"] == provider) & (disc["covers"] == COMPUTE)]
     if "platform" in d.columns:  # a SageMaker family only by SageMaker plans, an instance family never by them
-        d = d[d["platform"] == units.commitment_platform(family)]
+        d = d[d["platform"] == (platform or units.commitment_platform(family))]
     for typ, g in d.groupby("type", sort=True):
         own = g[g["family"] == family] if family is not None else g.iloc[0:0]
         pick = own if not own.empty else g[g["family"].isna()]
@@ -1047,6 +1055,14 @@ def parse_options(options: Sequence[str] | dict[str, float] | None) -> dict[str,
     return out
 
 
+def _with_platform(by: Sequence[str]) -> list[str]:
+    """``by`` with the commitment ``platform`` (after ``provider``, else first) unless it holds it already."""
+    by = list(by)
+    if "platform" not in by:
+        by.insert(by.index("provider") + 1 if "provider" in by else 0, "platform")
+    return by
+
+
 def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: float | None = 10,
               extra_options: Sequence[str] | dict[str, float] | None = None,
               by: Sequence[str] = ("provider", "instance_family"),
@@ -1058,8 +1074,16 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     curve of each group's best option.
 
     Returns (sizing table sorted by annual net savings, curves: group, option, level, net_savings_year, utilization,
-    percentile on a grid of 0..max usage). Levels, in both, are on-demand value per hour (:func:`sizing`)."""
+    percentile on a grid of 0..max usage). Levels, in both, are on-demand value per hour (:func:`sizing`).
+
+    Groups are always also per commitment ``platform`` (:func:`finops_kit.units.commitment_platform`, a column of
+    both tables; ``by`` without it gets it after ``provider``): SageMaker usage is covered only by SageMaker Savings
+    Plans and EC2 usage never by them, so no one commitment can cover a group that holds both. Why: with
+    ``by=("provider",)`` EC2 and SageMaker usage were pooled into one level and sized with the EC2 options (the
+    pooled family-less discount is the instances platform's), a level no plan that can be bought covers.
+    ``by=("provider", "instance_family")`` (the report's) is unchanged: a family has one platform."""
     sc = _require(sc)
+    by = _with_platform(by)
     usage = hourly_usage(con, sc, by=by, today=today)  # today: the report date the expiry calendar counts from
     disc = realized_discounts(inventory(con, sc))
     rows, curves = [], []
@@ -1070,11 +1094,11 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
         key = key if isinstance(key, tuple) else (key,)
         rec = dict(zip(keys, key, strict=True))
         if "provider" in rec:
-            opts = compute_options(disc, rec["provider"], rec.get("instance_family"))
+            opts = compute_options(disc, rec["provider"], rec.get("instance_family"), rec["platform"])
         else:
             opts = {}
             for p in sorted(disc["provider"].unique()) if not disc.empty else []:
-                opts.update({f"{p} {k}": v for k, v in compute_options(disc, p).items()})
+                opts.update({f"{p} {k}": v for k, v in compute_options(disc, p, platform=rec["platform"]).items()})
         opts.update(parse_options(extra_options))
         if not opts:
             continue

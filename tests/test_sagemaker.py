@@ -57,3 +57,58 @@ def test_the_sagemaker_prefix_is_spelled_in_units_only():
             if p.name != "units.py" and "samples" not in p.parts
             for text in [p.read_text(encoding="utf-8")] for m in spelled.finditer(text)]
     assert hits == []
+
+
+# ------------------------------------------------------------------------------ commitments: one platform a group
+def _ec2_and_sagemaker() -> duckdb.DuckDBPyConnection:
+    """September 2026 (closed: a day of October follows): EC2 g5 (1.00/h list, half under a 30%-off RI) and p4d
+    (20.00/h), SageMaker ml.g5 endpoints (2 x 2.00/h, one under a 50%-off SageMaker Savings Plan) and an ml.p4d
+    training job (30.00/h). On-demand value per hour: EC2 22.00, SageMaker 34.00."""
+    from finops_kit.testing import focus_rows
+
+    from .test_commitments import _days, _vm
+
+    rows = []
+    for d in _days("2026-09-01", 30):
+        rows += [_vm("AWS", d, "g5.xlarge", 24, "1.00", "0.70", cid="ri-g5", res="i-g5"),
+                 _vm("AWS", d, "g5.xlarge", 24, "1.00", res="i-g5b"),
+                 _vm("AWS", d, "ml.g5.2xlarge", 24, "2.00", "1.00", cid="sp-sm", ctype="Savings Plan", res="ep-1",
+                     ServiceName="Amazon SageMaker"),
+                 _vm("AWS", d, "ml.g5.2xlarge", 24, "2.00", res="ep-2", ServiceName="Amazon SageMaker"),
+                 _vm("AWS", d, "ml.p4d.24xlarge", 24, "30.00", res="job-1", ServiceName="Amazon SageMaker"),
+                 _vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-p4d")]
+    rows.append(_vm("AWS", "2026-10-01", "p4d.24xlarge", 24, "20.00", res="i-p4d"))
+    return focus_rows(rows)
+
+
+@pytest.mark.parametrize("by", [("provider",), (), ("provider", "region")])
+def test_recommend_never_pools_ec2_and_sagemaker_usage(by):
+    """Grouped without the family (an API path), EC2 and SageMaker usage were one level of 56.00/h on-demand value
+    sized with the EC2 reservation's 30%: a commitment no one can buy (a SageMaker plan never covers EC2, an RI never
+    SageMaker). Each group is now one commitment platform, sized with that platform's plans only."""
+    from finops_kit import commitments as cm
+    from finops_kit import scope
+
+    con = _ec2_and_sagemaker()
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    rec, curves = cm.recommend(con, sc, risk_percentile=10, by=by)
+    assert {round(v, 6) for v in rec["mean_level"]} == {22.0, 34.0}  # was {56.0}, at 30% off
+    assert "platform" in rec.columns and "platform" in curves.columns
+    levels = rec.groupby("platform")["mean_level"].agg(lambda x: {round(v, 6) for v in x}).to_dict()
+    assert levels == {"instances": {22.0}, "SageMaker": {34.0}}
+    discounts = rec.groupby("platform")["discount"].agg(lambda x: {round(v, 9) for v in x}).to_dict()
+    assert discounts == {"instances": {0.3}, "SageMaker": {0.5}}
+    assert set(curves["platform"]) == {"instances", "SageMaker"}
+
+
+def test_recommend_by_family_is_unchanged_but_for_its_platform_column():
+    """The report's grouping: a family has one platform, so the groups and their sizing are those of before."""
+    from finops_kit import commitments as cm
+    from finops_kit import scope
+
+    con = _ec2_and_sagemaker()
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    rec, _ = cm.recommend(con, sc, risk_percentile=10)
+    assert list(rec.columns[:4]) == ["provider", "platform", "instance_family", "currency"]
+    assert {(f, p) for f, p in zip(rec["instance_family"], rec["platform"], strict=True)} == {
+        ("g5", "instances"), ("p4d", "instances"), ("ml.g5", "SageMaker"), ("ml.p4d", "SageMaker")}
