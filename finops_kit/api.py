@@ -240,7 +240,8 @@ def costs(by: str | Sequence[str] = (), period: Any = None, *, ai_only: bool = F
     ``resource``, ``ai_workload``, ``usage_type``, ``charge_category``...; with ``gpu_only=True`` also
     ``instance_family``, ``instance_type``, ``accelerator``, ``pricing``. ``ai_only``: charges classified AI/ML;
     ``gpu_only``: accelerated instances (:func:`units.accelerated_usage_sql`), adding ``accelerator_hours`` and
-    ``spot_share`` (spot accelerator-hours / accelerator-hours, as ``finops-kit metrics``). ``where``: equality
+    ``spot_share`` (spot accelerator-hours / accelerator-hours that could run on spot, as ``finops-kit metrics``:
+    :func:`finops_kit.units.spot_share_sql`). ``where``: equality
     filters on the same dimensions (``{"team": "(untagged)"}``). Scope arguments as :func:`scope`.
 
     Columns: the dimensions, ``cost`` (exact Decimal in the scope's currency), ``share`` of the total shown.
@@ -252,9 +253,8 @@ def costs(by: str | Sequence[str] = (), period: Any = None, *, ai_only: bool = F
     sel = [f"{_dimension(d, sc, gpu_only)} AS {ident(d)}" for d in dims]
     gpu_cols = ""
     if gpu_only:
-        gpu_hours, spot_hours = units.total("accelerator_hours"), units.total("accelerator_hours", "pricing = 'Spot'")
-        gpu_cols = (f", coalesce({gpu_hours}, 0) AS accelerator_hours, "
-                    f"coalesce({spot_hours}, 0) / nullif({gpu_hours}, 0) AS spot_share")
+        gpu_cols = (f", coalesce({units.total('accelerator_hours')}, 0) AS accelerator_hours, "
+                    f"{units.spot_share_sql('accelerator_hours')} AS spot_share")
     sql = (f"SELECT {', '.join([*sel, ''])}sum(EffectiveCost)::{MONEY} AS cost{gpu_cols} "
            f"FROM {src} WHERE {pred} {'GROUP BY ALL' if dims else ''} ORDER BY cost DESC NULLS LAST"
            + (", " + ", ".join(ident(d) for d in dims) if dims else ""))

@@ -1482,8 +1482,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             key = units.resource_key_sql()  # one resource whatever the case its id is spelled in
             ids = ", ".join(sql_str(str(i).lower()) for i in on["resource_id"])
             spot = dict(con.execute(f"""
-                SELECT {key}, {units.total("instance_hours", "pricing = 'Spot'")}
-                              / nullif({units.total("instance_hours")}, 0)
+                SELECT {key}, {units.spot_share_sql("instance_hours")}
                 FROM ({units.accelerated_usage_sql(f"{key} IN ({ids})", sc.rows_sql())})
                 WHERE ChargeCategory = 'Usage' GROUP BY 1""").fetchall())
             for r in on.to_dict("records"):

@@ -14,7 +14,9 @@ Definitions (also in ``docs/metrics.md``, with the JSON schema):
 * **accelerators**: cost, instance-hours and accelerator-hours of accelerated instances per provider, instance
   family and pricing class (:func:`finops_kit.units.accelerated_usage_sql`: usage rows and the credits billed
   against them; fees, purchases and unused commitments have no hours); **spot_share** = spot accelerator-hours /
-  all accelerator-hours.
+  accelerator-hours that could run on spot (:func:`finops_kit.units.spot_share_sql`: usage without a spot market,
+  ``data/no_spot_market.csv`` -- SageMaker endpoints and notebooks -- is left out and shown apart as
+  ``no_spot_market_accelerator_hours``).
 * **storage_cost**: EffectiveCost of the rows the storage class table classifies (``data/storage_classes.csv``: capacity
   in GB-months, requests, retrievals, monitoring, early deletion), whatever ServiceCategory the provider gave the
   service -- EBS volumes billed under EC2 count, data transfer billed under S3 does not. FOCUS ServiceCategory
@@ -147,7 +149,9 @@ SPOT = "pricing = 'Spot'"
 
 def spot_share(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """Per provider and currency, and overall (provider ``(all)``): accelerator-hours, spot accelerator-hours and
-    the spot share of accelerator-hours; the same for instance-hours."""
+    the spot share of accelerator-hours (:func:`finops_kit.units.spot_share_sql`: of the hours that could run on
+    spot); the same for instance-hours; and the accelerator- and instance-hours that have no spot market (in the
+    hours, not in the share's denominator)."""
     return _frame(con, f"""
         WITH u AS ({units.accelerated_usage_sql(source=sc.rows_sql())})
         SELECT coalesce(ProviderName, '(all)') AS provider, BillingCurrency AS currency,
@@ -155,10 +159,11 @@ def spot_share(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
                coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0)::{MONEY} AS spot_cost,
                coalesce({units.total("accelerator_hours")}, 0) AS accelerator_hours,
                coalesce({units.total("accelerator_hours", SPOT)}, 0) AS spot_accelerator_hours,
-               coalesce({units.total("accelerator_hours", SPOT)}, 0)
-                 / nullif({units.total("accelerator_hours")}, 0) AS spot_share,
+               {units.spot_share_sql("accelerator_hours")} AS spot_share,
                coalesce({units.total("instance_hours")}, 0) AS instance_hours,
-               coalesce({units.total("instance_hours", SPOT)}, 0) AS spot_instance_hours
+               coalesce({units.total("instance_hours", SPOT)}, 0) AS spot_instance_hours,
+               {units.no_spot_market_total("accelerator_hours")} AS no_spot_market_accelerator_hours,
+               {units.no_spot_market_total("instance_hours")} AS no_spot_market_instance_hours
         FROM u GROUP BY GROUPING SETS ((ProviderName, BillingCurrency), (BillingCurrency))
         ORDER BY currency, provider = '(all)', provider""")
 

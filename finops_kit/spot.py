@@ -35,7 +35,6 @@ from .classify import ai_rules
 from .datafiles import data_rows
 from .errors import ConfigError, InputError
 from .schema import MONEY
-from .sources.base import sql_str
 
 #: Where a fresh copy of the feed is published (the kit never fetches it on its own: pass it to load_advisor).
 ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
@@ -231,16 +230,9 @@ def compare_snapshots(old: Advisor, new: Advisor, instance_types: Sequence[str],
 PRICING_ORDER = ("Spot", "On-demand", "Committed")
 
 
-def no_spot_market_sql() -> str:
-    """SQL: whether a row is usage that has no spot market (``data/no_spot_market.csv``: SageMaker endpoints,
-    notebooks, processing and batch transform; only SageMaker training has managed spot)."""
-    conds = []
-    for r in data_rows("no_spot_market.csv"):
-        cond = f"regexp_matches(coalesce(CAST({r['column']} AS VARCHAR), ''), {sql_str(r['pattern'])})"
-        if r["provider_pattern"].strip() not in ("", ".*", "(?i).*"):
-            cond = f"regexp_matches(coalesce(ProviderName, ''), {sql_str(r['provider_pattern'])}) AND {cond}"
-        conds.append(f"({cond})")
-    return "(" + (" OR ".join(conds) or "FALSE") + ")"
+#: Whether a row is usage that has no spot market: :func:`finops_kit.units.no_spot_market_sql` (its rows are
+#: :func:`accelerated_usage_sql`'s ``spot_market`` and the denominator of every spot share).
+no_spot_market_sql = units.no_spot_market_sql
 
 
 def accelerated_usage_sql(scope: Any) -> str:
@@ -255,7 +247,8 @@ def accelerated_usage_sql(scope: Any) -> str:
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
     ``operating_system``: the EC2 platform of the row (:func:`finops_kit.spot_prices.operating_system_sql`; NULL
-    for other providers). ``spot_market``: false for usage that cannot run on spot (:func:`no_spot_market_sql`).
+    for other providers). ``spot_market``: false for usage that cannot run on spot (:func:`no_spot_market_sql`), as
+    :func:`finops_kit.units.row_sql` gives it.
     """
     from .spot_prices import operating_system_sql
 
@@ -267,8 +260,7 @@ def accelerated_usage_sql(scope: Any) -> str:
              {operating_system_sql()} AS operating_system,
              EffectiveCost, ListCost, CAST(hours AS DECIMAL(38,6)) AS hours,
              CAST(accelerator_hours AS DECIMAL(38,6)) AS accelerator_hours,
-             has_instance_hours AS has_hours, has_accelerator_hours,
-             NOT coalesce({no_spot_market_sql()}, FALSE) AS spot_market
+             has_instance_hours AS has_hours, has_accelerator_hours, spot_market
       FROM ({units.accelerated_usage_sql("TRUE", scope.rows_sql())})"""
 
 
@@ -293,11 +285,16 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
                   start: Any = None, end: Any = None, scope: Any = None
                   ) -> duckdb.DuckDBPyRelation:
     """Accelerated compute per ``by`` (always also per currency): cost, instance-hours and accelerator-hours by
-    pricing class, spot shares.
+    pricing class, the part of them that has no spot market, spot shares.
 
-    ``spot_hours_share`` = spot instance-hours / all instance-hours; ``spot_accelerator_hours_share`` = the same
-    for accelerator-hours (they differ when 8-GPU and 1-GPU instances mix); ``spot_cost_share`` = spot cost / all
-    cost. Hours are those of :mod:`finops_kit.units`.
+    ``spot_hours_share`` = spot instance-hours / instance-hours that could run on spot;
+    ``spot_accelerator_hours_share`` = the same for accelerator-hours (they differ when 8-GPU and 1-GPU instances
+    mix); ``spot_cost_share`` = spot cost / cost that could run on spot (:func:`finops_kit.units.spot_share_sql`,
+    the kit's one spot share). ``no_spot_market_hours``, ``no_spot_market_accelerator_hours`` and
+    ``no_spot_market_cost``: the part of the on-demand and committed figures that has no spot market
+    (:func:`no_spot_market_sql`: SageMaker endpoints and notebooks), left out of the shares' denominators and still
+    in ``total_*``. A group with no hours that could run on spot has no share (NULL), not 0. Hours are those of
+    :mod:`finops_kit.units`.
     """
     dims = _dims(by)
     if "currency" not in dims:
@@ -317,12 +314,12 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
         sum(EffectiveCost)::{MONEY} AS total_cost,
         coalesce({units.total("hours")}, 0) AS total_hours,
         coalesce({units.total("accelerator_hours")}, 0) AS total_accelerator_hours,
-        round(coalesce({units.total("hours", "pricing = 'Spot'")}, 0) / nullif({units.total("hours")}, 0), 4)
-          AS spot_hours_share,
-        round(coalesce({units.total("accelerator_hours", "pricing = 'Spot'")}, 0)
-              / nullif({units.total("accelerator_hours")}, 0), 4) AS spot_accelerator_hours_share,
-        round(coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0) / nullif(sum(EffectiveCost), 0), 4)
-          AS spot_cost_share
+        {units.no_spot_market_total("hours")} AS no_spot_market_hours,
+        {units.no_spot_market_total("accelerator_hours")} AS no_spot_market_accelerator_hours,
+        coalesce(sum(EffectiveCost) FILTER (WHERE NOT {units.spot_eligible_sql()}), 0)::{MONEY} AS no_spot_market_cost,
+        round({units.spot_share_sql("hours")}, 4) AS spot_hours_share,
+        round({units.spot_share_sql("accelerator_hours")}, 4) AS spot_accelerator_hours_share,
+        round({units.spot_share_sql("EffectiveCost", money=True)}, 4) AS spot_cost_share
       FROM u GROUP BY ALL ORDER BY {cols}""")
 
 

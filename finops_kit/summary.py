@@ -35,8 +35,8 @@ are listed apart, never ranked together; a resource appears once per kind; a sav
 the same usage are alternatives, not additive.
 
 Figures available (:data:`FIGURES`): ``effective_cost`` (spend), ``billed_cost``, ``ai_cost``, ``storage_cost``,
-``transfer_cost``, ``shared_cost``, ``unallocated_cost``, ``accelerator_cost``, ``spot_share`` (of
-accelerator-hours), ``tag_coverage`` (cost-weighted coverage of the allocation key). A figure that is not a
+``transfer_cost``, ``shared_cost``, ``unallocated_cost``, ``accelerator_cost``, ``spot_share`` (of the
+accelerator-hours that could run on spot), ``tag_coverage`` (cost-weighted coverage of the allocation key). A figure that is not a
 metric (a forecast, a budget) is added with :meth:`Summary.add_figure` from the package function that computed it.
 """
 
@@ -123,7 +123,8 @@ FIGURES: dict[str, FigureDef] = {
                                   "not shared and without a valid allocation-key tag"),
     "accelerator_cost": FigureDef("Accelerated compute", "money", _spot("cost"), "GPU/TPU/accelerator instances"),
     "spot_share": FigureDef("Spot share of accelerator-hours", "percent", _spot("spot_share"),
-                            "spot accelerator-hours / all accelerator-hours"),
+                            "spot accelerator-hours / accelerator-hours that could run on spot "
+                            "(SageMaker endpoints and notebooks have no spot market)"),
     "tag_coverage": FigureDef("Allocation-key tag coverage", "percent", _coverage,
                               "cost-weighted share of dollars with a valid allocation-key tag"),
 }

@@ -830,7 +830,9 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
 
     Rows, hours, families and rates come from :mod:`finops_kit.units` (the same rates as
     :func:`finops_kit.spot.effective_rates`): a GCP VM's vCPU, RAM and GPU rows are one instance, fees and unused
-    reservations have no hours and no family. ``spot_share`` is the share of accelerator-hours on spot.
+    reservations have no hours and no family. ``spot_share`` is the share of accelerator-hours on spot, in percent,
+    of those that could run on spot (:func:`finops_kit.units.spot_share_sql`; a family of SageMaker endpoints only
+    has none).
     """
     sc = _dim_scope(con, scope, None, start, end, providers)
     return con.sql(f"""
@@ -842,8 +844,7 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
                CAST({units.rate_sql()} AS DOUBLE) AS cost_per_hour,
                CAST({units.rate_sql("accelerator_hours", "has_accelerator_hours")} AS DOUBLE)
                  AS cost_per_accelerator_hour,
-               100.0 * coalesce({units.total("accelerator_hours", "pricing = 'Spot'")}, 0)
-                 / nullif({units.total("accelerator_hours")}, 0) AS spot_share
+               100.0 * {units.spot_share_sql("accelerator_hours")} AS spot_share
         FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
         WHERE instance_family IS NOT NULL
         GROUP BY ALL ORDER BY cost DESC, provider, family, currency""").df()

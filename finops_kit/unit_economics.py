@@ -20,7 +20,8 @@ cost in the same days it could not attach to a unit, so a falling unit cost cann
 A run's cost is every row so identified: GPU instances, and its storage and data transfer where the bill lets
 them be attributed (tagged volumes and buckets, listed resources), split by the kit's one storage and transfer
 classification (``data/storage_classes.csv``, ``data/transfer_types.csv``). GPU-hours are accelerator-hours from
-:mod:`finops_kit.units`; spot share = spot GPU-hours / GPU-hours; cost per GPU-hour = run cost / GPU-hours.
+:mod:`finops_kit.units`; spot share = spot GPU-hours / GPU-hours that could run on spot
+(:func:`finops_kit.units.spot_share_sql`); cost per GPU-hour = run cost / GPU-hours.
 
 **Not attributed to any run** is a part of one stated total, the accelerated compute in scope (the headline of that
 label, :func:`finops_kit.units.accelerated_usage_sql`): attributed = the runs' shares of those very rows (a
@@ -388,6 +389,7 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
                    coalesce({units.total("accelerator_hours * w")}, 0) AS accelerator_hours,
                    coalesce({units.total("accelerator_hours * w", "_row_pricing = 'Spot'")}, 0)
                      AS spot_accelerator_hours,
+                   {units.spot_share_sql("accelerator_hours * w", "_row_pricing")} AS spot_share,
                    CAST(sum(_cost) AS DOUBLE) AS cost,
                    CAST(coalesce(sum(_cost) FILTER (WHERE _storage), 0) AS DOUBLE) AS storage_cost,
                    CAST(coalesce(sum(_cost) FILTER (WHERE _transfer AND NOT _storage), 0) AS DOUBLE) AS transfer_cost,
@@ -412,7 +414,7 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
     outside["cost"] = outside["cost"].astype(float).round(6)
     hours = df["accelerator_hours"].where(df["accelerator_hours"] > 0)
     df["cost_per_gpu_hour"] = df["cost"] / hours
-    df["spot_share"] = df["spot_accelerator_hours"] / hours
+    df["spot_share"] = df.pop("spot_share")  # after the cost per GPU-hour, where the table has always had it
     how = [f"tags {', '.join(rr.tags)}" if rr.tags else None,
            f"resource ids matching {', '.join(rr.resource_patterns)}" if rr.resource_patterns else None,
            f"the runs file {Path(runs_file).name}" if runs_file else None]
@@ -421,7 +423,8 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
                " or listed; rows partly inside a runs-file run count in proportion to the time covered" if runs_file
                else "") + "; accelerated_cost is the part of it in the accelerated compute total (the rest, e.g. "
            "storage, transfer or a SageMaker job, is listed by reason)")
-    den = "accelerator-hours of the run's rows (finops_kit.units); spot share = spot GPU-hours / GPU-hours"
+    den = ("accelerator-hours of the run's rows (finops_kit.units); spot share = spot GPU-hours / GPU-hours that "
+           "could run on spot")
     return Runs(df, num, den, gpu - attributed, gpu, attributed, outside, rr,
                 Path(runs_file).name if runs_file else None)
 

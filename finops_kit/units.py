@@ -121,6 +121,50 @@ def _provider_case(rows: Sequence[dict[str, str]], then: str) -> str:
     return "CASE " + " ".join(whens) + " END" if whens else "CAST(NULL AS VARCHAR)"
 
 
+def no_spot_market_sql() -> str:
+    """SQL: whether a row is usage that has no spot market (``data/no_spot_market.csv``: SageMaker endpoints,
+    notebooks, processing and batch transform; only SageMaker training has managed spot)."""
+    conds = []
+    for r in data_rows("no_spot_market.csv"):
+        cond = f"regexp_matches(coalesce(CAST({r['column']} AS VARCHAR), ''), {sql_str(r['pattern'])})"
+        if r["provider_pattern"].strip() not in ("", ".*", "(?i).*"):
+            cond = f"regexp_matches(coalesce(ProviderName, ''), {sql_str(r['provider_pattern'])}) AND {cond}"
+        conds.append(f"({cond})")
+    return "(" + (" OR ".join(conds) or "FALSE") + ")"
+
+
+def spot_eligible_sql(pricing: str = "pricing") -> str:
+    """SQL: whether a row's hours are hours that could run on spot -- the denominator of every spot share: usage
+    with a spot market (``spot_market``, :func:`row_sql`) and whatever ran on spot. ``pricing``: the column of
+    the row's pricing class (``_row_pricing`` over :func:`row_sql` rows).
+
+    Why: a SageMaker endpoint or notebook has no spot market (``data/no_spot_market.csv``); counted in the
+    denominator, its hours diluted the spot share of every report, and a team running endpoints beside spot
+    training could never reach 100%. The spot what-if already kept those hours at on-demand; the share now
+    divides by the same hours the what-if could move. (A row billed at spot had a market whatever the table says,
+    so a share is never above 1.)"""
+    return f"(spot_market OR {pricing} = 'Spot')"
+
+
+def spot_share_sql(measure: str, pricing: str = "pricing", *, money: bool = False) -> str:
+    """SQL aggregate: the spot share of ``measure`` (``accelerator_hours``, ``instance_hours``; weighted as
+    ``accelerator_hours * w``; ``EffectiveCost`` with ``money``: summed as the exact decimal it is, not by
+    :func:`total`): spot / the part that could run on spot (:func:`spot_eligible_sql`), NULL when nothing could.
+    The one definition of "spot share" in the kit (metrics, summary, spot coverage, ``fk.costs``, the tagging
+    audit's families, training runs, the guardrails' non-production check)."""
+    def part(where: str) -> str:
+        return f"sum({measure}) FILTER (WHERE {where})" if money else total(measure, where)
+
+    spot = f"{pricing} = 'Spot'"
+    return f"(coalesce({part(spot)}, 0) / nullif({part(spot_eligible_sql(pricing))}, 0))"
+
+
+def no_spot_market_total(measure: str, pricing: str = "pricing") -> str:
+    """SQL aggregate: the part of ``measure`` that could not run on spot (:func:`spot_eligible_sql` false), which
+    a table that reports hours beside a spot share shows apart; 0 when none."""
+    return f"coalesce({total(measure, f'NOT {spot_eligible_sql(pricing)}')}, 0)"
+
+
 def role_sql() -> str:
     """SQL: the ``role`` of ``data/usage_units.csv`` that a row's time quantity counts as (NULL: no rule)."""
     return _provider_case(usage_rules(), "'{role}'")
@@ -261,7 +305,8 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     """SQL: every column of the ``source`` rows matching ``where``, plus the row's usage measures.
 
     Added columns: ``instance_hours``, ``accelerator_hours``, ``vcpu_hours`` (DOUBLE, NULL = not measured),
-    ``accelerators_per_instance``, ``accelerator`` (model), ``instance_family``, and the internals ``_unit_role``,
+    ``accelerators_per_instance``, ``accelerator`` (model), ``instance_family``, ``spot_market`` (BOOLEAN: false for
+    usage that has no spot market, :func:`no_spot_market_sql`), and the internals ``_unit_role``,
     ``_instance_type``, ``_hours`` (the row's time quantity in hours) and ``_row_pricing`` (its pricing class).
     ``source`` is the FOCUS table or a FROM item over it (e.g. :meth:`finops_kit.scope.Scope.rows_sql`, whose
     ``_rowid`` and converted money then pass through).
@@ -269,10 +314,10 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     # the unit rules, the catalog key, the hours per unit and the spot usage type read these few columns only:
     # evaluated once per distinct combination of them, not per row
     base = ["ProviderName", "x_InstanceType", "x_UsageType", "ConsumedUnit"]
-    keys = [*base, *sorted({r["column"] for r in usage_rules()} - set(base))]
+    keys = [*base, *sorted({r["column"] for r in [*usage_rules(), *data_rows("no_spot_market.csv")]} - set(base))]
     by_type = {"_unit_role": role_sql(), "_instance_type": instance_type_sql(),
                "_type_key": type_key_sql(instance_type_sql()), "_hours_per_unit": hours_per_unit_sql(),
-               "_spot_usage_type": SPOT_USAGE_TYPE_SQL}
+               "_spot_usage_type": SPOT_USAGE_TYPE_SQL, "_no_spot_market": no_spot_market_sql()}
     hours = ("CASE WHEN ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
              "THEN CAST(ConsumedQuantity AS DOUBLE) * _hours_per_unit END")
     fallback = _FALLBACK_FAMILY.format(t="lower(_instance_type)", sagemaker=_SAGEMAKER_PREFIX_RE)
@@ -289,7 +334,8 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
              WHEN _unit_role = 'vcpu' THEN _hours END AS vcpu_hours,
         _c_accelerators AS accelerators_per_instance, _c_accelerator AS accelerator,
         {family} AS instance_family
-      FROM (SELECT _s.* EXCLUDE (_type_key, _hours_per_unit, _spot_usage_type), _cat.*
+      FROM (SELECT _s.* EXCLUDE (_type_key, _hours_per_unit, _spot_usage_type, _no_spot_market),
+                   NOT coalesce(_s._no_spot_market, FALSE) AS spot_market, _cat.*
             FROM (SELECT *, {hours} AS _hours, {_PRICING.format(spot_usage_type="_spot_usage_type")} AS _row_pricing
                   FROM {derive_once(f"(SELECT * FROM {source} WHERE {where})", keys, by_type)}) _s
             LEFT JOIN {catalog_values()} ON _cat._c_type = _s._type_key) _r"""
@@ -401,7 +447,8 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
 
     Columns: the FOCUS columns, ``instance_type``, ``instance_family``, ``accelerator``,
     ``accelerators_per_instance``, ``unit_role``, ``pricing`` (Spot / On-demand / Committed / ...),
-    ``instance_hours`` (also as ``hours``), ``accelerator_hours``, ``vcpu_hours``, and ``has_instance_hours`` /
+    ``instance_hours`` (also as ``hours``), ``accelerator_hours``, ``vcpu_hours``, ``spot_market`` (the row's own, as
+    :func:`row_sql`: the denominator of a spot share, :func:`spot_share_sql`), and ``has_instance_hours`` /
     ``has_accelerator_hours``: whether the row's instance has those hours (so that a rate divides the cost of
     exactly the instances whose hours it counts: all of a GCP VM's rows, not only its GPU row). ``source`` as in
     :func:`row_sql`.

@@ -81,8 +81,8 @@ def test_storage_and_transfer_equal_metrics(rendered, headline):
 def test_spot_share_of_accelerator_hours_equals_metrics(rendered, headline):
     _, texts = rendered
     m = headline[0]
-    shown = dict(re.findall(r"(AWS|Google Cloud|Microsoft): ([\d.]+)% of [\d,]+ accelerator-hours on spot",
-                            texts["spot_analysis"]))
+    shown = dict(re.findall(r"(AWS|Google Cloud|Microsoft): ([\d.]+)% of the [\d,]+ accelerator-hours that could "
+                            r"run on spot are on spot", texts["spot_analysis"]))
     expected = {r.provider: f"{100 * float(r.spot_share):.1f}" for r in m.spot.itertuples()
                 if r.provider != "(all)" and r.spot_share == r.spot_share}
     assert shown == expected and shown

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from finops_kit import units
@@ -112,3 +113,77 @@ def test_recommend_by_family_is_unchanged_but_for_its_platform_column():
     assert list(rec.columns[:4]) == ["provider", "platform", "instance_family", "currency"]
     assert {(f, p) for f, p in zip(rec["instance_family"], rec["platform"], strict=True)} == {
         ("g5", "instances"), ("p4d", "instances"), ("ml.g5", "SageMaker"), ("ml.p4d", "SageMaker")}
+
+
+# ---------------------------------------------------------------- spot share: of the hours that could run on spot
+def _spot_and_endpoints() -> duckdb.DuckDBPyConnection:
+    """One day: team ml runs a SageMaker training job on managed spot (ml.p4d.24xlarge, 10 h = 80 GPU-hours) and a
+    notebook (ml.g5.xlarge, 24 on-demand GPU-hours) tagged with the job's run; team serving only an endpoint
+    (ml.g5.2xlarge, 24 on-demand GPU-hours); team web EC2 p4d.24xlarge on demand (10 h = 80 GPU-hours).
+    Endpoints and notebooks have no spot market (data/no_spot_market.csv): 48 of the 208 GPU-hours."""
+    from finops_kit.classify import ai_workload_sql, complete_accelerated_instances
+    from finops_kit.testing import focus_rows
+
+    sm = dict(day="2026-10-01", ProviderName="AWS", ServiceName="Amazon SageMaker",
+              ServiceCategory="AI and Machine Learning", RegionId="us-east-1", ConsumedUnit="Hours")
+    con = focus_rows([
+        dict(sm, x_UsageType="USE1-Train:ml.p4d.24xlarge", ResourceId="arn:aws:sagemaker:us-east-1:1:training-job/a",
+             ConsumedQuantity=10, cost=120.0, PricingCategory="Dynamic", tags={"team": "ml", "training-run": "r1"}),
+        dict(sm, x_UsageType="USE1-Notebk:ml.g5.xlarge", ResourceId="arn:aws:sagemaker:us-east-1:1:notebook/n",
+             ConsumedQuantity=24, cost=33.84, PricingCategory="Standard", tags={"team": "ml", "training-run": "r1"}),
+        dict(sm, x_UsageType="USE1-Host:ml.g5.2xlarge", ResourceId="arn:aws:sagemaker:us-east-1:1:endpoint/e",
+             ConsumedQuantity=24, cost=36.72, PricingCategory="Standard", tags={"team": "serving"}),
+        dict(day="2026-10-01", ProviderName="AWS", ServiceName="Amazon Elastic Compute Cloud", ServiceCategory="Compute",
+             RegionId="us-east-1", x_UsageType="USE1-BoxUsage:p4d.24xlarge", x_InstanceType="p4d.24xlarge",
+             ResourceId="i-1", ConsumedQuantity=10, ConsumedUnit="Hours", cost=219.6, PricingCategory="Standard",
+             tags={"team": "web"}),
+    ])
+    con.execute(f"UPDATE focus SET x_AiWorkload = {ai_workload_sql()}")
+    complete_accelerated_instances(con)
+    return con
+
+
+def test_spot_share_leaves_out_hours_without_a_spot_market():
+    """Spot share = spot GPU-hours / GPU-hours that could run on spot: 80 / (208 - 48) = 0.5, not 80 / 208 = 0.385
+    (the what-if already kept those hours on demand; the share still divided by them). Team ml runs all it can on
+    spot: 100%, not 80 / 104; team serving has no hours that could run on spot: no share (NULL), not 0%. The
+    no-spot-market hours are shown apart in the tables that report hours."""
+    from finops_kit import metrics, scope, spot
+
+    con = _spot_and_endpoints()
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    m = metrics.spot_share(con, sc).set_index("provider").loc["(all)"]
+    assert m["spot_share"] == pytest.approx(0.5)
+    assert m["accelerator_hours"] == 208 and m["spot_accelerator_hours"] == 80
+    assert m["no_spot_market_accelerator_hours"] == 48 and m["no_spot_market_instance_hours"] == 48
+    team = spot.spot_coverage(con, by=("team",), scope=sc).df().set_index("team")
+    assert team.loc["ml", "spot_accelerator_hours_share"] == 1.0 and team.loc["ml", "spot_hours_share"] == 1.0
+    assert team.loc["ml", "spot_cost_share"] == 1.0
+    assert team.loc["web", "spot_accelerator_hours_share"] == 0.0
+    assert pd.isna(team.loc["serving", "spot_accelerator_hours_share"])
+    assert team.loc["serving", "no_spot_market_accelerator_hours"] == 24
+    assert team.loc["serving", "no_spot_market_cost"] == pytest.approx(36.72)
+    assert team.loc["ml", "total_accelerator_hours"] == 104  # the hours are all still there
+
+
+def test_every_report_gives_the_same_spot_share():
+    """metrics, the summary figure, spot coverage, fk.costs(gpu_only), the tagging audit's families and the training
+    runs each computed "spot share" on its own, all over every accelerator-hour; they now read
+    units.spot_share_sql and agree (per family: ml.p4d 100%, ml.g5 none, p4d 0%)."""
+    import finops_kit as fk
+    from finops_kit import metrics, scope, spot, tagging, unit_economics
+    from finops_kit import summary as sm
+
+    con = _spot_and_endpoints()
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    headline = metrics.spot_share(con, sc).set_index("provider").loc["(all)", "spot_share"]
+    assert headline == pytest.approx(0.5)
+    assert sm.figures_of(sm.summarize(con, sc, ["spot_share"]))["spot_share"] == pytest.approx(headline)
+    cov = spot.spot_coverage(con, by=("provider",), scope=sc).df()
+    assert cov["spot_accelerator_hours_share"].iloc[0] == pytest.approx(headline)
+    costs = fk.costs(by="provider", gpu_only=True, con=con, config=str(REPO / "finops.yaml"))
+    assert costs["spot_share"].iloc[0] == pytest.approx(headline)
+    fam = tagging.accelerator_families(con, scope=sc).set_index("family")["spot_share"]
+    assert fam["ml.p4d"] == 100.0 and fam["p4d"] == 0.0 and pd.isna(fam["ml.g5"])
+    runs = unit_economics.training_runs(con, sc).table.set_index("run_id")
+    assert runs.loc["r1", "spot_share"] == 1.0 and runs.loc["r1", "accelerator_hours"] == 104
