@@ -230,11 +230,6 @@ def compare_snapshots(old: Advisor, new: Advisor, instance_types: Sequence[str],
 PRICING_ORDER = ("Spot", "On-demand", "Committed")
 
 
-#: Whether a row is usage that has no spot market: :func:`finops_kit.units.no_spot_market_sql` (its rows are
-#: :func:`accelerated_usage_sql`'s ``spot_market`` and the denominator of every spot share).
-no_spot_market_sql = units.no_spot_market_sql
-
-
 def accelerated_usage_sql(scope: Any) -> str:
     """SQL of accelerated instances' rows with month, team, family, region, pricing class, cost and hours.
 
@@ -247,7 +242,7 @@ def accelerated_usage_sql(scope: Any) -> str:
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
     ``operating_system``: the EC2 platform of the row (:func:`finops_kit.spot_prices.operating_system_sql`; NULL
-    for other providers). ``spot_market``: false for usage that cannot run on spot (:func:`no_spot_market_sql`), as
+    for other providers). ``spot_market``: false for usage that cannot run on spot (:func:`finops_kit.units.no_spot_market_sql`), as
     :func:`finops_kit.units.row_sql` gives it.
     """
     from .spot_prices import operating_system_sql
@@ -292,7 +287,7 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
     mix); ``spot_cost_share`` = spot cost / cost that could run on spot (:func:`finops_kit.units.spot_share_sql`,
     the kit's one spot share). ``no_spot_market_hours``, ``no_spot_market_accelerator_hours`` and
     ``no_spot_market_cost``: the part of the on-demand and committed figures that has no spot market
-    (:func:`no_spot_market_sql`: SageMaker endpoints and notebooks), left out of the shares' denominators and still
+    (:func:`finops_kit.units.no_spot_market_sql`: SageMaker endpoints and notebooks), left out of the shares' denominators and still
     in ``total_*``. A group with no hours that could run on spot has no share (NULL), not 0. Hours are those of
     :mod:`finops_kit.units`.
     """
@@ -408,7 +403,7 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     a Windows hour is re-priced with Windows figures only, as :func:`finops_kit.spot_prices.price_stats` keeps
     them apart (before, 100 Windows g5.xlarge hours at $1.19/h took the Linux Advisor s = 59%, $0.4879/h and a
     $70.21 saving, instead of s = 76%, $0.2856/h and $90.44). Hours of usage that has no spot market
-    (:func:`no_spot_market_sql`: SageMaker endpoints and notebooks) keep their on-demand rate, basis 'no spot
+    (:func:`finops_kit.units.no_spot_market_sql`: SageMaker endpoints and notebooks) keep their on-demand rate, basis 'no spot
     market', saving 0 -- counted in the on-demand hours and cost, never as a saving.
     """
     a = assumptions or WhatIfAssumptions()
