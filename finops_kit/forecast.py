@@ -1136,10 +1136,16 @@ def dimension_values(con: duckdb.DuckDBPyConnection, dim: str, scope: Any = None
 
 
 def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, scope: Any = None) -> bool:
-    """Whether ``filters`` (a budget's or a roadmap item's scope) are about charges outside this scope: a key names
-    only values that charges of the warehouse carry, none of them the scope's (another provider, account or
-    currency than a narrowed report's). Such a budget is not this scope's to judge and such an item not its
-    forecast's to add; a value no charge carries anywhere (a typo, a project not billed yet) is not "outside".
+    """Whether ``filters`` (a budget's or a roadmap item's scope) are about charges outside this scope entirely: a
+    key names only values outside it -- values that charges of the warehouse carry, none of them in the scope
+    (another provider, account or currency than a narrowed report's), or values the scope's own charge parameters
+    leave out, billed or not (``provider: Oracle`` in ``-p providers=[AWS]``, before Oracle bills anything). Such a
+    budget is not this scope's to judge and such an item not its forecast's to add; a value no charge carries
+    anywhere and that the scope's parameters do not rule out (a typo, a project not billed yet) is not "outside".
+
+    The rule applies in every scope that leaves out charges of the warehouse, whatever parameter narrows it:
+    providers, accounts or the currency (a USD scope of a warehouse whose Azure rows are billed in EUR: the Azure
+    roadmap item was added to the USD forecasts, +$3,000, and the Azure budget alerted as a typo).
 
     Why one rule for both: with ``-p providers=AWS`` an item ``provider: Microsoft`` was added to the AWS total and
     the Azure budget alerted as a typo; and budgets and roadmap items had a rule each, which disagreed on a scope
@@ -1150,22 +1156,64 @@ def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | 
     return _other_scope_key(con, filters, scoped(con, scope)) is not None
 
 
-def _other_scope_key(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, sc: Any) -> str | None:
-    """The first key of ``filters`` that is about charges outside the scope, in words ("provider Microsoft"), or
-    None (:func:`about_other_scope`)."""
-    for dim, val in (filters or {}).items():
-        if dim not in DIMENSIONS and dim not in sc.attribution.policy.keys:
-            continue  # not a dimension (load_budgets and load_roadmap refuse such keys)
-        wanted = {str(v) for v in (val if isinstance(val, list | tuple | set) else [val])}
-        if not wanted & dimension_values(con, dim, sc) and wanted & dimension_values(con, dim, sc, everywhere=True):
-            return f"{dim} {', '.join(sorted(wanted))}"
-    return None
-
-
 #: The keys of a budget's or a roadmap item's scope that say which charges it is about in the terms of the scope's
 #: charge parameters (:data:`finops_kit.scope.CHARGE_PARAMETERS`): the provider and the (sub) account. A team,
 #: project, environment or AI key says whose spend it is, wherever it is billed.
 CHARGE_KEYS = ("provider", "account")
+
+
+def _excludes_charges(con: duckdb.DuckDBPyConnection, sc: Any) -> bool:
+    """Whether the scope leaves out any charge of the warehouse (over all periods): its providers, accounts or
+    currency narrow it. One cached count; the whole warehouse's scope answers False and is asked nothing else."""
+    from .querycache import arrow
+
+    if not (sc.providers or sc.billing_accounts or sc.sub_accounts or (sc.currency and not sc.convert)):
+        return False
+    sql = f"SELECT count(*) FROM {FOCUS_TABLE} f WHERE NOT coalesce({sc.where(period=False)}, FALSE)"
+    return bool(arrow(con, sql).column(0).to_pylist()[0])
+
+
+def _ruled_out(sc: Any, dim: str, values: set[str], inside: set[str]) -> set[str]:
+    """The ``values`` of key ``dim`` that the scope's own charge parameters leave out, billed or not: a provider
+    not among ``-p providers``, an account neither among ``-p sub_accounts`` nor carried by a charge in the scope
+    (``inside``: the account values the scope's charges carry, ids and names). Empty when the scope does not narrow
+    that key (an account in a provider scope: where an account not billed yet will bill is not known)."""
+    if dim == "provider" and sc.providers:
+        allowed = {p.lower() for p in sc.providers}
+        return {v for v in values if v.lower() not in allowed}
+    if dim == "account" and sc.sub_accounts:
+        return {v for v in values if v not in sc.sub_accounts and v not in inside}
+    return set()
+
+
+def _other_scope_key(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, sc: Any) -> str | None:
+    """The first key of ``filters`` that is about charges outside the scope, in words ("provider Microsoft, which
+    no charge in this scope carries"), or None (:func:`about_other_scope`)."""
+    if not filters or not _excludes_charges(con, sc):
+        return None  # the scope reads every charge of the warehouse: nothing is outside it
+    for dim, val in filters.items():
+        if dim not in DIMENSIONS and dim not in sc.attribution.policy.keys:
+            continue  # not a dimension (load_budgets and load_roadmap refuse such keys)
+        wanted = {str(v) for v in (val if isinstance(val, list | tuple | set) else [val])}
+        inside = dimension_values(con, dim, sc)
+        if wanted & inside:
+            continue
+        if wanted & dimension_values(con, dim, sc, everywhere=True):
+            return f"{dim} {', '.join(sorted(wanted))}, which no charge in this scope carries"
+        if wanted and _ruled_out(sc, dim, wanted, inside) == wanted:
+            return f"{dim} {', '.join(sorted(wanted))}, which this scope's parameters leave out"
+    return None
+
+
+def _scope_words(sc: Any) -> str:
+    """What a narrowed scope holds, for "this scope is ... only": "AWS", "account acme-ml-prod", or, narrowed by its
+    currency alone, "USD-billed charges"."""
+    only = list(filter(None, [", ".join(sc.providers),
+                              f"account {', '.join(sc.sub_accounts)}" if sc.sub_accounts else "",
+                              f"billing account {', '.join(sc.billing_accounts)}" if sc.billing_accounts else ""]))
+    if not only and sc.currency and not sc.convert:
+        only = [f"{sc.currency}-billed charges"]
+    return " and ".join(only) or "narrower"
 
 
 def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, scope: Any = None) -> str | None:
@@ -1173,27 +1221,35 @@ def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None
     ``"it covers all providers; this scope is AWS only"`` -- or None when it is.
 
     The rule, one for budgets (:func:`finops_kit.budgets.budget_status`, ``budget_history``, ``finops-kit check``)
-    and roadmap items (:func:`roadmap_in_scope`): in a scope narrowed by charge parameters (providers, billing or
-    sub accounts: a scope that leaves out some charges of the warehouse), a budget or an item belongs to
-    it only when its own scope confines it to charges inside: its :data:`CHARGE_KEYS` select no charge of the
-    warehouse (any period) that the scope leaves out -- a budget naming provider AWS in an AWS scope. A budget on
-    all costs, a team or ``ai: AI`` covers every provider's charges: its amount was set for all of them, and the
-    scope's actual and forecast are a part of them (an AWS-only report compared the company's $500,000 with the AWS
-    spend and said "on track"). A roadmap item naming no provider may land on any provider: it is not added to an
-    AWS-only forecast. Whether a team's charges happen to be all on one provider so far does not decide it: the
-    budget would stop being judged, or start comparing part of its spend, the day the team spends elsewhere.
+    and roadmap items (:func:`roadmap_in_scope`), in two parts:
 
-    The currency parameter narrows nothing here: budgets and the roadmap are stated in one currency
-    (``budgets.currency``, else the scope's) and compared only with a scope in it -- amounts are never added across
-    currencies, so a budget is about the charges billed (or converted) in its currency, and no budget key could
-    confine it further. A scope about other charges entirely (:func:`about_other_scope`: an Azure budget in an AWS
-    report) is named too. A value no charge carries anywhere (a typo, a project not billed yet) selects no charge outside: the budget
-    is judged here and reported as matching nothing, the item reaches the total, as in the whole warehouse."""
+    * entirely about another scope (:func:`about_other_scope`), in any narrowed scope -- by providers, accounts
+      or currency: an Azure budget in an AWS report, an Azure item in a USD report of a warehouse billing Azure in
+      EUR, an item naming a provider the scope's ``-p providers`` leaves out (billed yet or not);
+    * partly outside, in a scope narrowed by charge parameters (providers, billing or sub accounts): a budget or an
+      item belongs to it only when its own scope confines it to charges inside: its :data:`CHARGE_KEYS` select no
+      charge of the warehouse (any period) that the scope leaves out, and name no provider or account the scope's
+      parameters leave out -- a budget naming provider AWS in an AWS scope. A budget on all costs, a team or
+      ``ai: AI`` covers every provider's charges: its amount was set for all of them, and the scope's actual and
+      forecast are a part of them (an AWS-only report compared the company's $500,000 with the AWS spend and said
+      "on track"). A roadmap item naming no provider may land on any provider: it is not added to an AWS-only
+      forecast. Whether a team's charges happen to be all on one provider so far does not decide it: the budget
+      would stop being judged, or start comparing part of its spend, the day the team spends elsewhere.
+
+    The currency parameter does not make a budget "partly outside": budgets and the roadmap are stated in one
+    currency (``budgets.currency``, else the scope's) and compared only with a scope in it -- amounts are never added
+    across currencies, so a budget is about the charges billed (or converted) in its currency, and no budget key
+    could confine it further. A value no charge carries anywhere and that the scope's parameters do not rule out (a
+    typo, a project not billed yet) selects no charge outside: the budget is judged here and reported as matching
+    nothing, the item reaches the total, as in the whole warehouse."""
     from dataclasses import replace
 
     sc = scoped(con, scope)
+    other = _other_scope_key(con, filters, sc)
+    if other is not None:
+        return f"it is about other charges ({other}); this scope is {_scope_words(sc)} only"
     if not (sc.providers or sc.billing_accounts or sc.sub_accounts):
-        return None  # the scope reads every charge of the warehouse (in its currency: see above)
+        return None  # the scope reads every charge of the warehouse in its currency (see above)
     keys = {k: v for k, v in (filters or {}).items() if k in CHARGE_KEYS}
     inside = replace(sc, currency=None, convert=False).where(period=False)  # providers and accounts
     out = _exact_frame(con, f"""
@@ -1201,12 +1257,16 @@ def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None
                BillingAccountId AS billing_id, BillingAccountName AS billing_account
         FROM {FOCUS_TABLE} f
         WHERE {filter_sql(keys, sc)} AND NOT coalesce({inside}, FALSE)""")
-    if out.empty:
-        return None
 
     def named(key: str) -> list[str]:
         val = keys.get(key)
         return [] if val is None else [str(v) for v in (val if isinstance(val, list | tuple | set) else [val])]
+
+    # a value the scope's parameters leave out, not billed yet (provider [AWS, Oracle] in an AWS scope)
+    ruled_out = {k: _ruled_out(sc, k, set(named(k)), dimension_values(con, k, sc) if k == "account" else set())
+                 for k in CHARGE_KEYS if named(k)}
+    if out.empty and not any(ruled_out.values()):
+        return None
 
     def listed(values: Any) -> str:
         vals = sorted({str(v) for v in values if v is not None and v == v})
@@ -1217,24 +1277,19 @@ def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None
 
     covers, only = [], []
     providers = {p.lower() for p in sc.providers}
-    if sc.providers and any(str(p).lower() not in providers for p in out["provider"]):
+    if sc.providers and (ruled_out.get("provider") or any(str(p).lower() not in providers for p in out["provider"])):
         covers.append(f"provider {listed(named('provider'))}" if named("provider") else "all providers")
         only.append(", ".join(sc.providers))
-    if sc.sub_accounts and left_out("account_id", "account", sc.sub_accounts).any():
+    if sc.sub_accounts and (ruled_out.get("account") or left_out("account_id", "account", sc.sub_accounts).any()):
         covers.append(f"account {listed(named('account'))}" if named("account") else "all accounts")
         only.append(f"account {', '.join(sc.sub_accounts)}")
     if sc.billing_accounts and (gone := left_out("billing_id", "billing_account", sc.billing_accounts)).any():
         others = out.loc[gone, "billing_account"].fillna(out.loc[gone, "billing_id"])
         covers.append(f"charges of billing account {listed(others)}")
         only.append(f"billing account {', '.join(sc.billing_accounts)}")
-    scope_words = " and ".join(only) or "narrower"
-    other = _other_scope_key(con, filters, sc)
-    if other is not None:
-        return f"it is about other charges ({other}, which no charge in this scope carries); this scope is " \
-               f"{scope_words} only"
     if not covers:  # outside on a parameter the checks above do not name (none today)
         return "some of the charges it covers are outside this scope"
-    return f"it covers {' and '.join(covers)}; this scope is {scope_words} only"
+    return f"it covers {' and '.join(covers)}; this scope is {' and '.join(only)} only"
 
 
 def roadmap_in_scope(con: duckdb.DuckDBPyConnection, items: list[dict[str, Any]], scope: Any = None) -> list[dict]:

@@ -506,6 +506,8 @@ def test_history_matrix_is_a_row_per_budget_and_a_column_per_closed_month():
 def test_budgets_and_roadmap_items_outside_a_narrowed_scope_are_not_typos():
     # with -p providers=AWS the Microsoft budget read "matches no charges" and a Microsoft roadmap item "matches no
     # charge in scope": check alerted on both as typos. Outside the scope they are not this scope's; a typo still is
+    # -- where the scope's parameters allow the value (a provider the scope leaves out, 'Microsft' in an AWS scope,
+    # is outside it billed or not: the whole warehouse reports it)
     from finops_kit.scope import Scope, bind
 
     con = focus_rows(_days("2026-10-01", 45, "100", ProviderName="AWS", tags={"team": "alpha"})
@@ -513,11 +515,15 @@ def test_budgets_and_roadmap_items_outside_a_narrowed_scope_are_not_typos():
     sc = bind(con, Scope.parse({"providers": ["AWS"]}))
     budgets = _budgets([{"name": "Azure", "scope": {"provider": "Microsoft"}, "monthly": 1000},
                         {"name": "Azre", "scope": {"provider": "Microsft"}, "monthly": 1000},
+                        {"name": "AWS alpah", "scope": {"provider": "AWS", "team": "alpah"}, "monthly": 1000},
                         {"name": "AWS", "scope": {"provider": "AWS"}, "monthly": 1000}])
     st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc)
-    assert list(st["budget"]) == ["Azre", "AWS"] and st.iloc[0]["status"] == "matches no charges"
+    assert list(st["budget"]) == ["AWS alpah", "AWS"] and st.iloc[0]["status"] == "matches no charges"
+    whole = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
+    assert whole.loc["Azre", "status"] == "matches no charges"
     items = [{"name": "Azure launch", "scope": {"provider": "Microsoft"}},
-             {"name": "typo", "scope": {"provider": "Microsft"}},
+             {"name": "typo", "scope": {"provider": "AWS", "team": "alpah"}},
+             {"name": "Azre launch", "scope": {"provider": "Microsft"}},
              {"name": "Azure new project", "scope": {"provider": "Microsoft", "project": "brand-new"}}]
     problems = bu.roadmap_scope_problems(con, items, sc, named=True)
     # an item about another provider's charges is not this scope's (as the forecasts drop it), even with a new value
@@ -547,7 +553,8 @@ def test_a_budget_and_a_roadmap_item_about_another_provider_follow_one_rule():
     whole = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
     assert whole.loc["Azure new project", "status"] == "matches no charges"
     assert "project 'brand-new' matches no charge" in whole.loc["Azure new project", "note"]
-    assert not about_other_scope(con, {"provider": "Microsft"}, sc)  # a typo is nobody's: reported here
+    assert not about_other_scope(con, {"provider": "AWS", "team": "alpah"}, sc)  # a typo is nobody's: reported here
+    assert about_other_scope(con, {"provider": "Microsft"}, sc)  # a provider the scope leaves out, billed or not
 
 
 def _two_providers():
@@ -632,6 +639,77 @@ def test_a_roadmap_item_naming_no_provider_is_not_added_to_an_aws_only_forecast(
     table = bu.roadmap_table(items, con, aws).set_index("item")
     assert table.loc["AWS launch", "in_this_forecast"] == "yes"
     assert table.loc["team launch", "in_this_forecast"] == "no: it covers all providers; this scope is AWS only"
+
+
+def test_a_currency_scope_leaves_the_other_currency_s_budgets_and_items_to_that_scope():
+    # regression review (s15 bud): on a warehouse whose Azure rows are billed in EUR, `check -p currency=USD` added the
+    # Azure roadmap item to the USD forecasts (+$3,000 on Cloud total, vision, AI spend) and alerted on it and on the
+    # Azure account's budget as typos (10 alerts, 8 before): the rule "entirely about another scope" was asked only
+    # in a scope narrowed by provider or account. It applies in every scope that leaves out charges, currency too
+    from finops_kit import forecast
+    from finops_kit.scope import Scope, bind
+
+    con = focus_rows(_days("2026-10-01", 45, "100", ProviderName="AWS", SubAccountName="aws-prod",
+                           tags={"team": "alpha"})
+                     + _days("2026-10-01", 45, "50", ProviderName="Microsoft", SubAccountName="azure-prod",
+                             BillingCurrency="EUR", tags={"team": "alpha"}))
+    usd = bind(con, Scope.parse({"currency": "USD"}))
+    item = dict(kind="launch", start=date(2026, 11, 20), end=None, daily=10.0, basis="$10/day")
+    items = [dict(item, name="Azure launch", scope={"provider": "Microsoft", "team": "alpha"}),
+             dict(item, name="team launch", scope={"team": "alpha"}),
+             dict(item, name="typo launch", scope={"provider": "Microsft"})]
+    assert [i["name"] for i in forecast.roadmap_in_scope(con, items, usd)] == ["team launch", "typo launch"]
+    assert forecast.outside_scope(con, {"provider": "Microsoft"}, usd) == (
+        "it is about other charges (provider Microsoft, which no charge in this scope carries); this scope is "
+        "USD-billed charges only")
+    assert [n for n, _ in bu.roadmap_scope_problems(con, items, usd, named=True)] == ["typo launch"]
+    budgets = _budgets([{"name": "Azure acct", "scope": {"account": "azure-prod"}, "monthly": 1000},
+                        {"name": "alpha", "scope": {"team": "alpha"}, "monthly": 5000},
+                        {"name": "typo acct", "scope": {"account": "azur-prod"}, "monthly": 1000}])
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=usd).set_index("budget")
+    assert list(st.index) == ["alpha", "typo acct"]  # the Azure account's budget is the EUR scope's
+    assert st.loc["alpha", "actual_mtd"] == Decimal("1400.00")  # a budget in USD: the USD charges (unchanged)
+    assert st.loc["typo acct", "status"] == "matches no charges"  # a typo is still reported here
+
+
+def test_a_provider_the_scope_leaves_out_is_outside_it_billed_or_not():
+    # regression review (s15 bud): `provider: Oracle` (no charge yet) in `-p providers=[AWS]`: the Oracle launch was
+    # added to the AWS forecast (+$20,000) and both it and the Oracle budget alerted as typos in the AWS job. A value
+    # the scope's own parameters exclude is outside it by definition; a value they allow and no charge carries is
+    # still a typo (or new) and reported
+    from finops_kit import forecast
+    from finops_kit.scope import Scope, bind
+
+    con = _two_providers()
+    aws = bind(con, Scope.parse({"providers": ["AWS"]}))
+    item = dict(kind="launch", start=date(2026, 11, 20), end=None, daily=10.0, basis="$10/day")
+    items = [dict(item, name="Oracle launch", scope={"provider": "Oracle"}),
+             dict(item, name="AWS+Oracle launch", scope={"provider": ["AWS", "Oracle"]}),
+             dict(item, name="AWS launch", scope={"provider": "AWS", "project": "brand-new"})]
+    assert [i["name"] for i in forecast.roadmap_in_scope(con, items, aws)] == ["AWS launch"]
+    assert forecast.outside_scope(con, {"provider": "Oracle"}, aws) == (
+        "it is about other charges (provider Oracle, which this scope's parameters leave out); this scope is AWS only")
+    assert forecast.outside_scope(con, {"provider": ["AWS", "Oracle"]}, aws) == (
+        "it covers provider AWS, Oracle; this scope is AWS only")
+    assert [n for n, _ in bu.roadmap_scope_problems(con, items, aws, named=True)] == ["AWS launch"]  # the project
+    budgets = _budgets([{"name": "Oracle", "scope": {"provider": "Oracle"}, "monthly": 1000},
+                        {"name": "AWS+Oracle", "scope": {"provider": ["AWS", "Oracle"]}, "monthly": 1000},
+                        {"name": "AWS", "scope": {"provider": "AWS"}, "monthly": 1000},
+                        {"name": "typo", "scope": {"provider": "aws"}, "monthly": 1000}])
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=aws).set_index("budget")
+    assert list(st.index) == ["AWS+Oracle", "AWS", "typo"]  # Oracle's budget is the Oracle scope's
+    assert st.loc["AWS+Oracle", "status"] == bu.NOT_JUDGED  # its amount covers Oracle too
+    assert st.loc["typo", "status"] == "matches no charges"  # 'aws' is among the scope's providers: a typo here
+    whole = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
+    assert whole.loc["Oracle", "status"] == "matches no charges"  # the whole warehouse reports it
+    # the same for an account the scope's sub_accounts leave out, not billed yet
+    con = focus_rows(_days("2026-10-01", 45, "100", SubAccountId="111", SubAccountName="prod")
+                     + _days("2026-10-01", 45, "10", SubAccountId="222", SubAccountName="dev"))
+    prod = bind(con, Scope.parse({"sub_accounts": ["111"]}))
+    assert forecast.outside_scope(con, {"account": "new-acct"}, prod) == (
+        "it is about other charges (account new-acct, which this scope's parameters leave out); this scope is "
+        "account 111 only")
+    assert forecast.outside_scope(con, {"account": "prod"}, prod) is None
 
 
 def _taxed_bill(november_tax: bool = False) -> list[dict]:
