@@ -452,11 +452,15 @@ DECOMPOSE_COLUMNS = ["dimension", "value", "base", "current", "delta", "pct_of_b
 def nothing_to_compare(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
                        current: tuple[date | str, date | str], *, filters: dict[str, Any] | None = None,
                        scope: Any = None) -> str | None:
-    """Why two windows cannot be compared -- the earlier one holds no charge of the scope (it lies before the data)
-    -- in a sentence, or None when they can. :func:`decompose_change` and :func:`price_volume` return nothing then.
+    """Why two windows cannot be compared -- the earlier one holds no charge of the scope, or the data starts
+    after its first day (it covers only part of it) -- in a sentence, or None when they can.
+    :func:`decompose_change` and :func:`price_volume` return nothing then.
 
     Why: the FOCUS sample's report compared 2024-08-01..08-29 (no data exists) with September, so every dollar of
-    September read as a change ("Amazon EC2 +$12.00, before $0.00")."""
+    September read as a change ("Amazon EC2 +$12.00, before $0.00"); and a warehouse starting on 2025-10-15 compared
+    6 days of October (1..20) with 20 of November: every row read about +240% "of its own before". Comparing only
+    the days both windows hold would compare different weekdays and month positions under the same headings; the
+    honest answer is that there is no comparable earlier window yet."""
     (b0, b1), _ = ((_day(a), _day(b)) for a, b in (base, current))
     sc = scoped(con, scope)
     first, held = con.execute(
@@ -469,6 +473,11 @@ def nothing_to_compare(con: duckdb.DuckDBPyConnection, base: tuple[date | str, d
         when = f"the data in this scope starts on {first}" if first > b1 else "no charge in this scope is dated in it"
         return (f"Nothing to compare: the earlier window ({b0} .. {b1}) holds no charge ({when}), so every dollar "
                 "of the later one would read as a change; no change is shown.")
+    if first > b0:
+        held_days, days = (b1 - first).days + 1, (b1 - b0).days + 1
+        return (f"Nothing to compare: the data in this scope starts on {first}, inside the earlier window ({b0} .. "
+                f"{b1}), which it covers for {held_days} of its {days} days, so the later window's other days would "
+                "read as a change; no change is shown.")
     return None
 
 

@@ -772,6 +772,19 @@ def test_an_earlier_window_before_the_data_is_nothing_to_compare():
     assert bu.nothing_to_compare(con, base, cur) is None and not bu.decompose_change(con, base, cur).empty
 
 
+def test_an_earlier_window_the_data_covers_in_part_is_nothing_to_compare():
+    # regression review (s15 bud #5): mid.duckdb starts on 2025-10-15; as of 2025-11-20 the decomposition compared Oct
+    # 1..20 (6 days of data) with Nov 1..20 and every row read ~+240% "of its own before" (EC2 +243.8%)
+    con = focus_rows(_days("2025-10-15", 37, "10"))  # $10/day, 2025-10-15 .. 2025-11-20: flat
+    base, cur = bu.day_for_day("2025-11-20")
+    assert bu.nothing_to_compare(con, base, cur) == (
+        "Nothing to compare: the data in this scope starts on 2025-10-15, inside the earlier window (2025-10-01 .. "
+        "2025-10-20), which it covers for 6 of its 20 days, so the later window's other days would read as a "
+        "change; no change is shown.")
+    assert bu.decompose_change(con, base, cur).empty  # it was: +$140.00, +233% on flat spend
+    assert bu.price_volume(con, base, cur).empty
+
+
 def test_each_change_row_says_its_own_growth_beside_its_share_of_all_spend_before():
     # review s15 #4: "Change (% of before)" divided by the whole scope's earlier spend next to the row's own Before
     # (Virtual Machines $28,931.60 -> $32,641.29 read 0.9%, its growth is +12.8%; Invoice $10,273 -> $0 read -2.5%)
