@@ -50,7 +50,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from .errors import ConfigError, FinopsError
+from .errors import ConfigError
 from .warehouse import FOCUS_TABLE
 
 #: Minimum history for a forecast: 5 weeks (AWS Budgets forecast alerts need about as much).
@@ -935,6 +935,26 @@ def _recurring_component(charges: pd.DataFrame | None, as_of: date, start: date,
     return out
 
 
+def nothing_to_forecast(con: duckdb.DuckDBPyConnection, scope: Any, as_of: date | None) -> None:
+    """Raise :class:`~finops_kit.scope.NoDataError` ("no data for this scope", exit 3) when the scope holds no
+    charge on or before ``as_of`` (an empty warehouse or scope, an as-of day before the data): there is no history
+    to forecast from and no actual to date. Why: ``report forecast_vs_actual -p as_of=2025-09-30`` on data starting
+    in October got no forecast back and failed with "IndexError: list index out of range"."""
+    from .querycache import arrow
+    from .scope import NoDataError, _coverage_text
+
+    sc = scoped(con, scope)
+    first = arrow(con, f"SELECT min(CAST(ChargePeriodStart AS DATE)) FROM {sc.rows_sql(period=False)}"
+                  ).column(0).to_pylist()[0]
+    if as_of is None or first is None:
+        raise NoDataError(f"no data for this scope ({sc.describe()}): nothing to forecast; the warehouse holds "
+                          f"{_coverage_text(con)}")
+    if first > as_of:
+        raise NoDataError(f"no data for this scope ({sc.describe()}) on or before {as_of}, the as-of day: its charges "
+                          f"start on {first}, so there is nothing to forecast from; the warehouse holds "
+                          f"{_coverage_text(con)}")
+
+
 def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of: date | str | None = None,
              horizon: str | int = "month", level: float = 80, model: str = "auto", filters: dict | None = None,
              roadmap: list[dict[str, Any]] | None = None, top: int = 6, history_days: int = 365,
@@ -968,8 +988,7 @@ def forecast(con: duckdb.DuckDBPyConnection, dimension: str = "total", *, as_of:
     roadmap = roadmap_in_scope(con, roadmap or [], sc)
     asked = _day(as_of)
     as_of_d = as_of_day(con, sc, asked, filters)
-    if as_of_d is None:
-        raise FinopsError("the warehouse holds no charges: nothing to forecast; run 'finops-kit ingest' first")
+    nothing_to_forecast(con, sc, as_of_d)
     late = data_through_note(asked, as_of_d)
     late = f"{late[0].upper()}{late[1:]}." if late else ""
     end = period_end(as_of_d, horizon)

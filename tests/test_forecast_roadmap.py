@@ -181,3 +181,16 @@ def test_an_item_planned_above_the_bill_is_named():
                                cost=55000, team="nlp"), 0, Path("roadmap.yaml"), None)
     (r,) = forecast(con, "team", as_of="2026-11-15", roadmap=[ok])
     assert "Roadmap" not in r.note  # planned at what the bill shows: nothing to say
+
+
+def test_an_as_of_before_the_data_is_no_data_for_this_scope():
+    # regression review (s15 bud #7): `report forecast_vs_actual -p as_of=2025-09-30` on data starting 2025-10-01
+    # failed with "cell 4: IndexError: list index out of range": forecast() returned no forecast at all and the
+    # notebook took [0]. Before the data there is nothing to forecast: the package's "no data for this scope" (exit 3)
+    from finops_kit.scope import NoDataError
+
+    con = focus_rows([dict(day=str(d.date()), cost="100") for d in pd.date_range("2025-10-01", periods=45)])
+    with pytest.raises(NoDataError, match=r"no data for this scope .* on or before 2025-09-30, the as-of day: its "
+                                          r"charges start on 2025-10-01, so there is nothing to forecast from"):
+        forecast(con, "total", as_of="2025-09-30")
+    assert forecast(con, "total", as_of="2025-10-01", backtest_origins=0, model="seasonal_naive")  # its first day
