@@ -1,9 +1,10 @@
 """``finops-kit check``: budget and anomaly alert rules for a scheduled (daily/monthly) run.
 
 Exit codes: 0 = no alert, 1 = at least one alert fired (a stale-data ``[data]`` alert included), 2 = error (bad
-config, no warehouse), 3 = nothing to judge: no charge in the scope from the first of the month of ``--as-of`` (or
-of the last day billed) to that day -- an empty warehouse, an export that has not arrived, a wrong ``--as-of`` or
-provider (:func:`nothing_to_judge`). A cron job or CI step notifies on a non-zero exit and forwards the short
+config, no warehouse), 3 = nothing to judge: no charge in the scope from the first of the judged month to the judged
+day (``--as-of``, never after the scope's last day billed; default: that day) -- an empty warehouse or scope, an
+``--as-of`` before its data (:func:`nothing_to_judge`). A late or stopped export is not 3: ``check`` judges as of the
+last day billed, and without ``--as-of`` the ``[data]`` alert (exit 1) says the data stopped arriving. A cron job or CI step notifies on a non-zero exit and forwards the short
 summary printed on stdout.
 
 ``finops.yaml``::
@@ -65,9 +66,11 @@ exit codes:
   0    no alert fired
   1    alerts fired (printed on stdout), a [data] alert on stale data included: someone must look
   2    bad command line, config or warehouse path (one stderr line naming it)
-  3    nothing to judge: no charge in the scope from the first of the month of --as-of (default: the
-       last day billed) to that day -- an empty warehouse, an export that has not arrived, a wrong
-       --as-of or provider (one stderr line saying what the warehouse holds)
+  3    nothing to judge: no charge in the scope from the first of the judged month to the judged
+       day (--as-of, never after the scope's last day billed; default: that day) -- an empty
+       warehouse or scope, an --as-of before its data (one stderr line saying what the warehouse
+       holds). A late or stopped export is not 3: check judges as of the last day billed, and
+       without --as-of the [data] alert (1) says the data stopped arriving
   75   the warehouse is in use by another process: retry later
   130  interrupted (Ctrl-C); 143: stopped with SIGTERM
 """
@@ -79,8 +82,9 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "check") ->
     parser.add_argument("--warehouse", help="warehouse file or FOCUS dataset (folder or s3://bucket/prefix; default: "
                             "$FINOPS_WAREHOUSE or data/warehouse.duckdb)")
     parser.add_argument("--config", help="config file (default: $FINOPS_CONFIG or ./finops.yaml)")
-    parser.add_argument("--as-of", dest="as_of", help="evaluate as of this day, YYYY-MM-DD (default: the last day billed, and then a "
-                             "[data] alert when that is more than alerts.max_data_age_days before today)")
+    parser.add_argument("--as-of", dest="as_of", help="evaluate as of this day, YYYY-MM-DD, never after the last day billed (a later day "
+                             "is judged as of that one; default: the last day billed, and then a [data] alert when "
+                             "that is more than alerts.max_data_age_days before today)")
     parser.add_argument("--quiet", action="store_true", help="print only the alerts, no 'all clear' line")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
                         help="scope parameter: " + ", ".join(CHECK_PARAMETERS) + " (the days are --as-of's)")
@@ -262,8 +266,9 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
 
 def nothing_to_judge(con: Any, sc: Any, as_of_d: date | None) -> None:
     """Raise :class:`~finops_kit.scope.NoDataError` (exit 3) when the scope has no charge in the month ``check``
-    judges, from its first day to ``as_of_d``: an empty warehouse, or an ``--as-of`` (or provider, account) whose
-    month holds nothing. Judged, such a month was "no alerts" (exit 0: a $1 budget is not breached by nothing) or,
+    judges, from its first day to ``as_of_d`` (``--as-of`` capped at the scope's last day billed:
+    :func:`finops_kit.forecast.as_of_day`): an empty warehouse or scope, or an ``--as-of`` before its data. A
+    stopped export is judged as of its last day, not here: the ``[data]`` alert reports it. Judged, such a month was "no alerts" (exit 0: a $1 budget is not breached by nothing) or,
     when a guardrail's own scope found nothing, exit 1 -- the code of a fired alert; a scheduler must tell "a budget
     is breached" from "the export did not arrive, or the job asked for the wrong day"."""
     from dataclasses import replace

@@ -277,3 +277,19 @@ def test_no_doc_says_another_exit_code_for_a_scope_without_charges():
             r"(?:without (?:any )?charges?|no data for this scope|no charges in)[^.|]{0,80}?exit `?(\d+)", text)
             if m.group(1) != "3"]
     assert said == []
+
+
+def test_the_docs_say_when_check_exits_3_as_it_does(warehouse, tmp_path, capsys):
+    """README and check --help promised exit 3 for "an export that has not arrived", but check judges as of the last
+    day billed: --as-of after the data is judged (exit 0 here), only an --as-of before it is nothing to judge. The
+    docs now say so, and that a stopped export is the [data] alert's (regression review s15-bud #2)."""
+    cfg = _config(tmp_path, 10_000)
+    assert main(["check", "--warehouse", warehouse, "--config", cfg, "--as-of", "2026-12-20"]) == 0
+    assert main(["check", "--warehouse", warehouse, "--config", cfg, "--as-of", "2026-09-30"]) == 3
+    capsys.readouterr()
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    row = " ".join(dict(re.findall(r"^\| `(\d+)` \| ([^|]+)\|", readme, flags=re.M))["3"].split())
+    for text in (row, _help("check")):
+        assert "has not arrived, a" not in text and "export that has not arrived" not in text.split("`check`")[-1]
+        assert "never after the scope's last day billed" in text and "before its data" in text, text
+        assert "A late or stopped export is not" in text and "[data]" in text, text
