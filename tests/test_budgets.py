@@ -97,7 +97,7 @@ def test_offsetting_movers_are_a_share_of_the_earlier_spend_not_of_a_near_zero_n
 
 
 def test_price_volume_split():
-    base = [dict(day="2026-10-05", cost="100", PricingQuantity=100, PricingUnit="Hours", x_UsageType="BoxUsage")]
+    base = [dict(day="2026-10-01", cost="100", PricingQuantity=100, PricingUnit="Hours", x_UsageType="BoxUsage")]
     cur = [dict(day="2026-11-05", cost="144", PricingQuantity=120, PricingUnit="Hours", x_UsageType="BoxUsage"),
            dict(day="2026-11-05", cost="7", PricingUnit="GB", x_UsageType="NewThing")]
     con = focus_rows(base + cur)
