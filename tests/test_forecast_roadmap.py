@@ -194,3 +194,23 @@ def test_an_as_of_before_the_data_is_no_data_for_this_scope():
                                           r"charges start on 2025-10-01, so there is nothing to forecast from"):
         forecast(con, "total", as_of="2025-09-30")
     assert forecast(con, "total", as_of="2025-10-01", backtest_origins=0, model="seasonal_naive")  # its first day
+
+
+def test_the_report_shows_no_backtest_table_when_no_backtest_was_possible():
+    # found rendering the review's mid.duckdb (data from 2025-10-15) as of 2025-11-20: 37 days are enough for a
+    # forecast but not for a backtest (an empty frame), and the report's backtest cell failed with "cell 5:
+    # KeyError: ['level', 'label'] not found in axis"; the forecast's trust line already says no backtest was possible
+    import json
+
+    import finops_kit.notebook as nb
+
+    con = focus_rows([dict(day=str(d.date()), cost="100") for d in pd.date_range("2025-10-15", periods=37)])
+    total = forecast(con, "total", as_of="2025-11-20")[0]
+    assert total.ok and total.backtest is not None and total.backtest.empty
+    assert "No backtest was possible" in total.trust
+    book = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "forecast_vs_actual.ipynb").read_text())
+    (cell,) = [c for c in book["cells"] if c["cell_type"] == "code" and "total.backtest" in "".join(c["source"])]
+    shown: list = []
+    exec("".join(cell["source"]), {"total": total, "nb": nb, "display": shown.append,  # noqa: S102 - the cell
+                                   "frac": lambda df, *cols: df})
+    assert shown == []
