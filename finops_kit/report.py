@@ -1776,7 +1776,20 @@ def run(args: argparse.Namespace, command: str = "report") -> int:
                        workers=s["jobs"])
     bad = [r for r in results if r.status != "ok"]
     print(f"{len(results) - len(bad)} of {len(results)} report(s) rendered; index: {out / 'index.html'}")
-    return 1 if bad else 0
+    return exit_code(results)
+
+
+def exit_code(results: list[ReportResult]) -> int:
+    """0 when every report rendered; 3 ("nothing to judge", :class:`~finops_kit.scope.NoDataError`) when every
+    report that did not render stopped on "no data for this scope" (a notebook's ``as_of`` before the data: a
+    parameter the scope check before the kernels cannot see); else 1.
+
+    Why: such a run exited 1, "a report failed", while every other command says exit 3 for no data in its scope."""
+    bad = [r for r in results if r.status != "ok"]
+    if not bad:
+        return 0
+    nodata = all(r.status == "failed" and (r.error or "").split(": ", 2)[1:2] == ["NoDataError"] for r in bad)
+    return 3 if nodata else 1
 
 
 def writable_folder(out: Path) -> None:

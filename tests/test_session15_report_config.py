@@ -35,3 +35,16 @@ def test_config_file_parameters_are_read_from_the_config_folder(tmp_path, monkey
     report.configure_parser(parser)
     args = parser.parse_args(["--all", "--config", str(config)])
     assert Path(report._settings(args)["parameters"]["runs_file"]) == project / "data" / "runs.csv"
+
+
+def test_a_report_run_whose_failures_are_all_no_data_exits_3():
+    """A regression review: `report forecast_vs_actual -p as_of=2025-09-30` (before the data) stops on "no data for
+    this scope" in a cell, and the run exited 1, "a report failed", while every other command says 3."""
+    def result(status: str, error: str | None = None) -> report.ReportResult:
+        return report.ReportResult("r", "r", "r", status, {}, "r.html", None, "", 0.0, error=error)
+
+    nodata = "cell 3: NoDataError: no data for this scope (whole warehouse) on or before 2025-09-30, the as-of day"
+    assert report.exit_code([result("ok")]) == 0
+    assert report.exit_code([result("ok"), result("failed", nodata)]) == 3
+    assert report.exit_code([result("failed", nodata), result("failed", "cell 5: KeyError: 'level'")]) == 1
+    assert report.exit_code([result("timeout", "cell timeout: a cell exceeded 600 s")]) == 1
