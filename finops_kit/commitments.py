@@ -477,15 +477,19 @@ def underused(per: pd.DataFrame, inv: pd.DataFrame, today: dt.date, *,
     one's latest closed period, where it had unused cost and was used less than :data:`UNDERUSED_BELOW`, with
     ``resource_id`` = the commitment's id (the summary lists a commitment once per kind of dollars).
 
-    Returns (to act on, left to the expiry calendar): a commitment whose end date is within ``within`` days of
-    ``today`` (or past) is decided by :func:`expiry_decisions` -- renew, replace or let it lapse -- not here: the
+    Returns (to act on, left to the expiry calendar): a commitment whose end date is within ``within`` days after
+    ``today`` is decided by :func:`expiry_decisions` -- renew, replace or let it lapse -- not here: the
     summary listed one RI twice, "$2,616 unused per month · Use, exchange or shrink" beside "$1,013 per month saved
     if it lapses · Let ... lapse", a monthly saving from shrinking a commitment that ends before it is realized
-    (regression review). A commitment no longer billing by ``today`` is in neither: there is nothing left to act on."""
+    (regression review). A commitment no longer billing by ``today``, or ended by it, is in neither: there is
+    nothing left to act on. Only periods closed by ``today`` are read."""
     cols = [*per.columns, "resource_id"]
     if per is None or per.empty:
         return pd.DataFrame(columns=cols), pd.DataFrame(columns=cols)
-    last = per[per["closed"].astype(bool) & per["utilization"].notna()].sort_values("period")
+    # the periods closed by the report day (as the expiry calendar values them): with a past ``today`` the latest
+    # closed month of the warehouse told a June report "50% used in Oct 2026" (regression review)
+    month_end = (pd.to_datetime(per["period"]) + pd.offsets.MonthEnd(0)).dt.date
+    last = per[per["closed"].astype(bool) & per["utilization"].notna() & (month_end <= today)].sort_values("period")
     last = last.groupby("commitment_id").tail(1)
     last = last[(last["unused_cost"] > 0) & (last["utilization"] < UNDERUSED_BELOW)]
     last = last.assign(resource_id=last["commitment_id"])
@@ -495,6 +499,11 @@ def underused(per: pd.DataFrame, inv: pd.DataFrame, today: dt.date, *,
     last = last[~last["commitment_id"].isin(gone)]
     ends = inv.set_index("commitment_id")["end_date"] if not inv.empty else pd.Series(dtype=object)
     horizon = today + dt.timedelta(days=within)
+    # ended by the report day: not in the calendar (it lists commitments ending after it), nothing left to decide --
+    # the report said "section 4 decides them" of an RI ended the day before, which the calendar did not list
+    ended = pd.Series([not _missing(e) and pd.notna(e) and e <= today for e in last["commitment_id"].map(ends)],
+                      index=last.index, dtype=bool)
+    last = last[~ended]
     soon = [not _missing(e) and pd.notna(e) and e <= horizon for e in last["commitment_id"].map(ends)]
     soon = pd.Series(soon, index=last.index, dtype=bool)
     return last[~soon].reset_index(drop=True), last[soon].reset_index(drop=True)

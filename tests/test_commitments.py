@@ -1161,7 +1161,8 @@ def test_underused_and_expiry_decisions_name_the_commitment():
     inv = cm.inventory(con, sc)
     under, ending = cm.underused(per, inv, dt.date(2026, 10, 10))
     assert under.empty and list(ending["resource_id"]) == ["ri-half"]
-    under, ending = cm.underused(per, inv, dt.date(2026, 7, 1))  # 111 days before its end: act on it
+    later = inv.assign(end_date=[dt.date(2027, 6, 1), *inv["end_date"][1:]])  # ends beyond 90 days: act on it
+    under, ending = cm.underused(per, later, dt.date(2026, 10, 10))
     assert list(under["resource_id"]) == ["ri-half"] and ending.empty
     decide = cm.expiry_decisions(cm.expiry(con, sc))
     assert sorted(decide["resource_id"]) == ["ri-half", "sp-full"]
@@ -1179,3 +1180,24 @@ def test_a_three_letter_unit_is_money_only_when_it_is_the_rows_currency():
     inv = pd.DataFrame({"used_quantity": [Decimal("8"), Decimal("22205.91")], "unused_quantity": [None, None],
                         "quantity_unit": ["GPU", "USD"], "currency": ["USD", "USD"]})
     assert list(cm.with_quantity_text(inv)["used_quantity"]) == ["8 GPU", "$22,205.91"]
+
+
+def test_underused_reads_periods_closed_by_the_report_day_and_leaves_ended_commitments_out():
+    """Regression review: with a past report day, section 2 used the warehouse's latest closed month (a June
+    report: "Use, exchange or shrink RI ...: 50% used in Oct 2026"); and an RI that ended the day before the report
+    day was "decided by the expiry calendar (section 4)", which lists only commitments ending after it."""
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_lapse_rows())
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    per = cm.utilization(con, sc, by=("commitment", "period"))
+    inv = cm.inventory(con, sc)
+    under, ending = cm.underused(per, inv, dt.date(2026, 9, 15))  # September is not closed by then: nothing read
+    assert under.empty and ending.empty
+    under, ending = cm.underused(per, inv, dt.date(2026, 10, 1))  # September closed by the report day
+    assert under.empty and list(ending["resource_id"]) == ["ri-half"] and list(ending["period"].astype(str)) == [
+        "2026-09-01"]
+    # an RI billed through the report day whose end date has passed: in neither table
+    ended = inv.assign(last_day=dt.date(2026, 10, 21), end_date=dt.date(2026, 10, 20))
+    under, ending = cm.underused(per, ended, dt.date(2026, 10, 21))
+    assert under.empty and ending.empty
