@@ -145,6 +145,9 @@ def _load_budgets(cfg: dict[str, Any]) -> tuple[list[Budget], list[float]]:
                 raise ConfigError(f"budgets: {where}.months.{m}: expected YYYY-MM") from None
             months[m] = _money(v, f"{where}.months.{m}")
         monthly = _money(it["monthly"], f"{where}.monthly") if "monthly" in it else None  # only `months`
+        if any(b.name == str(it["name"]) for b in out):  # a name is how the report, check and the index tell them
+            raise ConfigError(f"budgets: {where}: a second budget named {str(it['name'])!r}; each budget needs its "
+                              "own name (the report, check's alerts and its notes tell budgets apart by name)")
         out.append(Budget(str(it["name"]), dict(scope), monthly, months, currency))
     return out, thresholds
 

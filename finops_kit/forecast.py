@@ -1179,6 +1179,12 @@ def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | 
 #: charge parameters (:data:`finops_kit.scope.CHARGE_PARAMETERS`): the provider and the (sub) account. A team,
 #: project, environment or AI key says whose spend it is, wherever it is billed.
 CHARGE_KEYS = ("provider", "account")
+#: Keys naming what one provider bills -- its service, region, usage type or instance type (EC2, us-east-1,
+#: ``USE1-BoxUsage:p4d.24xlarge``): a budget on them is confined by the charges they select, and is judged in a
+#: narrowed scope when every such charge lies inside it (a regression review: an EC2 budget was "all providers" in an
+#: AWS scope holding all 13,241 EC2 rows). Not a team or a category: whose spend, or what kind, can move across
+#: providers, and the budget would stop being judged the day it did.
+BILL_KEYS = ("service", "region", "usage_type", "instance_type")
 
 
 def _excludes_charges(con: duckdb.DuckDBPyConnection, sc: Any) -> bool:
@@ -1269,7 +1275,7 @@ def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None
         return f"it is about other charges ({other}); this scope is {_scope_words(sc)} only"
     if not (sc.providers or sc.billing_accounts or sc.sub_accounts):
         return None  # the scope reads every charge of the warehouse in its currency (see above)
-    keys = {k: v for k, v in (filters or {}).items() if k in CHARGE_KEYS}
+    keys = {k: v for k, v in (filters or {}).items() if k in CHARGE_KEYS or k in BILL_KEYS}
     inside = replace(sc, currency=None, convert=False).where(period=False)  # providers and accounts
     out = _exact_frame(con, f"""
         SELECT DISTINCT ProviderName AS provider, SubAccountId AS account_id, SubAccountName AS account,

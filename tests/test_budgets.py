@@ -802,3 +802,31 @@ def test_each_change_row_says_its_own_growth_beside_its_share_of_all_spend_befor
     assert pd.isna(d.loc["New", "growth_pct"])  # no before: no growth (empty in the table)
     assert label("pct_of_base") == "Change (% of all spend before)"
     assert label("growth_pct") == "Change (% of its own before)"
+
+
+def test_a_budget_on_a_service_only_one_provider_bills_is_judged_in_its_scope():
+    # regression review 2: an EC2 budget (service key) was listed as "covers all providers" in an AWS scope holding
+    # every EC2 charge (13,241 rows on the demo), and its 206% alert vanished; a service, region, usage or instance
+    # type is what one provider bills, so its charges decide. A team's do not: it can spend elsewhere tomorrow
+    from finops_kit import forecast
+    from finops_kit.scope import Scope, bind
+
+    con = focus_rows(_days("2026-09-16", 60, "100", ProviderName="AWS", ServiceName="Amazon Elastic Compute Cloud",
+                           tags={"team": "alpha"})
+                     + _days("2026-09-16", 60, "50", ProviderName="Microsoft", ServiceName="Virtual Machines",
+                             tags={"team": "alpha"}))
+    aws = bind(con, Scope.parse({"providers": ["AWS"]}))
+    assert forecast.outside_scope(con, {"service": "Amazon Elastic Compute Cloud"}, aws) is None
+    assert forecast.outside_scope(con, {"service": "Amazon Elastic Compute Cloud", "team": "alpha"}, aws) is None
+    assert forecast.outside_scope(con, {"team": "alpha"}, aws) is not None  # whose spend: any provider's
+    budgets = _budgets([{"name": "EC2", "scope": {"service": "Amazon Elastic Compute Cloud"}, "monthly": 1000}])
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=aws).set_index("budget")
+    assert st.loc["EC2", "status"] == "over budget"
+
+
+def test_two_budgets_of_one_name_are_refused():
+    # regression review 2: two budgets named "team" ({team: nlp} and {provider: AWS, team: nlp}): the AWS one was
+    # not judged in an AWS scope and got the other's reason (the report and check tell budgets apart by name)
+    with pytest.raises(ConfigError, match=r"items\[1\]: a second budget named 'team'"):
+        _budgets([{"name": "team", "scope": {"team": "nlp"}, "monthly": 1},
+                  {"name": "team", "scope": {"provider": "AWS", "team": "nlp"}, "monthly": 1}])
