@@ -740,12 +740,11 @@ def test_commitment_rules_of_the_rewrite_review():
     assert p4d(early)["lapsing_now"] == pytest.approx(20.0) and p4d(early)["committed_now"] == 0
 
 
-def test_sagemaker_families_are_sized_with_sagemaker_plans_only():
-    """Review 14: once SageMaker GPU instances count as accelerated compute, the sizing table offered 'Reserved
-    Instance (realized 38% on compute)' for ml.p4d and ml.g5 -- EC2 reservations never apply to SageMaker. A
-    SageMaker family gets the SageMaker plans' discount (or none), an EC2 family never gets it."""
-    from finops_kit.testing import focus_rows
 
+def ec2_and_sagemaker_rows() -> list[dict]:
+    """September 2026 (closed: a day of October follows): EC2 g5 (1.00/h list, half under a 30%-off RI) and p4d
+    (20.00/h), SageMaker ml.g5 endpoints (2 x 2.00/h, one under a 50%-off SageMaker Savings Plan) and an ml.p4d
+    training job (30.00/h). Also tests/test_sagemaker.py's."""
     rows = []
     for d in _days("2026-09-01", 30):
         rows += [_vm("AWS", d, "g5.xlarge", 24, "1.00", "0.70", cid="ri-g5", res="i-g5"),
@@ -756,7 +755,16 @@ def test_sagemaker_families_are_sized_with_sagemaker_plans_only():
                  _vm("AWS", d, "ml.p4d.24xlarge", 24, "30.00", res="job-1", ServiceName="Amazon SageMaker"),
                  _vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-p4d")]
     rows.append(_vm("AWS", "2026-10-01", "p4d.24xlarge", 24, "20.00", res="i-p4d"))
-    con = focus_rows(rows)
+    return rows
+
+
+def test_sagemaker_families_are_sized_with_sagemaker_plans_only():
+    """Review 14: once SageMaker GPU instances count as accelerated compute, the sizing table offered 'Reserved
+    Instance (realized 38% on compute)' for ml.p4d and ml.g5 -- EC2 reservations never apply to SageMaker. A
+    SageMaker family gets the SageMaker plans' discount (or none), an EC2 family never gets it."""
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(ec2_and_sagemaker_rows())
     sc = scope.resolve(con, str(REPO / "finops.yaml"))
     disc = cm.realized_discounts(cm.inventory(con, sc))
     assert set(disc.loc[disc["platform"] == "SageMaker", "type"]) == {"Savings Plan"}

@@ -67,19 +67,9 @@ def _ec2_and_sagemaker() -> duckdb.DuckDBPyConnection:
     training job (30.00/h). On-demand value per hour: EC2 22.00, SageMaker 34.00."""
     from finops_kit.testing import focus_rows
 
-    from .test_commitments import _days, _vm
+    from .test_commitments import ec2_and_sagemaker_rows
 
-    rows = []
-    for d in _days("2026-09-01", 30):
-        rows += [_vm("AWS", d, "g5.xlarge", 24, "1.00", "0.70", cid="ri-g5", res="i-g5"),
-                 _vm("AWS", d, "g5.xlarge", 24, "1.00", res="i-g5b"),
-                 _vm("AWS", d, "ml.g5.2xlarge", 24, "2.00", "1.00", cid="sp-sm", ctype="Savings Plan", res="ep-1",
-                     ServiceName="Amazon SageMaker"),
-                 _vm("AWS", d, "ml.g5.2xlarge", 24, "2.00", res="ep-2", ServiceName="Amazon SageMaker"),
-                 _vm("AWS", d, "ml.p4d.24xlarge", 24, "30.00", res="job-1", ServiceName="Amazon SageMaker"),
-                 _vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-p4d")]
-    rows.append(_vm("AWS", "2026-10-01", "p4d.24xlarge", 24, "20.00", res="i-p4d"))
-    return focus_rows(rows)
+    return focus_rows(ec2_and_sagemaker_rows())
 
 
 @pytest.mark.parametrize("by", [("provider",), (), ("provider", "region")])
