@@ -1561,8 +1561,12 @@ def config_relative_files(defaults: dict[str, Any], config_path: str | None) -> 
     if not config_path:
         return dict(defaults)
     base = Path(config_path).resolve().parent
-    return {k: (str(base / v) if isinstance(v, str) and k.endswith(PATH_SUFFIXES) and v and "://" not in v
-                and not Path(v).is_absolute() else v) for k, v in defaults.items()}
+    def resolved(v: Any) -> Any:
+        if isinstance(v, list | tuple):  # trace_paths: each file the config's
+            return [resolved(x) for x in v]
+        return str(base / v) if isinstance(v, str) and v and "://" not in v and not Path(v).is_absolute() else v
+
+    return {k: resolved(v) if k.endswith(PATH_SUFFIXES) else v for k, v in defaults.items()}
 
 
 def _jobs_setting(cli: int | None, configured: Any, config_path: str | None) -> int | None:

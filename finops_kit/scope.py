@@ -281,11 +281,20 @@ class Scope:
     # -------------------------------------------------------------------------------------------- words
 
     def period_text(self) -> str:
+        """The scope's days in words: "billing periods 2026-08 .. 2026-10 (inclusive)", "billing periods from
+        2026-10", "every billing period" (an open bound read "first" or "last", which an error line printed as if
+        they were values: "no data for this scope (billing periods first .. last (inclusive); ...)")."""
         if self.basis == "billing_period":
-            a = f"{self.start:%Y-%m}" if self.start else "first"
-            b = f"{self.end:%Y-%m}" if self.end else "last"
-            return f"billing periods {a} .. {b} (inclusive)"
-        return f"charge days {self.start or 'first'} .. {self.end or 'last'} (inclusive)"
+            a, b = (f"{self.start:%Y-%m}" if self.start else None), (f"{self.end:%Y-%m}" if self.end else None)
+            kind = "billing periods"
+        else:
+            a, b = (str(self.start) if self.start else None), (str(self.end) if self.end else None)
+            kind = "charge days"
+        if a and b:
+            return f"{kind} {a} .. {b} (inclusive)"
+        if a or b:
+            return f"{kind} from {a}" if a else f"{kind} up to {b} (inclusive)"
+        return f"every {kind[:-1]}" if kind == "billing periods" else "every charge day"
 
     def describe(self) -> str:
         """One line for a report header: period, providers, accounts, currency."""

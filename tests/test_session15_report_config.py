@@ -24,7 +24,9 @@ def test_config_file_parameters_are_read_from_the_config_folder(tmp_path, monkey
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     params = report.config_relative_files({"runs_file": "data/runs.csv", "gpu_metrics_dir": "s3://b/gpu",
-                                           "host_map_file": "/abs/hosts.csv", "top": 3}, str(config))
+                                           "host_map_file": "/abs/hosts.csv", "top": 3,
+                                           "trace_paths": ["data/runs.csv", "s3://b/t.csv"]}, str(config))
+    assert params["trace_paths"] == [str(project / "data" / "runs.csv"), "s3://b/t.csv"]  # a list: each file
     assert Path(params["runs_file"]) == project / "data" / "runs.csv" and Path(params["runs_file"]).is_file()
     assert params["gpu_metrics_dir"] == "s3://b/gpu" and params["host_map_file"] == "/abs/hosts.csv"
     assert params["top"] == 3
@@ -48,3 +50,14 @@ def test_a_report_run_whose_failures_are_all_no_data_exits_3():
     assert report.exit_code([result("ok"), result("failed", nodata)]) == 3
     assert report.exit_code([result("failed", nodata), result("failed", "cell 5: KeyError: 'level'")]) == 1
     assert report.exit_code([result("timeout", "cell timeout: a cell exceeded 600 s")]) == 1
+
+
+def test_an_open_scope_is_said_in_words_not_placeholders():
+    """A regression review: an as-of before the data printed "no data for this scope (billing periods first .. last
+    (inclusive); ...)", the open bounds' placeholder words read as if they were values."""
+    from finops_kit.scope import Scope
+
+    assert Scope.parse({}).period_text() == "every billing period"
+    assert Scope.parse({"billing_period_start": "2026-10"}).period_text() == "billing periods from 2026-10"
+    assert Scope.parse({"date_end": "2026-10-18"}).period_text() == "charge days up to 2026-10-18 (inclusive)"
+    assert "first" not in Scope.parse({}).describe() and "last" not in Scope.parse({}).describe()
