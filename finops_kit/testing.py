@@ -84,6 +84,17 @@ def focus_rows(rows: Iterable[dict[str, Any]], con: duckdb.DuckDBPyConnection | 
     return con
 
 
+
+def focus_file(path: str | Any, rows: Iterable[dict[str, Any]]) -> str:
+    """A warehouse file at ``path`` holding ``rows`` (as :func:`focus_rows` builds them), closed so that a command
+    (``finops-kit check --warehouse PATH``) can open it; returns the path as a string."""
+    con = connect(str(path), write=True)
+    try:
+        focus_rows(rows, con)
+    finally:
+        con.close()
+    return str(path)
+
 def ets_process(rng: np.random.Generator, n: int, trend: bool) -> np.ndarray:
     """``n`` days of cost from a known ETS(A,Ad,A) process, for interval-calibration tests and the benchmark.
 

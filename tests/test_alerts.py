@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 import finops_kit as fk  # noqa: E402
 from finops_kit.cli import main  # noqa: E402
 from finops_kit.errors import ConfigError  # noqa: E402
-from finops_kit.testing import focus_rows  # noqa: E402
+from finops_kit.testing import focus_file, focus_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,7 @@ def wh(tmp_path_factory) -> str:
     for d in pd.date_range("2026-09-16", "2026-11-14", freq="D"):
         spike = 5000.0 if str(d.date()) == "2026-11-14" else 0.0
         rows.append(dict(day=str(d.date()), cost=round(1000 + rng.normal(0, 20) + spike, 2), tags={"team": "alpha"}))
-    con = fk.connect(path, write=True)
-    focus_rows(rows, con)
-    con.close()
+    focus_file(path, rows)
     return path
 
 
@@ -129,9 +127,7 @@ def test_an_ongoing_anomaly_keeps_its_start_and_impact_whatever_the_as_of_day(tm
     for d in pd.date_range("2026-09-16", "2026-11-16", freq="D"):
         spike = 5000.0 if "2026-11-10" <= str(d.date()) <= "2026-11-12" else 0.0
         rows.append(dict(day=str(d.date()), cost=round(1000 + rng.normal(0, 20) + spike, 2), tags={"team": "alpha"}))
-    con = fk.connect(path, write=True)
-    focus_rows(rows, con)
-    con.close()
+    focus_file(path, rows)
     cfg = _config(tmp_path, 100000, anomalies=True)
     said = {}
     for as_of in ("2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13"):
@@ -233,10 +229,7 @@ def test_check_takes_the_currency_parameter_its_error_names(tmp_path, capsys):
     days = pd.date_range("2026-10-01", "2026-11-10", freq="D")
     rows = [dict(day=str(d.date()), cost="100", BillingCurrency=c, tags={"team": "alpha"}) for d in days
             for c in ("USD", "EUR")]
-    wh = str(tmp_path / "two.duckdb")
-    con = fk.connect(wh, write=True)
-    focus_rows(rows, con)
-    con.close()
+    wh = focus_file(tmp_path / "two.duckdb", rows)
     cfg = _config(tmp_path, 1000, anomalies=False)
     assert main(["check", "--warehouse", wh, "--config", cfg]) == 2
     assert "-p currency=" in capsys.readouterr().err
@@ -303,10 +296,7 @@ def test_check_in_an_aws_only_scope_does_not_judge_a_budget_on_all_providers(tmp
     days = pd.date_range("2026-10-01", "2026-11-14", freq="D")
     rows = [dict(day=str(d.date()), cost="100", ProviderName=p, tags={"team": "alpha"}) for d in days
             for p in ("AWS", "Microsoft")]
-    wh = str(tmp_path / "two.duckdb")
-    con = fk.connect(wh, write=True)
-    focus_rows(rows, con)
-    con.close()
+    wh = focus_file(tmp_path / "two.duckdb", rows)
     cfg = tmp_path / "finops.yaml"
     cfg.write_text("budgets:\n  thresholds: [100]\n  items:\n    - {name: All, monthly: 1000}\n"
                    "    - {name: AWS, scope: {provider: AWS}, monthly: 100000}\nalerts:\n  forecast: false\n")
