@@ -16,6 +16,8 @@ from finops_kit import storage as st
 from finops_kit import unit_economics as ue
 from finops_kit.testing import focus_rows
 
+from .test_gpu import _g5_hours  # a g5.12xlarge billed hourly from T0, 2026-10-06
+
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "timestamp, index, uuid, utilization.gpu [%], memory.used [MiB]\n"
 T0 = dt.datetime(2026, 10, 6)
@@ -23,16 +25,6 @@ T0 = dt.datetime(2026, 10, 6)
 
 def money(v) -> str:
     return f"${float(v):,.2f}"
-
-
-def _g5(rid: str, hours, **extra) -> list[dict]:
-    """A g5.12xlarge (4 GPUs) billed hourly on demand at $5.672."""
-    row = dict(ResourceId=rid, x_InstanceType="g5.12xlarge", x_AiWorkload="Accelerated compute",
-               x_UsageType="BoxUsage:g5.12xlarge", PricingUnit="Hours", PricingQuantity="1", ConsumedUnit="Hours",
-               ConsumedQuantity="1", cost="5.672", BillingPeriodStart=dt.datetime(2026, 10, 1),
-               BillingPeriodEnd=dt.datetime(2026, 11, 1), tags={"team": "ml"}) | extra
-    return [row | dict(ChargePeriodStart=T0 + dt.timedelta(hours=h), ChargePeriodEnd=T0 + dt.timedelta(hours=h + 1))
-            for h in hours]
 
 
 def _idle(tmp: Path, rows: list[dict], util: float, host_rid: str) -> gpu.IdleGpu:
@@ -53,7 +45,7 @@ def test_idle_note_when_no_billed_gpu_hour_was_observed(tmp_path):
     """Review rr-sto 2 (demo, Microsoft, Oct 2026): '$0.00 was paid for 0 idle GPU-hours, 0% of the 0 GPU-hours
     observed on 0 instances. No observed GPU-hour did work (all idle)' -- nothing was observed, let alone idle.
     Here a g5 billed 24 h ($136.13) while the only metrics belong to another instance."""
-    r = _idle(tmp_path, _g5("i-0aaa", range(24)), 0, "i-0bbb")
+    r = _idle(tmp_path, _g5_hours("i-0aaa", range(24)), 0, "i-0bbb")
     t = r.totals
     assert r.overlaps and t["monitored_resources"] == 0 and t["observed_gpu_hours"] == 0
     text = r.note("charge days 6 Oct 2026", money)
@@ -65,12 +57,12 @@ def test_idle_note_when_no_billed_gpu_hour_was_observed(tmp_path):
 
 def test_idle_note_all_idle_and_busy(tmp_path):
     """The sentences that remain: all idle is said only of observed hours; one instance is one instance."""
-    idle = _idle(tmp_path, _g5("i-0aaa", range(24)), 0, "i-0aaa").note("x", money)
+    idle = _idle(tmp_path, _g5_hours("i-0aaa", range(24)), 0, "i-0aaa").note("x", money)
     assert "No observed GPU-hour did work (all idle)" in idle
     assert "**$136.13** was paid for **96 idle GPU-hours**, 100% of the 96 GPU-hours observed on 1 instance." in idle
     assert "Every accelerated resource billed in the window has a utilization metric" in idle
     assert "every monitored host matches billed accelerator-hours" in idle
-    busy = _idle(tmp_path, _g5("i-0aaa", range(24)), 90, "i-0aaa").note("x", money)
+    busy = _idle(tmp_path, _g5_hours("i-0aaa", range(24)), 90, "i-0aaa").note("x", money)
     assert "0 idle GPU-hours**, 0% of the 96" in busy and "A GPU-hour of real work cost **$1.42**" in busy
 
 
@@ -86,8 +78,8 @@ def test_idle_note_when_the_files_and_the_bill_do_not_overlap(tmp_path):
 
 
 def _run_bill(tmp_path):
-    rows = (_g5("i-0aaa", range(24), tags={"team": "ml", "training-run": "tagged-1"})
-            + _g5("i-0bbb", range(24)))
+    rows = (_g5_hours("i-0aaa", range(24), tags={"team": "ml", "training-run": "tagged-1"})
+            + _g5_hours("i-0bbb", range(24)))
     con = focus_rows(rows)
     runs = tmp_path / "runs.csv"
     runs.write_text("run_id,start,end,resource_ids\nlisted-1,2026-10-06T00:00:00Z,2026-10-06T12:00:00Z,i-0bbb\n")
