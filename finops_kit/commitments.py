@@ -412,8 +412,7 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     # the last usage day, so data through a closed October reports on 31 October; with "<" October was passed over
     # and an RI half used in October was valued with a fully used September: "Renew or replace ... the bill rises
     # $2,880.00/month" where letting it lapse saves $744 a month)
-    per = per.assign(closed=[bool(c) and dt.date(p.year, p.month, calendar.monthrange(p.year, p.month)[1]) <= today
-                             for c, p in zip(per["closed"], per["period"], strict=True)])
+    per = per.assign(closed=_closed_by(per, today))
     per = per.sort_values(["commitment_id", "closed", "period"])
     last = per.groupby("commitment_id").tail(1).set_index("commitment_id")
     # the part of that month the commitment billed (bought mid-month, or the month is open): its used and unused
@@ -471,6 +470,13 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
 UNDERUSED_BELOW = 0.95
 
 
+def _closed_by(per: pd.DataFrame, today: dt.date) -> pd.Series:
+    """Per row of a :func:`utilization` frame by period: a closed billing period whose last day is on or before
+    ``today`` -- the months the expiry calendar and the underused list value a commitment with (one rule for both)."""
+    return pd.Series([bool(c) and _month_end(p) <= today for c, p in zip(per["closed"], per["period"], strict=True)],
+                     index=per.index, dtype=bool)
+
+
 def underused(per: pd.DataFrame, inv: pd.DataFrame, today: dt.date, *,
               within: int = EXPIRY_WINDOWS[-1]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The commitments to use, exchange or shrink, from :func:`utilization` by ``("commitment", "period")``: each
@@ -488,8 +494,7 @@ def underused(per: pd.DataFrame, inv: pd.DataFrame, today: dt.date, *,
         return pd.DataFrame(columns=cols), pd.DataFrame(columns=cols)
     # the periods closed by the report day (as the expiry calendar values them): with a past ``today`` the latest
     # closed month of the warehouse told a June report "50% used in Oct 2026" (regression review)
-    month_end = (pd.to_datetime(per["period"]) + pd.offsets.MonthEnd(0)).dt.date
-    last = per[per["closed"].astype(bool) & per["utilization"].notna() & (month_end <= today)].sort_values("period")
+    last = per[_closed_by(per, today) & per["utilization"].notna()].sort_values("period")
     last = last.groupby("commitment_id").tail(1)
     last = last[(last["unused_cost"] > 0) & (last["utilization"] < UNDERUSED_BELOW)]
     last = last.assign(resource_id=last["commitment_id"])
