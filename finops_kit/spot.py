@@ -311,7 +311,7 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
         coalesce({units.total("accelerator_hours")}, 0) AS total_accelerator_hours,
         {units.no_spot_market_total("hours")} AS no_spot_market_hours,
         {units.no_spot_market_total("accelerator_hours")} AS no_spot_market_accelerator_hours,
-        coalesce(sum(EffectiveCost) FILTER (WHERE NOT {units.spot_eligible_sql()}), 0)::{MONEY} AS no_spot_market_cost,
+        {units.no_spot_market_total("EffectiveCost", money=True)}::{MONEY} AS no_spot_market_cost,
         round({units.spot_share_sql("hours")}, 4) AS spot_hours_share,
         round({units.spot_share_sql("accelerator_hours")}, 4) AS spot_accelerator_hours_share,
         round({units.spot_share_sql("EffectiveCost", money=True)}, 4) AS spot_cost_share

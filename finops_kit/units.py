@@ -159,10 +159,12 @@ def spot_share_sql(measure: str, pricing: str = "pricing", *, money: bool = Fals
     return f"(coalesce({part(spot)}, 0) / nullif({part(spot_eligible_sql(pricing))}, 0))"
 
 
-def no_spot_market_total(measure: str, pricing: str = "pricing") -> str:
+def no_spot_market_total(measure: str, pricing: str = "pricing", *, money: bool = False) -> str:
     """SQL aggregate: the part of ``measure`` that could not run on spot (:func:`spot_eligible_sql` false), which
-    a table that reports hours beside a spot share shows apart; 0 when none."""
-    return f"coalesce({total(measure, f'NOT {spot_eligible_sql(pricing)}')}, 0)"
+    a table that reports hours beside a spot share shows apart; 0 when none. ``money``: ``EffectiveCost`` summed as
+    the exact decimal it is (as :func:`spot_share_sql`), not by :func:`total`."""
+    where = f"NOT {spot_eligible_sql(pricing)}"
+    return f"coalesce({f'sum({measure}) FILTER (WHERE {where})' if money else total(measure, where)}, 0)"
 
 
 def role_sql() -> str:
