@@ -466,10 +466,11 @@ def nothing_to_compare(con: duckdb.DuckDBPyConnection, base: tuple[date | str, d
     honest answer is that there is no comparable earlier window yet."""
     (b0, b1), _ = ((_day(a), _day(b)) for a, b in (base, current))
     sc = scoped(con, scope)
-    first, held = con.execute(
-        f"SELECT min(CAST(ChargePeriodStart AS DATE)), count(*) FILTER (WHERE ChargePeriodStart >= DATE '{b0}' "
+    # through the query cache: the report asks it, then pending_charges, decompose_change and price_volume again
+    first, held = arrow(
+        con, f"SELECT min(CAST(ChargePeriodStart AS DATE)), count(*) FILTER (WHERE ChargePeriodStart >= DATE '{b0}' "
         f"AND ChargePeriodStart < DATE '{b1}' + 1) FROM {sc.rows_sql(period=False)} "
-        f"WHERE {filter_sql(filters, sc)}").fetchall()[0]
+        f"WHERE {filter_sql(filters, sc)}").to_pylist()[0].values()
     if first is None:
         return "Nothing to compare: no charge in this scope."
     if not held:
