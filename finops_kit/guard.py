@@ -956,8 +956,9 @@ class PriceBook:
                 continue
             if not isinstance(p.instance_type, str):
                 return Priced(None, "no instance type (serverless or not set)", "not priced")
-            if spec.provider != "AWS" or units.is_sagemaker_type(p.instance_type):
-                what = "SageMaker ml.* instances" if units.is_sagemaker_type(p.instance_type) else spec.provider
+            sagemaker = units.is_sagemaker_type(p.instance_type)
+            if spec.provider != "AWS" or sagemaker:
+                what = "SageMaker ml.* instances" if sagemaker else spec.provider
                 return Priced(None, f"no {what} price in the kit's tables ({p.instance_type})", "not priced")
             if state.region is UNKNOWN:
                 return Priced(None, "region unknown: the provider block's region is an expression the plan does not "
