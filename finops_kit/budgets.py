@@ -57,6 +57,7 @@ from .forecast import (
     filter_sql,
     forecast,
     outside_scope,
+    partly_outside,
     pending_recurring,
     scoped,
 )
@@ -199,10 +200,12 @@ def budgets_in_scope(con: duckdb.DuckDBPyConnection, budgets: list[Budget], scop
     sc = scoped(con, scope)
     judged, not_judged = [], {}
     for b in budgets:
-        why = outside_scope(con, b.scope, sc)
+        if about_other_scope(con, b.scope, sc):
+            continue  # another scope's budget entirely: in neither list
+        why = partly_outside(con, b.scope, sc)  # outside_scope's second part: its first is the question just asked
         if why is None:
             judged.append(b)
-        elif not about_other_scope(con, b.scope, sc):
+        else:
             not_judged[b.name] = why
     return judged, not_judged
 

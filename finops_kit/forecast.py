@@ -1267,12 +1267,19 @@ def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None
     could confine it further. A value no charge carries anywhere and that the scope's parameters do not rule out (a
     typo, a project not billed yet) selects no charge outside: the budget is judged here and reported as matching
     nothing, the item reaches the total, as in the whole warehouse."""
-    from dataclasses import replace
-
     sc = scoped(con, scope)
     other = _other_scope_key(con, filters, sc)
     if other is not None:
         return f"it is about other charges ({other}); this scope is {_scope_words(sc)} only"
+    return partly_outside(con, filters, sc)
+
+
+def partly_outside(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, sc: Any) -> str | None:
+    """The second part of :func:`outside_scope` (a budget or item not about another scope entirely): why it covers
+    charges the narrowed scope leaves out, or None when its scope confines it inside. For a caller that has asked
+    :func:`about_other_scope` already (:func:`finops_kit.budgets.budgets_in_scope`)."""
+    from dataclasses import replace
+
     if not (sc.providers or sc.billing_accounts or sc.sub_accounts):
         return None  # the scope reads every charge of the warehouse in its currency (see above)
     keys = {k: v for k, v in (filters or {}).items() if k in CHARGE_KEYS or k in BILL_KEYS}
