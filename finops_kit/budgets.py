@@ -59,6 +59,7 @@ from .forecast import (
     outside_scope,
     partly_outside,
     pending_recurring,
+    scope_values_by_cost,
     scoped,
 )
 from .querycache import arrow
@@ -373,8 +374,7 @@ def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any
     for dim, val in (filters or {}).items():
         wanted = [str(v) for v in (val if isinstance(val, list | tuple | set) else [val])]
         if dim not in known:  # through the query cache: the report, then its alerts, ask again
-            known[dim] = arrow(con, f"SELECT {dimension_sql(dim, sc)} AS v FROM {sc.rows_sql(period=False)} GROUP BY v "
-                               "ORDER BY sum(EffectiveCost) DESC NULLS LAST, v").column(0).to_pylist()
+            known[dim] = scope_values_by_cost(con, dim, sc)
         values = known[dim]
         if not set(wanted) & set(values):
             shown = ", ".join(sorted(map(str, values[:12]))) + (f" and {len(values) - 12} more" if len(values) > 12

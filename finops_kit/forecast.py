@@ -1150,8 +1150,21 @@ def dimension_values(con: duckdb.DuckDBPyConnection, dim: str, scope: Any = None
     from .querycache import arrow
 
     sc = scoped(con, scope)
-    src = f"{FOCUS_TABLE} f" if everywhere else sc.rows_sql(period=False)
-    return {str(v) for v in arrow(con, f"SELECT DISTINCT {dimension_sql(dim, sc)} FROM {src}").column(0).to_pylist()}
+    if not everywhere:
+        return {str(v) for v in scope_values_by_cost(con, dim, sc)}
+    return {str(v) for v in arrow(con, f"SELECT DISTINCT {dimension_sql(dim, sc)} FROM {FOCUS_TABLE} f")
+            .column(0).to_pylist()}
+
+
+def scope_values_by_cost(con: duckdb.DuckDBPyConnection, dim: str, scope: Any = None) -> list[Any]:
+    """The values of ``dim`` that the scope's charges carry (over all its periods), largest EffectiveCost first:
+    one cached query for :func:`dimension_values` and for the values a "matches no charge" message lists
+    (:func:`finops_kit.budgets.scope_matches_nothing`), which read the same values twice."""
+    from .querycache import arrow
+
+    sc = scoped(con, scope)
+    return arrow(con, f"SELECT {dimension_sql(dim, sc)} AS v FROM {sc.rows_sql(period=False)} GROUP BY v "
+                      "ORDER BY sum(EffectiveCost) DESC NULLS LAST, v").column(0).to_pylist()
 
 
 def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, scope: Any = None) -> bool:
