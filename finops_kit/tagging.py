@@ -306,7 +306,9 @@ class TagAudit:
             self.attribution = Attribution.build(con, FOCUS_TABLE, policy)
         self.policy = self.attribution.policy
         tag = uuid.uuid4().hex[:10]
-        self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "kv", "keymap", "valmap", "facts", "wide", "raw")}
+        self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "kv", "keymap", "valmap", "facts", "wide", "raw",
+                                                           "findings")}
+        self._findings_built = False
         self._build()
 
     # ----------------------------------------------------------------------------------------------- building
@@ -396,6 +398,7 @@ class TagAudit:
         for kind in ("wide", "facts", "valmap", "keymap", "raw", "scope"):
             self.con.execute(f"DROP VIEW IF EXISTS {self.names[kind]}")
         self.con.execute(f"DROP TABLE IF EXISTS {self.names['kv']}")
+        self.con.execute(f"DROP TABLE IF EXISTS {self.names['findings']}")
 
     def __enter__(self) -> TagAudit:
         return self
@@ -405,9 +408,12 @@ class TagAudit:
 
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Run SQL where ``@scope``, ``@facts``, ``@wide``, ``@raw``, ``@keymap``, ``@valmap`` name the views."""
+        return self.con.sql(self._named(query))
+
+    def _named(self, query: str) -> str:
         for kind in sorted(self.names, key=len, reverse=True):  # plain replace: a regex may contain braces
             query = query.replace("@" + kind, self.names[kind])
-        return self.con.sql(query)
+        return query
 
     # ------------------------------------------------------------------------------------------------ results
 
@@ -468,7 +474,18 @@ class TagAudit:
     def _violation_findings_sql(self) -> str:
         """One row per finding: (charge ``_rid``, type, key, raw key, ...) with the charge's cost. A charge with
         several findings (``Env`` and ``Team`` both misspelled) has several rows: sum ``cost`` over distinct
-        ``_rid`` for the dollars of charges (:meth:`violation_totals`, :meth:`resource_work`)."""
+        ``_rid`` for the dollars of charges (:meth:`violation_totals`, :meth:`resource_work`).
+
+        Computed once per audit into a temporary table, as the ``kv`` table is: the violations, their per-resource
+        work list, the type totals and the violated spend each read the findings (the report's audit cell read
+        them five times)."""
+        if not self._findings_built:
+            self.con.execute(self._named(
+                f"CREATE OR REPLACE TEMP TABLE @findings AS {self._violation_findings_query()}"))
+            self._findings_built = True
+        return "SELECT * FROM @findings"
+
+    def _violation_findings_query(self) -> str:
         rules = {k.name: k.describe_rule() for k in self.policy.keys.values()}
         rule_case = "CASE key " + " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v)}" for k, v in rules.items()) + " END"
         return f"""
