@@ -78,8 +78,10 @@ from .schema import MONEY
 from .scope import Scope, bind
 from .storage import charge_kinds_sql, rule_case, storage_rules, stored_gb_months
 
-#: Version of the JSON document ``finops-kit metrics --json`` writes (docs/metrics.md).
-SCHEMA_VERSION = 1
+#: Version of the JSON document ``finops-kit metrics --json`` writes (docs/metrics.md, "Schema versions"). Raised
+#: when a key changes meaning or goes away, so a scheduler comparing month over month knows the figures moved by
+#: definition, not by spend. 2: ``spot.spot_share`` counts only hours that could run on spot (session 15).
+SCHEMA_VERSION = 2
 RATE = "DECIMAL(38,6)"
 
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 import finops_kit as fk
+from finops_kit import metrics as metrics_mod
 from finops_kit.cli import main
 from finops_kit.errors import ConfigError
 from finops_kit.testing import focus_rows
@@ -122,7 +123,7 @@ def test_cli_json_and_table(bill, tmp_path, capsys):
     base = ["metrics", "--warehouse", str(wh), "--config", str(cfg)]
     assert main(base + ["--json", "-p", "currency=USD", "-p", "billing_period_end=2026-10"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["schema_version"] == 1 and doc["currency"] == "USD"
+    assert doc["schema_version"] == metrics_mod.SCHEMA_VERSION == 2 and doc["currency"] == "USD"
     assert set(doc) >= {"scope", "parameters", "totals", "ai", "accelerators", "spot", "tag_coverage", "completeness"}
     assert doc["totals"][0]["effective_cost"] == "629.600000"  # exact decimal text: 634.6 without November's 5
     assert doc["parameters"]["billing_period_end"] == "2026-10"
@@ -174,3 +175,15 @@ def test_connections_never_draw_duckdb_progress_bars_on_stdout(sample_warehouse:
         assert con.execute("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
     finally:
         con.close()
+
+
+def test_docs_state_the_schema_version_the_code_writes():
+    """docs/metrics.md is what a scheduler's author reads: its heading, its example and its version table must name
+    the version the code writes, or a consumer pins the wrong one."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    v = metrics_mod.SCHEMA_VERSION
+    assert f"schema version {v}\n" in text
+    assert f'"schema_version": {v},' in text
+    assert f"\n| {v} | " in text  # a row of the "Schema versions" table says what changed
