@@ -204,3 +204,20 @@ def test_a_warehouse_keyed_before_per_file_keys_is_upgraded_not_doubled(oci_part
     con = fk.connect(wh2, read_only=True)
     assert con.execute("SELECT count(*) FROM focus").fetchone()[0] == len(early) + len(late)
     con.close()
+
+
+def test_oci_blank_cell_every_row_needs_is_named_by_file_row_and_column(oci_parts, tmp_path, warehouse):
+    """A blank currency on the 3rd data row: one line naming the file, the row and the report column, and nothing
+    written (``sources.base.first_bad_cell``, shared with the base diagnosis and CUR 2.0's map columns)."""
+    _, _, header, early, _ = oci_parts
+    rows = [dict(r) for r in early[:5]]
+    rows[2]["cost/currencyCode"] = "  "
+    bad = _write(tmp_path / "bad" / "0001000000000009.csv", header, rows)
+    with pytest.raises(fk.InputError) as err:
+        fk.ingest(str(bad), warehouse=warehouse)
+    text = str(err.value)
+    assert "0001000000000009.csv" in text and "cost/currencyCode" in text and "row 3" in text, text
+    assert "every OCI cost report row needs one" in text and "\n" not in text
+    from pathlib import Path
+
+    assert not Path(warehouse).exists()  # refused before anything was written

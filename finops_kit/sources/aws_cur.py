@@ -55,11 +55,11 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import MONEY
-from ..warehouse import first_row
 from .base import (
     Source,
     StagedSource,
     file_kind,
+    first_bad_cell,
     ident,
     iso_timestamp,
     json_object_expr,
@@ -770,13 +770,8 @@ def _bad_map_cell(con: duckdb.DuckDBPyConnection, staged: StagedSource) -> Input
     for column in CurColumns.MAPS:
         if column not in cols.types or cols.types[column].upper().startswith("MAP"):
             continue
-        try:
-            bad = first_row(con, f"""SELECT _file, rn, v FROM (
-                SELECT _file, row_number() OVER (PARTITION BY _file) AS rn,
-                       nullif(trim(CAST({ident(column)} AS VARCHAR)), '') AS v FROM {staged.view})
-                WHERE v IS NOT NULL AND NOT coalesce(json_valid(v), false) LIMIT 1""")
-        except duckdb.Error:
-            continue
+        bad = first_bad_cell(con, staged, column, "v IS NOT NULL AND NOT coalesce(json_valid(v), false)",
+                             f"nullif(trim(CAST({ident(column)} AS VARCHAR)), '')")
         if bad:
             shown = bad[2] if len(bad[2]) <= 80 else bad[2][:77] + "..."
             return InputError(bad[0], f"cannot parse {shown!r}; expected a JSON object (a CUR 2.0 CSV map column)",

@@ -38,8 +38,16 @@ import duckdb
 from ..datafiles import data_rows
 from ..errors import InputError
 from ..schema import LINEAGE_COLUMNS, MONEY, focus_column_names
-from ..warehouse import first_row
-from .base import Source, StagedSource, ident, json_object_expr, register, sql_str, x_column_names
+from .base import (
+    Source,
+    StagedSource,
+    first_bad_cell,
+    ident,
+    json_object_expr,
+    register,
+    sql_str,
+    x_column_names,
+)
 from .focus import utc_timestamp
 
 #: the line item's own id, and the x_ column that keeps it
@@ -130,8 +138,7 @@ class OciCostReport(Source):
         for column in NOT_BLANK:
             if column not in staged.columns:
                 continue
-            bad = first_row(con, f"""SELECT _file, rn FROM (SELECT _file, row_number() OVER (PARTITION BY _file) AS rn,
-                nullif(trim(CAST({ident(column)} AS VARCHAR)), '') AS v FROM {staged.view}) WHERE v IS NULL LIMIT 1""")
+            bad = first_bad_cell(con, staged, column, "v IS NULL", f"nullif(trim(CAST({ident(column)} AS VARCHAR)), '')")
             if bad:
                 return InputError(bad[0], "an empty value; every OCI cost report row needs one", column=column,
                                   row=bad[1])
