@@ -384,8 +384,12 @@ def resolve_folder(folder: Path) -> ResolvedInputs | None:
     files = [p for p in found if not side_folder(p, folder)]
     rel = {p.relative_to(folder).as_posix(): p for p in files}
 
-    def read(key: str) -> dict:
-        return json.loads(rel[key].read_text(encoding="utf-8"))
+    parsed: dict[str, dict] = {}
+
+    def read(key: str) -> dict:  # each manifest parsed once: plan_delivery and newest() both ask for it
+        if key not in parsed:
+            parsed[key] = json.loads(rel[key].read_text(encoding="utf-8"))
+        return parsed[key]
 
     def newest(keys: list[str]) -> str | None:
         """The execution whose data reach the latest usage day (a month-to-date delivery grows), None on a tie or
