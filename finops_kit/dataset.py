@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -48,7 +47,7 @@ import duckdb
 
 from .errors import FinopsError
 from .sources.base import ident, sql_str
-from .warehouse import FOCUS_TABLE, configure, ensure_schema, fingerprint, scalar, write_error
+from .warehouse import FOCUS_TABLE, configure, ensure_schema, scalar, write_error
 
 #: The layout this kit writes and reads; a reader refuses any other (a newer layout may move files).
 LAYOUT_VERSION = 1
@@ -161,9 +160,9 @@ def expected_type(table: str, column: str) -> str | None:
 def input_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
     """sha256 over the sorted sha256 of every active source file (the reports' input fingerprint); None when the
     warehouse records no files."""
-    shas = sorted(str(r[0]) for r in con.sql(
-        "SELECT sha256 FROM (" + fingerprint(con).sql_query() + ") WHERE sha256 IS NOT NULL").fetchall())
-    return hashlib.sha256("\n".join(shas).encode()).hexdigest() if shas else None
+    from .warehouse import active_file_digests, input_digest
+
+    return input_digest(active_file_digests(con))
 
 
 # ------------------------------------------------------------------------------------------------ the manifest

@@ -1254,25 +1254,17 @@ def remove_dead_temporaries(out: Path) -> None:
                 f.unlink()
 
 
-def _input_digest(sha256s: list[Any]) -> str | None:
-    """One sha256 over the sha256 of every active source file (None without files): the input fingerprint."""
-    return hashlib.sha256("\n".join(sorted(str(x) for x in sha256s)).encode()).hexdigest() if sha256s else None
-
-
 def input_fingerprint(warehouse: str | os.PathLike[str]) -> dict[str, Any]:
     """``{"sha256", "files"}`` of what the warehouse holds now (the digest :func:`data_coverage` shows), read from
     the ingest log only: cheap enough to take before and after every report."""
-    from .warehouse import connect, has_table
+    from .warehouse import active_file_digests, connect, input_digest
 
     con = connect(str(warehouse), read_only=True, quiet=True)
     try:
-        if not has_table(con, "ingest_log"):
-            return {"sha256": None, "files": 0}
-        rows = con.sql("SELECT f.sha256 FROM (SELECT unnest(CAST(files AS STRUCT(path VARCHAR, size BIGINT, "
-                       "sha256 VARCHAR)[])) AS f FROM ingest_log WHERE status = 'active')").fetchall()
+        shas = active_file_digests(con)
     finally:
         con.close()
-    return {"sha256": _input_digest([r[0] for r in rows]), "files": len(rows)}
+    return {"sha256": input_digest(shas), "files": len(shas)}
 
 
 def _job_input(job: Job) -> dict[str, Any] | None:
@@ -1301,7 +1293,7 @@ def data_coverage(warehouse: str | os.PathLike[str]) -> dict[str, Any]:
     billing accounts (each by its latest name: an account renamed mid-period shows one), the input fingerprint (one sha256 over every active source file's sha256) and whether every
     source/period/currency total reconciles."""
     from . import scope as scope_mod
-    from .warehouse import FOCUS_TABLE, connect, fingerprint, reconciliation_table
+    from .warehouse import FOCUS_TABLE, connect, fingerprint, input_digest, reconciliation_table
 
     con = connect(str(warehouse), read_only=True)
     try:
@@ -1328,7 +1320,7 @@ def data_coverage(warehouse: str | os.PathLike[str]) -> dict[str, Any]:
             "last_period": periods[-1]["billing_period"], "periods": len(periods),
             "last_day": str(max(g["last_day"])), "open": [x["label"] for x in periods if not x["closed"]],
             "accounts": accts, "billing_periods": periods})
-    digest = _input_digest([f[0] for f in files])
+    digest = input_digest([f[0] for f in files])
     n_bad = sum(1 for r in rec if not r[-1])
     return {
         "providers": providers,

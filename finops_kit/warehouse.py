@@ -527,6 +527,28 @@ def reconciliation_table(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelat
     )
 
 
+def active_file_digests(con: duckdb.DuckDBPyConnection) -> list[str | None]:
+    """The sha256 of every source file the warehouse holds now (active ingests), one per file (None where a file
+    was recorded without one); read from the ingest log only, so it is cheap enough to take before and after every
+    report. Empty when nothing was ingested."""
+    if not has_table(con, "ingest_log"):
+        return []
+    return [r[0] for r in con.sql(
+        "SELECT f.sha256 FROM (SELECT unnest(CAST(files AS STRUCT(path VARCHAR, size BIGINT, sha256 VARCHAR)[])) "
+        "AS f FROM ingest_log WHERE status = 'active')").fetchall()]
+
+
+def input_digest(sha256s: list[Any]) -> str | None:
+    """The input fingerprint: one sha256 over the sorted sha256 of every active source file; None without files.
+
+    The one definition behind the report index's cover, each report run's record and a FOCUS dataset's manifest
+    (they computed it three times, and the dataset's copy skipped a file recorded without a digest where the
+    others counted it). A file without a digest counts as ``None``: it still changes the fingerprint."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(str(x) for x in sha256s)).encode()).hexdigest() if sha256s else None
+
+
 def fingerprint(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyRelation:
     """Input fingerprint of what the warehouse holds now: every source file with size, sha256 and periods."""
     return con.sql(
