@@ -852,12 +852,14 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
       pdays AS (SELECT cw.provider, CAST(unnest(generate_series(greatest(cw.first_day, pr.p0),
                                                                 least(cw.last_day, pr.p1), INTERVAL 1 DAY)) AS DATE) AS day
                 FROM cw CROSS JOIN pr WHERE greatest(cw.first_day, pr.p0) <= least(cw.last_day, pr.p1)),"""
-        if "provider" in by:  # each provider over the days its own closed periods cover
-            days_sql += "\n      days AS (SELECT provider, day FROM pdays),"
-            join = "JOIN days USING (provider)"
-        else:
-            days_sql += "\n      days AS (SELECT DISTINCT day FROM pdays),"
-            join = "CROSS JOIN days"
+        # each group over the days its own provider's closed periods cover, whether or not ``by`` holds the
+        # provider (a family is one provider's usage); a group of several providers' usage (a team) over the days
+        # every one of them covers, so that no day counts one provider's usage without the other's
+        days_sql += f"""
+      kp AS (SELECT DISTINCT {dims}, provider FROM u WHERE TRUE {where}),
+      days AS (SELECT {dims}, day FROM (SELECT *, count(*) OVER (PARTITION BY {dims}) AS n FROM kp)
+               JOIN pdays USING (provider) GROUP BY ALL HAVING count(*) = max(n)),"""
+        join = f"JOIN days USING ({dims})"
     else:
         days_sql = """
       days AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE) AS day FROM g),"""

@@ -1,0 +1,56 @@
+"""Commitments, session 16: the sizing window of a group without the provider in ``by``, one computation for
+``recommend`` and ``no_sizing_reason``, and a charge-day window that cuts a commitment's month-long rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from finops_kit import commitments as cm
+from finops_kit import scope
+
+from .test_commitments import REPO, _days, _vm
+
+
+def _two_providers() -> list[dict]:
+    """AWS: a p4d RI'd 24 h a day, September and October closed (3 days of November); Google Cloud: an a2 on
+    demand 24 h a day at 3.00/h, September closed, 1-10 October open."""
+    rows = [_vm("AWS", d, "p4d.24xlarge", 24, "20.00", "13.00", cid="ri-1", res="i-1", end="2027-06-01T00:00:00Z")
+            for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 31), *_days("2026-11-01", 3)]]
+    rows += [_vm("Google Cloud", d, "a2-highgpu-1g", 24, "3.00", res="gce-1")
+             for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 10)]]
+    return rows
+
+
+def test_a_family_is_sized_over_its_providers_closed_periods_without_the_provider_in_by():
+    """``recommend(by=("instance_family",))`` padded the Google a2 family (closed through September) with AWS's
+    closed October: 61 days, 31 of them zero, sized at 0 ($0 a year) where its own 30 days size it at 3.00/h,
+    $7,884 a year at a 30% quote -- the figure ``by=("provider", "instance_family")`` gives."""
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_two_providers())
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    hu = cm.hourly_usage(con, sc, by=("instance_family",))
+    a2 = hu[hu["instance_family"] == "a2-highgpu"]
+    assert (len(a2), a2["day"].min(), a2["day"].max()) == (30, dt.date(2026, 9, 1), dt.date(2026, 9, 30))
+    assert len(hu[hu["instance_family"] == "p4d"]) == 61
+    quote = ["1-year quote=0.30"]
+    rec, _ = cm.recommend(con, sc, by=("instance_family",), extra_options=quote)
+    with_provider, _ = cm.recommend(con, sc, extra_options=quote)
+    got = rec[(rec["instance_family"] == "a2-highgpu") & (rec["option"] == "1-year quote")].iloc[0]
+    want = with_provider[(with_provider["instance_family"] == "a2-highgpu")].iloc[0]
+    assert (got["days"], got["optimal_level"]) == (30, pytest.approx(3.0))
+    assert got["optimal_net_savings_year"] == pytest.approx(7884.0) == want["optimal_net_savings_year"]
+
+
+def test_a_group_of_several_providers_is_sized_over_the_days_all_of_them_cover():
+    """A group holding both providers' usage (one team) is sized over September only: AWS's October would count
+    without Google's usage of it (Google's October is open)."""
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_two_providers())
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    hu = cm.hourly_usage(con, sc, by=("team",))
+    assert (len(hu), hu["day"].min(), hu["day"].max()) == (30, dt.date(2026, 9, 1), dt.date(2026, 9, 30))
+    assert list(hu["on_demand_per_hour"].astype(float)) == [pytest.approx(20.0 + 3.0)] * 30
