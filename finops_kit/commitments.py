@@ -825,7 +825,8 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     * ``instances``, ``committed_instances``: instance-hours / 24 (any size counts one);
       ``on_demand_rate``: ListCost per instance-hour of the group's usage (its average list price);
       ``sizes``: the distinct instance types the group ran over the window (an instance equivalent of a level in
-      dollars is only meaningful for one)."""
+      dollars is only meaningful for one); ``providers``: the providers whose usage the group holds (one for a
+      family; :func:`recommend` sizes a group with their options only)."""
     sc = _require(sc)
     bad = [b for b in by if b not in COVERAGE_DIMS]
     if bad:
@@ -879,10 +880,13 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
                    coalesce(sum(ListCost) FILTER (WHERE pricing = 'Committed'), 0) AS list_committed,
                    coalesce(sum(ListCost) FILTER (WHERE {lapsing}), 0) AS list_lapsing,
                    CAST(min(_end) FILTER (WHERE {lapsing}) AS DATE) AS lapsing_by,
-                   list(DISTINCT instance_type) FILTER (WHERE hours > 0) AS types
+                   list(DISTINCT instance_type) FILTER (WHERE hours > 0) AS types,
+                   list(DISTINCT provider) AS provs
             FROM u WHERE TRUE {where} GROUP BY ALL),
 {days_sql}
-      keys AS (SELECT {dims}, length(list_distinct(flatten(list(types)))) AS sizes FROM g GROUP BY ALL)
+      keys AS (SELECT {dims}, length(list_distinct(flatten(list(types)))) AS sizes,
+                      array_to_string(list_sort(list_distinct(flatten(list(provs)))), ', ') AS providers
+               FROM g GROUP BY ALL)
       SELECT {dims}, day, coalesce(g.hours, 0) / 24.0 AS instances,
              coalesce(g.committed, 0) / 24.0 AS committed_instances,
              CAST(sum(list_cost) OVER (PARTITION BY {dims})
@@ -890,7 +894,7 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
              CAST(coalesce(g.list_all, 0) AS DOUBLE) / 24.0 AS on_demand_per_hour,
              CAST(coalesce(g.list_committed, 0) AS DOUBLE) / 24.0 AS committed_per_hour,
              CAST(coalesce(g.list_lapsing, 0) AS DOUBLE) / 24.0 AS lapsing_per_hour,
-             g.lapsing_by, keys.sizes
+             g.lapsing_by, keys.sizes, keys.providers
       FROM keys {join} LEFT JOIN g USING ({dims}, day) ORDER BY ALL""")
 
 
@@ -1111,9 +1115,11 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
         rec = dict(zip(keys, key, strict=True))
         if "provider" in rec:
             opts = compute_options(disc, rec["provider"], rec.get("instance_family"), rec["platform"])
-        else:
+        else:  # the options of the providers whose usage the group holds (one for a family): an AWS RI's
+            # discount sized a Google a2 family when by had no provider
             opts = {}
-            for p in sorted(disc["provider"].unique()) if not disc.empty else []:
+            for p in sorted(set(str(g["providers"].iloc[0]).split(", ")) & set(disc["provider"])) \
+                    if not disc.empty else []:
                 opts.update({f"{p} {k}": v for k, v in compute_options(disc, p, platform=rec["platform"]).items()})
         opts.update(parse_options(extra_options))
         if not opts:

@@ -54,3 +54,18 @@ def test_a_group_of_several_providers_is_sized_over_the_days_all_of_them_cover()
     hu = cm.hourly_usage(con, sc, by=("team",))
     assert (len(hu), hu["day"].min(), hu["day"].max()) == (30, dt.date(2026, 9, 1), dt.date(2026, 9, 30))
     assert list(hu["on_demand_per_hour"].astype(float)) == [pytest.approx(20.0 + 3.0)] * 30
+
+
+def test_a_family_is_sized_with_its_own_providers_options_without_the_provider_in_by():
+    """Without the provider in ``by`` every provider's options sized every family: the Google a2 family (no
+    commitment of Google's) got "AWS Reserved Instance (realized 35% on compute)", $9,198 a year, a discount no
+    Google commitment gives. Its options are its provider's: here only the quote."""
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_two_providers())
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    rec, _ = cm.recommend(con, sc, by=("instance_family",), extra_options=["1-year quote=0.30"])
+    assert sorted(rec.loc[rec["instance_family"] == "a2-highgpu", "option"]) == ["1-year quote"]
+    assert sorted(rec.loc[rec["instance_family"] == "p4d", "option"]) == [
+        "1-year quote", "AWS Reserved Instance (realized 35% on compute)"]
+    assert set(cm.hourly_usage(con, sc, by=("instance_family",))["providers"]) == {"AWS", "Google Cloud"}
