@@ -668,21 +668,37 @@ def overview_lines(head: Any, inv: pd.DataFrame, cal: pd.DataFrame, today: dt.da
     return lines
 
 
-def no_sizing_reason(con: duckdb.DuckDBPyConnection, sc: Scope,
-                     extra_options: Sequence[str] | dict[str, float] | None = None) -> str:
-    """Why :func:`recommend` sized nothing, as a sentence: no eligible accelerated usage in the closed periods, or
-    usage but no discount to size it with (no commitment in scope realized one on compute instances and no
-    ``extra_options``: the common case of a bill without commitments, which the report called "no steady
-    accelerator usage"), or usage and options but no family with instance-hours."""
-    if hourly_usage(con, sc).empty:
+#: The ``attrs`` key under which :func:`recommend` leaves why it sized nothing (read by :func:`no_sizing_reason`).
+NO_SIZING_REASON = "no_sizing_reason"
+
+
+def _no_sizing_reason(usage: pd.DataFrame, disc: pd.DataFrame,
+                      extra_options: Sequence[str] | dict[str, float] | None) -> str:
+    """The sentence of :func:`no_sizing_reason` from what :func:`recommend` read: its usage and its options."""
+    if usage.empty:
         return "No eligible accelerated usage in the closed periods of this scope: nothing to size."
-    disc = realized_discounts(inventory(con, sc))
     if (disc.empty or not (disc["covers"] == COMPUTE).any()) and not parse_options(extra_options):
         return ("Eligible accelerated usage ran in the closed periods of this scope, but no commitment in scope "
                 "realized a discount on compute instances and no extra_options were given: there is no discount to "
                 "size it with. Pass a quote, e.g. extra_options=[\"1-year quote=0.30\"].")
     return ("Eligible accelerated usage ran in the closed periods of this scope, but no family with instance-hours "
             "has a commitment option of its provider and platform (or usage above zero) to size.")
+
+
+def no_sizing_reason(con: duckdb.DuckDBPyConnection, sc: Scope,
+                     extra_options: Sequence[str] | dict[str, float] | None = None, *,
+                     rec: pd.DataFrame | None = None) -> str:
+    """Why :func:`recommend` sized nothing, as a sentence: no eligible accelerated usage in the closed periods, or
+    usage but no discount to size it with (no commitment in scope realized one on compute instances and no
+    ``extra_options``: the common case of a bill without commitments, which the report called "no steady
+    accelerator usage"), or usage and options but no family with instance-hours.
+
+    ``rec``: the empty sizing table :func:`recommend` returned, which carries the sentence it decided from the
+    usage and options it had just read (``rec.attrs``): the report's cell asked the warehouse again for the same
+    usage, inventory and discounts. Without it (or from a table that does not carry one), they are read here."""
+    if rec is not None and NO_SIZING_REASON in rec.attrs:
+        return str(rec.attrs[NO_SIZING_REASON])
+    return _no_sizing_reason(hourly_usage(con, sc), realized_discounts(inventory(con, sc)), extra_options)
 
 
 def largest_opportunity(best: pd.DataFrame) -> str:
@@ -1101,15 +1117,23 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     Plans and EC2 usage never by them, so no one commitment can cover a group that holds both. Why: with
     ``by=("provider",)`` EC2 and SageMaker usage were pooled into one level and sized with the EC2 options (the
     pooled family-less discount is the instances platform's), a level no plan that can be bought covers.
-    ``by=("provider", "instance_family")`` (the report's) is unchanged: a family has one platform."""
+    ``by=("provider", "instance_family")`` (the report's) is unchanged: a family has one platform.
+
+    An empty sizing table carries why nothing was sized (``attrs``, :func:`no_sizing_reason` with ``rec``)."""
     sc = _require(sc)
     by = _with_platform(by)
     usage = hourly_usage(con, sc, by=by, today=today)  # today: the report date the expiry calendar counts from
     disc = realized_discounts(inventory(con, sc))
     rows, curves = [], []
     keys = [*by, "currency"]
+
+    def nothing() -> tuple[pd.DataFrame, pd.DataFrame]:
+        out = pd.DataFrame()
+        out.attrs[NO_SIZING_REASON] = _no_sizing_reason(usage, disc, extra_options)  # see no_sizing_reason
+        return out, pd.DataFrame()
+
     if usage.empty:
-        return pd.DataFrame(), pd.DataFrame()
+        return nothing()
     for key, g in usage.groupby(keys, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         rec = dict(zip(keys, key, strict=True))
@@ -1139,7 +1163,7 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
         c["option"] = best["option"]
         curves.append(c)
     if not rows:
-        return pd.DataFrame(), pd.DataFrame()
+        return nothing()
     # ties (equal savings, e.g. 0 for several families) in a fixed order, not the sort algorithm's
     out = pd.concat(rows, ignore_index=True).sort_values(
         ["optimal_net_savings_year", *keys, "option"], ascending=[False, *([True] * (len(keys) + 1))], kind="stable")
@@ -1294,6 +1318,6 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
 __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options",
            "break_even_utilization", "contract_burndown", "coverage", "HEADLINE", "display_name",
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
-           "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "no_sizing_reason", "optimal_level",
+           "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "NO_SIZING_REASON", "no_sizing_reason", "optimal_level",
            "overview_lines", "parse_options", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
            "recommend", "savings_curve", "sizing", "summary", "utilization", "with_quantity_text"]

@@ -69,3 +69,30 @@ def test_a_family_is_sized_with_its_own_providers_options_without_the_provider_i
     assert sorted(rec.loc[rec["instance_family"] == "p4d", "option"]) == [
         "1-year quote", "AWS Reserved Instance (realized 35% on compute)"]
     assert set(cm.hourly_usage(con, sc, by=("instance_family",))["providers"]) == {"AWS", "Google Cloud"}
+
+
+def test_no_sizing_reason_is_what_recommend_decided_without_reading_the_warehouse_again(monkeypatch):
+    """The report's cell called ``no_sizing_reason(con, sc, ...)`` after an empty ``recommend``: it ran the usage,
+    inventory and discount queries recommend had just run. The empty table now carries the sentence; the three
+    cases give the same sentences as before (asked from the warehouse, without ``rec``)."""
+    from finops_kit.testing import focus_rows
+
+    on_demand = focus_rows([_vm("AWS", d, "p4d.24xlarge", 24, "20.00", res="i-1")
+                            for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 5)]])
+    no_usage = focus_rows([dict(day="2026-09-01", cost="1.00"), dict(day="2026-10-01", cost="1.00")])
+    cases = []
+    for con in (on_demand, no_usage):
+        sc = scope.resolve(con, str(REPO / "finops.yaml"))
+        rec, curves = cm.recommend(con, sc)
+        assert rec.empty and curves.empty
+        cases.append((con, sc, rec, cm.no_sizing_reason(con, sc)))
+    assert "no commitment in scope realized a discount" in cases[0][3]
+    assert cases[1][3].startswith("No eligible accelerated usage")
+
+    def asked(*a, **k):
+        raise AssertionError("no_sizing_reason read the warehouse again")
+
+    monkeypatch.setattr(cm, "hourly_usage", asked)
+    monkeypatch.setattr(cm, "inventory", asked)
+    for con, sc, rec, want in cases:
+        assert cm.no_sizing_reason(con, sc, rec=rec) == want
