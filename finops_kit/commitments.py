@@ -17,7 +17,10 @@ Definitions (FOCUS 1.2, amounts in the scope's currency):
   unused). GCP bills no unused rows: :mod:`finops_kit.sources.gcp` derives them for a resource-based CUD whose fee
   rows name it (``subscription.instance_id``); a spend-based CUD's fee is spread over its credits and shows 100%
   utilization by construction. A provider with no Unused row in scope has its commitments flagged
-  ``unused_observable = False``.
+  ``unused_observable = False``. In a window of charge days a used or unused row billed for longer than a day
+  (AWS books a month's unused RI hours as one row on the 1st) counts for the share of its charge period the window
+  holds, so used and unused cover the same days (:func:`commitment_rows_sql`, the rows every figure of a
+  commitment's use reads; a billing-period scope reads whole months and nothing is cut).
 * **savings realized** of a commitment = Σ ListCost of its covered rows (the on-demand equivalent) − Σ EffectiveCost of
   its covered rows − its unused cost: what the usage would have cost at list price minus what the commitment cost.
   AWS ``SavingsPlanNegation`` rows carry ListCost 0 (they cancel billed cost, not the list value of the usage), so
@@ -125,6 +128,58 @@ def as_of(con: duckdb.DuckDBPyConnection, sc: Scope) -> dt.date:
 
 
 # ------------------------------------------------------------------------------------------------ inventory
+#: SQL: a row billed for longer than a day -- AWS's monthly RI and Savings Plan fee remainder (the Unused row), booked
+#: on the 1st for the month (as :data:`finops_kit.storage.MONTH_LONG`).
+LONG = "coalesce(ChargePeriodEnd > ChargePeriodStart + INTERVAL 1 DAY, false)"
+#: Columns of a commitment's row that :func:`commitment_rows_sql` counts in part: money and quantities.
+PART_COLUMNS = ("EffectiveCost", "ListCost", "BilledCost", "ContractedCost", "CommitmentDiscountQuantity",
+                "ConsumedQuantity", "PricingQuantity")
+
+
+def _part_sql(col: str) -> str:
+    """SQL: the DECIMAL(38,12) ``col`` times ``_in / _all`` (whole seconds), rounded half away from zero at its
+    12th decimal, in integer arithmetic: DuckDB divides a DECIMAL in floating point."""
+    v = f"CAST(CAST({col} AS {MONEY}) * 1000000000000 AS HUGEINT)"
+    return (f"CAST((2 * {v} * _in + sign({v}) * _all) // (2 * _all) AS DECIMAL(38,0)) "
+            f"* CAST(0.000000000001 AS {MONEY})")
+
+
+def commitment_rows_sql(sc: Scope) -> str:
+    """A FROM item: the rows of the commitments in scope (``CommitmentDiscountId`` set), every used and unused row
+    counted for the part of its charge period inside the scope -- the rows every figure of a commitment's use reads
+    (:func:`inventory`, :func:`utilization` and through it :func:`summary` and :func:`expiry`).
+
+    The rule: in a window of charge days, a used or unused row billed for longer than a day (:data:`LONG`: AWS books
+    an RI's unused hours of the month as one row on the 1st) counts for the share of its charge period the window
+    holds -- its money and quantities times that share (exact to the 12th decimal), its charge period cut to the
+    window; for a row of the whole month that share is :meth:`finops_kit.scope.Scope.month_share`. Every other row
+    is in scope as the scope counts it (its charge day in the window). In a billing-period scope nothing changes.
+
+    Why: a commitment's utilization is used / (used + unused) over the same days. Counted where it is booked (the
+    scope's rule for a month's charge), the unused row of a month is in a window holding that month's 1st and absent
+    from one starting on the 2nd: over 2 Oct-27 Nov 2026 the demo's RI was 100% used in October (its 30 days of
+    covered usage, none of its unused hours), so section 4 said "Renew or replace ... the bill rises $1,603.62/month"
+    where the whole of October (50% used) says "let it lapse: saves $1,012.73/month"; and over 1-14 Oct the whole
+    month's unused fee stood against 14 days of use (31% instead of 50%)."""
+    sc = _require(sc)
+    if sc.basis == "billing_period" or (sc.start is None and sc.end is None):
+        return f"(SELECT * FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL)"
+    a = f"TIMESTAMP {sql_str(sc.start.isoformat())}" if sc.start else None
+    b = f"TIMESTAMP {sql_str((sc.end + dt.timedelta(days=1)).isoformat())}" if sc.end else None
+    lo = f"greatest(ChargePeriodStart, {a})" if a else "ChargePeriodStart"
+    hi = f"least(ChargePeriodEnd, {b})" if b else "ChargePeriodEnd"
+    inside = " AND ".join([*([f"ChargePeriodStart >= {a}"] if a else []), *([f"ChargePeriodStart < {b}"] if b else [])])
+    spread = f"(({USED} OR {UNUSED}) AND {LONG})"
+    cut = ", ".join([f"CASE WHEN _spread AND _in < _all THEN {_part_sql(c)} ELSE {c} END AS {c}" for c in PART_COLUMNS]
+                    + [f"CASE WHEN _spread THEN {lo} ELSE ChargePeriodStart END AS ChargePeriodStart",
+                       f"CASE WHEN _spread THEN {hi} ELSE ChargePeriodEnd END AS ChargePeriodEnd"])
+    return f"""(SELECT * EXCLUDE (_spread, _in, _all) REPLACE ({cut}) FROM (
+      SELECT *, {spread} AS _spread, date_diff('second', {lo}, {hi}) AS _in,
+             date_diff('second', ChargePeriodStart, ChargePeriodEnd) AS _all
+      FROM {sc.rows_sql(period=False)} WHERE CommitmentDiscountId IS NOT NULL)
+    WHERE (_spread AND _in > 0) OR (NOT _spread AND {inside}))"""
+
+
 def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """One row per commitment (``CommitmentDiscountId``) in scope: provider, name, type, category, offering, first and
     last charge day, end (where known), purchases billed, used / unused cost, utilization, covered hours (usage-based
@@ -134,10 +189,10 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     sc = _require(sc)
     cols = _columns(con)
     hours = f"CAST(ConsumedQuantity AS DOUBLE) * {units.hours_per_unit_sql()}"
-    covered = units.row_sql(f"{USED} AND ChargeCategory = 'Usage'", sc.rows_sql())
+    rows = commitment_rows_sql(sc)
+    covered = units.row_sql(f"{USED} AND ChargeCategory = 'Usage'", rows)
     return _frame(con, f"""
-      WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering
-                 FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL),
+      WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering FROM {rows}),
       cov AS (SELECT ProviderName, CommitmentDiscountId,
                      array_to_string(list_sort(list_distinct(list({_covers_sql(cols)}))), ', ') AS covers,
                      nullif(array_to_string(list_sort(list_distinct(list(instance_family))), ', '), '') AS families
@@ -242,7 +297,7 @@ def utilization(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = (
         coalesce(sum(EffectiveCost) FILTER (WHERE {UNUSED}), 0)::{MONEY} AS unused_cost,
         coalesce(sum(ListCost) FILTER (WHERE {USED}), 0)::{MONEY} AS covered_list_cost,
         bool_and({closed}) AS closed
-      FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL
+      FROM {commitment_rows_sql(sc)}
       GROUP BY ALL ORDER BY ALL""").pipe(_with_ratios)
 
 
@@ -422,7 +477,7 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
              CAST(epoch(least(max(ChargePeriodEnd), max(date_trunc('month', BillingPeriodStart) + INTERVAL 1 MONTH)))
                   - epoch(greatest(min(ChargePeriodStart), max(date_trunc('month', BillingPeriodStart))))
                   AS BIGINT) AS secs
-      FROM {sc.rows_sql()} WHERE {USED} OR {UNUSED} GROUP BY ALL""").set_index(["commitment_id", "period"])["secs"]
+      FROM {commitment_rows_sql(sc)} WHERE {USED} OR {UNUSED} GROUP BY ALL""").set_index(["commitment_id", "period"])["secs"]
 
     def full_month(cid: Any, value: Any) -> Any:
         """The period's value scaled to the whole calendar month by the share of it the commitment billed."""
@@ -1316,7 +1371,7 @@ def contract_burndown(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.da
 
 
 __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED", "as_of", "compute_options",
-           "break_even_utilization", "contract_burndown", "coverage", "HEADLINE", "display_name",
+           "break_even_utilization", "commitment_rows_sql", "contract_burndown", "coverage", "HEADLINE", "display_name",
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
            "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "NO_SIZING_REASON", "no_sizing_reason", "optimal_level",
            "overview_lines", "parse_options", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",

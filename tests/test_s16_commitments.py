@@ -96,3 +96,93 @@ def test_no_sizing_reason_is_what_recommend_decided_without_reading_the_warehous
     monkeypatch.setattr(cm, "inventory", asked)
     for con, sc, rec, want in cases:
         assert cm.no_sizing_reason(con, sc, rec=rec) == want
+
+
+def _monthly_unused_rows() -> list[dict]:
+    """An RI ``ri-m`` ending 2026-11-20, billed as AWS bills one: each day 12 h of covered p4d usage (list 10.00/h,
+    6.00/h at its rate: used 72.00 a day) and, per month, ONE unused row booked on the 1st for the month's 12 unused
+    hours a day (2,160.00 for September, 2,232.00 for October, 360.00 for 1-5 November, the month so far).
+    September and October are closed (November has data); it is half used every day."""
+    from decimal import Decimal
+
+    rows = [_vm("AWS", d, "p4d.24xlarge", 12, "10.00", "6.00", cid="ri-m", res="i-1", end="2026-11-20T00:00:00Z")
+            for d in [*_days("2026-09-01", 30), *_days("2026-10-01", 31), *_days("2026-11-01", 5)]]
+    for start, end, days in ((dt.datetime(2026, 9, 1), dt.datetime(2026, 10, 1), 30),
+                             (dt.datetime(2026, 10, 1), dt.datetime(2026, 11, 1), 31),
+                             (dt.datetime(2026, 11, 1), dt.datetime(2026, 11, 6), 5)):
+        cost = str(Decimal("72.00") * days)
+        rows.append(dict(ProviderName="AWS", day=str(start.date()), ChargePeriodStart=start, ChargePeriodEnd=end,
+                         ChargeCategory="Usage", cost="0", EffectiveCost=cost, BilledCost=cost, ListCost="0",
+                         ContractedCost="0", CommitmentDiscountId="ri-m", CommitmentDiscountType="Reserved Instance",
+                         CommitmentDiscountCategory="Usage", CommitmentDiscountStatus="Unused",
+                         CommitmentDiscountQuantity=str(12 * days), CommitmentDiscountUnit="Hours",
+                         x_reservation_end_time="2026-11-20T00:00:00Z"))
+    return rows
+
+
+def test_a_window_starting_after_the_1st_counts_the_part_of_the_months_unused_row_it_holds():
+    """Over charge days 2 Oct-5 Nov 2026 the October unused row (booked on 1 October) was out of scope: the RI read
+    100% used in October and section 4 said "Renew or replace ...: the bill rises $1,488.00/month" (2,232.00 of
+    October's cost against usage worth 3,720.00) where the whole October (50% used, 4,464.00 a month) says "let it
+    lapse: saves $744.00/month". Now a row billed for longer than a day counts for the share of it the window
+    holds: 30/31 of October's, exactly 2,160.00 -- the same decision as over the billing periods."""
+    from decimal import Decimal
+
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_monthly_unused_rows())
+    whole = scope.resolve(con, str(REPO / "finops.yaml"))
+    days = scope.resolve(con, str(REPO / "finops.yaml"), date_start="2026-10-02", date_end="2026-11-05")
+    for sc in (whole, days):
+        cal = cm.expiry(con, sc).set_index("commitment_id")
+        ri = cal.loc["ri-m"]
+        assert (ri["value_period"], ri["current_utilization"]) == (dt.date(2026, 10, 1), 0.5), sc.describe()
+        assert ri["monthly_value"] == Decimal("4464.00") and ri["bill_change_if_lapsed"] == Decimal("-744.00")
+        dec = cm.expiry_decisions(cm.expiry(con, sc)).set_index("resource_id").loc["ri-m"]
+        assert dec["decision"] == "let it lapse" and dec["dollars"] == Decimal("744.00")
+        inv = cm.inventory(con, sc)
+        pc = cm.utilization(con, sc, by=("commitment", "period"))
+        under, ending = cm.underused(pc, inv, dt.date(2026, 11, 5))
+        assert list(ending["commitment_id"]) == ["ri-m"] and under.empty  # 50% used: decided in section 4
+    inv = cm.inventory(con, days).set_index("commitment_id").loc["ri-m"]
+    assert inv["used_cost"] == inv["unused_cost"] == Decimal("2520.00")  # 35 days of 72.00 each side
+    assert inv["unused_quantity"] == Decimal("420") and inv["first_day"] == dt.date(2026, 10, 2)
+    per = cm.utilization(con, days, by=("period",)).set_index("period")
+    assert per.loc[dt.date(2026, 10, 1), "unused_cost"] == Decimal("2160.00")  # 2,232.00 x 30/31
+    assert list(per["utilization"]) == [0.5, 0.5]
+
+
+def test_a_window_ending_before_the_months_end_counts_only_its_part_of_the_unused_row():
+    """Over 1-14 October the whole October unused row (2,232.00) stood against 14 days of use (1,008.00): 31.1%
+    used, where the RI is half used every day. Its 14/31 is 1,008.00 exactly; a 5-18 October window (no 1st) read
+    100% and now reads 50%; summary (the headline and ``finops-kit metrics``) says the same."""
+    from decimal import Decimal
+
+    from finops_kit.testing import focus_rows
+
+    con = focus_rows(_monthly_unused_rows())
+    for a, b in (("2026-10-01", "2026-10-14"), ("2026-10-05", "2026-10-18")):
+        sc = scope.resolve(con, str(REPO / "finops.yaml"), date_start=a, date_end=b)
+        inv = cm.inventory(con, sc).set_index("commitment_id").loc["ri-m"]
+        assert inv["used_cost"] == inv["unused_cost"] == Decimal("1008.00"), (a, b)
+        assert inv["utilization"] == 0.5 and inv["unused_quantity"] == Decimal("168")
+        head = cm.summary(con, sc).set_index("provider").loc["(all)"]
+        assert (head["utilization"], head["unused_cost"]) == (0.5, Decimal("1008.00"))
+
+
+def test_a_part_of_a_row_is_exact_to_the_money_scale():
+    """1,000.00 unused over three days, one of them in the window: 333.333333333333 (DuckDB divides a DECIMAL in
+    floating point: 333.33333333333331)."""
+    from decimal import Decimal
+
+    from finops_kit.testing import focus_rows
+
+    rows = [_vm("AWS", d, "p4d.24xlarge", 1, "10.00", "6.00", cid="ri-x", res="i-1") for d in _days("2026-10-01", 5)]
+    rows.append(dict(ProviderName="AWS", day="2026-10-01", ChargePeriodStart=dt.datetime(2026, 10, 1),
+                     ChargePeriodEnd=dt.datetime(2026, 10, 4), ChargeCategory="Usage", cost="0",
+                     EffectiveCost="1000.00", BilledCost="1000.00", ListCost="0", ContractedCost="0",
+                     CommitmentDiscountId="ri-x", CommitmentDiscountType="Reserved Instance",
+                     CommitmentDiscountCategory="Usage", CommitmentDiscountStatus="Unused"))
+    con = focus_rows(rows)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"), date_start="2026-10-03", date_end="2026-10-05")
+    assert cm.inventory(con, sc).set_index("commitment_id").loc["ri-x", "unused_cost"] == Decimal("333.333333333333")
