@@ -470,8 +470,9 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     per = per.assign(closed=_closed_by(per, today))
     per = per.sort_values(["commitment_id", "closed", "period"])
     last = per.groupby("commitment_id").tail(1).set_index("commitment_id")
-    # the part of that month the commitment billed (bought mid-month, or the month is open): its used and unused
-    # rows' charge periods, within the month
+    # the part of that month the commitment billed (bought mid-month, or the month is open) and the scope holds:
+    # its used and unused rows' charge periods, within the month (and cut to a window of charge days,
+    # commitment_rows_sql)
     span = _frame(con, f"""
       SELECT CommitmentDiscountId AS commitment_id, CAST(date_trunc('month', BillingPeriodStart) AS DATE) AS period,
              CAST(epoch(least(max(ChargePeriodEnd), max(date_trunc('month', BillingPeriodStart) + INTERVAL 1 MONTH)))

@@ -186,3 +186,34 @@ def test_a_part_of_a_row_is_exact_to_the_money_scale():
     con = focus_rows(rows)
     sc = scope.resolve(con, str(REPO / "finops.yaml"), date_start="2026-10-03", date_end="2026-10-05")
     assert cm.inventory(con, sc).set_index("commitment_id").loc["ri-x", "unused_cost"] == Decimal("333.333333333333")
+
+
+def test_the_report_decides_an_expiry_over_a_charge_day_window_as_over_the_months(tmp_path):
+    """The report's own cells with ``date_start=2026-10-02``: section 4 and the summary said "Renew or replace AWS
+    Reserved Instance ri-m ... (100% used in Oct 2026): the bill rises $1,488.00/month"; they now say what the
+    billing periods say, "Let ... lapse: saves $744.00/month", and the overview counts its 4,464.00 a month."""
+    import subprocess
+    import sys
+
+    import finops_kit as fk
+    from finops_kit.testing import focus_rows
+
+    from .test_commitments import _CELL_RUNNER
+
+    wh = tmp_path / "wh.duckdb"
+    con = fk.connect(str(wh), write=True)
+    focus_rows(_monthly_unused_rows(), con)
+    con.close()
+    runner = tmp_path / "run.py"
+    runner.write_text(_CELL_RUNNER.replace(
+        "ns.update(warehouse=wh, config_path=config)",
+        "ns.update(warehouse=wh, config_path=config, date_start='2026-10-02', date_end='2026-11-05')"), "utf-8")
+    out = subprocess.run([sys.executable, str(runner), str(REPO / "notebooks" / "commitments.ipynb"), str(wh),
+                          str(REPO / "finops.yaml")], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "charge days 2026-10-02 .. 2026-11-05" in out.stdout
+    actions = [a for a in out.stdout.splitlines() if a.startswith("ACTION|") and "ri-m" in a]
+    assert len(actions) == 1 and actions[0].startswith(
+        "ACTION|744.00|per month saved if it lapses|Let AWS Reserved Instance ri-m ending 2026-11-20 (50% used in "
+        "Oct 2026) lapse"), actions
+    assert "costing \\$4,464.00 a month (used + unused)" in out.stdout
