@@ -22,7 +22,9 @@ a reservation, booked on the 1st) counts whole on the day it is booked, like eve
 "previous period" is as many days holding as many 1sts, moved back by whole months (:func:`previous_window`), so
 both windows hold as many days and as many month-long charges (or nothing is compared); and a "per month" figure
 read from the window divides each month's sum by the share of that month the window covers
-(:meth:`Scope.month_share`), counting a month-long charge whole.
+(:meth:`Scope.month_share`), counting a month-long charge whole. One exception, for a ratio over the same days: a
+commitment's use (used / unused, utilization) counts the share of a month-long used or unused row the window holds
+(:func:`finops_kit.commitments.commitment_rows_sql`; for a row of the whole month, its ``month_share``).
 
 Currency, decided here once: with ``currency.reporting_currency`` and ``rates_file`` in ``finops.yaml`` every amount
 is converted to that currency with the user's rates (a missing rate is an error). Without rates, ``currency=EUR``
