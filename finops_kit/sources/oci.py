@@ -10,6 +10,13 @@ Following Oracle's own FOCUS reports, the tenancy is the billing account (named 
 and compartments are sub-accounts.
 Tags arrive as one ``tags/<namespace>.<key>`` column each and become one Tags JSON object.
 
+No row gets an ``x_InstanceType``: the report names no shape (``BM.GPU.H100.8`` is not in it), and a type guessed
+from a SKU would give GPU counts and instance-hours the bill does not hold. What an OCI row measures is data, read
+from the columns mapped here (``ConsumedUnit`` = ``cost/skuUnitDescription``, ``x_UsageType`` =
+``product/Description``): a GPU SKU billed per GPU per hour (``GPU Per Hour``) is accelerated compute
+(``data/ai_workloads.csv``) whose quantity is accelerator-hours and whose family is the GPU model its description
+names (``data/usage_units.csv``: ``Compute - GPU - H100`` -> ``h100``); its instance-hours stay unknown.
+
 Report files are incremental, not restatements. OCI writes a tenancy's cost report as a sequence of files
 (``reports/cost-csv/<16-digit sequence number>.csv.gz``, several a day); each holds line items no other file holds
 (``lineItem/referenceNo``), and a correction arrives as new lines (``lineItem/isCorrection``) in a later file, never
