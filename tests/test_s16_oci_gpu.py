@@ -24,7 +24,8 @@ SAMPLE = "corpus/focus/provider-native/oci/oci_cost_report_sample.csv"
 
 #: (description, SKU, unit, quantity, cost, resource): the reviewer's two GPU instances for one day (8 H100 and
 #: 2 A10 for 24 h), an OCPU row of an E4 VM (no GPU), a GPU SKU that names no GPU model (the A100 40GB shape's
-#: "GPU - E4") and a GPU software licence billed per GPU-hour beside the H100's GPUs.
+#: "GPU - E4"), a GPU software licence billed per GPU-hour beside the H100's GPUs (its SKU "B00000" is a stand-in),
+#: and an H200 with the unit spelt "GPU Hours" (Oracle spells its OCPU unit both "OCPU Per Hour" and "OCPU Hours").
 REVIEWER = [
     ("Compute - GPU - H100", "B98415", "GPU Per Hour", "192", "1920.00", "gpu-h100-01"),
     ("Compute - GPU - A10", "B95909", "GPU Per Hour", "48", "96.00", "gpu-a10-01"),
@@ -33,6 +34,7 @@ MORE = [
     ("Standard - E4", "B93113", "OCPU Hours", "48", "1.20", "vm-e4-01"),
     ("Compute - GPU - E4", "B93544", "GPU Per Hour", "16", "48.00", "gpu-e4-01"),
     ("NVIDIA AI Enterprise - GPU - H100", "B00000", "GPU Per Hour", "192", "192.00", "gpu-h100-01"),
+    ("OCI - Compute - GPU - H200", "B110519", "GPU Hours", "8", "80.00", "gpu-h200-01"),
 ]
 
 
@@ -98,16 +100,18 @@ def test_oci_rows_measure_gpu_hours_only_and_never_invent_instance_hours(shared,
                                            None)
     assert got["Compute - GPU - A10"] == ("Accelerated compute", "accelerator", "A10", "a10", None, 48.0, None, None)
     assert got["Compute - GPU - E4"] == ("Accelerated compute", "accelerator", None, None, None, 16.0, None, None)
+    assert got["OCI - Compute - GPU - H200"] == ("Accelerated compute", "accelerator", "H200", "h200", None, 8.0, None,
+                                                 None)
     assert got["NVIDIA AI Enterprise - GPU - H100"][:2] == ("Accelerated compute", "license")
     assert got["NVIDIA AI Enterprise - GPU - H100"][4:7] == (None, None, None)
     assert got["Standard - E4"][0] is None and got["Standard - E4"][4:7] == (None, None, None)
-    # the instance usage every GPU report reads: 256 GPU-hours (192 + 48 + 16, the licence's none), the licence's
+    # the instance usage every GPU report reads: 264 GPU-hours (192 + 48 + 8 + 16, the licence's none), the licence's
     # $192 in the H100 instance's cost, and no instance-hours anywhere
     acc = con.execute(f"""SELECT instance_family, sum(EffectiveCost), sum(accelerator_hours),
                                  count(instance_hours), bool_or(has_instance_hours)
                           FROM ({units.accelerated_usage_sql()}) GROUP BY ALL ORDER BY 1 NULLS LAST""").fetchall()
     assert acc == [("a10", Decimal("96"), 48.0, 0, False), ("h100", Decimal("2112"), 192.0, 0, False),
-                   (None, Decimal("48"), 16.0, 0, False)]
+                   ("h200", Decimal("80"), 8.0, 0, False), (None, Decimal("48"), 16.0, 0, False)]
 
 
 @pytest.mark.parametrize("model", ["a10", "a100", "h100", "h200", "b200", "gb200", "l40s", "mi300x", "v100"])
