@@ -390,10 +390,8 @@ def notes_text(notes: list[str]) -> str:
     :func:`evaluate`), one line per reason; empty without any."""
     if not notes:
         return ""
-    why: dict[str, list[str]] = {}
-    for n in notes:  # "name: reason"
-        name, _, reason = n.partition(": ")
-        why.setdefault(reason, []).append(name)
+    from .budgets import not_judged_groups
+
+    groups = not_judged_groups([(name, reason) for name, _, reason in (n.partition(": ") for n in notes)])
     return "\n".join([f"not judged in this scope ({len(notes)} budget(s), no alert; check without -p judges them):"]
-                     + [f"  {', '.join(names)}: {'each ' + reason[3:] if len(names) > 1 and reason.startswith('it ') else reason}"
-                        for reason, names in why.items()])
+                     + [f"  {', '.join(names)}: {why}" for names, why in groups])

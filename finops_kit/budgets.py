@@ -211,6 +211,18 @@ def budgets_in_scope(con: duckdb.DuckDBPyConnection, budgets: list[Budget], scop
     return judged, not_judged
 
 
+def not_judged_groups(pairs: list[tuple[str, str]]) -> list[tuple[list[str], str]]:
+    """(names, reason) once per reason, in the order the reasons first come, for the budgets a scope did not judge
+    (``pairs``: (name, reason)); a reason said of several ("it covers all providers; ...") reads "each covers ...".
+    Why one function: the report's sentence (:func:`not_judged_sentence`) and ``check``'s note
+    (:func:`finops_kit.alerts.notes_text`) each grouped them their own way."""
+    why: dict[str, list[str]] = {}
+    for name, reason in pairs:
+        why.setdefault(reason, []).append(name)
+    return [(names, "each " + reason[3:] if len(names) > 1 and reason.startswith("it ") else reason)
+            for reason, names in why.items()]
+
+
 def not_judged_sentence(status: pd.DataFrame) -> str:
     """One line per reason naming the budgets :func:`budget_status` did not judge in this scope (empty when it
     judged all): what a reader of the budget table must know about the rows without figures."""
@@ -218,16 +230,33 @@ def not_judged_sentence(status: pd.DataFrame) -> str:
         return ""
     rows = status[status["status"] == NOT_JUDGED]
     lines = []
-    for note, g in rows.groupby("note", sort=False):
-        why = str(note).split(": ", 1)[-1]
-        one = len(g) == 1
-        if not one and why.startswith("it "):
-            why = "each " + why[3:]
-        lines.append(f"Not judged in this scope: {', '.join(g['budget'])} ({why}). "
+    for names, why in not_judged_groups([(b, str(n).split(": ", 1)[-1]) for b, n in zip(rows["budget"], rows["note"],
+                                                                                        strict=True)]):
+        one = len(names) == 1
+        lines.append(f"Not judged in this scope: {', '.join(names)} ({why}). "
                      f"{'Its amount is' if one else 'Their amounts are'} for charges this scope leaves out, so this "
                      f"scope's spend is not compared with {'it' if one else 'them'}; the report without the "
                      f"narrowing parameters judges {'it' if one else 'them'}.")
     return "\n".join(lines)
+
+
+#: The columns of :func:`budget_status`, in order.
+STATUS_COLUMNS = ["budget", "scope", "month", "as_of", "budget_amount", "actual_mtd", "pct_used", "burn_rate",
+                  "days_elapsed", "days_left", "required_daily", "forecast", "forecast_lo", "forecast_hi", "variance",
+                  "variance_pct", "breach_date", "breach_probability", "status", "note"]
+
+
+def _status_row(b: Budget, status: str, note: str | None, **figures: Any) -> dict[str, Any]:
+    """One row of :func:`budget_status`: the budget's name and scope in words, its status and note, and the
+    ``figures`` it has (every other column empty). Why: the row was spelled out three times (judged, not judged, no
+    budget), twenty keys each, and a column added to one had to be added to the others by hand."""
+    unknown = set(figures) - set(STATUS_COLUMNS)
+    if unknown:
+        raise TypeError(f"budget_status has no column {sorted(unknown)}")
+    row: dict[str, Any] = dict.fromkeys(STATUS_COLUMNS)
+    row.update(figures, budget=b.name, scope=", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
+               status=status, note=note)
+    return row
 
 
 def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_of: date | str | None = None,
@@ -270,13 +299,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         if b.name in not_judged:  # it covers charges this scope leaves out: its amount is not for this scope's
             as_of_d = as_of_day(con, sc, as_of, b.scope) or asked
             month = f"{as_of_d:%Y-%m}" if as_of_d else None
-            rows.append({
-                "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
-                "month": month, "as_of": as_of_d, "budget_amount": b.for_month(month) if month else None,
-                "actual_mtd": None, "pct_used": None, "burn_rate": None, "days_elapsed": None, "days_left": None,
-                "required_daily": None, "forecast": None, "forecast_lo": None, "forecast_hi": None,
-                "variance": None, "variance_pct": None, "breach_date": None, "breach_probability": None,
-                "status": NOT_JUDGED, "note": f"{NOT_JUDGED}: {not_judged[b.name]}"})
+            rows.append(_status_row(b, NOT_JUDGED, f"{NOT_JUDGED}: {not_judged[b.name]}", month=month, as_of=as_of_d,
+                                    budget_amount=b.for_month(month) if month else None))
             continue
         fc = (forecast_results or {}).get(b.name)
         # each budget as of the last day its providers have delivered (a day not delivered is not $0 spent): an
@@ -295,14 +319,11 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         left = (mend - as_of_d).days
         late = data_through_note(asked, as_of_d) or None
         if amount is None and not nothing:
-            rows.append({
-                "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
-                "month": month, "as_of": as_of_d, "budget_amount": None, "actual_mtd": actual.quantize(CENT),
-                "pct_used": None, "burn_rate": (actual / elapsed).quantize(CENT), "days_elapsed": elapsed,
-                "days_left": left, "required_daily": None, "forecast": None, "forecast_lo": None, "forecast_hi": None,
-                "variance": None, "variance_pct": None, "breach_date": None, "breach_probability": None,
-                "status": "no budget", "note": "; ".join(t for t in (late, f"no budget for {month}: the budget names "
-                                                         f"{', '.join(sorted(b.months))} only") if t)})
+            rows.append(_status_row(b, "no budget", "; ".join(t for t in (late, f"no budget for {month}: the budget "
+                                                                          f"names {', '.join(sorted(b.months))} only")
+                                                              if t),
+                                    month=month, as_of=as_of_d, actual_mtd=actual.quantize(CENT),
+                                    burn_rate=(actual / elapsed).quantize(CENT), days_elapsed=elapsed, days_left=left))
             continue
         amount = Decimal(0) if amount is None else amount
         complete = left == 0  # the month is over as of its last day: its actual is its final figure, no forecast
@@ -333,22 +354,20 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         status = ("matches no charges" if nothing else "over budget" if actual > amount else
                   "forecast over budget" if f_total is not None and f_total > float(amount) else
                   "on track" if f_total is not None else f"no forecast ({_no_forecast_reason(fc)})")
-        rows.append({
-            "budget": b.name, "scope": ", ".join(f"{k}={v}" for k, v in b.scope.items()) or "all costs",
-            "month": month, "as_of": as_of_d, "budget_amount": amount, "actual_mtd": actual.quantize(CENT),
-            "pct_used": float(100 * actual / amount) if amount else None,
-            "burn_rate": (actual / elapsed).quantize(CENT), "days_elapsed": elapsed, "days_left": left,
+        rows.append(_status_row(
+            b, status, nothing or "; ".join(t for t in (late, "the month is complete: its forecast is its actual" if
+                                                        complete else None if fc is None or fc.ok else fc.message)
+                                            if t) or None,
+            month=month, as_of=as_of_d, budget_amount=amount, actual_mtd=actual.quantize(CENT),
+            pct_used=float(100 * actual / amount) if amount else None,
+            burn_rate=(actual / elapsed).quantize(CENT), days_elapsed=elapsed, days_left=left,
             # none once the budget is exceeded: no daily spend lands the month on it (the status says over budget)
-            "required_daily": ((amount - actual) / left).quantize(CENT) if left > 0 and actual <= amount else None,
-            "forecast": round(f_total, 2) if f_total is not None else None,
-            "forecast_lo": round(f_total, 2) if complete else round(fc.total_lo, 2) if ok else None,
-            "forecast_hi": round(f_total, 2) if complete else round(fc.total_hi, 2) if ok else None,
-            "variance": var.quantize(CENT) if var is not None else None, "variance_pct": var_pct,
-            "breach_date": breach, "breach_probability": prob, "status": status,
-            "note": nothing or "; ".join(t for t in (late, "the month is complete: its forecast is its actual" if
-                                                     complete else None if fc is None or fc.ok else fc.message)
-                                         if t) or None,
-        })
+            required_daily=((amount - actual) / left).quantize(CENT) if left > 0 and actual <= amount else None,
+            forecast=round(f_total, 2) if f_total is not None else None,
+            forecast_lo=round(f_total, 2) if complete else round(fc.total_lo, 2) if ok else None,
+            forecast_hi=round(f_total, 2) if complete else round(fc.total_hi, 2) if ok else None,
+            variance=var.quantize(CENT) if var is not None else None, variance_pct=var_pct,
+            breach_date=breach, breach_probability=prob))
     return pd.DataFrame(rows)
 
 
