@@ -56,6 +56,7 @@ from .forecast import (
     dimension_sql,
     filter_sql,
     forecast,
+    found_nowhere,
     outside_scope,
     partly_outside,
     pending_recurring,
@@ -197,10 +198,15 @@ def budgets_in_scope(con: duckdb.DuckDBPyConnection, budgets: list[Budget], scop
     ("it covers all providers; this scope is AWS only") and raise no alert. Why: the AWS-only report compared the
     company-wide $500,000 with the AWS actual and forecast and said "on track" (-51.2%), and the nlp budget's
     breach forecast on all providers disappeared. A budget about another scope's charges entirely
-    (:func:`finops_kit.forecast.about_other_scope`: an Azure budget in an AWS report) is in neither list."""
+    (:func:`finops_kit.forecast.about_other_scope`: an Azure budget in an AWS report) is in neither list. A budget
+    naming a value no charge of the warehouse carries (:func:`finops_kit.forecast.found_nowhere`: a typo, 'Oracel')
+    is judged in every scope, so that :func:`budget_status` reports it as matching nothing whatever the scope."""
     sc = scoped(con, scope)
     judged, not_judged = [], {}
     for b in budgets:
+        if found_nowhere(con, b.scope, sc):  # a typo is nobody's scope: reported here as in the whole warehouse
+            judged.append(b)
+            continue
         if about_other_scope(con, b.scope, sc):
             continue  # another scope's budget entirely: in neither list
         why = partly_outside(con, b.scope, sc)  # outside_scope's second part: its first is the question just asked
@@ -387,14 +393,21 @@ def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any
     """Why a budget's scope can match no charge -- ``"team 'nlpp' matches no charge in scope (its team values:
     cv, nlp, ...)"`` -- or None when every dimension of it names a value the scope's charges carry (over all its
     periods). Why: a typo in a budget's scope read $0 spent, "on track", and never alerted. ``known``: each
-    dimension's values already read (filled here), for a caller that checks several budgets."""
+    dimension's values already read (filled here), for a caller that checks several budgets. A key naming a value no
+    charge of the warehouse carries (:func:`finops_kit.forecast.found_nowhere`) is said first, with the values of
+    the whole warehouse (in the scope's currency): the same line in every scope, ``-p providers=[AWS]`` or none."""
+    from dataclasses import replace
+
     sc = scoped(con, scope)
     known = {} if known is None else known
-    for dim, val in (filters or {}).items():
+    nowhere = found_nowhere(con, filters, sc)
+    for dim, val in sorted((filters or {}).items(), key=lambda kv: kv[0] not in nowhere):
         wanted = [str(v) for v in (val if isinstance(val, list | tuple | set) else [val])]
         if dim not in known:  # through the query cache: the report, then its alerts, ask again
             known[dim] = scope_values_by_cost(con, dim, sc)
         values = known[dim]
+        if dim in nowhere:  # a typo: said as the whole warehouse (of the scope's currency) says it, in any scope
+            values = scope_values_by_cost(con, dim, replace(sc, providers=(), billing_accounts=(), sub_accounts=()))
         if not set(wanted) & set(values):
             shown = ", ".join(sorted(map(str, values[:12]))) + (f" and {len(values) - 12} more" if len(values) > 12
                                                                else "")
@@ -825,11 +838,12 @@ def roadmap_scope_problems(con: duckdb.DuckDBPyConnection, items: list[dict[str,
     here = {id(it) for it in roadmap_in_scope(con, items, sc)}  # the forecasts' own rule: one answer
     out = []
     for it in items:
-        if id(it) not in here:
-            continue  # an item this scope's forecasts do not add (another provider's, or one naming no provider
-            # in an AWS-only scope: forecast.outside_scope): not checked here, the whole warehouse checks it
-        why = [w for k, v in (it.get("scope") or {}).items()
-               if (w := scope_matches_nothing(con, {k: v}, sc, known)) is not None]
+        keys = it.get("scope") or {}
+        if id(it) not in here:  # an item this scope's forecasts do not add (another provider's, or one naming no
+            # provider in an AWS-only scope: forecast.outside_scope): only its typos are this scope's to report,
+            # as in the whole warehouse (forecast.found_nowhere)
+            keys = {k: keys[k] for k in found_nowhere(con, keys, sc)}
+        why = [w for k, v in keys.items() if (w := scope_matches_nothing(con, {k: v}, sc, known)) is not None]
         if why:
             line = f"roadmap item {it['name']!r}: {'; '.join(why)}"
             out.append((it["name"], line) if named else line)

@@ -1182,7 +1182,8 @@ def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | 
     Why one rule for both: with ``-p providers=AWS`` an item ``provider: Microsoft`` was added to the AWS total and
     the Azure budget alerted as a typo; and budgets and roadmap items had a rule each, which disagreed on a scope
     naming another provider together with a value found nowhere (the budget was judged here, the item dropped).
-    Both are now about the other provider's scope, where the value found nowhere is reported. A budget or item
+    Both are now about the other provider's scope; a value found nowhere is reported in every scope
+    (:func:`found_nowhere`: budgets_in_scope and roadmap_scope_problems ask it first). A budget or item
     partly outside a narrowed scope (one on all providers in an AWS-only report) is :func:`outside_scope`'s: listed
     as not judged, not added."""
     return _other_scope_key(con, filters, scoped(con, scope)) is not None
@@ -1200,22 +1201,68 @@ CHARGE_KEYS = ("provider", "account")
 BILL_KEYS = ("service", "region", "usage_type", "instance_type")
 
 
-def _excludes_charges(con: duckdb.DuckDBPyConnection, sc: Any) -> bool:
-    """Whether the scope leaves out any charge of the warehouse (over all periods): its providers, accounts or
-    currency narrow it. One cached count; the whole warehouse's scope answers False and is asked nothing else."""
+def _left_out_sql(sc: Any, *, charges: bool = False) -> str:
+    """SQL predicate over the FOCUS table (alias ``f``) of the charges the scope leaves out among those it could
+    read: every period up to its end (all of them when it has none; nothing reads past a scope's end). ``charges``:
+    left out by its providers and accounts (its charge parameters), whatever their currency."""
+    from dataclasses import replace
+
+    from .scope import Scope
+
+    kept = replace(sc, currency=None, convert=False) if charges else sc
+    until = Scope(end=sc.end, basis=sc.basis).where() if sc.end else "TRUE"
+    return f"{until} AND NOT coalesce({kept.where(period=False)}, FALSE)"
+
+
+def narrowed(con: duckdb.DuckDBPyConnection, scope: Any = None, *, charges: bool = False) -> bool:
+    """Whether the scope is really narrowed: its parameters leave out a charge the warehouse holds up to the scope's
+    end (:func:`_left_out_sql`). ``charges``: by its providers or accounts (the currency aside, see
+    :func:`outside_scope`). One cached count; a scope without such parameters answers False and asks nothing.
+
+    Why a parameter alone does not decide it: ``-p providers=[AWS, Google Cloud, Microsoft]`` names every provider
+    the demo holds and leaves no charge out, yet it was read as narrowed -- a budget naming Oracle (billed nowhere)
+    was "not judged: it covers provider Oracle; this scope is AWS, Google Cloud, Microsoft only" instead of the
+    whole warehouse's "matches no charges" alert, and a roadmap item naming a provider billed nowhere went
+    unreported. Every period up to the end, not only the judged month: a budget's forecast is fitted on a year of
+    history and its closed months are graded, so a scope leaving out an earlier provider's charges would give its
+    budgets other figures than the whole warehouse does."""
     from .querycache import arrow
 
-    if not (sc.providers or sc.billing_accounts or sc.sub_accounts or (sc.currency and not sc.convert)):
+    sc = scoped(con, scope)
+    if not (sc.providers or sc.billing_accounts or sc.sub_accounts or (not charges and sc.currency and not sc.convert)):
         return False
-    sql = f"SELECT count(*) FROM {FOCUS_TABLE} f WHERE NOT coalesce({sc.where(period=False)}, FALSE)"
+    sql = f"SELECT count(*) FROM {FOCUS_TABLE} f WHERE {_left_out_sql(sc, charges=charges)}"
     return bool(arrow(con, sql).column(0).to_pylist()[0])
 
 
-def _ruled_out(sc: Any, dim: str, values: set[str], inside: set[str]) -> set[str]:
+def found_nowhere(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, scope: Any = None) -> list[str]:
+    """The keys of ``filters`` (a budget's or a roadmap item's scope) naming only values no charge of the warehouse
+    carries -- any period, provider, account or currency: a typo ('Oracel', team 'nlpp'), or a value not billed yet,
+    which no data can tell apart. Such a budget or item is reported as matching nothing in every scope, as in the
+    whole warehouse (:func:`finops_kit.budgets.budgets_in_scope`, :func:`finops_kit.budgets.roadmap_scope_problems`).
+
+    Why: a narrowed scope decided first whether the budget was its own, and a typo never got that far -- with
+    ``-p providers=[AWS]`` a budget on provider 'Oracel' was dropped as another scope's and one on team 'nlpp' was
+    "not judged: it covers all providers", while the whole warehouse alerted on both as typos."""
+    sc = scoped(con, scope)
+    out = []
+    for dim, val in (filters or {}).items():
+        if dim not in DIMENSIONS and dim not in sc.attribution.policy.keys:
+            continue  # not a dimension (load_budgets and load_roadmap refuse such keys)
+        wanted = {str(v) for v in (val if isinstance(val, list | tuple | set) else [val])}
+        if wanted and not wanted & dimension_values(con, dim, sc, everywhere=True):
+            out.append(dim)
+    return out
+
+
+def _ruled_out(con: duckdb.DuckDBPyConnection, sc: Any, dim: str, values: set[str], inside: set[str]) -> set[str]:
     """The ``values`` of key ``dim`` that the scope's own charge parameters leave out, billed or not: a provider
     not among ``-p providers``, an account neither among ``-p sub_accounts`` nor carried by a charge in the scope
     (``inside``: the account values the scope's charges carry, ids and names). Empty when the scope does not narrow
-    that key (an account in a provider scope: where an account not billed yet will bill is not known)."""
+    that key (an account in a provider scope: where an account not billed yet will bill is not known), or leaves
+    out no charge by its providers and accounts (:func:`narrowed`: every provider named)."""
+    if not narrowed(con, sc, charges=True):
+        return set()
     if dim == "provider" and sc.providers:
         allowed = {p.lower() for p in sc.providers}
         return {v for v in values if v.lower() not in allowed}
@@ -1227,7 +1274,7 @@ def _ruled_out(sc: Any, dim: str, values: set[str], inside: set[str]) -> set[str
 def _other_scope_key(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, sc: Any) -> str | None:
     """The first key of ``filters`` that is about charges outside the scope, in words ("provider Microsoft, which
     no charge in this scope carries"), or None (:func:`about_other_scope`)."""
-    if not filters or not _excludes_charges(con, sc):
+    if not filters or not narrowed(con, sc):
         return None  # the scope reads every charge of the warehouse: nothing is outside it
     for dim, val in filters.items():
         if dim not in DIMENSIONS and dim not in sc.attribution.policy.keys:
@@ -1238,7 +1285,7 @@ def _other_scope_key(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | N
             continue
         if wanted & dimension_values(con, dim, sc, everywhere=True):
             return f"{dim} {', '.join(sorted(wanted))}, which no charge in this scope carries"
-        if wanted and _ruled_out(sc, dim, wanted, inside) == wanted:
+        if wanted and _ruled_out(con, sc, dim, wanted, inside) == wanted:
             return f"{dim} {', '.join(sorted(wanted))}, which this scope's parameters leave out"
     return None
 
@@ -1291,24 +1338,21 @@ def partly_outside(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | Non
     """The second part of :func:`outside_scope` (a budget or item not about another scope entirely): why it covers
     charges the narrowed scope leaves out, or None when its scope confines it inside. For a caller that has asked
     :func:`about_other_scope` already (:func:`finops_kit.budgets.budgets_in_scope`)."""
-    from dataclasses import replace
-
-    if not (sc.providers or sc.billing_accounts or sc.sub_accounts):
-        return None  # the scope reads every charge of the warehouse in its currency (see above)
+    if not narrowed(con, sc, charges=True):
+        return None  # its providers and accounts leave out no charge (every provider named; the currency: above)
     keys = {k: v for k, v in (filters or {}).items() if k in CHARGE_KEYS or k in BILL_KEYS}
-    inside = replace(sc, currency=None, convert=False).where(period=False)  # providers and accounts
     out = _exact_frame(con, f"""
         SELECT DISTINCT ProviderName AS provider, SubAccountId AS account_id, SubAccountName AS account,
                BillingAccountId AS billing_id, BillingAccountName AS billing_account
         FROM {FOCUS_TABLE} f
-        WHERE {filter_sql(keys, sc)} AND NOT coalesce({inside}, FALSE)""")
+        WHERE {filter_sql(keys, sc)} AND {_left_out_sql(sc, charges=True)}""")
 
     def named(key: str) -> list[str]:
         val = keys.get(key)
         return [] if val is None else [str(v) for v in (val if isinstance(val, list | tuple | set) else [val])]
 
     # a value the scope's parameters leave out, not billed yet (provider [AWS, Oracle] in an AWS scope)
-    ruled_out = {k: _ruled_out(sc, k, set(named(k)), dimension_values(con, k, sc) if k == "account" else set())
+    ruled_out = {k: _ruled_out(con, sc, k, set(named(k)), dimension_values(con, k, sc) if k == "account" else set())
                  for k in CHARGE_KEYS if named(k)}
     if out.empty and not any(ruled_out.values()):
         return None

@@ -505,9 +505,9 @@ def test_history_matrix_is_a_row_per_budget_and_a_column_per_closed_month():
 
 def test_budgets_and_roadmap_items_outside_a_narrowed_scope_are_not_typos():
     # with -p providers=AWS the Microsoft budget read "matches no charges" and a Microsoft roadmap item "matches no
-    # charge in scope": check alerted on both as typos. Outside the scope they are not this scope's; a typo still is
-    # -- where the scope's parameters allow the value (a provider the scope leaves out, 'Microsft' in an AWS scope,
-    # is outside it billed or not: the whole warehouse reports it)
+    # charge in scope": check alerted on both as typos. Outside the scope they are not this scope's; a typo still is,
+    # in every scope (s16: 'Microsft', billed nowhere, was dropped as another scope's in an AWS scope while the whole
+    # warehouse alerted on it)
     from finops_kit.scope import Scope, bind
 
     con = focus_rows(_days("2026-10-01", 45, "100", ProviderName="AWS", tags={"team": "alpha"})
@@ -518,7 +518,8 @@ def test_budgets_and_roadmap_items_outside_a_narrowed_scope_are_not_typos():
                         {"name": "AWS alpah", "scope": {"provider": "AWS", "team": "alpah"}, "monthly": 1000},
                         {"name": "AWS", "scope": {"provider": "AWS"}, "monthly": 1000}])
     st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc)
-    assert list(st["budget"]) == ["AWS alpah", "AWS"] and st.iloc[0]["status"] == "matches no charges"
+    assert list(st["budget"]) == ["Azre", "AWS alpah", "AWS"]
+    assert list(st["status"][:2]) == ["matches no charges"] * 2
     whole = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
     assert whole.loc["Azre", "status"] == "matches no charges"
     items = [{"name": "Azure launch", "scope": {"provider": "Microsoft"}},
@@ -526,8 +527,9 @@ def test_budgets_and_roadmap_items_outside_a_narrowed_scope_are_not_typos():
              {"name": "Azre launch", "scope": {"provider": "Microsft"}},
              {"name": "Azure new project", "scope": {"provider": "Microsoft", "project": "brand-new"}}]
     problems = bu.roadmap_scope_problems(con, items, sc, named=True)
-    # an item about another provider's charges is not this scope's (as the forecasts drop it), even with a new value
-    assert [name for name, _ in problems] == ["typo"]
+    # an item about another provider's charges is not this scope's (as the forecasts drop it); a value billed
+    # nowhere ('Microsft', project 'brand-new') is reported in every scope, as in the whole warehouse
+    assert [name for name, _ in problems] == ["typo", "Azre launch", "Azure new project"]
     # the whole warehouse: the Azure budget is judged as before
     assert "Azure" in list(bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={})["budget"])
 
@@ -536,7 +538,8 @@ def test_a_budget_and_a_roadmap_item_about_another_provider_follow_one_rule():
     # budgets and roadmap items each had an "outside the scope" rule, and they disagreed on a scope that names
     # another provider together with a value found nowhere (a project not billed yet): in an AWS-only scope the
     # roadmap item was dropped as Azure's while the budget was judged here and alerted as "matches no charges".
-    # Both are the Azure scope's now; the whole warehouse still reports the value found nowhere.
+    # The item is not added to the AWS forecast (it is Azure's); the value found nowhere is reported in every scope
+    # (s16: the AWS job said nothing of it while the whole warehouse alerted).
     from finops_kit.forecast import about_other_scope, roadmap_in_scope
     from finops_kit.scope import Scope, bind
 
@@ -549,9 +552,10 @@ def test_a_budget_and_a_roadmap_item_about_another_provider_follow_one_rule():
     assert about_other_scope(con, scope, sc)
     assert roadmap_in_scope(con, [{"name": "Azure new project", "scope": scope}], sc) == []
     st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc)
-    assert list(st["budget"]) == ["AWS"]
+    assert list(st["budget"]) == ["Azure new project", "AWS"]
     whole = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
     assert whole.loc["Azure new project", "status"] == "matches no charges"
+    assert st.iloc[0]["note"] == whole.loc["Azure new project", "note"]
     assert "project 'brand-new' matches no charge" in whole.loc["Azure new project", "note"]
     assert not about_other_scope(con, {"provider": "AWS", "team": "alpah"}, sc)  # a typo is nobody's: reported here
     assert about_other_scope(con, {"provider": "Microsft"}, sc)  # a provider the scope leaves out, billed or not
@@ -675,8 +679,8 @@ def test_a_currency_scope_leaves_the_other_currency_s_budgets_and_items_to_that_
 def test_a_provider_the_scope_leaves_out_is_outside_it_billed_or_not():
     # regression review (s15 bud): `provider: Oracle` (no charge yet) in `-p providers=[AWS]`: the Oracle launch was
     # added to the AWS forecast (+$20,000) and both it and the Oracle budget alerted as typos in the AWS job. A value
-    # the scope's own parameters exclude is outside it by definition; a value they allow and no charge carries is
-    # still a typo (or new) and reported
+    # the scope's own parameters exclude is not added to its forecasts; a value no charge carries is a typo (or new)
+    # and reported in every scope (s16), as the whole warehouse reports it
     from finops_kit import forecast
     from finops_kit.scope import Scope, bind
 
@@ -691,13 +695,14 @@ def test_a_provider_the_scope_leaves_out_is_outside_it_billed_or_not():
         "it is about other charges (provider Oracle, which this scope's parameters leave out); this scope is AWS only")
     assert forecast.outside_scope(con, {"provider": ["AWS", "Oracle"]}, aws) == (
         "it covers provider AWS, Oracle; this scope is AWS only")
-    assert [n for n, _ in bu.roadmap_scope_problems(con, items, aws, named=True)] == ["AWS launch"]  # the project
+    assert [n for n, _ in bu.roadmap_scope_problems(con, items, aws, named=True)] == ["Oracle launch", "AWS launch"]
     budgets = _budgets([{"name": "Oracle", "scope": {"provider": "Oracle"}, "monthly": 1000},
                         {"name": "AWS+Oracle", "scope": {"provider": ["AWS", "Oracle"]}, "monthly": 1000},
                         {"name": "AWS", "scope": {"provider": "AWS"}, "monthly": 1000},
                         {"name": "typo", "scope": {"provider": "aws"}, "monthly": 1000}])
     st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=aws).set_index("budget")
-    assert list(st.index) == ["AWS+Oracle", "AWS", "typo"]  # Oracle's budget is the Oracle scope's
+    assert list(st.index) == ["Oracle", "AWS+Oracle", "AWS", "typo"]
+    assert st.loc["Oracle", "status"] == "matches no charges"  # billed nowhere: reported as in the whole warehouse
     assert st.loc["AWS+Oracle", "status"] == bu.NOT_JUDGED  # its amount covers Oracle too
     assert st.loc["typo", "status"] == "matches no charges"  # 'aws' is among the scope's providers: a typo here
     whole = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
