@@ -8,6 +8,7 @@
       items:
         - name: LLM team
           scope: {team: llm}         # any forecast dimension: team, project, provider, service_category, ai, ...
+                                     # (an account by its name or its id: forecast.VALUE_ALIASES)
           monthly: 95000             # every month ...
           months: {"2026-12": 120000}  # ... except these (only `months`: no budget in the other months;
                                        # 0: spend nothing, any spend is over budget)
@@ -54,6 +55,7 @@ from .forecast import (
     daily_series,
     data_through_note,
     dimension_sql,
+    dimension_values,
     filter_sql,
     forecast,
     found_nowhere,
@@ -408,6 +410,8 @@ def scope_matches_nothing(con: duckdb.DuckDBPyConnection, filters: dict[str, Any
         values = known[dim]
         if dim in nowhere:  # a typo: said as the whole warehouse (of the scope's currency) says it, in any scope
             values = scope_values_by_cost(con, dim, replace(sc, providers=(), billing_accounts=(), sub_accounts=()))
+        elif set(wanted) & dimension_values(con, dim, sc):  # a value, or its other spelling (an account's id)
+            continue
         if not set(wanted) & set(values):
             shown = ", ".join(sorted(map(str, values[:12]))) + (f" and {len(values) - 12} more" if len(values) > 12
                                                                else "")

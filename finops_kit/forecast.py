@@ -119,13 +119,24 @@ def dimension_sql(dimension: str, scope: Any = None) -> str:
     raise ConfigError(f"unknown dimension {dimension!r}; expected one of {', '.join(DIMENSIONS)}")
 
 
+#: The other spelling a budget's or roadmap item's key may name a value by: an account by its id (FOCUS SubAccountId)
+#: as well as by its name (the ``account`` dimension's value, SubAccountName where there is one), as ``-p
+#: sub_accounts`` takes either. Why: a budget on ``account: '210987654321'`` (acme-ml-prod's id) read "matches no
+#: charges", the demo's account values being names. Only the billed column names: an id that is also another
+#: account's name would select both (FOCUS ids are numbers or GUIDs, names are words).
+VALUE_ALIASES: dict[str, str] = {"account": "SubAccountId"}
+
+
 def filter_sql(filters: dict[str, Any] | None, scope: Any = None) -> str:
-    """AND-ed equality filters {dimension: value or [values]} as a SQL predicate."""
+    """AND-ed equality filters {dimension: value or [values]} as a SQL predicate; a value may be spelled as the
+    dimension's :data:`VALUE_ALIASES` column holds it (an account by its id)."""
     parts = ["TRUE"]
     for dim, val in (filters or {}).items():
         vals = val if isinstance(val, list | tuple | set) else [val]
         lits = ", ".join("'" + str(v).replace("'", "''") + "'" for v in vals)
-        parts.append(f"{dimension_sql(dim, scope)} IN ({lits})")
+        alias = f" OR CAST({VALUE_ALIASES[dim]} AS VARCHAR) IN ({lits})" if dim in VALUE_ALIASES else ""
+        parts.append(f"({dimension_sql(dim, scope)} IN ({lits}){alias})" if alias else
+                     f"{dimension_sql(dim, scope)} IN ({lits})")
     return " AND ".join(parts)
 
 
@@ -1145,15 +1156,19 @@ def _added_components(rec: pd.Series, rm: pd.DataFrame) -> list[dict[str, Any]]:
 def dimension_values(con: duckdb.DuckDBPyConnection, dim: str, scope: Any = None, *,
                      everywhere: bool = False) -> set[str]:
     """The values of ``dim`` that the scope's charges carry (over all its periods) or, ``everywhere``, that any
-    charge of the warehouse carries. Through the query cache: every forecast of a report (the total, each team,
+    charge of the warehouse carries, with their other spelling (:data:`VALUE_ALIASES`: the accounts' ids). Through the query cache: every forecast of a report (the total, each team,
     each budget) and every budget asks again."""
     from .querycache import arrow
 
     sc = scoped(con, scope)
+    source = f"{FOCUS_TABLE} f" if everywhere else sc.rows_sql(period=False)
+    other = ({str(v) for v in arrow(con, f"SELECT DISTINCT CAST({VALUE_ALIASES[dim]} AS VARCHAR) FROM {source} "
+                                         f"WHERE {VALUE_ALIASES[dim]} IS NOT NULL").column(0).to_pylist()}
+             if dim in VALUE_ALIASES else set())  # an account's id names it too (filter_sql)
     if not everywhere:
-        return {str(v) for v in scope_values_by_cost(con, dim, sc)}
+        return {str(v) for v in scope_values_by_cost(con, dim, sc)} | other
     return {str(v) for v in arrow(con, f"SELECT DISTINCT {dimension_sql(dim, sc)} FROM {FOCUS_TABLE} f")
-            .column(0).to_pylist()}
+            .column(0).to_pylist()} | other
 
 
 def scope_values_by_cost(con: duckdb.DuckDBPyConnection, dim: str, scope: Any = None) -> list[Any]:

@@ -104,3 +104,26 @@ def test_a_typo_is_reported_the_same_way_whatever_the_scope():
         "Microsoft)",
         "roadmap item 'alpah launch': team 'alpah' matches no charge in scope (its team values: alpha)"]
     assert forecast.roadmap_in_scope(con, road, bind(con, aws)) == []  # none of them is added to the AWS forecast
+
+
+def test_a_budget_may_name_its_account_by_id_or_by_name():
+    # a budget on account '210987654321' (the demo's acme-ml-prod by its SubAccountId) read "matches no charges"
+    # while the same budget on 'acme-ml-prod' was at $110,341 = 110%: the account values are names. Either spelling
+    # selects the account's charges, as -p sub_accounts takes either
+    con = focus_rows(_days("2026-10-01", 45, "100", SubAccountId="210987654321", SubAccountName="prod")
+                     + _days("2026-10-01", 45, "10", SubAccountId="222", SubAccountName="dev"))
+    budgets = _budgets([{"name": "by id", "scope": {"account": "210987654321"}, "monthly": 1000},
+                        {"name": "by name", "scope": {"account": "prod"}, "monthly": 1000},
+                        {"name": "typo", "scope": {"account": "210987654320"}, "monthly": 1000}])
+    for scope in (None, Scope.parse({"sub_accounts": ["prod"]}), Scope.parse({"sub_accounts": ["210987654321"]})):
+        sc = bind(con, scope) if scope is not None else None
+        st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc).set_index("budget")
+        assert st.loc["by id", "actual_mtd"] == st.loc["by name", "actual_mtd"] == Decimal("1400.00")  # 14 x $100
+        assert st.loc["by id", "status"] == "over budget" and st.loc["typo", "status"] == "matches no charges"
+        assert "account '210987654320' matches no charge in scope (its account values: " in st.loc["typo", "note"]
+        hist = bu.budget_history(con, budgets, as_of="2026-11-14", scope=sc).set_index(["budget", "month"])
+        assert hist.loc[("by id", "2026-10"), "actual"] == Decimal("3100.00")  # 31 x $100
+    item = dict(_ITEM, name="prod launch", scope={"account": "210987654321"})
+    assert bu.roadmap_scope_problems(con, [item]) == []
+    assert forecast.outside_scope(con, {"account": "210987654321"}, bind(con, Scope.parse({"sub_accounts": ["prod"]}))) \
+        is None
