@@ -32,7 +32,9 @@ judged in this scope" (the exit code is the alerts').
 ``guardrails``: with a ``guardrails`` section in the config (and unless ``alerts.guardrails: false``), running
 resources that break a plan guardrail fire too (:func:`finops_kit.guard.bill_checks`): non-production accelerators
 charged around the clock on demand, a team's or owner's accelerators above its maximum, accelerator models not allowed
-in an environment -- so the plan check and the bill tell one story.
+in an environment -- so the plan check and the bill tell one story. A team's limit is for its accelerators on every
+provider: a narrowed scope judges it only as it would a budget on the team, and lists it as "not judged in this scope"
+otherwise (after the budgets).
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     ``base_dir`` is where relative paths in the config (the roadmap file) are looked up besides the working
     directory: the config file's folder. ``notes``, when given, receives one line per budget the scope does not
     judge (:func:`finops_kit.budgets.budgets_in_scope`: ``-p providers=AWS`` and a budget on all providers): not
-    an alert, but a scheduled run must not read their silence as "on track".
+    an alert, but a scheduled run must not read their silence as "on track"; and one per team accelerator limit it
+    does not judge, marked :data:`GUARDRAIL_NOTE` (:func:`finops_kit.guard.bill_checks`).
     """
     from .anomaly import scan
     from .budgets import NOT_JUDGED, budget_status, load_budgets, load_roadmap, roadmap_scope_problems
@@ -260,6 +263,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         from .guard import bill_checks
 
         for c in bill_checks(con, cfg, as_of=as_of_d, days=opts.guardrail_days, scope=sc):
+            if c.status == NOT_JUDGED:  # a team's limit on every provider, in a narrowed scope: a note, as budgets
+                if notes is not None:
+                    notes.append(f"{GUARDRAIL_NOTE}{c.rule} {c.subject}: {c.message}")
+                continue
             alerts.append(Alert("guardrail", c.subject, f"{c.rule} {c.subject}: {c.message}"))
     return alerts
 
@@ -385,13 +392,30 @@ def _print_notes(notes: list[str]) -> None:
         print(notes_text(notes))
 
 
+#: How :func:`evaluate`'s ``notes`` tell a guardrail limit the scope did not judge from a budget ("[guardrail]
+#: max_accelerators_per_team team=nlp: it covers all providers; ..."), as check's alert lines are marked.
+GUARDRAIL_NOTE = "[guardrail] "
+
+
 def notes_text(notes: list[str]) -> str:
-    """What ``check`` prints after its alerts about the budgets the scope did not judge (``notes`` of
-    :func:`evaluate`), one line per reason; empty without any."""
+    """What ``check`` prints after its alerts about the budgets and guardrail limits the scope did not judge
+    (``notes`` of :func:`evaluate`), one line per reason (and per guardrail rule); empty without any."""
     if not notes:
         return ""
     from .budgets import not_judged_groups
 
-    groups = not_judged_groups([(name, reason) for name, _, reason in (n.partition(": ") for n in notes)])
-    return "\n".join([f"not judged in this scope ({len(notes)} budget(s), no alert; check without -p judges them):"]
-                     + [f"  {', '.join(names)}: {why}" for names, why in groups])
+    budgets = [n for n in notes if not n.startswith(GUARDRAIL_NOTE)]
+    rules: dict[str, list[tuple[str, str]]] = {}
+    for n in notes:
+        if n.startswith(GUARDRAIL_NOTE):  # "[guardrail] rule subject: reason"
+            head, _, reason = n[len(GUARDRAIL_NOTE):].partition(": ")
+            rule, _, subject = head.partition(" ")
+            rules.setdefault(rule, []).append((subject, reason))
+    limits = sum(len(v) for v in rules.values())
+    counted = " and ".join(filter(None, [f"{len(budgets)} budget(s)" if budgets else "",
+                                         f"{limits} guardrail limit(s)" if limits else ""]))
+    groups = not_judged_groups([(name, reason) for name, _, reason in (n.partition(": ") for n in budgets)])
+    return "\n".join([f"not judged in this scope ({counted}, no alert; check without -p judges them):"]
+                     + [f"  {', '.join(names)}: {why}" for names, why in groups]
+                     + [f"  {rule} {', '.join(names)}: {why}" for rule, pairs in rules.items()
+                        for names, why in not_judged_groups(pairs)])

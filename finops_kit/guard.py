@@ -1444,7 +1444,11 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
       (:meth:`finops_kit.tagging.TagAudit.always_on_gpus`: no idle shutdown in effect) and mostly on demand (at
       least half of its instance-hours not Spot) — the plan rule's "spot or idle shutdown", seen in the bill;
     * ``max_accelerators_per_team`` / ``per_user``: accelerator-hours of the team's (owner's) busiest day / 24 =
-      accelerators it ran on average that day (a day's average: an hour's peak may be higher), above its limit;
+      accelerators it ran on average that day (a day's average: an hour's peak may be higher), above its limit. A
+      team's limit counts its accelerators on every provider: in a scope that leaves charges out (``check -p
+      providers=[AWS]``) it is judged only where the budgets' rule would judge a budget on that team
+      (:func:`finops_kit.forecast.outside_scope`), else a ``Check`` of status "not judged in this scope" whose
+      message is the reason (``check`` lists it after its alerts, as it lists budgets);
     * ``allowed_accelerators``: accelerator-hours of a model or family not allowed in the environment.
 
     Required tags are the tagging audit's (cost-weighted coverage); provisioned-throughput approvals and the
@@ -1454,6 +1458,8 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
 
     from . import units
     from .attribution import UNTAGGED
+    from .budgets import NOT_JUDGED
+    from .forecast import outside_scope
     from .scope import CHARGE_PARAMETERS, Scope, bind
     from .sources.base import sql_str
     from .tagging import TagAudit
@@ -1512,7 +1518,14 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             ORDER BY who""").fetchall()
         for who, day, peak, cost in rows:
             limit = limits.get(who, limits.get("default"))
-            if limit is not None and peak > limit and who != UNTAGGED:  # untagged: the tagging audit's finding
+            if limit is None or who == UNTAGGED:  # untagged: the tagging audit's finding
+                continue
+            # a team's limit counts its accelerators on every provider, as a team's budget its spend: in a scope
+            # that leaves some out it is not judged, by the budgets' rule (forecast.outside_scope), and says why
+            why = outside_scope(con, {key: who}, sc) if rule == "max_accelerators_per_team" else None
+            if why is not None:
+                checks.append(Check(rule, f"{key}={who}", NOT_JUDGED, why))
+            elif peak > limit:
                 checks.append(Check(rule, f"{key}={who}", "violation",
                                     f"{key}={who} ran {peak:,.1f} accelerators on average on {day} (accelerator-hours"
                                     f" / 24), above its limit of {limit}; {bill_money(cost)} of accelerated compute in "

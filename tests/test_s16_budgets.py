@@ -127,3 +127,44 @@ def test_a_budget_may_name_its_account_by_id_or_by_name():
     assert bu.roadmap_scope_problems(con, [item]) == []
     assert forecast.outside_scope(con, {"account": "210987654321"}, bind(con, Scope.parse({"sub_accounts": ["prod"]}))) \
         is None
+
+
+def test_a_team_accelerator_limit_follows_the_budgets_rule_in_a_narrowed_scope():
+    # check -p providers=[AWS] on the demo: "max_accelerators_per_team team=research: ran 13.1 accelerators ... above
+    # its limit of 8" counted the team's AWS accelerators only, against a limit on all its accelerators, and team
+    # vision (67.9 on all providers, limit 64) was silent -- the question budgets had (a part of the spend against
+    # the whole's amount). A team's limit is judged where a budget on the team would be, and listed as not judged
+    # otherwise, in the same words
+    from finops_kit import guard
+    from finops_kit.alerts import notes_text
+
+    from .test_guard import BILL_RULES, _config, _gpu_rows
+
+    con = focus_rows(_gpu_rows() + _days("2026-11-01", 14, "50", ProviderName="Microsoft",
+                                         tags={"team": "alpha", "owner": "al@example.com"}))
+    cfg = _config(**BILL_RULES)
+
+    def per_team(scope):
+        sc = bind(con, Scope.parse(scope), cfg) if scope else None
+        return {c.subject: (c.status, c.message) for c in guard.bill_checks(con, cfg, as_of="2026-11-14", scope=sc)
+                if c.rule == "max_accelerators_per_team"}
+
+    whole = per_team(None)
+    assert whole["team=alpha"][0] == "violation" and "24.0 accelerators" in whole["team=alpha"][1]  # 3 x 8 A100
+    assert per_team({"providers": ["AWS", "Microsoft"]}) == whole  # every provider named: not narrowed
+    aws = per_team({"providers": ["AWS"]})
+    assert aws == {"team=alpha": (bu.NOT_JUDGED, "it covers all providers; this scope is AWS only"),
+                   "team=beta": (bu.NOT_JUDGED, "it covers all providers; this scope is AWS only")}
+    cfg["budgets"] = {"items": [{"name": "alpha", "scope": {"team": "alpha"}, "monthly": 100000}]}
+    notes: list[str] = []
+    alerts = evaluate(con, cfg, "2026-11-14", scope=Scope.parse({"providers": ["AWS"]}), notes=notes)
+    assert not [a for a in alerts if a.subject.startswith("team=")]
+    assert notes_text(notes).splitlines() == [
+        "not judged in this scope (1 budget(s) and 2 guardrail limit(s), no alert; check without -p judges them):",
+        "  alpha: it covers all providers; this scope is AWS only",
+        "  max_accelerators_per_team team=alpha, team=beta: each covers all providers; this scope is AWS only"]
+    # an AWS-only warehouse: -p providers=[AWS] leaves nothing out, the limit is judged
+    only_aws = focus_rows(_gpu_rows())
+    sc = bind(only_aws, Scope.parse({"providers": ["AWS"]}), cfg)
+    assert [c.status for c in guard.bill_checks(only_aws, cfg, as_of="2026-11-14", scope=sc)
+            if c.subject == "team=alpha"] == ["violation"]
