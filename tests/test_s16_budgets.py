@@ -168,3 +168,45 @@ def test_a_team_accelerator_limit_follows_the_budgets_rule_in_a_narrowed_scope()
     sc = bind(only_aws, Scope.parse({"providers": ["AWS"]}), cfg)
     assert [c.status for c in guard.bill_checks(only_aws, cfg, as_of="2026-11-14", scope=sc)
             if c.subject == "team=alpha"] == ["violation"]
+
+
+def _month_close_bill(october_tax: bool) -> list[dict]:
+    """$100/day Sep 1 .. Oct 31 and September's tax ($500, booked on Sep 1 for the month, as AWS books it);
+    October's ($600) only when it has posted."""
+    from datetime import datetime
+
+    rows = _days("2026-09-01", 61, "100", ServiceName="EC2")
+    for m, amount, month_end in (("2026-09-01", "500", datetime(2026, 10, 1)),) + (
+            (("2026-10-01", "600", datetime(2026, 11, 1)),) if october_tax else ()):
+        rows.append(dict(day=m, cost=amount, ServiceName="Tax", ChargeCategory="Tax", ChargeFrequency="Recurring",
+                         ChargePeriodEnd=month_end))
+    return rows
+
+
+def test_a_month_close_counts_the_tax_not_posted_yet_as_the_variance_section_sets_it_apart():
+    # the demo without October's tax posted (the close of October, before the invoice), report as of 2026-10-31:
+    # section 5 said "September's tax $22,158.03 ... has no October counterpart yet: not posted yet, not stopped (the
+    # forecast expects it again)" while the Cloud total budget's forecast was its actual ($465,437.86, "the month is
+    # complete: its forecast is its actual") and the forecast had "nothing left to forecast". One rule
+    # (forecast.pending_recurring): the month's figure counts the charge, and the sentence says who expects it
+    con = focus_rows(_month_close_bill(october_tax=False))
+    budgets = _budgets([{"name": "All", "monthly": 3500}])
+    st = bu.budget_status(con, budgets, as_of="2026-10-31", forecast_results={}).iloc[0]
+    assert st["actual_mtd"] == Decimal("3100.00")  # 31 x $100
+    assert st["forecast"] == pytest.approx(3600.0) and st["forecast_lo"] == st["forecast_hi"] == st["forecast"]
+    assert st["status"] == "forecast over budget" and st["breach_probability"] == 1.0
+    assert st["note"] == ("the month's days are over, not its invoice: its forecast is its actual and last month's "
+                          "once-a-month charges not posted yet ($500.00, expected again)")
+    assert bu.not_posted_yet(con, date(2026, 10, 31)) == Decimal("500.00")
+    base, cur = bu.day_for_day("2026-10-31")
+    pending = bu.pending_charges(con, base, cur)
+    assert pending["amount"].tolist() == [Decimal("500")]  # the same charge, set apart
+    assert "(the month's days are over, not its invoice: the budgets count it in the month's figure)" in \
+        bu.pending_sentence(pending, cur, "USD", date(2026, 10, 31))
+    assert "(the forecast expects it again)" in bu.pending_sentence(pending, cur, "USD", date(2026, 10, 30))
+    # October's tax posted: the month is complete, its forecast its actual, nothing set apart
+    con = focus_rows(_month_close_bill(october_tax=True))
+    st = bu.budget_status(con, budgets, as_of="2026-10-31", forecast_results={}).iloc[0]
+    assert st["actual_mtd"] == Decimal("3700.00") and st["forecast"] == pytest.approx(3700.0)
+    assert st["note"] == "the month is complete: its forecast is its actual"
+    assert bu.pending_charges(con, base, cur).empty
