@@ -1189,6 +1189,8 @@ def about_other_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | 
     leave out, billed or not (``provider: Oracle`` in ``-p providers=[AWS]``, before Oracle bills anything). Such a
     budget is not this scope's to judge and such an item not its forecast's to add; a value no charge carries
     anywhere and that the scope's parameters do not rule out (a typo, a project not billed yet) is not "outside".
+    A budget or item naming a value no charge carries anywhere is reported as matching nothing in every scope all
+    the same: :func:`found_nowhere` is asked before this (an Oracle item is reported, and not added here).
 
     The rule applies in every scope that leaves out charges of the warehouse, whatever parameter narrows it:
     providers, accounts or the currency (a USD scope of a warehouse whose Azure rows are billed in EUR: the Azure
