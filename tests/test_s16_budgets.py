@@ -1,5 +1,5 @@
 """Session 16: when a scope is really narrowed, typos reported whatever the scope, accounts by id, guardrails'
-per-team limits in a narrowed scope."""
+per-team limits in a narrowed scope, a month judged on its last day with its tax not posted yet."""
 
 from __future__ import annotations
 
