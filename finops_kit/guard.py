@@ -1445,7 +1445,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
       least half of its instance-hours not Spot) — the plan rule's "spot or idle shutdown", seen in the bill;
     * ``max_accelerators_per_team`` / ``per_user``: accelerator-hours of the team's (owner's) busiest day / 24 =
       accelerators it ran on average that day (a day's average: an hour's peak may be higher), above its limit. A
-      team's limit counts its accelerators on every provider: in a scope that leaves charges out (``check -p
+      team's (an owner's) limit counts its accelerators on every provider: in a scope that leaves charges out (``check -p
       providers=[AWS]``) it is judged only where the budgets' rule would judge a budget on that team
       (:func:`finops_kit.forecast.outside_scope`), else a ``Check`` of status "not judged in this scope" whose
       message is the reason (``check`` lists it after its alerts, as it lists budgets);
@@ -1520,9 +1520,9 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             limit = limits.get(who, limits.get("default"))
             if limit is None or who == UNTAGGED:  # untagged: the tagging audit's finding
                 continue
-            # a team's limit counts its accelerators on every provider, as a team's budget its spend: in a scope
-            # that leaves some out it is not judged, by the budgets' rule (forecast.outside_scope), and says why
-            why = outside_scope(con, {key: who}, sc) if rule == "max_accelerators_per_team" else None
+            # a team's (an owner's) limit counts its accelerators on every provider, as a team's budget its spend: in
+            # a scope that leaves some out it is not judged, by the budgets' rule (forecast.outside_scope), and says why
+            why = outside_scope(con, {key: who}, sc)
             if why is not None:
                 checks.append(Check(rule, f"{key}={who}", NOT_JUDGED, why))
             elif peak > limit:

@@ -160,9 +160,11 @@ def test_a_team_accelerator_limit_follows_the_budgets_rule_in_a_narrowed_scope()
     alerts = evaluate(con, cfg, "2026-11-14", scope=Scope.parse({"providers": ["AWS"]}), notes=notes)
     assert not [a for a in alerts if a.subject.startswith("team=")]
     assert notes_text(notes).splitlines() == [
-        "not judged in this scope (1 budget(s) and 2 guardrail limit(s), no alert; check without -p judges them):",
+        "not judged in this scope (1 budget(s) and 4 guardrail limit(s), no alert; check without -p judges them):",
         "  alpha: it covers all providers; this scope is AWS only",
-        "  max_accelerators_per_team team=alpha, team=beta: each covers all providers; this scope is AWS only"]
+        "  max_accelerators_per_team team=alpha, team=beta: each covers all providers; this scope is AWS only",
+        "  max_accelerators_per_user owner=al@example.com, owner=be@example.com: each covers all providers; this "
+        "scope is AWS only"]
     # an AWS-only warehouse: -p providers=[AWS] leaves nothing out, the limit is judged
     only_aws = focus_rows(_gpu_rows())
     sc = bind(only_aws, Scope.parse({"providers": ["AWS"]}), cfg)
@@ -210,3 +212,25 @@ def test_a_month_close_counts_the_tax_not_posted_yet_as_the_variance_section_set
     assert st["actual_mtd"] == Decimal("3700.00") and st["forecast"] == pytest.approx(3700.0)
     assert st["note"] == "the month is complete: its forecast is its actual"
     assert bu.pending_charges(con, base, cur).empty
+
+
+def test_a_user_accelerator_limit_follows_the_same_rule_as_a_team_limit():
+    # The team limit got the budgets' rule (above) and the per-user limit did not: check -p providers=[AWS] compared
+    # an owner's AWS accelerators with a limit on all of them. One rule for both limits.
+    from finops_kit import guard
+
+    from .test_guard import BILL_RULES, _config, _gpu_rows
+
+    con = focus_rows(_gpu_rows() + _days("2026-11-01", 14, "50", ProviderName="Microsoft",
+                                         tags={"team": "alpha", "owner": "al@example.com"}))
+    cfg = _config(**{**BILL_RULES, "max_accelerators": {"per_team": {"default": 64}, "per_user": 16}})
+
+    def per_user(scope):
+        sc = bind(con, Scope.parse(scope), cfg) if scope else None
+        return {c.subject: c.status for c in guard.bill_checks(con, cfg, as_of="2026-11-14", scope=sc)
+                if c.rule == "max_accelerators_per_user"}
+
+    whole = per_user(None)
+    assert "violation" in whole.values()
+    assert per_user({"providers": ["AWS", "Microsoft"]}) == whole
+    assert set(per_user({"providers": ["AWS"]}).values()) == {bu.NOT_JUDGED}
