@@ -207,6 +207,7 @@ class TypeSpec:
     idle_shutdown: str
     provisioned: str
     launch_template: str
+    operating_system: str                     # what the plan says of the OS (see the table's header)
     note: str
 
 
@@ -483,6 +484,7 @@ class State:
     unknown_tag_keys: set[str] = field(default_factory=set)   # tag keys whose value is known only after apply
     sensitive_values: set[str] = field(default_factory=set)   # tag values marked sensitive (never printed)
     on_demand: tuple[int, int] | None = None  # a spot mix: (on-demand base, on-demand % above the base)
+    operating_system: Any = None              # Linux, Windows, ... as the plan says it; UNKNOWN; None: not said
 
     def accelerators(self) -> Any:
         total = 0
@@ -501,6 +503,7 @@ class Priced:
     monthly: Decimal | None
     basis: str                                # price source, or the reason it is not priced
     status: str                               # priced | not priced | unknown
+    os_assumed: bool = False                  # priced at the Linux price: the plan does not say the OS
 
 
 @dataclass
@@ -667,7 +670,7 @@ def _count_at(root: Any, ru: Any, spec: str, change: Change, side: str, prefix: 
 
 
 def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider_region: Any,
-           rules: Guardrails) -> State | None:
+           rules: Guardrails, amis: dict[str, str] | None = None) -> State | None:
     values = change.after if side == "after" else change.before
     if values is None:
         return None
@@ -771,8 +774,79 @@ def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider
                     secret |= set(tags.values())
                 elif isinstance(m, dict):
                     secret |= {tags[k] for k, v in m.items() if v is True and k in tags}
+    os_name = _operating_system(values, unknown, spec.operating_system, amis or {})
+    if (os_name is None or os_name is UNKNOWN) and lt is not None and lt.operating_system is not None:
+        os_name = lt.operating_system  # an autoscaling / node group runs its launch template's image
     return State(pools, tags, tags_unknown, spot, idle, prov, region, sorted(set(unknowns)), unknown_keys, secret,
-                 on_demand)
+                 on_demand, os_name)
+
+
+def _operating_system(values: dict | None, unknown: Any, spec: str, amis: dict[str, str]) -> Any:
+    """The OS a state runs as far as the plan says (the ``operating_system`` column): a name, UNKNOWN, or None.
+
+    Why: a Windows hour costs the Linux price plus its licence (g5.12xlarge us-east-1: $7.88 vs $5.672/h), and
+    ``azurerm_windows_virtual_machine`` says so by its type; an ``aws_instance`` has no OS argument, so only
+    ``get_password_data`` (Windows only) or an AMI the plan read tells. An unknown value stops the search (a
+    later alternative would be a guess).
+    """
+    for alt in (a.strip() for a in spec.split(";") if a.strip()):
+        name, sep, test = (x.strip() for x in alt.partition(":"))
+        if not sep:
+            return name
+        if name == "ami":
+            v, _ = _node(values, unknown, test.split("."))
+            if v is UNKNOWN:
+                return UNKNOWN
+            if isinstance(v, str) and v in amis:
+                return amis[v]
+            continue
+        m = re.fullmatch(r"([^=~]+)(?:([=~])(.*))?", test)
+        if not m:
+            continue
+        path, op, want = m.group(1).strip(), m.group(2), m.group(3) or ""
+        v, _ = _node(values, unknown, path.split("."))
+        if v is UNKNOWN:
+            return UNKNOWN
+        if _empty(v):
+            continue
+        if not op:
+            return name
+        text = (json.dumps(v) if isinstance(v, bool) else str(v)).lower()
+        wants = [w.strip().lower() for w in want.split("|") if w.strip()]
+        if op == "=" and text in wants or op == "~" and any(w in text for w in wants):
+            return name
+    return None
+
+
+def _ami_platforms(doc: dict) -> dict[str, str]:
+    """AMI id -> OS of the AMIs the plan read: ``data.aws_ami`` in ``prior_state`` (data sources are read while
+    planning), through their ``platform_details`` (the AMI billing platform: 'Windows', 'Linux/UNIX', 'Red Hat
+    Enterprise Linux', ...) and ``data/ec2_product_descriptions.csv``; a platform that table does not name (Windows
+    with SQL Server, BYOL) keeps its own name, which no price row carries: not priced rather than priced as Linux.
+    ``platform`` = 'windows' alone is Windows."""
+    from .spot_prices import product_operating_systems
+
+    names = {str(d).lower(): str(o) for d, o in product_operating_systems().itertuples(index=False)}
+    out: dict[str, str] = {}
+    stack = [((doc.get(k) or {}).get("values") if k == "prior_state" else doc.get(k)) for k in
+             ("prior_state", "planned_values")]
+    mods = [(s or {}).get("root_module") for s in stack]
+    while mods:
+        mod = mods.pop()
+        if not isinstance(mod, dict):
+            continue
+        mods.extend(mod.get("child_modules") or [])
+        for r in mod.get("resources") or []:
+            if not isinstance(r, dict) or r.get("mode") != "data" or r.get("type") != "aws_ami":
+                continue
+            v = r.get("values") or {}
+            details = v.get("platform_details")
+            os_name = names.get(details.lower(), details) if isinstance(details, str) and details else \
+                ("Windows" if str(v.get("platform") or "").lower() == "windows" else None)
+            for key in ("id", "image_id"):
+                if os_name and isinstance(v.get(key), str) and v[key]:
+                    out[v[key]] = os_name
+    return out
 
 
 def _on_demand_count(n: int, base: int, pct: int) -> int:
@@ -911,8 +985,8 @@ def _lt_version(ch: Change, spec: TypeSpec) -> str | None:
 class PriceBook:
     """On-demand prices (per instance-hour) and spot savings the estimate uses, with their source."""
 
-    ondemand: dict[tuple[str, str], tuple[Decimal, str, str]]   # (type, region) -> (usd/h, date, source)
-    spot_savings: dict[tuple[str, str], int]                     # (type, region) -> savings % vs on demand
+    ondemand: dict[tuple[str, str, str], tuple[Decimal, str, str]]   # (type, region, OS) -> (usd/h, date, source)
+    spot_savings: dict[tuple[str, str, str], int]                     # (type, region, OS) -> savings % vs on demand
     spot_source: str
 
     @classmethod
@@ -921,19 +995,23 @@ class PriceBook:
 
         od = {}
         df = ondemand_prices(prices)
-        for r in df[df.operating_system == "Linux"].itertuples():
-            od.setdefault((str(r.instance_type), str(r.region)),
+        for r in df.itertuples():
+            od.setdefault((str(r.instance_type), str(r.region), str(r.operating_system)),
                           (Decimal(str(r.usd_per_hour)), str(r.price_date), str(r.source)))
-        adv = load_advisor()
-        linux = adv.table[adv.table.os == "Linux"]
-        savings = {(str(t), str(rg)): int(s) for t, rg, s in zip(linux.instance_type, linux.region,
-                                                                   linux.savings_pct, strict=True)}
+        adv = load_advisor().table
+        savings = {(str(t), str(rg), str(o)): int(s) for t, rg, o, s in zip(adv.instance_type, adv.region, adv.os,
+                                                                             adv.savings_pct, strict=True)}
         return cls(od, savings, f"EC2 Spot Advisor feed {Path(BUNDLED_ADVISOR).stem.split('_')[-1]} "
                                 f"(savings vs on-demand)")
 
     def price(self, spec: TypeSpec, state: State) -> Priced:
-        """Monthly cost of a state: instances x on-demand (or spot) rate x hours per month."""
+        """Monthly cost of a state: instances x on-demand (or spot) rate x hours per month, at the price of the OS
+        the plan says (a Windows price carries the licence), else the Linux price (``Priced.os_assumed``): a Windows
+        g5.12xlarge was priced $4,143.40 a month instead of $5,756.34, and nothing said the price was Linux's."""
         from . import units
+
+        said = state.operating_system if isinstance(state.operating_system, str) else None
+        os_name = said or "Linux"
 
         if spec.kind == "template":
             return Priced(Decimal(0), "a launch template runs nothing itself (priced on its group)", "priced")
@@ -959,18 +1037,23 @@ class PriceBook:
             sagemaker = units.is_sagemaker_type(p.instance_type)
             if spec.provider != "AWS" or sagemaker:
                 what = "SageMaker ml.* instances" if sagemaker else spec.provider
-                return Priced(None, f"no {what} price in the kit's tables ({p.instance_type})", "not priced")
+                return Priced(None, f"no {what} price in the kit's tables ({p.instance_type}"
+                                    f"{', ' + said if said else ''})", "not priced")
             if state.region is UNKNOWN:
                 return Priced(None, "region unknown: the provider block's region is an expression the plan does not "
                                     "resolve", "not priced")
             if state.region is None:
                 return Priced(None, "region unknown (set guardrails.default_region)", "not priced")
-            hit = self.ondemand.get((p.instance_type, state.region))
+            hit = self.ondemand.get((p.instance_type, state.region, os_name))
             if hit is None:
+                if said and said != "Linux":
+                    return Priced(None, f"no {said} on-demand price for {p.instance_type} in {state.region} in the "
+                                        f"price table (the plan says {said}; the Linux price would understate it)",
+                                  "not priced")
                 return Priced(None, f"{p.instance_type} in {state.region} not in the on-demand price table",
                               "not priced")
             rate, date, source = hit
-            basis = f"{p.instance_type} {state.region} on-demand ${rate}/h ({date}, {source})"
+            basis = f"{p.instance_type} {state.region} {said + ' ' if said else ''}on-demand ${rate}/h ({date}, {source})"
             if state.spot is UNKNOWN:
                 return Priced(None, "spot setting known after apply", "unknown")
             n_spot = p.count if state.spot else 0
@@ -981,13 +1064,14 @@ class PriceBook:
                 total += rate * n_od * Decimal(str(HOURS_PER_MONTH))
                 bases.append(f"{n_od} x {basis}")
             if n_spot:
-                s = self.spot_savings.get((p.instance_type, state.region))
+                s = self.spot_savings.get((p.instance_type, state.region, os_name))
                 if s is None:
-                    return Priced(None, f"spot: no Spot Advisor savings for {p.instance_type} in {state.region}",
-                                  "not priced")
+                    return Priced(None, f"spot: no Spot Advisor {os_name} savings for {p.instance_type} in "
+                                        f"{state.region}", "not priced")
                 total += rate * (100 - s) / 100 * n_spot * Decimal(str(HOURS_PER_MONTH))
                 bases.append(f"{n_spot} x {basis} - {s}% spot savings ({self.spot_source})")
-        return Priced(total.quantize(Decimal("0.01")), "; ".join(bases) or "no instances", "priced")
+        return Priced(total.quantize(Decimal("0.01")), "; ".join(bases) or "no instances", "priced",
+                      os_assumed=bool(bases) and not said)
 
 
 # ------------------------------------------------------------------------------------------- attribution
@@ -1122,6 +1206,7 @@ def evaluate(plan_path: str | os.PathLike, config: dict | str | os.PathLike | No
                         lt_by.setdefault(vals[key], []).append(ch)
     resources, ignored = [], 0
     lt_states: dict[tuple[str, str], State | None] = {}
+    amis = _ami_platforms(doc)
     for ch in changes:
         spec = types.get(ch.type)
         if spec is None:
@@ -1136,9 +1221,9 @@ def evaluate(plan_path: str | os.PathLike, config: dict | str | os.PathLike | No
                 key = (lt_ch.address, side)
                 if key not in lt_states:
                     lt_states[key] = _state(lt_ch, side, types["aws_launch_template"], None,
-                                            _provider_region(doc, lt_ch), rules)
+                                            _provider_region(doc, lt_ch), rules, amis)
                 lt = lt_states[key]
-            sides[side] = _state(ch, side, spec, lt, region, rules)
+            sides[side] = _state(ch, side, spec, lt, region, rules, amis)
             if side == "after" and ch.action == "no-op" and lt_ch is not None and \
                     lt_ch.action in ("create", "update", "replace"):
                 version = _lt_version(ch, spec)
@@ -1156,7 +1241,12 @@ def evaluate(plan_path: str | os.PathLike, config: dict | str | os.PathLike | No
         r.cost_after = book.price(r.spec, r.after) if r.after else None
     attr = _attribute(resources, cfg)
     checks = _checks(resources, rules, attr)
-    source = (f"on-demand: {rules.prices or 'finops_kit/data/ec2_ondemand_prices.csv'} (dated per row); "
+    # one line, not one per resource: how many priced changes the plan leaves the OS of (Linux price taken)
+    assumed = sum(1 for r in resources if not r.unchanged and any(c is not None and c.os_assumed
+                                                                  for c in (r.cost_before, r.cost_after)))
+    os_note = (f"; Linux prices for {assumed} resource(s) whose operating system the plan does not say (a Windows, "
+               f"RHEL or SUSE instance costs more)" if assumed else "")
+    source = (f"on-demand: {rules.prices or 'finops_kit/data/ec2_ondemand_prices.csv'} (dated per row){os_note}; "
               f"spot: {book.spot_source}; {HOURS_PER_MONTH} hours per month")
     return GuardResult(str(plan_path), doc.get("terraform_version"), resources, checks, ignored, source, rules)
 

@@ -321,7 +321,7 @@ def test_type_table_covers_the_issue_and_is_consistent():
               "google_workbench_instance", "azurerm_linux_virtual_machine", "azurerm_kubernetes_cluster_node_pool",
               "azurerm_machine_learning_compute_instance", "azurerm_cognitive_deployment"):
         assert t in types and types[t].note
-    fixtures = {rc["type"] for f in ("aws_plan.json", "gcp_plan.json", "azure_plan.json")
+    fixtures = {rc["type"] for f in ("aws_plan.json", "gcp_plan.json", "azure_plan.json", "os_plan.json")
                 for rc in json.loads((G / f).read_text())["resource_changes"]}
     assert set(types) <= fixtures  # a fixture per guarded type
 
