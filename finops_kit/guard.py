@@ -828,18 +828,22 @@ def _ami_platforms(doc: dict) -> dict[str, str]:
 
     names = {str(d).lower(): str(o) for d, o in product_operating_systems().itertuples(index=False)}
     out: dict[str, str] = {}
-    stack = [((doc.get(k) or {}).get("values") if k == "prior_state" else doc.get(k)) for k in
-             ("prior_state", "planned_values")]
-    mods = [(s or {}).get("root_module") for s in stack]
+
+    def get(d: Any, key: str) -> Any:  # a plan is input: any level may be of another JSON type
+        return d.get(key) if isinstance(d, dict) else None
+
+    mods = [get(get(get(doc, "prior_state"), "values"), "root_module"), get(get(doc, "planned_values"), "root_module")]
     while mods:
         mod = mods.pop()
         if not isinstance(mod, dict):
             continue
-        mods.extend(mod.get("child_modules") or [])
-        for r in mod.get("resources") or []:
-            if not isinstance(r, dict) or r.get("mode") != "data" or r.get("type") != "aws_ami":
+        children = get(mod, "child_modules")
+        mods.extend(children if isinstance(children, list) else [])
+        resources = get(mod, "resources")
+        for r in resources if isinstance(resources, list) else []:
+            if get(r, "mode") != "data" or get(r, "type") != "aws_ami" or not isinstance(get(r, "values"), dict):
                 continue
-            v = r.get("values") or {}
+            v = r["values"]
             details = v.get("platform_details")
             os_name = names.get(details.lower(), details) if isinstance(details, str) and details else \
                 ("Windows" if str(v.get("platform") or "").lower() == "windows" else None)

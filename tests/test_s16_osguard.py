@@ -161,3 +161,21 @@ def test_unknown_ami_is_not_guessed(tmp_path):
     assert _res(r, "aws_instance.x").after.operating_system is guard.UNKNOWN
     assert _res(r, "aws_instance.x").cost_after.monthly == (Decimal("1.006") * H).quantize(Decimal("0.01"))
     assert "Linux prices for 1 resource(s)" in r.price_source
+
+
+@pytest.mark.parametrize("prior_state", [
+    "x", [], 3, {"values": []}, {"values": {"root_module": {"resources": 7, "child_modules": "m"}}},
+    {"values": {"root_module": {"resources": [1, {"mode": "data", "type": "aws_ami", "values": ["ami-1"]},
+                                              {"mode": "data", "type": "aws_ami", "values": {"id": 5,
+                                                                                               "platform": None}}]}}},
+])
+def test_a_malformed_prior_state_reads_no_ami(tmp_path, prior_state):
+    """The plan is input: a prior_state of another shape is no AMI read, never a traceback."""
+    rc = _rc("aws_instance.x", {"ami": "ami-1", "instance_type": "g5.xlarge", "get_password_data": False, "tags": {}})
+    p = Path(_plan(tmp_path, rc))
+    doc = json.loads(p.read_text())
+    doc["prior_state"] = prior_state
+    p.write_text(json.dumps(doc))
+    r = guard.evaluate(p, _config(default_region="us-east-1"))
+    assert _res(r, "aws_instance.x").after.operating_system is None
+    assert _res(r, "aws_instance.x").cost_after.monthly == (Decimal("1.006") * H).quantize(Decimal("0.01"))
