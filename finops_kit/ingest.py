@@ -101,12 +101,30 @@ class IngestResult:
         return msg
 
 
-#: DuckDB's buffer cap for an ingest on our own connection: the insert streams row groups to disk, so a cap keeps
-#: peak memory flat however large the export (measured at 1M rows: 0.85 GB instead of 1.8 GB, same time). DuckDB
-#: also reserves read buffers per input file (dozens of small monthly CSVs need more than one big one), so the cap
-#: grows with the number of files. $FINOPS_MEMORY_LIMIT overrides it.
-def ingest_memory_limit(n_files: int) -> str:
-    return f"{max(1024, 256 * n_files)}MB"
+#: The most :func:`ingest_memory_limit` gives however many files: 4 GB, or a quarter of the machine's memory if less.
+INGEST_MEMORY_CEILING_MB = 4096
+
+
+def _physical_memory_mb() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def ingest_memory_limit(n_files: int, physical_mb: int | None = None) -> str:
+    """DuckDB's buffer cap for an ingest on our own connection ($FINOPS_MEMORY_LIMIT overrides it).
+
+    The insert streams row groups to disk, so a cap keeps peak memory flat however large the export (measured at 1M
+    rows: 0.85 GB instead of 1.8 GB, same time). DuckDB also reserves read buffers per input file (dozens of small
+    monthly CSVs need more than one big one), so the cap grows with the number of files, 256 MB each from 1 GB --
+    up to a ceiling: a year of four providers' monthly exports is ~80 files, and 80 x 256 MB = 20 GB let an ingest
+    of 2.6M rows grow to 7.9 GB and fail out of memory on a machine that had less to give, where 3 GB sufficed (the
+    scale review: 3 min 19 s at 3.0 GB). The ceiling is :data:`INGEST_MEMORY_CEILING_MB` or a quarter of the
+    machine's memory, whichever is less, never under 1 GB."""
+    physical = _physical_memory_mb() if physical_mb is None else physical_mb
+    ceiling = min(INGEST_MEMORY_CEILING_MB, physical // 4) if physical else INGEST_MEMORY_CEILING_MB
+    return f"{max(1024, min(256 * n_files, ceiling))}MB"
 
 
 def plan_formats(files: list[str], found: set[str] | frozenset[str] = frozenset(),

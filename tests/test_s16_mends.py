@@ -1,5 +1,6 @@
-"""One input fingerprint: the report index's cover, a report run's record and a FOCUS dataset's manifest read the
-same digest of the same warehouse (``warehouse.input_digest``), a file recorded without a sha256 included."""
+"""Mends of session 16: one input fingerprint (the report index's cover, a report run's record and a FOCUS
+dataset's manifest read the same digest of the same warehouse, ``warehouse.input_digest``, a file recorded without a
+sha256 included); the ingest's memory cap."""
 
 from __future__ import annotations
 
@@ -46,3 +47,14 @@ def test_a_file_without_a_digest_still_counts_everywhere(tmp_path):
     assert len(set(missing)) == 1  # the dataset's copy used to skip the file the other two counted
     assert missing[0] != whole[0]
     assert report.input_fingerprint(str(tmp_path / "missing" / "wh.duckdb"))["files"] == 2
+
+
+def test_ingest_memory_cap_grows_with_files_up_to_a_ceiling():
+    # 80 monthly files gave a 20 GB cap: an ingest of 2.6M rows grew to 7.9 GB and failed where 3 GB sufficed
+    from finops_kit.ingest import ingest_memory_limit
+
+    assert ingest_memory_limit(1, physical_mb=24576) == "1024MB"
+    assert ingest_memory_limit(10, physical_mb=24576) == "2560MB"
+    assert ingest_memory_limit(80, physical_mb=24576) == "4096MB"
+    assert ingest_memory_limit(80, physical_mb=8192) == "2048MB"  # a quarter of a small machine
+    assert ingest_memory_limit(80, physical_mb=2048) == "1024MB"  # never under 1 GB
