@@ -40,6 +40,9 @@ from .schema import MONEY
 ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
 BUNDLED_ADVISOR = "data/spot-advisor-data_2025-06.json"
 OS_NAMES = ("Linux", "Windows")
+#: The label of a billed row whose operating system the bill does not give (Azure, Google Cloud, SageMaker, AWS
+#: operation codes ``data/ec2_usage_operations.csv`` does not list): :func:`finops_kit.spot_prices.operating_system_label_sql`.
+UNKNOWN_OS = "unknown"
 RATE = "DECIMAL(38,6)"
 
 
@@ -107,6 +110,22 @@ class Advisor:
         t = self.table
         hit = t[(t.instance_type == instance_type) & (t.region == region) & (t.os == os_name)]
         return hit.iloc[0].to_dict() if len(hit) else None
+
+
+def operating_system_name(name: str) -> str:
+    """The Spot Advisor operating system a plan is for (:data:`OS_NAMES`, any letter case), or a one-line
+    ConfigError naming the ones there are.
+
+    Why: the spot report ranked GPU families and planned its job with Linux figures whatever the fleet runs; the
+    Advisor's bands differ by OS (g5.12xlarge in us-east-1: '>20%' on Linux, '<5%' on Windows), so the report
+    takes an ``operating_system`` parameter, and a value the feed has no figures for ('Linux/UNIX', 'RHEL')
+    must stop it with one line rather than yield empty rankings.
+    """
+    for known in OS_NAMES:
+        if str(name).strip().lower() == known.lower():
+            return known
+    raise ConfigError(f"operating_system: expected one of {', '.join(OS_NAMES)} (the Spot Advisor's operating "
+                      f"systems), got {name!r}")
 
 
 def _read_source(source: str) -> bytes:
@@ -241,18 +260,19 @@ def accelerated_usage_sql(scope: Any) -> str:
     hours; fees, purchases and unused commitments have no hours. Pricing class: 'Spot' = PricingCategory Dynamic
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
-    ``operating_system``: the EC2 platform of the row (:func:`finops_kit.spot_prices.operating_system_sql`; NULL
+    ``operating_system``: the platform of the row (:func:`finops_kit.spot_prices.operating_system_label_sql`: the
+    EC2 OS read from the usage operation; ``unknown (<operation>)`` for an AWS code the kit does not map, ``unknown``
     for other providers). ``spot_market``: false for usage that cannot run on spot (:func:`finops_kit.units.no_spot_market_sql`), as
     :func:`finops_kit.units.row_sql` gives it.
     """
-    from .spot_prices import operating_system_sql
+    from .spot_prices import operating_system_label_sql
 
     return f"""
       SELECT date_trunc('month', ChargePeriodStart) AS month, ProviderName AS provider,
              {scope.attribution.owner_sql()} AS team, coalesce(instance_type, '(no instance type)') AS instance_type,
              coalesce(instance_family, '(no instance type)') AS instance_family,
              coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
-             {operating_system_sql()} AS operating_system,
+             {operating_system_label_sql()} AS operating_system,
              EffectiveCost, ListCost, CAST(hours AS DECIMAL(38,6)) AS hours,
              CAST(accelerator_hours AS DECIMAL(38,6)) AS accelerator_hours,
              has_instance_hours AS has_hours, has_accelerator_hours, spot_market
@@ -266,7 +286,10 @@ def _scope(con: duckdb.DuckDBPyConnection, scope: Any, start: Any, end: Any) -> 
     return bind(con, scope, None, start=start, end=end)
 
 
-_DIMS = ("month", "provider", "team", "instance_family", "instance_type", "region", "currency")
+#: The dimensions of spot coverage, rates and the what-if. ``operating_system`` as
+#: :func:`accelerated_usage_sql` gives it: a rate per instance-hour that blends Linux and Windows hours is a rate
+#: nobody pays (100 h each of Linux at $5.672/h and Windows at $7.88/h showed one g5.12xlarge rate of $6.776/h).
+_DIMS = ("month", "provider", "team", "instance_family", "instance_type", "operating_system", "region", "currency")
 
 
 def _dims(by: Sequence[str]) -> list[str]:
@@ -370,7 +393,9 @@ class WhatIfAssumptions:
     """How on-demand hours are re-priced at spot; every row of :func:`spot_what_if` names the rule it used.
 
     1. ``observed``: the spot rate this bill itself shows for the same provider, region, instance type and
-       operating system;
+       operating system -- never across OSes: a row whose OS the bill does not give (``unknown``: Azure, Google
+       Cloud, SageMaker) takes no observed rate, and an AWS code the kit does not map (``unknown (<operation>)``:
+       SQL Server editions, BYOL, Ubuntu Pro) only the rate of spot rows of the same code;
     2. ``advisor``: the on-demand rate paid x (1 - Advisor savings s) for that region/type and operating system
        (Linux or Windows: the feed has no other);
     3. ``flat``: the on-demand rate paid x (1 - ``flat_discount``) (CID's KPI dashboard assumes 55%).
@@ -402,12 +427,17 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     'no hours' and no saving. Operating systems stay apart (``operating_system``, from the row's usage operation):
     a Windows hour is re-priced with Windows figures only, as :func:`finops_kit.spot_prices.price_stats` keeps
     them apart (before, 100 Windows g5.xlarge hours at $1.19/h took the Linux Advisor s = 59%, $0.4879/h and a
-    $70.21 saving, instead of s = 76%, $0.2856/h and $90.44). Hours of usage that has no spot market
+    $70.21 saving, instead of s = 76%, $0.2856/h and $90.44). A row of unknown OS borrows no other row's rate
+    unless both carry the same AWS operation code (:func:`finops_kit.spot_prices.operating_system_label_sql`):
+    before, every such row shared one rate, so 100 h of an Azure Windows VM at $4.856/h took a Linux spot VM's
+    $0.64/h (saving $421.60 instead of $267.08 at the flat 55%). Hours of usage that has no spot market
     (:func:`finops_kit.units.no_spot_market_sql`: SageMaker endpoints and notebooks) keep their on-demand rate, basis 'no spot
     market', saving 0 -- counted in the on-demand hours and cost, never as a saving.
     """
+    from .sources.base import sql_str
+
     a = assumptions or WhatIfAssumptions()
-    dims = [d for d in _dims(by) if d not in ("instance_type", "region", "provider", "currency")]
+    dims = [d for d in _dims(by) if d not in ("instance_type", "region", "provider", "currency", "operating_system")]
     adv = (advisor.table[["region", "os", "instance_type", "savings_pct"]]
            if advisor is not None else pd.DataFrame({"region": pd.Series(dtype=str), "os": pd.Series(dtype=str),
                                                       "instance_type": pd.Series(dtype=str),
@@ -434,7 +464,7 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
             FROM od
             LEFT JOIN observed o ON {'TRUE' if a.use_observed else 'FALSE'} AND o.provider = od.provider
               AND o.region = od.region AND o.instance_type = od.instance_type AND o.currency = od.currency
-              AND o.operating_system IS NOT DISTINCT FROM od.operating_system
+              AND o.operating_system = od.operating_system AND od.operating_system <> {sql_str(UNKNOWN_OS)}
             LEFT JOIN _spot_advisor a ON a.region = od.region AND a.instance_type = od.instance_type
               AND a.os = od.operating_system)
           , rated AS (
@@ -487,6 +517,30 @@ def what_if_summary(what_if: pd.DataFrame) -> pd.DataFrame:
 #: The what-if bases whose spot rate is an assumption, not a price (the words a summary action carries).
 ASSUMED_BASES = {"flat": "assumed flat {discount:.0%} spot discount (flat_spot_discount): no observed or Advisor "
                          "price for it"}
+#: Added to the note of a row whose operating system the bill does not give (:func:`what_if_actions`).
+UNKNOWN_OS_NOTE = "; the bill names no operating system for it, so no spot rate of another row is borrowed"
+
+
+def what_if_os_note(what_if: pd.DataFrame) -> str:
+    """One sentence on the on-demand hours of :func:`spot_what_if` whose operating system the bill does not give
+    ('' when there are none): how many, and on which bases they were priced.
+
+    Why: such hours take no other row's observed spot rate (an Azure Windows VM used to take a Linux spot VM's);
+    the reader should know that their figures rest on the flat discount or a same-code rate, and why.
+    """
+    if what_if is None or what_if.empty or "operating_system" not in what_if:
+        return ""
+    unknown = what_if[what_if["operating_system"].astype(str).str.startswith(UNKNOWN_OS)
+                      & ~what_if["basis"].isin(["no hours", "no spot market"])]
+    if unknown.empty:
+        return ""
+    hours = float(unknown["on_demand_hours"].fillna(0).sum())
+    bases = "; ".join(f"{float(h):,.0f} h on basis '{b}'" for b, h in
+                      unknown.groupby("basis")["on_demand_hours"].sum().sort_index().items())
+    return (f"{hours:,.0f} on-demand hours ({len(unknown)} line(s)) have no operating system in the bill "
+            f"('{UNKNOWN_OS}': Azure, Google Cloud, SageMaker, AWS operation codes data/ec2_usage_operations.csv "
+            f"does not list). They borrow no spot rate of another row unless it has the same AWS operation code "
+            f"(a Windows hour must not take a Linux spot rate): {bases}.")
 
 
 def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None = None) -> pd.DataFrame:
@@ -500,8 +554,10 @@ def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None
     if what_if is None or what_if.empty:
         return pd.DataFrame(columns=[*(what_if.columns if what_if is not None else []), "assumed", "price_note"])
     assumed = what_if["basis"].isin(list(ASSUMED_BASES))
-    notes = what_if["basis"].map(lambda b: ASSUMED_BASES[b].format(discount=a.flat_discount)
-                                 if b in ASSUMED_BASES else "")
+    unknown = (what_if["operating_system"].astype(str).str.startswith(UNKNOWN_OS)
+               if "operating_system" in what_if else pd.Series(False, index=what_if.index))
+    notes = [ASSUMED_BASES[b].format(discount=a.flat_discount) + (UNKNOWN_OS_NOTE if u else "")
+             if b in ASSUMED_BASES else "" for b, u in zip(what_if["basis"], unknown, strict=True)]
     return what_if.assign(assumed=assumed, price_note=notes)
 
 

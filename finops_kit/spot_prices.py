@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from .datafiles import data_rows
 from .errors import ConfigError, FinopsError
-from .spot import ondemand_prices
+from .spot import UNKNOWN_OS, ondemand_prices
 
 MAX_LOOKBACK_DAYS = 90
 DEFAULT_CACHE_DIR = "data/cache/spot_prices"
@@ -319,6 +319,27 @@ def operating_system_sql(operation: str = "x_Operation", provider: str = "Provid
                      f"THEN {sql_str(os_of[r['product_description']])}")
     return (f"CASE WHEN regexp_matches(coalesce({provider}, ''), '(?i)aws|amazon') THEN CASE {' '.join(whens)} END "
             f"END")
+
+
+def operating_system_label_sql(operation: str = "x_Operation", provider: str = "ProviderName") -> str:
+    """SQL: the operating system a report shows for a billed row, never NULL: the OS of
+    :func:`operating_system_sql` where the bill gives it; for an AWS usage operation
+    ``data/ec2_usage_operations.csv`` does not list, ``unknown (<operation>)`` without the spot request suffix
+    (``RunInstances:0006:SV001`` and ``RunInstances:0006`` are both ``unknown (RunInstances:0006)``: the same
+    platform, whatever it is); else ``unknown`` (Azure and Google Cloud rows: their exports name no OS the kit reads).
+
+    Why: two rows may share a spot rate only when their platforms are the same; an unknown OS is not an OS, so
+    two 'unknown' rows are not known to match. The spot what-if gave a Windows + SQL Server on-demand hour the
+    spot rate of an Ubuntu Pro instance (both NULL: $1.67/h -> $0.42/h, saving $125.00 instead of $91.85), and
+    an Azure Windows VM the rate of a Linux spot VM ($4.856/h -> $0.64/h, saving $421.60 instead of $267.08).
+    The label keeps the operation code, so a reader sees which code to add to the table.
+    """
+    from .sources.base import sql_str
+
+    code = f"regexp_replace(trim({operation}), ':SV[0-9]+$', '')"
+    return (f"coalesce({operating_system_sql(operation, provider)}, "
+            f"CASE WHEN regexp_matches(coalesce({provider}, ''), '(?i)aws|amazon') AND trim({operation}) <> '' "
+            f"THEN {sql_str(UNKNOWN_OS + ' (')} || {code} || ')' END, {sql_str(UNKNOWN_OS)})")
 
 
 def price_stats(history: PriceHistory, prices: pd.DataFrame | None = None) -> pd.DataFrame:
