@@ -60,7 +60,11 @@ def instance_catalog(path: str | os.PathLike | None = None) -> pd.DataFrame:
 
 
 def ondemand_prices(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Dated on-demand list prices (``data/ec2_ondemand_prices.csv``; pass your own price list to override)."""
+    """Dated on-demand list prices (``data/ec2_ondemand_prices.csv``; pass your own price list to override, e.g.
+    with Windows prices: the bundled table is Linux only). A missing file is a one-line InputError, as the spot
+    report's ``price_table`` parameter must be."""
+    if path is not None and not os.path.exists(path):
+        raise InputError(str(path), "on-demand price list not found")
     df = _data_csv("ec2_ondemand_prices.csv", path)
     missing = {"instance_type", "region", "usd_per_hour", "price_date", "source"} - set(df.columns)
     if missing:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from finops_kit import spot
-from finops_kit.errors import ConfigError
+from finops_kit.errors import ConfigError, InputError
 from finops_kit.testing import focus_rows
 
 AWS = dict(ProviderName="AWS", RegionId="us-east-1", ConsumedUnit="Hours", x_AiWorkload="Accelerated compute",
@@ -139,3 +139,9 @@ def test_ranking_follows_the_operating_system():
     assert ranks == {"Linux": 15, "Windows": 4}
     assert adv.get("g5.12xlarge", "us-east-1", "Linux")["band_label"] == ">20%"
     assert adv.get("g5.12xlarge", "us-east-1", "Windows")["band_label"] == "<5%"
+
+
+def test_a_missing_price_list_is_one_line(tmp_path):
+    """The report's price_table parameter: a path that does not exist gave a FileNotFoundError traceback."""
+    with pytest.raises(InputError, match="on-demand price list not found"):
+        spot.ondemand_prices(tmp_path / "nope.csv")

@@ -56,7 +56,10 @@ def test_windows_job_is_ranked_and_planned_with_windows_figures(sample_warehouse
     ranking = _text(nb, "05e0561b")
     assert "Families ranked by net saving of a reference 100 h single-node job on Windows" in ranking
     assert re.search(r" 4 g5 NVIDIA A10G 8 60 <5% >20% ", ranking)
-    assert "g5.12xlarge / us-east-1 / Windows" in _text(nb, "a5590577")
+    spec = _text(nb, "a5590577")
+    assert "g5.12xlarge / us-east-1 / Windows" in spec and "$7.8800/h (Windows, price table)" in spec
+    # the demo cache holds Linux/UNIX prices only: the Windows job is priced from the Windows Advisor entry
+    assert "on-demand x (1 - Advisor savings); no cached Windows spot price (product_descriptions)" in spec
     savings = _text(nb, "5a27db7f")
     adv = spot.load_advisor().get("g5.12xlarge", "us-east-1", "Windows")
     assert f"Spot Advisor band {adv['band_label']} of g5.12xlarge in us-east-1" in savings
