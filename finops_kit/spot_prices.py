@@ -299,10 +299,12 @@ def product_operating_systems(path: str | os.PathLike | None = None) -> pd.DataF
 
 
 def operating_system_sql(operation: str = "x_Operation", provider: str = "ProviderName") -> str:
-    """SQL: the operating system of a billed EC2 row (Linux, Windows, RHEL, SUSE; NULL for other providers and
-    for operations ``data/ec2_usage_operations.csv`` does not list), read from its usage operation
-    (``RunInstances:0002`` = Windows) through the same ProductDescription -> OS table the spot price statistics use
-    (:func:`product_operating_systems`), so the bill, the price history and the Advisor speak of one OS.
+    """SQL: the operating system of a billed row: an EC2 row's (Linux, Windows, RHEL, SUSE; NULL for operations
+    ``data/ec2_usage_operations.csv`` does not list), read from its usage operation (``RunInstances:0002`` =
+    Windows) through the same ProductDescription -> OS table the spot price statistics use
+    (:func:`product_operating_systems`), so the bill, the price history and the Advisor speak of one OS; an Azure
+    or Google Cloud VM row's from the row itself (``data/vm_operating_systems.csv``: an Azure meter says Windows, a
+    Compute Engine compute row's rate is the same for every OS); NULL for anything else.
 
     Why: :func:`finops_kit.spot.spot_what_if` re-priced Windows on-demand hours with Linux spot figures (Advisor
     s = 59% instead of 76% for g5.xlarge, or the bill's Linux spot rate).
@@ -317,8 +319,13 @@ def operating_system_sql(operation: str = "x_Operation", provider: str = "Provid
                               "is not in data/ec2_product_descriptions.csv")
         whens.append(f"WHEN regexp_matches(coalesce(trim({operation}), ''), {sql_str(r['pattern'])}) "
                      f"THEN {sql_str(os_of[r['product_description']])}")
+    others = []  # Azure and Google Cloud: the VM's own row says it (data/vm_operating_systems.csv)
+    for r in data_rows("vm_operating_systems.csv"):
+        others.append(f"WHEN regexp_matches(coalesce({provider}, ''), {sql_str(r['provider_pattern'])}) "
+                      f"AND regexp_matches(coalesce(CAST({r['column']} AS VARCHAR), ''), {sql_str(r['pattern'])}) "
+                      f"THEN {sql_str(r['operating_system'])}")
     return (f"CASE WHEN regexp_matches(coalesce({provider}, ''), '(?i)aws|amazon') THEN CASE {' '.join(whens)} END "
-            f"END")
+            f"{' '.join(others)} END")
 
 
 def operating_system_label_sql(operation: str = "x_Operation", provider: str = "ProviderName") -> str:
@@ -326,7 +333,7 @@ def operating_system_label_sql(operation: str = "x_Operation", provider: str = "
     :func:`operating_system_sql` where the bill gives it; for an AWS usage operation
     ``data/ec2_usage_operations.csv`` does not list, ``unknown (<operation>)`` without the spot request suffix
     (``RunInstances:0006:SV001`` and ``RunInstances:0006`` are both ``unknown (RunInstances:0006)``: the same
-    platform, whatever it is); else ``unknown`` (Azure and Google Cloud rows: their exports name no OS the kit reads).
+    platform, whatever it is); else ``unknown`` (a row no rule names).
 
     Why: two rows may share a spot rate only when their platforms are the same; an unknown OS is not an OS, so
     two 'unknown' rows are not known to match. The spot what-if gave a Windows + SQL Server on-demand hour the

@@ -38,7 +38,7 @@ def test_unknown_os_borrows_no_spot_rate_of_another_platform():
     """Finding 3. Before: every row of unknown OS (NULL) matched every other (NULL IS NOT DISTINCT FROM NULL): the
     SQL Server hours took an Ubuntu Pro spot instance's $0.42/h (basis 'observed', saving $125.00 instead of
     $91.85 at the flat 55%), and an Azure Windows VM a Linux spot VM's $0.64/h (saving $421.60 instead of
-    $267.08). After: both stay 'flat', and their OS reads 'unknown (RunInstances:0006)' / 'unknown'."""
+    $267.08). After: both stay 'flat', and their OS reads 'unknown (RunInstances:0006)' / 'Windows' (the Azure meter says so)."""
     ubuntu_pro_spot = dict(AWS, x_InstanceType="g5.xlarge", cost=42.0, ConsumedQuantity=100,
                            x_UsageType="USE1-SpotUsage:g5.xlarge", x_Operation="RunInstances:0g00:SV001",
                            PricingCategory="Dynamic", ResourceId="i-ubuntu")
@@ -54,7 +54,7 @@ def test_unknown_os_borrows_no_spot_rate_of_another_platform():
                     PricingCategory="Dynamic", ResourceId=VM + "lin1")
     w = spot.spot_what_if(focus_rows([win_od, lin_spot]), adv, by=("month",))
     r = _one(w, instance_type="Standard_NV36ads_A10_v5")
-    assert (r.basis, r.operating_system) == ("flat", "unknown")
+    assert (r.basis, r.operating_system) == ("flat", "Windows")  # the meter says Windows; the spot row is Linux
     assert float(r.spot_rate) == pytest.approx(2.1852) and float(r.saving) == pytest.approx(267.08)
 
 
@@ -105,21 +105,24 @@ def _mixed_g5():
 def test_rates_and_spot_coverage_split_by_operating_system():
     """Finding 6. Before: `operating_system` was no dimension (ConfigError) and the one on-demand g5.12xlarge rate
     was $6.776/h, a blend of Linux and Windows nobody pays. After: $5.672 Linux and $7.88 Windows, the what-if's
-    own on-demand rates; the Azure row reads 'unknown'."""
+    own on-demand rates; the Azure row reads 'Linux' (its meter does not say Windows: data/vm_operating_systems.csv)."""
     con = _mixed_g5()
     rates = spot.effective_rates(con, by=("instance_type", "operating_system")).df()
-    assert float(_one(rates, operating_system="Linux", pricing="On-demand").rate_per_hour) == pytest.approx(5.672)
-    assert float(_one(rates, operating_system="Windows", pricing="On-demand").rate_per_hour) == pytest.approx(7.88)
-    assert float(_one(rates, operating_system="Linux", pricing="Spot").rate_per_hour) == pytest.approx(2.382)
-    assert float(_one(rates, operating_system="unknown").rate_per_hour) == pytest.approx(4.856)
+    g5 = rates[rates.instance_type == "g5.12xlarge"]
+    assert float(_one(g5, operating_system="Linux", pricing="On-demand").rate_per_hour) == pytest.approx(5.672)
+    assert float(_one(g5, operating_system="Windows", pricing="On-demand").rate_per_hour) == pytest.approx(7.88)
+    assert float(_one(g5, operating_system="Linux", pricing="Spot").rate_per_hour) == pytest.approx(2.382)
+    azure = _one(rates, instance_type="Standard_NV36ads_A10_v5")
+    assert azure.operating_system == "Linux" and float(azure.rate_per_hour) == pytest.approx(4.856)
     w = spot.spot_what_if(con, spot.load_advisor(), by=("month",))
+    w = w[w.instance_type == "g5.12xlarge"]
     for os_name in ("Linux", "Windows"):
         assert float(_one(w, operating_system=os_name).on_demand_rate) == pytest.approx(
-            float(_one(rates, operating_system=os_name, pricing="On-demand").rate_per_hour))
-    cov = spot.spot_coverage(con, by=("operating_system",)).df()
-    assert float(_one(cov, operating_system="Linux").spot_hours_share) == 0.5
-    assert float(_one(cov, operating_system="Windows").spot_hours_share) == 0
-    assert _one(cov, operating_system="unknown").total_hours == 10
+            float(_one(g5, operating_system=os_name, pricing="On-demand").rate_per_hour))
+    cov = spot.spot_coverage(con, by=("provider", "operating_system")).df()
+    assert float(_one(cov, provider="AWS", operating_system="Linux").spot_hours_share) == 0.5
+    assert float(_one(cov, provider="AWS", operating_system="Windows").spot_hours_share) == 0
+    assert _one(cov, provider="Microsoft", operating_system="Linux").total_hours == 10
 
 
 def test_operating_system_parameter_is_checked_in_one_line():

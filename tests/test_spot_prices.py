@@ -247,7 +247,8 @@ def test_spot_operation_codes_keep_their_platform():
     ops = ["RunInstances", "RunInstances:SV001", "RunInstances:0002", "RunInstances:0002:SV050",
            "RunInstances:0010:SV001", "RunInstances:000g:SV012", "RunInstances:0102", None]
     got = [
-        con.execute(f"SELECT {sp.operating_system_sql('op', 'prov')} FROM (SELECT ? AS op, 'AWS' AS prov)",
+        con.execute(f"SELECT {sp.operating_system_sql('op', 'prov')} FROM (SELECT ? AS op, 'AWS' AS prov, "
+                    "NULL AS x_UsageType, NULL AS ServiceName)",  # the FOCUS columns other providers' rules read
                     [o]).fetchone()[0] for o in ops]
     assert got[0] == got[1] == got[7]  # Linux: plain, spot request, no operation
     assert got[2] == got[3] != got[0]  # Windows on-demand and Windows spot

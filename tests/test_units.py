@@ -200,8 +200,9 @@ def test_spot_coverage_counts_instance_and_accelerator_hours(bill):
     assert g.spot_accelerator_hours_share == pytest.approx(round(160 / 476, 4))
     w = spot.spot_what_if(bill, None, by=())
     a2 = w[w.instance_type == "a2-highgpu-8g"].iloc[0]
-    # Google Cloud names no OS: the what-if borrows no spot rate across rows of unknown OS (OS review, finding 3)
-    assert (a2.basis, a2.operating_system) == ("flat", "unknown") and a2.saving > 0
+    # Compute Engine prices compute the same for every OS (licences are rows of their own): the bill's own a2 spot
+    # rate prices the on-demand a2 hours (data/vm_operating_systems.csv)
+    assert (a2.basis, a2.operating_system) == ("observed", "any (licence billed apart)") and a2.saving > 0
     rates = spot.effective_rates(bill, by=("instance_type",)).df().set_index(["instance_type", "pricing"])
     # spot is cheaper per instance-hour than on demand
     assert rates.loc[("a2-highgpu-8g", "Spot"), "rate_per_hour"] < rates.loc[("a2-highgpu-8g", "On-demand"),
