@@ -66,6 +66,27 @@ def _data_rows(name: str) -> list[dict[str, str]]:
 
 
 @cache
+def time_blocks() -> tuple[tuple[str, int, str], ...]:
+    """(UnitOfMeasure, PricingBlockSize, DistinctUnits) of ``data/azure_pricing_units.csv`` (the finops-toolkit's
+    pricing units) whose distinct unit measures time (a unit of ``data/hour_units.csv``): '1 Hour', '10 Hours',
+    '100 Hours', '1000 Hours', '100 Core Hours', '10 Minutes', ... The first row of a UnitOfMeasure listed twice wins.
+
+    Why: a cost file's ``Quantity`` on such a meter is the usage in the distinct unit (a VM-day on a '100 Hours'
+    meter has Quantity 24) and the block only prices it (Microsoft's FOCUS conversion: PricingQuantity = Quantity /
+    PricingBlockSize). Kept as the ConsumedUnit, '100 Hours' made 24 hours 2,400 instance-hours, and '10 Hours'
+    (not a time unit the hour table knew) none. Other units keep Quantity as a count of blocks (see the table)."""
+    from ..units import hour_units  # here, not at import: units imports the sources package
+
+    time_units = {u for u, _ in hour_units()}
+    out: dict[str, tuple[str, int, str]] = {}
+    for r in _data_rows("azure_pricing_units.csv"):
+        uom, distinct = r["UnitOfMeasure"].strip(), r["DistinctUnits"].strip()
+        if uom and distinct.lower() in time_units and uom not in out:
+            out[uom] = (uom, int(r["PricingBlockSize"]), distinct)
+    return tuple(out.values())
+
+
+@cache
 def header_aliases() -> dict[str, str]:
     """lower-case alias -> canonical column name."""
     return {r["alias"].lower(): r["canonical"] for r in _data_rows("azure_header_aliases.csv")}
@@ -340,14 +361,21 @@ rows AS (
         info_json = f"CASE WHEN starts_with({info}, '{{') THEN {info} ELSE '{{' || {info} || '}}' END"
         from ..units import hours_per_unit_sql  # here, not at import: units imports the sources package
 
-        hours_sql = hours_per_unit_sql("UnitOfMeasure")
+        # the usage's own unit ('Hours' for a '100 Hours' meter) and the quantity priced (Quantity / block): one
+        # table, data/azure_pricing_units.csv, through time_blocks(); other units are counted in their blocks
+        consumed_unit = "coalesce(_blk.distinct_unit, UnitOfMeasure)"
+        block = "coalesce(CAST(_blk.block_size AS INTEGER), 1)"
+        hours_sql = hours_per_unit_sql(consumed_unit)
+        blocks = _values([(u, str(b), d) for u, b, d in time_blocks()])
         ratio = (f"CASE WHEN {info} <> '' AND json_valid({info_json}) THEN TRY_CAST(json_extract_string({info_json}, "
                  f"'$.RINormalizationRatio') AS DECIMAL(18,6)) END")
         money = lambda e: f"CAST(trim({e}) AS {MONEY})"  # noqa: E731
         # a cost from a unit price (pricing currency) in the billing currency: price x quantity x _fx; without a
         # price or quantity the row's own billed cost, as for any source without prices
+        pricing_quantity = f"CAST({money('Quantity')} / {block} AS {MONEY})"
+        # ... per block: Microsoft's ContractedCost = UnitPrice x Quantity / PricingBlockSize
         from_price = lambda price: (f"CASE WHEN {money(price)} * {money('Quantity')} IS NULL THEN _billed "  # noqa: E731
-                                    f"ELSE CAST({money(price)} * {money('Quantity')} AS {MONEY}) * _fx END")
+                                    f"ELSE CAST({money(price)} * {pricing_quantity} AS {MONEY}) * _fx END")
         return f"""
 WITH {self._rows_cte(staged)},
 sp AS (SELECT _scope, _period, bool_or(_role = 'actual') AND bool_or(_role = 'amortized') AS _paired
@@ -436,8 +464,8 @@ SELECT
   {money('PayGPrice')} AS PricingCurrencyListUnitPrice,
   {money('UnitPrice')} AS PricingCurrencyContractedUnitPrice,
   {money('Quantity')} AS ConsumedQuantity,
-  UnitOfMeasure AS ConsumedUnit,
-  {money('Quantity')} AS PricingQuantity,
+  {consumed_unit} AS ConsumedUnit,
+  {pricing_quantity} AS PricingQuantity,
   UnitOfMeasure AS PricingUnit,
   CASE WHEN _charge_category IN ('Usage', 'Purchase') THEN _pricing_category END AS PricingCategory,
   coalesce(BenefitId, CASE WHEN _ctype IS NOT NULL THEN ReservationId END) AS CommitmentDiscountId,
@@ -448,8 +476,9 @@ SELECT
        WHEN _commitment_usage AND coalesce(BenefitId, ReservationId) IS NOT NULL THEN 'Used' END
     AS CommitmentDiscountStatus,
   -- FOCUS 1.2 CommitmentDiscountQuantity/Unit (Microsoft's own FocusCost export leaves them empty). A reservation
-  -- (category Usage) is counted in hours of the reserved size: Quantity x hours per UnitOfMeasure (data/hour_units.csv:
-  -- '1 Hour', '100 Hours') x the instance-size-flexibility ratio AdditionalInfo.RINormalizationRatio (a Standard_DS2_v2
+  -- (category Usage) is counted in hours of the reserved size: Quantity (the usage in the distinct unit, whatever the
+  -- pricing block: 24 on a '100 Hours' meter) x hours per ConsumedUnit (data/hour_units.csv: 'Hours' 1, 'Minutes'
+  -- 1/60) x the instance-size-flexibility ratio AdditionalInfo.RINormalizationRatio (a Standard_DS2_v2
   -- hour uses 2 hours of a DS1_v2 reservation; 1 when absent), on covered and UnusedReservation rows alike. A savings
   -- plan (category Spend) in commitment dollars: the amortized cost of its covered / UnusedSavingsPlan rows and the
   -- amount of its purchases. A reservation purchase states a count of reservations, not hours: NULL (as AWS's RI Fee).
@@ -494,6 +523,7 @@ SELECT
 FROM priced
 LEFT JOIN by_type bt ON bt.rtype = priced._rtype
 LEFT JOIN by_consumed bc ON bc.consumed = lower(trim(priced.ConsumedService))
+LEFT JOIN (VALUES {blocks}) _blk(uom, block_size, distinct_unit) ON _blk.uom = trim(priced.UnitOfMeasure)
 """
 
     def source_totals_sql(self, staged: StagedSource) -> str:

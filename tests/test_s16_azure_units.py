@@ -1,0 +1,107 @@
+"""Azure usage units (review of session 16, findings 2-4): block-priced hour meters, VM licence rows, meter-name
+aliases of VM sizes.
+
+Each test builds an Azure Cost Management export shaped like the reviewer's fixtures (/tmp/rev-units/az_fx.py,
+az_blocks_fx.py) and checks the figures worked out by hand from it:
+
+* Microsoft's FOCUS conversion (finops-toolkit docs-mslearn/focus/convert.md): ConsumedQuantity = Quantity,
+  ConsumedUnit = the distinct unit, PricingQuantity = Quantity / PricingBlockSize. Three ND96asr_v4 VM-days of
+  Quantity 24 on '1 Hour', '10 Hours' and '100 Hours' meters are 72 instance-hours and 576 GPU-hours, $27.30 per
+  instance-hour and $3.4125 per GPU-hour (the kit said 2,424 and 19,392, $0.0676 per GPU-hour).
+* A VM's premium-software row (AdditionalInfo UsageType ComputeHR_SW) carries the VM size but no hours of its own:
+  an NC24ads_A100_v4 VM-day with a licence row is 24 GPU-hours at (88.18 + 26.50) / 24 (the kit said 48).
+* The meter 'ND96asr A100 v4' is the VM size Standard_ND96asr_v4 (8 A100): 20 spot hours are 160 spot GPU-hours,
+  37.7% of the fleet's 424 (the kit said 0.0%).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import finops_kit as fk
+from finops_kit import commitments, metrics
+from finops_kit.ingest import ingest
+from finops_kit.scope import resolve
+
+HEADER = ["BillingAccountId", "BillingAccountName", "BillingPeriodStartDate", "BillingPeriodEndDate",
+          "SubscriptionId", "SubscriptionName", "Date", "ProductName", "MeterCategory", "MeterSubCategory",
+          "MeterName", "MeterId", "ConsumedService", "ResourceId", "ResourceLocation", "Quantity", "UnitOfMeasure",
+          "UnitPrice", "PayGPrice", "CostInBillingCurrency", "BillingCurrency", "ChargeType", "PricingModel",
+          "AdditionalInfo", "ReservationId", "ReservationName", "Frequency"]
+SUB = "0b7d3e1a-6c2f-4a58-9e13-5d8b2c7f4a61"
+ND = "Standard_ND96asr_v4"
+NC = "Standard_NC24ads_A100_v4"
+
+
+def _row(vm: str, size: str | None, meter: str, sub: str, qty: object, uom: str, cost: str, *,
+         cat: str = "Virtual Machines", model: str = "OnDemand", usage_type: str = "ComputeHR",
+         unit_price: str = "", reservation: str = "", ratio: str | None = None) -> dict[str, str]:
+    info: dict[str, object] = {"UsageType": usage_type, "ServiceType": size, "VMName": vm}
+    if ratio is not None:
+        info["RINormalizationRatio"] = ratio
+    return {
+        "BillingAccountId": "8611537", "BillingAccountName": "Acme", "BillingPeriodStartDate": "11/01/2026",
+        "BillingPeriodEndDate": "11/30/2026", "SubscriptionId": SUB, "SubscriptionName": "gpu",
+        "Date": "11/05/2026", "ProductName": f"{cat} {sub} - {meter} - US East", "MeterCategory": cat,
+        "MeterSubCategory": sub, "MeterName": meter, "MeterId": f"m-{meter}-{uom}", "ConsumedService": "Microsoft.Compute",
+        "ResourceId": f"/subscriptions/{SUB}/resourceGroups/rg-gpu/providers/Microsoft.Compute/virtualMachines/{vm}",
+        "ResourceLocation": "eastus", "Quantity": str(qty), "UnitOfMeasure": uom, "UnitPrice": unit_price,
+        "PayGPrice": unit_price, "CostInBillingCurrency": cost, "BillingCurrency": "USD",
+        "ChargeType": "Usage", "PricingModel": model,
+        "AdditionalInfo": json.dumps(info) if size else "",
+        "ReservationId": reservation, "ReservationName": reservation and "nd-1y", "Frequency": "UsageBased"}
+
+
+def _ingest(tmp_path: Path, rows: list[dict[str, str]]):
+    path = tmp_path / "actual" / "cost_202611.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, HEADER)
+        w.writeheader()
+        w.writerows(rows)
+    con = fk.connect(":memory:")
+    ingest([str(path)], con=con, progress=False)
+    return con
+
+
+def _family(con, family: str, pricing: str = "On-demand"):
+    acc = metrics.accelerators(con, resolve(con, {}))
+    return acc[(acc.family == family) & (acc.pricing == pricing)].iloc[0]
+
+
+def test_block_priced_hour_meters_count_the_usage_once(tmp_path):
+    """Quantity is the usage in hours whatever the meter's pricing block; the block only prices it."""
+    con = _ingest(tmp_path, [
+        _row("nd-blk1", ND, "ND96asr A100 v4", "NDasrA100v4 Series", 24, "1 Hour", "655.20"),
+        _row("nd-blk10", ND, "ND96asr A100 v4", "NDasrA100v4 Series", 24, "10 Hours", "655.20"),
+        _row("nd-blk100", ND, "ND96asr A100 v4", "NDasrA100v4 Series", 24, "100 Hours", "655.20"),
+    ])
+    rows = con.execute("SELECT ConsumedQuantity, ConsumedUnit, PricingQuantity, PricingUnit FROM focus "
+                       "ORDER BY PricingQuantity DESC").fetchall()
+    assert rows == [(Decimal(24), "Hours", Decimal(24), "Hours"), (Decimal(24), "Hours", Decimal("2.4"), "10 Hours"),
+                    (Decimal(24), "Hours", Decimal("0.24"), "100 Hours")]
+    fam = _family(con, "NDasr A100 v4")
+    assert (fam.instance_hours, fam.accelerator_hours) == (72, 576)  # 3 VMs x 24 h, 8 A100 each
+    assert float(fam.rate_per_instance_hour) == pytest.approx(27.30)  # 1965.60 / 72
+    assert float(fam.rate_per_accelerator_hour) == pytest.approx(3.4125)  # 1965.60 / 576
+    day = commitments.hourly_usage(con, resolve(con, {}), closed_only=False)
+    assert float(day.instances.sum()) == pytest.approx(3)  # 72 instance-hours / 24, not 101
+
+
+def test_block_priced_reservation_hours_and_contracted_cost(tmp_path):
+    """A reservation's CommitmentDiscountQuantity is the hours used (x the flexibility ratio), and a price per
+    '100 Hours' prices Quantity / 100 (Microsoft: ContractedCost = UnitPrice x Quantity / PricingBlockSize)."""
+    con = _ingest(tmp_path, [
+        _row("nd-ri", ND, "ND96asr A100 v4", "NDasrA100v4 Series", 24, "100 Hours", "0", model="Reservation",
+             reservation="/providers/Microsoft.Capacity/reservationOrders/o/reservations/r1", ratio="2"),
+        _row("nd-od", ND, "ND96asr A100 v4", "NDasrA100v4 Series", 24, "100 Hours", "655.20", unit_price="2730"),
+    ])
+    got = {r[0]: r[1:] for r in con.execute("SELECT ResourceName, CommitmentDiscountQuantity, CommitmentDiscountUnit, "
+                                            "ContractedCost, ContractedUnitPrice FROM focus").fetchall()}
+    assert got["nd-ri"][:2] == (Decimal(48), "Hours")  # 24 h x ratio 2, not 4,800
+    assert got["nd-od"][2:] == (Decimal("655.2"), Decimal(2730))  # 2730 per 100 h x 0.24, not 65,520
