@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import finops_kit as fk
-from finops_kit import commitments, metrics
+from finops_kit import commitments, metrics, units
 from finops_kit.ingest import ingest
 from finops_kit.scope import resolve
 
@@ -105,3 +105,18 @@ def test_block_priced_reservation_hours_and_contracted_cost(tmp_path):
                                             "ContractedCost, ContractedUnitPrice FROM focus").fetchall()}
     assert got["nd-ri"][:2] == (Decimal(48), "Hours")  # 24 h x ratio 2, not 4,800
     assert got["nd-od"][2:] == (Decimal("655.2"), Decimal(2730))  # 2730 per 100 h x 0.24, not 65,520
+
+
+def test_a_vm_licence_row_is_no_second_instance(tmp_path):
+    """ComputeHR_SW carries the VM size in ServiceType: its cost is the VM's, its hours are not counted again."""
+    con = _ingest(tmp_path, [
+        _row("nc-win-01", NC, "NC24ads A100 v4", "NCadsA100v4 Series Windows", 24, "1 Hour", "88.18"),
+        _row("nc-win-01", NC, "24 vCPU VM License", "Windows Server", 24, "1 Hour", "26.50",
+             cat="Virtual Machines Licenses", usage_type="ComputeHR_SW"),
+    ])
+    fam = _family(con, "NCads A100 v4")
+    assert (fam.instance_hours, fam.accelerator_hours) == (24, 24)
+    assert float(fam.cost) == pytest.approx(114.68)  # both rows: the licence is part of the VM's cost
+    assert float(fam.rate_per_accelerator_hour) == pytest.approx(114.68 / 24)  # $4.78, not $2.39
+    roles = dict(con.execute(f"SELECT x_Operation, _unit_role FROM ({units.row_sql()})").fetchall())
+    assert roles == {"ComputeHR": "instance", "ComputeHR_SW": "license"}

@@ -511,6 +511,10 @@ SELECT
   nullif(concat_ws(' ', MeterSubCategory, MeterName), '') AS x_UsageType,
   CASE WHEN {info} <> '' AND json_valid({info_json}) THEN json_extract_string({info_json}, '$.ServiceType') END
     AS x_InstanceType,
+  -- the meter's usage kind: ComputeHR (the VM's compute hours) or ComputeHR_SW (its premium software / licence
+  -- charge, which carries the same VM size in ServiceType: data/usage_units.csv counts it as a licence, no hours)
+  CASE WHEN {info} <> '' AND json_valid({info_json}) THEN json_extract_string({info_json}, '$.UsageType') END
+    AS x_Operation,
   x_AzureDataset,
   ChargeType AS x_ChargeType,
   PricingModel AS x_PricingModel,
