@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 import finops_kit as fk
-from finops_kit import commitments, metrics, units
+from finops_kit import commitments, metrics, spot, units
+from finops_kit.datafiles import data_rows
 from finops_kit.ingest import ingest
 from finops_kit.scope import resolve
 
@@ -120,3 +121,55 @@ def test_a_vm_licence_row_is_no_second_instance(tmp_path):
     assert float(fam.rate_per_accelerator_hour) == pytest.approx(114.68 / 24)  # $4.78, not $2.39
     roles = dict(con.execute(f"SELECT x_Operation, _unit_role FROM ({units.row_sql()})").fetchall())
     assert roles == {"ComputeHR": "instance", "ComputeHR_SW": "license"}
+
+
+def test_meter_name_nd96asr_a100_v4_is_the_vm_size_nd96asr_v4(tmp_path):
+    """The reviewer's fleet: 160 of its 424 GPU-hours ran on spot, found from the meter name alone."""
+    con = _ingest(tmp_path, [
+        _row("nd-train-01", ND, "ND96asr A100 v4", "NDasrA100v4 Series", 24, "1 Hour", "655.20"),
+        _row("nc-win-01", NC, "NC24ads A100 v4", "NCadsA100v4 Series Windows", 24, "1 Hour", "88.18"),
+        _row("nc-win-01", NC, "24 vCPU VM License", "Windows Server", 24, "1 Hour", "26.50",
+             cat="Virtual Machines Licenses", usage_type="ComputeHR_SW"),
+        _row("nd-spot-01", None, "ND96asr A100 v4 Spot", "NDasrA100v4 Series", 20, "1 Hour", "131.04",
+             model="Spot"),
+        _row("nc-blk-01", NC, "NC24ads A100 v4", "NCadsA100v4 Series", 24, "10 Hours", "88.18"),
+        _row("nc-meter-01", None, "NC24ads A100 v4", "NCadsA100v4 Series", 24, "1 Hour", "88.18"),
+    ])
+    fam = _family(con, "NDasr A100 v4", "Spot")
+    assert (fam.instance_hours, fam.accelerator_hours) == (20, 160)
+    share = metrics.spot_share(con, resolve(con, {})).iloc[0]
+    assert (share.accelerator_hours, share.spot_accelerator_hours) == (424, 160)  # 192 + 24 + 160 + 24 + 24
+    assert float(share.spot_share) == pytest.approx(160 / 424)  # 37.7%, not 0.0%
+    cov = spot.spot_coverage(con, by=()).df().iloc[0]
+    assert float(cov.spot_accelerator_hours_share) == pytest.approx(round(160 / 424, 4))
+
+
+def test_azure_meter_aliases_repeat_their_vm_sizes():
+    """An alias row (a meter spelling) has the family, accelerators and vCPUs of the VM size it names."""
+    rows = {units.type_key(r["instance_type"]): r for r in data_rows("machine_types.csv") if r["provider"] == "Microsoft"}
+    aliases = {"nd96asra100v4": "nd96asrv4"}
+    for alias, size in aliases.items():
+        a, s = dict(rows[alias]), dict(rows[size])
+        assert a.pop("instance_type") != s.pop("instance_type") and a == s
+
+
+#: Azure meter names (Retail Prices API skuName / cost-export MeterName) of the catalog's GPU VM sizes, as public
+#: code maps them (Standard_ND96asr_v4 -> 'ND96asr A100 v4', Standard_ND96amsr_A100_v4 -> 'ND96amsr A100 v4',
+#: Standard_ND96isr_H100_v5 -> 'ND96isr H100 v5', Standard_NC24ads_A100_v4 -> 'NC24ads A100 v4',
+#: Standard_NV72ads_A10_v5 -> 'NV72ads A10 v5') and the reviewer's fixtures: (MeterSubCategory, MeterName, GPUs).
+METERS = [("NDasrA100v4 Series", "ND96asr A100 v4 Spot", 8), ("NDamsrA100v4 Series", "ND96amsr A100 v4", 8),
+          ("NDisrH100v5 Series", "ND96isr H100 v5", 8), ("NDisrH200v5 Series", "ND96isr H200 v5 Low Priority", 8),
+          ("NCadsA100v4 Series", "NC24ads A100 v4", 1), ("NCadsA100v4 Series Windows", "NC96ads A100 v4", 4),
+          ("NVadsA10v5 Series", "NV72ads A10 v5", 2), ("NCasT4v3 Series", "NC64as T4 v3", 4),
+          ("NCSv3 Series", "NC24rs v3", 4)]
+
+
+def test_azure_gpu_meter_names_find_their_vm_size_in_the_catalog():
+    """Every listed meter spelling, on a row without AdditionalInfo, is a catalog size with its GPUs."""
+    con = fk.connect(":memory:")
+    values = ", ".join(f"('Microsoft', NULL, '{sub} {meter}')" for sub, meter, _ in METERS)
+    got = con.execute(f"""SELECT _t.x_UsageType, _cat._c_accelerators
+        FROM (SELECT *, {units.type_key_sql(units.instance_type_sql())} AS _k
+              FROM (VALUES {values}) _v(ProviderName, x_InstanceType, x_UsageType)) _t
+        LEFT JOIN {units.catalog_values()} ON _cat._c_type = _t._k""").fetchall()
+    assert dict(got) == {f"{sub} {meter}": gpus for sub, meter, gpus in METERS}
