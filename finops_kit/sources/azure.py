@@ -33,6 +33,12 @@ Currency: ``BillingCurrency`` (or its aliases) per row; a file without any curre
 currency, so prices are converted with that rate, and the file's own prices are PricingCurrencyListUnitPrice/
 PricingCurrencyContractedUnitPrice. A file without ``PricingCurrency`` (EA, pay-as-you-go) prices in its billing
 currency.
+
+Units: an hour meter's ``Quantity`` is the usage in hours whatever its pricing block (a VM-day on a '100 Hours' meter
+has Quantity 24): ConsumedQuantity = Quantity in ConsumedUnit 'Hours', PricingQuantity = Quantity / block in
+PricingUnit '100 Hours' (Microsoft's FOCUS conversion; block sizes from ``data/azure_pricing_units.csv``, see
+:func:`time_blocks`). ``AdditionalInfo.UsageType`` is kept as ``x_Operation`` (ComputeHR_SW: a VM's licence row,
+which ``data/usage_units.csv`` counts without hours).
 """
 
 from __future__ import annotations
