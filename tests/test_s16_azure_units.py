@@ -173,3 +173,12 @@ def test_azure_gpu_meter_names_find_their_vm_size_in_the_catalog():
               FROM (VALUES {values}) _v(ProviderName, x_InstanceType, x_UsageType)) _t
         LEFT JOIN {units.catalog_values()} ON _cat._c_type = _t._k""").fetchall()
     assert dict(got) == {f"{sub} {meter}": gpus for sub, meter, gpus in METERS}
+
+
+def test_pricing_quantity_stays_exact(tmp_path):
+    """Quantity / block is a decimal product, not a DOUBLE division: no digit of a 20-digit quantity moves."""
+    q = "12345678.123456789012"
+    con = _ingest(tmp_path, [_row("vm-1", ND, "ND96asr A100 v4", "NDasrA100v4 Series", q, "1 Hour", "1"),
+                             _row("vm-2", ND, "ND96asr A100 v4", "NDasrA100v4 Series", q, "100 Hours", "1")])
+    got = dict(con.execute("SELECT ResourceName, PricingQuantity FROM focus").fetchall())
+    assert got == {"vm-1": Decimal(q), "vm-2": Decimal("123456.781234567890")}

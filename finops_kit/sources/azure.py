@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
@@ -90,6 +91,15 @@ def time_blocks() -> tuple[tuple[str, int, str], ...]:
         if uom and distinct.lower() in time_units and uom not in out:
             out[uom] = (uom, int(r["PricingBlockSize"]), distinct)
     return tuple(out.values())
+
+
+def per_block(block: int) -> str | None:
+    """1 / ``block`` as an exact decimal literal of at most 8 decimals ('0.01' for 100, '0.02' for 50), None when
+    it has none (60, 150). Why: DuckDB divides decimals in DOUBLE, which keeps about 16 significant digits, so
+    Quantity / block would move PricingQuantity in its 12th decimal even for a block of 1; a product with an exact
+    decimal stays exact."""
+    r = Decimal(1) / Decimal(block)
+    return f"{r:f}" if r * block == 1 and -r.as_tuple().exponent <= 8 else None
 
 
 @cache
@@ -370,15 +380,18 @@ rows AS (
         # the usage's own unit ('Hours' for a '100 Hours' meter) and the quantity priced (Quantity / block): one
         # table, data/azure_pricing_units.csv, through time_blocks(); other units are counted in their blocks
         consumed_unit = "coalesce(_blk.distinct_unit, UnitOfMeasure)"
-        block = "coalesce(CAST(_blk.block_size AS INTEGER), 1)"
         hours_sql = hours_per_unit_sql(consumed_unit)
-        blocks = _values([(u, str(b), d) for u, b, d in time_blocks()])
+        blocks = _values([(u, str(b), per_block(b), d) for u, b, d in time_blocks()])
         ratio = (f"CASE WHEN {info} <> '' AND json_valid({info_json}) THEN TRY_CAST(json_extract_string({info_json}, "
                  f"'$.RINormalizationRatio') AS DECIMAL(18,6)) END")
         money = lambda e: f"CAST(trim({e}) AS {MONEY})"  # noqa: E731
         # a cost from a unit price (pricing currency) in the billing currency: price x quantity x _fx; without a
         # price or quantity the row's own billed cost, as for any source without prices
-        pricing_quantity = f"CAST({money('Quantity')} / {block} AS {MONEY})"
+        pricing_quantity = (f"CASE WHEN _blk.per_block IS NOT NULL "
+                            f"THEN CAST({money('Quantity')} * CAST(_blk.per_block AS DECIMAL(18,8)) AS {MONEY}) "
+                            f"WHEN _blk.block_size IS NOT NULL "
+                            f"THEN CAST({money('Quantity')} / CAST(_blk.block_size AS INTEGER) AS {MONEY}) "
+                            f"ELSE {money('Quantity')} END")
         # ... per block: Microsoft's ContractedCost = UnitPrice x Quantity / PricingBlockSize
         from_price = lambda price: (f"CASE WHEN {money(price)} * {money('Quantity')} IS NULL THEN _billed "  # noqa: E731
                                     f"ELSE CAST({money(price)} * {pricing_quantity} AS {MONEY}) * _fx END")
@@ -533,7 +546,7 @@ SELECT
 FROM priced
 LEFT JOIN by_type bt ON bt.rtype = priced._rtype
 LEFT JOIN by_consumed bc ON bc.consumed = lower(trim(priced.ConsumedService))
-LEFT JOIN (VALUES {blocks}) _blk(uom, block_size, distinct_unit) ON _blk.uom = trim(priced.UnitOfMeasure)
+LEFT JOIN (VALUES {blocks}) _blk(uom, block_size, per_block, distinct_unit) ON _blk.uom = trim(priced.UnitOfMeasure)
 """
 
     def source_totals_sql(self, staged: StagedSource) -> str:
