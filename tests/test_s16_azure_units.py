@@ -40,9 +40,11 @@ NC = "Standard_NC24ads_A100_v4"
 
 
 def _row(vm: str, size: str | None, meter: str, sub: str, qty: object, uom: str, cost: str, *,
-         cat: str = "Virtual Machines", model: str = "OnDemand", usage_type: str = "ComputeHR",
+         cat: str = "Virtual Machines", model: str = "OnDemand", usage_type: str | None = "ComputeHR",
          unit_price: str = "", reservation: str = "", ratio: str | None = None) -> dict[str, str]:
     info: dict[str, object] = {"UsageType": usage_type, "ServiceType": size, "VMName": vm}
+    if not usage_type:
+        del info["UsageType"]
     if ratio is not None:
         info["RINormalizationRatio"] = ratio
     return {
@@ -121,6 +123,17 @@ def test_a_vm_licence_row_is_no_second_instance(tmp_path):
     assert float(fam.rate_per_accelerator_hour) == pytest.approx(114.68 / 24)  # $4.78, not $2.39
     roles = dict(con.execute(f"SELECT x_Operation, _unit_role FROM ({units.row_sql()})").fetchall())
     assert roles == {"ComputeHR": "instance", "ComputeHR_SW": "license"}
+
+
+def test_a_licence_meter_without_usage_type_is_a_licence(tmp_path):
+    """A 'Virtual Machines Licenses' row with the VM size but no UsageType is known by its meter name."""
+    con = _ingest(tmp_path, [
+        _row("nc-rhel-01", NC, "NC24ads A100 v4", "NCadsA100v4 Series", 24, "1 Hour", "88.18", usage_type=None),
+        _row("nc-rhel-01", NC, "1-4 vCPU VM License", "Red Hat Enterprise Linux", 24, "1 Hour", "2.16",
+             cat="Virtual Machines Licenses", usage_type=None),
+    ])
+    fam = _family(con, "NCads A100 v4")
+    assert (fam.instance_hours, fam.accelerator_hours, float(fam.cost)) == (24, 24, pytest.approx(90.34))
 
 
 def test_meter_name_nd96asr_a100_v4_is_the_vm_size_nd96asr_v4(tmp_path):
