@@ -174,7 +174,8 @@ METERS = [("NDasrA100v4 Series", "ND96asr A100 v4 Spot", 8), ("NDamsrA100v4 Seri
           ("NDisrH100v5 Series", "ND96isr H100 v5", 8), ("NDisrH200v5 Series", "ND96isr H200 v5 Low Priority", 8),
           ("NCadsA100v4 Series", "NC24ads A100 v4", 1), ("NCadsA100v4 Series Windows", "NC96ads A100 v4", 4),
           ("NVadsA10v5 Series", "NV72ads A10 v5", 2), ("NCasT4v3 Series", "NC64as T4 v3", 4),
-          ("NCSv3 Series", "NC24rs v3", 4)]
+          ("NCSv3 Series", "NC24rs v3", 4), ("NCadsH100v5 Series", "NC80adis H100 v5 Spot", 2),
+          ("NDisrMI300Xv5 Series", "ND96isr MI300X v5", 8)]
 
 
 def test_azure_gpu_meter_names_find_their_vm_size_in_the_catalog():
