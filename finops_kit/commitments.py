@@ -30,6 +30,8 @@ Definitions (FOCUS 1.2, amounts in the scope's currency):
   covered). ``coverage_hours`` = committed hours / eligible hours; ``coverage_cost`` = ListCost of committed rows /
   ListCost of eligible rows (on-demand equivalent, so a discount does not shrink the covered share);
   ``on_demand_cost`` = EffectiveCost of eligible usage that ran on demand — what a commitment could have discounted.
+  Licence rows billed apart (role ``license`` of the usage units: GCP "Licensing Fee" SKUs, an Azure VM's Windows
+  licence) are never eligible: no commitment covers a licence (:func:`eligible_usage_sql`).
 * **expiry**: the commitment's end from the source where the export carries it (AWS ``reservation/EndTime``,
   ``savingsPlan/EndTime``; FOCUS 1.3 ``ContractCommitmentPeriodEnd``); NULL (unknown) otherwise, never guessed.
   **bill change if it lapses** (:func:`expiry`, per month, usage unchanged) = the list value of the usage it covers
@@ -48,7 +50,11 @@ Definitions (FOCUS 1.2, amounts in the scope's currency):
   usage: provisioned AI throughput, an ML platform's plan), and per instance family where a commitment covers one.
   Compute usage is sized with the discount realized on that family, else on the provider's compute instances of its
   commitment platform (SageMaker or instances, :func:`finops_kit.units.commitment_platform`); the sizing groups are
-  always per platform, since no one commitment covers both.
+  always per platform, since no one commitment covers both. They are also per operating system
+  (:func:`operating_system_sql`: AWS EC2's OS from its usage operation, :data:`ANY_OS` elsewhere), and a group is
+  sized only with discounts realized on its own OS -- else, for an OS with a licence in its price, Linux's discount
+  times the compute share of the group's list value (:func:`licence_free_shares`), an estimate named as one: AWS
+  prices a Windows RI or savings-plan hour as the Linux commitment rate plus the undiscounted licence.
 """
 
 from __future__ import annotations
@@ -183,7 +189,8 @@ def commitment_rows_sql(sc: Scope) -> str:
 def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """One row per commitment (``CommitmentDiscountId``) in scope: provider, name, type, category, offering, first and
     last charge day, end (where known), purchases billed, used / unused cost, utilization, covered hours (usage-based
-    commitments), used / unused ``CommitmentDiscountQuantity`` in its ``CommitmentDiscountUnit`` (hours of an RI,
+    commitments), the ``families`` and ``operating_systems`` (:func:`operating_system_sql`) of its covered usage,
+    used / unused ``CommitmentDiscountQuantity`` in its ``CommitmentDiscountUnit`` (hours of an RI,
     commitment dollars of a savings plan; NULL where the source does not fill them), list value and savings realized
     of the covered usage. Sorted by unused cost, largest first."""
     sc = _require(sc)
@@ -195,7 +202,9 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
       WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering FROM {rows}),
       cov AS (SELECT ProviderName, CommitmentDiscountId,
                      array_to_string(list_sort(list_distinct(list({_covers_sql(cols)}))), ', ') AS covers,
-                     nullif(array_to_string(list_sort(list_distinct(list(instance_family))), ', '), '') AS families
+                     nullif(array_to_string(list_sort(list_distinct(list(instance_family))), ', '), '') AS families,
+                     array_to_string(list_sort(list_distinct(list({operating_system_sql()}))), ', ')
+                       AS operating_systems
               FROM ({covered}) GROUP BY ALL)
       SELECT ProviderName AS provider, CommitmentDiscountId AS commitment_id,
         -- the latest name of a renamed commitment; the other labels agree on every row, min() only fixes the pick
@@ -217,10 +226,10 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED}) AS unused_quantity,
         bool_or(_observable) AS unused_observable,
         -- one row of cov per (provider, commitment): grouped by, never picked
-        cov.covers, cov.families
+        cov.covers, cov.families, cov.operating_systems
       FROM (SELECT *, bool_or({UNUSED}) OVER (PARTITION BY ProviderName) AS _observable FROM r) r
         LEFT JOIN cov USING (ProviderName, CommitmentDiscountId)
-      GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency, cov.covers, cov.families
+      GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency, cov.covers, cov.families, cov.operating_systems
       ORDER BY unused_cost DESC, provider, commitment_id""").pipe(_with_ratios).pipe(_display_names)
 
 
@@ -303,14 +312,50 @@ def utilization(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = (
 
 # ------------------------------------------------------------------------------------------------ coverage
 #: Dimensions of :func:`coverage`.
-COVERAGE_DIMS = ("period", "day", "provider", "platform", "service", "instance_family", "accelerator", "region",
-                 "team")
+COVERAGE_DIMS = ("period", "day", "provider", "platform", "operating_system", "service", "instance_family",
+                 "accelerator", "region", "team")
+#: The ``operating_system`` of usage whose commitments are bought for any OS (GCP, Azure, SageMaker; see
+#: :func:`operating_system_sql`).
+ANY_OS = "(any)"
+#: The OS without a licence in its price: a discount realized on it is a discount on compute alone.
+LICENCE_FREE_OS = "Linux"
+
+
+def operating_system_sql(family: str = "instance_family") -> str:
+    """SQL: the platform (operating system) a commitment for the row's usage is bought for -- the one rule of the
+    ``operating_system`` column of :func:`eligible_usage_sql`, :func:`inventory`, :func:`realized_discounts` and
+    :func:`recommend`.
+
+    AWS EC2 usage (commitment platform ``instances``, :func:`finops_kit.units.commitment_platform` over ``family``):
+    the OS of its usage operation (:func:`finops_kit.spot_prices.operating_system_sql`: Linux, Windows, RHEL, SUSE),
+    else ``operation <code>`` (an operation ``data/ec2_usage_operations.csv`` does not list, e.g. SQL Server or
+    BYOL: its own platform, never pooled with another unlisted code); everything else :data:`ANY_OS`.
+
+    Why: an EC2 RI is bought for one platform and a Linux RI covers none of a Windows instance's hours; a savings
+    plan covers any OS but discounts only the compute, not the Windows licence in a Windows hour's price (g5.12xlarge:
+    $5.672/h Linux, $7.88/h Windows; a Linux RI 37% off, a Windows RI 26.6%). Pooled, 4 Windows g5.12xlarge on demand
+    beside 4 Linux ones under RIs were "commit +$31.52/h under Reserved Instance (realized 37% on g5)", a gain of
+    $102,180 a year where a Windows RI gains $73,549 (review of OSes, finding 2). GCP CUDs and Azure reservations
+    cover the compute of any OS (their licences bill as rows of their own, left out of eligible usage)."""
+    from .spot_prices import operating_system_sql as os_of_operation
+
+    aws = "regexp_matches(coalesce(ProviderName, ''), '(?i)aws|amazon')"
+    return (f"CASE WHEN {aws} AND {units.commitment_platform_sql(family)} = {sql_str(units.INSTANCES_PLATFORM)} "
+            f"THEN coalesce({os_of_operation()}, 'operation ' || coalesce(trim(x_Operation), '')) "
+            f"ELSE {sql_str(ANY_OS)} END")
 
 
 def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
     """SQL: accelerated instances' usage rows that a commitment could cover (on demand or committed; spot and unused
     commitment rows left out), with day, period, team, family, commitment platform
-    (:func:`finops_kit.units.commitment_platform`: SageMaker or instances), accelerator, pricing class, hours and money.
+    (:func:`finops_kit.units.commitment_platform`: SageMaker or instances), ``operating_system``
+    (:func:`operating_system_sql`), accelerator, pricing class, hours and money.
+
+    Licence rows (role ``license`` of ``data/usage_units.csv``: GCP "Licensing Fee for ...", an Azure VM's Windows
+    licence billed apart) are left out: no reservation, savings plan or CUD covers an OS licence, so they are not
+    usage a commitment could cover. Why: a GCP Windows a2-highgpu-1g's $0.552/h licence was sized into a CUD
+    ($1,789 a year of gain per VM that no CUD gives, 15%), and an Azure reserved VM's on-demand licence row was
+    "+$1.104/h ... worth $3,868/yr" of reservation to buy (review of OSes, findings 5 and 1).
 
     Rows, hours and pricing classes are :func:`finops_kit.units.accelerated_usage_sql` (a GCP VM's vCPU, RAM, GPU
     rows and its credits are one instance); team is the allocation key as showback shows it (``team=False``: NULL,
@@ -322,6 +367,7 @@ def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
              ProviderName AS provider, ServiceName AS service, {owner} AS team,
              coalesce(instance_family, '(no instance type)') AS instance_family,
              {units.commitment_platform_sql("instance_family")} AS platform,
+             {operating_system_sql("instance_family")} AS operating_system,
              coalesce(instance_type, '(no instance type)') AS instance_type,
              coalesce(accelerator, '(unknown)') AS accelerator,
              coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
@@ -329,7 +375,8 @@ def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
              coalesce(hours, 0) AS hours, coalesce(accelerator_hours, 0) AS accelerator_hours,
              has_instance_hours
       FROM ({units.accelerated_usage_sql("TRUE", sc.rows_sql())})
-      WHERE pricing IN ('On-demand', 'Committed') AND coalesce(CommitmentDiscountStatus, '') <> 'Unused'"""
+      WHERE pricing IN ('On-demand', 'Committed') AND coalesce(CommitmentDiscountStatus, '') <> 'Unused'
+        AND unit_role IS DISTINCT FROM 'license'"""
 
 
 def coverage(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = ("period",), *,
@@ -757,9 +804,60 @@ def no_sizing_reason(con: duckdb.DuckDBPyConnection, sc: Scope,
     return _no_sizing_reason(hourly_usage(con, sc), realized_discounts(inventory(con, sc)), extra_options)
 
 
+def group_label(r: Any) -> str:
+    """A sizing group as a reader names it: provider, family and, where the commitment is bought per OS
+    (:func:`operating_system_sql`), the OS -- ``AWS g5 Windows``, ``Google Cloud a2-highgpu``. The one label of the
+    group in the sentence under the sizing table, the purchase line and the curve's selector: the report named no
+    platform, and a buyer repeating the g5 Linux RI in place would have bought none of the Windows hours
+    ($125,198 a year of RIs with nothing to cover, review of OSes)."""
+    os_name = r.get("operating_system") if hasattr(r, "get") else None
+    os_text = f" {os_name}" if not _missing(os_name) and os_name != ANY_OS else ""
+    return f"{r['provider']} {r['instance_family']}{os_text}"
+
+
+def _per_size_note(r: Any) -> str:
+    """The clause a purchase line adds for an AWS RI of a licensed OS: only Linux/UNIX regional RIs (and savings
+    plans) are size-flexible, so a Windows, RHEL or SUSE RI covers one instance size and a dollar level is bought
+    as so many instances of each size."""
+    os_name = r.get("operating_system")
+    if _missing(os_name) or os_name in (ANY_OS, LICENCE_FREE_OS) or "Reserved Instance" not in str(r["option"]):
+        return ""
+    return f"; a {os_name} RI is not size-flexible: buy it per instance size"
+
+
+def best_options(rec: pd.DataFrame) -> pd.DataFrame:
+    """The best option of each sizing group of :func:`recommend` (largest net savings per year; ties by option name)
+    among those that save money, largest ``gain_vs_today_year`` first: the rows the report's sizing table, its
+    purchase lines and :func:`largest_opportunity` read. A group is every key of the sizing table (provider,
+    platform, OS, family, currency): grouped by provider and family only, a family's Windows group was dropped for
+    its Linux one."""
+    if rec is None or rec.empty:
+        return pd.DataFrame(columns=[] if rec is None else rec.columns)
+    keys = [c for c in (*COVERAGE_DIMS, "currency") if c in rec.columns]
+    best = rec.sort_values(["optimal_net_savings_year", "option"], ascending=[False, True], kind="stable")
+    best = best.groupby(keys, as_index=False, dropna=False).head(1)
+    best = best[best["optimal_net_savings_year"] > 0]
+    order = [*(k for k in ("provider", "instance_family") if k in keys), *(k for k in keys
+                                                                            if k not in ("provider", "instance_family"))]
+    return best.sort_values(["gain_vs_today_year", *order], ascending=[False, *([True] * len(order))],
+                            kind="stable").reset_index(drop=True)
+
+
+def purchase_line(r: Any) -> str:
+    """The action of a row of :func:`best_options`: what to commit to, for which group (:func:`group_label`, the OS
+    named where the commitment is bought per OS), the change from today, the plan's hourly commitment and the
+    option; a licensed OS's RI says it is bought per instance size."""
+    cur = r["currency"]
+    return (f"Commit to {_money(r['optimal_level'], cur)}/h of on-demand {group_label(r)} usage "
+            f"({_money(r['change_level'], cur, signed=True)}/h on demand; a plan of "
+            f"{_money(r['optimal_commitment_per_hour'], cur)}/h in all at the commitment rate) under {r['option']}"
+            f"{_per_size_note(r)}")
+
+
 def largest_opportunity(best: pd.DataFrame) -> str:
-    """The sentence under the sizing table: ``best`` is one row per family of :func:`recommend` (its best option),
-    with positive net savings, largest ``gain_vs_today_year`` first. True on any data: no family worth a commitment,
+    """The sentence under the sizing table: ``best`` is :func:`best_options` (one row per sizing group of
+    :func:`recommend`, its best option, with positive net savings, largest ``gain_vs_today_year`` first), the group
+    named with its OS where the commitment is bought per OS (:func:`group_label`). True on any data: no family worth a commitment,
     every family already at its optimum (the report said "shrink by $0.00/h of on-demand value at renewal" for a
     change of 0), a move up or down."""
     if best is None or best.empty:
@@ -772,17 +870,18 @@ def largest_opportunity(best: pd.DataFrame) -> str:
                if not _missing(top["lapsing_now"]) and top["lapsing_now"] > 0 else "")
     if not top["gain_vs_today_year"] >= 0.01:
         return (f"Every family is at its optimal level already: no change of today's commitments gains anything at "
-                f"the options' discounts (largest net saving: {top['provider']} {top['instance_family']}, "
+                f"the options' discounts (largest net saving: {group_label(top)}, "
                 f"{rate(top['committed_now'])} of on-demand value covered today{lapsing}, "
                 f"{_money(top['optimal_net_savings_year'], cur)} a year net of all on demand).")
     change = float(top["change_level"])
     move = (f"buy {rate(change)} more of on-demand value" if change > 0 else
             f"shrink by {rate(-change)} of on-demand value at renewal")
-    return (f"Largest opportunity: {top['provider']} {top['instance_family']} — commit to "
+    return (f"Largest opportunity: {group_label(top)} — commit to "
             f"{rate(top['optimal_level'])} of on-demand value ({move}; {rate(top['committed_now'])} covered today"
             f"{lapsing}) under '{top['option']}': {_money(top['optimal_net_savings_year'], cur)} a year net of all on "
             f"demand, {_money(top['gain_vs_today_year'], cur)} more than today's level, at "
-            f"{top['optimal_utilization']:.0%} expected utilization (break-even {top['break_even_utilization']:.0%}).")
+            f"{top['optimal_utilization']:.0%} expected utilization (break-even {top['break_even_utilization']:.0%})"
+            f"{_per_size_note(top)}.")
 
 
 # ------------------------------------------------------------------------------------------------ sizing
@@ -1069,8 +1168,13 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
     ``platform`` (:func:`finops_kit.units.commitment_platform`): SageMaker for commitments that cover SageMaker
     families only, else instances; the pooled rows are per platform. Why: a SageMaker Savings Plan never applies to
     EC2 and an EC2 reservation never to SageMaker, and pooled, EC2's reservation discount was offered to size
-    SageMaker ml.p4d and ml.g5 usage."""
-    cols = ["provider", "type", "covers", "platform", "family", "discount", "commitments"]
+    SageMaker ml.p4d and ml.g5 usage.
+
+    ``operating_system`` (:func:`operating_system_sql`): the OS of the commitments' covered usage; a commitment that
+    covered usage of several (a savings plan over Linux and Windows hours, ``Linux, Windows``) is a group of its own,
+    whose blended discount sizes no one OS. The pooled and family rows are per OS: a discount realized on Linux
+    hours is no Windows hour's discount (the licence in a Windows hour's price is not discounted)."""
+    cols = ["provider", "type", "covers", "platform", "operating_system", "family", "discount", "commitments"]
     if inv.empty or "covers" not in inv.columns:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -1079,44 +1183,124 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
     sm = units.SAGEMAKER_PLATFORM
     known["platform"] = [(sm if f != [""] and all(units.commitment_platform(x) == sm for x in f)
                           else units.INSTANCES_PLATFORM) for f in fams]
+    known["operating_system"] = (known["operating_systems"].fillna(ANY_OS).replace("", ANY_OS)
+                                 if "operating_systems" in known.columns else ANY_OS)
     single = known["families"].notna() & ~known["families"].fillna("").str.contains(", ", regex=False)
 
     def add(key: tuple, family: Any, g: pd.DataFrame) -> None:
         lst, used = sum(g["covered_list_cost"]), sum(g["used_cost"])
         if lst and used > 0:
-            rows.append({"provider": key[0], "type": key[1], "covers": key[2], "platform": key[3], "family": family,
-                         "discount": float(1 - used / lst), "commitments": len(g)})
+            rows.append({"provider": key[0], "type": key[1], "covers": key[2], "platform": key[3],
+                         "operating_system": key[4], "family": family, "discount": float(1 - used / lst),
+                         "commitments": len(g)})
 
-    for key, g in known.groupby(["provider", "type", "covers", "platform"]):
+    for key, g in known.groupby(["provider", "type", "covers", "platform", "operating_system"]):
         add(key, None, g)
         for fam, f in g[single.loc[g.index]].groupby("families"):
             add(key, fam, f)
     return pd.DataFrame(rows, columns=cols)
 
 
-def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None, platform: str | None = None
+def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None, platform: str | None = None,
+                    operating_system: str | None = None, licence_free_share: float | None = None
                     ) -> dict[str, float]:
-    """The realized discounts that size a commitment on ``provider``'s compute instances of ``family``: per
-    commitment type, the one realized on that family where the provider has such commitments, else the one realized
-    on its compute instances (``covers = 'Compute'``, any family) of the same commitment ``platform`` (default: the
-    family's, :func:`finops_kit.units.commitment_platform`; give it for usage of several families of one platform).
-    Never provisioned AI throughput or an ML platform's plan. Name -> discount, the name saying which:
-    ``Reservation (realized 40% on compute)``."""
+    """The realized discounts that size a commitment on ``provider``'s compute instances of ``family`` running
+    ``operating_system`` (:func:`operating_system_sql`): per commitment type, the one realized on that family and OS
+    where the provider has such commitments, else the one realized on its compute instances of that OS (``covers =
+    'Compute'``, any family) of the same commitment ``platform`` (default: the family's,
+    :func:`finops_kit.units.commitment_platform`; give it for usage of several families of one platform). Never
+    provisioned AI throughput or an ML platform's plan, and never a discount realized on another OS. Name ->
+    discount, the name saying which: ``Reservation (realized 40% on compute)`` (the usage's own OS, which
+    :func:`group_label` names).
+
+    A type with no commitment of the usage's OS but one realized on Linux (:data:`LICENCE_FREE_OS`) gives an
+    **estimate** where ``licence_free_share`` is known (the share of the usage's list value that is not the OS
+    licence, :func:`licence_free_shares`): AWS prices a Windows (RHEL, SUSE) RI or savings-plan hour as the Linux
+    commitment rate plus the licence at its on-demand price, so the discount is Linux's times that share (37% on
+    Linux g5.12xlarge, 37% × 5.672 / 7.88 = 26.6% on Windows), named ``estimated ... get a quote``. Without the
+    share, no option: the group is sized only with ``extra_options``.
+
+    ``operating_system=None`` reads every OS's rows (a frame without the column, or a caller that does not split)."""
     out: dict[str, float] = {}
     if disc.empty:
         return out
     d = disc[(disc["provider"] == provider) & (disc["covers"] == COMPUTE)]
     if "platform" in d.columns:  # a SageMaker family only by SageMaker plans, an instance family never by them
         d = d[d["platform"] == (platform or units.commitment_platform(family))]
+    has_os = "operating_system" in d.columns and operating_system is not None
     for typ, g in d.groupby("type", sort=True):
-        own = g[g["family"] == family] if family is not None else g.iloc[0:0]
-        pick = own if not own.empty else g[g["family"].isna()]
-        if pick.empty:
+        def pick(os_name: str | None, g: pd.DataFrame = g) -> Any:
+            h = g[g["operating_system"] == os_name] if has_os else g
+            own = h[h["family"] == family] if family is not None else h.iloc[0:0]
+            p = own if not own.empty else h[h["family"].isna()]
+            return None if p.empty else p.iloc[0]
+
+        r = pick(operating_system)
+        if r is not None:
+            where = r["family"] if isinstance(r["family"], str) else \
+                "SageMaker instances" if r.get("platform") == units.SAGEMAKER_PLATFORM else "compute"
+            out[f"{typ} (realized {r['discount']:.0%} on {where})"] = float(r["discount"])
             continue
-        r = pick.iloc[0]
-        where = r["family"] if isinstance(r["family"], str) else \
-            "SageMaker instances" if r.get("platform") == units.SAGEMAKER_PLATFORM else "compute"
-        out[f"{typ} (realized {r['discount']:.0%} on {where})"] = float(r["discount"])
+        base = pick(LICENCE_FREE_OS) if has_os and operating_system != ANY_OS else None
+        if base is not None and licence_free_share is not None and 0 < licence_free_share <= 1:
+            est = float(base["discount"]) * licence_free_share
+            where = base["family"] if isinstance(base["family"], str) else "compute"
+            out[f"{typ} (estimated {est:.1%} on {operating_system}: {base['discount']:.0%} realized on "
+                f"{LICENCE_FREE_OS} {where}, licence not discounted; get a quote)"] = est
+    return out
+
+
+def licence_free_shares(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str]) -> dict[tuple, float]:
+    """Per group of ``by`` (with ``currency`` last, as :func:`recommend` groups) whose usage runs an OS with a licence
+    in its price (AWS Windows, RHEL, SUSE: not :data:`LICENCE_FREE_OS`, not :data:`ANY_OS`): the share of its
+    eligible list value over the closed periods that is compute, Σ instance-hours × the Linux list rate of the same
+    provider, region and instance type / Σ ListCost. The Linux rate is the bill's own (ListCost per instance-hour of
+    that type's Linux usage in scope), else the kit's on-demand price table
+    (:func:`finops_kit.spot.ondemand_prices`, Linux). A group with any type or region of unknown Linux rate, or
+    whose share comes out above 1 or not above 0, has none (no estimate: get a quote).
+
+    Why: what :func:`compute_options` multiplies a Linux realized discount by to estimate the OS's (the licence is
+    not discounted): 5.672 / 7.88 = 0.7198 for a Windows g5.12xlarge."""
+    from .spot import ondemand_prices
+
+    keys = [*by, "currency"]
+    if "operating_system" not in by:
+        return {}
+    cols = ", ".join(f"u.{k}" if k in ("provider", "region") else k for k in keys)
+    extra = "".join(f", u.{c}" for c in ("provider", "region", "instance_type") if c not in keys)
+    where = sc.closed_sql(provider="provider", month="period")
+    rows = _frame(con, f"""
+      WITH u AS ({eligible_usage_sql(sc, team="team" in by)}),
+      lin AS (SELECT provider, region, instance_type, CAST(sum(ListCost) AS DOUBLE) / sum(hours) AS linux_rate
+              FROM u WHERE operating_system = {sql_str(LICENCE_FREE_OS)} AND hours > 0 GROUP BY ALL)
+      SELECT {cols}{extra}, sum(hours) AS hours,
+             CAST(sum(ListCost) AS DOUBLE) AS list_cost, any_value(lin.linux_rate) AS bill_rate
+      FROM u LEFT JOIN lin USING (provider, region, instance_type)
+      WHERE {where} AND operating_system NOT IN ({sql_str(LICENCE_FREE_OS)}, {sql_str(ANY_OS)})
+        AND has_instance_hours
+      GROUP BY ALL""")
+    if rows.empty:
+        return {}
+    table = ondemand_prices()
+    table = table[table["operating_system"] == LICENCE_FREE_OS]
+    listed = {(t, r): float(p) for t, r, p in zip(table["instance_type"], table["region"], table["usd_per_hour"],
+                                                  strict=True)}
+    out: dict[tuple, float] = {}
+    for key, g in rows.groupby(keys, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        rec = dict(zip(keys, key, strict=True))
+        compute, total = 0.0, float(g["list_cost"].sum())
+        for r in g.itertuples(index=False):
+            rate = r.bill_rate if r.bill_rate is not None and r.bill_rate == r.bill_rate else None
+            if rate is None and rec["currency"] == "USD":  # the price table is in USD
+                rate = listed.get((r.instance_type, r.region))
+            if rate is None:
+                compute = math.nan
+                break
+            compute += float(r.hours) * float(rate)
+        share = compute / total if total > 0 else math.nan
+        if share == share and 0 < share <= 1:
+            out[key] = share
     return out
 
 
@@ -1148,10 +1332,13 @@ def parse_options(options: Sequence[str] | dict[str, float] | None) -> dict[str,
 
 
 def _with_platform(by: Sequence[str]) -> list[str]:
-    """``by`` with the commitment ``platform`` (after ``provider``, else first) unless it holds it already."""
+    """``by`` with the commitment ``platform`` (after ``provider``, else first) and the ``operating_system`` (after
+    ``platform``) unless it holds them already."""
     by = list(by)
     if "platform" not in by:
         by.insert(by.index("provider") + 1 if "provider" in by else 0, "platform")
+    if "operating_system" not in by:
+        by.insert(by.index("platform") + 1, "operating_system")
     return by
 
 
@@ -1175,6 +1362,11 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     pooled family-less discount is the instances platform's), a level no plan that can be bought covers.
     ``by=("provider", "instance_family")`` (the report's) is unchanged: a family has one platform.
 
+    Groups are also per ``operating_system`` (:func:`operating_system_sql`, added after ``platform``): an AWS RI is
+    bought for one platform, and a commitment's discount on a Windows, RHEL or SUSE hour is smaller than on a Linux
+    one (the licence is not discounted). Each group is sized with discounts realized on its own OS, else an estimate
+    from Linux's (:func:`compute_options`, :func:`licence_free_shares`), never with another OS's realized discount.
+
     An empty sizing table carries why nothing was sized (``attrs``, :func:`no_sizing_reason` with ``rec``)."""
     sc = _require(sc)
     by = _with_platform(by)
@@ -1182,6 +1374,7 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     disc = realized_discounts(inventory(con, sc))
     rows, curves = [], []
     keys = [*by, "currency"]
+    shares = licence_free_shares(con, sc, by) if not usage.empty and not disc.empty else {}
 
     def nothing() -> tuple[pd.DataFrame, pd.DataFrame]:
         out = pd.DataFrame()
@@ -1193,14 +1386,18 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     for key, g in usage.groupby(keys, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         rec = dict(zip(keys, key, strict=True))
+        share = shares.get(tuple(key))
         if "provider" in rec:
-            opts = compute_options(disc, rec["provider"], rec.get("instance_family"), rec["platform"])
+            opts = compute_options(disc, rec["provider"], rec.get("instance_family"), rec["platform"],
+                                   rec["operating_system"], share)
         else:  # the options of the providers whose usage the group holds (one for a family): an AWS RI's
             # discount sized a Google a2 family when by had no provider
             opts = {}
             for p in sorted(set(str(g["providers"].iloc[0]).split(", ")) & set(disc["provider"])) \
                     if not disc.empty else []:
-                opts.update({f"{p} {k}": v for k, v in compute_options(disc, p, platform=rec["platform"]).items()})
+                opts.update({f"{p} {k}": v for k, v in compute_options(
+                    disc, p, platform=rec["platform"], operating_system=rec["operating_system"],
+                    licence_free_share=share).items()})
         opts.update(parse_options(extra_options))
         if not opts:
             continue
@@ -1375,5 +1572,6 @@ __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED
            "break_even_utilization", "commitment_rows_sql", "contract_burndown", "coverage", "HEADLINE", "display_name",
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
            "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "NO_SIZING_REASON", "no_sizing_reason", "optimal_level",
-           "overview_lines", "parse_options", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
+           "overview_lines", "parse_options", "ANY_OS", "best_options", "group_label", "licence_free_shares",
+           "LICENCE_FREE_OS", "operating_system_sql", "purchase_line", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
            "recommend", "savings_curve", "sizing", "summary", "utilization", "with_quantity_text"]

@@ -100,7 +100,7 @@ def test_recommend_by_family_is_unchanged_but_for_its_platform_column():
     con = _ec2_and_sagemaker()
     sc = scope.resolve(con, str(REPO / "finops.yaml"))
     rec, _ = cm.recommend(con, sc, risk_percentile=10)
-    assert list(rec.columns[:4]) == ["provider", "platform", "instance_family", "currency"]
+    assert list(rec.columns[:5]) == ["provider", "platform", "operating_system", "instance_family", "currency"]
     assert {(f, p) for f, p in zip(rec["instance_family"], rec["platform"], strict=True)} == {
         ("g5", "instances"), ("p4d", "instances"), ("ml.g5", "SageMaker"), ("ml.p4d", "SageMaker")}
 
