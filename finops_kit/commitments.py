@@ -189,7 +189,8 @@ def commitment_rows_sql(sc: Scope) -> str:
 def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """One row per commitment (``CommitmentDiscountId``) in scope: provider, name, type, category, offering, first and
     last charge day, end (where known), purchases billed, used / unused cost, utilization, covered hours (usage-based
-    commitments), the ``families`` and ``operating_systems`` (:func:`operating_system_sql`) of its covered usage,
+    commitments), the ``families`` and ``operating_systems`` (:func:`operating_system_sql`) of its covered usage
+    and ``os_split`` (per OS of it: ``os``, ``list_cost``, ``used``: ListCost and EffectiveCost of the covered usage),
     used / unused ``CommitmentDiscountQuantity`` in its ``CommitmentDiscountUnit`` (hours of an RI,
     commitment dollars of a savings plan; NULL where the source does not fill them), list value and savings realized
     of the covered usage. Sorted by unused cost, largest first."""
@@ -201,11 +202,18 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     return _frame(con, f"""
       WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering FROM {rows}),
       cov AS (SELECT ProviderName, CommitmentDiscountId,
-                     array_to_string(list_sort(list_distinct(list({_covers_sql(cols)}))), ', ') AS covers,
-                     nullif(array_to_string(list_sort(list_distinct(list(instance_family))), ', '), '') AS families,
-                     array_to_string(list_sort(list_distinct(list({operating_system_sql()}))), ', ')
-                       AS operating_systems
-              FROM ({covered}) GROUP BY ALL)
+                     array_to_string(list_sort(list_distinct(list(_covers))), ', ') AS covers,
+                     nullif(array_to_string(list_sort(list_distinct(flatten(list(_families)))), ', '), '')
+                       AS families,
+                     array_to_string(list_sort(list_distinct(list(_os))), ', ') AS operating_systems,
+                     -- per OS: the list value and cost of the covered usage (a plan over Linux and Windows hours)
+                     list(struct_pack(os := _os, list_cost := _list, used := _used) ORDER BY _os) AS os_split
+              FROM (SELECT ProviderName, CommitmentDiscountId, _covers, _os,
+                           list(DISTINCT instance_family) AS _families,
+                           sum(ListCost)::{MONEY} AS _list, sum(EffectiveCost)::{MONEY} AS _used
+                    FROM (SELECT *, {_covers_sql(cols)} AS _covers, {operating_system_sql()} AS _os
+                          FROM ({covered})) GROUP BY ALL)
+              GROUP BY ALL)
       SELECT ProviderName AS provider, CommitmentDiscountId AS commitment_id,
         -- the latest name of a renamed commitment; the other labels agree on every row, min() only fixes the pick
         coalesce(arg_max(CommitmentDiscountName, (ChargePeriodStart, CommitmentDiscountName))
@@ -226,7 +234,7 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         sum(CommitmentDiscountQuantity) FILTER (WHERE {UNUSED}) AS unused_quantity,
         bool_or(_observable) AS unused_observable,
         -- one row of cov per (provider, commitment): grouped by, never picked
-        cov.covers, cov.families, cov.operating_systems
+        cov.covers, cov.families, cov.operating_systems, any_value(cov.os_split) AS os_split
       FROM (SELECT *, bool_or({UNUSED}) OVER (PARTITION BY ProviderName) AS _observable FROM r) r
         LEFT JOIN cov USING (ProviderName, CommitmentDiscountId)
       GROUP BY ProviderName, CommitmentDiscountId, BillingCurrency, cov.covers, cov.families, cov.operating_systems
@@ -1171,9 +1179,10 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
     SageMaker ml.p4d and ml.g5 usage.
 
     ``operating_system`` (:func:`operating_system_sql`): the OS of the commitments' covered usage; a commitment that
-    covered usage of several (a savings plan over Linux and Windows hours, ``Linux, Windows``) is a group of its own,
-    whose blended discount sizes no one OS. The pooled and family rows are per OS: a discount realized on Linux
-    hours is no Windows hour's discount (the licence in a Windows hour's price is not discounted)."""
+    covered usage of several (a savings plan over Linux and Windows hours) counts in each OS's rows with the list
+    value and cost of its covered usage of that OS (``os_split`` of :func:`inventory`), never with its blend. The
+    pooled and family rows are per OS: a discount realized on Linux hours is no Windows hour's discount (the licence
+    in a Windows hour's price is not discounted)."""
     cols = ["provider", "type", "covers", "platform", "operating_system", "family", "discount", "commitments"]
     if inv.empty or "covers" not in inv.columns:
         return pd.DataFrame(columns=cols)
@@ -1185,6 +1194,16 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
                           else units.INSTANCES_PLATFORM) for f in fams]
     known["operating_system"] = (known["operating_systems"].fillna(ANY_OS).replace("", ANY_OS)
                                  if "operating_systems" in known.columns else ANY_OS)
+    if "os_split" in known.columns:  # a commitment over several OSes counts per OS, with that OS's covered usage
+        parts = []
+        for r in known.to_dict("records"):
+            split = r["os_split"]
+            if ", " in str(r["operating_system"]) and split is not None and len(split) > 1:
+                parts += [{**r, "operating_system": p["os"], "covered_list_cost": p["list_cost"],
+                           "used_cost": p["used"]} for p in split]
+            else:
+                parts.append(r)
+        known = pd.DataFrame(parts, columns=known.columns)
     single = known["families"].notna() & ~known["families"].fillna("").str.contains(", ", regex=False)
 
     def add(key: tuple, family: Any, g: pd.DataFrame) -> None:

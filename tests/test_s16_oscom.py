@@ -19,7 +19,7 @@ LINUX_RATE, WINDOWS_RATE, LINUX_RI_RATE = "5.672", "7.88", "3.573"  # g5.12xlarg
 
 
 def _ec2(day: str, itype: str, hours: int, list_rate: str, eff_rate: str | None = None, *, op: str, res: str,
-         cid: str | None = None, region: str = "us-east-1") -> dict:
+         cid: str | None = None, region: str = "us-east-1", ctype: str = "Reserved Instance") -> dict:
     """One day of an EC2 instance (its OS in the usage operation), on demand or under an RI."""
     lst = Decimal(list_rate) * hours
     eff = Decimal(eff_rate) * hours if eff_rate else lst
@@ -30,8 +30,9 @@ def _ec2(day: str, itype: str, hours: int, list_rate: str, eff_rate: str | None 
                EffectiveCost=str(eff), ListCost=str(lst), ContractedCost=str(lst),
                PricingCategory="Standard" if cid is None else "Committed")
     if cid:
-        row.update(CommitmentDiscountId=cid, CommitmentDiscountType="Reserved Instance",
-                   CommitmentDiscountCategory="Usage", CommitmentDiscountStatus="Used",
+        row.update(CommitmentDiscountId=cid, CommitmentDiscountType=ctype,
+                   CommitmentDiscountCategory="Usage" if ctype == "Reserved Instance" else "Spend",
+                   CommitmentDiscountStatus="Used",
                    x_reservation_end_time="2027-08-31T00:00:00Z")
     return row
 
@@ -107,6 +108,29 @@ def test_windows_usage_takes_the_discount_a_windows_ri_realized():
     disc = cm.realized_discounts(cm.inventory(*_con_sc(_reviewers_fleet(windows_ri=True))))
     fam = disc[disc["family"] == "g5"].set_index("operating_system")["discount"]
     assert fam.to_dict() == {"Linux": pytest.approx(1 - 3.573 / 5.672), "Windows": pytest.approx(1 - 5.781 / 7.88)}
+
+
+def test_a_savings_plan_over_linux_and_windows_realizes_a_discount_per_os():
+    """One Compute Savings Plan covers 2 Linux g5.12xlarge (5.672 -> 4.08384/h, 28% off) and 2 Windows ones
+    (7.88 -> 4.08384 + the 2.208 licence = 6.29184/h, 20.15% off); 2 more Windows run on demand. Its blend (24.8%)
+    sizes neither OS: the Windows group takes the 20.15% the plan realized on Windows hours, the Linux one 28%."""
+    rows = []
+    for d in pd.date_range("2026-09-01", "2026-11-04"):
+        d = str(d.date())
+        for i in range(2):
+            rows.append(_ec2(d, "g5.12xlarge", 24, LINUX_RATE, "4.08384", op="RunInstances", res=f"i-lin{i}",
+                             cid="sp-1", ctype="Savings Plan"))
+            rows.append(_ec2(d, "g5.12xlarge", 24, WINDOWS_RATE, "6.29184", op="RunInstances:0002",
+                             res=f"i-win{i}", cid="sp-1", ctype="Savings Plan"))
+            rows.append(_ec2(d, "g5.12xlarge", 24, WINDOWS_RATE, op="RunInstances:0002", res=f"i-win-od{i}"))
+    rec, _ = _recommend(rows)
+    got = rec.set_index("operating_system")[["option", "discount"]]
+    assert got.loc["Windows", "option"] == "Savings Plan (realized 20% on g5)"
+    assert got.loc["Windows", "discount"] == pytest.approx(1 - 6.29184 / 7.88, abs=1e-9)
+    assert got.loc["Linux", "discount"] == pytest.approx(0.28, abs=1e-9)
+    win = rec[rec["operating_system"] == "Windows"].iloc[0]
+    assert (win["committed_now"], win["change_level"]) == (pytest.approx(2 * 7.88), pytest.approx(2 * 7.88))
+    assert win["gain_vs_today_year"] == pytest.approx(2 * 7.88 * (1 - 6.29184 / 7.88) * 8760)
 
 
 def _con_sc(rows: list[dict]):
