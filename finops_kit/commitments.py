@@ -862,6 +862,24 @@ def purchase_line(r: Any) -> str:
             f"{_per_size_note(r)}")
 
 
+#: The ``attrs`` key under which :func:`recommend` lists the groups (:func:`group_label`) it could not size.
+UNSIZED = "unsized_groups"
+
+
+def unsized_note(rec: pd.DataFrame) -> str:
+    """The sentence under the sizing table about the groups :func:`recommend` left out (``""`` when none): groups
+    with instance usage but no option -- no commitment in scope realized a discount on their provider, platform and
+    OS, and none could be estimated (an OS without a Linux price for its types, :func:`licence_free_shares`). Why:
+    with the sizing per OS, a Windows family that neither a Windows commitment nor a Linux price can size vanished
+    from the table without a word."""
+    groups = list(rec.attrs.get(UNSIZED, [])) if rec is not None else []
+    if not groups:
+        return ""
+    return (f"Not sized ({len(groups)}): {', '.join(groups)}: no commitment in scope realized a "
+            "discount on their provider, platform and operating system, and none could be estimated; pass a quote "
+            "(extra_options, e.g. \"1-year quote=0.30\") to size them.")
+
+
 def largest_opportunity(best: pd.DataFrame) -> str:
     """The sentence under the sizing table: ``best`` is :func:`best_options` (one row per sizing group of
     :func:`recommend`, its best option, with positive net savings, largest ``gain_vs_today_year`` first), the group
@@ -1386,7 +1404,8 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     one (the licence is not discounted). Each group is sized with discounts realized on its own OS, else an estimate
     from Linux's (:func:`compute_options`, :func:`licence_free_shares`), never with another OS's realized discount.
 
-    An empty sizing table carries why nothing was sized (``attrs``, :func:`no_sizing_reason` with ``rec``)."""
+    An empty sizing table carries why nothing was sized (``attrs``, :func:`no_sizing_reason` with ``rec``); a
+    table carries the groups it could not size (:func:`unsized_note`)."""
     sc = _require(sc)
     by = _with_platform(by)
     usage = hourly_usage(con, sc, by=by, today=today)  # today: the report date the expiry calendar counts from
@@ -1394,6 +1413,7 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     rows, curves = [], []
     keys = [*by, "currency"]
     shares = licence_free_shares(con, sc, by) if not usage.empty and not disc.empty else {}
+    unsized: list[str] = []  # groups with instance usage and no option (see unsized_note)
 
     def nothing() -> tuple[pd.DataFrame, pd.DataFrame]:
         out = pd.DataFrame()
@@ -1419,6 +1439,8 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
                     licence_free_share=share).items()})
         opts.update(parse_options(extra_options))
         if not opts:
+            if float(g["on_demand_per_hour"].max()) > 0 and int(g["sizes"].iloc[0] or 0) > 0:
+                unsized.append(group_label(rec))
             continue
         table = sizing(g, opts, risk_percentile=risk_percentile, by=by)
         if table.empty:
@@ -1439,7 +1461,9 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     # ties (equal savings, e.g. 0 for several families) in a fixed order, not the sort algorithm's
     out = pd.concat(rows, ignore_index=True).sort_values(
         ["optimal_net_savings_year", *keys, "option"], ascending=[False, *([True] * (len(keys) + 1))], kind="stable")
-    return out.reset_index(drop=True), pd.concat(curves, ignore_index=True)
+    out = out.reset_index(drop=True)
+    out.attrs[UNSIZED] = sorted(unsized)
+    return out, pd.concat(curves, ignore_index=True)
 
 
 # ------------------------------------------------------------------------------------------------ provisioned AI
@@ -1592,5 +1616,5 @@ __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
            "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "NO_SIZING_REASON", "no_sizing_reason", "optimal_level",
            "overview_lines", "parse_options", "ANY_OS", "best_options", "group_label", "licence_free_shares",
-           "LICENCE_FREE_OS", "operating_system_sql", "purchase_line", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
+           "LICENCE_FREE_OS", "operating_system_sql", "purchase_line", "UNSIZED", "unsized_note", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
            "recommend", "savings_curve", "sizing", "summary", "utilization", "with_quantity_text"]

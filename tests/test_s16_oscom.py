@@ -151,11 +151,16 @@ def test_an_os_without_its_own_commitment_or_a_linux_price_is_sized_only_with_a_
         rows.append(_ec2(str(d.date()), "g6e.12xlarge", 24, "16.0", op="RunInstances:0006", res="i-g6e-sql"))
     rec, _ = _recommend(rows)
     assert not (rec["instance_family"] == "g6e").any()
+    assert cm.unsized_note(rec) == (
+        "Not sized (2): AWS g6e Windows, AWS g6e operation RunInstances:0006: no commitment in scope realized a "
+        "discount on their provider, platform and operating system, and none could be estimated; pass a quote "
+        "(extra_options, e.g. \"1-year quote=0.30\") to size them.")
     quoted, _ = _recommend(rows, extra_options=["1-year quote=0.30"])
     g6e = quoted[quoted["instance_family"] == "g6e"].set_index("operating_system")
     assert set(g6e.index) == {"Windows", "operation RunInstances:0006"}
     assert list(g6e["option"]) == ["1-year quote", "1-year quote"]
     assert g6e.loc["Windows", "gain_vs_today_year"] == pytest.approx(15.0 * 0.30 * 8760)
+    assert cm.unsized_note(quoted) == ""
     assert g6e.loc["operation RunInstances:0006", "gain_vs_today_year"] == pytest.approx(16.0 * 0.30 * 8760)
 
 
@@ -256,3 +261,17 @@ def test_a_reservation_is_never_sized_or_counted_to_cover_an_azure_licence_row(a
         pytest.approx(3.673), pytest.approx(3.673), pytest.approx(3.673))
     assert r["change_level"] == pytest.approx(0.0, abs=1e-9) and r["gain_vs_today_year"] == pytest.approx(0.0, abs=1e-6)
     assert cm.best_options(rec)["gain_vs_today_year"].max() < 0.01  # no purchase line
+
+
+def test_the_report_names_the_os_in_its_purchase_line_and_sentence(tmp_path):
+    """The commitments report's own cells on the review's fleet: its section-5 action and sentence name the OS and
+    size the Windows g5s at the estimate ($73,548.96 a year, $6,129.08 a month), and it does not drop the Linux
+    group for the Windows one (the cell grouped by provider and family)."""
+    from .test_commitments import _run_report_cells
+
+    out = _run_report_cells(tmp_path, _reviewers_fleet())
+    assert "Commit to $31.52/h of on-demand AWS g5 Windows usage (+$31.52/h on demand" in out
+    assert "a Windows RI is not size-flexible: buy it per instance size" in out
+    assert "Largest opportunity: AWS g5 Windows — commit to $31.52/h" in out
+    assert "$73,548.96 more than today's level" in out
+    assert "$102,180" not in out
