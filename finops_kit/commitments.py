@@ -324,7 +324,7 @@ COVERAGE_DIMS = ("period", "day", "provider", "platform", "operating_system", "s
                  "accelerator", "region", "team")
 #: The ``operating_system`` of usage whose commitments are bought for any OS (GCP, Azure, SageMaker; see
 #: :func:`operating_system_sql`).
-ANY_OS = "(any)"
+ANY_OS = "any OS"
 #: The OS without a licence in its price: a discount realized on it is a discount on compute alone.
 LICENCE_FREE_OS = "Linux"
 
@@ -793,7 +793,7 @@ def _no_sizing_reason(usage: pd.DataFrame, disc: pd.DataFrame,
                 "realized a discount on compute instances and no extra_options were given: there is no discount to "
                 "size it with. Pass a quote, e.g. extra_options=[\"1-year quote=0.30\"].")
     return ("Eligible accelerated usage ran in the closed periods of this scope, but no family with instance-hours "
-            "has a commitment option of its provider and platform (or usage above zero) to size.")
+            "has a commitment option of its provider, platform and operating system (or usage above zero) to size.")
 
 
 def no_sizing_reason(con: duckdb.DuckDBPyConnection, sc: Scope,
