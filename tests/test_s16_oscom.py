@@ -200,6 +200,12 @@ def test_a_cud_is_sized_without_the_windows_licence_sku():
     sep = cov[cov["period"] == dt.date(2026, 9, 1)].iloc[0]
     assert sep["eligible_list_cost"] == Decimal(str(round(vm * 24 * 30, 6))).quantize(sep["eligible_list_cost"])
     assert sep["on_demand_cost"] == sep["eligible_list_cost"]
+    import finops_kit as fk
+
+    september = scope.resolve(con, str(REPO / "finops.yaml"), {"billing_period_start": "2026-09",
+                                                               "billing_period_end": "2026-09"})
+    m = fk.metrics(con, september).commitments.set_index("provider")
+    assert m.loc["Google Cloud", "on_demand_cost"] == sep["on_demand_cost"]  # finops-kit metrics: the same rule
 
 
 AZURE_VM = "/subscriptions/s/resourceGroups/rg-vision/providers/Microsoft.Compute/virtualMachines/win-a100"
