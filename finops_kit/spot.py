@@ -265,8 +265,8 @@ def accelerated_usage_sql(scope: Any) -> str:
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
     ``operating_system``: the platform of the row (:func:`finops_kit.spot_prices.operating_system_label_sql`: the
-    EC2 OS read from the usage operation; ``unknown (<operation>)`` for an AWS code the kit does not map, ``unknown``
-    for other providers). ``spot_market``: false for usage that cannot run on spot (:func:`finops_kit.units.no_spot_market_sql`), as
+    EC2 OS read from the usage operation; ``unknown (<operation>)`` for an AWS code the kit does not map; an Azure or
+    Google Cloud VM's from ``data/vm_operating_systems.csv``; ``unknown`` otherwise). ``spot_market``: false for usage that cannot run on spot (:func:`finops_kit.units.no_spot_market_sql`), as
     :func:`finops_kit.units.row_sql` gives it.
     """
     from .spot_prices import operating_system_label_sql
