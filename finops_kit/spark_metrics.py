@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover - pyspark is an optional extra
 #: ``test_metrics_read_only_the_reduced_columns`` parses every statement the metrics layer runs and fails when it
 #: reads a column that is not here or in MEASURES.)
 KEYS = ("BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart",
-        "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
+        "CapacityReservationStatus", "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
         "CommitmentDiscountId", "CommitmentDiscountStatus", "ConsumedUnit", "InvoiceId", "PricingCategory",
         "PricingUnit", "ProviderName", "RegionId",
         "ResourceId", "ResourceName", "ServiceCategory", "ServiceName", "SkuMeter", "SubAccountId",

@@ -54,16 +54,29 @@ from .warehouse import FOCUS_TABLE
 #: Roles of data/usage_units.csv, and the order in which a resource's rows decide its pricing class.
 ROLES = ("accelerator", "instance", "vcpu", "memory", "license", "none")
 
-#: Pricing class of a row: 'Spot' = PricingCategory Dynamic (or an AWS SpotUsage usage type), 'Committed' =
-#: Committed or a commitment discount, 'On-demand' = Standard.
+#: The pricing class of capacity reserved and not used (:data:`UNUSED_CAPACITY_SQL`).
+UNUSED_CAPACITY = "Unused capacity reservation"
+#: Pricing class of a row: 'Unused capacity reservation' (:data:`UNUSED_CAPACITY_SQL`), 'Spot' = PricingCategory
+#: Dynamic (or an AWS SpotUsage usage type), 'Committed' = Committed or a commitment discount, 'On-demand' = Standard.
 _PRICING = """CASE
+  WHEN {unused_capacity} THEN 'Unused capacity reservation'
   WHEN PricingCategory = 'Dynamic' OR {spot_usage_type} THEN 'Spot'
   WHEN PricingCategory = 'Committed' OR CommitmentDiscountId IS NOT NULL THEN 'Committed'
   WHEN PricingCategory = 'Standard' THEN 'On-demand'
   ELSE coalesce(PricingCategory, '(none)') END"""
 #: An AWS spot usage type (``USE1-SpotUsage:p4d.24xlarge``).
 SPOT_USAGE_TYPE_SQL = "regexp_matches(coalesce(x_UsageType, ''), '(?i)SpotUsage')"
-PRICING_SQL = _PRICING.format(spot_usage_type=SPOT_USAGE_TYPE_SQL)
+#: An AWS usage type of an On-Demand Capacity Reservation's unused capacity (``UnusedBox:p5.48xlarge``,
+#: ``USE1-UnusedDed:p4d.24xlarge``).
+UNUSED_CAPACITY_USAGE_TYPE_SQL = "regexp_matches(coalesce(x_UsageType, ''), '(?i)(^|[-:])Unused(Box|Ded):')"
+#: Whether a row is reserved capacity that sat unused: FOCUS ``CapacityReservationStatus = 'Unused'`` (the AWS
+#: source sets it from the usage type; an AWS FOCUS export has it), or such a usage type. Why a class of its own:
+#: an unused On-Demand Capacity Reservation (p5.48xlarge, 4 h, USD 393.36) was 'On-demand' spend with 0 hours,
+#: which the commitment and spot what-ifs read as on-demand demand; it is idle capacity, beside unused commitments.
+UNUSED_CAPACITY_SQL = "(coalesce(CapacityReservationStatus, '') = 'Unused' OR {unused_capacity_usage_type})"
+PRICING_SQL = _PRICING.format(
+    spot_usage_type=SPOT_USAGE_TYPE_SQL,
+    unused_capacity=UNUSED_CAPACITY_SQL.format(unused_capacity_usage_type=UNUSED_CAPACITY_USAGE_TYPE_SQL))
 
 #: The measures :func:`row_sql` adds to a row (all DOUBLE; NULL = the row does not measure it).
 MEASURES = ("instance_hours", "accelerator_hours", "vcpu_hours")
@@ -319,7 +332,8 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     keys = [*base, *sorted({r["column"] for r in [*usage_rules(), *data_rows("no_spot_market.csv")]} - set(base))]
     by_type = {"_unit_role": role_sql(), "_instance_type": instance_type_sql(),
                "_type_key": type_key_sql(instance_type_sql()), "_hours_per_unit": hours_per_unit_sql(),
-               "_spot_usage_type": SPOT_USAGE_TYPE_SQL, "_no_spot_market": no_spot_market_sql()}
+               "_spot_usage_type": SPOT_USAGE_TYPE_SQL, "_unused_capacity_usage_type": UNUSED_CAPACITY_USAGE_TYPE_SQL,
+               "_no_spot_market": no_spot_market_sql()}
     hours = ("CASE WHEN ChargeCategory = 'Usage' AND coalesce(CommitmentDiscountStatus, '') <> 'Unused' "
              "THEN CAST(ConsumedQuantity AS DOUBLE) * _hours_per_unit END")
     fallback = _FALLBACK_FAMILY.format(t="lower(_instance_type)", sagemaker=_SAGEMAKER_PREFIX_RE)
@@ -336,9 +350,11 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
              WHEN _unit_role = 'vcpu' THEN _hours END AS vcpu_hours,
         _c_accelerators AS accelerators_per_instance, _c_accelerator AS accelerator,
         {family} AS instance_family
-      FROM (SELECT _s.* EXCLUDE (_type_key, _hours_per_unit, _spot_usage_type, _no_spot_market),
+      FROM (SELECT _s.* EXCLUDE (_type_key, _hours_per_unit, _spot_usage_type, _unused_capacity_usage_type,
+                                 _no_spot_market),
                    NOT coalesce(_s._no_spot_market, FALSE) AS spot_market, _cat.*
-            FROM (SELECT *, {hours} AS _hours, {_PRICING.format(spot_usage_type="_spot_usage_type")} AS _row_pricing
+            FROM (SELECT *, {hours} AS _hours, {_PRICING.format(spot_usage_type="_spot_usage_type", unused_capacity=UNUSED_CAPACITY_SQL.format(
+                      unused_capacity_usage_type="_unused_capacity_usage_type"))} AS _row_pricing
                   FROM {derive_once(f"(SELECT * FROM {source} WHERE {where})", keys, by_type)}) _s
             LEFT JOIN {catalog_values()} ON _cat._c_type = _s._type_key) _r"""
 

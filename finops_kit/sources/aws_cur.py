@@ -359,6 +359,8 @@ class CurMapping:
         svc_values = ", ".join(f"({sql_str(k)}, {sql_str(a)}, {sql_str(b)})" for k, (a, b) in svc.items())
         lt = "lt"
         usage_like = ["Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"]
+        from ..units import UNUSED_CAPACITY_USAGE_TYPE_SQL as unused_capacity  # here: units imports sources
+
         spot = ("(coalesce(x_UsageType, '') LIKE '%SpotUsage%' "
                 "OR coalesce(purchase_option, '') IN ('Spot Instances', 'Spot') OR coalesce(market_option, '') = 'Spot')")
         # stage 1: raw values, named once ----------------------------------------------------------------
@@ -523,6 +525,11 @@ class CurMapping:
             "ServiceCategory": "coalesce(s2.cat, CASE WHEN product_code IS NULL THEN s1.cat END, 'Other')",
             "ServiceSubcategory": "coalesce(s2.sub, CASE WHEN product_code IS NULL THEN s1.sub END, 'Other (Other)')",
             "x_UsageType": "x_UsageType",
+            # FOCUS 1.2: the unused portion of an On-Demand Capacity Reservation (UnusedBox:p5.48xlarge on the
+            # reservation's cr- id) is CapacityReservationStatus 'Unused'; finops_kit.units classes it as unused
+            # capacity, not on-demand usage
+            "CapacityReservationStatus": f"CASE WHEN {unused_capacity} THEN 'Unused' END",
+            "CapacityReservationId": f"CASE WHEN {unused_capacity} THEN ResourceId END",
             "x_SourceKey": (f"concat_ws('|', {sql_str(self.source_name)}, BillingAccountId, "
                             "strftime(bp_start, '%Y-%m'))"),
             "x_CommitmentUnusedRow": "CASE WHEN unused_part THEN 'true' END",

@@ -1,0 +1,92 @@
+"""Usage units review (session 16, findings 5-7): unknown accelerator-hours stay unknown, GCP rows without a catalog
+machine type get a GPU-model / TPU-version family, and an unused On-Demand Capacity Reservation is unused capacity.
+
+The fixtures are small exports shaped like the real ones (a legacy CUR on the header of the repo's CUR fixture, a GCP
+detailed export as JSON lines), with the reviewer's figures worked out by hand in each test.
+"""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+import finops_kit as fk
+from finops_kit import metrics, scope, units
+from finops_kit.ingest import ingest
+
+HERE = Path(__file__).parent
+RI = "arn:aws:ec2:us-east-1:111111111111:reserved-instances/ri-p5"
+
+
+def _cur(path: Path, extra: list[dict[str, str]] | None = None) -> Path:
+    """The reviewer's AWS CUR fixture (fx/aws_cur.csv): p4d on demand 24 h (USD 786.48) with USD 9 of transfer on
+    its id, p4d spot 10 h, a p5 under a reservation 24 h, a g6f.2xlarge 24 h (USD 30), an unused p5 On-Demand
+    Capacity Reservation 4 h (USD 393.36); ``extra`` rows as (usage type, resource, amount, cost, type)."""
+    hdr = (HERE / "fixtures/aws/sp_ri_legacy.csv").read_text().splitlines()[0].split(",")
+    rows: list[dict[str, str]] = []
+
+    def r(lt: str, ut: str, res: str, amt: str, cost: str, itype: str = "", *, unit: str = "Hrs",
+          ri: str = "", ri_eff: str = "", od: str = "", op: str = "RunInstances") -> None:
+        d = dict.fromkeys(hdr, "")
+        d.update({"identity/LineItemId": f"li-{len(rows)}", "bill/PayerAccountId": "111111111111",
+                  "bill/BillingPeriodStartDate": "2026-11-01T00:00:00Z",
+                  "bill/BillingPeriodEndDate": "2026-12-01T00:00:00Z", "lineItem/UsageAccountId": "222222222222",
+                  "lineItem/LineItemType": lt, "lineItem/UsageStartDate": "2026-11-05T00:00:00Z",
+                  "lineItem/UsageEndDate": "2026-11-06T00:00:00Z", "lineItem/ProductCode": "AmazonEC2",
+                  "lineItem/UsageType": ut, "lineItem/Operation": op, "lineItem/ResourceId": res,
+                  "lineItem/UsageAmount": amt, "lineItem/CurrencyCode": "USD", "lineItem/UnblendedCost": cost,
+                  "product/ProductName": "Amazon Elastic Compute Cloud", "product/instanceType": itype,
+                  "product/region": "us-east-1", "product/servicecode": "AmazonEC2",
+                  "pricing/publicOnDemandCost": od or cost, "pricing/unit": unit,
+                  "reservation/ReservationARN": ri, "reservation/EffectiveCost": ri_eff,
+                  "resourceTags/user:team": "nlp"})
+        rows.append(d)
+
+    r("Usage", "BoxUsage:p4d.24xlarge", "i-p4d-od", "24", "786.48", "p4d.24xlarge")
+    r("Usage", "SpotUsage:p4d.24xlarge", "i-p4d-spot", "10", "120.00", "p4d.24xlarge", od="327.70",
+      op="RunInstances:SV001")
+    r("DiscountedUsage", "BoxUsage:p5.48xlarge", "i-p5-ri", "24", "0", "p5.48xlarge", ri=RI, ri_eff="1200.00",
+      od="2360.16")
+    r("RIFee", "HeavyUsage:p5.48xlarge", "", "24", "1200.00", "p5.48xlarge", ri=RI)
+    r("Usage", "BoxUsage:g6f.2xlarge", "i-g6f", "24", "30.00", "g6f.2xlarge")
+    r("Usage", "DataTransfer-Out-Bytes", "i-p4d-od", "100", "9.00", unit="GB")
+    r("Usage", "UnusedBox:p5.48xlarge", "cr-0abc", "4", "393.36", "p5.48xlarge")
+    for ut, res, amt, cost, itype in extra or []:
+        r("Usage", ut, res, amt, cost, itype)
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, hdr)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _con(*files: Path) -> duckdb.DuckDBPyConnection:
+    con = fk.connect(":memory:")
+    ingest([str(f) for f in files], con=con, progress=False)
+    return con
+
+
+def _family(df, provider: str, family: str, pricing: str):
+    hit = df[(df.provider == provider) & (df.family == family) & (df.pricing == pricing)]
+    assert len(hit) == 1, df.to_string()
+    return hit.iloc[0]
+
+
+# ---------------------------------------------------------------------------------------- finding 7: ODCR
+def test_unused_capacity_reservation_is_not_on_demand_demand(tmp_path: Path) -> None:
+    """UnusedBox:p5.48xlarge (4 h, USD 393.36) was 'p5 On-demand' spend with 0 hours, and the commitments' eligible
+    on-demand spend counted it (USD 1,532.99 instead of 1,139.63)."""
+    con = _con(_cur(tmp_path / "cur.csv"))
+    row = con.execute("SELECT CapacityReservationStatus, CapacityReservationId FROM focus "
+                      "WHERE x_UsageType = 'UnusedBox:p5.48xlarge'").fetchall()
+    assert row == [("Unused", "cr-0abc")]
+    sc = scope.resolve(con, None)
+    acc = metrics.accelerators(con, sc)
+    assert not len(acc[(acc.family == "p5") & (acc.pricing == "On-demand")])
+    unused = _family(acc, "AWS", "p5", units.UNUSED_CAPACITY)
+    assert unused.cost == Decimal("393.36")
+    com = metrics.metrics(con, sc).commitments
+    assert com[com.provider == "AWS"].iloc[0].on_demand_cost == Decimal("816.48")  # p4d 786.48 + g6f 30.00
