@@ -239,9 +239,10 @@ def costs(by: str | Sequence[str] = (), period: Any = None, *, ai_only: bool = F
     ``service``, ``service_category``, ``provider``, ``account``, ``billing_account``, ``region``, ``month``,
     ``resource``, ``ai_workload``, ``usage_type``, ``charge_category``...; with ``gpu_only=True`` also
     ``instance_family``, ``instance_type``, ``accelerator``, ``pricing``. ``ai_only``: charges classified AI/ML;
-    ``gpu_only``: accelerated instances (:func:`units.accelerated_usage_sql`), adding ``accelerator_hours`` and
-    ``spot_share`` (spot accelerator-hours / accelerator-hours that could run on spot, as ``finops-kit metrics``:
-    :func:`finops_kit.units.spot_share_sql`). ``where``: equality
+    ``gpu_only``: accelerated instances (:func:`units.accelerated_usage_sql`), adding ``accelerator_hours`` (of the
+    types the catalog knows; NULL when none is known), ``spot_share`` (spot accelerator-hours / accelerator-hours
+    that could run on spot, as ``finops-kit metrics``: :func:`finops_kit.units.spot_share_sql`) and
+    ``unknown_accelerator_cost`` (the cost whose accelerator-hours are unknown, :func:`units.unknown_cost`). ``where``: equality
     filters on the same dimensions (``{"team": "(untagged)"}``). Scope arguments as :func:`scope`.
 
     Columns: the dimensions, ``cost`` (exact Decimal in the scope's currency), ``share`` of the total shown.
@@ -253,15 +254,17 @@ def costs(by: str | Sequence[str] = (), period: Any = None, *, ai_only: bool = F
     sel = [f"{_dimension(d, sc, gpu_only)} AS {ident(d)}" for d in dims]
     gpu_cols = ""
     if gpu_only:
-        gpu_cols = (f", coalesce({units.total('accelerator_hours')}, 0) AS accelerator_hours, "
-                    f"{units.spot_share_sql('accelerator_hours')} AS spot_share")
+        gpu_cols = (f", {units.known_total('accelerator_hours')} AS accelerator_hours, "
+                    f"{units.spot_share_sql('accelerator_hours')} AS spot_share, "
+                    f"{units.unknown_cost('accelerator_hours', typ=MONEY)} AS unknown_accelerator_cost")
     sql = (f"SELECT {', '.join([*sel, ''])}sum(EffectiveCost)::{MONEY} AS cost{gpu_cols} "
            f"FROM {src} WHERE {pred} {'GROUP BY ALL' if dims else ''} ORDER BY cost DESC NULLS LAST"
            + (", " + ", ".join(ident(d) for d in dims) if dims else ""))
     df = con.sql(sql).to_arrow_table().to_pandas()
     total = sum((v for v in df["cost"] if v is not None), Decimal(0))
     df["share"] = [float(v / total) if total and v is not None else None for v in df["cost"]]
-    return _frame(df, sc, ["cost"], ["share", "spot_share"] if gpu_only else ["share"])
+    return _frame(df, sc, ["cost", "unknown_accelerator_cost"] if gpu_only else ["cost"],
+                  ["share", "spot_share"] if gpu_only else ["share"])
 
 
 def change(by: str | Sequence[str] = "service", period: Any = "last closed", *, vs: Any = None,

@@ -380,7 +380,7 @@ def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
              coalesce(accelerator, '(unknown)') AS accelerator,
              coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
              EffectiveCost, ListCost, CommitmentDiscountId,
-             coalesce(hours, 0) AS hours, coalesce(accelerator_hours, 0) AS accelerator_hours,
+             hours, accelerator_hours,
              has_instance_hours
       FROM ({units.accelerated_usage_sql("TRUE", sc.rows_sql())})
       WHERE pricing IN ('On-demand', 'Committed') AND coalesce(CommitmentDiscountStatus, '') <> 'Unused'

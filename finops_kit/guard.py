@@ -451,7 +451,7 @@ class Pool:
     instance_type: Any                        # str, UNKNOWN or None (not set)
     count: Any                                # int, UNKNOWN or None
     max_count: Any                            # int, UNKNOWN or None (no autoscaling maximum)
-    accelerators_per_instance: Any            # int, UNKNOWN or None (type not in the catalog)
+    accelerators_per_instance: Any            # number (0.25: a g6f's quarter GPU), UNKNOWN or None (not in catalog)
     accelerator: str | None                   # accelerator model (catalog) or attached type
     family: str | None
 
@@ -703,7 +703,7 @@ def _state(change: Change, side: str, spec: TypeSpec, lt: State | None, provider
         if isinstance(itype, str) and spec.kind != "provisioned":
             cat = _catalog_entry(itype)
             if cat is not None:
-                per, model, family = int(cat["accelerators"]), cat.get("accelerator"), str(cat["family"])  # type: ignore[call-overload]
+                per, model, family = cat["accelerators"], cat.get("accelerator"), str(cat["family"])  # a fraction: g6f
         if spec.accelerators and (per in (None, 0)):
             attached, _ = _node(values, unknown, spec.accelerators.split("."))
             if attached is UNKNOWN:

@@ -80,8 +80,10 @@ from .storage import charge_kinds_sql, rule_case, storage_rules, stored_gb_month
 
 #: Version of the JSON document ``finops-kit metrics --json`` writes (docs/metrics.md, "Schema versions"). Raised
 #: when a key changes meaning or goes away, so a scheduler comparing month over month knows the figures moved by
-#: definition, not by spend. 2: ``spot.spot_share`` counts only hours that could run on spot (session 15).
-SCHEMA_VERSION = 2
+#: definition, not by spend. 2: ``spot.spot_share`` counts only hours that could run on spot (session 15). 3: unknown
+#: hours are null, not 0, with the cost that has them (``unknown_*_cost``, ``unknown_types``); the pricing class
+#: 'Unused capacity reservation' (session 16).
+SCHEMA_VERSION = 3
 RATE = "DECIMAL(38,6)"
 
 
@@ -132,14 +134,21 @@ def ai_by_category(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
 def accelerators(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """Accelerated instances per provider, family, pricing class and currency: cost, instance-hours,
     accelerator-hours and the effective rates per instance-hour and per accelerator-hour. Rows without an instance
-    type (an Azure unused reservation) are no family: their cost is in :func:`spot_share`'s cost only."""
+    type (an Azure unused reservation) are no family: their cost is in :func:`spot_share`'s cost only.
+
+    Hours the catalog cannot give stay unknown (:func:`finops_kit.units.known_total`): a family whose every
+    instance has unknown accelerator-hours shows NULL, not 0, and ``unknown_accelerator_cost`` /
+    ``unknown_instance_cost`` are the cost of its instances whose hours are unknown (types listed by
+    :func:`unknown_types`); the rates divide only the cost of the instances whose hours they count."""
     return _frame(con, f"""
         SELECT ProviderName AS provider, instance_family AS family, pricing,
                BillingCurrency AS currency, sum(EffectiveCost)::{MONEY} AS cost,
-               coalesce({units.total("instance_hours")}, 0) AS instance_hours,
-               coalesce({units.total("accelerator_hours")}, 0) AS accelerator_hours,
+               {units.known_total("instance_hours")} AS instance_hours,
+               {units.known_total("accelerator_hours")} AS accelerator_hours,
                {units.rate_sql("instance_hours", "has_instance_hours", RATE)} AS rate_per_instance_hour,
-               {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour
+               {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour,
+               {units.unknown_cost("instance_hours", typ=MONEY)} AS unknown_instance_cost,
+               {units.unknown_cost("accelerator_hours", typ=MONEY)} AS unknown_accelerator_cost
         FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
         WHERE instance_family IS NOT NULL
         GROUP BY ALL ORDER BY provider, family, pricing""")
@@ -152,22 +161,32 @@ SPOT = "pricing = 'Spot'"
 def spot_share(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """Per provider and currency, and overall (provider ``(all)``): accelerator-hours, spot accelerator-hours and
     the spot share of accelerator-hours (:func:`finops_kit.units.spot_share_sql`: of the hours that could run on
-    spot); the same for instance-hours; and the accelerator- and instance-hours that have no spot market (in the
-    hours, not in the share's denominator)."""
+    spot); the same for instance-hours; the accelerator- and instance-hours that have no spot market (in the
+    hours, not in the share's denominator); and the cost whose instance- or accelerator-hours are unknown (types not
+    in the catalog, :func:`unknown_types`): hours and share are of the known hours only, NULL when none is known."""
     return _frame(con, f"""
         WITH u AS ({units.accelerated_usage_sql(source=sc.rows_sql())})
         SELECT coalesce(ProviderName, '(all)') AS provider, BillingCurrency AS currency,
                sum(EffectiveCost)::{MONEY} AS cost,
                coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0)::{MONEY} AS spot_cost,
-               coalesce({units.total("accelerator_hours")}, 0) AS accelerator_hours,
-               coalesce({units.total("accelerator_hours", SPOT)}, 0) AS spot_accelerator_hours,
+               {units.known_total("accelerator_hours")} AS accelerator_hours,
+               {units.known_total("accelerator_hours", SPOT)} AS spot_accelerator_hours,
                {units.spot_share_sql("accelerator_hours")} AS spot_share,
-               coalesce({units.total("instance_hours")}, 0) AS instance_hours,
-               coalesce({units.total("instance_hours", SPOT)}, 0) AS spot_instance_hours,
+               {units.known_total("instance_hours")} AS instance_hours,
+               {units.known_total("instance_hours", SPOT)} AS spot_instance_hours,
                {units.no_spot_market_total("accelerator_hours")} AS no_spot_market_accelerator_hours,
-               {units.no_spot_market_total("instance_hours")} AS no_spot_market_instance_hours
+               {units.no_spot_market_total("instance_hours")} AS no_spot_market_instance_hours,
+               {units.unknown_cost("instance_hours", typ=MONEY)} AS unknown_instance_cost,
+               {units.unknown_cost("accelerator_hours", typ=MONEY)} AS unknown_accelerator_cost
         FROM u GROUP BY GROUPING SETS ((ProviderName, BillingCurrency), (BillingCurrency))
         ORDER BY currency, provider = '(all)', provider""")
+
+
+def unknown_types(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
+    """The "types not in the catalog" line: accelerated instance types whose accelerator-hours or instance-hours are
+    unknown (:func:`finops_kit.units.unknown_types_sql`), with their cost -- the part of the accelerator totals no
+    hour figure covers. Empty when the catalog knows every type."""
+    return _frame(con, units.unknown_types_sql(sc.rows_sql()))
 
 
 def ai_units(con: duckdb.DuckDBPyConnection, sc: Scope, gpu_metrics: Any = None, host_map: Any = None,
@@ -185,9 +204,12 @@ def ai_units(con: duckdb.DuckDBPyConnection, sc: Scope, gpu_metrics: Any = None,
                                       "schedule_savings", "unmonitored_cost")})
     runs = unit_economics.training_runs(con, sc, runs_file or None).table
     row.update({"training_runs": len(runs), "training_run_cost": float(runs["cost"].sum()),
-                "training_run_gpu_hours": float(runs["accelerator_hours"].sum())})
-    row["cost_per_training_gpu_hour"] = (row["training_run_cost"] / row["training_run_gpu_hours"]
-                                         if row["training_run_gpu_hours"] else None)
+                "training_run_gpu_hours": float(runs["accelerator_hours"].sum()),
+                "training_run_unknown_accelerator_cost": float(runs["unknown_accelerator_cost"].sum())})
+    # the cost whose GPU-hours are unknown never divides by the other rows' hours (finops_kit.units)
+    row["cost_per_training_gpu_hour"] = (
+        (row["training_run_cost"] - row["training_run_unknown_accelerator_cost"]) / row["training_run_gpu_hours"]
+        if row["training_run_gpu_hours"] else None)
     return pd.DataFrame([row])
 
 
@@ -224,6 +246,7 @@ class Metrics:
     commitments: pd.DataFrame = field(default_factory=pd.DataFrame)
     tokens: pd.DataFrame = field(default_factory=pd.DataFrame)
     provisioned: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unknown_types: pd.DataFrame = field(default_factory=pd.DataFrame)
     tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness",
                                              "commitments"))
     ai_units: pd.DataFrame | None = None  # only when GPU utilization files or a runs file were given
@@ -309,6 +332,9 @@ def _metrics(con: duckdb.DuckDBPyConnection, sc: Scope) -> Metrics:
                 commitments=commitment_summary(con, sc), tokens=token_unit_costs(con, sc))
     if not m.tokens.empty:  # the token unit figures appear when the scope has token lines
         m.tables = (*m.tables, "tokens")
+    m.unknown_types = unknown_types(con, sc)
+    if not m.unknown_types.empty:  # the types not in the catalog, when accelerated usage has any
+        m.tables = (*m.tables, "unknown_types")
     m.provisioned = provisioned_break_even(con, sc)
     if not m.provisioned.empty:  # PTU / provisioned throughput break-even, when the scope has capacity lines
         m.tables = (*m.tables, "provisioned")

@@ -395,7 +395,9 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
                    CAST(coalesce(sum(_cost) FILTER (WHERE _transfer AND NOT _storage), 0) AS DOUBLE) AS transfer_cost,
                    CAST(coalesce(sum(_cost) FILTER (WHERE NOT _storage AND NOT _transfer AND (accelerator_hours
                      IS NOT NULL OR instance_hours IS NOT NULL)), 0) AS DOUBLE) AS compute_cost,
-                   CAST(coalesce(sum(_cost) FILTER (WHERE _in_base), 0) AS DOUBLE) AS accelerated_cost
+                   CAST(coalesce(sum(_cost) FILTER (WHERE _in_base), 0) AS DOUBLE) AS accelerated_cost,
+                   CAST(coalesce(sum(_cost) FILTER (WHERE accelerator_hours_unknown), 0) AS DOUBLE)
+                     AS unknown_accelerator_cost
             FROM {view}_x GROUP BY run_id, BillingCurrency ORDER BY cost DESC, run_id""").df()
         outside = con.execute(f"""
             SELECT run_id, {why} AS why, CAST(sum(_cost) AS DOUBLE) AS cost FROM {view}_x WHERE NOT _in_base
@@ -408,12 +410,14 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
         con.execute(f"DROP TABLE IF EXISTS {view}_x")
         con.execute(f"DROP TABLE IF EXISTS {view}_base")
     gpu, attributed = Decimal(gpu), Decimal(attributed)
-    for c in ("cost", "storage_cost", "transfer_cost", "compute_cost", "accelerated_cost"):
+    for c in ("cost", "storage_cost", "transfer_cost", "compute_cost", "accelerated_cost", "unknown_accelerator_cost"):
         df[c] = df[c].astype(float).round(6)
     df["other_cost"] = (df["cost"] - df["storage_cost"] - df["transfer_cost"] - df["compute_cost"]).round(6)
     outside["cost"] = outside["cost"].astype(float).round(6)
     hours = df["accelerator_hours"].where(df["accelerator_hours"] > 0)
-    df["cost_per_gpu_hour"] = df["cost"] / hours
+    # the cost of rows whose GPU-hours are unknown (a type not in the catalog, finops_kit.units) never divides by
+    # the other rows' hours: a run of a p4d and a g6f the catalog did not know cost 4.30 per p4d GPU-hour, not 4.14
+    df["cost_per_gpu_hour"] = (df["cost"] - df["unknown_accelerator_cost"]) / hours
     df["spot_share"] = df.pop("spot_share")  # after the cost per GPU-hour, where the table has always had it
     how = [f"tags {', '.join(rr.tags)}" if rr.tags else None,
            f"resource ids matching {', '.join(rr.resource_patterns)}" if rr.resource_patterns else None,
@@ -423,8 +427,9 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
                " or listed; rows partly inside a runs-file run count in proportion to the time covered" if runs_file
                else "") + "; accelerated_cost is the part of it in the accelerated compute total (the rest, e.g. "
            "storage, transfer or a SageMaker job, is listed by reason)")
-    den = ("accelerator-hours of the run's rows (finops_kit.units); spot share = spot GPU-hours / GPU-hours that "
-           "could run on spot")
+    den = ("accelerator-hours of the run's rows (finops_kit.units; the cost of rows whose accelerator-hours are "
+           "unknown, unknown_accelerator_cost, is left out of cost per GPU-hour); spot share = spot GPU-hours / "
+           "GPU-hours that could run on spot")
     return Runs(df, num, den, gpu - attributed, gpu, attributed, outside, rr,
                 Path(runs_file).name if runs_file else None)
 

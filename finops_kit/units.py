@@ -37,7 +37,17 @@ accelerated compute as Azure ML's and Vertex AI's are, and only SageMaker Saving
 (:func:`commitment_platform`).
 
 Instance types missing from the catalog still get instance-hours from ``instance`` rows; their accelerator-hours and
-vCPU-hours are NULL (unknown) until a row is added to the catalog table.
+vCPU-hours are NULL (unknown) until a row is added to the catalog table. Unknown stays unknown in every report: such
+a row is flagged (``accelerator_hours_unknown``, ``instance_hours_unknown``: a GCP GPU or TPU row whose machine type
+the catalog does not know has accelerator-hours but no instance-hours), a total says how much cost has unknown hours
+(:func:`unknown_cost`), a total of nothing but unknown hours is NULL, not 0 (:func:`known_total`), a rate per hour
+never divides the cost of such rows by the other rows' hours (:func:`rate_sql`), and :func:`unknown_types_sql` lists
+the types. Why: ``coalesce(total(accelerator_hours), 0)`` showed a g6f.2xlarge day (USD 30) as 0 GPU-hours, and a
+training run's cost per GPU-hour divided its USD 30 by the p4d's hours (4.30 instead of 4.14).
+
+A fraction of a GPU counts as that fraction: the catalog's ``accelerators`` of a g6f.2xlarge (a quarter of an L4) is
+0.25, so its hour is 0.25 L4 GPU-hours and its rate per GPU-hour the price of a whole L4's worth, comparable with a
+g6's.
 """
 
 from __future__ import annotations
@@ -99,13 +109,22 @@ def instance_types() -> tuple[dict[str, object], ...]:
     out: list[dict[str, object]] = []
     for r in data_rows("ec2_accelerated_instances.csv"):
         out.append({"provider": "AWS", "instance_type": r["instance_type"], "family": r["family"],
-                    "accelerators": int(r["accelerators"]), "accelerator": r["accelerator"],
+                    "accelerators": accelerator_count(r["accelerators"]), "accelerator": r["accelerator"],
                     "vcpus": int(r["vcpus"])})
     for r in data_rows("machine_types.csv"):
         out.append({"provider": r["provider"], "instance_type": r["instance_type"], "family": r["family"],
-                    "accelerators": int(r["accelerators"]), "accelerator": r["accelerator"] or None,
+                    "accelerators": accelerator_count(r["accelerators"]), "accelerator": r["accelerator"] or None,
                     "vcpus": int(r["vcpus"])})
     return tuple(out)
+
+
+def accelerator_count(text: str) -> int | float:
+    """The ``accelerators`` of a catalog row: a whole number, or the fraction of one accelerator an instance has
+    (``0.25``: a g6f.2xlarge's quarter of an L4; see the module doc for how a fraction counts)."""
+    n = float(text)
+    if n < 0:
+        raise ValueError(f"instance catalog: accelerators {text!r} is negative")
+    return int(n) if n == int(n) else n
 
 
 @cache
@@ -274,7 +293,9 @@ def catalog_values() -> str:
     for r in instance_types():
         seen.setdefault(type_key(str(r["instance_type"])), r)
     lit = lambda v: "NULL" if v is None else str(v) if isinstance(v, int) else sql_str(str(v))  # noqa: E731
-    body = ", ".join(f"({sql_str(k)}, {lit(r['family'])}, {lit(r['accelerators'])}, {lit(r['accelerator'])}, "
+    # accelerators as DOUBLE: a fraction (0.25) and whole numbers in one column, never a DECIMAL
+    body = ", ".join(f"({sql_str(k)}, {lit(r['family'])}, CAST({r['accelerators']!r} AS DOUBLE), "
+                     f"{lit(r['accelerator'])}, "
                      f"{lit(r['vcpus'])})" for k, r in seen.items())
     return f"(VALUES {body}) AS _cat(_c_type, _c_family, _c_accelerators, _c_accelerator, _c_vcpus)"
 
@@ -319,7 +340,10 @@ def commitment_platform_sql(family: str) -> str:
 def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     """SQL: every column of the ``source`` rows matching ``where``, plus the row's usage measures.
 
-    Added columns: ``instance_hours``, ``accelerator_hours``, ``vcpu_hours`` (DOUBLE, NULL = not measured),
+    Added columns: ``instance_hours``, ``accelerator_hours``, ``vcpu_hours`` (DOUBLE, NULL = not measured or
+    unknown), ``accelerator_hours_unknown`` (BOOLEAN: an instance row whose type the catalog does not know: it ran,
+    its accelerator-hours are unknown), ``instance_hours_unknown`` (a GCP accelerator or vCPU row whose machine type
+    the catalog does not know: its instance-hours are unknown),
     ``accelerators_per_instance``, ``accelerator`` (model), ``instance_family``, ``spot_market`` (BOOLEAN: false for
     usage that has no spot market, :func:`no_spot_market_sql`), and the internals ``_unit_role``,
     ``_instance_type``, ``_hours`` (the row's time quantity in hours) and ``_row_pricing`` (its pricing class).
@@ -348,6 +372,11 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
              WHEN _unit_role = 'accelerator' THEN _hours END AS accelerator_hours,
         CASE WHEN _unit_role = 'instance' THEN _hours * _c_vcpus
              WHEN _unit_role = 'vcpu' THEN _hours END AS vcpu_hours,
+        coalesce(_unit_role = 'instance' AND _hours IS NOT NULL AND _c_accelerators IS NULL, FALSE)
+          AS accelerator_hours_unknown,
+        coalesce(_hours IS NOT NULL AND ((_unit_role = 'accelerator' AND _c_accelerators IS NULL)
+                                         OR (_unit_role = 'vcpu' AND _c_vcpus IS NULL)), FALSE)
+          AS instance_hours_unknown,
         _c_accelerators AS accelerators_per_instance, _c_accelerator AS accelerator,
         {family} AS instance_family
       FROM (SELECT _s.* EXCLUDE (_type_key, _hours_per_unit, _spot_usage_type, _unused_capacity_usage_type,
@@ -468,8 +497,10 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     ``instance_hours`` (also as ``hours``), ``accelerator_hours``, ``vcpu_hours``, ``spot_market`` (the row's own, as
     :func:`row_sql`: the denominator of a spot share, :func:`spot_share_sql`), and ``has_instance_hours`` /
     ``has_accelerator_hours``: whether the row's instance has those hours (so that a rate divides the cost of
-    exactly the instances whose hours it counts: all of a GCP VM's rows, not only its GPU row). ``source`` as in
-    :func:`row_sql`.
+    exactly the instances whose hours it counts: all of a GCP VM's rows, not only its GPU row; an instance with a
+    row of unknown accelerator-hours has none), ``instance_hours_unknown`` / ``accelerator_hours_unknown``: the
+    row's instance ran but those hours are unknown (its type is not in the catalog; see the module doc): every
+    row of it, so :func:`unknown_cost` is the instance's whole cost. ``source`` as in :func:`row_sql`.
     """
     key = ", ".join(INSTANCE_KEY)
     rank = anchor_order_sql()
@@ -491,7 +522,9 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
           arg_min(_instance_type, {rank}) AS _anchor_type,
           arg_min(instance_family, {rank}) AS _anchor_family,
           bool_or(instance_hours IS NOT NULL) AS _any_instance_hours,
-          bool_or(accelerator_hours IS NOT NULL) AS _any_accelerator_hours
+          bool_or(accelerator_hours IS NOT NULL) AS _any_accelerator_hours,
+          bool_or(instance_hours_unknown) AS _any_ih_unknown,
+          bool_or(accelerator_hours_unknown) AS _any_ah_unknown
         FROM _rows WHERE ResourceId IS NOT NULL GROUP BY ALL),
       _by_class AS (
         SELECT {key}, _row_pricing AS _class,
@@ -506,13 +539,20 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
           _a._anchor_pricing, _a._anchor_type, _a._anchor_family,
           CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_instance_hours
                ELSE instance_hours IS NOT NULL END AS has_instance_hours,
-          CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_accelerator_hours
-               ELSE accelerator_hours IS NOT NULL END AS has_accelerator_hours
+          CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_accelerator_hours AND NOT _a._any_ah_unknown
+               ELSE accelerator_hours IS NOT NULL END AS has_accelerator_hours,
+          CASE WHEN _rows.ResourceId IS NOT NULL THEN NOT _a._any_instance_hours AND _a._any_ih_unknown
+               ELSE instance_hours_unknown END AS _i_ih_unknown,
+          CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_ah_unknown
+               ELSE accelerator_hours_unknown END AS _i_ah_unknown
         FROM _rows LEFT JOIN _anchor _a ON _a.ResourceId = _rows.ResourceId AND {same("_a")}
           LEFT JOIN _by_class _c ON _c.ResourceId = _rows.ResourceId AND {same("_c")}
                                  AND _c._class = _rows._row_pricing)
       SELECT * EXCLUDE (_unit_role, _instance_type, _hours, _row_pricing, _anchor_pricing, _anchor_type,
-                        _anchor_family, instance_family, _own, _in_class, _class_type, _class_family),
+                        _anchor_family, instance_family, _own, _in_class, _class_type, _class_family,
+                        instance_hours_unknown, accelerator_hours_unknown, _i_ih_unknown, _i_ah_unknown),
+             coalesce(_i_ih_unknown, FALSE) AS instance_hours_unknown,
+             coalesce(_i_ah_unknown, FALSE) AS accelerator_hours_unknown,
              CASE WHEN _own THEN _instance_type WHEN _in_class THEN coalesce(_class_type, _instance_type)
                   ELSE coalesce(_anchor_type, _instance_type) END AS instance_type,
              CASE WHEN _own THEN instance_family WHEN _in_class THEN coalesce(_class_family, instance_family)
@@ -557,10 +597,53 @@ def rate_sql(hours: str = "instance_hours", measured: str = "has_instance_hours"
     """SQL aggregate: cost per hour over :func:`accelerated_usage_sql` rows, e.g. per instance-hour (default) or
     per accelerator-hour (``accelerator_hours``, ``has_accelerator_hours``).
 
-    The cost is that of the instances whose hours are counted (``measured``): every rate in the kit divides the
-    same cost by the same hours, so the spot analysis and the tagging audit show the same rate for a family.
+    The cost is that of the instances whose hours are counted (``measured``) and the hours are theirs: every rate
+    in the kit divides the same cost by the same hours, so the spot analysis and the tagging audit show the same
+    rate for a family, and the cost of an instance with unknown hours never divides by the other instances' hours.
     """
-    return f"CAST(sum({cost}) FILTER (WHERE {measured}) / nullif({total(hours)}, 0) AS {typ})"
+    return f"CAST(sum({cost}) FILTER (WHERE {measured}) / nullif({total(hours, measured)}, 0) AS {typ})"
+
+
+#: The flag of :func:`accelerated_usage_sql` that says a measure is unknown on a row's instance.
+UNKNOWN_FLAGS = {"instance_hours": "instance_hours_unknown", "accelerator_hours": "accelerator_hours_unknown",
+                 "hours": "instance_hours_unknown"}
+
+
+def known_total(measure: str, where: str | None = None) -> str:
+    """SQL aggregate over :func:`accelerated_usage_sql` rows: the :func:`total` of ``measure`` (``instance_hours``,
+    ``accelerator_hours``) over the rows whose hours are known, 0 when there are none -- but NULL (unknown) when
+    every row that ran has unknown hours: a g6f day the catalog did not know was "0 GPU-hours". ``where``: an
+    aggregate FILTER as :func:`total`'s. What part of the cost has unknown hours is :func:`unknown_cost`."""
+    flag = UNKNOWN_FLAGS[measure]
+    filt = f" FILTER (WHERE {where})" if where else ""
+    return (f"CASE WHEN {total(measure, where)} IS NULL AND coalesce(bool_or({flag}){filt}, FALSE) "
+            f"THEN NULL ELSE coalesce({total(measure, where)}, 0) END")
+
+
+def unknown_cost(measure: str, money: str = "EffectiveCost", typ: str = "DECIMAL(38,12)") -> str:
+    """SQL aggregate over :func:`accelerated_usage_sql` rows: the cost of the instances whose ``measure``
+    (``instance_hours``, ``accelerator_hours``) is unknown (their type is not in the catalog), 0 when none -- the
+    part of a total that its hours cannot cover, shown beside every total of those hours."""
+    return f"CAST(coalesce(sum({money}) FILTER (WHERE {UNKNOWN_FLAGS[measure]}), 0) AS {typ})"
+
+
+def unknown_types_sql(source: str = FOCUS_TABLE) -> str:
+    """SQL: the instance types in ``source`` whose accelerator-hours or instance-hours are unknown, per provider,
+    currency, type and family: ``unknown`` (which hours: 'accelerator-hours', 'instance-hours' or both), ``cost``
+    (of those instances' rows), and the hours that are known of them. The "types not in the catalog" line of the
+    metrics and the reports: add them to ``data/ec2_accelerated_instances.csv`` / ``data/machine_types.csv``."""
+    return f"""
+      SELECT ProviderName AS provider, BillingCurrency AS currency,
+             coalesce(instance_type, '(no instance type)') AS instance_type, instance_family AS family,
+             CASE WHEN bool_or(accelerator_hours_unknown) AND bool_or(instance_hours_unknown)
+                  THEN 'accelerator-hours, instance-hours'
+                  WHEN bool_or(accelerator_hours_unknown) THEN 'accelerator-hours' ELSE 'instance-hours' END
+               AS unknown,
+             CAST(sum(EffectiveCost) AS DECIMAL(38,12)) AS cost, {total("instance_hours")} AS instance_hours,
+             {total("accelerator_hours")} AS accelerator_hours
+      FROM ({accelerated_usage_sql(source=source)})
+      WHERE accelerator_hours_unknown OR instance_hours_unknown
+      GROUP BY ALL ORDER BY provider, currency, cost DESC, instance_type"""
 
 
 # ---------------------------------------------------------------------------------- volume (GB) measures

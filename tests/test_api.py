@@ -27,7 +27,8 @@ def con(sample_con):  # these tests only read the sample warehouse
 def test_gpu_spend_by_team_consolidates_tag_spellings_and_ties_to_metrics(con):
     got = fk.costs(by="team", gpu_only=True, con=con, config=CONFIG)
     assert isinstance(got, fk.CostFrame) and list(got.columns) == ["team", "cost", "accelerator_hours",
-                                                                   "spot_share", "share"]
+                                                                   "spot_share", "unknown_accelerator_cost",
+                                                                   "share"]
     m = metrics(con, resolve(con, CONFIG, {}))
     spot_all = m.spot[m.spot["provider"] == "(all)"].iloc[0]
     assert sum(got["cost"]) == spot_all["cost"]  # exact Decimal, the metrics' accelerated cost

@@ -123,7 +123,7 @@ def test_cli_json_and_table(bill, tmp_path, capsys):
     base = ["metrics", "--warehouse", str(wh), "--config", str(cfg)]
     assert main(base + ["--json", "-p", "currency=USD", "-p", "billing_period_end=2026-10"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["schema_version"] == metrics_mod.SCHEMA_VERSION == 2 and doc["currency"] == "USD"
+    assert doc["schema_version"] == metrics_mod.SCHEMA_VERSION == 3 and doc["currency"] == "USD"
     assert set(doc) >= {"scope", "parameters", "totals", "ai", "accelerators", "spot", "tag_coverage", "completeness"}
     assert doc["totals"][0]["effective_cost"] == "629.600000"  # exact decimal text: 634.6 without November's 5
     assert doc["parameters"]["billing_period_end"] == "2026-10"

@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pytest
 
 import finops_kit as fk
 from finops_kit import metrics, scope, units
@@ -90,3 +92,70 @@ def test_unused_capacity_reservation_is_not_on_demand_demand(tmp_path: Path) -> 
     assert unused.cost == Decimal("393.36")
     com = metrics.metrics(con, sc).commitments
     assert com[com.provider == "AWS"].iloc[0].on_demand_cost == Decimal("816.48")  # p4d 786.48 + g6f 30.00
+
+
+# --------------------------------------------------------------------------- finding 5: unknown stays unknown
+def test_catalog_knows_the_gpu_families_the_classifier_names() -> None:
+    """ai_workloads.csv classes g6f, p6-b300 and p6e-gb200 as GPU families; the catalog had none of them. A g6f has
+    a fraction of an L4, which counts as that fraction of a GPU-hour."""
+    cat = {units.type_key(str(r["instance_type"])): r for r in units.instance_types()}
+    assert (cat["g6f.2xlarge"]["accelerators"], cat["g6f.2xlarge"]["vcpus"]) == (0.25, 8)
+    assert cat["g6f.large"]["accelerators"] == 0.125 and cat["gr6f.4xlarge"]["accelerators"] == 0.5
+    assert (cat["p6-b300.48xlarge"]["accelerators"], cat["p6-b300.48xlarge"]["accelerator"]) == (8, "NVIDIA B300")
+    assert (cat["p6e-gb200.36xlarge"]["accelerators"], cat["p6e-gb200.36xlarge"]["vcpus"]) == (4, 144)
+
+
+def test_fractional_gpu_hours_and_rate(tmp_path: Path) -> None:
+    """g6f.2xlarge 24 h for USD 30 was 'g6f On-demand 0 accelerator-hours'; it is 24 x 0.25 = 6 L4 GPU-hours at
+    USD 5.00 per GPU-hour, and the spot share counts them: 80 / (80 + 192 + 192 + 6) (p4d od, p5 RI, g6f)."""
+    con = _con(_cur(tmp_path / "cur.csv"))
+    sc = scope.resolve(con, None)
+    g6f = _family(metrics.accelerators(con, sc), "AWS", "g6f", "On-demand")
+    assert (g6f.instance_hours, g6f.accelerator_hours, g6f.rate_per_accelerator_hour) == (24, 6, Decimal("5"))
+    spot = metrics.spot_share(con, sc).iloc[0]
+    assert spot.accelerator_hours == 470 and spot.spot_share == pytest.approx(80 / 470)
+
+
+def _runs(path: Path, ids: str) -> Path:
+    path.write_text(f"run_id,start,end,resource_ids\nrun-1,2026-11-05T00:00:00Z,2026-11-06T00:00:00Z,{ids}\n")
+    return path
+
+
+def test_unknown_type_is_unknown_not_zero(tmp_path: Path) -> None:
+    """A type the catalog does not know (p9.48xlarge, 24 h, USD 30): its family showed 0 accelerator-hours, the
+    totals left its cost out of nothing, and a training run of it and the p4d (i-p4d-od: USD 786.48 + USD 9 of
+    transfer, 192 GPU-hours) cost (786.48 + 9 + 30) / 192 = 4.30 per GPU-hour instead of (786.48 + 9) / 192 = 4.14."""
+    con = _con(_cur(tmp_path / "cur.csv", [("BoxUsage:p9.48xlarge", "i-p9", "24", "30.00", "p9.48xlarge")]))
+    sc = scope.resolve(con, None)
+    acc = metrics.accelerators(con, sc)
+    p9 = _family(acc, "AWS", "p9", "On-demand")
+    assert p9.instance_hours == 24 and pd.isna(p9.accelerator_hours)  # unknown, not 0
+    assert p9.unknown_accelerator_cost == Decimal("30") and pd.isna(p9.rate_per_accelerator_hour)
+    assert _family(acc, "AWS", "p4d", "On-demand").unknown_accelerator_cost == 0
+    spot = metrics.spot_share(con, sc).iloc[0]
+    assert spot.unknown_accelerator_cost == Decimal("30") and spot.accelerator_hours == 470
+    unknown = metrics.unknown_types(con, sc)
+    assert unknown[["instance_type", "unknown", "cost"]].values.tolist() == [
+        ["p9.48xlarge", "accelerator-hours", Decimal("30")]]
+    m = metrics.metrics(con, sc)
+    assert "unknown_types" in m.tables and "p9.48xlarge" in m.to_text()
+    from finops_kit import unit_economics
+
+    t = unit_economics.training_runs(con, sc, _runs(tmp_path / "runs.csv", "i-p4d-od;i-p9")).table.iloc[0]
+    assert (t.cost, t.accelerator_hours, t.unknown_accelerator_cost) == (825.48, 192, 30)
+    assert t.cost_per_gpu_hour == pytest.approx(795.48 / 192)  # 4.1431, not 4.2994
+    au = metrics.metrics(con, sc, runs_file=str(tmp_path / "runs.csv")).ai_units.iloc[0]
+    assert au.training_run_unknown_accelerator_cost == 30
+    assert au.cost_per_training_gpu_hour == pytest.approx(795.48 / 192)
+
+
+def test_reviewer_training_run_with_g6f_in_the_catalog(tmp_path: Path) -> None:
+    """The reviewer's run (i-p4d-od and i-g6f): with the g6f in the catalog its 6 L4 GPU-hours count, so the run
+    costs 825.48 / 198 = 4.1691 per GPU-hour."""
+    con = _con(_cur(tmp_path / "cur.csv"))
+    from finops_kit import unit_economics
+
+    t = unit_economics.training_runs(con, scope.resolve(con, None),
+                                     _runs(tmp_path / "runs.csv", "i-p4d-od;i-g6f")).table.iloc[0]
+    assert (t.accelerator_hours, t.unknown_accelerator_cost) == (198, 0)
+    assert t.cost_per_gpu_hour == pytest.approx(825.48 / 198)
