@@ -82,7 +82,7 @@ from .storage import charge_kinds_sql, rule_case, storage_rules, stored_gb_month
 #: when a key changes meaning or goes away, so a scheduler comparing month over month knows the figures moved by
 #: definition, not by spend. 2: ``spot.spot_share`` counts only hours that could run on spot (session 15). 3: unknown
 #: hours are null, not 0, with the cost that has them (``unknown_*_cost``, ``unknown_types``); the pricing class
-#: 'Unused capacity reservation' (session 16).
+#: 'Unused capacity reservation'; GCP GPU / TPU families without a machine type (session 16).
 SCHEMA_VERSION = 3
 RATE = "DECIMAL(38,6)"
 

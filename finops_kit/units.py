@@ -302,9 +302,14 @@ def catalog_values() -> str:
 
 #: The family of an instance type the catalog does not know: p4d.24xlarge -> p4d, a2-highgpu-8g -> a2-highgpu,
 #: standard_nc24ads_a100_v4 -> NC-series (types are lower case here; a SageMaker type's ``ml.`` is added back by
-#: :data:`_SAGEMAKER_FAMILY`).
+#: :data:`_SAGEMAKER_FAMILY`). A GCP GPU read from its SKU because the row has no machine type (an export without
+#: the ``machine_spec`` label, Vertex AI GPUs) is its GPU model: nvidia-tesla-a100 -> nvidia-a100, nvidia-tesla-t4
+#: -> nvidia-t4, nvidia-a100-80gb stays (GCP prices and commits GPUs per model); a Cloud TPU its version (tpu-v5e).
+#: Why: the type-prefix rule pooled A100, T4, V100, P100, P4 and K80 into 'nvidia-tesla' at one blended rate
+#: (review fixture: $2.35 per GPU-hour for an A100 at $3.31 and a T4 at $0.41).
 _FALLBACK_FAMILY = """CASE
   WHEN {t} IS NULL THEN NULL
+  WHEN starts_with({t}, 'nvidia-') THEN regexp_replace({t}, '^nvidia-tesla-', 'nvidia-')
   WHEN contains({t}, '.') THEN split_part(regexp_replace({t}, '^{sagemaker}', ''), '.', 1)
   WHEN regexp_matches({t}, '^standard_') THEN
        upper(regexp_extract(regexp_replace({t}, '^standard_', ''), '^([a-z]+)[0-9]', 1)) || '-series'

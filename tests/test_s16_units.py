@@ -8,6 +8,7 @@ detailed export as JSON lines), with the reviewer's figures worked out by hand i
 from __future__ import annotations
 
 import csv
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -159,3 +160,59 @@ def test_reviewer_training_run_with_g6f_in_the_catalog(tmp_path: Path) -> None:
                                      _runs(tmp_path / "runs.csv", "i-p4d-od;i-g6f")).table.iloc[0]
     assert (t.accelerator_hours, t.unknown_accelerator_cost) == (198, 0)
     assert t.cost_per_gpu_hour == pytest.approx(825.48 / 198)
+
+
+# ------------------------------------------------------------------ finding 6: GCP rows without a machine type
+def _gcp(path: Path) -> Path:
+    """The reviewer's fx/gcp_nospec.jsonl: a GCP detailed export without the machine_spec system label (as the
+    corpus's koku__detailed_*.csv files) -- an a2 VM with 8 A100 for 24 h (core USD 76, GPU USD 560), an N1 VM with 4
+    T4 for 24 h (core USD 6, GPU USD 33.60) -- and a Cloud TPU 'TPU v5e chip' SKU, 8 chips for 24 h (USD 230.40)."""
+    day = 86400
+
+    def row(sku: str, cost: str, amount: int, pamount: int, res: str, svc: str = "Compute Engine") -> dict:
+        return {"billing_account_id": "01AAAA-BBBBBB-CCCCCC",
+                "project": {"id": "ml-train", "number": "1", "name": "ml-train", "labels": []},
+                "location": {"location": "us-central1", "country": "US", "region": "us-central1",
+                             "zone": "us-central1-a"},
+                "usage_start_time": "2026-11-05 00:00:00 UTC", "usage_end_time": "2026-11-06 00:00:00 UTC",
+                "export_time": "2026-11-05 06:00:00 UTC", "currency": "USD", "currency_conversion_rate": 1.0,
+                "invoice": {"month": "202611"}, "cost_type": "regular",
+                "service": {"id": "6F81-5844-456A" if svc == "Compute Engine" else "E000-TPU", "description": svc},
+                "sku": {"id": "SKU-" + sku[:12], "description": sku}, "cost": cost, "cost_at_list": cost,
+                "labels": [], "system_labels": [],
+                "resource": {"name": res, "global_name": f"//compute.googleapis.com/projects/ml-train/zones/"
+                                                         f"us-central1-a/instances/{res}"},
+                "usage": {"amount": amount, "unit": "seconds", "amount_in_pricing_units": pamount,
+                          "pricing_unit": "hour"},
+                "credits": []}
+
+    rows = [row("A2 Instance Core running in Americas", "76.00", 96 * day, 96 * 24, "a2-nospec"),
+            row("Nvidia Tesla A100 GPU running in Americas", "560.00", 8 * day, 8 * 24, "a2-nospec"),
+            row("N1 Predefined Instance Core running in Americas", "6.00", 8 * day, 8 * 24, "n1-t4-nospec"),
+            row("Nvidia Tesla T4 GPU running in Americas", "33.60", 4 * day, 4 * 24, "n1-t4-nospec"),
+            row("TPU v5e chip running in Americas", "230.40", 8 * day, 8 * 24, "tpu-v5e-pod", svc="Cloud TPU")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_gcp_gpus_without_machine_type_are_families_per_model_and_tpu_per_version(tmp_path: Path) -> None:
+    """Without machine_spec, A100 and T4 were pooled into family 'nvidia-tesla' at a blended USD 2.35 per GPU-hour
+    (675.60 / 288) with 0 instance-hours, and the TPU's 192 chip-hours and USD 230.40 were in the totals only.
+    Now: nvidia-a100 636 / 192 = 3.3125, nvidia-t4 39.60 / 96 = 0.4125, tpu-v5e 230.40 / 192 = 1.20 per
+    accelerator-hour; instance-hours unknown (null) with their cost named; the families add up to the totals."""
+    con = _con(_gcp(tmp_path / "gcp.jsonl"))
+    assert con.execute("SELECT x_InstanceType FROM focus WHERE x_UsageType LIKE 'TPU%'").fetchall() == [("tpu-v5e",)]
+    sc = scope.resolve(con, None)
+    acc = metrics.accelerators(con, sc)
+    assert sorted(acc.family) == ["nvidia-a100", "nvidia-t4", "tpu-v5e"]
+    want = {"nvidia-a100": ("636", 192, "3.3125"), "nvidia-t4": ("39.6", 96, "0.4125"), "tpu-v5e": ("230.4", 192, "1.2")}
+    for fam, (cost, ah, rate) in want.items():
+        r = _family(acc, "Google Cloud", fam, "On-demand")
+        assert (r.cost, r.accelerator_hours, r.rate_per_accelerator_hour) == (Decimal(cost), ah, Decimal(rate))
+        assert pd.isna(r.instance_hours) and r.unknown_instance_cost == Decimal(cost)  # unknown, not 0
+    tot = metrics.spot_share(con, sc).iloc[0]
+    assert tot.cost == sum(acc.cost) == Decimal("906") and tot.accelerator_hours == sum(acc.accelerator_hours) == 480
+    assert pd.isna(tot.instance_hours) and tot.unknown_instance_cost == Decimal("906")
+    unknown = metrics.unknown_types(con, sc)
+    assert set(unknown.instance_type) == {"nvidia-tesla-a100", "nvidia-tesla-t4", "tpu-v5e"}
+    assert set(unknown.unknown) == {"instance-hours"}

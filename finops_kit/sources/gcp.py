@@ -465,7 +465,9 @@ r AS (
         '(?i)^(?:spot preemptible |preemptible |commitment v[0-9]+: )?([a-z][0-9]+[a-z]?) '
         || '(?:instance|custom|amd|arm|memory|gpu)', 1)), ''),
       nullif(regexp_replace(lower(regexp_extract(coalesce(sku_description, ''), '(?i)(nvidia .+?) gpu', 1)),
-        '[^a-z0-9]+', '-', 'g'), '')
+        '[^a-z0-9]+', '-', 'g'), ''),
+      nullif(regexp_replace(lower(regexp_extract(coalesce(sku_description, ''), '(?i)\\b(tpu[ -]?v[0-9]+[a-z]*)\\b',
+        1)), '[^a-z0-9]+', '-', 'g'), '')
     ) AS _instance_type,
     s.cat AS _svc_cat, s.sub AS _svc_sub
   FROM p
