@@ -16,7 +16,9 @@ Definitions (also in ``docs/metrics.md``, with the JSON schema):
   against them; fees, purchases and unused commitments have no hours); **spot_share** = spot accelerator-hours /
   accelerator-hours that could run on spot (:func:`finops_kit.units.spot_share_sql`: usage without a spot market,
   ``data/no_spot_market.csv`` -- SageMaker endpoints and notebooks -- is left out and shown apart as
-  ``no_spot_market_accelerator_hours``).
+  ``no_spot_market_accelerator_hours``). Hours the instance catalog cannot give stay unknown (NULL, never 0), with
+  the cost that has them (``unknown_accelerator_cost``, ``unknown_instance_cost``) and the types listed in
+  **unknown_types** (:func:`unknown_types`, :func:`unknown_types_note`).
 * **storage_cost**: EffectiveCost of the rows the storage class table classifies (``data/storage_classes.csv``: capacity
   in GB-months, requests, retrievals, monitoring, early deletion), whatever ServiceCategory the provider gave the
   service -- EBS volumes billed under EC2 count, data transfer billed under S3 does not. FOCUS ServiceCategory
@@ -187,6 +189,21 @@ def unknown_types(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     unknown (:func:`finops_kit.units.unknown_types_sql`), with their cost -- the part of the accelerator totals no
     hour figure covers. Empty when the catalog knows every type."""
     return _frame(con, units.unknown_types_sql(sc.rows_sql()))
+
+
+def unknown_types_note(df: pd.DataFrame) -> str:
+    """The sentence a report prints under its unit tables about :func:`unknown_types` (``df``): which types, which
+    hours, what cost; empty when the catalog knows every type. Why a sentence: a rate or a spot share of the known
+    hours is true of those hours only, and the reader must see how much spend it leaves out."""
+    if df.empty:
+        return ""
+    items = "; ".join(f"{r.provider} {r.instance_type} ({r.unknown} unknown; {r.currency} {float(r.cost):,.2f})"
+                      for r in df.itertuples())
+    n = len(df)
+    return (f"{n} instance type{'s' if n != 1 else ''} not in the instance catalog: {items}. Their cost is in the "
+            "totals; their unknown hours are in no hour figure, share or rate (add a missing type to "
+            "finops_kit/data/ec2_accelerated_instances.csv or machine_types.csv; a GCP GPU or TPU SKU billed "
+            "without its machine type has no instance count to add).")
 
 
 def ai_units(con: duckdb.DuckDBPyConnection, sc: Scope, gpu_metrics: Any = None, host_map: Any = None,
