@@ -263,10 +263,12 @@ def accelerated_usage_sql(scope: Any) -> str:
     (an a2-highgpu-8g hour is one hour, not 104 SKU-hours), ``accelerator_hours`` GPU/TPU/Trainium/Inferentia
     hours; fees, purchases and unused commitments have no hours. Pricing class: 'Spot' = PricingCategory Dynamic
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
-    ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted.
+    ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted,
+    ``instance_hours_unknown`` / ``accelerator_hours_unknown`` those whose hours are unknown (type not in the catalog).
     ``operating_system``: the platform of the row (:func:`finops_kit.spot_prices.operating_system_label_sql`: the
     EC2 OS read from the usage operation; ``unknown (<operation>)`` for an AWS code the kit does not map; an Azure or
-    Google Cloud VM's from ``data/vm_operating_systems.csv``; ``unknown`` otherwise). ``spot_market``: false for usage that cannot run on spot (:func:`finops_kit.units.no_spot_market_sql`), as
+    Google Cloud VM's from ``data/vm_operating_systems.csv``; ``unknown`` otherwise). ``spot_market``: false for usage
+    that cannot run on spot (:func:`finops_kit.units.no_spot_market_sql`), as
     :func:`finops_kit.units.row_sql` gives it.
     """
     from .spot_prices import operating_system_label_sql
@@ -279,7 +281,8 @@ def accelerated_usage_sql(scope: Any) -> str:
              {operating_system_label_sql()} AS operating_system,
              EffectiveCost, ListCost, CAST(hours AS DECIMAL(38,6)) AS hours,
              CAST(accelerator_hours AS DECIMAL(38,6)) AS accelerator_hours,
-             has_instance_hours AS has_hours, has_accelerator_hours, spot_market
+             has_instance_hours AS has_hours, has_accelerator_hours, spot_market,
+             instance_hours_unknown, accelerator_hours_unknown
       FROM ({units.accelerated_usage_sql("TRUE", scope.rows_sql())})"""
 
 
@@ -316,7 +319,8 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
     ``no_spot_market_cost``: the part of the on-demand and committed figures that has no spot market
     (:func:`finops_kit.units.no_spot_market_sql`: SageMaker endpoints and notebooks), left out of the shares' denominators and still
     in ``total_*``. A group with no hours that could run on spot has no share (NULL), not 0. Hours are those of
-    :mod:`finops_kit.units`.
+    :mod:`finops_kit.units`: known hours, NULL when every instance of the group has unknown hours (a type not in the
+    catalog), whose cost is ``unknown_instance_cost`` / ``unknown_accelerator_cost``.
     """
     dims = _dims(by)
     if "currency" not in dims:
@@ -324,8 +328,8 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
     cols = ", ".join(dims)
     per_class = ",\n".join(
         f"  coalesce(sum(EffectiveCost) FILTER (WHERE pricing = '{p}'), 0)::{MONEY} AS \"{k}_cost\",\n"
-        f"  coalesce({units.total('hours', 'pricing = ' + repr(p))}, 0) AS \"{k}_hours\",\n"
-        f"  coalesce({units.total('accelerator_hours', 'pricing = ' + repr(p))}, 0) AS \"{k}_accelerator_hours\""
+        f"  {units.known_total('hours', 'pricing = ' + repr(p))} AS \"{k}_hours\",\n"
+        f"  {units.known_total('accelerator_hours', 'pricing = ' + repr(p))} AS \"{k}_accelerator_hours\""
         for p, k in (("Spot", "spot"), ("On-demand", "on_demand"), ("Committed", "committed")))
     return con.sql(f"""
       WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))})
@@ -334,14 +338,16 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
         coalesce(sum(EffectiveCost) FILTER (WHERE pricing NOT IN ('Spot', 'On-demand', 'Committed')), 0)::{MONEY}
           AS other_cost,
         sum(EffectiveCost)::{MONEY} AS total_cost,
-        coalesce({units.total("hours")}, 0) AS total_hours,
-        coalesce({units.total("accelerator_hours")}, 0) AS total_accelerator_hours,
+        {units.known_total("hours")} AS total_hours,
+        {units.known_total("accelerator_hours")} AS total_accelerator_hours,
         {units.no_spot_market_total("hours")} AS no_spot_market_hours,
         {units.no_spot_market_total("accelerator_hours")} AS no_spot_market_accelerator_hours,
         {units.no_spot_market_total("EffectiveCost", money=True)}::{MONEY} AS no_spot_market_cost,
         round({units.spot_share_sql("hours")}, 4) AS spot_hours_share,
         round({units.spot_share_sql("accelerator_hours")}, 4) AS spot_accelerator_hours_share,
-        round({units.spot_share_sql("EffectiveCost", money=True)}, 4) AS spot_cost_share
+        round({units.spot_share_sql("EffectiveCost", money=True)}, 4) AS spot_cost_share,
+        {units.unknown_cost("hours", typ=MONEY)} AS unknown_instance_cost,
+        {units.unknown_cost("accelerator_hours", typ=MONEY)} AS unknown_accelerator_cost
       FROM u GROUP BY ALL ORDER BY {cols}""")
 
 

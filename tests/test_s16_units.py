@@ -135,6 +135,11 @@ def test_unknown_type_is_unknown_not_zero(tmp_path: Path) -> None:
     assert _family(acc, "AWS", "p4d", "On-demand").unknown_accelerator_cost == 0
     spot = metrics.spot_share(con, sc).iloc[0]
     assert spot.unknown_accelerator_cost == Decimal("30") and spot.accelerator_hours == 470
+    from finops_kit import spot as spot_mod
+
+    cov = spot_mod.spot_coverage(con, by=("instance_family",), scope=sc).df().set_index("instance_family")
+    assert pd.isna(cov.loc["p9", "total_accelerator_hours"]) and cov.loc["p9", "unknown_accelerator_cost"] == 30
+    assert cov.loc["p9", "total_hours"] == 24 and cov.loc["p4d", "total_accelerator_hours"] == 272
     unknown = metrics.unknown_types(con, sc)
     assert unknown[["instance_type", "unknown", "cost"]].values.tolist() == [
         ["p9.48xlarge", "accelerator-hours", Decimal("30")]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 from finops_kit import spot
@@ -85,7 +86,9 @@ def test_spot_coverage_by_family_and_region_keeps_decimals(bill):
     assert p4d.total_hours == 25 and p4d.total_cost == pytest.approx(384.6)
     gcp = _by(df, region="us-central1")
     assert gcp.instance_family == "(no instance type)" and gcp.spot_cost == 8
-    assert gcp.spot_hours == 0 and gcp.spot_accelerator_hours == 4 and gcp.spot_accelerator_hours_share == 1
+    # a GCP GPU row without its machine type: its instance-hours are unknown (NULL, with their cost), not 0
+    assert pd.isna(gcp.spot_hours) and gcp.unknown_instance_cost == 8
+    assert gcp.spot_accelerator_hours == 4 and gcp.spot_accelerator_hours_share == 1
     exact = bill.execute("SELECT sum(on_demand_cost) FROM (" + rel.sql_query() + ")").fetchone()[0]
     assert exact == Decimal("274.900000000000")  # 219.6 + 50.3 + 5, exact
 
