@@ -140,6 +140,10 @@ def test_unknown_type_is_unknown_not_zero(tmp_path: Path) -> None:
     cov = spot_mod.spot_coverage(con, by=("instance_family",), scope=sc).df().set_index("instance_family")
     assert pd.isna(cov.loc["p9", "total_accelerator_hours"]) and cov.loc["p9", "unknown_accelerator_cost"] == 30
     assert cov.loc["p9", "total_hours"] == 24 and cov.loc["p4d", "total_accelerator_hours"] == 272
+    from finops_kit import commitments
+
+    com = commitments.coverage(con, sc, by=("instance_family",)).set_index("instance_family")
+    assert com.loc["p9", "eligible_hours"] == 24 and pd.isna(com.loc["p9", "eligible_accelerator_hours"])  # was 0
     unknown = metrics.unknown_types(con, sc)
     assert unknown[["instance_type", "unknown", "cost"]].values.tolist() == [
         ["p9.48xlarge", "accelerator-hours", Decimal("30")]]
