@@ -231,3 +231,26 @@ def test_gcp_gpus_without_machine_type_are_families_per_model_and_tpu_per_versio
     unknown = metrics.unknown_types(con, sc)
     assert set(unknown.instance_type) == {"nvidia-tesla-a100", "nvidia-tesla-t4", "tpu-v5e"}
     assert set(unknown.unknown) == {"instance-hours"}
+
+
+def test_guard_counts_a_fraction_of_a_gpu(tmp_path: Path) -> None:
+    """The guardrails read accelerators per instance from the same catalog: g6f.2xlarge (a quarter of an L4
+    each, two instances) add half a GPU, not 0 (int(0.25)) and not 'unknown' (the type missing from the catalog)."""
+    import yaml
+
+    from finops_kit import guard
+
+    change = {"address": "aws_instance.g6f", "mode": "managed", "type": "aws_instance", "name": "g6f",
+              "provider_name": "registry.terraform.io/hashicorp/aws",
+              "change": {"actions": ["create"], "before": None, "after_unknown": {},
+                         "after": {"instance_type": "g6f.2xlarge", "tags_all": {"team": "nlp"},
+                                   "instance_market_options": []}}}
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"format_version": "1.2", "terraform_version": "1.11.4",
+                                "resource_changes": [change, {**change, "address": "aws_instance.g6f2"}],
+                                "configuration": {"provider_config": {"aws": {"name": "aws", "expressions": {
+                                    "region": {"constant_value": "us-east-1"}}}}, "root_module": {}}}))
+    cfg = yaml.safe_load((HERE.parent / "finops.yaml").read_text())
+    cfg["guardrails"] = {"max_accelerators": {"per_change": 1}}
+    res = guard.evaluate(str(plan), cfg)
+    assert [r.after.accelerators() for r in res.resources] == [0.25, 0.25]
