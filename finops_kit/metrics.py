@@ -203,7 +203,7 @@ def unknown_types_note(df: pd.DataFrame) -> str:
     return (f"{n} instance type{'s' if n != 1 else ''} not in the instance catalog: {items}. Their cost is in the "
             "totals; their unknown hours are in no hour figure, share or rate (add a missing type to "
             "finops_kit/data/ec2_accelerated_instances.csv or machine_types.csv; a GCP GPU or TPU SKU billed "
-            "without its machine type has no instance count to add).")
+            "without its machine type, or an OCI GPU SKU, names no shape: there is no instance count to add).")
 
 
 def ai_units(con: duckdb.DuckDBPyConnection, sc: Scope, gpu_metrics: Any = None, host_map: Any = None,

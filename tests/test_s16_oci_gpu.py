@@ -80,6 +80,11 @@ def test_reviewer_oci_gpu_day_is_ai_spend_with_its_gpu_hours_in_metrics(shared, 
     assert fam["h100"]["accelerator_hours"] == 192 and Decimal(fam["h100"]["rate_per_accelerator_hour"]) == 10
     assert fam["a10"]["accelerator_hours"] == 48 and Decimal(fam["a10"]["rate_per_accelerator_hour"]) == 2
     assert fam["h100"]["rate_per_instance_hour"] is None and fam["a10"]["rate_per_instance_hour"] is None
+    # unknown, not 0 (schema version 3): the whole cost is the cost with unknown instance-hours, and the types are
+    # listed as not in the catalog
+    assert fam["h100"]["instance_hours"] is None and Decimal(fam["h100"]["unknown_instance_cost"]) == Decimal("1920.00")
+    assert {(u["instance_type"], u["unknown"]) for u in doc["unknown_types"] if u["provider"] == "Oracle"} == {
+        ("H100", "instance-hours"), ("A10", "instance-hours")}
     (spot,) = [s for s in doc["spot"] if s["provider"] == "Oracle"]
     assert spot["accelerator_hours"] == 240 and Decimal(spot["cost"]) == Decimal("2016.00")
 

@@ -153,7 +153,7 @@ def test_unknown_type_is_unknown_not_zero(tmp_path: Path) -> None:
         "1 instance type not in the instance catalog: AWS p9.48xlarge (accelerator-hours unknown; USD 30.00). Their "
         "cost is in the totals; their unknown hours are in no hour figure, share or rate (add a missing type to "
         "finops_kit/data/ec2_accelerated_instances.csv or machine_types.csv; a GCP GPU or TPU SKU billed without its "
-        "machine type has no instance count to add).")
+        "machine type, or an OCI GPU SKU, names no shape: there is no instance count to add).")
     assert metrics.unknown_types_note(unknown.iloc[:0]) == ""
     from finops_kit import unit_economics
 
