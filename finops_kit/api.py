@@ -56,7 +56,7 @@ class CostFrame(pd.DataFrame):
     scope and its completeness. Everything else is plain pandas; ``.scope`` is the resolved scope."""
 
     _metadata = ["money_columns", "percent_columns", "quantity_columns", "scope_text", "completeness", "currency",
-                 "scope", "config_text"]
+                 "scope", "config_text", "nonzero_only_columns"]
 
     @property
     def _constructor(self) -> type[CostFrame]:
@@ -74,11 +74,22 @@ class CostFrame(pd.DataFrame):
         return " ".join(x for x in (self._meta("scope_text"), self._meta("completeness"), self._meta("config_text"))
                         if x)
 
+    def _displayed(self) -> pd.DataFrame:
+        """The frame as displayed: without the columns that are shown only when some row has a value other than 0
+        (``unknown_accelerator_cost``: a column of $0.00 on every line says nothing; it appears, on every line, as
+        soon as some cost has unknown accelerator-hours). The frame itself keeps every column."""
+        plain = pd.DataFrame(self)
+        hide = [c for c in self._meta("nonzero_only_columns") or () if c in plain.columns
+                and not any(v is not None and v == v and v != 0 for v in plain[c])]
+        return plain.drop(columns=hide)
+
     def _repr_html_(self) -> str:  # type: ignore[override]
         from .notebook import NO_MATH, table
 
         money, pct = self._shown()
-        out = table(pd.DataFrame(self), money=money, percent=pct, currency=self._meta("currency") or "USD").markup
+        shown = self._displayed()
+        out = table(shown, money=[c for c in money if c in shown.columns], percent=[c for c in pct if c in shown.columns],
+                    currency=self._meta("currency") or "USD").markup
         note = self._note()
         return out + (f'<p class="finops-scope {NO_MATH}" style="font-size:11px;color:#555;margin:0 0 8px 0">'
                       f"{html.escape(note)}</p>" if note else "")
@@ -89,11 +100,14 @@ class CostFrame(pd.DataFrame):
 
         money, pct = self._shown()
         cur = self._meta("currency") or "USD"
-        plain = pd.DataFrame(self).copy()
+        plain = self._displayed().copy()
         for c in money:
+            if c not in plain.columns:
+                continue
             plain[c] = plain[c].map(lambda v: fmt(v, cur))
         for c in pct:
-            plain[c] = plain[c].map(lambda v: "" if v is None or v != v else f"{float(v):.1%}")
+            if c in plain.columns:
+                plain[c] = plain[c].map(lambda v: "" if v is None or v != v else f"{float(v):.1%}")
         for c in self._meta("quantity_columns") or ():
             if c in plain.columns:
                 plain[c] = plain[c].map(lambda v: "" if v is None or v != v else f"{float(v):,.0f}")
@@ -104,8 +118,10 @@ class CostFrame(pd.DataFrame):
         return self.formatted().to_string(index=False) + (f"\n{note}" if note else "")
 
 
-def _frame(df: pd.DataFrame, sc: Any, money: Sequence[str], percent: Sequence[str] = ()) -> CostFrame:
+def _frame(df: pd.DataFrame, sc: Any, money: Sequence[str], percent: Sequence[str] = (),
+           nonzero_only: Sequence[str] = ()) -> CostFrame:
     out = CostFrame(df)
+    out.nonzero_only_columns = list(nonzero_only)
     out.money_columns = list(money)
     out.percent_columns = list(percent)
     out.quantity_columns = [c for c in ("accelerator_hours",) if c in df.columns]
@@ -264,7 +280,7 @@ def costs(by: str | Sequence[str] = (), period: Any = None, *, ai_only: bool = F
     total = sum((v for v in df["cost"] if v is not None), Decimal(0))
     df["share"] = [float(v / total) if total and v is not None else None for v in df["cost"]]
     return _frame(df, sc, ["cost", "unknown_accelerator_cost"] if gpu_only else ["cost"],
-                  ["share", "spot_share"] if gpu_only else ["share"])
+                  ["share", "spot_share"] if gpu_only else ["share"], nonzero_only=["unknown_accelerator_cost"])
 
 
 def change(by: str | Sequence[str] = "service", period: Any = "last closed", *, vs: Any = None,

@@ -67,7 +67,7 @@ KEYS = ("BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPer
         "CommitmentDiscountId", "CommitmentDiscountStatus", "ConsumedUnit", "InvoiceId", "PricingCategory",
         "PricingUnit", "ProviderName", "RegionId",
         "ResourceId", "ResourceName", "ServiceCategory", "ServiceName", "SkuMeter", "SubAccountId",
-        "SubAccountName", "Tags", "x_AiWorkload", "x_InstanceType", "x_UsageType")
+        "SubAccountName", "Tags", "x_AiWorkload", "x_InstanceType", "x_Operation", "x_UsageType")
 #: Additive columns, summed exactly. ContractedCost is converted with the others when the scope converts currency.
 MEASURES = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity", "PricingQuantity")
 #: The reduced table's count of the line items each of its rows stands for.

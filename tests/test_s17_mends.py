@@ -1,0 +1,34 @@
+"""Session 17 mends found by running the whole suite after the unknown-hours merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import finops_kit as fk
+from finops_kit import spark_metrics, units
+from tests.test_s16_units import _con, _cur
+
+
+def test_costs_display_shows_unknown_accelerator_cost_only_when_some_cost_has_it(tmp_path: Path) -> None:
+    """``fk.costs(gpu_only=True)`` keeps ``unknown_accelerator_cost`` in the frame, but its display leaves out a
+    column of $0.00 on every line (the README's GPU-spend examples) and shows it, on every line, as soon as one
+    line has cost with unknown accelerator-hours (a p9.48xlarge the catalog lacks: USD 30)."""
+    known = _con(_cur(tmp_path / "known.csv"))
+    df = fk.costs(by="instance_family", period=None, gpu_only=True, con=known)
+    assert "unknown_accelerator_cost" in df.columns and (df["unknown_accelerator_cost"] == 0).all()
+    assert "unknown_accelerator_cost" not in repr(df) and "unknown_accelerator_cost" not in df._repr_html_()
+    unknown = _con(_cur(tmp_path / "unknown.csv", [("BoxUsage:p9.48xlarge", "i-p9", "24", "30.00", "p9.48xlarge")]))
+    df = fk.costs(by="instance_family", period=None, gpu_only=True, con=unknown)
+    text = repr(df)
+    assert "unknown_accelerator_cost" in text and "$30.00" in text and "$0.00" in text
+    assert "unknown_accelerator_cost" in df._repr_html_()
+
+
+def test_the_spark_reduction_keeps_every_column_the_unit_rules_read() -> None:
+    """The Spark metrics reduction keeps only KEYS and MEASURES; a unit rule reading another column (the Azure
+    licence rule reads x_Operation, usage_units.csv) made every metric over the reduced table fail with
+    'Referenced column "x_Operation" not found'. Every column a usage or no-spot-market rule reads is a key."""
+    from finops_kit.datafiles import data_rows
+
+    read = {r["column"] for r in [*units.usage_rules(), *data_rows("no_spot_market.csv")]}
+    assert read <= set(spark_metrics.KEYS) | set(spark_metrics.MEASURES), read - set(spark_metrics.KEYS)
