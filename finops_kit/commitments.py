@@ -51,10 +51,13 @@ Definitions (FOCUS 1.2, amounts in the scope's currency):
   Compute usage is sized with the discount realized on that family, else on the provider's compute instances of its
   commitment platform (SageMaker or instances, :func:`finops_kit.units.commitment_platform`); the sizing groups are
   always per platform, since no one commitment covers both. They are also per operating system
-  (:func:`operating_system_sql`: AWS EC2's OS from its usage operation, :data:`ANY_OS` elsewhere), and a group is
-  sized only with discounts realized on its own OS -- else, for an OS with a licence in its price, Linux's discount
-  times the compute share of the group's list value (:func:`licence_free_shares`), an estimate named as one: AWS
-  prices a Windows RI or savings-plan hour as the Linux commitment rate plus the undiscounted licence.
+  (:func:`operating_system_sql`: AWS EC2's OS from its usage operation, an Azure VM's as the spot report reads it,
+  :data:`ANY_OS` elsewhere), and a group is sized only with discounts realized on its own OS -- else, for an OS with
+  a licence in its price, Linux's discount times the compute share of the group's list value
+  (:func:`licence_free_shares`): on AWS an estimate named as one (AWS prices a Windows RI or savings-plan hour as the
+  Linux commitment rate plus the undiscounted licence); on Azure what the reservation gives (it covers the compute
+  of any OS, the licence keeps its pay-as-you-go price). A discount realized on compute alone (an Azure reserved
+  Windows VM, its licence billed apart) sizes a licensed OS's usage on its compute share too.
 """
 
 from __future__ import annotations
@@ -190,15 +193,19 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """One row per commitment (``CommitmentDiscountId``) in scope: provider, name, type, category, offering, first and
     last charge day, end (where known), purchases billed, used / unused cost, utilization, covered hours (usage-based
     commitments), the ``families`` and ``operating_systems`` (:func:`operating_system_sql`) of its covered usage
-    and ``os_split`` (per OS of it: ``os``, ``list_cost``, ``used``: ListCost and EffectiveCost of the covered usage),
+    and ``os_split`` (per OS of it: ``os``, ``list_cost``, ``used``: ListCost and EffectiveCost of the covered usage;
+    ``licensed``: whether that list value carried an OS licence, :func:`licensed_price_sql`),
     used / unused ``CommitmentDiscountQuantity`` in its ``CommitmentDiscountUnit`` (hours of an RI,
     commitment dollars of a savings plan; NULL where the source does not fill them), list value and savings realized
     of the covered usage. Sorted by unused cost, largest first."""
+    from .spot_prices import operating_system_rows_sql
+
     sc = _require(sc)
     cols = _columns(con)
     hours = f"CAST(ConsumedQuantity AS DOUBLE) * {units.hours_per_unit_sql()}"
     rows = commitment_rows_sql(sc)
-    covered = units.row_sql(f"{USED} AND ChargeCategory = 'Usage'", rows)
+    covered_rows = units.row_sql(f"{USED} AND ChargeCategory = 'Usage'", rows)
+    covered = operating_system_rows_sql(f"({covered_rows})", sc.rows_sql())  # each row's OS, its instance's
     return _frame(con, f"""
       WITH r AS (SELECT *, {_end_sql(cols)} AS _end, {_offering_sql(cols)} AS _offering FROM {rows}),
       cov AS (SELECT ProviderName, CommitmentDiscountId,
@@ -207,12 +214,16 @@ def inventory(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
                        AS families,
                      array_to_string(list_sort(list_distinct(list(_os))), ', ') AS operating_systems,
                      -- per OS: the list value and cost of the covered usage (a plan over Linux and Windows hours)
-                     list(struct_pack(os := _os, list_cost := _list, used := _used) ORDER BY _os) AS os_split
+                     -- licensed: whether that list value carried an OS licence (licensed_price_sql)
+                     list(struct_pack(os := _os, list_cost := _list, used := _used, licensed := _licensed)
+                          ORDER BY _os) AS os_split
               FROM (SELECT ProviderName, CommitmentDiscountId, _covers, _os,
                            list(DISTINCT instance_family) AS _families,
-                           sum(ListCost)::{MONEY} AS _list, sum(EffectiveCost)::{MONEY} AS _used
-                    FROM (SELECT *, {_covers_sql(cols)} AS _covers, {operating_system_sql()} AS _os
-                          FROM ({covered})) GROUP BY ALL)
+                           sum(ListCost)::{MONEY} AS _list, sum(EffectiveCost)::{MONEY} AS _used,
+                           bool_or(_lic) AS _licensed
+                    FROM (SELECT *, {_covers_sql(cols)} AS _covers, {operating_system_sql()} AS _os,
+                                 {licensed_price_sql()} AS _lic
+                          FROM {covered}) GROUP BY ALL)
               GROUP BY ALL)
       SELECT ProviderName AS provider, CommitmentDiscountId AS commitment_id,
         -- the latest name of a renamed commitment; the other labels agree on every row, min() only fixes the pick
@@ -329,28 +340,56 @@ ANY_OS = "any OS"
 LICENCE_FREE_OS = "Linux"
 
 
-def operating_system_sql(family: str = "instance_family") -> str:
+def operating_system_sql(family: str = "instance_family", label: str = "operating_system") -> str:
     """SQL: the platform (operating system) a commitment for the row's usage is bought for -- the one rule of the
     ``operating_system`` column of :func:`eligible_usage_sql`, :func:`inventory`, :func:`realized_discounts` and
-    :func:`recommend`.
+    :func:`recommend`, over rows of :func:`finops_kit.spot_prices.operating_system_rows_sql` (``label``: their
+    ``operating_system``, the OS of the row's instance the spot report shows).
 
     AWS EC2 usage (commitment platform ``instances``, :func:`finops_kit.units.commitment_platform` over ``family``):
     the OS of its usage operation (:func:`finops_kit.spot_prices.operating_system_sql`: Linux, Windows, RHEL, SUSE),
     else ``operation <code>`` (an operation ``data/ec2_usage_operations.csv`` does not list, e.g. SQL Server or
-    BYOL: its own platform, never pooled with another unlisted code); everything else :data:`ANY_OS`.
+    BYOL: its own platform, never pooled with another unlisted code). An Azure VM: the OS of its instance as the
+    spot report reads it (``data/vm_operating_systems.csv``: Windows on a Windows meter or when a licence row of the
+    VM names Windows, else Linux), so a Windows VM's hours are a group of their own as on AWS. Everything else
+    (Google Cloud, whose compute SKUs cost the same for every OS, SageMaker) :data:`ANY_OS`.
 
     Why: an EC2 RI is bought for one platform and a Linux RI covers none of a Windows instance's hours; a savings
     plan covers any OS but discounts only the compute, not the Windows licence in a Windows hour's price (g5.12xlarge:
     $5.672/h Linux, $7.88/h Windows; a Linux RI 37% off, a Windows RI 26.6%). Pooled, 4 Windows g5.12xlarge on demand
     beside 4 Linux ones under RIs were "commit +$31.52/h under Reserved Instance (realized 37% on g5)", a gain of
-    $102,180 a year where a Windows RI gains $73,549 (review of OSes, finding 2). GCP CUDs and Azure reservations
-    cover the compute of any OS (their licences bill as rows of their own, left out of eligible usage)."""
+    $102,180 a year where a Windows RI gains $73,549 (review of OSes, finding 2). An Azure reservation or savings
+    plan covers the compute of a VM of any OS but not its licence, which keeps billing at the pay-as-you-go rate on a
+    licence meter; a pay-as-you-go Windows VM bills compute and licence on one Windows meter, so its list value is
+    not all coverable: as "any OS", a Windows NC24ads_A100_v4 at 4.777/h was sized at a Linux reservation's 40%
+    ($16,738.61 a year) where the reservation discounts its 3.673/h of compute ($12,870.19; review csg, finding 1).
+    :func:`compute_options` sizes such a group at the realized discount x its licence-free share
+    (:func:`licence_free_shares`)."""
+    from .spot_prices import operating_system_sql as os_of_operation
+    from .spot_prices import vm_os_rules
+
+    named = ", ".join(sql_str(o) for o in sorted({r["operating_system"] for r in vm_os_rules() if r["kind"] != "any"}))
+    aws = "regexp_matches(coalesce(ProviderName, ''), '(?i)aws|amazon')"
+    return (f"CASE WHEN {aws} AND {units.commitment_platform_sql(family)} = {sql_str(units.INSTANCES_PLATFORM)} "
+            f"THEN coalesce({os_of_operation()}, 'operation ' || coalesce(trim(x_Operation), '')) "
+            f"WHEN NOT {aws} AND {label} IN ({named}) THEN {label} "
+            f"ELSE {sql_str(ANY_OS)} END")
+
+
+def licensed_price_sql(family: str = "instance_family", kind: str = "os_kind") -> str:
+    """SQL: whether a row's own list price carries an OS licence -- an AWS EC2 hour of any OS but Linux (its usage
+    operation), an Azure Windows meter (``kind`` ``meter`` of ``data/vm_operating_systems.csv``) -- as opposed to
+    the licence-free price of compute (a Linux hour, an Azure base meter: also the compute of a reserved Windows VM,
+    whose licence bills on a row of its own). Over rows of :func:`finops_kit.spot_prices.operating_system_rows_sql`.
+
+    Why: a discount realized on licence-free list value is a discount on compute, and the part of a licensed hour's
+    list value it applies to is the compute's (:func:`licence_free_shares`)."""
     from .spot_prices import operating_system_sql as os_of_operation
 
     aws = "regexp_matches(coalesce(ProviderName, ''), '(?i)aws|amazon')"
     return (f"CASE WHEN {aws} AND {units.commitment_platform_sql(family)} = {sql_str(units.INSTANCES_PLATFORM)} "
-            f"THEN coalesce({os_of_operation()}, 'operation ' || coalesce(trim(x_Operation), '')) "
-            f"ELSE {sql_str(ANY_OS)} END")
+            f"THEN coalesce({os_of_operation()}, '') <> {sql_str(LICENCE_FREE_OS)} "
+            f"ELSE coalesce({kind} = 'meter', FALSE) END")
 
 
 def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
@@ -367,7 +406,9 @@ def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
 
     Rows, hours and pricing classes are :func:`finops_kit.units.accelerated_usage_sql` (a GCP VM's vCPU, RAM, GPU
     rows and its credits are one instance); team is the allocation key as showback shows it (``team=False``: NULL,
-    which saves the tag lookup when no caller groups by team)."""
+    which saves the tag lookup when no caller groups by team). ``licensed_price``: :func:`licensed_price_sql`."""
+    from .spot_prices import operating_system_rows_sql
+
     owner = sc.attribution.owner_sql() if team else "CAST(NULL AS VARCHAR)"
     return f"""
       SELECT CAST(ChargePeriodStart AS DATE) AS day,
@@ -376,13 +417,14 @@ def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
              coalesce(instance_family, '(no instance type)') AS instance_family,
              {units.commitment_platform_sql("instance_family")} AS platform,
              {operating_system_sql("instance_family")} AS operating_system,
+             {licensed_price_sql("instance_family")} AS licensed_price,
              coalesce(instance_type, '(no instance type)') AS instance_type,
              coalesce(accelerator, '(unknown)') AS accelerator,
              coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
              EffectiveCost, ListCost, CommitmentDiscountId,
              hours, accelerator_hours,
              has_instance_hours
-      FROM ({units.accelerated_usage_sql("TRUE", sc.rows_sql())})
+      FROM {operating_system_rows_sql(f"({units.accelerated_usage_sql('TRUE', sc.rows_sql())})", sc.rows_sql())}
       WHERE pricing IN ('On-demand', 'Committed') AND coalesce(CommitmentDiscountStatus, '') <> 'Unused'
         AND unit_role IS DISTINCT FROM 'license'"""
 
@@ -864,20 +906,33 @@ def purchase_line(r: Any) -> str:
 
 #: The ``attrs`` key under which :func:`recommend` lists the groups (:func:`group_label`) it could not size.
 UNSIZED = "unsized_groups"
+#: ... and those of them, of a provider whose commitments cover any OS's compute and leave the licence apart
+#: (:func:`licence_apart_provider`: Azure), that a realized compute discount would size, but the bill has no
+#: licence-free rate of their types and regions to take the licence out of their list value with.
+UNSIZED_NO_RATE = "unsized_no_licence_free_rate"
 
 
 def unsized_note(rec: pd.DataFrame) -> str:
     """The sentence under the sizing table about the groups :func:`recommend` left out (``""`` when none): groups
     with instance usage but no option -- no commitment in scope realized a discount on their provider, platform and
-    OS, and none could be estimated (an OS without a Linux price for its types, :func:`licence_free_shares`). Why:
+    OS, and none could be estimated (an OS without a Linux price for its types, :func:`licence_free_shares`; such
+    a group is named apart when a compute discount there is, :data:`UNSIZED_NO_RATE`: an Azure Windows meter with no
+    base-meter hour of its type and region in the bill). Why:
     with the sizing per OS, a Windows family that neither a Windows commitment nor a Linux price can size vanished
     from the table without a word."""
     groups = list(rec.attrs.get(UNSIZED, [])) if rec is not None else []
-    if not groups:
-        return ""
-    return (f"Not sized ({len(groups)}): {', '.join(groups)}: no commitment in scope realized a "
-            "discount on their provider, platform and operating system, and none could be estimated; pass a quote "
-            "(extra_options, e.g. \"1-year quote=0.30\") to size them.")
+    no_rate = [g for g in (rec.attrs.get(UNSIZED_NO_RATE, []) if rec is not None else []) if g in groups]
+    plain = [g for g in groups if g not in no_rate]
+    quote = "pass a quote (extra_options, e.g. \"1-year quote=0.30\") to size them."
+    out = []
+    if plain:
+        out.append(f"Not sized ({len(plain)}): {', '.join(plain)}: no commitment in scope realized a "
+                   f"discount on their provider, platform and operating system, and none could be estimated; {quote}")
+    if no_rate:
+        out.append(f"Not sized ({len(no_rate)}): {', '.join(no_rate)}: a commitment discounts their compute only, "
+                   "not the OS licence in their price, and the bill has no licence-free rate (a Linux hour or base "
+                   f"meter of the same instance type and region) to take the licence out with; {quote}")
+    return " ".join(out)
 
 
 def largest_opportunity(best: pd.DataFrame) -> str:
@@ -1200,8 +1255,14 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
     covered usage of several (a savings plan over Linux and Windows hours) counts in each OS's rows with the list
     value and cost of its covered usage of that OS (``os_split`` of :func:`inventory`), never with its blend. The
     pooled and family rows are per OS: a discount realized on Linux hours is no Windows hour's discount (the licence
-    in a Windows hour's price is not discounted)."""
-    cols = ["provider", "type", "covers", "platform", "operating_system", "family", "discount", "commitments"]
+    in a Windows hour's price is not discounted).
+
+    ``compute_only``: the covered usage's list value carried no OS licence (``licensed`` of ``os_split``): the
+    discount is one on compute alone -- a Linux hour's, and an Azure reservation's on a Windows VM, whose compute
+    bills on the base meter and its licence apart, not covered. :func:`compute_options` applies such a discount to a
+    licensed OS's usage only on its compute share."""
+    cols = ["provider", "type", "covers", "platform", "operating_system", "family", "discount", "commitments",
+            "compute_only"]
     if inv.empty or "covers" not in inv.columns:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -1212,13 +1273,20 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
                           else units.INSTANCES_PLATFORM) for f in fams]
     known["operating_system"] = (known["operating_systems"].fillna(ANY_OS).replace("", ANY_OS)
                                  if "operating_systems" in known.columns else ANY_OS)
+
+    def licensed(split: Any) -> bool:  # no os_split (or an entry without the flag): not known to be compute only
+        if split is None or isinstance(split, float):
+            return True
+        return any(p.get("licensed", True) is not False for p in split)
+
+    known["compute_only"] = [not licensed(v) for v in known["os_split"]] if "os_split" in known.columns else False
     if "os_split" in known.columns:  # a commitment over several OSes counts per OS, with that OS's covered usage
         parts = []
         for r in known.to_dict("records"):
             split = r["os_split"]
             if ", " in str(r["operating_system"]) and split is not None and len(split) > 1:
                 parts += [{**r, "operating_system": p["os"], "covered_list_cost": p["list_cost"],
-                           "used_cost": p["used"]} for p in split]
+                           "used_cost": p["used"], "compute_only": not p.get("licensed", True)} for p in split]
             else:
                 parts.append(r)
         known = pd.DataFrame(parts, columns=known.columns)
@@ -1229,13 +1297,23 @@ def realized_discounts(inv: pd.DataFrame) -> pd.DataFrame:
         if lst and used > 0:
             rows.append({"provider": key[0], "type": key[1], "covers": key[2], "platform": key[3],
                          "operating_system": key[4], "family": family, "discount": float(1 - used / lst),
-                         "commitments": len(g)})
+                         "commitments": len(g), "compute_only": bool(g["compute_only"].all())})
 
     for key, g in known.groupby(["provider", "type", "covers", "platform", "operating_system"]):
         add(key, None, g)
         for fam, f in g[single.loc[g.index]].groupby("families"):
             add(key, fam, f)
     return pd.DataFrame(rows, columns=cols)
+
+
+def licence_apart_provider(provider: Any) -> bool:
+    """Whether ``provider``'s commitments cover the compute of a VM of any OS and leave its licence to bill apart
+    (:func:`finops_kit.spot_prices.licence_apart_providers`, read from ``data/vm_operating_systems.csv``: Azure)."""
+    import re
+
+    from .spot_prices import licence_apart_providers
+
+    return any(re.search(p, str(provider or "")) for p in licence_apart_providers())
 
 
 def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None, platform: str | None = None,
@@ -1255,7 +1333,16 @@ def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None, platf
     licence, :func:`licence_free_shares`): AWS prices a Windows (RHEL, SUSE) RI or savings-plan hour as the Linux
     commitment rate plus the licence at its on-demand price, so the discount is Linux's times that share (37% on
     Linux g5.12xlarge, 37% × 5.672 / 7.88 = 26.6% on Windows), named ``estimated ... get a quote``. Without the
-    share, no option: the group is sized only with ``extra_options``.
+    share, no option: the group is sized only with ``extra_options``. A provider whose commitments cover the compute
+    of any OS and leave the licence to bill apart (Azure: :func:`finops_kit.spot_prices.licence_apart_providers`)
+    is sized so too, named as what it is rather than an estimate: its reservation is the same whatever the OS runs,
+    the licence keeps its pay-as-you-go price (40% on NC24ads_A100_v4 compute, 3.673/h of a 4.777/h Windows meter:
+    30.8% of the Windows list value).
+
+    A discount realized on the usage's own OS but on compute alone (``compute_only`` of :func:`realized_discounts`:
+    an Azure reservation over a Windows VM's base meter, its licence billed apart) sizes that OS's usage at the
+    discount × ``licence_free_share`` too, and not at all without the share (pay-as-you-go Windows meters, whose price
+    holds the licence, beside the reserved VM's compute).
 
     ``operating_system=None`` reads every OS's rows (a frame without the column, or a caller that does not split)."""
     out: dict[str, float] = {}
@@ -1265,6 +1352,9 @@ def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None, platf
     if "platform" in d.columns:  # a SageMaker family only by SageMaker plans, an instance family never by them
         d = d[d["platform"] == (platform or units.commitment_platform(family))]
     has_os = "operating_system" in d.columns and operating_system is not None
+    licensed_os = has_os and operating_system not in (ANY_OS, LICENCE_FREE_OS)
+    share_ok = licence_free_share is not None and 0 < licence_free_share <= 1
+    apart = licence_apart_provider(provider)
     for typ, g in d.groupby("type", sort=True):
         def pick(os_name: str | None, g: pd.DataFrame = g) -> Any:
             h = g[g["operating_system"] == os_name] if has_os else g
@@ -1276,13 +1366,25 @@ def compute_options(disc: pd.DataFrame, provider: Any, family: Any = None, platf
         if r is not None:
             where = r["family"] if isinstance(r["family"], str) else \
                 "SageMaker instances" if r.get("platform") == units.SAGEMAKER_PLATFORM else "compute"
-            out[f"{typ} (realized {r['discount']:.0%} on {where})"] = float(r["discount"])
+            name = f"{typ} (realized {r['discount']:.0%} on {where})"
+            if licensed_os and bool(r.get("compute_only", False)):  # a discount on compute alone (licence apart)
+                if not share_ok:
+                    continue
+                est = float(r["discount"]) * licence_free_share
+                out[name if licence_free_share >= 1 - 1e-9 else
+                    f"{typ} ({est:.1%} on {operating_system}: {r['discount']:.0%} realized on the compute of "
+                    f"{operating_system} {where}, the licence billed apart and not discounted)"] = est
+                continue
+            out[name] = float(r["discount"])
             continue
-        base = pick(LICENCE_FREE_OS) if has_os and operating_system != ANY_OS else None
-        if base is not None and licence_free_share is not None and 0 < licence_free_share <= 1:
+        base = pick(LICENCE_FREE_OS) if licensed_os else None
+        if base is not None and share_ok:
             est = float(base["discount"]) * licence_free_share
             where = base["family"] if isinstance(base["family"], str) else "compute"
-            out[f"{typ} (estimated {est:.1%} on {operating_system}: {base['discount']:.0%} realized on "
+            out[f"{typ} ({est:.1%} on {operating_system}: {base['discount']:.0%} realized on {LICENCE_FREE_OS} "
+                f"{where}; it covers the compute of any OS, the licence billed apart and not discounted)"
+                if apart else
+                f"{typ} (estimated {est:.1%} on {operating_system}: {base['discount']:.0%} realized on "
                 f"{LICENCE_FREE_OS} {where}, licence not discounted; get a quote)"] = est
     return out
 
@@ -1291,13 +1393,19 @@ def licence_free_shares(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[
     """Per group of ``by`` (with ``currency`` last, as :func:`recommend` groups) whose usage runs an OS with a licence
     in its price (AWS Windows, RHEL, SUSE: not :data:`LICENCE_FREE_OS`, not :data:`ANY_OS`): the share of its
     eligible list value over the closed periods that is compute, Σ instance-hours × the Linux list rate of the same
-    provider, region and instance type / Σ ListCost. The Linux rate is the bill's own (ListCost per instance-hour of
-    that type's Linux usage in scope), else the kit's on-demand price table
-    (:func:`finops_kit.spot.ondemand_prices`, Linux). A group with any type or region of unknown Linux rate, or
+    provider, region and instance type / Σ ListCost, over the usage whose list value holds the licence
+    (:func:`licensed_price_sql`): the hours a new commitment would cover. An Azure Windows group's licence-free rows,
+    the base meter of a reserved Windows VM, are already covered, and counted in, the share would blend the
+    reserved compute's 1 into it and size the pay-as-you-go Windows meters above their compute (40% x 0.869 where
+    the reservation gives them 40% x 0.769); a group of such rows alone has a share of 1. The Linux
+    rate is the bill's own (ListCost per instance-hour of that type's licence-free usage in scope: AWS Linux hours,
+    Azure base meters, as the Windows meter's price is the base meter's plus the licence), else the kit's on-demand
+    price table (:func:`finops_kit.spot.ondemand_prices`, Linux). A group with any type or region of unknown Linux rate, or
     whose share comes out above 1 or not above 0, has none (no estimate: get a quote).
 
     Why: what :func:`compute_options` multiplies a Linux realized discount by to estimate the OS's (the licence is
-    not discounted): 5.672 / 7.88 = 0.7198 for a Windows g5.12xlarge."""
+    not discounted): 5.672 / 7.88 = 0.7198 for a Windows g5.12xlarge, 3.673 / 4.777 = 0.7689 for an Azure Windows
+    NC24ads_A100_v4."""
     from .spot import ondemand_prices
 
     keys = [*by, "currency"]
@@ -1309,8 +1417,8 @@ def licence_free_shares(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[
     rows = _frame(con, f"""
       WITH u AS ({eligible_usage_sql(sc, team="team" in by)}),
       lin AS (SELECT provider, region, instance_type, CAST(sum(ListCost) AS DOUBLE) / sum(hours) AS linux_rate
-              FROM u WHERE operating_system = {sql_str(LICENCE_FREE_OS)} AND hours > 0 GROUP BY ALL)
-      SELECT {cols}{extra}, sum(hours) AS hours,
+              FROM u WHERE NOT licensed_price AND hours > 0 GROUP BY ALL)
+      SELECT {cols}{extra}, licensed_price, sum(hours) AS hours,
              CAST(sum(ListCost) AS DOUBLE) AS list_cost, any_value(lin.linux_rate) AS bill_rate
       FROM u LEFT JOIN lin USING (provider, region, instance_type)
       WHERE {where} AND operating_system NOT IN ({sql_str(LICENCE_FREE_OS)}, {sql_str(ANY_OS)})
@@ -1326,8 +1434,12 @@ def licence_free_shares(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[
     for key, g in rows.groupby(keys, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         rec = dict(zip(keys, key, strict=True))
-        compute, total = 0.0, float(g["list_cost"].sum())
-        for r in g.itertuples(index=False):
+        lic = g[g["licensed_price"].astype(bool)]
+        if lic.empty:  # licence-free list value only (a reserved Azure Windows VM's base meter): all of it compute
+            out[key] = 1.0
+            continue
+        compute, total = 0.0, float(lic["list_cost"].sum())
+        for r in lic.itertuples(index=False):
             rate = r.bill_rate if r.bill_rate is not None and r.bill_rate == r.bill_rate else None
             if rate is None and rec["currency"] == "USD":  # the price table is in USD
                 rate = listed.get((r.instance_type, r.region))
@@ -1414,6 +1526,7 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
     keys = [*by, "currency"]
     shares = licence_free_shares(con, sc, by) if not usage.empty and not disc.empty else {}
     unsized: list[str] = []  # groups with instance usage and no option (see unsized_note)
+    no_rate: list[str] = []  # ... of which a compute discount would size but for a licence-free rate
 
     def nothing() -> tuple[pd.DataFrame, pd.DataFrame]:
         out = pd.DataFrame()
@@ -1441,6 +1554,11 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
         if not opts:
             if float(g["on_demand_per_hour"].max()) > 0 and int(g["sizes"].iloc[0] or 0) > 0:
                 unsized.append(group_label(rec))
+                if share is None and "provider" in rec and licence_apart_provider(rec["provider"]) \
+                        and compute_options(disc, rec["provider"], rec.get("instance_family"), rec["platform"],
+                                            rec["operating_system"], 1.0):
+                    # a compute discount there is, but no licence-free rate to take the licence out with
+                    no_rate.append(group_label(rec))
             continue
         table = sizing(g, opts, risk_percentile=risk_percentile, by=by)
         if table.empty:
@@ -1463,6 +1581,7 @@ def recommend(con: duckdb.DuckDBPyConnection, sc: Scope, *, risk_percentile: flo
         ["optimal_net_savings_year", *keys, "option"], ascending=[False, *([True] * (len(keys) + 1))], kind="stable")
     out = out.reset_index(drop=True)
     out.attrs[UNSIZED] = sorted(unsized)
+    out.attrs[UNSIZED_NO_RATE] = sorted(no_rate)
     return out, pd.concat(curves, ignore_index=True)
 
 
@@ -1616,5 +1735,5 @@ __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
            "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "NO_SIZING_REASON", "no_sizing_reason", "optimal_level",
            "overview_lines", "parse_options", "ANY_OS", "best_options", "group_label", "licence_free_shares",
-           "LICENCE_FREE_OS", "operating_system_sql", "purchase_line", "UNSIZED", "unsized_note", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
+           "LICENCE_FREE_OS", "operating_system_sql", "licensed_price_sql", "licence_apart_provider", "UNSIZED_NO_RATE", "purchase_line", "UNSIZED", "unsized_note", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
            "recommend", "savings_curve", "sizing", "summary", "utilization", "with_quantity_text"]

@@ -40,8 +40,9 @@ from .schema import MONEY
 ADVISOR_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
 BUNDLED_ADVISOR = "data/spot-advisor-data_2025-06.json"
 OS_NAMES = ("Linux", "Windows")
-#: The label of a billed row whose operating system the bill does not give (Azure, Google Cloud, SageMaker, AWS
-#: operation codes ``data/ec2_usage_operations.csv`` does not list): :func:`finops_kit.spot_prices.operating_system_label_sql`.
+#: The label of a billed row whose operating system the bill does not give (SageMaker, AWS operation codes
+#: ``data/ec2_usage_operations.csv`` does not list, a provider ``data/vm_operating_systems.csv`` has no rule for; Azure
+#: and Google Cloud VM rows have one): :func:`finops_kit.spot_prices.operating_system_label_sql`.
 UNKNOWN_OS = "unknown"
 RATE = "DECIMAL(38,6)"
 
@@ -60,9 +61,10 @@ def instance_catalog(path: str | os.PathLike | None = None) -> pd.DataFrame:
 
 
 def ondemand_prices(path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Dated on-demand list prices (``data/ec2_ondemand_prices.csv``; pass your own price list to override, e.g.
-    with Windows prices: the bundled table is Linux only). A missing file is a one-line InputError, as the spot
-    report's ``price_table`` parameter must be."""
+    """Dated on-demand list prices (``data/ec2_ondemand_prices.csv``: Linux, and Windows for the types the Spot
+    Advisor lists with Windows, per ``operating_system``; pass your own price list to override or extend it, e.g.
+    with current prices or other OSes). A table without ``operating_system`` is read as Linux. A missing file is a
+    one-line InputError, as the spot report's ``price_table`` parameter must be."""
     if path is not None and not os.path.exists(path):
         raise InputError(str(path), "on-demand price list not found")
     df = _data_csv("ec2_ondemand_prices.csv", path)
@@ -265,25 +267,33 @@ def accelerated_usage_sql(scope: Any) -> str:
     (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted,
     ``instance_hours_unknown`` / ``accelerator_hours_unknown`` those whose hours are unknown (type not in the catalog).
-    ``operating_system``: the platform of the row (:func:`finops_kit.spot_prices.operating_system_label_sql`: the
-    EC2 OS read from the usage operation; ``unknown (<operation>)`` for an AWS code the kit does not map; an Azure or
-    Google Cloud VM's from ``data/vm_operating_systems.csv``; ``unknown`` otherwise). ``spot_market``: false for usage
-    that cannot run on spot (:func:`finops_kit.units.no_spot_market_sql`), as
-    :func:`finops_kit.units.row_sql` gives it.
+    ``operating_system``: the platform of the row's instance (:func:`finops_kit.spot_prices.operating_system_rows_sql`,
+    the one answer commitments read too: the EC2 OS read from the usage operation; ``unknown (<operation>)`` for an
+    AWS code the kit does not map; an Azure or Google Cloud VM's from ``data/vm_operating_systems.csv``, an Azure VM
+    whose licence row names its OS taking that OS for its base-meter rows; ``unknown`` otherwise). ``spot_market``:
+    false for usage that cannot run on spot (:func:`finops_kit.units.no_spot_market_sql`), as
+    :func:`finops_kit.units.row_sql` gives it. ``unit_role`` as the units give it; ``licence_apart``: a licence row
+    (role ``license``) that is not part of its label's price -- every licence row under the label
+    ``any (licence billed apart)`` (a Compute Engine premium-image SKU), and one that names no OS or another OS than
+    its instance's (an Azure SQL Server licence): :func:`effective_rates` and :func:`spot_coverage` show its cost
+    apart, in no rate or spot share (a licence named by its own OS, an Azure Windows licence of a Windows VM, is part
+    of that OS's price).
     """
-    from .spot_prices import operating_system_label_sql
+    from .spot_prices import operating_system_rows_sql
 
+    rows = operating_system_rows_sql(f"({units.accelerated_usage_sql('TRUE', scope.rows_sql())})", scope.rows_sql())
     return f"""
       SELECT date_trunc('month', ChargePeriodStart) AS month, ProviderName AS provider,
              {scope.attribution.owner_sql()} AS team, coalesce(instance_type, '(no instance type)') AS instance_type,
              coalesce(instance_family, '(no instance type)') AS instance_family,
              coalesce(RegionId, '(no region)') AS region, pricing, BillingCurrency AS currency,
-             {operating_system_label_sql()} AS operating_system,
+             operating_system,
              EffectiveCost, ListCost, CAST(hours AS DECIMAL(38,6)) AS hours,
              CAST(accelerator_hours AS DECIMAL(38,6)) AS accelerator_hours,
              has_instance_hours AS has_hours, has_accelerator_hours, spot_market,
-             instance_hours_unknown, accelerator_hours_unknown
-      FROM ({units.accelerated_usage_sql("TRUE", scope.rows_sql())})"""
+             instance_hours_unknown, accelerator_hours_unknown, unit_role,
+             coalesce(unit_role = 'license' AND licence_os IS DISTINCT FROM operating_system, FALSE) AS licence_apart
+      FROM {rows}"""
 
 
 def _scope(con: duckdb.DuckDBPyConnection, scope: Any, start: Any, end: Any) -> Any:
@@ -306,6 +316,13 @@ def _dims(by: Sequence[str]) -> list[str]:
     return list(by)
 
 
+#: The cost of a row of :func:`accelerated_usage_sql` that spot could move: none of a licence billed apart.
+_NOT_APART_COST = "CASE WHEN licence_apart THEN NULL ELSE EffectiveCost END"
+#: A row whose cost a per-hour rate of :func:`effective_rates` or :func:`spot_what_if` divides: not a licence row
+#: billed apart (a rate labelled 'any (licence billed apart)' is the compute's).
+_RATED = "NOT licence_apart"
+
+
 def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",), *,
                   start: Any = None, end: Any = None, scope: Any = None
                   ) -> duckdb.DuckDBPyRelation:
@@ -321,6 +338,12 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
     in ``total_*``. A group with no hours that could run on spot has no share (NULL), not 0. Hours are those of
     :mod:`finops_kit.units`: known hours, NULL when every instance of the group has unknown hours (a type not in the
     catalog), whose cost is ``unknown_instance_cost`` / ``unknown_accelerator_cost``.
+
+    ``licence_apart_cost``: the licence rows billed apart from the label's price (``licence_apart`` of
+    :func:`accelerated_usage_sql`: a Compute Engine Windows Server SKU under 'any (licence billed apart)'). They are
+    in their pricing class's cost and ``total_cost`` (the table adds up to the accelerated compute of the scope) but
+    not in ``spot_cost_share``: a licence is billed at the same price on spot, so it is no cost spot could move
+    (the share counted a Windows VM's licence in the on-demand denominator).
     """
     dims = _dims(by)
     if "currency" not in dims:
@@ -345,7 +368,8 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
         {units.no_spot_market_total("EffectiveCost", money=True)}::{MONEY} AS no_spot_market_cost,
         round({units.spot_share_sql("hours")}, 4) AS spot_hours_share,
         round({units.spot_share_sql("accelerator_hours")}, 4) AS spot_accelerator_hours_share,
-        round({units.spot_share_sql("EffectiveCost", money=True)}, 4) AS spot_cost_share,
+        round({units.spot_share_sql(_NOT_APART_COST, money=True)}, 4) AS spot_cost_share,
+        coalesce(sum(EffectiveCost) FILTER (WHERE licence_apart), 0)::{MONEY} AS licence_apart_cost,
         {units.unknown_cost("hours", typ=MONEY)} AS unknown_instance_cost,
         {units.unknown_cost("accelerator_hours", typ=MONEY)} AS unknown_accelerator_cost
       FROM u GROUP BY ALL ORDER BY {cols}""")
@@ -359,7 +383,8 @@ def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provid
     ``cost`` is all the accelerated compute of the group (:func:`finops_kit.units.accelerated_usage_sql`), so the
     table adds up to "Accelerated compute" of the scope (:func:`spot_coverage`'s ``total_cost``). Each rate divides
     the cost of the instances whose hours it counts (:func:`finops_kit.units.rate_sql`, the same rates
-    :func:`finops_kit.tagging.accelerator_families` shows): ``rate_per_hour`` = their cost / instance-hours,
+    :func:`finops_kit.tagging.accelerator_families` shows, whose all-in cost per family-hour keeps the
+    licence rows that this table shows apart, below): ``rate_per_hour`` = their cost / instance-hours,
     ``rate_per_accelerator_hour`` = the cost of instances with accelerator-hours / accelerator-hours (a GPU billed
     on its own accelerator type, such as a Vertex AI training GPU, has only the latter). ``cost_without_hours`` is
     the part of ``cost`` no rate divides: instances with neither kind of hours (an unused reservation or
@@ -369,6 +394,15 @@ def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provid
     Why all the cost: the table showed cost only over instances with instance-hours, so a review found it blank
     for $11,232.63 of Vertex AI A100 GPUs (3,330 accelerator-hours, rated $3.37 per accelerator-hour) and a
     $14,448.42 unused A100 commitment, and summing to less than "Accelerated compute" without saying why.
+
+    Licence rows billed apart from the label's price (``licence_apart`` of :func:`accelerated_usage_sql`: every
+    licence SKU under Compute Engine's 'any (licence billed apart)') are in ``cost`` and shown as
+    ``licence_apart_cost``, never in a rate: that label's rate is the compute's, the same for every OS, and a
+    Windows VM's licence in it made a rate nobody pays (a Linux a2-highgpu-1g at 3.7052/h and a Windows one beside
+    it read 3.9812/h). A licence named by its instance's own OS (an Azure Windows licence of a reserved Windows VM,
+    labelled Windows) is part of that OS's rate: what the Windows VM costs an hour, as its Windows meter says on
+    demand. So ``cost`` = the rated cost + ``cost_without_hours`` + ``licence_apart_cost`` (+ the cost of
+    instances with unknown hours).
     """
     dims = _dims(by)
     if "currency" not in dims:
@@ -381,12 +415,14 @@ def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provid
         sum(EffectiveCost)::{MONEY} AS cost,
         {units.total("hours")} AS hours,
         {units.total("accelerator_hours")} AS accelerator_hours,
-        {units.rate_sql("hours", "has_hours", RATE)} AS rate_per_hour,
-        {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour,
-        round(1 - sum(EffectiveCost) FILTER (WHERE {hours})
-             / nullif(sum(ListCost) FILTER (WHERE {hours}), 0), 4) AS discount_vs_list,
+        {units.rate_sql("hours", f"has_hours AND {_RATED}", RATE)} AS rate_per_hour,
+        {units.rate_sql("accelerator_hours", f"has_accelerator_hours AND {_RATED}", RATE)}
+          AS rate_per_accelerator_hour,
+        round(1 - sum(EffectiveCost) FILTER (WHERE {hours} AND {_RATED})
+             / nullif(sum(ListCost) FILTER (WHERE {hours} AND {_RATED}), 0), 4) AS discount_vs_list,
         coalesce(sum(EffectiveCost) FILTER (WHERE NOT {hours}), 0)::{MONEY} AS cost_without_hours,
-        count(*) FILTER (WHERE NOT {hours}) AS rows_without_hours
+        count(*) FILTER (WHERE NOT {hours}) AS rows_without_hours,
+        coalesce(sum(EffectiveCost) FILTER (WHERE licence_apart AND {hours}), 0)::{MONEY} AS licence_apart_cost
       FROM u
       GROUP BY ALL ORDER BY {cols}, pricing""")
     return _materialize(con, rel)
@@ -403,8 +439,8 @@ class WhatIfAssumptions:
     """How on-demand hours are re-priced at spot; every row of :func:`spot_what_if` names the rule it used.
 
     1. ``observed``: the spot rate this bill itself shows for the same provider, region, instance type and
-       operating system -- never across OSes: a row whose OS the bill does not give (``unknown``: Azure, Google
-       Cloud, SageMaker) takes no observed rate, and an AWS code the kit does not map (``unknown (<operation>)``:
+       operating system -- never across OSes: a row whose OS the bill does not give (``unknown``: SageMaker, a
+       provider without OS rules) takes no observed rate, and an AWS code the kit does not map (``unknown (<operation>)``:
        SQL Server editions, BYOL, Ubuntu Pro) only the rate of spot rows of the same code;
     2. ``advisor``: the on-demand rate paid x (1 - Advisor savings s) for that region/type and operating system
        (Linux or Windows: the feed has no other);
@@ -443,6 +479,13 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     $0.64/h (saving $421.60 instead of $267.08 at the flat 55%). Hours of usage that has no spot market
     (:func:`finops_kit.units.no_spot_market_sql`: SageMaker endpoints and notebooks) keep their on-demand rate, basis 'no spot
     market', saving 0 -- counted in the on-demand hours and cost, never as a saving.
+
+    Licence rows (role ``license`` of the usage units: a Compute Engine "Licensing Fee for Windows Server" SKU, an
+    Azure licence meter) are never re-priced: a premium image's licence bills at the same price on Spot VMs, so
+    their cost is ``not_repriced_cost`` (as :func:`finops_kit.commitments.eligible_usage_sql` leaves them out of
+    commitments), and an observed spot rate is the spot rows' compute without their licence rows. Before, an
+    on-demand Windows a2-highgpu-1g's 0.552/h licence was "saved" at a Linux spot VM's rate: $755.50 over 240 h
+    instead of (3.7052 - 1.1093) x 240 = $623.02 (review csg, finding 2).
     """
     from .sources.base import sql_str
 
@@ -454,17 +497,18 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
                                                       "savings_pct": pd.Series(dtype=int)}))
     con.register("_spot_advisor", adv)
     dim_cols = "".join(f"{d}, " for d in dims)
+    repriced = "unit_role IS DISTINCT FROM 'license'"  # a licence costs the same on spot: never re-priced
     try:
         df = con.sql(f"""
           WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))}),
           observed AS (
             SELECT provider, region, instance_type, operating_system, currency,
-                   {units.rate_sql("hours", "has_hours", "DOUBLE")} AS spot_rate
+                   {units.rate_sql("hours", f"has_hours AND {repriced}", "DOUBLE")} AS spot_rate
             FROM u WHERE pricing = 'Spot' GROUP BY ALL),
           od AS (
             SELECT {dim_cols}provider, region, instance_type, operating_system, currency, spot_market,
                    sum(EffectiveCost) AS od_cost, {units.total("hours")} AS od_hours,
-                   sum(EffectiveCost) FILTER (WHERE has_hours) AS od_cost_with_hours
+                   sum(EffectiveCost) FILTER (WHERE has_hours AND {repriced}) AS od_cost_with_hours
             FROM u WHERE pricing = 'On-demand' GROUP BY ALL),
           priced AS (
             SELECT od.*, o.spot_rate AS observed_rate,
@@ -548,9 +592,9 @@ def what_if_os_note(what_if: pd.DataFrame) -> str:
     bases = "; ".join(f"{float(h):,.0f} h on basis '{b}'" for b, h in
                       unknown.groupby("basis")["on_demand_hours"].sum().sort_index().items())
     return (f"{hours:,.0f} on-demand hours ({len(unknown)} line(s)) have no operating system in the bill "
-            f"('{UNKNOWN_OS}': Azure, Google Cloud, SageMaker, AWS operation codes data/ec2_usage_operations.csv "
-            f"does not list). They borrow no spot rate of another row unless it has the same AWS operation code "
-            f"(a Windows hour must not take a Linux spot rate): {bases}.")
+            f"('{UNKNOWN_OS}': SageMaker, AWS operation codes data/ec2_usage_operations.csv does not list, "
+            f"providers data/vm_operating_systems.csv has no rule for). They borrow no spot rate of another row "
+            f"unless it has the same AWS operation code (a Windows hour must not take a Linux spot rate): {bases}.")
 
 
 def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None = None) -> pd.DataFrame:

@@ -298,13 +298,46 @@ def product_operating_systems(path: str | os.PathLike | None = None) -> pd.DataF
                         columns=["product_description", "operating_system"])
 
 
+#: The ``kind`` values of ``data/vm_operating_systems.csv`` (see its header).
+VM_OS_KINDS = ("meter", "base", "licence", "any")
+
+
+def vm_os_rules() -> list[dict[str, str]]:
+    """The rows of ``data/vm_operating_systems.csv``, their ``kind`` checked (a one-line ConfigError otherwise)."""
+    rules = data_rows("vm_operating_systems.csv")
+    for r in rules:
+        if r.get("kind") not in VM_OS_KINDS:
+            raise ConfigError(f"data/vm_operating_systems.csv: kind {r.get('kind')!r} of rule {r['pattern']!r}; "
+                              f"expected one of {', '.join(VM_OS_KINDS)}")
+    return rules
+
+
+def _vm_case(provider: str, then: str) -> str:
+    """SQL: ``then`` (formatted with a rule's columns) of the first ``vm_operating_systems.csv`` rule a row
+    matches, NULL when none does."""
+    from .sources.base import sql_str
+
+    whens = [f"WHEN regexp_matches(coalesce({provider}, ''), {sql_str(r['provider_pattern'])}) "
+             f"AND regexp_matches(coalesce(CAST({r['column']} AS VARCHAR), ''), {sql_str(r['pattern'])}) "
+             f"THEN {then.format(**{k: sql_str(v) for k, v in r.items()})}" for r in vm_os_rules()]
+    return f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+def vm_os_kind_sql(provider: str = "ProviderName") -> str:
+    """SQL: the ``kind`` of the ``data/vm_operating_systems.csv`` rule a row matches (meter, base, licence, any;
+    NULL for an AWS row or a row no rule names)."""
+    return _vm_case(provider, "{kind}")
+
+
 def operating_system_sql(operation: str = "x_Operation", provider: str = "ProviderName") -> str:
-    """SQL: the operating system of a billed row: an EC2 row's (Linux, Windows, RHEL, SUSE; NULL for operations
-    ``data/ec2_usage_operations.csv`` does not list), read from its usage operation (``RunInstances:0002`` =
-    Windows) through the same ProductDescription -> OS table the spot price statistics use
+    """SQL: the operating system of a billed row, read from the row alone: an EC2 row's (Linux, Windows, RHEL, SUSE;
+    NULL for operations ``data/ec2_usage_operations.csv`` does not list), read from its usage operation
+    (``RunInstances:0002`` = Windows) through the same ProductDescription -> OS table the spot price statistics use
     (:func:`product_operating_systems`), so the bill, the price history and the Advisor speak of one OS; an Azure
-    or Google Cloud VM row's from the row itself (``data/vm_operating_systems.csv``: an Azure meter says Windows, a
-    Compute Engine compute row's rate is the same for every OS); NULL for anything else.
+    or Google Cloud VM row's from ``data/vm_operating_systems.csv`` (an Azure Windows meter says Windows, its base
+    meter the Linux price, its licence meter the OS it licenses; a Compute Engine compute row's rate is the same
+    for every OS); NULL for anything else. A VM's OS, which a licence row of the same instance can name for its
+    base-meter rows, is :func:`operating_system_rows_sql`'s.
 
     Why: :func:`finops_kit.spot.spot_what_if` re-priced Windows on-demand hours with Linux spot figures (Advisor
     s = 59% instead of 76% for g5.xlarge, or the bill's Linux spot rate).
@@ -319,21 +352,17 @@ def operating_system_sql(operation: str = "x_Operation", provider: str = "Provid
                               "is not in data/ec2_product_descriptions.csv")
         whens.append(f"WHEN regexp_matches(coalesce(trim({operation}), ''), {sql_str(r['pattern'])}) "
                      f"THEN {sql_str(os_of[r['product_description']])}")
-    others = []  # Azure and Google Cloud: the VM's own row says it (data/vm_operating_systems.csv)
-    for r in data_rows("vm_operating_systems.csv"):
-        others.append(f"WHEN regexp_matches(coalesce({provider}, ''), {sql_str(r['provider_pattern'])}) "
-                      f"AND regexp_matches(coalesce(CAST({r['column']} AS VARCHAR), ''), {sql_str(r['pattern'])}) "
-                      f"THEN {sql_str(r['operating_system'])}")
     return (f"CASE WHEN regexp_matches(coalesce({provider}, ''), '(?i)aws|amazon') THEN CASE {' '.join(whens)} END "
-            f"{' '.join(others)} END")
+            f"ELSE {_vm_case(provider, '{operating_system}')} END")
 
 
 def operating_system_label_sql(operation: str = "x_Operation", provider: str = "ProviderName") -> str:
-    """SQL: the operating system a report shows for a billed row, never NULL: the OS of
+    """SQL: the operating system a report shows for a billed row read alone, never NULL: the OS of
     :func:`operating_system_sql` where the bill gives it; for an AWS usage operation
     ``data/ec2_usage_operations.csv`` does not list, ``unknown (<operation>)`` without the spot request suffix
     (``RunInstances:0006:SV001`` and ``RunInstances:0006`` are both ``unknown (RunInstances:0006)``: the same
-    platform, whatever it is); else ``unknown`` (a row no rule names).
+    platform, whatever it is); else ``unknown`` (a row no rule names). Reports read it per instance, through
+    :func:`operating_system_rows_sql`.
 
     Why: two rows may share a spot rate only when their platforms are the same; an unknown OS is not an OS, so
     two 'unknown' rows are not known to match. The spot what-if gave a Windows + SQL Server on-demand hour the
@@ -347,6 +376,54 @@ def operating_system_label_sql(operation: str = "x_Operation", provider: str = "
     return (f"coalesce({operating_system_sql(operation, provider)}, "
             f"CASE WHEN regexp_matches(coalesce({provider}, ''), '(?i)aws|amazon') AND trim({operation}) <> '' "
             f"THEN {sql_str(UNKNOWN_OS + ' (')} || {code} || ')' END, {sql_str(UNKNOWN_OS)})")
+
+
+def licence_apart_providers() -> tuple[str, ...]:
+    """The provider patterns of ``data/vm_operating_systems.csv`` that have ``licence`` rules: providers whose VM
+    bills its OS licence on a row of its own once the compute is reserved (Azure), so a commitment of theirs
+    discounts the compute of any OS and never the licence (:func:`finops_kit.commitments.compute_options`)."""
+    return tuple(dict.fromkeys(r["provider_pattern"] for r in vm_os_rules() if r["kind"] == "licence"))
+
+
+def operating_system_rows_sql(source: str, licences: str, *, operation: str = "x_Operation",
+                              provider: str = "ProviderName") -> str:
+    """A FROM item: the rows of ``source`` plus ``operating_system``, the OS of the row's instance as every report
+    shows it (the one answer of spot coverage, rates, the what-if and commitments), ``licence_os`` (the OS a licence
+    row names, NULL on other rows) and ``os_kind`` (the row's ``data/vm_operating_systems.csv`` kind).
+
+    ``operating_system`` is :func:`operating_system_label_sql` of the row, except that a ``base`` or ``licence``
+    row takes the OS that a ``licence`` row of the same instance (:data:`finops_kit.units.INSTANCE_KEY`:
+    ProviderName, ResourceId, ChargePeriodStart) names. ``licences``: a FROM item holding those licence rows (the
+    scope's rows): only its licence rows are read, once, into a small table joined on the instance key.
+
+    Why: a reserved (or spot) Azure Windows VM bills its compute on the base meter, whose price is Linux's, and
+    its Windows licence on a licence meter; read row by row the spot report showed a Linux fleet of 744 h and
+    $1,639.63 that does not exist and a Windows group of $821.38 with no hours (review csg, finding 3)."""
+    from .sources.base import sql_str
+
+    key = ("ProviderName", "ResourceId", "ChargePeriodStart")
+    label = operating_system_label_sql(operation, provider)
+    kind = vm_os_kind_sql(provider)
+    lic_rules = [r for r in vm_os_rules() if r["kind"] == "licence"]
+    if lic_rules:  # only rows a licence rule matches are read (then checked to be its first match)
+        pre = " OR ".join(f"(regexp_matches(coalesce({provider}, ''), {sql_str(r['provider_pattern'])}) AND "
+                          f"regexp_matches(coalesce(CAST({r['column']} AS VARCHAR), ''), {sql_str(r['pattern'])}))"
+                          for r in lic_rules)
+        lic = (f"(SELECT {', '.join(key)}, min(_os) AS _os FROM ("
+               f"SELECT {', '.join(key)}, {kind} AS _k, {operating_system_sql(operation, provider)} AS _os "
+               f"FROM {licences} WHERE ResourceId IS NOT NULL AND ({pre})) "
+               f"WHERE _k = 'licence' AND _os IS NOT NULL GROUP BY ALL)")
+    else:
+        lic = ("(SELECT CAST(NULL AS VARCHAR) AS ProviderName, CAST(NULL AS VARCHAR) AS ResourceId, "
+               "CAST(NULL AS TIMESTAMP) AS ChargePeriodStart, CAST(NULL AS VARCHAR) AS _os WHERE FALSE)")
+    same = " AND ".join(f"_l.{c} IS NOT DISTINCT FROM _o.{c}" for c in key if c != "ResourceId")
+    return f"""(
+      SELECT _o.* EXCLUDE (_os_row),
+             CASE WHEN _o.os_kind IN ('base', 'licence') AND _l._os IS NOT NULL THEN _l._os ELSE _o._os_row END
+               AS operating_system,
+             CASE WHEN _o.os_kind = 'licence' THEN _o._os_row END AS licence_os
+      FROM (SELECT *, {kind} AS os_kind, {label} AS _os_row FROM {source}) _o
+        LEFT JOIN {lic} _l ON _l.ResourceId = _o.ResourceId AND {same})"""
 
 
 def price_stats(history: PriceHistory, prices: pd.DataFrame | None = None) -> pd.DataFrame:
