@@ -1,0 +1,44 @@
+"""Session 17 (regression review 'bud'): one month-close rule for the budget history, the accelerator limits'
+horizon, teams whose accelerators all run outside a narrowed scope, accelerator counts across currencies, an account
+named like another account's id, and the metrics schema table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("duckdb")
+
+from finops_kit import budgets as bu  # noqa: E402
+from finops_kit.testing import focus_rows  # noqa: E402
+
+from .test_s16_budgets import _budgets, _days, _month_close_bill  # noqa: E402
+
+
+def test_the_budget_history_grades_a_closed_month_as_its_last_day_judged_it_until_the_invoice_posts():
+    # $100/day Sep 1 .. Oct 31, September's tax $500 (booked Sep 1), October's not posted; Nov 1 delivered. As of Oct
+    # 31 budget_status (and check) said "forecast $3,600 = 103%"; the next day the history graded October at its
+    # $3,100 actual: -11.43%, "crawl". One rule: the month counts the same not_posted_yet amount until it posts
+    con = focus_rows(_month_close_bill(october_tax=False) + _days("2026-11-01", 1, "100", ServiceName="EC2"))
+    budgets = _budgets([{"name": "All", "monthly": 3500}])
+    last_day = bu.budget_status(con, budgets, as_of="2026-10-31", forecast_results={}).iloc[0]
+    assert last_day["forecast"] == pytest.approx(3600.0) and last_day["status"] == "forecast over budget"
+    hist = bu.budget_history(con, budgets, as_of="2026-11-01").set_index("month")
+    october = hist.loc["2026-10"]
+    assert october["variance"] == Decimal("100.00")  # 3,100 + 500 - 3,500: the figure check alerted on (was -400)
+    assert october["actual"] == Decimal("3100.00") and october["not_posted_yet"] == Decimal("500.00")
+    assert october["variance_pct"] == pytest.approx(100 / 35) and october["band"] == "run"
+    assert october["note"].startswith("invoice not posted yet")
+    assert hist.loc["2026-09", "variance"] == Decimal("0.00") and pd.isna(hist.loc["2026-09", "note"])
+    assert bu.history_sentence(hist.reset_index()).startswith("All, 2026-10: invoice not posted yet")
+    # October's tax ($600, dated Oct 1) posted: October is graded on its actual alone
+    posted = focus_rows(_month_close_bill(october_tax=True) + _days("2026-11-01", 1, "100", ServiceName="EC2"))
+    october = bu.budget_history(posted, budgets, as_of="2026-11-01").set_index("month").loc["2026-10"]
+    assert october["actual"] == Decimal("3700.00") and october["not_posted_yet"] == 0
+    assert october["variance"] == Decimal("200.00") and pd.isna(october["note"])
+    # once November has closed too, a charge still absent has stopped: October is graded on what posted
+    later = focus_rows(_month_close_bill(october_tax=False) + _days("2026-11-01", 31, "100", ServiceName="EC2"))
+    hist = bu.budget_history(later, budgets, as_of="2026-12-01").set_index("month")
+    assert hist.loc["2026-10", "variance"] == Decimal("-400.00") and pd.isna(hist.loc["2026-10", "note"])
