@@ -42,3 +42,17 @@ def test_the_budget_history_grades_a_closed_month_as_its_last_day_judged_it_unti
     later = focus_rows(_month_close_bill(october_tax=False) + _days("2026-11-01", 31, "100", ServiceName="EC2"))
     hist = bu.budget_history(later, budgets, as_of="2026-12-01").set_index("month")
     assert hist.loc["2026-10", "variance"] == Decimal("-400.00") and pd.isna(hist.loc["2026-10", "note"])
+
+
+def test_an_account_value_is_its_name_before_it_is_another_accounts_id():
+    # GCP: project 'ml-prod-4711' is named 'ml-prod' ($100/day); the older project whose id is 'ml-prod' is named
+    # 'ML prod (legacy)' ($10/day). A budget on account 'ml-prod' counted both: $1,540, "over budget" (1,500)
+    con = focus_rows(_days("2026-10-01", 45, "100", ProviderName="Google Cloud", SubAccountId="ml-prod-4711",
+                           SubAccountName="ml-prod")
+                     + _days("2026-10-01", 45, "10", ProviderName="Google Cloud", SubAccountId="ml-prod",
+                             SubAccountName="ML prod (legacy)"))
+    budgets = _budgets([{"name": "ml-prod", "scope": {"account": "ml-prod"}, "monthly": 1500},
+                        {"name": "by id", "scope": {"account": "ml-prod-4711"}, "monthly": 1500}])
+    st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
+    assert st.loc["ml-prod", "actual_mtd"] == Decimal("1400.00") and st.loc["ml-prod", "status"] != "over budget"
+    assert st.loc["by id", "actual_mtd"] == Decimal("1400.00")  # an id naming no account: still the account's id
