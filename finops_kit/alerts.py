@@ -33,8 +33,9 @@ judged in this scope" (the exit code is the alerts').
 resources that break a plan guardrail fire too (:func:`finops_kit.guard.bill_checks`): non-production accelerators
 charged around the clock on demand, a team's or owner's accelerators above its maximum, accelerator models not allowed
 in an environment -- so the plan check and the bill tell one story. A team's limit is for its accelerators on every
-provider: a narrowed scope judges it only as it would a budget on the team, and lists it as "not judged in this scope"
-otherwise (after the budgets).
+provider and in every billing currency (counts add up across currencies): a scope whose providers or accounts leave
+out some of the team's accelerator usage of the rule's window lists it as "not judged in this scope" (after the
+budgets), every such team, even one whose accelerators all run outside the scope.
 """
 
 from __future__ import annotations

@@ -1539,10 +1539,19 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
       least half of its instance-hours not Spot) — the plan rule's "spot or idle shutdown", seen in the bill;
     * ``max_accelerators_per_team`` / ``per_user``: accelerator-hours of the team's (owner's) busiest day / 24 =
       accelerators it ran on average that day (a day's average: an hour's peak may be higher), above its limit. A
-      team's (an owner's) limit counts its accelerators on every provider: in a scope that leaves charges out (``check -p
-      providers=[AWS]``) it is judged only where the budgets' rule would judge a budget on that team
-      (:func:`finops_kit.forecast.outside_scope`), else a ``Check`` of status "not judged in this scope" whose
-      message is the reason (``check`` lists it after its alerts, as it lists budgets);
+      team's (an owner's) limit counts its accelerators on every provider and account, in every billing currency
+      (accelerators are counts: they add up across currencies, and a warehouse billing Azure in EUR is checked one
+      currency at a time, ``-p currency=USD`` and ``-p currency=EUR``, each of which saw part of a team -- 1.4 and
+      16.0 accelerators, never the 17.4 above its 16; the cost is said per currency). In a scope whose providers or
+      accounts leave out some of the team's accelerator usage of the window (``check -p providers=[AWS]`` and the
+      team's GPUs on Azure too, or only there) the limit is not judged: a ``Check`` of status "not judged in this
+      scope" whose message is the reason (``check`` lists it after its alerts, as it lists budgets). The teams are
+      those with accelerator usage in the window anywhere in the warehouse, so a team whose accelerators all run
+      outside the scope is listed, not silently absent. The horizon is the rule's window, not the budgets' (a
+      budget's forecast is fitted on a year of history: :func:`finops_kit.forecast.narrowed`): a provider the
+      company left months ago, or one whose charges start after ``as_of``, does not decide whether this window's
+      count is whole; and only accelerator usage does (the team's storage on another provider leaves its count
+      whole);
     * ``allowed_accelerators``: accelerator-hours of a model or family not allowed in the environment.
 
     Required tags are the tagging audit's (cost-weighted coverage); provisioned-throughput approvals and the
@@ -1553,10 +1562,12 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
     from . import units
     from .attribution import UNTAGGED
     from .budgets import NOT_JUDGED
-    from .forecast import outside_scope
+    from .currency import format_money
+    from .forecast import _scope_words
     from .scope import CHARGE_PARAMETERS, Scope, bind
     from .sources.base import sql_str
     from .tagging import TagAudit
+    from .warehouse import FOCUS_TABLE
 
     rules = Guardrails.from_dict(section(config, "guardrails", {}), "config")
     end = as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)[:10])
@@ -1597,6 +1608,14 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
                     f"{bill_money(r['monthly_saving'])} of it off-hours", Decimal(str(round(r["monthly_saving"], 2)))))
 
     acc = units.accelerated_usage_sql(source=sc.rows_sql())
+    # the limits count accelerators over the scope's providers and accounts in every billing currency (counts add
+    # up; with a reporting currency the scope's rows are every currency's already, converted)
+    counted = units.accelerated_usage_sql(source=(sc if sc.convert else dataclasses.replace(sc, currency=None))
+                                          .rows_sql())
+    # the window's accelerator usage anywhere in the warehouse that the scope's providers and accounts leave out
+    kept = dataclasses.replace(sc, currency=None, convert=False).where(period=False)
+    anywhere = f"(SELECT f.* FROM {FOCUS_TABLE} f WHERE {Scope(start=start, end=end, basis='charge_period').where()})"
+    left = units.accelerated_usage_sql(f"NOT coalesce(({kept}), FALSE)", anywhere)
     team_key = rules.team_key or attr.allocation.key
     for rule, key, limits in (("max_accelerators_per_team", team_key, rules.per_team),
                               ("max_accelerators_per_user", rules.user_key,
@@ -1605,25 +1624,40 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             continue
         rows = con.execute(f"""
             WITH d AS (SELECT {attr.label_sql(key)} AS who, CAST(ChargePeriodStart AS DATE) AS day,
-                              {units.total('accelerator_hours')} / 24.0 AS avg_acc, sum(EffectiveCost) AS cost
-                       FROM ({acc}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL)
+                              {units.total('accelerator_hours')} / 24.0 AS avg_acc
+                       FROM ({counted}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL)
             -- the peak and the first day it was reached (exact hour sums: a tie is a tie in any scan order)
-            SELECT who, arg_min(day, (-avg_acc, day)), max(avg_acc), CAST(sum(cost) AS DOUBLE) FROM d GROUP BY who
-            ORDER BY who""").fetchall()
-        for who, day, peak, cost in rows:
+            SELECT who, arg_min(day, (-avg_acc, day)), max(avg_acc) FROM d GROUP BY who ORDER BY who""").fetchall()
+        costs: dict[Any, list[str]] = {}  # per currency: amounts are never added across currencies
+        for who, cur, cost in con.execute(f"""
+                SELECT {attr.label_sql(key)}, BillingCurrency, sum(EffectiveCost) FROM ({counted})
+                WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL ORDER BY 1, 2""").fetchall():
+            costs.setdefault(who, []).append(format_money(cost, cur, 0))
+        outside = {who: (provs, accts) for who, provs, accts in con.execute(f"""
+            SELECT {attr.label_sql(key)}, string_agg(DISTINCT ProviderName, ', ' ORDER BY ProviderName),
+                   string_agg(DISTINCT coalesce(SubAccountName, SubAccountId), ', '
+                              ORDER BY coalesce(SubAccountName, SubAccountId))
+            FROM ({left}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY 1""").fetchall()}
+        peaks = {who: (day, peak) for who, day, peak in rows}
+        for who in sorted(set(peaks) | set(outside), key=str):
             limit = limits.get(who, limits.get("default"))
             if limit is None or who == UNTAGGED:  # untagged: the tagging audit's finding
                 continue
-            # a team's (an owner's) limit counts its accelerators on every provider, as a team's budget its spend: in
-            # a scope that leaves some out it is not judged, by the budgets' rule (forecast.outside_scope), and says why
-            why = outside_scope(con, {key: who}, sc)
-            if why is not None:
-                checks.append(Check(rule, f"{key}={who}", NOT_JUDGED, why))
-            elif peak > limit:
+            if who in outside:  # part (or all) of its count is outside this scope: not judged, and said why
+                provs, accts = outside[who]
+                where = " and ".join(filter(None, [f"on {provs}" if sc.providers else "",
+                                                   f"in account {accts}" if sc.sub_accounts or sc.billing_accounts
+                                                   else ""])) or "elsewhere"
+                checks.append(Check(rule, f"{key}={who}", NOT_JUDGED,
+                                    f"it counts accelerators {where}{' too' if who in peaks else ''} in {window}, "
+                                    f"which this scope leaves out; this scope is {_scope_words(sc)} only"))
+                continue
+            day, peak = peaks[who]
+            if peak > limit:
                 checks.append(Check(rule, f"{key}={who}", "violation",
                                     f"{key}={who} ran {peak:,.1f} accelerators on average on {day} (accelerator-hours"
-                                    f" / 24), above its limit of {limit}; {bill_money(cost)} of accelerated compute in "
-                                    f"{window}"))
+                                    f" / 24), above its limit of {limit}; {' and '.join(costs.get(who, []))} of "
+                                    f"accelerated compute in {window}"))
 
     if rules.allowed_accelerators and policy.environment_key:
         rows = con.execute(f"""

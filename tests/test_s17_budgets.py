@@ -12,9 +12,19 @@ import pytest
 pytest.importorskip("duckdb")
 
 from finops_kit import budgets as bu  # noqa: E402
+from finops_kit import guard  # noqa: E402
+from finops_kit.alerts import evaluate, notes_text  # noqa: E402
+from finops_kit.scope import Scope, bind  # noqa: E402
 from finops_kit.testing import focus_rows  # noqa: E402
 
-from .test_s16_budgets import _budgets, _days, _month_close_bill  # noqa: E402
+from .test_guard import BILL_RULES, _config, _gpu_rows  # noqa: E402
+from .test_s16_budgets import _azure_gpus, _budgets, _days, _month_close_bill  # noqa: E402
+
+
+def _limits(con, cfg, scope=None) -> dict[str, tuple[str, str]]:
+    sc = bind(con, Scope.parse(scope), cfg) if scope else None
+    return {c.subject: (c.status, c.message) for c in guard.bill_checks(con, cfg, as_of="2026-11-14", scope=sc)
+            if c.rule.startswith("max_accelerators")}
 
 
 def test_the_budget_history_grades_a_closed_month_as_its_last_day_judged_it_until_the_invoice_posts():
@@ -42,6 +52,48 @@ def test_the_budget_history_grades_a_closed_month_as_its_last_day_judged_it_unti
     later = focus_rows(_month_close_bill(october_tax=False) + _days("2026-11-01", 31, "100", ServiceName="EC2"))
     hist = bu.budget_history(later, budgets, as_of="2026-12-01").set_index("month")
     assert hist.loc["2026-10", "variance"] == Decimal("-400.00") and pd.isna(hist.loc["2026-10", "note"])
+
+
+def test_a_limit_is_narrowed_only_by_the_accelerators_its_window_leaves_out():
+    # the company left Azure in June: with -p providers=[AWS] team alpha's limit (24 A100s on AWS, limit 16) was
+    # "not judged: it covers all providers" (a provider months before the 14-day window); before, a violation
+    con = focus_rows(_gpu_rows() + _days("2026-06-01", 30, "50", ProviderName="Microsoft", tags={"team": "alpha"}))
+    cfg = _config(**BILL_RULES)
+    aws = _limits(con, cfg, {"providers": ["AWS"]})
+    assert aws == _limits(con, cfg)
+    assert aws["team=alpha"][0] == "violation" and "24.0 accelerators" in aws["team=alpha"][1]
+
+
+def test_a_team_whose_accelerators_all_run_outside_the_scope_is_listed_as_not_judged():
+    # team gamma runs 3 x Azure ND96asr_v4 (24 A100s, limit 16): the whole warehouse alerts; -p providers=[AWS]
+    # neither alerted nor listed it (nor its owner), while it listed alpha and beta
+    con = focus_rows(_gpu_rows() + _azure_gpus("gamma", "ga@example.com", 3))
+    cfg = _config(**BILL_RULES)
+    assert _limits(con, cfg)["team=gamma"][0] == "violation"
+    aws = _limits(con, cfg, {"providers": ["AWS"]})
+    why = ("it counts accelerators on Microsoft in 2026-11-01..2026-11-14, which this scope leaves out; this scope "
+           "is AWS only")
+    assert aws["team=gamma"] == (bu.NOT_JUDGED, why) and aws["owner=ga@example.com"] == (bu.NOT_JUDGED, why)
+    assert aws["team=alpha"][0] == "violation"  # all of alpha's accelerators are AWS: judged
+    notes: list[str] = []
+    evaluate(con, {**cfg, "alerts": {"forecast": False, "budgets": False}}, "2026-11-14",
+             scope=Scope.parse({"providers": ["AWS"]}), notes=notes)
+    text = notes_text(notes)
+    assert "max_accelerators_per_team team=gamma: it counts accelerators on Microsoft" in text
+    assert "max_accelerators_per_user owner=ga@example.com: it counts accelerators on Microsoft" in text
+
+
+def test_accelerators_add_up_across_currencies():
+    # team beta also runs 2 x Azure ND96asr_v4 billed in EUR (16 A100s); per_team 16. A warehouse billing in two
+    # currencies is checked one currency at a time: -p currency=USD saw 1.4 accelerators, -p currency=EUR 16.0, and
+    # neither alerted on the 17.4 beta ran
+    con = focus_rows(_gpu_rows() + _azure_gpus("beta", "be@example.com", 2, currency="EUR"))
+    cfg = _config(**BILL_RULES)
+    for cur in ("USD", "EUR"):
+        got = _limits(con, cfg, {"currency": cur})
+        status, message = got["team=beta"]
+        assert status == "violation" and "ran 17.4 accelerators" in message
+        assert "16,800 EUR and $279 of accelerated compute" in message  # costs per currency, never added
 
 
 def test_an_account_value_is_its_name_before_it_is_another_accounts_id():
