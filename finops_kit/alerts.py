@@ -36,6 +36,9 @@ in an environment -- so the plan check and the bill tell one story. A team's lim
 provider and in every billing currency (counts add up across currencies): a scope whose providers or accounts leave
 out some of the team's accelerator usage of the rule's window lists it as "not judged in this scope" (after the
 budgets), every such team, even one whose accelerators all run outside the scope.
+
+The budgets are judged on the charges up to the end of the judged month (:func:`until_month_end`): a later month
+does not decide whether the scope leaves out a budget's charges, as in the forecast report of that billing period.
 """
 
 from __future__ import annotations
@@ -194,6 +197,11 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         return format_money(value, sc.currency, 0, signed=signed)
 
     nothing_to_judge(con, sc, as_of_d)
+    # the budgets are judged on the charges up to the end of the judged month, as the forecast report with
+    # billing_period_end judges them: whether a scope leaves out a budget's charges (forecast.narrowed) is decided
+    # up to the scope's end, and a provider that starts billing after the month (Azure from December, check --as-of
+    # 2026-11-14 -p providers=[AWS]) made check list the budget as not judged while the report judged it
+    month_sc = until_month_end(sc, as_of_d)
     alerts: list[Alert] = []
     if opts.budgets and budgets:
         use_fc = opts.forecast
@@ -202,11 +210,11 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         roadmap = load_roadmap(cfg=cfg, base_dir=base_dir) if use_fc else []
         # each budget as of the last day its own providers have delivered (budget_status decides it)
         with _quiet_convergence():
-            st = budget_status(con, budgets, as_of=as_of, roadmap=roadmap, scope=sc) if use_fc else \
+            st = budget_status(con, budgets, as_of=as_of, roadmap=roadmap, scope=month_sc) if use_fc else \
                 budget_status(con, budgets, as_of=as_of, forecast_results={b.name: _NoForecast() for b in budgets},
-                              scope=sc)
+                              scope=month_sc)
         asked = _day(as_of)
-        for name, line in roadmap_scope_problems(con, roadmap, sc, named=True):  # as a budget's scope typo
+        for name, line in roadmap_scope_problems(con, roadmap, month_sc, named=True):  # as a budget's scope typo
             alerts.append(Alert("roadmap", name, f"{line}, so it reaches no forecast of that value, only the total: "
                                                  "a typo? fix its scope in the roadmap file"))
         for r in st.to_dict("records"):
@@ -270,6 +278,17 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
                 continue
             alerts.append(Alert("guardrail", c.subject, f"{c.rule} {c.subject}: {c.message}"))
     return alerts
+
+
+def until_month_end(sc: Any, as_of_d: date) -> Any:
+    """``sc`` ending on the last day of ``as_of_d``'s month (or earlier, where it already ends): what ``check``
+    judges -- "the month of --as-of up to that day" -- so nothing after that month decides how its budgets are
+    judged. The same charges as the forecast report given ``billing_period_end`` of that month."""
+    from dataclasses import replace
+
+    nxt = date(as_of_d.year + as_of_d.month // 12, as_of_d.month % 12 + 1, 1)
+    end = nxt - timedelta(days=1)
+    return sc if sc.end is not None and sc.end <= end else replace(sc, end=end)
 
 
 def nothing_to_judge(con: Any, sc: Any, as_of_d: date | None) -> None:

@@ -64,6 +64,24 @@ def test_a_limit_is_narrowed_only_by_the_accelerators_its_window_leaves_out():
     assert aws["team=alpha"][0] == "violation" and "24.0 accelerators" in aws["team=alpha"][1]
 
 
+def test_check_judges_a_team_budget_and_its_limit_on_the_charges_up_to_the_judged_month():
+    # Azure added on Dec 1 for team alpha; check --as-of 2026-11-14 -p providers=[AWS] judged alpha's limit but
+    # listed alpha's budget as "not judged: it covers all providers" (December's charges) where the forecast report
+    # of billing period 2026-11 judged it
+    con = focus_rows(_gpu_rows() + _days("2026-12-01", 5, "50", ProviderName="Microsoft", tags={"team": "alpha"}))
+    cfg = _config(**BILL_RULES)
+    cfg["budgets"] = {"items": [{"name": "alpha", "scope": {"team": "alpha"}, "monthly": 100000}]}
+    cfg["alerts"] = {"forecast": False}
+    notes: list[str] = []
+    alerts = evaluate(con, cfg, "2026-11-14", scope=Scope.parse({"providers": ["AWS"]}), notes=notes)
+    assert notes == []
+    assert [a.subject for a in alerts if a.kind == "guardrail" and a.subject.startswith("team=")] == ["team=alpha"]
+    report = bu.budget_status(con, bu.load_budgets(cfg)[0], as_of="2026-11-14", forecast_results={},
+                              scope=bind(con, Scope.parse({"providers": ["AWS"], "billing_period_end": "2026-11"}),
+                                         cfg))
+    assert report.iloc[0]["status"] != bu.NOT_JUDGED and report.iloc[0]["actual_mtd"] == Decimal("22135.68")
+
+
 def test_a_team_whose_accelerators_all_run_outside_the_scope_is_listed_as_not_judged():
     # team gamma runs 3 x Azure ND96asr_v4 (24 A100s, limit 16): the whole warehouse alerts; -p providers=[AWS]
     # neither alerted nor listed it (nor its owner), while it listed alpha and beta
