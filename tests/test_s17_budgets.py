@@ -4,7 +4,9 @@ named like another account's id, and the metrics schema table."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,6 +21,8 @@ from finops_kit.testing import focus_rows  # noqa: E402
 
 from .test_guard import BILL_RULES, _config, _gpu_rows  # noqa: E402
 from .test_s16_budgets import _azure_gpus, _budgets, _days, _month_close_bill  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _limits(con, cfg, scope=None) -> dict[str, tuple[str, str]]:
@@ -126,3 +130,14 @@ def test_an_account_value_is_its_name_before_it_is_another_accounts_id():
     st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}).set_index("budget")
     assert st.loc["ml-prod", "actual_mtd"] == Decimal("1400.00") and st.loc["ml-prod", "status"] != "over budget"
     assert st.loc["by id", "actual_mtd"] == Decimal("1400.00")  # an id naming no account: still the account's id
+
+
+def test_the_schema_table_says_what_version_3_changed_in_commitments():
+    # version 3's row named the accelerators/spot/pricing changes only; a charge-day window's utilization went from
+    # 1.0 to 0.5 with the same rows (a month-long unused row counts for its share) and licence rows left eligible
+    # usage: a consumer comparing documents read both as changes of use
+    text = (REPO / "docs" / "metrics.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| 3 |"))
+    assert re.search(r"share of its charge period inside the window", row)
+    assert "`utilization` 1.0" in row and "0.5" in row and "0.8782" in row and "0.8449" in row
+    assert "licence rows" in row and "`eligible_hours`" in row and "3,439.44" in row and "2,644.56" in row
