@@ -27,8 +27,10 @@ def test_costs_display_shows_unknown_accelerator_cost_only_when_some_cost_has_it
 def test_the_spark_reduction_keeps_every_column_the_unit_rules_read() -> None:
     """The Spark metrics reduction keeps only KEYS and MEASURES; a unit rule reading another column (the Azure
     licence rule reads x_Operation, usage_units.csv) made every metric over the reduced table fail with
-    'Referenced column "x_Operation" not found'. Every column a usage or no-spot-market rule reads is a key."""
+    'Referenced column "x_Operation" not found'. Every column a usage, no-spot-market or operating-system rule
+    reads (commitments, in the metrics, read the OS) is a key."""
     from finops_kit.datafiles import data_rows
 
-    read = {r["column"] for r in [*units.usage_rules(), *data_rows("no_spot_market.csv")]}
+    read = {r["column"] for r in [*units.usage_rules(), *data_rows("no_spot_market.csv"),
+                                  *data_rows("vm_operating_systems.csv")]}
     assert read <= set(spark_metrics.KEYS) | set(spark_metrics.MEASURES), read - set(spark_metrics.KEYS)
