@@ -221,7 +221,9 @@ def ai_units(con: duckdb.DuckDBPyConnection, sc: Scope, gpu_metrics: Any = None,
                                       "schedule_savings", "unmonitored_cost")})
     runs = unit_economics.training_runs(con, sc, runs_file or None).table
     row.update({"training_runs": len(runs), "training_run_cost": float(runs["cost"].sum()),
-                "training_run_gpu_hours": float(runs["accelerator_hours"].sum()),
+                # the known GPU-hours; None (unknown) when every run's are unknown (units.known_total's rule)
+                "training_run_gpu_hours": (None if len(runs) and runs["accelerator_hours"].isna().all()
+                                           else float(runs["accelerator_hours"].sum())),
                 "training_run_unknown_accelerator_cost": float(runs["unknown_accelerator_cost"].sum())})
     # the cost whose GPU-hours are unknown never divides by the other rows' hours (finops_kit.units)
     row["cost_per_training_gpu_hour"] = (

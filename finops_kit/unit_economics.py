@@ -355,7 +355,11 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
            "END")
     try:
         # the accelerated compute in scope, read once: its total is the headline, its rows the runs' base
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {view}_base AS SELECT _rowid, EffectiveCost
+        # with its instance's accelerator_hours_unknown: the one "GPU-hours unknown" of every report (only
+        # accelerated instances have one; a run's m5.xlarge head node was "unknown accelerator cost" by row_sql's
+        # catalog test alone, 4.1431 per GPU-hour instead of 4.1671)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {view}_base AS
+                        SELECT _rowid, EffectiveCost, accelerator_hours_unknown
                         FROM ({units.accelerated_usage_sql(source=sc.rows_sql(rowid=True))})""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {view}_x AS
@@ -373,11 +377,13 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
               FROM r JOIN {view} f ON lower(r.ResourceId) = lower(f.resource_id)
                      AND r.ChargePeriodStart < f."end" AND r.ChargePeriodEnd > f.start
               WHERE r._claim IS NULL),
-            base AS (SELECT DISTINCT _rowid FROM {view}_base),
+            base AS (SELECT _rowid, bool_or(accelerator_hours_unknown) AS _ah_unknown FROM {view}_base
+                     GROUP BY _rowid),
             x AS (SELECT * FROM tagged UNION ALL BY NAME SELECT * FROM listed)
             -- storage/transfer class and team only for the rows a run claims (a few hundred of the scope's 67k
             -- on the sample): evaluated over every row in scope they were 40% of this function's time
-            SELECT x.*, {rule_case(srules)} IS NOT NULL AS _storage, {rule_case(trules)} IS NOT NULL AS _transfer,
+            SELECT x.* REPLACE (coalesce(b._ah_unknown, FALSE) AS accelerator_hours_unknown),
+                   {rule_case(srules)} IS NOT NULL AS _storage, {rule_case(trules)} IS NOT NULL AS _transfer,
                    {attr.owner_sql()} AS _team, b._rowid IS NOT NULL AS _in_base
             FROM x LEFT JOIN base b ON b._rowid = x._rowid""")
         df = con.execute(f"""
@@ -386,8 +392,9 @@ def training_runs(con: duckdb.DuckDBPyConnection, sc: Any, runs_file: str | Path
                    min(ChargePeriodStart)::DATE AS first_day, (max(ChargePeriodEnd) - INTERVAL 1 SECOND)::DATE
                      AS last_day,
                    count(DISTINCT ResourceId) AS resources,
-                   coalesce({units.total("accelerator_hours * w")}, 0) AS accelerator_hours,
-                   coalesce({units.total("accelerator_hours * w", "_row_pricing = 'Spot'")}, 0)
+                   -- NULL (unknown), not 0, for a run whose every instance has unknown GPU-hours
+                   {units.known_total("accelerator_hours", weight="w")} AS accelerator_hours,
+                   {units.known_total("accelerator_hours", "_row_pricing = 'Spot'", weight="w")}
                      AS spot_accelerator_hours,
                    {units.spot_share_sql("accelerator_hours * w", "_row_pricing")} AS spot_share,
                    CAST(sum(_cost) AS DOUBLE) AS cost,

@@ -45,6 +45,13 @@ never divides the cost of such rows by the other rows' hours (:func:`rate_sql`),
 the types. Why: ``coalesce(total(accelerator_hours), 0)`` showed a g6f.2xlarge day (USD 30) as 0 GPU-hours, and a
 training run's cost per GPU-hour divided its USD 30 by the p4d's hours (4.30 instead of 4.14).
 
+Only accelerated compute (:func:`accelerated_row_sql`, the one AI classification) can have unknown
+accelerator-hours: the AWS catalog lists accelerated types only, so an instance of a type it lacks that the
+classification does not call accelerated (an m5.xlarge head node, an Azure D-series VM, a SageMaker ml.m5) has no
+GPU -- none of its cost is "cost with unknown GPU-hours". Why: flagged by the catalog alone, a training run's CPU
+instance (m5.xlarge, USD 4.608) was counted as unknown accelerator cost and left out of the run's cost per GPU-hour
+(4.1431 instead of 4.1671), with no type listed as missing.
+
 A fraction of a GPU counts as that fraction: the catalog's ``accelerators`` of a g6f.2xlarge (a quarter of an L4) is
 0.25, so its hour is 0.25 L4 GPU-hours and its rate per GPU-hour the price of a whole L4's worth, comparable with a
 g6's.
@@ -346,8 +353,9 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     """SQL: every column of the ``source`` rows matching ``where``, plus the row's usage measures.
 
     Added columns: ``instance_hours``, ``accelerator_hours``, ``vcpu_hours`` (DOUBLE, NULL = not measured or
-    unknown), ``accelerator_hours_unknown`` (BOOLEAN: an instance row whose type the catalog does not know: it ran,
-    its accelerator-hours are unknown), ``instance_hours_unknown`` (a GCP accelerator or vCPU row whose machine type
+    unknown), ``accelerator_hours_unknown`` (BOOLEAN: an instance row of accelerated compute,
+    :func:`accelerated_row_sql`, whose type the catalog does not know: it ran, its accelerator-hours are unknown),
+    ``instance_hours_unknown`` (a GCP accelerator or vCPU row whose machine type
     the catalog does not know: its instance-hours are unknown),
     ``accelerators_per_instance``, ``accelerator`` (model), ``instance_family``, ``spot_market`` (BOOLEAN: false for
     usage that has no spot market, :func:`no_spot_market_sql`), and the internals ``_unit_role``,
@@ -377,8 +385,8 @@ def row_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
              WHEN _unit_role = 'accelerator' THEN _hours END AS accelerator_hours,
         CASE WHEN _unit_role = 'instance' THEN _hours * _c_vcpus
              WHEN _unit_role = 'vcpu' THEN _hours END AS vcpu_hours,
-        coalesce(_unit_role = 'instance' AND _hours IS NOT NULL AND _c_accelerators IS NULL, FALSE)
-          AS accelerator_hours_unknown,
+        coalesce(_unit_role = 'instance' AND _hours IS NOT NULL AND _c_accelerators IS NULL
+                 AND {accelerated_row_sql()}, FALSE) AS accelerator_hours_unknown,
         coalesce(_hours IS NOT NULL AND ((_unit_role = 'accelerator' AND _c_accelerators IS NULL)
                                          OR (_unit_role = 'vcpu' AND _c_vcpus IS NULL)), FALSE)
           AS instance_hours_unknown,
@@ -614,15 +622,18 @@ UNKNOWN_FLAGS = {"instance_hours": "instance_hours_unknown", "accelerator_hours"
                  "hours": "instance_hours_unknown"}
 
 
-def known_total(measure: str, where: str | None = None) -> str:
+def known_total(measure: str, where: str | None = None, weight: str | None = None) -> str:
     """SQL aggregate over :func:`accelerated_usage_sql` rows: the :func:`total` of ``measure`` (``instance_hours``,
     ``accelerator_hours``) over the rows whose hours are known, 0 when there are none -- but NULL (unknown) when
     every row that ran has unknown hours: a g6f day the catalog did not know was "0 GPU-hours". ``where``: an
-    aggregate FILTER as :func:`total`'s. What part of the cost has unknown hours is :func:`unknown_cost`."""
+    aggregate FILTER as :func:`total`'s; ``weight``: a factor of each row's hours (a training run's share of a
+    row, ``w``). Also over :func:`row_sql` rows, whose flags have the same names. What part of the cost has
+    unknown hours is :func:`unknown_cost`."""
     flag = UNKNOWN_FLAGS[measure]
+    expr = f"{measure} * {weight}" if weight else measure
     filt = f" FILTER (WHERE {where})" if where else ""
-    return (f"CASE WHEN {total(measure, where)} IS NULL AND coalesce(bool_or({flag}){filt}, FALSE) "
-            f"THEN NULL ELSE coalesce({total(measure, where)}, 0) END")
+    return (f"CASE WHEN {total(expr, where)} IS NULL AND coalesce(bool_or({flag}){filt}, FALSE) "
+            f"THEN NULL ELSE coalesce({total(expr, where)}, 0) END")
 
 
 def unknown_cost(measure: str, money: str = "EffectiveCost", typ: str = "DECIMAL(38,12)") -> str:

@@ -1,0 +1,75 @@
+"""Regression review of usage units (session 17): hours the catalog cannot give stay unknown (NULL), hours known to
+be 0 are 0, and the cost with unknown hours is named -- in training runs, the commitments headline, the tagging
+audit's dev-vs-prod table and a GCP standard export's vCPU row.
+
+The fixtures are the session-16 ones (tests/test_s16_units.py, tests/test_s16_oci_gpu.py) plus the reviewer's row.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from finops_kit import metrics, scope, unit_economics
+
+from .test_s16_units import _con, _cur, _family, _runs
+
+M5 = ("BoxUsage:m5.xlarge", "i-m5", "24", "4.608", "m5.xlarge")
+P9 = ("BoxUsage:p9.48xlarge", "i-p9", "24", "30.00", "p9.48xlarge")
+
+
+# ------------------------------------------------------------------- finding 1: training runs and CPU instances
+def test_cpu_instance_in_a_run_has_no_gpu_hours_not_unknown_ones(tmp_path: Path) -> None:
+    """A run of the on-demand p4d (USD 786.48 + USD 9 transfer on its id, 192 GPU-hours) and an m5.xlarge head node
+    (24 h, USD 4.608): the m5 has no GPU, so none of the run's cost has unknown GPU-hours. Before: unknown
+    accelerator cost 4.608 and 795.48 / 192 = 4.1431 per GPU-hour (with no type listed as missing); now 0 and
+    800.088 / 192 = 4.1671."""
+    con = _con(_cur(tmp_path / "cur.csv", [M5]))
+    sc = scope.resolve(con, None)
+    t = unit_economics.training_runs(con, sc, _runs(tmp_path / "runs.csv", "i-p4d-od;i-m5")).table.iloc[0]
+    assert (t.cost, t.accelerator_hours, t.unknown_accelerator_cost) == (800.088, 192, 0)
+    assert t.cost_per_gpu_hour == pytest.approx(800.088 / 192)
+    assert metrics.unknown_types(con, sc).empty
+    au = metrics.metrics(con, sc, runs_file=str(tmp_path / "runs.csv")).ai_units.iloc[0]
+    assert au.training_run_unknown_accelerator_cost == 0
+    assert au.cost_per_training_gpu_hour == pytest.approx(800.088 / 192)
+
+
+def test_run_entirely_on_an_unknown_type_has_unknown_gpu_hours(tmp_path: Path) -> None:
+    """A run only on a type the catalog lacks (p9.48xlarge, 24 h, USD 30): its GPU-hours are unknown (NULL), not
+    0.0 (before: accelerator_hours 0.0); the metrics' training_run_gpu_hours is null too (was 0.0)."""
+    con = _con(_cur(tmp_path / "cur.csv", [P9]))
+    sc = scope.resolve(con, None)
+    t = unit_economics.training_runs(con, sc, _runs(tmp_path / "runs.csv", "i-p9")).table.iloc[0]
+    assert pd.isna(t.accelerator_hours) and t.spot_accelerator_hours == 0  # none ran on spot: known 0
+    assert (t.cost, t.unknown_accelerator_cost) == (30, 30) and pd.isna(t.cost_per_gpu_hour)
+    m = metrics.metrics(con, sc, runs_file=str(tmp_path / "runs.csv"))
+    au = m.to_dict()["ai_units"][0]
+    assert au["training_run_gpu_hours"] is None and au["cost_per_training_gpu_hour"] is None
+    assert au["training_run_unknown_accelerator_cost"] == 30
+    # a known run beside it keeps the known sum (units.known_total's rule: NULL only when none is known)
+    con = _con(_cur(tmp_path / "cur2.csv", [P9]))
+    (tmp_path / "runs2.csv").write_text("run_id,start,end,resource_ids\n"
+                                        "run-1,2026-11-05T00:00:00Z,2026-11-06T00:00:00Z,i-p9\n"
+                                        "run-2,2026-11-05T00:00:00Z,2026-11-06T00:00:00Z,i-p4d-od\n")
+    au = metrics.metrics(con, scope.resolve(con, None), runs_file=str(tmp_path / "runs2.csv")).ai_units.iloc[0]
+    assert au.training_run_gpu_hours == 192 and au.cost_per_training_gpu_hour == pytest.approx(795.48 / 192)
+
+
+def test_sagemaker_cpu_instance_beside_gpu_instance_on_one_arn(tmp_path: Path) -> None:
+    """One SageMaker endpoint ARN billing an ml.p4d.24xlarge (24 h, USD 900) and an ml.m5.xlarge (24 h, USD 5):
+    the m5 (not accelerated compute, classed by its own type) made the whole endpoint's GPU-hours unknown: ml.p4d
+    had no rate per GPU-hour, USD 900 of unknown accelerator cost, and ml.p4d.24xlarge was listed as a type
+    missing from the catalog. Now: 900 / 192 = 4.6875 per GPU-hour, no unknown cost, no type listed."""
+    arn = "arn:aws:sagemaker:us-east-1:222222222222:endpoint/ep-1"
+    con = _con(_cur(tmp_path / "cur.csv", [("Host:ml.p4d.24xlarge", arn, "24", "900.00", "ml.p4d.24xlarge"),
+                                           ("Host:ml.m5.xlarge", arn, "24", "5.00", "ml.m5.xlarge")]))
+    sc = scope.resolve(con, None)
+    acc = metrics.accelerators(con, sc)
+    p4d = _family(acc, "AWS", "ml.p4d", "On-demand")
+    assert (p4d.accelerator_hours, p4d.rate_per_accelerator_hour) == (192, Decimal("4.6875"))
+    assert p4d.unknown_accelerator_cost == 0 and sum(acc.unknown_accelerator_cost) == 0
+    assert metrics.unknown_types(con, sc).empty
