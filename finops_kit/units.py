@@ -513,7 +513,11 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     exactly the instances whose hours it counts: all of a GCP VM's rows, not only its GPU row; an instance with a
     row of unknown accelerator-hours has none), ``instance_hours_unknown`` / ``accelerator_hours_unknown``: the
     row's instance ran but those hours are unknown (its type is not in the catalog; see the module doc): every
-    row of it, so :func:`unknown_cost` is the instance's whole cost. ``source`` as in :func:`row_sql`.
+    row of it, so :func:`unknown_cost` is the instance's whole cost. An accelerated instance billed by vCPU whose
+    machine type's accelerator count the catalog lacks (a GCP ``A2 Instance Core`` row of a standard export, which
+    names the series ``a2``, not the machine type) has unknown accelerator-hours too, unless one of its rows
+    measures them (its GPU row, when the export names the resource: then its GPU-hours are known). Why: the
+    standalone a2 core row (USD 76) was family ``a2`` with 0.0 accelerator-hours. ``source`` as in :func:`row_sql`.
     """
     key = ", ".join(INSTANCE_KEY)
     rank = anchor_order_sql()
@@ -527,7 +531,9 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
       WITH _u AS ({row_sql(f"({where}) AND {instance_charges_sql()}", source)}),
       _acc_keys AS (SELECT DISTINCT {key} FROM _u WHERE ResourceId IS NOT NULL AND {accelerated_row_sql()}),
       _rows AS (
-        SELECT _u.* FROM _u LEFT JOIN _acc_keys k USING ({key})
+        SELECT _u.*, coalesce(_unit_role = 'vcpu' AND _hours IS NOT NULL AND accelerators_per_instance IS NULL
+                              AND {accelerated_row_sql()}, FALSE) AS _vcpu_ah_unknown
+        FROM _u LEFT JOIN _acc_keys k USING ({key})
         WHERE (ResourceId IS NULL AND {accelerated_row_sql()}) OR k.ResourceId IS NOT NULL),
       _anchor AS (
         SELECT {key},
@@ -537,7 +543,8 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
           bool_or(instance_hours IS NOT NULL) AS _any_instance_hours,
           bool_or(accelerator_hours IS NOT NULL) AS _any_accelerator_hours,
           bool_or(instance_hours_unknown) AS _any_ih_unknown,
-          bool_or(accelerator_hours_unknown) AS _any_ah_unknown
+          bool_or(accelerator_hours_unknown) AS _any_ah_unknown,
+          bool_or(_vcpu_ah_unknown) AS _any_vcpu_ah_unknown
         FROM _rows WHERE ResourceId IS NOT NULL GROUP BY ALL),
       _by_class AS (
         SELECT {key}, _row_pricing AS _class,
@@ -556,14 +563,16 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
                ELSE accelerator_hours IS NOT NULL END AS has_accelerator_hours,
           CASE WHEN _rows.ResourceId IS NOT NULL THEN NOT _a._any_instance_hours AND _a._any_ih_unknown
                ELSE instance_hours_unknown END AS _i_ih_unknown,
-          CASE WHEN _rows.ResourceId IS NOT NULL THEN _a._any_ah_unknown
-               ELSE accelerator_hours_unknown END AS _i_ah_unknown
+          CASE WHEN _rows.ResourceId IS NOT NULL
+                 THEN _a._any_ah_unknown OR (_a._any_vcpu_ah_unknown AND NOT _a._any_accelerator_hours)
+               ELSE accelerator_hours_unknown OR _vcpu_ah_unknown END AS _i_ah_unknown
         FROM _rows LEFT JOIN _anchor _a ON _a.ResourceId = _rows.ResourceId AND {same("_a")}
           LEFT JOIN _by_class _c ON _c.ResourceId = _rows.ResourceId AND {same("_c")}
                                  AND _c._class = _rows._row_pricing)
       SELECT * EXCLUDE (_unit_role, _instance_type, _hours, _row_pricing, _anchor_pricing, _anchor_type,
                         _anchor_family, instance_family, _own, _in_class, _class_type, _class_family,
-                        instance_hours_unknown, accelerator_hours_unknown, _i_ih_unknown, _i_ah_unknown),
+                        instance_hours_unknown, accelerator_hours_unknown, _i_ih_unknown, _i_ah_unknown,
+                        _vcpu_ah_unknown),
              coalesce(_i_ih_unknown, FALSE) AS instance_hours_unknown,
              coalesce(_i_ah_unknown, FALSE) AS accelerator_hours_unknown,
              CASE WHEN _own THEN _instance_type WHEN _in_class THEN coalesce(_class_type, _instance_type)

@@ -7,6 +7,7 @@ The fixtures are the session-16 ones (tests/test_s16_units.py, tests/test_s16_oc
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from finops_kit import metrics, scope, unit_economics
 
-from .test_s16_units import _con, _cur, _family, _runs
+from .test_s16_units import _con, _cur, _family, _gcp, _runs
 
 M5 = ("BoxUsage:m5.xlarge", "i-m5", "24", "4.608", "m5.xlarge")
 P9 = ("BoxUsage:p9.48xlarge", "i-p9", "24", "30.00", "p9.48xlarge")
@@ -73,3 +74,42 @@ def test_sagemaker_cpu_instance_beside_gpu_instance_on_one_arn(tmp_path: Path) -
     assert (p4d.accelerator_hours, p4d.rate_per_accelerator_hour) == (192, Decimal("4.6875"))
     assert p4d.unknown_accelerator_cost == 0 and sum(acc.unknown_accelerator_cost) == 0
     assert metrics.unknown_types(con, sc).empty
+
+
+# ------------------------------------------------- finding 4: GCP standard export (no resource name), a2 core row
+def _standard(tmp_path: Path) -> Path:
+    """The GCP fixture without ``resource`` (GCP's standard usage-cost export names no resource)."""
+    rows = [json.loads(line) for line in _gcp(tmp_path / "g.jsonl").read_text().splitlines()]
+    for r in rows:
+        r.pop("resource")
+    path = tmp_path / "g_std.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_gcp_standard_export_a2_core_row_has_unknown_gpu_hours(tmp_path: Path) -> None:
+    """The a2 core row (USD 76) stands alone: its series 'a2' is no machine type, so its instance's accelerator
+    count is unknown. It was family a2 with 0.0 accelerator-hours; now NULL with its cost as
+    unknown_accelerator_cost 76, listed among the unknown types. The nvidia-a100 GPU row keeps its 192 GPU-hours
+    (560 / 192 = 2.9167: the core cost cannot be joined to it without a resource name)."""
+    con = _con(_standard(tmp_path))
+    sc = scope.resolve(con, None)
+    acc = metrics.accelerators(con, sc)
+    a2 = _family(acc, "Google Cloud", "a2", "On-demand")
+    assert pd.isna(a2.accelerator_hours) and a2.unknown_accelerator_cost == Decimal("76")
+    a100 = _family(acc, "Google Cloud", "nvidia-a100", "On-demand")
+    assert (a100.accelerator_hours, a100.unknown_accelerator_cost) == (192, 0)
+    tot = metrics.spot_share(con, sc).iloc[0]
+    assert tot.accelerator_hours == 480 and tot.unknown_accelerator_cost == Decimal("76")
+    unknown = metrics.unknown_types(con, sc).set_index("instance_type")
+    assert unknown.loc["a2", "unknown"] == "accelerator-hours, instance-hours"
+
+
+def test_gcp_detailed_export_unknown_type_gpu_hours_stay_known(tmp_path: Path) -> None:
+    """With the resource name the a2 core row is one instance with its GPU row, whose GPU-hours are measured: the
+    vCPU row's unknown accelerator count does not make them unknown (636 / 192 = 3.3125, no unknown cost)."""
+    con = _con(_gcp(tmp_path / "g.jsonl"))
+    acc = metrics.accelerators(con, scope.resolve(con, None))
+    a100 = _family(acc, "Google Cloud", "nvidia-a100", "On-demand")
+    assert (a100.accelerator_hours, a100.rate_per_accelerator_hour) == (192, Decimal("3.3125"))
+    assert sum(acc.unknown_accelerator_cost) == 0
