@@ -478,19 +478,25 @@ def summary(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     keys = ["provider", "currency"]
     # object keys: pandas cannot outer-merge an empty Arrow-backed string column
-    df = cov.astype({k: object for k in keys}).merge(use.astype({k: object for k in keys}), on=keys, how="outer")
+    df = cov.astype({k: object for k in keys}).merge(use.astype({k: object for k in keys}), on=keys, how="outer",
+                                                      indicator="_in")
     money = ["committed_list_cost", "eligible_list_cost", "committed_cost", "on_demand_cost", "used_cost",
              "unused_cost", "covered_list_cost"]
     for c in money:
         df[c] = df[c].map(lambda v: Decimal(0) if v is None or (isinstance(v, float) and v != v) else v)
-    for c in ("committed_hours", "eligible_hours", "committed_accelerator_hours", "eligible_accelerator_hours"):
+    hours = ["committed_hours", "eligible_hours", "committed_accelerator_hours", "eligible_accelerator_hours"]
+    # a provider with commitments and no eligible usage in scope has 0 hours (known); a provider whose eligible
+    # usage has unknown hours (GCP without machine type, OCI: coverage() gives NULL) keeps them unknown -- it
+    # printed "0 eligible hours" beside USD 906 of on-demand GPU spend while commitments.coverage said NULL
+    no_usage = df.pop("_in") == "right_only"
+    df[hours] = df[hours].astype(float).mask(no_usage, df[hours].astype(float).fillna(0.0))
+    for c in ("committed_hours", "committed_accelerator_hours"):
         df[c] = df[c].fillna(0.0)
-    total = df.groupby("currency", as_index=False)[[*money, "committed_hours", "eligible_hours",
-                                                     "committed_accelerator_hours",
-                                                     "eligible_accelerator_hours"]].sum()
+    # the (all) row: the known sum, NULL only when every provider's hours are unknown (units.known_total's rule)
+    total = df.groupby("currency", as_index=False)[[*money, *hours]].sum(min_count=1)
     df = pd.concat([df, total.assign(provider="(all)")], ignore_index=True)
-    df["coverage_hours"] = [c / e if e else None for c, e in zip(df["committed_hours"], df["eligible_hours"],
-                                                                 strict=True)]
+    df["coverage_hours"] = [c / e if not _missing(e) and e else None
+                            for c, e in zip(df["committed_hours"], df["eligible_hours"], strict=True)]
     df["coverage_cost"] = [float(c / e) if e else None for c, e in zip(df["committed_list_cost"],
                                                                        df["eligible_list_cost"], strict=True)]
     return _with_ratios(df)[cols]
@@ -760,6 +766,7 @@ def overview_lines(head: Any, inv: pd.DataFrame, cal: pd.DataFrame, today: dt.da
 
     * coverage and utilization are undefined (None) without eligible accelerated hours or without commitment cost in
       scope, and say so (the report failed on the FOCUS sample: two savings plans, no eligible accelerated hours);
+      eligible usage whose instance-hours are unknown (``eligible_hours`` NULL) is said to be that, not "none";
     * savings say which commitments cost nothing in scope (their whole list value counts as saved);
     * the expiry line counts the commitments ending within ``within`` days, their monthly cost and the net bill
       change if they all lapse, and the active commitments whose end date the export does not carry (the demo's 5
@@ -767,7 +774,13 @@ def overview_lines(head: Any, inv: pd.DataFrame, cal: pd.DataFrame, today: dt.da
     cur = head["currency"]
     lines = []
     cov, cov_cost, od = head["coverage_hours"], head["coverage_cost"], head["on_demand_cost"]
-    if _missing(cov):
+    if _missing(cov) and "eligible_hours" in head and _missing(head["eligible_hours"]):  # hours unknown
+        value = f" ({cov_cost:.1%} of its list value ran under a commitment)" if not _missing(cov_cost) else ""
+        lines.append("- **Coverage**: the instance-hours of the eligible accelerated usage in scope are unknown (GPU "
+                     "or TPU SKUs that name no machine type, as GCP without a machine type and OCI bill them), so "
+                     f"there is no coverage in instance-hours to show{value}; {_money(od, cur)} of eligible usage "
+                     "ran on demand.")
+    elif _missing(cov):
         tail = (f"; {_money(od, cur)} of eligible accelerated usage without instance-hours ran on demand"
                 if not _missing(od) and od != 0 else "")
         lines.append("- **Coverage**: no eligible usage in scope: no accelerated instance-hours ran on demand or under "

@@ -290,8 +290,11 @@ class Metrics:
         """The tables as plain text (what ``finops-kit metrics`` prints)."""
         parts = [f"Scope: {self.scope.describe()}"]
         for t in self.tables:
-            df = getattr(self, t).map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else v)
-            parts.append(f"\n{t}\n" + ("(none)" if df.empty else df.to_string(index=False, float_format=_num)))
+            # None and NaN print as "null", the JSON's word (unknown hours, undefined ratios), never "NaN"/"None"
+            df = getattr(self, t).map(lambda v: f"{v:,.2f}" if isinstance(v, Decimal) else
+                                      float("nan") if v is None else v)
+            parts.append(f"\n{t}\n" + ("(none)" if df.empty else df.to_string(index=False, float_format=_num,
+                                                                                 na_rep="null")))
         return "\n".join(parts)
 
 

@@ -14,8 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from finops_kit import metrics, scope, unit_economics
+import finops_kit as fk
+from finops_kit import commitments, metrics, scope, unit_economics
+from finops_kit.ingest import ingest
 
+from .test_s16_oci_gpu import MORE, REVIEWER, _report
 from .test_s16_units import _con, _cur, _family, _gcp, _runs
 
 M5 = ("BoxUsage:m5.xlarge", "i-m5", "24", "4.608", "m5.xlarge")
@@ -74,6 +77,48 @@ def test_sagemaker_cpu_instance_beside_gpu_instance_on_one_arn(tmp_path: Path) -
     assert (p4d.accelerator_hours, p4d.rate_per_accelerator_hour) == (192, Decimal("4.6875"))
     assert p4d.unknown_accelerator_cost == 0 and sum(acc.unknown_accelerator_cost) == 0
     assert metrics.unknown_types(con, sc).empty
+
+
+# -------------------------------------------------------- finding 2: commitments headline with unknown hours
+def test_commitments_summary_keeps_unknown_eligible_hours_unknown(tmp_path: Path) -> None:
+    """GCP GPUs without machine type (USD 906 on demand): `finops-kit metrics` printed 0 eligible instance-hours
+    while commitments.coverage said NULL. Now NULL in both, printed as null (never NaN), and the report's
+    overview says the hours are unknown, not that nothing ran."""
+    con = _con(_gcp(tmp_path / "gcp.jsonl"))
+    sc = scope.resolve(con, None)
+    s = commitments.summary(con, sc).set_index("provider")
+    assert pd.isna(s.loc["Google Cloud", "eligible_hours"]) and pd.isna(s.loc["(all)", "eligible_hours"])
+    assert s.loc["(all)", "on_demand_cost"] == Decimal("906") and s.loc["(all)", "coverage_hours"] is None
+    cov = commitments.coverage(con, sc, by=("provider",)).iloc[0]
+    assert pd.isna(cov.eligible_hours)
+    m = metrics.metrics(con, sc)
+    assert m.to_dict()["commitments"][0]["eligible_hours"] is None
+    text = m.to_text()
+    assert "NaN" not in text and "None" not in text
+    head = s.reset_index().iloc[[1]].iloc[0]
+    lines = commitments.overview_lines(head, commitments.inventory(con, sc), commitments.expiry(con, sc),
+                                       pd.Timestamp("2026-11-30").date())
+    assert "instance-hours of the eligible accelerated usage in scope are unknown" in lines[0]
+    assert "no eligible usage" not in lines[0]
+
+
+def test_commitments_summary_all_row_is_the_known_sum(tmp_path: Path) -> None:
+    """AWS (known hours) beside GCP (unknown): the (all) row is AWS's eligible hours, not NULL and not AWS + 0."""
+    con = _con(_cur(tmp_path / "cur.csv"), _gcp(tmp_path / "gcp.jsonl"))
+    s = commitments.summary(con, scope.resolve(con, None)).set_index("provider")
+    aws = s.loc["AWS", "eligible_hours"]
+    assert aws > 0 and pd.isna(s.loc["Google Cloud", "eligible_hours"])
+    assert s.loc["(all)", "eligible_hours"] == aws
+    assert s.loc["(all)", "coverage_hours"] == pytest.approx(s.loc["AWS", "coverage_hours"])
+
+
+def test_commitments_summary_oci_gpu_eligible_hours_unknown(shared, tmp_path: Path) -> None:
+    """OCI GPU spend (USD 2,144 on demand eligible): eligible instance-hours were 0.0, now NULL."""
+    con = fk.connect(":memory:")
+    ingest([_report(tmp_path / "oci.csv", shared, REVIEWER + MORE)], con=con, progress=False)
+    s = commitments.summary(con, scope.resolve(con, {})).set_index("provider")
+    assert pd.isna(s.loc["Oracle", "eligible_hours"]) and pd.isna(s.loc["(all)", "eligible_hours"])
+    assert s.loc["Oracle", "on_demand_cost"] == Decimal("2144")
 
 
 # ------------------------------------------------- finding 4: GCP standard export (no resource name), a2 core row
