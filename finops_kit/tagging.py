@@ -691,26 +691,37 @@ class TagAudit:
         """Spend, AI spend, accelerator instance-hours and their cost per environment value (dev vs prod).
 
         Columns: environment, env_class (production / non-production / untagged), cost, ai_cost, gpu_hours,
-        gpu_cost. GPU hours are the instance-hours of accelerated instances (:mod:`finops_kit.units`: a GCP VM's
-        hours from its machine type, never its vCPU or RAM seconds; fees and unused reservations have none).
+        gpu_cost, unknown_instance_cost. GPU hours are the instance-hours of accelerated instances
+        (:mod:`finops_kit.units`: a GCP VM's hours from its machine type, never its vCPU or RAM seconds; fees and
+        unused reservations have none): the known ones, NULL (unknown) when every accelerated instance of the
+        environment has unknown instance-hours (:func:`finops_kit.units.known_total`'s rule), and
+        ``unknown_instance_cost`` the cost of the instances whose instance-hours are unknown (an OCI GPU SKU, a GCP
+        GPU or TPU row without machine type: no shape, so no instance count). Why: OCI's GPU spend (USD 2,336)
+        showed 0 GPU hours, as if its GPUs had not run.
         """
         env = self.policy.environment_key
         cls = self._env_class()
+        hours = units.total("h.instance_hours")
         return self.sql(f"""
             SELECT coalesce({ident(env)}, {sql_str(UNTAGGED)}) AS environment, {cls} AS env_class,
                    CAST(sum(cost) AS DOUBLE) AS cost,
                    CAST(coalesce(sum(cost) FILTER (WHERE x_AiWorkload IS NOT NULL), 0) AS DOUBLE) AS ai_cost,
-                   coalesce({units.total("h.instance_hours")}, 0) AS gpu_hours,
+                   CASE WHEN {hours} IS NULL AND coalesce(bool_or(h.instance_hours_unknown), FALSE) THEN NULL
+                        ELSE coalesce({hours}, 0) END AS gpu_hours,
                    CAST(coalesce(sum(cost) FILTER (WHERE x_AiWorkload = 'Accelerated compute'), 0) AS DOUBLE)
-                     AS gpu_cost
+                     AS gpu_cost,
+                   CAST(coalesce(sum(cost) FILTER (WHERE h.instance_hours_unknown), 0) AS DOUBLE)
+                     AS unknown_instance_cost
             FROM @wide LEFT JOIN {self._instance_hours()} h USING (_rid) GROUP BY ALL
             ORDER BY cost DESC, environment""").df()
 
     def _instance_hours(self) -> str:
-        """SQL relation (_rid, instance_hours) of the accelerated usage rows in scope (:mod:`finops_kit.units`)."""
+        """SQL relation (_rid, instance_hours, instance_hours_unknown) of the accelerated usage rows in scope
+        (:mod:`finops_kit.units`): the Usage rows with instance-hours, and every row of an instance whose
+        instance-hours are unknown (its NULL hours flagged, so a total can tell unknown from none)."""
         rows = units.accelerated_usage_sql(source=self.scope.rows_sql(rowid=True))
-        return (f"(SELECT _rowid AS _rid, instance_hours FROM ({rows}) "
-                f"WHERE ChargeCategory = 'Usage' AND instance_hours IS NOT NULL)")
+        return (f"(SELECT _rowid AS _rid, instance_hours, instance_hours_unknown FROM ({rows}) "
+                f"WHERE (ChargeCategory = 'Usage' AND instance_hours IS NOT NULL) OR instance_hours_unknown)")
 
     def always_on_gpus(self, office_start: int = 8, office_end: int = 19,
                        office_days: Sequence[int] = (1, 2, 3, 4, 5), timezone: str = "UTC",

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import finops_kit as fk
-from finops_kit import commitments, metrics, scope, unit_economics
+from finops_kit import commitments, metrics, scope, tagging, unit_economics
 from finops_kit.ingest import ingest
 
 from .test_s16_oci_gpu import MORE, REVIEWER, _report
@@ -119,6 +119,24 @@ def test_commitments_summary_oci_gpu_eligible_hours_unknown(shared, tmp_path: Pa
     s = commitments.summary(con, scope.resolve(con, {})).set_index("provider")
     assert pd.isna(s.loc["Oracle", "eligible_hours"]) and pd.isna(s.loc["(all)", "eligible_hours"])
     assert s.loc["Oracle", "on_demand_cost"] == Decimal("2144")
+
+
+# ------------------------------------------------------------------ finding 3: tagging audit's dev vs prod
+def test_tagging_environments_gpu_hours_unknown_for_oci(shared, tmp_path: Path) -> None:
+    """OCI GPU spend (USD 2,336) had gpu_hours 0.0 in the dev-vs-prod table; its instance-hours are unknown (an OCI
+    GPU SKU names no shape): gpu_hours NULL, with the cost named (unknown_instance_cost 2,336)."""
+    con = fk.connect(":memory:")
+    ingest([_report(tmp_path / "oci.csv", shared, REVIEWER + MORE)], con=con, progress=False)
+    env = tagging.TagAudit(con).environments().iloc[0]
+    assert (env.environment, env.gpu_cost, env.unknown_instance_cost) == ("(untagged)", 2336, 2336)
+    assert pd.isna(env.gpu_hours)
+
+
+def test_tagging_environments_known_hours_unchanged(tmp_path: Path) -> None:
+    """AWS instances the catalog knows: GPU hours as before (p4d 24 + 10, p5 24, g6f 24 = 82), no unknown cost."""
+    con = _con(_cur(tmp_path / "cur.csv"))
+    env = tagging.TagAudit(con).environments()
+    assert env.gpu_hours.sum() == 82 and (env.unknown_instance_cost == 0).all()
 
 
 # ------------------------------------------------- finding 4: GCP standard export (no resource name), a2 core row
