@@ -122,31 +122,26 @@ def dimension_sql(dimension: str, scope: Any = None) -> str:
 #: The other spelling a budget's or roadmap item's key may name a value by: an account by its id (FOCUS SubAccountId)
 #: as well as by its name (the ``account`` dimension's value, SubAccountName where there is one), as ``-p
 #: sub_accounts`` takes either. Why: a budget on ``account: '210987654321'`` (acme-ml-prod's id) read "matches no
-#: charges", the demo's account values being names. The name comes first: a value is read as an id only when no
-#: charge of the warehouse carries it as the dimension's value (:func:`filter_sql`), since an id can be a word --
-#: GCP's SubAccountId is the project id, and a project named 'ml-prod' next to an older project whose id is
-#: 'ml-prod' made a budget on account 'ml-prod' count both ($1,540 against the $1,400 of the account every table of
-#: the kit calls 'ml-prod').
+#: charges", the demo's account values being names. Which charges such a value selects is
+#: :func:`finops_kit.scope.account_match_sql`'s (the name first: an id that is another account's name is that
+#: account), for budgets (:func:`filter_sql`) and scopes alike.
 VALUE_ALIASES: dict[str, str] = {"account": "SubAccountId"}
 
 
 def filter_sql(filters: dict[str, Any] | None, scope: Any = None) -> str:
     """AND-ed equality filters {dimension: value or [values]} as a SQL predicate; a value may be spelled as the
-    dimension's :data:`VALUE_ALIASES` column holds it (an account by its id) when no charge of the warehouse carries
-    it as the dimension's value (its name): the name match is preferred, the id used only for a value that names no
-    account, as :func:`found_nowhere` reads both sets over the whole warehouse."""
+    dimension's :data:`VALUE_ALIASES` column holds it (an account by its id): an account key matches as ``-p
+    sub_accounts`` does (:func:`finops_kit.scope.account_match_sql`: the name first, an id unless it is another
+    account's name), so a budget and a scope naming the same account count the same charges."""
+    from .scope import account_match_sql
+
     parts = ["TRUE"]
     for dim, val in (filters or {}).items():
         vals = val if isinstance(val, list | tuple | set) else [val]
-        quoted = ["'" + str(v).replace("'", "''") + "'" for v in vals]
-        lits = ", ".join(quoted)
-        if dim in VALUE_ALIASES:
-            names = f"CAST({DIMENSIONS[dim][0]} AS VARCHAR)"
-            ids_only = (f"SELECT v FROM (VALUES {', '.join(f'({q})' for q in quoted)}) t(v) WHERE v NOT IN "
-                        f"(SELECT DISTINCT {names} FROM {FOCUS_TABLE} WHERE {names} IS NOT NULL)")
-            parts.append(f"({dimension_sql(dim, scope)} IN ({lits}) "
-                         f"OR CAST({VALUE_ALIASES[dim]} AS VARCHAR) IN ({ids_only}))")
+        if dim == "account":
+            parts.append(account_match_sql([str(v) for v in vals], dimension_sql(dim, scope)))
         else:
+            lits = ", ".join("'" + str(v).replace("'", "''") + "'" for v in vals)
             parts.append(f"{dimension_sql(dim, scope)} IN ({lits})")
     return " AND ".join(parts)
 

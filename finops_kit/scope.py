@@ -245,8 +245,7 @@ class Scope:
             v = ", ".join(sql_str(a) for a in self.billing_accounts)
             parts.append(f"(BillingAccountId IN ({v}) OR BillingAccountName IN ({v}))")
         if self.sub_accounts:
-            v = ", ".join(sql_str(a) for a in self.sub_accounts)
-            parts.append(f"(SubAccountId IN ({v}) OR SubAccountName IN ({v}))")
+            parts.append(account_match_sql(self.sub_accounts))
         if self.currency and not self.convert:
             parts.append(f"BillingCurrency = {sql_str(self.currency)}")
         return " AND ".join(parts)
@@ -470,6 +469,35 @@ class Scope:
         items = "; ".join(f"{r.provider} {r.label}" for r in op.itertuples())
         return (f"Open billing periods (data not complete): {items}. Totals include them as billed so far; growth "
                 "rates, projections, sizing and month-over-month comparisons use closed periods only.")
+
+
+#: An account's value as every table of the kit shows it (the ``account`` dimension): its name, its id where a
+#: charge carries no name.
+ACCOUNT_VALUE = "coalesce(SubAccountName, SubAccountId)"
+
+
+def account_match_sql(values: Iterable[str], value_sql: str = ACCOUNT_VALUE) -> str:
+    """SQL predicate: the charges of the accounts ``values`` names, each value an account's name or its id -- the one
+    rule of ``-p sub_accounts`` (:meth:`Scope.where`) and of a budget's or roadmap item's ``account`` key
+    (:func:`finops_kit.forecast.filter_sql`), so a scope and a budget naming the same value select the same charges.
+
+    A value matches the account whose value (``value_sql``: its name, its id on a charge without one) it is, and the
+    account whose SubAccountId it is -- unless it is the name of a *different* account (a charge whose
+    SubAccountName is the value and whose SubAccountId is not), over the whole warehouse: the name comes first.
+
+    Why: a GCP SubAccountId is the project id, a word; with project 'ml-prod-4711' named 'ml-prod' and an older
+    project whose id is 'ml-prod', a budget on 'ml-prod' counted both (1,540.00 instead of the 1,400.00 every table
+    calls 'ml-prod'). The names were first read from the account values, an id included where a charge has no name:
+    as soon as one charge of account 210987654321 lacked its name (a legacy CUR month), its id became a "name" and
+    a budget on that id counted only the nameless charge (10.00 of 1,010.00), while ``-p sub_accounts`` counted
+    them all."""
+    quoted = [sql_str(str(v)) for v in values]
+    lits = ", ".join(quoted)
+    named_otherwise = (f"SELECT SubAccountName FROM {FOCUS_TABLE} WHERE SubAccountName IS NOT NULL "
+                       "AND SubAccountId IS DISTINCT FROM SubAccountName")
+    ids = (f"SELECT v FROM (VALUES {', '.join(f'({q})' for q in quoted)}) _ids(v) "
+           f"WHERE v NOT IN ({named_otherwise})")
+    return f"({value_sql} IN ({lits}) OR CAST(SubAccountId AS VARCHAR) IN ({ids}))"
 
 
 def attribution_settings(cfg: Mapping[str, Any]) -> tuple[Any, Any]:

@@ -1,0 +1,51 @@
+"""Regression review s17 (one-OS answer, budgets): an account id's budget, the spot what-if's Windows spot rate, an
+Azure SQL Server licence's OS, a licence's pricing class in a partly reserved VM-day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+pytest.importorskip("duckdb")
+
+from finops_kit import budgets as bu  # noqa: E402
+from finops_kit.forecast import filter_sql  # noqa: E402
+from finops_kit.scope import Scope  # noqa: E402
+from finops_kit.testing import focus_rows  # noqa: E402
+
+
+def _sum(con, where: str) -> Decimal:
+    return con.sql(f"SELECT sum(EffectiveCost) FROM focus WHERE {where}").fetchall()[0][0]
+
+
+# ------------------------------------------------------------------------------------------------ finding 1
+def test_a_budget_on_an_account_id_counts_the_accounts_named_charges_when_some_lack_the_name():
+    """Before: one nameless charge of account 210987654321 (a legacy CUR month) made its id a "name", and a budget
+    on the id counted that charge alone: 10.00 of 1,010.00."""
+    con = focus_rows([
+        dict(day="2026-09-05", cost="1000", ProviderName="AWS", SubAccountId="210987654321",
+             SubAccountName="acme-ml-prod"),
+        dict(day="2026-09-01", cost="10", ProviderName="AWS", SubAccountId="210987654321", SubAccountName=None)])
+    assert _sum(con, filter_sql({"account": "210987654321"})) == Decimal("1010")  # was 10
+    assert _sum(con, filter_sql({"account": "acme-ml-prod"})) == Decimal("1000")
+    got = bu.month_actuals(con, {"account": "210987654321"}, dt.date(2026, 9, 1), dt.date(2026, 9, 30))
+    assert Decimal(got["actual"].iloc[0]) == Decimal("1010")
+    # -p sub_accounts selects the same charges
+    assert _sum(con, Scope(sub_accounts=("210987654321",)).where()) == Decimal("1010")
+
+
+def test_a_scope_and_a_budget_naming_an_account_select_the_same_charges():
+    """Before: project 'ml-prod-4711' named 'ml-prod' (100.00) and an older project whose id is 'ml-prod' (10.00):
+    a budget on 'ml-prod' counted the first (100.00), ``-p sub_accounts=ml-prod`` both (110.00). One rule now: the
+    name first, an id only when it is no other account's name."""
+    con = focus_rows([
+        dict(day="2026-10-01", cost="100", ProviderName="Google Cloud", SubAccountId="ml-prod-4711",
+             SubAccountName="ml-prod"),
+        dict(day="2026-10-01", cost="10", ProviderName="Google Cloud", SubAccountId="ml-prod",
+             SubAccountName="ML prod (legacy)")])
+    for value, want in (("ml-prod", "100"), ("ml-prod-4711", "100"), ("ML prod (legacy)", "10")):
+        budget = _sum(con, filter_sql({"account": value}))
+        scoped = _sum(con, Scope(sub_accounts=(value,)).where())
+        assert (budget, scoped) == (Decimal(want), Decimal(want)), value  # ml-prod's scope was 110
