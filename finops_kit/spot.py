@@ -480,12 +480,17 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     (:func:`finops_kit.units.no_spot_market_sql`: SageMaker endpoints and notebooks) keep their on-demand rate, basis 'no spot
     market', saving 0 -- counted in the on-demand hours and cost, never as a saving.
 
-    Licence rows (role ``license`` of the usage units: a Compute Engine "Licensing Fee for Windows Server" SKU, an
-    Azure licence meter) are never re-priced: a premium image's licence bills at the same price on Spot VMs, so
-    their cost is ``not_repriced_cost`` (as :func:`finops_kit.commitments.eligible_usage_sql` leaves them out of
-    commitments), and an observed spot rate is the spot rows' compute without their licence rows. Before, an
-    on-demand Windows a2-highgpu-1g's 0.552/h licence was "saved" at a Linux spot VM's rate: $755.50 over 240 h
-    instead of (3.7052 - 1.1093) x 240 = $623.02 (review csg, finding 2).
+    Licence rows billed apart from their label's price (``licence_apart`` of :func:`accelerated_usage_sql`: a
+    Compute Engine "Licensing Fee for Windows Server" SKU, an Azure SQL Server licence meter) are never re-priced:
+    a premium image's licence bills at the same price on Spot VMs, so their cost is ``not_repriced_cost``, and an
+    observed spot rate is the spot rows' compute without them. Before, an on-demand Windows a2-highgpu-1g's
+    0.552/h licence was "saved" at a Linux spot VM's rate: $755.50 over 240 h instead of (3.7052 - 1.1093) x 240 =
+    $623.02 (review csg, finding 2). A licence that is part of its OS's price (an Azure Windows licence of a Windows
+    VM billing its compute on the base meter) is in the rates as :func:`effective_rates` has it: a spot Windows VM's
+    rate is its spot compute plus its licence, as a pay-as-you-go Windows meter's rate holds the licence. Before,
+    every licence row was left out of the observed rate, and Windows meter hours at 4.777/h were re-priced at the
+    spot VM's compute alone (1.0/h, saving 906.48 over 240 h) where a Windows hour on spot costs 1.0 + 1.104 =
+    2.104/h (saving 641.52; review s17, finding 2).
     """
     from .sources.base import sql_str
 
@@ -497,7 +502,11 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
                                                       "savings_pct": pd.Series(dtype=int)}))
     con.register("_spot_advisor", adv)
     dim_cols = "".join(f"{d}, " for d in dims)
-    repriced = "unit_role IS DISTINCT FROM 'license'"  # a licence costs the same on spot: never re-priced
+    # the hours' cost re-priced, on both sides, is the rated cost of effective_rates: a licence billed apart (a
+    # Compute Engine premium-image SKU, an Azure SQL Server licence) costs the same on spot and is never re-priced;
+    # a licence that is part of its OS's price (an Azure Windows licence of a Windows VM whose compute bills on the
+    # base meter) is in the spot rate as it is in a Windows meter's on-demand rate
+    repriced = _RATED
     try:
         df = con.sql(f"""
           WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))}),

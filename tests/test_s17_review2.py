@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("duckdb")
 
 from finops_kit import budgets as bu  # noqa: E402
+from finops_kit import spot  # noqa: E402
 from finops_kit.forecast import filter_sql  # noqa: E402
 from finops_kit.scope import Scope  # noqa: E402
 from finops_kit.testing import focus_rows  # noqa: E402
@@ -49,3 +51,40 @@ def test_a_scope_and_a_budget_naming_an_account_select_the_same_charges():
         budget = _sum(con, filter_sql({"account": value}))
         scoped = _sum(con, Scope(sub_accounts=(value,)).where())
         assert (budget, scoped) == (Decimal(want), Decimal(want)), value  # ml-prod's scope was 110
+
+
+# ------------------------------------------------------------------------------------------------ finding 2
+AZ = dict(ProviderName="Microsoft", ServiceCategory="Compute", RegionId="eastus", ServiceName="Virtual Machines",
+          ConsumedQuantity="24", ConsumedUnit="Hours", PricingQuantity="24", PricingUnit="Hours",
+          x_AiWorkload="Accelerated compute", x_InstanceType="Standard_NC24ads_A100_v4")
+
+
+def _days(n: int = 10) -> list[str]:
+    return [str(d.date()) for d in pd.date_range("2023-09-01", periods=n)]
+
+
+def test_the_spot_what_if_prices_a_windows_hour_at_the_windows_spot_rate_licence_included():
+    """A spot Windows VM bills its compute on the base spot meter (1.0/h) and its licence on a licence meter
+    (1.104/h); a pay-as-you-go Windows VM bills 4.777/h on the Windows meter, licence included. Before: the
+    what-if's observed spot rate left the licence out (1.0/h, saving 906.48) where effective_rates says 2.104/h;
+    now 2.104/h, spot-priced 504.96, saving 641.52."""
+    rows = []
+    for d in _days():
+        rows += [dict(AZ, day=d, ResourceId="vm-spot", x_UsageType="NCads A100 v4 Series NC24ads A100 v4 Spot",
+                      cost=str(Decimal("1.0") * 24), PricingCategory="Dynamic"),
+                 dict(AZ, day=d, ResourceId="vm-spot", ServiceName="Virtual Machines Licenses",
+                      x_UsageType="Windows Server 24 vCPU VM License", cost=str(Decimal("1.104") * 24),
+                      PricingCategory="Dynamic"),
+                 dict(AZ, day=d, ResourceId="vm-payg", x_UsageType="NCads A100 v4 Series Windows NC24ads A100 v4",
+                      cost=str(Decimal("4.777") * 24), PricingCategory="Standard")]
+    con = focus_rows(rows)
+    rates = spot.effective_rates(con, by=("operating_system",)).df().set_index("pricing")
+    assert float(rates.loc["Spot", "rate_per_hour"]) == pytest.approx(2.104)
+    w = spot.spot_what_if(con, by=("operating_system",))
+    assert len(w) == 1
+    r = w.iloc[0]
+    assert (r["operating_system"], r["basis"]) == ("Windows", "observed")
+    assert float(r["spot_rate"]) == pytest.approx(2.104)  # was 1.0
+    assert Decimal(str(r["spot_priced_cost"])) == Decimal("504.96")  # was 240.00
+    assert Decimal(str(r["saving"])) == Decimal("641.52")  # was 906.48
+    assert Decimal(str(r["not_repriced_cost"])) == 0
