@@ -299,7 +299,7 @@ def product_operating_systems(path: str | os.PathLike | None = None) -> pd.DataF
 
 
 #: The ``kind`` values of ``data/vm_operating_systems.csv`` (see its header).
-VM_OS_KINDS = ("meter", "base", "licence", "any")
+VM_OS_KINDS = ("meter", "base", "licence", "software", "any")
 
 
 def vm_os_rules() -> list[dict[str, str]]:
@@ -324,8 +324,8 @@ def _vm_case(provider: str, then: str) -> str:
 
 
 def vm_os_kind_sql(provider: str = "ProviderName") -> str:
-    """SQL: the ``kind`` of the ``data/vm_operating_systems.csv`` rule a row matches (meter, base, licence, any;
-    NULL for an AWS row or a row no rule names)."""
+    """SQL: the ``kind`` of the ``data/vm_operating_systems.csv`` rule a row matches (meter, base, licence,
+    software, any; NULL for an AWS row or a row no rule names)."""
     return _vm_case(provider, "{kind}")
 
 
@@ -391,36 +391,44 @@ def operating_system_rows_sql(source: str, licences: str, *, operation: str = "x
     shows it (the one answer of spot coverage, rates, the what-if and commitments), ``licence_os`` (the OS a licence
     row names, NULL on other rows) and ``os_kind`` (the row's ``data/vm_operating_systems.csv`` kind).
 
-    ``operating_system`` is :func:`operating_system_label_sql` of the row, except that a ``base`` or ``licence``
-    row takes the OS that a ``licence`` row of the same instance (:data:`finops_kit.units.INSTANCE_KEY`:
-    ProviderName, ResourceId, ChargePeriodStart) names. ``licences``: a FROM item holding those licence rows (the
-    scope's rows): only its licence rows are read, once, into a small table joined on the instance key.
+    ``operating_system`` is :func:`operating_system_label_sql` of the row, except that a ``base``, ``licence`` or
+    ``software`` row takes the OS that a ``licence`` row of the same instance (:data:`finops_kit.units.INSTANCE_KEY`:
+    ProviderName, ResourceId, ChargePeriodStart) names, and a ``software`` row (a licence of other software, which
+    names no OS) without one the OS a ``meter`` row of the instance names. ``licences``: a FROM item holding those
+    licence and meter rows (the scope's rows): only they are read, once, into a small table joined on the instance
+    key.
 
     Why: a reserved (or spot) Azure Windows VM bills its compute on the base meter, whose price is Linux's, and
     its Windows licence on a licence meter; read row by row the spot report showed a Linux fleet of 744 h and
-    $1,639.63 that does not exist and a Windows group of $821.38 with no hours (review csg, finding 3)."""
+    $1,639.63 that does not exist and a Windows group of $821.38 with no hours (review csg, finding 3). A
+    pay-as-you-go Windows VM's SQL Server licence fell to the base rule and read Linux: a 'Linux' line of 576.00
+    with no hours beside the VM's Windows line of 1,146.48, where one Windows VM costs 1,722.48 (review s17,
+    finding 3)."""
     from .sources.base import sql_str
 
     key = ("ProviderName", "ResourceId", "ChargePeriodStart")
     label = operating_system_label_sql(operation, provider)
     kind = vm_os_kind_sql(provider)
-    lic_rules = [r for r in vm_os_rules() if r["kind"] == "licence"]
-    if lic_rules:  # only rows a licence rule matches are read (then checked to be its first match)
+    named = [r for r in vm_os_rules() if r["kind"] in ("licence", "meter")]
+    if named:  # only rows a licence or meter rule matches are read (then checked to be their first match)
         pre = " OR ".join(f"(regexp_matches(coalesce({provider}, ''), {sql_str(r['provider_pattern'])}) AND "
                           f"regexp_matches(coalesce(CAST({r['column']} AS VARCHAR), ''), {sql_str(r['pattern'])}))"
-                          for r in lic_rules)
-        lic = (f"(SELECT {', '.join(key)}, min(_os) AS _os FROM ("
+                          for r in named)
+        lic = (f"(SELECT {', '.join(key)}, min(_os) FILTER (WHERE _k = 'licence') AS _os, "
+               f"min(_os) FILTER (WHERE _k = 'meter') AS _meter_os FROM ("
                f"SELECT {', '.join(key)}, {kind} AS _k, {operating_system_sql(operation, provider)} AS _os "
                f"FROM {licences} WHERE ResourceId IS NOT NULL AND ({pre})) "
-               f"WHERE _k = 'licence' AND _os IS NOT NULL GROUP BY ALL)")
+               f"WHERE _k IN ('licence', 'meter') AND _os IS NOT NULL GROUP BY ALL)")
     else:
         lic = ("(SELECT CAST(NULL AS VARCHAR) AS ProviderName, CAST(NULL AS VARCHAR) AS ResourceId, "
-               "CAST(NULL AS TIMESTAMP) AS ChargePeriodStart, CAST(NULL AS VARCHAR) AS _os WHERE FALSE)")
+               "CAST(NULL AS TIMESTAMP) AS ChargePeriodStart, CAST(NULL AS VARCHAR) AS _os, "
+               "CAST(NULL AS VARCHAR) AS _meter_os WHERE FALSE)")
     same = " AND ".join(f"_l.{c} IS NOT DISTINCT FROM _o.{c}" for c in key if c != "ResourceId")
     return f"""(
       SELECT _o.* EXCLUDE (_os_row),
-             CASE WHEN _o.os_kind IN ('base', 'licence') AND _l._os IS NOT NULL THEN _l._os ELSE _o._os_row END
-               AS operating_system,
+             CASE WHEN _o.os_kind IN ('base', 'licence', 'software') AND _l._os IS NOT NULL THEN _l._os
+                  WHEN _o.os_kind = 'software' AND _l._meter_os IS NOT NULL THEN _l._meter_os
+                  ELSE _o._os_row END AS operating_system,
              CASE WHEN _o.os_kind = 'licence' THEN _o._os_row END AS licence_os
       FROM (SELECT *, {kind} AS os_kind, {label} AS _os_row FROM {source}) _o
         LEFT JOIN {lic} _l ON _l.ResourceId = _o.ResourceId AND {same})"""

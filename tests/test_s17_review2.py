@@ -12,9 +12,10 @@ import pytest
 pytest.importorskip("duckdb")
 
 from finops_kit import budgets as bu  # noqa: E402
-from finops_kit import spot  # noqa: E402
+from finops_kit import spot, units  # noqa: E402
 from finops_kit.forecast import filter_sql  # noqa: E402
 from finops_kit.scope import Scope  # noqa: E402
+from finops_kit.spot_prices import operating_system_rows_sql  # noqa: E402
 from finops_kit.testing import focus_rows  # noqa: E402
 
 
@@ -88,3 +89,52 @@ def test_the_spot_what_if_prices_a_windows_hour_at_the_windows_spot_rate_licence
     assert Decimal(str(r["spot_priced_cost"])) == Decimal("504.96")  # was 240.00
     assert Decimal(str(r["saving"])) == Decimal("641.52")  # was 906.48
     assert Decimal(str(r["not_repriced_cost"])) == 0
+
+
+# ------------------------------------------------------------------------------------------------ finding 3
+def test_a_pay_as_you_go_windows_vms_sql_server_licence_is_a_windows_vms_cost():
+    """A Windows VM on the Windows meter (4.777/h) with a SQL Server licence (2.4/h), 10 days. Before: the licence
+    fell to the base rule and read Linux: a 'Linux' line of 576.00 with no hours beside Windows 1,146.48. One
+    Windows line now, 1,722.48, the licence billed apart (576.00), in no rate."""
+    rows = []
+    for d in _days():
+        rows += [dict(AZ, day=d, ResourceId="vm-win", PricingCategory="Standard",
+                      x_UsageType="NCads A100 v4 Series Windows NC24ads A100 v4", cost=str(Decimal("4.777") * 24)),
+                 dict(AZ, day=d, ResourceId="vm-win", PricingCategory="Standard",
+                      ServiceName="Virtual Machines Licenses", x_UsageType="SQL Server Standard 24 vCPU VM License",
+                      cost=str(Decimal("2.4") * 24))]
+    con = focus_rows(rows)
+    cov = spot.spot_coverage(con, by=("operating_system",)).df()
+    assert list(cov["operating_system"]) == ["Windows"]  # was ['Linux', 'Windows']
+    r = cov.iloc[0]
+    assert (Decimal(str(r["total_cost"])), Decimal(str(r["licence_apart_cost"]))) == (Decimal("1722.48"),
+                                                                                      Decimal("576.00"))
+    rates = spot.effective_rates(con, by=("operating_system",)).df()
+    assert list(rates["operating_system"]) == ["Windows"]
+    assert float(rates.iloc[0]["rate_per_hour"]) == pytest.approx(4.777)
+    assert float(rates.iloc[0]["licence_apart_cost"]) == pytest.approx(576.0)
+
+
+def test_a_linux_vms_sql_server_licence_stays_linux_and_a_reserved_windows_vms_takes_windows():
+    """The SQL Server licence takes its VM's OS whichever row names it: the base meter alone (Linux), a Windows
+    licence row of a reserved VM (Windows)."""
+    rows = []
+    for d in _days(2):
+        rows += [dict(AZ, day=d, ResourceId="vm-lin", PricingCategory="Standard",
+                      x_UsageType="NCads A100 v4 Series NC24ads A100 v4", cost="88.152"),
+                 dict(AZ, day=d, ResourceId="vm-lin", PricingCategory="Standard",
+                      ServiceName="Virtual Machines Licenses", x_UsageType="SQL Server Standard 24 vCPU VM License",
+                      cost="57.6"),
+                 dict(AZ, day=d, ResourceId="vm-res", PricingCategory="Committed",
+                      x_UsageType="NCads A100 v4 Series NC24ads A100 v4", cost="52.8912"),
+                 dict(AZ, day=d, ResourceId="vm-res", PricingCategory="Standard",
+                      ServiceName="Virtual Machines Licenses", x_UsageType="Windows Server 24 vCPU VM License",
+                      cost="26.496"),
+                 dict(AZ, day=d, ResourceId="vm-res", PricingCategory="Standard",
+                      ServiceName="Virtual Machines Licenses", x_UsageType="SQL Server Standard 24 vCPU VM License",
+                      cost="57.6")]
+    con = focus_rows(rows)
+    rows = operating_system_rows_sql(f"({units.accelerated_usage_sql('TRUE', 'focus')})", "focus")
+    got = con.sql(f"SELECT ResourceId, operating_system, bool_and(licence_os IS NULL) FILTER (WHERE x_UsageType "
+                  f"LIKE 'SQL%') FROM {rows} GROUP BY ALL ORDER BY ALL").fetchall()
+    assert got == [("vm-lin", "Linux", True), ("vm-res", "Windows", True)]  # vm-lin's licence billed apart
