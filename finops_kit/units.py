@@ -485,6 +485,19 @@ def anchor_order_sql() -> str:
             f"t := coalesce(_instance_type, ''), f := coalesce(instance_family, '')) END")
 
 
+#: The additive columns of a licence row that :func:`accelerated_usage_sql` splits over its instance's pricing
+#: classes: money and quantities (those a Spark metrics reduction keeps, :data:`finops_kit.spark_metrics.MEASURES`).
+SPLIT_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity", "PricingQuantity")
+
+
+def _part_sql(col: str, num: str, den: str) -> str:
+    """SQL: the DECIMAL(38,12) ``col`` times ``num / den`` (HUGEINTs), rounded half away from zero at its 12th
+    decimal, in integer arithmetic (DuckDB divides a DECIMAL in floating point); ``num = den`` gives ``col``."""
+    v = f"CAST(CAST({col} AS DECIMAL(38,12)) * 1000000000000 AS HUGEINT)"
+    return (f"(CAST((2 * {v} * ({num}) + sign({v}) * ({den})) // (2 * ({den})) AS DECIMAL(38,0)) "
+            "* CAST(0.000000000001 AS DECIMAL(38,12)))")
+
+
 def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     """SQL: the rows of accelerated instances in ``where``, with their measures, pricing class and family.
 
@@ -503,7 +516,15 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     instance, as its hours do). When several rows share that top role, the one with the largest ``EffectiveCost``
     decides -- the class most of the instance's top-role spend was billed under -- then, on equal cost, the
     smallest pricing class, instance type and family by name (:func:`anchor_order_sql`), so the pick never follows
-    the order the rows are stored or scanned in.
+    the order the rows are stored or scanned in. A licence row (role ``license``) of an instance with base-meter
+    hours (kind ``base`` of ``data/vm_operating_systems.csv``: an Azure VM's licence-free compute meter) bills in
+    the classes of those hours, pro rata: one row per class, with that class's type and family and its share of
+    the hours of the licence row's money and quantities (:data:`SPLIT_COLUMNS`, exact to the 12th decimal, the
+    parts adding up to the row) -- the licence licenses the VM whose compute those hours are, whatever class it
+    was billed under. Why: an Azure VM-day of 12 h pay-as-you-go on the Windows meter (licence inside) and 12 h
+    reserved on the base meter put the reserved hours' Windows licence (PricingCategory Standard) in the
+    On-demand class: On-demand 5.881/h (2,187.73, where commitment coverage says 1,777.04) and Committed
+    2.2038/h, where they cost 4.777/h and 2.2038 + 1.104 = 3.3078/h (review s17, finding 4).
 
     Columns: the FOCUS columns, ``instance_type``, ``instance_family``, ``accelerator``,
     ``accelerators_per_instance``, ``unit_role``, ``pricing`` (Spot / On-demand / Committed / ...),
@@ -519,6 +540,8 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     measures them (its GPU row, when the export names the resource: then its GPU-hours are known). Why: the
     standalone a2 core row (USD 76) was family ``a2`` with 0.0 accelerator-hours. ``source`` as in :func:`row_sql`.
     """
+    from .spot_prices import vm_os_kind_sql
+
     key = ", ".join(INSTANCE_KEY)
     rank = anchor_order_sql()
     # the instance's anchor and measured hours per (provider, resource, charge period): one GROUP BY joined back
@@ -527,6 +550,11 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
         return " AND ".join(f"{alias}.{c} IS NOT DISTINCT FROM _rows.{c}" for c in ("ProviderName", "ChargePeriodStart"))
 
     own = "ChargeCategory = 'Usage' AND _unit_role IN ('instance', 'accelerator')"  # rows with a class of their own
+    # a licence row over base-meter hours of several classes: one row per class, its money and quantities that
+    # class's share of the hours (the shares of a row add up to it exactly: cumulative parts)
+    split = ", ".join(f"CASE WHEN _lic_w IS NULL OR _lic_w = _lic_tot THEN {c} ELSE "
+                      f"{_part_sql(c, '_lic_cum', '_lic_tot')} - {_part_sql(c, '_lic_cum - _lic_w', '_lic_tot')} "
+                      f"END AS {c}" for c in SPLIT_COLUMNS)
     return f"""
       WITH _u AS ({row_sql(f"({where}) AND {instance_charges_sql()}", source)}),
       _acc_keys AS (SELECT DISTINCT {key} FROM _u WHERE ResourceId IS NOT NULL AND {accelerated_row_sql()}),
@@ -551,9 +579,22 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
           arg_min(_instance_type, {rank}) AS _class_type,
           arg_min(instance_family, {rank}) AS _class_family
         FROM _rows WHERE ResourceId IS NOT NULL AND {own} GROUP BY ALL),
+      _base_cls AS (
+        SELECT {key}, _row_pricing AS _class, {total("instance_hours")} AS _h,
+          arg_min(_instance_type, {rank}) AS _t, arg_min(instance_family, {rank}) AS _f
+        FROM _rows WHERE ResourceId IS NOT NULL AND {own} AND instance_hours IS NOT NULL
+          AND {vm_os_kind_sql()} = 'base' GROUP BY ALL),
+      _base_part AS (  -- each class's share of the base-meter hours, in whole micro-hours (exact shares)
+        SELECT {key}, _class, _t, _f, _w,
+          CAST(sum(_w) OVER (PARTITION BY {key} ORDER BY _h DESC, _class
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS HUGEINT) AS _cum,
+          CAST(sum(_w) OVER (PARTITION BY {key}) AS HUGEINT) AS _tot
+        FROM (SELECT *, CAST(round(_h * 1000000) AS HUGEINT) AS _w FROM _base_cls) WHERE _w > 0),
       _inst AS (
         SELECT _rows.*,
           {own} AS _own,
+          _bp._class AS _lic_class, _bp._t AS _base_type, _bp._f AS _base_family,
+          _bp._w AS _lic_w, _bp._cum AS _lic_cum, _bp._tot AS _lic_tot,
           _c._class IS NOT NULL AS _in_class,
           _c._class_type, _c._class_family,
           _a._anchor_pricing, _a._anchor_type, _a._anchor_family,
@@ -568,19 +609,25 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
                ELSE accelerator_hours_unknown OR _vcpu_ah_unknown END AS _i_ah_unknown
         FROM _rows LEFT JOIN _anchor _a ON _a.ResourceId = _rows.ResourceId AND {same("_a")}
           LEFT JOIN _by_class _c ON _c.ResourceId = _rows.ResourceId AND {same("_c")}
-                                 AND _c._class = _rows._row_pricing)
+                                 AND _c._class = _rows._row_pricing
+          LEFT JOIN _base_part _bp ON _rows._unit_role = 'license' AND _bp.ResourceId = _rows.ResourceId
+                                   AND {same("_bp")})
       SELECT * EXCLUDE (_unit_role, _instance_type, _hours, _row_pricing, _anchor_pricing, _anchor_type,
                         _anchor_family, instance_family, _own, _in_class, _class_type, _class_family,
                         instance_hours_unknown, accelerator_hours_unknown, _i_ih_unknown, _i_ah_unknown,
-                        _vcpu_ah_unknown),
+                        _vcpu_ah_unknown, _lic_class, _base_type, _base_family, _lic_w, _lic_cum, _lic_tot)
+               REPLACE ({split}),
              coalesce(_i_ih_unknown, FALSE) AS instance_hours_unknown,
              coalesce(_i_ah_unknown, FALSE) AS accelerator_hours_unknown,
-             CASE WHEN _own THEN _instance_type WHEN _in_class THEN coalesce(_class_type, _instance_type)
+             CASE WHEN _own THEN _instance_type WHEN _lic_class IS NOT NULL THEN coalesce(_base_type, _instance_type)
+                  WHEN _in_class THEN coalesce(_class_type, _instance_type)
                   ELSE coalesce(_anchor_type, _instance_type) END AS instance_type,
-             CASE WHEN _own THEN instance_family WHEN _in_class THEN coalesce(_class_family, instance_family)
+             CASE WHEN _own THEN instance_family WHEN _lic_class IS NOT NULL THEN coalesce(_base_family, instance_family)
+                  WHEN _in_class THEN coalesce(_class_family, instance_family)
                   ELSE coalesce(_anchor_family, instance_family) END AS instance_family,
              _unit_role AS unit_role,
-             CASE WHEN _own OR _in_class THEN _row_pricing ELSE coalesce(_anchor_pricing, _row_pricing) END
+             CASE WHEN _own THEN _row_pricing WHEN _lic_class IS NOT NULL THEN _lic_class
+                  WHEN _in_class THEN _row_pricing ELSE coalesce(_anchor_pricing, _row_pricing) END
                AS pricing,
              instance_hours AS hours
       FROM _inst
