@@ -579,10 +579,13 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
           arg_min(_instance_type, {rank}) AS _class_type,
           arg_min(instance_family, {rank}) AS _class_family
         FROM _rows WHERE ResourceId IS NOT NULL AND {own} GROUP BY ALL),
+      _lic_keys AS (  -- the instances with a licence row: the only ones whose base-meter hours are read (few)
+        SELECT DISTINCT {key} FROM _rows WHERE ResourceId IS NOT NULL AND _unit_role = 'license'),
       _base_cls AS (
         SELECT {key}, _row_pricing AS _class, {total("instance_hours")} AS _h,
           arg_min(_instance_type, {rank}) AS _t, arg_min(instance_family, {rank}) AS _f
-        FROM _rows WHERE ResourceId IS NOT NULL AND {own} AND instance_hours IS NOT NULL
+        FROM _rows SEMI JOIN _lic_keys USING ({key})
+        WHERE ResourceId IS NOT NULL AND {own} AND instance_hours IS NOT NULL
           AND {vm_os_kind_sql()} = 'base' GROUP BY ALL),
       _base_part AS (  -- each class's share of the base-meter hours, in whole micro-hours (exact shares)
         SELECT {key}, _class, _t, _f, _w,
