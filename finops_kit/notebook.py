@@ -541,7 +541,7 @@ def _slug(text: str) -> str:
 def table(df: Any, money: Iterable[str] | None = None, percent: Iterable[str] | None = None,
           currency: str | None = SCOPE_CURRENCY, caption: str | None = None, max_rows: int = TABLE_ROWS,
           key: Iterable[str] | None = None, action: Iterable[str] | None = None, csv: bool = True,
-          width_px: int = TABLE_WIDTH_PX) -> HTMLTable:
+          width_px: int = TABLE_WIDTH_PX, optional: Iterable[str] | None = None) -> HTMLTable:
     """Escaped HTML table of a DataFrame or DuckDB relation, laid out for a reader.
 
     * **Order**: identifying columns first (``key``, default: the label map's ``key`` columns: team, resource,
@@ -558,12 +558,21 @@ def table(df: Any, money: Iterable[str] | None = None, percent: Iterable[str] | 
       expandable "more columns" section as further tables that repeat the key columns, so no table needs sideways
       scrolling at 1280 px. Long text wraps inside its cell.
 
+    * **Optional columns** (``optional=[...]``): left out when every value is 0 or empty -- a column of $0.00 on
+      every line (``licence_apart_cost`` where no licence is billed apart, ``unknown_accelerator_cost`` where the
+      catalog knows every type) says nothing and takes width; it appears, on every line, as soon as one row has a
+      value. The CSV download has what the table shows.
+
     Every header, cell and caption is HTML-escaped, so a tag value like ``<script>alert(1)</script>`` shows as text.
     """
     if hasattr(df, "df") and not hasattr(df, "iloc"):  # DuckDB relation
         df = df.limit(CSV_MAX_ROWS + 1).df()
-    money_cols = set(money or ())
-    pct_cols = set(percent or ())
+    empty = [c for c in optional or () if c in df.columns
+             and not any(v is not None and v == v and v != 0 for v in df[c])]
+    if empty:
+        df = df.drop(columns=empty)
+    money_cols = set(money or ()) - set(empty)
+    pct_cols = set(percent or ()) - set(empty)
     names = [str(c) for c in df.columns]
     unknown = (money_cols | pct_cols) - set(names)
     if unknown:

@@ -34,3 +34,22 @@ def test_the_spark_reduction_keeps_every_column_the_unit_rules_read() -> None:
     read = {r["column"] for r in [*units.usage_rules(), *data_rows("no_spot_market.csv"),
                                   *data_rows("vm_operating_systems.csv")]}
     assert read <= set(spark_metrics.KEYS) | set(spark_metrics.MEASURES), read - set(spark_metrics.KEYS)
+
+
+def test_table_leaves_out_an_optional_column_of_zeros_and_shows_it_when_one_row_has_a_value() -> None:
+    """The spot report's coverage and rate tables showed a 'Licence apart cost' column of $0.00 on every line of the
+    demo (no licence billed apart): ``nb.table(optional=[...])`` leaves such a column out while every value is 0 or
+    empty, and shows it on every line once a row has a value."""
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from finops_kit import notebook as nb
+
+    df = pd.DataFrame({"team": ["a", "b"], "cost": [Decimal("5"), Decimal("7")],
+                       "licence_apart_cost": [Decimal("0"), None]})
+    html = nb.table(df, money=["cost", "licence_apart_cost"], optional=["licence_apart_cost"]).markup
+    assert "Licence apart cost" not in html and "$7.00" in html
+    df.loc[1, "licence_apart_cost"] = Decimal("2.5")
+    html = nb.table(df, money=["cost", "licence_apart_cost"], optional=["licence_apart_cost"]).markup
+    assert "Licence apart cost" in html and "$2.50" in html and "$0.00" in html
