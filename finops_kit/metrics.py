@@ -13,7 +13,8 @@ Definitions (also in ``docs/metrics.md``, with the JSON schema):
   accelerated instance included, tax and adjustments never: :mod:`finops_kit.classify`), also per category.
 * **accelerators**: cost, instance-hours and accelerator-hours of accelerated instances per provider, instance
   family and pricing class (:func:`finops_kit.units.accelerated_usage_sql`: usage rows and the credits billed
-  against them; fees, purchases and unused commitments have no hours); **spot_share** = spot accelerator-hours /
+  against them; fees, purchases and unused commitments have no hours; an unused commitment is the pricing class
+  'Unused commitment' of the family its commitment covered, so the families add up to **spot**'s cost); **spot_share** = spot accelerator-hours /
   accelerator-hours that could run on spot (:func:`finops_kit.units.spot_share_sql`: usage without a spot market,
   ``data/no_spot_market.csv`` -- SageMaker endpoints and notebooks -- is left out and shown apart as
   ``no_spot_market_accelerator_hours``). Hours the instance catalog cannot give stay unknown (NULL, never 0), with
@@ -84,7 +85,8 @@ from .storage import charge_kinds_sql, rule_case, storage_rules, stored_gb_month
 #: when a key changes meaning or goes away, so a scheduler comparing month over month knows the figures moved by
 #: definition, not by spend. 2: ``spot.spot_share`` counts only hours that could run on spot (session 15). 3: unknown
 #: hours are null, not 0, with the cost that has them (``unknown_*_cost``, ``unknown_types``); the pricing class
-#: 'Unused capacity reservation'; GCP GPU / TPU families without a machine type (session 16).
+#: 'Unused capacity reservation'; GCP GPU / TPU families without a machine type (session 16); the pricing class
+#: 'Unused commitment' in its commitment's family (session 17).
 SCHEMA_VERSION = 3
 RATE = "DECIMAL(38,6)"
 
@@ -135,8 +137,10 @@ def ai_by_category(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
 
 def accelerators(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     """Accelerated instances per provider, family, pricing class and currency: cost, instance-hours,
-    accelerator-hours and the effective rates per instance-hour and per accelerator-hour. Rows without an instance
-    type (an Azure unused reservation) are no family: their cost is in :func:`spot_share`'s cost only.
+    accelerator-hours and the effective rates per instance-hour and per accelerator-hour. An unused commitment is
+    the class 'Unused commitment' of the family its commitment covered (:func:`finops_kit.units.accelerated_usage_sql`),
+    so a provider's families add up to :func:`spot_share`'s cost. (Before: an Azure unused reservation, which names
+    no VM size, was in no family -- the demo's Azure families summed to 567,884.14 of 572,453.89.)
 
     Hours the catalog cannot give stay unknown (:func:`finops_kit.units.known_total`): a family whose every
     instance has unknown accelerator-hours shows NULL, not 0, and ``unknown_accelerator_cost`` /

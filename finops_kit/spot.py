@@ -264,7 +264,9 @@ def accelerated_usage_sql(scope: Any) -> str:
     answer): a GCP VM's vCPU, RAM and GPU rows and its credits are one instance; ``hours`` are instance-hours
     (an a2-highgpu-8g hour is one hour, not 104 SKU-hours), ``accelerator_hours`` GPU/TPU/Trainium/Inferentia
     hours; fees, purchases and unused commitments have no hours. Pricing class: 'Spot' = PricingCategory Dynamic
-    (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard.
+    (or an AWS ``SpotUsage`` usage type), 'Committed' = Committed or a CommitmentDiscountId, 'On-demand' = Standard;
+    'Unused commitment' and 'Unused capacity reservation' rows (no hours) are in :func:`spot_coverage`'s
+    ``other_cost``.
     ``has_hours`` / ``has_accelerator_hours`` mark the rows of instances whose hours are counted,
     ``instance_hours_unknown`` / ``accelerator_hours_unknown`` those whose hours are unknown (type not in the catalog).
     ``operating_system``: the platform of the row's instance (:func:`finops_kit.spot_prices.operating_system_rows_sql`,

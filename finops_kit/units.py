@@ -18,7 +18,9 @@ The rules live in reviewed tables, not in code:
 Rules (the answer every report gives):
 
 * Only ``ChargeCategory = 'Usage'`` rows that are not unused commitments have hours. Reservation and savings-plan
-  fees, purchases, credits, unused reservations, RAM and licence lines never count as hours of any kind.
+  fees, purchases, credits, unused reservations, RAM and licence lines never count as hours of any kind. An unused
+  commitment is the pricing class 'Unused commitment' in the family its commitment covered
+  (:func:`accelerated_usage_sql`), so every family's rows add up to the accelerated cost.
 * instance-hours: an ``instance`` row's hours; a GCP ``accelerator`` row's accelerator-hours / the machine type's
   accelerators (a2-highgpu-8g: GPU-hours / 8); a GCP ``vcpu`` row's vCPU-hours / the machine type's vCPUs, only for
   machine types without built-in accelerators (N1 VMs with attached GPUs). Never vCPU or RAM seconds as such.
@@ -73,10 +75,21 @@ ROLES = ("accelerator", "instance", "vcpu", "memory", "license", "none")
 
 #: The pricing class of capacity reserved and not used (:data:`UNUSED_CAPACITY_SQL`).
 UNUSED_CAPACITY = "Unused capacity reservation"
-#: Pricing class of a row: 'Unused capacity reservation' (:data:`UNUSED_CAPACITY_SQL`), 'Spot' = PricingCategory
-#: Dynamic (or an AWS SpotUsage usage type), 'Committed' = Committed or a commitment discount, 'On-demand' = Standard.
+#: The family of an unused commitment row whose commitment covered nothing in the rows read and whose own type
+#: names no family (:func:`accelerated_usage_sql`).
+NO_INSTANCE_TYPE = "(no instance type)"
+#: The pricing class of a commitment's unused part (``CommitmentDiscountStatus = 'Unused'``: an AWS reservation's
+#: unused hours, an Azure ``UnusedReservation`` row, a GCP CUD's unused GPU-hours). Such a row has no hours of any
+#: kind and is in the family its commitment covered (:func:`accelerated_usage_sql`). Why a class of its own: it was
+#: 'Committed' spend with 0 hours (GCP's unused A100 CUD a family 'a100' of its own, USD 14,448.42 at 0 hours on the
+#: demo) or, without a VM size (Azure), in no family, so the families did not add up to the accelerated cost.
+UNUSED_COMMITMENT = "Unused commitment"
+#: Pricing class of a row: 'Unused capacity reservation' (:data:`UNUSED_CAPACITY_SQL`), 'Unused commitment'
+#: (:data:`UNUSED_COMMITMENT`), 'Spot' = PricingCategory Dynamic (or an AWS SpotUsage usage type), 'Committed' =
+#: Committed or a commitment discount, 'On-demand' = Standard.
 _PRICING = """CASE
   WHEN {unused_capacity} THEN 'Unused capacity reservation'
+  WHEN coalesce(CommitmentDiscountStatus, '') = 'Unused' THEN 'Unused commitment'
   WHEN PricingCategory = 'Dynamic' OR {spot_usage_type} THEN 'Spot'
   WHEN PricingCategory = 'Committed' OR CommitmentDiscountId IS NOT NULL THEN 'Committed'
   WHEN PricingCategory = 'Standard' THEN 'On-demand'
@@ -526,6 +539,14 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     On-demand class: On-demand 5.881/h (2,187.73, where commitment coverage says 1,777.04) and Committed
     2.2038/h, where they cost 4.777/h and 2.2038 + 1.104 = 3.3078/h (review s17, finding 4).
 
+    An unused commitment (:data:`UNUSED_COMMITMENT`) keeps its own class whatever instance it is billed on, has no
+    hours, and is in the family its commitment (``CommitmentDiscountId``) covered in these rows -- the costliest
+    family of its Used rows --, else its own type's family, else :data:`NO_INSTANCE_TYPE`. Why: the families of a
+    provider must add up to its accelerated cost (``metrics.spot``), and an unused commitment is the cost of the
+    capacity it bought. GCP's unused A100 CUD (its type 'a100') was a family 'a100' beside the a2-highgpu it
+    covered, and an Azure UnusedReservation row (no VM size) was in no family: the demo's Azure families summed
+    to 567,884.14 of 572,453.89.
+
     Columns: the FOCUS columns, ``instance_type``, ``instance_family``, ``accelerator``,
     ``accelerators_per_instance``, ``unit_role``, ``pricing`` (Spot / On-demand / Committed / ...),
     ``instance_hours`` (also as ``hours``), ``accelerator_hours``, ``vcpu_hours``, ``spot_market`` (the row's own, as
@@ -579,6 +600,12 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
           arg_min(_instance_type, {rank}) AS _class_type,
           arg_min(instance_family, {rank}) AS _class_family
         FROM _rows WHERE ResourceId IS NOT NULL AND {own} GROUP BY ALL),
+      _cd_family AS (  -- the family each commitment covered in these rows: the costliest, then by name
+        SELECT ProviderName, CommitmentDiscountId,
+          arg_min(_f, struct_pack(c := -_c, f := _f)) AS _cd_fam
+        FROM (SELECT ProviderName, CommitmentDiscountId, instance_family AS _f, sum(EffectiveCost) AS _c
+              FROM _rows WHERE CommitmentDiscountId IS NOT NULL AND CommitmentDiscountStatus = 'Used'
+                AND instance_family IS NOT NULL GROUP BY ALL) GROUP BY ALL),
       _lic_keys AS (  -- the instances with a licence row: the only ones whose base-meter hours are read (few)
         SELECT DISTINCT {key} FROM _rows WHERE ResourceId IS NOT NULL AND _unit_role = 'license'),
       _base_cls AS (
@@ -595,7 +622,7 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
         FROM (SELECT *, CAST(round(_h * 1000000) AS HUGEINT) AS _w FROM _base_cls) WHERE _w > 0),
       _inst AS (
         SELECT _rows.*,
-          {own} AS _own,
+          {own} AS _own, _rows._row_pricing = {sql_str(UNUSED_COMMITMENT)} AS _unused, _cd._cd_fam,
           _bp._class AS _lic_class, _bp._t AS _base_type, _bp._f AS _base_family,
           _bp._w AS _lic_w, _bp._cum AS _lic_cum, _bp._tot AS _lic_tot,
           _c._class IS NOT NULL AS _in_class,
@@ -614,22 +641,27 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
           LEFT JOIN _by_class _c ON _c.ResourceId = _rows.ResourceId AND {same("_c")}
                                  AND _c._class = _rows._row_pricing
           LEFT JOIN _base_part _bp ON _rows._unit_role = 'license' AND _bp.ResourceId = _rows.ResourceId
-                                   AND {same("_bp")})
+                                   AND {same("_bp")}
+          LEFT JOIN _cd_family _cd ON _rows._row_pricing = {sql_str(UNUSED_COMMITMENT)}
+                                   AND _cd.CommitmentDiscountId = _rows.CommitmentDiscountId
+                                   AND _cd.ProviderName IS NOT DISTINCT FROM _rows.ProviderName)
       SELECT * EXCLUDE (_unit_role, _instance_type, _hours, _row_pricing, _anchor_pricing, _anchor_type,
-                        _anchor_family, instance_family, _own, _in_class, _class_type, _class_family,
+                        _anchor_family, instance_family, _own, _unused, _in_class, _class_type, _class_family,
                         instance_hours_unknown, accelerator_hours_unknown, _i_ih_unknown, _i_ah_unknown,
-                        _vcpu_ah_unknown, _lic_class, _base_type, _base_family, _lic_w, _lic_cum, _lic_tot)
+                        _vcpu_ah_unknown, _lic_class, _base_type, _base_family, _lic_w, _lic_cum, _lic_tot,
+                        _cd_fam)
                REPLACE ({split}),
              coalesce(_i_ih_unknown, FALSE) AS instance_hours_unknown,
              coalesce(_i_ah_unknown, FALSE) AS accelerator_hours_unknown,
              CASE WHEN _own THEN _instance_type WHEN _lic_class IS NOT NULL THEN coalesce(_base_type, _instance_type)
                   WHEN _in_class THEN coalesce(_class_type, _instance_type)
                   ELSE coalesce(_anchor_type, _instance_type) END AS instance_type,
-             CASE WHEN _own THEN instance_family WHEN _lic_class IS NOT NULL THEN coalesce(_base_family, instance_family)
+             CASE WHEN _unused THEN coalesce(_cd_fam, instance_family, {sql_str(NO_INSTANCE_TYPE)})
+                  WHEN _own THEN instance_family WHEN _lic_class IS NOT NULL THEN coalesce(_base_family, instance_family)
                   WHEN _in_class THEN coalesce(_class_family, instance_family)
                   ELSE coalesce(_anchor_family, instance_family) END AS instance_family,
              _unit_role AS unit_role,
-             CASE WHEN _own THEN _row_pricing WHEN _lic_class IS NOT NULL THEN _lic_class
+             CASE WHEN _own OR _unused THEN _row_pricing WHEN _lic_class IS NOT NULL THEN _lic_class
                   WHEN _in_class THEN _row_pricing ELSE coalesce(_anchor_pricing, _row_pricing) END
                AS pricing,
              instance_hours AS hours
