@@ -137,3 +137,27 @@ def test_demo_warehouse_families_add_up_to_the_spot_cost() -> None:
             ("Microsoft", "NCasT4 v3"): Decimal("4569.75")}
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------------- the EC2 accelerated-instance catalog
+def test_trn2_ultraserver_type_is_in_the_catalog() -> None:
+    """trn2u.48xlarge (a Trn2 UltraServer node: 16 Trainium2 chips, 192 vCPUs, as trn2.48xlarge), 24 h at USD 1,000:
+    before, its accelerator-hours were unknown (NULL, 'accelerator-hours' in unknown_types, USD 1,000 of unknown
+    accelerator cost); now 24 x 16 = 384 Trainium2-hours, 24 x 192 = 4,608 vCPU-hours, USD 2.604167 per
+    accelerator-hour, nothing unknown."""
+    con = focus_rows([{"day": DAY, "ProviderName": "AWS", "ResourceId": "i-trn2u", "x_InstanceType": "trn2u.48xlarge",
+                       "x_UsageType": "USE1-BoxUsage:trn2u.48xlarge", "ConsumedQuantity": 24, "ConsumedUnit": "Hours",
+                       "cost": 1000, "x_AiWorkload": AC}])
+    sc = scope.resolve(con, None)
+    assert metrics.unknown_types(con, sc).empty
+    acc = metrics.accelerators(con, sc).iloc[0]
+    assert (acc.family, acc.instance_hours, acc.accelerator_hours) == ("trn2u", 24, 384)
+    assert acc.unknown_accelerator_cost == 0 and acc.rate_per_accelerator_hour == Decimal("2.604167")
+    vcpu = con.sql(f"SELECT vcpu_hours, accelerator FROM ({units.row_sql()})").fetchall()
+    assert vcpu == [(24 * 192, "AWS Trainium2")]
+
+
+@pytest.mark.parametrize("family", ["p5en", "p6-b200", "g6e", "gr6", "inf2", "dl1", "dl2q", "trn2", "trn2u"])
+def test_current_aws_accelerated_families_are_in_the_catalog(family: str) -> None:
+    """The current AWS accelerated-computing families the review named have catalog rows (so their hours are known)."""
+    assert any(r["provider"] == "AWS" and r["family"] == family and r["accelerators"] for r in units.instance_types())
