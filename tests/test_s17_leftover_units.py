@@ -7,7 +7,6 @@ of accelerated instances (unused commitments included)") for AWS, Azure and GCP 
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -18,7 +17,6 @@ from finops_kit.testing import focus_rows
 
 AC = "Accelerated compute"
 DAY = "2026-11-05"
-DEMO = Path("/tmp/demo18/repo/data/warehouse.duckdb")
 
 
 def _unused_fixture() -> duckdb.DuckDBPyConnection:
@@ -119,13 +117,12 @@ def test_unused_commitment_without_any_family_is_still_a_family_row() -> None:
     _families_add_up(con, sc)
 
 
-@pytest.mark.skipif(not DEMO.exists(), reason="demo warehouse not built")
-def test_demo_warehouse_families_add_up_to_the_spot_cost() -> None:
+def test_demo_warehouse_families_add_up_to_the_spot_cost(sample_warehouse: str) -> None:
     """The demo: Azure's families summed to 567,884.14 against a spot cost of 572,453.89 (its unused NC8as T4 v3
     reservation, 4,569.75, in no family) and GCP had a family 'a100' (the unused A100 CUD, 14,448.42, Committed,
     0 hours). Now every provider adds up; the unused commitments are g5 7,342.66, a2-highgpu 14,448.42 and
     NCasT4 v3 4,569.75."""
-    con = duckdb.connect(str(DEMO), read_only=True)
+    con = duckdb.connect(sample_warehouse, read_only=True)
     try:
         sc = scope.resolve(con, None)
         _families_add_up(con, sc)
