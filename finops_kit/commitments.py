@@ -74,7 +74,7 @@ import pandas as pd
 
 from . import tokens, units
 from .errors import ConfigError
-from .schema import MONEY
+from .schema import MONEY, money_exact
 from .scope import Scope, _month_end
 from .sources.base import sql_str
 
@@ -592,7 +592,7 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
         month = Decimal(calendar.monthrange(p.year, p.month)[1] * 86400)
         if not secs or secs <= 0 or Decimal(int(secs)) >= month:
             return value
-        return Decimal(value) * month / Decimal(int(secs))
+        return money_exact(Decimal(value) * month / Decimal(int(secs)))  # at MONEY's 12 places, not 28 digits
     # billed from the report day's side: bought by then (an as_of in the past listed a reservation bought three
     # months later as active), billing within two days of it, not ended
     active = inv[(inv["first_day"] <= today) & (inv["last_day"] >= today - dt.timedelta(days=2))

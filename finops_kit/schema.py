@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
 
@@ -16,6 +17,16 @@ from importlib import resources
 #: 26 integer digits leave room for any bill.
 MONEY = "DECIMAL(38,12)"
 QUANTITY = "DECIMAL(38,12)"
+#: The step of :data:`MONEY` (12 places), for money computed in Python (:func:`money_exact`).
+MONEY_QUANTUM = Decimal("1e-12")
+
+
+def money_exact(value: Decimal | int | str) -> Decimal:
+    """``value`` at the warehouse's money scale (:data:`MONEY`, 12 places, half up as DuckDB casts): money a Python
+    step divides (a month scaled by the share of it billed, a total split over months) stays exact to the same
+    step as every amount the SQL returns, instead of the 28 significant digits of Decimal's default context (the
+    expiry calendar held 9537.666666666666666666666667 as a monthly value)."""
+    return Decimal(value).quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP)
 
 _DUCKDB_TYPES = {
     "Decimal": MONEY,
