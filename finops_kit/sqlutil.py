@@ -4,6 +4,7 @@
 usage types, SKUs and units) computed once per distinct combination of those columns instead of once per row.
 :func:`first_match`: the value of the first matching rule of an ordered rule table, with the condition that
 consecutive rules share (provider, service) written once.
+:func:`money_times_sql`: money times a ratio, exact at the 12 places of :data:`~finops_kit.schema.MONEY`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 
+from .schema import MONEY
 from .sources.base import ident
+
+
+def money_times_sql(col: str, num: str, den: str) -> str:
+    """SQL: the money ``col`` times ``num / den`` (integers, ``den`` > 0) as :data:`~finops_kit.schema.MONEY`,
+    rounded half away from zero at its 12th decimal (as DuckDB casts), in integer arithmetic.
+
+    Why: DuckDB divides a DECIMAL in floating point -- ``cost * 31 / 14`` is a DOUBLE, and a CASE with one such
+    branch makes every branch DOUBLE: the storage module's per-month cost (:func:`finops_kit.storage.per_month`)
+    was a float even where nothing was scaled (31 daily rows of 0.10 came to 3.1000000000000014). ``num = den``
+    gives ``col`` exactly. The same integer arithmetic as the commitment and licence splits
+    (``finops_kit.commitments._part_sql``, ``finops_kit.units._part_sql``)."""
+    v = f"CAST(CAST({col} AS {MONEY}) * 1000000000000 AS HUGEINT)"
+    return (f"(CAST((2 * {v} * ({num}) + sign({v}) * ({den})) // (2 * ({den})) AS DECIMAL(38,0)) "
+            f"* CAST(0.000000000001 AS {MONEY}))")
 
 
 def derive_once(source: str, keys: Sequence[str], derived: Mapping[str, str]) -> str:

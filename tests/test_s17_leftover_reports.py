@@ -8,12 +8,16 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
+
 from finops_kit import commitments as cm
 from finops_kit import scope
+from finops_kit import storage as st
 from finops_kit.testing import focus_rows
 from tests.test_commitments import _days, _vm
 
 REPO = Path(__file__).resolve().parents[1]
+S3 = "Amazon Simple Storage Service"
 
 
 def _places(d: Decimal) -> int:
@@ -40,3 +44,37 @@ def test_expiry_scales_a_part_month_to_money_places_not_28_digits():
     assert ri["bill_change_if_lapsed"] == Decimal("6573.653333333333")
     for c in ("monthly_value", "lapses_to_on_demand", "bill_change_if_lapsed"):
         assert _places(ri[c]) <= 12, (c, ri[c])
+
+
+# --------------------------------------------------------------------------- 2. storage per month stays exact
+def _bucket_rows(first: str, last: str, cost: str = "0.10") -> list[dict]:
+    return [dict(day=str(d.date()), ServiceName=S3, ServiceCategory="Storage",
+                 x_UsageType="USE1-TimedStorage-ByteHrs", ConsumedQuantity=100.0, ConsumedUnit="GB-Mo",
+                 PricingQuantity=100.0, PricingUnit="GB-Mo", cost=Decimal(cost), ResourceId="ml-data",
+                 RegionId="us-east-1") for d in pd.date_range(first, last)]
+
+
+def test_storage_monthly_cost_stays_exact_and_months_add_up_to_the_bill():
+    """A bucket billed 0.10 a day in September and October. The recommendation's month cost (per_month) was a
+    DOUBLE in every scope -- DuckDB divides a DECIMAL in floating point and that CASE branch typed the whole
+    column: October came to 3.1000000000000014 (float) in a billing-period scope. Now Decimal 3.10, and the
+    months per_month gives add up to the bill exactly (6.10 = 3.00 + 3.10). In a 5-18 Oct window each of the 14
+    days is scaled by 31/14 at MONEY's 12 places: 14 x 0.221428571429 = 3.100000000006 (was 3.100000000000001,
+    a float)."""
+    con = focus_rows(_bucket_rows("2026-09-01", "2026-10-31"))
+    sc = scope.resolve(con, {}, {"billing_period_start": "2026-09", "billing_period_end": "2026-10"})
+    g = st._group_stats(con, "bucket", {"scope": sc, "config": {}})
+    cost = g["cost"].iloc[0]
+    assert isinstance(cost, Decimal) and cost == Decimal("3.10")  # before: 3.1000000000000014 (float)
+    rows = st.storage_rows_sql(con, scope=sc, config={})
+    months = st.frame_over(con, rows, f"""
+        SELECT month, sum({st.per_month("rel.cost", "rel.month_long", money=True)}) AS cost, sum(cost) AS billed
+        FROM rel {st.month_share_join(sc, 'rel.month')} GROUP BY month ORDER BY month""")
+    assert all(isinstance(v, Decimal) for v in months["cost"])
+    assert list(months["cost"]) == [Decimal("3.00"), Decimal("3.10")]
+    assert sum(months["cost"]) == sum(months["billed"]) == Decimal("6.10")
+
+    win = scope.resolve(con, {}, {"date_start": "2026-10-05", "date_end": "2026-10-18"})
+    g = st._group_stats(con, "bucket", {"scope": win, "config": {}})
+    cost = g["cost"].iloc[0]
+    assert isinstance(cost, Decimal) and cost == 14 * Decimal("0.221428571429")  # before: 3.100000000000001
