@@ -1079,17 +1079,27 @@ class PriceBook:
 
 
 # ------------------------------------------------------------------------------------------- attribution
-def _attribute(resources: list[Resource], cfg: dict) -> Any:
+def _attribute(resources: list[Resource], cfg: dict, warehouse: Any = None,
+               rules: Guardrails | None = None) -> Any:
     """Judge every state's tags by ``tag_policy`` through :class:`~finops_kit.attribution.Attribution`.
 
-    The tags of the plan become rows (Tags JSON) of a small in-memory DuckDB table, and the attribution the tagging
-    audit uses maps them: aliases, case/separator variants, value aliases, allowed values and patterns all apply.
-    Fills ``Resource.attrs[side][key] = (status, canonical value, raw key)``; returns the attribution.
+    The tags of the plan become rows (Tags JSON) of a small DuckDB table, and the attribution the tagging audit uses
+    maps them: aliases, case/separator variants, value aliases, allowed values and patterns all apply. Fills
+    ``Resource.attrs[side][key] = (status, canonical value, raw key)`` and ``Resource.attrs["shared"][side]``
+    (the allocation key's value is one of ``allocation.shared.tag_values``); returns the attribution.
+
+    Which spelling a value folds onto is the one the rest of the kit shows (``fk.costs(by='team')``):
+
+    * with a ``warehouse`` (a path or an open connection), the maps are built over its FOCUS table plus the plan's
+      rows at zero cost -- the warehouse's dollars decide, exactly as :attr:`finops_kit.scope.Scope.attribution`;
+    * without one, the names the guardrails judge by (``max_accelerators.per_team`` keys) are spellings too, and
+      win over the plan's own: a plan tagging ``team=NLP`` was reported as ``team=NLP`` and judged by the
+      ``default`` limit while the bill and the limit say ``nlp`` (review s17).
     """
     import duckdb
 
     from .attribution import Attribution, values_sql
-    from .sources.base import ident
+    from .sources.base import ident, sql_str
 
     rows = []
     for i, r in enumerate(resources):
@@ -1098,21 +1108,46 @@ def _attribute(resources: list[Resource], cfg: dict) -> Any:
             if st is not None and st.tags is not None:
                 tags: dict[str, str | None] = {**st.tags, **{k: None for k in st.unknown_tag_keys}}
                 rows.append((i * 2 + (side == "after"), json.dumps(tags), 1))
-    con = duckdb.connect()
+    policy = {"tag_policy": cfg.get("tag_policy") or {}}
+    own = warehouse is not None and not isinstance(warehouse, str | os.PathLike)
+    if warehouse is None:
+        con = duckdb.connect()
+        source = "_guard_rows"
+        team_key = (rules.team_key if rules else None) or ((cfg.get("allocation") or {}).get("key") or "team")
+        names = [n for n in (rules.per_team if rules else {}) if n != "default"]
+        # the config's spellings outweigh every plan row (rows carry cost 1 each)
+        weight = len(rows) + 1
+        extra = [(-1 - j, json.dumps({team_key: n}), weight) for j, n in enumerate(names)]
+    else:
+        from .warehouse import FOCUS_TABLE, connect
+
+        con = warehouse if own else connect(warehouse, read_only=True, quiet=True)
+        source = (f"(SELECT Tags, EffectiveCost FROM {FOCUS_TABLE} "
+                  "UNION ALL SELECT Tags, CAST(0 AS DECIMAL(18,2)) FROM _guard_rows)")
+        extra = []
     try:
-        table = values_sql(rows, ["rid", "Tags", "EffectiveCost"], ["INTEGER", "JSON", "DECIMAL(18,2)"])
-        con.execute(f"CREATE TEMP TABLE _guard_rows AS {table}")
-        attr = Attribution.build(con, "_guard_rows", {"tag_policy": cfg.get("tag_policy") or {}},
+        table = values_sql(rows + extra or [(-1, "{}", 0)], ["rid", "Tags", "EffectiveCost"],
+                           ["INTEGER", "JSON", "DECIMAL(18,2)"])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _guard_rows AS {table}")
+        attr = Attribution.build(con, source if warehouse is not None else "_guard_rows", policy,
                                  {"allocation": cfg.get("allocation") or {}})
         keys = list(attr.policy.keys)
         cols = ", ".join(f"{attr.raw_value_sql(k)} AS {ident(k + '_raw')}, "
                          f"{attr.value_sql(k)} AS {ident(k + '_ok')}" for k in keys)
-        got = con.execute(f"SELECT rid, {cols} FROM _guard_rows").fetchall()
+        shared_vals = [v.lower() for v in attr.allocation.shared_tag_values]
+        akey = attr.allocation.key
+        shared = (f"coalesce(lower({attr.value_sql(akey, valid_only=False)}) IN "
+                  f"({', '.join(sql_str(v) for v in shared_vals)}), FALSE)"
+                  if shared_vals and akey in attr.policy.keys else "FALSE")
+        got = con.execute(f"SELECT rid, {cols}, {shared} FROM _guard_rows WHERE rid >= 0").fetchall()
         near = dict(con.execute(f"SELECT raw_key, canon_key FROM {attr.keymap} "
                                 "WHERE key_match = 'near-duplicate'").fetchall())
         counted = dict(con.execute(f"SELECT raw_key, canon_key FROM {attr.keymap} WHERE counts").fetchall())
     finally:
-        con.close()
+        if own:
+            con.execute("DROP TABLE IF EXISTS _guard_rows")
+        else:
+            con.close()
     for row in got:
         rid = row[0]
         r = resources[rid // 2]
@@ -1134,6 +1169,7 @@ def _attribute(resources: list[Resource], cfg: dict) -> Any:
             else:
                 out[k] = ("ok", ok, None)
         r.attrs[side] = out
+        r.attrs.setdefault("shared", {})[side] = bool(row[-1])
     return attr
 
 
@@ -1191,8 +1227,11 @@ class GuardResult:
 
 
 def evaluate(plan_path: str | os.PathLike, config: dict | str | os.PathLike | None = None,
-             *, types_path: str | None = None) -> GuardResult:
-    """Read a plan, price it and apply the ``guardrails`` of ``config`` (a dict, a path, or the default file)."""
+             *, types_path: str | None = None, warehouse: Any = None) -> GuardResult:
+    """Read a plan, price it and apply the ``guardrails`` of ``config`` (a dict, a path, or the default file).
+
+    ``warehouse`` (a path or an open connection, optional): the plan's tag values are spelled as the warehouse
+    spells them (:func:`_attribute`), so ``team=NLP`` on the plan is the ``nlp`` the bill and the reports show."""
     cfg = config if isinstance(config, dict) else load_config(config)
     where = "config" if isinstance(config, dict) else Path(str(config or os.environ.get("FINOPS_CONFIG")
                                                                   or "finops.yaml")).name
@@ -1243,7 +1282,7 @@ def evaluate(plan_path: str | os.PathLike, config: dict | str | os.PathLike | No
     for r in resources:
         r.cost_before = book.price(r.spec, r.before) if r.before else None
         r.cost_after = book.price(r.spec, r.after) if r.after else None
-    attr = _attribute(resources, cfg)
+    attr = _attribute(resources, cfg, warehouse, rules)
     checks = _checks(resources, rules, attr)
     # one line, not one per resource: how many priced changes the plan leaves the OS of (Linux price taken)
     assumed = sum(1 for r in resources if not r.unchanged and any(c is not None and c.os_assumed
@@ -1283,6 +1322,10 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
         return bool(s) and s[0] == "unknown"
 
     def who_of(r: Resource, key: str | None, side: str = "after") -> str:
+        """The team (owner) as the bill shows it: a shared value of the allocation key is ``(shared)``
+        (:meth:`~finops_kit.attribution.Attribution.owner_sql`), as in ``fk.costs(by='team')``."""
+        if key == attr.allocation.key and r.attrs.get("shared", {}).get(side):
+            return SHARED
         return val(r, key, side) or (LATER if is_later(r, key, side) else "(untagged)")
 
     # required tags: the tag_policy keys the bill needs, judged like the bill
@@ -1385,7 +1428,7 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
                                         "impact": Decimal(0)})["adds"].append(r.address)
                 groups[who].setdefault("adders", []).append(r)
         for who, g in sorted(groups.items()):
-            limit = limits.get(who, limits.get("default"))
+            limit = _limit(limits, who)
             if limit is None or not (g["adds"] or g["unknown"] or g["after"] > g["before"]) or who == "(untagged)":
                 continue  # resources without a valid team/owner tag are the required_tags rule's finding
             label = f"{key}={who}"
@@ -1501,6 +1544,15 @@ def _checks(resources: list[Resource], rules: Guardrails, attr: Any) -> list[Che
 
 #: Group label of a team / owner tag whose value is known only after apply.
 LATER = "(known after apply)"
+#: The allocation key's shared pool, as showback labels it (:data:`finops_kit.attribution.SHARED`).
+SHARED = "(shared)"
+
+
+def _limit(limits: dict[str, Any], who: str) -> Any:
+    """The accelerator limit of a team (owner): its own, else ``default``. The shared pool (``(shared)``: a value of
+    ``allocation.shared.tag_values``) is no team: only a limit named ``(shared)`` applies to it, on the plan and on
+    the bill alike."""
+    return limits.get(who) if who == SHARED else limits.get(who, limits.get("default"))
 
 
 def _impact(resources: list[Resource]) -> Decimal | None:
@@ -1622,25 +1674,27 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
                                {"default": rules.per_user} if rules.per_user is not None else {})):
         if not limits or key not in policy.keys:
             continue
+        # the team (owner) as every report shows it (Attribution.dimension_sql, fk.costs(by='team')): a shared
+        # value of the allocation key is the (shared) pool, which only a limit named "(shared)" judges (_limit)
         rows = con.execute(f"""
-            WITH d AS (SELECT {attr.label_sql(key)} AS who, CAST(ChargePeriodStart AS DATE) AS day,
+            WITH d AS (SELECT {attr.dimension_sql(key)} AS who, CAST(ChargePeriodStart AS DATE) AS day,
                               {units.total('accelerator_hours')} / 24.0 AS avg_acc
                        FROM ({counted}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL)
             -- the peak and the first day it was reached (exact hour sums: a tie is a tie in any scan order)
             SELECT who, arg_min(day, (-avg_acc, day)), max(avg_acc) FROM d GROUP BY who ORDER BY who""").fetchall()
         costs: dict[Any, list[str]] = {}  # per currency: amounts are never added across currencies
         for who, cur, cost in con.execute(f"""
-                SELECT {attr.label_sql(key)}, BillingCurrency, sum(EffectiveCost) FROM ({counted})
+                SELECT {attr.dimension_sql(key)}, BillingCurrency, sum(EffectiveCost) FROM ({counted})
                 WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL ORDER BY 1, 2""").fetchall():
             costs.setdefault(who, []).append(format_money(cost, cur, 0))
         outside = {who: (provs, accts) for who, provs, accts in con.execute(f"""
-            SELECT {attr.label_sql(key)}, string_agg(DISTINCT ProviderName, ', ' ORDER BY ProviderName),
+            SELECT {attr.dimension_sql(key)}, string_agg(DISTINCT ProviderName, ', ' ORDER BY ProviderName),
                    string_agg(DISTINCT coalesce(SubAccountName, SubAccountId), ', '
                               ORDER BY coalesce(SubAccountName, SubAccountId))
             FROM ({left}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY 1""").fetchall()}
         peaks = {who: (day, peak) for who, day, peak in rows}
         for who in sorted(set(peaks) | set(outside), key=str):
-            limit = limits.get(who, limits.get("default"))
+            limit = _limit(limits, who)
             if limit is None or who == UNTAGGED:  # untagged: the tagging audit's finding
                 continue
             if who in outside:  # part (or all) of its count is outside this scope: not judged, and said why
@@ -1896,10 +1950,12 @@ def configure_parser(parser: argparse.ArgumentParser, command: str = "guard") ->
                         help="text (default), json, junit (CI test report), github (::error annotations), "
                              "markdown (pull-request comment)")
     parser.add_argument("--out", help="write the report to this file instead of stdout")
+    parser.add_argument("--warehouse", help="warehouse file (optional): spell the plan's tag values as the bill "
+                                            "does (team NLP -> nlp when the warehouse says nlp)")
 
 
 def run(args: argparse.Namespace, command: str = "guard") -> int:
-    result = evaluate(args.plan, args.config)
+    result = evaluate(args.plan, args.config, warehouse=getattr(args, "warehouse", None))
     text = RENDERERS[args.format](result)
     if args.out:
         _write(args.out, text + "\n")

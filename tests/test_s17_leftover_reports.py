@@ -78,3 +78,89 @@ def test_storage_monthly_cost_stays_exact_and_months_add_up_to_the_bill():
     g = st._group_stats(con, "bucket", {"scope": win, "config": {}})
     cost = g["cost"].iloc[0]
     assert isinstance(cost, Decimal) and cost == 14 * Decimal("0.221428571429")  # before: 3.100000000000001
+
+
+# --------------------------------------------------------------------------- 3. guard: the attributed team
+def _guard_cfg(per_team: dict, value_aliases: dict | None = None) -> dict:
+    from tests.test_guard import _config
+
+    cfg = _config(max_accelerators={"per_team": per_team})
+    if value_aliases:
+        cfg["tag_policy"]["keys"]["team"]["value_aliases"] = value_aliases
+    return cfg
+
+
+def _team_checks(checks) -> dict[str, str]:
+    return {c.subject: c.status for c in checks if c.rule == "max_accelerators_per_team"}
+
+
+def test_plan_guard_names_the_team_as_the_config_and_the_bill_spell_it(tmp_path):
+    """A plan tags two p4d.24xlarge (8 A100 each) team=Vision, one team=NLP and one team=nlp-team (a value alias
+    of nlp), and one team=platform (a shared value of allocation.shared). Limits: vision 16, nlp 16, default 4.
+    Before: 'team=Vision' judged by the default limit (violation, 16 > 4) -- the plan's own spelling, where the
+    limit, the bill and fk.costs(by='team') say vision -- and 'team=platform' a violation (8 > 4) as if it were a
+    team. Now: 'team=vision' 16 (pass, limit 16), 'team=nlp' 16 (NLP and nlp-team, pass), and the platform
+    instance is the '(shared)' pool, judged only by a limit named '(shared)'."""
+    from finops_kit import guard
+    from tests.test_guard import TAGS, _instance, _plan
+
+    plan = _plan(tmp_path, _instance("aws_instance.v1", "p4d.24xlarge", {**TAGS, "team": "Vision"}),
+                 _instance("aws_instance.v2", "p4d.24xlarge", {**TAGS, "team": "Vision"}),
+                 _instance("aws_instance.n1", "p4d.24xlarge", {**TAGS, "team": "NLP"}),
+                 _instance("aws_instance.n2", "p4d.24xlarge", {**TAGS, "team": "nlp-team"}),
+                 _instance("aws_instance.p", "p4d.24xlarge", {**TAGS, "team": "platform"}))
+    aliases = {"nlp": ["nlp-team"]}
+    got = _team_checks(guard.evaluate(plan, _guard_cfg({"vision": 16, "nlp": 16, "default": 4}, aliases)).checks)
+    # before: {'team=Vision': 'violation', 'team=nlp': 'pass', 'team=platform': 'violation'}
+    assert got == {"team=vision": "pass", "team=nlp": "pass"}
+    shared = _team_checks(guard.evaluate(plan, _guard_cfg({"vision": 16, "nlp": 16, "default": 4, "(shared)": 4},
+                                                          aliases)).checks)
+    assert shared == {"team=vision": "pass", "team=nlp": "pass", "team=(shared)": "violation"}
+
+
+def _gpu_bill() -> list[dict]:
+    """14 days of on-demand prod p4d.24xlarge (8 A100 each) around the clock: team nlp two instances, NLP one (a
+    spelling of nlp: fewer dollars), platform (a shared value) three."""
+    rows = []
+    for d in pd.date_range("2026-11-01", "2026-11-14", freq="D"):
+        for rid, team in (("i-n1", "nlp"), ("i-n2", "nlp"), ("i-n3", "NLP"), ("i-p1", "platform"),
+                          ("i-p2", "platform"), ("i-p3", "platform")):
+            rows.append(dict(day=str(d.date()), ResourceId=rid, x_InstanceType="p4d.24xlarge", ConsumedQuantity=24,
+                             ConsumedUnit="Hours", x_UsageType="USE1-BoxUsage:p4d.24xlarge",
+                             PricingCategory="Standard", x_AiWorkload="Accelerated compute", cost=527.04,
+                             tags={"team": team, "owner": "al@example.com", "project": "p", "model": "m",
+                                   "env": "prod"}))
+    return rows
+
+
+def test_bill_guard_and_a_plan_read_with_the_warehouse_name_the_team_as_costs_by_team(tmp_path):
+    """The bill: nlp runs 24 A100s (two instances tagged nlp, one NLP), the shared pool (team=platform) 24.
+    fk.costs(by='team') shows 'nlp' and '(shared)'. Before: the bill's guard said 'team=platform ran 24.0
+    accelerators ... above its limit of 20' (the tag value, judged as a team by the default limit); now the pool is
+    '(shared)', judged only by a '(shared)' limit. A plan read with the warehouse (guard --warehouse) spells a
+    new team=NLP instance 'nlp', as the bill does (no per_team limit names it)."""
+    import finops_kit as fk
+    from finops_kit import guard
+    from tests.test_guard import TAGS, _instance, _plan
+
+    path = str(tmp_path / "wh.duckdb")
+    con = fk.connect(path, write=True)
+    focus_rows(_gpu_bill(), con)
+    con.close()
+    con = fk.connect(path, read_only=True)
+    try:
+        teams = set(fk.costs(by="team", con=con, config=_guard_cfg({"default": 20}))["team"])
+        assert teams == {"nlp", "(shared)"}
+        bill = _team_checks(guard.bill_checks(con, _guard_cfg({"default": 20}), as_of="2026-11-14"))
+        assert bill == {"team=nlp": "violation"}  # before: also 'team=platform': 'violation'
+        bill = _team_checks(guard.bill_checks(con, _guard_cfg({"default": 20, "(shared)": 16}),
+                                              as_of="2026-11-14"))
+        assert bill == {"team=nlp": "violation", "team=(shared)": "violation"}
+        plan = _plan(tmp_path, _instance("aws_instance.a", "p4d.24xlarge", {**TAGS, "team": "NLP"}))
+        alone = _team_checks(guard.evaluate(plan, _guard_cfg({"default": 64})).checks)
+        assert alone == {"team=NLP": "pass"}  # the plan alone knows no other spelling
+        read = _team_checks(guard.evaluate(plan, _guard_cfg({"default": 64}), warehouse=con).checks)
+        assert read == {"team=nlp": "pass"}
+        assert _team_checks(guard.evaluate(plan, _guard_cfg({"default": 64}), warehouse=path).checks) == read
+    finally:
+        con.close()
