@@ -1224,17 +1224,27 @@ CHARGE_KEYS = ("provider", "account")
 BILL_KEYS = ("service", "region", "usage_type", "instance_type")
 
 
-def _left_out_sql(sc: Any, *, charges: bool = False) -> str:
+#: What a budget counts, so what a row must carry to be "left out": money. A limit that counts a quantity says its
+#: own (:func:`finops_kit.guard.bill_checks` counts accelerator-hours, of rows whatever their cost).
+LEFT_OUT_MEASURE = "f.EffectiveCost"
+
+
+def _left_out_sql(sc: Any, *, charges: bool = False, measure: str = LEFT_OUT_MEASURE) -> str:
     """SQL predicate over the FOCUS table (alias ``f``) of the charges the scope leaves out among those it could
     read: every period up to its end (all of them when it has none; nothing reads past a scope's end). ``charges``:
-    left out by its providers and accounts (its charge parameters), whatever their currency."""
+    left out by its providers and accounts (its charge parameters), whatever their currency.
+
+    Only a row whose ``measure`` (the budget's EffectiveCost) is not zero leaves anything out: a free-tier or fully
+    credited line of 0.00 on a provider outside the scope changes no budget's actual or forecast, yet it made every
+    budget of an AWS scope "not judged: it covers all providers" (review s17). A credit (negative) is money and does
+    leave something out."""
     from dataclasses import replace
 
     from .scope import Scope
 
     kept = replace(sc, currency=None, convert=False) if charges else sc
     until = Scope(end=sc.end, basis=sc.basis).where() if sc.end else "TRUE"
-    return f"{until} AND NOT coalesce({kept.where(period=False)}, FALSE)"
+    return f"{until} AND NOT coalesce({kept.where(period=False)}, FALSE) AND coalesce({measure}, 0) <> 0"
 
 
 def narrowed(con: duckdb.DuckDBPyConnection, scope: Any = None, *, charges: bool = False) -> bool:

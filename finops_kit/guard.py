@@ -1664,7 +1664,10 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
     # up; with a reporting currency the scope's rows are every currency's already, converted)
     counted = units.accelerated_usage_sql(source=(sc if sc.convert else dataclasses.replace(sc, currency=None))
                                           .rows_sql())
-    # the window's accelerator usage anywhere in the warehouse that the scope's providers and accounts leave out
+    # the window's accelerator usage anywhere in the warehouse that the scope's providers and accounts leave out:
+    # counted by accelerator-hours, whatever the cost -- a limit counts accelerators, so a fully credited or free GPU
+    # row with hours outside the scope leaves part of the count out (a budget, counting money, ignores a 0.00 row:
+    # forecast._left_out_sql)
     kept = dataclasses.replace(sc, currency=None, convert=False).where(period=False)
     anywhere = f"(SELECT f.* FROM {FOCUS_TABLE} f WHERE {Scope(start=start, end=end, basis='charge_period').where()})"
     left = units.accelerated_usage_sql(f"NOT coalesce(({kept}), FALSE)", anywhere)

@@ -164,3 +164,46 @@ def test_bill_guard_and_a_plan_read_with_the_warehouse_name_the_team_as_costs_by
         assert _team_checks(guard.evaluate(plan, _guard_cfg({"default": 64}), warehouse=path).checks) == read
     finally:
         con.close()
+
+
+# --------------------------------------------------------------------------- 4. zero-cost rows outside the scope
+def test_a_zero_cost_row_outside_the_scope_leaves_no_money_out_but_its_hours_count_for_a_limit():
+    """AWS bills team alpha $100/day; Microsoft has free-tier lines for alpha at EffectiveCost 0.00. With
+    -p providers=[AWS] both budgets (all costs, team alpha) were 'not judged in this scope' (it covers all
+    providers): the 0.00 rows were charges left out. A charge of 0 leaves nothing out of a budget: now both are
+    judged, on track at $1,400 on Nov 14, as in the whole warehouse. A credit (-30.00) on Microsoft is money: it
+    still narrows. An accelerator limit counts hours: team gamma's fully credited Azure A100s (24 of them, cost 0)
+    still leave part of its count out of an AWS scope: 'not judged', before and after."""
+    from finops_kit import budgets as bu
+    from finops_kit import forecast as fc
+    from finops_kit import guard
+    from finops_kit.scope import Scope, bind
+    from tests.test_guard import BILL_RULES, _config, _gpu_rows
+    from tests.test_s16_budgets import _azure_gpus, _budgets, _days
+
+    aws = _days("2026-09-16", 60, "100", ProviderName="AWS", tags={"team": "alpha"})
+    free = _days("2026-09-16", 60, "0", ProviderName="Microsoft", tags={"team": "alpha"})
+    budgets = _budgets([{"name": "All", "monthly": 5000},
+                        {"name": "alpha", "scope": {"team": "alpha"}, "monthly": 5000}])
+
+    con = focus_rows(aws + free)
+    sc = bind(con, Scope.parse({"providers": ["AWS"]}), {})
+    assert not fc.narrowed(con, sc, charges=True)  # before: True
+    got = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc).set_index("budget")
+    assert list(got["status"]) == ["on track", "on track"]  # before: 'not judged in this scope' twice
+    assert list(got["actual_mtd"]) == [Decimal("1400.00"), Decimal("1400.00")]
+
+    credited = focus_rows(aws + free + _days("2026-11-02", 1, "-30", ProviderName="Microsoft",
+                                            ChargeCategory="Credit", tags={"team": "alpha"}))
+    sc = bind(credited, Scope.parse({"providers": ["AWS"]}), {})
+    assert fc.narrowed(credited, sc, charges=True)
+    got = bu.budget_status(credited, budgets, as_of="2026-11-14", forecast_results={}, scope=sc)
+    assert set(got["status"]) == {bu.NOT_JUDGED}
+
+    gpus = focus_rows(_gpu_rows() + [dict(r, cost=0) for r in _azure_gpus("gamma", "ga@example.com", 3)])
+    cfg = _config(**BILL_RULES)
+    limits = {c.subject: c.status for c in guard.bill_checks(
+        gpus, cfg, as_of="2026-11-14", scope=bind(gpus, Scope.parse({"providers": ["AWS"]}), cfg))
+        if c.rule.startswith("max_accelerators")}
+    assert limits["team=gamma"] == bu.NOT_JUDGED and limits["owner=ga@example.com"] == bu.NOT_JUDGED
+    assert limits["team=alpha"] == "violation"  # all of alpha's accelerators are AWS: judged
