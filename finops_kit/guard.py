@@ -1114,7 +1114,7 @@ def _attribute(resources: list[Resource], cfg: dict, warehouse: Any = None,
         con = duckdb.connect()
         source = "_guard_rows"
         team_key = (rules.team_key if rules else None) or ((cfg.get("allocation") or {}).get("key") or "team")
-        names = [n for n in (rules.per_team if rules else {}) if n != "default"]
+        names = [n for n in (rules.per_team if rules else {}) if n not in ("default", SHARED)]
         # the config's spellings outweigh every plan row (rows carry cost 1 each)
         weight = len(rows) + 1
         extra = [(-1 - j, json.dumps({team_key: n}), weight) for j, n in enumerate(names)]
