@@ -77,6 +77,7 @@ from .errors import ConfigError
 from .schema import MONEY, money_exact
 from .scope import Scope, _month_end
 from .sources.base import sql_str
+from .sqlutil import money_times_sql
 
 #: Rows of a commitment that carry its use (covered usage, GCP CUD credits); Unused rows are the remainder.
 #: A Credit row counts only when it is billed with the usage (``ChargeFrequency = 'Usage-Based'``, or empty as the kit
@@ -145,14 +146,6 @@ PART_COLUMNS = ("EffectiveCost", "ListCost", "BilledCost", "ContractedCost", "Co
                 "ConsumedQuantity", "PricingQuantity")
 
 
-def _part_sql(col: str) -> str:
-    """SQL: the DECIMAL(38,12) ``col`` times ``_in / _all`` (whole seconds), rounded half away from zero at its
-    12th decimal, in integer arithmetic: DuckDB divides a DECIMAL in floating point."""
-    v = f"CAST(CAST({col} AS {MONEY}) * 1000000000000 AS HUGEINT)"
-    return (f"CAST((2 * {v} * _in + sign({v}) * _all) // (2 * _all) AS DECIMAL(38,0)) "
-            f"* CAST(0.000000000001 AS {MONEY})")
-
-
 def commitment_rows_sql(sc: Scope) -> str:
     """A FROM item: the rows of the commitments in scope (``CommitmentDiscountId`` set), every used and unused row
     counted for the part of its charge period inside the scope -- the rows every figure of a commitment's use reads
@@ -179,7 +172,7 @@ def commitment_rows_sql(sc: Scope) -> str:
     hi = f"least(ChargePeriodEnd, {b})" if b else "ChargePeriodEnd"
     inside = " AND ".join([*([f"ChargePeriodStart >= {a}"] if a else []), *([f"ChargePeriodStart < {b}"] if b else [])])
     spread = f"(({USED} OR {UNUSED}) AND {LONG})"
-    cut = ", ".join([f"CASE WHEN _spread AND _in < _all THEN {_part_sql(c)} ELSE {c} END AS {c}" for c in PART_COLUMNS]
+    cut = ", ".join([f"CASE WHEN _spread AND _in < _all THEN {money_times_sql(c, '_in', '_all')} ELSE {c} END AS {c}" for c in PART_COLUMNS]
                     + [f"CASE WHEN _spread THEN {lo} ELSE ChargePeriodStart END AS ChargePeriodStart",
                        f"CASE WHEN _spread THEN {hi} ELSE ChargePeriodEnd END AS ChargePeriodEnd"])
     return f"""(SELECT * EXCLUDE (_spread, _in, _all) REPLACE ({cut}) FROM (

@@ -23,8 +23,9 @@ def money_times_sql(col: str, num: str, den: str) -> str:
     Why: DuckDB divides a DECIMAL in floating point -- ``cost * 31 / 14`` is a DOUBLE, and a CASE with one such
     branch makes every branch DOUBLE: the storage module's per-month cost (:func:`finops_kit.storage.per_month`)
     was a float even where nothing was scaled (31 daily rows of 0.10 came to 3.1000000000000014). ``num = den``
-    gives ``col`` exactly. The same integer arithmetic as the commitment and licence splits
-    (``finops_kit.commitments._part_sql``, ``finops_kit.units._part_sql``)."""
+    gives ``col`` exactly. The one such split of the kit: the commitments' charge-day window share
+    (:func:`finops_kit.commitments.commitment_rows_sql`) and the licence rows' split over pricing classes
+    (:func:`finops_kit.units.accelerated_usage_sql`) use it too."""
     v = f"CAST(CAST({col} AS {MONEY}) * 1000000000000 AS HUGEINT)"
     return (f"(CAST((2 * {v} * ({num}) + sign({v}) * ({den})) // (2 * ({den})) AS DECIMAL(38,0)) "
             f"* CAST(0.000000000001 AS {MONEY}))")

@@ -67,7 +67,7 @@ from functools import cache
 
 from .datafiles import data_rows
 from .sources.base import ident, sql_str
-from .sqlutil import derive_once
+from .sqlutil import derive_once, money_times_sql
 from .warehouse import FOCUS_TABLE
 
 #: Roles of data/usage_units.csv, and the order in which a resource's rows decide its pricing class.
@@ -503,14 +503,6 @@ def anchor_order_sql() -> str:
 SPLIT_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity", "PricingQuantity")
 
 
-def _part_sql(col: str, num: str, den: str) -> str:
-    """SQL: the DECIMAL(38,12) ``col`` times ``num / den`` (HUGEINTs), rounded half away from zero at its 12th
-    decimal, in integer arithmetic (DuckDB divides a DECIMAL in floating point); ``num = den`` gives ``col``."""
-    v = f"CAST(CAST({col} AS DECIMAL(38,12)) * 1000000000000 AS HUGEINT)"
-    return (f"(CAST((2 * {v} * ({num}) + sign({v}) * ({den})) // (2 * ({den})) AS DECIMAL(38,0)) "
-            "* CAST(0.000000000001 AS DECIMAL(38,12)))")
-
-
 def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str:
     """SQL: the rows of accelerated instances in ``where``, with their measures, pricing class and family.
 
@@ -574,7 +566,7 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     # a licence row over base-meter hours of several classes: one row per class, its money and quantities that
     # class's share of the hours (the shares of a row add up to it exactly: cumulative parts)
     split = ", ".join(f"CASE WHEN _lic_w IS NULL OR _lic_w = _lic_tot THEN {c} ELSE "
-                      f"{_part_sql(c, '_lic_cum', '_lic_tot')} - {_part_sql(c, '_lic_cum - _lic_w', '_lic_tot')} "
+                      f"{money_times_sql(c, '_lic_cum', '_lic_tot')} - {money_times_sql(c, '_lic_cum - _lic_w', '_lic_tot')} "
                       f"END AS {c}" for c in SPLIT_COLUMNS)
     return f"""
       WITH _u AS ({row_sql(f"({where}) AND {instance_charges_sql()}", source)}),
