@@ -196,7 +196,8 @@ def budgets_in_scope(con: duckdb.DuckDBPyConnection, budgets: list[Budget], scop
     A budget's amount is for the charges its own scope names: all providers', unless it names one. In a scope
     narrowed by charge parameters (``-p providers=...``, billing or sub accounts) it is judged only when its scope
     confines it to charges inside (:func:`finops_kit.forecast.outside_scope`, the rule roadmap items follow too): a
-    budget naming provider AWS in an AWS scope. The others are listed "not judged in this scope" with the reason
+    budget naming provider AWS in an AWS scope, or a team's budget whose charges, every period up to the scope's end,
+    all lie inside (``partly_outside(whose=True)``: the reason names the charges left out, where and when). The others are listed "not judged in this scope" with the reason
     ("it covers all providers; this scope is AWS only") and raise no alert. Why: the AWS-only report compared the
     company-wide $500,000 with the AWS actual and forecast and said "on track" (-51.2%), and the nlp budget's
     breach forecast on all providers disappeared. A budget about another scope's charges entirely
@@ -211,7 +212,7 @@ def budgets_in_scope(con: duckdb.DuckDBPyConnection, budgets: list[Budget], scop
             continue
         if about_other_scope(con, b.scope, sc):
             continue  # another scope's budget entirely: in neither list
-        why = partly_outside(con, b.scope, sc)  # outside_scope's second part: its first is the question just asked
+        why = partly_outside(con, b.scope, sc, whose=True)  # outside_scope's second part (the first: above)
         if why is None:
             judged.append(b)
         else:

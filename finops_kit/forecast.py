@@ -1351,8 +1351,9 @@ def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None
       ``ai: AI`` covers every provider's charges: its amount was set for all of them, and the scope's actual and
       forecast are a part of them (an AWS-only report compared the company's $500,000 with the AWS spend and said
       "on track"). A roadmap item naming no provider may land on any provider: it is not added to an AWS-only
-      forecast. Whether a team's charges happen to be all on one provider so far does not decide it: the budget
-      would stop being judged, or start comparing part of its spend, the day the team spends elsewhere.
+      forecast. A budget on a team (``whose``, :func:`partly_outside`) covers the team's charges: one whose charges
+      up to the scope's end all lie inside is judged (research, all on AWS, in an AWS report); the day the team
+      spends elsewhere it is listed as not judged, with where and when.
 
     The currency parameter does not make a budget "partly outside": budgets and the roadmap are stated in one
     currency (``budgets.currency``, else the scope's) and compared only with a scope in it -- amounts are never added
@@ -1367,18 +1368,33 @@ def outside_scope(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None
     return partly_outside(con, filters, sc)
 
 
-def partly_outside(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, sc: Any) -> str | None:
+def partly_outside(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | None, sc: Any, *,
+                   whose: bool = False) -> str | None:
     """The second part of :func:`outside_scope` (a budget or item not about another scope entirely): why it covers
     charges the narrowed scope leaves out, or None when its scope confines it inside. For a caller that has asked
-    :func:`about_other_scope` already (:func:`finops_kit.budgets.budgets_in_scope`)."""
+    :func:`about_other_scope` already (:func:`finops_kit.budgets.budgets_in_scope`).
+
+    ``whose`` (budgets): a key saying whose spend it is (team, project, ``ai``...) selects charges too -- the budget
+    covers the charges all its keys select, and is partly outside only when one of them, in any period up to the
+    scope's end (its forecast's year of history, its graded months), is a charge the scope leaves out; the reason
+    then names where and when ("it covers charges on Microsoft too in 2026-03..2026-06, which this scope leaves
+    out"), the words of the accelerator limits (:mod:`finops_kit.guard`). Why: with ``-p providers=["AWS"]`` the
+    demo's research budget, every charge of it on AWS in every month, was "not judged: it covers all providers"
+    ($12,972.02 of $12,000 spent, over budget in the report without the parameter, no alert here) while the same
+    run judged research's accelerator limit. Roadmap items keep the charge keys only (an item naming no provider may
+    land on any provider)."""
     if not narrowed(con, sc, charges=True):
         return None  # its providers and accounts leave out no charge (every provider named; the currency: above)
     keys = {k: v for k, v in (filters or {}).items() if k in CHARGE_KEYS or k in BILL_KEYS}
+    others = {k: v for k, v in (filters or {}).items() if k not in keys} if whose else {}
     out = _exact_frame(con, f"""
-        SELECT DISTINCT ProviderName AS provider, SubAccountId AS account_id, SubAccountName AS account,
-               BillingAccountId AS billing_id, BillingAccountName AS billing_account
+        SELECT ProviderName AS provider, SubAccountId AS account_id, SubAccountName AS account,
+               BillingAccountId AS billing_id, BillingAccountName AS billing_account,
+               strftime(min(ChargePeriodStart), '%Y-%m') AS first_month,
+               strftime(max(ChargePeriodStart), '%Y-%m') AS last_month
         FROM {FOCUS_TABLE} f
-        WHERE {filter_sql(keys, sc)} AND {_left_out_sql(sc, charges=True)}""")
+        WHERE {filter_sql(keys | others, sc)} AND {_left_out_sql(sc, charges=True)}
+        GROUP BY ALL""")
 
     def named(key: str) -> list[str]:
         val = keys.get(key)
@@ -1411,7 +1427,23 @@ def partly_outside(con: duckdb.DuckDBPyConnection, filters: dict[str, Any] | Non
         only.append(f"billing account {', '.join(sc.billing_accounts)}")
     if not covers:  # outside on a parameter the checks above do not name (none today)
         return "some of the charges it covers are outside this scope"
+    if others and not any(ruled_out.values()):  # whose spend: name the charges left out, where and when
+        return f"it covers charges {_where_when(out, sc)} too, which this scope leaves out; this scope is " \
+               f"{' and '.join(only)} only"
     return f"it covers {' and '.join(covers)}; this scope is {' and '.join(only)} only"
+
+
+def _where_when(out: pd.DataFrame, sc: Any) -> str:
+    """Where and when the charges in ``out`` (:func:`partly_outside`'s rows) lie, in words: "on Microsoft in
+    2026-03..2026-06", "on Google Cloud in 2025-10..2026-11 and Microsoft in 2026-03", by provider when the scope
+    names providers, else by account."""
+    by = (out["provider"] if sc.providers else
+          out["account"].fillna(out["account_id"]) if sc.sub_accounts else
+          out["billing_account"].fillna(out["billing_id"]))
+    g = out.assign(_w=by.fillna("(none)")).groupby("_w").agg(first=("first_month", "min"), last=("last_month", "max"))
+    parts = [f"{w} in {r.first}" + (f"..{r.last}" if r.last != r.first else "") for w, r in g.iterrows()]
+    where = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return ("on " if sc.providers else "of account " if sc.sub_accounts else "of billing account ") + where
 
 
 def roadmap_in_scope(con: duckdb.DuckDBPyConnection, items: list[dict[str, Any]], scope: Any = None) -> list[dict]:

@@ -582,12 +582,14 @@ def test_a_budget_on_all_providers_is_not_judged_in_an_aws_only_scope():
     budgets = _budgets(items)
     st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=aws).set_index("budget")
     assert list(st.index) == ["All", "alpha", "AWS alpha"]  # the Azure budget is about another scope, as before
+    alpha_why = "it covers charges on Microsoft in 2026-09..2026-11 too, which this scope leaves out; this scope is AWS only"
     for name in ("All", "alpha"):  # 14 x $150 = $2,100 of $5,000 all providers; AWS alone $1,400: not compared
         assert st.loc[name, "status"] == "not judged in this scope"
         assert st.loc[name, "actual_mtd"] is None and pd.isna(st.loc[name, "forecast"])
-        assert st.loc[name, "note"] == "not judged in this scope: it covers all providers; this scope is AWS only"
+    assert st.loc["All", "note"] == "not judged in this scope: it covers all providers; this scope is AWS only"
+    assert st.loc["alpha", "note"] == f"not judged in this scope: {alpha_why}"  # the team's charges: where, when
     assert st.loc["AWS alpha", "actual_mtd"] == Decimal("1400.00")  # 14 x $100: confined to AWS, judged
-    assert "Not judged in this scope: All, alpha (each covers all providers; this scope is AWS only)" in bu.not_judged_sentence(
+    assert "Not judged in this scope: All (it covers all providers; this scope is AWS only)" in bu.not_judged_sentence(
         st.reset_index())
     hist = bu.budget_history(con, budgets, as_of="2026-11-14", scope=aws)
     assert set(hist["budget"]) == {"AWS alpha"}  # October: $3,100 AWS vs $2,000: +55%
@@ -597,8 +599,7 @@ def test_a_budget_on_all_providers_is_not_judged_in_an_aws_only_scope():
     notes: list[str] = []
     alerts = evaluate(con, cfg, "2026-11-14", scope=Scope.parse({"providers": ["AWS"]}), notes=notes)
     assert [a.subject for a in alerts if a.kind == "budget"] == ["AWS alpha"]  # $1,400 = 70% of $2,000
-    assert notes == ["All: it covers all providers; this scope is AWS only",
-                     "alpha: it covers all providers; this scope is AWS only"]
+    assert notes == ["All: it covers all providers; this scope is AWS only", f"alpha: {alpha_why}"]
     # the whole warehouse judges them all: $2,100 = 42% of $5,000 (below 50%), AWS alpha 70%, Azure $700 = 700%
     whole = evaluate(con, cfg, "2026-11-14")
     assert sorted(a.subject for a in whole if a.kind == "budget") == ["AWS alpha", "Azure"]
@@ -615,7 +616,8 @@ def test_a_budget_confined_to_an_account_is_judged_in_that_account_scope():
     st = bu.budget_status(con, budgets, as_of="2026-11-14", forecast_results={}, scope=sc).set_index("budget")
     assert st.loc["prod", "actual_mtd"] == Decimal("1400.00")
     assert st.loc["team a", "status"] == bu.NOT_JUDGED
-    assert "it covers all accounts; this scope is account 111 only" in st.loc["team a", "note"]
+    assert ("it covers charges of account dev in 2026-10..2026-11 too, which this scope leaves out; this scope is "
+            "account 111 only") in st.loc["team a", "note"]  # the team's charges left out: where and when
     # a scope that leaves no charge out (every provider named, or one currency of a one-currency warehouse) is not
     # narrowed: every budget is judged as in the whole warehouse
     whole = bind(con, Scope.parse({"sub_accounts": ["111", "dev"], "currency": "USD"}))

@@ -176,7 +176,7 @@ def test_a_team_accelerator_limit_follows_the_budgets_rule_in_a_narrowed_scope()
     assert not [a for a in alerts if a.subject.startswith("team=")]
     assert notes_text(notes).splitlines() == [
         "not judged in this scope (1 budget(s) and 2 guardrail limit(s), no alert; check without -p judges them):",
-        "  alpha: it covers all providers; this scope is AWS only",
+        "  alpha: it covers charges on Microsoft in 2026-11 too, which this scope leaves out; this scope is AWS only",
         f"  max_accelerators_per_team team=alpha: {why}",
         f"  max_accelerators_per_user owner=al@example.com: {why}"]
     # an AWS-only warehouse: -p providers=[AWS] leaves nothing out, the limit is judged
