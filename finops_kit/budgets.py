@@ -251,8 +251,9 @@ def not_judged_sentence(status: pd.DataFrame) -> str:
 
 #: The columns of :func:`budget_status`, in order.
 STATUS_COLUMNS = ["budget", "scope", "month", "as_of", "budget_amount", "actual_mtd", "pct_used", "burn_rate",
-                  "days_elapsed", "days_left", "required_daily", "forecast", "forecast_lo", "forecast_hi", "variance",
-                  "variance_pct", "breach_date", "breach_probability", "status", "note"]
+                  "days_elapsed", "days_left", "required_daily", "forecast", "forecast_lo", "forecast_hi",
+                  "not_posted_yet", "variance", "variance_pct", "breach_date", "breach_probability", "status", "note",
+                  "not_posted_what"]
 
 
 def _status_row(b: Budget, status: str, note: str | None, **figures: Any) -> dict[str, Any]:
@@ -347,8 +348,10 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             # forecast (forecast.BACKTEST_ORIGINS), so a team's budget forecast is the team's forecast
             fc = res[0] if res else None
         ok = fc is not None and fc.ok and not complete
-        # the month's days are over, not always its charges: last month's tax not posted yet is still expected
-        owed = not_posted_yet(con, as_of_d, filters=b.scope, scope=sc) if complete else Decimal(0)
+        # last month's once-a-month charges not posted yet (the tax): in the forecast (forecast.pending_recurring,
+        # the same rule), and in a complete month's figure -- its days are over, not always its charges
+        pend = _pending_parts(con, as_of_d, b.scope, sc) if complete or ok else None
+        owed = sum(pend["amount"], Decimal(0)).quantize(CENT) if pend is not None and len(pend) else Decimal(0)
         f_total = float(actual + owed) if complete else fc.expected_total if ok else None
         breach, prob = None, (float(f_total > float(amount)) if complete else None)
         cum = daily.sort_values("day").assign(c=lambda d: d["y"].cumsum()) if not daily.empty else daily
@@ -380,6 +383,8 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
             forecast=round(f_total, 2) if f_total is not None else None,
             forecast_lo=round(f_total, 2) if complete else round(fc.total_lo, 2) if ok else None,
             forecast_hi=round(f_total, 2) if complete else round(fc.total_hi, 2) if ok else None,
+            not_posted_yet=owed if pend is not None else None,
+            not_posted_what=_pending_words(pend, as_of_d) if owed else None,
             variance=var.quantize(CENT) if var is not None else None, variance_pct=var_pct,
             breach_date=breach, breach_probability=prob))
     return pd.DataFrame(rows)
@@ -403,16 +408,63 @@ def not_posted_yet(con: duckdb.DuckDBPyConnection, as_of: date, *, filters: dict
     October, before the invoice), a report as of 2026-10-31 said in its variance section "September's tax
     $22,158.03 ... has no October counterpart yet: not posted yet, not stopped" and, for the Cloud total budget,
     "the month is complete: its forecast is its actual" ($465,437.86, the tax left out)."""
-    d = _day(as_of)
-    sc = scoped(con, scope)
+    parts = _pending_parts(con, _day(as_of), filters, scoped(con, scope))
+    return sum(parts["amount"], Decimal(0)).quantize(CENT)
+
+
+def _pending_parts(con: duckdb.DuckDBPyConnection, d: date, filters: dict[str, Any] | None, sc: Any) -> pd.DataFrame:
+    """:func:`not_posted_yet` by kind ("tax", "recurring fee", ...: :func:`pending_charges`' kinds): kind, amount
+    (exact); no rows when nothing is pending."""
     month = date(d.year, d.month, 1)
     last = ((pd.Timestamp(month) - pd.offsets.MonthBegin(1)).date(), month - timedelta(days=1))
     pend = _pending(con, last, (month, d), filters, sc)
     if pend == "FALSE":
-        return Decimal(0)
-    got = con.execute(f"SELECT sum(EffectiveCost) FROM {sc.rows_sql(period=False)} "
-                      f"WHERE {filter_sql(filters, sc)} AND {pend}").fetchall()[0][0]
-    return Decimal(got or 0).quantize(CENT)
+        return pd.DataFrame(columns=["kind", "amount"])
+    return _exact_frame(con, f"""
+        SELECT {_PENDING_KIND} AS kind, sum(EffectiveCost) AS amount
+        FROM {sc.rows_sql(period=False)}
+        WHERE {filter_sql(filters, sc)} AND {pend}
+        GROUP BY 1 HAVING sum(EffectiveCost) <> 0 ORDER BY abs(sum(EffectiveCost)) DESC, 1""")
+
+
+def _pending_words(parts: pd.DataFrame | None, as_of: date) -> str | None:
+    """What :func:`_pending_parts` expects again, in words: "October's tax", "October's tax and recurring fee"."""
+    if parts is None or parts.empty:
+        return None
+    last = pd.Timestamp(as_of.year, as_of.month, 1) - pd.offsets.MonthBegin(1)
+    return f"{last:%B}'s {' and '.join(str(k) for k in parts['kind'])}"
+
+
+def not_posted_sentence(status: pd.DataFrame, currency: str | None = None) -> str:
+    """One line per budget whose forecast (or month figure) counts once-a-month charges not posted yet
+    (``not_posted_yet``: last month's tax, expected again): how much, what, and what the forecast is without
+    them; when they alone carry the running total over the budget on the first forecast day -- where the forecast
+    places them (:func:`finops_kit.forecast._recurring_component`) -- that the breach date is that placement, not a
+    day of spend. Why: the demo's "Shared platform" read "forecast $60,441 vs $50,000, crosses it 2026-11-27", the
+    day after the data ends; $23,508.81 of it is October's tax, and without it the forecast is $36,932.56, under the
+    budget: a reader asked the platform team what spikes on the 27th."""
+    if status is None or status.empty or "not_posted_yet" not in status:
+        return ""
+    lines = []
+    for r in status.to_dict("records"):
+        owed, f_total, amount = r.get("not_posted_yet"), r.get("forecast"), r.get("budget_amount")
+        if owed is None or owed != owed or not owed or f_total is None or f_total != f_total:
+            continue
+        rest = Decimal(str(f_total)) - Decimal(owed)
+        side = ("over" if rest > amount else "under") if amount is not None else ""
+        line = (f"{r['budget']}: its {'month figure' if not r.get('days_left') else 'forecast'} "
+                f"{format_money(Decimal(str(f_total)), currency)} counts {r.get('not_posted_what') or 'charges'} "
+                f"{format_money(Decimal(owed), currency)}, booked once a month and not posted yet (expected again); "
+                f"without it {format_money(rest, currency)}"
+                + (f", {side} the {format_money(Decimal(amount), currency)} budget" if side else ""))
+        breach, as_of = r.get("breach_date"), r.get("as_of")
+        if (r.get("days_left") and breach is not None and breach == breach and as_of is not None
+                and breach == as_of + timedelta(days=1) and Decimal(r["actual_mtd"]) <= Decimal(amount)
+                and Decimal(r["actual_mtd"]) + Decimal(owed) > Decimal(amount)):
+            line += (f". Its breach date {breach} is the first forecast day, where such charges are placed, not a day"
+                     " of spend")
+        lines.append(line + ".")
+    return "\n".join(lines)
 
 
 def _no_forecast_reason(fc: Any) -> str:
@@ -609,6 +661,12 @@ def _pending(con: duckdb.DuckDBPyConnection, base: tuple[date, date], current: t
             f"AND {_CHARGE_IDENTITY} IN ({ids}))")
 
 
+#: The kind of a charge set apart as not posted yet, in words (:func:`pending_charges`, :func:`not_posted_sentence`).
+_PENDING_KIND = ("CASE WHEN coalesce(CommitmentDiscountStatus, '') = 'Unused' THEN 'unused commitment' "
+                 "WHEN ChargeCategory IN ('Tax', 'Credit', 'Adjustment') THEN lower(ChargeCategory) "
+                 "ELSE 'recurring fee' END")
+
+
 def pending_charges(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date | str],
                     current: tuple[date | str, date | str], *, filters: dict[str, Any] | None = None,
                     scope: Any = None) -> pd.DataFrame:
@@ -631,9 +689,7 @@ def pending_charges(con: duckdb.DuckDBPyConnection, base: tuple[date | str, date
         return pd.DataFrame(columns=cols)
     return _exact_frame(con, f"""
         SELECT ProviderName AS provider,
-               CASE WHEN coalesce(CommitmentDiscountStatus, '') = 'Unused' THEN 'unused commitment'
-                    WHEN ChargeCategory IN ('Tax', 'Credit', 'Adjustment') THEN lower(ChargeCategory)
-                    ELSE 'recurring fee' END AS kind,
+               {_PENDING_KIND} AS kind,
                strftime(min(ChargePeriodStart), '%Y-%m') AS month, sum(EffectiveCost) AS amount
         FROM {sc.rows_sql(period=False)}
         WHERE {filter_sql(filters, sc)} AND {pend}

@@ -1533,6 +1533,30 @@ def forecast_frame(results: list[Forecast], *, history_days: int = 90) -> pd.Dat
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def backtest_evidence(result: Forecast) -> str:
+    """How much evidence the forecast's backtest is, in the words of its own windows: "2 backtests of 7-day
+    windows, origins 7 days apart (the windows share no day): 14 days of evidence, little on their own" -- or "...
+    28-day windows, origins 7 days apart (they share 21 of their 28 days): 35 days ...". Empty without a backtest.
+    Why: the report's prose said "a week apart, 28-day windows share 21 days" above a table showing 7-day horizons
+    7 days apart, which share no day."""
+    from .backtest import backtest_days
+
+    bt = result.backtest
+    if bt is None or len(bt) == 0:
+        return ""
+    rows = bt[bt["model"] == result.model]
+    row = (rows if len(rows) else bt).iloc[0]
+    n, h = int(row["origins"]), int(row["horizon_days"])
+    step = int(row["step_days"]) if "step_days" in row and row["step_days"] == row["step_days"] else h
+    if n < 2:
+        windows = f"1 backtest of a {h}-day window"
+    else:
+        share = (f"they share {h - step} of their {h} days, so their errors are nearly one error seen twice"
+                 if step < h else "the windows share no day")
+        windows = f"{n} backtests of {h}-day windows, origins {step} days apart ({share})"
+    return f"{windows}: {backtest_days(row)} days of evidence, little on their own."
+
+
 def summary_table(results: list[Forecast]) -> pd.DataFrame:
     return pd.DataFrame([r.summary() for r in results])
 
