@@ -183,7 +183,15 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     does not judge, marked :data:`GUARDRAIL_NOTE` (:func:`finops_kit.guard.bill_checks`).
     """
     from .anomaly import scan
-    from .budgets import NOT_JUDGED, budget_status, load_budgets, load_roadmap, roadmap_scope_problems
+    from .budgets import (
+        NOT_JUDGED,
+        budget_status,
+        crossing_text,
+        load_budgets,
+        load_roadmap,
+        pending_part,
+        roadmap_scope_problems,
+    )
     from .forecast import _day, as_of_day
 
     opts = settings(cfg)
@@ -254,10 +262,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
                 f_used = 100 * float(r["forecast"]) / amount
                 f_hit = [t for t in forecast_thresholds if f_used >= t and used < t]
                 if f_hit:
-                    when = f", crossing the budget on {r['breach_date']}" if r["breach_date"] else ""
+                    when = crossing_text(r, "crossing the budget on")
                     alerts.append(Alert("forecast", r["budget"],
-                                        f"{r['budget']}: forecast {money(r['forecast'])} for {r['month']} = "
-                                        f"{f_used:.0f}% of the {money(amount)} budget{when} "
+                                        f"{r['budget']}: forecast {money(r['forecast'])}{pending_part(r, money)} "
+                                        f"for {r['month']} = {f_used:.0f}% of the {money(amount)} budget{when} "
                                         f"(threshold {max(f_hit):.0f}%{late})"))
     if opts.anomalies is not None:
         since = as_of_d - timedelta(days=opts.lookback_days - 1)

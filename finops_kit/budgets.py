@@ -1009,3 +1009,29 @@ def roadmap_table(items: list[dict[str, Any]], con: duckdb.DuckDBPyConnection | 
             row["in_this_forecast"] = "yes" if why is None else f"no: {why}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def pending_part(r: dict[str, Any], money: Any) -> str:
+    """The part of a budget's forecast (a :func:`budget_status` row ``r``) that is last month's once-a-month
+    charges not posted yet (``not_posted_yet``), in words, with ``money`` the caller's formatter: " (of which
+    $23,509 is October's tax expected again, not posted yet)"; empty when none. One sentence for the report's
+    summary and `finops-kit check`. Why: the demo's "Shared platform" line read "forecast $60,441 vs $50,000":
+    $23,508.81 of it was October's tax, expected again, and the pool's own spend was under its budget."""
+    owed = r.get("not_posted_yet")
+    if owed is None or owed != owed or not owed:
+        return ""
+    return f" (of which {money(owed)} is {r.get('not_posted_what') or 'once-a-month charges'} expected again, not posted yet)"
+
+
+def crossing_text(r: dict[str, Any], verb: str = "crosses it") -> str:
+    """When a budget's running total crosses it (a :func:`budget_status` row ``r``): ", crossed it on 2026-11-25"
+    when that day is in the data (on or before the day it is judged on), ", crosses it 2026-11-27" when it is
+    forecast (``verb`` words the forecast case). Why: research, over on the 25th with data through the 26th, read
+    "crosses it 2026-11-25"; and a pending once-a-month charge is placed on the first forecast day, so a forecast
+    crossing can be the day after the data ends."""
+    breach, as_of = r.get("breach_date"), r.get("as_of")
+    if breach is None or breach != breach or breach == "":
+        return ""
+    if as_of is not None and as_of == as_of and as_of != "" and pd.Timestamp(breach) <= pd.Timestamp(as_of):
+        return f", crossed it on {breach}"
+    return f", {verb} {breach}"

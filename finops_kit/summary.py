@@ -54,6 +54,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from .budgets import crossing_text, pending_part
 from .metrics import spot_share, tag_coverage, totals
 from .scope import Scope, _month_end, previous_window, resolve_scope
 
@@ -601,37 +602,14 @@ def add_budget_actions(s: Summary, status: pd.DataFrame, budgets: Sequence[Any],
     for r in over.to_dict("records"):
         s.actions.append(Action(
             f"Budget {r['budget']} ({r['month']}): forecast {_money(r['forecast'], s.scope.currency)}"
-            f"{_pending_part(r, s.scope.currency)} vs {_money(r['budget_amount'], s.scope.currency)}{_crossing(r)}",
+            f"{pending_part(r, lambda v: _money(v, s.scope.currency))} vs {_money(r['budget_amount'], s.scope.currency)}"
+            f"{crossing_text(r)}",
             r["variance"], owner_label(owners.get(r["budget"]) or "(all)"), section, "over budget"))
     return s._redraw()
 
 
 def _known(v: Any) -> bool:
     return v is not None and v == v and v != ""
-
-
-def _pending_part(r: dict[str, Any], currency: str | None) -> str:
-    """The part of a budget's forecast that is last month's once-a-month charges not posted yet
-    (:func:`finops_kit.budgets.budget_status`' ``not_posted_yet``), in words: " (of which $23,509 is October's tax
-    expected again, not posted yet)"; empty when none. Why: the demo's "Shared platform" line read "forecast
-    $60,441 vs $50,000": $23,508.81 of it was October's tax, expected again, and the pool's own spend was under."""
-    owed = r.get("not_posted_yet")
-    if not _known(owed) or not owed:
-        return ""
-    return (f" (of which {_money(owed, currency)} is {r.get('not_posted_what') or 'once-a-month charges'} "
-            "expected again, not posted yet)")
-
-
-def _crossing(r: dict[str, Any]) -> str:
-    """When the budget's running total crosses it: ", crossed it on 2026-11-25" when that day is in the data (on or
-    before the day it is judged on), ", crosses it 2026-11-27" when it is forecast. Why: research, over on the 25th
-    with data through the 26th, read "crosses it 2026-11-25"."""
-    breach, as_of = r.get("breach_date"), r.get("as_of")
-    if not _known(breach):
-        return ""
-    if _known(as_of) and pd.Timestamp(breach) <= pd.Timestamp(as_of):
-        return f", crossed it on {breach}"
-    return f", crosses it {breach}"
 
 
 def add_anomaly_actions(s: Summary, events: pd.DataFrame, section: str, top: int = 3,

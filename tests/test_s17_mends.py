@@ -53,3 +53,17 @@ def test_table_leaves_out_an_optional_column_of_zeros_and_shows_it_when_one_row_
     df.loc[1, "licence_apart_cost"] = Decimal("2.5")
     html = nb.table(df, money=["cost", "licence_apart_cost"], optional=["licence_apart_cost"]).markup
     assert "Licence apart cost" in html and "$2.50" in html and "$0.00" in html
+
+
+def test_check_names_the_tax_not_posted_yet_in_a_forecast_alert() -> None:
+    """`finops-kit check` on a month's last day said "All: forecast $3,600 for 2026-10 = 103% of the $3,500
+    budget" where $500 of the forecast is September's tax expected again, not posted yet: the report's summary
+    line named it, the alert did not. Both now read the one sentence (budgets.pending_part)."""
+    from finops_kit.alerts import evaluate
+    from finops_kit.testing import focus_rows
+    from tests.test_s16_budgets import _month_close_bill
+
+    con = focus_rows(_month_close_bill(october_tax=False))
+    alerts = evaluate(con, {"budgets": {"items": [{"name": "All", "monthly": 3500}]}}, "2026-10-31")
+    (fc,) = [a for a in alerts if a.kind == "forecast"]
+    assert "(of which $500 is September's tax expected again, not posted yet)" in fc.message, fc.message
