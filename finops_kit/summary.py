@@ -31,8 +31,8 @@ anchor nbconvert and JupyterLab give that heading (:func:`anchor`). Every value 
 What the actions' dollars are decides where they go (:data:`BASIS_KINDS`, :meth:`Summary.action_groups`): savings
 if done, variances (over budget, above expected) and cost at stake (the spend a tag fix concerns: not money saved)
 are listed apart, never ranked together; a resource appears once per kind; a saving resting on an assumed figure
-(``assumed=``) comes after the priced ones and says so; and the block says that savings of different actions on
-the same usage are alternatives, not additive.
+(``assumed=``) is ranked by its dollars like the others and says so in brackets; and the block says that savings
+of different actions on the same usage are alternatives, not additive.
 
 Figures available (:data:`FIGURES`): ``effective_cost`` (spend), ``billed_cost``, ``ai_cost``, ``storage_cost``,
 ``transfer_cost``, ``shared_cost``, ``unallocated_cost``, ``accelerator_cost``, ``spot_share`` (of the
@@ -201,10 +201,12 @@ def basis_kind(basis: str) -> str:
     return BASIS_KINDS.get(basis.strip(), ("other", ""))[0]
 
 
-def _rank(a: Action) -> tuple[bool, int, float]:
-    """Within a kind: priced before assumed, a month's dollars before dollars over the scope, largest first."""
+def _rank(a: Action) -> tuple[int, float]:
+    """Within a kind: a month's dollars before dollars over the scope, then the largest dollars first -- an action
+    on an assumed figure in its place by dollars, marked by its note (one rule: the spot summary listed $138,158,
+    $88,131 then $108,607, the assumed line moved last, which read as unsorted; review s17 prose, finding 15)."""
     span = BASIS_KINDS[a.basis.strip()][1] if a.basis.strip() in BASIS_KINDS else ""
-    return a.assumed, SPANS.index(span), -abs(float(a.dollars or 0))
+    return SPANS.index(span), -abs(float(a.dollars or 0))
 
 
 @dataclass
@@ -213,7 +215,7 @@ class Action:
 
     ``kind`` says what the dollars are (:data:`KINDS`; from the basis by :data:`BASIS_KINDS` unless given);
     ``resource`` the resource it acts on (the block lists a resource once per kind); ``assumed`` marks dollars that
-    rest on an assumed figure rather than a price or a measurement (ranked after the others of its kind) and
+    rest on an assumed figure rather than a price or a measurement (ranked by its dollars, marked) and
     ``note`` says which."""
 
     what: str
@@ -388,8 +390,9 @@ class Summary:
         """The actions the block lists, per kind (:data:`KINDS`, in that order; empty kinds left out).
 
         Rules (one place for every report): dollars of different kinds are never ranked together; within a kind
-        the actions resting on an assumed figure come after the others, a month's dollars before dollars over the
-        scope (:data:`BASIS_KINDS`), then the largest dollars first (ties keep their order); a resource appears
+        a month's dollars before dollars over the scope (:data:`BASIS_KINDS`), then the largest dollars first (ties
+        keep their order; an action resting on an assumed figure takes its place by dollars and carries its note in
+        brackets); a resource appears
         once per kind -- its actions are merged into one line, at the largest dollars (never their sum: two fixes
         of one resource concern the same spend, two savings on it are alternatives); at most :attr:`max_actions`
         per kind."""
@@ -533,7 +536,7 @@ def _resource_key(resource: Any) -> str | None:
 
 
 def _merge_same_resource(actions: list[Action]) -> list[Action]:
-    """One line per resource (of one kind): the line of the largest dollars (assumed last), the other actions on
+    """One line per resource (of one kind): the line of the largest dollars, the other actions on
     the same resource appended to its text ("; or ..." for savings: alternatives; "; also ..." otherwise), its
     dollars kept -- never the sum."""
     out: list[Action] = []

@@ -249,7 +249,7 @@ def test_what_if_keeps_operating_systems_apart():
 def test_what_if_actions_mark_the_flat_discount_as_assumed(bill):
     """The demo's summary listed "$108,607 over the scope · Run the on-demand Standard_ND96isr_H100_v5 hours in
     eastus on spot" as if priced, while its basis was 'flat' (flat_spot_discount = 0.55): the action says it is an
-    assumed discount and ranks after the priced ones."""
+    assumed discount (ranked by its dollars, like every action)."""
     import dataclasses
 
     from finops_kit import scope as S
@@ -268,9 +268,10 @@ def test_what_if_actions_mark_the_flat_discount_as_assumed(bill):
     s.add_actions(w, what="Run {instance_type} on spot", dollars="saving", owner="team", section="Back",
                   basis="over the scope", assumed="assumed", note="{price_note}")
     (acts,) = [acts for kind, acts in s.action_groups() if kind == "saving"]
-    # the flat row saves more ($219.60 x 0.55 = $120.78 > the g5's $29.68) and still comes last, saying why
+    # the flat row saves more ($219.60 x 0.55 = $120.78 > the g5's $29.68): ranked by its dollars, saying why (one
+    # rule for every action: by dollars, an assumed one marked; review s17 prose, finding 15)
     assert float(flat.saving) > float(adv.saving)
-    assert [a.what for a in acts] == ["Run g5.xlarge on spot", "Run p4d.24xlarge on spot"]
+    assert [a.what for a in acts] == ["Run p4d.24xlarge on spot", "Run g5.xlarge on spot"]
     assert "[assumed flat 55% spot discount (flat_spot_discount)" in s.to_text()
     assert spot.what_if_actions(w.iloc[:0], a).empty
 

@@ -204,8 +204,8 @@ def test_actions_of_different_kinds_are_ranked_apart(bill):
     """tagging_audit ranked "$268,918 in scope" (the cost under a resource whose tag needs a fix) above "$7,984 per
     month" of real saving: savings are ranked among themselves (a month's before the scope's), cost at stake after
     them, under its own heading;
-    the block says savings on the same usage are alternatives; an action priced at an assumed discount comes
-    after the priced ones and says so (spot's $108,607 at flat_spot_discount = 0.55)."""
+    the block says savings on the same usage are alternatives; an action priced at an assumed discount takes its
+    place by dollars and says so (spot's $108,607 at flat_spot_discount = 0.55)."""
     sc = S.resolve(bill, CONFIG, {})
     s = sm.summarize(bill, sc, ["effective_cost"])
     s.add_action("Fix the tags on i-a", Decimal("268918"), "vision", "3. Tag policy audit", "in scope")
@@ -216,9 +216,10 @@ def test_actions_of_different_kinds_are_ranked_apart(bill):
                   basis="over the scope", assumed="flat", note="assumed flat discount, no observed price")
     groups = s.action_groups()
     assert [k for k, _ in groups] == ["saving", "at stake"]
-    # a month's saving first, then savings over the scope (largest first), the assumed one last
-    assert [a.what for a in groups[0][1]] == ["Schedule i-b", "Run A100 on spot", "Run g5 on spot", "Run H100 on spot"]
-    assert groups[0][1][-1].assumed and groups[0][1][-1].text().endswith("[assumed flat discount, no observed price]")
+    # a month's saving first, then savings over the scope by dollars, the assumed one in its place, marked (one
+    # rule: "$138,158, $88,131, $108,607" read as unsorted; review s17 prose, finding 15)
+    assert [a.what for a in groups[0][1]] == ["Schedule i-b", "Run A100 on spot", "Run H100 on spot", "Run g5 on spot"]
+    assert groups[0][1][2].assumed and groups[0][1][2].text().endswith("[assumed flat discount, no observed price]")
     assert [a.what for a in groups[1][1]] == ["Fix the tags on i-a"]
     text = s.to_text()
     assert text.index("Savings if done") < text.index("Cost at stake") < text.index("$268,918")
