@@ -421,6 +421,24 @@ class Summary:
             text += (_no_days_before(self.current) if days else ", no earlier closed period to compare with")
         return text
 
+    def whole_scope_text(self) -> str:
+        """The words a whole-scope figure printed under the block starts with: "Over the whole scope, 14 billing
+        periods, 2025-10 to 2026-11 (1–26, open) -- not Oct 2026 alone, the period of the figures above".
+
+        Why: every report's block shows the latest closed period, and the section under it printed the same metric
+        over the whole scope without saying so: spot share 40.1% above, 35.0% below; tag coverage 90.8% (run)
+        above, 89.3% (walk) below; cost per 1M tokens 0.60 above, 0.58 below (review s17 prose, finding 1). A scope
+        that is the block's period ("In the billing period 2026-10, as the figures above") says so instead."""
+        span = self.scope.span()
+        if self.current is None:
+            return f"Over the whole scope, {span} (as the figures above)"
+        # a scope of days is summarized on its days; a scope whose only billing period is the block's is that period
+        periods = self.scope._need_con().execute(
+            f"SELECT DISTINCT BillingPeriodStart::DATE FROM {self.scope.rows_sql()}").fetchall()
+        if isinstance(self.current, Days) or {p for (p,) in periods} <= {self.current}:
+            return f"In {span}, as the figures above"
+        return f"Over the whole scope, {span} -- not {_period_name(self.current)} alone, the period of the figures above"
+
     def to_html(self) -> str:
         """The block as escaped HTML (inline styles: it must look the same live and in the offline page)."""
         e = html.escape

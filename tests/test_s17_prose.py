@@ -1,0 +1,95 @@
+"""Text the package computes for the reports' prose (review s17 prose): every whole-scope sentence under a summary
+names its span, every summary saving is per month, every share names its denominator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from finops_kit import scope as S
+from finops_kit import spot
+from finops_kit import summary as sm
+from finops_kit.testing import focus_rows
+
+CONFIG = {
+    "tag_policy": {"keys": {"team": {"required": True, "aliases": ["Team"]}}},
+    "allocation": {"key": "team", "method": "none", "shared": {"tag_values": ["platform"]}},
+}
+ROWS = [
+    # August and September are closed; October is the latest closed; November is open
+    dict(day="2026-08-03", cost=80, tags={"team": "vision"}),
+    dict(day="2026-09-03", cost=100, tags={"team": "vision"}),
+    dict(day="2026-09-04", cost=20),                                      # untagged
+    dict(day="2026-10-03", cost=150, tags={"team": "vision"}),
+    dict(day="2026-10-04", cost=30),                                      # untagged
+    dict(day="2026-10-05", cost=50, tags={"team": "nlp"}),
+    dict(day="2026-10-06", cost=-30, tags={"team": "nlp"}, ChargeCategory="Credit"),  # a credit
+    dict(day="2026-11-02", cost=7, tags={"team": "nlp"}),                 # open
+]
+
+
+@pytest.fixture()
+def bill():
+    con = focus_rows(ROWS)
+    yield con
+    con.close()
+
+
+def test_a_whole_scope_sentence_names_its_span_and_the_period_of_the_block(bill):
+    """spot_analysis printed "(all): 35.0% of the 1,099,894 accelerator-hours ..." right under a block showing Oct
+    2026's 40.1%, without saying it was the whole 14-month scope (review s17 prose, finding 1)."""
+    sc = S.resolve(bill, CONFIG, {})
+    s = sm.summarize(bill, sc, ["effective_cost"])
+    text = s.whole_scope_text()
+    assert text == (f"Over the whole scope, {sc.span()} -- not Oct 2026 alone, the period of the figures above")
+    assert "4 billing periods, 2026-08 to 2026-11 (1–2, open)" in text
+    one = S.resolve(bill, CONFIG, billing_period_start="2026-10", billing_period_end="2026-10")
+    assert sm.summarize(bill, one, ["effective_cost"]).whole_scope_text() == \
+        "In the billing period 2026-10, as the figures above"
+    nov = S.resolve(bill, CONFIG, billing_period_start="2026-11", billing_period_end="2026-11")
+    assert sm.summarize(bill, nov, ["effective_cost"]).whole_scope_text().startswith("Over the whole scope, ")
+
+
+def _gpu(day, cost, hours, pricing, **k):
+    row = dict(day=day, cost=cost, ConsumedQuantity=hours, ConsumedUnit="Hours", ProviderName="AWS",
+               RegionId="us-east-1", x_InstanceType="p4d.24xlarge", x_AiWorkload="Accelerated compute",
+               PricingCategory=pricing, tags={"team": "nlp"})
+    return {**row, **k}
+
+
+def test_spot_summary_actions_are_savings_per_month_over_the_lines_span():
+    """The spot summary listed "$138,158 over the scope" beside other reports' "$7,984 per month": a 14-month
+    total ranked about 14x too high in a savings backlog (review s17 prose, finding 4). A line's saving is now
+    divided by the months its on-demand hours span (5 Jan .. 5 Mar 2026 = 60 days = 1.971 months); a line of one
+    day counts one month, never extrapolated."""
+    con = focus_rows([
+        _gpu("2026-01-05", 219.6, 10, "Standard"), _gpu("2026-03-05", 219.6, 10, "Standard"),
+        _gpu("2026-01-06", 100, 10, "Dynamic"),  # observed spot rate $10/h
+        _gpu("2026-02-10", 50.3, 50, "Standard", x_InstanceType="g5.xlarge"),  # one day: one month
+    ])
+    a = spot.WhatIfAssumptions(overhead=1.0)
+    w = spot.what_if_actions(spot.spot_what_if(con, None, a, by=()), a).set_index("instance_type")
+    p4d, g5 = w.loc["p4d.24xlarge"], w.loc["g5.xlarge"]
+    assert Decimal(str(p4d.saving)) == Decimal("239.20")  # 439.20 on demand - 20 h x $10
+    assert p4d.span_days == pytest.approx(60.0) and p4d.months == pytest.approx(60 / (365.25 / 12))
+    assert p4d.monthly_saving == Decimal("121.34")  # 239.20 / 1.971253
+    assert p4d.span_note == "$239 over the 2.0 months of its on-demand hours, 5 Jan 2026 to 5 Mar 2026"
+    assert g5.months == 1.0 and g5.monthly_saving == (Decimal(str(g5.saving))).quantize(Decimal("0.01"))
+    s = sm.summarize(con, S.resolve(con, None, {}), ["effective_cost"])
+    s.add_actions(w.reset_index(), what="Run {instance_type} on spot ({span_note})", dollars="monthly_saving",
+                  owner="team", basis="per month", section="Back")
+    (acts,) = [acts for kind, acts in s.action_groups() if kind == "saving"]
+    assert [(a.basis, str(a.dollars)) for a in acts][0] == ("per month", "121.34")
+    assert "$121 per month: Run p4d.24xlarge on spot ($239 over the 2.0 months" in s.to_text()
+
+
+def test_the_spot_notebook_states_its_summary_savings_per_month():
+    """The notebook passes the per-month column with the 'per month' basis (not the scope total)."""
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "spot_analysis.ipynb").read_text())
+    src = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert 'dollars="monthly_saving", owner="team", basis="per month"' in src
+    assert "over the scope" not in src.split("report_summary.add_actions(spot.what_if_actions")[1].split(")\n")[0]
