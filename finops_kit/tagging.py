@@ -118,6 +118,23 @@ def maturity_band(pct: float | None, bands: MaturityBands | None = None) -> str:
 # --------------------------------------------------------------------------------------------------- the policy
 
 
+def headline_maturity(summary: Any, bands: MaturityBands, key: str) -> str:
+    """The maturity band of the allocation key's coverage in the period the report's summary shows (its
+    ``tag_coverage`` figure, :mod:`finops_kit.summary`), as one sentence; '' when the summary has no such figure or
+    shows the whole scope (the section's own sentence is then the same figure).
+
+    Why: the tagging audit's headline read 90.8% for Oct 2026 -- the run band -- while section 2 printed only the
+    whole scope's 89.3% -> walk: two verdicts on one page, one of them unnamed (review s17 prose, finding 1)."""
+    from .summary import _period_name, figures_of
+
+    value = figures_of(summary).get("tag_coverage")
+    if value is None or summary.current is None:
+        return ""
+    pct = 100 * float(value)
+    return (f"In {_period_name(summary.current)} (the period of the figures above): {pct:.1f}% of dollars carry a "
+            f"valid '{key}' tag -> {bands.band(pct)}.")
+
+
 @dataclass(frozen=True)
 class KeyPolicy:
     """One tag key of the policy."""
@@ -600,6 +617,24 @@ class TagAudit:
                    100.0 * CAST(sum(cost) AS DOUBLE) / nullif(CAST((SELECT t FROM total) AS DOUBLE), 0)
             FROM per_charge""").fetchall()[0]
         return float(cost), int(charges), None if share is None else float(share)
+
+    def positive_spend(self) -> float:
+        """The denominator of every "% of the spend" of the audit (coverage, violation shares): the charges with
+        ``EffectiveCost > 0`` in scope, before credits (a credit is neither tagged spend nor a violation)."""
+        (t,) = self.sql("SELECT CAST(coalesce(sum(cost), 0) AS DOUBLE) FROM @scope WHERE cost > 0").fetchall()[0]
+        return float(t)
+
+    def violated_spend_text(self, money: Any) -> str:
+        """One sentence: the charges with at least one violation, how many, and their share of the positive charges
+        (:meth:`positive_spend`), its amount named; ``money`` formats an amount (``finops_kit.notebook.money``).
+
+        Why: the report read "74.2% of the spend in scope" while the spend it printed was the $5,209,232.89 net of
+        credits (75.9%); the share's denominator was the $5,326,352.04 of positive charges, printed nowhere near
+        (review s17 prose, finding 10)."""
+        cost, charges, share = self.violated_spend()
+        of = (f", {share:.1f}% of the {money(self.positive_spend())} of positive charges in scope (before credits)"
+              if share is not None else "")
+        return f"Charges with at least one violation: {money(cost)} ({charges:,} charges{of})."
 
     def resource_work(self, limit: int | None = None) -> pd.DataFrame:
         """The tag work per account and resource: one line per resource, whatever the number of keys to fix on it.

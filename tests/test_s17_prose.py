@@ -10,6 +10,8 @@ import pytest
 from finops_kit import scope as S
 from finops_kit import spot
 from finops_kit import summary as sm
+from finops_kit import tagging as tg
+from finops_kit.notebook import money
 from finops_kit.testing import focus_rows
 
 CONFIG = {
@@ -49,6 +51,28 @@ def test_a_whole_scope_sentence_names_its_span_and_the_period_of_the_block(bill)
         "In the billing period 2026-10, as the figures above"
     nov = S.resolve(bill, CONFIG, billing_period_start="2026-11", billing_period_end="2026-11")
     assert sm.summarize(bill, nov, ["effective_cost"]).whole_scope_text().startswith("Over the whole scope, ")
+
+
+def test_the_maturity_band_of_the_summary_period_is_printed(bill):
+    """The tagging audit's headline read 90.8% (run) for Oct while section 2 printed only the scope's 89.3% -> walk.
+    Oct here: 150 + 50 of 230 positive dollars tagged = 87.0% -> walk (bands 70/85/90)."""
+    sc = S.resolve(bill, CONFIG, {})
+    s = sm.summarize(bill, sc, ["effective_cost", "tag_coverage"])
+    line = tg.headline_maturity(s, tg.MaturityBands(), "team")
+    assert line == "In Oct 2026 (the period of the figures above): 87.0% of dollars carry a valid 'team' tag -> walk."
+    assert tg.headline_maturity(sm.summarize(bill, sc, ["effective_cost"]), tg.MaturityBands(), "team") == ""
+
+
+def test_the_violation_share_names_its_denominator_positive_charges_before_credits(bill):
+    """"74.2% of the spend in scope" was of the $5,326,352 of positive charges while the report printed $5,209,233
+    net of credits (review s17 prose, finding 10). Here: untagged 20 + 30 of 80+100+20+150+30+50+7 = 437 positive
+    dollars (the -30 credit is left out) = 11.4%."""
+    sc = S.resolve(bill, CONFIG, {})
+    audit = tg.TagAudit(bill, scope=sc)
+    assert audit.positive_spend() == pytest.approx(437.0)
+    text = audit.violated_spend_text(lambda v: money(v, "USD"))
+    assert text == ("Charges with at least one violation: $50.00 (2 charges, 11.4% of the $437.00 of positive "
+                    "charges in scope (before credits)).")
 
 
 def _gpu(day, cost, hours, pricing, **k):
