@@ -706,6 +706,16 @@ class IdleGpu:
         them the metrics and the bill do not overlap, and "every billed GPU has metrics" would be vacuous."""
         return bool(self.totals["monitored_resources"] or self.totals["unmonitored_resources"])
 
+    def window_text(self) -> str:
+        """The metrics' window as a table caption names it: "the 7-day metrics window (05 Oct 2026 00:00 to 12 Oct
+        2026 00:00 UTC)" (its end is the end of the last hour, as :meth:`note` prints it). Why: the AI report's idle
+        table showed "Scheduling savings $2,084.86" without saying it is a week's, next to summary savings per month
+        (review s17 prose, finding 4)."""
+        a, b = (pd.Timestamp(x) for x in self.window)
+        days = (b - a) / pd.Timedelta(days=1)
+        length = f"{days:,.0f}-day" if abs(days - round(days)) < 0.05 else f"{days:,.1f}-day"
+        return f"the {length} metrics window ({a:%d %b %Y %H:%M} to {b:%d %b %Y %H:%M} UTC)"
+
     def method(self) -> str:
         """The rules in words, for report text."""
         s = self.settings

@@ -629,12 +629,11 @@ def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None
     rule) and the block ranks savings by dollars; spot's "$138,158 over the scope" (14 billing periods, one open)
     sat beside "$7,984 per month" and ranked a backlog about 14x too high (review s17 prose, finding 4). The line's
     saving over the scope is divided by the months its re-priced on-demand hours span (``span_days`` of
-    :func:`spot_what_if` over 365.25/12 days; a line spanning less than a month counts as one month: a short burst
-    is never extrapolated to a month); ``span_note`` names the days, so a line whose hours stopped months ago reads
+    :func:`spot_what_if`, :func:`finops_kit.summary.per_month`: at least one month, a short burst is never
+    extrapolated to a month); ``span_note`` names the days, so a line whose hours stopped months ago reads
     as such."""
-    from decimal import ROUND_HALF_EVEN, Decimal
-
     from .notebook import money
+    from .summary import months_of_span, per_month
 
     a = assumptions or WhatIfAssumptions()
     if what_if is None or what_if.empty:
@@ -646,10 +645,8 @@ def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None
     notes = [ASSUMED_BASES[b].format(discount=a.flat_discount) + (UNKNOWN_OS_NOTE if u else "")
              if b in ASSUMED_BASES else "" for b, u in zip(what_if["basis"], unknown, strict=True)]
     span = what_if["span_days"] if "span_days" in what_if else pd.Series(None, index=what_if.index, dtype=float)
-    months = [max(float(d) / DAYS_PER_MONTH, 1.0) if d is not None and d == d else None for d in span]
-    monthly = [None if m is None or v is None or v != v else
-               (Decimal(str(v)) / Decimal(str(round(m, 6)))).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-               for v, m in zip(what_if["saving"], months, strict=True)]
+    months = [months_of_span(d) for d in span]
+    monthly = [per_month(v, d) for v, d in zip(what_if["saving"], span, strict=True)]
     cur = what_if["currency"] if "currency" in what_if else pd.Series("USD", index=what_if.index)
     first = what_if["first_day"] if "first_day" in what_if else pd.Series(None, index=what_if.index)
     last = what_if["last_day"] if "last_day" in what_if else pd.Series(None, index=what_if.index)
@@ -660,10 +657,6 @@ def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None
                   for v, m, c, f, t in zip(what_if["saving"], months, cur, first, last, strict=True)]
     return what_if.assign(assumed=assumed, price_note=notes, months=months, monthly_saving=monthly,
                           span_note=span_notes)
-
-
-#: Days in an average month (365.25 / 12): a line's saving over its span, per month (:func:`what_if_actions`).
-DAYS_PER_MONTH = 365.25 / 12
 
 
 def scenario_context(con: duckdb.DuckDBPyConnection, instance_type: str, region: str,

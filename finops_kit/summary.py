@@ -196,6 +196,30 @@ ALTERNATIVES_NOTE = ("Each saving is measured alone: savings of different action
                      "claim the same hours), here and across reports.")
 
 
+#: Days in an average month (365.25 / 12): what a total over a span of days is divided by to state it per month.
+DAYS_PER_MONTH = 365.25 / 12
+
+
+def months_of_span(days: Any) -> float | None:
+    """The months a saving's lines span (``days`` of charges / :data:`DAYS_PER_MONTH`), at least one: a burst of a
+    few days is never extrapolated to a month. None without a span.
+
+    Why one rule: every saving the summary ranks is "per month" (:data:`BASIS_KINDS`); spot's and the token batch
+    actions were totals over the scope (14 billing periods in the demo) ranked beside a month's dollars (review s17
+    prose, finding 4). They divide by this, the schedule and storage savings are monthly rates already."""
+    if days is None or days != days:
+        return None
+    return max(float(days) / DAYS_PER_MONTH, 1.0)
+
+
+def per_month(total: Any, days: Any) -> Decimal | None:
+    """``total`` over a span of ``days`` as dollars per month (:func:`months_of_span`), to the cent."""
+    months = months_of_span(days)
+    if months is None or total is None or total != total:
+        return None
+    return (Decimal(str(total)) / Decimal(str(round(months, 6)))).quantize(Decimal("0.01"))
+
+
 def basis_kind(basis: str) -> str:
     """The kind of an action's dollars from its basis (:data:`BASIS_KINDS`; ``other`` when not listed)."""
     return BASIS_KINDS.get(basis.strip(), ("other", ""))[0]
@@ -760,7 +784,7 @@ def figures_of(s: Summary) -> dict[str, Any]:
     return {f.key: f.value for f in s.figures}
 
 
-__all__ = ["ALTERNATIVES_NOTE", "BASIS_KINDS", "FIGURES", "KINDS", "SPANS", "Action", "basis_kind", "Days", "Figure", "Summary", "anchor", "comparison_periods", "figures_of", "owner_label",
+__all__ = ["ALTERNATIVES_NOTE", "BASIS_KINDS", "DAYS_PER_MONTH", "months_of_span", "per_month", "FIGURES", "KINDS", "SPANS", "Action", "basis_kind", "Days", "Figure", "Summary", "anchor", "comparison_periods", "figures_of", "owner_label",
            "period_scope", "resource_label", "resource_owners", "summarize", "top_owner",
            "add_budget_actions", "add_anomaly_actions", "add_forecast_figure", "resource_labels"]
 

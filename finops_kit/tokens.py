@@ -532,7 +532,11 @@ def actions(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, owner
     * ``batch``: a model's on-demand tokens at the batch rate the same bill shows (:func:`batch_vs_on_demand`);
     * ``unmatched``: AI usage no rule explains -- its cost is in no unit cost until a rule is added.
 
-    Columns: kind, what, dollars, owner, section (the report heading that backs it)."""
+    Columns: kind, what, dollars (over the scope), owner, section (the report heading that backs it); for a batch
+    action ``span_days`` (the days of the model's on-demand tokens) and ``dollars_per_month`` (its saving per month,
+    :func:`finops_kit.summary.per_month`: what the summary ranks, as every report's savings)."""
+    from . import summary as sm
+
     sc = bind(con, scope, config)
     key = owner_key or sc.attribution.allocation.key
     own = unit_costs(con, sc, (key, "provider", "model"), path=path)
@@ -544,18 +548,26 @@ def actions(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, owner
     if not bv.empty:
         by_model = bv[bv["batch_opportunity"].notna()].groupby(["provider", "model"], as_index=False).agg(
             dollars=("batch_opportunity", lambda v: sum(v, Decimal(0))))
+        # the days the model's on-demand tokens span: what its saving per month divides by (summary.per_month)
+        span = {(p, m): d for p, m, d in con.execute(f"""
+            SELECT ProviderName, x_AiModel, epoch(max(ChargePeriodEnd) - min(ChargePeriodStart)) / 86400.0
+            FROM {rows_sql(con, sc, path)} WHERE x_TokenClass = 'tokens' AND NOT x_TokenBatch
+            GROUP BY ALL""").fetchall()}
         for r in by_model.to_dict("records"):
             if r["dollars"] > 0:
+                days = span.get((r["provider"], r["model"]))
                 rows.append({"kind": "batch", "what": f"Move work that can wait on {r['model']} ({r['provider']}) to "
                              "batch", "dollars": r["dollars"], "owner": top.get((r["provider"], r["model"])),
-                             "section": "5. Batch vs on-demand"})
+                             "section": "5. Batch vs on-demand", "span_days": days,
+                             "dollars_per_month": sm.per_month(r["dollars"], days)})
     un = unmatched(con, sc, path=path)
     for r in un.to_dict("records"):
         if r["cost"]:
             rows.append({"kind": "unmatched", "what": f"Add a token rule for {r['usage_type']} ({r['provider']}): "
                          f"{r['reason']}", "dollars": r["cost"], "owner": None,
                          "section": "1. Token spend at a glance — and does it reconcile?"})
-    return pd.DataFrame(rows, columns=["kind", "what", "dollars", "owner", "section"])
+    return pd.DataFrame(rows, columns=["kind", "what", "dollars", "owner", "section", "span_days",
+                                       "dollars_per_month"])
 
 
 def add_to_summary(block: Any, con: duckdb.DuckDBPyConnection, sc: Scope, *,
@@ -564,7 +576,7 @@ def add_to_summary(block: Any, con: duckdb.DuckDBPyConnection, sc: Scope, *,
 
     Figures follow the block's rule (the latest closed billing period in scope, compared with the closed period
     before it; the whole scope when none is closed): token spend and the blended cost per 1M tokens. Actions are
-    :func:`actions` over the whole scope. Returns the block."""
+    :func:`actions` over the whole scope, a batch saving per month of its model's span. Returns the block."""
     from . import summary as sm
     from .scope import NoDataError
 
@@ -584,9 +596,18 @@ def add_to_summary(block: Any, con: duckdb.DuckDBPyConnection, sc: Scope, *,
     block.add_figure(f"Cost per 1M tokens ({sc.currency or 'no currency'})", cur.cost_per_1m, "number",
                      prev.cost_per_1m if prev else None, key="cost_per_1m", note="all models and token types")
     for a in actions(con, sc, path=path).to_dict("records"):
-        # moving to batch saves money; an unmatched line's cost is what a token rule would explain, not a saving
-        block.add_action(a["what"], a["dollars"], a["owner"], a["section"], basis="over the scope",
-                         kind="saving" if a["kind"] == "batch" else "at stake")
+        # moving to batch saves money, per month as every saving of the block (review s17 prose, finding 4: it was
+        # "$27,101 over the scope", 14 billing periods); an unmatched line's cost is what a token rule would
+        # explain, not a saving
+        if a["kind"] == "batch" and a["dollars_per_month"] is not None:
+            months = sm.months_of_span(a["span_days"])
+            block.add_action(f"{a['what']} ({sm._money(a['dollars'], sc.currency)} over the {months:,.1f} months of "
+                             f"its on-demand tokens)", a["dollars_per_month"], a["owner"], a["section"],
+                             basis="per month")
+        else:
+            batch = a["kind"] == "batch"
+            block.add_action(a["what"], a["dollars"], a["owner"], a["section"],
+                             basis="over the scope" if batch else "in scope", kind="saving" if batch else "at stake")
     return block
 
 

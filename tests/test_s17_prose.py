@@ -117,3 +117,45 @@ def test_the_spot_notebook_states_its_summary_savings_per_month():
     src = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert 'dollars="monthly_saving", owner="team", basis="per month"' in src
     assert "over the scope" not in src.split("report_summary.add_actions(spot.what_if_actions")[1].split(")\n")[0]
+
+
+def _bedrock(usage_type: str, qty: str, cost: str, day: str) -> dict:
+    return dict(ServiceName="Amazon Bedrock", ServiceCategory="AI and Machine Learning", x_UsageType=usage_type,
+                SkuMeter=usage_type, PricingUnit="1000 Tokens", PricingQuantity=qty, ConsumedUnit="1000 Tokens",
+                ConsumedQuantity=qty, cost=cost, day=day, x_AiWorkload="Managed AI service", tags={"team": "nlp"})
+
+
+def test_a_token_batch_saving_in_the_summary_is_per_month_of_the_models_span():
+    """The AI report's summary listed "$27,101 over the scope: Move work that can wait on Claude Sonnet 4 (AWS) to
+    batch" beside savings per month (review s17 prose, finding 4). On-demand output tokens on 5 Jan and 5 Mar 2026
+    (60 days = 1.97 months): 400 at $15/1M = $6.00; batch at $7.50/1M: the saving $3.00, $1.52 per month."""
+    from finops_kit import tokens as tk
+
+    con = focus_rows([
+        _bedrock("USE1-Claude4Sonnet-output-tokens", "200", "3.00", "2026-01-05"),
+        _bedrock("USE1-Claude4Sonnet-output-tokens", "200", "3.00", "2026-03-05"),
+        _bedrock("USE1-Claude4Sonnet-output-tokens-batch", "200", "1.50", "2026-02-05"),
+    ])
+    sc = S.resolve(con, CONFIG, {})
+    acts = tk.actions(con, sc)
+    batch = acts[acts["kind"] == "batch"].iloc[0]
+    assert batch["dollars"] == Decimal("3.00") and batch["span_days"] == pytest.approx(60.0)
+    assert batch["dollars_per_month"] == Decimal("1.52")  # 3.00 / 1.971253
+    block = tk.add_to_summary(sm.summarize(con, sc, ["ai_cost"]), con, sc)
+    (acts_,) = [a for k, a in block.action_groups() if k == "saving"]
+    assert (acts_[0].basis, acts_[0].dollars) == ("per month", Decimal("1.52"))
+    assert "$2 per month: Move work that can wait on Claude Sonnet 4 (AWS) to batch ($3 over the 2.0 months of its " \
+           "on-demand tokens)" in block.to_text()
+
+
+def test_the_idle_gpu_window_is_named_with_its_length():
+    """"Scheduling savings $2,084.86" was a 7-day window's, unlabelled (review s17 prose, finding 4)."""
+    import datetime as dt
+
+    from finops_kit import gpu
+
+    idle = gpu.IdleGpu.__new__(gpu.IdleGpu)
+    idle.window = (dt.datetime(2026, 10, 5, 0), dt.datetime(2026, 10, 12, 0))  # the end of the last hour
+    assert idle.window_text() == "the 7-day metrics window (05 Oct 2026 00:00 to 12 Oct 2026 00:00 UTC)"
+    idle.window = (dt.datetime(2026, 10, 5, 0), dt.datetime(2026, 10, 8, 12))
+    assert idle.window_text().startswith("the 3.5-day metrics window")
