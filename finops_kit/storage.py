@@ -1153,6 +1153,34 @@ def unverified_note(recs: pd.DataFrame) -> str | None:
             f"table marks unverified — check them against the provider's price list before acting: {names}.")
 
 
+#: The part of a recommendation's ``warning`` that says the bill's rate is not the price table's (the saving is
+#: priced at the table's rate, not at what the bill shows).
+RATE_MISMATCH = "differs from the price table"
+
+
+def action_caveats(recs: pd.DataFrame) -> pd.DataFrame:
+    """``recs`` with ``assumed`` (the saving rests on a price the table marks unverified, or on a table rate the
+    bill's own rate differs from) and ``price_note`` (the caveat a summary action carries, '' elsewhere).
+
+    Why: the storage summary read "$3,505 per month: Lifecycle rule on acme-vision-prod-datasets: GCS Standard to
+    GCS Coldline" while the body said "Check first" (4 of 8 savings rest on unverified prices) and the row warned
+    "the bill's GCS Standard rate $0.026/GB-month differs from the price table's $0.02"; the spot summary already
+    marked its assumed discount (review s17 prose, finding 5). No price is changed here."""
+    if recs.empty:
+        return recs.assign(assumed=pd.Series(dtype=bool), price_note=pd.Series(dtype=str))
+    notes, flags = [], []
+    unverified = recs["unverified_prices"] if "unverified_prices" in recs else pd.Series("", index=recs.index)
+    warning = recs["warning"] if "warning" in recs else pd.Series("", index=recs.index)
+    for u, w in zip(unverified.fillna("").astype(str), warning.fillna("").astype(str), strict=True):
+        parts = []
+        if u:
+            parts.append(f"price unverified ({u}): check the provider's price list")
+        parts += [x.strip() for x in w.split(";") if RATE_MISMATCH in x]
+        flags.append(bool(parts))
+        notes.append("; ".join(parts))
+    return recs.assign(assumed=flags, price_note=notes)
+
+
 def short_class(storage_class: str) -> str:
     """A storage class name without its provider prefix, for chart labels (S3 Glacier Deep Archive → Glacier
     Deep Archive, GCS Coldline → Coldline, Azure Blob Cool → Cool)."""

@@ -159,3 +159,32 @@ def test_the_idle_gpu_window_is_named_with_its_length():
     assert idle.window_text() == "the 7-day metrics window (05 Oct 2026 00:00 to 12 Oct 2026 00:00 UTC)"
     idle.window = (dt.datetime(2026, 10, 5, 0), dt.datetime(2026, 10, 8, 12))
     assert idle.window_text().startswith("the 3.5-day metrics window")
+
+
+def test_a_storage_action_on_an_unverified_price_or_a_differing_bill_rate_carries_the_caveat(bill):
+    """The storage summary read "$3,505 per month: Lifecycle rule on acme-vision-prod-datasets: GCS Standard to GCS
+    Coldline" with neither the body's "Check first" (unverified price) nor the row's rate warning (finding 5)."""
+    import pandas as pd
+
+    from finops_kit import storage as st
+
+    recs = pd.DataFrame({
+        "group": ["a", "b", "c"], "current_class": ["GCS Standard", "S3 Standard", "S3 Standard"],
+        "target_class": ["GCS Coldline", "S3 Glacier Instant Retrieval", "S3 Standard-IA"],
+        "monthly_saving": [Decimal("3505"), Decimal("900"), Decimal("100")], "team": ["vision", "nlp", "nlp"],
+        "unverified_prices": ["GCS Coldline", "", ""],
+        "warning": ["the bill's GCS Standard rate $0.026/GB-month differs from the price table's $0.02 "
+                    "(us-central1): a different location or a negotiated rate; use a price table with your rates",
+                    "", "single availability zone: only for data you can re-create"]})
+    c = st.action_caveats(recs)
+    assert list(c["assumed"]) == [True, False, False]
+    assert c["price_note"][0] == ("price unverified (GCS Coldline): check the provider's price list; the bill's GCS "
+                                  "Standard rate $0.026/GB-month differs from the price table's $0.02 (us-central1): "
+                                  "a different location or a negotiated rate")
+    s = sm.summarize(bill, S.resolve(bill, CONFIG, {}), ["effective_cost"])
+    s.add_actions(c, dollars="monthly_saving", owner="team", basis="per month", section="Ranked recommendations",
+                  what="Lifecycle rule on {group}: {current_class} to {target_class}", assumed="assumed",
+                  note="{price_note}")
+    text = s.to_text()
+    assert "$3,505 per month: Lifecycle rule on a: GCS Standard to GCS Coldline [price unverified (GCS Coldline)" in text
+    assert "$900 per month: Lifecycle rule on b: S3 Standard to S3 Glacier Instant Retrieval; owner nlp" in text
