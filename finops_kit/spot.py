@@ -616,7 +616,8 @@ def what_if_os_note(what_if: pd.DataFrame) -> str:
             f"unless it has the same AWS operation code (a Windows hour must not take a Linux spot rate): {bases}.")
 
 
-def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None = None) -> pd.DataFrame:
+def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None = None, *,
+                    since: Any = None) -> pd.DataFrame:
     """The rows of :func:`spot_what_if` as summary actions: ``assumed`` is true where the spot rate is an
     assumption (:data:`ASSUMED_BASES`: basis 'flat'), ``price_note`` says which (empty elsewhere);
     ``monthly_saving`` is the line's saving per month and ``span_note`` says what it was divided from.
@@ -630,8 +631,10 @@ def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None
     sat beside "$7,984 per month" and ranked a backlog about 14x too high (review s17 prose, finding 4). The line's
     saving over the scope is divided by the months its re-priced on-demand hours span (``span_days`` of
     :func:`spot_what_if`, :func:`finops_kit.summary.per_month`: at least one month, a short burst is never
-    extrapolated to a month); ``span_note`` names the days, so a line whose hours stopped months ago reads
-    as such."""
+    extrapolated to a month); ``span_note`` names the days. ``since`` (a date, or the summary's period: anything
+    with a ``start``): a line whose on-demand hours ended before it has no ``monthly_saving`` -- usage that stopped
+    is history, not an action (the demo's p5.48xlarge line, 6 Apr to 12 Jun 2026, read "$11,688 per month" in an
+    Oct 2026 summary), as :func:`finops_kit.summary.add_anomaly_actions` leaves out old spikes."""
     from .notebook import money
     from .summary import months_of_span, per_month
 
@@ -647,6 +650,10 @@ def what_if_actions(what_if: pd.DataFrame, assumptions: WhatIfAssumptions | None
     span = what_if["span_days"] if "span_days" in what_if else pd.Series(None, index=what_if.index, dtype=float)
     months = [months_of_span(d) for d in span]
     monthly = [per_month(v, d) for v, d in zip(what_if["saving"], span, strict=True)]
+    since = getattr(since, "start", since)
+    if since is not None and "last_day" in what_if:
+        monthly = [None if t is None or t != t or pd.Timestamp(t).date() < since else m
+                   for m, t in zip(monthly, what_if["last_day"], strict=True)]
     cur = what_if["currency"] if "currency" in what_if else pd.Series("USD", index=what_if.index)
     first = what_if["first_day"] if "first_day" in what_if else pd.Series(None, index=what_if.index)
     last = what_if["last_day"] if "last_day" in what_if else pd.Series(None, index=what_if.index)

@@ -188,3 +188,18 @@ def test_a_storage_action_on_an_unverified_price_or_a_differing_bill_rate_carrie
     text = s.to_text()
     assert "$3,505 per month: Lifecycle rule on a: GCS Standard to GCS Coldline [price unverified (GCS Coldline)" in text
     assert "$900 per month: Lifecycle rule on b: S3 Standard to S3 Glacier Instant Retrieval; owner nlp" in text
+
+
+def test_a_spot_line_whose_hours_ended_before_the_summary_period_is_no_action():
+    """Per month, the demo's p5.48xlarge line (on-demand hours 6 Apr to 12 Jun 2026) read "$11,688 per month" in a
+    summary of Oct 2026: usage that stopped is history, not a saving to act on."""
+    import datetime as dt
+
+    con = focus_rows([_gpu("2026-01-05", 219.6, 10, "Standard"), _gpu("2026-01-06", 100, 10, "Dynamic"),
+                      _gpu("2026-03-05", 50.3, 50, "Standard", x_InstanceType="g5.xlarge")])
+    a = spot.WhatIfAssumptions(overhead=1.0, flat_discount=0.5)
+    w = spot.spot_what_if(con, None, a, by=())
+    kept = spot.what_if_actions(w, a, since=dt.date(2026, 2, 1)).set_index("instance_type")
+    assert kept.loc["p4d.24xlarge", "monthly_saving"] is None  # ended 5 Jan
+    assert kept.loc["g5.xlarge", "monthly_saving"] == Decimal("25.15")  # 50.30 x 0.5, one day: one month
+    assert spot.what_if_actions(w, a).set_index("instance_type").loc["p4d.24xlarge", "monthly_saving"] is not None
