@@ -68,6 +68,7 @@ import duckdb
 import pandas as pd
 
 from . import units
+from .attribution import SHARED, UNTAGGED
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError, InputError
 from .schema import MONEY
@@ -756,6 +757,38 @@ class IdleGpu:
                 f"{_share(idle_h, obs)} of the {obs:,.0f} GPU-hours observed on "
                 f"{_count(t['monitored_resources'], 'instance')}. {work}Stopping the instances when all their GPUs "
                 f"idled would have saved **{money(t['schedule_savings'])}**. {_cap(unmonitored)}, and {unbilled}.")
+
+    def contacts(self, money: Callable[[Any], str], top: int = 10) -> str:
+        """Who to ask about each of the ``top`` resources with idle dollars (Markdown): the ``owner`` tag's
+        contact when it has one; when it has none but its team (the allocation key, as every report names the
+        team) is known, its team; "nobody to ask: fix its tags first" only when both are missing.
+
+        Why: the section said "a resource with (untagged) owner has nobody to ask" of i-02e9b32251ed2a9be, whose
+        team (nlp) the summary at the top of the same report names as its owner (review s17 prose, finding 8):
+        "owner" meant the team in one place and the ``owner`` tag in another."""
+        df = self.by_resource
+        if df.empty or "idle_cost" not in df:
+            return ""
+        df = df[df["idle_cost"].map(lambda v: v is not None and v == v and float(v) > 0)]
+        if df.empty:
+            return "No resource had idle GPU dollars in the metrics' window: nobody to ask."
+        df = df.assign(_d=df["idle_cost"].map(float)).sort_values("_d", ascending=False).head(top)
+
+        def known(v: Any) -> bool:
+            return v is not None and v == v and str(v).strip() not in ("", UNTAGGED, SHARED)
+
+        lines = []
+        for r in df.to_dict("records"):
+            head = f"`{r['resource_id']}` ({money(r['idle_cost'])} idle)"
+            if known(r.get("owner")):
+                lines.append(f"{head}: ask {r['owner']} (its `owner` tag)")
+            elif known(r.get("team")):
+                lines.append(f"{head}: no `owner` tag, so no named contact; ask its team ({r['team']}) and fix the "
+                             "tag")
+            else:
+                lines.append(f"{head}: no `owner` tag and no team: nobody to ask, fix its tags first (the tagging "
+                             "audit)")
+        return "**Who to ask** about the idle resources above: " + "; ".join(lines) + "."
 
 
 def _count(n: int, noun: str) -> str:

@@ -74,6 +74,9 @@ class FigureDef:
     kind: str  # money | percent (a fraction 0..1) | number
     read: Callable[[Any, Scope], Any]
     help: str
+    #: the sentence printed under the figures for the period shown (:attr:`Figure.detail`), when the figure needs
+    #: one to be read right beside another (None: the label says it all)
+    explain: Callable[[Any, Scope], str] | None = None
 
 
 def _cached(con: Any, sc: Scope, name: str, fn: Callable[[Any, Scope], pd.DataFrame]) -> pd.DataFrame:
@@ -112,6 +115,50 @@ def _coverage(con: Any, sc: Scope) -> Any:
     return None if row.empty else float(row.iloc[0]["coverage"]) / 100
 
 
+def unallocated_detail(con: Any, sc: Scope) -> str:
+    """Why "Unallocated" is less than the untagged share of the coverage figure, in one sentence: the charges
+    without a valid allocation-key tag (the coverage figure's untagged dollars, :func:`finops_kit.metrics.tag_coverage`)
+    less the shared costs among them (``allocation.shared``: tax, adjustments, unused commitments..., pooled and
+    spread over every team, so not unallocated), with credits on the untagged charges that are left.
+
+    Why: the demo's block printed "Unallocated (untagged): $16,800" beside "Allocation-key tag coverage: 90.8%";
+    a reader takes 9.2% of October's spend, about $45.7k, as untagged, and asks where $28.9k went (review s17 prose,
+    finding 9): it is October's tax ($23,509) and unused commitments ($5,374), untagged but shared."""
+    attr = sc.attribution
+    a, key = attr.allocation, attr.allocation.key
+    cov = _cached(con, sc, "tag_coverage", tag_coverage)
+    row = cov[cov["key"] == key]
+    if row.empty:
+        return ""
+    untagged, total = (Decimal(str(row.iloc[0][c])) for c in ("untagged_cost", "total_cost"))
+    from .sources.base import sql_str
+
+    # which rule of allocation.shared makes an untagged charge shared (the first that holds, as shared_sql's ORs)
+    whens = [f"WHEN ChargeCategory = {sql_str(c)} THEN {sql_str(c)}" for c in a.shared_charge_categories]
+    if a.unused_commitments_shared:
+        whens.append("WHEN CommitmentDiscountStatus = 'Unused' THEN 'unused commitments'")
+    whens += [f"WHEN ServiceName = {sql_str(n)} THEN {sql_str(n)}" for n in a.shared_service_names]
+    reason = f"CASE {' '.join(whens)} ELSE {sql_str('shared ' + key + ' values')} END"
+    rows = con.sql(f"""
+        SELECT {reason} AS reason, sum(EffectiveCost) AS cost
+        FROM {sc.rows_sql()}
+        WHERE EffectiveCost > 0 AND {attr.value_sql(key)} IS NULL AND {attr.shared_sql()}
+        GROUP BY ALL ORDER BY cost DESC, reason""").fetchall()
+    cur = sc.currency
+    shared = sum((Decimal(str(c)) for _, c in rows), Decimal(0))
+    parts = [f"{r} {_money(c, cur)}" for r, c in rows if abs(Decimal(str(c))) >= Decimal("0.5")]
+    share = f" ({100 * untagged / total:.1f}% of positive charges)" if total else ""
+    text = f"charges without a valid '{key}' tag: {_money(untagged, cur)}{share}"
+    if shared >= Decimal("0.5"):
+        text += (f"; {_money(shared, cur)} of them are shared costs ({', '.join(parts)}): in the shared pool "
+                 "(allocation.shared), not unallocated")
+    unallocated = _total("unallocated_cost")(con, sc)
+    rest = None if unallocated is None else Decimal(str(unallocated)) - (untagged - shared)
+    if rest is not None and abs(rest) >= Decimal("0.5"):
+        text += f"; credits and refunds on the untagged charges: {_money(rest, cur)}"
+    return text + "."
+
+
 #: The headline figures a summary can show (definitions: docs/metrics.md and :mod:`finops_kit.metrics`).
 FIGURES: dict[str, FigureDef] = {
     "effective_cost": FigureDef("Spend", "money", _total("effective_cost"), "EffectiveCost: amortized, credits included"),
@@ -120,8 +167,9 @@ FIGURES: dict[str, FigureDef] = {
     "storage_cost": FigureDef("Storage", "money", _total("storage_cost"), "rows of data/storage_classes.csv"),
     "transfer_cost": FigureDef("Data transfer", "money", _total("transfer_cost"), "rows of data/transfer_types.csv"),
     "shared_cost": FigureDef("Shared cost", "money", _total("shared_cost"), "allocation.shared in finops.yaml"),
-    "unallocated_cost": FigureDef("Unallocated (untagged)", "money", _total("unallocated_cost"),
-                                  "not shared and without a valid allocation-key tag"),
+    "unallocated_cost": FigureDef("Unallocated (untagged, after shared costs are pooled)", "money",
+                                  _total("unallocated_cost"), "not shared and without a valid allocation-key tag",
+                                  lambda con, sc: unallocated_detail(con, sc)),
     "accelerator_cost": FigureDef("Accelerated compute", "money", _spot("cost"), "GPU/TPU/accelerator instances"),
     "spot_share": FigureDef("Spot share of accelerator-hours", "percent", _spot("spot_share"),
                             "spot accelerator-hours / accelerator-hours that could run on spot "
@@ -144,6 +192,9 @@ class Figure:
     #: what a figure without a previous period's value is compared with, in words (a forecast: its range, budget
     #: and the last closed month's actual, :func:`add_forecast_figure`); shown where the change would be
     comparison: str = ""
+    #: a sentence printed under the figures, "label: detail" (what the figure holds and what it leaves out, when
+    #: another figure of the block would otherwise be read as contradicting it)
+    detail: str = ""
 
     @property
     def change(self) -> Any:
@@ -369,11 +420,12 @@ class Summary:
 
     # -------------------------------------------------------------------------------------------- building
     def add_figure(self, label: str, value: Any, kind: str = "money", previous: Any = None, note: str = "",
-                   key: str | None = None) -> Summary:
-        """Add a figure computed by another package function (a forecast, a budget): it is shown as given."""
+                   key: str | None = None, detail: str = "") -> Summary:
+        """Add a figure computed by another package function (a forecast, a budget): it is shown as given;
+        ``detail``: a sentence printed under the figures (:attr:`Figure.detail`)."""
         if kind not in ("money", "percent", "number"):
             raise ValueError(f"kind must be money, percent or number, not {kind!r}")
-        self.figures.append(Figure(key or label, label, kind, value, previous, note))
+        self.figures.append(Figure(key or label, label, kind, value, previous, note, detail=detail))
         return self._redraw()
 
     def add_action(self, what: str, dollars: Any, owner: Any, section: str, basis: str = "", *,
@@ -463,18 +515,30 @@ class Summary:
             return f"In {span}, as the figures above"
         return f"Over the whole scope, {span} -- not {_period_name(self.current)} alone, the period of the figures above"
 
+    @property
+    def owner_word(self) -> str:
+        """What an action's owner is, as the block labels it: the allocation key (``team``), whose value
+        :mod:`finops_kit.attribution` gave it ("team nlp").
+
+        Why: the block said "owner nlp", while the AI report's idle-GPU table has an "owner" column for the
+        ``owner`` tag (the contact), empty for the same resource: one word for two things (review s17 prose, finding
+        8). The team is named as the team; the ``owner`` tag as the owner tag."""
+        return self.scope.attribution.allocation.key
+
     def to_html(self) -> str:
         """The block as escaped HTML (inline styles: it must look the same live and in the offline page)."""
         e = html.escape
         cards = "".join(self._card_html(f) for f in self.figures)
+        details = "".join(f'<div class="finops-figure-detail" style="margin-top:4px;color:#555;font-size:12px">'
+                          f'<b>{e(f.label)}</b>: {e(f.detail)}</div>' for f in self.figures if f.detail)
         groups = self.action_groups()
         if groups:
             parts = []
             for kind, acts in groups:
                 items = "".join(
                     f'<li style="margin:3px 0"><b>{e(_money(a.dollars, self.scope.currency))}</b>'
-                    f'{(" " + e(a.basis)) if a.basis else ""} &middot; {e(a.text())} &middot; owner '
-                    f'<b>{e(a.owner)}</b> &middot; <a href="#{e(a.anchor, quote=True)}">{e(a.section)}</a></li>'
+                    f'{(" " + e(a.basis)) if a.basis else ""} &middot; {e(a.text())} &middot; '
+                    f'{e(self.owner_word)} <b>{e(a.owner)}</b> &middot; <a href="#{e(a.anchor, quote=True)}">{e(a.section)}</a></li>'
                     for a in acts)
                 note = (f'<p style="margin:2px 0;color:#555;font-size:12px">{e(ALTERNATIVES_NOTE)}</p>'
                         if kind == "saving" else "")
@@ -495,7 +559,7 @@ class Summary:
                 f'<div style="font-size:15px;font-weight:600;margin-bottom:2px">{e(self.title)}: the answer first</div>'
                 f'<div class="finops-summary-scope" style="color:#37474f">Scope: {e(self.scope.describe())}. '
                 f'Figures: {e(self.period_text())}{e(opened)}.</div>'
-                f'<div style="display:flex;flex-wrap:wrap;gap:8px;margin-top:8px">{cards}</div>{actions}</div>')
+                f'<div style="display:flex;flex-wrap:wrap;gap:8px;margin-top:8px">{cards}</div>{details}{actions}</div>')
 
     def _card_html(self, f: Figure) -> str:
         e = html.escape
@@ -531,11 +595,13 @@ class Summary:
         for f in self.figures:
             ch = self._change_text(f)
             lines.append(f"- {f.label}: {_fmt(f.value, f.kind, self.scope.currency)}" + (f" ({ch})" if ch else ""))
+            if f.detail:
+                lines.append(f"  {f.detail}")
         for kind, acts in self.action_groups():
             lines.append(f"{KINDS[kind]}:")
             for i, a in enumerate(acts, 1):
                 lines.append(f"{i}. {_money(a.dollars, self.scope.currency)}{(' ' + a.basis) if a.basis else ''}: "
-                             f"{a.text()}; owner {a.owner}; see '{a.section}'")
+                             f"{a.text()}; {self.owner_word} {a.owner}; see '{a.section}'")
             if kind == "saving":
                 lines.append(ALTERNATIVES_NOTE)
         return "\n".join(lines)
@@ -775,7 +841,8 @@ def summarize(con: Any, sc: Scope, figures: Sequence[str] = ("effective_cost",),
         d = FIGURES[name]
         value = d.read(con, cur_sc)
         before = d.read(con, prev_sc) if prev_sc is not None else None
-        out.append(Figure(name, d.label, d.kind, value, before))
+        detail = d.explain(con, cur_sc) if d.explain is not None and value is not None else ""
+        out.append(Figure(name, d.label, d.kind, value, before, detail=detail))
     return Summary(title, sc, out, current, previous, max_actions=max_actions)
 
 

@@ -592,9 +592,16 @@ def add_to_summary(block: Any, con: duckdb.DuckDBPyConnection, sc: Scope, *,
     prev = period(block.previous)
     block.add_figure("Token spend", cur.token_cost, "money", prev.token_cost if prev else None, key="token_cost",
                      note="EffectiveCost of the token lines")
-    # a number with cents (money figures of the block are whole dollars: $0.57 would read "$1")
-    block.add_figure(f"Cost per 1M tokens ({sc.currency or 'no currency'})", cur.cost_per_1m, "number",
-                     prev.cost_per_1m if prev else None, key="cost_per_1m", note="all models and token types")
+    # a number with cents (money figures of the block are whole dollars: $0.57 would read "$1"); blended over every
+    # model and token type, its mix said under the figures (review s17 prose, finding 13)
+    cur_sc = sm.period_scope(sc, block.current) if block.current is not None else sc
+    try:
+        mix = mix_text(con, cur_sc, path=path)
+    except NoDataError:
+        mix = mix_text(con, sc, path=path)
+    block.add_figure(f"Cost per 1M tokens, blended ({sc.currency or 'no currency'})", cur.cost_per_1m, "number",
+                     prev.cost_per_1m if prev else None, key="cost_per_1m",
+                     note="all models and token types: mix below", detail=mix)
     for a in actions(con, sc, path=path).to_dict("records"):
         # moving to batch saves money, per month as every saving of the block (review s17 prose, finding 4: it was
         # "$27,101 over the scope", 14 billing periods); an unmatched line's cost is what a token rule would
@@ -609,6 +616,45 @@ def add_to_summary(block: Any, con: duckdb.DuckDBPyConnection, sc: Scope, *,
             block.add_action(a["what"], a["dollars"], a["owner"], a["section"],
                              basis="over the scope" if batch else "in scope", kind="saving" if batch else "at stake")
     return block
+
+
+def mix_text(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path: str | os.PathLike | None = None,
+             config: Any = None) -> str:
+    """What the blended cost per 1M tokens is a blend of, in one sentence: how many models, the model with the
+    most tokens and its share and unit cost, and the token types' shares with their unit costs (the largest first,
+    those of at least 1% of the tokens). "" without tokens.
+
+    Why: the AI report's headline "Cost per 1M tokens (USD): 0.60" read as the price of a token, but 42% of
+    October's tokens were Titan Text Embeddings at 0.02 per 1M and output tokens cost 2.87 per 1M: a shift in
+    embedding volume moves the headline with no price changing (review s17 prose, finding 13)."""
+    sc = bind(con, scope, config)
+    by_model = unit_costs(con, sc, by=("model",), path=path)
+    by_type = unit_costs(con, sc, by=("token_type",), path=path)
+    by_model = by_model[by_model["tokens"].fillna(0) > 0]
+    by_type = by_type[by_type["tokens"].fillna(0) > 0]
+    if by_model.empty:
+        return ""
+
+    def rate(v: Any) -> str:
+        return "n/a" if v is None or v != v else f"{float(v):,.2f}"
+
+    def pct(v: Any) -> str:
+        return f"{100 * float(v):.0f}%" if float(v) >= 0.005 else "under 1%"
+
+    top = by_model.sort_values("tokens", ascending=False).iloc[0]
+    n = len(by_model)
+    models = f"{n} model{'s' if n != 1 else ''}"
+    types = by_type.sort_values("tokens", ascending=False)
+    shown = types[types["token_share"].map(float) >= 0.01]
+    type_text = ", ".join(f"{r.token_type} {pct(r.token_share)} ({rate(r.cost_per_1m)} per 1M)"
+                          for r in shown.itertuples(index=False))
+    rest = len(types) - len(shown)
+    if rest:
+        type_text += f", {rest} other type{'s' if rest != 1 else ''} under 1%"
+    return (f"blended over {models} and every token type, weighted by their tokens: {top['model']} is "
+            f"{pct(top['token_share'])} of the tokens at {rate(top['cost_per_1m'])} per 1M; by token type {type_text}. "
+            "A change in this mix moves the blended figure with no price changing: compare models and token types "
+            "in sections 2 and 3.")
 
 
 @dataclass
@@ -650,5 +696,5 @@ def summary(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, *, path:
 
 
 __all__ = ["CLASSES", "KINDS", "MODALITIES", "RULES_ENV", "TOKEN_TYPES", "Rule", "Summary", "batch_vs_on_demand",
-           "actions", "add_to_summary", "block_size_sql", "cache_savings", "capacity", "per_1m", "reconcile", "rows_sql", "rules", "rules_frame",
+           "actions", "add_to_summary", "block_size_sql", "cache_savings", "capacity", "mix_text", "per_1m", "reconcile", "rows_sql", "rules", "rules_frame",
            "service_names", "summary", "trend", "unit_costs", "unmatched"]

@@ -124,7 +124,7 @@ def test_summary_block_figures_equal_metrics_of_the_latest_closed_period(rendere
     whole = lambda name: money(oct_.total(name), places=0)  # noqa: E731 - the block shows whole currency units
     expected = {
         "tagging_audit": {"Spend": whole("effective_cost"), "AI/ML spend": whole("ai_cost"),
-                          "Unallocated (untagged)": whole("unallocated_cost")},
+                          "Unallocated (untagged, after shared costs are pooled)": whole("unallocated_cost")},
         "spot_analysis": {"Spend": whole("effective_cost")},
         "storage_lifecycle": {"Spend": whole("effective_cost"), "Storage": whole("storage_cost"),
                               "Data transfer": whole("transfer_cost")},
@@ -149,7 +149,7 @@ SUMMARY_ACTIONS = ("tagging_audit", "spot_analysis", "storage_lifecycle", "forec
 
 
 def test_summary_actions_link_to_a_section_of_their_page(rendered):
-    """Each action of the block names its owner and links to the heading that backs it (an id in the same page)."""
+    """Each action of the block names its team (the allocation key) and links to the heading that backs it (an id in the same page)."""
     out, _ = rendered
     for name in CURATED:
         page = next(p for p in out.rglob("*.html") if p.name.startswith(name)).read_text(encoding="utf-8")
@@ -159,7 +159,7 @@ def test_summary_actions_link_to_a_section_of_their_page(rendered):
             continue  # a report that has not adopted the block yet; the four below must have it
         assert block, f"{name}: no actions in the summary block"
         items = re.findall(r"<li.*?</li>", block.group(1), re.S)
-        assert items and all("owner <b>" in li for li in items), name
+        assert items and all("team <b>" in li for li in items), name  # the allocation key names the owner
         for href in re.findall(r'href="#([^"]+)"', block.group(1)):
             assert f'id="{html.unescape(href)}"' in page, f"{name}: no section #{href}"
 

@@ -187,7 +187,7 @@ def test_a_storage_action_on_an_unverified_price_or_a_differing_bill_rate_carrie
                   note="{price_note}")
     text = s.to_text()
     assert "$3,505 per month: Lifecycle rule on a: GCS Standard to GCS Coldline [price unverified (GCS Coldline)" in text
-    assert "$900 per month: Lifecycle rule on b: S3 Standard to S3 Glacier Instant Retrieval; owner nlp" in text
+    assert "$900 per month: Lifecycle rule on b: S3 Standard to S3 Glacier Instant Retrieval; team nlp" in text
 
 
 def test_a_spot_line_whose_hours_ended_before_the_summary_period_is_no_action():

@@ -60,7 +60,7 @@ def test_figures_are_the_latest_closed_period_vs_the_one_before_and_equal_metric
     assert "Spend: $230 (+$110 (+91.7%) vs Sep 2026)" in text
     assert "Oct 2026 (latest closed billing period in scope), change vs Sep 2026" in text
     html_ = s.to_html()
-    assert "1–2 Nov 2026, open" in html_ and "Unallocated (untagged)" in html_
+    assert "1–2 Nov 2026, open" in html_ and "Unallocated (untagged, after shared costs are pooled)" in html_
     assert "+3.6 pts vs Sep 2026" in html_  # team coverage 87.0% (200 of 230) vs 83.3% (100 of 120)
 
 
@@ -97,7 +97,7 @@ def test_actions_ranked_by_dollars_capped_with_owner_and_section_anchor(bill):
     html_ = s.to_html()
     assert 'href="#5.-Dev-vs-prod"' in html_ and 'href="#3.-Tag-policy-audit"' in html_
     assert "<b>$500</b> per month" in html_ and "more in the sections below" not in html_
-    assert "1. $500 per month: Schedule i-b; or Move i-b to spot (see '6. Spot'); owner (untagged); see '5. Dev vs " \
+    assert "1. $500 per month: Schedule i-b; or Move i-b to spot (see '6. Spot'); team (untagged); see '5. Dev vs " \
            "prod'" in s.to_text()
     s.add_action("Schedule i-e", 1, owner="x", section="5. Dev vs prod", basis="per month")
     assert len(s.ranked_actions()) == 4 and "1 more in the sections below" in s.to_html()  # 3 savings at most
