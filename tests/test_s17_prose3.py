@@ -117,7 +117,9 @@ def test_ai_report_labels_the_owner_tag_and_says_whom_to_ask():
     nb = json.loads((REPO / "notebooks" / "ai_unit_economics.ipynb").read_text(encoding="utf-8"))
     src = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert "has\nnobody to ask" not in src and "idle.contacts(nb.money, top_n)" in src
-    assert '"owner_tag"' in src and '"owner": "owner_tag"' in src
+    assert '"owner_tag"' in src and src.count('rename(columns={"owner": "owner_tag"})') == 2  # idle, unmonitored
+    labels = (REPO / "finops_kit" / "data" / "column_labels.csv").read_text(encoding="utf-8")
+    assert "\nowner_tag,Owner tag,key," in labels  # shown beside Team, as the tag it is
     tagging = json.loads((REPO / "notebooks" / "tagging_audit.ipynb").read_text(encoding="utf-8"))
     tsrc = "\n".join("".join(c["source"]) for c in tagging["cells"])
     assert 'owner="owner"' not in tsrc and "owner=team_key" in tsrc
