@@ -528,7 +528,7 @@ def headline_figures(con: duckdb.DuckDBPyConnection, current: Scope, previous: S
 #: The columns of :func:`expiry`.
 EXPIRY_COLUMNS = ("provider", "commitment_id", "name", "type", "offering", "currency", "end_date", "days_left",
                   "window", "monthly_value", "value_period", "value_days", "current_utilization", "lapses_to_on_demand",
-                  "bill_change_if_lapsed", "as_of")
+                  "bill_change_if_lapsed", "lapse_basis", "as_of")
 
 
 def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None = None,
@@ -549,7 +549,12 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
     A month the commitment billed only part of (bought mid-month, or the open month when it has no closed one) is
     scaled to its whole calendar month by the time its used and unused rows cover (``value_days``), exact Decimal:
     an RI bought 2026-02-15 billed 4,368.00 for 14 days of February, a monthly value of 8,736.00 (found by a
-    review: the partial month was shown as the monthly value). ``lapses_to_on_demand`` is scaled alike."""
+    review: the partial month was shown as the monthly value). ``lapses_to_on_demand`` is scaled alike.
+
+    ``lapse_basis``: ``""`` for a commitment of instances or spend, whose covered usage lapses to on-demand prices;
+    for provisioned throughput (:func:`provisioned_notes`) what its "on-demand" value is -- the capacity's hourly
+    list price -- and section 5b's verdict on its model's pay-as-you-go tokens: the calendar said "+$5,741.42 a month
+    if it lapses" of a PTU reservation whose tokens 5b found never above break-even (prose review #3)."""
     sc = _require(sc)
     today = today or as_of(con, sc)
     inv = inventory(con, sc)
@@ -613,6 +618,10 @@ def expiry(con: duckdb.DuckDBPyConnection, sc: Scope, *, today: dt.date | None =
         return "later"
 
     active["window"] = [window(d) for d in active["days_left"]]
+    # what "its usage at on-demand prices" is: the on-demand list value of the covered usage, except for provisioned
+    # throughput, whose list value is its capacity's hourly price, with section 5b's verdict on its tokens
+    notes = provisioned_notes(con, sc) if len(active) else {}
+    active["lapse_basis"] = [notes.get(i, "") for i in active["commitment_id"]]
     active["as_of"] = today
     return active[list(EXPIRY_COLUMNS)].sort_values(["days_left", "provider", "commitment_id"], na_position="last").reset_index(
         drop=True)
@@ -697,7 +706,7 @@ def expiry_decisions(cal: pd.DataFrame, *, within: int = EXPIRY_WINDOWS[-1]) -> 
     ``resource_id`` is the commitment's id: the summary lists a commitment once per kind of dollars."""
     cols = ["provider", "type", "name", "end_date", "days_left", "current_utilization", "monthly_value",
             "lapses_to_on_demand", "bill_change_if_lapsed", "currency", "decision", "dollars", "basis", "what",
-            "resource_id"]
+            "resource_id", "lapse_basis"]
     if cal is None or cal.empty:
         return pd.DataFrame(columns=cols)
     soon = cal[[not _missing(d) and d <= within for d in cal["days_left"]]]
@@ -708,21 +717,29 @@ def expiry_decisions(cal: pd.DataFrame, *, within: int = EXPIRY_WINDOWS[-1]) -> 
         used = f"{util:.0%} used in {r['value_period']:%b %Y}" if not _missing(util) and not _missing(
             r["value_period"]) else "utilization unknown"
         head = f"{r['provider']} {r['type']} {r['name']} ending {r['end_date']} ({used})"
-        terms = (f"{_money(r['lapses_to_on_demand'], cur)}/month of usage at on-demand prices vs "
+        note = r.get("lapse_basis")
+        note = "" if _missing(note) else str(note)
+        at = "at the capacity's hourly list price" if note else "at on-demand prices"
+        terms = (f"{_money(r['lapses_to_on_demand'], cur)}/month of usage {at} vs "
                  f"{_money(r['monthly_value'], cur)}/month for the commitment")
+        # provisioned throughput: the rise is against its capacity's list price, so section 5b's verdict on its
+        # model's pay-as-you-go tokens decides the renewal, not section 5's sizing of instances
+        verdict = note.split("; ", 1)[1] if "; " in note else note
+        vs = f" {PROVISIONED_BASIS}" if note else ""
+        size_it = verdict if note else "size the renewal in section 5"
         if _missing(net) or net == 0:
             decision, dollars, basis = "no change", Decimal(0), "per month"
-            what = f"{head}: the bill does not change if it lapses ({terms})"
+            what = f"{head}: the bill does not change if it lapses ({terms})" + (f"; {verdict}" if note else "")
         elif net > 0:
             decision, dollars, basis = "renew or replace", Decimal(net), "per month more if it lapses"
-            what = (f"Renew or replace {head}: the bill rises {_money(net, cur)}/month if it lapses and the usage "
-                    f"stays ({terms}); size the renewal in section 5")
+            what = (f"Renew or replace {head}: the bill rises {_money(net, cur)}/month{vs} if it lapses and the "
+                    f"usage stays ({terms}); {size_it}")
         else:
             decision, dollars, basis = "let it lapse", -Decimal(net), "per month saved if it lapses"
-            what = (f"Let {head} lapse: saves {_money(-net, cur)}/month if the usage stays ({terms}); "
-                    "do not renew it at this size")
+            what = (f"Let {head} lapse: saves {_money(-net, cur)}/month{vs} if the usage stays ({terms}); "
+                    "do not renew it at this size" + (f"; {verdict}" if note else ""))
         rows.append({**{c: r.get(c) for c in cols[:10]}, "decision": decision, "dollars": dollars, "basis": basis,
-                     "what": what, "resource_id": r.get("commitment_id")})
+                     "what": what, "resource_id": r.get("commitment_id"), "lapse_basis": note})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -761,8 +778,9 @@ def overview_lines(head: Any, inv: pd.DataFrame, cal: pd.DataFrame, today: dt.da
       scope, and say so (the report failed on the FOCUS sample: two savings plans, no eligible accelerated hours);
       eligible usage whose instance-hours are unknown (``eligible_hours`` NULL) is said to be that, not "none";
     * savings say which commitments cost nothing in scope (their whole list value counts as saved);
-    * the expiry line counts the commitments ending within ``within`` days, their monthly cost and the net bill
-      change if they all lapse, and the active commitments whose end date the export does not carry (the demo's 5
+    * the expiry line counts the commitments ending within ``within`` days, their monthly cost and the bill change
+      if they lapse, the falls (let them lapse) and the rises (renew or replace) apart -- never netted: "the bill
+      falls by $618.41 a month" netted letting an RI lapse (-$1,012.73) with renewing a plan (+$394.32) -- and the active commitments whose end date the export does not carry (the demo's 5
       Azure and GCP commitments, 19,442.80 a month, were left out of "expiring within 90 days" silently)."""
     cur = head["currency"]
     lines = []
@@ -809,10 +827,20 @@ def overview_lines(head: Any, inv: pd.DataFrame, cal: pd.DataFrame, today: dt.da
     if soon.empty:
         lines.append(f"- **Expiring within {within} days of {day}**: none of the commitments with a known end date.")
     else:
-        net = [v for v in soon["bill_change_if_lapsed"] if not _missing(v)]
-        change = sum(net, Decimal(0))
-        move = ("does not change" if change == 0 else
-                f"{'rises' if change > 0 else 'falls'} by {_money(abs(change), cur)} a month")
+        # each direction apart: a net "falls by $618.41" nets two opposite decisions, letting one lapse (-$1,012.73)
+        # and renewing another (+$394.32) (prose review #15)
+        net = [Decimal(v) for v in soon["bill_change_if_lapsed"] if not _missing(v)]
+        falls, rises = [v for v in net if v < 0], [v for v in net if v > 0]
+        parts = []
+        if falls:
+            parts.append(f"falls by {_money(-sum(falls, Decimal(0)), cur)} a month for {len(falls)} of them "
+                         f"(let {'it' if len(falls) == 1 else 'them'} lapse)")
+        if rises:
+            parts.append(f"rises by {_money(sum(rises, Decimal(0)), cur)} a month for {len(rises)} of them "
+                         f"(renew or replace {'it' if len(rises) == 1 else 'them'})")
+        move = " and ".join(parts) if parts else "does not change"
+        if falls and rises:
+            move += ": separate decisions, listed in section 4"
         lines.append(f"- **Expiring within {within} days of {day}**: {len(soon)} commitment(s) costing "
                      f"{_money(sum((Decimal(v) for v in soon['monthly_value'] if not _missing(v)), Decimal(0)), cur)}"
                      f" a month (used + unused); if they lapse and their usage stays, the bill {move}.")
@@ -899,15 +927,50 @@ def best_options(rec: pd.DataFrame) -> pd.DataFrame:
                             kind="stable").reset_index(drop=True)
 
 
+def _plan_option(option: Any) -> bool:
+    """Whether an option is bought as an hourly commitment in money (a savings plan) rather than as reserved
+    instances (an RI, an Azure reservation, a resource-based CUD, or a quote)."""
+    return "savings plan" in str(option).lower()
+
+
 def purchase_line(r: Any) -> str:
-    """The action of a row of :func:`best_options`: what to commit to, for which group (:func:`group_label`, the OS
-    named where the commitment is bought per OS), the change from today, the plan's hourly commitment and the
-    option; a licensed OS's RI says it is bought per instance size."""
+    """The action of a row of :func:`best_options`, as an order a trainee can place: what to buy (the option, for
+    which group -- :func:`group_label`, the OS named where the commitment is bought per OS), in which unit, how much
+    more than is covered today (commitments lapsing within 30 days not counted) and the total it comes to, its
+    price at the commitment rate, and the lapsing commitment it replaces (``lapsing_ids``, by ``lapsing_by``).
+
+    The unit: a savings plan is bought as an hourly commitment at the plan rate (``optimal_commitment_per_hour``);
+    reservations are bought as instances, sized by the on-demand list price per hour of the instances they cover
+    (the level adds up across a family's sizes), with the instance count where the group ran one size.
+
+    Why: the line read "Commit to $33.15/h of on-demand AWS g5 Linux usage (+$29.71/h on demand; a plan of $20.55/h
+    in all at the commitment rate) under Reserved Instance" -- "+$29.71/h on demand" read as more on-demand spend,
+    "a plan of" is savings-plan language for an RI, and the RI lapsing on 2026-12-01 that the purchase replaces was
+    not named (prose review #12). The figures are the same."""
     cur = r["currency"]
-    return (f"Commit to {_money(r['optimal_level'], cur)}/h of on-demand {group_label(r)} usage "
-            f"({_money(r['change_level'], cur, signed=True)}/h on demand; a plan of "
-            f"{_money(r['optimal_commitment_per_hour'], cur)}/h in all at the commitment rate) under {r['option']}"
-            f"{_per_size_note(r)}")
+    rate = lambda v: f"{_money(v, cur)}/h"  # noqa: E731
+    change, level, now = float(r["change_level"]), r["optimal_level"], r["committed_now"]
+    group, option = group_label(r), r["option"]
+    get = r.get if hasattr(r, "get") else (lambda k, d=None: d)
+    n = get("optimal_instances")
+    count = (f", ≈ {float(n):,.1f} instances' worth" if not _missing(n) and float(n) == float(n) and float(n) > 0
+             else "")
+    more = f"{rate(abs(change))} {'more' if change >= 0 else 'less'} than the {rate(now)} covered today"
+    if _plan_option(option):
+        what = (f"{option} for {group}: an hourly commitment of {rate(r['optimal_commitment_per_hour'])} in all at "
+                f"the plan rate, covering {rate(level)} of usage at on-demand list price ({more})")
+    else:
+        what = (f"{option} for {group}: reserve instances worth {rate(abs(change))} at on-demand list price "
+                f"{'on top of' if change >= 0 else 'less than'} the {rate(now)} covered today, {rate(level)} in all"
+                f"{count} (about {rate(r['optimal_commitment_per_hour'])} in all at the commitment rate)")
+    head = "Buy" if change >= 0 else "At renewal, buy less"
+    ids = get("lapsing_ids")
+    ids = [] if ids is None or (not isinstance(ids, (list, tuple)) and _missing(ids)) else list(ids)
+    replaces = ""
+    if ids and not _missing(get("lapsing_now")) and float(get("lapsing_now")) > 0:
+        names = ", ".join(display_name(i) for i in ids)
+        replaces = f"; this replaces {names} ({rate(get('lapsing_now'))}), which lapses {get('lapsing_by')}"
+    return f"{head} {what}{replaces}{_per_size_note(r)}"
 
 
 #: The ``attrs`` key under which :func:`recommend` lists the groups (:func:`group_label`) it could not size.
@@ -1079,7 +1142,8 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
       :func:`sizing` sizes in, because it adds up across a family's sizes (a g5.48xlarge is 16 g5.xlarge, not one);
       ``committed_per_hour``: the part of it commitments covered;
       ``lapsing_per_hour``: the part covered by commitments ending within ``lapse_days`` of ``today`` (the report
-      date, as :func:`expiry` counts; default :func:`as_of`) or already ended, ``lapsing_by``: the earliest such end.
+      date, as :func:`expiry` counts; default :func:`as_of`) or already ended, ``lapsing_by``: the earliest such end,
+      ``lapsing_ids``: their ``CommitmentDiscountId`` (the purchase line names the commitment a purchase replaces).
     * ``instances``, ``committed_instances``: instance-hours / 24 (any size counts one);
       ``on_demand_rate``: ListCost per instance-hour of the group's usage (its average list price);
       ``sizes``: the distinct instance types the group ran over the window (an instance equivalent of a level in
@@ -1138,6 +1202,8 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
                    coalesce(sum(ListCost) FILTER (WHERE pricing = 'Committed'), 0) AS list_committed,
                    coalesce(sum(ListCost) FILTER (WHERE {lapsing}), 0) AS list_lapsing,
                    CAST(min(_end) FILTER (WHERE {lapsing}) AS DATE) AS lapsing_by,
+                   list(DISTINCT CommitmentDiscountId ORDER BY CommitmentDiscountId)
+                     FILTER (WHERE {lapsing}) AS lapsing_ids,
                    list(DISTINCT instance_type) FILTER (WHERE hours > 0) AS types,
                    list(DISTINCT provider) AS provs
             FROM u WHERE TRUE {where} GROUP BY ALL),
@@ -1152,7 +1218,7 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
              CAST(coalesce(g.list_all, 0) AS DOUBLE) / 24.0 AS on_demand_per_hour,
              CAST(coalesce(g.list_committed, 0) AS DOUBLE) / 24.0 AS committed_per_hour,
              CAST(coalesce(g.list_lapsing, 0) AS DOUBLE) / 24.0 AS lapsing_per_hour,
-             g.lapsing_by, keys.sizes, keys.providers
+             g.lapsing_by, g.lapsing_ids, keys.sizes, keys.providers
       FROM keys {join} LEFT JOIN g USING ({dims}, day) ORDER BY ALL""")
 
 
@@ -1188,6 +1254,8 @@ def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile:
             committed = float(g["committed_per_hour"].iloc[-1])
             lapsing = float(g["lapsing_per_hour"].iloc[-1]) if "lapsing_per_hour" in g.columns else 0.0
             lapsing_by = g["lapsing_by"].iloc[-1] if "lapsing_by" in g.columns and lapsing else None
+            ids = g["lapsing_ids"].iloc[-1] if "lapsing_ids" in g.columns and lapsing else None
+            lapsing_ids = [str(i) for i in ids] if ids is not None and not _missing(ids) else []
             sizes = int(g["sizes"].iloc[0]) if "sizes" in g.columns and g["sizes"].iloc[0] == g["sizes"].iloc[0] \
                 else 1
             if sizes == 0:  # no instance-hours (accelerator SKU rows): no instance to commit to
@@ -1197,6 +1265,7 @@ def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile:
                 continue
             u = g["instances"].astype(float) * rate
             committed, lapsing, lapsing_by, sizes = float(g["committed_instances"].iloc[-1]) * rate, 0.0, None, 1
+            lapsing_ids = []
         if not u.max() > 0:
             continue
         now = max(committed - lapsing, 0.0)
@@ -1219,6 +1288,7 @@ def sizing(usage: pd.DataFrame, discounts: dict[str, float], *, risk_percentile:
                        break_even_utilization=break_even_utilization(rc, 1.0), days=len(u),
                        mean_instances=float(g["instances"].astype(float).mean()), mean_level=float(u.mean()),
                        sizes=sizes, committed_now=now, lapsing_now=lapsing, lapsing_by=lapsing_by,
+                       lapsing_ids=lapsing_ids,
                        optimal_level=best, optimal_commitment_per_hour=best * rc, optimal_instances=instances(best),
                        change_level=best - now, optimal_percentile=float(curve["percentile"].iloc[0]),
                        optimal_utilization=curve["utilization"].iloc[0],
@@ -1612,29 +1682,48 @@ def provisioned_break_even(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.Data
       ``hours_per_day_above``: hours above it per day with pay-as-you-go tokens, each charge period's tokens spread
       evenly over its hours (a daily export counts 24 h on a day above, an hourly CUR each hour). Both are lower
       bounds of the demand: the tokens the capacity served are not billed per token (take those from the service's
-      metrics)."""
+      metrics).
+    * ``capacity_hours`` are **deployment hours** (hours the capacity was billed, whatever its size);
+      ``capacity_units`` the capacity in its own unit (``capacity_unit``: an Azure PTU reservation bills PTU-hours,
+      Bedrock model-unit hours) and ``units_per_hour`` = units / deployment hours (the deployment's size, 15 PTU):
+      the report's 5b printed "Capacity hours 2,832" beside section 2's "37,320 hours + 5,160 hours" of the same
+      reservation (42,480 PTU-hours = 2,832 h × 15 PTU), which a reader could not reconcile (prose review #3).
+      ``commitment_ids``: the commitments (reservations) whose rows bill that capacity (:func:`provisioned_notes`)."""
     sc = _require(sc)
     rows = tokens.rows_sql(con, sc)
     tag_model = sc.attribution.value_sql("model", valid_only=False) if "model" in sc.attribution.policy.keys \
         else "CAST(NULL AS VARCHAR)"
     cols = ["provider", "model", "currency", "capacity_cost", "capacity_hours", "hourly_cost", "payg_tokens",
             "payg_cost", "payg_mix", "payg_per_1m", "break_even_tokens_per_hour", "payg_days", "days_payg_above",
-            "hours_per_day_above"]
+            "hours_per_day_above", "capacity_units", "capacity_unit", "units_per_hour", "commitment_ids"]
     cap = _frame(con, f"""
       WITH c AS (
         SELECT *, coalesce(x_AiModel, {tag_model}) AS _m FROM {rows} WHERE x_TokenClass = 'provisioned throughput'),
       m AS (
         SELECT *, coalesce(_m, CASE WHEN CommitmentDiscountId IS NOT NULL THEN
                   max(_m) OVER (PARTITION BY ProviderName, CommitmentDiscountId) END) AS model FROM c),
+      units AS (
+        -- the capacity bought, in its own unit (Azure's PTU-hours, Bedrock's model-unit hours): a used row's
+        -- ConsumedQuantity, an unused row's CommitmentDiscountQuantity (it has no consumption)
+        SELECT ProviderName AS provider, model, BillingCurrency AS currency,
+               sum(coalesce(ConsumedQuantity, CommitmentDiscountQuantity)) AS capacity_units,
+               string_agg(DISTINCT coalesce(ConsumedUnit, CommitmentDiscountUnit), ', ') AS capacity_unit,
+               list(DISTINCT CommitmentDiscountId ORDER BY CommitmentDiscountId)
+                 FILTER (WHERE CommitmentDiscountId IS NOT NULL) AS commitment_ids
+        FROM m GROUP BY ALL),
       hours AS (
         SELECT provider, model, currency, sum(secs) AS secs FROM (
           SELECT DISTINCT ProviderName AS provider, model, BillingCurrency AS currency, ChargePeriodStart,
                  epoch(ChargePeriodEnd) - epoch(ChargePeriodStart) AS secs FROM m) GROUP BY ALL)
       SELECT ProviderName AS provider, m.model, BillingCurrency AS currency,
              -- hours has one row per (provider, model, currency): its seconds are grouped by, never picked
-             sum(EffectiveCost)::{MONEY} AS capacity_cost, h.secs AS capacity_secs
+             sum(EffectiveCost)::{MONEY} AS capacity_cost, h.secs AS capacity_secs,
+             any_value(un.capacity_units) AS capacity_units, any_value(un.capacity_unit) AS capacity_unit,
+             any_value(un.commitment_ids) AS commitment_ids
       FROM m JOIN hours h ON h.provider = m.ProviderName AND h.model IS NOT DISTINCT FROM m.model
                           AND h.currency = m.BillingCurrency
+             JOIN units un ON un.provider = m.ProviderName AND un.model IS NOT DISTINCT FROM m.model
+                          AND un.currency = m.BillingCurrency
       GROUP BY ALL ORDER BY ALL""")
     if cap.empty:
         return pd.DataFrame(columns=cols)
@@ -1674,8 +1763,70 @@ def provisioned_break_even(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.Data
             "break_even_tokens_per_hour": be, "payg_days": len(days),
             "days_payg_above": len(above_hours) if be is not None else None,
             "hours_per_day_above": (sum(above_hours.values(), Decimal(0)) / len(days)) if be is not None and days
-            else None})
+            else None,
+            "capacity_units": None if _missing(r.capacity_units) else float(r.capacity_units),
+            "capacity_unit": None if _missing(r.capacity_unit) else str(r.capacity_unit),
+            "units_per_hour": float(r.capacity_units) / float(hours)
+            if hours and not _missing(r.capacity_units) else None,
+            "commitment_ids": list(r.commitment_ids) if r.commitment_ids is not None else []})
     return pd.DataFrame(out, columns=cols)
+
+
+#: Hours per day above break-even from which a capacity pays for itself on its pay-as-you-go traffic alone (half).
+PAYS_FOR_ITSELF_HOURS = 12
+
+
+def provisioned_verdict(r: Any, *, short: bool = False) -> str:
+    """What a row of :func:`provisioned_break_even` says about renewing the capacity, from its pay-as-you-go hours
+    per day above break-even: the report's section 5b sentence (``short=False``), or the clause the expiry calendar
+    and the summary carry (``short=True``, e.g. "pay-as-you-go tokens never ran above break-even (0.0 h/day):
+    check the deployment's own traffic before renewing"). One verdict for both: §4 said "the bill rises $5,741.42 a
+    month if it lapses" of a PTU reservation whose model's tokens §5b found never above break-even (prose review
+    #3)."""
+    get = r.get if hasattr(r, "get") else lambda k: getattr(r, k, None)
+    above, be = get("hours_per_day_above"), get("break_even_tokens_per_hour")
+    if _missing(be) or _missing(above):
+        return ("no pay-as-you-go tokens of its model on this bill to compare with: check the deployment's own "
+                "traffic before renewing") if short else "no pay-as-you-go tokens of this model in scope, so no break-even"
+    h = float(above)
+    if short:
+        head = (f"pay-as-you-go tokens never ran above break-even ({h:.1f} h/day)" if h == 0 else
+                f"pay-as-you-go tokens ran above break-even {h:.1f} h/day")
+        return head + (": the capacity pays for itself" if h > PAYS_FOR_ITSELF_HOURS else
+                       ": check the deployment's own traffic before renewing")
+    if h > PAYS_FOR_ITSELF_HOURS:
+        return "pay-as-you-go traffic alone ran above it most hours: the capacity pays for itself"
+    if h < PAYS_FOR_ITSELF_HOURS:
+        return "pay-as-you-go traffic alone ran below it most hours: check the deployment's own traffic before renewing"
+    return "pay-as-you-go traffic alone ran above it half the hours: check the deployment's own traffic before renewing"
+
+
+#: What the "on-demand" value of a provisioned-throughput commitment is: its capacity's hourly list price, not the
+#: same model's tokens bought pay-as-you-go (section 5b compares those).
+PROVISIONED_BASIS = "vs the capacity's hourly list price"
+
+
+def provisioned_notes(con: duckdb.DuckDBPyConnection, sc: Scope, ptu: pd.DataFrame | None = None) -> dict[Any, str]:
+    """Commitment id -> the basis and the section 5b verdict of a provisioned-throughput commitment (Azure OpenAI
+    PTU reservation): ``vs the capacity's hourly list price (15 capacity units per deployment hour), not pay-as-you-go
+    tokens; gpt-5's pay-as-you-go tokens never ran above break-even (0.0 h/day): check the deployment's own traffic
+    before renewing (section 5b)``.
+
+    Why: its "list value" (FOCUS ``ListCost``) is the hourly PTU list price, so sections 3 and 4 called it the best
+    saving (65.5%) and "+$5,741.42 a month if it lapses", while 5b found its model's pay-as-you-go tokens never above
+    break-even -- the same tokens bought pay-as-you-go cost about $1.4k a month against $3.4k for the reservation
+    (prose review #3). The savings table and the expiry calendar print this next to the figure. ``ptu``: a
+    :func:`provisioned_break_even` frame already read."""
+    ptu = provisioned_break_even(con, sc) if ptu is None else ptu
+    out: dict[Any, str] = {}
+    for r in ptu.to_dict("records"):
+        size = (f" ({r['units_per_hour']:,.0f} capacity units per deployment hour)"
+                if not _missing(r.get("units_per_hour")) else "")
+        text = (f"{PROVISIONED_BASIS}{size}, not pay-as-you-go tokens; {r['model']}'s "
+                f"{provisioned_verdict(r, short=True)} (section 5b)")
+        for cid in r.get("commitment_ids") or []:
+            out[cid] = text
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ FOCUS 1.3
@@ -1741,5 +1892,5 @@ __all__ = ["COMPUTE", "COVERAGE_DIMS", "EXPIRY_COLUMNS", "EXPIRY_WINDOWS", "USED
            "eligible_usage_sql", "expiry", "expiry_decisions", "has_contract_commitments", "headline_figures",
            "hourly_usage", "inventory", "largest_opportunity", "level_at_risk", "NO_SIZING_REASON", "no_sizing_reason", "optimal_level",
            "overview_lines", "parse_options", "ANY_OS", "best_options", "group_label", "licence_free_shares",
-           "LICENCE_FREE_OS", "operating_system_sql", "licensed_price_sql", "licence_apart_provider", "UNSIZED_NO_RATE", "purchase_line", "UNSIZED", "unsized_note", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
+           "LICENCE_FREE_OS", "operating_system_sql", "provisioned_notes", "provisioned_verdict", "PROVISIONED_BASIS", "licensed_price_sql", "licence_apart_provider", "UNSIZED_NO_RATE", "purchase_line", "UNSIZED", "unsized_note", "provisioned_break_even", "quantity_text", "realized_discounts", "underused", "closed_windows",
            "recommend", "savings_curve", "sizing", "summary", "utilization", "with_quantity_text"]

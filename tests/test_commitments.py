@@ -847,8 +847,10 @@ def test_overview_counts_unknown_end_dates_and_the_net_change_of_what_expires():
     head = cm.summary(con, sc).set_index("provider").loc["(all)"]
     today = cm.as_of(con, sc)
     text = "\n".join(cm.overview_lines(head, cm.inventory(con, sc), cm.expiry(con, sc, today=today), today))
+    # 4,320 + 5,040; the two directions apart, not netted to "rises by $1,440.00" (-720 + 2,160; prose review #15)
     assert ("2 commitment(s) costing $9,360.00 a month (used + unused); if they lapse and their usage stays, the bill "
-            "rises by $1,440.00 a month") in text  # 4,320 + 5,040; -720 + 2,160
+            "falls by $720.00 a month for 1 of them (let it lapse) and rises by $2,160.00 a month for 1 of them "
+            "(renew or replace it)") in text
     assert "1 more active commitment(s) costing $1,728.00 a month (Microsoft" in text  # 30 x 57.60
 
 
@@ -1150,6 +1152,11 @@ def test_a_commitment_is_one_line_of_the_summary_and_an_ending_one_is_decided_by
                       x_reservation_end_time="2028-01-01T00:00:00Z")]
     out = _run_report_cells(tmp_path, rows)
     actions = [line.split("|") for line in out.splitlines() if line.startswith("ACTION|")]
+    # a section-5 purchase names the RI it replaces ("...; this replaces ri-half ($5.00/h), which lapses
+    # 2026-10-20", prose review #12): a line of the family, not of the commitment (resource_id None)
+    buys = [a for a in actions if a[3].startswith("Buy ")]
+    assert all(a[4] == "None" for a in buys), buys
+    actions = [a for a in actions if a not in buys]
     half = [a for a in actions if "ri-half" in a[3]]
     assert len(half) == 1 and half[0][3].startswith("Let AWS Reserved Instance ri-half") and half[0][4] == "ri-half"
     long = [a for a in actions if "ri-long" in a[3]]
@@ -1158,7 +1165,7 @@ def test_a_commitment_is_one_line_of_the_summary_and_an_ending_one_is_decided_by
     assert all(a[4] != "None" for a in actions if a[2] != "per month"), actions  # section 5 is per family
     assert "1 underused commitment(s) end within 90 days of 2026-10-10" in out and "ri-half." in out
     lines = [line for line in out.splitlines() if line.startswith("LINE|")]
-    assert sum("ri-half" in line for line in lines) == 1, lines
+    assert sum("ri-half" in line and "|Buy " not in line for line in lines) == 1, lines
 
 
 def test_underused_and_expiry_decisions_name_the_commitment():

@@ -90,7 +90,8 @@ def test_windows_hours_are_sized_apart_with_the_linux_discount_scaled_to_their_c
     best = cm.best_options(rec)
     assert list(best["operating_system"]) == ["Windows", "Linux"]  # the Windows gain first; Linux kept, not dropped
     line = cm.purchase_line(best.iloc[0])
-    assert line.startswith("Commit to $31.52/h of on-demand AWS g5 Windows usage (+$31.52/h on demand")
+    assert line.startswith("Buy Reserved Instance (estimated 26.6% on Windows")
+    assert "for AWS g5 Windows: reserve instances worth $31.52/h at on-demand list price on top of" in line
     assert line.endswith("a Windows RI is not size-flexible: buy it per instance size")
     assert cm.largest_opportunity(best).startswith("Largest opportunity: AWS g5 Windows — commit to $31.52/h")
 
@@ -276,7 +277,7 @@ def test_the_report_names_the_os_in_its_purchase_line_and_sentence(tmp_path):
     from .test_commitments import _run_report_cells
 
     out = _run_report_cells(tmp_path, _reviewers_fleet())
-    assert "Commit to $31.52/h of on-demand AWS g5 Windows usage (+$31.52/h on demand" in out
+    assert "for AWS g5 Windows: reserve instances worth $31.52/h at on-demand list price on top of" in out
     assert "a Windows RI is not size-flexible: buy it per instance size" in out
     assert "Largest opportunity: AWS g5 Windows — commit to $31.52/h" in out
     assert "$73,548.96 more than today's level" in out

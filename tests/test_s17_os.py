@@ -65,7 +65,8 @@ def test_an_azure_payg_windows_vm_is_a_windows_group_sized_on_its_compute_only()
     assert win["gain_vs_today_year"] == pytest.approx(12870.192)  # was 16,738.608
     assert by_os.loc["Linux", "gain_vs_today_year"] == pytest.approx(0.0, abs=1e-6)
     lines = [cm.purchase_line(r) for _, r in cm.best_options(rec).iterrows()]
-    assert lines[0].startswith("Commit to $4.78/h of on-demand Microsoft NCads A100 v4 Windows usage")
+    assert lines[0].startswith("Buy Reservation (") and "for Microsoft NCads A100 v4 Windows: reserve instances" in lines[0]
+    assert "$4.78/h in all" in lines[0]
     assert "the licence billed apart and not discounted" in lines[0]
 
 
