@@ -64,12 +64,13 @@ if TYPE_CHECKING:  # pragma: no cover - pyspark is an optional extra
 #: reads a column that is not here or in MEASURES.)
 KEYS = ("BillingAccountId", "BillingAccountName", "BillingCurrency", "BillingPeriodEnd", "BillingPeriodStart",
         "CapacityReservationStatus", "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart",
-        "CommitmentDiscountId", "CommitmentDiscountStatus", "ConsumedUnit", "InvoiceId", "PricingCategory",
+        "CommitmentDiscountId", "CommitmentDiscountStatus", "CommitmentDiscountUnit", "ConsumedUnit", "InvoiceId", "PricingCategory",
         "PricingUnit", "ProviderName", "RegionId",
         "ResourceId", "ResourceName", "ServiceCategory", "ServiceName", "SkuMeter", "SubAccountId",
         "SubAccountName", "Tags", "x_AiWorkload", "x_InstanceType", "x_Operation", "x_UsageType")
 #: Additive columns, summed exactly. ContractedCost is converted with the others when the scope converts currency.
-MEASURES = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity", "PricingQuantity")
+MEASURES = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity", "PricingQuantity",
+            "CommitmentDiscountQuantity")
 #: The reduced table's count of the line items each of its rows stands for.
 LINE_ITEMS = "x_LineItems"
 
