@@ -78,10 +78,10 @@ class CostFrame(pd.DataFrame):
         """The frame as displayed: without the columns that are shown only when some row has a value other than 0
         (``unknown_accelerator_cost``: a column of $0.00 on every line says nothing; it appears, on every line, as
         soon as some cost has unknown accelerator-hours). The frame itself keeps every column."""
+        from .notebook import empty_columns
+
         plain = pd.DataFrame(self)
-        hide = [c for c in self._meta("nonzero_only_columns") or () if c in plain.columns
-                and not any(v is not None and v == v and v != 0 for v in plain[c])]
-        return plain.drop(columns=hide)
+        return plain.drop(columns=empty_columns(plain, self._meta("nonzero_only_columns")))
 
     def _repr_html_(self) -> str:  # type: ignore[override]
         from .notebook import NO_MATH, table

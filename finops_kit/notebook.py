@@ -538,6 +538,13 @@ def _slug(text: str) -> str:
     return (re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "table")[:60]
 
 
+def empty_columns(df: Any, columns: Iterable[str] | None) -> list[str]:
+    """Those of ``columns`` in ``df`` whose every value is 0 or empty: what a display leaves out of its optional
+    columns (:func:`table`'s ``optional``, :class:`finops_kit.api.CostFrame`'s display). One rule for both."""
+    return [c for c in columns or () if c in df.columns
+            and not any(v is not None and v == v and v != 0 for v in df[c])]
+
+
 def table(df: Any, money: Iterable[str] | None = None, percent: Iterable[str] | None = None,
           currency: str | None = SCOPE_CURRENCY, caption: str | None = None, max_rows: int = TABLE_ROWS,
           key: Iterable[str] | None = None, action: Iterable[str] | None = None, csv: bool = True,
@@ -567,8 +574,7 @@ def table(df: Any, money: Iterable[str] | None = None, percent: Iterable[str] | 
     """
     if hasattr(df, "df") and not hasattr(df, "iloc"):  # DuckDB relation
         df = df.limit(CSV_MAX_ROWS + 1).df()
-    empty = [c for c in optional or () if c in df.columns
-             and not any(v is not None and v == v and v != 0 for v in df[c])]
+    empty = empty_columns(df, optional)
     if empty:
         df = df.drop(columns=empty)
     money_cols = set(money or ()) - set(empty)
