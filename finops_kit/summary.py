@@ -57,6 +57,7 @@ import pandas as pd
 from .budgets import crossing_text, pending_part
 from .metrics import spot_share, tag_coverage, totals
 from .scope import Scope, _month_end, previous_window, resolve_scope
+from .tagging import HOURS_PER_MONTH
 
 #: Output metadata marking the block (``{"finops_kit": "summary"}``), like the header's.
 META = {"finops_kit": "summary"}
@@ -247,8 +248,9 @@ ALTERNATIVES_NOTE = ("Each saving is measured alone: savings of different action
                      "claim the same hours), here and across reports.")
 
 
-#: Days in an average month (365.25 / 12): what a total over a span of days is divided by to state it per month.
-DAYS_PER_MONTH = 365.25 / 12
+#: Days in an average month: what a total over a span of days is divided by to state it per month -- the kit's one
+#: month (:data:`finops_kit.tagging.HOURS_PER_MONTH`, 730.5 h, which the schedule and guardrail savings use), in days.
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 
 
 def months_of_span(days: Any) -> float | None:
