@@ -400,7 +400,7 @@ def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
     Rows, hours and pricing classes are :func:`finops_kit.units.accelerated_usage_sql` (a GCP VM's vCPU, RAM, GPU
     rows and its credits are one instance); team is the allocation key as showback shows it (``team=False``: NULL,
     which saves the tag lookup when no caller groups by team). ``licensed_price``: :func:`licensed_price_sql`."""
-    from .spot_prices import operating_system_rows_sql
+    from .spot_prices import operating_system_usage_from
 
     owner = sc.attribution.owner_sql() if team else "CAST(NULL AS VARCHAR)"
     return f"""
@@ -417,7 +417,7 @@ def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
              EffectiveCost, ListCost, CommitmentDiscountId,
              hours, accelerator_hours,
              has_instance_hours
-      FROM {operating_system_rows_sql(f"({units.accelerated_usage_sql('TRUE', sc.rows_sql())})", sc.rows_sql())}
+      FROM {operating_system_usage_from(sc.con, sc)}
       WHERE pricing IN ('On-demand', 'Committed') AND coalesce(CommitmentDiscountStatus, '') <> 'Unused'
         AND unit_role IS DISTINCT FROM 'license'"""
 

@@ -155,7 +155,7 @@ def accelerators(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
                {units.rate_sql("accelerator_hours", "has_accelerator_hours", RATE)} AS rate_per_accelerator_hour,
                {units.unknown_cost("instance_hours", typ=MONEY)} AS unknown_instance_cost,
                {units.unknown_cost("accelerator_hours", typ=MONEY)} AS unknown_accelerator_cost
-        FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
+        FROM {units.accelerated_usage_from(con, sc)}
         WHERE instance_family IS NOT NULL
         GROUP BY ALL ORDER BY provider, family, pricing""")
 
@@ -171,7 +171,7 @@ def spot_share(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
     hours, not in the share's denominator); and the cost whose instance- or accelerator-hours are unknown (types not
     in the catalog, :func:`unknown_types`): hours and share are of the known hours only, NULL when none is known."""
     return _frame(con, f"""
-        WITH u AS ({units.accelerated_usage_sql(source=sc.rows_sql())})
+        WITH u AS (SELECT * FROM {units.accelerated_usage_from(con, sc)})
         SELECT coalesce(ProviderName, '(all)') AS provider, BillingCurrency AS currency,
                sum(EffectiveCost)::{MONEY} AS cost,
                coalesce(sum(EffectiveCost) FILTER (WHERE pricing = 'Spot'), 0)::{MONEY} AS spot_cost,

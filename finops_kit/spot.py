@@ -34,6 +34,7 @@ from . import units
 from .classify import ai_rules
 from .datafiles import data_rows
 from .errors import ConfigError, InputError
+from .querycache import relation as _relation
 from .schema import MONEY
 
 #: Where a fresh copy of the feed is published (the kit never fetches it on its own: pass it to load_advisor).
@@ -281,9 +282,9 @@ def accelerated_usage_sql(scope: Any) -> str:
     apart, in no rate or spot share (a licence named by its own OS, an Azure Windows licence of a Windows VM, is part
     of that OS's price).
     """
-    from .spot_prices import operating_system_rows_sql
+    from .spot_prices import operating_system_usage_from
 
-    rows = operating_system_rows_sql(f"({units.accelerated_usage_sql('TRUE', scope.rows_sql())})", scope.rows_sql())
+    rows = operating_system_usage_from(scope.con, scope)  # derived once per read-only connection
     return f"""
       SELECT date_trunc('month', ChargePeriodStart) AS month, ChargePeriodStart AS charge_start,
              ChargePeriodEnd AS charge_end, ProviderName AS provider,
@@ -357,7 +358,7 @@ def spot_coverage(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("month",)
         f"  {units.known_total('hours', 'pricing = ' + repr(p))} AS \"{k}_hours\",\n"
         f"  {units.known_total('accelerator_hours', 'pricing = ' + repr(p))} AS \"{k}_accelerator_hours\""
         for p, k in (("Spot", "spot"), ("On-demand", "on_demand"), ("Committed", "committed")))
-    return con.sql(f"""
+    return _relation(con, f"""
       WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))})
       SELECT {cols},
         {per_class},
@@ -412,7 +413,7 @@ def effective_rates(con: duckdb.DuckDBPyConnection, by: Sequence[str] = ("provid
         dims.append("currency")
     cols = ", ".join(dims)
     hours = "(coalesce(has_hours, FALSE) OR coalesce(has_accelerator_hours, FALSE))"
-    rel = con.sql(f"""
+    rel = _relation(con, f"""
       WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))})
       SELECT {cols}, pricing,
         sum(EffectiveCost)::{MONEY} AS cost,
@@ -514,7 +515,7 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
     # base meter) is in the spot rate as it is in a Windows meter's on-demand rate
     repriced = _RATED
     try:
-        df = con.sql(f"""
+        df = _relation(con, f"""
           WITH u AS ({accelerated_usage_sql(_scope(con, scope, start, end))}),
           observed AS (
             SELECT provider, region, instance_type, operating_system, currency,
@@ -689,7 +690,7 @@ def scenario_context(con: duckdb.DuckDBPyConnection, instance_type: str, region:
         out.append("The scope has no charges.")
         return out
     bill = f"{first:%Y-%m-%d}..{last:%Y-%m-%d}"
-    df = con.sql(f"""
+    df = _relation(con, f"""
         SELECT instance_type, region, sum(EffectiveCost) AS cost, sum(hours) AS hours,
                sum(hours) FILTER (WHERE pricing = 'On-demand') AS od_hours
         FROM ({accelerated_usage_sql(sc)}) GROUP BY ALL

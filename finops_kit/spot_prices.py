@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -432,6 +433,18 @@ def operating_system_rows_sql(source: str, licences: str, *, operation: str = "x
              CASE WHEN _o.os_kind = 'licence' THEN _o._os_row END AS licence_os
       FROM (SELECT *, {kind} AS os_kind, {label} AS _os_row FROM {source}) _o
         LEFT JOIN {lic} _l ON _l.ResourceId = _o.ResourceId AND {same})"""
+
+
+def operating_system_usage_from(con: Any, sc: Any) -> str:
+    """A FROM item: the scope's accelerated usage (:func:`finops_kit.units.accelerated_usage_from`) with each row's
+    operating system (:func:`operating_system_rows_sql` over the scope's rows), the relation the spot and
+    commitment analyses read -- derived once per read-only connection (:func:`finops_kit.querycache.materialized`);
+    run such a query through :mod:`finops_kit.querycache`, or call :func:`finops_kit.querycache.ensure` first."""
+    from . import units
+    from .querycache import materialized
+
+    rows = operating_system_rows_sql(units.accelerated_usage_from(con, sc), sc.rows_sql())
+    return materialized(con, f"SELECT * FROM {rows} _usage", "usage_os")
 
 
 def price_stats(history: PriceHistory, prices: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -39,6 +39,7 @@ from . import units
 from .attribution import UNTAGGED, Attribution, key_norm_sql, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
+from .querycache import relation as _relation
 from .scope import Scope, bind
 from .sources.base import ident, sql_str
 from .warehouse import FOCUS_TABLE
@@ -898,7 +899,7 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
     has none).
     """
     sc = _dim_scope(con, scope, None, start, end, providers)
-    return con.sql(f"""
+    return _relation(con, f"""
         SELECT coalesce(ProviderName, '(none)') AS provider, instance_family AS family, BillingCurrency AS currency,
                string_agg(DISTINCT instance_type, ', ' ORDER BY instance_type) AS instance_types,
                CAST(sum(EffectiveCost) AS DOUBLE) AS cost,
@@ -908,7 +909,7 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
                CAST({units.rate_sql("accelerator_hours", "has_accelerator_hours")} AS DOUBLE)
                  AS cost_per_accelerator_hour,
                100.0 * {units.spot_share_sql("accelerator_hours")} AS spot_share
-        FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})
+        FROM {units.accelerated_usage_from(con, sc)}
         WHERE instance_family IS NOT NULL
         GROUP BY ALL ORDER BY cost DESC, provider, family, currency""").df()
 

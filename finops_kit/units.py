@@ -64,6 +64,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 from .datafiles import data_rows
 from .sources.base import ident, sql_str
@@ -664,6 +665,15 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
 #: The exact type DOUBLE measures (hours, GB) are summed in by :func:`total`: 9 decimals (a millionth of a
 #: millisecond-hour) and 29 integer digits.
 MEASURE_SUM_TYPE = "DECIMAL(38,9)"
+
+
+def accelerated_usage_from(con: Any, sc: Any) -> str:
+    """A FROM item: :func:`accelerated_usage_sql` of the scope's rows, derived once per read-only connection
+    (:func:`finops_kit.querycache.materialized`) instead of once per query that reads it; run such a query
+    through :mod:`finops_kit.querycache`, or call :func:`finops_kit.querycache.ensure` on its text first."""
+    from .querycache import materialized
+
+    return materialized(con, accelerated_usage_sql(source=sc.rows_sql()), "usage")
 
 
 def total(expr: str, where: str | None = None) -> str:

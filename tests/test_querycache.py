@@ -29,6 +29,8 @@ def _gcp(month: str) -> str:
 def cache(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "queries"
     monkeypatch.setenv(qc.ENV, str(folder))
+    # the test warehouses answer every query within milliseconds: kept however quick (see test_quick_answers_...)
+    monkeypatch.setattr(qc, "MIN_RUN_SECONDS", 0.0)
     qc.clear_memory()
     qc.stats.reset()
     yield folder
@@ -259,3 +261,86 @@ def test_a_query_answers_as_its_relation_would_and_warns_nothing(gcp_warehouse, 
     assert miss.schema == expected.schema and miss.equals(expected) and hit.equals(expected)
     assert volatile.schema.names == expected.schema.names and volatile.num_rows == expected.num_rows
     assert not [w for w in recwarn if "DB-API" in str(w.message)]
+
+
+def test_quick_answers_are_kept_only_when_asked_again_and_answer_the_same(gcp_warehouse, cache, monkeypatch):
+    """A query asked for the first time that answers within MIN_RUN_SECONDS runs and is not kept (nothing parsed,
+    nothing written); asked again in the same process it is kept, and read back after that. The figures are the
+    uncached ones either way."""
+    expected = _uncached(gcp_warehouse, monkeypatch)
+    monkeypatch.setenv(qc.ENV, str(cache))
+    monkeypatch.setattr(qc, "MIN_RUN_SECONDS", 3600.0)
+    parses = []
+    real = qc._analysis
+    monkeypatch.setattr(qc, "_analysis", lambda con, sql: parses.append(sql) or real(con, sql))
+    sql = "SELECT BillingCurrency, sum(BilledCost) AS cost FROM focus GROUP BY ALL ORDER BY ALL"
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        first = qc.frame(con, sql)
+        assert qc.stats.quick == 1 and qc.stats.misses == 0 and parses == [] and not list(cache.glob("*/*.arrow"))
+        assert qc.frame(con, sql).equals(first) and qc.stats.misses == 1 and parses == [sql]
+        assert len(list(cache.glob("*/*.arrow"))) == 1
+        assert qc.frame(con, sql).equals(first) and qc.stats.memory_hits == 1 and qc.stats.quick == 1
+    finally:
+        con.close()
+    qc.clear_memory()
+    qc.stats.reset()
+    assert _figures(gcp_warehouse) == expected and qc.stats.quick > 0
+    monkeypatch.setattr(qc, "MIN_RUN_SECONDS", 0.0)
+    qc.clear_memory()
+    qc.stats.reset()
+    assert _figures(gcp_warehouse) == expected and qc.stats.quick == 0 and qc.stats.misses > 0
+
+
+def test_the_scopes_usage_is_derived_once_per_connection_and_its_queries_stay_cacheable(gcp_warehouse, cache,
+                                                                                       monkeypatch):
+    """``units.accelerated_usage_from`` names a temporary table of the scope's accelerated usage, made on a read-only
+    connection when the first query reading it runs (not when a query comes from the cache), with the same figures
+    as the query that derives it inline; the queries reading it are kept and read back on another connection
+    without making it there. Writable connections and warehouses past MATERIALIZE_MAX_ROWS derive it inline."""
+    from finops_kit import units
+
+    expected = _uncached(gcp_warehouse, monkeypatch)  # metrics reads the usage twice (families, spot shares)
+    monkeypatch.setenv(qc.ENV, str(cache))
+    monkeypatch.setattr(qc, "MIN_RUN_SECONDS", 0.0)  # (_uncached undid the fixture's)
+    made = []
+    real_ensure = qc.ensure
+
+    def counting(con, sql):
+        before = set(qc._made.get(con, set()))
+        real_ensure(con, sql)
+        made.extend(sorted(set(qc._made.get(con, set())) - before))
+
+    monkeypatch.setattr(qc, "ensure", counting)
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        sc = S.resolve(con, str(REPO / "finops.yaml"), SCOPE)
+        name = units.accelerated_usage_from(con, sc)
+        assert name.startswith("_fk_usage_") and made == []  # named, not made yet
+        assert metrics(con, sc).to_dict() == expected
+        # made once, for the first of the queries that read it (and the usage with its OS, which reads it)
+        assert made.count(name) == 1 and len(made) == len(set(made)) and made[0] == name
+        inline = con.sql(f"SELECT count(*), sum(EffectiveCost) FROM ({units.accelerated_usage_sql(source=sc.rows_sql())})"
+                         ).fetchall()
+        assert con.sql(f"SELECT count(*), sum(EffectiveCost) FROM {name}").fetchall() == inline and inline[0][0] > 0
+    finally:
+        con.close()
+    qc.clear_memory()
+    qc.stats.reset()
+    made.clear()
+    assert _figures(gcp_warehouse) == expected
+    assert qc.stats.hits > 0 and qc.stats.misses == 0 and made == []  # every query from the cache: nothing derived
+    monkeypatch.setattr(qc, "MATERIALIZE_MAX_ROWS", 10)
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        sc = S.resolve(con, str(REPO / "finops.yaml"), SCOPE)
+        assert units.accelerated_usage_from(con, sc).startswith("(")  # too many rows to keep: derived inline
+    finally:
+        con.close()
+    monkeypatch.setattr(qc, "MATERIALIZE_MAX_ROWS", 10**9)
+    con = fk.connect(gcp_warehouse, write=True)
+    try:
+        sc = S.resolve(con, str(REPO / "finops.yaml"), SCOPE)
+        assert units.accelerated_usage_from(con, sc).startswith("(")  # a writer may change the rows: inline
+    finally:
+        con.close()
