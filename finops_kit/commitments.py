@@ -386,6 +386,18 @@ def licensed_price_sql(family: str = "instance_family", kind: str = "os_kind") -
 
 
 def eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
+    """SQL of :func:`_eligible_usage_sql`, ready to run on the scope's connection as it is (``con.sql``): the
+    usage relation it reads is made now when it is kept per connection (:func:`finops_kit.querycache.ensure`); the
+    module's own queries run through the query cache, which makes it only when one of them runs."""
+    from .querycache import ensure
+
+    sql = _eligible_usage_sql(sc, team=team)
+    if sc.con is not None:
+        ensure(sc.con, sql)
+    return sql
+
+
+def _eligible_usage_sql(sc: Scope, *, team: bool = True) -> str:
     """SQL: accelerated instances' usage rows that a commitment could cover (on demand or committed; spot and unused
     commitment rows left out), with day, period, team, family, commitment platform
     (:func:`finops_kit.units.commitment_platform`: SageMaker or instances), ``operating_system``
@@ -436,7 +448,7 @@ def coverage(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[str] = ("pe
     cols = ", ".join(dims)
     where = f"WHERE {sc.closed_sql(provider='provider', month='period')}" if closed_only else ""
     df = _frame(con, f"""
-      WITH u AS ({eligible_usage_sql(sc, team="team" in by)})
+      WITH u AS ({_eligible_usage_sql(sc, team="team" in by)})
       SELECT {cols},
         {units.total("hours", "pricing = 'Committed'")} AS committed_hours,
         {units.total("hours")} AS eligible_hours,
@@ -1192,7 +1204,7 @@ def hourly_usage(con: duckdb.DuckDBPyConnection, sc: Scope, *, by: Sequence[str]
     return _frame(con, f"""
       WITH ends AS (SELECT ProviderName AS provider, CommitmentDiscountId, max({_end_sql(cols)}) AS _end
                     FROM {sc.rows_sql()} WHERE CommitmentDiscountId IS NOT NULL GROUP BY ALL),
-      u AS (SELECT e.*, ends._end FROM ({eligible_usage_sql(sc, team="team" in by)}) e
+      u AS (SELECT e.*, ends._end FROM ({_eligible_usage_sql(sc, team="team" in by)}) e
             LEFT JOIN ends USING (provider, CommitmentDiscountId)),
       g AS (SELECT {dims}, day, {units.total("hours")} AS hours,
                    {units.total("hours", "pricing = 'Committed'")} AS committed,
@@ -1491,7 +1503,7 @@ def licence_free_shares(con: duckdb.DuckDBPyConnection, sc: Scope, by: Sequence[
     extra = "".join(f", u.{c}" for c in ("provider", "region", "instance_type") if c not in keys)
     where = sc.closed_sql(provider="provider", month="period")
     rows = _frame(con, f"""
-      WITH u AS ({eligible_usage_sql(sc, team="team" in by)}),
+      WITH u AS ({_eligible_usage_sql(sc, team="team" in by)}),
       lin AS (SELECT provider, region, instance_type, CAST(sum(ListCost) AS DOUBLE) / sum(hours) AS linux_rate
               FROM u WHERE NOT licensed_price AND hours > 0 GROUP BY ALL)
       SELECT {cols}{extra}, licensed_price, sum(hours) AS hours,

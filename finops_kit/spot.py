@@ -282,9 +282,12 @@ def accelerated_usage_sql(scope: Any) -> str:
     apart, in no rate or spot share (a licence named by its own OS, an Azure Windows licence of a Windows VM, is part
     of that OS's price).
     """
+    from .querycache import ensure
     from .spot_prices import operating_system_usage_from
 
     rows = operating_system_usage_from(scope.con, scope)  # derived once per read-only connection
+    if scope.con is not None:  # made now: spot's queries (and a caller's con.sql) run on the connection itself
+        ensure(scope.con, rows)
     return f"""
       SELECT date_trunc('month', ChargePeriodStart) AS month, ChargePeriodStart AS charge_start,
              ChargePeriodEnd AS charge_end, ProviderName AS provider,
