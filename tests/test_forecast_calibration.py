@@ -22,6 +22,7 @@ from finops_kit import budgets as bu  # noqa: E402
 from finops_kit.forecast import (  # noqa: E402
     ModelForecast,
     _ets_model,
+    _sarimax_estimate,
     _sarimax_model,
     calibrate_intervals,
     fit_forecast,
@@ -99,10 +100,12 @@ def test_held_out_errors_are_forecast_errors_from_each_origin_with_parameters_fi
         errors, share = held_out_errors(y, model, h)
         assert share == cut / 150 and errors.shape == (150 - 1 - cut, h)  # origins cut .. 148 (149 is the last)
         assert np.isnan(errors[-1, 1:]).all() and np.isfinite(errors[:-h]).all()  # no actuals beyond the history
-        held = make(y[:cut]).fit(disp=False)
+        # the parameters fitted on the days before the cut (SARIMA: estimated on the differenced days, the same
+        # maximum of the same likelihood: test_sarima_is_estimated_on_the_differenced_series_at_the_same_optimum)
+        held = np.asarray(make(y[:cut]).fit(disp=False).params) if model == "ets" else _sarimax_estimate(y[:cut])
         for t in (cut, 139):  # from origin t, what statsmodels forecasts with the held-out parameters
             upto = make(y[:t + 1])
-            run = upto.smooth(np.asarray(held.params)) if model == "ets" else upto.filter(held.params)
+            run = upto.smooth(held) if model == "ets" else upto.filter(held)
             assert errors[t - cut] == pytest.approx(y[t + 1:t + 1 + h] - np.asarray(run.forecast(h)), abs=1e-6)
 
 
@@ -166,3 +169,43 @@ def test_forecast_budgets_and_trust_statement_read_the_same_calibrated_intervals
     # the trust statement states the backtest's coverage of days and totals, and the calibration
     n_days = int(fc.backtest["horizon_days"].iloc[0])
     assert f"of 2 {n_days}-day totals" in fc.trust and f"widened {fc.daily_factor:.2f}x for days" in fc.trust
+
+
+def test_sarima_is_estimated_on_the_differenced_series_at_the_same_optimum(monkeypatch):
+    # _sarimax_estimate maximises the differenced series' likelihood (9 states) instead of the 17-state model's
+    # approximate-diffuse one: the same optimum to the optimizer's tolerance, each evaluation cheaper
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    sizes = []
+    fit = SARIMAX.fit
+
+    def counted(self, *a, **k):
+        sizes.append(self.k_states)
+        return fit(self, *a, **k)
+
+    monkeypatch.setattr(SARIMAX, "fit", counted)
+    for seed, n in ((11, 120), (12, 365)):
+        y = ets_process(np.random.default_rng(seed), n, trend=True)
+        full = _sarimax_model(y)
+        ref = np.asarray(fit(full, disp=False, maxiter=100, return_params=True))
+        sizes.clear()
+        got = _sarimax_estimate(y, start_params=ref * 0.9)
+        assert sizes == [9]  # the ARMA states only, not the 17 with the differencing
+        # the 17-state likelihood at the estimate is its maximum, to the optimizer's tolerance (flat near an MA
+        # coefficient of -1, where the parameters themselves may move by 1e-3)
+        assert full.loglike(got) == pytest.approx(full.loglike(ref), abs=1e-4)
+        assert got == pytest.approx(ref, abs=2e-3)
+
+
+@pytest.mark.parametrize("h,reps", [(7, 200), (31, 500)])
+def test_sarima_paths_are_statsmodels_simulated_paths(h: int, reps: int):
+    # _state_space_paths draws all repetitions at once; statsmodels' simulate (one repetition at a time) is the
+    # reference: the same draws in the same order, the same recursion
+    from finops_kit.forecast import _state_space_paths
+
+    y = ets_process(np.random.default_rng(21), 200, trend=True)
+    model = _sarimax_model(y)
+    fit = model.filter(_sarimax_estimate(y), cov_type="none")
+    ref = np.asarray(fit.simulate(h, repetitions=reps, anchor="end", rng=np.random.default_rng(7))).reshape(h, reps)
+    got = _state_space_paths(fit, h, reps, np.random.default_rng(7))
+    assert got.shape == (h, reps) and np.abs(got - ref).max() <= 1e-12 * np.abs(ref).max()
