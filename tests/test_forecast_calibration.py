@@ -209,3 +209,22 @@ def test_sarima_paths_are_statsmodels_simulated_paths(h: int, reps: int):
     ref = np.asarray(fit.simulate(h, repetitions=reps, anchor="end", rng=np.random.default_rng(7))).reshape(h, reps)
     got = _state_space_paths(fit, h, reps, np.random.default_rng(7))
     assert got.shape == (h, reps) and np.abs(got - ref).max() <= 1e-12 * np.abs(ref).max()
+
+
+def test_calibration_quantiles_of_every_level_equal_one_quantile_per_level_and_step():
+    # calibrate_intervals takes every level's quantile of a window in one pass: the factors must be those of
+    # np.nanquantile per level and step (the rule in its docstring), to the last bit
+    rng = np.random.default_rng(8)
+    errors = rng.normal(size=(60, H)) * 1.5
+    for k in range(H):
+        errors[60 - 1 - k:, k] = np.nan  # no actuals beyond the history
+    base = unit_model()
+    fc = calibrate_intervals(base, errors, 80, share=0.5)
+    steps = int(np.sum(np.sum(np.isfinite(errors), axis=0) >= 30))
+    for lv in (80.0, 95.0):
+        half = (base.hi(lv) - base.lo(lv)) / 2
+        f = np.array([np.nanquantile(np.abs(errors[:, max(0, k - 3):min(steps, k + 4)]), lv / 100) / half[k]
+                      for k in range(steps)])
+        f = np.concatenate([f, np.full(H - steps, f[-1])])
+        f = np.sqrt(1.0 + 0.5 * np.maximum(f**2 - 1.0, 0.0))
+        assert np.array_equal(fc.hi(lv), base.mean + f * (base.hi(lv) - base.mean))
