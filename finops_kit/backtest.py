@@ -82,10 +82,13 @@ def backtest(y, *, horizon: int = 14, origins: int = 4, step: int = 7, level: fl
     rows = []
     for model in models:
         acts, preds, los, his, scaled, tot_err, tot_in = [], [], [], [], [], [], []
-        failed = 0
+        failed, start = 0, None
         for e in ends:
             train, test = y[:e], y[e:e + horizon]
-            fc = fit_forecast(train, len(test), model, level, reps=200)
+            # SARIMA starts from the estimate at the previous origin (a week less data): a third fewer likelihood
+            # evaluations than from the held-out fit's, the same optimum to the optimizer's tolerance
+            fc = fit_forecast(train, len(test), model, level, reps=200, start=start)
+            start = fc.params if fc.model == model else None
             failed += fc.model != model
             acts.append(test)
             preds.append(fc.mean)

@@ -327,6 +327,9 @@ class ModelForecast:
     #: the forecast's length the held-out days hold, and the mean absolute % error of their totals (NaN: none)
     held_out_windows: int = 0
     held_out_total_error_pct: float = float("nan")
+    #: the estimated parameters (SARIMA; None for the other models): where the next backtest origin's SARIMA
+    #: optimizer starts (:func:`finops_kit.backtest.backtest`)
+    params: np.ndarray | None = None
 
     def lo(self, level: float) -> np.ndarray:
         return self.intervals[float(level)][0]
@@ -439,7 +442,7 @@ def calibrate_intervals(fc: ModelForecast, errors: np.ndarray, level: float, sha
             total_factor = math.sqrt(1.0 + total_share * max(c * c - 1.0, 0.0))
             paths = fc.mean[:, None] + total_factor * (paths - fc.mean[:, None])
     return ModelForecast(fc.model, fc.mean, intervals, paths, daily_factor, total_factor, int(counts[0]),
-                         fc.held_out_windows, fc.held_out_total_error_pct)
+                         fc.held_out_windows, fc.held_out_total_error_pct, fc.params)
 
 
 #: The held-out fit estimates on whole blocks of this many days (see :func:`_held_out_cut`).
@@ -620,14 +623,15 @@ def _sarimax(y: np.ndarray, h: int, levels: tuple[float, ...], reps: int, seed: 
         # the estimated parameters, then one filter pass with them: forecasts and paths start from the filtered
         # state at the last day, so neither the smoother nor the parameter covariance (numerical derivatives)
         # that ``fit`` would add are read -- the same numbers without them
-        fit = _sarimax_model(y).filter(_sarimax_estimate(y, start_params), cov_type="none")
+        params = _sarimax_estimate(y, start_params)
+        fit = _sarimax_model(y).filter(params, cov_type="none")
         fc = fit.get_forecast(h)
         intervals = {}
         for lv in levels:
             ci = np.asarray(fc.conf_int(alpha=1 - lv / 100))
             intervals[lv] = (ci[:, 0], ci[:, 1])
         paths = _state_space_paths(fit, h, reps, np.random.default_rng(seed))
-    return ModelForecast("sarimax", np.asarray(fc.predicted_mean), intervals, paths)
+    return ModelForecast("sarimax", np.asarray(fc.predicted_mean), intervals, paths, params=params)
 
 
 def _state_space_paths(fit: Any, h: int, reps: int, rng: np.random.Generator) -> np.ndarray:
@@ -679,7 +683,8 @@ def _finite(fc: ModelForecast) -> bool:
 
 
 def fit_forecast(y: np.ndarray | pd.Series, h: int, model: str = "ets", level: float = 80, *, reps: int = 500,
-                 seed: int = 7, paths: bool = True, calibrate: bool = True) -> ModelForecast:
+                 seed: int = 7, paths: bool = True, calibrate: bool = True,
+                 start: np.ndarray | None = None) -> ModelForecast:
     """Forecast ``h`` days after the daily series ``y`` with one model, with intervals at ``level`` and at the
     80%/95% levels a report toggles between. ETS/SARIMAX failures fall back to the seasonal-naive baseline (a
     flat or all-zero series has nothing for them to fit).
@@ -688,19 +693,27 @@ def fit_forecast(y: np.ndarray | pd.Series, h: int, model: str = "ets", level: f
     :func:`calibrate_intervals`); ``calibrate=False`` returns the model's own, which assume its estimated
     parameters are the true ones (kept for the calibration benchmark). A failed calibration fit leaves the
     model's own intervals (it does not fail the forecast).
+
+    ``start`` (SARIMA only): where its optimizer starts -- the estimate at the previous backtest origin, a week
+    shorter (:func:`finops_kit.backtest.backtest`); None: the held-out fit's parameters. The optimum is the same
+    to the optimizer's tolerance, not to the last bit, so a given start is part of the fit cache key: a call
+    without one never reads a fit that started elsewhere.
     """
     y = np.asarray(y, dtype=float)
     level = _check_level(level)
     reps = reps if paths else 1
     if model not in MODELS:
         raise ConfigError(f"unknown forecast model {model!r}; expected one of {', '.join(MODELS)} or 'auto'")
+    start = np.asarray(start, dtype=float) if start is not None and model == "sarimax" else None
     if model == "seasonal_naive":  # nothing is estimated: computing it is cheaper than reading it back
         return _fit_forecast(y, h, model, level, reps, seed, calibrate)
     from . import fitcache  # fits are reused across sections, kernels and runs (exact, keyed by the series)
 
+    # the start only in the key of a fit that was given one: every other key (and its cached fit) stays as it was
+    where = {} if start is None else {"start": start.tobytes().hex()}
     arrays = fitcache.cached_arrays(
-        y, lambda: _fit_arrays(_fit_forecast(y, h, model, level, reps, seed, calibrate)), __file__,
-        h=int(h), model=model, level=level, reps=int(reps), seed=int(seed), calibrate=bool(calibrate))
+        y, lambda: _fit_arrays(_fit_forecast(y, h, model, level, reps, seed, calibrate, start)), __file__,
+        h=int(h), model=model, level=level, reps=int(reps), seed=int(seed), calibrate=bool(calibrate), **where)
     return _fit_from_arrays(arrays)
 
 
@@ -711,6 +724,8 @@ def _fit_arrays(fc: ModelForecast) -> dict[str, np.ndarray]:
            "paths": np.asarray(fc.paths, dtype=float), "levels": np.array(levels, dtype=float),
            "factors": np.array([fc.daily_factor, fc.total_factor, fc.held_out_days, fc.held_out_windows,
                                 fc.held_out_total_error_pct], dtype=float)}
+    if fc.params is not None:
+        out["params"] = np.asarray(fc.params, dtype=float)
     for i, lv in enumerate(levels):
         out[f"lo{i}"], out[f"hi{i}"] = (np.asarray(b, dtype=float) for b in fc.intervals[lv])
     return out
@@ -720,11 +735,11 @@ def _fit_from_arrays(a: dict[str, np.ndarray]) -> ModelForecast:
     daily, total, held, windows, window_error = (float(v) for v in a["factors"])
     intervals = {float(lv): (a[f"lo{i}"], a[f"hi{i}"]) for i, lv in enumerate(a["levels"])}
     return ModelForecast(str(a["model"]), a["mean"], intervals, a["paths"], daily, total, int(held), int(windows),
-                         window_error)
+                         window_error, a.get("params"))
 
 
 def _fit_forecast(y: np.ndarray, h: int, model: str, level: float, reps: int, seed: int,
-                  calibrate: bool) -> ModelForecast:
+                  calibrate: bool, start: np.ndarray | None = None) -> ModelForecast:
     """:func:`fit_forecast` without the cache (see :mod:`finops_kit.fitcache`)."""
     levels = tuple(sorted({level, 80.0, 95.0}))
     rng = np.random.default_rng(seed)
@@ -742,7 +757,7 @@ def _fit_forecast(y: np.ndarray, h: int, model: str, level: float, reps: int, se
                         half = _held_out_params(y, "sarimax")
                     except (ValueError, np.linalg.LinAlgError, IndexError):
                         half = None  # a failed calibration fit leaves the model's own intervals, as below
-                fc = _sarimax(y, h, levels, reps, seed, start_params=half)
+                fc = _sarimax(y, h, levels, reps, seed, start_params=half if start is None else start)
         except (ValueError, np.linalg.LinAlgError, IndexError):
             fc = None
     if fc is None or not _finite(fc):

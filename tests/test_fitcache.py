@@ -165,3 +165,37 @@ def test_warehouse_unchanged_hits_with_identical_figures_changed_misses(cache, s
     assert [x[3] for x in third] != [x[3] for x in first]
     total = next(x for x in third if x[0] == "total")
     assert total[3] > next(x for x in first if x[0] == "total")[3]
+
+
+def test_a_sarima_fit_started_elsewhere_is_never_served_to_a_call_without_that_start(cache, monkeypatch):
+    # the backtest starts each origin's SARIMA optimizer from the previous origin's estimate
+    # (fit_forecast(start=...)): the same optimum to tolerance, not to the bit, so the start is part of the key
+    y = _series(200)
+    started = fc.fit_forecast(y, 14, "sarimax", reps=50, start=np.array([0.3, -0.5, -0.5]))
+    cold = fc.fit_forecast(y, 14, "sarimax", reps=50)
+    assert fitcache.stats.misses == 2  # two keys, two fits
+    monkeypatch.setenv(fitcache.ENV, "off")
+    fresh = fc.fit_forecast(y, 14, "sarimax", reps=50)
+    _same(cold, fresh)  # what a process without the cache computes, to the bit
+    assert not np.array_equal(started.mean, cold.mean)  # the start did move the optimum (in its last digits)
+    assert started.params is not None and np.allclose(started.params, cold.params, atol=5e-3)  # MA near -1: flat
+
+
+def test_each_backtest_origin_starts_sarima_from_the_previous_origins_estimate(cache, monkeypatch):
+    from finops_kit import backtest as bt
+
+    calls = []
+    real = bt.fit_forecast
+
+    def spy(train, h, model, level, **kw):
+        out = real(train, h, model, level, **kw)
+        calls.append((model, len(train), kw.get("start"), out.params))
+        return out
+
+    monkeypatch.setattr(bt, "fit_forecast", spy)
+    bt.backtest(_series(200), horizon=7, origins=3, models=("sarimax", "ets"))
+    sarima = [c for c in calls if c[0] == "sarimax"]
+    assert [c[1] for c in sarima] == [179, 186, 193] and sarima[0][2] is None
+    for prev, cur in zip(sarima, sarima[1:]):
+        assert np.array_equal(cur[2], prev[3])  # the previous (shorter) origin's estimate
+    assert all(c[2] is None and c[3] is None for c in calls if c[0] == "ets")  # ETS has no start to pass
