@@ -196,6 +196,6 @@ def test_each_backtest_origin_starts_sarima_from_the_previous_origins_estimate(c
     bt.backtest(_series(200), horizon=7, origins=3, models=("sarimax", "ets"))
     sarima = [c for c in calls if c[0] == "sarimax"]
     assert [c[1] for c in sarima] == [179, 186, 193] and sarima[0][2] is None
-    for prev, cur in zip(sarima, sarima[1:]):
+    for prev, cur in zip(sarima[:-1], sarima[1:], strict=True):
         assert np.array_equal(cur[2], prev[3])  # the previous (shorter) origin's estimate
     assert all(c[2] is None and c[3] is None for c in calls if c[0] == "ets")  # ETS has no start to pass
