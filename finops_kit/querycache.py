@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import re
-import time
 import warnings
 import weakref
 from collections import OrderedDict
@@ -53,12 +52,6 @@ ENV = "FINOPS_QUERY_CACHE"
 MAX_BYTES = 128 * 1024 * 1024
 #: Results kept in memory per process.
 MEMORY_ENTRIES = 256
-#: A query asked for the first time in a process that answers within this many seconds is not kept: checking
-#: that an answer may be kept parses the query (``json_serialize_sql`` and a walk of its parse tree: 4-20 ms for
-#: the kit's 2-58 kB queries), which costs about as much as running it again. In the six curated reports' first
-#: run, 108 of 166 queries answered within 20 ms (1.04 s together). Asked a second time, it is kept like any
-#: other. Whether a query was kept never changes its answer, only where it came from.
-MIN_RUN_SECONDS = 0.02
 #: Bump to invalidate every entry when the entry format or the key changes.
 FORMAT = 1
 
@@ -81,18 +74,13 @@ class Stats:
     memory_hits: int = 0
     misses: int = 0
     uncacheable: int = 0
-    #: queries that answered within MIN_RUN_SECONDS: run, not kept
-    quick: int = 0
 
     def reset(self) -> None:
-        self.hits = self.memory_hits = self.misses = self.uncacheable = self.quick = 0
+        self.hits = self.memory_hits = self.misses = self.uncacheable = 0
 
 
 stats = Stats()
 _memory: OrderedDict[str, Any] = OrderedDict()
-#: Keys asked once in this process whose answer came back within MIN_RUN_SECONDS (run, not kept): asked again,
-#: such a query is kept after all (the forecast report asks some of its small queries once per budget).
-_quick: OrderedDict[str, None] = OrderedDict()
 
 
 def folder() -> Path | None:
@@ -459,27 +447,11 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
         else:
             stats.memory_hits += 1
         return table
-    if k not in _quick:
-        # asked for the first time: run it first, and an answer that came back within MIN_RUN_SECONDS is not
-        # worth the parse that keeping it needs -- unless it is asked again (then it is kept, below)
-        started = time.perf_counter()
-        table = _run(con, sql)
-        if time.perf_counter() - started < MIN_RUN_SECONDS:
-            stats.quick += 1
-            _quick[k] = None
-            while len(_quick) > 4 * MEMORY_ENTRIES:
-                _quick.popitem(last=False)
-            return table
-        parsed = _analysis(con, sql)
-        if parsed is None or not _session_ok(con, parsed):
-            stats.uncacheable += 1
-            return table
-    else:
-        parsed = _analysis(con, sql)
-        if parsed is None or not _session_ok(con, parsed):
-            stats.uncacheable += 1
-            return _run(con, sql)
-        table = _run(con, sql)
+    parsed = _analysis(con, sql)
+    if parsed is None or not _session_ok(con, parsed):
+        stats.uncacheable += 1
+        return _run(con, sql)
+    table = _run(con, sql)
     stats.misses += 1
     _remember(k, (table, parsed))
     _store(path, table, parsed)
@@ -539,7 +511,6 @@ def _store(path: Path, table: Any, parsed: Parsed) -> None:
 def clear_memory() -> None:
     """Forget the results held in this process (the disk entries stay)."""
     _memory.clear()
-    _quick.clear()
 
 
 __all__ = ["ENV", "Stats", "arrow", "cacheable", "clear_memory", "ensure", "folder", "frame", "materialized", "relation",

@@ -29,8 +29,6 @@ def _gcp(month: str) -> str:
 def cache(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "queries"
     monkeypatch.setenv(qc.ENV, str(folder))
-    # the test warehouses answer every query within milliseconds: kept however quick (see test_quick_answers_...)
-    monkeypatch.setattr(qc, "MIN_RUN_SECONDS", 0.0)
     qc.clear_memory()
     qc.stats.reset()
     yield folder
@@ -263,35 +261,6 @@ def test_a_query_answers_as_its_relation_would_and_warns_nothing(gcp_warehouse, 
     assert not [w for w in recwarn if "DB-API" in str(w.message)]
 
 
-def test_quick_answers_are_kept_only_when_asked_again_and_answer_the_same(gcp_warehouse, cache, monkeypatch):
-    """A query asked for the first time that answers within MIN_RUN_SECONDS runs and is not kept (nothing parsed,
-    nothing written); asked again in the same process it is kept, and read back after that. The figures are the
-    uncached ones either way."""
-    expected = _uncached(gcp_warehouse, monkeypatch)
-    monkeypatch.setenv(qc.ENV, str(cache))
-    monkeypatch.setattr(qc, "MIN_RUN_SECONDS", 3600.0)
-    parses = []
-    real = qc._analysis
-    monkeypatch.setattr(qc, "_analysis", lambda con, sql: parses.append(sql) or real(con, sql))
-    sql = "SELECT BillingCurrency, sum(BilledCost) AS cost FROM focus GROUP BY ALL ORDER BY ALL"
-    con = fk.connect(gcp_warehouse, read_only=True)
-    try:
-        first = qc.frame(con, sql)
-        assert qc.stats.quick == 1 and qc.stats.misses == 0 and parses == [] and not list(cache.glob("*/*.arrow"))
-        assert qc.frame(con, sql).equals(first) and qc.stats.misses == 1 and parses == [sql]
-        assert len(list(cache.glob("*/*.arrow"))) == 1
-        assert qc.frame(con, sql).equals(first) and qc.stats.memory_hits == 1 and qc.stats.quick == 1
-    finally:
-        con.close()
-    qc.clear_memory()
-    qc.stats.reset()
-    assert _figures(gcp_warehouse) == expected and qc.stats.quick > 0
-    monkeypatch.setattr(qc, "MIN_RUN_SECONDS", 0.0)
-    qc.clear_memory()
-    qc.stats.reset()
-    assert _figures(gcp_warehouse) == expected and qc.stats.quick == 0 and qc.stats.misses > 0
-
-
 def test_the_scopes_usage_is_derived_once_per_connection_and_its_queries_stay_cacheable(gcp_warehouse, cache,
                                                                                        monkeypatch):
     """``units.accelerated_usage_from`` names a temporary table of the scope's accelerated usage, made on a read-only
@@ -302,7 +271,6 @@ def test_the_scopes_usage_is_derived_once_per_connection_and_its_queries_stay_ca
 
     expected = _uncached(gcp_warehouse, monkeypatch)  # metrics reads the usage twice (families, spot shares)
     monkeypatch.setenv(qc.ENV, str(cache))
-    monkeypatch.setattr(qc, "MIN_RUN_SECONDS", 0.0)  # (_uncached undid the fixture's)
     made = []
     real_ensure = qc.ensure
 
