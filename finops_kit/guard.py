@@ -1659,11 +1659,18 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
                     f"days, on demand: no idle shutdown or spot in effect; {bill_money(r['monthly_cost'])}/month, "
                     f"{bill_money(r['monthly_saving'])} of it off-hours", Decimal(str(round(r["monthly_saving"], 2)))))
 
-    acc = units.accelerated_usage_sql(source=sc.rows_sql())
+    from .querycache import ensure, materialized
+
+    def run(sql: str) -> Any:  # the usage tables it reads made first (querycache.materialized: derived once)
+        ensure(con, sql)
+        return con.execute(sql)
+
+    acc = f"SELECT * FROM {units.accelerated_usage_from(con, sc)}"
     # the limits count accelerators over the scope's providers and accounts in every billing currency (counts add
     # up; with a reporting currency the scope's rows are every currency's already, converted)
     counted = units.accelerated_usage_sql(source=(sc if sc.convert else dataclasses.replace(sc, currency=None))
                                           .rows_sql())
+    counted = f"SELECT * FROM {materialized(con, counted, 'usage')}"  # read by two queries per rule
     # the window's accelerator usage anywhere in the warehouse that the scope's providers and accounts leave out:
     # counted by accelerator-hours, whatever the cost -- a limit counts accelerators, so a fully credited or free GPU
     # row with hours outside the scope leaves part of the count out (a budget, counting money, ignores a 0.00 row:
@@ -1679,14 +1686,14 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             continue
         # the team (owner) as every report shows it (Attribution.dimension_sql, fk.costs(by='team')): a shared
         # value of the allocation key is the (shared) pool, which only a limit named "(shared)" judges (_limit)
-        rows = con.execute(f"""
+        rows = run(f"""
             WITH d AS (SELECT {attr.dimension_sql(key)} AS who, CAST(ChargePeriodStart AS DATE) AS day,
                               {units.total('accelerator_hours')} / 24.0 AS avg_acc
                        FROM ({counted}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL)
             -- the peak and the first day it was reached (exact hour sums: a tie is a tie in any scan order)
             SELECT who, arg_min(day, (-avg_acc, day)), max(avg_acc) FROM d GROUP BY who ORDER BY who""").fetchall()
         costs: dict[Any, list[str]] = {}  # per currency: amounts are never added across currencies
-        for who, cur, cost in con.execute(f"""
+        for who, cur, cost in run(f"""
                 SELECT {attr.dimension_sql(key)}, BillingCurrency, sum(EffectiveCost) FROM ({counted})
                 WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL ORDER BY 1, 2""").fetchall():
             costs.setdefault(who, []).append(format_money(cost, cur, 0))
@@ -1717,7 +1724,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
                                     f"accelerated compute in {window}"))
 
     if rules.allowed_accelerators and policy.environment_key:
-        rows = con.execute(f"""
+        rows = run(f"""
             SELECT {attr.label_sql(policy.environment_key)} AS env, instance_family, accelerator,
                    sum(accelerator_hours), CAST(sum(EffectiveCost) AS DOUBLE), count(DISTINCT ResourceId),
                    string_agg(DISTINCT instance_type, ', ' ORDER BY instance_type)

@@ -39,7 +39,6 @@ from . import units
 from .attribution import UNTAGGED, Attribution, key_norm_sql, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
-from .querycache import relation as _relation
 from .scope import Scope, bind
 from .sources.base import ident, sql_str
 from .warehouse import FOCUS_TABLE
@@ -898,8 +897,12 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
     of those that could run on spot (:func:`finops_kit.units.spot_share_sql`; a family of SageMaker endpoints only
     has none).
     """
+    from .querycache import frame
+
     sc = _dim_scope(con, scope, None, start, end, providers)
-    return _relation(con, f"""
+    # through the query cache: a kernel whose figures all come from it (metrics of the same scope read the same
+    # usage) does not derive the usage for this table alone
+    return frame(con, f"""
         SELECT coalesce(ProviderName, '(none)') AS provider, instance_family AS family, BillingCurrency AS currency,
                string_agg(DISTINCT instance_type, ', ' ORDER BY instance_type) AS instance_types,
                CAST(sum(EffectiveCost) AS DOUBLE) AS cost,
@@ -911,7 +914,7 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
                100.0 * {units.spot_share_sql("accelerator_hours")} AS spot_share
         FROM {units.accelerated_usage_from(con, sc)}
         WHERE instance_family IS NOT NULL
-        GROUP BY ALL ORDER BY cost DESC, provider, family, currency""").df()
+        GROUP BY ALL ORDER BY cost DESC, provider, family, currency""")
 
 
 def managed_ai_services(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
