@@ -1638,6 +1638,12 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
 
         return format_money(value, sc.currency, 0)
 
+    from .querycache import ensure, materialized
+
+    def run(sql: str) -> Any:  # the usage tables it reads made first (querycache.materialized: derived once)
+        ensure(con, sql)
+        return con.execute(sql)
+
     if rules.non_production != "off":
         with TagAudit(con, scope=sc) as audit:
             gpus = audit.always_on_gpus(include_untagged=True)
@@ -1645,10 +1651,15 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
         if len(on):
             key = units.resource_key_sql()  # one resource whatever the case its id is spelled in
             ids = ", ".join(sql_str(str(i).lower()) for i in on["resource_id"])
-            spot = dict(con.execute(f"""
+            # these resources' rows of the scope's usage: read from its table when it is kept per connection (the
+            # limits below read it too), else derived for them alone -- the same rows, as an instance's hours and
+            # class depend on its own rows only
+            usage = units.accelerated_usage_from(con, sc)
+            rows_of = (f"(SELECT * FROM {usage}) WHERE {key} IN ({ids}) AND" if not usage.startswith("(") else
+                       f"({units.accelerated_usage_sql(f'{key} IN ({ids})', sc.rows_sql())}) WHERE")
+            spot = dict(run(f"""
                 SELECT {key}, {units.spot_share_sql("instance_hours")}
-                FROM ({units.accelerated_usage_sql(f"{key} IN ({ids})", sc.rows_sql())})
-                WHERE ChargeCategory = 'Usage' GROUP BY 1""").fetchall())
+                FROM {rows_of} ChargeCategory = 'Usage' GROUP BY 1""").fetchall())
             for r in on.to_dict("records"):
                 if (spot.get(str(r["resource_id"]).lower()) or 0) >= 0.5:
                     continue
@@ -1658,12 +1669,6 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
                     f" charged {r['off_hours_charged_pct']:.0f}% of nights and weekends over {r['span_days']:.0f} "
                     f"days, on demand: no idle shutdown or spot in effect; {bill_money(r['monthly_cost'])}/month, "
                     f"{bill_money(r['monthly_saving'])} of it off-hours", Decimal(str(round(r["monthly_saving"], 2)))))
-
-    from .querycache import ensure, materialized
-
-    def run(sql: str) -> Any:  # the usage tables it reads made first (querycache.materialized: derived once)
-        ensure(con, sql)
-        return con.execute(sql)
 
     acc = f"SELECT * FROM {units.accelerated_usage_from(con, sc)}"
     # the limits count accelerators over the scope's providers and accounts in every billing currency (counts add

@@ -312,3 +312,53 @@ def test_the_scopes_usage_is_derived_once_per_connection_and_its_queries_stay_ca
         assert units.accelerated_usage_from(con, sc).startswith("(")  # a writer may change the rows: inline
     finally:
         con.close()
+
+
+def test_every_figure_is_the_same_whether_derived_relations_are_kept_or_not(sample_warehouse, monkeypatch):
+    """The demo warehouse's figures that read a kept relation (querycache.materialized: the usage, the usage with
+    each VM's OS, token rows, storage rows) equal the ones derived inline in each query (MATERIALIZE_MAX_ROWS
+    below the warehouse's size): metrics, commitment coverage and recommendations, spot coverage, rates and
+    what-if, accelerator families, token figures, storage and egress tables, and the bill guardrails (whose
+    per-resource spot shares read the kept usage filtered, or derive those resources' usage alone)."""
+    import datetime as dt
+
+    from finops_kit import commitments as cm
+    from finops_kit import egress as eg
+    from finops_kit import guard, spot
+    from finops_kit import storage as st
+    from finops_kit import tagging as tg
+    from finops_kit import tokens as tk
+    from finops_kit.config import load_config
+
+    monkeypatch.setenv(qc.ENV, "off")
+    cfg = load_config(str(REPO / "finops.yaml"))
+
+    def figures(kept: bool) -> list:
+        monkeypatch.setattr(qc, "MATERIALIZE_MAX_ROWS", 10**9 if kept else -1)
+        con = fk.connect(sample_warehouse, read_only=True)
+        try:
+            sc = S.resolve(con, str(REPO / "finops.yaml"), {})
+            out = [metrics(con, sc).to_dict(),
+                   cm.coverage(con, sc, by=("provider", "instance_family", "operating_system")).to_csv(),
+                   cm.recommend(con, sc)[0].to_csv(),
+                   spot.spot_coverage(con, scope=sc, by=("month", "team")).df().to_csv(),
+                   spot.effective_rates(con, scope=sc, by=("provider", "instance_type", "operating_system")).df()
+                   .to_csv(),
+                   spot.spot_what_if(con, scope=sc).to_csv(),
+                   tg.accelerator_families(con, scope=sc).to_csv(),
+                   tk.unit_costs(con, sc).to_csv(), tk.trend(con, sc, by=("provider", "model")).to_csv(),
+                   st.inventory(con, by=["provider", "storage_class"]).to_csv(),
+                   eg.by_type(con, by=["provider", "transfer_type"]).to_csv(),
+                   repr(guard.bill_checks(con, cfg, as_of=dt.date(2026, 11, 26), scope=sc))]
+            made = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+                    if r[0].startswith(("_fk_usage", "_fk_tokens", "_fk_rows"))]
+            return out, made
+        finally:
+            con.close()
+
+    inline, none = figures(False)
+    kept, made = figures(True)
+    assert none == [] and len(made) >= 4  # usage, usage with OS, tokens, storage rows
+    assert "non_production" in inline[-1]  # the guardrails' per-resource spot shares are exercised
+    for a, b in zip(inline, kept, strict=True):
+        assert a == b
