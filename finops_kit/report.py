@@ -724,8 +724,15 @@ def ipc_kernel_manager() -> type:
 #: time when ``rfc3987_syntax`` is installed (jupyterlab's dependencies install it): 1.0-1.2 s of CPU in every
 #: kernel, 7 s per suite of six reports on two cores, for the ``iri``/``iri-reference`` formats, which the Vega-Lite
 #: schema never uses (it has ``uri``, ``uri-reference`` and ``color-hex``). A report kernel makes that import fail
-#: (jsonschema then simply has no IRI checker); every chart is validated and rendered as before.
-KERNEL_ARGUMENTS = ("--IPKernelApp.exec_lines=import sys; sys.modules.setdefault('rfc3987_syntax', None)",)
+#: (jsonschema then simply has no IRI checker); every chart is validated and rendered as before. The other optional
+#: format checkers jsonschema imports with it (:data:`UNUSED_FORMAT_CHECKERS`: URI, date-time, colour, URI-template,
+#: host-name and duration syntax; 50 ms of every report kernel's ``import altair``) go the same way: Altair validates
+#: without a format checker, so none of them ever checks a value (a chart whose usermeta href has a space validates
+#: with or without them), and a report kernel does not validate its charts at all (:func:`finops_kit.notebook.setup`).
+UNUSED_FORMAT_CHECKERS = ("rfc3987_syntax", "rfc3986_validator", "rfc3339_validator", "webcolors", "uri_template",
+                          "fqdn", "isoduration")
+KERNEL_ARGUMENTS = ("--IPKernelApp.exec_lines=import sys; "
+                    + "; ".join(f"sys.modules.setdefault({m!r}, None)" for m in UNUSED_FORMAT_CHECKERS),)
 
 #: The papermill engine the reports run with (:func:`papermill_engine`).
 ENGINE = "finops-final-save"
