@@ -13,7 +13,9 @@ once these checks pass (:func:`cacheable`):
   in-memory databases, FOCUS datasets (views over Parquet) and writable connections are never cached;
 * the query reads only **persistent tables and views of that file** (by the parsed query: no temporary table or
   view -- the attribution maps are temporary --, no registered DataFrame, no file or table function, no macro or
-  UDF) and calls **nothing volatile** (``now()``, ``current_date``, ``random()``, settings, environment);
+  UDF) and calls **nothing volatile** (``now()``, ``current_date``, ``random()``, settings, environment); the one
+  exception is the kit's own temporary tables of :func:`materialized`, whose name is a digest of the cacheable query
+  that fills them (a relation several queries of a report read, derived once per connection);
 * the warehouse state is the file's identity and change stamp (path, device, inode, size, mtime and ctime in
   nanoseconds, the same for its ``.wal``) together with its **ingest ledger** (every ingest id, status, finish
   time and source file sha256, read through the same connection): a new ingest changes both, an edit that bypasses
