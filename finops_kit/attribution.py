@@ -233,15 +233,18 @@ class Attribution:
                                    or (isinstance(policy, dict) and ("tag_policy" in policy or "allocation" in policy))):
             allocation = policy  # a config file or a whole config dict holds both sections
         alloc = load_allocation(allocation)
+        from .querycache import own_objects
+
         tag = uuid.uuid4().hex[:10]
         kv, keymap, valmap = (f"_fk_attr_{tag}_{n}" for n in ("kv", "keymap", "valmap"))
-        con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {kv} AS
-            SELECT j.key AS raw_key, j.value ->> '$' AS raw_value, count(*) AS rows,
-                   sum(s.EffectiveCost) FILTER (WHERE s.EffectiveCost > 0) AS positive_cost
-            FROM {rows_sql} s, json_each(s.Tags) j GROUP BY ALL""")
-        build_maps(con, kv, pol, keymap, valmap)
-        con.execute(f"DROP TABLE IF EXISTS {kv}")
+        with own_objects(con):  # the maps are the kit's own temporary tables (no function or macro)
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE {kv} AS
+                SELECT j.key AS raw_key, j.value ->> '$' AS raw_value, count(*) AS rows,
+                       sum(s.EffectiveCost) FILTER (WHERE s.EffectiveCost > 0) AS positive_cost
+                FROM {rows_sql} s, json_each(s.Tags) j GROUP BY ALL""")
+            build_maps(con, kv, pol, keymap, valmap)
+            con.execute(f"DROP TABLE IF EXISTS {kv}")
         out = cls(con, pol, alloc, keymap, valmap)
         for canon, raw, prio in con.execute(
                 f"SELECT canon_key, raw_key, prio FROM {keymap} WHERE counts").fetchall():

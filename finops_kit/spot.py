@@ -34,6 +34,7 @@ from . import units
 from .classify import ai_rules
 from .datafiles import data_rows
 from .errors import ConfigError, InputError
+from .querycache import own_objects
 from .querycache import relation as _relation
 from .schema import MONEY
 
@@ -510,7 +511,8 @@ def spot_what_if(con: duckdb.DuckDBPyConnection, advisor: Advisor | None = None,
            if advisor is not None else pd.DataFrame({"region": pd.Series(dtype=str), "os": pd.Series(dtype=str),
                                                       "instance_type": pd.Series(dtype=str),
                                                       "savings_pct": pd.Series(dtype=int)}))
-    con.register("_spot_advisor", adv)
+    with own_objects(con):  # a registered frame, no function or macro
+        con.register("_spot_advisor", adv)
     dim_cols = "".join(f"{d}, " for d in dims)
     # the hours' cost re-priced, on both sides, is the rated cost of effective_rates: a licence billed apart (a
     # Compute Engine premium-image SKU, an Azure SQL Server licence) costs the same on spot and is never re-priced;

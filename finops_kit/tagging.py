@@ -39,6 +39,7 @@ from . import units
 from .attribution import UNTAGGED, Attribution, key_norm_sql, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
+from .querycache import own_objects
 from .scope import Scope, bind
 from .sources.base import ident, sql_str
 from .warehouse import FOCUS_TABLE
@@ -326,7 +327,8 @@ class TagAudit:
         self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "kv", "keymap", "valmap", "facts", "wide", "raw",
                                                            "findings")}
         self._findings_built = False
-        self._build()
+        with own_objects(self.con):  # the audit's own temporary views and tables (no function or macro)
+            self._build()
 
     # ----------------------------------------------------------------------------------------------- building
 
@@ -412,10 +414,11 @@ class TagAudit:
 
     def close(self) -> None:
         """Drop the temp tables and views (they also vanish with the connection)."""
-        for kind in ("wide", "facts", "valmap", "keymap", "raw", "scope"):
-            self.con.execute(f"DROP VIEW IF EXISTS {self.names[kind]}")
-        self.con.execute(f"DROP TABLE IF EXISTS {self.names['kv']}")
-        self.con.execute(f"DROP TABLE IF EXISTS {self.names['findings']}")
+        with own_objects(self.con):
+            for kind in ("wide", "facts", "valmap", "keymap", "raw", "scope"):
+                self.con.execute(f"DROP VIEW IF EXISTS {self.names[kind]}")
+            self.con.execute(f"DROP TABLE IF EXISTS {self.names['kv']}")
+            self.con.execute(f"DROP TABLE IF EXISTS {self.names['findings']}")
 
     def __enter__(self) -> TagAudit:
         return self
@@ -497,8 +500,9 @@ class TagAudit:
         work list, the type totals and the violated spend each read the findings (the report's audit cell read
         them five times)."""
         if not self._findings_built:
-            self.con.execute(self._named(
-                f"CREATE OR REPLACE TEMP TABLE @findings AS {self._violation_findings_query()}"))
+            with own_objects(self.con):
+                self.con.execute(self._named(
+                    f"CREATE OR REPLACE TEMP TABLE @findings AS {self._violation_findings_query()}"))
             self._findings_built = True
         return "SELECT * FROM @findings"
 

@@ -362,3 +362,37 @@ def test_every_figure_is_the_same_whether_derived_relations_are_kept_or_not(samp
     assert "non_production" in inline[-1]  # the guardrails' per-resource spot shares are exercised
     for a, b in zip(inline, kept, strict=True):
         assert a == b
+
+
+def test_the_kits_own_temporary_objects_do_not_make_the_next_lookup_list_duckdbs_functions_again(gcp_warehouse,
+                                                                                                  cache, monkeypatch):
+    """A temporary table, view or frame the kit makes itself (querycache.own_objects: the derived relations, the
+    attribution maps, the tag audit's views) defines no function, so the next lookup reuses the listing of the
+    session's functions; a statement outside it (a macro a user defines) still makes the next lookup list them
+    and see the macro."""
+    listings = []
+    real = qc._rows
+
+    def counting(con, sql, params=None):
+        if "duckdb_functions()" in sql:
+            listings.append(sql)
+        return real(con, sql, params)
+
+    monkeypatch.setattr(qc, "_rows", counting)
+    sql = "SELECT BillingCurrency, lower(ServiceName) AS s, sum(BilledCost) AS cost FROM focus GROUP BY ALL ORDER BY ALL"
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        first = qc.frame(con, sql)
+        assert len(listings) == 1
+        with qc.own_objects(con):
+            con.execute("CREATE TEMP TABLE _fk_probe AS SELECT 1 AS x")
+            con.execute("DROP TABLE _fk_probe")
+        assert qc.frame(con, sql).equals(first) and len(listings) == 1  # carried over: not listed again
+        con.execute("CREATE TEMP TABLE probe AS SELECT 1 AS x")  # not the kit's: listed again
+        assert qc.frame(con, sql).equals(first) and len(listings) == 2
+        con.execute("CREATE TEMP MACRO lower(x) AS upper(x)")
+        shadowed = qc.frame(con, sql)
+        assert len(listings) == 3  # the macro is seen: the answer is the macro's, not the cached one
+        assert shadowed["s"].tolist() == [v.upper() for v in first["s"]] != first["s"].tolist()
+    finally:
+        con.close()
