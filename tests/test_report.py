@@ -1464,3 +1464,20 @@ def test_key_material_in_tag_shapes_is_redacted_and_word_names_are_not():
     for name in ("sk-proj-billing-migration-2026", "sk-admin-team-dashboards-prod", "sk-proj-recommendation_engine",
                  "rg-sk-proj-data-platform-weu"):
         assert report.redact_tokens(name) == name
+
+
+def test_report_kernels_leave_their_objects_out_of_the_exit_collection():
+    """A report kernel's exec_lines register ``gc.freeze`` to run at exit before IPython's own exit handler
+    (registered earlier, so run later): its namespace reset's full collection (60 ms of a report's heap, which the
+    runner waited for) then has nothing to scan. Checked as IPython sees it: a handler registered before the
+    exec_lines finds the objects frozen."""
+    import subprocess
+    import sys
+
+    lines = report.KERNEL_ARGUMENTS[0].split("=", 1)[1]
+    code = ("import atexit, gc\natexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+            f"{lines}\nkept = [[i] for i in range(1000)]\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "frozen True"
+    assert subprocess.run([sys.executable, "-c", code.replace(lines, "import sys")], capture_output=True, text=True,
+                          timeout=60, check=True).stdout.strip() == "frozen False"
