@@ -35,6 +35,21 @@ def cache(tmp_path, monkeypatch) -> Path:
     qc.clear_memory()
 
 
+@pytest.fixture()
+def function_listings(monkeypatch) -> list[str]:
+    """The listings of DuckDB's functions (``duckdb_functions()``) the cache makes, as they happen."""
+    listings: list[str] = []
+    rows = qc._rows
+
+    def spy(con, sql, params=None):
+        if "duckdb_functions()" in sql:
+            listings.append(sql)
+        return rows(con, sql, params)
+
+    monkeypatch.setattr(qc, "_rows", spy)
+    return listings
+
+
 def _figures(warehouse: str) -> dict:
     """finops-kit metrics of SCOPE as its JSON document, on a fresh read-only connection."""
     con = fk.connect(warehouse, read_only=True)
@@ -181,19 +196,11 @@ def test_a_damaged_entry_is_a_miss_and_off_keeps_nothing(gcp_warehouse, cache, m
 
 
 def test_functions_are_listed_once_per_catalog_version_and_a_later_macro_or_udf_is_still_seen(
-        gcp_warehouse, cache, monkeypatch):
+        gcp_warehouse, cache, function_listings):
     """Listing the session's functions (duckdb_functions(), 9 ms) was most of a hit's cost, on every lookup. It now
     runs once per catalog version for queries that call only built-ins; a macro created later (it may shadow a
     built-in, and moves the version) and a UDF (it cannot shadow one) are both still seen."""
-    listings: list[str] = []
-    rows = qc._rows
-
-    def spy(con, sql, params=None):
-        if "duckdb_functions()" in sql:
-            listings.append(sql)
-        return rows(con, sql, params)
-
-    monkeypatch.setattr(qc, "_rows", spy)
+    listings = function_listings
     con = fk.connect(gcp_warehouse, read_only=True)
     try:
         sql = "SELECT lower(ProviderName) AS p, count(*) AS n FROM focus GROUP BY ALL ORDER BY p"
@@ -364,21 +371,13 @@ def test_every_figure_is_the_same_whether_derived_relations_are_kept_or_not(samp
         assert a == b
 
 
-def test_the_kits_own_temporary_objects_do_not_make_the_next_lookup_list_duckdbs_functions_again(gcp_warehouse,
-                                                                                                  cache, monkeypatch):
+def test_the_kits_own_temporary_objects_do_not_make_the_next_lookup_list_duckdbs_functions_again(
+        gcp_warehouse, cache, function_listings):
     """A temporary table, view or frame the kit makes itself (querycache.own_objects: the derived relations, the
     attribution maps, the tag audit's views) defines no function, so the next lookup reuses the listing of the
     session's functions; a statement outside it (a macro a user defines) still makes the next lookup list them
     and see the macro."""
-    listings = []
-    real = qc._rows
-
-    def counting(con, sql, params=None):
-        if "duckdb_functions()" in sql:
-            listings.append(sql)
-        return real(con, sql, params)
-
-    monkeypatch.setattr(qc, "_rows", counting)
+    listings = function_listings
     sql = "SELECT BillingCurrency, lower(ServiceName) AS s, sum(BilledCost) AS cost FROM focus GROUP BY ALL ORDER BY ALL"
     con = fk.connect(gcp_warehouse, read_only=True)
     try:
