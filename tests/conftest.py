@@ -116,6 +116,19 @@ def sample_con(sample_warehouse):
     c.close()
 
 
+@pytest.fixture(scope="module")
+def sample_scope(sample_warehouse):
+    """A read-only connection to :func:`sample_warehouse` and its whole-warehouse scope resolved with the project's
+    finops.yaml, per test module: ``con, sc = sample_scope``."""
+    import finops_kit as fk
+    from finops_kit import scope
+
+    con = fk.connect(sample_warehouse, read_only=True)
+    sc = scope.resolve(con, str(REPO / "finops.yaml"))
+    yield con, sc
+    con.close()
+
+
 @contextmanager
 def local_moto_server():
     """A real moto server (server mode) on 127.0.0.1 and a free port, stopped on exit; yields its URL.

@@ -94,22 +94,14 @@ def test_extra_options_are_parsed_or_refused_in_one_line():
 
 
 # ------------------------------------------------------------------------------------------- sample data
-@pytest.fixture(scope="module")
-def sample(sample_warehouse):
-    con = fk.connect(sample_warehouse, read_only=True)
-    sc = scope.resolve(con, str(REPO / "finops.yaml"))
-    yield con, sc
-    con.close()
-
-
 def _planted_files(dataset: str, sub: str = "") -> list[str]:
     doc = json.loads((SAMPLES / "PLANTED.json").read_text(encoding="utf-8"))
     return [str(SAMPLES / f) for f in doc["datasets"][dataset]["files"] if sub in f]
 
 
-def test_reserved_instance_unused_dollars_equal_the_cur_unused_fee_columns(sample):
+def test_reserved_instance_unused_dollars_equal_the_cur_unused_fee_columns(sample_scope):
     """The RI's unused cost (FOCUS Unused rows) is what CUR 2.0 states on its RIFee rows, read from the parquet."""
-    con, sc = sample
+    con, sc = sample_scope
     files = _planted_files("aws-cur2")
     raw = duckdb.sql(f"""
         SELECT sum(CAST(reservation_unused_recurring_fee AS DECIMAL(38,12))
@@ -123,10 +115,10 @@ def test_reserved_instance_unused_dollars_equal_the_cur_unused_fee_columns(sampl
     assert ri["type"] == "Reserved Instance" and ri["end_date"] == dt.date(2026, 12, 1)
 
 
-def test_azure_reservation_is_three_quarters_used(sample):
+def test_azure_reservation_is_three_quarters_used(sample_scope):
     """The Azure sample's reservation covers 4 x NC8as_T4_v3 and 3 VMs use it around the clock: 75% utilization,
     the unused quarter exactly the amortized export's UnusedReservation cost."""
-    con, sc = sample
+    con, sc = sample_scope
     files = _planted_files("azure", "azure/actual/")
     amortized = [f.replace("/actual/", "/amortized/") for f in files]
     raw = duckdb.sql(f"""
@@ -140,10 +132,10 @@ def test_azure_reservation_is_three_quarters_used(sample):
     assert sum(res["unused_cost"]) == raw
 
 
-def test_savings_plan_savings_count_the_covered_usage_once(sample):
+def test_savings_plan_savings_count_the_covered_usage_once(sample_scope):
     """Savings of AWS Savings Plans = on-demand value of the covered usage - its SP effective cost - unused, from
     CUR's own columns. The SavingsPlanNegation rows (ListCost 0) must not cancel the covered usage's list value."""
-    con, sc = sample
+    con, sc = sample_scope
     files = _planted_files("aws-cur2")
     od, eff, unused = duckdb.sql(f"""
         SELECT sum(CAST(pricing_public_on_demand_cost AS DECIMAL(38,12)))
@@ -161,8 +153,8 @@ def test_savings_plan_savings_count_the_covered_usage_once(sample):
     assert sum(sp["savings"]) == od - eff - unused > 0
 
 
-def test_utilization_per_period_adds_up_to_the_inventory(sample):
-    con, sc = sample
+def test_utilization_per_period_adds_up_to_the_inventory(sample_scope):
+    con, sc = sample_scope
     per = cm.utilization(con, sc, by=("commitment", "period"))
     inv = cm.inventory(con, sc).set_index("commitment_id")
     for cid, g in per.groupby("commitment_id"):
@@ -174,8 +166,8 @@ def test_utilization_per_period_adds_up_to_the_inventory(sample):
     assert ri.loc[dt.date(2026, 10, 1), "closed"] and not ri.loc[dt.date(2026, 11, 1), "closed"]
 
 
-def test_coverage_of_a_fully_reserved_family_and_of_spot_free_eligible_usage(sample):
-    con, sc = sample
+def test_coverage_of_a_fully_reserved_family_and_of_spot_free_eligible_usage(sample_scope):
+    con, sc = sample_scope
     cov = cm.coverage(con, sc, by=("provider", "instance_family"), closed_only=True)
     t4 = cov[(cov["provider"] == "Microsoft") & (cov["instance_family"] == "NCasT4 v3")].iloc[0]
     assert t4["coverage_hours"] == pytest.approx(1.0) and t4["on_demand_cost"] == 0
@@ -192,8 +184,8 @@ def test_coverage_of_a_fully_reserved_family_and_of_spot_free_eligible_usage(sam
         assert row["committed_hours"] == pytest.approx(committed, rel=1e-9)
 
 
-def test_expiry_calendar_lists_the_reservation_ending_within_30_days(sample):
-    con, sc = sample
+def test_expiry_calendar_lists_the_reservation_ending_within_30_days(sample_scope):
+    con, sc = sample_scope
     today = cm.as_of(con, sc)
     assert today == dt.date(2026, 11, 26)
     cal = cm.expiry(con, sc).set_index("commitment_id")
@@ -208,8 +200,8 @@ def test_expiry_calendar_lists_the_reservation_ending_within_30_days(sample):
     assert Decimal(str(ri["monthly_value"])) > 0
 
 
-def test_hourly_usage_is_read_from_closed_periods_only(sample):
-    con, sc = sample
+def test_hourly_usage_is_read_from_closed_periods_only(sample_scope):
+    con, sc = sample_scope
     hu = cm.hourly_usage(con, sc)
     closed = set(sc.closed_periods())
     months = {dt.date(d.year, d.month, 1) for d in hu["day"]}
@@ -219,10 +211,10 @@ def test_hourly_usage_is_read_from_closed_periods_only(sample):
     assert n.nunique() == 1
 
 
-def test_savings_plan_covered_hours_are_counted_once(sample):
+def test_savings_plan_covered_hours_are_counted_once(sample_scope):
     """CUR bills SP-covered usage twice (SavingsPlanCoveredUsage + its SavingsPlanNegation, both with the usage
     amount); its instance-hours are the covered rows' usage amounts, once, and the negation adds no list value."""
-    con, sc = sample
+    con, sc = sample_scope
     files = _planted_files("aws-cur2")
     raw = duckdb.sql(f"""
         SELECT sum(CAST(line_item_usage_amount AS DOUBLE)) FROM read_parquet({files!r})
@@ -236,10 +228,10 @@ def test_savings_plan_covered_hours_are_counted_once(sample):
     assert neg[0] > 0 and neg[1:] == (0, 0, 0)
 
 
-def test_metrics_report_commitment_coverage_utilization_and_unused_dollars(sample):
+def test_metrics_report_commitment_coverage_utilization_and_unused_dollars(sample_scope):
     """`finops-kit metrics` carries the commitment figures: the (all) row adds up the providers and equals the
     inventory's used/unused totals and the coverage table."""
-    con, sc = sample
+    con, sc = sample_scope
     m = fk.metrics(con, sc)
     t = m.commitments.set_index("provider")
     inv = cm.inventory(con, sc)
@@ -257,10 +249,10 @@ def _planted_commitments() -> dict:
     return json.loads((SAMPLES / "PLANTED.json").read_text(encoding="utf-8"))["commitments"]
 
 
-def test_planted_unused_dollars_utilization_and_end_dates_are_recovered_exactly(sample):
+def test_planted_unused_dollars_utilization_and_end_dates_are_recovered_exactly(sample_scope):
     """Every commitment the generator billed: its used and unused dollars (the generator's own Decimals) are the
     inventory's to the cent and beyond, its utilization follows, and the end dates the exports carry are read."""
-    con, sc = sample
+    con, sc = sample_scope
     planted = _planted_commitments()["commitments"]
     assert len(planted) == 9
     inv = cm.inventory(con, sc).set_index("commitment_id")
@@ -298,10 +290,10 @@ def test_planted_unused_dollars_utilization_and_end_dates_are_recovered_exactly(
         assert per.loc[month, "unused_cost"] == Decimal(p["unused_cost"])
 
 
-def test_planted_family_coverage_is_recovered_exactly(sample):
+def test_planted_family_coverage_is_recovered_exactly(sample_scope):
     """The generator's eligible and committed instance-hours per AWS instance family (SP and RI coverage applied
     line by line) are what coverage reads back from FOCUS through units.py."""
-    con, sc = sample
+    con, sc = sample_scope
     fams = [f for f in _planted_commitments()["families"] if Decimal(f["eligible_hours"])]
     cov = cm.coverage(con, sc, by=("provider", "instance_family")).set_index(["provider", "instance_family"])
     assert {f["instance_family"] for f in fams} >= {"p4d", "g5"}
@@ -395,12 +387,12 @@ def _planted_break_even() -> list[dict]:
     return json.loads((SAMPLES / "PLANTED.json").read_text(encoding="utf-8"))["ai_tokens"]["break_even"]
 
 
-def test_bedrock_provisioned_throughput_break_even_closed_form(sample):
+def test_bedrock_provisioned_throughput_break_even_closed_form(sample_scope):
     """Bedrock provisioned throughput of Claude 3.5 Haiku: 50 model units at 0.04 per '1K TPM Hour' = 2.00 per hour.
     The same model on demand: 0.0008 per 1K input and 0.004 per 1K output tokens, billed in an exact 10:1 mix, so one
     token costs (10 x 0.0000008 + 1 x 0.000004) / 11 = 0.000012 / 11 and the break-even is
     2.00 / (0.000012 / 11) = 1,833,333.33 tokens per hour (44M tokens a day)."""
-    con, sc = sample
+    con, sc = sample_scope
     be = cm.provisioned_break_even(con, sc).set_index(["provider", "model"])
     row = be.loc[("AWS", "Claude 3.5 Haiku")]
     assert row["hourly_cost"] == Decimal("2.00")
@@ -410,11 +402,11 @@ def test_bedrock_provisioned_throughput_break_even_closed_form(sample):
     assert round(row["break_even_tokens_per_hour"], 2) == Decimal("1833333.33")
 
 
-def test_planted_provisioned_break_even_is_recovered_exactly(sample):
+def test_planted_provisioned_break_even_is_recovered_exactly(sample_scope):
     """Both capacity lines of the samples have the same model billed pay-as-you-go (Bedrock Claude 3.5 Haiku; Azure
     OpenAI gpt-5 PTU, model from the deployment's tag, reserved, with unused PTU-hours): hourly price,
     tokens, break-even, days and hours per day above it are the generator's, and `finops-kit metrics` shows them."""
-    con, sc = sample
+    con, sc = sample_scope
     planted = _planted_break_even()
     assert {(p["provider"], p["model"]) for p in planted} == {("AWS", "Claude 3.5 Haiku"), ("Microsoft", "gpt-5")}
     be = cm.provisioned_break_even(con, sc).set_index(["provider", "model"])
@@ -440,12 +432,12 @@ def test_planted_provisioned_break_even_is_recovered_exactly(sample):
     assert {r["model"] for r in doc["provisioned"]} == {"Claude 3.5 Haiku", "gpt-5"}
 
 
-def test_azure_ptu_reservation_unused_ptu_hours(sample):
+def test_azure_ptu_reservation_unused_ptu_hours(sample_scope):
     """The Azure OpenAI PTU reservation (15 PTUs from 2026-08-01) covers the deployment's PTU-hours; after it shrank
     to 10 PTUs on 2026-10-15, 5 PTUs x 24 h a day are UnusedReservation rows of the amortized export."""
     from finops_kit.samples import ai_commitments as ac
 
-    con, sc = sample
+    con, sc = sample_scope
     files = [f.replace("/actual/", "/amortized/") for f in _planted_files("azure", "azure/actual/")]
     raw = duckdb.sql(f"""
         SELECT sum(CAST(CostInBillingCurrency AS DECIMAL(38,12))), sum(CAST(Quantity AS DECIMAL(38,12))), count(*)
@@ -461,14 +453,14 @@ def test_azure_ptu_reservation_unused_ptu_hours(sample):
     assert Decimal(planted["unused_hours"]) == 5 * 24 * days
 
 
-def test_gcp_resource_cud_unused_per_period_is_observable(sample):
+def test_gcp_resource_cud_unused_per_period_is_observable(sample_scope):
     """The A100 CUD's fee rows carry subscription.instance_id in the export (read here from the JSONL); the kit
     gives them that commitment id, links the CUD credits to it and bills fee - credits applied as Unused: per billing
     period the generator's unused GPU-hours x the commitment price, to the cent (covered hours are derived from the
     credits' 6-decimal amounts), and the committed hours exactly."""
     from finops_kit.samples import gcp as gs
 
-    con, sc = sample
+    con, sc = sample_scope
     planted = next(g for g in _planted_commitments()["gcp_cud"] if g["commitment_id"] == gs.CUD_A100_SUBSCRIPTION)
     files = _planted_files("gcp")
     raw = duckdb.sql(f"""

@@ -18,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import finops_kit as fk
 from finops_kit import commitments as cm
 from finops_kit import notebook as nbk
 from finops_kit import scope
@@ -28,14 +27,6 @@ from .test_commitments import _days, _lapse_rows, _run_report_cells, _vm
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def sample(sample_warehouse):
-    con = fk.connect(sample_warehouse, read_only=True)
-    sc = scope.resolve(con, str(REPO / "finops.yaml"))
-    yield con, sc
-    con.close()
-
-
 def _ptu_row(cal: pd.DataFrame) -> pd.Series:
     rows = cal[cal["name"].astype(str).str.contains("PTU")]
     assert len(rows) == 1, cal[["provider", "name"]]
@@ -43,10 +34,10 @@ def _ptu_row(cal: pd.DataFrame) -> pd.Series:
 
 
 # ------------------------------------------------------------------------------------------------ #3
-def test_the_ptu_reservation_s_expiry_row_names_its_basis_and_carries_5b_s_verdict(sample):
+def test_the_ptu_reservation_s_expiry_row_names_its_basis_and_carries_5b_s_verdict(sample_scope):
     """Before: the calendar's PTU row said only "bill change per month if it lapses +$5,741.42" (against its PTU
     list price) and had no column for anything else. Now it says what that value is and 5b's verdict."""
-    con, sc = sample
+    con, sc = sample_scope
     cal = cm.expiry(con, sc)
     ptu = _ptu_row(cal)
     assert ptu["bill_change_if_lapsed"] > 0  # the figure stays: against the capacity's list price
@@ -66,8 +57,8 @@ def test_the_ptu_reservation_s_expiry_row_names_its_basis_and_carries_5b_s_verdi
     assert "size the renewal in section 5" not in what
 
 
-def test_the_savings_basis_of_a_ptu_is_its_list_price_and_5b_verdict(sample):
-    con, sc = sample
+def test_the_savings_basis_of_a_ptu_is_its_list_price_and_5b_verdict(sample_scope):
+    con, sc = sample_scope
     notes = cm.provisioned_notes(con, sc)
     inv = cm.inventory(con, sc)
     ptu_ids = [i for i, n in zip(inv["commitment_id"], inv["name"], strict=True) if "PTU" in str(n)]
@@ -75,10 +66,10 @@ def test_the_savings_basis_of_a_ptu_is_its_list_price_and_5b_verdict(sample):
     assert "pay-as-you-go tokens never ran above break-even" in notes[ptu_ids[0]]
 
 
-def test_5b_hours_are_deployment_hours_that_reconcile_with_the_ptu_hours_of_section_2(sample):
+def test_5b_hours_are_deployment_hours_that_reconcile_with_the_ptu_hours_of_section_2(sample_scope):
     """Before: 5b printed "Capacity hours 2,832" and section 2 "37,320 hours" used + "5,160 hours" unused of the same
     reservation. 2,832 deployment hours x 15 PTU = 42,480 PTU-hours = 37,320 + 5,160."""
-    con, sc = sample
+    con, sc = sample_scope
     be = cm.provisioned_break_even(con, sc).set_index(["provider", "model"])
     g = be.loc[("Microsoft", "gpt-5")]
     assert g["units_per_hour"] == pytest.approx(15.0)
