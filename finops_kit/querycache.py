@@ -322,8 +322,13 @@ def _session_ok(con: duckdb.DuckDBPyConnection, parsed: Parsed) -> bool:
         low = name.lower()
         if not catalog and not schema and low in cte_names:
             continue
-        if low in _defs:
-            continue  # the kit's own temporary table: its rows are its name's query over this file (materialized)
+        if low in _defs:  # the kit's own temporary table (materialized): its rows are its name's query, which
+            # must itself read only this file's tables in this session (a temporary 'focus' made since would fill
+            # it with other rows than its name says)
+            inner = _analysis(con, _defs[low])
+            if inner is None or not _session_ok(con, inner):
+                return False
+            continue
         if catalog not in ("", db) or schema not in ("", "main"):
             return False
         if low not in persistent or low in temporary:
@@ -357,11 +362,12 @@ def _tables(con: duckdb.DuckDBPyConnection) -> tuple[str, frozenset[str], frozen
 #: tables; past it every query derives them again, as it did before (memory stays bounded by the query's own).
 MATERIALIZE_MAX_ROWS = 1_000_000
 #: The kit's temporary tables (name -> the SELECT whose rows they hold; the name is a digest of it), and per
-#: connection those made on it (by :func:`ensure`, when a query that reads one first runs there) and those
-#: :func:`materialized` may name for it.
+#: connection those made on it (by :func:`ensure`, when a query that reads one first runs there) and the answer
+#: :func:`materialized` gave for each name asked (kept or not: asked once per connection, as a writable or large
+#: warehouse's answer does not change while the connection is open).
 _defs: dict[str, str] = {}
 _made: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-_named: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_named: weakref.WeakKeyDictionary[Any, dict[str, bool]] = weakref.WeakKeyDictionary()
 
 
 def materialized(con: duckdb.DuckDBPyConnection | None, sql: str, kind: str) -> str:
@@ -382,14 +388,18 @@ def materialized(con: duckdb.DuckDBPyConnection | None, sql: str, kind: str) -> 
     if con is None:
         return f"({sql})"
     name = f"_fk_{kind}_{hashlib.sha256(sql.encode()).hexdigest()[:24]}"
-    named = _named.get(con)
-    if named is not None and name in named:
-        return name
-    if not _may_materialize(con, sql):
-        return f"({sql})"
-    _defs[name] = sql
-    _named.setdefault(con, set()).add(name)
-    return name
+    named = _named.setdefault(con, {})
+    if name not in named:
+        named[name] = _may_materialize(con, sql)
+        if named[name]:
+            _defs[name] = sql
+    return name if named[name] else f"({sql})"
+
+
+def kept(item: str) -> bool:
+    """Whether a FROM item of :func:`materialized` is the kit's temporary table (else the query itself, derived by
+    each query that reads it)."""
+    return item.startswith("_fk_")
 
 
 def _may_materialize(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
@@ -429,6 +439,13 @@ def relation(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     on the connection itself, outside the cache (a lazy relation, a query reading a registered frame)."""
     ensure(con, sql)
     return con.sql(sql)
+
+
+def execute(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """``con.execute(sql)`` once the kit's temporary tables it names are made (:func:`ensure`): :func:`relation`
+    for a result read at once (``fetchall``), parsed and bound once."""
+    ensure(con, sql)
+    return con.execute(sql)
 
 
 def _key(state: str, sql: str) -> str:
@@ -539,5 +556,5 @@ def clear_memory() -> None:
     _memory.clear()
 
 
-__all__ = ["ENV", "Stats", "arrow", "cacheable", "clear_memory", "ensure", "folder", "frame", "materialized", "own_objects",
-           "relation", "stats", "warehouse_state"]
+__all__ = ["ENV", "Stats", "arrow", "cacheable", "clear_memory", "ensure", "execute", "folder", "frame", "kept",
+           "materialized", "own_objects", "relation", "stats", "warehouse_state"]

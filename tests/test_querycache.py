@@ -395,3 +395,23 @@ def test_the_kits_own_temporary_objects_do_not_make_the_next_lookup_list_duckdbs
         assert shadowed["s"].tolist() == [v.upper() for v in first["s"]] != first["s"].tolist()
     finally:
         con.close()
+
+
+def test_a_kept_relation_over_a_focus_table_shadowed_since_is_not_cached(gcp_warehouse, cache):
+    """A query over the kit's kept relation is cacheable only while the relation's own query reads the file's tables:
+    once a temporary 'focus' shadows the warehouse's, the relation (made now) would hold the temporary table's rows
+    under a name that says the warehouse's, so the answer is computed and not kept."""
+    from finops_kit import units
+
+    con = fk.connect(gcp_warehouse, read_only=True)
+    try:
+        sc = S.resolve(con, str(REPO / "finops.yaml"), SCOPE)
+        usage = units.accelerated_usage_from(con, sc)
+        assert qc.kept(usage)
+        con.execute("CREATE TEMP TABLE focus AS SELECT * FROM main.focus LIMIT 0")  # shadows the file's table
+        qc.stats.reset()
+        rows = qc.frame(con, f"SELECT count(*) AS n FROM {usage}")
+        assert rows["n"].iloc[0] == 0  # the shadowing (empty) table's rows, as an inline query would read them
+        assert qc.stats.uncacheable == 1 and qc.stats.misses == 0 and not list(cache.glob("*/*.arrow"))
+    finally:
+        con.close()
