@@ -1638,11 +1638,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
 
         return format_money(value, sc.currency, 0)
 
-    from .querycache import ensure, materialized
-
-    def run(sql: str) -> Any:  # the usage tables it reads made first (querycache.materialized: derived once)
-        ensure(con, sql)
-        return con.execute(sql)
+    from .querycache import execute, kept, materialized  # execute: the usage tables a query reads made first
 
     if rules.non_production != "off":
         with TagAudit(con, scope=sc) as audit:
@@ -1655,9 +1651,9 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             # limits below read it too), else derived for them alone -- the same rows, as an instance's hours and
             # class depend on its own rows only
             usage = units.accelerated_usage_from(con, sc)
-            rows_of = (f"(SELECT * FROM {usage}) WHERE {key} IN ({ids}) AND" if not usage.startswith("(") else
+            rows_of = (f"(SELECT * FROM {usage}) WHERE {key} IN ({ids}) AND" if kept(usage) else
                        f"({units.accelerated_usage_sql(f'{key} IN ({ids})', sc.rows_sql())}) WHERE")
-            spot = dict(run(f"""
+            spot = dict(execute(con, f"""
                 SELECT {key}, {units.spot_share_sql("instance_hours")}
                 FROM {rows_of} ChargeCategory = 'Usage' GROUP BY 1""").fetchall())
             for r in on.to_dict("records"):
@@ -1691,14 +1687,14 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
             continue
         # the team (owner) as every report shows it (Attribution.dimension_sql, fk.costs(by='team')): a shared
         # value of the allocation key is the (shared) pool, which only a limit named "(shared)" judges (_limit)
-        rows = run(f"""
+        rows = execute(con, f"""
             WITH d AS (SELECT {attr.dimension_sql(key)} AS who, CAST(ChargePeriodStart AS DATE) AS day,
                               {units.total('accelerator_hours')} / 24.0 AS avg_acc
                        FROM ({counted}) WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL)
             -- the peak and the first day it was reached (exact hour sums: a tie is a tie in any scan order)
             SELECT who, arg_min(day, (-avg_acc, day)), max(avg_acc) FROM d GROUP BY who ORDER BY who""").fetchall()
         costs: dict[Any, list[str]] = {}  # per currency: amounts are never added across currencies
-        for who, cur, cost in run(f"""
+        for who, cur, cost in execute(con, f"""
                 SELECT {attr.dimension_sql(key)}, BillingCurrency, sum(EffectiveCost) FROM ({counted})
                 WHERE ChargeCategory = 'Usage' AND accelerator_hours > 0 GROUP BY ALL ORDER BY 1, 2""").fetchall():
             costs.setdefault(who, []).append(format_money(cost, cur, 0))
@@ -1729,7 +1725,7 @@ def bill_checks(con: Any, config: dict, *, as_of: Any, days: int = 14, scope: An
                                     f"accelerated compute in {window}"))
 
     if rules.allowed_accelerators and policy.environment_key:
-        rows = run(f"""
+        rows = execute(con, f"""
             SELECT {attr.label_sql(policy.environment_key)} AS env, instance_family, accelerator,
                    sum(accelerator_hours), CAST(sum(EffectiveCost) AS DOUBLE), count(DISTINCT ResourceId),
                    string_agg(DISTINCT instance_type, ', ' ORDER BY instance_type)

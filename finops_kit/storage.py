@@ -320,8 +320,7 @@ def frame_over(con: duckdb.DuckDBPyConnection, rows_sql: str, sql: str, name: st
     from .querycache import frame as cached
     from .querycache import materialized
 
-    kept = materialized(con, rows_sql, "rows")
-    return cached(con, over(rows_sql if kept.startswith("(") else f"SELECT * FROM {kept}", sql, name))
+    return cached(con, over(f"SELECT * FROM {materialized(con, rows_sql, 'rows')}", sql, name))
 
 
 DIMENSIONS = ("provider", "service", "storage_class", "charge_kind", "month", "account", "region", "bucket", "team")
