@@ -829,16 +829,21 @@ def test_expiry_states_the_net_bill_change_if_a_commitment_lapses():
     assert BASIS_KINDS[dec.loc["sp-full", "basis"]] == ("avoid", "month")
 
 
-def test_overview_counts_unknown_end_dates_and_the_net_change_of_what_expires():
-    """Review 2026-12-05: "Expiring within 90 days of 2026-11-26: 2 commitment(s), $7,092.70 a month." left out 5
-    active Azure/GCP commitments worth $19,442.80 a month whose end the export does not carry."""
+def _lapse_overview() -> str:
+    """The commitments overview (:func:`finops_kit.commitments.overview_lines`) of :func:`_lapse_rows`, as text."""
     from finops_kit.testing import focus_rows
 
     con = focus_rows(_lapse_rows())
     sc = scope.resolve(con, str(REPO / "finops.yaml"))
     head = cm.summary(con, sc).set_index("provider").loc["(all)"]
     today = cm.as_of(con, sc)
-    text = "\n".join(cm.overview_lines(head, cm.inventory(con, sc), cm.expiry(con, sc, today=today), today))
+    return "\n".join(cm.overview_lines(head, cm.inventory(con, sc), cm.expiry(con, sc, today=today), today))
+
+
+def test_overview_counts_unknown_end_dates_and_the_net_change_of_what_expires():
+    """Review 2026-12-05: "Expiring within 90 days of 2026-11-26: 2 commitment(s), $7,092.70 a month." left out 5
+    active Azure/GCP commitments worth $19,442.80 a month whose end the export does not carry."""
+    text = _lapse_overview()
     # 4,320 + 5,040; the two directions apart, not netted to "rises by $1,440.00" (-720 + 2,160; prose review #15)
     assert ("2 commitment(s) costing $9,360.00 a month (used + unused); if they lapse and their usage stays, the bill "
             "falls by $720.00 a month for 1 of them (let it lapse) and rises by $2,160.00 a month for 1 of them "

@@ -22,7 +22,7 @@ from finops_kit import commitments as cm
 from finops_kit import notebook as nbk
 from finops_kit import scope
 
-from .test_commitments import _days, _lapse_rows, _run_report_cells, _vm
+from .test_commitments import _days, _lapse_overview, _lapse_rows, _run_report_cells, _vm
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,13 +134,7 @@ def test_the_sizing_names_the_commitment_a_purchase_replaces():
 def test_the_overview_prints_each_direction_of_what_expires_not_the_net():
     """_lapse_rows: ri-half lapsing lowers the bill by 720.00 a month, sp-full lapsing raises it by 2,160.00; the
     overview said "rises by $1,440.00 a month" (the net of two opposite decisions)."""
-    from finops_kit.testing import focus_rows
-
-    con = focus_rows(_lapse_rows())
-    sc = scope.resolve(con, str(REPO / "finops.yaml"))
-    head = cm.summary(con, sc).set_index("provider").loc["(all)"]
-    today = cm.as_of(con, sc)
-    text = "\n".join(cm.overview_lines(head, cm.inventory(con, sc), cm.expiry(con, sc, today=today), today))
+    text = _lapse_overview()
     assert ("the bill falls by $720.00 a month for 1 of them (let it lapse) and rises by $2,160.00 a month for 1 of "
             "them (renew or replace it): separate decisions, listed in section 4") in text, text
     assert "$1,440.00" not in text
