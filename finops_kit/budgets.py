@@ -47,17 +47,21 @@ from .forecast import (
     BACKTEST_ORIGINS,
     CHARGES,
     DIMENSIONS,
+    _by_filter,
     _day,
     _exact_frame,
     _recurring_by_value,
+    _recurring_by_value_many,
     about_other_scope,
     as_of_day,
-    daily_series,
+    as_of_days,
+    daily_series_many,
     data_through_note,
     dimension_sql,
     dimension_values,
     filter_sql,
     forecast,
+    forecast_inputs,
     found_nowhere,
     outside_scope,
     partly_outside,
@@ -306,11 +310,27 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
     known: dict[str, list[str]] = {}  # each dimension's values in scope, read once for all budgets
     asked = _day(as_of)
     judged, not_judged = budgets_in_scope(con, budgets, sc)
+    given = {b.name: getattr((forecast_results or {}).get(b.name), "as_of", None) for b in budgets}
+    # every budget's as-of day, month-to-date series and forecast data read once for all of them (one query per
+    # kind, forecast.forecast_inputs), not once per budget: the same figures, the forecast report's slowest part
+    ask = [b for b in budgets if b.name in not_judged or (b in judged and given[b.name] is None)]
+    day_of = dict(zip((b.name for b in ask), as_of_days(con, sc, as_of, [b.scope for b in ask]), strict=True))
+    todo = [b for b in budgets if b in judged and b.name not in not_judged and (given[b.name] or day_of[b.name])]
+    mtd, inputs = {}, {}
+    for d in dict.fromkeys(given[b.name] or day_of[b.name] for b in todo):
+        group = [b for b in todo if (given[b.name] or day_of[b.name]) == d]
+        mstart = date(d.year, d.month, 1)
+        mtd.update(zip((b.name for b in group), daily_series_many(
+            con, "total", [b.scope for b in group], start=mstart, end=d, charges="all", scope=sc), strict=True))
+        fore = [b for b in group if (forecast_results or {}).get(b.name) is None
+                and d < (pd.Timestamp(mstart) + pd.offsets.MonthEnd(0)).date()]
+        inputs.update(zip((b.name for b in fore), forecast_inputs(con, "total", [b.scope for b in fore], horizon="month",
+                                                                   scope=sc, _as_of_days=[d] * len(fore)), strict=True))
     for b in budgets:
         if b not in judged and b.name not in not_judged:
             continue  # a budget on charges outside this scope (another provider's): not this scope's to judge
         if b.name in not_judged:  # it covers charges this scope leaves out: its amount is not for this scope's
-            as_of_d = as_of_day(con, sc, as_of, b.scope) or asked
+            as_of_d = day_of[b.name] or asked
             month = f"{as_of_d:%Y-%m}" if as_of_d else None
             rows.append(_status_row(b, NOT_JUDGED, f"{NOT_JUDGED}: {not_judged[b.name]}", month=month, as_of=as_of_d,
                                     budget_amount=b.for_month(month) if month else None))
@@ -318,7 +338,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         fc = (forecast_results or {}).get(b.name)
         # each budget as of the last day its providers have delivered (a day not delivered is not $0 spent): an
         # Azure budget is not judged on the days AWS has and Azure has not; a given forecast has its own day
-        as_of_d = getattr(fc, "as_of", None) or as_of_day(con, sc, as_of, b.scope)
+        as_of_d = given[b.name] or day_of[b.name]
         if as_of_d is None:
             raise FinopsError("the warehouse holds no charges: no budget to check; run 'finops-kit ingest' first")
         month = f"{as_of_d:%Y-%m}"
@@ -326,7 +346,7 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         mend = (pd.Timestamp(mstart) + pd.offsets.MonthEnd(0)).date()
         amount = b.for_month(month)  # None: no budget this month (a budget given for other months only)
         nothing = scope_matches_nothing(con, b.scope, sc, known)
-        daily = daily_series(con, "total", start=mstart, end=as_of_d, filters=b.scope, charges="all", scope=sc)
+        daily = mtd[b.name]
         actual = sum(daily["cost"], Decimal(0)) if not daily.empty else Decimal(0)
         elapsed = (as_of_d - mstart).days + 1
         left = (mend - as_of_d).days
@@ -343,14 +363,16 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_o
         if fc is None and not complete:
             res = forecast(con, "total", as_of=as_of_d, horizon="month", level=level, filters=b.scope,
                            roadmap=[r for r in (roadmap or []) if _roadmap_in_scope(r, b.scope)], model=model,
-                           backtest_origins=BACKTEST_ORIGINS if model == "auto" else 0, scope=sc)
+                           backtest_origins=BACKTEST_ORIGINS if model == "auto" else 0, scope=sc,
+                           inputs=inputs[b.name])
             # no trust statement is shown: a backtest runs only to choose the model, the same way as for every
             # forecast (forecast.BACKTEST_ORIGINS), so a team's budget forecast is the team's forecast
             fc = res[0] if res else None
         ok = fc is not None and fc.ok and not complete
         # last month's once-a-month charges not posted yet (the tax): in the forecast (forecast.pending_recurring,
         # the same rule), and in a complete month's figure -- its days are over, not always its charges
-        pend = _pending_parts(con, as_of_d, b.scope, sc) if complete or ok else None
+        pend = (_pending_parts(con, as_of_d, b.scope, sc, inputs[b.name].recurring if b.name in inputs else None)
+                if complete or ok else None)
         owed = sum(pend["amount"], Decimal(0)).quantize(CENT) if pend is not None and len(pend) else Decimal(0)
         f_total = float(actual + owed) if complete else fc.expected_total if ok else None
         breach, prob = None, (float(f_total > float(amount)) if complete else None)
@@ -412,12 +434,14 @@ def not_posted_yet(con: duckdb.DuckDBPyConnection, as_of: date, *, filters: dict
     return sum(parts["amount"], Decimal(0)).quantize(CENT)
 
 
-def _pending_parts(con: duckdb.DuckDBPyConnection, d: date, filters: dict[str, Any] | None, sc: Any) -> pd.DataFrame:
+def _pending_parts(con: duckdb.DuckDBPyConnection, d: date, filters: dict[str, Any] | None, sc: Any,
+                   recurring: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """:func:`not_posted_yet` by kind ("tax", "recurring fee", ...: :func:`pending_charges`' kinds): kind, amount
-    (exact); no rows when nothing is pending."""
+    (exact); no rows when nothing is pending. ``recurring``: the filters' recurring charges as of ``d`` (dimension
+    total), when read already (:func:`~finops_kit.forecast.forecast_inputs`)."""
     month = date(d.year, d.month, 1)
     last = ((pd.Timestamp(month) - pd.offsets.MonthBegin(1)).date(), month - timedelta(days=1))
-    pend = _pending(con, last, (month, d), filters, sc)
+    pend = _pending(con, last, (month, d), filters, sc, recurring)
     if pend == "FALSE":
         return pd.DataFrame(columns=["kind", "amount"])
     return _exact_frame(con, f"""
@@ -542,8 +566,15 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
     first = max(first, date(data_start.year, data_start.month, 1))  # no budget history before the data starts
     last = date(as_of_d.year, as_of_d.month, 1) - timedelta(days=1)
     rows = []
-    for b in budgets_in_scope(con, budgets, sc)[0]:  # the budgets this scope judges (budget_status lists the rest)
-        act = month_actuals(con, b.scope, first, last, scope=sc).set_index("month")["actual"]
+    judged = budgets_in_scope(con, budgets, sc)[0]  # the budgets this scope judges (budget_status lists the rest)
+    # every budget's months and the latest month's recurring charges, one query each for all budgets (not one per
+    # budget): the figures month_actuals and not_posted_yet give
+    actuals = _by_filter(con, sc, [b.scope for b in judged], "strftime(ChargePeriodStart, '%Y-%m') AS month, "
+                         "sum(EffectiveCost) AS actual",
+                         f"ChargePeriodStart >= DATE '{first}' AND ChargePeriodStart < DATE '{last}' + 1")
+    recurring = _recurring_by_value_many(con, "total", [b.scope for b in judged], last, sc)
+    for b, months_, rec in zip(judged, actuals, recurring, strict=True):
+        act = months_.set_index("month")["actual"]
         latest = f"{last:%Y-%m}"
         for p in pd.period_range(first, last, freq="M"):
             m = str(p)
@@ -552,7 +583,8 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
                 continue
             a = Decimal(act.get(m, 0) or 0)
             # the latest closed month's invoice may not be in: budget_status's month-close rule, until it posts
-            owed = not_posted_yet(con, last, filters=b.scope, scope=sc) if m == latest else Decimal(0)
+            owed = (sum(_pending_parts(con, last, b.scope, sc, rec)["amount"], Decimal(0)).quantize(CENT)
+                    if m == latest else Decimal(0))  # not_posted_yet(con, last, filters=b.scope)
             var = a + owed - amount
             pct = float(100 * var / amount) if amount else None
             rows.append({"budget": b.name, "month": m, "budget_amount": amount, "actual": a.quantize(CENT),
@@ -646,10 +678,14 @@ def nothing_to_compare(con: duckdb.DuckDBPyConnection, base: tuple[date | str, d
 
 
 def _pending(con: duckdb.DuckDBPyConnection, base: tuple[date, date], current: tuple[date, date],
-             filters: dict[str, Any] | None, sc: Any) -> str:
-    """SQL predicate of the earlier window's rows that :func:`pending_charges` sets apart ("FALSE": none)."""
+             filters: dict[str, Any] | None, sc: Any, recurring: dict[str, pd.DataFrame] | None = None) -> str:
+    """SQL predicate of the earlier window's rows that :func:`pending_charges` sets apart ("FALSE": none).
+    ``recurring``: :func:`~finops_kit.forecast._recurring_by_value` (dimension total) as of ``current``'s last day,
+    when read already."""
     (b0, b1), (_c0, c1) = base, current
-    pend = pending_recurring(_recurring_by_value(con, "total", filters, c1, sc).get("Total"), c1)
+    if recurring is None:
+        recurring = _recurring_by_value(con, "total", filters, c1, sc)
+    pend = pending_recurring(recurring.get("Total"), c1)
     pend = pend[(pend["day"] >= pd.Timestamp(b0)) & (pend["day"] <= pd.Timestamp(b1))] if len(pend) else pend
     if pend.empty:
         return "FALSE"
