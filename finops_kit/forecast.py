@@ -356,10 +356,17 @@ def _daily_frame(agg: pd.DataFrame, s: date | None, e: date | None, top: int | N
     first = pd.Timestamp(s) if s else agg["day"].min()
     last = pd.Timestamp(e) if e else agg["day"].max()
     days = pd.date_range(first, last, freq="D")
-    grid = pd.MultiIndex.from_product([days, sorted(agg["value"].unique())], names=["day", "value"])
-    out = agg.set_index(["day", "value"])["cost"].reindex(grid)
-    out = out.map(lambda v: Decimal(0) if v is None or (isinstance(v, float) and math.isnan(v)) else v)
-    out = out.reset_index()
+    values = sorted(agg["value"].unique())
+    grid = pd.MultiIndex.from_product([days, values], names=["day", "value"])
+    # each (day, value) of the aggregate put at its place in the grid (day-major, as the product is), $0 elsewhere:
+    # what reindexing the aggregate on the grid gives, without hashing a MultiIndex per series (50 series a report)
+    d, v = days.get_indexer(agg["day"]), pd.Index(values).get_indexer(agg["value"])
+    inside = (d >= 0) & (v >= 0)
+    cost = np.full(len(grid), Decimal(0), dtype=object)
+    cost[d[inside] * len(values) + v[inside]] = [
+        Decimal(0) if c is None or (isinstance(c, float) and math.isnan(c)) else c
+        for c in agg["cost"].to_numpy(dtype=object)[inside]]
+    out = pd.Series(cost, index=grid, name="cost").reset_index()
     out["y"] = out["cost"].astype(float)
     return out
 
