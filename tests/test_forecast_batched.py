@@ -27,7 +27,8 @@ def _bill():
     """USD and EUR charges, Sep 1 .. Nov 10 (November partial): two accounts (by id and name), two teams, a monthly
     tax booked on the 1st (November's not posted), a daily recurring fee, a one-time purchase, and an Azure export
     two days behind AWS."""
-    rows = (_days("2026-09-01", 71, "100.25", SubAccountId="111", SubAccountName="prod", tags={"team": "alpha"})
+    rows = (_days("2026-09-01", 71, "100.25", SubAccountId="111", SubAccountName="prod",
+                  tags={"team": "alpha", "project": "p1"})
             + _days("2026-09-01", 71, "7.5", SubAccountId="222", SubAccountName="dev", tags={"team": "beta"})
             + _days("2026-09-01", 69, "40", ProviderName="Microsoft", SubAccountId="az1", SubAccountName="az",
                     tags={"team": "alpha"})
@@ -46,7 +47,7 @@ def _bill():
 
 
 FILTERS = [None, {"team": "alpha"}, {"team": "beta"}, {"account": "111"}, {"account": "dev", "team": "beta"},
-           {"provider": "Microsoft"}, {"team": "nobody"}]
+           {"provider": "Microsoft"}, {"team": "nobody"}, {"project": "p1", "team": ["alpha", "beta"]}]
 
 
 @pytest.mark.parametrize("currency", ["USD", "EUR"])
