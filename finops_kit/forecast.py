@@ -1085,20 +1085,22 @@ def _recurring_component(charges: pd.DataFrame | None, as_of: date, start: date,
     daily = last[~last["charge"].isin(once.index)]
     by_dom = ({d: 0.0 for d in range(1, last_month_end.day + 1)}
               | daily.groupby(daily["day"].dt.day)["cost"].sum().to_dict())
-    for d in days:
-        dom = min(d.day, 28) if d.day > 28 and d.day not in by_dom else d.day
-        out[d] += float(by_dom.get(dom, 0.0))
+    acc = out.to_numpy(copy=True)  # added to by position, in the order the Series was: the same sums, without
+    # a Series lookup per day and charge (a budget's forecast and its pending charges ask it once each)
+    for i, day in enumerate(days.day):
+        dom = min(day, 28) if day > 28 and day not in by_dom else day
+        acc[i] += float(by_dom.get(dom, 0.0))
     posted = _posted_this_month(charges, as_of)
     for month in pd.period_range(month_start, end, freq="M"):
-        for charge, row in once.iterrows():
-            due = month.start_time + pd.Timedelta(days=min(row["day"].day, month.days_in_month) - 1)
+        for charge, day, cost in zip(once.index, once["day"], once["cost"], strict=True):
+            due = month.start_time + pd.Timedelta(days=min(day.day, month.days_in_month) - 1)
             if month.start_time == month_start:  # this month: expected until it has posted
                 if charge in posted or due.date() < start:
                     continue
                 due = max(due, days[0])  # its day has passed: the first forecast day
             if days[0] <= due <= days[-1]:
-                out[due] += float(row["cost"])
-    return out
+                acc[(due - days[0]).days] += float(cost)
+    return pd.Series(acc, index=days)
 
 
 def nothing_to_forecast(con: duckdb.DuckDBPyConnection, scope: Any, as_of: date | None) -> None:
