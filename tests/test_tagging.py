@@ -430,3 +430,29 @@ def test_violated_spend_counts_each_charge_once_and_matches_the_work_list(audit)
     assert cost <= POSITIVE_TOTAL and cost < audit.violation_totals()["cost"].sum()
     assert share == pytest.approx(100 * cost / POSITIVE_TOTAL)
     assert charges == int(audit.resource_work()["charges"].sum())
+
+
+def test_key_value_table_per_tag_set_equals_every_row_parsed():
+    """The audit's (key, value) table is built per distinct tag set (speed, session 19); it holds exactly what
+    parsing every row's Tags and joining them back to the rows gave: rows, positive dollars (NULL when none),
+    types -- on a tag set shared by a credit, a zero and positive rows, a key repeated in one JSON object, JSON
+    null, number and nested values, an empty object and no tags at all."""
+    dup = '{"env": "dev", "env": "prod", "team": "a"}'
+    rows = [
+        {"cost": 10, "day": D, "Tags": dup}, {"cost": 2.5, "day": D, "Tags": dup},
+        {"cost": -4, "day": D, "ChargeCategory": "Credit", "Tags": dup}, {"cost": 0, "day": D, "Tags": dup},
+        {"cost": -1, "day": D, "ChargeCategory": "Credit", "tags": {"team": "b"}},
+        {"cost": 3, "day": D, "Tags": '{"team": null, "n": 7, "o": {"x": [1, 2]}, "": "blank key"}'},
+        {"cost": 1, "day": D, "Tags": "{}"}, {"cost": 5, "day": D},
+        {"cost": 0.125, "day": D, "tags": {"team": "a", "env": "dev"}},
+    ]
+    con = focus_rows(rows)
+    a = TagAudit(con, POLICY)
+    old = a.sql("""SELECT r.raw_key, r.raw_value, count(*) AS rows,
+                          sum(s.cost) FILTER (WHERE s.cost > 0) AS positive_cost
+                   FROM @raw r JOIN @scope s USING (_rid) GROUP BY ALL ORDER BY ALL""")
+    new = a.sql("SELECT raw_key, raw_value, rows, positive_cost FROM @kv ORDER BY ALL")
+    assert new.types == old.types
+    assert new.fetchall() == old.fetchall()
+    assert ("env", "dev", 5, pytest.approx(12.625)) in [tuple(r) for r in new.fetchall()]
+    con.close()
