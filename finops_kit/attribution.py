@@ -85,6 +85,23 @@ def _lit(v: Any) -> str:
     return sql_str(v)
 
 
+def kv_sql(rows_sql: str, cost: str = "EffectiveCost") -> str:
+    """SQL: the distinct (raw_key, raw_value) tag pairs of the rows of ``rows_sql`` (a FROM item with ``Tags`` and
+    ``cost``) with ``rows`` (BIGINT: rows carrying the pair, once per occurrence in a row's JSON) and
+    ``positive_cost`` (the exact sum of the positive costs of those rows, NULL when none): :func:`build_maps`' input.
+
+    Why per distinct tag set: a bill has far fewer distinct tag sets than rows (60 for the 67k sample rows), so
+    the rows and dollars are added up per tag set first and each set's JSON is parsed once; parsing every row's
+    Tags cost 30 ms of every report kernel's attribution maps, the same again for the tag audit's. The sums are
+    DECIMAL, exact in any grouping: the same table."""
+    return f"""
+        WITH t AS (SELECT Tags, count(*) AS rows, sum({cost}) FILTER (WHERE {cost} > 0) AS positive_cost
+                   FROM {rows_sql} GROUP BY Tags)
+        SELECT j.key AS raw_key, j.value ->> '$' AS raw_value, CAST(sum(t.rows) AS BIGINT) AS rows,
+               sum(t.positive_cost) AS positive_cost
+        FROM t, json_each(t.Tags) j GROUP BY ALL"""
+
+
 def build_maps(con: duckdb.DuckDBPyConnection, kv: str, policy: Any, keymap: str, valmap: str) -> None:
     """Create the key map (raw key -> policy key, how it matched, whether it counts, priority) and the value map
     (policy key, raw value -> canonical value, how it matched, ok/empty/invalid) from ``kv``: a table of distinct
@@ -238,11 +255,7 @@ class Attribution:
         tag = uuid.uuid4().hex[:10]
         kv, keymap, valmap = (f"_fk_attr_{tag}_{n}" for n in ("kv", "keymap", "valmap"))
         with own_objects(con):  # the maps are the kit's own temporary tables (no function or macro)
-            con.execute(f"""
-                CREATE OR REPLACE TEMP TABLE {kv} AS
-                SELECT j.key AS raw_key, j.value ->> '$' AS raw_value, count(*) AS rows,
-                       sum(s.EffectiveCost) FILTER (WHERE s.EffectiveCost > 0) AS positive_cost
-                FROM {rows_sql} s, json_each(s.Tags) j GROUP BY ALL""")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {kv} AS {kv_sql(rows_sql)}")
             build_maps(con, kv, pol, keymap, valmap)
             con.execute(f"DROP TABLE IF EXISTS {kv}")
         out = cls(con, pol, alloc, keymap, valmap)
@@ -381,4 +394,4 @@ class Attribution:
         return "Tag keys used (tag_policy in finops.yaml): " + "; ".join(parts) + "."
 
 
-__all__ = ["Attribution", "UNTAGGED", "SHARED", "build_maps", "norm_sql", "per_distinct", "values_sql"]
+__all__ = ["Attribution", "UNTAGGED", "SHARED", "build_maps", "kv_sql", "norm_sql", "per_distinct", "values_sql"]

@@ -36,7 +36,7 @@ import duckdb
 import pandas as pd
 
 from . import units
-from .attribution import UNTAGGED, Attribution, key_norm_sql, values_sql
+from .attribution import UNTAGGED, Attribution, key_norm_sql, kv_sql, values_sql
 from .config import load_config, reject_unknown, section
 from .errors import ConfigError
 from .querycache import own_objects
@@ -351,15 +351,7 @@ class TagAudit:
             FROM {n['scope']} s, json_each(s.Tags) j""")
         # the attribution's maps (one definition for every analysis), with the rows and dollars of this scope
         attr = self.attribution
-        self.con.execute(f"""
-            CREATE OR REPLACE TEMP TABLE {n['kv']} AS
-            -- per distinct tag set first (60 for the 67k sample rows), its JSON parsed once: the same rows and
-            -- exact (DECIMAL) dollars as parsing every row's Tags and joining them back to the rows
-            WITH t AS (SELECT Tags, count(*) AS rows, sum(cost) FILTER (WHERE cost > 0) AS positive_cost
-                       FROM {n['scope']} GROUP BY Tags)
-            SELECT j.key AS raw_key, j.value ->> '$' AS raw_value, CAST(sum(t.rows) AS BIGINT) AS rows,
-                   sum(t.positive_cost) AS positive_cost
-            FROM t, json_each(t.Tags) j GROUP BY ALL""")
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {n['kv']} AS {kv_sql(n['scope'], cost='cost')}")
         self.con.execute(f"""
             CREATE OR REPLACE TEMP VIEW {n['keymap']} AS
             SELECT km.* REPLACE (k.rows AS rows, k.positive_cost AS positive_cost)

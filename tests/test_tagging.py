@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from finops_kit.attribution import kv_sql
 from finops_kit.errors import ConfigError
 from finops_kit.tagging import (
     ALL_REQUIRED,
@@ -455,4 +456,11 @@ def test_key_value_table_per_tag_set_equals_every_row_parsed():
     assert new.types == old.types
     assert new.fetchall() == old.fetchall()
     assert ("env", "dev", 5, pytest.approx(12.625)) in [tuple(r) for r in new.fetchall()]
+    # the attribution maps' input over the FOCUS table, as Attribution.build read it before
+    old = con.sql("""SELECT j.key AS raw_key, j.value ->> '$' AS raw_value, count(*) AS rows,
+                            sum(s.EffectiveCost) FILTER (WHERE s.EffectiveCost > 0) AS positive_cost
+                     FROM focus s, json_each(s.Tags) j GROUP BY ALL ORDER BY ALL""")
+    new = con.sql(f"SELECT * FROM ({kv_sql('focus')}) ORDER BY ALL")
+    assert new.types == old.types
+    assert new.fetchall() == old.fetchall()
     con.close()
