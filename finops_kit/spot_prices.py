@@ -278,7 +278,14 @@ def hourly_series(history: PriceHistory) -> pd.DataFrame:
     """
     con = _con(history)
     try:
-        return con.execute("""
+        return con.execute(f"{_HOURLY_SQL} ORDER BY ALL",
+                           [history.start.to_pydatetime(), history.end.to_pydatetime()]).df()
+    finally:
+        con.close()
+
+
+#: The hourly step series of :func:`hourly_series` over the ``events`` of :func:`_con`, hours from $1 to $2.
+_HOURLY_SQL = """
           WITH keys AS (SELECT DISTINCT region, availability_zone, instance_type, product_description FROM events),
           grid AS (
             SELECT k.*, g.hour FROM keys k,
@@ -287,10 +294,7 @@ def hourly_series(history: PriceHistory) -> pd.DataFrame:
           FROM grid g ASOF JOIN events e
             ON g.region = e.region AND g.availability_zone = e.availability_zone
            AND g.instance_type = e.instance_type AND g.product_description = e.product_description
-           AND g.hour >= e.timestamp
-          ORDER BY ALL""", [history.start.to_pydatetime(), history.end.to_pydatetime()]).df()
-    finally:
-        con.close()
+           AND g.hour >= e.timestamp"""
 
 
 def product_operating_systems(path: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -457,15 +461,17 @@ def price_stats(history: PriceHistory, prices: pd.DataFrame | None = None) -> pd
     price for the type, region and OS; ``data/ec2_product_descriptions.csv`` maps product descriptions to OSes).
     ``cv`` = standard deviation / mean of the hourly price.
     """
-    hourly = hourly_series(history)
     od = ondemand_prices() if prices is None else prices
-    con = duckdb.connect()
+    # the hourly series derived on this connection (the prices as DOUBLE, as hourly_series' frame holds them):
+    # not built as a pandas frame and registered back (26k rows of the demo: a fifth of the report's price cell)
+    con = _con(history)
     try:
-        con.register("hourly", hourly)
+        con.execute(f"CREATE TEMP TABLE hourly AS SELECT * REPLACE (CAST(spot_price AS DOUBLE) AS spot_price) "
+                    f"FROM ({_HOURLY_SQL})", [history.start.to_pydatetime(), history.end.to_pydatetime()])
         con.register("od", od[["instance_type", "region", "operating_system", "usd_per_hour", "price_date"]])
         con.register("os_map", product_operating_systems())
-        con.register("events", history.events[["region", "availability_zone", "instance_type", "product_description",
-                                               "timestamp"]])
+        con.register("ev", history.events[["region", "availability_zone", "instance_type", "product_description",
+                                           "timestamp"]])
         return con.execute("""
           WITH s AS (
             SELECT region, instance_type, availability_zone, product_description, count(*) AS hours,
@@ -478,7 +484,7 @@ def price_stats(history: PriceHistory, prices: pd.DataFrame | None = None) -> pd
             FROM hourly GROUP BY ALL),
           c AS (
             SELECT region, instance_type, availability_zone, product_description, count(*) AS price_changes
-            FROM events WHERE timestamp >= $1::TIMESTAMPTZ GROUP BY ALL)
+            FROM ev WHERE timestamp >= $1::TIMESTAMPTZ GROUP BY ALL)
           SELECT s.*, m.operating_system, coalesce(c.price_changes, 0) AS price_changes,
                  coalesce(c.price_changes, 0) / (s.hours / 24.0) AS changes_per_day,
                  od.usd_per_hour AS od_price, od.price_date AS od_price_date,

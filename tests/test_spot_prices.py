@@ -255,3 +255,20 @@ def test_spot_operation_codes_keep_their_platform():
     assert got[4] is not None and got[4] not in (got[0], got[2])  # RHEL spot
     assert got[5] is not None and got[5] not in (got[0], got[2], got[4])  # SUSE spot
     assert got[6] is None  # Windows with SQL Server: not listed, no OS
+
+
+def test_stats_read_the_prices_hourly_series_gives(tmp_path):
+    """price_stats derives the hourly series in its own DuckDB connection (speed, session 19) instead of reading
+    hourly_series' frame: the prices it reads are those of the frame, bit for bit, on prices a DOUBLE cannot hold
+    exactly (min, max and median of one hour's price each are that price)."""
+    prices = ["0.000001", "0.1", "0.3", "1.234567", "2.675", "123456789012.123456", "999999999999.999999"]
+    start = pd.Timestamp("2026-10-01", tz="UTC")
+    ev = pd.DataFrame({
+        "region": "us-east-1", "availability_zone": [f"us-east-1{c}" for c in "abcdefg"],
+        "instance_type": "p4d.24xlarge", "product_description": "Linux/UNIX", "source": "hand",
+        "timestamp": [start] * len(prices), "spot_price": [sp.Decimal(p) for p in prices]})
+    h = sp.PriceHistory(ev, start, start + pd.Timedelta(hours=1), sp.FetchReport(), str(tmp_path))
+    hourly = sp.hourly_series(h).set_index("availability_zone").spot_price
+    st = sp.price_stats(h).set_index("availability_zone")
+    for col in ("min_price", "max_price", "median_price", "mean_price"):
+        assert st[col].to_dict() == hourly.to_dict(), col
