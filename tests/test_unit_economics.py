@@ -333,3 +333,21 @@ def test_cost_per_1m_tokens_divides_only_days_with_a_token_count(tmp_path: Path)
     assert a["cost_per_1m_tokens"] == 100 and a["token_days"] == 1
     assert a["cost_without_tokens"] == 100
     assert "without a token count" in u.denominator
+
+
+def test_runs_read_only_claimable_rows_with_the_same_figures(tmp_path: Path) -> None:
+    """training_runs derives the measures of the rows a run can claim only (a claim, or a resource of the runs
+    file compared without case; speed, session 19): a tagged instance, a runs-file instance billed as I-BBB and
+    listed as i-bbb for 2 of its 24 hours, a tagged instance also listed in the file (the tag wins) and one
+    instance of no run keep their figures: $136.128 per instance-day, 2 h x $5.672 = $11.344 for r1."""
+    rows = (_gpu_hours("i-run", {"training-run": "ft-1"}) + _gpu_hours("I-BBB") + _gpu_hours("i-other")
+            + _gpu_hours("i-both", {"training-run": "ft-2"}))
+    con, sc = _bound(rows)
+    p = _runs_csv(tmp_path, "r1,2026-10-06T00:00:00Z,2026-10-06T02:00:00Z,i-bbb;i-both\n")
+    r = ue.training_runs(con, sc, p)
+    assert r.gpu_cost == Decimal("544.512")
+    assert r.run("ft-1")["cost"] == pytest.approx(136.128, abs=1e-9)
+    assert r.run("ft-2")["cost"] == pytest.approx(136.128, abs=1e-9)
+    assert r.run("r1")["cost"] == pytest.approx(11.344, abs=1e-9) and r.run("r1")["accelerator_hours"] == 8
+    assert r.unattributed_gpu_cost == Decimal("136.128") + Decimal("124.784")
+    _adds_up(r)
