@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import pandas as pd
 import pytest
 
 import finops_kit as fk
@@ -498,3 +499,24 @@ def test_idle_dollars_are_the_instances_compute_not_its_data_transfer(tmp_path: 
                  "gpu-a,i-0aaa,UTC\n")
     t = r.totals
     assert (t["monitored_cost"], t["idle_cost"], t["schedule_savings"]) == (136.128, 136.128, 136.128)
+
+
+def test_instances_outside_the_metrics_window_change_nothing(tmp_path: Path) -> None:
+    """idle_gpu derives the accelerated usage of the instances with a row in the metrics window only (speed,
+    session 19): the same resource billed days before and after the window, another instance outside it and a
+    one-row instance straddling the window's start (billed 23:00-01:00, the hour after 00:00 inside) leave the
+    figures of the window as they are with the rows inside it alone."""
+    a = _nvsmi(tmp_path / "gpu-a.csv", range(24 * 60), 0)
+    inside = _g5_hours("i-0aaa", range(24))
+    far = (_g5_hours("i-0aaa", range(-72, -48)) + _g5_hours("i-0aaa", range(48, 72))
+           + _g5_hours("i-0ccc", range(-48, -24)))
+    straddle = [r | dict(ChargePeriodStart=dt.datetime(2026, 10, 5, 23), ChargePeriodEnd=dt.datetime(2026, 10, 6, 1),
+                         ConsumedQuantity="2", PricingQuantity="2", cost="11.344")
+                for r in _g5_hours("i-0ddd", [0])]
+    alone = _idle_of(tmp_path, inside + straddle, [a], "gpu-a,i-0aaa,UTC\n")
+    more = _idle_of(tmp_path, inside + far + straddle, [a], "gpu-a,i-0aaa,UTC\n")
+    assert more.totals == alone.totals
+    assert more.totals["monitored_cost"] == pytest.approx(136.128)
+    for name in ("by_resource", "by_pricing", "unmonitored", "unbilled"):
+        pd.testing.assert_frame_equal(getattr(more, name), getattr(alone, name), check_exact=True)
+    assert "i-0ddd" in set(more.unmonitored["resource_id"])
