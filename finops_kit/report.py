@@ -783,13 +783,20 @@ def papermill_engine() -> str:
     only read once the notebook is done, and the manager's ``notebook_complete`` runs in a ``finally``, so a
     failing, timed-out or dead-kernel notebook is still written with every output up to the cell that stopped it
     (what the error page shows). Only a live view of the file during a run is given up.
+
+    ``notebook_complete`` writes only when the execution raised (a cell or notebook timeout, a dead kernel, a kernel
+    that did not start): when it returns -- every cell run, or stopped at a failing cell --
+    ``papermill.execute_notebook`` itself writes the notebook right after (with its error marker cells on a failure),
+    and the manager's write of the same notebook just before it was overwritten unread (nbformat's validation and
+    JSON of a 0.4-0.7 MB notebook: 0.1-0.2 s of the runner's CPU per suite of six).
     """
     global _ENGINE_REGISTERED
     if not _ENGINE_REGISTERED:
         from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
         class FinalSaveManager(NotebookExecutionManager):
-            """Writes the notebook in :meth:`notebook_complete` only (called in a ``finally``)."""
+            """Writes the notebook in :meth:`notebook_complete` only (called in a ``finally``), and there only when
+            the execution raised (``final``, set by the engine below)."""
 
             final = False
 
@@ -798,10 +805,6 @@ def papermill_engine() -> str:
                     super().save(**kwargs)
                 else:
                     self.last_save_time = self.now()
-
-            def notebook_complete(self, **kwargs: Any) -> None:
-                self.final = True
-                super().notebook_complete(**kwargs)
 
         class FinalSaveEngine(NBClientEngine):
             @classmethod
@@ -814,6 +817,9 @@ def papermill_engine() -> str:
                 nb_man.notebook_start()
                 try:
                     cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+                except BaseException:
+                    nb_man.final = True  # papermill writes nothing after this: notebook_complete must
+                    raise
                 finally:
                     nb_man.cleanup_pbar()
                     nb_man.notebook_complete()
