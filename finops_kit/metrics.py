@@ -60,11 +60,11 @@ Every money figure is grouped by BillingCurrency (a resolved scope holds one cur
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
 import types
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -257,19 +257,20 @@ def completeness(sc: Scope) -> pd.DataFrame:
 
 @dataclass
 class Metrics:
-    """The headline figures of one resolved scope (see the module doc for the definitions)."""
+    """The headline figures of one resolved scope (see the module doc for the definitions). A table is None when
+    :func:`metrics` was asked for others only (``tables=``): not computed, never an empty answer."""
 
     scope: Scope
-    totals: pd.DataFrame
-    ai: pd.DataFrame
-    accelerators: pd.DataFrame
-    spot: pd.DataFrame
-    tag_coverage: pd.DataFrame
-    completeness: pd.DataFrame
-    commitments: pd.DataFrame = field(default_factory=pd.DataFrame)
-    tokens: pd.DataFrame = field(default_factory=pd.DataFrame)
-    provisioned: pd.DataFrame = field(default_factory=pd.DataFrame)
-    unknown_types: pd.DataFrame = field(default_factory=pd.DataFrame)
+    totals: pd.DataFrame | None
+    ai: pd.DataFrame | None
+    accelerators: pd.DataFrame | None
+    spot: pd.DataFrame | None
+    tag_coverage: pd.DataFrame | None
+    completeness: pd.DataFrame | None
+    commitments: pd.DataFrame | None = field(default_factory=pd.DataFrame)
+    tokens: pd.DataFrame | None = field(default_factory=pd.DataFrame)
+    provisioned: pd.DataFrame | None = field(default_factory=pd.DataFrame)
+    unknown_types: pd.DataFrame | None = field(default_factory=pd.DataFrame)
     tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness",
                                              "commitments"))
     ai_units: pd.DataFrame | None = None  # only when GPU utilization files or a runs file were given
@@ -277,6 +278,9 @@ class Metrics:
     def total(self, name: str, currency: str | None = None) -> Decimal:
         """One figure of :func:`totals` (e.g. ``storage_cost``) in the scope's (or the given) currency."""
         t = self.totals
+        if t is None:
+            raise ConfigError(f"metrics: {name} is a figure of the totals table, which was not asked for "
+                              f"(tables={list(self.tables)!r})")
         cur = currency or self.scope.currency
         if cur is not None:
             t = t[t["currency"] == cur]
@@ -322,49 +326,57 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: val(v) for k, v in r.items()} for r in df.to_dict("records")]
 
 
+#: The tables of :class:`Metrics`, in the order they are computed and shown.
+TABLES = ("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness", "commitments", "tokens",
+          "unknown_types", "provisioned")
+#: Tables shown (``Metrics.tables``: JSON, text) only when they have rows: a scope without token lines, without
+#: accelerated types missing from the catalog or without provisioned throughput has nothing to say there.
+OPTIONAL_TABLES = ("tokens", "unknown_types", "provisioned")
+
+
 def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any = None,
-            gpu_metrics: Any = None, host_map: Any = None, runs_file: Any = None, **params: Any) -> Metrics:
+            gpu_metrics: Any = None, host_map: Any = None, runs_file: Any = None,
+            tables: Sequence[str] | None = None, **params: Any) -> Metrics:
     """The headline figures of ``scope`` (a :class:`~finops_kit.scope.Scope`, or scope parameters as keywords:
     ``billing_period_start='2026-08', providers=['AWS']``; none = the whole warehouse). With ``gpu_metrics``
-    (utilization files, with ``host_map``) or ``runs_file`` the ``ai_units`` table is added."""
+    (utilization files, with ``host_map``) or ``runs_file`` the ``ai_units`` table is added.
+
+    ``tables``: compute only these of :data:`TABLES` (default: all); the others are None on the result and are
+    not in its ``tables`` (what ``to_dict``/``to_text`` show), while an optional table asked for by name is shown
+    even when empty. Why: a report quoting one figure (the tagging audit and the storage report read ``totals``,
+    the spot report ``spot`` and ``unknown_types``) computed all ten tables for it, about 1 s of a fresh kernel.
+    Each table is the same function of the scope whichever others are computed: the same figures."""
     if scope is None and params:
         scope = Scope.parse(params)
+    want = _tables_asked(tables)
     sc = bind(con, scope, config)
-    plain = not (gpu_metrics or host_map or runs_file)
-    memo = sc.__dict__.get("_metrics_memo")
-    if plain and memo is not None:
-        return _copy(memo)
-    m = _metrics(con, sc)
-    if plain:
-        # one resolved scope, one answer: a report quoting its headline figures in several sections (storage and
-        # transfer in the storage report) reads the same tables, computed once -- as the scope already keeps its
-        # completeness and attribution for the life of the connection
-        sc.__dict__["_metrics_memo"] = _copy(m)
-        return m
-    m.ai_units = ai_units(con, sc, gpu_metrics, host_map, runs_file)
-    m.tables = (*m.tables, "ai_units")
+    # one resolved scope, one answer: a report quoting its headline figures in several sections (storage and
+    # transfer in the storage report) reads the same tables, computed once -- as the scope already keeps its
+    # completeness and attribution for the life of the connection; a caller gets copies it may change
+    memo = sc.__dict__.setdefault("_metrics_tables", {})
+    for name in want:
+        if name not in memo:
+            memo[name] = _TABLE_FUNCTIONS[name](con, sc)
+    values = {name: memo[name].copy() for name in want}
+    shown = tuple(name for name in want
+                  if tables is not None or name not in OPTIONAL_TABLES or not values[name].empty)
+    m = Metrics(scope=sc, **{name: values.get(name) for name in TABLES}, tables=shown)
+    if gpu_metrics or host_map or runs_file:
+        m.ai_units = ai_units(con, sc, gpu_metrics, host_map, runs_file)
+        m.tables = (*m.tables, "ai_units")
     return m
 
 
-def _copy(m: Metrics) -> Metrics:
-    """A copy whose tables a caller may change without changing the memo."""
-    return dataclasses.replace(m, **{f.name: getattr(m, f.name).copy() for f in dataclasses.fields(m)
-                                     if isinstance(getattr(m, f.name), pd.DataFrame)})
-
-
-def _metrics(con: duckdb.DuckDBPyConnection, sc: Scope) -> Metrics:
-    m = Metrics(scope=sc, totals=totals(con, sc), ai=ai_by_category(con, sc), accelerators=accelerators(con, sc),
-                spot=spot_share(con, sc), tag_coverage=tag_coverage(con, sc), completeness=completeness(sc),
-                commitments=commitment_summary(con, sc), tokens=token_unit_costs(con, sc))
-    if not m.tokens.empty:  # the token unit figures appear when the scope has token lines
-        m.tables = (*m.tables, "tokens")
-    m.unknown_types = unknown_types(con, sc)
-    if not m.unknown_types.empty:  # the types not in the catalog, when accelerated usage has any
-        m.tables = (*m.tables, "unknown_types")
-    m.provisioned = provisioned_break_even(con, sc)
-    if not m.provisioned.empty:  # PTU / provisioned throughput break-even, when the scope has capacity lines
-        m.tables = (*m.tables, "provisioned")
-    return m
+def _tables_asked(tables: Sequence[str] | None) -> tuple[str, ...]:
+    """``tables`` of :func:`metrics` checked and in :data:`TABLES` order (None: all of them)."""
+    if tables is None:
+        return TABLES
+    if isinstance(tables, str):
+        tables = [tables]
+    unknown = [t for t in tables if t not in TABLES]
+    if unknown or not tables:
+        raise ConfigError(f"metrics: tables {list(tables)!r}; expected some of {', '.join(TABLES)}")
+    return tuple(t for t in TABLES if t in tables)
 
 
 def provisioned_break_even(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
@@ -386,6 +398,14 @@ def token_unit_costs(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.DataFrame:
 
     uc = unit_costs(con, sc)
     return uc[["currency", "provider", "model", "token_type", "tokens", "cost", "cost_per_1m"]].reset_index(drop=True)
+
+
+#: The function computing each table of :data:`TABLES` (each a function of the connection and the resolved scope).
+_TABLE_FUNCTIONS: dict[str, Callable[[duckdb.DuckDBPyConnection, Scope], pd.DataFrame]] = {
+    "totals": totals, "ai": ai_by_category, "accelerators": accelerators, "spot": spot_share,
+    "tag_coverage": tag_coverage, "completeness": lambda _con, sc: completeness(sc),
+    "commitments": commitment_summary, "tokens": token_unit_costs, "unknown_types": unknown_types,
+    "provisioned": provisioned_break_even}
 
 
 # ------------------------------------------------------------------------------------------------------------ CLI

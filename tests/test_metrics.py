@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -111,6 +112,38 @@ def test_scope_parameters_select_the_figures(bill):
     assert eur.total("effective_cost") == 999 and eur.totals.currency.tolist() == ["EUR"]
     with pytest.raises(ConfigError, match="several billing currencies"):
         fk.metrics(bill, config=CONFIG)
+
+
+def test_tables_computes_only_the_tables_asked_each_the_same_as_in_the_whole(bill, monkeypatch):
+    """``fk.metrics(..., tables=[...])`` computes only those tables -- each equal to its table in the whole result --
+    and shows only them; the others are None (not computed, never an empty answer). Why: the tagging audit and the
+    storage report quote totals only, the spot report spot shares and unknown types, and all ten tables were
+    computed for them."""
+    from finops_kit import scope as S
+
+    whole = fk.metrics(bill, config=CONFIG, currency="USD")
+    called = []
+    for name, fn in list(metrics_mod._TABLE_FUNCTIONS.items()):
+        monkeypatch.setitem(metrics_mod._TABLE_FUNCTIONS, name,
+                            lambda con, sc, _fn=fn, _name=name: called.append(_name) or _fn(con, sc))
+    for name in metrics_mod.TABLES:
+        called.clear()
+        sc = S.Scope(currency="USD").resolve(bill, CONFIG)  # a fresh scope: nothing memoized on it
+        one = fk.metrics(bill, sc, tables=[name])
+        assert called == [name]
+        pd.testing.assert_frame_equal(getattr(one, name), getattr(whole, name))
+        assert one.tables == (name,)  # shown even when empty (tokens: this bill has no token lines)
+        assert all(getattr(one, other) is None for other in metrics_mod.TABLES if other != name)
+        assert list(one.to_dict()) == ["schema_version", "scope", "parameters", "currency", name]
+    only_spot = fk.metrics(bill, config=CONFIG, currency="USD", tables="spot")
+    with pytest.raises(ConfigError, match="totals table, which was not asked for"):
+        only_spot.total("storage_cost")
+    both = fk.metrics(bill, config=CONFIG, currency="USD", tables=["spot", "totals"])
+    assert both.tables == ("totals", "spot") and both.total("storage_cost") == 150
+    with pytest.raises(ConfigError, match="expected some of totals, ai"):
+        fk.metrics(bill, config=CONFIG, currency="USD", tables=["total"])
+    # the whole result's optional tables still appear only when they have rows
+    assert "tokens" not in whole.tables and "totals" in whole.tables
 
 
 def test_cli_json_and_table(bill, tmp_path, capsys):
