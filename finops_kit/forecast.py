@@ -172,8 +172,9 @@ def _day(d: date | str | pd.Timestamp | None) -> date | None:
 def _exact_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """Run ``sql`` and keep DECIMAL columns as ``decimal.Decimal`` (``.df()`` would turn them into floats).
 
-    Through the query cache (:mod:`finops_kit.querycache`): the forecast report asks 62 distinct aggregates 98
-    times (budget status again for the alerts), a re-run all of them again. Arrow gives the values and dtypes the
+    Through the query cache (:mod:`finops_kit.querycache`): the forecast report asks 43 distinct aggregates 75
+    times (budget status again for the alerts; every budget's figures in one query per kind), a re-run all of them
+    again. Arrow gives the values and dtypes the
     rows would (Decimal, date, str, int; checked on every query of the forecast report) except for a column
     typed DECIMAL(38,0), which is also how DuckDB hands over a HUGEINT (an int in the rows): such a result is
     read as rows instead."""
