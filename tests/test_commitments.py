@@ -1214,3 +1214,22 @@ def test_underused_reads_periods_closed_by_the_report_day_and_leaves_ended_commi
     ended = inv.assign(last_day=dt.date(2026, 10, 21), end_date=dt.date(2026, 10, 20))
     under, ending = cm.underused(per, ended, dt.date(2026, 10, 21))
     assert under.empty and ending.empty
+
+
+def test_group_labels_match_group_label_row_by_row():
+    """cm.group_labels (the report's curve labels, read column by column) names every row as cm.group_label does."""
+    df = pd.DataFrame({"provider": ["AWS", "AWS", "Google Cloud", "Microsoft"],
+                       "instance_family": ["g5", "g5", "a2-highgpu", "NCads_A100_v4"],
+                       "operating_system": ["Windows", cm.ANY_OS, None, float("nan")]})
+    assert cm.group_labels(df) == [cm.group_label(r) for _, r in df.iterrows()]
+    assert cm.group_labels(df.drop(columns=["operating_system"])) == [
+        cm.group_label(r) for _, r in df.drop(columns=["operating_system"]).iterrows()]
+
+
+def test_savings_curve_levels_at_once_as_one_by_one():
+    """Float levels are computed all at once: the same figures as one level at a time (other numbers take that path)."""
+    usage = [0.0, 1.5, 2.0, 2.0, 3.25, 0.5]
+    floats = cm.savings_curve(usage, 1.0, 0.6, [0.0, 0.5, 2.0, 2.5, 9.0])
+    ints = cm.savings_curve(usage, 1.0, 0.6, [0, 0.5, 2, 2.5, 9])
+    pd.testing.assert_frame_equal(floats, ints.astype(floats.dtypes.to_dict()), check_exact=True)
+    assert floats["utilization"].isna().tolist() == [True, False, False, False, False]
