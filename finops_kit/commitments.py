@@ -1774,15 +1774,22 @@ def provisioned_break_even(con: duckdb.DuckDBPyConnection, sc: Scope) -> pd.Data
       GROUP BY ALL ORDER BY ALL""")
     if cap.empty:
         return pd.DataFrame(columns=cols)
-    payg = _frame(con, f"""
+    # the pay-as-you-go tokens per token type (their mix and price) and per charge period (the hours above
+    # break-even): one pass over the token rows (two grouping sets), not a derivation of them per grouping
+    day, secs = "CAST(ChargePeriodStart AS DATE)", "CAST(epoch(ChargePeriodEnd) - epoch(ChargePeriodStart) AS BIGINT)"
+    both = _frame(con, f"""
       SELECT ProviderName AS provider, x_AiModel AS model, BillingCurrency AS currency, x_TokenType AS token_type,
-             sum(x_TokenCount) AS tokens, sum(EffectiveCost)::{MONEY} AS cost
-      FROM {rows} WHERE x_TokenClass = 'tokens' GROUP BY ALL""")
-    periods = _frame(con, f"""
-      SELECT ProviderName AS provider, x_AiModel AS model, BillingCurrency AS currency,
-             CAST(ChargePeriodStart AS DATE) AS day,
-             CAST(epoch(ChargePeriodEnd) - epoch(ChargePeriodStart) AS BIGINT) AS secs, sum(x_TokenCount) AS tokens
-      FROM {rows} WHERE x_TokenClass = 'tokens' GROUP BY ALL""")
+             {day} AS day, {secs} AS secs, sum(x_TokenCount) AS tokens, sum(EffectiveCost)::{MONEY} AS cost,
+             GROUPING(x_TokenType) AS _per_period
+      FROM {rows} WHERE x_TokenClass = 'tokens'
+      GROUP BY GROUPING SETS ((ProviderName, x_AiModel, BillingCurrency, x_TokenType),
+                              (ProviderName, x_AiModel, BillingCurrency, {day}, {secs}))""")
+    per_period = both.pop("_per_period").astype(bool)
+    payg = both.loc[~per_period, ["provider", "model", "currency", "token_type", "tokens", "cost"]].reset_index(
+        drop=True)
+    periods = both.loc[per_period, ["provider", "model", "currency", "day", "secs", "tokens"]].reset_index(drop=True)
+    if not periods["secs"].isna().any():  # BIGINT, as its own query gave it (the other set's NULLs made it float)
+        periods["secs"] = periods["secs"].astype("int64")
     out = []
     for r in cap.itertuples(index=False):
         key = (r.provider, r.model, r.currency)
