@@ -326,8 +326,9 @@ class TagAudit:
         self.policy = self.attribution.policy
         tag = uuid.uuid4().hex[:10]
         self.names = {n: f"_fk_tag_{tag}_{n}" for n in ("scope", "kv", "keymap", "valmap", "facts", "wide", "raw",
-                                                           "judged", "findings", "hours")}
+                                                           "judged", "wtags", "findings", "hours")}
         self._findings_built = self._hours_built = False
+        self._memo: dict[str, str] = {}  # query -> its temp table (:meth:`table`)
         with own_objects(self.con):  # the audit's own temporary views and tables (no function or macro)
             self._build()
 
@@ -366,6 +367,7 @@ class TagAudit:
                   FROM {n['kv']} kv JOIN {attr.keymap} km USING (raw_key) WHERE km.counts GROUP BY ALL) k
               ON k.canon_key = vm.canon_key AND k.raw_value IS NOT DISTINCT FROM vm.raw_value""")
         req = values_sql([(k.name, k.required) for k in p.keys.values()], ["key", "required"], ["VARCHAR", "VARCHAR"])
+        self._req = req
         # the judgement of every distinct tag set in scope, per policy key: a small table (60 tag sets x keys on
         # the 67k sample rows), made once -- as a CTE of the facts view it was derived again by each of the
         # report's dozen queries over the facts (json_each and the key and value map joins, 30 ms each)
@@ -402,18 +404,23 @@ class TagAudit:
                    j.value, j.raw_key, j.raw_value, j.key_match, j.value_match
             FROM {n['scope']} s CROSS JOIN req
             LEFT JOIN {n['judged']} j ON j.Tags = s.Tags AND j.key = req.key""")
-        # per key: the consolidated value when valid, and (suffix __value) the consolidated value whatever its status
+        # per key: the consolidated value when valid, and (suffix __value) the consolidated value whatever its status.
+        # A charge's values depend on its tags alone, so they are pivoted once per distinct tag set (a temp table of
+        # 60 rows on the sample) and joined back on Tags: pivoted per charge from the facts view, they were derived
+        # again by each of the report's queries over the wide view (showback's six, top values, environments, the
+        # always-on GPUs). A charge without a judged key (no tags, none in the policy) gets NULLs either way.
         pivot = ",\n".join(
             f"max(value) FILTER (WHERE key = {sql_str(k)} AND status = 'ok') AS {ident(k)}, "
             f"max(value) FILTER (WHERE key = {sql_str(k)}) AS {ident(k + '__value')}" for k in p.keys)
+        keys_sql = ", ".join(sql_str(k) for k in p.keys) or "NULL"
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {n['wtags']} AS
+            SELECT Tags, {pivot}
+            FROM {n['judged']} WHERE value IS NOT NULL AND key IN ({keys_sql}) GROUP BY Tags""")
         self.con.execute(f"""
             CREATE OR REPLACE TEMP VIEW {n['wide']} AS
-            WITH w AS (
-              SELECT r._rid, {pivot}
-              FROM (SELECT _rid, key, value, status FROM {n['facts']} WHERE value IS NOT NULL) r
-              GROUP BY r._rid)
             SELECT s.*, {', '.join('w.' + ident(k) + ', w.' + ident(k + '__value') for k in p.keys)}
-            FROM {n['scope']} s LEFT JOIN w USING (_rid)""")
+            FROM {n['scope']} s LEFT JOIN {n['wtags']} w ON w.Tags = s.Tags""")
 
     def close(self) -> None:
         """Drop the temp tables and views (they also vanish with the connection)."""
@@ -421,8 +428,12 @@ class TagAudit:
             for kind in ("wide", "facts", "valmap", "keymap", "raw", "scope"):
                 self.con.execute(f"DROP VIEW IF EXISTS {self.names[kind]}")
             self.con.execute(f"DROP TABLE IF EXISTS {self.names['judged']}")
+            self.con.execute(f"DROP TABLE IF EXISTS {self.names['wtags']}")
             self.con.execute(f"DROP TABLE IF EXISTS {self.names['kv']}")
             self.con.execute(f"DROP TABLE IF EXISTS {self.names['findings']}")
+            for name in self._memo.values():
+                self.con.execute(f"DROP TABLE IF EXISTS {name}")
+            self._memo.clear()
             self.con.execute(f"DROP TABLE IF EXISTS {self.names['hours']}")
 
     def __enter__(self) -> TagAudit:
@@ -434,6 +445,19 @@ class TagAudit:
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Run SQL where ``@scope``, ``@facts``, ``@wide``, ``@raw``, ``@keymap``, ``@valmap`` name the views."""
         return self.con.sql(self._named(query))
+
+    def table(self, query: str) -> str:
+        """The name of a temporary table of the rows of ``query`` (named as in :meth:`sql`), made on the first call
+        with that query and dropped with the audit's tables (:meth:`close`).
+
+        Why: the showback reads the same per-owner sums of the wide view for each method and for the monthly
+        table; derived in each of its queries, they were the scan of every charge six times in the report."""
+        if query not in self._memo:
+            name = f"{self.names['scope']}_memo{len(self._memo)}"
+            with own_objects(self.con):
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {self._named(query)}")
+            self._memo[query] = name
+        return self._memo[query]
 
     def _named(self, query: str) -> str:
         for kind in sorted(self.names, key=len, reverse=True):  # plain replace: a regex may contain braces
@@ -470,13 +494,22 @@ class TagAudit:
         keys_sql = ", ".join(sql_str(k) for k in req) or "NULL"
         ai = "AND x_AiWorkload IS NOT NULL" if ai_only else ""
         g = f"{ident(by)}, " if by else ""
+        # the facts of the charges, added up per tag set first: a charge's statuses depend on its tags (and whether
+        # it is AI spend, where a key `required: ai` applies) alone, so the charges of one (dimension value, tag
+        # set, AI or not) are judged alike and their exact DECIMAL sum stands for them -- the same sums as per
+        # charge, without joining every charge to the judgement once per key in each of the report's 9 coverages
         df = self.sql(f"""
-            WITH f AS (SELECT * FROM @facts WHERE applies AND cost > 0 AND key IN ({keys_sql}) {ai}),
+            WITH s AS (SELECT {g}Tags, x_AiWorkload IS NOT NULL AS ai, sum(cost) AS cost
+                       FROM @scope WHERE cost > 0 {ai} GROUP BY ALL),
+            req AS ({self._req}),
+            f AS (SELECT s.*, req.key, coalesce(j.status, 'missing') AS status
+                  FROM s CROSS JOIN req LEFT JOIN @judged j ON j.Tags = s.Tags AND j.key = req.key
+                  WHERE (req.required <> 'ai' OR s.ai) AND req.key IN ({keys_sql})),
             per_key AS (
               SELECT {g}key, sum(cost) FILTER (WHERE status = 'ok') AS covered, sum(cost) AS total
               FROM f GROUP BY ALL),
-            per_row AS (
-              SELECT {g}_rid, cost, bool_and(status = 'ok') AS ok FROM f GROUP BY ALL),  -- one cost per charge
+            per_row AS (  -- one cost per (dimension value, tag set, AI or not): its charges, each once
+              SELECT {g}Tags, ai, cost, bool_and(status = 'ok') AS ok FROM f GROUP BY ALL),
             everything AS (
               SELECT {g}{sql_str(ALL_REQUIRED)} AS key, sum(cost) FILTER (WHERE ok) AS covered, sum(cost) AS total
               FROM per_row GROUP BY ALL)
