@@ -173,7 +173,8 @@ def settings(cfg: dict[str, Any]) -> Settings:
 
 
 def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
-             base_dir: str | Path | None = None, scope: Any = None, notes: list[str] | None = None) -> list[Alert]:
+             base_dir: str | Path | None = None, scope: Any = None, notes: list[str] | None = None,
+             reuse: bool = False) -> list[Alert]:
     """All alerts that fire for the warehouse ``con`` under config ``cfg`` as of a day.
 
     ``base_dir`` is where relative paths in the config (the roadmap file) are looked up besides the working
@@ -181,6 +182,10 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
     judge (:func:`finops_kit.budgets.budgets_in_scope`: ``-p providers=AWS`` and a budget on all providers): not
     an alert, but a scheduled run must not read their silence as "on track"; and one per team accelerator limit it
     does not judge, marked :data:`GUARDRAIL_NOTE` (:func:`finops_kit.guard.bill_checks`).
+
+    ``reuse``: the budgets' status is the one last computed on ``con`` when that had the same arguments on the same
+    read-only warehouse (:func:`finops_kit.budgets.budget_status` ``reuse``): the forecast report computes it in
+    its section 4, a few cells before its alerts, and the second computation was 0.4 s of its kernel.
     """
     from .anomaly import scan
     from .budgets import (
@@ -218,9 +223,11 @@ def evaluate(con: Any, cfg: dict[str, Any], as_of: date | str | None = None,
         roadmap = load_roadmap(cfg=cfg, base_dir=base_dir) if use_fc else []
         # each budget as of the last day its own providers have delivered (budget_status decides it)
         with _quiet_convergence():
-            st = budget_status(con, budgets, as_of=as_of, roadmap=roadmap, scope=month_sc) if use_fc else \
-                budget_status(con, budgets, as_of=as_of, forecast_results={b.name: _NoForecast() for b in budgets},
-                              scope=month_sc)
+            if use_fc:
+                st = budget_status(con, budgets, as_of=as_of, roadmap=roadmap, scope=month_sc, reuse=reuse)
+            else:
+                st = budget_status(con, budgets, as_of=as_of, forecast_results={b.name: _NoForecast() for b in budgets},
+                                   scope=month_sc)
         asked = _day(as_of)
         for name, line in roadmap_scope_problems(con, roadmap, month_sc, named=True):  # as a budget's scope typo
             alerts.append(Alert("roadmap", name, f"{line}, so it reaches no forecast of that value, only the total: "
