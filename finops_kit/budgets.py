@@ -475,7 +475,7 @@ def _complete_note(owed: Decimal, currency: str | None) -> str:
 
 
 def not_posted_yet(con: duckdb.DuckDBPyConnection, as_of: date, *, filters: dict[str, Any] | None = None,
-                   scope: Any = None) -> Decimal:
+                   scope: Any = None, recurring: dict[str, pd.DataFrame] | None = None) -> Decimal:
     """Last month's once-a-month charges (a month's tax, dated the 1st) that have not posted yet in ``as_of``'s
     month, in money (exact): what :func:`budget_status` still expects of a month judged on its last day.
 
@@ -483,8 +483,9 @@ def not_posted_yet(con: duckdb.DuckDBPyConnection, as_of: date, *, filters: dict
     :func:`pending_charges` sets them apart by. Why: on the demo without October's tax posted (as at the close of
     October, before the invoice), a report as of 2026-10-31 said in its variance section "September's tax
     $22,158.03 ... has no October counterpart yet: not posted yet, not stopped" and, for the Cloud total budget,
-    "the month is complete: its forecast is its actual" ($465,437.86, the tax left out)."""
-    parts = _pending_parts(con, _day(as_of), filters, scoped(con, scope))
+    "the month is complete: its forecast is its actual" ($465,437.86, the tax left out). ``recurring``: as in
+    :func:`_pending_parts`, when read already."""
+    parts = _pending_parts(con, _day(as_of), filters, scoped(con, scope), recurring)
     return sum(parts["amount"], Decimal(0)).quantize(CENT)
 
 
@@ -637,8 +638,8 @@ def budget_history(con: duckdb.DuckDBPyConnection, budgets: list[Budget], *, as_
                 continue
             a = Decimal(act.get(m, 0) or 0)
             # the latest closed month's invoice may not be in: budget_status's month-close rule, until it posts
-            owed = (sum(_pending_parts(con, last, b.scope, sc, rec)["amount"], Decimal(0)).quantize(CENT)
-                    if m == latest else Decimal(0))  # not_posted_yet(con, last, filters=b.scope)
+            owed = (not_posted_yet(con, last, filters=b.scope, scope=sc, recurring=rec) if m == latest
+                    else Decimal(0))
             var = a + owed - amount
             pct = float(100 * var / amount) if amount else None
             rows.append({"budget": b.name, "month": m, "budget_amount": amount, "actual": a.quantize(CENT),
