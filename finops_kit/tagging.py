@@ -806,7 +806,7 @@ class TagAudit:
                 execute(self.con,
                         f"CREATE OR REPLACE TEMP TABLE {self.names['hours']} AS "
                         f"SELECT _rowid AS _rid, instance_hours, instance_hours_unknown "
-                        f"FROM {_accelerated_usage_from(self.con, self.scope)} "
+                        f"FROM {units.accelerated_usage_from(self.con, self.scope, rowid=True)} "
                         f"WHERE (ChargeCategory = 'Usage' AND instance_hours IS NOT NULL) OR instance_hours_unknown")
             self._hours_built = True
         return self.names["hours"]
@@ -939,19 +939,6 @@ def ai_trend(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = No
         FROM {sc.rows_sql()} GROUP BY ALL ORDER BY month, provider, ai_workload""").df()
 
 
-def _accelerated_usage_from(con: duckdb.DuckDBPyConnection, sc: Scope) -> str:
-    """A FROM item: the scope's accelerated usage (:func:`finops_kit.units.accelerated_usage_sql`) with each row's
-    ``_rowid``, made once per read-only connection (:func:`finops_kit.querycache.materialized`).
-
-    Why with the row key: the accelerator families and the audit's instance-hours per charge (environments, the
-    always-on GPUs) read the same rows, and the audit joins them back to its charges by ``_rowid``; derived
-    without it for the families and with it for the audit, the tagging report derived the usage twice
-    (0.4 s of CPU each on the sample). The families ignore the extra column: the same table."""
-    from .querycache import materialized
-
-    return materialized(con, units.accelerated_usage_sql(source=sc.rows_sql(rowid=True)), "usage")
-
-
 def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, end: Any = None,
                          providers: Any = None, scope: Scope | None = None) -> pd.DataFrame:
     """Accelerated compute (GPU/TPU/Trainium/Inferentia) per provider, instance family and currency: cost,
@@ -978,7 +965,7 @@ def accelerator_families(con: duckdb.DuckDBPyConnection, *, start: Any = None, e
                CAST({units.rate_sql("accelerator_hours", "has_accelerator_hours")} AS DOUBLE)
                  AS cost_per_accelerator_hour,
                100.0 * {units.spot_share_sql("accelerator_hours")} AS spot_share
-        FROM {_accelerated_usage_from(con, sc)}
+        FROM {units.accelerated_usage_from(con, sc, rowid=True)}  -- the audit's table (its _rowid ignored here)
         WHERE instance_family IS NOT NULL
         GROUP BY ALL ORDER BY cost DESC, provider, family, currency""")
 

@@ -568,9 +568,9 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
     # the chosen rows carried, once, through the derivation -- not every charge's ~120 columns through it, a
     # second wide copy and a join (a third of the relation's CPU on the demo warehouse)
     charges = f"(SELECT * FROM {source} WHERE ({where}) AND {instance_charges_sql()})"
-    accelerated = (f"(SELECT _c.* FROM {charges} _c LEFT JOIN _acc_keys _k ON _k.ResourceId = _c.ResourceId "
-                   f"AND _k.ProviderName = _c.ProviderName AND _k.ChargePeriodStart = _c.ChargePeriodStart "
-                   f"WHERE (_c.ResourceId IS NULL AND {accelerated_row_sql()}) OR _k.ResourceId IS NOT NULL)")
+    accelerated = (f"(SELECT _c.* FROM {charges} _c LEFT JOIN _acc_keys _k ON "
+                   + " AND ".join(f"_k.{c} = _c.{c}" for c in INSTANCE_KEY)  # as USING (INSTANCE_KEY) joined
+                   + f" WHERE (_c.ResourceId IS NULL AND {accelerated_row_sql()}) OR _k.ResourceId IS NOT NULL)")
     own = "ChargeCategory = 'Usage' AND _unit_role IN ('instance', 'accelerator')"  # rows with a class of their own
     # a licence row over base-meter hours of several classes: one row per class, its money and quantities that
     # class's share of the hours (the shares of a row add up to it exactly: cumulative parts)
@@ -673,13 +673,15 @@ def accelerated_usage_sql(where: str = "TRUE", source: str = FOCUS_TABLE) -> str
 MEASURE_SUM_TYPE = "DECIMAL(38,9)"
 
 
-def accelerated_usage_from(con: Any, sc: Any) -> str:
+def accelerated_usage_from(con: Any, sc: Any, *, rowid: bool = False) -> str:
     """A FROM item: :func:`accelerated_usage_sql` of the scope's rows, derived once per read-only connection
     (:func:`finops_kit.querycache.materialized`) instead of once per query that reads it; run such a query
-    through :mod:`finops_kit.querycache`, or call :func:`finops_kit.querycache.ensure` on its text first."""
+    through :mod:`finops_kit.querycache`, or call :func:`finops_kit.querycache.ensure` on its text first.
+    ``rowid``: each row's ``_rowid`` too (:meth:`~finops_kit.scope.Scope.rows_sql`), for a caller that joins the
+    usage back to its charges (the tag audit) -- another table than without it."""
     from .querycache import materialized
 
-    return materialized(con, accelerated_usage_sql(source=sc.rows_sql()), "usage")
+    return materialized(con, accelerated_usage_sql(source=sc.rows_sql(rowid=rowid)), "usage")
 
 
 def total(expr: str, where: str | None = None) -> str:
