@@ -255,6 +255,14 @@ def completeness(sc: Scope) -> pd.DataFrame:
     return c[c["billing_period"].map(sc._in_period)].reset_index(drop=True)
 
 
+#: The tables of :class:`Metrics`, in the order they are computed and shown.
+TABLES = ("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness", "commitments", "tokens",
+          "unknown_types", "provisioned")
+#: Tables shown (``Metrics.tables``: JSON, text) only when they have rows: a scope without token lines, without
+#: accelerated types missing from the catalog or without provisioned throughput has nothing to say there.
+OPTIONAL_TABLES = ("tokens", "unknown_types", "provisioned")
+
+
 @dataclass
 class Metrics:
     """The headline figures of one resolved scope (see the module doc for the definitions). A table is None when
@@ -271,8 +279,7 @@ class Metrics:
     tokens: pd.DataFrame | None = field(default_factory=pd.DataFrame)
     provisioned: pd.DataFrame | None = field(default_factory=pd.DataFrame)
     unknown_types: pd.DataFrame | None = field(default_factory=pd.DataFrame)
-    tables: tuple[str, ...] = field(default=("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness",
-                                             "commitments"))
+    tables: tuple[str, ...] = field(default=tuple(t for t in TABLES if t not in OPTIONAL_TABLES))
     ai_units: pd.DataFrame | None = None  # only when GPU utilization files or a runs file were given
 
     def total(self, name: str, currency: str | None = None) -> Decimal:
@@ -324,14 +331,6 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
             return v.item()
         return v
     return [{k: val(v) for k, v in r.items()} for r in df.to_dict("records")]
-
-
-#: The tables of :class:`Metrics`, in the order they are computed and shown.
-TABLES = ("totals", "ai", "accelerators", "spot", "tag_coverage", "completeness", "commitments", "tokens",
-          "unknown_types", "provisioned")
-#: Tables shown (``Metrics.tables``: JSON, text) only when they have rows: a scope without token lines, without
-#: accelerated types missing from the catalog or without provisioned throughput has nothing to say there.
-OPTIONAL_TABLES = ("tokens", "unknown_types", "provisioned")
 
 
 def metrics(con: duckdb.DuckDBPyConnection, scope: Scope | None = None, config: Any = None,
